@@ -12,8 +12,10 @@ Presets: :data:`SHIPPED` lists every design point of ``hdl/`` (``make hdl``).
 from __future__ import annotations
 
 import operator
+from collections.abc import Callable
 from dataclasses import dataclass
 from functools import cached_property
+from typing import TypeVar
 
 from amaranth.hdl import Shape, signed, unsigned
 from amaranth.lib import data
@@ -1107,7 +1109,7 @@ def _shipped() -> list[_Config]:
                                       target_mhz=target))
     for n, m in SWEEP_PATTERNS:
         out.append(SparseMACConfig(n=n, m=m, fmt="int8", outputs=4,
-                                   target_mhz=SWEEP_TARGET_MHZ["stream"]))
+                                   target_mhz=SWEEP_TARGETS_MHZ[-1]))
         out.append(_sweep_linear(n, m, 4, "stream"))
         out.append(_sweep_dense(m, 4, "stream"))
     # weights from memory (DESIGN.md section 3.1), in the default regression
@@ -1128,13 +1130,21 @@ def _shipped() -> list[_Config]:
 #: the shipped ones.
 SWEEP_PATTERNS = ((2, 4), (8, 16), (16, 32))
 SWEEP_K = (4, 8, 16, 32)
-#: Clock the engine sweep's points are scheduled for, per weight source (the linear engine,
-#: its rank selector and the dense baseline alike): 150 MHz, which every point up to K = 32
-#: reaches in the MAC delay model (gen.macsched) with the multipliers' operands and products in
-#: the DSP's registers and, from memory, the read data in the block RAM's output register
-#: (gen/prims/ecp5/nmsparse_wbank.v; without it the block RAM's read, 8.04 ns into a fabric
-#: register, bounded every memory point near 125 MHz).
-SWEEP_TARGET_MHZ = {"stream": 150.0, "memory": 150.0}
+#: Clocks the engine sweep's points are scheduled for, highest first, with the multipliers'
+#: operands and products in the DSP's registers and, from memory, the read data in the block
+#: RAM's output register (gen/prims/ecp5/nmsparse_wbank.v; without it the block RAM's read,
+#: 8.04 ns into a fabric register, bounded every memory point near 125 MHz). A point with
+#: weights from memory and the output skid buffer (K >= SWEEP_SKID_K; the linear engine with
+#: its rank selector and the dense baseline alike) gets the first that its delay models reach
+#: (:func:`gen.macsched.auto_schedule` raises for one they do not); every other point gets the
+#: last, 150 MHz. One target for every point left the engine's selector, which the flow's own
+#: placement puts about 1 ns behind the model, as the limit of an engine that has the dense
+#: array's clock in reach: at 8:16 K = 16 from lane banks 151.9 against 157.9 MHz (seed 1).
+#: Where the weights ride through the selector's stages (the stream: K x M x 8 bits per stage)
+#: or the stall enable still fans out combinationally (no skid buffer), the deeper selector cost
+#: more than it gave: 8:16 K = 8 in the stream 151.3 -> 143.2 MHz, 16:32 K = 4 from lane banks
+#: 144.0 -> 109.8 MHz (README, engine sweep, fourth pass).
+SWEEP_TARGETS_MHZ = (175.0, 170.0, 165.0, 160.0, 155.0, 150.0)
 #: From this K on, the engine sweep's points (sparse and dense alike) have the output skid
 #: buffer (``skid``, module ``..._skid``): with 64 and more DSP blocks the stall enable's route
 #: from ``o.ready`` to their clock enables crosses the device (7.0-7.9 ns at 8:16 K = 16). With
@@ -1149,16 +1159,33 @@ SWEEP_SKID_K = 8
 SHIPPED_SHIFT = -3
 
 
+_C = TypeVar("_C")
+
+
+def _sweep_target(make: Callable[[float], _C], ladder: bool) -> _C:
+    """``make(target)`` for the first of :data:`SWEEP_TARGETS_MHZ` its delay models reach
+    (``ladder``), else for the last."""
+    for target in SWEEP_TARGETS_MHZ[:-1] if ladder else ():
+        try:
+            return make(target)
+        except ValueError as e:
+            if "out of reach" not in str(e):
+                raise
+    return make(SWEEP_TARGETS_MHZ[-1])
+
+
 def _sweep_linear(n: int, m: int, k: int, weights: str,
                   shift: int | str | None = None, banks: str | None = None) -> LinearConfig:
-    return LinearConfig(n=n, m=m, fmt="int8", arch="rank", pipeline="auto", outputs=k,
-                        target_mhz=SWEEP_TARGET_MHZ[weights], weights=weights, shift=shift,
-                        banks=banks, skid=k >= SWEEP_SKID_K)
+    return _sweep_target(lambda t: LinearConfig(
+        n=n, m=m, fmt="int8", arch="rank", pipeline="auto", outputs=k, target_mhz=t,
+        weights=weights, shift=shift, banks=banks, skid=k >= SWEEP_SKID_K),
+        weights == "memory" and k >= SWEEP_SKID_K)
 
 
 def _sweep_dense(m: int, k: int, weights: str) -> DenseMACConfig:
-    return DenseMACConfig(m=m, fmt="int8", outputs=k, target_mhz=SWEEP_TARGET_MHZ[weights],
-                          weights=weights, skid=k >= SWEEP_SKID_K)
+    return _sweep_target(lambda t: DenseMACConfig(
+        m=m, fmt="int8", outputs=k, target_mhz=t, weights=weights, skid=k >= SWEEP_SKID_K),
+        weights == "memory" and k >= SWEEP_SKID_K)
 
 
 def _sweep() -> list[_Config]:

@@ -96,6 +96,8 @@ class MACPipe:
         self.m, self.advance, self.valid, self.last, self.name = m, advance, valid, last, name
         self.copies = copies
         self.bias: StagedSum | CarriedSum | None = None
+        #: (valid, last, their inputs' valid & last) of the last stage :meth:`cut` made
+        self.made: tuple[Value, Value, Value] | None = None
 
     def enable(self) -> Value:
         """A copy of ``advance`` for one stage (:class:`gen.pipeline.StallCopies`), or
@@ -108,6 +110,7 @@ class MACPipe:
         for stage in range(count):
             adv = enable if enable is not None else self.enable()
             sfx = f"{self.name}_{tag}" + (f"_{stage}" if count > 1 else "")
+            ahead = self.valid & self.last
             if self.bias is not None:  # one more level of the bias sum before this register
                 self.bias.step()
                 tree, self.last, self.bias.state = register(
@@ -115,7 +118,16 @@ class MACPipe:
             else:
                 tree, self.last = register(self.m, adv, (tree, self.last), sfx)
             self.valid = valid_stages(self.m, adv, self.valid, 1, f"{sfx}_valid")[-1]
+            self.made = (self.valid, self.last, ahead)
         return tree
+
+    def ahead(self) -> Value | None:
+        """``valid & last`` one stage ahead: the last stage's input, when ``valid`` and
+        ``last`` are still that stage's registers (else None)."""
+        if self.made is None:
+            return None
+        valid, last, ahead = self.made
+        return ahead if valid is self.valid and last is self.last else None
 
 
 class StagedSum:
@@ -428,7 +440,8 @@ def build_mac(m: Module, pipe: MACPipe, values: Sequence[Value], cand: Candidate
                              f"weight selection")
         w = [[cand(k, j) for j in range(len(vals))] for k in range(outputs)]
     in_dsp = primitives and dsp_registered(schedule, max(len(v) for v in vals), weight_width)
-    vals, w = pipe.cut((vals, w), schedule.pre - in_dsp, "pre")
+    n_pre = schedule.pre - in_dsp
+    act = None
     if in_dsp:
         # the last pre stage and the first mul stage are the registers inside each multiplier
         # (DSP block); the blocks load on copies of the stall enable, so no enable fans out to
@@ -438,6 +451,23 @@ def build_mac(m: Module, pipe: MACPipe, values: Sequence[Value], cand: Candidate
         count = outputs * len(vals)
         copies = [pipe.enable() for _ in range(dsp_enable_copies(count))]
         per = -(-count // len(copies))
+    if in_dsp and n_pre >= 1:
+        vals, w = pipe.cut((vals, w), n_pre - 1, "pre")
+        rep: dict[tuple[int, int], Value] = {}
+        for t, v in enumerate(vals):
+            for k in range(outputs):
+                g = (t * outputs + k) // per
+                if (t, g) not in rep:
+                    r = Signal(Value.cast(v).shape(), name=f"{name}_pre_a{t}_g{g}",
+                               reset_less=True)
+                    with m.If(copies[g]):
+                        m.d.sync += r.eq(v)
+                    rep[(t, g)] = r
+        w = pipe.cut(w, 1, "pre")
+        act = lambda k, t: rep[(t, (t * outputs + k) // per)]  # noqa: E731
+    else:
+        vals, w = pipe.cut((vals, w), n_pre, "pre")
+    if in_dsp:
         pipe.cut([], 1, "dspin", enable=copies[0])
     prods = []
     for k in range(outputs):
@@ -447,7 +477,8 @@ def build_mac(m: Module, pipe: MACPipe, values: Sequence[Value], cand: Candidate
             if in_dsp:
                 m.submodules[f"{name}_mul{k}_{t}"] = Instance(
                     MUL_REG, p_A_WIDTH=len(v), p_B_WIDTH=weight_width, i_clk=ClockSignal(),
-                    i_ce=copies[(t * outputs + k) // per], i_a=v, i_b=w[k][t], o_p=p)
+                    i_ce=copies[(t * outputs + k) // per],
+                    i_a=act(k, t) if act is not None else v, i_b=w[k][t], o_p=p)
             else:
                 m.d.comb += p.eq(v * w[k][t])
             row.append(p)
@@ -488,7 +519,7 @@ def _accumulate(m: Module, pipe: MACPipe, sums: list[Value], acc_width: int,
     # output register's the copy itself
     advs = [(pipe.enable(), pipe.enable()) for _ in sums]
     if pipe.copies is not None:
-        pipe.copies.close(valid & last)
+        pipe.copies.close(valid & last, ahead=pipe.ahead())
     for k, total_sum in enumerate(sums):
         adv, adv_out = advs[k]
         acc = Signal(signed(acc_width), name=f"{name}_acc{k}")

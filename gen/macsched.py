@@ -189,8 +189,11 @@ def dsp_registered(sched: MACSchedule, width: int, weight_width: int) -> bool:
 #: copy and on to a DSP block's clock enable (7.1-7.9 ns; with the output skid buffer,
 #: ``skid``, every copy is a flip-flop and that path is gone), or a registered product into
 #: its output's first adder (4.6-5.2 ns of routing, where this model's ``route`` says 1.1 ns;
-#: the model does not price the spread of a large array) (README, engine sweep).
-DSP_ENABLE_MULTS = 8
+#: the model does not price the spread of a large array) (README, engine sweep). With 8
+#: multipliers per copy, a copy placed 6.5 ns of routing from one of its DSP blocks bounded
+#: the engine with a selector for 175 MHz at 154.4 and 152.8 MHz (placer seeds 2 and 3); with
+#: 4, 166.6 MHz at seed 3 (4,764 more transistors in the ASIC proxy).
+DSP_ENABLE_MULTS = 4
 
 
 def dsp_enable_copies(multipliers: int) -> int:

@@ -271,6 +271,10 @@ def skid_next(full: Value, skid: Value, ready: Value) -> Value:
     return (full | skid) & ~ready
 
 
+#: Registered stall-enable copies per replica of ``o.valid``'s input (:meth:`StallCopies.close`).
+BEFORE_FANOUT = 8
+
+
 class StallCopies:
     """Copies of ``advance = ~o.valid | o.ready``, one per register stage (:func:`stall_enables`).
 
@@ -321,12 +325,26 @@ class StallCopies:
         # advance in the next cycle: the output register will be free or the skid buffer empty
         self.m.d.sync += adv.eq(~nxt | ~skid_next(shadow, skid, self.ready))
 
-    def close(self, before: Value) -> None:
-        """``before``: what ``o.valid``'s register loads when the unit advances."""
+    def close(self, before: Value, ahead: Value | None = None) -> None:
+        """``before``: what ``o.valid``'s register loads when the unit advances.
+
+        ``ahead``: when ``before`` is the output of a register stage (loading on ``advance``,
+        cleared by reset), that stage's input. With registered copies, ``before`` is then made
+        again beside every :data:`BEFORE_FANOUT` copies: a flip-flop loading ``ahead`` on the
+        first copy of its group, equal to ``before`` in every cycle. So no one net runs from
+        the last stage's valid bit to every copy across the device.
+        """
         if self.before is not None:
             raise ValueError("these copies were given o.valid's input when they were made")
-        for adv, shadow, skid in self._copies:
-            self._load(adv, shadow, skid, before)
+        for n, (adv, shadow, skid) in enumerate(self._copies):
+            source = before
+            if ahead is not None and self.registered and len(self._copies) > BEFORE_FANOUT:
+                if n % BEFORE_FANOUT == 0:
+                    replica = Signal(name=f"{self.prefix}before{n // BEFORE_FANOUT}")
+                    with self.m.If(adv):
+                        self.m.d.sync += replica.eq(ahead)
+                source = replica
+            self._load(adv, shadow, skid, source)
 
 
 class OutputSkid:

@@ -6,51 +6,51 @@ module dense_mac_16_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload, 
   reg \$auto$verilog_backend.cc:2355:dump_module$1  = 0;
   wire \$1 ;
   wire \$10 ;
-  reg [17:0] \$100 ;
-  reg [17:0] \$101 ;
-  reg [17:0] \$102 ;
-  reg [17:0] \$103 ;
-  reg [17:0] \$104 ;
-  reg [17:0] \$105 ;
-  reg [17:0] \$106 ;
-  reg [17:0] \$107 ;
-  reg [17:0] \$108 ;
-  reg \$109 ;
+  reg [16:0] \$100 ;
+  reg [16:0] \$101 ;
+  reg [16:0] \$102 ;
+  reg [16:0] \$103 ;
+  reg [16:0] \$104 ;
+  reg [16:0] \$105 ;
+  reg [16:0] \$106 ;
+  reg \$107 ;
+  reg \$108 ;
+  reg [17:0] \$109 ;
   wire \$11 ;
-  reg \$110 ;
-  reg [18:0] \$111 ;
-  reg [18:0] \$112 ;
-  reg [18:0] \$113 ;
-  reg [18:0] \$114 ;
-  reg [18:0] \$115 ;
-  reg [18:0] \$116 ;
-  reg [18:0] \$117 ;
-  reg [18:0] \$118 ;
-  reg \$119 ;
+  reg [17:0] \$110 ;
+  reg [17:0] \$111 ;
+  reg [17:0] \$112 ;
+  reg [17:0] \$113 ;
+  reg [17:0] \$114 ;
+  reg [17:0] \$115 ;
+  reg [17:0] \$116 ;
+  reg [17:0] \$117 ;
+  reg [17:0] \$118 ;
+  reg [17:0] \$119 ;
   wire \$12 ;
-  reg \$120 ;
-  reg [19:0] \$121 ;
-  reg [19:0] \$122 ;
-  reg [19:0] \$123 ;
-  reg [19:0] \$124 ;
+  reg [17:0] \$120 ;
+  reg [17:0] \$121 ;
+  reg [17:0] \$122 ;
+  reg [17:0] \$123 ;
+  reg [17:0] \$124 ;
   reg \$125 ;
   reg \$126 ;
-  reg \$127 ;
-  reg \$128 ;
-  reg \$129 ;
+  reg [18:0] \$127 ;
+  reg [18:0] \$128 ;
+  reg [18:0] \$129 ;
   wire \$13 ;
-  reg \$130 ;
-  reg \$131 ;
-  reg \$132 ;
-  reg \$133 ;
-  reg \$134 ;
+  reg [18:0] \$130 ;
+  reg [18:0] \$131 ;
+  reg [18:0] \$132 ;
+  reg [18:0] \$133 ;
+  reg [18:0] \$134 ;
   reg \$135 ;
   reg \$136 ;
-  reg \$137 ;
-  reg \$138 ;
-  reg \$139 ;
+  reg [19:0] \$137 ;
+  reg [19:0] \$138 ;
+  reg [19:0] \$139 ;
   wire \$14 ;
-  reg \$140 ;
+  reg [19:0] \$140 ;
   reg \$141 ;
   reg \$142 ;
   reg \$143 ;
@@ -58,35 +58,59 @@ module dense_mac_16_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload, 
   reg \$145 ;
   reg \$146 ;
   reg \$147 ;
-  reg [31:0] \$148 ;
-  reg [31:0] \$149 ;
+  reg \$148 ;
+  reg \$149 ;
   wire \$15 ;
-  reg [31:0] \$150 ;
-  reg [31:0] \$151 ;
-  reg [31:0] \$152 ;
-  reg [31:0] \$153 ;
-  reg [31:0] \$154 ;
-  reg [31:0] \$155 ;
+  reg \$150 ;
+  reg \$151 ;
+  reg \$152 ;
+  reg \$153 ;
+  reg \$154 ;
+  reg \$155 ;
+  reg \$156 ;
+  reg \$157 ;
+  reg \$158 ;
+  reg \$159 ;
   wire \$16 ;
+  reg \$160 ;
+  reg \$161 ;
+  reg \$162 ;
+  reg \$163 ;
+  reg \$164 ;
+  reg \$165 ;
+  reg \$166 ;
+  reg \$167 ;
+  reg \$168 ;
+  reg \$169 ;
   wire \$17 ;
+  reg \$170 ;
+  reg \$171 ;
+  reg [31:0] \$172 ;
+  reg [31:0] \$173 ;
+  reg [31:0] \$174 ;
+  reg [31:0] \$175 ;
+  reg [31:0] \$176 ;
+  reg [31:0] \$177 ;
+  reg [31:0] \$178 ;
+  reg [31:0] \$179 ;
   wire \$18 ;
   wire \$19 ;
   wire \$2 ;
   wire \$20 ;
   wire \$21 ;
-  wire [32:0] \$22 ;
-  wire [32:0] \$23 ;
-  wire [32:0] \$24 ;
-  wire [32:0] \$25 ;
+  wire \$22 ;
+  wire \$23 ;
+  wire \$24 ;
+  wire \$25 ;
   wire \$26 ;
   wire \$27 ;
   wire \$28 ;
   wire \$29 ;
   wire \$3 ;
-  wire \$30 ;
-  wire \$31 ;
-  wire \$32 ;
-  wire \$33 ;
+  wire [32:0] \$30 ;
+  wire [32:0] \$31 ;
+  wire [32:0] \$32 ;
+  wire [32:0] \$33 ;
   wire \$34 ;
   wire \$35 ;
   wire \$36 ;
@@ -102,36 +126,36 @@ module dense_mac_16_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload, 
   wire \$45 ;
   wire \$46 ;
   wire \$47 ;
-  wire [31:0] \$48 ;
+  wire \$48 ;
   wire \$49 ;
   wire \$5 ;
-  wire [31:0] \$50 ;
+  wire \$50 ;
   wire \$51 ;
-  wire [31:0] \$52 ;
+  wire \$52 ;
   wire \$53 ;
-  wire [31:0] \$54 ;
-  reg \$55 ;
-  reg \$56 ;
-  reg \$57 ;
-  reg \$58 ;
-  reg [16:0] \$59 ;
+  wire \$54 ;
+  wire \$55 ;
+  wire \$56 ;
+  wire \$57 ;
+  wire \$58 ;
+  wire \$59 ;
   wire \$6 ;
-  reg [16:0] \$60 ;
-  reg [16:0] \$61 ;
-  reg [16:0] \$62 ;
-  reg [16:0] \$63 ;
-  reg [16:0] \$64 ;
-  reg [16:0] \$65 ;
-  reg [16:0] \$66 ;
-  reg [16:0] \$67 ;
-  reg [16:0] \$68 ;
-  reg [16:0] \$69 ;
+  wire \$60 ;
+  wire \$61 ;
+  wire \$62 ;
+  wire \$63 ;
+  wire [31:0] \$64 ;
+  wire \$65 ;
+  wire [31:0] \$66 ;
+  wire \$67 ;
+  wire [31:0] \$68 ;
+  wire \$69 ;
   wire \$7 ;
-  reg [16:0] \$70 ;
-  reg [16:0] \$71 ;
-  reg [16:0] \$72 ;
-  reg [16:0] \$73 ;
-  reg [16:0] \$74 ;
+  wire [31:0] \$70 ;
+  reg \$71 ;
+  reg \$72 ;
+  reg \$73 ;
+  reg \$74 ;
   reg [16:0] \$75 ;
   reg [16:0] \$76 ;
   reg [16:0] \$77 ;
@@ -150,15 +174,15 @@ module dense_mac_16_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload, 
   reg [16:0] \$89 ;
   wire \$9 ;
   reg [16:0] \$90 ;
-  reg \$91 ;
-  reg \$92 ;
-  reg [17:0] \$93 ;
-  reg [17:0] \$94 ;
-  reg [17:0] \$95 ;
-  reg [17:0] \$96 ;
-  reg [17:0] \$97 ;
-  reg [17:0] \$98 ;
-  reg [17:0] \$99 ;
+  reg [16:0] \$91 ;
+  reg [16:0] \$92 ;
+  reg [16:0] \$93 ;
+  reg [16:0] \$94 ;
+  reg [16:0] \$95 ;
+  reg [16:0] \$96 ;
+  reg [16:0] \$97 ;
+  reg [16:0] \$98 ;
+  reg [16:0] \$99 ;
   wire advance;
   input clk;
   wire clk;
@@ -385,72 +409,72 @@ module dense_mac_16_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload, 
   wire [31:0] mac_acc3_next;
   reg [31:0] mac_acc3_out = 32'd0;
   reg [16:0] mac_add0_s0 = 17'h00000;
-  reg [16:0] \mac_add0_s0$125  = 17'h00000;
-  reg [16:0] \mac_add0_s0$127  = 17'h00000;
-  reg [16:0] \mac_add0_s0$128  = 17'h00000;
-  reg [16:0] \mac_add0_s0$130  = 17'h00000;
-  reg [16:0] \mac_add0_s0$131  = 17'h00000;
-  reg [16:0] \mac_add0_s0$133  = 17'h00000;
-  reg [16:0] \mac_add0_s0$134  = 17'h00000;
-  reg [16:0] \mac_add0_s0$136  = 17'h00000;
-  reg [16:0] \mac_add0_s0$137  = 17'h00000;
-  reg [16:0] \mac_add0_s0$139  = 17'h00000;
-  reg [16:0] \mac_add0_s0$140  = 17'h00000;
-  reg [16:0] \mac_add0_s0$142  = 17'h00000;
+  reg [16:0] \mac_add0_s0$141  = 17'h00000;
   reg [16:0] \mac_add0_s0$143  = 17'h00000;
-  reg [16:0] \mac_add0_s0$145  = 17'h00000;
+  reg [16:0] \mac_add0_s0$144  = 17'h00000;
   reg [16:0] \mac_add0_s0$146  = 17'h00000;
-  reg [16:0] \mac_add0_s0$148  = 17'h00000;
+  reg [16:0] \mac_add0_s0$147  = 17'h00000;
   reg [16:0] \mac_add0_s0$149  = 17'h00000;
-  reg [16:0] \mac_add0_s0$151  = 17'h00000;
+  reg [16:0] \mac_add0_s0$150  = 17'h00000;
   reg [16:0] \mac_add0_s0$152  = 17'h00000;
-  reg [16:0] \mac_add0_s0$154  = 17'h00000;
+  reg [16:0] \mac_add0_s0$153  = 17'h00000;
   reg [16:0] \mac_add0_s0$155  = 17'h00000;
-  reg [16:0] \mac_add0_s0$157  = 17'h00000;
+  reg [16:0] \mac_add0_s0$156  = 17'h00000;
   reg [16:0] \mac_add0_s0$158  = 17'h00000;
-  reg [16:0] \mac_add0_s0$160  = 17'h00000;
+  reg [16:0] \mac_add0_s0$159  = 17'h00000;
   reg [16:0] \mac_add0_s0$161  = 17'h00000;
-  reg [16:0] \mac_add0_s0$163  = 17'h00000;
+  reg [16:0] \mac_add0_s0$162  = 17'h00000;
   reg [16:0] \mac_add0_s0$164  = 17'h00000;
-  reg [16:0] \mac_add0_s0$166  = 17'h00000;
+  reg [16:0] \mac_add0_s0$165  = 17'h00000;
   reg [16:0] \mac_add0_s0$167  = 17'h00000;
-  reg [16:0] \mac_add0_s0$169  = 17'h00000;
+  reg [16:0] \mac_add0_s0$168  = 17'h00000;
   reg [16:0] \mac_add0_s0$170  = 17'h00000;
-  reg \mac_add0_s0$250  = 1'h0;
+  reg [16:0] \mac_add0_s0$171  = 17'h00000;
+  reg [16:0] \mac_add0_s0$173  = 17'h00000;
+  reg [16:0] \mac_add0_s0$174  = 17'h00000;
+  reg [16:0] \mac_add0_s0$176  = 17'h00000;
+  reg [16:0] \mac_add0_s0$177  = 17'h00000;
+  reg [16:0] \mac_add0_s0$179  = 17'h00000;
+  reg [16:0] \mac_add0_s0$180  = 17'h00000;
+  reg [16:0] \mac_add0_s0$182  = 17'h00000;
+  reg [16:0] \mac_add0_s0$183  = 17'h00000;
+  reg [16:0] \mac_add0_s0$185  = 17'h00000;
+  reg [16:0] \mac_add0_s0$186  = 17'h00000;
+  reg \mac_add0_s0$266  = 1'h0;
   reg mac_add0_valid_s0 = 1'h0;
   reg [17:0] mac_add1_s0 = 18'h00000;
-  reg [17:0] \mac_add1_s0$175  = 18'h00000;
-  reg [17:0] \mac_add1_s0$177  = 18'h00000;
-  reg [17:0] \mac_add1_s0$178  = 18'h00000;
-  reg [17:0] \mac_add1_s0$180  = 18'h00000;
-  reg [17:0] \mac_add1_s0$181  = 18'h00000;
-  reg [17:0] \mac_add1_s0$183  = 18'h00000;
-  reg [17:0] \mac_add1_s0$184  = 18'h00000;
-  reg [17:0] \mac_add1_s0$186  = 18'h00000;
-  reg [17:0] \mac_add1_s0$187  = 18'h00000;
-  reg [17:0] \mac_add1_s0$189  = 18'h00000;
-  reg [17:0] \mac_add1_s0$190  = 18'h00000;
-  reg [17:0] \mac_add1_s0$192  = 18'h00000;
+  reg [17:0] \mac_add1_s0$191  = 18'h00000;
   reg [17:0] \mac_add1_s0$193  = 18'h00000;
-  reg [17:0] \mac_add1_s0$195  = 18'h00000;
+  reg [17:0] \mac_add1_s0$194  = 18'h00000;
   reg [17:0] \mac_add1_s0$196  = 18'h00000;
-  reg \mac_add1_s0$252  = 1'h0;
+  reg [17:0] \mac_add1_s0$197  = 18'h00000;
+  reg [17:0] \mac_add1_s0$199  = 18'h00000;
+  reg [17:0] \mac_add1_s0$200  = 18'h00000;
+  reg [17:0] \mac_add1_s0$202  = 18'h00000;
+  reg [17:0] \mac_add1_s0$203  = 18'h00000;
+  reg [17:0] \mac_add1_s0$205  = 18'h00000;
+  reg [17:0] \mac_add1_s0$206  = 18'h00000;
+  reg [17:0] \mac_add1_s0$208  = 18'h00000;
+  reg [17:0] \mac_add1_s0$209  = 18'h00000;
+  reg [17:0] \mac_add1_s0$211  = 18'h00000;
+  reg [17:0] \mac_add1_s0$212  = 18'h00000;
+  reg \mac_add1_s0$268  = 1'h0;
   reg mac_add1_valid_s0 = 1'h0;
   reg [18:0] mac_add2_s0 = 19'h00000;
-  reg [18:0] \mac_add2_s0$201  = 19'h00000;
-  reg [18:0] \mac_add2_s0$203  = 19'h00000;
-  reg [18:0] \mac_add2_s0$204  = 19'h00000;
-  reg [18:0] \mac_add2_s0$206  = 19'h00000;
-  reg [18:0] \mac_add2_s0$207  = 19'h00000;
-  reg [18:0] \mac_add2_s0$209  = 19'h00000;
-  reg [18:0] \mac_add2_s0$210  = 19'h00000;
-  reg \mac_add2_s0$254  = 1'h0;
+  reg [18:0] \mac_add2_s0$217  = 19'h00000;
+  reg [18:0] \mac_add2_s0$219  = 19'h00000;
+  reg [18:0] \mac_add2_s0$220  = 19'h00000;
+  reg [18:0] \mac_add2_s0$222  = 19'h00000;
+  reg [18:0] \mac_add2_s0$223  = 19'h00000;
+  reg [18:0] \mac_add2_s0$225  = 19'h00000;
+  reg [18:0] \mac_add2_s0$226  = 19'h00000;
+  reg \mac_add2_s0$270  = 1'h0;
   reg mac_add2_valid_s0 = 1'h0;
   reg [19:0] mac_add3_s0 = 20'h00000;
-  reg [19:0] \mac_add3_s0$234  = 20'h00000;
-  reg [19:0] \mac_add3_s0$237  = 20'h00000;
-  reg [19:0] \mac_add3_s0$240  = 20'h00000;
-  reg \mac_add3_s0$256  = 1'h0;
+  reg [19:0] \mac_add3_s0$250  = 20'h00000;
+  reg [19:0] \mac_add3_s0$253  = 20'h00000;
+  reg [19:0] \mac_add3_s0$256  = 20'h00000;
+  reg \mac_add3_s0$272  = 1'h0;
   reg mac_add3_valid_s0 = 1'h0;
   reg mac_dspin_s0 = 1'h0;
   reg mac_dspin_valid_s0 = 1'h0;
@@ -560,6 +584,22 @@ module dense_mac_16_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload, 
   reg stall_adv19_valid = 1'h0;
   reg stall_adv1_valid = 1'h0;
   wire stall_adv2;
+  wire stall_adv20;
+  reg stall_adv20_valid = 1'h0;
+  wire stall_adv21;
+  reg stall_adv21_valid = 1'h0;
+  wire stall_adv22;
+  reg stall_adv22_valid = 1'h0;
+  wire stall_adv23;
+  reg stall_adv23_valid = 1'h0;
+  wire stall_adv24;
+  reg stall_adv24_valid = 1'h0;
+  wire stall_adv25;
+  reg stall_adv25_valid = 1'h0;
+  wire stall_adv26;
+  reg stall_adv26_valid = 1'h0;
+  wire stall_adv27;
+  reg stall_adv27_valid = 1'h0;
   reg stall_adv2_valid = 1'h0;
   wire stall_adv3;
   reg stall_adv3_valid = 1'h0;
@@ -593,6 +633,22 @@ module dense_mac_16_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload, 
   assign stall_adv6 = \$8  | o__ready;
   assign \$9  = ~ stall_adv7_valid;
   assign stall_adv7 = \$9  | o__ready;
+  assign \$10  = ~ stall_adv8_valid;
+  assign stall_adv8 = \$10  | o__ready;
+  assign \$11  = ~ stall_adv9_valid;
+  assign stall_adv9 = \$11  | o__ready;
+  assign \$12  = ~ stall_adv10_valid;
+  assign stall_adv10 = \$12  | o__ready;
+  assign \$13  = ~ stall_adv11_valid;
+  assign stall_adv11 = \$13  | o__ready;
+  assign \$14  = ~ stall_adv12_valid;
+  assign stall_adv12 = \$14  | o__ready;
+  assign \$15  = ~ stall_adv13_valid;
+  assign stall_adv13 = \$15  | o__ready;
+  assign \$16  = ~ stall_adv14_valid;
+  assign stall_adv14 = \$16  | o__ready;
+  assign \$17  = ~ stall_adv15_valid;
+  assign stall_adv15 = \$17  | o__ready;
   assign mac0_sum0_p0 = $signed(mac_prod0_0) + $signed(mac_prod0_1);
   assign mac0_sum0_p1 = $signed(mac_prod0_2) + $signed(mac_prod0_3);
   assign mac0_sum0_p2 = $signed(mac_prod0_4) + $signed(mac_prod0_5);
@@ -625,293 +681,317 @@ module dense_mac_16_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload, 
   assign mac3_sum0_p5 = $signed(mac_prod3_10) + $signed(mac_prod3_11);
   assign mac3_sum0_p6 = $signed(mac_prod3_12) + $signed(mac_prod3_13);
   assign mac3_sum0_p7 = $signed(mac_prod3_14) + $signed(mac_prod3_15);
-  assign \$10  = ~ stall_adv8_valid;
-  assign stall_adv8 = \$10  | o__ready;
-  assign mac0_sum1_p0 = $signed(mac_add0_s0) + $signed(\mac_add0_s0$125 );
-  assign mac0_sum1_p1 = $signed(\mac_add0_s0$127 ) + $signed(\mac_add0_s0$128 );
-  assign mac0_sum1_p2 = $signed(\mac_add0_s0$130 ) + $signed(\mac_add0_s0$131 );
-  assign mac0_sum1_p3 = $signed(\mac_add0_s0$133 ) + $signed(\mac_add0_s0$134 );
-  assign mac1_sum1_p0 = $signed(\mac_add0_s0$136 ) + $signed(\mac_add0_s0$137 );
-  assign mac1_sum1_p1 = $signed(\mac_add0_s0$139 ) + $signed(\mac_add0_s0$140 );
-  assign mac1_sum1_p2 = $signed(\mac_add0_s0$142 ) + $signed(\mac_add0_s0$143 );
-  assign mac1_sum1_p3 = $signed(\mac_add0_s0$145 ) + $signed(\mac_add0_s0$146 );
-  assign mac2_sum1_p0 = $signed(\mac_add0_s0$148 ) + $signed(\mac_add0_s0$149 );
-  assign mac2_sum1_p1 = $signed(\mac_add0_s0$151 ) + $signed(\mac_add0_s0$152 );
-  assign mac2_sum1_p2 = $signed(\mac_add0_s0$154 ) + $signed(\mac_add0_s0$155 );
-  assign mac2_sum1_p3 = $signed(\mac_add0_s0$157 ) + $signed(\mac_add0_s0$158 );
-  assign mac3_sum1_p0 = $signed(\mac_add0_s0$160 ) + $signed(\mac_add0_s0$161 );
-  assign mac3_sum1_p1 = $signed(\mac_add0_s0$163 ) + $signed(\mac_add0_s0$164 );
-  assign mac3_sum1_p2 = $signed(\mac_add0_s0$166 ) + $signed(\mac_add0_s0$167 );
-  assign mac3_sum1_p3 = $signed(\mac_add0_s0$169 ) + $signed(\mac_add0_s0$170 );
-  assign \$11  = ~ stall_adv9_valid;
-  assign stall_adv9 = \$11  | o__ready;
-  assign mac0_sum2_p0 = $signed(mac_add1_s0) + $signed(\mac_add1_s0$175 );
-  assign mac0_sum2_p1 = $signed(\mac_add1_s0$177 ) + $signed(\mac_add1_s0$178 );
-  assign mac1_sum2_p0 = $signed(\mac_add1_s0$180 ) + $signed(\mac_add1_s0$181 );
-  assign mac1_sum2_p1 = $signed(\mac_add1_s0$183 ) + $signed(\mac_add1_s0$184 );
-  assign mac2_sum2_p0 = $signed(\mac_add1_s0$186 ) + $signed(\mac_add1_s0$187 );
-  assign mac2_sum2_p1 = $signed(\mac_add1_s0$189 ) + $signed(\mac_add1_s0$190 );
-  assign mac3_sum2_p0 = $signed(\mac_add1_s0$192 ) + $signed(\mac_add1_s0$193 );
-  assign mac3_sum2_p1 = $signed(\mac_add1_s0$195 ) + $signed(\mac_add1_s0$196 );
-  assign \$12  = ~ stall_adv10_valid;
-  assign stall_adv10 = \$12  | o__ready;
-  assign mac0_sum3_p0 = $signed(mac_add2_s0) + $signed(\mac_add2_s0$201 );
-  assign mac1_sum3_p0 = $signed(\mac_add2_s0$203 ) + $signed(\mac_add2_s0$204 );
-  assign mac2_sum3_p0 = $signed(\mac_add2_s0$206 ) + $signed(\mac_add2_s0$207 );
-  assign mac3_sum3_p0 = $signed(\mac_add2_s0$209 ) + $signed(\mac_add2_s0$210 );
-  assign \$13  = ~ stall_adv11_valid;
-  assign stall_adv11 = \$13  | o__ready;
-  assign \$14  = ~ stall_adv12_valid;
-  assign stall_adv12 = \$14  | o__ready;
-  assign \$15  = ~ stall_adv13_valid;
-  assign stall_adv13 = \$15  | o__ready;
-  assign \$16  = ~ stall_adv14_valid;
-  assign stall_adv14 = \$16  | o__ready;
-  assign \$17  = ~ stall_adv15_valid;
-  assign stall_adv15 = \$17  | o__ready;
   assign \$18  = ~ stall_adv16_valid;
   assign stall_adv16 = \$18  | o__ready;
+  assign mac0_sum1_p0 = $signed(mac_add0_s0) + $signed(\mac_add0_s0$141 );
+  assign mac0_sum1_p1 = $signed(\mac_add0_s0$143 ) + $signed(\mac_add0_s0$144 );
+  assign mac0_sum1_p2 = $signed(\mac_add0_s0$146 ) + $signed(\mac_add0_s0$147 );
+  assign mac0_sum1_p3 = $signed(\mac_add0_s0$149 ) + $signed(\mac_add0_s0$150 );
+  assign mac1_sum1_p0 = $signed(\mac_add0_s0$152 ) + $signed(\mac_add0_s0$153 );
+  assign mac1_sum1_p1 = $signed(\mac_add0_s0$155 ) + $signed(\mac_add0_s0$156 );
+  assign mac1_sum1_p2 = $signed(\mac_add0_s0$158 ) + $signed(\mac_add0_s0$159 );
+  assign mac1_sum1_p3 = $signed(\mac_add0_s0$161 ) + $signed(\mac_add0_s0$162 );
+  assign mac2_sum1_p0 = $signed(\mac_add0_s0$164 ) + $signed(\mac_add0_s0$165 );
+  assign mac2_sum1_p1 = $signed(\mac_add0_s0$167 ) + $signed(\mac_add0_s0$168 );
+  assign mac2_sum1_p2 = $signed(\mac_add0_s0$170 ) + $signed(\mac_add0_s0$171 );
+  assign mac2_sum1_p3 = $signed(\mac_add0_s0$173 ) + $signed(\mac_add0_s0$174 );
+  assign mac3_sum1_p0 = $signed(\mac_add0_s0$176 ) + $signed(\mac_add0_s0$177 );
+  assign mac3_sum1_p1 = $signed(\mac_add0_s0$179 ) + $signed(\mac_add0_s0$180 );
+  assign mac3_sum1_p2 = $signed(\mac_add0_s0$182 ) + $signed(\mac_add0_s0$183 );
+  assign mac3_sum1_p3 = $signed(\mac_add0_s0$185 ) + $signed(\mac_add0_s0$186 );
   assign \$19  = ~ stall_adv17_valid;
   assign stall_adv17 = \$19  | o__ready;
+  assign mac0_sum2_p0 = $signed(mac_add1_s0) + $signed(\mac_add1_s0$191 );
+  assign mac0_sum2_p1 = $signed(\mac_add1_s0$193 ) + $signed(\mac_add1_s0$194 );
+  assign mac1_sum2_p0 = $signed(\mac_add1_s0$196 ) + $signed(\mac_add1_s0$197 );
+  assign mac1_sum2_p1 = $signed(\mac_add1_s0$199 ) + $signed(\mac_add1_s0$200 );
+  assign mac2_sum2_p0 = $signed(\mac_add1_s0$202 ) + $signed(\mac_add1_s0$203 );
+  assign mac2_sum2_p1 = $signed(\mac_add1_s0$205 ) + $signed(\mac_add1_s0$206 );
+  assign mac3_sum2_p0 = $signed(\mac_add1_s0$208 ) + $signed(\mac_add1_s0$209 );
+  assign mac3_sum2_p1 = $signed(\mac_add1_s0$211 ) + $signed(\mac_add1_s0$212 );
   assign \$20  = ~ stall_adv18_valid;
   assign stall_adv18 = \$20  | o__ready;
+  assign mac0_sum3_p0 = $signed(mac_add2_s0) + $signed(\mac_add2_s0$217 );
+  assign mac1_sum3_p0 = $signed(\mac_add2_s0$219 ) + $signed(\mac_add2_s0$220 );
+  assign mac2_sum3_p0 = $signed(\mac_add2_s0$222 ) + $signed(\mac_add2_s0$223 );
+  assign mac3_sum3_p0 = $signed(\mac_add2_s0$225 ) + $signed(\mac_add2_s0$226 );
   assign \$21  = ~ stall_adv19_valid;
   assign stall_adv19 = \$21  | o__ready;
-  assign \$22  = $signed(mac_acc0) + $signed(mac_add3_s0);
-  assign \$23  = $signed(mac_acc1) + $signed(\mac_add3_s0$234 );
-  assign \$24  = $signed(mac_acc2) + $signed(\mac_add3_s0$237 );
-  assign \$25  = $signed(mac_acc3) + $signed(\mac_add3_s0$240 );
-  assign \$26  = mac_add3_valid_s0 & \mac_add3_s0$256 ;
-  assign \$27  = mac_add3_valid_s0 & \mac_add3_s0$256 ;
-  assign \$28  = mac_add3_valid_s0 & \mac_add3_s0$256 ;
-  assign \$29  = mac_add3_valid_s0 & \mac_add3_s0$256 ;
-  assign \$30  = mac_add3_valid_s0 & \mac_add3_s0$256 ;
-  assign \$31  = mac_add3_valid_s0 & \mac_add3_s0$256 ;
-  assign \$32  = mac_add3_valid_s0 & \mac_add3_s0$256 ;
-  assign \$33  = mac_add3_valid_s0 & \mac_add3_s0$256 ;
-  assign \$34  = mac_add3_valid_s0 & \mac_add3_s0$256 ;
-  assign \$35  = mac_add3_valid_s0 & \mac_add3_s0$256 ;
-  assign \$36  = mac_add3_valid_s0 & \mac_add3_s0$256 ;
-  assign \$37  = mac_add3_valid_s0 & \mac_add3_s0$256 ;
-  assign \$38  = mac_add3_valid_s0 & \mac_add3_s0$256 ;
-  assign \$39  = mac_add3_valid_s0 & \mac_add3_s0$256 ;
-  assign \$40  = mac_add3_valid_s0 & \mac_add3_s0$256 ;
-  assign \$41  = mac_add3_valid_s0 & \mac_add3_s0$256 ;
-  assign \$42  = mac_add3_valid_s0 & \mac_add3_s0$256 ;
-  assign \$43  = mac_add3_valid_s0 & \mac_add3_s0$256 ;
-  assign \$44  = mac_add3_valid_s0 & \mac_add3_s0$256 ;
-  assign \$45  = mac_add3_valid_s0 & \mac_add3_s0$256 ;
-  assign \$46  = mac_add3_valid_s0 & \mac_add3_s0$256 ;
-  assign \$47  = stall_adv12 & mac_add3_valid_s0;
-  assign \$48  = \mac_add3_s0$256  ? 32'd0 : \$22 [31:0];
-  assign \$49  = stall_adv14 & mac_add3_valid_s0;
-  assign \$50  = \mac_add3_s0$256  ? 32'd0 : \$23 [31:0];
-  assign \$51  = stall_adv16 & mac_add3_valid_s0;
-  assign \$52  = \mac_add3_s0$256  ? 32'd0 : \$24 [31:0];
-  assign \$53  = stall_adv18 & mac_add3_valid_s0;
-  assign \$54  = \mac_add3_s0$256  ? 32'd0 : \$25 [31:0];
+  assign \$22  = ~ stall_adv20_valid;
+  assign stall_adv20 = \$22  | o__ready;
+  assign \$23  = ~ stall_adv21_valid;
+  assign stall_adv21 = \$23  | o__ready;
+  assign \$24  = ~ stall_adv22_valid;
+  assign stall_adv22 = \$24  | o__ready;
+  assign \$25  = ~ stall_adv23_valid;
+  assign stall_adv23 = \$25  | o__ready;
+  assign \$26  = ~ stall_adv24_valid;
+  assign stall_adv24 = \$26  | o__ready;
+  assign \$27  = ~ stall_adv25_valid;
+  assign stall_adv25 = \$27  | o__ready;
+  assign \$28  = ~ stall_adv26_valid;
+  assign stall_adv26 = \$28  | o__ready;
+  assign \$29  = ~ stall_adv27_valid;
+  assign stall_adv27 = \$29  | o__ready;
+  assign \$30  = $signed(mac_acc0) + $signed(mac_add3_s0);
+  assign \$31  = $signed(mac_acc1) + $signed(\mac_add3_s0$250 );
+  assign \$32  = $signed(mac_acc2) + $signed(\mac_add3_s0$253 );
+  assign \$33  = $signed(mac_acc3) + $signed(\mac_add3_s0$256 );
+  assign \$34  = mac_add3_valid_s0 & \mac_add3_s0$272 ;
+  assign \$35  = mac_add3_valid_s0 & \mac_add3_s0$272 ;
+  assign \$36  = mac_add3_valid_s0 & \mac_add3_s0$272 ;
+  assign \$37  = mac_add3_valid_s0 & \mac_add3_s0$272 ;
+  assign \$38  = mac_add3_valid_s0 & \mac_add3_s0$272 ;
+  assign \$39  = mac_add3_valid_s0 & \mac_add3_s0$272 ;
+  assign \$40  = mac_add3_valid_s0 & \mac_add3_s0$272 ;
+  assign \$41  = mac_add3_valid_s0 & \mac_add3_s0$272 ;
+  assign \$42  = mac_add3_valid_s0 & \mac_add3_s0$272 ;
+  assign \$43  = mac_add3_valid_s0 & \mac_add3_s0$272 ;
+  assign \$44  = mac_add3_valid_s0 & \mac_add3_s0$272 ;
+  assign \$45  = mac_add3_valid_s0 & \mac_add3_s0$272 ;
+  assign \$46  = mac_add3_valid_s0 & \mac_add3_s0$272 ;
+  assign \$47  = mac_add3_valid_s0 & \mac_add3_s0$272 ;
+  assign \$48  = mac_add3_valid_s0 & \mac_add3_s0$272 ;
+  assign \$49  = mac_add3_valid_s0 & \mac_add3_s0$272 ;
+  assign \$50  = mac_add3_valid_s0 & \mac_add3_s0$272 ;
+  assign \$51  = mac_add3_valid_s0 & \mac_add3_s0$272 ;
+  assign \$52  = mac_add3_valid_s0 & \mac_add3_s0$272 ;
+  assign \$53  = mac_add3_valid_s0 & \mac_add3_s0$272 ;
+  assign \$54  = mac_add3_valid_s0 & \mac_add3_s0$272 ;
+  assign \$55  = mac_add3_valid_s0 & \mac_add3_s0$272 ;
+  assign \$56  = mac_add3_valid_s0 & \mac_add3_s0$272 ;
+  assign \$57  = mac_add3_valid_s0 & \mac_add3_s0$272 ;
+  assign \$58  = mac_add3_valid_s0 & \mac_add3_s0$272 ;
+  assign \$59  = mac_add3_valid_s0 & \mac_add3_s0$272 ;
+  assign \$60  = mac_add3_valid_s0 & \mac_add3_s0$272 ;
+  assign \$61  = mac_add3_valid_s0 & \mac_add3_s0$272 ;
+  assign \$62  = mac_add3_valid_s0 & \mac_add3_s0$272 ;
+  assign \$63  = stall_adv20 & mac_add3_valid_s0;
+  assign \$64  = \mac_add3_s0$272  ? 32'd0 : \$30 [31:0];
+  assign \$65  = stall_adv22 & mac_add3_valid_s0;
+  assign \$66  = \mac_add3_s0$272  ? 32'd0 : \$31 [31:0];
+  assign \$67  = stall_adv24 & mac_add3_valid_s0;
+  assign \$68  = \mac_add3_s0$272  ? 32'd0 : \$32 [31:0];
+  assign \$69  = stall_adv26 & mac_add3_valid_s0;
+  assign \$70  = \mac_add3_s0$272  ? 32'd0 : \$33 [31:0];
   always @(posedge clk)
-    mac_dspin_s0 <= \$55 ;
+    mac_dspin_s0 <= \$71 ;
   always @(posedge clk)
-    mac_dspin_valid_s0 <= \$56 ;
+    mac_dspin_valid_s0 <= \$72 ;
   always @(posedge clk)
-    mac_dspout_s0 <= \$57 ;
+    mac_dspout_s0 <= \$73 ;
   always @(posedge clk)
-    mac_dspout_valid_s0 <= \$58 ;
+    mac_dspout_valid_s0 <= \$74 ;
   always @(posedge clk)
-    mac_add0_s0 <= \$59 ;
+    mac_add0_s0 <= \$75 ;
   always @(posedge clk)
-    \mac_add0_s0$125  <= \$60 ;
+    \mac_add0_s0$141  <= \$76 ;
   always @(posedge clk)
-    \mac_add0_s0$127  <= \$61 ;
+    \mac_add0_s0$143  <= \$77 ;
   always @(posedge clk)
-    \mac_add0_s0$128  <= \$62 ;
+    \mac_add0_s0$144  <= \$78 ;
   always @(posedge clk)
-    \mac_add0_s0$130  <= \$63 ;
+    \mac_add0_s0$146  <= \$79 ;
   always @(posedge clk)
-    \mac_add0_s0$131  <= \$64 ;
+    \mac_add0_s0$147  <= \$80 ;
   always @(posedge clk)
-    \mac_add0_s0$133  <= \$65 ;
+    \mac_add0_s0$149  <= \$81 ;
   always @(posedge clk)
-    \mac_add0_s0$134  <= \$66 ;
+    \mac_add0_s0$150  <= \$82 ;
   always @(posedge clk)
-    \mac_add0_s0$136  <= \$67 ;
+    \mac_add0_s0$152  <= \$83 ;
   always @(posedge clk)
-    \mac_add0_s0$137  <= \$68 ;
+    \mac_add0_s0$153  <= \$84 ;
   always @(posedge clk)
-    \mac_add0_s0$139  <= \$69 ;
+    \mac_add0_s0$155  <= \$85 ;
   always @(posedge clk)
-    \mac_add0_s0$140  <= \$70 ;
+    \mac_add0_s0$156  <= \$86 ;
   always @(posedge clk)
-    \mac_add0_s0$142  <= \$71 ;
+    \mac_add0_s0$158  <= \$87 ;
   always @(posedge clk)
-    \mac_add0_s0$143  <= \$72 ;
+    \mac_add0_s0$159  <= \$88 ;
   always @(posedge clk)
-    \mac_add0_s0$145  <= \$73 ;
+    \mac_add0_s0$161  <= \$89 ;
   always @(posedge clk)
-    \mac_add0_s0$146  <= \$74 ;
+    \mac_add0_s0$162  <= \$90 ;
   always @(posedge clk)
-    \mac_add0_s0$148  <= \$75 ;
+    \mac_add0_s0$164  <= \$91 ;
   always @(posedge clk)
-    \mac_add0_s0$149  <= \$76 ;
+    \mac_add0_s0$165  <= \$92 ;
   always @(posedge clk)
-    \mac_add0_s0$151  <= \$77 ;
+    \mac_add0_s0$167  <= \$93 ;
   always @(posedge clk)
-    \mac_add0_s0$152  <= \$78 ;
+    \mac_add0_s0$168  <= \$94 ;
   always @(posedge clk)
-    \mac_add0_s0$154  <= \$79 ;
+    \mac_add0_s0$170  <= \$95 ;
   always @(posedge clk)
-    \mac_add0_s0$155  <= \$80 ;
+    \mac_add0_s0$171  <= \$96 ;
   always @(posedge clk)
-    \mac_add0_s0$157  <= \$81 ;
+    \mac_add0_s0$173  <= \$97 ;
   always @(posedge clk)
-    \mac_add0_s0$158  <= \$82 ;
+    \mac_add0_s0$174  <= \$98 ;
   always @(posedge clk)
-    \mac_add0_s0$160  <= \$83 ;
+    \mac_add0_s0$176  <= \$99 ;
   always @(posedge clk)
-    \mac_add0_s0$161  <= \$84 ;
+    \mac_add0_s0$177  <= \$100 ;
   always @(posedge clk)
-    \mac_add0_s0$163  <= \$85 ;
+    \mac_add0_s0$179  <= \$101 ;
   always @(posedge clk)
-    \mac_add0_s0$164  <= \$86 ;
+    \mac_add0_s0$180  <= \$102 ;
   always @(posedge clk)
-    \mac_add0_s0$166  <= \$87 ;
+    \mac_add0_s0$182  <= \$103 ;
   always @(posedge clk)
-    \mac_add0_s0$167  <= \$88 ;
+    \mac_add0_s0$183  <= \$104 ;
   always @(posedge clk)
-    \mac_add0_s0$169  <= \$89 ;
+    \mac_add0_s0$185  <= \$105 ;
   always @(posedge clk)
-    \mac_add0_s0$170  <= \$90 ;
+    \mac_add0_s0$186  <= \$106 ;
   always @(posedge clk)
-    \mac_add0_s0$250  <= \$91 ;
+    \mac_add0_s0$266  <= \$107 ;
   always @(posedge clk)
-    mac_add0_valid_s0 <= \$92 ;
+    mac_add0_valid_s0 <= \$108 ;
   always @(posedge clk)
-    mac_add1_s0 <= \$93 ;
+    mac_add1_s0 <= \$109 ;
   always @(posedge clk)
-    \mac_add1_s0$175  <= \$94 ;
+    \mac_add1_s0$191  <= \$110 ;
   always @(posedge clk)
-    \mac_add1_s0$177  <= \$95 ;
+    \mac_add1_s0$193  <= \$111 ;
   always @(posedge clk)
-    \mac_add1_s0$178  <= \$96 ;
+    \mac_add1_s0$194  <= \$112 ;
   always @(posedge clk)
-    \mac_add1_s0$180  <= \$97 ;
+    \mac_add1_s0$196  <= \$113 ;
   always @(posedge clk)
-    \mac_add1_s0$181  <= \$98 ;
+    \mac_add1_s0$197  <= \$114 ;
   always @(posedge clk)
-    \mac_add1_s0$183  <= \$99 ;
+    \mac_add1_s0$199  <= \$115 ;
   always @(posedge clk)
-    \mac_add1_s0$184  <= \$100 ;
+    \mac_add1_s0$200  <= \$116 ;
   always @(posedge clk)
-    \mac_add1_s0$186  <= \$101 ;
+    \mac_add1_s0$202  <= \$117 ;
   always @(posedge clk)
-    \mac_add1_s0$187  <= \$102 ;
+    \mac_add1_s0$203  <= \$118 ;
   always @(posedge clk)
-    \mac_add1_s0$189  <= \$103 ;
+    \mac_add1_s0$205  <= \$119 ;
   always @(posedge clk)
-    \mac_add1_s0$190  <= \$104 ;
+    \mac_add1_s0$206  <= \$120 ;
   always @(posedge clk)
-    \mac_add1_s0$192  <= \$105 ;
+    \mac_add1_s0$208  <= \$121 ;
   always @(posedge clk)
-    \mac_add1_s0$193  <= \$106 ;
+    \mac_add1_s0$209  <= \$122 ;
   always @(posedge clk)
-    \mac_add1_s0$195  <= \$107 ;
+    \mac_add1_s0$211  <= \$123 ;
   always @(posedge clk)
-    \mac_add1_s0$196  <= \$108 ;
+    \mac_add1_s0$212  <= \$124 ;
   always @(posedge clk)
-    \mac_add1_s0$252  <= \$109 ;
+    \mac_add1_s0$268  <= \$125 ;
   always @(posedge clk)
-    mac_add1_valid_s0 <= \$110 ;
+    mac_add1_valid_s0 <= \$126 ;
   always @(posedge clk)
-    mac_add2_s0 <= \$111 ;
+    mac_add2_s0 <= \$127 ;
   always @(posedge clk)
-    \mac_add2_s0$201  <= \$112 ;
+    \mac_add2_s0$217  <= \$128 ;
   always @(posedge clk)
-    \mac_add2_s0$203  <= \$113 ;
+    \mac_add2_s0$219  <= \$129 ;
   always @(posedge clk)
-    \mac_add2_s0$204  <= \$114 ;
+    \mac_add2_s0$220  <= \$130 ;
   always @(posedge clk)
-    \mac_add2_s0$206  <= \$115 ;
+    \mac_add2_s0$222  <= \$131 ;
   always @(posedge clk)
-    \mac_add2_s0$207  <= \$116 ;
+    \mac_add2_s0$223  <= \$132 ;
   always @(posedge clk)
-    \mac_add2_s0$209  <= \$117 ;
+    \mac_add2_s0$225  <= \$133 ;
   always @(posedge clk)
-    \mac_add2_s0$210  <= \$118 ;
+    \mac_add2_s0$226  <= \$134 ;
   always @(posedge clk)
-    \mac_add2_s0$254  <= \$119 ;
+    \mac_add2_s0$270  <= \$135 ;
   always @(posedge clk)
-    mac_add2_valid_s0 <= \$120 ;
+    mac_add2_valid_s0 <= \$136 ;
   always @(posedge clk)
-    mac_add3_s0 <= \$121 ;
+    mac_add3_s0 <= \$137 ;
   always @(posedge clk)
-    \mac_add3_s0$234  <= \$122 ;
+    \mac_add3_s0$250  <= \$138 ;
   always @(posedge clk)
-    \mac_add3_s0$237  <= \$123 ;
+    \mac_add3_s0$253  <= \$139 ;
   always @(posedge clk)
-    \mac_add3_s0$240  <= \$124 ;
+    \mac_add3_s0$256  <= \$140 ;
   always @(posedge clk)
-    \mac_add3_s0$256  <= \$125 ;
+    \mac_add3_s0$272  <= \$141 ;
   always @(posedge clk)
-    mac_add3_valid_s0 <= \$126 ;
+    mac_add3_valid_s0 <= \$142 ;
   always @(posedge clk)
-    o__valid <= \$127 ;
+    o__valid <= \$143 ;
   always @(posedge clk)
-    stall_adv0_valid <= \$128 ;
+    stall_adv0_valid <= \$144 ;
   always @(posedge clk)
-    stall_adv1_valid <= \$129 ;
+    stall_adv1_valid <= \$145 ;
   always @(posedge clk)
-    stall_adv2_valid <= \$130 ;
+    stall_adv2_valid <= \$146 ;
   always @(posedge clk)
-    stall_adv3_valid <= \$131 ;
+    stall_adv3_valid <= \$147 ;
   always @(posedge clk)
-    stall_adv4_valid <= \$132 ;
+    stall_adv4_valid <= \$148 ;
   always @(posedge clk)
-    stall_adv5_valid <= \$133 ;
+    stall_adv5_valid <= \$149 ;
   always @(posedge clk)
-    stall_adv6_valid <= \$134 ;
+    stall_adv6_valid <= \$150 ;
   always @(posedge clk)
-    stall_adv7_valid <= \$135 ;
+    stall_adv7_valid <= \$151 ;
   always @(posedge clk)
-    stall_adv8_valid <= \$136 ;
+    stall_adv8_valid <= \$152 ;
   always @(posedge clk)
-    stall_adv9_valid <= \$137 ;
+    stall_adv9_valid <= \$153 ;
   always @(posedge clk)
-    stall_adv10_valid <= \$138 ;
+    stall_adv10_valid <= \$154 ;
   always @(posedge clk)
-    stall_adv11_valid <= \$139 ;
+    stall_adv11_valid <= \$155 ;
   always @(posedge clk)
-    stall_adv12_valid <= \$140 ;
+    stall_adv12_valid <= \$156 ;
   always @(posedge clk)
-    stall_adv13_valid <= \$141 ;
+    stall_adv13_valid <= \$157 ;
   always @(posedge clk)
-    stall_adv14_valid <= \$142 ;
+    stall_adv14_valid <= \$158 ;
   always @(posedge clk)
-    stall_adv15_valid <= \$143 ;
+    stall_adv15_valid <= \$159 ;
   always @(posedge clk)
-    stall_adv16_valid <= \$144 ;
+    stall_adv16_valid <= \$160 ;
   always @(posedge clk)
-    stall_adv17_valid <= \$145 ;
+    stall_adv17_valid <= \$161 ;
   always @(posedge clk)
-    stall_adv18_valid <= \$146 ;
+    stall_adv18_valid <= \$162 ;
   always @(posedge clk)
-    stall_adv19_valid <= \$147 ;
+    stall_adv19_valid <= \$163 ;
   always @(posedge clk)
-    mac_acc0 <= \$148 ;
+    stall_adv20_valid <= \$164 ;
   always @(posedge clk)
-    mac_acc0_out <= \$149 ;
+    stall_adv21_valid <= \$165 ;
   always @(posedge clk)
-    mac_acc1 <= \$150 ;
+    stall_adv22_valid <= \$166 ;
   always @(posedge clk)
-    mac_acc1_out <= \$151 ;
+    stall_adv23_valid <= \$167 ;
   always @(posedge clk)
-    mac_acc2 <= \$152 ;
+    stall_adv24_valid <= \$168 ;
   always @(posedge clk)
-    mac_acc2_out <= \$153 ;
+    stall_adv25_valid <= \$169 ;
   always @(posedge clk)
-    mac_acc3 <= \$154 ;
+    stall_adv26_valid <= \$170 ;
   always @(posedge clk)
-    mac_acc3_out <= \$155 ;
+    stall_adv27_valid <= \$171 ;
+  always @(posedge clk)
+    mac_acc0 <= \$172 ;
+  always @(posedge clk)
+    mac_acc0_out <= \$173 ;
+  always @(posedge clk)
+    mac_acc1 <= \$174 ;
+  always @(posedge clk)
+    mac_acc1_out <= \$175 ;
+  always @(posedge clk)
+    mac_acc2 <= \$176 ;
+  always @(posedge clk)
+    mac_acc2_out <= \$177 ;
+  always @(posedge clk)
+    mac_acc3 <= \$178 ;
+  always @(posedge clk)
+    mac_acc3_out <= \$179 ;
   nmsparse_mul_reg #(
     .A_WIDTH(32'd8),
     .B_WIDTH(32'd8)
@@ -928,7 +1008,7 @@ module dense_mac_16_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload, 
   ) mac_mul0_1 (
     .a(i__payload[15:8]),
     .b(i__payload[143:136]),
-    .ce(stall_adv0),
+    .ce(stall_adv1),
     .clk(clk),
     .p(mac_prod0_1)
   );
@@ -938,7 +1018,7 @@ module dense_mac_16_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload, 
   ) mac_mul0_10 (
     .a(i__payload[87:80]),
     .b(i__payload[215:208]),
-    .ce(stall_adv5),
+    .ce(stall_adv10),
     .clk(clk),
     .p(mac_prod0_10)
   );
@@ -948,7 +1028,7 @@ module dense_mac_16_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload, 
   ) mac_mul0_11 (
     .a(i__payload[95:88]),
     .b(i__payload[223:216]),
-    .ce(stall_adv5),
+    .ce(stall_adv11),
     .clk(clk),
     .p(mac_prod0_11)
   );
@@ -958,7 +1038,7 @@ module dense_mac_16_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload, 
   ) mac_mul0_12 (
     .a(i__payload[103:96]),
     .b(i__payload[231:224]),
-    .ce(stall_adv6),
+    .ce(stall_adv12),
     .clk(clk),
     .p(mac_prod0_12)
   );
@@ -968,7 +1048,7 @@ module dense_mac_16_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload, 
   ) mac_mul0_13 (
     .a(i__payload[111:104]),
     .b(i__payload[239:232]),
-    .ce(stall_adv6),
+    .ce(stall_adv13),
     .clk(clk),
     .p(mac_prod0_13)
   );
@@ -978,7 +1058,7 @@ module dense_mac_16_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload, 
   ) mac_mul0_14 (
     .a(i__payload[119:112]),
     .b(i__payload[247:240]),
-    .ce(stall_adv7),
+    .ce(stall_adv14),
     .clk(clk),
     .p(mac_prod0_14)
   );
@@ -988,7 +1068,7 @@ module dense_mac_16_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload, 
   ) mac_mul0_15 (
     .a(i__payload[127:120]),
     .b(i__payload[255:248]),
-    .ce(stall_adv7),
+    .ce(stall_adv15),
     .clk(clk),
     .p(mac_prod0_15)
   );
@@ -998,7 +1078,7 @@ module dense_mac_16_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload, 
   ) mac_mul0_2 (
     .a(i__payload[23:16]),
     .b(i__payload[151:144]),
-    .ce(stall_adv1),
+    .ce(stall_adv2),
     .clk(clk),
     .p(mac_prod0_2)
   );
@@ -1008,7 +1088,7 @@ module dense_mac_16_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload, 
   ) mac_mul0_3 (
     .a(i__payload[31:24]),
     .b(i__payload[159:152]),
-    .ce(stall_adv1),
+    .ce(stall_adv3),
     .clk(clk),
     .p(mac_prod0_3)
   );
@@ -1018,7 +1098,7 @@ module dense_mac_16_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload, 
   ) mac_mul0_4 (
     .a(i__payload[39:32]),
     .b(i__payload[167:160]),
-    .ce(stall_adv2),
+    .ce(stall_adv4),
     .clk(clk),
     .p(mac_prod0_4)
   );
@@ -1028,7 +1108,7 @@ module dense_mac_16_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload, 
   ) mac_mul0_5 (
     .a(i__payload[47:40]),
     .b(i__payload[175:168]),
-    .ce(stall_adv2),
+    .ce(stall_adv5),
     .clk(clk),
     .p(mac_prod0_5)
   );
@@ -1038,7 +1118,7 @@ module dense_mac_16_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload, 
   ) mac_mul0_6 (
     .a(i__payload[55:48]),
     .b(i__payload[183:176]),
-    .ce(stall_adv3),
+    .ce(stall_adv6),
     .clk(clk),
     .p(mac_prod0_6)
   );
@@ -1048,7 +1128,7 @@ module dense_mac_16_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload, 
   ) mac_mul0_7 (
     .a(i__payload[63:56]),
     .b(i__payload[191:184]),
-    .ce(stall_adv3),
+    .ce(stall_adv7),
     .clk(clk),
     .p(mac_prod0_7)
   );
@@ -1058,7 +1138,7 @@ module dense_mac_16_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload, 
   ) mac_mul0_8 (
     .a(i__payload[71:64]),
     .b(i__payload[199:192]),
-    .ce(stall_adv4),
+    .ce(stall_adv8),
     .clk(clk),
     .p(mac_prod0_8)
   );
@@ -1068,7 +1148,7 @@ module dense_mac_16_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload, 
   ) mac_mul0_9 (
     .a(i__payload[79:72]),
     .b(i__payload[207:200]),
-    .ce(stall_adv4),
+    .ce(stall_adv9),
     .clk(clk),
     .p(mac_prod0_9)
   );
@@ -1088,7 +1168,7 @@ module dense_mac_16_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload, 
   ) mac_mul1_1 (
     .a(i__payload[15:8]),
     .b(i__payload[271:264]),
-    .ce(stall_adv0),
+    .ce(stall_adv1),
     .clk(clk),
     .p(mac_prod1_1)
   );
@@ -1098,7 +1178,7 @@ module dense_mac_16_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload, 
   ) mac_mul1_10 (
     .a(i__payload[87:80]),
     .b(i__payload[343:336]),
-    .ce(stall_adv5),
+    .ce(stall_adv10),
     .clk(clk),
     .p(mac_prod1_10)
   );
@@ -1108,7 +1188,7 @@ module dense_mac_16_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload, 
   ) mac_mul1_11 (
     .a(i__payload[95:88]),
     .b(i__payload[351:344]),
-    .ce(stall_adv5),
+    .ce(stall_adv11),
     .clk(clk),
     .p(mac_prod1_11)
   );
@@ -1118,7 +1198,7 @@ module dense_mac_16_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload, 
   ) mac_mul1_12 (
     .a(i__payload[103:96]),
     .b(i__payload[359:352]),
-    .ce(stall_adv6),
+    .ce(stall_adv12),
     .clk(clk),
     .p(mac_prod1_12)
   );
@@ -1128,7 +1208,7 @@ module dense_mac_16_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload, 
   ) mac_mul1_13 (
     .a(i__payload[111:104]),
     .b(i__payload[367:360]),
-    .ce(stall_adv6),
+    .ce(stall_adv13),
     .clk(clk),
     .p(mac_prod1_13)
   );
@@ -1138,7 +1218,7 @@ module dense_mac_16_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload, 
   ) mac_mul1_14 (
     .a(i__payload[119:112]),
     .b(i__payload[375:368]),
-    .ce(stall_adv7),
+    .ce(stall_adv14),
     .clk(clk),
     .p(mac_prod1_14)
   );
@@ -1148,7 +1228,7 @@ module dense_mac_16_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload, 
   ) mac_mul1_15 (
     .a(i__payload[127:120]),
     .b(i__payload[383:376]),
-    .ce(stall_adv7),
+    .ce(stall_adv15),
     .clk(clk),
     .p(mac_prod1_15)
   );
@@ -1158,7 +1238,7 @@ module dense_mac_16_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload, 
   ) mac_mul1_2 (
     .a(i__payload[23:16]),
     .b(i__payload[279:272]),
-    .ce(stall_adv1),
+    .ce(stall_adv2),
     .clk(clk),
     .p(mac_prod1_2)
   );
@@ -1168,7 +1248,7 @@ module dense_mac_16_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload, 
   ) mac_mul1_3 (
     .a(i__payload[31:24]),
     .b(i__payload[287:280]),
-    .ce(stall_adv1),
+    .ce(stall_adv3),
     .clk(clk),
     .p(mac_prod1_3)
   );
@@ -1178,7 +1258,7 @@ module dense_mac_16_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload, 
   ) mac_mul1_4 (
     .a(i__payload[39:32]),
     .b(i__payload[295:288]),
-    .ce(stall_adv2),
+    .ce(stall_adv4),
     .clk(clk),
     .p(mac_prod1_4)
   );
@@ -1188,7 +1268,7 @@ module dense_mac_16_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload, 
   ) mac_mul1_5 (
     .a(i__payload[47:40]),
     .b(i__payload[303:296]),
-    .ce(stall_adv2),
+    .ce(stall_adv5),
     .clk(clk),
     .p(mac_prod1_5)
   );
@@ -1198,7 +1278,7 @@ module dense_mac_16_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload, 
   ) mac_mul1_6 (
     .a(i__payload[55:48]),
     .b(i__payload[311:304]),
-    .ce(stall_adv3),
+    .ce(stall_adv6),
     .clk(clk),
     .p(mac_prod1_6)
   );
@@ -1208,7 +1288,7 @@ module dense_mac_16_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload, 
   ) mac_mul1_7 (
     .a(i__payload[63:56]),
     .b(i__payload[319:312]),
-    .ce(stall_adv3),
+    .ce(stall_adv7),
     .clk(clk),
     .p(mac_prod1_7)
   );
@@ -1218,7 +1298,7 @@ module dense_mac_16_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload, 
   ) mac_mul1_8 (
     .a(i__payload[71:64]),
     .b(i__payload[327:320]),
-    .ce(stall_adv4),
+    .ce(stall_adv8),
     .clk(clk),
     .p(mac_prod1_8)
   );
@@ -1228,7 +1308,7 @@ module dense_mac_16_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload, 
   ) mac_mul1_9 (
     .a(i__payload[79:72]),
     .b(i__payload[335:328]),
-    .ce(stall_adv4),
+    .ce(stall_adv9),
     .clk(clk),
     .p(mac_prod1_9)
   );
@@ -1248,7 +1328,7 @@ module dense_mac_16_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload, 
   ) mac_mul2_1 (
     .a(i__payload[15:8]),
     .b(i__payload[399:392]),
-    .ce(stall_adv0),
+    .ce(stall_adv1),
     .clk(clk),
     .p(mac_prod2_1)
   );
@@ -1258,7 +1338,7 @@ module dense_mac_16_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload, 
   ) mac_mul2_10 (
     .a(i__payload[87:80]),
     .b(i__payload[471:464]),
-    .ce(stall_adv5),
+    .ce(stall_adv10),
     .clk(clk),
     .p(mac_prod2_10)
   );
@@ -1268,7 +1348,7 @@ module dense_mac_16_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload, 
   ) mac_mul2_11 (
     .a(i__payload[95:88]),
     .b(i__payload[479:472]),
-    .ce(stall_adv5),
+    .ce(stall_adv11),
     .clk(clk),
     .p(mac_prod2_11)
   );
@@ -1278,7 +1358,7 @@ module dense_mac_16_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload, 
   ) mac_mul2_12 (
     .a(i__payload[103:96]),
     .b(i__payload[487:480]),
-    .ce(stall_adv6),
+    .ce(stall_adv12),
     .clk(clk),
     .p(mac_prod2_12)
   );
@@ -1288,7 +1368,7 @@ module dense_mac_16_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload, 
   ) mac_mul2_13 (
     .a(i__payload[111:104]),
     .b(i__payload[495:488]),
-    .ce(stall_adv6),
+    .ce(stall_adv13),
     .clk(clk),
     .p(mac_prod2_13)
   );
@@ -1298,7 +1378,7 @@ module dense_mac_16_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload, 
   ) mac_mul2_14 (
     .a(i__payload[119:112]),
     .b(i__payload[503:496]),
-    .ce(stall_adv7),
+    .ce(stall_adv14),
     .clk(clk),
     .p(mac_prod2_14)
   );
@@ -1308,7 +1388,7 @@ module dense_mac_16_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload, 
   ) mac_mul2_15 (
     .a(i__payload[127:120]),
     .b(i__payload[511:504]),
-    .ce(stall_adv7),
+    .ce(stall_adv15),
     .clk(clk),
     .p(mac_prod2_15)
   );
@@ -1318,7 +1398,7 @@ module dense_mac_16_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload, 
   ) mac_mul2_2 (
     .a(i__payload[23:16]),
     .b(i__payload[407:400]),
-    .ce(stall_adv1),
+    .ce(stall_adv2),
     .clk(clk),
     .p(mac_prod2_2)
   );
@@ -1328,7 +1408,7 @@ module dense_mac_16_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload, 
   ) mac_mul2_3 (
     .a(i__payload[31:24]),
     .b(i__payload[415:408]),
-    .ce(stall_adv1),
+    .ce(stall_adv3),
     .clk(clk),
     .p(mac_prod2_3)
   );
@@ -1338,7 +1418,7 @@ module dense_mac_16_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload, 
   ) mac_mul2_4 (
     .a(i__payload[39:32]),
     .b(i__payload[423:416]),
-    .ce(stall_adv2),
+    .ce(stall_adv4),
     .clk(clk),
     .p(mac_prod2_4)
   );
@@ -1348,7 +1428,7 @@ module dense_mac_16_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload, 
   ) mac_mul2_5 (
     .a(i__payload[47:40]),
     .b(i__payload[431:424]),
-    .ce(stall_adv2),
+    .ce(stall_adv5),
     .clk(clk),
     .p(mac_prod2_5)
   );
@@ -1358,7 +1438,7 @@ module dense_mac_16_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload, 
   ) mac_mul2_6 (
     .a(i__payload[55:48]),
     .b(i__payload[439:432]),
-    .ce(stall_adv3),
+    .ce(stall_adv6),
     .clk(clk),
     .p(mac_prod2_6)
   );
@@ -1368,7 +1448,7 @@ module dense_mac_16_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload, 
   ) mac_mul2_7 (
     .a(i__payload[63:56]),
     .b(i__payload[447:440]),
-    .ce(stall_adv3),
+    .ce(stall_adv7),
     .clk(clk),
     .p(mac_prod2_7)
   );
@@ -1378,7 +1458,7 @@ module dense_mac_16_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload, 
   ) mac_mul2_8 (
     .a(i__payload[71:64]),
     .b(i__payload[455:448]),
-    .ce(stall_adv4),
+    .ce(stall_adv8),
     .clk(clk),
     .p(mac_prod2_8)
   );
@@ -1388,7 +1468,7 @@ module dense_mac_16_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload, 
   ) mac_mul2_9 (
     .a(i__payload[79:72]),
     .b(i__payload[463:456]),
-    .ce(stall_adv4),
+    .ce(stall_adv9),
     .clk(clk),
     .p(mac_prod2_9)
   );
@@ -1408,7 +1488,7 @@ module dense_mac_16_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload, 
   ) mac_mul3_1 (
     .a(i__payload[15:8]),
     .b(i__payload[527:520]),
-    .ce(stall_adv0),
+    .ce(stall_adv1),
     .clk(clk),
     .p(mac_prod3_1)
   );
@@ -1418,7 +1498,7 @@ module dense_mac_16_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload, 
   ) mac_mul3_10 (
     .a(i__payload[87:80]),
     .b(i__payload[599:592]),
-    .ce(stall_adv5),
+    .ce(stall_adv10),
     .clk(clk),
     .p(mac_prod3_10)
   );
@@ -1428,7 +1508,7 @@ module dense_mac_16_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload, 
   ) mac_mul3_11 (
     .a(i__payload[95:88]),
     .b(i__payload[607:600]),
-    .ce(stall_adv5),
+    .ce(stall_adv11),
     .clk(clk),
     .p(mac_prod3_11)
   );
@@ -1438,7 +1518,7 @@ module dense_mac_16_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload, 
   ) mac_mul3_12 (
     .a(i__payload[103:96]),
     .b(i__payload[615:608]),
-    .ce(stall_adv6),
+    .ce(stall_adv12),
     .clk(clk),
     .p(mac_prod3_12)
   );
@@ -1448,7 +1528,7 @@ module dense_mac_16_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload, 
   ) mac_mul3_13 (
     .a(i__payload[111:104]),
     .b(i__payload[623:616]),
-    .ce(stall_adv6),
+    .ce(stall_adv13),
     .clk(clk),
     .p(mac_prod3_13)
   );
@@ -1458,7 +1538,7 @@ module dense_mac_16_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload, 
   ) mac_mul3_14 (
     .a(i__payload[119:112]),
     .b(i__payload[631:624]),
-    .ce(stall_adv7),
+    .ce(stall_adv14),
     .clk(clk),
     .p(mac_prod3_14)
   );
@@ -1468,7 +1548,7 @@ module dense_mac_16_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload, 
   ) mac_mul3_15 (
     .a(i__payload[127:120]),
     .b(i__payload[639:632]),
-    .ce(stall_adv7),
+    .ce(stall_adv15),
     .clk(clk),
     .p(mac_prod3_15)
   );
@@ -1478,7 +1558,7 @@ module dense_mac_16_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload, 
   ) mac_mul3_2 (
     .a(i__payload[23:16]),
     .b(i__payload[535:528]),
-    .ce(stall_adv1),
+    .ce(stall_adv2),
     .clk(clk),
     .p(mac_prod3_2)
   );
@@ -1488,7 +1568,7 @@ module dense_mac_16_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload, 
   ) mac_mul3_3 (
     .a(i__payload[31:24]),
     .b(i__payload[543:536]),
-    .ce(stall_adv1),
+    .ce(stall_adv3),
     .clk(clk),
     .p(mac_prod3_3)
   );
@@ -1498,7 +1578,7 @@ module dense_mac_16_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload, 
   ) mac_mul3_4 (
     .a(i__payload[39:32]),
     .b(i__payload[551:544]),
-    .ce(stall_adv2),
+    .ce(stall_adv4),
     .clk(clk),
     .p(mac_prod3_4)
   );
@@ -1508,7 +1588,7 @@ module dense_mac_16_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload, 
   ) mac_mul3_5 (
     .a(i__payload[47:40]),
     .b(i__payload[559:552]),
-    .ce(stall_adv2),
+    .ce(stall_adv5),
     .clk(clk),
     .p(mac_prod3_5)
   );
@@ -1518,7 +1598,7 @@ module dense_mac_16_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload, 
   ) mac_mul3_6 (
     .a(i__payload[55:48]),
     .b(i__payload[567:560]),
-    .ce(stall_adv3),
+    .ce(stall_adv6),
     .clk(clk),
     .p(mac_prod3_6)
   );
@@ -1528,7 +1608,7 @@ module dense_mac_16_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload, 
   ) mac_mul3_7 (
     .a(i__payload[63:56]),
     .b(i__payload[575:568]),
-    .ce(stall_adv3),
+    .ce(stall_adv7),
     .clk(clk),
     .p(mac_prod3_7)
   );
@@ -1538,7 +1618,7 @@ module dense_mac_16_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload, 
   ) mac_mul3_8 (
     .a(i__payload[71:64]),
     .b(i__payload[583:576]),
-    .ce(stall_adv4),
+    .ce(stall_adv8),
     .clk(clk),
     .p(mac_prod3_8)
   );
@@ -1548,527 +1628,409 @@ module dense_mac_16_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload, 
   ) mac_mul3_9 (
     .a(i__payload[79:72]),
     .b(i__payload[591:584]),
-    .ce(stall_adv4),
+    .ce(stall_adv9),
     .clk(clk),
     .p(mac_prod3_9)
   );
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$55  = mac_dspin_s0;
+    \$71  = mac_dspin_s0;
     if (stall_adv0) begin
-      \$55  = i__payload[640];
+      \$71  = i__payload[640];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$56  = mac_dspin_valid_s0;
+    \$72  = mac_dspin_valid_s0;
     if (stall_adv0) begin
-      \$56  = i__valid;
+      \$72  = i__valid;
     end
     if (rst) begin
-      \$56  = 1'h0;
+      \$72  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$57  = mac_dspout_s0;
+    \$73  = mac_dspout_s0;
     if (stall_adv0) begin
-      \$57  = mac_dspin_s0;
+      \$73  = mac_dspin_s0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$58  = mac_dspout_valid_s0;
+    \$74  = mac_dspout_valid_s0;
     if (stall_adv0) begin
-      \$58  = mac_dspin_valid_s0;
+      \$74  = mac_dspin_valid_s0;
     end
     if (rst) begin
-      \$58  = 1'h0;
+      \$74  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$59  = mac_add0_s0;
-    if (stall_adv8) begin
-      \$59  = mac0_sum0_p0;
+    \$75  = mac_add0_s0;
+    if (stall_adv16) begin
+      \$75  = mac0_sum0_p0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$60  = \mac_add0_s0$125 ;
-    if (stall_adv8) begin
-      \$60  = mac0_sum0_p1;
+    \$76  = \mac_add0_s0$141 ;
+    if (stall_adv16) begin
+      \$76  = mac0_sum0_p1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$61  = \mac_add0_s0$127 ;
-    if (stall_adv8) begin
-      \$61  = mac0_sum0_p2;
+    \$77  = \mac_add0_s0$143 ;
+    if (stall_adv16) begin
+      \$77  = mac0_sum0_p2;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$62  = \mac_add0_s0$128 ;
-    if (stall_adv8) begin
-      \$62  = mac0_sum0_p3;
+    \$78  = \mac_add0_s0$144 ;
+    if (stall_adv16) begin
+      \$78  = mac0_sum0_p3;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$63  = \mac_add0_s0$130 ;
-    if (stall_adv8) begin
-      \$63  = mac0_sum0_p4;
+    \$79  = \mac_add0_s0$146 ;
+    if (stall_adv16) begin
+      \$79  = mac0_sum0_p4;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$64  = \mac_add0_s0$131 ;
-    if (stall_adv8) begin
-      \$64  = mac0_sum0_p5;
+    \$80  = \mac_add0_s0$147 ;
+    if (stall_adv16) begin
+      \$80  = mac0_sum0_p5;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$65  = \mac_add0_s0$133 ;
-    if (stall_adv8) begin
-      \$65  = mac0_sum0_p6;
+    \$81  = \mac_add0_s0$149 ;
+    if (stall_adv16) begin
+      \$81  = mac0_sum0_p6;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$66  = \mac_add0_s0$134 ;
-    if (stall_adv8) begin
-      \$66  = mac0_sum0_p7;
+    \$82  = \mac_add0_s0$150 ;
+    if (stall_adv16) begin
+      \$82  = mac0_sum0_p7;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$67  = \mac_add0_s0$136 ;
-    if (stall_adv8) begin
-      \$67  = mac1_sum0_p0;
+    \$83  = \mac_add0_s0$152 ;
+    if (stall_adv16) begin
+      \$83  = mac1_sum0_p0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$68  = \mac_add0_s0$137 ;
-    if (stall_adv8) begin
-      \$68  = mac1_sum0_p1;
+    \$84  = \mac_add0_s0$153 ;
+    if (stall_adv16) begin
+      \$84  = mac1_sum0_p1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$69  = \mac_add0_s0$139 ;
-    if (stall_adv8) begin
-      \$69  = mac1_sum0_p2;
+    \$85  = \mac_add0_s0$155 ;
+    if (stall_adv16) begin
+      \$85  = mac1_sum0_p2;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$70  = \mac_add0_s0$140 ;
-    if (stall_adv8) begin
-      \$70  = mac1_sum0_p3;
+    \$86  = \mac_add0_s0$156 ;
+    if (stall_adv16) begin
+      \$86  = mac1_sum0_p3;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$71  = \mac_add0_s0$142 ;
-    if (stall_adv8) begin
-      \$71  = mac1_sum0_p4;
+    \$87  = \mac_add0_s0$158 ;
+    if (stall_adv16) begin
+      \$87  = mac1_sum0_p4;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$72  = \mac_add0_s0$143 ;
-    if (stall_adv8) begin
-      \$72  = mac1_sum0_p5;
+    \$88  = \mac_add0_s0$159 ;
+    if (stall_adv16) begin
+      \$88  = mac1_sum0_p5;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$73  = \mac_add0_s0$145 ;
-    if (stall_adv8) begin
-      \$73  = mac1_sum0_p6;
+    \$89  = \mac_add0_s0$161 ;
+    if (stall_adv16) begin
+      \$89  = mac1_sum0_p6;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$74  = \mac_add0_s0$146 ;
-    if (stall_adv8) begin
-      \$74  = mac1_sum0_p7;
+    \$90  = \mac_add0_s0$162 ;
+    if (stall_adv16) begin
+      \$90  = mac1_sum0_p7;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$75  = \mac_add0_s0$148 ;
-    if (stall_adv8) begin
-      \$75  = mac2_sum0_p0;
+    \$91  = \mac_add0_s0$164 ;
+    if (stall_adv16) begin
+      \$91  = mac2_sum0_p0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$76  = \mac_add0_s0$149 ;
-    if (stall_adv8) begin
-      \$76  = mac2_sum0_p1;
+    \$92  = \mac_add0_s0$165 ;
+    if (stall_adv16) begin
+      \$92  = mac2_sum0_p1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$77  = \mac_add0_s0$151 ;
-    if (stall_adv8) begin
-      \$77  = mac2_sum0_p2;
+    \$93  = \mac_add0_s0$167 ;
+    if (stall_adv16) begin
+      \$93  = mac2_sum0_p2;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$78  = \mac_add0_s0$152 ;
-    if (stall_adv8) begin
-      \$78  = mac2_sum0_p3;
+    \$94  = \mac_add0_s0$168 ;
+    if (stall_adv16) begin
+      \$94  = mac2_sum0_p3;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$79  = \mac_add0_s0$154 ;
-    if (stall_adv8) begin
-      \$79  = mac2_sum0_p4;
+    \$95  = \mac_add0_s0$170 ;
+    if (stall_adv16) begin
+      \$95  = mac2_sum0_p4;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$80  = \mac_add0_s0$155 ;
-    if (stall_adv8) begin
-      \$80  = mac2_sum0_p5;
+    \$96  = \mac_add0_s0$171 ;
+    if (stall_adv16) begin
+      \$96  = mac2_sum0_p5;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$81  = \mac_add0_s0$157 ;
-    if (stall_adv8) begin
-      \$81  = mac2_sum0_p6;
+    \$97  = \mac_add0_s0$173 ;
+    if (stall_adv16) begin
+      \$97  = mac2_sum0_p6;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$82  = \mac_add0_s0$158 ;
-    if (stall_adv8) begin
-      \$82  = mac2_sum0_p7;
+    \$98  = \mac_add0_s0$174 ;
+    if (stall_adv16) begin
+      \$98  = mac2_sum0_p7;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$83  = \mac_add0_s0$160 ;
-    if (stall_adv8) begin
-      \$83  = mac3_sum0_p0;
+    \$99  = \mac_add0_s0$176 ;
+    if (stall_adv16) begin
+      \$99  = mac3_sum0_p0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$84  = \mac_add0_s0$161 ;
-    if (stall_adv8) begin
-      \$84  = mac3_sum0_p1;
+    \$100  = \mac_add0_s0$177 ;
+    if (stall_adv16) begin
+      \$100  = mac3_sum0_p1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$85  = \mac_add0_s0$163 ;
-    if (stall_adv8) begin
-      \$85  = mac3_sum0_p2;
+    \$101  = \mac_add0_s0$179 ;
+    if (stall_adv16) begin
+      \$101  = mac3_sum0_p2;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$86  = \mac_add0_s0$164 ;
-    if (stall_adv8) begin
-      \$86  = mac3_sum0_p3;
+    \$102  = \mac_add0_s0$180 ;
+    if (stall_adv16) begin
+      \$102  = mac3_sum0_p3;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$87  = \mac_add0_s0$166 ;
-    if (stall_adv8) begin
-      \$87  = mac3_sum0_p4;
+    \$103  = \mac_add0_s0$182 ;
+    if (stall_adv16) begin
+      \$103  = mac3_sum0_p4;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$88  = \mac_add0_s0$167 ;
-    if (stall_adv8) begin
-      \$88  = mac3_sum0_p5;
+    \$104  = \mac_add0_s0$183 ;
+    if (stall_adv16) begin
+      \$104  = mac3_sum0_p5;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$89  = \mac_add0_s0$169 ;
-    if (stall_adv8) begin
-      \$89  = mac3_sum0_p6;
+    \$105  = \mac_add0_s0$185 ;
+    if (stall_adv16) begin
+      \$105  = mac3_sum0_p6;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$90  = \mac_add0_s0$170 ;
-    if (stall_adv8) begin
-      \$90  = mac3_sum0_p7;
+    \$106  = \mac_add0_s0$186 ;
+    if (stall_adv16) begin
+      \$106  = mac3_sum0_p7;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$91  = \mac_add0_s0$250 ;
-    if (stall_adv8) begin
-      \$91  = mac_dspout_s0;
+    \$107  = \mac_add0_s0$266 ;
+    if (stall_adv16) begin
+      \$107  = mac_dspout_s0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$92  = mac_add0_valid_s0;
-    if (stall_adv8) begin
-      \$92  = mac_dspout_valid_s0;
-    end
-    if (rst) begin
-      \$92  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$93  = mac_add1_s0;
-    if (stall_adv9) begin
-      \$93  = mac0_sum1_p0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$94  = \mac_add1_s0$175 ;
-    if (stall_adv9) begin
-      \$94  = mac0_sum1_p1;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$95  = \mac_add1_s0$177 ;
-    if (stall_adv9) begin
-      \$95  = mac0_sum1_p2;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$96  = \mac_add1_s0$178 ;
-    if (stall_adv9) begin
-      \$96  = mac0_sum1_p3;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$97  = \mac_add1_s0$180 ;
-    if (stall_adv9) begin
-      \$97  = mac1_sum1_p0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$98  = \mac_add1_s0$181 ;
-    if (stall_adv9) begin
-      \$98  = mac1_sum1_p1;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$99  = \mac_add1_s0$183 ;
-    if (stall_adv9) begin
-      \$99  = mac1_sum1_p2;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$100  = \mac_add1_s0$184 ;
-    if (stall_adv9) begin
-      \$100  = mac1_sum1_p3;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$101  = \mac_add1_s0$186 ;
-    if (stall_adv9) begin
-      \$101  = mac2_sum1_p0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$102  = \mac_add1_s0$187 ;
-    if (stall_adv9) begin
-      \$102  = mac2_sum1_p1;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$103  = \mac_add1_s0$189 ;
-    if (stall_adv9) begin
-      \$103  = mac2_sum1_p2;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$104  = \mac_add1_s0$190 ;
-    if (stall_adv9) begin
-      \$104  = mac2_sum1_p3;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$105  = \mac_add1_s0$192 ;
-    if (stall_adv9) begin
-      \$105  = mac3_sum1_p0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$106  = \mac_add1_s0$193 ;
-    if (stall_adv9) begin
-      \$106  = mac3_sum1_p1;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$107  = \mac_add1_s0$195 ;
-    if (stall_adv9) begin
-      \$107  = mac3_sum1_p2;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$108  = \mac_add1_s0$196 ;
-    if (stall_adv9) begin
-      \$108  = mac3_sum1_p3;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$109  = \mac_add1_s0$252 ;
-    if (stall_adv9) begin
-      \$109  = \mac_add0_s0$250 ;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$110  = mac_add1_valid_s0;
-    if (stall_adv9) begin
-      \$110  = mac_add0_valid_s0;
+    \$108  = mac_add0_valid_s0;
+    if (stall_adv16) begin
+      \$108  = mac_dspout_valid_s0;
     end
     if (rst) begin
-      \$110  = 1'h0;
+      \$108  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$111  = mac_add2_s0;
-    if (stall_adv10) begin
-      \$111  = mac0_sum2_p0;
+    \$109  = mac_add1_s0;
+    if (stall_adv17) begin
+      \$109  = mac0_sum1_p0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$112  = \mac_add2_s0$201 ;
-    if (stall_adv10) begin
-      \$112  = mac0_sum2_p1;
+    \$110  = \mac_add1_s0$191 ;
+    if (stall_adv17) begin
+      \$110  = mac0_sum1_p1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$113  = \mac_add2_s0$203 ;
-    if (stall_adv10) begin
-      \$113  = mac1_sum2_p0;
+    \$111  = \mac_add1_s0$193 ;
+    if (stall_adv17) begin
+      \$111  = mac0_sum1_p2;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$114  = \mac_add2_s0$204 ;
-    if (stall_adv10) begin
-      \$114  = mac1_sum2_p1;
+    \$112  = \mac_add1_s0$194 ;
+    if (stall_adv17) begin
+      \$112  = mac0_sum1_p3;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$115  = \mac_add2_s0$206 ;
-    if (stall_adv10) begin
-      \$115  = mac2_sum2_p0;
+    \$113  = \mac_add1_s0$196 ;
+    if (stall_adv17) begin
+      \$113  = mac1_sum1_p0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$116  = \mac_add2_s0$207 ;
-    if (stall_adv10) begin
-      \$116  = mac2_sum2_p1;
+    \$114  = \mac_add1_s0$197 ;
+    if (stall_adv17) begin
+      \$114  = mac1_sum1_p1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$117  = \mac_add2_s0$209 ;
-    if (stall_adv10) begin
-      \$117  = mac3_sum2_p0;
+    \$115  = \mac_add1_s0$199 ;
+    if (stall_adv17) begin
+      \$115  = mac1_sum1_p2;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$118  = \mac_add2_s0$210 ;
-    if (stall_adv10) begin
-      \$118  = mac3_sum2_p1;
+    \$116  = \mac_add1_s0$200 ;
+    if (stall_adv17) begin
+      \$116  = mac1_sum1_p3;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$119  = \mac_add2_s0$254 ;
-    if (stall_adv10) begin
-      \$119  = \mac_add1_s0$252 ;
+    \$117  = \mac_add1_s0$202 ;
+    if (stall_adv17) begin
+      \$117  = mac2_sum1_p0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$120  = mac_add2_valid_s0;
-    if (stall_adv10) begin
-      \$120  = mac_add1_valid_s0;
-    end
-    if (rst) begin
-      \$120  = 1'h0;
+    \$118  = \mac_add1_s0$203 ;
+    if (stall_adv17) begin
+      \$118  = mac2_sum1_p1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$121  = mac_add3_s0;
-    if (stall_adv11) begin
-      \$121  = mac0_sum3_p0;
+    \$119  = \mac_add1_s0$205 ;
+    if (stall_adv17) begin
+      \$119  = mac2_sum1_p2;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$122  = \mac_add3_s0$234 ;
-    if (stall_adv11) begin
-      \$122  = mac1_sum3_p0;
+    \$120  = \mac_add1_s0$206 ;
+    if (stall_adv17) begin
+      \$120  = mac2_sum1_p3;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$123  = \mac_add3_s0$237 ;
-    if (stall_adv11) begin
-      \$123  = mac2_sum3_p0;
+    \$121  = \mac_add1_s0$208 ;
+    if (stall_adv17) begin
+      \$121  = mac3_sum1_p0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$124  = \mac_add3_s0$240 ;
-    if (stall_adv11) begin
-      \$124  = mac3_sum3_p0;
+    \$122  = \mac_add1_s0$209 ;
+    if (stall_adv17) begin
+      \$122  = mac3_sum1_p1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$125  = \mac_add3_s0$256 ;
-    if (stall_adv11) begin
-      \$125  = \mac_add2_s0$254 ;
+    \$123  = \mac_add1_s0$211 ;
+    if (stall_adv17) begin
+      \$123  = mac3_sum1_p2;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$126  = mac_add3_valid_s0;
-    if (stall_adv11) begin
-      \$126  = mac_add2_valid_s0;
+    \$124  = \mac_add1_s0$212 ;
+    if (stall_adv17) begin
+      \$124  = mac3_sum1_p3;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$125  = \mac_add1_s0$268 ;
+    if (stall_adv17) begin
+      \$125  = \mac_add0_s0$266 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$126  = mac_add1_valid_s0;
+    if (stall_adv17) begin
+      \$126  = mac_add0_valid_s0;
     end
     if (rst) begin
       \$126  = 1'h0;
@@ -2076,99 +2038,72 @@ module dense_mac_16_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload, 
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$127  = o__valid;
-    if (i__ready) begin
-      \$127  = \$26 ;
-    end
-    if (rst) begin
-      \$127  = 1'h0;
+    \$127  = mac_add2_s0;
+    if (stall_adv18) begin
+      \$127  = mac0_sum2_p0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$128  = stall_adv0_valid;
-    if (stall_adv0) begin
-      \$128  = \$27 ;
-    end
-    if (rst) begin
-      \$128  = 1'h0;
+    \$128  = \mac_add2_s0$217 ;
+    if (stall_adv18) begin
+      \$128  = mac0_sum2_p1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$129  = stall_adv1_valid;
-    if (stall_adv1) begin
-      \$129  = \$28 ;
-    end
-    if (rst) begin
-      \$129  = 1'h0;
+    \$129  = \mac_add2_s0$219 ;
+    if (stall_adv18) begin
+      \$129  = mac1_sum2_p0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$130  = stall_adv2_valid;
-    if (stall_adv2) begin
-      \$130  = \$29 ;
-    end
-    if (rst) begin
-      \$130  = 1'h0;
+    \$130  = \mac_add2_s0$220 ;
+    if (stall_adv18) begin
+      \$130  = mac1_sum2_p1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$131  = stall_adv3_valid;
-    if (stall_adv3) begin
-      \$131  = \$30 ;
-    end
-    if (rst) begin
-      \$131  = 1'h0;
+    \$131  = \mac_add2_s0$222 ;
+    if (stall_adv18) begin
+      \$131  = mac2_sum2_p0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$132  = stall_adv4_valid;
-    if (stall_adv4) begin
-      \$132  = \$31 ;
-    end
-    if (rst) begin
-      \$132  = 1'h0;
+    \$132  = \mac_add2_s0$223 ;
+    if (stall_adv18) begin
+      \$132  = mac2_sum2_p1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$133  = stall_adv5_valid;
-    if (stall_adv5) begin
-      \$133  = \$32 ;
-    end
-    if (rst) begin
-      \$133  = 1'h0;
+    \$133  = \mac_add2_s0$225 ;
+    if (stall_adv18) begin
+      \$133  = mac3_sum2_p0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$134  = stall_adv6_valid;
-    if (stall_adv6) begin
-      \$134  = \$33 ;
-    end
-    if (rst) begin
-      \$134  = 1'h0;
+    \$134  = \mac_add2_s0$226 ;
+    if (stall_adv18) begin
+      \$134  = mac3_sum2_p1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$135  = stall_adv7_valid;
-    if (stall_adv7) begin
-      \$135  = \$34 ;
-    end
-    if (rst) begin
-      \$135  = 1'h0;
+    \$135  = \mac_add2_s0$270 ;
+    if (stall_adv18) begin
+      \$135  = \mac_add1_s0$268 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$136  = stall_adv8_valid;
-    if (stall_adv8) begin
-      \$136  = \$35 ;
+    \$136  = mac_add2_valid_s0;
+    if (stall_adv18) begin
+      \$136  = mac_add1_valid_s0;
     end
     if (rst) begin
       \$136  = 1'h0;
@@ -2176,59 +2111,44 @@ module dense_mac_16_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload, 
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$137  = stall_adv9_valid;
-    if (stall_adv9) begin
-      \$137  = \$36 ;
-    end
-    if (rst) begin
-      \$137  = 1'h0;
+    \$137  = mac_add3_s0;
+    if (stall_adv19) begin
+      \$137  = mac0_sum3_p0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$138  = stall_adv10_valid;
-    if (stall_adv10) begin
-      \$138  = \$37 ;
-    end
-    if (rst) begin
-      \$138  = 1'h0;
+    \$138  = \mac_add3_s0$250 ;
+    if (stall_adv19) begin
+      \$138  = mac1_sum3_p0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$139  = stall_adv11_valid;
-    if (stall_adv11) begin
-      \$139  = \$38 ;
-    end
-    if (rst) begin
-      \$139  = 1'h0;
+    \$139  = \mac_add3_s0$253 ;
+    if (stall_adv19) begin
+      \$139  = mac2_sum3_p0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$140  = stall_adv12_valid;
-    if (stall_adv12) begin
-      \$140  = \$39 ;
-    end
-    if (rst) begin
-      \$140  = 1'h0;
+    \$140  = \mac_add3_s0$256 ;
+    if (stall_adv19) begin
+      \$140  = mac3_sum3_p0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$141  = stall_adv13_valid;
-    if (stall_adv13) begin
-      \$141  = \$40 ;
-    end
-    if (rst) begin
-      \$141  = 1'h0;
+    \$141  = \mac_add3_s0$272 ;
+    if (stall_adv19) begin
+      \$141  = \mac_add2_s0$270 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$142  = stall_adv14_valid;
-    if (stall_adv14) begin
-      \$142  = \$41 ;
+    \$142  = mac_add3_valid_s0;
+    if (stall_adv19) begin
+      \$142  = mac_add2_valid_s0;
     end
     if (rst) begin
       \$142  = 1'h0;
@@ -2236,9 +2156,9 @@ module dense_mac_16_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload, 
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$143  = stall_adv15_valid;
-    if (stall_adv15) begin
-      \$143  = \$42 ;
+    \$143  = o__valid;
+    if (i__ready) begin
+      \$143  = \$34 ;
     end
     if (rst) begin
       \$143  = 1'h0;
@@ -2246,9 +2166,9 @@ module dense_mac_16_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload, 
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$144  = stall_adv16_valid;
-    if (stall_adv16) begin
-      \$144  = \$43 ;
+    \$144  = stall_adv0_valid;
+    if (stall_adv0) begin
+      \$144  = \$35 ;
     end
     if (rst) begin
       \$144  = 1'h0;
@@ -2256,9 +2176,9 @@ module dense_mac_16_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload, 
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$145  = stall_adv17_valid;
-    if (stall_adv17) begin
-      \$145  = \$44 ;
+    \$145  = stall_adv1_valid;
+    if (stall_adv1) begin
+      \$145  = \$36 ;
     end
     if (rst) begin
       \$145  = 1'h0;
@@ -2266,9 +2186,9 @@ module dense_mac_16_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload, 
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$146  = stall_adv18_valid;
-    if (stall_adv18) begin
-      \$146  = \$45 ;
+    \$146  = stall_adv2_valid;
+    if (stall_adv2) begin
+      \$146  = \$37 ;
     end
     if (rst) begin
       \$146  = 1'h0;
@@ -2276,9 +2196,9 @@ module dense_mac_16_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload, 
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$147  = stall_adv19_valid;
-    if (stall_adv19) begin
-      \$147  = \$46 ;
+    \$147  = stall_adv3_valid;
+    if (stall_adv3) begin
+      \$147  = \$38 ;
     end
     if (rst) begin
       \$147  = 1'h0;
@@ -2286,77 +2206,317 @@ module dense_mac_16_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload, 
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$148  = mac_acc0;
-    if (\$47 ) begin
-      \$148  = \$48 ;
+    \$148  = stall_adv4_valid;
+    if (stall_adv4) begin
+      \$148  = \$39 ;
     end
     if (rst) begin
-      \$148  = 32'd0;
+      \$148  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$149  = mac_acc0_out;
+    \$149  = stall_adv5_valid;
+    if (stall_adv5) begin
+      \$149  = \$40 ;
+    end
+    if (rst) begin
+      \$149  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$150  = stall_adv6_valid;
+    if (stall_adv6) begin
+      \$150  = \$41 ;
+    end
+    if (rst) begin
+      \$150  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$151  = stall_adv7_valid;
+    if (stall_adv7) begin
+      \$151  = \$42 ;
+    end
+    if (rst) begin
+      \$151  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$152  = stall_adv8_valid;
+    if (stall_adv8) begin
+      \$152  = \$43 ;
+    end
+    if (rst) begin
+      \$152  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$153  = stall_adv9_valid;
+    if (stall_adv9) begin
+      \$153  = \$44 ;
+    end
+    if (rst) begin
+      \$153  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$154  = stall_adv10_valid;
+    if (stall_adv10) begin
+      \$154  = \$45 ;
+    end
+    if (rst) begin
+      \$154  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$155  = stall_adv11_valid;
+    if (stall_adv11) begin
+      \$155  = \$46 ;
+    end
+    if (rst) begin
+      \$155  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$156  = stall_adv12_valid;
+    if (stall_adv12) begin
+      \$156  = \$47 ;
+    end
+    if (rst) begin
+      \$156  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$157  = stall_adv13_valid;
     if (stall_adv13) begin
-      \$149  = \$22 [31:0];
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$150  = mac_acc1;
-    if (\$49 ) begin
-      \$150  = \$50 ;
+      \$157  = \$48 ;
     end
     if (rst) begin
-      \$150  = 32'd0;
+      \$157  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$151  = mac_acc1_out;
+    \$158  = stall_adv14_valid;
+    if (stall_adv14) begin
+      \$158  = \$49 ;
+    end
+    if (rst) begin
+      \$158  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$159  = stall_adv15_valid;
     if (stall_adv15) begin
-      \$151  = \$23 [31:0];
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$152  = mac_acc2;
-    if (\$51 ) begin
-      \$152  = \$52 ;
+      \$159  = \$50 ;
     end
     if (rst) begin
-      \$152  = 32'd0;
+      \$159  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$153  = mac_acc2_out;
+    \$160  = stall_adv16_valid;
+    if (stall_adv16) begin
+      \$160  = \$51 ;
+    end
+    if (rst) begin
+      \$160  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$161  = stall_adv17_valid;
     if (stall_adv17) begin
-      \$153  = \$24 [31:0];
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$154  = mac_acc3;
-    if (\$53 ) begin
-      \$154  = \$54 ;
+      \$161  = \$52 ;
     end
     if (rst) begin
-      \$154  = 32'd0;
+      \$161  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$155  = mac_acc3_out;
+    \$162  = stall_adv18_valid;
+    if (stall_adv18) begin
+      \$162  = \$53 ;
+    end
+    if (rst) begin
+      \$162  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$163  = stall_adv19_valid;
     if (stall_adv19) begin
-      \$155  = \$25 [31:0];
+      \$163  = \$54 ;
+    end
+    if (rst) begin
+      \$163  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$164  = stall_adv20_valid;
+    if (stall_adv20) begin
+      \$164  = \$55 ;
+    end
+    if (rst) begin
+      \$164  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$165  = stall_adv21_valid;
+    if (stall_adv21) begin
+      \$165  = \$56 ;
+    end
+    if (rst) begin
+      \$165  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$166  = stall_adv22_valid;
+    if (stall_adv22) begin
+      \$166  = \$57 ;
+    end
+    if (rst) begin
+      \$166  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$167  = stall_adv23_valid;
+    if (stall_adv23) begin
+      \$167  = \$58 ;
+    end
+    if (rst) begin
+      \$167  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$168  = stall_adv24_valid;
+    if (stall_adv24) begin
+      \$168  = \$59 ;
+    end
+    if (rst) begin
+      \$168  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$169  = stall_adv25_valid;
+    if (stall_adv25) begin
+      \$169  = \$60 ;
+    end
+    if (rst) begin
+      \$169  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$170  = stall_adv26_valid;
+    if (stall_adv26) begin
+      \$170  = \$61 ;
+    end
+    if (rst) begin
+      \$170  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$171  = stall_adv27_valid;
+    if (stall_adv27) begin
+      \$171  = \$62 ;
+    end
+    if (rst) begin
+      \$171  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$172  = mac_acc0;
+    if (\$63 ) begin
+      \$172  = \$64 ;
+    end
+    if (rst) begin
+      \$172  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$173  = mac_acc0_out;
+    if (stall_adv21) begin
+      \$173  = \$30 [31:0];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$174  = mac_acc1;
+    if (\$65 ) begin
+      \$174  = \$66 ;
+    end
+    if (rst) begin
+      \$174  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$175  = mac_acc1_out;
+    if (stall_adv23) begin
+      \$175  = \$31 [31:0];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$176  = mac_acc2;
+    if (\$67 ) begin
+      \$176  = \$68 ;
+    end
+    if (rst) begin
+      \$176  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$177  = mac_acc2_out;
+    if (stall_adv25) begin
+      \$177  = \$32 [31:0];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$178  = mac_acc3;
+    if (\$69 ) begin
+      \$178  = \$70 ;
+    end
+    if (rst) begin
+      \$178  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$179  = mac_acc3_out;
+    if (stall_adv27) begin
+      \$179  = \$33 [31:0];
     end
   end
   assign advance = i__ready;
-  assign mac_acc0_next = \$22 [31:0];
-  assign mac_acc1_next = \$23 [31:0];
-  assign mac_acc2_next = \$24 [31:0];
-  assign mac_acc3_next = \$25 [31:0];
+  assign mac_acc0_next = \$30 [31:0];
+  assign mac_acc1_next = \$31 [31:0];
+  assign mac_acc2_next = \$32 [31:0];
+  assign mac_acc3_next = \$33 [31:0];
   assign mac_out_valid = o__valid;
   assign \i__payload.data  = i__payload[127:0];
   assign \i__payload.data[0]  = i__payload[7:0];

@@ -34,14 +34,14 @@ module dense_mac_16_int8_k4_wmem(i__valid, o__ready, clk, rst, i__ready, o__payl
   wire \$123 ;
   wire \$124 ;
   wire \$125 ;
-  wire [31:0] \$126 ;
+  wire \$126 ;
   wire \$127 ;
-  wire [31:0] \$128 ;
+  wire \$128 ;
   wire \$129 ;
   wire \$13 ;
-  wire [31:0] \$130 ;
+  wire \$130 ;
   wire \$131 ;
-  wire [31:0] \$132 ;
+  wire \$132 ;
   wire \$133 ;
   wire \$134 ;
   wire \$135 ;
@@ -52,13 +52,13 @@ module dense_mac_16_int8_k4_wmem(i__valid, o__ready, clk, rst, i__ready, o__payl
   wire \$14 ;
   wire \$140 ;
   wire \$141 ;
-  wire \$142 ;
+  wire [31:0] \$142 ;
   wire \$143 ;
-  wire \$144 ;
+  wire [31:0] \$144 ;
   wire \$145 ;
-  wire \$146 ;
+  wire [31:0] \$146 ;
   wire \$147 ;
-  wire \$148 ;
+  wire [31:0] \$148 ;
   wire \$149 ;
   wire \$15 ;
   wire \$150 ;
@@ -131,27 +131,27 @@ module dense_mac_16_int8_k4_wmem(i__valid, o__ready, clk, rst, i__ready, o__payl
   wire \$210 ;
   wire \$211 ;
   wire \$212 ;
-  reg [5:0] \$213 ;
-  reg [7:0] \$214 ;
-  reg [7:0] \$215 ;
-  reg [7:0] \$216 ;
-  reg [7:0] \$217 ;
-  reg [7:0] \$218 ;
-  reg [7:0] \$219 ;
+  wire \$213 ;
+  wire \$214 ;
+  wire \$215 ;
+  wire \$216 ;
+  wire \$217 ;
+  wire \$218 ;
+  wire \$219 ;
   wire \$22 ;
-  reg [7:0] \$220 ;
-  reg [7:0] \$221 ;
-  reg [7:0] \$222 ;
-  reg [7:0] \$223 ;
-  reg [7:0] \$224 ;
-  reg [7:0] \$225 ;
-  reg [7:0] \$226 ;
-  reg [7:0] \$227 ;
-  reg [7:0] \$228 ;
-  reg [7:0] \$229 ;
+  wire \$220 ;
+  wire \$221 ;
+  wire \$222 ;
+  wire \$223 ;
+  wire \$224 ;
+  wire \$225 ;
+  wire \$226 ;
+  wire \$227 ;
+  wire \$228 ;
+  reg [5:0] \$229 ;
   wire \$23 ;
-  reg \$230 ;
-  reg \$231 ;
+  reg [7:0] \$230 ;
+  reg [7:0] \$231 ;
   reg [7:0] \$232 ;
   reg [7:0] \$233 ;
   reg [7:0] \$234 ;
@@ -167,10 +167,10 @@ module dense_mac_16_int8_k4_wmem(i__valid, o__ready, clk, rst, i__ready, o__payl
   reg [7:0] \$243 ;
   reg [7:0] \$244 ;
   reg [7:0] \$245 ;
-  reg [7:0] \$246 ;
-  reg [7:0] \$247 ;
-  reg \$248 ;
-  reg \$249 ;
+  reg \$246 ;
+  reg \$247 ;
+  reg [7:0] \$248 ;
+  reg [7:0] \$249 ;
   wire \$25 ;
   reg [7:0] \$250 ;
   reg [7:0] \$251 ;
@@ -187,8 +187,8 @@ module dense_mac_16_int8_k4_wmem(i__valid, o__ready, clk, rst, i__ready, o__payl
   reg [7:0] \$261 ;
   reg [7:0] \$262 ;
   reg [7:0] \$263 ;
-  reg [7:0] \$264 ;
-  reg [7:0] \$265 ;
+  reg \$264 ;
+  reg \$265 ;
   reg [7:0] \$266 ;
   reg [7:0] \$267 ;
   reg [7:0] \$268 ;
@@ -261,30 +261,30 @@ module dense_mac_16_int8_k4_wmem(i__valid, o__ready, clk, rst, i__ready, o__payl
   reg [7:0] \$328 ;
   reg [7:0] \$329 ;
   wire \$33 ;
-  reg \$330 ;
-  reg \$331 ;
-  reg \$332 ;
-  reg \$333 ;
-  reg \$334 ;
-  reg \$335 ;
-  reg [16:0] \$336 ;
-  reg [16:0] \$337 ;
-  reg [16:0] \$338 ;
-  reg [16:0] \$339 ;
+  reg [7:0] \$330 ;
+  reg [7:0] \$331 ;
+  reg [7:0] \$332 ;
+  reg [7:0] \$333 ;
+  reg [7:0] \$334 ;
+  reg [7:0] \$335 ;
+  reg [7:0] \$336 ;
+  reg [7:0] \$337 ;
+  reg [7:0] \$338 ;
+  reg [7:0] \$339 ;
   wire \$34 ;
-  reg [16:0] \$340 ;
-  reg [16:0] \$341 ;
-  reg [16:0] \$342 ;
-  reg [16:0] \$343 ;
-  reg [16:0] \$344 ;
-  reg [16:0] \$345 ;
-  reg [16:0] \$346 ;
-  reg [16:0] \$347 ;
-  reg [16:0] \$348 ;
-  reg [16:0] \$349 ;
+  reg [7:0] \$340 ;
+  reg [7:0] \$341 ;
+  reg [7:0] \$342 ;
+  reg [7:0] \$343 ;
+  reg [7:0] \$344 ;
+  reg [7:0] \$345 ;
+  reg \$346 ;
+  reg \$347 ;
+  reg \$348 ;
+  reg \$349 ;
   wire \$35 ;
-  reg [16:0] \$350 ;
-  reg [16:0] \$351 ;
+  reg \$350 ;
+  reg \$351 ;
   reg [16:0] \$352 ;
   reg [16:0] \$353 ;
   reg [16:0] \$354 ;
@@ -302,62 +302,62 @@ module dense_mac_16_int8_k4_wmem(i__valid, o__ready, clk, rst, i__ready, o__payl
   reg [16:0] \$365 ;
   reg [16:0] \$366 ;
   reg [16:0] \$367 ;
-  reg \$368 ;
-  reg \$369 ;
+  reg [16:0] \$368 ;
+  reg [16:0] \$369 ;
   wire \$37 ;
-  reg [17:0] \$370 ;
-  reg [17:0] \$371 ;
-  reg [17:0] \$372 ;
-  reg [17:0] \$373 ;
-  reg [17:0] \$374 ;
-  reg [17:0] \$375 ;
-  reg [17:0] \$376 ;
-  reg [17:0] \$377 ;
-  reg [17:0] \$378 ;
-  reg [17:0] \$379 ;
+  reg [16:0] \$370 ;
+  reg [16:0] \$371 ;
+  reg [16:0] \$372 ;
+  reg [16:0] \$373 ;
+  reg [16:0] \$374 ;
+  reg [16:0] \$375 ;
+  reg [16:0] \$376 ;
+  reg [16:0] \$377 ;
+  reg [16:0] \$378 ;
+  reg [16:0] \$379 ;
   wire \$38 ;
-  reg [17:0] \$380 ;
-  reg [17:0] \$381 ;
-  reg [17:0] \$382 ;
-  reg [17:0] \$383 ;
-  reg [17:0] \$384 ;
-  reg [17:0] \$385 ;
-  reg \$386 ;
-  reg \$387 ;
-  reg [18:0] \$388 ;
-  reg [18:0] \$389 ;
+  reg [16:0] \$380 ;
+  reg [16:0] \$381 ;
+  reg [16:0] \$382 ;
+  reg [16:0] \$383 ;
+  reg \$384 ;
+  reg \$385 ;
+  reg [17:0] \$386 ;
+  reg [17:0] \$387 ;
+  reg [17:0] \$388 ;
+  reg [17:0] \$389 ;
   wire \$39 ;
-  reg [18:0] \$390 ;
-  reg [18:0] \$391 ;
-  reg [18:0] \$392 ;
-  reg [18:0] \$393 ;
-  reg [18:0] \$394 ;
-  reg [18:0] \$395 ;
-  reg \$396 ;
-  reg \$397 ;
-  reg [19:0] \$398 ;
-  reg [19:0] \$399 ;
+  reg [17:0] \$390 ;
+  reg [17:0] \$391 ;
+  reg [17:0] \$392 ;
+  reg [17:0] \$393 ;
+  reg [17:0] \$394 ;
+  reg [17:0] \$395 ;
+  reg [17:0] \$396 ;
+  reg [17:0] \$397 ;
+  reg [17:0] \$398 ;
+  reg [17:0] \$399 ;
   wire \$4 ;
   wire \$40 ;
-  reg [19:0] \$400 ;
-  reg [19:0] \$401 ;
+  reg [17:0] \$400 ;
+  reg [17:0] \$401 ;
   reg \$402 ;
   reg \$403 ;
-  reg \$404 ;
-  reg \$405 ;
-  reg \$406 ;
-  reg \$407 ;
-  reg \$408 ;
-  reg \$409 ;
+  reg [18:0] \$404 ;
+  reg [18:0] \$405 ;
+  reg [18:0] \$406 ;
+  reg [18:0] \$407 ;
+  reg [18:0] \$408 ;
+  reg [18:0] \$409 ;
   wire \$41 ;
-  reg \$410 ;
-  reg \$411 ;
+  reg [18:0] \$410 ;
+  reg [18:0] \$411 ;
   reg \$412 ;
   reg \$413 ;
-  reg \$414 ;
-  reg \$415 ;
-  reg \$416 ;
-  reg \$417 ;
+  reg [19:0] \$414 ;
+  reg [19:0] \$415 ;
+  reg [19:0] \$416 ;
+  reg [19:0] \$417 ;
   reg \$418 ;
   reg \$419 ;
   wire \$42 ;
@@ -405,17 +405,41 @@ module dense_mac_16_int8_k4_wmem(i__valid, o__ready, clk, rst, i__ready, o__payl
   reg \$458 ;
   reg \$459 ;
   wire \$46 ;
-  reg [31:0] \$460 ;
-  reg [31:0] \$461 ;
-  reg [31:0] \$462 ;
-  reg [31:0] \$463 ;
-  reg [31:0] \$464 ;
-  reg [31:0] \$465 ;
-  reg [31:0] \$466 ;
-  reg [31:0] \$467 ;
+  reg \$460 ;
+  reg \$461 ;
+  reg \$462 ;
+  reg \$463 ;
+  reg \$464 ;
+  reg \$465 ;
+  reg \$466 ;
+  reg \$467 ;
+  reg \$468 ;
+  reg \$469 ;
   wire \$47 ;
+  reg \$470 ;
+  reg \$471 ;
+  reg \$472 ;
+  reg \$473 ;
+  reg \$474 ;
+  reg \$475 ;
+  reg \$476 ;
+  reg \$477 ;
+  reg \$478 ;
+  reg \$479 ;
   wire \$48 ;
+  reg \$480 ;
+  reg \$481 ;
+  reg \$482 ;
+  reg \$483 ;
+  reg [31:0] \$484 ;
+  reg [31:0] \$485 ;
+  reg [31:0] \$486 ;
+  reg [31:0] \$487 ;
+  reg [31:0] \$488 ;
+  reg [31:0] \$489 ;
   wire \$49 ;
+  reg [31:0] \$490 ;
+  reg [31:0] \$491 ;
   wire \$5 ;
   wire \$50 ;
   wire \$51 ;
@@ -424,26 +448,26 @@ module dense_mac_16_int8_k4_wmem(i__valid, o__ready, clk, rst, i__ready, o__payl
   wire \$54 ;
   wire \$55 ;
   wire \$56 ;
-  wire [32:0] \$57 ;
-  wire [32:0] \$58 ;
-  wire [32:0] \$59 ;
+  wire \$57 ;
+  wire \$58 ;
+  wire \$59 ;
   wire \$6 ;
-  wire [32:0] \$60 ;
+  wire \$60 ;
   wire \$61 ;
   wire \$62 ;
   wire \$63 ;
   wire \$64 ;
-  wire \$65 ;
-  wire [6:0] \$66 ;
-  wire \$67 ;
-  wire \$68 ;
+  wire [32:0] \$65 ;
+  wire [32:0] \$66 ;
+  wire [32:0] \$67 ;
+  wire [32:0] \$68 ;
   wire \$69 ;
   wire \$7 ;
   wire \$70 ;
   wire \$71 ;
   wire \$72 ;
   wire \$73 ;
-  wire \$74 ;
+  wire [6:0] \$74 ;
   wire \$75 ;
   wire \$76 ;
   wire \$77 ;
@@ -641,72 +665,72 @@ module dense_mac_16_int8_k4_wmem(i__valid, o__ready, clk, rst, i__ready, o__payl
   wire [31:0] mac_acc3_next;
   reg [31:0] mac_acc3_out = 32'd0;
   reg [16:0] mac_add0_s0 = 17'h00000;
-  reg [16:0] \mac_add0_s0$195  = 17'h00000;
-  reg [16:0] \mac_add0_s0$197  = 17'h00000;
-  reg [16:0] \mac_add0_s0$198  = 17'h00000;
-  reg [16:0] \mac_add0_s0$200  = 17'h00000;
-  reg [16:0] \mac_add0_s0$201  = 17'h00000;
-  reg [16:0] \mac_add0_s0$203  = 17'h00000;
-  reg [16:0] \mac_add0_s0$204  = 17'h00000;
-  reg [16:0] \mac_add0_s0$206  = 17'h00000;
-  reg [16:0] \mac_add0_s0$207  = 17'h00000;
-  reg [16:0] \mac_add0_s0$209  = 17'h00000;
-  reg [16:0] \mac_add0_s0$210  = 17'h00000;
-  reg [16:0] \mac_add0_s0$212  = 17'h00000;
+  reg [16:0] \mac_add0_s0$211  = 17'h00000;
   reg [16:0] \mac_add0_s0$213  = 17'h00000;
-  reg [16:0] \mac_add0_s0$215  = 17'h00000;
+  reg [16:0] \mac_add0_s0$214  = 17'h00000;
   reg [16:0] \mac_add0_s0$216  = 17'h00000;
-  reg [16:0] \mac_add0_s0$218  = 17'h00000;
+  reg [16:0] \mac_add0_s0$217  = 17'h00000;
   reg [16:0] \mac_add0_s0$219  = 17'h00000;
-  reg [16:0] \mac_add0_s0$221  = 17'h00000;
+  reg [16:0] \mac_add0_s0$220  = 17'h00000;
   reg [16:0] \mac_add0_s0$222  = 17'h00000;
-  reg [16:0] \mac_add0_s0$224  = 17'h00000;
+  reg [16:0] \mac_add0_s0$223  = 17'h00000;
   reg [16:0] \mac_add0_s0$225  = 17'h00000;
-  reg [16:0] \mac_add0_s0$227  = 17'h00000;
+  reg [16:0] \mac_add0_s0$226  = 17'h00000;
   reg [16:0] \mac_add0_s0$228  = 17'h00000;
-  reg [16:0] \mac_add0_s0$230  = 17'h00000;
+  reg [16:0] \mac_add0_s0$229  = 17'h00000;
   reg [16:0] \mac_add0_s0$231  = 17'h00000;
-  reg [16:0] \mac_add0_s0$233  = 17'h00000;
+  reg [16:0] \mac_add0_s0$232  = 17'h00000;
   reg [16:0] \mac_add0_s0$234  = 17'h00000;
-  reg [16:0] \mac_add0_s0$236  = 17'h00000;
+  reg [16:0] \mac_add0_s0$235  = 17'h00000;
   reg [16:0] \mac_add0_s0$237  = 17'h00000;
-  reg [16:0] \mac_add0_s0$239  = 17'h00000;
+  reg [16:0] \mac_add0_s0$238  = 17'h00000;
   reg [16:0] \mac_add0_s0$240  = 17'h00000;
-  reg \mac_add0_s0$455  = 1'h0;
+  reg [16:0] \mac_add0_s0$241  = 17'h00000;
+  reg [16:0] \mac_add0_s0$243  = 17'h00000;
+  reg [16:0] \mac_add0_s0$244  = 17'h00000;
+  reg [16:0] \mac_add0_s0$246  = 17'h00000;
+  reg [16:0] \mac_add0_s0$247  = 17'h00000;
+  reg [16:0] \mac_add0_s0$249  = 17'h00000;
+  reg [16:0] \mac_add0_s0$250  = 17'h00000;
+  reg [16:0] \mac_add0_s0$252  = 17'h00000;
+  reg [16:0] \mac_add0_s0$253  = 17'h00000;
+  reg [16:0] \mac_add0_s0$255  = 17'h00000;
+  reg [16:0] \mac_add0_s0$256  = 17'h00000;
+  reg \mac_add0_s0$471  = 1'h0;
   reg mac_add0_valid_s0 = 1'h0;
   reg [17:0] mac_add1_s0 = 18'h00000;
-  reg [17:0] \mac_add1_s0$245  = 18'h00000;
-  reg [17:0] \mac_add1_s0$247  = 18'h00000;
-  reg [17:0] \mac_add1_s0$248  = 18'h00000;
-  reg [17:0] \mac_add1_s0$250  = 18'h00000;
-  reg [17:0] \mac_add1_s0$251  = 18'h00000;
-  reg [17:0] \mac_add1_s0$253  = 18'h00000;
-  reg [17:0] \mac_add1_s0$254  = 18'h00000;
-  reg [17:0] \mac_add1_s0$256  = 18'h00000;
-  reg [17:0] \mac_add1_s0$257  = 18'h00000;
-  reg [17:0] \mac_add1_s0$259  = 18'h00000;
-  reg [17:0] \mac_add1_s0$260  = 18'h00000;
-  reg [17:0] \mac_add1_s0$262  = 18'h00000;
+  reg [17:0] \mac_add1_s0$261  = 18'h00000;
   reg [17:0] \mac_add1_s0$263  = 18'h00000;
-  reg [17:0] \mac_add1_s0$265  = 18'h00000;
+  reg [17:0] \mac_add1_s0$264  = 18'h00000;
   reg [17:0] \mac_add1_s0$266  = 18'h00000;
-  reg \mac_add1_s0$457  = 1'h0;
+  reg [17:0] \mac_add1_s0$267  = 18'h00000;
+  reg [17:0] \mac_add1_s0$269  = 18'h00000;
+  reg [17:0] \mac_add1_s0$270  = 18'h00000;
+  reg [17:0] \mac_add1_s0$272  = 18'h00000;
+  reg [17:0] \mac_add1_s0$273  = 18'h00000;
+  reg [17:0] \mac_add1_s0$275  = 18'h00000;
+  reg [17:0] \mac_add1_s0$276  = 18'h00000;
+  reg [17:0] \mac_add1_s0$278  = 18'h00000;
+  reg [17:0] \mac_add1_s0$279  = 18'h00000;
+  reg [17:0] \mac_add1_s0$281  = 18'h00000;
+  reg [17:0] \mac_add1_s0$282  = 18'h00000;
+  reg \mac_add1_s0$473  = 1'h0;
   reg mac_add1_valid_s0 = 1'h0;
   reg [18:0] mac_add2_s0 = 19'h00000;
-  reg [18:0] \mac_add2_s0$271  = 19'h00000;
-  reg [18:0] \mac_add2_s0$273  = 19'h00000;
-  reg [18:0] \mac_add2_s0$274  = 19'h00000;
-  reg [18:0] \mac_add2_s0$276  = 19'h00000;
-  reg [18:0] \mac_add2_s0$277  = 19'h00000;
-  reg [18:0] \mac_add2_s0$279  = 19'h00000;
-  reg [18:0] \mac_add2_s0$280  = 19'h00000;
-  reg \mac_add2_s0$459  = 1'h0;
+  reg [18:0] \mac_add2_s0$287  = 19'h00000;
+  reg [18:0] \mac_add2_s0$289  = 19'h00000;
+  reg [18:0] \mac_add2_s0$290  = 19'h00000;
+  reg [18:0] \mac_add2_s0$292  = 19'h00000;
+  reg [18:0] \mac_add2_s0$293  = 19'h00000;
+  reg [18:0] \mac_add2_s0$295  = 19'h00000;
+  reg [18:0] \mac_add2_s0$296  = 19'h00000;
+  reg \mac_add2_s0$475  = 1'h0;
   reg mac_add2_valid_s0 = 1'h0;
   reg [19:0] mac_add3_s0 = 20'h00000;
-  reg [19:0] \mac_add3_s0$304  = 20'h00000;
-  reg [19:0] \mac_add3_s0$307  = 20'h00000;
-  reg [19:0] \mac_add3_s0$310  = 20'h00000;
-  reg \mac_add3_s0$461  = 1'h0;
+  reg [19:0] \mac_add3_s0$320  = 20'h00000;
+  reg [19:0] \mac_add3_s0$323  = 20'h00000;
+  reg [19:0] \mac_add3_s0$326  = 20'h00000;
+  reg \mac_add3_s0$477  = 1'h0;
   reg mac_add3_valid_s0 = 1'h0;
   reg mac_dspin_s0 = 1'h0;
   reg mac_dspin_valid_s0 = 1'h0;
@@ -715,31 +739,23 @@ module dense_mac_16_int8_k4_wmem(i__valid, o__ready, clk, rst, i__ready, o__payl
   reg [5:0] mac_group = 6'h00;
   (* init = 1'h0 *)
   wire mac_out_valid;
+  reg [7:0] mac_pre_a0_g0 = 8'h00;
+  reg [7:0] mac_pre_a10_g10 = 8'h00;
+  reg [7:0] mac_pre_a11_g11 = 8'h00;
+  reg [7:0] mac_pre_a12_g12 = 8'h00;
+  reg [7:0] mac_pre_a13_g13 = 8'h00;
+  reg [7:0] mac_pre_a14_g14 = 8'h00;
+  reg [7:0] mac_pre_a15_g15 = 8'h00;
+  reg [7:0] mac_pre_a1_g1 = 8'h00;
+  reg [7:0] mac_pre_a2_g2 = 8'h00;
+  reg [7:0] mac_pre_a3_g3 = 8'h00;
+  reg [7:0] mac_pre_a4_g4 = 8'h00;
+  reg [7:0] mac_pre_a5_g5 = 8'h00;
+  reg [7:0] mac_pre_a6_g6 = 8'h00;
+  reg [7:0] mac_pre_a7_g7 = 8'h00;
+  reg [7:0] mac_pre_a8_g8 = 8'h00;
+  reg [7:0] mac_pre_a9_g9 = 8'h00;
   reg [7:0] mac_pre_s0 = 8'h00;
-  reg [7:0] \mac_pre_s0$354  = 8'h00;
-  reg [7:0] \mac_pre_s0$355  = 8'h00;
-  reg [7:0] \mac_pre_s0$356  = 8'h00;
-  reg [7:0] \mac_pre_s0$357  = 8'h00;
-  reg [7:0] \mac_pre_s0$358  = 8'h00;
-  reg [7:0] \mac_pre_s0$359  = 8'h00;
-  reg [7:0] \mac_pre_s0$360  = 8'h00;
-  reg [7:0] \mac_pre_s0$361  = 8'h00;
-  reg [7:0] \mac_pre_s0$362  = 8'h00;
-  reg [7:0] \mac_pre_s0$363  = 8'h00;
-  reg [7:0] \mac_pre_s0$364  = 8'h00;
-  reg [7:0] \mac_pre_s0$365  = 8'h00;
-  reg [7:0] \mac_pre_s0$366  = 8'h00;
-  reg [7:0] \mac_pre_s0$367  = 8'h00;
-  reg [7:0] \mac_pre_s0$368  = 8'h00;
-  reg [7:0] \mac_pre_s0$369  = 8'h00;
-  reg [7:0] \mac_pre_s0$371  = 8'h00;
-  reg [7:0] \mac_pre_s0$373  = 8'h00;
-  reg [7:0] \mac_pre_s0$375  = 8'h00;
-  reg [7:0] \mac_pre_s0$377  = 8'h00;
-  reg [7:0] \mac_pre_s0$379  = 8'h00;
-  reg [7:0] \mac_pre_s0$381  = 8'h00;
-  reg [7:0] \mac_pre_s0$383  = 8'h00;
-  reg [7:0] \mac_pre_s0$385  = 8'h00;
   reg [7:0] \mac_pre_s0$387  = 8'h00;
   reg [7:0] \mac_pre_s0$389  = 8'h00;
   reg [7:0] \mac_pre_s0$391  = 8'h00;
@@ -748,21 +764,13 @@ module dense_mac_16_int8_k4_wmem(i__valid, o__ready, clk, rst, i__ready, o__payl
   reg [7:0] \mac_pre_s0$397  = 8'h00;
   reg [7:0] \mac_pre_s0$399  = 8'h00;
   reg [7:0] \mac_pre_s0$401  = 8'h00;
-  reg [7:0] \mac_pre_s0$402  = 8'h00;
   reg [7:0] \mac_pre_s0$403  = 8'h00;
-  reg [7:0] \mac_pre_s0$404  = 8'h00;
   reg [7:0] \mac_pre_s0$405  = 8'h00;
-  reg [7:0] \mac_pre_s0$406  = 8'h00;
   reg [7:0] \mac_pre_s0$407  = 8'h00;
-  reg [7:0] \mac_pre_s0$408  = 8'h00;
   reg [7:0] \mac_pre_s0$409  = 8'h00;
-  reg [7:0] \mac_pre_s0$410  = 8'h00;
   reg [7:0] \mac_pre_s0$411  = 8'h00;
-  reg [7:0] \mac_pre_s0$412  = 8'h00;
   reg [7:0] \mac_pre_s0$413  = 8'h00;
-  reg [7:0] \mac_pre_s0$414  = 8'h00;
   reg [7:0] \mac_pre_s0$415  = 8'h00;
-  reg [7:0] \mac_pre_s0$416  = 8'h00;
   reg [7:0] \mac_pre_s0$417  = 8'h00;
   reg [7:0] \mac_pre_s0$418  = 8'h00;
   reg [7:0] \mac_pre_s0$419  = 8'h00;
@@ -795,7 +803,23 @@ module dense_mac_16_int8_k4_wmem(i__valid, o__ready, clk, rst, i__ready, o__payl
   reg [7:0] \mac_pre_s0$446  = 8'h00;
   reg [7:0] \mac_pre_s0$447  = 8'h00;
   reg [7:0] \mac_pre_s0$448  = 8'h00;
-  reg \mac_pre_s0$449  = 1'h0;
+  reg [7:0] \mac_pre_s0$449  = 8'h00;
+  reg [7:0] \mac_pre_s0$450  = 8'h00;
+  reg [7:0] \mac_pre_s0$451  = 8'h00;
+  reg [7:0] \mac_pre_s0$452  = 8'h00;
+  reg [7:0] \mac_pre_s0$453  = 8'h00;
+  reg [7:0] \mac_pre_s0$454  = 8'h00;
+  reg [7:0] \mac_pre_s0$455  = 8'h00;
+  reg [7:0] \mac_pre_s0$456  = 8'h00;
+  reg [7:0] \mac_pre_s0$457  = 8'h00;
+  reg [7:0] \mac_pre_s0$458  = 8'h00;
+  reg [7:0] \mac_pre_s0$459  = 8'h00;
+  reg [7:0] \mac_pre_s0$460  = 8'h00;
+  reg [7:0] \mac_pre_s0$461  = 8'h00;
+  reg [7:0] \mac_pre_s0$462  = 8'h00;
+  reg [7:0] \mac_pre_s0$463  = 8'h00;
+  reg [7:0] \mac_pre_s0$464  = 8'h00;
+  reg \mac_pre_s0$465  = 1'h0;
   reg mac_pre_valid_s0 = 1'h0;
   wire [15:0] mac_prod0_0;
   wire [15:0] mac_prod0_1;
@@ -862,40 +886,40 @@ module dense_mac_16_int8_k4_wmem(i__valid, o__ready, clk, rst, i__ready, o__payl
   wire [15:0] mac_prod3_8;
   wire [15:0] mac_prod3_9;
   reg [7:0] mac_rdreg_s0 = 8'h00;
-  reg [7:0] \mac_rdreg_s0$336  = 8'h00;
-  reg [7:0] \mac_rdreg_s0$337  = 8'h00;
-  reg [7:0] \mac_rdreg_s0$338  = 8'h00;
-  reg [7:0] \mac_rdreg_s0$339  = 8'h00;
-  reg [7:0] \mac_rdreg_s0$340  = 8'h00;
-  reg [7:0] \mac_rdreg_s0$341  = 8'h00;
-  reg [7:0] \mac_rdreg_s0$342  = 8'h00;
-  reg [7:0] \mac_rdreg_s0$343  = 8'h00;
-  reg [7:0] \mac_rdreg_s0$344  = 8'h00;
-  reg [7:0] \mac_rdreg_s0$345  = 8'h00;
-  reg [7:0] \mac_rdreg_s0$346  = 8'h00;
-  reg [7:0] \mac_rdreg_s0$347  = 8'h00;
-  reg [7:0] \mac_rdreg_s0$348  = 8'h00;
-  reg [7:0] \mac_rdreg_s0$349  = 8'h00;
-  reg [7:0] \mac_rdreg_s0$350  = 8'h00;
-  reg \mac_rdreg_s0$351  = 1'h0;
+  reg [7:0] \mac_rdreg_s0$352  = 8'h00;
+  reg [7:0] \mac_rdreg_s0$353  = 8'h00;
+  reg [7:0] \mac_rdreg_s0$354  = 8'h00;
+  reg [7:0] \mac_rdreg_s0$355  = 8'h00;
+  reg [7:0] \mac_rdreg_s0$356  = 8'h00;
+  reg [7:0] \mac_rdreg_s0$357  = 8'h00;
+  reg [7:0] \mac_rdreg_s0$358  = 8'h00;
+  reg [7:0] \mac_rdreg_s0$359  = 8'h00;
+  reg [7:0] \mac_rdreg_s0$360  = 8'h00;
+  reg [7:0] \mac_rdreg_s0$361  = 8'h00;
+  reg [7:0] \mac_rdreg_s0$362  = 8'h00;
+  reg [7:0] \mac_rdreg_s0$363  = 8'h00;
+  reg [7:0] \mac_rdreg_s0$364  = 8'h00;
+  reg [7:0] \mac_rdreg_s0$365  = 8'h00;
+  reg [7:0] \mac_rdreg_s0$366  = 8'h00;
+  reg \mac_rdreg_s0$367  = 1'h0;
   reg mac_rdreg_valid_s0 = 1'h0;
   reg [7:0] mac_read_s0 = 8'h00;
-  reg [7:0] \mac_read_s0$318  = 8'h00;
-  reg [7:0] \mac_read_s0$319  = 8'h00;
-  reg [7:0] \mac_read_s0$320  = 8'h00;
-  reg [7:0] \mac_read_s0$321  = 8'h00;
-  reg [7:0] \mac_read_s0$322  = 8'h00;
-  reg [7:0] \mac_read_s0$323  = 8'h00;
-  reg [7:0] \mac_read_s0$324  = 8'h00;
-  reg [7:0] \mac_read_s0$325  = 8'h00;
-  reg [7:0] \mac_read_s0$326  = 8'h00;
-  reg [7:0] \mac_read_s0$327  = 8'h00;
-  reg [7:0] \mac_read_s0$328  = 8'h00;
-  reg [7:0] \mac_read_s0$329  = 8'h00;
-  reg [7:0] \mac_read_s0$330  = 8'h00;
-  reg [7:0] \mac_read_s0$331  = 8'h00;
-  reg [7:0] \mac_read_s0$332  = 8'h00;
-  reg \mac_read_s0$333  = 1'h0;
+  reg [7:0] \mac_read_s0$334  = 8'h00;
+  reg [7:0] \mac_read_s0$335  = 8'h00;
+  reg [7:0] \mac_read_s0$336  = 8'h00;
+  reg [7:0] \mac_read_s0$337  = 8'h00;
+  reg [7:0] \mac_read_s0$338  = 8'h00;
+  reg [7:0] \mac_read_s0$339  = 8'h00;
+  reg [7:0] \mac_read_s0$340  = 8'h00;
+  reg [7:0] \mac_read_s0$341  = 8'h00;
+  reg [7:0] \mac_read_s0$342  = 8'h00;
+  reg [7:0] \mac_read_s0$343  = 8'h00;
+  reg [7:0] \mac_read_s0$344  = 8'h00;
+  reg [7:0] \mac_read_s0$345  = 8'h00;
+  reg [7:0] \mac_read_s0$346  = 8'h00;
+  reg [7:0] \mac_read_s0$347  = 8'h00;
+  reg [7:0] \mac_read_s0$348  = 8'h00;
+  reg \mac_read_s0$349  = 1'h0;
   reg mac_read_valid_s0 = 1'h0;
   output [127:0] o__payload;
   wire [127:0] o__payload;
@@ -1011,8 +1035,24 @@ module dense_mac_16_int8_k4_wmem(i__valid, o__ready, clk, rst, i__ready, o__payl
   reg stall_adv53_valid = 1'h0;
   wire stall_adv54;
   reg stall_adv54_valid = 1'h0;
+  wire stall_adv55;
+  reg stall_adv55_valid = 1'h0;
+  wire stall_adv56;
+  reg stall_adv56_valid = 1'h0;
+  wire stall_adv57;
+  reg stall_adv57_valid = 1'h0;
+  wire stall_adv58;
+  reg stall_adv58_valid = 1'h0;
+  wire stall_adv59;
+  reg stall_adv59_valid = 1'h0;
   reg stall_adv5_valid = 1'h0;
   wire stall_adv6;
+  wire stall_adv60;
+  reg stall_adv60_valid = 1'h0;
+  wire stall_adv61;
+  reg stall_adv61_valid = 1'h0;
+  wire stall_adv62;
+  reg stall_adv62_valid = 1'h0;
   reg stall_adv6_valid = 1'h0;
   wire stall_adv7;
   reg stall_adv7_valid = 1'h0;
@@ -1101,6 +1141,22 @@ module dense_mac_16_int8_k4_wmem(i__valid, o__ready, clk, rst, i__ready, o__payl
   wire [7:0] \wbank9_q[2] ;
   wire [7:0] \wbank9_q[3] ;
   always @(posedge clk)
+    \mac_pre_s0$425  <= \$306 ;
+  always @(posedge clk)
+    \mac_pre_s0$426  <= \$307 ;
+  always @(posedge clk)
+    \mac_pre_s0$427  <= \$308 ;
+  always @(posedge clk)
+    \mac_pre_s0$428  <= \$309 ;
+  always @(posedge clk)
+    \mac_pre_s0$429  <= \$310 ;
+  always @(posedge clk)
+    \mac_pre_s0$430  <= \$311 ;
+  always @(posedge clk)
+    \mac_pre_s0$431  <= \$312 ;
+  always @(posedge clk)
+    \mac_pre_s0$432  <= \$313 ;
+  always @(posedge clk)
     \mac_pre_s0$433  <= \$314 ;
   always @(posedge clk)
     \mac_pre_s0$434  <= \$315 ;
@@ -1135,279 +1191,327 @@ module dense_mac_16_int8_k4_wmem(i__valid, o__ready, clk, rst, i__ready, o__payl
   always @(posedge clk)
     \mac_pre_s0$449  <= \$330 ;
   always @(posedge clk)
-    mac_pre_valid_s0 <= \$331 ;
+    \mac_pre_s0$450  <= \$331 ;
   always @(posedge clk)
-    mac_dspin_s0 <= \$332 ;
+    \mac_pre_s0$451  <= \$332 ;
   always @(posedge clk)
-    mac_dspin_valid_s0 <= \$333 ;
+    \mac_pre_s0$452  <= \$333 ;
   always @(posedge clk)
-    mac_dspout_s0 <= \$334 ;
+    \mac_pre_s0$453  <= \$334 ;
   always @(posedge clk)
-    mac_dspout_valid_s0 <= \$335 ;
+    \mac_pre_s0$454  <= \$335 ;
   always @(posedge clk)
-    mac_add0_s0 <= \$336 ;
+    \mac_pre_s0$455  <= \$336 ;
   always @(posedge clk)
-    \mac_add0_s0$195  <= \$337 ;
+    \mac_pre_s0$456  <= \$337 ;
   always @(posedge clk)
-    \mac_add0_s0$197  <= \$338 ;
+    \mac_pre_s0$457  <= \$338 ;
   always @(posedge clk)
-    \mac_add0_s0$198  <= \$339 ;
+    \mac_pre_s0$458  <= \$339 ;
   always @(posedge clk)
-    \mac_add0_s0$200  <= \$340 ;
+    \mac_pre_s0$459  <= \$340 ;
   always @(posedge clk)
-    \mac_add0_s0$201  <= \$341 ;
+    \mac_pre_s0$460  <= \$341 ;
   always @(posedge clk)
-    \mac_add0_s0$203  <= \$342 ;
+    \mac_pre_s0$461  <= \$342 ;
   always @(posedge clk)
-    \mac_add0_s0$204  <= \$343 ;
+    \mac_pre_s0$462  <= \$343 ;
   always @(posedge clk)
-    \mac_add0_s0$206  <= \$344 ;
+    \mac_pre_s0$463  <= \$344 ;
   always @(posedge clk)
-    \mac_add0_s0$207  <= \$345 ;
+    \mac_pre_s0$464  <= \$345 ;
   always @(posedge clk)
-    \mac_add0_s0$209  <= \$346 ;
+    \mac_pre_s0$465  <= \$346 ;
   always @(posedge clk)
-    \mac_add0_s0$210  <= \$347 ;
+    mac_pre_valid_s0 <= \$347 ;
   always @(posedge clk)
-    \mac_add0_s0$212  <= \$348 ;
+    mac_dspin_s0 <= \$348 ;
   always @(posedge clk)
-    \mac_add0_s0$213  <= \$349 ;
+    mac_dspin_valid_s0 <= \$349 ;
   always @(posedge clk)
-    \mac_add0_s0$215  <= \$350 ;
+    mac_dspout_s0 <= \$350 ;
   always @(posedge clk)
-    \mac_add0_s0$216  <= \$351 ;
+    mac_dspout_valid_s0 <= \$351 ;
   always @(posedge clk)
-    \mac_add0_s0$218  <= \$352 ;
+    mac_add0_s0 <= \$352 ;
   always @(posedge clk)
-    \mac_add0_s0$219  <= \$353 ;
+    \mac_add0_s0$211  <= \$353 ;
   always @(posedge clk)
-    \mac_add0_s0$221  <= \$354 ;
+    \mac_add0_s0$213  <= \$354 ;
   always @(posedge clk)
-    \mac_add0_s0$222  <= \$355 ;
+    \mac_add0_s0$214  <= \$355 ;
   always @(posedge clk)
-    \mac_add0_s0$224  <= \$356 ;
+    \mac_add0_s0$216  <= \$356 ;
   always @(posedge clk)
-    \mac_add0_s0$225  <= \$357 ;
+    \mac_add0_s0$217  <= \$357 ;
   always @(posedge clk)
-    \mac_add0_s0$227  <= \$358 ;
+    \mac_add0_s0$219  <= \$358 ;
   always @(posedge clk)
-    \mac_add0_s0$228  <= \$359 ;
+    \mac_add0_s0$220  <= \$359 ;
   always @(posedge clk)
-    \mac_add0_s0$230  <= \$360 ;
+    \mac_add0_s0$222  <= \$360 ;
   always @(posedge clk)
-    \mac_add0_s0$231  <= \$361 ;
+    \mac_add0_s0$223  <= \$361 ;
   always @(posedge clk)
-    \mac_add0_s0$233  <= \$362 ;
+    \mac_add0_s0$225  <= \$362 ;
   always @(posedge clk)
-    \mac_add0_s0$234  <= \$363 ;
+    \mac_add0_s0$226  <= \$363 ;
   always @(posedge clk)
-    \mac_add0_s0$236  <= \$364 ;
+    \mac_add0_s0$228  <= \$364 ;
   always @(posedge clk)
-    \mac_add0_s0$237  <= \$365 ;
+    \mac_add0_s0$229  <= \$365 ;
   always @(posedge clk)
-    \mac_add0_s0$239  <= \$366 ;
+    \mac_add0_s0$231  <= \$366 ;
   always @(posedge clk)
-    \mac_add0_s0$240  <= \$367 ;
+    \mac_add0_s0$232  <= \$367 ;
   always @(posedge clk)
-    \mac_add0_s0$455  <= \$368 ;
+    \mac_add0_s0$234  <= \$368 ;
   always @(posedge clk)
-    mac_add0_valid_s0 <= \$369 ;
+    \mac_add0_s0$235  <= \$369 ;
   always @(posedge clk)
-    mac_add1_s0 <= \$370 ;
+    \mac_add0_s0$237  <= \$370 ;
   always @(posedge clk)
-    \mac_add1_s0$245  <= \$371 ;
+    \mac_add0_s0$238  <= \$371 ;
   always @(posedge clk)
-    \mac_add1_s0$247  <= \$372 ;
+    \mac_add0_s0$240  <= \$372 ;
   always @(posedge clk)
-    \mac_add1_s0$248  <= \$373 ;
+    \mac_add0_s0$241  <= \$373 ;
   always @(posedge clk)
-    \mac_add1_s0$250  <= \$374 ;
+    \mac_add0_s0$243  <= \$374 ;
   always @(posedge clk)
-    \mac_add1_s0$251  <= \$375 ;
+    \mac_add0_s0$244  <= \$375 ;
   always @(posedge clk)
-    \mac_add1_s0$253  <= \$376 ;
+    \mac_add0_s0$246  <= \$376 ;
   always @(posedge clk)
-    \mac_add1_s0$254  <= \$377 ;
+    \mac_add0_s0$247  <= \$377 ;
   always @(posedge clk)
-    \mac_add1_s0$256  <= \$378 ;
+    \mac_add0_s0$249  <= \$378 ;
   always @(posedge clk)
-    \mac_add1_s0$257  <= \$379 ;
+    \mac_add0_s0$250  <= \$379 ;
   always @(posedge clk)
-    \mac_add1_s0$259  <= \$380 ;
+    \mac_add0_s0$252  <= \$380 ;
   always @(posedge clk)
-    \mac_add1_s0$260  <= \$381 ;
+    \mac_add0_s0$253  <= \$381 ;
   always @(posedge clk)
-    \mac_add1_s0$262  <= \$382 ;
+    \mac_add0_s0$255  <= \$382 ;
   always @(posedge clk)
-    \mac_add1_s0$263  <= \$383 ;
+    \mac_add0_s0$256  <= \$383 ;
   always @(posedge clk)
-    \mac_add1_s0$265  <= \$384 ;
+    \mac_add0_s0$471  <= \$384 ;
   always @(posedge clk)
-    \mac_add1_s0$266  <= \$385 ;
+    mac_add0_valid_s0 <= \$385 ;
   always @(posedge clk)
-    \mac_add1_s0$457  <= \$386 ;
+    mac_add1_s0 <= \$386 ;
   always @(posedge clk)
-    mac_add1_valid_s0 <= \$387 ;
+    \mac_add1_s0$261  <= \$387 ;
   always @(posedge clk)
-    mac_add2_s0 <= \$388 ;
+    \mac_add1_s0$263  <= \$388 ;
   always @(posedge clk)
-    \mac_add2_s0$271  <= \$389 ;
+    \mac_add1_s0$264  <= \$389 ;
   always @(posedge clk)
-    \mac_add2_s0$273  <= \$390 ;
+    \mac_add1_s0$266  <= \$390 ;
   always @(posedge clk)
-    \mac_add2_s0$274  <= \$391 ;
+    \mac_add1_s0$267  <= \$391 ;
   always @(posedge clk)
-    \mac_add2_s0$276  <= \$392 ;
+    \mac_add1_s0$269  <= \$392 ;
   always @(posedge clk)
-    \mac_add2_s0$277  <= \$393 ;
+    \mac_add1_s0$270  <= \$393 ;
   always @(posedge clk)
-    \mac_add2_s0$279  <= \$394 ;
+    \mac_add1_s0$272  <= \$394 ;
   always @(posedge clk)
-    \mac_add2_s0$280  <= \$395 ;
+    \mac_add1_s0$273  <= \$395 ;
   always @(posedge clk)
-    \mac_add2_s0$459  <= \$396 ;
+    \mac_add1_s0$275  <= \$396 ;
   always @(posedge clk)
-    mac_add2_valid_s0 <= \$397 ;
+    \mac_add1_s0$276  <= \$397 ;
   always @(posedge clk)
-    mac_add3_s0 <= \$398 ;
+    \mac_add1_s0$278  <= \$398 ;
   always @(posedge clk)
-    \mac_add3_s0$304  <= \$399 ;
+    \mac_add1_s0$279  <= \$399 ;
   always @(posedge clk)
-    \mac_add3_s0$307  <= \$400 ;
+    \mac_add1_s0$281  <= \$400 ;
   always @(posedge clk)
-    \mac_add3_s0$310  <= \$401 ;
+    \mac_add1_s0$282  <= \$401 ;
   always @(posedge clk)
-    \mac_add3_s0$461  <= \$402 ;
+    \mac_add1_s0$473  <= \$402 ;
   always @(posedge clk)
-    mac_add3_valid_s0 <= \$403 ;
+    mac_add1_valid_s0 <= \$403 ;
   always @(posedge clk)
-    o__valid <= \$404 ;
+    mac_add2_s0 <= \$404 ;
   always @(posedge clk)
-    stall_adv0_valid <= \$405 ;
+    \mac_add2_s0$287  <= \$405 ;
   always @(posedge clk)
-    stall_adv1_valid <= \$406 ;
+    \mac_add2_s0$289  <= \$406 ;
   always @(posedge clk)
-    stall_adv2_valid <= \$407 ;
+    \mac_add2_s0$290  <= \$407 ;
   always @(posedge clk)
-    stall_adv3_valid <= \$408 ;
+    \mac_add2_s0$292  <= \$408 ;
   always @(posedge clk)
-    stall_adv4_valid <= \$409 ;
+    \mac_add2_s0$293  <= \$409 ;
   always @(posedge clk)
-    stall_adv5_valid <= \$410 ;
+    \mac_add2_s0$295  <= \$410 ;
   always @(posedge clk)
-    stall_adv6_valid <= \$411 ;
+    \mac_add2_s0$296  <= \$411 ;
   always @(posedge clk)
-    stall_adv7_valid <= \$412 ;
+    \mac_add2_s0$475  <= \$412 ;
   always @(posedge clk)
-    stall_adv8_valid <= \$413 ;
+    mac_add2_valid_s0 <= \$413 ;
   always @(posedge clk)
-    stall_adv9_valid <= \$414 ;
+    mac_add3_s0 <= \$414 ;
   always @(posedge clk)
-    stall_adv10_valid <= \$415 ;
+    \mac_add3_s0$320  <= \$415 ;
   always @(posedge clk)
-    stall_adv11_valid <= \$416 ;
+    \mac_add3_s0$323  <= \$416 ;
   always @(posedge clk)
-    stall_adv12_valid <= \$417 ;
+    \mac_add3_s0$326  <= \$417 ;
   always @(posedge clk)
-    stall_adv13_valid <= \$418 ;
+    \mac_add3_s0$477  <= \$418 ;
   always @(posedge clk)
-    stall_adv14_valid <= \$419 ;
+    mac_add3_valid_s0 <= \$419 ;
   always @(posedge clk)
-    stall_adv15_valid <= \$420 ;
+    o__valid <= \$420 ;
   always @(posedge clk)
-    stall_adv16_valid <= \$421 ;
+    stall_adv0_valid <= \$421 ;
   always @(posedge clk)
-    stall_adv17_valid <= \$422 ;
+    stall_adv1_valid <= \$422 ;
   always @(posedge clk)
-    stall_adv18_valid <= \$423 ;
+    stall_adv2_valid <= \$423 ;
   always @(posedge clk)
-    stall_adv19_valid <= \$424 ;
+    stall_adv3_valid <= \$424 ;
   always @(posedge clk)
-    stall_adv20_valid <= \$425 ;
+    stall_adv4_valid <= \$425 ;
   always @(posedge clk)
-    stall_adv21_valid <= \$426 ;
+    stall_adv5_valid <= \$426 ;
   always @(posedge clk)
-    stall_adv22_valid <= \$427 ;
+    stall_adv6_valid <= \$427 ;
   always @(posedge clk)
-    stall_adv23_valid <= \$428 ;
+    stall_adv7_valid <= \$428 ;
   always @(posedge clk)
-    stall_adv24_valid <= \$429 ;
+    stall_adv8_valid <= \$429 ;
   always @(posedge clk)
-    stall_adv25_valid <= \$430 ;
+    stall_adv9_valid <= \$430 ;
   always @(posedge clk)
-    stall_adv26_valid <= \$431 ;
+    stall_adv10_valid <= \$431 ;
   always @(posedge clk)
-    stall_adv27_valid <= \$432 ;
+    stall_adv11_valid <= \$432 ;
   always @(posedge clk)
-    stall_adv28_valid <= \$433 ;
+    stall_adv12_valid <= \$433 ;
   always @(posedge clk)
-    stall_adv29_valid <= \$434 ;
+    stall_adv13_valid <= \$434 ;
   always @(posedge clk)
-    stall_adv30_valid <= \$435 ;
+    stall_adv14_valid <= \$435 ;
   always @(posedge clk)
-    stall_adv31_valid <= \$436 ;
+    stall_adv15_valid <= \$436 ;
   always @(posedge clk)
-    stall_adv32_valid <= \$437 ;
+    stall_adv16_valid <= \$437 ;
   always @(posedge clk)
-    stall_adv33_valid <= \$438 ;
+    stall_adv17_valid <= \$438 ;
   always @(posedge clk)
-    stall_adv34_valid <= \$439 ;
+    stall_adv18_valid <= \$439 ;
   always @(posedge clk)
-    stall_adv35_valid <= \$440 ;
+    stall_adv19_valid <= \$440 ;
   always @(posedge clk)
-    stall_adv36_valid <= \$441 ;
+    stall_adv20_valid <= \$441 ;
   always @(posedge clk)
-    stall_adv37_valid <= \$442 ;
+    stall_adv21_valid <= \$442 ;
   always @(posedge clk)
-    stall_adv38_valid <= \$443 ;
+    stall_adv22_valid <= \$443 ;
   always @(posedge clk)
-    stall_adv39_valid <= \$444 ;
+    stall_adv23_valid <= \$444 ;
   always @(posedge clk)
-    stall_adv40_valid <= \$445 ;
+    stall_adv24_valid <= \$445 ;
   always @(posedge clk)
-    stall_adv41_valid <= \$446 ;
+    stall_adv25_valid <= \$446 ;
   always @(posedge clk)
-    stall_adv42_valid <= \$447 ;
+    stall_adv26_valid <= \$447 ;
   always @(posedge clk)
-    stall_adv43_valid <= \$448 ;
+    stall_adv27_valid <= \$448 ;
   always @(posedge clk)
-    stall_adv44_valid <= \$449 ;
+    stall_adv28_valid <= \$449 ;
   always @(posedge clk)
-    stall_adv45_valid <= \$450 ;
+    stall_adv29_valid <= \$450 ;
   always @(posedge clk)
-    stall_adv46_valid <= \$451 ;
+    stall_adv30_valid <= \$451 ;
   always @(posedge clk)
-    stall_adv47_valid <= \$452 ;
+    stall_adv31_valid <= \$452 ;
   always @(posedge clk)
-    stall_adv48_valid <= \$453 ;
+    stall_adv32_valid <= \$453 ;
   always @(posedge clk)
-    stall_adv49_valid <= \$454 ;
+    stall_adv33_valid <= \$454 ;
   always @(posedge clk)
-    stall_adv50_valid <= \$455 ;
+    stall_adv34_valid <= \$455 ;
   always @(posedge clk)
-    stall_adv51_valid <= \$456 ;
+    stall_adv35_valid <= \$456 ;
   always @(posedge clk)
-    stall_adv52_valid <= \$457 ;
+    stall_adv36_valid <= \$457 ;
   always @(posedge clk)
-    stall_adv53_valid <= \$458 ;
+    stall_adv37_valid <= \$458 ;
   always @(posedge clk)
-    stall_adv54_valid <= \$459 ;
+    stall_adv38_valid <= \$459 ;
   always @(posedge clk)
-    mac_acc0 <= \$460 ;
+    stall_adv39_valid <= \$460 ;
   always @(posedge clk)
-    mac_acc0_out <= \$461 ;
+    stall_adv40_valid <= \$461 ;
   always @(posedge clk)
-    mac_acc1 <= \$462 ;
+    stall_adv41_valid <= \$462 ;
   always @(posedge clk)
-    mac_acc1_out <= \$463 ;
+    stall_adv42_valid <= \$463 ;
   always @(posedge clk)
-    mac_acc2 <= \$464 ;
+    stall_adv43_valid <= \$464 ;
   always @(posedge clk)
-    mac_acc2_out <= \$465 ;
+    stall_adv44_valid <= \$465 ;
   always @(posedge clk)
-    mac_acc3 <= \$466 ;
+    stall_adv45_valid <= \$466 ;
   always @(posedge clk)
-    mac_acc3_out <= \$467 ;
+    stall_adv46_valid <= \$467 ;
+  always @(posedge clk)
+    stall_adv47_valid <= \$468 ;
+  always @(posedge clk)
+    stall_adv48_valid <= \$469 ;
+  always @(posedge clk)
+    stall_adv49_valid <= \$470 ;
+  always @(posedge clk)
+    stall_adv50_valid <= \$471 ;
+  always @(posedge clk)
+    stall_adv51_valid <= \$472 ;
+  always @(posedge clk)
+    stall_adv52_valid <= \$473 ;
+  always @(posedge clk)
+    stall_adv53_valid <= \$474 ;
+  always @(posedge clk)
+    stall_adv54_valid <= \$475 ;
+  always @(posedge clk)
+    stall_adv55_valid <= \$476 ;
+  always @(posedge clk)
+    stall_adv56_valid <= \$477 ;
+  always @(posedge clk)
+    stall_adv57_valid <= \$478 ;
+  always @(posedge clk)
+    stall_adv58_valid <= \$479 ;
+  always @(posedge clk)
+    stall_adv59_valid <= \$480 ;
+  always @(posedge clk)
+    stall_adv60_valid <= \$481 ;
+  always @(posedge clk)
+    stall_adv61_valid <= \$482 ;
+  always @(posedge clk)
+    stall_adv62_valid <= \$483 ;
+  always @(posedge clk)
+    mac_acc0 <= \$484 ;
+  always @(posedge clk)
+    mac_acc0_out <= \$485 ;
+  always @(posedge clk)
+    mac_acc1 <= \$486 ;
+  always @(posedge clk)
+    mac_acc1_out <= \$487 ;
+  always @(posedge clk)
+    mac_acc2 <= \$488 ;
+  always @(posedge clk)
+    mac_acc2_out <= \$489 ;
+  always @(posedge clk)
+    mac_acc3 <= \$490 ;
+  always @(posedge clk)
+    mac_acc3_out <= \$491 ;
   assign \$1  = ~ o__valid;
   assign i__ready = \$1  | o__ready;
   assign \$2  = ~ stall_adv0_valid;
@@ -1496,6 +1600,22 @@ module dense_mac_16_int8_k4_wmem(i__valid, o__ready, clk, rst, i__ready, o__payl
   assign stall_adv41 = \$43  | o__ready;
   assign \$44  = ~ stall_adv42_valid;
   assign stall_adv42 = \$44  | o__ready;
+  assign \$45  = ~ stall_adv43_valid;
+  assign stall_adv43 = \$45  | o__ready;
+  assign \$46  = ~ stall_adv44_valid;
+  assign stall_adv44 = \$46  | o__ready;
+  assign \$47  = ~ stall_adv45_valid;
+  assign stall_adv45 = \$47  | o__ready;
+  assign \$48  = ~ stall_adv46_valid;
+  assign stall_adv46 = \$48  | o__ready;
+  assign \$49  = ~ stall_adv47_valid;
+  assign stall_adv47 = \$49  | o__ready;
+  assign \$50  = ~ stall_adv48_valid;
+  assign stall_adv48 = \$50  | o__ready;
+  assign \$51  = ~ stall_adv49_valid;
+  assign stall_adv49 = \$51  | o__ready;
+  assign \$52  = ~ stall_adv50_valid;
+  assign stall_adv50 = \$52  | o__ready;
   assign mac0_sum0_p0 = $signed(mac_prod0_0) + $signed(mac_prod0_1);
   assign mac0_sum0_p1 = $signed(mac_prod0_2) + $signed(mac_prod0_3);
   assign mac0_sum0_p2 = $signed(mac_prod0_4) + $signed(mac_prod0_5);
@@ -1528,384 +1648,360 @@ module dense_mac_16_int8_k4_wmem(i__valid, o__ready, clk, rst, i__ready, o__payl
   assign mac3_sum0_p5 = $signed(mac_prod3_10) + $signed(mac_prod3_11);
   assign mac3_sum0_p6 = $signed(mac_prod3_12) + $signed(mac_prod3_13);
   assign mac3_sum0_p7 = $signed(mac_prod3_14) + $signed(mac_prod3_15);
-  assign \$45  = ~ stall_adv43_valid;
-  assign stall_adv43 = \$45  | o__ready;
-  assign mac0_sum1_p0 = $signed(mac_add0_s0) + $signed(\mac_add0_s0$195 );
-  assign mac0_sum1_p1 = $signed(\mac_add0_s0$197 ) + $signed(\mac_add0_s0$198 );
-  assign mac0_sum1_p2 = $signed(\mac_add0_s0$200 ) + $signed(\mac_add0_s0$201 );
-  assign mac0_sum1_p3 = $signed(\mac_add0_s0$203 ) + $signed(\mac_add0_s0$204 );
-  assign mac1_sum1_p0 = $signed(\mac_add0_s0$206 ) + $signed(\mac_add0_s0$207 );
-  assign mac1_sum1_p1 = $signed(\mac_add0_s0$209 ) + $signed(\mac_add0_s0$210 );
-  assign mac1_sum1_p2 = $signed(\mac_add0_s0$212 ) + $signed(\mac_add0_s0$213 );
-  assign mac1_sum1_p3 = $signed(\mac_add0_s0$215 ) + $signed(\mac_add0_s0$216 );
-  assign mac2_sum1_p0 = $signed(\mac_add0_s0$218 ) + $signed(\mac_add0_s0$219 );
-  assign mac2_sum1_p1 = $signed(\mac_add0_s0$221 ) + $signed(\mac_add0_s0$222 );
-  assign mac2_sum1_p2 = $signed(\mac_add0_s0$224 ) + $signed(\mac_add0_s0$225 );
-  assign mac2_sum1_p3 = $signed(\mac_add0_s0$227 ) + $signed(\mac_add0_s0$228 );
-  assign mac3_sum1_p0 = $signed(\mac_add0_s0$230 ) + $signed(\mac_add0_s0$231 );
-  assign mac3_sum1_p1 = $signed(\mac_add0_s0$233 ) + $signed(\mac_add0_s0$234 );
-  assign mac3_sum1_p2 = $signed(\mac_add0_s0$236 ) + $signed(\mac_add0_s0$237 );
-  assign mac3_sum1_p3 = $signed(\mac_add0_s0$239 ) + $signed(\mac_add0_s0$240 );
-  assign \$46  = ~ stall_adv44_valid;
-  assign stall_adv44 = \$46  | o__ready;
-  assign mac0_sum2_p0 = $signed(mac_add1_s0) + $signed(\mac_add1_s0$245 );
-  assign mac0_sum2_p1 = $signed(\mac_add1_s0$247 ) + $signed(\mac_add1_s0$248 );
-  assign mac1_sum2_p0 = $signed(\mac_add1_s0$250 ) + $signed(\mac_add1_s0$251 );
-  assign mac1_sum2_p1 = $signed(\mac_add1_s0$253 ) + $signed(\mac_add1_s0$254 );
-  assign mac2_sum2_p0 = $signed(\mac_add1_s0$256 ) + $signed(\mac_add1_s0$257 );
-  assign mac2_sum2_p1 = $signed(\mac_add1_s0$259 ) + $signed(\mac_add1_s0$260 );
-  assign mac3_sum2_p0 = $signed(\mac_add1_s0$262 ) + $signed(\mac_add1_s0$263 );
-  assign mac3_sum2_p1 = $signed(\mac_add1_s0$265 ) + $signed(\mac_add1_s0$266 );
-  assign \$47  = ~ stall_adv45_valid;
-  assign stall_adv45 = \$47  | o__ready;
-  assign mac0_sum3_p0 = $signed(mac_add2_s0) + $signed(\mac_add2_s0$271 );
-  assign mac1_sum3_p0 = $signed(\mac_add2_s0$273 ) + $signed(\mac_add2_s0$274 );
-  assign mac2_sum3_p0 = $signed(\mac_add2_s0$276 ) + $signed(\mac_add2_s0$277 );
-  assign mac3_sum3_p0 = $signed(\mac_add2_s0$279 ) + $signed(\mac_add2_s0$280 );
-  assign \$48  = ~ stall_adv46_valid;
-  assign stall_adv46 = \$48  | o__ready;
-  assign \$49  = ~ stall_adv47_valid;
-  assign stall_adv47 = \$49  | o__ready;
-  assign \$50  = ~ stall_adv48_valid;
-  assign stall_adv48 = \$50  | o__ready;
-  assign \$51  = ~ stall_adv49_valid;
-  assign stall_adv49 = \$51  | o__ready;
-  assign \$52  = ~ stall_adv50_valid;
-  assign stall_adv50 = \$52  | o__ready;
   assign \$53  = ~ stall_adv51_valid;
   assign stall_adv51 = \$53  | o__ready;
+  assign mac0_sum1_p0 = $signed(mac_add0_s0) + $signed(\mac_add0_s0$211 );
+  assign mac0_sum1_p1 = $signed(\mac_add0_s0$213 ) + $signed(\mac_add0_s0$214 );
+  assign mac0_sum1_p2 = $signed(\mac_add0_s0$216 ) + $signed(\mac_add0_s0$217 );
+  assign mac0_sum1_p3 = $signed(\mac_add0_s0$219 ) + $signed(\mac_add0_s0$220 );
+  assign mac1_sum1_p0 = $signed(\mac_add0_s0$222 ) + $signed(\mac_add0_s0$223 );
+  assign mac1_sum1_p1 = $signed(\mac_add0_s0$225 ) + $signed(\mac_add0_s0$226 );
+  assign mac1_sum1_p2 = $signed(\mac_add0_s0$228 ) + $signed(\mac_add0_s0$229 );
+  assign mac1_sum1_p3 = $signed(\mac_add0_s0$231 ) + $signed(\mac_add0_s0$232 );
+  assign mac2_sum1_p0 = $signed(\mac_add0_s0$234 ) + $signed(\mac_add0_s0$235 );
+  assign mac2_sum1_p1 = $signed(\mac_add0_s0$237 ) + $signed(\mac_add0_s0$238 );
+  assign mac2_sum1_p2 = $signed(\mac_add0_s0$240 ) + $signed(\mac_add0_s0$241 );
+  assign mac2_sum1_p3 = $signed(\mac_add0_s0$243 ) + $signed(\mac_add0_s0$244 );
+  assign mac3_sum1_p0 = $signed(\mac_add0_s0$246 ) + $signed(\mac_add0_s0$247 );
+  assign mac3_sum1_p1 = $signed(\mac_add0_s0$249 ) + $signed(\mac_add0_s0$250 );
+  assign mac3_sum1_p2 = $signed(\mac_add0_s0$252 ) + $signed(\mac_add0_s0$253 );
+  assign mac3_sum1_p3 = $signed(\mac_add0_s0$255 ) + $signed(\mac_add0_s0$256 );
   assign \$54  = ~ stall_adv52_valid;
   assign stall_adv52 = \$54  | o__ready;
+  assign mac0_sum2_p0 = $signed(mac_add1_s0) + $signed(\mac_add1_s0$261 );
+  assign mac0_sum2_p1 = $signed(\mac_add1_s0$263 ) + $signed(\mac_add1_s0$264 );
+  assign mac1_sum2_p0 = $signed(\mac_add1_s0$266 ) + $signed(\mac_add1_s0$267 );
+  assign mac1_sum2_p1 = $signed(\mac_add1_s0$269 ) + $signed(\mac_add1_s0$270 );
+  assign mac2_sum2_p0 = $signed(\mac_add1_s0$272 ) + $signed(\mac_add1_s0$273 );
+  assign mac2_sum2_p1 = $signed(\mac_add1_s0$275 ) + $signed(\mac_add1_s0$276 );
+  assign mac3_sum2_p0 = $signed(\mac_add1_s0$278 ) + $signed(\mac_add1_s0$279 );
+  assign mac3_sum2_p1 = $signed(\mac_add1_s0$281 ) + $signed(\mac_add1_s0$282 );
   assign \$55  = ~ stall_adv53_valid;
   assign stall_adv53 = \$55  | o__ready;
+  assign mac0_sum3_p0 = $signed(mac_add2_s0) + $signed(\mac_add2_s0$287 );
+  assign mac1_sum3_p0 = $signed(\mac_add2_s0$289 ) + $signed(\mac_add2_s0$290 );
+  assign mac2_sum3_p0 = $signed(\mac_add2_s0$292 ) + $signed(\mac_add2_s0$293 );
+  assign mac3_sum3_p0 = $signed(\mac_add2_s0$295 ) + $signed(\mac_add2_s0$296 );
   assign \$56  = ~ stall_adv54_valid;
   assign stall_adv54 = \$56  | o__ready;
-  assign \$57  = $signed(mac_acc0) + $signed(mac_add3_s0);
-  assign \$58  = $signed(mac_acc1) + $signed(\mac_add3_s0$304 );
-  assign \$59  = $signed(mac_acc2) + $signed(\mac_add3_s0$307 );
-  assign \$60  = $signed(mac_acc3) + $signed(\mac_add3_s0$310 );
-  assign \$61  = ~ i__payload[161];
-  assign \$62  = i__valid & \$61 ;
-  assign \$63  = i__ready & \$62 ;
-  assign \$64  = mac_group == 6'h3f;
-  assign \$65  = i__payload[160] | \$64 ;
-  assign \$66  = mac_group + 1'h1;
-  assign \$67  = ~ i__payload[161];
-  assign \$68  = i__valid & \$67 ;
-  assign \$69  = mac_add3_valid_s0 & \mac_add3_s0$461 ;
-  assign \$70  = mac_add3_valid_s0 & \mac_add3_s0$461 ;
-  assign \$71  = mac_add3_valid_s0 & \mac_add3_s0$461 ;
-  assign \$72  = mac_add3_valid_s0 & \mac_add3_s0$461 ;
-  assign \$73  = mac_add3_valid_s0 & \mac_add3_s0$461 ;
-  assign \$74  = mac_add3_valid_s0 & \mac_add3_s0$461 ;
-  assign \$75  = mac_add3_valid_s0 & \mac_add3_s0$461 ;
-  assign \$76  = mac_add3_valid_s0 & \mac_add3_s0$461 ;
-  assign \$77  = mac_add3_valid_s0 & \mac_add3_s0$461 ;
-  assign \$78  = mac_add3_valid_s0 & \mac_add3_s0$461 ;
-  assign \$79  = mac_add3_valid_s0 & \mac_add3_s0$461 ;
-  assign \$80  = mac_add3_valid_s0 & \mac_add3_s0$461 ;
-  assign \$81  = mac_add3_valid_s0 & \mac_add3_s0$461 ;
-  assign \$82  = mac_add3_valid_s0 & \mac_add3_s0$461 ;
-  assign \$83  = mac_add3_valid_s0 & \mac_add3_s0$461 ;
-  assign \$84  = mac_add3_valid_s0 & \mac_add3_s0$461 ;
-  assign \$85  = mac_add3_valid_s0 & \mac_add3_s0$461 ;
-  assign \$86  = mac_add3_valid_s0 & \mac_add3_s0$461 ;
-  assign \$87  = mac_add3_valid_s0 & \mac_add3_s0$461 ;
-  assign \$88  = mac_add3_valid_s0 & \mac_add3_s0$461 ;
-  assign \$89  = mac_add3_valid_s0 & \mac_add3_s0$461 ;
-  assign \$90  = mac_add3_valid_s0 & \mac_add3_s0$461 ;
-  assign \$91  = mac_add3_valid_s0 & \mac_add3_s0$461 ;
-  assign \$92  = mac_add3_valid_s0 & \mac_add3_s0$461 ;
-  assign \$93  = mac_add3_valid_s0 & \mac_add3_s0$461 ;
-  assign \$94  = mac_add3_valid_s0 & \mac_add3_s0$461 ;
-  assign \$95  = mac_add3_valid_s0 & \mac_add3_s0$461 ;
-  assign \$96  = mac_add3_valid_s0 & \mac_add3_s0$461 ;
-  assign \$97  = mac_add3_valid_s0 & \mac_add3_s0$461 ;
-  assign \$98  = mac_add3_valid_s0 & \mac_add3_s0$461 ;
-  assign \$99  = mac_add3_valid_s0 & \mac_add3_s0$461 ;
-  assign \$100  = mac_add3_valid_s0 & \mac_add3_s0$461 ;
-  assign \$101  = mac_add3_valid_s0 & \mac_add3_s0$461 ;
-  assign \$102  = mac_add3_valid_s0 & \mac_add3_s0$461 ;
-  assign \$103  = mac_add3_valid_s0 & \mac_add3_s0$461 ;
-  assign \$104  = mac_add3_valid_s0 & \mac_add3_s0$461 ;
-  assign \$105  = mac_add3_valid_s0 & \mac_add3_s0$461 ;
-  assign \$106  = mac_add3_valid_s0 & \mac_add3_s0$461 ;
-  assign \$107  = mac_add3_valid_s0 & \mac_add3_s0$461 ;
-  assign \$108  = mac_add3_valid_s0 & \mac_add3_s0$461 ;
-  assign \$109  = mac_add3_valid_s0 & \mac_add3_s0$461 ;
-  assign \$110  = mac_add3_valid_s0 & \mac_add3_s0$461 ;
-  assign \$111  = mac_add3_valid_s0 & \mac_add3_s0$461 ;
-  assign \$112  = mac_add3_valid_s0 & \mac_add3_s0$461 ;
-  assign \$113  = mac_add3_valid_s0 & \mac_add3_s0$461 ;
-  assign \$114  = mac_add3_valid_s0 & \mac_add3_s0$461 ;
-  assign \$115  = mac_add3_valid_s0 & \mac_add3_s0$461 ;
-  assign \$116  = mac_add3_valid_s0 & \mac_add3_s0$461 ;
-  assign \$117  = mac_add3_valid_s0 & \mac_add3_s0$461 ;
-  assign \$118  = mac_add3_valid_s0 & \mac_add3_s0$461 ;
-  assign \$119  = mac_add3_valid_s0 & \mac_add3_s0$461 ;
-  assign \$120  = mac_add3_valid_s0 & \mac_add3_s0$461 ;
-  assign \$121  = mac_add3_valid_s0 & \mac_add3_s0$461 ;
-  assign \$122  = mac_add3_valid_s0 & \mac_add3_s0$461 ;
-  assign \$123  = mac_add3_valid_s0 & \mac_add3_s0$461 ;
-  assign \$124  = mac_add3_valid_s0 & \mac_add3_s0$461 ;
-  assign \$125  = stall_adv47 & mac_add3_valid_s0;
-  assign \$126  = \mac_add3_s0$461  ? 32'd0 : \$57 [31:0];
-  assign \$127  = stall_adv49 & mac_add3_valid_s0;
-  assign \$128  = \mac_add3_s0$461  ? 32'd0 : \$58 [31:0];
-  assign \$129  = stall_adv51 & mac_add3_valid_s0;
-  assign \$130  = \mac_add3_s0$461  ? 32'd0 : \$59 [31:0];
-  assign \$131  = stall_adv53 & mac_add3_valid_s0;
-  assign \$132  = \mac_add3_s0$461  ? 32'd0 : \$60 [31:0];
-  assign \$133  = i__valid & i__payload[161];
-  assign \$134  = i__payload[171:166] < 7'h40;
-  assign \$135  = \$133  & \$134 ;
-  assign \$136  = ! i__payload[165:162];
-  assign \$137  = \$135  & \$136 ;
-  assign \$138  = i__valid & i__payload[161];
-  assign \$139  = i__payload[171:166] < 7'h40;
-  assign \$140  = \$138  & \$139 ;
-  assign \$141  = i__payload[165:162] == 1'h1;
-  assign \$142  = \$140  & \$141 ;
-  assign \$143  = i__valid & i__payload[161];
-  assign \$144  = i__payload[171:166] < 7'h40;
-  assign \$145  = \$143  & \$144 ;
-  assign \$146  = i__payload[165:162] == 2'h2;
-  assign \$147  = \$145  & \$146 ;
-  assign \$148  = i__valid & i__payload[161];
-  assign \$149  = i__payload[171:166] < 7'h40;
-  assign \$150  = \$148  & \$149 ;
-  assign \$151  = i__payload[165:162] == 2'h3;
-  assign \$152  = \$150  & \$151 ;
-  assign \$153  = i__valid & i__payload[161];
-  assign \$154  = i__payload[171:166] < 7'h40;
-  assign \$155  = \$153  & \$154 ;
-  assign \$156  = i__payload[165:162] == 3'h4;
-  assign \$157  = \$155  & \$156 ;
-  assign \$158  = i__valid & i__payload[161];
-  assign \$159  = i__payload[171:166] < 7'h40;
-  assign \$160  = \$158  & \$159 ;
-  assign \$161  = i__payload[165:162] == 3'h5;
-  assign \$162  = \$160  & \$161 ;
-  assign \$163  = i__valid & i__payload[161];
-  assign \$164  = i__payload[171:166] < 7'h40;
-  assign \$165  = \$163  & \$164 ;
-  assign \$166  = i__payload[165:162] == 3'h6;
-  assign \$167  = \$165  & \$166 ;
-  assign \$168  = i__valid & i__payload[161];
-  assign \$169  = i__payload[171:166] < 7'h40;
-  assign \$170  = \$168  & \$169 ;
-  assign \$171  = i__payload[165:162] == 3'h7;
-  assign \$172  = \$170  & \$171 ;
-  assign \$173  = i__valid & i__payload[161];
-  assign \$174  = i__payload[171:166] < 7'h40;
-  assign \$175  = \$173  & \$174 ;
-  assign \$176  = i__payload[165:162] == 4'h8;
-  assign \$177  = \$175  & \$176 ;
-  assign \$178  = i__valid & i__payload[161];
-  assign \$179  = i__payload[171:166] < 7'h40;
-  assign \$180  = \$178  & \$179 ;
-  assign \$181  = i__payload[165:162] == 4'h9;
-  assign \$182  = \$180  & \$181 ;
-  assign \$183  = i__valid & i__payload[161];
-  assign \$184  = i__payload[171:166] < 7'h40;
-  assign \$185  = \$183  & \$184 ;
-  assign \$186  = i__payload[165:162] == 4'ha;
-  assign \$187  = \$185  & \$186 ;
-  assign \$188  = i__valid & i__payload[161];
-  assign \$189  = i__payload[171:166] < 7'h40;
-  assign \$190  = \$188  & \$189 ;
-  assign \$191  = i__payload[165:162] == 4'hb;
-  assign \$192  = \$190  & \$191 ;
-  assign \$193  = i__valid & i__payload[161];
-  assign \$194  = i__payload[171:166] < 7'h40;
-  assign \$195  = \$193  & \$194 ;
-  assign \$196  = i__payload[165:162] == 4'hc;
-  assign \$197  = \$195  & \$196 ;
-  assign \$198  = i__valid & i__payload[161];
-  assign \$199  = i__payload[171:166] < 7'h40;
-  assign \$200  = \$198  & \$199 ;
-  assign \$201  = i__payload[165:162] == 4'hd;
-  assign \$202  = \$200  & \$201 ;
-  assign \$203  = i__valid & i__payload[161];
-  assign \$204  = i__payload[171:166] < 7'h40;
-  assign \$205  = \$203  & \$204 ;
-  assign \$206  = i__payload[165:162] == 4'he;
-  assign \$207  = \$205  & \$206 ;
-  assign \$208  = i__valid & i__payload[161];
-  assign \$209  = i__payload[171:166] < 7'h40;
-  assign \$210  = \$208  & \$209 ;
-  assign \$211  = i__payload[165:162] == 4'hf;
-  assign \$212  = \$210  & \$211 ;
+  assign \$57  = ~ stall_adv55_valid;
+  assign stall_adv55 = \$57  | o__ready;
+  assign \$58  = ~ stall_adv56_valid;
+  assign stall_adv56 = \$58  | o__ready;
+  assign \$59  = ~ stall_adv57_valid;
+  assign stall_adv57 = \$59  | o__ready;
+  assign \$60  = ~ stall_adv58_valid;
+  assign stall_adv58 = \$60  | o__ready;
+  assign \$61  = ~ stall_adv59_valid;
+  assign stall_adv59 = \$61  | o__ready;
+  assign \$62  = ~ stall_adv60_valid;
+  assign stall_adv60 = \$62  | o__ready;
+  assign \$63  = ~ stall_adv61_valid;
+  assign stall_adv61 = \$63  | o__ready;
+  assign \$64  = ~ stall_adv62_valid;
+  assign stall_adv62 = \$64  | o__ready;
+  assign \$65  = $signed(mac_acc0) + $signed(mac_add3_s0);
+  assign \$66  = $signed(mac_acc1) + $signed(\mac_add3_s0$320 );
+  assign \$67  = $signed(mac_acc2) + $signed(\mac_add3_s0$323 );
+  assign \$68  = $signed(mac_acc3) + $signed(\mac_add3_s0$326 );
+  assign \$69  = ~ i__payload[161];
+  assign \$70  = i__valid & \$69 ;
+  assign \$71  = i__ready & \$70 ;
+  assign \$72  = mac_group == 6'h3f;
+  assign \$73  = i__payload[160] | \$72 ;
+  assign \$74  = mac_group + 1'h1;
+  assign \$75  = ~ i__payload[161];
+  assign \$76  = i__valid & \$75 ;
+  assign \$77  = mac_add3_valid_s0 & \mac_add3_s0$477 ;
+  assign \$78  = mac_add3_valid_s0 & \mac_add3_s0$477 ;
+  assign \$79  = mac_add3_valid_s0 & \mac_add3_s0$477 ;
+  assign \$80  = mac_add3_valid_s0 & \mac_add3_s0$477 ;
+  assign \$81  = mac_add3_valid_s0 & \mac_add3_s0$477 ;
+  assign \$82  = mac_add3_valid_s0 & \mac_add3_s0$477 ;
+  assign \$83  = mac_add3_valid_s0 & \mac_add3_s0$477 ;
+  assign \$84  = mac_add3_valid_s0 & \mac_add3_s0$477 ;
+  assign \$85  = mac_add3_valid_s0 & \mac_add3_s0$477 ;
+  assign \$86  = mac_add3_valid_s0 & \mac_add3_s0$477 ;
+  assign \$87  = mac_add3_valid_s0 & \mac_add3_s0$477 ;
+  assign \$88  = mac_add3_valid_s0 & \mac_add3_s0$477 ;
+  assign \$89  = mac_add3_valid_s0 & \mac_add3_s0$477 ;
+  assign \$90  = mac_add3_valid_s0 & \mac_add3_s0$477 ;
+  assign \$91  = mac_add3_valid_s0 & \mac_add3_s0$477 ;
+  assign \$92  = mac_add3_valid_s0 & \mac_add3_s0$477 ;
+  assign \$93  = mac_add3_valid_s0 & \mac_add3_s0$477 ;
+  assign \$94  = mac_add3_valid_s0 & \mac_add3_s0$477 ;
+  assign \$95  = mac_add3_valid_s0 & \mac_add3_s0$477 ;
+  assign \$96  = mac_add3_valid_s0 & \mac_add3_s0$477 ;
+  assign \$97  = mac_add3_valid_s0 & \mac_add3_s0$477 ;
+  assign \$98  = mac_add3_valid_s0 & \mac_add3_s0$477 ;
+  assign \$99  = mac_add3_valid_s0 & \mac_add3_s0$477 ;
+  assign \$100  = mac_add3_valid_s0 & \mac_add3_s0$477 ;
+  assign \$101  = mac_add3_valid_s0 & \mac_add3_s0$477 ;
+  assign \$102  = mac_add3_valid_s0 & \mac_add3_s0$477 ;
+  assign \$103  = mac_add3_valid_s0 & \mac_add3_s0$477 ;
+  assign \$104  = mac_add3_valid_s0 & \mac_add3_s0$477 ;
+  assign \$105  = mac_add3_valid_s0 & \mac_add3_s0$477 ;
+  assign \$106  = mac_add3_valid_s0 & \mac_add3_s0$477 ;
+  assign \$107  = mac_add3_valid_s0 & \mac_add3_s0$477 ;
+  assign \$108  = mac_add3_valid_s0 & \mac_add3_s0$477 ;
+  assign \$109  = mac_add3_valid_s0 & \mac_add3_s0$477 ;
+  assign \$110  = mac_add3_valid_s0 & \mac_add3_s0$477 ;
+  assign \$111  = mac_add3_valid_s0 & \mac_add3_s0$477 ;
+  assign \$112  = mac_add3_valid_s0 & \mac_add3_s0$477 ;
+  assign \$113  = mac_add3_valid_s0 & \mac_add3_s0$477 ;
+  assign \$114  = mac_add3_valid_s0 & \mac_add3_s0$477 ;
+  assign \$115  = mac_add3_valid_s0 & \mac_add3_s0$477 ;
+  assign \$116  = mac_add3_valid_s0 & \mac_add3_s0$477 ;
+  assign \$117  = mac_add3_valid_s0 & \mac_add3_s0$477 ;
+  assign \$118  = mac_add3_valid_s0 & \mac_add3_s0$477 ;
+  assign \$119  = mac_add3_valid_s0 & \mac_add3_s0$477 ;
+  assign \$120  = mac_add3_valid_s0 & \mac_add3_s0$477 ;
+  assign \$121  = mac_add3_valid_s0 & \mac_add3_s0$477 ;
+  assign \$122  = mac_add3_valid_s0 & \mac_add3_s0$477 ;
+  assign \$123  = mac_add3_valid_s0 & \mac_add3_s0$477 ;
+  assign \$124  = mac_add3_valid_s0 & \mac_add3_s0$477 ;
+  assign \$125  = mac_add3_valid_s0 & \mac_add3_s0$477 ;
+  assign \$126  = mac_add3_valid_s0 & \mac_add3_s0$477 ;
+  assign \$127  = mac_add3_valid_s0 & \mac_add3_s0$477 ;
+  assign \$128  = mac_add3_valid_s0 & \mac_add3_s0$477 ;
+  assign \$129  = mac_add3_valid_s0 & \mac_add3_s0$477 ;
+  assign \$130  = mac_add3_valid_s0 & \mac_add3_s0$477 ;
+  assign \$131  = mac_add3_valid_s0 & \mac_add3_s0$477 ;
+  assign \$132  = mac_add3_valid_s0 & \mac_add3_s0$477 ;
+  assign \$133  = mac_add3_valid_s0 & \mac_add3_s0$477 ;
+  assign \$134  = mac_add3_valid_s0 & \mac_add3_s0$477 ;
+  assign \$135  = mac_add3_valid_s0 & \mac_add3_s0$477 ;
+  assign \$136  = mac_add3_valid_s0 & \mac_add3_s0$477 ;
+  assign \$137  = mac_add3_valid_s0 & \mac_add3_s0$477 ;
+  assign \$138  = mac_add3_valid_s0 & \mac_add3_s0$477 ;
+  assign \$139  = mac_add3_valid_s0 & \mac_add3_s0$477 ;
+  assign \$140  = mac_add3_valid_s0 & \mac_add3_s0$477 ;
+  assign \$141  = stall_adv55 & mac_add3_valid_s0;
+  assign \$142  = \mac_add3_s0$477  ? 32'd0 : \$65 [31:0];
+  assign \$143  = stall_adv57 & mac_add3_valid_s0;
+  assign \$144  = \mac_add3_s0$477  ? 32'd0 : \$66 [31:0];
+  assign \$145  = stall_adv59 & mac_add3_valid_s0;
+  assign \$146  = \mac_add3_s0$477  ? 32'd0 : \$67 [31:0];
+  assign \$147  = stall_adv61 & mac_add3_valid_s0;
+  assign \$148  = \mac_add3_s0$477  ? 32'd0 : \$68 [31:0];
+  assign \$149  = i__valid & i__payload[161];
+  assign \$150  = i__payload[171:166] < 7'h40;
+  assign \$151  = \$149  & \$150 ;
+  assign \$152  = ! i__payload[165:162];
+  assign \$153  = \$151  & \$152 ;
+  assign \$154  = i__valid & i__payload[161];
+  assign \$155  = i__payload[171:166] < 7'h40;
+  assign \$156  = \$154  & \$155 ;
+  assign \$157  = i__payload[165:162] == 1'h1;
+  assign \$158  = \$156  & \$157 ;
+  assign \$159  = i__valid & i__payload[161];
+  assign \$160  = i__payload[171:166] < 7'h40;
+  assign \$161  = \$159  & \$160 ;
+  assign \$162  = i__payload[165:162] == 2'h2;
+  assign \$163  = \$161  & \$162 ;
+  assign \$164  = i__valid & i__payload[161];
+  assign \$165  = i__payload[171:166] < 7'h40;
+  assign \$166  = \$164  & \$165 ;
+  assign \$167  = i__payload[165:162] == 2'h3;
+  assign \$168  = \$166  & \$167 ;
+  assign \$169  = i__valid & i__payload[161];
+  assign \$170  = i__payload[171:166] < 7'h40;
+  assign \$171  = \$169  & \$170 ;
+  assign \$172  = i__payload[165:162] == 3'h4;
+  assign \$173  = \$171  & \$172 ;
+  assign \$174  = i__valid & i__payload[161];
+  assign \$175  = i__payload[171:166] < 7'h40;
+  assign \$176  = \$174  & \$175 ;
+  assign \$177  = i__payload[165:162] == 3'h5;
+  assign \$178  = \$176  & \$177 ;
+  assign \$179  = i__valid & i__payload[161];
+  assign \$180  = i__payload[171:166] < 7'h40;
+  assign \$181  = \$179  & \$180 ;
+  assign \$182  = i__payload[165:162] == 3'h6;
+  assign \$183  = \$181  & \$182 ;
+  assign \$184  = i__valid & i__payload[161];
+  assign \$185  = i__payload[171:166] < 7'h40;
+  assign \$186  = \$184  & \$185 ;
+  assign \$187  = i__payload[165:162] == 3'h7;
+  assign \$188  = \$186  & \$187 ;
+  assign \$189  = i__valid & i__payload[161];
+  assign \$190  = i__payload[171:166] < 7'h40;
+  assign \$191  = \$189  & \$190 ;
+  assign \$192  = i__payload[165:162] == 4'h8;
+  assign \$193  = \$191  & \$192 ;
+  assign \$194  = i__valid & i__payload[161];
+  assign \$195  = i__payload[171:166] < 7'h40;
+  assign \$196  = \$194  & \$195 ;
+  assign \$197  = i__payload[165:162] == 4'h9;
+  assign \$198  = \$196  & \$197 ;
+  assign \$199  = i__valid & i__payload[161];
+  assign \$200  = i__payload[171:166] < 7'h40;
+  assign \$201  = \$199  & \$200 ;
+  assign \$202  = i__payload[165:162] == 4'ha;
+  assign \$203  = \$201  & \$202 ;
+  assign \$204  = i__valid & i__payload[161];
+  assign \$205  = i__payload[171:166] < 7'h40;
+  assign \$206  = \$204  & \$205 ;
+  assign \$207  = i__payload[165:162] == 4'hb;
+  assign \$208  = \$206  & \$207 ;
+  assign \$209  = i__valid & i__payload[161];
+  assign \$210  = i__payload[171:166] < 7'h40;
+  assign \$211  = \$209  & \$210 ;
+  assign \$212  = i__payload[165:162] == 4'hc;
+  assign \$213  = \$211  & \$212 ;
+  assign \$214  = i__valid & i__payload[161];
+  assign \$215  = i__payload[171:166] < 7'h40;
+  assign \$216  = \$214  & \$215 ;
+  assign \$217  = i__payload[165:162] == 4'hd;
+  assign \$218  = \$216  & \$217 ;
+  assign \$219  = i__valid & i__payload[161];
+  assign \$220  = i__payload[171:166] < 7'h40;
+  assign \$221  = \$219  & \$220 ;
+  assign \$222  = i__payload[165:162] == 4'he;
+  assign \$223  = \$221  & \$222 ;
+  assign \$224  = i__valid & i__payload[161];
+  assign \$225  = i__payload[171:166] < 7'h40;
+  assign \$226  = \$224  & \$225 ;
+  assign \$227  = i__payload[165:162] == 4'hf;
+  assign \$228  = \$226  & \$227 ;
   always @(posedge clk)
-    mac_group <= \$213 ;
+    mac_group <= \$229 ;
   always @(posedge clk)
-    mac_read_s0 <= \$214 ;
+    mac_read_s0 <= \$230 ;
   always @(posedge clk)
-    \mac_read_s0$318  <= \$215 ;
+    \mac_read_s0$334  <= \$231 ;
   always @(posedge clk)
-    \mac_read_s0$319  <= \$216 ;
+    \mac_read_s0$335  <= \$232 ;
   always @(posedge clk)
-    \mac_read_s0$320  <= \$217 ;
+    \mac_read_s0$336  <= \$233 ;
   always @(posedge clk)
-    \mac_read_s0$321  <= \$218 ;
+    \mac_read_s0$337  <= \$234 ;
   always @(posedge clk)
-    \mac_read_s0$322  <= \$219 ;
+    \mac_read_s0$338  <= \$235 ;
   always @(posedge clk)
-    \mac_read_s0$323  <= \$220 ;
+    \mac_read_s0$339  <= \$236 ;
   always @(posedge clk)
-    \mac_read_s0$324  <= \$221 ;
+    \mac_read_s0$340  <= \$237 ;
   always @(posedge clk)
-    \mac_read_s0$325  <= \$222 ;
+    \mac_read_s0$341  <= \$238 ;
   always @(posedge clk)
-    \mac_read_s0$326  <= \$223 ;
+    \mac_read_s0$342  <= \$239 ;
   always @(posedge clk)
-    \mac_read_s0$327  <= \$224 ;
+    \mac_read_s0$343  <= \$240 ;
   always @(posedge clk)
-    \mac_read_s0$328  <= \$225 ;
+    \mac_read_s0$344  <= \$241 ;
   always @(posedge clk)
-    \mac_read_s0$329  <= \$226 ;
+    \mac_read_s0$345  <= \$242 ;
   always @(posedge clk)
-    \mac_read_s0$330  <= \$227 ;
+    \mac_read_s0$346  <= \$243 ;
   always @(posedge clk)
-    \mac_read_s0$331  <= \$228 ;
+    \mac_read_s0$347  <= \$244 ;
   always @(posedge clk)
-    \mac_read_s0$332  <= \$229 ;
+    \mac_read_s0$348  <= \$245 ;
   always @(posedge clk)
-    \mac_read_s0$333  <= \$230 ;
+    \mac_read_s0$349  <= \$246 ;
   always @(posedge clk)
-    mac_read_valid_s0 <= \$231 ;
+    mac_read_valid_s0 <= \$247 ;
   always @(posedge clk)
-    mac_rdreg_s0 <= \$232 ;
+    mac_rdreg_s0 <= \$248 ;
   always @(posedge clk)
-    \mac_rdreg_s0$336  <= \$233 ;
+    \mac_rdreg_s0$352  <= \$249 ;
   always @(posedge clk)
-    \mac_rdreg_s0$337  <= \$234 ;
+    \mac_rdreg_s0$353  <= \$250 ;
   always @(posedge clk)
-    \mac_rdreg_s0$338  <= \$235 ;
+    \mac_rdreg_s0$354  <= \$251 ;
   always @(posedge clk)
-    \mac_rdreg_s0$339  <= \$236 ;
+    \mac_rdreg_s0$355  <= \$252 ;
   always @(posedge clk)
-    \mac_rdreg_s0$340  <= \$237 ;
+    \mac_rdreg_s0$356  <= \$253 ;
   always @(posedge clk)
-    \mac_rdreg_s0$341  <= \$238 ;
+    \mac_rdreg_s0$357  <= \$254 ;
   always @(posedge clk)
-    \mac_rdreg_s0$342  <= \$239 ;
+    \mac_rdreg_s0$358  <= \$255 ;
   always @(posedge clk)
-    \mac_rdreg_s0$343  <= \$240 ;
+    \mac_rdreg_s0$359  <= \$256 ;
   always @(posedge clk)
-    \mac_rdreg_s0$344  <= \$241 ;
+    \mac_rdreg_s0$360  <= \$257 ;
   always @(posedge clk)
-    \mac_rdreg_s0$345  <= \$242 ;
+    \mac_rdreg_s0$361  <= \$258 ;
   always @(posedge clk)
-    \mac_rdreg_s0$346  <= \$243 ;
+    \mac_rdreg_s0$362  <= \$259 ;
   always @(posedge clk)
-    \mac_rdreg_s0$347  <= \$244 ;
+    \mac_rdreg_s0$363  <= \$260 ;
   always @(posedge clk)
-    \mac_rdreg_s0$348  <= \$245 ;
+    \mac_rdreg_s0$364  <= \$261 ;
   always @(posedge clk)
-    \mac_rdreg_s0$349  <= \$246 ;
+    \mac_rdreg_s0$365  <= \$262 ;
   always @(posedge clk)
-    \mac_rdreg_s0$350  <= \$247 ;
+    \mac_rdreg_s0$366  <= \$263 ;
   always @(posedge clk)
-    \mac_rdreg_s0$351  <= \$248 ;
+    \mac_rdreg_s0$367  <= \$264 ;
   always @(posedge clk)
-    mac_rdreg_valid_s0 <= \$249 ;
+    mac_rdreg_valid_s0 <= \$265 ;
   always @(posedge clk)
-    mac_pre_s0 <= \$250 ;
+    mac_pre_a0_g0 <= \$266 ;
   always @(posedge clk)
-    \mac_pre_s0$354  <= \$251 ;
+    mac_pre_a1_g1 <= \$267 ;
   always @(posedge clk)
-    \mac_pre_s0$355  <= \$252 ;
+    mac_pre_a2_g2 <= \$268 ;
   always @(posedge clk)
-    \mac_pre_s0$356  <= \$253 ;
+    mac_pre_a3_g3 <= \$269 ;
   always @(posedge clk)
-    \mac_pre_s0$357  <= \$254 ;
+    mac_pre_a4_g4 <= \$270 ;
   always @(posedge clk)
-    \mac_pre_s0$358  <= \$255 ;
+    mac_pre_a5_g5 <= \$271 ;
   always @(posedge clk)
-    \mac_pre_s0$359  <= \$256 ;
+    mac_pre_a6_g6 <= \$272 ;
   always @(posedge clk)
-    \mac_pre_s0$360  <= \$257 ;
+    mac_pre_a7_g7 <= \$273 ;
   always @(posedge clk)
-    \mac_pre_s0$361  <= \$258 ;
+    mac_pre_a8_g8 <= \$274 ;
   always @(posedge clk)
-    \mac_pre_s0$362  <= \$259 ;
+    mac_pre_a9_g9 <= \$275 ;
   always @(posedge clk)
-    \mac_pre_s0$363  <= \$260 ;
+    mac_pre_a10_g10 <= \$276 ;
   always @(posedge clk)
-    \mac_pre_s0$364  <= \$261 ;
+    mac_pre_a11_g11 <= \$277 ;
   always @(posedge clk)
-    \mac_pre_s0$365  <= \$262 ;
+    mac_pre_a12_g12 <= \$278 ;
   always @(posedge clk)
-    \mac_pre_s0$366  <= \$263 ;
+    mac_pre_a13_g13 <= \$279 ;
   always @(posedge clk)
-    \mac_pre_s0$367  <= \$264 ;
+    mac_pre_a14_g14 <= \$280 ;
   always @(posedge clk)
-    \mac_pre_s0$368  <= \$265 ;
+    mac_pre_a15_g15 <= \$281 ;
   always @(posedge clk)
-    \mac_pre_s0$369  <= \$266 ;
+    mac_pre_s0 <= \$282 ;
   always @(posedge clk)
-    \mac_pre_s0$371  <= \$267 ;
+    \mac_pre_s0$387  <= \$283 ;
   always @(posedge clk)
-    \mac_pre_s0$373  <= \$268 ;
+    \mac_pre_s0$389  <= \$284 ;
   always @(posedge clk)
-    \mac_pre_s0$375  <= \$269 ;
+    \mac_pre_s0$391  <= \$285 ;
   always @(posedge clk)
-    \mac_pre_s0$377  <= \$270 ;
+    \mac_pre_s0$393  <= \$286 ;
   always @(posedge clk)
-    \mac_pre_s0$379  <= \$271 ;
+    \mac_pre_s0$395  <= \$287 ;
   always @(posedge clk)
-    \mac_pre_s0$381  <= \$272 ;
+    \mac_pre_s0$397  <= \$288 ;
   always @(posedge clk)
-    \mac_pre_s0$383  <= \$273 ;
+    \mac_pre_s0$399  <= \$289 ;
   always @(posedge clk)
-    \mac_pre_s0$385  <= \$274 ;
+    \mac_pre_s0$401  <= \$290 ;
   always @(posedge clk)
-    \mac_pre_s0$387  <= \$275 ;
+    \mac_pre_s0$403  <= \$291 ;
   always @(posedge clk)
-    \mac_pre_s0$389  <= \$276 ;
+    \mac_pre_s0$405  <= \$292 ;
   always @(posedge clk)
-    \mac_pre_s0$391  <= \$277 ;
+    \mac_pre_s0$407  <= \$293 ;
   always @(posedge clk)
-    \mac_pre_s0$393  <= \$278 ;
+    \mac_pre_s0$409  <= \$294 ;
   always @(posedge clk)
-    \mac_pre_s0$395  <= \$279 ;
+    \mac_pre_s0$411  <= \$295 ;
   always @(posedge clk)
-    \mac_pre_s0$397  <= \$280 ;
+    \mac_pre_s0$413  <= \$296 ;
   always @(posedge clk)
-    \mac_pre_s0$399  <= \$281 ;
-  always @(posedge clk)
-    \mac_pre_s0$401  <= \$282 ;
-  always @(posedge clk)
-    \mac_pre_s0$402  <= \$283 ;
-  always @(posedge clk)
-    \mac_pre_s0$403  <= \$284 ;
-  always @(posedge clk)
-    \mac_pre_s0$404  <= \$285 ;
-  always @(posedge clk)
-    \mac_pre_s0$405  <= \$286 ;
-  always @(posedge clk)
-    \mac_pre_s0$406  <= \$287 ;
-  always @(posedge clk)
-    \mac_pre_s0$407  <= \$288 ;
-  always @(posedge clk)
-    \mac_pre_s0$408  <= \$289 ;
-  always @(posedge clk)
-    \mac_pre_s0$409  <= \$290 ;
-  always @(posedge clk)
-    \mac_pre_s0$410  <= \$291 ;
-  always @(posedge clk)
-    \mac_pre_s0$411  <= \$292 ;
-  always @(posedge clk)
-    \mac_pre_s0$412  <= \$293 ;
-  always @(posedge clk)
-    \mac_pre_s0$413  <= \$294 ;
-  always @(posedge clk)
-    \mac_pre_s0$414  <= \$295 ;
-  always @(posedge clk)
-    \mac_pre_s0$415  <= \$296 ;
-  always @(posedge clk)
-    \mac_pre_s0$416  <= \$297 ;
+    \mac_pre_s0$415  <= \$297 ;
   always @(posedge clk)
     \mac_pre_s0$417  <= \$298 ;
   always @(posedge clk)
@@ -1922,29 +2018,13 @@ module dense_mac_16_int8_k4_wmem(i__valid, o__ready, clk, rst, i__ready, o__payl
     \mac_pre_s0$423  <= \$304 ;
   always @(posedge clk)
     \mac_pre_s0$424  <= \$305 ;
-  always @(posedge clk)
-    \mac_pre_s0$425  <= \$306 ;
-  always @(posedge clk)
-    \mac_pre_s0$426  <= \$307 ;
-  always @(posedge clk)
-    \mac_pre_s0$427  <= \$308 ;
-  always @(posedge clk)
-    \mac_pre_s0$428  <= \$309 ;
-  always @(posedge clk)
-    \mac_pre_s0$429  <= \$310 ;
-  always @(posedge clk)
-    \mac_pre_s0$430  <= \$311 ;
-  always @(posedge clk)
-    \mac_pre_s0$431  <= \$312 ;
-  always @(posedge clk)
-    \mac_pre_s0$432  <= \$313 ;
   nmsparse_mul_reg #(
     .A_WIDTH(32'd8),
     .B_WIDTH(32'd8)
   ) mac_mul0_0 (
-    .a(mac_pre_s0),
-    .b(\mac_pre_s0$369 ),
-    .ce(stall_adv35),
+    .a(mac_pre_a0_g0),
+    .b(mac_pre_s0),
+    .ce(stall_adv34),
     .clk(clk),
     .p(mac_prod0_0)
   );
@@ -1952,8 +2032,8 @@ module dense_mac_16_int8_k4_wmem(i__valid, o__ready, clk, rst, i__ready, o__payl
     .A_WIDTH(32'd8),
     .B_WIDTH(32'd8)
   ) mac_mul0_1 (
-    .a(\mac_pre_s0$354 ),
-    .b(\mac_pre_s0$371 ),
+    .a(mac_pre_a1_g1),
+    .b(\mac_pre_s0$387 ),
     .ce(stall_adv35),
     .clk(clk),
     .p(mac_prod0_1)
@@ -1962,9 +2042,9 @@ module dense_mac_16_int8_k4_wmem(i__valid, o__ready, clk, rst, i__ready, o__payl
     .A_WIDTH(32'd8),
     .B_WIDTH(32'd8)
   ) mac_mul0_10 (
-    .a(\mac_pre_s0$363 ),
-    .b(\mac_pre_s0$389 ),
-    .ce(stall_adv40),
+    .a(mac_pre_a10_g10),
+    .b(\mac_pre_s0$405 ),
+    .ce(stall_adv44),
     .clk(clk),
     .p(mac_prod0_10)
   );
@@ -1972,9 +2052,9 @@ module dense_mac_16_int8_k4_wmem(i__valid, o__ready, clk, rst, i__ready, o__payl
     .A_WIDTH(32'd8),
     .B_WIDTH(32'd8)
   ) mac_mul0_11 (
-    .a(\mac_pre_s0$364 ),
-    .b(\mac_pre_s0$391 ),
-    .ce(stall_adv40),
+    .a(mac_pre_a11_g11),
+    .b(\mac_pre_s0$407 ),
+    .ce(stall_adv45),
     .clk(clk),
     .p(mac_prod0_11)
   );
@@ -1982,9 +2062,9 @@ module dense_mac_16_int8_k4_wmem(i__valid, o__ready, clk, rst, i__ready, o__payl
     .A_WIDTH(32'd8),
     .B_WIDTH(32'd8)
   ) mac_mul0_12 (
-    .a(\mac_pre_s0$365 ),
-    .b(\mac_pre_s0$393 ),
-    .ce(stall_adv41),
+    .a(mac_pre_a12_g12),
+    .b(\mac_pre_s0$409 ),
+    .ce(stall_adv46),
     .clk(clk),
     .p(mac_prod0_12)
   );
@@ -1992,9 +2072,9 @@ module dense_mac_16_int8_k4_wmem(i__valid, o__ready, clk, rst, i__ready, o__payl
     .A_WIDTH(32'd8),
     .B_WIDTH(32'd8)
   ) mac_mul0_13 (
-    .a(\mac_pre_s0$366 ),
-    .b(\mac_pre_s0$395 ),
-    .ce(stall_adv41),
+    .a(mac_pre_a13_g13),
+    .b(\mac_pre_s0$411 ),
+    .ce(stall_adv47),
     .clk(clk),
     .p(mac_prod0_13)
   );
@@ -2002,9 +2082,9 @@ module dense_mac_16_int8_k4_wmem(i__valid, o__ready, clk, rst, i__ready, o__payl
     .A_WIDTH(32'd8),
     .B_WIDTH(32'd8)
   ) mac_mul0_14 (
-    .a(\mac_pre_s0$367 ),
-    .b(\mac_pre_s0$397 ),
-    .ce(stall_adv42),
+    .a(mac_pre_a14_g14),
+    .b(\mac_pre_s0$413 ),
+    .ce(stall_adv48),
     .clk(clk),
     .p(mac_prod0_14)
   );
@@ -2012,9 +2092,9 @@ module dense_mac_16_int8_k4_wmem(i__valid, o__ready, clk, rst, i__ready, o__payl
     .A_WIDTH(32'd8),
     .B_WIDTH(32'd8)
   ) mac_mul0_15 (
-    .a(\mac_pre_s0$368 ),
-    .b(\mac_pre_s0$399 ),
-    .ce(stall_adv42),
+    .a(mac_pre_a15_g15),
+    .b(\mac_pre_s0$415 ),
+    .ce(stall_adv49),
     .clk(clk),
     .p(mac_prod0_15)
   );
@@ -2022,8 +2102,8 @@ module dense_mac_16_int8_k4_wmem(i__valid, o__ready, clk, rst, i__ready, o__payl
     .A_WIDTH(32'd8),
     .B_WIDTH(32'd8)
   ) mac_mul0_2 (
-    .a(\mac_pre_s0$355 ),
-    .b(\mac_pre_s0$373 ),
+    .a(mac_pre_a2_g2),
+    .b(\mac_pre_s0$389 ),
     .ce(stall_adv36),
     .clk(clk),
     .p(mac_prod0_2)
@@ -2032,9 +2112,9 @@ module dense_mac_16_int8_k4_wmem(i__valid, o__ready, clk, rst, i__ready, o__payl
     .A_WIDTH(32'd8),
     .B_WIDTH(32'd8)
   ) mac_mul0_3 (
-    .a(\mac_pre_s0$356 ),
-    .b(\mac_pre_s0$375 ),
-    .ce(stall_adv36),
+    .a(mac_pre_a3_g3),
+    .b(\mac_pre_s0$391 ),
+    .ce(stall_adv37),
     .clk(clk),
     .p(mac_prod0_3)
   );
@@ -2042,9 +2122,9 @@ module dense_mac_16_int8_k4_wmem(i__valid, o__ready, clk, rst, i__ready, o__payl
     .A_WIDTH(32'd8),
     .B_WIDTH(32'd8)
   ) mac_mul0_4 (
-    .a(\mac_pre_s0$357 ),
-    .b(\mac_pre_s0$377 ),
-    .ce(stall_adv37),
+    .a(mac_pre_a4_g4),
+    .b(\mac_pre_s0$393 ),
+    .ce(stall_adv38),
     .clk(clk),
     .p(mac_prod0_4)
   );
@@ -2052,9 +2132,9 @@ module dense_mac_16_int8_k4_wmem(i__valid, o__ready, clk, rst, i__ready, o__payl
     .A_WIDTH(32'd8),
     .B_WIDTH(32'd8)
   ) mac_mul0_5 (
-    .a(\mac_pre_s0$358 ),
-    .b(\mac_pre_s0$379 ),
-    .ce(stall_adv37),
+    .a(mac_pre_a5_g5),
+    .b(\mac_pre_s0$395 ),
+    .ce(stall_adv39),
     .clk(clk),
     .p(mac_prod0_5)
   );
@@ -2062,9 +2142,9 @@ module dense_mac_16_int8_k4_wmem(i__valid, o__ready, clk, rst, i__ready, o__payl
     .A_WIDTH(32'd8),
     .B_WIDTH(32'd8)
   ) mac_mul0_6 (
-    .a(\mac_pre_s0$359 ),
-    .b(\mac_pre_s0$381 ),
-    .ce(stall_adv38),
+    .a(mac_pre_a6_g6),
+    .b(\mac_pre_s0$397 ),
+    .ce(stall_adv40),
     .clk(clk),
     .p(mac_prod0_6)
   );
@@ -2072,9 +2152,9 @@ module dense_mac_16_int8_k4_wmem(i__valid, o__ready, clk, rst, i__ready, o__payl
     .A_WIDTH(32'd8),
     .B_WIDTH(32'd8)
   ) mac_mul0_7 (
-    .a(\mac_pre_s0$360 ),
-    .b(\mac_pre_s0$383 ),
-    .ce(stall_adv38),
+    .a(mac_pre_a7_g7),
+    .b(\mac_pre_s0$399 ),
+    .ce(stall_adv41),
     .clk(clk),
     .p(mac_prod0_7)
   );
@@ -2082,9 +2162,9 @@ module dense_mac_16_int8_k4_wmem(i__valid, o__ready, clk, rst, i__ready, o__payl
     .A_WIDTH(32'd8),
     .B_WIDTH(32'd8)
   ) mac_mul0_8 (
-    .a(\mac_pre_s0$361 ),
-    .b(\mac_pre_s0$385 ),
-    .ce(stall_adv39),
+    .a(mac_pre_a8_g8),
+    .b(\mac_pre_s0$401 ),
+    .ce(stall_adv42),
     .clk(clk),
     .p(mac_prod0_8)
   );
@@ -2092,9 +2172,9 @@ module dense_mac_16_int8_k4_wmem(i__valid, o__ready, clk, rst, i__ready, o__payl
     .A_WIDTH(32'd8),
     .B_WIDTH(32'd8)
   ) mac_mul0_9 (
-    .a(\mac_pre_s0$362 ),
-    .b(\mac_pre_s0$387 ),
-    .ce(stall_adv39),
+    .a(mac_pre_a9_g9),
+    .b(\mac_pre_s0$403 ),
+    .ce(stall_adv43),
     .clk(clk),
     .p(mac_prod0_9)
   );
@@ -2102,9 +2182,9 @@ module dense_mac_16_int8_k4_wmem(i__valid, o__ready, clk, rst, i__ready, o__payl
     .A_WIDTH(32'd8),
     .B_WIDTH(32'd8)
   ) mac_mul1_0 (
-    .a(mac_pre_s0),
-    .b(\mac_pre_s0$401 ),
-    .ce(stall_adv35),
+    .a(mac_pre_a0_g0),
+    .b(\mac_pre_s0$417 ),
+    .ce(stall_adv34),
     .clk(clk),
     .p(mac_prod1_0)
   );
@@ -2112,8 +2192,8 @@ module dense_mac_16_int8_k4_wmem(i__valid, o__ready, clk, rst, i__ready, o__payl
     .A_WIDTH(32'd8),
     .B_WIDTH(32'd8)
   ) mac_mul1_1 (
-    .a(\mac_pre_s0$354 ),
-    .b(\mac_pre_s0$402 ),
+    .a(mac_pre_a1_g1),
+    .b(\mac_pre_s0$418 ),
     .ce(stall_adv35),
     .clk(clk),
     .p(mac_prod1_1)
@@ -2122,9 +2202,9 @@ module dense_mac_16_int8_k4_wmem(i__valid, o__ready, clk, rst, i__ready, o__payl
     .A_WIDTH(32'd8),
     .B_WIDTH(32'd8)
   ) mac_mul1_10 (
-    .a(\mac_pre_s0$363 ),
-    .b(\mac_pre_s0$411 ),
-    .ce(stall_adv40),
+    .a(mac_pre_a10_g10),
+    .b(\mac_pre_s0$427 ),
+    .ce(stall_adv44),
     .clk(clk),
     .p(mac_prod1_10)
   );
@@ -2132,9 +2212,9 @@ module dense_mac_16_int8_k4_wmem(i__valid, o__ready, clk, rst, i__ready, o__payl
     .A_WIDTH(32'd8),
     .B_WIDTH(32'd8)
   ) mac_mul1_11 (
-    .a(\mac_pre_s0$364 ),
-    .b(\mac_pre_s0$412 ),
-    .ce(stall_adv40),
+    .a(mac_pre_a11_g11),
+    .b(\mac_pre_s0$428 ),
+    .ce(stall_adv45),
     .clk(clk),
     .p(mac_prod1_11)
   );
@@ -2142,9 +2222,9 @@ module dense_mac_16_int8_k4_wmem(i__valid, o__ready, clk, rst, i__ready, o__payl
     .A_WIDTH(32'd8),
     .B_WIDTH(32'd8)
   ) mac_mul1_12 (
-    .a(\mac_pre_s0$365 ),
-    .b(\mac_pre_s0$413 ),
-    .ce(stall_adv41),
+    .a(mac_pre_a12_g12),
+    .b(\mac_pre_s0$429 ),
+    .ce(stall_adv46),
     .clk(clk),
     .p(mac_prod1_12)
   );
@@ -2152,9 +2232,9 @@ module dense_mac_16_int8_k4_wmem(i__valid, o__ready, clk, rst, i__ready, o__payl
     .A_WIDTH(32'd8),
     .B_WIDTH(32'd8)
   ) mac_mul1_13 (
-    .a(\mac_pre_s0$366 ),
-    .b(\mac_pre_s0$414 ),
-    .ce(stall_adv41),
+    .a(mac_pre_a13_g13),
+    .b(\mac_pre_s0$430 ),
+    .ce(stall_adv47),
     .clk(clk),
     .p(mac_prod1_13)
   );
@@ -2162,9 +2242,9 @@ module dense_mac_16_int8_k4_wmem(i__valid, o__ready, clk, rst, i__ready, o__payl
     .A_WIDTH(32'd8),
     .B_WIDTH(32'd8)
   ) mac_mul1_14 (
-    .a(\mac_pre_s0$367 ),
-    .b(\mac_pre_s0$415 ),
-    .ce(stall_adv42),
+    .a(mac_pre_a14_g14),
+    .b(\mac_pre_s0$431 ),
+    .ce(stall_adv48),
     .clk(clk),
     .p(mac_prod1_14)
   );
@@ -2172,9 +2252,9 @@ module dense_mac_16_int8_k4_wmem(i__valid, o__ready, clk, rst, i__ready, o__payl
     .A_WIDTH(32'd8),
     .B_WIDTH(32'd8)
   ) mac_mul1_15 (
-    .a(\mac_pre_s0$368 ),
-    .b(\mac_pre_s0$416 ),
-    .ce(stall_adv42),
+    .a(mac_pre_a15_g15),
+    .b(\mac_pre_s0$432 ),
+    .ce(stall_adv49),
     .clk(clk),
     .p(mac_prod1_15)
   );
@@ -2182,8 +2262,8 @@ module dense_mac_16_int8_k4_wmem(i__valid, o__ready, clk, rst, i__ready, o__payl
     .A_WIDTH(32'd8),
     .B_WIDTH(32'd8)
   ) mac_mul1_2 (
-    .a(\mac_pre_s0$355 ),
-    .b(\mac_pre_s0$403 ),
+    .a(mac_pre_a2_g2),
+    .b(\mac_pre_s0$419 ),
     .ce(stall_adv36),
     .clk(clk),
     .p(mac_prod1_2)
@@ -2192,9 +2272,9 @@ module dense_mac_16_int8_k4_wmem(i__valid, o__ready, clk, rst, i__ready, o__payl
     .A_WIDTH(32'd8),
     .B_WIDTH(32'd8)
   ) mac_mul1_3 (
-    .a(\mac_pre_s0$356 ),
-    .b(\mac_pre_s0$404 ),
-    .ce(stall_adv36),
+    .a(mac_pre_a3_g3),
+    .b(\mac_pre_s0$420 ),
+    .ce(stall_adv37),
     .clk(clk),
     .p(mac_prod1_3)
   );
@@ -2202,9 +2282,9 @@ module dense_mac_16_int8_k4_wmem(i__valid, o__ready, clk, rst, i__ready, o__payl
     .A_WIDTH(32'd8),
     .B_WIDTH(32'd8)
   ) mac_mul1_4 (
-    .a(\mac_pre_s0$357 ),
-    .b(\mac_pre_s0$405 ),
-    .ce(stall_adv37),
+    .a(mac_pre_a4_g4),
+    .b(\mac_pre_s0$421 ),
+    .ce(stall_adv38),
     .clk(clk),
     .p(mac_prod1_4)
   );
@@ -2212,9 +2292,9 @@ module dense_mac_16_int8_k4_wmem(i__valid, o__ready, clk, rst, i__ready, o__payl
     .A_WIDTH(32'd8),
     .B_WIDTH(32'd8)
   ) mac_mul1_5 (
-    .a(\mac_pre_s0$358 ),
-    .b(\mac_pre_s0$406 ),
-    .ce(stall_adv37),
+    .a(mac_pre_a5_g5),
+    .b(\mac_pre_s0$422 ),
+    .ce(stall_adv39),
     .clk(clk),
     .p(mac_prod1_5)
   );
@@ -2222,9 +2302,9 @@ module dense_mac_16_int8_k4_wmem(i__valid, o__ready, clk, rst, i__ready, o__payl
     .A_WIDTH(32'd8),
     .B_WIDTH(32'd8)
   ) mac_mul1_6 (
-    .a(\mac_pre_s0$359 ),
-    .b(\mac_pre_s0$407 ),
-    .ce(stall_adv38),
+    .a(mac_pre_a6_g6),
+    .b(\mac_pre_s0$423 ),
+    .ce(stall_adv40),
     .clk(clk),
     .p(mac_prod1_6)
   );
@@ -2232,9 +2312,9 @@ module dense_mac_16_int8_k4_wmem(i__valid, o__ready, clk, rst, i__ready, o__payl
     .A_WIDTH(32'd8),
     .B_WIDTH(32'd8)
   ) mac_mul1_7 (
-    .a(\mac_pre_s0$360 ),
-    .b(\mac_pre_s0$408 ),
-    .ce(stall_adv38),
+    .a(mac_pre_a7_g7),
+    .b(\mac_pre_s0$424 ),
+    .ce(stall_adv41),
     .clk(clk),
     .p(mac_prod1_7)
   );
@@ -2242,9 +2322,9 @@ module dense_mac_16_int8_k4_wmem(i__valid, o__ready, clk, rst, i__ready, o__payl
     .A_WIDTH(32'd8),
     .B_WIDTH(32'd8)
   ) mac_mul1_8 (
-    .a(\mac_pre_s0$361 ),
-    .b(\mac_pre_s0$409 ),
-    .ce(stall_adv39),
+    .a(mac_pre_a8_g8),
+    .b(\mac_pre_s0$425 ),
+    .ce(stall_adv42),
     .clk(clk),
     .p(mac_prod1_8)
   );
@@ -2252,9 +2332,9 @@ module dense_mac_16_int8_k4_wmem(i__valid, o__ready, clk, rst, i__ready, o__payl
     .A_WIDTH(32'd8),
     .B_WIDTH(32'd8)
   ) mac_mul1_9 (
-    .a(\mac_pre_s0$362 ),
-    .b(\mac_pre_s0$410 ),
-    .ce(stall_adv39),
+    .a(mac_pre_a9_g9),
+    .b(\mac_pre_s0$426 ),
+    .ce(stall_adv43),
     .clk(clk),
     .p(mac_prod1_9)
   );
@@ -2262,9 +2342,9 @@ module dense_mac_16_int8_k4_wmem(i__valid, o__ready, clk, rst, i__ready, o__payl
     .A_WIDTH(32'd8),
     .B_WIDTH(32'd8)
   ) mac_mul2_0 (
-    .a(mac_pre_s0),
-    .b(\mac_pre_s0$417 ),
-    .ce(stall_adv35),
+    .a(mac_pre_a0_g0),
+    .b(\mac_pre_s0$433 ),
+    .ce(stall_adv34),
     .clk(clk),
     .p(mac_prod2_0)
   );
@@ -2272,8 +2352,8 @@ module dense_mac_16_int8_k4_wmem(i__valid, o__ready, clk, rst, i__ready, o__payl
     .A_WIDTH(32'd8),
     .B_WIDTH(32'd8)
   ) mac_mul2_1 (
-    .a(\mac_pre_s0$354 ),
-    .b(\mac_pre_s0$418 ),
+    .a(mac_pre_a1_g1),
+    .b(\mac_pre_s0$434 ),
     .ce(stall_adv35),
     .clk(clk),
     .p(mac_prod2_1)
@@ -2282,9 +2362,9 @@ module dense_mac_16_int8_k4_wmem(i__valid, o__ready, clk, rst, i__ready, o__payl
     .A_WIDTH(32'd8),
     .B_WIDTH(32'd8)
   ) mac_mul2_10 (
-    .a(\mac_pre_s0$363 ),
-    .b(\mac_pre_s0$427 ),
-    .ce(stall_adv40),
+    .a(mac_pre_a10_g10),
+    .b(\mac_pre_s0$443 ),
+    .ce(stall_adv44),
     .clk(clk),
     .p(mac_prod2_10)
   );
@@ -2292,9 +2372,9 @@ module dense_mac_16_int8_k4_wmem(i__valid, o__ready, clk, rst, i__ready, o__payl
     .A_WIDTH(32'd8),
     .B_WIDTH(32'd8)
   ) mac_mul2_11 (
-    .a(\mac_pre_s0$364 ),
-    .b(\mac_pre_s0$428 ),
-    .ce(stall_adv40),
+    .a(mac_pre_a11_g11),
+    .b(\mac_pre_s0$444 ),
+    .ce(stall_adv45),
     .clk(clk),
     .p(mac_prod2_11)
   );
@@ -2302,9 +2382,9 @@ module dense_mac_16_int8_k4_wmem(i__valid, o__ready, clk, rst, i__ready, o__payl
     .A_WIDTH(32'd8),
     .B_WIDTH(32'd8)
   ) mac_mul2_12 (
-    .a(\mac_pre_s0$365 ),
-    .b(\mac_pre_s0$429 ),
-    .ce(stall_adv41),
+    .a(mac_pre_a12_g12),
+    .b(\mac_pre_s0$445 ),
+    .ce(stall_adv46),
     .clk(clk),
     .p(mac_prod2_12)
   );
@@ -2312,9 +2392,9 @@ module dense_mac_16_int8_k4_wmem(i__valid, o__ready, clk, rst, i__ready, o__payl
     .A_WIDTH(32'd8),
     .B_WIDTH(32'd8)
   ) mac_mul2_13 (
-    .a(\mac_pre_s0$366 ),
-    .b(\mac_pre_s0$430 ),
-    .ce(stall_adv41),
+    .a(mac_pre_a13_g13),
+    .b(\mac_pre_s0$446 ),
+    .ce(stall_adv47),
     .clk(clk),
     .p(mac_prod2_13)
   );
@@ -2322,9 +2402,9 @@ module dense_mac_16_int8_k4_wmem(i__valid, o__ready, clk, rst, i__ready, o__payl
     .A_WIDTH(32'd8),
     .B_WIDTH(32'd8)
   ) mac_mul2_14 (
-    .a(\mac_pre_s0$367 ),
-    .b(\mac_pre_s0$431 ),
-    .ce(stall_adv42),
+    .a(mac_pre_a14_g14),
+    .b(\mac_pre_s0$447 ),
+    .ce(stall_adv48),
     .clk(clk),
     .p(mac_prod2_14)
   );
@@ -2332,9 +2412,9 @@ module dense_mac_16_int8_k4_wmem(i__valid, o__ready, clk, rst, i__ready, o__payl
     .A_WIDTH(32'd8),
     .B_WIDTH(32'd8)
   ) mac_mul2_15 (
-    .a(\mac_pre_s0$368 ),
-    .b(\mac_pre_s0$432 ),
-    .ce(stall_adv42),
+    .a(mac_pre_a15_g15),
+    .b(\mac_pre_s0$448 ),
+    .ce(stall_adv49),
     .clk(clk),
     .p(mac_prod2_15)
   );
@@ -2342,8 +2422,8 @@ module dense_mac_16_int8_k4_wmem(i__valid, o__ready, clk, rst, i__ready, o__payl
     .A_WIDTH(32'd8),
     .B_WIDTH(32'd8)
   ) mac_mul2_2 (
-    .a(\mac_pre_s0$355 ),
-    .b(\mac_pre_s0$419 ),
+    .a(mac_pre_a2_g2),
+    .b(\mac_pre_s0$435 ),
     .ce(stall_adv36),
     .clk(clk),
     .p(mac_prod2_2)
@@ -2352,9 +2432,9 @@ module dense_mac_16_int8_k4_wmem(i__valid, o__ready, clk, rst, i__ready, o__payl
     .A_WIDTH(32'd8),
     .B_WIDTH(32'd8)
   ) mac_mul2_3 (
-    .a(\mac_pre_s0$356 ),
-    .b(\mac_pre_s0$420 ),
-    .ce(stall_adv36),
+    .a(mac_pre_a3_g3),
+    .b(\mac_pre_s0$436 ),
+    .ce(stall_adv37),
     .clk(clk),
     .p(mac_prod2_3)
   );
@@ -2362,9 +2442,9 @@ module dense_mac_16_int8_k4_wmem(i__valid, o__ready, clk, rst, i__ready, o__payl
     .A_WIDTH(32'd8),
     .B_WIDTH(32'd8)
   ) mac_mul2_4 (
-    .a(\mac_pre_s0$357 ),
-    .b(\mac_pre_s0$421 ),
-    .ce(stall_adv37),
+    .a(mac_pre_a4_g4),
+    .b(\mac_pre_s0$437 ),
+    .ce(stall_adv38),
     .clk(clk),
     .p(mac_prod2_4)
   );
@@ -2372,9 +2452,9 @@ module dense_mac_16_int8_k4_wmem(i__valid, o__ready, clk, rst, i__ready, o__payl
     .A_WIDTH(32'd8),
     .B_WIDTH(32'd8)
   ) mac_mul2_5 (
-    .a(\mac_pre_s0$358 ),
-    .b(\mac_pre_s0$422 ),
-    .ce(stall_adv37),
+    .a(mac_pre_a5_g5),
+    .b(\mac_pre_s0$438 ),
+    .ce(stall_adv39),
     .clk(clk),
     .p(mac_prod2_5)
   );
@@ -2382,9 +2462,9 @@ module dense_mac_16_int8_k4_wmem(i__valid, o__ready, clk, rst, i__ready, o__payl
     .A_WIDTH(32'd8),
     .B_WIDTH(32'd8)
   ) mac_mul2_6 (
-    .a(\mac_pre_s0$359 ),
-    .b(\mac_pre_s0$423 ),
-    .ce(stall_adv38),
+    .a(mac_pre_a6_g6),
+    .b(\mac_pre_s0$439 ),
+    .ce(stall_adv40),
     .clk(clk),
     .p(mac_prod2_6)
   );
@@ -2392,9 +2472,9 @@ module dense_mac_16_int8_k4_wmem(i__valid, o__ready, clk, rst, i__ready, o__payl
     .A_WIDTH(32'd8),
     .B_WIDTH(32'd8)
   ) mac_mul2_7 (
-    .a(\mac_pre_s0$360 ),
-    .b(\mac_pre_s0$424 ),
-    .ce(stall_adv38),
+    .a(mac_pre_a7_g7),
+    .b(\mac_pre_s0$440 ),
+    .ce(stall_adv41),
     .clk(clk),
     .p(mac_prod2_7)
   );
@@ -2402,9 +2482,9 @@ module dense_mac_16_int8_k4_wmem(i__valid, o__ready, clk, rst, i__ready, o__payl
     .A_WIDTH(32'd8),
     .B_WIDTH(32'd8)
   ) mac_mul2_8 (
-    .a(\mac_pre_s0$361 ),
-    .b(\mac_pre_s0$425 ),
-    .ce(stall_adv39),
+    .a(mac_pre_a8_g8),
+    .b(\mac_pre_s0$441 ),
+    .ce(stall_adv42),
     .clk(clk),
     .p(mac_prod2_8)
   );
@@ -2412,9 +2492,9 @@ module dense_mac_16_int8_k4_wmem(i__valid, o__ready, clk, rst, i__ready, o__payl
     .A_WIDTH(32'd8),
     .B_WIDTH(32'd8)
   ) mac_mul2_9 (
-    .a(\mac_pre_s0$362 ),
-    .b(\mac_pre_s0$426 ),
-    .ce(stall_adv39),
+    .a(mac_pre_a9_g9),
+    .b(\mac_pre_s0$442 ),
+    .ce(stall_adv43),
     .clk(clk),
     .p(mac_prod2_9)
   );
@@ -2422,9 +2502,9 @@ module dense_mac_16_int8_k4_wmem(i__valid, o__ready, clk, rst, i__ready, o__payl
     .A_WIDTH(32'd8),
     .B_WIDTH(32'd8)
   ) mac_mul3_0 (
-    .a(mac_pre_s0),
-    .b(\mac_pre_s0$433 ),
-    .ce(stall_adv35),
+    .a(mac_pre_a0_g0),
+    .b(\mac_pre_s0$449 ),
+    .ce(stall_adv34),
     .clk(clk),
     .p(mac_prod3_0)
   );
@@ -2432,8 +2512,8 @@ module dense_mac_16_int8_k4_wmem(i__valid, o__ready, clk, rst, i__ready, o__payl
     .A_WIDTH(32'd8),
     .B_WIDTH(32'd8)
   ) mac_mul3_1 (
-    .a(\mac_pre_s0$354 ),
-    .b(\mac_pre_s0$434 ),
+    .a(mac_pre_a1_g1),
+    .b(\mac_pre_s0$450 ),
     .ce(stall_adv35),
     .clk(clk),
     .p(mac_prod3_1)
@@ -2442,9 +2522,9 @@ module dense_mac_16_int8_k4_wmem(i__valid, o__ready, clk, rst, i__ready, o__payl
     .A_WIDTH(32'd8),
     .B_WIDTH(32'd8)
   ) mac_mul3_10 (
-    .a(\mac_pre_s0$363 ),
-    .b(\mac_pre_s0$443 ),
-    .ce(stall_adv40),
+    .a(mac_pre_a10_g10),
+    .b(\mac_pre_s0$459 ),
+    .ce(stall_adv44),
     .clk(clk),
     .p(mac_prod3_10)
   );
@@ -2452,9 +2532,9 @@ module dense_mac_16_int8_k4_wmem(i__valid, o__ready, clk, rst, i__ready, o__payl
     .A_WIDTH(32'd8),
     .B_WIDTH(32'd8)
   ) mac_mul3_11 (
-    .a(\mac_pre_s0$364 ),
-    .b(\mac_pre_s0$444 ),
-    .ce(stall_adv40),
+    .a(mac_pre_a11_g11),
+    .b(\mac_pre_s0$460 ),
+    .ce(stall_adv45),
     .clk(clk),
     .p(mac_prod3_11)
   );
@@ -2462,9 +2542,9 @@ module dense_mac_16_int8_k4_wmem(i__valid, o__ready, clk, rst, i__ready, o__payl
     .A_WIDTH(32'd8),
     .B_WIDTH(32'd8)
   ) mac_mul3_12 (
-    .a(\mac_pre_s0$365 ),
-    .b(\mac_pre_s0$445 ),
-    .ce(stall_adv41),
+    .a(mac_pre_a12_g12),
+    .b(\mac_pre_s0$461 ),
+    .ce(stall_adv46),
     .clk(clk),
     .p(mac_prod3_12)
   );
@@ -2472,9 +2552,9 @@ module dense_mac_16_int8_k4_wmem(i__valid, o__ready, clk, rst, i__ready, o__payl
     .A_WIDTH(32'd8),
     .B_WIDTH(32'd8)
   ) mac_mul3_13 (
-    .a(\mac_pre_s0$366 ),
-    .b(\mac_pre_s0$446 ),
-    .ce(stall_adv41),
+    .a(mac_pre_a13_g13),
+    .b(\mac_pre_s0$462 ),
+    .ce(stall_adv47),
     .clk(clk),
     .p(mac_prod3_13)
   );
@@ -2482,9 +2562,9 @@ module dense_mac_16_int8_k4_wmem(i__valid, o__ready, clk, rst, i__ready, o__payl
     .A_WIDTH(32'd8),
     .B_WIDTH(32'd8)
   ) mac_mul3_14 (
-    .a(\mac_pre_s0$367 ),
-    .b(\mac_pre_s0$447 ),
-    .ce(stall_adv42),
+    .a(mac_pre_a14_g14),
+    .b(\mac_pre_s0$463 ),
+    .ce(stall_adv48),
     .clk(clk),
     .p(mac_prod3_14)
   );
@@ -2492,9 +2572,9 @@ module dense_mac_16_int8_k4_wmem(i__valid, o__ready, clk, rst, i__ready, o__payl
     .A_WIDTH(32'd8),
     .B_WIDTH(32'd8)
   ) mac_mul3_15 (
-    .a(\mac_pre_s0$368 ),
-    .b(\mac_pre_s0$448 ),
-    .ce(stall_adv42),
+    .a(mac_pre_a15_g15),
+    .b(\mac_pre_s0$464 ),
+    .ce(stall_adv49),
     .clk(clk),
     .p(mac_prod3_15)
   );
@@ -2502,8 +2582,8 @@ module dense_mac_16_int8_k4_wmem(i__valid, o__ready, clk, rst, i__ready, o__payl
     .A_WIDTH(32'd8),
     .B_WIDTH(32'd8)
   ) mac_mul3_2 (
-    .a(\mac_pre_s0$355 ),
-    .b(\mac_pre_s0$435 ),
+    .a(mac_pre_a2_g2),
+    .b(\mac_pre_s0$451 ),
     .ce(stall_adv36),
     .clk(clk),
     .p(mac_prod3_2)
@@ -2512,9 +2592,9 @@ module dense_mac_16_int8_k4_wmem(i__valid, o__ready, clk, rst, i__ready, o__payl
     .A_WIDTH(32'd8),
     .B_WIDTH(32'd8)
   ) mac_mul3_3 (
-    .a(\mac_pre_s0$356 ),
-    .b(\mac_pre_s0$436 ),
-    .ce(stall_adv36),
+    .a(mac_pre_a3_g3),
+    .b(\mac_pre_s0$452 ),
+    .ce(stall_adv37),
     .clk(clk),
     .p(mac_prod3_3)
   );
@@ -2522,9 +2602,9 @@ module dense_mac_16_int8_k4_wmem(i__valid, o__ready, clk, rst, i__ready, o__payl
     .A_WIDTH(32'd8),
     .B_WIDTH(32'd8)
   ) mac_mul3_4 (
-    .a(\mac_pre_s0$357 ),
-    .b(\mac_pre_s0$437 ),
-    .ce(stall_adv37),
+    .a(mac_pre_a4_g4),
+    .b(\mac_pre_s0$453 ),
+    .ce(stall_adv38),
     .clk(clk),
     .p(mac_prod3_4)
   );
@@ -2532,9 +2612,9 @@ module dense_mac_16_int8_k4_wmem(i__valid, o__ready, clk, rst, i__ready, o__payl
     .A_WIDTH(32'd8),
     .B_WIDTH(32'd8)
   ) mac_mul3_5 (
-    .a(\mac_pre_s0$358 ),
-    .b(\mac_pre_s0$438 ),
-    .ce(stall_adv37),
+    .a(mac_pre_a5_g5),
+    .b(\mac_pre_s0$454 ),
+    .ce(stall_adv39),
     .clk(clk),
     .p(mac_prod3_5)
   );
@@ -2542,9 +2622,9 @@ module dense_mac_16_int8_k4_wmem(i__valid, o__ready, clk, rst, i__ready, o__payl
     .A_WIDTH(32'd8),
     .B_WIDTH(32'd8)
   ) mac_mul3_6 (
-    .a(\mac_pre_s0$359 ),
-    .b(\mac_pre_s0$439 ),
-    .ce(stall_adv38),
+    .a(mac_pre_a6_g6),
+    .b(\mac_pre_s0$455 ),
+    .ce(stall_adv40),
     .clk(clk),
     .p(mac_prod3_6)
   );
@@ -2552,9 +2632,9 @@ module dense_mac_16_int8_k4_wmem(i__valid, o__ready, clk, rst, i__ready, o__payl
     .A_WIDTH(32'd8),
     .B_WIDTH(32'd8)
   ) mac_mul3_7 (
-    .a(\mac_pre_s0$360 ),
-    .b(\mac_pre_s0$440 ),
-    .ce(stall_adv38),
+    .a(mac_pre_a7_g7),
+    .b(\mac_pre_s0$456 ),
+    .ce(stall_adv41),
     .clk(clk),
     .p(mac_prod3_7)
   );
@@ -2562,9 +2642,9 @@ module dense_mac_16_int8_k4_wmem(i__valid, o__ready, clk, rst, i__ready, o__payl
     .A_WIDTH(32'd8),
     .B_WIDTH(32'd8)
   ) mac_mul3_8 (
-    .a(\mac_pre_s0$361 ),
-    .b(\mac_pre_s0$441 ),
-    .ce(stall_adv39),
+    .a(mac_pre_a8_g8),
+    .b(\mac_pre_s0$457 ),
+    .ce(stall_adv42),
     .clk(clk),
     .p(mac_prod3_8)
   );
@@ -2572,9 +2652,9 @@ module dense_mac_16_int8_k4_wmem(i__valid, o__ready, clk, rst, i__ready, o__payl
     .A_WIDTH(32'd8),
     .B_WIDTH(32'd8)
   ) mac_mul3_9 (
-    .a(\mac_pre_s0$362 ),
-    .b(\mac_pre_s0$442 ),
-    .ce(stall_adv39),
+    .a(mac_pre_a9_g9),
+    .b(\mac_pre_s0$458 ),
+    .ce(stall_adv43),
     .clk(clk),
     .p(mac_prod3_9)
   );
@@ -2590,7 +2670,7 @@ module dense_mac_16_int8_k4_wmem(i__valid, o__ready, clk, rst, i__ready, o__payl
     .re(stall_adv0),
     .waddr(i__payload[171:166]),
     .wdata(i__payload[159:128]),
-    .we(\$137 )
+    .we(\$153 )
   );
   nmsparse_wbank #(
     .ADDR_WIDTH(32'd6),
@@ -2604,7 +2684,7 @@ module dense_mac_16_int8_k4_wmem(i__valid, o__ready, clk, rst, i__ready, o__payl
     .re(stall_adv1),
     .waddr(i__payload[171:166]),
     .wdata(i__payload[159:128]),
-    .we(\$142 )
+    .we(\$158 )
   );
   nmsparse_wbank #(
     .ADDR_WIDTH(32'd6),
@@ -2618,7 +2698,7 @@ module dense_mac_16_int8_k4_wmem(i__valid, o__ready, clk, rst, i__ready, o__payl
     .re(stall_adv10),
     .waddr(i__payload[171:166]),
     .wdata(i__payload[159:128]),
-    .we(\$187 )
+    .we(\$203 )
   );
   nmsparse_wbank #(
     .ADDR_WIDTH(32'd6),
@@ -2632,7 +2712,7 @@ module dense_mac_16_int8_k4_wmem(i__valid, o__ready, clk, rst, i__ready, o__payl
     .re(stall_adv11),
     .waddr(i__payload[171:166]),
     .wdata(i__payload[159:128]),
-    .we(\$192 )
+    .we(\$208 )
   );
   nmsparse_wbank #(
     .ADDR_WIDTH(32'd6),
@@ -2646,7 +2726,7 @@ module dense_mac_16_int8_k4_wmem(i__valid, o__ready, clk, rst, i__ready, o__payl
     .re(stall_adv12),
     .waddr(i__payload[171:166]),
     .wdata(i__payload[159:128]),
-    .we(\$197 )
+    .we(\$213 )
   );
   nmsparse_wbank #(
     .ADDR_WIDTH(32'd6),
@@ -2660,7 +2740,7 @@ module dense_mac_16_int8_k4_wmem(i__valid, o__ready, clk, rst, i__ready, o__payl
     .re(stall_adv13),
     .waddr(i__payload[171:166]),
     .wdata(i__payload[159:128]),
-    .we(\$202 )
+    .we(\$218 )
   );
   nmsparse_wbank #(
     .ADDR_WIDTH(32'd6),
@@ -2674,7 +2754,7 @@ module dense_mac_16_int8_k4_wmem(i__valid, o__ready, clk, rst, i__ready, o__payl
     .re(stall_adv14),
     .waddr(i__payload[171:166]),
     .wdata(i__payload[159:128]),
-    .we(\$207 )
+    .we(\$223 )
   );
   nmsparse_wbank #(
     .ADDR_WIDTH(32'd6),
@@ -2688,7 +2768,7 @@ module dense_mac_16_int8_k4_wmem(i__valid, o__ready, clk, rst, i__ready, o__payl
     .re(stall_adv15),
     .waddr(i__payload[171:166]),
     .wdata(i__payload[159:128]),
-    .we(\$212 )
+    .we(\$228 )
   );
   nmsparse_wbank #(
     .ADDR_WIDTH(32'd6),
@@ -2702,7 +2782,7 @@ module dense_mac_16_int8_k4_wmem(i__valid, o__ready, clk, rst, i__ready, o__payl
     .re(stall_adv2),
     .waddr(i__payload[171:166]),
     .wdata(i__payload[159:128]),
-    .we(\$147 )
+    .we(\$163 )
   );
   nmsparse_wbank #(
     .ADDR_WIDTH(32'd6),
@@ -2716,7 +2796,7 @@ module dense_mac_16_int8_k4_wmem(i__valid, o__ready, clk, rst, i__ready, o__payl
     .re(stall_adv3),
     .waddr(i__payload[171:166]),
     .wdata(i__payload[159:128]),
-    .we(\$152 )
+    .we(\$168 )
   );
   nmsparse_wbank #(
     .ADDR_WIDTH(32'd6),
@@ -2730,7 +2810,7 @@ module dense_mac_16_int8_k4_wmem(i__valid, o__ready, clk, rst, i__ready, o__payl
     .re(stall_adv4),
     .waddr(i__payload[171:166]),
     .wdata(i__payload[159:128]),
-    .we(\$157 )
+    .we(\$173 )
   );
   nmsparse_wbank #(
     .ADDR_WIDTH(32'd6),
@@ -2744,7 +2824,7 @@ module dense_mac_16_int8_k4_wmem(i__valid, o__ready, clk, rst, i__ready, o__payl
     .re(stall_adv5),
     .waddr(i__payload[171:166]),
     .wdata(i__payload[159:128]),
-    .we(\$162 )
+    .we(\$178 )
   );
   nmsparse_wbank #(
     .ADDR_WIDTH(32'd6),
@@ -2758,7 +2838,7 @@ module dense_mac_16_int8_k4_wmem(i__valid, o__ready, clk, rst, i__ready, o__payl
     .re(stall_adv6),
     .waddr(i__payload[171:166]),
     .wdata(i__payload[159:128]),
-    .we(\$167 )
+    .we(\$183 )
   );
   nmsparse_wbank #(
     .ADDR_WIDTH(32'd6),
@@ -2772,7 +2852,7 @@ module dense_mac_16_int8_k4_wmem(i__valid, o__ready, clk, rst, i__ready, o__payl
     .re(stall_adv7),
     .waddr(i__payload[171:166]),
     .wdata(i__payload[159:128]),
-    .we(\$172 )
+    .we(\$188 )
   );
   nmsparse_wbank #(
     .ADDR_WIDTH(32'd6),
@@ -2786,7 +2866,7 @@ module dense_mac_16_int8_k4_wmem(i__valid, o__ready, clk, rst, i__ready, o__payl
     .re(stall_adv8),
     .waddr(i__payload[171:166]),
     .wdata(i__payload[159:128]),
-    .we(\$177 )
+    .we(\$193 )
   );
   nmsparse_wbank #(
     .ADDR_WIDTH(32'd6),
@@ -2800,647 +2880,697 @@ module dense_mac_16_int8_k4_wmem(i__valid, o__ready, clk, rst, i__ready, o__payl
     .re(stall_adv9),
     .waddr(i__payload[171:166]),
     .wdata(i__payload[159:128]),
-    .we(\$182 )
+    .we(\$198 )
   );
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$307  = \mac_pre_s0$426 ;
+    if (stall_adv50) begin
+      \$307  = wbank9_q[15:8];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$308  = \mac_pre_s0$427 ;
+    if (stall_adv50) begin
+      \$308  = wbank10_q[15:8];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$309  = \mac_pre_s0$428 ;
+    if (stall_adv50) begin
+      \$309  = wbank11_q[15:8];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$310  = \mac_pre_s0$429 ;
+    if (stall_adv50) begin
+      \$310  = wbank12_q[15:8];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$311  = \mac_pre_s0$430 ;
+    if (stall_adv50) begin
+      \$311  = wbank13_q[15:8];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$312  = \mac_pre_s0$431 ;
+    if (stall_adv50) begin
+      \$312  = wbank14_q[15:8];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$313  = \mac_pre_s0$432 ;
+    if (stall_adv50) begin
+      \$313  = wbank15_q[15:8];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$314  = \mac_pre_s0$433 ;
+    if (stall_adv50) begin
+      \$314  = wbank0_q[23:16];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     \$315  = \mac_pre_s0$434 ;
-    if (stall_adv34) begin
-      \$315  = wbank1_q[31:24];
+    if (stall_adv50) begin
+      \$315  = wbank1_q[23:16];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     \$316  = \mac_pre_s0$435 ;
-    if (stall_adv34) begin
-      \$316  = wbank2_q[31:24];
+    if (stall_adv50) begin
+      \$316  = wbank2_q[23:16];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     \$317  = \mac_pre_s0$436 ;
-    if (stall_adv34) begin
-      \$317  = wbank3_q[31:24];
+    if (stall_adv50) begin
+      \$317  = wbank3_q[23:16];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     \$318  = \mac_pre_s0$437 ;
-    if (stall_adv34) begin
-      \$318  = wbank4_q[31:24];
+    if (stall_adv50) begin
+      \$318  = wbank4_q[23:16];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     \$319  = \mac_pre_s0$438 ;
-    if (stall_adv34) begin
-      \$319  = wbank5_q[31:24];
+    if (stall_adv50) begin
+      \$319  = wbank5_q[23:16];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     \$320  = \mac_pre_s0$439 ;
-    if (stall_adv34) begin
-      \$320  = wbank6_q[31:24];
+    if (stall_adv50) begin
+      \$320  = wbank6_q[23:16];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     \$321  = \mac_pre_s0$440 ;
-    if (stall_adv34) begin
-      \$321  = wbank7_q[31:24];
+    if (stall_adv50) begin
+      \$321  = wbank7_q[23:16];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     \$322  = \mac_pre_s0$441 ;
-    if (stall_adv34) begin
-      \$322  = wbank8_q[31:24];
+    if (stall_adv50) begin
+      \$322  = wbank8_q[23:16];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     \$323  = \mac_pre_s0$442 ;
-    if (stall_adv34) begin
-      \$323  = wbank9_q[31:24];
+    if (stall_adv50) begin
+      \$323  = wbank9_q[23:16];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     \$324  = \mac_pre_s0$443 ;
-    if (stall_adv34) begin
-      \$324  = wbank10_q[31:24];
+    if (stall_adv50) begin
+      \$324  = wbank10_q[23:16];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     \$325  = \mac_pre_s0$444 ;
-    if (stall_adv34) begin
-      \$325  = wbank11_q[31:24];
+    if (stall_adv50) begin
+      \$325  = wbank11_q[23:16];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     \$326  = \mac_pre_s0$445 ;
-    if (stall_adv34) begin
-      \$326  = wbank12_q[31:24];
+    if (stall_adv50) begin
+      \$326  = wbank12_q[23:16];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     \$327  = \mac_pre_s0$446 ;
-    if (stall_adv34) begin
-      \$327  = wbank13_q[31:24];
+    if (stall_adv50) begin
+      \$327  = wbank13_q[23:16];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     \$328  = \mac_pre_s0$447 ;
-    if (stall_adv34) begin
-      \$328  = wbank14_q[31:24];
+    if (stall_adv50) begin
+      \$328  = wbank14_q[23:16];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     \$329  = \mac_pre_s0$448 ;
-    if (stall_adv34) begin
-      \$329  = wbank15_q[31:24];
+    if (stall_adv50) begin
+      \$329  = wbank15_q[23:16];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     \$330  = \mac_pre_s0$449 ;
+    if (stall_adv50) begin
+      \$330  = wbank0_q[31:24];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$331  = \mac_pre_s0$450 ;
+    if (stall_adv50) begin
+      \$331  = wbank1_q[31:24];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$332  = \mac_pre_s0$451 ;
+    if (stall_adv50) begin
+      \$332  = wbank2_q[31:24];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$333  = \mac_pre_s0$452 ;
+    if (stall_adv50) begin
+      \$333  = wbank3_q[31:24];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$334  = \mac_pre_s0$453 ;
+    if (stall_adv50) begin
+      \$334  = wbank4_q[31:24];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$335  = \mac_pre_s0$454 ;
+    if (stall_adv50) begin
+      \$335  = wbank5_q[31:24];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$336  = \mac_pre_s0$455 ;
+    if (stall_adv50) begin
+      \$336  = wbank6_q[31:24];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$337  = \mac_pre_s0$456 ;
+    if (stall_adv50) begin
+      \$337  = wbank7_q[31:24];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$338  = \mac_pre_s0$457 ;
+    if (stall_adv50) begin
+      \$338  = wbank8_q[31:24];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$339  = \mac_pre_s0$458 ;
+    if (stall_adv50) begin
+      \$339  = wbank9_q[31:24];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$340  = \mac_pre_s0$459 ;
+    if (stall_adv50) begin
+      \$340  = wbank10_q[31:24];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$341  = \mac_pre_s0$460 ;
+    if (stall_adv50) begin
+      \$341  = wbank11_q[31:24];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$342  = \mac_pre_s0$461 ;
+    if (stall_adv50) begin
+      \$342  = wbank12_q[31:24];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$343  = \mac_pre_s0$462 ;
+    if (stall_adv50) begin
+      \$343  = wbank13_q[31:24];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$344  = \mac_pre_s0$463 ;
+    if (stall_adv50) begin
+      \$344  = wbank14_q[31:24];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$345  = \mac_pre_s0$464 ;
+    if (stall_adv50) begin
+      \$345  = wbank15_q[31:24];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$346  = \mac_pre_s0$465 ;
+    if (stall_adv50) begin
+      \$346  = \mac_rdreg_s0$367 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$347  = mac_pre_valid_s0;
+    if (stall_adv50) begin
+      \$347  = mac_rdreg_valid_s0;
+    end
+    if (rst) begin
+      \$347  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$348  = mac_dspin_s0;
     if (stall_adv34) begin
-      \$330  = \mac_rdreg_s0$351 ;
+      \$348  = \mac_pre_s0$465 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$331  = mac_pre_valid_s0;
+    \$349  = mac_dspin_valid_s0;
     if (stall_adv34) begin
-      \$331  = mac_rdreg_valid_s0;
+      \$349  = mac_pre_valid_s0;
     end
     if (rst) begin
-      \$331  = 1'h0;
+      \$349  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$332  = mac_dspin_s0;
-    if (stall_adv35) begin
-      \$332  = \mac_pre_s0$449 ;
+    \$350  = mac_dspout_s0;
+    if (stall_adv34) begin
+      \$350  = mac_dspin_s0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$333  = mac_dspin_valid_s0;
-    if (stall_adv35) begin
-      \$333  = mac_pre_valid_s0;
-    end
-    if (rst) begin
-      \$333  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$334  = mac_dspout_s0;
-    if (stall_adv35) begin
-      \$334  = mac_dspin_s0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$335  = mac_dspout_valid_s0;
-    if (stall_adv35) begin
-      \$335  = mac_dspin_valid_s0;
+    \$351  = mac_dspout_valid_s0;
+    if (stall_adv34) begin
+      \$351  = mac_dspin_valid_s0;
     end
     if (rst) begin
-      \$335  = 1'h0;
+      \$351  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$336  = mac_add0_s0;
-    if (stall_adv43) begin
-      \$336  = mac0_sum0_p0;
+    \$352  = mac_add0_s0;
+    if (stall_adv51) begin
+      \$352  = mac0_sum0_p0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$337  = \mac_add0_s0$195 ;
-    if (stall_adv43) begin
-      \$337  = mac0_sum0_p1;
+    \$353  = \mac_add0_s0$211 ;
+    if (stall_adv51) begin
+      \$353  = mac0_sum0_p1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$338  = \mac_add0_s0$197 ;
-    if (stall_adv43) begin
-      \$338  = mac0_sum0_p2;
+    \$354  = \mac_add0_s0$213 ;
+    if (stall_adv51) begin
+      \$354  = mac0_sum0_p2;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$339  = \mac_add0_s0$198 ;
-    if (stall_adv43) begin
-      \$339  = mac0_sum0_p3;
+    \$355  = \mac_add0_s0$214 ;
+    if (stall_adv51) begin
+      \$355  = mac0_sum0_p3;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$340  = \mac_add0_s0$200 ;
-    if (stall_adv43) begin
-      \$340  = mac0_sum0_p4;
+    \$356  = \mac_add0_s0$216 ;
+    if (stall_adv51) begin
+      \$356  = mac0_sum0_p4;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$341  = \mac_add0_s0$201 ;
-    if (stall_adv43) begin
-      \$341  = mac0_sum0_p5;
+    \$357  = \mac_add0_s0$217 ;
+    if (stall_adv51) begin
+      \$357  = mac0_sum0_p5;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$342  = \mac_add0_s0$203 ;
-    if (stall_adv43) begin
-      \$342  = mac0_sum0_p6;
+    \$358  = \mac_add0_s0$219 ;
+    if (stall_adv51) begin
+      \$358  = mac0_sum0_p6;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$343  = \mac_add0_s0$204 ;
-    if (stall_adv43) begin
-      \$343  = mac0_sum0_p7;
+    \$359  = \mac_add0_s0$220 ;
+    if (stall_adv51) begin
+      \$359  = mac0_sum0_p7;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$344  = \mac_add0_s0$206 ;
-    if (stall_adv43) begin
-      \$344  = mac1_sum0_p0;
+    \$360  = \mac_add0_s0$222 ;
+    if (stall_adv51) begin
+      \$360  = mac1_sum0_p0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$345  = \mac_add0_s0$207 ;
-    if (stall_adv43) begin
-      \$345  = mac1_sum0_p1;
+    \$361  = \mac_add0_s0$223 ;
+    if (stall_adv51) begin
+      \$361  = mac1_sum0_p1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$346  = \mac_add0_s0$209 ;
-    if (stall_adv43) begin
-      \$346  = mac1_sum0_p2;
+    \$362  = \mac_add0_s0$225 ;
+    if (stall_adv51) begin
+      \$362  = mac1_sum0_p2;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$347  = \mac_add0_s0$210 ;
-    if (stall_adv43) begin
-      \$347  = mac1_sum0_p3;
+    \$363  = \mac_add0_s0$226 ;
+    if (stall_adv51) begin
+      \$363  = mac1_sum0_p3;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$348  = \mac_add0_s0$212 ;
-    if (stall_adv43) begin
-      \$348  = mac1_sum0_p4;
+    \$364  = \mac_add0_s0$228 ;
+    if (stall_adv51) begin
+      \$364  = mac1_sum0_p4;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$349  = \mac_add0_s0$213 ;
-    if (stall_adv43) begin
-      \$349  = mac1_sum0_p5;
+    \$365  = \mac_add0_s0$229 ;
+    if (stall_adv51) begin
+      \$365  = mac1_sum0_p5;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$350  = \mac_add0_s0$215 ;
-    if (stall_adv43) begin
-      \$350  = mac1_sum0_p6;
+    \$366  = \mac_add0_s0$231 ;
+    if (stall_adv51) begin
+      \$366  = mac1_sum0_p6;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$351  = \mac_add0_s0$216 ;
-    if (stall_adv43) begin
-      \$351  = mac1_sum0_p7;
+    \$367  = \mac_add0_s0$232 ;
+    if (stall_adv51) begin
+      \$367  = mac1_sum0_p7;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$352  = \mac_add0_s0$218 ;
-    if (stall_adv43) begin
-      \$352  = mac2_sum0_p0;
+    \$368  = \mac_add0_s0$234 ;
+    if (stall_adv51) begin
+      \$368  = mac2_sum0_p0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$353  = \mac_add0_s0$219 ;
-    if (stall_adv43) begin
-      \$353  = mac2_sum0_p1;
+    \$369  = \mac_add0_s0$235 ;
+    if (stall_adv51) begin
+      \$369  = mac2_sum0_p1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$354  = \mac_add0_s0$221 ;
-    if (stall_adv43) begin
-      \$354  = mac2_sum0_p2;
+    \$370  = \mac_add0_s0$237 ;
+    if (stall_adv51) begin
+      \$370  = mac2_sum0_p2;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$355  = \mac_add0_s0$222 ;
-    if (stall_adv43) begin
-      \$355  = mac2_sum0_p3;
+    \$371  = \mac_add0_s0$238 ;
+    if (stall_adv51) begin
+      \$371  = mac2_sum0_p3;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$356  = \mac_add0_s0$224 ;
-    if (stall_adv43) begin
-      \$356  = mac2_sum0_p4;
+    \$372  = \mac_add0_s0$240 ;
+    if (stall_adv51) begin
+      \$372  = mac2_sum0_p4;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$357  = \mac_add0_s0$225 ;
-    if (stall_adv43) begin
-      \$357  = mac2_sum0_p5;
+    \$373  = \mac_add0_s0$241 ;
+    if (stall_adv51) begin
+      \$373  = mac2_sum0_p5;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$358  = \mac_add0_s0$227 ;
-    if (stall_adv43) begin
-      \$358  = mac2_sum0_p6;
+    \$374  = \mac_add0_s0$243 ;
+    if (stall_adv51) begin
+      \$374  = mac2_sum0_p6;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$359  = \mac_add0_s0$228 ;
-    if (stall_adv43) begin
-      \$359  = mac2_sum0_p7;
+    \$375  = \mac_add0_s0$244 ;
+    if (stall_adv51) begin
+      \$375  = mac2_sum0_p7;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$360  = \mac_add0_s0$230 ;
-    if (stall_adv43) begin
-      \$360  = mac3_sum0_p0;
+    \$376  = \mac_add0_s0$246 ;
+    if (stall_adv51) begin
+      \$376  = mac3_sum0_p0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$361  = \mac_add0_s0$231 ;
-    if (stall_adv43) begin
-      \$361  = mac3_sum0_p1;
+    \$377  = \mac_add0_s0$247 ;
+    if (stall_adv51) begin
+      \$377  = mac3_sum0_p1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$362  = \mac_add0_s0$233 ;
-    if (stall_adv43) begin
-      \$362  = mac3_sum0_p2;
+    \$378  = \mac_add0_s0$249 ;
+    if (stall_adv51) begin
+      \$378  = mac3_sum0_p2;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$363  = \mac_add0_s0$234 ;
-    if (stall_adv43) begin
-      \$363  = mac3_sum0_p3;
+    \$379  = \mac_add0_s0$250 ;
+    if (stall_adv51) begin
+      \$379  = mac3_sum0_p3;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$364  = \mac_add0_s0$236 ;
-    if (stall_adv43) begin
-      \$364  = mac3_sum0_p4;
+    \$380  = \mac_add0_s0$252 ;
+    if (stall_adv51) begin
+      \$380  = mac3_sum0_p4;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$365  = \mac_add0_s0$237 ;
-    if (stall_adv43) begin
-      \$365  = mac3_sum0_p5;
+    \$381  = \mac_add0_s0$253 ;
+    if (stall_adv51) begin
+      \$381  = mac3_sum0_p5;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$366  = \mac_add0_s0$239 ;
-    if (stall_adv43) begin
-      \$366  = mac3_sum0_p6;
+    \$382  = \mac_add0_s0$255 ;
+    if (stall_adv51) begin
+      \$382  = mac3_sum0_p6;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$367  = \mac_add0_s0$240 ;
-    if (stall_adv43) begin
-      \$367  = mac3_sum0_p7;
+    \$383  = \mac_add0_s0$256 ;
+    if (stall_adv51) begin
+      \$383  = mac3_sum0_p7;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$368  = \mac_add0_s0$455 ;
-    if (stall_adv43) begin
-      \$368  = mac_dspout_s0;
+    \$384  = \mac_add0_s0$471 ;
+    if (stall_adv51) begin
+      \$384  = mac_dspout_s0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$369  = mac_add0_valid_s0;
-    if (stall_adv43) begin
-      \$369  = mac_dspout_valid_s0;
-    end
-    if (rst) begin
-      \$369  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$370  = mac_add1_s0;
-    if (stall_adv44) begin
-      \$370  = mac0_sum1_p0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$371  = \mac_add1_s0$245 ;
-    if (stall_adv44) begin
-      \$371  = mac0_sum1_p1;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$372  = \mac_add1_s0$247 ;
-    if (stall_adv44) begin
-      \$372  = mac0_sum1_p2;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$373  = \mac_add1_s0$248 ;
-    if (stall_adv44) begin
-      \$373  = mac0_sum1_p3;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$374  = \mac_add1_s0$250 ;
-    if (stall_adv44) begin
-      \$374  = mac1_sum1_p0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$375  = \mac_add1_s0$251 ;
-    if (stall_adv44) begin
-      \$375  = mac1_sum1_p1;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$376  = \mac_add1_s0$253 ;
-    if (stall_adv44) begin
-      \$376  = mac1_sum1_p2;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$377  = \mac_add1_s0$254 ;
-    if (stall_adv44) begin
-      \$377  = mac1_sum1_p3;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$378  = \mac_add1_s0$256 ;
-    if (stall_adv44) begin
-      \$378  = mac2_sum1_p0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$379  = \mac_add1_s0$257 ;
-    if (stall_adv44) begin
-      \$379  = mac2_sum1_p1;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$380  = \mac_add1_s0$259 ;
-    if (stall_adv44) begin
-      \$380  = mac2_sum1_p2;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$381  = \mac_add1_s0$260 ;
-    if (stall_adv44) begin
-      \$381  = mac2_sum1_p3;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$382  = \mac_add1_s0$262 ;
-    if (stall_adv44) begin
-      \$382  = mac3_sum1_p0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$383  = \mac_add1_s0$263 ;
-    if (stall_adv44) begin
-      \$383  = mac3_sum1_p1;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$384  = \mac_add1_s0$265 ;
-    if (stall_adv44) begin
-      \$384  = mac3_sum1_p2;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$385  = \mac_add1_s0$266 ;
-    if (stall_adv44) begin
-      \$385  = mac3_sum1_p3;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$386  = \mac_add1_s0$457 ;
-    if (stall_adv44) begin
-      \$386  = \mac_add0_s0$455 ;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$387  = mac_add1_valid_s0;
-    if (stall_adv44) begin
-      \$387  = mac_add0_valid_s0;
+    \$385  = mac_add0_valid_s0;
+    if (stall_adv51) begin
+      \$385  = mac_dspout_valid_s0;
     end
     if (rst) begin
-      \$387  = 1'h0;
+      \$385  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$388  = mac_add2_s0;
-    if (stall_adv45) begin
-      \$388  = mac0_sum2_p0;
+    \$386  = mac_add1_s0;
+    if (stall_adv52) begin
+      \$386  = mac0_sum1_p0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$389  = \mac_add2_s0$271 ;
-    if (stall_adv45) begin
-      \$389  = mac0_sum2_p1;
+    \$387  = \mac_add1_s0$261 ;
+    if (stall_adv52) begin
+      \$387  = mac0_sum1_p1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$390  = \mac_add2_s0$273 ;
-    if (stall_adv45) begin
-      \$390  = mac1_sum2_p0;
+    \$388  = \mac_add1_s0$263 ;
+    if (stall_adv52) begin
+      \$388  = mac0_sum1_p2;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$391  = \mac_add2_s0$274 ;
-    if (stall_adv45) begin
-      \$391  = mac1_sum2_p1;
+    \$389  = \mac_add1_s0$264 ;
+    if (stall_adv52) begin
+      \$389  = mac0_sum1_p3;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$392  = \mac_add2_s0$276 ;
-    if (stall_adv45) begin
-      \$392  = mac2_sum2_p0;
+    \$390  = \mac_add1_s0$266 ;
+    if (stall_adv52) begin
+      \$390  = mac1_sum1_p0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$393  = \mac_add2_s0$277 ;
-    if (stall_adv45) begin
-      \$393  = mac2_sum2_p1;
+    \$391  = \mac_add1_s0$267 ;
+    if (stall_adv52) begin
+      \$391  = mac1_sum1_p1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$394  = \mac_add2_s0$279 ;
-    if (stall_adv45) begin
-      \$394  = mac3_sum2_p0;
+    \$392  = \mac_add1_s0$269 ;
+    if (stall_adv52) begin
+      \$392  = mac1_sum1_p2;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$395  = \mac_add2_s0$280 ;
-    if (stall_adv45) begin
-      \$395  = mac3_sum2_p1;
+    \$393  = \mac_add1_s0$270 ;
+    if (stall_adv52) begin
+      \$393  = mac1_sum1_p3;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$396  = \mac_add2_s0$459 ;
-    if (stall_adv45) begin
-      \$396  = \mac_add1_s0$457 ;
+    \$394  = \mac_add1_s0$272 ;
+    if (stall_adv52) begin
+      \$394  = mac2_sum1_p0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$397  = mac_add2_valid_s0;
-    if (stall_adv45) begin
-      \$397  = mac_add1_valid_s0;
-    end
-    if (rst) begin
-      \$397  = 1'h0;
+    \$395  = \mac_add1_s0$273 ;
+    if (stall_adv52) begin
+      \$395  = mac2_sum1_p1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$398  = mac_add3_s0;
-    if (stall_adv46) begin
-      \$398  = mac0_sum3_p0;
+    \$396  = \mac_add1_s0$275 ;
+    if (stall_adv52) begin
+      \$396  = mac2_sum1_p2;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$399  = \mac_add3_s0$304 ;
-    if (stall_adv46) begin
-      \$399  = mac1_sum3_p0;
+    \$397  = \mac_add1_s0$276 ;
+    if (stall_adv52) begin
+      \$397  = mac2_sum1_p3;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$400  = \mac_add3_s0$307 ;
-    if (stall_adv46) begin
-      \$400  = mac2_sum3_p0;
+    \$398  = \mac_add1_s0$278 ;
+    if (stall_adv52) begin
+      \$398  = mac3_sum1_p0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$401  = \mac_add3_s0$310 ;
-    if (stall_adv46) begin
-      \$401  = mac3_sum3_p0;
+    \$399  = \mac_add1_s0$279 ;
+    if (stall_adv52) begin
+      \$399  = mac3_sum1_p1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$402  = \mac_add3_s0$461 ;
-    if (stall_adv46) begin
-      \$402  = \mac_add2_s0$459 ;
+    \$400  = \mac_add1_s0$281 ;
+    if (stall_adv52) begin
+      \$400  = mac3_sum1_p2;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$403  = mac_add3_valid_s0;
-    if (stall_adv46) begin
-      \$403  = mac_add2_valid_s0;
+    \$401  = \mac_add1_s0$282 ;
+    if (stall_adv52) begin
+      \$401  = mac3_sum1_p3;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$402  = \mac_add1_s0$473 ;
+    if (stall_adv52) begin
+      \$402  = \mac_add0_s0$471 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$403  = mac_add1_valid_s0;
+    if (stall_adv52) begin
+      \$403  = mac_add0_valid_s0;
     end
     if (rst) begin
       \$403  = 1'h0;
@@ -3448,99 +3578,72 @@ module dense_mac_16_int8_k4_wmem(i__valid, o__ready, clk, rst, i__ready, o__payl
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$404  = o__valid;
-    if (i__ready) begin
-      \$404  = \$69 ;
-    end
-    if (rst) begin
-      \$404  = 1'h0;
+    \$404  = mac_add2_s0;
+    if (stall_adv53) begin
+      \$404  = mac0_sum2_p0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$405  = stall_adv0_valid;
-    if (stall_adv0) begin
-      \$405  = \$70 ;
-    end
-    if (rst) begin
-      \$405  = 1'h0;
+    \$405  = \mac_add2_s0$287 ;
+    if (stall_adv53) begin
+      \$405  = mac0_sum2_p1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$406  = stall_adv1_valid;
-    if (stall_adv1) begin
-      \$406  = \$71 ;
-    end
-    if (rst) begin
-      \$406  = 1'h0;
+    \$406  = \mac_add2_s0$289 ;
+    if (stall_adv53) begin
+      \$406  = mac1_sum2_p0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$407  = stall_adv2_valid;
-    if (stall_adv2) begin
-      \$407  = \$72 ;
-    end
-    if (rst) begin
-      \$407  = 1'h0;
+    \$407  = \mac_add2_s0$290 ;
+    if (stall_adv53) begin
+      \$407  = mac1_sum2_p1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$408  = stall_adv3_valid;
-    if (stall_adv3) begin
-      \$408  = \$73 ;
-    end
-    if (rst) begin
-      \$408  = 1'h0;
+    \$408  = \mac_add2_s0$292 ;
+    if (stall_adv53) begin
+      \$408  = mac2_sum2_p0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$409  = stall_adv4_valid;
-    if (stall_adv4) begin
-      \$409  = \$74 ;
-    end
-    if (rst) begin
-      \$409  = 1'h0;
+    \$409  = \mac_add2_s0$293 ;
+    if (stall_adv53) begin
+      \$409  = mac2_sum2_p1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$410  = stall_adv5_valid;
-    if (stall_adv5) begin
-      \$410  = \$75 ;
-    end
-    if (rst) begin
-      \$410  = 1'h0;
+    \$410  = \mac_add2_s0$295 ;
+    if (stall_adv53) begin
+      \$410  = mac3_sum2_p0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$411  = stall_adv6_valid;
-    if (stall_adv6) begin
-      \$411  = \$76 ;
-    end
-    if (rst) begin
-      \$411  = 1'h0;
+    \$411  = \mac_add2_s0$296 ;
+    if (stall_adv53) begin
+      \$411  = mac3_sum2_p1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$412  = stall_adv7_valid;
-    if (stall_adv7) begin
-      \$412  = \$77 ;
-    end
-    if (rst) begin
-      \$412  = 1'h0;
+    \$412  = \mac_add2_s0$475 ;
+    if (stall_adv53) begin
+      \$412  = \mac_add1_s0$473 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$413  = stall_adv8_valid;
-    if (stall_adv8) begin
-      \$413  = \$78 ;
+    \$413  = mac_add2_valid_s0;
+    if (stall_adv53) begin
+      \$413  = mac_add1_valid_s0;
     end
     if (rst) begin
       \$413  = 1'h0;
@@ -3548,59 +3651,44 @@ module dense_mac_16_int8_k4_wmem(i__valid, o__ready, clk, rst, i__ready, o__payl
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$414  = stall_adv9_valid;
-    if (stall_adv9) begin
-      \$414  = \$79 ;
-    end
-    if (rst) begin
-      \$414  = 1'h0;
+    \$414  = mac_add3_s0;
+    if (stall_adv54) begin
+      \$414  = mac0_sum3_p0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$415  = stall_adv10_valid;
-    if (stall_adv10) begin
-      \$415  = \$80 ;
-    end
-    if (rst) begin
-      \$415  = 1'h0;
+    \$415  = \mac_add3_s0$320 ;
+    if (stall_adv54) begin
+      \$415  = mac1_sum3_p0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$416  = stall_adv11_valid;
-    if (stall_adv11) begin
-      \$416  = \$81 ;
-    end
-    if (rst) begin
-      \$416  = 1'h0;
+    \$416  = \mac_add3_s0$323 ;
+    if (stall_adv54) begin
+      \$416  = mac2_sum3_p0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$417  = stall_adv12_valid;
-    if (stall_adv12) begin
-      \$417  = \$82 ;
-    end
-    if (rst) begin
-      \$417  = 1'h0;
+    \$417  = \mac_add3_s0$326 ;
+    if (stall_adv54) begin
+      \$417  = mac3_sum3_p0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$418  = stall_adv13_valid;
-    if (stall_adv13) begin
-      \$418  = \$83 ;
-    end
-    if (rst) begin
-      \$418  = 1'h0;
+    \$418  = \mac_add3_s0$477 ;
+    if (stall_adv54) begin
+      \$418  = \mac_add2_s0$475 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$419  = stall_adv14_valid;
-    if (stall_adv14) begin
-      \$419  = \$84 ;
+    \$419  = mac_add3_valid_s0;
+    if (stall_adv54) begin
+      \$419  = mac_add2_valid_s0;
     end
     if (rst) begin
       \$419  = 1'h0;
@@ -3608,9 +3696,9 @@ module dense_mac_16_int8_k4_wmem(i__valid, o__ready, clk, rst, i__ready, o__payl
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$420  = stall_adv15_valid;
-    if (stall_adv15) begin
-      \$420  = \$85 ;
+    \$420  = o__valid;
+    if (i__ready) begin
+      \$420  = \$77 ;
     end
     if (rst) begin
       \$420  = 1'h0;
@@ -3618,9 +3706,9 @@ module dense_mac_16_int8_k4_wmem(i__valid, o__ready, clk, rst, i__ready, o__payl
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$421  = stall_adv16_valid;
-    if (stall_adv16) begin
-      \$421  = \$86 ;
+    \$421  = stall_adv0_valid;
+    if (stall_adv0) begin
+      \$421  = \$78 ;
     end
     if (rst) begin
       \$421  = 1'h0;
@@ -3628,9 +3716,9 @@ module dense_mac_16_int8_k4_wmem(i__valid, o__ready, clk, rst, i__ready, o__payl
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$422  = stall_adv17_valid;
-    if (stall_adv17) begin
-      \$422  = \$87 ;
+    \$422  = stall_adv1_valid;
+    if (stall_adv1) begin
+      \$422  = \$79 ;
     end
     if (rst) begin
       \$422  = 1'h0;
@@ -3638,9 +3726,9 @@ module dense_mac_16_int8_k4_wmem(i__valid, o__ready, clk, rst, i__ready, o__payl
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$423  = stall_adv18_valid;
-    if (stall_adv18) begin
-      \$423  = \$88 ;
+    \$423  = stall_adv2_valid;
+    if (stall_adv2) begin
+      \$423  = \$80 ;
     end
     if (rst) begin
       \$423  = 1'h0;
@@ -3648,9 +3736,9 @@ module dense_mac_16_int8_k4_wmem(i__valid, o__ready, clk, rst, i__ready, o__payl
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$424  = stall_adv19_valid;
-    if (stall_adv19) begin
-      \$424  = \$89 ;
+    \$424  = stall_adv3_valid;
+    if (stall_adv3) begin
+      \$424  = \$81 ;
     end
     if (rst) begin
       \$424  = 1'h0;
@@ -3658,9 +3746,9 @@ module dense_mac_16_int8_k4_wmem(i__valid, o__ready, clk, rst, i__ready, o__payl
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$425  = stall_adv20_valid;
-    if (stall_adv20) begin
-      \$425  = \$90 ;
+    \$425  = stall_adv4_valid;
+    if (stall_adv4) begin
+      \$425  = \$82 ;
     end
     if (rst) begin
       \$425  = 1'h0;
@@ -3668,9 +3756,9 @@ module dense_mac_16_int8_k4_wmem(i__valid, o__ready, clk, rst, i__ready, o__payl
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$426  = stall_adv21_valid;
-    if (stall_adv21) begin
-      \$426  = \$91 ;
+    \$426  = stall_adv5_valid;
+    if (stall_adv5) begin
+      \$426  = \$83 ;
     end
     if (rst) begin
       \$426  = 1'h0;
@@ -3678,9 +3766,9 @@ module dense_mac_16_int8_k4_wmem(i__valid, o__ready, clk, rst, i__ready, o__payl
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$427  = stall_adv22_valid;
-    if (stall_adv22) begin
-      \$427  = \$92 ;
+    \$427  = stall_adv6_valid;
+    if (stall_adv6) begin
+      \$427  = \$84 ;
     end
     if (rst) begin
       \$427  = 1'h0;
@@ -3688,9 +3776,9 @@ module dense_mac_16_int8_k4_wmem(i__valid, o__ready, clk, rst, i__ready, o__payl
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$428  = stall_adv23_valid;
-    if (stall_adv23) begin
-      \$428  = \$93 ;
+    \$428  = stall_adv7_valid;
+    if (stall_adv7) begin
+      \$428  = \$85 ;
     end
     if (rst) begin
       \$428  = 1'h0;
@@ -3698,9 +3786,9 @@ module dense_mac_16_int8_k4_wmem(i__valid, o__ready, clk, rst, i__ready, o__payl
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$429  = stall_adv24_valid;
-    if (stall_adv24) begin
-      \$429  = \$94 ;
+    \$429  = stall_adv8_valid;
+    if (stall_adv8) begin
+      \$429  = \$86 ;
     end
     if (rst) begin
       \$429  = 1'h0;
@@ -3708,9 +3796,9 @@ module dense_mac_16_int8_k4_wmem(i__valid, o__ready, clk, rst, i__ready, o__payl
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$430  = stall_adv25_valid;
-    if (stall_adv25) begin
-      \$430  = \$95 ;
+    \$430  = stall_adv9_valid;
+    if (stall_adv9) begin
+      \$430  = \$87 ;
     end
     if (rst) begin
       \$430  = 1'h0;
@@ -3718,9 +3806,9 @@ module dense_mac_16_int8_k4_wmem(i__valid, o__ready, clk, rst, i__ready, o__payl
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$431  = stall_adv26_valid;
-    if (stall_adv26) begin
-      \$431  = \$96 ;
+    \$431  = stall_adv10_valid;
+    if (stall_adv10) begin
+      \$431  = \$88 ;
     end
     if (rst) begin
       \$431  = 1'h0;
@@ -3728,9 +3816,9 @@ module dense_mac_16_int8_k4_wmem(i__valid, o__ready, clk, rst, i__ready, o__payl
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$432  = stall_adv27_valid;
-    if (stall_adv27) begin
-      \$432  = \$97 ;
+    \$432  = stall_adv11_valid;
+    if (stall_adv11) begin
+      \$432  = \$89 ;
     end
     if (rst) begin
       \$432  = 1'h0;
@@ -3738,9 +3826,9 @@ module dense_mac_16_int8_k4_wmem(i__valid, o__ready, clk, rst, i__ready, o__payl
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$433  = stall_adv28_valid;
-    if (stall_adv28) begin
-      \$433  = \$98 ;
+    \$433  = stall_adv12_valid;
+    if (stall_adv12) begin
+      \$433  = \$90 ;
     end
     if (rst) begin
       \$433  = 1'h0;
@@ -3748,9 +3836,9 @@ module dense_mac_16_int8_k4_wmem(i__valid, o__ready, clk, rst, i__ready, o__payl
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$434  = stall_adv29_valid;
-    if (stall_adv29) begin
-      \$434  = \$99 ;
+    \$434  = stall_adv13_valid;
+    if (stall_adv13) begin
+      \$434  = \$91 ;
     end
     if (rst) begin
       \$434  = 1'h0;
@@ -3758,9 +3846,9 @@ module dense_mac_16_int8_k4_wmem(i__valid, o__ready, clk, rst, i__ready, o__payl
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$435  = stall_adv30_valid;
-    if (stall_adv30) begin
-      \$435  = \$100 ;
+    \$435  = stall_adv14_valid;
+    if (stall_adv14) begin
+      \$435  = \$92 ;
     end
     if (rst) begin
       \$435  = 1'h0;
@@ -3768,9 +3856,9 @@ module dense_mac_16_int8_k4_wmem(i__valid, o__ready, clk, rst, i__ready, o__payl
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$436  = stall_adv31_valid;
-    if (stall_adv31) begin
-      \$436  = \$101 ;
+    \$436  = stall_adv15_valid;
+    if (stall_adv15) begin
+      \$436  = \$93 ;
     end
     if (rst) begin
       \$436  = 1'h0;
@@ -3778,9 +3866,9 @@ module dense_mac_16_int8_k4_wmem(i__valid, o__ready, clk, rst, i__ready, o__payl
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$437  = stall_adv32_valid;
-    if (stall_adv32) begin
-      \$437  = \$102 ;
+    \$437  = stall_adv16_valid;
+    if (stall_adv16) begin
+      \$437  = \$94 ;
     end
     if (rst) begin
       \$437  = 1'h0;
@@ -3788,9 +3876,9 @@ module dense_mac_16_int8_k4_wmem(i__valid, o__ready, clk, rst, i__ready, o__payl
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$438  = stall_adv33_valid;
-    if (stall_adv33) begin
-      \$438  = \$103 ;
+    \$438  = stall_adv17_valid;
+    if (stall_adv17) begin
+      \$438  = \$95 ;
     end
     if (rst) begin
       \$438  = 1'h0;
@@ -3798,9 +3886,9 @@ module dense_mac_16_int8_k4_wmem(i__valid, o__ready, clk, rst, i__ready, o__payl
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$439  = stall_adv34_valid;
-    if (stall_adv34) begin
-      \$439  = \$104 ;
+    \$439  = stall_adv18_valid;
+    if (stall_adv18) begin
+      \$439  = \$96 ;
     end
     if (rst) begin
       \$439  = 1'h0;
@@ -3808,9 +3896,9 @@ module dense_mac_16_int8_k4_wmem(i__valid, o__ready, clk, rst, i__ready, o__payl
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$440  = stall_adv35_valid;
-    if (stall_adv35) begin
-      \$440  = \$105 ;
+    \$440  = stall_adv19_valid;
+    if (stall_adv19) begin
+      \$440  = \$97 ;
     end
     if (rst) begin
       \$440  = 1'h0;
@@ -3818,9 +3906,9 @@ module dense_mac_16_int8_k4_wmem(i__valid, o__ready, clk, rst, i__ready, o__payl
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$441  = stall_adv36_valid;
-    if (stall_adv36) begin
-      \$441  = \$106 ;
+    \$441  = stall_adv20_valid;
+    if (stall_adv20) begin
+      \$441  = \$98 ;
     end
     if (rst) begin
       \$441  = 1'h0;
@@ -3828,9 +3916,9 @@ module dense_mac_16_int8_k4_wmem(i__valid, o__ready, clk, rst, i__ready, o__payl
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$442  = stall_adv37_valid;
-    if (stall_adv37) begin
-      \$442  = \$107 ;
+    \$442  = stall_adv21_valid;
+    if (stall_adv21) begin
+      \$442  = \$99 ;
     end
     if (rst) begin
       \$442  = 1'h0;
@@ -3838,9 +3926,9 @@ module dense_mac_16_int8_k4_wmem(i__valid, o__ready, clk, rst, i__ready, o__payl
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$443  = stall_adv38_valid;
-    if (stall_adv38) begin
-      \$443  = \$108 ;
+    \$443  = stall_adv22_valid;
+    if (stall_adv22) begin
+      \$443  = \$100 ;
     end
     if (rst) begin
       \$443  = 1'h0;
@@ -3848,9 +3936,9 @@ module dense_mac_16_int8_k4_wmem(i__valid, o__ready, clk, rst, i__ready, o__payl
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$444  = stall_adv39_valid;
-    if (stall_adv39) begin
-      \$444  = \$109 ;
+    \$444  = stall_adv23_valid;
+    if (stall_adv23) begin
+      \$444  = \$101 ;
     end
     if (rst) begin
       \$444  = 1'h0;
@@ -3858,9 +3946,9 @@ module dense_mac_16_int8_k4_wmem(i__valid, o__ready, clk, rst, i__ready, o__payl
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$445  = stall_adv40_valid;
-    if (stall_adv40) begin
-      \$445  = \$110 ;
+    \$445  = stall_adv24_valid;
+    if (stall_adv24) begin
+      \$445  = \$102 ;
     end
     if (rst) begin
       \$445  = 1'h0;
@@ -3868,9 +3956,9 @@ module dense_mac_16_int8_k4_wmem(i__valid, o__ready, clk, rst, i__ready, o__payl
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$446  = stall_adv41_valid;
-    if (stall_adv41) begin
-      \$446  = \$111 ;
+    \$446  = stall_adv25_valid;
+    if (stall_adv25) begin
+      \$446  = \$103 ;
     end
     if (rst) begin
       \$446  = 1'h0;
@@ -3878,9 +3966,9 @@ module dense_mac_16_int8_k4_wmem(i__valid, o__ready, clk, rst, i__ready, o__payl
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$447  = stall_adv42_valid;
-    if (stall_adv42) begin
-      \$447  = \$112 ;
+    \$447  = stall_adv26_valid;
+    if (stall_adv26) begin
+      \$447  = \$104 ;
     end
     if (rst) begin
       \$447  = 1'h0;
@@ -3888,9 +3976,9 @@ module dense_mac_16_int8_k4_wmem(i__valid, o__ready, clk, rst, i__ready, o__payl
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$448  = stall_adv43_valid;
-    if (stall_adv43) begin
-      \$448  = \$113 ;
+    \$448  = stall_adv27_valid;
+    if (stall_adv27) begin
+      \$448  = \$105 ;
     end
     if (rst) begin
       \$448  = 1'h0;
@@ -3898,9 +3986,9 @@ module dense_mac_16_int8_k4_wmem(i__valid, o__ready, clk, rst, i__ready, o__payl
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$449  = stall_adv44_valid;
-    if (stall_adv44) begin
-      \$449  = \$114 ;
+    \$449  = stall_adv28_valid;
+    if (stall_adv28) begin
+      \$449  = \$106 ;
     end
     if (rst) begin
       \$449  = 1'h0;
@@ -3908,9 +3996,9 @@ module dense_mac_16_int8_k4_wmem(i__valid, o__ready, clk, rst, i__ready, o__payl
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$450  = stall_adv45_valid;
-    if (stall_adv45) begin
-      \$450  = \$115 ;
+    \$450  = stall_adv29_valid;
+    if (stall_adv29) begin
+      \$450  = \$107 ;
     end
     if (rst) begin
       \$450  = 1'h0;
@@ -3918,9 +4006,9 @@ module dense_mac_16_int8_k4_wmem(i__valid, o__ready, clk, rst, i__ready, o__payl
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$451  = stall_adv46_valid;
-    if (stall_adv46) begin
-      \$451  = \$116 ;
+    \$451  = stall_adv30_valid;
+    if (stall_adv30) begin
+      \$451  = \$108 ;
     end
     if (rst) begin
       \$451  = 1'h0;
@@ -3928,9 +4016,9 @@ module dense_mac_16_int8_k4_wmem(i__valid, o__ready, clk, rst, i__ready, o__payl
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$452  = stall_adv47_valid;
-    if (stall_adv47) begin
-      \$452  = \$117 ;
+    \$452  = stall_adv31_valid;
+    if (stall_adv31) begin
+      \$452  = \$109 ;
     end
     if (rst) begin
       \$452  = 1'h0;
@@ -3938,9 +4026,9 @@ module dense_mac_16_int8_k4_wmem(i__valid, o__ready, clk, rst, i__ready, o__payl
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$453  = stall_adv48_valid;
-    if (stall_adv48) begin
-      \$453  = \$118 ;
+    \$453  = stall_adv32_valid;
+    if (stall_adv32) begin
+      \$453  = \$110 ;
     end
     if (rst) begin
       \$453  = 1'h0;
@@ -3948,9 +4036,9 @@ module dense_mac_16_int8_k4_wmem(i__valid, o__ready, clk, rst, i__ready, o__payl
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$454  = stall_adv49_valid;
-    if (stall_adv49) begin
-      \$454  = \$119 ;
+    \$454  = stall_adv33_valid;
+    if (stall_adv33) begin
+      \$454  = \$111 ;
     end
     if (rst) begin
       \$454  = 1'h0;
@@ -3958,9 +4046,9 @@ module dense_mac_16_int8_k4_wmem(i__valid, o__ready, clk, rst, i__ready, o__payl
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$455  = stall_adv50_valid;
-    if (stall_adv50) begin
-      \$455  = \$120 ;
+    \$455  = stall_adv34_valid;
+    if (stall_adv34) begin
+      \$455  = \$112 ;
     end
     if (rst) begin
       \$455  = 1'h0;
@@ -3968,9 +4056,9 @@ module dense_mac_16_int8_k4_wmem(i__valid, o__ready, clk, rst, i__ready, o__payl
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$456  = stall_adv51_valid;
-    if (stall_adv51) begin
-      \$456  = \$121 ;
+    \$456  = stall_adv35_valid;
+    if (stall_adv35) begin
+      \$456  = \$113 ;
     end
     if (rst) begin
       \$456  = 1'h0;
@@ -3978,9 +4066,9 @@ module dense_mac_16_int8_k4_wmem(i__valid, o__ready, clk, rst, i__ready, o__payl
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$457  = stall_adv52_valid;
-    if (stall_adv52) begin
-      \$457  = \$122 ;
+    \$457  = stall_adv36_valid;
+    if (stall_adv36) begin
+      \$457  = \$114 ;
     end
     if (rst) begin
       \$457  = 1'h0;
@@ -3988,9 +4076,9 @@ module dense_mac_16_int8_k4_wmem(i__valid, o__ready, clk, rst, i__ready, o__payl
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$458  = stall_adv53_valid;
-    if (stall_adv53) begin
-      \$458  = \$123 ;
+    \$458  = stall_adv37_valid;
+    if (stall_adv37) begin
+      \$458  = \$115 ;
     end
     if (rst) begin
       \$458  = 1'h0;
@@ -3998,9 +4086,9 @@ module dense_mac_16_int8_k4_wmem(i__valid, o__ready, clk, rst, i__ready, o__payl
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$459  = stall_adv54_valid;
-    if (stall_adv54) begin
-      \$459  = \$124 ;
+    \$459  = stall_adv38_valid;
+    if (stall_adv38) begin
+      \$459  = \$116 ;
     end
     if (rst) begin
       \$459  = 1'h0;
@@ -4008,805 +4096,877 @@ module dense_mac_16_int8_k4_wmem(i__valid, o__ready, clk, rst, i__ready, o__payl
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$460  = mac_acc0;
-    if (\$125 ) begin
-      \$460  = \$126 ;
+    \$460  = stall_adv39_valid;
+    if (stall_adv39) begin
+      \$460  = \$117 ;
     end
     if (rst) begin
-      \$460  = 32'd0;
+      \$460  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$461  = mac_acc0_out;
+    \$461  = stall_adv40_valid;
+    if (stall_adv40) begin
+      \$461  = \$118 ;
+    end
+    if (rst) begin
+      \$461  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$462  = stall_adv41_valid;
+    if (stall_adv41) begin
+      \$462  = \$119 ;
+    end
+    if (rst) begin
+      \$462  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$463  = stall_adv42_valid;
+    if (stall_adv42) begin
+      \$463  = \$120 ;
+    end
+    if (rst) begin
+      \$463  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$464  = stall_adv43_valid;
+    if (stall_adv43) begin
+      \$464  = \$121 ;
+    end
+    if (rst) begin
+      \$464  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$465  = stall_adv44_valid;
+    if (stall_adv44) begin
+      \$465  = \$122 ;
+    end
+    if (rst) begin
+      \$465  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$466  = stall_adv45_valid;
+    if (stall_adv45) begin
+      \$466  = \$123 ;
+    end
+    if (rst) begin
+      \$466  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$467  = stall_adv46_valid;
+    if (stall_adv46) begin
+      \$467  = \$124 ;
+    end
+    if (rst) begin
+      \$467  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$468  = stall_adv47_valid;
+    if (stall_adv47) begin
+      \$468  = \$125 ;
+    end
+    if (rst) begin
+      \$468  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$469  = stall_adv48_valid;
     if (stall_adv48) begin
-      \$461  = \$57 [31:0];
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$462  = mac_acc1;
-    if (\$127 ) begin
-      \$462  = \$128 ;
+      \$469  = \$126 ;
     end
     if (rst) begin
-      \$462  = 32'd0;
+      \$469  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$463  = mac_acc1_out;
+    \$470  = stall_adv49_valid;
+    if (stall_adv49) begin
+      \$470  = \$127 ;
+    end
+    if (rst) begin
+      \$470  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$471  = stall_adv50_valid;
     if (stall_adv50) begin
-      \$463  = \$58 [31:0];
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$464  = mac_acc2;
-    if (\$129 ) begin
-      \$464  = \$130 ;
+      \$471  = \$128 ;
     end
     if (rst) begin
-      \$464  = 32'd0;
+      \$471  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$465  = mac_acc2_out;
+    \$472  = stall_adv51_valid;
+    if (stall_adv51) begin
+      \$472  = \$129 ;
+    end
+    if (rst) begin
+      \$472  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$473  = stall_adv52_valid;
     if (stall_adv52) begin
-      \$465  = \$59 [31:0];
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$466  = mac_acc3;
-    if (\$131 ) begin
-      \$466  = \$132 ;
+      \$473  = \$130 ;
     end
     if (rst) begin
-      \$466  = 32'd0;
+      \$473  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$467  = mac_acc3_out;
+    \$474  = stall_adv53_valid;
+    if (stall_adv53) begin
+      \$474  = \$131 ;
+    end
+    if (rst) begin
+      \$474  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$475  = stall_adv54_valid;
     if (stall_adv54) begin
-      \$467  = \$60 [31:0];
+      \$475  = \$132 ;
+    end
+    if (rst) begin
+      \$475  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$213  = mac_group;
-    if (\$63 ) begin
+    \$476  = stall_adv55_valid;
+    if (stall_adv55) begin
+      \$476  = \$133 ;
+    end
+    if (rst) begin
+      \$476  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$477  = stall_adv56_valid;
+    if (stall_adv56) begin
+      \$477  = \$134 ;
+    end
+    if (rst) begin
+      \$477  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$478  = stall_adv57_valid;
+    if (stall_adv57) begin
+      \$478  = \$135 ;
+    end
+    if (rst) begin
+      \$478  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$479  = stall_adv58_valid;
+    if (stall_adv58) begin
+      \$479  = \$136 ;
+    end
+    if (rst) begin
+      \$479  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$480  = stall_adv59_valid;
+    if (stall_adv59) begin
+      \$480  = \$137 ;
+    end
+    if (rst) begin
+      \$480  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$481  = stall_adv60_valid;
+    if (stall_adv60) begin
+      \$481  = \$138 ;
+    end
+    if (rst) begin
+      \$481  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$482  = stall_adv61_valid;
+    if (stall_adv61) begin
+      \$482  = \$139 ;
+    end
+    if (rst) begin
+      \$482  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$483  = stall_adv62_valid;
+    if (stall_adv62) begin
+      \$483  = \$140 ;
+    end
+    if (rst) begin
+      \$483  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$484  = mac_acc0;
+    if (\$141 ) begin
+      \$484  = \$142 ;
+    end
+    if (rst) begin
+      \$484  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$485  = mac_acc0_out;
+    if (stall_adv56) begin
+      \$485  = \$65 [31:0];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$486  = mac_acc1;
+    if (\$143 ) begin
+      \$486  = \$144 ;
+    end
+    if (rst) begin
+      \$486  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$487  = mac_acc1_out;
+    if (stall_adv58) begin
+      \$487  = \$66 [31:0];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$488  = mac_acc2;
+    if (\$145 ) begin
+      \$488  = \$146 ;
+    end
+    if (rst) begin
+      \$488  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$489  = mac_acc2_out;
+    if (stall_adv60) begin
+      \$489  = \$67 [31:0];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$490  = mac_acc3;
+    if (\$147 ) begin
+      \$490  = \$148 ;
+    end
+    if (rst) begin
+      \$490  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$491  = mac_acc3_out;
+    if (stall_adv62) begin
+      \$491  = \$68 [31:0];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$229  = mac_group;
+    if (\$71 ) begin
       (* full_case = 32'd1 *)
-      if (\$65 ) begin
-        \$213  = 6'h00;
+      if (\$73 ) begin
+        \$229  = 6'h00;
       end else begin
-        \$213  = \$66 [5:0];
+        \$229  = \$74 [5:0];
       end
     end
     if (rst) begin
-      \$213  = 6'h00;
+      \$229  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$214  = mac_read_s0;
+    \$230  = mac_read_s0;
     if (stall_adv32) begin
-      \$214  = i__payload[7:0];
+      \$230  = i__payload[7:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$215  = \mac_read_s0$318 ;
+    \$231  = \mac_read_s0$334 ;
     if (stall_adv32) begin
-      \$215  = i__payload[15:8];
+      \$231  = i__payload[15:8];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$216  = \mac_read_s0$319 ;
+    \$232  = \mac_read_s0$335 ;
     if (stall_adv32) begin
-      \$216  = i__payload[23:16];
+      \$232  = i__payload[23:16];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$217  = \mac_read_s0$320 ;
+    \$233  = \mac_read_s0$336 ;
     if (stall_adv32) begin
-      \$217  = i__payload[31:24];
+      \$233  = i__payload[31:24];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$218  = \mac_read_s0$321 ;
+    \$234  = \mac_read_s0$337 ;
     if (stall_adv32) begin
-      \$218  = i__payload[39:32];
+      \$234  = i__payload[39:32];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$219  = \mac_read_s0$322 ;
+    \$235  = \mac_read_s0$338 ;
     if (stall_adv32) begin
-      \$219  = i__payload[47:40];
+      \$235  = i__payload[47:40];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$220  = \mac_read_s0$323 ;
+    \$236  = \mac_read_s0$339 ;
     if (stall_adv32) begin
-      \$220  = i__payload[55:48];
+      \$236  = i__payload[55:48];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$221  = \mac_read_s0$324 ;
+    \$237  = \mac_read_s0$340 ;
     if (stall_adv32) begin
-      \$221  = i__payload[63:56];
+      \$237  = i__payload[63:56];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$222  = \mac_read_s0$325 ;
+    \$238  = \mac_read_s0$341 ;
     if (stall_adv32) begin
-      \$222  = i__payload[71:64];
+      \$238  = i__payload[71:64];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$223  = \mac_read_s0$326 ;
+    \$239  = \mac_read_s0$342 ;
     if (stall_adv32) begin
-      \$223  = i__payload[79:72];
+      \$239  = i__payload[79:72];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$224  = \mac_read_s0$327 ;
+    \$240  = \mac_read_s0$343 ;
     if (stall_adv32) begin
-      \$224  = i__payload[87:80];
+      \$240  = i__payload[87:80];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$225  = \mac_read_s0$328 ;
+    \$241  = \mac_read_s0$344 ;
     if (stall_adv32) begin
-      \$225  = i__payload[95:88];
+      \$241  = i__payload[95:88];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$226  = \mac_read_s0$329 ;
+    \$242  = \mac_read_s0$345 ;
     if (stall_adv32) begin
-      \$226  = i__payload[103:96];
+      \$242  = i__payload[103:96];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$227  = \mac_read_s0$330 ;
+    \$243  = \mac_read_s0$346 ;
     if (stall_adv32) begin
-      \$227  = i__payload[111:104];
+      \$243  = i__payload[111:104];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$228  = \mac_read_s0$331 ;
+    \$244  = \mac_read_s0$347 ;
     if (stall_adv32) begin
-      \$228  = i__payload[119:112];
+      \$244  = i__payload[119:112];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$229  = \mac_read_s0$332 ;
+    \$245  = \mac_read_s0$348 ;
     if (stall_adv32) begin
-      \$229  = i__payload[127:120];
+      \$245  = i__payload[127:120];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$230  = \mac_read_s0$333 ;
+    \$246  = \mac_read_s0$349 ;
     if (stall_adv32) begin
-      \$230  = i__payload[160];
+      \$246  = i__payload[160];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$231  = mac_read_valid_s0;
+    \$247  = mac_read_valid_s0;
     if (stall_adv32) begin
-      \$231  = \$68 ;
+      \$247  = \$76 ;
     end
     if (rst) begin
-      \$231  = 1'h0;
+      \$247  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$232  = mac_rdreg_s0;
+    \$248  = mac_rdreg_s0;
     if (stall_adv33) begin
-      \$232  = mac_read_s0;
+      \$248  = mac_read_s0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$233  = \mac_rdreg_s0$336 ;
+    \$249  = \mac_rdreg_s0$352 ;
     if (stall_adv33) begin
-      \$233  = \mac_read_s0$318 ;
+      \$249  = \mac_read_s0$334 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$234  = \mac_rdreg_s0$337 ;
+    \$250  = \mac_rdreg_s0$353 ;
     if (stall_adv33) begin
-      \$234  = \mac_read_s0$319 ;
+      \$250  = \mac_read_s0$335 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$235  = \mac_rdreg_s0$338 ;
+    \$251  = \mac_rdreg_s0$354 ;
     if (stall_adv33) begin
-      \$235  = \mac_read_s0$320 ;
+      \$251  = \mac_read_s0$336 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$236  = \mac_rdreg_s0$339 ;
+    \$252  = \mac_rdreg_s0$355 ;
     if (stall_adv33) begin
-      \$236  = \mac_read_s0$321 ;
+      \$252  = \mac_read_s0$337 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$237  = \mac_rdreg_s0$340 ;
+    \$253  = \mac_rdreg_s0$356 ;
     if (stall_adv33) begin
-      \$237  = \mac_read_s0$322 ;
+      \$253  = \mac_read_s0$338 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$238  = \mac_rdreg_s0$341 ;
+    \$254  = \mac_rdreg_s0$357 ;
     if (stall_adv33) begin
-      \$238  = \mac_read_s0$323 ;
+      \$254  = \mac_read_s0$339 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$239  = \mac_rdreg_s0$342 ;
+    \$255  = \mac_rdreg_s0$358 ;
     if (stall_adv33) begin
-      \$239  = \mac_read_s0$324 ;
+      \$255  = \mac_read_s0$340 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$240  = \mac_rdreg_s0$343 ;
+    \$256  = \mac_rdreg_s0$359 ;
     if (stall_adv33) begin
-      \$240  = \mac_read_s0$325 ;
+      \$256  = \mac_read_s0$341 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$241  = \mac_rdreg_s0$344 ;
+    \$257  = \mac_rdreg_s0$360 ;
     if (stall_adv33) begin
-      \$241  = \mac_read_s0$326 ;
+      \$257  = \mac_read_s0$342 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$242  = \mac_rdreg_s0$345 ;
+    \$258  = \mac_rdreg_s0$361 ;
     if (stall_adv33) begin
-      \$242  = \mac_read_s0$327 ;
+      \$258  = \mac_read_s0$343 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$243  = \mac_rdreg_s0$346 ;
+    \$259  = \mac_rdreg_s0$362 ;
     if (stall_adv33) begin
-      \$243  = \mac_read_s0$328 ;
+      \$259  = \mac_read_s0$344 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$244  = \mac_rdreg_s0$347 ;
+    \$260  = \mac_rdreg_s0$363 ;
     if (stall_adv33) begin
-      \$244  = \mac_read_s0$329 ;
+      \$260  = \mac_read_s0$345 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$245  = \mac_rdreg_s0$348 ;
+    \$261  = \mac_rdreg_s0$364 ;
     if (stall_adv33) begin
-      \$245  = \mac_read_s0$330 ;
+      \$261  = \mac_read_s0$346 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$246  = \mac_rdreg_s0$349 ;
+    \$262  = \mac_rdreg_s0$365 ;
     if (stall_adv33) begin
-      \$246  = \mac_read_s0$331 ;
+      \$262  = \mac_read_s0$347 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$247  = \mac_rdreg_s0$350 ;
+    \$263  = \mac_rdreg_s0$366 ;
     if (stall_adv33) begin
-      \$247  = \mac_read_s0$332 ;
+      \$263  = \mac_read_s0$348 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$248  = \mac_rdreg_s0$351 ;
+    \$264  = \mac_rdreg_s0$367 ;
     if (stall_adv33) begin
-      \$248  = \mac_read_s0$333 ;
+      \$264  = \mac_read_s0$349 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$249  = mac_rdreg_valid_s0;
+    \$265  = mac_rdreg_valid_s0;
     if (stall_adv33) begin
-      \$249  = mac_read_valid_s0;
+      \$265  = mac_read_valid_s0;
     end
     if (rst) begin
-      \$249  = 1'h0;
+      \$265  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$250  = mac_pre_s0;
+    \$266  = mac_pre_a0_g0;
     if (stall_adv34) begin
-      \$250  = mac_rdreg_s0;
+      \$266  = mac_rdreg_s0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$251  = \mac_pre_s0$354 ;
-    if (stall_adv34) begin
-      \$251  = \mac_rdreg_s0$336 ;
+    \$267  = mac_pre_a1_g1;
+    if (stall_adv35) begin
+      \$267  = \mac_rdreg_s0$352 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$252  = \mac_pre_s0$355 ;
-    if (stall_adv34) begin
-      \$252  = \mac_rdreg_s0$337 ;
+    \$268  = mac_pre_a2_g2;
+    if (stall_adv36) begin
+      \$268  = \mac_rdreg_s0$353 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$253  = \mac_pre_s0$356 ;
-    if (stall_adv34) begin
-      \$253  = \mac_rdreg_s0$338 ;
+    \$269  = mac_pre_a3_g3;
+    if (stall_adv37) begin
+      \$269  = \mac_rdreg_s0$354 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$254  = \mac_pre_s0$357 ;
-    if (stall_adv34) begin
-      \$254  = \mac_rdreg_s0$339 ;
+    \$270  = mac_pre_a4_g4;
+    if (stall_adv38) begin
+      \$270  = \mac_rdreg_s0$355 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$255  = \mac_pre_s0$358 ;
-    if (stall_adv34) begin
-      \$255  = \mac_rdreg_s0$340 ;
+    \$271  = mac_pre_a5_g5;
+    if (stall_adv39) begin
+      \$271  = \mac_rdreg_s0$356 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$256  = \mac_pre_s0$359 ;
-    if (stall_adv34) begin
-      \$256  = \mac_rdreg_s0$341 ;
+    \$272  = mac_pre_a6_g6;
+    if (stall_adv40) begin
+      \$272  = \mac_rdreg_s0$357 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$257  = \mac_pre_s0$360 ;
-    if (stall_adv34) begin
-      \$257  = \mac_rdreg_s0$342 ;
+    \$273  = mac_pre_a7_g7;
+    if (stall_adv41) begin
+      \$273  = \mac_rdreg_s0$358 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$258  = \mac_pre_s0$361 ;
-    if (stall_adv34) begin
-      \$258  = \mac_rdreg_s0$343 ;
+    \$274  = mac_pre_a8_g8;
+    if (stall_adv42) begin
+      \$274  = \mac_rdreg_s0$359 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$259  = \mac_pre_s0$362 ;
-    if (stall_adv34) begin
-      \$259  = \mac_rdreg_s0$344 ;
+    \$275  = mac_pre_a9_g9;
+    if (stall_adv43) begin
+      \$275  = \mac_rdreg_s0$360 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$260  = \mac_pre_s0$363 ;
-    if (stall_adv34) begin
-      \$260  = \mac_rdreg_s0$345 ;
+    \$276  = mac_pre_a10_g10;
+    if (stall_adv44) begin
+      \$276  = \mac_rdreg_s0$361 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$261  = \mac_pre_s0$364 ;
-    if (stall_adv34) begin
-      \$261  = \mac_rdreg_s0$346 ;
+    \$277  = mac_pre_a11_g11;
+    if (stall_adv45) begin
+      \$277  = \mac_rdreg_s0$362 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$262  = \mac_pre_s0$365 ;
-    if (stall_adv34) begin
-      \$262  = \mac_rdreg_s0$347 ;
+    \$278  = mac_pre_a12_g12;
+    if (stall_adv46) begin
+      \$278  = \mac_rdreg_s0$363 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$263  = \mac_pre_s0$366 ;
-    if (stall_adv34) begin
-      \$263  = \mac_rdreg_s0$348 ;
+    \$279  = mac_pre_a13_g13;
+    if (stall_adv47) begin
+      \$279  = \mac_rdreg_s0$364 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$264  = \mac_pre_s0$367 ;
-    if (stall_adv34) begin
-      \$264  = \mac_rdreg_s0$349 ;
+    \$280  = mac_pre_a14_g14;
+    if (stall_adv48) begin
+      \$280  = \mac_rdreg_s0$365 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$265  = \mac_pre_s0$368 ;
-    if (stall_adv34) begin
-      \$265  = \mac_rdreg_s0$350 ;
+    \$281  = mac_pre_a15_g15;
+    if (stall_adv49) begin
+      \$281  = \mac_rdreg_s0$366 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$266  = \mac_pre_s0$369 ;
-    if (stall_adv34) begin
-      \$266  = wbank0_q[7:0];
+    \$282  = mac_pre_s0;
+    if (stall_adv50) begin
+      \$282  = wbank0_q[7:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$267  = \mac_pre_s0$371 ;
-    if (stall_adv34) begin
-      \$267  = wbank1_q[7:0];
+    \$283  = \mac_pre_s0$387 ;
+    if (stall_adv50) begin
+      \$283  = wbank1_q[7:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$268  = \mac_pre_s0$373 ;
-    if (stall_adv34) begin
-      \$268  = wbank2_q[7:0];
+    \$284  = \mac_pre_s0$389 ;
+    if (stall_adv50) begin
+      \$284  = wbank2_q[7:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$269  = \mac_pre_s0$375 ;
-    if (stall_adv34) begin
-      \$269  = wbank3_q[7:0];
+    \$285  = \mac_pre_s0$391 ;
+    if (stall_adv50) begin
+      \$285  = wbank3_q[7:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$270  = \mac_pre_s0$377 ;
-    if (stall_adv34) begin
-      \$270  = wbank4_q[7:0];
+    \$286  = \mac_pre_s0$393 ;
+    if (stall_adv50) begin
+      \$286  = wbank4_q[7:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$271  = \mac_pre_s0$379 ;
-    if (stall_adv34) begin
-      \$271  = wbank5_q[7:0];
+    \$287  = \mac_pre_s0$395 ;
+    if (stall_adv50) begin
+      \$287  = wbank5_q[7:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$272  = \mac_pre_s0$381 ;
-    if (stall_adv34) begin
-      \$272  = wbank6_q[7:0];
+    \$288  = \mac_pre_s0$397 ;
+    if (stall_adv50) begin
+      \$288  = wbank6_q[7:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$273  = \mac_pre_s0$383 ;
-    if (stall_adv34) begin
-      \$273  = wbank7_q[7:0];
+    \$289  = \mac_pre_s0$399 ;
+    if (stall_adv50) begin
+      \$289  = wbank7_q[7:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$274  = \mac_pre_s0$385 ;
-    if (stall_adv34) begin
-      \$274  = wbank8_q[7:0];
+    \$290  = \mac_pre_s0$401 ;
+    if (stall_adv50) begin
+      \$290  = wbank8_q[7:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$275  = \mac_pre_s0$387 ;
-    if (stall_adv34) begin
-      \$275  = wbank9_q[7:0];
+    \$291  = \mac_pre_s0$403 ;
+    if (stall_adv50) begin
+      \$291  = wbank9_q[7:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$276  = \mac_pre_s0$389 ;
-    if (stall_adv34) begin
-      \$276  = wbank10_q[7:0];
+    \$292  = \mac_pre_s0$405 ;
+    if (stall_adv50) begin
+      \$292  = wbank10_q[7:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$277  = \mac_pre_s0$391 ;
-    if (stall_adv34) begin
-      \$277  = wbank11_q[7:0];
+    \$293  = \mac_pre_s0$407 ;
+    if (stall_adv50) begin
+      \$293  = wbank11_q[7:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$278  = \mac_pre_s0$393 ;
-    if (stall_adv34) begin
-      \$278  = wbank12_q[7:0];
+    \$294  = \mac_pre_s0$409 ;
+    if (stall_adv50) begin
+      \$294  = wbank12_q[7:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$279  = \mac_pre_s0$395 ;
-    if (stall_adv34) begin
-      \$279  = wbank13_q[7:0];
+    \$295  = \mac_pre_s0$411 ;
+    if (stall_adv50) begin
+      \$295  = wbank13_q[7:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$280  = \mac_pre_s0$397 ;
-    if (stall_adv34) begin
-      \$280  = wbank14_q[7:0];
+    \$296  = \mac_pre_s0$413 ;
+    if (stall_adv50) begin
+      \$296  = wbank14_q[7:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$281  = \mac_pre_s0$399 ;
-    if (stall_adv34) begin
-      \$281  = wbank15_q[7:0];
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$282  = \mac_pre_s0$401 ;
-    if (stall_adv34) begin
-      \$282  = wbank0_q[15:8];
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$283  = \mac_pre_s0$402 ;
-    if (stall_adv34) begin
-      \$283  = wbank1_q[15:8];
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$284  = \mac_pre_s0$403 ;
-    if (stall_adv34) begin
-      \$284  = wbank2_q[15:8];
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$285  = \mac_pre_s0$404 ;
-    if (stall_adv34) begin
-      \$285  = wbank3_q[15:8];
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$286  = \mac_pre_s0$405 ;
-    if (stall_adv34) begin
-      \$286  = wbank4_q[15:8];
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$287  = \mac_pre_s0$406 ;
-    if (stall_adv34) begin
-      \$287  = wbank5_q[15:8];
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$288  = \mac_pre_s0$407 ;
-    if (stall_adv34) begin
-      \$288  = wbank6_q[15:8];
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$289  = \mac_pre_s0$408 ;
-    if (stall_adv34) begin
-      \$289  = wbank7_q[15:8];
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$290  = \mac_pre_s0$409 ;
-    if (stall_adv34) begin
-      \$290  = wbank8_q[15:8];
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$291  = \mac_pre_s0$410 ;
-    if (stall_adv34) begin
-      \$291  = wbank9_q[15:8];
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$292  = \mac_pre_s0$411 ;
-    if (stall_adv34) begin
-      \$292  = wbank10_q[15:8];
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$293  = \mac_pre_s0$412 ;
-    if (stall_adv34) begin
-      \$293  = wbank11_q[15:8];
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$294  = \mac_pre_s0$413 ;
-    if (stall_adv34) begin
-      \$294  = wbank12_q[15:8];
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$295  = \mac_pre_s0$414 ;
-    if (stall_adv34) begin
-      \$295  = wbank13_q[15:8];
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$296  = \mac_pre_s0$415 ;
-    if (stall_adv34) begin
-      \$296  = wbank14_q[15:8];
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$297  = \mac_pre_s0$416 ;
-    if (stall_adv34) begin
-      \$297  = wbank15_q[15:8];
+    \$297  = \mac_pre_s0$415 ;
+    if (stall_adv50) begin
+      \$297  = wbank15_q[7:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     \$298  = \mac_pre_s0$417 ;
-    if (stall_adv34) begin
-      \$298  = wbank0_q[23:16];
+    if (stall_adv50) begin
+      \$298  = wbank0_q[15:8];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     \$299  = \mac_pre_s0$418 ;
-    if (stall_adv34) begin
-      \$299  = wbank1_q[23:16];
+    if (stall_adv50) begin
+      \$299  = wbank1_q[15:8];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     \$300  = \mac_pre_s0$419 ;
-    if (stall_adv34) begin
-      \$300  = wbank2_q[23:16];
+    if (stall_adv50) begin
+      \$300  = wbank2_q[15:8];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     \$301  = \mac_pre_s0$420 ;
-    if (stall_adv34) begin
-      \$301  = wbank3_q[23:16];
+    if (stall_adv50) begin
+      \$301  = wbank3_q[15:8];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     \$302  = \mac_pre_s0$421 ;
-    if (stall_adv34) begin
-      \$302  = wbank4_q[23:16];
+    if (stall_adv50) begin
+      \$302  = wbank4_q[15:8];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     \$303  = \mac_pre_s0$422 ;
-    if (stall_adv34) begin
-      \$303  = wbank5_q[23:16];
+    if (stall_adv50) begin
+      \$303  = wbank5_q[15:8];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     \$304  = \mac_pre_s0$423 ;
-    if (stall_adv34) begin
-      \$304  = wbank6_q[23:16];
+    if (stall_adv50) begin
+      \$304  = wbank6_q[15:8];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     \$305  = \mac_pre_s0$424 ;
-    if (stall_adv34) begin
-      \$305  = wbank7_q[23:16];
+    if (stall_adv50) begin
+      \$305  = wbank7_q[15:8];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     \$306  = \mac_pre_s0$425 ;
-    if (stall_adv34) begin
-      \$306  = wbank8_q[23:16];
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$307  = \mac_pre_s0$426 ;
-    if (stall_adv34) begin
-      \$307  = wbank9_q[23:16];
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$308  = \mac_pre_s0$427 ;
-    if (stall_adv34) begin
-      \$308  = wbank10_q[23:16];
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$309  = \mac_pre_s0$428 ;
-    if (stall_adv34) begin
-      \$309  = wbank11_q[23:16];
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$310  = \mac_pre_s0$429 ;
-    if (stall_adv34) begin
-      \$310  = wbank12_q[23:16];
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$311  = \mac_pre_s0$430 ;
-    if (stall_adv34) begin
-      \$311  = wbank13_q[23:16];
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$312  = \mac_pre_s0$431 ;
-    if (stall_adv34) begin
-      \$312  = wbank14_q[23:16];
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$313  = \mac_pre_s0$432 ;
-    if (stall_adv34) begin
-      \$313  = wbank15_q[23:16];
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$314  = \mac_pre_s0$433 ;
-    if (stall_adv34) begin
-      \$314  = wbank0_q[31:24];
+    if (stall_adv50) begin
+      \$306  = wbank8_q[15:8];
     end
   end
   assign advance = i__ready;
-  assign mac_acc0_next = \$57 [31:0];
-  assign mac_acc1_next = \$58 [31:0];
-  assign mac_acc2_next = \$59 [31:0];
-  assign mac_acc3_next = \$60 [31:0];
+  assign mac_acc0_next = \$65 [31:0];
+  assign mac_acc1_next = \$66 [31:0];
+  assign mac_acc2_next = \$67 [31:0];
+  assign mac_acc3_next = \$68 [31:0];
   assign mac_out_valid = o__valid;
   assign \i__payload.data  = i__payload[127:0];
   assign \i__payload.data[0]  = i__payload[7:0];

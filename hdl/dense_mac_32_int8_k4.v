@@ -6,18 +6,18 @@ module dense_mac_32_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload, 
   reg \$auto$verilog_backend.cc:2355:dump_module$1  = 0;
   wire \$1 ;
   wire \$10 ;
-  reg [15:0] \$100 ;
-  reg [15:0] \$101 ;
-  reg [15:0] \$102 ;
-  reg [15:0] \$103 ;
-  reg [15:0] \$104 ;
-  reg [15:0] \$105 ;
-  reg [15:0] \$106 ;
-  reg [15:0] \$107 ;
-  reg [15:0] \$108 ;
-  reg [15:0] \$109 ;
+  wire [31:0] \$100 ;
+  wire \$101 ;
+  wire [31:0] \$102 ;
+  wire \$103 ;
+  wire [31:0] \$104 ;
+  wire \$105 ;
+  wire [31:0] \$106 ;
+  reg \$107 ;
+  reg \$108 ;
+  reg \$109 ;
   wire \$11 ;
-  reg [15:0] \$110 ;
+  reg \$110 ;
   reg [15:0] \$111 ;
   reg [15:0] \$112 ;
   reg [15:0] \$113 ;
@@ -124,44 +124,44 @@ module dense_mac_32_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload, 
   reg [15:0] \$204 ;
   reg [15:0] \$205 ;
   reg [15:0] \$206 ;
-  reg \$207 ;
-  reg \$208 ;
-  reg [16:0] \$209 ;
+  reg [15:0] \$207 ;
+  reg [15:0] \$208 ;
+  reg [15:0] \$209 ;
   wire \$21 ;
-  reg [16:0] \$210 ;
-  reg [16:0] \$211 ;
-  reg [16:0] \$212 ;
-  reg [16:0] \$213 ;
-  reg [16:0] \$214 ;
-  reg [16:0] \$215 ;
-  reg [16:0] \$216 ;
-  reg [16:0] \$217 ;
-  reg [16:0] \$218 ;
-  reg [16:0] \$219 ;
+  reg [15:0] \$210 ;
+  reg [15:0] \$211 ;
+  reg [15:0] \$212 ;
+  reg [15:0] \$213 ;
+  reg [15:0] \$214 ;
+  reg [15:0] \$215 ;
+  reg [15:0] \$216 ;
+  reg [15:0] \$217 ;
+  reg [15:0] \$218 ;
+  reg [15:0] \$219 ;
   wire \$22 ;
-  reg [16:0] \$220 ;
-  reg [16:0] \$221 ;
-  reg [16:0] \$222 ;
-  reg [16:0] \$223 ;
-  reg [16:0] \$224 ;
-  reg [16:0] \$225 ;
-  reg [16:0] \$226 ;
-  reg [16:0] \$227 ;
-  reg [16:0] \$228 ;
-  reg [16:0] \$229 ;
+  reg [15:0] \$220 ;
+  reg [15:0] \$221 ;
+  reg [15:0] \$222 ;
+  reg [15:0] \$223 ;
+  reg [15:0] \$224 ;
+  reg [15:0] \$225 ;
+  reg [15:0] \$226 ;
+  reg [15:0] \$227 ;
+  reg [15:0] \$228 ;
+  reg [15:0] \$229 ;
   wire \$23 ;
-  reg [16:0] \$230 ;
-  reg [16:0] \$231 ;
-  reg [16:0] \$232 ;
-  reg [16:0] \$233 ;
-  reg [16:0] \$234 ;
-  reg [16:0] \$235 ;
-  reg [16:0] \$236 ;
-  reg [16:0] \$237 ;
-  reg [16:0] \$238 ;
-  reg [16:0] \$239 ;
+  reg [15:0] \$230 ;
+  reg [15:0] \$231 ;
+  reg [15:0] \$232 ;
+  reg [15:0] \$233 ;
+  reg [15:0] \$234 ;
+  reg [15:0] \$235 ;
+  reg [15:0] \$236 ;
+  reg [15:0] \$237 ;
+  reg [15:0] \$238 ;
+  reg \$239 ;
   wire \$24 ;
-  reg [16:0] \$240 ;
+  reg \$240 ;
   reg [16:0] \$241 ;
   reg [16:0] \$242 ;
   reg [16:0] \$243 ;
@@ -197,142 +197,190 @@ module dense_mac_32_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload, 
   reg [16:0] \$270 ;
   reg [16:0] \$271 ;
   reg [16:0] \$272 ;
-  reg \$273 ;
-  reg \$274 ;
-  reg [17:0] \$275 ;
-  reg [17:0] \$276 ;
-  reg [17:0] \$277 ;
-  reg [17:0] \$278 ;
-  reg [17:0] \$279 ;
+  reg [16:0] \$273 ;
+  reg [16:0] \$274 ;
+  reg [16:0] \$275 ;
+  reg [16:0] \$276 ;
+  reg [16:0] \$277 ;
+  reg [16:0] \$278 ;
+  reg [16:0] \$279 ;
   wire \$28 ;
-  reg [17:0] \$280 ;
-  reg [17:0] \$281 ;
-  reg [17:0] \$282 ;
-  reg [17:0] \$283 ;
-  reg [17:0] \$284 ;
-  reg [17:0] \$285 ;
-  reg [17:0] \$286 ;
-  reg [17:0] \$287 ;
-  reg [17:0] \$288 ;
-  reg [17:0] \$289 ;
+  reg [16:0] \$280 ;
+  reg [16:0] \$281 ;
+  reg [16:0] \$282 ;
+  reg [16:0] \$283 ;
+  reg [16:0] \$284 ;
+  reg [16:0] \$285 ;
+  reg [16:0] \$286 ;
+  reg [16:0] \$287 ;
+  reg [16:0] \$288 ;
+  reg [16:0] \$289 ;
   wire \$29 ;
-  reg [17:0] \$290 ;
-  reg [17:0] \$291 ;
-  reg [17:0] \$292 ;
-  reg [17:0] \$293 ;
-  reg [17:0] \$294 ;
-  reg [17:0] \$295 ;
-  reg [17:0] \$296 ;
-  reg [17:0] \$297 ;
-  reg [17:0] \$298 ;
-  reg [17:0] \$299 ;
+  reg [16:0] \$290 ;
+  reg [16:0] \$291 ;
+  reg [16:0] \$292 ;
+  reg [16:0] \$293 ;
+  reg [16:0] \$294 ;
+  reg [16:0] \$295 ;
+  reg [16:0] \$296 ;
+  reg [16:0] \$297 ;
+  reg [16:0] \$298 ;
+  reg [16:0] \$299 ;
   wire \$3 ;
   wire \$30 ;
-  reg [17:0] \$300 ;
-  reg [17:0] \$301 ;
-  reg [17:0] \$302 ;
-  reg [17:0] \$303 ;
-  reg [17:0] \$304 ;
-  reg [17:0] \$305 ;
-  reg [17:0] \$306 ;
-  reg \$307 ;
-  reg \$308 ;
-  reg [18:0] \$309 ;
+  reg [16:0] \$300 ;
+  reg [16:0] \$301 ;
+  reg [16:0] \$302 ;
+  reg [16:0] \$303 ;
+  reg [16:0] \$304 ;
+  reg \$305 ;
+  reg \$306 ;
+  reg [17:0] \$307 ;
+  reg [17:0] \$308 ;
+  reg [17:0] \$309 ;
   wire \$31 ;
-  reg [18:0] \$310 ;
-  reg [18:0] \$311 ;
-  reg [18:0] \$312 ;
-  reg [18:0] \$313 ;
-  reg [18:0] \$314 ;
-  reg [18:0] \$315 ;
-  reg [18:0] \$316 ;
-  reg [18:0] \$317 ;
-  reg [18:0] \$318 ;
-  reg [18:0] \$319 ;
-  wire [32:0] \$32 ;
-  reg [18:0] \$320 ;
-  reg [18:0] \$321 ;
-  reg [18:0] \$322 ;
-  reg [18:0] \$323 ;
-  reg [18:0] \$324 ;
-  reg \$325 ;
-  reg \$326 ;
-  reg [19:0] \$327 ;
-  reg [19:0] \$328 ;
-  reg [19:0] \$329 ;
-  wire [32:0] \$33 ;
-  reg [19:0] \$330 ;
-  reg [19:0] \$331 ;
-  reg [19:0] \$332 ;
-  reg [19:0] \$333 ;
-  reg [19:0] \$334 ;
-  reg \$335 ;
-  reg \$336 ;
-  reg [20:0] \$337 ;
-  reg [20:0] \$338 ;
-  reg [20:0] \$339 ;
-  wire [32:0] \$34 ;
-  reg [20:0] \$340 ;
-  reg \$341 ;
-  reg \$342 ;
-  reg \$343 ;
-  reg \$344 ;
-  reg \$345 ;
-  reg \$346 ;
-  reg \$347 ;
-  reg \$348 ;
-  reg \$349 ;
-  wire [32:0] \$35 ;
-  reg \$350 ;
-  reg \$351 ;
-  reg \$352 ;
-  reg \$353 ;
-  reg \$354 ;
-  reg \$355 ;
-  reg \$356 ;
+  reg [17:0] \$310 ;
+  reg [17:0] \$311 ;
+  reg [17:0] \$312 ;
+  reg [17:0] \$313 ;
+  reg [17:0] \$314 ;
+  reg [17:0] \$315 ;
+  reg [17:0] \$316 ;
+  reg [17:0] \$317 ;
+  reg [17:0] \$318 ;
+  reg [17:0] \$319 ;
+  wire \$32 ;
+  reg [17:0] \$320 ;
+  reg [17:0] \$321 ;
+  reg [17:0] \$322 ;
+  reg [17:0] \$323 ;
+  reg [17:0] \$324 ;
+  reg [17:0] \$325 ;
+  reg [17:0] \$326 ;
+  reg [17:0] \$327 ;
+  reg [17:0] \$328 ;
+  reg [17:0] \$329 ;
+  wire \$33 ;
+  reg [17:0] \$330 ;
+  reg [17:0] \$331 ;
+  reg [17:0] \$332 ;
+  reg [17:0] \$333 ;
+  reg [17:0] \$334 ;
+  reg [17:0] \$335 ;
+  reg [17:0] \$336 ;
+  reg [17:0] \$337 ;
+  reg [17:0] \$338 ;
+  reg \$339 ;
+  wire \$34 ;
+  reg \$340 ;
+  reg [18:0] \$341 ;
+  reg [18:0] \$342 ;
+  reg [18:0] \$343 ;
+  reg [18:0] \$344 ;
+  reg [18:0] \$345 ;
+  reg [18:0] \$346 ;
+  reg [18:0] \$347 ;
+  reg [18:0] \$348 ;
+  reg [18:0] \$349 ;
+  wire \$35 ;
+  reg [18:0] \$350 ;
+  reg [18:0] \$351 ;
+  reg [18:0] \$352 ;
+  reg [18:0] \$353 ;
+  reg [18:0] \$354 ;
+  reg [18:0] \$355 ;
+  reg [18:0] \$356 ;
   reg \$357 ;
   reg \$358 ;
-  reg \$359 ;
+  reg [19:0] \$359 ;
   wire \$36 ;
-  reg \$360 ;
-  reg \$361 ;
-  reg \$362 ;
-  reg \$363 ;
-  reg \$364 ;
-  reg \$365 ;
-  reg \$366 ;
+  reg [19:0] \$360 ;
+  reg [19:0] \$361 ;
+  reg [19:0] \$362 ;
+  reg [19:0] \$363 ;
+  reg [19:0] \$364 ;
+  reg [19:0] \$365 ;
+  reg [19:0] \$366 ;
   reg \$367 ;
   reg \$368 ;
-  reg \$369 ;
+  reg [20:0] \$369 ;
   wire \$37 ;
-  reg \$370 ;
-  reg \$371 ;
-  reg \$372 ;
+  reg [20:0] \$370 ;
+  reg [20:0] \$371 ;
+  reg [20:0] \$372 ;
   reg \$373 ;
-  reg [31:0] \$374 ;
-  reg [31:0] \$375 ;
-  reg [31:0] \$376 ;
-  reg [31:0] \$377 ;
-  reg [31:0] \$378 ;
-  reg [31:0] \$379 ;
+  reg \$374 ;
+  reg \$375 ;
+  reg \$376 ;
+  reg \$377 ;
+  reg \$378 ;
+  reg \$379 ;
   wire \$38 ;
-  reg [31:0] \$380 ;
-  reg [31:0] \$381 ;
+  reg \$380 ;
+  reg \$381 ;
+  reg \$382 ;
+  reg \$383 ;
+  reg \$384 ;
+  reg \$385 ;
+  reg \$386 ;
+  reg \$387 ;
+  reg \$388 ;
+  reg \$389 ;
   wire \$39 ;
+  reg \$390 ;
+  reg \$391 ;
+  reg \$392 ;
+  reg \$393 ;
+  reg \$394 ;
+  reg \$395 ;
+  reg \$396 ;
+  reg \$397 ;
+  reg \$398 ;
+  reg \$399 ;
   wire \$4 ;
   wire \$40 ;
+  reg \$400 ;
+  reg \$401 ;
+  reg \$402 ;
+  reg \$403 ;
+  reg \$404 ;
+  reg \$405 ;
+  reg \$406 ;
+  reg \$407 ;
+  reg \$408 ;
+  reg \$409 ;
   wire \$41 ;
+  reg \$410 ;
+  reg \$411 ;
+  reg \$412 ;
+  reg \$413 ;
+  reg \$414 ;
+  reg \$415 ;
+  reg \$416 ;
+  reg \$417 ;
+  reg \$418 ;
+  reg \$419 ;
   wire \$42 ;
+  reg \$420 ;
+  reg \$421 ;
+  reg [31:0] \$422 ;
+  reg [31:0] \$423 ;
+  reg [31:0] \$424 ;
+  reg [31:0] \$425 ;
+  reg [31:0] \$426 ;
+  reg [31:0] \$427 ;
+  reg [31:0] \$428 ;
+  reg [31:0] \$429 ;
   wire \$43 ;
   wire \$44 ;
   wire \$45 ;
   wire \$46 ;
   wire \$47 ;
-  wire \$48 ;
-  wire \$49 ;
+  wire [32:0] \$48 ;
+  wire [32:0] \$49 ;
   wire \$5 ;
-  wire \$50 ;
-  wire \$51 ;
+  wire [32:0] \$50 ;
+  wire [32:0] \$51 ;
   wire \$52 ;
   wire \$53 ;
   wire \$54 ;
@@ -350,41 +398,41 @@ module dense_mac_32_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload, 
   wire \$65 ;
   wire \$66 ;
   wire \$67 ;
-  wire [31:0] \$68 ;
+  wire \$68 ;
   wire \$69 ;
   wire \$7 ;
-  wire [31:0] \$70 ;
+  wire \$70 ;
   wire \$71 ;
-  wire [31:0] \$72 ;
+  wire \$72 ;
   wire \$73 ;
-  wire [31:0] \$74 ;
-  reg \$75 ;
-  reg \$76 ;
-  reg \$77 ;
-  reg \$78 ;
-  reg [15:0] \$79 ;
+  wire \$74 ;
+  wire \$75 ;
+  wire \$76 ;
+  wire \$77 ;
+  wire \$78 ;
+  wire \$79 ;
   wire \$8 ;
-  reg [15:0] \$80 ;
-  reg [15:0] \$81 ;
-  reg [15:0] \$82 ;
-  reg [15:0] \$83 ;
-  reg [15:0] \$84 ;
-  reg [15:0] \$85 ;
-  reg [15:0] \$86 ;
-  reg [15:0] \$87 ;
-  reg [15:0] \$88 ;
-  reg [15:0] \$89 ;
+  wire \$80 ;
+  wire \$81 ;
+  wire \$82 ;
+  wire \$83 ;
+  wire \$84 ;
+  wire \$85 ;
+  wire \$86 ;
+  wire \$87 ;
+  wire \$88 ;
+  wire \$89 ;
   wire \$9 ;
-  reg [15:0] \$90 ;
-  reg [15:0] \$91 ;
-  reg [15:0] \$92 ;
-  reg [15:0] \$93 ;
-  reg [15:0] \$94 ;
-  reg [15:0] \$95 ;
-  reg [15:0] \$96 ;
-  reg [15:0] \$97 ;
-  reg [15:0] \$98 ;
-  reg [15:0] \$99 ;
+  wire \$90 ;
+  wire \$91 ;
+  wire \$92 ;
+  wire \$93 ;
+  wire \$94 ;
+  wire \$95 ;
+  wire \$96 ;
+  wire \$97 ;
+  wire \$98 ;
+  wire \$99 ;
   wire advance;
   input clk;
   wire clk;
@@ -819,272 +867,272 @@ module dense_mac_32_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload, 
   wire [31:0] mac_acc3_next;
   reg [31:0] mac_acc3_out = 32'd0;
   reg [16:0] mac_add0_s0 = 17'h00000;
-  reg [16:0] \mac_add0_s0$239  = 17'h00000;
-  reg [16:0] \mac_add0_s0$241  = 17'h00000;
-  reg [16:0] \mac_add0_s0$242  = 17'h00000;
-  reg [16:0] \mac_add0_s0$244  = 17'h00000;
-  reg [16:0] \mac_add0_s0$245  = 17'h00000;
-  reg [16:0] \mac_add0_s0$247  = 17'h00000;
-  reg [16:0] \mac_add0_s0$248  = 17'h00000;
-  reg [16:0] \mac_add0_s0$250  = 17'h00000;
-  reg [16:0] \mac_add0_s0$251  = 17'h00000;
-  reg [16:0] \mac_add0_s0$253  = 17'h00000;
-  reg [16:0] \mac_add0_s0$254  = 17'h00000;
-  reg [16:0] \mac_add0_s0$256  = 17'h00000;
-  reg [16:0] \mac_add0_s0$257  = 17'h00000;
-  reg [16:0] \mac_add0_s0$259  = 17'h00000;
-  reg [16:0] \mac_add0_s0$260  = 17'h00000;
-  reg [16:0] \mac_add0_s0$262  = 17'h00000;
-  reg [16:0] \mac_add0_s0$263  = 17'h00000;
-  reg [16:0] \mac_add0_s0$265  = 17'h00000;
-  reg [16:0] \mac_add0_s0$266  = 17'h00000;
-  reg [16:0] \mac_add0_s0$268  = 17'h00000;
-  reg [16:0] \mac_add0_s0$269  = 17'h00000;
   reg [16:0] \mac_add0_s0$271  = 17'h00000;
-  reg [16:0] \mac_add0_s0$272  = 17'h00000;
+  reg [16:0] \mac_add0_s0$273  = 17'h00000;
   reg [16:0] \mac_add0_s0$274  = 17'h00000;
-  reg [16:0] \mac_add0_s0$275  = 17'h00000;
+  reg [16:0] \mac_add0_s0$276  = 17'h00000;
   reg [16:0] \mac_add0_s0$277  = 17'h00000;
-  reg [16:0] \mac_add0_s0$278  = 17'h00000;
+  reg [16:0] \mac_add0_s0$279  = 17'h00000;
   reg [16:0] \mac_add0_s0$280  = 17'h00000;
-  reg [16:0] \mac_add0_s0$281  = 17'h00000;
+  reg [16:0] \mac_add0_s0$282  = 17'h00000;
   reg [16:0] \mac_add0_s0$283  = 17'h00000;
-  reg [16:0] \mac_add0_s0$284  = 17'h00000;
+  reg [16:0] \mac_add0_s0$285  = 17'h00000;
   reg [16:0] \mac_add0_s0$286  = 17'h00000;
-  reg [16:0] \mac_add0_s0$287  = 17'h00000;
+  reg [16:0] \mac_add0_s0$288  = 17'h00000;
   reg [16:0] \mac_add0_s0$289  = 17'h00000;
-  reg [16:0] \mac_add0_s0$290  = 17'h00000;
+  reg [16:0] \mac_add0_s0$291  = 17'h00000;
   reg [16:0] \mac_add0_s0$292  = 17'h00000;
-  reg [16:0] \mac_add0_s0$293  = 17'h00000;
+  reg [16:0] \mac_add0_s0$294  = 17'h00000;
   reg [16:0] \mac_add0_s0$295  = 17'h00000;
-  reg [16:0] \mac_add0_s0$296  = 17'h00000;
+  reg [16:0] \mac_add0_s0$297  = 17'h00000;
   reg [16:0] \mac_add0_s0$298  = 17'h00000;
-  reg [16:0] \mac_add0_s0$299  = 17'h00000;
+  reg [16:0] \mac_add0_s0$300  = 17'h00000;
   reg [16:0] \mac_add0_s0$301  = 17'h00000;
-  reg [16:0] \mac_add0_s0$302  = 17'h00000;
+  reg [16:0] \mac_add0_s0$303  = 17'h00000;
   reg [16:0] \mac_add0_s0$304  = 17'h00000;
-  reg [16:0] \mac_add0_s0$305  = 17'h00000;
+  reg [16:0] \mac_add0_s0$306  = 17'h00000;
   reg [16:0] \mac_add0_s0$307  = 17'h00000;
-  reg [16:0] \mac_add0_s0$308  = 17'h00000;
+  reg [16:0] \mac_add0_s0$309  = 17'h00000;
   reg [16:0] \mac_add0_s0$310  = 17'h00000;
-  reg [16:0] \mac_add0_s0$311  = 17'h00000;
+  reg [16:0] \mac_add0_s0$312  = 17'h00000;
   reg [16:0] \mac_add0_s0$313  = 17'h00000;
-  reg [16:0] \mac_add0_s0$314  = 17'h00000;
+  reg [16:0] \mac_add0_s0$315  = 17'h00000;
   reg [16:0] \mac_add0_s0$316  = 17'h00000;
-  reg [16:0] \mac_add0_s0$317  = 17'h00000;
+  reg [16:0] \mac_add0_s0$318  = 17'h00000;
   reg [16:0] \mac_add0_s0$319  = 17'h00000;
-  reg [16:0] \mac_add0_s0$320  = 17'h00000;
+  reg [16:0] \mac_add0_s0$321  = 17'h00000;
   reg [16:0] \mac_add0_s0$322  = 17'h00000;
-  reg [16:0] \mac_add0_s0$323  = 17'h00000;
+  reg [16:0] \mac_add0_s0$324  = 17'h00000;
   reg [16:0] \mac_add0_s0$325  = 17'h00000;
-  reg [16:0] \mac_add0_s0$326  = 17'h00000;
+  reg [16:0] \mac_add0_s0$327  = 17'h00000;
   reg [16:0] \mac_add0_s0$328  = 17'h00000;
-  reg [16:0] \mac_add0_s0$329  = 17'h00000;
+  reg [16:0] \mac_add0_s0$330  = 17'h00000;
   reg [16:0] \mac_add0_s0$331  = 17'h00000;
-  reg [16:0] \mac_add0_s0$332  = 17'h00000;
-  reg \mac_add0_s0$592  = 1'h0;
+  reg [16:0] \mac_add0_s0$333  = 17'h00000;
+  reg [16:0] \mac_add0_s0$334  = 17'h00000;
+  reg [16:0] \mac_add0_s0$336  = 17'h00000;
+  reg [16:0] \mac_add0_s0$337  = 17'h00000;
+  reg [16:0] \mac_add0_s0$339  = 17'h00000;
+  reg [16:0] \mac_add0_s0$340  = 17'h00000;
+  reg [16:0] \mac_add0_s0$342  = 17'h00000;
+  reg [16:0] \mac_add0_s0$343  = 17'h00000;
+  reg [16:0] \mac_add0_s0$345  = 17'h00000;
+  reg [16:0] \mac_add0_s0$346  = 17'h00000;
+  reg [16:0] \mac_add0_s0$348  = 17'h00000;
+  reg [16:0] \mac_add0_s0$349  = 17'h00000;
+  reg [16:0] \mac_add0_s0$351  = 17'h00000;
+  reg [16:0] \mac_add0_s0$352  = 17'h00000;
+  reg [16:0] \mac_add0_s0$354  = 17'h00000;
+  reg [16:0] \mac_add0_s0$355  = 17'h00000;
+  reg [16:0] \mac_add0_s0$357  = 17'h00000;
+  reg [16:0] \mac_add0_s0$358  = 17'h00000;
+  reg [16:0] \mac_add0_s0$360  = 17'h00000;
+  reg [16:0] \mac_add0_s0$361  = 17'h00000;
+  reg [16:0] \mac_add0_s0$363  = 17'h00000;
+  reg [16:0] \mac_add0_s0$364  = 17'h00000;
+  reg \mac_add0_s0$624  = 1'h0;
   reg mac_add0_valid_s0 = 1'h0;
   reg [17:0] mac_add1_s0 = 18'h00000;
-  reg [17:0] \mac_add1_s0$337  = 18'h00000;
-  reg [17:0] \mac_add1_s0$339  = 18'h00000;
-  reg [17:0] \mac_add1_s0$340  = 18'h00000;
-  reg [17:0] \mac_add1_s0$342  = 18'h00000;
-  reg [17:0] \mac_add1_s0$343  = 18'h00000;
-  reg [17:0] \mac_add1_s0$345  = 18'h00000;
-  reg [17:0] \mac_add1_s0$346  = 18'h00000;
-  reg [17:0] \mac_add1_s0$348  = 18'h00000;
-  reg [17:0] \mac_add1_s0$349  = 18'h00000;
-  reg [17:0] \mac_add1_s0$351  = 18'h00000;
-  reg [17:0] \mac_add1_s0$352  = 18'h00000;
-  reg [17:0] \mac_add1_s0$354  = 18'h00000;
-  reg [17:0] \mac_add1_s0$355  = 18'h00000;
-  reg [17:0] \mac_add1_s0$357  = 18'h00000;
-  reg [17:0] \mac_add1_s0$358  = 18'h00000;
-  reg [17:0] \mac_add1_s0$360  = 18'h00000;
-  reg [17:0] \mac_add1_s0$361  = 18'h00000;
-  reg [17:0] \mac_add1_s0$363  = 18'h00000;
-  reg [17:0] \mac_add1_s0$364  = 18'h00000;
-  reg [17:0] \mac_add1_s0$366  = 18'h00000;
-  reg [17:0] \mac_add1_s0$367  = 18'h00000;
   reg [17:0] \mac_add1_s0$369  = 18'h00000;
-  reg [17:0] \mac_add1_s0$370  = 18'h00000;
+  reg [17:0] \mac_add1_s0$371  = 18'h00000;
   reg [17:0] \mac_add1_s0$372  = 18'h00000;
-  reg [17:0] \mac_add1_s0$373  = 18'h00000;
+  reg [17:0] \mac_add1_s0$374  = 18'h00000;
   reg [17:0] \mac_add1_s0$375  = 18'h00000;
-  reg [17:0] \mac_add1_s0$376  = 18'h00000;
+  reg [17:0] \mac_add1_s0$377  = 18'h00000;
   reg [17:0] \mac_add1_s0$378  = 18'h00000;
-  reg [17:0] \mac_add1_s0$379  = 18'h00000;
+  reg [17:0] \mac_add1_s0$380  = 18'h00000;
   reg [17:0] \mac_add1_s0$381  = 18'h00000;
-  reg [17:0] \mac_add1_s0$382  = 18'h00000;
-  reg \mac_add1_s0$594  = 1'h0;
+  reg [17:0] \mac_add1_s0$383  = 18'h00000;
+  reg [17:0] \mac_add1_s0$384  = 18'h00000;
+  reg [17:0] \mac_add1_s0$386  = 18'h00000;
+  reg [17:0] \mac_add1_s0$387  = 18'h00000;
+  reg [17:0] \mac_add1_s0$389  = 18'h00000;
+  reg [17:0] \mac_add1_s0$390  = 18'h00000;
+  reg [17:0] \mac_add1_s0$392  = 18'h00000;
+  reg [17:0] \mac_add1_s0$393  = 18'h00000;
+  reg [17:0] \mac_add1_s0$395  = 18'h00000;
+  reg [17:0] \mac_add1_s0$396  = 18'h00000;
+  reg [17:0] \mac_add1_s0$398  = 18'h00000;
+  reg [17:0] \mac_add1_s0$399  = 18'h00000;
+  reg [17:0] \mac_add1_s0$401  = 18'h00000;
+  reg [17:0] \mac_add1_s0$402  = 18'h00000;
+  reg [17:0] \mac_add1_s0$404  = 18'h00000;
+  reg [17:0] \mac_add1_s0$405  = 18'h00000;
+  reg [17:0] \mac_add1_s0$407  = 18'h00000;
+  reg [17:0] \mac_add1_s0$408  = 18'h00000;
+  reg [17:0] \mac_add1_s0$410  = 18'h00000;
+  reg [17:0] \mac_add1_s0$411  = 18'h00000;
+  reg [17:0] \mac_add1_s0$413  = 18'h00000;
+  reg [17:0] \mac_add1_s0$414  = 18'h00000;
+  reg \mac_add1_s0$626  = 1'h0;
   reg mac_add1_valid_s0 = 1'h0;
   reg [18:0] mac_add2_s0 = 19'h00000;
-  reg [18:0] \mac_add2_s0$387  = 19'h00000;
-  reg [18:0] \mac_add2_s0$389  = 19'h00000;
-  reg [18:0] \mac_add2_s0$390  = 19'h00000;
-  reg [18:0] \mac_add2_s0$392  = 19'h00000;
-  reg [18:0] \mac_add2_s0$393  = 19'h00000;
-  reg [18:0] \mac_add2_s0$395  = 19'h00000;
-  reg [18:0] \mac_add2_s0$396  = 19'h00000;
-  reg [18:0] \mac_add2_s0$398  = 19'h00000;
-  reg [18:0] \mac_add2_s0$399  = 19'h00000;
-  reg [18:0] \mac_add2_s0$401  = 19'h00000;
-  reg [18:0] \mac_add2_s0$402  = 19'h00000;
-  reg [18:0] \mac_add2_s0$404  = 19'h00000;
-  reg [18:0] \mac_add2_s0$405  = 19'h00000;
-  reg [18:0] \mac_add2_s0$407  = 19'h00000;
-  reg [18:0] \mac_add2_s0$408  = 19'h00000;
-  reg \mac_add2_s0$596  = 1'h0;
+  reg [18:0] \mac_add2_s0$419  = 19'h00000;
+  reg [18:0] \mac_add2_s0$421  = 19'h00000;
+  reg [18:0] \mac_add2_s0$422  = 19'h00000;
+  reg [18:0] \mac_add2_s0$424  = 19'h00000;
+  reg [18:0] \mac_add2_s0$425  = 19'h00000;
+  reg [18:0] \mac_add2_s0$427  = 19'h00000;
+  reg [18:0] \mac_add2_s0$428  = 19'h00000;
+  reg [18:0] \mac_add2_s0$430  = 19'h00000;
+  reg [18:0] \mac_add2_s0$431  = 19'h00000;
+  reg [18:0] \mac_add2_s0$433  = 19'h00000;
+  reg [18:0] \mac_add2_s0$434  = 19'h00000;
+  reg [18:0] \mac_add2_s0$436  = 19'h00000;
+  reg [18:0] \mac_add2_s0$437  = 19'h00000;
+  reg [18:0] \mac_add2_s0$439  = 19'h00000;
+  reg [18:0] \mac_add2_s0$440  = 19'h00000;
+  reg \mac_add2_s0$628  = 1'h0;
   reg mac_add2_valid_s0 = 1'h0;
   reg [19:0] mac_add3_s0 = 20'h00000;
-  reg [19:0] \mac_add3_s0$413  = 20'h00000;
-  reg [19:0] \mac_add3_s0$415  = 20'h00000;
-  reg [19:0] \mac_add3_s0$416  = 20'h00000;
-  reg [19:0] \mac_add3_s0$418  = 20'h00000;
-  reg [19:0] \mac_add3_s0$419  = 20'h00000;
-  reg [19:0] \mac_add3_s0$421  = 20'h00000;
-  reg [19:0] \mac_add3_s0$422  = 20'h00000;
-  reg \mac_add3_s0$598  = 1'h0;
+  reg [19:0] \mac_add3_s0$445  = 20'h00000;
+  reg [19:0] \mac_add3_s0$447  = 20'h00000;
+  reg [19:0] \mac_add3_s0$448  = 20'h00000;
+  reg [19:0] \mac_add3_s0$450  = 20'h00000;
+  reg [19:0] \mac_add3_s0$451  = 20'h00000;
+  reg [19:0] \mac_add3_s0$453  = 20'h00000;
+  reg [19:0] \mac_add3_s0$454  = 20'h00000;
+  reg \mac_add3_s0$630  = 1'h0;
   reg mac_add3_valid_s0 = 1'h0;
   reg [20:0] mac_add4_s0 = 21'h000000;
-  reg [20:0] \mac_add4_s0$446  = 21'h000000;
-  reg [20:0] \mac_add4_s0$449  = 21'h000000;
-  reg [20:0] \mac_add4_s0$452  = 21'h000000;
-  reg \mac_add4_s0$600  = 1'h0;
+  reg [20:0] \mac_add4_s0$478  = 21'h000000;
+  reg [20:0] \mac_add4_s0$481  = 21'h000000;
+  reg [20:0] \mac_add4_s0$484  = 21'h000000;
+  reg \mac_add4_s0$632  = 1'h0;
   reg mac_add4_valid_s0 = 1'h0;
   reg mac_dspin_s0 = 1'h0;
   reg mac_dspin_valid_s0 = 1'h0;
   reg mac_dspout_s0 = 1'h0;
   reg mac_dspout_valid_s0 = 1'h0;
   reg [15:0] mac_mul_s0 = 16'h0000;
+  reg [15:0] \mac_mul_s0$100  = 16'h0000;
   reg [15:0] \mac_mul_s0$101  = 16'h0000;
-  reg [15:0] \mac_mul_s0$102  = 16'h0000;
+  reg [15:0] \mac_mul_s0$103  = 16'h0000;
   reg [15:0] \mac_mul_s0$104  = 16'h0000;
-  reg [15:0] \mac_mul_s0$105  = 16'h0000;
+  reg [15:0] \mac_mul_s0$106  = 16'h0000;
   reg [15:0] \mac_mul_s0$107  = 16'h0000;
-  reg [15:0] \mac_mul_s0$108  = 16'h0000;
+  reg [15:0] \mac_mul_s0$109  = 16'h0000;
   reg [15:0] \mac_mul_s0$110  = 16'h0000;
-  reg [15:0] \mac_mul_s0$111  = 16'h0000;
+  reg [15:0] \mac_mul_s0$112  = 16'h0000;
   reg [15:0] \mac_mul_s0$113  = 16'h0000;
-  reg [15:0] \mac_mul_s0$114  = 16'h0000;
+  reg [15:0] \mac_mul_s0$115  = 16'h0000;
   reg [15:0] \mac_mul_s0$116  = 16'h0000;
-  reg [15:0] \mac_mul_s0$117  = 16'h0000;
+  reg [15:0] \mac_mul_s0$118  = 16'h0000;
   reg [15:0] \mac_mul_s0$119  = 16'h0000;
-  reg [15:0] \mac_mul_s0$120  = 16'h0000;
+  reg [15:0] \mac_mul_s0$121  = 16'h0000;
   reg [15:0] \mac_mul_s0$122  = 16'h0000;
-  reg [15:0] \mac_mul_s0$123  = 16'h0000;
+  reg [15:0] \mac_mul_s0$124  = 16'h0000;
   reg [15:0] \mac_mul_s0$125  = 16'h0000;
-  reg [15:0] \mac_mul_s0$126  = 16'h0000;
+  reg [15:0] \mac_mul_s0$127  = 16'h0000;
   reg [15:0] \mac_mul_s0$128  = 16'h0000;
-  reg [15:0] \mac_mul_s0$129  = 16'h0000;
+  reg [15:0] \mac_mul_s0$130  = 16'h0000;
   reg [15:0] \mac_mul_s0$131  = 16'h0000;
-  reg [15:0] \mac_mul_s0$132  = 16'h0000;
+  reg [15:0] \mac_mul_s0$133  = 16'h0000;
   reg [15:0] \mac_mul_s0$134  = 16'h0000;
-  reg [15:0] \mac_mul_s0$135  = 16'h0000;
+  reg [15:0] \mac_mul_s0$136  = 16'h0000;
   reg [15:0] \mac_mul_s0$137  = 16'h0000;
-  reg [15:0] \mac_mul_s0$138  = 16'h0000;
+  reg [15:0] \mac_mul_s0$139  = 16'h0000;
   reg [15:0] \mac_mul_s0$140  = 16'h0000;
-  reg [15:0] \mac_mul_s0$141  = 16'h0000;
+  reg [15:0] \mac_mul_s0$142  = 16'h0000;
   reg [15:0] \mac_mul_s0$143  = 16'h0000;
-  reg [15:0] \mac_mul_s0$144  = 16'h0000;
+  reg [15:0] \mac_mul_s0$145  = 16'h0000;
   reg [15:0] \mac_mul_s0$146  = 16'h0000;
-  reg [15:0] \mac_mul_s0$147  = 16'h0000;
+  reg [15:0] \mac_mul_s0$148  = 16'h0000;
   reg [15:0] \mac_mul_s0$149  = 16'h0000;
-  reg [15:0] \mac_mul_s0$150  = 16'h0000;
+  reg [15:0] \mac_mul_s0$151  = 16'h0000;
   reg [15:0] \mac_mul_s0$152  = 16'h0000;
-  reg [15:0] \mac_mul_s0$153  = 16'h0000;
+  reg [15:0] \mac_mul_s0$154  = 16'h0000;
   reg [15:0] \mac_mul_s0$155  = 16'h0000;
-  reg [15:0] \mac_mul_s0$156  = 16'h0000;
+  reg [15:0] \mac_mul_s0$157  = 16'h0000;
   reg [15:0] \mac_mul_s0$158  = 16'h0000;
-  reg [15:0] \mac_mul_s0$159  = 16'h0000;
+  reg [15:0] \mac_mul_s0$160  = 16'h0000;
   reg [15:0] \mac_mul_s0$161  = 16'h0000;
-  reg [15:0] \mac_mul_s0$162  = 16'h0000;
+  reg [15:0] \mac_mul_s0$163  = 16'h0000;
   reg [15:0] \mac_mul_s0$164  = 16'h0000;
-  reg [15:0] \mac_mul_s0$165  = 16'h0000;
+  reg [15:0] \mac_mul_s0$166  = 16'h0000;
   reg [15:0] \mac_mul_s0$167  = 16'h0000;
-  reg [15:0] \mac_mul_s0$168  = 16'h0000;
+  reg [15:0] \mac_mul_s0$169  = 16'h0000;
   reg [15:0] \mac_mul_s0$170  = 16'h0000;
-  reg [15:0] \mac_mul_s0$171  = 16'h0000;
+  reg [15:0] \mac_mul_s0$172  = 16'h0000;
   reg [15:0] \mac_mul_s0$173  = 16'h0000;
-  reg [15:0] \mac_mul_s0$174  = 16'h0000;
+  reg [15:0] \mac_mul_s0$175  = 16'h0000;
   reg [15:0] \mac_mul_s0$176  = 16'h0000;
-  reg [15:0] \mac_mul_s0$177  = 16'h0000;
+  reg [15:0] \mac_mul_s0$178  = 16'h0000;
   reg [15:0] \mac_mul_s0$179  = 16'h0000;
-  reg [15:0] \mac_mul_s0$180  = 16'h0000;
+  reg [15:0] \mac_mul_s0$181  = 16'h0000;
   reg [15:0] \mac_mul_s0$182  = 16'h0000;
-  reg [15:0] \mac_mul_s0$183  = 16'h0000;
+  reg [15:0] \mac_mul_s0$184  = 16'h0000;
   reg [15:0] \mac_mul_s0$185  = 16'h0000;
-  reg [15:0] \mac_mul_s0$186  = 16'h0000;
+  reg [15:0] \mac_mul_s0$187  = 16'h0000;
   reg [15:0] \mac_mul_s0$188  = 16'h0000;
-  reg [15:0] \mac_mul_s0$189  = 16'h0000;
+  reg [15:0] \mac_mul_s0$190  = 16'h0000;
   reg [15:0] \mac_mul_s0$191  = 16'h0000;
-  reg [15:0] \mac_mul_s0$192  = 16'h0000;
+  reg [15:0] \mac_mul_s0$193  = 16'h0000;
   reg [15:0] \mac_mul_s0$194  = 16'h0000;
-  reg [15:0] \mac_mul_s0$195  = 16'h0000;
+  reg [15:0] \mac_mul_s0$196  = 16'h0000;
   reg [15:0] \mac_mul_s0$197  = 16'h0000;
-  reg [15:0] \mac_mul_s0$198  = 16'h0000;
+  reg [15:0] \mac_mul_s0$199  = 16'h0000;
   reg [15:0] \mac_mul_s0$200  = 16'h0000;
-  reg [15:0] \mac_mul_s0$201  = 16'h0000;
+  reg [15:0] \mac_mul_s0$202  = 16'h0000;
   reg [15:0] \mac_mul_s0$203  = 16'h0000;
-  reg [15:0] \mac_mul_s0$204  = 16'h0000;
+  reg [15:0] \mac_mul_s0$205  = 16'h0000;
   reg [15:0] \mac_mul_s0$206  = 16'h0000;
-  reg [15:0] \mac_mul_s0$207  = 16'h0000;
+  reg [15:0] \mac_mul_s0$208  = 16'h0000;
   reg [15:0] \mac_mul_s0$209  = 16'h0000;
-  reg [15:0] \mac_mul_s0$210  = 16'h0000;
+  reg [15:0] \mac_mul_s0$211  = 16'h0000;
   reg [15:0] \mac_mul_s0$212  = 16'h0000;
-  reg [15:0] \mac_mul_s0$213  = 16'h0000;
+  reg [15:0] \mac_mul_s0$214  = 16'h0000;
   reg [15:0] \mac_mul_s0$215  = 16'h0000;
-  reg [15:0] \mac_mul_s0$216  = 16'h0000;
+  reg [15:0] \mac_mul_s0$217  = 16'h0000;
   reg [15:0] \mac_mul_s0$218  = 16'h0000;
-  reg [15:0] \mac_mul_s0$219  = 16'h0000;
+  reg [15:0] \mac_mul_s0$220  = 16'h0000;
   reg [15:0] \mac_mul_s0$221  = 16'h0000;
-  reg [15:0] \mac_mul_s0$222  = 16'h0000;
+  reg [15:0] \mac_mul_s0$223  = 16'h0000;
   reg [15:0] \mac_mul_s0$224  = 16'h0000;
-  reg [15:0] \mac_mul_s0$225  = 16'h0000;
+  reg [15:0] \mac_mul_s0$226  = 16'h0000;
   reg [15:0] \mac_mul_s0$227  = 16'h0000;
-  reg [15:0] \mac_mul_s0$228  = 16'h0000;
+  reg [15:0] \mac_mul_s0$229  = 16'h0000;
   reg [15:0] \mac_mul_s0$230  = 16'h0000;
-  reg [15:0] \mac_mul_s0$231  = 16'h0000;
+  reg [15:0] \mac_mul_s0$232  = 16'h0000;
   reg [15:0] \mac_mul_s0$233  = 16'h0000;
-  reg [15:0] \mac_mul_s0$234  = 16'h0000;
-  reg [15:0] \mac_mul_s0$45  = 16'h0000;
-  reg [15:0] \mac_mul_s0$47  = 16'h0000;
-  reg [15:0] \mac_mul_s0$48  = 16'h0000;
-  reg [15:0] \mac_mul_s0$50  = 16'h0000;
-  reg [15:0] \mac_mul_s0$51  = 16'h0000;
-  reg [15:0] \mac_mul_s0$53  = 16'h0000;
-  reg [15:0] \mac_mul_s0$54  = 16'h0000;
-  reg [15:0] \mac_mul_s0$56  = 16'h0000;
-  reg [15:0] \mac_mul_s0$57  = 16'h0000;
-  reg [15:0] \mac_mul_s0$59  = 16'h0000;
-  reg \mac_mul_s0$590  = 1'h0;
-  reg [15:0] \mac_mul_s0$60  = 16'h0000;
-  reg [15:0] \mac_mul_s0$62  = 16'h0000;
-  reg [15:0] \mac_mul_s0$63  = 16'h0000;
-  reg [15:0] \mac_mul_s0$65  = 16'h0000;
-  reg [15:0] \mac_mul_s0$66  = 16'h0000;
-  reg [15:0] \mac_mul_s0$68  = 16'h0000;
-  reg [15:0] \mac_mul_s0$69  = 16'h0000;
-  reg [15:0] \mac_mul_s0$71  = 16'h0000;
-  reg [15:0] \mac_mul_s0$72  = 16'h0000;
-  reg [15:0] \mac_mul_s0$74  = 16'h0000;
-  reg [15:0] \mac_mul_s0$75  = 16'h0000;
+  reg [15:0] \mac_mul_s0$235  = 16'h0000;
+  reg [15:0] \mac_mul_s0$236  = 16'h0000;
+  reg [15:0] \mac_mul_s0$238  = 16'h0000;
+  reg [15:0] \mac_mul_s0$239  = 16'h0000;
+  reg [15:0] \mac_mul_s0$241  = 16'h0000;
+  reg [15:0] \mac_mul_s0$242  = 16'h0000;
+  reg [15:0] \mac_mul_s0$244  = 16'h0000;
+  reg [15:0] \mac_mul_s0$245  = 16'h0000;
+  reg [15:0] \mac_mul_s0$247  = 16'h0000;
+  reg [15:0] \mac_mul_s0$248  = 16'h0000;
+  reg [15:0] \mac_mul_s0$250  = 16'h0000;
+  reg [15:0] \mac_mul_s0$251  = 16'h0000;
+  reg [15:0] \mac_mul_s0$253  = 16'h0000;
+  reg [15:0] \mac_mul_s0$254  = 16'h0000;
+  reg [15:0] \mac_mul_s0$256  = 16'h0000;
+  reg [15:0] \mac_mul_s0$257  = 16'h0000;
+  reg [15:0] \mac_mul_s0$259  = 16'h0000;
+  reg [15:0] \mac_mul_s0$260  = 16'h0000;
+  reg [15:0] \mac_mul_s0$262  = 16'h0000;
+  reg [15:0] \mac_mul_s0$263  = 16'h0000;
+  reg [15:0] \mac_mul_s0$265  = 16'h0000;
+  reg [15:0] \mac_mul_s0$266  = 16'h0000;
+  reg \mac_mul_s0$622  = 1'h0;
   reg [15:0] \mac_mul_s0$77  = 16'h0000;
-  reg [15:0] \mac_mul_s0$78  = 16'h0000;
+  reg [15:0] \mac_mul_s0$79  = 16'h0000;
   reg [15:0] \mac_mul_s0$80  = 16'h0000;
-  reg [15:0] \mac_mul_s0$81  = 16'h0000;
+  reg [15:0] \mac_mul_s0$82  = 16'h0000;
   reg [15:0] \mac_mul_s0$83  = 16'h0000;
-  reg [15:0] \mac_mul_s0$84  = 16'h0000;
+  reg [15:0] \mac_mul_s0$85  = 16'h0000;
   reg [15:0] \mac_mul_s0$86  = 16'h0000;
-  reg [15:0] \mac_mul_s0$87  = 16'h0000;
+  reg [15:0] \mac_mul_s0$88  = 16'h0000;
   reg [15:0] \mac_mul_s0$89  = 16'h0000;
-  reg [15:0] \mac_mul_s0$90  = 16'h0000;
+  reg [15:0] \mac_mul_s0$91  = 16'h0000;
   reg [15:0] \mac_mul_s0$92  = 16'h0000;
-  reg [15:0] \mac_mul_s0$93  = 16'h0000;
+  reg [15:0] \mac_mul_s0$94  = 16'h0000;
   reg [15:0] \mac_mul_s0$95  = 16'h0000;
-  reg [15:0] \mac_mul_s0$96  = 16'h0000;
+  reg [15:0] \mac_mul_s0$97  = 16'h0000;
   reg [15:0] \mac_mul_s0$98  = 16'h0000;
-  reg [15:0] \mac_mul_s0$99  = 16'h0000;
   reg mac_mul_valid_s0 = 1'h0;
   (* init = 1'h0 *)
   wire mac_out_valid;
@@ -1276,8 +1324,40 @@ module dense_mac_32_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload, 
   reg stall_adv29_valid = 1'h0;
   reg stall_adv2_valid = 1'h0;
   wire stall_adv3;
+  wire stall_adv30;
+  reg stall_adv30_valid = 1'h0;
+  wire stall_adv31;
+  reg stall_adv31_valid = 1'h0;
+  wire stall_adv32;
+  reg stall_adv32_valid = 1'h0;
+  wire stall_adv33;
+  reg stall_adv33_valid = 1'h0;
+  wire stall_adv34;
+  reg stall_adv34_valid = 1'h0;
+  wire stall_adv35;
+  reg stall_adv35_valid = 1'h0;
+  wire stall_adv36;
+  reg stall_adv36_valid = 1'h0;
+  wire stall_adv37;
+  reg stall_adv37_valid = 1'h0;
+  wire stall_adv38;
+  reg stall_adv38_valid = 1'h0;
+  wire stall_adv39;
+  reg stall_adv39_valid = 1'h0;
   reg stall_adv3_valid = 1'h0;
   wire stall_adv4;
+  wire stall_adv40;
+  reg stall_adv40_valid = 1'h0;
+  wire stall_adv41;
+  reg stall_adv41_valid = 1'h0;
+  wire stall_adv42;
+  reg stall_adv42_valid = 1'h0;
+  wire stall_adv43;
+  reg stall_adv43_valid = 1'h0;
+  wire stall_adv44;
+  reg stall_adv44_valid = 1'h0;
+  wire stall_adv45;
+  reg stall_adv45_valid = 1'h0;
   reg stall_adv4_valid = 1'h0;
   wire stall_adv5;
   reg stall_adv5_valid = 1'h0;
@@ -1290,231 +1370,359 @@ module dense_mac_32_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload, 
   wire stall_adv9;
   reg stall_adv9_valid = 1'h0;
   always @(posedge clk)
-    \mac_add0_s0$328  <= \$269 ;
+    \mac_add0_s0$288  <= \$253 ;
   always @(posedge clk)
-    \mac_add0_s0$329  <= \$270 ;
+    \mac_add0_s0$289  <= \$254 ;
   always @(posedge clk)
-    \mac_add0_s0$331  <= \$271 ;
+    \mac_add0_s0$291  <= \$255 ;
   always @(posedge clk)
-    \mac_add0_s0$332  <= \$272 ;
+    \mac_add0_s0$292  <= \$256 ;
   always @(posedge clk)
-    \mac_add0_s0$592  <= \$273 ;
+    \mac_add0_s0$294  <= \$257 ;
   always @(posedge clk)
-    mac_add0_valid_s0 <= \$274 ;
+    \mac_add0_s0$295  <= \$258 ;
   always @(posedge clk)
-    mac_add1_s0 <= \$275 ;
+    \mac_add0_s0$297  <= \$259 ;
   always @(posedge clk)
-    \mac_add1_s0$337  <= \$276 ;
+    \mac_add0_s0$298  <= \$260 ;
   always @(posedge clk)
-    \mac_add1_s0$339  <= \$277 ;
+    \mac_add0_s0$300  <= \$261 ;
   always @(posedge clk)
-    \mac_add1_s0$340  <= \$278 ;
+    \mac_add0_s0$301  <= \$262 ;
   always @(posedge clk)
-    \mac_add1_s0$342  <= \$279 ;
+    \mac_add0_s0$303  <= \$263 ;
   always @(posedge clk)
-    \mac_add1_s0$343  <= \$280 ;
+    \mac_add0_s0$304  <= \$264 ;
   always @(posedge clk)
-    \mac_add1_s0$345  <= \$281 ;
+    \mac_add0_s0$306  <= \$265 ;
   always @(posedge clk)
-    \mac_add1_s0$346  <= \$282 ;
+    \mac_add0_s0$307  <= \$266 ;
   always @(posedge clk)
-    \mac_add1_s0$348  <= \$283 ;
+    \mac_add0_s0$309  <= \$267 ;
   always @(posedge clk)
-    \mac_add1_s0$349  <= \$284 ;
+    \mac_add0_s0$310  <= \$268 ;
   always @(posedge clk)
-    \mac_add1_s0$351  <= \$285 ;
+    \mac_add0_s0$312  <= \$269 ;
   always @(posedge clk)
-    \mac_add1_s0$352  <= \$286 ;
+    \mac_add0_s0$313  <= \$270 ;
   always @(posedge clk)
-    \mac_add1_s0$354  <= \$287 ;
+    \mac_add0_s0$315  <= \$271 ;
   always @(posedge clk)
-    \mac_add1_s0$355  <= \$288 ;
+    \mac_add0_s0$316  <= \$272 ;
   always @(posedge clk)
-    \mac_add1_s0$357  <= \$289 ;
+    \mac_add0_s0$318  <= \$273 ;
   always @(posedge clk)
-    \mac_add1_s0$358  <= \$290 ;
+    \mac_add0_s0$319  <= \$274 ;
   always @(posedge clk)
-    \mac_add1_s0$360  <= \$291 ;
+    \mac_add0_s0$321  <= \$275 ;
   always @(posedge clk)
-    \mac_add1_s0$361  <= \$292 ;
+    \mac_add0_s0$322  <= \$276 ;
   always @(posedge clk)
-    \mac_add1_s0$363  <= \$293 ;
+    \mac_add0_s0$324  <= \$277 ;
   always @(posedge clk)
-    \mac_add1_s0$364  <= \$294 ;
+    \mac_add0_s0$325  <= \$278 ;
   always @(posedge clk)
-    \mac_add1_s0$366  <= \$295 ;
+    \mac_add0_s0$327  <= \$279 ;
   always @(posedge clk)
-    \mac_add1_s0$367  <= \$296 ;
+    \mac_add0_s0$328  <= \$280 ;
   always @(posedge clk)
-    \mac_add1_s0$369  <= \$297 ;
+    \mac_add0_s0$330  <= \$281 ;
   always @(posedge clk)
-    \mac_add1_s0$370  <= \$298 ;
+    \mac_add0_s0$331  <= \$282 ;
   always @(posedge clk)
-    \mac_add1_s0$372  <= \$299 ;
+    \mac_add0_s0$333  <= \$283 ;
   always @(posedge clk)
-    \mac_add1_s0$373  <= \$300 ;
+    \mac_add0_s0$334  <= \$284 ;
   always @(posedge clk)
-    \mac_add1_s0$375  <= \$301 ;
+    \mac_add0_s0$336  <= \$285 ;
   always @(posedge clk)
-    \mac_add1_s0$376  <= \$302 ;
+    \mac_add0_s0$337  <= \$286 ;
   always @(posedge clk)
-    \mac_add1_s0$378  <= \$303 ;
+    \mac_add0_s0$339  <= \$287 ;
   always @(posedge clk)
-    \mac_add1_s0$379  <= \$304 ;
+    \mac_add0_s0$340  <= \$288 ;
   always @(posedge clk)
-    \mac_add1_s0$381  <= \$305 ;
+    \mac_add0_s0$342  <= \$289 ;
   always @(posedge clk)
-    \mac_add1_s0$382  <= \$306 ;
+    \mac_add0_s0$343  <= \$290 ;
   always @(posedge clk)
-    \mac_add1_s0$594  <= \$307 ;
+    \mac_add0_s0$345  <= \$291 ;
   always @(posedge clk)
-    mac_add1_valid_s0 <= \$308 ;
+    \mac_add0_s0$346  <= \$292 ;
   always @(posedge clk)
-    mac_add2_s0 <= \$309 ;
+    \mac_add0_s0$348  <= \$293 ;
   always @(posedge clk)
-    \mac_add2_s0$387  <= \$310 ;
+    \mac_add0_s0$349  <= \$294 ;
   always @(posedge clk)
-    \mac_add2_s0$389  <= \$311 ;
+    \mac_add0_s0$351  <= \$295 ;
   always @(posedge clk)
-    \mac_add2_s0$390  <= \$312 ;
+    \mac_add0_s0$352  <= \$296 ;
   always @(posedge clk)
-    \mac_add2_s0$392  <= \$313 ;
+    \mac_add0_s0$354  <= \$297 ;
   always @(posedge clk)
-    \mac_add2_s0$393  <= \$314 ;
+    \mac_add0_s0$355  <= \$298 ;
   always @(posedge clk)
-    \mac_add2_s0$395  <= \$315 ;
+    \mac_add0_s0$357  <= \$299 ;
   always @(posedge clk)
-    \mac_add2_s0$396  <= \$316 ;
+    \mac_add0_s0$358  <= \$300 ;
   always @(posedge clk)
-    \mac_add2_s0$398  <= \$317 ;
+    \mac_add0_s0$360  <= \$301 ;
   always @(posedge clk)
-    \mac_add2_s0$399  <= \$318 ;
+    \mac_add0_s0$361  <= \$302 ;
   always @(posedge clk)
-    \mac_add2_s0$401  <= \$319 ;
+    \mac_add0_s0$363  <= \$303 ;
   always @(posedge clk)
-    \mac_add2_s0$402  <= \$320 ;
+    \mac_add0_s0$364  <= \$304 ;
   always @(posedge clk)
-    \mac_add2_s0$404  <= \$321 ;
+    \mac_add0_s0$624  <= \$305 ;
   always @(posedge clk)
-    \mac_add2_s0$405  <= \$322 ;
+    mac_add0_valid_s0 <= \$306 ;
   always @(posedge clk)
-    \mac_add2_s0$407  <= \$323 ;
+    mac_add1_s0 <= \$307 ;
   always @(posedge clk)
-    \mac_add2_s0$408  <= \$324 ;
+    \mac_add1_s0$369  <= \$308 ;
   always @(posedge clk)
-    \mac_add2_s0$596  <= \$325 ;
+    \mac_add1_s0$371  <= \$309 ;
   always @(posedge clk)
-    mac_add2_valid_s0 <= \$326 ;
+    \mac_add1_s0$372  <= \$310 ;
   always @(posedge clk)
-    mac_add3_s0 <= \$327 ;
+    \mac_add1_s0$374  <= \$311 ;
   always @(posedge clk)
-    \mac_add3_s0$413  <= \$328 ;
+    \mac_add1_s0$375  <= \$312 ;
   always @(posedge clk)
-    \mac_add3_s0$415  <= \$329 ;
+    \mac_add1_s0$377  <= \$313 ;
   always @(posedge clk)
-    \mac_add3_s0$416  <= \$330 ;
+    \mac_add1_s0$378  <= \$314 ;
   always @(posedge clk)
-    \mac_add3_s0$418  <= \$331 ;
+    \mac_add1_s0$380  <= \$315 ;
   always @(posedge clk)
-    \mac_add3_s0$419  <= \$332 ;
+    \mac_add1_s0$381  <= \$316 ;
   always @(posedge clk)
-    \mac_add3_s0$421  <= \$333 ;
+    \mac_add1_s0$383  <= \$317 ;
   always @(posedge clk)
-    \mac_add3_s0$422  <= \$334 ;
+    \mac_add1_s0$384  <= \$318 ;
   always @(posedge clk)
-    \mac_add3_s0$598  <= \$335 ;
+    \mac_add1_s0$386  <= \$319 ;
   always @(posedge clk)
-    mac_add3_valid_s0 <= \$336 ;
+    \mac_add1_s0$387  <= \$320 ;
   always @(posedge clk)
-    mac_add4_s0 <= \$337 ;
+    \mac_add1_s0$389  <= \$321 ;
   always @(posedge clk)
-    \mac_add4_s0$446  <= \$338 ;
+    \mac_add1_s0$390  <= \$322 ;
   always @(posedge clk)
-    \mac_add4_s0$449  <= \$339 ;
+    \mac_add1_s0$392  <= \$323 ;
   always @(posedge clk)
-    \mac_add4_s0$452  <= \$340 ;
+    \mac_add1_s0$393  <= \$324 ;
   always @(posedge clk)
-    \mac_add4_s0$600  <= \$341 ;
+    \mac_add1_s0$395  <= \$325 ;
   always @(posedge clk)
-    mac_add4_valid_s0 <= \$342 ;
+    \mac_add1_s0$396  <= \$326 ;
   always @(posedge clk)
-    o__valid <= \$343 ;
+    \mac_add1_s0$398  <= \$327 ;
   always @(posedge clk)
-    stall_adv0_valid <= \$344 ;
+    \mac_add1_s0$399  <= \$328 ;
   always @(posedge clk)
-    stall_adv1_valid <= \$345 ;
+    \mac_add1_s0$401  <= \$329 ;
   always @(posedge clk)
-    stall_adv2_valid <= \$346 ;
+    \mac_add1_s0$402  <= \$330 ;
   always @(posedge clk)
-    stall_adv3_valid <= \$347 ;
+    \mac_add1_s0$404  <= \$331 ;
   always @(posedge clk)
-    stall_adv4_valid <= \$348 ;
+    \mac_add1_s0$405  <= \$332 ;
   always @(posedge clk)
-    stall_adv5_valid <= \$349 ;
+    \mac_add1_s0$407  <= \$333 ;
   always @(posedge clk)
-    stall_adv6_valid <= \$350 ;
+    \mac_add1_s0$408  <= \$334 ;
   always @(posedge clk)
-    stall_adv7_valid <= \$351 ;
+    \mac_add1_s0$410  <= \$335 ;
   always @(posedge clk)
-    stall_adv8_valid <= \$352 ;
+    \mac_add1_s0$411  <= \$336 ;
   always @(posedge clk)
-    stall_adv9_valid <= \$353 ;
+    \mac_add1_s0$413  <= \$337 ;
   always @(posedge clk)
-    stall_adv10_valid <= \$354 ;
+    \mac_add1_s0$414  <= \$338 ;
   always @(posedge clk)
-    stall_adv11_valid <= \$355 ;
+    \mac_add1_s0$626  <= \$339 ;
   always @(posedge clk)
-    stall_adv12_valid <= \$356 ;
+    mac_add1_valid_s0 <= \$340 ;
   always @(posedge clk)
-    stall_adv13_valid <= \$357 ;
+    mac_add2_s0 <= \$341 ;
   always @(posedge clk)
-    stall_adv14_valid <= \$358 ;
+    \mac_add2_s0$419  <= \$342 ;
   always @(posedge clk)
-    stall_adv15_valid <= \$359 ;
+    \mac_add2_s0$421  <= \$343 ;
   always @(posedge clk)
-    stall_adv16_valid <= \$360 ;
+    \mac_add2_s0$422  <= \$344 ;
   always @(posedge clk)
-    stall_adv17_valid <= \$361 ;
+    \mac_add2_s0$424  <= \$345 ;
   always @(posedge clk)
-    stall_adv18_valid <= \$362 ;
+    \mac_add2_s0$425  <= \$346 ;
   always @(posedge clk)
-    stall_adv19_valid <= \$363 ;
+    \mac_add2_s0$427  <= \$347 ;
   always @(posedge clk)
-    stall_adv20_valid <= \$364 ;
+    \mac_add2_s0$428  <= \$348 ;
   always @(posedge clk)
-    stall_adv21_valid <= \$365 ;
+    \mac_add2_s0$430  <= \$349 ;
   always @(posedge clk)
-    stall_adv22_valid <= \$366 ;
+    \mac_add2_s0$431  <= \$350 ;
   always @(posedge clk)
-    stall_adv23_valid <= \$367 ;
+    \mac_add2_s0$433  <= \$351 ;
   always @(posedge clk)
-    stall_adv24_valid <= \$368 ;
+    \mac_add2_s0$434  <= \$352 ;
   always @(posedge clk)
-    stall_adv25_valid <= \$369 ;
+    \mac_add2_s0$436  <= \$353 ;
   always @(posedge clk)
-    stall_adv26_valid <= \$370 ;
+    \mac_add2_s0$437  <= \$354 ;
   always @(posedge clk)
-    stall_adv27_valid <= \$371 ;
+    \mac_add2_s0$439  <= \$355 ;
   always @(posedge clk)
-    stall_adv28_valid <= \$372 ;
+    \mac_add2_s0$440  <= \$356 ;
   always @(posedge clk)
-    stall_adv29_valid <= \$373 ;
+    \mac_add2_s0$628  <= \$357 ;
   always @(posedge clk)
-    mac_acc0 <= \$374 ;
+    mac_add2_valid_s0 <= \$358 ;
   always @(posedge clk)
-    mac_acc0_out <= \$375 ;
+    mac_add3_s0 <= \$359 ;
   always @(posedge clk)
-    mac_acc1 <= \$376 ;
+    \mac_add3_s0$445  <= \$360 ;
   always @(posedge clk)
-    mac_acc1_out <= \$377 ;
+    \mac_add3_s0$447  <= \$361 ;
   always @(posedge clk)
-    mac_acc2 <= \$378 ;
+    \mac_add3_s0$448  <= \$362 ;
   always @(posedge clk)
-    mac_acc2_out <= \$379 ;
+    \mac_add3_s0$450  <= \$363 ;
   always @(posedge clk)
-    mac_acc3 <= \$380 ;
+    \mac_add3_s0$451  <= \$364 ;
   always @(posedge clk)
-    mac_acc3_out <= \$381 ;
+    \mac_add3_s0$453  <= \$365 ;
+  always @(posedge clk)
+    \mac_add3_s0$454  <= \$366 ;
+  always @(posedge clk)
+    \mac_add3_s0$630  <= \$367 ;
+  always @(posedge clk)
+    mac_add3_valid_s0 <= \$368 ;
+  always @(posedge clk)
+    mac_add4_s0 <= \$369 ;
+  always @(posedge clk)
+    \mac_add4_s0$478  <= \$370 ;
+  always @(posedge clk)
+    \mac_add4_s0$481  <= \$371 ;
+  always @(posedge clk)
+    \mac_add4_s0$484  <= \$372 ;
+  always @(posedge clk)
+    \mac_add4_s0$632  <= \$373 ;
+  always @(posedge clk)
+    mac_add4_valid_s0 <= \$374 ;
+  always @(posedge clk)
+    o__valid <= \$375 ;
+  always @(posedge clk)
+    stall_adv0_valid <= \$376 ;
+  always @(posedge clk)
+    stall_adv1_valid <= \$377 ;
+  always @(posedge clk)
+    stall_adv2_valid <= \$378 ;
+  always @(posedge clk)
+    stall_adv3_valid <= \$379 ;
+  always @(posedge clk)
+    stall_adv4_valid <= \$380 ;
+  always @(posedge clk)
+    stall_adv5_valid <= \$381 ;
+  always @(posedge clk)
+    stall_adv6_valid <= \$382 ;
+  always @(posedge clk)
+    stall_adv7_valid <= \$383 ;
+  always @(posedge clk)
+    stall_adv8_valid <= \$384 ;
+  always @(posedge clk)
+    stall_adv9_valid <= \$385 ;
+  always @(posedge clk)
+    stall_adv10_valid <= \$386 ;
+  always @(posedge clk)
+    stall_adv11_valid <= \$387 ;
+  always @(posedge clk)
+    stall_adv12_valid <= \$388 ;
+  always @(posedge clk)
+    stall_adv13_valid <= \$389 ;
+  always @(posedge clk)
+    stall_adv14_valid <= \$390 ;
+  always @(posedge clk)
+    stall_adv15_valid <= \$391 ;
+  always @(posedge clk)
+    stall_adv16_valid <= \$392 ;
+  always @(posedge clk)
+    stall_adv17_valid <= \$393 ;
+  always @(posedge clk)
+    stall_adv18_valid <= \$394 ;
+  always @(posedge clk)
+    stall_adv19_valid <= \$395 ;
+  always @(posedge clk)
+    stall_adv20_valid <= \$396 ;
+  always @(posedge clk)
+    stall_adv21_valid <= \$397 ;
+  always @(posedge clk)
+    stall_adv22_valid <= \$398 ;
+  always @(posedge clk)
+    stall_adv23_valid <= \$399 ;
+  always @(posedge clk)
+    stall_adv24_valid <= \$400 ;
+  always @(posedge clk)
+    stall_adv25_valid <= \$401 ;
+  always @(posedge clk)
+    stall_adv26_valid <= \$402 ;
+  always @(posedge clk)
+    stall_adv27_valid <= \$403 ;
+  always @(posedge clk)
+    stall_adv28_valid <= \$404 ;
+  always @(posedge clk)
+    stall_adv29_valid <= \$405 ;
+  always @(posedge clk)
+    stall_adv30_valid <= \$406 ;
+  always @(posedge clk)
+    stall_adv31_valid <= \$407 ;
+  always @(posedge clk)
+    stall_adv32_valid <= \$408 ;
+  always @(posedge clk)
+    stall_adv33_valid <= \$409 ;
+  always @(posedge clk)
+    stall_adv34_valid <= \$410 ;
+  always @(posedge clk)
+    stall_adv35_valid <= \$411 ;
+  always @(posedge clk)
+    stall_adv36_valid <= \$412 ;
+  always @(posedge clk)
+    stall_adv37_valid <= \$413 ;
+  always @(posedge clk)
+    stall_adv38_valid <= \$414 ;
+  always @(posedge clk)
+    stall_adv39_valid <= \$415 ;
+  always @(posedge clk)
+    stall_adv40_valid <= \$416 ;
+  always @(posedge clk)
+    stall_adv41_valid <= \$417 ;
+  always @(posedge clk)
+    stall_adv42_valid <= \$418 ;
+  always @(posedge clk)
+    stall_adv43_valid <= \$419 ;
+  always @(posedge clk)
+    stall_adv44_valid <= \$420 ;
+  always @(posedge clk)
+    stall_adv45_valid <= \$421 ;
+  always @(posedge clk)
+    mac_acc0 <= \$422 ;
+  always @(posedge clk)
+    mac_acc0_out <= \$423 ;
+  always @(posedge clk)
+    mac_acc1 <= \$424 ;
+  always @(posedge clk)
+    mac_acc1_out <= \$425 ;
+  always @(posedge clk)
+    mac_acc2 <= \$426 ;
+  always @(posedge clk)
+    mac_acc2_out <= \$427 ;
+  always @(posedge clk)
+    mac_acc3 <= \$428 ;
+  always @(posedge clk)
+    mac_acc3_out <= \$429 ;
   assign \$1  = ~ o__valid;
   assign i__ready = \$1  | o__ready;
   assign \$2  = ~ stall_adv0_valid;
@@ -1551,138 +1759,14 @@ module dense_mac_32_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload, 
   assign stall_adv15 = \$17  | o__ready;
   assign \$18  = ~ stall_adv16_valid;
   assign stall_adv16 = \$18  | o__ready;
-  assign mac0_sum0_p0 = $signed(mac_mul_s0) + $signed(\mac_mul_s0$45 );
-  assign mac0_sum0_p1 = $signed(\mac_mul_s0$47 ) + $signed(\mac_mul_s0$48 );
-  assign mac0_sum0_p2 = $signed(\mac_mul_s0$50 ) + $signed(\mac_mul_s0$51 );
-  assign mac0_sum0_p3 = $signed(\mac_mul_s0$53 ) + $signed(\mac_mul_s0$54 );
-  assign mac0_sum0_p4 = $signed(\mac_mul_s0$56 ) + $signed(\mac_mul_s0$57 );
-  assign mac0_sum0_p5 = $signed(\mac_mul_s0$59 ) + $signed(\mac_mul_s0$60 );
-  assign mac0_sum0_p6 = $signed(\mac_mul_s0$62 ) + $signed(\mac_mul_s0$63 );
-  assign mac0_sum0_p7 = $signed(\mac_mul_s0$65 ) + $signed(\mac_mul_s0$66 );
-  assign mac0_sum0_p8 = $signed(\mac_mul_s0$68 ) + $signed(\mac_mul_s0$69 );
-  assign mac0_sum0_p9 = $signed(\mac_mul_s0$71 ) + $signed(\mac_mul_s0$72 );
-  assign mac0_sum0_p10 = $signed(\mac_mul_s0$74 ) + $signed(\mac_mul_s0$75 );
-  assign mac0_sum0_p11 = $signed(\mac_mul_s0$77 ) + $signed(\mac_mul_s0$78 );
-  assign mac0_sum0_p12 = $signed(\mac_mul_s0$80 ) + $signed(\mac_mul_s0$81 );
-  assign mac0_sum0_p13 = $signed(\mac_mul_s0$83 ) + $signed(\mac_mul_s0$84 );
-  assign mac0_sum0_p14 = $signed(\mac_mul_s0$86 ) + $signed(\mac_mul_s0$87 );
-  assign mac0_sum0_p15 = $signed(\mac_mul_s0$89 ) + $signed(\mac_mul_s0$90 );
-  assign mac1_sum0_p0 = $signed(\mac_mul_s0$92 ) + $signed(\mac_mul_s0$93 );
-  assign mac1_sum0_p1 = $signed(\mac_mul_s0$95 ) + $signed(\mac_mul_s0$96 );
-  assign mac1_sum0_p2 = $signed(\mac_mul_s0$98 ) + $signed(\mac_mul_s0$99 );
-  assign mac1_sum0_p3 = $signed(\mac_mul_s0$101 ) + $signed(\mac_mul_s0$102 );
-  assign mac1_sum0_p4 = $signed(\mac_mul_s0$104 ) + $signed(\mac_mul_s0$105 );
-  assign mac1_sum0_p5 = $signed(\mac_mul_s0$107 ) + $signed(\mac_mul_s0$108 );
-  assign mac1_sum0_p6 = $signed(\mac_mul_s0$110 ) + $signed(\mac_mul_s0$111 );
-  assign mac1_sum0_p7 = $signed(\mac_mul_s0$113 ) + $signed(\mac_mul_s0$114 );
-  assign mac1_sum0_p8 = $signed(\mac_mul_s0$116 ) + $signed(\mac_mul_s0$117 );
-  assign mac1_sum0_p9 = $signed(\mac_mul_s0$119 ) + $signed(\mac_mul_s0$120 );
-  assign mac1_sum0_p10 = $signed(\mac_mul_s0$122 ) + $signed(\mac_mul_s0$123 );
-  assign mac1_sum0_p11 = $signed(\mac_mul_s0$125 ) + $signed(\mac_mul_s0$126 );
-  assign mac1_sum0_p12 = $signed(\mac_mul_s0$128 ) + $signed(\mac_mul_s0$129 );
-  assign mac1_sum0_p13 = $signed(\mac_mul_s0$131 ) + $signed(\mac_mul_s0$132 );
-  assign mac1_sum0_p14 = $signed(\mac_mul_s0$134 ) + $signed(\mac_mul_s0$135 );
-  assign mac1_sum0_p15 = $signed(\mac_mul_s0$137 ) + $signed(\mac_mul_s0$138 );
-  assign mac2_sum0_p0 = $signed(\mac_mul_s0$140 ) + $signed(\mac_mul_s0$141 );
-  assign mac2_sum0_p1 = $signed(\mac_mul_s0$143 ) + $signed(\mac_mul_s0$144 );
-  assign mac2_sum0_p2 = $signed(\mac_mul_s0$146 ) + $signed(\mac_mul_s0$147 );
-  assign mac2_sum0_p3 = $signed(\mac_mul_s0$149 ) + $signed(\mac_mul_s0$150 );
-  assign mac2_sum0_p4 = $signed(\mac_mul_s0$152 ) + $signed(\mac_mul_s0$153 );
-  assign mac2_sum0_p5 = $signed(\mac_mul_s0$155 ) + $signed(\mac_mul_s0$156 );
-  assign mac2_sum0_p6 = $signed(\mac_mul_s0$158 ) + $signed(\mac_mul_s0$159 );
-  assign mac2_sum0_p7 = $signed(\mac_mul_s0$161 ) + $signed(\mac_mul_s0$162 );
-  assign mac2_sum0_p8 = $signed(\mac_mul_s0$164 ) + $signed(\mac_mul_s0$165 );
-  assign mac2_sum0_p9 = $signed(\mac_mul_s0$167 ) + $signed(\mac_mul_s0$168 );
-  assign mac2_sum0_p10 = $signed(\mac_mul_s0$170 ) + $signed(\mac_mul_s0$171 );
-  assign mac2_sum0_p11 = $signed(\mac_mul_s0$173 ) + $signed(\mac_mul_s0$174 );
-  assign mac2_sum0_p12 = $signed(\mac_mul_s0$176 ) + $signed(\mac_mul_s0$177 );
-  assign mac2_sum0_p13 = $signed(\mac_mul_s0$179 ) + $signed(\mac_mul_s0$180 );
-  assign mac2_sum0_p14 = $signed(\mac_mul_s0$182 ) + $signed(\mac_mul_s0$183 );
-  assign mac2_sum0_p15 = $signed(\mac_mul_s0$185 ) + $signed(\mac_mul_s0$186 );
-  assign mac3_sum0_p0 = $signed(\mac_mul_s0$188 ) + $signed(\mac_mul_s0$189 );
-  assign mac3_sum0_p1 = $signed(\mac_mul_s0$191 ) + $signed(\mac_mul_s0$192 );
-  assign mac3_sum0_p2 = $signed(\mac_mul_s0$194 ) + $signed(\mac_mul_s0$195 );
-  assign mac3_sum0_p3 = $signed(\mac_mul_s0$197 ) + $signed(\mac_mul_s0$198 );
-  assign mac3_sum0_p4 = $signed(\mac_mul_s0$200 ) + $signed(\mac_mul_s0$201 );
-  assign mac3_sum0_p5 = $signed(\mac_mul_s0$203 ) + $signed(\mac_mul_s0$204 );
-  assign mac3_sum0_p6 = $signed(\mac_mul_s0$206 ) + $signed(\mac_mul_s0$207 );
-  assign mac3_sum0_p7 = $signed(\mac_mul_s0$209 ) + $signed(\mac_mul_s0$210 );
-  assign mac3_sum0_p8 = $signed(\mac_mul_s0$212 ) + $signed(\mac_mul_s0$213 );
-  assign mac3_sum0_p9 = $signed(\mac_mul_s0$215 ) + $signed(\mac_mul_s0$216 );
-  assign mac3_sum0_p10 = $signed(\mac_mul_s0$218 ) + $signed(\mac_mul_s0$219 );
-  assign mac3_sum0_p11 = $signed(\mac_mul_s0$221 ) + $signed(\mac_mul_s0$222 );
-  assign mac3_sum0_p12 = $signed(\mac_mul_s0$224 ) + $signed(\mac_mul_s0$225 );
-  assign mac3_sum0_p13 = $signed(\mac_mul_s0$227 ) + $signed(\mac_mul_s0$228 );
-  assign mac3_sum0_p14 = $signed(\mac_mul_s0$230 ) + $signed(\mac_mul_s0$231 );
-  assign mac3_sum0_p15 = $signed(\mac_mul_s0$233 ) + $signed(\mac_mul_s0$234 );
   assign \$19  = ~ stall_adv17_valid;
   assign stall_adv17 = \$19  | o__ready;
-  assign mac0_sum1_p0 = $signed(mac_add0_s0) + $signed(\mac_add0_s0$239 );
-  assign mac0_sum1_p1 = $signed(\mac_add0_s0$241 ) + $signed(\mac_add0_s0$242 );
-  assign mac0_sum1_p2 = $signed(\mac_add0_s0$244 ) + $signed(\mac_add0_s0$245 );
-  assign mac0_sum1_p3 = $signed(\mac_add0_s0$247 ) + $signed(\mac_add0_s0$248 );
-  assign mac0_sum1_p4 = $signed(\mac_add0_s0$250 ) + $signed(\mac_add0_s0$251 );
-  assign mac0_sum1_p5 = $signed(\mac_add0_s0$253 ) + $signed(\mac_add0_s0$254 );
-  assign mac0_sum1_p6 = $signed(\mac_add0_s0$256 ) + $signed(\mac_add0_s0$257 );
-  assign mac0_sum1_p7 = $signed(\mac_add0_s0$259 ) + $signed(\mac_add0_s0$260 );
-  assign mac1_sum1_p0 = $signed(\mac_add0_s0$262 ) + $signed(\mac_add0_s0$263 );
-  assign mac1_sum1_p1 = $signed(\mac_add0_s0$265 ) + $signed(\mac_add0_s0$266 );
-  assign mac1_sum1_p2 = $signed(\mac_add0_s0$268 ) + $signed(\mac_add0_s0$269 );
-  assign mac1_sum1_p3 = $signed(\mac_add0_s0$271 ) + $signed(\mac_add0_s0$272 );
-  assign mac1_sum1_p4 = $signed(\mac_add0_s0$274 ) + $signed(\mac_add0_s0$275 );
-  assign mac1_sum1_p5 = $signed(\mac_add0_s0$277 ) + $signed(\mac_add0_s0$278 );
-  assign mac1_sum1_p6 = $signed(\mac_add0_s0$280 ) + $signed(\mac_add0_s0$281 );
-  assign mac1_sum1_p7 = $signed(\mac_add0_s0$283 ) + $signed(\mac_add0_s0$284 );
-  assign mac2_sum1_p0 = $signed(\mac_add0_s0$286 ) + $signed(\mac_add0_s0$287 );
-  assign mac2_sum1_p1 = $signed(\mac_add0_s0$289 ) + $signed(\mac_add0_s0$290 );
-  assign mac2_sum1_p2 = $signed(\mac_add0_s0$292 ) + $signed(\mac_add0_s0$293 );
-  assign mac2_sum1_p3 = $signed(\mac_add0_s0$295 ) + $signed(\mac_add0_s0$296 );
-  assign mac2_sum1_p4 = $signed(\mac_add0_s0$298 ) + $signed(\mac_add0_s0$299 );
-  assign mac2_sum1_p5 = $signed(\mac_add0_s0$301 ) + $signed(\mac_add0_s0$302 );
-  assign mac2_sum1_p6 = $signed(\mac_add0_s0$304 ) + $signed(\mac_add0_s0$305 );
-  assign mac2_sum1_p7 = $signed(\mac_add0_s0$307 ) + $signed(\mac_add0_s0$308 );
-  assign mac3_sum1_p0 = $signed(\mac_add0_s0$310 ) + $signed(\mac_add0_s0$311 );
-  assign mac3_sum1_p1 = $signed(\mac_add0_s0$313 ) + $signed(\mac_add0_s0$314 );
-  assign mac3_sum1_p2 = $signed(\mac_add0_s0$316 ) + $signed(\mac_add0_s0$317 );
-  assign mac3_sum1_p3 = $signed(\mac_add0_s0$319 ) + $signed(\mac_add0_s0$320 );
-  assign mac3_sum1_p4 = $signed(\mac_add0_s0$322 ) + $signed(\mac_add0_s0$323 );
-  assign mac3_sum1_p5 = $signed(\mac_add0_s0$325 ) + $signed(\mac_add0_s0$326 );
-  assign mac3_sum1_p6 = $signed(\mac_add0_s0$328 ) + $signed(\mac_add0_s0$329 );
-  assign mac3_sum1_p7 = $signed(\mac_add0_s0$331 ) + $signed(\mac_add0_s0$332 );
   assign \$20  = ~ stall_adv18_valid;
   assign stall_adv18 = \$20  | o__ready;
-  assign mac0_sum2_p0 = $signed(mac_add1_s0) + $signed(\mac_add1_s0$337 );
-  assign mac0_sum2_p1 = $signed(\mac_add1_s0$339 ) + $signed(\mac_add1_s0$340 );
-  assign mac0_sum2_p2 = $signed(\mac_add1_s0$342 ) + $signed(\mac_add1_s0$343 );
-  assign mac0_sum2_p3 = $signed(\mac_add1_s0$345 ) + $signed(\mac_add1_s0$346 );
-  assign mac1_sum2_p0 = $signed(\mac_add1_s0$348 ) + $signed(\mac_add1_s0$349 );
-  assign mac1_sum2_p1 = $signed(\mac_add1_s0$351 ) + $signed(\mac_add1_s0$352 );
-  assign mac1_sum2_p2 = $signed(\mac_add1_s0$354 ) + $signed(\mac_add1_s0$355 );
-  assign mac1_sum2_p3 = $signed(\mac_add1_s0$357 ) + $signed(\mac_add1_s0$358 );
-  assign mac2_sum2_p0 = $signed(\mac_add1_s0$360 ) + $signed(\mac_add1_s0$361 );
-  assign mac2_sum2_p1 = $signed(\mac_add1_s0$363 ) + $signed(\mac_add1_s0$364 );
-  assign mac2_sum2_p2 = $signed(\mac_add1_s0$366 ) + $signed(\mac_add1_s0$367 );
-  assign mac2_sum2_p3 = $signed(\mac_add1_s0$369 ) + $signed(\mac_add1_s0$370 );
-  assign mac3_sum2_p0 = $signed(\mac_add1_s0$372 ) + $signed(\mac_add1_s0$373 );
-  assign mac3_sum2_p1 = $signed(\mac_add1_s0$375 ) + $signed(\mac_add1_s0$376 );
-  assign mac3_sum2_p2 = $signed(\mac_add1_s0$378 ) + $signed(\mac_add1_s0$379 );
-  assign mac3_sum2_p3 = $signed(\mac_add1_s0$381 ) + $signed(\mac_add1_s0$382 );
   assign \$21  = ~ stall_adv19_valid;
   assign stall_adv19 = \$21  | o__ready;
-  assign mac0_sum3_p0 = $signed(mac_add2_s0) + $signed(\mac_add2_s0$387 );
-  assign mac0_sum3_p1 = $signed(\mac_add2_s0$389 ) + $signed(\mac_add2_s0$390 );
-  assign mac1_sum3_p0 = $signed(\mac_add2_s0$392 ) + $signed(\mac_add2_s0$393 );
-  assign mac1_sum3_p1 = $signed(\mac_add2_s0$395 ) + $signed(\mac_add2_s0$396 );
-  assign mac2_sum3_p0 = $signed(\mac_add2_s0$398 ) + $signed(\mac_add2_s0$399 );
-  assign mac2_sum3_p1 = $signed(\mac_add2_s0$401 ) + $signed(\mac_add2_s0$402 );
-  assign mac3_sum3_p0 = $signed(\mac_add2_s0$404 ) + $signed(\mac_add2_s0$405 );
-  assign mac3_sum3_p1 = $signed(\mac_add2_s0$407 ) + $signed(\mac_add2_s0$408 );
   assign \$22  = ~ stall_adv20_valid;
   assign stall_adv20 = \$22  | o__ready;
-  assign mac0_sum4_p0 = $signed(mac_add3_s0) + $signed(\mac_add3_s0$413 );
-  assign mac1_sum4_p0 = $signed(\mac_add3_s0$415 ) + $signed(\mac_add3_s0$416 );
-  assign mac2_sum4_p0 = $signed(\mac_add3_s0$418 ) + $signed(\mac_add3_s0$419 );
-  assign mac3_sum4_p0 = $signed(\mac_add3_s0$421 ) + $signed(\mac_add3_s0$422 );
   assign \$23  = ~ stall_adv21_valid;
   assign stall_adv21 = \$23  | o__ready;
   assign \$24  = ~ stall_adv22_valid;
@@ -1701,437 +1785,513 @@ module dense_mac_32_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload, 
   assign stall_adv28 = \$30  | o__ready;
   assign \$31  = ~ stall_adv29_valid;
   assign stall_adv29 = \$31  | o__ready;
-  assign \$32  = $signed(mac_acc0) + $signed(mac_add4_s0);
-  assign \$33  = $signed(mac_acc1) + $signed(\mac_add4_s0$446 );
-  assign \$34  = $signed(mac_acc2) + $signed(\mac_add4_s0$449 );
-  assign \$35  = $signed(mac_acc3) + $signed(\mac_add4_s0$452 );
-  assign \$36  = mac_add4_valid_s0 & \mac_add4_s0$600 ;
-  assign \$37  = mac_add4_valid_s0 & \mac_add4_s0$600 ;
-  assign \$38  = mac_add4_valid_s0 & \mac_add4_s0$600 ;
-  assign \$39  = mac_add4_valid_s0 & \mac_add4_s0$600 ;
-  assign \$40  = mac_add4_valid_s0 & \mac_add4_s0$600 ;
-  assign \$41  = mac_add4_valid_s0 & \mac_add4_s0$600 ;
-  assign \$42  = mac_add4_valid_s0 & \mac_add4_s0$600 ;
-  assign \$43  = mac_add4_valid_s0 & \mac_add4_s0$600 ;
-  assign \$44  = mac_add4_valid_s0 & \mac_add4_s0$600 ;
-  assign \$45  = mac_add4_valid_s0 & \mac_add4_s0$600 ;
-  assign \$46  = mac_add4_valid_s0 & \mac_add4_s0$600 ;
-  assign \$47  = mac_add4_valid_s0 & \mac_add4_s0$600 ;
-  assign \$48  = mac_add4_valid_s0 & \mac_add4_s0$600 ;
-  assign \$49  = mac_add4_valid_s0 & \mac_add4_s0$600 ;
-  assign \$50  = mac_add4_valid_s0 & \mac_add4_s0$600 ;
-  assign \$51  = mac_add4_valid_s0 & \mac_add4_s0$600 ;
-  assign \$52  = mac_add4_valid_s0 & \mac_add4_s0$600 ;
-  assign \$53  = mac_add4_valid_s0 & \mac_add4_s0$600 ;
-  assign \$54  = mac_add4_valid_s0 & \mac_add4_s0$600 ;
-  assign \$55  = mac_add4_valid_s0 & \mac_add4_s0$600 ;
-  assign \$56  = mac_add4_valid_s0 & \mac_add4_s0$600 ;
-  assign \$57  = mac_add4_valid_s0 & \mac_add4_s0$600 ;
-  assign \$58  = mac_add4_valid_s0 & \mac_add4_s0$600 ;
-  assign \$59  = mac_add4_valid_s0 & \mac_add4_s0$600 ;
-  assign \$60  = mac_add4_valid_s0 & \mac_add4_s0$600 ;
-  assign \$61  = mac_add4_valid_s0 & \mac_add4_s0$600 ;
-  assign \$62  = mac_add4_valid_s0 & \mac_add4_s0$600 ;
-  assign \$63  = mac_add4_valid_s0 & \mac_add4_s0$600 ;
-  assign \$64  = mac_add4_valid_s0 & \mac_add4_s0$600 ;
-  assign \$65  = mac_add4_valid_s0 & \mac_add4_s0$600 ;
-  assign \$66  = mac_add4_valid_s0 & \mac_add4_s0$600 ;
-  assign \$67  = stall_adv22 & mac_add4_valid_s0;
-  assign \$68  = \mac_add4_s0$600  ? 32'd0 : \$32 [31:0];
-  assign \$69  = stall_adv24 & mac_add4_valid_s0;
-  assign \$70  = \mac_add4_s0$600  ? 32'd0 : \$33 [31:0];
-  assign \$71  = stall_adv26 & mac_add4_valid_s0;
-  assign \$72  = \mac_add4_s0$600  ? 32'd0 : \$34 [31:0];
-  assign \$73  = stall_adv28 & mac_add4_valid_s0;
-  assign \$74  = \mac_add4_s0$600  ? 32'd0 : \$35 [31:0];
+  assign \$32  = ~ stall_adv30_valid;
+  assign stall_adv30 = \$32  | o__ready;
+  assign \$33  = ~ stall_adv31_valid;
+  assign stall_adv31 = \$33  | o__ready;
+  assign \$34  = ~ stall_adv32_valid;
+  assign stall_adv32 = \$34  | o__ready;
+  assign mac0_sum0_p0 = $signed(mac_mul_s0) + $signed(\mac_mul_s0$77 );
+  assign mac0_sum0_p1 = $signed(\mac_mul_s0$79 ) + $signed(\mac_mul_s0$80 );
+  assign mac0_sum0_p2 = $signed(\mac_mul_s0$82 ) + $signed(\mac_mul_s0$83 );
+  assign mac0_sum0_p3 = $signed(\mac_mul_s0$85 ) + $signed(\mac_mul_s0$86 );
+  assign mac0_sum0_p4 = $signed(\mac_mul_s0$88 ) + $signed(\mac_mul_s0$89 );
+  assign mac0_sum0_p5 = $signed(\mac_mul_s0$91 ) + $signed(\mac_mul_s0$92 );
+  assign mac0_sum0_p6 = $signed(\mac_mul_s0$94 ) + $signed(\mac_mul_s0$95 );
+  assign mac0_sum0_p7 = $signed(\mac_mul_s0$97 ) + $signed(\mac_mul_s0$98 );
+  assign mac0_sum0_p8 = $signed(\mac_mul_s0$100 ) + $signed(\mac_mul_s0$101 );
+  assign mac0_sum0_p9 = $signed(\mac_mul_s0$103 ) + $signed(\mac_mul_s0$104 );
+  assign mac0_sum0_p10 = $signed(\mac_mul_s0$106 ) + $signed(\mac_mul_s0$107 );
+  assign mac0_sum0_p11 = $signed(\mac_mul_s0$109 ) + $signed(\mac_mul_s0$110 );
+  assign mac0_sum0_p12 = $signed(\mac_mul_s0$112 ) + $signed(\mac_mul_s0$113 );
+  assign mac0_sum0_p13 = $signed(\mac_mul_s0$115 ) + $signed(\mac_mul_s0$116 );
+  assign mac0_sum0_p14 = $signed(\mac_mul_s0$118 ) + $signed(\mac_mul_s0$119 );
+  assign mac0_sum0_p15 = $signed(\mac_mul_s0$121 ) + $signed(\mac_mul_s0$122 );
+  assign mac1_sum0_p0 = $signed(\mac_mul_s0$124 ) + $signed(\mac_mul_s0$125 );
+  assign mac1_sum0_p1 = $signed(\mac_mul_s0$127 ) + $signed(\mac_mul_s0$128 );
+  assign mac1_sum0_p2 = $signed(\mac_mul_s0$130 ) + $signed(\mac_mul_s0$131 );
+  assign mac1_sum0_p3 = $signed(\mac_mul_s0$133 ) + $signed(\mac_mul_s0$134 );
+  assign mac1_sum0_p4 = $signed(\mac_mul_s0$136 ) + $signed(\mac_mul_s0$137 );
+  assign mac1_sum0_p5 = $signed(\mac_mul_s0$139 ) + $signed(\mac_mul_s0$140 );
+  assign mac1_sum0_p6 = $signed(\mac_mul_s0$142 ) + $signed(\mac_mul_s0$143 );
+  assign mac1_sum0_p7 = $signed(\mac_mul_s0$145 ) + $signed(\mac_mul_s0$146 );
+  assign mac1_sum0_p8 = $signed(\mac_mul_s0$148 ) + $signed(\mac_mul_s0$149 );
+  assign mac1_sum0_p9 = $signed(\mac_mul_s0$151 ) + $signed(\mac_mul_s0$152 );
+  assign mac1_sum0_p10 = $signed(\mac_mul_s0$154 ) + $signed(\mac_mul_s0$155 );
+  assign mac1_sum0_p11 = $signed(\mac_mul_s0$157 ) + $signed(\mac_mul_s0$158 );
+  assign mac1_sum0_p12 = $signed(\mac_mul_s0$160 ) + $signed(\mac_mul_s0$161 );
+  assign mac1_sum0_p13 = $signed(\mac_mul_s0$163 ) + $signed(\mac_mul_s0$164 );
+  assign mac1_sum0_p14 = $signed(\mac_mul_s0$166 ) + $signed(\mac_mul_s0$167 );
+  assign mac1_sum0_p15 = $signed(\mac_mul_s0$169 ) + $signed(\mac_mul_s0$170 );
+  assign mac2_sum0_p0 = $signed(\mac_mul_s0$172 ) + $signed(\mac_mul_s0$173 );
+  assign mac2_sum0_p1 = $signed(\mac_mul_s0$175 ) + $signed(\mac_mul_s0$176 );
+  assign mac2_sum0_p2 = $signed(\mac_mul_s0$178 ) + $signed(\mac_mul_s0$179 );
+  assign mac2_sum0_p3 = $signed(\mac_mul_s0$181 ) + $signed(\mac_mul_s0$182 );
+  assign mac2_sum0_p4 = $signed(\mac_mul_s0$184 ) + $signed(\mac_mul_s0$185 );
+  assign mac2_sum0_p5 = $signed(\mac_mul_s0$187 ) + $signed(\mac_mul_s0$188 );
+  assign mac2_sum0_p6 = $signed(\mac_mul_s0$190 ) + $signed(\mac_mul_s0$191 );
+  assign mac2_sum0_p7 = $signed(\mac_mul_s0$193 ) + $signed(\mac_mul_s0$194 );
+  assign mac2_sum0_p8 = $signed(\mac_mul_s0$196 ) + $signed(\mac_mul_s0$197 );
+  assign mac2_sum0_p9 = $signed(\mac_mul_s0$199 ) + $signed(\mac_mul_s0$200 );
+  assign mac2_sum0_p10 = $signed(\mac_mul_s0$202 ) + $signed(\mac_mul_s0$203 );
+  assign mac2_sum0_p11 = $signed(\mac_mul_s0$205 ) + $signed(\mac_mul_s0$206 );
+  assign mac2_sum0_p12 = $signed(\mac_mul_s0$208 ) + $signed(\mac_mul_s0$209 );
+  assign mac2_sum0_p13 = $signed(\mac_mul_s0$211 ) + $signed(\mac_mul_s0$212 );
+  assign mac2_sum0_p14 = $signed(\mac_mul_s0$214 ) + $signed(\mac_mul_s0$215 );
+  assign mac2_sum0_p15 = $signed(\mac_mul_s0$217 ) + $signed(\mac_mul_s0$218 );
+  assign mac3_sum0_p0 = $signed(\mac_mul_s0$220 ) + $signed(\mac_mul_s0$221 );
+  assign mac3_sum0_p1 = $signed(\mac_mul_s0$223 ) + $signed(\mac_mul_s0$224 );
+  assign mac3_sum0_p2 = $signed(\mac_mul_s0$226 ) + $signed(\mac_mul_s0$227 );
+  assign mac3_sum0_p3 = $signed(\mac_mul_s0$229 ) + $signed(\mac_mul_s0$230 );
+  assign mac3_sum0_p4 = $signed(\mac_mul_s0$232 ) + $signed(\mac_mul_s0$233 );
+  assign mac3_sum0_p5 = $signed(\mac_mul_s0$235 ) + $signed(\mac_mul_s0$236 );
+  assign mac3_sum0_p6 = $signed(\mac_mul_s0$238 ) + $signed(\mac_mul_s0$239 );
+  assign mac3_sum0_p7 = $signed(\mac_mul_s0$241 ) + $signed(\mac_mul_s0$242 );
+  assign mac3_sum0_p8 = $signed(\mac_mul_s0$244 ) + $signed(\mac_mul_s0$245 );
+  assign mac3_sum0_p9 = $signed(\mac_mul_s0$247 ) + $signed(\mac_mul_s0$248 );
+  assign mac3_sum0_p10 = $signed(\mac_mul_s0$250 ) + $signed(\mac_mul_s0$251 );
+  assign mac3_sum0_p11 = $signed(\mac_mul_s0$253 ) + $signed(\mac_mul_s0$254 );
+  assign mac3_sum0_p12 = $signed(\mac_mul_s0$256 ) + $signed(\mac_mul_s0$257 );
+  assign mac3_sum0_p13 = $signed(\mac_mul_s0$259 ) + $signed(\mac_mul_s0$260 );
+  assign mac3_sum0_p14 = $signed(\mac_mul_s0$262 ) + $signed(\mac_mul_s0$263 );
+  assign mac3_sum0_p15 = $signed(\mac_mul_s0$265 ) + $signed(\mac_mul_s0$266 );
+  assign \$35  = ~ stall_adv33_valid;
+  assign stall_adv33 = \$35  | o__ready;
+  assign mac0_sum1_p0 = $signed(mac_add0_s0) + $signed(\mac_add0_s0$271 );
+  assign mac0_sum1_p1 = $signed(\mac_add0_s0$273 ) + $signed(\mac_add0_s0$274 );
+  assign mac0_sum1_p2 = $signed(\mac_add0_s0$276 ) + $signed(\mac_add0_s0$277 );
+  assign mac0_sum1_p3 = $signed(\mac_add0_s0$279 ) + $signed(\mac_add0_s0$280 );
+  assign mac0_sum1_p4 = $signed(\mac_add0_s0$282 ) + $signed(\mac_add0_s0$283 );
+  assign mac0_sum1_p5 = $signed(\mac_add0_s0$285 ) + $signed(\mac_add0_s0$286 );
+  assign mac0_sum1_p6 = $signed(\mac_add0_s0$288 ) + $signed(\mac_add0_s0$289 );
+  assign mac0_sum1_p7 = $signed(\mac_add0_s0$291 ) + $signed(\mac_add0_s0$292 );
+  assign mac1_sum1_p0 = $signed(\mac_add0_s0$294 ) + $signed(\mac_add0_s0$295 );
+  assign mac1_sum1_p1 = $signed(\mac_add0_s0$297 ) + $signed(\mac_add0_s0$298 );
+  assign mac1_sum1_p2 = $signed(\mac_add0_s0$300 ) + $signed(\mac_add0_s0$301 );
+  assign mac1_sum1_p3 = $signed(\mac_add0_s0$303 ) + $signed(\mac_add0_s0$304 );
+  assign mac1_sum1_p4 = $signed(\mac_add0_s0$306 ) + $signed(\mac_add0_s0$307 );
+  assign mac1_sum1_p5 = $signed(\mac_add0_s0$309 ) + $signed(\mac_add0_s0$310 );
+  assign mac1_sum1_p6 = $signed(\mac_add0_s0$312 ) + $signed(\mac_add0_s0$313 );
+  assign mac1_sum1_p7 = $signed(\mac_add0_s0$315 ) + $signed(\mac_add0_s0$316 );
+  assign mac2_sum1_p0 = $signed(\mac_add0_s0$318 ) + $signed(\mac_add0_s0$319 );
+  assign mac2_sum1_p1 = $signed(\mac_add0_s0$321 ) + $signed(\mac_add0_s0$322 );
+  assign mac2_sum1_p2 = $signed(\mac_add0_s0$324 ) + $signed(\mac_add0_s0$325 );
+  assign mac2_sum1_p3 = $signed(\mac_add0_s0$327 ) + $signed(\mac_add0_s0$328 );
+  assign mac2_sum1_p4 = $signed(\mac_add0_s0$330 ) + $signed(\mac_add0_s0$331 );
+  assign mac2_sum1_p5 = $signed(\mac_add0_s0$333 ) + $signed(\mac_add0_s0$334 );
+  assign mac2_sum1_p6 = $signed(\mac_add0_s0$336 ) + $signed(\mac_add0_s0$337 );
+  assign mac2_sum1_p7 = $signed(\mac_add0_s0$339 ) + $signed(\mac_add0_s0$340 );
+  assign mac3_sum1_p0 = $signed(\mac_add0_s0$342 ) + $signed(\mac_add0_s0$343 );
+  assign mac3_sum1_p1 = $signed(\mac_add0_s0$345 ) + $signed(\mac_add0_s0$346 );
+  assign mac3_sum1_p2 = $signed(\mac_add0_s0$348 ) + $signed(\mac_add0_s0$349 );
+  assign mac3_sum1_p3 = $signed(\mac_add0_s0$351 ) + $signed(\mac_add0_s0$352 );
+  assign mac3_sum1_p4 = $signed(\mac_add0_s0$354 ) + $signed(\mac_add0_s0$355 );
+  assign mac3_sum1_p5 = $signed(\mac_add0_s0$357 ) + $signed(\mac_add0_s0$358 );
+  assign mac3_sum1_p6 = $signed(\mac_add0_s0$360 ) + $signed(\mac_add0_s0$361 );
+  assign mac3_sum1_p7 = $signed(\mac_add0_s0$363 ) + $signed(\mac_add0_s0$364 );
+  assign \$36  = ~ stall_adv34_valid;
+  assign stall_adv34 = \$36  | o__ready;
+  assign mac0_sum2_p0 = $signed(mac_add1_s0) + $signed(\mac_add1_s0$369 );
+  assign mac0_sum2_p1 = $signed(\mac_add1_s0$371 ) + $signed(\mac_add1_s0$372 );
+  assign mac0_sum2_p2 = $signed(\mac_add1_s0$374 ) + $signed(\mac_add1_s0$375 );
+  assign mac0_sum2_p3 = $signed(\mac_add1_s0$377 ) + $signed(\mac_add1_s0$378 );
+  assign mac1_sum2_p0 = $signed(\mac_add1_s0$380 ) + $signed(\mac_add1_s0$381 );
+  assign mac1_sum2_p1 = $signed(\mac_add1_s0$383 ) + $signed(\mac_add1_s0$384 );
+  assign mac1_sum2_p2 = $signed(\mac_add1_s0$386 ) + $signed(\mac_add1_s0$387 );
+  assign mac1_sum2_p3 = $signed(\mac_add1_s0$389 ) + $signed(\mac_add1_s0$390 );
+  assign mac2_sum2_p0 = $signed(\mac_add1_s0$392 ) + $signed(\mac_add1_s0$393 );
+  assign mac2_sum2_p1 = $signed(\mac_add1_s0$395 ) + $signed(\mac_add1_s0$396 );
+  assign mac2_sum2_p2 = $signed(\mac_add1_s0$398 ) + $signed(\mac_add1_s0$399 );
+  assign mac2_sum2_p3 = $signed(\mac_add1_s0$401 ) + $signed(\mac_add1_s0$402 );
+  assign mac3_sum2_p0 = $signed(\mac_add1_s0$404 ) + $signed(\mac_add1_s0$405 );
+  assign mac3_sum2_p1 = $signed(\mac_add1_s0$407 ) + $signed(\mac_add1_s0$408 );
+  assign mac3_sum2_p2 = $signed(\mac_add1_s0$410 ) + $signed(\mac_add1_s0$411 );
+  assign mac3_sum2_p3 = $signed(\mac_add1_s0$413 ) + $signed(\mac_add1_s0$414 );
+  assign \$37  = ~ stall_adv35_valid;
+  assign stall_adv35 = \$37  | o__ready;
+  assign mac0_sum3_p0 = $signed(mac_add2_s0) + $signed(\mac_add2_s0$419 );
+  assign mac0_sum3_p1 = $signed(\mac_add2_s0$421 ) + $signed(\mac_add2_s0$422 );
+  assign mac1_sum3_p0 = $signed(\mac_add2_s0$424 ) + $signed(\mac_add2_s0$425 );
+  assign mac1_sum3_p1 = $signed(\mac_add2_s0$427 ) + $signed(\mac_add2_s0$428 );
+  assign mac2_sum3_p0 = $signed(\mac_add2_s0$430 ) + $signed(\mac_add2_s0$431 );
+  assign mac2_sum3_p1 = $signed(\mac_add2_s0$433 ) + $signed(\mac_add2_s0$434 );
+  assign mac3_sum3_p0 = $signed(\mac_add2_s0$436 ) + $signed(\mac_add2_s0$437 );
+  assign mac3_sum3_p1 = $signed(\mac_add2_s0$439 ) + $signed(\mac_add2_s0$440 );
+  assign \$38  = ~ stall_adv36_valid;
+  assign stall_adv36 = \$38  | o__ready;
+  assign mac0_sum4_p0 = $signed(mac_add3_s0) + $signed(\mac_add3_s0$445 );
+  assign mac1_sum4_p0 = $signed(\mac_add3_s0$447 ) + $signed(\mac_add3_s0$448 );
+  assign mac2_sum4_p0 = $signed(\mac_add3_s0$450 ) + $signed(\mac_add3_s0$451 );
+  assign mac3_sum4_p0 = $signed(\mac_add3_s0$453 ) + $signed(\mac_add3_s0$454 );
+  assign \$39  = ~ stall_adv37_valid;
+  assign stall_adv37 = \$39  | o__ready;
+  assign \$40  = ~ stall_adv38_valid;
+  assign stall_adv38 = \$40  | o__ready;
+  assign \$41  = ~ stall_adv39_valid;
+  assign stall_adv39 = \$41  | o__ready;
+  assign \$42  = ~ stall_adv40_valid;
+  assign stall_adv40 = \$42  | o__ready;
+  assign \$43  = ~ stall_adv41_valid;
+  assign stall_adv41 = \$43  | o__ready;
+  assign \$44  = ~ stall_adv42_valid;
+  assign stall_adv42 = \$44  | o__ready;
+  assign \$45  = ~ stall_adv43_valid;
+  assign stall_adv43 = \$45  | o__ready;
+  assign \$46  = ~ stall_adv44_valid;
+  assign stall_adv44 = \$46  | o__ready;
+  assign \$47  = ~ stall_adv45_valid;
+  assign stall_adv45 = \$47  | o__ready;
+  assign \$48  = $signed(mac_acc0) + $signed(mac_add4_s0);
+  assign \$49  = $signed(mac_acc1) + $signed(\mac_add4_s0$478 );
+  assign \$50  = $signed(mac_acc2) + $signed(\mac_add4_s0$481 );
+  assign \$51  = $signed(mac_acc3) + $signed(\mac_add4_s0$484 );
+  assign \$52  = mac_add4_valid_s0 & \mac_add4_s0$632 ;
+  assign \$53  = mac_add4_valid_s0 & \mac_add4_s0$632 ;
+  assign \$54  = mac_add4_valid_s0 & \mac_add4_s0$632 ;
+  assign \$55  = mac_add4_valid_s0 & \mac_add4_s0$632 ;
+  assign \$56  = mac_add4_valid_s0 & \mac_add4_s0$632 ;
+  assign \$57  = mac_add4_valid_s0 & \mac_add4_s0$632 ;
+  assign \$58  = mac_add4_valid_s0 & \mac_add4_s0$632 ;
+  assign \$59  = mac_add4_valid_s0 & \mac_add4_s0$632 ;
+  assign \$60  = mac_add4_valid_s0 & \mac_add4_s0$632 ;
+  assign \$61  = mac_add4_valid_s0 & \mac_add4_s0$632 ;
+  assign \$62  = mac_add4_valid_s0 & \mac_add4_s0$632 ;
+  assign \$63  = mac_add4_valid_s0 & \mac_add4_s0$632 ;
+  assign \$64  = mac_add4_valid_s0 & \mac_add4_s0$632 ;
+  assign \$65  = mac_add4_valid_s0 & \mac_add4_s0$632 ;
+  assign \$66  = mac_add4_valid_s0 & \mac_add4_s0$632 ;
+  assign \$67  = mac_add4_valid_s0 & \mac_add4_s0$632 ;
+  assign \$68  = mac_add4_valid_s0 & \mac_add4_s0$632 ;
+  assign \$69  = mac_add4_valid_s0 & \mac_add4_s0$632 ;
+  assign \$70  = mac_add4_valid_s0 & \mac_add4_s0$632 ;
+  assign \$71  = mac_add4_valid_s0 & \mac_add4_s0$632 ;
+  assign \$72  = mac_add4_valid_s0 & \mac_add4_s0$632 ;
+  assign \$73  = mac_add4_valid_s0 & \mac_add4_s0$632 ;
+  assign \$74  = mac_add4_valid_s0 & \mac_add4_s0$632 ;
+  assign \$75  = mac_add4_valid_s0 & \mac_add4_s0$632 ;
+  assign \$76  = mac_add4_valid_s0 & \mac_add4_s0$632 ;
+  assign \$77  = mac_add4_valid_s0 & \mac_add4_s0$632 ;
+  assign \$78  = mac_add4_valid_s0 & \mac_add4_s0$632 ;
+  assign \$79  = mac_add4_valid_s0 & \mac_add4_s0$632 ;
+  assign \$80  = mac_add4_valid_s0 & \mac_add4_s0$632 ;
+  assign \$81  = mac_add4_valid_s0 & \mac_add4_s0$632 ;
+  assign \$82  = mac_add4_valid_s0 & \mac_add4_s0$632 ;
+  assign \$83  = mac_add4_valid_s0 & \mac_add4_s0$632 ;
+  assign \$84  = mac_add4_valid_s0 & \mac_add4_s0$632 ;
+  assign \$85  = mac_add4_valid_s0 & \mac_add4_s0$632 ;
+  assign \$86  = mac_add4_valid_s0 & \mac_add4_s0$632 ;
+  assign \$87  = mac_add4_valid_s0 & \mac_add4_s0$632 ;
+  assign \$88  = mac_add4_valid_s0 & \mac_add4_s0$632 ;
+  assign \$89  = mac_add4_valid_s0 & \mac_add4_s0$632 ;
+  assign \$90  = mac_add4_valid_s0 & \mac_add4_s0$632 ;
+  assign \$91  = mac_add4_valid_s0 & \mac_add4_s0$632 ;
+  assign \$92  = mac_add4_valid_s0 & \mac_add4_s0$632 ;
+  assign \$93  = mac_add4_valid_s0 & \mac_add4_s0$632 ;
+  assign \$94  = mac_add4_valid_s0 & \mac_add4_s0$632 ;
+  assign \$95  = mac_add4_valid_s0 & \mac_add4_s0$632 ;
+  assign \$96  = mac_add4_valid_s0 & \mac_add4_s0$632 ;
+  assign \$97  = mac_add4_valid_s0 & \mac_add4_s0$632 ;
+  assign \$98  = mac_add4_valid_s0 & \mac_add4_s0$632 ;
+  assign \$99  = stall_adv38 & mac_add4_valid_s0;
+  assign \$100  = \mac_add4_s0$632  ? 32'd0 : \$48 [31:0];
+  assign \$101  = stall_adv40 & mac_add4_valid_s0;
+  assign \$102  = \mac_add4_s0$632  ? 32'd0 : \$49 [31:0];
+  assign \$103  = stall_adv42 & mac_add4_valid_s0;
+  assign \$104  = \mac_add4_s0$632  ? 32'd0 : \$50 [31:0];
+  assign \$105  = stall_adv44 & mac_add4_valid_s0;
+  assign \$106  = \mac_add4_s0$632  ? 32'd0 : \$51 [31:0];
+  always @(posedge clk)
+    mac_dspin_s0 <= \$107 ;
+  always @(posedge clk)
+    mac_dspin_valid_s0 <= \$108 ;
+  always @(posedge clk)
+    mac_dspout_s0 <= \$109 ;
+  always @(posedge clk)
+    mac_dspout_valid_s0 <= \$110 ;
+  always @(posedge clk)
+    mac_mul_s0 <= \$111 ;
+  always @(posedge clk)
+    \mac_mul_s0$77  <= \$112 ;
+  always @(posedge clk)
+    \mac_mul_s0$79  <= \$113 ;
+  always @(posedge clk)
+    \mac_mul_s0$80  <= \$114 ;
   always @(posedge clk)
-    mac_dspin_s0 <= \$75 ;
+    \mac_mul_s0$82  <= \$115 ;
   always @(posedge clk)
-    mac_dspin_valid_s0 <= \$76 ;
+    \mac_mul_s0$83  <= \$116 ;
   always @(posedge clk)
-    mac_dspout_s0 <= \$77 ;
+    \mac_mul_s0$85  <= \$117 ;
   always @(posedge clk)
-    mac_dspout_valid_s0 <= \$78 ;
+    \mac_mul_s0$86  <= \$118 ;
   always @(posedge clk)
-    mac_mul_s0 <= \$79 ;
+    \mac_mul_s0$88  <= \$119 ;
   always @(posedge clk)
-    \mac_mul_s0$45  <= \$80 ;
+    \mac_mul_s0$89  <= \$120 ;
   always @(posedge clk)
-    \mac_mul_s0$47  <= \$81 ;
+    \mac_mul_s0$91  <= \$121 ;
   always @(posedge clk)
-    \mac_mul_s0$48  <= \$82 ;
+    \mac_mul_s0$92  <= \$122 ;
   always @(posedge clk)
-    \mac_mul_s0$50  <= \$83 ;
+    \mac_mul_s0$94  <= \$123 ;
   always @(posedge clk)
-    \mac_mul_s0$51  <= \$84 ;
+    \mac_mul_s0$95  <= \$124 ;
   always @(posedge clk)
-    \mac_mul_s0$53  <= \$85 ;
+    \mac_mul_s0$97  <= \$125 ;
   always @(posedge clk)
-    \mac_mul_s0$54  <= \$86 ;
+    \mac_mul_s0$98  <= \$126 ;
   always @(posedge clk)
-    \mac_mul_s0$56  <= \$87 ;
+    \mac_mul_s0$100  <= \$127 ;
   always @(posedge clk)
-    \mac_mul_s0$57  <= \$88 ;
+    \mac_mul_s0$101  <= \$128 ;
   always @(posedge clk)
-    \mac_mul_s0$59  <= \$89 ;
+    \mac_mul_s0$103  <= \$129 ;
   always @(posedge clk)
-    \mac_mul_s0$60  <= \$90 ;
+    \mac_mul_s0$104  <= \$130 ;
   always @(posedge clk)
-    \mac_mul_s0$62  <= \$91 ;
+    \mac_mul_s0$106  <= \$131 ;
   always @(posedge clk)
-    \mac_mul_s0$63  <= \$92 ;
+    \mac_mul_s0$107  <= \$132 ;
   always @(posedge clk)
-    \mac_mul_s0$65  <= \$93 ;
+    \mac_mul_s0$109  <= \$133 ;
   always @(posedge clk)
-    \mac_mul_s0$66  <= \$94 ;
+    \mac_mul_s0$110  <= \$134 ;
   always @(posedge clk)
-    \mac_mul_s0$68  <= \$95 ;
+    \mac_mul_s0$112  <= \$135 ;
   always @(posedge clk)
-    \mac_mul_s0$69  <= \$96 ;
+    \mac_mul_s0$113  <= \$136 ;
   always @(posedge clk)
-    \mac_mul_s0$71  <= \$97 ;
+    \mac_mul_s0$115  <= \$137 ;
   always @(posedge clk)
-    \mac_mul_s0$72  <= \$98 ;
+    \mac_mul_s0$116  <= \$138 ;
   always @(posedge clk)
-    \mac_mul_s0$74  <= \$99 ;
+    \mac_mul_s0$118  <= \$139 ;
   always @(posedge clk)
-    \mac_mul_s0$75  <= \$100 ;
+    \mac_mul_s0$119  <= \$140 ;
   always @(posedge clk)
-    \mac_mul_s0$77  <= \$101 ;
+    \mac_mul_s0$121  <= \$141 ;
   always @(posedge clk)
-    \mac_mul_s0$78  <= \$102 ;
+    \mac_mul_s0$122  <= \$142 ;
   always @(posedge clk)
-    \mac_mul_s0$80  <= \$103 ;
+    \mac_mul_s0$124  <= \$143 ;
   always @(posedge clk)
-    \mac_mul_s0$81  <= \$104 ;
+    \mac_mul_s0$125  <= \$144 ;
   always @(posedge clk)
-    \mac_mul_s0$83  <= \$105 ;
+    \mac_mul_s0$127  <= \$145 ;
   always @(posedge clk)
-    \mac_mul_s0$84  <= \$106 ;
+    \mac_mul_s0$128  <= \$146 ;
   always @(posedge clk)
-    \mac_mul_s0$86  <= \$107 ;
+    \mac_mul_s0$130  <= \$147 ;
   always @(posedge clk)
-    \mac_mul_s0$87  <= \$108 ;
+    \mac_mul_s0$131  <= \$148 ;
   always @(posedge clk)
-    \mac_mul_s0$89  <= \$109 ;
+    \mac_mul_s0$133  <= \$149 ;
   always @(posedge clk)
-    \mac_mul_s0$90  <= \$110 ;
+    \mac_mul_s0$134  <= \$150 ;
   always @(posedge clk)
-    \mac_mul_s0$92  <= \$111 ;
+    \mac_mul_s0$136  <= \$151 ;
   always @(posedge clk)
-    \mac_mul_s0$93  <= \$112 ;
+    \mac_mul_s0$137  <= \$152 ;
   always @(posedge clk)
-    \mac_mul_s0$95  <= \$113 ;
+    \mac_mul_s0$139  <= \$153 ;
   always @(posedge clk)
-    \mac_mul_s0$96  <= \$114 ;
+    \mac_mul_s0$140  <= \$154 ;
   always @(posedge clk)
-    \mac_mul_s0$98  <= \$115 ;
+    \mac_mul_s0$142  <= \$155 ;
   always @(posedge clk)
-    \mac_mul_s0$99  <= \$116 ;
+    \mac_mul_s0$143  <= \$156 ;
   always @(posedge clk)
-    \mac_mul_s0$101  <= \$117 ;
+    \mac_mul_s0$145  <= \$157 ;
   always @(posedge clk)
-    \mac_mul_s0$102  <= \$118 ;
+    \mac_mul_s0$146  <= \$158 ;
   always @(posedge clk)
-    \mac_mul_s0$104  <= \$119 ;
+    \mac_mul_s0$148  <= \$159 ;
   always @(posedge clk)
-    \mac_mul_s0$105  <= \$120 ;
+    \mac_mul_s0$149  <= \$160 ;
   always @(posedge clk)
-    \mac_mul_s0$107  <= \$121 ;
+    \mac_mul_s0$151  <= \$161 ;
   always @(posedge clk)
-    \mac_mul_s0$108  <= \$122 ;
+    \mac_mul_s0$152  <= \$162 ;
   always @(posedge clk)
-    \mac_mul_s0$110  <= \$123 ;
+    \mac_mul_s0$154  <= \$163 ;
   always @(posedge clk)
-    \mac_mul_s0$111  <= \$124 ;
+    \mac_mul_s0$155  <= \$164 ;
   always @(posedge clk)
-    \mac_mul_s0$113  <= \$125 ;
+    \mac_mul_s0$157  <= \$165 ;
   always @(posedge clk)
-    \mac_mul_s0$114  <= \$126 ;
+    \mac_mul_s0$158  <= \$166 ;
   always @(posedge clk)
-    \mac_mul_s0$116  <= \$127 ;
+    \mac_mul_s0$160  <= \$167 ;
   always @(posedge clk)
-    \mac_mul_s0$117  <= \$128 ;
+    \mac_mul_s0$161  <= \$168 ;
   always @(posedge clk)
-    \mac_mul_s0$119  <= \$129 ;
+    \mac_mul_s0$163  <= \$169 ;
   always @(posedge clk)
-    \mac_mul_s0$120  <= \$130 ;
+    \mac_mul_s0$164  <= \$170 ;
   always @(posedge clk)
-    \mac_mul_s0$122  <= \$131 ;
+    \mac_mul_s0$166  <= \$171 ;
   always @(posedge clk)
-    \mac_mul_s0$123  <= \$132 ;
+    \mac_mul_s0$167  <= \$172 ;
   always @(posedge clk)
-    \mac_mul_s0$125  <= \$133 ;
+    \mac_mul_s0$169  <= \$173 ;
   always @(posedge clk)
-    \mac_mul_s0$126  <= \$134 ;
+    \mac_mul_s0$170  <= \$174 ;
   always @(posedge clk)
-    \mac_mul_s0$128  <= \$135 ;
+    \mac_mul_s0$172  <= \$175 ;
   always @(posedge clk)
-    \mac_mul_s0$129  <= \$136 ;
+    \mac_mul_s0$173  <= \$176 ;
   always @(posedge clk)
-    \mac_mul_s0$131  <= \$137 ;
+    \mac_mul_s0$175  <= \$177 ;
   always @(posedge clk)
-    \mac_mul_s0$132  <= \$138 ;
+    \mac_mul_s0$176  <= \$178 ;
   always @(posedge clk)
-    \mac_mul_s0$134  <= \$139 ;
+    \mac_mul_s0$178  <= \$179 ;
   always @(posedge clk)
-    \mac_mul_s0$135  <= \$140 ;
+    \mac_mul_s0$179  <= \$180 ;
   always @(posedge clk)
-    \mac_mul_s0$137  <= \$141 ;
+    \mac_mul_s0$181  <= \$181 ;
   always @(posedge clk)
-    \mac_mul_s0$138  <= \$142 ;
+    \mac_mul_s0$182  <= \$182 ;
   always @(posedge clk)
-    \mac_mul_s0$140  <= \$143 ;
+    \mac_mul_s0$184  <= \$183 ;
   always @(posedge clk)
-    \mac_mul_s0$141  <= \$144 ;
+    \mac_mul_s0$185  <= \$184 ;
   always @(posedge clk)
-    \mac_mul_s0$143  <= \$145 ;
+    \mac_mul_s0$187  <= \$185 ;
   always @(posedge clk)
-    \mac_mul_s0$144  <= \$146 ;
+    \mac_mul_s0$188  <= \$186 ;
   always @(posedge clk)
-    \mac_mul_s0$146  <= \$147 ;
+    \mac_mul_s0$190  <= \$187 ;
   always @(posedge clk)
-    \mac_mul_s0$147  <= \$148 ;
+    \mac_mul_s0$191  <= \$188 ;
   always @(posedge clk)
-    \mac_mul_s0$149  <= \$149 ;
+    \mac_mul_s0$193  <= \$189 ;
   always @(posedge clk)
-    \mac_mul_s0$150  <= \$150 ;
+    \mac_mul_s0$194  <= \$190 ;
   always @(posedge clk)
-    \mac_mul_s0$152  <= \$151 ;
+    \mac_mul_s0$196  <= \$191 ;
   always @(posedge clk)
-    \mac_mul_s0$153  <= \$152 ;
+    \mac_mul_s0$197  <= \$192 ;
   always @(posedge clk)
-    \mac_mul_s0$155  <= \$153 ;
+    \mac_mul_s0$199  <= \$193 ;
   always @(posedge clk)
-    \mac_mul_s0$156  <= \$154 ;
+    \mac_mul_s0$200  <= \$194 ;
   always @(posedge clk)
-    \mac_mul_s0$158  <= \$155 ;
+    \mac_mul_s0$202  <= \$195 ;
   always @(posedge clk)
-    \mac_mul_s0$159  <= \$156 ;
+    \mac_mul_s0$203  <= \$196 ;
   always @(posedge clk)
-    \mac_mul_s0$161  <= \$157 ;
+    \mac_mul_s0$205  <= \$197 ;
   always @(posedge clk)
-    \mac_mul_s0$162  <= \$158 ;
+    \mac_mul_s0$206  <= \$198 ;
   always @(posedge clk)
-    \mac_mul_s0$164  <= \$159 ;
+    \mac_mul_s0$208  <= \$199 ;
   always @(posedge clk)
-    \mac_mul_s0$165  <= \$160 ;
+    \mac_mul_s0$209  <= \$200 ;
   always @(posedge clk)
-    \mac_mul_s0$167  <= \$161 ;
+    \mac_mul_s0$211  <= \$201 ;
   always @(posedge clk)
-    \mac_mul_s0$168  <= \$162 ;
+    \mac_mul_s0$212  <= \$202 ;
   always @(posedge clk)
-    \mac_mul_s0$170  <= \$163 ;
+    \mac_mul_s0$214  <= \$203 ;
   always @(posedge clk)
-    \mac_mul_s0$171  <= \$164 ;
+    \mac_mul_s0$215  <= \$204 ;
   always @(posedge clk)
-    \mac_mul_s0$173  <= \$165 ;
+    \mac_mul_s0$217  <= \$205 ;
   always @(posedge clk)
-    \mac_mul_s0$174  <= \$166 ;
+    \mac_mul_s0$218  <= \$206 ;
   always @(posedge clk)
-    \mac_mul_s0$176  <= \$167 ;
+    \mac_mul_s0$220  <= \$207 ;
   always @(posedge clk)
-    \mac_mul_s0$177  <= \$168 ;
+    \mac_mul_s0$221  <= \$208 ;
   always @(posedge clk)
-    \mac_mul_s0$179  <= \$169 ;
+    \mac_mul_s0$223  <= \$209 ;
   always @(posedge clk)
-    \mac_mul_s0$180  <= \$170 ;
+    \mac_mul_s0$224  <= \$210 ;
   always @(posedge clk)
-    \mac_mul_s0$182  <= \$171 ;
+    \mac_mul_s0$226  <= \$211 ;
   always @(posedge clk)
-    \mac_mul_s0$183  <= \$172 ;
+    \mac_mul_s0$227  <= \$212 ;
   always @(posedge clk)
-    \mac_mul_s0$185  <= \$173 ;
+    \mac_mul_s0$229  <= \$213 ;
   always @(posedge clk)
-    \mac_mul_s0$186  <= \$174 ;
+    \mac_mul_s0$230  <= \$214 ;
   always @(posedge clk)
-    \mac_mul_s0$188  <= \$175 ;
+    \mac_mul_s0$232  <= \$215 ;
   always @(posedge clk)
-    \mac_mul_s0$189  <= \$176 ;
+    \mac_mul_s0$233  <= \$216 ;
   always @(posedge clk)
-    \mac_mul_s0$191  <= \$177 ;
+    \mac_mul_s0$235  <= \$217 ;
   always @(posedge clk)
-    \mac_mul_s0$192  <= \$178 ;
+    \mac_mul_s0$236  <= \$218 ;
   always @(posedge clk)
-    \mac_mul_s0$194  <= \$179 ;
+    \mac_mul_s0$238  <= \$219 ;
   always @(posedge clk)
-    \mac_mul_s0$195  <= \$180 ;
+    \mac_mul_s0$239  <= \$220 ;
   always @(posedge clk)
-    \mac_mul_s0$197  <= \$181 ;
+    \mac_mul_s0$241  <= \$221 ;
   always @(posedge clk)
-    \mac_mul_s0$198  <= \$182 ;
+    \mac_mul_s0$242  <= \$222 ;
   always @(posedge clk)
-    \mac_mul_s0$200  <= \$183 ;
+    \mac_mul_s0$244  <= \$223 ;
   always @(posedge clk)
-    \mac_mul_s0$201  <= \$184 ;
+    \mac_mul_s0$245  <= \$224 ;
   always @(posedge clk)
-    \mac_mul_s0$203  <= \$185 ;
+    \mac_mul_s0$247  <= \$225 ;
   always @(posedge clk)
-    \mac_mul_s0$204  <= \$186 ;
+    \mac_mul_s0$248  <= \$226 ;
   always @(posedge clk)
-    \mac_mul_s0$206  <= \$187 ;
+    \mac_mul_s0$250  <= \$227 ;
   always @(posedge clk)
-    \mac_mul_s0$207  <= \$188 ;
+    \mac_mul_s0$251  <= \$228 ;
   always @(posedge clk)
-    \mac_mul_s0$209  <= \$189 ;
+    \mac_mul_s0$253  <= \$229 ;
   always @(posedge clk)
-    \mac_mul_s0$210  <= \$190 ;
+    \mac_mul_s0$254  <= \$230 ;
   always @(posedge clk)
-    \mac_mul_s0$212  <= \$191 ;
+    \mac_mul_s0$256  <= \$231 ;
   always @(posedge clk)
-    \mac_mul_s0$213  <= \$192 ;
+    \mac_mul_s0$257  <= \$232 ;
   always @(posedge clk)
-    \mac_mul_s0$215  <= \$193 ;
+    \mac_mul_s0$259  <= \$233 ;
   always @(posedge clk)
-    \mac_mul_s0$216  <= \$194 ;
+    \mac_mul_s0$260  <= \$234 ;
   always @(posedge clk)
-    \mac_mul_s0$218  <= \$195 ;
+    \mac_mul_s0$262  <= \$235 ;
   always @(posedge clk)
-    \mac_mul_s0$219  <= \$196 ;
+    \mac_mul_s0$263  <= \$236 ;
   always @(posedge clk)
-    \mac_mul_s0$221  <= \$197 ;
+    \mac_mul_s0$265  <= \$237 ;
   always @(posedge clk)
-    \mac_mul_s0$222  <= \$198 ;
+    \mac_mul_s0$266  <= \$238 ;
   always @(posedge clk)
-    \mac_mul_s0$224  <= \$199 ;
+    \mac_mul_s0$622  <= \$239 ;
   always @(posedge clk)
-    \mac_mul_s0$225  <= \$200 ;
+    mac_mul_valid_s0 <= \$240 ;
   always @(posedge clk)
-    \mac_mul_s0$227  <= \$201 ;
+    mac_add0_s0 <= \$241 ;
   always @(posedge clk)
-    \mac_mul_s0$228  <= \$202 ;
+    \mac_add0_s0$271  <= \$242 ;
   always @(posedge clk)
-    \mac_mul_s0$230  <= \$203 ;
+    \mac_add0_s0$273  <= \$243 ;
   always @(posedge clk)
-    \mac_mul_s0$231  <= \$204 ;
+    \mac_add0_s0$274  <= \$244 ;
   always @(posedge clk)
-    \mac_mul_s0$233  <= \$205 ;
+    \mac_add0_s0$276  <= \$245 ;
   always @(posedge clk)
-    \mac_mul_s0$234  <= \$206 ;
+    \mac_add0_s0$277  <= \$246 ;
   always @(posedge clk)
-    \mac_mul_s0$590  <= \$207 ;
+    \mac_add0_s0$279  <= \$247 ;
   always @(posedge clk)
-    mac_mul_valid_s0 <= \$208 ;
+    \mac_add0_s0$280  <= \$248 ;
   always @(posedge clk)
-    mac_add0_s0 <= \$209 ;
+    \mac_add0_s0$282  <= \$249 ;
   always @(posedge clk)
-    \mac_add0_s0$239  <= \$210 ;
+    \mac_add0_s0$283  <= \$250 ;
   always @(posedge clk)
-    \mac_add0_s0$241  <= \$211 ;
+    \mac_add0_s0$285  <= \$251 ;
   always @(posedge clk)
-    \mac_add0_s0$242  <= \$212 ;
-  always @(posedge clk)
-    \mac_add0_s0$244  <= \$213 ;
-  always @(posedge clk)
-    \mac_add0_s0$245  <= \$214 ;
-  always @(posedge clk)
-    \mac_add0_s0$247  <= \$215 ;
-  always @(posedge clk)
-    \mac_add0_s0$248  <= \$216 ;
-  always @(posedge clk)
-    \mac_add0_s0$250  <= \$217 ;
-  always @(posedge clk)
-    \mac_add0_s0$251  <= \$218 ;
-  always @(posedge clk)
-    \mac_add0_s0$253  <= \$219 ;
-  always @(posedge clk)
-    \mac_add0_s0$254  <= \$220 ;
-  always @(posedge clk)
-    \mac_add0_s0$256  <= \$221 ;
-  always @(posedge clk)
-    \mac_add0_s0$257  <= \$222 ;
-  always @(posedge clk)
-    \mac_add0_s0$259  <= \$223 ;
-  always @(posedge clk)
-    \mac_add0_s0$260  <= \$224 ;
-  always @(posedge clk)
-    \mac_add0_s0$262  <= \$225 ;
-  always @(posedge clk)
-    \mac_add0_s0$263  <= \$226 ;
-  always @(posedge clk)
-    \mac_add0_s0$265  <= \$227 ;
-  always @(posedge clk)
-    \mac_add0_s0$266  <= \$228 ;
-  always @(posedge clk)
-    \mac_add0_s0$268  <= \$229 ;
-  always @(posedge clk)
-    \mac_add0_s0$269  <= \$230 ;
-  always @(posedge clk)
-    \mac_add0_s0$271  <= \$231 ;
-  always @(posedge clk)
-    \mac_add0_s0$272  <= \$232 ;
-  always @(posedge clk)
-    \mac_add0_s0$274  <= \$233 ;
-  always @(posedge clk)
-    \mac_add0_s0$275  <= \$234 ;
-  always @(posedge clk)
-    \mac_add0_s0$277  <= \$235 ;
-  always @(posedge clk)
-    \mac_add0_s0$278  <= \$236 ;
-  always @(posedge clk)
-    \mac_add0_s0$280  <= \$237 ;
-  always @(posedge clk)
-    \mac_add0_s0$281  <= \$238 ;
-  always @(posedge clk)
-    \mac_add0_s0$283  <= \$239 ;
-  always @(posedge clk)
-    \mac_add0_s0$284  <= \$240 ;
-  always @(posedge clk)
-    \mac_add0_s0$286  <= \$241 ;
-  always @(posedge clk)
-    \mac_add0_s0$287  <= \$242 ;
-  always @(posedge clk)
-    \mac_add0_s0$289  <= \$243 ;
-  always @(posedge clk)
-    \mac_add0_s0$290  <= \$244 ;
-  always @(posedge clk)
-    \mac_add0_s0$292  <= \$245 ;
-  always @(posedge clk)
-    \mac_add0_s0$293  <= \$246 ;
-  always @(posedge clk)
-    \mac_add0_s0$295  <= \$247 ;
-  always @(posedge clk)
-    \mac_add0_s0$296  <= \$248 ;
-  always @(posedge clk)
-    \mac_add0_s0$298  <= \$249 ;
-  always @(posedge clk)
-    \mac_add0_s0$299  <= \$250 ;
-  always @(posedge clk)
-    \mac_add0_s0$301  <= \$251 ;
-  always @(posedge clk)
-    \mac_add0_s0$302  <= \$252 ;
-  always @(posedge clk)
-    \mac_add0_s0$304  <= \$253 ;
-  always @(posedge clk)
-    \mac_add0_s0$305  <= \$254 ;
-  always @(posedge clk)
-    \mac_add0_s0$307  <= \$255 ;
-  always @(posedge clk)
-    \mac_add0_s0$308  <= \$256 ;
-  always @(posedge clk)
-    \mac_add0_s0$310  <= \$257 ;
-  always @(posedge clk)
-    \mac_add0_s0$311  <= \$258 ;
-  always @(posedge clk)
-    \mac_add0_s0$313  <= \$259 ;
-  always @(posedge clk)
-    \mac_add0_s0$314  <= \$260 ;
-  always @(posedge clk)
-    \mac_add0_s0$316  <= \$261 ;
-  always @(posedge clk)
-    \mac_add0_s0$317  <= \$262 ;
-  always @(posedge clk)
-    \mac_add0_s0$319  <= \$263 ;
-  always @(posedge clk)
-    \mac_add0_s0$320  <= \$264 ;
-  always @(posedge clk)
-    \mac_add0_s0$322  <= \$265 ;
-  always @(posedge clk)
-    \mac_add0_s0$323  <= \$266 ;
-  always @(posedge clk)
-    \mac_add0_s0$325  <= \$267 ;
-  always @(posedge clk)
-    \mac_add0_s0$326  <= \$268 ;
+    \mac_add0_s0$286  <= \$252 ;
   nmsparse_mul_reg #(
     .A_WIDTH(32'd8),
     .B_WIDTH(32'd8)
@@ -2148,7 +2308,7 @@ module dense_mac_32_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload, 
   ) mac_mul0_1 (
     .a(i__payload[15:8]),
     .b(i__payload[271:264]),
-    .ce(stall_adv0),
+    .ce(stall_adv1),
     .clk(clk),
     .p(mac_prod0_1)
   );
@@ -2158,7 +2318,7 @@ module dense_mac_32_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload, 
   ) mac_mul0_10 (
     .a(i__payload[87:80]),
     .b(i__payload[343:336]),
-    .ce(stall_adv5),
+    .ce(stall_adv10),
     .clk(clk),
     .p(mac_prod0_10)
   );
@@ -2168,7 +2328,7 @@ module dense_mac_32_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload, 
   ) mac_mul0_11 (
     .a(i__payload[95:88]),
     .b(i__payload[351:344]),
-    .ce(stall_adv5),
+    .ce(stall_adv11),
     .clk(clk),
     .p(mac_prod0_11)
   );
@@ -2178,7 +2338,7 @@ module dense_mac_32_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload, 
   ) mac_mul0_12 (
     .a(i__payload[103:96]),
     .b(i__payload[359:352]),
-    .ce(stall_adv6),
+    .ce(stall_adv12),
     .clk(clk),
     .p(mac_prod0_12)
   );
@@ -2188,7 +2348,7 @@ module dense_mac_32_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload, 
   ) mac_mul0_13 (
     .a(i__payload[111:104]),
     .b(i__payload[367:360]),
-    .ce(stall_adv6),
+    .ce(stall_adv13),
     .clk(clk),
     .p(mac_prod0_13)
   );
@@ -2198,7 +2358,7 @@ module dense_mac_32_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload, 
   ) mac_mul0_14 (
     .a(i__payload[119:112]),
     .b(i__payload[375:368]),
-    .ce(stall_adv7),
+    .ce(stall_adv14),
     .clk(clk),
     .p(mac_prod0_14)
   );
@@ -2208,7 +2368,7 @@ module dense_mac_32_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload, 
   ) mac_mul0_15 (
     .a(i__payload[127:120]),
     .b(i__payload[383:376]),
-    .ce(stall_adv7),
+    .ce(stall_adv15),
     .clk(clk),
     .p(mac_prod0_15)
   );
@@ -2218,7 +2378,7 @@ module dense_mac_32_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload, 
   ) mac_mul0_16 (
     .a(i__payload[135:128]),
     .b(i__payload[391:384]),
-    .ce(stall_adv8),
+    .ce(stall_adv16),
     .clk(clk),
     .p(mac_prod0_16)
   );
@@ -2228,7 +2388,7 @@ module dense_mac_32_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload, 
   ) mac_mul0_17 (
     .a(i__payload[143:136]),
     .b(i__payload[399:392]),
-    .ce(stall_adv8),
+    .ce(stall_adv17),
     .clk(clk),
     .p(mac_prod0_17)
   );
@@ -2238,7 +2398,7 @@ module dense_mac_32_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload, 
   ) mac_mul0_18 (
     .a(i__payload[151:144]),
     .b(i__payload[407:400]),
-    .ce(stall_adv9),
+    .ce(stall_adv18),
     .clk(clk),
     .p(mac_prod0_18)
   );
@@ -2248,7 +2408,7 @@ module dense_mac_32_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload, 
   ) mac_mul0_19 (
     .a(i__payload[159:152]),
     .b(i__payload[415:408]),
-    .ce(stall_adv9),
+    .ce(stall_adv19),
     .clk(clk),
     .p(mac_prod0_19)
   );
@@ -2258,7 +2418,7 @@ module dense_mac_32_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload, 
   ) mac_mul0_2 (
     .a(i__payload[23:16]),
     .b(i__payload[279:272]),
-    .ce(stall_adv1),
+    .ce(stall_adv2),
     .clk(clk),
     .p(mac_prod0_2)
   );
@@ -2268,7 +2428,7 @@ module dense_mac_32_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload, 
   ) mac_mul0_20 (
     .a(i__payload[167:160]),
     .b(i__payload[423:416]),
-    .ce(stall_adv10),
+    .ce(stall_adv20),
     .clk(clk),
     .p(mac_prod0_20)
   );
@@ -2278,7 +2438,7 @@ module dense_mac_32_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload, 
   ) mac_mul0_21 (
     .a(i__payload[175:168]),
     .b(i__payload[431:424]),
-    .ce(stall_adv10),
+    .ce(stall_adv21),
     .clk(clk),
     .p(mac_prod0_21)
   );
@@ -2288,7 +2448,7 @@ module dense_mac_32_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload, 
   ) mac_mul0_22 (
     .a(i__payload[183:176]),
     .b(i__payload[439:432]),
-    .ce(stall_adv11),
+    .ce(stall_adv22),
     .clk(clk),
     .p(mac_prod0_22)
   );
@@ -2298,7 +2458,7 @@ module dense_mac_32_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload, 
   ) mac_mul0_23 (
     .a(i__payload[191:184]),
     .b(i__payload[447:440]),
-    .ce(stall_adv11),
+    .ce(stall_adv23),
     .clk(clk),
     .p(mac_prod0_23)
   );
@@ -2308,7 +2468,7 @@ module dense_mac_32_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload, 
   ) mac_mul0_24 (
     .a(i__payload[199:192]),
     .b(i__payload[455:448]),
-    .ce(stall_adv12),
+    .ce(stall_adv24),
     .clk(clk),
     .p(mac_prod0_24)
   );
@@ -2318,7 +2478,7 @@ module dense_mac_32_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload, 
   ) mac_mul0_25 (
     .a(i__payload[207:200]),
     .b(i__payload[463:456]),
-    .ce(stall_adv12),
+    .ce(stall_adv25),
     .clk(clk),
     .p(mac_prod0_25)
   );
@@ -2328,7 +2488,7 @@ module dense_mac_32_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload, 
   ) mac_mul0_26 (
     .a(i__payload[215:208]),
     .b(i__payload[471:464]),
-    .ce(stall_adv13),
+    .ce(stall_adv26),
     .clk(clk),
     .p(mac_prod0_26)
   );
@@ -2338,7 +2498,7 @@ module dense_mac_32_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload, 
   ) mac_mul0_27 (
     .a(i__payload[223:216]),
     .b(i__payload[479:472]),
-    .ce(stall_adv13),
+    .ce(stall_adv27),
     .clk(clk),
     .p(mac_prod0_27)
   );
@@ -2348,7 +2508,7 @@ module dense_mac_32_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload, 
   ) mac_mul0_28 (
     .a(i__payload[231:224]),
     .b(i__payload[487:480]),
-    .ce(stall_adv14),
+    .ce(stall_adv28),
     .clk(clk),
     .p(mac_prod0_28)
   );
@@ -2358,7 +2518,7 @@ module dense_mac_32_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload, 
   ) mac_mul0_29 (
     .a(i__payload[239:232]),
     .b(i__payload[495:488]),
-    .ce(stall_adv14),
+    .ce(stall_adv29),
     .clk(clk),
     .p(mac_prod0_29)
   );
@@ -2368,7 +2528,7 @@ module dense_mac_32_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload, 
   ) mac_mul0_3 (
     .a(i__payload[31:24]),
     .b(i__payload[287:280]),
-    .ce(stall_adv1),
+    .ce(stall_adv3),
     .clk(clk),
     .p(mac_prod0_3)
   );
@@ -2378,7 +2538,7 @@ module dense_mac_32_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload, 
   ) mac_mul0_30 (
     .a(i__payload[247:240]),
     .b(i__payload[503:496]),
-    .ce(stall_adv15),
+    .ce(stall_adv30),
     .clk(clk),
     .p(mac_prod0_30)
   );
@@ -2388,7 +2548,7 @@ module dense_mac_32_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload, 
   ) mac_mul0_31 (
     .a(i__payload[255:248]),
     .b(i__payload[511:504]),
-    .ce(stall_adv15),
+    .ce(stall_adv31),
     .clk(clk),
     .p(mac_prod0_31)
   );
@@ -2398,7 +2558,7 @@ module dense_mac_32_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload, 
   ) mac_mul0_4 (
     .a(i__payload[39:32]),
     .b(i__payload[295:288]),
-    .ce(stall_adv2),
+    .ce(stall_adv4),
     .clk(clk),
     .p(mac_prod0_4)
   );
@@ -2408,7 +2568,7 @@ module dense_mac_32_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload, 
   ) mac_mul0_5 (
     .a(i__payload[47:40]),
     .b(i__payload[303:296]),
-    .ce(stall_adv2),
+    .ce(stall_adv5),
     .clk(clk),
     .p(mac_prod0_5)
   );
@@ -2418,7 +2578,7 @@ module dense_mac_32_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload, 
   ) mac_mul0_6 (
     .a(i__payload[55:48]),
     .b(i__payload[311:304]),
-    .ce(stall_adv3),
+    .ce(stall_adv6),
     .clk(clk),
     .p(mac_prod0_6)
   );
@@ -2428,7 +2588,7 @@ module dense_mac_32_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload, 
   ) mac_mul0_7 (
     .a(i__payload[63:56]),
     .b(i__payload[319:312]),
-    .ce(stall_adv3),
+    .ce(stall_adv7),
     .clk(clk),
     .p(mac_prod0_7)
   );
@@ -2438,7 +2598,7 @@ module dense_mac_32_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload, 
   ) mac_mul0_8 (
     .a(i__payload[71:64]),
     .b(i__payload[327:320]),
-    .ce(stall_adv4),
+    .ce(stall_adv8),
     .clk(clk),
     .p(mac_prod0_8)
   );
@@ -2448,7 +2608,7 @@ module dense_mac_32_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload, 
   ) mac_mul0_9 (
     .a(i__payload[79:72]),
     .b(i__payload[335:328]),
-    .ce(stall_adv4),
+    .ce(stall_adv9),
     .clk(clk),
     .p(mac_prod0_9)
   );
@@ -2468,7 +2628,7 @@ module dense_mac_32_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload, 
   ) mac_mul1_1 (
     .a(i__payload[15:8]),
     .b(i__payload[527:520]),
-    .ce(stall_adv0),
+    .ce(stall_adv1),
     .clk(clk),
     .p(mac_prod1_1)
   );
@@ -2478,7 +2638,7 @@ module dense_mac_32_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload, 
   ) mac_mul1_10 (
     .a(i__payload[87:80]),
     .b(i__payload[599:592]),
-    .ce(stall_adv5),
+    .ce(stall_adv10),
     .clk(clk),
     .p(mac_prod1_10)
   );
@@ -2488,7 +2648,7 @@ module dense_mac_32_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload, 
   ) mac_mul1_11 (
     .a(i__payload[95:88]),
     .b(i__payload[607:600]),
-    .ce(stall_adv5),
+    .ce(stall_adv11),
     .clk(clk),
     .p(mac_prod1_11)
   );
@@ -2498,7 +2658,7 @@ module dense_mac_32_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload, 
   ) mac_mul1_12 (
     .a(i__payload[103:96]),
     .b(i__payload[615:608]),
-    .ce(stall_adv6),
+    .ce(stall_adv12),
     .clk(clk),
     .p(mac_prod1_12)
   );
@@ -2508,7 +2668,7 @@ module dense_mac_32_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload, 
   ) mac_mul1_13 (
     .a(i__payload[111:104]),
     .b(i__payload[623:616]),
-    .ce(stall_adv6),
+    .ce(stall_adv13),
     .clk(clk),
     .p(mac_prod1_13)
   );
@@ -2518,7 +2678,7 @@ module dense_mac_32_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload, 
   ) mac_mul1_14 (
     .a(i__payload[119:112]),
     .b(i__payload[631:624]),
-    .ce(stall_adv7),
+    .ce(stall_adv14),
     .clk(clk),
     .p(mac_prod1_14)
   );
@@ -2528,7 +2688,7 @@ module dense_mac_32_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload, 
   ) mac_mul1_15 (
     .a(i__payload[127:120]),
     .b(i__payload[639:632]),
-    .ce(stall_adv7),
+    .ce(stall_adv15),
     .clk(clk),
     .p(mac_prod1_15)
   );
@@ -2538,7 +2698,7 @@ module dense_mac_32_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload, 
   ) mac_mul1_16 (
     .a(i__payload[135:128]),
     .b(i__payload[647:640]),
-    .ce(stall_adv8),
+    .ce(stall_adv16),
     .clk(clk),
     .p(mac_prod1_16)
   );
@@ -2548,7 +2708,7 @@ module dense_mac_32_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload, 
   ) mac_mul1_17 (
     .a(i__payload[143:136]),
     .b(i__payload[655:648]),
-    .ce(stall_adv8),
+    .ce(stall_adv17),
     .clk(clk),
     .p(mac_prod1_17)
   );
@@ -2558,7 +2718,7 @@ module dense_mac_32_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload, 
   ) mac_mul1_18 (
     .a(i__payload[151:144]),
     .b(i__payload[663:656]),
-    .ce(stall_adv9),
+    .ce(stall_adv18),
     .clk(clk),
     .p(mac_prod1_18)
   );
@@ -2568,7 +2728,7 @@ module dense_mac_32_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload, 
   ) mac_mul1_19 (
     .a(i__payload[159:152]),
     .b(i__payload[671:664]),
-    .ce(stall_adv9),
+    .ce(stall_adv19),
     .clk(clk),
     .p(mac_prod1_19)
   );
@@ -2578,7 +2738,7 @@ module dense_mac_32_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload, 
   ) mac_mul1_2 (
     .a(i__payload[23:16]),
     .b(i__payload[535:528]),
-    .ce(stall_adv1),
+    .ce(stall_adv2),
     .clk(clk),
     .p(mac_prod1_2)
   );
@@ -2588,7 +2748,7 @@ module dense_mac_32_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload, 
   ) mac_mul1_20 (
     .a(i__payload[167:160]),
     .b(i__payload[679:672]),
-    .ce(stall_adv10),
+    .ce(stall_adv20),
     .clk(clk),
     .p(mac_prod1_20)
   );
@@ -2598,7 +2758,7 @@ module dense_mac_32_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload, 
   ) mac_mul1_21 (
     .a(i__payload[175:168]),
     .b(i__payload[687:680]),
-    .ce(stall_adv10),
+    .ce(stall_adv21),
     .clk(clk),
     .p(mac_prod1_21)
   );
@@ -2608,7 +2768,7 @@ module dense_mac_32_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload, 
   ) mac_mul1_22 (
     .a(i__payload[183:176]),
     .b(i__payload[695:688]),
-    .ce(stall_adv11),
+    .ce(stall_adv22),
     .clk(clk),
     .p(mac_prod1_22)
   );
@@ -2618,7 +2778,7 @@ module dense_mac_32_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload, 
   ) mac_mul1_23 (
     .a(i__payload[191:184]),
     .b(i__payload[703:696]),
-    .ce(stall_adv11),
+    .ce(stall_adv23),
     .clk(clk),
     .p(mac_prod1_23)
   );
@@ -2628,7 +2788,7 @@ module dense_mac_32_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload, 
   ) mac_mul1_24 (
     .a(i__payload[199:192]),
     .b(i__payload[711:704]),
-    .ce(stall_adv12),
+    .ce(stall_adv24),
     .clk(clk),
     .p(mac_prod1_24)
   );
@@ -2638,7 +2798,7 @@ module dense_mac_32_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload, 
   ) mac_mul1_25 (
     .a(i__payload[207:200]),
     .b(i__payload[719:712]),
-    .ce(stall_adv12),
+    .ce(stall_adv25),
     .clk(clk),
     .p(mac_prod1_25)
   );
@@ -2648,7 +2808,7 @@ module dense_mac_32_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload, 
   ) mac_mul1_26 (
     .a(i__payload[215:208]),
     .b(i__payload[727:720]),
-    .ce(stall_adv13),
+    .ce(stall_adv26),
     .clk(clk),
     .p(mac_prod1_26)
   );
@@ -2658,7 +2818,7 @@ module dense_mac_32_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload, 
   ) mac_mul1_27 (
     .a(i__payload[223:216]),
     .b(i__payload[735:728]),
-    .ce(stall_adv13),
+    .ce(stall_adv27),
     .clk(clk),
     .p(mac_prod1_27)
   );
@@ -2668,7 +2828,7 @@ module dense_mac_32_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload, 
   ) mac_mul1_28 (
     .a(i__payload[231:224]),
     .b(i__payload[743:736]),
-    .ce(stall_adv14),
+    .ce(stall_adv28),
     .clk(clk),
     .p(mac_prod1_28)
   );
@@ -2678,7 +2838,7 @@ module dense_mac_32_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload, 
   ) mac_mul1_29 (
     .a(i__payload[239:232]),
     .b(i__payload[751:744]),
-    .ce(stall_adv14),
+    .ce(stall_adv29),
     .clk(clk),
     .p(mac_prod1_29)
   );
@@ -2688,7 +2848,7 @@ module dense_mac_32_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload, 
   ) mac_mul1_3 (
     .a(i__payload[31:24]),
     .b(i__payload[543:536]),
-    .ce(stall_adv1),
+    .ce(stall_adv3),
     .clk(clk),
     .p(mac_prod1_3)
   );
@@ -2698,7 +2858,7 @@ module dense_mac_32_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload, 
   ) mac_mul1_30 (
     .a(i__payload[247:240]),
     .b(i__payload[759:752]),
-    .ce(stall_adv15),
+    .ce(stall_adv30),
     .clk(clk),
     .p(mac_prod1_30)
   );
@@ -2708,7 +2868,7 @@ module dense_mac_32_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload, 
   ) mac_mul1_31 (
     .a(i__payload[255:248]),
     .b(i__payload[767:760]),
-    .ce(stall_adv15),
+    .ce(stall_adv31),
     .clk(clk),
     .p(mac_prod1_31)
   );
@@ -2718,7 +2878,7 @@ module dense_mac_32_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload, 
   ) mac_mul1_4 (
     .a(i__payload[39:32]),
     .b(i__payload[551:544]),
-    .ce(stall_adv2),
+    .ce(stall_adv4),
     .clk(clk),
     .p(mac_prod1_4)
   );
@@ -2728,7 +2888,7 @@ module dense_mac_32_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload, 
   ) mac_mul1_5 (
     .a(i__payload[47:40]),
     .b(i__payload[559:552]),
-    .ce(stall_adv2),
+    .ce(stall_adv5),
     .clk(clk),
     .p(mac_prod1_5)
   );
@@ -2738,7 +2898,7 @@ module dense_mac_32_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload, 
   ) mac_mul1_6 (
     .a(i__payload[55:48]),
     .b(i__payload[567:560]),
-    .ce(stall_adv3),
+    .ce(stall_adv6),
     .clk(clk),
     .p(mac_prod1_6)
   );
@@ -2748,7 +2908,7 @@ module dense_mac_32_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload, 
   ) mac_mul1_7 (
     .a(i__payload[63:56]),
     .b(i__payload[575:568]),
-    .ce(stall_adv3),
+    .ce(stall_adv7),
     .clk(clk),
     .p(mac_prod1_7)
   );
@@ -2758,7 +2918,7 @@ module dense_mac_32_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload, 
   ) mac_mul1_8 (
     .a(i__payload[71:64]),
     .b(i__payload[583:576]),
-    .ce(stall_adv4),
+    .ce(stall_adv8),
     .clk(clk),
     .p(mac_prod1_8)
   );
@@ -2768,7 +2928,7 @@ module dense_mac_32_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload, 
   ) mac_mul1_9 (
     .a(i__payload[79:72]),
     .b(i__payload[591:584]),
-    .ce(stall_adv4),
+    .ce(stall_adv9),
     .clk(clk),
     .p(mac_prod1_9)
   );
@@ -2788,7 +2948,7 @@ module dense_mac_32_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload, 
   ) mac_mul2_1 (
     .a(i__payload[15:8]),
     .b(i__payload[783:776]),
-    .ce(stall_adv0),
+    .ce(stall_adv1),
     .clk(clk),
     .p(mac_prod2_1)
   );
@@ -2798,7 +2958,7 @@ module dense_mac_32_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload, 
   ) mac_mul2_10 (
     .a(i__payload[87:80]),
     .b(i__payload[855:848]),
-    .ce(stall_adv5),
+    .ce(stall_adv10),
     .clk(clk),
     .p(mac_prod2_10)
   );
@@ -2808,7 +2968,7 @@ module dense_mac_32_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload, 
   ) mac_mul2_11 (
     .a(i__payload[95:88]),
     .b(i__payload[863:856]),
-    .ce(stall_adv5),
+    .ce(stall_adv11),
     .clk(clk),
     .p(mac_prod2_11)
   );
@@ -2818,7 +2978,7 @@ module dense_mac_32_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload, 
   ) mac_mul2_12 (
     .a(i__payload[103:96]),
     .b(i__payload[871:864]),
-    .ce(stall_adv6),
+    .ce(stall_adv12),
     .clk(clk),
     .p(mac_prod2_12)
   );
@@ -2828,7 +2988,7 @@ module dense_mac_32_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload, 
   ) mac_mul2_13 (
     .a(i__payload[111:104]),
     .b(i__payload[879:872]),
-    .ce(stall_adv6),
+    .ce(stall_adv13),
     .clk(clk),
     .p(mac_prod2_13)
   );
@@ -2838,7 +2998,7 @@ module dense_mac_32_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload, 
   ) mac_mul2_14 (
     .a(i__payload[119:112]),
     .b(i__payload[887:880]),
-    .ce(stall_adv7),
+    .ce(stall_adv14),
     .clk(clk),
     .p(mac_prod2_14)
   );
@@ -2848,7 +3008,7 @@ module dense_mac_32_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload, 
   ) mac_mul2_15 (
     .a(i__payload[127:120]),
     .b(i__payload[895:888]),
-    .ce(stall_adv7),
+    .ce(stall_adv15),
     .clk(clk),
     .p(mac_prod2_15)
   );
@@ -2858,7 +3018,7 @@ module dense_mac_32_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload, 
   ) mac_mul2_16 (
     .a(i__payload[135:128]),
     .b(i__payload[903:896]),
-    .ce(stall_adv8),
+    .ce(stall_adv16),
     .clk(clk),
     .p(mac_prod2_16)
   );
@@ -2868,7 +3028,7 @@ module dense_mac_32_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload, 
   ) mac_mul2_17 (
     .a(i__payload[143:136]),
     .b(i__payload[911:904]),
-    .ce(stall_adv8),
+    .ce(stall_adv17),
     .clk(clk),
     .p(mac_prod2_17)
   );
@@ -2878,7 +3038,7 @@ module dense_mac_32_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload, 
   ) mac_mul2_18 (
     .a(i__payload[151:144]),
     .b(i__payload[919:912]),
-    .ce(stall_adv9),
+    .ce(stall_adv18),
     .clk(clk),
     .p(mac_prod2_18)
   );
@@ -2888,7 +3048,7 @@ module dense_mac_32_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload, 
   ) mac_mul2_19 (
     .a(i__payload[159:152]),
     .b(i__payload[927:920]),
-    .ce(stall_adv9),
+    .ce(stall_adv19),
     .clk(clk),
     .p(mac_prod2_19)
   );
@@ -2898,7 +3058,7 @@ module dense_mac_32_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload, 
   ) mac_mul2_2 (
     .a(i__payload[23:16]),
     .b(i__payload[791:784]),
-    .ce(stall_adv1),
+    .ce(stall_adv2),
     .clk(clk),
     .p(mac_prod2_2)
   );
@@ -2908,7 +3068,7 @@ module dense_mac_32_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload, 
   ) mac_mul2_20 (
     .a(i__payload[167:160]),
     .b(i__payload[935:928]),
-    .ce(stall_adv10),
+    .ce(stall_adv20),
     .clk(clk),
     .p(mac_prod2_20)
   );
@@ -2918,7 +3078,7 @@ module dense_mac_32_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload, 
   ) mac_mul2_21 (
     .a(i__payload[175:168]),
     .b(i__payload[943:936]),
-    .ce(stall_adv10),
+    .ce(stall_adv21),
     .clk(clk),
     .p(mac_prod2_21)
   );
@@ -2928,7 +3088,7 @@ module dense_mac_32_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload, 
   ) mac_mul2_22 (
     .a(i__payload[183:176]),
     .b(i__payload[951:944]),
-    .ce(stall_adv11),
+    .ce(stall_adv22),
     .clk(clk),
     .p(mac_prod2_22)
   );
@@ -2938,7 +3098,7 @@ module dense_mac_32_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload, 
   ) mac_mul2_23 (
     .a(i__payload[191:184]),
     .b(i__payload[959:952]),
-    .ce(stall_adv11),
+    .ce(stall_adv23),
     .clk(clk),
     .p(mac_prod2_23)
   );
@@ -2948,7 +3108,7 @@ module dense_mac_32_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload, 
   ) mac_mul2_24 (
     .a(i__payload[199:192]),
     .b(i__payload[967:960]),
-    .ce(stall_adv12),
+    .ce(stall_adv24),
     .clk(clk),
     .p(mac_prod2_24)
   );
@@ -2958,7 +3118,7 @@ module dense_mac_32_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload, 
   ) mac_mul2_25 (
     .a(i__payload[207:200]),
     .b(i__payload[975:968]),
-    .ce(stall_adv12),
+    .ce(stall_adv25),
     .clk(clk),
     .p(mac_prod2_25)
   );
@@ -2968,7 +3128,7 @@ module dense_mac_32_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload, 
   ) mac_mul2_26 (
     .a(i__payload[215:208]),
     .b(i__payload[983:976]),
-    .ce(stall_adv13),
+    .ce(stall_adv26),
     .clk(clk),
     .p(mac_prod2_26)
   );
@@ -2978,7 +3138,7 @@ module dense_mac_32_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload, 
   ) mac_mul2_27 (
     .a(i__payload[223:216]),
     .b(i__payload[991:984]),
-    .ce(stall_adv13),
+    .ce(stall_adv27),
     .clk(clk),
     .p(mac_prod2_27)
   );
@@ -2988,7 +3148,7 @@ module dense_mac_32_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload, 
   ) mac_mul2_28 (
     .a(i__payload[231:224]),
     .b(i__payload[999:992]),
-    .ce(stall_adv14),
+    .ce(stall_adv28),
     .clk(clk),
     .p(mac_prod2_28)
   );
@@ -2998,7 +3158,7 @@ module dense_mac_32_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload, 
   ) mac_mul2_29 (
     .a(i__payload[239:232]),
     .b(i__payload[1007:1000]),
-    .ce(stall_adv14),
+    .ce(stall_adv29),
     .clk(clk),
     .p(mac_prod2_29)
   );
@@ -3008,7 +3168,7 @@ module dense_mac_32_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload, 
   ) mac_mul2_3 (
     .a(i__payload[31:24]),
     .b(i__payload[799:792]),
-    .ce(stall_adv1),
+    .ce(stall_adv3),
     .clk(clk),
     .p(mac_prod2_3)
   );
@@ -3018,7 +3178,7 @@ module dense_mac_32_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload, 
   ) mac_mul2_30 (
     .a(i__payload[247:240]),
     .b(i__payload[1015:1008]),
-    .ce(stall_adv15),
+    .ce(stall_adv30),
     .clk(clk),
     .p(mac_prod2_30)
   );
@@ -3028,7 +3188,7 @@ module dense_mac_32_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload, 
   ) mac_mul2_31 (
     .a(i__payload[255:248]),
     .b(i__payload[1023:1016]),
-    .ce(stall_adv15),
+    .ce(stall_adv31),
     .clk(clk),
     .p(mac_prod2_31)
   );
@@ -3038,7 +3198,7 @@ module dense_mac_32_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload, 
   ) mac_mul2_4 (
     .a(i__payload[39:32]),
     .b(i__payload[807:800]),
-    .ce(stall_adv2),
+    .ce(stall_adv4),
     .clk(clk),
     .p(mac_prod2_4)
   );
@@ -3048,7 +3208,7 @@ module dense_mac_32_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload, 
   ) mac_mul2_5 (
     .a(i__payload[47:40]),
     .b(i__payload[815:808]),
-    .ce(stall_adv2),
+    .ce(stall_adv5),
     .clk(clk),
     .p(mac_prod2_5)
   );
@@ -3058,7 +3218,7 @@ module dense_mac_32_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload, 
   ) mac_mul2_6 (
     .a(i__payload[55:48]),
     .b(i__payload[823:816]),
-    .ce(stall_adv3),
+    .ce(stall_adv6),
     .clk(clk),
     .p(mac_prod2_6)
   );
@@ -3068,7 +3228,7 @@ module dense_mac_32_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload, 
   ) mac_mul2_7 (
     .a(i__payload[63:56]),
     .b(i__payload[831:824]),
-    .ce(stall_adv3),
+    .ce(stall_adv7),
     .clk(clk),
     .p(mac_prod2_7)
   );
@@ -3078,7 +3238,7 @@ module dense_mac_32_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload, 
   ) mac_mul2_8 (
     .a(i__payload[71:64]),
     .b(i__payload[839:832]),
-    .ce(stall_adv4),
+    .ce(stall_adv8),
     .clk(clk),
     .p(mac_prod2_8)
   );
@@ -3088,7 +3248,7 @@ module dense_mac_32_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload, 
   ) mac_mul2_9 (
     .a(i__payload[79:72]),
     .b(i__payload[847:840]),
-    .ce(stall_adv4),
+    .ce(stall_adv9),
     .clk(clk),
     .p(mac_prod2_9)
   );
@@ -3108,7 +3268,7 @@ module dense_mac_32_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload, 
   ) mac_mul3_1 (
     .a(i__payload[15:8]),
     .b(i__payload[1039:1032]),
-    .ce(stall_adv0),
+    .ce(stall_adv1),
     .clk(clk),
     .p(mac_prod3_1)
   );
@@ -3118,7 +3278,7 @@ module dense_mac_32_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload, 
   ) mac_mul3_10 (
     .a(i__payload[87:80]),
     .b(i__payload[1111:1104]),
-    .ce(stall_adv5),
+    .ce(stall_adv10),
     .clk(clk),
     .p(mac_prod3_10)
   );
@@ -3128,7 +3288,7 @@ module dense_mac_32_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload, 
   ) mac_mul3_11 (
     .a(i__payload[95:88]),
     .b(i__payload[1119:1112]),
-    .ce(stall_adv5),
+    .ce(stall_adv11),
     .clk(clk),
     .p(mac_prod3_11)
   );
@@ -3138,7 +3298,7 @@ module dense_mac_32_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload, 
   ) mac_mul3_12 (
     .a(i__payload[103:96]),
     .b(i__payload[1127:1120]),
-    .ce(stall_adv6),
+    .ce(stall_adv12),
     .clk(clk),
     .p(mac_prod3_12)
   );
@@ -3148,7 +3308,7 @@ module dense_mac_32_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload, 
   ) mac_mul3_13 (
     .a(i__payload[111:104]),
     .b(i__payload[1135:1128]),
-    .ce(stall_adv6),
+    .ce(stall_adv13),
     .clk(clk),
     .p(mac_prod3_13)
   );
@@ -3158,7 +3318,7 @@ module dense_mac_32_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload, 
   ) mac_mul3_14 (
     .a(i__payload[119:112]),
     .b(i__payload[1143:1136]),
-    .ce(stall_adv7),
+    .ce(stall_adv14),
     .clk(clk),
     .p(mac_prod3_14)
   );
@@ -3168,7 +3328,7 @@ module dense_mac_32_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload, 
   ) mac_mul3_15 (
     .a(i__payload[127:120]),
     .b(i__payload[1151:1144]),
-    .ce(stall_adv7),
+    .ce(stall_adv15),
     .clk(clk),
     .p(mac_prod3_15)
   );
@@ -3178,7 +3338,7 @@ module dense_mac_32_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload, 
   ) mac_mul3_16 (
     .a(i__payload[135:128]),
     .b(i__payload[1159:1152]),
-    .ce(stall_adv8),
+    .ce(stall_adv16),
     .clk(clk),
     .p(mac_prod3_16)
   );
@@ -3188,7 +3348,7 @@ module dense_mac_32_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload, 
   ) mac_mul3_17 (
     .a(i__payload[143:136]),
     .b(i__payload[1167:1160]),
-    .ce(stall_adv8),
+    .ce(stall_adv17),
     .clk(clk),
     .p(mac_prod3_17)
   );
@@ -3198,7 +3358,7 @@ module dense_mac_32_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload, 
   ) mac_mul3_18 (
     .a(i__payload[151:144]),
     .b(i__payload[1175:1168]),
-    .ce(stall_adv9),
+    .ce(stall_adv18),
     .clk(clk),
     .p(mac_prod3_18)
   );
@@ -3208,7 +3368,7 @@ module dense_mac_32_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload, 
   ) mac_mul3_19 (
     .a(i__payload[159:152]),
     .b(i__payload[1183:1176]),
-    .ce(stall_adv9),
+    .ce(stall_adv19),
     .clk(clk),
     .p(mac_prod3_19)
   );
@@ -3218,7 +3378,7 @@ module dense_mac_32_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload, 
   ) mac_mul3_2 (
     .a(i__payload[23:16]),
     .b(i__payload[1047:1040]),
-    .ce(stall_adv1),
+    .ce(stall_adv2),
     .clk(clk),
     .p(mac_prod3_2)
   );
@@ -3228,7 +3388,7 @@ module dense_mac_32_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload, 
   ) mac_mul3_20 (
     .a(i__payload[167:160]),
     .b(i__payload[1191:1184]),
-    .ce(stall_adv10),
+    .ce(stall_adv20),
     .clk(clk),
     .p(mac_prod3_20)
   );
@@ -3238,7 +3398,7 @@ module dense_mac_32_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload, 
   ) mac_mul3_21 (
     .a(i__payload[175:168]),
     .b(i__payload[1199:1192]),
-    .ce(stall_adv10),
+    .ce(stall_adv21),
     .clk(clk),
     .p(mac_prod3_21)
   );
@@ -3248,7 +3408,7 @@ module dense_mac_32_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload, 
   ) mac_mul3_22 (
     .a(i__payload[183:176]),
     .b(i__payload[1207:1200]),
-    .ce(stall_adv11),
+    .ce(stall_adv22),
     .clk(clk),
     .p(mac_prod3_22)
   );
@@ -3258,7 +3418,7 @@ module dense_mac_32_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload, 
   ) mac_mul3_23 (
     .a(i__payload[191:184]),
     .b(i__payload[1215:1208]),
-    .ce(stall_adv11),
+    .ce(stall_adv23),
     .clk(clk),
     .p(mac_prod3_23)
   );
@@ -3268,7 +3428,7 @@ module dense_mac_32_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload, 
   ) mac_mul3_24 (
     .a(i__payload[199:192]),
     .b(i__payload[1223:1216]),
-    .ce(stall_adv12),
+    .ce(stall_adv24),
     .clk(clk),
     .p(mac_prod3_24)
   );
@@ -3278,7 +3438,7 @@ module dense_mac_32_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload, 
   ) mac_mul3_25 (
     .a(i__payload[207:200]),
     .b(i__payload[1231:1224]),
-    .ce(stall_adv12),
+    .ce(stall_adv25),
     .clk(clk),
     .p(mac_prod3_25)
   );
@@ -3288,7 +3448,7 @@ module dense_mac_32_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload, 
   ) mac_mul3_26 (
     .a(i__payload[215:208]),
     .b(i__payload[1239:1232]),
-    .ce(stall_adv13),
+    .ce(stall_adv26),
     .clk(clk),
     .p(mac_prod3_26)
   );
@@ -3298,7 +3458,7 @@ module dense_mac_32_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload, 
   ) mac_mul3_27 (
     .a(i__payload[223:216]),
     .b(i__payload[1247:1240]),
-    .ce(stall_adv13),
+    .ce(stall_adv27),
     .clk(clk),
     .p(mac_prod3_27)
   );
@@ -3308,7 +3468,7 @@ module dense_mac_32_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload, 
   ) mac_mul3_28 (
     .a(i__payload[231:224]),
     .b(i__payload[1255:1248]),
-    .ce(stall_adv14),
+    .ce(stall_adv28),
     .clk(clk),
     .p(mac_prod3_28)
   );
@@ -3318,7 +3478,7 @@ module dense_mac_32_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload, 
   ) mac_mul3_29 (
     .a(i__payload[239:232]),
     .b(i__payload[1263:1256]),
-    .ce(stall_adv14),
+    .ce(stall_adv29),
     .clk(clk),
     .p(mac_prod3_29)
   );
@@ -3328,7 +3488,7 @@ module dense_mac_32_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload, 
   ) mac_mul3_3 (
     .a(i__payload[31:24]),
     .b(i__payload[1055:1048]),
-    .ce(stall_adv1),
+    .ce(stall_adv3),
     .clk(clk),
     .p(mac_prod3_3)
   );
@@ -3338,7 +3498,7 @@ module dense_mac_32_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload, 
   ) mac_mul3_30 (
     .a(i__payload[247:240]),
     .b(i__payload[1271:1264]),
-    .ce(stall_adv15),
+    .ce(stall_adv30),
     .clk(clk),
     .p(mac_prod3_30)
   );
@@ -3348,7 +3508,7 @@ module dense_mac_32_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload, 
   ) mac_mul3_31 (
     .a(i__payload[255:248]),
     .b(i__payload[1279:1272]),
-    .ce(stall_adv15),
+    .ce(stall_adv31),
     .clk(clk),
     .p(mac_prod3_31)
   );
@@ -3358,7 +3518,7 @@ module dense_mac_32_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload, 
   ) mac_mul3_4 (
     .a(i__payload[39:32]),
     .b(i__payload[1063:1056]),
-    .ce(stall_adv2),
+    .ce(stall_adv4),
     .clk(clk),
     .p(mac_prod3_4)
   );
@@ -3368,7 +3528,7 @@ module dense_mac_32_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload, 
   ) mac_mul3_5 (
     .a(i__payload[47:40]),
     .b(i__payload[1071:1064]),
-    .ce(stall_adv2),
+    .ce(stall_adv5),
     .clk(clk),
     .p(mac_prod3_5)
   );
@@ -3378,7 +3538,7 @@ module dense_mac_32_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload, 
   ) mac_mul3_6 (
     .a(i__payload[55:48]),
     .b(i__payload[1079:1072]),
-    .ce(stall_adv3),
+    .ce(stall_adv6),
     .clk(clk),
     .p(mac_prod3_6)
   );
@@ -3388,7 +3548,7 @@ module dense_mac_32_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload, 
   ) mac_mul3_7 (
     .a(i__payload[63:56]),
     .b(i__payload[1087:1080]),
-    .ce(stall_adv3),
+    .ce(stall_adv7),
     .clk(clk),
     .p(mac_prod3_7)
   );
@@ -3398,7 +3558,7 @@ module dense_mac_32_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload, 
   ) mac_mul3_8 (
     .a(i__payload[71:64]),
     .b(i__payload[1095:1088]),
-    .ce(stall_adv4),
+    .ce(stall_adv8),
     .clk(clk),
     .p(mac_prod3_8)
   );
@@ -3408,698 +3568,756 @@ module dense_mac_32_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload, 
   ) mac_mul3_9 (
     .a(i__payload[79:72]),
     .b(i__payload[1103:1096]),
-    .ce(stall_adv4),
+    .ce(stall_adv9),
     .clk(clk),
     .p(mac_prod3_9)
   );
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$269  = \mac_add0_s0$328 ;
-    if (stall_adv17) begin
-      \$269  = mac3_sum0_p12;
+    \$253  = \mac_add0_s0$288 ;
+    if (stall_adv33) begin
+      \$253  = mac0_sum0_p12;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$270  = \mac_add0_s0$329 ;
-    if (stall_adv17) begin
-      \$270  = mac3_sum0_p13;
+    \$254  = \mac_add0_s0$289 ;
+    if (stall_adv33) begin
+      \$254  = mac0_sum0_p13;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$271  = \mac_add0_s0$331 ;
-    if (stall_adv17) begin
-      \$271  = mac3_sum0_p14;
+    \$255  = \mac_add0_s0$291 ;
+    if (stall_adv33) begin
+      \$255  = mac0_sum0_p14;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$272  = \mac_add0_s0$332 ;
-    if (stall_adv17) begin
-      \$272  = mac3_sum0_p15;
+    \$256  = \mac_add0_s0$292 ;
+    if (stall_adv33) begin
+      \$256  = mac0_sum0_p15;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$273  = \mac_add0_s0$592 ;
-    if (stall_adv17) begin
-      \$273  = \mac_mul_s0$590 ;
+    \$257  = \mac_add0_s0$294 ;
+    if (stall_adv33) begin
+      \$257  = mac1_sum0_p0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$274  = mac_add0_valid_s0;
-    if (stall_adv17) begin
-      \$274  = mac_mul_valid_s0;
-    end
-    if (rst) begin
-      \$274  = 1'h0;
+    \$258  = \mac_add0_s0$295 ;
+    if (stall_adv33) begin
+      \$258  = mac1_sum0_p1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$275  = mac_add1_s0;
-    if (stall_adv18) begin
-      \$275  = mac0_sum1_p0;
+    \$259  = \mac_add0_s0$297 ;
+    if (stall_adv33) begin
+      \$259  = mac1_sum0_p2;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$276  = \mac_add1_s0$337 ;
-    if (stall_adv18) begin
-      \$276  = mac0_sum1_p1;
+    \$260  = \mac_add0_s0$298 ;
+    if (stall_adv33) begin
+      \$260  = mac1_sum0_p3;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$277  = \mac_add1_s0$339 ;
-    if (stall_adv18) begin
-      \$277  = mac0_sum1_p2;
+    \$261  = \mac_add0_s0$300 ;
+    if (stall_adv33) begin
+      \$261  = mac1_sum0_p4;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$278  = \mac_add1_s0$340 ;
-    if (stall_adv18) begin
-      \$278  = mac0_sum1_p3;
+    \$262  = \mac_add0_s0$301 ;
+    if (stall_adv33) begin
+      \$262  = mac1_sum0_p5;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$279  = \mac_add1_s0$342 ;
-    if (stall_adv18) begin
-      \$279  = mac0_sum1_p4;
+    \$263  = \mac_add0_s0$303 ;
+    if (stall_adv33) begin
+      \$263  = mac1_sum0_p6;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$280  = \mac_add1_s0$343 ;
-    if (stall_adv18) begin
-      \$280  = mac0_sum1_p5;
+    \$264  = \mac_add0_s0$304 ;
+    if (stall_adv33) begin
+      \$264  = mac1_sum0_p7;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$281  = \mac_add1_s0$345 ;
-    if (stall_adv18) begin
-      \$281  = mac0_sum1_p6;
+    \$265  = \mac_add0_s0$306 ;
+    if (stall_adv33) begin
+      \$265  = mac1_sum0_p8;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$282  = \mac_add1_s0$346 ;
-    if (stall_adv18) begin
-      \$282  = mac0_sum1_p7;
+    \$266  = \mac_add0_s0$307 ;
+    if (stall_adv33) begin
+      \$266  = mac1_sum0_p9;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$283  = \mac_add1_s0$348 ;
-    if (stall_adv18) begin
-      \$283  = mac1_sum1_p0;
+    \$267  = \mac_add0_s0$309 ;
+    if (stall_adv33) begin
+      \$267  = mac1_sum0_p10;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$284  = \mac_add1_s0$349 ;
-    if (stall_adv18) begin
-      \$284  = mac1_sum1_p1;
+    \$268  = \mac_add0_s0$310 ;
+    if (stall_adv33) begin
+      \$268  = mac1_sum0_p11;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$285  = \mac_add1_s0$351 ;
-    if (stall_adv18) begin
-      \$285  = mac1_sum1_p2;
+    \$269  = \mac_add0_s0$312 ;
+    if (stall_adv33) begin
+      \$269  = mac1_sum0_p12;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$286  = \mac_add1_s0$352 ;
-    if (stall_adv18) begin
-      \$286  = mac1_sum1_p3;
+    \$270  = \mac_add0_s0$313 ;
+    if (stall_adv33) begin
+      \$270  = mac1_sum0_p13;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$287  = \mac_add1_s0$354 ;
-    if (stall_adv18) begin
-      \$287  = mac1_sum1_p4;
+    \$271  = \mac_add0_s0$315 ;
+    if (stall_adv33) begin
+      \$271  = mac1_sum0_p14;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$288  = \mac_add1_s0$355 ;
-    if (stall_adv18) begin
-      \$288  = mac1_sum1_p5;
+    \$272  = \mac_add0_s0$316 ;
+    if (stall_adv33) begin
+      \$272  = mac1_sum0_p15;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$289  = \mac_add1_s0$357 ;
-    if (stall_adv18) begin
-      \$289  = mac1_sum1_p6;
+    \$273  = \mac_add0_s0$318 ;
+    if (stall_adv33) begin
+      \$273  = mac2_sum0_p0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$290  = \mac_add1_s0$358 ;
-    if (stall_adv18) begin
-      \$290  = mac1_sum1_p7;
+    \$274  = \mac_add0_s0$319 ;
+    if (stall_adv33) begin
+      \$274  = mac2_sum0_p1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$291  = \mac_add1_s0$360 ;
-    if (stall_adv18) begin
-      \$291  = mac2_sum1_p0;
+    \$275  = \mac_add0_s0$321 ;
+    if (stall_adv33) begin
+      \$275  = mac2_sum0_p2;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$292  = \mac_add1_s0$361 ;
-    if (stall_adv18) begin
-      \$292  = mac2_sum1_p1;
+    \$276  = \mac_add0_s0$322 ;
+    if (stall_adv33) begin
+      \$276  = mac2_sum0_p3;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$293  = \mac_add1_s0$363 ;
-    if (stall_adv18) begin
-      \$293  = mac2_sum1_p2;
+    \$277  = \mac_add0_s0$324 ;
+    if (stall_adv33) begin
+      \$277  = mac2_sum0_p4;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$294  = \mac_add1_s0$364 ;
-    if (stall_adv18) begin
-      \$294  = mac2_sum1_p3;
+    \$278  = \mac_add0_s0$325 ;
+    if (stall_adv33) begin
+      \$278  = mac2_sum0_p5;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$295  = \mac_add1_s0$366 ;
-    if (stall_adv18) begin
-      \$295  = mac2_sum1_p4;
+    \$279  = \mac_add0_s0$327 ;
+    if (stall_adv33) begin
+      \$279  = mac2_sum0_p6;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$296  = \mac_add1_s0$367 ;
-    if (stall_adv18) begin
-      \$296  = mac2_sum1_p5;
+    \$280  = \mac_add0_s0$328 ;
+    if (stall_adv33) begin
+      \$280  = mac2_sum0_p7;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$297  = \mac_add1_s0$369 ;
-    if (stall_adv18) begin
-      \$297  = mac2_sum1_p6;
+    \$281  = \mac_add0_s0$330 ;
+    if (stall_adv33) begin
+      \$281  = mac2_sum0_p8;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$298  = \mac_add1_s0$370 ;
-    if (stall_adv18) begin
-      \$298  = mac2_sum1_p7;
+    \$282  = \mac_add0_s0$331 ;
+    if (stall_adv33) begin
+      \$282  = mac2_sum0_p9;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$299  = \mac_add1_s0$372 ;
-    if (stall_adv18) begin
-      \$299  = mac3_sum1_p0;
+    \$283  = \mac_add0_s0$333 ;
+    if (stall_adv33) begin
+      \$283  = mac2_sum0_p10;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$300  = \mac_add1_s0$373 ;
-    if (stall_adv18) begin
-      \$300  = mac3_sum1_p1;
+    \$284  = \mac_add0_s0$334 ;
+    if (stall_adv33) begin
+      \$284  = mac2_sum0_p11;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$301  = \mac_add1_s0$375 ;
-    if (stall_adv18) begin
-      \$301  = mac3_sum1_p2;
+    \$285  = \mac_add0_s0$336 ;
+    if (stall_adv33) begin
+      \$285  = mac2_sum0_p12;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$302  = \mac_add1_s0$376 ;
-    if (stall_adv18) begin
-      \$302  = mac3_sum1_p3;
+    \$286  = \mac_add0_s0$337 ;
+    if (stall_adv33) begin
+      \$286  = mac2_sum0_p13;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$303  = \mac_add1_s0$378 ;
-    if (stall_adv18) begin
-      \$303  = mac3_sum1_p4;
+    \$287  = \mac_add0_s0$339 ;
+    if (stall_adv33) begin
+      \$287  = mac2_sum0_p14;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$304  = \mac_add1_s0$379 ;
-    if (stall_adv18) begin
-      \$304  = mac3_sum1_p5;
+    \$288  = \mac_add0_s0$340 ;
+    if (stall_adv33) begin
+      \$288  = mac2_sum0_p15;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$305  = \mac_add1_s0$381 ;
-    if (stall_adv18) begin
-      \$305  = mac3_sum1_p6;
+    \$289  = \mac_add0_s0$342 ;
+    if (stall_adv33) begin
+      \$289  = mac3_sum0_p0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$306  = \mac_add1_s0$382 ;
-    if (stall_adv18) begin
-      \$306  = mac3_sum1_p7;
+    \$290  = \mac_add0_s0$343 ;
+    if (stall_adv33) begin
+      \$290  = mac3_sum0_p1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$307  = \mac_add1_s0$594 ;
-    if (stall_adv18) begin
-      \$307  = \mac_add0_s0$592 ;
+    \$291  = \mac_add0_s0$345 ;
+    if (stall_adv33) begin
+      \$291  = mac3_sum0_p2;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$308  = mac_add1_valid_s0;
-    if (stall_adv18) begin
-      \$308  = mac_add0_valid_s0;
-    end
-    if (rst) begin
-      \$308  = 1'h0;
+    \$292  = \mac_add0_s0$346 ;
+    if (stall_adv33) begin
+      \$292  = mac3_sum0_p3;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$309  = mac_add2_s0;
-    if (stall_adv19) begin
-      \$309  = mac0_sum2_p0;
+    \$293  = \mac_add0_s0$348 ;
+    if (stall_adv33) begin
+      \$293  = mac3_sum0_p4;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$310  = \mac_add2_s0$387 ;
-    if (stall_adv19) begin
-      \$310  = mac0_sum2_p1;
+    \$294  = \mac_add0_s0$349 ;
+    if (stall_adv33) begin
+      \$294  = mac3_sum0_p5;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$311  = \mac_add2_s0$389 ;
-    if (stall_adv19) begin
-      \$311  = mac0_sum2_p2;
+    \$295  = \mac_add0_s0$351 ;
+    if (stall_adv33) begin
+      \$295  = mac3_sum0_p6;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$312  = \mac_add2_s0$390 ;
-    if (stall_adv19) begin
-      \$312  = mac0_sum2_p3;
+    \$296  = \mac_add0_s0$352 ;
+    if (stall_adv33) begin
+      \$296  = mac3_sum0_p7;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$313  = \mac_add2_s0$392 ;
-    if (stall_adv19) begin
-      \$313  = mac1_sum2_p0;
+    \$297  = \mac_add0_s0$354 ;
+    if (stall_adv33) begin
+      \$297  = mac3_sum0_p8;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$314  = \mac_add2_s0$393 ;
-    if (stall_adv19) begin
-      \$314  = mac1_sum2_p1;
+    \$298  = \mac_add0_s0$355 ;
+    if (stall_adv33) begin
+      \$298  = mac3_sum0_p9;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$315  = \mac_add2_s0$395 ;
-    if (stall_adv19) begin
-      \$315  = mac1_sum2_p2;
+    \$299  = \mac_add0_s0$357 ;
+    if (stall_adv33) begin
+      \$299  = mac3_sum0_p10;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$316  = \mac_add2_s0$396 ;
-    if (stall_adv19) begin
-      \$316  = mac1_sum2_p3;
+    \$300  = \mac_add0_s0$358 ;
+    if (stall_adv33) begin
+      \$300  = mac3_sum0_p11;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$317  = \mac_add2_s0$398 ;
-    if (stall_adv19) begin
-      \$317  = mac2_sum2_p0;
+    \$301  = \mac_add0_s0$360 ;
+    if (stall_adv33) begin
+      \$301  = mac3_sum0_p12;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$318  = \mac_add2_s0$399 ;
-    if (stall_adv19) begin
-      \$318  = mac2_sum2_p1;
+    \$302  = \mac_add0_s0$361 ;
+    if (stall_adv33) begin
+      \$302  = mac3_sum0_p13;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$319  = \mac_add2_s0$401 ;
-    if (stall_adv19) begin
-      \$319  = mac2_sum2_p2;
+    \$303  = \mac_add0_s0$363 ;
+    if (stall_adv33) begin
+      \$303  = mac3_sum0_p14;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$320  = \mac_add2_s0$402 ;
-    if (stall_adv19) begin
-      \$320  = mac2_sum2_p3;
+    \$304  = \mac_add0_s0$364 ;
+    if (stall_adv33) begin
+      \$304  = mac3_sum0_p15;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$321  = \mac_add2_s0$404 ;
-    if (stall_adv19) begin
-      \$321  = mac3_sum2_p0;
+    \$305  = \mac_add0_s0$624 ;
+    if (stall_adv33) begin
+      \$305  = \mac_mul_s0$622 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$322  = \mac_add2_s0$405 ;
-    if (stall_adv19) begin
-      \$322  = mac3_sum2_p1;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$323  = \mac_add2_s0$407 ;
-    if (stall_adv19) begin
-      \$323  = mac3_sum2_p2;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$324  = \mac_add2_s0$408 ;
-    if (stall_adv19) begin
-      \$324  = mac3_sum2_p3;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$325  = \mac_add2_s0$596 ;
-    if (stall_adv19) begin
-      \$325  = \mac_add1_s0$594 ;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$326  = mac_add2_valid_s0;
-    if (stall_adv19) begin
-      \$326  = mac_add1_valid_s0;
+    \$306  = mac_add0_valid_s0;
+    if (stall_adv33) begin
+      \$306  = mac_mul_valid_s0;
     end
     if (rst) begin
-      \$326  = 1'h0;
+      \$306  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$327  = mac_add3_s0;
-    if (stall_adv20) begin
-      \$327  = mac0_sum3_p0;
+    \$307  = mac_add1_s0;
+    if (stall_adv34) begin
+      \$307  = mac0_sum1_p0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$328  = \mac_add3_s0$413 ;
-    if (stall_adv20) begin
-      \$328  = mac0_sum3_p1;
+    \$308  = \mac_add1_s0$369 ;
+    if (stall_adv34) begin
+      \$308  = mac0_sum1_p1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$329  = \mac_add3_s0$415 ;
-    if (stall_adv20) begin
-      \$329  = mac1_sum3_p0;
+    \$309  = \mac_add1_s0$371 ;
+    if (stall_adv34) begin
+      \$309  = mac0_sum1_p2;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$330  = \mac_add3_s0$416 ;
-    if (stall_adv20) begin
-      \$330  = mac1_sum3_p1;
+    \$310  = \mac_add1_s0$372 ;
+    if (stall_adv34) begin
+      \$310  = mac0_sum1_p3;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$331  = \mac_add3_s0$418 ;
-    if (stall_adv20) begin
-      \$331  = mac2_sum3_p0;
+    \$311  = \mac_add1_s0$374 ;
+    if (stall_adv34) begin
+      \$311  = mac0_sum1_p4;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$332  = \mac_add3_s0$419 ;
-    if (stall_adv20) begin
-      \$332  = mac2_sum3_p1;
+    \$312  = \mac_add1_s0$375 ;
+    if (stall_adv34) begin
+      \$312  = mac0_sum1_p5;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$333  = \mac_add3_s0$421 ;
-    if (stall_adv20) begin
-      \$333  = mac3_sum3_p0;
+    \$313  = \mac_add1_s0$377 ;
+    if (stall_adv34) begin
+      \$313  = mac0_sum1_p6;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$334  = \mac_add3_s0$422 ;
-    if (stall_adv20) begin
-      \$334  = mac3_sum3_p1;
+    \$314  = \mac_add1_s0$378 ;
+    if (stall_adv34) begin
+      \$314  = mac0_sum1_p7;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$335  = \mac_add3_s0$598 ;
-    if (stall_adv20) begin
-      \$335  = \mac_add2_s0$596 ;
+    \$315  = \mac_add1_s0$380 ;
+    if (stall_adv34) begin
+      \$315  = mac1_sum1_p0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$336  = mac_add3_valid_s0;
-    if (stall_adv20) begin
-      \$336  = mac_add2_valid_s0;
+    \$316  = \mac_add1_s0$381 ;
+    if (stall_adv34) begin
+      \$316  = mac1_sum1_p1;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$317  = \mac_add1_s0$383 ;
+    if (stall_adv34) begin
+      \$317  = mac1_sum1_p2;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$318  = \mac_add1_s0$384 ;
+    if (stall_adv34) begin
+      \$318  = mac1_sum1_p3;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$319  = \mac_add1_s0$386 ;
+    if (stall_adv34) begin
+      \$319  = mac1_sum1_p4;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$320  = \mac_add1_s0$387 ;
+    if (stall_adv34) begin
+      \$320  = mac1_sum1_p5;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$321  = \mac_add1_s0$389 ;
+    if (stall_adv34) begin
+      \$321  = mac1_sum1_p6;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$322  = \mac_add1_s0$390 ;
+    if (stall_adv34) begin
+      \$322  = mac1_sum1_p7;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$323  = \mac_add1_s0$392 ;
+    if (stall_adv34) begin
+      \$323  = mac2_sum1_p0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$324  = \mac_add1_s0$393 ;
+    if (stall_adv34) begin
+      \$324  = mac2_sum1_p1;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$325  = \mac_add1_s0$395 ;
+    if (stall_adv34) begin
+      \$325  = mac2_sum1_p2;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$326  = \mac_add1_s0$396 ;
+    if (stall_adv34) begin
+      \$326  = mac2_sum1_p3;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$327  = \mac_add1_s0$398 ;
+    if (stall_adv34) begin
+      \$327  = mac2_sum1_p4;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$328  = \mac_add1_s0$399 ;
+    if (stall_adv34) begin
+      \$328  = mac2_sum1_p5;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$329  = \mac_add1_s0$401 ;
+    if (stall_adv34) begin
+      \$329  = mac2_sum1_p6;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$330  = \mac_add1_s0$402 ;
+    if (stall_adv34) begin
+      \$330  = mac2_sum1_p7;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$331  = \mac_add1_s0$404 ;
+    if (stall_adv34) begin
+      \$331  = mac3_sum1_p0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$332  = \mac_add1_s0$405 ;
+    if (stall_adv34) begin
+      \$332  = mac3_sum1_p1;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$333  = \mac_add1_s0$407 ;
+    if (stall_adv34) begin
+      \$333  = mac3_sum1_p2;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$334  = \mac_add1_s0$408 ;
+    if (stall_adv34) begin
+      \$334  = mac3_sum1_p3;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$335  = \mac_add1_s0$410 ;
+    if (stall_adv34) begin
+      \$335  = mac3_sum1_p4;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$336  = \mac_add1_s0$411 ;
+    if (stall_adv34) begin
+      \$336  = mac3_sum1_p5;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$337  = \mac_add1_s0$413 ;
+    if (stall_adv34) begin
+      \$337  = mac3_sum1_p6;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$338  = \mac_add1_s0$414 ;
+    if (stall_adv34) begin
+      \$338  = mac3_sum1_p7;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$339  = \mac_add1_s0$626 ;
+    if (stall_adv34) begin
+      \$339  = \mac_add0_s0$624 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$340  = mac_add1_valid_s0;
+    if (stall_adv34) begin
+      \$340  = mac_add0_valid_s0;
     end
     if (rst) begin
-      \$336  = 1'h0;
+      \$340  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$337  = mac_add4_s0;
-    if (stall_adv21) begin
-      \$337  = mac0_sum4_p0;
+    \$341  = mac_add2_s0;
+    if (stall_adv35) begin
+      \$341  = mac0_sum2_p0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$338  = \mac_add4_s0$446 ;
-    if (stall_adv21) begin
-      \$338  = mac1_sum4_p0;
+    \$342  = \mac_add2_s0$419 ;
+    if (stall_adv35) begin
+      \$342  = mac0_sum2_p1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$339  = \mac_add4_s0$449 ;
-    if (stall_adv21) begin
-      \$339  = mac2_sum4_p0;
+    \$343  = \mac_add2_s0$421 ;
+    if (stall_adv35) begin
+      \$343  = mac0_sum2_p2;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$340  = \mac_add4_s0$452 ;
-    if (stall_adv21) begin
-      \$340  = mac3_sum4_p0;
+    \$344  = \mac_add2_s0$422 ;
+    if (stall_adv35) begin
+      \$344  = mac0_sum2_p3;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$341  = \mac_add4_s0$600 ;
-    if (stall_adv21) begin
-      \$341  = \mac_add3_s0$598 ;
+    \$345  = \mac_add2_s0$424 ;
+    if (stall_adv35) begin
+      \$345  = mac1_sum2_p0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$342  = mac_add4_valid_s0;
-    if (stall_adv21) begin
-      \$342  = mac_add3_valid_s0;
-    end
-    if (rst) begin
-      \$342  = 1'h0;
+    \$346  = \mac_add2_s0$425 ;
+    if (stall_adv35) begin
+      \$346  = mac1_sum2_p1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$343  = o__valid;
-    if (i__ready) begin
-      \$343  = \$36 ;
-    end
-    if (rst) begin
-      \$343  = 1'h0;
+    \$347  = \mac_add2_s0$427 ;
+    if (stall_adv35) begin
+      \$347  = mac1_sum2_p2;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$344  = stall_adv0_valid;
-    if (stall_adv0) begin
-      \$344  = \$37 ;
-    end
-    if (rst) begin
-      \$344  = 1'h0;
+    \$348  = \mac_add2_s0$428 ;
+    if (stall_adv35) begin
+      \$348  = mac1_sum2_p3;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$345  = stall_adv1_valid;
-    if (stall_adv1) begin
-      \$345  = \$38 ;
-    end
-    if (rst) begin
-      \$345  = 1'h0;
+    \$349  = \mac_add2_s0$430 ;
+    if (stall_adv35) begin
+      \$349  = mac2_sum2_p0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$346  = stall_adv2_valid;
-    if (stall_adv2) begin
-      \$346  = \$39 ;
-    end
-    if (rst) begin
-      \$346  = 1'h0;
+    \$350  = \mac_add2_s0$431 ;
+    if (stall_adv35) begin
+      \$350  = mac2_sum2_p1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$347  = stall_adv3_valid;
-    if (stall_adv3) begin
-      \$347  = \$40 ;
-    end
-    if (rst) begin
-      \$347  = 1'h0;
+    \$351  = \mac_add2_s0$433 ;
+    if (stall_adv35) begin
+      \$351  = mac2_sum2_p2;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$348  = stall_adv4_valid;
-    if (stall_adv4) begin
-      \$348  = \$41 ;
-    end
-    if (rst) begin
-      \$348  = 1'h0;
+    \$352  = \mac_add2_s0$434 ;
+    if (stall_adv35) begin
+      \$352  = mac2_sum2_p3;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$349  = stall_adv5_valid;
-    if (stall_adv5) begin
-      \$349  = \$42 ;
-    end
-    if (rst) begin
-      \$349  = 1'h0;
+    \$353  = \mac_add2_s0$436 ;
+    if (stall_adv35) begin
+      \$353  = mac3_sum2_p0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$350  = stall_adv6_valid;
-    if (stall_adv6) begin
-      \$350  = \$43 ;
-    end
-    if (rst) begin
-      \$350  = 1'h0;
+    \$354  = \mac_add2_s0$437 ;
+    if (stall_adv35) begin
+      \$354  = mac3_sum2_p1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$351  = stall_adv7_valid;
-    if (stall_adv7) begin
-      \$351  = \$44 ;
-    end
-    if (rst) begin
-      \$351  = 1'h0;
+    \$355  = \mac_add2_s0$439 ;
+    if (stall_adv35) begin
+      \$355  = mac3_sum2_p2;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$352  = stall_adv8_valid;
-    if (stall_adv8) begin
-      \$352  = \$45 ;
-    end
-    if (rst) begin
-      \$352  = 1'h0;
+    \$356  = \mac_add2_s0$440 ;
+    if (stall_adv35) begin
+      \$356  = mac3_sum2_p3;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$353  = stall_adv9_valid;
-    if (stall_adv9) begin
-      \$353  = \$46 ;
-    end
-    if (rst) begin
-      \$353  = 1'h0;
+    \$357  = \mac_add2_s0$628 ;
+    if (stall_adv35) begin
+      \$357  = \mac_add1_s0$626 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$354  = stall_adv10_valid;
-    if (stall_adv10) begin
-      \$354  = \$47 ;
-    end
-    if (rst) begin
-      \$354  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$355  = stall_adv11_valid;
-    if (stall_adv11) begin
-      \$355  = \$48 ;
-    end
-    if (rst) begin
-      \$355  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$356  = stall_adv12_valid;
-    if (stall_adv12) begin
-      \$356  = \$49 ;
-    end
-    if (rst) begin
-      \$356  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$357  = stall_adv13_valid;
-    if (stall_adv13) begin
-      \$357  = \$50 ;
-    end
-    if (rst) begin
-      \$357  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$358  = stall_adv14_valid;
-    if (stall_adv14) begin
-      \$358  = \$51 ;
+    \$358  = mac_add2_valid_s0;
+    if (stall_adv35) begin
+      \$358  = mac_add1_valid_s0;
     end
     if (rst) begin
       \$358  = 1'h0;
@@ -4107,99 +4325,72 @@ module dense_mac_32_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload, 
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$359  = stall_adv15_valid;
-    if (stall_adv15) begin
-      \$359  = \$52 ;
-    end
-    if (rst) begin
-      \$359  = 1'h0;
+    \$359  = mac_add3_s0;
+    if (stall_adv36) begin
+      \$359  = mac0_sum3_p0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$360  = stall_adv16_valid;
-    if (stall_adv16) begin
-      \$360  = \$53 ;
-    end
-    if (rst) begin
-      \$360  = 1'h0;
+    \$360  = \mac_add3_s0$445 ;
+    if (stall_adv36) begin
+      \$360  = mac0_sum3_p1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$361  = stall_adv17_valid;
-    if (stall_adv17) begin
-      \$361  = \$54 ;
-    end
-    if (rst) begin
-      \$361  = 1'h0;
+    \$361  = \mac_add3_s0$447 ;
+    if (stall_adv36) begin
+      \$361  = mac1_sum3_p0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$362  = stall_adv18_valid;
-    if (stall_adv18) begin
-      \$362  = \$55 ;
-    end
-    if (rst) begin
-      \$362  = 1'h0;
+    \$362  = \mac_add3_s0$448 ;
+    if (stall_adv36) begin
+      \$362  = mac1_sum3_p1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$363  = stall_adv19_valid;
-    if (stall_adv19) begin
-      \$363  = \$56 ;
-    end
-    if (rst) begin
-      \$363  = 1'h0;
+    \$363  = \mac_add3_s0$450 ;
+    if (stall_adv36) begin
+      \$363  = mac2_sum3_p0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$364  = stall_adv20_valid;
-    if (stall_adv20) begin
-      \$364  = \$57 ;
-    end
-    if (rst) begin
-      \$364  = 1'h0;
+    \$364  = \mac_add3_s0$451 ;
+    if (stall_adv36) begin
+      \$364  = mac2_sum3_p1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$365  = stall_adv21_valid;
-    if (stall_adv21) begin
-      \$365  = \$58 ;
-    end
-    if (rst) begin
-      \$365  = 1'h0;
+    \$365  = \mac_add3_s0$453 ;
+    if (stall_adv36) begin
+      \$365  = mac3_sum3_p0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$366  = stall_adv22_valid;
-    if (stall_adv22) begin
-      \$366  = \$59 ;
-    end
-    if (rst) begin
-      \$366  = 1'h0;
+    \$366  = \mac_add3_s0$454 ;
+    if (stall_adv36) begin
+      \$366  = mac3_sum3_p1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$367  = stall_adv23_valid;
-    if (stall_adv23) begin
-      \$367  = \$60 ;
-    end
-    if (rst) begin
-      \$367  = 1'h0;
+    \$367  = \mac_add3_s0$630 ;
+    if (stall_adv36) begin
+      \$367  = \mac_add2_s0$628 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$368  = stall_adv24_valid;
-    if (stall_adv24) begin
-      \$368  = \$61 ;
+    \$368  = mac_add3_valid_s0;
+    if (stall_adv36) begin
+      \$368  = mac_add2_valid_s0;
     end
     if (rst) begin
       \$368  = 1'h0;
@@ -4207,1494 +4398,1623 @@ module dense_mac_32_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload, 
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$369  = stall_adv25_valid;
-    if (stall_adv25) begin
-      \$369  = \$62 ;
-    end
-    if (rst) begin
-      \$369  = 1'h0;
+    \$369  = mac_add4_s0;
+    if (stall_adv37) begin
+      \$369  = mac0_sum4_p0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$370  = stall_adv26_valid;
-    if (stall_adv26) begin
-      \$370  = \$63 ;
-    end
-    if (rst) begin
-      \$370  = 1'h0;
+    \$370  = \mac_add4_s0$478 ;
+    if (stall_adv37) begin
+      \$370  = mac1_sum4_p0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$371  = stall_adv27_valid;
-    if (stall_adv27) begin
-      \$371  = \$64 ;
-    end
-    if (rst) begin
-      \$371  = 1'h0;
+    \$371  = \mac_add4_s0$481 ;
+    if (stall_adv37) begin
+      \$371  = mac2_sum4_p0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$372  = stall_adv28_valid;
-    if (stall_adv28) begin
-      \$372  = \$65 ;
-    end
-    if (rst) begin
-      \$372  = 1'h0;
+    \$372  = \mac_add4_s0$484 ;
+    if (stall_adv37) begin
+      \$372  = mac3_sum4_p0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$373  = stall_adv29_valid;
-    if (stall_adv29) begin
-      \$373  = \$66 ;
-    end
-    if (rst) begin
-      \$373  = 1'h0;
+    \$373  = \mac_add4_s0$632 ;
+    if (stall_adv37) begin
+      \$373  = \mac_add3_s0$630 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$374  = mac_acc0;
-    if (\$67 ) begin
-      \$374  = \$68 ;
+    \$374  = mac_add4_valid_s0;
+    if (stall_adv37) begin
+      \$374  = mac_add3_valid_s0;
     end
     if (rst) begin
-      \$374  = 32'd0;
+      \$374  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$375  = mac_acc0_out;
+    \$375  = o__valid;
+    if (i__ready) begin
+      \$375  = \$52 ;
+    end
+    if (rst) begin
+      \$375  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$376  = stall_adv0_valid;
+    if (stall_adv0) begin
+      \$376  = \$53 ;
+    end
+    if (rst) begin
+      \$376  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$377  = stall_adv1_valid;
+    if (stall_adv1) begin
+      \$377  = \$54 ;
+    end
+    if (rst) begin
+      \$377  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$378  = stall_adv2_valid;
+    if (stall_adv2) begin
+      \$378  = \$55 ;
+    end
+    if (rst) begin
+      \$378  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$379  = stall_adv3_valid;
+    if (stall_adv3) begin
+      \$379  = \$56 ;
+    end
+    if (rst) begin
+      \$379  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$380  = stall_adv4_valid;
+    if (stall_adv4) begin
+      \$380  = \$57 ;
+    end
+    if (rst) begin
+      \$380  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$381  = stall_adv5_valid;
+    if (stall_adv5) begin
+      \$381  = \$58 ;
+    end
+    if (rst) begin
+      \$381  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$382  = stall_adv6_valid;
+    if (stall_adv6) begin
+      \$382  = \$59 ;
+    end
+    if (rst) begin
+      \$382  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$383  = stall_adv7_valid;
+    if (stall_adv7) begin
+      \$383  = \$60 ;
+    end
+    if (rst) begin
+      \$383  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$384  = stall_adv8_valid;
+    if (stall_adv8) begin
+      \$384  = \$61 ;
+    end
+    if (rst) begin
+      \$384  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$385  = stall_adv9_valid;
+    if (stall_adv9) begin
+      \$385  = \$62 ;
+    end
+    if (rst) begin
+      \$385  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$386  = stall_adv10_valid;
+    if (stall_adv10) begin
+      \$386  = \$63 ;
+    end
+    if (rst) begin
+      \$386  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$387  = stall_adv11_valid;
+    if (stall_adv11) begin
+      \$387  = \$64 ;
+    end
+    if (rst) begin
+      \$387  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$388  = stall_adv12_valid;
+    if (stall_adv12) begin
+      \$388  = \$65 ;
+    end
+    if (rst) begin
+      \$388  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$389  = stall_adv13_valid;
+    if (stall_adv13) begin
+      \$389  = \$66 ;
+    end
+    if (rst) begin
+      \$389  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$390  = stall_adv14_valid;
+    if (stall_adv14) begin
+      \$390  = \$67 ;
+    end
+    if (rst) begin
+      \$390  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$391  = stall_adv15_valid;
+    if (stall_adv15) begin
+      \$391  = \$68 ;
+    end
+    if (rst) begin
+      \$391  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$392  = stall_adv16_valid;
+    if (stall_adv16) begin
+      \$392  = \$69 ;
+    end
+    if (rst) begin
+      \$392  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$393  = stall_adv17_valid;
+    if (stall_adv17) begin
+      \$393  = \$70 ;
+    end
+    if (rst) begin
+      \$393  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$394  = stall_adv18_valid;
+    if (stall_adv18) begin
+      \$394  = \$71 ;
+    end
+    if (rst) begin
+      \$394  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$395  = stall_adv19_valid;
+    if (stall_adv19) begin
+      \$395  = \$72 ;
+    end
+    if (rst) begin
+      \$395  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$396  = stall_adv20_valid;
+    if (stall_adv20) begin
+      \$396  = \$73 ;
+    end
+    if (rst) begin
+      \$396  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$397  = stall_adv21_valid;
+    if (stall_adv21) begin
+      \$397  = \$74 ;
+    end
+    if (rst) begin
+      \$397  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$398  = stall_adv22_valid;
+    if (stall_adv22) begin
+      \$398  = \$75 ;
+    end
+    if (rst) begin
+      \$398  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$399  = stall_adv23_valid;
     if (stall_adv23) begin
-      \$375  = \$32 [31:0];
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$376  = mac_acc1;
-    if (\$69 ) begin
-      \$376  = \$70 ;
+      \$399  = \$76 ;
     end
     if (rst) begin
-      \$376  = 32'd0;
+      \$399  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$377  = mac_acc1_out;
+    \$400  = stall_adv24_valid;
+    if (stall_adv24) begin
+      \$400  = \$77 ;
+    end
+    if (rst) begin
+      \$400  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$401  = stall_adv25_valid;
     if (stall_adv25) begin
-      \$377  = \$33 [31:0];
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$378  = mac_acc2;
-    if (\$71 ) begin
-      \$378  = \$72 ;
+      \$401  = \$78 ;
     end
     if (rst) begin
-      \$378  = 32'd0;
+      \$401  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$379  = mac_acc2_out;
+    \$402  = stall_adv26_valid;
+    if (stall_adv26) begin
+      \$402  = \$79 ;
+    end
+    if (rst) begin
+      \$402  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$403  = stall_adv27_valid;
     if (stall_adv27) begin
-      \$379  = \$34 [31:0];
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$380  = mac_acc3;
-    if (\$73 ) begin
-      \$380  = \$74 ;
+      \$403  = \$80 ;
     end
     if (rst) begin
-      \$380  = 32'd0;
+      \$403  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$381  = mac_acc3_out;
+    \$404  = stall_adv28_valid;
+    if (stall_adv28) begin
+      \$404  = \$81 ;
+    end
+    if (rst) begin
+      \$404  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$405  = stall_adv29_valid;
     if (stall_adv29) begin
-      \$381  = \$35 [31:0];
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$75  = mac_dspin_s0;
-    if (stall_adv0) begin
-      \$75  = i__payload[1280];
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$76  = mac_dspin_valid_s0;
-    if (stall_adv0) begin
-      \$76  = i__valid;
+      \$405  = \$82 ;
     end
     if (rst) begin
-      \$76  = 1'h0;
+      \$405  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$77  = mac_dspout_s0;
-    if (stall_adv0) begin
-      \$77  = mac_dspin_s0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$78  = mac_dspout_valid_s0;
-    if (stall_adv0) begin
-      \$78  = mac_dspin_valid_s0;
+    \$406  = stall_adv30_valid;
+    if (stall_adv30) begin
+      \$406  = \$83 ;
     end
     if (rst) begin
-      \$78  = 1'h0;
+      \$406  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$79  = mac_mul_s0;
-    if (stall_adv16) begin
-      \$79  = mac_prod0_0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$80  = \mac_mul_s0$45 ;
-    if (stall_adv16) begin
-      \$80  = mac_prod0_1;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$81  = \mac_mul_s0$47 ;
-    if (stall_adv16) begin
-      \$81  = mac_prod0_2;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$82  = \mac_mul_s0$48 ;
-    if (stall_adv16) begin
-      \$82  = mac_prod0_3;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$83  = \mac_mul_s0$50 ;
-    if (stall_adv16) begin
-      \$83  = mac_prod0_4;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$84  = \mac_mul_s0$51 ;
-    if (stall_adv16) begin
-      \$84  = mac_prod0_5;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$85  = \mac_mul_s0$53 ;
-    if (stall_adv16) begin
-      \$85  = mac_prod0_6;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$86  = \mac_mul_s0$54 ;
-    if (stall_adv16) begin
-      \$86  = mac_prod0_7;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$87  = \mac_mul_s0$56 ;
-    if (stall_adv16) begin
-      \$87  = mac_prod0_8;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$88  = \mac_mul_s0$57 ;
-    if (stall_adv16) begin
-      \$88  = mac_prod0_9;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$89  = \mac_mul_s0$59 ;
-    if (stall_adv16) begin
-      \$89  = mac_prod0_10;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$90  = \mac_mul_s0$60 ;
-    if (stall_adv16) begin
-      \$90  = mac_prod0_11;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$91  = \mac_mul_s0$62 ;
-    if (stall_adv16) begin
-      \$91  = mac_prod0_12;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$92  = \mac_mul_s0$63 ;
-    if (stall_adv16) begin
-      \$92  = mac_prod0_13;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$93  = \mac_mul_s0$65 ;
-    if (stall_adv16) begin
-      \$93  = mac_prod0_14;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$94  = \mac_mul_s0$66 ;
-    if (stall_adv16) begin
-      \$94  = mac_prod0_15;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$95  = \mac_mul_s0$68 ;
-    if (stall_adv16) begin
-      \$95  = mac_prod0_16;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$96  = \mac_mul_s0$69 ;
-    if (stall_adv16) begin
-      \$96  = mac_prod0_17;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$97  = \mac_mul_s0$71 ;
-    if (stall_adv16) begin
-      \$97  = mac_prod0_18;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$98  = \mac_mul_s0$72 ;
-    if (stall_adv16) begin
-      \$98  = mac_prod0_19;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$99  = \mac_mul_s0$74 ;
-    if (stall_adv16) begin
-      \$99  = mac_prod0_20;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$100  = \mac_mul_s0$75 ;
-    if (stall_adv16) begin
-      \$100  = mac_prod0_21;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$101  = \mac_mul_s0$77 ;
-    if (stall_adv16) begin
-      \$101  = mac_prod0_22;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$102  = \mac_mul_s0$78 ;
-    if (stall_adv16) begin
-      \$102  = mac_prod0_23;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$103  = \mac_mul_s0$80 ;
-    if (stall_adv16) begin
-      \$103  = mac_prod0_24;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$104  = \mac_mul_s0$81 ;
-    if (stall_adv16) begin
-      \$104  = mac_prod0_25;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$105  = \mac_mul_s0$83 ;
-    if (stall_adv16) begin
-      \$105  = mac_prod0_26;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$106  = \mac_mul_s0$84 ;
-    if (stall_adv16) begin
-      \$106  = mac_prod0_27;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$107  = \mac_mul_s0$86 ;
-    if (stall_adv16) begin
-      \$107  = mac_prod0_28;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$108  = \mac_mul_s0$87 ;
-    if (stall_adv16) begin
-      \$108  = mac_prod0_29;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$109  = \mac_mul_s0$89 ;
-    if (stall_adv16) begin
-      \$109  = mac_prod0_30;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$110  = \mac_mul_s0$90 ;
-    if (stall_adv16) begin
-      \$110  = mac_prod0_31;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$111  = \mac_mul_s0$92 ;
-    if (stall_adv16) begin
-      \$111  = mac_prod1_0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$112  = \mac_mul_s0$93 ;
-    if (stall_adv16) begin
-      \$112  = mac_prod1_1;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$113  = \mac_mul_s0$95 ;
-    if (stall_adv16) begin
-      \$113  = mac_prod1_2;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$114  = \mac_mul_s0$96 ;
-    if (stall_adv16) begin
-      \$114  = mac_prod1_3;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$115  = \mac_mul_s0$98 ;
-    if (stall_adv16) begin
-      \$115  = mac_prod1_4;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$116  = \mac_mul_s0$99 ;
-    if (stall_adv16) begin
-      \$116  = mac_prod1_5;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$117  = \mac_mul_s0$101 ;
-    if (stall_adv16) begin
-      \$117  = mac_prod1_6;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$118  = \mac_mul_s0$102 ;
-    if (stall_adv16) begin
-      \$118  = mac_prod1_7;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$119  = \mac_mul_s0$104 ;
-    if (stall_adv16) begin
-      \$119  = mac_prod1_8;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$120  = \mac_mul_s0$105 ;
-    if (stall_adv16) begin
-      \$120  = mac_prod1_9;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$121  = \mac_mul_s0$107 ;
-    if (stall_adv16) begin
-      \$121  = mac_prod1_10;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$122  = \mac_mul_s0$108 ;
-    if (stall_adv16) begin
-      \$122  = mac_prod1_11;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$123  = \mac_mul_s0$110 ;
-    if (stall_adv16) begin
-      \$123  = mac_prod1_12;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$124  = \mac_mul_s0$111 ;
-    if (stall_adv16) begin
-      \$124  = mac_prod1_13;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$125  = \mac_mul_s0$113 ;
-    if (stall_adv16) begin
-      \$125  = mac_prod1_14;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$126  = \mac_mul_s0$114 ;
-    if (stall_adv16) begin
-      \$126  = mac_prod1_15;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$127  = \mac_mul_s0$116 ;
-    if (stall_adv16) begin
-      \$127  = mac_prod1_16;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$128  = \mac_mul_s0$117 ;
-    if (stall_adv16) begin
-      \$128  = mac_prod1_17;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$129  = \mac_mul_s0$119 ;
-    if (stall_adv16) begin
-      \$129  = mac_prod1_18;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$130  = \mac_mul_s0$120 ;
-    if (stall_adv16) begin
-      \$130  = mac_prod1_19;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$131  = \mac_mul_s0$122 ;
-    if (stall_adv16) begin
-      \$131  = mac_prod1_20;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$132  = \mac_mul_s0$123 ;
-    if (stall_adv16) begin
-      \$132  = mac_prod1_21;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$133  = \mac_mul_s0$125 ;
-    if (stall_adv16) begin
-      \$133  = mac_prod1_22;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$134  = \mac_mul_s0$126 ;
-    if (stall_adv16) begin
-      \$134  = mac_prod1_23;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$135  = \mac_mul_s0$128 ;
-    if (stall_adv16) begin
-      \$135  = mac_prod1_24;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$136  = \mac_mul_s0$129 ;
-    if (stall_adv16) begin
-      \$136  = mac_prod1_25;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$137  = \mac_mul_s0$131 ;
-    if (stall_adv16) begin
-      \$137  = mac_prod1_26;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$138  = \mac_mul_s0$132 ;
-    if (stall_adv16) begin
-      \$138  = mac_prod1_27;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$139  = \mac_mul_s0$134 ;
-    if (stall_adv16) begin
-      \$139  = mac_prod1_28;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$140  = \mac_mul_s0$135 ;
-    if (stall_adv16) begin
-      \$140  = mac_prod1_29;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$141  = \mac_mul_s0$137 ;
-    if (stall_adv16) begin
-      \$141  = mac_prod1_30;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$142  = \mac_mul_s0$138 ;
-    if (stall_adv16) begin
-      \$142  = mac_prod1_31;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$143  = \mac_mul_s0$140 ;
-    if (stall_adv16) begin
-      \$143  = mac_prod2_0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$144  = \mac_mul_s0$141 ;
-    if (stall_adv16) begin
-      \$144  = mac_prod2_1;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$145  = \mac_mul_s0$143 ;
-    if (stall_adv16) begin
-      \$145  = mac_prod2_2;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$146  = \mac_mul_s0$144 ;
-    if (stall_adv16) begin
-      \$146  = mac_prod2_3;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$147  = \mac_mul_s0$146 ;
-    if (stall_adv16) begin
-      \$147  = mac_prod2_4;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$148  = \mac_mul_s0$147 ;
-    if (stall_adv16) begin
-      \$148  = mac_prod2_5;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$149  = \mac_mul_s0$149 ;
-    if (stall_adv16) begin
-      \$149  = mac_prod2_6;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$150  = \mac_mul_s0$150 ;
-    if (stall_adv16) begin
-      \$150  = mac_prod2_7;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$151  = \mac_mul_s0$152 ;
-    if (stall_adv16) begin
-      \$151  = mac_prod2_8;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$152  = \mac_mul_s0$153 ;
-    if (stall_adv16) begin
-      \$152  = mac_prod2_9;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$153  = \mac_mul_s0$155 ;
-    if (stall_adv16) begin
-      \$153  = mac_prod2_10;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$154  = \mac_mul_s0$156 ;
-    if (stall_adv16) begin
-      \$154  = mac_prod2_11;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$155  = \mac_mul_s0$158 ;
-    if (stall_adv16) begin
-      \$155  = mac_prod2_12;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$156  = \mac_mul_s0$159 ;
-    if (stall_adv16) begin
-      \$156  = mac_prod2_13;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$157  = \mac_mul_s0$161 ;
-    if (stall_adv16) begin
-      \$157  = mac_prod2_14;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$158  = \mac_mul_s0$162 ;
-    if (stall_adv16) begin
-      \$158  = mac_prod2_15;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$159  = \mac_mul_s0$164 ;
-    if (stall_adv16) begin
-      \$159  = mac_prod2_16;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$160  = \mac_mul_s0$165 ;
-    if (stall_adv16) begin
-      \$160  = mac_prod2_17;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$161  = \mac_mul_s0$167 ;
-    if (stall_adv16) begin
-      \$161  = mac_prod2_18;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$162  = \mac_mul_s0$168 ;
-    if (stall_adv16) begin
-      \$162  = mac_prod2_19;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$163  = \mac_mul_s0$170 ;
-    if (stall_adv16) begin
-      \$163  = mac_prod2_20;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$164  = \mac_mul_s0$171 ;
-    if (stall_adv16) begin
-      \$164  = mac_prod2_21;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$165  = \mac_mul_s0$173 ;
-    if (stall_adv16) begin
-      \$165  = mac_prod2_22;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$166  = \mac_mul_s0$174 ;
-    if (stall_adv16) begin
-      \$166  = mac_prod2_23;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$167  = \mac_mul_s0$176 ;
-    if (stall_adv16) begin
-      \$167  = mac_prod2_24;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$168  = \mac_mul_s0$177 ;
-    if (stall_adv16) begin
-      \$168  = mac_prod2_25;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$169  = \mac_mul_s0$179 ;
-    if (stall_adv16) begin
-      \$169  = mac_prod2_26;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$170  = \mac_mul_s0$180 ;
-    if (stall_adv16) begin
-      \$170  = mac_prod2_27;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$171  = \mac_mul_s0$182 ;
-    if (stall_adv16) begin
-      \$171  = mac_prod2_28;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$172  = \mac_mul_s0$183 ;
-    if (stall_adv16) begin
-      \$172  = mac_prod2_29;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$173  = \mac_mul_s0$185 ;
-    if (stall_adv16) begin
-      \$173  = mac_prod2_30;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$174  = \mac_mul_s0$186 ;
-    if (stall_adv16) begin
-      \$174  = mac_prod2_31;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$175  = \mac_mul_s0$188 ;
-    if (stall_adv16) begin
-      \$175  = mac_prod3_0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$176  = \mac_mul_s0$189 ;
-    if (stall_adv16) begin
-      \$176  = mac_prod3_1;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$177  = \mac_mul_s0$191 ;
-    if (stall_adv16) begin
-      \$177  = mac_prod3_2;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$178  = \mac_mul_s0$192 ;
-    if (stall_adv16) begin
-      \$178  = mac_prod3_3;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$179  = \mac_mul_s0$194 ;
-    if (stall_adv16) begin
-      \$179  = mac_prod3_4;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$180  = \mac_mul_s0$195 ;
-    if (stall_adv16) begin
-      \$180  = mac_prod3_5;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$181  = \mac_mul_s0$197 ;
-    if (stall_adv16) begin
-      \$181  = mac_prod3_6;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$182  = \mac_mul_s0$198 ;
-    if (stall_adv16) begin
-      \$182  = mac_prod3_7;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$183  = \mac_mul_s0$200 ;
-    if (stall_adv16) begin
-      \$183  = mac_prod3_8;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$184  = \mac_mul_s0$201 ;
-    if (stall_adv16) begin
-      \$184  = mac_prod3_9;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$185  = \mac_mul_s0$203 ;
-    if (stall_adv16) begin
-      \$185  = mac_prod3_10;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$186  = \mac_mul_s0$204 ;
-    if (stall_adv16) begin
-      \$186  = mac_prod3_11;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$187  = \mac_mul_s0$206 ;
-    if (stall_adv16) begin
-      \$187  = mac_prod3_12;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$188  = \mac_mul_s0$207 ;
-    if (stall_adv16) begin
-      \$188  = mac_prod3_13;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$189  = \mac_mul_s0$209 ;
-    if (stall_adv16) begin
-      \$189  = mac_prod3_14;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$190  = \mac_mul_s0$210 ;
-    if (stall_adv16) begin
-      \$190  = mac_prod3_15;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$191  = \mac_mul_s0$212 ;
-    if (stall_adv16) begin
-      \$191  = mac_prod3_16;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$192  = \mac_mul_s0$213 ;
-    if (stall_adv16) begin
-      \$192  = mac_prod3_17;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$193  = \mac_mul_s0$215 ;
-    if (stall_adv16) begin
-      \$193  = mac_prod3_18;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$194  = \mac_mul_s0$216 ;
-    if (stall_adv16) begin
-      \$194  = mac_prod3_19;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$195  = \mac_mul_s0$218 ;
-    if (stall_adv16) begin
-      \$195  = mac_prod3_20;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$196  = \mac_mul_s0$219 ;
-    if (stall_adv16) begin
-      \$196  = mac_prod3_21;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$197  = \mac_mul_s0$221 ;
-    if (stall_adv16) begin
-      \$197  = mac_prod3_22;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$198  = \mac_mul_s0$222 ;
-    if (stall_adv16) begin
-      \$198  = mac_prod3_23;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$199  = \mac_mul_s0$224 ;
-    if (stall_adv16) begin
-      \$199  = mac_prod3_24;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$200  = \mac_mul_s0$225 ;
-    if (stall_adv16) begin
-      \$200  = mac_prod3_25;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$201  = \mac_mul_s0$227 ;
-    if (stall_adv16) begin
-      \$201  = mac_prod3_26;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$202  = \mac_mul_s0$228 ;
-    if (stall_adv16) begin
-      \$202  = mac_prod3_27;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$203  = \mac_mul_s0$230 ;
-    if (stall_adv16) begin
-      \$203  = mac_prod3_28;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$204  = \mac_mul_s0$231 ;
-    if (stall_adv16) begin
-      \$204  = mac_prod3_29;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$205  = \mac_mul_s0$233 ;
-    if (stall_adv16) begin
-      \$205  = mac_prod3_30;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$206  = \mac_mul_s0$234 ;
-    if (stall_adv16) begin
-      \$206  = mac_prod3_31;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$207  = \mac_mul_s0$590 ;
-    if (stall_adv16) begin
-      \$207  = mac_dspout_s0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$208  = mac_mul_valid_s0;
-    if (stall_adv16) begin
-      \$208  = mac_dspout_valid_s0;
+    \$407  = stall_adv31_valid;
+    if (stall_adv31) begin
+      \$407  = \$84 ;
     end
     if (rst) begin
-      \$208  = 1'h0;
+      \$407  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$209  = mac_add0_s0;
-    if (stall_adv17) begin
-      \$209  = mac0_sum0_p0;
+    \$408  = stall_adv32_valid;
+    if (stall_adv32) begin
+      \$408  = \$85 ;
+    end
+    if (rst) begin
+      \$408  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$210  = \mac_add0_s0$239 ;
-    if (stall_adv17) begin
-      \$210  = mac0_sum0_p1;
+    \$409  = stall_adv33_valid;
+    if (stall_adv33) begin
+      \$409  = \$86 ;
+    end
+    if (rst) begin
+      \$409  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$211  = \mac_add0_s0$241 ;
-    if (stall_adv17) begin
-      \$211  = mac0_sum0_p2;
+    \$410  = stall_adv34_valid;
+    if (stall_adv34) begin
+      \$410  = \$87 ;
+    end
+    if (rst) begin
+      \$410  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$212  = \mac_add0_s0$242 ;
-    if (stall_adv17) begin
-      \$212  = mac0_sum0_p3;
+    \$411  = stall_adv35_valid;
+    if (stall_adv35) begin
+      \$411  = \$88 ;
+    end
+    if (rst) begin
+      \$411  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$213  = \mac_add0_s0$244 ;
-    if (stall_adv17) begin
-      \$213  = mac0_sum0_p4;
+    \$412  = stall_adv36_valid;
+    if (stall_adv36) begin
+      \$412  = \$89 ;
+    end
+    if (rst) begin
+      \$412  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$214  = \mac_add0_s0$245 ;
-    if (stall_adv17) begin
-      \$214  = mac0_sum0_p5;
+    \$413  = stall_adv37_valid;
+    if (stall_adv37) begin
+      \$413  = \$90 ;
+    end
+    if (rst) begin
+      \$413  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$215  = \mac_add0_s0$247 ;
-    if (stall_adv17) begin
-      \$215  = mac0_sum0_p6;
+    \$414  = stall_adv38_valid;
+    if (stall_adv38) begin
+      \$414  = \$91 ;
+    end
+    if (rst) begin
+      \$414  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$216  = \mac_add0_s0$248 ;
-    if (stall_adv17) begin
-      \$216  = mac0_sum0_p7;
+    \$415  = stall_adv39_valid;
+    if (stall_adv39) begin
+      \$415  = \$92 ;
+    end
+    if (rst) begin
+      \$415  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$217  = \mac_add0_s0$250 ;
-    if (stall_adv17) begin
-      \$217  = mac0_sum0_p8;
+    \$416  = stall_adv40_valid;
+    if (stall_adv40) begin
+      \$416  = \$93 ;
+    end
+    if (rst) begin
+      \$416  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$218  = \mac_add0_s0$251 ;
-    if (stall_adv17) begin
-      \$218  = mac0_sum0_p9;
+    \$417  = stall_adv41_valid;
+    if (stall_adv41) begin
+      \$417  = \$94 ;
+    end
+    if (rst) begin
+      \$417  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$219  = \mac_add0_s0$253 ;
-    if (stall_adv17) begin
-      \$219  = mac0_sum0_p10;
+    \$418  = stall_adv42_valid;
+    if (stall_adv42) begin
+      \$418  = \$95 ;
+    end
+    if (rst) begin
+      \$418  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$220  = \mac_add0_s0$254 ;
-    if (stall_adv17) begin
-      \$220  = mac0_sum0_p11;
+    \$419  = stall_adv43_valid;
+    if (stall_adv43) begin
+      \$419  = \$96 ;
+    end
+    if (rst) begin
+      \$419  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$221  = \mac_add0_s0$256 ;
-    if (stall_adv17) begin
-      \$221  = mac0_sum0_p12;
+    \$420  = stall_adv44_valid;
+    if (stall_adv44) begin
+      \$420  = \$97 ;
+    end
+    if (rst) begin
+      \$420  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$222  = \mac_add0_s0$257 ;
-    if (stall_adv17) begin
-      \$222  = mac0_sum0_p13;
+    \$421  = stall_adv45_valid;
+    if (stall_adv45) begin
+      \$421  = \$98 ;
+    end
+    if (rst) begin
+      \$421  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$223  = \mac_add0_s0$259 ;
-    if (stall_adv17) begin
-      \$223  = mac0_sum0_p14;
+    \$422  = mac_acc0;
+    if (\$99 ) begin
+      \$422  = \$100 ;
+    end
+    if (rst) begin
+      \$422  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$224  = \mac_add0_s0$260 ;
-    if (stall_adv17) begin
-      \$224  = mac0_sum0_p15;
+    \$423  = mac_acc0_out;
+    if (stall_adv39) begin
+      \$423  = \$48 [31:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$225  = \mac_add0_s0$262 ;
-    if (stall_adv17) begin
-      \$225  = mac1_sum0_p0;
+    \$424  = mac_acc1;
+    if (\$101 ) begin
+      \$424  = \$102 ;
+    end
+    if (rst) begin
+      \$424  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$226  = \mac_add0_s0$263 ;
-    if (stall_adv17) begin
-      \$226  = mac1_sum0_p1;
+    \$425  = mac_acc1_out;
+    if (stall_adv41) begin
+      \$425  = \$49 [31:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$227  = \mac_add0_s0$265 ;
-    if (stall_adv17) begin
-      \$227  = mac1_sum0_p2;
+    \$426  = mac_acc2;
+    if (\$103 ) begin
+      \$426  = \$104 ;
+    end
+    if (rst) begin
+      \$426  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$228  = \mac_add0_s0$266 ;
-    if (stall_adv17) begin
-      \$228  = mac1_sum0_p3;
+    \$427  = mac_acc2_out;
+    if (stall_adv43) begin
+      \$427  = \$50 [31:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$229  = \mac_add0_s0$268 ;
-    if (stall_adv17) begin
-      \$229  = mac1_sum0_p4;
+    \$428  = mac_acc3;
+    if (\$105 ) begin
+      \$428  = \$106 ;
+    end
+    if (rst) begin
+      \$428  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$230  = \mac_add0_s0$269 ;
-    if (stall_adv17) begin
-      \$230  = mac1_sum0_p5;
+    \$429  = mac_acc3_out;
+    if (stall_adv45) begin
+      \$429  = \$51 [31:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$231  = \mac_add0_s0$271 ;
-    if (stall_adv17) begin
-      \$231  = mac1_sum0_p6;
+    \$107  = mac_dspin_s0;
+    if (stall_adv0) begin
+      \$107  = i__payload[1280];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$232  = \mac_add0_s0$272 ;
-    if (stall_adv17) begin
-      \$232  = mac1_sum0_p7;
+    \$108  = mac_dspin_valid_s0;
+    if (stall_adv0) begin
+      \$108  = i__valid;
+    end
+    if (rst) begin
+      \$108  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$233  = \mac_add0_s0$274 ;
-    if (stall_adv17) begin
-      \$233  = mac1_sum0_p8;
+    \$109  = mac_dspout_s0;
+    if (stall_adv0) begin
+      \$109  = mac_dspin_s0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$234  = \mac_add0_s0$275 ;
-    if (stall_adv17) begin
-      \$234  = mac1_sum0_p9;
+    \$110  = mac_dspout_valid_s0;
+    if (stall_adv0) begin
+      \$110  = mac_dspin_valid_s0;
+    end
+    if (rst) begin
+      \$110  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$235  = \mac_add0_s0$277 ;
-    if (stall_adv17) begin
-      \$235  = mac1_sum0_p10;
+    \$111  = mac_mul_s0;
+    if (stall_adv32) begin
+      \$111  = mac_prod0_0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$236  = \mac_add0_s0$278 ;
-    if (stall_adv17) begin
-      \$236  = mac1_sum0_p11;
+    \$112  = \mac_mul_s0$77 ;
+    if (stall_adv32) begin
+      \$112  = mac_prod0_1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$237  = \mac_add0_s0$280 ;
-    if (stall_adv17) begin
-      \$237  = mac1_sum0_p12;
+    \$113  = \mac_mul_s0$79 ;
+    if (stall_adv32) begin
+      \$113  = mac_prod0_2;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$238  = \mac_add0_s0$281 ;
-    if (stall_adv17) begin
-      \$238  = mac1_sum0_p13;
+    \$114  = \mac_mul_s0$80 ;
+    if (stall_adv32) begin
+      \$114  = mac_prod0_3;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$239  = \mac_add0_s0$283 ;
-    if (stall_adv17) begin
-      \$239  = mac1_sum0_p14;
+    \$115  = \mac_mul_s0$82 ;
+    if (stall_adv32) begin
+      \$115  = mac_prod0_4;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$240  = \mac_add0_s0$284 ;
-    if (stall_adv17) begin
-      \$240  = mac1_sum0_p15;
+    \$116  = \mac_mul_s0$83 ;
+    if (stall_adv32) begin
+      \$116  = mac_prod0_5;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$241  = \mac_add0_s0$286 ;
-    if (stall_adv17) begin
-      \$241  = mac2_sum0_p0;
+    \$117  = \mac_mul_s0$85 ;
+    if (stall_adv32) begin
+      \$117  = mac_prod0_6;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$242  = \mac_add0_s0$287 ;
-    if (stall_adv17) begin
-      \$242  = mac2_sum0_p1;
+    \$118  = \mac_mul_s0$86 ;
+    if (stall_adv32) begin
+      \$118  = mac_prod0_7;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$243  = \mac_add0_s0$289 ;
-    if (stall_adv17) begin
-      \$243  = mac2_sum0_p2;
+    \$119  = \mac_mul_s0$88 ;
+    if (stall_adv32) begin
+      \$119  = mac_prod0_8;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$244  = \mac_add0_s0$290 ;
-    if (stall_adv17) begin
-      \$244  = mac2_sum0_p3;
+    \$120  = \mac_mul_s0$89 ;
+    if (stall_adv32) begin
+      \$120  = mac_prod0_9;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$245  = \mac_add0_s0$292 ;
-    if (stall_adv17) begin
-      \$245  = mac2_sum0_p4;
+    \$121  = \mac_mul_s0$91 ;
+    if (stall_adv32) begin
+      \$121  = mac_prod0_10;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$246  = \mac_add0_s0$293 ;
-    if (stall_adv17) begin
-      \$246  = mac2_sum0_p5;
+    \$122  = \mac_mul_s0$92 ;
+    if (stall_adv32) begin
+      \$122  = mac_prod0_11;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$247  = \mac_add0_s0$295 ;
-    if (stall_adv17) begin
-      \$247  = mac2_sum0_p6;
+    \$123  = \mac_mul_s0$94 ;
+    if (stall_adv32) begin
+      \$123  = mac_prod0_12;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$248  = \mac_add0_s0$296 ;
-    if (stall_adv17) begin
-      \$248  = mac2_sum0_p7;
+    \$124  = \mac_mul_s0$95 ;
+    if (stall_adv32) begin
+      \$124  = mac_prod0_13;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$249  = \mac_add0_s0$298 ;
-    if (stall_adv17) begin
-      \$249  = mac2_sum0_p8;
+    \$125  = \mac_mul_s0$97 ;
+    if (stall_adv32) begin
+      \$125  = mac_prod0_14;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$250  = \mac_add0_s0$299 ;
-    if (stall_adv17) begin
-      \$250  = mac2_sum0_p9;
+    \$126  = \mac_mul_s0$98 ;
+    if (stall_adv32) begin
+      \$126  = mac_prod0_15;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$251  = \mac_add0_s0$301 ;
-    if (stall_adv17) begin
-      \$251  = mac2_sum0_p10;
+    \$127  = \mac_mul_s0$100 ;
+    if (stall_adv32) begin
+      \$127  = mac_prod0_16;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$252  = \mac_add0_s0$302 ;
-    if (stall_adv17) begin
-      \$252  = mac2_sum0_p11;
+    \$128  = \mac_mul_s0$101 ;
+    if (stall_adv32) begin
+      \$128  = mac_prod0_17;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$253  = \mac_add0_s0$304 ;
-    if (stall_adv17) begin
-      \$253  = mac2_sum0_p12;
+    \$129  = \mac_mul_s0$103 ;
+    if (stall_adv32) begin
+      \$129  = mac_prod0_18;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$254  = \mac_add0_s0$305 ;
-    if (stall_adv17) begin
-      \$254  = mac2_sum0_p13;
+    \$130  = \mac_mul_s0$104 ;
+    if (stall_adv32) begin
+      \$130  = mac_prod0_19;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$255  = \mac_add0_s0$307 ;
-    if (stall_adv17) begin
-      \$255  = mac2_sum0_p14;
+    \$131  = \mac_mul_s0$106 ;
+    if (stall_adv32) begin
+      \$131  = mac_prod0_20;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$256  = \mac_add0_s0$308 ;
-    if (stall_adv17) begin
-      \$256  = mac2_sum0_p15;
+    \$132  = \mac_mul_s0$107 ;
+    if (stall_adv32) begin
+      \$132  = mac_prod0_21;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$257  = \mac_add0_s0$310 ;
-    if (stall_adv17) begin
-      \$257  = mac3_sum0_p0;
+    \$133  = \mac_mul_s0$109 ;
+    if (stall_adv32) begin
+      \$133  = mac_prod0_22;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$258  = \mac_add0_s0$311 ;
-    if (stall_adv17) begin
-      \$258  = mac3_sum0_p1;
+    \$134  = \mac_mul_s0$110 ;
+    if (stall_adv32) begin
+      \$134  = mac_prod0_23;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$259  = \mac_add0_s0$313 ;
-    if (stall_adv17) begin
-      \$259  = mac3_sum0_p2;
+    \$135  = \mac_mul_s0$112 ;
+    if (stall_adv32) begin
+      \$135  = mac_prod0_24;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$260  = \mac_add0_s0$314 ;
-    if (stall_adv17) begin
-      \$260  = mac3_sum0_p3;
+    \$136  = \mac_mul_s0$113 ;
+    if (stall_adv32) begin
+      \$136  = mac_prod0_25;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$261  = \mac_add0_s0$316 ;
-    if (stall_adv17) begin
-      \$261  = mac3_sum0_p4;
+    \$137  = \mac_mul_s0$115 ;
+    if (stall_adv32) begin
+      \$137  = mac_prod0_26;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$262  = \mac_add0_s0$317 ;
-    if (stall_adv17) begin
-      \$262  = mac3_sum0_p5;
+    \$138  = \mac_mul_s0$116 ;
+    if (stall_adv32) begin
+      \$138  = mac_prod0_27;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$263  = \mac_add0_s0$319 ;
-    if (stall_adv17) begin
-      \$263  = mac3_sum0_p6;
+    \$139  = \mac_mul_s0$118 ;
+    if (stall_adv32) begin
+      \$139  = mac_prod0_28;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$264  = \mac_add0_s0$320 ;
-    if (stall_adv17) begin
-      \$264  = mac3_sum0_p7;
+    \$140  = \mac_mul_s0$119 ;
+    if (stall_adv32) begin
+      \$140  = mac_prod0_29;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$265  = \mac_add0_s0$322 ;
-    if (stall_adv17) begin
-      \$265  = mac3_sum0_p8;
+    \$141  = \mac_mul_s0$121 ;
+    if (stall_adv32) begin
+      \$141  = mac_prod0_30;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$266  = \mac_add0_s0$323 ;
-    if (stall_adv17) begin
-      \$266  = mac3_sum0_p9;
+    \$142  = \mac_mul_s0$122 ;
+    if (stall_adv32) begin
+      \$142  = mac_prod0_31;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$267  = \mac_add0_s0$325 ;
-    if (stall_adv17) begin
-      \$267  = mac3_sum0_p10;
+    \$143  = \mac_mul_s0$124 ;
+    if (stall_adv32) begin
+      \$143  = mac_prod1_0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$268  = \mac_add0_s0$326 ;
-    if (stall_adv17) begin
-      \$268  = mac3_sum0_p11;
+    \$144  = \mac_mul_s0$125 ;
+    if (stall_adv32) begin
+      \$144  = mac_prod1_1;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$145  = \mac_mul_s0$127 ;
+    if (stall_adv32) begin
+      \$145  = mac_prod1_2;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$146  = \mac_mul_s0$128 ;
+    if (stall_adv32) begin
+      \$146  = mac_prod1_3;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$147  = \mac_mul_s0$130 ;
+    if (stall_adv32) begin
+      \$147  = mac_prod1_4;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$148  = \mac_mul_s0$131 ;
+    if (stall_adv32) begin
+      \$148  = mac_prod1_5;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$149  = \mac_mul_s0$133 ;
+    if (stall_adv32) begin
+      \$149  = mac_prod1_6;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$150  = \mac_mul_s0$134 ;
+    if (stall_adv32) begin
+      \$150  = mac_prod1_7;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$151  = \mac_mul_s0$136 ;
+    if (stall_adv32) begin
+      \$151  = mac_prod1_8;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$152  = \mac_mul_s0$137 ;
+    if (stall_adv32) begin
+      \$152  = mac_prod1_9;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$153  = \mac_mul_s0$139 ;
+    if (stall_adv32) begin
+      \$153  = mac_prod1_10;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$154  = \mac_mul_s0$140 ;
+    if (stall_adv32) begin
+      \$154  = mac_prod1_11;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$155  = \mac_mul_s0$142 ;
+    if (stall_adv32) begin
+      \$155  = mac_prod1_12;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$156  = \mac_mul_s0$143 ;
+    if (stall_adv32) begin
+      \$156  = mac_prod1_13;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$157  = \mac_mul_s0$145 ;
+    if (stall_adv32) begin
+      \$157  = mac_prod1_14;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$158  = \mac_mul_s0$146 ;
+    if (stall_adv32) begin
+      \$158  = mac_prod1_15;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$159  = \mac_mul_s0$148 ;
+    if (stall_adv32) begin
+      \$159  = mac_prod1_16;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$160  = \mac_mul_s0$149 ;
+    if (stall_adv32) begin
+      \$160  = mac_prod1_17;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$161  = \mac_mul_s0$151 ;
+    if (stall_adv32) begin
+      \$161  = mac_prod1_18;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$162  = \mac_mul_s0$152 ;
+    if (stall_adv32) begin
+      \$162  = mac_prod1_19;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$163  = \mac_mul_s0$154 ;
+    if (stall_adv32) begin
+      \$163  = mac_prod1_20;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$164  = \mac_mul_s0$155 ;
+    if (stall_adv32) begin
+      \$164  = mac_prod1_21;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$165  = \mac_mul_s0$157 ;
+    if (stall_adv32) begin
+      \$165  = mac_prod1_22;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$166  = \mac_mul_s0$158 ;
+    if (stall_adv32) begin
+      \$166  = mac_prod1_23;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$167  = \mac_mul_s0$160 ;
+    if (stall_adv32) begin
+      \$167  = mac_prod1_24;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$168  = \mac_mul_s0$161 ;
+    if (stall_adv32) begin
+      \$168  = mac_prod1_25;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$169  = \mac_mul_s0$163 ;
+    if (stall_adv32) begin
+      \$169  = mac_prod1_26;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$170  = \mac_mul_s0$164 ;
+    if (stall_adv32) begin
+      \$170  = mac_prod1_27;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$171  = \mac_mul_s0$166 ;
+    if (stall_adv32) begin
+      \$171  = mac_prod1_28;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$172  = \mac_mul_s0$167 ;
+    if (stall_adv32) begin
+      \$172  = mac_prod1_29;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$173  = \mac_mul_s0$169 ;
+    if (stall_adv32) begin
+      \$173  = mac_prod1_30;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$174  = \mac_mul_s0$170 ;
+    if (stall_adv32) begin
+      \$174  = mac_prod1_31;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$175  = \mac_mul_s0$172 ;
+    if (stall_adv32) begin
+      \$175  = mac_prod2_0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$176  = \mac_mul_s0$173 ;
+    if (stall_adv32) begin
+      \$176  = mac_prod2_1;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$177  = \mac_mul_s0$175 ;
+    if (stall_adv32) begin
+      \$177  = mac_prod2_2;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$178  = \mac_mul_s0$176 ;
+    if (stall_adv32) begin
+      \$178  = mac_prod2_3;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$179  = \mac_mul_s0$178 ;
+    if (stall_adv32) begin
+      \$179  = mac_prod2_4;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$180  = \mac_mul_s0$179 ;
+    if (stall_adv32) begin
+      \$180  = mac_prod2_5;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$181  = \mac_mul_s0$181 ;
+    if (stall_adv32) begin
+      \$181  = mac_prod2_6;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$182  = \mac_mul_s0$182 ;
+    if (stall_adv32) begin
+      \$182  = mac_prod2_7;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$183  = \mac_mul_s0$184 ;
+    if (stall_adv32) begin
+      \$183  = mac_prod2_8;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$184  = \mac_mul_s0$185 ;
+    if (stall_adv32) begin
+      \$184  = mac_prod2_9;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$185  = \mac_mul_s0$187 ;
+    if (stall_adv32) begin
+      \$185  = mac_prod2_10;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$186  = \mac_mul_s0$188 ;
+    if (stall_adv32) begin
+      \$186  = mac_prod2_11;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$187  = \mac_mul_s0$190 ;
+    if (stall_adv32) begin
+      \$187  = mac_prod2_12;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$188  = \mac_mul_s0$191 ;
+    if (stall_adv32) begin
+      \$188  = mac_prod2_13;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$189  = \mac_mul_s0$193 ;
+    if (stall_adv32) begin
+      \$189  = mac_prod2_14;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$190  = \mac_mul_s0$194 ;
+    if (stall_adv32) begin
+      \$190  = mac_prod2_15;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$191  = \mac_mul_s0$196 ;
+    if (stall_adv32) begin
+      \$191  = mac_prod2_16;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$192  = \mac_mul_s0$197 ;
+    if (stall_adv32) begin
+      \$192  = mac_prod2_17;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$193  = \mac_mul_s0$199 ;
+    if (stall_adv32) begin
+      \$193  = mac_prod2_18;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$194  = \mac_mul_s0$200 ;
+    if (stall_adv32) begin
+      \$194  = mac_prod2_19;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$195  = \mac_mul_s0$202 ;
+    if (stall_adv32) begin
+      \$195  = mac_prod2_20;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$196  = \mac_mul_s0$203 ;
+    if (stall_adv32) begin
+      \$196  = mac_prod2_21;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$197  = \mac_mul_s0$205 ;
+    if (stall_adv32) begin
+      \$197  = mac_prod2_22;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$198  = \mac_mul_s0$206 ;
+    if (stall_adv32) begin
+      \$198  = mac_prod2_23;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$199  = \mac_mul_s0$208 ;
+    if (stall_adv32) begin
+      \$199  = mac_prod2_24;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$200  = \mac_mul_s0$209 ;
+    if (stall_adv32) begin
+      \$200  = mac_prod2_25;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$201  = \mac_mul_s0$211 ;
+    if (stall_adv32) begin
+      \$201  = mac_prod2_26;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$202  = \mac_mul_s0$212 ;
+    if (stall_adv32) begin
+      \$202  = mac_prod2_27;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$203  = \mac_mul_s0$214 ;
+    if (stall_adv32) begin
+      \$203  = mac_prod2_28;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$204  = \mac_mul_s0$215 ;
+    if (stall_adv32) begin
+      \$204  = mac_prod2_29;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$205  = \mac_mul_s0$217 ;
+    if (stall_adv32) begin
+      \$205  = mac_prod2_30;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$206  = \mac_mul_s0$218 ;
+    if (stall_adv32) begin
+      \$206  = mac_prod2_31;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$207  = \mac_mul_s0$220 ;
+    if (stall_adv32) begin
+      \$207  = mac_prod3_0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$208  = \mac_mul_s0$221 ;
+    if (stall_adv32) begin
+      \$208  = mac_prod3_1;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$209  = \mac_mul_s0$223 ;
+    if (stall_adv32) begin
+      \$209  = mac_prod3_2;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$210  = \mac_mul_s0$224 ;
+    if (stall_adv32) begin
+      \$210  = mac_prod3_3;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$211  = \mac_mul_s0$226 ;
+    if (stall_adv32) begin
+      \$211  = mac_prod3_4;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$212  = \mac_mul_s0$227 ;
+    if (stall_adv32) begin
+      \$212  = mac_prod3_5;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$213  = \mac_mul_s0$229 ;
+    if (stall_adv32) begin
+      \$213  = mac_prod3_6;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$214  = \mac_mul_s0$230 ;
+    if (stall_adv32) begin
+      \$214  = mac_prod3_7;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$215  = \mac_mul_s0$232 ;
+    if (stall_adv32) begin
+      \$215  = mac_prod3_8;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$216  = \mac_mul_s0$233 ;
+    if (stall_adv32) begin
+      \$216  = mac_prod3_9;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$217  = \mac_mul_s0$235 ;
+    if (stall_adv32) begin
+      \$217  = mac_prod3_10;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$218  = \mac_mul_s0$236 ;
+    if (stall_adv32) begin
+      \$218  = mac_prod3_11;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$219  = \mac_mul_s0$238 ;
+    if (stall_adv32) begin
+      \$219  = mac_prod3_12;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$220  = \mac_mul_s0$239 ;
+    if (stall_adv32) begin
+      \$220  = mac_prod3_13;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$221  = \mac_mul_s0$241 ;
+    if (stall_adv32) begin
+      \$221  = mac_prod3_14;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$222  = \mac_mul_s0$242 ;
+    if (stall_adv32) begin
+      \$222  = mac_prod3_15;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$223  = \mac_mul_s0$244 ;
+    if (stall_adv32) begin
+      \$223  = mac_prod3_16;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$224  = \mac_mul_s0$245 ;
+    if (stall_adv32) begin
+      \$224  = mac_prod3_17;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$225  = \mac_mul_s0$247 ;
+    if (stall_adv32) begin
+      \$225  = mac_prod3_18;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$226  = \mac_mul_s0$248 ;
+    if (stall_adv32) begin
+      \$226  = mac_prod3_19;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$227  = \mac_mul_s0$250 ;
+    if (stall_adv32) begin
+      \$227  = mac_prod3_20;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$228  = \mac_mul_s0$251 ;
+    if (stall_adv32) begin
+      \$228  = mac_prod3_21;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$229  = \mac_mul_s0$253 ;
+    if (stall_adv32) begin
+      \$229  = mac_prod3_22;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$230  = \mac_mul_s0$254 ;
+    if (stall_adv32) begin
+      \$230  = mac_prod3_23;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$231  = \mac_mul_s0$256 ;
+    if (stall_adv32) begin
+      \$231  = mac_prod3_24;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$232  = \mac_mul_s0$257 ;
+    if (stall_adv32) begin
+      \$232  = mac_prod3_25;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$233  = \mac_mul_s0$259 ;
+    if (stall_adv32) begin
+      \$233  = mac_prod3_26;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$234  = \mac_mul_s0$260 ;
+    if (stall_adv32) begin
+      \$234  = mac_prod3_27;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$235  = \mac_mul_s0$262 ;
+    if (stall_adv32) begin
+      \$235  = mac_prod3_28;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$236  = \mac_mul_s0$263 ;
+    if (stall_adv32) begin
+      \$236  = mac_prod3_29;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$237  = \mac_mul_s0$265 ;
+    if (stall_adv32) begin
+      \$237  = mac_prod3_30;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$238  = \mac_mul_s0$266 ;
+    if (stall_adv32) begin
+      \$238  = mac_prod3_31;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$239  = \mac_mul_s0$622 ;
+    if (stall_adv32) begin
+      \$239  = mac_dspout_s0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$240  = mac_mul_valid_s0;
+    if (stall_adv32) begin
+      \$240  = mac_dspout_valid_s0;
+    end
+    if (rst) begin
+      \$240  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$241  = mac_add0_s0;
+    if (stall_adv33) begin
+      \$241  = mac0_sum0_p0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$242  = \mac_add0_s0$271 ;
+    if (stall_adv33) begin
+      \$242  = mac0_sum0_p1;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$243  = \mac_add0_s0$273 ;
+    if (stall_adv33) begin
+      \$243  = mac0_sum0_p2;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$244  = \mac_add0_s0$274 ;
+    if (stall_adv33) begin
+      \$244  = mac0_sum0_p3;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$245  = \mac_add0_s0$276 ;
+    if (stall_adv33) begin
+      \$245  = mac0_sum0_p4;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$246  = \mac_add0_s0$277 ;
+    if (stall_adv33) begin
+      \$246  = mac0_sum0_p5;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$247  = \mac_add0_s0$279 ;
+    if (stall_adv33) begin
+      \$247  = mac0_sum0_p6;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$248  = \mac_add0_s0$280 ;
+    if (stall_adv33) begin
+      \$248  = mac0_sum0_p7;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$249  = \mac_add0_s0$282 ;
+    if (stall_adv33) begin
+      \$249  = mac0_sum0_p8;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$250  = \mac_add0_s0$283 ;
+    if (stall_adv33) begin
+      \$250  = mac0_sum0_p9;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$251  = \mac_add0_s0$285 ;
+    if (stall_adv33) begin
+      \$251  = mac0_sum0_p10;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$252  = \mac_add0_s0$286 ;
+    if (stall_adv33) begin
+      \$252  = mac0_sum0_p11;
     end
   end
   assign advance = i__ready;
-  assign mac_acc0_next = \$32 [31:0];
-  assign mac_acc1_next = \$33 [31:0];
-  assign mac_acc2_next = \$34 [31:0];
-  assign mac_acc3_next = \$35 [31:0];
+  assign mac_acc0_next = \$48 [31:0];
+  assign mac_acc1_next = \$49 [31:0];
+  assign mac_acc2_next = \$50 [31:0];
+  assign mac_acc3_next = \$51 [31:0];
   assign mac_out_valid = o__valid;
   assign \i__payload.data  = i__payload[255:0];
   assign \i__payload.data[0]  = i__payload[7:0];

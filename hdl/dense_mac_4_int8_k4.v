@@ -9,12 +9,12 @@ module dense_mac_4_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload, o
   wire \$11 ;
   wire \$12 ;
   wire \$13 ;
-  wire [32:0] \$14 ;
-  wire [32:0] \$15 ;
+  wire \$14 ;
+  wire \$15 ;
   wire [32:0] \$16 ;
   wire [32:0] \$17 ;
-  wire \$18 ;
-  wire \$19 ;
+  wire [32:0] \$18 ;
+  wire [32:0] \$19 ;
   wire \$2 ;
   wire \$20 ;
   wire \$21 ;
@@ -29,38 +29,38 @@ module dense_mac_4_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload, o
   wire \$3 ;
   wire \$30 ;
   wire \$31 ;
-  wire [31:0] \$32 ;
+  wire \$32 ;
   wire \$33 ;
-  wire [31:0] \$34 ;
+  wire \$34 ;
   wire \$35 ;
   wire [31:0] \$36 ;
   wire \$37 ;
   wire [31:0] \$38 ;
-  reg \$39 ;
+  wire \$39 ;
   wire \$4 ;
-  reg \$40 ;
-  reg \$41 ;
-  reg \$42 ;
-  reg [16:0] \$43 ;
-  reg [16:0] \$44 ;
-  reg [16:0] \$45 ;
-  reg [16:0] \$46 ;
+  wire [31:0] \$40 ;
+  wire \$41 ;
+  wire [31:0] \$42 ;
+  reg \$43 ;
+  reg \$44 ;
+  reg \$45 ;
+  reg \$46 ;
   reg [16:0] \$47 ;
   reg [16:0] \$48 ;
   reg [16:0] \$49 ;
   wire \$5 ;
   reg [16:0] \$50 ;
-  reg \$51 ;
-  reg \$52 ;
-  reg [17:0] \$53 ;
-  reg [17:0] \$54 ;
-  reg [17:0] \$55 ;
-  reg [17:0] \$56 ;
-  reg \$57 ;
-  reg \$58 ;
-  reg \$59 ;
+  reg [16:0] \$51 ;
+  reg [16:0] \$52 ;
+  reg [16:0] \$53 ;
+  reg [16:0] \$54 ;
+  reg \$55 ;
+  reg \$56 ;
+  reg [17:0] \$57 ;
+  reg [17:0] \$58 ;
+  reg [17:0] \$59 ;
   wire \$6 ;
-  reg \$60 ;
+  reg [17:0] \$60 ;
   reg \$61 ;
   reg \$62 ;
   reg \$63 ;
@@ -73,15 +73,21 @@ module dense_mac_4_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload, o
   wire \$7 ;
   reg \$70 ;
   reg \$71 ;
-  reg [31:0] \$72 ;
-  reg [31:0] \$73 ;
-  reg [31:0] \$74 ;
-  reg [31:0] \$75 ;
-  reg [31:0] \$76 ;
-  reg [31:0] \$77 ;
+  reg \$72 ;
+  reg \$73 ;
+  reg \$74 ;
+  reg \$75 ;
+  reg \$76 ;
+  reg \$77 ;
   reg [31:0] \$78 ;
   reg [31:0] \$79 ;
   wire \$8 ;
+  reg [31:0] \$80 ;
+  reg [31:0] \$81 ;
+  reg [31:0] \$82 ;
+  reg [31:0] \$83 ;
+  reg [31:0] \$84 ;
+  reg [31:0] \$85 ;
   wire \$9 ;
   wire advance;
   input clk;
@@ -153,20 +159,20 @@ module dense_mac_4_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload, o
   wire [31:0] mac_acc3_next;
   reg [31:0] mac_acc3_out = 32'd0;
   reg [16:0] mac_add0_s0 = 17'h00000;
-  reg [16:0] \mac_add0_s0$41  = 17'h00000;
-  reg [16:0] \mac_add0_s0$43  = 17'h00000;
-  reg [16:0] \mac_add0_s0$44  = 17'h00000;
-  reg [16:0] \mac_add0_s0$46  = 17'h00000;
+  reg [16:0] \mac_add0_s0$45  = 17'h00000;
   reg [16:0] \mac_add0_s0$47  = 17'h00000;
-  reg [16:0] \mac_add0_s0$49  = 17'h00000;
+  reg [16:0] \mac_add0_s0$48  = 17'h00000;
   reg [16:0] \mac_add0_s0$50  = 17'h00000;
-  reg \mac_add0_s0$90  = 1'h0;
+  reg [16:0] \mac_add0_s0$51  = 17'h00000;
+  reg [16:0] \mac_add0_s0$53  = 17'h00000;
+  reg [16:0] \mac_add0_s0$54  = 17'h00000;
+  reg \mac_add0_s0$94  = 1'h0;
   reg mac_add0_valid_s0 = 1'h0;
   reg [17:0] mac_add1_s0 = 18'h00000;
-  reg [17:0] \mac_add1_s0$74  = 18'h00000;
-  reg [17:0] \mac_add1_s0$77  = 18'h00000;
-  reg [17:0] \mac_add1_s0$80  = 18'h00000;
-  reg \mac_add1_s0$92  = 1'h0;
+  reg [17:0] \mac_add1_s0$78  = 18'h00000;
+  reg [17:0] \mac_add1_s0$81  = 18'h00000;
+  reg [17:0] \mac_add1_s0$84  = 18'h00000;
+  reg \mac_add1_s0$96  = 1'h0;
   reg mac_add1_valid_s0 = 1'h0;
   reg mac_dspin_s0 = 1'h0;
   reg mac_dspin_valid_s0 = 1'h0;
@@ -210,6 +216,10 @@ module dense_mac_4_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload, o
   reg stall_adv10_valid = 1'h0;
   wire stall_adv11;
   reg stall_adv11_valid = 1'h0;
+  wire stall_adv12;
+  reg stall_adv12_valid = 1'h0;
+  wire stall_adv13;
+  reg stall_adv13_valid = 1'h0;
   reg stall_adv1_valid = 1'h0;
   wire stall_adv2;
   reg stall_adv2_valid = 1'h0;
@@ -227,10 +237,16 @@ module dense_mac_4_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload, o
   reg stall_adv8_valid = 1'h0;
   wire stall_adv9;
   reg stall_adv9_valid = 1'h0;
-  assign \$5  = ~ stall_adv3_valid;
-  assign stall_adv3 = \$5  | o__ready;
+  assign mac2_sum0_p0 = $signed(mac_prod2_0) + $signed(mac_prod2_1);
+  assign mac2_sum0_p1 = $signed(mac_prod2_2) + $signed(mac_prod2_3);
+  assign mac3_sum0_p0 = $signed(mac_prod3_0) + $signed(mac_prod3_1);
+  assign mac3_sum0_p1 = $signed(mac_prod3_2) + $signed(mac_prod3_3);
   assign \$6  = ~ stall_adv4_valid;
   assign stall_adv4 = \$6  | o__ready;
+  assign mac0_sum1_p0 = $signed(mac_add0_s0) + $signed(\mac_add0_s0$45 );
+  assign mac1_sum1_p0 = $signed(\mac_add0_s0$47 ) + $signed(\mac_add0_s0$48 );
+  assign mac2_sum1_p0 = $signed(\mac_add0_s0$50 ) + $signed(\mac_add0_s0$51 );
+  assign mac3_sum1_p0 = $signed(\mac_add0_s0$53 ) + $signed(\mac_add0_s0$54 );
   assign \$7  = ~ stall_adv5_valid;
   assign stall_adv5 = \$7  | o__ready;
   assign \$8  = ~ stall_adv6_valid;
@@ -245,133 +261,137 @@ module dense_mac_4_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload, o
   assign stall_adv10 = \$12  | o__ready;
   assign \$13  = ~ stall_adv11_valid;
   assign stall_adv11 = \$13  | o__ready;
-  assign \$14  = $signed(mac_acc0) + $signed(mac_add1_s0);
-  assign \$15  = $signed(mac_acc1) + $signed(\mac_add1_s0$74 );
-  assign \$16  = $signed(mac_acc2) + $signed(\mac_add1_s0$77 );
-  assign \$17  = $signed(mac_acc3) + $signed(\mac_add1_s0$80 );
-  assign \$18  = mac_add1_valid_s0 & \mac_add1_s0$92 ;
-  assign \$19  = mac_add1_valid_s0 & \mac_add1_s0$92 ;
-  assign \$20  = mac_add1_valid_s0 & \mac_add1_s0$92 ;
-  assign \$21  = mac_add1_valid_s0 & \mac_add1_s0$92 ;
-  assign \$22  = mac_add1_valid_s0 & \mac_add1_s0$92 ;
-  assign \$23  = mac_add1_valid_s0 & \mac_add1_s0$92 ;
-  assign \$24  = mac_add1_valid_s0 & \mac_add1_s0$92 ;
-  assign \$25  = mac_add1_valid_s0 & \mac_add1_s0$92 ;
-  assign \$26  = mac_add1_valid_s0 & \mac_add1_s0$92 ;
-  assign \$27  = mac_add1_valid_s0 & \mac_add1_s0$92 ;
-  assign \$28  = mac_add1_valid_s0 & \mac_add1_s0$92 ;
-  assign \$29  = mac_add1_valid_s0 & \mac_add1_s0$92 ;
-  assign \$30  = mac_add1_valid_s0 & \mac_add1_s0$92 ;
-  assign \$31  = stall_adv4 & mac_add1_valid_s0;
-  assign \$32  = \mac_add1_s0$92  ? 32'd0 : \$14 [31:0];
-  assign \$33  = stall_adv6 & mac_add1_valid_s0;
-  assign \$34  = \mac_add1_s0$92  ? 32'd0 : \$15 [31:0];
-  assign \$35  = stall_adv8 & mac_add1_valid_s0;
-  assign \$36  = \mac_add1_s0$92  ? 32'd0 : \$16 [31:0];
-  assign \$37  = stall_adv10 & mac_add1_valid_s0;
-  assign \$38  = \mac_add1_s0$92  ? 32'd0 : \$17 [31:0];
+  assign \$14  = ~ stall_adv12_valid;
+  assign stall_adv12 = \$14  | o__ready;
+  assign \$15  = ~ stall_adv13_valid;
+  assign stall_adv13 = \$15  | o__ready;
+  assign \$16  = $signed(mac_acc0) + $signed(mac_add1_s0);
+  assign \$17  = $signed(mac_acc1) + $signed(\mac_add1_s0$78 );
+  assign \$18  = $signed(mac_acc2) + $signed(\mac_add1_s0$81 );
+  assign \$19  = $signed(mac_acc3) + $signed(\mac_add1_s0$84 );
+  assign \$20  = mac_add1_valid_s0 & \mac_add1_s0$96 ;
+  assign \$21  = mac_add1_valid_s0 & \mac_add1_s0$96 ;
+  assign \$22  = mac_add1_valid_s0 & \mac_add1_s0$96 ;
+  assign \$23  = mac_add1_valid_s0 & \mac_add1_s0$96 ;
+  assign \$24  = mac_add1_valid_s0 & \mac_add1_s0$96 ;
+  assign \$25  = mac_add1_valid_s0 & \mac_add1_s0$96 ;
+  assign \$26  = mac_add1_valid_s0 & \mac_add1_s0$96 ;
+  assign \$27  = mac_add1_valid_s0 & \mac_add1_s0$96 ;
+  assign \$28  = mac_add1_valid_s0 & \mac_add1_s0$96 ;
+  assign \$29  = mac_add1_valid_s0 & \mac_add1_s0$96 ;
+  assign \$30  = mac_add1_valid_s0 & \mac_add1_s0$96 ;
+  assign \$31  = mac_add1_valid_s0 & \mac_add1_s0$96 ;
+  assign \$32  = mac_add1_valid_s0 & \mac_add1_s0$96 ;
+  assign \$33  = mac_add1_valid_s0 & \mac_add1_s0$96 ;
+  assign \$34  = mac_add1_valid_s0 & \mac_add1_s0$96 ;
+  assign \$35  = stall_adv6 & mac_add1_valid_s0;
+  assign \$36  = \mac_add1_s0$96  ? 32'd0 : \$16 [31:0];
+  assign \$37  = stall_adv8 & mac_add1_valid_s0;
+  assign \$38  = \mac_add1_s0$96  ? 32'd0 : \$17 [31:0];
+  assign \$39  = stall_adv10 & mac_add1_valid_s0;
+  assign \$40  = \mac_add1_s0$96  ? 32'd0 : \$18 [31:0];
+  assign \$41  = stall_adv12 & mac_add1_valid_s0;
+  assign \$42  = \mac_add1_s0$96  ? 32'd0 : \$19 [31:0];
   always @(posedge clk)
-    mac_dspin_s0 <= \$39 ;
+    mac_dspin_s0 <= \$43 ;
   always @(posedge clk)
-    mac_dspin_valid_s0 <= \$40 ;
+    mac_dspin_valid_s0 <= \$44 ;
   always @(posedge clk)
-    mac_dspout_s0 <= \$41 ;
+    mac_dspout_s0 <= \$45 ;
   always @(posedge clk)
-    mac_dspout_valid_s0 <= \$42 ;
+    mac_dspout_valid_s0 <= \$46 ;
   always @(posedge clk)
-    mac_add0_s0 <= \$43 ;
+    mac_add0_s0 <= \$47 ;
   always @(posedge clk)
-    \mac_add0_s0$41  <= \$44 ;
+    \mac_add0_s0$45  <= \$48 ;
   always @(posedge clk)
-    \mac_add0_s0$43  <= \$45 ;
+    \mac_add0_s0$47  <= \$49 ;
   always @(posedge clk)
-    \mac_add0_s0$44  <= \$46 ;
+    \mac_add0_s0$48  <= \$50 ;
   always @(posedge clk)
-    \mac_add0_s0$46  <= \$47 ;
+    \mac_add0_s0$50  <= \$51 ;
   always @(posedge clk)
-    \mac_add0_s0$47  <= \$48 ;
+    \mac_add0_s0$51  <= \$52 ;
   always @(posedge clk)
-    \mac_add0_s0$49  <= \$49 ;
+    \mac_add0_s0$53  <= \$53 ;
   always @(posedge clk)
-    \mac_add0_s0$50  <= \$50 ;
+    \mac_add0_s0$54  <= \$54 ;
   always @(posedge clk)
-    \mac_add0_s0$90  <= \$51 ;
+    \mac_add0_s0$94  <= \$55 ;
   always @(posedge clk)
-    mac_add0_valid_s0 <= \$52 ;
+    mac_add0_valid_s0 <= \$56 ;
   always @(posedge clk)
-    mac_add1_s0 <= \$53 ;
+    mac_add1_s0 <= \$57 ;
   always @(posedge clk)
-    \mac_add1_s0$74  <= \$54 ;
+    \mac_add1_s0$78  <= \$58 ;
   always @(posedge clk)
-    \mac_add1_s0$77  <= \$55 ;
+    \mac_add1_s0$81  <= \$59 ;
   always @(posedge clk)
-    \mac_add1_s0$80  <= \$56 ;
+    \mac_add1_s0$84  <= \$60 ;
   always @(posedge clk)
-    \mac_add1_s0$92  <= \$57 ;
+    \mac_add1_s0$96  <= \$61 ;
   always @(posedge clk)
-    mac_add1_valid_s0 <= \$58 ;
+    mac_add1_valid_s0 <= \$62 ;
   always @(posedge clk)
-    o__valid <= \$59 ;
+    o__valid <= \$63 ;
   always @(posedge clk)
-    stall_adv0_valid <= \$60 ;
+    stall_adv0_valid <= \$64 ;
   always @(posedge clk)
-    stall_adv1_valid <= \$61 ;
+    stall_adv1_valid <= \$65 ;
   always @(posedge clk)
-    stall_adv2_valid <= \$62 ;
+    stall_adv2_valid <= \$66 ;
   always @(posedge clk)
-    stall_adv3_valid <= \$63 ;
+    stall_adv3_valid <= \$67 ;
   always @(posedge clk)
-    stall_adv4_valid <= \$64 ;
+    stall_adv4_valid <= \$68 ;
   always @(posedge clk)
-    stall_adv5_valid <= \$65 ;
+    stall_adv5_valid <= \$69 ;
   always @(posedge clk)
-    stall_adv6_valid <= \$66 ;
+    stall_adv6_valid <= \$70 ;
   always @(posedge clk)
-    stall_adv7_valid <= \$67 ;
+    stall_adv7_valid <= \$71 ;
   always @(posedge clk)
-    stall_adv8_valid <= \$68 ;
+    stall_adv8_valid <= \$72 ;
   always @(posedge clk)
-    stall_adv9_valid <= \$69 ;
+    stall_adv9_valid <= \$73 ;
   always @(posedge clk)
-    stall_adv10_valid <= \$70 ;
+    stall_adv10_valid <= \$74 ;
   always @(posedge clk)
-    stall_adv11_valid <= \$71 ;
+    stall_adv11_valid <= \$75 ;
   always @(posedge clk)
-    mac_acc0 <= \$72 ;
+    stall_adv12_valid <= \$76 ;
   always @(posedge clk)
-    mac_acc0_out <= \$73 ;
+    stall_adv13_valid <= \$77 ;
   always @(posedge clk)
-    mac_acc1 <= \$74 ;
+    mac_acc0 <= \$78 ;
   always @(posedge clk)
-    mac_acc1_out <= \$75 ;
+    mac_acc0_out <= \$79 ;
   always @(posedge clk)
-    mac_acc2 <= \$76 ;
+    mac_acc1 <= \$80 ;
   always @(posedge clk)
-    mac_acc2_out <= \$77 ;
+    mac_acc1_out <= \$81 ;
   always @(posedge clk)
-    mac_acc3 <= \$78 ;
+    mac_acc2 <= \$82 ;
   always @(posedge clk)
-    mac_acc3_out <= \$79 ;
+    mac_acc2_out <= \$83 ;
+  always @(posedge clk)
+    mac_acc3 <= \$84 ;
+  always @(posedge clk)
+    mac_acc3_out <= \$85 ;
   assign \$1  = ~ o__valid;
   assign i__ready = \$1  | o__ready;
   assign \$2  = ~ stall_adv0_valid;
   assign stall_adv0 = \$2  | o__ready;
   assign \$3  = ~ stall_adv1_valid;
   assign stall_adv1 = \$3  | o__ready;
+  assign \$4  = ~ stall_adv2_valid;
+  assign stall_adv2 = \$4  | o__ready;
+  assign \$5  = ~ stall_adv3_valid;
+  assign stall_adv3 = \$5  | o__ready;
   assign mac0_sum0_p0 = $signed(mac_prod0_0) + $signed(mac_prod0_1);
   assign mac0_sum0_p1 = $signed(mac_prod0_2) + $signed(mac_prod0_3);
   assign mac1_sum0_p0 = $signed(mac_prod1_0) + $signed(mac_prod1_1);
   assign mac1_sum0_p1 = $signed(mac_prod1_2) + $signed(mac_prod1_3);
-  assign mac2_sum0_p0 = $signed(mac_prod2_0) + $signed(mac_prod2_1);
-  assign mac2_sum0_p1 = $signed(mac_prod2_2) + $signed(mac_prod2_3);
-  assign mac3_sum0_p0 = $signed(mac_prod3_0) + $signed(mac_prod3_1);
-  assign mac3_sum0_p1 = $signed(mac_prod3_2) + $signed(mac_prod3_3);
-  assign \$4  = ~ stall_adv2_valid;
-  assign stall_adv2 = \$4  | o__ready;
-  assign mac0_sum1_p0 = $signed(mac_add0_s0) + $signed(\mac_add0_s0$41 );
-  assign mac1_sum1_p0 = $signed(\mac_add0_s0$43 ) + $signed(\mac_add0_s0$44 );
-  assign mac2_sum1_p0 = $signed(\mac_add0_s0$46 ) + $signed(\mac_add0_s0$47 );
-  assign mac3_sum1_p0 = $signed(\mac_add0_s0$49 ) + $signed(\mac_add0_s0$50 );
   nmsparse_mul_reg #(
     .A_WIDTH(32'd8),
     .B_WIDTH(32'd8)
@@ -388,7 +408,7 @@ module dense_mac_4_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload, o
   ) mac_mul0_1 (
     .a(i__payload[15:8]),
     .b(i__payload[47:40]),
-    .ce(stall_adv0),
+    .ce(stall_adv1),
     .clk(clk),
     .p(mac_prod0_1)
   );
@@ -398,7 +418,7 @@ module dense_mac_4_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload, o
   ) mac_mul0_2 (
     .a(i__payload[23:16]),
     .b(i__payload[55:48]),
-    .ce(stall_adv1),
+    .ce(stall_adv2),
     .clk(clk),
     .p(mac_prod0_2)
   );
@@ -408,7 +428,7 @@ module dense_mac_4_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload, o
   ) mac_mul0_3 (
     .a(i__payload[31:24]),
     .b(i__payload[63:56]),
-    .ce(stall_adv1),
+    .ce(stall_adv3),
     .clk(clk),
     .p(mac_prod0_3)
   );
@@ -428,7 +448,7 @@ module dense_mac_4_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload, o
   ) mac_mul1_1 (
     .a(i__payload[15:8]),
     .b(i__payload[79:72]),
-    .ce(stall_adv0),
+    .ce(stall_adv1),
     .clk(clk),
     .p(mac_prod1_1)
   );
@@ -438,7 +458,7 @@ module dense_mac_4_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload, o
   ) mac_mul1_2 (
     .a(i__payload[23:16]),
     .b(i__payload[87:80]),
-    .ce(stall_adv1),
+    .ce(stall_adv2),
     .clk(clk),
     .p(mac_prod1_2)
   );
@@ -448,7 +468,7 @@ module dense_mac_4_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload, o
   ) mac_mul1_3 (
     .a(i__payload[31:24]),
     .b(i__payload[95:88]),
-    .ce(stall_adv1),
+    .ce(stall_adv3),
     .clk(clk),
     .p(mac_prod1_3)
   );
@@ -468,7 +488,7 @@ module dense_mac_4_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload, o
   ) mac_mul2_1 (
     .a(i__payload[15:8]),
     .b(i__payload[111:104]),
-    .ce(stall_adv0),
+    .ce(stall_adv1),
     .clk(clk),
     .p(mac_prod2_1)
   );
@@ -478,7 +498,7 @@ module dense_mac_4_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload, o
   ) mac_mul2_2 (
     .a(i__payload[23:16]),
     .b(i__payload[119:112]),
-    .ce(stall_adv1),
+    .ce(stall_adv2),
     .clk(clk),
     .p(mac_prod2_2)
   );
@@ -488,7 +508,7 @@ module dense_mac_4_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload, o
   ) mac_mul2_3 (
     .a(i__payload[31:24]),
     .b(i__payload[127:120]),
-    .ce(stall_adv1),
+    .ce(stall_adv3),
     .clk(clk),
     .p(mac_prod2_3)
   );
@@ -508,7 +528,7 @@ module dense_mac_4_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload, o
   ) mac_mul3_1 (
     .a(i__payload[15:8]),
     .b(i__payload[143:136]),
-    .ce(stall_adv0),
+    .ce(stall_adv1),
     .clk(clk),
     .p(mac_prod3_1)
   );
@@ -518,7 +538,7 @@ module dense_mac_4_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload, o
   ) mac_mul3_2 (
     .a(i__payload[23:16]),
     .b(i__payload[151:144]),
-    .ce(stall_adv1),
+    .ce(stall_adv2),
     .clk(clk),
     .p(mac_prod3_2)
   );
@@ -528,197 +548,157 @@ module dense_mac_4_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload, o
   ) mac_mul3_3 (
     .a(i__payload[31:24]),
     .b(i__payload[159:152]),
-    .ce(stall_adv1),
+    .ce(stall_adv3),
     .clk(clk),
     .p(mac_prod3_3)
   );
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$39  = mac_dspin_s0;
+    \$43  = mac_dspin_s0;
     if (stall_adv0) begin
-      \$39  = i__payload[160];
+      \$43  = i__payload[160];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$40  = mac_dspin_valid_s0;
+    \$44  = mac_dspin_valid_s0;
     if (stall_adv0) begin
-      \$40  = i__valid;
+      \$44  = i__valid;
     end
     if (rst) begin
-      \$40  = 1'h0;
+      \$44  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$41  = mac_dspout_s0;
+    \$45  = mac_dspout_s0;
     if (stall_adv0) begin
-      \$41  = mac_dspin_s0;
+      \$45  = mac_dspin_s0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$42  = mac_dspout_valid_s0;
+    \$46  = mac_dspout_valid_s0;
     if (stall_adv0) begin
-      \$42  = mac_dspin_valid_s0;
+      \$46  = mac_dspin_valid_s0;
     end
     if (rst) begin
-      \$42  = 1'h0;
+      \$46  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$43  = mac_add0_s0;
-    if (stall_adv2) begin
-      \$43  = mac0_sum0_p0;
+    \$47  = mac_add0_s0;
+    if (stall_adv4) begin
+      \$47  = mac0_sum0_p0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$44  = \mac_add0_s0$41 ;
-    if (stall_adv2) begin
-      \$44  = mac0_sum0_p1;
+    \$48  = \mac_add0_s0$45 ;
+    if (stall_adv4) begin
+      \$48  = mac0_sum0_p1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$45  = \mac_add0_s0$43 ;
-    if (stall_adv2) begin
-      \$45  = mac1_sum0_p0;
+    \$49  = \mac_add0_s0$47 ;
+    if (stall_adv4) begin
+      \$49  = mac1_sum0_p0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$46  = \mac_add0_s0$44 ;
-    if (stall_adv2) begin
-      \$46  = mac1_sum0_p1;
+    \$50  = \mac_add0_s0$48 ;
+    if (stall_adv4) begin
+      \$50  = mac1_sum0_p1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$47  = \mac_add0_s0$46 ;
-    if (stall_adv2) begin
-      \$47  = mac2_sum0_p0;
+    \$51  = \mac_add0_s0$50 ;
+    if (stall_adv4) begin
+      \$51  = mac2_sum0_p0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$48  = \mac_add0_s0$47 ;
-    if (stall_adv2) begin
-      \$48  = mac2_sum0_p1;
+    \$52  = \mac_add0_s0$51 ;
+    if (stall_adv4) begin
+      \$52  = mac2_sum0_p1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$49  = \mac_add0_s0$49 ;
-    if (stall_adv2) begin
-      \$49  = mac3_sum0_p0;
+    \$53  = \mac_add0_s0$53 ;
+    if (stall_adv4) begin
+      \$53  = mac3_sum0_p0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$50  = \mac_add0_s0$50 ;
-    if (stall_adv2) begin
-      \$50  = mac3_sum0_p1;
+    \$54  = \mac_add0_s0$54 ;
+    if (stall_adv4) begin
+      \$54  = mac3_sum0_p1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$51  = \mac_add0_s0$90 ;
-    if (stall_adv2) begin
-      \$51  = mac_dspout_s0;
+    \$55  = \mac_add0_s0$94 ;
+    if (stall_adv4) begin
+      \$55  = mac_dspout_s0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$52  = mac_add0_valid_s0;
-    if (stall_adv2) begin
-      \$52  = mac_dspout_valid_s0;
+    \$56  = mac_add0_valid_s0;
+    if (stall_adv4) begin
+      \$56  = mac_dspout_valid_s0;
     end
     if (rst) begin
-      \$52  = 1'h0;
+      \$56  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$53  = mac_add1_s0;
-    if (stall_adv3) begin
-      \$53  = mac0_sum1_p0;
+    \$57  = mac_add1_s0;
+    if (stall_adv5) begin
+      \$57  = mac0_sum1_p0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$54  = \mac_add1_s0$74 ;
-    if (stall_adv3) begin
-      \$54  = mac1_sum1_p0;
+    \$58  = \mac_add1_s0$78 ;
+    if (stall_adv5) begin
+      \$58  = mac1_sum1_p0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$55  = \mac_add1_s0$77 ;
-    if (stall_adv3) begin
-      \$55  = mac2_sum1_p0;
+    \$59  = \mac_add1_s0$81 ;
+    if (stall_adv5) begin
+      \$59  = mac2_sum1_p0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$56  = \mac_add1_s0$80 ;
-    if (stall_adv3) begin
-      \$56  = mac3_sum1_p0;
+    \$60  = \mac_add1_s0$84 ;
+    if (stall_adv5) begin
+      \$60  = mac3_sum1_p0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$57  = \mac_add1_s0$92 ;
-    if (stall_adv3) begin
-      \$57  = \mac_add0_s0$90 ;
+    \$61  = \mac_add1_s0$96 ;
+    if (stall_adv5) begin
+      \$61  = \mac_add0_s0$94 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$58  = mac_add1_valid_s0;
-    if (stall_adv3) begin
-      \$58  = mac_add0_valid_s0;
-    end
-    if (rst) begin
-      \$58  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$59  = o__valid;
-    if (i__ready) begin
-      \$59  = \$18 ;
-    end
-    if (rst) begin
-      \$59  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$60  = stall_adv0_valid;
-    if (stall_adv0) begin
-      \$60  = \$19 ;
-    end
-    if (rst) begin
-      \$60  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$61  = stall_adv1_valid;
-    if (stall_adv1) begin
-      \$61  = \$20 ;
-    end
-    if (rst) begin
-      \$61  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$62  = stall_adv2_valid;
-    if (stall_adv2) begin
-      \$62  = \$21 ;
+    \$62  = mac_add1_valid_s0;
+    if (stall_adv5) begin
+      \$62  = mac_add0_valid_s0;
     end
     if (rst) begin
       \$62  = 1'h0;
@@ -726,9 +706,9 @@ module dense_mac_4_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload, o
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$63  = stall_adv3_valid;
-    if (stall_adv3) begin
-      \$63  = \$22 ;
+    \$63  = o__valid;
+    if (i__ready) begin
+      \$63  = \$20 ;
     end
     if (rst) begin
       \$63  = 1'h0;
@@ -736,9 +716,9 @@ module dense_mac_4_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload, o
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$64  = stall_adv4_valid;
-    if (stall_adv4) begin
-      \$64  = \$23 ;
+    \$64  = stall_adv0_valid;
+    if (stall_adv0) begin
+      \$64  = \$21 ;
     end
     if (rst) begin
       \$64  = 1'h0;
@@ -746,9 +726,9 @@ module dense_mac_4_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload, o
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$65  = stall_adv5_valid;
-    if (stall_adv5) begin
-      \$65  = \$24 ;
+    \$65  = stall_adv1_valid;
+    if (stall_adv1) begin
+      \$65  = \$22 ;
     end
     if (rst) begin
       \$65  = 1'h0;
@@ -756,9 +736,9 @@ module dense_mac_4_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload, o
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$66  = stall_adv6_valid;
-    if (stall_adv6) begin
-      \$66  = \$25 ;
+    \$66  = stall_adv2_valid;
+    if (stall_adv2) begin
+      \$66  = \$23 ;
     end
     if (rst) begin
       \$66  = 1'h0;
@@ -766,9 +746,9 @@ module dense_mac_4_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload, o
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$67  = stall_adv7_valid;
-    if (stall_adv7) begin
-      \$67  = \$26 ;
+    \$67  = stall_adv3_valid;
+    if (stall_adv3) begin
+      \$67  = \$24 ;
     end
     if (rst) begin
       \$67  = 1'h0;
@@ -776,9 +756,9 @@ module dense_mac_4_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload, o
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$68  = stall_adv8_valid;
-    if (stall_adv8) begin
-      \$68  = \$27 ;
+    \$68  = stall_adv4_valid;
+    if (stall_adv4) begin
+      \$68  = \$25 ;
     end
     if (rst) begin
       \$68  = 1'h0;
@@ -786,9 +766,9 @@ module dense_mac_4_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload, o
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$69  = stall_adv9_valid;
-    if (stall_adv9) begin
-      \$69  = \$28 ;
+    \$69  = stall_adv5_valid;
+    if (stall_adv5) begin
+      \$69  = \$26 ;
     end
     if (rst) begin
       \$69  = 1'h0;
@@ -796,9 +776,9 @@ module dense_mac_4_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload, o
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$70  = stall_adv10_valid;
-    if (stall_adv10) begin
-      \$70  = \$29 ;
+    \$70  = stall_adv6_valid;
+    if (stall_adv6) begin
+      \$70  = \$27 ;
     end
     if (rst) begin
       \$70  = 1'h0;
@@ -806,9 +786,9 @@ module dense_mac_4_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload, o
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$71  = stall_adv11_valid;
-    if (stall_adv11) begin
-      \$71  = \$30 ;
+    \$71  = stall_adv7_valid;
+    if (stall_adv7) begin
+      \$71  = \$28 ;
     end
     if (rst) begin
       \$71  = 1'h0;
@@ -816,60 +796,69 @@ module dense_mac_4_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload, o
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$72  = mac_acc0;
-    if (\$31 ) begin
-      \$72  = \$32 ;
+    \$72  = stall_adv8_valid;
+    if (stall_adv8) begin
+      \$72  = \$29 ;
     end
     if (rst) begin
-      \$72  = 32'd0;
+      \$72  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$73  = mac_acc0_out;
-    if (stall_adv5) begin
-      \$73  = \$14 [31:0];
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$74  = mac_acc1;
-    if (\$33 ) begin
-      \$74  = \$34 ;
-    end
-    if (rst) begin
-      \$74  = 32'd0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$75  = mac_acc1_out;
-    if (stall_adv7) begin
-      \$75  = \$15 [31:0];
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$76  = mac_acc2;
-    if (\$35 ) begin
-      \$76  = \$36 ;
-    end
-    if (rst) begin
-      \$76  = 32'd0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$77  = mac_acc2_out;
+    \$73  = stall_adv9_valid;
     if (stall_adv9) begin
-      \$77  = \$16 [31:0];
+      \$73  = \$30 ;
+    end
+    if (rst) begin
+      \$73  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$78  = mac_acc3;
-    if (\$37 ) begin
-      \$78  = \$38 ;
+    \$74  = stall_adv10_valid;
+    if (stall_adv10) begin
+      \$74  = \$31 ;
+    end
+    if (rst) begin
+      \$74  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$75  = stall_adv11_valid;
+    if (stall_adv11) begin
+      \$75  = \$32 ;
+    end
+    if (rst) begin
+      \$75  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$76  = stall_adv12_valid;
+    if (stall_adv12) begin
+      \$76  = \$33 ;
+    end
+    if (rst) begin
+      \$76  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$77  = stall_adv13_valid;
+    if (stall_adv13) begin
+      \$77  = \$34 ;
+    end
+    if (rst) begin
+      \$77  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$78  = mac_acc0;
+    if (\$35 ) begin
+      \$78  = \$36 ;
     end
     if (rst) begin
       \$78  = 32'd0;
@@ -877,16 +866,67 @@ module dense_mac_4_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload, o
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$79  = mac_acc3_out;
+    \$79  = mac_acc0_out;
+    if (stall_adv7) begin
+      \$79  = \$16 [31:0];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$80  = mac_acc1;
+    if (\$37 ) begin
+      \$80  = \$38 ;
+    end
+    if (rst) begin
+      \$80  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$81  = mac_acc1_out;
+    if (stall_adv9) begin
+      \$81  = \$17 [31:0];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$82  = mac_acc2;
+    if (\$39 ) begin
+      \$82  = \$40 ;
+    end
+    if (rst) begin
+      \$82  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$83  = mac_acc2_out;
     if (stall_adv11) begin
-      \$79  = \$17 [31:0];
+      \$83  = \$18 [31:0];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$84  = mac_acc3;
+    if (\$41 ) begin
+      \$84  = \$42 ;
+    end
+    if (rst) begin
+      \$84  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$85  = mac_acc3_out;
+    if (stall_adv13) begin
+      \$85  = \$19 [31:0];
     end
   end
   assign advance = i__ready;
-  assign mac_acc0_next = \$14 [31:0];
-  assign mac_acc1_next = \$15 [31:0];
-  assign mac_acc2_next = \$16 [31:0];
-  assign mac_acc3_next = \$17 [31:0];
+  assign mac_acc0_next = \$16 [31:0];
+  assign mac_acc1_next = \$17 [31:0];
+  assign mac_acc2_next = \$18 [31:0];
+  assign mac_acc3_next = \$19 [31:0];
   assign mac_out_valid = o__valid;
   assign \i__payload.data  = i__payload[31:0];
   assign \i__payload.data[0]  = i__payload[7:0];

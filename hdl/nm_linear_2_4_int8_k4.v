@@ -7,25 +7,25 @@ module nm_linear_2_4_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload,
   wire \$1 ;
   wire [8:0] \$10 ;
   wire [31:0] \$100 ;
-  reg [3:0] \$101 ;
-  reg [127:0] \$102 ;
-  reg \$103 ;
-  reg [7:0] \$104 ;
-  reg [7:0] \$105 ;
+  wire \$101 ;
+  wire [31:0] \$102 ;
+  reg [3:0] \$103 ;
+  reg [127:0] \$104 ;
+  reg \$105 ;
   reg [7:0] \$106 ;
   reg [7:0] \$107 ;
-  reg [3:0] \$108 ;
+  reg [7:0] \$108 ;
   reg [7:0] \$109 ;
   wire \$11 ;
-  reg [7:0] \$110 ;
-  reg [1:0] \$111 ;
-  reg [1:0] \$112 ;
-  reg [127:0] \$113 ;
-  reg \$114 ;
-  reg \$115 ;
+  reg [3:0] \$110 ;
+  reg [7:0] \$111 ;
+  reg [7:0] \$112 ;
+  reg [1:0] \$113 ;
+  reg [1:0] \$114 ;
+  reg [127:0] \$115 ;
   reg \$116 ;
-  reg [7:0] \$117 ;
-  reg [7:0] \$118 ;
+  reg \$117 ;
+  reg \$118 ;
   reg [7:0] \$119 ;
   wire [8:0] \$12 ;
   reg [7:0] \$120 ;
@@ -35,19 +35,19 @@ module nm_linear_2_4_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload,
   reg [7:0] \$124 ;
   reg [7:0] \$125 ;
   reg [7:0] \$126 ;
-  reg \$127 ;
-  reg \$128 ;
+  reg [7:0] \$127 ;
+  reg [7:0] \$128 ;
   reg \$129 ;
   wire [8:0] \$13 ;
   reg \$130 ;
   reg \$131 ;
   reg \$132 ;
-  reg [16:0] \$133 ;
-  reg [16:0] \$134 ;
+  reg \$133 ;
+  reg \$134 ;
   reg [16:0] \$135 ;
   reg [16:0] \$136 ;
-  reg \$137 ;
-  reg \$138 ;
+  reg [16:0] \$137 ;
+  reg [16:0] \$138 ;
   reg \$139 ;
   wire \$14 ;
   reg \$140 ;
@@ -65,15 +65,18 @@ module nm_linear_2_4_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload,
   reg \$151 ;
   reg \$152 ;
   reg \$153 ;
-  reg [31:0] \$154 ;
-  reg [31:0] \$155 ;
-  reg [31:0] \$156 ;
+  reg \$154 ;
+  reg \$155 ;
+  reg \$156 ;
   reg [31:0] \$157 ;
   reg [31:0] \$158 ;
   reg [31:0] \$159 ;
   wire \$16 ;
   reg [31:0] \$160 ;
   reg [31:0] \$161 ;
+  reg [31:0] \$162 ;
+  reg [31:0] \$163 ;
+  reg [31:0] \$164 ;
   wire \$17 ;
   wire \$18 ;
   wire \$19 ;
@@ -137,11 +140,11 @@ module nm_linear_2_4_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload,
   wire \$71 ;
   wire \$72 ;
   wire \$73 ;
-  wire [32:0] \$74 ;
+  wire \$74 ;
   wire [32:0] \$75 ;
   wire [32:0] \$76 ;
   wire [32:0] \$77 ;
-  wire \$78 ;
+  wire [32:0] \$78 ;
   wire \$79 ;
   wire \$8 ;
   wire \$80 ;
@@ -159,7 +162,7 @@ module nm_linear_2_4_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload,
   wire \$91 ;
   wire \$92 ;
   wire \$93 ;
-  wire [31:0] \$94 ;
+  wire \$94 ;
   wire \$95 ;
   wire [31:0] \$96 ;
   wire \$97 ;
@@ -219,10 +222,10 @@ module nm_linear_2_4_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload,
   wire [31:0] mac_acc3_next;
   reg [31:0] mac_acc3_out = 32'd0;
   reg [16:0] mac_add0_s0 = 17'h00000;
-  reg [16:0] \mac_add0_s0$100  = 17'h00000;
-  reg \mac_add0_s0$130  = 1'h0;
-  reg [16:0] \mac_add0_s0$94  = 17'h00000;
-  reg [16:0] \mac_add0_s0$97  = 17'h00000;
+  reg [16:0] \mac_add0_s0$102  = 17'h00000;
+  reg \mac_add0_s0$132  = 1'h0;
+  reg [16:0] \mac_add0_s0$96  = 17'h00000;
+  reg [16:0] \mac_add0_s0$99  = 17'h00000;
   reg mac_add0_valid_s0 = 1'h0;
   reg mac_dspin_s0 = 1'h0;
   reg mac_dspin_valid_s0 = 1'h0;
@@ -230,17 +233,17 @@ module nm_linear_2_4_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload,
   reg mac_dspout_valid_s0 = 1'h0;
   (* init = 1'h0 *)
   wire mac_out_valid;
+  reg [7:0] mac_pre_a0_g0 = 8'h00;
+  reg [7:0] mac_pre_a1_g1 = 8'h00;
   reg [7:0] mac_pre_s0 = 8'h00;
-  reg [7:0] \mac_pre_s0$115  = 8'h00;
-  reg [7:0] \mac_pre_s0$116  = 8'h00;
-  reg [7:0] \mac_pre_s0$117  = 8'h00;
-  reg [7:0] \mac_pre_s0$118  = 8'h00;
   reg [7:0] \mac_pre_s0$119  = 8'h00;
   reg [7:0] \mac_pre_s0$120  = 8'h00;
   reg [7:0] \mac_pre_s0$121  = 8'h00;
   reg [7:0] \mac_pre_s0$122  = 8'h00;
   reg [7:0] \mac_pre_s0$123  = 8'h00;
-  reg \mac_pre_s0$124  = 1'h0;
+  reg [7:0] \mac_pre_s0$124  = 8'h00;
+  reg [7:0] \mac_pre_s0$125  = 8'h00;
+  reg \mac_pre_s0$126  = 1'h0;
   reg mac_pre_valid_s0 = 1'h0;
   wire [15:0] mac_prod0_0;
   wire [15:0] mac_prod0_1;
@@ -286,13 +289,13 @@ module nm_linear_2_4_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload,
   wire [7:0] sel_key2;
   wire [7:0] sel_key3;
   reg [3:0] sel_l3_s0 = 4'h0;
-  reg [127:0] \sel_l3_s0$106  = 128'h00000000000000000000000000000000;
-  reg \sel_l3_s0$107  = 1'h0;
+  reg [127:0] \sel_l3_s0$108  = 128'h00000000000000000000000000000000;
+  reg \sel_l3_s0$109  = 1'h0;
   reg [1:0] sel_l8_s0 = 2'h0;
-  reg [3:0] \sel_l8_s0$108  = 4'h0;
-  reg [7:0] \sel_l8_s0$109  = 8'h00;
-  reg [7:0] \sel_l8_s0$110  = 8'h00;
-  reg \sel_l8_s0$111  = 1'h0;
+  reg [3:0] \sel_l8_s0$110  = 4'h0;
+  reg [7:0] \sel_l8_s0$111  = 8'h00;
+  reg [7:0] \sel_l8_s0$112  = 8'h00;
+  reg \sel_l8_s0$113  = 1'h0;
   reg [1:0] \sel_l8_s0$45  = 2'h0;
   reg [127:0] \sel_l8_s0$47  = 128'h00000000000000000000000000000000;
   wire [7:0] sel_or0_0;
@@ -322,6 +325,8 @@ module nm_linear_2_4_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload,
   reg stall_adv12_valid = 1'h0;
   wire stall_adv13;
   reg stall_adv13_valid = 1'h0;
+  wire stall_adv14;
+  reg stall_adv14_valid = 1'h0;
   reg stall_adv1_valid = 1'h0;
   wire stall_adv2;
   reg stall_adv2_valid = 1'h0;
@@ -424,12 +429,12 @@ module nm_linear_2_4_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload,
   assign stall_adv3 = \$63  | o__ready;
   assign \$64  = ~ stall_adv4_valid;
   assign stall_adv4 = \$64  | o__ready;
+  assign \$65  = ~ stall_adv5_valid;
+  assign stall_adv5 = \$65  | o__ready;
   assign mac0_sum0_p0 = $signed(mac_prod0_0) + $signed(mac_prod0_1);
   assign mac1_sum0_p0 = $signed(mac_prod1_0) + $signed(mac_prod1_1);
   assign mac2_sum0_p0 = $signed(mac_prod2_0) + $signed(mac_prod2_1);
   assign mac3_sum0_p0 = $signed(mac_prod3_0) + $signed(mac_prod3_1);
-  assign \$65  = ~ stall_adv5_valid;
-  assign stall_adv5 = \$65  | o__ready;
   assign \$66  = ~ stall_adv6_valid;
   assign stall_adv6 = \$66  | o__ready;
   assign \$67  = ~ stall_adv7_valid;
@@ -446,75 +451,74 @@ module nm_linear_2_4_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload,
   assign stall_adv12 = \$72  | o__ready;
   assign \$73  = ~ stall_adv13_valid;
   assign stall_adv13 = \$73  | o__ready;
-  assign \$74  = $signed(mac_acc0) + $signed(mac_add0_s0);
-  assign \$75  = $signed(mac_acc1) + $signed(\mac_add0_s0$94 );
-  assign \$76  = $signed(mac_acc2) + $signed(\mac_add0_s0$97 );
-  assign \$77  = $signed(mac_acc3) + $signed(\mac_add0_s0$100 );
-  assign \$78  = mac_add0_valid_s0 & \mac_add0_s0$130 ;
-  assign \$79  = mac_add0_valid_s0 & \mac_add0_s0$130 ;
-  assign \$80  = mac_add0_valid_s0 & \mac_add0_s0$130 ;
-  assign \$81  = mac_add0_valid_s0 & \mac_add0_s0$130 ;
-  assign \$82  = mac_add0_valid_s0 & \mac_add0_s0$130 ;
-  assign \$83  = mac_add0_valid_s0 & \mac_add0_s0$130 ;
-  assign \$84  = mac_add0_valid_s0 & \mac_add0_s0$130 ;
-  assign \$85  = mac_add0_valid_s0 & \mac_add0_s0$130 ;
-  assign \$86  = mac_add0_valid_s0 & \mac_add0_s0$130 ;
-  assign \$87  = mac_add0_valid_s0 & \mac_add0_s0$130 ;
-  assign \$88  = mac_add0_valid_s0 & \mac_add0_s0$130 ;
-  assign \$89  = mac_add0_valid_s0 & \mac_add0_s0$130 ;
-  assign \$90  = mac_add0_valid_s0 & \mac_add0_s0$130 ;
-  assign \$91  = mac_add0_valid_s0 & \mac_add0_s0$130 ;
-  assign \$92  = mac_add0_valid_s0 & \mac_add0_s0$130 ;
-  assign \$93  = stall_adv6 & mac_add0_valid_s0;
-  assign \$94  = \mac_add0_s0$130  ? 32'd0 : \$74 [31:0];
-  assign \$95  = stall_adv8 & mac_add0_valid_s0;
-  assign \$96  = \mac_add0_s0$130  ? 32'd0 : \$75 [31:0];
-  assign \$97  = stall_adv10 & mac_add0_valid_s0;
-  assign \$98  = \mac_add0_s0$130  ? 32'd0 : \$76 [31:0];
-  assign \$99  = stall_adv12 & mac_add0_valid_s0;
-  assign \$100  = \mac_add0_s0$130  ? 32'd0 : \$77 [31:0];
+  assign \$74  = ~ stall_adv14_valid;
+  assign stall_adv14 = \$74  | o__ready;
+  assign \$75  = $signed(mac_acc0) + $signed(mac_add0_s0);
+  assign \$76  = $signed(mac_acc1) + $signed(\mac_add0_s0$96 );
+  assign \$77  = $signed(mac_acc2) + $signed(\mac_add0_s0$99 );
+  assign \$78  = $signed(mac_acc3) + $signed(\mac_add0_s0$102 );
+  assign \$79  = mac_add0_valid_s0 & \mac_add0_s0$132 ;
+  assign \$80  = mac_add0_valid_s0 & \mac_add0_s0$132 ;
+  assign \$81  = mac_add0_valid_s0 & \mac_add0_s0$132 ;
+  assign \$82  = mac_add0_valid_s0 & \mac_add0_s0$132 ;
+  assign \$83  = mac_add0_valid_s0 & \mac_add0_s0$132 ;
+  assign \$84  = mac_add0_valid_s0 & \mac_add0_s0$132 ;
+  assign \$85  = mac_add0_valid_s0 & \mac_add0_s0$132 ;
+  assign \$86  = mac_add0_valid_s0 & \mac_add0_s0$132 ;
+  assign \$87  = mac_add0_valid_s0 & \mac_add0_s0$132 ;
+  assign \$88  = mac_add0_valid_s0 & \mac_add0_s0$132 ;
+  assign \$89  = mac_add0_valid_s0 & \mac_add0_s0$132 ;
+  assign \$90  = mac_add0_valid_s0 & \mac_add0_s0$132 ;
+  assign \$91  = mac_add0_valid_s0 & \mac_add0_s0$132 ;
+  assign \$92  = mac_add0_valid_s0 & \mac_add0_s0$132 ;
+  assign \$93  = mac_add0_valid_s0 & \mac_add0_s0$132 ;
+  assign \$94  = mac_add0_valid_s0 & \mac_add0_s0$132 ;
+  assign \$95  = stall_adv7 & mac_add0_valid_s0;
+  assign \$96  = \mac_add0_s0$132  ? 32'd0 : \$75 [31:0];
+  assign \$97  = stall_adv9 & mac_add0_valid_s0;
+  assign \$98  = \mac_add0_s0$132  ? 32'd0 : \$76 [31:0];
+  assign \$99  = stall_adv11 & mac_add0_valid_s0;
+  assign \$100  = \mac_add0_s0$132  ? 32'd0 : \$77 [31:0];
+  assign \$101  = stall_adv13 & mac_add0_valid_s0;
+  assign \$102  = \mac_add0_s0$132  ? 32'd0 : \$78 [31:0];
   always @(posedge clk)
-    sel_l3_s0 <= \$101 ;
+    sel_l3_s0 <= \$103 ;
   always @(posedge clk)
-    \sel_l3_s0$106  <= \$102 ;
+    \sel_l3_s0$108  <= \$104 ;
   always @(posedge clk)
-    \sel_l3_s0$107  <= \$103 ;
+    \sel_l3_s0$109  <= \$105 ;
   always @(posedge clk)
-    sel_dl1_s0 <= \$104 ;
+    sel_dl1_s0 <= \$106 ;
   always @(posedge clk)
-    \sel_dl1_s0$32  <= \$105 ;
+    \sel_dl1_s0$32  <= \$107 ;
   always @(posedge clk)
-    \sel_dl1_s0$33  <= \$106 ;
+    \sel_dl1_s0$33  <= \$108 ;
   always @(posedge clk)
-    \sel_dl1_s0$36  <= \$107 ;
-  always @(posedge clk)
-    \sel_l8_s0$108  <= \$108 ;
-  always @(posedge clk)
-    \sel_l8_s0$109  <= \$109 ;
+    \sel_dl1_s0$36  <= \$109 ;
   always @(posedge clk)
     \sel_l8_s0$110  <= \$110 ;
   always @(posedge clk)
-    sel_l8_s0 <= \$111 ;
+    \sel_l8_s0$111  <= \$111 ;
   always @(posedge clk)
-    \sel_l8_s0$45  <= \$112 ;
+    \sel_l8_s0$112  <= \$112 ;
   always @(posedge clk)
-    \sel_l8_s0$47  <= \$113 ;
+    sel_l8_s0 <= \$113 ;
   always @(posedge clk)
-    \sel_l8_s0$111  <= \$114 ;
+    \sel_l8_s0$45  <= \$114 ;
   always @(posedge clk)
-    sel_valid_s0 <= \$115 ;
+    \sel_l8_s0$47  <= \$115 ;
   always @(posedge clk)
-    sel_valid_s1 <= \$116 ;
+    \sel_l8_s0$113  <= \$116 ;
   always @(posedge clk)
-    mac_pre_s0 <= \$117 ;
+    sel_valid_s0 <= \$117 ;
   always @(posedge clk)
-    \mac_pre_s0$115  <= \$118 ;
+    sel_valid_s1 <= \$118 ;
   always @(posedge clk)
-    \mac_pre_s0$116  <= \$119 ;
+    mac_pre_a0_g0 <= \$119 ;
   always @(posedge clk)
-    \mac_pre_s0$117  <= \$120 ;
+    mac_pre_a1_g1 <= \$120 ;
   always @(posedge clk)
-    \mac_pre_s0$118  <= \$121 ;
+    mac_pre_s0 <= \$121 ;
   always @(posedge clk)
     \mac_pre_s0$119  <= \$122 ;
   always @(posedge clk)
@@ -528,80 +532,86 @@ module nm_linear_2_4_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload,
   always @(posedge clk)
     \mac_pre_s0$124  <= \$127 ;
   always @(posedge clk)
-    mac_pre_valid_s0 <= \$128 ;
+    \mac_pre_s0$125  <= \$128 ;
   always @(posedge clk)
-    mac_dspin_s0 <= \$129 ;
+    \mac_pre_s0$126  <= \$129 ;
   always @(posedge clk)
-    mac_dspin_valid_s0 <= \$130 ;
+    mac_pre_valid_s0 <= \$130 ;
   always @(posedge clk)
-    mac_dspout_s0 <= \$131 ;
+    mac_dspin_s0 <= \$131 ;
   always @(posedge clk)
-    mac_dspout_valid_s0 <= \$132 ;
+    mac_dspin_valid_s0 <= \$132 ;
   always @(posedge clk)
-    mac_add0_s0 <= \$133 ;
+    mac_dspout_s0 <= \$133 ;
   always @(posedge clk)
-    \mac_add0_s0$94  <= \$134 ;
+    mac_dspout_valid_s0 <= \$134 ;
   always @(posedge clk)
-    \mac_add0_s0$97  <= \$135 ;
+    mac_add0_s0 <= \$135 ;
   always @(posedge clk)
-    \mac_add0_s0$100  <= \$136 ;
+    \mac_add0_s0$96  <= \$136 ;
   always @(posedge clk)
-    \mac_add0_s0$130  <= \$137 ;
+    \mac_add0_s0$99  <= \$137 ;
   always @(posedge clk)
-    mac_add0_valid_s0 <= \$138 ;
+    \mac_add0_s0$102  <= \$138 ;
   always @(posedge clk)
-    o__valid <= \$139 ;
+    \mac_add0_s0$132  <= \$139 ;
   always @(posedge clk)
-    stall_adv0_valid <= \$140 ;
+    mac_add0_valid_s0 <= \$140 ;
   always @(posedge clk)
-    stall_adv1_valid <= \$141 ;
+    o__valid <= \$141 ;
   always @(posedge clk)
-    stall_adv2_valid <= \$142 ;
+    stall_adv0_valid <= \$142 ;
   always @(posedge clk)
-    stall_adv3_valid <= \$143 ;
+    stall_adv1_valid <= \$143 ;
   always @(posedge clk)
-    stall_adv4_valid <= \$144 ;
+    stall_adv2_valid <= \$144 ;
   always @(posedge clk)
-    stall_adv5_valid <= \$145 ;
+    stall_adv3_valid <= \$145 ;
   always @(posedge clk)
-    stall_adv6_valid <= \$146 ;
+    stall_adv4_valid <= \$146 ;
   always @(posedge clk)
-    stall_adv7_valid <= \$147 ;
+    stall_adv5_valid <= \$147 ;
   always @(posedge clk)
-    stall_adv8_valid <= \$148 ;
+    stall_adv6_valid <= \$148 ;
   always @(posedge clk)
-    stall_adv9_valid <= \$149 ;
+    stall_adv7_valid <= \$149 ;
   always @(posedge clk)
-    stall_adv10_valid <= \$150 ;
+    stall_adv8_valid <= \$150 ;
   always @(posedge clk)
-    stall_adv11_valid <= \$151 ;
+    stall_adv9_valid <= \$151 ;
   always @(posedge clk)
-    stall_adv12_valid <= \$152 ;
+    stall_adv10_valid <= \$152 ;
   always @(posedge clk)
-    stall_adv13_valid <= \$153 ;
+    stall_adv11_valid <= \$153 ;
   always @(posedge clk)
-    mac_acc0 <= \$154 ;
+    stall_adv12_valid <= \$154 ;
   always @(posedge clk)
-    mac_acc0_out <= \$155 ;
+    stall_adv13_valid <= \$155 ;
   always @(posedge clk)
-    mac_acc1 <= \$156 ;
+    stall_adv14_valid <= \$156 ;
   always @(posedge clk)
-    mac_acc1_out <= \$157 ;
+    mac_acc0 <= \$157 ;
   always @(posedge clk)
-    mac_acc2 <= \$158 ;
+    mac_acc0_out <= \$158 ;
   always @(posedge clk)
-    mac_acc2_out <= \$159 ;
+    mac_acc1 <= \$159 ;
   always @(posedge clk)
-    mac_acc3 <= \$160 ;
+    mac_acc1_out <= \$160 ;
   always @(posedge clk)
-    mac_acc3_out <= \$161 ;
+    mac_acc2 <= \$161 ;
+  always @(posedge clk)
+    mac_acc2_out <= \$162 ;
+  always @(posedge clk)
+    mac_acc3 <= \$163 ;
+  always @(posedge clk)
+    mac_acc3_out <= \$164 ;
   nmsparse_mul_reg #(
     .A_WIDTH(32'd8),
     .B_WIDTH(32'd8)
   ) mac_mul0_0 (
-    .a(mac_pre_s0),
-    .b(\mac_pre_s0$116 ),
-    .ce(stall_adv4),
+    .a(mac_pre_a0_g0),
+    .b(mac_pre_s0),
+    .ce(stall_adv3),
     .clk(clk),
     .p(mac_prod0_0)
   );
@@ -609,8 +619,8 @@ module nm_linear_2_4_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload,
     .A_WIDTH(32'd8),
     .B_WIDTH(32'd8)
   ) mac_mul0_1 (
-    .a(\mac_pre_s0$115 ),
-    .b(\mac_pre_s0$117 ),
+    .a(mac_pre_a1_g1),
+    .b(\mac_pre_s0$119 ),
     .ce(stall_adv4),
     .clk(clk),
     .p(mac_prod0_1)
@@ -619,9 +629,9 @@ module nm_linear_2_4_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload,
     .A_WIDTH(32'd8),
     .B_WIDTH(32'd8)
   ) mac_mul1_0 (
-    .a(mac_pre_s0),
-    .b(\mac_pre_s0$118 ),
-    .ce(stall_adv4),
+    .a(mac_pre_a0_g0),
+    .b(\mac_pre_s0$120 ),
+    .ce(stall_adv3),
     .clk(clk),
     .p(mac_prod1_0)
   );
@@ -629,8 +639,8 @@ module nm_linear_2_4_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload,
     .A_WIDTH(32'd8),
     .B_WIDTH(32'd8)
   ) mac_mul1_1 (
-    .a(\mac_pre_s0$115 ),
-    .b(\mac_pre_s0$119 ),
+    .a(mac_pre_a1_g1),
+    .b(\mac_pre_s0$121 ),
     .ce(stall_adv4),
     .clk(clk),
     .p(mac_prod1_1)
@@ -639,9 +649,9 @@ module nm_linear_2_4_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload,
     .A_WIDTH(32'd8),
     .B_WIDTH(32'd8)
   ) mac_mul2_0 (
-    .a(mac_pre_s0),
-    .b(\mac_pre_s0$120 ),
-    .ce(stall_adv4),
+    .a(mac_pre_a0_g0),
+    .b(\mac_pre_s0$122 ),
+    .ce(stall_adv3),
     .clk(clk),
     .p(mac_prod2_0)
   );
@@ -649,8 +659,8 @@ module nm_linear_2_4_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload,
     .A_WIDTH(32'd8),
     .B_WIDTH(32'd8)
   ) mac_mul2_1 (
-    .a(\mac_pre_s0$115 ),
-    .b(\mac_pre_s0$121 ),
+    .a(mac_pre_a1_g1),
+    .b(\mac_pre_s0$123 ),
     .ce(stall_adv4),
     .clk(clk),
     .p(mac_prod2_1)
@@ -659,9 +669,9 @@ module nm_linear_2_4_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload,
     .A_WIDTH(32'd8),
     .B_WIDTH(32'd8)
   ) mac_mul3_0 (
-    .a(mac_pre_s0),
-    .b(\mac_pre_s0$122 ),
-    .ce(stall_adv4),
+    .a(mac_pre_a0_g0),
+    .b(\mac_pre_s0$124 ),
+    .ce(stall_adv3),
     .clk(clk),
     .p(mac_prod3_0)
   );
@@ -669,229 +679,212 @@ module nm_linear_2_4_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload,
     .A_WIDTH(32'd8),
     .B_WIDTH(32'd8)
   ) mac_mul3_1 (
-    .a(\mac_pre_s0$115 ),
-    .b(\mac_pre_s0$123 ),
+    .a(mac_pre_a1_g1),
+    .b(\mac_pre_s0$125 ),
     .ce(stall_adv4),
     .clk(clk),
     .p(mac_prod3_1)
   );
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$101  = sel_l3_s0;
+    \$103  = sel_l3_s0;
     if (stall_adv0) begin
-      \$101  = { \$29 , \$28 , \$26 , \$23  };
+      \$103  = { \$29 , \$28 , \$26 , \$23  };
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$102  = \sel_l3_s0$106 ;
+    \$104  = \sel_l3_s0$108 ;
     if (stall_adv0) begin
-      \$102  = i__payload[159:32];
+      \$104  = i__payload[159:32];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$103  = \sel_l3_s0$107 ;
+    \$105  = \sel_l3_s0$109 ;
     if (stall_adv0) begin
-      \$103  = i__payload[160];
+      \$105  = i__payload[160];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$104  = sel_dl1_s0;
+    \$106  = sel_dl1_s0;
     if (stall_adv1) begin
-      \$104  = i__payload[7:0];
+      \$106  = i__payload[7:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$105  = \sel_dl1_s0$32 ;
+    \$107  = \sel_dl1_s0$32 ;
     if (stall_adv1) begin
-      \$105  = i__payload[15:8];
+      \$107  = i__payload[15:8];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$106  = \sel_dl1_s0$33 ;
+    \$108  = \sel_dl1_s0$33 ;
     if (stall_adv1) begin
-      \$106  = i__payload[23:16];
+      \$108  = i__payload[23:16];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$107  = \sel_dl1_s0$36 ;
+    \$109  = \sel_dl1_s0$36 ;
     if (stall_adv1) begin
-      \$107  = i__payload[31:24];
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$108  = \sel_l8_s0$108 ;
-    if (stall_adv2) begin
-      \$108  = sel_l3_s0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$109  = \sel_l8_s0$109 ;
-    if (stall_adv2) begin
-      \$109  = sel_or0_0;
+      \$109  = i__payload[31:24];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     \$110  = \sel_l8_s0$110 ;
     if (stall_adv2) begin
-      \$110  = sel_or1_0;
+      \$110  = sel_l3_s0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$111  = sel_l8_s0;
+    \$111  = \sel_l8_s0$111 ;
     if (stall_adv2) begin
-      \$111  = { \$35 , \$33  };
+      \$111  = sel_or0_0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$112  = \sel_l8_s0$45 ;
+    \$112  = \sel_l8_s0$112 ;
     if (stall_adv2) begin
-      \$112  = { \$51 , \$50  };
+      \$112  = sel_or1_0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$113  = \sel_l8_s0$47 ;
+    \$113  = sel_l8_s0;
     if (stall_adv2) begin
-      \$113  = \sel_l3_s0$106 ;
+      \$113  = { \$35 , \$33  };
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$114  = \sel_l8_s0$111 ;
+    \$114  = \sel_l8_s0$45 ;
     if (stall_adv2) begin
-      \$114  = \sel_l3_s0$107 ;
+      \$114  = { \$51 , \$50  };
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$115  = sel_valid_s0;
+    \$115  = \sel_l8_s0$47 ;
+    if (stall_adv2) begin
+      \$115  = \sel_l3_s0$108 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$116  = \sel_l8_s0$113 ;
+    if (stall_adv2) begin
+      \$116  = \sel_l3_s0$109 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$117  = sel_valid_s0;
     if (i__ready) begin
-      \$115  = i__valid;
+      \$117  = i__valid;
     end
     if (rst) begin
-      \$115  = 1'h0;
+      \$117  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$116  = sel_valid_s1;
+    \$118  = sel_valid_s1;
     if (i__ready) begin
-      \$116  = sel_valid_s0;
+      \$118  = sel_valid_s0;
     end
     if (rst) begin
-      \$116  = 1'h0;
+      \$118  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$117  = mac_pre_s0;
+    \$119  = mac_pre_a0_g0;
     if (stall_adv3) begin
-      \$117  = \sel_l8_s0$109 ;
+      \$119  = \sel_l8_s0$111 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$118  = \mac_pre_s0$115 ;
-    if (stall_adv3) begin
-      \$118  = \sel_l8_s0$110 ;
+    \$120  = mac_pre_a1_g1;
+    if (stall_adv4) begin
+      \$120  = \sel_l8_s0$112 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$119  = \mac_pre_s0$116 ;
-    if (stall_adv3) begin
-      \$119  = mac_wmux_w0_0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$120  = \mac_pre_s0$117 ;
-    if (stall_adv3) begin
-      \$120  = mac_wmux_w0_1;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$121  = \mac_pre_s0$118 ;
-    if (stall_adv3) begin
-      \$121  = mac_wmux_w1_0;
+    \$121  = mac_pre_s0;
+    if (stall_adv5) begin
+      \$121  = mac_wmux_w0_0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     \$122  = \mac_pre_s0$119 ;
-    if (stall_adv3) begin
-      \$122  = mac_wmux_w1_1;
+    if (stall_adv5) begin
+      \$122  = mac_wmux_w0_1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     \$123  = \mac_pre_s0$120 ;
-    if (stall_adv3) begin
-      \$123  = mac_wmux_w2_0;
+    if (stall_adv5) begin
+      \$123  = mac_wmux_w1_0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     \$124  = \mac_pre_s0$121 ;
-    if (stall_adv3) begin
-      \$124  = mac_wmux_w2_1;
+    if (stall_adv5) begin
+      \$124  = mac_wmux_w1_1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     \$125  = \mac_pre_s0$122 ;
-    if (stall_adv3) begin
-      \$125  = mac_wmux_w3_0;
+    if (stall_adv5) begin
+      \$125  = mac_wmux_w2_0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     \$126  = \mac_pre_s0$123 ;
-    if (stall_adv3) begin
-      \$126  = mac_wmux_w3_1;
+    if (stall_adv5) begin
+      \$126  = mac_wmux_w2_1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     \$127  = \mac_pre_s0$124 ;
-    if (stall_adv3) begin
-      \$127  = \sel_l8_s0$111 ;
+    if (stall_adv5) begin
+      \$127  = mac_wmux_w3_0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$128  = mac_pre_valid_s0;
-    if (stall_adv3) begin
-      \$128  = sel_valid_s1;
-    end
-    if (rst) begin
-      \$128  = 1'h0;
+    \$128  = \mac_pre_s0$125 ;
+    if (stall_adv5) begin
+      \$128  = mac_wmux_w3_1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$129  = mac_dspin_s0;
-    if (stall_adv4) begin
-      \$129  = \mac_pre_s0$124 ;
+    \$129  = \mac_pre_s0$126 ;
+    if (stall_adv5) begin
+      \$129  = \sel_l8_s0$113 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$130  = mac_dspin_valid_s0;
-    if (stall_adv4) begin
-      \$130  = mac_pre_valid_s0;
+    \$130  = mac_pre_valid_s0;
+    if (stall_adv5) begin
+      \$130  = sel_valid_s1;
     end
     if (rst) begin
       \$130  = 1'h0;
@@ -899,16 +892,16 @@ module nm_linear_2_4_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload,
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$131  = mac_dspout_s0;
-    if (stall_adv4) begin
-      \$131  = mac_dspin_s0;
+    \$131  = mac_dspin_s0;
+    if (stall_adv3) begin
+      \$131  = \mac_pre_s0$126 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$132  = mac_dspout_valid_s0;
-    if (stall_adv4) begin
-      \$132  = mac_dspin_valid_s0;
+    \$132  = mac_dspin_valid_s0;
+    if (stall_adv3) begin
+      \$132  = mac_pre_valid_s0;
     end
     if (rst) begin
       \$132  = 1'h0;
@@ -916,64 +909,61 @@ module nm_linear_2_4_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload,
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$133  = mac_add0_s0;
-    if (stall_adv5) begin
-      \$133  = mac0_sum0_p0;
+    \$133  = mac_dspout_s0;
+    if (stall_adv3) begin
+      \$133  = mac_dspin_s0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$134  = \mac_add0_s0$94 ;
-    if (stall_adv5) begin
-      \$134  = mac1_sum0_p0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$135  = \mac_add0_s0$97 ;
-    if (stall_adv5) begin
-      \$135  = mac2_sum0_p0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$136  = \mac_add0_s0$100 ;
-    if (stall_adv5) begin
-      \$136  = mac3_sum0_p0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$137  = \mac_add0_s0$130 ;
-    if (stall_adv5) begin
-      \$137  = mac_dspout_s0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$138  = mac_add0_valid_s0;
-    if (stall_adv5) begin
-      \$138  = mac_dspout_valid_s0;
+    \$134  = mac_dspout_valid_s0;
+    if (stall_adv3) begin
+      \$134  = mac_dspin_valid_s0;
     end
     if (rst) begin
-      \$138  = 1'h0;
+      \$134  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$139  = o__valid;
-    if (i__ready) begin
-      \$139  = \$78 ;
-    end
-    if (rst) begin
-      \$139  = 1'h0;
+    \$135  = mac_add0_s0;
+    if (stall_adv6) begin
+      \$135  = mac0_sum0_p0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$140  = stall_adv0_valid;
-    if (stall_adv0) begin
-      \$140  = \$79 ;
+    \$136  = \mac_add0_s0$96 ;
+    if (stall_adv6) begin
+      \$136  = mac1_sum0_p0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$137  = \mac_add0_s0$99 ;
+    if (stall_adv6) begin
+      \$137  = mac2_sum0_p0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$138  = \mac_add0_s0$102 ;
+    if (stall_adv6) begin
+      \$138  = mac3_sum0_p0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$139  = \mac_add0_s0$132 ;
+    if (stall_adv6) begin
+      \$139  = mac_dspout_s0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$140  = mac_add0_valid_s0;
+    if (stall_adv6) begin
+      \$140  = mac_dspout_valid_s0;
     end
     if (rst) begin
       \$140  = 1'h0;
@@ -981,9 +971,9 @@ module nm_linear_2_4_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload,
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$141  = stall_adv1_valid;
-    if (stall_adv1) begin
-      \$141  = \$80 ;
+    \$141  = o__valid;
+    if (i__ready) begin
+      \$141  = \$79 ;
     end
     if (rst) begin
       \$141  = 1'h0;
@@ -991,9 +981,9 @@ module nm_linear_2_4_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload,
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$142  = stall_adv2_valid;
-    if (stall_adv2) begin
-      \$142  = \$81 ;
+    \$142  = stall_adv0_valid;
+    if (stall_adv0) begin
+      \$142  = \$80 ;
     end
     if (rst) begin
       \$142  = 1'h0;
@@ -1001,9 +991,9 @@ module nm_linear_2_4_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload,
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$143  = stall_adv3_valid;
-    if (stall_adv3) begin
-      \$143  = \$82 ;
+    \$143  = stall_adv1_valid;
+    if (stall_adv1) begin
+      \$143  = \$81 ;
     end
     if (rst) begin
       \$143  = 1'h0;
@@ -1011,9 +1001,9 @@ module nm_linear_2_4_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload,
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$144  = stall_adv4_valid;
-    if (stall_adv4) begin
-      \$144  = \$83 ;
+    \$144  = stall_adv2_valid;
+    if (stall_adv2) begin
+      \$144  = \$82 ;
     end
     if (rst) begin
       \$144  = 1'h0;
@@ -1021,9 +1011,9 @@ module nm_linear_2_4_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload,
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$145  = stall_adv5_valid;
-    if (stall_adv5) begin
-      \$145  = \$84 ;
+    \$145  = stall_adv3_valid;
+    if (stall_adv3) begin
+      \$145  = \$83 ;
     end
     if (rst) begin
       \$145  = 1'h0;
@@ -1031,9 +1021,9 @@ module nm_linear_2_4_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload,
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$146  = stall_adv6_valid;
-    if (stall_adv6) begin
-      \$146  = \$85 ;
+    \$146  = stall_adv4_valid;
+    if (stall_adv4) begin
+      \$146  = \$84 ;
     end
     if (rst) begin
       \$146  = 1'h0;
@@ -1041,9 +1031,9 @@ module nm_linear_2_4_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload,
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$147  = stall_adv7_valid;
-    if (stall_adv7) begin
-      \$147  = \$86 ;
+    \$147  = stall_adv5_valid;
+    if (stall_adv5) begin
+      \$147  = \$85 ;
     end
     if (rst) begin
       \$147  = 1'h0;
@@ -1051,9 +1041,9 @@ module nm_linear_2_4_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload,
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$148  = stall_adv8_valid;
-    if (stall_adv8) begin
-      \$148  = \$87 ;
+    \$148  = stall_adv6_valid;
+    if (stall_adv6) begin
+      \$148  = \$86 ;
     end
     if (rst) begin
       \$148  = 1'h0;
@@ -1061,9 +1051,9 @@ module nm_linear_2_4_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload,
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$149  = stall_adv9_valid;
-    if (stall_adv9) begin
-      \$149  = \$88 ;
+    \$149  = stall_adv7_valid;
+    if (stall_adv7) begin
+      \$149  = \$87 ;
     end
     if (rst) begin
       \$149  = 1'h0;
@@ -1071,9 +1061,9 @@ module nm_linear_2_4_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload,
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$150  = stall_adv10_valid;
-    if (stall_adv10) begin
-      \$150  = \$89 ;
+    \$150  = stall_adv8_valid;
+    if (stall_adv8) begin
+      \$150  = \$88 ;
     end
     if (rst) begin
       \$150  = 1'h0;
@@ -1081,9 +1071,9 @@ module nm_linear_2_4_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload,
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$151  = stall_adv11_valid;
-    if (stall_adv11) begin
-      \$151  = \$90 ;
+    \$151  = stall_adv9_valid;
+    if (stall_adv9) begin
+      \$151  = \$89 ;
     end
     if (rst) begin
       \$151  = 1'h0;
@@ -1091,9 +1081,9 @@ module nm_linear_2_4_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload,
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$152  = stall_adv12_valid;
-    if (stall_adv12) begin
-      \$152  = \$91 ;
+    \$152  = stall_adv10_valid;
+    if (stall_adv10) begin
+      \$152  = \$90 ;
     end
     if (rst) begin
       \$152  = 1'h0;
@@ -1101,9 +1091,9 @@ module nm_linear_2_4_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload,
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$153  = stall_adv13_valid;
-    if (stall_adv13) begin
-      \$153  = \$92 ;
+    \$153  = stall_adv11_valid;
+    if (stall_adv11) begin
+      \$153  = \$91 ;
     end
     if (rst) begin
       \$153  = 1'h0;
@@ -1111,70 +1101,100 @@ module nm_linear_2_4_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload,
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$154  = mac_acc0;
-    if (\$93 ) begin
-      \$154  = \$94 ;
+    \$154  = stall_adv12_valid;
+    if (stall_adv12) begin
+      \$154  = \$92 ;
     end
     if (rst) begin
-      \$154  = 32'd0;
+      \$154  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$155  = mac_acc0_out;
-    if (stall_adv7) begin
-      \$155  = \$74 [31:0];
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$156  = mac_acc1;
-    if (\$95 ) begin
-      \$156  = \$96 ;
-    end
-    if (rst) begin
-      \$156  = 32'd0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$157  = mac_acc1_out;
-    if (stall_adv9) begin
-      \$157  = \$75 [31:0];
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$158  = mac_acc2;
-    if (\$97 ) begin
-      \$158  = \$98 ;
-    end
-    if (rst) begin
-      \$158  = 32'd0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$159  = mac_acc2_out;
-    if (stall_adv11) begin
-      \$159  = \$76 [31:0];
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$160  = mac_acc3;
-    if (\$99 ) begin
-      \$160  = \$100 ;
-    end
-    if (rst) begin
-      \$160  = 32'd0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$161  = mac_acc3_out;
+    \$155  = stall_adv13_valid;
     if (stall_adv13) begin
-      \$161  = \$77 [31:0];
+      \$155  = \$93 ;
+    end
+    if (rst) begin
+      \$155  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$156  = stall_adv14_valid;
+    if (stall_adv14) begin
+      \$156  = \$94 ;
+    end
+    if (rst) begin
+      \$156  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$157  = mac_acc0;
+    if (\$95 ) begin
+      \$157  = \$96 ;
+    end
+    if (rst) begin
+      \$157  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$158  = mac_acc0_out;
+    if (stall_adv8) begin
+      \$158  = \$75 [31:0];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$159  = mac_acc1;
+    if (\$97 ) begin
+      \$159  = \$98 ;
+    end
+    if (rst) begin
+      \$159  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$160  = mac_acc1_out;
+    if (stall_adv10) begin
+      \$160  = \$76 [31:0];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$161  = mac_acc2;
+    if (\$99 ) begin
+      \$161  = \$100 ;
+    end
+    if (rst) begin
+      \$161  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$162  = mac_acc2_out;
+    if (stall_adv12) begin
+      \$162  = \$77 [31:0];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$163  = mac_acc3;
+    if (\$101 ) begin
+      \$163  = \$102 ;
+    end
+    if (rst) begin
+      \$163  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$164  = mac_acc3_out;
+    if (stall_adv14) begin
+      \$164  = \$78 [31:0];
     end
   end
   assign advance = i__ready;
@@ -1194,10 +1214,10 @@ module nm_linear_2_4_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload,
   assign sel_val1 = sel_or1_0;
   assign mac_wmux_off0 = \$53 [1:0];
   assign mac_wmux_off1 = \$54 [1:0];
-  assign mac_acc0_next = \$74 [31:0];
-  assign mac_acc1_next = \$75 [31:0];
-  assign mac_acc2_next = \$76 [31:0];
-  assign mac_acc3_next = \$77 [31:0];
+  assign mac_acc0_next = \$75 [31:0];
+  assign mac_acc1_next = \$76 [31:0];
+  assign mac_acc2_next = \$77 [31:0];
+  assign mac_acc3_next = \$78 [31:0];
   assign mac_out_valid = o__valid;
   assign \i__payload.data  = i__payload[31:0];
   assign \i__payload.data[0]  = i__payload[7:0];

@@ -1785,17 +1785,17 @@ module nm_linear_8_16_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload
   wire \$26 ;
   wire \$260 ;
   wire \$2600 ;
-  wire [32:0] \$2601 ;
-  wire [32:0] \$2602 ;
-  wire [32:0] \$2603 ;
-  wire [32:0] \$2604 ;
-  wire [4:0] \$2605 ;
-  wire [4:0] \$2606 ;
-  wire \$2607 ;
-  wire \$2608 ;
-  wire \$2609 ;
+  wire \$2601 ;
+  wire \$2602 ;
+  wire \$2603 ;
+  wire \$2604 ;
+  wire [32:0] \$2605 ;
+  wire [32:0] \$2606 ;
+  wire [32:0] \$2607 ;
+  wire [32:0] \$2608 ;
+  wire [4:0] \$2609 ;
   wire \$261 ;
-  wire \$2610 ;
+  wire [4:0] \$2610 ;
   wire \$2611 ;
   wire \$2612 ;
   wire \$2613 ;
@@ -1839,22 +1839,22 @@ module nm_linear_8_16_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload
   wire \$2648 ;
   wire \$2649 ;
   wire \$265 ;
-  wire [31:0] \$2650 ;
+  wire \$2650 ;
   wire \$2651 ;
-  wire [31:0] \$2652 ;
+  wire \$2652 ;
   wire \$2653 ;
-  wire [31:0] \$2654 ;
+  wire \$2654 ;
   wire \$2655 ;
-  wire [31:0] \$2656 ;
-  reg [7:0] \$2657 ;
-  reg [7:0] \$2658 ;
-  reg [7:0] \$2659 ;
+  wire \$2656 ;
+  wire \$2657 ;
+  wire [31:0] \$2658 ;
+  wire \$2659 ;
   wire \$266 ;
-  reg [7:0] \$2660 ;
-  reg [7:0] \$2661 ;
-  reg [7:0] \$2662 ;
-  reg [7:0] \$2663 ;
-  reg [7:0] \$2664 ;
+  wire [31:0] \$2660 ;
+  wire \$2661 ;
+  wire [31:0] \$2662 ;
+  wire \$2663 ;
+  wire [31:0] \$2664 ;
   reg [7:0] \$2665 ;
   reg [7:0] \$2666 ;
   reg [7:0] \$2667 ;
@@ -1864,19 +1864,19 @@ module nm_linear_8_16_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload
   reg [7:0] \$2670 ;
   reg [7:0] \$2671 ;
   reg [7:0] \$2672 ;
-  reg [511:0] \$2673 ;
-  reg \$2674 ;
-  reg [119:0] \$2675 ;
-  reg [511:0] \$2676 ;
-  reg \$2677 ;
-  reg \$2678 ;
-  reg \$2679 ;
+  reg [7:0] \$2673 ;
+  reg [7:0] \$2674 ;
+  reg [7:0] \$2675 ;
+  reg [7:0] \$2676 ;
+  reg [7:0] \$2677 ;
+  reg [7:0] \$2678 ;
+  reg [7:0] \$2679 ;
   wire \$268 ;
-  reg \$2680 ;
-  reg \$2681 ;
+  reg [7:0] \$2680 ;
+  reg [511:0] \$2681 ;
   reg \$2682 ;
-  reg \$2683 ;
-  reg \$2684 ;
+  reg [119:0] \$2683 ;
+  reg [511:0] \$2684 ;
   reg \$2685 ;
   reg \$2686 ;
   reg \$2687 ;
@@ -1976,50 +1976,50 @@ module nm_linear_8_16_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload
   reg \$2771 ;
   reg \$2772 ;
   reg \$2773 ;
-  reg [511:0] \$2774 ;
+  reg \$2774 ;
   reg \$2775 ;
-  reg [15:0] \$2776 ;
+  reg \$2776 ;
   reg \$2777 ;
-  reg [1:0] \$2778 ;
-  reg [1:0] \$2779 ;
+  reg \$2778 ;
+  reg \$2779 ;
   wire \$278 ;
-  reg [2:0] \$2780 ;
+  reg \$2780 ;
   reg \$2781 ;
-  reg [2:0] \$2782 ;
-  reg [2:0] \$2783 ;
-  reg [3:0] \$2784 ;
+  reg [511:0] \$2782 ;
+  reg \$2783 ;
+  reg [15:0] \$2784 ;
   reg \$2785 ;
-  reg [3:0] \$2786 ;
-  reg [3:0] \$2787 ;
-  reg [3:0] \$2788 ;
+  reg [1:0] \$2786 ;
+  reg [1:0] \$2787 ;
+  reg [2:0] \$2788 ;
   reg \$2789 ;
   wire \$279 ;
-  reg [3:0] \$2790 ;
-  reg [3:0] \$2791 ;
-  reg [511:0] \$2792 ;
+  reg [2:0] \$2790 ;
+  reg [2:0] \$2791 ;
+  reg [3:0] \$2792 ;
   reg \$2793 ;
   reg [3:0] \$2794 ;
   reg [3:0] \$2795 ;
-  reg [15:0] \$2796 ;
-  reg [8:0] \$2797 ;
-  reg [8:0] \$2798 ;
-  reg [8:0] \$2799 ;
+  reg [3:0] \$2796 ;
+  reg \$2797 ;
+  reg [3:0] \$2798 ;
+  reg [3:0] \$2799 ;
   wire [8:0] \$28 ;
   wire \$280 ;
-  reg [8:0] \$2800 ;
-  reg [8:0] \$2801 ;
-  reg [8:0] \$2802 ;
-  reg [8:0] \$2803 ;
-  reg [8:0] \$2804 ;
-  reg [7:0] \$2805 ;
-  reg [7:0] \$2806 ;
-  reg [7:0] \$2807 ;
-  reg [7:0] \$2808 ;
-  reg [7:0] \$2809 ;
+  reg [511:0] \$2800 ;
+  reg \$2801 ;
+  reg [3:0] \$2802 ;
+  reg [3:0] \$2803 ;
+  reg [15:0] \$2804 ;
+  reg [8:0] \$2805 ;
+  reg [8:0] \$2806 ;
+  reg [8:0] \$2807 ;
+  reg [8:0] \$2808 ;
+  reg [8:0] \$2809 ;
   wire \$281 ;
-  reg [7:0] \$2810 ;
-  reg [7:0] \$2811 ;
-  reg [7:0] \$2812 ;
+  reg [8:0] \$2810 ;
+  reg [8:0] \$2811 ;
+  reg [8:0] \$2812 ;
   reg [7:0] \$2813 ;
   reg [7:0] \$2814 ;
   reg [7:0] \$2815 ;
@@ -2029,36 +2029,36 @@ module nm_linear_8_16_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload
   reg [7:0] \$2819 ;
   wire \$282 ;
   reg [7:0] \$2820 ;
-  reg [511:0] \$2821 ;
-  reg \$2822 ;
-  reg [15:0] \$2823 ;
+  reg [7:0] \$2821 ;
+  reg [7:0] \$2822 ;
+  reg [7:0] \$2823 ;
   reg [7:0] \$2824 ;
   reg [7:0] \$2825 ;
   reg [7:0] \$2826 ;
   reg [7:0] \$2827 ;
   reg [7:0] \$2828 ;
-  reg [7:0] \$2829 ;
+  reg [511:0] \$2829 ;
   wire \$283 ;
-  reg [7:0] \$2830 ;
-  reg [7:0] \$2831 ;
-  reg [3:0] \$2832 ;
-  reg [3:0] \$2833 ;
-  reg [3:0] \$2834 ;
-  reg [3:0] \$2835 ;
-  reg [3:0] \$2836 ;
-  reg [3:0] \$2837 ;
-  reg [3:0] \$2838 ;
-  reg [3:0] \$2839 ;
+  reg \$2830 ;
+  reg [15:0] \$2831 ;
+  reg [7:0] \$2832 ;
+  reg [7:0] \$2833 ;
+  reg [7:0] \$2834 ;
+  reg [7:0] \$2835 ;
+  reg [7:0] \$2836 ;
+  reg [7:0] \$2837 ;
+  reg [7:0] \$2838 ;
+  reg [7:0] \$2839 ;
   wire \$284 ;
-  reg [511:0] \$2840 ;
-  reg \$2841 ;
-  reg \$2842 ;
-  reg \$2843 ;
-  reg \$2844 ;
-  reg \$2845 ;
-  reg \$2846 ;
-  reg \$2847 ;
-  reg \$2848 ;
+  reg [3:0] \$2840 ;
+  reg [3:0] \$2841 ;
+  reg [3:0] \$2842 ;
+  reg [3:0] \$2843 ;
+  reg [3:0] \$2844 ;
+  reg [3:0] \$2845 ;
+  reg [3:0] \$2846 ;
+  reg [3:0] \$2847 ;
+  reg [511:0] \$2848 ;
   reg \$2849 ;
   wire \$285 ;
   reg \$2850 ;
@@ -2076,15 +2076,15 @@ module nm_linear_8_16_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload
   reg \$2861 ;
   reg \$2862 ;
   reg \$2863 ;
-  reg [3:0] \$2864 ;
-  reg [3:0] \$2865 ;
-  reg [3:0] \$2866 ;
-  reg [3:0] \$2867 ;
-  reg [3:0] \$2868 ;
-  reg [3:0] \$2869 ;
+  reg \$2864 ;
+  reg \$2865 ;
+  reg \$2866 ;
+  reg \$2867 ;
+  reg \$2868 ;
+  reg \$2869 ;
   wire \$287 ;
-  reg [3:0] \$2870 ;
-  reg [3:0] \$2871 ;
+  reg \$2870 ;
+  reg \$2871 ;
   reg [3:0] \$2872 ;
   reg [3:0] \$2873 ;
   reg [3:0] \$2874 ;
@@ -2094,14 +2094,14 @@ module nm_linear_8_16_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload
   reg [3:0] \$2878 ;
   reg [3:0] \$2879 ;
   wire \$288 ;
-  reg [7:0] \$2880 ;
-  reg [7:0] \$2881 ;
-  reg [7:0] \$2882 ;
-  reg [7:0] \$2883 ;
-  reg [7:0] \$2884 ;
-  reg [7:0] \$2885 ;
-  reg [7:0] \$2886 ;
-  reg [7:0] \$2887 ;
+  reg [3:0] \$2880 ;
+  reg [3:0] \$2881 ;
+  reg [3:0] \$2882 ;
+  reg [3:0] \$2883 ;
+  reg [3:0] \$2884 ;
+  reg [3:0] \$2885 ;
+  reg [3:0] \$2886 ;
+  reg [3:0] \$2887 ;
   reg [7:0] \$2888 ;
   reg [7:0] \$2889 ;
   wire \$289 ;
@@ -2174,14 +2174,14 @@ module nm_linear_8_16_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload
   wire \$295 ;
   reg [7:0] \$2950 ;
   reg [7:0] \$2951 ;
-  reg \$2952 ;
-  reg \$2953 ;
-  reg \$2954 ;
-  reg \$2955 ;
-  reg \$2956 ;
-  reg \$2957 ;
-  reg \$2958 ;
-  reg \$2959 ;
+  reg [7:0] \$2952 ;
+  reg [7:0] \$2953 ;
+  reg [7:0] \$2954 ;
+  reg [7:0] \$2955 ;
+  reg [7:0] \$2956 ;
+  reg [7:0] \$2957 ;
+  reg [7:0] \$2958 ;
+  reg [7:0] \$2959 ;
   wire \$296 ;
   reg \$2960 ;
   reg \$2961 ;
@@ -2194,14 +2194,14 @@ module nm_linear_8_16_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload
   reg \$2968 ;
   reg \$2969 ;
   wire \$297 ;
-  reg [3:0] \$2970 ;
-  reg [3:0] \$2971 ;
-  reg [3:0] \$2972 ;
-  reg [3:0] \$2973 ;
-  reg [3:0] \$2974 ;
-  reg [3:0] \$2975 ;
-  reg [3:0] \$2976 ;
-  reg [3:0] \$2977 ;
+  reg \$2970 ;
+  reg \$2971 ;
+  reg \$2972 ;
+  reg \$2973 ;
+  reg \$2974 ;
+  reg \$2975 ;
+  reg \$2976 ;
+  reg \$2977 ;
   reg [3:0] \$2978 ;
   reg [3:0] \$2979 ;
   wire \$298 ;
@@ -2211,15 +2211,15 @@ module nm_linear_8_16_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload
   reg [3:0] \$2983 ;
   reg [3:0] \$2984 ;
   reg [3:0] \$2985 ;
-  reg [7:0] \$2986 ;
-  reg [7:0] \$2987 ;
-  reg [7:0] \$2988 ;
-  reg [7:0] \$2989 ;
+  reg [3:0] \$2986 ;
+  reg [3:0] \$2987 ;
+  reg [3:0] \$2988 ;
+  reg [3:0] \$2989 ;
   wire \$299 ;
-  reg [7:0] \$2990 ;
-  reg [7:0] \$2991 ;
-  reg [7:0] \$2992 ;
-  reg [7:0] \$2993 ;
+  reg [3:0] \$2990 ;
+  reg [3:0] \$2991 ;
+  reg [3:0] \$2992 ;
+  reg [3:0] \$2993 ;
   reg [7:0] \$2994 ;
   reg [7:0] \$2995 ;
   reg [7:0] \$2996 ;
@@ -2292,15 +2292,15 @@ module nm_linear_8_16_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload
   reg [7:0] \$3055 ;
   reg [7:0] \$3056 ;
   reg [7:0] \$3057 ;
-  reg \$3058 ;
-  reg \$3059 ;
+  reg [7:0] \$3058 ;
+  reg [7:0] \$3059 ;
   wire \$306 ;
-  reg \$3060 ;
-  reg \$3061 ;
-  reg \$3062 ;
-  reg \$3063 ;
-  reg \$3064 ;
-  reg \$3065 ;
+  reg [7:0] \$3060 ;
+  reg [7:0] \$3061 ;
+  reg [7:0] \$3062 ;
+  reg [7:0] \$3063 ;
+  reg [7:0] \$3064 ;
+  reg [7:0] \$3065 ;
   reg \$3066 ;
   reg \$3067 ;
   reg \$3068 ;
@@ -2312,15 +2312,15 @@ module nm_linear_8_16_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload
   reg \$3073 ;
   reg \$3074 ;
   reg \$3075 ;
-  reg [3:0] \$3076 ;
-  reg [3:0] \$3077 ;
-  reg [3:0] \$3078 ;
-  reg [3:0] \$3079 ;
+  reg \$3076 ;
+  reg \$3077 ;
+  reg \$3078 ;
+  reg \$3079 ;
   wire \$308 ;
-  reg [3:0] \$3080 ;
-  reg [3:0] \$3081 ;
-  reg [3:0] \$3082 ;
-  reg [3:0] \$3083 ;
+  reg \$3080 ;
+  reg \$3081 ;
+  reg \$3082 ;
+  reg \$3083 ;
   reg [3:0] \$3084 ;
   reg [3:0] \$3085 ;
   reg [3:0] \$3086 ;
@@ -2330,14 +2330,14 @@ module nm_linear_8_16_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload
   wire \$309 ;
   reg [3:0] \$3090 ;
   reg [3:0] \$3091 ;
-  reg [7:0] \$3092 ;
-  reg [7:0] \$3093 ;
-  reg [7:0] \$3094 ;
-  reg [7:0] \$3095 ;
-  reg [7:0] \$3096 ;
-  reg [7:0] \$3097 ;
-  reg [7:0] \$3098 ;
-  reg [7:0] \$3099 ;
+  reg [3:0] \$3092 ;
+  reg [3:0] \$3093 ;
+  reg [3:0] \$3094 ;
+  reg [3:0] \$3095 ;
+  reg [3:0] \$3096 ;
+  reg [3:0] \$3097 ;
+  reg [3:0] \$3098 ;
+  reg [3:0] \$3099 ;
   wire [8:0] \$31 ;
   wire \$310 ;
   reg [7:0] \$3100 ;
@@ -2410,15 +2410,15 @@ module nm_linear_8_16_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload
   reg [7:0] \$3161 ;
   reg [7:0] \$3162 ;
   reg [7:0] \$3163 ;
-  reg \$3164 ;
-  reg \$3165 ;
-  reg \$3166 ;
-  reg \$3167 ;
-  reg \$3168 ;
-  reg \$3169 ;
+  reg [7:0] \$3164 ;
+  reg [7:0] \$3165 ;
+  reg [7:0] \$3166 ;
+  reg [7:0] \$3167 ;
+  reg [7:0] \$3168 ;
+  reg [7:0] \$3169 ;
   wire \$317 ;
-  reg \$3170 ;
-  reg \$3171 ;
+  reg [7:0] \$3170 ;
+  reg [7:0] \$3171 ;
   reg \$3172 ;
   reg \$3173 ;
   reg \$3174 ;
@@ -2430,14 +2430,14 @@ module nm_linear_8_16_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload
   wire \$318 ;
   reg \$3180 ;
   reg \$3181 ;
-  reg [3:0] \$3182 ;
-  reg [3:0] \$3183 ;
-  reg [3:0] \$3184 ;
-  reg [3:0] \$3185 ;
-  reg [3:0] \$3186 ;
-  reg [3:0] \$3187 ;
-  reg [3:0] \$3188 ;
-  reg [3:0] \$3189 ;
+  reg \$3182 ;
+  reg \$3183 ;
+  reg \$3184 ;
+  reg \$3185 ;
+  reg \$3186 ;
+  reg \$3187 ;
+  reg \$3188 ;
+  reg \$3189 ;
   wire \$319 ;
   reg [3:0] \$3190 ;
   reg [3:0] \$3191 ;
@@ -2447,16 +2447,16 @@ module nm_linear_8_16_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload
   reg [3:0] \$3195 ;
   reg [3:0] \$3196 ;
   reg [3:0] \$3197 ;
-  reg [7:0] \$3198 ;
-  reg [7:0] \$3199 ;
+  reg [3:0] \$3198 ;
+  reg [3:0] \$3199 ;
   wire \$32 ;
   wire \$320 ;
-  reg [7:0] \$3200 ;
-  reg [7:0] \$3201 ;
-  reg [7:0] \$3202 ;
-  reg [7:0] \$3203 ;
-  reg [7:0] \$3204 ;
-  reg [7:0] \$3205 ;
+  reg [3:0] \$3200 ;
+  reg [3:0] \$3201 ;
+  reg [3:0] \$3202 ;
+  reg [3:0] \$3203 ;
+  reg [3:0] \$3204 ;
+  reg [3:0] \$3205 ;
   reg [7:0] \$3206 ;
   reg [7:0] \$3207 ;
   reg [7:0] \$3208 ;
@@ -2528,16 +2528,16 @@ module nm_linear_8_16_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload
   reg [7:0] \$3268 ;
   reg [7:0] \$3269 ;
   wire \$327 ;
-  reg \$3270 ;
-  reg \$3271 ;
+  reg [7:0] \$3270 ;
+  reg [7:0] \$3271 ;
   reg [7:0] \$3272 ;
   reg [7:0] \$3273 ;
   reg [7:0] \$3274 ;
   reg [7:0] \$3275 ;
   reg [7:0] \$3276 ;
   reg [7:0] \$3277 ;
-  reg [7:0] \$3278 ;
-  reg [7:0] \$3279 ;
+  reg \$3278 ;
+  reg \$3279 ;
   wire \$328 ;
   reg [7:0] \$3280 ;
   reg [7:0] \$3281 ;
@@ -2575,21 +2575,21 @@ module nm_linear_8_16_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload
   wire \$331 ;
   reg [7:0] \$3310 ;
   reg [7:0] \$3311 ;
-  reg \$3312 ;
-  reg \$3313 ;
-  reg \$3314 ;
-  reg \$3315 ;
-  reg \$3316 ;
-  reg \$3317 ;
-  reg [16:0] \$3318 ;
-  reg [16:0] \$3319 ;
+  reg [7:0] \$3312 ;
+  reg [7:0] \$3313 ;
+  reg [7:0] \$3314 ;
+  reg [7:0] \$3315 ;
+  reg [7:0] \$3316 ;
+  reg [7:0] \$3317 ;
+  reg [7:0] \$3318 ;
+  reg [7:0] \$3319 ;
   wire \$332 ;
-  reg [16:0] \$3320 ;
-  reg [16:0] \$3321 ;
-  reg [16:0] \$3322 ;
-  reg [16:0] \$3323 ;
-  reg [16:0] \$3324 ;
-  reg [16:0] \$3325 ;
+  reg \$3320 ;
+  reg \$3321 ;
+  reg \$3322 ;
+  reg \$3323 ;
+  reg \$3324 ;
+  reg \$3325 ;
   reg [16:0] \$3326 ;
   reg [16:0] \$3327 ;
   reg [16:0] \$3328 ;
@@ -2599,32 +2599,32 @@ module nm_linear_8_16_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload
   reg [16:0] \$3331 ;
   reg [16:0] \$3332 ;
   reg [16:0] \$3333 ;
-  reg \$3334 ;
-  reg \$3335 ;
-  reg [17:0] \$3336 ;
-  reg [17:0] \$3337 ;
-  reg [17:0] \$3338 ;
-  reg [17:0] \$3339 ;
+  reg [16:0] \$3334 ;
+  reg [16:0] \$3335 ;
+  reg [16:0] \$3336 ;
+  reg [16:0] \$3337 ;
+  reg [16:0] \$3338 ;
+  reg [16:0] \$3339 ;
   wire \$334 ;
-  reg [17:0] \$3340 ;
-  reg [17:0] \$3341 ;
-  reg [17:0] \$3342 ;
-  reg [17:0] \$3343 ;
-  reg \$3344 ;
-  reg \$3345 ;
-  reg [18:0] \$3346 ;
-  reg [18:0] \$3347 ;
-  reg [18:0] \$3348 ;
-  reg [18:0] \$3349 ;
+  reg [16:0] \$3340 ;
+  reg [16:0] \$3341 ;
+  reg \$3342 ;
+  reg \$3343 ;
+  reg [17:0] \$3344 ;
+  reg [17:0] \$3345 ;
+  reg [17:0] \$3346 ;
+  reg [17:0] \$3347 ;
+  reg [17:0] \$3348 ;
+  reg [17:0] \$3349 ;
   wire \$335 ;
-  reg \$3350 ;
-  reg \$3351 ;
+  reg [17:0] \$3350 ;
+  reg [17:0] \$3351 ;
   reg \$3352 ;
   reg \$3353 ;
-  reg \$3354 ;
-  reg \$3355 ;
-  reg \$3356 ;
-  reg \$3357 ;
+  reg [18:0] \$3354 ;
+  reg [18:0] \$3355 ;
+  reg [18:0] \$3356 ;
+  reg [18:0] \$3357 ;
   reg \$3358 ;
   reg \$3359 ;
   wire \$336 ;
@@ -2650,15 +2650,27 @@ module nm_linear_8_16_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload
   reg \$3378 ;
   reg \$3379 ;
   wire \$338 ;
-  reg [31:0] \$3380 ;
-  reg [31:0] \$3381 ;
-  reg [31:0] \$3382 ;
-  reg [31:0] \$3383 ;
-  reg [31:0] \$3384 ;
-  reg [31:0] \$3385 ;
-  reg [31:0] \$3386 ;
-  reg [31:0] \$3387 ;
+  reg \$3380 ;
+  reg \$3381 ;
+  reg \$3382 ;
+  reg \$3383 ;
+  reg \$3384 ;
+  reg \$3385 ;
+  reg \$3386 ;
+  reg \$3387 ;
+  reg \$3388 ;
+  reg \$3389 ;
   wire \$339 ;
+  reg \$3390 ;
+  reg \$3391 ;
+  reg [31:0] \$3392 ;
+  reg [31:0] \$3393 ;
+  reg [31:0] \$3394 ;
+  reg [31:0] \$3395 ;
+  reg [31:0] \$3396 ;
+  reg [31:0] \$3397 ;
+  reg [31:0] \$3398 ;
+  reg [31:0] \$3399 ;
   wire [8:0] \$34 ;
   wire \$340 ;
   wire \$341 ;
@@ -3553,38 +3565,38 @@ module nm_linear_8_16_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload
   wire [31:0] mac_acc3_next;
   reg [31:0] mac_acc3_out = 32'd0;
   reg [16:0] mac_add0_s0 = 17'h00000;
-  reg [16:0] \mac_add0_s0$1635  = 17'h00000;
-  reg [16:0] \mac_add0_s0$1637  = 17'h00000;
-  reg [16:0] \mac_add0_s0$1638  = 17'h00000;
-  reg [16:0] \mac_add0_s0$1640  = 17'h00000;
-  reg [16:0] \mac_add0_s0$1641  = 17'h00000;
   reg [16:0] \mac_add0_s0$1643  = 17'h00000;
-  reg [16:0] \mac_add0_s0$1644  = 17'h00000;
+  reg [16:0] \mac_add0_s0$1645  = 17'h00000;
   reg [16:0] \mac_add0_s0$1646  = 17'h00000;
-  reg [16:0] \mac_add0_s0$1647  = 17'h00000;
+  reg [16:0] \mac_add0_s0$1648  = 17'h00000;
   reg [16:0] \mac_add0_s0$1649  = 17'h00000;
-  reg [16:0] \mac_add0_s0$1650  = 17'h00000;
+  reg [16:0] \mac_add0_s0$1651  = 17'h00000;
   reg [16:0] \mac_add0_s0$1652  = 17'h00000;
-  reg [16:0] \mac_add0_s0$1653  = 17'h00000;
+  reg [16:0] \mac_add0_s0$1654  = 17'h00000;
   reg [16:0] \mac_add0_s0$1655  = 17'h00000;
-  reg [16:0] \mac_add0_s0$1656  = 17'h00000;
-  reg \mac_add0_s0$1820  = 1'h0;
+  reg [16:0] \mac_add0_s0$1657  = 17'h00000;
+  reg [16:0] \mac_add0_s0$1658  = 17'h00000;
+  reg [16:0] \mac_add0_s0$1660  = 17'h00000;
+  reg [16:0] \mac_add0_s0$1661  = 17'h00000;
+  reg [16:0] \mac_add0_s0$1663  = 17'h00000;
+  reg [16:0] \mac_add0_s0$1664  = 17'h00000;
+  reg \mac_add0_s0$1828  = 1'h0;
   reg mac_add0_valid_s0 = 1'h0;
   reg [17:0] mac_add1_s0 = 18'h00000;
-  reg [17:0] \mac_add1_s0$1661  = 18'h00000;
-  reg [17:0] \mac_add1_s0$1663  = 18'h00000;
-  reg [17:0] \mac_add1_s0$1664  = 18'h00000;
-  reg [17:0] \mac_add1_s0$1666  = 18'h00000;
-  reg [17:0] \mac_add1_s0$1667  = 18'h00000;
   reg [17:0] \mac_add1_s0$1669  = 18'h00000;
-  reg [17:0] \mac_add1_s0$1670  = 18'h00000;
-  reg \mac_add1_s0$1822  = 1'h0;
+  reg [17:0] \mac_add1_s0$1671  = 18'h00000;
+  reg [17:0] \mac_add1_s0$1672  = 18'h00000;
+  reg [17:0] \mac_add1_s0$1674  = 18'h00000;
+  reg [17:0] \mac_add1_s0$1675  = 18'h00000;
+  reg [17:0] \mac_add1_s0$1677  = 18'h00000;
+  reg [17:0] \mac_add1_s0$1678  = 18'h00000;
+  reg \mac_add1_s0$1830  = 1'h0;
   reg mac_add1_valid_s0 = 1'h0;
   reg [18:0] mac_add2_s0 = 19'h00000;
-  reg [18:0] \mac_add2_s0$1694  = 19'h00000;
-  reg [18:0] \mac_add2_s0$1697  = 19'h00000;
-  reg [18:0] \mac_add2_s0$1700  = 19'h00000;
-  reg \mac_add2_s0$1824  = 1'h0;
+  reg [18:0] \mac_add2_s0$1702  = 19'h00000;
+  reg [18:0] \mac_add2_s0$1705  = 19'h00000;
+  reg [18:0] \mac_add2_s0$1708  = 19'h00000;
+  reg \mac_add2_s0$1832  = 1'h0;
   reg mac_add2_valid_s0 = 1'h0;
   reg mac_dspin_s0 = 1'h0;
   reg mac_dspin_valid_s0 = 1'h0;
@@ -3592,23 +3604,15 @@ module nm_linear_8_16_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload
   reg mac_dspout_valid_s0 = 1'h0;
   (* init = 1'h0 *)
   wire mac_out_valid;
+  reg [7:0] mac_pre_a0_g0 = 8'h00;
+  reg [7:0] mac_pre_a1_g1 = 8'h00;
+  reg [7:0] mac_pre_a2_g2 = 8'h00;
+  reg [7:0] mac_pre_a3_g3 = 8'h00;
+  reg [7:0] mac_pre_a4_g4 = 8'h00;
+  reg [7:0] mac_pre_a5_g5 = 8'h00;
+  reg [7:0] mac_pre_a6_g6 = 8'h00;
+  reg [7:0] mac_pre_a7_g7 = 8'h00;
   reg [7:0] mac_pre_s0 = 8'h00;
-  reg [7:0] \mac_pre_s0$1775  = 8'h00;
-  reg [7:0] \mac_pre_s0$1776  = 8'h00;
-  reg [7:0] \mac_pre_s0$1777  = 8'h00;
-  reg [7:0] \mac_pre_s0$1778  = 8'h00;
-  reg [7:0] \mac_pre_s0$1779  = 8'h00;
-  reg [7:0] \mac_pre_s0$1780  = 8'h00;
-  reg [7:0] \mac_pre_s0$1781  = 8'h00;
-  reg [7:0] \mac_pre_s0$1782  = 8'h00;
-  reg [7:0] \mac_pre_s0$1783  = 8'h00;
-  reg [7:0] \mac_pre_s0$1784  = 8'h00;
-  reg [7:0] \mac_pre_s0$1785  = 8'h00;
-  reg [7:0] \mac_pre_s0$1786  = 8'h00;
-  reg [7:0] \mac_pre_s0$1787  = 8'h00;
-  reg [7:0] \mac_pre_s0$1788  = 8'h00;
-  reg [7:0] \mac_pre_s0$1789  = 8'h00;
-  reg [7:0] \mac_pre_s0$1790  = 8'h00;
   reg [7:0] \mac_pre_s0$1791  = 8'h00;
   reg [7:0] \mac_pre_s0$1792  = 8'h00;
   reg [7:0] \mac_pre_s0$1793  = 8'h00;
@@ -3632,7 +3636,15 @@ module nm_linear_8_16_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload
   reg [7:0] \mac_pre_s0$1811  = 8'h00;
   reg [7:0] \mac_pre_s0$1812  = 8'h00;
   reg [7:0] \mac_pre_s0$1813  = 8'h00;
-  reg \mac_pre_s0$1814  = 1'h0;
+  reg [7:0] \mac_pre_s0$1814  = 8'h00;
+  reg [7:0] \mac_pre_s0$1815  = 8'h00;
+  reg [7:0] \mac_pre_s0$1816  = 8'h00;
+  reg [7:0] \mac_pre_s0$1817  = 8'h00;
+  reg [7:0] \mac_pre_s0$1818  = 8'h00;
+  reg [7:0] \mac_pre_s0$1819  = 8'h00;
+  reg [7:0] \mac_pre_s0$1820  = 8'h00;
+  reg [7:0] \mac_pre_s0$1821  = 8'h00;
+  reg \mac_pre_s0$1822  = 1'h0;
   reg mac_pre_valid_s0 = 1'h0;
   wire [15:0] mac_prod0_0;
   wire [15:0] mac_prod0_1;
@@ -3686,15 +3698,15 @@ module nm_linear_8_16_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload
   reg [7:0] \mac_wmux0_s0$1036  = 8'h00;
   reg [7:0] \mac_wmux0_s0$1038  = 8'h00;
   reg [7:0] \mac_wmux0_s0$1040  = 8'h00;
-  reg [7:0] \mac_wmux0_s0$1734  = 8'h00;
-  reg [7:0] \mac_wmux0_s0$1735  = 8'h00;
-  reg [7:0] \mac_wmux0_s0$1736  = 8'h00;
-  reg [7:0] \mac_wmux0_s0$1737  = 8'h00;
-  reg [7:0] \mac_wmux0_s0$1738  = 8'h00;
-  reg [7:0] \mac_wmux0_s0$1739  = 8'h00;
-  reg [7:0] \mac_wmux0_s0$1740  = 8'h00;
-  reg [7:0] \mac_wmux0_s0$1741  = 8'h00;
-  reg \mac_wmux0_s0$1742  = 1'h0;
+  reg [7:0] \mac_wmux0_s0$1742  = 8'h00;
+  reg [7:0] \mac_wmux0_s0$1743  = 8'h00;
+  reg [7:0] \mac_wmux0_s0$1744  = 8'h00;
+  reg [7:0] \mac_wmux0_s0$1745  = 8'h00;
+  reg [7:0] \mac_wmux0_s0$1746  = 8'h00;
+  reg [7:0] \mac_wmux0_s0$1747  = 8'h00;
+  reg [7:0] \mac_wmux0_s0$1748  = 8'h00;
+  reg [7:0] \mac_wmux0_s0$1749  = 8'h00;
+  reg \mac_wmux0_s0$1750  = 1'h0;
   reg [3:0] \mac_wmux0_s0$842  = 4'h0;
   reg \mac_wmux0_s0$844  = 1'h0;
   reg [3:0] \mac_wmux0_s0$845  = 4'h0;
@@ -3868,15 +3880,15 @@ module nm_linear_8_16_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload
   reg [7:0] \mac_wmux1_s0$1232  = 8'h00;
   reg [7:0] \mac_wmux1_s0$1234  = 8'h00;
   reg [7:0] \mac_wmux1_s0$1236  = 8'h00;
-  reg [7:0] \mac_wmux1_s0$1744  = 8'h00;
-  reg [7:0] \mac_wmux1_s0$1745  = 8'h00;
-  reg [7:0] \mac_wmux1_s0$1746  = 8'h00;
-  reg [7:0] \mac_wmux1_s0$1747  = 8'h00;
-  reg [7:0] \mac_wmux1_s0$1748  = 8'h00;
-  reg [7:0] \mac_wmux1_s0$1749  = 8'h00;
-  reg [7:0] \mac_wmux1_s0$1750  = 8'h00;
-  reg [7:0] \mac_wmux1_s0$1751  = 8'h00;
-  reg \mac_wmux1_s0$1752  = 1'h0;
+  reg [7:0] \mac_wmux1_s0$1752  = 8'h00;
+  reg [7:0] \mac_wmux1_s0$1753  = 8'h00;
+  reg [7:0] \mac_wmux1_s0$1754  = 8'h00;
+  reg [7:0] \mac_wmux1_s0$1755  = 8'h00;
+  reg [7:0] \mac_wmux1_s0$1756  = 8'h00;
+  reg [7:0] \mac_wmux1_s0$1757  = 8'h00;
+  reg [7:0] \mac_wmux1_s0$1758  = 8'h00;
+  reg [7:0] \mac_wmux1_s0$1759  = 8'h00;
+  reg \mac_wmux1_s0$1760  = 1'h0;
   reg mac_wmux1_valid_s0 = 1'h0;
   reg mac_wmux2_s0 = 1'h0;
   reg [3:0] \mac_wmux2_s0$1241  = 4'h0;
@@ -3974,15 +3986,15 @@ module nm_linear_8_16_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload
   reg [7:0] \mac_wmux2_s0$1414  = 8'h00;
   reg [7:0] \mac_wmux2_s0$1416  = 8'h00;
   reg [7:0] \mac_wmux2_s0$1418  = 8'h00;
-  reg [7:0] \mac_wmux2_s0$1754  = 8'h00;
-  reg [7:0] \mac_wmux2_s0$1755  = 8'h00;
-  reg [7:0] \mac_wmux2_s0$1756  = 8'h00;
-  reg [7:0] \mac_wmux2_s0$1757  = 8'h00;
-  reg [7:0] \mac_wmux2_s0$1758  = 8'h00;
-  reg [7:0] \mac_wmux2_s0$1759  = 8'h00;
-  reg [7:0] \mac_wmux2_s0$1760  = 8'h00;
-  reg [7:0] \mac_wmux2_s0$1761  = 8'h00;
-  reg \mac_wmux2_s0$1762  = 1'h0;
+  reg [7:0] \mac_wmux2_s0$1762  = 8'h00;
+  reg [7:0] \mac_wmux2_s0$1763  = 8'h00;
+  reg [7:0] \mac_wmux2_s0$1764  = 8'h00;
+  reg [7:0] \mac_wmux2_s0$1765  = 8'h00;
+  reg [7:0] \mac_wmux2_s0$1766  = 8'h00;
+  reg [7:0] \mac_wmux2_s0$1767  = 8'h00;
+  reg [7:0] \mac_wmux2_s0$1768  = 8'h00;
+  reg [7:0] \mac_wmux2_s0$1769  = 8'h00;
+  reg \mac_wmux2_s0$1770  = 1'h0;
   reg mac_wmux2_valid_s0 = 1'h0;
   reg mac_wmux3_s0 = 1'h0;
   reg [3:0] \mac_wmux3_s0$1423  = 4'h0;
@@ -4080,15 +4092,15 @@ module nm_linear_8_16_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload
   reg [7:0] \mac_wmux3_s0$1569  = 8'h00;
   reg [7:0] \mac_wmux3_s0$1571  = 8'h00;
   reg [7:0] \mac_wmux3_s0$1572  = 8'h00;
-  reg [7:0] \mac_wmux3_s0$1764  = 8'h00;
-  reg [7:0] \mac_wmux3_s0$1765  = 8'h00;
-  reg [7:0] \mac_wmux3_s0$1766  = 8'h00;
-  reg [7:0] \mac_wmux3_s0$1767  = 8'h00;
-  reg [7:0] \mac_wmux3_s0$1768  = 8'h00;
-  reg [7:0] \mac_wmux3_s0$1769  = 8'h00;
-  reg [7:0] \mac_wmux3_s0$1770  = 8'h00;
-  reg [7:0] \mac_wmux3_s0$1771  = 8'h00;
-  reg \mac_wmux3_s0$1772  = 1'h0;
+  reg [7:0] \mac_wmux3_s0$1772  = 8'h00;
+  reg [7:0] \mac_wmux3_s0$1773  = 8'h00;
+  reg [7:0] \mac_wmux3_s0$1774  = 8'h00;
+  reg [7:0] \mac_wmux3_s0$1775  = 8'h00;
+  reg [7:0] \mac_wmux3_s0$1776  = 8'h00;
+  reg [7:0] \mac_wmux3_s0$1777  = 8'h00;
+  reg [7:0] \mac_wmux3_s0$1778  = 8'h00;
+  reg [7:0] \mac_wmux3_s0$1779  = 8'h00;
+  reg \mac_wmux3_s0$1780  = 1'h0;
   reg mac_wmux3_valid_s0 = 1'h0;
   wire [3:0] mac_wmux_drop0;
   wire [3:0] mac_wmux_drop1;
@@ -4864,8 +4876,8 @@ module nm_linear_8_16_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload
   wire [7:0] sel_key8;
   wire [7:0] sel_key9;
   reg sel_l10_s0 = 1'h0;
-  reg [511:0] \sel_l10_s0$1712  = 512'h00000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000;
-  reg \sel_l10_s0$1713  = 1'h0;
+  reg [511:0] \sel_l10_s0$1720  = 512'h00000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000;
+  reg \sel_l10_s0$1721  = 1'h0;
   reg [2:0] \sel_l10_s0$578  = 3'h0;
   reg [2:0] \sel_l10_s0$586  = 3'h0;
   reg [2:0] \sel_l10_s0$594  = 3'h0;
@@ -4882,9 +4894,9 @@ module nm_linear_8_16_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload
   reg [1:0] \sel_l10_s0$721  = 2'h0;
   reg [1:0] \sel_l10_s0$722  = 2'h0;
   reg [7:0] sel_l13_s0 = 8'h00;
-  reg [15:0] \sel_l13_s0$1714  = 16'h0000;
-  reg [511:0] \sel_l13_s0$1715  = 512'h00000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000;
-  reg \sel_l13_s0$1716  = 1'h0;
+  reg [15:0] \sel_l13_s0$1722  = 16'h0000;
+  reg [511:0] \sel_l13_s0$1723  = 512'h00000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000;
+  reg \sel_l13_s0$1724  = 1'h0;
   reg [8:0] \sel_l13_s0$734  = 9'h000;
   reg [7:0] \sel_l13_s0$735  = 8'h00;
   reg [7:0] \sel_l13_s0$736  = 8'h00;
@@ -4909,17 +4921,17 @@ module nm_linear_8_16_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload
   reg [8:0] \sel_l13_s0$783  = 9'h000;
   reg [7:0] \sel_l13_s0$786  = 8'h00;
   reg [3:0] sel_l15_s0 = 4'h0;
-  reg [15:0] \sel_l15_s0$1717  = 16'h0000;
-  reg [7:0] \sel_l15_s0$1718  = 8'h00;
-  reg [7:0] \sel_l15_s0$1719  = 8'h00;
-  reg [7:0] \sel_l15_s0$1720  = 8'h00;
-  reg [7:0] \sel_l15_s0$1721  = 8'h00;
-  reg [7:0] \sel_l15_s0$1722  = 8'h00;
-  reg [7:0] \sel_l15_s0$1723  = 8'h00;
-  reg [7:0] \sel_l15_s0$1724  = 8'h00;
-  reg [7:0] \sel_l15_s0$1725  = 8'h00;
-  reg [511:0] \sel_l15_s0$1726  = 512'h00000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000;
-  reg \sel_l15_s0$1727  = 1'h0;
+  reg [15:0] \sel_l15_s0$1725  = 16'h0000;
+  reg [7:0] \sel_l15_s0$1726  = 8'h00;
+  reg [7:0] \sel_l15_s0$1727  = 8'h00;
+  reg [7:0] \sel_l15_s0$1728  = 8'h00;
+  reg [7:0] \sel_l15_s0$1729  = 8'h00;
+  reg [7:0] \sel_l15_s0$1730  = 8'h00;
+  reg [7:0] \sel_l15_s0$1731  = 8'h00;
+  reg [7:0] \sel_l15_s0$1732  = 8'h00;
+  reg [7:0] \sel_l15_s0$1733  = 8'h00;
+  reg [511:0] \sel_l15_s0$1734  = 512'h00000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000;
+  reg \sel_l15_s0$1735  = 1'h0;
   reg [3:0] \sel_l15_s0$802  = 4'h0;
   reg [3:0] \sel_l15_s0$805  = 4'h0;
   reg [3:0] \sel_l15_s0$808  = 4'h0;
@@ -4928,8 +4940,8 @@ module nm_linear_8_16_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload
   reg [3:0] \sel_l15_s0$817  = 4'h0;
   reg [3:0] \sel_l15_s0$820  = 4'h0;
   reg [7:0] sel_l1_s0 = 8'h00;
-  reg [511:0] \sel_l1_s0$1706  = 512'h00000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000;
-  reg \sel_l1_s0$1707  = 1'h0;
+  reg [511:0] \sel_l1_s0$1714  = 512'h00000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000;
+  reg \sel_l1_s0$1715  = 1'h0;
   reg [7:0] \sel_l1_s0$29  = 8'h00;
   reg [7:0] \sel_l1_s0$30  = 8'h00;
   reg [7:0] \sel_l1_s0$31  = 8'h00;
@@ -4946,11 +4958,11 @@ module nm_linear_8_16_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload
   reg [7:0] \sel_l1_s0$42  = 8'h00;
   reg [7:0] \sel_l1_s0$43  = 8'h00;
   reg [119:0] sel_l2_s0 = 120'h000000000000000000000000000000;
-  reg [511:0] \sel_l2_s0$1708  = 512'h00000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000;
-  reg \sel_l2_s0$1709  = 1'h0;
+  reg [511:0] \sel_l2_s0$1716  = 512'h00000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000;
+  reg \sel_l2_s0$1717  = 1'h0;
   reg sel_l5_s0 = 1'h0;
-  reg [511:0] \sel_l5_s0$1710  = 512'h00000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000;
-  reg \sel_l5_s0$1711  = 1'h0;
+  reg [511:0] \sel_l5_s0$1718  = 512'h00000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000;
+  reg \sel_l5_s0$1719  = 1'h0;
   reg \sel_l5_s0$339  = 1'h0;
   reg \sel_l5_s0$340  = 1'h0;
   reg \sel_l5_s0$343  = 1'h0;
@@ -5327,8 +5339,16 @@ module nm_linear_8_16_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload
   reg stall_adv25_valid = 1'h0;
   wire stall_adv26;
   reg stall_adv26_valid = 1'h0;
+  wire stall_adv27;
+  reg stall_adv27_valid = 1'h0;
+  wire stall_adv28;
+  reg stall_adv28_valid = 1'h0;
+  wire stall_adv29;
+  reg stall_adv29_valid = 1'h0;
   reg stall_adv2_valid = 1'h0;
   wire stall_adv3;
+  wire stall_adv30;
+  reg stall_adv30_valid = 1'h0;
   reg stall_adv3_valid = 1'h0;
   wire stall_adv4;
   reg stall_adv4_valid = 1'h0;
@@ -8787,6 +8807,14 @@ module nm_linear_8_16_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload
   assign stall_adv14 = \$2588  | o__ready;
   assign \$2589  = ~ stall_adv15_valid;
   assign stall_adv15 = \$2589  | o__ready;
+  assign \$2590  = ~ stall_adv16_valid;
+  assign stall_adv16 = \$2590  | o__ready;
+  assign \$2591  = ~ stall_adv17_valid;
+  assign stall_adv17 = \$2591  | o__ready;
+  assign \$2592  = ~ stall_adv18_valid;
+  assign stall_adv18 = \$2592  | o__ready;
+  assign \$2593  = ~ stall_adv19_valid;
+  assign stall_adv19 = \$2593  | o__ready;
   assign mac0_sum0_p0 = $signed(mac_prod0_0) + $signed(mac_prod0_1);
   assign mac0_sum0_p1 = $signed(mac_prod0_2) + $signed(mac_prod0_3);
   assign mac0_sum0_p2 = $signed(mac_prod0_4) + $signed(mac_prod0_5);
@@ -8803,30 +8831,22 @@ module nm_linear_8_16_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload
   assign mac3_sum0_p1 = $signed(mac_prod3_2) + $signed(mac_prod3_3);
   assign mac3_sum0_p2 = $signed(mac_prod3_4) + $signed(mac_prod3_5);
   assign mac3_sum0_p3 = $signed(mac_prod3_6) + $signed(mac_prod3_7);
-  assign \$2590  = ~ stall_adv16_valid;
-  assign stall_adv16 = \$2590  | o__ready;
-  assign mac0_sum1_p0 = $signed(mac_add0_s0) + $signed(\mac_add0_s0$1635 );
-  assign mac0_sum1_p1 = $signed(\mac_add0_s0$1637 ) + $signed(\mac_add0_s0$1638 );
-  assign mac1_sum1_p0 = $signed(\mac_add0_s0$1640 ) + $signed(\mac_add0_s0$1641 );
-  assign mac1_sum1_p1 = $signed(\mac_add0_s0$1643 ) + $signed(\mac_add0_s0$1644 );
-  assign mac2_sum1_p0 = $signed(\mac_add0_s0$1646 ) + $signed(\mac_add0_s0$1647 );
-  assign mac2_sum1_p1 = $signed(\mac_add0_s0$1649 ) + $signed(\mac_add0_s0$1650 );
-  assign mac3_sum1_p0 = $signed(\mac_add0_s0$1652 ) + $signed(\mac_add0_s0$1653 );
-  assign mac3_sum1_p1 = $signed(\mac_add0_s0$1655 ) + $signed(\mac_add0_s0$1656 );
-  assign \$2591  = ~ stall_adv17_valid;
-  assign stall_adv17 = \$2591  | o__ready;
-  assign mac0_sum2_p0 = $signed(mac_add1_s0) + $signed(\mac_add1_s0$1661 );
-  assign mac1_sum2_p0 = $signed(\mac_add1_s0$1663 ) + $signed(\mac_add1_s0$1664 );
-  assign mac2_sum2_p0 = $signed(\mac_add1_s0$1666 ) + $signed(\mac_add1_s0$1667 );
-  assign mac3_sum2_p0 = $signed(\mac_add1_s0$1669 ) + $signed(\mac_add1_s0$1670 );
-  assign \$2592  = ~ stall_adv18_valid;
-  assign stall_adv18 = \$2592  | o__ready;
-  assign \$2593  = ~ stall_adv19_valid;
-  assign stall_adv19 = \$2593  | o__ready;
   assign \$2594  = ~ stall_adv20_valid;
   assign stall_adv20 = \$2594  | o__ready;
+  assign mac0_sum1_p0 = $signed(mac_add0_s0) + $signed(\mac_add0_s0$1643 );
+  assign mac0_sum1_p1 = $signed(\mac_add0_s0$1645 ) + $signed(\mac_add0_s0$1646 );
+  assign mac1_sum1_p0 = $signed(\mac_add0_s0$1648 ) + $signed(\mac_add0_s0$1649 );
+  assign mac1_sum1_p1 = $signed(\mac_add0_s0$1651 ) + $signed(\mac_add0_s0$1652 );
+  assign mac2_sum1_p0 = $signed(\mac_add0_s0$1654 ) + $signed(\mac_add0_s0$1655 );
+  assign mac2_sum1_p1 = $signed(\mac_add0_s0$1657 ) + $signed(\mac_add0_s0$1658 );
+  assign mac3_sum1_p0 = $signed(\mac_add0_s0$1660 ) + $signed(\mac_add0_s0$1661 );
+  assign mac3_sum1_p1 = $signed(\mac_add0_s0$1663 ) + $signed(\mac_add0_s0$1664 );
   assign \$2595  = ~ stall_adv21_valid;
   assign stall_adv21 = \$2595  | o__ready;
+  assign mac0_sum2_p0 = $signed(mac_add1_s0) + $signed(\mac_add1_s0$1669 );
+  assign mac1_sum2_p0 = $signed(\mac_add1_s0$1671 ) + $signed(\mac_add1_s0$1672 );
+  assign mac2_sum2_p0 = $signed(\mac_add1_s0$1674 ) + $signed(\mac_add1_s0$1675 );
+  assign mac3_sum2_p0 = $signed(\mac_add1_s0$1677 ) + $signed(\mac_add1_s0$1678 );
   assign \$2596  = ~ stall_adv22_valid;
   assign stall_adv22 = \$2596  | o__ready;
   assign \$2597  = ~ stall_adv23_valid;
@@ -8837,1326 +8857,1322 @@ module nm_linear_8_16_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload
   assign stall_adv25 = \$2599  | o__ready;
   assign \$2600  = ~ stall_adv26_valid;
   assign stall_adv26 = \$2600  | o__ready;
-  assign \$2601  = $signed(mac_acc0) + $signed(mac_add2_s0);
-  assign \$2602  = $signed(mac_acc1) + $signed(\mac_add2_s0$1694 );
-  assign \$2603  = $signed(mac_acc2) + $signed(\mac_add2_s0$1697 );
-  assign \$2604  = $signed(mac_acc3) + $signed(\mac_add2_s0$1700 );
-  assign \$2605  = wr__addr + 1'h1;
-  assign \$2606  = rd__addr + 1'h1;
-  assign \$2607  = ~ \mac_wmux0_s0$1030 [0];
-  assign \$2608  = \mac_wmux0_s0$1029  & \$2607 ;
-  assign \$2609  = ~ \mac_wmux1_s0$1213 [1];
-  assign \$2610  = \mac_wmux1_s0$1212  & \$2609 ;
-  assign \$2611  = ~ \mac_wmux1_s0$1226 [1];
-  assign \$2612  = \mac_wmux1_s0$1225  & \$2611 ;
-  assign \$2613  = ~ \mac_wmux2_s0$1369 [2];
-  assign \$2614  = \mac_wmux2_s0$1368  & \$2613 ;
-  assign \$2615  = ~ \mac_wmux2_s0$1382 [2];
-  assign \$2616  = \mac_wmux2_s0$1381  & \$2615 ;
-  assign \$2617  = ~ \mac_wmux2_s0$1395 [2];
-  assign \$2618  = \mac_wmux2_s0$1394  & \$2617 ;
-  assign \$2619  = ~ \mac_wmux2_s0$1408 [2];
-  assign \$2620  = \mac_wmux2_s0$1407  & \$2619 ;
-  assign \$2621  = mac_add2_valid_s0 & \mac_add2_s0$1824 ;
-  assign \$2622  = mac_add2_valid_s0 & \mac_add2_s0$1824 ;
-  assign \$2623  = mac_add2_valid_s0 & \mac_add2_s0$1824 ;
-  assign \$2624  = mac_add2_valid_s0 & \mac_add2_s0$1824 ;
-  assign \$2625  = mac_add2_valid_s0 & \mac_add2_s0$1824 ;
-  assign \$2626  = mac_add2_valid_s0 & \mac_add2_s0$1824 ;
-  assign \$2627  = mac_add2_valid_s0 & \mac_add2_s0$1824 ;
-  assign \$2628  = mac_add2_valid_s0 & \mac_add2_s0$1824 ;
-  assign \$2629  = mac_add2_valid_s0 & \mac_add2_s0$1824 ;
-  assign \$2630  = mac_add2_valid_s0 & \mac_add2_s0$1824 ;
-  assign \$2631  = mac_add2_valid_s0 & \mac_add2_s0$1824 ;
-  assign \$2632  = mac_add2_valid_s0 & \mac_add2_s0$1824 ;
-  assign \$2633  = mac_add2_valid_s0 & \mac_add2_s0$1824 ;
-  assign \$2634  = mac_add2_valid_s0 & \mac_add2_s0$1824 ;
-  assign \$2635  = mac_add2_valid_s0 & \mac_add2_s0$1824 ;
-  assign \$2636  = mac_add2_valid_s0 & \mac_add2_s0$1824 ;
-  assign \$2637  = mac_add2_valid_s0 & \mac_add2_s0$1824 ;
-  assign \$2638  = mac_add2_valid_s0 & \mac_add2_s0$1824 ;
-  assign \$2639  = mac_add2_valid_s0 & \mac_add2_s0$1824 ;
-  assign \$2640  = mac_add2_valid_s0 & \mac_add2_s0$1824 ;
-  assign \$2641  = mac_add2_valid_s0 & \mac_add2_s0$1824 ;
-  assign \$2642  = mac_add2_valid_s0 & \mac_add2_s0$1824 ;
-  assign \$2643  = mac_add2_valid_s0 & \mac_add2_s0$1824 ;
-  assign \$2644  = mac_add2_valid_s0 & \mac_add2_s0$1824 ;
-  assign \$2645  = mac_add2_valid_s0 & \mac_add2_s0$1824 ;
-  assign \$2646  = mac_add2_valid_s0 & \mac_add2_s0$1824 ;
-  assign \$2647  = mac_add2_valid_s0 & \mac_add2_s0$1824 ;
-  assign \$2648  = mac_add2_valid_s0 & \mac_add2_s0$1824 ;
-  assign \$2649  = stall_adv19 & mac_add2_valid_s0;
-  assign \$2650  = \mac_add2_s0$1824  ? 32'd0 : \$2601 [31:0];
-  assign \$2651  = stall_adv21 & mac_add2_valid_s0;
-  assign \$2652  = \mac_add2_s0$1824  ? 32'd0 : \$2602 [31:0];
-  assign \$2653  = stall_adv23 & mac_add2_valid_s0;
-  assign \$2654  = \mac_add2_s0$1824  ? 32'd0 : \$2603 [31:0];
-  assign \$2655  = stall_adv25 & mac_add2_valid_s0;
-  assign \$2656  = \mac_add2_s0$1824  ? 32'd0 : \$2604 [31:0];
+  assign \$2601  = ~ stall_adv27_valid;
+  assign stall_adv27 = \$2601  | o__ready;
+  assign \$2602  = ~ stall_adv28_valid;
+  assign stall_adv28 = \$2602  | o__ready;
+  assign \$2603  = ~ stall_adv29_valid;
+  assign stall_adv29 = \$2603  | o__ready;
+  assign \$2604  = ~ stall_adv30_valid;
+  assign stall_adv30 = \$2604  | o__ready;
+  assign \$2605  = $signed(mac_acc0) + $signed(mac_add2_s0);
+  assign \$2606  = $signed(mac_acc1) + $signed(\mac_add2_s0$1702 );
+  assign \$2607  = $signed(mac_acc2) + $signed(\mac_add2_s0$1705 );
+  assign \$2608  = $signed(mac_acc3) + $signed(\mac_add2_s0$1708 );
+  assign \$2609  = wr__addr + 1'h1;
+  assign \$2610  = rd__addr + 1'h1;
+  assign \$2611  = ~ \mac_wmux0_s0$1030 [0];
+  assign \$2612  = \mac_wmux0_s0$1029  & \$2611 ;
+  assign \$2613  = ~ \mac_wmux1_s0$1213 [1];
+  assign \$2614  = \mac_wmux1_s0$1212  & \$2613 ;
+  assign \$2615  = ~ \mac_wmux1_s0$1226 [1];
+  assign \$2616  = \mac_wmux1_s0$1225  & \$2615 ;
+  assign \$2617  = ~ \mac_wmux2_s0$1369 [2];
+  assign \$2618  = \mac_wmux2_s0$1368  & \$2617 ;
+  assign \$2619  = ~ \mac_wmux2_s0$1382 [2];
+  assign \$2620  = \mac_wmux2_s0$1381  & \$2619 ;
+  assign \$2621  = ~ \mac_wmux2_s0$1395 [2];
+  assign \$2622  = \mac_wmux2_s0$1394  & \$2621 ;
+  assign \$2623  = ~ \mac_wmux2_s0$1408 [2];
+  assign \$2624  = \mac_wmux2_s0$1407  & \$2623 ;
+  assign \$2625  = mac_add2_valid_s0 & \mac_add2_s0$1832 ;
+  assign \$2626  = mac_add2_valid_s0 & \mac_add2_s0$1832 ;
+  assign \$2627  = mac_add2_valid_s0 & \mac_add2_s0$1832 ;
+  assign \$2628  = mac_add2_valid_s0 & \mac_add2_s0$1832 ;
+  assign \$2629  = mac_add2_valid_s0 & \mac_add2_s0$1832 ;
+  assign \$2630  = mac_add2_valid_s0 & \mac_add2_s0$1832 ;
+  assign \$2631  = mac_add2_valid_s0 & \mac_add2_s0$1832 ;
+  assign \$2632  = mac_add2_valid_s0 & \mac_add2_s0$1832 ;
+  assign \$2633  = mac_add2_valid_s0 & \mac_add2_s0$1832 ;
+  assign \$2634  = mac_add2_valid_s0 & \mac_add2_s0$1832 ;
+  assign \$2635  = mac_add2_valid_s0 & \mac_add2_s0$1832 ;
+  assign \$2636  = mac_add2_valid_s0 & \mac_add2_s0$1832 ;
+  assign \$2637  = mac_add2_valid_s0 & \mac_add2_s0$1832 ;
+  assign \$2638  = mac_add2_valid_s0 & \mac_add2_s0$1832 ;
+  assign \$2639  = mac_add2_valid_s0 & \mac_add2_s0$1832 ;
+  assign \$2640  = mac_add2_valid_s0 & \mac_add2_s0$1832 ;
+  assign \$2641  = mac_add2_valid_s0 & \mac_add2_s0$1832 ;
+  assign \$2642  = mac_add2_valid_s0 & \mac_add2_s0$1832 ;
+  assign \$2643  = mac_add2_valid_s0 & \mac_add2_s0$1832 ;
+  assign \$2644  = mac_add2_valid_s0 & \mac_add2_s0$1832 ;
+  assign \$2645  = mac_add2_valid_s0 & \mac_add2_s0$1832 ;
+  assign \$2646  = mac_add2_valid_s0 & \mac_add2_s0$1832 ;
+  assign \$2647  = mac_add2_valid_s0 & \mac_add2_s0$1832 ;
+  assign \$2648  = mac_add2_valid_s0 & \mac_add2_s0$1832 ;
+  assign \$2649  = mac_add2_valid_s0 & \mac_add2_s0$1832 ;
+  assign \$2650  = mac_add2_valid_s0 & \mac_add2_s0$1832 ;
+  assign \$2651  = mac_add2_valid_s0 & \mac_add2_s0$1832 ;
+  assign \$2652  = mac_add2_valid_s0 & \mac_add2_s0$1832 ;
+  assign \$2653  = mac_add2_valid_s0 & \mac_add2_s0$1832 ;
+  assign \$2654  = mac_add2_valid_s0 & \mac_add2_s0$1832 ;
+  assign \$2655  = mac_add2_valid_s0 & \mac_add2_s0$1832 ;
+  assign \$2656  = mac_add2_valid_s0 & \mac_add2_s0$1832 ;
+  assign \$2657  = stall_adv23 & mac_add2_valid_s0;
+  assign \$2658  = \mac_add2_s0$1832  ? 32'd0 : \$2605 [31:0];
+  assign \$2659  = stall_adv25 & mac_add2_valid_s0;
+  assign \$2660  = \mac_add2_s0$1832  ? 32'd0 : \$2606 [31:0];
+  assign \$2661  = stall_adv27 & mac_add2_valid_s0;
+  assign \$2662  = \mac_add2_s0$1832  ? 32'd0 : \$2607 [31:0];
+  assign \$2663  = stall_adv29 & mac_add2_valid_s0;
+  assign \$2664  = \mac_add2_s0$1832  ? 32'd0 : \$2608 [31:0];
   always @(posedge clk)
-    sel_l1_s0 <= \$2657 ;
+    sel_l1_s0 <= \$2665 ;
   always @(posedge clk)
-    \sel_l1_s0$29  <= \$2658 ;
+    \sel_l1_s0$29  <= \$2666 ;
   always @(posedge clk)
-    \sel_l1_s0$30  <= \$2659 ;
+    \sel_l1_s0$30  <= \$2667 ;
   always @(posedge clk)
-    \sel_l1_s0$31  <= \$2660 ;
+    \sel_l1_s0$31  <= \$2668 ;
   always @(posedge clk)
-    \sel_l1_s0$32  <= \$2661 ;
+    \sel_l1_s0$32  <= \$2669 ;
   always @(posedge clk)
-    \sel_l1_s0$33  <= \$2662 ;
+    \sel_l1_s0$33  <= \$2670 ;
   always @(posedge clk)
-    \sel_l1_s0$34  <= \$2663 ;
+    \sel_l1_s0$34  <= \$2671 ;
   always @(posedge clk)
-    \sel_l1_s0$35  <= \$2664 ;
+    \sel_l1_s0$35  <= \$2672 ;
   always @(posedge clk)
-    \sel_l1_s0$36  <= \$2665 ;
+    \sel_l1_s0$36  <= \$2673 ;
   always @(posedge clk)
-    \sel_l1_s0$37  <= \$2666 ;
+    \sel_l1_s0$37  <= \$2674 ;
   always @(posedge clk)
-    \sel_l1_s0$38  <= \$2667 ;
+    \sel_l1_s0$38  <= \$2675 ;
   always @(posedge clk)
-    \sel_l1_s0$39  <= \$2668 ;
+    \sel_l1_s0$39  <= \$2676 ;
   always @(posedge clk)
-    \sel_l1_s0$40  <= \$2669 ;
+    \sel_l1_s0$40  <= \$2677 ;
   always @(posedge clk)
-    \sel_l1_s0$41  <= \$2670 ;
+    \sel_l1_s0$41  <= \$2678 ;
   always @(posedge clk)
-    \sel_l1_s0$42  <= \$2671 ;
+    \sel_l1_s0$42  <= \$2679 ;
   always @(posedge clk)
-    \sel_l1_s0$43  <= \$2672 ;
+    \sel_l1_s0$43  <= \$2680 ;
   always @(posedge clk)
-    \sel_l1_s0$1706  <= \$2673 ;
+    \sel_l1_s0$1714  <= \$2681 ;
   always @(posedge clk)
-    \sel_l1_s0$1707  <= \$2674 ;
+    \sel_l1_s0$1715  <= \$2682 ;
   always @(posedge clk)
-    sel_l2_s0 <= \$2675 ;
+    sel_l2_s0 <= \$2683 ;
   always @(posedge clk)
-    \sel_l2_s0$1708  <= \$2676 ;
+    \sel_l2_s0$1716  <= \$2684 ;
   always @(posedge clk)
-    \sel_l2_s0$1709  <= \$2677 ;
+    \sel_l2_s0$1717  <= \$2685 ;
   always @(posedge clk)
-    \sel_l5_s0$482  <= \$2678 ;
+    \sel_l5_s0$482  <= \$2686 ;
   always @(posedge clk)
-    sel_l5_s0 <= \$2679 ;
+    sel_l5_s0 <= \$2687 ;
   always @(posedge clk)
-    \sel_l5_s0$339  <= \$2680 ;
+    \sel_l5_s0$339  <= \$2688 ;
   always @(posedge clk)
-    \sel_l5_s0$340  <= \$2681 ;
+    \sel_l5_s0$340  <= \$2689 ;
   always @(posedge clk)
-    \sel_l5_s0$418  <= \$2682 ;
+    \sel_l5_s0$418  <= \$2690 ;
   always @(posedge clk)
-    \sel_l5_s0$419  <= \$2683 ;
+    \sel_l5_s0$419  <= \$2691 ;
   always @(posedge clk)
-    \sel_l5_s0$483  <= \$2684 ;
+    \sel_l5_s0$483  <= \$2692 ;
   always @(posedge clk)
-    \sel_l5_s0$343  <= \$2685 ;
+    \sel_l5_s0$343  <= \$2693 ;
   always @(posedge clk)
-    \sel_l5_s0$344  <= \$2686 ;
+    \sel_l5_s0$344  <= \$2694 ;
   always @(posedge clk)
-    \sel_l5_s0$345  <= \$2687 ;
+    \sel_l5_s0$345  <= \$2695 ;
   always @(posedge clk)
-    \sel_l5_s0$422  <= \$2688 ;
+    \sel_l5_s0$422  <= \$2696 ;
   always @(posedge clk)
-    \sel_l5_s0$423  <= \$2689 ;
+    \sel_l5_s0$423  <= \$2697 ;
   always @(posedge clk)
-    \sel_l5_s0$484  <= \$2690 ;
+    \sel_l5_s0$484  <= \$2698 ;
   always @(posedge clk)
-    \sel_l5_s0$348  <= \$2691 ;
+    \sel_l5_s0$348  <= \$2699 ;
   always @(posedge clk)
-    \sel_l5_s0$349  <= \$2692 ;
+    \sel_l5_s0$349  <= \$2700 ;
   always @(posedge clk)
-    \sel_l5_s0$350  <= \$2693 ;
+    \sel_l5_s0$350  <= \$2701 ;
   always @(posedge clk)
-    \sel_l5_s0$426  <= \$2694 ;
+    \sel_l5_s0$426  <= \$2702 ;
   always @(posedge clk)
-    \sel_l5_s0$427  <= \$2695 ;
+    \sel_l5_s0$427  <= \$2703 ;
   always @(posedge clk)
-    \sel_l5_s0$485  <= \$2696 ;
+    \sel_l5_s0$485  <= \$2704 ;
   always @(posedge clk)
-    \sel_l5_s0$353  <= \$2697 ;
+    \sel_l5_s0$353  <= \$2705 ;
   always @(posedge clk)
-    \sel_l5_s0$354  <= \$2698 ;
+    \sel_l5_s0$354  <= \$2706 ;
   always @(posedge clk)
-    \sel_l5_s0$355  <= \$2699 ;
+    \sel_l5_s0$355  <= \$2707 ;
   always @(posedge clk)
-    \sel_l5_s0$430  <= \$2700 ;
+    \sel_l5_s0$430  <= \$2708 ;
   always @(posedge clk)
-    \sel_l5_s0$431  <= \$2701 ;
+    \sel_l5_s0$431  <= \$2709 ;
   always @(posedge clk)
-    \sel_l5_s0$486  <= \$2702 ;
+    \sel_l5_s0$486  <= \$2710 ;
   always @(posedge clk)
-    \sel_l5_s0$358  <= \$2703 ;
+    \sel_l5_s0$358  <= \$2711 ;
   always @(posedge clk)
-    \sel_l5_s0$359  <= \$2704 ;
+    \sel_l5_s0$359  <= \$2712 ;
   always @(posedge clk)
-    \sel_l5_s0$360  <= \$2705 ;
+    \sel_l5_s0$360  <= \$2713 ;
   always @(posedge clk)
-    \sel_l5_s0$434  <= \$2706 ;
+    \sel_l5_s0$434  <= \$2714 ;
   always @(posedge clk)
-    \sel_l5_s0$435  <= \$2707 ;
+    \sel_l5_s0$435  <= \$2715 ;
   always @(posedge clk)
-    \sel_l5_s0$487  <= \$2708 ;
+    \sel_l5_s0$487  <= \$2716 ;
   always @(posedge clk)
-    \sel_l5_s0$363  <= \$2709 ;
+    \sel_l5_s0$363  <= \$2717 ;
   always @(posedge clk)
-    \sel_l5_s0$364  <= \$2710 ;
+    \sel_l5_s0$364  <= \$2718 ;
   always @(posedge clk)
-    \sel_l5_s0$365  <= \$2711 ;
+    \sel_l5_s0$365  <= \$2719 ;
   always @(posedge clk)
-    \sel_l5_s0$438  <= \$2712 ;
+    \sel_l5_s0$438  <= \$2720 ;
   always @(posedge clk)
-    \sel_l5_s0$439  <= \$2713 ;
+    \sel_l5_s0$439  <= \$2721 ;
   always @(posedge clk)
-    \sel_l5_s0$488  <= \$2714 ;
+    \sel_l5_s0$488  <= \$2722 ;
   always @(posedge clk)
-    \sel_l5_s0$368  <= \$2715 ;
+    \sel_l5_s0$368  <= \$2723 ;
   always @(posedge clk)
-    \sel_l5_s0$369  <= \$2716 ;
+    \sel_l5_s0$369  <= \$2724 ;
   always @(posedge clk)
-    \sel_l5_s0$370  <= \$2717 ;
+    \sel_l5_s0$370  <= \$2725 ;
   always @(posedge clk)
-    \sel_l5_s0$442  <= \$2718 ;
+    \sel_l5_s0$442  <= \$2726 ;
   always @(posedge clk)
-    \sel_l5_s0$443  <= \$2719 ;
+    \sel_l5_s0$443  <= \$2727 ;
   always @(posedge clk)
-    \sel_l5_s0$489  <= \$2720 ;
+    \sel_l5_s0$489  <= \$2728 ;
   always @(posedge clk)
-    \sel_l5_s0$373  <= \$2721 ;
+    \sel_l5_s0$373  <= \$2729 ;
   always @(posedge clk)
-    \sel_l5_s0$374  <= \$2722 ;
+    \sel_l5_s0$374  <= \$2730 ;
   always @(posedge clk)
-    \sel_l5_s0$375  <= \$2723 ;
+    \sel_l5_s0$375  <= \$2731 ;
   always @(posedge clk)
-    \sel_l5_s0$446  <= \$2724 ;
+    \sel_l5_s0$446  <= \$2732 ;
   always @(posedge clk)
-    \sel_l5_s0$447  <= \$2725 ;
+    \sel_l5_s0$447  <= \$2733 ;
   always @(posedge clk)
-    \sel_l5_s0$490  <= \$2726 ;
+    \sel_l5_s0$490  <= \$2734 ;
   always @(posedge clk)
-    \sel_l5_s0$378  <= \$2727 ;
+    \sel_l5_s0$378  <= \$2735 ;
   always @(posedge clk)
-    \sel_l5_s0$379  <= \$2728 ;
+    \sel_l5_s0$379  <= \$2736 ;
   always @(posedge clk)
-    \sel_l5_s0$380  <= \$2729 ;
+    \sel_l5_s0$380  <= \$2737 ;
   always @(posedge clk)
-    \sel_l5_s0$450  <= \$2730 ;
+    \sel_l5_s0$450  <= \$2738 ;
   always @(posedge clk)
-    \sel_l5_s0$451  <= \$2731 ;
+    \sel_l5_s0$451  <= \$2739 ;
   always @(posedge clk)
-    \sel_l5_s0$491  <= \$2732 ;
+    \sel_l5_s0$491  <= \$2740 ;
   always @(posedge clk)
-    \sel_l5_s0$383  <= \$2733 ;
+    \sel_l5_s0$383  <= \$2741 ;
   always @(posedge clk)
-    \sel_l5_s0$384  <= \$2734 ;
+    \sel_l5_s0$384  <= \$2742 ;
   always @(posedge clk)
-    \sel_l5_s0$385  <= \$2735 ;
+    \sel_l5_s0$385  <= \$2743 ;
   always @(posedge clk)
-    \sel_l5_s0$454  <= \$2736 ;
+    \sel_l5_s0$454  <= \$2744 ;
   always @(posedge clk)
-    \sel_l5_s0$455  <= \$2737 ;
+    \sel_l5_s0$455  <= \$2745 ;
   always @(posedge clk)
-    \sel_l5_s0$492  <= \$2738 ;
+    \sel_l5_s0$492  <= \$2746 ;
   always @(posedge clk)
-    \sel_l5_s0$388  <= \$2739 ;
+    \sel_l5_s0$388  <= \$2747 ;
   always @(posedge clk)
-    \sel_l5_s0$389  <= \$2740 ;
+    \sel_l5_s0$389  <= \$2748 ;
   always @(posedge clk)
-    \sel_l5_s0$390  <= \$2741 ;
+    \sel_l5_s0$390  <= \$2749 ;
   always @(posedge clk)
-    \sel_l5_s0$458  <= \$2742 ;
+    \sel_l5_s0$458  <= \$2750 ;
   always @(posedge clk)
-    \sel_l5_s0$459  <= \$2743 ;
+    \sel_l5_s0$459  <= \$2751 ;
   always @(posedge clk)
-    \sel_l5_s0$493  <= \$2744 ;
+    \sel_l5_s0$493  <= \$2752 ;
   always @(posedge clk)
-    \sel_l5_s0$393  <= \$2745 ;
+    \sel_l5_s0$393  <= \$2753 ;
   always @(posedge clk)
-    \sel_l5_s0$394  <= \$2746 ;
+    \sel_l5_s0$394  <= \$2754 ;
   always @(posedge clk)
-    \sel_l5_s0$395  <= \$2747 ;
+    \sel_l5_s0$395  <= \$2755 ;
   always @(posedge clk)
-    \sel_l5_s0$462  <= \$2748 ;
+    \sel_l5_s0$462  <= \$2756 ;
   always @(posedge clk)
-    \sel_l5_s0$463  <= \$2749 ;
+    \sel_l5_s0$463  <= \$2757 ;
   always @(posedge clk)
-    \sel_l5_s0$494  <= \$2750 ;
+    \sel_l5_s0$494  <= \$2758 ;
   always @(posedge clk)
-    \sel_l5_s0$398  <= \$2751 ;
+    \sel_l5_s0$398  <= \$2759 ;
   always @(posedge clk)
-    \sel_l5_s0$399  <= \$2752 ;
+    \sel_l5_s0$399  <= \$2760 ;
   always @(posedge clk)
-    \sel_l5_s0$400  <= \$2753 ;
+    \sel_l5_s0$400  <= \$2761 ;
   always @(posedge clk)
-    \sel_l5_s0$466  <= \$2754 ;
+    \sel_l5_s0$466  <= \$2762 ;
   always @(posedge clk)
-    \sel_l5_s0$467  <= \$2755 ;
+    \sel_l5_s0$467  <= \$2763 ;
   always @(posedge clk)
-    \sel_l5_s0$495  <= \$2756 ;
+    \sel_l5_s0$495  <= \$2764 ;
   always @(posedge clk)
-    \sel_l5_s0$403  <= \$2757 ;
+    \sel_l5_s0$403  <= \$2765 ;
   always @(posedge clk)
-    \sel_l5_s0$404  <= \$2758 ;
+    \sel_l5_s0$404  <= \$2766 ;
   always @(posedge clk)
-    \sel_l5_s0$405  <= \$2759 ;
+    \sel_l5_s0$405  <= \$2767 ;
   always @(posedge clk)
-    \sel_l5_s0$470  <= \$2760 ;
+    \sel_l5_s0$470  <= \$2768 ;
   always @(posedge clk)
-    \sel_l5_s0$471  <= \$2761 ;
+    \sel_l5_s0$471  <= \$2769 ;
   always @(posedge clk)
-    \sel_l5_s0$496  <= \$2762 ;
+    \sel_l5_s0$496  <= \$2770 ;
   always @(posedge clk)
-    \sel_l5_s0$408  <= \$2763 ;
+    \sel_l5_s0$408  <= \$2771 ;
   always @(posedge clk)
-    \sel_l5_s0$409  <= \$2764 ;
+    \sel_l5_s0$409  <= \$2772 ;
   always @(posedge clk)
-    \sel_l5_s0$410  <= \$2765 ;
+    \sel_l5_s0$410  <= \$2773 ;
   always @(posedge clk)
-    \sel_l5_s0$474  <= \$2766 ;
+    \sel_l5_s0$474  <= \$2774 ;
   always @(posedge clk)
-    \sel_l5_s0$475  <= \$2767 ;
+    \sel_l5_s0$475  <= \$2775 ;
   always @(posedge clk)
-    \sel_l5_s0$497  <= \$2768 ;
+    \sel_l5_s0$497  <= \$2776 ;
   always @(posedge clk)
-    \sel_l5_s0$413  <= \$2769 ;
+    \sel_l5_s0$413  <= \$2777 ;
   always @(posedge clk)
-    \sel_l5_s0$414  <= \$2770 ;
+    \sel_l5_s0$414  <= \$2778 ;
   always @(posedge clk)
-    \sel_l5_s0$415  <= \$2771 ;
+    \sel_l5_s0$415  <= \$2779 ;
   always @(posedge clk)
-    \sel_l5_s0$478  <= \$2772 ;
+    \sel_l5_s0$478  <= \$2780 ;
   always @(posedge clk)
-    \sel_l5_s0$479  <= \$2773 ;
+    \sel_l5_s0$479  <= \$2781 ;
   always @(posedge clk)
-    \sel_l5_s0$1710  <= \$2774 ;
+    \sel_l5_s0$1718  <= \$2782 ;
   always @(posedge clk)
-    \sel_l5_s0$1711  <= \$2775 ;
+    \sel_l5_s0$1719  <= \$2783 ;
   always @(posedge clk)
-    \sel_l10_s0$719  <= \$2776 ;
+    \sel_l10_s0$719  <= \$2784 ;
   always @(posedge clk)
-    \sel_l10_s0$720  <= \$2777 ;
+    \sel_l10_s0$720  <= \$2785 ;
   always @(posedge clk)
-    \sel_l10_s0$721  <= \$2778 ;
+    \sel_l10_s0$721  <= \$2786 ;
   always @(posedge clk)
-    \sel_l10_s0$722  <= \$2779 ;
+    \sel_l10_s0$722  <= \$2787 ;
   always @(posedge clk)
-    \sel_l10_s0$578  <= \$2780 ;
+    \sel_l10_s0$578  <= \$2788 ;
   always @(posedge clk)
-    sel_l10_s0 <= \$2781 ;
+    sel_l10_s0 <= \$2789 ;
   always @(posedge clk)
-    \sel_l10_s0$586  <= \$2782 ;
+    \sel_l10_s0$586  <= \$2790 ;
   always @(posedge clk)
-    \sel_l10_s0$594  <= \$2783 ;
+    \sel_l10_s0$594  <= \$2791 ;
   always @(posedge clk)
-    \sel_l10_s0$602  <= \$2784 ;
+    \sel_l10_s0$602  <= \$2792 ;
   always @(posedge clk)
-    \sel_l10_s0$643  <= \$2785 ;
+    \sel_l10_s0$643  <= \$2793 ;
   always @(posedge clk)
-    \sel_l10_s0$653  <= \$2786 ;
+    \sel_l10_s0$653  <= \$2794 ;
   always @(posedge clk)
-    \sel_l10_s0$663  <= \$2787 ;
+    \sel_l10_s0$663  <= \$2795 ;
   always @(posedge clk)
-    \sel_l10_s0$613  <= \$2788 ;
+    \sel_l10_s0$613  <= \$2796 ;
   always @(posedge clk)
-    \sel_l10_s0$612  <= \$2789 ;
+    \sel_l10_s0$612  <= \$2797 ;
   always @(posedge clk)
-    \sel_l10_s0$623  <= \$2790 ;
+    \sel_l10_s0$623  <= \$2798 ;
   always @(posedge clk)
-    \sel_l10_s0$633  <= \$2791 ;
+    \sel_l10_s0$633  <= \$2799 ;
   always @(posedge clk)
-    \sel_l10_s0$1712  <= \$2792 ;
+    \sel_l10_s0$1720  <= \$2800 ;
   always @(posedge clk)
-    \sel_l10_s0$1713  <= \$2793 ;
+    \sel_l10_s0$1721  <= \$2801 ;
   always @(posedge clk)
-    wr__addr <= \$2794 ;
+    wr__addr <= \$2802 ;
   always @(posedge clk)
-    rd__addr <= \$2795 ;
+    rd__addr <= \$2803 ;
   always @(posedge clk)
-    \sel_l13_s0$1714  <= \$2796 ;
+    \sel_l13_s0$1722  <= \$2804 ;
   always @(posedge clk)
-    \sel_l13_s0$734  <= \$2797 ;
+    \sel_l13_s0$734  <= \$2805 ;
   always @(posedge clk)
-    \sel_l13_s0$747  <= \$2798 ;
+    \sel_l13_s0$747  <= \$2806 ;
   always @(posedge clk)
-    \sel_l13_s0$753  <= \$2799 ;
+    \sel_l13_s0$753  <= \$2807 ;
   always @(posedge clk)
-    \sel_l13_s0$759  <= \$2800 ;
+    \sel_l13_s0$759  <= \$2808 ;
   always @(posedge clk)
-    \sel_l13_s0$765  <= \$2801 ;
+    \sel_l13_s0$765  <= \$2809 ;
   always @(posedge clk)
-    \sel_l13_s0$771  <= \$2802 ;
+    \sel_l13_s0$771  <= \$2810 ;
   always @(posedge clk)
-    \sel_l13_s0$777  <= \$2803 ;
+    \sel_l13_s0$777  <= \$2811 ;
   always @(posedge clk)
-    \sel_l13_s0$783  <= \$2804 ;
+    \sel_l13_s0$783  <= \$2812 ;
   always @(posedge clk)
-    sel_l13_s0 <= \$2805 ;
+    sel_l13_s0 <= \$2813 ;
   always @(posedge clk)
-    \sel_l13_s0$735  <= \$2806 ;
+    \sel_l13_s0$735  <= \$2814 ;
   always @(posedge clk)
-    \sel_l13_s0$736  <= \$2807 ;
+    \sel_l13_s0$736  <= \$2815 ;
   always @(posedge clk)
-    \sel_l13_s0$738  <= \$2808 ;
+    \sel_l13_s0$738  <= \$2816 ;
   always @(posedge clk)
-    \sel_l13_s0$739  <= \$2809 ;
+    \sel_l13_s0$739  <= \$2817 ;
   always @(posedge clk)
-    \sel_l13_s0$740  <= \$2810 ;
+    \sel_l13_s0$740  <= \$2818 ;
   always @(posedge clk)
-    \sel_l13_s0$742  <= \$2811 ;
+    \sel_l13_s0$742  <= \$2819 ;
   always @(posedge clk)
-    \sel_l13_s0$743  <= \$2812 ;
+    \sel_l13_s0$743  <= \$2820 ;
   always @(posedge clk)
-    \sel_l13_s0$744  <= \$2813 ;
+    \sel_l13_s0$744  <= \$2821 ;
   always @(posedge clk)
-    \sel_l13_s0$750  <= \$2814 ;
+    \sel_l13_s0$750  <= \$2822 ;
   always @(posedge clk)
-    \sel_l13_s0$756  <= \$2815 ;
+    \sel_l13_s0$756  <= \$2823 ;
   always @(posedge clk)
-    \sel_l13_s0$762  <= \$2816 ;
+    \sel_l13_s0$762  <= \$2824 ;
   always @(posedge clk)
-    \sel_l13_s0$768  <= \$2817 ;
+    \sel_l13_s0$768  <= \$2825 ;
   always @(posedge clk)
-    \sel_l13_s0$774  <= \$2818 ;
+    \sel_l13_s0$774  <= \$2826 ;
   always @(posedge clk)
-    \sel_l13_s0$780  <= \$2819 ;
+    \sel_l13_s0$780  <= \$2827 ;
   always @(posedge clk)
-    \sel_l13_s0$786  <= \$2820 ;
+    \sel_l13_s0$786  <= \$2828 ;
   always @(posedge clk)
-    \sel_l13_s0$1715  <= \$2821 ;
+    \sel_l13_s0$1723  <= \$2829 ;
   always @(posedge clk)
-    \sel_l13_s0$1716  <= \$2822 ;
-  always @(posedge clk)
-    \sel_l15_s0$1717  <= \$2823 ;
-  always @(posedge clk)
-    \sel_l15_s0$1718  <= \$2824 ;
-  always @(posedge clk)
-    \sel_l15_s0$1719  <= \$2825 ;
-  always @(posedge clk)
-    \sel_l15_s0$1720  <= \$2826 ;
-  always @(posedge clk)
-    \sel_l15_s0$1721  <= \$2827 ;
-  always @(posedge clk)
-    \sel_l15_s0$1722  <= \$2828 ;
-  always @(posedge clk)
-    \sel_l15_s0$1723  <= \$2829 ;
-  always @(posedge clk)
-    \sel_l15_s0$1724  <= \$2830 ;
+    \sel_l13_s0$1724  <= \$2830 ;
   always @(posedge clk)
     \sel_l15_s0$1725  <= \$2831 ;
   always @(posedge clk)
-    sel_l15_s0 <= \$2832 ;
+    \sel_l15_s0$1726  <= \$2832 ;
   always @(posedge clk)
-    \sel_l15_s0$802  <= \$2833 ;
+    \sel_l15_s0$1727  <= \$2833 ;
   always @(posedge clk)
-    \sel_l15_s0$805  <= \$2834 ;
+    \sel_l15_s0$1728  <= \$2834 ;
   always @(posedge clk)
-    \sel_l15_s0$808  <= \$2835 ;
+    \sel_l15_s0$1729  <= \$2835 ;
   always @(posedge clk)
-    \sel_l15_s0$811  <= \$2836 ;
+    \sel_l15_s0$1730  <= \$2836 ;
   always @(posedge clk)
-    \sel_l15_s0$814  <= \$2837 ;
+    \sel_l15_s0$1731  <= \$2837 ;
   always @(posedge clk)
-    \sel_l15_s0$817  <= \$2838 ;
+    \sel_l15_s0$1732  <= \$2838 ;
   always @(posedge clk)
-    \sel_l15_s0$820  <= \$2839 ;
+    \sel_l15_s0$1733  <= \$2839 ;
   always @(posedge clk)
-    \sel_l15_s0$1726  <= \$2840 ;
+    sel_l15_s0 <= \$2840 ;
   always @(posedge clk)
-    \sel_l15_s0$1727  <= \$2841 ;
+    \sel_l15_s0$802  <= \$2841 ;
   always @(posedge clk)
-    sel_valid_s0 <= \$2842 ;
+    \sel_l15_s0$805  <= \$2842 ;
   always @(posedge clk)
-    sel_valid_s1 <= \$2843 ;
+    \sel_l15_s0$808  <= \$2843 ;
   always @(posedge clk)
-    sel_valid_s2 <= \$2844 ;
+    \sel_l15_s0$811  <= \$2844 ;
   always @(posedge clk)
-    sel_valid_s3 <= \$2845 ;
+    \sel_l15_s0$814  <= \$2845 ;
   always @(posedge clk)
-    sel_valid_s4 <= \$2846 ;
+    \sel_l15_s0$817  <= \$2846 ;
   always @(posedge clk)
-    sel_valid_s5 <= \$2847 ;
+    \sel_l15_s0$820  <= \$2847 ;
   always @(posedge clk)
-    \mac_wmux0_s0$844  <= \$2848 ;
+    \sel_l15_s0$1734  <= \$2848 ;
   always @(posedge clk)
-    mac_wmux0_s0 <= \$2849 ;
+    \sel_l15_s0$1735  <= \$2849 ;
   always @(posedge clk)
-    \mac_wmux0_s0$860  <= \$2850 ;
+    sel_valid_s0 <= \$2850 ;
   always @(posedge clk)
-    \mac_wmux0_s0$873  <= \$2851 ;
+    sel_valid_s1 <= \$2851 ;
   always @(posedge clk)
-    \mac_wmux0_s0$886  <= \$2852 ;
+    sel_valid_s2 <= \$2852 ;
   always @(posedge clk)
-    \mac_wmux0_s0$899  <= \$2853 ;
+    sel_valid_s3 <= \$2853 ;
   always @(posedge clk)
-    \mac_wmux0_s0$912  <= \$2854 ;
+    sel_valid_s4 <= \$2854 ;
   always @(posedge clk)
-    \mac_wmux0_s0$925  <= \$2855 ;
+    sel_valid_s5 <= \$2855 ;
   always @(posedge clk)
-    \mac_wmux0_s0$938  <= \$2856 ;
+    \mac_wmux0_s0$844  <= \$2856 ;
   always @(posedge clk)
-    \mac_wmux0_s0$951  <= \$2857 ;
+    mac_wmux0_s0 <= \$2857 ;
   always @(posedge clk)
-    \mac_wmux0_s0$964  <= \$2858 ;
+    \mac_wmux0_s0$860  <= \$2858 ;
   always @(posedge clk)
-    \mac_wmux0_s0$977  <= \$2859 ;
+    \mac_wmux0_s0$873  <= \$2859 ;
   always @(posedge clk)
-    \mac_wmux0_s0$990  <= \$2860 ;
+    \mac_wmux0_s0$886  <= \$2860 ;
   always @(posedge clk)
-    \mac_wmux0_s0$1003  <= \$2861 ;
+    \mac_wmux0_s0$899  <= \$2861 ;
   always @(posedge clk)
-    \mac_wmux0_s0$1016  <= \$2862 ;
+    \mac_wmux0_s0$912  <= \$2862 ;
   always @(posedge clk)
-    \mac_wmux0_s0$1029  <= \$2863 ;
+    \mac_wmux0_s0$925  <= \$2863 ;
   always @(posedge clk)
-    \mac_wmux0_s0$845  <= \$2864 ;
+    \mac_wmux0_s0$938  <= \$2864 ;
   always @(posedge clk)
-    \mac_wmux0_s0$842  <= \$2865 ;
+    \mac_wmux0_s0$951  <= \$2865 ;
   always @(posedge clk)
-    \mac_wmux0_s0$861  <= \$2866 ;
+    \mac_wmux0_s0$964  <= \$2866 ;
   always @(posedge clk)
-    \mac_wmux0_s0$874  <= \$2867 ;
+    \mac_wmux0_s0$977  <= \$2867 ;
   always @(posedge clk)
-    \mac_wmux0_s0$887  <= \$2868 ;
+    \mac_wmux0_s0$990  <= \$2868 ;
   always @(posedge clk)
-    \mac_wmux0_s0$900  <= \$2869 ;
+    \mac_wmux0_s0$1003  <= \$2869 ;
   always @(posedge clk)
-    \mac_wmux0_s0$913  <= \$2870 ;
+    \mac_wmux0_s0$1016  <= \$2870 ;
   always @(posedge clk)
-    \mac_wmux0_s0$926  <= \$2871 ;
+    \mac_wmux0_s0$1029  <= \$2871 ;
   always @(posedge clk)
-    \mac_wmux0_s0$939  <= \$2872 ;
+    \mac_wmux0_s0$845  <= \$2872 ;
   always @(posedge clk)
-    \mac_wmux0_s0$952  <= \$2873 ;
+    \mac_wmux0_s0$842  <= \$2873 ;
   always @(posedge clk)
-    \mac_wmux0_s0$965  <= \$2874 ;
+    \mac_wmux0_s0$861  <= \$2874 ;
   always @(posedge clk)
-    \mac_wmux0_s0$978  <= \$2875 ;
+    \mac_wmux0_s0$874  <= \$2875 ;
   always @(posedge clk)
-    \mac_wmux0_s0$991  <= \$2876 ;
+    \mac_wmux0_s0$887  <= \$2876 ;
   always @(posedge clk)
-    \mac_wmux0_s0$1004  <= \$2877 ;
+    \mac_wmux0_s0$900  <= \$2877 ;
   always @(posedge clk)
-    \mac_wmux0_s0$1017  <= \$2878 ;
+    \mac_wmux0_s0$913  <= \$2878 ;
   always @(posedge clk)
-    \mac_wmux0_s0$1030  <= \$2879 ;
+    \mac_wmux0_s0$926  <= \$2879 ;
   always @(posedge clk)
-    \mac_wmux0_s0$848  <= \$2880 ;
+    \mac_wmux0_s0$939  <= \$2880 ;
   always @(posedge clk)
-    \mac_wmux0_s0$851  <= \$2881 ;
+    \mac_wmux0_s0$952  <= \$2881 ;
   always @(posedge clk)
-    \mac_wmux0_s0$854  <= \$2882 ;
+    \mac_wmux0_s0$965  <= \$2882 ;
   always @(posedge clk)
-    \mac_wmux0_s0$857  <= \$2883 ;
+    \mac_wmux0_s0$978  <= \$2883 ;
   always @(posedge clk)
-    \mac_wmux0_s0$849  <= \$2884 ;
+    \mac_wmux0_s0$991  <= \$2884 ;
   always @(posedge clk)
-    \mac_wmux0_s0$852  <= \$2885 ;
+    \mac_wmux0_s0$1004  <= \$2885 ;
   always @(posedge clk)
-    \mac_wmux0_s0$855  <= \$2886 ;
+    \mac_wmux0_s0$1017  <= \$2886 ;
   always @(posedge clk)
-    \mac_wmux0_s0$858  <= \$2887 ;
+    \mac_wmux0_s0$1030  <= \$2887 ;
   always @(posedge clk)
-    \mac_wmux0_s0$865  <= \$2888 ;
+    \mac_wmux0_s0$848  <= \$2888 ;
   always @(posedge clk)
-    \mac_wmux0_s0$867  <= \$2889 ;
+    \mac_wmux0_s0$851  <= \$2889 ;
   always @(posedge clk)
-    \mac_wmux0_s0$869  <= \$2890 ;
+    \mac_wmux0_s0$854  <= \$2890 ;
   always @(posedge clk)
-    \mac_wmux0_s0$871  <= \$2891 ;
+    \mac_wmux0_s0$857  <= \$2891 ;
   always @(posedge clk)
-    \mac_wmux0_s0$878  <= \$2892 ;
+    \mac_wmux0_s0$849  <= \$2892 ;
   always @(posedge clk)
-    \mac_wmux0_s0$880  <= \$2893 ;
+    \mac_wmux0_s0$852  <= \$2893 ;
   always @(posedge clk)
-    \mac_wmux0_s0$882  <= \$2894 ;
+    \mac_wmux0_s0$855  <= \$2894 ;
   always @(posedge clk)
-    \mac_wmux0_s0$884  <= \$2895 ;
+    \mac_wmux0_s0$858  <= \$2895 ;
   always @(posedge clk)
-    \mac_wmux0_s0$891  <= \$2896 ;
+    \mac_wmux0_s0$865  <= \$2896 ;
   always @(posedge clk)
-    \mac_wmux0_s0$893  <= \$2897 ;
+    \mac_wmux0_s0$867  <= \$2897 ;
   always @(posedge clk)
-    \mac_wmux0_s0$895  <= \$2898 ;
+    \mac_wmux0_s0$869  <= \$2898 ;
   always @(posedge clk)
-    \mac_wmux0_s0$897  <= \$2899 ;
+    \mac_wmux0_s0$871  <= \$2899 ;
   always @(posedge clk)
-    \mac_wmux0_s0$904  <= \$2900 ;
+    \mac_wmux0_s0$878  <= \$2900 ;
   always @(posedge clk)
-    \mac_wmux0_s0$906  <= \$2901 ;
+    \mac_wmux0_s0$880  <= \$2901 ;
   always @(posedge clk)
-    \mac_wmux0_s0$908  <= \$2902 ;
+    \mac_wmux0_s0$882  <= \$2902 ;
   always @(posedge clk)
-    \mac_wmux0_s0$910  <= \$2903 ;
+    \mac_wmux0_s0$884  <= \$2903 ;
   always @(posedge clk)
-    \mac_wmux0_s0$917  <= \$2904 ;
+    \mac_wmux0_s0$891  <= \$2904 ;
   always @(posedge clk)
-    \mac_wmux0_s0$919  <= \$2905 ;
+    \mac_wmux0_s0$893  <= \$2905 ;
   always @(posedge clk)
-    \mac_wmux0_s0$921  <= \$2906 ;
+    \mac_wmux0_s0$895  <= \$2906 ;
   always @(posedge clk)
-    \mac_wmux0_s0$923  <= \$2907 ;
+    \mac_wmux0_s0$897  <= \$2907 ;
   always @(posedge clk)
-    \mac_wmux0_s0$930  <= \$2908 ;
+    \mac_wmux0_s0$904  <= \$2908 ;
   always @(posedge clk)
-    \mac_wmux0_s0$932  <= \$2909 ;
+    \mac_wmux0_s0$906  <= \$2909 ;
   always @(posedge clk)
-    \mac_wmux0_s0$934  <= \$2910 ;
+    \mac_wmux0_s0$908  <= \$2910 ;
   always @(posedge clk)
-    \mac_wmux0_s0$936  <= \$2911 ;
+    \mac_wmux0_s0$910  <= \$2911 ;
   always @(posedge clk)
-    \mac_wmux0_s0$943  <= \$2912 ;
+    \mac_wmux0_s0$917  <= \$2912 ;
   always @(posedge clk)
-    \mac_wmux0_s0$945  <= \$2913 ;
+    \mac_wmux0_s0$919  <= \$2913 ;
   always @(posedge clk)
-    \mac_wmux0_s0$947  <= \$2914 ;
+    \mac_wmux0_s0$921  <= \$2914 ;
   always @(posedge clk)
-    \mac_wmux0_s0$949  <= \$2915 ;
+    \mac_wmux0_s0$923  <= \$2915 ;
   always @(posedge clk)
-    \mac_wmux0_s0$956  <= \$2916 ;
+    \mac_wmux0_s0$930  <= \$2916 ;
   always @(posedge clk)
-    \mac_wmux0_s0$958  <= \$2917 ;
+    \mac_wmux0_s0$932  <= \$2917 ;
   always @(posedge clk)
-    \mac_wmux0_s0$960  <= \$2918 ;
+    \mac_wmux0_s0$934  <= \$2918 ;
   always @(posedge clk)
-    \mac_wmux0_s0$962  <= \$2919 ;
+    \mac_wmux0_s0$936  <= \$2919 ;
   always @(posedge clk)
-    \mac_wmux0_s0$969  <= \$2920 ;
+    \mac_wmux0_s0$943  <= \$2920 ;
   always @(posedge clk)
-    \mac_wmux0_s0$971  <= \$2921 ;
+    \mac_wmux0_s0$945  <= \$2921 ;
   always @(posedge clk)
-    \mac_wmux0_s0$973  <= \$2922 ;
+    \mac_wmux0_s0$947  <= \$2922 ;
   always @(posedge clk)
-    \mac_wmux0_s0$975  <= \$2923 ;
+    \mac_wmux0_s0$949  <= \$2923 ;
   always @(posedge clk)
-    \mac_wmux0_s0$982  <= \$2924 ;
+    \mac_wmux0_s0$956  <= \$2924 ;
   always @(posedge clk)
-    \mac_wmux0_s0$984  <= \$2925 ;
+    \mac_wmux0_s0$958  <= \$2925 ;
   always @(posedge clk)
-    \mac_wmux0_s0$986  <= \$2926 ;
+    \mac_wmux0_s0$960  <= \$2926 ;
   always @(posedge clk)
-    \mac_wmux0_s0$988  <= \$2927 ;
+    \mac_wmux0_s0$962  <= \$2927 ;
   always @(posedge clk)
-    \mac_wmux0_s0$995  <= \$2928 ;
+    \mac_wmux0_s0$969  <= \$2928 ;
   always @(posedge clk)
-    \mac_wmux0_s0$997  <= \$2929 ;
+    \mac_wmux0_s0$971  <= \$2929 ;
   always @(posedge clk)
-    \mac_wmux0_s0$999  <= \$2930 ;
+    \mac_wmux0_s0$973  <= \$2930 ;
   always @(posedge clk)
-    \mac_wmux0_s0$1001  <= \$2931 ;
+    \mac_wmux0_s0$975  <= \$2931 ;
   always @(posedge clk)
-    \mac_wmux0_s0$1008  <= \$2932 ;
+    \mac_wmux0_s0$982  <= \$2932 ;
   always @(posedge clk)
-    \mac_wmux0_s0$1010  <= \$2933 ;
+    \mac_wmux0_s0$984  <= \$2933 ;
   always @(posedge clk)
-    \mac_wmux0_s0$1012  <= \$2934 ;
+    \mac_wmux0_s0$986  <= \$2934 ;
   always @(posedge clk)
-    \mac_wmux0_s0$1014  <= \$2935 ;
+    \mac_wmux0_s0$988  <= \$2935 ;
   always @(posedge clk)
-    \mac_wmux0_s0$1021  <= \$2936 ;
+    \mac_wmux0_s0$995  <= \$2936 ;
   always @(posedge clk)
-    \mac_wmux0_s0$1023  <= \$2937 ;
+    \mac_wmux0_s0$997  <= \$2937 ;
   always @(posedge clk)
-    \mac_wmux0_s0$1025  <= \$2938 ;
+    \mac_wmux0_s0$999  <= \$2938 ;
   always @(posedge clk)
-    \mac_wmux0_s0$1027  <= \$2939 ;
+    \mac_wmux0_s0$1001  <= \$2939 ;
   always @(posedge clk)
-    \mac_wmux0_s0$1034  <= \$2940 ;
+    \mac_wmux0_s0$1008  <= \$2940 ;
   always @(posedge clk)
-    \mac_wmux0_s0$1036  <= \$2941 ;
+    \mac_wmux0_s0$1010  <= \$2941 ;
   always @(posedge clk)
-    \mac_wmux0_s0$1038  <= \$2942 ;
+    \mac_wmux0_s0$1012  <= \$2942 ;
   always @(posedge clk)
-    \mac_wmux0_s0$1040  <= \$2943 ;
+    \mac_wmux0_s0$1014  <= \$2943 ;
   always @(posedge clk)
-    \mac_wmux0_s0$1734  <= \$2944 ;
+    \mac_wmux0_s0$1021  <= \$2944 ;
   always @(posedge clk)
-    \mac_wmux0_s0$1735  <= \$2945 ;
+    \mac_wmux0_s0$1023  <= \$2945 ;
   always @(posedge clk)
-    \mac_wmux0_s0$1736  <= \$2946 ;
+    \mac_wmux0_s0$1025  <= \$2946 ;
   always @(posedge clk)
-    \mac_wmux0_s0$1737  <= \$2947 ;
+    \mac_wmux0_s0$1027  <= \$2947 ;
   always @(posedge clk)
-    \mac_wmux0_s0$1738  <= \$2948 ;
+    \mac_wmux0_s0$1034  <= \$2948 ;
   always @(posedge clk)
-    \mac_wmux0_s0$1739  <= \$2949 ;
+    \mac_wmux0_s0$1036  <= \$2949 ;
   always @(posedge clk)
-    \mac_wmux0_s0$1740  <= \$2950 ;
+    \mac_wmux0_s0$1038  <= \$2950 ;
   always @(posedge clk)
-    \mac_wmux0_s0$1741  <= \$2951 ;
+    \mac_wmux0_s0$1040  <= \$2951 ;
   always @(posedge clk)
     \mac_wmux0_s0$1742  <= \$2952 ;
   always @(posedge clk)
-    mac_wmux0_valid_s0 <= \$2953 ;
+    \mac_wmux0_s0$1743  <= \$2953 ;
   always @(posedge clk)
-    \mac_wmux1_s0$1047  <= \$2954 ;
+    \mac_wmux0_s0$1744  <= \$2954 ;
   always @(posedge clk)
-    \mac_wmux1_s0$1066  <= \$2955 ;
+    \mac_wmux0_s0$1745  <= \$2955 ;
   always @(posedge clk)
-    mac_wmux1_s0 <= \$2956 ;
+    \mac_wmux0_s0$1746  <= \$2956 ;
   always @(posedge clk)
-    \mac_wmux1_s0$1063  <= \$2957 ;
+    \mac_wmux0_s0$1747  <= \$2957 ;
   always @(posedge clk)
-    \mac_wmux1_s0$1082  <= \$2958 ;
+    \mac_wmux0_s0$1748  <= \$2958 ;
   always @(posedge clk)
-    \mac_wmux1_s0$1095  <= \$2959 ;
+    \mac_wmux0_s0$1749  <= \$2959 ;
   always @(posedge clk)
-    \mac_wmux1_s0$1108  <= \$2960 ;
+    \mac_wmux0_s0$1750  <= \$2960 ;
   always @(posedge clk)
-    \mac_wmux1_s0$1121  <= \$2961 ;
+    mac_wmux0_valid_s0 <= \$2961 ;
   always @(posedge clk)
-    \mac_wmux1_s0$1134  <= \$2962 ;
+    \mac_wmux1_s0$1047  <= \$2962 ;
   always @(posedge clk)
-    \mac_wmux1_s0$1147  <= \$2963 ;
+    \mac_wmux1_s0$1066  <= \$2963 ;
   always @(posedge clk)
-    \mac_wmux1_s0$1160  <= \$2964 ;
+    mac_wmux1_s0 <= \$2964 ;
   always @(posedge clk)
-    \mac_wmux1_s0$1173  <= \$2965 ;
+    \mac_wmux1_s0$1063  <= \$2965 ;
   always @(posedge clk)
-    \mac_wmux1_s0$1186  <= \$2966 ;
+    \mac_wmux1_s0$1082  <= \$2966 ;
   always @(posedge clk)
-    \mac_wmux1_s0$1199  <= \$2967 ;
+    \mac_wmux1_s0$1095  <= \$2967 ;
   always @(posedge clk)
-    \mac_wmux1_s0$1212  <= \$2968 ;
+    \mac_wmux1_s0$1108  <= \$2968 ;
   always @(posedge clk)
-    \mac_wmux1_s0$1225  <= \$2969 ;
+    \mac_wmux1_s0$1121  <= \$2969 ;
   always @(posedge clk)
-    \mac_wmux1_s0$1048  <= \$2970 ;
+    \mac_wmux1_s0$1134  <= \$2970 ;
   always @(posedge clk)
-    \mac_wmux1_s0$1067  <= \$2971 ;
+    \mac_wmux1_s0$1147  <= \$2971 ;
   always @(posedge clk)
-    \mac_wmux1_s0$1045  <= \$2972 ;
+    \mac_wmux1_s0$1160  <= \$2972 ;
   always @(posedge clk)
-    \mac_wmux1_s0$1064  <= \$2973 ;
+    \mac_wmux1_s0$1173  <= \$2973 ;
   always @(posedge clk)
-    \mac_wmux1_s0$1083  <= \$2974 ;
+    \mac_wmux1_s0$1186  <= \$2974 ;
   always @(posedge clk)
-    \mac_wmux1_s0$1096  <= \$2975 ;
+    \mac_wmux1_s0$1199  <= \$2975 ;
   always @(posedge clk)
-    \mac_wmux1_s0$1109  <= \$2976 ;
+    \mac_wmux1_s0$1212  <= \$2976 ;
   always @(posedge clk)
-    \mac_wmux1_s0$1122  <= \$2977 ;
+    \mac_wmux1_s0$1225  <= \$2977 ;
   always @(posedge clk)
-    \mac_wmux1_s0$1135  <= \$2978 ;
+    \mac_wmux1_s0$1048  <= \$2978 ;
   always @(posedge clk)
-    \mac_wmux1_s0$1148  <= \$2979 ;
+    \mac_wmux1_s0$1067  <= \$2979 ;
   always @(posedge clk)
-    \mac_wmux1_s0$1161  <= \$2980 ;
+    \mac_wmux1_s0$1045  <= \$2980 ;
   always @(posedge clk)
-    \mac_wmux1_s0$1174  <= \$2981 ;
+    \mac_wmux1_s0$1064  <= \$2981 ;
   always @(posedge clk)
-    \mac_wmux1_s0$1187  <= \$2982 ;
+    \mac_wmux1_s0$1083  <= \$2982 ;
   always @(posedge clk)
-    \mac_wmux1_s0$1200  <= \$2983 ;
+    \mac_wmux1_s0$1096  <= \$2983 ;
   always @(posedge clk)
-    \mac_wmux1_s0$1213  <= \$2984 ;
+    \mac_wmux1_s0$1109  <= \$2984 ;
   always @(posedge clk)
-    \mac_wmux1_s0$1226  <= \$2985 ;
+    \mac_wmux1_s0$1122  <= \$2985 ;
   always @(posedge clk)
-    \mac_wmux1_s0$1051  <= \$2986 ;
+    \mac_wmux1_s0$1135  <= \$2986 ;
   always @(posedge clk)
-    \mac_wmux1_s0$1054  <= \$2987 ;
+    \mac_wmux1_s0$1148  <= \$2987 ;
   always @(posedge clk)
-    \mac_wmux1_s0$1057  <= \$2988 ;
+    \mac_wmux1_s0$1161  <= \$2988 ;
   always @(posedge clk)
-    \mac_wmux1_s0$1060  <= \$2989 ;
+    \mac_wmux1_s0$1174  <= \$2989 ;
   always @(posedge clk)
-    \mac_wmux1_s0$1070  <= \$2990 ;
+    \mac_wmux1_s0$1187  <= \$2990 ;
   always @(posedge clk)
-    \mac_wmux1_s0$1073  <= \$2991 ;
+    \mac_wmux1_s0$1200  <= \$2991 ;
   always @(posedge clk)
-    \mac_wmux1_s0$1076  <= \$2992 ;
+    \mac_wmux1_s0$1213  <= \$2992 ;
   always @(posedge clk)
-    \mac_wmux1_s0$1079  <= \$2993 ;
+    \mac_wmux1_s0$1226  <= \$2993 ;
   always @(posedge clk)
-    \mac_wmux1_s0$1052  <= \$2994 ;
+    \mac_wmux1_s0$1051  <= \$2994 ;
   always @(posedge clk)
-    \mac_wmux1_s0$1055  <= \$2995 ;
+    \mac_wmux1_s0$1054  <= \$2995 ;
   always @(posedge clk)
-    \mac_wmux1_s0$1058  <= \$2996 ;
+    \mac_wmux1_s0$1057  <= \$2996 ;
   always @(posedge clk)
-    \mac_wmux1_s0$1061  <= \$2997 ;
+    \mac_wmux1_s0$1060  <= \$2997 ;
   always @(posedge clk)
-    \mac_wmux1_s0$1071  <= \$2998 ;
+    \mac_wmux1_s0$1070  <= \$2998 ;
   always @(posedge clk)
-    \mac_wmux1_s0$1074  <= \$2999 ;
+    \mac_wmux1_s0$1073  <= \$2999 ;
   always @(posedge clk)
-    \mac_wmux1_s0$1077  <= \$3000 ;
+    \mac_wmux1_s0$1076  <= \$3000 ;
   always @(posedge clk)
-    \mac_wmux1_s0$1080  <= \$3001 ;
+    \mac_wmux1_s0$1079  <= \$3001 ;
   always @(posedge clk)
-    \mac_wmux1_s0$1087  <= \$3002 ;
+    \mac_wmux1_s0$1052  <= \$3002 ;
   always @(posedge clk)
-    \mac_wmux1_s0$1089  <= \$3003 ;
+    \mac_wmux1_s0$1055  <= \$3003 ;
   always @(posedge clk)
-    \mac_wmux1_s0$1091  <= \$3004 ;
+    \mac_wmux1_s0$1058  <= \$3004 ;
   always @(posedge clk)
-    \mac_wmux1_s0$1093  <= \$3005 ;
+    \mac_wmux1_s0$1061  <= \$3005 ;
   always @(posedge clk)
-    \mac_wmux1_s0$1100  <= \$3006 ;
+    \mac_wmux1_s0$1071  <= \$3006 ;
   always @(posedge clk)
-    \mac_wmux1_s0$1102  <= \$3007 ;
+    \mac_wmux1_s0$1074  <= \$3007 ;
   always @(posedge clk)
-    \mac_wmux1_s0$1104  <= \$3008 ;
+    \mac_wmux1_s0$1077  <= \$3008 ;
   always @(posedge clk)
-    \mac_wmux1_s0$1106  <= \$3009 ;
+    \mac_wmux1_s0$1080  <= \$3009 ;
   always @(posedge clk)
-    \mac_wmux1_s0$1113  <= \$3010 ;
+    \mac_wmux1_s0$1087  <= \$3010 ;
   always @(posedge clk)
-    \mac_wmux1_s0$1115  <= \$3011 ;
+    \mac_wmux1_s0$1089  <= \$3011 ;
   always @(posedge clk)
-    \mac_wmux1_s0$1117  <= \$3012 ;
+    \mac_wmux1_s0$1091  <= \$3012 ;
   always @(posedge clk)
-    \mac_wmux1_s0$1119  <= \$3013 ;
+    \mac_wmux1_s0$1093  <= \$3013 ;
   always @(posedge clk)
-    \mac_wmux1_s0$1126  <= \$3014 ;
+    \mac_wmux1_s0$1100  <= \$3014 ;
   always @(posedge clk)
-    \mac_wmux1_s0$1128  <= \$3015 ;
+    \mac_wmux1_s0$1102  <= \$3015 ;
   always @(posedge clk)
-    \mac_wmux1_s0$1130  <= \$3016 ;
+    \mac_wmux1_s0$1104  <= \$3016 ;
   always @(posedge clk)
-    \mac_wmux1_s0$1132  <= \$3017 ;
+    \mac_wmux1_s0$1106  <= \$3017 ;
   always @(posedge clk)
-    \mac_wmux1_s0$1139  <= \$3018 ;
+    \mac_wmux1_s0$1113  <= \$3018 ;
   always @(posedge clk)
-    \mac_wmux1_s0$1141  <= \$3019 ;
+    \mac_wmux1_s0$1115  <= \$3019 ;
   always @(posedge clk)
-    \mac_wmux1_s0$1143  <= \$3020 ;
+    \mac_wmux1_s0$1117  <= \$3020 ;
   always @(posedge clk)
-    \mac_wmux1_s0$1145  <= \$3021 ;
+    \mac_wmux1_s0$1119  <= \$3021 ;
   always @(posedge clk)
-    \mac_wmux1_s0$1152  <= \$3022 ;
+    \mac_wmux1_s0$1126  <= \$3022 ;
   always @(posedge clk)
-    \mac_wmux1_s0$1154  <= \$3023 ;
+    \mac_wmux1_s0$1128  <= \$3023 ;
   always @(posedge clk)
-    \mac_wmux1_s0$1156  <= \$3024 ;
+    \mac_wmux1_s0$1130  <= \$3024 ;
   always @(posedge clk)
-    \mac_wmux1_s0$1158  <= \$3025 ;
+    \mac_wmux1_s0$1132  <= \$3025 ;
   always @(posedge clk)
-    \mac_wmux1_s0$1165  <= \$3026 ;
+    \mac_wmux1_s0$1139  <= \$3026 ;
   always @(posedge clk)
-    \mac_wmux1_s0$1167  <= \$3027 ;
+    \mac_wmux1_s0$1141  <= \$3027 ;
   always @(posedge clk)
-    \mac_wmux1_s0$1169  <= \$3028 ;
+    \mac_wmux1_s0$1143  <= \$3028 ;
   always @(posedge clk)
-    \mac_wmux1_s0$1171  <= \$3029 ;
+    \mac_wmux1_s0$1145  <= \$3029 ;
   always @(posedge clk)
-    \mac_wmux1_s0$1178  <= \$3030 ;
+    \mac_wmux1_s0$1152  <= \$3030 ;
   always @(posedge clk)
-    \mac_wmux1_s0$1180  <= \$3031 ;
+    \mac_wmux1_s0$1154  <= \$3031 ;
   always @(posedge clk)
-    \mac_wmux1_s0$1182  <= \$3032 ;
+    \mac_wmux1_s0$1156  <= \$3032 ;
   always @(posedge clk)
-    \mac_wmux1_s0$1184  <= \$3033 ;
+    \mac_wmux1_s0$1158  <= \$3033 ;
   always @(posedge clk)
-    \mac_wmux1_s0$1191  <= \$3034 ;
+    \mac_wmux1_s0$1165  <= \$3034 ;
   always @(posedge clk)
-    \mac_wmux1_s0$1193  <= \$3035 ;
+    \mac_wmux1_s0$1167  <= \$3035 ;
   always @(posedge clk)
-    \mac_wmux1_s0$1195  <= \$3036 ;
+    \mac_wmux1_s0$1169  <= \$3036 ;
   always @(posedge clk)
-    \mac_wmux1_s0$1197  <= \$3037 ;
+    \mac_wmux1_s0$1171  <= \$3037 ;
   always @(posedge clk)
-    \mac_wmux1_s0$1204  <= \$3038 ;
+    \mac_wmux1_s0$1178  <= \$3038 ;
   always @(posedge clk)
-    \mac_wmux1_s0$1206  <= \$3039 ;
+    \mac_wmux1_s0$1180  <= \$3039 ;
   always @(posedge clk)
-    \mac_wmux1_s0$1208  <= \$3040 ;
+    \mac_wmux1_s0$1182  <= \$3040 ;
   always @(posedge clk)
-    \mac_wmux1_s0$1210  <= \$3041 ;
+    \mac_wmux1_s0$1184  <= \$3041 ;
   always @(posedge clk)
-    \mac_wmux1_s0$1217  <= \$3042 ;
+    \mac_wmux1_s0$1191  <= \$3042 ;
   always @(posedge clk)
-    \mac_wmux1_s0$1219  <= \$3043 ;
+    \mac_wmux1_s0$1193  <= \$3043 ;
   always @(posedge clk)
-    \mac_wmux1_s0$1221  <= \$3044 ;
+    \mac_wmux1_s0$1195  <= \$3044 ;
   always @(posedge clk)
-    \mac_wmux1_s0$1223  <= \$3045 ;
+    \mac_wmux1_s0$1197  <= \$3045 ;
   always @(posedge clk)
-    \mac_wmux1_s0$1230  <= \$3046 ;
+    \mac_wmux1_s0$1204  <= \$3046 ;
   always @(posedge clk)
-    \mac_wmux1_s0$1232  <= \$3047 ;
+    \mac_wmux1_s0$1206  <= \$3047 ;
   always @(posedge clk)
-    \mac_wmux1_s0$1234  <= \$3048 ;
+    \mac_wmux1_s0$1208  <= \$3048 ;
   always @(posedge clk)
-    \mac_wmux1_s0$1236  <= \$3049 ;
+    \mac_wmux1_s0$1210  <= \$3049 ;
   always @(posedge clk)
-    \mac_wmux1_s0$1744  <= \$3050 ;
+    \mac_wmux1_s0$1217  <= \$3050 ;
   always @(posedge clk)
-    \mac_wmux1_s0$1745  <= \$3051 ;
+    \mac_wmux1_s0$1219  <= \$3051 ;
   always @(posedge clk)
-    \mac_wmux1_s0$1746  <= \$3052 ;
+    \mac_wmux1_s0$1221  <= \$3052 ;
   always @(posedge clk)
-    \mac_wmux1_s0$1747  <= \$3053 ;
+    \mac_wmux1_s0$1223  <= \$3053 ;
   always @(posedge clk)
-    \mac_wmux1_s0$1748  <= \$3054 ;
+    \mac_wmux1_s0$1230  <= \$3054 ;
   always @(posedge clk)
-    \mac_wmux1_s0$1749  <= \$3055 ;
+    \mac_wmux1_s0$1232  <= \$3055 ;
   always @(posedge clk)
-    \mac_wmux1_s0$1750  <= \$3056 ;
+    \mac_wmux1_s0$1234  <= \$3056 ;
   always @(posedge clk)
-    \mac_wmux1_s0$1751  <= \$3057 ;
+    \mac_wmux1_s0$1236  <= \$3057 ;
   always @(posedge clk)
     \mac_wmux1_s0$1752  <= \$3058 ;
   always @(posedge clk)
-    mac_wmux1_valid_s0 <= \$3059 ;
+    \mac_wmux1_s0$1753  <= \$3059 ;
   always @(posedge clk)
-    \mac_wmux2_s0$1243  <= \$3060 ;
+    \mac_wmux1_s0$1754  <= \$3060 ;
   always @(posedge clk)
-    \mac_wmux2_s0$1262  <= \$3061 ;
+    \mac_wmux1_s0$1755  <= \$3061 ;
   always @(posedge clk)
-    \mac_wmux2_s0$1281  <= \$3062 ;
+    \mac_wmux1_s0$1756  <= \$3062 ;
   always @(posedge clk)
-    \mac_wmux2_s0$1300  <= \$3063 ;
+    \mac_wmux1_s0$1757  <= \$3063 ;
   always @(posedge clk)
-    mac_wmux2_s0 <= \$3064 ;
+    \mac_wmux1_s0$1758  <= \$3064 ;
   always @(posedge clk)
-    \mac_wmux2_s0$1259  <= \$3065 ;
+    \mac_wmux1_s0$1759  <= \$3065 ;
   always @(posedge clk)
-    \mac_wmux2_s0$1278  <= \$3066 ;
+    \mac_wmux1_s0$1760  <= \$3066 ;
   always @(posedge clk)
-    \mac_wmux2_s0$1297  <= \$3067 ;
+    mac_wmux1_valid_s0 <= \$3067 ;
   always @(posedge clk)
-    \mac_wmux2_s0$1316  <= \$3068 ;
+    \mac_wmux2_s0$1243  <= \$3068 ;
   always @(posedge clk)
-    \mac_wmux2_s0$1329  <= \$3069 ;
+    \mac_wmux2_s0$1262  <= \$3069 ;
   always @(posedge clk)
-    \mac_wmux2_s0$1342  <= \$3070 ;
+    \mac_wmux2_s0$1281  <= \$3070 ;
   always @(posedge clk)
-    \mac_wmux2_s0$1355  <= \$3071 ;
+    \mac_wmux2_s0$1300  <= \$3071 ;
   always @(posedge clk)
-    \mac_wmux2_s0$1368  <= \$3072 ;
+    mac_wmux2_s0 <= \$3072 ;
   always @(posedge clk)
-    \mac_wmux2_s0$1381  <= \$3073 ;
+    \mac_wmux2_s0$1259  <= \$3073 ;
   always @(posedge clk)
-    \mac_wmux2_s0$1394  <= \$3074 ;
+    \mac_wmux2_s0$1278  <= \$3074 ;
   always @(posedge clk)
-    \mac_wmux2_s0$1407  <= \$3075 ;
+    \mac_wmux2_s0$1297  <= \$3075 ;
   always @(posedge clk)
-    \mac_wmux2_s0$1244  <= \$3076 ;
+    \mac_wmux2_s0$1316  <= \$3076 ;
   always @(posedge clk)
-    \mac_wmux2_s0$1263  <= \$3077 ;
+    \mac_wmux2_s0$1329  <= \$3077 ;
   always @(posedge clk)
-    \mac_wmux2_s0$1282  <= \$3078 ;
+    \mac_wmux2_s0$1342  <= \$3078 ;
   always @(posedge clk)
-    \mac_wmux2_s0$1301  <= \$3079 ;
+    \mac_wmux2_s0$1355  <= \$3079 ;
   always @(posedge clk)
-    \mac_wmux2_s0$1241  <= \$3080 ;
+    \mac_wmux2_s0$1368  <= \$3080 ;
   always @(posedge clk)
-    \mac_wmux2_s0$1260  <= \$3081 ;
+    \mac_wmux2_s0$1381  <= \$3081 ;
   always @(posedge clk)
-    \mac_wmux2_s0$1279  <= \$3082 ;
+    \mac_wmux2_s0$1394  <= \$3082 ;
   always @(posedge clk)
-    \mac_wmux2_s0$1298  <= \$3083 ;
+    \mac_wmux2_s0$1407  <= \$3083 ;
   always @(posedge clk)
-    \mac_wmux2_s0$1317  <= \$3084 ;
+    \mac_wmux2_s0$1244  <= \$3084 ;
   always @(posedge clk)
-    \mac_wmux2_s0$1330  <= \$3085 ;
+    \mac_wmux2_s0$1263  <= \$3085 ;
   always @(posedge clk)
-    \mac_wmux2_s0$1343  <= \$3086 ;
+    \mac_wmux2_s0$1282  <= \$3086 ;
   always @(posedge clk)
-    \mac_wmux2_s0$1356  <= \$3087 ;
+    \mac_wmux2_s0$1301  <= \$3087 ;
   always @(posedge clk)
-    \mac_wmux2_s0$1369  <= \$3088 ;
+    \mac_wmux2_s0$1241  <= \$3088 ;
   always @(posedge clk)
-    \mac_wmux2_s0$1382  <= \$3089 ;
+    \mac_wmux2_s0$1260  <= \$3089 ;
   always @(posedge clk)
-    \mac_wmux2_s0$1395  <= \$3090 ;
+    \mac_wmux2_s0$1279  <= \$3090 ;
   always @(posedge clk)
-    \mac_wmux2_s0$1408  <= \$3091 ;
+    \mac_wmux2_s0$1298  <= \$3091 ;
   always @(posedge clk)
-    \mac_wmux2_s0$1247  <= \$3092 ;
+    \mac_wmux2_s0$1317  <= \$3092 ;
   always @(posedge clk)
-    \mac_wmux2_s0$1250  <= \$3093 ;
+    \mac_wmux2_s0$1330  <= \$3093 ;
   always @(posedge clk)
-    \mac_wmux2_s0$1253  <= \$3094 ;
+    \mac_wmux2_s0$1343  <= \$3094 ;
   always @(posedge clk)
-    \mac_wmux2_s0$1256  <= \$3095 ;
+    \mac_wmux2_s0$1356  <= \$3095 ;
   always @(posedge clk)
-    \mac_wmux2_s0$1266  <= \$3096 ;
+    \mac_wmux2_s0$1369  <= \$3096 ;
   always @(posedge clk)
-    \mac_wmux2_s0$1269  <= \$3097 ;
+    \mac_wmux2_s0$1382  <= \$3097 ;
   always @(posedge clk)
-    \mac_wmux2_s0$1272  <= \$3098 ;
+    \mac_wmux2_s0$1395  <= \$3098 ;
   always @(posedge clk)
-    \mac_wmux2_s0$1275  <= \$3099 ;
+    \mac_wmux2_s0$1408  <= \$3099 ;
   always @(posedge clk)
-    \mac_wmux2_s0$1285  <= \$3100 ;
+    \mac_wmux2_s0$1247  <= \$3100 ;
   always @(posedge clk)
-    \mac_wmux2_s0$1288  <= \$3101 ;
+    \mac_wmux2_s0$1250  <= \$3101 ;
   always @(posedge clk)
-    \mac_wmux2_s0$1291  <= \$3102 ;
+    \mac_wmux2_s0$1253  <= \$3102 ;
   always @(posedge clk)
-    \mac_wmux2_s0$1294  <= \$3103 ;
+    \mac_wmux2_s0$1256  <= \$3103 ;
   always @(posedge clk)
-    \mac_wmux2_s0$1304  <= \$3104 ;
+    \mac_wmux2_s0$1266  <= \$3104 ;
   always @(posedge clk)
-    \mac_wmux2_s0$1307  <= \$3105 ;
+    \mac_wmux2_s0$1269  <= \$3105 ;
   always @(posedge clk)
-    \mac_wmux2_s0$1310  <= \$3106 ;
+    \mac_wmux2_s0$1272  <= \$3106 ;
   always @(posedge clk)
-    \mac_wmux2_s0$1313  <= \$3107 ;
+    \mac_wmux2_s0$1275  <= \$3107 ;
   always @(posedge clk)
-    \mac_wmux2_s0$1248  <= \$3108 ;
+    \mac_wmux2_s0$1285  <= \$3108 ;
   always @(posedge clk)
-    \mac_wmux2_s0$1251  <= \$3109 ;
+    \mac_wmux2_s0$1288  <= \$3109 ;
   always @(posedge clk)
-    \mac_wmux2_s0$1254  <= \$3110 ;
+    \mac_wmux2_s0$1291  <= \$3110 ;
   always @(posedge clk)
-    \mac_wmux2_s0$1257  <= \$3111 ;
+    \mac_wmux2_s0$1294  <= \$3111 ;
   always @(posedge clk)
-    \mac_wmux2_s0$1267  <= \$3112 ;
+    \mac_wmux2_s0$1304  <= \$3112 ;
   always @(posedge clk)
-    \mac_wmux2_s0$1270  <= \$3113 ;
+    \mac_wmux2_s0$1307  <= \$3113 ;
   always @(posedge clk)
-    \mac_wmux2_s0$1273  <= \$3114 ;
+    \mac_wmux2_s0$1310  <= \$3114 ;
   always @(posedge clk)
-    \mac_wmux2_s0$1276  <= \$3115 ;
+    \mac_wmux2_s0$1313  <= \$3115 ;
   always @(posedge clk)
-    \mac_wmux2_s0$1286  <= \$3116 ;
+    \mac_wmux2_s0$1248  <= \$3116 ;
   always @(posedge clk)
-    \mac_wmux2_s0$1289  <= \$3117 ;
+    \mac_wmux2_s0$1251  <= \$3117 ;
   always @(posedge clk)
-    \mac_wmux2_s0$1292  <= \$3118 ;
+    \mac_wmux2_s0$1254  <= \$3118 ;
   always @(posedge clk)
-    \mac_wmux2_s0$1295  <= \$3119 ;
+    \mac_wmux2_s0$1257  <= \$3119 ;
   always @(posedge clk)
-    \mac_wmux2_s0$1305  <= \$3120 ;
+    \mac_wmux2_s0$1267  <= \$3120 ;
   always @(posedge clk)
-    \mac_wmux2_s0$1308  <= \$3121 ;
+    \mac_wmux2_s0$1270  <= \$3121 ;
   always @(posedge clk)
-    \mac_wmux2_s0$1311  <= \$3122 ;
+    \mac_wmux2_s0$1273  <= \$3122 ;
   always @(posedge clk)
-    \mac_wmux2_s0$1314  <= \$3123 ;
+    \mac_wmux2_s0$1276  <= \$3123 ;
   always @(posedge clk)
-    \mac_wmux2_s0$1321  <= \$3124 ;
+    \mac_wmux2_s0$1286  <= \$3124 ;
   always @(posedge clk)
-    \mac_wmux2_s0$1323  <= \$3125 ;
+    \mac_wmux2_s0$1289  <= \$3125 ;
   always @(posedge clk)
-    \mac_wmux2_s0$1325  <= \$3126 ;
+    \mac_wmux2_s0$1292  <= \$3126 ;
   always @(posedge clk)
-    \mac_wmux2_s0$1327  <= \$3127 ;
+    \mac_wmux2_s0$1295  <= \$3127 ;
   always @(posedge clk)
-    \mac_wmux2_s0$1334  <= \$3128 ;
+    \mac_wmux2_s0$1305  <= \$3128 ;
   always @(posedge clk)
-    \mac_wmux2_s0$1336  <= \$3129 ;
+    \mac_wmux2_s0$1308  <= \$3129 ;
   always @(posedge clk)
-    \mac_wmux2_s0$1338  <= \$3130 ;
+    \mac_wmux2_s0$1311  <= \$3130 ;
   always @(posedge clk)
-    \mac_wmux2_s0$1340  <= \$3131 ;
+    \mac_wmux2_s0$1314  <= \$3131 ;
   always @(posedge clk)
-    \mac_wmux2_s0$1347  <= \$3132 ;
+    \mac_wmux2_s0$1321  <= \$3132 ;
   always @(posedge clk)
-    \mac_wmux2_s0$1349  <= \$3133 ;
+    \mac_wmux2_s0$1323  <= \$3133 ;
   always @(posedge clk)
-    \mac_wmux2_s0$1351  <= \$3134 ;
+    \mac_wmux2_s0$1325  <= \$3134 ;
   always @(posedge clk)
-    \mac_wmux2_s0$1353  <= \$3135 ;
+    \mac_wmux2_s0$1327  <= \$3135 ;
   always @(posedge clk)
-    \mac_wmux2_s0$1360  <= \$3136 ;
+    \mac_wmux2_s0$1334  <= \$3136 ;
   always @(posedge clk)
-    \mac_wmux2_s0$1362  <= \$3137 ;
+    \mac_wmux2_s0$1336  <= \$3137 ;
   always @(posedge clk)
-    \mac_wmux2_s0$1364  <= \$3138 ;
+    \mac_wmux2_s0$1338  <= \$3138 ;
   always @(posedge clk)
-    \mac_wmux2_s0$1366  <= \$3139 ;
+    \mac_wmux2_s0$1340  <= \$3139 ;
   always @(posedge clk)
-    \mac_wmux2_s0$1373  <= \$3140 ;
+    \mac_wmux2_s0$1347  <= \$3140 ;
   always @(posedge clk)
-    \mac_wmux2_s0$1375  <= \$3141 ;
+    \mac_wmux2_s0$1349  <= \$3141 ;
   always @(posedge clk)
-    \mac_wmux2_s0$1377  <= \$3142 ;
+    \mac_wmux2_s0$1351  <= \$3142 ;
   always @(posedge clk)
-    \mac_wmux2_s0$1379  <= \$3143 ;
+    \mac_wmux2_s0$1353  <= \$3143 ;
   always @(posedge clk)
-    \mac_wmux2_s0$1386  <= \$3144 ;
+    \mac_wmux2_s0$1360  <= \$3144 ;
   always @(posedge clk)
-    \mac_wmux2_s0$1388  <= \$3145 ;
+    \mac_wmux2_s0$1362  <= \$3145 ;
   always @(posedge clk)
-    \mac_wmux2_s0$1390  <= \$3146 ;
+    \mac_wmux2_s0$1364  <= \$3146 ;
   always @(posedge clk)
-    \mac_wmux2_s0$1392  <= \$3147 ;
+    \mac_wmux2_s0$1366  <= \$3147 ;
   always @(posedge clk)
-    \mac_wmux2_s0$1399  <= \$3148 ;
+    \mac_wmux2_s0$1373  <= \$3148 ;
   always @(posedge clk)
-    \mac_wmux2_s0$1401  <= \$3149 ;
+    \mac_wmux2_s0$1375  <= \$3149 ;
   always @(posedge clk)
-    \mac_wmux2_s0$1403  <= \$3150 ;
+    \mac_wmux2_s0$1377  <= \$3150 ;
   always @(posedge clk)
-    \mac_wmux2_s0$1405  <= \$3151 ;
+    \mac_wmux2_s0$1379  <= \$3151 ;
   always @(posedge clk)
-    \mac_wmux2_s0$1412  <= \$3152 ;
+    \mac_wmux2_s0$1386  <= \$3152 ;
   always @(posedge clk)
-    \mac_wmux2_s0$1414  <= \$3153 ;
+    \mac_wmux2_s0$1388  <= \$3153 ;
   always @(posedge clk)
-    \mac_wmux2_s0$1416  <= \$3154 ;
+    \mac_wmux2_s0$1390  <= \$3154 ;
   always @(posedge clk)
-    \mac_wmux2_s0$1418  <= \$3155 ;
+    \mac_wmux2_s0$1392  <= \$3155 ;
   always @(posedge clk)
-    \mac_wmux2_s0$1754  <= \$3156 ;
+    \mac_wmux2_s0$1399  <= \$3156 ;
   always @(posedge clk)
-    \mac_wmux2_s0$1755  <= \$3157 ;
+    \mac_wmux2_s0$1401  <= \$3157 ;
   always @(posedge clk)
-    \mac_wmux2_s0$1756  <= \$3158 ;
+    \mac_wmux2_s0$1403  <= \$3158 ;
   always @(posedge clk)
-    \mac_wmux2_s0$1757  <= \$3159 ;
+    \mac_wmux2_s0$1405  <= \$3159 ;
   always @(posedge clk)
-    \mac_wmux2_s0$1758  <= \$3160 ;
+    \mac_wmux2_s0$1412  <= \$3160 ;
   always @(posedge clk)
-    \mac_wmux2_s0$1759  <= \$3161 ;
+    \mac_wmux2_s0$1414  <= \$3161 ;
   always @(posedge clk)
-    \mac_wmux2_s0$1760  <= \$3162 ;
+    \mac_wmux2_s0$1416  <= \$3162 ;
   always @(posedge clk)
-    \mac_wmux2_s0$1761  <= \$3163 ;
+    \mac_wmux2_s0$1418  <= \$3163 ;
   always @(posedge clk)
     \mac_wmux2_s0$1762  <= \$3164 ;
   always @(posedge clk)
-    mac_wmux2_valid_s0 <= \$3165 ;
+    \mac_wmux2_s0$1763  <= \$3165 ;
   always @(posedge clk)
-    \mac_wmux3_s0$1425  <= \$3166 ;
+    \mac_wmux2_s0$1764  <= \$3166 ;
   always @(posedge clk)
-    \mac_wmux3_s0$1444  <= \$3167 ;
+    \mac_wmux2_s0$1765  <= \$3167 ;
   always @(posedge clk)
-    \mac_wmux3_s0$1463  <= \$3168 ;
+    \mac_wmux2_s0$1766  <= \$3168 ;
   always @(posedge clk)
-    \mac_wmux3_s0$1482  <= \$3169 ;
+    \mac_wmux2_s0$1767  <= \$3169 ;
   always @(posedge clk)
-    \mac_wmux3_s0$1501  <= \$3170 ;
+    \mac_wmux2_s0$1768  <= \$3170 ;
   always @(posedge clk)
-    \mac_wmux3_s0$1520  <= \$3171 ;
+    \mac_wmux2_s0$1769  <= \$3171 ;
   always @(posedge clk)
-    \mac_wmux3_s0$1539  <= \$3172 ;
+    \mac_wmux2_s0$1770  <= \$3172 ;
   always @(posedge clk)
-    \mac_wmux3_s0$1558  <= \$3173 ;
+    mac_wmux2_valid_s0 <= \$3173 ;
   always @(posedge clk)
-    mac_wmux3_s0 <= \$3174 ;
+    \mac_wmux3_s0$1425  <= \$3174 ;
   always @(posedge clk)
-    \mac_wmux3_s0$1441  <= \$3175 ;
+    \mac_wmux3_s0$1444  <= \$3175 ;
   always @(posedge clk)
-    \mac_wmux3_s0$1460  <= \$3176 ;
+    \mac_wmux3_s0$1463  <= \$3176 ;
   always @(posedge clk)
-    \mac_wmux3_s0$1479  <= \$3177 ;
+    \mac_wmux3_s0$1482  <= \$3177 ;
   always @(posedge clk)
-    \mac_wmux3_s0$1498  <= \$3178 ;
+    \mac_wmux3_s0$1501  <= \$3178 ;
   always @(posedge clk)
-    \mac_wmux3_s0$1517  <= \$3179 ;
+    \mac_wmux3_s0$1520  <= \$3179 ;
   always @(posedge clk)
-    \mac_wmux3_s0$1536  <= \$3180 ;
+    \mac_wmux3_s0$1539  <= \$3180 ;
   always @(posedge clk)
-    \mac_wmux3_s0$1555  <= \$3181 ;
+    \mac_wmux3_s0$1558  <= \$3181 ;
   always @(posedge clk)
-    \mac_wmux3_s0$1426  <= \$3182 ;
+    mac_wmux3_s0 <= \$3182 ;
   always @(posedge clk)
-    \mac_wmux3_s0$1445  <= \$3183 ;
+    \mac_wmux3_s0$1441  <= \$3183 ;
   always @(posedge clk)
-    \mac_wmux3_s0$1464  <= \$3184 ;
+    \mac_wmux3_s0$1460  <= \$3184 ;
   always @(posedge clk)
-    \mac_wmux3_s0$1483  <= \$3185 ;
+    \mac_wmux3_s0$1479  <= \$3185 ;
   always @(posedge clk)
-    \mac_wmux3_s0$1502  <= \$3186 ;
+    \mac_wmux3_s0$1498  <= \$3186 ;
   always @(posedge clk)
-    \mac_wmux3_s0$1521  <= \$3187 ;
+    \mac_wmux3_s0$1517  <= \$3187 ;
   always @(posedge clk)
-    \mac_wmux3_s0$1540  <= \$3188 ;
+    \mac_wmux3_s0$1536  <= \$3188 ;
   always @(posedge clk)
-    \mac_wmux3_s0$1559  <= \$3189 ;
+    \mac_wmux3_s0$1555  <= \$3189 ;
   always @(posedge clk)
-    \mac_wmux3_s0$1423  <= \$3190 ;
+    \mac_wmux3_s0$1426  <= \$3190 ;
   always @(posedge clk)
-    \mac_wmux3_s0$1442  <= \$3191 ;
+    \mac_wmux3_s0$1445  <= \$3191 ;
   always @(posedge clk)
-    \mac_wmux3_s0$1461  <= \$3192 ;
+    \mac_wmux3_s0$1464  <= \$3192 ;
   always @(posedge clk)
-    \mac_wmux3_s0$1480  <= \$3193 ;
+    \mac_wmux3_s0$1483  <= \$3193 ;
   always @(posedge clk)
-    \mac_wmux3_s0$1499  <= \$3194 ;
+    \mac_wmux3_s0$1502  <= \$3194 ;
   always @(posedge clk)
-    \mac_wmux3_s0$1518  <= \$3195 ;
+    \mac_wmux3_s0$1521  <= \$3195 ;
   always @(posedge clk)
-    \mac_wmux3_s0$1537  <= \$3196 ;
+    \mac_wmux3_s0$1540  <= \$3196 ;
   always @(posedge clk)
-    \mac_wmux3_s0$1556  <= \$3197 ;
+    \mac_wmux3_s0$1559  <= \$3197 ;
   always @(posedge clk)
-    \mac_wmux3_s0$1429  <= \$3198 ;
+    \mac_wmux3_s0$1423  <= \$3198 ;
   always @(posedge clk)
-    \mac_wmux3_s0$1432  <= \$3199 ;
+    \mac_wmux3_s0$1442  <= \$3199 ;
   always @(posedge clk)
-    \mac_wmux3_s0$1435  <= \$3200 ;
+    \mac_wmux3_s0$1461  <= \$3200 ;
   always @(posedge clk)
-    \mac_wmux3_s0$1438  <= \$3201 ;
+    \mac_wmux3_s0$1480  <= \$3201 ;
   always @(posedge clk)
-    \mac_wmux3_s0$1448  <= \$3202 ;
+    \mac_wmux3_s0$1499  <= \$3202 ;
   always @(posedge clk)
-    \mac_wmux3_s0$1451  <= \$3203 ;
+    \mac_wmux3_s0$1518  <= \$3203 ;
   always @(posedge clk)
-    \mac_wmux3_s0$1454  <= \$3204 ;
+    \mac_wmux3_s0$1537  <= \$3204 ;
   always @(posedge clk)
-    \mac_wmux3_s0$1457  <= \$3205 ;
+    \mac_wmux3_s0$1556  <= \$3205 ;
   always @(posedge clk)
-    \mac_wmux3_s0$1467  <= \$3206 ;
+    \mac_wmux3_s0$1429  <= \$3206 ;
   always @(posedge clk)
-    \mac_wmux3_s0$1470  <= \$3207 ;
+    \mac_wmux3_s0$1432  <= \$3207 ;
   always @(posedge clk)
-    \mac_wmux3_s0$1473  <= \$3208 ;
+    \mac_wmux3_s0$1435  <= \$3208 ;
   always @(posedge clk)
-    \mac_wmux3_s0$1476  <= \$3209 ;
+    \mac_wmux3_s0$1438  <= \$3209 ;
   always @(posedge clk)
-    \mac_wmux3_s0$1486  <= \$3210 ;
+    \mac_wmux3_s0$1448  <= \$3210 ;
   always @(posedge clk)
-    \mac_wmux3_s0$1489  <= \$3211 ;
+    \mac_wmux3_s0$1451  <= \$3211 ;
   always @(posedge clk)
-    \mac_wmux3_s0$1492  <= \$3212 ;
+    \mac_wmux3_s0$1454  <= \$3212 ;
   always @(posedge clk)
-    \mac_wmux3_s0$1495  <= \$3213 ;
+    \mac_wmux3_s0$1457  <= \$3213 ;
   always @(posedge clk)
-    \mac_wmux3_s0$1505  <= \$3214 ;
+    \mac_wmux3_s0$1467  <= \$3214 ;
   always @(posedge clk)
-    \mac_wmux3_s0$1508  <= \$3215 ;
+    \mac_wmux3_s0$1470  <= \$3215 ;
   always @(posedge clk)
-    \mac_wmux3_s0$1511  <= \$3216 ;
+    \mac_wmux3_s0$1473  <= \$3216 ;
   always @(posedge clk)
-    \mac_wmux3_s0$1514  <= \$3217 ;
+    \mac_wmux3_s0$1476  <= \$3217 ;
   always @(posedge clk)
-    \mac_wmux3_s0$1524  <= \$3218 ;
+    \mac_wmux3_s0$1486  <= \$3218 ;
   always @(posedge clk)
-    \mac_wmux3_s0$1527  <= \$3219 ;
+    \mac_wmux3_s0$1489  <= \$3219 ;
   always @(posedge clk)
-    \mac_wmux3_s0$1530  <= \$3220 ;
+    \mac_wmux3_s0$1492  <= \$3220 ;
   always @(posedge clk)
-    \mac_wmux3_s0$1533  <= \$3221 ;
+    \mac_wmux3_s0$1495  <= \$3221 ;
   always @(posedge clk)
-    \mac_wmux3_s0$1543  <= \$3222 ;
+    \mac_wmux3_s0$1505  <= \$3222 ;
   always @(posedge clk)
-    \mac_wmux3_s0$1546  <= \$3223 ;
+    \mac_wmux3_s0$1508  <= \$3223 ;
   always @(posedge clk)
-    \mac_wmux3_s0$1549  <= \$3224 ;
+    \mac_wmux3_s0$1511  <= \$3224 ;
   always @(posedge clk)
-    \mac_wmux3_s0$1552  <= \$3225 ;
+    \mac_wmux3_s0$1514  <= \$3225 ;
   always @(posedge clk)
-    \mac_wmux3_s0$1562  <= \$3226 ;
+    \mac_wmux3_s0$1524  <= \$3226 ;
   always @(posedge clk)
-    \mac_wmux3_s0$1565  <= \$3227 ;
+    \mac_wmux3_s0$1527  <= \$3227 ;
   always @(posedge clk)
-    \mac_wmux3_s0$1568  <= \$3228 ;
+    \mac_wmux3_s0$1530  <= \$3228 ;
   always @(posedge clk)
-    \mac_wmux3_s0$1571  <= \$3229 ;
+    \mac_wmux3_s0$1533  <= \$3229 ;
   always @(posedge clk)
-    \mac_wmux3_s0$1430  <= \$3230 ;
+    \mac_wmux3_s0$1543  <= \$3230 ;
   always @(posedge clk)
-    \mac_wmux3_s0$1433  <= \$3231 ;
+    \mac_wmux3_s0$1546  <= \$3231 ;
   always @(posedge clk)
-    \mac_wmux3_s0$1436  <= \$3232 ;
+    \mac_wmux3_s0$1549  <= \$3232 ;
   always @(posedge clk)
-    \mac_wmux3_s0$1439  <= \$3233 ;
+    \mac_wmux3_s0$1552  <= \$3233 ;
   always @(posedge clk)
-    \mac_wmux3_s0$1449  <= \$3234 ;
+    \mac_wmux3_s0$1562  <= \$3234 ;
   always @(posedge clk)
-    \mac_wmux3_s0$1452  <= \$3235 ;
+    \mac_wmux3_s0$1565  <= \$3235 ;
   always @(posedge clk)
-    \mac_wmux3_s0$1455  <= \$3236 ;
+    \mac_wmux3_s0$1568  <= \$3236 ;
   always @(posedge clk)
-    \mac_wmux3_s0$1458  <= \$3237 ;
+    \mac_wmux3_s0$1571  <= \$3237 ;
   always @(posedge clk)
-    \mac_wmux3_s0$1468  <= \$3238 ;
+    \mac_wmux3_s0$1430  <= \$3238 ;
   always @(posedge clk)
-    \mac_wmux3_s0$1471  <= \$3239 ;
+    \mac_wmux3_s0$1433  <= \$3239 ;
   always @(posedge clk)
-    \mac_wmux3_s0$1474  <= \$3240 ;
+    \mac_wmux3_s0$1436  <= \$3240 ;
   always @(posedge clk)
-    \mac_wmux3_s0$1477  <= \$3241 ;
+    \mac_wmux3_s0$1439  <= \$3241 ;
   always @(posedge clk)
-    \mac_wmux3_s0$1487  <= \$3242 ;
+    \mac_wmux3_s0$1449  <= \$3242 ;
   always @(posedge clk)
-    \mac_wmux3_s0$1490  <= \$3243 ;
+    \mac_wmux3_s0$1452  <= \$3243 ;
   always @(posedge clk)
-    \mac_wmux3_s0$1493  <= \$3244 ;
+    \mac_wmux3_s0$1455  <= \$3244 ;
   always @(posedge clk)
-    \mac_wmux3_s0$1496  <= \$3245 ;
+    \mac_wmux3_s0$1458  <= \$3245 ;
   always @(posedge clk)
-    \mac_wmux3_s0$1506  <= \$3246 ;
+    \mac_wmux3_s0$1468  <= \$3246 ;
   always @(posedge clk)
-    \mac_wmux3_s0$1509  <= \$3247 ;
+    \mac_wmux3_s0$1471  <= \$3247 ;
   always @(posedge clk)
-    \mac_wmux3_s0$1512  <= \$3248 ;
+    \mac_wmux3_s0$1474  <= \$3248 ;
   always @(posedge clk)
-    \mac_wmux3_s0$1515  <= \$3249 ;
+    \mac_wmux3_s0$1477  <= \$3249 ;
   always @(posedge clk)
-    \mac_wmux3_s0$1525  <= \$3250 ;
+    \mac_wmux3_s0$1487  <= \$3250 ;
   always @(posedge clk)
-    \mac_wmux3_s0$1528  <= \$3251 ;
+    \mac_wmux3_s0$1490  <= \$3251 ;
   always @(posedge clk)
-    \mac_wmux3_s0$1531  <= \$3252 ;
+    \mac_wmux3_s0$1493  <= \$3252 ;
   always @(posedge clk)
-    \mac_wmux3_s0$1534  <= \$3253 ;
+    \mac_wmux3_s0$1496  <= \$3253 ;
   always @(posedge clk)
-    \mac_wmux3_s0$1544  <= \$3254 ;
+    \mac_wmux3_s0$1506  <= \$3254 ;
   always @(posedge clk)
-    \mac_wmux3_s0$1547  <= \$3255 ;
+    \mac_wmux3_s0$1509  <= \$3255 ;
   always @(posedge clk)
-    \mac_wmux3_s0$1550  <= \$3256 ;
+    \mac_wmux3_s0$1512  <= \$3256 ;
   always @(posedge clk)
-    \mac_wmux3_s0$1553  <= \$3257 ;
+    \mac_wmux3_s0$1515  <= \$3257 ;
   always @(posedge clk)
-    \mac_wmux3_s0$1563  <= \$3258 ;
+    \mac_wmux3_s0$1525  <= \$3258 ;
   always @(posedge clk)
-    \mac_wmux3_s0$1566  <= \$3259 ;
+    \mac_wmux3_s0$1528  <= \$3259 ;
   always @(posedge clk)
-    \mac_wmux3_s0$1569  <= \$3260 ;
+    \mac_wmux3_s0$1531  <= \$3260 ;
   always @(posedge clk)
-    \mac_wmux3_s0$1572  <= \$3261 ;
+    \mac_wmux3_s0$1534  <= \$3261 ;
   always @(posedge clk)
-    \mac_wmux3_s0$1764  <= \$3262 ;
+    \mac_wmux3_s0$1544  <= \$3262 ;
   always @(posedge clk)
-    \mac_wmux3_s0$1765  <= \$3263 ;
+    \mac_wmux3_s0$1547  <= \$3263 ;
   always @(posedge clk)
-    \mac_wmux3_s0$1766  <= \$3264 ;
+    \mac_wmux3_s0$1550  <= \$3264 ;
   always @(posedge clk)
-    \mac_wmux3_s0$1767  <= \$3265 ;
+    \mac_wmux3_s0$1553  <= \$3265 ;
   always @(posedge clk)
-    \mac_wmux3_s0$1768  <= \$3266 ;
+    \mac_wmux3_s0$1563  <= \$3266 ;
   always @(posedge clk)
-    \mac_wmux3_s0$1769  <= \$3267 ;
+    \mac_wmux3_s0$1566  <= \$3267 ;
   always @(posedge clk)
-    \mac_wmux3_s0$1770  <= \$3268 ;
+    \mac_wmux3_s0$1569  <= \$3268 ;
   always @(posedge clk)
-    \mac_wmux3_s0$1771  <= \$3269 ;
+    \mac_wmux3_s0$1572  <= \$3269 ;
   always @(posedge clk)
     \mac_wmux3_s0$1772  <= \$3270 ;
   always @(posedge clk)
-    mac_wmux3_valid_s0 <= \$3271 ;
+    \mac_wmux3_s0$1773  <= \$3271 ;
   always @(posedge clk)
-    mac_pre_s0 <= \$3272 ;
+    \mac_wmux3_s0$1774  <= \$3272 ;
   always @(posedge clk)
-    \mac_pre_s0$1775  <= \$3273 ;
+    \mac_wmux3_s0$1775  <= \$3273 ;
   always @(posedge clk)
-    \mac_pre_s0$1776  <= \$3274 ;
+    \mac_wmux3_s0$1776  <= \$3274 ;
   always @(posedge clk)
-    \mac_pre_s0$1777  <= \$3275 ;
+    \mac_wmux3_s0$1777  <= \$3275 ;
   always @(posedge clk)
-    \mac_pre_s0$1778  <= \$3276 ;
+    \mac_wmux3_s0$1778  <= \$3276 ;
   always @(posedge clk)
-    \mac_pre_s0$1779  <= \$3277 ;
+    \mac_wmux3_s0$1779  <= \$3277 ;
   always @(posedge clk)
-    \mac_pre_s0$1780  <= \$3278 ;
+    \mac_wmux3_s0$1780  <= \$3278 ;
   always @(posedge clk)
-    \mac_pre_s0$1781  <= \$3279 ;
+    mac_wmux3_valid_s0 <= \$3279 ;
   always @(posedge clk)
-    \mac_pre_s0$1782  <= \$3280 ;
+    mac_pre_a0_g0 <= \$3280 ;
   always @(posedge clk)
-    \mac_pre_s0$1783  <= \$3281 ;
+    mac_pre_a1_g1 <= \$3281 ;
   always @(posedge clk)
-    \mac_pre_s0$1784  <= \$3282 ;
+    mac_pre_a2_g2 <= \$3282 ;
   always @(posedge clk)
-    \mac_pre_s0$1785  <= \$3283 ;
+    mac_pre_a3_g3 <= \$3283 ;
   always @(posedge clk)
-    \mac_pre_s0$1786  <= \$3284 ;
+    mac_pre_a4_g4 <= \$3284 ;
   always @(posedge clk)
-    \mac_pre_s0$1787  <= \$3285 ;
+    mac_pre_a5_g5 <= \$3285 ;
   always @(posedge clk)
-    \mac_pre_s0$1788  <= \$3286 ;
+    mac_pre_a6_g6 <= \$3286 ;
   always @(posedge clk)
-    \mac_pre_s0$1789  <= \$3287 ;
+    mac_pre_a7_g7 <= \$3287 ;
   always @(posedge clk)
-    \mac_pre_s0$1790  <= \$3288 ;
+    mac_pre_s0 <= \$3288 ;
   always @(posedge clk)
     \mac_pre_s0$1791  <= \$3289 ;
   always @(posedge clk)
@@ -10206,162 +10222,186 @@ module nm_linear_8_16_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload
   always @(posedge clk)
     \mac_pre_s0$1814  <= \$3312 ;
   always @(posedge clk)
-    mac_pre_valid_s0 <= \$3313 ;
+    \mac_pre_s0$1815  <= \$3313 ;
   always @(posedge clk)
-    mac_dspin_s0 <= \$3314 ;
+    \mac_pre_s0$1816  <= \$3314 ;
   always @(posedge clk)
-    mac_dspin_valid_s0 <= \$3315 ;
+    \mac_pre_s0$1817  <= \$3315 ;
   always @(posedge clk)
-    mac_dspout_s0 <= \$3316 ;
+    \mac_pre_s0$1818  <= \$3316 ;
   always @(posedge clk)
-    mac_dspout_valid_s0 <= \$3317 ;
+    \mac_pre_s0$1819  <= \$3317 ;
   always @(posedge clk)
-    mac_add0_s0 <= \$3318 ;
+    \mac_pre_s0$1820  <= \$3318 ;
   always @(posedge clk)
-    \mac_add0_s0$1635  <= \$3319 ;
+    \mac_pre_s0$1821  <= \$3319 ;
   always @(posedge clk)
-    \mac_add0_s0$1637  <= \$3320 ;
+    \mac_pre_s0$1822  <= \$3320 ;
   always @(posedge clk)
-    \mac_add0_s0$1638  <= \$3321 ;
+    mac_pre_valid_s0 <= \$3321 ;
   always @(posedge clk)
-    \mac_add0_s0$1640  <= \$3322 ;
+    mac_dspin_s0 <= \$3322 ;
   always @(posedge clk)
-    \mac_add0_s0$1641  <= \$3323 ;
+    mac_dspin_valid_s0 <= \$3323 ;
   always @(posedge clk)
-    \mac_add0_s0$1643  <= \$3324 ;
+    mac_dspout_s0 <= \$3324 ;
   always @(posedge clk)
-    \mac_add0_s0$1644  <= \$3325 ;
+    mac_dspout_valid_s0 <= \$3325 ;
   always @(posedge clk)
-    \mac_add0_s0$1646  <= \$3326 ;
+    mac_add0_s0 <= \$3326 ;
   always @(posedge clk)
-    \mac_add0_s0$1647  <= \$3327 ;
+    \mac_add0_s0$1643  <= \$3327 ;
   always @(posedge clk)
-    \mac_add0_s0$1649  <= \$3328 ;
+    \mac_add0_s0$1645  <= \$3328 ;
   always @(posedge clk)
-    \mac_add0_s0$1650  <= \$3329 ;
+    \mac_add0_s0$1646  <= \$3329 ;
   always @(posedge clk)
-    \mac_add0_s0$1652  <= \$3330 ;
+    \mac_add0_s0$1648  <= \$3330 ;
   always @(posedge clk)
-    \mac_add0_s0$1653  <= \$3331 ;
+    \mac_add0_s0$1649  <= \$3331 ;
   always @(posedge clk)
-    \mac_add0_s0$1655  <= \$3332 ;
+    \mac_add0_s0$1651  <= \$3332 ;
   always @(posedge clk)
-    \mac_add0_s0$1656  <= \$3333 ;
+    \mac_add0_s0$1652  <= \$3333 ;
   always @(posedge clk)
-    \mac_add0_s0$1820  <= \$3334 ;
+    \mac_add0_s0$1654  <= \$3334 ;
   always @(posedge clk)
-    mac_add0_valid_s0 <= \$3335 ;
+    \mac_add0_s0$1655  <= \$3335 ;
   always @(posedge clk)
-    mac_add1_s0 <= \$3336 ;
+    \mac_add0_s0$1657  <= \$3336 ;
   always @(posedge clk)
-    \mac_add1_s0$1661  <= \$3337 ;
+    \mac_add0_s0$1658  <= \$3337 ;
   always @(posedge clk)
-    \mac_add1_s0$1663  <= \$3338 ;
+    \mac_add0_s0$1660  <= \$3338 ;
   always @(posedge clk)
-    \mac_add1_s0$1664  <= \$3339 ;
+    \mac_add0_s0$1661  <= \$3339 ;
   always @(posedge clk)
-    \mac_add1_s0$1666  <= \$3340 ;
+    \mac_add0_s0$1663  <= \$3340 ;
   always @(posedge clk)
-    \mac_add1_s0$1667  <= \$3341 ;
+    \mac_add0_s0$1664  <= \$3341 ;
   always @(posedge clk)
-    \mac_add1_s0$1669  <= \$3342 ;
+    \mac_add0_s0$1828  <= \$3342 ;
   always @(posedge clk)
-    \mac_add1_s0$1670  <= \$3343 ;
+    mac_add0_valid_s0 <= \$3343 ;
   always @(posedge clk)
-    \mac_add1_s0$1822  <= \$3344 ;
+    mac_add1_s0 <= \$3344 ;
   always @(posedge clk)
-    mac_add1_valid_s0 <= \$3345 ;
+    \mac_add1_s0$1669  <= \$3345 ;
   always @(posedge clk)
-    mac_add2_s0 <= \$3346 ;
+    \mac_add1_s0$1671  <= \$3346 ;
   always @(posedge clk)
-    \mac_add2_s0$1694  <= \$3347 ;
+    \mac_add1_s0$1672  <= \$3347 ;
   always @(posedge clk)
-    \mac_add2_s0$1697  <= \$3348 ;
+    \mac_add1_s0$1674  <= \$3348 ;
   always @(posedge clk)
-    \mac_add2_s0$1700  <= \$3349 ;
+    \mac_add1_s0$1675  <= \$3349 ;
   always @(posedge clk)
-    \mac_add2_s0$1824  <= \$3350 ;
+    \mac_add1_s0$1677  <= \$3350 ;
   always @(posedge clk)
-    mac_add2_valid_s0 <= \$3351 ;
+    \mac_add1_s0$1678  <= \$3351 ;
   always @(posedge clk)
-    o__valid <= \$3352 ;
+    \mac_add1_s0$1830  <= \$3352 ;
   always @(posedge clk)
-    stall_adv0_valid <= \$3353 ;
+    mac_add1_valid_s0 <= \$3353 ;
   always @(posedge clk)
-    stall_adv1_valid <= \$3354 ;
+    mac_add2_s0 <= \$3354 ;
   always @(posedge clk)
-    stall_adv2_valid <= \$3355 ;
+    \mac_add2_s0$1702  <= \$3355 ;
   always @(posedge clk)
-    stall_adv3_valid <= \$3356 ;
+    \mac_add2_s0$1705  <= \$3356 ;
   always @(posedge clk)
-    stall_adv4_valid <= \$3357 ;
+    \mac_add2_s0$1708  <= \$3357 ;
   always @(posedge clk)
-    stall_adv5_valid <= \$3358 ;
+    \mac_add2_s0$1832  <= \$3358 ;
   always @(posedge clk)
-    stall_adv6_valid <= \$3359 ;
+    mac_add2_valid_s0 <= \$3359 ;
   always @(posedge clk)
-    stall_adv7_valid <= \$3360 ;
+    o__valid <= \$3360 ;
   always @(posedge clk)
-    stall_adv8_valid <= \$3361 ;
+    stall_adv0_valid <= \$3361 ;
   always @(posedge clk)
-    stall_adv9_valid <= \$3362 ;
+    stall_adv1_valid <= \$3362 ;
   always @(posedge clk)
-    stall_adv10_valid <= \$3363 ;
+    stall_adv2_valid <= \$3363 ;
   always @(posedge clk)
-    stall_adv11_valid <= \$3364 ;
+    stall_adv3_valid <= \$3364 ;
   always @(posedge clk)
-    stall_adv12_valid <= \$3365 ;
+    stall_adv4_valid <= \$3365 ;
   always @(posedge clk)
-    stall_adv13_valid <= \$3366 ;
+    stall_adv5_valid <= \$3366 ;
   always @(posedge clk)
-    stall_adv14_valid <= \$3367 ;
+    stall_adv6_valid <= \$3367 ;
   always @(posedge clk)
-    stall_adv15_valid <= \$3368 ;
+    stall_adv7_valid <= \$3368 ;
   always @(posedge clk)
-    stall_adv16_valid <= \$3369 ;
+    stall_adv8_valid <= \$3369 ;
   always @(posedge clk)
-    stall_adv17_valid <= \$3370 ;
+    stall_adv9_valid <= \$3370 ;
   always @(posedge clk)
-    stall_adv18_valid <= \$3371 ;
+    stall_adv10_valid <= \$3371 ;
   always @(posedge clk)
-    stall_adv19_valid <= \$3372 ;
+    stall_adv11_valid <= \$3372 ;
   always @(posedge clk)
-    stall_adv20_valid <= \$3373 ;
+    stall_adv12_valid <= \$3373 ;
   always @(posedge clk)
-    stall_adv21_valid <= \$3374 ;
+    stall_adv13_valid <= \$3374 ;
   always @(posedge clk)
-    stall_adv22_valid <= \$3375 ;
+    stall_adv14_valid <= \$3375 ;
   always @(posedge clk)
-    stall_adv23_valid <= \$3376 ;
+    stall_adv15_valid <= \$3376 ;
   always @(posedge clk)
-    stall_adv24_valid <= \$3377 ;
+    stall_adv16_valid <= \$3377 ;
   always @(posedge clk)
-    stall_adv25_valid <= \$3378 ;
+    stall_adv17_valid <= \$3378 ;
   always @(posedge clk)
-    stall_adv26_valid <= \$3379 ;
+    stall_adv18_valid <= \$3379 ;
   always @(posedge clk)
-    mac_acc0 <= \$3380 ;
+    stall_adv19_valid <= \$3380 ;
   always @(posedge clk)
-    mac_acc0_out <= \$3381 ;
+    stall_adv20_valid <= \$3381 ;
   always @(posedge clk)
-    mac_acc1 <= \$3382 ;
+    stall_adv21_valid <= \$3382 ;
   always @(posedge clk)
-    mac_acc1_out <= \$3383 ;
+    stall_adv22_valid <= \$3383 ;
   always @(posedge clk)
-    mac_acc2 <= \$3384 ;
+    stall_adv23_valid <= \$3384 ;
   always @(posedge clk)
-    mac_acc2_out <= \$3385 ;
+    stall_adv24_valid <= \$3385 ;
   always @(posedge clk)
-    mac_acc3 <= \$3386 ;
+    stall_adv25_valid <= \$3386 ;
   always @(posedge clk)
-    mac_acc3_out <= \$3387 ;
+    stall_adv26_valid <= \$3387 ;
+  always @(posedge clk)
+    stall_adv27_valid <= \$3388 ;
+  always @(posedge clk)
+    stall_adv28_valid <= \$3389 ;
+  always @(posedge clk)
+    stall_adv29_valid <= \$3390 ;
+  always @(posedge clk)
+    stall_adv30_valid <= \$3391 ;
+  always @(posedge clk)
+    mac_acc0 <= \$3392 ;
+  always @(posedge clk)
+    mac_acc0_out <= \$3393 ;
+  always @(posedge clk)
+    mac_acc1 <= \$3394 ;
+  always @(posedge clk)
+    mac_acc1_out <= \$3395 ;
+  always @(posedge clk)
+    mac_acc2 <= \$3396 ;
+  always @(posedge clk)
+    mac_acc2_out <= \$3397 ;
+  always @(posedge clk)
+    mac_acc3 <= \$3398 ;
+  always @(posedge clk)
+    mac_acc3_out <= \$3399 ;
   nmsparse_mul_reg #(
     .A_WIDTH(32'd8),
     .B_WIDTH(32'd8)
   ) mac_mul0_0 (
-    .a(mac_pre_s0),
-    .b(\mac_pre_s0$1782 ),
-    .ce(stall_adv12),
+    .a(mac_pre_a0_g0),
+    .b(mac_pre_s0),
+    .ce(stall_adv11),
     .clk(clk),
     .p(mac_prod0_0)
   );
@@ -10369,8 +10409,8 @@ module nm_linear_8_16_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload
     .A_WIDTH(32'd8),
     .B_WIDTH(32'd8)
   ) mac_mul0_1 (
-    .a(\mac_pre_s0$1775 ),
-    .b(\mac_pre_s0$1783 ),
+    .a(mac_pre_a1_g1),
+    .b(\mac_pre_s0$1791 ),
     .ce(stall_adv12),
     .clk(clk),
     .p(mac_prod0_1)
@@ -10379,8 +10419,8 @@ module nm_linear_8_16_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload
     .A_WIDTH(32'd8),
     .B_WIDTH(32'd8)
   ) mac_mul0_2 (
-    .a(\mac_pre_s0$1776 ),
-    .b(\mac_pre_s0$1784 ),
+    .a(mac_pre_a2_g2),
+    .b(\mac_pre_s0$1792 ),
     .ce(stall_adv13),
     .clk(clk),
     .p(mac_prod0_2)
@@ -10389,9 +10429,9 @@ module nm_linear_8_16_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload
     .A_WIDTH(32'd8),
     .B_WIDTH(32'd8)
   ) mac_mul0_3 (
-    .a(\mac_pre_s0$1777 ),
-    .b(\mac_pre_s0$1785 ),
-    .ce(stall_adv13),
+    .a(mac_pre_a3_g3),
+    .b(\mac_pre_s0$1793 ),
+    .ce(stall_adv14),
     .clk(clk),
     .p(mac_prod0_3)
   );
@@ -10399,9 +10439,9 @@ module nm_linear_8_16_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload
     .A_WIDTH(32'd8),
     .B_WIDTH(32'd8)
   ) mac_mul0_4 (
-    .a(\mac_pre_s0$1778 ),
-    .b(\mac_pre_s0$1786 ),
-    .ce(stall_adv14),
+    .a(mac_pre_a4_g4),
+    .b(\mac_pre_s0$1794 ),
+    .ce(stall_adv15),
     .clk(clk),
     .p(mac_prod0_4)
   );
@@ -10409,9 +10449,9 @@ module nm_linear_8_16_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload
     .A_WIDTH(32'd8),
     .B_WIDTH(32'd8)
   ) mac_mul0_5 (
-    .a(\mac_pre_s0$1779 ),
-    .b(\mac_pre_s0$1787 ),
-    .ce(stall_adv14),
+    .a(mac_pre_a5_g5),
+    .b(\mac_pre_s0$1795 ),
+    .ce(stall_adv16),
     .clk(clk),
     .p(mac_prod0_5)
   );
@@ -10419,9 +10459,9 @@ module nm_linear_8_16_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload
     .A_WIDTH(32'd8),
     .B_WIDTH(32'd8)
   ) mac_mul0_6 (
-    .a(\mac_pre_s0$1780 ),
-    .b(\mac_pre_s0$1788 ),
-    .ce(stall_adv15),
+    .a(mac_pre_a6_g6),
+    .b(\mac_pre_s0$1796 ),
+    .ce(stall_adv17),
     .clk(clk),
     .p(mac_prod0_6)
   );
@@ -10429,9 +10469,9 @@ module nm_linear_8_16_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload
     .A_WIDTH(32'd8),
     .B_WIDTH(32'd8)
   ) mac_mul0_7 (
-    .a(\mac_pre_s0$1781 ),
-    .b(\mac_pre_s0$1789 ),
-    .ce(stall_adv15),
+    .a(mac_pre_a7_g7),
+    .b(\mac_pre_s0$1797 ),
+    .ce(stall_adv18),
     .clk(clk),
     .p(mac_prod0_7)
   );
@@ -10439,9 +10479,9 @@ module nm_linear_8_16_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload
     .A_WIDTH(32'd8),
     .B_WIDTH(32'd8)
   ) mac_mul1_0 (
-    .a(mac_pre_s0),
-    .b(\mac_pre_s0$1790 ),
-    .ce(stall_adv12),
+    .a(mac_pre_a0_g0),
+    .b(\mac_pre_s0$1798 ),
+    .ce(stall_adv11),
     .clk(clk),
     .p(mac_prod1_0)
   );
@@ -10449,8 +10489,8 @@ module nm_linear_8_16_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload
     .A_WIDTH(32'd8),
     .B_WIDTH(32'd8)
   ) mac_mul1_1 (
-    .a(\mac_pre_s0$1775 ),
-    .b(\mac_pre_s0$1791 ),
+    .a(mac_pre_a1_g1),
+    .b(\mac_pre_s0$1799 ),
     .ce(stall_adv12),
     .clk(clk),
     .p(mac_prod1_1)
@@ -10459,8 +10499,8 @@ module nm_linear_8_16_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload
     .A_WIDTH(32'd8),
     .B_WIDTH(32'd8)
   ) mac_mul1_2 (
-    .a(\mac_pre_s0$1776 ),
-    .b(\mac_pre_s0$1792 ),
+    .a(mac_pre_a2_g2),
+    .b(\mac_pre_s0$1800 ),
     .ce(stall_adv13),
     .clk(clk),
     .p(mac_prod1_2)
@@ -10469,9 +10509,9 @@ module nm_linear_8_16_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload
     .A_WIDTH(32'd8),
     .B_WIDTH(32'd8)
   ) mac_mul1_3 (
-    .a(\mac_pre_s0$1777 ),
-    .b(\mac_pre_s0$1793 ),
-    .ce(stall_adv13),
+    .a(mac_pre_a3_g3),
+    .b(\mac_pre_s0$1801 ),
+    .ce(stall_adv14),
     .clk(clk),
     .p(mac_prod1_3)
   );
@@ -10479,9 +10519,9 @@ module nm_linear_8_16_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload
     .A_WIDTH(32'd8),
     .B_WIDTH(32'd8)
   ) mac_mul1_4 (
-    .a(\mac_pre_s0$1778 ),
-    .b(\mac_pre_s0$1794 ),
-    .ce(stall_adv14),
+    .a(mac_pre_a4_g4),
+    .b(\mac_pre_s0$1802 ),
+    .ce(stall_adv15),
     .clk(clk),
     .p(mac_prod1_4)
   );
@@ -10489,9 +10529,9 @@ module nm_linear_8_16_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload
     .A_WIDTH(32'd8),
     .B_WIDTH(32'd8)
   ) mac_mul1_5 (
-    .a(\mac_pre_s0$1779 ),
-    .b(\mac_pre_s0$1795 ),
-    .ce(stall_adv14),
+    .a(mac_pre_a5_g5),
+    .b(\mac_pre_s0$1803 ),
+    .ce(stall_adv16),
     .clk(clk),
     .p(mac_prod1_5)
   );
@@ -10499,9 +10539,9 @@ module nm_linear_8_16_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload
     .A_WIDTH(32'd8),
     .B_WIDTH(32'd8)
   ) mac_mul1_6 (
-    .a(\mac_pre_s0$1780 ),
-    .b(\mac_pre_s0$1796 ),
-    .ce(stall_adv15),
+    .a(mac_pre_a6_g6),
+    .b(\mac_pre_s0$1804 ),
+    .ce(stall_adv17),
     .clk(clk),
     .p(mac_prod1_6)
   );
@@ -10509,9 +10549,9 @@ module nm_linear_8_16_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload
     .A_WIDTH(32'd8),
     .B_WIDTH(32'd8)
   ) mac_mul1_7 (
-    .a(\mac_pre_s0$1781 ),
-    .b(\mac_pre_s0$1797 ),
-    .ce(stall_adv15),
+    .a(mac_pre_a7_g7),
+    .b(\mac_pre_s0$1805 ),
+    .ce(stall_adv18),
     .clk(clk),
     .p(mac_prod1_7)
   );
@@ -10519,9 +10559,9 @@ module nm_linear_8_16_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload
     .A_WIDTH(32'd8),
     .B_WIDTH(32'd8)
   ) mac_mul2_0 (
-    .a(mac_pre_s0),
-    .b(\mac_pre_s0$1798 ),
-    .ce(stall_adv12),
+    .a(mac_pre_a0_g0),
+    .b(\mac_pre_s0$1806 ),
+    .ce(stall_adv11),
     .clk(clk),
     .p(mac_prod2_0)
   );
@@ -10529,8 +10569,8 @@ module nm_linear_8_16_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload
     .A_WIDTH(32'd8),
     .B_WIDTH(32'd8)
   ) mac_mul2_1 (
-    .a(\mac_pre_s0$1775 ),
-    .b(\mac_pre_s0$1799 ),
+    .a(mac_pre_a1_g1),
+    .b(\mac_pre_s0$1807 ),
     .ce(stall_adv12),
     .clk(clk),
     .p(mac_prod2_1)
@@ -10539,8 +10579,8 @@ module nm_linear_8_16_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload
     .A_WIDTH(32'd8),
     .B_WIDTH(32'd8)
   ) mac_mul2_2 (
-    .a(\mac_pre_s0$1776 ),
-    .b(\mac_pre_s0$1800 ),
+    .a(mac_pre_a2_g2),
+    .b(\mac_pre_s0$1808 ),
     .ce(stall_adv13),
     .clk(clk),
     .p(mac_prod2_2)
@@ -10549,9 +10589,9 @@ module nm_linear_8_16_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload
     .A_WIDTH(32'd8),
     .B_WIDTH(32'd8)
   ) mac_mul2_3 (
-    .a(\mac_pre_s0$1777 ),
-    .b(\mac_pre_s0$1801 ),
-    .ce(stall_adv13),
+    .a(mac_pre_a3_g3),
+    .b(\mac_pre_s0$1809 ),
+    .ce(stall_adv14),
     .clk(clk),
     .p(mac_prod2_3)
   );
@@ -10559,9 +10599,9 @@ module nm_linear_8_16_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload
     .A_WIDTH(32'd8),
     .B_WIDTH(32'd8)
   ) mac_mul2_4 (
-    .a(\mac_pre_s0$1778 ),
-    .b(\mac_pre_s0$1802 ),
-    .ce(stall_adv14),
+    .a(mac_pre_a4_g4),
+    .b(\mac_pre_s0$1810 ),
+    .ce(stall_adv15),
     .clk(clk),
     .p(mac_prod2_4)
   );
@@ -10569,9 +10609,9 @@ module nm_linear_8_16_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload
     .A_WIDTH(32'd8),
     .B_WIDTH(32'd8)
   ) mac_mul2_5 (
-    .a(\mac_pre_s0$1779 ),
-    .b(\mac_pre_s0$1803 ),
-    .ce(stall_adv14),
+    .a(mac_pre_a5_g5),
+    .b(\mac_pre_s0$1811 ),
+    .ce(stall_adv16),
     .clk(clk),
     .p(mac_prod2_5)
   );
@@ -10579,9 +10619,9 @@ module nm_linear_8_16_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload
     .A_WIDTH(32'd8),
     .B_WIDTH(32'd8)
   ) mac_mul2_6 (
-    .a(\mac_pre_s0$1780 ),
-    .b(\mac_pre_s0$1804 ),
-    .ce(stall_adv15),
+    .a(mac_pre_a6_g6),
+    .b(\mac_pre_s0$1812 ),
+    .ce(stall_adv17),
     .clk(clk),
     .p(mac_prod2_6)
   );
@@ -10589,9 +10629,9 @@ module nm_linear_8_16_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload
     .A_WIDTH(32'd8),
     .B_WIDTH(32'd8)
   ) mac_mul2_7 (
-    .a(\mac_pre_s0$1781 ),
-    .b(\mac_pre_s0$1805 ),
-    .ce(stall_adv15),
+    .a(mac_pre_a7_g7),
+    .b(\mac_pre_s0$1813 ),
+    .ce(stall_adv18),
     .clk(clk),
     .p(mac_prod2_7)
   );
@@ -10599,9 +10639,9 @@ module nm_linear_8_16_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload
     .A_WIDTH(32'd8),
     .B_WIDTH(32'd8)
   ) mac_mul3_0 (
-    .a(mac_pre_s0),
-    .b(\mac_pre_s0$1806 ),
-    .ce(stall_adv12),
+    .a(mac_pre_a0_g0),
+    .b(\mac_pre_s0$1814 ),
+    .ce(stall_adv11),
     .clk(clk),
     .p(mac_prod3_0)
   );
@@ -10609,8 +10649,8 @@ module nm_linear_8_16_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload
     .A_WIDTH(32'd8),
     .B_WIDTH(32'd8)
   ) mac_mul3_1 (
-    .a(\mac_pre_s0$1775 ),
-    .b(\mac_pre_s0$1807 ),
+    .a(mac_pre_a1_g1),
+    .b(\mac_pre_s0$1815 ),
     .ce(stall_adv12),
     .clk(clk),
     .p(mac_prod3_1)
@@ -10619,8 +10659,8 @@ module nm_linear_8_16_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload
     .A_WIDTH(32'd8),
     .B_WIDTH(32'd8)
   ) mac_mul3_2 (
-    .a(\mac_pre_s0$1776 ),
-    .b(\mac_pre_s0$1808 ),
+    .a(mac_pre_a2_g2),
+    .b(\mac_pre_s0$1816 ),
     .ce(stall_adv13),
     .clk(clk),
     .p(mac_prod3_2)
@@ -10629,9 +10669,9 @@ module nm_linear_8_16_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload
     .A_WIDTH(32'd8),
     .B_WIDTH(32'd8)
   ) mac_mul3_3 (
-    .a(\mac_pre_s0$1777 ),
-    .b(\mac_pre_s0$1809 ),
-    .ce(stall_adv13),
+    .a(mac_pre_a3_g3),
+    .b(\mac_pre_s0$1817 ),
+    .ce(stall_adv14),
     .clk(clk),
     .p(mac_prod3_3)
   );
@@ -10639,9 +10679,9 @@ module nm_linear_8_16_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload
     .A_WIDTH(32'd8),
     .B_WIDTH(32'd8)
   ) mac_mul3_4 (
-    .a(\mac_pre_s0$1778 ),
-    .b(\mac_pre_s0$1810 ),
-    .ce(stall_adv14),
+    .a(mac_pre_a4_g4),
+    .b(\mac_pre_s0$1818 ),
+    .ce(stall_adv15),
     .clk(clk),
     .p(mac_prod3_4)
   );
@@ -10649,9 +10689,9 @@ module nm_linear_8_16_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload
     .A_WIDTH(32'd8),
     .B_WIDTH(32'd8)
   ) mac_mul3_5 (
-    .a(\mac_pre_s0$1779 ),
-    .b(\mac_pre_s0$1811 ),
-    .ce(stall_adv14),
+    .a(mac_pre_a5_g5),
+    .b(\mac_pre_s0$1819 ),
+    .ce(stall_adv16),
     .clk(clk),
     .p(mac_prod3_5)
   );
@@ -10659,9 +10699,9 @@ module nm_linear_8_16_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload
     .A_WIDTH(32'd8),
     .B_WIDTH(32'd8)
   ) mac_mul3_6 (
-    .a(\mac_pre_s0$1780 ),
-    .b(\mac_pre_s0$1812 ),
-    .ce(stall_adv15),
+    .a(mac_pre_a6_g6),
+    .b(\mac_pre_s0$1820 ),
+    .ce(stall_adv17),
     .clk(clk),
     .p(mac_prod3_6)
   );
@@ -10669,2844 +10709,2788 @@ module nm_linear_8_16_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload
     .A_WIDTH(32'd8),
     .B_WIDTH(32'd8)
   ) mac_mul3_7 (
-    .a(\mac_pre_s0$1781 ),
-    .b(\mac_pre_s0$1813 ),
-    .ce(stall_adv15),
+    .a(mac_pre_a7_g7),
+    .b(\mac_pre_s0$1821 ),
+    .ce(stall_adv18),
     .clk(clk),
     .p(mac_prod3_7)
   );
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2657  = sel_l1_s0;
+    \$2665  = sel_l1_s0;
     if (stall_adv0) begin
-      \$2657  = \$4 [7:0];
+      \$2665  = \$4 [7:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2658  = \sel_l1_s0$29 ;
+    \$2666  = \sel_l1_s0$29 ;
     if (stall_adv0) begin
-      \$2658  = \$7 [7:0];
+      \$2666  = \$7 [7:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2659  = \sel_l1_s0$30 ;
+    \$2667  = \sel_l1_s0$30 ;
     if (stall_adv0) begin
-      \$2659  = \$10 [7:0];
+      \$2667  = \$10 [7:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2660  = \sel_l1_s0$31 ;
+    \$2668  = \sel_l1_s0$31 ;
     if (stall_adv0) begin
-      \$2660  = \$13 [7:0];
+      \$2668  = \$13 [7:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2661  = \sel_l1_s0$32 ;
+    \$2669  = \sel_l1_s0$32 ;
     if (stall_adv0) begin
-      \$2661  = \$16 [7:0];
+      \$2669  = \$16 [7:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2662  = \sel_l1_s0$33 ;
+    \$2670  = \sel_l1_s0$33 ;
     if (stall_adv0) begin
-      \$2662  = \$19 [7:0];
+      \$2670  = \$19 [7:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2663  = \sel_l1_s0$34 ;
+    \$2671  = \sel_l1_s0$34 ;
     if (stall_adv0) begin
-      \$2663  = \$22 [7:0];
+      \$2671  = \$22 [7:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2664  = \sel_l1_s0$35 ;
+    \$2672  = \sel_l1_s0$35 ;
     if (stall_adv0) begin
-      \$2664  = \$25 [7:0];
+      \$2672  = \$25 [7:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2665  = \sel_l1_s0$36 ;
+    \$2673  = \sel_l1_s0$36 ;
     if (stall_adv0) begin
-      \$2665  = \$28 [7:0];
+      \$2673  = \$28 [7:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2666  = \sel_l1_s0$37 ;
+    \$2674  = \sel_l1_s0$37 ;
     if (stall_adv0) begin
-      \$2666  = \$31 [7:0];
+      \$2674  = \$31 [7:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2667  = \sel_l1_s0$38 ;
+    \$2675  = \sel_l1_s0$38 ;
     if (stall_adv0) begin
-      \$2667  = \$34 [7:0];
+      \$2675  = \$34 [7:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2668  = \sel_l1_s0$39 ;
+    \$2676  = \sel_l1_s0$39 ;
     if (stall_adv0) begin
-      \$2668  = \$37 [7:0];
+      \$2676  = \$37 [7:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2669  = \sel_l1_s0$40 ;
+    \$2677  = \sel_l1_s0$40 ;
     if (stall_adv0) begin
-      \$2669  = \$40 [7:0];
+      \$2677  = \$40 [7:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2670  = \sel_l1_s0$41 ;
+    \$2678  = \sel_l1_s0$41 ;
     if (stall_adv0) begin
-      \$2670  = \$43 [7:0];
+      \$2678  = \$43 [7:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2671  = \sel_l1_s0$42 ;
+    \$2679  = \sel_l1_s0$42 ;
     if (stall_adv0) begin
-      \$2671  = \$46 [7:0];
+      \$2679  = \$46 [7:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2672  = \sel_l1_s0$43 ;
+    \$2680  = \sel_l1_s0$43 ;
     if (stall_adv0) begin
-      \$2672  = \$49 [7:0];
+      \$2680  = \$49 [7:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2673  = \sel_l1_s0$1706 ;
+    \$2681  = \sel_l1_s0$1714 ;
     if (stall_adv0) begin
-      \$2673  = i__payload[639:128];
+      \$2681  = i__payload[639:128];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2674  = \sel_l1_s0$1707 ;
+    \$2682  = \sel_l1_s0$1715 ;
     if (stall_adv0) begin
-      \$2674  = i__payload[640];
+      \$2682  = i__payload[640];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2675  = sel_l2_s0;
+    \$2683  = sel_l2_s0;
     if (stall_adv1) begin
-      \$2675  = { \$170 , \$169 , \$168 , \$167 , \$166 , \$165 , \$164 , \$163 , \$162 , \$161 , \$160 , \$159 , \$158 , \$157 , \$156 , \$155 , \$154 , \$153 , \$152 , \$151 , \$150 , \$149 , \$148 , \$147 , \$146 , \$145 , \$144 , \$143 , \$142 , \$141 , \$140 , \$139 , \$138 , \$137 , \$136 , \$135 , \$134 , \$133 , \$132 , \$131 , \$130 , \$129 , \$128 , \$127 , \$126 , \$125 , \$124 , \$123 , \$122 , \$121 , \$120 , \$119 , \$118 , \$117 , \$116 , \$115 , \$114 , \$113 , \$112 , \$111 , \$110 , \$109 , \$108 , \$107 , \$106 , \$105 , \$104 , \$103 , \$102 , \$101 , \$100 , \$99 , \$98 , \$97 , \$96 , \$95 , \$94 , \$93 , \$92 , \$91 , \$90 , \$89 , \$88 , \$87 , \$86 , \$85 , \$84 , \$83 , \$82 , \$81 , \$80 , \$79 , \$78 , \$77 , \$76 , \$75 , \$74 , \$73 , \$72 , \$71 , \$70 , \$69 , \$68 , \$67 , \$66 , \$65 , \$64 , \$63 , \$62 , \$61 , \$60 , \$59 , \$58 , \$57 , \$56 , \$55 , \$54 , \$53 , \$52 , \$51  };
+      \$2683  = { \$170 , \$169 , \$168 , \$167 , \$166 , \$165 , \$164 , \$163 , \$162 , \$161 , \$160 , \$159 , \$158 , \$157 , \$156 , \$155 , \$154 , \$153 , \$152 , \$151 , \$150 , \$149 , \$148 , \$147 , \$146 , \$145 , \$144 , \$143 , \$142 , \$141 , \$140 , \$139 , \$138 , \$137 , \$136 , \$135 , \$134 , \$133 , \$132 , \$131 , \$130 , \$129 , \$128 , \$127 , \$126 , \$125 , \$124 , \$123 , \$122 , \$121 , \$120 , \$119 , \$118 , \$117 , \$116 , \$115 , \$114 , \$113 , \$112 , \$111 , \$110 , \$109 , \$108 , \$107 , \$106 , \$105 , \$104 , \$103 , \$102 , \$101 , \$100 , \$99 , \$98 , \$97 , \$96 , \$95 , \$94 , \$93 , \$92 , \$91 , \$90 , \$89 , \$88 , \$87 , \$86 , \$85 , \$84 , \$83 , \$82 , \$81 , \$80 , \$79 , \$78 , \$77 , \$76 , \$75 , \$74 , \$73 , \$72 , \$71 , \$70 , \$69 , \$68 , \$67 , \$66 , \$65 , \$64 , \$63 , \$62 , \$61 , \$60 , \$59 , \$58 , \$57 , \$56 , \$55 , \$54 , \$53 , \$52 , \$51  };
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2676  = \sel_l2_s0$1708 ;
+    \$2684  = \sel_l2_s0$1716 ;
     if (stall_adv1) begin
-      \$2676  = \sel_l1_s0$1706 ;
+      \$2684  = \sel_l1_s0$1714 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2677  = \sel_l2_s0$1709 ;
+    \$2685  = \sel_l2_s0$1717 ;
     if (stall_adv1) begin
-      \$2677  = \sel_l1_s0$1707 ;
+      \$2685  = \sel_l1_s0$1715 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2678  = \sel_l5_s0$482 ;
+    \$2686  = \sel_l5_s0$482 ;
     if (stall_adv2) begin
-      \$2678  = sel_cs2_0_0_0s;
+      \$2686  = sel_cs2_0_0_0s;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2679  = sel_l5_s0;
+    \$2687  = sel_l5_s0;
     if (stall_adv2) begin
-      \$2679  = sel_cs2_0_0_0c;
+      \$2687  = sel_cs2_0_0_0c;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2680  = \sel_l5_s0$339 ;
+    \$2688  = \sel_l5_s0$339 ;
     if (stall_adv2) begin
-      \$2680  = sel_cs2_0_1_0s;
+      \$2688  = sel_cs2_0_1_0s;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2681  = \sel_l5_s0$340 ;
+    \$2689  = \sel_l5_s0$340 ;
     if (stall_adv2) begin
-      \$2681  = sel_cs0_0_0_4c;
+      \$2689  = sel_cs0_0_0_4c;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2682  = \sel_l5_s0$418 ;
+    \$2690  = \sel_l5_s0$418 ;
     if (stall_adv2) begin
-      \$2682  = sel_cs2_0_1_0c;
+      \$2690  = sel_cs2_0_1_0c;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2683  = \sel_l5_s0$419 ;
+    \$2691  = \sel_l5_s0$419 ;
     if (stall_adv2) begin
-      \$2683  = sel_cs1_0_1_0c;
+      \$2691  = sel_cs1_0_1_0c;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2684  = \sel_l5_s0$483 ;
+    \$2692  = \sel_l5_s0$483 ;
     if (stall_adv2) begin
-      \$2684  = sel_cs2_1_0_0s;
+      \$2692  = sel_cs2_1_0_0s;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2685  = \sel_l5_s0$343 ;
+    \$2693  = \sel_l5_s0$343 ;
     if (stall_adv2) begin
-      \$2685  = sel_cs2_1_0_0c;
+      \$2693  = sel_cs2_1_0_0c;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2686  = \sel_l5_s0$344 ;
+    \$2694  = \sel_l5_s0$344 ;
     if (stall_adv2) begin
-      \$2686  = sel_cs2_1_1_0s;
+      \$2694  = sel_cs2_1_1_0s;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2687  = \sel_l5_s0$345 ;
+    \$2695  = \sel_l5_s0$345 ;
     if (stall_adv2) begin
-      \$2687  = sel_cs0_1_0_4c;
+      \$2695  = sel_cs0_1_0_4c;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2688  = \sel_l5_s0$422 ;
+    \$2696  = \sel_l5_s0$422 ;
     if (stall_adv2) begin
-      \$2688  = sel_cs2_1_1_0c;
+      \$2696  = sel_cs2_1_1_0c;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2689  = \sel_l5_s0$423 ;
+    \$2697  = \sel_l5_s0$423 ;
     if (stall_adv2) begin
-      \$2689  = sel_cs1_1_1_0c;
+      \$2697  = sel_cs1_1_1_0c;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2690  = \sel_l5_s0$484 ;
+    \$2698  = \sel_l5_s0$484 ;
     if (stall_adv2) begin
-      \$2690  = sel_cs2_2_0_0s;
+      \$2698  = sel_cs2_2_0_0s;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2691  = \sel_l5_s0$348 ;
+    \$2699  = \sel_l5_s0$348 ;
     if (stall_adv2) begin
-      \$2691  = sel_cs2_2_0_0c;
+      \$2699  = sel_cs2_2_0_0c;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2692  = \sel_l5_s0$349 ;
+    \$2700  = \sel_l5_s0$349 ;
     if (stall_adv2) begin
-      \$2692  = sel_cs2_2_1_0s;
+      \$2700  = sel_cs2_2_1_0s;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2693  = \sel_l5_s0$350 ;
+    \$2701  = \sel_l5_s0$350 ;
     if (stall_adv2) begin
-      \$2693  = sel_cs0_2_0_4c;
+      \$2701  = sel_cs0_2_0_4c;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2694  = \sel_l5_s0$426 ;
+    \$2702  = \sel_l5_s0$426 ;
     if (stall_adv2) begin
-      \$2694  = sel_cs2_2_1_0c;
+      \$2702  = sel_cs2_2_1_0c;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2695  = \sel_l5_s0$427 ;
+    \$2703  = \sel_l5_s0$427 ;
     if (stall_adv2) begin
-      \$2695  = sel_cs1_2_1_0c;
+      \$2703  = sel_cs1_2_1_0c;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2696  = \sel_l5_s0$485 ;
+    \$2704  = \sel_l5_s0$485 ;
     if (stall_adv2) begin
-      \$2696  = sel_cs2_3_0_0s;
+      \$2704  = sel_cs2_3_0_0s;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2697  = \sel_l5_s0$353 ;
+    \$2705  = \sel_l5_s0$353 ;
     if (stall_adv2) begin
-      \$2697  = sel_cs2_3_0_0c;
+      \$2705  = sel_cs2_3_0_0c;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2698  = \sel_l5_s0$354 ;
+    \$2706  = \sel_l5_s0$354 ;
     if (stall_adv2) begin
-      \$2698  = sel_cs2_3_1_0s;
+      \$2706  = sel_cs2_3_1_0s;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2699  = \sel_l5_s0$355 ;
+    \$2707  = \sel_l5_s0$355 ;
     if (stall_adv2) begin
-      \$2699  = sel_cs0_3_0_4c;
+      \$2707  = sel_cs0_3_0_4c;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2700  = \sel_l5_s0$430 ;
+    \$2708  = \sel_l5_s0$430 ;
     if (stall_adv2) begin
-      \$2700  = sel_cs2_3_1_0c;
+      \$2708  = sel_cs2_3_1_0c;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2701  = \sel_l5_s0$431 ;
+    \$2709  = \sel_l5_s0$431 ;
     if (stall_adv2) begin
-      \$2701  = sel_cs1_3_1_0c;
+      \$2709  = sel_cs1_3_1_0c;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2702  = \sel_l5_s0$486 ;
+    \$2710  = \sel_l5_s0$486 ;
     if (stall_adv2) begin
-      \$2702  = sel_cs2_4_0_0s;
+      \$2710  = sel_cs2_4_0_0s;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2703  = \sel_l5_s0$358 ;
+    \$2711  = \sel_l5_s0$358 ;
     if (stall_adv2) begin
-      \$2703  = sel_cs2_4_0_0c;
+      \$2711  = sel_cs2_4_0_0c;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2704  = \sel_l5_s0$359 ;
+    \$2712  = \sel_l5_s0$359 ;
     if (stall_adv2) begin
-      \$2704  = sel_cs2_4_1_0s;
+      \$2712  = sel_cs2_4_1_0s;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2705  = \sel_l5_s0$360 ;
+    \$2713  = \sel_l5_s0$360 ;
     if (stall_adv2) begin
-      \$2705  = sel_cs0_4_0_4c;
+      \$2713  = sel_cs0_4_0_4c;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2706  = \sel_l5_s0$434 ;
+    \$2714  = \sel_l5_s0$434 ;
     if (stall_adv2) begin
-      \$2706  = sel_cs2_4_1_0c;
+      \$2714  = sel_cs2_4_1_0c;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2707  = \sel_l5_s0$435 ;
+    \$2715  = \sel_l5_s0$435 ;
     if (stall_adv2) begin
-      \$2707  = sel_cs1_4_1_0c;
+      \$2715  = sel_cs1_4_1_0c;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2708  = \sel_l5_s0$487 ;
+    \$2716  = \sel_l5_s0$487 ;
     if (stall_adv2) begin
-      \$2708  = sel_cs2_5_0_0s;
+      \$2716  = sel_cs2_5_0_0s;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2709  = \sel_l5_s0$363 ;
+    \$2717  = \sel_l5_s0$363 ;
     if (stall_adv2) begin
-      \$2709  = sel_cs2_5_0_0c;
+      \$2717  = sel_cs2_5_0_0c;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2710  = \sel_l5_s0$364 ;
+    \$2718  = \sel_l5_s0$364 ;
     if (stall_adv2) begin
-      \$2710  = sel_cs2_5_1_0s;
+      \$2718  = sel_cs2_5_1_0s;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2711  = \sel_l5_s0$365 ;
+    \$2719  = \sel_l5_s0$365 ;
     if (stall_adv2) begin
-      \$2711  = sel_cs0_5_0_4c;
+      \$2719  = sel_cs0_5_0_4c;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2712  = \sel_l5_s0$438 ;
+    \$2720  = \sel_l5_s0$438 ;
     if (stall_adv2) begin
-      \$2712  = sel_cs2_5_1_0c;
+      \$2720  = sel_cs2_5_1_0c;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2713  = \sel_l5_s0$439 ;
+    \$2721  = \sel_l5_s0$439 ;
     if (stall_adv2) begin
-      \$2713  = sel_cs1_5_1_0c;
+      \$2721  = sel_cs1_5_1_0c;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2714  = \sel_l5_s0$488 ;
+    \$2722  = \sel_l5_s0$488 ;
     if (stall_adv2) begin
-      \$2714  = sel_cs2_6_0_0s;
+      \$2722  = sel_cs2_6_0_0s;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2715  = \sel_l5_s0$368 ;
+    \$2723  = \sel_l5_s0$368 ;
     if (stall_adv2) begin
-      \$2715  = sel_cs2_6_0_0c;
+      \$2723  = sel_cs2_6_0_0c;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2716  = \sel_l5_s0$369 ;
+    \$2724  = \sel_l5_s0$369 ;
     if (stall_adv2) begin
-      \$2716  = sel_cs2_6_1_0s;
+      \$2724  = sel_cs2_6_1_0s;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2717  = \sel_l5_s0$370 ;
+    \$2725  = \sel_l5_s0$370 ;
     if (stall_adv2) begin
-      \$2717  = sel_cs0_6_0_4c;
+      \$2725  = sel_cs0_6_0_4c;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2718  = \sel_l5_s0$442 ;
+    \$2726  = \sel_l5_s0$442 ;
     if (stall_adv2) begin
-      \$2718  = sel_cs2_6_1_0c;
+      \$2726  = sel_cs2_6_1_0c;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2719  = \sel_l5_s0$443 ;
+    \$2727  = \sel_l5_s0$443 ;
     if (stall_adv2) begin
-      \$2719  = sel_cs1_6_1_0c;
+      \$2727  = sel_cs1_6_1_0c;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2720  = \sel_l5_s0$489 ;
+    \$2728  = \sel_l5_s0$489 ;
     if (stall_adv2) begin
-      \$2720  = sel_cs2_7_0_0s;
+      \$2728  = sel_cs2_7_0_0s;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2721  = \sel_l5_s0$373 ;
+    \$2729  = \sel_l5_s0$373 ;
     if (stall_adv2) begin
-      \$2721  = sel_cs2_7_0_0c;
+      \$2729  = sel_cs2_7_0_0c;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2722  = \sel_l5_s0$374 ;
+    \$2730  = \sel_l5_s0$374 ;
     if (stall_adv2) begin
-      \$2722  = sel_cs2_7_1_0s;
+      \$2730  = sel_cs2_7_1_0s;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2723  = \sel_l5_s0$375 ;
+    \$2731  = \sel_l5_s0$375 ;
     if (stall_adv2) begin
-      \$2723  = sel_cs0_7_0_4c;
+      \$2731  = sel_cs0_7_0_4c;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2724  = \sel_l5_s0$446 ;
+    \$2732  = \sel_l5_s0$446 ;
     if (stall_adv2) begin
-      \$2724  = sel_cs2_7_1_0c;
+      \$2732  = sel_cs2_7_1_0c;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2725  = \sel_l5_s0$447 ;
+    \$2733  = \sel_l5_s0$447 ;
     if (stall_adv2) begin
-      \$2725  = sel_cs1_7_1_0c;
+      \$2733  = sel_cs1_7_1_0c;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2726  = \sel_l5_s0$490 ;
+    \$2734  = \sel_l5_s0$490 ;
     if (stall_adv2) begin
-      \$2726  = sel_cs2_8_0_0s;
+      \$2734  = sel_cs2_8_0_0s;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2727  = \sel_l5_s0$378 ;
+    \$2735  = \sel_l5_s0$378 ;
     if (stall_adv2) begin
-      \$2727  = sel_cs2_8_0_0c;
+      \$2735  = sel_cs2_8_0_0c;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2728  = \sel_l5_s0$379 ;
+    \$2736  = \sel_l5_s0$379 ;
     if (stall_adv2) begin
-      \$2728  = sel_cs2_8_1_0s;
+      \$2736  = sel_cs2_8_1_0s;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2729  = \sel_l5_s0$380 ;
+    \$2737  = \sel_l5_s0$380 ;
     if (stall_adv2) begin
-      \$2729  = sel_cs0_8_0_4c;
+      \$2737  = sel_cs0_8_0_4c;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2730  = \sel_l5_s0$450 ;
+    \$2738  = \sel_l5_s0$450 ;
     if (stall_adv2) begin
-      \$2730  = sel_cs2_8_1_0c;
+      \$2738  = sel_cs2_8_1_0c;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2731  = \sel_l5_s0$451 ;
+    \$2739  = \sel_l5_s0$451 ;
     if (stall_adv2) begin
-      \$2731  = sel_cs1_8_1_0c;
+      \$2739  = sel_cs1_8_1_0c;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2732  = \sel_l5_s0$491 ;
+    \$2740  = \sel_l5_s0$491 ;
     if (stall_adv2) begin
-      \$2732  = sel_cs2_9_0_0s;
+      \$2740  = sel_cs2_9_0_0s;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2733  = \sel_l5_s0$383 ;
+    \$2741  = \sel_l5_s0$383 ;
     if (stall_adv2) begin
-      \$2733  = sel_cs2_9_0_0c;
+      \$2741  = sel_cs2_9_0_0c;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2734  = \sel_l5_s0$384 ;
+    \$2742  = \sel_l5_s0$384 ;
     if (stall_adv2) begin
-      \$2734  = sel_cs2_9_1_0s;
+      \$2742  = sel_cs2_9_1_0s;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2735  = \sel_l5_s0$385 ;
+    \$2743  = \sel_l5_s0$385 ;
     if (stall_adv2) begin
-      \$2735  = sel_cs0_9_0_4c;
+      \$2743  = sel_cs0_9_0_4c;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2736  = \sel_l5_s0$454 ;
+    \$2744  = \sel_l5_s0$454 ;
     if (stall_adv2) begin
-      \$2736  = sel_cs2_9_1_0c;
+      \$2744  = sel_cs2_9_1_0c;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2737  = \sel_l5_s0$455 ;
+    \$2745  = \sel_l5_s0$455 ;
     if (stall_adv2) begin
-      \$2737  = sel_cs1_9_1_0c;
+      \$2745  = sel_cs1_9_1_0c;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2738  = \sel_l5_s0$492 ;
+    \$2746  = \sel_l5_s0$492 ;
     if (stall_adv2) begin
-      \$2738  = sel_cs2_10_0_0s;
+      \$2746  = sel_cs2_10_0_0s;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2739  = \sel_l5_s0$388 ;
+    \$2747  = \sel_l5_s0$388 ;
     if (stall_adv2) begin
-      \$2739  = sel_cs2_10_0_0c;
+      \$2747  = sel_cs2_10_0_0c;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2740  = \sel_l5_s0$389 ;
+    \$2748  = \sel_l5_s0$389 ;
     if (stall_adv2) begin
-      \$2740  = sel_cs2_10_1_0s;
+      \$2748  = sel_cs2_10_1_0s;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2741  = \sel_l5_s0$390 ;
+    \$2749  = \sel_l5_s0$390 ;
     if (stall_adv2) begin
-      \$2741  = sel_cs0_10_0_4c;
+      \$2749  = sel_cs0_10_0_4c;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2742  = \sel_l5_s0$458 ;
+    \$2750  = \sel_l5_s0$458 ;
     if (stall_adv2) begin
-      \$2742  = sel_cs2_10_1_0c;
+      \$2750  = sel_cs2_10_1_0c;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2743  = \sel_l5_s0$459 ;
+    \$2751  = \sel_l5_s0$459 ;
     if (stall_adv2) begin
-      \$2743  = sel_cs1_10_1_0c;
+      \$2751  = sel_cs1_10_1_0c;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2744  = \sel_l5_s0$493 ;
+    \$2752  = \sel_l5_s0$493 ;
     if (stall_adv2) begin
-      \$2744  = sel_cs2_11_0_0s;
+      \$2752  = sel_cs2_11_0_0s;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2745  = \sel_l5_s0$393 ;
+    \$2753  = \sel_l5_s0$393 ;
     if (stall_adv2) begin
-      \$2745  = sel_cs2_11_0_0c;
+      \$2753  = sel_cs2_11_0_0c;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2746  = \sel_l5_s0$394 ;
+    \$2754  = \sel_l5_s0$394 ;
     if (stall_adv2) begin
-      \$2746  = sel_cs2_11_1_0s;
+      \$2754  = sel_cs2_11_1_0s;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2747  = \sel_l5_s0$395 ;
+    \$2755  = \sel_l5_s0$395 ;
     if (stall_adv2) begin
-      \$2747  = sel_cs0_11_0_4c;
+      \$2755  = sel_cs0_11_0_4c;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2748  = \sel_l5_s0$462 ;
+    \$2756  = \sel_l5_s0$462 ;
     if (stall_adv2) begin
-      \$2748  = sel_cs2_11_1_0c;
+      \$2756  = sel_cs2_11_1_0c;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2749  = \sel_l5_s0$463 ;
+    \$2757  = \sel_l5_s0$463 ;
     if (stall_adv2) begin
-      \$2749  = sel_cs1_11_1_0c;
+      \$2757  = sel_cs1_11_1_0c;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2750  = \sel_l5_s0$494 ;
+    \$2758  = \sel_l5_s0$494 ;
     if (stall_adv2) begin
-      \$2750  = sel_cs2_12_0_0s;
+      \$2758  = sel_cs2_12_0_0s;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2751  = \sel_l5_s0$398 ;
+    \$2759  = \sel_l5_s0$398 ;
     if (stall_adv2) begin
-      \$2751  = sel_cs2_12_0_0c;
+      \$2759  = sel_cs2_12_0_0c;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2752  = \sel_l5_s0$399 ;
+    \$2760  = \sel_l5_s0$399 ;
     if (stall_adv2) begin
-      \$2752  = sel_cs2_12_1_0s;
+      \$2760  = sel_cs2_12_1_0s;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2753  = \sel_l5_s0$400 ;
+    \$2761  = \sel_l5_s0$400 ;
     if (stall_adv2) begin
-      \$2753  = sel_cs0_12_0_4c;
+      \$2761  = sel_cs0_12_0_4c;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2754  = \sel_l5_s0$466 ;
+    \$2762  = \sel_l5_s0$466 ;
     if (stall_adv2) begin
-      \$2754  = sel_cs2_12_1_0c;
+      \$2762  = sel_cs2_12_1_0c;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2755  = \sel_l5_s0$467 ;
+    \$2763  = \sel_l5_s0$467 ;
     if (stall_adv2) begin
-      \$2755  = sel_cs1_12_1_0c;
+      \$2763  = sel_cs1_12_1_0c;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2756  = \sel_l5_s0$495 ;
+    \$2764  = \sel_l5_s0$495 ;
     if (stall_adv2) begin
-      \$2756  = sel_cs2_13_0_0s;
+      \$2764  = sel_cs2_13_0_0s;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2757  = \sel_l5_s0$403 ;
+    \$2765  = \sel_l5_s0$403 ;
     if (stall_adv2) begin
-      \$2757  = sel_cs2_13_0_0c;
+      \$2765  = sel_cs2_13_0_0c;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2758  = \sel_l5_s0$404 ;
+    \$2766  = \sel_l5_s0$404 ;
     if (stall_adv2) begin
-      \$2758  = sel_cs2_13_1_0s;
+      \$2766  = sel_cs2_13_1_0s;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2759  = \sel_l5_s0$405 ;
+    \$2767  = \sel_l5_s0$405 ;
     if (stall_adv2) begin
-      \$2759  = sel_cs0_13_0_4c;
+      \$2767  = sel_cs0_13_0_4c;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2760  = \sel_l5_s0$470 ;
+    \$2768  = \sel_l5_s0$470 ;
     if (stall_adv2) begin
-      \$2760  = sel_cs2_13_1_0c;
+      \$2768  = sel_cs2_13_1_0c;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2761  = \sel_l5_s0$471 ;
+    \$2769  = \sel_l5_s0$471 ;
     if (stall_adv2) begin
-      \$2761  = sel_cs1_13_1_0c;
+      \$2769  = sel_cs1_13_1_0c;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2762  = \sel_l5_s0$496 ;
+    \$2770  = \sel_l5_s0$496 ;
     if (stall_adv2) begin
-      \$2762  = sel_cs2_14_0_0s;
+      \$2770  = sel_cs2_14_0_0s;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2763  = \sel_l5_s0$408 ;
+    \$2771  = \sel_l5_s0$408 ;
     if (stall_adv2) begin
-      \$2763  = sel_cs2_14_0_0c;
+      \$2771  = sel_cs2_14_0_0c;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2764  = \sel_l5_s0$409 ;
+    \$2772  = \sel_l5_s0$409 ;
     if (stall_adv2) begin
-      \$2764  = sel_cs2_14_1_0s;
+      \$2772  = sel_cs2_14_1_0s;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2765  = \sel_l5_s0$410 ;
+    \$2773  = \sel_l5_s0$410 ;
     if (stall_adv2) begin
-      \$2765  = sel_cs0_14_0_4c;
+      \$2773  = sel_cs0_14_0_4c;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2766  = \sel_l5_s0$474 ;
+    \$2774  = \sel_l5_s0$474 ;
     if (stall_adv2) begin
-      \$2766  = sel_cs2_14_1_0c;
+      \$2774  = sel_cs2_14_1_0c;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2767  = \sel_l5_s0$475 ;
+    \$2775  = \sel_l5_s0$475 ;
     if (stall_adv2) begin
-      \$2767  = sel_cs1_14_1_0c;
+      \$2775  = sel_cs1_14_1_0c;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2768  = \sel_l5_s0$497 ;
+    \$2776  = \sel_l5_s0$497 ;
     if (stall_adv2) begin
-      \$2768  = sel_cs2_15_0_0s;
+      \$2776  = sel_cs2_15_0_0s;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2769  = \sel_l5_s0$413 ;
+    \$2777  = \sel_l5_s0$413 ;
     if (stall_adv2) begin
-      \$2769  = sel_cs2_15_0_0c;
+      \$2777  = sel_cs2_15_0_0c;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2770  = \sel_l5_s0$414 ;
+    \$2778  = \sel_l5_s0$414 ;
     if (stall_adv2) begin
-      \$2770  = sel_cs2_15_1_0s;
+      \$2778  = sel_cs2_15_1_0s;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2771  = \sel_l5_s0$415 ;
+    \$2779  = \sel_l5_s0$415 ;
     if (stall_adv2) begin
-      \$2771  = sel_cs0_15_0_4c;
+      \$2779  = sel_cs0_15_0_4c;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2772  = \sel_l5_s0$478 ;
+    \$2780  = \sel_l5_s0$478 ;
     if (stall_adv2) begin
-      \$2772  = sel_cs2_15_1_0c;
+      \$2780  = sel_cs2_15_1_0c;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2773  = \sel_l5_s0$479 ;
+    \$2781  = \sel_l5_s0$479 ;
     if (stall_adv2) begin
-      \$2773  = sel_cs1_15_1_0c;
+      \$2781  = sel_cs1_15_1_0c;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2774  = \sel_l5_s0$1710 ;
+    \$2782  = \sel_l5_s0$1718 ;
     if (stall_adv2) begin
-      \$2774  = \sel_l2_s0$1708 ;
+      \$2782  = \sel_l2_s0$1716 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2775  = \sel_l5_s0$1711 ;
+    \$2783  = \sel_l5_s0$1719 ;
     if (stall_adv2) begin
-      \$2775  = \sel_l2_s0$1709 ;
+      \$2783  = \sel_l2_s0$1717 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2776  = \sel_l10_s0$719 ;
+    \$2784  = \sel_l10_s0$719 ;
     if (stall_adv3) begin
-      \$2776  = { \$1428 , \$1427 , \$1426 , \$1425 , \$1424 , \$1423 , \$1422 , \$1421 , \$1420 , \$1419 , \$1418 , \$1417 , \$1416 , \$1415 , \$1414 , \$1413  };
+      \$2784  = { \$1428 , \$1427 , \$1426 , \$1425 , \$1424 , \$1423 , \$1422 , \$1421 , \$1420 , \$1419 , \$1418 , \$1417 , \$1416 , \$1415 , \$1414 , \$1413  };
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2777  = \sel_l10_s0$720 ;
+    \$2785  = \sel_l10_s0$720 ;
     if (stall_adv3) begin
-      \$2777  = \$1413 ;
+      \$2785  = \$1413 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2778  = \sel_l10_s0$721 ;
+    \$2786  = \sel_l10_s0$721 ;
     if (stall_adv3) begin
-      \$2778  = { sel_p0_1_0_c, sel_p0_1_0_s };
+      \$2786  = { sel_p0_1_0_c, sel_p0_1_0_s };
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2779  = \sel_l10_s0$722 ;
+    \$2787  = \sel_l10_s0$722 ;
     if (stall_adv3) begin
-      \$2779  = { sel_p1_2_1_s, sel_p1_2_0_s };
+      \$2787  = { sel_p1_2_1_s, sel_p1_2_0_s };
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2780  = \sel_l10_s0$578 ;
+    \$2788  = \sel_l10_s0$578 ;
     if (stall_adv3) begin
-      \$2780  = { sel_p1_3_2_s, sel_p1_3_1_s, sel_p1_3_0_s };
+      \$2788  = { sel_p1_3_2_s, sel_p1_3_1_s, sel_p1_3_0_s };
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2781  = sel_l10_s0;
+    \$2789  = sel_l10_s0;
     if (stall_adv3) begin
-      \$2781  = \$1417 ;
+      \$2789  = \$1417 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2782  = \sel_l10_s0$586 ;
+    \$2790  = \sel_l10_s0$586 ;
     if (stall_adv3) begin
-      \$2782  = { 1'h0, sel_p0_5_0_c, sel_p0_5_0_s };
+      \$2790  = { 1'h0, sel_p0_5_0_c, sel_p0_5_0_s };
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2783  = \sel_l10_s0$594 ;
+    \$2791  = \sel_l10_s0$594 ;
     if (stall_adv3) begin
-      \$2783  = { sel_p1_6_2_s, sel_p1_6_1_s, sel_p1_6_0_s };
+      \$2791  = { sel_p1_6_2_s, sel_p1_6_1_s, sel_p1_6_0_s };
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2784  = \sel_l10_s0$602 ;
+    \$2792  = \sel_l10_s0$602 ;
     if (stall_adv3) begin
-      \$2784  = { sel_p1_7_3_s, sel_p1_7_2_s, sel_p1_7_1_s, sel_p1_7_0_s };
+      \$2792  = { sel_p1_7_3_s, sel_p1_7_2_s, sel_p1_7_1_s, sel_p1_7_0_s };
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2785  = \sel_l10_s0$643 ;
+    \$2793  = \sel_l10_s0$643 ;
     if (stall_adv3) begin
-      \$2785  = \$1421 ;
+      \$2793  = \$1421 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2786  = \sel_l10_s0$653 ;
+    \$2794  = \sel_l10_s0$653 ;
     if (stall_adv3) begin
-      \$2786  = { 2'h0, sel_p0_9_0_c, sel_p0_9_0_s };
+      \$2794  = { 2'h0, sel_p0_9_0_c, sel_p0_9_0_s };
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2787  = \sel_l10_s0$663 ;
+    \$2795  = \sel_l10_s0$663 ;
     if (stall_adv3) begin
-      \$2787  = { sel_p1_10_3_s, sel_p1_10_2_s, sel_p1_10_1_s, sel_p1_10_0_s };
+      \$2795  = { sel_p1_10_3_s, sel_p1_10_2_s, sel_p1_10_1_s, sel_p1_10_0_s };
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2788  = \sel_l10_s0$613 ;
+    \$2796  = \sel_l10_s0$613 ;
     if (stall_adv3) begin
-      \$2788  = { sel_p1_11_3_s, sel_p1_11_2_s, sel_p1_11_1_s, sel_p1_11_0_s };
+      \$2796  = { sel_p1_11_3_s, sel_p1_11_2_s, sel_p1_11_1_s, sel_p1_11_0_s };
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2789  = \sel_l10_s0$612 ;
+    \$2797  = \sel_l10_s0$612 ;
     if (stall_adv3) begin
-      \$2789  = \$1425 ;
+      \$2797  = \$1425 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2790  = \sel_l10_s0$623 ;
+    \$2798  = \sel_l10_s0$623 ;
     if (stall_adv3) begin
-      \$2790  = { 2'h0, sel_p0_13_0_c, sel_p0_13_0_s };
+      \$2798  = { 2'h0, sel_p0_13_0_c, sel_p0_13_0_s };
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2791  = \sel_l10_s0$633 ;
+    \$2799  = \sel_l10_s0$633 ;
     if (stall_adv3) begin
-      \$2791  = { sel_p1_14_3_s, sel_p1_14_2_s, sel_p1_14_1_s, sel_p1_14_0_s };
+      \$2799  = { sel_p1_14_3_s, sel_p1_14_2_s, sel_p1_14_1_s, sel_p1_14_0_s };
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2792  = \sel_l10_s0$1712 ;
+    \$2800  = \sel_l10_s0$1720 ;
     if (stall_adv3) begin
-      \$2792  = \sel_l5_s0$1710 ;
+      \$2800  = \sel_l5_s0$1718 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2793  = \sel_l10_s0$1713 ;
+    \$2801  = \sel_l10_s0$1721 ;
     if (stall_adv3) begin
-      \$2793  = \sel_l5_s0$1711 ;
+      \$2801  = \sel_l5_s0$1719 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2794  = wr__addr;
+    \$2802  = wr__addr;
     if (stall_adv4) begin
-      \$2794  = \$2605 [3:0];
+      \$2802  = \$2609 [3:0];
     end
     if (rst) begin
-      \$2794  = 4'h0;
+      \$2802  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2795  = rd__addr;
+    \$2803  = rd__addr;
     if (stall_adv4) begin
-      \$2795  = \$2606 [3:0];
+      \$2803  = \$2610 [3:0];
     end
     if (rst) begin
-      \$2795  = 4'hc;
+      \$2803  = 4'hc;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2796  = \sel_l13_s0$1714 ;
+    \$2804  = \sel_l13_s0$1722 ;
     if (stall_adv5) begin
-      \$2796  = \sel_l10_s0$719 ;
+      \$2804  = \sel_l10_s0$719 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2797  = \sel_l13_s0$734 ;
+    \$2805  = \sel_l13_s0$734 ;
     if (stall_adv5) begin
-      \$2797  = { \$1626 , \$1624 , \$1622 , \$1620 , \$1618 , \$1616 , \$1614 , \$1612 , \sel_l10_s0$719 [0] };
+      \$2805  = { \$1626 , \$1624 , \$1622 , \$1620 , \$1618 , \$1616 , \$1614 , \$1612 , \sel_l10_s0$719 [0] };
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2798  = \sel_l13_s0$747 ;
+    \$2806  = \sel_l13_s0$747 ;
     if (stall_adv5) begin
-      \$2798  = { \$1644 , \$1642 , \$1640 , \$1638 , \$1636 , \$1634 , \$1632 , \$1630 , \$1628  };
+      \$2806  = { \$1644 , \$1642 , \$1640 , \$1638 , \$1636 , \$1634 , \$1632 , \$1630 , \$1628  };
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2799  = \sel_l13_s0$753 ;
+    \$2807  = \sel_l13_s0$753 ;
     if (stall_adv5) begin
-      \$2799  = { \$1662 , \$1660 , \$1658 , \$1656 , \$1654 , \$1652 , \$1650 , \$1648 , \$1646  };
+      \$2807  = { \$1662 , \$1660 , \$1658 , \$1656 , \$1654 , \$1652 , \$1650 , \$1648 , \$1646  };
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2800  = \sel_l13_s0$759 ;
+    \$2808  = \sel_l13_s0$759 ;
     if (stall_adv5) begin
-      \$2800  = { \$1680 , \$1678 , \$1676 , \$1674 , \$1672 , \$1670 , \$1668 , \$1666 , \$1664  };
+      \$2808  = { \$1680 , \$1678 , \$1676 , \$1674 , \$1672 , \$1670 , \$1668 , \$1666 , \$1664  };
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2801  = \sel_l13_s0$765 ;
+    \$2809  = \sel_l13_s0$765 ;
     if (stall_adv5) begin
-      \$2801  = { \$1698 , \$1696 , \$1694 , \$1692 , \$1690 , \$1688 , \$1686 , \$1684 , \$1682  };
+      \$2809  = { \$1698 , \$1696 , \$1694 , \$1692 , \$1690 , \$1688 , \$1686 , \$1684 , \$1682  };
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2802  = \sel_l13_s0$771 ;
+    \$2810  = \sel_l13_s0$771 ;
     if (stall_adv5) begin
-      \$2802  = { \$1716 , \$1714 , \$1712 , \$1710 , \$1708 , \$1706 , \$1704 , \$1702 , \$1700  };
+      \$2810  = { \$1716 , \$1714 , \$1712 , \$1710 , \$1708 , \$1706 , \$1704 , \$1702 , \$1700  };
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2803  = \sel_l13_s0$777 ;
+    \$2811  = \sel_l13_s0$777 ;
     if (stall_adv5) begin
-      \$2803  = { \$1734 , \$1732 , \$1730 , \$1728 , \$1726 , \$1724 , \$1722 , \$1720 , \$1718  };
+      \$2811  = { \$1734 , \$1732 , \$1730 , \$1728 , \$1726 , \$1724 , \$1722 , \$1720 , \$1718  };
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2804  = \sel_l13_s0$783 ;
+    \$2812  = \sel_l13_s0$783 ;
     if (stall_adv5) begin
-      \$2804  = { \$1752 , \$1750 , \$1748 , \$1746 , \$1744 , \$1742 , \$1740 , \$1738 , \$1736  };
+      \$2812  = { \$1752 , \$1750 , \$1748 , \$1746 , \$1744 , \$1742 , \$1740 , \$1738 , \$1736  };
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2805  = sel_l13_s0;
+    \$2813  = sel_l13_s0;
     if (stall_adv5) begin
-      \$2805  = sel_dl1_r0_q[7:0];
+      \$2813  = sel_dl1_r0_q[7:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2806  = \sel_l13_s0$735 ;
+    \$2814  = \sel_l13_s0$735 ;
     if (stall_adv5) begin
-      \$2806  = sel_dl1_r0_q[15:8];
+      \$2814  = sel_dl1_r0_q[15:8];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2807  = \sel_l13_s0$736 ;
+    \$2815  = \sel_l13_s0$736 ;
     if (stall_adv5) begin
-      \$2807  = sel_dl1_r0_q[23:16];
+      \$2815  = sel_dl1_r0_q[23:16];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2808  = \sel_l13_s0$738 ;
+    \$2816  = \sel_l13_s0$738 ;
     if (stall_adv5) begin
-      \$2808  = sel_dl1_r0_q[31:24];
+      \$2816  = sel_dl1_r0_q[31:24];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2809  = \sel_l13_s0$739 ;
+    \$2817  = \sel_l13_s0$739 ;
     if (stall_adv5) begin
-      \$2809  = sel_dl1_r0_q[39:32];
+      \$2817  = sel_dl1_r0_q[39:32];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2810  = \sel_l13_s0$740 ;
+    \$2818  = \sel_l13_s0$740 ;
     if (stall_adv5) begin
-      \$2810  = sel_dl1_r0_q[47:40];
+      \$2818  = sel_dl1_r0_q[47:40];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2811  = \sel_l13_s0$742 ;
+    \$2819  = \sel_l13_s0$742 ;
     if (stall_adv5) begin
-      \$2811  = sel_dl1_r0_q[55:48];
+      \$2819  = sel_dl1_r0_q[55:48];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2812  = \sel_l13_s0$743 ;
+    \$2820  = \sel_l13_s0$743 ;
     if (stall_adv5) begin
-      \$2812  = sel_dl1_r0_q[63:56];
+      \$2820  = sel_dl1_r0_q[63:56];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2813  = \sel_l13_s0$744 ;
+    \$2821  = \sel_l13_s0$744 ;
     if (stall_adv5) begin
-      \$2813  = sel_dl1_r0_q[71:64];
+      \$2821  = sel_dl1_r0_q[71:64];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2814  = \sel_l13_s0$750 ;
+    \$2822  = \sel_l13_s0$750 ;
     if (stall_adv5) begin
-      \$2814  = sel_dl1_r0_q[79:72];
+      \$2822  = sel_dl1_r0_q[79:72];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2815  = \sel_l13_s0$756 ;
+    \$2823  = \sel_l13_s0$756 ;
     if (stall_adv5) begin
-      \$2815  = sel_dl1_r0_q[87:80];
+      \$2823  = sel_dl1_r0_q[87:80];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2816  = \sel_l13_s0$762 ;
+    \$2824  = \sel_l13_s0$762 ;
     if (stall_adv5) begin
-      \$2816  = sel_dl1_r0_q[95:88];
+      \$2824  = sel_dl1_r0_q[95:88];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2817  = \sel_l13_s0$768 ;
+    \$2825  = \sel_l13_s0$768 ;
     if (stall_adv5) begin
-      \$2817  = sel_dl1_r0_q[103:96];
+      \$2825  = sel_dl1_r0_q[103:96];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2818  = \sel_l13_s0$774 ;
+    \$2826  = \sel_l13_s0$774 ;
     if (stall_adv5) begin
-      \$2818  = sel_dl1_r0_q[111:104];
+      \$2826  = sel_dl1_r0_q[111:104];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2819  = \sel_l13_s0$780 ;
+    \$2827  = \sel_l13_s0$780 ;
     if (stall_adv5) begin
-      \$2819  = sel_dl1_r0_q[119:112];
+      \$2827  = sel_dl1_r0_q[119:112];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2820  = \sel_l13_s0$786 ;
+    \$2828  = \sel_l13_s0$786 ;
     if (stall_adv5) begin
-      \$2820  = sel_dl1_r0_q[127:120];
+      \$2828  = sel_dl1_r0_q[127:120];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2821  = \sel_l13_s0$1715 ;
+    \$2829  = \sel_l13_s0$1723 ;
     if (stall_adv5) begin
-      \$2821  = \sel_l10_s0$1712 ;
+      \$2829  = \sel_l10_s0$1720 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2822  = \sel_l13_s0$1716 ;
+    \$2830  = \sel_l13_s0$1724 ;
     if (stall_adv5) begin
-      \$2822  = \sel_l10_s0$1713 ;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2823  = \sel_l15_s0$1717 ;
-    if (stall_adv6) begin
-      \$2823  = \sel_l13_s0$1714 ;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2824  = \sel_l15_s0$1718 ;
-    if (stall_adv6) begin
-      \$2824  = sel_val0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2825  = \sel_l15_s0$1719 ;
-    if (stall_adv6) begin
-      \$2825  = sel_val1;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2826  = \sel_l15_s0$1720 ;
-    if (stall_adv6) begin
-      \$2826  = sel_val2;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2827  = \sel_l15_s0$1721 ;
-    if (stall_adv6) begin
-      \$2827  = sel_val3;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2828  = \sel_l15_s0$1722 ;
-    if (stall_adv6) begin
-      \$2828  = sel_val4;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2829  = \sel_l15_s0$1723 ;
-    if (stall_adv6) begin
-      \$2829  = sel_val5;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2830  = \sel_l15_s0$1724 ;
-    if (stall_adv6) begin
-      \$2830  = sel_val6;
+      \$2830  = \sel_l10_s0$1721 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     \$2831  = \sel_l15_s0$1725 ;
     if (stall_adv6) begin
-      \$2831  = sel_val7;
+      \$2831  = \sel_l13_s0$1722 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2832  = sel_l15_s0;
+    \$2832  = \sel_l15_s0$1726 ;
     if (stall_adv6) begin
-      \$2832  = { \sel_l13_s0$734 [8], \$1774 , \$1771 , \$1768  };
+      \$2832  = sel_val0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2833  = \sel_l15_s0$802 ;
+    \$2833  = \sel_l15_s0$1727 ;
     if (stall_adv6) begin
-      \$2833  = { \$1797 , \$1796 , \$1793 , \$1790  };
+      \$2833  = sel_val1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2834  = \sel_l15_s0$805 ;
+    \$2834  = \sel_l15_s0$1728 ;
     if (stall_adv6) begin
-      \$2834  = { \$1821 , \$1819 , \$1816 , \$1812  };
+      \$2834  = sel_val2;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2835  = \sel_l15_s0$808 ;
+    \$2835  = \sel_l15_s0$1729 ;
     if (stall_adv6) begin
-      \$2835  = { \$1847 , \$1844 , \$1841 , \$1837  };
+      \$2835  = sel_val3;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2836  = \sel_l15_s0$811 ;
+    \$2836  = \sel_l15_s0$1730 ;
     if (stall_adv6) begin
-      \$2836  = { \$1873 , \$1869 , \$1865 , \$1862  };
+      \$2836  = sel_val4;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2837  = \sel_l15_s0$814 ;
+    \$2837  = \sel_l15_s0$1731 ;
     if (stall_adv6) begin
-      \$2837  = { \$1901 , \$1896 , \$1892 , \$1889  };
+      \$2837  = sel_val5;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2838  = \sel_l15_s0$817 ;
+    \$2838  = \sel_l15_s0$1732 ;
     if (stall_adv6) begin
-      \$2838  = { \$1930 , \$1924 , \$1920 , \$1916  };
+      \$2838  = sel_val6;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2839  = \sel_l15_s0$820 ;
+    \$2839  = \sel_l15_s0$1733 ;
     if (stall_adv6) begin
-      \$2839  = { \$1961 , \$1954 , \$1950 , \$1946  };
+      \$2839  = sel_val7;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2840  = \sel_l15_s0$1726 ;
+    \$2840  = sel_l15_s0;
     if (stall_adv6) begin
-      \$2840  = \sel_l13_s0$1715 ;
+      \$2840  = { \sel_l13_s0$734 [8], \$1774 , \$1771 , \$1768  };
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2841  = \sel_l15_s0$1727 ;
+    \$2841  = \sel_l15_s0$802 ;
     if (stall_adv6) begin
-      \$2841  = \sel_l13_s0$1716 ;
+      \$2841  = { \$1797 , \$1796 , \$1793 , \$1790  };
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2842  = sel_valid_s0;
+    \$2842  = \sel_l15_s0$805 ;
+    if (stall_adv6) begin
+      \$2842  = { \$1821 , \$1819 , \$1816 , \$1812  };
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2843  = \sel_l15_s0$808 ;
+    if (stall_adv6) begin
+      \$2843  = { \$1847 , \$1844 , \$1841 , \$1837  };
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2844  = \sel_l15_s0$811 ;
+    if (stall_adv6) begin
+      \$2844  = { \$1873 , \$1869 , \$1865 , \$1862  };
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2845  = \sel_l15_s0$814 ;
+    if (stall_adv6) begin
+      \$2845  = { \$1901 , \$1896 , \$1892 , \$1889  };
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2846  = \sel_l15_s0$817 ;
+    if (stall_adv6) begin
+      \$2846  = { \$1930 , \$1924 , \$1920 , \$1916  };
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2847  = \sel_l15_s0$820 ;
+    if (stall_adv6) begin
+      \$2847  = { \$1961 , \$1954 , \$1950 , \$1946  };
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2848  = \sel_l15_s0$1734 ;
+    if (stall_adv6) begin
+      \$2848  = \sel_l13_s0$1723 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2849  = \sel_l15_s0$1735 ;
+    if (stall_adv6) begin
+      \$2849  = \sel_l13_s0$1724 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2850  = sel_valid_s0;
     if (i__ready) begin
-      \$2842  = i__valid;
+      \$2850  = i__valid;
     end
     if (rst) begin
-      \$2842  = 1'h0;
+      \$2850  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2843  = sel_valid_s1;
+    \$2851  = sel_valid_s1;
     if (i__ready) begin
-      \$2843  = sel_valid_s0;
+      \$2851  = sel_valid_s0;
     end
     if (rst) begin
-      \$2843  = 1'h0;
+      \$2851  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2844  = sel_valid_s2;
+    \$2852  = sel_valid_s2;
     if (i__ready) begin
-      \$2844  = sel_valid_s1;
+      \$2852  = sel_valid_s1;
     end
     if (rst) begin
-      \$2844  = 1'h0;
+      \$2852  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2845  = sel_valid_s3;
+    \$2853  = sel_valid_s3;
     if (i__ready) begin
-      \$2845  = sel_valid_s2;
+      \$2853  = sel_valid_s2;
     end
     if (rst) begin
-      \$2845  = 1'h0;
+      \$2853  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2846  = sel_valid_s4;
+    \$2854  = sel_valid_s4;
     if (i__ready) begin
-      \$2846  = sel_valid_s3;
+      \$2854  = sel_valid_s3;
     end
     if (rst) begin
-      \$2846  = 1'h0;
+      \$2854  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2847  = sel_valid_s5;
+    \$2855  = sel_valid_s5;
     if (i__ready) begin
-      \$2847  = sel_valid_s4;
+      \$2855  = sel_valid_s4;
     end
     if (rst) begin
-      \$2847  = 1'h0;
+      \$2855  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2848  = \mac_wmux0_s0$844 ;
+    \$2856  = \mac_wmux0_s0$844 ;
     if (stall_adv7) begin
-      \$2848  = mac_wmux_keep0;
+      \$2856  = mac_wmux_keep0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2849  = mac_wmux0_s0;
+    \$2857  = mac_wmux0_s0;
     if (stall_adv7) begin
-      \$2849  = mac_wmux_keep1;
+      \$2857  = mac_wmux_keep1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2850  = \mac_wmux0_s0$860 ;
+    \$2858  = \mac_wmux0_s0$860 ;
     if (stall_adv7) begin
-      \$2850  = mac_wmux_keep2;
+      \$2858  = mac_wmux_keep2;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2851  = \mac_wmux0_s0$873 ;
+    \$2859  = \mac_wmux0_s0$873 ;
     if (stall_adv7) begin
-      \$2851  = mac_wmux_keep3;
+      \$2859  = mac_wmux_keep3;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2852  = \mac_wmux0_s0$886 ;
+    \$2860  = \mac_wmux0_s0$886 ;
     if (stall_adv7) begin
-      \$2852  = mac_wmux_keep4;
+      \$2860  = mac_wmux_keep4;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2853  = \mac_wmux0_s0$899 ;
+    \$2861  = \mac_wmux0_s0$899 ;
     if (stall_adv7) begin
-      \$2853  = mac_wmux_keep5;
+      \$2861  = mac_wmux_keep5;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2854  = \mac_wmux0_s0$912 ;
+    \$2862  = \mac_wmux0_s0$912 ;
     if (stall_adv7) begin
-      \$2854  = mac_wmux_keep6;
+      \$2862  = mac_wmux_keep6;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2855  = \mac_wmux0_s0$925 ;
+    \$2863  = \mac_wmux0_s0$925 ;
     if (stall_adv7) begin
-      \$2855  = mac_wmux_keep7;
+      \$2863  = mac_wmux_keep7;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2856  = \mac_wmux0_s0$938 ;
+    \$2864  = \mac_wmux0_s0$938 ;
     if (stall_adv7) begin
-      \$2856  = mac_wmux_keep8;
+      \$2864  = mac_wmux_keep8;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2857  = \mac_wmux0_s0$951 ;
+    \$2865  = \mac_wmux0_s0$951 ;
     if (stall_adv7) begin
-      \$2857  = mac_wmux_keep9;
+      \$2865  = mac_wmux_keep9;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2858  = \mac_wmux0_s0$964 ;
+    \$2866  = \mac_wmux0_s0$964 ;
     if (stall_adv7) begin
-      \$2858  = mac_wmux_keep10;
+      \$2866  = mac_wmux_keep10;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2859  = \mac_wmux0_s0$977 ;
+    \$2867  = \mac_wmux0_s0$977 ;
     if (stall_adv7) begin
-      \$2859  = mac_wmux_keep11;
+      \$2867  = mac_wmux_keep11;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2860  = \mac_wmux0_s0$990 ;
+    \$2868  = \mac_wmux0_s0$990 ;
     if (stall_adv7) begin
-      \$2860  = mac_wmux_keep12;
+      \$2868  = mac_wmux_keep12;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2861  = \mac_wmux0_s0$1003 ;
+    \$2869  = \mac_wmux0_s0$1003 ;
     if (stall_adv7) begin
-      \$2861  = mac_wmux_keep13;
+      \$2869  = mac_wmux_keep13;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2862  = \mac_wmux0_s0$1016 ;
+    \$2870  = \mac_wmux0_s0$1016 ;
     if (stall_adv7) begin
-      \$2862  = mac_wmux_keep14;
+      \$2870  = mac_wmux_keep14;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2863  = \mac_wmux0_s0$1029 ;
+    \$2871  = \mac_wmux0_s0$1029 ;
     if (stall_adv7) begin
-      \$2863  = mac_wmux_keep15;
+      \$2871  = mac_wmux_keep15;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2864  = \mac_wmux0_s0$845 ;
+    \$2872  = \mac_wmux0_s0$845 ;
     if (stall_adv7) begin
-      \$2864  = mac_wmux_drop0;
+      \$2872  = mac_wmux_drop0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2865  = \mac_wmux0_s0$842 ;
+    \$2873  = \mac_wmux0_s0$842 ;
     if (stall_adv7) begin
-      \$2865  = mac_wmux_drop1;
+      \$2873  = mac_wmux_drop1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2866  = \mac_wmux0_s0$861 ;
+    \$2874  = \mac_wmux0_s0$861 ;
     if (stall_adv7) begin
-      \$2866  = mac_wmux_drop2;
+      \$2874  = mac_wmux_drop2;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2867  = \mac_wmux0_s0$874 ;
+    \$2875  = \mac_wmux0_s0$874 ;
     if (stall_adv7) begin
-      \$2867  = mac_wmux_drop3;
+      \$2875  = mac_wmux_drop3;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2868  = \mac_wmux0_s0$887 ;
+    \$2876  = \mac_wmux0_s0$887 ;
     if (stall_adv7) begin
-      \$2868  = mac_wmux_drop4;
+      \$2876  = mac_wmux_drop4;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2869  = \mac_wmux0_s0$900 ;
+    \$2877  = \mac_wmux0_s0$900 ;
     if (stall_adv7) begin
-      \$2869  = mac_wmux_drop5;
+      \$2877  = mac_wmux_drop5;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2870  = \mac_wmux0_s0$913 ;
+    \$2878  = \mac_wmux0_s0$913 ;
     if (stall_adv7) begin
-      \$2870  = mac_wmux_drop6;
+      \$2878  = mac_wmux_drop6;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2871  = \mac_wmux0_s0$926 ;
+    \$2879  = \mac_wmux0_s0$926 ;
     if (stall_adv7) begin
-      \$2871  = mac_wmux_drop7;
+      \$2879  = mac_wmux_drop7;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2872  = \mac_wmux0_s0$939 ;
+    \$2880  = \mac_wmux0_s0$939 ;
     if (stall_adv7) begin
-      \$2872  = mac_wmux_drop8;
+      \$2880  = mac_wmux_drop8;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2873  = \mac_wmux0_s0$952 ;
+    \$2881  = \mac_wmux0_s0$952 ;
     if (stall_adv7) begin
-      \$2873  = mac_wmux_drop9;
+      \$2881  = mac_wmux_drop9;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2874  = \mac_wmux0_s0$965 ;
+    \$2882  = \mac_wmux0_s0$965 ;
     if (stall_adv7) begin
-      \$2874  = mac_wmux_drop10;
+      \$2882  = mac_wmux_drop10;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2875  = \mac_wmux0_s0$978 ;
+    \$2883  = \mac_wmux0_s0$978 ;
     if (stall_adv7) begin
-      \$2875  = mac_wmux_drop11;
+      \$2883  = mac_wmux_drop11;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2876  = \mac_wmux0_s0$991 ;
+    \$2884  = \mac_wmux0_s0$991 ;
     if (stall_adv7) begin
-      \$2876  = mac_wmux_drop12;
+      \$2884  = mac_wmux_drop12;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2877  = \mac_wmux0_s0$1004 ;
+    \$2885  = \mac_wmux0_s0$1004 ;
     if (stall_adv7) begin
-      \$2877  = mac_wmux_drop13;
+      \$2885  = mac_wmux_drop13;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2878  = \mac_wmux0_s0$1017 ;
+    \$2886  = \mac_wmux0_s0$1017 ;
     if (stall_adv7) begin
-      \$2878  = mac_wmux_drop14;
+      \$2886  = mac_wmux_drop14;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2879  = \mac_wmux0_s0$1030 ;
+    \$2887  = \mac_wmux0_s0$1030 ;
     if (stall_adv7) begin
-      \$2879  = mac_wmux_drop15;
+      \$2887  = mac_wmux_drop15;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2880  = \mac_wmux0_s0$848 ;
+    \$2888  = \mac_wmux0_s0$848 ;
     if (stall_adv7) begin
-      \$2880  = \sel_l15_s0$1726 [7:0];
+      \$2888  = \sel_l15_s0$1734 [7:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2881  = \mac_wmux0_s0$851 ;
+    \$2889  = \mac_wmux0_s0$851 ;
     if (stall_adv7) begin
-      \$2881  = \sel_l15_s0$1726 [135:128];
+      \$2889  = \sel_l15_s0$1734 [135:128];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2882  = \mac_wmux0_s0$854 ;
+    \$2890  = \mac_wmux0_s0$854 ;
     if (stall_adv7) begin
-      \$2882  = \sel_l15_s0$1726 [263:256];
+      \$2890  = \sel_l15_s0$1734 [263:256];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2883  = \mac_wmux0_s0$857 ;
+    \$2891  = \mac_wmux0_s0$857 ;
     if (stall_adv7) begin
-      \$2883  = \sel_l15_s0$1726 [391:384];
+      \$2891  = \sel_l15_s0$1734 [391:384];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2884  = \mac_wmux0_s0$849 ;
+    \$2892  = \mac_wmux0_s0$849 ;
     if (stall_adv7) begin
-      \$2884  = \sel_l15_s0$1726 [15:8];
+      \$2892  = \sel_l15_s0$1734 [15:8];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2885  = \mac_wmux0_s0$852 ;
+    \$2893  = \mac_wmux0_s0$852 ;
     if (stall_adv7) begin
-      \$2885  = \sel_l15_s0$1726 [143:136];
+      \$2893  = \sel_l15_s0$1734 [143:136];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2886  = \mac_wmux0_s0$855 ;
+    \$2894  = \mac_wmux0_s0$855 ;
     if (stall_adv7) begin
-      \$2886  = \sel_l15_s0$1726 [271:264];
+      \$2894  = \sel_l15_s0$1734 [271:264];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2887  = \mac_wmux0_s0$858 ;
+    \$2895  = \mac_wmux0_s0$858 ;
     if (stall_adv7) begin
-      \$2887  = \sel_l15_s0$1726 [399:392];
+      \$2895  = \sel_l15_s0$1734 [399:392];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2888  = \mac_wmux0_s0$865 ;
+    \$2896  = \mac_wmux0_s0$865 ;
     if (stall_adv7) begin
-      \$2888  = \sel_l15_s0$1726 [23:16];
+      \$2896  = \sel_l15_s0$1734 [23:16];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2889  = \mac_wmux0_s0$867 ;
+    \$2897  = \mac_wmux0_s0$867 ;
     if (stall_adv7) begin
-      \$2889  = \sel_l15_s0$1726 [151:144];
+      \$2897  = \sel_l15_s0$1734 [151:144];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2890  = \mac_wmux0_s0$869 ;
+    \$2898  = \mac_wmux0_s0$869 ;
     if (stall_adv7) begin
-      \$2890  = \sel_l15_s0$1726 [279:272];
+      \$2898  = \sel_l15_s0$1734 [279:272];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2891  = \mac_wmux0_s0$871 ;
+    \$2899  = \mac_wmux0_s0$871 ;
     if (stall_adv7) begin
-      \$2891  = \sel_l15_s0$1726 [407:400];
+      \$2899  = \sel_l15_s0$1734 [407:400];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2892  = \mac_wmux0_s0$878 ;
+    \$2900  = \mac_wmux0_s0$878 ;
     if (stall_adv7) begin
-      \$2892  = \sel_l15_s0$1726 [31:24];
+      \$2900  = \sel_l15_s0$1734 [31:24];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2893  = \mac_wmux0_s0$880 ;
+    \$2901  = \mac_wmux0_s0$880 ;
     if (stall_adv7) begin
-      \$2893  = \sel_l15_s0$1726 [159:152];
+      \$2901  = \sel_l15_s0$1734 [159:152];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2894  = \mac_wmux0_s0$882 ;
+    \$2902  = \mac_wmux0_s0$882 ;
     if (stall_adv7) begin
-      \$2894  = \sel_l15_s0$1726 [287:280];
+      \$2902  = \sel_l15_s0$1734 [287:280];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2895  = \mac_wmux0_s0$884 ;
+    \$2903  = \mac_wmux0_s0$884 ;
     if (stall_adv7) begin
-      \$2895  = \sel_l15_s0$1726 [415:408];
+      \$2903  = \sel_l15_s0$1734 [415:408];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2896  = \mac_wmux0_s0$891 ;
+    \$2904  = \mac_wmux0_s0$891 ;
     if (stall_adv7) begin
-      \$2896  = \sel_l15_s0$1726 [39:32];
+      \$2904  = \sel_l15_s0$1734 [39:32];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2897  = \mac_wmux0_s0$893 ;
+    \$2905  = \mac_wmux0_s0$893 ;
     if (stall_adv7) begin
-      \$2897  = \sel_l15_s0$1726 [167:160];
+      \$2905  = \sel_l15_s0$1734 [167:160];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2898  = \mac_wmux0_s0$895 ;
+    \$2906  = \mac_wmux0_s0$895 ;
     if (stall_adv7) begin
-      \$2898  = \sel_l15_s0$1726 [295:288];
+      \$2906  = \sel_l15_s0$1734 [295:288];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2899  = \mac_wmux0_s0$897 ;
+    \$2907  = \mac_wmux0_s0$897 ;
     if (stall_adv7) begin
-      \$2899  = \sel_l15_s0$1726 [423:416];
+      \$2907  = \sel_l15_s0$1734 [423:416];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2900  = \mac_wmux0_s0$904 ;
+    \$2908  = \mac_wmux0_s0$904 ;
     if (stall_adv7) begin
-      \$2900  = \sel_l15_s0$1726 [47:40];
+      \$2908  = \sel_l15_s0$1734 [47:40];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2901  = \mac_wmux0_s0$906 ;
+    \$2909  = \mac_wmux0_s0$906 ;
     if (stall_adv7) begin
-      \$2901  = \sel_l15_s0$1726 [175:168];
+      \$2909  = \sel_l15_s0$1734 [175:168];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2902  = \mac_wmux0_s0$908 ;
+    \$2910  = \mac_wmux0_s0$908 ;
     if (stall_adv7) begin
-      \$2902  = \sel_l15_s0$1726 [303:296];
+      \$2910  = \sel_l15_s0$1734 [303:296];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2903  = \mac_wmux0_s0$910 ;
+    \$2911  = \mac_wmux0_s0$910 ;
     if (stall_adv7) begin
-      \$2903  = \sel_l15_s0$1726 [431:424];
+      \$2911  = \sel_l15_s0$1734 [431:424];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2904  = \mac_wmux0_s0$917 ;
+    \$2912  = \mac_wmux0_s0$917 ;
     if (stall_adv7) begin
-      \$2904  = \sel_l15_s0$1726 [55:48];
+      \$2912  = \sel_l15_s0$1734 [55:48];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2905  = \mac_wmux0_s0$919 ;
+    \$2913  = \mac_wmux0_s0$919 ;
     if (stall_adv7) begin
-      \$2905  = \sel_l15_s0$1726 [183:176];
+      \$2913  = \sel_l15_s0$1734 [183:176];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2906  = \mac_wmux0_s0$921 ;
+    \$2914  = \mac_wmux0_s0$921 ;
     if (stall_adv7) begin
-      \$2906  = \sel_l15_s0$1726 [311:304];
+      \$2914  = \sel_l15_s0$1734 [311:304];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2907  = \mac_wmux0_s0$923 ;
+    \$2915  = \mac_wmux0_s0$923 ;
     if (stall_adv7) begin
-      \$2907  = \sel_l15_s0$1726 [439:432];
+      \$2915  = \sel_l15_s0$1734 [439:432];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2908  = \mac_wmux0_s0$930 ;
+    \$2916  = \mac_wmux0_s0$930 ;
     if (stall_adv7) begin
-      \$2908  = \sel_l15_s0$1726 [63:56];
+      \$2916  = \sel_l15_s0$1734 [63:56];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2909  = \mac_wmux0_s0$932 ;
+    \$2917  = \mac_wmux0_s0$932 ;
     if (stall_adv7) begin
-      \$2909  = \sel_l15_s0$1726 [191:184];
+      \$2917  = \sel_l15_s0$1734 [191:184];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2910  = \mac_wmux0_s0$934 ;
+    \$2918  = \mac_wmux0_s0$934 ;
     if (stall_adv7) begin
-      \$2910  = \sel_l15_s0$1726 [319:312];
+      \$2918  = \sel_l15_s0$1734 [319:312];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2911  = \mac_wmux0_s0$936 ;
+    \$2919  = \mac_wmux0_s0$936 ;
     if (stall_adv7) begin
-      \$2911  = \sel_l15_s0$1726 [447:440];
+      \$2919  = \sel_l15_s0$1734 [447:440];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2912  = \mac_wmux0_s0$943 ;
+    \$2920  = \mac_wmux0_s0$943 ;
     if (stall_adv7) begin
-      \$2912  = \sel_l15_s0$1726 [71:64];
+      \$2920  = \sel_l15_s0$1734 [71:64];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2913  = \mac_wmux0_s0$945 ;
+    \$2921  = \mac_wmux0_s0$945 ;
     if (stall_adv7) begin
-      \$2913  = \sel_l15_s0$1726 [199:192];
+      \$2921  = \sel_l15_s0$1734 [199:192];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2914  = \mac_wmux0_s0$947 ;
+    \$2922  = \mac_wmux0_s0$947 ;
     if (stall_adv7) begin
-      \$2914  = \sel_l15_s0$1726 [327:320];
+      \$2922  = \sel_l15_s0$1734 [327:320];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2915  = \mac_wmux0_s0$949 ;
+    \$2923  = \mac_wmux0_s0$949 ;
     if (stall_adv7) begin
-      \$2915  = \sel_l15_s0$1726 [455:448];
+      \$2923  = \sel_l15_s0$1734 [455:448];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2916  = \mac_wmux0_s0$956 ;
+    \$2924  = \mac_wmux0_s0$956 ;
     if (stall_adv7) begin
-      \$2916  = \sel_l15_s0$1726 [79:72];
+      \$2924  = \sel_l15_s0$1734 [79:72];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2917  = \mac_wmux0_s0$958 ;
+    \$2925  = \mac_wmux0_s0$958 ;
     if (stall_adv7) begin
-      \$2917  = \sel_l15_s0$1726 [207:200];
+      \$2925  = \sel_l15_s0$1734 [207:200];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2918  = \mac_wmux0_s0$960 ;
+    \$2926  = \mac_wmux0_s0$960 ;
     if (stall_adv7) begin
-      \$2918  = \sel_l15_s0$1726 [335:328];
+      \$2926  = \sel_l15_s0$1734 [335:328];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2919  = \mac_wmux0_s0$962 ;
+    \$2927  = \mac_wmux0_s0$962 ;
     if (stall_adv7) begin
-      \$2919  = \sel_l15_s0$1726 [463:456];
+      \$2927  = \sel_l15_s0$1734 [463:456];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2920  = \mac_wmux0_s0$969 ;
+    \$2928  = \mac_wmux0_s0$969 ;
     if (stall_adv7) begin
-      \$2920  = \sel_l15_s0$1726 [87:80];
+      \$2928  = \sel_l15_s0$1734 [87:80];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2921  = \mac_wmux0_s0$971 ;
+    \$2929  = \mac_wmux0_s0$971 ;
     if (stall_adv7) begin
-      \$2921  = \sel_l15_s0$1726 [215:208];
+      \$2929  = \sel_l15_s0$1734 [215:208];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2922  = \mac_wmux0_s0$973 ;
+    \$2930  = \mac_wmux0_s0$973 ;
     if (stall_adv7) begin
-      \$2922  = \sel_l15_s0$1726 [343:336];
+      \$2930  = \sel_l15_s0$1734 [343:336];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2923  = \mac_wmux0_s0$975 ;
+    \$2931  = \mac_wmux0_s0$975 ;
     if (stall_adv7) begin
-      \$2923  = \sel_l15_s0$1726 [471:464];
+      \$2931  = \sel_l15_s0$1734 [471:464];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2924  = \mac_wmux0_s0$982 ;
+    \$2932  = \mac_wmux0_s0$982 ;
     if (stall_adv7) begin
-      \$2924  = \sel_l15_s0$1726 [95:88];
+      \$2932  = \sel_l15_s0$1734 [95:88];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2925  = \mac_wmux0_s0$984 ;
+    \$2933  = \mac_wmux0_s0$984 ;
     if (stall_adv7) begin
-      \$2925  = \sel_l15_s0$1726 [223:216];
+      \$2933  = \sel_l15_s0$1734 [223:216];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2926  = \mac_wmux0_s0$986 ;
+    \$2934  = \mac_wmux0_s0$986 ;
     if (stall_adv7) begin
-      \$2926  = \sel_l15_s0$1726 [351:344];
+      \$2934  = \sel_l15_s0$1734 [351:344];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2927  = \mac_wmux0_s0$988 ;
+    \$2935  = \mac_wmux0_s0$988 ;
     if (stall_adv7) begin
-      \$2927  = \sel_l15_s0$1726 [479:472];
+      \$2935  = \sel_l15_s0$1734 [479:472];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2928  = \mac_wmux0_s0$995 ;
+    \$2936  = \mac_wmux0_s0$995 ;
     if (stall_adv7) begin
-      \$2928  = \sel_l15_s0$1726 [103:96];
+      \$2936  = \sel_l15_s0$1734 [103:96];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2929  = \mac_wmux0_s0$997 ;
+    \$2937  = \mac_wmux0_s0$997 ;
     if (stall_adv7) begin
-      \$2929  = \sel_l15_s0$1726 [231:224];
+      \$2937  = \sel_l15_s0$1734 [231:224];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2930  = \mac_wmux0_s0$999 ;
+    \$2938  = \mac_wmux0_s0$999 ;
     if (stall_adv7) begin
-      \$2930  = \sel_l15_s0$1726 [359:352];
+      \$2938  = \sel_l15_s0$1734 [359:352];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2931  = \mac_wmux0_s0$1001 ;
+    \$2939  = \mac_wmux0_s0$1001 ;
     if (stall_adv7) begin
-      \$2931  = \sel_l15_s0$1726 [487:480];
+      \$2939  = \sel_l15_s0$1734 [487:480];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2932  = \mac_wmux0_s0$1008 ;
+    \$2940  = \mac_wmux0_s0$1008 ;
     if (stall_adv7) begin
-      \$2932  = \sel_l15_s0$1726 [111:104];
+      \$2940  = \sel_l15_s0$1734 [111:104];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2933  = \mac_wmux0_s0$1010 ;
+    \$2941  = \mac_wmux0_s0$1010 ;
     if (stall_adv7) begin
-      \$2933  = \sel_l15_s0$1726 [239:232];
+      \$2941  = \sel_l15_s0$1734 [239:232];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2934  = \mac_wmux0_s0$1012 ;
+    \$2942  = \mac_wmux0_s0$1012 ;
     if (stall_adv7) begin
-      \$2934  = \sel_l15_s0$1726 [367:360];
+      \$2942  = \sel_l15_s0$1734 [367:360];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2935  = \mac_wmux0_s0$1014 ;
+    \$2943  = \mac_wmux0_s0$1014 ;
     if (stall_adv7) begin
-      \$2935  = \sel_l15_s0$1726 [495:488];
+      \$2943  = \sel_l15_s0$1734 [495:488];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2936  = \mac_wmux0_s0$1021 ;
+    \$2944  = \mac_wmux0_s0$1021 ;
     if (stall_adv7) begin
-      \$2936  = \sel_l15_s0$1726 [119:112];
+      \$2944  = \sel_l15_s0$1734 [119:112];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2937  = \mac_wmux0_s0$1023 ;
+    \$2945  = \mac_wmux0_s0$1023 ;
     if (stall_adv7) begin
-      \$2937  = \sel_l15_s0$1726 [247:240];
+      \$2945  = \sel_l15_s0$1734 [247:240];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2938  = \mac_wmux0_s0$1025 ;
+    \$2946  = \mac_wmux0_s0$1025 ;
     if (stall_adv7) begin
-      \$2938  = \sel_l15_s0$1726 [375:368];
+      \$2946  = \sel_l15_s0$1734 [375:368];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2939  = \mac_wmux0_s0$1027 ;
+    \$2947  = \mac_wmux0_s0$1027 ;
     if (stall_adv7) begin
-      \$2939  = \sel_l15_s0$1726 [503:496];
+      \$2947  = \sel_l15_s0$1734 [503:496];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2940  = \mac_wmux0_s0$1034 ;
+    \$2948  = \mac_wmux0_s0$1034 ;
     if (stall_adv7) begin
-      \$2940  = \sel_l15_s0$1726 [127:120];
+      \$2948  = \sel_l15_s0$1734 [127:120];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2941  = \mac_wmux0_s0$1036 ;
+    \$2949  = \mac_wmux0_s0$1036 ;
     if (stall_adv7) begin
-      \$2941  = \sel_l15_s0$1726 [255:248];
+      \$2949  = \sel_l15_s0$1734 [255:248];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2942  = \mac_wmux0_s0$1038 ;
+    \$2950  = \mac_wmux0_s0$1038 ;
     if (stall_adv7) begin
-      \$2942  = \sel_l15_s0$1726 [383:376];
+      \$2950  = \sel_l15_s0$1734 [383:376];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2943  = \mac_wmux0_s0$1040 ;
+    \$2951  = \mac_wmux0_s0$1040 ;
     if (stall_adv7) begin
-      \$2943  = \sel_l15_s0$1726 [511:504];
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2944  = \mac_wmux0_s0$1734 ;
-    if (stall_adv7) begin
-      \$2944  = \sel_l15_s0$1718 ;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2945  = \mac_wmux0_s0$1735 ;
-    if (stall_adv7) begin
-      \$2945  = \sel_l15_s0$1719 ;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2946  = \mac_wmux0_s0$1736 ;
-    if (stall_adv7) begin
-      \$2946  = \sel_l15_s0$1720 ;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2947  = \mac_wmux0_s0$1737 ;
-    if (stall_adv7) begin
-      \$2947  = \sel_l15_s0$1721 ;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2948  = \mac_wmux0_s0$1738 ;
-    if (stall_adv7) begin
-      \$2948  = \sel_l15_s0$1722 ;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2949  = \mac_wmux0_s0$1739 ;
-    if (stall_adv7) begin
-      \$2949  = \sel_l15_s0$1723 ;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2950  = \mac_wmux0_s0$1740 ;
-    if (stall_adv7) begin
-      \$2950  = \sel_l15_s0$1724 ;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2951  = \mac_wmux0_s0$1741 ;
-    if (stall_adv7) begin
-      \$2951  = \sel_l15_s0$1725 ;
+      \$2951  = \sel_l15_s0$1734 [511:504];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     \$2952  = \mac_wmux0_s0$1742 ;
     if (stall_adv7) begin
-      \$2952  = \sel_l15_s0$1727 ;
+      \$2952  = \sel_l15_s0$1726 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2953  = mac_wmux0_valid_s0;
+    \$2953  = \mac_wmux0_s0$1743 ;
     if (stall_adv7) begin
-      \$2953  = sel_valid_s5;
+      \$2953  = \sel_l15_s0$1727 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2954  = \mac_wmux0_s0$1744 ;
+    if (stall_adv7) begin
+      \$2954  = \sel_l15_s0$1728 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2955  = \mac_wmux0_s0$1745 ;
+    if (stall_adv7) begin
+      \$2955  = \sel_l15_s0$1729 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2956  = \mac_wmux0_s0$1746 ;
+    if (stall_adv7) begin
+      \$2956  = \sel_l15_s0$1730 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2957  = \mac_wmux0_s0$1747 ;
+    if (stall_adv7) begin
+      \$2957  = \sel_l15_s0$1731 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2958  = \mac_wmux0_s0$1748 ;
+    if (stall_adv7) begin
+      \$2958  = \sel_l15_s0$1732 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2959  = \mac_wmux0_s0$1749 ;
+    if (stall_adv7) begin
+      \$2959  = \sel_l15_s0$1733 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2960  = \mac_wmux0_s0$1750 ;
+    if (stall_adv7) begin
+      \$2960  = \sel_l15_s0$1735 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2961  = mac_wmux0_valid_s0;
+    if (stall_adv7) begin
+      \$2961  = sel_valid_s5;
     end
     if (rst) begin
-      \$2953  = 1'h0;
+      \$2961  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2954  = \mac_wmux1_s0$1047 ;
+    \$2962  = \mac_wmux1_s0$1047 ;
     if (stall_adv8) begin
-      \$2954  = mac_wmux_s0_v0;
+      \$2962  = mac_wmux_s0_v0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2955  = \mac_wmux1_s0$1066 ;
+    \$2963  = \mac_wmux1_s0$1066 ;
     if (stall_adv8) begin
-      \$2955  = mac_wmux_s0_v1;
+      \$2963  = mac_wmux_s0_v1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2956  = mac_wmux1_s0;
+    \$2964  = mac_wmux1_s0;
     if (stall_adv8) begin
-      \$2956  = mac_wmux_s0_v2;
+      \$2964  = mac_wmux_s0_v2;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2957  = \mac_wmux1_s0$1063 ;
+    \$2965  = \mac_wmux1_s0$1063 ;
     if (stall_adv8) begin
-      \$2957  = mac_wmux_s0_v3;
+      \$2965  = mac_wmux_s0_v3;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2958  = \mac_wmux1_s0$1082 ;
+    \$2966  = \mac_wmux1_s0$1082 ;
     if (stall_adv8) begin
-      \$2958  = mac_wmux_s0_v4;
+      \$2966  = mac_wmux_s0_v4;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2959  = \mac_wmux1_s0$1095 ;
+    \$2967  = \mac_wmux1_s0$1095 ;
     if (stall_adv8) begin
-      \$2959  = mac_wmux_s0_v5;
+      \$2967  = mac_wmux_s0_v5;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2960  = \mac_wmux1_s0$1108 ;
+    \$2968  = \mac_wmux1_s0$1108 ;
     if (stall_adv8) begin
-      \$2960  = mac_wmux_s0_v6;
+      \$2968  = mac_wmux_s0_v6;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2961  = \mac_wmux1_s0$1121 ;
+    \$2969  = \mac_wmux1_s0$1121 ;
     if (stall_adv8) begin
-      \$2961  = mac_wmux_s0_v7;
+      \$2969  = mac_wmux_s0_v7;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2962  = \mac_wmux1_s0$1134 ;
+    \$2970  = \mac_wmux1_s0$1134 ;
     if (stall_adv8) begin
-      \$2962  = mac_wmux_s0_v8;
+      \$2970  = mac_wmux_s0_v8;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2963  = \mac_wmux1_s0$1147 ;
+    \$2971  = \mac_wmux1_s0$1147 ;
     if (stall_adv8) begin
-      \$2963  = mac_wmux_s0_v9;
+      \$2971  = mac_wmux_s0_v9;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2964  = \mac_wmux1_s0$1160 ;
+    \$2972  = \mac_wmux1_s0$1160 ;
     if (stall_adv8) begin
-      \$2964  = mac_wmux_s0_v10;
+      \$2972  = mac_wmux_s0_v10;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2965  = \mac_wmux1_s0$1173 ;
+    \$2973  = \mac_wmux1_s0$1173 ;
     if (stall_adv8) begin
-      \$2965  = mac_wmux_s0_v11;
+      \$2973  = mac_wmux_s0_v11;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2966  = \mac_wmux1_s0$1186 ;
+    \$2974  = \mac_wmux1_s0$1186 ;
     if (stall_adv8) begin
-      \$2966  = mac_wmux_s0_v12;
+      \$2974  = mac_wmux_s0_v12;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2967  = \mac_wmux1_s0$1199 ;
+    \$2975  = \mac_wmux1_s0$1199 ;
     if (stall_adv8) begin
-      \$2967  = mac_wmux_s0_v13;
+      \$2975  = mac_wmux_s0_v13;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2968  = \mac_wmux1_s0$1212 ;
+    \$2976  = \mac_wmux1_s0$1212 ;
     if (stall_adv8) begin
-      \$2968  = mac_wmux_s0_v14;
+      \$2976  = mac_wmux_s0_v14;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2969  = \mac_wmux1_s0$1225 ;
+    \$2977  = \mac_wmux1_s0$1225 ;
     if (stall_adv8) begin
-      \$2969  = \$2608 ;
+      \$2977  = \$2612 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2970  = \mac_wmux1_s0$1048 ;
+    \$2978  = \mac_wmux1_s0$1048 ;
     if (stall_adv8) begin
-      \$2970  = mac_wmux_s0_d0;
+      \$2978  = mac_wmux_s0_d0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2971  = \mac_wmux1_s0$1067 ;
+    \$2979  = \mac_wmux1_s0$1067 ;
     if (stall_adv8) begin
-      \$2971  = mac_wmux_s0_d1;
+      \$2979  = mac_wmux_s0_d1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2972  = \mac_wmux1_s0$1045 ;
+    \$2980  = \mac_wmux1_s0$1045 ;
     if (stall_adv8) begin
-      \$2972  = mac_wmux_s0_d2;
+      \$2980  = mac_wmux_s0_d2;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2973  = \mac_wmux1_s0$1064 ;
+    \$2981  = \mac_wmux1_s0$1064 ;
     if (stall_adv8) begin
-      \$2973  = mac_wmux_s0_d3;
+      \$2981  = mac_wmux_s0_d3;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2974  = \mac_wmux1_s0$1083 ;
+    \$2982  = \mac_wmux1_s0$1083 ;
     if (stall_adv8) begin
-      \$2974  = mac_wmux_s0_d4;
+      \$2982  = mac_wmux_s0_d4;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2975  = \mac_wmux1_s0$1096 ;
+    \$2983  = \mac_wmux1_s0$1096 ;
     if (stall_adv8) begin
-      \$2975  = mac_wmux_s0_d5;
+      \$2983  = mac_wmux_s0_d5;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2976  = \mac_wmux1_s0$1109 ;
+    \$2984  = \mac_wmux1_s0$1109 ;
     if (stall_adv8) begin
-      \$2976  = mac_wmux_s0_d6;
+      \$2984  = mac_wmux_s0_d6;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2977  = \mac_wmux1_s0$1122 ;
+    \$2985  = \mac_wmux1_s0$1122 ;
     if (stall_adv8) begin
-      \$2977  = mac_wmux_s0_d7;
+      \$2985  = mac_wmux_s0_d7;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2978  = \mac_wmux1_s0$1135 ;
+    \$2986  = \mac_wmux1_s0$1135 ;
     if (stall_adv8) begin
-      \$2978  = mac_wmux_s0_d8;
+      \$2986  = mac_wmux_s0_d8;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2979  = \mac_wmux1_s0$1148 ;
+    \$2987  = \mac_wmux1_s0$1148 ;
     if (stall_adv8) begin
-      \$2979  = mac_wmux_s0_d9;
+      \$2987  = mac_wmux_s0_d9;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2980  = \mac_wmux1_s0$1161 ;
+    \$2988  = \mac_wmux1_s0$1161 ;
     if (stall_adv8) begin
-      \$2980  = mac_wmux_s0_d10;
+      \$2988  = mac_wmux_s0_d10;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2981  = \mac_wmux1_s0$1174 ;
+    \$2989  = \mac_wmux1_s0$1174 ;
     if (stall_adv8) begin
-      \$2981  = mac_wmux_s0_d11;
+      \$2989  = mac_wmux_s0_d11;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2982  = \mac_wmux1_s0$1187 ;
+    \$2990  = \mac_wmux1_s0$1187 ;
     if (stall_adv8) begin
-      \$2982  = mac_wmux_s0_d12;
+      \$2990  = mac_wmux_s0_d12;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2983  = \mac_wmux1_s0$1200 ;
+    \$2991  = \mac_wmux1_s0$1200 ;
     if (stall_adv8) begin
-      \$2983  = mac_wmux_s0_d13;
+      \$2991  = mac_wmux_s0_d13;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2984  = \mac_wmux1_s0$1213 ;
+    \$2992  = \mac_wmux1_s0$1213 ;
     if (stall_adv8) begin
-      \$2984  = mac_wmux_s0_d14;
+      \$2992  = mac_wmux_s0_d14;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2985  = \mac_wmux1_s0$1226 ;
+    \$2993  = \mac_wmux1_s0$1226 ;
     if (stall_adv8) begin
-      \$2985  = \mac_wmux0_s0$1030 ;
+      \$2993  = \mac_wmux0_s0$1030 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2986  = \mac_wmux1_s0$1051 ;
+    \$2994  = \mac_wmux1_s0$1051 ;
     if (stall_adv8) begin
-      \$2986  = mac_wmux_s0_w0_0;
+      \$2994  = mac_wmux_s0_w0_0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2987  = \mac_wmux1_s0$1054 ;
+    \$2995  = \mac_wmux1_s0$1054 ;
     if (stall_adv8) begin
-      \$2987  = mac_wmux_s0_w1_0;
+      \$2995  = mac_wmux_s0_w1_0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2988  = \mac_wmux1_s0$1057 ;
+    \$2996  = \mac_wmux1_s0$1057 ;
     if (stall_adv8) begin
-      \$2988  = mac_wmux_s0_w2_0;
+      \$2996  = mac_wmux_s0_w2_0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2989  = \mac_wmux1_s0$1060 ;
+    \$2997  = \mac_wmux1_s0$1060 ;
     if (stall_adv8) begin
-      \$2989  = mac_wmux_s0_w3_0;
+      \$2997  = mac_wmux_s0_w3_0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2990  = \mac_wmux1_s0$1070 ;
+    \$2998  = \mac_wmux1_s0$1070 ;
     if (stall_adv8) begin
-      \$2990  = mac_wmux_s0_w0_1;
+      \$2998  = mac_wmux_s0_w0_1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2991  = \mac_wmux1_s0$1073 ;
+    \$2999  = \mac_wmux1_s0$1073 ;
     if (stall_adv8) begin
-      \$2991  = mac_wmux_s0_w1_1;
+      \$2999  = mac_wmux_s0_w1_1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2992  = \mac_wmux1_s0$1076 ;
+    \$3000  = \mac_wmux1_s0$1076 ;
     if (stall_adv8) begin
-      \$2992  = mac_wmux_s0_w2_1;
+      \$3000  = mac_wmux_s0_w2_1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2993  = \mac_wmux1_s0$1079 ;
+    \$3001  = \mac_wmux1_s0$1079 ;
     if (stall_adv8) begin
-      \$2993  = mac_wmux_s0_w3_1;
+      \$3001  = mac_wmux_s0_w3_1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2994  = \mac_wmux1_s0$1052 ;
+    \$3002  = \mac_wmux1_s0$1052 ;
     if (stall_adv8) begin
-      \$2994  = mac_wmux_s0_w0_2;
+      \$3002  = mac_wmux_s0_w0_2;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2995  = \mac_wmux1_s0$1055 ;
+    \$3003  = \mac_wmux1_s0$1055 ;
     if (stall_adv8) begin
-      \$2995  = mac_wmux_s0_w1_2;
+      \$3003  = mac_wmux_s0_w1_2;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2996  = \mac_wmux1_s0$1058 ;
+    \$3004  = \mac_wmux1_s0$1058 ;
     if (stall_adv8) begin
-      \$2996  = mac_wmux_s0_w2_2;
+      \$3004  = mac_wmux_s0_w2_2;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2997  = \mac_wmux1_s0$1061 ;
+    \$3005  = \mac_wmux1_s0$1061 ;
     if (stall_adv8) begin
-      \$2997  = mac_wmux_s0_w3_2;
+      \$3005  = mac_wmux_s0_w3_2;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2998  = \mac_wmux1_s0$1071 ;
+    \$3006  = \mac_wmux1_s0$1071 ;
     if (stall_adv8) begin
-      \$2998  = mac_wmux_s0_w0_3;
+      \$3006  = mac_wmux_s0_w0_3;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2999  = \mac_wmux1_s0$1074 ;
+    \$3007  = \mac_wmux1_s0$1074 ;
     if (stall_adv8) begin
-      \$2999  = mac_wmux_s0_w1_3;
+      \$3007  = mac_wmux_s0_w1_3;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3000  = \mac_wmux1_s0$1077 ;
+    \$3008  = \mac_wmux1_s0$1077 ;
     if (stall_adv8) begin
-      \$3000  = mac_wmux_s0_w2_3;
+      \$3008  = mac_wmux_s0_w2_3;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3001  = \mac_wmux1_s0$1080 ;
+    \$3009  = \mac_wmux1_s0$1080 ;
     if (stall_adv8) begin
-      \$3001  = mac_wmux_s0_w3_3;
+      \$3009  = mac_wmux_s0_w3_3;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3002  = \mac_wmux1_s0$1087 ;
+    \$3010  = \mac_wmux1_s0$1087 ;
     if (stall_adv8) begin
-      \$3002  = mac_wmux_s0_w0_4;
+      \$3010  = mac_wmux_s0_w0_4;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3003  = \mac_wmux1_s0$1089 ;
+    \$3011  = \mac_wmux1_s0$1089 ;
     if (stall_adv8) begin
-      \$3003  = mac_wmux_s0_w1_4;
+      \$3011  = mac_wmux_s0_w1_4;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3004  = \mac_wmux1_s0$1091 ;
+    \$3012  = \mac_wmux1_s0$1091 ;
     if (stall_adv8) begin
-      \$3004  = mac_wmux_s0_w2_4;
+      \$3012  = mac_wmux_s0_w2_4;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3005  = \mac_wmux1_s0$1093 ;
+    \$3013  = \mac_wmux1_s0$1093 ;
     if (stall_adv8) begin
-      \$3005  = mac_wmux_s0_w3_4;
+      \$3013  = mac_wmux_s0_w3_4;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3006  = \mac_wmux1_s0$1100 ;
+    \$3014  = \mac_wmux1_s0$1100 ;
     if (stall_adv8) begin
-      \$3006  = mac_wmux_s0_w0_5;
+      \$3014  = mac_wmux_s0_w0_5;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3007  = \mac_wmux1_s0$1102 ;
+    \$3015  = \mac_wmux1_s0$1102 ;
     if (stall_adv8) begin
-      \$3007  = mac_wmux_s0_w1_5;
+      \$3015  = mac_wmux_s0_w1_5;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3008  = \mac_wmux1_s0$1104 ;
+    \$3016  = \mac_wmux1_s0$1104 ;
     if (stall_adv8) begin
-      \$3008  = mac_wmux_s0_w2_5;
+      \$3016  = mac_wmux_s0_w2_5;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3009  = \mac_wmux1_s0$1106 ;
+    \$3017  = \mac_wmux1_s0$1106 ;
     if (stall_adv8) begin
-      \$3009  = mac_wmux_s0_w3_5;
+      \$3017  = mac_wmux_s0_w3_5;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3010  = \mac_wmux1_s0$1113 ;
+    \$3018  = \mac_wmux1_s0$1113 ;
     if (stall_adv8) begin
-      \$3010  = mac_wmux_s0_w0_6;
+      \$3018  = mac_wmux_s0_w0_6;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3011  = \mac_wmux1_s0$1115 ;
+    \$3019  = \mac_wmux1_s0$1115 ;
     if (stall_adv8) begin
-      \$3011  = mac_wmux_s0_w1_6;
+      \$3019  = mac_wmux_s0_w1_6;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3012  = \mac_wmux1_s0$1117 ;
+    \$3020  = \mac_wmux1_s0$1117 ;
     if (stall_adv8) begin
-      \$3012  = mac_wmux_s0_w2_6;
+      \$3020  = mac_wmux_s0_w2_6;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3013  = \mac_wmux1_s0$1119 ;
+    \$3021  = \mac_wmux1_s0$1119 ;
     if (stall_adv8) begin
-      \$3013  = mac_wmux_s0_w3_6;
+      \$3021  = mac_wmux_s0_w3_6;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3014  = \mac_wmux1_s0$1126 ;
+    \$3022  = \mac_wmux1_s0$1126 ;
     if (stall_adv8) begin
-      \$3014  = mac_wmux_s0_w0_7;
+      \$3022  = mac_wmux_s0_w0_7;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3015  = \mac_wmux1_s0$1128 ;
+    \$3023  = \mac_wmux1_s0$1128 ;
     if (stall_adv8) begin
-      \$3015  = mac_wmux_s0_w1_7;
+      \$3023  = mac_wmux_s0_w1_7;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3016  = \mac_wmux1_s0$1130 ;
+    \$3024  = \mac_wmux1_s0$1130 ;
     if (stall_adv8) begin
-      \$3016  = mac_wmux_s0_w2_7;
+      \$3024  = mac_wmux_s0_w2_7;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3017  = \mac_wmux1_s0$1132 ;
+    \$3025  = \mac_wmux1_s0$1132 ;
     if (stall_adv8) begin
-      \$3017  = mac_wmux_s0_w3_7;
+      \$3025  = mac_wmux_s0_w3_7;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3018  = \mac_wmux1_s0$1139 ;
+    \$3026  = \mac_wmux1_s0$1139 ;
     if (stall_adv8) begin
-      \$3018  = mac_wmux_s0_w0_8;
+      \$3026  = mac_wmux_s0_w0_8;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3019  = \mac_wmux1_s0$1141 ;
+    \$3027  = \mac_wmux1_s0$1141 ;
     if (stall_adv8) begin
-      \$3019  = mac_wmux_s0_w1_8;
+      \$3027  = mac_wmux_s0_w1_8;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3020  = \mac_wmux1_s0$1143 ;
+    \$3028  = \mac_wmux1_s0$1143 ;
     if (stall_adv8) begin
-      \$3020  = mac_wmux_s0_w2_8;
+      \$3028  = mac_wmux_s0_w2_8;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3021  = \mac_wmux1_s0$1145 ;
+    \$3029  = \mac_wmux1_s0$1145 ;
     if (stall_adv8) begin
-      \$3021  = mac_wmux_s0_w3_8;
+      \$3029  = mac_wmux_s0_w3_8;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3022  = \mac_wmux1_s0$1152 ;
+    \$3030  = \mac_wmux1_s0$1152 ;
     if (stall_adv8) begin
-      \$3022  = mac_wmux_s0_w0_9;
+      \$3030  = mac_wmux_s0_w0_9;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3023  = \mac_wmux1_s0$1154 ;
+    \$3031  = \mac_wmux1_s0$1154 ;
     if (stall_adv8) begin
-      \$3023  = mac_wmux_s0_w1_9;
+      \$3031  = mac_wmux_s0_w1_9;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3024  = \mac_wmux1_s0$1156 ;
+    \$3032  = \mac_wmux1_s0$1156 ;
     if (stall_adv8) begin
-      \$3024  = mac_wmux_s0_w2_9;
+      \$3032  = mac_wmux_s0_w2_9;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3025  = \mac_wmux1_s0$1158 ;
+    \$3033  = \mac_wmux1_s0$1158 ;
     if (stall_adv8) begin
-      \$3025  = mac_wmux_s0_w3_9;
+      \$3033  = mac_wmux_s0_w3_9;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3026  = \mac_wmux1_s0$1165 ;
+    \$3034  = \mac_wmux1_s0$1165 ;
     if (stall_adv8) begin
-      \$3026  = mac_wmux_s0_w0_10;
+      \$3034  = mac_wmux_s0_w0_10;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3027  = \mac_wmux1_s0$1167 ;
+    \$3035  = \mac_wmux1_s0$1167 ;
     if (stall_adv8) begin
-      \$3027  = mac_wmux_s0_w1_10;
+      \$3035  = mac_wmux_s0_w1_10;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3028  = \mac_wmux1_s0$1169 ;
+    \$3036  = \mac_wmux1_s0$1169 ;
     if (stall_adv8) begin
-      \$3028  = mac_wmux_s0_w2_10;
+      \$3036  = mac_wmux_s0_w2_10;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3029  = \mac_wmux1_s0$1171 ;
+    \$3037  = \mac_wmux1_s0$1171 ;
     if (stall_adv8) begin
-      \$3029  = mac_wmux_s0_w3_10;
+      \$3037  = mac_wmux_s0_w3_10;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3030  = \mac_wmux1_s0$1178 ;
+    \$3038  = \mac_wmux1_s0$1178 ;
     if (stall_adv8) begin
-      \$3030  = mac_wmux_s0_w0_11;
+      \$3038  = mac_wmux_s0_w0_11;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3031  = \mac_wmux1_s0$1180 ;
+    \$3039  = \mac_wmux1_s0$1180 ;
     if (stall_adv8) begin
-      \$3031  = mac_wmux_s0_w1_11;
+      \$3039  = mac_wmux_s0_w1_11;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3032  = \mac_wmux1_s0$1182 ;
+    \$3040  = \mac_wmux1_s0$1182 ;
     if (stall_adv8) begin
-      \$3032  = mac_wmux_s0_w2_11;
+      \$3040  = mac_wmux_s0_w2_11;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3033  = \mac_wmux1_s0$1184 ;
+    \$3041  = \mac_wmux1_s0$1184 ;
     if (stall_adv8) begin
-      \$3033  = mac_wmux_s0_w3_11;
+      \$3041  = mac_wmux_s0_w3_11;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3034  = \mac_wmux1_s0$1191 ;
+    \$3042  = \mac_wmux1_s0$1191 ;
     if (stall_adv8) begin
-      \$3034  = mac_wmux_s0_w0_12;
+      \$3042  = mac_wmux_s0_w0_12;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3035  = \mac_wmux1_s0$1193 ;
+    \$3043  = \mac_wmux1_s0$1193 ;
     if (stall_adv8) begin
-      \$3035  = mac_wmux_s0_w1_12;
+      \$3043  = mac_wmux_s0_w1_12;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3036  = \mac_wmux1_s0$1195 ;
+    \$3044  = \mac_wmux1_s0$1195 ;
     if (stall_adv8) begin
-      \$3036  = mac_wmux_s0_w2_12;
+      \$3044  = mac_wmux_s0_w2_12;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3037  = \mac_wmux1_s0$1197 ;
+    \$3045  = \mac_wmux1_s0$1197 ;
     if (stall_adv8) begin
-      \$3037  = mac_wmux_s0_w3_12;
+      \$3045  = mac_wmux_s0_w3_12;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3038  = \mac_wmux1_s0$1204 ;
+    \$3046  = \mac_wmux1_s0$1204 ;
     if (stall_adv8) begin
-      \$3038  = mac_wmux_s0_w0_13;
+      \$3046  = mac_wmux_s0_w0_13;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3039  = \mac_wmux1_s0$1206 ;
+    \$3047  = \mac_wmux1_s0$1206 ;
     if (stall_adv8) begin
-      \$3039  = mac_wmux_s0_w1_13;
+      \$3047  = mac_wmux_s0_w1_13;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3040  = \mac_wmux1_s0$1208 ;
+    \$3048  = \mac_wmux1_s0$1208 ;
     if (stall_adv8) begin
-      \$3040  = mac_wmux_s0_w2_13;
+      \$3048  = mac_wmux_s0_w2_13;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3041  = \mac_wmux1_s0$1210 ;
+    \$3049  = \mac_wmux1_s0$1210 ;
     if (stall_adv8) begin
-      \$3041  = mac_wmux_s0_w3_13;
+      \$3049  = mac_wmux_s0_w3_13;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3042  = \mac_wmux1_s0$1217 ;
+    \$3050  = \mac_wmux1_s0$1217 ;
     if (stall_adv8) begin
-      \$3042  = mac_wmux_s0_w0_14;
+      \$3050  = mac_wmux_s0_w0_14;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3043  = \mac_wmux1_s0$1219 ;
+    \$3051  = \mac_wmux1_s0$1219 ;
     if (stall_adv8) begin
-      \$3043  = mac_wmux_s0_w1_14;
+      \$3051  = mac_wmux_s0_w1_14;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3044  = \mac_wmux1_s0$1221 ;
+    \$3052  = \mac_wmux1_s0$1221 ;
     if (stall_adv8) begin
-      \$3044  = mac_wmux_s0_w2_14;
+      \$3052  = mac_wmux_s0_w2_14;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3045  = \mac_wmux1_s0$1223 ;
+    \$3053  = \mac_wmux1_s0$1223 ;
     if (stall_adv8) begin
-      \$3045  = mac_wmux_s0_w3_14;
+      \$3053  = mac_wmux_s0_w3_14;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3046  = \mac_wmux1_s0$1230 ;
+    \$3054  = \mac_wmux1_s0$1230 ;
     if (stall_adv8) begin
-      \$3046  = \mac_wmux0_s0$1034 ;
+      \$3054  = \mac_wmux0_s0$1034 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3047  = \mac_wmux1_s0$1232 ;
+    \$3055  = \mac_wmux1_s0$1232 ;
     if (stall_adv8) begin
-      \$3047  = \mac_wmux0_s0$1036 ;
+      \$3055  = \mac_wmux0_s0$1036 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3048  = \mac_wmux1_s0$1234 ;
+    \$3056  = \mac_wmux1_s0$1234 ;
     if (stall_adv8) begin
-      \$3048  = \mac_wmux0_s0$1038 ;
+      \$3056  = \mac_wmux0_s0$1038 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3049  = \mac_wmux1_s0$1236 ;
+    \$3057  = \mac_wmux1_s0$1236 ;
     if (stall_adv8) begin
-      \$3049  = \mac_wmux0_s0$1040 ;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3050  = \mac_wmux1_s0$1744 ;
-    if (stall_adv8) begin
-      \$3050  = \mac_wmux0_s0$1734 ;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3051  = \mac_wmux1_s0$1745 ;
-    if (stall_adv8) begin
-      \$3051  = \mac_wmux0_s0$1735 ;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3052  = \mac_wmux1_s0$1746 ;
-    if (stall_adv8) begin
-      \$3052  = \mac_wmux0_s0$1736 ;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3053  = \mac_wmux1_s0$1747 ;
-    if (stall_adv8) begin
-      \$3053  = \mac_wmux0_s0$1737 ;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3054  = \mac_wmux1_s0$1748 ;
-    if (stall_adv8) begin
-      \$3054  = \mac_wmux0_s0$1738 ;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3055  = \mac_wmux1_s0$1749 ;
-    if (stall_adv8) begin
-      \$3055  = \mac_wmux0_s0$1739 ;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3056  = \mac_wmux1_s0$1750 ;
-    if (stall_adv8) begin
-      \$3056  = \mac_wmux0_s0$1740 ;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3057  = \mac_wmux1_s0$1751 ;
-    if (stall_adv8) begin
-      \$3057  = \mac_wmux0_s0$1741 ;
+      \$3057  = \mac_wmux0_s0$1040 ;
     end
   end
   always @* begin
@@ -13518,740 +13502,740 @@ module nm_linear_8_16_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3059  = mac_wmux1_valid_s0;
+    \$3059  = \mac_wmux1_s0$1753 ;
     if (stall_adv8) begin
-      \$3059  = mac_wmux0_valid_s0;
+      \$3059  = \mac_wmux0_s0$1743 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3060  = \mac_wmux1_s0$1754 ;
+    if (stall_adv8) begin
+      \$3060  = \mac_wmux0_s0$1744 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3061  = \mac_wmux1_s0$1755 ;
+    if (stall_adv8) begin
+      \$3061  = \mac_wmux0_s0$1745 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3062  = \mac_wmux1_s0$1756 ;
+    if (stall_adv8) begin
+      \$3062  = \mac_wmux0_s0$1746 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3063  = \mac_wmux1_s0$1757 ;
+    if (stall_adv8) begin
+      \$3063  = \mac_wmux0_s0$1747 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3064  = \mac_wmux1_s0$1758 ;
+    if (stall_adv8) begin
+      \$3064  = \mac_wmux0_s0$1748 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3065  = \mac_wmux1_s0$1759 ;
+    if (stall_adv8) begin
+      \$3065  = \mac_wmux0_s0$1749 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3066  = \mac_wmux1_s0$1760 ;
+    if (stall_adv8) begin
+      \$3066  = \mac_wmux0_s0$1750 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3067  = mac_wmux1_valid_s0;
+    if (stall_adv8) begin
+      \$3067  = mac_wmux0_valid_s0;
     end
     if (rst) begin
-      \$3059  = 1'h0;
+      \$3067  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3060  = \mac_wmux2_s0$1243 ;
+    \$3068  = \mac_wmux2_s0$1243 ;
     if (stall_adv9) begin
-      \$3060  = mac_wmux_s1_v0;
+      \$3068  = mac_wmux_s1_v0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3061  = \mac_wmux2_s0$1262 ;
+    \$3069  = \mac_wmux2_s0$1262 ;
     if (stall_adv9) begin
-      \$3061  = mac_wmux_s1_v1;
+      \$3069  = mac_wmux_s1_v1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3062  = \mac_wmux2_s0$1281 ;
+    \$3070  = \mac_wmux2_s0$1281 ;
     if (stall_adv9) begin
-      \$3062  = mac_wmux_s1_v2;
+      \$3070  = mac_wmux_s1_v2;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3063  = \mac_wmux2_s0$1300 ;
+    \$3071  = \mac_wmux2_s0$1300 ;
     if (stall_adv9) begin
-      \$3063  = mac_wmux_s1_v3;
+      \$3071  = mac_wmux_s1_v3;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3064  = mac_wmux2_s0;
+    \$3072  = mac_wmux2_s0;
     if (stall_adv9) begin
-      \$3064  = mac_wmux_s1_v4;
+      \$3072  = mac_wmux_s1_v4;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3065  = \mac_wmux2_s0$1259 ;
+    \$3073  = \mac_wmux2_s0$1259 ;
     if (stall_adv9) begin
-      \$3065  = mac_wmux_s1_v5;
+      \$3073  = mac_wmux_s1_v5;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3066  = \mac_wmux2_s0$1278 ;
+    \$3074  = \mac_wmux2_s0$1278 ;
     if (stall_adv9) begin
-      \$3066  = mac_wmux_s1_v6;
+      \$3074  = mac_wmux_s1_v6;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3067  = \mac_wmux2_s0$1297 ;
+    \$3075  = \mac_wmux2_s0$1297 ;
     if (stall_adv9) begin
-      \$3067  = mac_wmux_s1_v7;
+      \$3075  = mac_wmux_s1_v7;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3068  = \mac_wmux2_s0$1316 ;
+    \$3076  = \mac_wmux2_s0$1316 ;
     if (stall_adv9) begin
-      \$3068  = mac_wmux_s1_v8;
+      \$3076  = mac_wmux_s1_v8;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3069  = \mac_wmux2_s0$1329 ;
+    \$3077  = \mac_wmux2_s0$1329 ;
     if (stall_adv9) begin
-      \$3069  = mac_wmux_s1_v9;
+      \$3077  = mac_wmux_s1_v9;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3070  = \mac_wmux2_s0$1342 ;
+    \$3078  = \mac_wmux2_s0$1342 ;
     if (stall_adv9) begin
-      \$3070  = mac_wmux_s1_v10;
+      \$3078  = mac_wmux_s1_v10;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3071  = \mac_wmux2_s0$1355 ;
+    \$3079  = \mac_wmux2_s0$1355 ;
     if (stall_adv9) begin
-      \$3071  = mac_wmux_s1_v11;
+      \$3079  = mac_wmux_s1_v11;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3072  = \mac_wmux2_s0$1368 ;
+    \$3080  = \mac_wmux2_s0$1368 ;
     if (stall_adv9) begin
-      \$3072  = mac_wmux_s1_v12;
+      \$3080  = mac_wmux_s1_v12;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3073  = \mac_wmux2_s0$1381 ;
+    \$3081  = \mac_wmux2_s0$1381 ;
     if (stall_adv9) begin
-      \$3073  = mac_wmux_s1_v13;
+      \$3081  = mac_wmux_s1_v13;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3074  = \mac_wmux2_s0$1394 ;
+    \$3082  = \mac_wmux2_s0$1394 ;
     if (stall_adv9) begin
-      \$3074  = \$2610 ;
+      \$3082  = \$2614 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3075  = \mac_wmux2_s0$1407 ;
+    \$3083  = \mac_wmux2_s0$1407 ;
     if (stall_adv9) begin
-      \$3075  = \$2612 ;
+      \$3083  = \$2616 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3076  = \mac_wmux2_s0$1244 ;
+    \$3084  = \mac_wmux2_s0$1244 ;
     if (stall_adv9) begin
-      \$3076  = mac_wmux_s1_d0;
+      \$3084  = mac_wmux_s1_d0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3077  = \mac_wmux2_s0$1263 ;
+    \$3085  = \mac_wmux2_s0$1263 ;
     if (stall_adv9) begin
-      \$3077  = mac_wmux_s1_d1;
+      \$3085  = mac_wmux_s1_d1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3078  = \mac_wmux2_s0$1282 ;
+    \$3086  = \mac_wmux2_s0$1282 ;
     if (stall_adv9) begin
-      \$3078  = mac_wmux_s1_d2;
+      \$3086  = mac_wmux_s1_d2;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3079  = \mac_wmux2_s0$1301 ;
+    \$3087  = \mac_wmux2_s0$1301 ;
     if (stall_adv9) begin
-      \$3079  = mac_wmux_s1_d3;
+      \$3087  = mac_wmux_s1_d3;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3080  = \mac_wmux2_s0$1241 ;
+    \$3088  = \mac_wmux2_s0$1241 ;
     if (stall_adv9) begin
-      \$3080  = mac_wmux_s1_d4;
+      \$3088  = mac_wmux_s1_d4;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3081  = \mac_wmux2_s0$1260 ;
+    \$3089  = \mac_wmux2_s0$1260 ;
     if (stall_adv9) begin
-      \$3081  = mac_wmux_s1_d5;
+      \$3089  = mac_wmux_s1_d5;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3082  = \mac_wmux2_s0$1279 ;
+    \$3090  = \mac_wmux2_s0$1279 ;
     if (stall_adv9) begin
-      \$3082  = mac_wmux_s1_d6;
+      \$3090  = mac_wmux_s1_d6;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3083  = \mac_wmux2_s0$1298 ;
+    \$3091  = \mac_wmux2_s0$1298 ;
     if (stall_adv9) begin
-      \$3083  = mac_wmux_s1_d7;
+      \$3091  = mac_wmux_s1_d7;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3084  = \mac_wmux2_s0$1317 ;
+    \$3092  = \mac_wmux2_s0$1317 ;
     if (stall_adv9) begin
-      \$3084  = mac_wmux_s1_d8;
+      \$3092  = mac_wmux_s1_d8;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3085  = \mac_wmux2_s0$1330 ;
+    \$3093  = \mac_wmux2_s0$1330 ;
     if (stall_adv9) begin
-      \$3085  = mac_wmux_s1_d9;
+      \$3093  = mac_wmux_s1_d9;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3086  = \mac_wmux2_s0$1343 ;
+    \$3094  = \mac_wmux2_s0$1343 ;
     if (stall_adv9) begin
-      \$3086  = mac_wmux_s1_d10;
+      \$3094  = mac_wmux_s1_d10;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3087  = \mac_wmux2_s0$1356 ;
+    \$3095  = \mac_wmux2_s0$1356 ;
     if (stall_adv9) begin
-      \$3087  = mac_wmux_s1_d11;
+      \$3095  = mac_wmux_s1_d11;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3088  = \mac_wmux2_s0$1369 ;
+    \$3096  = \mac_wmux2_s0$1369 ;
     if (stall_adv9) begin
-      \$3088  = mac_wmux_s1_d12;
+      \$3096  = mac_wmux_s1_d12;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3089  = \mac_wmux2_s0$1382 ;
+    \$3097  = \mac_wmux2_s0$1382 ;
     if (stall_adv9) begin
-      \$3089  = mac_wmux_s1_d13;
+      \$3097  = mac_wmux_s1_d13;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3090  = \mac_wmux2_s0$1395 ;
+    \$3098  = \mac_wmux2_s0$1395 ;
     if (stall_adv9) begin
-      \$3090  = \mac_wmux1_s0$1213 ;
+      \$3098  = \mac_wmux1_s0$1213 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3091  = \mac_wmux2_s0$1408 ;
+    \$3099  = \mac_wmux2_s0$1408 ;
     if (stall_adv9) begin
-      \$3091  = \mac_wmux1_s0$1226 ;
+      \$3099  = \mac_wmux1_s0$1226 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3092  = \mac_wmux2_s0$1247 ;
+    \$3100  = \mac_wmux2_s0$1247 ;
     if (stall_adv9) begin
-      \$3092  = mac_wmux_s1_w0_0;
+      \$3100  = mac_wmux_s1_w0_0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3093  = \mac_wmux2_s0$1250 ;
+    \$3101  = \mac_wmux2_s0$1250 ;
     if (stall_adv9) begin
-      \$3093  = mac_wmux_s1_w1_0;
+      \$3101  = mac_wmux_s1_w1_0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3094  = \mac_wmux2_s0$1253 ;
+    \$3102  = \mac_wmux2_s0$1253 ;
     if (stall_adv9) begin
-      \$3094  = mac_wmux_s1_w2_0;
+      \$3102  = mac_wmux_s1_w2_0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3095  = \mac_wmux2_s0$1256 ;
+    \$3103  = \mac_wmux2_s0$1256 ;
     if (stall_adv9) begin
-      \$3095  = mac_wmux_s1_w3_0;
+      \$3103  = mac_wmux_s1_w3_0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3096  = \mac_wmux2_s0$1266 ;
+    \$3104  = \mac_wmux2_s0$1266 ;
     if (stall_adv9) begin
-      \$3096  = mac_wmux_s1_w0_1;
+      \$3104  = mac_wmux_s1_w0_1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3097  = \mac_wmux2_s0$1269 ;
+    \$3105  = \mac_wmux2_s0$1269 ;
     if (stall_adv9) begin
-      \$3097  = mac_wmux_s1_w1_1;
+      \$3105  = mac_wmux_s1_w1_1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3098  = \mac_wmux2_s0$1272 ;
+    \$3106  = \mac_wmux2_s0$1272 ;
     if (stall_adv9) begin
-      \$3098  = mac_wmux_s1_w2_1;
+      \$3106  = mac_wmux_s1_w2_1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3099  = \mac_wmux2_s0$1275 ;
+    \$3107  = \mac_wmux2_s0$1275 ;
     if (stall_adv9) begin
-      \$3099  = mac_wmux_s1_w3_1;
+      \$3107  = mac_wmux_s1_w3_1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3100  = \mac_wmux2_s0$1285 ;
+    \$3108  = \mac_wmux2_s0$1285 ;
     if (stall_adv9) begin
-      \$3100  = mac_wmux_s1_w0_2;
+      \$3108  = mac_wmux_s1_w0_2;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3101  = \mac_wmux2_s0$1288 ;
+    \$3109  = \mac_wmux2_s0$1288 ;
     if (stall_adv9) begin
-      \$3101  = mac_wmux_s1_w1_2;
+      \$3109  = mac_wmux_s1_w1_2;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3102  = \mac_wmux2_s0$1291 ;
+    \$3110  = \mac_wmux2_s0$1291 ;
     if (stall_adv9) begin
-      \$3102  = mac_wmux_s1_w2_2;
+      \$3110  = mac_wmux_s1_w2_2;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3103  = \mac_wmux2_s0$1294 ;
+    \$3111  = \mac_wmux2_s0$1294 ;
     if (stall_adv9) begin
-      \$3103  = mac_wmux_s1_w3_2;
+      \$3111  = mac_wmux_s1_w3_2;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3104  = \mac_wmux2_s0$1304 ;
+    \$3112  = \mac_wmux2_s0$1304 ;
     if (stall_adv9) begin
-      \$3104  = mac_wmux_s1_w0_3;
+      \$3112  = mac_wmux_s1_w0_3;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3105  = \mac_wmux2_s0$1307 ;
+    \$3113  = \mac_wmux2_s0$1307 ;
     if (stall_adv9) begin
-      \$3105  = mac_wmux_s1_w1_3;
+      \$3113  = mac_wmux_s1_w1_3;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3106  = \mac_wmux2_s0$1310 ;
+    \$3114  = \mac_wmux2_s0$1310 ;
     if (stall_adv9) begin
-      \$3106  = mac_wmux_s1_w2_3;
+      \$3114  = mac_wmux_s1_w2_3;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3107  = \mac_wmux2_s0$1313 ;
+    \$3115  = \mac_wmux2_s0$1313 ;
     if (stall_adv9) begin
-      \$3107  = mac_wmux_s1_w3_3;
+      \$3115  = mac_wmux_s1_w3_3;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3108  = \mac_wmux2_s0$1248 ;
+    \$3116  = \mac_wmux2_s0$1248 ;
     if (stall_adv9) begin
-      \$3108  = mac_wmux_s1_w0_4;
+      \$3116  = mac_wmux_s1_w0_4;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3109  = \mac_wmux2_s0$1251 ;
+    \$3117  = \mac_wmux2_s0$1251 ;
     if (stall_adv9) begin
-      \$3109  = mac_wmux_s1_w1_4;
+      \$3117  = mac_wmux_s1_w1_4;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3110  = \mac_wmux2_s0$1254 ;
+    \$3118  = \mac_wmux2_s0$1254 ;
     if (stall_adv9) begin
-      \$3110  = mac_wmux_s1_w2_4;
+      \$3118  = mac_wmux_s1_w2_4;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3111  = \mac_wmux2_s0$1257 ;
+    \$3119  = \mac_wmux2_s0$1257 ;
     if (stall_adv9) begin
-      \$3111  = mac_wmux_s1_w3_4;
+      \$3119  = mac_wmux_s1_w3_4;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3112  = \mac_wmux2_s0$1267 ;
+    \$3120  = \mac_wmux2_s0$1267 ;
     if (stall_adv9) begin
-      \$3112  = mac_wmux_s1_w0_5;
+      \$3120  = mac_wmux_s1_w0_5;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3113  = \mac_wmux2_s0$1270 ;
+    \$3121  = \mac_wmux2_s0$1270 ;
     if (stall_adv9) begin
-      \$3113  = mac_wmux_s1_w1_5;
+      \$3121  = mac_wmux_s1_w1_5;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3114  = \mac_wmux2_s0$1273 ;
+    \$3122  = \mac_wmux2_s0$1273 ;
     if (stall_adv9) begin
-      \$3114  = mac_wmux_s1_w2_5;
+      \$3122  = mac_wmux_s1_w2_5;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3115  = \mac_wmux2_s0$1276 ;
+    \$3123  = \mac_wmux2_s0$1276 ;
     if (stall_adv9) begin
-      \$3115  = mac_wmux_s1_w3_5;
+      \$3123  = mac_wmux_s1_w3_5;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3116  = \mac_wmux2_s0$1286 ;
+    \$3124  = \mac_wmux2_s0$1286 ;
     if (stall_adv9) begin
-      \$3116  = mac_wmux_s1_w0_6;
+      \$3124  = mac_wmux_s1_w0_6;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3117  = \mac_wmux2_s0$1289 ;
+    \$3125  = \mac_wmux2_s0$1289 ;
     if (stall_adv9) begin
-      \$3117  = mac_wmux_s1_w1_6;
+      \$3125  = mac_wmux_s1_w1_6;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3118  = \mac_wmux2_s0$1292 ;
+    \$3126  = \mac_wmux2_s0$1292 ;
     if (stall_adv9) begin
-      \$3118  = mac_wmux_s1_w2_6;
+      \$3126  = mac_wmux_s1_w2_6;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3119  = \mac_wmux2_s0$1295 ;
+    \$3127  = \mac_wmux2_s0$1295 ;
     if (stall_adv9) begin
-      \$3119  = mac_wmux_s1_w3_6;
+      \$3127  = mac_wmux_s1_w3_6;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3120  = \mac_wmux2_s0$1305 ;
+    \$3128  = \mac_wmux2_s0$1305 ;
     if (stall_adv9) begin
-      \$3120  = mac_wmux_s1_w0_7;
+      \$3128  = mac_wmux_s1_w0_7;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3121  = \mac_wmux2_s0$1308 ;
+    \$3129  = \mac_wmux2_s0$1308 ;
     if (stall_adv9) begin
-      \$3121  = mac_wmux_s1_w1_7;
+      \$3129  = mac_wmux_s1_w1_7;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3122  = \mac_wmux2_s0$1311 ;
+    \$3130  = \mac_wmux2_s0$1311 ;
     if (stall_adv9) begin
-      \$3122  = mac_wmux_s1_w2_7;
+      \$3130  = mac_wmux_s1_w2_7;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3123  = \mac_wmux2_s0$1314 ;
+    \$3131  = \mac_wmux2_s0$1314 ;
     if (stall_adv9) begin
-      \$3123  = mac_wmux_s1_w3_7;
+      \$3131  = mac_wmux_s1_w3_7;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3124  = \mac_wmux2_s0$1321 ;
+    \$3132  = \mac_wmux2_s0$1321 ;
     if (stall_adv9) begin
-      \$3124  = mac_wmux_s1_w0_8;
+      \$3132  = mac_wmux_s1_w0_8;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3125  = \mac_wmux2_s0$1323 ;
+    \$3133  = \mac_wmux2_s0$1323 ;
     if (stall_adv9) begin
-      \$3125  = mac_wmux_s1_w1_8;
+      \$3133  = mac_wmux_s1_w1_8;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3126  = \mac_wmux2_s0$1325 ;
+    \$3134  = \mac_wmux2_s0$1325 ;
     if (stall_adv9) begin
-      \$3126  = mac_wmux_s1_w2_8;
+      \$3134  = mac_wmux_s1_w2_8;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3127  = \mac_wmux2_s0$1327 ;
+    \$3135  = \mac_wmux2_s0$1327 ;
     if (stall_adv9) begin
-      \$3127  = mac_wmux_s1_w3_8;
+      \$3135  = mac_wmux_s1_w3_8;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3128  = \mac_wmux2_s0$1334 ;
+    \$3136  = \mac_wmux2_s0$1334 ;
     if (stall_adv9) begin
-      \$3128  = mac_wmux_s1_w0_9;
+      \$3136  = mac_wmux_s1_w0_9;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3129  = \mac_wmux2_s0$1336 ;
+    \$3137  = \mac_wmux2_s0$1336 ;
     if (stall_adv9) begin
-      \$3129  = mac_wmux_s1_w1_9;
+      \$3137  = mac_wmux_s1_w1_9;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3130  = \mac_wmux2_s0$1338 ;
+    \$3138  = \mac_wmux2_s0$1338 ;
     if (stall_adv9) begin
-      \$3130  = mac_wmux_s1_w2_9;
+      \$3138  = mac_wmux_s1_w2_9;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3131  = \mac_wmux2_s0$1340 ;
+    \$3139  = \mac_wmux2_s0$1340 ;
     if (stall_adv9) begin
-      \$3131  = mac_wmux_s1_w3_9;
+      \$3139  = mac_wmux_s1_w3_9;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3132  = \mac_wmux2_s0$1347 ;
+    \$3140  = \mac_wmux2_s0$1347 ;
     if (stall_adv9) begin
-      \$3132  = mac_wmux_s1_w0_10;
+      \$3140  = mac_wmux_s1_w0_10;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3133  = \mac_wmux2_s0$1349 ;
+    \$3141  = \mac_wmux2_s0$1349 ;
     if (stall_adv9) begin
-      \$3133  = mac_wmux_s1_w1_10;
+      \$3141  = mac_wmux_s1_w1_10;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3134  = \mac_wmux2_s0$1351 ;
+    \$3142  = \mac_wmux2_s0$1351 ;
     if (stall_adv9) begin
-      \$3134  = mac_wmux_s1_w2_10;
+      \$3142  = mac_wmux_s1_w2_10;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3135  = \mac_wmux2_s0$1353 ;
+    \$3143  = \mac_wmux2_s0$1353 ;
     if (stall_adv9) begin
-      \$3135  = mac_wmux_s1_w3_10;
+      \$3143  = mac_wmux_s1_w3_10;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3136  = \mac_wmux2_s0$1360 ;
+    \$3144  = \mac_wmux2_s0$1360 ;
     if (stall_adv9) begin
-      \$3136  = mac_wmux_s1_w0_11;
+      \$3144  = mac_wmux_s1_w0_11;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3137  = \mac_wmux2_s0$1362 ;
+    \$3145  = \mac_wmux2_s0$1362 ;
     if (stall_adv9) begin
-      \$3137  = mac_wmux_s1_w1_11;
+      \$3145  = mac_wmux_s1_w1_11;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3138  = \mac_wmux2_s0$1364 ;
+    \$3146  = \mac_wmux2_s0$1364 ;
     if (stall_adv9) begin
-      \$3138  = mac_wmux_s1_w2_11;
+      \$3146  = mac_wmux_s1_w2_11;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3139  = \mac_wmux2_s0$1366 ;
+    \$3147  = \mac_wmux2_s0$1366 ;
     if (stall_adv9) begin
-      \$3139  = mac_wmux_s1_w3_11;
+      \$3147  = mac_wmux_s1_w3_11;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3140  = \mac_wmux2_s0$1373 ;
+    \$3148  = \mac_wmux2_s0$1373 ;
     if (stall_adv9) begin
-      \$3140  = mac_wmux_s1_w0_12;
+      \$3148  = mac_wmux_s1_w0_12;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3141  = \mac_wmux2_s0$1375 ;
+    \$3149  = \mac_wmux2_s0$1375 ;
     if (stall_adv9) begin
-      \$3141  = mac_wmux_s1_w1_12;
+      \$3149  = mac_wmux_s1_w1_12;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3142  = \mac_wmux2_s0$1377 ;
+    \$3150  = \mac_wmux2_s0$1377 ;
     if (stall_adv9) begin
-      \$3142  = mac_wmux_s1_w2_12;
+      \$3150  = mac_wmux_s1_w2_12;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3143  = \mac_wmux2_s0$1379 ;
+    \$3151  = \mac_wmux2_s0$1379 ;
     if (stall_adv9) begin
-      \$3143  = mac_wmux_s1_w3_12;
+      \$3151  = mac_wmux_s1_w3_12;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3144  = \mac_wmux2_s0$1386 ;
+    \$3152  = \mac_wmux2_s0$1386 ;
     if (stall_adv9) begin
-      \$3144  = mac_wmux_s1_w0_13;
+      \$3152  = mac_wmux_s1_w0_13;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3145  = \mac_wmux2_s0$1388 ;
+    \$3153  = \mac_wmux2_s0$1388 ;
     if (stall_adv9) begin
-      \$3145  = mac_wmux_s1_w1_13;
+      \$3153  = mac_wmux_s1_w1_13;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3146  = \mac_wmux2_s0$1390 ;
+    \$3154  = \mac_wmux2_s0$1390 ;
     if (stall_adv9) begin
-      \$3146  = mac_wmux_s1_w2_13;
+      \$3154  = mac_wmux_s1_w2_13;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3147  = \mac_wmux2_s0$1392 ;
+    \$3155  = \mac_wmux2_s0$1392 ;
     if (stall_adv9) begin
-      \$3147  = mac_wmux_s1_w3_13;
+      \$3155  = mac_wmux_s1_w3_13;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3148  = \mac_wmux2_s0$1399 ;
+    \$3156  = \mac_wmux2_s0$1399 ;
     if (stall_adv9) begin
-      \$3148  = \mac_wmux1_s0$1217 ;
+      \$3156  = \mac_wmux1_s0$1217 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3149  = \mac_wmux2_s0$1401 ;
+    \$3157  = \mac_wmux2_s0$1401 ;
     if (stall_adv9) begin
-      \$3149  = \mac_wmux1_s0$1219 ;
+      \$3157  = \mac_wmux1_s0$1219 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3150  = \mac_wmux2_s0$1403 ;
+    \$3158  = \mac_wmux2_s0$1403 ;
     if (stall_adv9) begin
-      \$3150  = \mac_wmux1_s0$1221 ;
+      \$3158  = \mac_wmux1_s0$1221 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3151  = \mac_wmux2_s0$1405 ;
+    \$3159  = \mac_wmux2_s0$1405 ;
     if (stall_adv9) begin
-      \$3151  = \mac_wmux1_s0$1223 ;
+      \$3159  = \mac_wmux1_s0$1223 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3152  = \mac_wmux2_s0$1412 ;
+    \$3160  = \mac_wmux2_s0$1412 ;
     if (stall_adv9) begin
-      \$3152  = \mac_wmux1_s0$1230 ;
+      \$3160  = \mac_wmux1_s0$1230 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3153  = \mac_wmux2_s0$1414 ;
+    \$3161  = \mac_wmux2_s0$1414 ;
     if (stall_adv9) begin
-      \$3153  = \mac_wmux1_s0$1232 ;
+      \$3161  = \mac_wmux1_s0$1232 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3154  = \mac_wmux2_s0$1416 ;
+    \$3162  = \mac_wmux2_s0$1416 ;
     if (stall_adv9) begin
-      \$3154  = \mac_wmux1_s0$1234 ;
+      \$3162  = \mac_wmux1_s0$1234 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3155  = \mac_wmux2_s0$1418 ;
+    \$3163  = \mac_wmux2_s0$1418 ;
     if (stall_adv9) begin
-      \$3155  = \mac_wmux1_s0$1236 ;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3156  = \mac_wmux2_s0$1754 ;
-    if (stall_adv9) begin
-      \$3156  = \mac_wmux1_s0$1744 ;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3157  = \mac_wmux2_s0$1755 ;
-    if (stall_adv9) begin
-      \$3157  = \mac_wmux1_s0$1745 ;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3158  = \mac_wmux2_s0$1756 ;
-    if (stall_adv9) begin
-      \$3158  = \mac_wmux1_s0$1746 ;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3159  = \mac_wmux2_s0$1757 ;
-    if (stall_adv9) begin
-      \$3159  = \mac_wmux1_s0$1747 ;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3160  = \mac_wmux2_s0$1758 ;
-    if (stall_adv9) begin
-      \$3160  = \mac_wmux1_s0$1748 ;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3161  = \mac_wmux2_s0$1759 ;
-    if (stall_adv9) begin
-      \$3161  = \mac_wmux1_s0$1749 ;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3162  = \mac_wmux2_s0$1760 ;
-    if (stall_adv9) begin
-      \$3162  = \mac_wmux1_s0$1750 ;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3163  = \mac_wmux2_s0$1761 ;
-    if (stall_adv9) begin
-      \$3163  = \mac_wmux1_s0$1751 ;
+      \$3163  = \mac_wmux1_s0$1236 ;
     end
   end
   always @* begin
@@ -14263,740 +14247,740 @@ module nm_linear_8_16_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3165  = mac_wmux2_valid_s0;
+    \$3165  = \mac_wmux2_s0$1763 ;
     if (stall_adv9) begin
-      \$3165  = mac_wmux1_valid_s0;
+      \$3165  = \mac_wmux1_s0$1753 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3166  = \mac_wmux2_s0$1764 ;
+    if (stall_adv9) begin
+      \$3166  = \mac_wmux1_s0$1754 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3167  = \mac_wmux2_s0$1765 ;
+    if (stall_adv9) begin
+      \$3167  = \mac_wmux1_s0$1755 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3168  = \mac_wmux2_s0$1766 ;
+    if (stall_adv9) begin
+      \$3168  = \mac_wmux1_s0$1756 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3169  = \mac_wmux2_s0$1767 ;
+    if (stall_adv9) begin
+      \$3169  = \mac_wmux1_s0$1757 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3170  = \mac_wmux2_s0$1768 ;
+    if (stall_adv9) begin
+      \$3170  = \mac_wmux1_s0$1758 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3171  = \mac_wmux2_s0$1769 ;
+    if (stall_adv9) begin
+      \$3171  = \mac_wmux1_s0$1759 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3172  = \mac_wmux2_s0$1770 ;
+    if (stall_adv9) begin
+      \$3172  = \mac_wmux1_s0$1760 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3173  = mac_wmux2_valid_s0;
+    if (stall_adv9) begin
+      \$3173  = mac_wmux1_valid_s0;
     end
     if (rst) begin
-      \$3165  = 1'h0;
+      \$3173  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3166  = \mac_wmux3_s0$1425 ;
+    \$3174  = \mac_wmux3_s0$1425 ;
     if (stall_adv10) begin
-      \$3166  = mac_wmux_s2_v0;
+      \$3174  = mac_wmux_s2_v0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3167  = \mac_wmux3_s0$1444 ;
+    \$3175  = \mac_wmux3_s0$1444 ;
     if (stall_adv10) begin
-      \$3167  = mac_wmux_s2_v1;
+      \$3175  = mac_wmux_s2_v1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3168  = \mac_wmux3_s0$1463 ;
+    \$3176  = \mac_wmux3_s0$1463 ;
     if (stall_adv10) begin
-      \$3168  = mac_wmux_s2_v2;
+      \$3176  = mac_wmux_s2_v2;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3169  = \mac_wmux3_s0$1482 ;
+    \$3177  = \mac_wmux3_s0$1482 ;
     if (stall_adv10) begin
-      \$3169  = mac_wmux_s2_v3;
+      \$3177  = mac_wmux_s2_v3;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3170  = \mac_wmux3_s0$1501 ;
+    \$3178  = \mac_wmux3_s0$1501 ;
     if (stall_adv10) begin
-      \$3170  = mac_wmux_s2_v4;
+      \$3178  = mac_wmux_s2_v4;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3171  = \mac_wmux3_s0$1520 ;
+    \$3179  = \mac_wmux3_s0$1520 ;
     if (stall_adv10) begin
-      \$3171  = mac_wmux_s2_v5;
+      \$3179  = mac_wmux_s2_v5;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3172  = \mac_wmux3_s0$1539 ;
+    \$3180  = \mac_wmux3_s0$1539 ;
     if (stall_adv10) begin
-      \$3172  = mac_wmux_s2_v6;
+      \$3180  = mac_wmux_s2_v6;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3173  = \mac_wmux3_s0$1558 ;
+    \$3181  = \mac_wmux3_s0$1558 ;
     if (stall_adv10) begin
-      \$3173  = mac_wmux_s2_v7;
+      \$3181  = mac_wmux_s2_v7;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3174  = mac_wmux3_s0;
+    \$3182  = mac_wmux3_s0;
     if (stall_adv10) begin
-      \$3174  = mac_wmux_s2_v8;
+      \$3182  = mac_wmux_s2_v8;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3175  = \mac_wmux3_s0$1441 ;
+    \$3183  = \mac_wmux3_s0$1441 ;
     if (stall_adv10) begin
-      \$3175  = mac_wmux_s2_v9;
+      \$3183  = mac_wmux_s2_v9;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3176  = \mac_wmux3_s0$1460 ;
+    \$3184  = \mac_wmux3_s0$1460 ;
     if (stall_adv10) begin
-      \$3176  = mac_wmux_s2_v10;
+      \$3184  = mac_wmux_s2_v10;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3177  = \mac_wmux3_s0$1479 ;
+    \$3185  = \mac_wmux3_s0$1479 ;
     if (stall_adv10) begin
-      \$3177  = mac_wmux_s2_v11;
+      \$3185  = mac_wmux_s2_v11;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3178  = \mac_wmux3_s0$1498 ;
+    \$3186  = \mac_wmux3_s0$1498 ;
     if (stall_adv10) begin
-      \$3178  = \$2614 ;
+      \$3186  = \$2618 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3179  = \mac_wmux3_s0$1517 ;
+    \$3187  = \mac_wmux3_s0$1517 ;
     if (stall_adv10) begin
-      \$3179  = \$2616 ;
+      \$3187  = \$2620 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3180  = \mac_wmux3_s0$1536 ;
+    \$3188  = \mac_wmux3_s0$1536 ;
     if (stall_adv10) begin
-      \$3180  = \$2618 ;
+      \$3188  = \$2622 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3181  = \mac_wmux3_s0$1555 ;
+    \$3189  = \mac_wmux3_s0$1555 ;
     if (stall_adv10) begin
-      \$3181  = \$2620 ;
+      \$3189  = \$2624 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3182  = \mac_wmux3_s0$1426 ;
+    \$3190  = \mac_wmux3_s0$1426 ;
     if (stall_adv10) begin
-      \$3182  = mac_wmux_s2_d0;
+      \$3190  = mac_wmux_s2_d0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3183  = \mac_wmux3_s0$1445 ;
+    \$3191  = \mac_wmux3_s0$1445 ;
     if (stall_adv10) begin
-      \$3183  = mac_wmux_s2_d1;
+      \$3191  = mac_wmux_s2_d1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3184  = \mac_wmux3_s0$1464 ;
+    \$3192  = \mac_wmux3_s0$1464 ;
     if (stall_adv10) begin
-      \$3184  = mac_wmux_s2_d2;
+      \$3192  = mac_wmux_s2_d2;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3185  = \mac_wmux3_s0$1483 ;
+    \$3193  = \mac_wmux3_s0$1483 ;
     if (stall_adv10) begin
-      \$3185  = mac_wmux_s2_d3;
+      \$3193  = mac_wmux_s2_d3;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3186  = \mac_wmux3_s0$1502 ;
+    \$3194  = \mac_wmux3_s0$1502 ;
     if (stall_adv10) begin
-      \$3186  = mac_wmux_s2_d4;
+      \$3194  = mac_wmux_s2_d4;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3187  = \mac_wmux3_s0$1521 ;
+    \$3195  = \mac_wmux3_s0$1521 ;
     if (stall_adv10) begin
-      \$3187  = mac_wmux_s2_d5;
+      \$3195  = mac_wmux_s2_d5;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3188  = \mac_wmux3_s0$1540 ;
+    \$3196  = \mac_wmux3_s0$1540 ;
     if (stall_adv10) begin
-      \$3188  = mac_wmux_s2_d6;
+      \$3196  = mac_wmux_s2_d6;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3189  = \mac_wmux3_s0$1559 ;
+    \$3197  = \mac_wmux3_s0$1559 ;
     if (stall_adv10) begin
-      \$3189  = mac_wmux_s2_d7;
+      \$3197  = mac_wmux_s2_d7;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3190  = \mac_wmux3_s0$1423 ;
+    \$3198  = \mac_wmux3_s0$1423 ;
     if (stall_adv10) begin
-      \$3190  = mac_wmux_s2_d8;
+      \$3198  = mac_wmux_s2_d8;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3191  = \mac_wmux3_s0$1442 ;
+    \$3199  = \mac_wmux3_s0$1442 ;
     if (stall_adv10) begin
-      \$3191  = mac_wmux_s2_d9;
+      \$3199  = mac_wmux_s2_d9;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3192  = \mac_wmux3_s0$1461 ;
+    \$3200  = \mac_wmux3_s0$1461 ;
     if (stall_adv10) begin
-      \$3192  = mac_wmux_s2_d10;
+      \$3200  = mac_wmux_s2_d10;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3193  = \mac_wmux3_s0$1480 ;
+    \$3201  = \mac_wmux3_s0$1480 ;
     if (stall_adv10) begin
-      \$3193  = mac_wmux_s2_d11;
+      \$3201  = mac_wmux_s2_d11;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3194  = \mac_wmux3_s0$1499 ;
+    \$3202  = \mac_wmux3_s0$1499 ;
     if (stall_adv10) begin
-      \$3194  = \mac_wmux2_s0$1369 ;
+      \$3202  = \mac_wmux2_s0$1369 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3195  = \mac_wmux3_s0$1518 ;
+    \$3203  = \mac_wmux3_s0$1518 ;
     if (stall_adv10) begin
-      \$3195  = \mac_wmux2_s0$1382 ;
+      \$3203  = \mac_wmux2_s0$1382 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3196  = \mac_wmux3_s0$1537 ;
+    \$3204  = \mac_wmux3_s0$1537 ;
     if (stall_adv10) begin
-      \$3196  = \mac_wmux2_s0$1395 ;
+      \$3204  = \mac_wmux2_s0$1395 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3197  = \mac_wmux3_s0$1556 ;
+    \$3205  = \mac_wmux3_s0$1556 ;
     if (stall_adv10) begin
-      \$3197  = \mac_wmux2_s0$1408 ;
+      \$3205  = \mac_wmux2_s0$1408 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3198  = \mac_wmux3_s0$1429 ;
+    \$3206  = \mac_wmux3_s0$1429 ;
     if (stall_adv10) begin
-      \$3198  = mac_wmux_s2_w0_0;
+      \$3206  = mac_wmux_s2_w0_0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3199  = \mac_wmux3_s0$1432 ;
+    \$3207  = \mac_wmux3_s0$1432 ;
     if (stall_adv10) begin
-      \$3199  = mac_wmux_s2_w1_0;
+      \$3207  = mac_wmux_s2_w1_0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3200  = \mac_wmux3_s0$1435 ;
+    \$3208  = \mac_wmux3_s0$1435 ;
     if (stall_adv10) begin
-      \$3200  = mac_wmux_s2_w2_0;
+      \$3208  = mac_wmux_s2_w2_0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3201  = \mac_wmux3_s0$1438 ;
+    \$3209  = \mac_wmux3_s0$1438 ;
     if (stall_adv10) begin
-      \$3201  = mac_wmux_s2_w3_0;
+      \$3209  = mac_wmux_s2_w3_0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3202  = \mac_wmux3_s0$1448 ;
+    \$3210  = \mac_wmux3_s0$1448 ;
     if (stall_adv10) begin
-      \$3202  = mac_wmux_s2_w0_1;
+      \$3210  = mac_wmux_s2_w0_1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3203  = \mac_wmux3_s0$1451 ;
+    \$3211  = \mac_wmux3_s0$1451 ;
     if (stall_adv10) begin
-      \$3203  = mac_wmux_s2_w1_1;
+      \$3211  = mac_wmux_s2_w1_1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3204  = \mac_wmux3_s0$1454 ;
+    \$3212  = \mac_wmux3_s0$1454 ;
     if (stall_adv10) begin
-      \$3204  = mac_wmux_s2_w2_1;
+      \$3212  = mac_wmux_s2_w2_1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3205  = \mac_wmux3_s0$1457 ;
+    \$3213  = \mac_wmux3_s0$1457 ;
     if (stall_adv10) begin
-      \$3205  = mac_wmux_s2_w3_1;
+      \$3213  = mac_wmux_s2_w3_1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3206  = \mac_wmux3_s0$1467 ;
+    \$3214  = \mac_wmux3_s0$1467 ;
     if (stall_adv10) begin
-      \$3206  = mac_wmux_s2_w0_2;
+      \$3214  = mac_wmux_s2_w0_2;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3207  = \mac_wmux3_s0$1470 ;
+    \$3215  = \mac_wmux3_s0$1470 ;
     if (stall_adv10) begin
-      \$3207  = mac_wmux_s2_w1_2;
+      \$3215  = mac_wmux_s2_w1_2;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3208  = \mac_wmux3_s0$1473 ;
+    \$3216  = \mac_wmux3_s0$1473 ;
     if (stall_adv10) begin
-      \$3208  = mac_wmux_s2_w2_2;
+      \$3216  = mac_wmux_s2_w2_2;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3209  = \mac_wmux3_s0$1476 ;
+    \$3217  = \mac_wmux3_s0$1476 ;
     if (stall_adv10) begin
-      \$3209  = mac_wmux_s2_w3_2;
+      \$3217  = mac_wmux_s2_w3_2;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3210  = \mac_wmux3_s0$1486 ;
+    \$3218  = \mac_wmux3_s0$1486 ;
     if (stall_adv10) begin
-      \$3210  = mac_wmux_s2_w0_3;
+      \$3218  = mac_wmux_s2_w0_3;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3211  = \mac_wmux3_s0$1489 ;
+    \$3219  = \mac_wmux3_s0$1489 ;
     if (stall_adv10) begin
-      \$3211  = mac_wmux_s2_w1_3;
+      \$3219  = mac_wmux_s2_w1_3;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3212  = \mac_wmux3_s0$1492 ;
+    \$3220  = \mac_wmux3_s0$1492 ;
     if (stall_adv10) begin
-      \$3212  = mac_wmux_s2_w2_3;
+      \$3220  = mac_wmux_s2_w2_3;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3213  = \mac_wmux3_s0$1495 ;
+    \$3221  = \mac_wmux3_s0$1495 ;
     if (stall_adv10) begin
-      \$3213  = mac_wmux_s2_w3_3;
+      \$3221  = mac_wmux_s2_w3_3;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3214  = \mac_wmux3_s0$1505 ;
+    \$3222  = \mac_wmux3_s0$1505 ;
     if (stall_adv10) begin
-      \$3214  = mac_wmux_s2_w0_4;
+      \$3222  = mac_wmux_s2_w0_4;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3215  = \mac_wmux3_s0$1508 ;
+    \$3223  = \mac_wmux3_s0$1508 ;
     if (stall_adv10) begin
-      \$3215  = mac_wmux_s2_w1_4;
+      \$3223  = mac_wmux_s2_w1_4;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3216  = \mac_wmux3_s0$1511 ;
+    \$3224  = \mac_wmux3_s0$1511 ;
     if (stall_adv10) begin
-      \$3216  = mac_wmux_s2_w2_4;
+      \$3224  = mac_wmux_s2_w2_4;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3217  = \mac_wmux3_s0$1514 ;
+    \$3225  = \mac_wmux3_s0$1514 ;
     if (stall_adv10) begin
-      \$3217  = mac_wmux_s2_w3_4;
+      \$3225  = mac_wmux_s2_w3_4;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3218  = \mac_wmux3_s0$1524 ;
+    \$3226  = \mac_wmux3_s0$1524 ;
     if (stall_adv10) begin
-      \$3218  = mac_wmux_s2_w0_5;
+      \$3226  = mac_wmux_s2_w0_5;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3219  = \mac_wmux3_s0$1527 ;
+    \$3227  = \mac_wmux3_s0$1527 ;
     if (stall_adv10) begin
-      \$3219  = mac_wmux_s2_w1_5;
+      \$3227  = mac_wmux_s2_w1_5;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3220  = \mac_wmux3_s0$1530 ;
+    \$3228  = \mac_wmux3_s0$1530 ;
     if (stall_adv10) begin
-      \$3220  = mac_wmux_s2_w2_5;
+      \$3228  = mac_wmux_s2_w2_5;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3221  = \mac_wmux3_s0$1533 ;
+    \$3229  = \mac_wmux3_s0$1533 ;
     if (stall_adv10) begin
-      \$3221  = mac_wmux_s2_w3_5;
+      \$3229  = mac_wmux_s2_w3_5;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3222  = \mac_wmux3_s0$1543 ;
+    \$3230  = \mac_wmux3_s0$1543 ;
     if (stall_adv10) begin
-      \$3222  = mac_wmux_s2_w0_6;
+      \$3230  = mac_wmux_s2_w0_6;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3223  = \mac_wmux3_s0$1546 ;
+    \$3231  = \mac_wmux3_s0$1546 ;
     if (stall_adv10) begin
-      \$3223  = mac_wmux_s2_w1_6;
+      \$3231  = mac_wmux_s2_w1_6;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3224  = \mac_wmux3_s0$1549 ;
+    \$3232  = \mac_wmux3_s0$1549 ;
     if (stall_adv10) begin
-      \$3224  = mac_wmux_s2_w2_6;
+      \$3232  = mac_wmux_s2_w2_6;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3225  = \mac_wmux3_s0$1552 ;
+    \$3233  = \mac_wmux3_s0$1552 ;
     if (stall_adv10) begin
-      \$3225  = mac_wmux_s2_w3_6;
+      \$3233  = mac_wmux_s2_w3_6;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3226  = \mac_wmux3_s0$1562 ;
+    \$3234  = \mac_wmux3_s0$1562 ;
     if (stall_adv10) begin
-      \$3226  = mac_wmux_s2_w0_7;
+      \$3234  = mac_wmux_s2_w0_7;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3227  = \mac_wmux3_s0$1565 ;
+    \$3235  = \mac_wmux3_s0$1565 ;
     if (stall_adv10) begin
-      \$3227  = mac_wmux_s2_w1_7;
+      \$3235  = mac_wmux_s2_w1_7;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3228  = \mac_wmux3_s0$1568 ;
+    \$3236  = \mac_wmux3_s0$1568 ;
     if (stall_adv10) begin
-      \$3228  = mac_wmux_s2_w2_7;
+      \$3236  = mac_wmux_s2_w2_7;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3229  = \mac_wmux3_s0$1571 ;
+    \$3237  = \mac_wmux3_s0$1571 ;
     if (stall_adv10) begin
-      \$3229  = mac_wmux_s2_w3_7;
+      \$3237  = mac_wmux_s2_w3_7;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3230  = \mac_wmux3_s0$1430 ;
+    \$3238  = \mac_wmux3_s0$1430 ;
     if (stall_adv10) begin
-      \$3230  = mac_wmux_s2_w0_8;
+      \$3238  = mac_wmux_s2_w0_8;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3231  = \mac_wmux3_s0$1433 ;
+    \$3239  = \mac_wmux3_s0$1433 ;
     if (stall_adv10) begin
-      \$3231  = mac_wmux_s2_w1_8;
+      \$3239  = mac_wmux_s2_w1_8;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3232  = \mac_wmux3_s0$1436 ;
+    \$3240  = \mac_wmux3_s0$1436 ;
     if (stall_adv10) begin
-      \$3232  = mac_wmux_s2_w2_8;
+      \$3240  = mac_wmux_s2_w2_8;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3233  = \mac_wmux3_s0$1439 ;
+    \$3241  = \mac_wmux3_s0$1439 ;
     if (stall_adv10) begin
-      \$3233  = mac_wmux_s2_w3_8;
+      \$3241  = mac_wmux_s2_w3_8;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3234  = \mac_wmux3_s0$1449 ;
+    \$3242  = \mac_wmux3_s0$1449 ;
     if (stall_adv10) begin
-      \$3234  = mac_wmux_s2_w0_9;
+      \$3242  = mac_wmux_s2_w0_9;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3235  = \mac_wmux3_s0$1452 ;
+    \$3243  = \mac_wmux3_s0$1452 ;
     if (stall_adv10) begin
-      \$3235  = mac_wmux_s2_w1_9;
+      \$3243  = mac_wmux_s2_w1_9;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3236  = \mac_wmux3_s0$1455 ;
+    \$3244  = \mac_wmux3_s0$1455 ;
     if (stall_adv10) begin
-      \$3236  = mac_wmux_s2_w2_9;
+      \$3244  = mac_wmux_s2_w2_9;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3237  = \mac_wmux3_s0$1458 ;
+    \$3245  = \mac_wmux3_s0$1458 ;
     if (stall_adv10) begin
-      \$3237  = mac_wmux_s2_w3_9;
+      \$3245  = mac_wmux_s2_w3_9;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3238  = \mac_wmux3_s0$1468 ;
+    \$3246  = \mac_wmux3_s0$1468 ;
     if (stall_adv10) begin
-      \$3238  = mac_wmux_s2_w0_10;
+      \$3246  = mac_wmux_s2_w0_10;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3239  = \mac_wmux3_s0$1471 ;
+    \$3247  = \mac_wmux3_s0$1471 ;
     if (stall_adv10) begin
-      \$3239  = mac_wmux_s2_w1_10;
+      \$3247  = mac_wmux_s2_w1_10;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3240  = \mac_wmux3_s0$1474 ;
+    \$3248  = \mac_wmux3_s0$1474 ;
     if (stall_adv10) begin
-      \$3240  = mac_wmux_s2_w2_10;
+      \$3248  = mac_wmux_s2_w2_10;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3241  = \mac_wmux3_s0$1477 ;
+    \$3249  = \mac_wmux3_s0$1477 ;
     if (stall_adv10) begin
-      \$3241  = mac_wmux_s2_w3_10;
+      \$3249  = mac_wmux_s2_w3_10;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3242  = \mac_wmux3_s0$1487 ;
+    \$3250  = \mac_wmux3_s0$1487 ;
     if (stall_adv10) begin
-      \$3242  = mac_wmux_s2_w0_11;
+      \$3250  = mac_wmux_s2_w0_11;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3243  = \mac_wmux3_s0$1490 ;
+    \$3251  = \mac_wmux3_s0$1490 ;
     if (stall_adv10) begin
-      \$3243  = mac_wmux_s2_w1_11;
+      \$3251  = mac_wmux_s2_w1_11;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3244  = \mac_wmux3_s0$1493 ;
+    \$3252  = \mac_wmux3_s0$1493 ;
     if (stall_adv10) begin
-      \$3244  = mac_wmux_s2_w2_11;
+      \$3252  = mac_wmux_s2_w2_11;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3245  = \mac_wmux3_s0$1496 ;
+    \$3253  = \mac_wmux3_s0$1496 ;
     if (stall_adv10) begin
-      \$3245  = mac_wmux_s2_w3_11;
+      \$3253  = mac_wmux_s2_w3_11;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3246  = \mac_wmux3_s0$1506 ;
+    \$3254  = \mac_wmux3_s0$1506 ;
     if (stall_adv10) begin
-      \$3246  = \mac_wmux2_s0$1373 ;
+      \$3254  = \mac_wmux2_s0$1373 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3247  = \mac_wmux3_s0$1509 ;
+    \$3255  = \mac_wmux3_s0$1509 ;
     if (stall_adv10) begin
-      \$3247  = \mac_wmux2_s0$1375 ;
+      \$3255  = \mac_wmux2_s0$1375 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3248  = \mac_wmux3_s0$1512 ;
+    \$3256  = \mac_wmux3_s0$1512 ;
     if (stall_adv10) begin
-      \$3248  = \mac_wmux2_s0$1377 ;
+      \$3256  = \mac_wmux2_s0$1377 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3249  = \mac_wmux3_s0$1515 ;
+    \$3257  = \mac_wmux3_s0$1515 ;
     if (stall_adv10) begin
-      \$3249  = \mac_wmux2_s0$1379 ;
+      \$3257  = \mac_wmux2_s0$1379 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3250  = \mac_wmux3_s0$1525 ;
+    \$3258  = \mac_wmux3_s0$1525 ;
     if (stall_adv10) begin
-      \$3250  = \mac_wmux2_s0$1386 ;
+      \$3258  = \mac_wmux2_s0$1386 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3251  = \mac_wmux3_s0$1528 ;
+    \$3259  = \mac_wmux3_s0$1528 ;
     if (stall_adv10) begin
-      \$3251  = \mac_wmux2_s0$1388 ;
+      \$3259  = \mac_wmux2_s0$1388 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3252  = \mac_wmux3_s0$1531 ;
+    \$3260  = \mac_wmux3_s0$1531 ;
     if (stall_adv10) begin
-      \$3252  = \mac_wmux2_s0$1390 ;
+      \$3260  = \mac_wmux2_s0$1390 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3253  = \mac_wmux3_s0$1534 ;
+    \$3261  = \mac_wmux3_s0$1534 ;
     if (stall_adv10) begin
-      \$3253  = \mac_wmux2_s0$1392 ;
+      \$3261  = \mac_wmux2_s0$1392 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3254  = \mac_wmux3_s0$1544 ;
+    \$3262  = \mac_wmux3_s0$1544 ;
     if (stall_adv10) begin
-      \$3254  = \mac_wmux2_s0$1399 ;
+      \$3262  = \mac_wmux2_s0$1399 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3255  = \mac_wmux3_s0$1547 ;
+    \$3263  = \mac_wmux3_s0$1547 ;
     if (stall_adv10) begin
-      \$3255  = \mac_wmux2_s0$1401 ;
+      \$3263  = \mac_wmux2_s0$1401 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3256  = \mac_wmux3_s0$1550 ;
+    \$3264  = \mac_wmux3_s0$1550 ;
     if (stall_adv10) begin
-      \$3256  = \mac_wmux2_s0$1403 ;
+      \$3264  = \mac_wmux2_s0$1403 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3257  = \mac_wmux3_s0$1553 ;
+    \$3265  = \mac_wmux3_s0$1553 ;
     if (stall_adv10) begin
-      \$3257  = \mac_wmux2_s0$1405 ;
+      \$3265  = \mac_wmux2_s0$1405 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3258  = \mac_wmux3_s0$1563 ;
+    \$3266  = \mac_wmux3_s0$1563 ;
     if (stall_adv10) begin
-      \$3258  = \mac_wmux2_s0$1412 ;
+      \$3266  = \mac_wmux2_s0$1412 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3259  = \mac_wmux3_s0$1566 ;
+    \$3267  = \mac_wmux3_s0$1566 ;
     if (stall_adv10) begin
-      \$3259  = \mac_wmux2_s0$1414 ;
+      \$3267  = \mac_wmux2_s0$1414 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3260  = \mac_wmux3_s0$1569 ;
+    \$3268  = \mac_wmux3_s0$1569 ;
     if (stall_adv10) begin
-      \$3260  = \mac_wmux2_s0$1416 ;
+      \$3268  = \mac_wmux2_s0$1416 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3261  = \mac_wmux3_s0$1572 ;
+    \$3269  = \mac_wmux3_s0$1572 ;
     if (stall_adv10) begin
-      \$3261  = \mac_wmux2_s0$1418 ;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3262  = \mac_wmux3_s0$1764 ;
-    if (stall_adv10) begin
-      \$3262  = \mac_wmux2_s0$1754 ;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3263  = \mac_wmux3_s0$1765 ;
-    if (stall_adv10) begin
-      \$3263  = \mac_wmux2_s0$1755 ;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3264  = \mac_wmux3_s0$1766 ;
-    if (stall_adv10) begin
-      \$3264  = \mac_wmux2_s0$1756 ;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3265  = \mac_wmux3_s0$1767 ;
-    if (stall_adv10) begin
-      \$3265  = \mac_wmux2_s0$1757 ;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3266  = \mac_wmux3_s0$1768 ;
-    if (stall_adv10) begin
-      \$3266  = \mac_wmux2_s0$1758 ;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3267  = \mac_wmux3_s0$1769 ;
-    if (stall_adv10) begin
-      \$3267  = \mac_wmux2_s0$1759 ;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3268  = \mac_wmux3_s0$1770 ;
-    if (stall_adv10) begin
-      \$3268  = \mac_wmux2_s0$1760 ;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3269  = \mac_wmux3_s0$1771 ;
-    if (stall_adv10) begin
-      \$3269  = \mac_wmux2_s0$1761 ;
+      \$3269  = \mac_wmux2_s0$1418 ;
     end
   end
   always @* begin
@@ -15008,607 +14992,598 @@ module nm_linear_8_16_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3271  = mac_wmux3_valid_s0;
+    \$3271  = \mac_wmux3_s0$1773 ;
     if (stall_adv10) begin
-      \$3271  = mac_wmux2_valid_s0;
+      \$3271  = \mac_wmux2_s0$1763 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3272  = \mac_wmux3_s0$1774 ;
+    if (stall_adv10) begin
+      \$3272  = \mac_wmux2_s0$1764 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3273  = \mac_wmux3_s0$1775 ;
+    if (stall_adv10) begin
+      \$3273  = \mac_wmux2_s0$1765 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3274  = \mac_wmux3_s0$1776 ;
+    if (stall_adv10) begin
+      \$3274  = \mac_wmux2_s0$1766 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3275  = \mac_wmux3_s0$1777 ;
+    if (stall_adv10) begin
+      \$3275  = \mac_wmux2_s0$1767 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3276  = \mac_wmux3_s0$1778 ;
+    if (stall_adv10) begin
+      \$3276  = \mac_wmux2_s0$1768 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3277  = \mac_wmux3_s0$1779 ;
+    if (stall_adv10) begin
+      \$3277  = \mac_wmux2_s0$1769 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3278  = \mac_wmux3_s0$1780 ;
+    if (stall_adv10) begin
+      \$3278  = \mac_wmux2_s0$1770 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3279  = mac_wmux3_valid_s0;
+    if (stall_adv10) begin
+      \$3279  = mac_wmux2_valid_s0;
     end
     if (rst) begin
-      \$3271  = 1'h0;
+      \$3279  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3272  = mac_pre_s0;
+    \$3280  = mac_pre_a0_g0;
     if (stall_adv11) begin
-      \$3272  = \mac_wmux3_s0$1764 ;
+      \$3280  = \mac_wmux3_s0$1772 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3273  = \mac_pre_s0$1775 ;
-    if (stall_adv11) begin
-      \$3273  = \mac_wmux3_s0$1765 ;
+    \$3281  = mac_pre_a1_g1;
+    if (stall_adv12) begin
+      \$3281  = \mac_wmux3_s0$1773 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3274  = \mac_pre_s0$1776 ;
-    if (stall_adv11) begin
-      \$3274  = \mac_wmux3_s0$1766 ;
+    \$3282  = mac_pre_a2_g2;
+    if (stall_adv13) begin
+      \$3282  = \mac_wmux3_s0$1774 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3275  = \mac_pre_s0$1777 ;
-    if (stall_adv11) begin
-      \$3275  = \mac_wmux3_s0$1767 ;
+    \$3283  = mac_pre_a3_g3;
+    if (stall_adv14) begin
+      \$3283  = \mac_wmux3_s0$1775 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3276  = \mac_pre_s0$1778 ;
-    if (stall_adv11) begin
-      \$3276  = \mac_wmux3_s0$1768 ;
+    \$3284  = mac_pre_a4_g4;
+    if (stall_adv15) begin
+      \$3284  = \mac_wmux3_s0$1776 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3277  = \mac_pre_s0$1779 ;
-    if (stall_adv11) begin
-      \$3277  = \mac_wmux3_s0$1769 ;
+    \$3285  = mac_pre_a5_g5;
+    if (stall_adv16) begin
+      \$3285  = \mac_wmux3_s0$1777 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3278  = \mac_pre_s0$1780 ;
-    if (stall_adv11) begin
-      \$3278  = \mac_wmux3_s0$1770 ;
+    \$3286  = mac_pre_a6_g6;
+    if (stall_adv17) begin
+      \$3286  = \mac_wmux3_s0$1778 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3279  = \mac_pre_s0$1781 ;
-    if (stall_adv11) begin
-      \$3279  = \mac_wmux3_s0$1771 ;
+    \$3287  = mac_pre_a7_g7;
+    if (stall_adv18) begin
+      \$3287  = \mac_wmux3_s0$1779 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3280  = \mac_pre_s0$1782 ;
-    if (stall_adv11) begin
-      \$3280  = mac_wmux_s3_w0_0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3281  = \mac_pre_s0$1783 ;
-    if (stall_adv11) begin
-      \$3281  = mac_wmux_s3_w0_1;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3282  = \mac_pre_s0$1784 ;
-    if (stall_adv11) begin
-      \$3282  = mac_wmux_s3_w0_2;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3283  = \mac_pre_s0$1785 ;
-    if (stall_adv11) begin
-      \$3283  = mac_wmux_s3_w0_3;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3284  = \mac_pre_s0$1786 ;
-    if (stall_adv11) begin
-      \$3284  = mac_wmux_s3_w0_4;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3285  = \mac_pre_s0$1787 ;
-    if (stall_adv11) begin
-      \$3285  = mac_wmux_s3_w0_5;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3286  = \mac_pre_s0$1788 ;
-    if (stall_adv11) begin
-      \$3286  = mac_wmux_s3_w0_6;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3287  = \mac_pre_s0$1789 ;
-    if (stall_adv11) begin
-      \$3287  = mac_wmux_s3_w0_7;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3288  = \mac_pre_s0$1790 ;
-    if (stall_adv11) begin
-      \$3288  = mac_wmux_s3_w1_0;
+    \$3288  = mac_pre_s0;
+    if (stall_adv19) begin
+      \$3288  = mac_wmux_s3_w0_0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     \$3289  = \mac_pre_s0$1791 ;
-    if (stall_adv11) begin
-      \$3289  = mac_wmux_s3_w1_1;
+    if (stall_adv19) begin
+      \$3289  = mac_wmux_s3_w0_1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     \$3290  = \mac_pre_s0$1792 ;
-    if (stall_adv11) begin
-      \$3290  = mac_wmux_s3_w1_2;
+    if (stall_adv19) begin
+      \$3290  = mac_wmux_s3_w0_2;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     \$3291  = \mac_pre_s0$1793 ;
-    if (stall_adv11) begin
-      \$3291  = mac_wmux_s3_w1_3;
+    if (stall_adv19) begin
+      \$3291  = mac_wmux_s3_w0_3;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     \$3292  = \mac_pre_s0$1794 ;
-    if (stall_adv11) begin
-      \$3292  = mac_wmux_s3_w1_4;
+    if (stall_adv19) begin
+      \$3292  = mac_wmux_s3_w0_4;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     \$3293  = \mac_pre_s0$1795 ;
-    if (stall_adv11) begin
-      \$3293  = mac_wmux_s3_w1_5;
+    if (stall_adv19) begin
+      \$3293  = mac_wmux_s3_w0_5;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     \$3294  = \mac_pre_s0$1796 ;
-    if (stall_adv11) begin
-      \$3294  = mac_wmux_s3_w1_6;
+    if (stall_adv19) begin
+      \$3294  = mac_wmux_s3_w0_6;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     \$3295  = \mac_pre_s0$1797 ;
-    if (stall_adv11) begin
-      \$3295  = mac_wmux_s3_w1_7;
+    if (stall_adv19) begin
+      \$3295  = mac_wmux_s3_w0_7;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     \$3296  = \mac_pre_s0$1798 ;
-    if (stall_adv11) begin
-      \$3296  = mac_wmux_s3_w2_0;
+    if (stall_adv19) begin
+      \$3296  = mac_wmux_s3_w1_0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     \$3297  = \mac_pre_s0$1799 ;
-    if (stall_adv11) begin
-      \$3297  = mac_wmux_s3_w2_1;
+    if (stall_adv19) begin
+      \$3297  = mac_wmux_s3_w1_1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     \$3298  = \mac_pre_s0$1800 ;
-    if (stall_adv11) begin
-      \$3298  = mac_wmux_s3_w2_2;
+    if (stall_adv19) begin
+      \$3298  = mac_wmux_s3_w1_2;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     \$3299  = \mac_pre_s0$1801 ;
-    if (stall_adv11) begin
-      \$3299  = mac_wmux_s3_w2_3;
+    if (stall_adv19) begin
+      \$3299  = mac_wmux_s3_w1_3;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     \$3300  = \mac_pre_s0$1802 ;
-    if (stall_adv11) begin
-      \$3300  = mac_wmux_s3_w2_4;
+    if (stall_adv19) begin
+      \$3300  = mac_wmux_s3_w1_4;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     \$3301  = \mac_pre_s0$1803 ;
-    if (stall_adv11) begin
-      \$3301  = mac_wmux_s3_w2_5;
+    if (stall_adv19) begin
+      \$3301  = mac_wmux_s3_w1_5;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     \$3302  = \mac_pre_s0$1804 ;
-    if (stall_adv11) begin
-      \$3302  = mac_wmux_s3_w2_6;
+    if (stall_adv19) begin
+      \$3302  = mac_wmux_s3_w1_6;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     \$3303  = \mac_pre_s0$1805 ;
-    if (stall_adv11) begin
-      \$3303  = mac_wmux_s3_w2_7;
+    if (stall_adv19) begin
+      \$3303  = mac_wmux_s3_w1_7;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     \$3304  = \mac_pre_s0$1806 ;
-    if (stall_adv11) begin
-      \$3304  = mac_wmux_s3_w3_0;
+    if (stall_adv19) begin
+      \$3304  = mac_wmux_s3_w2_0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     \$3305  = \mac_pre_s0$1807 ;
-    if (stall_adv11) begin
-      \$3305  = mac_wmux_s3_w3_1;
+    if (stall_adv19) begin
+      \$3305  = mac_wmux_s3_w2_1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     \$3306  = \mac_pre_s0$1808 ;
-    if (stall_adv11) begin
-      \$3306  = mac_wmux_s3_w3_2;
+    if (stall_adv19) begin
+      \$3306  = mac_wmux_s3_w2_2;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     \$3307  = \mac_pre_s0$1809 ;
-    if (stall_adv11) begin
-      \$3307  = mac_wmux_s3_w3_3;
+    if (stall_adv19) begin
+      \$3307  = mac_wmux_s3_w2_3;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     \$3308  = \mac_pre_s0$1810 ;
-    if (stall_adv11) begin
-      \$3308  = mac_wmux_s3_w3_4;
+    if (stall_adv19) begin
+      \$3308  = mac_wmux_s3_w2_4;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     \$3309  = \mac_pre_s0$1811 ;
-    if (stall_adv11) begin
-      \$3309  = mac_wmux_s3_w3_5;
+    if (stall_adv19) begin
+      \$3309  = mac_wmux_s3_w2_5;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     \$3310  = \mac_pre_s0$1812 ;
-    if (stall_adv11) begin
-      \$3310  = mac_wmux_s3_w3_6;
+    if (stall_adv19) begin
+      \$3310  = mac_wmux_s3_w2_6;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     \$3311  = \mac_pre_s0$1813 ;
-    if (stall_adv11) begin
-      \$3311  = mac_wmux_s3_w3_7;
+    if (stall_adv19) begin
+      \$3311  = mac_wmux_s3_w2_7;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     \$3312  = \mac_pre_s0$1814 ;
+    if (stall_adv19) begin
+      \$3312  = mac_wmux_s3_w3_0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3313  = \mac_pre_s0$1815 ;
+    if (stall_adv19) begin
+      \$3313  = mac_wmux_s3_w3_1;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3314  = \mac_pre_s0$1816 ;
+    if (stall_adv19) begin
+      \$3314  = mac_wmux_s3_w3_2;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3315  = \mac_pre_s0$1817 ;
+    if (stall_adv19) begin
+      \$3315  = mac_wmux_s3_w3_3;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3316  = \mac_pre_s0$1818 ;
+    if (stall_adv19) begin
+      \$3316  = mac_wmux_s3_w3_4;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3317  = \mac_pre_s0$1819 ;
+    if (stall_adv19) begin
+      \$3317  = mac_wmux_s3_w3_5;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3318  = \mac_pre_s0$1820 ;
+    if (stall_adv19) begin
+      \$3318  = mac_wmux_s3_w3_6;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3319  = \mac_pre_s0$1821 ;
+    if (stall_adv19) begin
+      \$3319  = mac_wmux_s3_w3_7;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3320  = \mac_pre_s0$1822 ;
+    if (stall_adv19) begin
+      \$3320  = \mac_wmux3_s0$1780 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3321  = mac_pre_valid_s0;
+    if (stall_adv19) begin
+      \$3321  = mac_wmux3_valid_s0;
+    end
+    if (rst) begin
+      \$3321  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3322  = mac_dspin_s0;
     if (stall_adv11) begin
-      \$3312  = \mac_wmux3_s0$1772 ;
+      \$3322  = \mac_pre_s0$1822 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3313  = mac_pre_valid_s0;
+    \$3323  = mac_dspin_valid_s0;
     if (stall_adv11) begin
-      \$3313  = mac_wmux3_valid_s0;
+      \$3323  = mac_pre_valid_s0;
     end
     if (rst) begin
-      \$3313  = 1'h0;
+      \$3323  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3314  = mac_dspin_s0;
-    if (stall_adv12) begin
-      \$3314  = \mac_pre_s0$1814 ;
+    \$3324  = mac_dspout_s0;
+    if (stall_adv11) begin
+      \$3324  = mac_dspin_s0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3315  = mac_dspin_valid_s0;
-    if (stall_adv12) begin
-      \$3315  = mac_pre_valid_s0;
+    \$3325  = mac_dspout_valid_s0;
+    if (stall_adv11) begin
+      \$3325  = mac_dspin_valid_s0;
     end
     if (rst) begin
-      \$3315  = 1'h0;
+      \$3325  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3316  = mac_dspout_s0;
-    if (stall_adv12) begin
-      \$3316  = mac_dspin_s0;
+    \$3326  = mac_add0_s0;
+    if (stall_adv20) begin
+      \$3326  = mac0_sum0_p0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3317  = mac_dspout_valid_s0;
-    if (stall_adv12) begin
-      \$3317  = mac_dspin_valid_s0;
+    \$3327  = \mac_add0_s0$1643 ;
+    if (stall_adv20) begin
+      \$3327  = mac0_sum0_p1;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3328  = \mac_add0_s0$1645 ;
+    if (stall_adv20) begin
+      \$3328  = mac0_sum0_p2;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3329  = \mac_add0_s0$1646 ;
+    if (stall_adv20) begin
+      \$3329  = mac0_sum0_p3;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3330  = \mac_add0_s0$1648 ;
+    if (stall_adv20) begin
+      \$3330  = mac1_sum0_p0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3331  = \mac_add0_s0$1649 ;
+    if (stall_adv20) begin
+      \$3331  = mac1_sum0_p1;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3332  = \mac_add0_s0$1651 ;
+    if (stall_adv20) begin
+      \$3332  = mac1_sum0_p2;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3333  = \mac_add0_s0$1652 ;
+    if (stall_adv20) begin
+      \$3333  = mac1_sum0_p3;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3334  = \mac_add0_s0$1654 ;
+    if (stall_adv20) begin
+      \$3334  = mac2_sum0_p0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3335  = \mac_add0_s0$1655 ;
+    if (stall_adv20) begin
+      \$3335  = mac2_sum0_p1;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3336  = \mac_add0_s0$1657 ;
+    if (stall_adv20) begin
+      \$3336  = mac2_sum0_p2;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3337  = \mac_add0_s0$1658 ;
+    if (stall_adv20) begin
+      \$3337  = mac2_sum0_p3;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3338  = \mac_add0_s0$1660 ;
+    if (stall_adv20) begin
+      \$3338  = mac3_sum0_p0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3339  = \mac_add0_s0$1661 ;
+    if (stall_adv20) begin
+      \$3339  = mac3_sum0_p1;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3340  = \mac_add0_s0$1663 ;
+    if (stall_adv20) begin
+      \$3340  = mac3_sum0_p2;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3341  = \mac_add0_s0$1664 ;
+    if (stall_adv20) begin
+      \$3341  = mac3_sum0_p3;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3342  = \mac_add0_s0$1828 ;
+    if (stall_adv20) begin
+      \$3342  = mac_dspout_s0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3343  = mac_add0_valid_s0;
+    if (stall_adv20) begin
+      \$3343  = mac_dspout_valid_s0;
     end
     if (rst) begin
-      \$3317  = 1'h0;
+      \$3343  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3318  = mac_add0_s0;
-    if (stall_adv16) begin
-      \$3318  = mac0_sum0_p0;
+    \$3344  = mac_add1_s0;
+    if (stall_adv21) begin
+      \$3344  = mac0_sum1_p0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3319  = \mac_add0_s0$1635 ;
-    if (stall_adv16) begin
-      \$3319  = mac0_sum0_p1;
+    \$3345  = \mac_add1_s0$1669 ;
+    if (stall_adv21) begin
+      \$3345  = mac0_sum1_p1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3320  = \mac_add0_s0$1637 ;
-    if (stall_adv16) begin
-      \$3320  = mac0_sum0_p2;
+    \$3346  = \mac_add1_s0$1671 ;
+    if (stall_adv21) begin
+      \$3346  = mac1_sum1_p0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3321  = \mac_add0_s0$1638 ;
-    if (stall_adv16) begin
-      \$3321  = mac0_sum0_p3;
+    \$3347  = \mac_add1_s0$1672 ;
+    if (stall_adv21) begin
+      \$3347  = mac1_sum1_p1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3322  = \mac_add0_s0$1640 ;
-    if (stall_adv16) begin
-      \$3322  = mac1_sum0_p0;
+    \$3348  = \mac_add1_s0$1674 ;
+    if (stall_adv21) begin
+      \$3348  = mac2_sum1_p0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3323  = \mac_add0_s0$1641 ;
-    if (stall_adv16) begin
-      \$3323  = mac1_sum0_p1;
+    \$3349  = \mac_add1_s0$1675 ;
+    if (stall_adv21) begin
+      \$3349  = mac2_sum1_p1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3324  = \mac_add0_s0$1643 ;
-    if (stall_adv16) begin
-      \$3324  = mac1_sum0_p2;
+    \$3350  = \mac_add1_s0$1677 ;
+    if (stall_adv21) begin
+      \$3350  = mac3_sum1_p0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3325  = \mac_add0_s0$1644 ;
-    if (stall_adv16) begin
-      \$3325  = mac1_sum0_p3;
+    \$3351  = \mac_add1_s0$1678 ;
+    if (stall_adv21) begin
+      \$3351  = mac3_sum1_p1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3326  = \mac_add0_s0$1646 ;
-    if (stall_adv16) begin
-      \$3326  = mac2_sum0_p0;
+    \$3352  = \mac_add1_s0$1830 ;
+    if (stall_adv21) begin
+      \$3352  = \mac_add0_s0$1828 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3327  = \mac_add0_s0$1647 ;
-    if (stall_adv16) begin
-      \$3327  = mac2_sum0_p1;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3328  = \mac_add0_s0$1649 ;
-    if (stall_adv16) begin
-      \$3328  = mac2_sum0_p2;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3329  = \mac_add0_s0$1650 ;
-    if (stall_adv16) begin
-      \$3329  = mac2_sum0_p3;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3330  = \mac_add0_s0$1652 ;
-    if (stall_adv16) begin
-      \$3330  = mac3_sum0_p0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3331  = \mac_add0_s0$1653 ;
-    if (stall_adv16) begin
-      \$3331  = mac3_sum0_p1;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3332  = \mac_add0_s0$1655 ;
-    if (stall_adv16) begin
-      \$3332  = mac3_sum0_p2;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3333  = \mac_add0_s0$1656 ;
-    if (stall_adv16) begin
-      \$3333  = mac3_sum0_p3;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3334  = \mac_add0_s0$1820 ;
-    if (stall_adv16) begin
-      \$3334  = mac_dspout_s0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3335  = mac_add0_valid_s0;
-    if (stall_adv16) begin
-      \$3335  = mac_dspout_valid_s0;
-    end
-    if (rst) begin
-      \$3335  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3336  = mac_add1_s0;
-    if (stall_adv17) begin
-      \$3336  = mac0_sum1_p0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3337  = \mac_add1_s0$1661 ;
-    if (stall_adv17) begin
-      \$3337  = mac0_sum1_p1;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3338  = \mac_add1_s0$1663 ;
-    if (stall_adv17) begin
-      \$3338  = mac1_sum1_p0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3339  = \mac_add1_s0$1664 ;
-    if (stall_adv17) begin
-      \$3339  = mac1_sum1_p1;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3340  = \mac_add1_s0$1666 ;
-    if (stall_adv17) begin
-      \$3340  = mac2_sum1_p0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3341  = \mac_add1_s0$1667 ;
-    if (stall_adv17) begin
-      \$3341  = mac2_sum1_p1;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3342  = \mac_add1_s0$1669 ;
-    if (stall_adv17) begin
-      \$3342  = mac3_sum1_p0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3343  = \mac_add1_s0$1670 ;
-    if (stall_adv17) begin
-      \$3343  = mac3_sum1_p1;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3344  = \mac_add1_s0$1822 ;
-    if (stall_adv17) begin
-      \$3344  = \mac_add0_s0$1820 ;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3345  = mac_add1_valid_s0;
-    if (stall_adv17) begin
-      \$3345  = mac_add0_valid_s0;
-    end
-    if (rst) begin
-      \$3345  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3346  = mac_add2_s0;
-    if (stall_adv18) begin
-      \$3346  = mac0_sum2_p0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3347  = \mac_add2_s0$1694 ;
-    if (stall_adv18) begin
-      \$3347  = mac1_sum2_p0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3348  = \mac_add2_s0$1697 ;
-    if (stall_adv18) begin
-      \$3348  = mac2_sum2_p0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3349  = \mac_add2_s0$1700 ;
-    if (stall_adv18) begin
-      \$3349  = mac3_sum2_p0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3350  = \mac_add2_s0$1824 ;
-    if (stall_adv18) begin
-      \$3350  = \mac_add1_s0$1822 ;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3351  = mac_add2_valid_s0;
-    if (stall_adv18) begin
-      \$3351  = mac_add1_valid_s0;
-    end
-    if (rst) begin
-      \$3351  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3352  = o__valid;
-    if (i__ready) begin
-      \$3352  = \$2621 ;
-    end
-    if (rst) begin
-      \$3352  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3353  = stall_adv0_valid;
-    if (stall_adv0) begin
-      \$3353  = \$2622 ;
+    \$3353  = mac_add1_valid_s0;
+    if (stall_adv21) begin
+      \$3353  = mac_add0_valid_s0;
     end
     if (rst) begin
       \$3353  = 1'h0;
@@ -15616,59 +15591,44 @@ module nm_linear_8_16_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3354  = stall_adv1_valid;
-    if (stall_adv1) begin
-      \$3354  = \$2623 ;
-    end
-    if (rst) begin
-      \$3354  = 1'h0;
+    \$3354  = mac_add2_s0;
+    if (stall_adv22) begin
+      \$3354  = mac0_sum2_p0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3355  = stall_adv2_valid;
-    if (stall_adv2) begin
-      \$3355  = \$2624 ;
-    end
-    if (rst) begin
-      \$3355  = 1'h0;
+    \$3355  = \mac_add2_s0$1702 ;
+    if (stall_adv22) begin
+      \$3355  = mac1_sum2_p0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3356  = stall_adv3_valid;
-    if (stall_adv3) begin
-      \$3356  = \$2625 ;
-    end
-    if (rst) begin
-      \$3356  = 1'h0;
+    \$3356  = \mac_add2_s0$1705 ;
+    if (stall_adv22) begin
+      \$3356  = mac2_sum2_p0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3357  = stall_adv4_valid;
-    if (stall_adv4) begin
-      \$3357  = \$2626 ;
-    end
-    if (rst) begin
-      \$3357  = 1'h0;
+    \$3357  = \mac_add2_s0$1708 ;
+    if (stall_adv22) begin
+      \$3357  = mac3_sum2_p0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3358  = stall_adv5_valid;
-    if (stall_adv5) begin
-      \$3358  = \$2627 ;
-    end
-    if (rst) begin
-      \$3358  = 1'h0;
+    \$3358  = \mac_add2_s0$1832 ;
+    if (stall_adv22) begin
+      \$3358  = \mac_add1_s0$1830 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3359  = stall_adv6_valid;
-    if (stall_adv6) begin
-      \$3359  = \$2628 ;
+    \$3359  = mac_add2_valid_s0;
+    if (stall_adv22) begin
+      \$3359  = mac_add1_valid_s0;
     end
     if (rst) begin
       \$3359  = 1'h0;
@@ -15676,9 +15636,9 @@ module nm_linear_8_16_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3360  = stall_adv7_valid;
-    if (stall_adv7) begin
-      \$3360  = \$2629 ;
+    \$3360  = o__valid;
+    if (i__ready) begin
+      \$3360  = \$2625 ;
     end
     if (rst) begin
       \$3360  = 1'h0;
@@ -15686,9 +15646,9 @@ module nm_linear_8_16_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3361  = stall_adv8_valid;
-    if (stall_adv8) begin
-      \$3361  = \$2630 ;
+    \$3361  = stall_adv0_valid;
+    if (stall_adv0) begin
+      \$3361  = \$2626 ;
     end
     if (rst) begin
       \$3361  = 1'h0;
@@ -15696,9 +15656,9 @@ module nm_linear_8_16_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3362  = stall_adv9_valid;
-    if (stall_adv9) begin
-      \$3362  = \$2631 ;
+    \$3362  = stall_adv1_valid;
+    if (stall_adv1) begin
+      \$3362  = \$2627 ;
     end
     if (rst) begin
       \$3362  = 1'h0;
@@ -15706,9 +15666,9 @@ module nm_linear_8_16_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3363  = stall_adv10_valid;
-    if (stall_adv10) begin
-      \$3363  = \$2632 ;
+    \$3363  = stall_adv2_valid;
+    if (stall_adv2) begin
+      \$3363  = \$2628 ;
     end
     if (rst) begin
       \$3363  = 1'h0;
@@ -15716,9 +15676,9 @@ module nm_linear_8_16_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3364  = stall_adv11_valid;
-    if (stall_adv11) begin
-      \$3364  = \$2633 ;
+    \$3364  = stall_adv3_valid;
+    if (stall_adv3) begin
+      \$3364  = \$2629 ;
     end
     if (rst) begin
       \$3364  = 1'h0;
@@ -15726,9 +15686,9 @@ module nm_linear_8_16_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3365  = stall_adv12_valid;
-    if (stall_adv12) begin
-      \$3365  = \$2634 ;
+    \$3365  = stall_adv4_valid;
+    if (stall_adv4) begin
+      \$3365  = \$2630 ;
     end
     if (rst) begin
       \$3365  = 1'h0;
@@ -15736,9 +15696,9 @@ module nm_linear_8_16_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3366  = stall_adv13_valid;
-    if (stall_adv13) begin
-      \$3366  = \$2635 ;
+    \$3366  = stall_adv5_valid;
+    if (stall_adv5) begin
+      \$3366  = \$2631 ;
     end
     if (rst) begin
       \$3366  = 1'h0;
@@ -15746,9 +15706,9 @@ module nm_linear_8_16_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3367  = stall_adv14_valid;
-    if (stall_adv14) begin
-      \$3367  = \$2636 ;
+    \$3367  = stall_adv6_valid;
+    if (stall_adv6) begin
+      \$3367  = \$2632 ;
     end
     if (rst) begin
       \$3367  = 1'h0;
@@ -15756,9 +15716,9 @@ module nm_linear_8_16_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3368  = stall_adv15_valid;
-    if (stall_adv15) begin
-      \$3368  = \$2637 ;
+    \$3368  = stall_adv7_valid;
+    if (stall_adv7) begin
+      \$3368  = \$2633 ;
     end
     if (rst) begin
       \$3368  = 1'h0;
@@ -15766,9 +15726,9 @@ module nm_linear_8_16_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3369  = stall_adv16_valid;
-    if (stall_adv16) begin
-      \$3369  = \$2638 ;
+    \$3369  = stall_adv8_valid;
+    if (stall_adv8) begin
+      \$3369  = \$2634 ;
     end
     if (rst) begin
       \$3369  = 1'h0;
@@ -15776,9 +15736,9 @@ module nm_linear_8_16_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3370  = stall_adv17_valid;
-    if (stall_adv17) begin
-      \$3370  = \$2639 ;
+    \$3370  = stall_adv9_valid;
+    if (stall_adv9) begin
+      \$3370  = \$2635 ;
     end
     if (rst) begin
       \$3370  = 1'h0;
@@ -15786,9 +15746,9 @@ module nm_linear_8_16_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3371  = stall_adv18_valid;
-    if (stall_adv18) begin
-      \$3371  = \$2640 ;
+    \$3371  = stall_adv10_valid;
+    if (stall_adv10) begin
+      \$3371  = \$2636 ;
     end
     if (rst) begin
       \$3371  = 1'h0;
@@ -15796,9 +15756,9 @@ module nm_linear_8_16_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3372  = stall_adv19_valid;
-    if (stall_adv19) begin
-      \$3372  = \$2641 ;
+    \$3372  = stall_adv11_valid;
+    if (stall_adv11) begin
+      \$3372  = \$2637 ;
     end
     if (rst) begin
       \$3372  = 1'h0;
@@ -15806,9 +15766,9 @@ module nm_linear_8_16_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3373  = stall_adv20_valid;
-    if (stall_adv20) begin
-      \$3373  = \$2642 ;
+    \$3373  = stall_adv12_valid;
+    if (stall_adv12) begin
+      \$3373  = \$2638 ;
     end
     if (rst) begin
       \$3373  = 1'h0;
@@ -15816,9 +15776,9 @@ module nm_linear_8_16_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3374  = stall_adv21_valid;
-    if (stall_adv21) begin
-      \$3374  = \$2643 ;
+    \$3374  = stall_adv13_valid;
+    if (stall_adv13) begin
+      \$3374  = \$2639 ;
     end
     if (rst) begin
       \$3374  = 1'h0;
@@ -15826,9 +15786,9 @@ module nm_linear_8_16_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3375  = stall_adv22_valid;
-    if (stall_adv22) begin
-      \$3375  = \$2644 ;
+    \$3375  = stall_adv14_valid;
+    if (stall_adv14) begin
+      \$3375  = \$2640 ;
     end
     if (rst) begin
       \$3375  = 1'h0;
@@ -15836,9 +15796,9 @@ module nm_linear_8_16_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3376  = stall_adv23_valid;
-    if (stall_adv23) begin
-      \$3376  = \$2645 ;
+    \$3376  = stall_adv15_valid;
+    if (stall_adv15) begin
+      \$3376  = \$2641 ;
     end
     if (rst) begin
       \$3376  = 1'h0;
@@ -15846,9 +15806,9 @@ module nm_linear_8_16_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3377  = stall_adv24_valid;
-    if (stall_adv24) begin
-      \$3377  = \$2646 ;
+    \$3377  = stall_adv16_valid;
+    if (stall_adv16) begin
+      \$3377  = \$2642 ;
     end
     if (rst) begin
       \$3377  = 1'h0;
@@ -15856,9 +15816,9 @@ module nm_linear_8_16_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3378  = stall_adv25_valid;
-    if (stall_adv25) begin
-      \$3378  = \$2647 ;
+    \$3378  = stall_adv17_valid;
+    if (stall_adv17) begin
+      \$3378  = \$2643 ;
     end
     if (rst) begin
       \$3378  = 1'h0;
@@ -15866,9 +15826,9 @@ module nm_linear_8_16_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3379  = stall_adv26_valid;
-    if (stall_adv26) begin
-      \$3379  = \$2648 ;
+    \$3379  = stall_adv18_valid;
+    if (stall_adv18) begin
+      \$3379  = \$2644 ;
     end
     if (rst) begin
       \$3379  = 1'h0;
@@ -15876,70 +15836,190 @@ module nm_linear_8_16_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3380  = mac_acc0;
-    if (\$2649 ) begin
-      \$3380  = \$2650 ;
+    \$3380  = stall_adv19_valid;
+    if (stall_adv19) begin
+      \$3380  = \$2645 ;
     end
     if (rst) begin
-      \$3380  = 32'd0;
+      \$3380  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3381  = mac_acc0_out;
+    \$3381  = stall_adv20_valid;
     if (stall_adv20) begin
-      \$3381  = \$2601 [31:0];
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3382  = mac_acc1;
-    if (\$2651 ) begin
-      \$3382  = \$2652 ;
+      \$3381  = \$2646 ;
     end
     if (rst) begin
-      \$3382  = 32'd0;
+      \$3381  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3383  = mac_acc1_out;
+    \$3382  = stall_adv21_valid;
+    if (stall_adv21) begin
+      \$3382  = \$2647 ;
+    end
+    if (rst) begin
+      \$3382  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3383  = stall_adv22_valid;
     if (stall_adv22) begin
-      \$3383  = \$2602 [31:0];
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3384  = mac_acc2;
-    if (\$2653 ) begin
-      \$3384  = \$2654 ;
+      \$3383  = \$2648 ;
     end
     if (rst) begin
-      \$3384  = 32'd0;
+      \$3383  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3385  = mac_acc2_out;
+    \$3384  = stall_adv23_valid;
+    if (stall_adv23) begin
+      \$3384  = \$2649 ;
+    end
+    if (rst) begin
+      \$3384  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3385  = stall_adv24_valid;
     if (stall_adv24) begin
-      \$3385  = \$2603 [31:0];
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3386  = mac_acc3;
-    if (\$2655 ) begin
-      \$3386  = \$2656 ;
+      \$3385  = \$2650 ;
     end
     if (rst) begin
-      \$3386  = 32'd0;
+      \$3385  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3387  = mac_acc3_out;
+    \$3386  = stall_adv25_valid;
+    if (stall_adv25) begin
+      \$3386  = \$2651 ;
+    end
+    if (rst) begin
+      \$3386  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3387  = stall_adv26_valid;
     if (stall_adv26) begin
-      \$3387  = \$2604 [31:0];
+      \$3387  = \$2652 ;
+    end
+    if (rst) begin
+      \$3387  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3388  = stall_adv27_valid;
+    if (stall_adv27) begin
+      \$3388  = \$2653 ;
+    end
+    if (rst) begin
+      \$3388  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3389  = stall_adv28_valid;
+    if (stall_adv28) begin
+      \$3389  = \$2654 ;
+    end
+    if (rst) begin
+      \$3389  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3390  = stall_adv29_valid;
+    if (stall_adv29) begin
+      \$3390  = \$2655 ;
+    end
+    if (rst) begin
+      \$3390  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3391  = stall_adv30_valid;
+    if (stall_adv30) begin
+      \$3391  = \$2656 ;
+    end
+    if (rst) begin
+      \$3391  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3392  = mac_acc0;
+    if (\$2657 ) begin
+      \$3392  = \$2658 ;
+    end
+    if (rst) begin
+      \$3392  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3393  = mac_acc0_out;
+    if (stall_adv24) begin
+      \$3393  = \$2605 [31:0];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3394  = mac_acc1;
+    if (\$2659 ) begin
+      \$3394  = \$2660 ;
+    end
+    if (rst) begin
+      \$3394  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3395  = mac_acc1_out;
+    if (stall_adv26) begin
+      \$3395  = \$2606 [31:0];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3396  = mac_acc2;
+    if (\$2661 ) begin
+      \$3396  = \$2662 ;
+    end
+    if (rst) begin
+      \$3396  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3397  = mac_acc2_out;
+    if (stall_adv28) begin
+      \$3397  = \$2607 [31:0];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3398  = mac_acc3;
+    if (\$2663 ) begin
+      \$3398  = \$2664 ;
+    end
+    if (rst) begin
+      \$3398  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3399  = mac_acc3_out;
+    if (stall_adv30) begin
+      \$3399  = \$2608 [31:0];
     end
   end
   assign advance = i__ready;
@@ -16010,10 +16090,10 @@ module nm_linear_8_16_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload
   assign sel_idx5 = { \$1901 , \$1896 , \$1892 , \$1889  };
   assign sel_idx6 = { \$1930 , \$1924 , \$1920 , \$1916  };
   assign sel_idx7 = { \$1961 , \$1954 , \$1950 , \$1946  };
-  assign mac_acc0_next = \$2601 [31:0];
-  assign mac_acc1_next = \$2602 [31:0];
-  assign mac_acc2_next = \$2603 [31:0];
-  assign mac_acc3_next = \$2604 [31:0];
+  assign mac_acc0_next = \$2605 [31:0];
+  assign mac_acc1_next = \$2606 [31:0];
+  assign mac_acc2_next = \$2607 [31:0];
+  assign mac_acc3_next = \$2608 [31:0];
   assign mac_out_valid = o__valid;
   assign \i__payload.data  = i__payload[127:0];
   assign \i__payload.data[0]  = i__payload[7:0];

@@ -1822,15 +1822,15 @@ module nm_linear_8_16_int8_k4_shift(i__valid, o__ready, clk, rst, i__ready, o__p
   wire \$2632 ;
   wire \$2633 ;
   wire \$2634 ;
-  wire [12:0] \$2635 ;
-  wire [12:0] \$2636 ;
-  wire [13:0] \$2637 ;
-  wire [14:0] \$2638 ;
-  wire [12:0] \$2639 ;
+  wire \$2635 ;
+  wire \$2636 ;
+  wire \$2637 ;
+  wire \$2638 ;
+  wire \$2639 ;
   wire \$264 ;
-  wire [12:0] \$2640 ;
-  wire [13:0] \$2641 ;
-  wire [14:0] \$2642 ;
+  wire \$2640 ;
+  wire \$2641 ;
+  wire \$2642 ;
   wire [12:0] \$2643 ;
   wire [12:0] \$2644 ;
   wire [13:0] \$2645 ;
@@ -1840,37 +1840,37 @@ module nm_linear_8_16_int8_k4_shift(i__valid, o__ready, clk, rst, i__ready, o__p
   wire [13:0] \$2649 ;
   wire \$265 ;
   wire [14:0] \$2650 ;
-  wire \$2651 ;
-  wire \$2652 ;
-  wire \$2653 ;
-  wire \$2654 ;
-  wire \$2655 ;
-  wire \$2656 ;
-  wire \$2657 ;
-  wire [19:0] \$2658 ;
-  wire [19:0] \$2659 ;
+  wire [12:0] \$2651 ;
+  wire [12:0] \$2652 ;
+  wire [13:0] \$2653 ;
+  wire [14:0] \$2654 ;
+  wire [12:0] \$2655 ;
+  wire [12:0] \$2656 ;
+  wire [13:0] \$2657 ;
+  wire [14:0] \$2658 ;
+  wire \$2659 ;
   wire \$266 ;
-  wire [19:0] \$2660 ;
-  wire [19:0] \$2661 ;
-  wire \$2662 ;
-  wire \$2663 ;
-  wire \$2664 ;
-  wire \$2665 ;
+  wire \$2660 ;
+  wire \$2661 ;
+  wire [19:0] \$2662 ;
+  wire [19:0] \$2663 ;
+  wire [19:0] \$2664 ;
+  wire [19:0] \$2665 ;
   wire \$2666 ;
   wire \$2667 ;
   wire \$2668 ;
   wire \$2669 ;
   wire \$267 ;
-  wire [32:0] \$2670 ;
-  wire [32:0] \$2671 ;
-  wire [32:0] \$2672 ;
-  wire [32:0] \$2673 ;
-  wire [4:0] \$2674 ;
-  wire [4:0] \$2675 ;
-  wire \$2676 ;
-  wire \$2677 ;
-  wire \$2678 ;
-  wire \$2679 ;
+  wire \$2670 ;
+  wire \$2671 ;
+  wire \$2672 ;
+  wire \$2673 ;
+  wire [32:0] \$2674 ;
+  wire [32:0] \$2675 ;
+  wire [32:0] \$2676 ;
+  wire [32:0] \$2677 ;
+  wire [4:0] \$2678 ;
+  wire [4:0] \$2679 ;
   wire \$268 ;
   wire \$2680 ;
   wire \$2681 ;
@@ -1917,22 +1917,22 @@ module nm_linear_8_16_int8_k4_shift(i__valid, o__ready, clk, rst, i__ready, o__p
   wire \$2718 ;
   wire \$2719 ;
   wire \$272 ;
-  wire [31:0] \$2720 ;
+  wire \$2720 ;
   wire \$2721 ;
-  wire [31:0] \$2722 ;
+  wire \$2722 ;
   wire \$2723 ;
-  wire [31:0] \$2724 ;
+  wire \$2724 ;
   wire \$2725 ;
-  wire [31:0] \$2726 ;
-  reg [7:0] \$2727 ;
-  reg [7:0] \$2728 ;
-  reg [7:0] \$2729 ;
+  wire \$2726 ;
+  wire \$2727 ;
+  wire [31:0] \$2728 ;
+  wire \$2729 ;
   wire \$273 ;
-  reg [7:0] \$2730 ;
-  reg [7:0] \$2731 ;
-  reg [7:0] \$2732 ;
-  reg [7:0] \$2733 ;
-  reg [7:0] \$2734 ;
+  wire [31:0] \$2730 ;
+  wire \$2731 ;
+  wire [31:0] \$2732 ;
+  wire \$2733 ;
+  wire [31:0] \$2734 ;
   reg [7:0] \$2735 ;
   reg [7:0] \$2736 ;
   reg [7:0] \$2737 ;
@@ -1942,18 +1942,18 @@ module nm_linear_8_16_int8_k4_shift(i__valid, o__ready, clk, rst, i__ready, o__p
   reg [7:0] \$2740 ;
   reg [7:0] \$2741 ;
   reg [7:0] \$2742 ;
-  reg [511:0] \$2743 ;
-  reg \$2744 ;
-  reg \$2745 ;
+  reg [7:0] \$2743 ;
+  reg [7:0] \$2744 ;
+  reg [7:0] \$2745 ;
   reg [7:0] \$2746 ;
   reg [7:0] \$2747 ;
   reg [7:0] \$2748 ;
   reg [7:0] \$2749 ;
   wire \$275 ;
   reg [7:0] \$2750 ;
-  reg [7:0] \$2751 ;
-  reg [7:0] \$2752 ;
-  reg [7:0] \$2753 ;
+  reg [511:0] \$2751 ;
+  reg \$2752 ;
+  reg \$2753 ;
   reg [7:0] \$2754 ;
   reg [7:0] \$2755 ;
   reg [7:0] \$2756 ;
@@ -1963,19 +1963,19 @@ module nm_linear_8_16_int8_k4_shift(i__valid, o__ready, clk, rst, i__ready, o__p
   wire \$276 ;
   reg [7:0] \$2760 ;
   reg [7:0] \$2761 ;
-  reg [511:0] \$2762 ;
-  reg \$2763 ;
-  reg [119:0] \$2764 ;
-  reg [511:0] \$2765 ;
-  reg \$2766 ;
-  reg \$2767 ;
-  reg \$2768 ;
-  reg \$2769 ;
+  reg [7:0] \$2762 ;
+  reg [7:0] \$2763 ;
+  reg [7:0] \$2764 ;
+  reg [7:0] \$2765 ;
+  reg [7:0] \$2766 ;
+  reg [7:0] \$2767 ;
+  reg [7:0] \$2768 ;
+  reg [7:0] \$2769 ;
   wire \$277 ;
-  reg \$2770 ;
+  reg [511:0] \$2770 ;
   reg \$2771 ;
-  reg \$2772 ;
-  reg \$2773 ;
+  reg [119:0] \$2772 ;
+  reg [511:0] \$2773 ;
   reg \$2774 ;
   reg \$2775 ;
   reg \$2776 ;
@@ -2075,50 +2075,50 @@ module nm_linear_8_16_int8_k4_shift(i__valid, o__ready, clk, rst, i__ready, o__p
   reg \$2860 ;
   reg \$2861 ;
   reg \$2862 ;
-  reg [511:0] \$2863 ;
+  reg \$2863 ;
   reg \$2864 ;
-  reg [15:0] \$2865 ;
+  reg \$2865 ;
   reg \$2866 ;
-  reg [1:0] \$2867 ;
-  reg [1:0] \$2868 ;
-  reg [2:0] \$2869 ;
+  reg \$2867 ;
+  reg \$2868 ;
+  reg \$2869 ;
   wire \$287 ;
   reg \$2870 ;
-  reg [2:0] \$2871 ;
-  reg [2:0] \$2872 ;
-  reg [3:0] \$2873 ;
+  reg [511:0] \$2871 ;
+  reg \$2872 ;
+  reg [15:0] \$2873 ;
   reg \$2874 ;
-  reg [3:0] \$2875 ;
-  reg [3:0] \$2876 ;
-  reg [3:0] \$2877 ;
+  reg [1:0] \$2875 ;
+  reg [1:0] \$2876 ;
+  reg [2:0] \$2877 ;
   reg \$2878 ;
-  reg [3:0] \$2879 ;
+  reg [2:0] \$2879 ;
   wire \$288 ;
-  reg [3:0] \$2880 ;
-  reg [511:0] \$2881 ;
+  reg [2:0] \$2880 ;
+  reg [3:0] \$2881 ;
   reg \$2882 ;
   reg [3:0] \$2883 ;
   reg [3:0] \$2884 ;
-  reg [15:0] \$2885 ;
-  reg [8:0] \$2886 ;
-  reg [8:0] \$2887 ;
-  reg [8:0] \$2888 ;
-  reg [8:0] \$2889 ;
+  reg [3:0] \$2885 ;
+  reg \$2886 ;
+  reg [3:0] \$2887 ;
+  reg [3:0] \$2888 ;
+  reg [511:0] \$2889 ;
   wire \$289 ;
-  reg [8:0] \$2890 ;
-  reg [8:0] \$2891 ;
-  reg [8:0] \$2892 ;
-  reg [8:0] \$2893 ;
-  reg [7:0] \$2894 ;
-  reg [7:0] \$2895 ;
-  reg [7:0] \$2896 ;
-  reg [7:0] \$2897 ;
-  reg [7:0] \$2898 ;
-  reg [7:0] \$2899 ;
+  reg \$2890 ;
+  reg [3:0] \$2891 ;
+  reg [3:0] \$2892 ;
+  reg [15:0] \$2893 ;
+  reg [8:0] \$2894 ;
+  reg [8:0] \$2895 ;
+  reg [8:0] \$2896 ;
+  reg [8:0] \$2897 ;
+  reg [8:0] \$2898 ;
+  reg [8:0] \$2899 ;
   wire \$29 ;
   wire \$290 ;
-  reg [7:0] \$2900 ;
-  reg [7:0] \$2901 ;
+  reg [8:0] \$2900 ;
+  reg [8:0] \$2901 ;
   reg [7:0] \$2902 ;
   reg [7:0] \$2903 ;
   reg [7:0] \$2904 ;
@@ -2128,36 +2128,36 @@ module nm_linear_8_16_int8_k4_shift(i__valid, o__ready, clk, rst, i__ready, o__p
   reg [7:0] \$2908 ;
   reg [7:0] \$2909 ;
   wire \$291 ;
-  reg [511:0] \$2910 ;
-  reg \$2911 ;
-  reg [15:0] \$2912 ;
+  reg [7:0] \$2910 ;
+  reg [7:0] \$2911 ;
+  reg [7:0] \$2912 ;
   reg [7:0] \$2913 ;
   reg [7:0] \$2914 ;
   reg [7:0] \$2915 ;
   reg [7:0] \$2916 ;
   reg [7:0] \$2917 ;
-  reg [7:0] \$2918 ;
-  reg [7:0] \$2919 ;
+  reg [511:0] \$2918 ;
+  reg \$2919 ;
   wire \$292 ;
-  reg [7:0] \$2920 ;
-  reg [3:0] \$2921 ;
-  reg [3:0] \$2922 ;
-  reg [3:0] \$2923 ;
-  reg [3:0] \$2924 ;
-  reg [3:0] \$2925 ;
-  reg [3:0] \$2926 ;
-  reg [3:0] \$2927 ;
-  reg [3:0] \$2928 ;
-  reg [511:0] \$2929 ;
+  reg [15:0] \$2920 ;
+  reg [7:0] \$2921 ;
+  reg [7:0] \$2922 ;
+  reg [7:0] \$2923 ;
+  reg [7:0] \$2924 ;
+  reg [7:0] \$2925 ;
+  reg [7:0] \$2926 ;
+  reg [7:0] \$2927 ;
+  reg [7:0] \$2928 ;
+  reg [3:0] \$2929 ;
   wire \$293 ;
-  reg \$2930 ;
-  reg \$2931 ;
-  reg \$2932 ;
-  reg \$2933 ;
-  reg \$2934 ;
-  reg \$2935 ;
-  reg \$2936 ;
-  reg \$2937 ;
+  reg [3:0] \$2930 ;
+  reg [3:0] \$2931 ;
+  reg [3:0] \$2932 ;
+  reg [3:0] \$2933 ;
+  reg [3:0] \$2934 ;
+  reg [3:0] \$2935 ;
+  reg [3:0] \$2936 ;
+  reg [511:0] \$2937 ;
   reg \$2938 ;
   reg \$2939 ;
   wire \$294 ;
@@ -2175,15 +2175,15 @@ module nm_linear_8_16_int8_k4_shift(i__valid, o__ready, clk, rst, i__ready, o__p
   reg \$2950 ;
   reg \$2951 ;
   reg \$2952 ;
-  reg [3:0] \$2953 ;
-  reg [3:0] \$2954 ;
-  reg [3:0] \$2955 ;
-  reg [3:0] \$2956 ;
-  reg [3:0] \$2957 ;
-  reg [3:0] \$2958 ;
-  reg [3:0] \$2959 ;
+  reg \$2953 ;
+  reg \$2954 ;
+  reg \$2955 ;
+  reg \$2956 ;
+  reg \$2957 ;
+  reg \$2958 ;
+  reg \$2959 ;
   wire \$296 ;
-  reg [3:0] \$2960 ;
+  reg \$2960 ;
   reg [3:0] \$2961 ;
   reg [3:0] \$2962 ;
   reg [3:0] \$2963 ;
@@ -2192,15 +2192,15 @@ module nm_linear_8_16_int8_k4_shift(i__valid, o__ready, clk, rst, i__ready, o__p
   reg [3:0] \$2966 ;
   reg [3:0] \$2967 ;
   reg [3:0] \$2968 ;
-  reg [7:0] \$2969 ;
+  reg [3:0] \$2969 ;
   wire \$297 ;
-  reg [7:0] \$2970 ;
-  reg [7:0] \$2971 ;
-  reg [7:0] \$2972 ;
-  reg [7:0] \$2973 ;
-  reg [7:0] \$2974 ;
-  reg [7:0] \$2975 ;
-  reg [7:0] \$2976 ;
+  reg [3:0] \$2970 ;
+  reg [3:0] \$2971 ;
+  reg [3:0] \$2972 ;
+  reg [3:0] \$2973 ;
+  reg [3:0] \$2974 ;
+  reg [3:0] \$2975 ;
+  reg [3:0] \$2976 ;
   reg [7:0] \$2977 ;
   reg [7:0] \$2978 ;
   reg [7:0] \$2979 ;
@@ -2274,15 +2274,15 @@ module nm_linear_8_16_int8_k4_shift(i__valid, o__ready, clk, rst, i__ready, o__p
   reg [7:0] \$3039 ;
   wire \$304 ;
   reg [7:0] \$3040 ;
-  reg \$3041 ;
-  reg [8:0] \$3042 ;
-  reg [8:0] \$3043 ;
-  reg [8:0] \$3044 ;
-  reg [8:0] \$3045 ;
-  reg [8:0] \$3046 ;
-  reg [8:0] \$3047 ;
-  reg [8:0] \$3048 ;
-  reg [8:0] \$3049 ;
+  reg [7:0] \$3041 ;
+  reg [7:0] \$3042 ;
+  reg [7:0] \$3043 ;
+  reg [7:0] \$3044 ;
+  reg [7:0] \$3045 ;
+  reg [7:0] \$3046 ;
+  reg [7:0] \$3047 ;
+  reg [7:0] \$3048 ;
+  reg \$3049 ;
   wire \$305 ;
   reg [8:0] \$3050 ;
   reg [8:0] \$3051 ;
@@ -2310,15 +2310,15 @@ module nm_linear_8_16_int8_k4_shift(i__valid, o__ready, clk, rst, i__ready, o__p
   reg [8:0] \$3071 ;
   reg [8:0] \$3072 ;
   reg [8:0] \$3073 ;
-  reg \$3074 ;
-  reg \$3075 ;
-  reg \$3076 ;
-  reg \$3077 ;
-  reg \$3078 ;
-  reg \$3079 ;
+  reg [8:0] \$3074 ;
+  reg [8:0] \$3075 ;
+  reg [8:0] \$3076 ;
+  reg [8:0] \$3077 ;
+  reg [8:0] \$3078 ;
+  reg [8:0] \$3079 ;
   wire \$308 ;
-  reg \$3080 ;
-  reg \$3081 ;
+  reg [8:0] \$3080 ;
+  reg [8:0] \$3081 ;
   reg \$3082 ;
   reg \$3083 ;
   reg \$3084 ;
@@ -2329,14 +2329,14 @@ module nm_linear_8_16_int8_k4_shift(i__valid, o__ready, clk, rst, i__ready, o__p
   reg \$3089 ;
   wire \$309 ;
   reg \$3090 ;
-  reg [3:0] \$3091 ;
-  reg [3:0] \$3092 ;
-  reg [3:0] \$3093 ;
-  reg [3:0] \$3094 ;
-  reg [3:0] \$3095 ;
-  reg [3:0] \$3096 ;
-  reg [3:0] \$3097 ;
-  reg [3:0] \$3098 ;
+  reg \$3091 ;
+  reg \$3092 ;
+  reg \$3093 ;
+  reg \$3094 ;
+  reg \$3095 ;
+  reg \$3096 ;
+  reg \$3097 ;
+  reg \$3098 ;
   reg [3:0] \$3099 ;
   wire [8:0] \$31 ;
   wire \$310 ;
@@ -2347,15 +2347,15 @@ module nm_linear_8_16_int8_k4_shift(i__valid, o__ready, clk, rst, i__ready, o__p
   reg [3:0] \$3104 ;
   reg [3:0] \$3105 ;
   reg [3:0] \$3106 ;
-  reg [7:0] \$3107 ;
-  reg [7:0] \$3108 ;
-  reg [7:0] \$3109 ;
+  reg [3:0] \$3107 ;
+  reg [3:0] \$3108 ;
+  reg [3:0] \$3109 ;
   wire \$311 ;
-  reg [7:0] \$3110 ;
-  reg [7:0] \$3111 ;
-  reg [7:0] \$3112 ;
-  reg [7:0] \$3113 ;
-  reg [7:0] \$3114 ;
+  reg [3:0] \$3110 ;
+  reg [3:0] \$3111 ;
+  reg [3:0] \$3112 ;
+  reg [3:0] \$3113 ;
+  reg [3:0] \$3114 ;
   reg [7:0] \$3115 ;
   reg [7:0] \$3116 ;
   reg [7:0] \$3117 ;
@@ -2426,16 +2426,16 @@ module nm_linear_8_16_int8_k4_shift(i__valid, o__ready, clk, rst, i__ready, o__p
   reg [7:0] \$3176 ;
   reg [7:0] \$3177 ;
   reg [7:0] \$3178 ;
-  reg \$3179 ;
+  reg [7:0] \$3179 ;
   wire \$318 ;
-  reg [9:0] \$3180 ;
-  reg [9:0] \$3181 ;
-  reg [9:0] \$3182 ;
-  reg [9:0] \$3183 ;
-  reg [9:0] \$3184 ;
-  reg [9:0] \$3185 ;
-  reg [9:0] \$3186 ;
-  reg [9:0] \$3187 ;
+  reg [7:0] \$3180 ;
+  reg [7:0] \$3181 ;
+  reg [7:0] \$3182 ;
+  reg [7:0] \$3183 ;
+  reg [7:0] \$3184 ;
+  reg [7:0] \$3185 ;
+  reg [7:0] \$3186 ;
+  reg \$3187 ;
   reg [9:0] \$3188 ;
   reg [9:0] \$3189 ;
   wire \$319 ;
@@ -2445,16 +2445,16 @@ module nm_linear_8_16_int8_k4_shift(i__valid, o__ready, clk, rst, i__ready, o__p
   reg [9:0] \$3193 ;
   reg [9:0] \$3194 ;
   reg [9:0] \$3195 ;
-  reg \$3196 ;
-  reg \$3197 ;
-  reg \$3198 ;
-  reg \$3199 ;
+  reg [9:0] \$3196 ;
+  reg [9:0] \$3197 ;
+  reg [9:0] \$3198 ;
+  reg [9:0] \$3199 ;
   wire \$32 ;
   wire \$320 ;
-  reg \$3200 ;
-  reg \$3201 ;
-  reg \$3202 ;
-  reg \$3203 ;
+  reg [9:0] \$3200 ;
+  reg [9:0] \$3201 ;
+  reg [9:0] \$3202 ;
+  reg [9:0] \$3203 ;
   reg \$3204 ;
   reg \$3205 ;
   reg \$3206 ;
@@ -2465,15 +2465,15 @@ module nm_linear_8_16_int8_k4_shift(i__valid, o__ready, clk, rst, i__ready, o__p
   reg \$3210 ;
   reg \$3211 ;
   reg \$3212 ;
-  reg [3:0] \$3213 ;
-  reg [3:0] \$3214 ;
-  reg [3:0] \$3215 ;
-  reg [3:0] \$3216 ;
-  reg [3:0] \$3217 ;
-  reg [3:0] \$3218 ;
-  reg [3:0] \$3219 ;
+  reg \$3213 ;
+  reg \$3214 ;
+  reg \$3215 ;
+  reg \$3216 ;
+  reg \$3217 ;
+  reg \$3218 ;
+  reg \$3219 ;
   wire \$322 ;
-  reg [3:0] \$3220 ;
+  reg \$3220 ;
   reg [3:0] \$3221 ;
   reg [3:0] \$3222 ;
   reg [3:0] \$3223 ;
@@ -2482,15 +2482,15 @@ module nm_linear_8_16_int8_k4_shift(i__valid, o__ready, clk, rst, i__ready, o__p
   reg [3:0] \$3226 ;
   reg [3:0] \$3227 ;
   reg [3:0] \$3228 ;
-  reg [7:0] \$3229 ;
+  reg [3:0] \$3229 ;
   wire \$323 ;
-  reg [7:0] \$3230 ;
-  reg [7:0] \$3231 ;
-  reg [7:0] \$3232 ;
-  reg [7:0] \$3233 ;
-  reg [7:0] \$3234 ;
-  reg [7:0] \$3235 ;
-  reg [7:0] \$3236 ;
+  reg [3:0] \$3230 ;
+  reg [3:0] \$3231 ;
+  reg [3:0] \$3232 ;
+  reg [3:0] \$3233 ;
+  reg [3:0] \$3234 ;
+  reg [3:0] \$3235 ;
+  reg [3:0] \$3236 ;
   reg [7:0] \$3237 ;
   reg [7:0] \$3238 ;
   reg [7:0] \$3239 ;
@@ -2563,24 +2563,24 @@ module nm_linear_8_16_int8_k4_shift(i__valid, o__ready, clk, rst, i__ready, o__p
   wire [7:0] \$33 ;
   wire \$330 ;
   reg [7:0] \$3300 ;
-  reg \$3301 ;
-  reg [10:0] \$3302 ;
-  reg [10:0] \$3303 ;
-  reg [10:0] \$3304 ;
-  reg [10:0] \$3305 ;
-  reg [10:0] \$3306 ;
-  reg [10:0] \$3307 ;
-  reg [10:0] \$3308 ;
-  reg [10:0] \$3309 ;
+  reg [7:0] \$3301 ;
+  reg [7:0] \$3302 ;
+  reg [7:0] \$3303 ;
+  reg [7:0] \$3304 ;
+  reg [7:0] \$3305 ;
+  reg [7:0] \$3306 ;
+  reg [7:0] \$3307 ;
+  reg [7:0] \$3308 ;
+  reg \$3309 ;
   wire \$331 ;
-  reg \$3310 ;
-  reg \$3311 ;
-  reg \$3312 ;
-  reg \$3313 ;
-  reg \$3314 ;
-  reg \$3315 ;
-  reg \$3316 ;
-  reg \$3317 ;
+  reg [10:0] \$3310 ;
+  reg [10:0] \$3311 ;
+  reg [10:0] \$3312 ;
+  reg [10:0] \$3313 ;
+  reg [10:0] \$3314 ;
+  reg [10:0] \$3315 ;
+  reg [10:0] \$3316 ;
+  reg [10:0] \$3317 ;
   reg \$3318 ;
   reg \$3319 ;
   wire \$332 ;
@@ -2591,15 +2591,15 @@ module nm_linear_8_16_int8_k4_shift(i__valid, o__ready, clk, rst, i__ready, o__p
   reg \$3324 ;
   reg \$3325 ;
   reg \$3326 ;
-  reg [3:0] \$3327 ;
-  reg [3:0] \$3328 ;
-  reg [3:0] \$3329 ;
+  reg \$3327 ;
+  reg \$3328 ;
+  reg \$3329 ;
   wire \$333 ;
-  reg [3:0] \$3330 ;
-  reg [3:0] \$3331 ;
-  reg [3:0] \$3332 ;
-  reg [3:0] \$3333 ;
-  reg [3:0] \$3334 ;
+  reg \$3330 ;
+  reg \$3331 ;
+  reg \$3332 ;
+  reg \$3333 ;
+  reg \$3334 ;
   reg [3:0] \$3335 ;
   reg [3:0] \$3336 ;
   reg [3:0] \$3337 ;
@@ -2609,15 +2609,15 @@ module nm_linear_8_16_int8_k4_shift(i__valid, o__ready, clk, rst, i__ready, o__p
   reg [3:0] \$3340 ;
   reg [3:0] \$3341 ;
   reg [3:0] \$3342 ;
-  reg [7:0] \$3343 ;
-  reg [7:0] \$3344 ;
-  reg [7:0] \$3345 ;
-  reg [7:0] \$3346 ;
-  reg [7:0] \$3347 ;
-  reg [7:0] \$3348 ;
-  reg [7:0] \$3349 ;
+  reg [3:0] \$3343 ;
+  reg [3:0] \$3344 ;
+  reg [3:0] \$3345 ;
+  reg [3:0] \$3346 ;
+  reg [3:0] \$3347 ;
+  reg [3:0] \$3348 ;
+  reg [3:0] \$3349 ;
   wire \$335 ;
-  reg [7:0] \$3350 ;
+  reg [3:0] \$3350 ;
   reg [7:0] \$3351 ;
   reg [7:0] \$3352 ;
   reg [7:0] \$3353 ;
@@ -2689,21 +2689,21 @@ module nm_linear_8_16_int8_k4_shift(i__valid, o__ready, clk, rst, i__ready, o__p
   reg [7:0] \$3412 ;
   reg [7:0] \$3413 ;
   reg [7:0] \$3414 ;
-  reg \$3415 ;
-  reg [11:0] \$3416 ;
-  reg [11:0] \$3417 ;
-  reg [11:0] \$3418 ;
-  reg [11:0] \$3419 ;
+  reg [7:0] \$3415 ;
+  reg [7:0] \$3416 ;
+  reg [7:0] \$3417 ;
+  reg [7:0] \$3418 ;
+  reg [7:0] \$3419 ;
   wire \$342 ;
-  reg \$3420 ;
+  reg [7:0] \$3420 ;
   reg [7:0] \$3421 ;
   reg [7:0] \$3422 ;
-  reg [7:0] \$3423 ;
-  reg [7:0] \$3424 ;
-  reg [7:0] \$3425 ;
-  reg [7:0] \$3426 ;
-  reg [7:0] \$3427 ;
-  reg [7:0] \$3428 ;
+  reg \$3423 ;
+  reg [11:0] \$3424 ;
+  reg [11:0] \$3425 ;
+  reg [11:0] \$3426 ;
+  reg [11:0] \$3427 ;
+  reg \$3428 ;
   reg [7:0] \$3429 ;
   wire \$343 ;
   reg [7:0] \$3430 ;
@@ -2740,34 +2740,34 @@ module nm_linear_8_16_int8_k4_shift(i__valid, o__ready, clk, rst, i__ready, o__p
   reg [7:0] \$3459 ;
   wire \$346 ;
   reg [7:0] \$3460 ;
-  reg \$3461 ;
-  reg [15:0] \$3462 ;
-  reg [15:0] \$3463 ;
-  reg [15:0] \$3464 ;
-  reg [15:0] \$3465 ;
-  reg \$3466 ;
-  reg \$3467 ;
-  reg [15:0] \$3468 ;
-  reg [15:0] \$3469 ;
+  reg [7:0] \$3461 ;
+  reg [7:0] \$3462 ;
+  reg [7:0] \$3463 ;
+  reg [7:0] \$3464 ;
+  reg [7:0] \$3465 ;
+  reg [7:0] \$3466 ;
+  reg [7:0] \$3467 ;
+  reg [7:0] \$3468 ;
+  reg \$3469 ;
   wire \$347 ;
   reg [15:0] \$3470 ;
   reg [15:0] \$3471 ;
-  reg \$3472 ;
-  reg \$3473 ;
-  reg [15:0] \$3474 ;
-  reg [15:0] \$3475 ;
+  reg [15:0] \$3472 ;
+  reg [15:0] \$3473 ;
+  reg \$3474 ;
+  reg \$3475 ;
   reg [15:0] \$3476 ;
   reg [15:0] \$3477 ;
-  reg \$3478 ;
-  reg [16:0] \$3479 ;
+  reg [15:0] \$3478 ;
+  reg [15:0] \$3479 ;
   wire \$348 ;
-  reg [16:0] \$3480 ;
-  reg [16:0] \$3481 ;
-  reg [16:0] \$3482 ;
-  reg [16:0] \$3483 ;
-  reg [16:0] \$3484 ;
-  reg [16:0] \$3485 ;
-  reg [16:0] \$3486 ;
+  reg \$3480 ;
+  reg \$3481 ;
+  reg [15:0] \$3482 ;
+  reg [15:0] \$3483 ;
+  reg [15:0] \$3484 ;
+  reg [15:0] \$3485 ;
+  reg \$3486 ;
   reg [16:0] \$3487 ;
   reg [16:0] \$3488 ;
   reg [16:0] \$3489 ;
@@ -2777,48 +2777,48 @@ module nm_linear_8_16_int8_k4_shift(i__valid, o__ready, clk, rst, i__ready, o__p
   reg [16:0] \$3492 ;
   reg [16:0] \$3493 ;
   reg [16:0] \$3494 ;
-  reg \$3495 ;
-  reg [15:0] \$3496 ;
-  reg [15:0] \$3497 ;
-  reg [15:0] \$3498 ;
-  reg [15:0] \$3499 ;
+  reg [16:0] \$3495 ;
+  reg [16:0] \$3496 ;
+  reg [16:0] \$3497 ;
+  reg [16:0] \$3498 ;
+  reg [16:0] \$3499 ;
   wire \$35 ;
   wire \$350 ;
-  reg \$3500 ;
-  reg [17:0] \$3501 ;
-  reg [17:0] \$3502 ;
-  reg [17:0] \$3503 ;
-  reg [17:0] \$3504 ;
-  reg [17:0] \$3505 ;
-  reg [17:0] \$3506 ;
-  reg [17:0] \$3507 ;
-  reg [17:0] \$3508 ;
-  reg \$3509 ;
+  reg [16:0] \$3500 ;
+  reg [16:0] \$3501 ;
+  reg [16:0] \$3502 ;
+  reg \$3503 ;
+  reg [15:0] \$3504 ;
+  reg [15:0] \$3505 ;
+  reg [15:0] \$3506 ;
+  reg [15:0] \$3507 ;
+  reg \$3508 ;
+  reg [17:0] \$3509 ;
   wire \$351 ;
-  reg [15:0] \$3510 ;
-  reg [15:0] \$3511 ;
-  reg [15:0] \$3512 ;
-  reg [15:0] \$3513 ;
-  reg \$3514 ;
-  reg [18:0] \$3515 ;
-  reg [18:0] \$3516 ;
-  reg [18:0] \$3517 ;
-  reg [18:0] \$3518 ;
-  reg \$3519 ;
+  reg [17:0] \$3510 ;
+  reg [17:0] \$3511 ;
+  reg [17:0] \$3512 ;
+  reg [17:0] \$3513 ;
+  reg [17:0] \$3514 ;
+  reg [17:0] \$3515 ;
+  reg [17:0] \$3516 ;
+  reg \$3517 ;
+  reg [15:0] \$3518 ;
+  reg [15:0] \$3519 ;
   wire \$352 ;
   reg [15:0] \$3520 ;
   reg [15:0] \$3521 ;
-  reg [15:0] \$3522 ;
-  reg [15:0] \$3523 ;
-  reg \$3524 ;
-  reg \$3525 ;
-  reg \$3526 ;
+  reg \$3522 ;
+  reg [18:0] \$3523 ;
+  reg [18:0] \$3524 ;
+  reg [18:0] \$3525 ;
+  reg [18:0] \$3526 ;
   reg \$3527 ;
-  reg \$3528 ;
-  reg \$3529 ;
+  reg [15:0] \$3528 ;
+  reg [15:0] \$3529 ;
   wire \$353 ;
-  reg \$3530 ;
-  reg \$3531 ;
+  reg [15:0] \$3530 ;
+  reg [15:0] \$3531 ;
   reg \$3532 ;
   reg \$3533 ;
   reg \$3534 ;
@@ -2843,16 +2843,28 @@ module nm_linear_8_16_int8_k4_shift(i__valid, o__ready, clk, rst, i__ready, o__p
   reg \$3551 ;
   reg \$3552 ;
   reg \$3553 ;
-  reg [31:0] \$3554 ;
-  reg [31:0] \$3555 ;
-  reg [31:0] \$3556 ;
-  reg [31:0] \$3557 ;
-  reg [31:0] \$3558 ;
-  reg [31:0] \$3559 ;
+  reg \$3554 ;
+  reg \$3555 ;
+  reg \$3556 ;
+  reg \$3557 ;
+  reg \$3558 ;
+  reg \$3559 ;
   wire \$356 ;
-  reg [31:0] \$3560 ;
-  reg [31:0] \$3561 ;
+  reg \$3560 ;
+  reg \$3561 ;
+  reg \$3562 ;
+  reg \$3563 ;
+  reg \$3564 ;
+  reg \$3565 ;
+  reg [31:0] \$3566 ;
+  reg [31:0] \$3567 ;
+  reg [31:0] \$3568 ;
+  reg [31:0] \$3569 ;
   wire \$357 ;
+  reg [31:0] \$3570 ;
+  reg [31:0] \$3571 ;
+  reg [31:0] \$3572 ;
+  reg [31:0] \$3573 ;
   wire \$358 ;
   wire \$359 ;
   wire [7:0] \$36 ;
@@ -3727,50 +3739,50 @@ module nm_linear_8_16_int8_k4_shift(i__valid, o__ready, clk, rst, i__ready, o__p
   wire [31:0] mac_acc3_next;
   reg [31:0] mac_acc3_out = 32'd0;
   reg [16:0] mac_add0_s0 = 17'h00000;
-  reg [16:0] \mac_add0_s0$1810  = 17'h00000;
-  reg [16:0] \mac_add0_s0$1812  = 17'h00000;
-  reg [16:0] \mac_add0_s0$1813  = 17'h00000;
-  reg [16:0] \mac_add0_s0$1815  = 17'h00000;
-  reg [16:0] \mac_add0_s0$1816  = 17'h00000;
   reg [16:0] \mac_add0_s0$1818  = 17'h00000;
-  reg [16:0] \mac_add0_s0$1819  = 17'h00000;
+  reg [16:0] \mac_add0_s0$1820  = 17'h00000;
   reg [16:0] \mac_add0_s0$1821  = 17'h00000;
-  reg [16:0] \mac_add0_s0$1822  = 17'h00000;
+  reg [16:0] \mac_add0_s0$1823  = 17'h00000;
   reg [16:0] \mac_add0_s0$1824  = 17'h00000;
-  reg [16:0] \mac_add0_s0$1825  = 17'h00000;
+  reg [16:0] \mac_add0_s0$1826  = 17'h00000;
   reg [16:0] \mac_add0_s0$1827  = 17'h00000;
-  reg [16:0] \mac_add0_s0$1828  = 17'h00000;
+  reg [16:0] \mac_add0_s0$1829  = 17'h00000;
   reg [16:0] \mac_add0_s0$1830  = 17'h00000;
-  reg [16:0] \mac_add0_s0$1831  = 17'h00000;
-  reg \mac_add0_s0$2017  = 1'h0;
-  reg [15:0] \mac_add0_s0$2018  = 16'h0000;
-  reg [15:0] \mac_add0_s0$2019  = 16'h0000;
-  reg [15:0] \mac_add0_s0$2020  = 16'h0000;
-  reg [15:0] \mac_add0_s0$2021  = 16'h0000;
+  reg [16:0] \mac_add0_s0$1832  = 17'h00000;
+  reg [16:0] \mac_add0_s0$1833  = 17'h00000;
+  reg [16:0] \mac_add0_s0$1835  = 17'h00000;
+  reg [16:0] \mac_add0_s0$1836  = 17'h00000;
+  reg [16:0] \mac_add0_s0$1838  = 17'h00000;
+  reg [16:0] \mac_add0_s0$1839  = 17'h00000;
+  reg \mac_add0_s0$2025  = 1'h0;
+  reg [15:0] \mac_add0_s0$2026  = 16'h0000;
+  reg [15:0] \mac_add0_s0$2027  = 16'h0000;
+  reg [15:0] \mac_add0_s0$2028  = 16'h0000;
+  reg [15:0] \mac_add0_s0$2029  = 16'h0000;
   reg mac_add0_valid_s0 = 1'h0;
   reg [17:0] mac_add1_s0 = 18'h00000;
-  reg [17:0] \mac_add1_s0$1836  = 18'h00000;
-  reg [17:0] \mac_add1_s0$1838  = 18'h00000;
-  reg [17:0] \mac_add1_s0$1839  = 18'h00000;
-  reg [17:0] \mac_add1_s0$1841  = 18'h00000;
-  reg [17:0] \mac_add1_s0$1842  = 18'h00000;
   reg [17:0] \mac_add1_s0$1844  = 18'h00000;
-  reg [17:0] \mac_add1_s0$1845  = 18'h00000;
-  reg \mac_add1_s0$2023  = 1'h0;
-  reg [15:0] \mac_add1_s0$2024  = 16'h0000;
-  reg [15:0] \mac_add1_s0$2025  = 16'h0000;
-  reg [15:0] \mac_add1_s0$2026  = 16'h0000;
-  reg [15:0] \mac_add1_s0$2027  = 16'h0000;
+  reg [17:0] \mac_add1_s0$1846  = 18'h00000;
+  reg [17:0] \mac_add1_s0$1847  = 18'h00000;
+  reg [17:0] \mac_add1_s0$1849  = 18'h00000;
+  reg [17:0] \mac_add1_s0$1850  = 18'h00000;
+  reg [17:0] \mac_add1_s0$1852  = 18'h00000;
+  reg [17:0] \mac_add1_s0$1853  = 18'h00000;
+  reg \mac_add1_s0$2031  = 1'h0;
+  reg [15:0] \mac_add1_s0$2032  = 16'h0000;
+  reg [15:0] \mac_add1_s0$2033  = 16'h0000;
+  reg [15:0] \mac_add1_s0$2034  = 16'h0000;
+  reg [15:0] \mac_add1_s0$2035  = 16'h0000;
   reg mac_add1_valid_s0 = 1'h0;
   reg [18:0] mac_add2_s0 = 19'h00000;
-  reg [15:0] \mac_add2_s0$1850  = 16'h0000;
-  reg [18:0] \mac_add2_s0$1852  = 19'h00000;
-  reg [15:0] \mac_add2_s0$1853  = 16'h0000;
-  reg [18:0] \mac_add2_s0$1855  = 19'h00000;
-  reg [15:0] \mac_add2_s0$1856  = 16'h0000;
-  reg [18:0] \mac_add2_s0$1858  = 19'h00000;
-  reg [15:0] \mac_add2_s0$1859  = 16'h0000;
-  reg \mac_add2_s0$2029  = 1'h0;
+  reg [15:0] \mac_add2_s0$1858  = 16'h0000;
+  reg [18:0] \mac_add2_s0$1860  = 19'h00000;
+  reg [15:0] \mac_add2_s0$1861  = 16'h0000;
+  reg [18:0] \mac_add2_s0$1863  = 19'h00000;
+  reg [15:0] \mac_add2_s0$1864  = 16'h0000;
+  reg [18:0] \mac_add2_s0$1866  = 19'h00000;
+  reg [15:0] \mac_add2_s0$1867  = 16'h0000;
+  reg \mac_add2_s0$2037  = 1'h0;
   reg mac_add2_valid_s0 = 1'h0;
   (* keep = 32'd1 *)
   wire [31:0] mac_biased0;
@@ -3781,36 +3793,28 @@ module nm_linear_8_16_int8_k4_shift(i__valid, o__ready, clk, rst, i__ready, o__p
   (* keep = 32'd1 *)
   wire [31:0] mac_biased3;
   reg mac_dspin_s0 = 1'h0;
-  reg [15:0] \mac_dspin_s0$2006  = 16'h0000;
-  reg [15:0] \mac_dspin_s0$2007  = 16'h0000;
-  reg [15:0] \mac_dspin_s0$2008  = 16'h0000;
-  reg [15:0] \mac_dspin_s0$2009  = 16'h0000;
+  reg [15:0] \mac_dspin_s0$2014  = 16'h0000;
+  reg [15:0] \mac_dspin_s0$2015  = 16'h0000;
+  reg [15:0] \mac_dspin_s0$2016  = 16'h0000;
+  reg [15:0] \mac_dspin_s0$2017  = 16'h0000;
   reg mac_dspin_valid_s0 = 1'h0;
   reg mac_dspout_s0 = 1'h0;
-  reg [15:0] \mac_dspout_s0$2012  = 16'h0000;
-  reg [15:0] \mac_dspout_s0$2013  = 16'h0000;
-  reg [15:0] \mac_dspout_s0$2014  = 16'h0000;
-  reg [15:0] \mac_dspout_s0$2015  = 16'h0000;
+  reg [15:0] \mac_dspout_s0$2020  = 16'h0000;
+  reg [15:0] \mac_dspout_s0$2021  = 16'h0000;
+  reg [15:0] \mac_dspout_s0$2022  = 16'h0000;
+  reg [15:0] \mac_dspout_s0$2023  = 16'h0000;
   reg mac_dspout_valid_s0 = 1'h0;
   (* init = 1'h0 *)
   wire mac_out_valid;
+  reg [7:0] mac_pre_a0_g0 = 8'h00;
+  reg [7:0] mac_pre_a1_g1 = 8'h00;
+  reg [7:0] mac_pre_a2_g2 = 8'h00;
+  reg [7:0] mac_pre_a3_g3 = 8'h00;
+  reg [7:0] mac_pre_a4_g4 = 8'h00;
+  reg [7:0] mac_pre_a5_g5 = 8'h00;
+  reg [7:0] mac_pre_a6_g6 = 8'h00;
+  reg [7:0] mac_pre_a7_g7 = 8'h00;
   reg [7:0] mac_pre_s0 = 8'h00;
-  reg [7:0] \mac_pre_s0$1960  = 8'h00;
-  reg [7:0] \mac_pre_s0$1961  = 8'h00;
-  reg [7:0] \mac_pre_s0$1962  = 8'h00;
-  reg [7:0] \mac_pre_s0$1963  = 8'h00;
-  reg [7:0] \mac_pre_s0$1964  = 8'h00;
-  reg [7:0] \mac_pre_s0$1965  = 8'h00;
-  reg [7:0] \mac_pre_s0$1966  = 8'h00;
-  reg [7:0] \mac_pre_s0$1967  = 8'h00;
-  reg [7:0] \mac_pre_s0$1968  = 8'h00;
-  reg [7:0] \mac_pre_s0$1969  = 8'h00;
-  reg [7:0] \mac_pre_s0$1970  = 8'h00;
-  reg [7:0] \mac_pre_s0$1971  = 8'h00;
-  reg [7:0] \mac_pre_s0$1972  = 8'h00;
-  reg [7:0] \mac_pre_s0$1973  = 8'h00;
-  reg [7:0] \mac_pre_s0$1974  = 8'h00;
-  reg [7:0] \mac_pre_s0$1975  = 8'h00;
   reg [7:0] \mac_pre_s0$1976  = 8'h00;
   reg [7:0] \mac_pre_s0$1977  = 8'h00;
   reg [7:0] \mac_pre_s0$1978  = 8'h00;
@@ -3834,11 +3838,19 @@ module nm_linear_8_16_int8_k4_shift(i__valid, o__ready, clk, rst, i__ready, o__p
   reg [7:0] \mac_pre_s0$1996  = 8'h00;
   reg [7:0] \mac_pre_s0$1997  = 8'h00;
   reg [7:0] \mac_pre_s0$1998  = 8'h00;
-  reg \mac_pre_s0$1999  = 1'h0;
-  reg [15:0] \mac_pre_s0$2000  = 16'h0000;
-  reg [15:0] \mac_pre_s0$2001  = 16'h0000;
-  reg [15:0] \mac_pre_s0$2002  = 16'h0000;
-  reg [15:0] \mac_pre_s0$2003  = 16'h0000;
+  reg [7:0] \mac_pre_s0$1999  = 8'h00;
+  reg [7:0] \mac_pre_s0$2000  = 8'h00;
+  reg [7:0] \mac_pre_s0$2001  = 8'h00;
+  reg [7:0] \mac_pre_s0$2002  = 8'h00;
+  reg [7:0] \mac_pre_s0$2003  = 8'h00;
+  reg [7:0] \mac_pre_s0$2004  = 8'h00;
+  reg [7:0] \mac_pre_s0$2005  = 8'h00;
+  reg [7:0] \mac_pre_s0$2006  = 8'h00;
+  reg \mac_pre_s0$2007  = 1'h0;
+  reg [15:0] \mac_pre_s0$2008  = 16'h0000;
+  reg [15:0] \mac_pre_s0$2009  = 16'h0000;
+  reg [15:0] \mac_pre_s0$2010  = 16'h0000;
+  reg [15:0] \mac_pre_s0$2011  = 16'h0000;
   reg mac_pre_valid_s0 = 1'h0;
   wire [15:0] mac_prod0_0;
   wire [15:0] mac_prod0_1;
@@ -3963,15 +3975,15 @@ module nm_linear_8_16_int8_k4_shift(i__valid, o__ready, clk, rst, i__ready, o__p
   reg [8:0] \mac_wmux0_s0$1170  = 9'h000;
   reg [8:0] \mac_wmux0_s0$1172  = 9'h000;
   reg [8:0] \mac_wmux0_s0$1173  = 9'h000;
-  reg [7:0] \mac_wmux0_s0$1919  = 8'h00;
-  reg [7:0] \mac_wmux0_s0$1920  = 8'h00;
-  reg [7:0] \mac_wmux0_s0$1921  = 8'h00;
-  reg [7:0] \mac_wmux0_s0$1922  = 8'h00;
-  reg [7:0] \mac_wmux0_s0$1923  = 8'h00;
-  reg [7:0] \mac_wmux0_s0$1924  = 8'h00;
-  reg [7:0] \mac_wmux0_s0$1925  = 8'h00;
-  reg [7:0] \mac_wmux0_s0$1926  = 8'h00;
-  reg \mac_wmux0_s0$1927  = 1'h0;
+  reg [7:0] \mac_wmux0_s0$1927  = 8'h00;
+  reg [7:0] \mac_wmux0_s0$1928  = 8'h00;
+  reg [7:0] \mac_wmux0_s0$1929  = 8'h00;
+  reg [7:0] \mac_wmux0_s0$1930  = 8'h00;
+  reg [7:0] \mac_wmux0_s0$1931  = 8'h00;
+  reg [7:0] \mac_wmux0_s0$1932  = 8'h00;
+  reg [7:0] \mac_wmux0_s0$1933  = 8'h00;
+  reg [7:0] \mac_wmux0_s0$1934  = 8'h00;
+  reg \mac_wmux0_s0$1935  = 1'h0;
   reg [3:0] \mac_wmux0_s0$925  = 4'h0;
   reg \mac_wmux0_s0$927  = 1'h0;
   reg [3:0] \mac_wmux0_s0$928  = 4'h0;
@@ -4122,15 +4134,15 @@ module nm_linear_8_16_int8_k4_shift(i__valid, o__ready, clk, rst, i__ready, o__p
   reg [9:0] \mac_wmux1_s0$1390  = 10'h000;
   reg [9:0] \mac_wmux1_s0$1392  = 10'h000;
   reg [9:0] \mac_wmux1_s0$1393  = 10'h000;
-  reg [7:0] \mac_wmux1_s0$1929  = 8'h00;
-  reg [7:0] \mac_wmux1_s0$1930  = 8'h00;
-  reg [7:0] \mac_wmux1_s0$1931  = 8'h00;
-  reg [7:0] \mac_wmux1_s0$1932  = 8'h00;
-  reg [7:0] \mac_wmux1_s0$1933  = 8'h00;
-  reg [7:0] \mac_wmux1_s0$1934  = 8'h00;
-  reg [7:0] \mac_wmux1_s0$1935  = 8'h00;
-  reg [7:0] \mac_wmux1_s0$1936  = 8'h00;
-  reg \mac_wmux1_s0$1937  = 1'h0;
+  reg [7:0] \mac_wmux1_s0$1937  = 8'h00;
+  reg [7:0] \mac_wmux1_s0$1938  = 8'h00;
+  reg [7:0] \mac_wmux1_s0$1939  = 8'h00;
+  reg [7:0] \mac_wmux1_s0$1940  = 8'h00;
+  reg [7:0] \mac_wmux1_s0$1941  = 8'h00;
+  reg [7:0] \mac_wmux1_s0$1942  = 8'h00;
+  reg [7:0] \mac_wmux1_s0$1943  = 8'h00;
+  reg [7:0] \mac_wmux1_s0$1944  = 8'h00;
+  reg \mac_wmux1_s0$1945  = 1'h0;
   reg mac_wmux1_valid_s0 = 1'h0;
   reg mac_wmux2_s0 = 1'h0;
   reg [3:0] \mac_wmux2_s0$1396  = 4'h0;
@@ -4236,15 +4248,15 @@ module nm_linear_8_16_int8_k4_shift(i__valid, o__ready, clk, rst, i__ready, o__p
   reg [10:0] \mac_wmux2_s0$1584  = 11'h000;
   reg [10:0] \mac_wmux2_s0$1586  = 11'h000;
   reg [10:0] \mac_wmux2_s0$1587  = 11'h000;
-  reg [7:0] \mac_wmux2_s0$1939  = 8'h00;
-  reg [7:0] \mac_wmux2_s0$1940  = 8'h00;
-  reg [7:0] \mac_wmux2_s0$1941  = 8'h00;
-  reg [7:0] \mac_wmux2_s0$1942  = 8'h00;
-  reg [7:0] \mac_wmux2_s0$1943  = 8'h00;
-  reg [7:0] \mac_wmux2_s0$1944  = 8'h00;
-  reg [7:0] \mac_wmux2_s0$1945  = 8'h00;
-  reg [7:0] \mac_wmux2_s0$1946  = 8'h00;
-  reg \mac_wmux2_s0$1947  = 1'h0;
+  reg [7:0] \mac_wmux2_s0$1947  = 8'h00;
+  reg [7:0] \mac_wmux2_s0$1948  = 8'h00;
+  reg [7:0] \mac_wmux2_s0$1949  = 8'h00;
+  reg [7:0] \mac_wmux2_s0$1950  = 8'h00;
+  reg [7:0] \mac_wmux2_s0$1951  = 8'h00;
+  reg [7:0] \mac_wmux2_s0$1952  = 8'h00;
+  reg [7:0] \mac_wmux2_s0$1953  = 8'h00;
+  reg [7:0] \mac_wmux2_s0$1954  = 8'h00;
+  reg \mac_wmux2_s0$1955  = 1'h0;
   reg mac_wmux2_valid_s0 = 1'h0;
   reg mac_wmux3_s0 = 1'h0;
   reg [3:0] \mac_wmux3_s0$1590  = 4'h0;
@@ -4342,19 +4354,19 @@ module nm_linear_8_16_int8_k4_shift(i__valid, o__ready, clk, rst, i__ready, o__p
   reg [7:0] \mac_wmux3_s0$1736  = 8'h00;
   reg [7:0] \mac_wmux3_s0$1738  = 8'h00;
   reg [7:0] \mac_wmux3_s0$1739  = 8'h00;
-  reg [11:0] \mac_wmux3_s0$1743  = 12'h000;
-  reg [11:0] \mac_wmux3_s0$1745  = 12'h000;
-  reg [11:0] \mac_wmux3_s0$1747  = 12'h000;
-  reg [11:0] \mac_wmux3_s0$1749  = 12'h000;
-  reg [7:0] \mac_wmux3_s0$1949  = 8'h00;
-  reg [7:0] \mac_wmux3_s0$1950  = 8'h00;
-  reg [7:0] \mac_wmux3_s0$1951  = 8'h00;
-  reg [7:0] \mac_wmux3_s0$1952  = 8'h00;
-  reg [7:0] \mac_wmux3_s0$1953  = 8'h00;
-  reg [7:0] \mac_wmux3_s0$1954  = 8'h00;
-  reg [7:0] \mac_wmux3_s0$1955  = 8'h00;
-  reg [7:0] \mac_wmux3_s0$1956  = 8'h00;
-  reg \mac_wmux3_s0$1957  = 1'h0;
+  reg [11:0] \mac_wmux3_s0$1759  = 12'h000;
+  reg [11:0] \mac_wmux3_s0$1761  = 12'h000;
+  reg [11:0] \mac_wmux3_s0$1763  = 12'h000;
+  reg [11:0] \mac_wmux3_s0$1765  = 12'h000;
+  reg [7:0] \mac_wmux3_s0$1957  = 8'h00;
+  reg [7:0] \mac_wmux3_s0$1958  = 8'h00;
+  reg [7:0] \mac_wmux3_s0$1959  = 8'h00;
+  reg [7:0] \mac_wmux3_s0$1960  = 8'h00;
+  reg [7:0] \mac_wmux3_s0$1961  = 8'h00;
+  reg [7:0] \mac_wmux3_s0$1962  = 8'h00;
+  reg [7:0] \mac_wmux3_s0$1963  = 8'h00;
+  reg [7:0] \mac_wmux3_s0$1964  = 8'h00;
+  reg \mac_wmux3_s0$1965  = 1'h0;
   reg mac_wmux3_valid_s0 = 1'h0;
   wire [3:0] mac_wmux_drop0;
   wire [3:0] mac_wmux_drop1;
@@ -5130,8 +5142,8 @@ module nm_linear_8_16_int8_k4_shift(i__valid, o__ready, clk, rst, i__ready, o__p
   wire [7:0] sel_key8;
   wire [7:0] sel_key9;
   reg sel_l10_s0 = 1'h0;
-  reg [511:0] \sel_l10_s0$1898  = 512'h00000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000;
-  reg \sel_l10_s0$1899  = 1'h0;
+  reg [511:0] \sel_l10_s0$1906  = 512'h00000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000;
+  reg \sel_l10_s0$1907  = 1'h0;
   reg [2:0] \sel_l10_s0$628  = 3'h0;
   reg [2:0] \sel_l10_s0$636  = 3'h0;
   reg [2:0] \sel_l10_s0$644  = 3'h0;
@@ -5148,9 +5160,9 @@ module nm_linear_8_16_int8_k4_shift(i__valid, o__ready, clk, rst, i__ready, o__p
   reg [1:0] \sel_l10_s0$771  = 2'h0;
   reg [1:0] \sel_l10_s0$772  = 2'h0;
   reg [7:0] sel_l13_s0 = 8'h00;
-  reg [15:0] \sel_l13_s0$1900  = 16'h0000;
-  reg [511:0] \sel_l13_s0$1901  = 512'h00000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000;
-  reg \sel_l13_s0$1902  = 1'h0;
+  reg [15:0] \sel_l13_s0$1908  = 16'h0000;
+  reg [511:0] \sel_l13_s0$1909  = 512'h00000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000;
+  reg \sel_l13_s0$1910  = 1'h0;
   reg [8:0] \sel_l13_s0$784  = 9'h000;
   reg [7:0] \sel_l13_s0$785  = 8'h00;
   reg [7:0] \sel_l13_s0$786  = 8'h00;
@@ -5175,16 +5187,16 @@ module nm_linear_8_16_int8_k4_shift(i__valid, o__ready, clk, rst, i__ready, o__p
   reg [8:0] \sel_l13_s0$833  = 9'h000;
   reg [7:0] \sel_l13_s0$836  = 8'h00;
   reg [3:0] sel_l15_s0 = 4'h0;
-  reg [15:0] \sel_l15_s0$1903  = 16'h0000;
-  reg [7:0] \sel_l15_s0$1904  = 8'h00;
-  reg [7:0] \sel_l15_s0$1905  = 8'h00;
-  reg [7:0] \sel_l15_s0$1906  = 8'h00;
-  reg [7:0] \sel_l15_s0$1907  = 8'h00;
-  reg [7:0] \sel_l15_s0$1908  = 8'h00;
-  reg [7:0] \sel_l15_s0$1909  = 8'h00;
-  reg [7:0] \sel_l15_s0$1910  = 8'h00;
-  reg [7:0] \sel_l15_s0$1911  = 8'h00;
-  reg \sel_l15_s0$1912  = 1'h0;
+  reg [15:0] \sel_l15_s0$1911  = 16'h0000;
+  reg [7:0] \sel_l15_s0$1912  = 8'h00;
+  reg [7:0] \sel_l15_s0$1913  = 8'h00;
+  reg [7:0] \sel_l15_s0$1914  = 8'h00;
+  reg [7:0] \sel_l15_s0$1915  = 8'h00;
+  reg [7:0] \sel_l15_s0$1916  = 8'h00;
+  reg [7:0] \sel_l15_s0$1917  = 8'h00;
+  reg [7:0] \sel_l15_s0$1918  = 8'h00;
+  reg [7:0] \sel_l15_s0$1919  = 8'h00;
+  reg \sel_l15_s0$1920  = 1'h0;
   reg [3:0] \sel_l15_s0$852  = 4'h0;
   reg [3:0] \sel_l15_s0$855  = 4'h0;
   reg [3:0] \sel_l15_s0$858  = 4'h0;
@@ -5194,8 +5206,8 @@ module nm_linear_8_16_int8_k4_shift(i__valid, o__ready, clk, rst, i__ready, o__p
   reg [3:0] \sel_l15_s0$870  = 4'h0;
   reg [511:0] \sel_l15_s0$891  = 512'h00000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000;
   reg [7:0] sel_l1_s0 = 8'h00;
-  reg [511:0] \sel_l1_s0$1892  = 512'h00000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000;
-  reg \sel_l1_s0$1893  = 1'h0;
+  reg [511:0] \sel_l1_s0$1900  = 512'h00000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000;
+  reg \sel_l1_s0$1901  = 1'h0;
   reg [7:0] \sel_l1_s0$79  = 8'h00;
   reg [7:0] \sel_l1_s0$80  = 8'h00;
   reg [7:0] \sel_l1_s0$81  = 8'h00;
@@ -5212,11 +5224,11 @@ module nm_linear_8_16_int8_k4_shift(i__valid, o__ready, clk, rst, i__ready, o__p
   reg [7:0] \sel_l1_s0$92  = 8'h00;
   reg [7:0] \sel_l1_s0$93  = 8'h00;
   reg [119:0] sel_l2_s0 = 120'h000000000000000000000000000000;
-  reg [511:0] \sel_l2_s0$1894  = 512'h00000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000;
-  reg \sel_l2_s0$1895  = 1'h0;
+  reg [511:0] \sel_l2_s0$1902  = 512'h00000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000;
+  reg \sel_l2_s0$1903  = 1'h0;
   reg sel_l5_s0 = 1'h0;
-  reg [511:0] \sel_l5_s0$1896  = 512'h00000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000;
-  reg \sel_l5_s0$1897  = 1'h0;
+  reg [511:0] \sel_l5_s0$1904  = 512'h00000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000;
+  reg \sel_l5_s0$1905  = 1'h0;
   reg \sel_l5_s0$389  = 1'h0;
   reg \sel_l5_s0$390  = 1'h0;
   reg \sel_l5_s0$393  = 1'h0;
@@ -5711,8 +5723,8 @@ module nm_linear_8_16_int8_k4_shift(i__valid, o__ready, clk, rst, i__ready, o__p
   wire [8:0] shift_diff8;
   wire [8:0] shift_diff9;
   reg [7:0] shift_reg_s0 = 8'h00;
-  reg [511:0] \shift_reg_s0$1889  = 512'h00000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000;
-  reg \shift_reg_s0$1890  = 1'h0;
+  reg [511:0] \shift_reg_s0$1897  = 512'h00000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000;
+  reg \shift_reg_s0$1898  = 1'h0;
   reg [7:0] \shift_reg_s0$46  = 8'h00;
   reg [7:0] \shift_reg_s0$48  = 8'h00;
   reg [7:0] \shift_reg_s0$50  = 8'h00;
@@ -5770,8 +5782,16 @@ module nm_linear_8_16_int8_k4_shift(i__valid, o__ready, clk, rst, i__ready, o__p
   reg stall_adv26_valid = 1'h0;
   wire stall_adv27;
   reg stall_adv27_valid = 1'h0;
+  wire stall_adv28;
+  reg stall_adv28_valid = 1'h0;
+  wire stall_adv29;
+  reg stall_adv29_valid = 1'h0;
   reg stall_adv2_valid = 1'h0;
   wire stall_adv3;
+  wire stall_adv30;
+  reg stall_adv30_valid = 1'h0;
+  wire stall_adv31;
+  reg stall_adv31_valid = 1'h0;
   reg stall_adv3_valid = 1'h0;
   wire stall_adv4;
   reg stall_adv4_valid = 1'h0;
@@ -9348,22 +9368,30 @@ module nm_linear_8_16_int8_k4_shift(i__valid, o__ready, clk, rst, i__ready, o__p
   assign mac_wmux_s3_w3_7 = mac_wmux_s3_mv7 ? \mac_wmux3_s0$1739  : \mac_wmux3_s0$1738 ;
   assign \$2634  = ~ stall_adv12_valid;
   assign stall_adv12 = \$2634  | o__ready;
-  assign \$2637  = $signed(\$2635 ) + $signed(\$2636 );
-  assign \$2638  = - $signed(\$2637 );
-  assign \$2641  = $signed(\$2639 ) + $signed(\$2640 );
-  assign \$2642  = - $signed(\$2641 );
+  assign \$2635  = ~ stall_adv13_valid;
+  assign stall_adv13 = \$2635  | o__ready;
+  assign \$2636  = ~ stall_adv14_valid;
+  assign stall_adv14 = \$2636  | o__ready;
+  assign \$2637  = ~ stall_adv15_valid;
+  assign stall_adv15 = \$2637  | o__ready;
+  assign \$2638  = ~ stall_adv16_valid;
+  assign stall_adv16 = \$2638  | o__ready;
+  assign \$2639  = ~ stall_adv17_valid;
+  assign stall_adv17 = \$2639  | o__ready;
+  assign \$2640  = ~ stall_adv18_valid;
+  assign stall_adv18 = \$2640  | o__ready;
+  assign \$2641  = ~ stall_adv19_valid;
+  assign stall_adv19 = \$2641  | o__ready;
+  assign \$2642  = ~ stall_adv20_valid;
+  assign stall_adv20 = \$2642  | o__ready;
   assign \$2645  = $signed(\$2643 ) + $signed(\$2644 );
   assign \$2646  = - $signed(\$2645 );
   assign \$2649  = $signed(\$2647 ) + $signed(\$2648 );
   assign \$2650  = - $signed(\$2649 );
-  assign \$2651  = ~ stall_adv13_valid;
-  assign stall_adv13 = \$2651  | o__ready;
-  assign \$2652  = ~ stall_adv14_valid;
-  assign stall_adv14 = \$2652  | o__ready;
-  assign \$2653  = ~ stall_adv15_valid;
-  assign stall_adv15 = \$2653  | o__ready;
-  assign \$2654  = ~ stall_adv16_valid;
-  assign stall_adv16 = \$2654  | o__ready;
+  assign \$2653  = $signed(\$2651 ) + $signed(\$2652 );
+  assign \$2654  = - $signed(\$2653 );
+  assign \$2657  = $signed(\$2655 ) + $signed(\$2656 );
+  assign \$2658  = - $signed(\$2657 );
   assign mac0_sum0_p0 = $signed(mac_prod0_0) + $signed(mac_prod0_1);
   assign mac0_sum0_p1 = $signed(mac_prod0_2) + $signed(mac_prod0_3);
   assign mac0_sum0_p2 = $signed(mac_prod0_4) + $signed(mac_prod0_5);
@@ -9380,36 +9408,28 @@ module nm_linear_8_16_int8_k4_shift(i__valid, o__ready, clk, rst, i__ready, o__p
   assign mac3_sum0_p1 = $signed(mac_prod3_2) + $signed(mac_prod3_3);
   assign mac3_sum0_p2 = $signed(mac_prod3_4) + $signed(mac_prod3_5);
   assign mac3_sum0_p3 = $signed(mac_prod3_6) + $signed(mac_prod3_7);
-  assign \$2655  = ~ stall_adv17_valid;
-  assign stall_adv17 = \$2655  | o__ready;
-  assign mac0_sum1_p0 = $signed(mac_add0_s0) + $signed(\mac_add0_s0$1810 );
-  assign mac0_sum1_p1 = $signed(\mac_add0_s0$1812 ) + $signed(\mac_add0_s0$1813 );
-  assign mac1_sum1_p0 = $signed(\mac_add0_s0$1815 ) + $signed(\mac_add0_s0$1816 );
-  assign mac1_sum1_p1 = $signed(\mac_add0_s0$1818 ) + $signed(\mac_add0_s0$1819 );
-  assign mac2_sum1_p0 = $signed(\mac_add0_s0$1821 ) + $signed(\mac_add0_s0$1822 );
-  assign mac2_sum1_p1 = $signed(\mac_add0_s0$1824 ) + $signed(\mac_add0_s0$1825 );
-  assign mac3_sum1_p0 = $signed(\mac_add0_s0$1827 ) + $signed(\mac_add0_s0$1828 );
-  assign mac3_sum1_p1 = $signed(\mac_add0_s0$1830 ) + $signed(\mac_add0_s0$1831 );
-  assign \$2656  = ~ stall_adv18_valid;
-  assign stall_adv18 = \$2656  | o__ready;
-  assign mac0_sum2_p0 = $signed(mac_add1_s0) + $signed(\mac_add1_s0$1836 );
-  assign mac1_sum2_p0 = $signed(\mac_add1_s0$1838 ) + $signed(\mac_add1_s0$1839 );
-  assign mac2_sum2_p0 = $signed(\mac_add1_s0$1841 ) + $signed(\mac_add1_s0$1842 );
-  assign mac3_sum2_p0 = $signed(\mac_add1_s0$1844 ) + $signed(\mac_add1_s0$1845 );
-  assign \$2657  = ~ stall_adv19_valid;
-  assign stall_adv19 = \$2657  | o__ready;
-  assign \$2658  = $signed(mac_add2_s0) + $signed(\mac_add2_s0$1850 );
-  assign \$2659  = $signed(\mac_add2_s0$1852 ) + $signed(\mac_add2_s0$1853 );
-  assign \$2660  = $signed(\mac_add2_s0$1855 ) + $signed(\mac_add2_s0$1856 );
-  assign \$2661  = $signed(\mac_add2_s0$1858 ) + $signed(\mac_add2_s0$1859 );
-  assign \$2662  = ~ stall_adv20_valid;
-  assign stall_adv20 = \$2662  | o__ready;
-  assign \$2663  = ~ stall_adv21_valid;
-  assign stall_adv21 = \$2663  | o__ready;
-  assign \$2664  = ~ stall_adv22_valid;
-  assign stall_adv22 = \$2664  | o__ready;
-  assign \$2665  = ~ stall_adv23_valid;
-  assign stall_adv23 = \$2665  | o__ready;
+  assign \$2659  = ~ stall_adv21_valid;
+  assign stall_adv21 = \$2659  | o__ready;
+  assign mac0_sum1_p0 = $signed(mac_add0_s0) + $signed(\mac_add0_s0$1818 );
+  assign mac0_sum1_p1 = $signed(\mac_add0_s0$1820 ) + $signed(\mac_add0_s0$1821 );
+  assign mac1_sum1_p0 = $signed(\mac_add0_s0$1823 ) + $signed(\mac_add0_s0$1824 );
+  assign mac1_sum1_p1 = $signed(\mac_add0_s0$1826 ) + $signed(\mac_add0_s0$1827 );
+  assign mac2_sum1_p0 = $signed(\mac_add0_s0$1829 ) + $signed(\mac_add0_s0$1830 );
+  assign mac2_sum1_p1 = $signed(\mac_add0_s0$1832 ) + $signed(\mac_add0_s0$1833 );
+  assign mac3_sum1_p0 = $signed(\mac_add0_s0$1835 ) + $signed(\mac_add0_s0$1836 );
+  assign mac3_sum1_p1 = $signed(\mac_add0_s0$1838 ) + $signed(\mac_add0_s0$1839 );
+  assign \$2660  = ~ stall_adv22_valid;
+  assign stall_adv22 = \$2660  | o__ready;
+  assign mac0_sum2_p0 = $signed(mac_add1_s0) + $signed(\mac_add1_s0$1844 );
+  assign mac1_sum2_p0 = $signed(\mac_add1_s0$1846 ) + $signed(\mac_add1_s0$1847 );
+  assign mac2_sum2_p0 = $signed(\mac_add1_s0$1849 ) + $signed(\mac_add1_s0$1850 );
+  assign mac3_sum2_p0 = $signed(\mac_add1_s0$1852 ) + $signed(\mac_add1_s0$1853 );
+  assign \$2661  = ~ stall_adv23_valid;
+  assign stall_adv23 = \$2661  | o__ready;
+  assign \$2662  = $signed(mac_add2_s0) + $signed(\mac_add2_s0$1858 );
+  assign \$2663  = $signed(\mac_add2_s0$1860 ) + $signed(\mac_add2_s0$1861 );
+  assign \$2664  = $signed(\mac_add2_s0$1863 ) + $signed(\mac_add2_s0$1864 );
+  assign \$2665  = $signed(\mac_add2_s0$1866 ) + $signed(\mac_add2_s0$1867 );
   assign \$2666  = ~ stall_adv24_valid;
   assign stall_adv24 = \$2666  | o__ready;
   assign \$2667  = ~ stall_adv25_valid;
@@ -9418,1485 +9438,1481 @@ module nm_linear_8_16_int8_k4_shift(i__valid, o__ready, clk, rst, i__ready, o__p
   assign stall_adv26 = \$2668  | o__ready;
   assign \$2669  = ~ stall_adv27_valid;
   assign stall_adv27 = \$2669  | o__ready;
-  assign \$2670  = $signed(mac_acc0) + $signed(\$2658 );
-  assign \$2671  = $signed(mac_acc1) + $signed(\$2659 );
-  assign \$2672  = $signed(mac_acc2) + $signed(\$2660 );
-  assign \$2673  = $signed(mac_acc3) + $signed(\$2661 );
-  assign \$2674  = wr__addr + 1'h1;
-  assign \$2675  = rd__addr + 1'h1;
-  assign \$2676  = ~ \mac_wmux0_s0$1113 [0];
-  assign \$2677  = \mac_wmux0_s0$1112  & \$2676 ;
-  assign \$2678  = ~ \mac_wmux1_s0$1344 [1];
-  assign \$2679  = \mac_wmux1_s0$1343  & \$2678 ;
-  assign \$2680  = ~ \mac_wmux1_s0$1357 [1];
-  assign \$2681  = \mac_wmux1_s0$1356  & \$2680 ;
-  assign \$2682  = ~ \mac_wmux2_s0$1524 [2];
-  assign \$2683  = \mac_wmux2_s0$1523  & \$2682 ;
-  assign \$2684  = ~ \mac_wmux2_s0$1537 [2];
-  assign \$2685  = \mac_wmux2_s0$1536  & \$2684 ;
-  assign \$2686  = ~ \mac_wmux2_s0$1550 [2];
-  assign \$2687  = \mac_wmux2_s0$1549  & \$2686 ;
-  assign \$2688  = ~ \mac_wmux2_s0$1563 [2];
-  assign \$2689  = \mac_wmux2_s0$1562  & \$2688 ;
-  assign \$2690  = mac_add2_valid_s0 & \mac_add2_s0$2029 ;
-  assign \$2691  = mac_add2_valid_s0 & \mac_add2_s0$2029 ;
-  assign \$2692  = mac_add2_valid_s0 & \mac_add2_s0$2029 ;
-  assign \$2693  = mac_add2_valid_s0 & \mac_add2_s0$2029 ;
-  assign \$2694  = mac_add2_valid_s0 & \mac_add2_s0$2029 ;
-  assign \$2695  = mac_add2_valid_s0 & \mac_add2_s0$2029 ;
-  assign \$2696  = mac_add2_valid_s0 & \mac_add2_s0$2029 ;
-  assign \$2697  = mac_add2_valid_s0 & \mac_add2_s0$2029 ;
-  assign \$2698  = mac_add2_valid_s0 & \mac_add2_s0$2029 ;
-  assign \$2699  = mac_add2_valid_s0 & \mac_add2_s0$2029 ;
-  assign \$2700  = mac_add2_valid_s0 & \mac_add2_s0$2029 ;
-  assign \$2701  = mac_add2_valid_s0 & \mac_add2_s0$2029 ;
-  assign \$2702  = mac_add2_valid_s0 & \mac_add2_s0$2029 ;
-  assign \$2703  = mac_add2_valid_s0 & \mac_add2_s0$2029 ;
-  assign \$2704  = mac_add2_valid_s0 & \mac_add2_s0$2029 ;
-  assign \$2705  = mac_add2_valid_s0 & \mac_add2_s0$2029 ;
-  assign \$2706  = mac_add2_valid_s0 & \mac_add2_s0$2029 ;
-  assign \$2707  = mac_add2_valid_s0 & \mac_add2_s0$2029 ;
-  assign \$2708  = mac_add2_valid_s0 & \mac_add2_s0$2029 ;
-  assign \$2709  = mac_add2_valid_s0 & \mac_add2_s0$2029 ;
-  assign \$2710  = mac_add2_valid_s0 & \mac_add2_s0$2029 ;
-  assign \$2711  = mac_add2_valid_s0 & \mac_add2_s0$2029 ;
-  assign \$2712  = mac_add2_valid_s0 & \mac_add2_s0$2029 ;
-  assign \$2713  = mac_add2_valid_s0 & \mac_add2_s0$2029 ;
-  assign \$2714  = mac_add2_valid_s0 & \mac_add2_s0$2029 ;
-  assign \$2715  = mac_add2_valid_s0 & \mac_add2_s0$2029 ;
-  assign \$2716  = mac_add2_valid_s0 & \mac_add2_s0$2029 ;
-  assign \$2717  = mac_add2_valid_s0 & \mac_add2_s0$2029 ;
-  assign \$2718  = mac_add2_valid_s0 & \mac_add2_s0$2029 ;
-  assign \$2719  = stall_adv20 & mac_add2_valid_s0;
-  assign \$2720  = \mac_add2_s0$2029  ? 32'd0 : \$2670 [31:0];
-  assign \$2721  = stall_adv22 & mac_add2_valid_s0;
-  assign \$2722  = \mac_add2_s0$2029  ? 32'd0 : \$2671 [31:0];
-  assign \$2723  = stall_adv24 & mac_add2_valid_s0;
-  assign \$2724  = \mac_add2_s0$2029  ? 32'd0 : \$2672 [31:0];
-  assign \$2725  = stall_adv26 & mac_add2_valid_s0;
-  assign \$2726  = \mac_add2_s0$2029  ? 32'd0 : \$2673 [31:0];
+  assign \$2670  = ~ stall_adv28_valid;
+  assign stall_adv28 = \$2670  | o__ready;
+  assign \$2671  = ~ stall_adv29_valid;
+  assign stall_adv29 = \$2671  | o__ready;
+  assign \$2672  = ~ stall_adv30_valid;
+  assign stall_adv30 = \$2672  | o__ready;
+  assign \$2673  = ~ stall_adv31_valid;
+  assign stall_adv31 = \$2673  | o__ready;
+  assign \$2674  = $signed(mac_acc0) + $signed(\$2662 );
+  assign \$2675  = $signed(mac_acc1) + $signed(\$2663 );
+  assign \$2676  = $signed(mac_acc2) + $signed(\$2664 );
+  assign \$2677  = $signed(mac_acc3) + $signed(\$2665 );
+  assign \$2678  = wr__addr + 1'h1;
+  assign \$2679  = rd__addr + 1'h1;
+  assign \$2680  = ~ \mac_wmux0_s0$1113 [0];
+  assign \$2681  = \mac_wmux0_s0$1112  & \$2680 ;
+  assign \$2682  = ~ \mac_wmux1_s0$1344 [1];
+  assign \$2683  = \mac_wmux1_s0$1343  & \$2682 ;
+  assign \$2684  = ~ \mac_wmux1_s0$1357 [1];
+  assign \$2685  = \mac_wmux1_s0$1356  & \$2684 ;
+  assign \$2686  = ~ \mac_wmux2_s0$1524 [2];
+  assign \$2687  = \mac_wmux2_s0$1523  & \$2686 ;
+  assign \$2688  = ~ \mac_wmux2_s0$1537 [2];
+  assign \$2689  = \mac_wmux2_s0$1536  & \$2688 ;
+  assign \$2690  = ~ \mac_wmux2_s0$1550 [2];
+  assign \$2691  = \mac_wmux2_s0$1549  & \$2690 ;
+  assign \$2692  = ~ \mac_wmux2_s0$1563 [2];
+  assign \$2693  = \mac_wmux2_s0$1562  & \$2692 ;
+  assign \$2694  = mac_add2_valid_s0 & \mac_add2_s0$2037 ;
+  assign \$2695  = mac_add2_valid_s0 & \mac_add2_s0$2037 ;
+  assign \$2696  = mac_add2_valid_s0 & \mac_add2_s0$2037 ;
+  assign \$2697  = mac_add2_valid_s0 & \mac_add2_s0$2037 ;
+  assign \$2698  = mac_add2_valid_s0 & \mac_add2_s0$2037 ;
+  assign \$2699  = mac_add2_valid_s0 & \mac_add2_s0$2037 ;
+  assign \$2700  = mac_add2_valid_s0 & \mac_add2_s0$2037 ;
+  assign \$2701  = mac_add2_valid_s0 & \mac_add2_s0$2037 ;
+  assign \$2702  = mac_add2_valid_s0 & \mac_add2_s0$2037 ;
+  assign \$2703  = mac_add2_valid_s0 & \mac_add2_s0$2037 ;
+  assign \$2704  = mac_add2_valid_s0 & \mac_add2_s0$2037 ;
+  assign \$2705  = mac_add2_valid_s0 & \mac_add2_s0$2037 ;
+  assign \$2706  = mac_add2_valid_s0 & \mac_add2_s0$2037 ;
+  assign \$2707  = mac_add2_valid_s0 & \mac_add2_s0$2037 ;
+  assign \$2708  = mac_add2_valid_s0 & \mac_add2_s0$2037 ;
+  assign \$2709  = mac_add2_valid_s0 & \mac_add2_s0$2037 ;
+  assign \$2710  = mac_add2_valid_s0 & \mac_add2_s0$2037 ;
+  assign \$2711  = mac_add2_valid_s0 & \mac_add2_s0$2037 ;
+  assign \$2712  = mac_add2_valid_s0 & \mac_add2_s0$2037 ;
+  assign \$2713  = mac_add2_valid_s0 & \mac_add2_s0$2037 ;
+  assign \$2714  = mac_add2_valid_s0 & \mac_add2_s0$2037 ;
+  assign \$2715  = mac_add2_valid_s0 & \mac_add2_s0$2037 ;
+  assign \$2716  = mac_add2_valid_s0 & \mac_add2_s0$2037 ;
+  assign \$2717  = mac_add2_valid_s0 & \mac_add2_s0$2037 ;
+  assign \$2718  = mac_add2_valid_s0 & \mac_add2_s0$2037 ;
+  assign \$2719  = mac_add2_valid_s0 & \mac_add2_s0$2037 ;
+  assign \$2720  = mac_add2_valid_s0 & \mac_add2_s0$2037 ;
+  assign \$2721  = mac_add2_valid_s0 & \mac_add2_s0$2037 ;
+  assign \$2722  = mac_add2_valid_s0 & \mac_add2_s0$2037 ;
+  assign \$2723  = mac_add2_valid_s0 & \mac_add2_s0$2037 ;
+  assign \$2724  = mac_add2_valid_s0 & \mac_add2_s0$2037 ;
+  assign \$2725  = mac_add2_valid_s0 & \mac_add2_s0$2037 ;
+  assign \$2726  = mac_add2_valid_s0 & \mac_add2_s0$2037 ;
+  assign \$2727  = stall_adv24 & mac_add2_valid_s0;
+  assign \$2728  = \mac_add2_s0$2037  ? 32'd0 : \$2674 [31:0];
+  assign \$2729  = stall_adv26 & mac_add2_valid_s0;
+  assign \$2730  = \mac_add2_s0$2037  ? 32'd0 : \$2675 [31:0];
+  assign \$2731  = stall_adv28 & mac_add2_valid_s0;
+  assign \$2732  = \mac_add2_s0$2037  ? 32'd0 : \$2676 [31:0];
+  assign \$2733  = stall_adv30 & mac_add2_valid_s0;
+  assign \$2734  = \mac_add2_s0$2037  ? 32'd0 : \$2677 [31:0];
   always @(posedge clk)
-    shift_reg_s0 <= \$2727 ;
+    shift_reg_s0 <= \$2735 ;
   always @(posedge clk)
-    \shift_reg_s0$46  <= \$2728 ;
+    \shift_reg_s0$46  <= \$2736 ;
   always @(posedge clk)
-    \shift_reg_s0$48  <= \$2729 ;
+    \shift_reg_s0$48  <= \$2737 ;
   always @(posedge clk)
-    \shift_reg_s0$50  <= \$2730 ;
+    \shift_reg_s0$50  <= \$2738 ;
   always @(posedge clk)
-    \shift_reg_s0$52  <= \$2731 ;
+    \shift_reg_s0$52  <= \$2739 ;
   always @(posedge clk)
-    \shift_reg_s0$54  <= \$2732 ;
+    \shift_reg_s0$54  <= \$2740 ;
   always @(posedge clk)
-    \shift_reg_s0$56  <= \$2733 ;
+    \shift_reg_s0$56  <= \$2741 ;
   always @(posedge clk)
-    \shift_reg_s0$58  <= \$2734 ;
+    \shift_reg_s0$58  <= \$2742 ;
   always @(posedge clk)
-    \shift_reg_s0$60  <= \$2735 ;
+    \shift_reg_s0$60  <= \$2743 ;
   always @(posedge clk)
-    \shift_reg_s0$62  <= \$2736 ;
+    \shift_reg_s0$62  <= \$2744 ;
   always @(posedge clk)
-    \shift_reg_s0$64  <= \$2737 ;
+    \shift_reg_s0$64  <= \$2745 ;
   always @(posedge clk)
-    \shift_reg_s0$66  <= \$2738 ;
+    \shift_reg_s0$66  <= \$2746 ;
   always @(posedge clk)
-    \shift_reg_s0$68  <= \$2739 ;
+    \shift_reg_s0$68  <= \$2747 ;
   always @(posedge clk)
-    \shift_reg_s0$70  <= \$2740 ;
+    \shift_reg_s0$70  <= \$2748 ;
   always @(posedge clk)
-    \shift_reg_s0$72  <= \$2741 ;
+    \shift_reg_s0$72  <= \$2749 ;
   always @(posedge clk)
-    \shift_reg_s0$74  <= \$2742 ;
+    \shift_reg_s0$74  <= \$2750 ;
   always @(posedge clk)
-    \shift_reg_s0$1889  <= \$2743 ;
+    \shift_reg_s0$1897  <= \$2751 ;
   always @(posedge clk)
-    \shift_reg_s0$1890  <= \$2744 ;
+    \shift_reg_s0$1898  <= \$2752 ;
   always @(posedge clk)
-    shift_valid_s0 <= \$2745 ;
+    shift_valid_s0 <= \$2753 ;
   always @(posedge clk)
-    sel_l1_s0 <= \$2746 ;
+    sel_l1_s0 <= \$2754 ;
   always @(posedge clk)
-    \sel_l1_s0$79  <= \$2747 ;
+    \sel_l1_s0$79  <= \$2755 ;
   always @(posedge clk)
-    \sel_l1_s0$80  <= \$2748 ;
+    \sel_l1_s0$80  <= \$2756 ;
   always @(posedge clk)
-    \sel_l1_s0$81  <= \$2749 ;
+    \sel_l1_s0$81  <= \$2757 ;
   always @(posedge clk)
-    \sel_l1_s0$82  <= \$2750 ;
+    \sel_l1_s0$82  <= \$2758 ;
   always @(posedge clk)
-    \sel_l1_s0$83  <= \$2751 ;
+    \sel_l1_s0$83  <= \$2759 ;
   always @(posedge clk)
-    \sel_l1_s0$84  <= \$2752 ;
+    \sel_l1_s0$84  <= \$2760 ;
   always @(posedge clk)
-    \sel_l1_s0$85  <= \$2753 ;
+    \sel_l1_s0$85  <= \$2761 ;
   always @(posedge clk)
-    \sel_l1_s0$86  <= \$2754 ;
+    \sel_l1_s0$86  <= \$2762 ;
   always @(posedge clk)
-    \sel_l1_s0$87  <= \$2755 ;
+    \sel_l1_s0$87  <= \$2763 ;
   always @(posedge clk)
-    \sel_l1_s0$88  <= \$2756 ;
+    \sel_l1_s0$88  <= \$2764 ;
   always @(posedge clk)
-    \sel_l1_s0$89  <= \$2757 ;
+    \sel_l1_s0$89  <= \$2765 ;
   always @(posedge clk)
-    \sel_l1_s0$90  <= \$2758 ;
+    \sel_l1_s0$90  <= \$2766 ;
   always @(posedge clk)
-    \sel_l1_s0$91  <= \$2759 ;
+    \sel_l1_s0$91  <= \$2767 ;
   always @(posedge clk)
-    \sel_l1_s0$92  <= \$2760 ;
+    \sel_l1_s0$92  <= \$2768 ;
   always @(posedge clk)
-    \sel_l1_s0$93  <= \$2761 ;
+    \sel_l1_s0$93  <= \$2769 ;
   always @(posedge clk)
-    \sel_l1_s0$1892  <= \$2762 ;
+    \sel_l1_s0$1900  <= \$2770 ;
   always @(posedge clk)
-    \sel_l1_s0$1893  <= \$2763 ;
+    \sel_l1_s0$1901  <= \$2771 ;
   always @(posedge clk)
-    sel_l2_s0 <= \$2764 ;
+    sel_l2_s0 <= \$2772 ;
   always @(posedge clk)
-    \sel_l2_s0$1894  <= \$2765 ;
+    \sel_l2_s0$1902  <= \$2773 ;
   always @(posedge clk)
-    \sel_l2_s0$1895  <= \$2766 ;
+    \sel_l2_s0$1903  <= \$2774 ;
   always @(posedge clk)
-    \sel_l5_s0$532  <= \$2767 ;
+    \sel_l5_s0$532  <= \$2775 ;
   always @(posedge clk)
-    sel_l5_s0 <= \$2768 ;
+    sel_l5_s0 <= \$2776 ;
   always @(posedge clk)
-    \sel_l5_s0$389  <= \$2769 ;
+    \sel_l5_s0$389  <= \$2777 ;
   always @(posedge clk)
-    \sel_l5_s0$390  <= \$2770 ;
+    \sel_l5_s0$390  <= \$2778 ;
   always @(posedge clk)
-    \sel_l5_s0$468  <= \$2771 ;
+    \sel_l5_s0$468  <= \$2779 ;
   always @(posedge clk)
-    \sel_l5_s0$469  <= \$2772 ;
+    \sel_l5_s0$469  <= \$2780 ;
   always @(posedge clk)
-    \sel_l5_s0$533  <= \$2773 ;
+    \sel_l5_s0$533  <= \$2781 ;
   always @(posedge clk)
-    \sel_l5_s0$393  <= \$2774 ;
+    \sel_l5_s0$393  <= \$2782 ;
   always @(posedge clk)
-    \sel_l5_s0$394  <= \$2775 ;
+    \sel_l5_s0$394  <= \$2783 ;
   always @(posedge clk)
-    \sel_l5_s0$395  <= \$2776 ;
+    \sel_l5_s0$395  <= \$2784 ;
   always @(posedge clk)
-    \sel_l5_s0$472  <= \$2777 ;
+    \sel_l5_s0$472  <= \$2785 ;
   always @(posedge clk)
-    \sel_l5_s0$473  <= \$2778 ;
+    \sel_l5_s0$473  <= \$2786 ;
   always @(posedge clk)
-    \sel_l5_s0$534  <= \$2779 ;
+    \sel_l5_s0$534  <= \$2787 ;
   always @(posedge clk)
-    \sel_l5_s0$398  <= \$2780 ;
+    \sel_l5_s0$398  <= \$2788 ;
   always @(posedge clk)
-    \sel_l5_s0$399  <= \$2781 ;
+    \sel_l5_s0$399  <= \$2789 ;
   always @(posedge clk)
-    \sel_l5_s0$400  <= \$2782 ;
+    \sel_l5_s0$400  <= \$2790 ;
   always @(posedge clk)
-    \sel_l5_s0$476  <= \$2783 ;
+    \sel_l5_s0$476  <= \$2791 ;
   always @(posedge clk)
-    \sel_l5_s0$477  <= \$2784 ;
+    \sel_l5_s0$477  <= \$2792 ;
   always @(posedge clk)
-    \sel_l5_s0$535  <= \$2785 ;
+    \sel_l5_s0$535  <= \$2793 ;
   always @(posedge clk)
-    \sel_l5_s0$403  <= \$2786 ;
+    \sel_l5_s0$403  <= \$2794 ;
   always @(posedge clk)
-    \sel_l5_s0$404  <= \$2787 ;
+    \sel_l5_s0$404  <= \$2795 ;
   always @(posedge clk)
-    \sel_l5_s0$405  <= \$2788 ;
+    \sel_l5_s0$405  <= \$2796 ;
   always @(posedge clk)
-    \sel_l5_s0$480  <= \$2789 ;
+    \sel_l5_s0$480  <= \$2797 ;
   always @(posedge clk)
-    \sel_l5_s0$481  <= \$2790 ;
+    \sel_l5_s0$481  <= \$2798 ;
   always @(posedge clk)
-    \sel_l5_s0$536  <= \$2791 ;
+    \sel_l5_s0$536  <= \$2799 ;
   always @(posedge clk)
-    \sel_l5_s0$408  <= \$2792 ;
+    \sel_l5_s0$408  <= \$2800 ;
   always @(posedge clk)
-    \sel_l5_s0$409  <= \$2793 ;
+    \sel_l5_s0$409  <= \$2801 ;
   always @(posedge clk)
-    \sel_l5_s0$410  <= \$2794 ;
+    \sel_l5_s0$410  <= \$2802 ;
   always @(posedge clk)
-    \sel_l5_s0$484  <= \$2795 ;
+    \sel_l5_s0$484  <= \$2803 ;
   always @(posedge clk)
-    \sel_l5_s0$485  <= \$2796 ;
+    \sel_l5_s0$485  <= \$2804 ;
   always @(posedge clk)
-    \sel_l5_s0$537  <= \$2797 ;
+    \sel_l5_s0$537  <= \$2805 ;
   always @(posedge clk)
-    \sel_l5_s0$413  <= \$2798 ;
+    \sel_l5_s0$413  <= \$2806 ;
   always @(posedge clk)
-    \sel_l5_s0$414  <= \$2799 ;
+    \sel_l5_s0$414  <= \$2807 ;
   always @(posedge clk)
-    \sel_l5_s0$415  <= \$2800 ;
+    \sel_l5_s0$415  <= \$2808 ;
   always @(posedge clk)
-    \sel_l5_s0$488  <= \$2801 ;
+    \sel_l5_s0$488  <= \$2809 ;
   always @(posedge clk)
-    \sel_l5_s0$489  <= \$2802 ;
+    \sel_l5_s0$489  <= \$2810 ;
   always @(posedge clk)
-    \sel_l5_s0$538  <= \$2803 ;
+    \sel_l5_s0$538  <= \$2811 ;
   always @(posedge clk)
-    \sel_l5_s0$418  <= \$2804 ;
+    \sel_l5_s0$418  <= \$2812 ;
   always @(posedge clk)
-    \sel_l5_s0$419  <= \$2805 ;
+    \sel_l5_s0$419  <= \$2813 ;
   always @(posedge clk)
-    \sel_l5_s0$420  <= \$2806 ;
+    \sel_l5_s0$420  <= \$2814 ;
   always @(posedge clk)
-    \sel_l5_s0$492  <= \$2807 ;
+    \sel_l5_s0$492  <= \$2815 ;
   always @(posedge clk)
-    \sel_l5_s0$493  <= \$2808 ;
+    \sel_l5_s0$493  <= \$2816 ;
   always @(posedge clk)
-    \sel_l5_s0$539  <= \$2809 ;
+    \sel_l5_s0$539  <= \$2817 ;
   always @(posedge clk)
-    \sel_l5_s0$423  <= \$2810 ;
+    \sel_l5_s0$423  <= \$2818 ;
   always @(posedge clk)
-    \sel_l5_s0$424  <= \$2811 ;
+    \sel_l5_s0$424  <= \$2819 ;
   always @(posedge clk)
-    \sel_l5_s0$425  <= \$2812 ;
+    \sel_l5_s0$425  <= \$2820 ;
   always @(posedge clk)
-    \sel_l5_s0$496  <= \$2813 ;
+    \sel_l5_s0$496  <= \$2821 ;
   always @(posedge clk)
-    \sel_l5_s0$497  <= \$2814 ;
+    \sel_l5_s0$497  <= \$2822 ;
   always @(posedge clk)
-    \sel_l5_s0$540  <= \$2815 ;
+    \sel_l5_s0$540  <= \$2823 ;
   always @(posedge clk)
-    \sel_l5_s0$428  <= \$2816 ;
+    \sel_l5_s0$428  <= \$2824 ;
   always @(posedge clk)
-    \sel_l5_s0$429  <= \$2817 ;
+    \sel_l5_s0$429  <= \$2825 ;
   always @(posedge clk)
-    \sel_l5_s0$430  <= \$2818 ;
+    \sel_l5_s0$430  <= \$2826 ;
   always @(posedge clk)
-    \sel_l5_s0$500  <= \$2819 ;
+    \sel_l5_s0$500  <= \$2827 ;
   always @(posedge clk)
-    \sel_l5_s0$501  <= \$2820 ;
+    \sel_l5_s0$501  <= \$2828 ;
   always @(posedge clk)
-    \sel_l5_s0$541  <= \$2821 ;
+    \sel_l5_s0$541  <= \$2829 ;
   always @(posedge clk)
-    \sel_l5_s0$433  <= \$2822 ;
+    \sel_l5_s0$433  <= \$2830 ;
   always @(posedge clk)
-    \sel_l5_s0$434  <= \$2823 ;
+    \sel_l5_s0$434  <= \$2831 ;
   always @(posedge clk)
-    \sel_l5_s0$435  <= \$2824 ;
+    \sel_l5_s0$435  <= \$2832 ;
   always @(posedge clk)
-    \sel_l5_s0$504  <= \$2825 ;
+    \sel_l5_s0$504  <= \$2833 ;
   always @(posedge clk)
-    \sel_l5_s0$505  <= \$2826 ;
+    \sel_l5_s0$505  <= \$2834 ;
   always @(posedge clk)
-    \sel_l5_s0$542  <= \$2827 ;
+    \sel_l5_s0$542  <= \$2835 ;
   always @(posedge clk)
-    \sel_l5_s0$438  <= \$2828 ;
+    \sel_l5_s0$438  <= \$2836 ;
   always @(posedge clk)
-    \sel_l5_s0$439  <= \$2829 ;
+    \sel_l5_s0$439  <= \$2837 ;
   always @(posedge clk)
-    \sel_l5_s0$440  <= \$2830 ;
+    \sel_l5_s0$440  <= \$2838 ;
   always @(posedge clk)
-    \sel_l5_s0$508  <= \$2831 ;
+    \sel_l5_s0$508  <= \$2839 ;
   always @(posedge clk)
-    \sel_l5_s0$509  <= \$2832 ;
+    \sel_l5_s0$509  <= \$2840 ;
   always @(posedge clk)
-    \sel_l5_s0$543  <= \$2833 ;
+    \sel_l5_s0$543  <= \$2841 ;
   always @(posedge clk)
-    \sel_l5_s0$443  <= \$2834 ;
+    \sel_l5_s0$443  <= \$2842 ;
   always @(posedge clk)
-    \sel_l5_s0$444  <= \$2835 ;
+    \sel_l5_s0$444  <= \$2843 ;
   always @(posedge clk)
-    \sel_l5_s0$445  <= \$2836 ;
+    \sel_l5_s0$445  <= \$2844 ;
   always @(posedge clk)
-    \sel_l5_s0$512  <= \$2837 ;
+    \sel_l5_s0$512  <= \$2845 ;
   always @(posedge clk)
-    \sel_l5_s0$513  <= \$2838 ;
+    \sel_l5_s0$513  <= \$2846 ;
   always @(posedge clk)
-    \sel_l5_s0$544  <= \$2839 ;
+    \sel_l5_s0$544  <= \$2847 ;
   always @(posedge clk)
-    \sel_l5_s0$448  <= \$2840 ;
+    \sel_l5_s0$448  <= \$2848 ;
   always @(posedge clk)
-    \sel_l5_s0$449  <= \$2841 ;
+    \sel_l5_s0$449  <= \$2849 ;
   always @(posedge clk)
-    \sel_l5_s0$450  <= \$2842 ;
+    \sel_l5_s0$450  <= \$2850 ;
   always @(posedge clk)
-    \sel_l5_s0$516  <= \$2843 ;
+    \sel_l5_s0$516  <= \$2851 ;
   always @(posedge clk)
-    \sel_l5_s0$517  <= \$2844 ;
+    \sel_l5_s0$517  <= \$2852 ;
   always @(posedge clk)
-    \sel_l5_s0$545  <= \$2845 ;
+    \sel_l5_s0$545  <= \$2853 ;
   always @(posedge clk)
-    \sel_l5_s0$453  <= \$2846 ;
+    \sel_l5_s0$453  <= \$2854 ;
   always @(posedge clk)
-    \sel_l5_s0$454  <= \$2847 ;
+    \sel_l5_s0$454  <= \$2855 ;
   always @(posedge clk)
-    \sel_l5_s0$455  <= \$2848 ;
+    \sel_l5_s0$455  <= \$2856 ;
   always @(posedge clk)
-    \sel_l5_s0$520  <= \$2849 ;
+    \sel_l5_s0$520  <= \$2857 ;
   always @(posedge clk)
-    \sel_l5_s0$521  <= \$2850 ;
+    \sel_l5_s0$521  <= \$2858 ;
   always @(posedge clk)
-    \sel_l5_s0$546  <= \$2851 ;
+    \sel_l5_s0$546  <= \$2859 ;
   always @(posedge clk)
-    \sel_l5_s0$458  <= \$2852 ;
+    \sel_l5_s0$458  <= \$2860 ;
   always @(posedge clk)
-    \sel_l5_s0$459  <= \$2853 ;
+    \sel_l5_s0$459  <= \$2861 ;
   always @(posedge clk)
-    \sel_l5_s0$460  <= \$2854 ;
+    \sel_l5_s0$460  <= \$2862 ;
   always @(posedge clk)
-    \sel_l5_s0$524  <= \$2855 ;
+    \sel_l5_s0$524  <= \$2863 ;
   always @(posedge clk)
-    \sel_l5_s0$525  <= \$2856 ;
+    \sel_l5_s0$525  <= \$2864 ;
   always @(posedge clk)
-    \sel_l5_s0$547  <= \$2857 ;
+    \sel_l5_s0$547  <= \$2865 ;
   always @(posedge clk)
-    \sel_l5_s0$463  <= \$2858 ;
+    \sel_l5_s0$463  <= \$2866 ;
   always @(posedge clk)
-    \sel_l5_s0$464  <= \$2859 ;
+    \sel_l5_s0$464  <= \$2867 ;
   always @(posedge clk)
-    \sel_l5_s0$465  <= \$2860 ;
+    \sel_l5_s0$465  <= \$2868 ;
   always @(posedge clk)
-    \sel_l5_s0$528  <= \$2861 ;
+    \sel_l5_s0$528  <= \$2869 ;
   always @(posedge clk)
-    \sel_l5_s0$529  <= \$2862 ;
+    \sel_l5_s0$529  <= \$2870 ;
   always @(posedge clk)
-    \sel_l5_s0$1896  <= \$2863 ;
+    \sel_l5_s0$1904  <= \$2871 ;
   always @(posedge clk)
-    \sel_l5_s0$1897  <= \$2864 ;
+    \sel_l5_s0$1905  <= \$2872 ;
   always @(posedge clk)
-    \sel_l10_s0$769  <= \$2865 ;
+    \sel_l10_s0$769  <= \$2873 ;
   always @(posedge clk)
-    \sel_l10_s0$770  <= \$2866 ;
+    \sel_l10_s0$770  <= \$2874 ;
   always @(posedge clk)
-    \sel_l10_s0$771  <= \$2867 ;
+    \sel_l10_s0$771  <= \$2875 ;
   always @(posedge clk)
-    \sel_l10_s0$772  <= \$2868 ;
+    \sel_l10_s0$772  <= \$2876 ;
   always @(posedge clk)
-    \sel_l10_s0$628  <= \$2869 ;
+    \sel_l10_s0$628  <= \$2877 ;
   always @(posedge clk)
-    sel_l10_s0 <= \$2870 ;
+    sel_l10_s0 <= \$2878 ;
   always @(posedge clk)
-    \sel_l10_s0$636  <= \$2871 ;
+    \sel_l10_s0$636  <= \$2879 ;
   always @(posedge clk)
-    \sel_l10_s0$644  <= \$2872 ;
+    \sel_l10_s0$644  <= \$2880 ;
   always @(posedge clk)
-    \sel_l10_s0$652  <= \$2873 ;
+    \sel_l10_s0$652  <= \$2881 ;
   always @(posedge clk)
-    \sel_l10_s0$693  <= \$2874 ;
+    \sel_l10_s0$693  <= \$2882 ;
   always @(posedge clk)
-    \sel_l10_s0$703  <= \$2875 ;
+    \sel_l10_s0$703  <= \$2883 ;
   always @(posedge clk)
-    \sel_l10_s0$713  <= \$2876 ;
+    \sel_l10_s0$713  <= \$2884 ;
   always @(posedge clk)
-    \sel_l10_s0$663  <= \$2877 ;
+    \sel_l10_s0$663  <= \$2885 ;
   always @(posedge clk)
-    \sel_l10_s0$662  <= \$2878 ;
+    \sel_l10_s0$662  <= \$2886 ;
   always @(posedge clk)
-    \sel_l10_s0$673  <= \$2879 ;
+    \sel_l10_s0$673  <= \$2887 ;
   always @(posedge clk)
-    \sel_l10_s0$683  <= \$2880 ;
+    \sel_l10_s0$683  <= \$2888 ;
   always @(posedge clk)
-    \sel_l10_s0$1898  <= \$2881 ;
+    \sel_l10_s0$1906  <= \$2889 ;
   always @(posedge clk)
-    \sel_l10_s0$1899  <= \$2882 ;
+    \sel_l10_s0$1907  <= \$2890 ;
   always @(posedge clk)
-    wr__addr <= \$2883 ;
+    wr__addr <= \$2891 ;
   always @(posedge clk)
-    rd__addr <= \$2884 ;
+    rd__addr <= \$2892 ;
   always @(posedge clk)
-    \sel_l13_s0$1900  <= \$2885 ;
+    \sel_l13_s0$1908  <= \$2893 ;
   always @(posedge clk)
-    \sel_l13_s0$784  <= \$2886 ;
+    \sel_l13_s0$784  <= \$2894 ;
   always @(posedge clk)
-    \sel_l13_s0$797  <= \$2887 ;
+    \sel_l13_s0$797  <= \$2895 ;
   always @(posedge clk)
-    \sel_l13_s0$803  <= \$2888 ;
+    \sel_l13_s0$803  <= \$2896 ;
   always @(posedge clk)
-    \sel_l13_s0$809  <= \$2889 ;
+    \sel_l13_s0$809  <= \$2897 ;
   always @(posedge clk)
-    \sel_l13_s0$815  <= \$2890 ;
+    \sel_l13_s0$815  <= \$2898 ;
   always @(posedge clk)
-    \sel_l13_s0$821  <= \$2891 ;
+    \sel_l13_s0$821  <= \$2899 ;
   always @(posedge clk)
-    \sel_l13_s0$827  <= \$2892 ;
+    \sel_l13_s0$827  <= \$2900 ;
   always @(posedge clk)
-    \sel_l13_s0$833  <= \$2893 ;
+    \sel_l13_s0$833  <= \$2901 ;
   always @(posedge clk)
-    sel_l13_s0 <= \$2894 ;
+    sel_l13_s0 <= \$2902 ;
   always @(posedge clk)
-    \sel_l13_s0$785  <= \$2895 ;
+    \sel_l13_s0$785  <= \$2903 ;
   always @(posedge clk)
-    \sel_l13_s0$786  <= \$2896 ;
+    \sel_l13_s0$786  <= \$2904 ;
   always @(posedge clk)
-    \sel_l13_s0$788  <= \$2897 ;
+    \sel_l13_s0$788  <= \$2905 ;
   always @(posedge clk)
-    \sel_l13_s0$789  <= \$2898 ;
+    \sel_l13_s0$789  <= \$2906 ;
   always @(posedge clk)
-    \sel_l13_s0$790  <= \$2899 ;
+    \sel_l13_s0$790  <= \$2907 ;
   always @(posedge clk)
-    \sel_l13_s0$792  <= \$2900 ;
+    \sel_l13_s0$792  <= \$2908 ;
   always @(posedge clk)
-    \sel_l13_s0$793  <= \$2901 ;
+    \sel_l13_s0$793  <= \$2909 ;
   always @(posedge clk)
-    \sel_l13_s0$794  <= \$2902 ;
+    \sel_l13_s0$794  <= \$2910 ;
   always @(posedge clk)
-    \sel_l13_s0$800  <= \$2903 ;
+    \sel_l13_s0$800  <= \$2911 ;
   always @(posedge clk)
-    \sel_l13_s0$806  <= \$2904 ;
+    \sel_l13_s0$806  <= \$2912 ;
   always @(posedge clk)
-    \sel_l13_s0$812  <= \$2905 ;
+    \sel_l13_s0$812  <= \$2913 ;
   always @(posedge clk)
-    \sel_l13_s0$818  <= \$2906 ;
+    \sel_l13_s0$818  <= \$2914 ;
   always @(posedge clk)
-    \sel_l13_s0$824  <= \$2907 ;
+    \sel_l13_s0$824  <= \$2915 ;
   always @(posedge clk)
-    \sel_l13_s0$830  <= \$2908 ;
+    \sel_l13_s0$830  <= \$2916 ;
   always @(posedge clk)
-    \sel_l13_s0$836  <= \$2909 ;
+    \sel_l13_s0$836  <= \$2917 ;
   always @(posedge clk)
-    \sel_l13_s0$1901  <= \$2910 ;
+    \sel_l13_s0$1909  <= \$2918 ;
   always @(posedge clk)
-    \sel_l13_s0$1902  <= \$2911 ;
-  always @(posedge clk)
-    \sel_l15_s0$1903  <= \$2912 ;
-  always @(posedge clk)
-    \sel_l15_s0$1904  <= \$2913 ;
-  always @(posedge clk)
-    \sel_l15_s0$1905  <= \$2914 ;
-  always @(posedge clk)
-    \sel_l15_s0$1906  <= \$2915 ;
-  always @(posedge clk)
-    \sel_l15_s0$1907  <= \$2916 ;
-  always @(posedge clk)
-    \sel_l15_s0$1908  <= \$2917 ;
-  always @(posedge clk)
-    \sel_l15_s0$1909  <= \$2918 ;
-  always @(posedge clk)
-    \sel_l15_s0$1910  <= \$2919 ;
+    \sel_l13_s0$1910  <= \$2919 ;
   always @(posedge clk)
     \sel_l15_s0$1911  <= \$2920 ;
   always @(posedge clk)
-    sel_l15_s0 <= \$2921 ;
+    \sel_l15_s0$1912  <= \$2921 ;
   always @(posedge clk)
-    \sel_l15_s0$852  <= \$2922 ;
+    \sel_l15_s0$1913  <= \$2922 ;
   always @(posedge clk)
-    \sel_l15_s0$855  <= \$2923 ;
+    \sel_l15_s0$1914  <= \$2923 ;
   always @(posedge clk)
-    \sel_l15_s0$858  <= \$2924 ;
+    \sel_l15_s0$1915  <= \$2924 ;
   always @(posedge clk)
-    \sel_l15_s0$861  <= \$2925 ;
+    \sel_l15_s0$1916  <= \$2925 ;
   always @(posedge clk)
-    \sel_l15_s0$864  <= \$2926 ;
+    \sel_l15_s0$1917  <= \$2926 ;
   always @(posedge clk)
-    \sel_l15_s0$867  <= \$2927 ;
+    \sel_l15_s0$1918  <= \$2927 ;
   always @(posedge clk)
-    \sel_l15_s0$870  <= \$2928 ;
+    \sel_l15_s0$1919  <= \$2928 ;
   always @(posedge clk)
-    \sel_l15_s0$891  <= \$2929 ;
+    sel_l15_s0 <= \$2929 ;
   always @(posedge clk)
-    \sel_l15_s0$1912  <= \$2930 ;
+    \sel_l15_s0$852  <= \$2930 ;
   always @(posedge clk)
-    sel_valid_s0 <= \$2931 ;
+    \sel_l15_s0$855  <= \$2931 ;
   always @(posedge clk)
-    sel_valid_s1 <= \$2932 ;
+    \sel_l15_s0$858  <= \$2932 ;
   always @(posedge clk)
-    sel_valid_s2 <= \$2933 ;
+    \sel_l15_s0$861  <= \$2933 ;
   always @(posedge clk)
-    sel_valid_s3 <= \$2934 ;
+    \sel_l15_s0$864  <= \$2934 ;
   always @(posedge clk)
-    sel_valid_s4 <= \$2935 ;
+    \sel_l15_s0$867  <= \$2935 ;
   always @(posedge clk)
-    sel_valid_s5 <= \$2936 ;
+    \sel_l15_s0$870  <= \$2936 ;
   always @(posedge clk)
-    \mac_wmux0_s0$927  <= \$2937 ;
+    \sel_l15_s0$891  <= \$2937 ;
   always @(posedge clk)
-    mac_wmux0_s0 <= \$2938 ;
+    \sel_l15_s0$1920  <= \$2938 ;
   always @(posedge clk)
-    \mac_wmux0_s0$943  <= \$2939 ;
+    sel_valid_s0 <= \$2939 ;
   always @(posedge clk)
-    \mac_wmux0_s0$956  <= \$2940 ;
+    sel_valid_s1 <= \$2940 ;
   always @(posedge clk)
-    \mac_wmux0_s0$969  <= \$2941 ;
+    sel_valid_s2 <= \$2941 ;
   always @(posedge clk)
-    \mac_wmux0_s0$982  <= \$2942 ;
+    sel_valid_s3 <= \$2942 ;
   always @(posedge clk)
-    \mac_wmux0_s0$995  <= \$2943 ;
+    sel_valid_s4 <= \$2943 ;
   always @(posedge clk)
-    \mac_wmux0_s0$1008  <= \$2944 ;
+    sel_valid_s5 <= \$2944 ;
   always @(posedge clk)
-    \mac_wmux0_s0$1021  <= \$2945 ;
+    \mac_wmux0_s0$927  <= \$2945 ;
   always @(posedge clk)
-    \mac_wmux0_s0$1034  <= \$2946 ;
+    mac_wmux0_s0 <= \$2946 ;
   always @(posedge clk)
-    \mac_wmux0_s0$1047  <= \$2947 ;
+    \mac_wmux0_s0$943  <= \$2947 ;
   always @(posedge clk)
-    \mac_wmux0_s0$1060  <= \$2948 ;
+    \mac_wmux0_s0$956  <= \$2948 ;
   always @(posedge clk)
-    \mac_wmux0_s0$1073  <= \$2949 ;
+    \mac_wmux0_s0$969  <= \$2949 ;
   always @(posedge clk)
-    \mac_wmux0_s0$1086  <= \$2950 ;
+    \mac_wmux0_s0$982  <= \$2950 ;
   always @(posedge clk)
-    \mac_wmux0_s0$1099  <= \$2951 ;
+    \mac_wmux0_s0$995  <= \$2951 ;
   always @(posedge clk)
-    \mac_wmux0_s0$1112  <= \$2952 ;
+    \mac_wmux0_s0$1008  <= \$2952 ;
   always @(posedge clk)
-    \mac_wmux0_s0$928  <= \$2953 ;
+    \mac_wmux0_s0$1021  <= \$2953 ;
   always @(posedge clk)
-    \mac_wmux0_s0$925  <= \$2954 ;
+    \mac_wmux0_s0$1034  <= \$2954 ;
   always @(posedge clk)
-    \mac_wmux0_s0$944  <= \$2955 ;
+    \mac_wmux0_s0$1047  <= \$2955 ;
   always @(posedge clk)
-    \mac_wmux0_s0$957  <= \$2956 ;
+    \mac_wmux0_s0$1060  <= \$2956 ;
   always @(posedge clk)
-    \mac_wmux0_s0$970  <= \$2957 ;
+    \mac_wmux0_s0$1073  <= \$2957 ;
   always @(posedge clk)
-    \mac_wmux0_s0$983  <= \$2958 ;
+    \mac_wmux0_s0$1086  <= \$2958 ;
   always @(posedge clk)
-    \mac_wmux0_s0$996  <= \$2959 ;
+    \mac_wmux0_s0$1099  <= \$2959 ;
   always @(posedge clk)
-    \mac_wmux0_s0$1009  <= \$2960 ;
+    \mac_wmux0_s0$1112  <= \$2960 ;
   always @(posedge clk)
-    \mac_wmux0_s0$1022  <= \$2961 ;
+    \mac_wmux0_s0$928  <= \$2961 ;
   always @(posedge clk)
-    \mac_wmux0_s0$1035  <= \$2962 ;
+    \mac_wmux0_s0$925  <= \$2962 ;
   always @(posedge clk)
-    \mac_wmux0_s0$1048  <= \$2963 ;
+    \mac_wmux0_s0$944  <= \$2963 ;
   always @(posedge clk)
-    \mac_wmux0_s0$1061  <= \$2964 ;
+    \mac_wmux0_s0$957  <= \$2964 ;
   always @(posedge clk)
-    \mac_wmux0_s0$1074  <= \$2965 ;
+    \mac_wmux0_s0$970  <= \$2965 ;
   always @(posedge clk)
-    \mac_wmux0_s0$1087  <= \$2966 ;
+    \mac_wmux0_s0$983  <= \$2966 ;
   always @(posedge clk)
-    \mac_wmux0_s0$1100  <= \$2967 ;
+    \mac_wmux0_s0$996  <= \$2967 ;
   always @(posedge clk)
-    \mac_wmux0_s0$1113  <= \$2968 ;
+    \mac_wmux0_s0$1009  <= \$2968 ;
   always @(posedge clk)
-    \mac_wmux0_s0$931  <= \$2969 ;
+    \mac_wmux0_s0$1022  <= \$2969 ;
   always @(posedge clk)
-    \mac_wmux0_s0$934  <= \$2970 ;
+    \mac_wmux0_s0$1035  <= \$2970 ;
   always @(posedge clk)
-    \mac_wmux0_s0$937  <= \$2971 ;
+    \mac_wmux0_s0$1048  <= \$2971 ;
   always @(posedge clk)
-    \mac_wmux0_s0$940  <= \$2972 ;
+    \mac_wmux0_s0$1061  <= \$2972 ;
   always @(posedge clk)
-    \mac_wmux0_s0$932  <= \$2973 ;
+    \mac_wmux0_s0$1074  <= \$2973 ;
   always @(posedge clk)
-    \mac_wmux0_s0$935  <= \$2974 ;
+    \mac_wmux0_s0$1087  <= \$2974 ;
   always @(posedge clk)
-    \mac_wmux0_s0$938  <= \$2975 ;
+    \mac_wmux0_s0$1100  <= \$2975 ;
   always @(posedge clk)
-    \mac_wmux0_s0$941  <= \$2976 ;
+    \mac_wmux0_s0$1113  <= \$2976 ;
   always @(posedge clk)
-    \mac_wmux0_s0$948  <= \$2977 ;
+    \mac_wmux0_s0$931  <= \$2977 ;
   always @(posedge clk)
-    \mac_wmux0_s0$950  <= \$2978 ;
+    \mac_wmux0_s0$934  <= \$2978 ;
   always @(posedge clk)
-    \mac_wmux0_s0$952  <= \$2979 ;
+    \mac_wmux0_s0$937  <= \$2979 ;
   always @(posedge clk)
-    \mac_wmux0_s0$954  <= \$2980 ;
+    \mac_wmux0_s0$940  <= \$2980 ;
   always @(posedge clk)
-    \mac_wmux0_s0$961  <= \$2981 ;
+    \mac_wmux0_s0$932  <= \$2981 ;
   always @(posedge clk)
-    \mac_wmux0_s0$963  <= \$2982 ;
+    \mac_wmux0_s0$935  <= \$2982 ;
   always @(posedge clk)
-    \mac_wmux0_s0$965  <= \$2983 ;
+    \mac_wmux0_s0$938  <= \$2983 ;
   always @(posedge clk)
-    \mac_wmux0_s0$967  <= \$2984 ;
+    \mac_wmux0_s0$941  <= \$2984 ;
   always @(posedge clk)
-    \mac_wmux0_s0$974  <= \$2985 ;
+    \mac_wmux0_s0$948  <= \$2985 ;
   always @(posedge clk)
-    \mac_wmux0_s0$976  <= \$2986 ;
+    \mac_wmux0_s0$950  <= \$2986 ;
   always @(posedge clk)
-    \mac_wmux0_s0$978  <= \$2987 ;
+    \mac_wmux0_s0$952  <= \$2987 ;
   always @(posedge clk)
-    \mac_wmux0_s0$980  <= \$2988 ;
+    \mac_wmux0_s0$954  <= \$2988 ;
   always @(posedge clk)
-    \mac_wmux0_s0$987  <= \$2989 ;
+    \mac_wmux0_s0$961  <= \$2989 ;
   always @(posedge clk)
-    \mac_wmux0_s0$989  <= \$2990 ;
+    \mac_wmux0_s0$963  <= \$2990 ;
   always @(posedge clk)
-    \mac_wmux0_s0$991  <= \$2991 ;
+    \mac_wmux0_s0$965  <= \$2991 ;
   always @(posedge clk)
-    \mac_wmux0_s0$993  <= \$2992 ;
+    \mac_wmux0_s0$967  <= \$2992 ;
   always @(posedge clk)
-    \mac_wmux0_s0$1000  <= \$2993 ;
+    \mac_wmux0_s0$974  <= \$2993 ;
   always @(posedge clk)
-    \mac_wmux0_s0$1002  <= \$2994 ;
+    \mac_wmux0_s0$976  <= \$2994 ;
   always @(posedge clk)
-    \mac_wmux0_s0$1004  <= \$2995 ;
+    \mac_wmux0_s0$978  <= \$2995 ;
   always @(posedge clk)
-    \mac_wmux0_s0$1006  <= \$2996 ;
+    \mac_wmux0_s0$980  <= \$2996 ;
   always @(posedge clk)
-    \mac_wmux0_s0$1013  <= \$2997 ;
+    \mac_wmux0_s0$987  <= \$2997 ;
   always @(posedge clk)
-    \mac_wmux0_s0$1015  <= \$2998 ;
+    \mac_wmux0_s0$989  <= \$2998 ;
   always @(posedge clk)
-    \mac_wmux0_s0$1017  <= \$2999 ;
+    \mac_wmux0_s0$991  <= \$2999 ;
   always @(posedge clk)
-    \mac_wmux0_s0$1019  <= \$3000 ;
+    \mac_wmux0_s0$993  <= \$3000 ;
   always @(posedge clk)
-    \mac_wmux0_s0$1026  <= \$3001 ;
+    \mac_wmux0_s0$1000  <= \$3001 ;
   always @(posedge clk)
-    \mac_wmux0_s0$1028  <= \$3002 ;
+    \mac_wmux0_s0$1002  <= \$3002 ;
   always @(posedge clk)
-    \mac_wmux0_s0$1030  <= \$3003 ;
+    \mac_wmux0_s0$1004  <= \$3003 ;
   always @(posedge clk)
-    \mac_wmux0_s0$1032  <= \$3004 ;
+    \mac_wmux0_s0$1006  <= \$3004 ;
   always @(posedge clk)
-    \mac_wmux0_s0$1039  <= \$3005 ;
+    \mac_wmux0_s0$1013  <= \$3005 ;
   always @(posedge clk)
-    \mac_wmux0_s0$1041  <= \$3006 ;
+    \mac_wmux0_s0$1015  <= \$3006 ;
   always @(posedge clk)
-    \mac_wmux0_s0$1043  <= \$3007 ;
+    \mac_wmux0_s0$1017  <= \$3007 ;
   always @(posedge clk)
-    \mac_wmux0_s0$1045  <= \$3008 ;
+    \mac_wmux0_s0$1019  <= \$3008 ;
   always @(posedge clk)
-    \mac_wmux0_s0$1052  <= \$3009 ;
+    \mac_wmux0_s0$1026  <= \$3009 ;
   always @(posedge clk)
-    \mac_wmux0_s0$1054  <= \$3010 ;
+    \mac_wmux0_s0$1028  <= \$3010 ;
   always @(posedge clk)
-    \mac_wmux0_s0$1056  <= \$3011 ;
+    \mac_wmux0_s0$1030  <= \$3011 ;
   always @(posedge clk)
-    \mac_wmux0_s0$1058  <= \$3012 ;
+    \mac_wmux0_s0$1032  <= \$3012 ;
   always @(posedge clk)
-    \mac_wmux0_s0$1065  <= \$3013 ;
+    \mac_wmux0_s0$1039  <= \$3013 ;
   always @(posedge clk)
-    \mac_wmux0_s0$1067  <= \$3014 ;
+    \mac_wmux0_s0$1041  <= \$3014 ;
   always @(posedge clk)
-    \mac_wmux0_s0$1069  <= \$3015 ;
+    \mac_wmux0_s0$1043  <= \$3015 ;
   always @(posedge clk)
-    \mac_wmux0_s0$1071  <= \$3016 ;
+    \mac_wmux0_s0$1045  <= \$3016 ;
   always @(posedge clk)
-    \mac_wmux0_s0$1078  <= \$3017 ;
+    \mac_wmux0_s0$1052  <= \$3017 ;
   always @(posedge clk)
-    \mac_wmux0_s0$1080  <= \$3018 ;
+    \mac_wmux0_s0$1054  <= \$3018 ;
   always @(posedge clk)
-    \mac_wmux0_s0$1082  <= \$3019 ;
+    \mac_wmux0_s0$1056  <= \$3019 ;
   always @(posedge clk)
-    \mac_wmux0_s0$1084  <= \$3020 ;
+    \mac_wmux0_s0$1058  <= \$3020 ;
   always @(posedge clk)
-    \mac_wmux0_s0$1091  <= \$3021 ;
+    \mac_wmux0_s0$1065  <= \$3021 ;
   always @(posedge clk)
-    \mac_wmux0_s0$1093  <= \$3022 ;
+    \mac_wmux0_s0$1067  <= \$3022 ;
   always @(posedge clk)
-    \mac_wmux0_s0$1095  <= \$3023 ;
+    \mac_wmux0_s0$1069  <= \$3023 ;
   always @(posedge clk)
-    \mac_wmux0_s0$1097  <= \$3024 ;
+    \mac_wmux0_s0$1071  <= \$3024 ;
   always @(posedge clk)
-    \mac_wmux0_s0$1104  <= \$3025 ;
+    \mac_wmux0_s0$1078  <= \$3025 ;
   always @(posedge clk)
-    \mac_wmux0_s0$1106  <= \$3026 ;
+    \mac_wmux0_s0$1080  <= \$3026 ;
   always @(posedge clk)
-    \mac_wmux0_s0$1108  <= \$3027 ;
+    \mac_wmux0_s0$1082  <= \$3027 ;
   always @(posedge clk)
-    \mac_wmux0_s0$1110  <= \$3028 ;
+    \mac_wmux0_s0$1084  <= \$3028 ;
   always @(posedge clk)
-    \mac_wmux0_s0$1117  <= \$3029 ;
+    \mac_wmux0_s0$1091  <= \$3029 ;
   always @(posedge clk)
-    \mac_wmux0_s0$1119  <= \$3030 ;
+    \mac_wmux0_s0$1093  <= \$3030 ;
   always @(posedge clk)
-    \mac_wmux0_s0$1121  <= \$3031 ;
+    \mac_wmux0_s0$1095  <= \$3031 ;
   always @(posedge clk)
-    \mac_wmux0_s0$1123  <= \$3032 ;
+    \mac_wmux0_s0$1097  <= \$3032 ;
   always @(posedge clk)
-    \mac_wmux0_s0$1919  <= \$3033 ;
+    \mac_wmux0_s0$1104  <= \$3033 ;
   always @(posedge clk)
-    \mac_wmux0_s0$1920  <= \$3034 ;
+    \mac_wmux0_s0$1106  <= \$3034 ;
   always @(posedge clk)
-    \mac_wmux0_s0$1921  <= \$3035 ;
+    \mac_wmux0_s0$1108  <= \$3035 ;
   always @(posedge clk)
-    \mac_wmux0_s0$1922  <= \$3036 ;
+    \mac_wmux0_s0$1110  <= \$3036 ;
   always @(posedge clk)
-    \mac_wmux0_s0$1923  <= \$3037 ;
+    \mac_wmux0_s0$1117  <= \$3037 ;
   always @(posedge clk)
-    \mac_wmux0_s0$1924  <= \$3038 ;
+    \mac_wmux0_s0$1119  <= \$3038 ;
   always @(posedge clk)
-    \mac_wmux0_s0$1925  <= \$3039 ;
+    \mac_wmux0_s0$1121  <= \$3039 ;
   always @(posedge clk)
-    \mac_wmux0_s0$1926  <= \$3040 ;
+    \mac_wmux0_s0$1123  <= \$3040 ;
   always @(posedge clk)
     \mac_wmux0_s0$1927  <= \$3041 ;
   always @(posedge clk)
-    \mac_wmux0_s0$1127  <= \$3042 ;
+    \mac_wmux0_s0$1928  <= \$3042 ;
   always @(posedge clk)
-    \mac_wmux0_s0$1128  <= \$3043 ;
+    \mac_wmux0_s0$1929  <= \$3043 ;
   always @(posedge clk)
-    \mac_wmux0_s0$1130  <= \$3044 ;
+    \mac_wmux0_s0$1930  <= \$3044 ;
   always @(posedge clk)
-    \mac_wmux0_s0$1131  <= \$3045 ;
+    \mac_wmux0_s0$1931  <= \$3045 ;
   always @(posedge clk)
-    \mac_wmux0_s0$1133  <= \$3046 ;
+    \mac_wmux0_s0$1932  <= \$3046 ;
   always @(posedge clk)
-    \mac_wmux0_s0$1134  <= \$3047 ;
+    \mac_wmux0_s0$1933  <= \$3047 ;
   always @(posedge clk)
-    \mac_wmux0_s0$1136  <= \$3048 ;
+    \mac_wmux0_s0$1934  <= \$3048 ;
   always @(posedge clk)
-    \mac_wmux0_s0$1137  <= \$3049 ;
+    \mac_wmux0_s0$1935  <= \$3049 ;
   always @(posedge clk)
-    \mac_wmux0_s0$1139  <= \$3050 ;
+    \mac_wmux0_s0$1127  <= \$3050 ;
   always @(posedge clk)
-    \mac_wmux0_s0$1140  <= \$3051 ;
+    \mac_wmux0_s0$1128  <= \$3051 ;
   always @(posedge clk)
-    \mac_wmux0_s0$1142  <= \$3052 ;
+    \mac_wmux0_s0$1130  <= \$3052 ;
   always @(posedge clk)
-    \mac_wmux0_s0$1143  <= \$3053 ;
+    \mac_wmux0_s0$1131  <= \$3053 ;
   always @(posedge clk)
-    \mac_wmux0_s0$1145  <= \$3054 ;
+    \mac_wmux0_s0$1133  <= \$3054 ;
   always @(posedge clk)
-    \mac_wmux0_s0$1146  <= \$3055 ;
+    \mac_wmux0_s0$1134  <= \$3055 ;
   always @(posedge clk)
-    \mac_wmux0_s0$1148  <= \$3056 ;
+    \mac_wmux0_s0$1136  <= \$3056 ;
   always @(posedge clk)
-    \mac_wmux0_s0$1149  <= \$3057 ;
+    \mac_wmux0_s0$1137  <= \$3057 ;
   always @(posedge clk)
-    \mac_wmux0_s0$1151  <= \$3058 ;
+    \mac_wmux0_s0$1139  <= \$3058 ;
   always @(posedge clk)
-    \mac_wmux0_s0$1152  <= \$3059 ;
+    \mac_wmux0_s0$1140  <= \$3059 ;
   always @(posedge clk)
-    \mac_wmux0_s0$1154  <= \$3060 ;
+    \mac_wmux0_s0$1142  <= \$3060 ;
   always @(posedge clk)
-    \mac_wmux0_s0$1155  <= \$3061 ;
+    \mac_wmux0_s0$1143  <= \$3061 ;
   always @(posedge clk)
-    \mac_wmux0_s0$1157  <= \$3062 ;
+    \mac_wmux0_s0$1145  <= \$3062 ;
   always @(posedge clk)
-    \mac_wmux0_s0$1158  <= \$3063 ;
+    \mac_wmux0_s0$1146  <= \$3063 ;
   always @(posedge clk)
-    \mac_wmux0_s0$1160  <= \$3064 ;
+    \mac_wmux0_s0$1148  <= \$3064 ;
   always @(posedge clk)
-    \mac_wmux0_s0$1161  <= \$3065 ;
+    \mac_wmux0_s0$1149  <= \$3065 ;
   always @(posedge clk)
-    \mac_wmux0_s0$1163  <= \$3066 ;
+    \mac_wmux0_s0$1151  <= \$3066 ;
   always @(posedge clk)
-    \mac_wmux0_s0$1164  <= \$3067 ;
+    \mac_wmux0_s0$1152  <= \$3067 ;
   always @(posedge clk)
-    \mac_wmux0_s0$1166  <= \$3068 ;
+    \mac_wmux0_s0$1154  <= \$3068 ;
   always @(posedge clk)
-    \mac_wmux0_s0$1167  <= \$3069 ;
+    \mac_wmux0_s0$1155  <= \$3069 ;
   always @(posedge clk)
-    \mac_wmux0_s0$1169  <= \$3070 ;
+    \mac_wmux0_s0$1157  <= \$3070 ;
   always @(posedge clk)
-    \mac_wmux0_s0$1170  <= \$3071 ;
+    \mac_wmux0_s0$1158  <= \$3071 ;
   always @(posedge clk)
-    \mac_wmux0_s0$1172  <= \$3072 ;
+    \mac_wmux0_s0$1160  <= \$3072 ;
   always @(posedge clk)
-    \mac_wmux0_s0$1173  <= \$3073 ;
+    \mac_wmux0_s0$1161  <= \$3073 ;
   always @(posedge clk)
-    mac_wmux0_valid_s0 <= \$3074 ;
+    \mac_wmux0_s0$1163  <= \$3074 ;
   always @(posedge clk)
-    \mac_wmux1_s0$1178  <= \$3075 ;
+    \mac_wmux0_s0$1164  <= \$3075 ;
   always @(posedge clk)
-    \mac_wmux1_s0$1197  <= \$3076 ;
+    \mac_wmux0_s0$1166  <= \$3076 ;
   always @(posedge clk)
-    mac_wmux1_s0 <= \$3077 ;
+    \mac_wmux0_s0$1167  <= \$3077 ;
   always @(posedge clk)
-    \mac_wmux1_s0$1194  <= \$3078 ;
+    \mac_wmux0_s0$1169  <= \$3078 ;
   always @(posedge clk)
-    \mac_wmux1_s0$1213  <= \$3079 ;
+    \mac_wmux0_s0$1170  <= \$3079 ;
   always @(posedge clk)
-    \mac_wmux1_s0$1226  <= \$3080 ;
+    \mac_wmux0_s0$1172  <= \$3080 ;
   always @(posedge clk)
-    \mac_wmux1_s0$1239  <= \$3081 ;
+    \mac_wmux0_s0$1173  <= \$3081 ;
   always @(posedge clk)
-    \mac_wmux1_s0$1252  <= \$3082 ;
+    mac_wmux0_valid_s0 <= \$3082 ;
   always @(posedge clk)
-    \mac_wmux1_s0$1265  <= \$3083 ;
+    \mac_wmux1_s0$1178  <= \$3083 ;
   always @(posedge clk)
-    \mac_wmux1_s0$1278  <= \$3084 ;
+    \mac_wmux1_s0$1197  <= \$3084 ;
   always @(posedge clk)
-    \mac_wmux1_s0$1291  <= \$3085 ;
+    mac_wmux1_s0 <= \$3085 ;
   always @(posedge clk)
-    \mac_wmux1_s0$1304  <= \$3086 ;
+    \mac_wmux1_s0$1194  <= \$3086 ;
   always @(posedge clk)
-    \mac_wmux1_s0$1317  <= \$3087 ;
+    \mac_wmux1_s0$1213  <= \$3087 ;
   always @(posedge clk)
-    \mac_wmux1_s0$1330  <= \$3088 ;
+    \mac_wmux1_s0$1226  <= \$3088 ;
   always @(posedge clk)
-    \mac_wmux1_s0$1343  <= \$3089 ;
+    \mac_wmux1_s0$1239  <= \$3089 ;
   always @(posedge clk)
-    \mac_wmux1_s0$1356  <= \$3090 ;
+    \mac_wmux1_s0$1252  <= \$3090 ;
   always @(posedge clk)
-    \mac_wmux1_s0$1179  <= \$3091 ;
+    \mac_wmux1_s0$1265  <= \$3091 ;
   always @(posedge clk)
-    \mac_wmux1_s0$1198  <= \$3092 ;
+    \mac_wmux1_s0$1278  <= \$3092 ;
   always @(posedge clk)
-    \mac_wmux1_s0$1176  <= \$3093 ;
+    \mac_wmux1_s0$1291  <= \$3093 ;
   always @(posedge clk)
-    \mac_wmux1_s0$1195  <= \$3094 ;
+    \mac_wmux1_s0$1304  <= \$3094 ;
   always @(posedge clk)
-    \mac_wmux1_s0$1214  <= \$3095 ;
+    \mac_wmux1_s0$1317  <= \$3095 ;
   always @(posedge clk)
-    \mac_wmux1_s0$1227  <= \$3096 ;
+    \mac_wmux1_s0$1330  <= \$3096 ;
   always @(posedge clk)
-    \mac_wmux1_s0$1240  <= \$3097 ;
+    \mac_wmux1_s0$1343  <= \$3097 ;
   always @(posedge clk)
-    \mac_wmux1_s0$1253  <= \$3098 ;
+    \mac_wmux1_s0$1356  <= \$3098 ;
   always @(posedge clk)
-    \mac_wmux1_s0$1266  <= \$3099 ;
+    \mac_wmux1_s0$1179  <= \$3099 ;
   always @(posedge clk)
-    \mac_wmux1_s0$1279  <= \$3100 ;
+    \mac_wmux1_s0$1198  <= \$3100 ;
   always @(posedge clk)
-    \mac_wmux1_s0$1292  <= \$3101 ;
+    \mac_wmux1_s0$1176  <= \$3101 ;
   always @(posedge clk)
-    \mac_wmux1_s0$1305  <= \$3102 ;
+    \mac_wmux1_s0$1195  <= \$3102 ;
   always @(posedge clk)
-    \mac_wmux1_s0$1318  <= \$3103 ;
+    \mac_wmux1_s0$1214  <= \$3103 ;
   always @(posedge clk)
-    \mac_wmux1_s0$1331  <= \$3104 ;
+    \mac_wmux1_s0$1227  <= \$3104 ;
   always @(posedge clk)
-    \mac_wmux1_s0$1344  <= \$3105 ;
+    \mac_wmux1_s0$1240  <= \$3105 ;
   always @(posedge clk)
-    \mac_wmux1_s0$1357  <= \$3106 ;
+    \mac_wmux1_s0$1253  <= \$3106 ;
   always @(posedge clk)
-    \mac_wmux1_s0$1182  <= \$3107 ;
+    \mac_wmux1_s0$1266  <= \$3107 ;
   always @(posedge clk)
-    \mac_wmux1_s0$1185  <= \$3108 ;
+    \mac_wmux1_s0$1279  <= \$3108 ;
   always @(posedge clk)
-    \mac_wmux1_s0$1188  <= \$3109 ;
+    \mac_wmux1_s0$1292  <= \$3109 ;
   always @(posedge clk)
-    \mac_wmux1_s0$1191  <= \$3110 ;
+    \mac_wmux1_s0$1305  <= \$3110 ;
   always @(posedge clk)
-    \mac_wmux1_s0$1201  <= \$3111 ;
+    \mac_wmux1_s0$1318  <= \$3111 ;
   always @(posedge clk)
-    \mac_wmux1_s0$1204  <= \$3112 ;
+    \mac_wmux1_s0$1331  <= \$3112 ;
   always @(posedge clk)
-    \mac_wmux1_s0$1207  <= \$3113 ;
+    \mac_wmux1_s0$1344  <= \$3113 ;
   always @(posedge clk)
-    \mac_wmux1_s0$1210  <= \$3114 ;
+    \mac_wmux1_s0$1357  <= \$3114 ;
   always @(posedge clk)
-    \mac_wmux1_s0$1183  <= \$3115 ;
+    \mac_wmux1_s0$1182  <= \$3115 ;
   always @(posedge clk)
-    \mac_wmux1_s0$1186  <= \$3116 ;
+    \mac_wmux1_s0$1185  <= \$3116 ;
   always @(posedge clk)
-    \mac_wmux1_s0$1189  <= \$3117 ;
+    \mac_wmux1_s0$1188  <= \$3117 ;
   always @(posedge clk)
-    \mac_wmux1_s0$1192  <= \$3118 ;
+    \mac_wmux1_s0$1191  <= \$3118 ;
   always @(posedge clk)
-    \mac_wmux1_s0$1202  <= \$3119 ;
+    \mac_wmux1_s0$1201  <= \$3119 ;
   always @(posedge clk)
-    \mac_wmux1_s0$1205  <= \$3120 ;
+    \mac_wmux1_s0$1204  <= \$3120 ;
   always @(posedge clk)
-    \mac_wmux1_s0$1208  <= \$3121 ;
+    \mac_wmux1_s0$1207  <= \$3121 ;
   always @(posedge clk)
-    \mac_wmux1_s0$1211  <= \$3122 ;
+    \mac_wmux1_s0$1210  <= \$3122 ;
   always @(posedge clk)
-    \mac_wmux1_s0$1218  <= \$3123 ;
+    \mac_wmux1_s0$1183  <= \$3123 ;
   always @(posedge clk)
-    \mac_wmux1_s0$1220  <= \$3124 ;
+    \mac_wmux1_s0$1186  <= \$3124 ;
   always @(posedge clk)
-    \mac_wmux1_s0$1222  <= \$3125 ;
+    \mac_wmux1_s0$1189  <= \$3125 ;
   always @(posedge clk)
-    \mac_wmux1_s0$1224  <= \$3126 ;
+    \mac_wmux1_s0$1192  <= \$3126 ;
   always @(posedge clk)
-    \mac_wmux1_s0$1231  <= \$3127 ;
+    \mac_wmux1_s0$1202  <= \$3127 ;
   always @(posedge clk)
-    \mac_wmux1_s0$1233  <= \$3128 ;
+    \mac_wmux1_s0$1205  <= \$3128 ;
   always @(posedge clk)
-    \mac_wmux1_s0$1235  <= \$3129 ;
+    \mac_wmux1_s0$1208  <= \$3129 ;
   always @(posedge clk)
-    \mac_wmux1_s0$1237  <= \$3130 ;
+    \mac_wmux1_s0$1211  <= \$3130 ;
   always @(posedge clk)
-    \mac_wmux1_s0$1244  <= \$3131 ;
+    \mac_wmux1_s0$1218  <= \$3131 ;
   always @(posedge clk)
-    \mac_wmux1_s0$1246  <= \$3132 ;
+    \mac_wmux1_s0$1220  <= \$3132 ;
   always @(posedge clk)
-    \mac_wmux1_s0$1248  <= \$3133 ;
+    \mac_wmux1_s0$1222  <= \$3133 ;
   always @(posedge clk)
-    \mac_wmux1_s0$1250  <= \$3134 ;
+    \mac_wmux1_s0$1224  <= \$3134 ;
   always @(posedge clk)
-    \mac_wmux1_s0$1257  <= \$3135 ;
+    \mac_wmux1_s0$1231  <= \$3135 ;
   always @(posedge clk)
-    \mac_wmux1_s0$1259  <= \$3136 ;
+    \mac_wmux1_s0$1233  <= \$3136 ;
   always @(posedge clk)
-    \mac_wmux1_s0$1261  <= \$3137 ;
+    \mac_wmux1_s0$1235  <= \$3137 ;
   always @(posedge clk)
-    \mac_wmux1_s0$1263  <= \$3138 ;
+    \mac_wmux1_s0$1237  <= \$3138 ;
   always @(posedge clk)
-    \mac_wmux1_s0$1270  <= \$3139 ;
+    \mac_wmux1_s0$1244  <= \$3139 ;
   always @(posedge clk)
-    \mac_wmux1_s0$1272  <= \$3140 ;
+    \mac_wmux1_s0$1246  <= \$3140 ;
   always @(posedge clk)
-    \mac_wmux1_s0$1274  <= \$3141 ;
+    \mac_wmux1_s0$1248  <= \$3141 ;
   always @(posedge clk)
-    \mac_wmux1_s0$1276  <= \$3142 ;
+    \mac_wmux1_s0$1250  <= \$3142 ;
   always @(posedge clk)
-    \mac_wmux1_s0$1283  <= \$3143 ;
+    \mac_wmux1_s0$1257  <= \$3143 ;
   always @(posedge clk)
-    \mac_wmux1_s0$1285  <= \$3144 ;
+    \mac_wmux1_s0$1259  <= \$3144 ;
   always @(posedge clk)
-    \mac_wmux1_s0$1287  <= \$3145 ;
+    \mac_wmux1_s0$1261  <= \$3145 ;
   always @(posedge clk)
-    \mac_wmux1_s0$1289  <= \$3146 ;
+    \mac_wmux1_s0$1263  <= \$3146 ;
   always @(posedge clk)
-    \mac_wmux1_s0$1296  <= \$3147 ;
+    \mac_wmux1_s0$1270  <= \$3147 ;
   always @(posedge clk)
-    \mac_wmux1_s0$1298  <= \$3148 ;
+    \mac_wmux1_s0$1272  <= \$3148 ;
   always @(posedge clk)
-    \mac_wmux1_s0$1300  <= \$3149 ;
+    \mac_wmux1_s0$1274  <= \$3149 ;
   always @(posedge clk)
-    \mac_wmux1_s0$1302  <= \$3150 ;
+    \mac_wmux1_s0$1276  <= \$3150 ;
   always @(posedge clk)
-    \mac_wmux1_s0$1309  <= \$3151 ;
+    \mac_wmux1_s0$1283  <= \$3151 ;
   always @(posedge clk)
-    \mac_wmux1_s0$1311  <= \$3152 ;
+    \mac_wmux1_s0$1285  <= \$3152 ;
   always @(posedge clk)
-    \mac_wmux1_s0$1313  <= \$3153 ;
+    \mac_wmux1_s0$1287  <= \$3153 ;
   always @(posedge clk)
-    \mac_wmux1_s0$1315  <= \$3154 ;
+    \mac_wmux1_s0$1289  <= \$3154 ;
   always @(posedge clk)
-    \mac_wmux1_s0$1322  <= \$3155 ;
+    \mac_wmux1_s0$1296  <= \$3155 ;
   always @(posedge clk)
-    \mac_wmux1_s0$1324  <= \$3156 ;
+    \mac_wmux1_s0$1298  <= \$3156 ;
   always @(posedge clk)
-    \mac_wmux1_s0$1326  <= \$3157 ;
+    \mac_wmux1_s0$1300  <= \$3157 ;
   always @(posedge clk)
-    \mac_wmux1_s0$1328  <= \$3158 ;
+    \mac_wmux1_s0$1302  <= \$3158 ;
   always @(posedge clk)
-    \mac_wmux1_s0$1335  <= \$3159 ;
+    \mac_wmux1_s0$1309  <= \$3159 ;
   always @(posedge clk)
-    \mac_wmux1_s0$1337  <= \$3160 ;
+    \mac_wmux1_s0$1311  <= \$3160 ;
   always @(posedge clk)
-    \mac_wmux1_s0$1339  <= \$3161 ;
+    \mac_wmux1_s0$1313  <= \$3161 ;
   always @(posedge clk)
-    \mac_wmux1_s0$1341  <= \$3162 ;
+    \mac_wmux1_s0$1315  <= \$3162 ;
   always @(posedge clk)
-    \mac_wmux1_s0$1348  <= \$3163 ;
+    \mac_wmux1_s0$1322  <= \$3163 ;
   always @(posedge clk)
-    \mac_wmux1_s0$1350  <= \$3164 ;
+    \mac_wmux1_s0$1324  <= \$3164 ;
   always @(posedge clk)
-    \mac_wmux1_s0$1352  <= \$3165 ;
+    \mac_wmux1_s0$1326  <= \$3165 ;
   always @(posedge clk)
-    \mac_wmux1_s0$1354  <= \$3166 ;
+    \mac_wmux1_s0$1328  <= \$3166 ;
   always @(posedge clk)
-    \mac_wmux1_s0$1361  <= \$3167 ;
+    \mac_wmux1_s0$1335  <= \$3167 ;
   always @(posedge clk)
-    \mac_wmux1_s0$1363  <= \$3168 ;
+    \mac_wmux1_s0$1337  <= \$3168 ;
   always @(posedge clk)
-    \mac_wmux1_s0$1365  <= \$3169 ;
+    \mac_wmux1_s0$1339  <= \$3169 ;
   always @(posedge clk)
-    \mac_wmux1_s0$1367  <= \$3170 ;
+    \mac_wmux1_s0$1341  <= \$3170 ;
   always @(posedge clk)
-    \mac_wmux1_s0$1929  <= \$3171 ;
+    \mac_wmux1_s0$1348  <= \$3171 ;
   always @(posedge clk)
-    \mac_wmux1_s0$1930  <= \$3172 ;
+    \mac_wmux1_s0$1350  <= \$3172 ;
   always @(posedge clk)
-    \mac_wmux1_s0$1931  <= \$3173 ;
+    \mac_wmux1_s0$1352  <= \$3173 ;
   always @(posedge clk)
-    \mac_wmux1_s0$1932  <= \$3174 ;
+    \mac_wmux1_s0$1354  <= \$3174 ;
   always @(posedge clk)
-    \mac_wmux1_s0$1933  <= \$3175 ;
+    \mac_wmux1_s0$1361  <= \$3175 ;
   always @(posedge clk)
-    \mac_wmux1_s0$1934  <= \$3176 ;
+    \mac_wmux1_s0$1363  <= \$3176 ;
   always @(posedge clk)
-    \mac_wmux1_s0$1935  <= \$3177 ;
+    \mac_wmux1_s0$1365  <= \$3177 ;
   always @(posedge clk)
-    \mac_wmux1_s0$1936  <= \$3178 ;
+    \mac_wmux1_s0$1367  <= \$3178 ;
   always @(posedge clk)
     \mac_wmux1_s0$1937  <= \$3179 ;
   always @(posedge clk)
-    \mac_wmux1_s0$1371  <= \$3180 ;
+    \mac_wmux1_s0$1938  <= \$3180 ;
   always @(posedge clk)
-    \mac_wmux1_s0$1372  <= \$3181 ;
+    \mac_wmux1_s0$1939  <= \$3181 ;
   always @(posedge clk)
-    \mac_wmux1_s0$1374  <= \$3182 ;
+    \mac_wmux1_s0$1940  <= \$3182 ;
   always @(posedge clk)
-    \mac_wmux1_s0$1375  <= \$3183 ;
+    \mac_wmux1_s0$1941  <= \$3183 ;
   always @(posedge clk)
-    \mac_wmux1_s0$1377  <= \$3184 ;
+    \mac_wmux1_s0$1942  <= \$3184 ;
   always @(posedge clk)
-    \mac_wmux1_s0$1378  <= \$3185 ;
+    \mac_wmux1_s0$1943  <= \$3185 ;
   always @(posedge clk)
-    \mac_wmux1_s0$1380  <= \$3186 ;
+    \mac_wmux1_s0$1944  <= \$3186 ;
   always @(posedge clk)
-    \mac_wmux1_s0$1381  <= \$3187 ;
+    \mac_wmux1_s0$1945  <= \$3187 ;
   always @(posedge clk)
-    \mac_wmux1_s0$1383  <= \$3188 ;
+    \mac_wmux1_s0$1371  <= \$3188 ;
   always @(posedge clk)
-    \mac_wmux1_s0$1384  <= \$3189 ;
+    \mac_wmux1_s0$1372  <= \$3189 ;
   always @(posedge clk)
-    \mac_wmux1_s0$1386  <= \$3190 ;
+    \mac_wmux1_s0$1374  <= \$3190 ;
   always @(posedge clk)
-    \mac_wmux1_s0$1387  <= \$3191 ;
+    \mac_wmux1_s0$1375  <= \$3191 ;
   always @(posedge clk)
-    \mac_wmux1_s0$1389  <= \$3192 ;
+    \mac_wmux1_s0$1377  <= \$3192 ;
   always @(posedge clk)
-    \mac_wmux1_s0$1390  <= \$3193 ;
+    \mac_wmux1_s0$1378  <= \$3193 ;
   always @(posedge clk)
-    \mac_wmux1_s0$1392  <= \$3194 ;
+    \mac_wmux1_s0$1380  <= \$3194 ;
   always @(posedge clk)
-    \mac_wmux1_s0$1393  <= \$3195 ;
+    \mac_wmux1_s0$1381  <= \$3195 ;
   always @(posedge clk)
-    mac_wmux1_valid_s0 <= \$3196 ;
+    \mac_wmux1_s0$1383  <= \$3196 ;
   always @(posedge clk)
-    \mac_wmux2_s0$1398  <= \$3197 ;
+    \mac_wmux1_s0$1384  <= \$3197 ;
   always @(posedge clk)
-    \mac_wmux2_s0$1417  <= \$3198 ;
+    \mac_wmux1_s0$1386  <= \$3198 ;
   always @(posedge clk)
-    \mac_wmux2_s0$1436  <= \$3199 ;
+    \mac_wmux1_s0$1387  <= \$3199 ;
   always @(posedge clk)
-    \mac_wmux2_s0$1455  <= \$3200 ;
+    \mac_wmux1_s0$1389  <= \$3200 ;
   always @(posedge clk)
-    mac_wmux2_s0 <= \$3201 ;
+    \mac_wmux1_s0$1390  <= \$3201 ;
   always @(posedge clk)
-    \mac_wmux2_s0$1414  <= \$3202 ;
+    \mac_wmux1_s0$1392  <= \$3202 ;
   always @(posedge clk)
-    \mac_wmux2_s0$1433  <= \$3203 ;
+    \mac_wmux1_s0$1393  <= \$3203 ;
   always @(posedge clk)
-    \mac_wmux2_s0$1452  <= \$3204 ;
+    mac_wmux1_valid_s0 <= \$3204 ;
   always @(posedge clk)
-    \mac_wmux2_s0$1471  <= \$3205 ;
+    \mac_wmux2_s0$1398  <= \$3205 ;
   always @(posedge clk)
-    \mac_wmux2_s0$1484  <= \$3206 ;
+    \mac_wmux2_s0$1417  <= \$3206 ;
   always @(posedge clk)
-    \mac_wmux2_s0$1497  <= \$3207 ;
+    \mac_wmux2_s0$1436  <= \$3207 ;
   always @(posedge clk)
-    \mac_wmux2_s0$1510  <= \$3208 ;
+    \mac_wmux2_s0$1455  <= \$3208 ;
   always @(posedge clk)
-    \mac_wmux2_s0$1523  <= \$3209 ;
+    mac_wmux2_s0 <= \$3209 ;
   always @(posedge clk)
-    \mac_wmux2_s0$1536  <= \$3210 ;
+    \mac_wmux2_s0$1414  <= \$3210 ;
   always @(posedge clk)
-    \mac_wmux2_s0$1549  <= \$3211 ;
+    \mac_wmux2_s0$1433  <= \$3211 ;
   always @(posedge clk)
-    \mac_wmux2_s0$1562  <= \$3212 ;
+    \mac_wmux2_s0$1452  <= \$3212 ;
   always @(posedge clk)
-    \mac_wmux2_s0$1399  <= \$3213 ;
+    \mac_wmux2_s0$1471  <= \$3213 ;
   always @(posedge clk)
-    \mac_wmux2_s0$1418  <= \$3214 ;
+    \mac_wmux2_s0$1484  <= \$3214 ;
   always @(posedge clk)
-    \mac_wmux2_s0$1437  <= \$3215 ;
+    \mac_wmux2_s0$1497  <= \$3215 ;
   always @(posedge clk)
-    \mac_wmux2_s0$1456  <= \$3216 ;
+    \mac_wmux2_s0$1510  <= \$3216 ;
   always @(posedge clk)
-    \mac_wmux2_s0$1396  <= \$3217 ;
+    \mac_wmux2_s0$1523  <= \$3217 ;
   always @(posedge clk)
-    \mac_wmux2_s0$1415  <= \$3218 ;
+    \mac_wmux2_s0$1536  <= \$3218 ;
   always @(posedge clk)
-    \mac_wmux2_s0$1434  <= \$3219 ;
+    \mac_wmux2_s0$1549  <= \$3219 ;
   always @(posedge clk)
-    \mac_wmux2_s0$1453  <= \$3220 ;
+    \mac_wmux2_s0$1562  <= \$3220 ;
   always @(posedge clk)
-    \mac_wmux2_s0$1472  <= \$3221 ;
+    \mac_wmux2_s0$1399  <= \$3221 ;
   always @(posedge clk)
-    \mac_wmux2_s0$1485  <= \$3222 ;
+    \mac_wmux2_s0$1418  <= \$3222 ;
   always @(posedge clk)
-    \mac_wmux2_s0$1498  <= \$3223 ;
+    \mac_wmux2_s0$1437  <= \$3223 ;
   always @(posedge clk)
-    \mac_wmux2_s0$1511  <= \$3224 ;
+    \mac_wmux2_s0$1456  <= \$3224 ;
   always @(posedge clk)
-    \mac_wmux2_s0$1524  <= \$3225 ;
+    \mac_wmux2_s0$1396  <= \$3225 ;
   always @(posedge clk)
-    \mac_wmux2_s0$1537  <= \$3226 ;
+    \mac_wmux2_s0$1415  <= \$3226 ;
   always @(posedge clk)
-    \mac_wmux2_s0$1550  <= \$3227 ;
+    \mac_wmux2_s0$1434  <= \$3227 ;
   always @(posedge clk)
-    \mac_wmux2_s0$1563  <= \$3228 ;
+    \mac_wmux2_s0$1453  <= \$3228 ;
   always @(posedge clk)
-    \mac_wmux2_s0$1402  <= \$3229 ;
+    \mac_wmux2_s0$1472  <= \$3229 ;
   always @(posedge clk)
-    \mac_wmux2_s0$1405  <= \$3230 ;
+    \mac_wmux2_s0$1485  <= \$3230 ;
   always @(posedge clk)
-    \mac_wmux2_s0$1408  <= \$3231 ;
+    \mac_wmux2_s0$1498  <= \$3231 ;
   always @(posedge clk)
-    \mac_wmux2_s0$1411  <= \$3232 ;
+    \mac_wmux2_s0$1511  <= \$3232 ;
   always @(posedge clk)
-    \mac_wmux2_s0$1421  <= \$3233 ;
+    \mac_wmux2_s0$1524  <= \$3233 ;
   always @(posedge clk)
-    \mac_wmux2_s0$1424  <= \$3234 ;
+    \mac_wmux2_s0$1537  <= \$3234 ;
   always @(posedge clk)
-    \mac_wmux2_s0$1427  <= \$3235 ;
+    \mac_wmux2_s0$1550  <= \$3235 ;
   always @(posedge clk)
-    \mac_wmux2_s0$1430  <= \$3236 ;
+    \mac_wmux2_s0$1563  <= \$3236 ;
   always @(posedge clk)
-    \mac_wmux2_s0$1440  <= \$3237 ;
+    \mac_wmux2_s0$1402  <= \$3237 ;
   always @(posedge clk)
-    \mac_wmux2_s0$1443  <= \$3238 ;
+    \mac_wmux2_s0$1405  <= \$3238 ;
   always @(posedge clk)
-    \mac_wmux2_s0$1446  <= \$3239 ;
+    \mac_wmux2_s0$1408  <= \$3239 ;
   always @(posedge clk)
-    \mac_wmux2_s0$1449  <= \$3240 ;
+    \mac_wmux2_s0$1411  <= \$3240 ;
   always @(posedge clk)
-    \mac_wmux2_s0$1459  <= \$3241 ;
+    \mac_wmux2_s0$1421  <= \$3241 ;
   always @(posedge clk)
-    \mac_wmux2_s0$1462  <= \$3242 ;
+    \mac_wmux2_s0$1424  <= \$3242 ;
   always @(posedge clk)
-    \mac_wmux2_s0$1465  <= \$3243 ;
+    \mac_wmux2_s0$1427  <= \$3243 ;
   always @(posedge clk)
-    \mac_wmux2_s0$1468  <= \$3244 ;
+    \mac_wmux2_s0$1430  <= \$3244 ;
   always @(posedge clk)
-    \mac_wmux2_s0$1403  <= \$3245 ;
+    \mac_wmux2_s0$1440  <= \$3245 ;
   always @(posedge clk)
-    \mac_wmux2_s0$1406  <= \$3246 ;
+    \mac_wmux2_s0$1443  <= \$3246 ;
   always @(posedge clk)
-    \mac_wmux2_s0$1409  <= \$3247 ;
+    \mac_wmux2_s0$1446  <= \$3247 ;
   always @(posedge clk)
-    \mac_wmux2_s0$1412  <= \$3248 ;
+    \mac_wmux2_s0$1449  <= \$3248 ;
   always @(posedge clk)
-    \mac_wmux2_s0$1422  <= \$3249 ;
+    \mac_wmux2_s0$1459  <= \$3249 ;
   always @(posedge clk)
-    \mac_wmux2_s0$1425  <= \$3250 ;
+    \mac_wmux2_s0$1462  <= \$3250 ;
   always @(posedge clk)
-    \mac_wmux2_s0$1428  <= \$3251 ;
+    \mac_wmux2_s0$1465  <= \$3251 ;
   always @(posedge clk)
-    \mac_wmux2_s0$1431  <= \$3252 ;
+    \mac_wmux2_s0$1468  <= \$3252 ;
   always @(posedge clk)
-    \mac_wmux2_s0$1441  <= \$3253 ;
+    \mac_wmux2_s0$1403  <= \$3253 ;
   always @(posedge clk)
-    \mac_wmux2_s0$1444  <= \$3254 ;
+    \mac_wmux2_s0$1406  <= \$3254 ;
   always @(posedge clk)
-    \mac_wmux2_s0$1447  <= \$3255 ;
+    \mac_wmux2_s0$1409  <= \$3255 ;
   always @(posedge clk)
-    \mac_wmux2_s0$1450  <= \$3256 ;
+    \mac_wmux2_s0$1412  <= \$3256 ;
   always @(posedge clk)
-    \mac_wmux2_s0$1460  <= \$3257 ;
+    \mac_wmux2_s0$1422  <= \$3257 ;
   always @(posedge clk)
-    \mac_wmux2_s0$1463  <= \$3258 ;
+    \mac_wmux2_s0$1425  <= \$3258 ;
   always @(posedge clk)
-    \mac_wmux2_s0$1466  <= \$3259 ;
+    \mac_wmux2_s0$1428  <= \$3259 ;
   always @(posedge clk)
-    \mac_wmux2_s0$1469  <= \$3260 ;
+    \mac_wmux2_s0$1431  <= \$3260 ;
   always @(posedge clk)
-    \mac_wmux2_s0$1476  <= \$3261 ;
+    \mac_wmux2_s0$1441  <= \$3261 ;
   always @(posedge clk)
-    \mac_wmux2_s0$1478  <= \$3262 ;
+    \mac_wmux2_s0$1444  <= \$3262 ;
   always @(posedge clk)
-    \mac_wmux2_s0$1480  <= \$3263 ;
+    \mac_wmux2_s0$1447  <= \$3263 ;
   always @(posedge clk)
-    \mac_wmux2_s0$1482  <= \$3264 ;
+    \mac_wmux2_s0$1450  <= \$3264 ;
   always @(posedge clk)
-    \mac_wmux2_s0$1489  <= \$3265 ;
+    \mac_wmux2_s0$1460  <= \$3265 ;
   always @(posedge clk)
-    \mac_wmux2_s0$1491  <= \$3266 ;
+    \mac_wmux2_s0$1463  <= \$3266 ;
   always @(posedge clk)
-    \mac_wmux2_s0$1493  <= \$3267 ;
+    \mac_wmux2_s0$1466  <= \$3267 ;
   always @(posedge clk)
-    \mac_wmux2_s0$1495  <= \$3268 ;
+    \mac_wmux2_s0$1469  <= \$3268 ;
   always @(posedge clk)
-    \mac_wmux2_s0$1502  <= \$3269 ;
+    \mac_wmux2_s0$1476  <= \$3269 ;
   always @(posedge clk)
-    \mac_wmux2_s0$1504  <= \$3270 ;
+    \mac_wmux2_s0$1478  <= \$3270 ;
   always @(posedge clk)
-    \mac_wmux2_s0$1506  <= \$3271 ;
+    \mac_wmux2_s0$1480  <= \$3271 ;
   always @(posedge clk)
-    \mac_wmux2_s0$1508  <= \$3272 ;
+    \mac_wmux2_s0$1482  <= \$3272 ;
   always @(posedge clk)
-    \mac_wmux2_s0$1515  <= \$3273 ;
+    \mac_wmux2_s0$1489  <= \$3273 ;
   always @(posedge clk)
-    \mac_wmux2_s0$1517  <= \$3274 ;
+    \mac_wmux2_s0$1491  <= \$3274 ;
   always @(posedge clk)
-    \mac_wmux2_s0$1519  <= \$3275 ;
+    \mac_wmux2_s0$1493  <= \$3275 ;
   always @(posedge clk)
-    \mac_wmux2_s0$1521  <= \$3276 ;
+    \mac_wmux2_s0$1495  <= \$3276 ;
   always @(posedge clk)
-    \mac_wmux2_s0$1528  <= \$3277 ;
+    \mac_wmux2_s0$1502  <= \$3277 ;
   always @(posedge clk)
-    \mac_wmux2_s0$1530  <= \$3278 ;
+    \mac_wmux2_s0$1504  <= \$3278 ;
   always @(posedge clk)
-    \mac_wmux2_s0$1532  <= \$3279 ;
+    \mac_wmux2_s0$1506  <= \$3279 ;
   always @(posedge clk)
-    \mac_wmux2_s0$1534  <= \$3280 ;
+    \mac_wmux2_s0$1508  <= \$3280 ;
   always @(posedge clk)
-    \mac_wmux2_s0$1541  <= \$3281 ;
+    \mac_wmux2_s0$1515  <= \$3281 ;
   always @(posedge clk)
-    \mac_wmux2_s0$1543  <= \$3282 ;
+    \mac_wmux2_s0$1517  <= \$3282 ;
   always @(posedge clk)
-    \mac_wmux2_s0$1545  <= \$3283 ;
+    \mac_wmux2_s0$1519  <= \$3283 ;
   always @(posedge clk)
-    \mac_wmux2_s0$1547  <= \$3284 ;
+    \mac_wmux2_s0$1521  <= \$3284 ;
   always @(posedge clk)
-    \mac_wmux2_s0$1554  <= \$3285 ;
+    \mac_wmux2_s0$1528  <= \$3285 ;
   always @(posedge clk)
-    \mac_wmux2_s0$1556  <= \$3286 ;
+    \mac_wmux2_s0$1530  <= \$3286 ;
   always @(posedge clk)
-    \mac_wmux2_s0$1558  <= \$3287 ;
+    \mac_wmux2_s0$1532  <= \$3287 ;
   always @(posedge clk)
-    \mac_wmux2_s0$1560  <= \$3288 ;
+    \mac_wmux2_s0$1534  <= \$3288 ;
   always @(posedge clk)
-    \mac_wmux2_s0$1567  <= \$3289 ;
+    \mac_wmux2_s0$1541  <= \$3289 ;
   always @(posedge clk)
-    \mac_wmux2_s0$1569  <= \$3290 ;
+    \mac_wmux2_s0$1543  <= \$3290 ;
   always @(posedge clk)
-    \mac_wmux2_s0$1571  <= \$3291 ;
+    \mac_wmux2_s0$1545  <= \$3291 ;
   always @(posedge clk)
-    \mac_wmux2_s0$1573  <= \$3292 ;
+    \mac_wmux2_s0$1547  <= \$3292 ;
   always @(posedge clk)
-    \mac_wmux2_s0$1939  <= \$3293 ;
+    \mac_wmux2_s0$1554  <= \$3293 ;
   always @(posedge clk)
-    \mac_wmux2_s0$1940  <= \$3294 ;
+    \mac_wmux2_s0$1556  <= \$3294 ;
   always @(posedge clk)
-    \mac_wmux2_s0$1941  <= \$3295 ;
+    \mac_wmux2_s0$1558  <= \$3295 ;
   always @(posedge clk)
-    \mac_wmux2_s0$1942  <= \$3296 ;
+    \mac_wmux2_s0$1560  <= \$3296 ;
   always @(posedge clk)
-    \mac_wmux2_s0$1943  <= \$3297 ;
+    \mac_wmux2_s0$1567  <= \$3297 ;
   always @(posedge clk)
-    \mac_wmux2_s0$1944  <= \$3298 ;
+    \mac_wmux2_s0$1569  <= \$3298 ;
   always @(posedge clk)
-    \mac_wmux2_s0$1945  <= \$3299 ;
+    \mac_wmux2_s0$1571  <= \$3299 ;
   always @(posedge clk)
-    \mac_wmux2_s0$1946  <= \$3300 ;
+    \mac_wmux2_s0$1573  <= \$3300 ;
   always @(posedge clk)
     \mac_wmux2_s0$1947  <= \$3301 ;
   always @(posedge clk)
-    \mac_wmux2_s0$1577  <= \$3302 ;
+    \mac_wmux2_s0$1948  <= \$3302 ;
   always @(posedge clk)
-    \mac_wmux2_s0$1578  <= \$3303 ;
+    \mac_wmux2_s0$1949  <= \$3303 ;
   always @(posedge clk)
-    \mac_wmux2_s0$1580  <= \$3304 ;
+    \mac_wmux2_s0$1950  <= \$3304 ;
   always @(posedge clk)
-    \mac_wmux2_s0$1581  <= \$3305 ;
+    \mac_wmux2_s0$1951  <= \$3305 ;
   always @(posedge clk)
-    \mac_wmux2_s0$1583  <= \$3306 ;
+    \mac_wmux2_s0$1952  <= \$3306 ;
   always @(posedge clk)
-    \mac_wmux2_s0$1584  <= \$3307 ;
+    \mac_wmux2_s0$1953  <= \$3307 ;
   always @(posedge clk)
-    \mac_wmux2_s0$1586  <= \$3308 ;
+    \mac_wmux2_s0$1954  <= \$3308 ;
   always @(posedge clk)
-    \mac_wmux2_s0$1587  <= \$3309 ;
+    \mac_wmux2_s0$1955  <= \$3309 ;
   always @(posedge clk)
-    mac_wmux2_valid_s0 <= \$3310 ;
+    \mac_wmux2_s0$1577  <= \$3310 ;
   always @(posedge clk)
-    \mac_wmux3_s0$1592  <= \$3311 ;
+    \mac_wmux2_s0$1578  <= \$3311 ;
   always @(posedge clk)
-    \mac_wmux3_s0$1611  <= \$3312 ;
+    \mac_wmux2_s0$1580  <= \$3312 ;
   always @(posedge clk)
-    \mac_wmux3_s0$1630  <= \$3313 ;
+    \mac_wmux2_s0$1581  <= \$3313 ;
   always @(posedge clk)
-    \mac_wmux3_s0$1649  <= \$3314 ;
+    \mac_wmux2_s0$1583  <= \$3314 ;
   always @(posedge clk)
-    \mac_wmux3_s0$1668  <= \$3315 ;
+    \mac_wmux2_s0$1584  <= \$3315 ;
   always @(posedge clk)
-    \mac_wmux3_s0$1687  <= \$3316 ;
+    \mac_wmux2_s0$1586  <= \$3316 ;
   always @(posedge clk)
-    \mac_wmux3_s0$1706  <= \$3317 ;
+    \mac_wmux2_s0$1587  <= \$3317 ;
   always @(posedge clk)
-    \mac_wmux3_s0$1725  <= \$3318 ;
+    mac_wmux2_valid_s0 <= \$3318 ;
   always @(posedge clk)
-    mac_wmux3_s0 <= \$3319 ;
+    \mac_wmux3_s0$1592  <= \$3319 ;
   always @(posedge clk)
-    \mac_wmux3_s0$1608  <= \$3320 ;
+    \mac_wmux3_s0$1611  <= \$3320 ;
   always @(posedge clk)
-    \mac_wmux3_s0$1627  <= \$3321 ;
+    \mac_wmux3_s0$1630  <= \$3321 ;
   always @(posedge clk)
-    \mac_wmux3_s0$1646  <= \$3322 ;
+    \mac_wmux3_s0$1649  <= \$3322 ;
   always @(posedge clk)
-    \mac_wmux3_s0$1665  <= \$3323 ;
+    \mac_wmux3_s0$1668  <= \$3323 ;
   always @(posedge clk)
-    \mac_wmux3_s0$1684  <= \$3324 ;
+    \mac_wmux3_s0$1687  <= \$3324 ;
   always @(posedge clk)
-    \mac_wmux3_s0$1703  <= \$3325 ;
+    \mac_wmux3_s0$1706  <= \$3325 ;
   always @(posedge clk)
-    \mac_wmux3_s0$1722  <= \$3326 ;
+    \mac_wmux3_s0$1725  <= \$3326 ;
   always @(posedge clk)
-    \mac_wmux3_s0$1593  <= \$3327 ;
+    mac_wmux3_s0 <= \$3327 ;
   always @(posedge clk)
-    \mac_wmux3_s0$1612  <= \$3328 ;
+    \mac_wmux3_s0$1608  <= \$3328 ;
   always @(posedge clk)
-    \mac_wmux3_s0$1631  <= \$3329 ;
+    \mac_wmux3_s0$1627  <= \$3329 ;
   always @(posedge clk)
-    \mac_wmux3_s0$1650  <= \$3330 ;
+    \mac_wmux3_s0$1646  <= \$3330 ;
   always @(posedge clk)
-    \mac_wmux3_s0$1669  <= \$3331 ;
+    \mac_wmux3_s0$1665  <= \$3331 ;
   always @(posedge clk)
-    \mac_wmux3_s0$1688  <= \$3332 ;
+    \mac_wmux3_s0$1684  <= \$3332 ;
   always @(posedge clk)
-    \mac_wmux3_s0$1707  <= \$3333 ;
+    \mac_wmux3_s0$1703  <= \$3333 ;
   always @(posedge clk)
-    \mac_wmux3_s0$1726  <= \$3334 ;
+    \mac_wmux3_s0$1722  <= \$3334 ;
   always @(posedge clk)
-    \mac_wmux3_s0$1590  <= \$3335 ;
+    \mac_wmux3_s0$1593  <= \$3335 ;
   always @(posedge clk)
-    \mac_wmux3_s0$1609  <= \$3336 ;
+    \mac_wmux3_s0$1612  <= \$3336 ;
   always @(posedge clk)
-    \mac_wmux3_s0$1628  <= \$3337 ;
+    \mac_wmux3_s0$1631  <= \$3337 ;
   always @(posedge clk)
-    \mac_wmux3_s0$1647  <= \$3338 ;
+    \mac_wmux3_s0$1650  <= \$3338 ;
   always @(posedge clk)
-    \mac_wmux3_s0$1666  <= \$3339 ;
+    \mac_wmux3_s0$1669  <= \$3339 ;
   always @(posedge clk)
-    \mac_wmux3_s0$1685  <= \$3340 ;
+    \mac_wmux3_s0$1688  <= \$3340 ;
   always @(posedge clk)
-    \mac_wmux3_s0$1704  <= \$3341 ;
+    \mac_wmux3_s0$1707  <= \$3341 ;
   always @(posedge clk)
-    \mac_wmux3_s0$1723  <= \$3342 ;
+    \mac_wmux3_s0$1726  <= \$3342 ;
   always @(posedge clk)
-    \mac_wmux3_s0$1596  <= \$3343 ;
+    \mac_wmux3_s0$1590  <= \$3343 ;
   always @(posedge clk)
-    \mac_wmux3_s0$1599  <= \$3344 ;
+    \mac_wmux3_s0$1609  <= \$3344 ;
   always @(posedge clk)
-    \mac_wmux3_s0$1602  <= \$3345 ;
+    \mac_wmux3_s0$1628  <= \$3345 ;
   always @(posedge clk)
-    \mac_wmux3_s0$1605  <= \$3346 ;
+    \mac_wmux3_s0$1647  <= \$3346 ;
   always @(posedge clk)
-    \mac_wmux3_s0$1615  <= \$3347 ;
+    \mac_wmux3_s0$1666  <= \$3347 ;
   always @(posedge clk)
-    \mac_wmux3_s0$1618  <= \$3348 ;
+    \mac_wmux3_s0$1685  <= \$3348 ;
   always @(posedge clk)
-    \mac_wmux3_s0$1621  <= \$3349 ;
+    \mac_wmux3_s0$1704  <= \$3349 ;
   always @(posedge clk)
-    \mac_wmux3_s0$1624  <= \$3350 ;
+    \mac_wmux3_s0$1723  <= \$3350 ;
   always @(posedge clk)
-    \mac_wmux3_s0$1634  <= \$3351 ;
+    \mac_wmux3_s0$1596  <= \$3351 ;
   always @(posedge clk)
-    \mac_wmux3_s0$1637  <= \$3352 ;
+    \mac_wmux3_s0$1599  <= \$3352 ;
   always @(posedge clk)
-    \mac_wmux3_s0$1640  <= \$3353 ;
+    \mac_wmux3_s0$1602  <= \$3353 ;
   always @(posedge clk)
-    \mac_wmux3_s0$1643  <= \$3354 ;
+    \mac_wmux3_s0$1605  <= \$3354 ;
   always @(posedge clk)
-    \mac_wmux3_s0$1653  <= \$3355 ;
+    \mac_wmux3_s0$1615  <= \$3355 ;
   always @(posedge clk)
-    \mac_wmux3_s0$1656  <= \$3356 ;
+    \mac_wmux3_s0$1618  <= \$3356 ;
   always @(posedge clk)
-    \mac_wmux3_s0$1659  <= \$3357 ;
+    \mac_wmux3_s0$1621  <= \$3357 ;
   always @(posedge clk)
-    \mac_wmux3_s0$1662  <= \$3358 ;
+    \mac_wmux3_s0$1624  <= \$3358 ;
   always @(posedge clk)
-    \mac_wmux3_s0$1672  <= \$3359 ;
+    \mac_wmux3_s0$1634  <= \$3359 ;
   always @(posedge clk)
-    \mac_wmux3_s0$1675  <= \$3360 ;
+    \mac_wmux3_s0$1637  <= \$3360 ;
   always @(posedge clk)
-    \mac_wmux3_s0$1678  <= \$3361 ;
+    \mac_wmux3_s0$1640  <= \$3361 ;
   always @(posedge clk)
-    \mac_wmux3_s0$1681  <= \$3362 ;
+    \mac_wmux3_s0$1643  <= \$3362 ;
   always @(posedge clk)
-    \mac_wmux3_s0$1691  <= \$3363 ;
+    \mac_wmux3_s0$1653  <= \$3363 ;
   always @(posedge clk)
-    \mac_wmux3_s0$1694  <= \$3364 ;
+    \mac_wmux3_s0$1656  <= \$3364 ;
   always @(posedge clk)
-    \mac_wmux3_s0$1697  <= \$3365 ;
+    \mac_wmux3_s0$1659  <= \$3365 ;
   always @(posedge clk)
-    \mac_wmux3_s0$1700  <= \$3366 ;
+    \mac_wmux3_s0$1662  <= \$3366 ;
   always @(posedge clk)
-    \mac_wmux3_s0$1710  <= \$3367 ;
+    \mac_wmux3_s0$1672  <= \$3367 ;
   always @(posedge clk)
-    \mac_wmux3_s0$1713  <= \$3368 ;
+    \mac_wmux3_s0$1675  <= \$3368 ;
   always @(posedge clk)
-    \mac_wmux3_s0$1716  <= \$3369 ;
+    \mac_wmux3_s0$1678  <= \$3369 ;
   always @(posedge clk)
-    \mac_wmux3_s0$1719  <= \$3370 ;
+    \mac_wmux3_s0$1681  <= \$3370 ;
   always @(posedge clk)
-    \mac_wmux3_s0$1729  <= \$3371 ;
+    \mac_wmux3_s0$1691  <= \$3371 ;
   always @(posedge clk)
-    \mac_wmux3_s0$1732  <= \$3372 ;
+    \mac_wmux3_s0$1694  <= \$3372 ;
   always @(posedge clk)
-    \mac_wmux3_s0$1735  <= \$3373 ;
+    \mac_wmux3_s0$1697  <= \$3373 ;
   always @(posedge clk)
-    \mac_wmux3_s0$1738  <= \$3374 ;
+    \mac_wmux3_s0$1700  <= \$3374 ;
   always @(posedge clk)
-    \mac_wmux3_s0$1597  <= \$3375 ;
+    \mac_wmux3_s0$1710  <= \$3375 ;
   always @(posedge clk)
-    \mac_wmux3_s0$1600  <= \$3376 ;
+    \mac_wmux3_s0$1713  <= \$3376 ;
   always @(posedge clk)
-    \mac_wmux3_s0$1603  <= \$3377 ;
+    \mac_wmux3_s0$1716  <= \$3377 ;
   always @(posedge clk)
-    \mac_wmux3_s0$1606  <= \$3378 ;
+    \mac_wmux3_s0$1719  <= \$3378 ;
   always @(posedge clk)
-    \mac_wmux3_s0$1616  <= \$3379 ;
+    \mac_wmux3_s0$1729  <= \$3379 ;
   always @(posedge clk)
-    \mac_wmux3_s0$1619  <= \$3380 ;
+    \mac_wmux3_s0$1732  <= \$3380 ;
   always @(posedge clk)
-    \mac_wmux3_s0$1622  <= \$3381 ;
+    \mac_wmux3_s0$1735  <= \$3381 ;
   always @(posedge clk)
-    \mac_wmux3_s0$1625  <= \$3382 ;
+    \mac_wmux3_s0$1738  <= \$3382 ;
   always @(posedge clk)
-    \mac_wmux3_s0$1635  <= \$3383 ;
+    \mac_wmux3_s0$1597  <= \$3383 ;
   always @(posedge clk)
-    \mac_wmux3_s0$1638  <= \$3384 ;
+    \mac_wmux3_s0$1600  <= \$3384 ;
   always @(posedge clk)
-    \mac_wmux3_s0$1641  <= \$3385 ;
+    \mac_wmux3_s0$1603  <= \$3385 ;
   always @(posedge clk)
-    \mac_wmux3_s0$1644  <= \$3386 ;
+    \mac_wmux3_s0$1606  <= \$3386 ;
   always @(posedge clk)
-    \mac_wmux3_s0$1654  <= \$3387 ;
+    \mac_wmux3_s0$1616  <= \$3387 ;
   always @(posedge clk)
-    \mac_wmux3_s0$1657  <= \$3388 ;
+    \mac_wmux3_s0$1619  <= \$3388 ;
   always @(posedge clk)
-    \mac_wmux3_s0$1660  <= \$3389 ;
+    \mac_wmux3_s0$1622  <= \$3389 ;
   always @(posedge clk)
-    \mac_wmux3_s0$1663  <= \$3390 ;
+    \mac_wmux3_s0$1625  <= \$3390 ;
   always @(posedge clk)
-    \mac_wmux3_s0$1673  <= \$3391 ;
+    \mac_wmux3_s0$1635  <= \$3391 ;
   always @(posedge clk)
-    \mac_wmux3_s0$1676  <= \$3392 ;
+    \mac_wmux3_s0$1638  <= \$3392 ;
   always @(posedge clk)
-    \mac_wmux3_s0$1679  <= \$3393 ;
+    \mac_wmux3_s0$1641  <= \$3393 ;
   always @(posedge clk)
-    \mac_wmux3_s0$1682  <= \$3394 ;
+    \mac_wmux3_s0$1644  <= \$3394 ;
   always @(posedge clk)
-    \mac_wmux3_s0$1692  <= \$3395 ;
+    \mac_wmux3_s0$1654  <= \$3395 ;
   always @(posedge clk)
-    \mac_wmux3_s0$1695  <= \$3396 ;
+    \mac_wmux3_s0$1657  <= \$3396 ;
   always @(posedge clk)
-    \mac_wmux3_s0$1698  <= \$3397 ;
+    \mac_wmux3_s0$1660  <= \$3397 ;
   always @(posedge clk)
-    \mac_wmux3_s0$1701  <= \$3398 ;
+    \mac_wmux3_s0$1663  <= \$3398 ;
   always @(posedge clk)
-    \mac_wmux3_s0$1711  <= \$3399 ;
+    \mac_wmux3_s0$1673  <= \$3399 ;
   always @(posedge clk)
-    \mac_wmux3_s0$1714  <= \$3400 ;
+    \mac_wmux3_s0$1676  <= \$3400 ;
   always @(posedge clk)
-    \mac_wmux3_s0$1717  <= \$3401 ;
+    \mac_wmux3_s0$1679  <= \$3401 ;
   always @(posedge clk)
-    \mac_wmux3_s0$1720  <= \$3402 ;
+    \mac_wmux3_s0$1682  <= \$3402 ;
   always @(posedge clk)
-    \mac_wmux3_s0$1730  <= \$3403 ;
+    \mac_wmux3_s0$1692  <= \$3403 ;
   always @(posedge clk)
-    \mac_wmux3_s0$1733  <= \$3404 ;
+    \mac_wmux3_s0$1695  <= \$3404 ;
   always @(posedge clk)
-    \mac_wmux3_s0$1736  <= \$3405 ;
+    \mac_wmux3_s0$1698  <= \$3405 ;
   always @(posedge clk)
-    \mac_wmux3_s0$1739  <= \$3406 ;
+    \mac_wmux3_s0$1701  <= \$3406 ;
   always @(posedge clk)
-    \mac_wmux3_s0$1949  <= \$3407 ;
+    \mac_wmux3_s0$1711  <= \$3407 ;
   always @(posedge clk)
-    \mac_wmux3_s0$1950  <= \$3408 ;
+    \mac_wmux3_s0$1714  <= \$3408 ;
   always @(posedge clk)
-    \mac_wmux3_s0$1951  <= \$3409 ;
+    \mac_wmux3_s0$1717  <= \$3409 ;
   always @(posedge clk)
-    \mac_wmux3_s0$1952  <= \$3410 ;
+    \mac_wmux3_s0$1720  <= \$3410 ;
   always @(posedge clk)
-    \mac_wmux3_s0$1953  <= \$3411 ;
+    \mac_wmux3_s0$1730  <= \$3411 ;
   always @(posedge clk)
-    \mac_wmux3_s0$1954  <= \$3412 ;
+    \mac_wmux3_s0$1733  <= \$3412 ;
   always @(posedge clk)
-    \mac_wmux3_s0$1955  <= \$3413 ;
+    \mac_wmux3_s0$1736  <= \$3413 ;
   always @(posedge clk)
-    \mac_wmux3_s0$1956  <= \$3414 ;
+    \mac_wmux3_s0$1739  <= \$3414 ;
   always @(posedge clk)
     \mac_wmux3_s0$1957  <= \$3415 ;
   always @(posedge clk)
-    \mac_wmux3_s0$1743  <= \$3416 ;
+    \mac_wmux3_s0$1958  <= \$3416 ;
   always @(posedge clk)
-    \mac_wmux3_s0$1745  <= \$3417 ;
+    \mac_wmux3_s0$1959  <= \$3417 ;
   always @(posedge clk)
-    \mac_wmux3_s0$1747  <= \$3418 ;
+    \mac_wmux3_s0$1960  <= \$3418 ;
   always @(posedge clk)
-    \mac_wmux3_s0$1749  <= \$3419 ;
+    \mac_wmux3_s0$1961  <= \$3419 ;
   always @(posedge clk)
-    mac_wmux3_valid_s0 <= \$3420 ;
+    \mac_wmux3_s0$1962  <= \$3420 ;
   always @(posedge clk)
-    mac_pre_s0 <= \$3421 ;
+    \mac_wmux3_s0$1963  <= \$3421 ;
   always @(posedge clk)
-    \mac_pre_s0$1960  <= \$3422 ;
+    \mac_wmux3_s0$1964  <= \$3422 ;
   always @(posedge clk)
-    \mac_pre_s0$1961  <= \$3423 ;
+    \mac_wmux3_s0$1965  <= \$3423 ;
   always @(posedge clk)
-    \mac_pre_s0$1962  <= \$3424 ;
+    \mac_wmux3_s0$1759  <= \$3424 ;
   always @(posedge clk)
-    \mac_pre_s0$1963  <= \$3425 ;
+    \mac_wmux3_s0$1761  <= \$3425 ;
   always @(posedge clk)
-    \mac_pre_s0$1964  <= \$3426 ;
+    \mac_wmux3_s0$1763  <= \$3426 ;
   always @(posedge clk)
-    \mac_pre_s0$1965  <= \$3427 ;
+    \mac_wmux3_s0$1765  <= \$3427 ;
   always @(posedge clk)
-    \mac_pre_s0$1966  <= \$3428 ;
+    mac_wmux3_valid_s0 <= \$3428 ;
   always @(posedge clk)
-    \mac_pre_s0$1967  <= \$3429 ;
+    mac_pre_a0_g0 <= \$3429 ;
   always @(posedge clk)
-    \mac_pre_s0$1968  <= \$3430 ;
+    mac_pre_a1_g1 <= \$3430 ;
   always @(posedge clk)
-    \mac_pre_s0$1969  <= \$3431 ;
+    mac_pre_a2_g2 <= \$3431 ;
   always @(posedge clk)
-    \mac_pre_s0$1970  <= \$3432 ;
+    mac_pre_a3_g3 <= \$3432 ;
   always @(posedge clk)
-    \mac_pre_s0$1971  <= \$3433 ;
+    mac_pre_a4_g4 <= \$3433 ;
   always @(posedge clk)
-    \mac_pre_s0$1972  <= \$3434 ;
+    mac_pre_a5_g5 <= \$3434 ;
   always @(posedge clk)
-    \mac_pre_s0$1973  <= \$3435 ;
+    mac_pre_a6_g6 <= \$3435 ;
   always @(posedge clk)
-    \mac_pre_s0$1974  <= \$3436 ;
+    mac_pre_a7_g7 <= \$3436 ;
   always @(posedge clk)
-    \mac_pre_s0$1975  <= \$3437 ;
+    mac_pre_s0 <= \$3437 ;
   always @(posedge clk)
     \mac_pre_s0$1976  <= \$3438 ;
   always @(posedge clk)
@@ -10954,204 +10970,228 @@ module nm_linear_8_16_int8_k4_shift(i__valid, o__ready, clk, rst, i__ready, o__p
   always @(posedge clk)
     \mac_pre_s0$2003  <= \$3465 ;
   always @(posedge clk)
-    mac_pre_valid_s0 <= \$3466 ;
+    \mac_pre_s0$2004  <= \$3466 ;
   always @(posedge clk)
-    mac_dspin_s0 <= \$3467 ;
+    \mac_pre_s0$2005  <= \$3467 ;
   always @(posedge clk)
-    \mac_dspin_s0$2006  <= \$3468 ;
+    \mac_pre_s0$2006  <= \$3468 ;
   always @(posedge clk)
-    \mac_dspin_s0$2007  <= \$3469 ;
+    \mac_pre_s0$2007  <= \$3469 ;
   always @(posedge clk)
-    \mac_dspin_s0$2008  <= \$3470 ;
+    \mac_pre_s0$2008  <= \$3470 ;
   always @(posedge clk)
-    \mac_dspin_s0$2009  <= \$3471 ;
+    \mac_pre_s0$2009  <= \$3471 ;
   always @(posedge clk)
-    mac_dspin_valid_s0 <= \$3472 ;
+    \mac_pre_s0$2010  <= \$3472 ;
   always @(posedge clk)
-    mac_dspout_s0 <= \$3473 ;
+    \mac_pre_s0$2011  <= \$3473 ;
   always @(posedge clk)
-    \mac_dspout_s0$2012  <= \$3474 ;
+    mac_pre_valid_s0 <= \$3474 ;
   always @(posedge clk)
-    \mac_dspout_s0$2013  <= \$3475 ;
+    mac_dspin_s0 <= \$3475 ;
   always @(posedge clk)
-    \mac_dspout_s0$2014  <= \$3476 ;
+    \mac_dspin_s0$2014  <= \$3476 ;
   always @(posedge clk)
-    \mac_dspout_s0$2015  <= \$3477 ;
+    \mac_dspin_s0$2015  <= \$3477 ;
   always @(posedge clk)
-    mac_dspout_valid_s0 <= \$3478 ;
+    \mac_dspin_s0$2016  <= \$3478 ;
   always @(posedge clk)
-    mac_add0_s0 <= \$3479 ;
+    \mac_dspin_s0$2017  <= \$3479 ;
   always @(posedge clk)
-    \mac_add0_s0$1810  <= \$3480 ;
+    mac_dspin_valid_s0 <= \$3480 ;
   always @(posedge clk)
-    \mac_add0_s0$1812  <= \$3481 ;
+    mac_dspout_s0 <= \$3481 ;
   always @(posedge clk)
-    \mac_add0_s0$1813  <= \$3482 ;
+    \mac_dspout_s0$2020  <= \$3482 ;
   always @(posedge clk)
-    \mac_add0_s0$1815  <= \$3483 ;
+    \mac_dspout_s0$2021  <= \$3483 ;
   always @(posedge clk)
-    \mac_add0_s0$1816  <= \$3484 ;
+    \mac_dspout_s0$2022  <= \$3484 ;
   always @(posedge clk)
-    \mac_add0_s0$1818  <= \$3485 ;
+    \mac_dspout_s0$2023  <= \$3485 ;
   always @(posedge clk)
-    \mac_add0_s0$1819  <= \$3486 ;
+    mac_dspout_valid_s0 <= \$3486 ;
   always @(posedge clk)
-    \mac_add0_s0$1821  <= \$3487 ;
+    mac_add0_s0 <= \$3487 ;
   always @(posedge clk)
-    \mac_add0_s0$1822  <= \$3488 ;
+    \mac_add0_s0$1818  <= \$3488 ;
   always @(posedge clk)
-    \mac_add0_s0$1824  <= \$3489 ;
+    \mac_add0_s0$1820  <= \$3489 ;
   always @(posedge clk)
-    \mac_add0_s0$1825  <= \$3490 ;
+    \mac_add0_s0$1821  <= \$3490 ;
   always @(posedge clk)
-    \mac_add0_s0$1827  <= \$3491 ;
+    \mac_add0_s0$1823  <= \$3491 ;
   always @(posedge clk)
-    \mac_add0_s0$1828  <= \$3492 ;
+    \mac_add0_s0$1824  <= \$3492 ;
   always @(posedge clk)
-    \mac_add0_s0$1830  <= \$3493 ;
+    \mac_add0_s0$1826  <= \$3493 ;
   always @(posedge clk)
-    \mac_add0_s0$1831  <= \$3494 ;
+    \mac_add0_s0$1827  <= \$3494 ;
   always @(posedge clk)
-    \mac_add0_s0$2017  <= \$3495 ;
+    \mac_add0_s0$1829  <= \$3495 ;
   always @(posedge clk)
-    \mac_add0_s0$2018  <= \$3496 ;
+    \mac_add0_s0$1830  <= \$3496 ;
   always @(posedge clk)
-    \mac_add0_s0$2019  <= \$3497 ;
+    \mac_add0_s0$1832  <= \$3497 ;
   always @(posedge clk)
-    \mac_add0_s0$2020  <= \$3498 ;
+    \mac_add0_s0$1833  <= \$3498 ;
   always @(posedge clk)
-    \mac_add0_s0$2021  <= \$3499 ;
+    \mac_add0_s0$1835  <= \$3499 ;
   always @(posedge clk)
-    mac_add0_valid_s0 <= \$3500 ;
+    \mac_add0_s0$1836  <= \$3500 ;
   always @(posedge clk)
-    mac_add1_s0 <= \$3501 ;
+    \mac_add0_s0$1838  <= \$3501 ;
   always @(posedge clk)
-    \mac_add1_s0$1836  <= \$3502 ;
+    \mac_add0_s0$1839  <= \$3502 ;
   always @(posedge clk)
-    \mac_add1_s0$1838  <= \$3503 ;
+    \mac_add0_s0$2025  <= \$3503 ;
   always @(posedge clk)
-    \mac_add1_s0$1839  <= \$3504 ;
+    \mac_add0_s0$2026  <= \$3504 ;
   always @(posedge clk)
-    \mac_add1_s0$1841  <= \$3505 ;
+    \mac_add0_s0$2027  <= \$3505 ;
   always @(posedge clk)
-    \mac_add1_s0$1842  <= \$3506 ;
+    \mac_add0_s0$2028  <= \$3506 ;
   always @(posedge clk)
-    \mac_add1_s0$1844  <= \$3507 ;
+    \mac_add0_s0$2029  <= \$3507 ;
   always @(posedge clk)
-    \mac_add1_s0$1845  <= \$3508 ;
+    mac_add0_valid_s0 <= \$3508 ;
   always @(posedge clk)
-    \mac_add1_s0$2023  <= \$3509 ;
+    mac_add1_s0 <= \$3509 ;
   always @(posedge clk)
-    \mac_add1_s0$2024  <= \$3510 ;
+    \mac_add1_s0$1844  <= \$3510 ;
   always @(posedge clk)
-    \mac_add1_s0$2025  <= \$3511 ;
+    \mac_add1_s0$1846  <= \$3511 ;
   always @(posedge clk)
-    \mac_add1_s0$2026  <= \$3512 ;
+    \mac_add1_s0$1847  <= \$3512 ;
   always @(posedge clk)
-    \mac_add1_s0$2027  <= \$3513 ;
+    \mac_add1_s0$1849  <= \$3513 ;
   always @(posedge clk)
-    mac_add1_valid_s0 <= \$3514 ;
+    \mac_add1_s0$1850  <= \$3514 ;
   always @(posedge clk)
-    mac_add2_s0 <= \$3515 ;
+    \mac_add1_s0$1852  <= \$3515 ;
   always @(posedge clk)
-    \mac_add2_s0$1852  <= \$3516 ;
+    \mac_add1_s0$1853  <= \$3516 ;
   always @(posedge clk)
-    \mac_add2_s0$1855  <= \$3517 ;
+    \mac_add1_s0$2031  <= \$3517 ;
   always @(posedge clk)
-    \mac_add2_s0$1858  <= \$3518 ;
+    \mac_add1_s0$2032  <= \$3518 ;
   always @(posedge clk)
-    \mac_add2_s0$2029  <= \$3519 ;
+    \mac_add1_s0$2033  <= \$3519 ;
   always @(posedge clk)
-    \mac_add2_s0$1850  <= \$3520 ;
+    \mac_add1_s0$2034  <= \$3520 ;
   always @(posedge clk)
-    \mac_add2_s0$1853  <= \$3521 ;
+    \mac_add1_s0$2035  <= \$3521 ;
   always @(posedge clk)
-    \mac_add2_s0$1856  <= \$3522 ;
+    mac_add1_valid_s0 <= \$3522 ;
   always @(posedge clk)
-    \mac_add2_s0$1859  <= \$3523 ;
+    mac_add2_s0 <= \$3523 ;
   always @(posedge clk)
-    mac_add2_valid_s0 <= \$3524 ;
+    \mac_add2_s0$1860  <= \$3524 ;
   always @(posedge clk)
-    o__valid <= \$3525 ;
+    \mac_add2_s0$1863  <= \$3525 ;
   always @(posedge clk)
-    stall_adv0_valid <= \$3526 ;
+    \mac_add2_s0$1866  <= \$3526 ;
   always @(posedge clk)
-    stall_adv1_valid <= \$3527 ;
+    \mac_add2_s0$2037  <= \$3527 ;
   always @(posedge clk)
-    stall_adv2_valid <= \$3528 ;
+    \mac_add2_s0$1858  <= \$3528 ;
   always @(posedge clk)
-    stall_adv3_valid <= \$3529 ;
+    \mac_add2_s0$1861  <= \$3529 ;
   always @(posedge clk)
-    stall_adv4_valid <= \$3530 ;
+    \mac_add2_s0$1864  <= \$3530 ;
   always @(posedge clk)
-    stall_adv5_valid <= \$3531 ;
+    \mac_add2_s0$1867  <= \$3531 ;
   always @(posedge clk)
-    stall_adv6_valid <= \$3532 ;
+    mac_add2_valid_s0 <= \$3532 ;
   always @(posedge clk)
-    stall_adv7_valid <= \$3533 ;
+    o__valid <= \$3533 ;
   always @(posedge clk)
-    stall_adv8_valid <= \$3534 ;
+    stall_adv0_valid <= \$3534 ;
   always @(posedge clk)
-    stall_adv9_valid <= \$3535 ;
+    stall_adv1_valid <= \$3535 ;
   always @(posedge clk)
-    stall_adv10_valid <= \$3536 ;
+    stall_adv2_valid <= \$3536 ;
   always @(posedge clk)
-    stall_adv11_valid <= \$3537 ;
+    stall_adv3_valid <= \$3537 ;
   always @(posedge clk)
-    stall_adv12_valid <= \$3538 ;
+    stall_adv4_valid <= \$3538 ;
   always @(posedge clk)
-    stall_adv13_valid <= \$3539 ;
+    stall_adv5_valid <= \$3539 ;
   always @(posedge clk)
-    stall_adv14_valid <= \$3540 ;
+    stall_adv6_valid <= \$3540 ;
   always @(posedge clk)
-    stall_adv15_valid <= \$3541 ;
+    stall_adv7_valid <= \$3541 ;
   always @(posedge clk)
-    stall_adv16_valid <= \$3542 ;
+    stall_adv8_valid <= \$3542 ;
   always @(posedge clk)
-    stall_adv17_valid <= \$3543 ;
+    stall_adv9_valid <= \$3543 ;
   always @(posedge clk)
-    stall_adv18_valid <= \$3544 ;
+    stall_adv10_valid <= \$3544 ;
   always @(posedge clk)
-    stall_adv19_valid <= \$3545 ;
+    stall_adv11_valid <= \$3545 ;
   always @(posedge clk)
-    stall_adv20_valid <= \$3546 ;
+    stall_adv12_valid <= \$3546 ;
   always @(posedge clk)
-    stall_adv21_valid <= \$3547 ;
+    stall_adv13_valid <= \$3547 ;
   always @(posedge clk)
-    stall_adv22_valid <= \$3548 ;
+    stall_adv14_valid <= \$3548 ;
   always @(posedge clk)
-    stall_adv23_valid <= \$3549 ;
+    stall_adv15_valid <= \$3549 ;
   always @(posedge clk)
-    stall_adv24_valid <= \$3550 ;
+    stall_adv16_valid <= \$3550 ;
   always @(posedge clk)
-    stall_adv25_valid <= \$3551 ;
+    stall_adv17_valid <= \$3551 ;
   always @(posedge clk)
-    stall_adv26_valid <= \$3552 ;
+    stall_adv18_valid <= \$3552 ;
   always @(posedge clk)
-    stall_adv27_valid <= \$3553 ;
+    stall_adv19_valid <= \$3553 ;
   always @(posedge clk)
-    mac_acc0 <= \$3554 ;
+    stall_adv20_valid <= \$3554 ;
   always @(posedge clk)
-    mac_acc0_out <= \$3555 ;
+    stall_adv21_valid <= \$3555 ;
   always @(posedge clk)
-    mac_acc1 <= \$3556 ;
+    stall_adv22_valid <= \$3556 ;
   always @(posedge clk)
-    mac_acc1_out <= \$3557 ;
+    stall_adv23_valid <= \$3557 ;
   always @(posedge clk)
-    mac_acc2 <= \$3558 ;
+    stall_adv24_valid <= \$3558 ;
   always @(posedge clk)
-    mac_acc2_out <= \$3559 ;
+    stall_adv25_valid <= \$3559 ;
   always @(posedge clk)
-    mac_acc3 <= \$3560 ;
+    stall_adv26_valid <= \$3560 ;
   always @(posedge clk)
-    mac_acc3_out <= \$3561 ;
+    stall_adv27_valid <= \$3561 ;
+  always @(posedge clk)
+    stall_adv28_valid <= \$3562 ;
+  always @(posedge clk)
+    stall_adv29_valid <= \$3563 ;
+  always @(posedge clk)
+    stall_adv30_valid <= \$3564 ;
+  always @(posedge clk)
+    stall_adv31_valid <= \$3565 ;
+  always @(posedge clk)
+    mac_acc0 <= \$3566 ;
+  always @(posedge clk)
+    mac_acc0_out <= \$3567 ;
+  always @(posedge clk)
+    mac_acc1 <= \$3568 ;
+  always @(posedge clk)
+    mac_acc1_out <= \$3569 ;
+  always @(posedge clk)
+    mac_acc2 <= \$3570 ;
+  always @(posedge clk)
+    mac_acc2_out <= \$3571 ;
+  always @(posedge clk)
+    mac_acc3 <= \$3572 ;
+  always @(posedge clk)
+    mac_acc3_out <= \$3573 ;
   nmsparse_mul_reg #(
     .A_WIDTH(32'd8),
     .B_WIDTH(32'd8)
   ) mac_mul0_0 (
-    .a(mac_pre_s0),
-    .b(\mac_pre_s0$1967 ),
-    .ce(stall_adv13),
+    .a(mac_pre_a0_g0),
+    .b(mac_pre_s0),
+    .ce(stall_adv12),
     .clk(clk),
     .p(mac_prod0_0)
   );
@@ -11159,8 +11199,8 @@ module nm_linear_8_16_int8_k4_shift(i__valid, o__ready, clk, rst, i__ready, o__p
     .A_WIDTH(32'd8),
     .B_WIDTH(32'd8)
   ) mac_mul0_1 (
-    .a(\mac_pre_s0$1960 ),
-    .b(\mac_pre_s0$1968 ),
+    .a(mac_pre_a1_g1),
+    .b(\mac_pre_s0$1976 ),
     .ce(stall_adv13),
     .clk(clk),
     .p(mac_prod0_1)
@@ -11169,8 +11209,8 @@ module nm_linear_8_16_int8_k4_shift(i__valid, o__ready, clk, rst, i__ready, o__p
     .A_WIDTH(32'd8),
     .B_WIDTH(32'd8)
   ) mac_mul0_2 (
-    .a(\mac_pre_s0$1961 ),
-    .b(\mac_pre_s0$1969 ),
+    .a(mac_pre_a2_g2),
+    .b(\mac_pre_s0$1977 ),
     .ce(stall_adv14),
     .clk(clk),
     .p(mac_prod0_2)
@@ -11179,9 +11219,9 @@ module nm_linear_8_16_int8_k4_shift(i__valid, o__ready, clk, rst, i__ready, o__p
     .A_WIDTH(32'd8),
     .B_WIDTH(32'd8)
   ) mac_mul0_3 (
-    .a(\mac_pre_s0$1962 ),
-    .b(\mac_pre_s0$1970 ),
-    .ce(stall_adv14),
+    .a(mac_pre_a3_g3),
+    .b(\mac_pre_s0$1978 ),
+    .ce(stall_adv15),
     .clk(clk),
     .p(mac_prod0_3)
   );
@@ -11189,9 +11229,9 @@ module nm_linear_8_16_int8_k4_shift(i__valid, o__ready, clk, rst, i__ready, o__p
     .A_WIDTH(32'd8),
     .B_WIDTH(32'd8)
   ) mac_mul0_4 (
-    .a(\mac_pre_s0$1963 ),
-    .b(\mac_pre_s0$1971 ),
-    .ce(stall_adv15),
+    .a(mac_pre_a4_g4),
+    .b(\mac_pre_s0$1979 ),
+    .ce(stall_adv16),
     .clk(clk),
     .p(mac_prod0_4)
   );
@@ -11199,9 +11239,9 @@ module nm_linear_8_16_int8_k4_shift(i__valid, o__ready, clk, rst, i__ready, o__p
     .A_WIDTH(32'd8),
     .B_WIDTH(32'd8)
   ) mac_mul0_5 (
-    .a(\mac_pre_s0$1964 ),
-    .b(\mac_pre_s0$1972 ),
-    .ce(stall_adv15),
+    .a(mac_pre_a5_g5),
+    .b(\mac_pre_s0$1980 ),
+    .ce(stall_adv17),
     .clk(clk),
     .p(mac_prod0_5)
   );
@@ -11209,9 +11249,9 @@ module nm_linear_8_16_int8_k4_shift(i__valid, o__ready, clk, rst, i__ready, o__p
     .A_WIDTH(32'd8),
     .B_WIDTH(32'd8)
   ) mac_mul0_6 (
-    .a(\mac_pre_s0$1965 ),
-    .b(\mac_pre_s0$1973 ),
-    .ce(stall_adv16),
+    .a(mac_pre_a6_g6),
+    .b(\mac_pre_s0$1981 ),
+    .ce(stall_adv18),
     .clk(clk),
     .p(mac_prod0_6)
   );
@@ -11219,9 +11259,9 @@ module nm_linear_8_16_int8_k4_shift(i__valid, o__ready, clk, rst, i__ready, o__p
     .A_WIDTH(32'd8),
     .B_WIDTH(32'd8)
   ) mac_mul0_7 (
-    .a(\mac_pre_s0$1966 ),
-    .b(\mac_pre_s0$1974 ),
-    .ce(stall_adv16),
+    .a(mac_pre_a7_g7),
+    .b(\mac_pre_s0$1982 ),
+    .ce(stall_adv19),
     .clk(clk),
     .p(mac_prod0_7)
   );
@@ -11229,9 +11269,9 @@ module nm_linear_8_16_int8_k4_shift(i__valid, o__ready, clk, rst, i__ready, o__p
     .A_WIDTH(32'd8),
     .B_WIDTH(32'd8)
   ) mac_mul1_0 (
-    .a(mac_pre_s0),
-    .b(\mac_pre_s0$1975 ),
-    .ce(stall_adv13),
+    .a(mac_pre_a0_g0),
+    .b(\mac_pre_s0$1983 ),
+    .ce(stall_adv12),
     .clk(clk),
     .p(mac_prod1_0)
   );
@@ -11239,8 +11279,8 @@ module nm_linear_8_16_int8_k4_shift(i__valid, o__ready, clk, rst, i__ready, o__p
     .A_WIDTH(32'd8),
     .B_WIDTH(32'd8)
   ) mac_mul1_1 (
-    .a(\mac_pre_s0$1960 ),
-    .b(\mac_pre_s0$1976 ),
+    .a(mac_pre_a1_g1),
+    .b(\mac_pre_s0$1984 ),
     .ce(stall_adv13),
     .clk(clk),
     .p(mac_prod1_1)
@@ -11249,8 +11289,8 @@ module nm_linear_8_16_int8_k4_shift(i__valid, o__ready, clk, rst, i__ready, o__p
     .A_WIDTH(32'd8),
     .B_WIDTH(32'd8)
   ) mac_mul1_2 (
-    .a(\mac_pre_s0$1961 ),
-    .b(\mac_pre_s0$1977 ),
+    .a(mac_pre_a2_g2),
+    .b(\mac_pre_s0$1985 ),
     .ce(stall_adv14),
     .clk(clk),
     .p(mac_prod1_2)
@@ -11259,9 +11299,9 @@ module nm_linear_8_16_int8_k4_shift(i__valid, o__ready, clk, rst, i__ready, o__p
     .A_WIDTH(32'd8),
     .B_WIDTH(32'd8)
   ) mac_mul1_3 (
-    .a(\mac_pre_s0$1962 ),
-    .b(\mac_pre_s0$1978 ),
-    .ce(stall_adv14),
+    .a(mac_pre_a3_g3),
+    .b(\mac_pre_s0$1986 ),
+    .ce(stall_adv15),
     .clk(clk),
     .p(mac_prod1_3)
   );
@@ -11269,9 +11309,9 @@ module nm_linear_8_16_int8_k4_shift(i__valid, o__ready, clk, rst, i__ready, o__p
     .A_WIDTH(32'd8),
     .B_WIDTH(32'd8)
   ) mac_mul1_4 (
-    .a(\mac_pre_s0$1963 ),
-    .b(\mac_pre_s0$1979 ),
-    .ce(stall_adv15),
+    .a(mac_pre_a4_g4),
+    .b(\mac_pre_s0$1987 ),
+    .ce(stall_adv16),
     .clk(clk),
     .p(mac_prod1_4)
   );
@@ -11279,9 +11319,9 @@ module nm_linear_8_16_int8_k4_shift(i__valid, o__ready, clk, rst, i__ready, o__p
     .A_WIDTH(32'd8),
     .B_WIDTH(32'd8)
   ) mac_mul1_5 (
-    .a(\mac_pre_s0$1964 ),
-    .b(\mac_pre_s0$1980 ),
-    .ce(stall_adv15),
+    .a(mac_pre_a5_g5),
+    .b(\mac_pre_s0$1988 ),
+    .ce(stall_adv17),
     .clk(clk),
     .p(mac_prod1_5)
   );
@@ -11289,9 +11329,9 @@ module nm_linear_8_16_int8_k4_shift(i__valid, o__ready, clk, rst, i__ready, o__p
     .A_WIDTH(32'd8),
     .B_WIDTH(32'd8)
   ) mac_mul1_6 (
-    .a(\mac_pre_s0$1965 ),
-    .b(\mac_pre_s0$1981 ),
-    .ce(stall_adv16),
+    .a(mac_pre_a6_g6),
+    .b(\mac_pre_s0$1989 ),
+    .ce(stall_adv18),
     .clk(clk),
     .p(mac_prod1_6)
   );
@@ -11299,9 +11339,9 @@ module nm_linear_8_16_int8_k4_shift(i__valid, o__ready, clk, rst, i__ready, o__p
     .A_WIDTH(32'd8),
     .B_WIDTH(32'd8)
   ) mac_mul1_7 (
-    .a(\mac_pre_s0$1966 ),
-    .b(\mac_pre_s0$1982 ),
-    .ce(stall_adv16),
+    .a(mac_pre_a7_g7),
+    .b(\mac_pre_s0$1990 ),
+    .ce(stall_adv19),
     .clk(clk),
     .p(mac_prod1_7)
   );
@@ -11309,9 +11349,9 @@ module nm_linear_8_16_int8_k4_shift(i__valid, o__ready, clk, rst, i__ready, o__p
     .A_WIDTH(32'd8),
     .B_WIDTH(32'd8)
   ) mac_mul2_0 (
-    .a(mac_pre_s0),
-    .b(\mac_pre_s0$1983 ),
-    .ce(stall_adv13),
+    .a(mac_pre_a0_g0),
+    .b(\mac_pre_s0$1991 ),
+    .ce(stall_adv12),
     .clk(clk),
     .p(mac_prod2_0)
   );
@@ -11319,8 +11359,8 @@ module nm_linear_8_16_int8_k4_shift(i__valid, o__ready, clk, rst, i__ready, o__p
     .A_WIDTH(32'd8),
     .B_WIDTH(32'd8)
   ) mac_mul2_1 (
-    .a(\mac_pre_s0$1960 ),
-    .b(\mac_pre_s0$1984 ),
+    .a(mac_pre_a1_g1),
+    .b(\mac_pre_s0$1992 ),
     .ce(stall_adv13),
     .clk(clk),
     .p(mac_prod2_1)
@@ -11329,8 +11369,8 @@ module nm_linear_8_16_int8_k4_shift(i__valid, o__ready, clk, rst, i__ready, o__p
     .A_WIDTH(32'd8),
     .B_WIDTH(32'd8)
   ) mac_mul2_2 (
-    .a(\mac_pre_s0$1961 ),
-    .b(\mac_pre_s0$1985 ),
+    .a(mac_pre_a2_g2),
+    .b(\mac_pre_s0$1993 ),
     .ce(stall_adv14),
     .clk(clk),
     .p(mac_prod2_2)
@@ -11339,9 +11379,9 @@ module nm_linear_8_16_int8_k4_shift(i__valid, o__ready, clk, rst, i__ready, o__p
     .A_WIDTH(32'd8),
     .B_WIDTH(32'd8)
   ) mac_mul2_3 (
-    .a(\mac_pre_s0$1962 ),
-    .b(\mac_pre_s0$1986 ),
-    .ce(stall_adv14),
+    .a(mac_pre_a3_g3),
+    .b(\mac_pre_s0$1994 ),
+    .ce(stall_adv15),
     .clk(clk),
     .p(mac_prod2_3)
   );
@@ -11349,9 +11389,9 @@ module nm_linear_8_16_int8_k4_shift(i__valid, o__ready, clk, rst, i__ready, o__p
     .A_WIDTH(32'd8),
     .B_WIDTH(32'd8)
   ) mac_mul2_4 (
-    .a(\mac_pre_s0$1963 ),
-    .b(\mac_pre_s0$1987 ),
-    .ce(stall_adv15),
+    .a(mac_pre_a4_g4),
+    .b(\mac_pre_s0$1995 ),
+    .ce(stall_adv16),
     .clk(clk),
     .p(mac_prod2_4)
   );
@@ -11359,9 +11399,9 @@ module nm_linear_8_16_int8_k4_shift(i__valid, o__ready, clk, rst, i__ready, o__p
     .A_WIDTH(32'd8),
     .B_WIDTH(32'd8)
   ) mac_mul2_5 (
-    .a(\mac_pre_s0$1964 ),
-    .b(\mac_pre_s0$1988 ),
-    .ce(stall_adv15),
+    .a(mac_pre_a5_g5),
+    .b(\mac_pre_s0$1996 ),
+    .ce(stall_adv17),
     .clk(clk),
     .p(mac_prod2_5)
   );
@@ -11369,9 +11409,9 @@ module nm_linear_8_16_int8_k4_shift(i__valid, o__ready, clk, rst, i__ready, o__p
     .A_WIDTH(32'd8),
     .B_WIDTH(32'd8)
   ) mac_mul2_6 (
-    .a(\mac_pre_s0$1965 ),
-    .b(\mac_pre_s0$1989 ),
-    .ce(stall_adv16),
+    .a(mac_pre_a6_g6),
+    .b(\mac_pre_s0$1997 ),
+    .ce(stall_adv18),
     .clk(clk),
     .p(mac_prod2_6)
   );
@@ -11379,9 +11419,9 @@ module nm_linear_8_16_int8_k4_shift(i__valid, o__ready, clk, rst, i__ready, o__p
     .A_WIDTH(32'd8),
     .B_WIDTH(32'd8)
   ) mac_mul2_7 (
-    .a(\mac_pre_s0$1966 ),
-    .b(\mac_pre_s0$1990 ),
-    .ce(stall_adv16),
+    .a(mac_pre_a7_g7),
+    .b(\mac_pre_s0$1998 ),
+    .ce(stall_adv19),
     .clk(clk),
     .p(mac_prod2_7)
   );
@@ -11389,9 +11429,9 @@ module nm_linear_8_16_int8_k4_shift(i__valid, o__ready, clk, rst, i__ready, o__p
     .A_WIDTH(32'd8),
     .B_WIDTH(32'd8)
   ) mac_mul3_0 (
-    .a(mac_pre_s0),
-    .b(\mac_pre_s0$1991 ),
-    .ce(stall_adv13),
+    .a(mac_pre_a0_g0),
+    .b(\mac_pre_s0$1999 ),
+    .ce(stall_adv12),
     .clk(clk),
     .p(mac_prod3_0)
   );
@@ -11399,8 +11439,8 @@ module nm_linear_8_16_int8_k4_shift(i__valid, o__ready, clk, rst, i__ready, o__p
     .A_WIDTH(32'd8),
     .B_WIDTH(32'd8)
   ) mac_mul3_1 (
-    .a(\mac_pre_s0$1960 ),
-    .b(\mac_pre_s0$1992 ),
+    .a(mac_pre_a1_g1),
+    .b(\mac_pre_s0$2000 ),
     .ce(stall_adv13),
     .clk(clk),
     .p(mac_prod3_1)
@@ -11409,8 +11449,8 @@ module nm_linear_8_16_int8_k4_shift(i__valid, o__ready, clk, rst, i__ready, o__p
     .A_WIDTH(32'd8),
     .B_WIDTH(32'd8)
   ) mac_mul3_2 (
-    .a(\mac_pre_s0$1961 ),
-    .b(\mac_pre_s0$1993 ),
+    .a(mac_pre_a2_g2),
+    .b(\mac_pre_s0$2001 ),
     .ce(stall_adv14),
     .clk(clk),
     .p(mac_prod3_2)
@@ -11419,9 +11459,9 @@ module nm_linear_8_16_int8_k4_shift(i__valid, o__ready, clk, rst, i__ready, o__p
     .A_WIDTH(32'd8),
     .B_WIDTH(32'd8)
   ) mac_mul3_3 (
-    .a(\mac_pre_s0$1962 ),
-    .b(\mac_pre_s0$1994 ),
-    .ce(stall_adv14),
+    .a(mac_pre_a3_g3),
+    .b(\mac_pre_s0$2002 ),
+    .ce(stall_adv15),
     .clk(clk),
     .p(mac_prod3_3)
   );
@@ -11429,9 +11469,9 @@ module nm_linear_8_16_int8_k4_shift(i__valid, o__ready, clk, rst, i__ready, o__p
     .A_WIDTH(32'd8),
     .B_WIDTH(32'd8)
   ) mac_mul3_4 (
-    .a(\mac_pre_s0$1963 ),
-    .b(\mac_pre_s0$1995 ),
-    .ce(stall_adv15),
+    .a(mac_pre_a4_g4),
+    .b(\mac_pre_s0$2003 ),
+    .ce(stall_adv16),
     .clk(clk),
     .p(mac_prod3_4)
   );
@@ -11439,9 +11479,9 @@ module nm_linear_8_16_int8_k4_shift(i__valid, o__ready, clk, rst, i__ready, o__p
     .A_WIDTH(32'd8),
     .B_WIDTH(32'd8)
   ) mac_mul3_5 (
-    .a(\mac_pre_s0$1964 ),
-    .b(\mac_pre_s0$1996 ),
-    .ce(stall_adv15),
+    .a(mac_pre_a5_g5),
+    .b(\mac_pre_s0$2004 ),
+    .ce(stall_adv17),
     .clk(clk),
     .p(mac_prod3_5)
   );
@@ -11449,9 +11489,9 @@ module nm_linear_8_16_int8_k4_shift(i__valid, o__ready, clk, rst, i__ready, o__p
     .A_WIDTH(32'd8),
     .B_WIDTH(32'd8)
   ) mac_mul3_6 (
-    .a(\mac_pre_s0$1965 ),
-    .b(\mac_pre_s0$1997 ),
-    .ce(stall_adv16),
+    .a(mac_pre_a6_g6),
+    .b(\mac_pre_s0$2005 ),
+    .ce(stall_adv18),
     .clk(clk),
     .p(mac_prod3_6)
   );
@@ -11459,2235 +11499,2179 @@ module nm_linear_8_16_int8_k4_shift(i__valid, o__ready, clk, rst, i__ready, o__p
     .A_WIDTH(32'd8),
     .B_WIDTH(32'd8)
   ) mac_mul3_7 (
-    .a(\mac_pre_s0$1966 ),
-    .b(\mac_pre_s0$1998 ),
-    .ce(stall_adv16),
+    .a(mac_pre_a7_g7),
+    .b(\mac_pre_s0$2006 ),
+    .ce(stall_adv19),
     .clk(clk),
     .p(mac_prod3_7)
   );
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2727  = shift_reg_s0;
+    \$2735  = shift_reg_s0;
     if (stall_adv0) begin
-      \$2727  = \$4 [7:0];
+      \$2735  = \$4 [7:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2728  = \shift_reg_s0$46 ;
+    \$2736  = \shift_reg_s0$46 ;
     if (stall_adv0) begin
-      \$2728  = \$7 [7:0];
+      \$2736  = \$7 [7:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2729  = \shift_reg_s0$48 ;
+    \$2737  = \shift_reg_s0$48 ;
     if (stall_adv0) begin
-      \$2729  = \$10 [7:0];
+      \$2737  = \$10 [7:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2730  = \shift_reg_s0$50 ;
+    \$2738  = \shift_reg_s0$50 ;
     if (stall_adv0) begin
-      \$2730  = \$13 [7:0];
+      \$2738  = \$13 [7:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2731  = \shift_reg_s0$52 ;
+    \$2739  = \shift_reg_s0$52 ;
     if (stall_adv0) begin
-      \$2731  = \$16 [7:0];
+      \$2739  = \$16 [7:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2732  = \shift_reg_s0$54 ;
+    \$2740  = \shift_reg_s0$54 ;
     if (stall_adv0) begin
-      \$2732  = \$19 [7:0];
+      \$2740  = \$19 [7:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2733  = \shift_reg_s0$56 ;
+    \$2741  = \shift_reg_s0$56 ;
     if (stall_adv0) begin
-      \$2733  = \$22 [7:0];
+      \$2741  = \$22 [7:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2734  = \shift_reg_s0$58 ;
+    \$2742  = \shift_reg_s0$58 ;
     if (stall_adv0) begin
-      \$2734  = \$25 [7:0];
+      \$2742  = \$25 [7:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2735  = \shift_reg_s0$60 ;
+    \$2743  = \shift_reg_s0$60 ;
     if (stall_adv0) begin
-      \$2735  = \$28 [7:0];
+      \$2743  = \$28 [7:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2736  = \shift_reg_s0$62 ;
+    \$2744  = \shift_reg_s0$62 ;
     if (stall_adv0) begin
-      \$2736  = \$31 [7:0];
+      \$2744  = \$31 [7:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2737  = \shift_reg_s0$64 ;
+    \$2745  = \shift_reg_s0$64 ;
     if (stall_adv0) begin
-      \$2737  = \$34 [7:0];
+      \$2745  = \$34 [7:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2738  = \shift_reg_s0$66 ;
+    \$2746  = \shift_reg_s0$66 ;
     if (stall_adv0) begin
-      \$2738  = \$37 [7:0];
+      \$2746  = \$37 [7:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2739  = \shift_reg_s0$68 ;
+    \$2747  = \shift_reg_s0$68 ;
     if (stall_adv0) begin
-      \$2739  = \$40 [7:0];
+      \$2747  = \$40 [7:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2740  = \shift_reg_s0$70 ;
+    \$2748  = \shift_reg_s0$70 ;
     if (stall_adv0) begin
-      \$2740  = \$43 [7:0];
+      \$2748  = \$43 [7:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2741  = \shift_reg_s0$72 ;
+    \$2749  = \shift_reg_s0$72 ;
     if (stall_adv0) begin
-      \$2741  = \$46 [7:0];
+      \$2749  = \$46 [7:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2742  = \shift_reg_s0$74 ;
+    \$2750  = \shift_reg_s0$74 ;
     if (stall_adv0) begin
-      \$2742  = \$49 [7:0];
+      \$2750  = \$49 [7:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2743  = \shift_reg_s0$1889 ;
+    \$2751  = \shift_reg_s0$1897 ;
     if (stall_adv0) begin
-      \$2743  = i__payload[639:128];
+      \$2751  = i__payload[639:128];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2744  = \shift_reg_s0$1890 ;
+    \$2752  = \shift_reg_s0$1898 ;
     if (stall_adv0) begin
-      \$2744  = i__payload[640];
+      \$2752  = i__payload[640];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2745  = shift_valid_s0;
+    \$2753  = shift_valid_s0;
     if (stall_adv0) begin
-      \$2745  = i__valid;
+      \$2753  = i__valid;
     end
     if (rst) begin
-      \$2745  = 1'h0;
+      \$2753  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2746  = sel_l1_s0;
+    \$2754  = sel_l1_s0;
     if (stall_adv1) begin
-      \$2746  = \$53 [7:0];
+      \$2754  = \$53 [7:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2747  = \sel_l1_s0$79 ;
+    \$2755  = \sel_l1_s0$79 ;
     if (stall_adv1) begin
-      \$2747  = \$56 [7:0];
+      \$2755  = \$56 [7:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2748  = \sel_l1_s0$80 ;
+    \$2756  = \sel_l1_s0$80 ;
     if (stall_adv1) begin
-      \$2748  = \$59 [7:0];
+      \$2756  = \$59 [7:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2749  = \sel_l1_s0$81 ;
+    \$2757  = \sel_l1_s0$81 ;
     if (stall_adv1) begin
-      \$2749  = \$62 [7:0];
+      \$2757  = \$62 [7:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2750  = \sel_l1_s0$82 ;
+    \$2758  = \sel_l1_s0$82 ;
     if (stall_adv1) begin
-      \$2750  = \$65 [7:0];
+      \$2758  = \$65 [7:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2751  = \sel_l1_s0$83 ;
+    \$2759  = \sel_l1_s0$83 ;
     if (stall_adv1) begin
-      \$2751  = \$68 [7:0];
+      \$2759  = \$68 [7:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2752  = \sel_l1_s0$84 ;
+    \$2760  = \sel_l1_s0$84 ;
     if (stall_adv1) begin
-      \$2752  = \$71 [7:0];
+      \$2760  = \$71 [7:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2753  = \sel_l1_s0$85 ;
+    \$2761  = \sel_l1_s0$85 ;
     if (stall_adv1) begin
-      \$2753  = \$74 [7:0];
+      \$2761  = \$74 [7:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2754  = \sel_l1_s0$86 ;
+    \$2762  = \sel_l1_s0$86 ;
     if (stall_adv1) begin
-      \$2754  = \$77 [7:0];
+      \$2762  = \$77 [7:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2755  = \sel_l1_s0$87 ;
+    \$2763  = \sel_l1_s0$87 ;
     if (stall_adv1) begin
-      \$2755  = \$80 [7:0];
+      \$2763  = \$80 [7:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2756  = \sel_l1_s0$88 ;
+    \$2764  = \sel_l1_s0$88 ;
     if (stall_adv1) begin
-      \$2756  = \$83 [7:0];
+      \$2764  = \$83 [7:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2757  = \sel_l1_s0$89 ;
+    \$2765  = \sel_l1_s0$89 ;
     if (stall_adv1) begin
-      \$2757  = \$86 [7:0];
+      \$2765  = \$86 [7:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2758  = \sel_l1_s0$90 ;
+    \$2766  = \sel_l1_s0$90 ;
     if (stall_adv1) begin
-      \$2758  = \$89 [7:0];
+      \$2766  = \$89 [7:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2759  = \sel_l1_s0$91 ;
+    \$2767  = \sel_l1_s0$91 ;
     if (stall_adv1) begin
-      \$2759  = \$92 [7:0];
+      \$2767  = \$92 [7:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2760  = \sel_l1_s0$92 ;
+    \$2768  = \sel_l1_s0$92 ;
     if (stall_adv1) begin
-      \$2760  = \$95 [7:0];
+      \$2768  = \$95 [7:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2761  = \sel_l1_s0$93 ;
+    \$2769  = \sel_l1_s0$93 ;
     if (stall_adv1) begin
-      \$2761  = \$98 [7:0];
+      \$2769  = \$98 [7:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2762  = \sel_l1_s0$1892 ;
+    \$2770  = \sel_l1_s0$1900 ;
     if (stall_adv1) begin
-      \$2762  = \shift_reg_s0$1889 ;
+      \$2770  = \shift_reg_s0$1897 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2763  = \sel_l1_s0$1893 ;
+    \$2771  = \sel_l1_s0$1901 ;
     if (stall_adv1) begin
-      \$2763  = \shift_reg_s0$1890 ;
+      \$2771  = \shift_reg_s0$1898 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2764  = sel_l2_s0;
+    \$2772  = sel_l2_s0;
     if (stall_adv2) begin
-      \$2764  = { \$219 , \$218 , \$217 , \$216 , \$215 , \$214 , \$213 , \$212 , \$211 , \$210 , \$209 , \$208 , \$207 , \$206 , \$205 , \$204 , \$203 , \$202 , \$201 , \$200 , \$199 , \$198 , \$197 , \$196 , \$195 , \$194 , \$193 , \$192 , \$191 , \$190 , \$189 , \$188 , \$187 , \$186 , \$185 , \$184 , \$183 , \$182 , \$181 , \$180 , \$179 , \$178 , \$177 , \$176 , \$175 , \$174 , \$173 , \$172 , \$171 , \$170 , \$169 , \$168 , \$167 , \$166 , \$165 , \$164 , \$163 , \$162 , \$161 , \$160 , \$159 , \$158 , \$157 , \$156 , \$155 , \$154 , \$153 , \$152 , \$151 , \$150 , \$149 , \$148 , \$147 , \$146 , \$145 , \$144 , \$143 , \$142 , \$141 , \$140 , \$139 , \$138 , \$137 , \$136 , \$135 , \$134 , \$133 , \$132 , \$131 , \$130 , \$129 , \$128 , \$127 , \$126 , \$125 , \$124 , \$123 , \$122 , \$121 , \$120 , \$119 , \$118 , \$117 , \$116 , \$115 , \$114 , \$113 , \$112 , \$111 , \$110 , \$109 , \$108 , \$107 , \$106 , \$105 , \$104 , \$103 , \$102 , \$101 , \$100  };
+      \$2772  = { \$219 , \$218 , \$217 , \$216 , \$215 , \$214 , \$213 , \$212 , \$211 , \$210 , \$209 , \$208 , \$207 , \$206 , \$205 , \$204 , \$203 , \$202 , \$201 , \$200 , \$199 , \$198 , \$197 , \$196 , \$195 , \$194 , \$193 , \$192 , \$191 , \$190 , \$189 , \$188 , \$187 , \$186 , \$185 , \$184 , \$183 , \$182 , \$181 , \$180 , \$179 , \$178 , \$177 , \$176 , \$175 , \$174 , \$173 , \$172 , \$171 , \$170 , \$169 , \$168 , \$167 , \$166 , \$165 , \$164 , \$163 , \$162 , \$161 , \$160 , \$159 , \$158 , \$157 , \$156 , \$155 , \$154 , \$153 , \$152 , \$151 , \$150 , \$149 , \$148 , \$147 , \$146 , \$145 , \$144 , \$143 , \$142 , \$141 , \$140 , \$139 , \$138 , \$137 , \$136 , \$135 , \$134 , \$133 , \$132 , \$131 , \$130 , \$129 , \$128 , \$127 , \$126 , \$125 , \$124 , \$123 , \$122 , \$121 , \$120 , \$119 , \$118 , \$117 , \$116 , \$115 , \$114 , \$113 , \$112 , \$111 , \$110 , \$109 , \$108 , \$107 , \$106 , \$105 , \$104 , \$103 , \$102 , \$101 , \$100  };
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2765  = \sel_l2_s0$1894 ;
+    \$2773  = \sel_l2_s0$1902 ;
     if (stall_adv2) begin
-      \$2765  = \sel_l1_s0$1892 ;
+      \$2773  = \sel_l1_s0$1900 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2766  = \sel_l2_s0$1895 ;
+    \$2774  = \sel_l2_s0$1903 ;
     if (stall_adv2) begin
-      \$2766  = \sel_l1_s0$1893 ;
+      \$2774  = \sel_l1_s0$1901 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2767  = \sel_l5_s0$532 ;
+    \$2775  = \sel_l5_s0$532 ;
     if (stall_adv3) begin
-      \$2767  = sel_cs2_0_0_0s;
+      \$2775  = sel_cs2_0_0_0s;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2768  = sel_l5_s0;
+    \$2776  = sel_l5_s0;
     if (stall_adv3) begin
-      \$2768  = sel_cs2_0_0_0c;
+      \$2776  = sel_cs2_0_0_0c;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2769  = \sel_l5_s0$389 ;
+    \$2777  = \sel_l5_s0$389 ;
     if (stall_adv3) begin
-      \$2769  = sel_cs2_0_1_0s;
+      \$2777  = sel_cs2_0_1_0s;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2770  = \sel_l5_s0$390 ;
+    \$2778  = \sel_l5_s0$390 ;
     if (stall_adv3) begin
-      \$2770  = sel_cs0_0_0_4c;
+      \$2778  = sel_cs0_0_0_4c;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2771  = \sel_l5_s0$468 ;
+    \$2779  = \sel_l5_s0$468 ;
     if (stall_adv3) begin
-      \$2771  = sel_cs2_0_1_0c;
+      \$2779  = sel_cs2_0_1_0c;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2772  = \sel_l5_s0$469 ;
+    \$2780  = \sel_l5_s0$469 ;
     if (stall_adv3) begin
-      \$2772  = sel_cs1_0_1_0c;
+      \$2780  = sel_cs1_0_1_0c;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2773  = \sel_l5_s0$533 ;
+    \$2781  = \sel_l5_s0$533 ;
     if (stall_adv3) begin
-      \$2773  = sel_cs2_1_0_0s;
+      \$2781  = sel_cs2_1_0_0s;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2774  = \sel_l5_s0$393 ;
+    \$2782  = \sel_l5_s0$393 ;
     if (stall_adv3) begin
-      \$2774  = sel_cs2_1_0_0c;
+      \$2782  = sel_cs2_1_0_0c;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2775  = \sel_l5_s0$394 ;
+    \$2783  = \sel_l5_s0$394 ;
     if (stall_adv3) begin
-      \$2775  = sel_cs2_1_1_0s;
+      \$2783  = sel_cs2_1_1_0s;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2776  = \sel_l5_s0$395 ;
+    \$2784  = \sel_l5_s0$395 ;
     if (stall_adv3) begin
-      \$2776  = sel_cs0_1_0_4c;
+      \$2784  = sel_cs0_1_0_4c;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2777  = \sel_l5_s0$472 ;
+    \$2785  = \sel_l5_s0$472 ;
     if (stall_adv3) begin
-      \$2777  = sel_cs2_1_1_0c;
+      \$2785  = sel_cs2_1_1_0c;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2778  = \sel_l5_s0$473 ;
+    \$2786  = \sel_l5_s0$473 ;
     if (stall_adv3) begin
-      \$2778  = sel_cs1_1_1_0c;
+      \$2786  = sel_cs1_1_1_0c;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2779  = \sel_l5_s0$534 ;
+    \$2787  = \sel_l5_s0$534 ;
     if (stall_adv3) begin
-      \$2779  = sel_cs2_2_0_0s;
+      \$2787  = sel_cs2_2_0_0s;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2780  = \sel_l5_s0$398 ;
+    \$2788  = \sel_l5_s0$398 ;
     if (stall_adv3) begin
-      \$2780  = sel_cs2_2_0_0c;
+      \$2788  = sel_cs2_2_0_0c;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2781  = \sel_l5_s0$399 ;
+    \$2789  = \sel_l5_s0$399 ;
     if (stall_adv3) begin
-      \$2781  = sel_cs2_2_1_0s;
+      \$2789  = sel_cs2_2_1_0s;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2782  = \sel_l5_s0$400 ;
+    \$2790  = \sel_l5_s0$400 ;
     if (stall_adv3) begin
-      \$2782  = sel_cs0_2_0_4c;
+      \$2790  = sel_cs0_2_0_4c;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2783  = \sel_l5_s0$476 ;
+    \$2791  = \sel_l5_s0$476 ;
     if (stall_adv3) begin
-      \$2783  = sel_cs2_2_1_0c;
+      \$2791  = sel_cs2_2_1_0c;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2784  = \sel_l5_s0$477 ;
+    \$2792  = \sel_l5_s0$477 ;
     if (stall_adv3) begin
-      \$2784  = sel_cs1_2_1_0c;
+      \$2792  = sel_cs1_2_1_0c;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2785  = \sel_l5_s0$535 ;
+    \$2793  = \sel_l5_s0$535 ;
     if (stall_adv3) begin
-      \$2785  = sel_cs2_3_0_0s;
+      \$2793  = sel_cs2_3_0_0s;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2786  = \sel_l5_s0$403 ;
+    \$2794  = \sel_l5_s0$403 ;
     if (stall_adv3) begin
-      \$2786  = sel_cs2_3_0_0c;
+      \$2794  = sel_cs2_3_0_0c;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2787  = \sel_l5_s0$404 ;
+    \$2795  = \sel_l5_s0$404 ;
     if (stall_adv3) begin
-      \$2787  = sel_cs2_3_1_0s;
+      \$2795  = sel_cs2_3_1_0s;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2788  = \sel_l5_s0$405 ;
+    \$2796  = \sel_l5_s0$405 ;
     if (stall_adv3) begin
-      \$2788  = sel_cs0_3_0_4c;
+      \$2796  = sel_cs0_3_0_4c;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2789  = \sel_l5_s0$480 ;
+    \$2797  = \sel_l5_s0$480 ;
     if (stall_adv3) begin
-      \$2789  = sel_cs2_3_1_0c;
+      \$2797  = sel_cs2_3_1_0c;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2790  = \sel_l5_s0$481 ;
+    \$2798  = \sel_l5_s0$481 ;
     if (stall_adv3) begin
-      \$2790  = sel_cs1_3_1_0c;
+      \$2798  = sel_cs1_3_1_0c;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2791  = \sel_l5_s0$536 ;
+    \$2799  = \sel_l5_s0$536 ;
     if (stall_adv3) begin
-      \$2791  = sel_cs2_4_0_0s;
+      \$2799  = sel_cs2_4_0_0s;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2792  = \sel_l5_s0$408 ;
+    \$2800  = \sel_l5_s0$408 ;
     if (stall_adv3) begin
-      \$2792  = sel_cs2_4_0_0c;
+      \$2800  = sel_cs2_4_0_0c;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2793  = \sel_l5_s0$409 ;
+    \$2801  = \sel_l5_s0$409 ;
     if (stall_adv3) begin
-      \$2793  = sel_cs2_4_1_0s;
+      \$2801  = sel_cs2_4_1_0s;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2794  = \sel_l5_s0$410 ;
+    \$2802  = \sel_l5_s0$410 ;
     if (stall_adv3) begin
-      \$2794  = sel_cs0_4_0_4c;
+      \$2802  = sel_cs0_4_0_4c;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2795  = \sel_l5_s0$484 ;
+    \$2803  = \sel_l5_s0$484 ;
     if (stall_adv3) begin
-      \$2795  = sel_cs2_4_1_0c;
+      \$2803  = sel_cs2_4_1_0c;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2796  = \sel_l5_s0$485 ;
+    \$2804  = \sel_l5_s0$485 ;
     if (stall_adv3) begin
-      \$2796  = sel_cs1_4_1_0c;
+      \$2804  = sel_cs1_4_1_0c;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2797  = \sel_l5_s0$537 ;
+    \$2805  = \sel_l5_s0$537 ;
     if (stall_adv3) begin
-      \$2797  = sel_cs2_5_0_0s;
+      \$2805  = sel_cs2_5_0_0s;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2798  = \sel_l5_s0$413 ;
+    \$2806  = \sel_l5_s0$413 ;
     if (stall_adv3) begin
-      \$2798  = sel_cs2_5_0_0c;
+      \$2806  = sel_cs2_5_0_0c;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2799  = \sel_l5_s0$414 ;
+    \$2807  = \sel_l5_s0$414 ;
     if (stall_adv3) begin
-      \$2799  = sel_cs2_5_1_0s;
+      \$2807  = sel_cs2_5_1_0s;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2800  = \sel_l5_s0$415 ;
+    \$2808  = \sel_l5_s0$415 ;
     if (stall_adv3) begin
-      \$2800  = sel_cs0_5_0_4c;
+      \$2808  = sel_cs0_5_0_4c;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2801  = \sel_l5_s0$488 ;
+    \$2809  = \sel_l5_s0$488 ;
     if (stall_adv3) begin
-      \$2801  = sel_cs2_5_1_0c;
+      \$2809  = sel_cs2_5_1_0c;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2802  = \sel_l5_s0$489 ;
+    \$2810  = \sel_l5_s0$489 ;
     if (stall_adv3) begin
-      \$2802  = sel_cs1_5_1_0c;
+      \$2810  = sel_cs1_5_1_0c;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2803  = \sel_l5_s0$538 ;
+    \$2811  = \sel_l5_s0$538 ;
     if (stall_adv3) begin
-      \$2803  = sel_cs2_6_0_0s;
+      \$2811  = sel_cs2_6_0_0s;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2804  = \sel_l5_s0$418 ;
+    \$2812  = \sel_l5_s0$418 ;
     if (stall_adv3) begin
-      \$2804  = sel_cs2_6_0_0c;
+      \$2812  = sel_cs2_6_0_0c;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2805  = \sel_l5_s0$419 ;
+    \$2813  = \sel_l5_s0$419 ;
     if (stall_adv3) begin
-      \$2805  = sel_cs2_6_1_0s;
+      \$2813  = sel_cs2_6_1_0s;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2806  = \sel_l5_s0$420 ;
+    \$2814  = \sel_l5_s0$420 ;
     if (stall_adv3) begin
-      \$2806  = sel_cs0_6_0_4c;
+      \$2814  = sel_cs0_6_0_4c;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2807  = \sel_l5_s0$492 ;
+    \$2815  = \sel_l5_s0$492 ;
     if (stall_adv3) begin
-      \$2807  = sel_cs2_6_1_0c;
+      \$2815  = sel_cs2_6_1_0c;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2808  = \sel_l5_s0$493 ;
+    \$2816  = \sel_l5_s0$493 ;
     if (stall_adv3) begin
-      \$2808  = sel_cs1_6_1_0c;
+      \$2816  = sel_cs1_6_1_0c;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2809  = \sel_l5_s0$539 ;
+    \$2817  = \sel_l5_s0$539 ;
     if (stall_adv3) begin
-      \$2809  = sel_cs2_7_0_0s;
+      \$2817  = sel_cs2_7_0_0s;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2810  = \sel_l5_s0$423 ;
+    \$2818  = \sel_l5_s0$423 ;
     if (stall_adv3) begin
-      \$2810  = sel_cs2_7_0_0c;
+      \$2818  = sel_cs2_7_0_0c;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2811  = \sel_l5_s0$424 ;
+    \$2819  = \sel_l5_s0$424 ;
     if (stall_adv3) begin
-      \$2811  = sel_cs2_7_1_0s;
+      \$2819  = sel_cs2_7_1_0s;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2812  = \sel_l5_s0$425 ;
+    \$2820  = \sel_l5_s0$425 ;
     if (stall_adv3) begin
-      \$2812  = sel_cs0_7_0_4c;
+      \$2820  = sel_cs0_7_0_4c;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2813  = \sel_l5_s0$496 ;
+    \$2821  = \sel_l5_s0$496 ;
     if (stall_adv3) begin
-      \$2813  = sel_cs2_7_1_0c;
+      \$2821  = sel_cs2_7_1_0c;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2814  = \sel_l5_s0$497 ;
+    \$2822  = \sel_l5_s0$497 ;
     if (stall_adv3) begin
-      \$2814  = sel_cs1_7_1_0c;
+      \$2822  = sel_cs1_7_1_0c;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2815  = \sel_l5_s0$540 ;
+    \$2823  = \sel_l5_s0$540 ;
     if (stall_adv3) begin
-      \$2815  = sel_cs2_8_0_0s;
+      \$2823  = sel_cs2_8_0_0s;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2816  = \sel_l5_s0$428 ;
+    \$2824  = \sel_l5_s0$428 ;
     if (stall_adv3) begin
-      \$2816  = sel_cs2_8_0_0c;
+      \$2824  = sel_cs2_8_0_0c;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2817  = \sel_l5_s0$429 ;
+    \$2825  = \sel_l5_s0$429 ;
     if (stall_adv3) begin
-      \$2817  = sel_cs2_8_1_0s;
+      \$2825  = sel_cs2_8_1_0s;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2818  = \sel_l5_s0$430 ;
+    \$2826  = \sel_l5_s0$430 ;
     if (stall_adv3) begin
-      \$2818  = sel_cs0_8_0_4c;
+      \$2826  = sel_cs0_8_0_4c;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2819  = \sel_l5_s0$500 ;
+    \$2827  = \sel_l5_s0$500 ;
     if (stall_adv3) begin
-      \$2819  = sel_cs2_8_1_0c;
+      \$2827  = sel_cs2_8_1_0c;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2820  = \sel_l5_s0$501 ;
+    \$2828  = \sel_l5_s0$501 ;
     if (stall_adv3) begin
-      \$2820  = sel_cs1_8_1_0c;
+      \$2828  = sel_cs1_8_1_0c;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2821  = \sel_l5_s0$541 ;
+    \$2829  = \sel_l5_s0$541 ;
     if (stall_adv3) begin
-      \$2821  = sel_cs2_9_0_0s;
+      \$2829  = sel_cs2_9_0_0s;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2822  = \sel_l5_s0$433 ;
+    \$2830  = \sel_l5_s0$433 ;
     if (stall_adv3) begin
-      \$2822  = sel_cs2_9_0_0c;
+      \$2830  = sel_cs2_9_0_0c;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2823  = \sel_l5_s0$434 ;
+    \$2831  = \sel_l5_s0$434 ;
     if (stall_adv3) begin
-      \$2823  = sel_cs2_9_1_0s;
+      \$2831  = sel_cs2_9_1_0s;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2824  = \sel_l5_s0$435 ;
+    \$2832  = \sel_l5_s0$435 ;
     if (stall_adv3) begin
-      \$2824  = sel_cs0_9_0_4c;
+      \$2832  = sel_cs0_9_0_4c;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2825  = \sel_l5_s0$504 ;
+    \$2833  = \sel_l5_s0$504 ;
     if (stall_adv3) begin
-      \$2825  = sel_cs2_9_1_0c;
+      \$2833  = sel_cs2_9_1_0c;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2826  = \sel_l5_s0$505 ;
+    \$2834  = \sel_l5_s0$505 ;
     if (stall_adv3) begin
-      \$2826  = sel_cs1_9_1_0c;
+      \$2834  = sel_cs1_9_1_0c;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2827  = \sel_l5_s0$542 ;
+    \$2835  = \sel_l5_s0$542 ;
     if (stall_adv3) begin
-      \$2827  = sel_cs2_10_0_0s;
+      \$2835  = sel_cs2_10_0_0s;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2828  = \sel_l5_s0$438 ;
+    \$2836  = \sel_l5_s0$438 ;
     if (stall_adv3) begin
-      \$2828  = sel_cs2_10_0_0c;
+      \$2836  = sel_cs2_10_0_0c;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2829  = \sel_l5_s0$439 ;
+    \$2837  = \sel_l5_s0$439 ;
     if (stall_adv3) begin
-      \$2829  = sel_cs2_10_1_0s;
+      \$2837  = sel_cs2_10_1_0s;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2830  = \sel_l5_s0$440 ;
+    \$2838  = \sel_l5_s0$440 ;
     if (stall_adv3) begin
-      \$2830  = sel_cs0_10_0_4c;
+      \$2838  = sel_cs0_10_0_4c;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2831  = \sel_l5_s0$508 ;
+    \$2839  = \sel_l5_s0$508 ;
     if (stall_adv3) begin
-      \$2831  = sel_cs2_10_1_0c;
+      \$2839  = sel_cs2_10_1_0c;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2832  = \sel_l5_s0$509 ;
+    \$2840  = \sel_l5_s0$509 ;
     if (stall_adv3) begin
-      \$2832  = sel_cs1_10_1_0c;
+      \$2840  = sel_cs1_10_1_0c;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2833  = \sel_l5_s0$543 ;
+    \$2841  = \sel_l5_s0$543 ;
     if (stall_adv3) begin
-      \$2833  = sel_cs2_11_0_0s;
+      \$2841  = sel_cs2_11_0_0s;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2834  = \sel_l5_s0$443 ;
+    \$2842  = \sel_l5_s0$443 ;
     if (stall_adv3) begin
-      \$2834  = sel_cs2_11_0_0c;
+      \$2842  = sel_cs2_11_0_0c;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2835  = \sel_l5_s0$444 ;
+    \$2843  = \sel_l5_s0$444 ;
     if (stall_adv3) begin
-      \$2835  = sel_cs2_11_1_0s;
+      \$2843  = sel_cs2_11_1_0s;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2836  = \sel_l5_s0$445 ;
+    \$2844  = \sel_l5_s0$445 ;
     if (stall_adv3) begin
-      \$2836  = sel_cs0_11_0_4c;
+      \$2844  = sel_cs0_11_0_4c;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2837  = \sel_l5_s0$512 ;
+    \$2845  = \sel_l5_s0$512 ;
     if (stall_adv3) begin
-      \$2837  = sel_cs2_11_1_0c;
+      \$2845  = sel_cs2_11_1_0c;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2838  = \sel_l5_s0$513 ;
+    \$2846  = \sel_l5_s0$513 ;
     if (stall_adv3) begin
-      \$2838  = sel_cs1_11_1_0c;
+      \$2846  = sel_cs1_11_1_0c;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2839  = \sel_l5_s0$544 ;
+    \$2847  = \sel_l5_s0$544 ;
     if (stall_adv3) begin
-      \$2839  = sel_cs2_12_0_0s;
+      \$2847  = sel_cs2_12_0_0s;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2840  = \sel_l5_s0$448 ;
+    \$2848  = \sel_l5_s0$448 ;
     if (stall_adv3) begin
-      \$2840  = sel_cs2_12_0_0c;
+      \$2848  = sel_cs2_12_0_0c;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2841  = \sel_l5_s0$449 ;
+    \$2849  = \sel_l5_s0$449 ;
     if (stall_adv3) begin
-      \$2841  = sel_cs2_12_1_0s;
+      \$2849  = sel_cs2_12_1_0s;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2842  = \sel_l5_s0$450 ;
+    \$2850  = \sel_l5_s0$450 ;
     if (stall_adv3) begin
-      \$2842  = sel_cs0_12_0_4c;
+      \$2850  = sel_cs0_12_0_4c;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2843  = \sel_l5_s0$516 ;
+    \$2851  = \sel_l5_s0$516 ;
     if (stall_adv3) begin
-      \$2843  = sel_cs2_12_1_0c;
+      \$2851  = sel_cs2_12_1_0c;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2844  = \sel_l5_s0$517 ;
+    \$2852  = \sel_l5_s0$517 ;
     if (stall_adv3) begin
-      \$2844  = sel_cs1_12_1_0c;
+      \$2852  = sel_cs1_12_1_0c;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2845  = \sel_l5_s0$545 ;
+    \$2853  = \sel_l5_s0$545 ;
     if (stall_adv3) begin
-      \$2845  = sel_cs2_13_0_0s;
+      \$2853  = sel_cs2_13_0_0s;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2846  = \sel_l5_s0$453 ;
+    \$2854  = \sel_l5_s0$453 ;
     if (stall_adv3) begin
-      \$2846  = sel_cs2_13_0_0c;
+      \$2854  = sel_cs2_13_0_0c;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2847  = \sel_l5_s0$454 ;
+    \$2855  = \sel_l5_s0$454 ;
     if (stall_adv3) begin
-      \$2847  = sel_cs2_13_1_0s;
+      \$2855  = sel_cs2_13_1_0s;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2848  = \sel_l5_s0$455 ;
+    \$2856  = \sel_l5_s0$455 ;
     if (stall_adv3) begin
-      \$2848  = sel_cs0_13_0_4c;
+      \$2856  = sel_cs0_13_0_4c;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2849  = \sel_l5_s0$520 ;
+    \$2857  = \sel_l5_s0$520 ;
     if (stall_adv3) begin
-      \$2849  = sel_cs2_13_1_0c;
+      \$2857  = sel_cs2_13_1_0c;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2850  = \sel_l5_s0$521 ;
+    \$2858  = \sel_l5_s0$521 ;
     if (stall_adv3) begin
-      \$2850  = sel_cs1_13_1_0c;
+      \$2858  = sel_cs1_13_1_0c;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2851  = \sel_l5_s0$546 ;
+    \$2859  = \sel_l5_s0$546 ;
     if (stall_adv3) begin
-      \$2851  = sel_cs2_14_0_0s;
+      \$2859  = sel_cs2_14_0_0s;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2852  = \sel_l5_s0$458 ;
+    \$2860  = \sel_l5_s0$458 ;
     if (stall_adv3) begin
-      \$2852  = sel_cs2_14_0_0c;
+      \$2860  = sel_cs2_14_0_0c;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2853  = \sel_l5_s0$459 ;
+    \$2861  = \sel_l5_s0$459 ;
     if (stall_adv3) begin
-      \$2853  = sel_cs2_14_1_0s;
+      \$2861  = sel_cs2_14_1_0s;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2854  = \sel_l5_s0$460 ;
+    \$2862  = \sel_l5_s0$460 ;
     if (stall_adv3) begin
-      \$2854  = sel_cs0_14_0_4c;
+      \$2862  = sel_cs0_14_0_4c;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2855  = \sel_l5_s0$524 ;
+    \$2863  = \sel_l5_s0$524 ;
     if (stall_adv3) begin
-      \$2855  = sel_cs2_14_1_0c;
+      \$2863  = sel_cs2_14_1_0c;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2856  = \sel_l5_s0$525 ;
+    \$2864  = \sel_l5_s0$525 ;
     if (stall_adv3) begin
-      \$2856  = sel_cs1_14_1_0c;
+      \$2864  = sel_cs1_14_1_0c;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2857  = \sel_l5_s0$547 ;
+    \$2865  = \sel_l5_s0$547 ;
     if (stall_adv3) begin
-      \$2857  = sel_cs2_15_0_0s;
+      \$2865  = sel_cs2_15_0_0s;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2858  = \sel_l5_s0$463 ;
+    \$2866  = \sel_l5_s0$463 ;
     if (stall_adv3) begin
-      \$2858  = sel_cs2_15_0_0c;
+      \$2866  = sel_cs2_15_0_0c;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2859  = \sel_l5_s0$464 ;
+    \$2867  = \sel_l5_s0$464 ;
     if (stall_adv3) begin
-      \$2859  = sel_cs2_15_1_0s;
+      \$2867  = sel_cs2_15_1_0s;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2860  = \sel_l5_s0$465 ;
+    \$2868  = \sel_l5_s0$465 ;
     if (stall_adv3) begin
-      \$2860  = sel_cs0_15_0_4c;
+      \$2868  = sel_cs0_15_0_4c;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2861  = \sel_l5_s0$528 ;
+    \$2869  = \sel_l5_s0$528 ;
     if (stall_adv3) begin
-      \$2861  = sel_cs2_15_1_0c;
+      \$2869  = sel_cs2_15_1_0c;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2862  = \sel_l5_s0$529 ;
+    \$2870  = \sel_l5_s0$529 ;
     if (stall_adv3) begin
-      \$2862  = sel_cs1_15_1_0c;
+      \$2870  = sel_cs1_15_1_0c;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2863  = \sel_l5_s0$1896 ;
+    \$2871  = \sel_l5_s0$1904 ;
     if (stall_adv3) begin
-      \$2863  = \sel_l2_s0$1894 ;
+      \$2871  = \sel_l2_s0$1902 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2864  = \sel_l5_s0$1897 ;
+    \$2872  = \sel_l5_s0$1905 ;
     if (stall_adv3) begin
-      \$2864  = \sel_l2_s0$1895 ;
+      \$2872  = \sel_l2_s0$1903 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2865  = \sel_l10_s0$769 ;
+    \$2873  = \sel_l10_s0$769 ;
     if (stall_adv4) begin
-      \$2865  = { \$1477 , \$1476 , \$1475 , \$1474 , \$1473 , \$1472 , \$1471 , \$1470 , \$1469 , \$1468 , \$1467 , \$1466 , \$1465 , \$1464 , \$1463 , \$1462  };
+      \$2873  = { \$1477 , \$1476 , \$1475 , \$1474 , \$1473 , \$1472 , \$1471 , \$1470 , \$1469 , \$1468 , \$1467 , \$1466 , \$1465 , \$1464 , \$1463 , \$1462  };
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2866  = \sel_l10_s0$770 ;
+    \$2874  = \sel_l10_s0$770 ;
     if (stall_adv4) begin
-      \$2866  = \$1462 ;
+      \$2874  = \$1462 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2867  = \sel_l10_s0$771 ;
+    \$2875  = \sel_l10_s0$771 ;
     if (stall_adv4) begin
-      \$2867  = { sel_p0_1_0_c, sel_p0_1_0_s };
+      \$2875  = { sel_p0_1_0_c, sel_p0_1_0_s };
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2868  = \sel_l10_s0$772 ;
+    \$2876  = \sel_l10_s0$772 ;
     if (stall_adv4) begin
-      \$2868  = { sel_p1_2_1_s, sel_p1_2_0_s };
+      \$2876  = { sel_p1_2_1_s, sel_p1_2_0_s };
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2869  = \sel_l10_s0$628 ;
+    \$2877  = \sel_l10_s0$628 ;
     if (stall_adv4) begin
-      \$2869  = { sel_p1_3_2_s, sel_p1_3_1_s, sel_p1_3_0_s };
+      \$2877  = { sel_p1_3_2_s, sel_p1_3_1_s, sel_p1_3_0_s };
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2870  = sel_l10_s0;
+    \$2878  = sel_l10_s0;
     if (stall_adv4) begin
-      \$2870  = \$1466 ;
+      \$2878  = \$1466 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2871  = \sel_l10_s0$636 ;
+    \$2879  = \sel_l10_s0$636 ;
     if (stall_adv4) begin
-      \$2871  = { 1'h0, sel_p0_5_0_c, sel_p0_5_0_s };
+      \$2879  = { 1'h0, sel_p0_5_0_c, sel_p0_5_0_s };
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2872  = \sel_l10_s0$644 ;
+    \$2880  = \sel_l10_s0$644 ;
     if (stall_adv4) begin
-      \$2872  = { sel_p1_6_2_s, sel_p1_6_1_s, sel_p1_6_0_s };
+      \$2880  = { sel_p1_6_2_s, sel_p1_6_1_s, sel_p1_6_0_s };
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2873  = \sel_l10_s0$652 ;
+    \$2881  = \sel_l10_s0$652 ;
     if (stall_adv4) begin
-      \$2873  = { sel_p1_7_3_s, sel_p1_7_2_s, sel_p1_7_1_s, sel_p1_7_0_s };
+      \$2881  = { sel_p1_7_3_s, sel_p1_7_2_s, sel_p1_7_1_s, sel_p1_7_0_s };
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2874  = \sel_l10_s0$693 ;
+    \$2882  = \sel_l10_s0$693 ;
     if (stall_adv4) begin
-      \$2874  = \$1470 ;
+      \$2882  = \$1470 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2875  = \sel_l10_s0$703 ;
+    \$2883  = \sel_l10_s0$703 ;
     if (stall_adv4) begin
-      \$2875  = { 2'h0, sel_p0_9_0_c, sel_p0_9_0_s };
+      \$2883  = { 2'h0, sel_p0_9_0_c, sel_p0_9_0_s };
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2876  = \sel_l10_s0$713 ;
+    \$2884  = \sel_l10_s0$713 ;
     if (stall_adv4) begin
-      \$2876  = { sel_p1_10_3_s, sel_p1_10_2_s, sel_p1_10_1_s, sel_p1_10_0_s };
+      \$2884  = { sel_p1_10_3_s, sel_p1_10_2_s, sel_p1_10_1_s, sel_p1_10_0_s };
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2877  = \sel_l10_s0$663 ;
+    \$2885  = \sel_l10_s0$663 ;
     if (stall_adv4) begin
-      \$2877  = { sel_p1_11_3_s, sel_p1_11_2_s, sel_p1_11_1_s, sel_p1_11_0_s };
+      \$2885  = { sel_p1_11_3_s, sel_p1_11_2_s, sel_p1_11_1_s, sel_p1_11_0_s };
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2878  = \sel_l10_s0$662 ;
+    \$2886  = \sel_l10_s0$662 ;
     if (stall_adv4) begin
-      \$2878  = \$1474 ;
+      \$2886  = \$1474 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2879  = \sel_l10_s0$673 ;
+    \$2887  = \sel_l10_s0$673 ;
     if (stall_adv4) begin
-      \$2879  = { 2'h0, sel_p0_13_0_c, sel_p0_13_0_s };
+      \$2887  = { 2'h0, sel_p0_13_0_c, sel_p0_13_0_s };
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2880  = \sel_l10_s0$683 ;
+    \$2888  = \sel_l10_s0$683 ;
     if (stall_adv4) begin
-      \$2880  = { sel_p1_14_3_s, sel_p1_14_2_s, sel_p1_14_1_s, sel_p1_14_0_s };
+      \$2888  = { sel_p1_14_3_s, sel_p1_14_2_s, sel_p1_14_1_s, sel_p1_14_0_s };
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2881  = \sel_l10_s0$1898 ;
+    \$2889  = \sel_l10_s0$1906 ;
     if (stall_adv4) begin
-      \$2881  = \sel_l5_s0$1896 ;
+      \$2889  = \sel_l5_s0$1904 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2882  = \sel_l10_s0$1899 ;
+    \$2890  = \sel_l10_s0$1907 ;
     if (stall_adv4) begin
-      \$2882  = \sel_l5_s0$1897 ;
+      \$2890  = \sel_l5_s0$1905 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2883  = wr__addr;
+    \$2891  = wr__addr;
     if (stall_adv5) begin
-      \$2883  = \$2674 [3:0];
+      \$2891  = \$2678 [3:0];
     end
     if (rst) begin
-      \$2883  = 4'h0;
+      \$2891  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2884  = rd__addr;
+    \$2892  = rd__addr;
     if (stall_adv5) begin
-      \$2884  = \$2675 [3:0];
+      \$2892  = \$2679 [3:0];
     end
     if (rst) begin
-      \$2884  = 4'hc;
+      \$2892  = 4'hc;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2885  = \sel_l13_s0$1900 ;
+    \$2893  = \sel_l13_s0$1908 ;
     if (stall_adv6) begin
-      \$2885  = \sel_l10_s0$769 ;
+      \$2893  = \sel_l10_s0$769 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2886  = \sel_l13_s0$784 ;
+    \$2894  = \sel_l13_s0$784 ;
     if (stall_adv6) begin
-      \$2886  = { \$1675 , \$1673 , \$1671 , \$1669 , \$1667 , \$1665 , \$1663 , \$1661 , \sel_l10_s0$769 [0] };
+      \$2894  = { \$1675 , \$1673 , \$1671 , \$1669 , \$1667 , \$1665 , \$1663 , \$1661 , \sel_l10_s0$769 [0] };
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2887  = \sel_l13_s0$797 ;
+    \$2895  = \sel_l13_s0$797 ;
     if (stall_adv6) begin
-      \$2887  = { \$1693 , \$1691 , \$1689 , \$1687 , \$1685 , \$1683 , \$1681 , \$1679 , \$1677  };
+      \$2895  = { \$1693 , \$1691 , \$1689 , \$1687 , \$1685 , \$1683 , \$1681 , \$1679 , \$1677  };
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2888  = \sel_l13_s0$803 ;
+    \$2896  = \sel_l13_s0$803 ;
     if (stall_adv6) begin
-      \$2888  = { \$1711 , \$1709 , \$1707 , \$1705 , \$1703 , \$1701 , \$1699 , \$1697 , \$1695  };
+      \$2896  = { \$1711 , \$1709 , \$1707 , \$1705 , \$1703 , \$1701 , \$1699 , \$1697 , \$1695  };
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2889  = \sel_l13_s0$809 ;
+    \$2897  = \sel_l13_s0$809 ;
     if (stall_adv6) begin
-      \$2889  = { \$1729 , \$1727 , \$1725 , \$1723 , \$1721 , \$1719 , \$1717 , \$1715 , \$1713  };
+      \$2897  = { \$1729 , \$1727 , \$1725 , \$1723 , \$1721 , \$1719 , \$1717 , \$1715 , \$1713  };
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2890  = \sel_l13_s0$815 ;
+    \$2898  = \sel_l13_s0$815 ;
     if (stall_adv6) begin
-      \$2890  = { \$1747 , \$1745 , \$1743 , \$1741 , \$1739 , \$1737 , \$1735 , \$1733 , \$1731  };
+      \$2898  = { \$1747 , \$1745 , \$1743 , \$1741 , \$1739 , \$1737 , \$1735 , \$1733 , \$1731  };
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2891  = \sel_l13_s0$821 ;
+    \$2899  = \sel_l13_s0$821 ;
     if (stall_adv6) begin
-      \$2891  = { \$1765 , \$1763 , \$1761 , \$1759 , \$1757 , \$1755 , \$1753 , \$1751 , \$1749  };
+      \$2899  = { \$1765 , \$1763 , \$1761 , \$1759 , \$1757 , \$1755 , \$1753 , \$1751 , \$1749  };
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2892  = \sel_l13_s0$827 ;
+    \$2900  = \sel_l13_s0$827 ;
     if (stall_adv6) begin
-      \$2892  = { \$1783 , \$1781 , \$1779 , \$1777 , \$1775 , \$1773 , \$1771 , \$1769 , \$1767  };
+      \$2900  = { \$1783 , \$1781 , \$1779 , \$1777 , \$1775 , \$1773 , \$1771 , \$1769 , \$1767  };
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2893  = \sel_l13_s0$833 ;
+    \$2901  = \sel_l13_s0$833 ;
     if (stall_adv6) begin
-      \$2893  = { \$1801 , \$1799 , \$1797 , \$1795 , \$1793 , \$1791 , \$1789 , \$1787 , \$1785  };
+      \$2901  = { \$1801 , \$1799 , \$1797 , \$1795 , \$1793 , \$1791 , \$1789 , \$1787 , \$1785  };
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2894  = sel_l13_s0;
+    \$2902  = sel_l13_s0;
     if (stall_adv6) begin
-      \$2894  = sel_dl1_r0_q[7:0];
+      \$2902  = sel_dl1_r0_q[7:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2895  = \sel_l13_s0$785 ;
+    \$2903  = \sel_l13_s0$785 ;
     if (stall_adv6) begin
-      \$2895  = sel_dl1_r0_q[15:8];
+      \$2903  = sel_dl1_r0_q[15:8];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2896  = \sel_l13_s0$786 ;
+    \$2904  = \sel_l13_s0$786 ;
     if (stall_adv6) begin
-      \$2896  = sel_dl1_r0_q[23:16];
+      \$2904  = sel_dl1_r0_q[23:16];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2897  = \sel_l13_s0$788 ;
+    \$2905  = \sel_l13_s0$788 ;
     if (stall_adv6) begin
-      \$2897  = sel_dl1_r0_q[31:24];
+      \$2905  = sel_dl1_r0_q[31:24];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2898  = \sel_l13_s0$789 ;
+    \$2906  = \sel_l13_s0$789 ;
     if (stall_adv6) begin
-      \$2898  = sel_dl1_r0_q[39:32];
+      \$2906  = sel_dl1_r0_q[39:32];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2899  = \sel_l13_s0$790 ;
+    \$2907  = \sel_l13_s0$790 ;
     if (stall_adv6) begin
-      \$2899  = sel_dl1_r0_q[47:40];
+      \$2907  = sel_dl1_r0_q[47:40];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2900  = \sel_l13_s0$792 ;
+    \$2908  = \sel_l13_s0$792 ;
     if (stall_adv6) begin
-      \$2900  = sel_dl1_r0_q[55:48];
+      \$2908  = sel_dl1_r0_q[55:48];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2901  = \sel_l13_s0$793 ;
+    \$2909  = \sel_l13_s0$793 ;
     if (stall_adv6) begin
-      \$2901  = sel_dl1_r0_q[63:56];
+      \$2909  = sel_dl1_r0_q[63:56];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2902  = \sel_l13_s0$794 ;
+    \$2910  = \sel_l13_s0$794 ;
     if (stall_adv6) begin
-      \$2902  = sel_dl1_r0_q[71:64];
+      \$2910  = sel_dl1_r0_q[71:64];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2903  = \sel_l13_s0$800 ;
+    \$2911  = \sel_l13_s0$800 ;
     if (stall_adv6) begin
-      \$2903  = sel_dl1_r0_q[79:72];
+      \$2911  = sel_dl1_r0_q[79:72];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2904  = \sel_l13_s0$806 ;
+    \$2912  = \sel_l13_s0$806 ;
     if (stall_adv6) begin
-      \$2904  = sel_dl1_r0_q[87:80];
+      \$2912  = sel_dl1_r0_q[87:80];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2905  = \sel_l13_s0$812 ;
+    \$2913  = \sel_l13_s0$812 ;
     if (stall_adv6) begin
-      \$2905  = sel_dl1_r0_q[95:88];
+      \$2913  = sel_dl1_r0_q[95:88];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2906  = \sel_l13_s0$818 ;
+    \$2914  = \sel_l13_s0$818 ;
     if (stall_adv6) begin
-      \$2906  = sel_dl1_r0_q[103:96];
+      \$2914  = sel_dl1_r0_q[103:96];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2907  = \sel_l13_s0$824 ;
+    \$2915  = \sel_l13_s0$824 ;
     if (stall_adv6) begin
-      \$2907  = sel_dl1_r0_q[111:104];
+      \$2915  = sel_dl1_r0_q[111:104];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2908  = \sel_l13_s0$830 ;
+    \$2916  = \sel_l13_s0$830 ;
     if (stall_adv6) begin
-      \$2908  = sel_dl1_r0_q[119:112];
+      \$2916  = sel_dl1_r0_q[119:112];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2909  = \sel_l13_s0$836 ;
+    \$2917  = \sel_l13_s0$836 ;
     if (stall_adv6) begin
-      \$2909  = sel_dl1_r0_q[127:120];
+      \$2917  = sel_dl1_r0_q[127:120];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2910  = \sel_l13_s0$1901 ;
+    \$2918  = \sel_l13_s0$1909 ;
     if (stall_adv6) begin
-      \$2910  = \sel_l10_s0$1898 ;
+      \$2918  = \sel_l10_s0$1906 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2911  = \sel_l13_s0$1902 ;
+    \$2919  = \sel_l13_s0$1910 ;
     if (stall_adv6) begin
-      \$2911  = \sel_l10_s0$1899 ;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2912  = \sel_l15_s0$1903 ;
-    if (stall_adv7) begin
-      \$2912  = \sel_l13_s0$1900 ;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2913  = \sel_l15_s0$1904 ;
-    if (stall_adv7) begin
-      \$2913  = sel_val0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2914  = \sel_l15_s0$1905 ;
-    if (stall_adv7) begin
-      \$2914  = sel_val1;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2915  = \sel_l15_s0$1906 ;
-    if (stall_adv7) begin
-      \$2915  = sel_val2;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2916  = \sel_l15_s0$1907 ;
-    if (stall_adv7) begin
-      \$2916  = sel_val3;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2917  = \sel_l15_s0$1908 ;
-    if (stall_adv7) begin
-      \$2917  = sel_val4;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2918  = \sel_l15_s0$1909 ;
-    if (stall_adv7) begin
-      \$2918  = sel_val5;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2919  = \sel_l15_s0$1910 ;
-    if (stall_adv7) begin
-      \$2919  = sel_val6;
+      \$2919  = \sel_l10_s0$1907 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     \$2920  = \sel_l15_s0$1911 ;
     if (stall_adv7) begin
-      \$2920  = sel_val7;
+      \$2920  = \sel_l13_s0$1908 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2921  = sel_l15_s0;
+    \$2921  = \sel_l15_s0$1912 ;
     if (stall_adv7) begin
-      \$2921  = { \sel_l13_s0$784 [8], \$1823 , \$1820 , \$1817  };
+      \$2921  = sel_val0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2922  = \sel_l15_s0$852 ;
+    \$2922  = \sel_l15_s0$1913 ;
     if (stall_adv7) begin
-      \$2922  = { \$1846 , \$1845 , \$1842 , \$1839  };
+      \$2922  = sel_val1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2923  = \sel_l15_s0$855 ;
+    \$2923  = \sel_l15_s0$1914 ;
     if (stall_adv7) begin
-      \$2923  = { \$1870 , \$1868 , \$1865 , \$1861  };
+      \$2923  = sel_val2;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2924  = \sel_l15_s0$858 ;
+    \$2924  = \sel_l15_s0$1915 ;
     if (stall_adv7) begin
-      \$2924  = { \$1896 , \$1893 , \$1890 , \$1886  };
+      \$2924  = sel_val3;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2925  = \sel_l15_s0$861 ;
+    \$2925  = \sel_l15_s0$1916 ;
     if (stall_adv7) begin
-      \$2925  = { \$1922 , \$1918 , \$1914 , \$1911  };
+      \$2925  = sel_val4;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2926  = \sel_l15_s0$864 ;
+    \$2926  = \sel_l15_s0$1917 ;
     if (stall_adv7) begin
-      \$2926  = { \$1950 , \$1945 , \$1941 , \$1938  };
+      \$2926  = sel_val5;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2927  = \sel_l15_s0$867 ;
+    \$2927  = \sel_l15_s0$1918 ;
     if (stall_adv7) begin
-      \$2927  = { \$1979 , \$1973 , \$1969 , \$1965  };
+      \$2927  = sel_val6;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2928  = \sel_l15_s0$870 ;
+    \$2928  = \sel_l15_s0$1919 ;
     if (stall_adv7) begin
-      \$2928  = { \$2010 , \$2003 , \$1999 , \$1995  };
+      \$2928  = sel_val7;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2929  = \sel_l15_s0$891 ;
+    \$2929  = sel_l15_s0;
     if (stall_adv7) begin
-      \$2929  = \sel_l13_s0$1901 ;
+      \$2929  = { \sel_l13_s0$784 [8], \$1823 , \$1820 , \$1817  };
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2930  = \sel_l15_s0$1912 ;
+    \$2930  = \sel_l15_s0$852 ;
     if (stall_adv7) begin
-      \$2930  = \sel_l13_s0$1902 ;
+      \$2930  = { \$1846 , \$1845 , \$1842 , \$1839  };
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2931  = sel_valid_s0;
+    \$2931  = \sel_l15_s0$855 ;
+    if (stall_adv7) begin
+      \$2931  = { \$1870 , \$1868 , \$1865 , \$1861  };
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2932  = \sel_l15_s0$858 ;
+    if (stall_adv7) begin
+      \$2932  = { \$1896 , \$1893 , \$1890 , \$1886  };
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2933  = \sel_l15_s0$861 ;
+    if (stall_adv7) begin
+      \$2933  = { \$1922 , \$1918 , \$1914 , \$1911  };
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2934  = \sel_l15_s0$864 ;
+    if (stall_adv7) begin
+      \$2934  = { \$1950 , \$1945 , \$1941 , \$1938  };
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2935  = \sel_l15_s0$867 ;
+    if (stall_adv7) begin
+      \$2935  = { \$1979 , \$1973 , \$1969 , \$1965  };
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2936  = \sel_l15_s0$870 ;
+    if (stall_adv7) begin
+      \$2936  = { \$2010 , \$2003 , \$1999 , \$1995  };
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2937  = \sel_l15_s0$891 ;
+    if (stall_adv7) begin
+      \$2937  = \sel_l13_s0$1909 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2938  = \sel_l15_s0$1920 ;
+    if (stall_adv7) begin
+      \$2938  = \sel_l13_s0$1910 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2939  = sel_valid_s0;
     if (i__ready) begin
-      \$2931  = shift_valid_s0;
+      \$2939  = shift_valid_s0;
     end
     if (rst) begin
-      \$2931  = 1'h0;
+      \$2939  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2932  = sel_valid_s1;
+    \$2940  = sel_valid_s1;
     if (i__ready) begin
-      \$2932  = sel_valid_s0;
+      \$2940  = sel_valid_s0;
     end
     if (rst) begin
-      \$2932  = 1'h0;
+      \$2940  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2933  = sel_valid_s2;
+    \$2941  = sel_valid_s2;
     if (i__ready) begin
-      \$2933  = sel_valid_s1;
+      \$2941  = sel_valid_s1;
     end
     if (rst) begin
-      \$2933  = 1'h0;
+      \$2941  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2934  = sel_valid_s3;
+    \$2942  = sel_valid_s3;
     if (i__ready) begin
-      \$2934  = sel_valid_s2;
+      \$2942  = sel_valid_s2;
     end
     if (rst) begin
-      \$2934  = 1'h0;
+      \$2942  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2935  = sel_valid_s4;
+    \$2943  = sel_valid_s4;
     if (i__ready) begin
-      \$2935  = sel_valid_s3;
+      \$2943  = sel_valid_s3;
     end
     if (rst) begin
-      \$2935  = 1'h0;
+      \$2943  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2936  = sel_valid_s5;
+    \$2944  = sel_valid_s5;
     if (i__ready) begin
-      \$2936  = sel_valid_s4;
+      \$2944  = sel_valid_s4;
     end
     if (rst) begin
-      \$2936  = 1'h0;
+      \$2944  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2937  = \mac_wmux0_s0$927 ;
+    \$2945  = \mac_wmux0_s0$927 ;
     if (stall_adv8) begin
-      \$2937  = mac_wmux_keep0;
+      \$2945  = mac_wmux_keep0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2938  = mac_wmux0_s0;
+    \$2946  = mac_wmux0_s0;
     if (stall_adv8) begin
-      \$2938  = mac_wmux_keep1;
+      \$2946  = mac_wmux_keep1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2939  = \mac_wmux0_s0$943 ;
+    \$2947  = \mac_wmux0_s0$943 ;
     if (stall_adv8) begin
-      \$2939  = mac_wmux_keep2;
+      \$2947  = mac_wmux_keep2;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2940  = \mac_wmux0_s0$956 ;
+    \$2948  = \mac_wmux0_s0$956 ;
     if (stall_adv8) begin
-      \$2940  = mac_wmux_keep3;
+      \$2948  = mac_wmux_keep3;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2941  = \mac_wmux0_s0$969 ;
+    \$2949  = \mac_wmux0_s0$969 ;
     if (stall_adv8) begin
-      \$2941  = mac_wmux_keep4;
+      \$2949  = mac_wmux_keep4;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2942  = \mac_wmux0_s0$982 ;
+    \$2950  = \mac_wmux0_s0$982 ;
     if (stall_adv8) begin
-      \$2942  = mac_wmux_keep5;
+      \$2950  = mac_wmux_keep5;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2943  = \mac_wmux0_s0$995 ;
+    \$2951  = \mac_wmux0_s0$995 ;
     if (stall_adv8) begin
-      \$2943  = mac_wmux_keep6;
+      \$2951  = mac_wmux_keep6;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2944  = \mac_wmux0_s0$1008 ;
+    \$2952  = \mac_wmux0_s0$1008 ;
     if (stall_adv8) begin
-      \$2944  = mac_wmux_keep7;
+      \$2952  = mac_wmux_keep7;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2945  = \mac_wmux0_s0$1021 ;
+    \$2953  = \mac_wmux0_s0$1021 ;
     if (stall_adv8) begin
-      \$2945  = mac_wmux_keep8;
+      \$2953  = mac_wmux_keep8;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2946  = \mac_wmux0_s0$1034 ;
+    \$2954  = \mac_wmux0_s0$1034 ;
     if (stall_adv8) begin
-      \$2946  = mac_wmux_keep9;
+      \$2954  = mac_wmux_keep9;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2947  = \mac_wmux0_s0$1047 ;
+    \$2955  = \mac_wmux0_s0$1047 ;
     if (stall_adv8) begin
-      \$2947  = mac_wmux_keep10;
+      \$2955  = mac_wmux_keep10;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2948  = \mac_wmux0_s0$1060 ;
+    \$2956  = \mac_wmux0_s0$1060 ;
     if (stall_adv8) begin
-      \$2948  = mac_wmux_keep11;
+      \$2956  = mac_wmux_keep11;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2949  = \mac_wmux0_s0$1073 ;
+    \$2957  = \mac_wmux0_s0$1073 ;
     if (stall_adv8) begin
-      \$2949  = mac_wmux_keep12;
+      \$2957  = mac_wmux_keep12;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2950  = \mac_wmux0_s0$1086 ;
+    \$2958  = \mac_wmux0_s0$1086 ;
     if (stall_adv8) begin
-      \$2950  = mac_wmux_keep13;
+      \$2958  = mac_wmux_keep13;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2951  = \mac_wmux0_s0$1099 ;
+    \$2959  = \mac_wmux0_s0$1099 ;
     if (stall_adv8) begin
-      \$2951  = mac_wmux_keep14;
+      \$2959  = mac_wmux_keep14;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2952  = \mac_wmux0_s0$1112 ;
+    \$2960  = \mac_wmux0_s0$1112 ;
     if (stall_adv8) begin
-      \$2952  = mac_wmux_keep15;
+      \$2960  = mac_wmux_keep15;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2953  = \mac_wmux0_s0$928 ;
+    \$2961  = \mac_wmux0_s0$928 ;
     if (stall_adv8) begin
-      \$2953  = mac_wmux_drop0;
+      \$2961  = mac_wmux_drop0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2954  = \mac_wmux0_s0$925 ;
+    \$2962  = \mac_wmux0_s0$925 ;
     if (stall_adv8) begin
-      \$2954  = mac_wmux_drop1;
+      \$2962  = mac_wmux_drop1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2955  = \mac_wmux0_s0$944 ;
+    \$2963  = \mac_wmux0_s0$944 ;
     if (stall_adv8) begin
-      \$2955  = mac_wmux_drop2;
+      \$2963  = mac_wmux_drop2;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2956  = \mac_wmux0_s0$957 ;
+    \$2964  = \mac_wmux0_s0$957 ;
     if (stall_adv8) begin
-      \$2956  = mac_wmux_drop3;
+      \$2964  = mac_wmux_drop3;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2957  = \mac_wmux0_s0$970 ;
+    \$2965  = \mac_wmux0_s0$970 ;
     if (stall_adv8) begin
-      \$2957  = mac_wmux_drop4;
+      \$2965  = mac_wmux_drop4;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2958  = \mac_wmux0_s0$983 ;
+    \$2966  = \mac_wmux0_s0$983 ;
     if (stall_adv8) begin
-      \$2958  = mac_wmux_drop5;
+      \$2966  = mac_wmux_drop5;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2959  = \mac_wmux0_s0$996 ;
+    \$2967  = \mac_wmux0_s0$996 ;
     if (stall_adv8) begin
-      \$2959  = mac_wmux_drop6;
+      \$2967  = mac_wmux_drop6;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2960  = \mac_wmux0_s0$1009 ;
+    \$2968  = \mac_wmux0_s0$1009 ;
     if (stall_adv8) begin
-      \$2960  = mac_wmux_drop7;
+      \$2968  = mac_wmux_drop7;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2961  = \mac_wmux0_s0$1022 ;
+    \$2969  = \mac_wmux0_s0$1022 ;
     if (stall_adv8) begin
-      \$2961  = mac_wmux_drop8;
+      \$2969  = mac_wmux_drop8;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2962  = \mac_wmux0_s0$1035 ;
+    \$2970  = \mac_wmux0_s0$1035 ;
     if (stall_adv8) begin
-      \$2962  = mac_wmux_drop9;
+      \$2970  = mac_wmux_drop9;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2963  = \mac_wmux0_s0$1048 ;
+    \$2971  = \mac_wmux0_s0$1048 ;
     if (stall_adv8) begin
-      \$2963  = mac_wmux_drop10;
+      \$2971  = mac_wmux_drop10;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2964  = \mac_wmux0_s0$1061 ;
+    \$2972  = \mac_wmux0_s0$1061 ;
     if (stall_adv8) begin
-      \$2964  = mac_wmux_drop11;
+      \$2972  = mac_wmux_drop11;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2965  = \mac_wmux0_s0$1074 ;
+    \$2973  = \mac_wmux0_s0$1074 ;
     if (stall_adv8) begin
-      \$2965  = mac_wmux_drop12;
+      \$2973  = mac_wmux_drop12;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2966  = \mac_wmux0_s0$1087 ;
+    \$2974  = \mac_wmux0_s0$1087 ;
     if (stall_adv8) begin
-      \$2966  = mac_wmux_drop13;
+      \$2974  = mac_wmux_drop13;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2967  = \mac_wmux0_s0$1100 ;
+    \$2975  = \mac_wmux0_s0$1100 ;
     if (stall_adv8) begin
-      \$2967  = mac_wmux_drop14;
+      \$2975  = mac_wmux_drop14;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2968  = \mac_wmux0_s0$1113 ;
+    \$2976  = \mac_wmux0_s0$1113 ;
     if (stall_adv8) begin
-      \$2968  = mac_wmux_drop15;
+      \$2976  = mac_wmux_drop15;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2969  = \mac_wmux0_s0$931 ;
+    \$2977  = \mac_wmux0_s0$931 ;
     if (stall_adv8) begin
-      \$2969  = \sel_l15_s0$891 [7:0];
+      \$2977  = \sel_l15_s0$891 [7:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2970  = \mac_wmux0_s0$934 ;
+    \$2978  = \mac_wmux0_s0$934 ;
     if (stall_adv8) begin
-      \$2970  = \sel_l15_s0$891 [135:128];
+      \$2978  = \sel_l15_s0$891 [135:128];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2971  = \mac_wmux0_s0$937 ;
+    \$2979  = \mac_wmux0_s0$937 ;
     if (stall_adv8) begin
-      \$2971  = \sel_l15_s0$891 [263:256];
+      \$2979  = \sel_l15_s0$891 [263:256];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2972  = \mac_wmux0_s0$940 ;
+    \$2980  = \mac_wmux0_s0$940 ;
     if (stall_adv8) begin
-      \$2972  = \sel_l15_s0$891 [391:384];
+      \$2980  = \sel_l15_s0$891 [391:384];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2973  = \mac_wmux0_s0$932 ;
+    \$2981  = \mac_wmux0_s0$932 ;
     if (stall_adv8) begin
-      \$2973  = \sel_l15_s0$891 [15:8];
+      \$2981  = \sel_l15_s0$891 [15:8];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2974  = \mac_wmux0_s0$935 ;
+    \$2982  = \mac_wmux0_s0$935 ;
     if (stall_adv8) begin
-      \$2974  = \sel_l15_s0$891 [143:136];
+      \$2982  = \sel_l15_s0$891 [143:136];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2975  = \mac_wmux0_s0$938 ;
+    \$2983  = \mac_wmux0_s0$938 ;
     if (stall_adv8) begin
-      \$2975  = \sel_l15_s0$891 [271:264];
+      \$2983  = \sel_l15_s0$891 [271:264];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2976  = \mac_wmux0_s0$941 ;
+    \$2984  = \mac_wmux0_s0$941 ;
     if (stall_adv8) begin
-      \$2976  = \sel_l15_s0$891 [399:392];
+      \$2984  = \sel_l15_s0$891 [399:392];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2977  = \mac_wmux0_s0$948 ;
+    \$2985  = \mac_wmux0_s0$948 ;
     if (stall_adv8) begin
-      \$2977  = \sel_l15_s0$891 [23:16];
+      \$2985  = \sel_l15_s0$891 [23:16];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2978  = \mac_wmux0_s0$950 ;
+    \$2986  = \mac_wmux0_s0$950 ;
     if (stall_adv8) begin
-      \$2978  = \sel_l15_s0$891 [151:144];
+      \$2986  = \sel_l15_s0$891 [151:144];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2979  = \mac_wmux0_s0$952 ;
+    \$2987  = \mac_wmux0_s0$952 ;
     if (stall_adv8) begin
-      \$2979  = \sel_l15_s0$891 [279:272];
+      \$2987  = \sel_l15_s0$891 [279:272];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2980  = \mac_wmux0_s0$954 ;
+    \$2988  = \mac_wmux0_s0$954 ;
     if (stall_adv8) begin
-      \$2980  = \sel_l15_s0$891 [407:400];
+      \$2988  = \sel_l15_s0$891 [407:400];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2981  = \mac_wmux0_s0$961 ;
+    \$2989  = \mac_wmux0_s0$961 ;
     if (stall_adv8) begin
-      \$2981  = \sel_l15_s0$891 [31:24];
+      \$2989  = \sel_l15_s0$891 [31:24];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2982  = \mac_wmux0_s0$963 ;
+    \$2990  = \mac_wmux0_s0$963 ;
     if (stall_adv8) begin
-      \$2982  = \sel_l15_s0$891 [159:152];
+      \$2990  = \sel_l15_s0$891 [159:152];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2983  = \mac_wmux0_s0$965 ;
+    \$2991  = \mac_wmux0_s0$965 ;
     if (stall_adv8) begin
-      \$2983  = \sel_l15_s0$891 [287:280];
+      \$2991  = \sel_l15_s0$891 [287:280];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2984  = \mac_wmux0_s0$967 ;
+    \$2992  = \mac_wmux0_s0$967 ;
     if (stall_adv8) begin
-      \$2984  = \sel_l15_s0$891 [415:408];
+      \$2992  = \sel_l15_s0$891 [415:408];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2985  = \mac_wmux0_s0$974 ;
+    \$2993  = \mac_wmux0_s0$974 ;
     if (stall_adv8) begin
-      \$2985  = \sel_l15_s0$891 [39:32];
+      \$2993  = \sel_l15_s0$891 [39:32];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2986  = \mac_wmux0_s0$976 ;
+    \$2994  = \mac_wmux0_s0$976 ;
     if (stall_adv8) begin
-      \$2986  = \sel_l15_s0$891 [167:160];
+      \$2994  = \sel_l15_s0$891 [167:160];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2987  = \mac_wmux0_s0$978 ;
+    \$2995  = \mac_wmux0_s0$978 ;
     if (stall_adv8) begin
-      \$2987  = \sel_l15_s0$891 [295:288];
+      \$2995  = \sel_l15_s0$891 [295:288];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2988  = \mac_wmux0_s0$980 ;
+    \$2996  = \mac_wmux0_s0$980 ;
     if (stall_adv8) begin
-      \$2988  = \sel_l15_s0$891 [423:416];
+      \$2996  = \sel_l15_s0$891 [423:416];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2989  = \mac_wmux0_s0$987 ;
+    \$2997  = \mac_wmux0_s0$987 ;
     if (stall_adv8) begin
-      \$2989  = \sel_l15_s0$891 [47:40];
+      \$2997  = \sel_l15_s0$891 [47:40];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2990  = \mac_wmux0_s0$989 ;
+    \$2998  = \mac_wmux0_s0$989 ;
     if (stall_adv8) begin
-      \$2990  = \sel_l15_s0$891 [175:168];
+      \$2998  = \sel_l15_s0$891 [175:168];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2991  = \mac_wmux0_s0$991 ;
+    \$2999  = \mac_wmux0_s0$991 ;
     if (stall_adv8) begin
-      \$2991  = \sel_l15_s0$891 [303:296];
+      \$2999  = \sel_l15_s0$891 [303:296];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2992  = \mac_wmux0_s0$993 ;
+    \$3000  = \mac_wmux0_s0$993 ;
     if (stall_adv8) begin
-      \$2992  = \sel_l15_s0$891 [431:424];
+      \$3000  = \sel_l15_s0$891 [431:424];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2993  = \mac_wmux0_s0$1000 ;
+    \$3001  = \mac_wmux0_s0$1000 ;
     if (stall_adv8) begin
-      \$2993  = \sel_l15_s0$891 [55:48];
+      \$3001  = \sel_l15_s0$891 [55:48];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2994  = \mac_wmux0_s0$1002 ;
+    \$3002  = \mac_wmux0_s0$1002 ;
     if (stall_adv8) begin
-      \$2994  = \sel_l15_s0$891 [183:176];
+      \$3002  = \sel_l15_s0$891 [183:176];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2995  = \mac_wmux0_s0$1004 ;
+    \$3003  = \mac_wmux0_s0$1004 ;
     if (stall_adv8) begin
-      \$2995  = \sel_l15_s0$891 [311:304];
+      \$3003  = \sel_l15_s0$891 [311:304];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2996  = \mac_wmux0_s0$1006 ;
+    \$3004  = \mac_wmux0_s0$1006 ;
     if (stall_adv8) begin
-      \$2996  = \sel_l15_s0$891 [439:432];
+      \$3004  = \sel_l15_s0$891 [439:432];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2997  = \mac_wmux0_s0$1013 ;
+    \$3005  = \mac_wmux0_s0$1013 ;
     if (stall_adv8) begin
-      \$2997  = \sel_l15_s0$891 [63:56];
+      \$3005  = \sel_l15_s0$891 [63:56];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2998  = \mac_wmux0_s0$1015 ;
+    \$3006  = \mac_wmux0_s0$1015 ;
     if (stall_adv8) begin
-      \$2998  = \sel_l15_s0$891 [191:184];
+      \$3006  = \sel_l15_s0$891 [191:184];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2999  = \mac_wmux0_s0$1017 ;
+    \$3007  = \mac_wmux0_s0$1017 ;
     if (stall_adv8) begin
-      \$2999  = \sel_l15_s0$891 [319:312];
+      \$3007  = \sel_l15_s0$891 [319:312];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3000  = \mac_wmux0_s0$1019 ;
+    \$3008  = \mac_wmux0_s0$1019 ;
     if (stall_adv8) begin
-      \$3000  = \sel_l15_s0$891 [447:440];
+      \$3008  = \sel_l15_s0$891 [447:440];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3001  = \mac_wmux0_s0$1026 ;
+    \$3009  = \mac_wmux0_s0$1026 ;
     if (stall_adv8) begin
-      \$3001  = \sel_l15_s0$891 [71:64];
+      \$3009  = \sel_l15_s0$891 [71:64];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3002  = \mac_wmux0_s0$1028 ;
+    \$3010  = \mac_wmux0_s0$1028 ;
     if (stall_adv8) begin
-      \$3002  = \sel_l15_s0$891 [199:192];
+      \$3010  = \sel_l15_s0$891 [199:192];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3003  = \mac_wmux0_s0$1030 ;
+    \$3011  = \mac_wmux0_s0$1030 ;
     if (stall_adv8) begin
-      \$3003  = \sel_l15_s0$891 [327:320];
+      \$3011  = \sel_l15_s0$891 [327:320];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3004  = \mac_wmux0_s0$1032 ;
+    \$3012  = \mac_wmux0_s0$1032 ;
     if (stall_adv8) begin
-      \$3004  = \sel_l15_s0$891 [455:448];
+      \$3012  = \sel_l15_s0$891 [455:448];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3005  = \mac_wmux0_s0$1039 ;
+    \$3013  = \mac_wmux0_s0$1039 ;
     if (stall_adv8) begin
-      \$3005  = \sel_l15_s0$891 [79:72];
+      \$3013  = \sel_l15_s0$891 [79:72];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3006  = \mac_wmux0_s0$1041 ;
+    \$3014  = \mac_wmux0_s0$1041 ;
     if (stall_adv8) begin
-      \$3006  = \sel_l15_s0$891 [207:200];
+      \$3014  = \sel_l15_s0$891 [207:200];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3007  = \mac_wmux0_s0$1043 ;
+    \$3015  = \mac_wmux0_s0$1043 ;
     if (stall_adv8) begin
-      \$3007  = \sel_l15_s0$891 [335:328];
+      \$3015  = \sel_l15_s0$891 [335:328];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3008  = \mac_wmux0_s0$1045 ;
+    \$3016  = \mac_wmux0_s0$1045 ;
     if (stall_adv8) begin
-      \$3008  = \sel_l15_s0$891 [463:456];
+      \$3016  = \sel_l15_s0$891 [463:456];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3009  = \mac_wmux0_s0$1052 ;
+    \$3017  = \mac_wmux0_s0$1052 ;
     if (stall_adv8) begin
-      \$3009  = \sel_l15_s0$891 [87:80];
+      \$3017  = \sel_l15_s0$891 [87:80];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3010  = \mac_wmux0_s0$1054 ;
+    \$3018  = \mac_wmux0_s0$1054 ;
     if (stall_adv8) begin
-      \$3010  = \sel_l15_s0$891 [215:208];
+      \$3018  = \sel_l15_s0$891 [215:208];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3011  = \mac_wmux0_s0$1056 ;
+    \$3019  = \mac_wmux0_s0$1056 ;
     if (stall_adv8) begin
-      \$3011  = \sel_l15_s0$891 [343:336];
+      \$3019  = \sel_l15_s0$891 [343:336];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3012  = \mac_wmux0_s0$1058 ;
+    \$3020  = \mac_wmux0_s0$1058 ;
     if (stall_adv8) begin
-      \$3012  = \sel_l15_s0$891 [471:464];
+      \$3020  = \sel_l15_s0$891 [471:464];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3013  = \mac_wmux0_s0$1065 ;
+    \$3021  = \mac_wmux0_s0$1065 ;
     if (stall_adv8) begin
-      \$3013  = \sel_l15_s0$891 [95:88];
+      \$3021  = \sel_l15_s0$891 [95:88];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3014  = \mac_wmux0_s0$1067 ;
+    \$3022  = \mac_wmux0_s0$1067 ;
     if (stall_adv8) begin
-      \$3014  = \sel_l15_s0$891 [223:216];
+      \$3022  = \sel_l15_s0$891 [223:216];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3015  = \mac_wmux0_s0$1069 ;
+    \$3023  = \mac_wmux0_s0$1069 ;
     if (stall_adv8) begin
-      \$3015  = \sel_l15_s0$891 [351:344];
+      \$3023  = \sel_l15_s0$891 [351:344];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3016  = \mac_wmux0_s0$1071 ;
+    \$3024  = \mac_wmux0_s0$1071 ;
     if (stall_adv8) begin
-      \$3016  = \sel_l15_s0$891 [479:472];
+      \$3024  = \sel_l15_s0$891 [479:472];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3017  = \mac_wmux0_s0$1078 ;
+    \$3025  = \mac_wmux0_s0$1078 ;
     if (stall_adv8) begin
-      \$3017  = \sel_l15_s0$891 [103:96];
+      \$3025  = \sel_l15_s0$891 [103:96];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3018  = \mac_wmux0_s0$1080 ;
+    \$3026  = \mac_wmux0_s0$1080 ;
     if (stall_adv8) begin
-      \$3018  = \sel_l15_s0$891 [231:224];
+      \$3026  = \sel_l15_s0$891 [231:224];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3019  = \mac_wmux0_s0$1082 ;
+    \$3027  = \mac_wmux0_s0$1082 ;
     if (stall_adv8) begin
-      \$3019  = \sel_l15_s0$891 [359:352];
+      \$3027  = \sel_l15_s0$891 [359:352];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3020  = \mac_wmux0_s0$1084 ;
+    \$3028  = \mac_wmux0_s0$1084 ;
     if (stall_adv8) begin
-      \$3020  = \sel_l15_s0$891 [487:480];
+      \$3028  = \sel_l15_s0$891 [487:480];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3021  = \mac_wmux0_s0$1091 ;
+    \$3029  = \mac_wmux0_s0$1091 ;
     if (stall_adv8) begin
-      \$3021  = \sel_l15_s0$891 [111:104];
+      \$3029  = \sel_l15_s0$891 [111:104];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3022  = \mac_wmux0_s0$1093 ;
+    \$3030  = \mac_wmux0_s0$1093 ;
     if (stall_adv8) begin
-      \$3022  = \sel_l15_s0$891 [239:232];
+      \$3030  = \sel_l15_s0$891 [239:232];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3023  = \mac_wmux0_s0$1095 ;
+    \$3031  = \mac_wmux0_s0$1095 ;
     if (stall_adv8) begin
-      \$3023  = \sel_l15_s0$891 [367:360];
+      \$3031  = \sel_l15_s0$891 [367:360];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3024  = \mac_wmux0_s0$1097 ;
+    \$3032  = \mac_wmux0_s0$1097 ;
     if (stall_adv8) begin
-      \$3024  = \sel_l15_s0$891 [495:488];
+      \$3032  = \sel_l15_s0$891 [495:488];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3025  = \mac_wmux0_s0$1104 ;
+    \$3033  = \mac_wmux0_s0$1104 ;
     if (stall_adv8) begin
-      \$3025  = \sel_l15_s0$891 [119:112];
+      \$3033  = \sel_l15_s0$891 [119:112];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3026  = \mac_wmux0_s0$1106 ;
+    \$3034  = \mac_wmux0_s0$1106 ;
     if (stall_adv8) begin
-      \$3026  = \sel_l15_s0$891 [247:240];
+      \$3034  = \sel_l15_s0$891 [247:240];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3027  = \mac_wmux0_s0$1108 ;
+    \$3035  = \mac_wmux0_s0$1108 ;
     if (stall_adv8) begin
-      \$3027  = \sel_l15_s0$891 [375:368];
+      \$3035  = \sel_l15_s0$891 [375:368];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3028  = \mac_wmux0_s0$1110 ;
+    \$3036  = \mac_wmux0_s0$1110 ;
     if (stall_adv8) begin
-      \$3028  = \sel_l15_s0$891 [503:496];
+      \$3036  = \sel_l15_s0$891 [503:496];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3029  = \mac_wmux0_s0$1117 ;
+    \$3037  = \mac_wmux0_s0$1117 ;
     if (stall_adv8) begin
-      \$3029  = \sel_l15_s0$891 [127:120];
+      \$3037  = \sel_l15_s0$891 [127:120];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3030  = \mac_wmux0_s0$1119 ;
+    \$3038  = \mac_wmux0_s0$1119 ;
     if (stall_adv8) begin
-      \$3030  = \sel_l15_s0$891 [255:248];
+      \$3038  = \sel_l15_s0$891 [255:248];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3031  = \mac_wmux0_s0$1121 ;
+    \$3039  = \mac_wmux0_s0$1121 ;
     if (stall_adv8) begin
-      \$3031  = \sel_l15_s0$891 [383:376];
+      \$3039  = \sel_l15_s0$891 [383:376];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3032  = \mac_wmux0_s0$1123 ;
+    \$3040  = \mac_wmux0_s0$1123 ;
     if (stall_adv8) begin
-      \$3032  = \sel_l15_s0$891 [511:504];
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3033  = \mac_wmux0_s0$1919 ;
-    if (stall_adv8) begin
-      \$3033  = \sel_l15_s0$1904 ;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3034  = \mac_wmux0_s0$1920 ;
-    if (stall_adv8) begin
-      \$3034  = \sel_l15_s0$1905 ;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3035  = \mac_wmux0_s0$1921 ;
-    if (stall_adv8) begin
-      \$3035  = \sel_l15_s0$1906 ;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3036  = \mac_wmux0_s0$1922 ;
-    if (stall_adv8) begin
-      \$3036  = \sel_l15_s0$1907 ;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3037  = \mac_wmux0_s0$1923 ;
-    if (stall_adv8) begin
-      \$3037  = \sel_l15_s0$1908 ;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3038  = \mac_wmux0_s0$1924 ;
-    if (stall_adv8) begin
-      \$3038  = \sel_l15_s0$1909 ;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3039  = \mac_wmux0_s0$1925 ;
-    if (stall_adv8) begin
-      \$3039  = \sel_l15_s0$1910 ;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3040  = \mac_wmux0_s0$1926 ;
-    if (stall_adv8) begin
-      \$3040  = \sel_l15_s0$1911 ;
+      \$3040  = \sel_l15_s0$891 [511:504];
     end
   end
   always @* begin
@@ -13699,964 +13683,964 @@ module nm_linear_8_16_int8_k4_shift(i__valid, o__ready, clk, rst, i__ready, o__p
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3042  = \mac_wmux0_s0$1127 ;
+    \$3042  = \mac_wmux0_s0$1928 ;
     if (stall_adv8) begin
-      \$3042  = shift_b0_k0_g0_p0;
+      \$3042  = \sel_l15_s0$1913 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3043  = \mac_wmux0_s0$1128 ;
+    \$3043  = \mac_wmux0_s0$1929 ;
     if (stall_adv8) begin
-      \$3043  = shift_b0_k0_g0_p1;
+      \$3043  = \sel_l15_s0$1914 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3044  = \mac_wmux0_s0$1130 ;
+    \$3044  = \mac_wmux0_s0$1930 ;
     if (stall_adv8) begin
-      \$3044  = shift_b0_k0_g0_p2;
+      \$3044  = \sel_l15_s0$1915 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3045  = \mac_wmux0_s0$1131 ;
+    \$3045  = \mac_wmux0_s0$1931 ;
     if (stall_adv8) begin
-      \$3045  = shift_b0_k0_g0_p3;
+      \$3045  = \sel_l15_s0$1916 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3046  = \mac_wmux0_s0$1133 ;
+    \$3046  = \mac_wmux0_s0$1932 ;
     if (stall_adv8) begin
-      \$3046  = shift_b0_k0_g0_p4;
+      \$3046  = \sel_l15_s0$1917 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3047  = \mac_wmux0_s0$1134 ;
+    \$3047  = \mac_wmux0_s0$1933 ;
     if (stall_adv8) begin
-      \$3047  = shift_b0_k0_g0_p5;
+      \$3047  = \sel_l15_s0$1918 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3048  = \mac_wmux0_s0$1136 ;
+    \$3048  = \mac_wmux0_s0$1934 ;
     if (stall_adv8) begin
-      \$3048  = shift_b0_k0_g0_p6;
+      \$3048  = \sel_l15_s0$1919 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3049  = \mac_wmux0_s0$1137 ;
+    \$3049  = \mac_wmux0_s0$1935 ;
     if (stall_adv8) begin
-      \$3049  = shift_b0_k0_g0_p7;
+      \$3049  = \sel_l15_s0$1920 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3050  = \mac_wmux0_s0$1139 ;
+    \$3050  = \mac_wmux0_s0$1127 ;
     if (stall_adv8) begin
-      \$3050  = shift_b0_k1_g0_p0;
+      \$3050  = shift_b0_k0_g0_p0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3051  = \mac_wmux0_s0$1140 ;
+    \$3051  = \mac_wmux0_s0$1128 ;
     if (stall_adv8) begin
-      \$3051  = shift_b0_k1_g0_p1;
+      \$3051  = shift_b0_k0_g0_p1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3052  = \mac_wmux0_s0$1142 ;
+    \$3052  = \mac_wmux0_s0$1130 ;
     if (stall_adv8) begin
-      \$3052  = shift_b0_k1_g0_p2;
+      \$3052  = shift_b0_k0_g0_p2;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3053  = \mac_wmux0_s0$1143 ;
+    \$3053  = \mac_wmux0_s0$1131 ;
     if (stall_adv8) begin
-      \$3053  = shift_b0_k1_g0_p3;
+      \$3053  = shift_b0_k0_g0_p3;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3054  = \mac_wmux0_s0$1145 ;
+    \$3054  = \mac_wmux0_s0$1133 ;
     if (stall_adv8) begin
-      \$3054  = shift_b0_k1_g0_p4;
+      \$3054  = shift_b0_k0_g0_p4;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3055  = \mac_wmux0_s0$1146 ;
+    \$3055  = \mac_wmux0_s0$1134 ;
     if (stall_adv8) begin
-      \$3055  = shift_b0_k1_g0_p5;
+      \$3055  = shift_b0_k0_g0_p5;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3056  = \mac_wmux0_s0$1148 ;
+    \$3056  = \mac_wmux0_s0$1136 ;
     if (stall_adv8) begin
-      \$3056  = shift_b0_k1_g0_p6;
+      \$3056  = shift_b0_k0_g0_p6;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3057  = \mac_wmux0_s0$1149 ;
+    \$3057  = \mac_wmux0_s0$1137 ;
     if (stall_adv8) begin
-      \$3057  = shift_b0_k1_g0_p7;
+      \$3057  = shift_b0_k0_g0_p7;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3058  = \mac_wmux0_s0$1151 ;
+    \$3058  = \mac_wmux0_s0$1139 ;
     if (stall_adv8) begin
-      \$3058  = shift_b0_k2_g0_p0;
+      \$3058  = shift_b0_k1_g0_p0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3059  = \mac_wmux0_s0$1152 ;
+    \$3059  = \mac_wmux0_s0$1140 ;
     if (stall_adv8) begin
-      \$3059  = shift_b0_k2_g0_p1;
+      \$3059  = shift_b0_k1_g0_p1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3060  = \mac_wmux0_s0$1154 ;
+    \$3060  = \mac_wmux0_s0$1142 ;
     if (stall_adv8) begin
-      \$3060  = shift_b0_k2_g0_p2;
+      \$3060  = shift_b0_k1_g0_p2;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3061  = \mac_wmux0_s0$1155 ;
+    \$3061  = \mac_wmux0_s0$1143 ;
     if (stall_adv8) begin
-      \$3061  = shift_b0_k2_g0_p3;
+      \$3061  = shift_b0_k1_g0_p3;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3062  = \mac_wmux0_s0$1157 ;
+    \$3062  = \mac_wmux0_s0$1145 ;
     if (stall_adv8) begin
-      \$3062  = shift_b0_k2_g0_p4;
+      \$3062  = shift_b0_k1_g0_p4;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3063  = \mac_wmux0_s0$1158 ;
+    \$3063  = \mac_wmux0_s0$1146 ;
     if (stall_adv8) begin
-      \$3063  = shift_b0_k2_g0_p5;
+      \$3063  = shift_b0_k1_g0_p5;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3064  = \mac_wmux0_s0$1160 ;
+    \$3064  = \mac_wmux0_s0$1148 ;
     if (stall_adv8) begin
-      \$3064  = shift_b0_k2_g0_p6;
+      \$3064  = shift_b0_k1_g0_p6;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3065  = \mac_wmux0_s0$1161 ;
+    \$3065  = \mac_wmux0_s0$1149 ;
     if (stall_adv8) begin
-      \$3065  = shift_b0_k2_g0_p7;
+      \$3065  = shift_b0_k1_g0_p7;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3066  = \mac_wmux0_s0$1163 ;
+    \$3066  = \mac_wmux0_s0$1151 ;
     if (stall_adv8) begin
-      \$3066  = shift_b0_k3_g0_p0;
+      \$3066  = shift_b0_k2_g0_p0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3067  = \mac_wmux0_s0$1164 ;
+    \$3067  = \mac_wmux0_s0$1152 ;
     if (stall_adv8) begin
-      \$3067  = shift_b0_k3_g0_p1;
+      \$3067  = shift_b0_k2_g0_p1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3068  = \mac_wmux0_s0$1166 ;
+    \$3068  = \mac_wmux0_s0$1154 ;
     if (stall_adv8) begin
-      \$3068  = shift_b0_k3_g0_p2;
+      \$3068  = shift_b0_k2_g0_p2;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3069  = \mac_wmux0_s0$1167 ;
+    \$3069  = \mac_wmux0_s0$1155 ;
     if (stall_adv8) begin
-      \$3069  = shift_b0_k3_g0_p3;
+      \$3069  = shift_b0_k2_g0_p3;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3070  = \mac_wmux0_s0$1169 ;
+    \$3070  = \mac_wmux0_s0$1157 ;
     if (stall_adv8) begin
-      \$3070  = shift_b0_k3_g0_p4;
+      \$3070  = shift_b0_k2_g0_p4;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3071  = \mac_wmux0_s0$1170 ;
+    \$3071  = \mac_wmux0_s0$1158 ;
     if (stall_adv8) begin
-      \$3071  = shift_b0_k3_g0_p5;
+      \$3071  = shift_b0_k2_g0_p5;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3072  = \mac_wmux0_s0$1172 ;
+    \$3072  = \mac_wmux0_s0$1160 ;
     if (stall_adv8) begin
-      \$3072  = shift_b0_k3_g0_p6;
+      \$3072  = shift_b0_k2_g0_p6;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3073  = \mac_wmux0_s0$1173 ;
+    \$3073  = \mac_wmux0_s0$1161 ;
     if (stall_adv8) begin
-      \$3073  = shift_b0_k3_g0_p7;
+      \$3073  = shift_b0_k2_g0_p7;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3074  = mac_wmux0_valid_s0;
+    \$3074  = \mac_wmux0_s0$1163 ;
     if (stall_adv8) begin
-      \$3074  = sel_valid_s5;
+      \$3074  = shift_b0_k3_g0_p0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3075  = \mac_wmux0_s0$1164 ;
+    if (stall_adv8) begin
+      \$3075  = shift_b0_k3_g0_p1;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3076  = \mac_wmux0_s0$1166 ;
+    if (stall_adv8) begin
+      \$3076  = shift_b0_k3_g0_p2;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3077  = \mac_wmux0_s0$1167 ;
+    if (stall_adv8) begin
+      \$3077  = shift_b0_k3_g0_p3;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3078  = \mac_wmux0_s0$1169 ;
+    if (stall_adv8) begin
+      \$3078  = shift_b0_k3_g0_p4;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3079  = \mac_wmux0_s0$1170 ;
+    if (stall_adv8) begin
+      \$3079  = shift_b0_k3_g0_p5;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3080  = \mac_wmux0_s0$1172 ;
+    if (stall_adv8) begin
+      \$3080  = shift_b0_k3_g0_p6;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3081  = \mac_wmux0_s0$1173 ;
+    if (stall_adv8) begin
+      \$3081  = shift_b0_k3_g0_p7;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3082  = mac_wmux0_valid_s0;
+    if (stall_adv8) begin
+      \$3082  = sel_valid_s5;
     end
     if (rst) begin
-      \$3074  = 1'h0;
+      \$3082  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3075  = \mac_wmux1_s0$1178 ;
+    \$3083  = \mac_wmux1_s0$1178 ;
     if (stall_adv9) begin
-      \$3075  = mac_wmux_s0_v0;
+      \$3083  = mac_wmux_s0_v0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3076  = \mac_wmux1_s0$1197 ;
+    \$3084  = \mac_wmux1_s0$1197 ;
     if (stall_adv9) begin
-      \$3076  = mac_wmux_s0_v1;
+      \$3084  = mac_wmux_s0_v1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3077  = mac_wmux1_s0;
+    \$3085  = mac_wmux1_s0;
     if (stall_adv9) begin
-      \$3077  = mac_wmux_s0_v2;
+      \$3085  = mac_wmux_s0_v2;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3078  = \mac_wmux1_s0$1194 ;
+    \$3086  = \mac_wmux1_s0$1194 ;
     if (stall_adv9) begin
-      \$3078  = mac_wmux_s0_v3;
+      \$3086  = mac_wmux_s0_v3;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3079  = \mac_wmux1_s0$1213 ;
+    \$3087  = \mac_wmux1_s0$1213 ;
     if (stall_adv9) begin
-      \$3079  = mac_wmux_s0_v4;
+      \$3087  = mac_wmux_s0_v4;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3080  = \mac_wmux1_s0$1226 ;
+    \$3088  = \mac_wmux1_s0$1226 ;
     if (stall_adv9) begin
-      \$3080  = mac_wmux_s0_v5;
+      \$3088  = mac_wmux_s0_v5;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3081  = \mac_wmux1_s0$1239 ;
+    \$3089  = \mac_wmux1_s0$1239 ;
     if (stall_adv9) begin
-      \$3081  = mac_wmux_s0_v6;
+      \$3089  = mac_wmux_s0_v6;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3082  = \mac_wmux1_s0$1252 ;
+    \$3090  = \mac_wmux1_s0$1252 ;
     if (stall_adv9) begin
-      \$3082  = mac_wmux_s0_v7;
+      \$3090  = mac_wmux_s0_v7;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3083  = \mac_wmux1_s0$1265 ;
+    \$3091  = \mac_wmux1_s0$1265 ;
     if (stall_adv9) begin
-      \$3083  = mac_wmux_s0_v8;
+      \$3091  = mac_wmux_s0_v8;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3084  = \mac_wmux1_s0$1278 ;
+    \$3092  = \mac_wmux1_s0$1278 ;
     if (stall_adv9) begin
-      \$3084  = mac_wmux_s0_v9;
+      \$3092  = mac_wmux_s0_v9;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3085  = \mac_wmux1_s0$1291 ;
+    \$3093  = \mac_wmux1_s0$1291 ;
     if (stall_adv9) begin
-      \$3085  = mac_wmux_s0_v10;
+      \$3093  = mac_wmux_s0_v10;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3086  = \mac_wmux1_s0$1304 ;
+    \$3094  = \mac_wmux1_s0$1304 ;
     if (stall_adv9) begin
-      \$3086  = mac_wmux_s0_v11;
+      \$3094  = mac_wmux_s0_v11;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3087  = \mac_wmux1_s0$1317 ;
+    \$3095  = \mac_wmux1_s0$1317 ;
     if (stall_adv9) begin
-      \$3087  = mac_wmux_s0_v12;
+      \$3095  = mac_wmux_s0_v12;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3088  = \mac_wmux1_s0$1330 ;
+    \$3096  = \mac_wmux1_s0$1330 ;
     if (stall_adv9) begin
-      \$3088  = mac_wmux_s0_v13;
+      \$3096  = mac_wmux_s0_v13;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3089  = \mac_wmux1_s0$1343 ;
+    \$3097  = \mac_wmux1_s0$1343 ;
     if (stall_adv9) begin
-      \$3089  = mac_wmux_s0_v14;
+      \$3097  = mac_wmux_s0_v14;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3090  = \mac_wmux1_s0$1356 ;
+    \$3098  = \mac_wmux1_s0$1356 ;
     if (stall_adv9) begin
-      \$3090  = \$2677 ;
+      \$3098  = \$2681 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3091  = \mac_wmux1_s0$1179 ;
+    \$3099  = \mac_wmux1_s0$1179 ;
     if (stall_adv9) begin
-      \$3091  = mac_wmux_s0_d0;
+      \$3099  = mac_wmux_s0_d0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3092  = \mac_wmux1_s0$1198 ;
+    \$3100  = \mac_wmux1_s0$1198 ;
     if (stall_adv9) begin
-      \$3092  = mac_wmux_s0_d1;
+      \$3100  = mac_wmux_s0_d1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3093  = \mac_wmux1_s0$1176 ;
+    \$3101  = \mac_wmux1_s0$1176 ;
     if (stall_adv9) begin
-      \$3093  = mac_wmux_s0_d2;
+      \$3101  = mac_wmux_s0_d2;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3094  = \mac_wmux1_s0$1195 ;
+    \$3102  = \mac_wmux1_s0$1195 ;
     if (stall_adv9) begin
-      \$3094  = mac_wmux_s0_d3;
+      \$3102  = mac_wmux_s0_d3;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3095  = \mac_wmux1_s0$1214 ;
+    \$3103  = \mac_wmux1_s0$1214 ;
     if (stall_adv9) begin
-      \$3095  = mac_wmux_s0_d4;
+      \$3103  = mac_wmux_s0_d4;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3096  = \mac_wmux1_s0$1227 ;
+    \$3104  = \mac_wmux1_s0$1227 ;
     if (stall_adv9) begin
-      \$3096  = mac_wmux_s0_d5;
+      \$3104  = mac_wmux_s0_d5;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3097  = \mac_wmux1_s0$1240 ;
+    \$3105  = \mac_wmux1_s0$1240 ;
     if (stall_adv9) begin
-      \$3097  = mac_wmux_s0_d6;
+      \$3105  = mac_wmux_s0_d6;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3098  = \mac_wmux1_s0$1253 ;
+    \$3106  = \mac_wmux1_s0$1253 ;
     if (stall_adv9) begin
-      \$3098  = mac_wmux_s0_d7;
+      \$3106  = mac_wmux_s0_d7;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3099  = \mac_wmux1_s0$1266 ;
+    \$3107  = \mac_wmux1_s0$1266 ;
     if (stall_adv9) begin
-      \$3099  = mac_wmux_s0_d8;
+      \$3107  = mac_wmux_s0_d8;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3100  = \mac_wmux1_s0$1279 ;
+    \$3108  = \mac_wmux1_s0$1279 ;
     if (stall_adv9) begin
-      \$3100  = mac_wmux_s0_d9;
+      \$3108  = mac_wmux_s0_d9;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3101  = \mac_wmux1_s0$1292 ;
+    \$3109  = \mac_wmux1_s0$1292 ;
     if (stall_adv9) begin
-      \$3101  = mac_wmux_s0_d10;
+      \$3109  = mac_wmux_s0_d10;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3102  = \mac_wmux1_s0$1305 ;
+    \$3110  = \mac_wmux1_s0$1305 ;
     if (stall_adv9) begin
-      \$3102  = mac_wmux_s0_d11;
+      \$3110  = mac_wmux_s0_d11;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3103  = \mac_wmux1_s0$1318 ;
+    \$3111  = \mac_wmux1_s0$1318 ;
     if (stall_adv9) begin
-      \$3103  = mac_wmux_s0_d12;
+      \$3111  = mac_wmux_s0_d12;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3104  = \mac_wmux1_s0$1331 ;
+    \$3112  = \mac_wmux1_s0$1331 ;
     if (stall_adv9) begin
-      \$3104  = mac_wmux_s0_d13;
+      \$3112  = mac_wmux_s0_d13;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3105  = \mac_wmux1_s0$1344 ;
+    \$3113  = \mac_wmux1_s0$1344 ;
     if (stall_adv9) begin
-      \$3105  = mac_wmux_s0_d14;
+      \$3113  = mac_wmux_s0_d14;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3106  = \mac_wmux1_s0$1357 ;
+    \$3114  = \mac_wmux1_s0$1357 ;
     if (stall_adv9) begin
-      \$3106  = \mac_wmux0_s0$1113 ;
+      \$3114  = \mac_wmux0_s0$1113 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3107  = \mac_wmux1_s0$1182 ;
+    \$3115  = \mac_wmux1_s0$1182 ;
     if (stall_adv9) begin
-      \$3107  = mac_wmux_s0_w0_0;
+      \$3115  = mac_wmux_s0_w0_0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3108  = \mac_wmux1_s0$1185 ;
+    \$3116  = \mac_wmux1_s0$1185 ;
     if (stall_adv9) begin
-      \$3108  = mac_wmux_s0_w1_0;
+      \$3116  = mac_wmux_s0_w1_0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3109  = \mac_wmux1_s0$1188 ;
+    \$3117  = \mac_wmux1_s0$1188 ;
     if (stall_adv9) begin
-      \$3109  = mac_wmux_s0_w2_0;
+      \$3117  = mac_wmux_s0_w2_0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3110  = \mac_wmux1_s0$1191 ;
+    \$3118  = \mac_wmux1_s0$1191 ;
     if (stall_adv9) begin
-      \$3110  = mac_wmux_s0_w3_0;
+      \$3118  = mac_wmux_s0_w3_0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3111  = \mac_wmux1_s0$1201 ;
+    \$3119  = \mac_wmux1_s0$1201 ;
     if (stall_adv9) begin
-      \$3111  = mac_wmux_s0_w0_1;
+      \$3119  = mac_wmux_s0_w0_1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3112  = \mac_wmux1_s0$1204 ;
+    \$3120  = \mac_wmux1_s0$1204 ;
     if (stall_adv9) begin
-      \$3112  = mac_wmux_s0_w1_1;
+      \$3120  = mac_wmux_s0_w1_1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3113  = \mac_wmux1_s0$1207 ;
+    \$3121  = \mac_wmux1_s0$1207 ;
     if (stall_adv9) begin
-      \$3113  = mac_wmux_s0_w2_1;
+      \$3121  = mac_wmux_s0_w2_1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3114  = \mac_wmux1_s0$1210 ;
+    \$3122  = \mac_wmux1_s0$1210 ;
     if (stall_adv9) begin
-      \$3114  = mac_wmux_s0_w3_1;
+      \$3122  = mac_wmux_s0_w3_1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3115  = \mac_wmux1_s0$1183 ;
+    \$3123  = \mac_wmux1_s0$1183 ;
     if (stall_adv9) begin
-      \$3115  = mac_wmux_s0_w0_2;
+      \$3123  = mac_wmux_s0_w0_2;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3116  = \mac_wmux1_s0$1186 ;
+    \$3124  = \mac_wmux1_s0$1186 ;
     if (stall_adv9) begin
-      \$3116  = mac_wmux_s0_w1_2;
+      \$3124  = mac_wmux_s0_w1_2;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3117  = \mac_wmux1_s0$1189 ;
+    \$3125  = \mac_wmux1_s0$1189 ;
     if (stall_adv9) begin
-      \$3117  = mac_wmux_s0_w2_2;
+      \$3125  = mac_wmux_s0_w2_2;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3118  = \mac_wmux1_s0$1192 ;
+    \$3126  = \mac_wmux1_s0$1192 ;
     if (stall_adv9) begin
-      \$3118  = mac_wmux_s0_w3_2;
+      \$3126  = mac_wmux_s0_w3_2;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3119  = \mac_wmux1_s0$1202 ;
+    \$3127  = \mac_wmux1_s0$1202 ;
     if (stall_adv9) begin
-      \$3119  = mac_wmux_s0_w0_3;
+      \$3127  = mac_wmux_s0_w0_3;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3120  = \mac_wmux1_s0$1205 ;
+    \$3128  = \mac_wmux1_s0$1205 ;
     if (stall_adv9) begin
-      \$3120  = mac_wmux_s0_w1_3;
+      \$3128  = mac_wmux_s0_w1_3;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3121  = \mac_wmux1_s0$1208 ;
+    \$3129  = \mac_wmux1_s0$1208 ;
     if (stall_adv9) begin
-      \$3121  = mac_wmux_s0_w2_3;
+      \$3129  = mac_wmux_s0_w2_3;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3122  = \mac_wmux1_s0$1211 ;
+    \$3130  = \mac_wmux1_s0$1211 ;
     if (stall_adv9) begin
-      \$3122  = mac_wmux_s0_w3_3;
+      \$3130  = mac_wmux_s0_w3_3;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3123  = \mac_wmux1_s0$1218 ;
+    \$3131  = \mac_wmux1_s0$1218 ;
     if (stall_adv9) begin
-      \$3123  = mac_wmux_s0_w0_4;
+      \$3131  = mac_wmux_s0_w0_4;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3124  = \mac_wmux1_s0$1220 ;
+    \$3132  = \mac_wmux1_s0$1220 ;
     if (stall_adv9) begin
-      \$3124  = mac_wmux_s0_w1_4;
+      \$3132  = mac_wmux_s0_w1_4;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3125  = \mac_wmux1_s0$1222 ;
+    \$3133  = \mac_wmux1_s0$1222 ;
     if (stall_adv9) begin
-      \$3125  = mac_wmux_s0_w2_4;
+      \$3133  = mac_wmux_s0_w2_4;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3126  = \mac_wmux1_s0$1224 ;
+    \$3134  = \mac_wmux1_s0$1224 ;
     if (stall_adv9) begin
-      \$3126  = mac_wmux_s0_w3_4;
+      \$3134  = mac_wmux_s0_w3_4;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3127  = \mac_wmux1_s0$1231 ;
+    \$3135  = \mac_wmux1_s0$1231 ;
     if (stall_adv9) begin
-      \$3127  = mac_wmux_s0_w0_5;
+      \$3135  = mac_wmux_s0_w0_5;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3128  = \mac_wmux1_s0$1233 ;
+    \$3136  = \mac_wmux1_s0$1233 ;
     if (stall_adv9) begin
-      \$3128  = mac_wmux_s0_w1_5;
+      \$3136  = mac_wmux_s0_w1_5;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3129  = \mac_wmux1_s0$1235 ;
+    \$3137  = \mac_wmux1_s0$1235 ;
     if (stall_adv9) begin
-      \$3129  = mac_wmux_s0_w2_5;
+      \$3137  = mac_wmux_s0_w2_5;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3130  = \mac_wmux1_s0$1237 ;
+    \$3138  = \mac_wmux1_s0$1237 ;
     if (stall_adv9) begin
-      \$3130  = mac_wmux_s0_w3_5;
+      \$3138  = mac_wmux_s0_w3_5;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3131  = \mac_wmux1_s0$1244 ;
+    \$3139  = \mac_wmux1_s0$1244 ;
     if (stall_adv9) begin
-      \$3131  = mac_wmux_s0_w0_6;
+      \$3139  = mac_wmux_s0_w0_6;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3132  = \mac_wmux1_s0$1246 ;
+    \$3140  = \mac_wmux1_s0$1246 ;
     if (stall_adv9) begin
-      \$3132  = mac_wmux_s0_w1_6;
+      \$3140  = mac_wmux_s0_w1_6;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3133  = \mac_wmux1_s0$1248 ;
+    \$3141  = \mac_wmux1_s0$1248 ;
     if (stall_adv9) begin
-      \$3133  = mac_wmux_s0_w2_6;
+      \$3141  = mac_wmux_s0_w2_6;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3134  = \mac_wmux1_s0$1250 ;
+    \$3142  = \mac_wmux1_s0$1250 ;
     if (stall_adv9) begin
-      \$3134  = mac_wmux_s0_w3_6;
+      \$3142  = mac_wmux_s0_w3_6;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3135  = \mac_wmux1_s0$1257 ;
+    \$3143  = \mac_wmux1_s0$1257 ;
     if (stall_adv9) begin
-      \$3135  = mac_wmux_s0_w0_7;
+      \$3143  = mac_wmux_s0_w0_7;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3136  = \mac_wmux1_s0$1259 ;
+    \$3144  = \mac_wmux1_s0$1259 ;
     if (stall_adv9) begin
-      \$3136  = mac_wmux_s0_w1_7;
+      \$3144  = mac_wmux_s0_w1_7;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3137  = \mac_wmux1_s0$1261 ;
+    \$3145  = \mac_wmux1_s0$1261 ;
     if (stall_adv9) begin
-      \$3137  = mac_wmux_s0_w2_7;
+      \$3145  = mac_wmux_s0_w2_7;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3138  = \mac_wmux1_s0$1263 ;
+    \$3146  = \mac_wmux1_s0$1263 ;
     if (stall_adv9) begin
-      \$3138  = mac_wmux_s0_w3_7;
+      \$3146  = mac_wmux_s0_w3_7;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3139  = \mac_wmux1_s0$1270 ;
+    \$3147  = \mac_wmux1_s0$1270 ;
     if (stall_adv9) begin
-      \$3139  = mac_wmux_s0_w0_8;
+      \$3147  = mac_wmux_s0_w0_8;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3140  = \mac_wmux1_s0$1272 ;
+    \$3148  = \mac_wmux1_s0$1272 ;
     if (stall_adv9) begin
-      \$3140  = mac_wmux_s0_w1_8;
+      \$3148  = mac_wmux_s0_w1_8;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3141  = \mac_wmux1_s0$1274 ;
+    \$3149  = \mac_wmux1_s0$1274 ;
     if (stall_adv9) begin
-      \$3141  = mac_wmux_s0_w2_8;
+      \$3149  = mac_wmux_s0_w2_8;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3142  = \mac_wmux1_s0$1276 ;
+    \$3150  = \mac_wmux1_s0$1276 ;
     if (stall_adv9) begin
-      \$3142  = mac_wmux_s0_w3_8;
+      \$3150  = mac_wmux_s0_w3_8;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3143  = \mac_wmux1_s0$1283 ;
+    \$3151  = \mac_wmux1_s0$1283 ;
     if (stall_adv9) begin
-      \$3143  = mac_wmux_s0_w0_9;
+      \$3151  = mac_wmux_s0_w0_9;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3144  = \mac_wmux1_s0$1285 ;
+    \$3152  = \mac_wmux1_s0$1285 ;
     if (stall_adv9) begin
-      \$3144  = mac_wmux_s0_w1_9;
+      \$3152  = mac_wmux_s0_w1_9;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3145  = \mac_wmux1_s0$1287 ;
+    \$3153  = \mac_wmux1_s0$1287 ;
     if (stall_adv9) begin
-      \$3145  = mac_wmux_s0_w2_9;
+      \$3153  = mac_wmux_s0_w2_9;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3146  = \mac_wmux1_s0$1289 ;
+    \$3154  = \mac_wmux1_s0$1289 ;
     if (stall_adv9) begin
-      \$3146  = mac_wmux_s0_w3_9;
+      \$3154  = mac_wmux_s0_w3_9;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3147  = \mac_wmux1_s0$1296 ;
+    \$3155  = \mac_wmux1_s0$1296 ;
     if (stall_adv9) begin
-      \$3147  = mac_wmux_s0_w0_10;
+      \$3155  = mac_wmux_s0_w0_10;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3148  = \mac_wmux1_s0$1298 ;
+    \$3156  = \mac_wmux1_s0$1298 ;
     if (stall_adv9) begin
-      \$3148  = mac_wmux_s0_w1_10;
+      \$3156  = mac_wmux_s0_w1_10;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3149  = \mac_wmux1_s0$1300 ;
+    \$3157  = \mac_wmux1_s0$1300 ;
     if (stall_adv9) begin
-      \$3149  = mac_wmux_s0_w2_10;
+      \$3157  = mac_wmux_s0_w2_10;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3150  = \mac_wmux1_s0$1302 ;
+    \$3158  = \mac_wmux1_s0$1302 ;
     if (stall_adv9) begin
-      \$3150  = mac_wmux_s0_w3_10;
+      \$3158  = mac_wmux_s0_w3_10;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3151  = \mac_wmux1_s0$1309 ;
+    \$3159  = \mac_wmux1_s0$1309 ;
     if (stall_adv9) begin
-      \$3151  = mac_wmux_s0_w0_11;
+      \$3159  = mac_wmux_s0_w0_11;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3152  = \mac_wmux1_s0$1311 ;
+    \$3160  = \mac_wmux1_s0$1311 ;
     if (stall_adv9) begin
-      \$3152  = mac_wmux_s0_w1_11;
+      \$3160  = mac_wmux_s0_w1_11;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3153  = \mac_wmux1_s0$1313 ;
+    \$3161  = \mac_wmux1_s0$1313 ;
     if (stall_adv9) begin
-      \$3153  = mac_wmux_s0_w2_11;
+      \$3161  = mac_wmux_s0_w2_11;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3154  = \mac_wmux1_s0$1315 ;
+    \$3162  = \mac_wmux1_s0$1315 ;
     if (stall_adv9) begin
-      \$3154  = mac_wmux_s0_w3_11;
+      \$3162  = mac_wmux_s0_w3_11;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3155  = \mac_wmux1_s0$1322 ;
+    \$3163  = \mac_wmux1_s0$1322 ;
     if (stall_adv9) begin
-      \$3155  = mac_wmux_s0_w0_12;
+      \$3163  = mac_wmux_s0_w0_12;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3156  = \mac_wmux1_s0$1324 ;
+    \$3164  = \mac_wmux1_s0$1324 ;
     if (stall_adv9) begin
-      \$3156  = mac_wmux_s0_w1_12;
+      \$3164  = mac_wmux_s0_w1_12;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3157  = \mac_wmux1_s0$1326 ;
+    \$3165  = \mac_wmux1_s0$1326 ;
     if (stall_adv9) begin
-      \$3157  = mac_wmux_s0_w2_12;
+      \$3165  = mac_wmux_s0_w2_12;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3158  = \mac_wmux1_s0$1328 ;
+    \$3166  = \mac_wmux1_s0$1328 ;
     if (stall_adv9) begin
-      \$3158  = mac_wmux_s0_w3_12;
+      \$3166  = mac_wmux_s0_w3_12;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3159  = \mac_wmux1_s0$1335 ;
+    \$3167  = \mac_wmux1_s0$1335 ;
     if (stall_adv9) begin
-      \$3159  = mac_wmux_s0_w0_13;
+      \$3167  = mac_wmux_s0_w0_13;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3160  = \mac_wmux1_s0$1337 ;
+    \$3168  = \mac_wmux1_s0$1337 ;
     if (stall_adv9) begin
-      \$3160  = mac_wmux_s0_w1_13;
+      \$3168  = mac_wmux_s0_w1_13;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3161  = \mac_wmux1_s0$1339 ;
+    \$3169  = \mac_wmux1_s0$1339 ;
     if (stall_adv9) begin
-      \$3161  = mac_wmux_s0_w2_13;
+      \$3169  = mac_wmux_s0_w2_13;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3162  = \mac_wmux1_s0$1341 ;
+    \$3170  = \mac_wmux1_s0$1341 ;
     if (stall_adv9) begin
-      \$3162  = mac_wmux_s0_w3_13;
+      \$3170  = mac_wmux_s0_w3_13;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3163  = \mac_wmux1_s0$1348 ;
+    \$3171  = \mac_wmux1_s0$1348 ;
     if (stall_adv9) begin
-      \$3163  = mac_wmux_s0_w0_14;
+      \$3171  = mac_wmux_s0_w0_14;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3164  = \mac_wmux1_s0$1350 ;
+    \$3172  = \mac_wmux1_s0$1350 ;
     if (stall_adv9) begin
-      \$3164  = mac_wmux_s0_w1_14;
+      \$3172  = mac_wmux_s0_w1_14;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3165  = \mac_wmux1_s0$1352 ;
+    \$3173  = \mac_wmux1_s0$1352 ;
     if (stall_adv9) begin
-      \$3165  = mac_wmux_s0_w2_14;
+      \$3173  = mac_wmux_s0_w2_14;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3166  = \mac_wmux1_s0$1354 ;
+    \$3174  = \mac_wmux1_s0$1354 ;
     if (stall_adv9) begin
-      \$3166  = mac_wmux_s0_w3_14;
+      \$3174  = mac_wmux_s0_w3_14;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3167  = \mac_wmux1_s0$1361 ;
+    \$3175  = \mac_wmux1_s0$1361 ;
     if (stall_adv9) begin
-      \$3167  = \mac_wmux0_s0$1117 ;
+      \$3175  = \mac_wmux0_s0$1117 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3168  = \mac_wmux1_s0$1363 ;
+    \$3176  = \mac_wmux1_s0$1363 ;
     if (stall_adv9) begin
-      \$3168  = \mac_wmux0_s0$1119 ;
+      \$3176  = \mac_wmux0_s0$1119 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3169  = \mac_wmux1_s0$1365 ;
+    \$3177  = \mac_wmux1_s0$1365 ;
     if (stall_adv9) begin
-      \$3169  = \mac_wmux0_s0$1121 ;
+      \$3177  = \mac_wmux0_s0$1121 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3170  = \mac_wmux1_s0$1367 ;
+    \$3178  = \mac_wmux1_s0$1367 ;
     if (stall_adv9) begin
-      \$3170  = \mac_wmux0_s0$1123 ;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3171  = \mac_wmux1_s0$1929 ;
-    if (stall_adv9) begin
-      \$3171  = \mac_wmux0_s0$1919 ;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3172  = \mac_wmux1_s0$1930 ;
-    if (stall_adv9) begin
-      \$3172  = \mac_wmux0_s0$1920 ;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3173  = \mac_wmux1_s0$1931 ;
-    if (stall_adv9) begin
-      \$3173  = \mac_wmux0_s0$1921 ;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3174  = \mac_wmux1_s0$1932 ;
-    if (stall_adv9) begin
-      \$3174  = \mac_wmux0_s0$1922 ;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3175  = \mac_wmux1_s0$1933 ;
-    if (stall_adv9) begin
-      \$3175  = \mac_wmux0_s0$1923 ;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3176  = \mac_wmux1_s0$1934 ;
-    if (stall_adv9) begin
-      \$3176  = \mac_wmux0_s0$1924 ;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3177  = \mac_wmux1_s0$1935 ;
-    if (stall_adv9) begin
-      \$3177  = \mac_wmux0_s0$1925 ;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3178  = \mac_wmux1_s0$1936 ;
-    if (stall_adv9) begin
-      \$3178  = \mac_wmux0_s0$1926 ;
+      \$3178  = \mac_wmux0_s0$1123 ;
     end
   end
   always @* begin
@@ -14668,852 +14652,852 @@ module nm_linear_8_16_int8_k4_shift(i__valid, o__ready, clk, rst, i__ready, o__p
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3180  = \mac_wmux1_s0$1371 ;
+    \$3180  = \mac_wmux1_s0$1938 ;
     if (stall_adv9) begin
-      \$3180  = shift_b1_k0_g0_p0;
+      \$3180  = \mac_wmux0_s0$1928 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3181  = \mac_wmux1_s0$1372 ;
+    \$3181  = \mac_wmux1_s0$1939 ;
     if (stall_adv9) begin
-      \$3181  = shift_b1_k0_g0_p1;
+      \$3181  = \mac_wmux0_s0$1929 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3182  = \mac_wmux1_s0$1374 ;
+    \$3182  = \mac_wmux1_s0$1940 ;
     if (stall_adv9) begin
-      \$3182  = shift_b1_k0_g0_p2;
+      \$3182  = \mac_wmux0_s0$1930 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3183  = \mac_wmux1_s0$1375 ;
+    \$3183  = \mac_wmux1_s0$1941 ;
     if (stall_adv9) begin
-      \$3183  = shift_b1_k0_g0_p3;
+      \$3183  = \mac_wmux0_s0$1931 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3184  = \mac_wmux1_s0$1377 ;
+    \$3184  = \mac_wmux1_s0$1942 ;
     if (stall_adv9) begin
-      \$3184  = shift_b1_k1_g0_p0;
+      \$3184  = \mac_wmux0_s0$1932 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3185  = \mac_wmux1_s0$1378 ;
+    \$3185  = \mac_wmux1_s0$1943 ;
     if (stall_adv9) begin
-      \$3185  = shift_b1_k1_g0_p1;
+      \$3185  = \mac_wmux0_s0$1933 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3186  = \mac_wmux1_s0$1380 ;
+    \$3186  = \mac_wmux1_s0$1944 ;
     if (stall_adv9) begin
-      \$3186  = shift_b1_k1_g0_p2;
+      \$3186  = \mac_wmux0_s0$1934 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3187  = \mac_wmux1_s0$1381 ;
+    \$3187  = \mac_wmux1_s0$1945 ;
     if (stall_adv9) begin
-      \$3187  = shift_b1_k1_g0_p3;
+      \$3187  = \mac_wmux0_s0$1935 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3188  = \mac_wmux1_s0$1383 ;
+    \$3188  = \mac_wmux1_s0$1371 ;
     if (stall_adv9) begin
-      \$3188  = shift_b1_k2_g0_p0;
+      \$3188  = shift_b1_k0_g0_p0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3189  = \mac_wmux1_s0$1384 ;
+    \$3189  = \mac_wmux1_s0$1372 ;
     if (stall_adv9) begin
-      \$3189  = shift_b1_k2_g0_p1;
+      \$3189  = shift_b1_k0_g0_p1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3190  = \mac_wmux1_s0$1386 ;
+    \$3190  = \mac_wmux1_s0$1374 ;
     if (stall_adv9) begin
-      \$3190  = shift_b1_k2_g0_p2;
+      \$3190  = shift_b1_k0_g0_p2;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3191  = \mac_wmux1_s0$1387 ;
+    \$3191  = \mac_wmux1_s0$1375 ;
     if (stall_adv9) begin
-      \$3191  = shift_b1_k2_g0_p3;
+      \$3191  = shift_b1_k0_g0_p3;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3192  = \mac_wmux1_s0$1389 ;
+    \$3192  = \mac_wmux1_s0$1377 ;
     if (stall_adv9) begin
-      \$3192  = shift_b1_k3_g0_p0;
+      \$3192  = shift_b1_k1_g0_p0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3193  = \mac_wmux1_s0$1390 ;
+    \$3193  = \mac_wmux1_s0$1378 ;
     if (stall_adv9) begin
-      \$3193  = shift_b1_k3_g0_p1;
+      \$3193  = shift_b1_k1_g0_p1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3194  = \mac_wmux1_s0$1392 ;
+    \$3194  = \mac_wmux1_s0$1380 ;
     if (stall_adv9) begin
-      \$3194  = shift_b1_k3_g0_p2;
+      \$3194  = shift_b1_k1_g0_p2;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3195  = \mac_wmux1_s0$1393 ;
+    \$3195  = \mac_wmux1_s0$1381 ;
     if (stall_adv9) begin
-      \$3195  = shift_b1_k3_g0_p3;
+      \$3195  = shift_b1_k1_g0_p3;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3196  = mac_wmux1_valid_s0;
+    \$3196  = \mac_wmux1_s0$1383 ;
     if (stall_adv9) begin
-      \$3196  = mac_wmux0_valid_s0;
+      \$3196  = shift_b1_k2_g0_p0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3197  = \mac_wmux1_s0$1384 ;
+    if (stall_adv9) begin
+      \$3197  = shift_b1_k2_g0_p1;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3198  = \mac_wmux1_s0$1386 ;
+    if (stall_adv9) begin
+      \$3198  = shift_b1_k2_g0_p2;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3199  = \mac_wmux1_s0$1387 ;
+    if (stall_adv9) begin
+      \$3199  = shift_b1_k2_g0_p3;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3200  = \mac_wmux1_s0$1389 ;
+    if (stall_adv9) begin
+      \$3200  = shift_b1_k3_g0_p0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3201  = \mac_wmux1_s0$1390 ;
+    if (stall_adv9) begin
+      \$3201  = shift_b1_k3_g0_p1;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3202  = \mac_wmux1_s0$1392 ;
+    if (stall_adv9) begin
+      \$3202  = shift_b1_k3_g0_p2;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3203  = \mac_wmux1_s0$1393 ;
+    if (stall_adv9) begin
+      \$3203  = shift_b1_k3_g0_p3;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3204  = mac_wmux1_valid_s0;
+    if (stall_adv9) begin
+      \$3204  = mac_wmux0_valid_s0;
     end
     if (rst) begin
-      \$3196  = 1'h0;
+      \$3204  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3197  = \mac_wmux2_s0$1398 ;
+    \$3205  = \mac_wmux2_s0$1398 ;
     if (stall_adv10) begin
-      \$3197  = mac_wmux_s1_v0;
+      \$3205  = mac_wmux_s1_v0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3198  = \mac_wmux2_s0$1417 ;
+    \$3206  = \mac_wmux2_s0$1417 ;
     if (stall_adv10) begin
-      \$3198  = mac_wmux_s1_v1;
+      \$3206  = mac_wmux_s1_v1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3199  = \mac_wmux2_s0$1436 ;
+    \$3207  = \mac_wmux2_s0$1436 ;
     if (stall_adv10) begin
-      \$3199  = mac_wmux_s1_v2;
+      \$3207  = mac_wmux_s1_v2;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3200  = \mac_wmux2_s0$1455 ;
+    \$3208  = \mac_wmux2_s0$1455 ;
     if (stall_adv10) begin
-      \$3200  = mac_wmux_s1_v3;
+      \$3208  = mac_wmux_s1_v3;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3201  = mac_wmux2_s0;
+    \$3209  = mac_wmux2_s0;
     if (stall_adv10) begin
-      \$3201  = mac_wmux_s1_v4;
+      \$3209  = mac_wmux_s1_v4;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3202  = \mac_wmux2_s0$1414 ;
+    \$3210  = \mac_wmux2_s0$1414 ;
     if (stall_adv10) begin
-      \$3202  = mac_wmux_s1_v5;
+      \$3210  = mac_wmux_s1_v5;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3203  = \mac_wmux2_s0$1433 ;
+    \$3211  = \mac_wmux2_s0$1433 ;
     if (stall_adv10) begin
-      \$3203  = mac_wmux_s1_v6;
+      \$3211  = mac_wmux_s1_v6;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3204  = \mac_wmux2_s0$1452 ;
+    \$3212  = \mac_wmux2_s0$1452 ;
     if (stall_adv10) begin
-      \$3204  = mac_wmux_s1_v7;
+      \$3212  = mac_wmux_s1_v7;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3205  = \mac_wmux2_s0$1471 ;
+    \$3213  = \mac_wmux2_s0$1471 ;
     if (stall_adv10) begin
-      \$3205  = mac_wmux_s1_v8;
+      \$3213  = mac_wmux_s1_v8;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3206  = \mac_wmux2_s0$1484 ;
+    \$3214  = \mac_wmux2_s0$1484 ;
     if (stall_adv10) begin
-      \$3206  = mac_wmux_s1_v9;
+      \$3214  = mac_wmux_s1_v9;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3207  = \mac_wmux2_s0$1497 ;
+    \$3215  = \mac_wmux2_s0$1497 ;
     if (stall_adv10) begin
-      \$3207  = mac_wmux_s1_v10;
+      \$3215  = mac_wmux_s1_v10;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3208  = \mac_wmux2_s0$1510 ;
+    \$3216  = \mac_wmux2_s0$1510 ;
     if (stall_adv10) begin
-      \$3208  = mac_wmux_s1_v11;
+      \$3216  = mac_wmux_s1_v11;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3209  = \mac_wmux2_s0$1523 ;
+    \$3217  = \mac_wmux2_s0$1523 ;
     if (stall_adv10) begin
-      \$3209  = mac_wmux_s1_v12;
+      \$3217  = mac_wmux_s1_v12;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3210  = \mac_wmux2_s0$1536 ;
+    \$3218  = \mac_wmux2_s0$1536 ;
     if (stall_adv10) begin
-      \$3210  = mac_wmux_s1_v13;
+      \$3218  = mac_wmux_s1_v13;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3211  = \mac_wmux2_s0$1549 ;
+    \$3219  = \mac_wmux2_s0$1549 ;
     if (stall_adv10) begin
-      \$3211  = \$2679 ;
+      \$3219  = \$2683 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3212  = \mac_wmux2_s0$1562 ;
+    \$3220  = \mac_wmux2_s0$1562 ;
     if (stall_adv10) begin
-      \$3212  = \$2681 ;
+      \$3220  = \$2685 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3213  = \mac_wmux2_s0$1399 ;
+    \$3221  = \mac_wmux2_s0$1399 ;
     if (stall_adv10) begin
-      \$3213  = mac_wmux_s1_d0;
+      \$3221  = mac_wmux_s1_d0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3214  = \mac_wmux2_s0$1418 ;
+    \$3222  = \mac_wmux2_s0$1418 ;
     if (stall_adv10) begin
-      \$3214  = mac_wmux_s1_d1;
+      \$3222  = mac_wmux_s1_d1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3215  = \mac_wmux2_s0$1437 ;
+    \$3223  = \mac_wmux2_s0$1437 ;
     if (stall_adv10) begin
-      \$3215  = mac_wmux_s1_d2;
+      \$3223  = mac_wmux_s1_d2;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3216  = \mac_wmux2_s0$1456 ;
+    \$3224  = \mac_wmux2_s0$1456 ;
     if (stall_adv10) begin
-      \$3216  = mac_wmux_s1_d3;
+      \$3224  = mac_wmux_s1_d3;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3217  = \mac_wmux2_s0$1396 ;
+    \$3225  = \mac_wmux2_s0$1396 ;
     if (stall_adv10) begin
-      \$3217  = mac_wmux_s1_d4;
+      \$3225  = mac_wmux_s1_d4;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3218  = \mac_wmux2_s0$1415 ;
+    \$3226  = \mac_wmux2_s0$1415 ;
     if (stall_adv10) begin
-      \$3218  = mac_wmux_s1_d5;
+      \$3226  = mac_wmux_s1_d5;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3219  = \mac_wmux2_s0$1434 ;
+    \$3227  = \mac_wmux2_s0$1434 ;
     if (stall_adv10) begin
-      \$3219  = mac_wmux_s1_d6;
+      \$3227  = mac_wmux_s1_d6;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3220  = \mac_wmux2_s0$1453 ;
+    \$3228  = \mac_wmux2_s0$1453 ;
     if (stall_adv10) begin
-      \$3220  = mac_wmux_s1_d7;
+      \$3228  = mac_wmux_s1_d7;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3221  = \mac_wmux2_s0$1472 ;
+    \$3229  = \mac_wmux2_s0$1472 ;
     if (stall_adv10) begin
-      \$3221  = mac_wmux_s1_d8;
+      \$3229  = mac_wmux_s1_d8;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3222  = \mac_wmux2_s0$1485 ;
+    \$3230  = \mac_wmux2_s0$1485 ;
     if (stall_adv10) begin
-      \$3222  = mac_wmux_s1_d9;
+      \$3230  = mac_wmux_s1_d9;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3223  = \mac_wmux2_s0$1498 ;
+    \$3231  = \mac_wmux2_s0$1498 ;
     if (stall_adv10) begin
-      \$3223  = mac_wmux_s1_d10;
+      \$3231  = mac_wmux_s1_d10;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3224  = \mac_wmux2_s0$1511 ;
+    \$3232  = \mac_wmux2_s0$1511 ;
     if (stall_adv10) begin
-      \$3224  = mac_wmux_s1_d11;
+      \$3232  = mac_wmux_s1_d11;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3225  = \mac_wmux2_s0$1524 ;
+    \$3233  = \mac_wmux2_s0$1524 ;
     if (stall_adv10) begin
-      \$3225  = mac_wmux_s1_d12;
+      \$3233  = mac_wmux_s1_d12;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3226  = \mac_wmux2_s0$1537 ;
+    \$3234  = \mac_wmux2_s0$1537 ;
     if (stall_adv10) begin
-      \$3226  = mac_wmux_s1_d13;
+      \$3234  = mac_wmux_s1_d13;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3227  = \mac_wmux2_s0$1550 ;
+    \$3235  = \mac_wmux2_s0$1550 ;
     if (stall_adv10) begin
-      \$3227  = \mac_wmux1_s0$1344 ;
+      \$3235  = \mac_wmux1_s0$1344 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3228  = \mac_wmux2_s0$1563 ;
+    \$3236  = \mac_wmux2_s0$1563 ;
     if (stall_adv10) begin
-      \$3228  = \mac_wmux1_s0$1357 ;
+      \$3236  = \mac_wmux1_s0$1357 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3229  = \mac_wmux2_s0$1402 ;
+    \$3237  = \mac_wmux2_s0$1402 ;
     if (stall_adv10) begin
-      \$3229  = mac_wmux_s1_w0_0;
+      \$3237  = mac_wmux_s1_w0_0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3230  = \mac_wmux2_s0$1405 ;
+    \$3238  = \mac_wmux2_s0$1405 ;
     if (stall_adv10) begin
-      \$3230  = mac_wmux_s1_w1_0;
+      \$3238  = mac_wmux_s1_w1_0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3231  = \mac_wmux2_s0$1408 ;
+    \$3239  = \mac_wmux2_s0$1408 ;
     if (stall_adv10) begin
-      \$3231  = mac_wmux_s1_w2_0;
+      \$3239  = mac_wmux_s1_w2_0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3232  = \mac_wmux2_s0$1411 ;
+    \$3240  = \mac_wmux2_s0$1411 ;
     if (stall_adv10) begin
-      \$3232  = mac_wmux_s1_w3_0;
+      \$3240  = mac_wmux_s1_w3_0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3233  = \mac_wmux2_s0$1421 ;
+    \$3241  = \mac_wmux2_s0$1421 ;
     if (stall_adv10) begin
-      \$3233  = mac_wmux_s1_w0_1;
+      \$3241  = mac_wmux_s1_w0_1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3234  = \mac_wmux2_s0$1424 ;
+    \$3242  = \mac_wmux2_s0$1424 ;
     if (stall_adv10) begin
-      \$3234  = mac_wmux_s1_w1_1;
+      \$3242  = mac_wmux_s1_w1_1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3235  = \mac_wmux2_s0$1427 ;
+    \$3243  = \mac_wmux2_s0$1427 ;
     if (stall_adv10) begin
-      \$3235  = mac_wmux_s1_w2_1;
+      \$3243  = mac_wmux_s1_w2_1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3236  = \mac_wmux2_s0$1430 ;
+    \$3244  = \mac_wmux2_s0$1430 ;
     if (stall_adv10) begin
-      \$3236  = mac_wmux_s1_w3_1;
+      \$3244  = mac_wmux_s1_w3_1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3237  = \mac_wmux2_s0$1440 ;
+    \$3245  = \mac_wmux2_s0$1440 ;
     if (stall_adv10) begin
-      \$3237  = mac_wmux_s1_w0_2;
+      \$3245  = mac_wmux_s1_w0_2;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3238  = \mac_wmux2_s0$1443 ;
+    \$3246  = \mac_wmux2_s0$1443 ;
     if (stall_adv10) begin
-      \$3238  = mac_wmux_s1_w1_2;
+      \$3246  = mac_wmux_s1_w1_2;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3239  = \mac_wmux2_s0$1446 ;
+    \$3247  = \mac_wmux2_s0$1446 ;
     if (stall_adv10) begin
-      \$3239  = mac_wmux_s1_w2_2;
+      \$3247  = mac_wmux_s1_w2_2;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3240  = \mac_wmux2_s0$1449 ;
+    \$3248  = \mac_wmux2_s0$1449 ;
     if (stall_adv10) begin
-      \$3240  = mac_wmux_s1_w3_2;
+      \$3248  = mac_wmux_s1_w3_2;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3241  = \mac_wmux2_s0$1459 ;
+    \$3249  = \mac_wmux2_s0$1459 ;
     if (stall_adv10) begin
-      \$3241  = mac_wmux_s1_w0_3;
+      \$3249  = mac_wmux_s1_w0_3;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3242  = \mac_wmux2_s0$1462 ;
+    \$3250  = \mac_wmux2_s0$1462 ;
     if (stall_adv10) begin
-      \$3242  = mac_wmux_s1_w1_3;
+      \$3250  = mac_wmux_s1_w1_3;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3243  = \mac_wmux2_s0$1465 ;
+    \$3251  = \mac_wmux2_s0$1465 ;
     if (stall_adv10) begin
-      \$3243  = mac_wmux_s1_w2_3;
+      \$3251  = mac_wmux_s1_w2_3;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3244  = \mac_wmux2_s0$1468 ;
+    \$3252  = \mac_wmux2_s0$1468 ;
     if (stall_adv10) begin
-      \$3244  = mac_wmux_s1_w3_3;
+      \$3252  = mac_wmux_s1_w3_3;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3245  = \mac_wmux2_s0$1403 ;
+    \$3253  = \mac_wmux2_s0$1403 ;
     if (stall_adv10) begin
-      \$3245  = mac_wmux_s1_w0_4;
+      \$3253  = mac_wmux_s1_w0_4;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3246  = \mac_wmux2_s0$1406 ;
+    \$3254  = \mac_wmux2_s0$1406 ;
     if (stall_adv10) begin
-      \$3246  = mac_wmux_s1_w1_4;
+      \$3254  = mac_wmux_s1_w1_4;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3247  = \mac_wmux2_s0$1409 ;
+    \$3255  = \mac_wmux2_s0$1409 ;
     if (stall_adv10) begin
-      \$3247  = mac_wmux_s1_w2_4;
+      \$3255  = mac_wmux_s1_w2_4;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3248  = \mac_wmux2_s0$1412 ;
+    \$3256  = \mac_wmux2_s0$1412 ;
     if (stall_adv10) begin
-      \$3248  = mac_wmux_s1_w3_4;
+      \$3256  = mac_wmux_s1_w3_4;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3249  = \mac_wmux2_s0$1422 ;
+    \$3257  = \mac_wmux2_s0$1422 ;
     if (stall_adv10) begin
-      \$3249  = mac_wmux_s1_w0_5;
+      \$3257  = mac_wmux_s1_w0_5;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3250  = \mac_wmux2_s0$1425 ;
+    \$3258  = \mac_wmux2_s0$1425 ;
     if (stall_adv10) begin
-      \$3250  = mac_wmux_s1_w1_5;
+      \$3258  = mac_wmux_s1_w1_5;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3251  = \mac_wmux2_s0$1428 ;
+    \$3259  = \mac_wmux2_s0$1428 ;
     if (stall_adv10) begin
-      \$3251  = mac_wmux_s1_w2_5;
+      \$3259  = mac_wmux_s1_w2_5;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3252  = \mac_wmux2_s0$1431 ;
+    \$3260  = \mac_wmux2_s0$1431 ;
     if (stall_adv10) begin
-      \$3252  = mac_wmux_s1_w3_5;
+      \$3260  = mac_wmux_s1_w3_5;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3253  = \mac_wmux2_s0$1441 ;
+    \$3261  = \mac_wmux2_s0$1441 ;
     if (stall_adv10) begin
-      \$3253  = mac_wmux_s1_w0_6;
+      \$3261  = mac_wmux_s1_w0_6;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3254  = \mac_wmux2_s0$1444 ;
+    \$3262  = \mac_wmux2_s0$1444 ;
     if (stall_adv10) begin
-      \$3254  = mac_wmux_s1_w1_6;
+      \$3262  = mac_wmux_s1_w1_6;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3255  = \mac_wmux2_s0$1447 ;
+    \$3263  = \mac_wmux2_s0$1447 ;
     if (stall_adv10) begin
-      \$3255  = mac_wmux_s1_w2_6;
+      \$3263  = mac_wmux_s1_w2_6;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3256  = \mac_wmux2_s0$1450 ;
+    \$3264  = \mac_wmux2_s0$1450 ;
     if (stall_adv10) begin
-      \$3256  = mac_wmux_s1_w3_6;
+      \$3264  = mac_wmux_s1_w3_6;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3257  = \mac_wmux2_s0$1460 ;
+    \$3265  = \mac_wmux2_s0$1460 ;
     if (stall_adv10) begin
-      \$3257  = mac_wmux_s1_w0_7;
+      \$3265  = mac_wmux_s1_w0_7;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3258  = \mac_wmux2_s0$1463 ;
+    \$3266  = \mac_wmux2_s0$1463 ;
     if (stall_adv10) begin
-      \$3258  = mac_wmux_s1_w1_7;
+      \$3266  = mac_wmux_s1_w1_7;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3259  = \mac_wmux2_s0$1466 ;
+    \$3267  = \mac_wmux2_s0$1466 ;
     if (stall_adv10) begin
-      \$3259  = mac_wmux_s1_w2_7;
+      \$3267  = mac_wmux_s1_w2_7;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3260  = \mac_wmux2_s0$1469 ;
+    \$3268  = \mac_wmux2_s0$1469 ;
     if (stall_adv10) begin
-      \$3260  = mac_wmux_s1_w3_7;
+      \$3268  = mac_wmux_s1_w3_7;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3261  = \mac_wmux2_s0$1476 ;
+    \$3269  = \mac_wmux2_s0$1476 ;
     if (stall_adv10) begin
-      \$3261  = mac_wmux_s1_w0_8;
+      \$3269  = mac_wmux_s1_w0_8;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3262  = \mac_wmux2_s0$1478 ;
+    \$3270  = \mac_wmux2_s0$1478 ;
     if (stall_adv10) begin
-      \$3262  = mac_wmux_s1_w1_8;
+      \$3270  = mac_wmux_s1_w1_8;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3263  = \mac_wmux2_s0$1480 ;
+    \$3271  = \mac_wmux2_s0$1480 ;
     if (stall_adv10) begin
-      \$3263  = mac_wmux_s1_w2_8;
+      \$3271  = mac_wmux_s1_w2_8;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3264  = \mac_wmux2_s0$1482 ;
+    \$3272  = \mac_wmux2_s0$1482 ;
     if (stall_adv10) begin
-      \$3264  = mac_wmux_s1_w3_8;
+      \$3272  = mac_wmux_s1_w3_8;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3265  = \mac_wmux2_s0$1489 ;
+    \$3273  = \mac_wmux2_s0$1489 ;
     if (stall_adv10) begin
-      \$3265  = mac_wmux_s1_w0_9;
+      \$3273  = mac_wmux_s1_w0_9;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3266  = \mac_wmux2_s0$1491 ;
+    \$3274  = \mac_wmux2_s0$1491 ;
     if (stall_adv10) begin
-      \$3266  = mac_wmux_s1_w1_9;
+      \$3274  = mac_wmux_s1_w1_9;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3267  = \mac_wmux2_s0$1493 ;
+    \$3275  = \mac_wmux2_s0$1493 ;
     if (stall_adv10) begin
-      \$3267  = mac_wmux_s1_w2_9;
+      \$3275  = mac_wmux_s1_w2_9;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3268  = \mac_wmux2_s0$1495 ;
+    \$3276  = \mac_wmux2_s0$1495 ;
     if (stall_adv10) begin
-      \$3268  = mac_wmux_s1_w3_9;
+      \$3276  = mac_wmux_s1_w3_9;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3269  = \mac_wmux2_s0$1502 ;
+    \$3277  = \mac_wmux2_s0$1502 ;
     if (stall_adv10) begin
-      \$3269  = mac_wmux_s1_w0_10;
+      \$3277  = mac_wmux_s1_w0_10;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3270  = \mac_wmux2_s0$1504 ;
+    \$3278  = \mac_wmux2_s0$1504 ;
     if (stall_adv10) begin
-      \$3270  = mac_wmux_s1_w1_10;
+      \$3278  = mac_wmux_s1_w1_10;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3271  = \mac_wmux2_s0$1506 ;
+    \$3279  = \mac_wmux2_s0$1506 ;
     if (stall_adv10) begin
-      \$3271  = mac_wmux_s1_w2_10;
+      \$3279  = mac_wmux_s1_w2_10;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3272  = \mac_wmux2_s0$1508 ;
+    \$3280  = \mac_wmux2_s0$1508 ;
     if (stall_adv10) begin
-      \$3272  = mac_wmux_s1_w3_10;
+      \$3280  = mac_wmux_s1_w3_10;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3273  = \mac_wmux2_s0$1515 ;
+    \$3281  = \mac_wmux2_s0$1515 ;
     if (stall_adv10) begin
-      \$3273  = mac_wmux_s1_w0_11;
+      \$3281  = mac_wmux_s1_w0_11;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3274  = \mac_wmux2_s0$1517 ;
+    \$3282  = \mac_wmux2_s0$1517 ;
     if (stall_adv10) begin
-      \$3274  = mac_wmux_s1_w1_11;
+      \$3282  = mac_wmux_s1_w1_11;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3275  = \mac_wmux2_s0$1519 ;
+    \$3283  = \mac_wmux2_s0$1519 ;
     if (stall_adv10) begin
-      \$3275  = mac_wmux_s1_w2_11;
+      \$3283  = mac_wmux_s1_w2_11;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3276  = \mac_wmux2_s0$1521 ;
+    \$3284  = \mac_wmux2_s0$1521 ;
     if (stall_adv10) begin
-      \$3276  = mac_wmux_s1_w3_11;
+      \$3284  = mac_wmux_s1_w3_11;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3277  = \mac_wmux2_s0$1528 ;
+    \$3285  = \mac_wmux2_s0$1528 ;
     if (stall_adv10) begin
-      \$3277  = mac_wmux_s1_w0_12;
+      \$3285  = mac_wmux_s1_w0_12;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3278  = \mac_wmux2_s0$1530 ;
+    \$3286  = \mac_wmux2_s0$1530 ;
     if (stall_adv10) begin
-      \$3278  = mac_wmux_s1_w1_12;
+      \$3286  = mac_wmux_s1_w1_12;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3279  = \mac_wmux2_s0$1532 ;
+    \$3287  = \mac_wmux2_s0$1532 ;
     if (stall_adv10) begin
-      \$3279  = mac_wmux_s1_w2_12;
+      \$3287  = mac_wmux_s1_w2_12;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3280  = \mac_wmux2_s0$1534 ;
+    \$3288  = \mac_wmux2_s0$1534 ;
     if (stall_adv10) begin
-      \$3280  = mac_wmux_s1_w3_12;
+      \$3288  = mac_wmux_s1_w3_12;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3281  = \mac_wmux2_s0$1541 ;
+    \$3289  = \mac_wmux2_s0$1541 ;
     if (stall_adv10) begin
-      \$3281  = mac_wmux_s1_w0_13;
+      \$3289  = mac_wmux_s1_w0_13;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3282  = \mac_wmux2_s0$1543 ;
+    \$3290  = \mac_wmux2_s0$1543 ;
     if (stall_adv10) begin
-      \$3282  = mac_wmux_s1_w1_13;
+      \$3290  = mac_wmux_s1_w1_13;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3283  = \mac_wmux2_s0$1545 ;
+    \$3291  = \mac_wmux2_s0$1545 ;
     if (stall_adv10) begin
-      \$3283  = mac_wmux_s1_w2_13;
+      \$3291  = mac_wmux_s1_w2_13;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3284  = \mac_wmux2_s0$1547 ;
+    \$3292  = \mac_wmux2_s0$1547 ;
     if (stall_adv10) begin
-      \$3284  = mac_wmux_s1_w3_13;
+      \$3292  = mac_wmux_s1_w3_13;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3285  = \mac_wmux2_s0$1554 ;
+    \$3293  = \mac_wmux2_s0$1554 ;
     if (stall_adv10) begin
-      \$3285  = \mac_wmux1_s0$1348 ;
+      \$3293  = \mac_wmux1_s0$1348 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3286  = \mac_wmux2_s0$1556 ;
+    \$3294  = \mac_wmux2_s0$1556 ;
     if (stall_adv10) begin
-      \$3286  = \mac_wmux1_s0$1350 ;
+      \$3294  = \mac_wmux1_s0$1350 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3287  = \mac_wmux2_s0$1558 ;
+    \$3295  = \mac_wmux2_s0$1558 ;
     if (stall_adv10) begin
-      \$3287  = \mac_wmux1_s0$1352 ;
+      \$3295  = \mac_wmux1_s0$1352 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3288  = \mac_wmux2_s0$1560 ;
+    \$3296  = \mac_wmux2_s0$1560 ;
     if (stall_adv10) begin
-      \$3288  = \mac_wmux1_s0$1354 ;
+      \$3296  = \mac_wmux1_s0$1354 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3289  = \mac_wmux2_s0$1567 ;
+    \$3297  = \mac_wmux2_s0$1567 ;
     if (stall_adv10) begin
-      \$3289  = \mac_wmux1_s0$1361 ;
+      \$3297  = \mac_wmux1_s0$1361 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3290  = \mac_wmux2_s0$1569 ;
+    \$3298  = \mac_wmux2_s0$1569 ;
     if (stall_adv10) begin
-      \$3290  = \mac_wmux1_s0$1363 ;
+      \$3298  = \mac_wmux1_s0$1363 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3291  = \mac_wmux2_s0$1571 ;
+    \$3299  = \mac_wmux2_s0$1571 ;
     if (stall_adv10) begin
-      \$3291  = \mac_wmux1_s0$1365 ;
+      \$3299  = \mac_wmux1_s0$1365 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3292  = \mac_wmux2_s0$1573 ;
+    \$3300  = \mac_wmux2_s0$1573 ;
     if (stall_adv10) begin
-      \$3292  = \mac_wmux1_s0$1367 ;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3293  = \mac_wmux2_s0$1939 ;
-    if (stall_adv10) begin
-      \$3293  = \mac_wmux1_s0$1929 ;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3294  = \mac_wmux2_s0$1940 ;
-    if (stall_adv10) begin
-      \$3294  = \mac_wmux1_s0$1930 ;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3295  = \mac_wmux2_s0$1941 ;
-    if (stall_adv10) begin
-      \$3295  = \mac_wmux1_s0$1931 ;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3296  = \mac_wmux2_s0$1942 ;
-    if (stall_adv10) begin
-      \$3296  = \mac_wmux1_s0$1932 ;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3297  = \mac_wmux2_s0$1943 ;
-    if (stall_adv10) begin
-      \$3297  = \mac_wmux1_s0$1933 ;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3298  = \mac_wmux2_s0$1944 ;
-    if (stall_adv10) begin
-      \$3298  = \mac_wmux1_s0$1934 ;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3299  = \mac_wmux2_s0$1945 ;
-    if (stall_adv10) begin
-      \$3299  = \mac_wmux1_s0$1935 ;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3300  = \mac_wmux2_s0$1946 ;
-    if (stall_adv10) begin
-      \$3300  = \mac_wmux1_s0$1936 ;
+      \$3300  = \mac_wmux1_s0$1367 ;
     end
   end
   always @* begin
@@ -15525,796 +15509,796 @@ module nm_linear_8_16_int8_k4_shift(i__valid, o__ready, clk, rst, i__ready, o__p
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3302  = \mac_wmux2_s0$1577 ;
+    \$3302  = \mac_wmux2_s0$1948 ;
     if (stall_adv10) begin
-      \$3302  = shift_b2_k0_g0_p0;
+      \$3302  = \mac_wmux1_s0$1938 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3303  = \mac_wmux2_s0$1578 ;
+    \$3303  = \mac_wmux2_s0$1949 ;
     if (stall_adv10) begin
-      \$3303  = shift_b2_k0_g0_p1;
+      \$3303  = \mac_wmux1_s0$1939 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3304  = \mac_wmux2_s0$1580 ;
+    \$3304  = \mac_wmux2_s0$1950 ;
     if (stall_adv10) begin
-      \$3304  = shift_b2_k1_g0_p0;
+      \$3304  = \mac_wmux1_s0$1940 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3305  = \mac_wmux2_s0$1581 ;
+    \$3305  = \mac_wmux2_s0$1951 ;
     if (stall_adv10) begin
-      \$3305  = shift_b2_k1_g0_p1;
+      \$3305  = \mac_wmux1_s0$1941 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3306  = \mac_wmux2_s0$1583 ;
+    \$3306  = \mac_wmux2_s0$1952 ;
     if (stall_adv10) begin
-      \$3306  = shift_b2_k2_g0_p0;
+      \$3306  = \mac_wmux1_s0$1942 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3307  = \mac_wmux2_s0$1584 ;
+    \$3307  = \mac_wmux2_s0$1953 ;
     if (stall_adv10) begin
-      \$3307  = shift_b2_k2_g0_p1;
+      \$3307  = \mac_wmux1_s0$1943 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3308  = \mac_wmux2_s0$1586 ;
+    \$3308  = \mac_wmux2_s0$1954 ;
     if (stall_adv10) begin
-      \$3308  = shift_b2_k3_g0_p0;
+      \$3308  = \mac_wmux1_s0$1944 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3309  = \mac_wmux2_s0$1587 ;
+    \$3309  = \mac_wmux2_s0$1955 ;
     if (stall_adv10) begin
-      \$3309  = shift_b2_k3_g0_p1;
+      \$3309  = \mac_wmux1_s0$1945 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3310  = mac_wmux2_valid_s0;
+    \$3310  = \mac_wmux2_s0$1577 ;
     if (stall_adv10) begin
-      \$3310  = mac_wmux1_valid_s0;
+      \$3310  = shift_b2_k0_g0_p0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3311  = \mac_wmux2_s0$1578 ;
+    if (stall_adv10) begin
+      \$3311  = shift_b2_k0_g0_p1;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3312  = \mac_wmux2_s0$1580 ;
+    if (stall_adv10) begin
+      \$3312  = shift_b2_k1_g0_p0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3313  = \mac_wmux2_s0$1581 ;
+    if (stall_adv10) begin
+      \$3313  = shift_b2_k1_g0_p1;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3314  = \mac_wmux2_s0$1583 ;
+    if (stall_adv10) begin
+      \$3314  = shift_b2_k2_g0_p0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3315  = \mac_wmux2_s0$1584 ;
+    if (stall_adv10) begin
+      \$3315  = shift_b2_k2_g0_p1;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3316  = \mac_wmux2_s0$1586 ;
+    if (stall_adv10) begin
+      \$3316  = shift_b2_k3_g0_p0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3317  = \mac_wmux2_s0$1587 ;
+    if (stall_adv10) begin
+      \$3317  = shift_b2_k3_g0_p1;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3318  = mac_wmux2_valid_s0;
+    if (stall_adv10) begin
+      \$3318  = mac_wmux1_valid_s0;
     end
     if (rst) begin
-      \$3310  = 1'h0;
+      \$3318  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3311  = \mac_wmux3_s0$1592 ;
+    \$3319  = \mac_wmux3_s0$1592 ;
     if (stall_adv11) begin
-      \$3311  = mac_wmux_s2_v0;
+      \$3319  = mac_wmux_s2_v0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3312  = \mac_wmux3_s0$1611 ;
+    \$3320  = \mac_wmux3_s0$1611 ;
     if (stall_adv11) begin
-      \$3312  = mac_wmux_s2_v1;
+      \$3320  = mac_wmux_s2_v1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3313  = \mac_wmux3_s0$1630 ;
+    \$3321  = \mac_wmux3_s0$1630 ;
     if (stall_adv11) begin
-      \$3313  = mac_wmux_s2_v2;
+      \$3321  = mac_wmux_s2_v2;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3314  = \mac_wmux3_s0$1649 ;
+    \$3322  = \mac_wmux3_s0$1649 ;
     if (stall_adv11) begin
-      \$3314  = mac_wmux_s2_v3;
+      \$3322  = mac_wmux_s2_v3;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3315  = \mac_wmux3_s0$1668 ;
+    \$3323  = \mac_wmux3_s0$1668 ;
     if (stall_adv11) begin
-      \$3315  = mac_wmux_s2_v4;
+      \$3323  = mac_wmux_s2_v4;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3316  = \mac_wmux3_s0$1687 ;
+    \$3324  = \mac_wmux3_s0$1687 ;
     if (stall_adv11) begin
-      \$3316  = mac_wmux_s2_v5;
+      \$3324  = mac_wmux_s2_v5;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3317  = \mac_wmux3_s0$1706 ;
+    \$3325  = \mac_wmux3_s0$1706 ;
     if (stall_adv11) begin
-      \$3317  = mac_wmux_s2_v6;
+      \$3325  = mac_wmux_s2_v6;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3318  = \mac_wmux3_s0$1725 ;
+    \$3326  = \mac_wmux3_s0$1725 ;
     if (stall_adv11) begin
-      \$3318  = mac_wmux_s2_v7;
+      \$3326  = mac_wmux_s2_v7;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3319  = mac_wmux3_s0;
+    \$3327  = mac_wmux3_s0;
     if (stall_adv11) begin
-      \$3319  = mac_wmux_s2_v8;
+      \$3327  = mac_wmux_s2_v8;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3320  = \mac_wmux3_s0$1608 ;
+    \$3328  = \mac_wmux3_s0$1608 ;
     if (stall_adv11) begin
-      \$3320  = mac_wmux_s2_v9;
+      \$3328  = mac_wmux_s2_v9;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3321  = \mac_wmux3_s0$1627 ;
+    \$3329  = \mac_wmux3_s0$1627 ;
     if (stall_adv11) begin
-      \$3321  = mac_wmux_s2_v10;
+      \$3329  = mac_wmux_s2_v10;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3322  = \mac_wmux3_s0$1646 ;
+    \$3330  = \mac_wmux3_s0$1646 ;
     if (stall_adv11) begin
-      \$3322  = mac_wmux_s2_v11;
+      \$3330  = mac_wmux_s2_v11;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3323  = \mac_wmux3_s0$1665 ;
+    \$3331  = \mac_wmux3_s0$1665 ;
     if (stall_adv11) begin
-      \$3323  = \$2683 ;
+      \$3331  = \$2687 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3324  = \mac_wmux3_s0$1684 ;
+    \$3332  = \mac_wmux3_s0$1684 ;
     if (stall_adv11) begin
-      \$3324  = \$2685 ;
+      \$3332  = \$2689 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3325  = \mac_wmux3_s0$1703 ;
+    \$3333  = \mac_wmux3_s0$1703 ;
     if (stall_adv11) begin
-      \$3325  = \$2687 ;
+      \$3333  = \$2691 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3326  = \mac_wmux3_s0$1722 ;
+    \$3334  = \mac_wmux3_s0$1722 ;
     if (stall_adv11) begin
-      \$3326  = \$2689 ;
+      \$3334  = \$2693 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3327  = \mac_wmux3_s0$1593 ;
+    \$3335  = \mac_wmux3_s0$1593 ;
     if (stall_adv11) begin
-      \$3327  = mac_wmux_s2_d0;
+      \$3335  = mac_wmux_s2_d0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3328  = \mac_wmux3_s0$1612 ;
+    \$3336  = \mac_wmux3_s0$1612 ;
     if (stall_adv11) begin
-      \$3328  = mac_wmux_s2_d1;
+      \$3336  = mac_wmux_s2_d1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3329  = \mac_wmux3_s0$1631 ;
+    \$3337  = \mac_wmux3_s0$1631 ;
     if (stall_adv11) begin
-      \$3329  = mac_wmux_s2_d2;
+      \$3337  = mac_wmux_s2_d2;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3330  = \mac_wmux3_s0$1650 ;
+    \$3338  = \mac_wmux3_s0$1650 ;
     if (stall_adv11) begin
-      \$3330  = mac_wmux_s2_d3;
+      \$3338  = mac_wmux_s2_d3;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3331  = \mac_wmux3_s0$1669 ;
+    \$3339  = \mac_wmux3_s0$1669 ;
     if (stall_adv11) begin
-      \$3331  = mac_wmux_s2_d4;
+      \$3339  = mac_wmux_s2_d4;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3332  = \mac_wmux3_s0$1688 ;
+    \$3340  = \mac_wmux3_s0$1688 ;
     if (stall_adv11) begin
-      \$3332  = mac_wmux_s2_d5;
+      \$3340  = mac_wmux_s2_d5;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3333  = \mac_wmux3_s0$1707 ;
+    \$3341  = \mac_wmux3_s0$1707 ;
     if (stall_adv11) begin
-      \$3333  = mac_wmux_s2_d6;
+      \$3341  = mac_wmux_s2_d6;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3334  = \mac_wmux3_s0$1726 ;
+    \$3342  = \mac_wmux3_s0$1726 ;
     if (stall_adv11) begin
-      \$3334  = mac_wmux_s2_d7;
+      \$3342  = mac_wmux_s2_d7;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3335  = \mac_wmux3_s0$1590 ;
+    \$3343  = \mac_wmux3_s0$1590 ;
     if (stall_adv11) begin
-      \$3335  = mac_wmux_s2_d8;
+      \$3343  = mac_wmux_s2_d8;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3336  = \mac_wmux3_s0$1609 ;
+    \$3344  = \mac_wmux3_s0$1609 ;
     if (stall_adv11) begin
-      \$3336  = mac_wmux_s2_d9;
+      \$3344  = mac_wmux_s2_d9;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3337  = \mac_wmux3_s0$1628 ;
+    \$3345  = \mac_wmux3_s0$1628 ;
     if (stall_adv11) begin
-      \$3337  = mac_wmux_s2_d10;
+      \$3345  = mac_wmux_s2_d10;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3338  = \mac_wmux3_s0$1647 ;
+    \$3346  = \mac_wmux3_s0$1647 ;
     if (stall_adv11) begin
-      \$3338  = mac_wmux_s2_d11;
+      \$3346  = mac_wmux_s2_d11;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3339  = \mac_wmux3_s0$1666 ;
+    \$3347  = \mac_wmux3_s0$1666 ;
     if (stall_adv11) begin
-      \$3339  = \mac_wmux2_s0$1524 ;
+      \$3347  = \mac_wmux2_s0$1524 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3340  = \mac_wmux3_s0$1685 ;
+    \$3348  = \mac_wmux3_s0$1685 ;
     if (stall_adv11) begin
-      \$3340  = \mac_wmux2_s0$1537 ;
+      \$3348  = \mac_wmux2_s0$1537 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3341  = \mac_wmux3_s0$1704 ;
+    \$3349  = \mac_wmux3_s0$1704 ;
     if (stall_adv11) begin
-      \$3341  = \mac_wmux2_s0$1550 ;
+      \$3349  = \mac_wmux2_s0$1550 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3342  = \mac_wmux3_s0$1723 ;
+    \$3350  = \mac_wmux3_s0$1723 ;
     if (stall_adv11) begin
-      \$3342  = \mac_wmux2_s0$1563 ;
+      \$3350  = \mac_wmux2_s0$1563 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3343  = \mac_wmux3_s0$1596 ;
+    \$3351  = \mac_wmux3_s0$1596 ;
     if (stall_adv11) begin
-      \$3343  = mac_wmux_s2_w0_0;
+      \$3351  = mac_wmux_s2_w0_0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3344  = \mac_wmux3_s0$1599 ;
+    \$3352  = \mac_wmux3_s0$1599 ;
     if (stall_adv11) begin
-      \$3344  = mac_wmux_s2_w1_0;
+      \$3352  = mac_wmux_s2_w1_0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3345  = \mac_wmux3_s0$1602 ;
+    \$3353  = \mac_wmux3_s0$1602 ;
     if (stall_adv11) begin
-      \$3345  = mac_wmux_s2_w2_0;
+      \$3353  = mac_wmux_s2_w2_0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3346  = \mac_wmux3_s0$1605 ;
+    \$3354  = \mac_wmux3_s0$1605 ;
     if (stall_adv11) begin
-      \$3346  = mac_wmux_s2_w3_0;
+      \$3354  = mac_wmux_s2_w3_0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3347  = \mac_wmux3_s0$1615 ;
+    \$3355  = \mac_wmux3_s0$1615 ;
     if (stall_adv11) begin
-      \$3347  = mac_wmux_s2_w0_1;
+      \$3355  = mac_wmux_s2_w0_1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3348  = \mac_wmux3_s0$1618 ;
+    \$3356  = \mac_wmux3_s0$1618 ;
     if (stall_adv11) begin
-      \$3348  = mac_wmux_s2_w1_1;
+      \$3356  = mac_wmux_s2_w1_1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3349  = \mac_wmux3_s0$1621 ;
+    \$3357  = \mac_wmux3_s0$1621 ;
     if (stall_adv11) begin
-      \$3349  = mac_wmux_s2_w2_1;
+      \$3357  = mac_wmux_s2_w2_1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3350  = \mac_wmux3_s0$1624 ;
+    \$3358  = \mac_wmux3_s0$1624 ;
     if (stall_adv11) begin
-      \$3350  = mac_wmux_s2_w3_1;
+      \$3358  = mac_wmux_s2_w3_1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3351  = \mac_wmux3_s0$1634 ;
+    \$3359  = \mac_wmux3_s0$1634 ;
     if (stall_adv11) begin
-      \$3351  = mac_wmux_s2_w0_2;
+      \$3359  = mac_wmux_s2_w0_2;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3352  = \mac_wmux3_s0$1637 ;
+    \$3360  = \mac_wmux3_s0$1637 ;
     if (stall_adv11) begin
-      \$3352  = mac_wmux_s2_w1_2;
+      \$3360  = mac_wmux_s2_w1_2;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3353  = \mac_wmux3_s0$1640 ;
+    \$3361  = \mac_wmux3_s0$1640 ;
     if (stall_adv11) begin
-      \$3353  = mac_wmux_s2_w2_2;
+      \$3361  = mac_wmux_s2_w2_2;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3354  = \mac_wmux3_s0$1643 ;
+    \$3362  = \mac_wmux3_s0$1643 ;
     if (stall_adv11) begin
-      \$3354  = mac_wmux_s2_w3_2;
+      \$3362  = mac_wmux_s2_w3_2;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3355  = \mac_wmux3_s0$1653 ;
+    \$3363  = \mac_wmux3_s0$1653 ;
     if (stall_adv11) begin
-      \$3355  = mac_wmux_s2_w0_3;
+      \$3363  = mac_wmux_s2_w0_3;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3356  = \mac_wmux3_s0$1656 ;
+    \$3364  = \mac_wmux3_s0$1656 ;
     if (stall_adv11) begin
-      \$3356  = mac_wmux_s2_w1_3;
+      \$3364  = mac_wmux_s2_w1_3;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3357  = \mac_wmux3_s0$1659 ;
+    \$3365  = \mac_wmux3_s0$1659 ;
     if (stall_adv11) begin
-      \$3357  = mac_wmux_s2_w2_3;
+      \$3365  = mac_wmux_s2_w2_3;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3358  = \mac_wmux3_s0$1662 ;
+    \$3366  = \mac_wmux3_s0$1662 ;
     if (stall_adv11) begin
-      \$3358  = mac_wmux_s2_w3_3;
+      \$3366  = mac_wmux_s2_w3_3;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3359  = \mac_wmux3_s0$1672 ;
+    \$3367  = \mac_wmux3_s0$1672 ;
     if (stall_adv11) begin
-      \$3359  = mac_wmux_s2_w0_4;
+      \$3367  = mac_wmux_s2_w0_4;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3360  = \mac_wmux3_s0$1675 ;
+    \$3368  = \mac_wmux3_s0$1675 ;
     if (stall_adv11) begin
-      \$3360  = mac_wmux_s2_w1_4;
+      \$3368  = mac_wmux_s2_w1_4;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3361  = \mac_wmux3_s0$1678 ;
+    \$3369  = \mac_wmux3_s0$1678 ;
     if (stall_adv11) begin
-      \$3361  = mac_wmux_s2_w2_4;
+      \$3369  = mac_wmux_s2_w2_4;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3362  = \mac_wmux3_s0$1681 ;
+    \$3370  = \mac_wmux3_s0$1681 ;
     if (stall_adv11) begin
-      \$3362  = mac_wmux_s2_w3_4;
+      \$3370  = mac_wmux_s2_w3_4;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3363  = \mac_wmux3_s0$1691 ;
+    \$3371  = \mac_wmux3_s0$1691 ;
     if (stall_adv11) begin
-      \$3363  = mac_wmux_s2_w0_5;
+      \$3371  = mac_wmux_s2_w0_5;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3364  = \mac_wmux3_s0$1694 ;
+    \$3372  = \mac_wmux3_s0$1694 ;
     if (stall_adv11) begin
-      \$3364  = mac_wmux_s2_w1_5;
+      \$3372  = mac_wmux_s2_w1_5;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3365  = \mac_wmux3_s0$1697 ;
+    \$3373  = \mac_wmux3_s0$1697 ;
     if (stall_adv11) begin
-      \$3365  = mac_wmux_s2_w2_5;
+      \$3373  = mac_wmux_s2_w2_5;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3366  = \mac_wmux3_s0$1700 ;
+    \$3374  = \mac_wmux3_s0$1700 ;
     if (stall_adv11) begin
-      \$3366  = mac_wmux_s2_w3_5;
+      \$3374  = mac_wmux_s2_w3_5;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3367  = \mac_wmux3_s0$1710 ;
+    \$3375  = \mac_wmux3_s0$1710 ;
     if (stall_adv11) begin
-      \$3367  = mac_wmux_s2_w0_6;
+      \$3375  = mac_wmux_s2_w0_6;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3368  = \mac_wmux3_s0$1713 ;
+    \$3376  = \mac_wmux3_s0$1713 ;
     if (stall_adv11) begin
-      \$3368  = mac_wmux_s2_w1_6;
+      \$3376  = mac_wmux_s2_w1_6;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3369  = \mac_wmux3_s0$1716 ;
+    \$3377  = \mac_wmux3_s0$1716 ;
     if (stall_adv11) begin
-      \$3369  = mac_wmux_s2_w2_6;
+      \$3377  = mac_wmux_s2_w2_6;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3370  = \mac_wmux3_s0$1719 ;
+    \$3378  = \mac_wmux3_s0$1719 ;
     if (stall_adv11) begin
-      \$3370  = mac_wmux_s2_w3_6;
+      \$3378  = mac_wmux_s2_w3_6;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3371  = \mac_wmux3_s0$1729 ;
+    \$3379  = \mac_wmux3_s0$1729 ;
     if (stall_adv11) begin
-      \$3371  = mac_wmux_s2_w0_7;
+      \$3379  = mac_wmux_s2_w0_7;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3372  = \mac_wmux3_s0$1732 ;
+    \$3380  = \mac_wmux3_s0$1732 ;
     if (stall_adv11) begin
-      \$3372  = mac_wmux_s2_w1_7;
+      \$3380  = mac_wmux_s2_w1_7;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3373  = \mac_wmux3_s0$1735 ;
+    \$3381  = \mac_wmux3_s0$1735 ;
     if (stall_adv11) begin
-      \$3373  = mac_wmux_s2_w2_7;
+      \$3381  = mac_wmux_s2_w2_7;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3374  = \mac_wmux3_s0$1738 ;
+    \$3382  = \mac_wmux3_s0$1738 ;
     if (stall_adv11) begin
-      \$3374  = mac_wmux_s2_w3_7;
+      \$3382  = mac_wmux_s2_w3_7;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3375  = \mac_wmux3_s0$1597 ;
+    \$3383  = \mac_wmux3_s0$1597 ;
     if (stall_adv11) begin
-      \$3375  = mac_wmux_s2_w0_8;
+      \$3383  = mac_wmux_s2_w0_8;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3376  = \mac_wmux3_s0$1600 ;
+    \$3384  = \mac_wmux3_s0$1600 ;
     if (stall_adv11) begin
-      \$3376  = mac_wmux_s2_w1_8;
+      \$3384  = mac_wmux_s2_w1_8;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3377  = \mac_wmux3_s0$1603 ;
+    \$3385  = \mac_wmux3_s0$1603 ;
     if (stall_adv11) begin
-      \$3377  = mac_wmux_s2_w2_8;
+      \$3385  = mac_wmux_s2_w2_8;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3378  = \mac_wmux3_s0$1606 ;
+    \$3386  = \mac_wmux3_s0$1606 ;
     if (stall_adv11) begin
-      \$3378  = mac_wmux_s2_w3_8;
+      \$3386  = mac_wmux_s2_w3_8;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3379  = \mac_wmux3_s0$1616 ;
+    \$3387  = \mac_wmux3_s0$1616 ;
     if (stall_adv11) begin
-      \$3379  = mac_wmux_s2_w0_9;
+      \$3387  = mac_wmux_s2_w0_9;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3380  = \mac_wmux3_s0$1619 ;
+    \$3388  = \mac_wmux3_s0$1619 ;
     if (stall_adv11) begin
-      \$3380  = mac_wmux_s2_w1_9;
+      \$3388  = mac_wmux_s2_w1_9;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3381  = \mac_wmux3_s0$1622 ;
+    \$3389  = \mac_wmux3_s0$1622 ;
     if (stall_adv11) begin
-      \$3381  = mac_wmux_s2_w2_9;
+      \$3389  = mac_wmux_s2_w2_9;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3382  = \mac_wmux3_s0$1625 ;
+    \$3390  = \mac_wmux3_s0$1625 ;
     if (stall_adv11) begin
-      \$3382  = mac_wmux_s2_w3_9;
+      \$3390  = mac_wmux_s2_w3_9;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3383  = \mac_wmux3_s0$1635 ;
+    \$3391  = \mac_wmux3_s0$1635 ;
     if (stall_adv11) begin
-      \$3383  = mac_wmux_s2_w0_10;
+      \$3391  = mac_wmux_s2_w0_10;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3384  = \mac_wmux3_s0$1638 ;
+    \$3392  = \mac_wmux3_s0$1638 ;
     if (stall_adv11) begin
-      \$3384  = mac_wmux_s2_w1_10;
+      \$3392  = mac_wmux_s2_w1_10;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3385  = \mac_wmux3_s0$1641 ;
+    \$3393  = \mac_wmux3_s0$1641 ;
     if (stall_adv11) begin
-      \$3385  = mac_wmux_s2_w2_10;
+      \$3393  = mac_wmux_s2_w2_10;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3386  = \mac_wmux3_s0$1644 ;
+    \$3394  = \mac_wmux3_s0$1644 ;
     if (stall_adv11) begin
-      \$3386  = mac_wmux_s2_w3_10;
+      \$3394  = mac_wmux_s2_w3_10;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3387  = \mac_wmux3_s0$1654 ;
+    \$3395  = \mac_wmux3_s0$1654 ;
     if (stall_adv11) begin
-      \$3387  = mac_wmux_s2_w0_11;
+      \$3395  = mac_wmux_s2_w0_11;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3388  = \mac_wmux3_s0$1657 ;
+    \$3396  = \mac_wmux3_s0$1657 ;
     if (stall_adv11) begin
-      \$3388  = mac_wmux_s2_w1_11;
+      \$3396  = mac_wmux_s2_w1_11;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3389  = \mac_wmux3_s0$1660 ;
+    \$3397  = \mac_wmux3_s0$1660 ;
     if (stall_adv11) begin
-      \$3389  = mac_wmux_s2_w2_11;
+      \$3397  = mac_wmux_s2_w2_11;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3390  = \mac_wmux3_s0$1663 ;
+    \$3398  = \mac_wmux3_s0$1663 ;
     if (stall_adv11) begin
-      \$3390  = mac_wmux_s2_w3_11;
+      \$3398  = mac_wmux_s2_w3_11;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3391  = \mac_wmux3_s0$1673 ;
+    \$3399  = \mac_wmux3_s0$1673 ;
     if (stall_adv11) begin
-      \$3391  = \mac_wmux2_s0$1528 ;
+      \$3399  = \mac_wmux2_s0$1528 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3392  = \mac_wmux3_s0$1676 ;
+    \$3400  = \mac_wmux3_s0$1676 ;
     if (stall_adv11) begin
-      \$3392  = \mac_wmux2_s0$1530 ;
+      \$3400  = \mac_wmux2_s0$1530 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3393  = \mac_wmux3_s0$1679 ;
+    \$3401  = \mac_wmux3_s0$1679 ;
     if (stall_adv11) begin
-      \$3393  = \mac_wmux2_s0$1532 ;
+      \$3401  = \mac_wmux2_s0$1532 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3394  = \mac_wmux3_s0$1682 ;
+    \$3402  = \mac_wmux3_s0$1682 ;
     if (stall_adv11) begin
-      \$3394  = \mac_wmux2_s0$1534 ;
+      \$3402  = \mac_wmux2_s0$1534 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3395  = \mac_wmux3_s0$1692 ;
+    \$3403  = \mac_wmux3_s0$1692 ;
     if (stall_adv11) begin
-      \$3395  = \mac_wmux2_s0$1541 ;
+      \$3403  = \mac_wmux2_s0$1541 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3396  = \mac_wmux3_s0$1695 ;
+    \$3404  = \mac_wmux3_s0$1695 ;
     if (stall_adv11) begin
-      \$3396  = \mac_wmux2_s0$1543 ;
+      \$3404  = \mac_wmux2_s0$1543 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3397  = \mac_wmux3_s0$1698 ;
+    \$3405  = \mac_wmux3_s0$1698 ;
     if (stall_adv11) begin
-      \$3397  = \mac_wmux2_s0$1545 ;
+      \$3405  = \mac_wmux2_s0$1545 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3398  = \mac_wmux3_s0$1701 ;
+    \$3406  = \mac_wmux3_s0$1701 ;
     if (stall_adv11) begin
-      \$3398  = \mac_wmux2_s0$1547 ;
+      \$3406  = \mac_wmux2_s0$1547 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3399  = \mac_wmux3_s0$1711 ;
+    \$3407  = \mac_wmux3_s0$1711 ;
     if (stall_adv11) begin
-      \$3399  = \mac_wmux2_s0$1554 ;
+      \$3407  = \mac_wmux2_s0$1554 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3400  = \mac_wmux3_s0$1714 ;
+    \$3408  = \mac_wmux3_s0$1714 ;
     if (stall_adv11) begin
-      \$3400  = \mac_wmux2_s0$1556 ;
+      \$3408  = \mac_wmux2_s0$1556 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3401  = \mac_wmux3_s0$1717 ;
+    \$3409  = \mac_wmux3_s0$1717 ;
     if (stall_adv11) begin
-      \$3401  = \mac_wmux2_s0$1558 ;
+      \$3409  = \mac_wmux2_s0$1558 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3402  = \mac_wmux3_s0$1720 ;
+    \$3410  = \mac_wmux3_s0$1720 ;
     if (stall_adv11) begin
-      \$3402  = \mac_wmux2_s0$1560 ;
+      \$3410  = \mac_wmux2_s0$1560 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3403  = \mac_wmux3_s0$1730 ;
+    \$3411  = \mac_wmux3_s0$1730 ;
     if (stall_adv11) begin
-      \$3403  = \mac_wmux2_s0$1567 ;
+      \$3411  = \mac_wmux2_s0$1567 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3404  = \mac_wmux3_s0$1733 ;
+    \$3412  = \mac_wmux3_s0$1733 ;
     if (stall_adv11) begin
-      \$3404  = \mac_wmux2_s0$1569 ;
+      \$3412  = \mac_wmux2_s0$1569 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3405  = \mac_wmux3_s0$1736 ;
+    \$3413  = \mac_wmux3_s0$1736 ;
     if (stall_adv11) begin
-      \$3405  = \mac_wmux2_s0$1571 ;
+      \$3413  = \mac_wmux2_s0$1571 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3406  = \mac_wmux3_s0$1739 ;
+    \$3414  = \mac_wmux3_s0$1739 ;
     if (stall_adv11) begin
-      \$3406  = \mac_wmux2_s0$1573 ;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3407  = \mac_wmux3_s0$1949 ;
-    if (stall_adv11) begin
-      \$3407  = \mac_wmux2_s0$1939 ;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3408  = \mac_wmux3_s0$1950 ;
-    if (stall_adv11) begin
-      \$3408  = \mac_wmux2_s0$1940 ;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3409  = \mac_wmux3_s0$1951 ;
-    if (stall_adv11) begin
-      \$3409  = \mac_wmux2_s0$1941 ;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3410  = \mac_wmux3_s0$1952 ;
-    if (stall_adv11) begin
-      \$3410  = \mac_wmux2_s0$1942 ;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3411  = \mac_wmux3_s0$1953 ;
-    if (stall_adv11) begin
-      \$3411  = \mac_wmux2_s0$1943 ;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3412  = \mac_wmux3_s0$1954 ;
-    if (stall_adv11) begin
-      \$3412  = \mac_wmux2_s0$1944 ;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3413  = \mac_wmux3_s0$1955 ;
-    if (stall_adv11) begin
-      \$3413  = \mac_wmux2_s0$1945 ;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3414  = \mac_wmux3_s0$1956 ;
-    if (stall_adv11) begin
-      \$3414  = \mac_wmux2_s0$1946 ;
+      \$3414  = \mac_wmux2_s0$1573 ;
     end
   end
   always @* begin
@@ -16326,863 +16310,839 @@ module nm_linear_8_16_int8_k4_shift(i__valid, o__ready, clk, rst, i__ready, o__p
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3416  = \mac_wmux3_s0$1743 ;
+    \$3416  = \mac_wmux3_s0$1958 ;
     if (stall_adv11) begin
-      \$3416  = shift_b3_k0_g0_p0;
+      \$3416  = \mac_wmux2_s0$1948 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3417  = \mac_wmux3_s0$1745 ;
+    \$3417  = \mac_wmux3_s0$1959 ;
     if (stall_adv11) begin
-      \$3417  = shift_b3_k1_g0_p0;
+      \$3417  = \mac_wmux2_s0$1949 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3418  = \mac_wmux3_s0$1747 ;
+    \$3418  = \mac_wmux3_s0$1960 ;
     if (stall_adv11) begin
-      \$3418  = shift_b3_k2_g0_p0;
+      \$3418  = \mac_wmux2_s0$1950 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3419  = \mac_wmux3_s0$1749 ;
+    \$3419  = \mac_wmux3_s0$1961 ;
     if (stall_adv11) begin
-      \$3419  = shift_b3_k3_g0_p0;
+      \$3419  = \mac_wmux2_s0$1951 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3420  = mac_wmux3_valid_s0;
+    \$3420  = \mac_wmux3_s0$1962 ;
     if (stall_adv11) begin
-      \$3420  = mac_wmux2_valid_s0;
+      \$3420  = \mac_wmux2_s0$1952 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3421  = \mac_wmux3_s0$1963 ;
+    if (stall_adv11) begin
+      \$3421  = \mac_wmux2_s0$1953 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3422  = \mac_wmux3_s0$1964 ;
+    if (stall_adv11) begin
+      \$3422  = \mac_wmux2_s0$1954 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3423  = \mac_wmux3_s0$1965 ;
+    if (stall_adv11) begin
+      \$3423  = \mac_wmux2_s0$1955 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3424  = \mac_wmux3_s0$1759 ;
+    if (stall_adv11) begin
+      \$3424  = shift_b3_k0_g0_p0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3425  = \mac_wmux3_s0$1761 ;
+    if (stall_adv11) begin
+      \$3425  = shift_b3_k1_g0_p0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3426  = \mac_wmux3_s0$1763 ;
+    if (stall_adv11) begin
+      \$3426  = shift_b3_k2_g0_p0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3427  = \mac_wmux3_s0$1765 ;
+    if (stall_adv11) begin
+      \$3427  = shift_b3_k3_g0_p0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3428  = mac_wmux3_valid_s0;
+    if (stall_adv11) begin
+      \$3428  = mac_wmux2_valid_s0;
     end
     if (rst) begin
-      \$3420  = 1'h0;
+      \$3428  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3421  = mac_pre_s0;
+    \$3429  = mac_pre_a0_g0;
     if (stall_adv12) begin
-      \$3421  = \mac_wmux3_s0$1949 ;
+      \$3429  = \mac_wmux3_s0$1957 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3422  = \mac_pre_s0$1960 ;
-    if (stall_adv12) begin
-      \$3422  = \mac_wmux3_s0$1950 ;
+    \$3430  = mac_pre_a1_g1;
+    if (stall_adv13) begin
+      \$3430  = \mac_wmux3_s0$1958 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3423  = \mac_pre_s0$1961 ;
-    if (stall_adv12) begin
-      \$3423  = \mac_wmux3_s0$1951 ;
+    \$3431  = mac_pre_a2_g2;
+    if (stall_adv14) begin
+      \$3431  = \mac_wmux3_s0$1959 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3424  = \mac_pre_s0$1962 ;
-    if (stall_adv12) begin
-      \$3424  = \mac_wmux3_s0$1952 ;
+    \$3432  = mac_pre_a3_g3;
+    if (stall_adv15) begin
+      \$3432  = \mac_wmux3_s0$1960 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3425  = \mac_pre_s0$1963 ;
-    if (stall_adv12) begin
-      \$3425  = \mac_wmux3_s0$1953 ;
+    \$3433  = mac_pre_a4_g4;
+    if (stall_adv16) begin
+      \$3433  = \mac_wmux3_s0$1961 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3426  = \mac_pre_s0$1964 ;
-    if (stall_adv12) begin
-      \$3426  = \mac_wmux3_s0$1954 ;
+    \$3434  = mac_pre_a5_g5;
+    if (stall_adv17) begin
+      \$3434  = \mac_wmux3_s0$1962 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3427  = \mac_pre_s0$1965 ;
-    if (stall_adv12) begin
-      \$3427  = \mac_wmux3_s0$1955 ;
+    \$3435  = mac_pre_a6_g6;
+    if (stall_adv18) begin
+      \$3435  = \mac_wmux3_s0$1963 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3428  = \mac_pre_s0$1966 ;
-    if (stall_adv12) begin
-      \$3428  = \mac_wmux3_s0$1956 ;
+    \$3436  = mac_pre_a7_g7;
+    if (stall_adv19) begin
+      \$3436  = \mac_wmux3_s0$1964 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3429  = \mac_pre_s0$1967 ;
-    if (stall_adv12) begin
-      \$3429  = mac_wmux_s3_w0_0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3430  = \mac_pre_s0$1968 ;
-    if (stall_adv12) begin
-      \$3430  = mac_wmux_s3_w0_1;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3431  = \mac_pre_s0$1969 ;
-    if (stall_adv12) begin
-      \$3431  = mac_wmux_s3_w0_2;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3432  = \mac_pre_s0$1970 ;
-    if (stall_adv12) begin
-      \$3432  = mac_wmux_s3_w0_3;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3433  = \mac_pre_s0$1971 ;
-    if (stall_adv12) begin
-      \$3433  = mac_wmux_s3_w0_4;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3434  = \mac_pre_s0$1972 ;
-    if (stall_adv12) begin
-      \$3434  = mac_wmux_s3_w0_5;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3435  = \mac_pre_s0$1973 ;
-    if (stall_adv12) begin
-      \$3435  = mac_wmux_s3_w0_6;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3436  = \mac_pre_s0$1974 ;
-    if (stall_adv12) begin
-      \$3436  = mac_wmux_s3_w0_7;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3437  = \mac_pre_s0$1975 ;
-    if (stall_adv12) begin
-      \$3437  = mac_wmux_s3_w1_0;
+    \$3437  = mac_pre_s0;
+    if (stall_adv20) begin
+      \$3437  = mac_wmux_s3_w0_0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     \$3438  = \mac_pre_s0$1976 ;
-    if (stall_adv12) begin
-      \$3438  = mac_wmux_s3_w1_1;
+    if (stall_adv20) begin
+      \$3438  = mac_wmux_s3_w0_1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     \$3439  = \mac_pre_s0$1977 ;
-    if (stall_adv12) begin
-      \$3439  = mac_wmux_s3_w1_2;
+    if (stall_adv20) begin
+      \$3439  = mac_wmux_s3_w0_2;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     \$3440  = \mac_pre_s0$1978 ;
-    if (stall_adv12) begin
-      \$3440  = mac_wmux_s3_w1_3;
+    if (stall_adv20) begin
+      \$3440  = mac_wmux_s3_w0_3;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     \$3441  = \mac_pre_s0$1979 ;
-    if (stall_adv12) begin
-      \$3441  = mac_wmux_s3_w1_4;
+    if (stall_adv20) begin
+      \$3441  = mac_wmux_s3_w0_4;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     \$3442  = \mac_pre_s0$1980 ;
-    if (stall_adv12) begin
-      \$3442  = mac_wmux_s3_w1_5;
+    if (stall_adv20) begin
+      \$3442  = mac_wmux_s3_w0_5;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     \$3443  = \mac_pre_s0$1981 ;
-    if (stall_adv12) begin
-      \$3443  = mac_wmux_s3_w1_6;
+    if (stall_adv20) begin
+      \$3443  = mac_wmux_s3_w0_6;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     \$3444  = \mac_pre_s0$1982 ;
-    if (stall_adv12) begin
-      \$3444  = mac_wmux_s3_w1_7;
+    if (stall_adv20) begin
+      \$3444  = mac_wmux_s3_w0_7;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     \$3445  = \mac_pre_s0$1983 ;
-    if (stall_adv12) begin
-      \$3445  = mac_wmux_s3_w2_0;
+    if (stall_adv20) begin
+      \$3445  = mac_wmux_s3_w1_0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     \$3446  = \mac_pre_s0$1984 ;
-    if (stall_adv12) begin
-      \$3446  = mac_wmux_s3_w2_1;
+    if (stall_adv20) begin
+      \$3446  = mac_wmux_s3_w1_1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     \$3447  = \mac_pre_s0$1985 ;
-    if (stall_adv12) begin
-      \$3447  = mac_wmux_s3_w2_2;
+    if (stall_adv20) begin
+      \$3447  = mac_wmux_s3_w1_2;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     \$3448  = \mac_pre_s0$1986 ;
-    if (stall_adv12) begin
-      \$3448  = mac_wmux_s3_w2_3;
+    if (stall_adv20) begin
+      \$3448  = mac_wmux_s3_w1_3;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     \$3449  = \mac_pre_s0$1987 ;
-    if (stall_adv12) begin
-      \$3449  = mac_wmux_s3_w2_4;
+    if (stall_adv20) begin
+      \$3449  = mac_wmux_s3_w1_4;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     \$3450  = \mac_pre_s0$1988 ;
-    if (stall_adv12) begin
-      \$3450  = mac_wmux_s3_w2_5;
+    if (stall_adv20) begin
+      \$3450  = mac_wmux_s3_w1_5;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     \$3451  = \mac_pre_s0$1989 ;
-    if (stall_adv12) begin
-      \$3451  = mac_wmux_s3_w2_6;
+    if (stall_adv20) begin
+      \$3451  = mac_wmux_s3_w1_6;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     \$3452  = \mac_pre_s0$1990 ;
-    if (stall_adv12) begin
-      \$3452  = mac_wmux_s3_w2_7;
+    if (stall_adv20) begin
+      \$3452  = mac_wmux_s3_w1_7;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     \$3453  = \mac_pre_s0$1991 ;
-    if (stall_adv12) begin
-      \$3453  = mac_wmux_s3_w3_0;
+    if (stall_adv20) begin
+      \$3453  = mac_wmux_s3_w2_0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     \$3454  = \mac_pre_s0$1992 ;
-    if (stall_adv12) begin
-      \$3454  = mac_wmux_s3_w3_1;
+    if (stall_adv20) begin
+      \$3454  = mac_wmux_s3_w2_1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     \$3455  = \mac_pre_s0$1993 ;
-    if (stall_adv12) begin
-      \$3455  = mac_wmux_s3_w3_2;
+    if (stall_adv20) begin
+      \$3455  = mac_wmux_s3_w2_2;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     \$3456  = \mac_pre_s0$1994 ;
-    if (stall_adv12) begin
-      \$3456  = mac_wmux_s3_w3_3;
+    if (stall_adv20) begin
+      \$3456  = mac_wmux_s3_w2_3;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     \$3457  = \mac_pre_s0$1995 ;
-    if (stall_adv12) begin
-      \$3457  = mac_wmux_s3_w3_4;
+    if (stall_adv20) begin
+      \$3457  = mac_wmux_s3_w2_4;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     \$3458  = \mac_pre_s0$1996 ;
-    if (stall_adv12) begin
-      \$3458  = mac_wmux_s3_w3_5;
+    if (stall_adv20) begin
+      \$3458  = mac_wmux_s3_w2_5;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     \$3459  = \mac_pre_s0$1997 ;
-    if (stall_adv12) begin
-      \$3459  = mac_wmux_s3_w3_6;
+    if (stall_adv20) begin
+      \$3459  = mac_wmux_s3_w2_6;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     \$3460  = \mac_pre_s0$1998 ;
-    if (stall_adv12) begin
-      \$3460  = mac_wmux_s3_w3_7;
+    if (stall_adv20) begin
+      \$3460  = mac_wmux_s3_w2_7;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     \$3461  = \mac_pre_s0$1999 ;
-    if (stall_adv12) begin
-      \$3461  = \mac_wmux3_s0$1957 ;
+    if (stall_adv20) begin
+      \$3461  = mac_wmux_s3_w3_0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     \$3462  = \mac_pre_s0$2000 ;
-    if (stall_adv12) begin
-      \$3462  = { \$2638 [14], \$2638  };
+    if (stall_adv20) begin
+      \$3462  = mac_wmux_s3_w3_1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     \$3463  = \mac_pre_s0$2001 ;
-    if (stall_adv12) begin
-      \$3463  = { \$2642 [14], \$2642  };
+    if (stall_adv20) begin
+      \$3463  = mac_wmux_s3_w3_2;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     \$3464  = \mac_pre_s0$2002 ;
-    if (stall_adv12) begin
-      \$3464  = { \$2646 [14], \$2646  };
+    if (stall_adv20) begin
+      \$3464  = mac_wmux_s3_w3_3;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     \$3465  = \mac_pre_s0$2003 ;
+    if (stall_adv20) begin
+      \$3465  = mac_wmux_s3_w3_4;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3466  = \mac_pre_s0$2004 ;
+    if (stall_adv20) begin
+      \$3466  = mac_wmux_s3_w3_5;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3467  = \mac_pre_s0$2005 ;
+    if (stall_adv20) begin
+      \$3467  = mac_wmux_s3_w3_6;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3468  = \mac_pre_s0$2006 ;
+    if (stall_adv20) begin
+      \$3468  = mac_wmux_s3_w3_7;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3469  = \mac_pre_s0$2007 ;
+    if (stall_adv20) begin
+      \$3469  = \mac_wmux3_s0$1965 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3470  = \mac_pre_s0$2008 ;
+    if (stall_adv20) begin
+      \$3470  = { \$2646 [14], \$2646  };
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3471  = \mac_pre_s0$2009 ;
+    if (stall_adv20) begin
+      \$3471  = { \$2650 [14], \$2650  };
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3472  = \mac_pre_s0$2010 ;
+    if (stall_adv20) begin
+      \$3472  = { \$2654 [14], \$2654  };
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3473  = \mac_pre_s0$2011 ;
+    if (stall_adv20) begin
+      \$3473  = { \$2658 [14], \$2658  };
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3474  = mac_pre_valid_s0;
+    if (stall_adv20) begin
+      \$3474  = mac_wmux3_valid_s0;
+    end
+    if (rst) begin
+      \$3474  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3475  = mac_dspin_s0;
     if (stall_adv12) begin
-      \$3465  = { \$2650 [14], \$2650  };
+      \$3475  = \mac_pre_s0$2007 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3466  = mac_pre_valid_s0;
+    \$3476  = \mac_dspin_s0$2014 ;
     if (stall_adv12) begin
-      \$3466  = mac_wmux3_valid_s0;
+      \$3476  = \mac_pre_s0$2008 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3477  = \mac_dspin_s0$2015 ;
+    if (stall_adv12) begin
+      \$3477  = \mac_pre_s0$2009 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3478  = \mac_dspin_s0$2016 ;
+    if (stall_adv12) begin
+      \$3478  = \mac_pre_s0$2010 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3479  = \mac_dspin_s0$2017 ;
+    if (stall_adv12) begin
+      \$3479  = \mac_pre_s0$2011 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3480  = mac_dspin_valid_s0;
+    if (stall_adv12) begin
+      \$3480  = mac_pre_valid_s0;
     end
     if (rst) begin
-      \$3466  = 1'h0;
+      \$3480  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3467  = mac_dspin_s0;
-    if (stall_adv13) begin
-      \$3467  = \mac_pre_s0$1999 ;
+    \$3481  = mac_dspout_s0;
+    if (stall_adv12) begin
+      \$3481  = mac_dspin_s0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3468  = \mac_dspin_s0$2006 ;
-    if (stall_adv13) begin
-      \$3468  = \mac_pre_s0$2000 ;
+    \$3482  = \mac_dspout_s0$2020 ;
+    if (stall_adv12) begin
+      \$3482  = \mac_dspin_s0$2014 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3469  = \mac_dspin_s0$2007 ;
-    if (stall_adv13) begin
-      \$3469  = \mac_pre_s0$2001 ;
+    \$3483  = \mac_dspout_s0$2021 ;
+    if (stall_adv12) begin
+      \$3483  = \mac_dspin_s0$2015 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3470  = \mac_dspin_s0$2008 ;
-    if (stall_adv13) begin
-      \$3470  = \mac_pre_s0$2002 ;
+    \$3484  = \mac_dspout_s0$2022 ;
+    if (stall_adv12) begin
+      \$3484  = \mac_dspin_s0$2016 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3471  = \mac_dspin_s0$2009 ;
-    if (stall_adv13) begin
-      \$3471  = \mac_pre_s0$2003 ;
+    \$3485  = \mac_dspout_s0$2023 ;
+    if (stall_adv12) begin
+      \$3485  = \mac_dspin_s0$2017 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3472  = mac_dspin_valid_s0;
-    if (stall_adv13) begin
-      \$3472  = mac_pre_valid_s0;
-    end
-    if (rst) begin
-      \$3472  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3473  = mac_dspout_s0;
-    if (stall_adv13) begin
-      \$3473  = mac_dspin_s0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3474  = \mac_dspout_s0$2012 ;
-    if (stall_adv13) begin
-      \$3474  = \mac_dspin_s0$2006 ;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3475  = \mac_dspout_s0$2013 ;
-    if (stall_adv13) begin
-      \$3475  = \mac_dspin_s0$2007 ;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3476  = \mac_dspout_s0$2014 ;
-    if (stall_adv13) begin
-      \$3476  = \mac_dspin_s0$2008 ;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3477  = \mac_dspout_s0$2015 ;
-    if (stall_adv13) begin
-      \$3477  = \mac_dspin_s0$2009 ;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3478  = mac_dspout_valid_s0;
-    if (stall_adv13) begin
-      \$3478  = mac_dspin_valid_s0;
+    \$3486  = mac_dspout_valid_s0;
+    if (stall_adv12) begin
+      \$3486  = mac_dspin_valid_s0;
     end
     if (rst) begin
-      \$3478  = 1'h0;
+      \$3486  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3479  = mac_add0_s0;
-    if (stall_adv17) begin
-      \$3479  = mac0_sum0_p0;
+    \$3487  = mac_add0_s0;
+    if (stall_adv21) begin
+      \$3487  = mac0_sum0_p0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3480  = \mac_add0_s0$1810 ;
-    if (stall_adv17) begin
-      \$3480  = mac0_sum0_p1;
+    \$3488  = \mac_add0_s0$1818 ;
+    if (stall_adv21) begin
+      \$3488  = mac0_sum0_p1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3481  = \mac_add0_s0$1812 ;
-    if (stall_adv17) begin
-      \$3481  = mac0_sum0_p2;
+    \$3489  = \mac_add0_s0$1820 ;
+    if (stall_adv21) begin
+      \$3489  = mac0_sum0_p2;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3482  = \mac_add0_s0$1813 ;
-    if (stall_adv17) begin
-      \$3482  = mac0_sum0_p3;
+    \$3490  = \mac_add0_s0$1821 ;
+    if (stall_adv21) begin
+      \$3490  = mac0_sum0_p3;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3483  = \mac_add0_s0$1815 ;
-    if (stall_adv17) begin
-      \$3483  = mac1_sum0_p0;
+    \$3491  = \mac_add0_s0$1823 ;
+    if (stall_adv21) begin
+      \$3491  = mac1_sum0_p0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3484  = \mac_add0_s0$1816 ;
-    if (stall_adv17) begin
-      \$3484  = mac1_sum0_p1;
+    \$3492  = \mac_add0_s0$1824 ;
+    if (stall_adv21) begin
+      \$3492  = mac1_sum0_p1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3485  = \mac_add0_s0$1818 ;
-    if (stall_adv17) begin
-      \$3485  = mac1_sum0_p2;
+    \$3493  = \mac_add0_s0$1826 ;
+    if (stall_adv21) begin
+      \$3493  = mac1_sum0_p2;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3486  = \mac_add0_s0$1819 ;
-    if (stall_adv17) begin
-      \$3486  = mac1_sum0_p3;
+    \$3494  = \mac_add0_s0$1827 ;
+    if (stall_adv21) begin
+      \$3494  = mac1_sum0_p3;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3487  = \mac_add0_s0$1821 ;
-    if (stall_adv17) begin
-      \$3487  = mac2_sum0_p0;
+    \$3495  = \mac_add0_s0$1829 ;
+    if (stall_adv21) begin
+      \$3495  = mac2_sum0_p0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3488  = \mac_add0_s0$1822 ;
-    if (stall_adv17) begin
-      \$3488  = mac2_sum0_p1;
+    \$3496  = \mac_add0_s0$1830 ;
+    if (stall_adv21) begin
+      \$3496  = mac2_sum0_p1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3489  = \mac_add0_s0$1824 ;
-    if (stall_adv17) begin
-      \$3489  = mac2_sum0_p2;
+    \$3497  = \mac_add0_s0$1832 ;
+    if (stall_adv21) begin
+      \$3497  = mac2_sum0_p2;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3490  = \mac_add0_s0$1825 ;
-    if (stall_adv17) begin
-      \$3490  = mac2_sum0_p3;
+    \$3498  = \mac_add0_s0$1833 ;
+    if (stall_adv21) begin
+      \$3498  = mac2_sum0_p3;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3491  = \mac_add0_s0$1827 ;
-    if (stall_adv17) begin
-      \$3491  = mac3_sum0_p0;
+    \$3499  = \mac_add0_s0$1835 ;
+    if (stall_adv21) begin
+      \$3499  = mac3_sum0_p0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3492  = \mac_add0_s0$1828 ;
-    if (stall_adv17) begin
-      \$3492  = mac3_sum0_p1;
+    \$3500  = \mac_add0_s0$1836 ;
+    if (stall_adv21) begin
+      \$3500  = mac3_sum0_p1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3493  = \mac_add0_s0$1830 ;
-    if (stall_adv17) begin
-      \$3493  = mac3_sum0_p2;
+    \$3501  = \mac_add0_s0$1838 ;
+    if (stall_adv21) begin
+      \$3501  = mac3_sum0_p2;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3494  = \mac_add0_s0$1831 ;
-    if (stall_adv17) begin
-      \$3494  = mac3_sum0_p3;
+    \$3502  = \mac_add0_s0$1839 ;
+    if (stall_adv21) begin
+      \$3502  = mac3_sum0_p3;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3495  = \mac_add0_s0$2017 ;
-    if (stall_adv17) begin
-      \$3495  = mac_dspout_s0;
+    \$3503  = \mac_add0_s0$2025 ;
+    if (stall_adv21) begin
+      \$3503  = mac_dspout_s0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3496  = \mac_add0_s0$2018 ;
-    if (stall_adv17) begin
-      \$3496  = \mac_dspout_s0$2012 ;
+    \$3504  = \mac_add0_s0$2026 ;
+    if (stall_adv21) begin
+      \$3504  = \mac_dspout_s0$2020 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3497  = \mac_add0_s0$2019 ;
-    if (stall_adv17) begin
-      \$3497  = \mac_dspout_s0$2013 ;
+    \$3505  = \mac_add0_s0$2027 ;
+    if (stall_adv21) begin
+      \$3505  = \mac_dspout_s0$2021 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3498  = \mac_add0_s0$2020 ;
-    if (stall_adv17) begin
-      \$3498  = \mac_dspout_s0$2014 ;
+    \$3506  = \mac_add0_s0$2028 ;
+    if (stall_adv21) begin
+      \$3506  = \mac_dspout_s0$2022 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3499  = \mac_add0_s0$2021 ;
-    if (stall_adv17) begin
-      \$3499  = \mac_dspout_s0$2015 ;
+    \$3507  = \mac_add0_s0$2029 ;
+    if (stall_adv21) begin
+      \$3507  = \mac_dspout_s0$2023 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3500  = mac_add0_valid_s0;
-    if (stall_adv17) begin
-      \$3500  = mac_dspout_valid_s0;
+    \$3508  = mac_add0_valid_s0;
+    if (stall_adv21) begin
+      \$3508  = mac_dspout_valid_s0;
     end
     if (rst) begin
-      \$3500  = 1'h0;
+      \$3508  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3501  = mac_add1_s0;
-    if (stall_adv18) begin
-      \$3501  = mac0_sum1_p0;
+    \$3509  = mac_add1_s0;
+    if (stall_adv22) begin
+      \$3509  = mac0_sum1_p0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3502  = \mac_add1_s0$1836 ;
-    if (stall_adv18) begin
-      \$3502  = mac0_sum1_p1;
+    \$3510  = \mac_add1_s0$1844 ;
+    if (stall_adv22) begin
+      \$3510  = mac0_sum1_p1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3503  = \mac_add1_s0$1838 ;
-    if (stall_adv18) begin
-      \$3503  = mac1_sum1_p0;
+    \$3511  = \mac_add1_s0$1846 ;
+    if (stall_adv22) begin
+      \$3511  = mac1_sum1_p0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3504  = \mac_add1_s0$1839 ;
-    if (stall_adv18) begin
-      \$3504  = mac1_sum1_p1;
+    \$3512  = \mac_add1_s0$1847 ;
+    if (stall_adv22) begin
+      \$3512  = mac1_sum1_p1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3505  = \mac_add1_s0$1841 ;
-    if (stall_adv18) begin
-      \$3505  = mac2_sum1_p0;
+    \$3513  = \mac_add1_s0$1849 ;
+    if (stall_adv22) begin
+      \$3513  = mac2_sum1_p0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3506  = \mac_add1_s0$1842 ;
-    if (stall_adv18) begin
-      \$3506  = mac2_sum1_p1;
+    \$3514  = \mac_add1_s0$1850 ;
+    if (stall_adv22) begin
+      \$3514  = mac2_sum1_p1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3507  = \mac_add1_s0$1844 ;
-    if (stall_adv18) begin
-      \$3507  = mac3_sum1_p0;
+    \$3515  = \mac_add1_s0$1852 ;
+    if (stall_adv22) begin
+      \$3515  = mac3_sum1_p0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3508  = \mac_add1_s0$1845 ;
-    if (stall_adv18) begin
-      \$3508  = mac3_sum1_p1;
+    \$3516  = \mac_add1_s0$1853 ;
+    if (stall_adv22) begin
+      \$3516  = mac3_sum1_p1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3509  = \mac_add1_s0$2023 ;
-    if (stall_adv18) begin
-      \$3509  = \mac_add0_s0$2017 ;
+    \$3517  = \mac_add1_s0$2031 ;
+    if (stall_adv22) begin
+      \$3517  = \mac_add0_s0$2025 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3510  = \mac_add1_s0$2024 ;
-    if (stall_adv18) begin
-      \$3510  = \mac_add0_s0$2018 ;
+    \$3518  = \mac_add1_s0$2032 ;
+    if (stall_adv22) begin
+      \$3518  = \mac_add0_s0$2026 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3511  = \mac_add1_s0$2025 ;
-    if (stall_adv18) begin
-      \$3511  = \mac_add0_s0$2019 ;
+    \$3519  = \mac_add1_s0$2033 ;
+    if (stall_adv22) begin
+      \$3519  = \mac_add0_s0$2027 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3512  = \mac_add1_s0$2026 ;
-    if (stall_adv18) begin
-      \$3512  = \mac_add0_s0$2020 ;
+    \$3520  = \mac_add1_s0$2034 ;
+    if (stall_adv22) begin
+      \$3520  = \mac_add0_s0$2028 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3513  = \mac_add1_s0$2027 ;
-    if (stall_adv18) begin
-      \$3513  = \mac_add0_s0$2021 ;
+    \$3521  = \mac_add1_s0$2035 ;
+    if (stall_adv22) begin
+      \$3521  = \mac_add0_s0$2029 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3514  = mac_add1_valid_s0;
-    if (stall_adv18) begin
-      \$3514  = mac_add0_valid_s0;
+    \$3522  = mac_add1_valid_s0;
+    if (stall_adv22) begin
+      \$3522  = mac_add0_valid_s0;
     end
     if (rst) begin
-      \$3514  = 1'h0;
+      \$3522  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3515  = mac_add2_s0;
-    if (stall_adv19) begin
-      \$3515  = mac0_sum2_p0;
+    \$3523  = mac_add2_s0;
+    if (stall_adv23) begin
+      \$3523  = mac0_sum2_p0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3516  = \mac_add2_s0$1852 ;
-    if (stall_adv19) begin
-      \$3516  = mac1_sum2_p0;
+    \$3524  = \mac_add2_s0$1860 ;
+    if (stall_adv23) begin
+      \$3524  = mac1_sum2_p0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3517  = \mac_add2_s0$1855 ;
-    if (stall_adv19) begin
-      \$3517  = mac2_sum2_p0;
+    \$3525  = \mac_add2_s0$1863 ;
+    if (stall_adv23) begin
+      \$3525  = mac2_sum2_p0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3518  = \mac_add2_s0$1858 ;
-    if (stall_adv19) begin
-      \$3518  = mac3_sum2_p0;
+    \$3526  = \mac_add2_s0$1866 ;
+    if (stall_adv23) begin
+      \$3526  = mac3_sum2_p0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3519  = \mac_add2_s0$2029 ;
-    if (stall_adv19) begin
-      \$3519  = \mac_add1_s0$2023 ;
+    \$3527  = \mac_add2_s0$2037 ;
+    if (stall_adv23) begin
+      \$3527  = \mac_add1_s0$2031 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3520  = \mac_add2_s0$1850 ;
-    if (stall_adv19) begin
-      \$3520  = \mac_add1_s0$2024 ;
+    \$3528  = \mac_add2_s0$1858 ;
+    if (stall_adv23) begin
+      \$3528  = \mac_add1_s0$2032 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3521  = \mac_add2_s0$1853 ;
-    if (stall_adv19) begin
-      \$3521  = \mac_add1_s0$2025 ;
+    \$3529  = \mac_add2_s0$1861 ;
+    if (stall_adv23) begin
+      \$3529  = \mac_add1_s0$2033 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3522  = \mac_add2_s0$1856 ;
-    if (stall_adv19) begin
-      \$3522  = \mac_add1_s0$2026 ;
+    \$3530  = \mac_add2_s0$1864 ;
+    if (stall_adv23) begin
+      \$3530  = \mac_add1_s0$2034 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3523  = \mac_add2_s0$1859 ;
-    if (stall_adv19) begin
-      \$3523  = \mac_add1_s0$2027 ;
+    \$3531  = \mac_add2_s0$1867 ;
+    if (stall_adv23) begin
+      \$3531  = \mac_add1_s0$2035 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3524  = mac_add2_valid_s0;
-    if (stall_adv19) begin
-      \$3524  = mac_add1_valid_s0;
-    end
-    if (rst) begin
-      \$3524  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3525  = o__valid;
-    if (i__ready) begin
-      \$3525  = \$2690 ;
-    end
-    if (rst) begin
-      \$3525  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3526  = stall_adv0_valid;
-    if (stall_adv0) begin
-      \$3526  = \$2691 ;
-    end
-    if (rst) begin
-      \$3526  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3527  = stall_adv1_valid;
-    if (stall_adv1) begin
-      \$3527  = \$2692 ;
-    end
-    if (rst) begin
-      \$3527  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3528  = stall_adv2_valid;
-    if (stall_adv2) begin
-      \$3528  = \$2693 ;
-    end
-    if (rst) begin
-      \$3528  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3529  = stall_adv3_valid;
-    if (stall_adv3) begin
-      \$3529  = \$2694 ;
-    end
-    if (rst) begin
-      \$3529  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3530  = stall_adv4_valid;
-    if (stall_adv4) begin
-      \$3530  = \$2695 ;
-    end
-    if (rst) begin
-      \$3530  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3531  = stall_adv5_valid;
-    if (stall_adv5) begin
-      \$3531  = \$2696 ;
-    end
-    if (rst) begin
-      \$3531  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3532  = stall_adv6_valid;
-    if (stall_adv6) begin
-      \$3532  = \$2697 ;
+    \$3532  = mac_add2_valid_s0;
+    if (stall_adv23) begin
+      \$3532  = mac_add1_valid_s0;
     end
     if (rst) begin
       \$3532  = 1'h0;
@@ -17190,9 +17150,9 @@ module nm_linear_8_16_int8_k4_shift(i__valid, o__ready, clk, rst, i__ready, o__p
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3533  = stall_adv7_valid;
-    if (stall_adv7) begin
-      \$3533  = \$2698 ;
+    \$3533  = o__valid;
+    if (i__ready) begin
+      \$3533  = \$2694 ;
     end
     if (rst) begin
       \$3533  = 1'h0;
@@ -17200,9 +17160,9 @@ module nm_linear_8_16_int8_k4_shift(i__valid, o__ready, clk, rst, i__ready, o__p
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3534  = stall_adv8_valid;
-    if (stall_adv8) begin
-      \$3534  = \$2699 ;
+    \$3534  = stall_adv0_valid;
+    if (stall_adv0) begin
+      \$3534  = \$2695 ;
     end
     if (rst) begin
       \$3534  = 1'h0;
@@ -17210,9 +17170,9 @@ module nm_linear_8_16_int8_k4_shift(i__valid, o__ready, clk, rst, i__ready, o__p
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3535  = stall_adv9_valid;
-    if (stall_adv9) begin
-      \$3535  = \$2700 ;
+    \$3535  = stall_adv1_valid;
+    if (stall_adv1) begin
+      \$3535  = \$2696 ;
     end
     if (rst) begin
       \$3535  = 1'h0;
@@ -17220,9 +17180,9 @@ module nm_linear_8_16_int8_k4_shift(i__valid, o__ready, clk, rst, i__ready, o__p
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3536  = stall_adv10_valid;
-    if (stall_adv10) begin
-      \$3536  = \$2701 ;
+    \$3536  = stall_adv2_valid;
+    if (stall_adv2) begin
+      \$3536  = \$2697 ;
     end
     if (rst) begin
       \$3536  = 1'h0;
@@ -17230,9 +17190,9 @@ module nm_linear_8_16_int8_k4_shift(i__valid, o__ready, clk, rst, i__ready, o__p
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3537  = stall_adv11_valid;
-    if (stall_adv11) begin
-      \$3537  = \$2702 ;
+    \$3537  = stall_adv3_valid;
+    if (stall_adv3) begin
+      \$3537  = \$2698 ;
     end
     if (rst) begin
       \$3537  = 1'h0;
@@ -17240,9 +17200,9 @@ module nm_linear_8_16_int8_k4_shift(i__valid, o__ready, clk, rst, i__ready, o__p
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3538  = stall_adv12_valid;
-    if (stall_adv12) begin
-      \$3538  = \$2703 ;
+    \$3538  = stall_adv4_valid;
+    if (stall_adv4) begin
+      \$3538  = \$2699 ;
     end
     if (rst) begin
       \$3538  = 1'h0;
@@ -17250,9 +17210,9 @@ module nm_linear_8_16_int8_k4_shift(i__valid, o__ready, clk, rst, i__ready, o__p
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3539  = stall_adv13_valid;
-    if (stall_adv13) begin
-      \$3539  = \$2704 ;
+    \$3539  = stall_adv5_valid;
+    if (stall_adv5) begin
+      \$3539  = \$2700 ;
     end
     if (rst) begin
       \$3539  = 1'h0;
@@ -17260,9 +17220,9 @@ module nm_linear_8_16_int8_k4_shift(i__valid, o__ready, clk, rst, i__ready, o__p
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3540  = stall_adv14_valid;
-    if (stall_adv14) begin
-      \$3540  = \$2705 ;
+    \$3540  = stall_adv6_valid;
+    if (stall_adv6) begin
+      \$3540  = \$2701 ;
     end
     if (rst) begin
       \$3540  = 1'h0;
@@ -17270,9 +17230,9 @@ module nm_linear_8_16_int8_k4_shift(i__valid, o__ready, clk, rst, i__ready, o__p
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3541  = stall_adv15_valid;
-    if (stall_adv15) begin
-      \$3541  = \$2706 ;
+    \$3541  = stall_adv7_valid;
+    if (stall_adv7) begin
+      \$3541  = \$2702 ;
     end
     if (rst) begin
       \$3541  = 1'h0;
@@ -17280,9 +17240,9 @@ module nm_linear_8_16_int8_k4_shift(i__valid, o__ready, clk, rst, i__ready, o__p
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3542  = stall_adv16_valid;
-    if (stall_adv16) begin
-      \$3542  = \$2707 ;
+    \$3542  = stall_adv8_valid;
+    if (stall_adv8) begin
+      \$3542  = \$2703 ;
     end
     if (rst) begin
       \$3542  = 1'h0;
@@ -17290,9 +17250,9 @@ module nm_linear_8_16_int8_k4_shift(i__valid, o__ready, clk, rst, i__ready, o__p
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3543  = stall_adv17_valid;
-    if (stall_adv17) begin
-      \$3543  = \$2708 ;
+    \$3543  = stall_adv9_valid;
+    if (stall_adv9) begin
+      \$3543  = \$2704 ;
     end
     if (rst) begin
       \$3543  = 1'h0;
@@ -17300,9 +17260,9 @@ module nm_linear_8_16_int8_k4_shift(i__valid, o__ready, clk, rst, i__ready, o__p
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3544  = stall_adv18_valid;
-    if (stall_adv18) begin
-      \$3544  = \$2709 ;
+    \$3544  = stall_adv10_valid;
+    if (stall_adv10) begin
+      \$3544  = \$2705 ;
     end
     if (rst) begin
       \$3544  = 1'h0;
@@ -17310,9 +17270,9 @@ module nm_linear_8_16_int8_k4_shift(i__valid, o__ready, clk, rst, i__ready, o__p
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3545  = stall_adv19_valid;
-    if (stall_adv19) begin
-      \$3545  = \$2710 ;
+    \$3545  = stall_adv11_valid;
+    if (stall_adv11) begin
+      \$3545  = \$2706 ;
     end
     if (rst) begin
       \$3545  = 1'h0;
@@ -17320,9 +17280,9 @@ module nm_linear_8_16_int8_k4_shift(i__valid, o__ready, clk, rst, i__ready, o__p
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3546  = stall_adv20_valid;
-    if (stall_adv20) begin
-      \$3546  = \$2711 ;
+    \$3546  = stall_adv12_valid;
+    if (stall_adv12) begin
+      \$3546  = \$2707 ;
     end
     if (rst) begin
       \$3546  = 1'h0;
@@ -17330,9 +17290,9 @@ module nm_linear_8_16_int8_k4_shift(i__valid, o__ready, clk, rst, i__ready, o__p
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3547  = stall_adv21_valid;
-    if (stall_adv21) begin
-      \$3547  = \$2712 ;
+    \$3547  = stall_adv13_valid;
+    if (stall_adv13) begin
+      \$3547  = \$2708 ;
     end
     if (rst) begin
       \$3547  = 1'h0;
@@ -17340,9 +17300,9 @@ module nm_linear_8_16_int8_k4_shift(i__valid, o__ready, clk, rst, i__ready, o__p
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3548  = stall_adv22_valid;
-    if (stall_adv22) begin
-      \$3548  = \$2713 ;
+    \$3548  = stall_adv14_valid;
+    if (stall_adv14) begin
+      \$3548  = \$2709 ;
     end
     if (rst) begin
       \$3548  = 1'h0;
@@ -17350,9 +17310,9 @@ module nm_linear_8_16_int8_k4_shift(i__valid, o__ready, clk, rst, i__ready, o__p
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3549  = stall_adv23_valid;
-    if (stall_adv23) begin
-      \$3549  = \$2714 ;
+    \$3549  = stall_adv15_valid;
+    if (stall_adv15) begin
+      \$3549  = \$2710 ;
     end
     if (rst) begin
       \$3549  = 1'h0;
@@ -17360,9 +17320,9 @@ module nm_linear_8_16_int8_k4_shift(i__valid, o__ready, clk, rst, i__ready, o__p
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3550  = stall_adv24_valid;
-    if (stall_adv24) begin
-      \$3550  = \$2715 ;
+    \$3550  = stall_adv16_valid;
+    if (stall_adv16) begin
+      \$3550  = \$2711 ;
     end
     if (rst) begin
       \$3550  = 1'h0;
@@ -17370,9 +17330,9 @@ module nm_linear_8_16_int8_k4_shift(i__valid, o__ready, clk, rst, i__ready, o__p
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3551  = stall_adv25_valid;
-    if (stall_adv25) begin
-      \$3551  = \$2716 ;
+    \$3551  = stall_adv17_valid;
+    if (stall_adv17) begin
+      \$3551  = \$2712 ;
     end
     if (rst) begin
       \$3551  = 1'h0;
@@ -17380,9 +17340,9 @@ module nm_linear_8_16_int8_k4_shift(i__valid, o__ready, clk, rst, i__ready, o__p
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3552  = stall_adv26_valid;
-    if (stall_adv26) begin
-      \$3552  = \$2717 ;
+    \$3552  = stall_adv18_valid;
+    if (stall_adv18) begin
+      \$3552  = \$2713 ;
     end
     if (rst) begin
       \$3552  = 1'h0;
@@ -17390,9 +17350,9 @@ module nm_linear_8_16_int8_k4_shift(i__valid, o__ready, clk, rst, i__ready, o__p
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3553  = stall_adv27_valid;
-    if (stall_adv27) begin
-      \$3553  = \$2718 ;
+    \$3553  = stall_adv19_valid;
+    if (stall_adv19) begin
+      \$3553  = \$2714 ;
     end
     if (rst) begin
       \$3553  = 1'h0;
@@ -17400,70 +17360,190 @@ module nm_linear_8_16_int8_k4_shift(i__valid, o__ready, clk, rst, i__ready, o__p
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3554  = mac_acc0;
-    if (\$2719 ) begin
-      \$3554  = \$2720 ;
+    \$3554  = stall_adv20_valid;
+    if (stall_adv20) begin
+      \$3554  = \$2715 ;
     end
     if (rst) begin
-      \$3554  = 32'd0;
+      \$3554  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3555  = mac_acc0_out;
+    \$3555  = stall_adv21_valid;
     if (stall_adv21) begin
-      \$3555  = \$2670 [31:0];
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3556  = mac_acc1;
-    if (\$2721 ) begin
-      \$3556  = \$2722 ;
+      \$3555  = \$2716 ;
     end
     if (rst) begin
-      \$3556  = 32'd0;
+      \$3555  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3557  = mac_acc1_out;
+    \$3556  = stall_adv22_valid;
+    if (stall_adv22) begin
+      \$3556  = \$2717 ;
+    end
+    if (rst) begin
+      \$3556  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3557  = stall_adv23_valid;
     if (stall_adv23) begin
-      \$3557  = \$2671 [31:0];
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3558  = mac_acc2;
-    if (\$2723 ) begin
-      \$3558  = \$2724 ;
+      \$3557  = \$2718 ;
     end
     if (rst) begin
-      \$3558  = 32'd0;
+      \$3557  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3559  = mac_acc2_out;
+    \$3558  = stall_adv24_valid;
+    if (stall_adv24) begin
+      \$3558  = \$2719 ;
+    end
+    if (rst) begin
+      \$3558  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3559  = stall_adv25_valid;
     if (stall_adv25) begin
-      \$3559  = \$2672 [31:0];
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3560  = mac_acc3;
-    if (\$2725 ) begin
-      \$3560  = \$2726 ;
+      \$3559  = \$2720 ;
     end
     if (rst) begin
-      \$3560  = 32'd0;
+      \$3559  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3561  = mac_acc3_out;
+    \$3560  = stall_adv26_valid;
+    if (stall_adv26) begin
+      \$3560  = \$2721 ;
+    end
+    if (rst) begin
+      \$3560  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3561  = stall_adv27_valid;
     if (stall_adv27) begin
-      \$3561  = \$2673 [31:0];
+      \$3561  = \$2722 ;
+    end
+    if (rst) begin
+      \$3561  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3562  = stall_adv28_valid;
+    if (stall_adv28) begin
+      \$3562  = \$2723 ;
+    end
+    if (rst) begin
+      \$3562  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3563  = stall_adv29_valid;
+    if (stall_adv29) begin
+      \$3563  = \$2724 ;
+    end
+    if (rst) begin
+      \$3563  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3564  = stall_adv30_valid;
+    if (stall_adv30) begin
+      \$3564  = \$2725 ;
+    end
+    if (rst) begin
+      \$3564  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3565  = stall_adv31_valid;
+    if (stall_adv31) begin
+      \$3565  = \$2726 ;
+    end
+    if (rst) begin
+      \$3565  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3566  = mac_acc0;
+    if (\$2727 ) begin
+      \$3566  = \$2728 ;
+    end
+    if (rst) begin
+      \$3566  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3567  = mac_acc0_out;
+    if (stall_adv25) begin
+      \$3567  = \$2674 [31:0];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3568  = mac_acc1;
+    if (\$2729 ) begin
+      \$3568  = \$2730 ;
+    end
+    if (rst) begin
+      \$3568  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3569  = mac_acc1_out;
+    if (stall_adv27) begin
+      \$3569  = \$2675 [31:0];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3570  = mac_acc2;
+    if (\$2731 ) begin
+      \$3570  = \$2732 ;
+    end
+    if (rst) begin
+      \$3570  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3571  = mac_acc2_out;
+    if (stall_adv29) begin
+      \$3571  = \$2676 [31:0];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3572  = mac_acc3;
+    if (\$2733 ) begin
+      \$3572  = \$2734 ;
+    end
+    if (rst) begin
+      \$3572  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3573  = mac_acc3_out;
+    if (stall_adv31) begin
+      \$3573  = \$2677 [31:0];
     end
   end
   assign advance = i__ready;
@@ -17550,18 +17630,18 @@ module nm_linear_8_16_int8_k4_shift(i__valid, o__ready, clk, rst, i__ready, o__p
   assign sel_idx5 = { \$1950 , \$1945 , \$1941 , \$1938  };
   assign sel_idx6 = { \$1979 , \$1973 , \$1969 , \$1965  };
   assign sel_idx7 = { \$2010 , \$2003 , \$1999 , \$1995  };
-  assign shift_b4_k0_g0 = { \$2638 [14], \$2638  };
-  assign shift_b4_k1_g0 = { \$2642 [14], \$2642  };
-  assign shift_b4_k2_g0 = { \$2646 [14], \$2646  };
-  assign shift_b4_k3_g0 = { \$2650 [14], \$2650  };
-  assign mac_biased0 = { \$2658 [19], \$2658 [19], \$2658 [19], \$2658 [19], \$2658 [19], \$2658 [19], \$2658 [19], \$2658 [19], \$2658 [19], \$2658 [19], \$2658 [19], \$2658 [19], \$2658  };
-  assign mac_biased1 = { \$2659 [19], \$2659 [19], \$2659 [19], \$2659 [19], \$2659 [19], \$2659 [19], \$2659 [19], \$2659 [19], \$2659 [19], \$2659 [19], \$2659 [19], \$2659 [19], \$2659  };
-  assign mac_biased2 = { \$2660 [19], \$2660 [19], \$2660 [19], \$2660 [19], \$2660 [19], \$2660 [19], \$2660 [19], \$2660 [19], \$2660 [19], \$2660 [19], \$2660 [19], \$2660 [19], \$2660  };
-  assign mac_biased3 = { \$2661 [19], \$2661 [19], \$2661 [19], \$2661 [19], \$2661 [19], \$2661 [19], \$2661 [19], \$2661 [19], \$2661 [19], \$2661 [19], \$2661 [19], \$2661 [19], \$2661  };
-  assign mac_acc0_next = \$2670 [31:0];
-  assign mac_acc1_next = \$2671 [31:0];
-  assign mac_acc2_next = \$2672 [31:0];
-  assign mac_acc3_next = \$2673 [31:0];
+  assign shift_b4_k0_g0 = { \$2646 [14], \$2646  };
+  assign shift_b4_k1_g0 = { \$2650 [14], \$2650  };
+  assign shift_b4_k2_g0 = { \$2654 [14], \$2654  };
+  assign shift_b4_k3_g0 = { \$2658 [14], \$2658  };
+  assign mac_biased0 = { \$2662 [19], \$2662 [19], \$2662 [19], \$2662 [19], \$2662 [19], \$2662 [19], \$2662 [19], \$2662 [19], \$2662 [19], \$2662 [19], \$2662 [19], \$2662 [19], \$2662  };
+  assign mac_biased1 = { \$2663 [19], \$2663 [19], \$2663 [19], \$2663 [19], \$2663 [19], \$2663 [19], \$2663 [19], \$2663 [19], \$2663 [19], \$2663 [19], \$2663 [19], \$2663 [19], \$2663  };
+  assign mac_biased2 = { \$2664 [19], \$2664 [19], \$2664 [19], \$2664 [19], \$2664 [19], \$2664 [19], \$2664 [19], \$2664 [19], \$2664 [19], \$2664 [19], \$2664 [19], \$2664 [19], \$2664  };
+  assign mac_biased3 = { \$2665 [19], \$2665 [19], \$2665 [19], \$2665 [19], \$2665 [19], \$2665 [19], \$2665 [19], \$2665 [19], \$2665 [19], \$2665 [19], \$2665 [19], \$2665 [19], \$2665  };
+  assign mac_acc0_next = \$2674 [31:0];
+  assign mac_acc1_next = \$2675 [31:0];
+  assign mac_acc2_next = \$2676 [31:0];
+  assign mac_acc3_next = \$2677 [31:0];
   assign mac_out_valid = o__valid;
   assign \i__payload.data  = i__payload[127:0];
   assign \i__payload.data[0]  = i__payload[7:0];
@@ -17835,14 +17915,14 @@ module nm_linear_8_16_int8_k4_shift(i__valid, o__ready, clk, rst, i__ready, o__p
   assign \$2527 [2:0] = { \$2525 , \$2524 , \$2523  };
   assign mac_wmux_drop15[2:0] = 3'h0;
   assign mac_wmux_drop15[3] = \$2531 ;
-  assign \$2635  = { \mac_wmux3_s0$1743 [11], \mac_wmux3_s0$1743  };
-  assign \$2636  = { \mac_wmux3_s0$1743 , 1'h0 };
-  assign \$2639  = { \mac_wmux3_s0$1745 [11], \mac_wmux3_s0$1745  };
-  assign \$2640  = { \mac_wmux3_s0$1745 , 1'h0 };
-  assign \$2643  = { \mac_wmux3_s0$1747 [11], \mac_wmux3_s0$1747  };
-  assign \$2644  = { \mac_wmux3_s0$1747 , 1'h0 };
-  assign \$2647  = { \mac_wmux3_s0$1749 [11], \mac_wmux3_s0$1749  };
-  assign \$2648  = { \mac_wmux3_s0$1749 , 1'h0 };
+  assign \$2643  = { \mac_wmux3_s0$1759 [11], \mac_wmux3_s0$1759  };
+  assign \$2644  = { \mac_wmux3_s0$1759 , 1'h0 };
+  assign \$2647  = { \mac_wmux3_s0$1761 [11], \mac_wmux3_s0$1761  };
+  assign \$2648  = { \mac_wmux3_s0$1761 , 1'h0 };
+  assign \$2651  = { \mac_wmux3_s0$1763 [11], \mac_wmux3_s0$1763  };
+  assign \$2652  = { \mac_wmux3_s0$1763 , 1'h0 };
+  assign \$2655  = { \mac_wmux3_s0$1765 [11], \mac_wmux3_s0$1765  };
+  assign \$2656  = { \mac_wmux3_s0$1765 , 1'h0 };
 endmodule
 
 // nmsparse_mul_reg: signed product of two registered operands, itself registered.

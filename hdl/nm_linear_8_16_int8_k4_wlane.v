@@ -1145,24 +1145,24 @@ module nm_linear_8_16_int8_k4_wlane(i__valid, o__ready, clk, rst, i__ready, o__p
   wire \$2022 ;
   wire \$2023 ;
   wire \$2024 ;
-  wire [32:0] \$2025 ;
-  wire [32:0] \$2026 ;
-  wire [32:0] \$2027 ;
-  wire [32:0] \$2028 ;
-  wire [4:0] \$2029 ;
+  wire \$2025 ;
+  wire \$2026 ;
+  wire \$2027 ;
+  wire \$2028 ;
+  wire [32:0] \$2029 ;
   wire \$203 ;
-  wire [4:0] \$2030 ;
-  wire \$2031 ;
-  wire \$2032 ;
-  wire \$2033 ;
-  wire \$2034 ;
+  wire [32:0] \$2030 ;
+  wire [32:0] \$2031 ;
+  wire [32:0] \$2032 ;
+  wire [4:0] \$2033 ;
+  wire [4:0] \$2034 ;
   wire \$2035 ;
-  wire [6:0] \$2036 ;
+  wire \$2036 ;
   wire \$2037 ;
   wire \$2038 ;
   wire \$2039 ;
   wire \$204 ;
-  wire \$2040 ;
+  wire [6:0] \$2040 ;
   wire \$2041 ;
   wire \$2042 ;
   wire \$2043 ;
@@ -1302,23 +1302,23 @@ module nm_linear_8_16_int8_k4_wlane(i__valid, o__ready, clk, rst, i__ready, o__p
   wire \$2164 ;
   wire \$2165 ;
   wire \$2166 ;
-  wire [31:0] \$2167 ;
+  wire \$2167 ;
   wire \$2168 ;
-  wire [31:0] \$2169 ;
+  wire \$2169 ;
   wire \$217 ;
   wire \$2170 ;
-  wire [31:0] \$2171 ;
+  wire \$2171 ;
   wire \$2172 ;
-  wire [31:0] \$2173 ;
-  reg [7:0] \$2174 ;
-  reg [7:0] \$2175 ;
-  reg [7:0] \$2176 ;
-  reg [7:0] \$2177 ;
-  reg [7:0] \$2178 ;
-  reg [7:0] \$2179 ;
+  wire \$2173 ;
+  wire \$2174 ;
+  wire [31:0] \$2175 ;
+  wire \$2176 ;
+  wire [31:0] \$2177 ;
+  wire \$2178 ;
+  wire [31:0] \$2179 ;
   wire \$218 ;
-  reg [7:0] \$2180 ;
-  reg [7:0] \$2181 ;
+  wire \$2180 ;
+  wire [31:0] \$2181 ;
   reg [7:0] \$2182 ;
   reg [7:0] \$2183 ;
   reg [7:0] \$2184 ;
@@ -1328,16 +1328,16 @@ module nm_linear_8_16_int8_k4_wlane(i__valid, o__ready, clk, rst, i__ready, o__p
   reg [7:0] \$2188 ;
   reg [7:0] \$2189 ;
   wire \$219 ;
-  reg \$2190 ;
-  reg [119:0] \$2191 ;
-  reg \$2192 ;
-  reg \$2193 ;
-  reg \$2194 ;
-  reg \$2195 ;
-  reg \$2196 ;
-  reg \$2197 ;
+  reg [7:0] \$2190 ;
+  reg [7:0] \$2191 ;
+  reg [7:0] \$2192 ;
+  reg [7:0] \$2193 ;
+  reg [7:0] \$2194 ;
+  reg [7:0] \$2195 ;
+  reg [7:0] \$2196 ;
+  reg [7:0] \$2197 ;
   reg \$2198 ;
-  reg \$2199 ;
+  reg [119:0] \$2199 ;
   wire [8:0] \$22 ;
   wire \$220 ;
   reg \$2200 ;
@@ -1439,46 +1439,46 @@ module nm_linear_8_16_int8_k4_wlane(i__valid, o__ready, clk, rst, i__ready, o__p
   reg \$2288 ;
   reg \$2289 ;
   wire \$229 ;
-  reg [15:0] \$2290 ;
+  reg \$2290 ;
   reg \$2291 ;
-  reg [1:0] \$2292 ;
-  reg [1:0] \$2293 ;
-  reg [2:0] \$2294 ;
+  reg \$2292 ;
+  reg \$2293 ;
+  reg \$2294 ;
   reg \$2295 ;
-  reg [2:0] \$2296 ;
-  reg [2:0] \$2297 ;
-  reg [3:0] \$2298 ;
+  reg \$2296 ;
+  reg \$2297 ;
+  reg [15:0] \$2298 ;
   reg \$2299 ;
   wire \$23 ;
   wire \$230 ;
-  reg [3:0] \$2300 ;
-  reg [3:0] \$2301 ;
-  reg [3:0] \$2302 ;
+  reg [1:0] \$2300 ;
+  reg [1:0] \$2301 ;
+  reg [2:0] \$2302 ;
   reg \$2303 ;
-  reg [3:0] \$2304 ;
-  reg [3:0] \$2305 ;
-  reg \$2306 ;
-  reg [3:0] \$2307 ;
+  reg [2:0] \$2304 ;
+  reg [2:0] \$2305 ;
+  reg [3:0] \$2306 ;
+  reg \$2307 ;
   reg [3:0] \$2308 ;
-  reg [15:0] \$2309 ;
+  reg [3:0] \$2309 ;
   wire \$231 ;
-  reg [8:0] \$2310 ;
-  reg [8:0] \$2311 ;
-  reg [8:0] \$2312 ;
-  reg [8:0] \$2313 ;
-  reg [8:0] \$2314 ;
-  reg [8:0] \$2315 ;
-  reg [8:0] \$2316 ;
-  reg [8:0] \$2317 ;
-  reg [7:0] \$2318 ;
-  reg [7:0] \$2319 ;
+  reg [3:0] \$2310 ;
+  reg \$2311 ;
+  reg [3:0] \$2312 ;
+  reg [3:0] \$2313 ;
+  reg \$2314 ;
+  reg [3:0] \$2315 ;
+  reg [3:0] \$2316 ;
+  reg [15:0] \$2317 ;
+  reg [8:0] \$2318 ;
+  reg [8:0] \$2319 ;
   wire \$232 ;
-  reg [7:0] \$2320 ;
-  reg [7:0] \$2321 ;
-  reg [7:0] \$2322 ;
-  reg [7:0] \$2323 ;
-  reg [7:0] \$2324 ;
-  reg [7:0] \$2325 ;
+  reg [8:0] \$2320 ;
+  reg [8:0] \$2321 ;
+  reg [8:0] \$2322 ;
+  reg [8:0] \$2323 ;
+  reg [8:0] \$2324 ;
+  reg [8:0] \$2325 ;
   reg [7:0] \$2326 ;
   reg [7:0] \$2327 ;
   reg [7:0] \$2328 ;
@@ -1488,8 +1488,8 @@ module nm_linear_8_16_int8_k4_wlane(i__valid, o__ready, clk, rst, i__ready, o__p
   reg [7:0] \$2331 ;
   reg [7:0] \$2332 ;
   reg [7:0] \$2333 ;
-  reg \$2334 ;
-  reg [15:0] \$2335 ;
+  reg [7:0] \$2334 ;
+  reg [7:0] \$2335 ;
   reg [7:0] \$2336 ;
   reg [7:0] \$2337 ;
   reg [7:0] \$2338 ;
@@ -1497,66 +1497,66 @@ module nm_linear_8_16_int8_k4_wlane(i__valid, o__ready, clk, rst, i__ready, o__p
   wire \$234 ;
   reg [7:0] \$2340 ;
   reg [7:0] \$2341 ;
-  reg [7:0] \$2342 ;
-  reg [7:0] \$2343 ;
-  reg [3:0] \$2344 ;
-  reg [3:0] \$2345 ;
-  reg [3:0] \$2346 ;
-  reg [3:0] \$2347 ;
-  reg [3:0] \$2348 ;
-  reg [3:0] \$2349 ;
+  reg \$2342 ;
+  reg [15:0] \$2343 ;
+  reg [7:0] \$2344 ;
+  reg [7:0] \$2345 ;
+  reg [7:0] \$2346 ;
+  reg [7:0] \$2347 ;
+  reg [7:0] \$2348 ;
+  reg [7:0] \$2349 ;
   wire \$235 ;
-  reg [3:0] \$2350 ;
-  reg [3:0] \$2351 ;
-  reg \$2352 ;
-  reg \$2353 ;
-  reg \$2354 ;
-  reg \$2355 ;
-  reg \$2356 ;
-  reg \$2357 ;
-  reg \$2358 ;
-  reg [5:0] \$2359 ;
+  reg [7:0] \$2350 ;
+  reg [7:0] \$2351 ;
+  reg [3:0] \$2352 ;
+  reg [3:0] \$2353 ;
+  reg [3:0] \$2354 ;
+  reg [3:0] \$2355 ;
+  reg [3:0] \$2356 ;
+  reg [3:0] \$2357 ;
+  reg [3:0] \$2358 ;
+  reg [3:0] \$2359 ;
   wire \$236 ;
-  reg [7:0] \$2360 ;
-  reg [7:0] \$2361 ;
-  reg [7:0] \$2362 ;
-  reg [7:0] \$2363 ;
-  reg [7:0] \$2364 ;
-  reg [7:0] \$2365 ;
-  reg [7:0] \$2366 ;
-  reg [7:0] \$2367 ;
-  reg [9:0] \$2368 ;
-  reg [9:0] \$2369 ;
+  reg \$2360 ;
+  reg \$2361 ;
+  reg \$2362 ;
+  reg \$2363 ;
+  reg \$2364 ;
+  reg \$2365 ;
+  reg \$2366 ;
+  reg [5:0] \$2367 ;
+  reg [7:0] \$2368 ;
+  reg [7:0] \$2369 ;
   wire \$237 ;
-  reg [9:0] \$2370 ;
-  reg [9:0] \$2371 ;
-  reg [9:0] \$2372 ;
-  reg [9:0] \$2373 ;
-  reg [9:0] \$2374 ;
-  reg [9:0] \$2375 ;
-  reg \$2376 ;
-  reg \$2377 ;
-  reg \$2378 ;
-  reg \$2379 ;
+  reg [7:0] \$2370 ;
+  reg [7:0] \$2371 ;
+  reg [7:0] \$2372 ;
+  reg [7:0] \$2373 ;
+  reg [7:0] \$2374 ;
+  reg [7:0] \$2375 ;
+  reg [9:0] \$2376 ;
+  reg [9:0] \$2377 ;
+  reg [9:0] \$2378 ;
+  reg [9:0] \$2379 ;
   wire \$238 ;
-  reg \$2380 ;
-  reg \$2381 ;
-  reg \$2382 ;
-  reg \$2383 ;
+  reg [9:0] \$2380 ;
+  reg [9:0] \$2381 ;
+  reg [9:0] \$2382 ;
+  reg [9:0] \$2383 ;
   reg \$2384 ;
   reg \$2385 ;
   reg \$2386 ;
-  reg [7:0] \$2387 ;
-  reg [7:0] \$2388 ;
-  reg [7:0] \$2389 ;
+  reg \$2387 ;
+  reg \$2388 ;
+  reg \$2389 ;
   wire \$239 ;
-  reg [7:0] \$2390 ;
-  reg [7:0] \$2391 ;
-  reg [7:0] \$2392 ;
-  reg [7:0] \$2393 ;
-  reg [7:0] \$2394 ;
-  reg \$2395 ;
-  reg \$2396 ;
+  reg \$2390 ;
+  reg \$2391 ;
+  reg \$2392 ;
+  reg \$2393 ;
+  reg \$2394 ;
+  reg [7:0] \$2395 ;
+  reg [7:0] \$2396 ;
   reg [7:0] \$2397 ;
   reg [7:0] \$2398 ;
   reg [7:0] \$2399 ;
@@ -1565,10 +1565,10 @@ module nm_linear_8_16_int8_k4_wlane(i__valid, o__ready, clk, rst, i__ready, o__p
   reg [7:0] \$2400 ;
   reg [7:0] \$2401 ;
   reg [7:0] \$2402 ;
-  reg [7:0] \$2403 ;
-  reg [7:0] \$2404 ;
-  reg \$2405 ;
-  reg \$2406 ;
+  reg \$2403 ;
+  reg \$2404 ;
+  reg [7:0] \$2405 ;
+  reg [7:0] \$2406 ;
   reg [7:0] \$2407 ;
   reg [7:0] \$2408 ;
   reg [7:0] \$2409 ;
@@ -1576,8 +1576,8 @@ module nm_linear_8_16_int8_k4_wlane(i__valid, o__ready, clk, rst, i__ready, o__p
   reg [7:0] \$2410 ;
   reg [7:0] \$2411 ;
   reg [7:0] \$2412 ;
-  reg [7:0] \$2413 ;
-  reg [7:0] \$2414 ;
+  reg \$2413 ;
+  reg \$2414 ;
   reg [7:0] \$2415 ;
   reg [7:0] \$2416 ;
   reg [7:0] \$2417 ;
@@ -1613,22 +1613,22 @@ module nm_linear_8_16_int8_k4_wlane(i__valid, o__ready, clk, rst, i__ready, o__p
   reg [7:0] \$2444 ;
   reg [7:0] \$2445 ;
   reg [7:0] \$2446 ;
-  reg \$2447 ;
-  reg \$2448 ;
-  reg \$2449 ;
+  reg [7:0] \$2447 ;
+  reg [7:0] \$2448 ;
+  reg [7:0] \$2449 ;
   wire \$245 ;
-  reg \$2450 ;
-  reg \$2451 ;
-  reg \$2452 ;
-  reg [16:0] \$2453 ;
-  reg [16:0] \$2454 ;
-  reg [16:0] \$2455 ;
-  reg [16:0] \$2456 ;
-  reg [16:0] \$2457 ;
-  reg [16:0] \$2458 ;
-  reg [16:0] \$2459 ;
+  reg [7:0] \$2450 ;
+  reg [7:0] \$2451 ;
+  reg [7:0] \$2452 ;
+  reg [7:0] \$2453 ;
+  reg [7:0] \$2454 ;
+  reg \$2455 ;
+  reg \$2456 ;
+  reg \$2457 ;
+  reg \$2458 ;
+  reg \$2459 ;
   wire \$246 ;
-  reg [16:0] \$2460 ;
+  reg \$2460 ;
   reg [16:0] \$2461 ;
   reg [16:0] \$2462 ;
   reg [16:0] \$2463 ;
@@ -1637,33 +1637,33 @@ module nm_linear_8_16_int8_k4_wlane(i__valid, o__ready, clk, rst, i__ready, o__p
   reg [16:0] \$2466 ;
   reg [16:0] \$2467 ;
   reg [16:0] \$2468 ;
-  reg \$2469 ;
+  reg [16:0] \$2469 ;
   wire \$247 ;
-  reg \$2470 ;
-  reg [17:0] \$2471 ;
-  reg [17:0] \$2472 ;
-  reg [17:0] \$2473 ;
-  reg [17:0] \$2474 ;
-  reg [17:0] \$2475 ;
-  reg [17:0] \$2476 ;
-  reg [17:0] \$2477 ;
-  reg [17:0] \$2478 ;
-  reg \$2479 ;
+  reg [16:0] \$2470 ;
+  reg [16:0] \$2471 ;
+  reg [16:0] \$2472 ;
+  reg [16:0] \$2473 ;
+  reg [16:0] \$2474 ;
+  reg [16:0] \$2475 ;
+  reg [16:0] \$2476 ;
+  reg \$2477 ;
+  reg \$2478 ;
+  reg [17:0] \$2479 ;
   wire \$248 ;
-  reg \$2480 ;
-  reg [18:0] \$2481 ;
-  reg [18:0] \$2482 ;
-  reg [18:0] \$2483 ;
-  reg [18:0] \$2484 ;
-  reg \$2485 ;
-  reg \$2486 ;
+  reg [17:0] \$2480 ;
+  reg [17:0] \$2481 ;
+  reg [17:0] \$2482 ;
+  reg [17:0] \$2483 ;
+  reg [17:0] \$2484 ;
+  reg [17:0] \$2485 ;
+  reg [17:0] \$2486 ;
   reg \$2487 ;
   reg \$2488 ;
-  reg \$2489 ;
+  reg [18:0] \$2489 ;
   wire \$249 ;
-  reg \$2490 ;
-  reg \$2491 ;
-  reg \$2492 ;
+  reg [18:0] \$2490 ;
+  reg [18:0] \$2491 ;
+  reg [18:0] \$2492 ;
   reg \$2493 ;
   reg \$2494 ;
   reg \$2495 ;
@@ -1707,16 +1707,28 @@ module nm_linear_8_16_int8_k4_wlane(i__valid, o__ready, clk, rst, i__ready, o__p
   reg \$2529 ;
   wire \$253 ;
   reg \$2530 ;
-  reg [31:0] \$2531 ;
-  reg [31:0] \$2532 ;
-  reg [31:0] \$2533 ;
-  reg [31:0] \$2534 ;
-  reg [31:0] \$2535 ;
-  reg [31:0] \$2536 ;
-  reg [31:0] \$2537 ;
-  reg [31:0] \$2538 ;
+  reg \$2531 ;
+  reg \$2532 ;
+  reg \$2533 ;
+  reg \$2534 ;
+  reg \$2535 ;
+  reg \$2536 ;
+  reg \$2537 ;
+  reg \$2538 ;
+  reg \$2539 ;
   wire \$254 ;
+  reg \$2540 ;
+  reg \$2541 ;
+  reg \$2542 ;
+  reg [31:0] \$2543 ;
+  reg [31:0] \$2544 ;
+  reg [31:0] \$2545 ;
+  reg [31:0] \$2546 ;
+  reg [31:0] \$2547 ;
+  reg [31:0] \$2548 ;
+  reg [31:0] \$2549 ;
   wire \$255 ;
+  reg [31:0] \$2550 ;
   wire \$256 ;
   wire \$257 ;
   wire \$258 ;
@@ -2649,38 +2661,38 @@ module nm_linear_8_16_int8_k4_wlane(i__valid, o__ready, clk, rst, i__ready, o__p
   wire [31:0] mac_acc3_next;
   reg [31:0] mac_acc3_out = 32'd0;
   reg [16:0] mac_add0_s0 = 17'h00000;
-  reg \mac_add0_s0$1128  = 1'h0;
-  reg [16:0] \mac_add0_s0$925  = 17'h00000;
-  reg [16:0] \mac_add0_s0$927  = 17'h00000;
-  reg [16:0] \mac_add0_s0$928  = 17'h00000;
-  reg [16:0] \mac_add0_s0$930  = 17'h00000;
-  reg [16:0] \mac_add0_s0$931  = 17'h00000;
+  reg \mac_add0_s0$1136  = 1'h0;
   reg [16:0] \mac_add0_s0$933  = 17'h00000;
-  reg [16:0] \mac_add0_s0$934  = 17'h00000;
+  reg [16:0] \mac_add0_s0$935  = 17'h00000;
   reg [16:0] \mac_add0_s0$936  = 17'h00000;
-  reg [16:0] \mac_add0_s0$937  = 17'h00000;
+  reg [16:0] \mac_add0_s0$938  = 17'h00000;
   reg [16:0] \mac_add0_s0$939  = 17'h00000;
-  reg [16:0] \mac_add0_s0$940  = 17'h00000;
+  reg [16:0] \mac_add0_s0$941  = 17'h00000;
   reg [16:0] \mac_add0_s0$942  = 17'h00000;
-  reg [16:0] \mac_add0_s0$943  = 17'h00000;
+  reg [16:0] \mac_add0_s0$944  = 17'h00000;
   reg [16:0] \mac_add0_s0$945  = 17'h00000;
-  reg [16:0] \mac_add0_s0$946  = 17'h00000;
+  reg [16:0] \mac_add0_s0$947  = 17'h00000;
+  reg [16:0] \mac_add0_s0$948  = 17'h00000;
+  reg [16:0] \mac_add0_s0$950  = 17'h00000;
+  reg [16:0] \mac_add0_s0$951  = 17'h00000;
+  reg [16:0] \mac_add0_s0$953  = 17'h00000;
+  reg [16:0] \mac_add0_s0$954  = 17'h00000;
   reg mac_add0_valid_s0 = 1'h0;
   reg [17:0] mac_add1_s0 = 18'h00000;
-  reg \mac_add1_s0$1130  = 1'h0;
-  reg [17:0] \mac_add1_s0$951  = 18'h00000;
-  reg [17:0] \mac_add1_s0$953  = 18'h00000;
-  reg [17:0] \mac_add1_s0$954  = 18'h00000;
-  reg [17:0] \mac_add1_s0$956  = 18'h00000;
-  reg [17:0] \mac_add1_s0$957  = 18'h00000;
+  reg \mac_add1_s0$1138  = 1'h0;
   reg [17:0] \mac_add1_s0$959  = 18'h00000;
-  reg [17:0] \mac_add1_s0$960  = 18'h00000;
+  reg [17:0] \mac_add1_s0$961  = 18'h00000;
+  reg [17:0] \mac_add1_s0$962  = 18'h00000;
+  reg [17:0] \mac_add1_s0$964  = 18'h00000;
+  reg [17:0] \mac_add1_s0$965  = 18'h00000;
+  reg [17:0] \mac_add1_s0$967  = 18'h00000;
+  reg [17:0] \mac_add1_s0$968  = 18'h00000;
   reg mac_add1_valid_s0 = 1'h0;
   reg [18:0] mac_add2_s0 = 19'h00000;
-  reg \mac_add2_s0$1132  = 1'h0;
-  reg [18:0] \mac_add2_s0$984  = 19'h00000;
-  reg [18:0] \mac_add2_s0$987  = 19'h00000;
-  reg [18:0] \mac_add2_s0$990  = 19'h00000;
+  reg \mac_add2_s0$1140  = 1'h0;
+  reg [18:0] \mac_add2_s0$992  = 19'h00000;
+  reg [18:0] \mac_add2_s0$995  = 19'h00000;
+  reg [18:0] \mac_add2_s0$998  = 19'h00000;
   reg mac_add2_valid_s0 = 1'h0;
   reg mac_dspin_s0 = 1'h0;
   reg mac_dspin_valid_s0 = 1'h0;
@@ -2689,30 +2701,22 @@ module nm_linear_8_16_int8_k4_wlane(i__valid, o__ready, clk, rst, i__ready, o__p
   reg [5:0] mac_group = 6'h00;
   (* init = 1'h0 *)
   wire mac_out_valid;
+  reg [7:0] mac_pre_a0_g0 = 8'h00;
+  reg [7:0] mac_pre_a1_g1 = 8'h00;
+  reg [7:0] mac_pre_a2_g2 = 8'h00;
+  reg [7:0] mac_pre_a3_g3 = 8'h00;
+  reg [7:0] mac_pre_a4_g4 = 8'h00;
+  reg [7:0] mac_pre_a5_g5 = 8'h00;
+  reg [7:0] mac_pre_a6_g6 = 8'h00;
+  reg [7:0] mac_pre_a7_g7 = 8'h00;
   reg [7:0] mac_pre_s0 = 8'h00;
-  reg [7:0] \mac_pre_s0$1075  = 8'h00;
-  reg [7:0] \mac_pre_s0$1076  = 8'h00;
-  reg [7:0] \mac_pre_s0$1077  = 8'h00;
-  reg [7:0] \mac_pre_s0$1078  = 8'h00;
-  reg [7:0] \mac_pre_s0$1079  = 8'h00;
-  reg [7:0] \mac_pre_s0$1080  = 8'h00;
-  reg [7:0] \mac_pre_s0$1081  = 8'h00;
-  reg [7:0] \mac_pre_s0$1082  = 8'h00;
-  reg [7:0] \mac_pre_s0$1084  = 8'h00;
-  reg [7:0] \mac_pre_s0$1086  = 8'h00;
-  reg [7:0] \mac_pre_s0$1088  = 8'h00;
-  reg [7:0] \mac_pre_s0$1090  = 8'h00;
   reg [7:0] \mac_pre_s0$1092  = 8'h00;
   reg [7:0] \mac_pre_s0$1094  = 8'h00;
   reg [7:0] \mac_pre_s0$1096  = 8'h00;
   reg [7:0] \mac_pre_s0$1098  = 8'h00;
-  reg [7:0] \mac_pre_s0$1099  = 8'h00;
   reg [7:0] \mac_pre_s0$1100  = 8'h00;
-  reg [7:0] \mac_pre_s0$1101  = 8'h00;
   reg [7:0] \mac_pre_s0$1102  = 8'h00;
-  reg [7:0] \mac_pre_s0$1103  = 8'h00;
   reg [7:0] \mac_pre_s0$1104  = 8'h00;
-  reg [7:0] \mac_pre_s0$1105  = 8'h00;
   reg [7:0] \mac_pre_s0$1106  = 8'h00;
   reg [7:0] \mac_pre_s0$1107  = 8'h00;
   reg [7:0] \mac_pre_s0$1108  = 8'h00;
@@ -2729,7 +2733,15 @@ module nm_linear_8_16_int8_k4_wlane(i__valid, o__ready, clk, rst, i__ready, o__p
   reg [7:0] \mac_pre_s0$1119  = 8'h00;
   reg [7:0] \mac_pre_s0$1120  = 8'h00;
   reg [7:0] \mac_pre_s0$1121  = 8'h00;
-  reg \mac_pre_s0$1122  = 1'h0;
+  reg [7:0] \mac_pre_s0$1122  = 8'h00;
+  reg [7:0] \mac_pre_s0$1123  = 8'h00;
+  reg [7:0] \mac_pre_s0$1124  = 8'h00;
+  reg [7:0] \mac_pre_s0$1125  = 8'h00;
+  reg [7:0] \mac_pre_s0$1126  = 8'h00;
+  reg [7:0] \mac_pre_s0$1127  = 8'h00;
+  reg [7:0] \mac_pre_s0$1128  = 8'h00;
+  reg [7:0] \mac_pre_s0$1129  = 8'h00;
+  reg \mac_pre_s0$1130  = 1'h0;
   reg mac_pre_valid_s0 = 1'h0;
   wire [15:0] mac_prod0_0;
   wire [15:0] mac_prod0_1;
@@ -2764,42 +2776,42 @@ module nm_linear_8_16_int8_k4_wlane(i__valid, o__ready, clk, rst, i__ready, o__p
   wire [15:0] mac_prod3_6;
   wire [15:0] mac_prod3_7;
   reg [7:0] mac_raddr_s0 = 8'h00;
-  reg [7:0] \mac_raddr_s0$1020  = 8'h00;
-  reg [7:0] \mac_raddr_s0$1021  = 8'h00;
-  reg [7:0] \mac_raddr_s0$1022  = 8'h00;
-  reg [7:0] \mac_raddr_s0$1023  = 8'h00;
-  reg [7:0] \mac_raddr_s0$1024  = 8'h00;
-  reg [7:0] \mac_raddr_s0$1025  = 8'h00;
-  reg [7:0] \mac_raddr_s0$1026  = 8'h00;
-  reg [9:0] \mac_raddr_s0$1027  = 10'h000;
-  reg [9:0] \mac_raddr_s0$1028  = 10'h000;
-  reg [9:0] \mac_raddr_s0$1029  = 10'h000;
-  reg [9:0] \mac_raddr_s0$1030  = 10'h000;
-  reg [9:0] \mac_raddr_s0$1031  = 10'h000;
-  reg [9:0] \mac_raddr_s0$1032  = 10'h000;
-  reg [9:0] \mac_raddr_s0$1033  = 10'h000;
-  reg [9:0] \mac_raddr_s0$1034  = 10'h000;
-  reg \mac_raddr_s0$1035  = 1'h0;
+  reg [7:0] \mac_raddr_s0$1028  = 8'h00;
+  reg [7:0] \mac_raddr_s0$1029  = 8'h00;
+  reg [7:0] \mac_raddr_s0$1030  = 8'h00;
+  reg [7:0] \mac_raddr_s0$1031  = 8'h00;
+  reg [7:0] \mac_raddr_s0$1032  = 8'h00;
+  reg [7:0] \mac_raddr_s0$1033  = 8'h00;
+  reg [7:0] \mac_raddr_s0$1034  = 8'h00;
+  reg [9:0] \mac_raddr_s0$1035  = 10'h000;
+  reg [9:0] \mac_raddr_s0$1036  = 10'h000;
+  reg [9:0] \mac_raddr_s0$1037  = 10'h000;
+  reg [9:0] \mac_raddr_s0$1038  = 10'h000;
+  reg [9:0] \mac_raddr_s0$1039  = 10'h000;
+  reg [9:0] \mac_raddr_s0$1040  = 10'h000;
+  reg [9:0] \mac_raddr_s0$1041  = 10'h000;
+  reg [9:0] \mac_raddr_s0$1042  = 10'h000;
+  reg \mac_raddr_s0$1043  = 1'h0;
   reg mac_raddr_valid_s0 = 1'h0;
   reg [7:0] mac_rdreg_s0 = 8'h00;
-  reg [7:0] \mac_rdreg_s0$1065  = 8'h00;
-  reg [7:0] \mac_rdreg_s0$1066  = 8'h00;
-  reg [7:0] \mac_rdreg_s0$1067  = 8'h00;
-  reg [7:0] \mac_rdreg_s0$1068  = 8'h00;
-  reg [7:0] \mac_rdreg_s0$1069  = 8'h00;
-  reg [7:0] \mac_rdreg_s0$1070  = 8'h00;
-  reg [7:0] \mac_rdreg_s0$1071  = 8'h00;
-  reg \mac_rdreg_s0$1072  = 1'h0;
+  reg [7:0] \mac_rdreg_s0$1073  = 8'h00;
+  reg [7:0] \mac_rdreg_s0$1074  = 8'h00;
+  reg [7:0] \mac_rdreg_s0$1075  = 8'h00;
+  reg [7:0] \mac_rdreg_s0$1076  = 8'h00;
+  reg [7:0] \mac_rdreg_s0$1077  = 8'h00;
+  reg [7:0] \mac_rdreg_s0$1078  = 8'h00;
+  reg [7:0] \mac_rdreg_s0$1079  = 8'h00;
+  reg \mac_rdreg_s0$1080  = 1'h0;
   reg mac_rdreg_valid_s0 = 1'h0;
   reg [7:0] mac_read_s0 = 8'h00;
-  reg [7:0] \mac_read_s0$1055  = 8'h00;
-  reg [7:0] \mac_read_s0$1056  = 8'h00;
-  reg [7:0] \mac_read_s0$1057  = 8'h00;
-  reg [7:0] \mac_read_s0$1058  = 8'h00;
-  reg [7:0] \mac_read_s0$1059  = 8'h00;
-  reg [7:0] \mac_read_s0$1060  = 8'h00;
-  reg [7:0] \mac_read_s0$1061  = 8'h00;
-  reg \mac_read_s0$1062  = 1'h0;
+  reg [7:0] \mac_read_s0$1063  = 8'h00;
+  reg [7:0] \mac_read_s0$1064  = 8'h00;
+  reg [7:0] \mac_read_s0$1065  = 8'h00;
+  reg [7:0] \mac_read_s0$1066  = 8'h00;
+  reg [7:0] \mac_read_s0$1067  = 8'h00;
+  reg [7:0] \mac_read_s0$1068  = 8'h00;
+  reg [7:0] \mac_read_s0$1069  = 8'h00;
+  reg \mac_read_s0$1070  = 1'h0;
   reg mac_read_valid_s0 = 1'h0;
   output [127:0] o__payload;
   wire [127:0] o__payload;
@@ -3200,6 +3212,7 @@ module nm_linear_8_16_int8_k4_wlane(i__valid, o__ready, clk, rst, i__ready, o__p
   wire [7:0] sel_key8;
   wire [7:0] sel_key9;
   reg sel_l10_s0 = 1'h0;
+  reg \sel_l10_s0$1007  = 1'h0;
   reg [2:0] \sel_l10_s0$578  = 3'h0;
   reg [2:0] \sel_l10_s0$586  = 3'h0;
   reg [2:0] \sel_l10_s0$594  = 3'h0;
@@ -3215,10 +3228,9 @@ module nm_linear_8_16_int8_k4_wlane(i__valid, o__ready, clk, rst, i__ready, o__p
   reg \sel_l10_s0$720  = 1'h0;
   reg [1:0] \sel_l10_s0$721  = 2'h0;
   reg [1:0] \sel_l10_s0$722  = 2'h0;
-  reg \sel_l10_s0$999  = 1'h0;
   reg [7:0] sel_l13_s0 = 8'h00;
-  reg [15:0] \sel_l13_s0$1000  = 16'h0000;
-  reg \sel_l13_s0$1001  = 1'h0;
+  reg [15:0] \sel_l13_s0$1008  = 16'h0000;
+  reg \sel_l13_s0$1009  = 1'h0;
   reg [8:0] \sel_l13_s0$734  = 9'h000;
   reg [7:0] \sel_l13_s0$735  = 8'h00;
   reg [7:0] \sel_l13_s0$736  = 8'h00;
@@ -3243,16 +3255,16 @@ module nm_linear_8_16_int8_k4_wlane(i__valid, o__ready, clk, rst, i__ready, o__p
   reg [8:0] \sel_l13_s0$783  = 9'h000;
   reg [7:0] \sel_l13_s0$786  = 8'h00;
   reg [3:0] sel_l15_s0 = 4'h0;
-  reg [15:0] \sel_l15_s0$1002  = 16'h0000;
-  reg [7:0] \sel_l15_s0$1003  = 8'h00;
-  reg [7:0] \sel_l15_s0$1004  = 8'h00;
-  reg [7:0] \sel_l15_s0$1005  = 8'h00;
-  reg [7:0] \sel_l15_s0$1006  = 8'h00;
-  reg [7:0] \sel_l15_s0$1007  = 8'h00;
-  reg [7:0] \sel_l15_s0$1008  = 8'h00;
-  reg [7:0] \sel_l15_s0$1009  = 8'h00;
-  reg [7:0] \sel_l15_s0$1010  = 8'h00;
-  reg \sel_l15_s0$1011  = 1'h0;
+  reg [15:0] \sel_l15_s0$1010  = 16'h0000;
+  reg [7:0] \sel_l15_s0$1011  = 8'h00;
+  reg [7:0] \sel_l15_s0$1012  = 8'h00;
+  reg [7:0] \sel_l15_s0$1013  = 8'h00;
+  reg [7:0] \sel_l15_s0$1014  = 8'h00;
+  reg [7:0] \sel_l15_s0$1015  = 8'h00;
+  reg [7:0] \sel_l15_s0$1016  = 8'h00;
+  reg [7:0] \sel_l15_s0$1017  = 8'h00;
+  reg [7:0] \sel_l15_s0$1018  = 8'h00;
+  reg \sel_l15_s0$1019  = 1'h0;
   reg [3:0] \sel_l15_s0$801  = 4'h0;
   reg [3:0] \sel_l15_s0$803  = 4'h0;
   reg [3:0] \sel_l15_s0$805  = 4'h0;
@@ -3261,6 +3273,7 @@ module nm_linear_8_16_int8_k4_wlane(i__valid, o__ready, clk, rst, i__ready, o__p
   reg [3:0] \sel_l15_s0$811  = 4'h0;
   reg [3:0] \sel_l15_s0$813  = 4'h0;
   reg [7:0] sel_l1_s0 = 8'h00;
+  reg \sel_l1_s0$1004  = 1'h0;
   reg [7:0] \sel_l1_s0$29  = 8'h00;
   reg [7:0] \sel_l1_s0$30  = 8'h00;
   reg [7:0] \sel_l1_s0$31  = 8'h00;
@@ -3276,10 +3289,10 @@ module nm_linear_8_16_int8_k4_wlane(i__valid, o__ready, clk, rst, i__ready, o__p
   reg [7:0] \sel_l1_s0$41  = 8'h00;
   reg [7:0] \sel_l1_s0$42  = 8'h00;
   reg [7:0] \sel_l1_s0$43  = 8'h00;
-  reg \sel_l1_s0$996  = 1'h0;
   reg [119:0] sel_l2_s0 = 120'h000000000000000000000000000000;
-  reg \sel_l2_s0$997  = 1'h0;
+  reg \sel_l2_s0$1005  = 1'h0;
   reg sel_l5_s0 = 1'h0;
+  reg \sel_l5_s0$1006  = 1'h0;
   reg \sel_l5_s0$339  = 1'h0;
   reg \sel_l5_s0$340  = 1'h0;
   reg \sel_l5_s0$343  = 1'h0;
@@ -3375,7 +3388,6 @@ module nm_linear_8_16_int8_k4_wlane(i__valid, o__ready, clk, rst, i__ready, o__p
   reg \sel_l5_s0$495  = 1'h0;
   reg \sel_l5_s0$496  = 1'h0;
   reg \sel_l5_s0$497  = 1'h0;
-  reg \sel_l5_s0$998  = 1'h0;
   wire [7:0] sel_or0_0;
   wire [7:0] sel_or0_3;
   wire [7:0] sel_or0_6;
@@ -3693,6 +3705,14 @@ module nm_linear_8_16_int8_k4_wlane(i__valid, o__ready, clk, rst, i__ready, o__p
   reg stall_adv41_valid = 1'h0;
   wire stall_adv42;
   reg stall_adv42_valid = 1'h0;
+  wire stall_adv43;
+  reg stall_adv43_valid = 1'h0;
+  wire stall_adv44;
+  reg stall_adv44_valid = 1'h0;
+  wire stall_adv45;
+  reg stall_adv45_valid = 1'h0;
+  wire stall_adv46;
+  reg stall_adv46_valid = 1'h0;
   reg stall_adv4_valid = 1'h0;
   wire stall_adv5;
   reg stall_adv5_valid = 1'h0;
@@ -6367,6 +6387,14 @@ module nm_linear_8_16_int8_k4_wlane(i__valid, o__ready, clk, rst, i__ready, o__p
   assign stall_adv30 = \$2012  | o__ready;
   assign \$2013  = ~ stall_adv31_valid;
   assign stall_adv31 = \$2013  | o__ready;
+  assign \$2014  = ~ stall_adv32_valid;
+  assign stall_adv32 = \$2014  | o__ready;
+  assign \$2015  = ~ stall_adv33_valid;
+  assign stall_adv33 = \$2015  | o__ready;
+  assign \$2016  = ~ stall_adv34_valid;
+  assign stall_adv34 = \$2016  | o__ready;
+  assign \$2017  = ~ stall_adv35_valid;
+  assign stall_adv35 = \$2017  | o__ready;
   assign mac0_sum0_p0 = $signed(mac_prod0_0) + $signed(mac_prod0_1);
   assign mac0_sum0_p1 = $signed(mac_prod0_2) + $signed(mac_prod0_3);
   assign mac0_sum0_p2 = $signed(mac_prod0_4) + $signed(mac_prod0_5);
@@ -6383,30 +6411,22 @@ module nm_linear_8_16_int8_k4_wlane(i__valid, o__ready, clk, rst, i__ready, o__p
   assign mac3_sum0_p1 = $signed(mac_prod3_2) + $signed(mac_prod3_3);
   assign mac3_sum0_p2 = $signed(mac_prod3_4) + $signed(mac_prod3_5);
   assign mac3_sum0_p3 = $signed(mac_prod3_6) + $signed(mac_prod3_7);
-  assign \$2014  = ~ stall_adv32_valid;
-  assign stall_adv32 = \$2014  | o__ready;
-  assign mac0_sum1_p0 = $signed(mac_add0_s0) + $signed(\mac_add0_s0$925 );
-  assign mac0_sum1_p1 = $signed(\mac_add0_s0$927 ) + $signed(\mac_add0_s0$928 );
-  assign mac1_sum1_p0 = $signed(\mac_add0_s0$930 ) + $signed(\mac_add0_s0$931 );
-  assign mac1_sum1_p1 = $signed(\mac_add0_s0$933 ) + $signed(\mac_add0_s0$934 );
-  assign mac2_sum1_p0 = $signed(\mac_add0_s0$936 ) + $signed(\mac_add0_s0$937 );
-  assign mac2_sum1_p1 = $signed(\mac_add0_s0$939 ) + $signed(\mac_add0_s0$940 );
-  assign mac3_sum1_p0 = $signed(\mac_add0_s0$942 ) + $signed(\mac_add0_s0$943 );
-  assign mac3_sum1_p1 = $signed(\mac_add0_s0$945 ) + $signed(\mac_add0_s0$946 );
-  assign \$2015  = ~ stall_adv33_valid;
-  assign stall_adv33 = \$2015  | o__ready;
-  assign mac0_sum2_p0 = $signed(mac_add1_s0) + $signed(\mac_add1_s0$951 );
-  assign mac1_sum2_p0 = $signed(\mac_add1_s0$953 ) + $signed(\mac_add1_s0$954 );
-  assign mac2_sum2_p0 = $signed(\mac_add1_s0$956 ) + $signed(\mac_add1_s0$957 );
-  assign mac3_sum2_p0 = $signed(\mac_add1_s0$959 ) + $signed(\mac_add1_s0$960 );
-  assign \$2016  = ~ stall_adv34_valid;
-  assign stall_adv34 = \$2016  | o__ready;
-  assign \$2017  = ~ stall_adv35_valid;
-  assign stall_adv35 = \$2017  | o__ready;
   assign \$2018  = ~ stall_adv36_valid;
   assign stall_adv36 = \$2018  | o__ready;
+  assign mac0_sum1_p0 = $signed(mac_add0_s0) + $signed(\mac_add0_s0$933 );
+  assign mac0_sum1_p1 = $signed(\mac_add0_s0$935 ) + $signed(\mac_add0_s0$936 );
+  assign mac1_sum1_p0 = $signed(\mac_add0_s0$938 ) + $signed(\mac_add0_s0$939 );
+  assign mac1_sum1_p1 = $signed(\mac_add0_s0$941 ) + $signed(\mac_add0_s0$942 );
+  assign mac2_sum1_p0 = $signed(\mac_add0_s0$944 ) + $signed(\mac_add0_s0$945 );
+  assign mac2_sum1_p1 = $signed(\mac_add0_s0$947 ) + $signed(\mac_add0_s0$948 );
+  assign mac3_sum1_p0 = $signed(\mac_add0_s0$950 ) + $signed(\mac_add0_s0$951 );
+  assign mac3_sum1_p1 = $signed(\mac_add0_s0$953 ) + $signed(\mac_add0_s0$954 );
   assign \$2019  = ~ stall_adv37_valid;
   assign stall_adv37 = \$2019  | o__ready;
+  assign mac0_sum2_p0 = $signed(mac_add1_s0) + $signed(\mac_add1_s0$959 );
+  assign mac1_sum2_p0 = $signed(\mac_add1_s0$961 ) + $signed(\mac_add1_s0$962 );
+  assign mac2_sum2_p0 = $signed(\mac_add1_s0$964 ) + $signed(\mac_add1_s0$965 );
+  assign mac3_sum2_p0 = $signed(\mac_add1_s0$967 ) + $signed(\mac_add1_s0$968 );
   assign \$2020  = ~ stall_adv38_valid;
   assign stall_adv38 = \$2020  | o__ready;
   assign \$2021  = ~ stall_adv39_valid;
@@ -6417,537 +6437,533 @@ module nm_linear_8_16_int8_k4_wlane(i__valid, o__ready, clk, rst, i__ready, o__p
   assign stall_adv41 = \$2023  | o__ready;
   assign \$2024  = ~ stall_adv42_valid;
   assign stall_adv42 = \$2024  | o__ready;
-  assign \$2025  = $signed(mac_acc0) + $signed(mac_add2_s0);
-  assign \$2026  = $signed(mac_acc1) + $signed(\mac_add2_s0$984 );
-  assign \$2027  = $signed(mac_acc2) + $signed(\mac_add2_s0$987 );
-  assign \$2028  = $signed(mac_acc3) + $signed(\mac_add2_s0$990 );
-  assign \$2029  = wr__addr + 1'h1;
-  assign \$2030  = rd__addr + 1'h1;
-  assign \$2031  = ~ i__payload[161];
-  assign \$2032  = i__valid & \$2031 ;
-  assign \$2033  = advance & sel_valid_s5;
-  assign \$2034  = mac_group == 6'h3f;
-  assign \$2035  = \sel_l15_s0$1011  | \$2034 ;
-  assign \$2036  = mac_group + 1'h1;
-  assign \$2037  = sel_valid_s0 | sel_valid_s1;
-  assign \$2038  = sel_valid_s2 | sel_valid_s3;
-  assign \$2039  = \$2037  | \$2038 ;
-  assign \$2040  = sel_valid_s4 | sel_valid_s5;
-  assign \$2041  = ~ i__payload[161];
-  assign \$2042  = i__valid & \$2041 ;
-  assign \$2043  = mac_raddr_valid_s0 | \$2042 ;
-  assign \$2044  = \$2040  | \$2043 ;
-  assign \$2045  = \$2039  | \$2044 ;
-  assign \$2046  = i__valid & i__payload[161];
-  assign \$2047  = ~ load_busy;
-  assign \$2048  = \$2046  & \$2047 ;
-  assign \$2049  = i__payload[171:166] < 7'h40;
-  assign \$2050  = \$2048  & \$2049 ;
-  assign \$2051  = i__payload[165:162] <= 4'h8;
-  assign \$2053  = \$2050  & \$2052 ;
-  assign \$2054  = i__valid & i__payload[161];
-  assign \$2055  = ~ load_busy;
-  assign \$2056  = \$2054  & \$2055 ;
-  assign \$2057  = i__payload[171:166] < 7'h40;
-  assign \$2058  = \$2056  & \$2057 ;
-  assign \$2059  = i__payload[165:162] >= 1'h1;
-  assign \$2061  = i__payload[165:162] <= 4'h9;
+  assign \$2025  = ~ stall_adv43_valid;
+  assign stall_adv43 = \$2025  | o__ready;
+  assign \$2026  = ~ stall_adv44_valid;
+  assign stall_adv44 = \$2026  | o__ready;
+  assign \$2027  = ~ stall_adv45_valid;
+  assign stall_adv45 = \$2027  | o__ready;
+  assign \$2028  = ~ stall_adv46_valid;
+  assign stall_adv46 = \$2028  | o__ready;
+  assign \$2029  = $signed(mac_acc0) + $signed(mac_add2_s0);
+  assign \$2030  = $signed(mac_acc1) + $signed(\mac_add2_s0$992 );
+  assign \$2031  = $signed(mac_acc2) + $signed(\mac_add2_s0$995 );
+  assign \$2032  = $signed(mac_acc3) + $signed(\mac_add2_s0$998 );
+  assign \$2033  = wr__addr + 1'h1;
+  assign \$2034  = rd__addr + 1'h1;
+  assign \$2035  = ~ i__payload[161];
+  assign \$2036  = i__valid & \$2035 ;
+  assign \$2037  = advance & sel_valid_s5;
+  assign \$2038  = mac_group == 6'h3f;
+  assign \$2039  = \sel_l15_s0$1019  | \$2038 ;
+  assign \$2040  = mac_group + 1'h1;
+  assign \$2041  = sel_valid_s0 | sel_valid_s1;
+  assign \$2042  = sel_valid_s2 | sel_valid_s3;
+  assign \$2043  = \$2041  | \$2042 ;
+  assign \$2044  = sel_valid_s4 | sel_valid_s5;
+  assign \$2045  = ~ i__payload[161];
+  assign \$2046  = i__valid & \$2045 ;
+  assign \$2047  = mac_raddr_valid_s0 | \$2046 ;
+  assign \$2048  = \$2044  | \$2047 ;
+  assign \$2049  = \$2043  | \$2048 ;
+  assign \$2050  = i__valid & i__payload[161];
+  assign \$2051  = ~ load_busy;
+  assign \$2052  = \$2050  & \$2051 ;
+  assign \$2053  = i__payload[171:166] < 7'h40;
+  assign \$2054  = \$2052  & \$2053 ;
+  assign \$2055  = i__payload[165:162] <= 4'h8;
+  assign \$2057  = \$2054  & \$2056 ;
+  assign \$2058  = i__valid & i__payload[161];
+  assign \$2059  = ~ load_busy;
+  assign \$2060  = \$2058  & \$2059 ;
+  assign \$2061  = i__payload[171:166] < 7'h40;
   assign \$2062  = \$2060  & \$2061 ;
-  assign \$2063  = \$2058  & \$2062 ;
-  assign \$2064  = i__valid & i__payload[161];
-  assign \$2065  = ~ load_busy;
+  assign \$2063  = i__payload[165:162] >= 1'h1;
+  assign \$2065  = i__payload[165:162] <= 4'h9;
   assign \$2066  = \$2064  & \$2065 ;
-  assign \$2067  = i__payload[171:166] < 7'h40;
-  assign \$2068  = \$2066  & \$2067 ;
-  assign \$2069  = i__payload[165:162] >= 2'h2;
-  assign \$2071  = i__payload[165:162] <= 4'ha;
+  assign \$2067  = \$2062  & \$2066 ;
+  assign \$2068  = i__valid & i__payload[161];
+  assign \$2069  = ~ load_busy;
+  assign \$2070  = \$2068  & \$2069 ;
+  assign \$2071  = i__payload[171:166] < 7'h40;
   assign \$2072  = \$2070  & \$2071 ;
-  assign \$2073  = \$2068  & \$2072 ;
-  assign \$2074  = i__valid & i__payload[161];
-  assign \$2075  = ~ load_busy;
+  assign \$2073  = i__payload[165:162] >= 2'h2;
+  assign \$2075  = i__payload[165:162] <= 4'ha;
   assign \$2076  = \$2074  & \$2075 ;
-  assign \$2077  = i__payload[171:166] < 7'h40;
-  assign \$2078  = \$2076  & \$2077 ;
-  assign \$2079  = i__payload[165:162] >= 2'h3;
-  assign \$2081  = i__payload[165:162] <= 4'hb;
+  assign \$2077  = \$2072  & \$2076 ;
+  assign \$2078  = i__valid & i__payload[161];
+  assign \$2079  = ~ load_busy;
+  assign \$2080  = \$2078  & \$2079 ;
+  assign \$2081  = i__payload[171:166] < 7'h40;
   assign \$2082  = \$2080  & \$2081 ;
-  assign \$2083  = \$2078  & \$2082 ;
-  assign \$2084  = i__valid & i__payload[161];
-  assign \$2085  = ~ load_busy;
+  assign \$2083  = i__payload[165:162] >= 2'h3;
+  assign \$2085  = i__payload[165:162] <= 4'hb;
   assign \$2086  = \$2084  & \$2085 ;
-  assign \$2087  = i__payload[171:166] < 7'h40;
-  assign \$2088  = \$2086  & \$2087 ;
-  assign \$2089  = i__payload[165:162] >= 3'h4;
-  assign \$2091  = i__payload[165:162] <= 4'hc;
+  assign \$2087  = \$2082  & \$2086 ;
+  assign \$2088  = i__valid & i__payload[161];
+  assign \$2089  = ~ load_busy;
+  assign \$2090  = \$2088  & \$2089 ;
+  assign \$2091  = i__payload[171:166] < 7'h40;
   assign \$2092  = \$2090  & \$2091 ;
-  assign \$2093  = \$2088  & \$2092 ;
-  assign \$2094  = i__valid & i__payload[161];
-  assign \$2095  = ~ load_busy;
+  assign \$2093  = i__payload[165:162] >= 3'h4;
+  assign \$2095  = i__payload[165:162] <= 4'hc;
   assign \$2096  = \$2094  & \$2095 ;
-  assign \$2097  = i__payload[171:166] < 7'h40;
-  assign \$2098  = \$2096  & \$2097 ;
-  assign \$2099  = i__payload[165:162] >= 3'h5;
-  assign \$2101  = i__payload[165:162] <= 4'hd;
+  assign \$2097  = \$2092  & \$2096 ;
+  assign \$2098  = i__valid & i__payload[161];
+  assign \$2099  = ~ load_busy;
+  assign \$2100  = \$2098  & \$2099 ;
+  assign \$2101  = i__payload[171:166] < 7'h40;
   assign \$2102  = \$2100  & \$2101 ;
-  assign \$2103  = \$2098  & \$2102 ;
-  assign \$2104  = i__valid & i__payload[161];
-  assign \$2105  = ~ load_busy;
+  assign \$2103  = i__payload[165:162] >= 3'h5;
+  assign \$2105  = i__payload[165:162] <= 4'hd;
   assign \$2106  = \$2104  & \$2105 ;
-  assign \$2107  = i__payload[171:166] < 7'h40;
-  assign \$2108  = \$2106  & \$2107 ;
-  assign \$2109  = i__payload[165:162] >= 3'h6;
-  assign \$2111  = i__payload[165:162] <= 4'he;
+  assign \$2107  = \$2102  & \$2106 ;
+  assign \$2108  = i__valid & i__payload[161];
+  assign \$2109  = ~ load_busy;
+  assign \$2110  = \$2108  & \$2109 ;
+  assign \$2111  = i__payload[171:166] < 7'h40;
   assign \$2112  = \$2110  & \$2111 ;
-  assign \$2113  = \$2108  & \$2112 ;
-  assign \$2114  = i__valid & i__payload[161];
-  assign \$2115  = ~ load_busy;
+  assign \$2113  = i__payload[165:162] >= 3'h6;
+  assign \$2115  = i__payload[165:162] <= 4'he;
   assign \$2116  = \$2114  & \$2115 ;
-  assign \$2117  = i__payload[171:166] < 7'h40;
-  assign \$2118  = \$2116  & \$2117 ;
-  assign \$2119  = i__payload[165:162] >= 3'h7;
-  assign \$2121  = \$2118  & \$2120 ;
-  assign \$2122  = mac_add2_valid_s0 & \mac_add2_s0$1132 ;
-  assign \$2123  = mac_add2_valid_s0 & \mac_add2_s0$1132 ;
-  assign \$2124  = mac_add2_valid_s0 & \mac_add2_s0$1132 ;
-  assign \$2125  = mac_add2_valid_s0 & \mac_add2_s0$1132 ;
-  assign \$2126  = mac_add2_valid_s0 & \mac_add2_s0$1132 ;
-  assign \$2127  = mac_add2_valid_s0 & \mac_add2_s0$1132 ;
-  assign \$2128  = mac_add2_valid_s0 & \mac_add2_s0$1132 ;
-  assign \$2129  = mac_add2_valid_s0 & \mac_add2_s0$1132 ;
-  assign \$2130  = mac_add2_valid_s0 & \mac_add2_s0$1132 ;
-  assign \$2131  = mac_add2_valid_s0 & \mac_add2_s0$1132 ;
-  assign \$2132  = mac_add2_valid_s0 & \mac_add2_s0$1132 ;
-  assign \$2133  = mac_add2_valid_s0 & \mac_add2_s0$1132 ;
-  assign \$2134  = mac_add2_valid_s0 & \mac_add2_s0$1132 ;
-  assign \$2135  = mac_add2_valid_s0 & \mac_add2_s0$1132 ;
-  assign \$2136  = mac_add2_valid_s0 & \mac_add2_s0$1132 ;
-  assign \$2137  = mac_add2_valid_s0 & \mac_add2_s0$1132 ;
-  assign \$2138  = mac_add2_valid_s0 & \mac_add2_s0$1132 ;
-  assign \$2139  = mac_add2_valid_s0 & \mac_add2_s0$1132 ;
-  assign \$2140  = mac_add2_valid_s0 & \mac_add2_s0$1132 ;
-  assign \$2141  = mac_add2_valid_s0 & \mac_add2_s0$1132 ;
-  assign \$2142  = mac_add2_valid_s0 & \mac_add2_s0$1132 ;
-  assign \$2143  = mac_add2_valid_s0 & \mac_add2_s0$1132 ;
-  assign \$2144  = mac_add2_valid_s0 & \mac_add2_s0$1132 ;
-  assign \$2145  = mac_add2_valid_s0 & \mac_add2_s0$1132 ;
-  assign \$2146  = mac_add2_valid_s0 & \mac_add2_s0$1132 ;
-  assign \$2147  = mac_add2_valid_s0 & \mac_add2_s0$1132 ;
-  assign \$2148  = mac_add2_valid_s0 & \mac_add2_s0$1132 ;
-  assign \$2149  = mac_add2_valid_s0 & \mac_add2_s0$1132 ;
-  assign \$2150  = mac_add2_valid_s0 & \mac_add2_s0$1132 ;
-  assign \$2151  = mac_add2_valid_s0 & \mac_add2_s0$1132 ;
-  assign \$2152  = mac_add2_valid_s0 & \mac_add2_s0$1132 ;
-  assign \$2153  = mac_add2_valid_s0 & \mac_add2_s0$1132 ;
-  assign \$2154  = mac_add2_valid_s0 & \mac_add2_s0$1132 ;
-  assign \$2155  = mac_add2_valid_s0 & \mac_add2_s0$1132 ;
-  assign \$2156  = mac_add2_valid_s0 & \mac_add2_s0$1132 ;
-  assign \$2157  = mac_add2_valid_s0 & \mac_add2_s0$1132 ;
-  assign \$2158  = mac_add2_valid_s0 & \mac_add2_s0$1132 ;
-  assign \$2159  = mac_add2_valid_s0 & \mac_add2_s0$1132 ;
-  assign \$2160  = mac_add2_valid_s0 & \mac_add2_s0$1132 ;
-  assign \$2161  = mac_add2_valid_s0 & \mac_add2_s0$1132 ;
-  assign \$2162  = mac_add2_valid_s0 & \mac_add2_s0$1132 ;
-  assign \$2163  = mac_add2_valid_s0 & \mac_add2_s0$1132 ;
-  assign \$2164  = mac_add2_valid_s0 & \mac_add2_s0$1132 ;
-  assign \$2165  = mac_add2_valid_s0 & \mac_add2_s0$1132 ;
-  assign \$2166  = stall_adv35 & mac_add2_valid_s0;
-  assign \$2167  = \mac_add2_s0$1132  ? 32'd0 : \$2025 [31:0];
-  assign \$2168  = stall_adv37 & mac_add2_valid_s0;
-  assign \$2169  = \mac_add2_s0$1132  ? 32'd0 : \$2026 [31:0];
-  assign \$2170  = stall_adv39 & mac_add2_valid_s0;
-  assign \$2171  = \mac_add2_s0$1132  ? 32'd0 : \$2027 [31:0];
-  assign \$2172  = stall_adv41 & mac_add2_valid_s0;
-  assign \$2173  = \mac_add2_s0$1132  ? 32'd0 : \$2028 [31:0];
+  assign \$2117  = \$2112  & \$2116 ;
+  assign \$2118  = i__valid & i__payload[161];
+  assign \$2119  = ~ load_busy;
+  assign \$2120  = \$2118  & \$2119 ;
+  assign \$2121  = i__payload[171:166] < 7'h40;
+  assign \$2122  = \$2120  & \$2121 ;
+  assign \$2123  = i__payload[165:162] >= 3'h7;
+  assign \$2125  = \$2122  & \$2124 ;
+  assign \$2126  = mac_add2_valid_s0 & \mac_add2_s0$1140 ;
+  assign \$2127  = mac_add2_valid_s0 & \mac_add2_s0$1140 ;
+  assign \$2128  = mac_add2_valid_s0 & \mac_add2_s0$1140 ;
+  assign \$2129  = mac_add2_valid_s0 & \mac_add2_s0$1140 ;
+  assign \$2130  = mac_add2_valid_s0 & \mac_add2_s0$1140 ;
+  assign \$2131  = mac_add2_valid_s0 & \mac_add2_s0$1140 ;
+  assign \$2132  = mac_add2_valid_s0 & \mac_add2_s0$1140 ;
+  assign \$2133  = mac_add2_valid_s0 & \mac_add2_s0$1140 ;
+  assign \$2134  = mac_add2_valid_s0 & \mac_add2_s0$1140 ;
+  assign \$2135  = mac_add2_valid_s0 & \mac_add2_s0$1140 ;
+  assign \$2136  = mac_add2_valid_s0 & \mac_add2_s0$1140 ;
+  assign \$2137  = mac_add2_valid_s0 & \mac_add2_s0$1140 ;
+  assign \$2138  = mac_add2_valid_s0 & \mac_add2_s0$1140 ;
+  assign \$2139  = mac_add2_valid_s0 & \mac_add2_s0$1140 ;
+  assign \$2140  = mac_add2_valid_s0 & \mac_add2_s0$1140 ;
+  assign \$2141  = mac_add2_valid_s0 & \mac_add2_s0$1140 ;
+  assign \$2142  = mac_add2_valid_s0 & \mac_add2_s0$1140 ;
+  assign \$2143  = mac_add2_valid_s0 & \mac_add2_s0$1140 ;
+  assign \$2144  = mac_add2_valid_s0 & \mac_add2_s0$1140 ;
+  assign \$2145  = mac_add2_valid_s0 & \mac_add2_s0$1140 ;
+  assign \$2146  = mac_add2_valid_s0 & \mac_add2_s0$1140 ;
+  assign \$2147  = mac_add2_valid_s0 & \mac_add2_s0$1140 ;
+  assign \$2148  = mac_add2_valid_s0 & \mac_add2_s0$1140 ;
+  assign \$2149  = mac_add2_valid_s0 & \mac_add2_s0$1140 ;
+  assign \$2150  = mac_add2_valid_s0 & \mac_add2_s0$1140 ;
+  assign \$2151  = mac_add2_valid_s0 & \mac_add2_s0$1140 ;
+  assign \$2152  = mac_add2_valid_s0 & \mac_add2_s0$1140 ;
+  assign \$2153  = mac_add2_valid_s0 & \mac_add2_s0$1140 ;
+  assign \$2154  = mac_add2_valid_s0 & \mac_add2_s0$1140 ;
+  assign \$2155  = mac_add2_valid_s0 & \mac_add2_s0$1140 ;
+  assign \$2156  = mac_add2_valid_s0 & \mac_add2_s0$1140 ;
+  assign \$2157  = mac_add2_valid_s0 & \mac_add2_s0$1140 ;
+  assign \$2158  = mac_add2_valid_s0 & \mac_add2_s0$1140 ;
+  assign \$2159  = mac_add2_valid_s0 & \mac_add2_s0$1140 ;
+  assign \$2160  = mac_add2_valid_s0 & \mac_add2_s0$1140 ;
+  assign \$2161  = mac_add2_valid_s0 & \mac_add2_s0$1140 ;
+  assign \$2162  = mac_add2_valid_s0 & \mac_add2_s0$1140 ;
+  assign \$2163  = mac_add2_valid_s0 & \mac_add2_s0$1140 ;
+  assign \$2164  = mac_add2_valid_s0 & \mac_add2_s0$1140 ;
+  assign \$2165  = mac_add2_valid_s0 & \mac_add2_s0$1140 ;
+  assign \$2166  = mac_add2_valid_s0 & \mac_add2_s0$1140 ;
+  assign \$2167  = mac_add2_valid_s0 & \mac_add2_s0$1140 ;
+  assign \$2168  = mac_add2_valid_s0 & \mac_add2_s0$1140 ;
+  assign \$2169  = mac_add2_valid_s0 & \mac_add2_s0$1140 ;
+  assign \$2170  = mac_add2_valid_s0 & \mac_add2_s0$1140 ;
+  assign \$2171  = mac_add2_valid_s0 & \mac_add2_s0$1140 ;
+  assign \$2172  = mac_add2_valid_s0 & \mac_add2_s0$1140 ;
+  assign \$2173  = mac_add2_valid_s0 & \mac_add2_s0$1140 ;
+  assign \$2174  = stall_adv39 & mac_add2_valid_s0;
+  assign \$2175  = \mac_add2_s0$1140  ? 32'd0 : \$2029 [31:0];
+  assign \$2176  = stall_adv41 & mac_add2_valid_s0;
+  assign \$2177  = \mac_add2_s0$1140  ? 32'd0 : \$2030 [31:0];
+  assign \$2178  = stall_adv43 & mac_add2_valid_s0;
+  assign \$2179  = \mac_add2_s0$1140  ? 32'd0 : \$2031 [31:0];
+  assign \$2180  = stall_adv45 & mac_add2_valid_s0;
+  assign \$2181  = \mac_add2_s0$1140  ? 32'd0 : \$2032 [31:0];
   always @(posedge clk)
-    sel_l1_s0 <= \$2174 ;
+    sel_l1_s0 <= \$2182 ;
   always @(posedge clk)
-    \sel_l1_s0$29  <= \$2175 ;
+    \sel_l1_s0$29  <= \$2183 ;
   always @(posedge clk)
-    \sel_l1_s0$30  <= \$2176 ;
+    \sel_l1_s0$30  <= \$2184 ;
   always @(posedge clk)
-    \sel_l1_s0$31  <= \$2177 ;
+    \sel_l1_s0$31  <= \$2185 ;
   always @(posedge clk)
-    \sel_l1_s0$32  <= \$2178 ;
+    \sel_l1_s0$32  <= \$2186 ;
   always @(posedge clk)
-    \sel_l1_s0$33  <= \$2179 ;
+    \sel_l1_s0$33  <= \$2187 ;
   always @(posedge clk)
-    \sel_l1_s0$34  <= \$2180 ;
+    \sel_l1_s0$34  <= \$2188 ;
   always @(posedge clk)
-    \sel_l1_s0$35  <= \$2181 ;
+    \sel_l1_s0$35  <= \$2189 ;
   always @(posedge clk)
-    \sel_l1_s0$36  <= \$2182 ;
+    \sel_l1_s0$36  <= \$2190 ;
   always @(posedge clk)
-    \sel_l1_s0$37  <= \$2183 ;
+    \sel_l1_s0$37  <= \$2191 ;
   always @(posedge clk)
-    \sel_l1_s0$38  <= \$2184 ;
+    \sel_l1_s0$38  <= \$2192 ;
   always @(posedge clk)
-    \sel_l1_s0$39  <= \$2185 ;
+    \sel_l1_s0$39  <= \$2193 ;
   always @(posedge clk)
-    \sel_l1_s0$40  <= \$2186 ;
+    \sel_l1_s0$40  <= \$2194 ;
   always @(posedge clk)
-    \sel_l1_s0$41  <= \$2187 ;
+    \sel_l1_s0$41  <= \$2195 ;
   always @(posedge clk)
-    \sel_l1_s0$42  <= \$2188 ;
+    \sel_l1_s0$42  <= \$2196 ;
   always @(posedge clk)
-    \sel_l1_s0$43  <= \$2189 ;
+    \sel_l1_s0$43  <= \$2197 ;
   always @(posedge clk)
-    \sel_l1_s0$996  <= \$2190 ;
+    \sel_l1_s0$1004  <= \$2198 ;
   always @(posedge clk)
-    sel_l2_s0 <= \$2191 ;
+    sel_l2_s0 <= \$2199 ;
   always @(posedge clk)
-    \sel_l2_s0$997  <= \$2192 ;
+    \sel_l2_s0$1005  <= \$2200 ;
   always @(posedge clk)
-    \sel_l5_s0$482  <= \$2193 ;
+    \sel_l5_s0$482  <= \$2201 ;
   always @(posedge clk)
-    sel_l5_s0 <= \$2194 ;
+    sel_l5_s0 <= \$2202 ;
   always @(posedge clk)
-    \sel_l5_s0$339  <= \$2195 ;
+    \sel_l5_s0$339  <= \$2203 ;
   always @(posedge clk)
-    \sel_l5_s0$340  <= \$2196 ;
+    \sel_l5_s0$340  <= \$2204 ;
   always @(posedge clk)
-    \sel_l5_s0$418  <= \$2197 ;
+    \sel_l5_s0$418  <= \$2205 ;
   always @(posedge clk)
-    \sel_l5_s0$419  <= \$2198 ;
+    \sel_l5_s0$419  <= \$2206 ;
   always @(posedge clk)
-    \sel_l5_s0$483  <= \$2199 ;
+    \sel_l5_s0$483  <= \$2207 ;
   always @(posedge clk)
-    \sel_l5_s0$343  <= \$2200 ;
+    \sel_l5_s0$343  <= \$2208 ;
   always @(posedge clk)
-    \sel_l5_s0$344  <= \$2201 ;
+    \sel_l5_s0$344  <= \$2209 ;
   always @(posedge clk)
-    \sel_l5_s0$345  <= \$2202 ;
+    \sel_l5_s0$345  <= \$2210 ;
   always @(posedge clk)
-    \sel_l5_s0$422  <= \$2203 ;
+    \sel_l5_s0$422  <= \$2211 ;
   always @(posedge clk)
-    \sel_l5_s0$423  <= \$2204 ;
+    \sel_l5_s0$423  <= \$2212 ;
   always @(posedge clk)
-    \sel_l5_s0$484  <= \$2205 ;
+    \sel_l5_s0$484  <= \$2213 ;
   always @(posedge clk)
-    \sel_l5_s0$348  <= \$2206 ;
+    \sel_l5_s0$348  <= \$2214 ;
   always @(posedge clk)
-    \sel_l5_s0$349  <= \$2207 ;
+    \sel_l5_s0$349  <= \$2215 ;
   always @(posedge clk)
-    \sel_l5_s0$350  <= \$2208 ;
+    \sel_l5_s0$350  <= \$2216 ;
   always @(posedge clk)
-    \sel_l5_s0$426  <= \$2209 ;
+    \sel_l5_s0$426  <= \$2217 ;
   always @(posedge clk)
-    \sel_l5_s0$427  <= \$2210 ;
+    \sel_l5_s0$427  <= \$2218 ;
   always @(posedge clk)
-    \sel_l5_s0$485  <= \$2211 ;
+    \sel_l5_s0$485  <= \$2219 ;
   always @(posedge clk)
-    \sel_l5_s0$353  <= \$2212 ;
+    \sel_l5_s0$353  <= \$2220 ;
   always @(posedge clk)
-    \sel_l5_s0$354  <= \$2213 ;
+    \sel_l5_s0$354  <= \$2221 ;
   always @(posedge clk)
-    \sel_l5_s0$355  <= \$2214 ;
+    \sel_l5_s0$355  <= \$2222 ;
   always @(posedge clk)
-    \sel_l5_s0$430  <= \$2215 ;
+    \sel_l5_s0$430  <= \$2223 ;
   always @(posedge clk)
-    \sel_l5_s0$431  <= \$2216 ;
+    \sel_l5_s0$431  <= \$2224 ;
   always @(posedge clk)
-    \sel_l5_s0$486  <= \$2217 ;
+    \sel_l5_s0$486  <= \$2225 ;
   always @(posedge clk)
-    \sel_l5_s0$358  <= \$2218 ;
+    \sel_l5_s0$358  <= \$2226 ;
   always @(posedge clk)
-    \sel_l5_s0$359  <= \$2219 ;
+    \sel_l5_s0$359  <= \$2227 ;
   always @(posedge clk)
-    \sel_l5_s0$360  <= \$2220 ;
+    \sel_l5_s0$360  <= \$2228 ;
   always @(posedge clk)
-    \sel_l5_s0$434  <= \$2221 ;
+    \sel_l5_s0$434  <= \$2229 ;
   always @(posedge clk)
-    \sel_l5_s0$435  <= \$2222 ;
+    \sel_l5_s0$435  <= \$2230 ;
   always @(posedge clk)
-    \sel_l5_s0$487  <= \$2223 ;
+    \sel_l5_s0$487  <= \$2231 ;
   always @(posedge clk)
-    \sel_l5_s0$363  <= \$2224 ;
+    \sel_l5_s0$363  <= \$2232 ;
   always @(posedge clk)
-    \sel_l5_s0$364  <= \$2225 ;
+    \sel_l5_s0$364  <= \$2233 ;
   always @(posedge clk)
-    \sel_l5_s0$365  <= \$2226 ;
+    \sel_l5_s0$365  <= \$2234 ;
   always @(posedge clk)
-    \sel_l5_s0$438  <= \$2227 ;
+    \sel_l5_s0$438  <= \$2235 ;
   always @(posedge clk)
-    \sel_l5_s0$439  <= \$2228 ;
+    \sel_l5_s0$439  <= \$2236 ;
   always @(posedge clk)
-    \sel_l5_s0$488  <= \$2229 ;
+    \sel_l5_s0$488  <= \$2237 ;
   always @(posedge clk)
-    \sel_l5_s0$368  <= \$2230 ;
+    \sel_l5_s0$368  <= \$2238 ;
   always @(posedge clk)
-    \sel_l5_s0$369  <= \$2231 ;
+    \sel_l5_s0$369  <= \$2239 ;
   always @(posedge clk)
-    \sel_l5_s0$370  <= \$2232 ;
+    \sel_l5_s0$370  <= \$2240 ;
   always @(posedge clk)
-    \sel_l5_s0$442  <= \$2233 ;
+    \sel_l5_s0$442  <= \$2241 ;
   always @(posedge clk)
-    \sel_l5_s0$443  <= \$2234 ;
+    \sel_l5_s0$443  <= \$2242 ;
   always @(posedge clk)
-    \sel_l5_s0$489  <= \$2235 ;
+    \sel_l5_s0$489  <= \$2243 ;
   always @(posedge clk)
-    \sel_l5_s0$373  <= \$2236 ;
+    \sel_l5_s0$373  <= \$2244 ;
   always @(posedge clk)
-    \sel_l5_s0$374  <= \$2237 ;
+    \sel_l5_s0$374  <= \$2245 ;
   always @(posedge clk)
-    \sel_l5_s0$375  <= \$2238 ;
+    \sel_l5_s0$375  <= \$2246 ;
   always @(posedge clk)
-    \sel_l5_s0$446  <= \$2239 ;
+    \sel_l5_s0$446  <= \$2247 ;
   always @(posedge clk)
-    \sel_l5_s0$447  <= \$2240 ;
+    \sel_l5_s0$447  <= \$2248 ;
   always @(posedge clk)
-    \sel_l5_s0$490  <= \$2241 ;
+    \sel_l5_s0$490  <= \$2249 ;
   always @(posedge clk)
-    \sel_l5_s0$378  <= \$2242 ;
+    \sel_l5_s0$378  <= \$2250 ;
   always @(posedge clk)
-    \sel_l5_s0$379  <= \$2243 ;
+    \sel_l5_s0$379  <= \$2251 ;
   always @(posedge clk)
-    \sel_l5_s0$380  <= \$2244 ;
+    \sel_l5_s0$380  <= \$2252 ;
   always @(posedge clk)
-    \sel_l5_s0$450  <= \$2245 ;
+    \sel_l5_s0$450  <= \$2253 ;
   always @(posedge clk)
-    \sel_l5_s0$451  <= \$2246 ;
+    \sel_l5_s0$451  <= \$2254 ;
   always @(posedge clk)
-    \sel_l5_s0$491  <= \$2247 ;
+    \sel_l5_s0$491  <= \$2255 ;
   always @(posedge clk)
-    \sel_l5_s0$383  <= \$2248 ;
+    \sel_l5_s0$383  <= \$2256 ;
   always @(posedge clk)
-    \sel_l5_s0$384  <= \$2249 ;
+    \sel_l5_s0$384  <= \$2257 ;
   always @(posedge clk)
-    \sel_l5_s0$385  <= \$2250 ;
+    \sel_l5_s0$385  <= \$2258 ;
   always @(posedge clk)
-    \sel_l5_s0$454  <= \$2251 ;
+    \sel_l5_s0$454  <= \$2259 ;
   always @(posedge clk)
-    \sel_l5_s0$455  <= \$2252 ;
+    \sel_l5_s0$455  <= \$2260 ;
   always @(posedge clk)
-    \sel_l5_s0$492  <= \$2253 ;
+    \sel_l5_s0$492  <= \$2261 ;
   always @(posedge clk)
-    \sel_l5_s0$388  <= \$2254 ;
+    \sel_l5_s0$388  <= \$2262 ;
   always @(posedge clk)
-    \sel_l5_s0$389  <= \$2255 ;
+    \sel_l5_s0$389  <= \$2263 ;
   always @(posedge clk)
-    \sel_l5_s0$390  <= \$2256 ;
+    \sel_l5_s0$390  <= \$2264 ;
   always @(posedge clk)
-    \sel_l5_s0$458  <= \$2257 ;
+    \sel_l5_s0$458  <= \$2265 ;
   always @(posedge clk)
-    \sel_l5_s0$459  <= \$2258 ;
+    \sel_l5_s0$459  <= \$2266 ;
   always @(posedge clk)
-    \sel_l5_s0$493  <= \$2259 ;
+    \sel_l5_s0$493  <= \$2267 ;
   always @(posedge clk)
-    \sel_l5_s0$393  <= \$2260 ;
+    \sel_l5_s0$393  <= \$2268 ;
   always @(posedge clk)
-    \sel_l5_s0$394  <= \$2261 ;
+    \sel_l5_s0$394  <= \$2269 ;
   always @(posedge clk)
-    \sel_l5_s0$395  <= \$2262 ;
+    \sel_l5_s0$395  <= \$2270 ;
   always @(posedge clk)
-    \sel_l5_s0$462  <= \$2263 ;
+    \sel_l5_s0$462  <= \$2271 ;
   always @(posedge clk)
-    \sel_l5_s0$463  <= \$2264 ;
+    \sel_l5_s0$463  <= \$2272 ;
   always @(posedge clk)
-    \sel_l5_s0$494  <= \$2265 ;
+    \sel_l5_s0$494  <= \$2273 ;
   always @(posedge clk)
-    \sel_l5_s0$398  <= \$2266 ;
+    \sel_l5_s0$398  <= \$2274 ;
   always @(posedge clk)
-    \sel_l5_s0$399  <= \$2267 ;
+    \sel_l5_s0$399  <= \$2275 ;
   always @(posedge clk)
-    \sel_l5_s0$400  <= \$2268 ;
+    \sel_l5_s0$400  <= \$2276 ;
   always @(posedge clk)
-    \sel_l5_s0$466  <= \$2269 ;
+    \sel_l5_s0$466  <= \$2277 ;
   always @(posedge clk)
-    \sel_l5_s0$467  <= \$2270 ;
+    \sel_l5_s0$467  <= \$2278 ;
   always @(posedge clk)
-    \sel_l5_s0$495  <= \$2271 ;
+    \sel_l5_s0$495  <= \$2279 ;
   always @(posedge clk)
-    \sel_l5_s0$403  <= \$2272 ;
+    \sel_l5_s0$403  <= \$2280 ;
   always @(posedge clk)
-    \sel_l5_s0$404  <= \$2273 ;
+    \sel_l5_s0$404  <= \$2281 ;
   always @(posedge clk)
-    \sel_l5_s0$405  <= \$2274 ;
+    \sel_l5_s0$405  <= \$2282 ;
   always @(posedge clk)
-    \sel_l5_s0$470  <= \$2275 ;
+    \sel_l5_s0$470  <= \$2283 ;
   always @(posedge clk)
-    \sel_l5_s0$471  <= \$2276 ;
+    \sel_l5_s0$471  <= \$2284 ;
   always @(posedge clk)
-    \sel_l5_s0$496  <= \$2277 ;
+    \sel_l5_s0$496  <= \$2285 ;
   always @(posedge clk)
-    \sel_l5_s0$408  <= \$2278 ;
+    \sel_l5_s0$408  <= \$2286 ;
   always @(posedge clk)
-    \sel_l5_s0$409  <= \$2279 ;
+    \sel_l5_s0$409  <= \$2287 ;
   always @(posedge clk)
-    \sel_l5_s0$410  <= \$2280 ;
+    \sel_l5_s0$410  <= \$2288 ;
   always @(posedge clk)
-    \sel_l5_s0$474  <= \$2281 ;
+    \sel_l5_s0$474  <= \$2289 ;
   always @(posedge clk)
-    \sel_l5_s0$475  <= \$2282 ;
+    \sel_l5_s0$475  <= \$2290 ;
   always @(posedge clk)
-    \sel_l5_s0$497  <= \$2283 ;
+    \sel_l5_s0$497  <= \$2291 ;
   always @(posedge clk)
-    \sel_l5_s0$413  <= \$2284 ;
+    \sel_l5_s0$413  <= \$2292 ;
   always @(posedge clk)
-    \sel_l5_s0$414  <= \$2285 ;
+    \sel_l5_s0$414  <= \$2293 ;
   always @(posedge clk)
-    \sel_l5_s0$415  <= \$2286 ;
+    \sel_l5_s0$415  <= \$2294 ;
   always @(posedge clk)
-    \sel_l5_s0$478  <= \$2287 ;
+    \sel_l5_s0$478  <= \$2295 ;
   always @(posedge clk)
-    \sel_l5_s0$479  <= \$2288 ;
+    \sel_l5_s0$479  <= \$2296 ;
   always @(posedge clk)
-    \sel_l5_s0$998  <= \$2289 ;
+    \sel_l5_s0$1006  <= \$2297 ;
   always @(posedge clk)
-    \sel_l10_s0$719  <= \$2290 ;
+    \sel_l10_s0$719  <= \$2298 ;
   always @(posedge clk)
-    \sel_l10_s0$720  <= \$2291 ;
+    \sel_l10_s0$720  <= \$2299 ;
   always @(posedge clk)
-    \sel_l10_s0$721  <= \$2292 ;
+    \sel_l10_s0$721  <= \$2300 ;
   always @(posedge clk)
-    \sel_l10_s0$722  <= \$2293 ;
+    \sel_l10_s0$722  <= \$2301 ;
   always @(posedge clk)
-    \sel_l10_s0$578  <= \$2294 ;
+    \sel_l10_s0$578  <= \$2302 ;
   always @(posedge clk)
-    sel_l10_s0 <= \$2295 ;
+    sel_l10_s0 <= \$2303 ;
   always @(posedge clk)
-    \sel_l10_s0$586  <= \$2296 ;
+    \sel_l10_s0$586  <= \$2304 ;
   always @(posedge clk)
-    \sel_l10_s0$594  <= \$2297 ;
+    \sel_l10_s0$594  <= \$2305 ;
   always @(posedge clk)
-    \sel_l10_s0$602  <= \$2298 ;
+    \sel_l10_s0$602  <= \$2306 ;
   always @(posedge clk)
-    \sel_l10_s0$643  <= \$2299 ;
+    \sel_l10_s0$643  <= \$2307 ;
   always @(posedge clk)
-    \sel_l10_s0$653  <= \$2300 ;
+    \sel_l10_s0$653  <= \$2308 ;
   always @(posedge clk)
-    \sel_l10_s0$663  <= \$2301 ;
+    \sel_l10_s0$663  <= \$2309 ;
   always @(posedge clk)
-    \sel_l10_s0$613  <= \$2302 ;
+    \sel_l10_s0$613  <= \$2310 ;
   always @(posedge clk)
-    \sel_l10_s0$612  <= \$2303 ;
+    \sel_l10_s0$612  <= \$2311 ;
   always @(posedge clk)
-    \sel_l10_s0$623  <= \$2304 ;
+    \sel_l10_s0$623  <= \$2312 ;
   always @(posedge clk)
-    \sel_l10_s0$633  <= \$2305 ;
+    \sel_l10_s0$633  <= \$2313 ;
   always @(posedge clk)
-    \sel_l10_s0$999  <= \$2306 ;
+    \sel_l10_s0$1007  <= \$2314 ;
   always @(posedge clk)
-    wr__addr <= \$2307 ;
+    wr__addr <= \$2315 ;
   always @(posedge clk)
-    rd__addr <= \$2308 ;
+    rd__addr <= \$2316 ;
   always @(posedge clk)
-    \sel_l13_s0$1000  <= \$2309 ;
+    \sel_l13_s0$1008  <= \$2317 ;
   always @(posedge clk)
-    \sel_l13_s0$734  <= \$2310 ;
+    \sel_l13_s0$734  <= \$2318 ;
   always @(posedge clk)
-    \sel_l13_s0$747  <= \$2311 ;
+    \sel_l13_s0$747  <= \$2319 ;
   always @(posedge clk)
-    \sel_l13_s0$753  <= \$2312 ;
+    \sel_l13_s0$753  <= \$2320 ;
   always @(posedge clk)
-    \sel_l13_s0$759  <= \$2313 ;
+    \sel_l13_s0$759  <= \$2321 ;
   always @(posedge clk)
-    \sel_l13_s0$765  <= \$2314 ;
+    \sel_l13_s0$765  <= \$2322 ;
   always @(posedge clk)
-    \sel_l13_s0$771  <= \$2315 ;
+    \sel_l13_s0$771  <= \$2323 ;
   always @(posedge clk)
-    \sel_l13_s0$777  <= \$2316 ;
+    \sel_l13_s0$777  <= \$2324 ;
   always @(posedge clk)
-    \sel_l13_s0$783  <= \$2317 ;
+    \sel_l13_s0$783  <= \$2325 ;
   always @(posedge clk)
-    sel_l13_s0 <= \$2318 ;
+    sel_l13_s0 <= \$2326 ;
   always @(posedge clk)
-    \sel_l13_s0$735  <= \$2319 ;
+    \sel_l13_s0$735  <= \$2327 ;
   always @(posedge clk)
-    \sel_l13_s0$736  <= \$2320 ;
+    \sel_l13_s0$736  <= \$2328 ;
   always @(posedge clk)
-    \sel_l13_s0$738  <= \$2321 ;
+    \sel_l13_s0$738  <= \$2329 ;
   always @(posedge clk)
-    \sel_l13_s0$739  <= \$2322 ;
+    \sel_l13_s0$739  <= \$2330 ;
   always @(posedge clk)
-    \sel_l13_s0$740  <= \$2323 ;
+    \sel_l13_s0$740  <= \$2331 ;
   always @(posedge clk)
-    \sel_l13_s0$742  <= \$2324 ;
+    \sel_l13_s0$742  <= \$2332 ;
   always @(posedge clk)
-    \sel_l13_s0$743  <= \$2325 ;
+    \sel_l13_s0$743  <= \$2333 ;
   always @(posedge clk)
-    \sel_l13_s0$744  <= \$2326 ;
+    \sel_l13_s0$744  <= \$2334 ;
   always @(posedge clk)
-    \sel_l13_s0$750  <= \$2327 ;
+    \sel_l13_s0$750  <= \$2335 ;
   always @(posedge clk)
-    \sel_l13_s0$756  <= \$2328 ;
+    \sel_l13_s0$756  <= \$2336 ;
   always @(posedge clk)
-    \sel_l13_s0$762  <= \$2329 ;
+    \sel_l13_s0$762  <= \$2337 ;
   always @(posedge clk)
-    \sel_l13_s0$768  <= \$2330 ;
+    \sel_l13_s0$768  <= \$2338 ;
   always @(posedge clk)
-    \sel_l13_s0$774  <= \$2331 ;
+    \sel_l13_s0$774  <= \$2339 ;
   always @(posedge clk)
-    \sel_l13_s0$780  <= \$2332 ;
+    \sel_l13_s0$780  <= \$2340 ;
   always @(posedge clk)
-    \sel_l13_s0$786  <= \$2333 ;
+    \sel_l13_s0$786  <= \$2341 ;
   always @(posedge clk)
-    \sel_l13_s0$1001  <= \$2334 ;
-  always @(posedge clk)
-    \sel_l15_s0$1002  <= \$2335 ;
-  always @(posedge clk)
-    \sel_l15_s0$1003  <= \$2336 ;
-  always @(posedge clk)
-    \sel_l15_s0$1004  <= \$2337 ;
-  always @(posedge clk)
-    \sel_l15_s0$1005  <= \$2338 ;
-  always @(posedge clk)
-    \sel_l15_s0$1006  <= \$2339 ;
-  always @(posedge clk)
-    \sel_l15_s0$1007  <= \$2340 ;
-  always @(posedge clk)
-    \sel_l15_s0$1008  <= \$2341 ;
-  always @(posedge clk)
-    \sel_l15_s0$1009  <= \$2342 ;
+    \sel_l13_s0$1009  <= \$2342 ;
   always @(posedge clk)
     \sel_l15_s0$1010  <= \$2343 ;
   always @(posedge clk)
-    sel_l15_s0 <= \$2344 ;
+    \sel_l15_s0$1011  <= \$2344 ;
   always @(posedge clk)
-    \sel_l15_s0$801  <= \$2345 ;
+    \sel_l15_s0$1012  <= \$2345 ;
   always @(posedge clk)
-    \sel_l15_s0$803  <= \$2346 ;
+    \sel_l15_s0$1013  <= \$2346 ;
   always @(posedge clk)
-    \sel_l15_s0$805  <= \$2347 ;
+    \sel_l15_s0$1014  <= \$2347 ;
   always @(posedge clk)
-    \sel_l15_s0$807  <= \$2348 ;
+    \sel_l15_s0$1015  <= \$2348 ;
   always @(posedge clk)
-    \sel_l15_s0$809  <= \$2349 ;
+    \sel_l15_s0$1016  <= \$2349 ;
   always @(posedge clk)
-    \sel_l15_s0$811  <= \$2350 ;
+    \sel_l15_s0$1017  <= \$2350 ;
   always @(posedge clk)
-    \sel_l15_s0$813  <= \$2351 ;
+    \sel_l15_s0$1018  <= \$2351 ;
   always @(posedge clk)
-    \sel_l15_s0$1011  <= \$2352 ;
+    sel_l15_s0 <= \$2352 ;
   always @(posedge clk)
-    sel_valid_s0 <= \$2353 ;
+    \sel_l15_s0$801  <= \$2353 ;
   always @(posedge clk)
-    sel_valid_s1 <= \$2354 ;
+    \sel_l15_s0$803  <= \$2354 ;
   always @(posedge clk)
-    sel_valid_s2 <= \$2355 ;
+    \sel_l15_s0$805  <= \$2355 ;
   always @(posedge clk)
-    sel_valid_s3 <= \$2356 ;
+    \sel_l15_s0$807  <= \$2356 ;
   always @(posedge clk)
-    sel_valid_s4 <= \$2357 ;
+    \sel_l15_s0$809  <= \$2357 ;
   always @(posedge clk)
-    sel_valid_s5 <= \$2358 ;
+    \sel_l15_s0$811  <= \$2358 ;
   always @(posedge clk)
-    mac_group <= \$2359 ;
+    \sel_l15_s0$813  <= \$2359 ;
   always @(posedge clk)
-    mac_raddr_s0 <= \$2360 ;
+    \sel_l15_s0$1019  <= \$2360 ;
   always @(posedge clk)
-    \mac_raddr_s0$1020  <= \$2361 ;
+    sel_valid_s0 <= \$2361 ;
   always @(posedge clk)
-    \mac_raddr_s0$1021  <= \$2362 ;
+    sel_valid_s1 <= \$2362 ;
   always @(posedge clk)
-    \mac_raddr_s0$1022  <= \$2363 ;
+    sel_valid_s2 <= \$2363 ;
   always @(posedge clk)
-    \mac_raddr_s0$1023  <= \$2364 ;
+    sel_valid_s3 <= \$2364 ;
   always @(posedge clk)
-    \mac_raddr_s0$1024  <= \$2365 ;
+    sel_valid_s4 <= \$2365 ;
   always @(posedge clk)
-    \mac_raddr_s0$1025  <= \$2366 ;
+    sel_valid_s5 <= \$2366 ;
   always @(posedge clk)
-    \mac_raddr_s0$1026  <= \$2367 ;
+    mac_group <= \$2367 ;
   always @(posedge clk)
-    \mac_raddr_s0$1027  <= \$2368 ;
+    mac_raddr_s0 <= \$2368 ;
   always @(posedge clk)
     \mac_raddr_s0$1028  <= \$2369 ;
   always @(posedge clk)
@@ -6965,131 +6981,131 @@ module nm_linear_8_16_int8_k4_wlane(i__valid, o__ready, clk, rst, i__ready, o__p
   always @(posedge clk)
     \mac_raddr_s0$1035  <= \$2376 ;
   always @(posedge clk)
-    mac_raddr_valid_s0 <= \$2377 ;
+    \mac_raddr_s0$1036  <= \$2377 ;
   always @(posedge clk)
-    load_busy <= \$2378 ;
+    \mac_raddr_s0$1037  <= \$2378 ;
+  always @(posedge clk)
+    \mac_raddr_s0$1038  <= \$2379 ;
+  always @(posedge clk)
+    \mac_raddr_s0$1039  <= \$2380 ;
+  always @(posedge clk)
+    \mac_raddr_s0$1040  <= \$2381 ;
+  always @(posedge clk)
+    \mac_raddr_s0$1041  <= \$2382 ;
+  always @(posedge clk)
+    \mac_raddr_s0$1042  <= \$2383 ;
+  always @(posedge clk)
+    \mac_raddr_s0$1043  <= \$2384 ;
+  always @(posedge clk)
+    mac_raddr_valid_s0 <= \$2385 ;
+  always @(posedge clk)
+    load_busy <= \$2386 ;
   always @(posedge clk)
     wbank_write_data <= i__payload[159:128];
   always @(posedge clk)
-    wlane0_write_en <= \$2379 ;
+    wlane0_write_en <= \$2387 ;
   always @(posedge clk)
     wlane0_write_addr <= { \$1999 [3:0], i__payload[171:166] };
   always @(posedge clk)
-    wlane1_write_en <= \$2380 ;
+    wlane1_write_en <= \$2388 ;
   always @(posedge clk)
     wlane1_write_addr <= { \$2000 [3:0], i__payload[171:166] };
   always @(posedge clk)
-    wlane2_write_en <= \$2381 ;
+    wlane2_write_en <= \$2389 ;
   always @(posedge clk)
     wlane2_write_addr <= { \$2001 [3:0], i__payload[171:166] };
   always @(posedge clk)
-    wlane3_write_en <= \$2382 ;
+    wlane3_write_en <= \$2390 ;
   always @(posedge clk)
     wlane3_write_addr <= { \$2002 [3:0], i__payload[171:166] };
   always @(posedge clk)
-    wlane4_write_en <= \$2383 ;
+    wlane4_write_en <= \$2391 ;
   always @(posedge clk)
     wlane4_write_addr <= { \$2003 [3:0], i__payload[171:166] };
   always @(posedge clk)
-    wlane5_write_en <= \$2384 ;
+    wlane5_write_en <= \$2392 ;
   always @(posedge clk)
     wlane5_write_addr <= { \$2004 [3:0], i__payload[171:166] };
   always @(posedge clk)
-    wlane6_write_en <= \$2385 ;
+    wlane6_write_en <= \$2393 ;
   always @(posedge clk)
     wlane6_write_addr <= { \$2005 [3:0], i__payload[171:166] };
   always @(posedge clk)
-    wlane7_write_en <= \$2386 ;
+    wlane7_write_en <= \$2394 ;
   always @(posedge clk)
     wlane7_write_addr <= { \$2006 [3:0], i__payload[171:166] };
   always @(posedge clk)
-    mac_read_s0 <= \$2387 ;
+    mac_read_s0 <= \$2395 ;
   always @(posedge clk)
-    \mac_read_s0$1055  <= \$2388 ;
+    \mac_read_s0$1063  <= \$2396 ;
   always @(posedge clk)
-    \mac_read_s0$1056  <= \$2389 ;
+    \mac_read_s0$1064  <= \$2397 ;
   always @(posedge clk)
-    \mac_read_s0$1057  <= \$2390 ;
+    \mac_read_s0$1065  <= \$2398 ;
   always @(posedge clk)
-    \mac_read_s0$1058  <= \$2391 ;
+    \mac_read_s0$1066  <= \$2399 ;
   always @(posedge clk)
-    \mac_read_s0$1059  <= \$2392 ;
+    \mac_read_s0$1067  <= \$2400 ;
   always @(posedge clk)
-    \mac_read_s0$1060  <= \$2393 ;
+    \mac_read_s0$1068  <= \$2401 ;
   always @(posedge clk)
-    \mac_read_s0$1061  <= \$2394 ;
+    \mac_read_s0$1069  <= \$2402 ;
   always @(posedge clk)
-    \mac_read_s0$1062  <= \$2395 ;
+    \mac_read_s0$1070  <= \$2403 ;
   always @(posedge clk)
-    mac_read_valid_s0 <= \$2396 ;
+    mac_read_valid_s0 <= \$2404 ;
   always @(posedge clk)
-    mac_rdreg_s0 <= \$2397 ;
+    mac_rdreg_s0 <= \$2405 ;
   always @(posedge clk)
-    \mac_rdreg_s0$1065  <= \$2398 ;
+    \mac_rdreg_s0$1073  <= \$2406 ;
   always @(posedge clk)
-    \mac_rdreg_s0$1066  <= \$2399 ;
+    \mac_rdreg_s0$1074  <= \$2407 ;
   always @(posedge clk)
-    \mac_rdreg_s0$1067  <= \$2400 ;
+    \mac_rdreg_s0$1075  <= \$2408 ;
   always @(posedge clk)
-    \mac_rdreg_s0$1068  <= \$2401 ;
+    \mac_rdreg_s0$1076  <= \$2409 ;
   always @(posedge clk)
-    \mac_rdreg_s0$1069  <= \$2402 ;
+    \mac_rdreg_s0$1077  <= \$2410 ;
   always @(posedge clk)
-    \mac_rdreg_s0$1070  <= \$2403 ;
+    \mac_rdreg_s0$1078  <= \$2411 ;
   always @(posedge clk)
-    \mac_rdreg_s0$1071  <= \$2404 ;
+    \mac_rdreg_s0$1079  <= \$2412 ;
   always @(posedge clk)
-    \mac_rdreg_s0$1072  <= \$2405 ;
+    \mac_rdreg_s0$1080  <= \$2413 ;
   always @(posedge clk)
-    mac_rdreg_valid_s0 <= \$2406 ;
+    mac_rdreg_valid_s0 <= \$2414 ;
   always @(posedge clk)
-    mac_pre_s0 <= \$2407 ;
+    mac_pre_a0_g0 <= \$2415 ;
   always @(posedge clk)
-    \mac_pre_s0$1075  <= \$2408 ;
+    mac_pre_a1_g1 <= \$2416 ;
   always @(posedge clk)
-    \mac_pre_s0$1076  <= \$2409 ;
+    mac_pre_a2_g2 <= \$2417 ;
   always @(posedge clk)
-    \mac_pre_s0$1077  <= \$2410 ;
+    mac_pre_a3_g3 <= \$2418 ;
   always @(posedge clk)
-    \mac_pre_s0$1078  <= \$2411 ;
+    mac_pre_a4_g4 <= \$2419 ;
   always @(posedge clk)
-    \mac_pre_s0$1079  <= \$2412 ;
+    mac_pre_a5_g5 <= \$2420 ;
   always @(posedge clk)
-    \mac_pre_s0$1080  <= \$2413 ;
+    mac_pre_a6_g6 <= \$2421 ;
   always @(posedge clk)
-    \mac_pre_s0$1081  <= \$2414 ;
+    mac_pre_a7_g7 <= \$2422 ;
   always @(posedge clk)
-    \mac_pre_s0$1082  <= \$2415 ;
+    mac_pre_s0 <= \$2423 ;
   always @(posedge clk)
-    \mac_pre_s0$1084  <= \$2416 ;
+    \mac_pre_s0$1092  <= \$2424 ;
   always @(posedge clk)
-    \mac_pre_s0$1086  <= \$2417 ;
+    \mac_pre_s0$1094  <= \$2425 ;
   always @(posedge clk)
-    \mac_pre_s0$1088  <= \$2418 ;
+    \mac_pre_s0$1096  <= \$2426 ;
   always @(posedge clk)
-    \mac_pre_s0$1090  <= \$2419 ;
+    \mac_pre_s0$1098  <= \$2427 ;
   always @(posedge clk)
-    \mac_pre_s0$1092  <= \$2420 ;
+    \mac_pre_s0$1100  <= \$2428 ;
   always @(posedge clk)
-    \mac_pre_s0$1094  <= \$2421 ;
+    \mac_pre_s0$1102  <= \$2429 ;
   always @(posedge clk)
-    \mac_pre_s0$1096  <= \$2422 ;
-  always @(posedge clk)
-    \mac_pre_s0$1098  <= \$2423 ;
-  always @(posedge clk)
-    \mac_pre_s0$1099  <= \$2424 ;
-  always @(posedge clk)
-    \mac_pre_s0$1100  <= \$2425 ;
-  always @(posedge clk)
-    \mac_pre_s0$1101  <= \$2426 ;
-  always @(posedge clk)
-    \mac_pre_s0$1102  <= \$2427 ;
-  always @(posedge clk)
-    \mac_pre_s0$1103  <= \$2428 ;
-  always @(posedge clk)
-    \mac_pre_s0$1104  <= \$2429 ;
-  always @(posedge clk)
-    \mac_pre_s0$1105  <= \$2430 ;
+    \mac_pre_s0$1104  <= \$2430 ;
   always @(posedge clk)
     \mac_pre_s0$1106  <= \$2431 ;
   always @(posedge clk)
@@ -7125,194 +7141,218 @@ module nm_linear_8_16_int8_k4_wlane(i__valid, o__ready, clk, rst, i__ready, o__p
   always @(posedge clk)
     \mac_pre_s0$1122  <= \$2447 ;
   always @(posedge clk)
-    mac_pre_valid_s0 <= \$2448 ;
+    \mac_pre_s0$1123  <= \$2448 ;
   always @(posedge clk)
-    mac_dspin_s0 <= \$2449 ;
+    \mac_pre_s0$1124  <= \$2449 ;
   always @(posedge clk)
-    mac_dspin_valid_s0 <= \$2450 ;
+    \mac_pre_s0$1125  <= \$2450 ;
   always @(posedge clk)
-    mac_dspout_s0 <= \$2451 ;
+    \mac_pre_s0$1126  <= \$2451 ;
   always @(posedge clk)
-    mac_dspout_valid_s0 <= \$2452 ;
+    \mac_pre_s0$1127  <= \$2452 ;
   always @(posedge clk)
-    mac_add0_s0 <= \$2453 ;
+    \mac_pre_s0$1128  <= \$2453 ;
   always @(posedge clk)
-    \mac_add0_s0$925  <= \$2454 ;
+    \mac_pre_s0$1129  <= \$2454 ;
   always @(posedge clk)
-    \mac_add0_s0$927  <= \$2455 ;
+    \mac_pre_s0$1130  <= \$2455 ;
   always @(posedge clk)
-    \mac_add0_s0$928  <= \$2456 ;
+    mac_pre_valid_s0 <= \$2456 ;
   always @(posedge clk)
-    \mac_add0_s0$930  <= \$2457 ;
+    mac_dspin_s0 <= \$2457 ;
   always @(posedge clk)
-    \mac_add0_s0$931  <= \$2458 ;
+    mac_dspin_valid_s0 <= \$2458 ;
   always @(posedge clk)
-    \mac_add0_s0$933  <= \$2459 ;
+    mac_dspout_s0 <= \$2459 ;
   always @(posedge clk)
-    \mac_add0_s0$934  <= \$2460 ;
+    mac_dspout_valid_s0 <= \$2460 ;
   always @(posedge clk)
-    \mac_add0_s0$936  <= \$2461 ;
+    mac_add0_s0 <= \$2461 ;
   always @(posedge clk)
-    \mac_add0_s0$937  <= \$2462 ;
+    \mac_add0_s0$933  <= \$2462 ;
   always @(posedge clk)
-    \mac_add0_s0$939  <= \$2463 ;
+    \mac_add0_s0$935  <= \$2463 ;
   always @(posedge clk)
-    \mac_add0_s0$940  <= \$2464 ;
+    \mac_add0_s0$936  <= \$2464 ;
   always @(posedge clk)
-    \mac_add0_s0$942  <= \$2465 ;
+    \mac_add0_s0$938  <= \$2465 ;
   always @(posedge clk)
-    \mac_add0_s0$943  <= \$2466 ;
+    \mac_add0_s0$939  <= \$2466 ;
   always @(posedge clk)
-    \mac_add0_s0$945  <= \$2467 ;
+    \mac_add0_s0$941  <= \$2467 ;
   always @(posedge clk)
-    \mac_add0_s0$946  <= \$2468 ;
+    \mac_add0_s0$942  <= \$2468 ;
   always @(posedge clk)
-    \mac_add0_s0$1128  <= \$2469 ;
+    \mac_add0_s0$944  <= \$2469 ;
   always @(posedge clk)
-    mac_add0_valid_s0 <= \$2470 ;
+    \mac_add0_s0$945  <= \$2470 ;
   always @(posedge clk)
-    mac_add1_s0 <= \$2471 ;
+    \mac_add0_s0$947  <= \$2471 ;
   always @(posedge clk)
-    \mac_add1_s0$951  <= \$2472 ;
+    \mac_add0_s0$948  <= \$2472 ;
   always @(posedge clk)
-    \mac_add1_s0$953  <= \$2473 ;
+    \mac_add0_s0$950  <= \$2473 ;
   always @(posedge clk)
-    \mac_add1_s0$954  <= \$2474 ;
+    \mac_add0_s0$951  <= \$2474 ;
   always @(posedge clk)
-    \mac_add1_s0$956  <= \$2475 ;
+    \mac_add0_s0$953  <= \$2475 ;
   always @(posedge clk)
-    \mac_add1_s0$957  <= \$2476 ;
+    \mac_add0_s0$954  <= \$2476 ;
   always @(posedge clk)
-    \mac_add1_s0$959  <= \$2477 ;
+    \mac_add0_s0$1136  <= \$2477 ;
   always @(posedge clk)
-    \mac_add1_s0$960  <= \$2478 ;
+    mac_add0_valid_s0 <= \$2478 ;
   always @(posedge clk)
-    \mac_add1_s0$1130  <= \$2479 ;
+    mac_add1_s0 <= \$2479 ;
   always @(posedge clk)
-    mac_add1_valid_s0 <= \$2480 ;
+    \mac_add1_s0$959  <= \$2480 ;
   always @(posedge clk)
-    mac_add2_s0 <= \$2481 ;
+    \mac_add1_s0$961  <= \$2481 ;
   always @(posedge clk)
-    \mac_add2_s0$984  <= \$2482 ;
+    \mac_add1_s0$962  <= \$2482 ;
   always @(posedge clk)
-    \mac_add2_s0$987  <= \$2483 ;
+    \mac_add1_s0$964  <= \$2483 ;
   always @(posedge clk)
-    \mac_add2_s0$990  <= \$2484 ;
+    \mac_add1_s0$965  <= \$2484 ;
   always @(posedge clk)
-    \mac_add2_s0$1132  <= \$2485 ;
+    \mac_add1_s0$967  <= \$2485 ;
   always @(posedge clk)
-    mac_add2_valid_s0 <= \$2486 ;
+    \mac_add1_s0$968  <= \$2486 ;
   always @(posedge clk)
-    o__valid <= \$2487 ;
+    \mac_add1_s0$1138  <= \$2487 ;
   always @(posedge clk)
-    stall_adv0_valid <= \$2488 ;
+    mac_add1_valid_s0 <= \$2488 ;
   always @(posedge clk)
-    stall_adv1_valid <= \$2489 ;
+    mac_add2_s0 <= \$2489 ;
   always @(posedge clk)
-    stall_adv2_valid <= \$2490 ;
+    \mac_add2_s0$992  <= \$2490 ;
   always @(posedge clk)
-    stall_adv3_valid <= \$2491 ;
+    \mac_add2_s0$995  <= \$2491 ;
   always @(posedge clk)
-    stall_adv4_valid <= \$2492 ;
+    \mac_add2_s0$998  <= \$2492 ;
   always @(posedge clk)
-    stall_adv5_valid <= \$2493 ;
+    \mac_add2_s0$1140  <= \$2493 ;
   always @(posedge clk)
-    stall_adv6_valid <= \$2494 ;
+    mac_add2_valid_s0 <= \$2494 ;
   always @(posedge clk)
-    stall_adv7_valid <= \$2495 ;
+    o__valid <= \$2495 ;
   always @(posedge clk)
-    stall_adv8_valid <= \$2496 ;
+    stall_adv0_valid <= \$2496 ;
   always @(posedge clk)
-    stall_adv9_valid <= \$2497 ;
+    stall_adv1_valid <= \$2497 ;
   always @(posedge clk)
-    stall_adv10_valid <= \$2498 ;
+    stall_adv2_valid <= \$2498 ;
   always @(posedge clk)
-    stall_adv11_valid <= \$2499 ;
+    stall_adv3_valid <= \$2499 ;
   always @(posedge clk)
-    stall_adv12_valid <= \$2500 ;
+    stall_adv4_valid <= \$2500 ;
   always @(posedge clk)
-    stall_adv13_valid <= \$2501 ;
+    stall_adv5_valid <= \$2501 ;
   always @(posedge clk)
-    stall_adv14_valid <= \$2502 ;
+    stall_adv6_valid <= \$2502 ;
   always @(posedge clk)
-    stall_adv15_valid <= \$2503 ;
+    stall_adv7_valid <= \$2503 ;
   always @(posedge clk)
-    stall_adv16_valid <= \$2504 ;
+    stall_adv8_valid <= \$2504 ;
   always @(posedge clk)
-    stall_adv17_valid <= \$2505 ;
+    stall_adv9_valid <= \$2505 ;
   always @(posedge clk)
-    stall_adv18_valid <= \$2506 ;
+    stall_adv10_valid <= \$2506 ;
   always @(posedge clk)
-    stall_adv19_valid <= \$2507 ;
+    stall_adv11_valid <= \$2507 ;
   always @(posedge clk)
-    stall_adv20_valid <= \$2508 ;
+    stall_adv12_valid <= \$2508 ;
   always @(posedge clk)
-    stall_adv21_valid <= \$2509 ;
+    stall_adv13_valid <= \$2509 ;
   always @(posedge clk)
-    stall_adv22_valid <= \$2510 ;
+    stall_adv14_valid <= \$2510 ;
   always @(posedge clk)
-    stall_adv23_valid <= \$2511 ;
+    stall_adv15_valid <= \$2511 ;
   always @(posedge clk)
-    stall_adv24_valid <= \$2512 ;
+    stall_adv16_valid <= \$2512 ;
   always @(posedge clk)
-    stall_adv25_valid <= \$2513 ;
+    stall_adv17_valid <= \$2513 ;
   always @(posedge clk)
-    stall_adv26_valid <= \$2514 ;
+    stall_adv18_valid <= \$2514 ;
   always @(posedge clk)
-    stall_adv27_valid <= \$2515 ;
+    stall_adv19_valid <= \$2515 ;
   always @(posedge clk)
-    stall_adv28_valid <= \$2516 ;
+    stall_adv20_valid <= \$2516 ;
   always @(posedge clk)
-    stall_adv29_valid <= \$2517 ;
+    stall_adv21_valid <= \$2517 ;
   always @(posedge clk)
-    stall_adv30_valid <= \$2518 ;
+    stall_adv22_valid <= \$2518 ;
   always @(posedge clk)
-    stall_adv31_valid <= \$2519 ;
+    stall_adv23_valid <= \$2519 ;
   always @(posedge clk)
-    stall_adv32_valid <= \$2520 ;
+    stall_adv24_valid <= \$2520 ;
   always @(posedge clk)
-    stall_adv33_valid <= \$2521 ;
+    stall_adv25_valid <= \$2521 ;
   always @(posedge clk)
-    stall_adv34_valid <= \$2522 ;
+    stall_adv26_valid <= \$2522 ;
   always @(posedge clk)
-    stall_adv35_valid <= \$2523 ;
+    stall_adv27_valid <= \$2523 ;
   always @(posedge clk)
-    stall_adv36_valid <= \$2524 ;
+    stall_adv28_valid <= \$2524 ;
   always @(posedge clk)
-    stall_adv37_valid <= \$2525 ;
+    stall_adv29_valid <= \$2525 ;
   always @(posedge clk)
-    stall_adv38_valid <= \$2526 ;
+    stall_adv30_valid <= \$2526 ;
   always @(posedge clk)
-    stall_adv39_valid <= \$2527 ;
+    stall_adv31_valid <= \$2527 ;
   always @(posedge clk)
-    stall_adv40_valid <= \$2528 ;
+    stall_adv32_valid <= \$2528 ;
   always @(posedge clk)
-    stall_adv41_valid <= \$2529 ;
+    stall_adv33_valid <= \$2529 ;
   always @(posedge clk)
-    stall_adv42_valid <= \$2530 ;
+    stall_adv34_valid <= \$2530 ;
   always @(posedge clk)
-    mac_acc0 <= \$2531 ;
+    stall_adv35_valid <= \$2531 ;
   always @(posedge clk)
-    mac_acc0_out <= \$2532 ;
+    stall_adv36_valid <= \$2532 ;
   always @(posedge clk)
-    mac_acc1 <= \$2533 ;
+    stall_adv37_valid <= \$2533 ;
   always @(posedge clk)
-    mac_acc1_out <= \$2534 ;
+    stall_adv38_valid <= \$2534 ;
   always @(posedge clk)
-    mac_acc2 <= \$2535 ;
+    stall_adv39_valid <= \$2535 ;
   always @(posedge clk)
-    mac_acc2_out <= \$2536 ;
+    stall_adv40_valid <= \$2536 ;
   always @(posedge clk)
-    mac_acc3 <= \$2537 ;
+    stall_adv41_valid <= \$2537 ;
   always @(posedge clk)
-    mac_acc3_out <= \$2538 ;
+    stall_adv42_valid <= \$2538 ;
+  always @(posedge clk)
+    stall_adv43_valid <= \$2539 ;
+  always @(posedge clk)
+    stall_adv44_valid <= \$2540 ;
+  always @(posedge clk)
+    stall_adv45_valid <= \$2541 ;
+  always @(posedge clk)
+    stall_adv46_valid <= \$2542 ;
+  always @(posedge clk)
+    mac_acc0 <= \$2543 ;
+  always @(posedge clk)
+    mac_acc0_out <= \$2544 ;
+  always @(posedge clk)
+    mac_acc1 <= \$2545 ;
+  always @(posedge clk)
+    mac_acc1_out <= \$2546 ;
+  always @(posedge clk)
+    mac_acc2 <= \$2547 ;
+  always @(posedge clk)
+    mac_acc2_out <= \$2548 ;
+  always @(posedge clk)
+    mac_acc3 <= \$2549 ;
+  always @(posedge clk)
+    mac_acc3_out <= \$2550 ;
   nmsparse_mul_reg #(
     .A_WIDTH(32'd8),
     .B_WIDTH(32'd8)
   ) mac_mul0_0 (
-    .a(mac_pre_s0),
-    .b(\mac_pre_s0$1082 ),
-    .ce(stall_adv28),
+    .a(mac_pre_a0_g0),
+    .b(mac_pre_s0),
+    .ce(stall_adv27),
     .clk(clk),
     .p(mac_prod0_0)
   );
@@ -7320,8 +7360,8 @@ module nm_linear_8_16_int8_k4_wlane(i__valid, o__ready, clk, rst, i__ready, o__p
     .A_WIDTH(32'd8),
     .B_WIDTH(32'd8)
   ) mac_mul0_1 (
-    .a(\mac_pre_s0$1075 ),
-    .b(\mac_pre_s0$1084 ),
+    .a(mac_pre_a1_g1),
+    .b(\mac_pre_s0$1092 ),
     .ce(stall_adv28),
     .clk(clk),
     .p(mac_prod0_1)
@@ -7330,8 +7370,8 @@ module nm_linear_8_16_int8_k4_wlane(i__valid, o__ready, clk, rst, i__ready, o__p
     .A_WIDTH(32'd8),
     .B_WIDTH(32'd8)
   ) mac_mul0_2 (
-    .a(\mac_pre_s0$1076 ),
-    .b(\mac_pre_s0$1086 ),
+    .a(mac_pre_a2_g2),
+    .b(\mac_pre_s0$1094 ),
     .ce(stall_adv29),
     .clk(clk),
     .p(mac_prod0_2)
@@ -7340,9 +7380,9 @@ module nm_linear_8_16_int8_k4_wlane(i__valid, o__ready, clk, rst, i__ready, o__p
     .A_WIDTH(32'd8),
     .B_WIDTH(32'd8)
   ) mac_mul0_3 (
-    .a(\mac_pre_s0$1077 ),
-    .b(\mac_pre_s0$1088 ),
-    .ce(stall_adv29),
+    .a(mac_pre_a3_g3),
+    .b(\mac_pre_s0$1096 ),
+    .ce(stall_adv30),
     .clk(clk),
     .p(mac_prod0_3)
   );
@@ -7350,9 +7390,9 @@ module nm_linear_8_16_int8_k4_wlane(i__valid, o__ready, clk, rst, i__ready, o__p
     .A_WIDTH(32'd8),
     .B_WIDTH(32'd8)
   ) mac_mul0_4 (
-    .a(\mac_pre_s0$1078 ),
-    .b(\mac_pre_s0$1090 ),
-    .ce(stall_adv30),
+    .a(mac_pre_a4_g4),
+    .b(\mac_pre_s0$1098 ),
+    .ce(stall_adv31),
     .clk(clk),
     .p(mac_prod0_4)
   );
@@ -7360,9 +7400,9 @@ module nm_linear_8_16_int8_k4_wlane(i__valid, o__ready, clk, rst, i__ready, o__p
     .A_WIDTH(32'd8),
     .B_WIDTH(32'd8)
   ) mac_mul0_5 (
-    .a(\mac_pre_s0$1079 ),
-    .b(\mac_pre_s0$1092 ),
-    .ce(stall_adv30),
+    .a(mac_pre_a5_g5),
+    .b(\mac_pre_s0$1100 ),
+    .ce(stall_adv32),
     .clk(clk),
     .p(mac_prod0_5)
   );
@@ -7370,9 +7410,9 @@ module nm_linear_8_16_int8_k4_wlane(i__valid, o__ready, clk, rst, i__ready, o__p
     .A_WIDTH(32'd8),
     .B_WIDTH(32'd8)
   ) mac_mul0_6 (
-    .a(\mac_pre_s0$1080 ),
-    .b(\mac_pre_s0$1094 ),
-    .ce(stall_adv31),
+    .a(mac_pre_a6_g6),
+    .b(\mac_pre_s0$1102 ),
+    .ce(stall_adv33),
     .clk(clk),
     .p(mac_prod0_6)
   );
@@ -7380,9 +7420,9 @@ module nm_linear_8_16_int8_k4_wlane(i__valid, o__ready, clk, rst, i__ready, o__p
     .A_WIDTH(32'd8),
     .B_WIDTH(32'd8)
   ) mac_mul0_7 (
-    .a(\mac_pre_s0$1081 ),
-    .b(\mac_pre_s0$1096 ),
-    .ce(stall_adv31),
+    .a(mac_pre_a7_g7),
+    .b(\mac_pre_s0$1104 ),
+    .ce(stall_adv34),
     .clk(clk),
     .p(mac_prod0_7)
   );
@@ -7390,9 +7430,9 @@ module nm_linear_8_16_int8_k4_wlane(i__valid, o__ready, clk, rst, i__ready, o__p
     .A_WIDTH(32'd8),
     .B_WIDTH(32'd8)
   ) mac_mul1_0 (
-    .a(mac_pre_s0),
-    .b(\mac_pre_s0$1098 ),
-    .ce(stall_adv28),
+    .a(mac_pre_a0_g0),
+    .b(\mac_pre_s0$1106 ),
+    .ce(stall_adv27),
     .clk(clk),
     .p(mac_prod1_0)
   );
@@ -7400,8 +7440,8 @@ module nm_linear_8_16_int8_k4_wlane(i__valid, o__ready, clk, rst, i__ready, o__p
     .A_WIDTH(32'd8),
     .B_WIDTH(32'd8)
   ) mac_mul1_1 (
-    .a(\mac_pre_s0$1075 ),
-    .b(\mac_pre_s0$1099 ),
+    .a(mac_pre_a1_g1),
+    .b(\mac_pre_s0$1107 ),
     .ce(stall_adv28),
     .clk(clk),
     .p(mac_prod1_1)
@@ -7410,8 +7450,8 @@ module nm_linear_8_16_int8_k4_wlane(i__valid, o__ready, clk, rst, i__ready, o__p
     .A_WIDTH(32'd8),
     .B_WIDTH(32'd8)
   ) mac_mul1_2 (
-    .a(\mac_pre_s0$1076 ),
-    .b(\mac_pre_s0$1100 ),
+    .a(mac_pre_a2_g2),
+    .b(\mac_pre_s0$1108 ),
     .ce(stall_adv29),
     .clk(clk),
     .p(mac_prod1_2)
@@ -7420,9 +7460,9 @@ module nm_linear_8_16_int8_k4_wlane(i__valid, o__ready, clk, rst, i__ready, o__p
     .A_WIDTH(32'd8),
     .B_WIDTH(32'd8)
   ) mac_mul1_3 (
-    .a(\mac_pre_s0$1077 ),
-    .b(\mac_pre_s0$1101 ),
-    .ce(stall_adv29),
+    .a(mac_pre_a3_g3),
+    .b(\mac_pre_s0$1109 ),
+    .ce(stall_adv30),
     .clk(clk),
     .p(mac_prod1_3)
   );
@@ -7430,9 +7470,9 @@ module nm_linear_8_16_int8_k4_wlane(i__valid, o__ready, clk, rst, i__ready, o__p
     .A_WIDTH(32'd8),
     .B_WIDTH(32'd8)
   ) mac_mul1_4 (
-    .a(\mac_pre_s0$1078 ),
-    .b(\mac_pre_s0$1102 ),
-    .ce(stall_adv30),
+    .a(mac_pre_a4_g4),
+    .b(\mac_pre_s0$1110 ),
+    .ce(stall_adv31),
     .clk(clk),
     .p(mac_prod1_4)
   );
@@ -7440,9 +7480,9 @@ module nm_linear_8_16_int8_k4_wlane(i__valid, o__ready, clk, rst, i__ready, o__p
     .A_WIDTH(32'd8),
     .B_WIDTH(32'd8)
   ) mac_mul1_5 (
-    .a(\mac_pre_s0$1079 ),
-    .b(\mac_pre_s0$1103 ),
-    .ce(stall_adv30),
+    .a(mac_pre_a5_g5),
+    .b(\mac_pre_s0$1111 ),
+    .ce(stall_adv32),
     .clk(clk),
     .p(mac_prod1_5)
   );
@@ -7450,9 +7490,9 @@ module nm_linear_8_16_int8_k4_wlane(i__valid, o__ready, clk, rst, i__ready, o__p
     .A_WIDTH(32'd8),
     .B_WIDTH(32'd8)
   ) mac_mul1_6 (
-    .a(\mac_pre_s0$1080 ),
-    .b(\mac_pre_s0$1104 ),
-    .ce(stall_adv31),
+    .a(mac_pre_a6_g6),
+    .b(\mac_pre_s0$1112 ),
+    .ce(stall_adv33),
     .clk(clk),
     .p(mac_prod1_6)
   );
@@ -7460,9 +7500,9 @@ module nm_linear_8_16_int8_k4_wlane(i__valid, o__ready, clk, rst, i__ready, o__p
     .A_WIDTH(32'd8),
     .B_WIDTH(32'd8)
   ) mac_mul1_7 (
-    .a(\mac_pre_s0$1081 ),
-    .b(\mac_pre_s0$1105 ),
-    .ce(stall_adv31),
+    .a(mac_pre_a7_g7),
+    .b(\mac_pre_s0$1113 ),
+    .ce(stall_adv34),
     .clk(clk),
     .p(mac_prod1_7)
   );
@@ -7470,9 +7510,9 @@ module nm_linear_8_16_int8_k4_wlane(i__valid, o__ready, clk, rst, i__ready, o__p
     .A_WIDTH(32'd8),
     .B_WIDTH(32'd8)
   ) mac_mul2_0 (
-    .a(mac_pre_s0),
-    .b(\mac_pre_s0$1106 ),
-    .ce(stall_adv28),
+    .a(mac_pre_a0_g0),
+    .b(\mac_pre_s0$1114 ),
+    .ce(stall_adv27),
     .clk(clk),
     .p(mac_prod2_0)
   );
@@ -7480,8 +7520,8 @@ module nm_linear_8_16_int8_k4_wlane(i__valid, o__ready, clk, rst, i__ready, o__p
     .A_WIDTH(32'd8),
     .B_WIDTH(32'd8)
   ) mac_mul2_1 (
-    .a(\mac_pre_s0$1075 ),
-    .b(\mac_pre_s0$1107 ),
+    .a(mac_pre_a1_g1),
+    .b(\mac_pre_s0$1115 ),
     .ce(stall_adv28),
     .clk(clk),
     .p(mac_prod2_1)
@@ -7490,8 +7530,8 @@ module nm_linear_8_16_int8_k4_wlane(i__valid, o__ready, clk, rst, i__ready, o__p
     .A_WIDTH(32'd8),
     .B_WIDTH(32'd8)
   ) mac_mul2_2 (
-    .a(\mac_pre_s0$1076 ),
-    .b(\mac_pre_s0$1108 ),
+    .a(mac_pre_a2_g2),
+    .b(\mac_pre_s0$1116 ),
     .ce(stall_adv29),
     .clk(clk),
     .p(mac_prod2_2)
@@ -7500,9 +7540,9 @@ module nm_linear_8_16_int8_k4_wlane(i__valid, o__ready, clk, rst, i__ready, o__p
     .A_WIDTH(32'd8),
     .B_WIDTH(32'd8)
   ) mac_mul2_3 (
-    .a(\mac_pre_s0$1077 ),
-    .b(\mac_pre_s0$1109 ),
-    .ce(stall_adv29),
+    .a(mac_pre_a3_g3),
+    .b(\mac_pre_s0$1117 ),
+    .ce(stall_adv30),
     .clk(clk),
     .p(mac_prod2_3)
   );
@@ -7510,9 +7550,9 @@ module nm_linear_8_16_int8_k4_wlane(i__valid, o__ready, clk, rst, i__ready, o__p
     .A_WIDTH(32'd8),
     .B_WIDTH(32'd8)
   ) mac_mul2_4 (
-    .a(\mac_pre_s0$1078 ),
-    .b(\mac_pre_s0$1110 ),
-    .ce(stall_adv30),
+    .a(mac_pre_a4_g4),
+    .b(\mac_pre_s0$1118 ),
+    .ce(stall_adv31),
     .clk(clk),
     .p(mac_prod2_4)
   );
@@ -7520,9 +7560,9 @@ module nm_linear_8_16_int8_k4_wlane(i__valid, o__ready, clk, rst, i__ready, o__p
     .A_WIDTH(32'd8),
     .B_WIDTH(32'd8)
   ) mac_mul2_5 (
-    .a(\mac_pre_s0$1079 ),
-    .b(\mac_pre_s0$1111 ),
-    .ce(stall_adv30),
+    .a(mac_pre_a5_g5),
+    .b(\mac_pre_s0$1119 ),
+    .ce(stall_adv32),
     .clk(clk),
     .p(mac_prod2_5)
   );
@@ -7530,9 +7570,9 @@ module nm_linear_8_16_int8_k4_wlane(i__valid, o__ready, clk, rst, i__ready, o__p
     .A_WIDTH(32'd8),
     .B_WIDTH(32'd8)
   ) mac_mul2_6 (
-    .a(\mac_pre_s0$1080 ),
-    .b(\mac_pre_s0$1112 ),
-    .ce(stall_adv31),
+    .a(mac_pre_a6_g6),
+    .b(\mac_pre_s0$1120 ),
+    .ce(stall_adv33),
     .clk(clk),
     .p(mac_prod2_6)
   );
@@ -7540,9 +7580,9 @@ module nm_linear_8_16_int8_k4_wlane(i__valid, o__ready, clk, rst, i__ready, o__p
     .A_WIDTH(32'd8),
     .B_WIDTH(32'd8)
   ) mac_mul2_7 (
-    .a(\mac_pre_s0$1081 ),
-    .b(\mac_pre_s0$1113 ),
-    .ce(stall_adv31),
+    .a(mac_pre_a7_g7),
+    .b(\mac_pre_s0$1121 ),
+    .ce(stall_adv34),
     .clk(clk),
     .p(mac_prod2_7)
   );
@@ -7550,9 +7590,9 @@ module nm_linear_8_16_int8_k4_wlane(i__valid, o__ready, clk, rst, i__ready, o__p
     .A_WIDTH(32'd8),
     .B_WIDTH(32'd8)
   ) mac_mul3_0 (
-    .a(mac_pre_s0),
-    .b(\mac_pre_s0$1114 ),
-    .ce(stall_adv28),
+    .a(mac_pre_a0_g0),
+    .b(\mac_pre_s0$1122 ),
+    .ce(stall_adv27),
     .clk(clk),
     .p(mac_prod3_0)
   );
@@ -7560,8 +7600,8 @@ module nm_linear_8_16_int8_k4_wlane(i__valid, o__ready, clk, rst, i__ready, o__p
     .A_WIDTH(32'd8),
     .B_WIDTH(32'd8)
   ) mac_mul3_1 (
-    .a(\mac_pre_s0$1075 ),
-    .b(\mac_pre_s0$1115 ),
+    .a(mac_pre_a1_g1),
+    .b(\mac_pre_s0$1123 ),
     .ce(stall_adv28),
     .clk(clk),
     .p(mac_prod3_1)
@@ -7570,8 +7610,8 @@ module nm_linear_8_16_int8_k4_wlane(i__valid, o__ready, clk, rst, i__ready, o__p
     .A_WIDTH(32'd8),
     .B_WIDTH(32'd8)
   ) mac_mul3_2 (
-    .a(\mac_pre_s0$1076 ),
-    .b(\mac_pre_s0$1116 ),
+    .a(mac_pre_a2_g2),
+    .b(\mac_pre_s0$1124 ),
     .ce(stall_adv29),
     .clk(clk),
     .p(mac_prod3_2)
@@ -7580,9 +7620,9 @@ module nm_linear_8_16_int8_k4_wlane(i__valid, o__ready, clk, rst, i__ready, o__p
     .A_WIDTH(32'd8),
     .B_WIDTH(32'd8)
   ) mac_mul3_3 (
-    .a(\mac_pre_s0$1077 ),
-    .b(\mac_pre_s0$1117 ),
-    .ce(stall_adv29),
+    .a(mac_pre_a3_g3),
+    .b(\mac_pre_s0$1125 ),
+    .ce(stall_adv30),
     .clk(clk),
     .p(mac_prod3_3)
   );
@@ -7590,9 +7630,9 @@ module nm_linear_8_16_int8_k4_wlane(i__valid, o__ready, clk, rst, i__ready, o__p
     .A_WIDTH(32'd8),
     .B_WIDTH(32'd8)
   ) mac_mul3_4 (
-    .a(\mac_pre_s0$1078 ),
-    .b(\mac_pre_s0$1118 ),
-    .ce(stall_adv30),
+    .a(mac_pre_a4_g4),
+    .b(\mac_pre_s0$1126 ),
+    .ce(stall_adv31),
     .clk(clk),
     .p(mac_prod3_4)
   );
@@ -7600,9 +7640,9 @@ module nm_linear_8_16_int8_k4_wlane(i__valid, o__ready, clk, rst, i__ready, o__p
     .A_WIDTH(32'd8),
     .B_WIDTH(32'd8)
   ) mac_mul3_5 (
-    .a(\mac_pre_s0$1079 ),
-    .b(\mac_pre_s0$1119 ),
-    .ce(stall_adv30),
+    .a(mac_pre_a5_g5),
+    .b(\mac_pre_s0$1127 ),
+    .ce(stall_adv32),
     .clk(clk),
     .p(mac_prod3_5)
   );
@@ -7610,9 +7650,9 @@ module nm_linear_8_16_int8_k4_wlane(i__valid, o__ready, clk, rst, i__ready, o__p
     .A_WIDTH(32'd8),
     .B_WIDTH(32'd8)
   ) mac_mul3_6 (
-    .a(\mac_pre_s0$1080 ),
-    .b(\mac_pre_s0$1120 ),
-    .ce(stall_adv31),
+    .a(mac_pre_a6_g6),
+    .b(\mac_pre_s0$1128 ),
+    .ce(stall_adv33),
     .clk(clk),
     .p(mac_prod3_6)
   );
@@ -7620,9 +7660,9 @@ module nm_linear_8_16_int8_k4_wlane(i__valid, o__ready, clk, rst, i__ready, o__p
     .A_WIDTH(32'd8),
     .B_WIDTH(32'd8)
   ) mac_mul3_7 (
-    .a(\mac_pre_s0$1081 ),
-    .b(\mac_pre_s0$1121 ),
-    .ce(stall_adv31),
+    .a(mac_pre_a7_g7),
+    .b(\mac_pre_s0$1129 ),
+    .ce(stall_adv34),
     .clk(clk),
     .p(mac_prod3_7)
   );
@@ -7634,7 +7674,7 @@ module nm_linear_8_16_int8_k4_wlane(i__valid, o__ready, clk, rst, i__ready, o__p
     .clk(clk),
     .oce(stall_adv17),
     .q(wlane0_q),
-    .raddr(\mac_raddr_s0$1027 ),
+    .raddr(\mac_raddr_s0$1035 ),
     .re(stall_adv9),
     .waddr(wlane0_write_addr),
     .wdata(wbank_write_data),
@@ -7648,7 +7688,7 @@ module nm_linear_8_16_int8_k4_wlane(i__valid, o__ready, clk, rst, i__ready, o__p
     .clk(clk),
     .oce(stall_adv18),
     .q(wlane1_q),
-    .raddr(\mac_raddr_s0$1028 ),
+    .raddr(\mac_raddr_s0$1036 ),
     .re(stall_adv10),
     .waddr(wlane1_write_addr),
     .wdata(wbank_write_data),
@@ -7662,7 +7702,7 @@ module nm_linear_8_16_int8_k4_wlane(i__valid, o__ready, clk, rst, i__ready, o__p
     .clk(clk),
     .oce(stall_adv19),
     .q(wlane2_q),
-    .raddr(\mac_raddr_s0$1029 ),
+    .raddr(\mac_raddr_s0$1037 ),
     .re(stall_adv11),
     .waddr(wlane2_write_addr),
     .wdata(wbank_write_data),
@@ -7676,7 +7716,7 @@ module nm_linear_8_16_int8_k4_wlane(i__valid, o__ready, clk, rst, i__ready, o__p
     .clk(clk),
     .oce(stall_adv20),
     .q(wlane3_q),
-    .raddr(\mac_raddr_s0$1030 ),
+    .raddr(\mac_raddr_s0$1038 ),
     .re(stall_adv12),
     .waddr(wlane3_write_addr),
     .wdata(wbank_write_data),
@@ -7690,7 +7730,7 @@ module nm_linear_8_16_int8_k4_wlane(i__valid, o__ready, clk, rst, i__ready, o__p
     .clk(clk),
     .oce(stall_adv21),
     .q(wlane4_q),
-    .raddr(\mac_raddr_s0$1031 ),
+    .raddr(\mac_raddr_s0$1039 ),
     .re(stall_adv13),
     .waddr(wlane4_write_addr),
     .wdata(wbank_write_data),
@@ -7704,7 +7744,7 @@ module nm_linear_8_16_int8_k4_wlane(i__valid, o__ready, clk, rst, i__ready, o__p
     .clk(clk),
     .oce(stall_adv22),
     .q(wlane5_q),
-    .raddr(\mac_raddr_s0$1032 ),
+    .raddr(\mac_raddr_s0$1040 ),
     .re(stall_adv14),
     .waddr(wlane5_write_addr),
     .wdata(wbank_write_data),
@@ -7718,7 +7758,7 @@ module nm_linear_8_16_int8_k4_wlane(i__valid, o__ready, clk, rst, i__ready, o__p
     .clk(clk),
     .oce(stall_adv23),
     .q(wlane6_q),
-    .raddr(\mac_raddr_s0$1033 ),
+    .raddr(\mac_raddr_s0$1041 ),
     .re(stall_adv15),
     .waddr(wlane6_write_addr),
     .wdata(wbank_write_data),
@@ -7732,7 +7772,7 @@ module nm_linear_8_16_int8_k4_wlane(i__valid, o__ready, clk, rst, i__ready, o__p
     .clk(clk),
     .oce(stall_adv24),
     .q(wlane7_q),
-    .raddr(\mac_raddr_s0$1034 ),
+    .raddr(\mac_raddr_s0$1042 ),
     .re(stall_adv16),
     .waddr(wlane7_write_addr),
     .wdata(wbank_write_data),
@@ -7740,2272 +7780,2207 @@ module nm_linear_8_16_int8_k4_wlane(i__valid, o__ready, clk, rst, i__ready, o__p
   );
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2174  = sel_l1_s0;
+    \$2182  = sel_l1_s0;
     if (stall_adv0) begin
-      \$2174  = \$4 [7:0];
+      \$2182  = \$4 [7:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2175  = \sel_l1_s0$29 ;
+    \$2183  = \sel_l1_s0$29 ;
     if (stall_adv0) begin
-      \$2175  = \$7 [7:0];
+      \$2183  = \$7 [7:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2176  = \sel_l1_s0$30 ;
+    \$2184  = \sel_l1_s0$30 ;
     if (stall_adv0) begin
-      \$2176  = \$10 [7:0];
+      \$2184  = \$10 [7:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2177  = \sel_l1_s0$31 ;
+    \$2185  = \sel_l1_s0$31 ;
     if (stall_adv0) begin
-      \$2177  = \$13 [7:0];
+      \$2185  = \$13 [7:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2178  = \sel_l1_s0$32 ;
+    \$2186  = \sel_l1_s0$32 ;
     if (stall_adv0) begin
-      \$2178  = \$16 [7:0];
+      \$2186  = \$16 [7:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2179  = \sel_l1_s0$33 ;
+    \$2187  = \sel_l1_s0$33 ;
     if (stall_adv0) begin
-      \$2179  = \$19 [7:0];
+      \$2187  = \$19 [7:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2180  = \sel_l1_s0$34 ;
+    \$2188  = \sel_l1_s0$34 ;
     if (stall_adv0) begin
-      \$2180  = \$22 [7:0];
+      \$2188  = \$22 [7:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2181  = \sel_l1_s0$35 ;
+    \$2189  = \sel_l1_s0$35 ;
     if (stall_adv0) begin
-      \$2181  = \$25 [7:0];
+      \$2189  = \$25 [7:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2182  = \sel_l1_s0$36 ;
+    \$2190  = \sel_l1_s0$36 ;
     if (stall_adv0) begin
-      \$2182  = \$28 [7:0];
+      \$2190  = \$28 [7:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2183  = \sel_l1_s0$37 ;
+    \$2191  = \sel_l1_s0$37 ;
     if (stall_adv0) begin
-      \$2183  = \$31 [7:0];
+      \$2191  = \$31 [7:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2184  = \sel_l1_s0$38 ;
+    \$2192  = \sel_l1_s0$38 ;
     if (stall_adv0) begin
-      \$2184  = \$34 [7:0];
+      \$2192  = \$34 [7:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2185  = \sel_l1_s0$39 ;
+    \$2193  = \sel_l1_s0$39 ;
     if (stall_adv0) begin
-      \$2185  = \$37 [7:0];
+      \$2193  = \$37 [7:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2186  = \sel_l1_s0$40 ;
+    \$2194  = \sel_l1_s0$40 ;
     if (stall_adv0) begin
-      \$2186  = \$40 [7:0];
+      \$2194  = \$40 [7:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2187  = \sel_l1_s0$41 ;
+    \$2195  = \sel_l1_s0$41 ;
     if (stall_adv0) begin
-      \$2187  = \$43 [7:0];
+      \$2195  = \$43 [7:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2188  = \sel_l1_s0$42 ;
+    \$2196  = \sel_l1_s0$42 ;
     if (stall_adv0) begin
-      \$2188  = \$46 [7:0];
+      \$2196  = \$46 [7:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2189  = \sel_l1_s0$43 ;
+    \$2197  = \sel_l1_s0$43 ;
     if (stall_adv0) begin
-      \$2189  = \$49 [7:0];
+      \$2197  = \$49 [7:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2190  = \sel_l1_s0$996 ;
+    \$2198  = \sel_l1_s0$1004 ;
     if (stall_adv0) begin
-      \$2190  = i__payload[160];
+      \$2198  = i__payload[160];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2191  = sel_l2_s0;
+    \$2199  = sel_l2_s0;
     if (stall_adv1) begin
-      \$2191  = { \$170 , \$169 , \$168 , \$167 , \$166 , \$165 , \$164 , \$163 , \$162 , \$161 , \$160 , \$159 , \$158 , \$157 , \$156 , \$155 , \$154 , \$153 , \$152 , \$151 , \$150 , \$149 , \$148 , \$147 , \$146 , \$145 , \$144 , \$143 , \$142 , \$141 , \$140 , \$139 , \$138 , \$137 , \$136 , \$135 , \$134 , \$133 , \$132 , \$131 , \$130 , \$129 , \$128 , \$127 , \$126 , \$125 , \$124 , \$123 , \$122 , \$121 , \$120 , \$119 , \$118 , \$117 , \$116 , \$115 , \$114 , \$113 , \$112 , \$111 , \$110 , \$109 , \$108 , \$107 , \$106 , \$105 , \$104 , \$103 , \$102 , \$101 , \$100 , \$99 , \$98 , \$97 , \$96 , \$95 , \$94 , \$93 , \$92 , \$91 , \$90 , \$89 , \$88 , \$87 , \$86 , \$85 , \$84 , \$83 , \$82 , \$81 , \$80 , \$79 , \$78 , \$77 , \$76 , \$75 , \$74 , \$73 , \$72 , \$71 , \$70 , \$69 , \$68 , \$67 , \$66 , \$65 , \$64 , \$63 , \$62 , \$61 , \$60 , \$59 , \$58 , \$57 , \$56 , \$55 , \$54 , \$53 , \$52 , \$51  };
+      \$2199  = { \$170 , \$169 , \$168 , \$167 , \$166 , \$165 , \$164 , \$163 , \$162 , \$161 , \$160 , \$159 , \$158 , \$157 , \$156 , \$155 , \$154 , \$153 , \$152 , \$151 , \$150 , \$149 , \$148 , \$147 , \$146 , \$145 , \$144 , \$143 , \$142 , \$141 , \$140 , \$139 , \$138 , \$137 , \$136 , \$135 , \$134 , \$133 , \$132 , \$131 , \$130 , \$129 , \$128 , \$127 , \$126 , \$125 , \$124 , \$123 , \$122 , \$121 , \$120 , \$119 , \$118 , \$117 , \$116 , \$115 , \$114 , \$113 , \$112 , \$111 , \$110 , \$109 , \$108 , \$107 , \$106 , \$105 , \$104 , \$103 , \$102 , \$101 , \$100 , \$99 , \$98 , \$97 , \$96 , \$95 , \$94 , \$93 , \$92 , \$91 , \$90 , \$89 , \$88 , \$87 , \$86 , \$85 , \$84 , \$83 , \$82 , \$81 , \$80 , \$79 , \$78 , \$77 , \$76 , \$75 , \$74 , \$73 , \$72 , \$71 , \$70 , \$69 , \$68 , \$67 , \$66 , \$65 , \$64 , \$63 , \$62 , \$61 , \$60 , \$59 , \$58 , \$57 , \$56 , \$55 , \$54 , \$53 , \$52 , \$51  };
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2192  = \sel_l2_s0$997 ;
+    \$2200  = \sel_l2_s0$1005 ;
     if (stall_adv1) begin
-      \$2192  = \sel_l1_s0$996 ;
+      \$2200  = \sel_l1_s0$1004 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2193  = \sel_l5_s0$482 ;
+    \$2201  = \sel_l5_s0$482 ;
     if (stall_adv2) begin
-      \$2193  = sel_cs2_0_0_0s;
+      \$2201  = sel_cs2_0_0_0s;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2194  = sel_l5_s0;
+    \$2202  = sel_l5_s0;
     if (stall_adv2) begin
-      \$2194  = sel_cs2_0_0_0c;
+      \$2202  = sel_cs2_0_0_0c;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2195  = \sel_l5_s0$339 ;
+    \$2203  = \sel_l5_s0$339 ;
     if (stall_adv2) begin
-      \$2195  = sel_cs2_0_1_0s;
+      \$2203  = sel_cs2_0_1_0s;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2196  = \sel_l5_s0$340 ;
+    \$2204  = \sel_l5_s0$340 ;
     if (stall_adv2) begin
-      \$2196  = sel_cs0_0_0_4c;
+      \$2204  = sel_cs0_0_0_4c;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2197  = \sel_l5_s0$418 ;
+    \$2205  = \sel_l5_s0$418 ;
     if (stall_adv2) begin
-      \$2197  = sel_cs2_0_1_0c;
+      \$2205  = sel_cs2_0_1_0c;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2198  = \sel_l5_s0$419 ;
+    \$2206  = \sel_l5_s0$419 ;
     if (stall_adv2) begin
-      \$2198  = sel_cs1_0_1_0c;
+      \$2206  = sel_cs1_0_1_0c;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2199  = \sel_l5_s0$483 ;
+    \$2207  = \sel_l5_s0$483 ;
     if (stall_adv2) begin
-      \$2199  = sel_cs2_1_0_0s;
+      \$2207  = sel_cs2_1_0_0s;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2200  = \sel_l5_s0$343 ;
+    \$2208  = \sel_l5_s0$343 ;
     if (stall_adv2) begin
-      \$2200  = sel_cs2_1_0_0c;
+      \$2208  = sel_cs2_1_0_0c;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2201  = \sel_l5_s0$344 ;
+    \$2209  = \sel_l5_s0$344 ;
     if (stall_adv2) begin
-      \$2201  = sel_cs2_1_1_0s;
+      \$2209  = sel_cs2_1_1_0s;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2202  = \sel_l5_s0$345 ;
+    \$2210  = \sel_l5_s0$345 ;
     if (stall_adv2) begin
-      \$2202  = sel_cs0_1_0_4c;
+      \$2210  = sel_cs0_1_0_4c;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2203  = \sel_l5_s0$422 ;
+    \$2211  = \sel_l5_s0$422 ;
     if (stall_adv2) begin
-      \$2203  = sel_cs2_1_1_0c;
+      \$2211  = sel_cs2_1_1_0c;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2204  = \sel_l5_s0$423 ;
+    \$2212  = \sel_l5_s0$423 ;
     if (stall_adv2) begin
-      \$2204  = sel_cs1_1_1_0c;
+      \$2212  = sel_cs1_1_1_0c;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2205  = \sel_l5_s0$484 ;
+    \$2213  = \sel_l5_s0$484 ;
     if (stall_adv2) begin
-      \$2205  = sel_cs2_2_0_0s;
+      \$2213  = sel_cs2_2_0_0s;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2206  = \sel_l5_s0$348 ;
+    \$2214  = \sel_l5_s0$348 ;
     if (stall_adv2) begin
-      \$2206  = sel_cs2_2_0_0c;
+      \$2214  = sel_cs2_2_0_0c;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2207  = \sel_l5_s0$349 ;
+    \$2215  = \sel_l5_s0$349 ;
     if (stall_adv2) begin
-      \$2207  = sel_cs2_2_1_0s;
+      \$2215  = sel_cs2_2_1_0s;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2208  = \sel_l5_s0$350 ;
+    \$2216  = \sel_l5_s0$350 ;
     if (stall_adv2) begin
-      \$2208  = sel_cs0_2_0_4c;
+      \$2216  = sel_cs0_2_0_4c;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2209  = \sel_l5_s0$426 ;
+    \$2217  = \sel_l5_s0$426 ;
     if (stall_adv2) begin
-      \$2209  = sel_cs2_2_1_0c;
+      \$2217  = sel_cs2_2_1_0c;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2210  = \sel_l5_s0$427 ;
+    \$2218  = \sel_l5_s0$427 ;
     if (stall_adv2) begin
-      \$2210  = sel_cs1_2_1_0c;
+      \$2218  = sel_cs1_2_1_0c;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2211  = \sel_l5_s0$485 ;
+    \$2219  = \sel_l5_s0$485 ;
     if (stall_adv2) begin
-      \$2211  = sel_cs2_3_0_0s;
+      \$2219  = sel_cs2_3_0_0s;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2212  = \sel_l5_s0$353 ;
+    \$2220  = \sel_l5_s0$353 ;
     if (stall_adv2) begin
-      \$2212  = sel_cs2_3_0_0c;
+      \$2220  = sel_cs2_3_0_0c;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2213  = \sel_l5_s0$354 ;
+    \$2221  = \sel_l5_s0$354 ;
     if (stall_adv2) begin
-      \$2213  = sel_cs2_3_1_0s;
+      \$2221  = sel_cs2_3_1_0s;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2214  = \sel_l5_s0$355 ;
+    \$2222  = \sel_l5_s0$355 ;
     if (stall_adv2) begin
-      \$2214  = sel_cs0_3_0_4c;
+      \$2222  = sel_cs0_3_0_4c;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2215  = \sel_l5_s0$430 ;
+    \$2223  = \sel_l5_s0$430 ;
     if (stall_adv2) begin
-      \$2215  = sel_cs2_3_1_0c;
+      \$2223  = sel_cs2_3_1_0c;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2216  = \sel_l5_s0$431 ;
+    \$2224  = \sel_l5_s0$431 ;
     if (stall_adv2) begin
-      \$2216  = sel_cs1_3_1_0c;
+      \$2224  = sel_cs1_3_1_0c;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2217  = \sel_l5_s0$486 ;
+    \$2225  = \sel_l5_s0$486 ;
     if (stall_adv2) begin
-      \$2217  = sel_cs2_4_0_0s;
+      \$2225  = sel_cs2_4_0_0s;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2218  = \sel_l5_s0$358 ;
+    \$2226  = \sel_l5_s0$358 ;
     if (stall_adv2) begin
-      \$2218  = sel_cs2_4_0_0c;
+      \$2226  = sel_cs2_4_0_0c;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2219  = \sel_l5_s0$359 ;
+    \$2227  = \sel_l5_s0$359 ;
     if (stall_adv2) begin
-      \$2219  = sel_cs2_4_1_0s;
+      \$2227  = sel_cs2_4_1_0s;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2220  = \sel_l5_s0$360 ;
+    \$2228  = \sel_l5_s0$360 ;
     if (stall_adv2) begin
-      \$2220  = sel_cs0_4_0_4c;
+      \$2228  = sel_cs0_4_0_4c;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2221  = \sel_l5_s0$434 ;
+    \$2229  = \sel_l5_s0$434 ;
     if (stall_adv2) begin
-      \$2221  = sel_cs2_4_1_0c;
+      \$2229  = sel_cs2_4_1_0c;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2222  = \sel_l5_s0$435 ;
+    \$2230  = \sel_l5_s0$435 ;
     if (stall_adv2) begin
-      \$2222  = sel_cs1_4_1_0c;
+      \$2230  = sel_cs1_4_1_0c;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2223  = \sel_l5_s0$487 ;
+    \$2231  = \sel_l5_s0$487 ;
     if (stall_adv2) begin
-      \$2223  = sel_cs2_5_0_0s;
+      \$2231  = sel_cs2_5_0_0s;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2224  = \sel_l5_s0$363 ;
+    \$2232  = \sel_l5_s0$363 ;
     if (stall_adv2) begin
-      \$2224  = sel_cs2_5_0_0c;
+      \$2232  = sel_cs2_5_0_0c;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2225  = \sel_l5_s0$364 ;
+    \$2233  = \sel_l5_s0$364 ;
     if (stall_adv2) begin
-      \$2225  = sel_cs2_5_1_0s;
+      \$2233  = sel_cs2_5_1_0s;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2226  = \sel_l5_s0$365 ;
+    \$2234  = \sel_l5_s0$365 ;
     if (stall_adv2) begin
-      \$2226  = sel_cs0_5_0_4c;
+      \$2234  = sel_cs0_5_0_4c;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2227  = \sel_l5_s0$438 ;
+    \$2235  = \sel_l5_s0$438 ;
     if (stall_adv2) begin
-      \$2227  = sel_cs2_5_1_0c;
+      \$2235  = sel_cs2_5_1_0c;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2228  = \sel_l5_s0$439 ;
+    \$2236  = \sel_l5_s0$439 ;
     if (stall_adv2) begin
-      \$2228  = sel_cs1_5_1_0c;
+      \$2236  = sel_cs1_5_1_0c;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2229  = \sel_l5_s0$488 ;
+    \$2237  = \sel_l5_s0$488 ;
     if (stall_adv2) begin
-      \$2229  = sel_cs2_6_0_0s;
+      \$2237  = sel_cs2_6_0_0s;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2230  = \sel_l5_s0$368 ;
+    \$2238  = \sel_l5_s0$368 ;
     if (stall_adv2) begin
-      \$2230  = sel_cs2_6_0_0c;
+      \$2238  = sel_cs2_6_0_0c;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2231  = \sel_l5_s0$369 ;
+    \$2239  = \sel_l5_s0$369 ;
     if (stall_adv2) begin
-      \$2231  = sel_cs2_6_1_0s;
+      \$2239  = sel_cs2_6_1_0s;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2232  = \sel_l5_s0$370 ;
+    \$2240  = \sel_l5_s0$370 ;
     if (stall_adv2) begin
-      \$2232  = sel_cs0_6_0_4c;
+      \$2240  = sel_cs0_6_0_4c;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2233  = \sel_l5_s0$442 ;
+    \$2241  = \sel_l5_s0$442 ;
     if (stall_adv2) begin
-      \$2233  = sel_cs2_6_1_0c;
+      \$2241  = sel_cs2_6_1_0c;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2234  = \sel_l5_s0$443 ;
+    \$2242  = \sel_l5_s0$443 ;
     if (stall_adv2) begin
-      \$2234  = sel_cs1_6_1_0c;
+      \$2242  = sel_cs1_6_1_0c;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2235  = \sel_l5_s0$489 ;
+    \$2243  = \sel_l5_s0$489 ;
     if (stall_adv2) begin
-      \$2235  = sel_cs2_7_0_0s;
+      \$2243  = sel_cs2_7_0_0s;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2236  = \sel_l5_s0$373 ;
+    \$2244  = \sel_l5_s0$373 ;
     if (stall_adv2) begin
-      \$2236  = sel_cs2_7_0_0c;
+      \$2244  = sel_cs2_7_0_0c;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2237  = \sel_l5_s0$374 ;
+    \$2245  = \sel_l5_s0$374 ;
     if (stall_adv2) begin
-      \$2237  = sel_cs2_7_1_0s;
+      \$2245  = sel_cs2_7_1_0s;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2238  = \sel_l5_s0$375 ;
+    \$2246  = \sel_l5_s0$375 ;
     if (stall_adv2) begin
-      \$2238  = sel_cs0_7_0_4c;
+      \$2246  = sel_cs0_7_0_4c;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2239  = \sel_l5_s0$446 ;
+    \$2247  = \sel_l5_s0$446 ;
     if (stall_adv2) begin
-      \$2239  = sel_cs2_7_1_0c;
+      \$2247  = sel_cs2_7_1_0c;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2240  = \sel_l5_s0$447 ;
+    \$2248  = \sel_l5_s0$447 ;
     if (stall_adv2) begin
-      \$2240  = sel_cs1_7_1_0c;
+      \$2248  = sel_cs1_7_1_0c;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2241  = \sel_l5_s0$490 ;
+    \$2249  = \sel_l5_s0$490 ;
     if (stall_adv2) begin
-      \$2241  = sel_cs2_8_0_0s;
+      \$2249  = sel_cs2_8_0_0s;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2242  = \sel_l5_s0$378 ;
+    \$2250  = \sel_l5_s0$378 ;
     if (stall_adv2) begin
-      \$2242  = sel_cs2_8_0_0c;
+      \$2250  = sel_cs2_8_0_0c;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2243  = \sel_l5_s0$379 ;
+    \$2251  = \sel_l5_s0$379 ;
     if (stall_adv2) begin
-      \$2243  = sel_cs2_8_1_0s;
+      \$2251  = sel_cs2_8_1_0s;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2244  = \sel_l5_s0$380 ;
+    \$2252  = \sel_l5_s0$380 ;
     if (stall_adv2) begin
-      \$2244  = sel_cs0_8_0_4c;
+      \$2252  = sel_cs0_8_0_4c;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2245  = \sel_l5_s0$450 ;
+    \$2253  = \sel_l5_s0$450 ;
     if (stall_adv2) begin
-      \$2245  = sel_cs2_8_1_0c;
+      \$2253  = sel_cs2_8_1_0c;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2246  = \sel_l5_s0$451 ;
+    \$2254  = \sel_l5_s0$451 ;
     if (stall_adv2) begin
-      \$2246  = sel_cs1_8_1_0c;
+      \$2254  = sel_cs1_8_1_0c;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2247  = \sel_l5_s0$491 ;
+    \$2255  = \sel_l5_s0$491 ;
     if (stall_adv2) begin
-      \$2247  = sel_cs2_9_0_0s;
+      \$2255  = sel_cs2_9_0_0s;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2248  = \sel_l5_s0$383 ;
+    \$2256  = \sel_l5_s0$383 ;
     if (stall_adv2) begin
-      \$2248  = sel_cs2_9_0_0c;
+      \$2256  = sel_cs2_9_0_0c;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2249  = \sel_l5_s0$384 ;
+    \$2257  = \sel_l5_s0$384 ;
     if (stall_adv2) begin
-      \$2249  = sel_cs2_9_1_0s;
+      \$2257  = sel_cs2_9_1_0s;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2250  = \sel_l5_s0$385 ;
+    \$2258  = \sel_l5_s0$385 ;
     if (stall_adv2) begin
-      \$2250  = sel_cs0_9_0_4c;
+      \$2258  = sel_cs0_9_0_4c;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2251  = \sel_l5_s0$454 ;
+    \$2259  = \sel_l5_s0$454 ;
     if (stall_adv2) begin
-      \$2251  = sel_cs2_9_1_0c;
+      \$2259  = sel_cs2_9_1_0c;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2252  = \sel_l5_s0$455 ;
+    \$2260  = \sel_l5_s0$455 ;
     if (stall_adv2) begin
-      \$2252  = sel_cs1_9_1_0c;
+      \$2260  = sel_cs1_9_1_0c;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2253  = \sel_l5_s0$492 ;
+    \$2261  = \sel_l5_s0$492 ;
     if (stall_adv2) begin
-      \$2253  = sel_cs2_10_0_0s;
+      \$2261  = sel_cs2_10_0_0s;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2254  = \sel_l5_s0$388 ;
+    \$2262  = \sel_l5_s0$388 ;
     if (stall_adv2) begin
-      \$2254  = sel_cs2_10_0_0c;
+      \$2262  = sel_cs2_10_0_0c;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2255  = \sel_l5_s0$389 ;
+    \$2263  = \sel_l5_s0$389 ;
     if (stall_adv2) begin
-      \$2255  = sel_cs2_10_1_0s;
+      \$2263  = sel_cs2_10_1_0s;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2256  = \sel_l5_s0$390 ;
+    \$2264  = \sel_l5_s0$390 ;
     if (stall_adv2) begin
-      \$2256  = sel_cs0_10_0_4c;
+      \$2264  = sel_cs0_10_0_4c;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2257  = \sel_l5_s0$458 ;
+    \$2265  = \sel_l5_s0$458 ;
     if (stall_adv2) begin
-      \$2257  = sel_cs2_10_1_0c;
+      \$2265  = sel_cs2_10_1_0c;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2258  = \sel_l5_s0$459 ;
+    \$2266  = \sel_l5_s0$459 ;
     if (stall_adv2) begin
-      \$2258  = sel_cs1_10_1_0c;
+      \$2266  = sel_cs1_10_1_0c;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2259  = \sel_l5_s0$493 ;
+    \$2267  = \sel_l5_s0$493 ;
     if (stall_adv2) begin
-      \$2259  = sel_cs2_11_0_0s;
+      \$2267  = sel_cs2_11_0_0s;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2260  = \sel_l5_s0$393 ;
+    \$2268  = \sel_l5_s0$393 ;
     if (stall_adv2) begin
-      \$2260  = sel_cs2_11_0_0c;
+      \$2268  = sel_cs2_11_0_0c;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2261  = \sel_l5_s0$394 ;
+    \$2269  = \sel_l5_s0$394 ;
     if (stall_adv2) begin
-      \$2261  = sel_cs2_11_1_0s;
+      \$2269  = sel_cs2_11_1_0s;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2262  = \sel_l5_s0$395 ;
+    \$2270  = \sel_l5_s0$395 ;
     if (stall_adv2) begin
-      \$2262  = sel_cs0_11_0_4c;
+      \$2270  = sel_cs0_11_0_4c;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2263  = \sel_l5_s0$462 ;
+    \$2271  = \sel_l5_s0$462 ;
     if (stall_adv2) begin
-      \$2263  = sel_cs2_11_1_0c;
+      \$2271  = sel_cs2_11_1_0c;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2264  = \sel_l5_s0$463 ;
+    \$2272  = \sel_l5_s0$463 ;
     if (stall_adv2) begin
-      \$2264  = sel_cs1_11_1_0c;
+      \$2272  = sel_cs1_11_1_0c;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2265  = \sel_l5_s0$494 ;
+    \$2273  = \sel_l5_s0$494 ;
     if (stall_adv2) begin
-      \$2265  = sel_cs2_12_0_0s;
+      \$2273  = sel_cs2_12_0_0s;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2266  = \sel_l5_s0$398 ;
+    \$2274  = \sel_l5_s0$398 ;
     if (stall_adv2) begin
-      \$2266  = sel_cs2_12_0_0c;
+      \$2274  = sel_cs2_12_0_0c;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2267  = \sel_l5_s0$399 ;
+    \$2275  = \sel_l5_s0$399 ;
     if (stall_adv2) begin
-      \$2267  = sel_cs2_12_1_0s;
+      \$2275  = sel_cs2_12_1_0s;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2268  = \sel_l5_s0$400 ;
+    \$2276  = \sel_l5_s0$400 ;
     if (stall_adv2) begin
-      \$2268  = sel_cs0_12_0_4c;
+      \$2276  = sel_cs0_12_0_4c;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2269  = \sel_l5_s0$466 ;
+    \$2277  = \sel_l5_s0$466 ;
     if (stall_adv2) begin
-      \$2269  = sel_cs2_12_1_0c;
+      \$2277  = sel_cs2_12_1_0c;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2270  = \sel_l5_s0$467 ;
+    \$2278  = \sel_l5_s0$467 ;
     if (stall_adv2) begin
-      \$2270  = sel_cs1_12_1_0c;
+      \$2278  = sel_cs1_12_1_0c;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2271  = \sel_l5_s0$495 ;
+    \$2279  = \sel_l5_s0$495 ;
     if (stall_adv2) begin
-      \$2271  = sel_cs2_13_0_0s;
+      \$2279  = sel_cs2_13_0_0s;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2272  = \sel_l5_s0$403 ;
+    \$2280  = \sel_l5_s0$403 ;
     if (stall_adv2) begin
-      \$2272  = sel_cs2_13_0_0c;
+      \$2280  = sel_cs2_13_0_0c;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2273  = \sel_l5_s0$404 ;
+    \$2281  = \sel_l5_s0$404 ;
     if (stall_adv2) begin
-      \$2273  = sel_cs2_13_1_0s;
+      \$2281  = sel_cs2_13_1_0s;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2274  = \sel_l5_s0$405 ;
+    \$2282  = \sel_l5_s0$405 ;
     if (stall_adv2) begin
-      \$2274  = sel_cs0_13_0_4c;
+      \$2282  = sel_cs0_13_0_4c;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2275  = \sel_l5_s0$470 ;
+    \$2283  = \sel_l5_s0$470 ;
     if (stall_adv2) begin
-      \$2275  = sel_cs2_13_1_0c;
+      \$2283  = sel_cs2_13_1_0c;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2276  = \sel_l5_s0$471 ;
+    \$2284  = \sel_l5_s0$471 ;
     if (stall_adv2) begin
-      \$2276  = sel_cs1_13_1_0c;
+      \$2284  = sel_cs1_13_1_0c;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2277  = \sel_l5_s0$496 ;
+    \$2285  = \sel_l5_s0$496 ;
     if (stall_adv2) begin
-      \$2277  = sel_cs2_14_0_0s;
+      \$2285  = sel_cs2_14_0_0s;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2278  = \sel_l5_s0$408 ;
+    \$2286  = \sel_l5_s0$408 ;
     if (stall_adv2) begin
-      \$2278  = sel_cs2_14_0_0c;
+      \$2286  = sel_cs2_14_0_0c;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2279  = \sel_l5_s0$409 ;
+    \$2287  = \sel_l5_s0$409 ;
     if (stall_adv2) begin
-      \$2279  = sel_cs2_14_1_0s;
+      \$2287  = sel_cs2_14_1_0s;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2280  = \sel_l5_s0$410 ;
+    \$2288  = \sel_l5_s0$410 ;
     if (stall_adv2) begin
-      \$2280  = sel_cs0_14_0_4c;
+      \$2288  = sel_cs0_14_0_4c;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2281  = \sel_l5_s0$474 ;
+    \$2289  = \sel_l5_s0$474 ;
     if (stall_adv2) begin
-      \$2281  = sel_cs2_14_1_0c;
+      \$2289  = sel_cs2_14_1_0c;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2282  = \sel_l5_s0$475 ;
+    \$2290  = \sel_l5_s0$475 ;
     if (stall_adv2) begin
-      \$2282  = sel_cs1_14_1_0c;
+      \$2290  = sel_cs1_14_1_0c;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2283  = \sel_l5_s0$497 ;
+    \$2291  = \sel_l5_s0$497 ;
     if (stall_adv2) begin
-      \$2283  = sel_cs2_15_0_0s;
+      \$2291  = sel_cs2_15_0_0s;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2284  = \sel_l5_s0$413 ;
+    \$2292  = \sel_l5_s0$413 ;
     if (stall_adv2) begin
-      \$2284  = sel_cs2_15_0_0c;
+      \$2292  = sel_cs2_15_0_0c;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2285  = \sel_l5_s0$414 ;
+    \$2293  = \sel_l5_s0$414 ;
     if (stall_adv2) begin
-      \$2285  = sel_cs2_15_1_0s;
+      \$2293  = sel_cs2_15_1_0s;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2286  = \sel_l5_s0$415 ;
+    \$2294  = \sel_l5_s0$415 ;
     if (stall_adv2) begin
-      \$2286  = sel_cs0_15_0_4c;
+      \$2294  = sel_cs0_15_0_4c;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2287  = \sel_l5_s0$478 ;
+    \$2295  = \sel_l5_s0$478 ;
     if (stall_adv2) begin
-      \$2287  = sel_cs2_15_1_0c;
+      \$2295  = sel_cs2_15_1_0c;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2288  = \sel_l5_s0$479 ;
+    \$2296  = \sel_l5_s0$479 ;
     if (stall_adv2) begin
-      \$2288  = sel_cs1_15_1_0c;
+      \$2296  = sel_cs1_15_1_0c;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2289  = \sel_l5_s0$998 ;
+    \$2297  = \sel_l5_s0$1006 ;
     if (stall_adv2) begin
-      \$2289  = \sel_l2_s0$997 ;
+      \$2297  = \sel_l2_s0$1005 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2290  = \sel_l10_s0$719 ;
+    \$2298  = \sel_l10_s0$719 ;
     if (stall_adv3) begin
-      \$2290  = { \$1428 , \$1427 , \$1426 , \$1425 , \$1424 , \$1423 , \$1422 , \$1421 , \$1420 , \$1419 , \$1418 , \$1417 , \$1416 , \$1415 , \$1414 , \$1413  };
+      \$2298  = { \$1428 , \$1427 , \$1426 , \$1425 , \$1424 , \$1423 , \$1422 , \$1421 , \$1420 , \$1419 , \$1418 , \$1417 , \$1416 , \$1415 , \$1414 , \$1413  };
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2291  = \sel_l10_s0$720 ;
+    \$2299  = \sel_l10_s0$720 ;
     if (stall_adv3) begin
-      \$2291  = \$1413 ;
+      \$2299  = \$1413 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2292  = \sel_l10_s0$721 ;
+    \$2300  = \sel_l10_s0$721 ;
     if (stall_adv3) begin
-      \$2292  = { sel_p0_1_0_c, sel_p0_1_0_s };
+      \$2300  = { sel_p0_1_0_c, sel_p0_1_0_s };
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2293  = \sel_l10_s0$722 ;
+    \$2301  = \sel_l10_s0$722 ;
     if (stall_adv3) begin
-      \$2293  = { sel_p1_2_1_s, sel_p1_2_0_s };
+      \$2301  = { sel_p1_2_1_s, sel_p1_2_0_s };
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2294  = \sel_l10_s0$578 ;
+    \$2302  = \sel_l10_s0$578 ;
     if (stall_adv3) begin
-      \$2294  = { sel_p1_3_2_s, sel_p1_3_1_s, sel_p1_3_0_s };
+      \$2302  = { sel_p1_3_2_s, sel_p1_3_1_s, sel_p1_3_0_s };
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2295  = sel_l10_s0;
+    \$2303  = sel_l10_s0;
     if (stall_adv3) begin
-      \$2295  = \$1417 ;
+      \$2303  = \$1417 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2296  = \sel_l10_s0$586 ;
+    \$2304  = \sel_l10_s0$586 ;
     if (stall_adv3) begin
-      \$2296  = { 1'h0, sel_p0_5_0_c, sel_p0_5_0_s };
+      \$2304  = { 1'h0, sel_p0_5_0_c, sel_p0_5_0_s };
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2297  = \sel_l10_s0$594 ;
+    \$2305  = \sel_l10_s0$594 ;
     if (stall_adv3) begin
-      \$2297  = { sel_p1_6_2_s, sel_p1_6_1_s, sel_p1_6_0_s };
+      \$2305  = { sel_p1_6_2_s, sel_p1_6_1_s, sel_p1_6_0_s };
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2298  = \sel_l10_s0$602 ;
+    \$2306  = \sel_l10_s0$602 ;
     if (stall_adv3) begin
-      \$2298  = { sel_p1_7_3_s, sel_p1_7_2_s, sel_p1_7_1_s, sel_p1_7_0_s };
+      \$2306  = { sel_p1_7_3_s, sel_p1_7_2_s, sel_p1_7_1_s, sel_p1_7_0_s };
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2299  = \sel_l10_s0$643 ;
+    \$2307  = \sel_l10_s0$643 ;
     if (stall_adv3) begin
-      \$2299  = \$1421 ;
+      \$2307  = \$1421 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2300  = \sel_l10_s0$653 ;
+    \$2308  = \sel_l10_s0$653 ;
     if (stall_adv3) begin
-      \$2300  = { 2'h0, sel_p0_9_0_c, sel_p0_9_0_s };
+      \$2308  = { 2'h0, sel_p0_9_0_c, sel_p0_9_0_s };
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2301  = \sel_l10_s0$663 ;
+    \$2309  = \sel_l10_s0$663 ;
     if (stall_adv3) begin
-      \$2301  = { sel_p1_10_3_s, sel_p1_10_2_s, sel_p1_10_1_s, sel_p1_10_0_s };
+      \$2309  = { sel_p1_10_3_s, sel_p1_10_2_s, sel_p1_10_1_s, sel_p1_10_0_s };
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2302  = \sel_l10_s0$613 ;
+    \$2310  = \sel_l10_s0$613 ;
     if (stall_adv3) begin
-      \$2302  = { sel_p1_11_3_s, sel_p1_11_2_s, sel_p1_11_1_s, sel_p1_11_0_s };
+      \$2310  = { sel_p1_11_3_s, sel_p1_11_2_s, sel_p1_11_1_s, sel_p1_11_0_s };
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2303  = \sel_l10_s0$612 ;
+    \$2311  = \sel_l10_s0$612 ;
     if (stall_adv3) begin
-      \$2303  = \$1425 ;
+      \$2311  = \$1425 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2304  = \sel_l10_s0$623 ;
+    \$2312  = \sel_l10_s0$623 ;
     if (stall_adv3) begin
-      \$2304  = { 2'h0, sel_p0_13_0_c, sel_p0_13_0_s };
+      \$2312  = { 2'h0, sel_p0_13_0_c, sel_p0_13_0_s };
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2305  = \sel_l10_s0$633 ;
+    \$2313  = \sel_l10_s0$633 ;
     if (stall_adv3) begin
-      \$2305  = { sel_p1_14_3_s, sel_p1_14_2_s, sel_p1_14_1_s, sel_p1_14_0_s };
+      \$2313  = { sel_p1_14_3_s, sel_p1_14_2_s, sel_p1_14_1_s, sel_p1_14_0_s };
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2306  = \sel_l10_s0$999 ;
+    \$2314  = \sel_l10_s0$1007 ;
     if (stall_adv3) begin
-      \$2306  = \sel_l5_s0$998 ;
+      \$2314  = \sel_l5_s0$1006 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2307  = wr__addr;
+    \$2315  = wr__addr;
     if (stall_adv4) begin
-      \$2307  = \$2029 [3:0];
+      \$2315  = \$2033 [3:0];
     end
     if (rst) begin
-      \$2307  = 4'h0;
+      \$2315  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2308  = rd__addr;
+    \$2316  = rd__addr;
     if (stall_adv4) begin
-      \$2308  = \$2030 [3:0];
+      \$2316  = \$2034 [3:0];
     end
     if (rst) begin
-      \$2308  = 4'hc;
+      \$2316  = 4'hc;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2309  = \sel_l13_s0$1000 ;
+    \$2317  = \sel_l13_s0$1008 ;
     if (stall_adv5) begin
-      \$2309  = \sel_l10_s0$719 ;
+      \$2317  = \sel_l10_s0$719 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2310  = \sel_l13_s0$734 ;
+    \$2318  = \sel_l13_s0$734 ;
     if (stall_adv5) begin
-      \$2310  = { \$1626 , \$1624 , \$1622 , \$1620 , \$1618 , \$1616 , \$1614 , \$1612 , \sel_l10_s0$719 [0] };
+      \$2318  = { \$1626 , \$1624 , \$1622 , \$1620 , \$1618 , \$1616 , \$1614 , \$1612 , \sel_l10_s0$719 [0] };
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2311  = \sel_l13_s0$747 ;
+    \$2319  = \sel_l13_s0$747 ;
     if (stall_adv5) begin
-      \$2311  = { \$1644 , \$1642 , \$1640 , \$1638 , \$1636 , \$1634 , \$1632 , \$1630 , \$1628  };
+      \$2319  = { \$1644 , \$1642 , \$1640 , \$1638 , \$1636 , \$1634 , \$1632 , \$1630 , \$1628  };
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2312  = \sel_l13_s0$753 ;
+    \$2320  = \sel_l13_s0$753 ;
     if (stall_adv5) begin
-      \$2312  = { \$1662 , \$1660 , \$1658 , \$1656 , \$1654 , \$1652 , \$1650 , \$1648 , \$1646  };
+      \$2320  = { \$1662 , \$1660 , \$1658 , \$1656 , \$1654 , \$1652 , \$1650 , \$1648 , \$1646  };
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2313  = \sel_l13_s0$759 ;
+    \$2321  = \sel_l13_s0$759 ;
     if (stall_adv5) begin
-      \$2313  = { \$1680 , \$1678 , \$1676 , \$1674 , \$1672 , \$1670 , \$1668 , \$1666 , \$1664  };
+      \$2321  = { \$1680 , \$1678 , \$1676 , \$1674 , \$1672 , \$1670 , \$1668 , \$1666 , \$1664  };
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2314  = \sel_l13_s0$765 ;
+    \$2322  = \sel_l13_s0$765 ;
     if (stall_adv5) begin
-      \$2314  = { \$1698 , \$1696 , \$1694 , \$1692 , \$1690 , \$1688 , \$1686 , \$1684 , \$1682  };
+      \$2322  = { \$1698 , \$1696 , \$1694 , \$1692 , \$1690 , \$1688 , \$1686 , \$1684 , \$1682  };
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2315  = \sel_l13_s0$771 ;
+    \$2323  = \sel_l13_s0$771 ;
     if (stall_adv5) begin
-      \$2315  = { \$1716 , \$1714 , \$1712 , \$1710 , \$1708 , \$1706 , \$1704 , \$1702 , \$1700  };
+      \$2323  = { \$1716 , \$1714 , \$1712 , \$1710 , \$1708 , \$1706 , \$1704 , \$1702 , \$1700  };
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2316  = \sel_l13_s0$777 ;
+    \$2324  = \sel_l13_s0$777 ;
     if (stall_adv5) begin
-      \$2316  = { \$1734 , \$1732 , \$1730 , \$1728 , \$1726 , \$1724 , \$1722 , \$1720 , \$1718  };
+      \$2324  = { \$1734 , \$1732 , \$1730 , \$1728 , \$1726 , \$1724 , \$1722 , \$1720 , \$1718  };
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2317  = \sel_l13_s0$783 ;
+    \$2325  = \sel_l13_s0$783 ;
     if (stall_adv5) begin
-      \$2317  = { \$1752 , \$1750 , \$1748 , \$1746 , \$1744 , \$1742 , \$1740 , \$1738 , \$1736  };
+      \$2325  = { \$1752 , \$1750 , \$1748 , \$1746 , \$1744 , \$1742 , \$1740 , \$1738 , \$1736  };
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2318  = sel_l13_s0;
+    \$2326  = sel_l13_s0;
     if (stall_adv5) begin
-      \$2318  = sel_dl1_r0_q[7:0];
+      \$2326  = sel_dl1_r0_q[7:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2319  = \sel_l13_s0$735 ;
+    \$2327  = \sel_l13_s0$735 ;
     if (stall_adv5) begin
-      \$2319  = sel_dl1_r0_q[15:8];
+      \$2327  = sel_dl1_r0_q[15:8];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2320  = \sel_l13_s0$736 ;
+    \$2328  = \sel_l13_s0$736 ;
     if (stall_adv5) begin
-      \$2320  = sel_dl1_r0_q[23:16];
+      \$2328  = sel_dl1_r0_q[23:16];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2321  = \sel_l13_s0$738 ;
+    \$2329  = \sel_l13_s0$738 ;
     if (stall_adv5) begin
-      \$2321  = sel_dl1_r0_q[31:24];
+      \$2329  = sel_dl1_r0_q[31:24];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2322  = \sel_l13_s0$739 ;
+    \$2330  = \sel_l13_s0$739 ;
     if (stall_adv5) begin
-      \$2322  = sel_dl1_r0_q[39:32];
+      \$2330  = sel_dl1_r0_q[39:32];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2323  = \sel_l13_s0$740 ;
+    \$2331  = \sel_l13_s0$740 ;
     if (stall_adv5) begin
-      \$2323  = sel_dl1_r0_q[47:40];
+      \$2331  = sel_dl1_r0_q[47:40];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2324  = \sel_l13_s0$742 ;
+    \$2332  = \sel_l13_s0$742 ;
     if (stall_adv5) begin
-      \$2324  = sel_dl1_r0_q[55:48];
+      \$2332  = sel_dl1_r0_q[55:48];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2325  = \sel_l13_s0$743 ;
+    \$2333  = \sel_l13_s0$743 ;
     if (stall_adv5) begin
-      \$2325  = sel_dl1_r0_q[63:56];
+      \$2333  = sel_dl1_r0_q[63:56];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2326  = \sel_l13_s0$744 ;
+    \$2334  = \sel_l13_s0$744 ;
     if (stall_adv5) begin
-      \$2326  = sel_dl1_r0_q[71:64];
+      \$2334  = sel_dl1_r0_q[71:64];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2327  = \sel_l13_s0$750 ;
+    \$2335  = \sel_l13_s0$750 ;
     if (stall_adv5) begin
-      \$2327  = sel_dl1_r0_q[79:72];
+      \$2335  = sel_dl1_r0_q[79:72];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2328  = \sel_l13_s0$756 ;
+    \$2336  = \sel_l13_s0$756 ;
     if (stall_adv5) begin
-      \$2328  = sel_dl1_r0_q[87:80];
+      \$2336  = sel_dl1_r0_q[87:80];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2329  = \sel_l13_s0$762 ;
+    \$2337  = \sel_l13_s0$762 ;
     if (stall_adv5) begin
-      \$2329  = sel_dl1_r0_q[95:88];
+      \$2337  = sel_dl1_r0_q[95:88];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2330  = \sel_l13_s0$768 ;
+    \$2338  = \sel_l13_s0$768 ;
     if (stall_adv5) begin
-      \$2330  = sel_dl1_r0_q[103:96];
+      \$2338  = sel_dl1_r0_q[103:96];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2331  = \sel_l13_s0$774 ;
+    \$2339  = \sel_l13_s0$774 ;
     if (stall_adv5) begin
-      \$2331  = sel_dl1_r0_q[111:104];
+      \$2339  = sel_dl1_r0_q[111:104];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2332  = \sel_l13_s0$780 ;
+    \$2340  = \sel_l13_s0$780 ;
     if (stall_adv5) begin
-      \$2332  = sel_dl1_r0_q[119:112];
+      \$2340  = sel_dl1_r0_q[119:112];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2333  = \sel_l13_s0$786 ;
+    \$2341  = \sel_l13_s0$786 ;
     if (stall_adv5) begin
-      \$2333  = sel_dl1_r0_q[127:120];
+      \$2341  = sel_dl1_r0_q[127:120];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2334  = \sel_l13_s0$1001 ;
+    \$2342  = \sel_l13_s0$1009 ;
     if (stall_adv5) begin
-      \$2334  = \sel_l10_s0$999 ;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2335  = \sel_l15_s0$1002 ;
-    if (stall_adv6) begin
-      \$2335  = \sel_l13_s0$1000 ;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2336  = \sel_l15_s0$1003 ;
-    if (stall_adv6) begin
-      \$2336  = sel_val0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2337  = \sel_l15_s0$1004 ;
-    if (stall_adv6) begin
-      \$2337  = sel_val1;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2338  = \sel_l15_s0$1005 ;
-    if (stall_adv6) begin
-      \$2338  = sel_val2;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2339  = \sel_l15_s0$1006 ;
-    if (stall_adv6) begin
-      \$2339  = sel_val3;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2340  = \sel_l15_s0$1007 ;
-    if (stall_adv6) begin
-      \$2340  = sel_val4;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2341  = \sel_l15_s0$1008 ;
-    if (stall_adv6) begin
-      \$2341  = sel_val5;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2342  = \sel_l15_s0$1009 ;
-    if (stall_adv6) begin
-      \$2342  = sel_val6;
+      \$2342  = \sel_l10_s0$1007 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     \$2343  = \sel_l15_s0$1010 ;
     if (stall_adv6) begin
-      \$2343  = sel_val7;
+      \$2343  = \sel_l13_s0$1008 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2344  = sel_l15_s0;
+    \$2344  = \sel_l15_s0$1011 ;
     if (stall_adv6) begin
-      \$2344  = { \sel_l13_s0$734 [8], \$1774 , \$1771 , \$1768  };
+      \$2344  = sel_val0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2345  = \sel_l15_s0$801 ;
+    \$2345  = \sel_l15_s0$1012 ;
     if (stall_adv6) begin
-      \$2345  = { \$1797 , \$1796 , \$1793 , \$1790  };
+      \$2345  = sel_val1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2346  = \sel_l15_s0$803 ;
+    \$2346  = \sel_l15_s0$1013 ;
     if (stall_adv6) begin
-      \$2346  = { \$1821 , \$1819 , \$1816 , \$1812  };
+      \$2346  = sel_val2;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2347  = \sel_l15_s0$805 ;
+    \$2347  = \sel_l15_s0$1014 ;
     if (stall_adv6) begin
-      \$2347  = { \$1847 , \$1844 , \$1841 , \$1837  };
+      \$2347  = sel_val3;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2348  = \sel_l15_s0$807 ;
+    \$2348  = \sel_l15_s0$1015 ;
     if (stall_adv6) begin
-      \$2348  = { \$1873 , \$1869 , \$1865 , \$1862  };
+      \$2348  = sel_val4;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2349  = \sel_l15_s0$809 ;
+    \$2349  = \sel_l15_s0$1016 ;
     if (stall_adv6) begin
-      \$2349  = { \$1901 , \$1896 , \$1892 , \$1889  };
+      \$2349  = sel_val5;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2350  = \sel_l15_s0$811 ;
+    \$2350  = \sel_l15_s0$1017 ;
     if (stall_adv6) begin
-      \$2350  = { \$1930 , \$1924 , \$1920 , \$1916  };
+      \$2350  = sel_val6;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2351  = \sel_l15_s0$813 ;
+    \$2351  = \sel_l15_s0$1018 ;
     if (stall_adv6) begin
-      \$2351  = { \$1961 , \$1954 , \$1950 , \$1946  };
+      \$2351  = sel_val7;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2352  = \sel_l15_s0$1011 ;
+    \$2352  = sel_l15_s0;
     if (stall_adv6) begin
-      \$2352  = \sel_l13_s0$1001 ;
+      \$2352  = { \sel_l13_s0$734 [8], \$1774 , \$1771 , \$1768  };
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2353  = sel_valid_s0;
+    \$2353  = \sel_l15_s0$801 ;
+    if (stall_adv6) begin
+      \$2353  = { \$1797 , \$1796 , \$1793 , \$1790  };
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2354  = \sel_l15_s0$803 ;
+    if (stall_adv6) begin
+      \$2354  = { \$1821 , \$1819 , \$1816 , \$1812  };
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2355  = \sel_l15_s0$805 ;
+    if (stall_adv6) begin
+      \$2355  = { \$1847 , \$1844 , \$1841 , \$1837  };
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2356  = \sel_l15_s0$807 ;
+    if (stall_adv6) begin
+      \$2356  = { \$1873 , \$1869 , \$1865 , \$1862  };
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2357  = \sel_l15_s0$809 ;
+    if (stall_adv6) begin
+      \$2357  = { \$1901 , \$1896 , \$1892 , \$1889  };
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2358  = \sel_l15_s0$811 ;
+    if (stall_adv6) begin
+      \$2358  = { \$1930 , \$1924 , \$1920 , \$1916  };
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2359  = \sel_l15_s0$813 ;
+    if (stall_adv6) begin
+      \$2359  = { \$1961 , \$1954 , \$1950 , \$1946  };
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2360  = \sel_l15_s0$1019 ;
+    if (stall_adv6) begin
+      \$2360  = \sel_l13_s0$1009 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2361  = sel_valid_s0;
     if (advance) begin
-      \$2353  = \$2032 ;
+      \$2361  = \$2036 ;
     end
     if (rst) begin
-      \$2353  = 1'h0;
+      \$2361  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2354  = sel_valid_s1;
+    \$2362  = sel_valid_s1;
     if (advance) begin
-      \$2354  = sel_valid_s0;
+      \$2362  = sel_valid_s0;
     end
     if (rst) begin
-      \$2354  = 1'h0;
+      \$2362  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2355  = sel_valid_s2;
+    \$2363  = sel_valid_s2;
     if (advance) begin
-      \$2355  = sel_valid_s1;
+      \$2363  = sel_valid_s1;
     end
     if (rst) begin
-      \$2355  = 1'h0;
+      \$2363  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2356  = sel_valid_s3;
+    \$2364  = sel_valid_s3;
     if (advance) begin
-      \$2356  = sel_valid_s2;
+      \$2364  = sel_valid_s2;
     end
     if (rst) begin
-      \$2356  = 1'h0;
+      \$2364  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2357  = sel_valid_s4;
+    \$2365  = sel_valid_s4;
     if (advance) begin
-      \$2357  = sel_valid_s3;
+      \$2365  = sel_valid_s3;
     end
     if (rst) begin
-      \$2357  = 1'h0;
+      \$2365  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2358  = sel_valid_s5;
+    \$2366  = sel_valid_s5;
     if (advance) begin
-      \$2358  = sel_valid_s4;
+      \$2366  = sel_valid_s4;
     end
     if (rst) begin
-      \$2358  = 1'h0;
+      \$2366  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2359  = mac_group;
-    if (\$2033 ) begin
+    \$2367  = mac_group;
+    if (\$2037 ) begin
       (* full_case = 32'd1 *)
-      if (\$2035 ) begin
-        \$2359  = 6'h00;
+      if (\$2039 ) begin
+        \$2367  = 6'h00;
       end else begin
-        \$2359  = \$2036 [5:0];
+        \$2367  = \$2040 [5:0];
       end
     end
     if (rst) begin
-      \$2359  = 6'h00;
+      \$2367  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2360  = mac_raddr_s0;
+    \$2368  = mac_raddr_s0;
     if (stall_adv7) begin
-      \$2360  = \sel_l15_s0$1003 ;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2361  = \mac_raddr_s0$1020 ;
-    if (stall_adv7) begin
-      \$2361  = \sel_l15_s0$1004 ;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2362  = \mac_raddr_s0$1021 ;
-    if (stall_adv7) begin
-      \$2362  = \sel_l15_s0$1005 ;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2363  = \mac_raddr_s0$1022 ;
-    if (stall_adv7) begin
-      \$2363  = \sel_l15_s0$1006 ;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2364  = \mac_raddr_s0$1023 ;
-    if (stall_adv7) begin
-      \$2364  = \sel_l15_s0$1007 ;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2365  = \mac_raddr_s0$1024 ;
-    if (stall_adv7) begin
-      \$2365  = \sel_l15_s0$1008 ;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2366  = \mac_raddr_s0$1025 ;
-    if (stall_adv7) begin
-      \$2366  = \sel_l15_s0$1009 ;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2367  = \mac_raddr_s0$1026 ;
-    if (stall_adv7) begin
-      \$2367  = \sel_l15_s0$1010 ;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2368  = \mac_raddr_s0$1027 ;
-    if (stall_adv7) begin
-      \$2368  = { \$1971 [3:0], mac_group };
+      \$2368  = \sel_l15_s0$1011 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     \$2369  = \mac_raddr_s0$1028 ;
     if (stall_adv7) begin
-      \$2369  = { \$1972 [3:0], mac_group };
+      \$2369  = \sel_l15_s0$1012 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     \$2370  = \mac_raddr_s0$1029 ;
     if (stall_adv7) begin
-      \$2370  = { \$1973 [3:0], mac_group };
+      \$2370  = \sel_l15_s0$1013 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     \$2371  = \mac_raddr_s0$1030 ;
     if (stall_adv7) begin
-      \$2371  = { \$1974 [3:0], mac_group };
+      \$2371  = \sel_l15_s0$1014 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     \$2372  = \mac_raddr_s0$1031 ;
     if (stall_adv7) begin
-      \$2372  = { \$1975 [3:0], mac_group };
+      \$2372  = \sel_l15_s0$1015 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     \$2373  = \mac_raddr_s0$1032 ;
     if (stall_adv7) begin
-      \$2373  = { \$1976 [3:0], mac_group };
+      \$2373  = \sel_l15_s0$1016 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     \$2374  = \mac_raddr_s0$1033 ;
     if (stall_adv7) begin
-      \$2374  = { \$1977 [3:0], mac_group };
+      \$2374  = \sel_l15_s0$1017 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     \$2375  = \mac_raddr_s0$1034 ;
     if (stall_adv7) begin
-      \$2375  = { \$1978 [3:0], mac_group };
+      \$2375  = \sel_l15_s0$1018 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     \$2376  = \mac_raddr_s0$1035 ;
     if (stall_adv7) begin
-      \$2376  = \sel_l15_s0$1011 ;
+      \$2376  = { \$1971 [3:0], mac_group };
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2377  = mac_raddr_valid_s0;
+    \$2377  = \mac_raddr_s0$1036 ;
     if (stall_adv7) begin
-      \$2377  = sel_valid_s5;
-    end
-    if (rst) begin
-      \$2377  = 1'h0;
+      \$2377  = { \$1972 [3:0], mac_group };
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2378  = load_busy;
-    if (stall_adv8) begin
-      \$2378  = \$2045 ;
-    end
-    if (rst) begin
-      \$2378  = 1'h0;
+    \$2378  = \mac_raddr_s0$1037 ;
+    if (stall_adv7) begin
+      \$2378  = { \$1973 [3:0], mac_group };
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2379  = \$2053 ;
-    if (rst) begin
-      \$2379  = 1'h0;
+    \$2379  = \mac_raddr_s0$1038 ;
+    if (stall_adv7) begin
+      \$2379  = { \$1974 [3:0], mac_group };
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2380  = \$2063 ;
-    if (rst) begin
-      \$2380  = 1'h0;
+    \$2380  = \mac_raddr_s0$1039 ;
+    if (stall_adv7) begin
+      \$2380  = { \$1975 [3:0], mac_group };
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2381  = \$2073 ;
-    if (rst) begin
-      \$2381  = 1'h0;
+    \$2381  = \mac_raddr_s0$1040 ;
+    if (stall_adv7) begin
+      \$2381  = { \$1976 [3:0], mac_group };
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2382  = \$2083 ;
-    if (rst) begin
-      \$2382  = 1'h0;
+    \$2382  = \mac_raddr_s0$1041 ;
+    if (stall_adv7) begin
+      \$2382  = { \$1977 [3:0], mac_group };
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2383  = \$2093 ;
-    if (rst) begin
-      \$2383  = 1'h0;
+    \$2383  = \mac_raddr_s0$1042 ;
+    if (stall_adv7) begin
+      \$2383  = { \$1978 [3:0], mac_group };
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2384  = \$2103 ;
-    if (rst) begin
-      \$2384  = 1'h0;
+    \$2384  = \mac_raddr_s0$1043 ;
+    if (stall_adv7) begin
+      \$2384  = \sel_l15_s0$1019 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2385  = \$2113 ;
+    \$2385  = mac_raddr_valid_s0;
+    if (stall_adv7) begin
+      \$2385  = sel_valid_s5;
+    end
     if (rst) begin
       \$2385  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2386  = \$2121 ;
+    \$2386  = load_busy;
+    if (stall_adv8) begin
+      \$2386  = \$2049 ;
+    end
     if (rst) begin
       \$2386  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2387  = mac_read_s0;
-    if (stall_adv25) begin
-      \$2387  = mac_raddr_s0;
+    \$2387  = \$2057 ;
+    if (rst) begin
+      \$2387  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2388  = \mac_read_s0$1055 ;
-    if (stall_adv25) begin
-      \$2388  = \mac_raddr_s0$1020 ;
+    \$2388  = \$2067 ;
+    if (rst) begin
+      \$2388  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2389  = \mac_read_s0$1056 ;
-    if (stall_adv25) begin
-      \$2389  = \mac_raddr_s0$1021 ;
+    \$2389  = \$2077 ;
+    if (rst) begin
+      \$2389  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2390  = \mac_read_s0$1057 ;
-    if (stall_adv25) begin
-      \$2390  = \mac_raddr_s0$1022 ;
+    \$2390  = \$2087 ;
+    if (rst) begin
+      \$2390  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2391  = \mac_read_s0$1058 ;
-    if (stall_adv25) begin
-      \$2391  = \mac_raddr_s0$1023 ;
+    \$2391  = \$2097 ;
+    if (rst) begin
+      \$2391  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2392  = \mac_read_s0$1059 ;
-    if (stall_adv25) begin
-      \$2392  = \mac_raddr_s0$1024 ;
+    \$2392  = \$2107 ;
+    if (rst) begin
+      \$2392  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2393  = \mac_read_s0$1060 ;
-    if (stall_adv25) begin
-      \$2393  = \mac_raddr_s0$1025 ;
+    \$2393  = \$2117 ;
+    if (rst) begin
+      \$2393  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2394  = \mac_read_s0$1061 ;
-    if (stall_adv25) begin
-      \$2394  = \mac_raddr_s0$1026 ;
+    \$2394  = \$2125 ;
+    if (rst) begin
+      \$2394  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2395  = \mac_read_s0$1062 ;
+    \$2395  = mac_read_s0;
     if (stall_adv25) begin
-      \$2395  = \mac_raddr_s0$1035 ;
+      \$2395  = mac_raddr_s0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2396  = mac_read_valid_s0;
+    \$2396  = \mac_read_s0$1063 ;
     if (stall_adv25) begin
-      \$2396  = mac_raddr_valid_s0;
+      \$2396  = \mac_raddr_s0$1028 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2397  = \mac_read_s0$1064 ;
+    if (stall_adv25) begin
+      \$2397  = \mac_raddr_s0$1029 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2398  = \mac_read_s0$1065 ;
+    if (stall_adv25) begin
+      \$2398  = \mac_raddr_s0$1030 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2399  = \mac_read_s0$1066 ;
+    if (stall_adv25) begin
+      \$2399  = \mac_raddr_s0$1031 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2400  = \mac_read_s0$1067 ;
+    if (stall_adv25) begin
+      \$2400  = \mac_raddr_s0$1032 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2401  = \mac_read_s0$1068 ;
+    if (stall_adv25) begin
+      \$2401  = \mac_raddr_s0$1033 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2402  = \mac_read_s0$1069 ;
+    if (stall_adv25) begin
+      \$2402  = \mac_raddr_s0$1034 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2403  = \mac_read_s0$1070 ;
+    if (stall_adv25) begin
+      \$2403  = \mac_raddr_s0$1043 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2404  = mac_read_valid_s0;
+    if (stall_adv25) begin
+      \$2404  = mac_raddr_valid_s0;
     end
     if (rst) begin
-      \$2396  = 1'h0;
+      \$2404  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2397  = mac_rdreg_s0;
+    \$2405  = mac_rdreg_s0;
     if (stall_adv26) begin
-      \$2397  = mac_read_s0;
+      \$2405  = mac_read_s0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2398  = \mac_rdreg_s0$1065 ;
+    \$2406  = \mac_rdreg_s0$1073 ;
     if (stall_adv26) begin
-      \$2398  = \mac_read_s0$1055 ;
+      \$2406  = \mac_read_s0$1063 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2399  = \mac_rdreg_s0$1066 ;
+    \$2407  = \mac_rdreg_s0$1074 ;
     if (stall_adv26) begin
-      \$2399  = \mac_read_s0$1056 ;
+      \$2407  = \mac_read_s0$1064 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2400  = \mac_rdreg_s0$1067 ;
+    \$2408  = \mac_rdreg_s0$1075 ;
     if (stall_adv26) begin
-      \$2400  = \mac_read_s0$1057 ;
+      \$2408  = \mac_read_s0$1065 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2401  = \mac_rdreg_s0$1068 ;
+    \$2409  = \mac_rdreg_s0$1076 ;
     if (stall_adv26) begin
-      \$2401  = \mac_read_s0$1058 ;
+      \$2409  = \mac_read_s0$1066 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2402  = \mac_rdreg_s0$1069 ;
+    \$2410  = \mac_rdreg_s0$1077 ;
     if (stall_adv26) begin
-      \$2402  = \mac_read_s0$1059 ;
+      \$2410  = \mac_read_s0$1067 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2403  = \mac_rdreg_s0$1070 ;
+    \$2411  = \mac_rdreg_s0$1078 ;
     if (stall_adv26) begin
-      \$2403  = \mac_read_s0$1060 ;
+      \$2411  = \mac_read_s0$1068 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2404  = \mac_rdreg_s0$1071 ;
+    \$2412  = \mac_rdreg_s0$1079 ;
     if (stall_adv26) begin
-      \$2404  = \mac_read_s0$1061 ;
+      \$2412  = \mac_read_s0$1069 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2405  = \mac_rdreg_s0$1072 ;
+    \$2413  = \mac_rdreg_s0$1080 ;
     if (stall_adv26) begin
-      \$2405  = \mac_read_s0$1062 ;
+      \$2413  = \mac_read_s0$1070 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2406  = mac_rdreg_valid_s0;
+    \$2414  = mac_rdreg_valid_s0;
     if (stall_adv26) begin
-      \$2406  = mac_read_valid_s0;
+      \$2414  = mac_read_valid_s0;
     end
     if (rst) begin
-      \$2406  = 1'h0;
+      \$2414  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2407  = mac_pre_s0;
+    \$2415  = mac_pre_a0_g0;
     if (stall_adv27) begin
-      \$2407  = mac_rdreg_s0;
+      \$2415  = mac_rdreg_s0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2408  = \mac_pre_s0$1075 ;
-    if (stall_adv27) begin
-      \$2408  = \mac_rdreg_s0$1065 ;
+    \$2416  = mac_pre_a1_g1;
+    if (stall_adv28) begin
+      \$2416  = \mac_rdreg_s0$1073 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2409  = \mac_pre_s0$1076 ;
-    if (stall_adv27) begin
-      \$2409  = \mac_rdreg_s0$1066 ;
+    \$2417  = mac_pre_a2_g2;
+    if (stall_adv29) begin
+      \$2417  = \mac_rdreg_s0$1074 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2410  = \mac_pre_s0$1077 ;
-    if (stall_adv27) begin
-      \$2410  = \mac_rdreg_s0$1067 ;
+    \$2418  = mac_pre_a3_g3;
+    if (stall_adv30) begin
+      \$2418  = \mac_rdreg_s0$1075 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2411  = \mac_pre_s0$1078 ;
-    if (stall_adv27) begin
-      \$2411  = \mac_rdreg_s0$1068 ;
+    \$2419  = mac_pre_a4_g4;
+    if (stall_adv31) begin
+      \$2419  = \mac_rdreg_s0$1076 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2412  = \mac_pre_s0$1079 ;
-    if (stall_adv27) begin
-      \$2412  = \mac_rdreg_s0$1069 ;
+    \$2420  = mac_pre_a5_g5;
+    if (stall_adv32) begin
+      \$2420  = \mac_rdreg_s0$1077 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2413  = \mac_pre_s0$1080 ;
-    if (stall_adv27) begin
-      \$2413  = \mac_rdreg_s0$1070 ;
+    \$2421  = mac_pre_a6_g6;
+    if (stall_adv33) begin
+      \$2421  = \mac_rdreg_s0$1078 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2414  = \mac_pre_s0$1081 ;
-    if (stall_adv27) begin
-      \$2414  = \mac_rdreg_s0$1071 ;
+    \$2422  = mac_pre_a7_g7;
+    if (stall_adv34) begin
+      \$2422  = \mac_rdreg_s0$1079 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2415  = \mac_pre_s0$1082 ;
-    if (stall_adv27) begin
-      \$2415  = wlane0_q[7:0];
+    \$2423  = mac_pre_s0;
+    if (stall_adv35) begin
+      \$2423  = wlane0_q[7:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2416  = \mac_pre_s0$1084 ;
-    if (stall_adv27) begin
-      \$2416  = wlane1_q[7:0];
+    \$2424  = \mac_pre_s0$1092 ;
+    if (stall_adv35) begin
+      \$2424  = wlane1_q[7:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2417  = \mac_pre_s0$1086 ;
-    if (stall_adv27) begin
-      \$2417  = wlane2_q[7:0];
+    \$2425  = \mac_pre_s0$1094 ;
+    if (stall_adv35) begin
+      \$2425  = wlane2_q[7:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2418  = \mac_pre_s0$1088 ;
-    if (stall_adv27) begin
-      \$2418  = wlane3_q[7:0];
+    \$2426  = \mac_pre_s0$1096 ;
+    if (stall_adv35) begin
+      \$2426  = wlane3_q[7:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2419  = \mac_pre_s0$1090 ;
-    if (stall_adv27) begin
-      \$2419  = wlane4_q[7:0];
+    \$2427  = \mac_pre_s0$1098 ;
+    if (stall_adv35) begin
+      \$2427  = wlane4_q[7:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2420  = \mac_pre_s0$1092 ;
-    if (stall_adv27) begin
-      \$2420  = wlane5_q[7:0];
+    \$2428  = \mac_pre_s0$1100 ;
+    if (stall_adv35) begin
+      \$2428  = wlane5_q[7:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2421  = \mac_pre_s0$1094 ;
-    if (stall_adv27) begin
-      \$2421  = wlane6_q[7:0];
+    \$2429  = \mac_pre_s0$1102 ;
+    if (stall_adv35) begin
+      \$2429  = wlane6_q[7:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2422  = \mac_pre_s0$1096 ;
-    if (stall_adv27) begin
-      \$2422  = wlane7_q[7:0];
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2423  = \mac_pre_s0$1098 ;
-    if (stall_adv27) begin
-      \$2423  = wlane0_q[15:8];
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2424  = \mac_pre_s0$1099 ;
-    if (stall_adv27) begin
-      \$2424  = wlane1_q[15:8];
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2425  = \mac_pre_s0$1100 ;
-    if (stall_adv27) begin
-      \$2425  = wlane2_q[15:8];
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2426  = \mac_pre_s0$1101 ;
-    if (stall_adv27) begin
-      \$2426  = wlane3_q[15:8];
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2427  = \mac_pre_s0$1102 ;
-    if (stall_adv27) begin
-      \$2427  = wlane4_q[15:8];
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2428  = \mac_pre_s0$1103 ;
-    if (stall_adv27) begin
-      \$2428  = wlane5_q[15:8];
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2429  = \mac_pre_s0$1104 ;
-    if (stall_adv27) begin
-      \$2429  = wlane6_q[15:8];
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2430  = \mac_pre_s0$1105 ;
-    if (stall_adv27) begin
-      \$2430  = wlane7_q[15:8];
+    \$2430  = \mac_pre_s0$1104 ;
+    if (stall_adv35) begin
+      \$2430  = wlane7_q[7:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     \$2431  = \mac_pre_s0$1106 ;
-    if (stall_adv27) begin
-      \$2431  = wlane0_q[23:16];
+    if (stall_adv35) begin
+      \$2431  = wlane0_q[15:8];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     \$2432  = \mac_pre_s0$1107 ;
-    if (stall_adv27) begin
-      \$2432  = wlane1_q[23:16];
+    if (stall_adv35) begin
+      \$2432  = wlane1_q[15:8];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     \$2433  = \mac_pre_s0$1108 ;
-    if (stall_adv27) begin
-      \$2433  = wlane2_q[23:16];
+    if (stall_adv35) begin
+      \$2433  = wlane2_q[15:8];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     \$2434  = \mac_pre_s0$1109 ;
-    if (stall_adv27) begin
-      \$2434  = wlane3_q[23:16];
+    if (stall_adv35) begin
+      \$2434  = wlane3_q[15:8];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     \$2435  = \mac_pre_s0$1110 ;
-    if (stall_adv27) begin
-      \$2435  = wlane4_q[23:16];
+    if (stall_adv35) begin
+      \$2435  = wlane4_q[15:8];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     \$2436  = \mac_pre_s0$1111 ;
-    if (stall_adv27) begin
-      \$2436  = wlane5_q[23:16];
+    if (stall_adv35) begin
+      \$2436  = wlane5_q[15:8];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     \$2437  = \mac_pre_s0$1112 ;
-    if (stall_adv27) begin
-      \$2437  = wlane6_q[23:16];
+    if (stall_adv35) begin
+      \$2437  = wlane6_q[15:8];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     \$2438  = \mac_pre_s0$1113 ;
-    if (stall_adv27) begin
-      \$2438  = wlane7_q[23:16];
+    if (stall_adv35) begin
+      \$2438  = wlane7_q[15:8];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     \$2439  = \mac_pre_s0$1114 ;
-    if (stall_adv27) begin
-      \$2439  = wlane0_q[31:24];
+    if (stall_adv35) begin
+      \$2439  = wlane0_q[23:16];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     \$2440  = \mac_pre_s0$1115 ;
-    if (stall_adv27) begin
-      \$2440  = wlane1_q[31:24];
+    if (stall_adv35) begin
+      \$2440  = wlane1_q[23:16];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     \$2441  = \mac_pre_s0$1116 ;
-    if (stall_adv27) begin
-      \$2441  = wlane2_q[31:24];
+    if (stall_adv35) begin
+      \$2441  = wlane2_q[23:16];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     \$2442  = \mac_pre_s0$1117 ;
-    if (stall_adv27) begin
-      \$2442  = wlane3_q[31:24];
+    if (stall_adv35) begin
+      \$2442  = wlane3_q[23:16];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     \$2443  = \mac_pre_s0$1118 ;
-    if (stall_adv27) begin
-      \$2443  = wlane4_q[31:24];
+    if (stall_adv35) begin
+      \$2443  = wlane4_q[23:16];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     \$2444  = \mac_pre_s0$1119 ;
-    if (stall_adv27) begin
-      \$2444  = wlane5_q[31:24];
+    if (stall_adv35) begin
+      \$2444  = wlane5_q[23:16];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     \$2445  = \mac_pre_s0$1120 ;
-    if (stall_adv27) begin
-      \$2445  = wlane6_q[31:24];
+    if (stall_adv35) begin
+      \$2445  = wlane6_q[23:16];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     \$2446  = \mac_pre_s0$1121 ;
-    if (stall_adv27) begin
-      \$2446  = wlane7_q[31:24];
+    if (stall_adv35) begin
+      \$2446  = wlane7_q[23:16];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     \$2447  = \mac_pre_s0$1122 ;
+    if (stall_adv35) begin
+      \$2447  = wlane0_q[31:24];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2448  = \mac_pre_s0$1123 ;
+    if (stall_adv35) begin
+      \$2448  = wlane1_q[31:24];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2449  = \mac_pre_s0$1124 ;
+    if (stall_adv35) begin
+      \$2449  = wlane2_q[31:24];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2450  = \mac_pre_s0$1125 ;
+    if (stall_adv35) begin
+      \$2450  = wlane3_q[31:24];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2451  = \mac_pre_s0$1126 ;
+    if (stall_adv35) begin
+      \$2451  = wlane4_q[31:24];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2452  = \mac_pre_s0$1127 ;
+    if (stall_adv35) begin
+      \$2452  = wlane5_q[31:24];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2453  = \mac_pre_s0$1128 ;
+    if (stall_adv35) begin
+      \$2453  = wlane6_q[31:24];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2454  = \mac_pre_s0$1129 ;
+    if (stall_adv35) begin
+      \$2454  = wlane7_q[31:24];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2455  = \mac_pre_s0$1130 ;
+    if (stall_adv35) begin
+      \$2455  = \mac_rdreg_s0$1080 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2456  = mac_pre_valid_s0;
+    if (stall_adv35) begin
+      \$2456  = mac_rdreg_valid_s0;
+    end
+    if (rst) begin
+      \$2456  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2457  = mac_dspin_s0;
     if (stall_adv27) begin
-      \$2447  = \mac_rdreg_s0$1072 ;
+      \$2457  = \mac_pre_s0$1130 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2448  = mac_pre_valid_s0;
+    \$2458  = mac_dspin_valid_s0;
     if (stall_adv27) begin
-      \$2448  = mac_rdreg_valid_s0;
+      \$2458  = mac_pre_valid_s0;
     end
     if (rst) begin
-      \$2448  = 1'h0;
+      \$2458  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2449  = mac_dspin_s0;
-    if (stall_adv28) begin
-      \$2449  = \mac_pre_s0$1122 ;
+    \$2459  = mac_dspout_s0;
+    if (stall_adv27) begin
+      \$2459  = mac_dspin_s0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2450  = mac_dspin_valid_s0;
-    if (stall_adv28) begin
-      \$2450  = mac_pre_valid_s0;
+    \$2460  = mac_dspout_valid_s0;
+    if (stall_adv27) begin
+      \$2460  = mac_dspin_valid_s0;
     end
     if (rst) begin
-      \$2450  = 1'h0;
+      \$2460  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2451  = mac_dspout_s0;
-    if (stall_adv28) begin
-      \$2451  = mac_dspin_s0;
+    \$2461  = mac_add0_s0;
+    if (stall_adv36) begin
+      \$2461  = mac0_sum0_p0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2452  = mac_dspout_valid_s0;
-    if (stall_adv28) begin
-      \$2452  = mac_dspin_valid_s0;
+    \$2462  = \mac_add0_s0$933 ;
+    if (stall_adv36) begin
+      \$2462  = mac0_sum0_p1;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2463  = \mac_add0_s0$935 ;
+    if (stall_adv36) begin
+      \$2463  = mac0_sum0_p2;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2464  = \mac_add0_s0$936 ;
+    if (stall_adv36) begin
+      \$2464  = mac0_sum0_p3;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2465  = \mac_add0_s0$938 ;
+    if (stall_adv36) begin
+      \$2465  = mac1_sum0_p0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2466  = \mac_add0_s0$939 ;
+    if (stall_adv36) begin
+      \$2466  = mac1_sum0_p1;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2467  = \mac_add0_s0$941 ;
+    if (stall_adv36) begin
+      \$2467  = mac1_sum0_p2;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2468  = \mac_add0_s0$942 ;
+    if (stall_adv36) begin
+      \$2468  = mac1_sum0_p3;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2469  = \mac_add0_s0$944 ;
+    if (stall_adv36) begin
+      \$2469  = mac2_sum0_p0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2470  = \mac_add0_s0$945 ;
+    if (stall_adv36) begin
+      \$2470  = mac2_sum0_p1;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2471  = \mac_add0_s0$947 ;
+    if (stall_adv36) begin
+      \$2471  = mac2_sum0_p2;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2472  = \mac_add0_s0$948 ;
+    if (stall_adv36) begin
+      \$2472  = mac2_sum0_p3;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2473  = \mac_add0_s0$950 ;
+    if (stall_adv36) begin
+      \$2473  = mac3_sum0_p0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2474  = \mac_add0_s0$951 ;
+    if (stall_adv36) begin
+      \$2474  = mac3_sum0_p1;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2475  = \mac_add0_s0$953 ;
+    if (stall_adv36) begin
+      \$2475  = mac3_sum0_p2;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2476  = \mac_add0_s0$954 ;
+    if (stall_adv36) begin
+      \$2476  = mac3_sum0_p3;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2477  = \mac_add0_s0$1136 ;
+    if (stall_adv36) begin
+      \$2477  = mac_dspout_s0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2478  = mac_add0_valid_s0;
+    if (stall_adv36) begin
+      \$2478  = mac_dspout_valid_s0;
     end
     if (rst) begin
-      \$2452  = 1'h0;
+      \$2478  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2453  = mac_add0_s0;
-    if (stall_adv32) begin
-      \$2453  = mac0_sum0_p0;
+    \$2479  = mac_add1_s0;
+    if (stall_adv37) begin
+      \$2479  = mac0_sum1_p0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2454  = \mac_add0_s0$925 ;
-    if (stall_adv32) begin
-      \$2454  = mac0_sum0_p1;
+    \$2480  = \mac_add1_s0$959 ;
+    if (stall_adv37) begin
+      \$2480  = mac0_sum1_p1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2455  = \mac_add0_s0$927 ;
-    if (stall_adv32) begin
-      \$2455  = mac0_sum0_p2;
+    \$2481  = \mac_add1_s0$961 ;
+    if (stall_adv37) begin
+      \$2481  = mac1_sum1_p0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2456  = \mac_add0_s0$928 ;
-    if (stall_adv32) begin
-      \$2456  = mac0_sum0_p3;
+    \$2482  = \mac_add1_s0$962 ;
+    if (stall_adv37) begin
+      \$2482  = mac1_sum1_p1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2457  = \mac_add0_s0$930 ;
-    if (stall_adv32) begin
-      \$2457  = mac1_sum0_p0;
+    \$2483  = \mac_add1_s0$964 ;
+    if (stall_adv37) begin
+      \$2483  = mac2_sum1_p0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2458  = \mac_add0_s0$931 ;
-    if (stall_adv32) begin
-      \$2458  = mac1_sum0_p1;
+    \$2484  = \mac_add1_s0$965 ;
+    if (stall_adv37) begin
+      \$2484  = mac2_sum1_p1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2459  = \mac_add0_s0$933 ;
-    if (stall_adv32) begin
-      \$2459  = mac1_sum0_p2;
+    \$2485  = \mac_add1_s0$967 ;
+    if (stall_adv37) begin
+      \$2485  = mac3_sum1_p0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2460  = \mac_add0_s0$934 ;
-    if (stall_adv32) begin
-      \$2460  = mac1_sum0_p3;
+    \$2486  = \mac_add1_s0$968 ;
+    if (stall_adv37) begin
+      \$2486  = mac3_sum1_p1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2461  = \mac_add0_s0$936 ;
-    if (stall_adv32) begin
-      \$2461  = mac2_sum0_p0;
+    \$2487  = \mac_add1_s0$1138 ;
+    if (stall_adv37) begin
+      \$2487  = \mac_add0_s0$1136 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2462  = \mac_add0_s0$937 ;
-    if (stall_adv32) begin
-      \$2462  = mac2_sum0_p1;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2463  = \mac_add0_s0$939 ;
-    if (stall_adv32) begin
-      \$2463  = mac2_sum0_p2;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2464  = \mac_add0_s0$940 ;
-    if (stall_adv32) begin
-      \$2464  = mac2_sum0_p3;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2465  = \mac_add0_s0$942 ;
-    if (stall_adv32) begin
-      \$2465  = mac3_sum0_p0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2466  = \mac_add0_s0$943 ;
-    if (stall_adv32) begin
-      \$2466  = mac3_sum0_p1;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2467  = \mac_add0_s0$945 ;
-    if (stall_adv32) begin
-      \$2467  = mac3_sum0_p2;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2468  = \mac_add0_s0$946 ;
-    if (stall_adv32) begin
-      \$2468  = mac3_sum0_p3;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2469  = \mac_add0_s0$1128 ;
-    if (stall_adv32) begin
-      \$2469  = mac_dspout_s0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2470  = mac_add0_valid_s0;
-    if (stall_adv32) begin
-      \$2470  = mac_dspout_valid_s0;
-    end
-    if (rst) begin
-      \$2470  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2471  = mac_add1_s0;
-    if (stall_adv33) begin
-      \$2471  = mac0_sum1_p0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2472  = \mac_add1_s0$951 ;
-    if (stall_adv33) begin
-      \$2472  = mac0_sum1_p1;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2473  = \mac_add1_s0$953 ;
-    if (stall_adv33) begin
-      \$2473  = mac1_sum1_p0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2474  = \mac_add1_s0$954 ;
-    if (stall_adv33) begin
-      \$2474  = mac1_sum1_p1;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2475  = \mac_add1_s0$956 ;
-    if (stall_adv33) begin
-      \$2475  = mac2_sum1_p0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2476  = \mac_add1_s0$957 ;
-    if (stall_adv33) begin
-      \$2476  = mac2_sum1_p1;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2477  = \mac_add1_s0$959 ;
-    if (stall_adv33) begin
-      \$2477  = mac3_sum1_p0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2478  = \mac_add1_s0$960 ;
-    if (stall_adv33) begin
-      \$2478  = mac3_sum1_p1;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2479  = \mac_add1_s0$1130 ;
-    if (stall_adv33) begin
-      \$2479  = \mac_add0_s0$1128 ;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2480  = mac_add1_valid_s0;
-    if (stall_adv33) begin
-      \$2480  = mac_add0_valid_s0;
-    end
-    if (rst) begin
-      \$2480  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2481  = mac_add2_s0;
-    if (stall_adv34) begin
-      \$2481  = mac0_sum2_p0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2482  = \mac_add2_s0$984 ;
-    if (stall_adv34) begin
-      \$2482  = mac1_sum2_p0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2483  = \mac_add2_s0$987 ;
-    if (stall_adv34) begin
-      \$2483  = mac2_sum2_p0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2484  = \mac_add2_s0$990 ;
-    if (stall_adv34) begin
-      \$2484  = mac3_sum2_p0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2485  = \mac_add2_s0$1132 ;
-    if (stall_adv34) begin
-      \$2485  = \mac_add1_s0$1130 ;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2486  = mac_add2_valid_s0;
-    if (stall_adv34) begin
-      \$2486  = mac_add1_valid_s0;
-    end
-    if (rst) begin
-      \$2486  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2487  = o__valid;
-    if (advance) begin
-      \$2487  = \$2122 ;
-    end
-    if (rst) begin
-      \$2487  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2488  = stall_adv0_valid;
-    if (stall_adv0) begin
-      \$2488  = \$2123 ;
+    \$2488  = mac_add1_valid_s0;
+    if (stall_adv37) begin
+      \$2488  = mac_add0_valid_s0;
     end
     if (rst) begin
       \$2488  = 1'h0;
@@ -10013,59 +9988,44 @@ module nm_linear_8_16_int8_k4_wlane(i__valid, o__ready, clk, rst, i__ready, o__p
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2489  = stall_adv1_valid;
-    if (stall_adv1) begin
-      \$2489  = \$2124 ;
-    end
-    if (rst) begin
-      \$2489  = 1'h0;
+    \$2489  = mac_add2_s0;
+    if (stall_adv38) begin
+      \$2489  = mac0_sum2_p0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2490  = stall_adv2_valid;
-    if (stall_adv2) begin
-      \$2490  = \$2125 ;
-    end
-    if (rst) begin
-      \$2490  = 1'h0;
+    \$2490  = \mac_add2_s0$992 ;
+    if (stall_adv38) begin
+      \$2490  = mac1_sum2_p0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2491  = stall_adv3_valid;
-    if (stall_adv3) begin
-      \$2491  = \$2126 ;
-    end
-    if (rst) begin
-      \$2491  = 1'h0;
+    \$2491  = \mac_add2_s0$995 ;
+    if (stall_adv38) begin
+      \$2491  = mac2_sum2_p0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2492  = stall_adv4_valid;
-    if (stall_adv4) begin
-      \$2492  = \$2127 ;
-    end
-    if (rst) begin
-      \$2492  = 1'h0;
+    \$2492  = \mac_add2_s0$998 ;
+    if (stall_adv38) begin
+      \$2492  = mac3_sum2_p0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2493  = stall_adv5_valid;
-    if (stall_adv5) begin
-      \$2493  = \$2128 ;
-    end
-    if (rst) begin
-      \$2493  = 1'h0;
+    \$2493  = \mac_add2_s0$1140 ;
+    if (stall_adv38) begin
+      \$2493  = \mac_add1_s0$1138 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2494  = stall_adv6_valid;
-    if (stall_adv6) begin
-      \$2494  = \$2129 ;
+    \$2494  = mac_add2_valid_s0;
+    if (stall_adv38) begin
+      \$2494  = mac_add1_valid_s0;
     end
     if (rst) begin
       \$2494  = 1'h0;
@@ -10073,9 +10033,9 @@ module nm_linear_8_16_int8_k4_wlane(i__valid, o__ready, clk, rst, i__ready, o__p
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2495  = stall_adv7_valid;
-    if (stall_adv7) begin
-      \$2495  = \$2130 ;
+    \$2495  = o__valid;
+    if (advance) begin
+      \$2495  = \$2126 ;
     end
     if (rst) begin
       \$2495  = 1'h0;
@@ -10083,9 +10043,9 @@ module nm_linear_8_16_int8_k4_wlane(i__valid, o__ready, clk, rst, i__ready, o__p
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2496  = stall_adv8_valid;
-    if (stall_adv8) begin
-      \$2496  = \$2131 ;
+    \$2496  = stall_adv0_valid;
+    if (stall_adv0) begin
+      \$2496  = \$2127 ;
     end
     if (rst) begin
       \$2496  = 1'h0;
@@ -10093,9 +10053,9 @@ module nm_linear_8_16_int8_k4_wlane(i__valid, o__ready, clk, rst, i__ready, o__p
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2497  = stall_adv9_valid;
-    if (stall_adv9) begin
-      \$2497  = \$2132 ;
+    \$2497  = stall_adv1_valid;
+    if (stall_adv1) begin
+      \$2497  = \$2128 ;
     end
     if (rst) begin
       \$2497  = 1'h0;
@@ -10103,9 +10063,9 @@ module nm_linear_8_16_int8_k4_wlane(i__valid, o__ready, clk, rst, i__ready, o__p
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2498  = stall_adv10_valid;
-    if (stall_adv10) begin
-      \$2498  = \$2133 ;
+    \$2498  = stall_adv2_valid;
+    if (stall_adv2) begin
+      \$2498  = \$2129 ;
     end
     if (rst) begin
       \$2498  = 1'h0;
@@ -10113,9 +10073,9 @@ module nm_linear_8_16_int8_k4_wlane(i__valid, o__ready, clk, rst, i__ready, o__p
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2499  = stall_adv11_valid;
-    if (stall_adv11) begin
-      \$2499  = \$2134 ;
+    \$2499  = stall_adv3_valid;
+    if (stall_adv3) begin
+      \$2499  = \$2130 ;
     end
     if (rst) begin
       \$2499  = 1'h0;
@@ -10123,9 +10083,9 @@ module nm_linear_8_16_int8_k4_wlane(i__valid, o__ready, clk, rst, i__ready, o__p
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2500  = stall_adv12_valid;
-    if (stall_adv12) begin
-      \$2500  = \$2135 ;
+    \$2500  = stall_adv4_valid;
+    if (stall_adv4) begin
+      \$2500  = \$2131 ;
     end
     if (rst) begin
       \$2500  = 1'h0;
@@ -10133,9 +10093,9 @@ module nm_linear_8_16_int8_k4_wlane(i__valid, o__ready, clk, rst, i__ready, o__p
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2501  = stall_adv13_valid;
-    if (stall_adv13) begin
-      \$2501  = \$2136 ;
+    \$2501  = stall_adv5_valid;
+    if (stall_adv5) begin
+      \$2501  = \$2132 ;
     end
     if (rst) begin
       \$2501  = 1'h0;
@@ -10143,9 +10103,9 @@ module nm_linear_8_16_int8_k4_wlane(i__valid, o__ready, clk, rst, i__ready, o__p
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2502  = stall_adv14_valid;
-    if (stall_adv14) begin
-      \$2502  = \$2137 ;
+    \$2502  = stall_adv6_valid;
+    if (stall_adv6) begin
+      \$2502  = \$2133 ;
     end
     if (rst) begin
       \$2502  = 1'h0;
@@ -10153,9 +10113,9 @@ module nm_linear_8_16_int8_k4_wlane(i__valid, o__ready, clk, rst, i__ready, o__p
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2503  = stall_adv15_valid;
-    if (stall_adv15) begin
-      \$2503  = \$2138 ;
+    \$2503  = stall_adv7_valid;
+    if (stall_adv7) begin
+      \$2503  = \$2134 ;
     end
     if (rst) begin
       \$2503  = 1'h0;
@@ -10163,9 +10123,9 @@ module nm_linear_8_16_int8_k4_wlane(i__valid, o__ready, clk, rst, i__ready, o__p
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2504  = stall_adv16_valid;
-    if (stall_adv16) begin
-      \$2504  = \$2139 ;
+    \$2504  = stall_adv8_valid;
+    if (stall_adv8) begin
+      \$2504  = \$2135 ;
     end
     if (rst) begin
       \$2504  = 1'h0;
@@ -10173,9 +10133,9 @@ module nm_linear_8_16_int8_k4_wlane(i__valid, o__ready, clk, rst, i__ready, o__p
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2505  = stall_adv17_valid;
-    if (stall_adv17) begin
-      \$2505  = \$2140 ;
+    \$2505  = stall_adv9_valid;
+    if (stall_adv9) begin
+      \$2505  = \$2136 ;
     end
     if (rst) begin
       \$2505  = 1'h0;
@@ -10183,9 +10143,9 @@ module nm_linear_8_16_int8_k4_wlane(i__valid, o__ready, clk, rst, i__ready, o__p
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2506  = stall_adv18_valid;
-    if (stall_adv18) begin
-      \$2506  = \$2141 ;
+    \$2506  = stall_adv10_valid;
+    if (stall_adv10) begin
+      \$2506  = \$2137 ;
     end
     if (rst) begin
       \$2506  = 1'h0;
@@ -10193,9 +10153,9 @@ module nm_linear_8_16_int8_k4_wlane(i__valid, o__ready, clk, rst, i__ready, o__p
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2507  = stall_adv19_valid;
-    if (stall_adv19) begin
-      \$2507  = \$2142 ;
+    \$2507  = stall_adv11_valid;
+    if (stall_adv11) begin
+      \$2507  = \$2138 ;
     end
     if (rst) begin
       \$2507  = 1'h0;
@@ -10203,9 +10163,9 @@ module nm_linear_8_16_int8_k4_wlane(i__valid, o__ready, clk, rst, i__ready, o__p
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2508  = stall_adv20_valid;
-    if (stall_adv20) begin
-      \$2508  = \$2143 ;
+    \$2508  = stall_adv12_valid;
+    if (stall_adv12) begin
+      \$2508  = \$2139 ;
     end
     if (rst) begin
       \$2508  = 1'h0;
@@ -10213,9 +10173,9 @@ module nm_linear_8_16_int8_k4_wlane(i__valid, o__ready, clk, rst, i__ready, o__p
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2509  = stall_adv21_valid;
-    if (stall_adv21) begin
-      \$2509  = \$2144 ;
+    \$2509  = stall_adv13_valid;
+    if (stall_adv13) begin
+      \$2509  = \$2140 ;
     end
     if (rst) begin
       \$2509  = 1'h0;
@@ -10223,9 +10183,9 @@ module nm_linear_8_16_int8_k4_wlane(i__valid, o__ready, clk, rst, i__ready, o__p
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2510  = stall_adv22_valid;
-    if (stall_adv22) begin
-      \$2510  = \$2145 ;
+    \$2510  = stall_adv14_valid;
+    if (stall_adv14) begin
+      \$2510  = \$2141 ;
     end
     if (rst) begin
       \$2510  = 1'h0;
@@ -10233,9 +10193,9 @@ module nm_linear_8_16_int8_k4_wlane(i__valid, o__ready, clk, rst, i__ready, o__p
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2511  = stall_adv23_valid;
-    if (stall_adv23) begin
-      \$2511  = \$2146 ;
+    \$2511  = stall_adv15_valid;
+    if (stall_adv15) begin
+      \$2511  = \$2142 ;
     end
     if (rst) begin
       \$2511  = 1'h0;
@@ -10243,9 +10203,9 @@ module nm_linear_8_16_int8_k4_wlane(i__valid, o__ready, clk, rst, i__ready, o__p
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2512  = stall_adv24_valid;
-    if (stall_adv24) begin
-      \$2512  = \$2147 ;
+    \$2512  = stall_adv16_valid;
+    if (stall_adv16) begin
+      \$2512  = \$2143 ;
     end
     if (rst) begin
       \$2512  = 1'h0;
@@ -10253,9 +10213,9 @@ module nm_linear_8_16_int8_k4_wlane(i__valid, o__ready, clk, rst, i__ready, o__p
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2513  = stall_adv25_valid;
-    if (stall_adv25) begin
-      \$2513  = \$2148 ;
+    \$2513  = stall_adv17_valid;
+    if (stall_adv17) begin
+      \$2513  = \$2144 ;
     end
     if (rst) begin
       \$2513  = 1'h0;
@@ -10263,9 +10223,9 @@ module nm_linear_8_16_int8_k4_wlane(i__valid, o__ready, clk, rst, i__ready, o__p
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2514  = stall_adv26_valid;
-    if (stall_adv26) begin
-      \$2514  = \$2149 ;
+    \$2514  = stall_adv18_valid;
+    if (stall_adv18) begin
+      \$2514  = \$2145 ;
     end
     if (rst) begin
       \$2514  = 1'h0;
@@ -10273,9 +10233,9 @@ module nm_linear_8_16_int8_k4_wlane(i__valid, o__ready, clk, rst, i__ready, o__p
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2515  = stall_adv27_valid;
-    if (stall_adv27) begin
-      \$2515  = \$2150 ;
+    \$2515  = stall_adv19_valid;
+    if (stall_adv19) begin
+      \$2515  = \$2146 ;
     end
     if (rst) begin
       \$2515  = 1'h0;
@@ -10283,9 +10243,9 @@ module nm_linear_8_16_int8_k4_wlane(i__valid, o__ready, clk, rst, i__ready, o__p
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2516  = stall_adv28_valid;
-    if (stall_adv28) begin
-      \$2516  = \$2151 ;
+    \$2516  = stall_adv20_valid;
+    if (stall_adv20) begin
+      \$2516  = \$2147 ;
     end
     if (rst) begin
       \$2516  = 1'h0;
@@ -10293,9 +10253,9 @@ module nm_linear_8_16_int8_k4_wlane(i__valid, o__ready, clk, rst, i__ready, o__p
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2517  = stall_adv29_valid;
-    if (stall_adv29) begin
-      \$2517  = \$2152 ;
+    \$2517  = stall_adv21_valid;
+    if (stall_adv21) begin
+      \$2517  = \$2148 ;
     end
     if (rst) begin
       \$2517  = 1'h0;
@@ -10303,9 +10263,9 @@ module nm_linear_8_16_int8_k4_wlane(i__valid, o__ready, clk, rst, i__ready, o__p
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2518  = stall_adv30_valid;
-    if (stall_adv30) begin
-      \$2518  = \$2153 ;
+    \$2518  = stall_adv22_valid;
+    if (stall_adv22) begin
+      \$2518  = \$2149 ;
     end
     if (rst) begin
       \$2518  = 1'h0;
@@ -10313,9 +10273,9 @@ module nm_linear_8_16_int8_k4_wlane(i__valid, o__ready, clk, rst, i__ready, o__p
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2519  = stall_adv31_valid;
-    if (stall_adv31) begin
-      \$2519  = \$2154 ;
+    \$2519  = stall_adv23_valid;
+    if (stall_adv23) begin
+      \$2519  = \$2150 ;
     end
     if (rst) begin
       \$2519  = 1'h0;
@@ -10323,9 +10283,9 @@ module nm_linear_8_16_int8_k4_wlane(i__valid, o__ready, clk, rst, i__ready, o__p
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2520  = stall_adv32_valid;
-    if (stall_adv32) begin
-      \$2520  = \$2155 ;
+    \$2520  = stall_adv24_valid;
+    if (stall_adv24) begin
+      \$2520  = \$2151 ;
     end
     if (rst) begin
       \$2520  = 1'h0;
@@ -10333,9 +10293,9 @@ module nm_linear_8_16_int8_k4_wlane(i__valid, o__ready, clk, rst, i__ready, o__p
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2521  = stall_adv33_valid;
-    if (stall_adv33) begin
-      \$2521  = \$2156 ;
+    \$2521  = stall_adv25_valid;
+    if (stall_adv25) begin
+      \$2521  = \$2152 ;
     end
     if (rst) begin
       \$2521  = 1'h0;
@@ -10343,9 +10303,9 @@ module nm_linear_8_16_int8_k4_wlane(i__valid, o__ready, clk, rst, i__ready, o__p
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2522  = stall_adv34_valid;
-    if (stall_adv34) begin
-      \$2522  = \$2157 ;
+    \$2522  = stall_adv26_valid;
+    if (stall_adv26) begin
+      \$2522  = \$2153 ;
     end
     if (rst) begin
       \$2522  = 1'h0;
@@ -10353,9 +10313,9 @@ module nm_linear_8_16_int8_k4_wlane(i__valid, o__ready, clk, rst, i__ready, o__p
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2523  = stall_adv35_valid;
-    if (stall_adv35) begin
-      \$2523  = \$2158 ;
+    \$2523  = stall_adv27_valid;
+    if (stall_adv27) begin
+      \$2523  = \$2154 ;
     end
     if (rst) begin
       \$2523  = 1'h0;
@@ -10363,9 +10323,9 @@ module nm_linear_8_16_int8_k4_wlane(i__valid, o__ready, clk, rst, i__ready, o__p
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2524  = stall_adv36_valid;
-    if (stall_adv36) begin
-      \$2524  = \$2159 ;
+    \$2524  = stall_adv28_valid;
+    if (stall_adv28) begin
+      \$2524  = \$2155 ;
     end
     if (rst) begin
       \$2524  = 1'h0;
@@ -10373,9 +10333,9 @@ module nm_linear_8_16_int8_k4_wlane(i__valid, o__ready, clk, rst, i__ready, o__p
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2525  = stall_adv37_valid;
-    if (stall_adv37) begin
-      \$2525  = \$2160 ;
+    \$2525  = stall_adv29_valid;
+    if (stall_adv29) begin
+      \$2525  = \$2156 ;
     end
     if (rst) begin
       \$2525  = 1'h0;
@@ -10383,9 +10343,9 @@ module nm_linear_8_16_int8_k4_wlane(i__valid, o__ready, clk, rst, i__ready, o__p
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2526  = stall_adv38_valid;
-    if (stall_adv38) begin
-      \$2526  = \$2161 ;
+    \$2526  = stall_adv30_valid;
+    if (stall_adv30) begin
+      \$2526  = \$2157 ;
     end
     if (rst) begin
       \$2526  = 1'h0;
@@ -10393,9 +10353,9 @@ module nm_linear_8_16_int8_k4_wlane(i__valid, o__ready, clk, rst, i__ready, o__p
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2527  = stall_adv39_valid;
-    if (stall_adv39) begin
-      \$2527  = \$2162 ;
+    \$2527  = stall_adv31_valid;
+    if (stall_adv31) begin
+      \$2527  = \$2158 ;
     end
     if (rst) begin
       \$2527  = 1'h0;
@@ -10403,9 +10363,9 @@ module nm_linear_8_16_int8_k4_wlane(i__valid, o__ready, clk, rst, i__ready, o__p
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2528  = stall_adv40_valid;
-    if (stall_adv40) begin
-      \$2528  = \$2163 ;
+    \$2528  = stall_adv32_valid;
+    if (stall_adv32) begin
+      \$2528  = \$2159 ;
     end
     if (rst) begin
       \$2528  = 1'h0;
@@ -10413,9 +10373,9 @@ module nm_linear_8_16_int8_k4_wlane(i__valid, o__ready, clk, rst, i__ready, o__p
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2529  = stall_adv41_valid;
-    if (stall_adv41) begin
-      \$2529  = \$2164 ;
+    \$2529  = stall_adv33_valid;
+    if (stall_adv33) begin
+      \$2529  = \$2160 ;
     end
     if (rst) begin
       \$2529  = 1'h0;
@@ -10423,9 +10383,9 @@ module nm_linear_8_16_int8_k4_wlane(i__valid, o__ready, clk, rst, i__ready, o__p
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2530  = stall_adv42_valid;
-    if (stall_adv42) begin
-      \$2530  = \$2165 ;
+    \$2530  = stall_adv34_valid;
+    if (stall_adv34) begin
+      \$2530  = \$2161 ;
     end
     if (rst) begin
       \$2530  = 1'h0;
@@ -10433,70 +10393,190 @@ module nm_linear_8_16_int8_k4_wlane(i__valid, o__ready, clk, rst, i__ready, o__p
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2531  = mac_acc0;
-    if (\$2166 ) begin
-      \$2531  = \$2167 ;
+    \$2531  = stall_adv35_valid;
+    if (stall_adv35) begin
+      \$2531  = \$2162 ;
     end
     if (rst) begin
-      \$2531  = 32'd0;
+      \$2531  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2532  = mac_acc0_out;
+    \$2532  = stall_adv36_valid;
     if (stall_adv36) begin
-      \$2532  = \$2025 [31:0];
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2533  = mac_acc1;
-    if (\$2168 ) begin
-      \$2533  = \$2169 ;
+      \$2532  = \$2163 ;
     end
     if (rst) begin
-      \$2533  = 32'd0;
+      \$2532  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2534  = mac_acc1_out;
+    \$2533  = stall_adv37_valid;
+    if (stall_adv37) begin
+      \$2533  = \$2164 ;
+    end
+    if (rst) begin
+      \$2533  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2534  = stall_adv38_valid;
     if (stall_adv38) begin
-      \$2534  = \$2026 [31:0];
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2535  = mac_acc2;
-    if (\$2170 ) begin
-      \$2535  = \$2171 ;
+      \$2534  = \$2165 ;
     end
     if (rst) begin
-      \$2535  = 32'd0;
+      \$2534  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2536  = mac_acc2_out;
+    \$2535  = stall_adv39_valid;
+    if (stall_adv39) begin
+      \$2535  = \$2166 ;
+    end
+    if (rst) begin
+      \$2535  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2536  = stall_adv40_valid;
     if (stall_adv40) begin
-      \$2536  = \$2027 [31:0];
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2537  = mac_acc3;
-    if (\$2172 ) begin
-      \$2537  = \$2173 ;
+      \$2536  = \$2167 ;
     end
     if (rst) begin
-      \$2537  = 32'd0;
+      \$2536  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2538  = mac_acc3_out;
+    \$2537  = stall_adv41_valid;
+    if (stall_adv41) begin
+      \$2537  = \$2168 ;
+    end
+    if (rst) begin
+      \$2537  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2538  = stall_adv42_valid;
     if (stall_adv42) begin
-      \$2538  = \$2028 [31:0];
+      \$2538  = \$2169 ;
+    end
+    if (rst) begin
+      \$2538  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2539  = stall_adv43_valid;
+    if (stall_adv43) begin
+      \$2539  = \$2170 ;
+    end
+    if (rst) begin
+      \$2539  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2540  = stall_adv44_valid;
+    if (stall_adv44) begin
+      \$2540  = \$2171 ;
+    end
+    if (rst) begin
+      \$2540  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2541  = stall_adv45_valid;
+    if (stall_adv45) begin
+      \$2541  = \$2172 ;
+    end
+    if (rst) begin
+      \$2541  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2542  = stall_adv46_valid;
+    if (stall_adv46) begin
+      \$2542  = \$2173 ;
+    end
+    if (rst) begin
+      \$2542  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2543  = mac_acc0;
+    if (\$2174 ) begin
+      \$2543  = \$2175 ;
+    end
+    if (rst) begin
+      \$2543  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2544  = mac_acc0_out;
+    if (stall_adv40) begin
+      \$2544  = \$2029 [31:0];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2545  = mac_acc1;
+    if (\$2176 ) begin
+      \$2545  = \$2177 ;
+    end
+    if (rst) begin
+      \$2545  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2546  = mac_acc1_out;
+    if (stall_adv42) begin
+      \$2546  = \$2030 [31:0];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2547  = mac_acc2;
+    if (\$2178 ) begin
+      \$2547  = \$2179 ;
+    end
+    if (rst) begin
+      \$2547  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2548  = mac_acc2_out;
+    if (stall_adv44) begin
+      \$2548  = \$2031 [31:0];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2549  = mac_acc3;
+    if (\$2180 ) begin
+      \$2549  = \$2181 ;
+    end
+    if (rst) begin
+      \$2549  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2550  = mac_acc3_out;
+    if (stall_adv46) begin
+      \$2550  = \$2032 [31:0];
     end
   end
   assign sel_key0 = \$4 [7:0];
@@ -10582,10 +10662,10 @@ module nm_linear_8_16_int8_k4_wlane(i__valid, o__ready, clk, rst, i__ready, o__p
   assign wlane5_wcol = \$2004 [3:0];
   assign wlane6_wcol = \$2005 [3:0];
   assign wlane7_wcol = \$2006 [3:0];
-  assign mac_acc0_next = \$2025 [31:0];
-  assign mac_acc1_next = \$2026 [31:0];
-  assign mac_acc2_next = \$2027 [31:0];
-  assign mac_acc3_next = \$2028 [31:0];
+  assign mac_acc0_next = \$2029 [31:0];
+  assign mac_acc1_next = \$2030 [31:0];
+  assign mac_acc2_next = \$2031 [31:0];
+  assign mac_acc3_next = \$2032 [31:0];
   assign mac_out_valid = o__valid;
   assign \i__payload.data  = i__payload[127:0];
   assign \i__payload.data[0]  = i__payload[7:0];
@@ -10692,14 +10772,14 @@ module nm_linear_8_16_int8_k4_wlane(i__valid, o__ready, clk, rst, i__ready, o__p
   assign sel_p1_14_3_s = 1'h0;
   assign sel_p1_14_3_c = 1'h0;
   assign \$1627  = \sel_l10_s0$720 ;
-  assign \$2052  = \$2051 ;
-  assign \$2060  = \$2059 ;
-  assign \$2070  = \$2069 ;
-  assign \$2080  = \$2079 ;
-  assign \$2090  = \$2089 ;
-  assign \$2100  = \$2099 ;
-  assign \$2110  = \$2109 ;
-  assign \$2120  = \$2119 ;
+  assign \$2056  = \$2055 ;
+  assign \$2064  = \$2063 ;
+  assign \$2074  = \$2073 ;
+  assign \$2084  = \$2083 ;
+  assign \$2094  = \$2093 ;
+  assign \$2104  = \$2103 ;
+  assign \$2114  = \$2113 ;
+  assign \$2124  = \$2123 ;
 endmodule
 
 // nmsparse_mul_reg: signed product of two registered operands, itself registered.

@@ -1761,23 +1761,23 @@ module nm_linear_8_16_int8_k4_wmem(i__valid, o__ready, clk, rst, i__ready, o__pa
   wire \$2578 ;
   wire \$2579 ;
   wire \$258 ;
-  wire [32:0] \$2580 ;
-  wire [32:0] \$2581 ;
-  wire [32:0] \$2582 ;
-  wire [32:0] \$2583 ;
-  wire [4:0] \$2584 ;
-  wire [4:0] \$2585 ;
-  wire \$2586 ;
-  wire \$2587 ;
-  wire \$2588 ;
-  wire \$2589 ;
+  wire \$2580 ;
+  wire \$2581 ;
+  wire \$2582 ;
+  wire \$2583 ;
+  wire [32:0] \$2584 ;
+  wire [32:0] \$2585 ;
+  wire [32:0] \$2586 ;
+  wire [32:0] \$2587 ;
+  wire [4:0] \$2588 ;
+  wire [4:0] \$2589 ;
   wire \$259 ;
   wire \$2590 ;
-  wire [6:0] \$2591 ;
+  wire \$2591 ;
   wire \$2592 ;
   wire \$2593 ;
   wire \$2594 ;
-  wire \$2595 ;
+  wire [6:0] \$2595 ;
   wire \$2596 ;
   wire \$2597 ;
   wire \$2598 ;
@@ -1824,23 +1824,23 @@ module nm_linear_8_16_int8_k4_wmem(i__valid, o__ready, clk, rst, i__ready, o__pa
   wire \$2634 ;
   wire \$2635 ;
   wire \$2636 ;
-  wire [31:0] \$2637 ;
+  wire \$2637 ;
   wire \$2638 ;
-  wire [31:0] \$2639 ;
+  wire \$2639 ;
   wire \$264 ;
   wire \$2640 ;
-  wire [31:0] \$2641 ;
+  wire \$2641 ;
   wire \$2642 ;
-  wire [31:0] \$2643 ;
+  wire \$2643 ;
   wire \$2644 ;
-  wire \$2645 ;
+  wire [31:0] \$2645 ;
   wire \$2646 ;
-  wire \$2647 ;
+  wire [31:0] \$2647 ;
   wire \$2648 ;
-  wire \$2649 ;
+  wire [31:0] \$2649 ;
   wire \$265 ;
   wire \$2650 ;
-  wire \$2651 ;
+  wire [31:0] \$2651 ;
   wire \$2652 ;
   wire \$2653 ;
   wire \$2654 ;
@@ -1903,15 +1903,15 @@ module nm_linear_8_16_int8_k4_wmem(i__valid, o__ready, clk, rst, i__ready, o__pa
   wire \$2705 ;
   wire \$2706 ;
   wire \$2707 ;
-  reg [7:0] \$2708 ;
-  reg [7:0] \$2709 ;
+  wire \$2708 ;
+  wire \$2709 ;
   wire \$271 ;
-  reg [7:0] \$2710 ;
-  reg [7:0] \$2711 ;
-  reg [7:0] \$2712 ;
-  reg [7:0] \$2713 ;
-  reg [7:0] \$2714 ;
-  reg [7:0] \$2715 ;
+  wire \$2710 ;
+  wire \$2711 ;
+  wire \$2712 ;
+  wire \$2713 ;
+  wire \$2714 ;
+  wire \$2715 ;
   reg [7:0] \$2716 ;
   reg [7:0] \$2717 ;
   reg [7:0] \$2718 ;
@@ -1921,17 +1921,17 @@ module nm_linear_8_16_int8_k4_wmem(i__valid, o__ready, clk, rst, i__ready, o__pa
   reg [7:0] \$2721 ;
   reg [7:0] \$2722 ;
   reg [7:0] \$2723 ;
-  reg \$2724 ;
-  reg [119:0] \$2725 ;
-  reg \$2726 ;
-  reg \$2727 ;
-  reg \$2728 ;
-  reg \$2729 ;
+  reg [7:0] \$2724 ;
+  reg [7:0] \$2725 ;
+  reg [7:0] \$2726 ;
+  reg [7:0] \$2727 ;
+  reg [7:0] \$2728 ;
+  reg [7:0] \$2729 ;
   wire \$273 ;
-  reg \$2730 ;
-  reg \$2731 ;
+  reg [7:0] \$2730 ;
+  reg [7:0] \$2731 ;
   reg \$2732 ;
-  reg \$2733 ;
+  reg [119:0] \$2733 ;
   reg \$2734 ;
   reg \$2735 ;
   reg \$2736 ;
@@ -2032,45 +2032,45 @@ module nm_linear_8_16_int8_k4_wmem(i__valid, o__ready, clk, rst, i__ready, o__pa
   reg \$2821 ;
   reg \$2822 ;
   reg \$2823 ;
-  reg [15:0] \$2824 ;
+  reg \$2824 ;
   reg \$2825 ;
-  reg [1:0] \$2826 ;
-  reg [1:0] \$2827 ;
-  reg [2:0] \$2828 ;
+  reg \$2826 ;
+  reg \$2827 ;
+  reg \$2828 ;
   reg \$2829 ;
   wire \$283 ;
-  reg [2:0] \$2830 ;
-  reg [2:0] \$2831 ;
-  reg [3:0] \$2832 ;
+  reg \$2830 ;
+  reg \$2831 ;
+  reg [15:0] \$2832 ;
   reg \$2833 ;
-  reg [3:0] \$2834 ;
-  reg [3:0] \$2835 ;
-  reg [3:0] \$2836 ;
+  reg [1:0] \$2834 ;
+  reg [1:0] \$2835 ;
+  reg [2:0] \$2836 ;
   reg \$2837 ;
-  reg [3:0] \$2838 ;
-  reg [3:0] \$2839 ;
+  reg [2:0] \$2838 ;
+  reg [2:0] \$2839 ;
   wire \$284 ;
-  reg \$2840 ;
-  reg [3:0] \$2841 ;
+  reg [3:0] \$2840 ;
+  reg \$2841 ;
   reg [3:0] \$2842 ;
-  reg [15:0] \$2843 ;
-  reg [8:0] \$2844 ;
-  reg [8:0] \$2845 ;
-  reg [8:0] \$2846 ;
-  reg [8:0] \$2847 ;
-  reg [8:0] \$2848 ;
-  reg [8:0] \$2849 ;
+  reg [3:0] \$2843 ;
+  reg [3:0] \$2844 ;
+  reg \$2845 ;
+  reg [3:0] \$2846 ;
+  reg [3:0] \$2847 ;
+  reg \$2848 ;
+  reg [3:0] \$2849 ;
   wire \$285 ;
-  reg [8:0] \$2850 ;
-  reg [8:0] \$2851 ;
-  reg [7:0] \$2852 ;
-  reg [7:0] \$2853 ;
-  reg [7:0] \$2854 ;
-  reg [7:0] \$2855 ;
-  reg [7:0] \$2856 ;
-  reg [7:0] \$2857 ;
-  reg [7:0] \$2858 ;
-  reg [7:0] \$2859 ;
+  reg [3:0] \$2850 ;
+  reg [15:0] \$2851 ;
+  reg [8:0] \$2852 ;
+  reg [8:0] \$2853 ;
+  reg [8:0] \$2854 ;
+  reg [8:0] \$2855 ;
+  reg [8:0] \$2856 ;
+  reg [8:0] \$2857 ;
+  reg [8:0] \$2858 ;
+  reg [8:0] \$2859 ;
   wire \$286 ;
   reg [7:0] \$2860 ;
   reg [7:0] \$2861 ;
@@ -2080,8 +2080,8 @@ module nm_linear_8_16_int8_k4_wmem(i__valid, o__ready, clk, rst, i__ready, o__pa
   reg [7:0] \$2865 ;
   reg [7:0] \$2866 ;
   reg [7:0] \$2867 ;
-  reg \$2868 ;
-  reg [15:0] \$2869 ;
+  reg [7:0] \$2868 ;
+  reg [7:0] \$2869 ;
   wire \$287 ;
   reg [7:0] \$2870 ;
   reg [7:0] \$2871 ;
@@ -2089,69 +2089,69 @@ module nm_linear_8_16_int8_k4_wmem(i__valid, o__ready, clk, rst, i__ready, o__pa
   reg [7:0] \$2873 ;
   reg [7:0] \$2874 ;
   reg [7:0] \$2875 ;
-  reg [7:0] \$2876 ;
-  reg [7:0] \$2877 ;
-  reg [3:0] \$2878 ;
-  reg [3:0] \$2879 ;
+  reg \$2876 ;
+  reg [15:0] \$2877 ;
+  reg [7:0] \$2878 ;
+  reg [7:0] \$2879 ;
   wire \$288 ;
-  reg [3:0] \$2880 ;
-  reg [3:0] \$2881 ;
-  reg [3:0] \$2882 ;
-  reg [3:0] \$2883 ;
-  reg [3:0] \$2884 ;
-  reg [3:0] \$2885 ;
-  reg \$2886 ;
-  reg \$2887 ;
-  reg \$2888 ;
-  reg \$2889 ;
+  reg [7:0] \$2880 ;
+  reg [7:0] \$2881 ;
+  reg [7:0] \$2882 ;
+  reg [7:0] \$2883 ;
+  reg [7:0] \$2884 ;
+  reg [7:0] \$2885 ;
+  reg [3:0] \$2886 ;
+  reg [3:0] \$2887 ;
+  reg [3:0] \$2888 ;
+  reg [3:0] \$2889 ;
   wire \$289 ;
-  reg \$2890 ;
-  reg \$2891 ;
-  reg \$2892 ;
-  reg [5:0] \$2893 ;
+  reg [3:0] \$2890 ;
+  reg [3:0] \$2891 ;
+  reg [3:0] \$2892 ;
+  reg [3:0] \$2893 ;
   reg \$2894 ;
   reg \$2895 ;
-  reg [7:0] \$2896 ;
-  reg [7:0] \$2897 ;
-  reg [7:0] \$2898 ;
-  reg [7:0] \$2899 ;
+  reg \$2896 ;
+  reg \$2897 ;
+  reg \$2898 ;
+  reg \$2899 ;
   wire \$29 ;
   wire \$290 ;
-  reg [7:0] \$2900 ;
-  reg [7:0] \$2901 ;
-  reg [7:0] \$2902 ;
-  reg [7:0] \$2903 ;
-  reg [3:0] \$2904 ;
-  reg [3:0] \$2905 ;
-  reg [3:0] \$2906 ;
-  reg [3:0] \$2907 ;
-  reg [3:0] \$2908 ;
-  reg [3:0] \$2909 ;
+  reg \$2900 ;
+  reg [5:0] \$2901 ;
+  reg \$2902 ;
+  reg \$2903 ;
+  reg [7:0] \$2904 ;
+  reg [7:0] \$2905 ;
+  reg [7:0] \$2906 ;
+  reg [7:0] \$2907 ;
+  reg [7:0] \$2908 ;
+  reg [7:0] \$2909 ;
   wire \$291 ;
-  reg [3:0] \$2910 ;
-  reg [3:0] \$2911 ;
-  reg \$2912 ;
-  reg \$2913 ;
-  reg [7:0] \$2914 ;
-  reg [7:0] \$2915 ;
-  reg [7:0] \$2916 ;
-  reg [7:0] \$2917 ;
-  reg [7:0] \$2918 ;
-  reg [7:0] \$2919 ;
+  reg [7:0] \$2910 ;
+  reg [7:0] \$2911 ;
+  reg [3:0] \$2912 ;
+  reg [3:0] \$2913 ;
+  reg [3:0] \$2914 ;
+  reg [3:0] \$2915 ;
+  reg [3:0] \$2916 ;
+  reg [3:0] \$2917 ;
+  reg [3:0] \$2918 ;
+  reg [3:0] \$2919 ;
   wire \$292 ;
-  reg [7:0] \$2920 ;
-  reg [7:0] \$2921 ;
-  reg \$2922 ;
-  reg \$2923 ;
-  reg [8:0] \$2924 ;
-  reg [8:0] \$2925 ;
-  reg [8:0] \$2926 ;
-  reg [8:0] \$2927 ;
-  reg [8:0] \$2928 ;
-  reg [8:0] \$2929 ;
+  reg \$2920 ;
+  reg \$2921 ;
+  reg [7:0] \$2922 ;
+  reg [7:0] \$2923 ;
+  reg [7:0] \$2924 ;
+  reg [7:0] \$2925 ;
+  reg [7:0] \$2926 ;
+  reg [7:0] \$2927 ;
+  reg [7:0] \$2928 ;
+  reg [7:0] \$2929 ;
   wire \$293 ;
-  reg [8:0] \$2930 ;
-  reg [8:0] \$2931 ;
+  reg \$2930 ;
+  reg \$2931 ;
   reg [8:0] \$2932 ;
   reg [8:0] \$2933 ;
   reg [8:0] \$2934 ;
@@ -2161,14 +2161,14 @@ module nm_linear_8_16_int8_k4_wmem(i__valid, o__ready, clk, rst, i__ready, o__pa
   reg [8:0] \$2938 ;
   reg [8:0] \$2939 ;
   wire \$294 ;
-  reg [7:0] \$2940 ;
-  reg [7:0] \$2941 ;
-  reg [7:0] \$2942 ;
-  reg [7:0] \$2943 ;
-  reg [7:0] \$2944 ;
-  reg [7:0] \$2945 ;
-  reg [7:0] \$2946 ;
-  reg [7:0] \$2947 ;
+  reg [8:0] \$2940 ;
+  reg [8:0] \$2941 ;
+  reg [8:0] \$2942 ;
+  reg [8:0] \$2943 ;
+  reg [8:0] \$2944 ;
+  reg [8:0] \$2945 ;
+  reg [8:0] \$2946 ;
+  reg [8:0] \$2947 ;
   reg [7:0] \$2948 ;
   reg [7:0] \$2949 ;
   wire \$295 ;
@@ -2242,8 +2242,8 @@ module nm_linear_8_16_int8_k4_wmem(i__valid, o__ready, clk, rst, i__ready, o__pa
   wire \$301 ;
   reg [7:0] \$3010 ;
   reg [7:0] \$3011 ;
-  reg \$3012 ;
-  reg \$3013 ;
+  reg [7:0] \$3012 ;
+  reg [7:0] \$3013 ;
   reg [7:0] \$3014 ;
   reg [7:0] \$3015 ;
   reg [7:0] \$3016 ;
@@ -2251,8 +2251,8 @@ module nm_linear_8_16_int8_k4_wmem(i__valid, o__ready, clk, rst, i__ready, o__pa
   reg [7:0] \$3018 ;
   reg [7:0] \$3019 ;
   wire \$302 ;
-  reg [7:0] \$3020 ;
-  reg [7:0] \$3021 ;
+  reg \$3020 ;
+  reg \$3021 ;
   reg [7:0] \$3022 ;
   reg [7:0] \$3023 ;
   reg [7:0] \$3024 ;
@@ -2288,21 +2288,21 @@ module nm_linear_8_16_int8_k4_wmem(i__valid, o__ready, clk, rst, i__ready, o__pa
   reg [7:0] \$3051 ;
   reg [7:0] \$3052 ;
   reg [7:0] \$3053 ;
-  reg \$3054 ;
-  reg \$3055 ;
-  reg \$3056 ;
-  reg \$3057 ;
-  reg \$3058 ;
-  reg \$3059 ;
+  reg [7:0] \$3054 ;
+  reg [7:0] \$3055 ;
+  reg [7:0] \$3056 ;
+  reg [7:0] \$3057 ;
+  reg [7:0] \$3058 ;
+  reg [7:0] \$3059 ;
   wire \$306 ;
-  reg [16:0] \$3060 ;
-  reg [16:0] \$3061 ;
-  reg [16:0] \$3062 ;
-  reg [16:0] \$3063 ;
-  reg [16:0] \$3064 ;
-  reg [16:0] \$3065 ;
-  reg [16:0] \$3066 ;
-  reg [16:0] \$3067 ;
+  reg [7:0] \$3060 ;
+  reg [7:0] \$3061 ;
+  reg \$3062 ;
+  reg \$3063 ;
+  reg \$3064 ;
+  reg \$3065 ;
+  reg \$3066 ;
+  reg \$3067 ;
   reg [16:0] \$3068 ;
   reg [16:0] \$3069 ;
   wire \$307 ;
@@ -2312,32 +2312,32 @@ module nm_linear_8_16_int8_k4_wmem(i__valid, o__ready, clk, rst, i__ready, o__pa
   reg [16:0] \$3073 ;
   reg [16:0] \$3074 ;
   reg [16:0] \$3075 ;
-  reg \$3076 ;
-  reg \$3077 ;
-  reg [17:0] \$3078 ;
-  reg [17:0] \$3079 ;
+  reg [16:0] \$3076 ;
+  reg [16:0] \$3077 ;
+  reg [16:0] \$3078 ;
+  reg [16:0] \$3079 ;
   wire \$308 ;
-  reg [17:0] \$3080 ;
-  reg [17:0] \$3081 ;
-  reg [17:0] \$3082 ;
-  reg [17:0] \$3083 ;
-  reg [17:0] \$3084 ;
-  reg [17:0] \$3085 ;
-  reg \$3086 ;
-  reg \$3087 ;
-  reg [18:0] \$3088 ;
-  reg [18:0] \$3089 ;
+  reg [16:0] \$3080 ;
+  reg [16:0] \$3081 ;
+  reg [16:0] \$3082 ;
+  reg [16:0] \$3083 ;
+  reg \$3084 ;
+  reg \$3085 ;
+  reg [17:0] \$3086 ;
+  reg [17:0] \$3087 ;
+  reg [17:0] \$3088 ;
+  reg [17:0] \$3089 ;
   wire \$309 ;
-  reg [18:0] \$3090 ;
-  reg [18:0] \$3091 ;
-  reg \$3092 ;
-  reg \$3093 ;
+  reg [17:0] \$3090 ;
+  reg [17:0] \$3091 ;
+  reg [17:0] \$3092 ;
+  reg [17:0] \$3093 ;
   reg \$3094 ;
   reg \$3095 ;
-  reg \$3096 ;
-  reg \$3097 ;
-  reg \$3098 ;
-  reg \$3099 ;
+  reg [18:0] \$3096 ;
+  reg [18:0] \$3097 ;
+  reg [18:0] \$3098 ;
+  reg [18:0] \$3099 ;
   wire [8:0] \$31 ;
   wire \$310 ;
   reg \$3100 ;
@@ -2367,16 +2367,28 @@ module nm_linear_8_16_int8_k4_wmem(i__valid, o__ready, clk, rst, i__ready, o__pa
   reg \$3122 ;
   reg \$3123 ;
   reg \$3124 ;
-  reg [31:0] \$3125 ;
-  reg [31:0] \$3126 ;
-  reg [31:0] \$3127 ;
-  reg [31:0] \$3128 ;
-  reg [31:0] \$3129 ;
+  reg \$3125 ;
+  reg \$3126 ;
+  reg \$3127 ;
+  reg \$3128 ;
+  reg \$3129 ;
   wire \$313 ;
-  reg [31:0] \$3130 ;
-  reg [31:0] \$3131 ;
-  reg [31:0] \$3132 ;
+  reg \$3130 ;
+  reg \$3131 ;
+  reg \$3132 ;
+  reg \$3133 ;
+  reg \$3134 ;
+  reg \$3135 ;
+  reg \$3136 ;
+  reg [31:0] \$3137 ;
+  reg [31:0] \$3138 ;
+  reg [31:0] \$3139 ;
   wire \$314 ;
+  reg [31:0] \$3140 ;
+  reg [31:0] \$3141 ;
+  reg [31:0] \$3142 ;
+  reg [31:0] \$3143 ;
+  reg [31:0] \$3144 ;
   wire \$315 ;
   wire \$316 ;
   wire \$317 ;
@@ -3243,38 +3255,38 @@ module nm_linear_8_16_int8_k4_wmem(i__valid, o__ready, clk, rst, i__ready, o__pa
   wire [31:0] mac_acc3_next;
   reg [31:0] mac_acc3_out = 32'd0;
   reg [16:0] mac_add0_s0 = 17'h00000;
-  reg [16:0] \mac_add0_s0$1000  = 17'h00000;
-  reg [16:0] \mac_add0_s0$1001  = 17'h00000;
   reg [16:0] \mac_add0_s0$1003  = 17'h00000;
-  reg [16:0] \mac_add0_s0$1004  = 17'h00000;
+  reg [16:0] \mac_add0_s0$1005  = 17'h00000;
   reg [16:0] \mac_add0_s0$1006  = 17'h00000;
-  reg [16:0] \mac_add0_s0$1007  = 17'h00000;
+  reg [16:0] \mac_add0_s0$1008  = 17'h00000;
   reg [16:0] \mac_add0_s0$1009  = 17'h00000;
-  reg [16:0] \mac_add0_s0$1010  = 17'h00000;
+  reg [16:0] \mac_add0_s0$1011  = 17'h00000;
   reg [16:0] \mac_add0_s0$1012  = 17'h00000;
-  reg [16:0] \mac_add0_s0$1013  = 17'h00000;
+  reg [16:0] \mac_add0_s0$1014  = 17'h00000;
   reg [16:0] \mac_add0_s0$1015  = 17'h00000;
-  reg [16:0] \mac_add0_s0$1016  = 17'h00000;
-  reg \mac_add0_s0$1201  = 1'h0;
-  reg [16:0] \mac_add0_s0$995  = 17'h00000;
-  reg [16:0] \mac_add0_s0$997  = 17'h00000;
-  reg [16:0] \mac_add0_s0$998  = 17'h00000;
+  reg [16:0] \mac_add0_s0$1017  = 17'h00000;
+  reg [16:0] \mac_add0_s0$1018  = 17'h00000;
+  reg [16:0] \mac_add0_s0$1020  = 17'h00000;
+  reg [16:0] \mac_add0_s0$1021  = 17'h00000;
+  reg [16:0] \mac_add0_s0$1023  = 17'h00000;
+  reg [16:0] \mac_add0_s0$1024  = 17'h00000;
+  reg \mac_add0_s0$1209  = 1'h0;
   reg mac_add0_valid_s0 = 1'h0;
   reg [17:0] mac_add1_s0 = 18'h00000;
-  reg [17:0] \mac_add1_s0$1021  = 18'h00000;
-  reg [17:0] \mac_add1_s0$1023  = 18'h00000;
-  reg [17:0] \mac_add1_s0$1024  = 18'h00000;
-  reg [17:0] \mac_add1_s0$1026  = 18'h00000;
-  reg [17:0] \mac_add1_s0$1027  = 18'h00000;
   reg [17:0] \mac_add1_s0$1029  = 18'h00000;
-  reg [17:0] \mac_add1_s0$1030  = 18'h00000;
-  reg \mac_add1_s0$1203  = 1'h0;
+  reg [17:0] \mac_add1_s0$1031  = 18'h00000;
+  reg [17:0] \mac_add1_s0$1032  = 18'h00000;
+  reg [17:0] \mac_add1_s0$1034  = 18'h00000;
+  reg [17:0] \mac_add1_s0$1035  = 18'h00000;
+  reg [17:0] \mac_add1_s0$1037  = 18'h00000;
+  reg [17:0] \mac_add1_s0$1038  = 18'h00000;
+  reg \mac_add1_s0$1211  = 1'h0;
   reg mac_add1_valid_s0 = 1'h0;
   reg [18:0] mac_add2_s0 = 19'h00000;
-  reg [18:0] \mac_add2_s0$1054  = 19'h00000;
-  reg [18:0] \mac_add2_s0$1057  = 19'h00000;
-  reg [18:0] \mac_add2_s0$1060  = 19'h00000;
-  reg \mac_add2_s0$1205  = 1'h0;
+  reg [18:0] \mac_add2_s0$1062  = 19'h00000;
+  reg [18:0] \mac_add2_s0$1065  = 19'h00000;
+  reg [18:0] \mac_add2_s0$1068  = 19'h00000;
+  reg \mac_add2_s0$1213  = 1'h0;
   reg mac_add2_valid_s0 = 1'h0;
   reg mac_dspin_s0 = 1'h0;
   reg mac_dspin_valid_s0 = 1'h0;
@@ -3283,23 +3295,15 @@ module nm_linear_8_16_int8_k4_wmem(i__valid, o__ready, clk, rst, i__ready, o__pa
   reg [5:0] mac_group = 6'h00;
   (* init = 1'h0 *)
   wire mac_out_valid;
+  reg [7:0] mac_pre_a0_g0 = 8'h00;
+  reg [7:0] mac_pre_a1_g1 = 8'h00;
+  reg [7:0] mac_pre_a2_g2 = 8'h00;
+  reg [7:0] mac_pre_a3_g3 = 8'h00;
+  reg [7:0] mac_pre_a4_g4 = 8'h00;
+  reg [7:0] mac_pre_a5_g5 = 8'h00;
+  reg [7:0] mac_pre_a6_g6 = 8'h00;
+  reg [7:0] mac_pre_a7_g7 = 8'h00;
   reg [7:0] mac_pre_s0 = 8'h00;
-  reg [7:0] \mac_pre_s0$1156  = 8'h00;
-  reg [7:0] \mac_pre_s0$1157  = 8'h00;
-  reg [7:0] \mac_pre_s0$1158  = 8'h00;
-  reg [7:0] \mac_pre_s0$1159  = 8'h00;
-  reg [7:0] \mac_pre_s0$1160  = 8'h00;
-  reg [7:0] \mac_pre_s0$1161  = 8'h00;
-  reg [7:0] \mac_pre_s0$1162  = 8'h00;
-  reg [7:0] \mac_pre_s0$1163  = 8'h00;
-  reg [7:0] \mac_pre_s0$1164  = 8'h00;
-  reg [7:0] \mac_pre_s0$1165  = 8'h00;
-  reg [7:0] \mac_pre_s0$1166  = 8'h00;
-  reg [7:0] \mac_pre_s0$1167  = 8'h00;
-  reg [7:0] \mac_pre_s0$1168  = 8'h00;
-  reg [7:0] \mac_pre_s0$1169  = 8'h00;
-  reg [7:0] \mac_pre_s0$1170  = 8'h00;
-  reg [7:0] \mac_pre_s0$1171  = 8'h00;
   reg [7:0] \mac_pre_s0$1172  = 8'h00;
   reg [7:0] \mac_pre_s0$1173  = 8'h00;
   reg [7:0] \mac_pre_s0$1174  = 8'h00;
@@ -3323,7 +3327,15 @@ module nm_linear_8_16_int8_k4_wmem(i__valid, o__ready, clk, rst, i__ready, o__pa
   reg [7:0] \mac_pre_s0$1192  = 8'h00;
   reg [7:0] \mac_pre_s0$1193  = 8'h00;
   reg [7:0] \mac_pre_s0$1194  = 8'h00;
-  reg \mac_pre_s0$1195  = 1'h0;
+  reg [7:0] \mac_pre_s0$1195  = 8'h00;
+  reg [7:0] \mac_pre_s0$1196  = 8'h00;
+  reg [7:0] \mac_pre_s0$1197  = 8'h00;
+  reg [7:0] \mac_pre_s0$1198  = 8'h00;
+  reg [7:0] \mac_pre_s0$1199  = 8'h00;
+  reg [7:0] \mac_pre_s0$1200  = 8'h00;
+  reg [7:0] \mac_pre_s0$1201  = 8'h00;
+  reg [7:0] \mac_pre_s0$1202  = 8'h00;
+  reg \mac_pre_s0$1203  = 1'h0;
   reg mac_pre_valid_s0 = 1'h0;
   wire [15:0] mac_prod0_0;
   wire [15:0] mac_prod0_1;
@@ -3358,25 +3370,25 @@ module nm_linear_8_16_int8_k4_wmem(i__valid, o__ready, clk, rst, i__ready, o__pa
   wire [15:0] mac_prod3_6;
   wire [15:0] mac_prod3_7;
   reg [7:0] mac_rdreg_s0 = 8'h00;
-  reg [7:0] \mac_rdreg_s0$1112  = 8'h00;
-  reg [7:0] \mac_rdreg_s0$1113  = 8'h00;
-  reg [7:0] \mac_rdreg_s0$1114  = 8'h00;
-  reg [7:0] \mac_rdreg_s0$1115  = 8'h00;
-  reg [7:0] \mac_rdreg_s0$1116  = 8'h00;
-  reg [7:0] \mac_rdreg_s0$1117  = 8'h00;
-  reg [7:0] \mac_rdreg_s0$1118  = 8'h00;
-  reg \mac_rdreg_s0$1119  = 1'h0;
+  reg [7:0] \mac_rdreg_s0$1120  = 8'h00;
+  reg [7:0] \mac_rdreg_s0$1121  = 8'h00;
+  reg [7:0] \mac_rdreg_s0$1122  = 8'h00;
+  reg [7:0] \mac_rdreg_s0$1123  = 8'h00;
+  reg [7:0] \mac_rdreg_s0$1124  = 8'h00;
+  reg [7:0] \mac_rdreg_s0$1125  = 8'h00;
+  reg [7:0] \mac_rdreg_s0$1126  = 8'h00;
+  reg \mac_rdreg_s0$1127  = 1'h0;
   reg mac_rdreg_valid_s0 = 1'h0;
   reg [3:0] mac_read_s0 = 4'h0;
-  reg [7:0] \mac_read_s0$1101  = 8'h00;
-  reg [7:0] \mac_read_s0$1102  = 8'h00;
-  reg [7:0] \mac_read_s0$1103  = 8'h00;
-  reg [7:0] \mac_read_s0$1104  = 8'h00;
-  reg [7:0] \mac_read_s0$1105  = 8'h00;
-  reg [7:0] \mac_read_s0$1106  = 8'h00;
-  reg [7:0] \mac_read_s0$1107  = 8'h00;
-  reg [7:0] \mac_read_s0$1108  = 8'h00;
-  reg \mac_read_s0$1109  = 1'h0;
+  reg [7:0] \mac_read_s0$1109  = 8'h00;
+  reg [7:0] \mac_read_s0$1110  = 8'h00;
+  reg [7:0] \mac_read_s0$1111  = 8'h00;
+  reg [7:0] \mac_read_s0$1112  = 8'h00;
+  reg [7:0] \mac_read_s0$1113  = 8'h00;
+  reg [7:0] \mac_read_s0$1114  = 8'h00;
+  reg [7:0] \mac_read_s0$1115  = 8'h00;
+  reg [7:0] \mac_read_s0$1116  = 8'h00;
+  reg \mac_read_s0$1117  = 1'h0;
   reg [3:0] \mac_read_s0$810  = 4'h0;
   reg [3:0] \mac_read_s0$812  = 4'h0;
   reg [3:0] \mac_read_s0$814  = 4'h0;
@@ -3394,23 +3406,23 @@ module nm_linear_8_16_int8_k4_wmem(i__valid, o__ready, clk, rst, i__ready, o__pa
   wire [8:0] mac_sel6;
   wire [8:0] mac_sel7;
   reg [8:0] mac_sel_r0_s0 = 9'h000;
-  reg [8:0] \mac_sel_r0_s0$1122  = 9'h000;
-  reg [8:0] \mac_sel_r0_s0$1123  = 9'h000;
-  reg [8:0] \mac_sel_r0_s0$1124  = 9'h000;
-  reg [8:0] \mac_sel_r0_s0$1125  = 9'h000;
-  reg [8:0] \mac_sel_r0_s0$1126  = 9'h000;
-  reg [8:0] \mac_sel_r0_s0$1127  = 9'h000;
-  reg [8:0] \mac_sel_r0_s0$1128  = 9'h000;
+  reg [8:0] \mac_sel_r0_s0$1130  = 9'h000;
+  reg [8:0] \mac_sel_r0_s0$1131  = 9'h000;
+  reg [8:0] \mac_sel_r0_s0$1132  = 9'h000;
+  reg [8:0] \mac_sel_r0_s0$1133  = 9'h000;
+  reg [8:0] \mac_sel_r0_s0$1134  = 9'h000;
+  reg [8:0] \mac_sel_r0_s0$1135  = 9'h000;
+  reg [8:0] \mac_sel_r0_s0$1136  = 9'h000;
   reg [7:0] mac_wmux_s0 = 8'h00;
-  reg [7:0] \mac_wmux_s0$1145  = 8'h00;
-  reg [7:0] \mac_wmux_s0$1146  = 8'h00;
-  reg [7:0] \mac_wmux_s0$1147  = 8'h00;
-  reg [7:0] \mac_wmux_s0$1148  = 8'h00;
-  reg [7:0] \mac_wmux_s0$1149  = 8'h00;
-  reg [7:0] \mac_wmux_s0$1150  = 8'h00;
-  reg [7:0] \mac_wmux_s0$1151  = 8'h00;
-  reg [7:0] \mac_wmux_s0$1152  = 8'h00;
-  reg \mac_wmux_s0$1153  = 1'h0;
+  reg [7:0] \mac_wmux_s0$1153  = 8'h00;
+  reg [7:0] \mac_wmux_s0$1154  = 8'h00;
+  reg [7:0] \mac_wmux_s0$1155  = 8'h00;
+  reg [7:0] \mac_wmux_s0$1156  = 8'h00;
+  reg [7:0] \mac_wmux_s0$1157  = 8'h00;
+  reg [7:0] \mac_wmux_s0$1158  = 8'h00;
+  reg [7:0] \mac_wmux_s0$1159  = 8'h00;
+  reg [7:0] \mac_wmux_s0$1160  = 8'h00;
+  reg \mac_wmux_s0$1161  = 1'h0;
   reg [7:0] \mac_wmux_s0$832  = 8'h00;
   reg [7:0] \mac_wmux_s0$833  = 8'h00;
   reg [7:0] \mac_wmux_s0$834  = 8'h00;
@@ -3914,7 +3926,7 @@ module nm_linear_8_16_int8_k4_wmem(i__valid, o__ready, clk, rst, i__ready, o__pa
   wire [7:0] sel_key8;
   wire [7:0] sel_key9;
   reg sel_l10_s0 = 1'h0;
-  reg \sel_l10_s0$1069  = 1'h0;
+  reg \sel_l10_s0$1077  = 1'h0;
   reg [2:0] \sel_l10_s0$578  = 3'h0;
   reg [2:0] \sel_l10_s0$586  = 3'h0;
   reg [2:0] \sel_l10_s0$594  = 3'h0;
@@ -3931,8 +3943,8 @@ module nm_linear_8_16_int8_k4_wmem(i__valid, o__ready, clk, rst, i__ready, o__pa
   reg [1:0] \sel_l10_s0$721  = 2'h0;
   reg [1:0] \sel_l10_s0$722  = 2'h0;
   reg [7:0] sel_l13_s0 = 8'h00;
-  reg [15:0] \sel_l13_s0$1070  = 16'h0000;
-  reg \sel_l13_s0$1071  = 1'h0;
+  reg [15:0] \sel_l13_s0$1078  = 16'h0000;
+  reg \sel_l13_s0$1079  = 1'h0;
   reg [8:0] \sel_l13_s0$734  = 9'h000;
   reg [7:0] \sel_l13_s0$735  = 8'h00;
   reg [7:0] \sel_l13_s0$736  = 8'h00;
@@ -3957,25 +3969,25 @@ module nm_linear_8_16_int8_k4_wmem(i__valid, o__ready, clk, rst, i__ready, o__pa
   reg [8:0] \sel_l13_s0$783  = 9'h000;
   reg [7:0] \sel_l13_s0$786  = 8'h00;
   reg [15:0] sel_l15_s0 = 16'h0000;
-  reg [7:0] \sel_l15_s0$1073  = 8'h00;
-  reg [7:0] \sel_l15_s0$1074  = 8'h00;
-  reg [7:0] \sel_l15_s0$1075  = 8'h00;
-  reg [7:0] \sel_l15_s0$1076  = 8'h00;
-  reg [7:0] \sel_l15_s0$1077  = 8'h00;
-  reg [7:0] \sel_l15_s0$1078  = 8'h00;
-  reg [7:0] \sel_l15_s0$1079  = 8'h00;
-  reg [7:0] \sel_l15_s0$1080  = 8'h00;
-  reg [3:0] \sel_l15_s0$1081  = 4'h0;
-  reg [3:0] \sel_l15_s0$1082  = 4'h0;
-  reg [3:0] \sel_l15_s0$1083  = 4'h0;
-  reg [3:0] \sel_l15_s0$1084  = 4'h0;
-  reg [3:0] \sel_l15_s0$1085  = 4'h0;
-  reg [3:0] \sel_l15_s0$1086  = 4'h0;
-  reg [3:0] \sel_l15_s0$1087  = 4'h0;
-  reg [3:0] \sel_l15_s0$1088  = 4'h0;
-  reg \sel_l15_s0$1089  = 1'h0;
+  reg [7:0] \sel_l15_s0$1081  = 8'h00;
+  reg [7:0] \sel_l15_s0$1082  = 8'h00;
+  reg [7:0] \sel_l15_s0$1083  = 8'h00;
+  reg [7:0] \sel_l15_s0$1084  = 8'h00;
+  reg [7:0] \sel_l15_s0$1085  = 8'h00;
+  reg [7:0] \sel_l15_s0$1086  = 8'h00;
+  reg [7:0] \sel_l15_s0$1087  = 8'h00;
+  reg [7:0] \sel_l15_s0$1088  = 8'h00;
+  reg [3:0] \sel_l15_s0$1089  = 4'h0;
+  reg [3:0] \sel_l15_s0$1090  = 4'h0;
+  reg [3:0] \sel_l15_s0$1091  = 4'h0;
+  reg [3:0] \sel_l15_s0$1092  = 4'h0;
+  reg [3:0] \sel_l15_s0$1093  = 4'h0;
+  reg [3:0] \sel_l15_s0$1094  = 4'h0;
+  reg [3:0] \sel_l15_s0$1095  = 4'h0;
+  reg [3:0] \sel_l15_s0$1096  = 4'h0;
+  reg \sel_l15_s0$1097  = 1'h0;
   reg [7:0] sel_l1_s0 = 8'h00;
-  reg \sel_l1_s0$1066  = 1'h0;
+  reg \sel_l1_s0$1074  = 1'h0;
   reg [7:0] \sel_l1_s0$29  = 8'h00;
   reg [7:0] \sel_l1_s0$30  = 8'h00;
   reg [7:0] \sel_l1_s0$31  = 8'h00;
@@ -3992,9 +4004,9 @@ module nm_linear_8_16_int8_k4_wmem(i__valid, o__ready, clk, rst, i__ready, o__pa
   reg [7:0] \sel_l1_s0$42  = 8'h00;
   reg [7:0] \sel_l1_s0$43  = 8'h00;
   reg [119:0] sel_l2_s0 = 120'h000000000000000000000000000000;
-  reg \sel_l2_s0$1067  = 1'h0;
+  reg \sel_l2_s0$1075  = 1'h0;
   reg sel_l5_s0 = 1'h0;
-  reg \sel_l5_s0$1068  = 1'h0;
+  reg \sel_l5_s0$1076  = 1'h0;
   reg \sel_l5_s0$339  = 1'h0;
   reg \sel_l5_s0$340  = 1'h0;
   reg \sel_l5_s0$343  = 1'h0;
@@ -4379,6 +4391,14 @@ module nm_linear_8_16_int8_k4_wmem(i__valid, o__ready, clk, rst, i__ready, o__pa
   reg stall_adv29_valid = 1'h0;
   reg stall_adv2_valid = 1'h0;
   wire stall_adv3;
+  wire stall_adv30;
+  reg stall_adv30_valid = 1'h0;
+  wire stall_adv31;
+  reg stall_adv31_valid = 1'h0;
+  wire stall_adv32;
+  reg stall_adv32_valid = 1'h0;
+  wire stall_adv33;
+  reg stall_adv33_valid = 1'h0;
   reg stall_adv3_valid = 1'h0;
   wire stall_adv4;
   reg stall_adv4_valid = 1'h0;
@@ -7640,6 +7660,14 @@ module nm_linear_8_16_int8_k4_wmem(i__valid, o__ready, clk, rst, i__ready, o__pa
   assign stall_adv17 = \$2567  | o__ready;
   assign \$2568  = ~ stall_adv18_valid;
   assign stall_adv18 = \$2568  | o__ready;
+  assign \$2569  = ~ stall_adv19_valid;
+  assign stall_adv19 = \$2569  | o__ready;
+  assign \$2570  = ~ stall_adv20_valid;
+  assign stall_adv20 = \$2570  | o__ready;
+  assign \$2571  = ~ stall_adv21_valid;
+  assign stall_adv21 = \$2571  | o__ready;
+  assign \$2572  = ~ stall_adv22_valid;
+  assign stall_adv22 = \$2572  | o__ready;
   assign mac0_sum0_p0 = $signed(mac_prod0_0) + $signed(mac_prod0_1);
   assign mac0_sum0_p1 = $signed(mac_prod0_2) + $signed(mac_prod0_3);
   assign mac0_sum0_p2 = $signed(mac_prod0_4) + $signed(mac_prod0_5);
@@ -7656,30 +7684,22 @@ module nm_linear_8_16_int8_k4_wmem(i__valid, o__ready, clk, rst, i__ready, o__pa
   assign mac3_sum0_p1 = $signed(mac_prod3_2) + $signed(mac_prod3_3);
   assign mac3_sum0_p2 = $signed(mac_prod3_4) + $signed(mac_prod3_5);
   assign mac3_sum0_p3 = $signed(mac_prod3_6) + $signed(mac_prod3_7);
-  assign \$2569  = ~ stall_adv19_valid;
-  assign stall_adv19 = \$2569  | o__ready;
-  assign mac0_sum1_p0 = $signed(mac_add0_s0) + $signed(\mac_add0_s0$995 );
-  assign mac0_sum1_p1 = $signed(\mac_add0_s0$997 ) + $signed(\mac_add0_s0$998 );
-  assign mac1_sum1_p0 = $signed(\mac_add0_s0$1000 ) + $signed(\mac_add0_s0$1001 );
-  assign mac1_sum1_p1 = $signed(\mac_add0_s0$1003 ) + $signed(\mac_add0_s0$1004 );
-  assign mac2_sum1_p0 = $signed(\mac_add0_s0$1006 ) + $signed(\mac_add0_s0$1007 );
-  assign mac2_sum1_p1 = $signed(\mac_add0_s0$1009 ) + $signed(\mac_add0_s0$1010 );
-  assign mac3_sum1_p0 = $signed(\mac_add0_s0$1012 ) + $signed(\mac_add0_s0$1013 );
-  assign mac3_sum1_p1 = $signed(\mac_add0_s0$1015 ) + $signed(\mac_add0_s0$1016 );
-  assign \$2570  = ~ stall_adv20_valid;
-  assign stall_adv20 = \$2570  | o__ready;
-  assign mac0_sum2_p0 = $signed(mac_add1_s0) + $signed(\mac_add1_s0$1021 );
-  assign mac1_sum2_p0 = $signed(\mac_add1_s0$1023 ) + $signed(\mac_add1_s0$1024 );
-  assign mac2_sum2_p0 = $signed(\mac_add1_s0$1026 ) + $signed(\mac_add1_s0$1027 );
-  assign mac3_sum2_p0 = $signed(\mac_add1_s0$1029 ) + $signed(\mac_add1_s0$1030 );
-  assign \$2571  = ~ stall_adv21_valid;
-  assign stall_adv21 = \$2571  | o__ready;
-  assign \$2572  = ~ stall_adv22_valid;
-  assign stall_adv22 = \$2572  | o__ready;
   assign \$2573  = ~ stall_adv23_valid;
   assign stall_adv23 = \$2573  | o__ready;
+  assign mac0_sum1_p0 = $signed(mac_add0_s0) + $signed(\mac_add0_s0$1003 );
+  assign mac0_sum1_p1 = $signed(\mac_add0_s0$1005 ) + $signed(\mac_add0_s0$1006 );
+  assign mac1_sum1_p0 = $signed(\mac_add0_s0$1008 ) + $signed(\mac_add0_s0$1009 );
+  assign mac1_sum1_p1 = $signed(\mac_add0_s0$1011 ) + $signed(\mac_add0_s0$1012 );
+  assign mac2_sum1_p0 = $signed(\mac_add0_s0$1014 ) + $signed(\mac_add0_s0$1015 );
+  assign mac2_sum1_p1 = $signed(\mac_add0_s0$1017 ) + $signed(\mac_add0_s0$1018 );
+  assign mac3_sum1_p0 = $signed(\mac_add0_s0$1020 ) + $signed(\mac_add0_s0$1021 );
+  assign mac3_sum1_p1 = $signed(\mac_add0_s0$1023 ) + $signed(\mac_add0_s0$1024 );
   assign \$2574  = ~ stall_adv24_valid;
   assign stall_adv24 = \$2574  | o__ready;
+  assign mac0_sum2_p0 = $signed(mac_add1_s0) + $signed(\mac_add1_s0$1029 );
+  assign mac1_sum2_p0 = $signed(\mac_add1_s0$1031 ) + $signed(\mac_add1_s0$1032 );
+  assign mac2_sum2_p0 = $signed(\mac_add1_s0$1034 ) + $signed(\mac_add1_s0$1035 );
+  assign mac3_sum2_p0 = $signed(\mac_add1_s0$1037 ) + $signed(\mac_add1_s0$1038 );
   assign \$2575  = ~ stall_adv25_valid;
   assign stall_adv25 = \$2575  | o__ready;
   assign \$2576  = ~ stall_adv26_valid;
@@ -7690,474 +7710,470 @@ module nm_linear_8_16_int8_k4_wmem(i__valid, o__ready, clk, rst, i__ready, o__pa
   assign stall_adv28 = \$2578  | o__ready;
   assign \$2579  = ~ stall_adv29_valid;
   assign stall_adv29 = \$2579  | o__ready;
-  assign \$2580  = $signed(mac_acc0) + $signed(mac_add2_s0);
-  assign \$2581  = $signed(mac_acc1) + $signed(\mac_add2_s0$1054 );
-  assign \$2582  = $signed(mac_acc2) + $signed(\mac_add2_s0$1057 );
-  assign \$2583  = $signed(mac_acc3) + $signed(\mac_add2_s0$1060 );
-  assign \$2584  = wr__addr + 1'h1;
-  assign \$2585  = rd__addr + 1'h1;
-  assign \$2586  = ~ i__payload[161];
-  assign \$2587  = i__valid & \$2586 ;
-  assign \$2588  = advance & sel_valid_s5;
-  assign \$2589  = mac_group == 6'h3f;
-  assign \$2590  = \sel_l15_s0$1089  | \$2589 ;
-  assign \$2591  = mac_group + 1'h1;
-  assign \$2592  = sel_valid_s0 | sel_valid_s1;
-  assign \$2593  = sel_valid_s2 | sel_valid_s3;
-  assign \$2594  = \$2592  | \$2593 ;
-  assign \$2595  = sel_valid_s4 | sel_valid_s5;
-  assign \$2596  = ~ i__payload[161];
-  assign \$2597  = i__valid & \$2596 ;
-  assign \$2598  = \$2595  | \$2597 ;
-  assign \$2599  = \$2594  | \$2598 ;
-  assign \$2600  = i__valid & i__payload[161];
-  assign \$2601  = ~ load_busy;
-  assign \$2602  = \$2600  & \$2601 ;
-  assign \$2603  = i__payload[171:166] < 7'h40;
-  assign \$2604  = \$2602  & \$2603 ;
-  assign \$2605  = mac_add2_valid_s0 & \mac_add2_s0$1205 ;
-  assign \$2606  = mac_add2_valid_s0 & \mac_add2_s0$1205 ;
-  assign \$2607  = mac_add2_valid_s0 & \mac_add2_s0$1205 ;
-  assign \$2608  = mac_add2_valid_s0 & \mac_add2_s0$1205 ;
-  assign \$2609  = mac_add2_valid_s0 & \mac_add2_s0$1205 ;
-  assign \$2610  = mac_add2_valid_s0 & \mac_add2_s0$1205 ;
-  assign \$2611  = mac_add2_valid_s0 & \mac_add2_s0$1205 ;
-  assign \$2612  = mac_add2_valid_s0 & \mac_add2_s0$1205 ;
-  assign \$2613  = mac_add2_valid_s0 & \mac_add2_s0$1205 ;
-  assign \$2614  = mac_add2_valid_s0 & \mac_add2_s0$1205 ;
-  assign \$2615  = mac_add2_valid_s0 & \mac_add2_s0$1205 ;
-  assign \$2616  = mac_add2_valid_s0 & \mac_add2_s0$1205 ;
-  assign \$2617  = mac_add2_valid_s0 & \mac_add2_s0$1205 ;
-  assign \$2618  = mac_add2_valid_s0 & \mac_add2_s0$1205 ;
-  assign \$2619  = mac_add2_valid_s0 & \mac_add2_s0$1205 ;
-  assign \$2620  = mac_add2_valid_s0 & \mac_add2_s0$1205 ;
-  assign \$2621  = mac_add2_valid_s0 & \mac_add2_s0$1205 ;
-  assign \$2622  = mac_add2_valid_s0 & \mac_add2_s0$1205 ;
-  assign \$2623  = mac_add2_valid_s0 & \mac_add2_s0$1205 ;
-  assign \$2624  = mac_add2_valid_s0 & \mac_add2_s0$1205 ;
-  assign \$2625  = mac_add2_valid_s0 & \mac_add2_s0$1205 ;
-  assign \$2626  = mac_add2_valid_s0 & \mac_add2_s0$1205 ;
-  assign \$2627  = mac_add2_valid_s0 & \mac_add2_s0$1205 ;
-  assign \$2628  = mac_add2_valid_s0 & \mac_add2_s0$1205 ;
-  assign \$2629  = mac_add2_valid_s0 & \mac_add2_s0$1205 ;
-  assign \$2630  = mac_add2_valid_s0 & \mac_add2_s0$1205 ;
-  assign \$2631  = mac_add2_valid_s0 & \mac_add2_s0$1205 ;
-  assign \$2632  = mac_add2_valid_s0 & \mac_add2_s0$1205 ;
-  assign \$2633  = mac_add2_valid_s0 & \mac_add2_s0$1205 ;
-  assign \$2634  = mac_add2_valid_s0 & \mac_add2_s0$1205 ;
-  assign \$2635  = mac_add2_valid_s0 & \mac_add2_s0$1205 ;
-  assign \$2636  = stall_adv22 & mac_add2_valid_s0;
-  assign \$2637  = \mac_add2_s0$1205  ? 32'd0 : \$2580 [31:0];
-  assign \$2638  = stall_adv24 & mac_add2_valid_s0;
-  assign \$2639  = \mac_add2_s0$1205  ? 32'd0 : \$2581 [31:0];
-  assign \$2640  = stall_adv26 & mac_add2_valid_s0;
-  assign \$2641  = \mac_add2_s0$1205  ? 32'd0 : \$2582 [31:0];
-  assign \$2642  = stall_adv28 & mac_add2_valid_s0;
-  assign \$2643  = \mac_add2_s0$1205  ? 32'd0 : \$2583 [31:0];
-  assign \$2644  = ! wbank_write_bank;
-  assign \$2645  = wbank_write_en & \$2644 ;
-  assign \$2646  = stall_adv8 & sel_valid_s5;
-  assign \$2647  = \$2646  & sel_l15_s0[0];
-  assign \$2648  = wbank_write_bank == 1'h1;
-  assign \$2649  = wbank_write_en & \$2648 ;
-  assign \$2650  = stall_adv8 & sel_valid_s5;
-  assign \$2651  = \$2650  & sel_l15_s0[1];
-  assign \$2652  = wbank_write_bank == 2'h2;
+  assign \$2580  = ~ stall_adv30_valid;
+  assign stall_adv30 = \$2580  | o__ready;
+  assign \$2581  = ~ stall_adv31_valid;
+  assign stall_adv31 = \$2581  | o__ready;
+  assign \$2582  = ~ stall_adv32_valid;
+  assign stall_adv32 = \$2582  | o__ready;
+  assign \$2583  = ~ stall_adv33_valid;
+  assign stall_adv33 = \$2583  | o__ready;
+  assign \$2584  = $signed(mac_acc0) + $signed(mac_add2_s0);
+  assign \$2585  = $signed(mac_acc1) + $signed(\mac_add2_s0$1062 );
+  assign \$2586  = $signed(mac_acc2) + $signed(\mac_add2_s0$1065 );
+  assign \$2587  = $signed(mac_acc3) + $signed(\mac_add2_s0$1068 );
+  assign \$2588  = wr__addr + 1'h1;
+  assign \$2589  = rd__addr + 1'h1;
+  assign \$2590  = ~ i__payload[161];
+  assign \$2591  = i__valid & \$2590 ;
+  assign \$2592  = advance & sel_valid_s5;
+  assign \$2593  = mac_group == 6'h3f;
+  assign \$2594  = \sel_l15_s0$1097  | \$2593 ;
+  assign \$2595  = mac_group + 1'h1;
+  assign \$2596  = sel_valid_s0 | sel_valid_s1;
+  assign \$2597  = sel_valid_s2 | sel_valid_s3;
+  assign \$2598  = \$2596  | \$2597 ;
+  assign \$2599  = sel_valid_s4 | sel_valid_s5;
+  assign \$2600  = ~ i__payload[161];
+  assign \$2601  = i__valid & \$2600 ;
+  assign \$2602  = \$2599  | \$2601 ;
+  assign \$2603  = \$2598  | \$2602 ;
+  assign \$2604  = i__valid & i__payload[161];
+  assign \$2605  = ~ load_busy;
+  assign \$2606  = \$2604  & \$2605 ;
+  assign \$2607  = i__payload[171:166] < 7'h40;
+  assign \$2608  = \$2606  & \$2607 ;
+  assign \$2609  = mac_add2_valid_s0 & \mac_add2_s0$1213 ;
+  assign \$2610  = mac_add2_valid_s0 & \mac_add2_s0$1213 ;
+  assign \$2611  = mac_add2_valid_s0 & \mac_add2_s0$1213 ;
+  assign \$2612  = mac_add2_valid_s0 & \mac_add2_s0$1213 ;
+  assign \$2613  = mac_add2_valid_s0 & \mac_add2_s0$1213 ;
+  assign \$2614  = mac_add2_valid_s0 & \mac_add2_s0$1213 ;
+  assign \$2615  = mac_add2_valid_s0 & \mac_add2_s0$1213 ;
+  assign \$2616  = mac_add2_valid_s0 & \mac_add2_s0$1213 ;
+  assign \$2617  = mac_add2_valid_s0 & \mac_add2_s0$1213 ;
+  assign \$2618  = mac_add2_valid_s0 & \mac_add2_s0$1213 ;
+  assign \$2619  = mac_add2_valid_s0 & \mac_add2_s0$1213 ;
+  assign \$2620  = mac_add2_valid_s0 & \mac_add2_s0$1213 ;
+  assign \$2621  = mac_add2_valid_s0 & \mac_add2_s0$1213 ;
+  assign \$2622  = mac_add2_valid_s0 & \mac_add2_s0$1213 ;
+  assign \$2623  = mac_add2_valid_s0 & \mac_add2_s0$1213 ;
+  assign \$2624  = mac_add2_valid_s0 & \mac_add2_s0$1213 ;
+  assign \$2625  = mac_add2_valid_s0 & \mac_add2_s0$1213 ;
+  assign \$2626  = mac_add2_valid_s0 & \mac_add2_s0$1213 ;
+  assign \$2627  = mac_add2_valid_s0 & \mac_add2_s0$1213 ;
+  assign \$2628  = mac_add2_valid_s0 & \mac_add2_s0$1213 ;
+  assign \$2629  = mac_add2_valid_s0 & \mac_add2_s0$1213 ;
+  assign \$2630  = mac_add2_valid_s0 & \mac_add2_s0$1213 ;
+  assign \$2631  = mac_add2_valid_s0 & \mac_add2_s0$1213 ;
+  assign \$2632  = mac_add2_valid_s0 & \mac_add2_s0$1213 ;
+  assign \$2633  = mac_add2_valid_s0 & \mac_add2_s0$1213 ;
+  assign \$2634  = mac_add2_valid_s0 & \mac_add2_s0$1213 ;
+  assign \$2635  = mac_add2_valid_s0 & \mac_add2_s0$1213 ;
+  assign \$2636  = mac_add2_valid_s0 & \mac_add2_s0$1213 ;
+  assign \$2637  = mac_add2_valid_s0 & \mac_add2_s0$1213 ;
+  assign \$2638  = mac_add2_valid_s0 & \mac_add2_s0$1213 ;
+  assign \$2639  = mac_add2_valid_s0 & \mac_add2_s0$1213 ;
+  assign \$2640  = mac_add2_valid_s0 & \mac_add2_s0$1213 ;
+  assign \$2641  = mac_add2_valid_s0 & \mac_add2_s0$1213 ;
+  assign \$2642  = mac_add2_valid_s0 & \mac_add2_s0$1213 ;
+  assign \$2643  = mac_add2_valid_s0 & \mac_add2_s0$1213 ;
+  assign \$2644  = stall_adv26 & mac_add2_valid_s0;
+  assign \$2645  = \mac_add2_s0$1213  ? 32'd0 : \$2584 [31:0];
+  assign \$2646  = stall_adv28 & mac_add2_valid_s0;
+  assign \$2647  = \mac_add2_s0$1213  ? 32'd0 : \$2585 [31:0];
+  assign \$2648  = stall_adv30 & mac_add2_valid_s0;
+  assign \$2649  = \mac_add2_s0$1213  ? 32'd0 : \$2586 [31:0];
+  assign \$2650  = stall_adv32 & mac_add2_valid_s0;
+  assign \$2651  = \mac_add2_s0$1213  ? 32'd0 : \$2587 [31:0];
+  assign \$2652  = ! wbank_write_bank;
   assign \$2653  = wbank_write_en & \$2652 ;
   assign \$2654  = stall_adv8 & sel_valid_s5;
-  assign \$2655  = \$2654  & sel_l15_s0[2];
-  assign \$2656  = wbank_write_bank == 2'h3;
+  assign \$2655  = \$2654  & sel_l15_s0[0];
+  assign \$2656  = wbank_write_bank == 1'h1;
   assign \$2657  = wbank_write_en & \$2656 ;
   assign \$2658  = stall_adv8 & sel_valid_s5;
-  assign \$2659  = \$2658  & sel_l15_s0[3];
-  assign \$2660  = wbank_write_bank == 3'h4;
+  assign \$2659  = \$2658  & sel_l15_s0[1];
+  assign \$2660  = wbank_write_bank == 2'h2;
   assign \$2661  = wbank_write_en & \$2660 ;
   assign \$2662  = stall_adv8 & sel_valid_s5;
-  assign \$2663  = \$2662  & sel_l15_s0[4];
-  assign \$2664  = wbank_write_bank == 3'h5;
+  assign \$2663  = \$2662  & sel_l15_s0[2];
+  assign \$2664  = wbank_write_bank == 2'h3;
   assign \$2665  = wbank_write_en & \$2664 ;
   assign \$2666  = stall_adv8 & sel_valid_s5;
-  assign \$2667  = \$2666  & sel_l15_s0[5];
-  assign \$2668  = wbank_write_bank == 3'h6;
+  assign \$2667  = \$2666  & sel_l15_s0[3];
+  assign \$2668  = wbank_write_bank == 3'h4;
   assign \$2669  = wbank_write_en & \$2668 ;
   assign \$2670  = stall_adv8 & sel_valid_s5;
-  assign \$2671  = \$2670  & sel_l15_s0[6];
-  assign \$2672  = wbank_write_bank == 3'h7;
+  assign \$2671  = \$2670  & sel_l15_s0[4];
+  assign \$2672  = wbank_write_bank == 3'h5;
   assign \$2673  = wbank_write_en & \$2672 ;
   assign \$2674  = stall_adv8 & sel_valid_s5;
-  assign \$2675  = \$2674  & sel_l15_s0[7];
-  assign \$2676  = wbank_write_bank == 4'h8;
+  assign \$2675  = \$2674  & sel_l15_s0[5];
+  assign \$2676  = wbank_write_bank == 3'h6;
   assign \$2677  = wbank_write_en & \$2676 ;
   assign \$2678  = stall_adv8 & sel_valid_s5;
-  assign \$2679  = \$2678  & sel_l15_s0[8];
-  assign \$2680  = wbank_write_bank == 4'h9;
+  assign \$2679  = \$2678  & sel_l15_s0[6];
+  assign \$2680  = wbank_write_bank == 3'h7;
   assign \$2681  = wbank_write_en & \$2680 ;
   assign \$2682  = stall_adv8 & sel_valid_s5;
-  assign \$2683  = \$2682  & sel_l15_s0[9];
-  assign \$2684  = wbank_write_bank == 4'ha;
+  assign \$2683  = \$2682  & sel_l15_s0[7];
+  assign \$2684  = wbank_write_bank == 4'h8;
   assign \$2685  = wbank_write_en & \$2684 ;
   assign \$2686  = stall_adv8 & sel_valid_s5;
-  assign \$2687  = \$2686  & sel_l15_s0[10];
-  assign \$2688  = wbank_write_bank == 4'hb;
+  assign \$2687  = \$2686  & sel_l15_s0[8];
+  assign \$2688  = wbank_write_bank == 4'h9;
   assign \$2689  = wbank_write_en & \$2688 ;
   assign \$2690  = stall_adv8 & sel_valid_s5;
-  assign \$2691  = \$2690  & sel_l15_s0[11];
-  assign \$2692  = wbank_write_bank == 4'hc;
+  assign \$2691  = \$2690  & sel_l15_s0[9];
+  assign \$2692  = wbank_write_bank == 4'ha;
   assign \$2693  = wbank_write_en & \$2692 ;
   assign \$2694  = stall_adv8 & sel_valid_s5;
-  assign \$2695  = \$2694  & sel_l15_s0[12];
-  assign \$2696  = wbank_write_bank == 4'hd;
+  assign \$2695  = \$2694  & sel_l15_s0[10];
+  assign \$2696  = wbank_write_bank == 4'hb;
   assign \$2697  = wbank_write_en & \$2696 ;
   assign \$2698  = stall_adv8 & sel_valid_s5;
-  assign \$2699  = \$2698  & sel_l15_s0[13];
-  assign \$2700  = wbank_write_bank == 4'he;
+  assign \$2699  = \$2698  & sel_l15_s0[11];
+  assign \$2700  = wbank_write_bank == 4'hc;
   assign \$2701  = wbank_write_en & \$2700 ;
   assign \$2702  = stall_adv8 & sel_valid_s5;
-  assign \$2703  = \$2702  & sel_l15_s0[14];
-  assign \$2704  = wbank_write_bank == 4'hf;
+  assign \$2703  = \$2702  & sel_l15_s0[12];
+  assign \$2704  = wbank_write_bank == 4'hd;
   assign \$2705  = wbank_write_en & \$2704 ;
   assign \$2706  = stall_adv8 & sel_valid_s5;
-  assign \$2707  = \$2706  & sel_l15_s0[15];
+  assign \$2707  = \$2706  & sel_l15_s0[13];
+  assign \$2708  = wbank_write_bank == 4'he;
+  assign \$2709  = wbank_write_en & \$2708 ;
+  assign \$2710  = stall_adv8 & sel_valid_s5;
+  assign \$2711  = \$2710  & sel_l15_s0[14];
+  assign \$2712  = wbank_write_bank == 4'hf;
+  assign \$2713  = wbank_write_en & \$2712 ;
+  assign \$2714  = stall_adv8 & sel_valid_s5;
+  assign \$2715  = \$2714  & sel_l15_s0[15];
   always @(posedge clk)
-    sel_l1_s0 <= \$2708 ;
+    sel_l1_s0 <= \$2716 ;
   always @(posedge clk)
-    \sel_l1_s0$29  <= \$2709 ;
+    \sel_l1_s0$29  <= \$2717 ;
   always @(posedge clk)
-    \sel_l1_s0$30  <= \$2710 ;
+    \sel_l1_s0$30  <= \$2718 ;
   always @(posedge clk)
-    \sel_l1_s0$31  <= \$2711 ;
+    \sel_l1_s0$31  <= \$2719 ;
   always @(posedge clk)
-    \sel_l1_s0$32  <= \$2712 ;
+    \sel_l1_s0$32  <= \$2720 ;
   always @(posedge clk)
-    \sel_l1_s0$33  <= \$2713 ;
+    \sel_l1_s0$33  <= \$2721 ;
   always @(posedge clk)
-    \sel_l1_s0$34  <= \$2714 ;
+    \sel_l1_s0$34  <= \$2722 ;
   always @(posedge clk)
-    \sel_l1_s0$35  <= \$2715 ;
+    \sel_l1_s0$35  <= \$2723 ;
   always @(posedge clk)
-    \sel_l1_s0$36  <= \$2716 ;
+    \sel_l1_s0$36  <= \$2724 ;
   always @(posedge clk)
-    \sel_l1_s0$37  <= \$2717 ;
+    \sel_l1_s0$37  <= \$2725 ;
   always @(posedge clk)
-    \sel_l1_s0$38  <= \$2718 ;
+    \sel_l1_s0$38  <= \$2726 ;
   always @(posedge clk)
-    \sel_l1_s0$39  <= \$2719 ;
+    \sel_l1_s0$39  <= \$2727 ;
   always @(posedge clk)
-    \sel_l1_s0$40  <= \$2720 ;
+    \sel_l1_s0$40  <= \$2728 ;
   always @(posedge clk)
-    \sel_l1_s0$41  <= \$2721 ;
+    \sel_l1_s0$41  <= \$2729 ;
   always @(posedge clk)
-    \sel_l1_s0$42  <= \$2722 ;
+    \sel_l1_s0$42  <= \$2730 ;
   always @(posedge clk)
-    \sel_l1_s0$43  <= \$2723 ;
+    \sel_l1_s0$43  <= \$2731 ;
   always @(posedge clk)
-    \sel_l1_s0$1066  <= \$2724 ;
+    \sel_l1_s0$1074  <= \$2732 ;
   always @(posedge clk)
-    sel_l2_s0 <= \$2725 ;
+    sel_l2_s0 <= \$2733 ;
   always @(posedge clk)
-    \sel_l2_s0$1067  <= \$2726 ;
+    \sel_l2_s0$1075  <= \$2734 ;
   always @(posedge clk)
-    \sel_l5_s0$482  <= \$2727 ;
+    \sel_l5_s0$482  <= \$2735 ;
   always @(posedge clk)
-    sel_l5_s0 <= \$2728 ;
+    sel_l5_s0 <= \$2736 ;
   always @(posedge clk)
-    \sel_l5_s0$339  <= \$2729 ;
+    \sel_l5_s0$339  <= \$2737 ;
   always @(posedge clk)
-    \sel_l5_s0$340  <= \$2730 ;
+    \sel_l5_s0$340  <= \$2738 ;
   always @(posedge clk)
-    \sel_l5_s0$418  <= \$2731 ;
+    \sel_l5_s0$418  <= \$2739 ;
   always @(posedge clk)
-    \sel_l5_s0$419  <= \$2732 ;
+    \sel_l5_s0$419  <= \$2740 ;
   always @(posedge clk)
-    \sel_l5_s0$483  <= \$2733 ;
+    \sel_l5_s0$483  <= \$2741 ;
   always @(posedge clk)
-    \sel_l5_s0$343  <= \$2734 ;
+    \sel_l5_s0$343  <= \$2742 ;
   always @(posedge clk)
-    \sel_l5_s0$344  <= \$2735 ;
+    \sel_l5_s0$344  <= \$2743 ;
   always @(posedge clk)
-    \sel_l5_s0$345  <= \$2736 ;
+    \sel_l5_s0$345  <= \$2744 ;
   always @(posedge clk)
-    \sel_l5_s0$422  <= \$2737 ;
+    \sel_l5_s0$422  <= \$2745 ;
   always @(posedge clk)
-    \sel_l5_s0$423  <= \$2738 ;
+    \sel_l5_s0$423  <= \$2746 ;
   always @(posedge clk)
-    \sel_l5_s0$484  <= \$2739 ;
+    \sel_l5_s0$484  <= \$2747 ;
   always @(posedge clk)
-    \sel_l5_s0$348  <= \$2740 ;
+    \sel_l5_s0$348  <= \$2748 ;
   always @(posedge clk)
-    \sel_l5_s0$349  <= \$2741 ;
+    \sel_l5_s0$349  <= \$2749 ;
   always @(posedge clk)
-    \sel_l5_s0$350  <= \$2742 ;
+    \sel_l5_s0$350  <= \$2750 ;
   always @(posedge clk)
-    \sel_l5_s0$426  <= \$2743 ;
+    \sel_l5_s0$426  <= \$2751 ;
   always @(posedge clk)
-    \sel_l5_s0$427  <= \$2744 ;
+    \sel_l5_s0$427  <= \$2752 ;
   always @(posedge clk)
-    \sel_l5_s0$485  <= \$2745 ;
+    \sel_l5_s0$485  <= \$2753 ;
   always @(posedge clk)
-    \sel_l5_s0$353  <= \$2746 ;
+    \sel_l5_s0$353  <= \$2754 ;
   always @(posedge clk)
-    \sel_l5_s0$354  <= \$2747 ;
+    \sel_l5_s0$354  <= \$2755 ;
   always @(posedge clk)
-    \sel_l5_s0$355  <= \$2748 ;
+    \sel_l5_s0$355  <= \$2756 ;
   always @(posedge clk)
-    \sel_l5_s0$430  <= \$2749 ;
+    \sel_l5_s0$430  <= \$2757 ;
   always @(posedge clk)
-    \sel_l5_s0$431  <= \$2750 ;
+    \sel_l5_s0$431  <= \$2758 ;
   always @(posedge clk)
-    \sel_l5_s0$486  <= \$2751 ;
+    \sel_l5_s0$486  <= \$2759 ;
   always @(posedge clk)
-    \sel_l5_s0$358  <= \$2752 ;
+    \sel_l5_s0$358  <= \$2760 ;
   always @(posedge clk)
-    \sel_l5_s0$359  <= \$2753 ;
+    \sel_l5_s0$359  <= \$2761 ;
   always @(posedge clk)
-    \sel_l5_s0$360  <= \$2754 ;
+    \sel_l5_s0$360  <= \$2762 ;
   always @(posedge clk)
-    \sel_l5_s0$434  <= \$2755 ;
+    \sel_l5_s0$434  <= \$2763 ;
   always @(posedge clk)
-    \sel_l5_s0$435  <= \$2756 ;
+    \sel_l5_s0$435  <= \$2764 ;
   always @(posedge clk)
-    \sel_l5_s0$487  <= \$2757 ;
+    \sel_l5_s0$487  <= \$2765 ;
   always @(posedge clk)
-    \sel_l5_s0$363  <= \$2758 ;
+    \sel_l5_s0$363  <= \$2766 ;
   always @(posedge clk)
-    \sel_l5_s0$364  <= \$2759 ;
+    \sel_l5_s0$364  <= \$2767 ;
   always @(posedge clk)
-    \sel_l5_s0$365  <= \$2760 ;
+    \sel_l5_s0$365  <= \$2768 ;
   always @(posedge clk)
-    \sel_l5_s0$438  <= \$2761 ;
+    \sel_l5_s0$438  <= \$2769 ;
   always @(posedge clk)
-    \sel_l5_s0$439  <= \$2762 ;
+    \sel_l5_s0$439  <= \$2770 ;
   always @(posedge clk)
-    \sel_l5_s0$488  <= \$2763 ;
+    \sel_l5_s0$488  <= \$2771 ;
   always @(posedge clk)
-    \sel_l5_s0$368  <= \$2764 ;
+    \sel_l5_s0$368  <= \$2772 ;
   always @(posedge clk)
-    \sel_l5_s0$369  <= \$2765 ;
+    \sel_l5_s0$369  <= \$2773 ;
   always @(posedge clk)
-    \sel_l5_s0$370  <= \$2766 ;
+    \sel_l5_s0$370  <= \$2774 ;
   always @(posedge clk)
-    \sel_l5_s0$442  <= \$2767 ;
+    \sel_l5_s0$442  <= \$2775 ;
   always @(posedge clk)
-    \sel_l5_s0$443  <= \$2768 ;
+    \sel_l5_s0$443  <= \$2776 ;
   always @(posedge clk)
-    \sel_l5_s0$489  <= \$2769 ;
+    \sel_l5_s0$489  <= \$2777 ;
   always @(posedge clk)
-    \sel_l5_s0$373  <= \$2770 ;
+    \sel_l5_s0$373  <= \$2778 ;
   always @(posedge clk)
-    \sel_l5_s0$374  <= \$2771 ;
+    \sel_l5_s0$374  <= \$2779 ;
   always @(posedge clk)
-    \sel_l5_s0$375  <= \$2772 ;
+    \sel_l5_s0$375  <= \$2780 ;
   always @(posedge clk)
-    \sel_l5_s0$446  <= \$2773 ;
+    \sel_l5_s0$446  <= \$2781 ;
   always @(posedge clk)
-    \sel_l5_s0$447  <= \$2774 ;
+    \sel_l5_s0$447  <= \$2782 ;
   always @(posedge clk)
-    \sel_l5_s0$490  <= \$2775 ;
+    \sel_l5_s0$490  <= \$2783 ;
   always @(posedge clk)
-    \sel_l5_s0$378  <= \$2776 ;
+    \sel_l5_s0$378  <= \$2784 ;
   always @(posedge clk)
-    \sel_l5_s0$379  <= \$2777 ;
+    \sel_l5_s0$379  <= \$2785 ;
   always @(posedge clk)
-    \sel_l5_s0$380  <= \$2778 ;
+    \sel_l5_s0$380  <= \$2786 ;
   always @(posedge clk)
-    \sel_l5_s0$450  <= \$2779 ;
+    \sel_l5_s0$450  <= \$2787 ;
   always @(posedge clk)
-    \sel_l5_s0$451  <= \$2780 ;
+    \sel_l5_s0$451  <= \$2788 ;
   always @(posedge clk)
-    \sel_l5_s0$491  <= \$2781 ;
+    \sel_l5_s0$491  <= \$2789 ;
   always @(posedge clk)
-    \sel_l5_s0$383  <= \$2782 ;
+    \sel_l5_s0$383  <= \$2790 ;
   always @(posedge clk)
-    \sel_l5_s0$384  <= \$2783 ;
+    \sel_l5_s0$384  <= \$2791 ;
   always @(posedge clk)
-    \sel_l5_s0$385  <= \$2784 ;
+    \sel_l5_s0$385  <= \$2792 ;
   always @(posedge clk)
-    \sel_l5_s0$454  <= \$2785 ;
+    \sel_l5_s0$454  <= \$2793 ;
   always @(posedge clk)
-    \sel_l5_s0$455  <= \$2786 ;
+    \sel_l5_s0$455  <= \$2794 ;
   always @(posedge clk)
-    \sel_l5_s0$492  <= \$2787 ;
+    \sel_l5_s0$492  <= \$2795 ;
   always @(posedge clk)
-    \sel_l5_s0$388  <= \$2788 ;
+    \sel_l5_s0$388  <= \$2796 ;
   always @(posedge clk)
-    \sel_l5_s0$389  <= \$2789 ;
+    \sel_l5_s0$389  <= \$2797 ;
   always @(posedge clk)
-    \sel_l5_s0$390  <= \$2790 ;
+    \sel_l5_s0$390  <= \$2798 ;
   always @(posedge clk)
-    \sel_l5_s0$458  <= \$2791 ;
+    \sel_l5_s0$458  <= \$2799 ;
   always @(posedge clk)
-    \sel_l5_s0$459  <= \$2792 ;
+    \sel_l5_s0$459  <= \$2800 ;
   always @(posedge clk)
-    \sel_l5_s0$493  <= \$2793 ;
+    \sel_l5_s0$493  <= \$2801 ;
   always @(posedge clk)
-    \sel_l5_s0$393  <= \$2794 ;
+    \sel_l5_s0$393  <= \$2802 ;
   always @(posedge clk)
-    \sel_l5_s0$394  <= \$2795 ;
+    \sel_l5_s0$394  <= \$2803 ;
   always @(posedge clk)
-    \sel_l5_s0$395  <= \$2796 ;
+    \sel_l5_s0$395  <= \$2804 ;
   always @(posedge clk)
-    \sel_l5_s0$462  <= \$2797 ;
+    \sel_l5_s0$462  <= \$2805 ;
   always @(posedge clk)
-    \sel_l5_s0$463  <= \$2798 ;
+    \sel_l5_s0$463  <= \$2806 ;
   always @(posedge clk)
-    \sel_l5_s0$494  <= \$2799 ;
+    \sel_l5_s0$494  <= \$2807 ;
   always @(posedge clk)
-    \sel_l5_s0$398  <= \$2800 ;
+    \sel_l5_s0$398  <= \$2808 ;
   always @(posedge clk)
-    \sel_l5_s0$399  <= \$2801 ;
+    \sel_l5_s0$399  <= \$2809 ;
   always @(posedge clk)
-    \sel_l5_s0$400  <= \$2802 ;
+    \sel_l5_s0$400  <= \$2810 ;
   always @(posedge clk)
-    \sel_l5_s0$466  <= \$2803 ;
+    \sel_l5_s0$466  <= \$2811 ;
   always @(posedge clk)
-    \sel_l5_s0$467  <= \$2804 ;
+    \sel_l5_s0$467  <= \$2812 ;
   always @(posedge clk)
-    \sel_l5_s0$495  <= \$2805 ;
+    \sel_l5_s0$495  <= \$2813 ;
   always @(posedge clk)
-    \sel_l5_s0$403  <= \$2806 ;
+    \sel_l5_s0$403  <= \$2814 ;
   always @(posedge clk)
-    \sel_l5_s0$404  <= \$2807 ;
+    \sel_l5_s0$404  <= \$2815 ;
   always @(posedge clk)
-    \sel_l5_s0$405  <= \$2808 ;
+    \sel_l5_s0$405  <= \$2816 ;
   always @(posedge clk)
-    \sel_l5_s0$470  <= \$2809 ;
+    \sel_l5_s0$470  <= \$2817 ;
   always @(posedge clk)
-    \sel_l5_s0$471  <= \$2810 ;
+    \sel_l5_s0$471  <= \$2818 ;
   always @(posedge clk)
-    \sel_l5_s0$496  <= \$2811 ;
+    \sel_l5_s0$496  <= \$2819 ;
   always @(posedge clk)
-    \sel_l5_s0$408  <= \$2812 ;
+    \sel_l5_s0$408  <= \$2820 ;
   always @(posedge clk)
-    \sel_l5_s0$409  <= \$2813 ;
+    \sel_l5_s0$409  <= \$2821 ;
   always @(posedge clk)
-    \sel_l5_s0$410  <= \$2814 ;
+    \sel_l5_s0$410  <= \$2822 ;
   always @(posedge clk)
-    \sel_l5_s0$474  <= \$2815 ;
+    \sel_l5_s0$474  <= \$2823 ;
   always @(posedge clk)
-    \sel_l5_s0$475  <= \$2816 ;
+    \sel_l5_s0$475  <= \$2824 ;
   always @(posedge clk)
-    \sel_l5_s0$497  <= \$2817 ;
+    \sel_l5_s0$497  <= \$2825 ;
   always @(posedge clk)
-    \sel_l5_s0$413  <= \$2818 ;
+    \sel_l5_s0$413  <= \$2826 ;
   always @(posedge clk)
-    \sel_l5_s0$414  <= \$2819 ;
+    \sel_l5_s0$414  <= \$2827 ;
   always @(posedge clk)
-    \sel_l5_s0$415  <= \$2820 ;
+    \sel_l5_s0$415  <= \$2828 ;
   always @(posedge clk)
-    \sel_l5_s0$478  <= \$2821 ;
+    \sel_l5_s0$478  <= \$2829 ;
   always @(posedge clk)
-    \sel_l5_s0$479  <= \$2822 ;
+    \sel_l5_s0$479  <= \$2830 ;
   always @(posedge clk)
-    \sel_l5_s0$1068  <= \$2823 ;
+    \sel_l5_s0$1076  <= \$2831 ;
   always @(posedge clk)
-    \sel_l10_s0$719  <= \$2824 ;
+    \sel_l10_s0$719  <= \$2832 ;
   always @(posedge clk)
-    \sel_l10_s0$720  <= \$2825 ;
+    \sel_l10_s0$720  <= \$2833 ;
   always @(posedge clk)
-    \sel_l10_s0$721  <= \$2826 ;
+    \sel_l10_s0$721  <= \$2834 ;
   always @(posedge clk)
-    \sel_l10_s0$722  <= \$2827 ;
+    \sel_l10_s0$722  <= \$2835 ;
   always @(posedge clk)
-    \sel_l10_s0$578  <= \$2828 ;
+    \sel_l10_s0$578  <= \$2836 ;
   always @(posedge clk)
-    sel_l10_s0 <= \$2829 ;
+    sel_l10_s0 <= \$2837 ;
   always @(posedge clk)
-    \sel_l10_s0$586  <= \$2830 ;
+    \sel_l10_s0$586  <= \$2838 ;
   always @(posedge clk)
-    \sel_l10_s0$594  <= \$2831 ;
+    \sel_l10_s0$594  <= \$2839 ;
   always @(posedge clk)
-    \sel_l10_s0$602  <= \$2832 ;
+    \sel_l10_s0$602  <= \$2840 ;
   always @(posedge clk)
-    \sel_l10_s0$643  <= \$2833 ;
+    \sel_l10_s0$643  <= \$2841 ;
   always @(posedge clk)
-    \sel_l10_s0$653  <= \$2834 ;
+    \sel_l10_s0$653  <= \$2842 ;
   always @(posedge clk)
-    \sel_l10_s0$663  <= \$2835 ;
+    \sel_l10_s0$663  <= \$2843 ;
   always @(posedge clk)
-    \sel_l10_s0$613  <= \$2836 ;
+    \sel_l10_s0$613  <= \$2844 ;
   always @(posedge clk)
-    \sel_l10_s0$612  <= \$2837 ;
+    \sel_l10_s0$612  <= \$2845 ;
   always @(posedge clk)
-    \sel_l10_s0$623  <= \$2838 ;
+    \sel_l10_s0$623  <= \$2846 ;
   always @(posedge clk)
-    \sel_l10_s0$633  <= \$2839 ;
+    \sel_l10_s0$633  <= \$2847 ;
   always @(posedge clk)
-    \sel_l10_s0$1069  <= \$2840 ;
+    \sel_l10_s0$1077  <= \$2848 ;
   always @(posedge clk)
-    wr__addr <= \$2841 ;
+    wr__addr <= \$2849 ;
   always @(posedge clk)
-    rd__addr <= \$2842 ;
+    rd__addr <= \$2850 ;
   always @(posedge clk)
-    \sel_l13_s0$1070  <= \$2843 ;
+    \sel_l13_s0$1078  <= \$2851 ;
   always @(posedge clk)
-    \sel_l13_s0$734  <= \$2844 ;
+    \sel_l13_s0$734  <= \$2852 ;
   always @(posedge clk)
-    \sel_l13_s0$747  <= \$2845 ;
+    \sel_l13_s0$747  <= \$2853 ;
   always @(posedge clk)
-    \sel_l13_s0$753  <= \$2846 ;
+    \sel_l13_s0$753  <= \$2854 ;
   always @(posedge clk)
-    \sel_l13_s0$759  <= \$2847 ;
+    \sel_l13_s0$759  <= \$2855 ;
   always @(posedge clk)
-    \sel_l13_s0$765  <= \$2848 ;
+    \sel_l13_s0$765  <= \$2856 ;
   always @(posedge clk)
-    \sel_l13_s0$771  <= \$2849 ;
+    \sel_l13_s0$771  <= \$2857 ;
   always @(posedge clk)
-    \sel_l13_s0$777  <= \$2850 ;
+    \sel_l13_s0$777  <= \$2858 ;
   always @(posedge clk)
-    \sel_l13_s0$783  <= \$2851 ;
+    \sel_l13_s0$783  <= \$2859 ;
   always @(posedge clk)
-    sel_l13_s0 <= \$2852 ;
+    sel_l13_s0 <= \$2860 ;
   always @(posedge clk)
-    \sel_l13_s0$735  <= \$2853 ;
+    \sel_l13_s0$735  <= \$2861 ;
   always @(posedge clk)
-    \sel_l13_s0$736  <= \$2854 ;
+    \sel_l13_s0$736  <= \$2862 ;
   always @(posedge clk)
-    \sel_l13_s0$738  <= \$2855 ;
+    \sel_l13_s0$738  <= \$2863 ;
   always @(posedge clk)
-    \sel_l13_s0$739  <= \$2856 ;
+    \sel_l13_s0$739  <= \$2864 ;
   always @(posedge clk)
-    \sel_l13_s0$740  <= \$2857 ;
+    \sel_l13_s0$740  <= \$2865 ;
   always @(posedge clk)
-    \sel_l13_s0$742  <= \$2858 ;
+    \sel_l13_s0$742  <= \$2866 ;
   always @(posedge clk)
-    \sel_l13_s0$743  <= \$2859 ;
+    \sel_l13_s0$743  <= \$2867 ;
   always @(posedge clk)
-    \sel_l13_s0$744  <= \$2860 ;
+    \sel_l13_s0$744  <= \$2868 ;
   always @(posedge clk)
-    \sel_l13_s0$750  <= \$2861 ;
+    \sel_l13_s0$750  <= \$2869 ;
   always @(posedge clk)
-    \sel_l13_s0$756  <= \$2862 ;
+    \sel_l13_s0$756  <= \$2870 ;
   always @(posedge clk)
-    \sel_l13_s0$762  <= \$2863 ;
+    \sel_l13_s0$762  <= \$2871 ;
   always @(posedge clk)
-    \sel_l13_s0$768  <= \$2864 ;
+    \sel_l13_s0$768  <= \$2872 ;
   always @(posedge clk)
-    \sel_l13_s0$774  <= \$2865 ;
+    \sel_l13_s0$774  <= \$2873 ;
   always @(posedge clk)
-    \sel_l13_s0$780  <= \$2866 ;
+    \sel_l13_s0$780  <= \$2874 ;
   always @(posedge clk)
-    \sel_l13_s0$786  <= \$2867 ;
+    \sel_l13_s0$786  <= \$2875 ;
   always @(posedge clk)
-    \sel_l13_s0$1071  <= \$2868 ;
+    \sel_l13_s0$1079  <= \$2876 ;
   always @(posedge clk)
-    sel_l15_s0 <= \$2869 ;
-  always @(posedge clk)
-    \sel_l15_s0$1073  <= \$2870 ;
-  always @(posedge clk)
-    \sel_l15_s0$1074  <= \$2871 ;
-  always @(posedge clk)
-    \sel_l15_s0$1075  <= \$2872 ;
-  always @(posedge clk)
-    \sel_l15_s0$1076  <= \$2873 ;
-  always @(posedge clk)
-    \sel_l15_s0$1077  <= \$2874 ;
-  always @(posedge clk)
-    \sel_l15_s0$1078  <= \$2875 ;
-  always @(posedge clk)
-    \sel_l15_s0$1079  <= \$2876 ;
-  always @(posedge clk)
-    \sel_l15_s0$1080  <= \$2877 ;
+    sel_l15_s0 <= \$2877 ;
   always @(posedge clk)
     \sel_l15_s0$1081  <= \$2878 ;
   always @(posedge clk)
@@ -8177,23 +8193,39 @@ module nm_linear_8_16_int8_k4_wmem(i__valid, o__ready, clk, rst, i__ready, o__pa
   always @(posedge clk)
     \sel_l15_s0$1089  <= \$2886 ;
   always @(posedge clk)
-    sel_valid_s0 <= \$2887 ;
+    \sel_l15_s0$1090  <= \$2887 ;
   always @(posedge clk)
-    sel_valid_s1 <= \$2888 ;
+    \sel_l15_s0$1091  <= \$2888 ;
   always @(posedge clk)
-    sel_valid_s2 <= \$2889 ;
+    \sel_l15_s0$1092  <= \$2889 ;
   always @(posedge clk)
-    sel_valid_s3 <= \$2890 ;
+    \sel_l15_s0$1093  <= \$2890 ;
   always @(posedge clk)
-    sel_valid_s4 <= \$2891 ;
+    \sel_l15_s0$1094  <= \$2891 ;
   always @(posedge clk)
-    sel_valid_s5 <= \$2892 ;
+    \sel_l15_s0$1095  <= \$2892 ;
   always @(posedge clk)
-    mac_group <= \$2893 ;
+    \sel_l15_s0$1096  <= \$2893 ;
   always @(posedge clk)
-    load_busy <= \$2894 ;
+    \sel_l15_s0$1097  <= \$2894 ;
   always @(posedge clk)
-    wbank_write_en <= \$2895 ;
+    sel_valid_s0 <= \$2895 ;
+  always @(posedge clk)
+    sel_valid_s1 <= \$2896 ;
+  always @(posedge clk)
+    sel_valid_s2 <= \$2897 ;
+  always @(posedge clk)
+    sel_valid_s3 <= \$2898 ;
+  always @(posedge clk)
+    sel_valid_s4 <= \$2899 ;
+  always @(posedge clk)
+    sel_valid_s5 <= \$2900 ;
+  always @(posedge clk)
+    mac_group <= \$2901 ;
+  always @(posedge clk)
+    load_busy <= \$2902 ;
+  always @(posedge clk)
+    wbank_write_en <= \$2903 ;
   always @(posedge clk)
     wbank_write_bank <= i__payload[165:162];
   always @(posedge clk)
@@ -8201,275 +8233,259 @@ module nm_linear_8_16_int8_k4_wmem(i__valid, o__ready, clk, rst, i__ready, o__pa
   always @(posedge clk)
     wbank_write_data <= i__payload[159:128];
   always @(posedge clk)
-    \mac_read_s0$1101  <= \$2896 ;
+    \mac_read_s0$1109  <= \$2904 ;
   always @(posedge clk)
-    \mac_read_s0$1102  <= \$2897 ;
+    \mac_read_s0$1110  <= \$2905 ;
   always @(posedge clk)
-    \mac_read_s0$1103  <= \$2898 ;
+    \mac_read_s0$1111  <= \$2906 ;
   always @(posedge clk)
-    \mac_read_s0$1104  <= \$2899 ;
+    \mac_read_s0$1112  <= \$2907 ;
   always @(posedge clk)
-    \mac_read_s0$1105  <= \$2900 ;
+    \mac_read_s0$1113  <= \$2908 ;
   always @(posedge clk)
-    \mac_read_s0$1106  <= \$2901 ;
+    \mac_read_s0$1114  <= \$2909 ;
   always @(posedge clk)
-    \mac_read_s0$1107  <= \$2902 ;
+    \mac_read_s0$1115  <= \$2910 ;
   always @(posedge clk)
-    \mac_read_s0$1108  <= \$2903 ;
+    \mac_read_s0$1116  <= \$2911 ;
   always @(posedge clk)
-    mac_read_s0 <= \$2904 ;
+    mac_read_s0 <= \$2912 ;
   always @(posedge clk)
-    \mac_read_s0$810  <= \$2905 ;
+    \mac_read_s0$810  <= \$2913 ;
   always @(posedge clk)
-    \mac_read_s0$812  <= \$2906 ;
+    \mac_read_s0$812  <= \$2914 ;
   always @(posedge clk)
-    \mac_read_s0$814  <= \$2907 ;
+    \mac_read_s0$814  <= \$2915 ;
   always @(posedge clk)
-    \mac_read_s0$816  <= \$2908 ;
+    \mac_read_s0$816  <= \$2916 ;
   always @(posedge clk)
-    \mac_read_s0$818  <= \$2909 ;
+    \mac_read_s0$818  <= \$2917 ;
   always @(posedge clk)
-    \mac_read_s0$820  <= \$2910 ;
+    \mac_read_s0$820  <= \$2918 ;
   always @(posedge clk)
-    \mac_read_s0$822  <= \$2911 ;
+    \mac_read_s0$822  <= \$2919 ;
   always @(posedge clk)
-    \mac_read_s0$1109  <= \$2912 ;
+    \mac_read_s0$1117  <= \$2920 ;
   always @(posedge clk)
-    mac_read_valid_s0 <= \$2913 ;
+    mac_read_valid_s0 <= \$2921 ;
   always @(posedge clk)
-    mac_rdreg_s0 <= \$2914 ;
+    mac_rdreg_s0 <= \$2922 ;
   always @(posedge clk)
-    \mac_rdreg_s0$1112  <= \$2915 ;
+    \mac_rdreg_s0$1120  <= \$2923 ;
   always @(posedge clk)
-    \mac_rdreg_s0$1113  <= \$2916 ;
+    \mac_rdreg_s0$1121  <= \$2924 ;
   always @(posedge clk)
-    \mac_rdreg_s0$1114  <= \$2917 ;
+    \mac_rdreg_s0$1122  <= \$2925 ;
   always @(posedge clk)
-    \mac_rdreg_s0$1115  <= \$2918 ;
+    \mac_rdreg_s0$1123  <= \$2926 ;
   always @(posedge clk)
-    \mac_rdreg_s0$1116  <= \$2919 ;
+    \mac_rdreg_s0$1124  <= \$2927 ;
   always @(posedge clk)
-    \mac_rdreg_s0$1117  <= \$2920 ;
+    \mac_rdreg_s0$1125  <= \$2928 ;
   always @(posedge clk)
-    \mac_rdreg_s0$1118  <= \$2921 ;
+    \mac_rdreg_s0$1126  <= \$2929 ;
   always @(posedge clk)
-    \mac_rdreg_s0$1119  <= \$2922 ;
+    \mac_rdreg_s0$1127  <= \$2930 ;
   always @(posedge clk)
-    mac_rdreg_valid_s0 <= \$2923 ;
+    mac_rdreg_valid_s0 <= \$2931 ;
   always @(posedge clk)
-    mac_sel_r0_s0 <= \$2924 ;
+    mac_sel_r0_s0 <= \$2932 ;
   always @(posedge clk)
-    \mac_sel_r0_s0$1122  <= \$2925 ;
+    \mac_sel_r0_s0$1130  <= \$2933 ;
   always @(posedge clk)
-    \mac_sel_r0_s0$1123  <= \$2926 ;
+    \mac_sel_r0_s0$1131  <= \$2934 ;
   always @(posedge clk)
-    \mac_sel_r0_s0$1124  <= \$2927 ;
+    \mac_sel_r0_s0$1132  <= \$2935 ;
   always @(posedge clk)
-    \mac_sel_r0_s0$1125  <= \$2928 ;
+    \mac_sel_r0_s0$1133  <= \$2936 ;
   always @(posedge clk)
-    \mac_sel_r0_s0$1126  <= \$2929 ;
+    \mac_sel_r0_s0$1134  <= \$2937 ;
   always @(posedge clk)
-    \mac_sel_r0_s0$1127  <= \$2930 ;
+    \mac_sel_r0_s0$1135  <= \$2938 ;
   always @(posedge clk)
-    \mac_sel_r0_s0$1128  <= \$2931 ;
+    \mac_sel_r0_s0$1136  <= \$2939 ;
   always @(posedge clk)
-    mac_wmux_sel0_s0 <= \$2932 ;
+    mac_wmux_sel0_s0 <= \$2940 ;
   always @(posedge clk)
-    \mac_wmux_sel0_s0$841  <= \$2933 ;
+    \mac_wmux_sel0_s0$841  <= \$2941 ;
   always @(posedge clk)
-    \mac_wmux_sel0_s0$844  <= \$2934 ;
+    \mac_wmux_sel0_s0$844  <= \$2942 ;
   always @(posedge clk)
-    \mac_wmux_sel0_s0$847  <= \$2935 ;
+    \mac_wmux_sel0_s0$847  <= \$2943 ;
   always @(posedge clk)
-    \mac_wmux_sel0_s0$850  <= \$2936 ;
+    \mac_wmux_sel0_s0$850  <= \$2944 ;
   always @(posedge clk)
-    \mac_wmux_sel0_s0$853  <= \$2937 ;
+    \mac_wmux_sel0_s0$853  <= \$2945 ;
   always @(posedge clk)
-    \mac_wmux_sel0_s0$856  <= \$2938 ;
+    \mac_wmux_sel0_s0$856  <= \$2946 ;
   always @(posedge clk)
-    \mac_wmux_sel0_s0$859  <= \$2939 ;
+    \mac_wmux_sel0_s0$859  <= \$2947 ;
   always @(posedge clk)
-    mac_wmux_s0 <= \$2940 ;
+    mac_wmux_s0 <= \$2948 ;
   always @(posedge clk)
-    \mac_wmux_s0$832  <= \$2941 ;
+    \mac_wmux_s0$832  <= \$2949 ;
   always @(posedge clk)
-    \mac_wmux_s0$833  <= \$2942 ;
+    \mac_wmux_s0$833  <= \$2950 ;
   always @(posedge clk)
-    \mac_wmux_s0$834  <= \$2943 ;
+    \mac_wmux_s0$834  <= \$2951 ;
   always @(posedge clk)
-    \mac_wmux_s0$835  <= \$2944 ;
+    \mac_wmux_s0$835  <= \$2952 ;
   always @(posedge clk)
-    \mac_wmux_s0$836  <= \$2945 ;
+    \mac_wmux_s0$836  <= \$2953 ;
   always @(posedge clk)
-    \mac_wmux_s0$837  <= \$2946 ;
+    \mac_wmux_s0$837  <= \$2954 ;
   always @(posedge clk)
-    \mac_wmux_s0$838  <= \$2947 ;
+    \mac_wmux_s0$838  <= \$2955 ;
   always @(posedge clk)
-    \mac_wmux_s0$839  <= \$2948 ;
+    \mac_wmux_s0$839  <= \$2956 ;
   always @(posedge clk)
-    \mac_wmux_s0$842  <= \$2949 ;
+    \mac_wmux_s0$842  <= \$2957 ;
   always @(posedge clk)
-    \mac_wmux_s0$845  <= \$2950 ;
+    \mac_wmux_s0$845  <= \$2958 ;
   always @(posedge clk)
-    \mac_wmux_s0$848  <= \$2951 ;
+    \mac_wmux_s0$848  <= \$2959 ;
   always @(posedge clk)
-    \mac_wmux_s0$851  <= \$2952 ;
+    \mac_wmux_s0$851  <= \$2960 ;
   always @(posedge clk)
-    \mac_wmux_s0$854  <= \$2953 ;
+    \mac_wmux_s0$854  <= \$2961 ;
   always @(posedge clk)
-    \mac_wmux_s0$857  <= \$2954 ;
+    \mac_wmux_s0$857  <= \$2962 ;
   always @(posedge clk)
-    \mac_wmux_s0$860  <= \$2955 ;
+    \mac_wmux_s0$860  <= \$2963 ;
   always @(posedge clk)
-    \mac_wmux_s0$862  <= \$2956 ;
+    \mac_wmux_s0$862  <= \$2964 ;
   always @(posedge clk)
-    \mac_wmux_s0$863  <= \$2957 ;
+    \mac_wmux_s0$863  <= \$2965 ;
   always @(posedge clk)
-    \mac_wmux_s0$864  <= \$2958 ;
+    \mac_wmux_s0$864  <= \$2966 ;
   always @(posedge clk)
-    \mac_wmux_s0$865  <= \$2959 ;
+    \mac_wmux_s0$865  <= \$2967 ;
   always @(posedge clk)
-    \mac_wmux_s0$866  <= \$2960 ;
+    \mac_wmux_s0$866  <= \$2968 ;
   always @(posedge clk)
-    \mac_wmux_s0$867  <= \$2961 ;
+    \mac_wmux_s0$867  <= \$2969 ;
   always @(posedge clk)
-    \mac_wmux_s0$868  <= \$2962 ;
+    \mac_wmux_s0$868  <= \$2970 ;
   always @(posedge clk)
-    \mac_wmux_s0$869  <= \$2963 ;
+    \mac_wmux_s0$869  <= \$2971 ;
   always @(posedge clk)
-    \mac_wmux_s0$870  <= \$2964 ;
+    \mac_wmux_s0$870  <= \$2972 ;
   always @(posedge clk)
-    \mac_wmux_s0$872  <= \$2965 ;
+    \mac_wmux_s0$872  <= \$2973 ;
   always @(posedge clk)
-    \mac_wmux_s0$874  <= \$2966 ;
+    \mac_wmux_s0$874  <= \$2974 ;
   always @(posedge clk)
-    \mac_wmux_s0$876  <= \$2967 ;
+    \mac_wmux_s0$876  <= \$2975 ;
   always @(posedge clk)
-    \mac_wmux_s0$878  <= \$2968 ;
+    \mac_wmux_s0$878  <= \$2976 ;
   always @(posedge clk)
-    \mac_wmux_s0$880  <= \$2969 ;
+    \mac_wmux_s0$880  <= \$2977 ;
   always @(posedge clk)
-    \mac_wmux_s0$882  <= \$2970 ;
+    \mac_wmux_s0$882  <= \$2978 ;
   always @(posedge clk)
-    \mac_wmux_s0$884  <= \$2971 ;
+    \mac_wmux_s0$884  <= \$2979 ;
   always @(posedge clk)
-    \mac_wmux_s0$886  <= \$2972 ;
+    \mac_wmux_s0$886  <= \$2980 ;
   always @(posedge clk)
-    \mac_wmux_s0$887  <= \$2973 ;
+    \mac_wmux_s0$887  <= \$2981 ;
   always @(posedge clk)
-    \mac_wmux_s0$888  <= \$2974 ;
+    \mac_wmux_s0$888  <= \$2982 ;
   always @(posedge clk)
-    \mac_wmux_s0$889  <= \$2975 ;
+    \mac_wmux_s0$889  <= \$2983 ;
   always @(posedge clk)
-    \mac_wmux_s0$890  <= \$2976 ;
+    \mac_wmux_s0$890  <= \$2984 ;
   always @(posedge clk)
-    \mac_wmux_s0$891  <= \$2977 ;
+    \mac_wmux_s0$891  <= \$2985 ;
   always @(posedge clk)
-    \mac_wmux_s0$892  <= \$2978 ;
+    \mac_wmux_s0$892  <= \$2986 ;
   always @(posedge clk)
-    \mac_wmux_s0$893  <= \$2979 ;
+    \mac_wmux_s0$893  <= \$2987 ;
   always @(posedge clk)
-    \mac_wmux_s0$894  <= \$2980 ;
+    \mac_wmux_s0$894  <= \$2988 ;
   always @(posedge clk)
-    \mac_wmux_s0$896  <= \$2981 ;
+    \mac_wmux_s0$896  <= \$2989 ;
   always @(posedge clk)
-    \mac_wmux_s0$898  <= \$2982 ;
+    \mac_wmux_s0$898  <= \$2990 ;
   always @(posedge clk)
-    \mac_wmux_s0$900  <= \$2983 ;
+    \mac_wmux_s0$900  <= \$2991 ;
   always @(posedge clk)
-    \mac_wmux_s0$902  <= \$2984 ;
+    \mac_wmux_s0$902  <= \$2992 ;
   always @(posedge clk)
-    \mac_wmux_s0$904  <= \$2985 ;
+    \mac_wmux_s0$904  <= \$2993 ;
   always @(posedge clk)
-    \mac_wmux_s0$906  <= \$2986 ;
+    \mac_wmux_s0$906  <= \$2994 ;
   always @(posedge clk)
-    \mac_wmux_s0$908  <= \$2987 ;
+    \mac_wmux_s0$908  <= \$2995 ;
   always @(posedge clk)
-    \mac_wmux_s0$910  <= \$2988 ;
+    \mac_wmux_s0$910  <= \$2996 ;
   always @(posedge clk)
-    \mac_wmux_s0$911  <= \$2989 ;
+    \mac_wmux_s0$911  <= \$2997 ;
   always @(posedge clk)
-    \mac_wmux_s0$912  <= \$2990 ;
+    \mac_wmux_s0$912  <= \$2998 ;
   always @(posedge clk)
-    \mac_wmux_s0$913  <= \$2991 ;
+    \mac_wmux_s0$913  <= \$2999 ;
   always @(posedge clk)
-    \mac_wmux_s0$914  <= \$2992 ;
+    \mac_wmux_s0$914  <= \$3000 ;
   always @(posedge clk)
-    \mac_wmux_s0$915  <= \$2993 ;
+    \mac_wmux_s0$915  <= \$3001 ;
   always @(posedge clk)
-    \mac_wmux_s0$916  <= \$2994 ;
+    \mac_wmux_s0$916  <= \$3002 ;
   always @(posedge clk)
-    \mac_wmux_s0$917  <= \$2995 ;
+    \mac_wmux_s0$917  <= \$3003 ;
   always @(posedge clk)
-    \mac_wmux_s0$918  <= \$2996 ;
+    \mac_wmux_s0$918  <= \$3004 ;
   always @(posedge clk)
-    \mac_wmux_s0$920  <= \$2997 ;
+    \mac_wmux_s0$920  <= \$3005 ;
   always @(posedge clk)
-    \mac_wmux_s0$922  <= \$2998 ;
+    \mac_wmux_s0$922  <= \$3006 ;
   always @(posedge clk)
-    \mac_wmux_s0$924  <= \$2999 ;
+    \mac_wmux_s0$924  <= \$3007 ;
   always @(posedge clk)
-    \mac_wmux_s0$926  <= \$3000 ;
+    \mac_wmux_s0$926  <= \$3008 ;
   always @(posedge clk)
-    \mac_wmux_s0$928  <= \$3001 ;
+    \mac_wmux_s0$928  <= \$3009 ;
   always @(posedge clk)
-    \mac_wmux_s0$930  <= \$3002 ;
+    \mac_wmux_s0$930  <= \$3010 ;
   always @(posedge clk)
-    \mac_wmux_s0$932  <= \$3003 ;
-  always @(posedge clk)
-    \mac_wmux_s0$1145  <= \$3004 ;
-  always @(posedge clk)
-    \mac_wmux_s0$1146  <= \$3005 ;
-  always @(posedge clk)
-    \mac_wmux_s0$1147  <= \$3006 ;
-  always @(posedge clk)
-    \mac_wmux_s0$1148  <= \$3007 ;
-  always @(posedge clk)
-    \mac_wmux_s0$1149  <= \$3008 ;
-  always @(posedge clk)
-    \mac_wmux_s0$1150  <= \$3009 ;
-  always @(posedge clk)
-    \mac_wmux_s0$1151  <= \$3010 ;
-  always @(posedge clk)
-    \mac_wmux_s0$1152  <= \$3011 ;
+    \mac_wmux_s0$932  <= \$3011 ;
   always @(posedge clk)
     \mac_wmux_s0$1153  <= \$3012 ;
   always @(posedge clk)
-    mac_wmux_valid_s0 <= \$3013 ;
+    \mac_wmux_s0$1154  <= \$3013 ;
   always @(posedge clk)
-    mac_pre_s0 <= \$3014 ;
+    \mac_wmux_s0$1155  <= \$3014 ;
   always @(posedge clk)
-    \mac_pre_s0$1156  <= \$3015 ;
+    \mac_wmux_s0$1156  <= \$3015 ;
   always @(posedge clk)
-    \mac_pre_s0$1157  <= \$3016 ;
+    \mac_wmux_s0$1157  <= \$3016 ;
   always @(posedge clk)
-    \mac_pre_s0$1158  <= \$3017 ;
+    \mac_wmux_s0$1158  <= \$3017 ;
   always @(posedge clk)
-    \mac_pre_s0$1159  <= \$3018 ;
+    \mac_wmux_s0$1159  <= \$3018 ;
   always @(posedge clk)
-    \mac_pre_s0$1160  <= \$3019 ;
+    \mac_wmux_s0$1160  <= \$3019 ;
   always @(posedge clk)
-    \mac_pre_s0$1161  <= \$3020 ;
+    \mac_wmux_s0$1161  <= \$3020 ;
   always @(posedge clk)
-    \mac_pre_s0$1162  <= \$3021 ;
+    mac_wmux_valid_s0 <= \$3021 ;
   always @(posedge clk)
-    \mac_pre_s0$1163  <= \$3022 ;
+    mac_pre_a0_g0 <= \$3022 ;
   always @(posedge clk)
-    \mac_pre_s0$1164  <= \$3023 ;
+    mac_pre_a1_g1 <= \$3023 ;
   always @(posedge clk)
-    \mac_pre_s0$1165  <= \$3024 ;
+    mac_pre_a2_g2 <= \$3024 ;
   always @(posedge clk)
-    \mac_pre_s0$1166  <= \$3025 ;
+    mac_pre_a3_g3 <= \$3025 ;
   always @(posedge clk)
-    \mac_pre_s0$1167  <= \$3026 ;
+    mac_pre_a4_g4 <= \$3026 ;
   always @(posedge clk)
-    \mac_pre_s0$1168  <= \$3027 ;
+    mac_pre_a5_g5 <= \$3027 ;
   always @(posedge clk)
-    \mac_pre_s0$1169  <= \$3028 ;
+    mac_pre_a6_g6 <= \$3028 ;
   always @(posedge clk)
-    \mac_pre_s0$1170  <= \$3029 ;
+    mac_pre_a7_g7 <= \$3029 ;
   always @(posedge clk)
-    \mac_pre_s0$1171  <= \$3030 ;
+    mac_pre_s0 <= \$3030 ;
   always @(posedge clk)
     \mac_pre_s0$1172  <= \$3031 ;
   always @(posedge clk)
@@ -8519,168 +8535,192 @@ module nm_linear_8_16_int8_k4_wmem(i__valid, o__ready, clk, rst, i__ready, o__pa
   always @(posedge clk)
     \mac_pre_s0$1195  <= \$3054 ;
   always @(posedge clk)
-    mac_pre_valid_s0 <= \$3055 ;
+    \mac_pre_s0$1196  <= \$3055 ;
   always @(posedge clk)
-    mac_dspin_s0 <= \$3056 ;
+    \mac_pre_s0$1197  <= \$3056 ;
   always @(posedge clk)
-    mac_dspin_valid_s0 <= \$3057 ;
+    \mac_pre_s0$1198  <= \$3057 ;
   always @(posedge clk)
-    mac_dspout_s0 <= \$3058 ;
+    \mac_pre_s0$1199  <= \$3058 ;
   always @(posedge clk)
-    mac_dspout_valid_s0 <= \$3059 ;
+    \mac_pre_s0$1200  <= \$3059 ;
   always @(posedge clk)
-    mac_add0_s0 <= \$3060 ;
+    \mac_pre_s0$1201  <= \$3060 ;
   always @(posedge clk)
-    \mac_add0_s0$995  <= \$3061 ;
+    \mac_pre_s0$1202  <= \$3061 ;
   always @(posedge clk)
-    \mac_add0_s0$997  <= \$3062 ;
+    \mac_pre_s0$1203  <= \$3062 ;
   always @(posedge clk)
-    \mac_add0_s0$998  <= \$3063 ;
+    mac_pre_valid_s0 <= \$3063 ;
   always @(posedge clk)
-    \mac_add0_s0$1000  <= \$3064 ;
+    mac_dspin_s0 <= \$3064 ;
   always @(posedge clk)
-    \mac_add0_s0$1001  <= \$3065 ;
+    mac_dspin_valid_s0 <= \$3065 ;
   always @(posedge clk)
-    \mac_add0_s0$1003  <= \$3066 ;
+    mac_dspout_s0 <= \$3066 ;
   always @(posedge clk)
-    \mac_add0_s0$1004  <= \$3067 ;
+    mac_dspout_valid_s0 <= \$3067 ;
   always @(posedge clk)
-    \mac_add0_s0$1006  <= \$3068 ;
+    mac_add0_s0 <= \$3068 ;
   always @(posedge clk)
-    \mac_add0_s0$1007  <= \$3069 ;
+    \mac_add0_s0$1003  <= \$3069 ;
   always @(posedge clk)
-    \mac_add0_s0$1009  <= \$3070 ;
+    \mac_add0_s0$1005  <= \$3070 ;
   always @(posedge clk)
-    \mac_add0_s0$1010  <= \$3071 ;
+    \mac_add0_s0$1006  <= \$3071 ;
   always @(posedge clk)
-    \mac_add0_s0$1012  <= \$3072 ;
+    \mac_add0_s0$1008  <= \$3072 ;
   always @(posedge clk)
-    \mac_add0_s0$1013  <= \$3073 ;
+    \mac_add0_s0$1009  <= \$3073 ;
   always @(posedge clk)
-    \mac_add0_s0$1015  <= \$3074 ;
+    \mac_add0_s0$1011  <= \$3074 ;
   always @(posedge clk)
-    \mac_add0_s0$1016  <= \$3075 ;
+    \mac_add0_s0$1012  <= \$3075 ;
   always @(posedge clk)
-    \mac_add0_s0$1201  <= \$3076 ;
+    \mac_add0_s0$1014  <= \$3076 ;
   always @(posedge clk)
-    mac_add0_valid_s0 <= \$3077 ;
+    \mac_add0_s0$1015  <= \$3077 ;
   always @(posedge clk)
-    mac_add1_s0 <= \$3078 ;
+    \mac_add0_s0$1017  <= \$3078 ;
   always @(posedge clk)
-    \mac_add1_s0$1021  <= \$3079 ;
+    \mac_add0_s0$1018  <= \$3079 ;
   always @(posedge clk)
-    \mac_add1_s0$1023  <= \$3080 ;
+    \mac_add0_s0$1020  <= \$3080 ;
   always @(posedge clk)
-    \mac_add1_s0$1024  <= \$3081 ;
+    \mac_add0_s0$1021  <= \$3081 ;
   always @(posedge clk)
-    \mac_add1_s0$1026  <= \$3082 ;
+    \mac_add0_s0$1023  <= \$3082 ;
   always @(posedge clk)
-    \mac_add1_s0$1027  <= \$3083 ;
+    \mac_add0_s0$1024  <= \$3083 ;
   always @(posedge clk)
-    \mac_add1_s0$1029  <= \$3084 ;
+    \mac_add0_s0$1209  <= \$3084 ;
   always @(posedge clk)
-    \mac_add1_s0$1030  <= \$3085 ;
+    mac_add0_valid_s0 <= \$3085 ;
   always @(posedge clk)
-    \mac_add1_s0$1203  <= \$3086 ;
+    mac_add1_s0 <= \$3086 ;
   always @(posedge clk)
-    mac_add1_valid_s0 <= \$3087 ;
+    \mac_add1_s0$1029  <= \$3087 ;
   always @(posedge clk)
-    mac_add2_s0 <= \$3088 ;
+    \mac_add1_s0$1031  <= \$3088 ;
   always @(posedge clk)
-    \mac_add2_s0$1054  <= \$3089 ;
+    \mac_add1_s0$1032  <= \$3089 ;
   always @(posedge clk)
-    \mac_add2_s0$1057  <= \$3090 ;
+    \mac_add1_s0$1034  <= \$3090 ;
   always @(posedge clk)
-    \mac_add2_s0$1060  <= \$3091 ;
+    \mac_add1_s0$1035  <= \$3091 ;
   always @(posedge clk)
-    \mac_add2_s0$1205  <= \$3092 ;
+    \mac_add1_s0$1037  <= \$3092 ;
   always @(posedge clk)
-    mac_add2_valid_s0 <= \$3093 ;
+    \mac_add1_s0$1038  <= \$3093 ;
   always @(posedge clk)
-    o__valid <= \$3094 ;
+    \mac_add1_s0$1211  <= \$3094 ;
   always @(posedge clk)
-    stall_adv0_valid <= \$3095 ;
+    mac_add1_valid_s0 <= \$3095 ;
   always @(posedge clk)
-    stall_adv1_valid <= \$3096 ;
+    mac_add2_s0 <= \$3096 ;
   always @(posedge clk)
-    stall_adv2_valid <= \$3097 ;
+    \mac_add2_s0$1062  <= \$3097 ;
   always @(posedge clk)
-    stall_adv3_valid <= \$3098 ;
+    \mac_add2_s0$1065  <= \$3098 ;
   always @(posedge clk)
-    stall_adv4_valid <= \$3099 ;
+    \mac_add2_s0$1068  <= \$3099 ;
   always @(posedge clk)
-    stall_adv5_valid <= \$3100 ;
+    \mac_add2_s0$1213  <= \$3100 ;
   always @(posedge clk)
-    stall_adv6_valid <= \$3101 ;
+    mac_add2_valid_s0 <= \$3101 ;
   always @(posedge clk)
-    stall_adv7_valid <= \$3102 ;
+    o__valid <= \$3102 ;
   always @(posedge clk)
-    stall_adv8_valid <= \$3103 ;
+    stall_adv0_valid <= \$3103 ;
   always @(posedge clk)
-    stall_adv9_valid <= \$3104 ;
+    stall_adv1_valid <= \$3104 ;
   always @(posedge clk)
-    stall_adv10_valid <= \$3105 ;
+    stall_adv2_valid <= \$3105 ;
   always @(posedge clk)
-    stall_adv11_valid <= \$3106 ;
+    stall_adv3_valid <= \$3106 ;
   always @(posedge clk)
-    stall_adv12_valid <= \$3107 ;
+    stall_adv4_valid <= \$3107 ;
   always @(posedge clk)
-    stall_adv13_valid <= \$3108 ;
+    stall_adv5_valid <= \$3108 ;
   always @(posedge clk)
-    stall_adv14_valid <= \$3109 ;
+    stall_adv6_valid <= \$3109 ;
   always @(posedge clk)
-    stall_adv15_valid <= \$3110 ;
+    stall_adv7_valid <= \$3110 ;
   always @(posedge clk)
-    stall_adv16_valid <= \$3111 ;
+    stall_adv8_valid <= \$3111 ;
   always @(posedge clk)
-    stall_adv17_valid <= \$3112 ;
+    stall_adv9_valid <= \$3112 ;
   always @(posedge clk)
-    stall_adv18_valid <= \$3113 ;
+    stall_adv10_valid <= \$3113 ;
   always @(posedge clk)
-    stall_adv19_valid <= \$3114 ;
+    stall_adv11_valid <= \$3114 ;
   always @(posedge clk)
-    stall_adv20_valid <= \$3115 ;
+    stall_adv12_valid <= \$3115 ;
   always @(posedge clk)
-    stall_adv21_valid <= \$3116 ;
+    stall_adv13_valid <= \$3116 ;
   always @(posedge clk)
-    stall_adv22_valid <= \$3117 ;
+    stall_adv14_valid <= \$3117 ;
   always @(posedge clk)
-    stall_adv23_valid <= \$3118 ;
+    stall_adv15_valid <= \$3118 ;
   always @(posedge clk)
-    stall_adv24_valid <= \$3119 ;
+    stall_adv16_valid <= \$3119 ;
   always @(posedge clk)
-    stall_adv25_valid <= \$3120 ;
+    stall_adv17_valid <= \$3120 ;
   always @(posedge clk)
-    stall_adv26_valid <= \$3121 ;
+    stall_adv18_valid <= \$3121 ;
   always @(posedge clk)
-    stall_adv27_valid <= \$3122 ;
+    stall_adv19_valid <= \$3122 ;
   always @(posedge clk)
-    stall_adv28_valid <= \$3123 ;
+    stall_adv20_valid <= \$3123 ;
   always @(posedge clk)
-    stall_adv29_valid <= \$3124 ;
+    stall_adv21_valid <= \$3124 ;
   always @(posedge clk)
-    mac_acc0 <= \$3125 ;
+    stall_adv22_valid <= \$3125 ;
   always @(posedge clk)
-    mac_acc0_out <= \$3126 ;
+    stall_adv23_valid <= \$3126 ;
   always @(posedge clk)
-    mac_acc1 <= \$3127 ;
+    stall_adv24_valid <= \$3127 ;
   always @(posedge clk)
-    mac_acc1_out <= \$3128 ;
+    stall_adv25_valid <= \$3128 ;
   always @(posedge clk)
-    mac_acc2 <= \$3129 ;
+    stall_adv26_valid <= \$3129 ;
   always @(posedge clk)
-    mac_acc2_out <= \$3130 ;
+    stall_adv27_valid <= \$3130 ;
   always @(posedge clk)
-    mac_acc3 <= \$3131 ;
+    stall_adv28_valid <= \$3131 ;
   always @(posedge clk)
-    mac_acc3_out <= \$3132 ;
+    stall_adv29_valid <= \$3132 ;
+  always @(posedge clk)
+    stall_adv30_valid <= \$3133 ;
+  always @(posedge clk)
+    stall_adv31_valid <= \$3134 ;
+  always @(posedge clk)
+    stall_adv32_valid <= \$3135 ;
+  always @(posedge clk)
+    stall_adv33_valid <= \$3136 ;
+  always @(posedge clk)
+    mac_acc0 <= \$3137 ;
+  always @(posedge clk)
+    mac_acc0_out <= \$3138 ;
+  always @(posedge clk)
+    mac_acc1 <= \$3139 ;
+  always @(posedge clk)
+    mac_acc1_out <= \$3140 ;
+  always @(posedge clk)
+    mac_acc2 <= \$3141 ;
+  always @(posedge clk)
+    mac_acc2_out <= \$3142 ;
+  always @(posedge clk)
+    mac_acc3 <= \$3143 ;
+  always @(posedge clk)
+    mac_acc3_out <= \$3144 ;
   nmsparse_mul_reg #(
     .A_WIDTH(32'd8),
     .B_WIDTH(32'd8)
   ) mac_mul0_0 (
-    .a(mac_pre_s0),
-    .b(\mac_pre_s0$1163 ),
-    .ce(stall_adv15),
+    .a(mac_pre_a0_g0),
+    .b(mac_pre_s0),
+    .ce(stall_adv14),
     .clk(clk),
     .p(mac_prod0_0)
   );
@@ -8688,8 +8728,8 @@ module nm_linear_8_16_int8_k4_wmem(i__valid, o__ready, clk, rst, i__ready, o__pa
     .A_WIDTH(32'd8),
     .B_WIDTH(32'd8)
   ) mac_mul0_1 (
-    .a(\mac_pre_s0$1156 ),
-    .b(\mac_pre_s0$1164 ),
+    .a(mac_pre_a1_g1),
+    .b(\mac_pre_s0$1172 ),
     .ce(stall_adv15),
     .clk(clk),
     .p(mac_prod0_1)
@@ -8698,8 +8738,8 @@ module nm_linear_8_16_int8_k4_wmem(i__valid, o__ready, clk, rst, i__ready, o__pa
     .A_WIDTH(32'd8),
     .B_WIDTH(32'd8)
   ) mac_mul0_2 (
-    .a(\mac_pre_s0$1157 ),
-    .b(\mac_pre_s0$1165 ),
+    .a(mac_pre_a2_g2),
+    .b(\mac_pre_s0$1173 ),
     .ce(stall_adv16),
     .clk(clk),
     .p(mac_prod0_2)
@@ -8708,9 +8748,9 @@ module nm_linear_8_16_int8_k4_wmem(i__valid, o__ready, clk, rst, i__ready, o__pa
     .A_WIDTH(32'd8),
     .B_WIDTH(32'd8)
   ) mac_mul0_3 (
-    .a(\mac_pre_s0$1158 ),
-    .b(\mac_pre_s0$1166 ),
-    .ce(stall_adv16),
+    .a(mac_pre_a3_g3),
+    .b(\mac_pre_s0$1174 ),
+    .ce(stall_adv17),
     .clk(clk),
     .p(mac_prod0_3)
   );
@@ -8718,9 +8758,9 @@ module nm_linear_8_16_int8_k4_wmem(i__valid, o__ready, clk, rst, i__ready, o__pa
     .A_WIDTH(32'd8),
     .B_WIDTH(32'd8)
   ) mac_mul0_4 (
-    .a(\mac_pre_s0$1159 ),
-    .b(\mac_pre_s0$1167 ),
-    .ce(stall_adv17),
+    .a(mac_pre_a4_g4),
+    .b(\mac_pre_s0$1175 ),
+    .ce(stall_adv18),
     .clk(clk),
     .p(mac_prod0_4)
   );
@@ -8728,9 +8768,9 @@ module nm_linear_8_16_int8_k4_wmem(i__valid, o__ready, clk, rst, i__ready, o__pa
     .A_WIDTH(32'd8),
     .B_WIDTH(32'd8)
   ) mac_mul0_5 (
-    .a(\mac_pre_s0$1160 ),
-    .b(\mac_pre_s0$1168 ),
-    .ce(stall_adv17),
+    .a(mac_pre_a5_g5),
+    .b(\mac_pre_s0$1176 ),
+    .ce(stall_adv19),
     .clk(clk),
     .p(mac_prod0_5)
   );
@@ -8738,9 +8778,9 @@ module nm_linear_8_16_int8_k4_wmem(i__valid, o__ready, clk, rst, i__ready, o__pa
     .A_WIDTH(32'd8),
     .B_WIDTH(32'd8)
   ) mac_mul0_6 (
-    .a(\mac_pre_s0$1161 ),
-    .b(\mac_pre_s0$1169 ),
-    .ce(stall_adv18),
+    .a(mac_pre_a6_g6),
+    .b(\mac_pre_s0$1177 ),
+    .ce(stall_adv20),
     .clk(clk),
     .p(mac_prod0_6)
   );
@@ -8748,9 +8788,9 @@ module nm_linear_8_16_int8_k4_wmem(i__valid, o__ready, clk, rst, i__ready, o__pa
     .A_WIDTH(32'd8),
     .B_WIDTH(32'd8)
   ) mac_mul0_7 (
-    .a(\mac_pre_s0$1162 ),
-    .b(\mac_pre_s0$1170 ),
-    .ce(stall_adv18),
+    .a(mac_pre_a7_g7),
+    .b(\mac_pre_s0$1178 ),
+    .ce(stall_adv21),
     .clk(clk),
     .p(mac_prod0_7)
   );
@@ -8758,9 +8798,9 @@ module nm_linear_8_16_int8_k4_wmem(i__valid, o__ready, clk, rst, i__ready, o__pa
     .A_WIDTH(32'd8),
     .B_WIDTH(32'd8)
   ) mac_mul1_0 (
-    .a(mac_pre_s0),
-    .b(\mac_pre_s0$1171 ),
-    .ce(stall_adv15),
+    .a(mac_pre_a0_g0),
+    .b(\mac_pre_s0$1179 ),
+    .ce(stall_adv14),
     .clk(clk),
     .p(mac_prod1_0)
   );
@@ -8768,8 +8808,8 @@ module nm_linear_8_16_int8_k4_wmem(i__valid, o__ready, clk, rst, i__ready, o__pa
     .A_WIDTH(32'd8),
     .B_WIDTH(32'd8)
   ) mac_mul1_1 (
-    .a(\mac_pre_s0$1156 ),
-    .b(\mac_pre_s0$1172 ),
+    .a(mac_pre_a1_g1),
+    .b(\mac_pre_s0$1180 ),
     .ce(stall_adv15),
     .clk(clk),
     .p(mac_prod1_1)
@@ -8778,8 +8818,8 @@ module nm_linear_8_16_int8_k4_wmem(i__valid, o__ready, clk, rst, i__ready, o__pa
     .A_WIDTH(32'd8),
     .B_WIDTH(32'd8)
   ) mac_mul1_2 (
-    .a(\mac_pre_s0$1157 ),
-    .b(\mac_pre_s0$1173 ),
+    .a(mac_pre_a2_g2),
+    .b(\mac_pre_s0$1181 ),
     .ce(stall_adv16),
     .clk(clk),
     .p(mac_prod1_2)
@@ -8788,9 +8828,9 @@ module nm_linear_8_16_int8_k4_wmem(i__valid, o__ready, clk, rst, i__ready, o__pa
     .A_WIDTH(32'd8),
     .B_WIDTH(32'd8)
   ) mac_mul1_3 (
-    .a(\mac_pre_s0$1158 ),
-    .b(\mac_pre_s0$1174 ),
-    .ce(stall_adv16),
+    .a(mac_pre_a3_g3),
+    .b(\mac_pre_s0$1182 ),
+    .ce(stall_adv17),
     .clk(clk),
     .p(mac_prod1_3)
   );
@@ -8798,9 +8838,9 @@ module nm_linear_8_16_int8_k4_wmem(i__valid, o__ready, clk, rst, i__ready, o__pa
     .A_WIDTH(32'd8),
     .B_WIDTH(32'd8)
   ) mac_mul1_4 (
-    .a(\mac_pre_s0$1159 ),
-    .b(\mac_pre_s0$1175 ),
-    .ce(stall_adv17),
+    .a(mac_pre_a4_g4),
+    .b(\mac_pre_s0$1183 ),
+    .ce(stall_adv18),
     .clk(clk),
     .p(mac_prod1_4)
   );
@@ -8808,9 +8848,9 @@ module nm_linear_8_16_int8_k4_wmem(i__valid, o__ready, clk, rst, i__ready, o__pa
     .A_WIDTH(32'd8),
     .B_WIDTH(32'd8)
   ) mac_mul1_5 (
-    .a(\mac_pre_s0$1160 ),
-    .b(\mac_pre_s0$1176 ),
-    .ce(stall_adv17),
+    .a(mac_pre_a5_g5),
+    .b(\mac_pre_s0$1184 ),
+    .ce(stall_adv19),
     .clk(clk),
     .p(mac_prod1_5)
   );
@@ -8818,9 +8858,9 @@ module nm_linear_8_16_int8_k4_wmem(i__valid, o__ready, clk, rst, i__ready, o__pa
     .A_WIDTH(32'd8),
     .B_WIDTH(32'd8)
   ) mac_mul1_6 (
-    .a(\mac_pre_s0$1161 ),
-    .b(\mac_pre_s0$1177 ),
-    .ce(stall_adv18),
+    .a(mac_pre_a6_g6),
+    .b(\mac_pre_s0$1185 ),
+    .ce(stall_adv20),
     .clk(clk),
     .p(mac_prod1_6)
   );
@@ -8828,9 +8868,9 @@ module nm_linear_8_16_int8_k4_wmem(i__valid, o__ready, clk, rst, i__ready, o__pa
     .A_WIDTH(32'd8),
     .B_WIDTH(32'd8)
   ) mac_mul1_7 (
-    .a(\mac_pre_s0$1162 ),
-    .b(\mac_pre_s0$1178 ),
-    .ce(stall_adv18),
+    .a(mac_pre_a7_g7),
+    .b(\mac_pre_s0$1186 ),
+    .ce(stall_adv21),
     .clk(clk),
     .p(mac_prod1_7)
   );
@@ -8838,9 +8878,9 @@ module nm_linear_8_16_int8_k4_wmem(i__valid, o__ready, clk, rst, i__ready, o__pa
     .A_WIDTH(32'd8),
     .B_WIDTH(32'd8)
   ) mac_mul2_0 (
-    .a(mac_pre_s0),
-    .b(\mac_pre_s0$1179 ),
-    .ce(stall_adv15),
+    .a(mac_pre_a0_g0),
+    .b(\mac_pre_s0$1187 ),
+    .ce(stall_adv14),
     .clk(clk),
     .p(mac_prod2_0)
   );
@@ -8848,8 +8888,8 @@ module nm_linear_8_16_int8_k4_wmem(i__valid, o__ready, clk, rst, i__ready, o__pa
     .A_WIDTH(32'd8),
     .B_WIDTH(32'd8)
   ) mac_mul2_1 (
-    .a(\mac_pre_s0$1156 ),
-    .b(\mac_pre_s0$1180 ),
+    .a(mac_pre_a1_g1),
+    .b(\mac_pre_s0$1188 ),
     .ce(stall_adv15),
     .clk(clk),
     .p(mac_prod2_1)
@@ -8858,8 +8898,8 @@ module nm_linear_8_16_int8_k4_wmem(i__valid, o__ready, clk, rst, i__ready, o__pa
     .A_WIDTH(32'd8),
     .B_WIDTH(32'd8)
   ) mac_mul2_2 (
-    .a(\mac_pre_s0$1157 ),
-    .b(\mac_pre_s0$1181 ),
+    .a(mac_pre_a2_g2),
+    .b(\mac_pre_s0$1189 ),
     .ce(stall_adv16),
     .clk(clk),
     .p(mac_prod2_2)
@@ -8868,9 +8908,9 @@ module nm_linear_8_16_int8_k4_wmem(i__valid, o__ready, clk, rst, i__ready, o__pa
     .A_WIDTH(32'd8),
     .B_WIDTH(32'd8)
   ) mac_mul2_3 (
-    .a(\mac_pre_s0$1158 ),
-    .b(\mac_pre_s0$1182 ),
-    .ce(stall_adv16),
+    .a(mac_pre_a3_g3),
+    .b(\mac_pre_s0$1190 ),
+    .ce(stall_adv17),
     .clk(clk),
     .p(mac_prod2_3)
   );
@@ -8878,9 +8918,9 @@ module nm_linear_8_16_int8_k4_wmem(i__valid, o__ready, clk, rst, i__ready, o__pa
     .A_WIDTH(32'd8),
     .B_WIDTH(32'd8)
   ) mac_mul2_4 (
-    .a(\mac_pre_s0$1159 ),
-    .b(\mac_pre_s0$1183 ),
-    .ce(stall_adv17),
+    .a(mac_pre_a4_g4),
+    .b(\mac_pre_s0$1191 ),
+    .ce(stall_adv18),
     .clk(clk),
     .p(mac_prod2_4)
   );
@@ -8888,9 +8928,9 @@ module nm_linear_8_16_int8_k4_wmem(i__valid, o__ready, clk, rst, i__ready, o__pa
     .A_WIDTH(32'd8),
     .B_WIDTH(32'd8)
   ) mac_mul2_5 (
-    .a(\mac_pre_s0$1160 ),
-    .b(\mac_pre_s0$1184 ),
-    .ce(stall_adv17),
+    .a(mac_pre_a5_g5),
+    .b(\mac_pre_s0$1192 ),
+    .ce(stall_adv19),
     .clk(clk),
     .p(mac_prod2_5)
   );
@@ -8898,9 +8938,9 @@ module nm_linear_8_16_int8_k4_wmem(i__valid, o__ready, clk, rst, i__ready, o__pa
     .A_WIDTH(32'd8),
     .B_WIDTH(32'd8)
   ) mac_mul2_6 (
-    .a(\mac_pre_s0$1161 ),
-    .b(\mac_pre_s0$1185 ),
-    .ce(stall_adv18),
+    .a(mac_pre_a6_g6),
+    .b(\mac_pre_s0$1193 ),
+    .ce(stall_adv20),
     .clk(clk),
     .p(mac_prod2_6)
   );
@@ -8908,9 +8948,9 @@ module nm_linear_8_16_int8_k4_wmem(i__valid, o__ready, clk, rst, i__ready, o__pa
     .A_WIDTH(32'd8),
     .B_WIDTH(32'd8)
   ) mac_mul2_7 (
-    .a(\mac_pre_s0$1162 ),
-    .b(\mac_pre_s0$1186 ),
-    .ce(stall_adv18),
+    .a(mac_pre_a7_g7),
+    .b(\mac_pre_s0$1194 ),
+    .ce(stall_adv21),
     .clk(clk),
     .p(mac_prod2_7)
   );
@@ -8918,9 +8958,9 @@ module nm_linear_8_16_int8_k4_wmem(i__valid, o__ready, clk, rst, i__ready, o__pa
     .A_WIDTH(32'd8),
     .B_WIDTH(32'd8)
   ) mac_mul3_0 (
-    .a(mac_pre_s0),
-    .b(\mac_pre_s0$1187 ),
-    .ce(stall_adv15),
+    .a(mac_pre_a0_g0),
+    .b(\mac_pre_s0$1195 ),
+    .ce(stall_adv14),
     .clk(clk),
     .p(mac_prod3_0)
   );
@@ -8928,8 +8968,8 @@ module nm_linear_8_16_int8_k4_wmem(i__valid, o__ready, clk, rst, i__ready, o__pa
     .A_WIDTH(32'd8),
     .B_WIDTH(32'd8)
   ) mac_mul3_1 (
-    .a(\mac_pre_s0$1156 ),
-    .b(\mac_pre_s0$1188 ),
+    .a(mac_pre_a1_g1),
+    .b(\mac_pre_s0$1196 ),
     .ce(stall_adv15),
     .clk(clk),
     .p(mac_prod3_1)
@@ -8938,8 +8978,8 @@ module nm_linear_8_16_int8_k4_wmem(i__valid, o__ready, clk, rst, i__ready, o__pa
     .A_WIDTH(32'd8),
     .B_WIDTH(32'd8)
   ) mac_mul3_2 (
-    .a(\mac_pre_s0$1157 ),
-    .b(\mac_pre_s0$1189 ),
+    .a(mac_pre_a2_g2),
+    .b(\mac_pre_s0$1197 ),
     .ce(stall_adv16),
     .clk(clk),
     .p(mac_prod3_2)
@@ -8948,9 +8988,9 @@ module nm_linear_8_16_int8_k4_wmem(i__valid, o__ready, clk, rst, i__ready, o__pa
     .A_WIDTH(32'd8),
     .B_WIDTH(32'd8)
   ) mac_mul3_3 (
-    .a(\mac_pre_s0$1158 ),
-    .b(\mac_pre_s0$1190 ),
-    .ce(stall_adv16),
+    .a(mac_pre_a3_g3),
+    .b(\mac_pre_s0$1198 ),
+    .ce(stall_adv17),
     .clk(clk),
     .p(mac_prod3_3)
   );
@@ -8958,9 +8998,9 @@ module nm_linear_8_16_int8_k4_wmem(i__valid, o__ready, clk, rst, i__ready, o__pa
     .A_WIDTH(32'd8),
     .B_WIDTH(32'd8)
   ) mac_mul3_4 (
-    .a(\mac_pre_s0$1159 ),
-    .b(\mac_pre_s0$1191 ),
-    .ce(stall_adv17),
+    .a(mac_pre_a4_g4),
+    .b(\mac_pre_s0$1199 ),
+    .ce(stall_adv18),
     .clk(clk),
     .p(mac_prod3_4)
   );
@@ -8968,9 +9008,9 @@ module nm_linear_8_16_int8_k4_wmem(i__valid, o__ready, clk, rst, i__ready, o__pa
     .A_WIDTH(32'd8),
     .B_WIDTH(32'd8)
   ) mac_mul3_5 (
-    .a(\mac_pre_s0$1160 ),
-    .b(\mac_pre_s0$1192 ),
-    .ce(stall_adv17),
+    .a(mac_pre_a5_g5),
+    .b(\mac_pre_s0$1200 ),
+    .ce(stall_adv19),
     .clk(clk),
     .p(mac_prod3_5)
   );
@@ -8978,9 +9018,9 @@ module nm_linear_8_16_int8_k4_wmem(i__valid, o__ready, clk, rst, i__ready, o__pa
     .A_WIDTH(32'd8),
     .B_WIDTH(32'd8)
   ) mac_mul3_6 (
-    .a(\mac_pre_s0$1161 ),
-    .b(\mac_pre_s0$1193 ),
-    .ce(stall_adv18),
+    .a(mac_pre_a6_g6),
+    .b(\mac_pre_s0$1201 ),
+    .ce(stall_adv20),
     .clk(clk),
     .p(mac_prod3_6)
   );
@@ -8988,9 +9028,9 @@ module nm_linear_8_16_int8_k4_wmem(i__valid, o__ready, clk, rst, i__ready, o__pa
     .A_WIDTH(32'd8),
     .B_WIDTH(32'd8)
   ) mac_mul3_7 (
-    .a(\mac_pre_s0$1162 ),
-    .b(\mac_pre_s0$1194 ),
-    .ce(stall_adv18),
+    .a(mac_pre_a7_g7),
+    .b(\mac_pre_s0$1202 ),
+    .ce(stall_adv21),
     .clk(clk),
     .p(mac_prod3_7)
   );
@@ -9003,10 +9043,10 @@ module nm_linear_8_16_int8_k4_wmem(i__valid, o__ready, clk, rst, i__ready, o__pa
     .oce(stall_adv9),
     .q(wbank0_q),
     .raddr(mac_group),
-    .re(\$2647 ),
+    .re(\$2655 ),
     .waddr(wbank_write_word),
     .wdata(wbank_write_data),
-    .we(\$2645 )
+    .we(\$2653 )
   );
   nmsparse_wbank #(
     .ADDR_WIDTH(32'd6),
@@ -9017,10 +9057,10 @@ module nm_linear_8_16_int8_k4_wmem(i__valid, o__ready, clk, rst, i__ready, o__pa
     .oce(stall_adv9),
     .q(wbank1_q),
     .raddr(mac_group),
-    .re(\$2651 ),
+    .re(\$2659 ),
     .waddr(wbank_write_word),
     .wdata(wbank_write_data),
-    .we(\$2649 )
+    .we(\$2657 )
   );
   nmsparse_wbank #(
     .ADDR_WIDTH(32'd6),
@@ -9031,10 +9071,10 @@ module nm_linear_8_16_int8_k4_wmem(i__valid, o__ready, clk, rst, i__ready, o__pa
     .oce(stall_adv9),
     .q(wbank10_q),
     .raddr(mac_group),
-    .re(\$2687 ),
+    .re(\$2695 ),
     .waddr(wbank_write_word),
     .wdata(wbank_write_data),
-    .we(\$2685 )
+    .we(\$2693 )
   );
   nmsparse_wbank #(
     .ADDR_WIDTH(32'd6),
@@ -9045,10 +9085,10 @@ module nm_linear_8_16_int8_k4_wmem(i__valid, o__ready, clk, rst, i__ready, o__pa
     .oce(stall_adv9),
     .q(wbank11_q),
     .raddr(mac_group),
-    .re(\$2691 ),
+    .re(\$2699 ),
     .waddr(wbank_write_word),
     .wdata(wbank_write_data),
-    .we(\$2689 )
+    .we(\$2697 )
   );
   nmsparse_wbank #(
     .ADDR_WIDTH(32'd6),
@@ -9059,10 +9099,10 @@ module nm_linear_8_16_int8_k4_wmem(i__valid, o__ready, clk, rst, i__ready, o__pa
     .oce(stall_adv9),
     .q(wbank12_q),
     .raddr(mac_group),
-    .re(\$2695 ),
+    .re(\$2703 ),
     .waddr(wbank_write_word),
     .wdata(wbank_write_data),
-    .we(\$2693 )
+    .we(\$2701 )
   );
   nmsparse_wbank #(
     .ADDR_WIDTH(32'd6),
@@ -9073,10 +9113,10 @@ module nm_linear_8_16_int8_k4_wmem(i__valid, o__ready, clk, rst, i__ready, o__pa
     .oce(stall_adv9),
     .q(wbank13_q),
     .raddr(mac_group),
-    .re(\$2699 ),
+    .re(\$2707 ),
     .waddr(wbank_write_word),
     .wdata(wbank_write_data),
-    .we(\$2697 )
+    .we(\$2705 )
   );
   nmsparse_wbank #(
     .ADDR_WIDTH(32'd6),
@@ -9087,10 +9127,10 @@ module nm_linear_8_16_int8_k4_wmem(i__valid, o__ready, clk, rst, i__ready, o__pa
     .oce(stall_adv9),
     .q(wbank14_q),
     .raddr(mac_group),
-    .re(\$2703 ),
+    .re(\$2711 ),
     .waddr(wbank_write_word),
     .wdata(wbank_write_data),
-    .we(\$2701 )
+    .we(\$2709 )
   );
   nmsparse_wbank #(
     .ADDR_WIDTH(32'd6),
@@ -9101,10 +9141,10 @@ module nm_linear_8_16_int8_k4_wmem(i__valid, o__ready, clk, rst, i__ready, o__pa
     .oce(stall_adv9),
     .q(wbank15_q),
     .raddr(mac_group),
-    .re(\$2707 ),
+    .re(\$2715 ),
     .waddr(wbank_write_word),
     .wdata(wbank_write_data),
-    .we(\$2705 )
+    .we(\$2713 )
   );
   nmsparse_wbank #(
     .ADDR_WIDTH(32'd6),
@@ -9115,10 +9155,10 @@ module nm_linear_8_16_int8_k4_wmem(i__valid, o__ready, clk, rst, i__ready, o__pa
     .oce(stall_adv9),
     .q(wbank2_q),
     .raddr(mac_group),
-    .re(\$2655 ),
+    .re(\$2663 ),
     .waddr(wbank_write_word),
     .wdata(wbank_write_data),
-    .we(\$2653 )
+    .we(\$2661 )
   );
   nmsparse_wbank #(
     .ADDR_WIDTH(32'd6),
@@ -9129,10 +9169,10 @@ module nm_linear_8_16_int8_k4_wmem(i__valid, o__ready, clk, rst, i__ready, o__pa
     .oce(stall_adv9),
     .q(wbank3_q),
     .raddr(mac_group),
-    .re(\$2659 ),
+    .re(\$2667 ),
     .waddr(wbank_write_word),
     .wdata(wbank_write_data),
-    .we(\$2657 )
+    .we(\$2665 )
   );
   nmsparse_wbank #(
     .ADDR_WIDTH(32'd6),
@@ -9143,10 +9183,10 @@ module nm_linear_8_16_int8_k4_wmem(i__valid, o__ready, clk, rst, i__ready, o__pa
     .oce(stall_adv9),
     .q(wbank4_q),
     .raddr(mac_group),
-    .re(\$2663 ),
+    .re(\$2671 ),
     .waddr(wbank_write_word),
     .wdata(wbank_write_data),
-    .we(\$2661 )
+    .we(\$2669 )
   );
   nmsparse_wbank #(
     .ADDR_WIDTH(32'd6),
@@ -9157,10 +9197,10 @@ module nm_linear_8_16_int8_k4_wmem(i__valid, o__ready, clk, rst, i__ready, o__pa
     .oce(stall_adv9),
     .q(wbank5_q),
     .raddr(mac_group),
-    .re(\$2667 ),
+    .re(\$2675 ),
     .waddr(wbank_write_word),
     .wdata(wbank_write_data),
-    .we(\$2665 )
+    .we(\$2673 )
   );
   nmsparse_wbank #(
     .ADDR_WIDTH(32'd6),
@@ -9171,10 +9211,10 @@ module nm_linear_8_16_int8_k4_wmem(i__valid, o__ready, clk, rst, i__ready, o__pa
     .oce(stall_adv9),
     .q(wbank6_q),
     .raddr(mac_group),
-    .re(\$2671 ),
+    .re(\$2679 ),
     .waddr(wbank_write_word),
     .wdata(wbank_write_data),
-    .we(\$2669 )
+    .we(\$2677 )
   );
   nmsparse_wbank #(
     .ADDR_WIDTH(32'd6),
@@ -9185,10 +9225,10 @@ module nm_linear_8_16_int8_k4_wmem(i__valid, o__ready, clk, rst, i__ready, o__pa
     .oce(stall_adv9),
     .q(wbank7_q),
     .raddr(mac_group),
-    .re(\$2675 ),
+    .re(\$2683 ),
     .waddr(wbank_write_word),
     .wdata(wbank_write_data),
-    .we(\$2673 )
+    .we(\$2681 )
   );
   nmsparse_wbank #(
     .ADDR_WIDTH(32'd6),
@@ -9199,10 +9239,10 @@ module nm_linear_8_16_int8_k4_wmem(i__valid, o__ready, clk, rst, i__ready, o__pa
     .oce(stall_adv9),
     .q(wbank8_q),
     .raddr(mac_group),
-    .re(\$2679 ),
+    .re(\$2687 ),
     .waddr(wbank_write_word),
     .wdata(wbank_write_data),
-    .we(\$2677 )
+    .we(\$2685 )
   );
   nmsparse_wbank #(
     .ADDR_WIDTH(32'd6),
@@ -9213,2790 +9253,2725 @@ module nm_linear_8_16_int8_k4_wmem(i__valid, o__ready, clk, rst, i__ready, o__pa
     .oce(stall_adv9),
     .q(wbank9_q),
     .raddr(mac_group),
-    .re(\$2683 ),
+    .re(\$2691 ),
     .waddr(wbank_write_word),
     .wdata(wbank_write_data),
-    .we(\$2681 )
+    .we(\$2689 )
   );
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2708  = sel_l1_s0;
+    \$2716  = sel_l1_s0;
     if (stall_adv0) begin
-      \$2708  = \$4 [7:0];
+      \$2716  = \$4 [7:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2709  = \sel_l1_s0$29 ;
+    \$2717  = \sel_l1_s0$29 ;
     if (stall_adv0) begin
-      \$2709  = \$7 [7:0];
+      \$2717  = \$7 [7:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2710  = \sel_l1_s0$30 ;
+    \$2718  = \sel_l1_s0$30 ;
     if (stall_adv0) begin
-      \$2710  = \$10 [7:0];
+      \$2718  = \$10 [7:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2711  = \sel_l1_s0$31 ;
+    \$2719  = \sel_l1_s0$31 ;
     if (stall_adv0) begin
-      \$2711  = \$13 [7:0];
+      \$2719  = \$13 [7:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2712  = \sel_l1_s0$32 ;
+    \$2720  = \sel_l1_s0$32 ;
     if (stall_adv0) begin
-      \$2712  = \$16 [7:0];
+      \$2720  = \$16 [7:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2713  = \sel_l1_s0$33 ;
+    \$2721  = \sel_l1_s0$33 ;
     if (stall_adv0) begin
-      \$2713  = \$19 [7:0];
+      \$2721  = \$19 [7:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2714  = \sel_l1_s0$34 ;
+    \$2722  = \sel_l1_s0$34 ;
     if (stall_adv0) begin
-      \$2714  = \$22 [7:0];
+      \$2722  = \$22 [7:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2715  = \sel_l1_s0$35 ;
+    \$2723  = \sel_l1_s0$35 ;
     if (stall_adv0) begin
-      \$2715  = \$25 [7:0];
+      \$2723  = \$25 [7:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2716  = \sel_l1_s0$36 ;
+    \$2724  = \sel_l1_s0$36 ;
     if (stall_adv0) begin
-      \$2716  = \$28 [7:0];
+      \$2724  = \$28 [7:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2717  = \sel_l1_s0$37 ;
+    \$2725  = \sel_l1_s0$37 ;
     if (stall_adv0) begin
-      \$2717  = \$31 [7:0];
+      \$2725  = \$31 [7:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2718  = \sel_l1_s0$38 ;
+    \$2726  = \sel_l1_s0$38 ;
     if (stall_adv0) begin
-      \$2718  = \$34 [7:0];
+      \$2726  = \$34 [7:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2719  = \sel_l1_s0$39 ;
+    \$2727  = \sel_l1_s0$39 ;
     if (stall_adv0) begin
-      \$2719  = \$37 [7:0];
+      \$2727  = \$37 [7:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2720  = \sel_l1_s0$40 ;
+    \$2728  = \sel_l1_s0$40 ;
     if (stall_adv0) begin
-      \$2720  = \$40 [7:0];
+      \$2728  = \$40 [7:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2721  = \sel_l1_s0$41 ;
+    \$2729  = \sel_l1_s0$41 ;
     if (stall_adv0) begin
-      \$2721  = \$43 [7:0];
+      \$2729  = \$43 [7:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2722  = \sel_l1_s0$42 ;
+    \$2730  = \sel_l1_s0$42 ;
     if (stall_adv0) begin
-      \$2722  = \$46 [7:0];
+      \$2730  = \$46 [7:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2723  = \sel_l1_s0$43 ;
+    \$2731  = \sel_l1_s0$43 ;
     if (stall_adv0) begin
-      \$2723  = \$49 [7:0];
+      \$2731  = \$49 [7:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2724  = \sel_l1_s0$1066 ;
+    \$2732  = \sel_l1_s0$1074 ;
     if (stall_adv0) begin
-      \$2724  = i__payload[160];
+      \$2732  = i__payload[160];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2725  = sel_l2_s0;
+    \$2733  = sel_l2_s0;
     if (stall_adv1) begin
-      \$2725  = { \$170 , \$169 , \$168 , \$167 , \$166 , \$165 , \$164 , \$163 , \$162 , \$161 , \$160 , \$159 , \$158 , \$157 , \$156 , \$155 , \$154 , \$153 , \$152 , \$151 , \$150 , \$149 , \$148 , \$147 , \$146 , \$145 , \$144 , \$143 , \$142 , \$141 , \$140 , \$139 , \$138 , \$137 , \$136 , \$135 , \$134 , \$133 , \$132 , \$131 , \$130 , \$129 , \$128 , \$127 , \$126 , \$125 , \$124 , \$123 , \$122 , \$121 , \$120 , \$119 , \$118 , \$117 , \$116 , \$115 , \$114 , \$113 , \$112 , \$111 , \$110 , \$109 , \$108 , \$107 , \$106 , \$105 , \$104 , \$103 , \$102 , \$101 , \$100 , \$99 , \$98 , \$97 , \$96 , \$95 , \$94 , \$93 , \$92 , \$91 , \$90 , \$89 , \$88 , \$87 , \$86 , \$85 , \$84 , \$83 , \$82 , \$81 , \$80 , \$79 , \$78 , \$77 , \$76 , \$75 , \$74 , \$73 , \$72 , \$71 , \$70 , \$69 , \$68 , \$67 , \$66 , \$65 , \$64 , \$63 , \$62 , \$61 , \$60 , \$59 , \$58 , \$57 , \$56 , \$55 , \$54 , \$53 , \$52 , \$51  };
+      \$2733  = { \$170 , \$169 , \$168 , \$167 , \$166 , \$165 , \$164 , \$163 , \$162 , \$161 , \$160 , \$159 , \$158 , \$157 , \$156 , \$155 , \$154 , \$153 , \$152 , \$151 , \$150 , \$149 , \$148 , \$147 , \$146 , \$145 , \$144 , \$143 , \$142 , \$141 , \$140 , \$139 , \$138 , \$137 , \$136 , \$135 , \$134 , \$133 , \$132 , \$131 , \$130 , \$129 , \$128 , \$127 , \$126 , \$125 , \$124 , \$123 , \$122 , \$121 , \$120 , \$119 , \$118 , \$117 , \$116 , \$115 , \$114 , \$113 , \$112 , \$111 , \$110 , \$109 , \$108 , \$107 , \$106 , \$105 , \$104 , \$103 , \$102 , \$101 , \$100 , \$99 , \$98 , \$97 , \$96 , \$95 , \$94 , \$93 , \$92 , \$91 , \$90 , \$89 , \$88 , \$87 , \$86 , \$85 , \$84 , \$83 , \$82 , \$81 , \$80 , \$79 , \$78 , \$77 , \$76 , \$75 , \$74 , \$73 , \$72 , \$71 , \$70 , \$69 , \$68 , \$67 , \$66 , \$65 , \$64 , \$63 , \$62 , \$61 , \$60 , \$59 , \$58 , \$57 , \$56 , \$55 , \$54 , \$53 , \$52 , \$51  };
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2726  = \sel_l2_s0$1067 ;
+    \$2734  = \sel_l2_s0$1075 ;
     if (stall_adv1) begin
-      \$2726  = \sel_l1_s0$1066 ;
+      \$2734  = \sel_l1_s0$1074 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2727  = \sel_l5_s0$482 ;
+    \$2735  = \sel_l5_s0$482 ;
     if (stall_adv2) begin
-      \$2727  = sel_cs2_0_0_0s;
+      \$2735  = sel_cs2_0_0_0s;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2728  = sel_l5_s0;
+    \$2736  = sel_l5_s0;
     if (stall_adv2) begin
-      \$2728  = sel_cs2_0_0_0c;
+      \$2736  = sel_cs2_0_0_0c;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2729  = \sel_l5_s0$339 ;
+    \$2737  = \sel_l5_s0$339 ;
     if (stall_adv2) begin
-      \$2729  = sel_cs2_0_1_0s;
+      \$2737  = sel_cs2_0_1_0s;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2730  = \sel_l5_s0$340 ;
+    \$2738  = \sel_l5_s0$340 ;
     if (stall_adv2) begin
-      \$2730  = sel_cs0_0_0_4c;
+      \$2738  = sel_cs0_0_0_4c;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2731  = \sel_l5_s0$418 ;
+    \$2739  = \sel_l5_s0$418 ;
     if (stall_adv2) begin
-      \$2731  = sel_cs2_0_1_0c;
+      \$2739  = sel_cs2_0_1_0c;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2732  = \sel_l5_s0$419 ;
+    \$2740  = \sel_l5_s0$419 ;
     if (stall_adv2) begin
-      \$2732  = sel_cs1_0_1_0c;
+      \$2740  = sel_cs1_0_1_0c;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2733  = \sel_l5_s0$483 ;
+    \$2741  = \sel_l5_s0$483 ;
     if (stall_adv2) begin
-      \$2733  = sel_cs2_1_0_0s;
+      \$2741  = sel_cs2_1_0_0s;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2734  = \sel_l5_s0$343 ;
+    \$2742  = \sel_l5_s0$343 ;
     if (stall_adv2) begin
-      \$2734  = sel_cs2_1_0_0c;
+      \$2742  = sel_cs2_1_0_0c;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2735  = \sel_l5_s0$344 ;
+    \$2743  = \sel_l5_s0$344 ;
     if (stall_adv2) begin
-      \$2735  = sel_cs2_1_1_0s;
+      \$2743  = sel_cs2_1_1_0s;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2736  = \sel_l5_s0$345 ;
+    \$2744  = \sel_l5_s0$345 ;
     if (stall_adv2) begin
-      \$2736  = sel_cs0_1_0_4c;
+      \$2744  = sel_cs0_1_0_4c;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2737  = \sel_l5_s0$422 ;
+    \$2745  = \sel_l5_s0$422 ;
     if (stall_adv2) begin
-      \$2737  = sel_cs2_1_1_0c;
+      \$2745  = sel_cs2_1_1_0c;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2738  = \sel_l5_s0$423 ;
+    \$2746  = \sel_l5_s0$423 ;
     if (stall_adv2) begin
-      \$2738  = sel_cs1_1_1_0c;
+      \$2746  = sel_cs1_1_1_0c;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2739  = \sel_l5_s0$484 ;
+    \$2747  = \sel_l5_s0$484 ;
     if (stall_adv2) begin
-      \$2739  = sel_cs2_2_0_0s;
+      \$2747  = sel_cs2_2_0_0s;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2740  = \sel_l5_s0$348 ;
+    \$2748  = \sel_l5_s0$348 ;
     if (stall_adv2) begin
-      \$2740  = sel_cs2_2_0_0c;
+      \$2748  = sel_cs2_2_0_0c;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2741  = \sel_l5_s0$349 ;
+    \$2749  = \sel_l5_s0$349 ;
     if (stall_adv2) begin
-      \$2741  = sel_cs2_2_1_0s;
+      \$2749  = sel_cs2_2_1_0s;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2742  = \sel_l5_s0$350 ;
+    \$2750  = \sel_l5_s0$350 ;
     if (stall_adv2) begin
-      \$2742  = sel_cs0_2_0_4c;
+      \$2750  = sel_cs0_2_0_4c;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2743  = \sel_l5_s0$426 ;
+    \$2751  = \sel_l5_s0$426 ;
     if (stall_adv2) begin
-      \$2743  = sel_cs2_2_1_0c;
+      \$2751  = sel_cs2_2_1_0c;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2744  = \sel_l5_s0$427 ;
+    \$2752  = \sel_l5_s0$427 ;
     if (stall_adv2) begin
-      \$2744  = sel_cs1_2_1_0c;
+      \$2752  = sel_cs1_2_1_0c;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2745  = \sel_l5_s0$485 ;
+    \$2753  = \sel_l5_s0$485 ;
     if (stall_adv2) begin
-      \$2745  = sel_cs2_3_0_0s;
+      \$2753  = sel_cs2_3_0_0s;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2746  = \sel_l5_s0$353 ;
+    \$2754  = \sel_l5_s0$353 ;
     if (stall_adv2) begin
-      \$2746  = sel_cs2_3_0_0c;
+      \$2754  = sel_cs2_3_0_0c;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2747  = \sel_l5_s0$354 ;
+    \$2755  = \sel_l5_s0$354 ;
     if (stall_adv2) begin
-      \$2747  = sel_cs2_3_1_0s;
+      \$2755  = sel_cs2_3_1_0s;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2748  = \sel_l5_s0$355 ;
+    \$2756  = \sel_l5_s0$355 ;
     if (stall_adv2) begin
-      \$2748  = sel_cs0_3_0_4c;
+      \$2756  = sel_cs0_3_0_4c;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2749  = \sel_l5_s0$430 ;
+    \$2757  = \sel_l5_s0$430 ;
     if (stall_adv2) begin
-      \$2749  = sel_cs2_3_1_0c;
+      \$2757  = sel_cs2_3_1_0c;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2750  = \sel_l5_s0$431 ;
+    \$2758  = \sel_l5_s0$431 ;
     if (stall_adv2) begin
-      \$2750  = sel_cs1_3_1_0c;
+      \$2758  = sel_cs1_3_1_0c;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2751  = \sel_l5_s0$486 ;
+    \$2759  = \sel_l5_s0$486 ;
     if (stall_adv2) begin
-      \$2751  = sel_cs2_4_0_0s;
+      \$2759  = sel_cs2_4_0_0s;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2752  = \sel_l5_s0$358 ;
+    \$2760  = \sel_l5_s0$358 ;
     if (stall_adv2) begin
-      \$2752  = sel_cs2_4_0_0c;
+      \$2760  = sel_cs2_4_0_0c;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2753  = \sel_l5_s0$359 ;
+    \$2761  = \sel_l5_s0$359 ;
     if (stall_adv2) begin
-      \$2753  = sel_cs2_4_1_0s;
+      \$2761  = sel_cs2_4_1_0s;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2754  = \sel_l5_s0$360 ;
+    \$2762  = \sel_l5_s0$360 ;
     if (stall_adv2) begin
-      \$2754  = sel_cs0_4_0_4c;
+      \$2762  = sel_cs0_4_0_4c;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2755  = \sel_l5_s0$434 ;
+    \$2763  = \sel_l5_s0$434 ;
     if (stall_adv2) begin
-      \$2755  = sel_cs2_4_1_0c;
+      \$2763  = sel_cs2_4_1_0c;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2756  = \sel_l5_s0$435 ;
+    \$2764  = \sel_l5_s0$435 ;
     if (stall_adv2) begin
-      \$2756  = sel_cs1_4_1_0c;
+      \$2764  = sel_cs1_4_1_0c;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2757  = \sel_l5_s0$487 ;
+    \$2765  = \sel_l5_s0$487 ;
     if (stall_adv2) begin
-      \$2757  = sel_cs2_5_0_0s;
+      \$2765  = sel_cs2_5_0_0s;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2758  = \sel_l5_s0$363 ;
+    \$2766  = \sel_l5_s0$363 ;
     if (stall_adv2) begin
-      \$2758  = sel_cs2_5_0_0c;
+      \$2766  = sel_cs2_5_0_0c;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2759  = \sel_l5_s0$364 ;
+    \$2767  = \sel_l5_s0$364 ;
     if (stall_adv2) begin
-      \$2759  = sel_cs2_5_1_0s;
+      \$2767  = sel_cs2_5_1_0s;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2760  = \sel_l5_s0$365 ;
+    \$2768  = \sel_l5_s0$365 ;
     if (stall_adv2) begin
-      \$2760  = sel_cs0_5_0_4c;
+      \$2768  = sel_cs0_5_0_4c;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2761  = \sel_l5_s0$438 ;
+    \$2769  = \sel_l5_s0$438 ;
     if (stall_adv2) begin
-      \$2761  = sel_cs2_5_1_0c;
+      \$2769  = sel_cs2_5_1_0c;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2762  = \sel_l5_s0$439 ;
+    \$2770  = \sel_l5_s0$439 ;
     if (stall_adv2) begin
-      \$2762  = sel_cs1_5_1_0c;
+      \$2770  = sel_cs1_5_1_0c;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2763  = \sel_l5_s0$488 ;
+    \$2771  = \sel_l5_s0$488 ;
     if (stall_adv2) begin
-      \$2763  = sel_cs2_6_0_0s;
+      \$2771  = sel_cs2_6_0_0s;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2764  = \sel_l5_s0$368 ;
+    \$2772  = \sel_l5_s0$368 ;
     if (stall_adv2) begin
-      \$2764  = sel_cs2_6_0_0c;
+      \$2772  = sel_cs2_6_0_0c;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2765  = \sel_l5_s0$369 ;
+    \$2773  = \sel_l5_s0$369 ;
     if (stall_adv2) begin
-      \$2765  = sel_cs2_6_1_0s;
+      \$2773  = sel_cs2_6_1_0s;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2766  = \sel_l5_s0$370 ;
+    \$2774  = \sel_l5_s0$370 ;
     if (stall_adv2) begin
-      \$2766  = sel_cs0_6_0_4c;
+      \$2774  = sel_cs0_6_0_4c;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2767  = \sel_l5_s0$442 ;
+    \$2775  = \sel_l5_s0$442 ;
     if (stall_adv2) begin
-      \$2767  = sel_cs2_6_1_0c;
+      \$2775  = sel_cs2_6_1_0c;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2768  = \sel_l5_s0$443 ;
+    \$2776  = \sel_l5_s0$443 ;
     if (stall_adv2) begin
-      \$2768  = sel_cs1_6_1_0c;
+      \$2776  = sel_cs1_6_1_0c;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2769  = \sel_l5_s0$489 ;
+    \$2777  = \sel_l5_s0$489 ;
     if (stall_adv2) begin
-      \$2769  = sel_cs2_7_0_0s;
+      \$2777  = sel_cs2_7_0_0s;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2770  = \sel_l5_s0$373 ;
+    \$2778  = \sel_l5_s0$373 ;
     if (stall_adv2) begin
-      \$2770  = sel_cs2_7_0_0c;
+      \$2778  = sel_cs2_7_0_0c;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2771  = \sel_l5_s0$374 ;
+    \$2779  = \sel_l5_s0$374 ;
     if (stall_adv2) begin
-      \$2771  = sel_cs2_7_1_0s;
+      \$2779  = sel_cs2_7_1_0s;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2772  = \sel_l5_s0$375 ;
+    \$2780  = \sel_l5_s0$375 ;
     if (stall_adv2) begin
-      \$2772  = sel_cs0_7_0_4c;
+      \$2780  = sel_cs0_7_0_4c;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2773  = \sel_l5_s0$446 ;
+    \$2781  = \sel_l5_s0$446 ;
     if (stall_adv2) begin
-      \$2773  = sel_cs2_7_1_0c;
+      \$2781  = sel_cs2_7_1_0c;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2774  = \sel_l5_s0$447 ;
+    \$2782  = \sel_l5_s0$447 ;
     if (stall_adv2) begin
-      \$2774  = sel_cs1_7_1_0c;
+      \$2782  = sel_cs1_7_1_0c;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2775  = \sel_l5_s0$490 ;
+    \$2783  = \sel_l5_s0$490 ;
     if (stall_adv2) begin
-      \$2775  = sel_cs2_8_0_0s;
+      \$2783  = sel_cs2_8_0_0s;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2776  = \sel_l5_s0$378 ;
+    \$2784  = \sel_l5_s0$378 ;
     if (stall_adv2) begin
-      \$2776  = sel_cs2_8_0_0c;
+      \$2784  = sel_cs2_8_0_0c;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2777  = \sel_l5_s0$379 ;
+    \$2785  = \sel_l5_s0$379 ;
     if (stall_adv2) begin
-      \$2777  = sel_cs2_8_1_0s;
+      \$2785  = sel_cs2_8_1_0s;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2778  = \sel_l5_s0$380 ;
+    \$2786  = \sel_l5_s0$380 ;
     if (stall_adv2) begin
-      \$2778  = sel_cs0_8_0_4c;
+      \$2786  = sel_cs0_8_0_4c;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2779  = \sel_l5_s0$450 ;
+    \$2787  = \sel_l5_s0$450 ;
     if (stall_adv2) begin
-      \$2779  = sel_cs2_8_1_0c;
+      \$2787  = sel_cs2_8_1_0c;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2780  = \sel_l5_s0$451 ;
+    \$2788  = \sel_l5_s0$451 ;
     if (stall_adv2) begin
-      \$2780  = sel_cs1_8_1_0c;
+      \$2788  = sel_cs1_8_1_0c;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2781  = \sel_l5_s0$491 ;
+    \$2789  = \sel_l5_s0$491 ;
     if (stall_adv2) begin
-      \$2781  = sel_cs2_9_0_0s;
+      \$2789  = sel_cs2_9_0_0s;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2782  = \sel_l5_s0$383 ;
+    \$2790  = \sel_l5_s0$383 ;
     if (stall_adv2) begin
-      \$2782  = sel_cs2_9_0_0c;
+      \$2790  = sel_cs2_9_0_0c;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2783  = \sel_l5_s0$384 ;
+    \$2791  = \sel_l5_s0$384 ;
     if (stall_adv2) begin
-      \$2783  = sel_cs2_9_1_0s;
+      \$2791  = sel_cs2_9_1_0s;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2784  = \sel_l5_s0$385 ;
+    \$2792  = \sel_l5_s0$385 ;
     if (stall_adv2) begin
-      \$2784  = sel_cs0_9_0_4c;
+      \$2792  = sel_cs0_9_0_4c;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2785  = \sel_l5_s0$454 ;
+    \$2793  = \sel_l5_s0$454 ;
     if (stall_adv2) begin
-      \$2785  = sel_cs2_9_1_0c;
+      \$2793  = sel_cs2_9_1_0c;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2786  = \sel_l5_s0$455 ;
+    \$2794  = \sel_l5_s0$455 ;
     if (stall_adv2) begin
-      \$2786  = sel_cs1_9_1_0c;
+      \$2794  = sel_cs1_9_1_0c;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2787  = \sel_l5_s0$492 ;
+    \$2795  = \sel_l5_s0$492 ;
     if (stall_adv2) begin
-      \$2787  = sel_cs2_10_0_0s;
+      \$2795  = sel_cs2_10_0_0s;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2788  = \sel_l5_s0$388 ;
+    \$2796  = \sel_l5_s0$388 ;
     if (stall_adv2) begin
-      \$2788  = sel_cs2_10_0_0c;
+      \$2796  = sel_cs2_10_0_0c;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2789  = \sel_l5_s0$389 ;
+    \$2797  = \sel_l5_s0$389 ;
     if (stall_adv2) begin
-      \$2789  = sel_cs2_10_1_0s;
+      \$2797  = sel_cs2_10_1_0s;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2790  = \sel_l5_s0$390 ;
+    \$2798  = \sel_l5_s0$390 ;
     if (stall_adv2) begin
-      \$2790  = sel_cs0_10_0_4c;
+      \$2798  = sel_cs0_10_0_4c;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2791  = \sel_l5_s0$458 ;
+    \$2799  = \sel_l5_s0$458 ;
     if (stall_adv2) begin
-      \$2791  = sel_cs2_10_1_0c;
+      \$2799  = sel_cs2_10_1_0c;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2792  = \sel_l5_s0$459 ;
+    \$2800  = \sel_l5_s0$459 ;
     if (stall_adv2) begin
-      \$2792  = sel_cs1_10_1_0c;
+      \$2800  = sel_cs1_10_1_0c;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2793  = \sel_l5_s0$493 ;
+    \$2801  = \sel_l5_s0$493 ;
     if (stall_adv2) begin
-      \$2793  = sel_cs2_11_0_0s;
+      \$2801  = sel_cs2_11_0_0s;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2794  = \sel_l5_s0$393 ;
+    \$2802  = \sel_l5_s0$393 ;
     if (stall_adv2) begin
-      \$2794  = sel_cs2_11_0_0c;
+      \$2802  = sel_cs2_11_0_0c;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2795  = \sel_l5_s0$394 ;
+    \$2803  = \sel_l5_s0$394 ;
     if (stall_adv2) begin
-      \$2795  = sel_cs2_11_1_0s;
+      \$2803  = sel_cs2_11_1_0s;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2796  = \sel_l5_s0$395 ;
+    \$2804  = \sel_l5_s0$395 ;
     if (stall_adv2) begin
-      \$2796  = sel_cs0_11_0_4c;
+      \$2804  = sel_cs0_11_0_4c;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2797  = \sel_l5_s0$462 ;
+    \$2805  = \sel_l5_s0$462 ;
     if (stall_adv2) begin
-      \$2797  = sel_cs2_11_1_0c;
+      \$2805  = sel_cs2_11_1_0c;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2798  = \sel_l5_s0$463 ;
+    \$2806  = \sel_l5_s0$463 ;
     if (stall_adv2) begin
-      \$2798  = sel_cs1_11_1_0c;
+      \$2806  = sel_cs1_11_1_0c;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2799  = \sel_l5_s0$494 ;
+    \$2807  = \sel_l5_s0$494 ;
     if (stall_adv2) begin
-      \$2799  = sel_cs2_12_0_0s;
+      \$2807  = sel_cs2_12_0_0s;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2800  = \sel_l5_s0$398 ;
+    \$2808  = \sel_l5_s0$398 ;
     if (stall_adv2) begin
-      \$2800  = sel_cs2_12_0_0c;
+      \$2808  = sel_cs2_12_0_0c;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2801  = \sel_l5_s0$399 ;
+    \$2809  = \sel_l5_s0$399 ;
     if (stall_adv2) begin
-      \$2801  = sel_cs2_12_1_0s;
+      \$2809  = sel_cs2_12_1_0s;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2802  = \sel_l5_s0$400 ;
+    \$2810  = \sel_l5_s0$400 ;
     if (stall_adv2) begin
-      \$2802  = sel_cs0_12_0_4c;
+      \$2810  = sel_cs0_12_0_4c;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2803  = \sel_l5_s0$466 ;
+    \$2811  = \sel_l5_s0$466 ;
     if (stall_adv2) begin
-      \$2803  = sel_cs2_12_1_0c;
+      \$2811  = sel_cs2_12_1_0c;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2804  = \sel_l5_s0$467 ;
+    \$2812  = \sel_l5_s0$467 ;
     if (stall_adv2) begin
-      \$2804  = sel_cs1_12_1_0c;
+      \$2812  = sel_cs1_12_1_0c;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2805  = \sel_l5_s0$495 ;
+    \$2813  = \sel_l5_s0$495 ;
     if (stall_adv2) begin
-      \$2805  = sel_cs2_13_0_0s;
+      \$2813  = sel_cs2_13_0_0s;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2806  = \sel_l5_s0$403 ;
+    \$2814  = \sel_l5_s0$403 ;
     if (stall_adv2) begin
-      \$2806  = sel_cs2_13_0_0c;
+      \$2814  = sel_cs2_13_0_0c;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2807  = \sel_l5_s0$404 ;
+    \$2815  = \sel_l5_s0$404 ;
     if (stall_adv2) begin
-      \$2807  = sel_cs2_13_1_0s;
+      \$2815  = sel_cs2_13_1_0s;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2808  = \sel_l5_s0$405 ;
+    \$2816  = \sel_l5_s0$405 ;
     if (stall_adv2) begin
-      \$2808  = sel_cs0_13_0_4c;
+      \$2816  = sel_cs0_13_0_4c;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2809  = \sel_l5_s0$470 ;
+    \$2817  = \sel_l5_s0$470 ;
     if (stall_adv2) begin
-      \$2809  = sel_cs2_13_1_0c;
+      \$2817  = sel_cs2_13_1_0c;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2810  = \sel_l5_s0$471 ;
+    \$2818  = \sel_l5_s0$471 ;
     if (stall_adv2) begin
-      \$2810  = sel_cs1_13_1_0c;
+      \$2818  = sel_cs1_13_1_0c;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2811  = \sel_l5_s0$496 ;
+    \$2819  = \sel_l5_s0$496 ;
     if (stall_adv2) begin
-      \$2811  = sel_cs2_14_0_0s;
+      \$2819  = sel_cs2_14_0_0s;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2812  = \sel_l5_s0$408 ;
+    \$2820  = \sel_l5_s0$408 ;
     if (stall_adv2) begin
-      \$2812  = sel_cs2_14_0_0c;
+      \$2820  = sel_cs2_14_0_0c;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2813  = \sel_l5_s0$409 ;
+    \$2821  = \sel_l5_s0$409 ;
     if (stall_adv2) begin
-      \$2813  = sel_cs2_14_1_0s;
+      \$2821  = sel_cs2_14_1_0s;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2814  = \sel_l5_s0$410 ;
+    \$2822  = \sel_l5_s0$410 ;
     if (stall_adv2) begin
-      \$2814  = sel_cs0_14_0_4c;
+      \$2822  = sel_cs0_14_0_4c;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2815  = \sel_l5_s0$474 ;
+    \$2823  = \sel_l5_s0$474 ;
     if (stall_adv2) begin
-      \$2815  = sel_cs2_14_1_0c;
+      \$2823  = sel_cs2_14_1_0c;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2816  = \sel_l5_s0$475 ;
+    \$2824  = \sel_l5_s0$475 ;
     if (stall_adv2) begin
-      \$2816  = sel_cs1_14_1_0c;
+      \$2824  = sel_cs1_14_1_0c;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2817  = \sel_l5_s0$497 ;
+    \$2825  = \sel_l5_s0$497 ;
     if (stall_adv2) begin
-      \$2817  = sel_cs2_15_0_0s;
+      \$2825  = sel_cs2_15_0_0s;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2818  = \sel_l5_s0$413 ;
+    \$2826  = \sel_l5_s0$413 ;
     if (stall_adv2) begin
-      \$2818  = sel_cs2_15_0_0c;
+      \$2826  = sel_cs2_15_0_0c;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2819  = \sel_l5_s0$414 ;
+    \$2827  = \sel_l5_s0$414 ;
     if (stall_adv2) begin
-      \$2819  = sel_cs2_15_1_0s;
+      \$2827  = sel_cs2_15_1_0s;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2820  = \sel_l5_s0$415 ;
+    \$2828  = \sel_l5_s0$415 ;
     if (stall_adv2) begin
-      \$2820  = sel_cs0_15_0_4c;
+      \$2828  = sel_cs0_15_0_4c;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2821  = \sel_l5_s0$478 ;
+    \$2829  = \sel_l5_s0$478 ;
     if (stall_adv2) begin
-      \$2821  = sel_cs2_15_1_0c;
+      \$2829  = sel_cs2_15_1_0c;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2822  = \sel_l5_s0$479 ;
+    \$2830  = \sel_l5_s0$479 ;
     if (stall_adv2) begin
-      \$2822  = sel_cs1_15_1_0c;
+      \$2830  = sel_cs1_15_1_0c;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2823  = \sel_l5_s0$1068 ;
+    \$2831  = \sel_l5_s0$1076 ;
     if (stall_adv2) begin
-      \$2823  = \sel_l2_s0$1067 ;
+      \$2831  = \sel_l2_s0$1075 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2824  = \sel_l10_s0$719 ;
+    \$2832  = \sel_l10_s0$719 ;
     if (stall_adv3) begin
-      \$2824  = { \$1428 , \$1427 , \$1426 , \$1425 , \$1424 , \$1423 , \$1422 , \$1421 , \$1420 , \$1419 , \$1418 , \$1417 , \$1416 , \$1415 , \$1414 , \$1413  };
+      \$2832  = { \$1428 , \$1427 , \$1426 , \$1425 , \$1424 , \$1423 , \$1422 , \$1421 , \$1420 , \$1419 , \$1418 , \$1417 , \$1416 , \$1415 , \$1414 , \$1413  };
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2825  = \sel_l10_s0$720 ;
+    \$2833  = \sel_l10_s0$720 ;
     if (stall_adv3) begin
-      \$2825  = \$1413 ;
+      \$2833  = \$1413 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2826  = \sel_l10_s0$721 ;
+    \$2834  = \sel_l10_s0$721 ;
     if (stall_adv3) begin
-      \$2826  = { sel_p0_1_0_c, sel_p0_1_0_s };
+      \$2834  = { sel_p0_1_0_c, sel_p0_1_0_s };
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2827  = \sel_l10_s0$722 ;
+    \$2835  = \sel_l10_s0$722 ;
     if (stall_adv3) begin
-      \$2827  = { sel_p1_2_1_s, sel_p1_2_0_s };
+      \$2835  = { sel_p1_2_1_s, sel_p1_2_0_s };
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2828  = \sel_l10_s0$578 ;
+    \$2836  = \sel_l10_s0$578 ;
     if (stall_adv3) begin
-      \$2828  = { sel_p1_3_2_s, sel_p1_3_1_s, sel_p1_3_0_s };
+      \$2836  = { sel_p1_3_2_s, sel_p1_3_1_s, sel_p1_3_0_s };
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2829  = sel_l10_s0;
+    \$2837  = sel_l10_s0;
     if (stall_adv3) begin
-      \$2829  = \$1417 ;
+      \$2837  = \$1417 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2830  = \sel_l10_s0$586 ;
+    \$2838  = \sel_l10_s0$586 ;
     if (stall_adv3) begin
-      \$2830  = { 1'h0, sel_p0_5_0_c, sel_p0_5_0_s };
+      \$2838  = { 1'h0, sel_p0_5_0_c, sel_p0_5_0_s };
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2831  = \sel_l10_s0$594 ;
+    \$2839  = \sel_l10_s0$594 ;
     if (stall_adv3) begin
-      \$2831  = { sel_p1_6_2_s, sel_p1_6_1_s, sel_p1_6_0_s };
+      \$2839  = { sel_p1_6_2_s, sel_p1_6_1_s, sel_p1_6_0_s };
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2832  = \sel_l10_s0$602 ;
+    \$2840  = \sel_l10_s0$602 ;
     if (stall_adv3) begin
-      \$2832  = { sel_p1_7_3_s, sel_p1_7_2_s, sel_p1_7_1_s, sel_p1_7_0_s };
+      \$2840  = { sel_p1_7_3_s, sel_p1_7_2_s, sel_p1_7_1_s, sel_p1_7_0_s };
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2833  = \sel_l10_s0$643 ;
+    \$2841  = \sel_l10_s0$643 ;
     if (stall_adv3) begin
-      \$2833  = \$1421 ;
+      \$2841  = \$1421 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2834  = \sel_l10_s0$653 ;
+    \$2842  = \sel_l10_s0$653 ;
     if (stall_adv3) begin
-      \$2834  = { 2'h0, sel_p0_9_0_c, sel_p0_9_0_s };
+      \$2842  = { 2'h0, sel_p0_9_0_c, sel_p0_9_0_s };
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2835  = \sel_l10_s0$663 ;
+    \$2843  = \sel_l10_s0$663 ;
     if (stall_adv3) begin
-      \$2835  = { sel_p1_10_3_s, sel_p1_10_2_s, sel_p1_10_1_s, sel_p1_10_0_s };
+      \$2843  = { sel_p1_10_3_s, sel_p1_10_2_s, sel_p1_10_1_s, sel_p1_10_0_s };
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2836  = \sel_l10_s0$613 ;
+    \$2844  = \sel_l10_s0$613 ;
     if (stall_adv3) begin
-      \$2836  = { sel_p1_11_3_s, sel_p1_11_2_s, sel_p1_11_1_s, sel_p1_11_0_s };
+      \$2844  = { sel_p1_11_3_s, sel_p1_11_2_s, sel_p1_11_1_s, sel_p1_11_0_s };
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2837  = \sel_l10_s0$612 ;
+    \$2845  = \sel_l10_s0$612 ;
     if (stall_adv3) begin
-      \$2837  = \$1425 ;
+      \$2845  = \$1425 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2838  = \sel_l10_s0$623 ;
+    \$2846  = \sel_l10_s0$623 ;
     if (stall_adv3) begin
-      \$2838  = { 2'h0, sel_p0_13_0_c, sel_p0_13_0_s };
+      \$2846  = { 2'h0, sel_p0_13_0_c, sel_p0_13_0_s };
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2839  = \sel_l10_s0$633 ;
+    \$2847  = \sel_l10_s0$633 ;
     if (stall_adv3) begin
-      \$2839  = { sel_p1_14_3_s, sel_p1_14_2_s, sel_p1_14_1_s, sel_p1_14_0_s };
+      \$2847  = { sel_p1_14_3_s, sel_p1_14_2_s, sel_p1_14_1_s, sel_p1_14_0_s };
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2840  = \sel_l10_s0$1069 ;
+    \$2848  = \sel_l10_s0$1077 ;
     if (stall_adv3) begin
-      \$2840  = \sel_l5_s0$1068 ;
+      \$2848  = \sel_l5_s0$1076 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2841  = wr__addr;
+    \$2849  = wr__addr;
     if (stall_adv4) begin
-      \$2841  = \$2584 [3:0];
+      \$2849  = \$2588 [3:0];
     end
     if (rst) begin
-      \$2841  = 4'h0;
+      \$2849  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2842  = rd__addr;
+    \$2850  = rd__addr;
     if (stall_adv4) begin
-      \$2842  = \$2585 [3:0];
+      \$2850  = \$2589 [3:0];
     end
     if (rst) begin
-      \$2842  = 4'hc;
+      \$2850  = 4'hc;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2843  = \sel_l13_s0$1070 ;
+    \$2851  = \sel_l13_s0$1078 ;
     if (stall_adv5) begin
-      \$2843  = \sel_l10_s0$719 ;
+      \$2851  = \sel_l10_s0$719 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2844  = \sel_l13_s0$734 ;
+    \$2852  = \sel_l13_s0$734 ;
     if (stall_adv5) begin
-      \$2844  = { \$1626 , \$1624 , \$1622 , \$1620 , \$1618 , \$1616 , \$1614 , \$1612 , \sel_l10_s0$719 [0] };
+      \$2852  = { \$1626 , \$1624 , \$1622 , \$1620 , \$1618 , \$1616 , \$1614 , \$1612 , \sel_l10_s0$719 [0] };
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2845  = \sel_l13_s0$747 ;
+    \$2853  = \sel_l13_s0$747 ;
     if (stall_adv5) begin
-      \$2845  = { \$1644 , \$1642 , \$1640 , \$1638 , \$1636 , \$1634 , \$1632 , \$1630 , \$1628  };
+      \$2853  = { \$1644 , \$1642 , \$1640 , \$1638 , \$1636 , \$1634 , \$1632 , \$1630 , \$1628  };
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2846  = \sel_l13_s0$753 ;
+    \$2854  = \sel_l13_s0$753 ;
     if (stall_adv5) begin
-      \$2846  = { \$1662 , \$1660 , \$1658 , \$1656 , \$1654 , \$1652 , \$1650 , \$1648 , \$1646  };
+      \$2854  = { \$1662 , \$1660 , \$1658 , \$1656 , \$1654 , \$1652 , \$1650 , \$1648 , \$1646  };
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2847  = \sel_l13_s0$759 ;
+    \$2855  = \sel_l13_s0$759 ;
     if (stall_adv5) begin
-      \$2847  = { \$1680 , \$1678 , \$1676 , \$1674 , \$1672 , \$1670 , \$1668 , \$1666 , \$1664  };
+      \$2855  = { \$1680 , \$1678 , \$1676 , \$1674 , \$1672 , \$1670 , \$1668 , \$1666 , \$1664  };
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2848  = \sel_l13_s0$765 ;
+    \$2856  = \sel_l13_s0$765 ;
     if (stall_adv5) begin
-      \$2848  = { \$1698 , \$1696 , \$1694 , \$1692 , \$1690 , \$1688 , \$1686 , \$1684 , \$1682  };
+      \$2856  = { \$1698 , \$1696 , \$1694 , \$1692 , \$1690 , \$1688 , \$1686 , \$1684 , \$1682  };
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2849  = \sel_l13_s0$771 ;
+    \$2857  = \sel_l13_s0$771 ;
     if (stall_adv5) begin
-      \$2849  = { \$1716 , \$1714 , \$1712 , \$1710 , \$1708 , \$1706 , \$1704 , \$1702 , \$1700  };
+      \$2857  = { \$1716 , \$1714 , \$1712 , \$1710 , \$1708 , \$1706 , \$1704 , \$1702 , \$1700  };
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2850  = \sel_l13_s0$777 ;
+    \$2858  = \sel_l13_s0$777 ;
     if (stall_adv5) begin
-      \$2850  = { \$1734 , \$1732 , \$1730 , \$1728 , \$1726 , \$1724 , \$1722 , \$1720 , \$1718  };
+      \$2858  = { \$1734 , \$1732 , \$1730 , \$1728 , \$1726 , \$1724 , \$1722 , \$1720 , \$1718  };
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2851  = \sel_l13_s0$783 ;
+    \$2859  = \sel_l13_s0$783 ;
     if (stall_adv5) begin
-      \$2851  = { \$1752 , \$1750 , \$1748 , \$1746 , \$1744 , \$1742 , \$1740 , \$1738 , \$1736  };
+      \$2859  = { \$1752 , \$1750 , \$1748 , \$1746 , \$1744 , \$1742 , \$1740 , \$1738 , \$1736  };
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2852  = sel_l13_s0;
+    \$2860  = sel_l13_s0;
     if (stall_adv5) begin
-      \$2852  = sel_dl1_r0_q[7:0];
+      \$2860  = sel_dl1_r0_q[7:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2853  = \sel_l13_s0$735 ;
+    \$2861  = \sel_l13_s0$735 ;
     if (stall_adv5) begin
-      \$2853  = sel_dl1_r0_q[15:8];
+      \$2861  = sel_dl1_r0_q[15:8];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2854  = \sel_l13_s0$736 ;
+    \$2862  = \sel_l13_s0$736 ;
     if (stall_adv5) begin
-      \$2854  = sel_dl1_r0_q[23:16];
+      \$2862  = sel_dl1_r0_q[23:16];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2855  = \sel_l13_s0$738 ;
+    \$2863  = \sel_l13_s0$738 ;
     if (stall_adv5) begin
-      \$2855  = sel_dl1_r0_q[31:24];
+      \$2863  = sel_dl1_r0_q[31:24];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2856  = \sel_l13_s0$739 ;
+    \$2864  = \sel_l13_s0$739 ;
     if (stall_adv5) begin
-      \$2856  = sel_dl1_r0_q[39:32];
+      \$2864  = sel_dl1_r0_q[39:32];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2857  = \sel_l13_s0$740 ;
+    \$2865  = \sel_l13_s0$740 ;
     if (stall_adv5) begin
-      \$2857  = sel_dl1_r0_q[47:40];
+      \$2865  = sel_dl1_r0_q[47:40];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2858  = \sel_l13_s0$742 ;
+    \$2866  = \sel_l13_s0$742 ;
     if (stall_adv5) begin
-      \$2858  = sel_dl1_r0_q[55:48];
+      \$2866  = sel_dl1_r0_q[55:48];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2859  = \sel_l13_s0$743 ;
+    \$2867  = \sel_l13_s0$743 ;
     if (stall_adv5) begin
-      \$2859  = sel_dl1_r0_q[63:56];
+      \$2867  = sel_dl1_r0_q[63:56];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2860  = \sel_l13_s0$744 ;
+    \$2868  = \sel_l13_s0$744 ;
     if (stall_adv5) begin
-      \$2860  = sel_dl1_r0_q[71:64];
+      \$2868  = sel_dl1_r0_q[71:64];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2861  = \sel_l13_s0$750 ;
+    \$2869  = \sel_l13_s0$750 ;
     if (stall_adv5) begin
-      \$2861  = sel_dl1_r0_q[79:72];
+      \$2869  = sel_dl1_r0_q[79:72];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2862  = \sel_l13_s0$756 ;
+    \$2870  = \sel_l13_s0$756 ;
     if (stall_adv5) begin
-      \$2862  = sel_dl1_r0_q[87:80];
+      \$2870  = sel_dl1_r0_q[87:80];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2863  = \sel_l13_s0$762 ;
+    \$2871  = \sel_l13_s0$762 ;
     if (stall_adv5) begin
-      \$2863  = sel_dl1_r0_q[95:88];
+      \$2871  = sel_dl1_r0_q[95:88];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2864  = \sel_l13_s0$768 ;
+    \$2872  = \sel_l13_s0$768 ;
     if (stall_adv5) begin
-      \$2864  = sel_dl1_r0_q[103:96];
+      \$2872  = sel_dl1_r0_q[103:96];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2865  = \sel_l13_s0$774 ;
+    \$2873  = \sel_l13_s0$774 ;
     if (stall_adv5) begin
-      \$2865  = sel_dl1_r0_q[111:104];
+      \$2873  = sel_dl1_r0_q[111:104];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2866  = \sel_l13_s0$780 ;
+    \$2874  = \sel_l13_s0$780 ;
     if (stall_adv5) begin
-      \$2866  = sel_dl1_r0_q[119:112];
+      \$2874  = sel_dl1_r0_q[119:112];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2867  = \sel_l13_s0$786 ;
+    \$2875  = \sel_l13_s0$786 ;
     if (stall_adv5) begin
-      \$2867  = sel_dl1_r0_q[127:120];
+      \$2875  = sel_dl1_r0_q[127:120];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2868  = \sel_l13_s0$1071 ;
+    \$2876  = \sel_l13_s0$1079 ;
     if (stall_adv5) begin
-      \$2868  = \sel_l10_s0$1069 ;
+      \$2876  = \sel_l10_s0$1077 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2869  = sel_l15_s0;
+    \$2877  = sel_l15_s0;
     if (stall_adv6) begin
-      \$2869  = \sel_l13_s0$1070 ;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2870  = \sel_l15_s0$1073 ;
-    if (stall_adv6) begin
-      \$2870  = sel_val0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2871  = \sel_l15_s0$1074 ;
-    if (stall_adv6) begin
-      \$2871  = sel_val1;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2872  = \sel_l15_s0$1075 ;
-    if (stall_adv6) begin
-      \$2872  = sel_val2;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2873  = \sel_l15_s0$1076 ;
-    if (stall_adv6) begin
-      \$2873  = sel_val3;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2874  = \sel_l15_s0$1077 ;
-    if (stall_adv6) begin
-      \$2874  = sel_val4;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2875  = \sel_l15_s0$1078 ;
-    if (stall_adv6) begin
-      \$2875  = sel_val5;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2876  = \sel_l15_s0$1079 ;
-    if (stall_adv6) begin
-      \$2876  = sel_val6;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2877  = \sel_l15_s0$1080 ;
-    if (stall_adv6) begin
-      \$2877  = sel_val7;
+      \$2877  = \sel_l13_s0$1078 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     \$2878  = \sel_l15_s0$1081 ;
     if (stall_adv6) begin
-      \$2878  = { \sel_l13_s0$734 [8], \$1774 , \$1771 , \$1768  };
+      \$2878  = sel_val0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     \$2879  = \sel_l15_s0$1082 ;
     if (stall_adv6) begin
-      \$2879  = { \$1797 , \$1796 , \$1793 , \$1790  };
+      \$2879  = sel_val1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     \$2880  = \sel_l15_s0$1083 ;
     if (stall_adv6) begin
-      \$2880  = { \$1821 , \$1819 , \$1816 , \$1812  };
+      \$2880  = sel_val2;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     \$2881  = \sel_l15_s0$1084 ;
     if (stall_adv6) begin
-      \$2881  = { \$1847 , \$1844 , \$1841 , \$1837  };
+      \$2881  = sel_val3;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     \$2882  = \sel_l15_s0$1085 ;
     if (stall_adv6) begin
-      \$2882  = { \$1873 , \$1869 , \$1865 , \$1862  };
+      \$2882  = sel_val4;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     \$2883  = \sel_l15_s0$1086 ;
     if (stall_adv6) begin
-      \$2883  = { \$1901 , \$1896 , \$1892 , \$1889  };
+      \$2883  = sel_val5;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     \$2884  = \sel_l15_s0$1087 ;
     if (stall_adv6) begin
-      \$2884  = { \$1930 , \$1924 , \$1920 , \$1916  };
+      \$2884  = sel_val6;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     \$2885  = \sel_l15_s0$1088 ;
     if (stall_adv6) begin
-      \$2885  = { \$1961 , \$1954 , \$1950 , \$1946  };
+      \$2885  = sel_val7;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     \$2886  = \sel_l15_s0$1089 ;
     if (stall_adv6) begin
-      \$2886  = \sel_l13_s0$1071 ;
+      \$2886  = { \sel_l13_s0$734 [8], \$1774 , \$1771 , \$1768  };
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2887  = sel_valid_s0;
+    \$2887  = \sel_l15_s0$1090 ;
+    if (stall_adv6) begin
+      \$2887  = { \$1797 , \$1796 , \$1793 , \$1790  };
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2888  = \sel_l15_s0$1091 ;
+    if (stall_adv6) begin
+      \$2888  = { \$1821 , \$1819 , \$1816 , \$1812  };
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2889  = \sel_l15_s0$1092 ;
+    if (stall_adv6) begin
+      \$2889  = { \$1847 , \$1844 , \$1841 , \$1837  };
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2890  = \sel_l15_s0$1093 ;
+    if (stall_adv6) begin
+      \$2890  = { \$1873 , \$1869 , \$1865 , \$1862  };
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2891  = \sel_l15_s0$1094 ;
+    if (stall_adv6) begin
+      \$2891  = { \$1901 , \$1896 , \$1892 , \$1889  };
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2892  = \sel_l15_s0$1095 ;
+    if (stall_adv6) begin
+      \$2892  = { \$1930 , \$1924 , \$1920 , \$1916  };
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2893  = \sel_l15_s0$1096 ;
+    if (stall_adv6) begin
+      \$2893  = { \$1961 , \$1954 , \$1950 , \$1946  };
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2894  = \sel_l15_s0$1097 ;
+    if (stall_adv6) begin
+      \$2894  = \sel_l13_s0$1079 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2895  = sel_valid_s0;
     if (advance) begin
-      \$2887  = \$2587 ;
+      \$2895  = \$2591 ;
     end
-    if (rst) begin
-      \$2887  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2888  = sel_valid_s1;
-    if (advance) begin
-      \$2888  = sel_valid_s0;
-    end
-    if (rst) begin
-      \$2888  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2889  = sel_valid_s2;
-    if (advance) begin
-      \$2889  = sel_valid_s1;
-    end
-    if (rst) begin
-      \$2889  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2890  = sel_valid_s3;
-    if (advance) begin
-      \$2890  = sel_valid_s2;
-    end
-    if (rst) begin
-      \$2890  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2891  = sel_valid_s4;
-    if (advance) begin
-      \$2891  = sel_valid_s3;
-    end
-    if (rst) begin
-      \$2891  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2892  = sel_valid_s5;
-    if (advance) begin
-      \$2892  = sel_valid_s4;
-    end
-    if (rst) begin
-      \$2892  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2893  = mac_group;
-    if (\$2588 ) begin
-      (* full_case = 32'd1 *)
-      if (\$2590 ) begin
-        \$2893  = 6'h00;
-      end else begin
-        \$2893  = \$2591 [5:0];
-      end
-    end
-    if (rst) begin
-      \$2893  = 6'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2894  = load_busy;
-    if (stall_adv7) begin
-      \$2894  = \$2599 ;
-    end
-    if (rst) begin
-      \$2894  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2895  = \$2604 ;
     if (rst) begin
       \$2895  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2896  = \mac_read_s0$1101 ;
-    if (stall_adv10) begin
-      \$2896  = \sel_l15_s0$1073 ;
+    \$2896  = sel_valid_s1;
+    if (advance) begin
+      \$2896  = sel_valid_s0;
+    end
+    if (rst) begin
+      \$2896  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2897  = \mac_read_s0$1102 ;
-    if (stall_adv10) begin
-      \$2897  = \sel_l15_s0$1074 ;
+    \$2897  = sel_valid_s2;
+    if (advance) begin
+      \$2897  = sel_valid_s1;
+    end
+    if (rst) begin
+      \$2897  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2898  = \mac_read_s0$1103 ;
-    if (stall_adv10) begin
-      \$2898  = \sel_l15_s0$1075 ;
+    \$2898  = sel_valid_s3;
+    if (advance) begin
+      \$2898  = sel_valid_s2;
+    end
+    if (rst) begin
+      \$2898  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2899  = \mac_read_s0$1104 ;
-    if (stall_adv10) begin
-      \$2899  = \sel_l15_s0$1076 ;
+    \$2899  = sel_valid_s4;
+    if (advance) begin
+      \$2899  = sel_valid_s3;
+    end
+    if (rst) begin
+      \$2899  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2900  = \mac_read_s0$1105 ;
-    if (stall_adv10) begin
-      \$2900  = \sel_l15_s0$1077 ;
+    \$2900  = sel_valid_s5;
+    if (advance) begin
+      \$2900  = sel_valid_s4;
+    end
+    if (rst) begin
+      \$2900  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2901  = \mac_read_s0$1106 ;
-    if (stall_adv10) begin
-      \$2901  = \sel_l15_s0$1078 ;
+    \$2901  = mac_group;
+    if (\$2592 ) begin
+      (* full_case = 32'd1 *)
+      if (\$2594 ) begin
+        \$2901  = 6'h00;
+      end else begin
+        \$2901  = \$2595 [5:0];
+      end
+    end
+    if (rst) begin
+      \$2901  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2902  = \mac_read_s0$1107 ;
-    if (stall_adv10) begin
-      \$2902  = \sel_l15_s0$1079 ;
+    \$2902  = load_busy;
+    if (stall_adv7) begin
+      \$2902  = \$2603 ;
+    end
+    if (rst) begin
+      \$2902  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2903  = \mac_read_s0$1108 ;
-    if (stall_adv10) begin
-      \$2903  = \sel_l15_s0$1080 ;
+    \$2903  = \$2608 ;
+    if (rst) begin
+      \$2903  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2904  = mac_read_s0;
+    \$2904  = \mac_read_s0$1109 ;
     if (stall_adv10) begin
       \$2904  = \sel_l15_s0$1081 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2905  = \mac_read_s0$810 ;
+    \$2905  = \mac_read_s0$1110 ;
     if (stall_adv10) begin
       \$2905  = \sel_l15_s0$1082 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2906  = \mac_read_s0$812 ;
+    \$2906  = \mac_read_s0$1111 ;
     if (stall_adv10) begin
       \$2906  = \sel_l15_s0$1083 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2907  = \mac_read_s0$814 ;
+    \$2907  = \mac_read_s0$1112 ;
     if (stall_adv10) begin
       \$2907  = \sel_l15_s0$1084 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2908  = \mac_read_s0$816 ;
+    \$2908  = \mac_read_s0$1113 ;
     if (stall_adv10) begin
       \$2908  = \sel_l15_s0$1085 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2909  = \mac_read_s0$818 ;
+    \$2909  = \mac_read_s0$1114 ;
     if (stall_adv10) begin
       \$2909  = \sel_l15_s0$1086 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2910  = \mac_read_s0$820 ;
+    \$2910  = \mac_read_s0$1115 ;
     if (stall_adv10) begin
       \$2910  = \sel_l15_s0$1087 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2911  = \mac_read_s0$822 ;
+    \$2911  = \mac_read_s0$1116 ;
     if (stall_adv10) begin
       \$2911  = \sel_l15_s0$1088 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2912  = \mac_read_s0$1109 ;
+    \$2912  = mac_read_s0;
     if (stall_adv10) begin
       \$2912  = \sel_l15_s0$1089 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2913  = mac_read_valid_s0;
+    \$2913  = \mac_read_s0$810 ;
     if (stall_adv10) begin
-      \$2913  = sel_valid_s5;
+      \$2913  = \sel_l15_s0$1090 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2914  = \mac_read_s0$812 ;
+    if (stall_adv10) begin
+      \$2914  = \sel_l15_s0$1091 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2915  = \mac_read_s0$814 ;
+    if (stall_adv10) begin
+      \$2915  = \sel_l15_s0$1092 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2916  = \mac_read_s0$816 ;
+    if (stall_adv10) begin
+      \$2916  = \sel_l15_s0$1093 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2917  = \mac_read_s0$818 ;
+    if (stall_adv10) begin
+      \$2917  = \sel_l15_s0$1094 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2918  = \mac_read_s0$820 ;
+    if (stall_adv10) begin
+      \$2918  = \sel_l15_s0$1095 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2919  = \mac_read_s0$822 ;
+    if (stall_adv10) begin
+      \$2919  = \sel_l15_s0$1096 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2920  = \mac_read_s0$1117 ;
+    if (stall_adv10) begin
+      \$2920  = \sel_l15_s0$1097 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2921  = mac_read_valid_s0;
+    if (stall_adv10) begin
+      \$2921  = sel_valid_s5;
     end
     if (rst) begin
-      \$2913  = 1'h0;
+      \$2921  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2914  = mac_rdreg_s0;
-    if (stall_adv9) begin
-      \$2914  = \mac_read_s0$1101 ;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2915  = \mac_rdreg_s0$1112 ;
-    if (stall_adv9) begin
-      \$2915  = \mac_read_s0$1102 ;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2916  = \mac_rdreg_s0$1113 ;
-    if (stall_adv9) begin
-      \$2916  = \mac_read_s0$1103 ;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2917  = \mac_rdreg_s0$1114 ;
-    if (stall_adv9) begin
-      \$2917  = \mac_read_s0$1104 ;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2918  = \mac_rdreg_s0$1115 ;
-    if (stall_adv9) begin
-      \$2918  = \mac_read_s0$1105 ;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2919  = \mac_rdreg_s0$1116 ;
-    if (stall_adv9) begin
-      \$2919  = \mac_read_s0$1106 ;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2920  = \mac_rdreg_s0$1117 ;
-    if (stall_adv9) begin
-      \$2920  = \mac_read_s0$1107 ;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2921  = \mac_rdreg_s0$1118 ;
-    if (stall_adv9) begin
-      \$2921  = \mac_read_s0$1108 ;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2922  = \mac_rdreg_s0$1119 ;
+    \$2922  = mac_rdreg_s0;
     if (stall_adv9) begin
       \$2922  = \mac_read_s0$1109 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2923  = mac_rdreg_valid_s0;
+    \$2923  = \mac_rdreg_s0$1120 ;
     if (stall_adv9) begin
-      \$2923  = mac_read_valid_s0;
+      \$2923  = \mac_read_s0$1110 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2924  = \mac_rdreg_s0$1121 ;
+    if (stall_adv9) begin
+      \$2924  = \mac_read_s0$1111 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2925  = \mac_rdreg_s0$1122 ;
+    if (stall_adv9) begin
+      \$2925  = \mac_read_s0$1112 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2926  = \mac_rdreg_s0$1123 ;
+    if (stall_adv9) begin
+      \$2926  = \mac_read_s0$1113 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2927  = \mac_rdreg_s0$1124 ;
+    if (stall_adv9) begin
+      \$2927  = \mac_read_s0$1114 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2928  = \mac_rdreg_s0$1125 ;
+    if (stall_adv9) begin
+      \$2928  = \mac_read_s0$1115 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2929  = \mac_rdreg_s0$1126 ;
+    if (stall_adv9) begin
+      \$2929  = \mac_read_s0$1116 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2930  = \mac_rdreg_s0$1127 ;
+    if (stall_adv9) begin
+      \$2930  = \mac_read_s0$1117 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2931  = mac_rdreg_valid_s0;
+    if (stall_adv9) begin
+      \$2931  = mac_read_valid_s0;
     end
     if (rst) begin
-      \$2923  = 1'h0;
+      \$2931  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2924  = mac_sel_r0_s0;
+    \$2932  = mac_sel_r0_s0;
     if (stall_adv11) begin
-      \$2924  = { \$1985 , \$1984 , \$1983 , \$1982 , \$1981 , \$1980 , \$1979 , \$1978 , \$1977  };
+      \$2932  = { \$1985 , \$1984 , \$1983 , \$1982 , \$1981 , \$1980 , \$1979 , \$1978 , \$1977  };
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2925  = \mac_sel_r0_s0$1122 ;
+    \$2933  = \mac_sel_r0_s0$1130 ;
     if (stall_adv11) begin
-      \$2925  = { \$1994 , \$1993 , \$1992 , \$1991 , \$1990 , \$1989 , \$1988 , \$1987 , \$1986  };
+      \$2933  = { \$1994 , \$1993 , \$1992 , \$1991 , \$1990 , \$1989 , \$1988 , \$1987 , \$1986  };
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2926  = \mac_sel_r0_s0$1123 ;
+    \$2934  = \mac_sel_r0_s0$1131 ;
     if (stall_adv11) begin
-      \$2926  = { \$2003 , \$2002 , \$2001 , \$2000 , \$1999 , \$1998 , \$1997 , \$1996 , \$1995  };
+      \$2934  = { \$2003 , \$2002 , \$2001 , \$2000 , \$1999 , \$1998 , \$1997 , \$1996 , \$1995  };
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2927  = \mac_sel_r0_s0$1124 ;
+    \$2935  = \mac_sel_r0_s0$1132 ;
     if (stall_adv11) begin
-      \$2927  = { \$2012 , \$2011 , \$2010 , \$2009 , \$2008 , \$2007 , \$2006 , \$2005 , \$2004  };
+      \$2935  = { \$2012 , \$2011 , \$2010 , \$2009 , \$2008 , \$2007 , \$2006 , \$2005 , \$2004  };
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2928  = \mac_sel_r0_s0$1125 ;
+    \$2936  = \mac_sel_r0_s0$1133 ;
     if (stall_adv11) begin
-      \$2928  = { \$2021 , \$2020 , \$2019 , \$2018 , \$2017 , \$2016 , \$2015 , \$2014 , \$2013  };
+      \$2936  = { \$2021 , \$2020 , \$2019 , \$2018 , \$2017 , \$2016 , \$2015 , \$2014 , \$2013  };
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2929  = \mac_sel_r0_s0$1126 ;
+    \$2937  = \mac_sel_r0_s0$1134 ;
     if (stall_adv11) begin
-      \$2929  = { \$2030 , \$2029 , \$2028 , \$2027 , \$2026 , \$2025 , \$2024 , \$2023 , \$2022  };
+      \$2937  = { \$2030 , \$2029 , \$2028 , \$2027 , \$2026 , \$2025 , \$2024 , \$2023 , \$2022  };
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2930  = \mac_sel_r0_s0$1127 ;
+    \$2938  = \mac_sel_r0_s0$1135 ;
     if (stall_adv11) begin
-      \$2930  = { \$2039 , \$2038 , \$2037 , \$2036 , \$2035 , \$2034 , \$2033 , \$2032 , \$2031  };
+      \$2938  = { \$2039 , \$2038 , \$2037 , \$2036 , \$2035 , \$2034 , \$2033 , \$2032 , \$2031  };
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2931  = \mac_sel_r0_s0$1128 ;
+    \$2939  = \mac_sel_r0_s0$1136 ;
     if (stall_adv11) begin
-      \$2931  = { \$2048 , \$2047 , \$2046 , \$2045 , \$2044 , \$2043 , \$2042 , \$2041 , \$2040  };
+      \$2939  = { \$2048 , \$2047 , \$2046 , \$2045 , \$2044 , \$2043 , \$2042 , \$2041 , \$2040  };
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2932  = mac_wmux_sel0_s0;
+    \$2940  = mac_wmux_sel0_s0;
     if (stall_adv12) begin
-      \$2932  = mac_sel_r0_s0;
+      \$2940  = mac_sel_r0_s0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2933  = \mac_wmux_sel0_s0$841 ;
+    \$2941  = \mac_wmux_sel0_s0$841 ;
     if (stall_adv12) begin
-      \$2933  = \mac_sel_r0_s0$1122 ;
+      \$2941  = \mac_sel_r0_s0$1130 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2934  = \mac_wmux_sel0_s0$844 ;
+    \$2942  = \mac_wmux_sel0_s0$844 ;
     if (stall_adv12) begin
-      \$2934  = \mac_sel_r0_s0$1123 ;
+      \$2942  = \mac_sel_r0_s0$1131 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2935  = \mac_wmux_sel0_s0$847 ;
+    \$2943  = \mac_wmux_sel0_s0$847 ;
     if (stall_adv12) begin
-      \$2935  = \mac_sel_r0_s0$1124 ;
+      \$2943  = \mac_sel_r0_s0$1132 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2936  = \mac_wmux_sel0_s0$850 ;
+    \$2944  = \mac_wmux_sel0_s0$850 ;
     if (stall_adv12) begin
-      \$2936  = \mac_sel_r0_s0$1125 ;
+      \$2944  = \mac_sel_r0_s0$1133 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2937  = \mac_wmux_sel0_s0$853 ;
+    \$2945  = \mac_wmux_sel0_s0$853 ;
     if (stall_adv12) begin
-      \$2937  = \mac_sel_r0_s0$1126 ;
+      \$2945  = \mac_sel_r0_s0$1134 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2938  = \mac_wmux_sel0_s0$856 ;
+    \$2946  = \mac_wmux_sel0_s0$856 ;
     if (stall_adv12) begin
-      \$2938  = \mac_sel_r0_s0$1127 ;
+      \$2946  = \mac_sel_r0_s0$1135 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2939  = \mac_wmux_sel0_s0$859 ;
+    \$2947  = \mac_wmux_sel0_s0$859 ;
     if (stall_adv12) begin
-      \$2939  = \mac_sel_r0_s0$1128 ;
+      \$2947  = \mac_sel_r0_s0$1136 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2940  = mac_wmux_s0;
+    \$2948  = mac_wmux_s0;
     if (stall_adv13) begin
-      \$2940  = wbank0_q[7:0];
+      \$2948  = wbank0_q[7:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2941  = \mac_wmux_s0$832 ;
+    \$2949  = \mac_wmux_s0$832 ;
     if (stall_adv13) begin
-      \$2941  = wbank1_q[7:0];
+      \$2949  = wbank1_q[7:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2942  = \mac_wmux_s0$833 ;
+    \$2950  = \mac_wmux_s0$833 ;
     if (stall_adv13) begin
-      \$2942  = wbank2_q[7:0];
+      \$2950  = wbank2_q[7:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2943  = \mac_wmux_s0$834 ;
+    \$2951  = \mac_wmux_s0$834 ;
     if (stall_adv13) begin
-      \$2943  = wbank3_q[7:0];
+      \$2951  = wbank3_q[7:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2944  = \mac_wmux_s0$835 ;
+    \$2952  = \mac_wmux_s0$835 ;
     if (stall_adv13) begin
-      \$2944  = wbank4_q[7:0];
+      \$2952  = wbank4_q[7:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2945  = \mac_wmux_s0$836 ;
+    \$2953  = \mac_wmux_s0$836 ;
     if (stall_adv13) begin
-      \$2945  = wbank5_q[7:0];
+      \$2953  = wbank5_q[7:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2946  = \mac_wmux_s0$837 ;
+    \$2954  = \mac_wmux_s0$837 ;
     if (stall_adv13) begin
-      \$2946  = wbank6_q[7:0];
+      \$2954  = wbank6_q[7:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2947  = \mac_wmux_s0$838 ;
+    \$2955  = \mac_wmux_s0$838 ;
     if (stall_adv13) begin
-      \$2947  = wbank7_q[7:0];
+      \$2955  = wbank7_q[7:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2948  = \mac_wmux_s0$839 ;
+    \$2956  = \mac_wmux_s0$839 ;
     if (stall_adv13) begin
-      \$2948  = wbank8_q[7:0];
+      \$2956  = wbank8_q[7:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2949  = \mac_wmux_s0$842 ;
+    \$2957  = \mac_wmux_s0$842 ;
     if (stall_adv13) begin
-      \$2949  = wbank9_q[7:0];
+      \$2957  = wbank9_q[7:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2950  = \mac_wmux_s0$845 ;
+    \$2958  = \mac_wmux_s0$845 ;
     if (stall_adv13) begin
-      \$2950  = wbank10_q[7:0];
+      \$2958  = wbank10_q[7:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2951  = \mac_wmux_s0$848 ;
+    \$2959  = \mac_wmux_s0$848 ;
     if (stall_adv13) begin
-      \$2951  = wbank11_q[7:0];
+      \$2959  = wbank11_q[7:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2952  = \mac_wmux_s0$851 ;
+    \$2960  = \mac_wmux_s0$851 ;
     if (stall_adv13) begin
-      \$2952  = wbank12_q[7:0];
+      \$2960  = wbank12_q[7:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2953  = \mac_wmux_s0$854 ;
+    \$2961  = \mac_wmux_s0$854 ;
     if (stall_adv13) begin
-      \$2953  = wbank13_q[7:0];
+      \$2961  = wbank13_q[7:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2954  = \mac_wmux_s0$857 ;
+    \$2962  = \mac_wmux_s0$857 ;
     if (stall_adv13) begin
-      \$2954  = wbank14_q[7:0];
+      \$2962  = wbank14_q[7:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2955  = \mac_wmux_s0$860 ;
+    \$2963  = \mac_wmux_s0$860 ;
     if (stall_adv13) begin
-      \$2955  = wbank15_q[7:0];
+      \$2963  = wbank15_q[7:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2956  = \mac_wmux_s0$862 ;
+    \$2964  = \mac_wmux_s0$862 ;
     if (stall_adv13) begin
-      \$2956  = wbank0_q[15:8];
+      \$2964  = wbank0_q[15:8];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2957  = \mac_wmux_s0$863 ;
+    \$2965  = \mac_wmux_s0$863 ;
     if (stall_adv13) begin
-      \$2957  = wbank1_q[15:8];
+      \$2965  = wbank1_q[15:8];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2958  = \mac_wmux_s0$864 ;
+    \$2966  = \mac_wmux_s0$864 ;
     if (stall_adv13) begin
-      \$2958  = wbank2_q[15:8];
+      \$2966  = wbank2_q[15:8];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2959  = \mac_wmux_s0$865 ;
+    \$2967  = \mac_wmux_s0$865 ;
     if (stall_adv13) begin
-      \$2959  = wbank3_q[15:8];
+      \$2967  = wbank3_q[15:8];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2960  = \mac_wmux_s0$866 ;
+    \$2968  = \mac_wmux_s0$866 ;
     if (stall_adv13) begin
-      \$2960  = wbank4_q[15:8];
+      \$2968  = wbank4_q[15:8];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2961  = \mac_wmux_s0$867 ;
+    \$2969  = \mac_wmux_s0$867 ;
     if (stall_adv13) begin
-      \$2961  = wbank5_q[15:8];
+      \$2969  = wbank5_q[15:8];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2962  = \mac_wmux_s0$868 ;
+    \$2970  = \mac_wmux_s0$868 ;
     if (stall_adv13) begin
-      \$2962  = wbank6_q[15:8];
+      \$2970  = wbank6_q[15:8];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2963  = \mac_wmux_s0$869 ;
+    \$2971  = \mac_wmux_s0$869 ;
     if (stall_adv13) begin
-      \$2963  = wbank7_q[15:8];
+      \$2971  = wbank7_q[15:8];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2964  = \mac_wmux_s0$870 ;
+    \$2972  = \mac_wmux_s0$870 ;
     if (stall_adv13) begin
-      \$2964  = wbank8_q[15:8];
+      \$2972  = wbank8_q[15:8];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2965  = \mac_wmux_s0$872 ;
+    \$2973  = \mac_wmux_s0$872 ;
     if (stall_adv13) begin
-      \$2965  = wbank9_q[15:8];
+      \$2973  = wbank9_q[15:8];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2966  = \mac_wmux_s0$874 ;
+    \$2974  = \mac_wmux_s0$874 ;
     if (stall_adv13) begin
-      \$2966  = wbank10_q[15:8];
+      \$2974  = wbank10_q[15:8];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2967  = \mac_wmux_s0$876 ;
+    \$2975  = \mac_wmux_s0$876 ;
     if (stall_adv13) begin
-      \$2967  = wbank11_q[15:8];
+      \$2975  = wbank11_q[15:8];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2968  = \mac_wmux_s0$878 ;
+    \$2976  = \mac_wmux_s0$878 ;
     if (stall_adv13) begin
-      \$2968  = wbank12_q[15:8];
+      \$2976  = wbank12_q[15:8];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2969  = \mac_wmux_s0$880 ;
+    \$2977  = \mac_wmux_s0$880 ;
     if (stall_adv13) begin
-      \$2969  = wbank13_q[15:8];
+      \$2977  = wbank13_q[15:8];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2970  = \mac_wmux_s0$882 ;
+    \$2978  = \mac_wmux_s0$882 ;
     if (stall_adv13) begin
-      \$2970  = wbank14_q[15:8];
+      \$2978  = wbank14_q[15:8];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2971  = \mac_wmux_s0$884 ;
+    \$2979  = \mac_wmux_s0$884 ;
     if (stall_adv13) begin
-      \$2971  = wbank15_q[15:8];
+      \$2979  = wbank15_q[15:8];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2972  = \mac_wmux_s0$886 ;
+    \$2980  = \mac_wmux_s0$886 ;
     if (stall_adv13) begin
-      \$2972  = wbank0_q[23:16];
+      \$2980  = wbank0_q[23:16];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2973  = \mac_wmux_s0$887 ;
+    \$2981  = \mac_wmux_s0$887 ;
     if (stall_adv13) begin
-      \$2973  = wbank1_q[23:16];
+      \$2981  = wbank1_q[23:16];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2974  = \mac_wmux_s0$888 ;
+    \$2982  = \mac_wmux_s0$888 ;
     if (stall_adv13) begin
-      \$2974  = wbank2_q[23:16];
+      \$2982  = wbank2_q[23:16];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2975  = \mac_wmux_s0$889 ;
+    \$2983  = \mac_wmux_s0$889 ;
     if (stall_adv13) begin
-      \$2975  = wbank3_q[23:16];
+      \$2983  = wbank3_q[23:16];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2976  = \mac_wmux_s0$890 ;
+    \$2984  = \mac_wmux_s0$890 ;
     if (stall_adv13) begin
-      \$2976  = wbank4_q[23:16];
+      \$2984  = wbank4_q[23:16];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2977  = \mac_wmux_s0$891 ;
+    \$2985  = \mac_wmux_s0$891 ;
     if (stall_adv13) begin
-      \$2977  = wbank5_q[23:16];
+      \$2985  = wbank5_q[23:16];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2978  = \mac_wmux_s0$892 ;
+    \$2986  = \mac_wmux_s0$892 ;
     if (stall_adv13) begin
-      \$2978  = wbank6_q[23:16];
+      \$2986  = wbank6_q[23:16];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2979  = \mac_wmux_s0$893 ;
+    \$2987  = \mac_wmux_s0$893 ;
     if (stall_adv13) begin
-      \$2979  = wbank7_q[23:16];
+      \$2987  = wbank7_q[23:16];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2980  = \mac_wmux_s0$894 ;
+    \$2988  = \mac_wmux_s0$894 ;
     if (stall_adv13) begin
-      \$2980  = wbank8_q[23:16];
+      \$2988  = wbank8_q[23:16];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2981  = \mac_wmux_s0$896 ;
+    \$2989  = \mac_wmux_s0$896 ;
     if (stall_adv13) begin
-      \$2981  = wbank9_q[23:16];
+      \$2989  = wbank9_q[23:16];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2982  = \mac_wmux_s0$898 ;
+    \$2990  = \mac_wmux_s0$898 ;
     if (stall_adv13) begin
-      \$2982  = wbank10_q[23:16];
+      \$2990  = wbank10_q[23:16];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2983  = \mac_wmux_s0$900 ;
+    \$2991  = \mac_wmux_s0$900 ;
     if (stall_adv13) begin
-      \$2983  = wbank11_q[23:16];
+      \$2991  = wbank11_q[23:16];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2984  = \mac_wmux_s0$902 ;
+    \$2992  = \mac_wmux_s0$902 ;
     if (stall_adv13) begin
-      \$2984  = wbank12_q[23:16];
+      \$2992  = wbank12_q[23:16];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2985  = \mac_wmux_s0$904 ;
+    \$2993  = \mac_wmux_s0$904 ;
     if (stall_adv13) begin
-      \$2985  = wbank13_q[23:16];
+      \$2993  = wbank13_q[23:16];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2986  = \mac_wmux_s0$906 ;
+    \$2994  = \mac_wmux_s0$906 ;
     if (stall_adv13) begin
-      \$2986  = wbank14_q[23:16];
+      \$2994  = wbank14_q[23:16];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2987  = \mac_wmux_s0$908 ;
+    \$2995  = \mac_wmux_s0$908 ;
     if (stall_adv13) begin
-      \$2987  = wbank15_q[23:16];
+      \$2995  = wbank15_q[23:16];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2988  = \mac_wmux_s0$910 ;
+    \$2996  = \mac_wmux_s0$910 ;
     if (stall_adv13) begin
-      \$2988  = wbank0_q[31:24];
+      \$2996  = wbank0_q[31:24];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2989  = \mac_wmux_s0$911 ;
+    \$2997  = \mac_wmux_s0$911 ;
     if (stall_adv13) begin
-      \$2989  = wbank1_q[31:24];
+      \$2997  = wbank1_q[31:24];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2990  = \mac_wmux_s0$912 ;
+    \$2998  = \mac_wmux_s0$912 ;
     if (stall_adv13) begin
-      \$2990  = wbank2_q[31:24];
+      \$2998  = wbank2_q[31:24];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2991  = \mac_wmux_s0$913 ;
+    \$2999  = \mac_wmux_s0$913 ;
     if (stall_adv13) begin
-      \$2991  = wbank3_q[31:24];
+      \$2999  = wbank3_q[31:24];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2992  = \mac_wmux_s0$914 ;
+    \$3000  = \mac_wmux_s0$914 ;
     if (stall_adv13) begin
-      \$2992  = wbank4_q[31:24];
+      \$3000  = wbank4_q[31:24];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2993  = \mac_wmux_s0$915 ;
+    \$3001  = \mac_wmux_s0$915 ;
     if (stall_adv13) begin
-      \$2993  = wbank5_q[31:24];
+      \$3001  = wbank5_q[31:24];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2994  = \mac_wmux_s0$916 ;
+    \$3002  = \mac_wmux_s0$916 ;
     if (stall_adv13) begin
-      \$2994  = wbank6_q[31:24];
+      \$3002  = wbank6_q[31:24];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2995  = \mac_wmux_s0$917 ;
+    \$3003  = \mac_wmux_s0$917 ;
     if (stall_adv13) begin
-      \$2995  = wbank7_q[31:24];
+      \$3003  = wbank7_q[31:24];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2996  = \mac_wmux_s0$918 ;
+    \$3004  = \mac_wmux_s0$918 ;
     if (stall_adv13) begin
-      \$2996  = wbank8_q[31:24];
+      \$3004  = wbank8_q[31:24];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2997  = \mac_wmux_s0$920 ;
+    \$3005  = \mac_wmux_s0$920 ;
     if (stall_adv13) begin
-      \$2997  = wbank9_q[31:24];
+      \$3005  = wbank9_q[31:24];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2998  = \mac_wmux_s0$922 ;
+    \$3006  = \mac_wmux_s0$922 ;
     if (stall_adv13) begin
-      \$2998  = wbank10_q[31:24];
+      \$3006  = wbank10_q[31:24];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2999  = \mac_wmux_s0$924 ;
+    \$3007  = \mac_wmux_s0$924 ;
     if (stall_adv13) begin
-      \$2999  = wbank11_q[31:24];
+      \$3007  = wbank11_q[31:24];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3000  = \mac_wmux_s0$926 ;
+    \$3008  = \mac_wmux_s0$926 ;
     if (stall_adv13) begin
-      \$3000  = wbank12_q[31:24];
+      \$3008  = wbank12_q[31:24];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3001  = \mac_wmux_s0$928 ;
+    \$3009  = \mac_wmux_s0$928 ;
     if (stall_adv13) begin
-      \$3001  = wbank13_q[31:24];
+      \$3009  = wbank13_q[31:24];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3002  = \mac_wmux_s0$930 ;
+    \$3010  = \mac_wmux_s0$930 ;
     if (stall_adv13) begin
-      \$3002  = wbank14_q[31:24];
+      \$3010  = wbank14_q[31:24];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3003  = \mac_wmux_s0$932 ;
+    \$3011  = \mac_wmux_s0$932 ;
     if (stall_adv13) begin
-      \$3003  = wbank15_q[31:24];
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3004  = \mac_wmux_s0$1145 ;
-    if (stall_adv13) begin
-      \$3004  = mac_rdreg_s0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3005  = \mac_wmux_s0$1146 ;
-    if (stall_adv13) begin
-      \$3005  = \mac_rdreg_s0$1112 ;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3006  = \mac_wmux_s0$1147 ;
-    if (stall_adv13) begin
-      \$3006  = \mac_rdreg_s0$1113 ;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3007  = \mac_wmux_s0$1148 ;
-    if (stall_adv13) begin
-      \$3007  = \mac_rdreg_s0$1114 ;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3008  = \mac_wmux_s0$1149 ;
-    if (stall_adv13) begin
-      \$3008  = \mac_rdreg_s0$1115 ;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3009  = \mac_wmux_s0$1150 ;
-    if (stall_adv13) begin
-      \$3009  = \mac_rdreg_s0$1116 ;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3010  = \mac_wmux_s0$1151 ;
-    if (stall_adv13) begin
-      \$3010  = \mac_rdreg_s0$1117 ;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3011  = \mac_wmux_s0$1152 ;
-    if (stall_adv13) begin
-      \$3011  = \mac_rdreg_s0$1118 ;
+      \$3011  = wbank15_q[31:24];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     \$3012  = \mac_wmux_s0$1153 ;
     if (stall_adv13) begin
-      \$3012  = \mac_rdreg_s0$1119 ;
+      \$3012  = mac_rdreg_s0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3013  = mac_wmux_valid_s0;
+    \$3013  = \mac_wmux_s0$1154 ;
     if (stall_adv13) begin
-      \$3013  = mac_rdreg_valid_s0;
+      \$3013  = \mac_rdreg_s0$1120 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3014  = \mac_wmux_s0$1155 ;
+    if (stall_adv13) begin
+      \$3014  = \mac_rdreg_s0$1121 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3015  = \mac_wmux_s0$1156 ;
+    if (stall_adv13) begin
+      \$3015  = \mac_rdreg_s0$1122 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3016  = \mac_wmux_s0$1157 ;
+    if (stall_adv13) begin
+      \$3016  = \mac_rdreg_s0$1123 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3017  = \mac_wmux_s0$1158 ;
+    if (stall_adv13) begin
+      \$3017  = \mac_rdreg_s0$1124 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3018  = \mac_wmux_s0$1159 ;
+    if (stall_adv13) begin
+      \$3018  = \mac_rdreg_s0$1125 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3019  = \mac_wmux_s0$1160 ;
+    if (stall_adv13) begin
+      \$3019  = \mac_rdreg_s0$1126 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3020  = \mac_wmux_s0$1161 ;
+    if (stall_adv13) begin
+      \$3020  = \mac_rdreg_s0$1127 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3021  = mac_wmux_valid_s0;
+    if (stall_adv13) begin
+      \$3021  = mac_rdreg_valid_s0;
     end
     if (rst) begin
-      \$3013  = 1'h0;
+      \$3021  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3014  = mac_pre_s0;
+    \$3022  = mac_pre_a0_g0;
     if (stall_adv14) begin
-      \$3014  = \mac_wmux_s0$1145 ;
+      \$3022  = \mac_wmux_s0$1153 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3015  = \mac_pre_s0$1156 ;
-    if (stall_adv14) begin
-      \$3015  = \mac_wmux_s0$1146 ;
+    \$3023  = mac_pre_a1_g1;
+    if (stall_adv15) begin
+      \$3023  = \mac_wmux_s0$1154 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3016  = \mac_pre_s0$1157 ;
-    if (stall_adv14) begin
-      \$3016  = \mac_wmux_s0$1147 ;
+    \$3024  = mac_pre_a2_g2;
+    if (stall_adv16) begin
+      \$3024  = \mac_wmux_s0$1155 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3017  = \mac_pre_s0$1158 ;
-    if (stall_adv14) begin
-      \$3017  = \mac_wmux_s0$1148 ;
+    \$3025  = mac_pre_a3_g3;
+    if (stall_adv17) begin
+      \$3025  = \mac_wmux_s0$1156 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3018  = \mac_pre_s0$1159 ;
-    if (stall_adv14) begin
-      \$3018  = \mac_wmux_s0$1149 ;
+    \$3026  = mac_pre_a4_g4;
+    if (stall_adv18) begin
+      \$3026  = \mac_wmux_s0$1157 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3019  = \mac_pre_s0$1160 ;
-    if (stall_adv14) begin
-      \$3019  = \mac_wmux_s0$1150 ;
+    \$3027  = mac_pre_a5_g5;
+    if (stall_adv19) begin
+      \$3027  = \mac_wmux_s0$1158 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3020  = \mac_pre_s0$1161 ;
-    if (stall_adv14) begin
-      \$3020  = \mac_wmux_s0$1151 ;
+    \$3028  = mac_pre_a6_g6;
+    if (stall_adv20) begin
+      \$3028  = \mac_wmux_s0$1159 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3021  = \mac_pre_s0$1162 ;
-    if (stall_adv14) begin
-      \$3021  = \mac_wmux_s0$1152 ;
+    \$3029  = mac_pre_a7_g7;
+    if (stall_adv21) begin
+      \$3029  = \mac_wmux_s0$1160 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3022  = \mac_pre_s0$1163 ;
-    if (stall_adv14) begin
-      \$3022  = mac_wmux_w0_0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3023  = \mac_pre_s0$1164 ;
-    if (stall_adv14) begin
-      \$3023  = mac_wmux_w0_1;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3024  = \mac_pre_s0$1165 ;
-    if (stall_adv14) begin
-      \$3024  = mac_wmux_w0_2;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3025  = \mac_pre_s0$1166 ;
-    if (stall_adv14) begin
-      \$3025  = mac_wmux_w0_3;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3026  = \mac_pre_s0$1167 ;
-    if (stall_adv14) begin
-      \$3026  = mac_wmux_w0_4;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3027  = \mac_pre_s0$1168 ;
-    if (stall_adv14) begin
-      \$3027  = mac_wmux_w0_5;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3028  = \mac_pre_s0$1169 ;
-    if (stall_adv14) begin
-      \$3028  = mac_wmux_w0_6;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3029  = \mac_pre_s0$1170 ;
-    if (stall_adv14) begin
-      \$3029  = mac_wmux_w0_7;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3030  = \mac_pre_s0$1171 ;
-    if (stall_adv14) begin
-      \$3030  = mac_wmux_w1_0;
+    \$3030  = mac_pre_s0;
+    if (stall_adv22) begin
+      \$3030  = mac_wmux_w0_0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     \$3031  = \mac_pre_s0$1172 ;
-    if (stall_adv14) begin
-      \$3031  = mac_wmux_w1_1;
+    if (stall_adv22) begin
+      \$3031  = mac_wmux_w0_1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     \$3032  = \mac_pre_s0$1173 ;
-    if (stall_adv14) begin
-      \$3032  = mac_wmux_w1_2;
+    if (stall_adv22) begin
+      \$3032  = mac_wmux_w0_2;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     \$3033  = \mac_pre_s0$1174 ;
-    if (stall_adv14) begin
-      \$3033  = mac_wmux_w1_3;
+    if (stall_adv22) begin
+      \$3033  = mac_wmux_w0_3;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     \$3034  = \mac_pre_s0$1175 ;
-    if (stall_adv14) begin
-      \$3034  = mac_wmux_w1_4;
+    if (stall_adv22) begin
+      \$3034  = mac_wmux_w0_4;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     \$3035  = \mac_pre_s0$1176 ;
-    if (stall_adv14) begin
-      \$3035  = mac_wmux_w1_5;
+    if (stall_adv22) begin
+      \$3035  = mac_wmux_w0_5;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     \$3036  = \mac_pre_s0$1177 ;
-    if (stall_adv14) begin
-      \$3036  = mac_wmux_w1_6;
+    if (stall_adv22) begin
+      \$3036  = mac_wmux_w0_6;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     \$3037  = \mac_pre_s0$1178 ;
-    if (stall_adv14) begin
-      \$3037  = mac_wmux_w1_7;
+    if (stall_adv22) begin
+      \$3037  = mac_wmux_w0_7;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     \$3038  = \mac_pre_s0$1179 ;
-    if (stall_adv14) begin
-      \$3038  = mac_wmux_w2_0;
+    if (stall_adv22) begin
+      \$3038  = mac_wmux_w1_0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     \$3039  = \mac_pre_s0$1180 ;
-    if (stall_adv14) begin
-      \$3039  = mac_wmux_w2_1;
+    if (stall_adv22) begin
+      \$3039  = mac_wmux_w1_1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     \$3040  = \mac_pre_s0$1181 ;
-    if (stall_adv14) begin
-      \$3040  = mac_wmux_w2_2;
+    if (stall_adv22) begin
+      \$3040  = mac_wmux_w1_2;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     \$3041  = \mac_pre_s0$1182 ;
-    if (stall_adv14) begin
-      \$3041  = mac_wmux_w2_3;
+    if (stall_adv22) begin
+      \$3041  = mac_wmux_w1_3;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     \$3042  = \mac_pre_s0$1183 ;
-    if (stall_adv14) begin
-      \$3042  = mac_wmux_w2_4;
+    if (stall_adv22) begin
+      \$3042  = mac_wmux_w1_4;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     \$3043  = \mac_pre_s0$1184 ;
-    if (stall_adv14) begin
-      \$3043  = mac_wmux_w2_5;
+    if (stall_adv22) begin
+      \$3043  = mac_wmux_w1_5;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     \$3044  = \mac_pre_s0$1185 ;
-    if (stall_adv14) begin
-      \$3044  = mac_wmux_w2_6;
+    if (stall_adv22) begin
+      \$3044  = mac_wmux_w1_6;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     \$3045  = \mac_pre_s0$1186 ;
-    if (stall_adv14) begin
-      \$3045  = mac_wmux_w2_7;
+    if (stall_adv22) begin
+      \$3045  = mac_wmux_w1_7;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     \$3046  = \mac_pre_s0$1187 ;
-    if (stall_adv14) begin
-      \$3046  = mac_wmux_w3_0;
+    if (stall_adv22) begin
+      \$3046  = mac_wmux_w2_0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     \$3047  = \mac_pre_s0$1188 ;
-    if (stall_adv14) begin
-      \$3047  = mac_wmux_w3_1;
+    if (stall_adv22) begin
+      \$3047  = mac_wmux_w2_1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     \$3048  = \mac_pre_s0$1189 ;
-    if (stall_adv14) begin
-      \$3048  = mac_wmux_w3_2;
+    if (stall_adv22) begin
+      \$3048  = mac_wmux_w2_2;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     \$3049  = \mac_pre_s0$1190 ;
-    if (stall_adv14) begin
-      \$3049  = mac_wmux_w3_3;
+    if (stall_adv22) begin
+      \$3049  = mac_wmux_w2_3;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     \$3050  = \mac_pre_s0$1191 ;
-    if (stall_adv14) begin
-      \$3050  = mac_wmux_w3_4;
+    if (stall_adv22) begin
+      \$3050  = mac_wmux_w2_4;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     \$3051  = \mac_pre_s0$1192 ;
-    if (stall_adv14) begin
-      \$3051  = mac_wmux_w3_5;
+    if (stall_adv22) begin
+      \$3051  = mac_wmux_w2_5;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     \$3052  = \mac_pre_s0$1193 ;
-    if (stall_adv14) begin
-      \$3052  = mac_wmux_w3_6;
+    if (stall_adv22) begin
+      \$3052  = mac_wmux_w2_6;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     \$3053  = \mac_pre_s0$1194 ;
-    if (stall_adv14) begin
-      \$3053  = mac_wmux_w3_7;
+    if (stall_adv22) begin
+      \$3053  = mac_wmux_w2_7;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     \$3054  = \mac_pre_s0$1195 ;
+    if (stall_adv22) begin
+      \$3054  = mac_wmux_w3_0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3055  = \mac_pre_s0$1196 ;
+    if (stall_adv22) begin
+      \$3055  = mac_wmux_w3_1;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3056  = \mac_pre_s0$1197 ;
+    if (stall_adv22) begin
+      \$3056  = mac_wmux_w3_2;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3057  = \mac_pre_s0$1198 ;
+    if (stall_adv22) begin
+      \$3057  = mac_wmux_w3_3;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3058  = \mac_pre_s0$1199 ;
+    if (stall_adv22) begin
+      \$3058  = mac_wmux_w3_4;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3059  = \mac_pre_s0$1200 ;
+    if (stall_adv22) begin
+      \$3059  = mac_wmux_w3_5;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3060  = \mac_pre_s0$1201 ;
+    if (stall_adv22) begin
+      \$3060  = mac_wmux_w3_6;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3061  = \mac_pre_s0$1202 ;
+    if (stall_adv22) begin
+      \$3061  = mac_wmux_w3_7;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3062  = \mac_pre_s0$1203 ;
+    if (stall_adv22) begin
+      \$3062  = \mac_wmux_s0$1161 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3063  = mac_pre_valid_s0;
+    if (stall_adv22) begin
+      \$3063  = mac_wmux_valid_s0;
+    end
+    if (rst) begin
+      \$3063  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3064  = mac_dspin_s0;
     if (stall_adv14) begin
-      \$3054  = \mac_wmux_s0$1153 ;
+      \$3064  = \mac_pre_s0$1203 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3055  = mac_pre_valid_s0;
+    \$3065  = mac_dspin_valid_s0;
     if (stall_adv14) begin
-      \$3055  = mac_wmux_valid_s0;
+      \$3065  = mac_pre_valid_s0;
     end
     if (rst) begin
-      \$3055  = 1'h0;
+      \$3065  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3056  = mac_dspin_s0;
-    if (stall_adv15) begin
-      \$3056  = \mac_pre_s0$1195 ;
+    \$3066  = mac_dspout_s0;
+    if (stall_adv14) begin
+      \$3066  = mac_dspin_s0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3057  = mac_dspin_valid_s0;
-    if (stall_adv15) begin
-      \$3057  = mac_pre_valid_s0;
+    \$3067  = mac_dspout_valid_s0;
+    if (stall_adv14) begin
+      \$3067  = mac_dspin_valid_s0;
     end
     if (rst) begin
-      \$3057  = 1'h0;
+      \$3067  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3058  = mac_dspout_s0;
-    if (stall_adv15) begin
-      \$3058  = mac_dspin_s0;
+    \$3068  = mac_add0_s0;
+    if (stall_adv23) begin
+      \$3068  = mac0_sum0_p0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3059  = mac_dspout_valid_s0;
-    if (stall_adv15) begin
-      \$3059  = mac_dspin_valid_s0;
+    \$3069  = \mac_add0_s0$1003 ;
+    if (stall_adv23) begin
+      \$3069  = mac0_sum0_p1;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3070  = \mac_add0_s0$1005 ;
+    if (stall_adv23) begin
+      \$3070  = mac0_sum0_p2;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3071  = \mac_add0_s0$1006 ;
+    if (stall_adv23) begin
+      \$3071  = mac0_sum0_p3;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3072  = \mac_add0_s0$1008 ;
+    if (stall_adv23) begin
+      \$3072  = mac1_sum0_p0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3073  = \mac_add0_s0$1009 ;
+    if (stall_adv23) begin
+      \$3073  = mac1_sum0_p1;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3074  = \mac_add0_s0$1011 ;
+    if (stall_adv23) begin
+      \$3074  = mac1_sum0_p2;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3075  = \mac_add0_s0$1012 ;
+    if (stall_adv23) begin
+      \$3075  = mac1_sum0_p3;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3076  = \mac_add0_s0$1014 ;
+    if (stall_adv23) begin
+      \$3076  = mac2_sum0_p0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3077  = \mac_add0_s0$1015 ;
+    if (stall_adv23) begin
+      \$3077  = mac2_sum0_p1;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3078  = \mac_add0_s0$1017 ;
+    if (stall_adv23) begin
+      \$3078  = mac2_sum0_p2;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3079  = \mac_add0_s0$1018 ;
+    if (stall_adv23) begin
+      \$3079  = mac2_sum0_p3;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3080  = \mac_add0_s0$1020 ;
+    if (stall_adv23) begin
+      \$3080  = mac3_sum0_p0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3081  = \mac_add0_s0$1021 ;
+    if (stall_adv23) begin
+      \$3081  = mac3_sum0_p1;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3082  = \mac_add0_s0$1023 ;
+    if (stall_adv23) begin
+      \$3082  = mac3_sum0_p2;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3083  = \mac_add0_s0$1024 ;
+    if (stall_adv23) begin
+      \$3083  = mac3_sum0_p3;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3084  = \mac_add0_s0$1209 ;
+    if (stall_adv23) begin
+      \$3084  = mac_dspout_s0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3085  = mac_add0_valid_s0;
+    if (stall_adv23) begin
+      \$3085  = mac_dspout_valid_s0;
     end
     if (rst) begin
-      \$3059  = 1'h0;
+      \$3085  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3060  = mac_add0_s0;
-    if (stall_adv19) begin
-      \$3060  = mac0_sum0_p0;
+    \$3086  = mac_add1_s0;
+    if (stall_adv24) begin
+      \$3086  = mac0_sum1_p0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3061  = \mac_add0_s0$995 ;
-    if (stall_adv19) begin
-      \$3061  = mac0_sum0_p1;
+    \$3087  = \mac_add1_s0$1029 ;
+    if (stall_adv24) begin
+      \$3087  = mac0_sum1_p1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3062  = \mac_add0_s0$997 ;
-    if (stall_adv19) begin
-      \$3062  = mac0_sum0_p2;
+    \$3088  = \mac_add1_s0$1031 ;
+    if (stall_adv24) begin
+      \$3088  = mac1_sum1_p0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3063  = \mac_add0_s0$998 ;
-    if (stall_adv19) begin
-      \$3063  = mac0_sum0_p3;
+    \$3089  = \mac_add1_s0$1032 ;
+    if (stall_adv24) begin
+      \$3089  = mac1_sum1_p1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3064  = \mac_add0_s0$1000 ;
-    if (stall_adv19) begin
-      \$3064  = mac1_sum0_p0;
+    \$3090  = \mac_add1_s0$1034 ;
+    if (stall_adv24) begin
+      \$3090  = mac2_sum1_p0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3065  = \mac_add0_s0$1001 ;
-    if (stall_adv19) begin
-      \$3065  = mac1_sum0_p1;
+    \$3091  = \mac_add1_s0$1035 ;
+    if (stall_adv24) begin
+      \$3091  = mac2_sum1_p1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3066  = \mac_add0_s0$1003 ;
-    if (stall_adv19) begin
-      \$3066  = mac1_sum0_p2;
+    \$3092  = \mac_add1_s0$1037 ;
+    if (stall_adv24) begin
+      \$3092  = mac3_sum1_p0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3067  = \mac_add0_s0$1004 ;
-    if (stall_adv19) begin
-      \$3067  = mac1_sum0_p3;
+    \$3093  = \mac_add1_s0$1038 ;
+    if (stall_adv24) begin
+      \$3093  = mac3_sum1_p1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3068  = \mac_add0_s0$1006 ;
-    if (stall_adv19) begin
-      \$3068  = mac2_sum0_p0;
+    \$3094  = \mac_add1_s0$1211 ;
+    if (stall_adv24) begin
+      \$3094  = \mac_add0_s0$1209 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3069  = \mac_add0_s0$1007 ;
-    if (stall_adv19) begin
-      \$3069  = mac2_sum0_p1;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3070  = \mac_add0_s0$1009 ;
-    if (stall_adv19) begin
-      \$3070  = mac2_sum0_p2;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3071  = \mac_add0_s0$1010 ;
-    if (stall_adv19) begin
-      \$3071  = mac2_sum0_p3;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3072  = \mac_add0_s0$1012 ;
-    if (stall_adv19) begin
-      \$3072  = mac3_sum0_p0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3073  = \mac_add0_s0$1013 ;
-    if (stall_adv19) begin
-      \$3073  = mac3_sum0_p1;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3074  = \mac_add0_s0$1015 ;
-    if (stall_adv19) begin
-      \$3074  = mac3_sum0_p2;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3075  = \mac_add0_s0$1016 ;
-    if (stall_adv19) begin
-      \$3075  = mac3_sum0_p3;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3076  = \mac_add0_s0$1201 ;
-    if (stall_adv19) begin
-      \$3076  = mac_dspout_s0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3077  = mac_add0_valid_s0;
-    if (stall_adv19) begin
-      \$3077  = mac_dspout_valid_s0;
-    end
-    if (rst) begin
-      \$3077  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3078  = mac_add1_s0;
-    if (stall_adv20) begin
-      \$3078  = mac0_sum1_p0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3079  = \mac_add1_s0$1021 ;
-    if (stall_adv20) begin
-      \$3079  = mac0_sum1_p1;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3080  = \mac_add1_s0$1023 ;
-    if (stall_adv20) begin
-      \$3080  = mac1_sum1_p0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3081  = \mac_add1_s0$1024 ;
-    if (stall_adv20) begin
-      \$3081  = mac1_sum1_p1;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3082  = \mac_add1_s0$1026 ;
-    if (stall_adv20) begin
-      \$3082  = mac2_sum1_p0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3083  = \mac_add1_s0$1027 ;
-    if (stall_adv20) begin
-      \$3083  = mac2_sum1_p1;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3084  = \mac_add1_s0$1029 ;
-    if (stall_adv20) begin
-      \$3084  = mac3_sum1_p0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3085  = \mac_add1_s0$1030 ;
-    if (stall_adv20) begin
-      \$3085  = mac3_sum1_p1;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3086  = \mac_add1_s0$1203 ;
-    if (stall_adv20) begin
-      \$3086  = \mac_add0_s0$1201 ;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3087  = mac_add1_valid_s0;
-    if (stall_adv20) begin
-      \$3087  = mac_add0_valid_s0;
-    end
-    if (rst) begin
-      \$3087  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3088  = mac_add2_s0;
-    if (stall_adv21) begin
-      \$3088  = mac0_sum2_p0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3089  = \mac_add2_s0$1054 ;
-    if (stall_adv21) begin
-      \$3089  = mac1_sum2_p0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3090  = \mac_add2_s0$1057 ;
-    if (stall_adv21) begin
-      \$3090  = mac2_sum2_p0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3091  = \mac_add2_s0$1060 ;
-    if (stall_adv21) begin
-      \$3091  = mac3_sum2_p0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3092  = \mac_add2_s0$1205 ;
-    if (stall_adv21) begin
-      \$3092  = \mac_add1_s0$1203 ;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3093  = mac_add2_valid_s0;
-    if (stall_adv21) begin
-      \$3093  = mac_add1_valid_s0;
-    end
-    if (rst) begin
-      \$3093  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3094  = o__valid;
-    if (advance) begin
-      \$3094  = \$2605 ;
-    end
-    if (rst) begin
-      \$3094  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3095  = stall_adv0_valid;
-    if (stall_adv0) begin
-      \$3095  = \$2606 ;
+    \$3095  = mac_add1_valid_s0;
+    if (stall_adv24) begin
+      \$3095  = mac_add0_valid_s0;
     end
     if (rst) begin
       \$3095  = 1'h0;
@@ -12004,59 +11979,44 @@ module nm_linear_8_16_int8_k4_wmem(i__valid, o__ready, clk, rst, i__ready, o__pa
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3096  = stall_adv1_valid;
-    if (stall_adv1) begin
-      \$3096  = \$2607 ;
-    end
-    if (rst) begin
-      \$3096  = 1'h0;
+    \$3096  = mac_add2_s0;
+    if (stall_adv25) begin
+      \$3096  = mac0_sum2_p0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3097  = stall_adv2_valid;
-    if (stall_adv2) begin
-      \$3097  = \$2608 ;
-    end
-    if (rst) begin
-      \$3097  = 1'h0;
+    \$3097  = \mac_add2_s0$1062 ;
+    if (stall_adv25) begin
+      \$3097  = mac1_sum2_p0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3098  = stall_adv3_valid;
-    if (stall_adv3) begin
-      \$3098  = \$2609 ;
-    end
-    if (rst) begin
-      \$3098  = 1'h0;
+    \$3098  = \mac_add2_s0$1065 ;
+    if (stall_adv25) begin
+      \$3098  = mac2_sum2_p0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3099  = stall_adv4_valid;
-    if (stall_adv4) begin
-      \$3099  = \$2610 ;
-    end
-    if (rst) begin
-      \$3099  = 1'h0;
+    \$3099  = \mac_add2_s0$1068 ;
+    if (stall_adv25) begin
+      \$3099  = mac3_sum2_p0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3100  = stall_adv5_valid;
-    if (stall_adv5) begin
-      \$3100  = \$2611 ;
-    end
-    if (rst) begin
-      \$3100  = 1'h0;
+    \$3100  = \mac_add2_s0$1213 ;
+    if (stall_adv25) begin
+      \$3100  = \mac_add1_s0$1211 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3101  = stall_adv6_valid;
-    if (stall_adv6) begin
-      \$3101  = \$2612 ;
+    \$3101  = mac_add2_valid_s0;
+    if (stall_adv25) begin
+      \$3101  = mac_add1_valid_s0;
     end
     if (rst) begin
       \$3101  = 1'h0;
@@ -12064,9 +12024,9 @@ module nm_linear_8_16_int8_k4_wmem(i__valid, o__ready, clk, rst, i__ready, o__pa
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3102  = stall_adv7_valid;
-    if (stall_adv7) begin
-      \$3102  = \$2613 ;
+    \$3102  = o__valid;
+    if (advance) begin
+      \$3102  = \$2609 ;
     end
     if (rst) begin
       \$3102  = 1'h0;
@@ -12074,9 +12034,9 @@ module nm_linear_8_16_int8_k4_wmem(i__valid, o__ready, clk, rst, i__ready, o__pa
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3103  = stall_adv8_valid;
-    if (stall_adv8) begin
-      \$3103  = \$2614 ;
+    \$3103  = stall_adv0_valid;
+    if (stall_adv0) begin
+      \$3103  = \$2610 ;
     end
     if (rst) begin
       \$3103  = 1'h0;
@@ -12084,9 +12044,9 @@ module nm_linear_8_16_int8_k4_wmem(i__valid, o__ready, clk, rst, i__ready, o__pa
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3104  = stall_adv9_valid;
-    if (stall_adv9) begin
-      \$3104  = \$2615 ;
+    \$3104  = stall_adv1_valid;
+    if (stall_adv1) begin
+      \$3104  = \$2611 ;
     end
     if (rst) begin
       \$3104  = 1'h0;
@@ -12094,9 +12054,9 @@ module nm_linear_8_16_int8_k4_wmem(i__valid, o__ready, clk, rst, i__ready, o__pa
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3105  = stall_adv10_valid;
-    if (stall_adv10) begin
-      \$3105  = \$2616 ;
+    \$3105  = stall_adv2_valid;
+    if (stall_adv2) begin
+      \$3105  = \$2612 ;
     end
     if (rst) begin
       \$3105  = 1'h0;
@@ -12104,9 +12064,9 @@ module nm_linear_8_16_int8_k4_wmem(i__valid, o__ready, clk, rst, i__ready, o__pa
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3106  = stall_adv11_valid;
-    if (stall_adv11) begin
-      \$3106  = \$2617 ;
+    \$3106  = stall_adv3_valid;
+    if (stall_adv3) begin
+      \$3106  = \$2613 ;
     end
     if (rst) begin
       \$3106  = 1'h0;
@@ -12114,9 +12074,9 @@ module nm_linear_8_16_int8_k4_wmem(i__valid, o__ready, clk, rst, i__ready, o__pa
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3107  = stall_adv12_valid;
-    if (stall_adv12) begin
-      \$3107  = \$2618 ;
+    \$3107  = stall_adv4_valid;
+    if (stall_adv4) begin
+      \$3107  = \$2614 ;
     end
     if (rst) begin
       \$3107  = 1'h0;
@@ -12124,9 +12084,9 @@ module nm_linear_8_16_int8_k4_wmem(i__valid, o__ready, clk, rst, i__ready, o__pa
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3108  = stall_adv13_valid;
-    if (stall_adv13) begin
-      \$3108  = \$2619 ;
+    \$3108  = stall_adv5_valid;
+    if (stall_adv5) begin
+      \$3108  = \$2615 ;
     end
     if (rst) begin
       \$3108  = 1'h0;
@@ -12134,9 +12094,9 @@ module nm_linear_8_16_int8_k4_wmem(i__valid, o__ready, clk, rst, i__ready, o__pa
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3109  = stall_adv14_valid;
-    if (stall_adv14) begin
-      \$3109  = \$2620 ;
+    \$3109  = stall_adv6_valid;
+    if (stall_adv6) begin
+      \$3109  = \$2616 ;
     end
     if (rst) begin
       \$3109  = 1'h0;
@@ -12144,9 +12104,9 @@ module nm_linear_8_16_int8_k4_wmem(i__valid, o__ready, clk, rst, i__ready, o__pa
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3110  = stall_adv15_valid;
-    if (stall_adv15) begin
-      \$3110  = \$2621 ;
+    \$3110  = stall_adv7_valid;
+    if (stall_adv7) begin
+      \$3110  = \$2617 ;
     end
     if (rst) begin
       \$3110  = 1'h0;
@@ -12154,9 +12114,9 @@ module nm_linear_8_16_int8_k4_wmem(i__valid, o__ready, clk, rst, i__ready, o__pa
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3111  = stall_adv16_valid;
-    if (stall_adv16) begin
-      \$3111  = \$2622 ;
+    \$3111  = stall_adv8_valid;
+    if (stall_adv8) begin
+      \$3111  = \$2618 ;
     end
     if (rst) begin
       \$3111  = 1'h0;
@@ -12164,9 +12124,9 @@ module nm_linear_8_16_int8_k4_wmem(i__valid, o__ready, clk, rst, i__ready, o__pa
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3112  = stall_adv17_valid;
-    if (stall_adv17) begin
-      \$3112  = \$2623 ;
+    \$3112  = stall_adv9_valid;
+    if (stall_adv9) begin
+      \$3112  = \$2619 ;
     end
     if (rst) begin
       \$3112  = 1'h0;
@@ -12174,9 +12134,9 @@ module nm_linear_8_16_int8_k4_wmem(i__valid, o__ready, clk, rst, i__ready, o__pa
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3113  = stall_adv18_valid;
-    if (stall_adv18) begin
-      \$3113  = \$2624 ;
+    \$3113  = stall_adv10_valid;
+    if (stall_adv10) begin
+      \$3113  = \$2620 ;
     end
     if (rst) begin
       \$3113  = 1'h0;
@@ -12184,9 +12144,9 @@ module nm_linear_8_16_int8_k4_wmem(i__valid, o__ready, clk, rst, i__ready, o__pa
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3114  = stall_adv19_valid;
-    if (stall_adv19) begin
-      \$3114  = \$2625 ;
+    \$3114  = stall_adv11_valid;
+    if (stall_adv11) begin
+      \$3114  = \$2621 ;
     end
     if (rst) begin
       \$3114  = 1'h0;
@@ -12194,9 +12154,9 @@ module nm_linear_8_16_int8_k4_wmem(i__valid, o__ready, clk, rst, i__ready, o__pa
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3115  = stall_adv20_valid;
-    if (stall_adv20) begin
-      \$3115  = \$2626 ;
+    \$3115  = stall_adv12_valid;
+    if (stall_adv12) begin
+      \$3115  = \$2622 ;
     end
     if (rst) begin
       \$3115  = 1'h0;
@@ -12204,9 +12164,9 @@ module nm_linear_8_16_int8_k4_wmem(i__valid, o__ready, clk, rst, i__ready, o__pa
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3116  = stall_adv21_valid;
-    if (stall_adv21) begin
-      \$3116  = \$2627 ;
+    \$3116  = stall_adv13_valid;
+    if (stall_adv13) begin
+      \$3116  = \$2623 ;
     end
     if (rst) begin
       \$3116  = 1'h0;
@@ -12214,9 +12174,9 @@ module nm_linear_8_16_int8_k4_wmem(i__valid, o__ready, clk, rst, i__ready, o__pa
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3117  = stall_adv22_valid;
-    if (stall_adv22) begin
-      \$3117  = \$2628 ;
+    \$3117  = stall_adv14_valid;
+    if (stall_adv14) begin
+      \$3117  = \$2624 ;
     end
     if (rst) begin
       \$3117  = 1'h0;
@@ -12224,9 +12184,9 @@ module nm_linear_8_16_int8_k4_wmem(i__valid, o__ready, clk, rst, i__ready, o__pa
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3118  = stall_adv23_valid;
-    if (stall_adv23) begin
-      \$3118  = \$2629 ;
+    \$3118  = stall_adv15_valid;
+    if (stall_adv15) begin
+      \$3118  = \$2625 ;
     end
     if (rst) begin
       \$3118  = 1'h0;
@@ -12234,9 +12194,9 @@ module nm_linear_8_16_int8_k4_wmem(i__valid, o__ready, clk, rst, i__ready, o__pa
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3119  = stall_adv24_valid;
-    if (stall_adv24) begin
-      \$3119  = \$2630 ;
+    \$3119  = stall_adv16_valid;
+    if (stall_adv16) begin
+      \$3119  = \$2626 ;
     end
     if (rst) begin
       \$3119  = 1'h0;
@@ -12244,9 +12204,9 @@ module nm_linear_8_16_int8_k4_wmem(i__valid, o__ready, clk, rst, i__ready, o__pa
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3120  = stall_adv25_valid;
-    if (stall_adv25) begin
-      \$3120  = \$2631 ;
+    \$3120  = stall_adv17_valid;
+    if (stall_adv17) begin
+      \$3120  = \$2627 ;
     end
     if (rst) begin
       \$3120  = 1'h0;
@@ -12254,9 +12214,9 @@ module nm_linear_8_16_int8_k4_wmem(i__valid, o__ready, clk, rst, i__ready, o__pa
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3121  = stall_adv26_valid;
-    if (stall_adv26) begin
-      \$3121  = \$2632 ;
+    \$3121  = stall_adv18_valid;
+    if (stall_adv18) begin
+      \$3121  = \$2628 ;
     end
     if (rst) begin
       \$3121  = 1'h0;
@@ -12264,9 +12224,9 @@ module nm_linear_8_16_int8_k4_wmem(i__valid, o__ready, clk, rst, i__ready, o__pa
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3122  = stall_adv27_valid;
-    if (stall_adv27) begin
-      \$3122  = \$2633 ;
+    \$3122  = stall_adv19_valid;
+    if (stall_adv19) begin
+      \$3122  = \$2629 ;
     end
     if (rst) begin
       \$3122  = 1'h0;
@@ -12274,9 +12234,9 @@ module nm_linear_8_16_int8_k4_wmem(i__valid, o__ready, clk, rst, i__ready, o__pa
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3123  = stall_adv28_valid;
-    if (stall_adv28) begin
-      \$3123  = \$2634 ;
+    \$3123  = stall_adv20_valid;
+    if (stall_adv20) begin
+      \$3123  = \$2630 ;
     end
     if (rst) begin
       \$3123  = 1'h0;
@@ -12284,9 +12244,9 @@ module nm_linear_8_16_int8_k4_wmem(i__valid, o__ready, clk, rst, i__ready, o__pa
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3124  = stall_adv29_valid;
-    if (stall_adv29) begin
-      \$3124  = \$2635 ;
+    \$3124  = stall_adv21_valid;
+    if (stall_adv21) begin
+      \$3124  = \$2631 ;
     end
     if (rst) begin
       \$3124  = 1'h0;
@@ -12294,70 +12254,190 @@ module nm_linear_8_16_int8_k4_wmem(i__valid, o__ready, clk, rst, i__ready, o__pa
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3125  = mac_acc0;
-    if (\$2636 ) begin
-      \$3125  = \$2637 ;
+    \$3125  = stall_adv22_valid;
+    if (stall_adv22) begin
+      \$3125  = \$2632 ;
     end
     if (rst) begin
-      \$3125  = 32'd0;
+      \$3125  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3126  = mac_acc0_out;
+    \$3126  = stall_adv23_valid;
     if (stall_adv23) begin
-      \$3126  = \$2580 [31:0];
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3127  = mac_acc1;
-    if (\$2638 ) begin
-      \$3127  = \$2639 ;
+      \$3126  = \$2633 ;
     end
     if (rst) begin
-      \$3127  = 32'd0;
+      \$3126  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3128  = mac_acc1_out;
+    \$3127  = stall_adv24_valid;
+    if (stall_adv24) begin
+      \$3127  = \$2634 ;
+    end
+    if (rst) begin
+      \$3127  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3128  = stall_adv25_valid;
     if (stall_adv25) begin
-      \$3128  = \$2581 [31:0];
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3129  = mac_acc2;
-    if (\$2640 ) begin
-      \$3129  = \$2641 ;
+      \$3128  = \$2635 ;
     end
     if (rst) begin
-      \$3129  = 32'd0;
+      \$3128  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3130  = mac_acc2_out;
+    \$3129  = stall_adv26_valid;
+    if (stall_adv26) begin
+      \$3129  = \$2636 ;
+    end
+    if (rst) begin
+      \$3129  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3130  = stall_adv27_valid;
     if (stall_adv27) begin
-      \$3130  = \$2582 [31:0];
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3131  = mac_acc3;
-    if (\$2642 ) begin
-      \$3131  = \$2643 ;
+      \$3130  = \$2637 ;
     end
     if (rst) begin
-      \$3131  = 32'd0;
+      \$3130  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3132  = mac_acc3_out;
+    \$3131  = stall_adv28_valid;
+    if (stall_adv28) begin
+      \$3131  = \$2638 ;
+    end
+    if (rst) begin
+      \$3131  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3132  = stall_adv29_valid;
     if (stall_adv29) begin
-      \$3132  = \$2583 [31:0];
+      \$3132  = \$2639 ;
+    end
+    if (rst) begin
+      \$3132  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3133  = stall_adv30_valid;
+    if (stall_adv30) begin
+      \$3133  = \$2640 ;
+    end
+    if (rst) begin
+      \$3133  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3134  = stall_adv31_valid;
+    if (stall_adv31) begin
+      \$3134  = \$2641 ;
+    end
+    if (rst) begin
+      \$3134  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3135  = stall_adv32_valid;
+    if (stall_adv32) begin
+      \$3135  = \$2642 ;
+    end
+    if (rst) begin
+      \$3135  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3136  = stall_adv33_valid;
+    if (stall_adv33) begin
+      \$3136  = \$2643 ;
+    end
+    if (rst) begin
+      \$3136  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3137  = mac_acc0;
+    if (\$2644 ) begin
+      \$3137  = \$2645 ;
+    end
+    if (rst) begin
+      \$3137  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3138  = mac_acc0_out;
+    if (stall_adv27) begin
+      \$3138  = \$2584 [31:0];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3139  = mac_acc1;
+    if (\$2646 ) begin
+      \$3139  = \$2647 ;
+    end
+    if (rst) begin
+      \$3139  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3140  = mac_acc1_out;
+    if (stall_adv29) begin
+      \$3140  = \$2585 [31:0];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3141  = mac_acc2;
+    if (\$2648 ) begin
+      \$3141  = \$2649 ;
+    end
+    if (rst) begin
+      \$3141  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3142  = mac_acc2_out;
+    if (stall_adv31) begin
+      \$3142  = \$2586 [31:0];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3143  = mac_acc3;
+    if (\$2650 ) begin
+      \$3143  = \$2651 ;
+    end
+    if (rst) begin
+      \$3143  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3144  = mac_acc3_out;
+    if (stall_adv33) begin
+      \$3144  = \$2587 [31:0];
     end
   end
   assign sel_key0 = \$4 [7:0];
@@ -12435,10 +12515,10 @@ module nm_linear_8_16_int8_k4_wmem(i__valid, o__ready, clk, rst, i__ready, o__pa
   assign mac_sel5 = { \$2030 , \$2029 , \$2028 , \$2027 , \$2026 , \$2025 , \$2024 , \$2023 , \$2022  };
   assign mac_sel6 = { \$2039 , \$2038 , \$2037 , \$2036 , \$2035 , \$2034 , \$2033 , \$2032 , \$2031  };
   assign mac_sel7 = { \$2048 , \$2047 , \$2046 , \$2045 , \$2044 , \$2043 , \$2042 , \$2041 , \$2040  };
-  assign mac_acc0_next = \$2580 [31:0];
-  assign mac_acc1_next = \$2581 [31:0];
-  assign mac_acc2_next = \$2582 [31:0];
-  assign mac_acc3_next = \$2583 [31:0];
+  assign mac_acc0_next = \$2584 [31:0];
+  assign mac_acc1_next = \$2585 [31:0];
+  assign mac_acc2_next = \$2586 [31:0];
+  assign mac_acc3_next = \$2587 [31:0];
   assign mac_out_valid = o__valid;
   assign \i__payload.data  = i__payload[127:0];
   assign \i__payload.data[0]  = i__payload[7:0];

@@ -1807,41 +1807,41 @@ module nm_linear_8_16_int8_k4_wmem_shiftin(i__valid, o__ready, clk, rst, i__read
   wire \$2619 ;
   wire \$262 ;
   wire \$2620 ;
-  wire [32:0] \$2621 ;
-  wire [32:0] \$2622 ;
-  wire [32:0] \$2623 ;
-  wire [32:0] \$2624 ;
-  wire \$2625 ;
-  wire \$2626 ;
-  wire \$2627 ;
-  wire \$2628 ;
+  wire \$2621 ;
+  wire \$2622 ;
+  wire \$2623 ;
+  wire \$2624 ;
+  wire [32:0] \$2625 ;
+  wire [32:0] \$2626 ;
+  wire [32:0] \$2627 ;
+  wire [32:0] \$2628 ;
   wire \$2629 ;
   wire \$263 ;
   wire \$2630 ;
   wire \$2631 ;
   wire \$2632 ;
-  wire [32:0] \$2633 ;
-  wire [32:0] \$2634 ;
-  wire [32:0] \$2635 ;
-  wire [32:0] \$2636 ;
-  wire [31:0] \$2637 ;
-  wire [31:0] \$2638 ;
-  wire [31:0] \$2639 ;
+  wire \$2633 ;
+  wire \$2634 ;
+  wire \$2635 ;
+  wire \$2636 ;
+  wire [32:0] \$2637 ;
+  wire [32:0] \$2638 ;
+  wire [32:0] \$2639 ;
   wire \$264 ;
-  wire [31:0] \$2640 ;
-  wire \$2641 ;
-  wire \$2642 ;
-  wire [4:0] \$2643 ;
-  wire [4:0] \$2644 ;
+  wire [32:0] \$2640 ;
+  wire [31:0] \$2641 ;
+  wire [31:0] \$2642 ;
+  wire [31:0] \$2643 ;
+  wire [31:0] \$2644 ;
   wire \$2645 ;
   wire \$2646 ;
-  wire \$2647 ;
-  wire [6:0] \$2648 ;
+  wire [4:0] \$2647 ;
+  wire [4:0] \$2648 ;
   wire \$2649 ;
   wire \$265 ;
   wire \$2650 ;
   wire \$2651 ;
-  wire \$2652 ;
+  wire [6:0] \$2652 ;
   wire \$2653 ;
   wire \$2654 ;
   wire \$2655 ;
@@ -1889,24 +1889,24 @@ module nm_linear_8_16_int8_k4_wmem_shiftin(i__valid, o__ready, clk, rst, i__read
   wire \$2693 ;
   wire \$2694 ;
   wire \$2695 ;
-  wire [31:0] \$2696 ;
+  wire \$2696 ;
   wire \$2697 ;
-  wire [31:0] \$2698 ;
+  wire \$2698 ;
   wire \$2699 ;
   wire [7:0] \$27 ;
   wire \$270 ;
-  wire [31:0] \$2700 ;
+  wire \$2700 ;
   wire \$2701 ;
-  wire [31:0] \$2702 ;
+  wire \$2702 ;
   wire \$2703 ;
-  wire \$2704 ;
+  wire [31:0] \$2704 ;
   wire \$2705 ;
-  wire \$2706 ;
+  wire [31:0] \$2706 ;
   wire \$2707 ;
-  wire \$2708 ;
+  wire [31:0] \$2708 ;
   wire \$2709 ;
   wire \$271 ;
-  wire \$2710 ;
+  wire [31:0] \$2710 ;
   wire \$2711 ;
   wire \$2712 ;
   wire \$2713 ;
@@ -1968,15 +1968,15 @@ module nm_linear_8_16_int8_k4_wmem_shiftin(i__valid, o__ready, clk, rst, i__read
   wire \$2764 ;
   wire \$2765 ;
   wire \$2766 ;
-  reg [7:0] \$2767 ;
-  reg [7:0] \$2768 ;
-  reg [7:0] \$2769 ;
+  wire \$2767 ;
+  wire \$2768 ;
+  wire \$2769 ;
   wire \$277 ;
-  reg [7:0] \$2770 ;
-  reg [7:0] \$2771 ;
-  reg [7:0] \$2772 ;
-  reg [7:0] \$2773 ;
-  reg [7:0] \$2774 ;
+  wire \$2770 ;
+  wire \$2771 ;
+  wire \$2772 ;
+  wire \$2773 ;
+  wire \$2774 ;
   reg [7:0] \$2775 ;
   reg [7:0] \$2776 ;
   reg [7:0] \$2777 ;
@@ -1986,22 +1986,22 @@ module nm_linear_8_16_int8_k4_wmem_shiftin(i__valid, o__ready, clk, rst, i__read
   reg [7:0] \$2780 ;
   reg [7:0] \$2781 ;
   reg [7:0] \$2782 ;
-  reg [31:0] \$2783 ;
-  reg \$2784 ;
-  reg [31:0] \$2785 ;
-  reg [31:0] \$2786 ;
-  reg [31:0] \$2787 ;
-  reg [31:0] \$2788 ;
-  reg \$2789 ;
+  reg [7:0] \$2783 ;
+  reg [7:0] \$2784 ;
+  reg [7:0] \$2785 ;
+  reg [7:0] \$2786 ;
+  reg [7:0] \$2787 ;
+  reg [7:0] \$2788 ;
+  reg [7:0] \$2789 ;
   wire \$279 ;
   reg [7:0] \$2790 ;
-  reg [7:0] \$2791 ;
-  reg [7:0] \$2792 ;
-  reg [7:0] \$2793 ;
-  reg [7:0] \$2794 ;
-  reg [7:0] \$2795 ;
-  reg [7:0] \$2796 ;
-  reg [7:0] \$2797 ;
+  reg [31:0] \$2791 ;
+  reg \$2792 ;
+  reg [31:0] \$2793 ;
+  reg [31:0] \$2794 ;
+  reg [31:0] \$2795 ;
+  reg [31:0] \$2796 ;
+  reg \$2797 ;
   reg [7:0] \$2798 ;
   reg [7:0] \$2799 ;
   wire [8:0] \$28 ;
@@ -2012,27 +2012,27 @@ module nm_linear_8_16_int8_k4_wmem_shiftin(i__valid, o__ready, clk, rst, i__read
   reg [7:0] \$2803 ;
   reg [7:0] \$2804 ;
   reg [7:0] \$2805 ;
-  reg \$2806 ;
-  reg [31:0] \$2807 ;
-  reg [31:0] \$2808 ;
-  reg [31:0] \$2809 ;
+  reg [7:0] \$2806 ;
+  reg [7:0] \$2807 ;
+  reg [7:0] \$2808 ;
+  reg [7:0] \$2809 ;
   wire \$281 ;
-  reg [31:0] \$2810 ;
-  reg [119:0] \$2811 ;
-  reg \$2812 ;
-  reg [31:0] \$2813 ;
-  reg [31:0] \$2814 ;
+  reg [7:0] \$2810 ;
+  reg [7:0] \$2811 ;
+  reg [7:0] \$2812 ;
+  reg [7:0] \$2813 ;
+  reg \$2814 ;
   reg [31:0] \$2815 ;
   reg [31:0] \$2816 ;
-  reg \$2817 ;
-  reg \$2818 ;
-  reg \$2819 ;
+  reg [31:0] \$2817 ;
+  reg [31:0] \$2818 ;
+  reg [119:0] \$2819 ;
   wire \$282 ;
   reg \$2820 ;
-  reg \$2821 ;
-  reg \$2822 ;
-  reg \$2823 ;
-  reg \$2824 ;
+  reg [31:0] \$2821 ;
+  reg [31:0] \$2822 ;
+  reg [31:0] \$2823 ;
+  reg [31:0] \$2824 ;
   reg \$2825 ;
   reg \$2826 ;
   reg \$2827 ;
@@ -2132,54 +2132,54 @@ module nm_linear_8_16_int8_k4_wmem_shiftin(i__valid, o__ready, clk, rst, i__read
   reg \$2911 ;
   reg \$2912 ;
   reg \$2913 ;
-  reg [31:0] \$2914 ;
-  reg [31:0] \$2915 ;
-  reg [31:0] \$2916 ;
-  reg [31:0] \$2917 ;
-  reg [15:0] \$2918 ;
+  reg \$2914 ;
+  reg \$2915 ;
+  reg \$2916 ;
+  reg \$2917 ;
+  reg \$2918 ;
   reg \$2919 ;
   wire \$292 ;
-  reg [1:0] \$2920 ;
-  reg [1:0] \$2921 ;
-  reg [2:0] \$2922 ;
-  reg \$2923 ;
-  reg [2:0] \$2924 ;
-  reg [2:0] \$2925 ;
-  reg [3:0] \$2926 ;
+  reg \$2920 ;
+  reg \$2921 ;
+  reg [31:0] \$2922 ;
+  reg [31:0] \$2923 ;
+  reg [31:0] \$2924 ;
+  reg [31:0] \$2925 ;
+  reg [15:0] \$2926 ;
   reg \$2927 ;
-  reg [3:0] \$2928 ;
-  reg [3:0] \$2929 ;
+  reg [1:0] \$2928 ;
+  reg [1:0] \$2929 ;
   wire \$293 ;
-  reg [3:0] \$2930 ;
+  reg [2:0] \$2930 ;
   reg \$2931 ;
-  reg [3:0] \$2932 ;
-  reg [3:0] \$2933 ;
-  reg \$2934 ;
-  reg [31:0] \$2935 ;
-  reg [31:0] \$2936 ;
-  reg [31:0] \$2937 ;
-  reg [31:0] \$2938 ;
-  reg [3:0] \$2939 ;
+  reg [2:0] \$2932 ;
+  reg [2:0] \$2933 ;
+  reg [3:0] \$2934 ;
+  reg \$2935 ;
+  reg [3:0] \$2936 ;
+  reg [3:0] \$2937 ;
+  reg [3:0] \$2938 ;
+  reg \$2939 ;
   wire \$294 ;
   reg [3:0] \$2940 ;
-  reg [15:0] \$2941 ;
-  reg [8:0] \$2942 ;
-  reg [8:0] \$2943 ;
-  reg [8:0] \$2944 ;
-  reg [8:0] \$2945 ;
-  reg [8:0] \$2946 ;
-  reg [8:0] \$2947 ;
-  reg [8:0] \$2948 ;
-  reg [8:0] \$2949 ;
+  reg [3:0] \$2941 ;
+  reg \$2942 ;
+  reg [31:0] \$2943 ;
+  reg [31:0] \$2944 ;
+  reg [31:0] \$2945 ;
+  reg [31:0] \$2946 ;
+  reg [3:0] \$2947 ;
+  reg [3:0] \$2948 ;
+  reg [15:0] \$2949 ;
   wire \$295 ;
-  reg [7:0] \$2950 ;
-  reg [7:0] \$2951 ;
-  reg [7:0] \$2952 ;
-  reg [7:0] \$2953 ;
-  reg [7:0] \$2954 ;
-  reg [7:0] \$2955 ;
-  reg [7:0] \$2956 ;
-  reg [7:0] \$2957 ;
+  reg [8:0] \$2950 ;
+  reg [8:0] \$2951 ;
+  reg [8:0] \$2952 ;
+  reg [8:0] \$2953 ;
+  reg [8:0] \$2954 ;
+  reg [8:0] \$2955 ;
+  reg [8:0] \$2956 ;
+  reg [8:0] \$2957 ;
   reg [7:0] \$2958 ;
   reg [7:0] \$2959 ;
   wire \$296 ;
@@ -2189,96 +2189,96 @@ module nm_linear_8_16_int8_k4_wmem_shiftin(i__valid, o__ready, clk, rst, i__read
   reg [7:0] \$2963 ;
   reg [7:0] \$2964 ;
   reg [7:0] \$2965 ;
-  reg \$2966 ;
-  reg [31:0] \$2967 ;
-  reg [31:0] \$2968 ;
-  reg [31:0] \$2969 ;
+  reg [7:0] \$2966 ;
+  reg [7:0] \$2967 ;
+  reg [7:0] \$2968 ;
+  reg [7:0] \$2969 ;
   wire \$297 ;
-  reg [31:0] \$2970 ;
-  reg [15:0] \$2971 ;
+  reg [7:0] \$2970 ;
+  reg [7:0] \$2971 ;
   reg [7:0] \$2972 ;
   reg [7:0] \$2973 ;
-  reg [7:0] \$2974 ;
-  reg [7:0] \$2975 ;
-  reg [7:0] \$2976 ;
-  reg [7:0] \$2977 ;
-  reg [7:0] \$2978 ;
-  reg [7:0] \$2979 ;
+  reg \$2974 ;
+  reg [31:0] \$2975 ;
+  reg [31:0] \$2976 ;
+  reg [31:0] \$2977 ;
+  reg [31:0] \$2978 ;
+  reg [15:0] \$2979 ;
   wire \$298 ;
-  reg [3:0] \$2980 ;
-  reg [3:0] \$2981 ;
-  reg [3:0] \$2982 ;
-  reg [3:0] \$2983 ;
-  reg [3:0] \$2984 ;
-  reg [3:0] \$2985 ;
-  reg [3:0] \$2986 ;
-  reg [3:0] \$2987 ;
-  reg \$2988 ;
-  reg [31:0] \$2989 ;
+  reg [7:0] \$2980 ;
+  reg [7:0] \$2981 ;
+  reg [7:0] \$2982 ;
+  reg [7:0] \$2983 ;
+  reg [7:0] \$2984 ;
+  reg [7:0] \$2985 ;
+  reg [7:0] \$2986 ;
+  reg [7:0] \$2987 ;
+  reg [3:0] \$2988 ;
+  reg [3:0] \$2989 ;
   wire \$299 ;
-  reg [31:0] \$2990 ;
-  reg [31:0] \$2991 ;
-  reg [31:0] \$2992 ;
-  reg \$2993 ;
-  reg \$2994 ;
-  reg \$2995 ;
+  reg [3:0] \$2990 ;
+  reg [3:0] \$2991 ;
+  reg [3:0] \$2992 ;
+  reg [3:0] \$2993 ;
+  reg [3:0] \$2994 ;
+  reg [3:0] \$2995 ;
   reg \$2996 ;
-  reg \$2997 ;
-  reg \$2998 ;
-  reg [5:0] \$2999 ;
+  reg [31:0] \$2997 ;
+  reg [31:0] \$2998 ;
+  reg [31:0] \$2999 ;
   wire [7:0] \$3 ;
   wire [7:0] \$30 ;
   wire \$300 ;
-  reg \$3000 ;
+  reg [31:0] \$3000 ;
   reg \$3001 ;
-  reg [7:0] \$3002 ;
-  reg [7:0] \$3003 ;
-  reg [7:0] \$3004 ;
-  reg [7:0] \$3005 ;
-  reg [7:0] \$3006 ;
-  reg [7:0] \$3007 ;
-  reg [7:0] \$3008 ;
-  reg [7:0] \$3009 ;
+  reg \$3002 ;
+  reg \$3003 ;
+  reg \$3004 ;
+  reg \$3005 ;
+  reg \$3006 ;
+  reg [5:0] \$3007 ;
+  reg \$3008 ;
+  reg \$3009 ;
   wire \$301 ;
-  reg [3:0] \$3010 ;
-  reg [3:0] \$3011 ;
-  reg [3:0] \$3012 ;
-  reg [3:0] \$3013 ;
-  reg [3:0] \$3014 ;
-  reg [3:0] \$3015 ;
-  reg [3:0] \$3016 ;
-  reg [3:0] \$3017 ;
-  reg [31:0] \$3018 ;
-  reg [31:0] \$3019 ;
+  reg [7:0] \$3010 ;
+  reg [7:0] \$3011 ;
+  reg [7:0] \$3012 ;
+  reg [7:0] \$3013 ;
+  reg [7:0] \$3014 ;
+  reg [7:0] \$3015 ;
+  reg [7:0] \$3016 ;
+  reg [7:0] \$3017 ;
+  reg [3:0] \$3018 ;
+  reg [3:0] \$3019 ;
   wire \$302 ;
-  reg [31:0] \$3020 ;
-  reg [31:0] \$3021 ;
-  reg \$3022 ;
-  reg \$3023 ;
-  reg [7:0] \$3024 ;
-  reg [7:0] \$3025 ;
-  reg [7:0] \$3026 ;
-  reg [7:0] \$3027 ;
-  reg [7:0] \$3028 ;
-  reg [7:0] \$3029 ;
+  reg [3:0] \$3020 ;
+  reg [3:0] \$3021 ;
+  reg [3:0] \$3022 ;
+  reg [3:0] \$3023 ;
+  reg [3:0] \$3024 ;
+  reg [3:0] \$3025 ;
+  reg [31:0] \$3026 ;
+  reg [31:0] \$3027 ;
+  reg [31:0] \$3028 ;
+  reg [31:0] \$3029 ;
   wire \$303 ;
-  reg [7:0] \$3030 ;
-  reg [7:0] \$3031 ;
-  reg [31:0] \$3032 ;
-  reg [31:0] \$3033 ;
-  reg [31:0] \$3034 ;
-  reg [31:0] \$3035 ;
-  reg \$3036 ;
-  reg \$3037 ;
-  reg [8:0] \$3038 ;
-  reg [8:0] \$3039 ;
+  reg \$3030 ;
+  reg \$3031 ;
+  reg [7:0] \$3032 ;
+  reg [7:0] \$3033 ;
+  reg [7:0] \$3034 ;
+  reg [7:0] \$3035 ;
+  reg [7:0] \$3036 ;
+  reg [7:0] \$3037 ;
+  reg [7:0] \$3038 ;
+  reg [7:0] \$3039 ;
   wire \$304 ;
-  reg [8:0] \$3040 ;
-  reg [8:0] \$3041 ;
-  reg [8:0] \$3042 ;
-  reg [8:0] \$3043 ;
-  reg [8:0] \$3044 ;
-  reg [8:0] \$3045 ;
+  reg [31:0] \$3040 ;
+  reg [31:0] \$3041 ;
+  reg [31:0] \$3042 ;
+  reg [31:0] \$3043 ;
+  reg \$3044 ;
+  reg \$3045 ;
   reg [8:0] \$3046 ;
   reg [8:0] \$3047 ;
   reg [8:0] \$3048 ;
@@ -2288,15 +2288,15 @@ module nm_linear_8_16_int8_k4_wmem_shiftin(i__valid, o__ready, clk, rst, i__read
   reg [8:0] \$3051 ;
   reg [8:0] \$3052 ;
   reg [8:0] \$3053 ;
-  reg [7:0] \$3054 ;
-  reg [7:0] \$3055 ;
-  reg [7:0] \$3056 ;
-  reg [7:0] \$3057 ;
-  reg [7:0] \$3058 ;
-  reg [7:0] \$3059 ;
+  reg [8:0] \$3054 ;
+  reg [8:0] \$3055 ;
+  reg [8:0] \$3056 ;
+  reg [8:0] \$3057 ;
+  reg [8:0] \$3058 ;
+  reg [8:0] \$3059 ;
   wire \$306 ;
-  reg [7:0] \$3060 ;
-  reg [7:0] \$3061 ;
+  reg [8:0] \$3060 ;
+  reg [8:0] \$3061 ;
   reg [7:0] \$3062 ;
   reg [7:0] \$3063 ;
   reg [7:0] \$3064 ;
@@ -2368,21 +2368,21 @@ module nm_linear_8_16_int8_k4_wmem_shiftin(i__valid, o__ready, clk, rst, i__read
   reg [7:0] \$3123 ;
   reg [7:0] \$3124 ;
   reg [7:0] \$3125 ;
-  reg \$3126 ;
-  reg [31:0] \$3127 ;
-  reg [31:0] \$3128 ;
-  reg [31:0] \$3129 ;
+  reg [7:0] \$3126 ;
+  reg [7:0] \$3127 ;
+  reg [7:0] \$3128 ;
+  reg [7:0] \$3129 ;
   wire \$313 ;
-  reg [31:0] \$3130 ;
-  reg \$3131 ;
+  reg [7:0] \$3130 ;
+  reg [7:0] \$3131 ;
   reg [7:0] \$3132 ;
   reg [7:0] \$3133 ;
-  reg [7:0] \$3134 ;
-  reg [7:0] \$3135 ;
-  reg [7:0] \$3136 ;
-  reg [7:0] \$3137 ;
-  reg [7:0] \$3138 ;
-  reg [7:0] \$3139 ;
+  reg \$3134 ;
+  reg [31:0] \$3135 ;
+  reg [31:0] \$3136 ;
+  reg [31:0] \$3137 ;
+  reg [31:0] \$3138 ;
+  reg \$3139 ;
   wire \$314 ;
   reg [7:0] \$3140 ;
   reg [7:0] \$3141 ;
@@ -2419,34 +2419,34 @@ module nm_linear_8_16_int8_k4_wmem_shiftin(i__valid, o__ready, clk, rst, i__read
   wire \$317 ;
   reg [7:0] \$3170 ;
   reg [7:0] \$3171 ;
-  reg \$3172 ;
-  reg [31:0] \$3173 ;
-  reg [31:0] \$3174 ;
-  reg [31:0] \$3175 ;
-  reg [31:0] \$3176 ;
-  reg \$3177 ;
-  reg \$3178 ;
-  reg [31:0] \$3179 ;
+  reg [7:0] \$3172 ;
+  reg [7:0] \$3173 ;
+  reg [7:0] \$3174 ;
+  reg [7:0] \$3175 ;
+  reg [7:0] \$3176 ;
+  reg [7:0] \$3177 ;
+  reg [7:0] \$3178 ;
+  reg [7:0] \$3179 ;
   wire \$318 ;
-  reg [31:0] \$3180 ;
+  reg \$3180 ;
   reg [31:0] \$3181 ;
   reg [31:0] \$3182 ;
-  reg \$3183 ;
-  reg \$3184 ;
-  reg [31:0] \$3185 ;
-  reg [31:0] \$3186 ;
+  reg [31:0] \$3183 ;
+  reg [31:0] \$3184 ;
+  reg \$3185 ;
+  reg \$3186 ;
   reg [31:0] \$3187 ;
   reg [31:0] \$3188 ;
-  reg \$3189 ;
+  reg [31:0] \$3189 ;
   wire \$319 ;
-  reg [16:0] \$3190 ;
-  reg [16:0] \$3191 ;
-  reg [16:0] \$3192 ;
-  reg [16:0] \$3193 ;
-  reg [16:0] \$3194 ;
-  reg [16:0] \$3195 ;
-  reg [16:0] \$3196 ;
-  reg [16:0] \$3197 ;
+  reg [31:0] \$3190 ;
+  reg \$3191 ;
+  reg \$3192 ;
+  reg [31:0] \$3193 ;
+  reg [31:0] \$3194 ;
+  reg [31:0] \$3195 ;
+  reg [31:0] \$3196 ;
+  reg \$3197 ;
   reg [16:0] \$3198 ;
   reg [16:0] \$3199 ;
   wire \$32 ;
@@ -2457,47 +2457,47 @@ module nm_linear_8_16_int8_k4_wmem_shiftin(i__valid, o__ready, clk, rst, i__read
   reg [16:0] \$3203 ;
   reg [16:0] \$3204 ;
   reg [16:0] \$3205 ;
-  reg \$3206 ;
-  reg [31:0] \$3207 ;
-  reg [31:0] \$3208 ;
-  reg [31:0] \$3209 ;
+  reg [16:0] \$3206 ;
+  reg [16:0] \$3207 ;
+  reg [16:0] \$3208 ;
+  reg [16:0] \$3209 ;
   wire \$321 ;
-  reg [31:0] \$3210 ;
-  reg \$3211 ;
-  reg [17:0] \$3212 ;
-  reg [17:0] \$3213 ;
-  reg [17:0] \$3214 ;
-  reg [17:0] \$3215 ;
-  reg [17:0] \$3216 ;
-  reg [17:0] \$3217 ;
-  reg [17:0] \$3218 ;
-  reg [17:0] \$3219 ;
+  reg [16:0] \$3210 ;
+  reg [16:0] \$3211 ;
+  reg [16:0] \$3212 ;
+  reg [16:0] \$3213 ;
+  reg \$3214 ;
+  reg [31:0] \$3215 ;
+  reg [31:0] \$3216 ;
+  reg [31:0] \$3217 ;
+  reg [31:0] \$3218 ;
+  reg \$3219 ;
   wire \$322 ;
-  reg \$3220 ;
-  reg [31:0] \$3221 ;
-  reg [31:0] \$3222 ;
-  reg [31:0] \$3223 ;
-  reg [31:0] \$3224 ;
-  reg \$3225 ;
-  reg [18:0] \$3226 ;
-  reg [18:0] \$3227 ;
-  reg [18:0] \$3228 ;
-  reg [18:0] \$3229 ;
+  reg [17:0] \$3220 ;
+  reg [17:0] \$3221 ;
+  reg [17:0] \$3222 ;
+  reg [17:0] \$3223 ;
+  reg [17:0] \$3224 ;
+  reg [17:0] \$3225 ;
+  reg [17:0] \$3226 ;
+  reg [17:0] \$3227 ;
+  reg \$3228 ;
+  reg [31:0] \$3229 ;
   wire \$323 ;
-  reg \$3230 ;
+  reg [31:0] \$3230 ;
   reg [31:0] \$3231 ;
   reg [31:0] \$3232 ;
-  reg [31:0] \$3233 ;
-  reg [31:0] \$3234 ;
-  reg \$3235 ;
-  reg \$3236 ;
-  reg \$3237 ;
+  reg \$3233 ;
+  reg [18:0] \$3234 ;
+  reg [18:0] \$3235 ;
+  reg [18:0] \$3236 ;
+  reg [18:0] \$3237 ;
   reg \$3238 ;
-  reg \$3239 ;
+  reg [31:0] \$3239 ;
   wire \$324 ;
-  reg \$3240 ;
-  reg \$3241 ;
-  reg \$3242 ;
+  reg [31:0] \$3240 ;
+  reg [31:0] \$3241 ;
+  reg [31:0] \$3242 ;
   reg \$3243 ;
   reg \$3244 ;
   reg \$3245 ;
@@ -2525,16 +2525,28 @@ module nm_linear_8_16_int8_k4_wmem_shiftin(i__valid, o__ready, clk, rst, i__read
   reg \$3265 ;
   reg \$3266 ;
   reg \$3267 ;
-  reg [31:0] \$3268 ;
-  reg [31:0] \$3269 ;
+  reg \$3268 ;
+  reg \$3269 ;
   wire \$327 ;
-  reg [31:0] \$3270 ;
-  reg [31:0] \$3271 ;
-  reg [31:0] \$3272 ;
-  reg [31:0] \$3273 ;
-  reg [31:0] \$3274 ;
-  reg [31:0] \$3275 ;
+  reg \$3270 ;
+  reg \$3271 ;
+  reg \$3272 ;
+  reg \$3273 ;
+  reg \$3274 ;
+  reg \$3275 ;
+  reg \$3276 ;
+  reg \$3277 ;
+  reg \$3278 ;
+  reg \$3279 ;
   wire \$328 ;
+  reg [31:0] \$3280 ;
+  reg [31:0] \$3281 ;
+  reg [31:0] \$3282 ;
+  reg [31:0] \$3283 ;
+  reg [31:0] \$3284 ;
+  reg [31:0] \$3285 ;
+  reg [31:0] \$3286 ;
+  reg [31:0] \$3287 ;
   wire \$329 ;
   wire [7:0] \$33 ;
   wire \$330 ;
@@ -3408,50 +3420,50 @@ module nm_linear_8_16_int8_k4_wmem_shiftin(i__valid, o__ready, clk, rst, i__read
   wire [31:0] mac_acc3_next;
   reg [31:0] mac_acc3_out = 32'd0;
   reg [16:0] mac_add0_s0 = 17'h00000;
-  reg [16:0] \mac_add0_s0$1045  = 17'h00000;
-  reg [16:0] \mac_add0_s0$1047  = 17'h00000;
-  reg [16:0] \mac_add0_s0$1048  = 17'h00000;
-  reg [16:0] \mac_add0_s0$1050  = 17'h00000;
-  reg [16:0] \mac_add0_s0$1051  = 17'h00000;
   reg [16:0] \mac_add0_s0$1053  = 17'h00000;
-  reg [16:0] \mac_add0_s0$1054  = 17'h00000;
+  reg [16:0] \mac_add0_s0$1055  = 17'h00000;
   reg [16:0] \mac_add0_s0$1056  = 17'h00000;
-  reg [16:0] \mac_add0_s0$1057  = 17'h00000;
+  reg [16:0] \mac_add0_s0$1058  = 17'h00000;
   reg [16:0] \mac_add0_s0$1059  = 17'h00000;
-  reg [16:0] \mac_add0_s0$1060  = 17'h00000;
+  reg [16:0] \mac_add0_s0$1061  = 17'h00000;
   reg [16:0] \mac_add0_s0$1062  = 17'h00000;
-  reg [16:0] \mac_add0_s0$1063  = 17'h00000;
+  reg [16:0] \mac_add0_s0$1064  = 17'h00000;
   reg [16:0] \mac_add0_s0$1065  = 17'h00000;
-  reg [16:0] \mac_add0_s0$1066  = 17'h00000;
-  reg \mac_add0_s0$1314  = 1'h0;
-  reg [31:0] \mac_add0_s0$1315  = 32'd0;
-  reg [31:0] \mac_add0_s0$1316  = 32'd0;
-  reg [31:0] \mac_add0_s0$1317  = 32'd0;
-  reg [31:0] \mac_add0_s0$1318  = 32'd0;
+  reg [16:0] \mac_add0_s0$1067  = 17'h00000;
+  reg [16:0] \mac_add0_s0$1068  = 17'h00000;
+  reg [16:0] \mac_add0_s0$1070  = 17'h00000;
+  reg [16:0] \mac_add0_s0$1071  = 17'h00000;
+  reg [16:0] \mac_add0_s0$1073  = 17'h00000;
+  reg [16:0] \mac_add0_s0$1074  = 17'h00000;
+  reg \mac_add0_s0$1322  = 1'h0;
+  reg [31:0] \mac_add0_s0$1323  = 32'd0;
+  reg [31:0] \mac_add0_s0$1324  = 32'd0;
+  reg [31:0] \mac_add0_s0$1325  = 32'd0;
+  reg [31:0] \mac_add0_s0$1326  = 32'd0;
   reg mac_add0_valid_s0 = 1'h0;
   reg [17:0] mac_add1_s0 = 18'h00000;
-  reg [17:0] \mac_add1_s0$1071  = 18'h00000;
-  reg [17:0] \mac_add1_s0$1073  = 18'h00000;
-  reg [17:0] \mac_add1_s0$1074  = 18'h00000;
-  reg [17:0] \mac_add1_s0$1076  = 18'h00000;
-  reg [17:0] \mac_add1_s0$1077  = 18'h00000;
   reg [17:0] \mac_add1_s0$1079  = 18'h00000;
-  reg [17:0] \mac_add1_s0$1080  = 18'h00000;
-  reg \mac_add1_s0$1320  = 1'h0;
-  reg [31:0] \mac_add1_s0$1321  = 32'd0;
-  reg [31:0] \mac_add1_s0$1322  = 32'd0;
-  reg [31:0] \mac_add1_s0$1323  = 32'd0;
-  reg [31:0] \mac_add1_s0$1324  = 32'd0;
+  reg [17:0] \mac_add1_s0$1081  = 18'h00000;
+  reg [17:0] \mac_add1_s0$1082  = 18'h00000;
+  reg [17:0] \mac_add1_s0$1084  = 18'h00000;
+  reg [17:0] \mac_add1_s0$1085  = 18'h00000;
+  reg [17:0] \mac_add1_s0$1087  = 18'h00000;
+  reg [17:0] \mac_add1_s0$1088  = 18'h00000;
+  reg \mac_add1_s0$1328  = 1'h0;
+  reg [31:0] \mac_add1_s0$1329  = 32'd0;
+  reg [31:0] \mac_add1_s0$1330  = 32'd0;
+  reg [31:0] \mac_add1_s0$1331  = 32'd0;
+  reg [31:0] \mac_add1_s0$1332  = 32'd0;
   reg mac_add1_valid_s0 = 1'h0;
   reg [18:0] mac_add2_s0 = 19'h00000;
-  reg [31:0] \mac_add2_s0$1085  = 32'd0;
-  reg [18:0] \mac_add2_s0$1087  = 19'h00000;
-  reg [31:0] \mac_add2_s0$1088  = 32'd0;
-  reg [18:0] \mac_add2_s0$1090  = 19'h00000;
-  reg [31:0] \mac_add2_s0$1091  = 32'd0;
-  reg [18:0] \mac_add2_s0$1093  = 19'h00000;
-  reg [31:0] \mac_add2_s0$1094  = 32'd0;
-  reg \mac_add2_s0$1326  = 1'h0;
+  reg [31:0] \mac_add2_s0$1093  = 32'd0;
+  reg [18:0] \mac_add2_s0$1095  = 19'h00000;
+  reg [31:0] \mac_add2_s0$1096  = 32'd0;
+  reg [18:0] \mac_add2_s0$1098  = 19'h00000;
+  reg [31:0] \mac_add2_s0$1099  = 32'd0;
+  reg [18:0] \mac_add2_s0$1101  = 19'h00000;
+  reg [31:0] \mac_add2_s0$1102  = 32'd0;
+  reg \mac_add2_s0$1334  = 1'h0;
   reg mac_add2_valid_s0 = 1'h0;
   (* keep = 32'd1 *)
   wire [31:0] mac_biased0;
@@ -3462,37 +3474,29 @@ module nm_linear_8_16_int8_k4_wmem_shiftin(i__valid, o__ready, clk, rst, i__read
   (* keep = 32'd1 *)
   wire [31:0] mac_biased3;
   reg mac_dspin_s0 = 1'h0;
-  reg [31:0] \mac_dspin_s0$1303  = 32'd0;
-  reg [31:0] \mac_dspin_s0$1304  = 32'd0;
-  reg [31:0] \mac_dspin_s0$1305  = 32'd0;
-  reg [31:0] \mac_dspin_s0$1306  = 32'd0;
+  reg [31:0] \mac_dspin_s0$1311  = 32'd0;
+  reg [31:0] \mac_dspin_s0$1312  = 32'd0;
+  reg [31:0] \mac_dspin_s0$1313  = 32'd0;
+  reg [31:0] \mac_dspin_s0$1314  = 32'd0;
   reg mac_dspin_valid_s0 = 1'h0;
   reg mac_dspout_s0 = 1'h0;
-  reg [31:0] \mac_dspout_s0$1309  = 32'd0;
-  reg [31:0] \mac_dspout_s0$1310  = 32'd0;
-  reg [31:0] \mac_dspout_s0$1311  = 32'd0;
-  reg [31:0] \mac_dspout_s0$1312  = 32'd0;
+  reg [31:0] \mac_dspout_s0$1317  = 32'd0;
+  reg [31:0] \mac_dspout_s0$1318  = 32'd0;
+  reg [31:0] \mac_dspout_s0$1319  = 32'd0;
+  reg [31:0] \mac_dspout_s0$1320  = 32'd0;
   reg mac_dspout_valid_s0 = 1'h0;
   reg [5:0] mac_group = 6'h00;
   (* init = 1'h0 *)
   wire mac_out_valid;
+  reg [7:0] mac_pre_a0_g0 = 8'h00;
+  reg [7:0] mac_pre_a1_g1 = 8'h00;
+  reg [7:0] mac_pre_a2_g2 = 8'h00;
+  reg [7:0] mac_pre_a3_g3 = 8'h00;
+  reg [7:0] mac_pre_a4_g4 = 8'h00;
+  reg [7:0] mac_pre_a5_g5 = 8'h00;
+  reg [7:0] mac_pre_a6_g6 = 8'h00;
+  reg [7:0] mac_pre_a7_g7 = 8'h00;
   reg [7:0] mac_pre_s0 = 8'h00;
-  reg [7:0] \mac_pre_s0$1257  = 8'h00;
-  reg [7:0] \mac_pre_s0$1258  = 8'h00;
-  reg [7:0] \mac_pre_s0$1259  = 8'h00;
-  reg [7:0] \mac_pre_s0$1260  = 8'h00;
-  reg [7:0] \mac_pre_s0$1261  = 8'h00;
-  reg [7:0] \mac_pre_s0$1262  = 8'h00;
-  reg [7:0] \mac_pre_s0$1263  = 8'h00;
-  reg [7:0] \mac_pre_s0$1264  = 8'h00;
-  reg [7:0] \mac_pre_s0$1265  = 8'h00;
-  reg [7:0] \mac_pre_s0$1266  = 8'h00;
-  reg [7:0] \mac_pre_s0$1267  = 8'h00;
-  reg [7:0] \mac_pre_s0$1268  = 8'h00;
-  reg [7:0] \mac_pre_s0$1269  = 8'h00;
-  reg [7:0] \mac_pre_s0$1270  = 8'h00;
-  reg [7:0] \mac_pre_s0$1271  = 8'h00;
-  reg [7:0] \mac_pre_s0$1272  = 8'h00;
   reg [7:0] \mac_pre_s0$1273  = 8'h00;
   reg [7:0] \mac_pre_s0$1274  = 8'h00;
   reg [7:0] \mac_pre_s0$1275  = 8'h00;
@@ -3516,11 +3520,19 @@ module nm_linear_8_16_int8_k4_wmem_shiftin(i__valid, o__ready, clk, rst, i__read
   reg [7:0] \mac_pre_s0$1293  = 8'h00;
   reg [7:0] \mac_pre_s0$1294  = 8'h00;
   reg [7:0] \mac_pre_s0$1295  = 8'h00;
-  reg \mac_pre_s0$1296  = 1'h0;
-  reg [31:0] \mac_pre_s0$1297  = 32'd0;
-  reg [31:0] \mac_pre_s0$1298  = 32'd0;
-  reg [31:0] \mac_pre_s0$1299  = 32'd0;
-  reg [31:0] \mac_pre_s0$1300  = 32'd0;
+  reg [7:0] \mac_pre_s0$1296  = 8'h00;
+  reg [7:0] \mac_pre_s0$1297  = 8'h00;
+  reg [7:0] \mac_pre_s0$1298  = 8'h00;
+  reg [7:0] \mac_pre_s0$1299  = 8'h00;
+  reg [7:0] \mac_pre_s0$1300  = 8'h00;
+  reg [7:0] \mac_pre_s0$1301  = 8'h00;
+  reg [7:0] \mac_pre_s0$1302  = 8'h00;
+  reg [7:0] \mac_pre_s0$1303  = 8'h00;
+  reg \mac_pre_s0$1304  = 1'h0;
+  reg [31:0] \mac_pre_s0$1305  = 32'd0;
+  reg [31:0] \mac_pre_s0$1306  = 32'd0;
+  reg [31:0] \mac_pre_s0$1307  = 32'd0;
+  reg [31:0] \mac_pre_s0$1308  = 32'd0;
   reg mac_pre_valid_s0 = 1'h0;
   wire [15:0] mac_prod0_0;
   wire [15:0] mac_prod0_1;
@@ -3555,33 +3567,33 @@ module nm_linear_8_16_int8_k4_wmem_shiftin(i__valid, o__ready, clk, rst, i__read
   wire [15:0] mac_prod3_6;
   wire [15:0] mac_prod3_7;
   reg [7:0] mac_rdreg_s0 = 8'h00;
-  reg [7:0] \mac_rdreg_s0$1205  = 8'h00;
-  reg [7:0] \mac_rdreg_s0$1206  = 8'h00;
-  reg [7:0] \mac_rdreg_s0$1207  = 8'h00;
-  reg [7:0] \mac_rdreg_s0$1208  = 8'h00;
-  reg [7:0] \mac_rdreg_s0$1209  = 8'h00;
-  reg [7:0] \mac_rdreg_s0$1210  = 8'h00;
-  reg [7:0] \mac_rdreg_s0$1211  = 8'h00;
-  reg [31:0] \mac_rdreg_s0$1212  = 32'd0;
-  reg [31:0] \mac_rdreg_s0$1213  = 32'd0;
-  reg [31:0] \mac_rdreg_s0$1214  = 32'd0;
-  reg [31:0] \mac_rdreg_s0$1215  = 32'd0;
-  reg \mac_rdreg_s0$1216  = 1'h0;
+  reg [7:0] \mac_rdreg_s0$1213  = 8'h00;
+  reg [7:0] \mac_rdreg_s0$1214  = 8'h00;
+  reg [7:0] \mac_rdreg_s0$1215  = 8'h00;
+  reg [7:0] \mac_rdreg_s0$1216  = 8'h00;
+  reg [7:0] \mac_rdreg_s0$1217  = 8'h00;
+  reg [7:0] \mac_rdreg_s0$1218  = 8'h00;
+  reg [7:0] \mac_rdreg_s0$1219  = 8'h00;
+  reg [31:0] \mac_rdreg_s0$1220  = 32'd0;
+  reg [31:0] \mac_rdreg_s0$1221  = 32'd0;
+  reg [31:0] \mac_rdreg_s0$1222  = 32'd0;
+  reg [31:0] \mac_rdreg_s0$1223  = 32'd0;
+  reg \mac_rdreg_s0$1224  = 1'h0;
   reg mac_rdreg_valid_s0 = 1'h0;
   reg [3:0] mac_read_s0 = 4'h0;
-  reg [7:0] \mac_read_s0$1190  = 8'h00;
-  reg [7:0] \mac_read_s0$1191  = 8'h00;
-  reg [7:0] \mac_read_s0$1192  = 8'h00;
-  reg [7:0] \mac_read_s0$1193  = 8'h00;
-  reg [7:0] \mac_read_s0$1194  = 8'h00;
-  reg [7:0] \mac_read_s0$1195  = 8'h00;
-  reg [7:0] \mac_read_s0$1196  = 8'h00;
-  reg [7:0] \mac_read_s0$1197  = 8'h00;
-  reg [31:0] \mac_read_s0$1198  = 32'd0;
-  reg [31:0] \mac_read_s0$1199  = 32'd0;
-  reg [31:0] \mac_read_s0$1200  = 32'd0;
-  reg [31:0] \mac_read_s0$1201  = 32'd0;
-  reg \mac_read_s0$1202  = 1'h0;
+  reg [7:0] \mac_read_s0$1198  = 8'h00;
+  reg [7:0] \mac_read_s0$1199  = 8'h00;
+  reg [7:0] \mac_read_s0$1200  = 8'h00;
+  reg [7:0] \mac_read_s0$1201  = 8'h00;
+  reg [7:0] \mac_read_s0$1202  = 8'h00;
+  reg [7:0] \mac_read_s0$1203  = 8'h00;
+  reg [7:0] \mac_read_s0$1204  = 8'h00;
+  reg [7:0] \mac_read_s0$1205  = 8'h00;
+  reg [31:0] \mac_read_s0$1206  = 32'd0;
+  reg [31:0] \mac_read_s0$1207  = 32'd0;
+  reg [31:0] \mac_read_s0$1208  = 32'd0;
+  reg [31:0] \mac_read_s0$1209  = 32'd0;
+  reg \mac_read_s0$1210  = 1'h0;
   reg [3:0] \mac_read_s0$860  = 4'h0;
   reg [3:0] \mac_read_s0$862  = 4'h0;
   reg [3:0] \mac_read_s0$864  = 4'h0;
@@ -3599,27 +3611,27 @@ module nm_linear_8_16_int8_k4_wmem_shiftin(i__valid, o__ready, clk, rst, i__read
   wire [8:0] mac_sel6;
   wire [8:0] mac_sel7;
   reg [8:0] mac_sel_r0_s0 = 9'h000;
-  reg [8:0] \mac_sel_r0_s0$1219  = 9'h000;
-  reg [8:0] \mac_sel_r0_s0$1220  = 9'h000;
-  reg [8:0] \mac_sel_r0_s0$1221  = 9'h000;
-  reg [8:0] \mac_sel_r0_s0$1222  = 9'h000;
-  reg [8:0] \mac_sel_r0_s0$1223  = 9'h000;
-  reg [8:0] \mac_sel_r0_s0$1224  = 9'h000;
-  reg [8:0] \mac_sel_r0_s0$1225  = 9'h000;
+  reg [8:0] \mac_sel_r0_s0$1227  = 9'h000;
+  reg [8:0] \mac_sel_r0_s0$1228  = 9'h000;
+  reg [8:0] \mac_sel_r0_s0$1229  = 9'h000;
+  reg [8:0] \mac_sel_r0_s0$1230  = 9'h000;
+  reg [8:0] \mac_sel_r0_s0$1231  = 9'h000;
+  reg [8:0] \mac_sel_r0_s0$1232  = 9'h000;
+  reg [8:0] \mac_sel_r0_s0$1233  = 9'h000;
   reg [7:0] mac_wmux_s0 = 8'h00;
-  reg [7:0] \mac_wmux_s0$1242  = 8'h00;
-  reg [7:0] \mac_wmux_s0$1243  = 8'h00;
-  reg [7:0] \mac_wmux_s0$1244  = 8'h00;
-  reg [7:0] \mac_wmux_s0$1245  = 8'h00;
-  reg [7:0] \mac_wmux_s0$1246  = 8'h00;
-  reg [7:0] \mac_wmux_s0$1247  = 8'h00;
-  reg [7:0] \mac_wmux_s0$1248  = 8'h00;
-  reg [7:0] \mac_wmux_s0$1249  = 8'h00;
-  reg \mac_wmux_s0$1250  = 1'h0;
-  reg [31:0] \mac_wmux_s0$1251  = 32'd0;
-  reg [31:0] \mac_wmux_s0$1252  = 32'd0;
-  reg [31:0] \mac_wmux_s0$1253  = 32'd0;
-  reg [31:0] \mac_wmux_s0$1254  = 32'd0;
+  reg [7:0] \mac_wmux_s0$1250  = 8'h00;
+  reg [7:0] \mac_wmux_s0$1251  = 8'h00;
+  reg [7:0] \mac_wmux_s0$1252  = 8'h00;
+  reg [7:0] \mac_wmux_s0$1253  = 8'h00;
+  reg [7:0] \mac_wmux_s0$1254  = 8'h00;
+  reg [7:0] \mac_wmux_s0$1255  = 8'h00;
+  reg [7:0] \mac_wmux_s0$1256  = 8'h00;
+  reg [7:0] \mac_wmux_s0$1257  = 8'h00;
+  reg \mac_wmux_s0$1258  = 1'h0;
+  reg [31:0] \mac_wmux_s0$1259  = 32'd0;
+  reg [31:0] \mac_wmux_s0$1260  = 32'd0;
+  reg [31:0] \mac_wmux_s0$1261  = 32'd0;
+  reg [31:0] \mac_wmux_s0$1262  = 32'd0;
   reg [7:0] \mac_wmux_s0$882  = 8'h00;
   reg [7:0] \mac_wmux_s0$883  = 8'h00;
   reg [7:0] \mac_wmux_s0$884  = 8'h00;
@@ -4123,11 +4135,11 @@ module nm_linear_8_16_int8_k4_wmem_shiftin(i__valid, o__ready, clk, rst, i__read
   wire [7:0] sel_key8;
   wire [7:0] sel_key9;
   reg sel_l10_s0 = 1'h0;
-  reg \sel_l10_s0$1146  = 1'h0;
-  reg [31:0] \sel_l10_s0$1147  = 32'd0;
-  reg [31:0] \sel_l10_s0$1148  = 32'd0;
-  reg [31:0] \sel_l10_s0$1149  = 32'd0;
-  reg [31:0] \sel_l10_s0$1150  = 32'd0;
+  reg \sel_l10_s0$1154  = 1'h0;
+  reg [31:0] \sel_l10_s0$1155  = 32'd0;
+  reg [31:0] \sel_l10_s0$1156  = 32'd0;
+  reg [31:0] \sel_l10_s0$1157  = 32'd0;
+  reg [31:0] \sel_l10_s0$1158  = 32'd0;
   reg [2:0] \sel_l10_s0$628  = 3'h0;
   reg [2:0] \sel_l10_s0$636  = 3'h0;
   reg [2:0] \sel_l10_s0$644  = 3'h0;
@@ -4144,12 +4156,12 @@ module nm_linear_8_16_int8_k4_wmem_shiftin(i__valid, o__ready, clk, rst, i__read
   reg [1:0] \sel_l10_s0$771  = 2'h0;
   reg [1:0] \sel_l10_s0$772  = 2'h0;
   reg [7:0] sel_l13_s0 = 8'h00;
-  reg [15:0] \sel_l13_s0$1151  = 16'h0000;
-  reg \sel_l13_s0$1152  = 1'h0;
-  reg [31:0] \sel_l13_s0$1153  = 32'd0;
-  reg [31:0] \sel_l13_s0$1154  = 32'd0;
-  reg [31:0] \sel_l13_s0$1155  = 32'd0;
-  reg [31:0] \sel_l13_s0$1156  = 32'd0;
+  reg [15:0] \sel_l13_s0$1159  = 16'h0000;
+  reg \sel_l13_s0$1160  = 1'h0;
+  reg [31:0] \sel_l13_s0$1161  = 32'd0;
+  reg [31:0] \sel_l13_s0$1162  = 32'd0;
+  reg [31:0] \sel_l13_s0$1163  = 32'd0;
+  reg [31:0] \sel_l13_s0$1164  = 32'd0;
   reg [8:0] \sel_l13_s0$784  = 9'h000;
   reg [7:0] \sel_l13_s0$785  = 8'h00;
   reg [7:0] \sel_l13_s0$786  = 8'h00;
@@ -4174,33 +4186,33 @@ module nm_linear_8_16_int8_k4_wmem_shiftin(i__valid, o__ready, clk, rst, i__read
   reg [8:0] \sel_l13_s0$833  = 9'h000;
   reg [7:0] \sel_l13_s0$836  = 8'h00;
   reg [15:0] sel_l15_s0 = 16'h0000;
-  reg [7:0] \sel_l15_s0$1158  = 8'h00;
-  reg [7:0] \sel_l15_s0$1159  = 8'h00;
-  reg [7:0] \sel_l15_s0$1160  = 8'h00;
-  reg [7:0] \sel_l15_s0$1161  = 8'h00;
-  reg [7:0] \sel_l15_s0$1162  = 8'h00;
-  reg [7:0] \sel_l15_s0$1163  = 8'h00;
-  reg [7:0] \sel_l15_s0$1164  = 8'h00;
-  reg [7:0] \sel_l15_s0$1165  = 8'h00;
-  reg [3:0] \sel_l15_s0$1166  = 4'h0;
-  reg [3:0] \sel_l15_s0$1167  = 4'h0;
-  reg [3:0] \sel_l15_s0$1168  = 4'h0;
-  reg [3:0] \sel_l15_s0$1169  = 4'h0;
-  reg [3:0] \sel_l15_s0$1170  = 4'h0;
-  reg [3:0] \sel_l15_s0$1171  = 4'h0;
-  reg [3:0] \sel_l15_s0$1172  = 4'h0;
-  reg [3:0] \sel_l15_s0$1173  = 4'h0;
-  reg \sel_l15_s0$1174  = 1'h0;
-  reg [31:0] \sel_l15_s0$1175  = 32'd0;
-  reg [31:0] \sel_l15_s0$1176  = 32'd0;
-  reg [31:0] \sel_l15_s0$1177  = 32'd0;
-  reg [31:0] \sel_l15_s0$1178  = 32'd0;
+  reg [7:0] \sel_l15_s0$1166  = 8'h00;
+  reg [7:0] \sel_l15_s0$1167  = 8'h00;
+  reg [7:0] \sel_l15_s0$1168  = 8'h00;
+  reg [7:0] \sel_l15_s0$1169  = 8'h00;
+  reg [7:0] \sel_l15_s0$1170  = 8'h00;
+  reg [7:0] \sel_l15_s0$1171  = 8'h00;
+  reg [7:0] \sel_l15_s0$1172  = 8'h00;
+  reg [7:0] \sel_l15_s0$1173  = 8'h00;
+  reg [3:0] \sel_l15_s0$1174  = 4'h0;
+  reg [3:0] \sel_l15_s0$1175  = 4'h0;
+  reg [3:0] \sel_l15_s0$1176  = 4'h0;
+  reg [3:0] \sel_l15_s0$1177  = 4'h0;
+  reg [3:0] \sel_l15_s0$1178  = 4'h0;
+  reg [3:0] \sel_l15_s0$1179  = 4'h0;
+  reg [3:0] \sel_l15_s0$1180  = 4'h0;
+  reg [3:0] \sel_l15_s0$1181  = 4'h0;
+  reg \sel_l15_s0$1182  = 1'h0;
+  reg [31:0] \sel_l15_s0$1183  = 32'd0;
+  reg [31:0] \sel_l15_s0$1184  = 32'd0;
+  reg [31:0] \sel_l15_s0$1185  = 32'd0;
+  reg [31:0] \sel_l15_s0$1186  = 32'd0;
   reg [7:0] sel_l1_s0 = 8'h00;
-  reg \sel_l1_s0$1131  = 1'h0;
-  reg [31:0] \sel_l1_s0$1132  = 32'd0;
-  reg [31:0] \sel_l1_s0$1133  = 32'd0;
-  reg [31:0] \sel_l1_s0$1134  = 32'd0;
-  reg [31:0] \sel_l1_s0$1135  = 32'd0;
+  reg \sel_l1_s0$1139  = 1'h0;
+  reg [31:0] \sel_l1_s0$1140  = 32'd0;
+  reg [31:0] \sel_l1_s0$1141  = 32'd0;
+  reg [31:0] \sel_l1_s0$1142  = 32'd0;
+  reg [31:0] \sel_l1_s0$1143  = 32'd0;
   reg [7:0] \sel_l1_s0$79  = 8'h00;
   reg [7:0] \sel_l1_s0$80  = 8'h00;
   reg [7:0] \sel_l1_s0$81  = 8'h00;
@@ -4217,17 +4229,17 @@ module nm_linear_8_16_int8_k4_wmem_shiftin(i__valid, o__ready, clk, rst, i__read
   reg [7:0] \sel_l1_s0$92  = 8'h00;
   reg [7:0] \sel_l1_s0$93  = 8'h00;
   reg [119:0] sel_l2_s0 = 120'h000000000000000000000000000000;
-  reg \sel_l2_s0$1136  = 1'h0;
-  reg [31:0] \sel_l2_s0$1137  = 32'd0;
-  reg [31:0] \sel_l2_s0$1138  = 32'd0;
-  reg [31:0] \sel_l2_s0$1139  = 32'd0;
-  reg [31:0] \sel_l2_s0$1140  = 32'd0;
+  reg \sel_l2_s0$1144  = 1'h0;
+  reg [31:0] \sel_l2_s0$1145  = 32'd0;
+  reg [31:0] \sel_l2_s0$1146  = 32'd0;
+  reg [31:0] \sel_l2_s0$1147  = 32'd0;
+  reg [31:0] \sel_l2_s0$1148  = 32'd0;
   reg sel_l5_s0 = 1'h0;
-  reg \sel_l5_s0$1141  = 1'h0;
-  reg [31:0] \sel_l5_s0$1142  = 32'd0;
-  reg [31:0] \sel_l5_s0$1143  = 32'd0;
-  reg [31:0] \sel_l5_s0$1144  = 32'd0;
-  reg [31:0] \sel_l5_s0$1145  = 32'd0;
+  reg \sel_l5_s0$1149  = 1'h0;
+  reg [31:0] \sel_l5_s0$1150  = 32'd0;
+  reg [31:0] \sel_l5_s0$1151  = 32'd0;
+  reg [31:0] \sel_l5_s0$1152  = 32'd0;
+  reg [31:0] \sel_l5_s0$1153  = 32'd0;
   reg \sel_l5_s0$389  = 1'h0;
   reg \sel_l5_s0$390  = 1'h0;
   reg \sel_l5_s0$393  = 1'h0;
@@ -4598,12 +4610,12 @@ module nm_linear_8_16_int8_k4_wmem_shiftin(i__valid, o__ready, clk, rst, i__read
   wire [8:0] shift_diff8;
   wire [8:0] shift_diff9;
   reg [7:0] shift_reg_s0 = 8'h00;
-  reg [31:0] \shift_reg_s0$1124  = 32'd0;
-  reg \shift_reg_s0$1125  = 1'h0;
-  reg [31:0] \shift_reg_s0$1126  = 32'd0;
-  reg [31:0] \shift_reg_s0$1127  = 32'd0;
-  reg [31:0] \shift_reg_s0$1128  = 32'd0;
-  reg [31:0] \shift_reg_s0$1129  = 32'd0;
+  reg [31:0] \shift_reg_s0$1132  = 32'd0;
+  reg \shift_reg_s0$1133  = 1'h0;
+  reg [31:0] \shift_reg_s0$1134  = 32'd0;
+  reg [31:0] \shift_reg_s0$1135  = 32'd0;
+  reg [31:0] \shift_reg_s0$1136  = 32'd0;
+  reg [31:0] \shift_reg_s0$1137  = 32'd0;
   reg [7:0] \shift_reg_s0$46  = 8'h00;
   reg [7:0] \shift_reg_s0$48  = 8'h00;
   reg [7:0] \shift_reg_s0$50  = 8'h00;
@@ -4669,6 +4681,14 @@ module nm_linear_8_16_int8_k4_wmem_shiftin(i__valid, o__ready, clk, rst, i__read
   wire stall_adv3;
   wire stall_adv30;
   reg stall_adv30_valid = 1'h0;
+  wire stall_adv31;
+  reg stall_adv31_valid = 1'h0;
+  wire stall_adv32;
+  reg stall_adv32_valid = 1'h0;
+  wire stall_adv33;
+  reg stall_adv33_valid = 1'h0;
+  wire stall_adv34;
+  reg stall_adv34_valid = 1'h0;
   reg stall_adv3_valid = 1'h0;
   wire stall_adv4;
   reg stall_adv4_valid = 1'h0;
@@ -7996,6 +8016,14 @@ module nm_linear_8_16_int8_k4_wmem_shiftin(i__valid, o__ready, clk, rst, i__read
   assign stall_adv18 = \$2616  | o__ready;
   assign \$2617  = ~ stall_adv19_valid;
   assign stall_adv19 = \$2617  | o__ready;
+  assign \$2618  = ~ stall_adv20_valid;
+  assign stall_adv20 = \$2618  | o__ready;
+  assign \$2619  = ~ stall_adv21_valid;
+  assign stall_adv21 = \$2619  | o__ready;
+  assign \$2620  = ~ stall_adv22_valid;
+  assign stall_adv22 = \$2620  | o__ready;
+  assign \$2621  = ~ stall_adv23_valid;
+  assign stall_adv23 = \$2621  | o__ready;
   assign mac0_sum0_p0 = $signed(mac_prod0_0) + $signed(mac_prod0_1);
   assign mac0_sum0_p1 = $signed(mac_prod0_2) + $signed(mac_prod0_3);
   assign mac0_sum0_p2 = $signed(mac_prod0_4) + $signed(mac_prod0_5);
@@ -8012,36 +8040,28 @@ module nm_linear_8_16_int8_k4_wmem_shiftin(i__valid, o__ready, clk, rst, i__read
   assign mac3_sum0_p1 = $signed(mac_prod3_2) + $signed(mac_prod3_3);
   assign mac3_sum0_p2 = $signed(mac_prod3_4) + $signed(mac_prod3_5);
   assign mac3_sum0_p3 = $signed(mac_prod3_6) + $signed(mac_prod3_7);
-  assign \$2618  = ~ stall_adv20_valid;
-  assign stall_adv20 = \$2618  | o__ready;
-  assign mac0_sum1_p0 = $signed(mac_add0_s0) + $signed(\mac_add0_s0$1045 );
-  assign mac0_sum1_p1 = $signed(\mac_add0_s0$1047 ) + $signed(\mac_add0_s0$1048 );
-  assign mac1_sum1_p0 = $signed(\mac_add0_s0$1050 ) + $signed(\mac_add0_s0$1051 );
-  assign mac1_sum1_p1 = $signed(\mac_add0_s0$1053 ) + $signed(\mac_add0_s0$1054 );
-  assign mac2_sum1_p0 = $signed(\mac_add0_s0$1056 ) + $signed(\mac_add0_s0$1057 );
-  assign mac2_sum1_p1 = $signed(\mac_add0_s0$1059 ) + $signed(\mac_add0_s0$1060 );
-  assign mac3_sum1_p0 = $signed(\mac_add0_s0$1062 ) + $signed(\mac_add0_s0$1063 );
-  assign mac3_sum1_p1 = $signed(\mac_add0_s0$1065 ) + $signed(\mac_add0_s0$1066 );
-  assign \$2619  = ~ stall_adv21_valid;
-  assign stall_adv21 = \$2619  | o__ready;
-  assign mac0_sum2_p0 = $signed(mac_add1_s0) + $signed(\mac_add1_s0$1071 );
-  assign mac1_sum2_p0 = $signed(\mac_add1_s0$1073 ) + $signed(\mac_add1_s0$1074 );
-  assign mac2_sum2_p0 = $signed(\mac_add1_s0$1076 ) + $signed(\mac_add1_s0$1077 );
-  assign mac3_sum2_p0 = $signed(\mac_add1_s0$1079 ) + $signed(\mac_add1_s0$1080 );
-  assign \$2620  = ~ stall_adv22_valid;
-  assign stall_adv22 = \$2620  | o__ready;
-  assign \$2621  = $signed(mac_add2_s0) + $signed(\mac_add2_s0$1085 );
-  assign \$2622  = $signed(\mac_add2_s0$1087 ) + $signed(\mac_add2_s0$1088 );
-  assign \$2623  = $signed(\mac_add2_s0$1090 ) + $signed(\mac_add2_s0$1091 );
-  assign \$2624  = $signed(\mac_add2_s0$1093 ) + $signed(\mac_add2_s0$1094 );
-  assign \$2625  = ~ stall_adv23_valid;
-  assign stall_adv23 = \$2625  | o__ready;
-  assign \$2626  = ~ stall_adv24_valid;
-  assign stall_adv24 = \$2626  | o__ready;
-  assign \$2627  = ~ stall_adv25_valid;
-  assign stall_adv25 = \$2627  | o__ready;
-  assign \$2628  = ~ stall_adv26_valid;
-  assign stall_adv26 = \$2628  | o__ready;
+  assign \$2622  = ~ stall_adv24_valid;
+  assign stall_adv24 = \$2622  | o__ready;
+  assign mac0_sum1_p0 = $signed(mac_add0_s0) + $signed(\mac_add0_s0$1053 );
+  assign mac0_sum1_p1 = $signed(\mac_add0_s0$1055 ) + $signed(\mac_add0_s0$1056 );
+  assign mac1_sum1_p0 = $signed(\mac_add0_s0$1058 ) + $signed(\mac_add0_s0$1059 );
+  assign mac1_sum1_p1 = $signed(\mac_add0_s0$1061 ) + $signed(\mac_add0_s0$1062 );
+  assign mac2_sum1_p0 = $signed(\mac_add0_s0$1064 ) + $signed(\mac_add0_s0$1065 );
+  assign mac2_sum1_p1 = $signed(\mac_add0_s0$1067 ) + $signed(\mac_add0_s0$1068 );
+  assign mac3_sum1_p0 = $signed(\mac_add0_s0$1070 ) + $signed(\mac_add0_s0$1071 );
+  assign mac3_sum1_p1 = $signed(\mac_add0_s0$1073 ) + $signed(\mac_add0_s0$1074 );
+  assign \$2623  = ~ stall_adv25_valid;
+  assign stall_adv25 = \$2623  | o__ready;
+  assign mac0_sum2_p0 = $signed(mac_add1_s0) + $signed(\mac_add1_s0$1079 );
+  assign mac1_sum2_p0 = $signed(\mac_add1_s0$1081 ) + $signed(\mac_add1_s0$1082 );
+  assign mac2_sum2_p0 = $signed(\mac_add1_s0$1084 ) + $signed(\mac_add1_s0$1085 );
+  assign mac3_sum2_p0 = $signed(\mac_add1_s0$1087 ) + $signed(\mac_add1_s0$1088 );
+  assign \$2624  = ~ stall_adv26_valid;
+  assign stall_adv26 = \$2624  | o__ready;
+  assign \$2625  = $signed(mac_add2_s0) + $signed(\mac_add2_s0$1093 );
+  assign \$2626  = $signed(\mac_add2_s0$1095 ) + $signed(\mac_add2_s0$1096 );
+  assign \$2627  = $signed(\mac_add2_s0$1098 ) + $signed(\mac_add2_s0$1099 );
+  assign \$2628  = $signed(\mac_add2_s0$1101 ) + $signed(\mac_add2_s0$1102 );
   assign \$2629  = ~ stall_adv27_valid;
   assign stall_adv27 = \$2629  | o__ready;
   assign \$2630  = ~ stall_adv28_valid;
@@ -8050,566 +8070,562 @@ module nm_linear_8_16_int8_k4_wmem_shiftin(i__valid, o__ready, clk, rst, i__read
   assign stall_adv29 = \$2631  | o__ready;
   assign \$2632  = ~ stall_adv30_valid;
   assign stall_adv30 = \$2632  | o__ready;
-  assign \$2633  = $signed(mac_acc0) + $signed(\$2621 [31:0]);
-  assign \$2634  = $signed(mac_acc1) + $signed(\$2622 [31:0]);
-  assign \$2635  = $signed(mac_acc2) + $signed(\$2623 [31:0]);
-  assign \$2636  = $signed(mac_acc3) + $signed(\$2624 [31:0]);
-  assign \$2637  = i__payload[160] ? i__payload[331:300] : 32'd0;
-  assign \$2638  = i__payload[160] ? i__payload[363:332] : 32'd0;
-  assign \$2639  = i__payload[160] ? i__payload[395:364] : 32'd0;
-  assign \$2640  = i__payload[160] ? i__payload[427:396] : 32'd0;
-  assign \$2641  = ~ i__payload[161];
-  assign \$2642  = i__valid & \$2641 ;
-  assign \$2643  = wr__addr + 1'h1;
-  assign \$2644  = rd__addr + 1'h1;
-  assign \$2645  = advance & sel_valid_s5;
-  assign \$2646  = mac_group == 6'h3f;
-  assign \$2647  = \sel_l15_s0$1174  | \$2646 ;
-  assign \$2648  = mac_group + 1'h1;
-  assign \$2649  = shift_valid_s0 | sel_valid_s0;
-  assign \$2650  = sel_valid_s1 | sel_valid_s2;
-  assign \$2651  = \$2649  | \$2650 ;
-  assign \$2652  = sel_valid_s3 | sel_valid_s4;
-  assign \$2653  = ~ i__payload[161];
-  assign \$2654  = i__valid & \$2653 ;
-  assign \$2655  = sel_valid_s5 | \$2654 ;
-  assign \$2656  = \$2652  | \$2655 ;
-  assign \$2657  = \$2651  | \$2656 ;
-  assign \$2658  = i__valid & i__payload[161];
-  assign \$2659  = ~ load_busy;
-  assign \$2660  = \$2658  & \$2659 ;
-  assign \$2661  = i__payload[171:166] < 7'h40;
-  assign \$2662  = \$2660  & \$2661 ;
-  assign \$2663  = mac_add2_valid_s0 & \mac_add2_s0$1326 ;
-  assign \$2664  = mac_add2_valid_s0 & \mac_add2_s0$1326 ;
-  assign \$2665  = mac_add2_valid_s0 & \mac_add2_s0$1326 ;
-  assign \$2666  = mac_add2_valid_s0 & \mac_add2_s0$1326 ;
-  assign \$2667  = mac_add2_valid_s0 & \mac_add2_s0$1326 ;
-  assign \$2668  = mac_add2_valid_s0 & \mac_add2_s0$1326 ;
-  assign \$2669  = mac_add2_valid_s0 & \mac_add2_s0$1326 ;
-  assign \$2670  = mac_add2_valid_s0 & \mac_add2_s0$1326 ;
-  assign \$2671  = mac_add2_valid_s0 & \mac_add2_s0$1326 ;
-  assign \$2672  = mac_add2_valid_s0 & \mac_add2_s0$1326 ;
-  assign \$2673  = mac_add2_valid_s0 & \mac_add2_s0$1326 ;
-  assign \$2674  = mac_add2_valid_s0 & \mac_add2_s0$1326 ;
-  assign \$2675  = mac_add2_valid_s0 & \mac_add2_s0$1326 ;
-  assign \$2676  = mac_add2_valid_s0 & \mac_add2_s0$1326 ;
-  assign \$2677  = mac_add2_valid_s0 & \mac_add2_s0$1326 ;
-  assign \$2678  = mac_add2_valid_s0 & \mac_add2_s0$1326 ;
-  assign \$2679  = mac_add2_valid_s0 & \mac_add2_s0$1326 ;
-  assign \$2680  = mac_add2_valid_s0 & \mac_add2_s0$1326 ;
-  assign \$2681  = mac_add2_valid_s0 & \mac_add2_s0$1326 ;
-  assign \$2682  = mac_add2_valid_s0 & \mac_add2_s0$1326 ;
-  assign \$2683  = mac_add2_valid_s0 & \mac_add2_s0$1326 ;
-  assign \$2684  = mac_add2_valid_s0 & \mac_add2_s0$1326 ;
-  assign \$2685  = mac_add2_valid_s0 & \mac_add2_s0$1326 ;
-  assign \$2686  = mac_add2_valid_s0 & \mac_add2_s0$1326 ;
-  assign \$2687  = mac_add2_valid_s0 & \mac_add2_s0$1326 ;
-  assign \$2688  = mac_add2_valid_s0 & \mac_add2_s0$1326 ;
-  assign \$2689  = mac_add2_valid_s0 & \mac_add2_s0$1326 ;
-  assign \$2690  = mac_add2_valid_s0 & \mac_add2_s0$1326 ;
-  assign \$2691  = mac_add2_valid_s0 & \mac_add2_s0$1326 ;
-  assign \$2692  = mac_add2_valid_s0 & \mac_add2_s0$1326 ;
-  assign \$2693  = mac_add2_valid_s0 & \mac_add2_s0$1326 ;
-  assign \$2694  = mac_add2_valid_s0 & \mac_add2_s0$1326 ;
-  assign \$2695  = stall_adv23 & mac_add2_valid_s0;
-  assign \$2696  = \mac_add2_s0$1326  ? 32'd0 : \$2633 [31:0];
-  assign \$2697  = stall_adv25 & mac_add2_valid_s0;
-  assign \$2698  = \mac_add2_s0$1326  ? 32'd0 : \$2634 [31:0];
-  assign \$2699  = stall_adv27 & mac_add2_valid_s0;
-  assign \$2700  = \mac_add2_s0$1326  ? 32'd0 : \$2635 [31:0];
-  assign \$2701  = stall_adv29 & mac_add2_valid_s0;
-  assign \$2702  = \mac_add2_s0$1326  ? 32'd0 : \$2636 [31:0];
-  assign \$2703  = ! wbank_write_bank;
-  assign \$2704  = wbank_write_en & \$2703 ;
-  assign \$2705  = stall_adv9 & sel_valid_s5;
-  assign \$2706  = \$2705  & sel_l15_s0[0];
-  assign \$2707  = wbank_write_bank == 1'h1;
-  assign \$2708  = wbank_write_en & \$2707 ;
-  assign \$2709  = stall_adv9 & sel_valid_s5;
-  assign \$2710  = \$2709  & sel_l15_s0[1];
-  assign \$2711  = wbank_write_bank == 2'h2;
+  assign \$2633  = ~ stall_adv31_valid;
+  assign stall_adv31 = \$2633  | o__ready;
+  assign \$2634  = ~ stall_adv32_valid;
+  assign stall_adv32 = \$2634  | o__ready;
+  assign \$2635  = ~ stall_adv33_valid;
+  assign stall_adv33 = \$2635  | o__ready;
+  assign \$2636  = ~ stall_adv34_valid;
+  assign stall_adv34 = \$2636  | o__ready;
+  assign \$2637  = $signed(mac_acc0) + $signed(\$2625 [31:0]);
+  assign \$2638  = $signed(mac_acc1) + $signed(\$2626 [31:0]);
+  assign \$2639  = $signed(mac_acc2) + $signed(\$2627 [31:0]);
+  assign \$2640  = $signed(mac_acc3) + $signed(\$2628 [31:0]);
+  assign \$2641  = i__payload[160] ? i__payload[331:300] : 32'd0;
+  assign \$2642  = i__payload[160] ? i__payload[363:332] : 32'd0;
+  assign \$2643  = i__payload[160] ? i__payload[395:364] : 32'd0;
+  assign \$2644  = i__payload[160] ? i__payload[427:396] : 32'd0;
+  assign \$2645  = ~ i__payload[161];
+  assign \$2646  = i__valid & \$2645 ;
+  assign \$2647  = wr__addr + 1'h1;
+  assign \$2648  = rd__addr + 1'h1;
+  assign \$2649  = advance & sel_valid_s5;
+  assign \$2650  = mac_group == 6'h3f;
+  assign \$2651  = \sel_l15_s0$1182  | \$2650 ;
+  assign \$2652  = mac_group + 1'h1;
+  assign \$2653  = shift_valid_s0 | sel_valid_s0;
+  assign \$2654  = sel_valid_s1 | sel_valid_s2;
+  assign \$2655  = \$2653  | \$2654 ;
+  assign \$2656  = sel_valid_s3 | sel_valid_s4;
+  assign \$2657  = ~ i__payload[161];
+  assign \$2658  = i__valid & \$2657 ;
+  assign \$2659  = sel_valid_s5 | \$2658 ;
+  assign \$2660  = \$2656  | \$2659 ;
+  assign \$2661  = \$2655  | \$2660 ;
+  assign \$2662  = i__valid & i__payload[161];
+  assign \$2663  = ~ load_busy;
+  assign \$2664  = \$2662  & \$2663 ;
+  assign \$2665  = i__payload[171:166] < 7'h40;
+  assign \$2666  = \$2664  & \$2665 ;
+  assign \$2667  = mac_add2_valid_s0 & \mac_add2_s0$1334 ;
+  assign \$2668  = mac_add2_valid_s0 & \mac_add2_s0$1334 ;
+  assign \$2669  = mac_add2_valid_s0 & \mac_add2_s0$1334 ;
+  assign \$2670  = mac_add2_valid_s0 & \mac_add2_s0$1334 ;
+  assign \$2671  = mac_add2_valid_s0 & \mac_add2_s0$1334 ;
+  assign \$2672  = mac_add2_valid_s0 & \mac_add2_s0$1334 ;
+  assign \$2673  = mac_add2_valid_s0 & \mac_add2_s0$1334 ;
+  assign \$2674  = mac_add2_valid_s0 & \mac_add2_s0$1334 ;
+  assign \$2675  = mac_add2_valid_s0 & \mac_add2_s0$1334 ;
+  assign \$2676  = mac_add2_valid_s0 & \mac_add2_s0$1334 ;
+  assign \$2677  = mac_add2_valid_s0 & \mac_add2_s0$1334 ;
+  assign \$2678  = mac_add2_valid_s0 & \mac_add2_s0$1334 ;
+  assign \$2679  = mac_add2_valid_s0 & \mac_add2_s0$1334 ;
+  assign \$2680  = mac_add2_valid_s0 & \mac_add2_s0$1334 ;
+  assign \$2681  = mac_add2_valid_s0 & \mac_add2_s0$1334 ;
+  assign \$2682  = mac_add2_valid_s0 & \mac_add2_s0$1334 ;
+  assign \$2683  = mac_add2_valid_s0 & \mac_add2_s0$1334 ;
+  assign \$2684  = mac_add2_valid_s0 & \mac_add2_s0$1334 ;
+  assign \$2685  = mac_add2_valid_s0 & \mac_add2_s0$1334 ;
+  assign \$2686  = mac_add2_valid_s0 & \mac_add2_s0$1334 ;
+  assign \$2687  = mac_add2_valid_s0 & \mac_add2_s0$1334 ;
+  assign \$2688  = mac_add2_valid_s0 & \mac_add2_s0$1334 ;
+  assign \$2689  = mac_add2_valid_s0 & \mac_add2_s0$1334 ;
+  assign \$2690  = mac_add2_valid_s0 & \mac_add2_s0$1334 ;
+  assign \$2691  = mac_add2_valid_s0 & \mac_add2_s0$1334 ;
+  assign \$2692  = mac_add2_valid_s0 & \mac_add2_s0$1334 ;
+  assign \$2693  = mac_add2_valid_s0 & \mac_add2_s0$1334 ;
+  assign \$2694  = mac_add2_valid_s0 & \mac_add2_s0$1334 ;
+  assign \$2695  = mac_add2_valid_s0 & \mac_add2_s0$1334 ;
+  assign \$2696  = mac_add2_valid_s0 & \mac_add2_s0$1334 ;
+  assign \$2697  = mac_add2_valid_s0 & \mac_add2_s0$1334 ;
+  assign \$2698  = mac_add2_valid_s0 & \mac_add2_s0$1334 ;
+  assign \$2699  = mac_add2_valid_s0 & \mac_add2_s0$1334 ;
+  assign \$2700  = mac_add2_valid_s0 & \mac_add2_s0$1334 ;
+  assign \$2701  = mac_add2_valid_s0 & \mac_add2_s0$1334 ;
+  assign \$2702  = mac_add2_valid_s0 & \mac_add2_s0$1334 ;
+  assign \$2703  = stall_adv27 & mac_add2_valid_s0;
+  assign \$2704  = \mac_add2_s0$1334  ? 32'd0 : \$2637 [31:0];
+  assign \$2705  = stall_adv29 & mac_add2_valid_s0;
+  assign \$2706  = \mac_add2_s0$1334  ? 32'd0 : \$2638 [31:0];
+  assign \$2707  = stall_adv31 & mac_add2_valid_s0;
+  assign \$2708  = \mac_add2_s0$1334  ? 32'd0 : \$2639 [31:0];
+  assign \$2709  = stall_adv33 & mac_add2_valid_s0;
+  assign \$2710  = \mac_add2_s0$1334  ? 32'd0 : \$2640 [31:0];
+  assign \$2711  = ! wbank_write_bank;
   assign \$2712  = wbank_write_en & \$2711 ;
   assign \$2713  = stall_adv9 & sel_valid_s5;
-  assign \$2714  = \$2713  & sel_l15_s0[2];
-  assign \$2715  = wbank_write_bank == 2'h3;
+  assign \$2714  = \$2713  & sel_l15_s0[0];
+  assign \$2715  = wbank_write_bank == 1'h1;
   assign \$2716  = wbank_write_en & \$2715 ;
   assign \$2717  = stall_adv9 & sel_valid_s5;
-  assign \$2718  = \$2717  & sel_l15_s0[3];
-  assign \$2719  = wbank_write_bank == 3'h4;
+  assign \$2718  = \$2717  & sel_l15_s0[1];
+  assign \$2719  = wbank_write_bank == 2'h2;
   assign \$2720  = wbank_write_en & \$2719 ;
   assign \$2721  = stall_adv9 & sel_valid_s5;
-  assign \$2722  = \$2721  & sel_l15_s0[4];
-  assign \$2723  = wbank_write_bank == 3'h5;
+  assign \$2722  = \$2721  & sel_l15_s0[2];
+  assign \$2723  = wbank_write_bank == 2'h3;
   assign \$2724  = wbank_write_en & \$2723 ;
   assign \$2725  = stall_adv9 & sel_valid_s5;
-  assign \$2726  = \$2725  & sel_l15_s0[5];
-  assign \$2727  = wbank_write_bank == 3'h6;
+  assign \$2726  = \$2725  & sel_l15_s0[3];
+  assign \$2727  = wbank_write_bank == 3'h4;
   assign \$2728  = wbank_write_en & \$2727 ;
   assign \$2729  = stall_adv9 & sel_valid_s5;
-  assign \$2730  = \$2729  & sel_l15_s0[6];
-  assign \$2731  = wbank_write_bank == 3'h7;
+  assign \$2730  = \$2729  & sel_l15_s0[4];
+  assign \$2731  = wbank_write_bank == 3'h5;
   assign \$2732  = wbank_write_en & \$2731 ;
   assign \$2733  = stall_adv9 & sel_valid_s5;
-  assign \$2734  = \$2733  & sel_l15_s0[7];
-  assign \$2735  = wbank_write_bank == 4'h8;
+  assign \$2734  = \$2733  & sel_l15_s0[5];
+  assign \$2735  = wbank_write_bank == 3'h6;
   assign \$2736  = wbank_write_en & \$2735 ;
   assign \$2737  = stall_adv9 & sel_valid_s5;
-  assign \$2738  = \$2737  & sel_l15_s0[8];
-  assign \$2739  = wbank_write_bank == 4'h9;
+  assign \$2738  = \$2737  & sel_l15_s0[6];
+  assign \$2739  = wbank_write_bank == 3'h7;
   assign \$2740  = wbank_write_en & \$2739 ;
   assign \$2741  = stall_adv9 & sel_valid_s5;
-  assign \$2742  = \$2741  & sel_l15_s0[9];
-  assign \$2743  = wbank_write_bank == 4'ha;
+  assign \$2742  = \$2741  & sel_l15_s0[7];
+  assign \$2743  = wbank_write_bank == 4'h8;
   assign \$2744  = wbank_write_en & \$2743 ;
   assign \$2745  = stall_adv9 & sel_valid_s5;
-  assign \$2746  = \$2745  & sel_l15_s0[10];
-  assign \$2747  = wbank_write_bank == 4'hb;
+  assign \$2746  = \$2745  & sel_l15_s0[8];
+  assign \$2747  = wbank_write_bank == 4'h9;
   assign \$2748  = wbank_write_en & \$2747 ;
   assign \$2749  = stall_adv9 & sel_valid_s5;
-  assign \$2750  = \$2749  & sel_l15_s0[11];
-  assign \$2751  = wbank_write_bank == 4'hc;
+  assign \$2750  = \$2749  & sel_l15_s0[9];
+  assign \$2751  = wbank_write_bank == 4'ha;
   assign \$2752  = wbank_write_en & \$2751 ;
   assign \$2753  = stall_adv9 & sel_valid_s5;
-  assign \$2754  = \$2753  & sel_l15_s0[12];
-  assign \$2755  = wbank_write_bank == 4'hd;
+  assign \$2754  = \$2753  & sel_l15_s0[10];
+  assign \$2755  = wbank_write_bank == 4'hb;
   assign \$2756  = wbank_write_en & \$2755 ;
   assign \$2757  = stall_adv9 & sel_valid_s5;
-  assign \$2758  = \$2757  & sel_l15_s0[13];
-  assign \$2759  = wbank_write_bank == 4'he;
+  assign \$2758  = \$2757  & sel_l15_s0[11];
+  assign \$2759  = wbank_write_bank == 4'hc;
   assign \$2760  = wbank_write_en & \$2759 ;
   assign \$2761  = stall_adv9 & sel_valid_s5;
-  assign \$2762  = \$2761  & sel_l15_s0[14];
-  assign \$2763  = wbank_write_bank == 4'hf;
+  assign \$2762  = \$2761  & sel_l15_s0[12];
+  assign \$2763  = wbank_write_bank == 4'hd;
   assign \$2764  = wbank_write_en & \$2763 ;
   assign \$2765  = stall_adv9 & sel_valid_s5;
-  assign \$2766  = \$2765  & sel_l15_s0[15];
+  assign \$2766  = \$2765  & sel_l15_s0[13];
+  assign \$2767  = wbank_write_bank == 4'he;
+  assign \$2768  = wbank_write_en & \$2767 ;
+  assign \$2769  = stall_adv9 & sel_valid_s5;
+  assign \$2770  = \$2769  & sel_l15_s0[14];
+  assign \$2771  = wbank_write_bank == 4'hf;
+  assign \$2772  = wbank_write_en & \$2771 ;
+  assign \$2773  = stall_adv9 & sel_valid_s5;
+  assign \$2774  = \$2773  & sel_l15_s0[15];
   always @(posedge clk)
-    shift_reg_s0 <= \$2767 ;
+    shift_reg_s0 <= \$2775 ;
   always @(posedge clk)
-    \shift_reg_s0$46  <= \$2768 ;
+    \shift_reg_s0$46  <= \$2776 ;
   always @(posedge clk)
-    \shift_reg_s0$48  <= \$2769 ;
+    \shift_reg_s0$48  <= \$2777 ;
   always @(posedge clk)
-    \shift_reg_s0$50  <= \$2770 ;
+    \shift_reg_s0$50  <= \$2778 ;
   always @(posedge clk)
-    \shift_reg_s0$52  <= \$2771 ;
+    \shift_reg_s0$52  <= \$2779 ;
   always @(posedge clk)
-    \shift_reg_s0$54  <= \$2772 ;
+    \shift_reg_s0$54  <= \$2780 ;
   always @(posedge clk)
-    \shift_reg_s0$56  <= \$2773 ;
+    \shift_reg_s0$56  <= \$2781 ;
   always @(posedge clk)
-    \shift_reg_s0$58  <= \$2774 ;
+    \shift_reg_s0$58  <= \$2782 ;
   always @(posedge clk)
-    \shift_reg_s0$60  <= \$2775 ;
+    \shift_reg_s0$60  <= \$2783 ;
   always @(posedge clk)
-    \shift_reg_s0$62  <= \$2776 ;
+    \shift_reg_s0$62  <= \$2784 ;
   always @(posedge clk)
-    \shift_reg_s0$64  <= \$2777 ;
+    \shift_reg_s0$64  <= \$2785 ;
   always @(posedge clk)
-    \shift_reg_s0$66  <= \$2778 ;
+    \shift_reg_s0$66  <= \$2786 ;
   always @(posedge clk)
-    \shift_reg_s0$68  <= \$2779 ;
+    \shift_reg_s0$68  <= \$2787 ;
   always @(posedge clk)
-    \shift_reg_s0$70  <= \$2780 ;
+    \shift_reg_s0$70  <= \$2788 ;
   always @(posedge clk)
-    \shift_reg_s0$72  <= \$2781 ;
+    \shift_reg_s0$72  <= \$2789 ;
   always @(posedge clk)
-    \shift_reg_s0$74  <= \$2782 ;
+    \shift_reg_s0$74  <= \$2790 ;
   always @(posedge clk)
-    \shift_reg_s0$1124  <= \$2783 ;
+    \shift_reg_s0$1132  <= \$2791 ;
   always @(posedge clk)
-    \shift_reg_s0$1125  <= \$2784 ;
+    \shift_reg_s0$1133  <= \$2792 ;
   always @(posedge clk)
-    \shift_reg_s0$1126  <= \$2785 ;
+    \shift_reg_s0$1134  <= \$2793 ;
   always @(posedge clk)
-    \shift_reg_s0$1127  <= \$2786 ;
+    \shift_reg_s0$1135  <= \$2794 ;
   always @(posedge clk)
-    \shift_reg_s0$1128  <= \$2787 ;
+    \shift_reg_s0$1136  <= \$2795 ;
   always @(posedge clk)
-    \shift_reg_s0$1129  <= \$2788 ;
+    \shift_reg_s0$1137  <= \$2796 ;
   always @(posedge clk)
-    shift_valid_s0 <= \$2789 ;
+    shift_valid_s0 <= \$2797 ;
   always @(posedge clk)
-    sel_l1_s0 <= \$2790 ;
+    sel_l1_s0 <= \$2798 ;
   always @(posedge clk)
-    \sel_l1_s0$79  <= \$2791 ;
+    \sel_l1_s0$79  <= \$2799 ;
   always @(posedge clk)
-    \sel_l1_s0$80  <= \$2792 ;
+    \sel_l1_s0$80  <= \$2800 ;
   always @(posedge clk)
-    \sel_l1_s0$81  <= \$2793 ;
+    \sel_l1_s0$81  <= \$2801 ;
   always @(posedge clk)
-    \sel_l1_s0$82  <= \$2794 ;
+    \sel_l1_s0$82  <= \$2802 ;
   always @(posedge clk)
-    \sel_l1_s0$83  <= \$2795 ;
+    \sel_l1_s0$83  <= \$2803 ;
   always @(posedge clk)
-    \sel_l1_s0$84  <= \$2796 ;
+    \sel_l1_s0$84  <= \$2804 ;
   always @(posedge clk)
-    \sel_l1_s0$85  <= \$2797 ;
+    \sel_l1_s0$85  <= \$2805 ;
   always @(posedge clk)
-    \sel_l1_s0$86  <= \$2798 ;
+    \sel_l1_s0$86  <= \$2806 ;
   always @(posedge clk)
-    \sel_l1_s0$87  <= \$2799 ;
+    \sel_l1_s0$87  <= \$2807 ;
   always @(posedge clk)
-    \sel_l1_s0$88  <= \$2800 ;
+    \sel_l1_s0$88  <= \$2808 ;
   always @(posedge clk)
-    \sel_l1_s0$89  <= \$2801 ;
+    \sel_l1_s0$89  <= \$2809 ;
   always @(posedge clk)
-    \sel_l1_s0$90  <= \$2802 ;
+    \sel_l1_s0$90  <= \$2810 ;
   always @(posedge clk)
-    \sel_l1_s0$91  <= \$2803 ;
+    \sel_l1_s0$91  <= \$2811 ;
   always @(posedge clk)
-    \sel_l1_s0$92  <= \$2804 ;
+    \sel_l1_s0$92  <= \$2812 ;
   always @(posedge clk)
-    \sel_l1_s0$93  <= \$2805 ;
+    \sel_l1_s0$93  <= \$2813 ;
   always @(posedge clk)
-    \sel_l1_s0$1131  <= \$2806 ;
+    \sel_l1_s0$1139  <= \$2814 ;
   always @(posedge clk)
-    \sel_l1_s0$1132  <= \$2807 ;
+    \sel_l1_s0$1140  <= \$2815 ;
   always @(posedge clk)
-    \sel_l1_s0$1133  <= \$2808 ;
+    \sel_l1_s0$1141  <= \$2816 ;
   always @(posedge clk)
-    \sel_l1_s0$1134  <= \$2809 ;
+    \sel_l1_s0$1142  <= \$2817 ;
   always @(posedge clk)
-    \sel_l1_s0$1135  <= \$2810 ;
+    \sel_l1_s0$1143  <= \$2818 ;
   always @(posedge clk)
-    sel_l2_s0 <= \$2811 ;
+    sel_l2_s0 <= \$2819 ;
   always @(posedge clk)
-    \sel_l2_s0$1136  <= \$2812 ;
+    \sel_l2_s0$1144  <= \$2820 ;
   always @(posedge clk)
-    \sel_l2_s0$1137  <= \$2813 ;
+    \sel_l2_s0$1145  <= \$2821 ;
   always @(posedge clk)
-    \sel_l2_s0$1138  <= \$2814 ;
+    \sel_l2_s0$1146  <= \$2822 ;
   always @(posedge clk)
-    \sel_l2_s0$1139  <= \$2815 ;
+    \sel_l2_s0$1147  <= \$2823 ;
   always @(posedge clk)
-    \sel_l2_s0$1140  <= \$2816 ;
+    \sel_l2_s0$1148  <= \$2824 ;
   always @(posedge clk)
-    \sel_l5_s0$532  <= \$2817 ;
+    \sel_l5_s0$532  <= \$2825 ;
   always @(posedge clk)
-    sel_l5_s0 <= \$2818 ;
+    sel_l5_s0 <= \$2826 ;
   always @(posedge clk)
-    \sel_l5_s0$389  <= \$2819 ;
+    \sel_l5_s0$389  <= \$2827 ;
   always @(posedge clk)
-    \sel_l5_s0$390  <= \$2820 ;
+    \sel_l5_s0$390  <= \$2828 ;
   always @(posedge clk)
-    \sel_l5_s0$468  <= \$2821 ;
+    \sel_l5_s0$468  <= \$2829 ;
   always @(posedge clk)
-    \sel_l5_s0$469  <= \$2822 ;
+    \sel_l5_s0$469  <= \$2830 ;
   always @(posedge clk)
-    \sel_l5_s0$533  <= \$2823 ;
+    \sel_l5_s0$533  <= \$2831 ;
   always @(posedge clk)
-    \sel_l5_s0$393  <= \$2824 ;
+    \sel_l5_s0$393  <= \$2832 ;
   always @(posedge clk)
-    \sel_l5_s0$394  <= \$2825 ;
+    \sel_l5_s0$394  <= \$2833 ;
   always @(posedge clk)
-    \sel_l5_s0$395  <= \$2826 ;
+    \sel_l5_s0$395  <= \$2834 ;
   always @(posedge clk)
-    \sel_l5_s0$472  <= \$2827 ;
+    \sel_l5_s0$472  <= \$2835 ;
   always @(posedge clk)
-    \sel_l5_s0$473  <= \$2828 ;
+    \sel_l5_s0$473  <= \$2836 ;
   always @(posedge clk)
-    \sel_l5_s0$534  <= \$2829 ;
+    \sel_l5_s0$534  <= \$2837 ;
   always @(posedge clk)
-    \sel_l5_s0$398  <= \$2830 ;
+    \sel_l5_s0$398  <= \$2838 ;
   always @(posedge clk)
-    \sel_l5_s0$399  <= \$2831 ;
+    \sel_l5_s0$399  <= \$2839 ;
   always @(posedge clk)
-    \sel_l5_s0$400  <= \$2832 ;
+    \sel_l5_s0$400  <= \$2840 ;
   always @(posedge clk)
-    \sel_l5_s0$476  <= \$2833 ;
+    \sel_l5_s0$476  <= \$2841 ;
   always @(posedge clk)
-    \sel_l5_s0$477  <= \$2834 ;
+    \sel_l5_s0$477  <= \$2842 ;
   always @(posedge clk)
-    \sel_l5_s0$535  <= \$2835 ;
+    \sel_l5_s0$535  <= \$2843 ;
   always @(posedge clk)
-    \sel_l5_s0$403  <= \$2836 ;
+    \sel_l5_s0$403  <= \$2844 ;
   always @(posedge clk)
-    \sel_l5_s0$404  <= \$2837 ;
+    \sel_l5_s0$404  <= \$2845 ;
   always @(posedge clk)
-    \sel_l5_s0$405  <= \$2838 ;
+    \sel_l5_s0$405  <= \$2846 ;
   always @(posedge clk)
-    \sel_l5_s0$480  <= \$2839 ;
+    \sel_l5_s0$480  <= \$2847 ;
   always @(posedge clk)
-    \sel_l5_s0$481  <= \$2840 ;
+    \sel_l5_s0$481  <= \$2848 ;
   always @(posedge clk)
-    \sel_l5_s0$536  <= \$2841 ;
+    \sel_l5_s0$536  <= \$2849 ;
   always @(posedge clk)
-    \sel_l5_s0$408  <= \$2842 ;
+    \sel_l5_s0$408  <= \$2850 ;
   always @(posedge clk)
-    \sel_l5_s0$409  <= \$2843 ;
+    \sel_l5_s0$409  <= \$2851 ;
   always @(posedge clk)
-    \sel_l5_s0$410  <= \$2844 ;
+    \sel_l5_s0$410  <= \$2852 ;
   always @(posedge clk)
-    \sel_l5_s0$484  <= \$2845 ;
+    \sel_l5_s0$484  <= \$2853 ;
   always @(posedge clk)
-    \sel_l5_s0$485  <= \$2846 ;
+    \sel_l5_s0$485  <= \$2854 ;
   always @(posedge clk)
-    \sel_l5_s0$537  <= \$2847 ;
+    \sel_l5_s0$537  <= \$2855 ;
   always @(posedge clk)
-    \sel_l5_s0$413  <= \$2848 ;
+    \sel_l5_s0$413  <= \$2856 ;
   always @(posedge clk)
-    \sel_l5_s0$414  <= \$2849 ;
+    \sel_l5_s0$414  <= \$2857 ;
   always @(posedge clk)
-    \sel_l5_s0$415  <= \$2850 ;
+    \sel_l5_s0$415  <= \$2858 ;
   always @(posedge clk)
-    \sel_l5_s0$488  <= \$2851 ;
+    \sel_l5_s0$488  <= \$2859 ;
   always @(posedge clk)
-    \sel_l5_s0$489  <= \$2852 ;
+    \sel_l5_s0$489  <= \$2860 ;
   always @(posedge clk)
-    \sel_l5_s0$538  <= \$2853 ;
+    \sel_l5_s0$538  <= \$2861 ;
   always @(posedge clk)
-    \sel_l5_s0$418  <= \$2854 ;
+    \sel_l5_s0$418  <= \$2862 ;
   always @(posedge clk)
-    \sel_l5_s0$419  <= \$2855 ;
+    \sel_l5_s0$419  <= \$2863 ;
   always @(posedge clk)
-    \sel_l5_s0$420  <= \$2856 ;
+    \sel_l5_s0$420  <= \$2864 ;
   always @(posedge clk)
-    \sel_l5_s0$492  <= \$2857 ;
+    \sel_l5_s0$492  <= \$2865 ;
   always @(posedge clk)
-    \sel_l5_s0$493  <= \$2858 ;
+    \sel_l5_s0$493  <= \$2866 ;
   always @(posedge clk)
-    \sel_l5_s0$539  <= \$2859 ;
+    \sel_l5_s0$539  <= \$2867 ;
   always @(posedge clk)
-    \sel_l5_s0$423  <= \$2860 ;
+    \sel_l5_s0$423  <= \$2868 ;
   always @(posedge clk)
-    \sel_l5_s0$424  <= \$2861 ;
+    \sel_l5_s0$424  <= \$2869 ;
   always @(posedge clk)
-    \sel_l5_s0$425  <= \$2862 ;
+    \sel_l5_s0$425  <= \$2870 ;
   always @(posedge clk)
-    \sel_l5_s0$496  <= \$2863 ;
+    \sel_l5_s0$496  <= \$2871 ;
   always @(posedge clk)
-    \sel_l5_s0$497  <= \$2864 ;
+    \sel_l5_s0$497  <= \$2872 ;
   always @(posedge clk)
-    \sel_l5_s0$540  <= \$2865 ;
+    \sel_l5_s0$540  <= \$2873 ;
   always @(posedge clk)
-    \sel_l5_s0$428  <= \$2866 ;
+    \sel_l5_s0$428  <= \$2874 ;
   always @(posedge clk)
-    \sel_l5_s0$429  <= \$2867 ;
+    \sel_l5_s0$429  <= \$2875 ;
   always @(posedge clk)
-    \sel_l5_s0$430  <= \$2868 ;
+    \sel_l5_s0$430  <= \$2876 ;
   always @(posedge clk)
-    \sel_l5_s0$500  <= \$2869 ;
+    \sel_l5_s0$500  <= \$2877 ;
   always @(posedge clk)
-    \sel_l5_s0$501  <= \$2870 ;
+    \sel_l5_s0$501  <= \$2878 ;
   always @(posedge clk)
-    \sel_l5_s0$541  <= \$2871 ;
+    \sel_l5_s0$541  <= \$2879 ;
   always @(posedge clk)
-    \sel_l5_s0$433  <= \$2872 ;
+    \sel_l5_s0$433  <= \$2880 ;
   always @(posedge clk)
-    \sel_l5_s0$434  <= \$2873 ;
+    \sel_l5_s0$434  <= \$2881 ;
   always @(posedge clk)
-    \sel_l5_s0$435  <= \$2874 ;
+    \sel_l5_s0$435  <= \$2882 ;
   always @(posedge clk)
-    \sel_l5_s0$504  <= \$2875 ;
+    \sel_l5_s0$504  <= \$2883 ;
   always @(posedge clk)
-    \sel_l5_s0$505  <= \$2876 ;
+    \sel_l5_s0$505  <= \$2884 ;
   always @(posedge clk)
-    \sel_l5_s0$542  <= \$2877 ;
+    \sel_l5_s0$542  <= \$2885 ;
   always @(posedge clk)
-    \sel_l5_s0$438  <= \$2878 ;
+    \sel_l5_s0$438  <= \$2886 ;
   always @(posedge clk)
-    \sel_l5_s0$439  <= \$2879 ;
+    \sel_l5_s0$439  <= \$2887 ;
   always @(posedge clk)
-    \sel_l5_s0$440  <= \$2880 ;
+    \sel_l5_s0$440  <= \$2888 ;
   always @(posedge clk)
-    \sel_l5_s0$508  <= \$2881 ;
+    \sel_l5_s0$508  <= \$2889 ;
   always @(posedge clk)
-    \sel_l5_s0$509  <= \$2882 ;
+    \sel_l5_s0$509  <= \$2890 ;
   always @(posedge clk)
-    \sel_l5_s0$543  <= \$2883 ;
+    \sel_l5_s0$543  <= \$2891 ;
   always @(posedge clk)
-    \sel_l5_s0$443  <= \$2884 ;
+    \sel_l5_s0$443  <= \$2892 ;
   always @(posedge clk)
-    \sel_l5_s0$444  <= \$2885 ;
+    \sel_l5_s0$444  <= \$2893 ;
   always @(posedge clk)
-    \sel_l5_s0$445  <= \$2886 ;
+    \sel_l5_s0$445  <= \$2894 ;
   always @(posedge clk)
-    \sel_l5_s0$512  <= \$2887 ;
+    \sel_l5_s0$512  <= \$2895 ;
   always @(posedge clk)
-    \sel_l5_s0$513  <= \$2888 ;
+    \sel_l5_s0$513  <= \$2896 ;
   always @(posedge clk)
-    \sel_l5_s0$544  <= \$2889 ;
+    \sel_l5_s0$544  <= \$2897 ;
   always @(posedge clk)
-    \sel_l5_s0$448  <= \$2890 ;
+    \sel_l5_s0$448  <= \$2898 ;
   always @(posedge clk)
-    \sel_l5_s0$449  <= \$2891 ;
+    \sel_l5_s0$449  <= \$2899 ;
   always @(posedge clk)
-    \sel_l5_s0$450  <= \$2892 ;
+    \sel_l5_s0$450  <= \$2900 ;
   always @(posedge clk)
-    \sel_l5_s0$516  <= \$2893 ;
+    \sel_l5_s0$516  <= \$2901 ;
   always @(posedge clk)
-    \sel_l5_s0$517  <= \$2894 ;
+    \sel_l5_s0$517  <= \$2902 ;
   always @(posedge clk)
-    \sel_l5_s0$545  <= \$2895 ;
+    \sel_l5_s0$545  <= \$2903 ;
   always @(posedge clk)
-    \sel_l5_s0$453  <= \$2896 ;
+    \sel_l5_s0$453  <= \$2904 ;
   always @(posedge clk)
-    \sel_l5_s0$454  <= \$2897 ;
+    \sel_l5_s0$454  <= \$2905 ;
   always @(posedge clk)
-    \sel_l5_s0$455  <= \$2898 ;
+    \sel_l5_s0$455  <= \$2906 ;
   always @(posedge clk)
-    \sel_l5_s0$520  <= \$2899 ;
+    \sel_l5_s0$520  <= \$2907 ;
   always @(posedge clk)
-    \sel_l5_s0$521  <= \$2900 ;
+    \sel_l5_s0$521  <= \$2908 ;
   always @(posedge clk)
-    \sel_l5_s0$546  <= \$2901 ;
+    \sel_l5_s0$546  <= \$2909 ;
   always @(posedge clk)
-    \sel_l5_s0$458  <= \$2902 ;
+    \sel_l5_s0$458  <= \$2910 ;
   always @(posedge clk)
-    \sel_l5_s0$459  <= \$2903 ;
+    \sel_l5_s0$459  <= \$2911 ;
   always @(posedge clk)
-    \sel_l5_s0$460  <= \$2904 ;
+    \sel_l5_s0$460  <= \$2912 ;
   always @(posedge clk)
-    \sel_l5_s0$524  <= \$2905 ;
+    \sel_l5_s0$524  <= \$2913 ;
   always @(posedge clk)
-    \sel_l5_s0$525  <= \$2906 ;
+    \sel_l5_s0$525  <= \$2914 ;
   always @(posedge clk)
-    \sel_l5_s0$547  <= \$2907 ;
+    \sel_l5_s0$547  <= \$2915 ;
   always @(posedge clk)
-    \sel_l5_s0$463  <= \$2908 ;
+    \sel_l5_s0$463  <= \$2916 ;
   always @(posedge clk)
-    \sel_l5_s0$464  <= \$2909 ;
+    \sel_l5_s0$464  <= \$2917 ;
   always @(posedge clk)
-    \sel_l5_s0$465  <= \$2910 ;
+    \sel_l5_s0$465  <= \$2918 ;
   always @(posedge clk)
-    \sel_l5_s0$528  <= \$2911 ;
+    \sel_l5_s0$528  <= \$2919 ;
   always @(posedge clk)
-    \sel_l5_s0$529  <= \$2912 ;
+    \sel_l5_s0$529  <= \$2920 ;
   always @(posedge clk)
-    \sel_l5_s0$1141  <= \$2913 ;
+    \sel_l5_s0$1149  <= \$2921 ;
   always @(posedge clk)
-    \sel_l5_s0$1142  <= \$2914 ;
+    \sel_l5_s0$1150  <= \$2922 ;
   always @(posedge clk)
-    \sel_l5_s0$1143  <= \$2915 ;
+    \sel_l5_s0$1151  <= \$2923 ;
   always @(posedge clk)
-    \sel_l5_s0$1144  <= \$2916 ;
+    \sel_l5_s0$1152  <= \$2924 ;
   always @(posedge clk)
-    \sel_l5_s0$1145  <= \$2917 ;
+    \sel_l5_s0$1153  <= \$2925 ;
   always @(posedge clk)
-    \sel_l10_s0$769  <= \$2918 ;
+    \sel_l10_s0$769  <= \$2926 ;
   always @(posedge clk)
-    \sel_l10_s0$770  <= \$2919 ;
+    \sel_l10_s0$770  <= \$2927 ;
   always @(posedge clk)
-    \sel_l10_s0$771  <= \$2920 ;
+    \sel_l10_s0$771  <= \$2928 ;
   always @(posedge clk)
-    \sel_l10_s0$772  <= \$2921 ;
+    \sel_l10_s0$772  <= \$2929 ;
   always @(posedge clk)
-    \sel_l10_s0$628  <= \$2922 ;
+    \sel_l10_s0$628  <= \$2930 ;
   always @(posedge clk)
-    sel_l10_s0 <= \$2923 ;
+    sel_l10_s0 <= \$2931 ;
   always @(posedge clk)
-    \sel_l10_s0$636  <= \$2924 ;
+    \sel_l10_s0$636  <= \$2932 ;
   always @(posedge clk)
-    \sel_l10_s0$644  <= \$2925 ;
+    \sel_l10_s0$644  <= \$2933 ;
   always @(posedge clk)
-    \sel_l10_s0$652  <= \$2926 ;
+    \sel_l10_s0$652  <= \$2934 ;
   always @(posedge clk)
-    \sel_l10_s0$693  <= \$2927 ;
+    \sel_l10_s0$693  <= \$2935 ;
   always @(posedge clk)
-    \sel_l10_s0$703  <= \$2928 ;
+    \sel_l10_s0$703  <= \$2936 ;
   always @(posedge clk)
-    \sel_l10_s0$713  <= \$2929 ;
+    \sel_l10_s0$713  <= \$2937 ;
   always @(posedge clk)
-    \sel_l10_s0$663  <= \$2930 ;
+    \sel_l10_s0$663  <= \$2938 ;
   always @(posedge clk)
-    \sel_l10_s0$662  <= \$2931 ;
+    \sel_l10_s0$662  <= \$2939 ;
   always @(posedge clk)
-    \sel_l10_s0$673  <= \$2932 ;
+    \sel_l10_s0$673  <= \$2940 ;
   always @(posedge clk)
-    \sel_l10_s0$683  <= \$2933 ;
+    \sel_l10_s0$683  <= \$2941 ;
   always @(posedge clk)
-    \sel_l10_s0$1146  <= \$2934 ;
+    \sel_l10_s0$1154  <= \$2942 ;
   always @(posedge clk)
-    \sel_l10_s0$1147  <= \$2935 ;
+    \sel_l10_s0$1155  <= \$2943 ;
   always @(posedge clk)
-    \sel_l10_s0$1148  <= \$2936 ;
+    \sel_l10_s0$1156  <= \$2944 ;
   always @(posedge clk)
-    \sel_l10_s0$1149  <= \$2937 ;
+    \sel_l10_s0$1157  <= \$2945 ;
   always @(posedge clk)
-    \sel_l10_s0$1150  <= \$2938 ;
+    \sel_l10_s0$1158  <= \$2946 ;
   always @(posedge clk)
-    wr__addr <= \$2939 ;
+    wr__addr <= \$2947 ;
   always @(posedge clk)
-    rd__addr <= \$2940 ;
+    rd__addr <= \$2948 ;
   always @(posedge clk)
-    \sel_l13_s0$1151  <= \$2941 ;
+    \sel_l13_s0$1159  <= \$2949 ;
   always @(posedge clk)
-    \sel_l13_s0$784  <= \$2942 ;
+    \sel_l13_s0$784  <= \$2950 ;
   always @(posedge clk)
-    \sel_l13_s0$797  <= \$2943 ;
+    \sel_l13_s0$797  <= \$2951 ;
   always @(posedge clk)
-    \sel_l13_s0$803  <= \$2944 ;
+    \sel_l13_s0$803  <= \$2952 ;
   always @(posedge clk)
-    \sel_l13_s0$809  <= \$2945 ;
+    \sel_l13_s0$809  <= \$2953 ;
   always @(posedge clk)
-    \sel_l13_s0$815  <= \$2946 ;
+    \sel_l13_s0$815  <= \$2954 ;
   always @(posedge clk)
-    \sel_l13_s0$821  <= \$2947 ;
+    \sel_l13_s0$821  <= \$2955 ;
   always @(posedge clk)
-    \sel_l13_s0$827  <= \$2948 ;
+    \sel_l13_s0$827  <= \$2956 ;
   always @(posedge clk)
-    \sel_l13_s0$833  <= \$2949 ;
+    \sel_l13_s0$833  <= \$2957 ;
   always @(posedge clk)
-    sel_l13_s0 <= \$2950 ;
+    sel_l13_s0 <= \$2958 ;
   always @(posedge clk)
-    \sel_l13_s0$785  <= \$2951 ;
+    \sel_l13_s0$785  <= \$2959 ;
   always @(posedge clk)
-    \sel_l13_s0$786  <= \$2952 ;
+    \sel_l13_s0$786  <= \$2960 ;
   always @(posedge clk)
-    \sel_l13_s0$788  <= \$2953 ;
+    \sel_l13_s0$788  <= \$2961 ;
   always @(posedge clk)
-    \sel_l13_s0$789  <= \$2954 ;
+    \sel_l13_s0$789  <= \$2962 ;
   always @(posedge clk)
-    \sel_l13_s0$790  <= \$2955 ;
+    \sel_l13_s0$790  <= \$2963 ;
   always @(posedge clk)
-    \sel_l13_s0$792  <= \$2956 ;
+    \sel_l13_s0$792  <= \$2964 ;
   always @(posedge clk)
-    \sel_l13_s0$793  <= \$2957 ;
+    \sel_l13_s0$793  <= \$2965 ;
   always @(posedge clk)
-    \sel_l13_s0$794  <= \$2958 ;
+    \sel_l13_s0$794  <= \$2966 ;
   always @(posedge clk)
-    \sel_l13_s0$800  <= \$2959 ;
+    \sel_l13_s0$800  <= \$2967 ;
   always @(posedge clk)
-    \sel_l13_s0$806  <= \$2960 ;
+    \sel_l13_s0$806  <= \$2968 ;
   always @(posedge clk)
-    \sel_l13_s0$812  <= \$2961 ;
+    \sel_l13_s0$812  <= \$2969 ;
   always @(posedge clk)
-    \sel_l13_s0$818  <= \$2962 ;
+    \sel_l13_s0$818  <= \$2970 ;
   always @(posedge clk)
-    \sel_l13_s0$824  <= \$2963 ;
+    \sel_l13_s0$824  <= \$2971 ;
   always @(posedge clk)
-    \sel_l13_s0$830  <= \$2964 ;
+    \sel_l13_s0$830  <= \$2972 ;
   always @(posedge clk)
-    \sel_l13_s0$836  <= \$2965 ;
+    \sel_l13_s0$836  <= \$2973 ;
   always @(posedge clk)
-    \sel_l13_s0$1152  <= \$2966 ;
+    \sel_l13_s0$1160  <= \$2974 ;
   always @(posedge clk)
-    \sel_l13_s0$1153  <= \$2967 ;
+    \sel_l13_s0$1161  <= \$2975 ;
   always @(posedge clk)
-    \sel_l13_s0$1154  <= \$2968 ;
+    \sel_l13_s0$1162  <= \$2976 ;
   always @(posedge clk)
-    \sel_l13_s0$1155  <= \$2969 ;
+    \sel_l13_s0$1163  <= \$2977 ;
   always @(posedge clk)
-    \sel_l13_s0$1156  <= \$2970 ;
+    \sel_l13_s0$1164  <= \$2978 ;
   always @(posedge clk)
-    sel_l15_s0 <= \$2971 ;
-  always @(posedge clk)
-    \sel_l15_s0$1158  <= \$2972 ;
-  always @(posedge clk)
-    \sel_l15_s0$1159  <= \$2973 ;
-  always @(posedge clk)
-    \sel_l15_s0$1160  <= \$2974 ;
-  always @(posedge clk)
-    \sel_l15_s0$1161  <= \$2975 ;
-  always @(posedge clk)
-    \sel_l15_s0$1162  <= \$2976 ;
-  always @(posedge clk)
-    \sel_l15_s0$1163  <= \$2977 ;
-  always @(posedge clk)
-    \sel_l15_s0$1164  <= \$2978 ;
-  always @(posedge clk)
-    \sel_l15_s0$1165  <= \$2979 ;
+    sel_l15_s0 <= \$2979 ;
   always @(posedge clk)
     \sel_l15_s0$1166  <= \$2980 ;
   always @(posedge clk)
@@ -8637,23 +8653,39 @@ module nm_linear_8_16_int8_k4_wmem_shiftin(i__valid, o__ready, clk, rst, i__read
   always @(posedge clk)
     \sel_l15_s0$1178  <= \$2992 ;
   always @(posedge clk)
-    sel_valid_s0 <= \$2993 ;
+    \sel_l15_s0$1179  <= \$2993 ;
   always @(posedge clk)
-    sel_valid_s1 <= \$2994 ;
+    \sel_l15_s0$1180  <= \$2994 ;
   always @(posedge clk)
-    sel_valid_s2 <= \$2995 ;
+    \sel_l15_s0$1181  <= \$2995 ;
   always @(posedge clk)
-    sel_valid_s3 <= \$2996 ;
+    \sel_l15_s0$1182  <= \$2996 ;
   always @(posedge clk)
-    sel_valid_s4 <= \$2997 ;
+    \sel_l15_s0$1183  <= \$2997 ;
   always @(posedge clk)
-    sel_valid_s5 <= \$2998 ;
+    \sel_l15_s0$1184  <= \$2998 ;
   always @(posedge clk)
-    mac_group <= \$2999 ;
+    \sel_l15_s0$1185  <= \$2999 ;
   always @(posedge clk)
-    load_busy <= \$3000 ;
+    \sel_l15_s0$1186  <= \$3000 ;
   always @(posedge clk)
-    wbank_write_en <= \$3001 ;
+    sel_valid_s0 <= \$3001 ;
+  always @(posedge clk)
+    sel_valid_s1 <= \$3002 ;
+  always @(posedge clk)
+    sel_valid_s2 <= \$3003 ;
+  always @(posedge clk)
+    sel_valid_s3 <= \$3004 ;
+  always @(posedge clk)
+    sel_valid_s4 <= \$3005 ;
+  always @(posedge clk)
+    sel_valid_s5 <= \$3006 ;
+  always @(posedge clk)
+    mac_group <= \$3007 ;
+  always @(posedge clk)
+    load_busy <= \$3008 ;
+  always @(posedge clk)
+    wbank_write_en <= \$3009 ;
   always @(posedge clk)
     wbank_write_bank <= i__payload[165:162];
   always @(posedge clk)
@@ -8661,67 +8693,51 @@ module nm_linear_8_16_int8_k4_wmem_shiftin(i__valid, o__ready, clk, rst, i__read
   always @(posedge clk)
     wbank_write_data <= i__payload[159:128];
   always @(posedge clk)
-    \mac_read_s0$1190  <= \$3002 ;
+    \mac_read_s0$1198  <= \$3010 ;
   always @(posedge clk)
-    \mac_read_s0$1191  <= \$3003 ;
+    \mac_read_s0$1199  <= \$3011 ;
   always @(posedge clk)
-    \mac_read_s0$1192  <= \$3004 ;
+    \mac_read_s0$1200  <= \$3012 ;
   always @(posedge clk)
-    \mac_read_s0$1193  <= \$3005 ;
+    \mac_read_s0$1201  <= \$3013 ;
   always @(posedge clk)
-    \mac_read_s0$1194  <= \$3006 ;
+    \mac_read_s0$1202  <= \$3014 ;
   always @(posedge clk)
-    \mac_read_s0$1195  <= \$3007 ;
+    \mac_read_s0$1203  <= \$3015 ;
   always @(posedge clk)
-    \mac_read_s0$1196  <= \$3008 ;
+    \mac_read_s0$1204  <= \$3016 ;
   always @(posedge clk)
-    \mac_read_s0$1197  <= \$3009 ;
+    \mac_read_s0$1205  <= \$3017 ;
   always @(posedge clk)
-    mac_read_s0 <= \$3010 ;
+    mac_read_s0 <= \$3018 ;
   always @(posedge clk)
-    \mac_read_s0$860  <= \$3011 ;
+    \mac_read_s0$860  <= \$3019 ;
   always @(posedge clk)
-    \mac_read_s0$862  <= \$3012 ;
+    \mac_read_s0$862  <= \$3020 ;
   always @(posedge clk)
-    \mac_read_s0$864  <= \$3013 ;
+    \mac_read_s0$864  <= \$3021 ;
   always @(posedge clk)
-    \mac_read_s0$866  <= \$3014 ;
+    \mac_read_s0$866  <= \$3022 ;
   always @(posedge clk)
-    \mac_read_s0$868  <= \$3015 ;
+    \mac_read_s0$868  <= \$3023 ;
   always @(posedge clk)
-    \mac_read_s0$870  <= \$3016 ;
+    \mac_read_s0$870  <= \$3024 ;
   always @(posedge clk)
-    \mac_read_s0$872  <= \$3017 ;
+    \mac_read_s0$872  <= \$3025 ;
   always @(posedge clk)
-    \mac_read_s0$1198  <= \$3018 ;
+    \mac_read_s0$1206  <= \$3026 ;
   always @(posedge clk)
-    \mac_read_s0$1199  <= \$3019 ;
+    \mac_read_s0$1207  <= \$3027 ;
   always @(posedge clk)
-    \mac_read_s0$1200  <= \$3020 ;
+    \mac_read_s0$1208  <= \$3028 ;
   always @(posedge clk)
-    \mac_read_s0$1201  <= \$3021 ;
+    \mac_read_s0$1209  <= \$3029 ;
   always @(posedge clk)
-    \mac_read_s0$1202  <= \$3022 ;
+    \mac_read_s0$1210  <= \$3030 ;
   always @(posedge clk)
-    mac_read_valid_s0 <= \$3023 ;
+    mac_read_valid_s0 <= \$3031 ;
   always @(posedge clk)
-    mac_rdreg_s0 <= \$3024 ;
-  always @(posedge clk)
-    \mac_rdreg_s0$1205  <= \$3025 ;
-  always @(posedge clk)
-    \mac_rdreg_s0$1206  <= \$3026 ;
-  always @(posedge clk)
-    \mac_rdreg_s0$1207  <= \$3027 ;
-  always @(posedge clk)
-    \mac_rdreg_s0$1208  <= \$3028 ;
-  always @(posedge clk)
-    \mac_rdreg_s0$1209  <= \$3029 ;
-  always @(posedge clk)
-    \mac_rdreg_s0$1210  <= \$3030 ;
-  always @(posedge clk)
-    \mac_rdreg_s0$1211  <= \$3031 ;
-  always @(posedge clk)
-    \mac_rdreg_s0$1212  <= \$3032 ;
+    mac_rdreg_s0 <= \$3032 ;
   always @(posedge clk)
     \mac_rdreg_s0$1213  <= \$3033 ;
   always @(posedge clk)
@@ -8731,183 +8747,183 @@ module nm_linear_8_16_int8_k4_wmem_shiftin(i__valid, o__ready, clk, rst, i__read
   always @(posedge clk)
     \mac_rdreg_s0$1216  <= \$3036 ;
   always @(posedge clk)
-    mac_rdreg_valid_s0 <= \$3037 ;
+    \mac_rdreg_s0$1217  <= \$3037 ;
   always @(posedge clk)
-    mac_sel_r0_s0 <= \$3038 ;
+    \mac_rdreg_s0$1218  <= \$3038 ;
   always @(posedge clk)
-    \mac_sel_r0_s0$1219  <= \$3039 ;
+    \mac_rdreg_s0$1219  <= \$3039 ;
   always @(posedge clk)
-    \mac_sel_r0_s0$1220  <= \$3040 ;
+    \mac_rdreg_s0$1220  <= \$3040 ;
   always @(posedge clk)
-    \mac_sel_r0_s0$1221  <= \$3041 ;
+    \mac_rdreg_s0$1221  <= \$3041 ;
   always @(posedge clk)
-    \mac_sel_r0_s0$1222  <= \$3042 ;
+    \mac_rdreg_s0$1222  <= \$3042 ;
   always @(posedge clk)
-    \mac_sel_r0_s0$1223  <= \$3043 ;
+    \mac_rdreg_s0$1223  <= \$3043 ;
   always @(posedge clk)
-    \mac_sel_r0_s0$1224  <= \$3044 ;
+    \mac_rdreg_s0$1224  <= \$3044 ;
   always @(posedge clk)
-    \mac_sel_r0_s0$1225  <= \$3045 ;
+    mac_rdreg_valid_s0 <= \$3045 ;
   always @(posedge clk)
-    mac_wmux_sel0_s0 <= \$3046 ;
+    mac_sel_r0_s0 <= \$3046 ;
   always @(posedge clk)
-    \mac_wmux_sel0_s0$891  <= \$3047 ;
+    \mac_sel_r0_s0$1227  <= \$3047 ;
   always @(posedge clk)
-    \mac_wmux_sel0_s0$894  <= \$3048 ;
+    \mac_sel_r0_s0$1228  <= \$3048 ;
   always @(posedge clk)
-    \mac_wmux_sel0_s0$897  <= \$3049 ;
+    \mac_sel_r0_s0$1229  <= \$3049 ;
   always @(posedge clk)
-    \mac_wmux_sel0_s0$900  <= \$3050 ;
+    \mac_sel_r0_s0$1230  <= \$3050 ;
   always @(posedge clk)
-    \mac_wmux_sel0_s0$903  <= \$3051 ;
+    \mac_sel_r0_s0$1231  <= \$3051 ;
   always @(posedge clk)
-    \mac_wmux_sel0_s0$906  <= \$3052 ;
+    \mac_sel_r0_s0$1232  <= \$3052 ;
   always @(posedge clk)
-    \mac_wmux_sel0_s0$909  <= \$3053 ;
+    \mac_sel_r0_s0$1233  <= \$3053 ;
   always @(posedge clk)
-    mac_wmux_s0 <= \$3054 ;
+    mac_wmux_sel0_s0 <= \$3054 ;
   always @(posedge clk)
-    \mac_wmux_s0$882  <= \$3055 ;
+    \mac_wmux_sel0_s0$891  <= \$3055 ;
   always @(posedge clk)
-    \mac_wmux_s0$883  <= \$3056 ;
+    \mac_wmux_sel0_s0$894  <= \$3056 ;
   always @(posedge clk)
-    \mac_wmux_s0$884  <= \$3057 ;
+    \mac_wmux_sel0_s0$897  <= \$3057 ;
   always @(posedge clk)
-    \mac_wmux_s0$885  <= \$3058 ;
+    \mac_wmux_sel0_s0$900  <= \$3058 ;
   always @(posedge clk)
-    \mac_wmux_s0$886  <= \$3059 ;
+    \mac_wmux_sel0_s0$903  <= \$3059 ;
   always @(posedge clk)
-    \mac_wmux_s0$887  <= \$3060 ;
+    \mac_wmux_sel0_s0$906  <= \$3060 ;
   always @(posedge clk)
-    \mac_wmux_s0$888  <= \$3061 ;
+    \mac_wmux_sel0_s0$909  <= \$3061 ;
   always @(posedge clk)
-    \mac_wmux_s0$889  <= \$3062 ;
+    mac_wmux_s0 <= \$3062 ;
   always @(posedge clk)
-    \mac_wmux_s0$892  <= \$3063 ;
+    \mac_wmux_s0$882  <= \$3063 ;
   always @(posedge clk)
-    \mac_wmux_s0$895  <= \$3064 ;
+    \mac_wmux_s0$883  <= \$3064 ;
   always @(posedge clk)
-    \mac_wmux_s0$898  <= \$3065 ;
+    \mac_wmux_s0$884  <= \$3065 ;
   always @(posedge clk)
-    \mac_wmux_s0$901  <= \$3066 ;
+    \mac_wmux_s0$885  <= \$3066 ;
   always @(posedge clk)
-    \mac_wmux_s0$904  <= \$3067 ;
+    \mac_wmux_s0$886  <= \$3067 ;
   always @(posedge clk)
-    \mac_wmux_s0$907  <= \$3068 ;
+    \mac_wmux_s0$887  <= \$3068 ;
   always @(posedge clk)
-    \mac_wmux_s0$910  <= \$3069 ;
+    \mac_wmux_s0$888  <= \$3069 ;
   always @(posedge clk)
-    \mac_wmux_s0$912  <= \$3070 ;
+    \mac_wmux_s0$889  <= \$3070 ;
   always @(posedge clk)
-    \mac_wmux_s0$913  <= \$3071 ;
+    \mac_wmux_s0$892  <= \$3071 ;
   always @(posedge clk)
-    \mac_wmux_s0$914  <= \$3072 ;
+    \mac_wmux_s0$895  <= \$3072 ;
   always @(posedge clk)
-    \mac_wmux_s0$915  <= \$3073 ;
+    \mac_wmux_s0$898  <= \$3073 ;
   always @(posedge clk)
-    \mac_wmux_s0$916  <= \$3074 ;
+    \mac_wmux_s0$901  <= \$3074 ;
   always @(posedge clk)
-    \mac_wmux_s0$917  <= \$3075 ;
+    \mac_wmux_s0$904  <= \$3075 ;
   always @(posedge clk)
-    \mac_wmux_s0$918  <= \$3076 ;
+    \mac_wmux_s0$907  <= \$3076 ;
   always @(posedge clk)
-    \mac_wmux_s0$919  <= \$3077 ;
+    \mac_wmux_s0$910  <= \$3077 ;
   always @(posedge clk)
-    \mac_wmux_s0$920  <= \$3078 ;
+    \mac_wmux_s0$912  <= \$3078 ;
   always @(posedge clk)
-    \mac_wmux_s0$922  <= \$3079 ;
+    \mac_wmux_s0$913  <= \$3079 ;
   always @(posedge clk)
-    \mac_wmux_s0$924  <= \$3080 ;
+    \mac_wmux_s0$914  <= \$3080 ;
   always @(posedge clk)
-    \mac_wmux_s0$926  <= \$3081 ;
+    \mac_wmux_s0$915  <= \$3081 ;
   always @(posedge clk)
-    \mac_wmux_s0$928  <= \$3082 ;
+    \mac_wmux_s0$916  <= \$3082 ;
   always @(posedge clk)
-    \mac_wmux_s0$930  <= \$3083 ;
+    \mac_wmux_s0$917  <= \$3083 ;
   always @(posedge clk)
-    \mac_wmux_s0$932  <= \$3084 ;
+    \mac_wmux_s0$918  <= \$3084 ;
   always @(posedge clk)
-    \mac_wmux_s0$934  <= \$3085 ;
+    \mac_wmux_s0$919  <= \$3085 ;
   always @(posedge clk)
-    \mac_wmux_s0$936  <= \$3086 ;
+    \mac_wmux_s0$920  <= \$3086 ;
   always @(posedge clk)
-    \mac_wmux_s0$937  <= \$3087 ;
+    \mac_wmux_s0$922  <= \$3087 ;
   always @(posedge clk)
-    \mac_wmux_s0$938  <= \$3088 ;
+    \mac_wmux_s0$924  <= \$3088 ;
   always @(posedge clk)
-    \mac_wmux_s0$939  <= \$3089 ;
+    \mac_wmux_s0$926  <= \$3089 ;
   always @(posedge clk)
-    \mac_wmux_s0$940  <= \$3090 ;
+    \mac_wmux_s0$928  <= \$3090 ;
   always @(posedge clk)
-    \mac_wmux_s0$941  <= \$3091 ;
+    \mac_wmux_s0$930  <= \$3091 ;
   always @(posedge clk)
-    \mac_wmux_s0$942  <= \$3092 ;
+    \mac_wmux_s0$932  <= \$3092 ;
   always @(posedge clk)
-    \mac_wmux_s0$943  <= \$3093 ;
+    \mac_wmux_s0$934  <= \$3093 ;
   always @(posedge clk)
-    \mac_wmux_s0$944  <= \$3094 ;
+    \mac_wmux_s0$936  <= \$3094 ;
   always @(posedge clk)
-    \mac_wmux_s0$946  <= \$3095 ;
+    \mac_wmux_s0$937  <= \$3095 ;
   always @(posedge clk)
-    \mac_wmux_s0$948  <= \$3096 ;
+    \mac_wmux_s0$938  <= \$3096 ;
   always @(posedge clk)
-    \mac_wmux_s0$950  <= \$3097 ;
+    \mac_wmux_s0$939  <= \$3097 ;
   always @(posedge clk)
-    \mac_wmux_s0$952  <= \$3098 ;
+    \mac_wmux_s0$940  <= \$3098 ;
   always @(posedge clk)
-    \mac_wmux_s0$954  <= \$3099 ;
+    \mac_wmux_s0$941  <= \$3099 ;
   always @(posedge clk)
-    \mac_wmux_s0$956  <= \$3100 ;
+    \mac_wmux_s0$942  <= \$3100 ;
   always @(posedge clk)
-    \mac_wmux_s0$958  <= \$3101 ;
+    \mac_wmux_s0$943  <= \$3101 ;
   always @(posedge clk)
-    \mac_wmux_s0$960  <= \$3102 ;
+    \mac_wmux_s0$944  <= \$3102 ;
   always @(posedge clk)
-    \mac_wmux_s0$961  <= \$3103 ;
+    \mac_wmux_s0$946  <= \$3103 ;
   always @(posedge clk)
-    \mac_wmux_s0$962  <= \$3104 ;
+    \mac_wmux_s0$948  <= \$3104 ;
   always @(posedge clk)
-    \mac_wmux_s0$963  <= \$3105 ;
+    \mac_wmux_s0$950  <= \$3105 ;
   always @(posedge clk)
-    \mac_wmux_s0$964  <= \$3106 ;
+    \mac_wmux_s0$952  <= \$3106 ;
   always @(posedge clk)
-    \mac_wmux_s0$965  <= \$3107 ;
+    \mac_wmux_s0$954  <= \$3107 ;
   always @(posedge clk)
-    \mac_wmux_s0$966  <= \$3108 ;
+    \mac_wmux_s0$956  <= \$3108 ;
   always @(posedge clk)
-    \mac_wmux_s0$967  <= \$3109 ;
+    \mac_wmux_s0$958  <= \$3109 ;
   always @(posedge clk)
-    \mac_wmux_s0$968  <= \$3110 ;
+    \mac_wmux_s0$960  <= \$3110 ;
   always @(posedge clk)
-    \mac_wmux_s0$970  <= \$3111 ;
+    \mac_wmux_s0$961  <= \$3111 ;
   always @(posedge clk)
-    \mac_wmux_s0$972  <= \$3112 ;
+    \mac_wmux_s0$962  <= \$3112 ;
   always @(posedge clk)
-    \mac_wmux_s0$974  <= \$3113 ;
+    \mac_wmux_s0$963  <= \$3113 ;
   always @(posedge clk)
-    \mac_wmux_s0$976  <= \$3114 ;
+    \mac_wmux_s0$964  <= \$3114 ;
   always @(posedge clk)
-    \mac_wmux_s0$978  <= \$3115 ;
+    \mac_wmux_s0$965  <= \$3115 ;
   always @(posedge clk)
-    \mac_wmux_s0$980  <= \$3116 ;
+    \mac_wmux_s0$966  <= \$3116 ;
   always @(posedge clk)
-    \mac_wmux_s0$982  <= \$3117 ;
+    \mac_wmux_s0$967  <= \$3117 ;
   always @(posedge clk)
-    \mac_wmux_s0$1242  <= \$3118 ;
+    \mac_wmux_s0$968  <= \$3118 ;
   always @(posedge clk)
-    \mac_wmux_s0$1243  <= \$3119 ;
+    \mac_wmux_s0$970  <= \$3119 ;
   always @(posedge clk)
-    \mac_wmux_s0$1244  <= \$3120 ;
+    \mac_wmux_s0$972  <= \$3120 ;
   always @(posedge clk)
-    \mac_wmux_s0$1245  <= \$3121 ;
+    \mac_wmux_s0$974  <= \$3121 ;
   always @(posedge clk)
-    \mac_wmux_s0$1246  <= \$3122 ;
+    \mac_wmux_s0$976  <= \$3122 ;
   always @(posedge clk)
-    \mac_wmux_s0$1247  <= \$3123 ;
+    \mac_wmux_s0$978  <= \$3123 ;
   always @(posedge clk)
-    \mac_wmux_s0$1248  <= \$3124 ;
+    \mac_wmux_s0$980  <= \$3124 ;
   always @(posedge clk)
-    \mac_wmux_s0$1249  <= \$3125 ;
+    \mac_wmux_s0$982  <= \$3125 ;
   always @(posedge clk)
     \mac_wmux_s0$1250  <= \$3126 ;
   always @(posedge clk)
@@ -8919,41 +8935,41 @@ module nm_linear_8_16_int8_k4_wmem_shiftin(i__valid, o__ready, clk, rst, i__read
   always @(posedge clk)
     \mac_wmux_s0$1254  <= \$3130 ;
   always @(posedge clk)
-    mac_wmux_valid_s0 <= \$3131 ;
+    \mac_wmux_s0$1255  <= \$3131 ;
   always @(posedge clk)
-    mac_pre_s0 <= \$3132 ;
+    \mac_wmux_s0$1256  <= \$3132 ;
   always @(posedge clk)
-    \mac_pre_s0$1257  <= \$3133 ;
+    \mac_wmux_s0$1257  <= \$3133 ;
   always @(posedge clk)
-    \mac_pre_s0$1258  <= \$3134 ;
+    \mac_wmux_s0$1258  <= \$3134 ;
   always @(posedge clk)
-    \mac_pre_s0$1259  <= \$3135 ;
+    \mac_wmux_s0$1259  <= \$3135 ;
   always @(posedge clk)
-    \mac_pre_s0$1260  <= \$3136 ;
+    \mac_wmux_s0$1260  <= \$3136 ;
   always @(posedge clk)
-    \mac_pre_s0$1261  <= \$3137 ;
+    \mac_wmux_s0$1261  <= \$3137 ;
   always @(posedge clk)
-    \mac_pre_s0$1262  <= \$3138 ;
+    \mac_wmux_s0$1262  <= \$3138 ;
   always @(posedge clk)
-    \mac_pre_s0$1263  <= \$3139 ;
+    mac_wmux_valid_s0 <= \$3139 ;
   always @(posedge clk)
-    \mac_pre_s0$1264  <= \$3140 ;
+    mac_pre_a0_g0 <= \$3140 ;
   always @(posedge clk)
-    \mac_pre_s0$1265  <= \$3141 ;
+    mac_pre_a1_g1 <= \$3141 ;
   always @(posedge clk)
-    \mac_pre_s0$1266  <= \$3142 ;
+    mac_pre_a2_g2 <= \$3142 ;
   always @(posedge clk)
-    \mac_pre_s0$1267  <= \$3143 ;
+    mac_pre_a3_g3 <= \$3143 ;
   always @(posedge clk)
-    \mac_pre_s0$1268  <= \$3144 ;
+    mac_pre_a4_g4 <= \$3144 ;
   always @(posedge clk)
-    \mac_pre_s0$1269  <= \$3145 ;
+    mac_pre_a5_g5 <= \$3145 ;
   always @(posedge clk)
-    \mac_pre_s0$1270  <= \$3146 ;
+    mac_pre_a6_g6 <= \$3146 ;
   always @(posedge clk)
-    \mac_pre_s0$1271  <= \$3147 ;
+    mac_pre_a7_g7 <= \$3147 ;
   always @(posedge clk)
-    \mac_pre_s0$1272  <= \$3148 ;
+    mac_pre_s0 <= \$3148 ;
   always @(posedge clk)
     \mac_pre_s0$1273  <= \$3149 ;
   always @(posedge clk)
@@ -9011,210 +9027,234 @@ module nm_linear_8_16_int8_k4_wmem_shiftin(i__valid, o__ready, clk, rst, i__read
   always @(posedge clk)
     \mac_pre_s0$1300  <= \$3176 ;
   always @(posedge clk)
-    mac_pre_valid_s0 <= \$3177 ;
+    \mac_pre_s0$1301  <= \$3177 ;
   always @(posedge clk)
-    mac_dspin_s0 <= \$3178 ;
+    \mac_pre_s0$1302  <= \$3178 ;
   always @(posedge clk)
-    \mac_dspin_s0$1303  <= \$3179 ;
+    \mac_pre_s0$1303  <= \$3179 ;
   always @(posedge clk)
-    \mac_dspin_s0$1304  <= \$3180 ;
+    \mac_pre_s0$1304  <= \$3180 ;
   always @(posedge clk)
-    \mac_dspin_s0$1305  <= \$3181 ;
+    \mac_pre_s0$1305  <= \$3181 ;
   always @(posedge clk)
-    \mac_dspin_s0$1306  <= \$3182 ;
+    \mac_pre_s0$1306  <= \$3182 ;
   always @(posedge clk)
-    mac_dspin_valid_s0 <= \$3183 ;
+    \mac_pre_s0$1307  <= \$3183 ;
   always @(posedge clk)
-    mac_dspout_s0 <= \$3184 ;
+    \mac_pre_s0$1308  <= \$3184 ;
   always @(posedge clk)
-    \mac_dspout_s0$1309  <= \$3185 ;
+    mac_pre_valid_s0 <= \$3185 ;
   always @(posedge clk)
-    \mac_dspout_s0$1310  <= \$3186 ;
+    mac_dspin_s0 <= \$3186 ;
   always @(posedge clk)
-    \mac_dspout_s0$1311  <= \$3187 ;
+    \mac_dspin_s0$1311  <= \$3187 ;
   always @(posedge clk)
-    \mac_dspout_s0$1312  <= \$3188 ;
+    \mac_dspin_s0$1312  <= \$3188 ;
   always @(posedge clk)
-    mac_dspout_valid_s0 <= \$3189 ;
+    \mac_dspin_s0$1313  <= \$3189 ;
   always @(posedge clk)
-    mac_add0_s0 <= \$3190 ;
+    \mac_dspin_s0$1314  <= \$3190 ;
   always @(posedge clk)
-    \mac_add0_s0$1045  <= \$3191 ;
+    mac_dspin_valid_s0 <= \$3191 ;
   always @(posedge clk)
-    \mac_add0_s0$1047  <= \$3192 ;
+    mac_dspout_s0 <= \$3192 ;
   always @(posedge clk)
-    \mac_add0_s0$1048  <= \$3193 ;
+    \mac_dspout_s0$1317  <= \$3193 ;
   always @(posedge clk)
-    \mac_add0_s0$1050  <= \$3194 ;
+    \mac_dspout_s0$1318  <= \$3194 ;
   always @(posedge clk)
-    \mac_add0_s0$1051  <= \$3195 ;
+    \mac_dspout_s0$1319  <= \$3195 ;
   always @(posedge clk)
-    \mac_add0_s0$1053  <= \$3196 ;
+    \mac_dspout_s0$1320  <= \$3196 ;
   always @(posedge clk)
-    \mac_add0_s0$1054  <= \$3197 ;
+    mac_dspout_valid_s0 <= \$3197 ;
   always @(posedge clk)
-    \mac_add0_s0$1056  <= \$3198 ;
+    mac_add0_s0 <= \$3198 ;
   always @(posedge clk)
-    \mac_add0_s0$1057  <= \$3199 ;
+    \mac_add0_s0$1053  <= \$3199 ;
   always @(posedge clk)
-    \mac_add0_s0$1059  <= \$3200 ;
+    \mac_add0_s0$1055  <= \$3200 ;
   always @(posedge clk)
-    \mac_add0_s0$1060  <= \$3201 ;
+    \mac_add0_s0$1056  <= \$3201 ;
   always @(posedge clk)
-    \mac_add0_s0$1062  <= \$3202 ;
+    \mac_add0_s0$1058  <= \$3202 ;
   always @(posedge clk)
-    \mac_add0_s0$1063  <= \$3203 ;
+    \mac_add0_s0$1059  <= \$3203 ;
   always @(posedge clk)
-    \mac_add0_s0$1065  <= \$3204 ;
+    \mac_add0_s0$1061  <= \$3204 ;
   always @(posedge clk)
-    \mac_add0_s0$1066  <= \$3205 ;
+    \mac_add0_s0$1062  <= \$3205 ;
   always @(posedge clk)
-    \mac_add0_s0$1314  <= \$3206 ;
+    \mac_add0_s0$1064  <= \$3206 ;
   always @(posedge clk)
-    \mac_add0_s0$1315  <= \$3207 ;
+    \mac_add0_s0$1065  <= \$3207 ;
   always @(posedge clk)
-    \mac_add0_s0$1316  <= \$3208 ;
+    \mac_add0_s0$1067  <= \$3208 ;
   always @(posedge clk)
-    \mac_add0_s0$1317  <= \$3209 ;
+    \mac_add0_s0$1068  <= \$3209 ;
   always @(posedge clk)
-    \mac_add0_s0$1318  <= \$3210 ;
+    \mac_add0_s0$1070  <= \$3210 ;
   always @(posedge clk)
-    mac_add0_valid_s0 <= \$3211 ;
+    \mac_add0_s0$1071  <= \$3211 ;
   always @(posedge clk)
-    mac_add1_s0 <= \$3212 ;
+    \mac_add0_s0$1073  <= \$3212 ;
   always @(posedge clk)
-    \mac_add1_s0$1071  <= \$3213 ;
+    \mac_add0_s0$1074  <= \$3213 ;
   always @(posedge clk)
-    \mac_add1_s0$1073  <= \$3214 ;
+    \mac_add0_s0$1322  <= \$3214 ;
   always @(posedge clk)
-    \mac_add1_s0$1074  <= \$3215 ;
+    \mac_add0_s0$1323  <= \$3215 ;
   always @(posedge clk)
-    \mac_add1_s0$1076  <= \$3216 ;
+    \mac_add0_s0$1324  <= \$3216 ;
   always @(posedge clk)
-    \mac_add1_s0$1077  <= \$3217 ;
+    \mac_add0_s0$1325  <= \$3217 ;
   always @(posedge clk)
-    \mac_add1_s0$1079  <= \$3218 ;
+    \mac_add0_s0$1326  <= \$3218 ;
   always @(posedge clk)
-    \mac_add1_s0$1080  <= \$3219 ;
+    mac_add0_valid_s0 <= \$3219 ;
   always @(posedge clk)
-    \mac_add1_s0$1320  <= \$3220 ;
+    mac_add1_s0 <= \$3220 ;
   always @(posedge clk)
-    \mac_add1_s0$1321  <= \$3221 ;
+    \mac_add1_s0$1079  <= \$3221 ;
   always @(posedge clk)
-    \mac_add1_s0$1322  <= \$3222 ;
+    \mac_add1_s0$1081  <= \$3222 ;
   always @(posedge clk)
-    \mac_add1_s0$1323  <= \$3223 ;
+    \mac_add1_s0$1082  <= \$3223 ;
   always @(posedge clk)
-    \mac_add1_s0$1324  <= \$3224 ;
+    \mac_add1_s0$1084  <= \$3224 ;
   always @(posedge clk)
-    mac_add1_valid_s0 <= \$3225 ;
+    \mac_add1_s0$1085  <= \$3225 ;
   always @(posedge clk)
-    mac_add2_s0 <= \$3226 ;
+    \mac_add1_s0$1087  <= \$3226 ;
   always @(posedge clk)
-    \mac_add2_s0$1087  <= \$3227 ;
+    \mac_add1_s0$1088  <= \$3227 ;
   always @(posedge clk)
-    \mac_add2_s0$1090  <= \$3228 ;
+    \mac_add1_s0$1328  <= \$3228 ;
   always @(posedge clk)
-    \mac_add2_s0$1093  <= \$3229 ;
+    \mac_add1_s0$1329  <= \$3229 ;
   always @(posedge clk)
-    \mac_add2_s0$1326  <= \$3230 ;
+    \mac_add1_s0$1330  <= \$3230 ;
   always @(posedge clk)
-    \mac_add2_s0$1085  <= \$3231 ;
+    \mac_add1_s0$1331  <= \$3231 ;
   always @(posedge clk)
-    \mac_add2_s0$1088  <= \$3232 ;
+    \mac_add1_s0$1332  <= \$3232 ;
   always @(posedge clk)
-    \mac_add2_s0$1091  <= \$3233 ;
+    mac_add1_valid_s0 <= \$3233 ;
   always @(posedge clk)
-    \mac_add2_s0$1094  <= \$3234 ;
+    mac_add2_s0 <= \$3234 ;
   always @(posedge clk)
-    mac_add2_valid_s0 <= \$3235 ;
+    \mac_add2_s0$1095  <= \$3235 ;
   always @(posedge clk)
-    o__valid <= \$3236 ;
+    \mac_add2_s0$1098  <= \$3236 ;
   always @(posedge clk)
-    stall_adv0_valid <= \$3237 ;
+    \mac_add2_s0$1101  <= \$3237 ;
   always @(posedge clk)
-    stall_adv1_valid <= \$3238 ;
+    \mac_add2_s0$1334  <= \$3238 ;
   always @(posedge clk)
-    stall_adv2_valid <= \$3239 ;
+    \mac_add2_s0$1093  <= \$3239 ;
   always @(posedge clk)
-    stall_adv3_valid <= \$3240 ;
+    \mac_add2_s0$1096  <= \$3240 ;
   always @(posedge clk)
-    stall_adv4_valid <= \$3241 ;
+    \mac_add2_s0$1099  <= \$3241 ;
   always @(posedge clk)
-    stall_adv5_valid <= \$3242 ;
+    \mac_add2_s0$1102  <= \$3242 ;
   always @(posedge clk)
-    stall_adv6_valid <= \$3243 ;
+    mac_add2_valid_s0 <= \$3243 ;
   always @(posedge clk)
-    stall_adv7_valid <= \$3244 ;
+    o__valid <= \$3244 ;
   always @(posedge clk)
-    stall_adv8_valid <= \$3245 ;
+    stall_adv0_valid <= \$3245 ;
   always @(posedge clk)
-    stall_adv9_valid <= \$3246 ;
+    stall_adv1_valid <= \$3246 ;
   always @(posedge clk)
-    stall_adv10_valid <= \$3247 ;
+    stall_adv2_valid <= \$3247 ;
   always @(posedge clk)
-    stall_adv11_valid <= \$3248 ;
+    stall_adv3_valid <= \$3248 ;
   always @(posedge clk)
-    stall_adv12_valid <= \$3249 ;
+    stall_adv4_valid <= \$3249 ;
   always @(posedge clk)
-    stall_adv13_valid <= \$3250 ;
+    stall_adv5_valid <= \$3250 ;
   always @(posedge clk)
-    stall_adv14_valid <= \$3251 ;
+    stall_adv6_valid <= \$3251 ;
   always @(posedge clk)
-    stall_adv15_valid <= \$3252 ;
+    stall_adv7_valid <= \$3252 ;
   always @(posedge clk)
-    stall_adv16_valid <= \$3253 ;
+    stall_adv8_valid <= \$3253 ;
   always @(posedge clk)
-    stall_adv17_valid <= \$3254 ;
+    stall_adv9_valid <= \$3254 ;
   always @(posedge clk)
-    stall_adv18_valid <= \$3255 ;
+    stall_adv10_valid <= \$3255 ;
   always @(posedge clk)
-    stall_adv19_valid <= \$3256 ;
+    stall_adv11_valid <= \$3256 ;
   always @(posedge clk)
-    stall_adv20_valid <= \$3257 ;
+    stall_adv12_valid <= \$3257 ;
   always @(posedge clk)
-    stall_adv21_valid <= \$3258 ;
+    stall_adv13_valid <= \$3258 ;
   always @(posedge clk)
-    stall_adv22_valid <= \$3259 ;
+    stall_adv14_valid <= \$3259 ;
   always @(posedge clk)
-    stall_adv23_valid <= \$3260 ;
+    stall_adv15_valid <= \$3260 ;
   always @(posedge clk)
-    stall_adv24_valid <= \$3261 ;
+    stall_adv16_valid <= \$3261 ;
   always @(posedge clk)
-    stall_adv25_valid <= \$3262 ;
+    stall_adv17_valid <= \$3262 ;
   always @(posedge clk)
-    stall_adv26_valid <= \$3263 ;
+    stall_adv18_valid <= \$3263 ;
   always @(posedge clk)
-    stall_adv27_valid <= \$3264 ;
+    stall_adv19_valid <= \$3264 ;
   always @(posedge clk)
-    stall_adv28_valid <= \$3265 ;
+    stall_adv20_valid <= \$3265 ;
   always @(posedge clk)
-    stall_adv29_valid <= \$3266 ;
+    stall_adv21_valid <= \$3266 ;
   always @(posedge clk)
-    stall_adv30_valid <= \$3267 ;
+    stall_adv22_valid <= \$3267 ;
   always @(posedge clk)
-    mac_acc0 <= \$3268 ;
+    stall_adv23_valid <= \$3268 ;
   always @(posedge clk)
-    mac_acc0_out <= \$3269 ;
+    stall_adv24_valid <= \$3269 ;
   always @(posedge clk)
-    mac_acc1 <= \$3270 ;
+    stall_adv25_valid <= \$3270 ;
   always @(posedge clk)
-    mac_acc1_out <= \$3271 ;
+    stall_adv26_valid <= \$3271 ;
   always @(posedge clk)
-    mac_acc2 <= \$3272 ;
+    stall_adv27_valid <= \$3272 ;
   always @(posedge clk)
-    mac_acc2_out <= \$3273 ;
+    stall_adv28_valid <= \$3273 ;
   always @(posedge clk)
-    mac_acc3 <= \$3274 ;
+    stall_adv29_valid <= \$3274 ;
   always @(posedge clk)
-    mac_acc3_out <= \$3275 ;
+    stall_adv30_valid <= \$3275 ;
+  always @(posedge clk)
+    stall_adv31_valid <= \$3276 ;
+  always @(posedge clk)
+    stall_adv32_valid <= \$3277 ;
+  always @(posedge clk)
+    stall_adv33_valid <= \$3278 ;
+  always @(posedge clk)
+    stall_adv34_valid <= \$3279 ;
+  always @(posedge clk)
+    mac_acc0 <= \$3280 ;
+  always @(posedge clk)
+    mac_acc0_out <= \$3281 ;
+  always @(posedge clk)
+    mac_acc1 <= \$3282 ;
+  always @(posedge clk)
+    mac_acc1_out <= \$3283 ;
+  always @(posedge clk)
+    mac_acc2 <= \$3284 ;
+  always @(posedge clk)
+    mac_acc2_out <= \$3285 ;
+  always @(posedge clk)
+    mac_acc3 <= \$3286 ;
+  always @(posedge clk)
+    mac_acc3_out <= \$3287 ;
   nmsparse_mul_reg #(
     .A_WIDTH(32'd8),
     .B_WIDTH(32'd8)
   ) mac_mul0_0 (
-    .a(mac_pre_s0),
-    .b(\mac_pre_s0$1264 ),
-    .ce(stall_adv16),
+    .a(mac_pre_a0_g0),
+    .b(mac_pre_s0),
+    .ce(stall_adv15),
     .clk(clk),
     .p(mac_prod0_0)
   );
@@ -9222,8 +9262,8 @@ module nm_linear_8_16_int8_k4_wmem_shiftin(i__valid, o__ready, clk, rst, i__read
     .A_WIDTH(32'd8),
     .B_WIDTH(32'd8)
   ) mac_mul0_1 (
-    .a(\mac_pre_s0$1257 ),
-    .b(\mac_pre_s0$1265 ),
+    .a(mac_pre_a1_g1),
+    .b(\mac_pre_s0$1273 ),
     .ce(stall_adv16),
     .clk(clk),
     .p(mac_prod0_1)
@@ -9232,8 +9272,8 @@ module nm_linear_8_16_int8_k4_wmem_shiftin(i__valid, o__ready, clk, rst, i__read
     .A_WIDTH(32'd8),
     .B_WIDTH(32'd8)
   ) mac_mul0_2 (
-    .a(\mac_pre_s0$1258 ),
-    .b(\mac_pre_s0$1266 ),
+    .a(mac_pre_a2_g2),
+    .b(\mac_pre_s0$1274 ),
     .ce(stall_adv17),
     .clk(clk),
     .p(mac_prod0_2)
@@ -9242,9 +9282,9 @@ module nm_linear_8_16_int8_k4_wmem_shiftin(i__valid, o__ready, clk, rst, i__read
     .A_WIDTH(32'd8),
     .B_WIDTH(32'd8)
   ) mac_mul0_3 (
-    .a(\mac_pre_s0$1259 ),
-    .b(\mac_pre_s0$1267 ),
-    .ce(stall_adv17),
+    .a(mac_pre_a3_g3),
+    .b(\mac_pre_s0$1275 ),
+    .ce(stall_adv18),
     .clk(clk),
     .p(mac_prod0_3)
   );
@@ -9252,9 +9292,9 @@ module nm_linear_8_16_int8_k4_wmem_shiftin(i__valid, o__ready, clk, rst, i__read
     .A_WIDTH(32'd8),
     .B_WIDTH(32'd8)
   ) mac_mul0_4 (
-    .a(\mac_pre_s0$1260 ),
-    .b(\mac_pre_s0$1268 ),
-    .ce(stall_adv18),
+    .a(mac_pre_a4_g4),
+    .b(\mac_pre_s0$1276 ),
+    .ce(stall_adv19),
     .clk(clk),
     .p(mac_prod0_4)
   );
@@ -9262,9 +9302,9 @@ module nm_linear_8_16_int8_k4_wmem_shiftin(i__valid, o__ready, clk, rst, i__read
     .A_WIDTH(32'd8),
     .B_WIDTH(32'd8)
   ) mac_mul0_5 (
-    .a(\mac_pre_s0$1261 ),
-    .b(\mac_pre_s0$1269 ),
-    .ce(stall_adv18),
+    .a(mac_pre_a5_g5),
+    .b(\mac_pre_s0$1277 ),
+    .ce(stall_adv20),
     .clk(clk),
     .p(mac_prod0_5)
   );
@@ -9272,9 +9312,9 @@ module nm_linear_8_16_int8_k4_wmem_shiftin(i__valid, o__ready, clk, rst, i__read
     .A_WIDTH(32'd8),
     .B_WIDTH(32'd8)
   ) mac_mul0_6 (
-    .a(\mac_pre_s0$1262 ),
-    .b(\mac_pre_s0$1270 ),
-    .ce(stall_adv19),
+    .a(mac_pre_a6_g6),
+    .b(\mac_pre_s0$1278 ),
+    .ce(stall_adv21),
     .clk(clk),
     .p(mac_prod0_6)
   );
@@ -9282,9 +9322,9 @@ module nm_linear_8_16_int8_k4_wmem_shiftin(i__valid, o__ready, clk, rst, i__read
     .A_WIDTH(32'd8),
     .B_WIDTH(32'd8)
   ) mac_mul0_7 (
-    .a(\mac_pre_s0$1263 ),
-    .b(\mac_pre_s0$1271 ),
-    .ce(stall_adv19),
+    .a(mac_pre_a7_g7),
+    .b(\mac_pre_s0$1279 ),
+    .ce(stall_adv22),
     .clk(clk),
     .p(mac_prod0_7)
   );
@@ -9292,9 +9332,9 @@ module nm_linear_8_16_int8_k4_wmem_shiftin(i__valid, o__ready, clk, rst, i__read
     .A_WIDTH(32'd8),
     .B_WIDTH(32'd8)
   ) mac_mul1_0 (
-    .a(mac_pre_s0),
-    .b(\mac_pre_s0$1272 ),
-    .ce(stall_adv16),
+    .a(mac_pre_a0_g0),
+    .b(\mac_pre_s0$1280 ),
+    .ce(stall_adv15),
     .clk(clk),
     .p(mac_prod1_0)
   );
@@ -9302,8 +9342,8 @@ module nm_linear_8_16_int8_k4_wmem_shiftin(i__valid, o__ready, clk, rst, i__read
     .A_WIDTH(32'd8),
     .B_WIDTH(32'd8)
   ) mac_mul1_1 (
-    .a(\mac_pre_s0$1257 ),
-    .b(\mac_pre_s0$1273 ),
+    .a(mac_pre_a1_g1),
+    .b(\mac_pre_s0$1281 ),
     .ce(stall_adv16),
     .clk(clk),
     .p(mac_prod1_1)
@@ -9312,8 +9352,8 @@ module nm_linear_8_16_int8_k4_wmem_shiftin(i__valid, o__ready, clk, rst, i__read
     .A_WIDTH(32'd8),
     .B_WIDTH(32'd8)
   ) mac_mul1_2 (
-    .a(\mac_pre_s0$1258 ),
-    .b(\mac_pre_s0$1274 ),
+    .a(mac_pre_a2_g2),
+    .b(\mac_pre_s0$1282 ),
     .ce(stall_adv17),
     .clk(clk),
     .p(mac_prod1_2)
@@ -9322,9 +9362,9 @@ module nm_linear_8_16_int8_k4_wmem_shiftin(i__valid, o__ready, clk, rst, i__read
     .A_WIDTH(32'd8),
     .B_WIDTH(32'd8)
   ) mac_mul1_3 (
-    .a(\mac_pre_s0$1259 ),
-    .b(\mac_pre_s0$1275 ),
-    .ce(stall_adv17),
+    .a(mac_pre_a3_g3),
+    .b(\mac_pre_s0$1283 ),
+    .ce(stall_adv18),
     .clk(clk),
     .p(mac_prod1_3)
   );
@@ -9332,9 +9372,9 @@ module nm_linear_8_16_int8_k4_wmem_shiftin(i__valid, o__ready, clk, rst, i__read
     .A_WIDTH(32'd8),
     .B_WIDTH(32'd8)
   ) mac_mul1_4 (
-    .a(\mac_pre_s0$1260 ),
-    .b(\mac_pre_s0$1276 ),
-    .ce(stall_adv18),
+    .a(mac_pre_a4_g4),
+    .b(\mac_pre_s0$1284 ),
+    .ce(stall_adv19),
     .clk(clk),
     .p(mac_prod1_4)
   );
@@ -9342,9 +9382,9 @@ module nm_linear_8_16_int8_k4_wmem_shiftin(i__valid, o__ready, clk, rst, i__read
     .A_WIDTH(32'd8),
     .B_WIDTH(32'd8)
   ) mac_mul1_5 (
-    .a(\mac_pre_s0$1261 ),
-    .b(\mac_pre_s0$1277 ),
-    .ce(stall_adv18),
+    .a(mac_pre_a5_g5),
+    .b(\mac_pre_s0$1285 ),
+    .ce(stall_adv20),
     .clk(clk),
     .p(mac_prod1_5)
   );
@@ -9352,9 +9392,9 @@ module nm_linear_8_16_int8_k4_wmem_shiftin(i__valid, o__ready, clk, rst, i__read
     .A_WIDTH(32'd8),
     .B_WIDTH(32'd8)
   ) mac_mul1_6 (
-    .a(\mac_pre_s0$1262 ),
-    .b(\mac_pre_s0$1278 ),
-    .ce(stall_adv19),
+    .a(mac_pre_a6_g6),
+    .b(\mac_pre_s0$1286 ),
+    .ce(stall_adv21),
     .clk(clk),
     .p(mac_prod1_6)
   );
@@ -9362,9 +9402,9 @@ module nm_linear_8_16_int8_k4_wmem_shiftin(i__valid, o__ready, clk, rst, i__read
     .A_WIDTH(32'd8),
     .B_WIDTH(32'd8)
   ) mac_mul1_7 (
-    .a(\mac_pre_s0$1263 ),
-    .b(\mac_pre_s0$1279 ),
-    .ce(stall_adv19),
+    .a(mac_pre_a7_g7),
+    .b(\mac_pre_s0$1287 ),
+    .ce(stall_adv22),
     .clk(clk),
     .p(mac_prod1_7)
   );
@@ -9372,9 +9412,9 @@ module nm_linear_8_16_int8_k4_wmem_shiftin(i__valid, o__ready, clk, rst, i__read
     .A_WIDTH(32'd8),
     .B_WIDTH(32'd8)
   ) mac_mul2_0 (
-    .a(mac_pre_s0),
-    .b(\mac_pre_s0$1280 ),
-    .ce(stall_adv16),
+    .a(mac_pre_a0_g0),
+    .b(\mac_pre_s0$1288 ),
+    .ce(stall_adv15),
     .clk(clk),
     .p(mac_prod2_0)
   );
@@ -9382,8 +9422,8 @@ module nm_linear_8_16_int8_k4_wmem_shiftin(i__valid, o__ready, clk, rst, i__read
     .A_WIDTH(32'd8),
     .B_WIDTH(32'd8)
   ) mac_mul2_1 (
-    .a(\mac_pre_s0$1257 ),
-    .b(\mac_pre_s0$1281 ),
+    .a(mac_pre_a1_g1),
+    .b(\mac_pre_s0$1289 ),
     .ce(stall_adv16),
     .clk(clk),
     .p(mac_prod2_1)
@@ -9392,8 +9432,8 @@ module nm_linear_8_16_int8_k4_wmem_shiftin(i__valid, o__ready, clk, rst, i__read
     .A_WIDTH(32'd8),
     .B_WIDTH(32'd8)
   ) mac_mul2_2 (
-    .a(\mac_pre_s0$1258 ),
-    .b(\mac_pre_s0$1282 ),
+    .a(mac_pre_a2_g2),
+    .b(\mac_pre_s0$1290 ),
     .ce(stall_adv17),
     .clk(clk),
     .p(mac_prod2_2)
@@ -9402,9 +9442,9 @@ module nm_linear_8_16_int8_k4_wmem_shiftin(i__valid, o__ready, clk, rst, i__read
     .A_WIDTH(32'd8),
     .B_WIDTH(32'd8)
   ) mac_mul2_3 (
-    .a(\mac_pre_s0$1259 ),
-    .b(\mac_pre_s0$1283 ),
-    .ce(stall_adv17),
+    .a(mac_pre_a3_g3),
+    .b(\mac_pre_s0$1291 ),
+    .ce(stall_adv18),
     .clk(clk),
     .p(mac_prod2_3)
   );
@@ -9412,9 +9452,9 @@ module nm_linear_8_16_int8_k4_wmem_shiftin(i__valid, o__ready, clk, rst, i__read
     .A_WIDTH(32'd8),
     .B_WIDTH(32'd8)
   ) mac_mul2_4 (
-    .a(\mac_pre_s0$1260 ),
-    .b(\mac_pre_s0$1284 ),
-    .ce(stall_adv18),
+    .a(mac_pre_a4_g4),
+    .b(\mac_pre_s0$1292 ),
+    .ce(stall_adv19),
     .clk(clk),
     .p(mac_prod2_4)
   );
@@ -9422,9 +9462,9 @@ module nm_linear_8_16_int8_k4_wmem_shiftin(i__valid, o__ready, clk, rst, i__read
     .A_WIDTH(32'd8),
     .B_WIDTH(32'd8)
   ) mac_mul2_5 (
-    .a(\mac_pre_s0$1261 ),
-    .b(\mac_pre_s0$1285 ),
-    .ce(stall_adv18),
+    .a(mac_pre_a5_g5),
+    .b(\mac_pre_s0$1293 ),
+    .ce(stall_adv20),
     .clk(clk),
     .p(mac_prod2_5)
   );
@@ -9432,9 +9472,9 @@ module nm_linear_8_16_int8_k4_wmem_shiftin(i__valid, o__ready, clk, rst, i__read
     .A_WIDTH(32'd8),
     .B_WIDTH(32'd8)
   ) mac_mul2_6 (
-    .a(\mac_pre_s0$1262 ),
-    .b(\mac_pre_s0$1286 ),
-    .ce(stall_adv19),
+    .a(mac_pre_a6_g6),
+    .b(\mac_pre_s0$1294 ),
+    .ce(stall_adv21),
     .clk(clk),
     .p(mac_prod2_6)
   );
@@ -9442,9 +9482,9 @@ module nm_linear_8_16_int8_k4_wmem_shiftin(i__valid, o__ready, clk, rst, i__read
     .A_WIDTH(32'd8),
     .B_WIDTH(32'd8)
   ) mac_mul2_7 (
-    .a(\mac_pre_s0$1263 ),
-    .b(\mac_pre_s0$1287 ),
-    .ce(stall_adv19),
+    .a(mac_pre_a7_g7),
+    .b(\mac_pre_s0$1295 ),
+    .ce(stall_adv22),
     .clk(clk),
     .p(mac_prod2_7)
   );
@@ -9452,9 +9492,9 @@ module nm_linear_8_16_int8_k4_wmem_shiftin(i__valid, o__ready, clk, rst, i__read
     .A_WIDTH(32'd8),
     .B_WIDTH(32'd8)
   ) mac_mul3_0 (
-    .a(mac_pre_s0),
-    .b(\mac_pre_s0$1288 ),
-    .ce(stall_adv16),
+    .a(mac_pre_a0_g0),
+    .b(\mac_pre_s0$1296 ),
+    .ce(stall_adv15),
     .clk(clk),
     .p(mac_prod3_0)
   );
@@ -9462,8 +9502,8 @@ module nm_linear_8_16_int8_k4_wmem_shiftin(i__valid, o__ready, clk, rst, i__read
     .A_WIDTH(32'd8),
     .B_WIDTH(32'd8)
   ) mac_mul3_1 (
-    .a(\mac_pre_s0$1257 ),
-    .b(\mac_pre_s0$1289 ),
+    .a(mac_pre_a1_g1),
+    .b(\mac_pre_s0$1297 ),
     .ce(stall_adv16),
     .clk(clk),
     .p(mac_prod3_1)
@@ -9472,8 +9512,8 @@ module nm_linear_8_16_int8_k4_wmem_shiftin(i__valid, o__ready, clk, rst, i__read
     .A_WIDTH(32'd8),
     .B_WIDTH(32'd8)
   ) mac_mul3_2 (
-    .a(\mac_pre_s0$1258 ),
-    .b(\mac_pre_s0$1290 ),
+    .a(mac_pre_a2_g2),
+    .b(\mac_pre_s0$1298 ),
     .ce(stall_adv17),
     .clk(clk),
     .p(mac_prod3_2)
@@ -9482,9 +9522,9 @@ module nm_linear_8_16_int8_k4_wmem_shiftin(i__valid, o__ready, clk, rst, i__read
     .A_WIDTH(32'd8),
     .B_WIDTH(32'd8)
   ) mac_mul3_3 (
-    .a(\mac_pre_s0$1259 ),
-    .b(\mac_pre_s0$1291 ),
-    .ce(stall_adv17),
+    .a(mac_pre_a3_g3),
+    .b(\mac_pre_s0$1299 ),
+    .ce(stall_adv18),
     .clk(clk),
     .p(mac_prod3_3)
   );
@@ -9492,9 +9532,9 @@ module nm_linear_8_16_int8_k4_wmem_shiftin(i__valid, o__ready, clk, rst, i__read
     .A_WIDTH(32'd8),
     .B_WIDTH(32'd8)
   ) mac_mul3_4 (
-    .a(\mac_pre_s0$1260 ),
-    .b(\mac_pre_s0$1292 ),
-    .ce(stall_adv18),
+    .a(mac_pre_a4_g4),
+    .b(\mac_pre_s0$1300 ),
+    .ce(stall_adv19),
     .clk(clk),
     .p(mac_prod3_4)
   );
@@ -9502,9 +9542,9 @@ module nm_linear_8_16_int8_k4_wmem_shiftin(i__valid, o__ready, clk, rst, i__read
     .A_WIDTH(32'd8),
     .B_WIDTH(32'd8)
   ) mac_mul3_5 (
-    .a(\mac_pre_s0$1261 ),
-    .b(\mac_pre_s0$1293 ),
-    .ce(stall_adv18),
+    .a(mac_pre_a5_g5),
+    .b(\mac_pre_s0$1301 ),
+    .ce(stall_adv20),
     .clk(clk),
     .p(mac_prod3_5)
   );
@@ -9512,9 +9552,9 @@ module nm_linear_8_16_int8_k4_wmem_shiftin(i__valid, o__ready, clk, rst, i__read
     .A_WIDTH(32'd8),
     .B_WIDTH(32'd8)
   ) mac_mul3_6 (
-    .a(\mac_pre_s0$1262 ),
-    .b(\mac_pre_s0$1294 ),
-    .ce(stall_adv19),
+    .a(mac_pre_a6_g6),
+    .b(\mac_pre_s0$1302 ),
+    .ce(stall_adv21),
     .clk(clk),
     .p(mac_prod3_6)
   );
@@ -9522,9 +9562,9 @@ module nm_linear_8_16_int8_k4_wmem_shiftin(i__valid, o__ready, clk, rst, i__read
     .A_WIDTH(32'd8),
     .B_WIDTH(32'd8)
   ) mac_mul3_7 (
-    .a(\mac_pre_s0$1263 ),
-    .b(\mac_pre_s0$1295 ),
-    .ce(stall_adv19),
+    .a(mac_pre_a7_g7),
+    .b(\mac_pre_s0$1303 ),
+    .ce(stall_adv22),
     .clk(clk),
     .p(mac_prod3_7)
   );
@@ -9537,10 +9577,10 @@ module nm_linear_8_16_int8_k4_wmem_shiftin(i__valid, o__ready, clk, rst, i__read
     .oce(stall_adv10),
     .q(wbank0_q),
     .raddr(mac_group),
-    .re(\$2706 ),
+    .re(\$2714 ),
     .waddr(wbank_write_word),
     .wdata(wbank_write_data),
-    .we(\$2704 )
+    .we(\$2712 )
   );
   nmsparse_wbank #(
     .ADDR_WIDTH(32'd6),
@@ -9551,10 +9591,10 @@ module nm_linear_8_16_int8_k4_wmem_shiftin(i__valid, o__ready, clk, rst, i__read
     .oce(stall_adv10),
     .q(wbank1_q),
     .raddr(mac_group),
-    .re(\$2710 ),
+    .re(\$2718 ),
     .waddr(wbank_write_word),
     .wdata(wbank_write_data),
-    .we(\$2708 )
+    .we(\$2716 )
   );
   nmsparse_wbank #(
     .ADDR_WIDTH(32'd6),
@@ -9565,10 +9605,10 @@ module nm_linear_8_16_int8_k4_wmem_shiftin(i__valid, o__ready, clk, rst, i__read
     .oce(stall_adv10),
     .q(wbank10_q),
     .raddr(mac_group),
-    .re(\$2746 ),
+    .re(\$2754 ),
     .waddr(wbank_write_word),
     .wdata(wbank_write_data),
-    .we(\$2744 )
+    .we(\$2752 )
   );
   nmsparse_wbank #(
     .ADDR_WIDTH(32'd6),
@@ -9579,10 +9619,10 @@ module nm_linear_8_16_int8_k4_wmem_shiftin(i__valid, o__ready, clk, rst, i__read
     .oce(stall_adv10),
     .q(wbank11_q),
     .raddr(mac_group),
-    .re(\$2750 ),
+    .re(\$2758 ),
     .waddr(wbank_write_word),
     .wdata(wbank_write_data),
-    .we(\$2748 )
+    .we(\$2756 )
   );
   nmsparse_wbank #(
     .ADDR_WIDTH(32'd6),
@@ -9593,10 +9633,10 @@ module nm_linear_8_16_int8_k4_wmem_shiftin(i__valid, o__ready, clk, rst, i__read
     .oce(stall_adv10),
     .q(wbank12_q),
     .raddr(mac_group),
-    .re(\$2754 ),
+    .re(\$2762 ),
     .waddr(wbank_write_word),
     .wdata(wbank_write_data),
-    .we(\$2752 )
+    .we(\$2760 )
   );
   nmsparse_wbank #(
     .ADDR_WIDTH(32'd6),
@@ -9607,10 +9647,10 @@ module nm_linear_8_16_int8_k4_wmem_shiftin(i__valid, o__ready, clk, rst, i__read
     .oce(stall_adv10),
     .q(wbank13_q),
     .raddr(mac_group),
-    .re(\$2758 ),
+    .re(\$2766 ),
     .waddr(wbank_write_word),
     .wdata(wbank_write_data),
-    .we(\$2756 )
+    .we(\$2764 )
   );
   nmsparse_wbank #(
     .ADDR_WIDTH(32'd6),
@@ -9621,10 +9661,10 @@ module nm_linear_8_16_int8_k4_wmem_shiftin(i__valid, o__ready, clk, rst, i__read
     .oce(stall_adv10),
     .q(wbank14_q),
     .raddr(mac_group),
-    .re(\$2762 ),
+    .re(\$2770 ),
     .waddr(wbank_write_word),
     .wdata(wbank_write_data),
-    .we(\$2760 )
+    .we(\$2768 )
   );
   nmsparse_wbank #(
     .ADDR_WIDTH(32'd6),
@@ -9635,10 +9675,10 @@ module nm_linear_8_16_int8_k4_wmem_shiftin(i__valid, o__ready, clk, rst, i__read
     .oce(stall_adv10),
     .q(wbank15_q),
     .raddr(mac_group),
-    .re(\$2766 ),
+    .re(\$2774 ),
     .waddr(wbank_write_word),
     .wdata(wbank_write_data),
-    .we(\$2764 )
+    .we(\$2772 )
   );
   nmsparse_wbank #(
     .ADDR_WIDTH(32'd6),
@@ -9649,10 +9689,10 @@ module nm_linear_8_16_int8_k4_wmem_shiftin(i__valid, o__ready, clk, rst, i__read
     .oce(stall_adv10),
     .q(wbank2_q),
     .raddr(mac_group),
-    .re(\$2714 ),
+    .re(\$2722 ),
     .waddr(wbank_write_word),
     .wdata(wbank_write_data),
-    .we(\$2712 )
+    .we(\$2720 )
   );
   nmsparse_wbank #(
     .ADDR_WIDTH(32'd6),
@@ -9663,10 +9703,10 @@ module nm_linear_8_16_int8_k4_wmem_shiftin(i__valid, o__ready, clk, rst, i__read
     .oce(stall_adv10),
     .q(wbank3_q),
     .raddr(mac_group),
-    .re(\$2718 ),
+    .re(\$2726 ),
     .waddr(wbank_write_word),
     .wdata(wbank_write_data),
-    .we(\$2716 )
+    .we(\$2724 )
   );
   nmsparse_wbank #(
     .ADDR_WIDTH(32'd6),
@@ -9677,10 +9717,10 @@ module nm_linear_8_16_int8_k4_wmem_shiftin(i__valid, o__ready, clk, rst, i__read
     .oce(stall_adv10),
     .q(wbank4_q),
     .raddr(mac_group),
-    .re(\$2722 ),
+    .re(\$2730 ),
     .waddr(wbank_write_word),
     .wdata(wbank_write_data),
-    .we(\$2720 )
+    .we(\$2728 )
   );
   nmsparse_wbank #(
     .ADDR_WIDTH(32'd6),
@@ -9691,10 +9731,10 @@ module nm_linear_8_16_int8_k4_wmem_shiftin(i__valid, o__ready, clk, rst, i__read
     .oce(stall_adv10),
     .q(wbank5_q),
     .raddr(mac_group),
-    .re(\$2726 ),
+    .re(\$2734 ),
     .waddr(wbank_write_word),
     .wdata(wbank_write_data),
-    .we(\$2724 )
+    .we(\$2732 )
   );
   nmsparse_wbank #(
     .ADDR_WIDTH(32'd6),
@@ -9705,10 +9745,10 @@ module nm_linear_8_16_int8_k4_wmem_shiftin(i__valid, o__ready, clk, rst, i__read
     .oce(stall_adv10),
     .q(wbank6_q),
     .raddr(mac_group),
-    .re(\$2730 ),
+    .re(\$2738 ),
     .waddr(wbank_write_word),
     .wdata(wbank_write_data),
-    .we(\$2728 )
+    .we(\$2736 )
   );
   nmsparse_wbank #(
     .ADDR_WIDTH(32'd6),
@@ -9719,10 +9759,10 @@ module nm_linear_8_16_int8_k4_wmem_shiftin(i__valid, o__ready, clk, rst, i__read
     .oce(stall_adv10),
     .q(wbank7_q),
     .raddr(mac_group),
-    .re(\$2734 ),
+    .re(\$2742 ),
     .waddr(wbank_write_word),
     .wdata(wbank_write_data),
-    .we(\$2732 )
+    .we(\$2740 )
   );
   nmsparse_wbank #(
     .ADDR_WIDTH(32'd6),
@@ -9733,10 +9773,10 @@ module nm_linear_8_16_int8_k4_wmem_shiftin(i__valid, o__ready, clk, rst, i__read
     .oce(stall_adv10),
     .q(wbank8_q),
     .raddr(mac_group),
-    .re(\$2738 ),
+    .re(\$2746 ),
     .waddr(wbank_write_word),
     .wdata(wbank_write_data),
-    .we(\$2736 )
+    .we(\$2744 )
   );
   nmsparse_wbank #(
     .ADDR_WIDTH(32'd6),
@@ -9747,1910 +9787,1854 @@ module nm_linear_8_16_int8_k4_wmem_shiftin(i__valid, o__ready, clk, rst, i__read
     .oce(stall_adv10),
     .q(wbank9_q),
     .raddr(mac_group),
-    .re(\$2742 ),
+    .re(\$2750 ),
     .waddr(wbank_write_word),
     .wdata(wbank_write_data),
-    .we(\$2740 )
+    .we(\$2748 )
   );
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2767  = shift_reg_s0;
+    \$2775  = shift_reg_s0;
     if (stall_adv0) begin
-      \$2767  = \$4 [7:0];
+      \$2775  = \$4 [7:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2768  = \shift_reg_s0$46 ;
+    \$2776  = \shift_reg_s0$46 ;
     if (stall_adv0) begin
-      \$2768  = \$7 [7:0];
+      \$2776  = \$7 [7:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2769  = \shift_reg_s0$48 ;
+    \$2777  = \shift_reg_s0$48 ;
     if (stall_adv0) begin
-      \$2769  = \$10 [7:0];
+      \$2777  = \$10 [7:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2770  = \shift_reg_s0$50 ;
+    \$2778  = \shift_reg_s0$50 ;
     if (stall_adv0) begin
-      \$2770  = \$13 [7:0];
+      \$2778  = \$13 [7:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2771  = \shift_reg_s0$52 ;
+    \$2779  = \shift_reg_s0$52 ;
     if (stall_adv0) begin
-      \$2771  = \$16 [7:0];
+      \$2779  = \$16 [7:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2772  = \shift_reg_s0$54 ;
+    \$2780  = \shift_reg_s0$54 ;
     if (stall_adv0) begin
-      \$2772  = \$19 [7:0];
+      \$2780  = \$19 [7:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2773  = \shift_reg_s0$56 ;
+    \$2781  = \shift_reg_s0$56 ;
     if (stall_adv0) begin
-      \$2773  = \$22 [7:0];
+      \$2781  = \$22 [7:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2774  = \shift_reg_s0$58 ;
+    \$2782  = \shift_reg_s0$58 ;
     if (stall_adv0) begin
-      \$2774  = \$25 [7:0];
+      \$2782  = \$25 [7:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2775  = \shift_reg_s0$60 ;
+    \$2783  = \shift_reg_s0$60 ;
     if (stall_adv0) begin
-      \$2775  = \$28 [7:0];
+      \$2783  = \$28 [7:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2776  = \shift_reg_s0$62 ;
+    \$2784  = \shift_reg_s0$62 ;
     if (stall_adv0) begin
-      \$2776  = \$31 [7:0];
+      \$2784  = \$31 [7:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2777  = \shift_reg_s0$64 ;
+    \$2785  = \shift_reg_s0$64 ;
     if (stall_adv0) begin
-      \$2777  = \$34 [7:0];
+      \$2785  = \$34 [7:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2778  = \shift_reg_s0$66 ;
+    \$2786  = \shift_reg_s0$66 ;
     if (stall_adv0) begin
-      \$2778  = \$37 [7:0];
+      \$2786  = \$37 [7:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2779  = \shift_reg_s0$68 ;
+    \$2787  = \shift_reg_s0$68 ;
     if (stall_adv0) begin
-      \$2779  = \$40 [7:0];
+      \$2787  = \$40 [7:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2780  = \shift_reg_s0$70 ;
+    \$2788  = \shift_reg_s0$70 ;
     if (stall_adv0) begin
-      \$2780  = \$43 [7:0];
+      \$2788  = \$43 [7:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2781  = \shift_reg_s0$72 ;
+    \$2789  = \shift_reg_s0$72 ;
     if (stall_adv0) begin
-      \$2781  = \$46 [7:0];
+      \$2789  = \$46 [7:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2782  = \shift_reg_s0$74 ;
+    \$2790  = \shift_reg_s0$74 ;
     if (stall_adv0) begin
-      \$2782  = \$49 [7:0];
+      \$2790  = \$49 [7:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2783  = \shift_reg_s0$1124 ;
+    \$2791  = \shift_reg_s0$1132 ;
     if (stall_adv0) begin
-      \$2783  = i__payload[159:128];
+      \$2791  = i__payload[159:128];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2784  = \shift_reg_s0$1125 ;
+    \$2792  = \shift_reg_s0$1133 ;
     if (stall_adv0) begin
-      \$2784  = i__payload[160];
+      \$2792  = i__payload[160];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2785  = \shift_reg_s0$1126 ;
+    \$2793  = \shift_reg_s0$1134 ;
     if (stall_adv0) begin
-      \$2785  = \$2637 ;
+      \$2793  = \$2641 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2786  = \shift_reg_s0$1127 ;
+    \$2794  = \shift_reg_s0$1135 ;
     if (stall_adv0) begin
-      \$2786  = \$2638 ;
+      \$2794  = \$2642 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2787  = \shift_reg_s0$1128 ;
+    \$2795  = \shift_reg_s0$1136 ;
     if (stall_adv0) begin
-      \$2787  = \$2639 ;
+      \$2795  = \$2643 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2788  = \shift_reg_s0$1129 ;
+    \$2796  = \shift_reg_s0$1137 ;
     if (stall_adv0) begin
-      \$2788  = \$2640 ;
+      \$2796  = \$2644 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2789  = shift_valid_s0;
+    \$2797  = shift_valid_s0;
     if (stall_adv0) begin
-      \$2789  = \$2642 ;
+      \$2797  = \$2646 ;
     end
     if (rst) begin
-      \$2789  = 1'h0;
+      \$2797  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2790  = sel_l1_s0;
+    \$2798  = sel_l1_s0;
     if (stall_adv1) begin
-      \$2790  = \$53 [7:0];
+      \$2798  = \$53 [7:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2791  = \sel_l1_s0$79 ;
+    \$2799  = \sel_l1_s0$79 ;
     if (stall_adv1) begin
-      \$2791  = \$56 [7:0];
+      \$2799  = \$56 [7:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2792  = \sel_l1_s0$80 ;
+    \$2800  = \sel_l1_s0$80 ;
     if (stall_adv1) begin
-      \$2792  = \$59 [7:0];
+      \$2800  = \$59 [7:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2793  = \sel_l1_s0$81 ;
+    \$2801  = \sel_l1_s0$81 ;
     if (stall_adv1) begin
-      \$2793  = \$62 [7:0];
+      \$2801  = \$62 [7:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2794  = \sel_l1_s0$82 ;
+    \$2802  = \sel_l1_s0$82 ;
     if (stall_adv1) begin
-      \$2794  = \$65 [7:0];
+      \$2802  = \$65 [7:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2795  = \sel_l1_s0$83 ;
+    \$2803  = \sel_l1_s0$83 ;
     if (stall_adv1) begin
-      \$2795  = \$68 [7:0];
+      \$2803  = \$68 [7:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2796  = \sel_l1_s0$84 ;
+    \$2804  = \sel_l1_s0$84 ;
     if (stall_adv1) begin
-      \$2796  = \$71 [7:0];
+      \$2804  = \$71 [7:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2797  = \sel_l1_s0$85 ;
+    \$2805  = \sel_l1_s0$85 ;
     if (stall_adv1) begin
-      \$2797  = \$74 [7:0];
+      \$2805  = \$74 [7:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2798  = \sel_l1_s0$86 ;
+    \$2806  = \sel_l1_s0$86 ;
     if (stall_adv1) begin
-      \$2798  = \$77 [7:0];
+      \$2806  = \$77 [7:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2799  = \sel_l1_s0$87 ;
+    \$2807  = \sel_l1_s0$87 ;
     if (stall_adv1) begin
-      \$2799  = \$80 [7:0];
+      \$2807  = \$80 [7:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2800  = \sel_l1_s0$88 ;
+    \$2808  = \sel_l1_s0$88 ;
     if (stall_adv1) begin
-      \$2800  = \$83 [7:0];
+      \$2808  = \$83 [7:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2801  = \sel_l1_s0$89 ;
+    \$2809  = \sel_l1_s0$89 ;
     if (stall_adv1) begin
-      \$2801  = \$86 [7:0];
+      \$2809  = \$86 [7:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2802  = \sel_l1_s0$90 ;
+    \$2810  = \sel_l1_s0$90 ;
     if (stall_adv1) begin
-      \$2802  = \$89 [7:0];
+      \$2810  = \$89 [7:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2803  = \sel_l1_s0$91 ;
+    \$2811  = \sel_l1_s0$91 ;
     if (stall_adv1) begin
-      \$2803  = \$92 [7:0];
+      \$2811  = \$92 [7:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2804  = \sel_l1_s0$92 ;
+    \$2812  = \sel_l1_s0$92 ;
     if (stall_adv1) begin
-      \$2804  = \$95 [7:0];
+      \$2812  = \$95 [7:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2805  = \sel_l1_s0$93 ;
+    \$2813  = \sel_l1_s0$93 ;
     if (stall_adv1) begin
-      \$2805  = \$98 [7:0];
+      \$2813  = \$98 [7:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2806  = \sel_l1_s0$1131 ;
+    \$2814  = \sel_l1_s0$1139 ;
     if (stall_adv1) begin
-      \$2806  = \shift_reg_s0$1125 ;
+      \$2814  = \shift_reg_s0$1133 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2807  = \sel_l1_s0$1132 ;
+    \$2815  = \sel_l1_s0$1140 ;
     if (stall_adv1) begin
-      \$2807  = \shift_reg_s0$1126 ;
+      \$2815  = \shift_reg_s0$1134 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2808  = \sel_l1_s0$1133 ;
+    \$2816  = \sel_l1_s0$1141 ;
     if (stall_adv1) begin
-      \$2808  = \shift_reg_s0$1127 ;
+      \$2816  = \shift_reg_s0$1135 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2809  = \sel_l1_s0$1134 ;
+    \$2817  = \sel_l1_s0$1142 ;
     if (stall_adv1) begin
-      \$2809  = \shift_reg_s0$1128 ;
+      \$2817  = \shift_reg_s0$1136 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2810  = \sel_l1_s0$1135 ;
+    \$2818  = \sel_l1_s0$1143 ;
     if (stall_adv1) begin
-      \$2810  = \shift_reg_s0$1129 ;
+      \$2818  = \shift_reg_s0$1137 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2811  = sel_l2_s0;
+    \$2819  = sel_l2_s0;
     if (stall_adv2) begin
-      \$2811  = { \$219 , \$218 , \$217 , \$216 , \$215 , \$214 , \$213 , \$212 , \$211 , \$210 , \$209 , \$208 , \$207 , \$206 , \$205 , \$204 , \$203 , \$202 , \$201 , \$200 , \$199 , \$198 , \$197 , \$196 , \$195 , \$194 , \$193 , \$192 , \$191 , \$190 , \$189 , \$188 , \$187 , \$186 , \$185 , \$184 , \$183 , \$182 , \$181 , \$180 , \$179 , \$178 , \$177 , \$176 , \$175 , \$174 , \$173 , \$172 , \$171 , \$170 , \$169 , \$168 , \$167 , \$166 , \$165 , \$164 , \$163 , \$162 , \$161 , \$160 , \$159 , \$158 , \$157 , \$156 , \$155 , \$154 , \$153 , \$152 , \$151 , \$150 , \$149 , \$148 , \$147 , \$146 , \$145 , \$144 , \$143 , \$142 , \$141 , \$140 , \$139 , \$138 , \$137 , \$136 , \$135 , \$134 , \$133 , \$132 , \$131 , \$130 , \$129 , \$128 , \$127 , \$126 , \$125 , \$124 , \$123 , \$122 , \$121 , \$120 , \$119 , \$118 , \$117 , \$116 , \$115 , \$114 , \$113 , \$112 , \$111 , \$110 , \$109 , \$108 , \$107 , \$106 , \$105 , \$104 , \$103 , \$102 , \$101 , \$100  };
+      \$2819  = { \$219 , \$218 , \$217 , \$216 , \$215 , \$214 , \$213 , \$212 , \$211 , \$210 , \$209 , \$208 , \$207 , \$206 , \$205 , \$204 , \$203 , \$202 , \$201 , \$200 , \$199 , \$198 , \$197 , \$196 , \$195 , \$194 , \$193 , \$192 , \$191 , \$190 , \$189 , \$188 , \$187 , \$186 , \$185 , \$184 , \$183 , \$182 , \$181 , \$180 , \$179 , \$178 , \$177 , \$176 , \$175 , \$174 , \$173 , \$172 , \$171 , \$170 , \$169 , \$168 , \$167 , \$166 , \$165 , \$164 , \$163 , \$162 , \$161 , \$160 , \$159 , \$158 , \$157 , \$156 , \$155 , \$154 , \$153 , \$152 , \$151 , \$150 , \$149 , \$148 , \$147 , \$146 , \$145 , \$144 , \$143 , \$142 , \$141 , \$140 , \$139 , \$138 , \$137 , \$136 , \$135 , \$134 , \$133 , \$132 , \$131 , \$130 , \$129 , \$128 , \$127 , \$126 , \$125 , \$124 , \$123 , \$122 , \$121 , \$120 , \$119 , \$118 , \$117 , \$116 , \$115 , \$114 , \$113 , \$112 , \$111 , \$110 , \$109 , \$108 , \$107 , \$106 , \$105 , \$104 , \$103 , \$102 , \$101 , \$100  };
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2812  = \sel_l2_s0$1136 ;
+    \$2820  = \sel_l2_s0$1144 ;
     if (stall_adv2) begin
-      \$2812  = \sel_l1_s0$1131 ;
+      \$2820  = \sel_l1_s0$1139 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2813  = \sel_l2_s0$1137 ;
+    \$2821  = \sel_l2_s0$1145 ;
     if (stall_adv2) begin
-      \$2813  = \sel_l1_s0$1132 ;
+      \$2821  = \sel_l1_s0$1140 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2814  = \sel_l2_s0$1138 ;
+    \$2822  = \sel_l2_s0$1146 ;
     if (stall_adv2) begin
-      \$2814  = \sel_l1_s0$1133 ;
+      \$2822  = \sel_l1_s0$1141 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2815  = \sel_l2_s0$1139 ;
+    \$2823  = \sel_l2_s0$1147 ;
     if (stall_adv2) begin
-      \$2815  = \sel_l1_s0$1134 ;
+      \$2823  = \sel_l1_s0$1142 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2816  = \sel_l2_s0$1140 ;
+    \$2824  = \sel_l2_s0$1148 ;
     if (stall_adv2) begin
-      \$2816  = \sel_l1_s0$1135 ;
+      \$2824  = \sel_l1_s0$1143 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2817  = \sel_l5_s0$532 ;
+    \$2825  = \sel_l5_s0$532 ;
     if (stall_adv3) begin
-      \$2817  = sel_cs2_0_0_0s;
+      \$2825  = sel_cs2_0_0_0s;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2818  = sel_l5_s0;
+    \$2826  = sel_l5_s0;
     if (stall_adv3) begin
-      \$2818  = sel_cs2_0_0_0c;
+      \$2826  = sel_cs2_0_0_0c;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2819  = \sel_l5_s0$389 ;
+    \$2827  = \sel_l5_s0$389 ;
     if (stall_adv3) begin
-      \$2819  = sel_cs2_0_1_0s;
+      \$2827  = sel_cs2_0_1_0s;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2820  = \sel_l5_s0$390 ;
+    \$2828  = \sel_l5_s0$390 ;
     if (stall_adv3) begin
-      \$2820  = sel_cs0_0_0_4c;
+      \$2828  = sel_cs0_0_0_4c;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2821  = \sel_l5_s0$468 ;
+    \$2829  = \sel_l5_s0$468 ;
     if (stall_adv3) begin
-      \$2821  = sel_cs2_0_1_0c;
+      \$2829  = sel_cs2_0_1_0c;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2822  = \sel_l5_s0$469 ;
+    \$2830  = \sel_l5_s0$469 ;
     if (stall_adv3) begin
-      \$2822  = sel_cs1_0_1_0c;
+      \$2830  = sel_cs1_0_1_0c;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2823  = \sel_l5_s0$533 ;
+    \$2831  = \sel_l5_s0$533 ;
     if (stall_adv3) begin
-      \$2823  = sel_cs2_1_0_0s;
+      \$2831  = sel_cs2_1_0_0s;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2824  = \sel_l5_s0$393 ;
+    \$2832  = \sel_l5_s0$393 ;
     if (stall_adv3) begin
-      \$2824  = sel_cs2_1_0_0c;
+      \$2832  = sel_cs2_1_0_0c;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2825  = \sel_l5_s0$394 ;
+    \$2833  = \sel_l5_s0$394 ;
     if (stall_adv3) begin
-      \$2825  = sel_cs2_1_1_0s;
+      \$2833  = sel_cs2_1_1_0s;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2826  = \sel_l5_s0$395 ;
+    \$2834  = \sel_l5_s0$395 ;
     if (stall_adv3) begin
-      \$2826  = sel_cs0_1_0_4c;
+      \$2834  = sel_cs0_1_0_4c;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2827  = \sel_l5_s0$472 ;
+    \$2835  = \sel_l5_s0$472 ;
     if (stall_adv3) begin
-      \$2827  = sel_cs2_1_1_0c;
+      \$2835  = sel_cs2_1_1_0c;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2828  = \sel_l5_s0$473 ;
+    \$2836  = \sel_l5_s0$473 ;
     if (stall_adv3) begin
-      \$2828  = sel_cs1_1_1_0c;
+      \$2836  = sel_cs1_1_1_0c;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2829  = \sel_l5_s0$534 ;
+    \$2837  = \sel_l5_s0$534 ;
     if (stall_adv3) begin
-      \$2829  = sel_cs2_2_0_0s;
+      \$2837  = sel_cs2_2_0_0s;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2830  = \sel_l5_s0$398 ;
+    \$2838  = \sel_l5_s0$398 ;
     if (stall_adv3) begin
-      \$2830  = sel_cs2_2_0_0c;
+      \$2838  = sel_cs2_2_0_0c;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2831  = \sel_l5_s0$399 ;
+    \$2839  = \sel_l5_s0$399 ;
     if (stall_adv3) begin
-      \$2831  = sel_cs2_2_1_0s;
+      \$2839  = sel_cs2_2_1_0s;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2832  = \sel_l5_s0$400 ;
+    \$2840  = \sel_l5_s0$400 ;
     if (stall_adv3) begin
-      \$2832  = sel_cs0_2_0_4c;
+      \$2840  = sel_cs0_2_0_4c;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2833  = \sel_l5_s0$476 ;
+    \$2841  = \sel_l5_s0$476 ;
     if (stall_adv3) begin
-      \$2833  = sel_cs2_2_1_0c;
+      \$2841  = sel_cs2_2_1_0c;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2834  = \sel_l5_s0$477 ;
+    \$2842  = \sel_l5_s0$477 ;
     if (stall_adv3) begin
-      \$2834  = sel_cs1_2_1_0c;
+      \$2842  = sel_cs1_2_1_0c;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2835  = \sel_l5_s0$535 ;
+    \$2843  = \sel_l5_s0$535 ;
     if (stall_adv3) begin
-      \$2835  = sel_cs2_3_0_0s;
+      \$2843  = sel_cs2_3_0_0s;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2836  = \sel_l5_s0$403 ;
+    \$2844  = \sel_l5_s0$403 ;
     if (stall_adv3) begin
-      \$2836  = sel_cs2_3_0_0c;
+      \$2844  = sel_cs2_3_0_0c;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2837  = \sel_l5_s0$404 ;
+    \$2845  = \sel_l5_s0$404 ;
     if (stall_adv3) begin
-      \$2837  = sel_cs2_3_1_0s;
+      \$2845  = sel_cs2_3_1_0s;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2838  = \sel_l5_s0$405 ;
+    \$2846  = \sel_l5_s0$405 ;
     if (stall_adv3) begin
-      \$2838  = sel_cs0_3_0_4c;
+      \$2846  = sel_cs0_3_0_4c;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2839  = \sel_l5_s0$480 ;
+    \$2847  = \sel_l5_s0$480 ;
     if (stall_adv3) begin
-      \$2839  = sel_cs2_3_1_0c;
+      \$2847  = sel_cs2_3_1_0c;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2840  = \sel_l5_s0$481 ;
+    \$2848  = \sel_l5_s0$481 ;
     if (stall_adv3) begin
-      \$2840  = sel_cs1_3_1_0c;
+      \$2848  = sel_cs1_3_1_0c;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2841  = \sel_l5_s0$536 ;
+    \$2849  = \sel_l5_s0$536 ;
     if (stall_adv3) begin
-      \$2841  = sel_cs2_4_0_0s;
+      \$2849  = sel_cs2_4_0_0s;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2842  = \sel_l5_s0$408 ;
+    \$2850  = \sel_l5_s0$408 ;
     if (stall_adv3) begin
-      \$2842  = sel_cs2_4_0_0c;
+      \$2850  = sel_cs2_4_0_0c;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2843  = \sel_l5_s0$409 ;
+    \$2851  = \sel_l5_s0$409 ;
     if (stall_adv3) begin
-      \$2843  = sel_cs2_4_1_0s;
+      \$2851  = sel_cs2_4_1_0s;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2844  = \sel_l5_s0$410 ;
+    \$2852  = \sel_l5_s0$410 ;
     if (stall_adv3) begin
-      \$2844  = sel_cs0_4_0_4c;
+      \$2852  = sel_cs0_4_0_4c;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2845  = \sel_l5_s0$484 ;
+    \$2853  = \sel_l5_s0$484 ;
     if (stall_adv3) begin
-      \$2845  = sel_cs2_4_1_0c;
+      \$2853  = sel_cs2_4_1_0c;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2846  = \sel_l5_s0$485 ;
+    \$2854  = \sel_l5_s0$485 ;
     if (stall_adv3) begin
-      \$2846  = sel_cs1_4_1_0c;
+      \$2854  = sel_cs1_4_1_0c;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2847  = \sel_l5_s0$537 ;
+    \$2855  = \sel_l5_s0$537 ;
     if (stall_adv3) begin
-      \$2847  = sel_cs2_5_0_0s;
+      \$2855  = sel_cs2_5_0_0s;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2848  = \sel_l5_s0$413 ;
+    \$2856  = \sel_l5_s0$413 ;
     if (stall_adv3) begin
-      \$2848  = sel_cs2_5_0_0c;
+      \$2856  = sel_cs2_5_0_0c;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2849  = \sel_l5_s0$414 ;
+    \$2857  = \sel_l5_s0$414 ;
     if (stall_adv3) begin
-      \$2849  = sel_cs2_5_1_0s;
+      \$2857  = sel_cs2_5_1_0s;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2850  = \sel_l5_s0$415 ;
+    \$2858  = \sel_l5_s0$415 ;
     if (stall_adv3) begin
-      \$2850  = sel_cs0_5_0_4c;
+      \$2858  = sel_cs0_5_0_4c;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2851  = \sel_l5_s0$488 ;
+    \$2859  = \sel_l5_s0$488 ;
     if (stall_adv3) begin
-      \$2851  = sel_cs2_5_1_0c;
+      \$2859  = sel_cs2_5_1_0c;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2852  = \sel_l5_s0$489 ;
+    \$2860  = \sel_l5_s0$489 ;
     if (stall_adv3) begin
-      \$2852  = sel_cs1_5_1_0c;
+      \$2860  = sel_cs1_5_1_0c;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2853  = \sel_l5_s0$538 ;
+    \$2861  = \sel_l5_s0$538 ;
     if (stall_adv3) begin
-      \$2853  = sel_cs2_6_0_0s;
+      \$2861  = sel_cs2_6_0_0s;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2854  = \sel_l5_s0$418 ;
+    \$2862  = \sel_l5_s0$418 ;
     if (stall_adv3) begin
-      \$2854  = sel_cs2_6_0_0c;
+      \$2862  = sel_cs2_6_0_0c;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2855  = \sel_l5_s0$419 ;
+    \$2863  = \sel_l5_s0$419 ;
     if (stall_adv3) begin
-      \$2855  = sel_cs2_6_1_0s;
+      \$2863  = sel_cs2_6_1_0s;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2856  = \sel_l5_s0$420 ;
+    \$2864  = \sel_l5_s0$420 ;
     if (stall_adv3) begin
-      \$2856  = sel_cs0_6_0_4c;
+      \$2864  = sel_cs0_6_0_4c;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2857  = \sel_l5_s0$492 ;
+    \$2865  = \sel_l5_s0$492 ;
     if (stall_adv3) begin
-      \$2857  = sel_cs2_6_1_0c;
+      \$2865  = sel_cs2_6_1_0c;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2858  = \sel_l5_s0$493 ;
+    \$2866  = \sel_l5_s0$493 ;
     if (stall_adv3) begin
-      \$2858  = sel_cs1_6_1_0c;
+      \$2866  = sel_cs1_6_1_0c;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2859  = \sel_l5_s0$539 ;
+    \$2867  = \sel_l5_s0$539 ;
     if (stall_adv3) begin
-      \$2859  = sel_cs2_7_0_0s;
+      \$2867  = sel_cs2_7_0_0s;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2860  = \sel_l5_s0$423 ;
+    \$2868  = \sel_l5_s0$423 ;
     if (stall_adv3) begin
-      \$2860  = sel_cs2_7_0_0c;
+      \$2868  = sel_cs2_7_0_0c;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2861  = \sel_l5_s0$424 ;
+    \$2869  = \sel_l5_s0$424 ;
     if (stall_adv3) begin
-      \$2861  = sel_cs2_7_1_0s;
+      \$2869  = sel_cs2_7_1_0s;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2862  = \sel_l5_s0$425 ;
+    \$2870  = \sel_l5_s0$425 ;
     if (stall_adv3) begin
-      \$2862  = sel_cs0_7_0_4c;
+      \$2870  = sel_cs0_7_0_4c;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2863  = \sel_l5_s0$496 ;
+    \$2871  = \sel_l5_s0$496 ;
     if (stall_adv3) begin
-      \$2863  = sel_cs2_7_1_0c;
+      \$2871  = sel_cs2_7_1_0c;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2864  = \sel_l5_s0$497 ;
+    \$2872  = \sel_l5_s0$497 ;
     if (stall_adv3) begin
-      \$2864  = sel_cs1_7_1_0c;
+      \$2872  = sel_cs1_7_1_0c;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2865  = \sel_l5_s0$540 ;
+    \$2873  = \sel_l5_s0$540 ;
     if (stall_adv3) begin
-      \$2865  = sel_cs2_8_0_0s;
+      \$2873  = sel_cs2_8_0_0s;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2866  = \sel_l5_s0$428 ;
+    \$2874  = \sel_l5_s0$428 ;
     if (stall_adv3) begin
-      \$2866  = sel_cs2_8_0_0c;
+      \$2874  = sel_cs2_8_0_0c;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2867  = \sel_l5_s0$429 ;
+    \$2875  = \sel_l5_s0$429 ;
     if (stall_adv3) begin
-      \$2867  = sel_cs2_8_1_0s;
+      \$2875  = sel_cs2_8_1_0s;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2868  = \sel_l5_s0$430 ;
+    \$2876  = \sel_l5_s0$430 ;
     if (stall_adv3) begin
-      \$2868  = sel_cs0_8_0_4c;
+      \$2876  = sel_cs0_8_0_4c;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2869  = \sel_l5_s0$500 ;
+    \$2877  = \sel_l5_s0$500 ;
     if (stall_adv3) begin
-      \$2869  = sel_cs2_8_1_0c;
+      \$2877  = sel_cs2_8_1_0c;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2870  = \sel_l5_s0$501 ;
+    \$2878  = \sel_l5_s0$501 ;
     if (stall_adv3) begin
-      \$2870  = sel_cs1_8_1_0c;
+      \$2878  = sel_cs1_8_1_0c;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2871  = \sel_l5_s0$541 ;
+    \$2879  = \sel_l5_s0$541 ;
     if (stall_adv3) begin
-      \$2871  = sel_cs2_9_0_0s;
+      \$2879  = sel_cs2_9_0_0s;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2872  = \sel_l5_s0$433 ;
+    \$2880  = \sel_l5_s0$433 ;
     if (stall_adv3) begin
-      \$2872  = sel_cs2_9_0_0c;
+      \$2880  = sel_cs2_9_0_0c;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2873  = \sel_l5_s0$434 ;
+    \$2881  = \sel_l5_s0$434 ;
     if (stall_adv3) begin
-      \$2873  = sel_cs2_9_1_0s;
+      \$2881  = sel_cs2_9_1_0s;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2874  = \sel_l5_s0$435 ;
+    \$2882  = \sel_l5_s0$435 ;
     if (stall_adv3) begin
-      \$2874  = sel_cs0_9_0_4c;
+      \$2882  = sel_cs0_9_0_4c;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2875  = \sel_l5_s0$504 ;
+    \$2883  = \sel_l5_s0$504 ;
     if (stall_adv3) begin
-      \$2875  = sel_cs2_9_1_0c;
+      \$2883  = sel_cs2_9_1_0c;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2876  = \sel_l5_s0$505 ;
+    \$2884  = \sel_l5_s0$505 ;
     if (stall_adv3) begin
-      \$2876  = sel_cs1_9_1_0c;
+      \$2884  = sel_cs1_9_1_0c;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2877  = \sel_l5_s0$542 ;
+    \$2885  = \sel_l5_s0$542 ;
     if (stall_adv3) begin
-      \$2877  = sel_cs2_10_0_0s;
+      \$2885  = sel_cs2_10_0_0s;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2878  = \sel_l5_s0$438 ;
+    \$2886  = \sel_l5_s0$438 ;
     if (stall_adv3) begin
-      \$2878  = sel_cs2_10_0_0c;
+      \$2886  = sel_cs2_10_0_0c;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2879  = \sel_l5_s0$439 ;
+    \$2887  = \sel_l5_s0$439 ;
     if (stall_adv3) begin
-      \$2879  = sel_cs2_10_1_0s;
+      \$2887  = sel_cs2_10_1_0s;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2880  = \sel_l5_s0$440 ;
+    \$2888  = \sel_l5_s0$440 ;
     if (stall_adv3) begin
-      \$2880  = sel_cs0_10_0_4c;
+      \$2888  = sel_cs0_10_0_4c;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2881  = \sel_l5_s0$508 ;
+    \$2889  = \sel_l5_s0$508 ;
     if (stall_adv3) begin
-      \$2881  = sel_cs2_10_1_0c;
+      \$2889  = sel_cs2_10_1_0c;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2882  = \sel_l5_s0$509 ;
+    \$2890  = \sel_l5_s0$509 ;
     if (stall_adv3) begin
-      \$2882  = sel_cs1_10_1_0c;
+      \$2890  = sel_cs1_10_1_0c;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2883  = \sel_l5_s0$543 ;
+    \$2891  = \sel_l5_s0$543 ;
     if (stall_adv3) begin
-      \$2883  = sel_cs2_11_0_0s;
+      \$2891  = sel_cs2_11_0_0s;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2884  = \sel_l5_s0$443 ;
+    \$2892  = \sel_l5_s0$443 ;
     if (stall_adv3) begin
-      \$2884  = sel_cs2_11_0_0c;
+      \$2892  = sel_cs2_11_0_0c;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2885  = \sel_l5_s0$444 ;
+    \$2893  = \sel_l5_s0$444 ;
     if (stall_adv3) begin
-      \$2885  = sel_cs2_11_1_0s;
+      \$2893  = sel_cs2_11_1_0s;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2886  = \sel_l5_s0$445 ;
+    \$2894  = \sel_l5_s0$445 ;
     if (stall_adv3) begin
-      \$2886  = sel_cs0_11_0_4c;
+      \$2894  = sel_cs0_11_0_4c;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2887  = \sel_l5_s0$512 ;
+    \$2895  = \sel_l5_s0$512 ;
     if (stall_adv3) begin
-      \$2887  = sel_cs2_11_1_0c;
+      \$2895  = sel_cs2_11_1_0c;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2888  = \sel_l5_s0$513 ;
+    \$2896  = \sel_l5_s0$513 ;
     if (stall_adv3) begin
-      \$2888  = sel_cs1_11_1_0c;
+      \$2896  = sel_cs1_11_1_0c;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2889  = \sel_l5_s0$544 ;
+    \$2897  = \sel_l5_s0$544 ;
     if (stall_adv3) begin
-      \$2889  = sel_cs2_12_0_0s;
+      \$2897  = sel_cs2_12_0_0s;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2890  = \sel_l5_s0$448 ;
+    \$2898  = \sel_l5_s0$448 ;
     if (stall_adv3) begin
-      \$2890  = sel_cs2_12_0_0c;
+      \$2898  = sel_cs2_12_0_0c;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2891  = \sel_l5_s0$449 ;
+    \$2899  = \sel_l5_s0$449 ;
     if (stall_adv3) begin
-      \$2891  = sel_cs2_12_1_0s;
+      \$2899  = sel_cs2_12_1_0s;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2892  = \sel_l5_s0$450 ;
+    \$2900  = \sel_l5_s0$450 ;
     if (stall_adv3) begin
-      \$2892  = sel_cs0_12_0_4c;
+      \$2900  = sel_cs0_12_0_4c;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2893  = \sel_l5_s0$516 ;
+    \$2901  = \sel_l5_s0$516 ;
     if (stall_adv3) begin
-      \$2893  = sel_cs2_12_1_0c;
+      \$2901  = sel_cs2_12_1_0c;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2894  = \sel_l5_s0$517 ;
+    \$2902  = \sel_l5_s0$517 ;
     if (stall_adv3) begin
-      \$2894  = sel_cs1_12_1_0c;
+      \$2902  = sel_cs1_12_1_0c;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2895  = \sel_l5_s0$545 ;
+    \$2903  = \sel_l5_s0$545 ;
     if (stall_adv3) begin
-      \$2895  = sel_cs2_13_0_0s;
+      \$2903  = sel_cs2_13_0_0s;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2896  = \sel_l5_s0$453 ;
+    \$2904  = \sel_l5_s0$453 ;
     if (stall_adv3) begin
-      \$2896  = sel_cs2_13_0_0c;
+      \$2904  = sel_cs2_13_0_0c;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2897  = \sel_l5_s0$454 ;
+    \$2905  = \sel_l5_s0$454 ;
     if (stall_adv3) begin
-      \$2897  = sel_cs2_13_1_0s;
+      \$2905  = sel_cs2_13_1_0s;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2898  = \sel_l5_s0$455 ;
+    \$2906  = \sel_l5_s0$455 ;
     if (stall_adv3) begin
-      \$2898  = sel_cs0_13_0_4c;
+      \$2906  = sel_cs0_13_0_4c;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2899  = \sel_l5_s0$520 ;
+    \$2907  = \sel_l5_s0$520 ;
     if (stall_adv3) begin
-      \$2899  = sel_cs2_13_1_0c;
+      \$2907  = sel_cs2_13_1_0c;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2900  = \sel_l5_s0$521 ;
+    \$2908  = \sel_l5_s0$521 ;
     if (stall_adv3) begin
-      \$2900  = sel_cs1_13_1_0c;
+      \$2908  = sel_cs1_13_1_0c;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2901  = \sel_l5_s0$546 ;
+    \$2909  = \sel_l5_s0$546 ;
     if (stall_adv3) begin
-      \$2901  = sel_cs2_14_0_0s;
+      \$2909  = sel_cs2_14_0_0s;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2902  = \sel_l5_s0$458 ;
+    \$2910  = \sel_l5_s0$458 ;
     if (stall_adv3) begin
-      \$2902  = sel_cs2_14_0_0c;
+      \$2910  = sel_cs2_14_0_0c;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2903  = \sel_l5_s0$459 ;
+    \$2911  = \sel_l5_s0$459 ;
     if (stall_adv3) begin
-      \$2903  = sel_cs2_14_1_0s;
+      \$2911  = sel_cs2_14_1_0s;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2904  = \sel_l5_s0$460 ;
+    \$2912  = \sel_l5_s0$460 ;
     if (stall_adv3) begin
-      \$2904  = sel_cs0_14_0_4c;
+      \$2912  = sel_cs0_14_0_4c;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2905  = \sel_l5_s0$524 ;
+    \$2913  = \sel_l5_s0$524 ;
     if (stall_adv3) begin
-      \$2905  = sel_cs2_14_1_0c;
+      \$2913  = sel_cs2_14_1_0c;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2906  = \sel_l5_s0$525 ;
+    \$2914  = \sel_l5_s0$525 ;
     if (stall_adv3) begin
-      \$2906  = sel_cs1_14_1_0c;
+      \$2914  = sel_cs1_14_1_0c;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2907  = \sel_l5_s0$547 ;
+    \$2915  = \sel_l5_s0$547 ;
     if (stall_adv3) begin
-      \$2907  = sel_cs2_15_0_0s;
+      \$2915  = sel_cs2_15_0_0s;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2908  = \sel_l5_s0$463 ;
+    \$2916  = \sel_l5_s0$463 ;
     if (stall_adv3) begin
-      \$2908  = sel_cs2_15_0_0c;
+      \$2916  = sel_cs2_15_0_0c;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2909  = \sel_l5_s0$464 ;
+    \$2917  = \sel_l5_s0$464 ;
     if (stall_adv3) begin
-      \$2909  = sel_cs2_15_1_0s;
+      \$2917  = sel_cs2_15_1_0s;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2910  = \sel_l5_s0$465 ;
+    \$2918  = \sel_l5_s0$465 ;
     if (stall_adv3) begin
-      \$2910  = sel_cs0_15_0_4c;
+      \$2918  = sel_cs0_15_0_4c;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2911  = \sel_l5_s0$528 ;
+    \$2919  = \sel_l5_s0$528 ;
     if (stall_adv3) begin
-      \$2911  = sel_cs2_15_1_0c;
+      \$2919  = sel_cs2_15_1_0c;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2912  = \sel_l5_s0$529 ;
+    \$2920  = \sel_l5_s0$529 ;
     if (stall_adv3) begin
-      \$2912  = sel_cs1_15_1_0c;
+      \$2920  = sel_cs1_15_1_0c;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2913  = \sel_l5_s0$1141 ;
+    \$2921  = \sel_l5_s0$1149 ;
     if (stall_adv3) begin
-      \$2913  = \sel_l2_s0$1136 ;
+      \$2921  = \sel_l2_s0$1144 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2914  = \sel_l5_s0$1142 ;
+    \$2922  = \sel_l5_s0$1150 ;
     if (stall_adv3) begin
-      \$2914  = \sel_l2_s0$1137 ;
+      \$2922  = \sel_l2_s0$1145 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2915  = \sel_l5_s0$1143 ;
+    \$2923  = \sel_l5_s0$1151 ;
     if (stall_adv3) begin
-      \$2915  = \sel_l2_s0$1138 ;
+      \$2923  = \sel_l2_s0$1146 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2916  = \sel_l5_s0$1144 ;
+    \$2924  = \sel_l5_s0$1152 ;
     if (stall_adv3) begin
-      \$2916  = \sel_l2_s0$1139 ;
+      \$2924  = \sel_l2_s0$1147 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2917  = \sel_l5_s0$1145 ;
+    \$2925  = \sel_l5_s0$1153 ;
     if (stall_adv3) begin
-      \$2917  = \sel_l2_s0$1140 ;
+      \$2925  = \sel_l2_s0$1148 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2918  = \sel_l10_s0$769 ;
+    \$2926  = \sel_l10_s0$769 ;
     if (stall_adv4) begin
-      \$2918  = { \$1477 , \$1476 , \$1475 , \$1474 , \$1473 , \$1472 , \$1471 , \$1470 , \$1469 , \$1468 , \$1467 , \$1466 , \$1465 , \$1464 , \$1463 , \$1462  };
+      \$2926  = { \$1477 , \$1476 , \$1475 , \$1474 , \$1473 , \$1472 , \$1471 , \$1470 , \$1469 , \$1468 , \$1467 , \$1466 , \$1465 , \$1464 , \$1463 , \$1462  };
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2919  = \sel_l10_s0$770 ;
+    \$2927  = \sel_l10_s0$770 ;
     if (stall_adv4) begin
-      \$2919  = \$1462 ;
+      \$2927  = \$1462 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2920  = \sel_l10_s0$771 ;
+    \$2928  = \sel_l10_s0$771 ;
     if (stall_adv4) begin
-      \$2920  = { sel_p0_1_0_c, sel_p0_1_0_s };
+      \$2928  = { sel_p0_1_0_c, sel_p0_1_0_s };
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2921  = \sel_l10_s0$772 ;
+    \$2929  = \sel_l10_s0$772 ;
     if (stall_adv4) begin
-      \$2921  = { sel_p1_2_1_s, sel_p1_2_0_s };
+      \$2929  = { sel_p1_2_1_s, sel_p1_2_0_s };
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2922  = \sel_l10_s0$628 ;
+    \$2930  = \sel_l10_s0$628 ;
     if (stall_adv4) begin
-      \$2922  = { sel_p1_3_2_s, sel_p1_3_1_s, sel_p1_3_0_s };
+      \$2930  = { sel_p1_3_2_s, sel_p1_3_1_s, sel_p1_3_0_s };
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2923  = sel_l10_s0;
+    \$2931  = sel_l10_s0;
     if (stall_adv4) begin
-      \$2923  = \$1466 ;
+      \$2931  = \$1466 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2924  = \sel_l10_s0$636 ;
+    \$2932  = \sel_l10_s0$636 ;
     if (stall_adv4) begin
-      \$2924  = { 1'h0, sel_p0_5_0_c, sel_p0_5_0_s };
+      \$2932  = { 1'h0, sel_p0_5_0_c, sel_p0_5_0_s };
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2925  = \sel_l10_s0$644 ;
+    \$2933  = \sel_l10_s0$644 ;
     if (stall_adv4) begin
-      \$2925  = { sel_p1_6_2_s, sel_p1_6_1_s, sel_p1_6_0_s };
+      \$2933  = { sel_p1_6_2_s, sel_p1_6_1_s, sel_p1_6_0_s };
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2926  = \sel_l10_s0$652 ;
+    \$2934  = \sel_l10_s0$652 ;
     if (stall_adv4) begin
-      \$2926  = { sel_p1_7_3_s, sel_p1_7_2_s, sel_p1_7_1_s, sel_p1_7_0_s };
+      \$2934  = { sel_p1_7_3_s, sel_p1_7_2_s, sel_p1_7_1_s, sel_p1_7_0_s };
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2927  = \sel_l10_s0$693 ;
+    \$2935  = \sel_l10_s0$693 ;
     if (stall_adv4) begin
-      \$2927  = \$1470 ;
+      \$2935  = \$1470 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2928  = \sel_l10_s0$703 ;
+    \$2936  = \sel_l10_s0$703 ;
     if (stall_adv4) begin
-      \$2928  = { 2'h0, sel_p0_9_0_c, sel_p0_9_0_s };
+      \$2936  = { 2'h0, sel_p0_9_0_c, sel_p0_9_0_s };
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2929  = \sel_l10_s0$713 ;
+    \$2937  = \sel_l10_s0$713 ;
     if (stall_adv4) begin
-      \$2929  = { sel_p1_10_3_s, sel_p1_10_2_s, sel_p1_10_1_s, sel_p1_10_0_s };
+      \$2937  = { sel_p1_10_3_s, sel_p1_10_2_s, sel_p1_10_1_s, sel_p1_10_0_s };
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2930  = \sel_l10_s0$663 ;
+    \$2938  = \sel_l10_s0$663 ;
     if (stall_adv4) begin
-      \$2930  = { sel_p1_11_3_s, sel_p1_11_2_s, sel_p1_11_1_s, sel_p1_11_0_s };
+      \$2938  = { sel_p1_11_3_s, sel_p1_11_2_s, sel_p1_11_1_s, sel_p1_11_0_s };
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2931  = \sel_l10_s0$662 ;
+    \$2939  = \sel_l10_s0$662 ;
     if (stall_adv4) begin
-      \$2931  = \$1474 ;
+      \$2939  = \$1474 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2932  = \sel_l10_s0$673 ;
+    \$2940  = \sel_l10_s0$673 ;
     if (stall_adv4) begin
-      \$2932  = { 2'h0, sel_p0_13_0_c, sel_p0_13_0_s };
+      \$2940  = { 2'h0, sel_p0_13_0_c, sel_p0_13_0_s };
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2933  = \sel_l10_s0$683 ;
+    \$2941  = \sel_l10_s0$683 ;
     if (stall_adv4) begin
-      \$2933  = { sel_p1_14_3_s, sel_p1_14_2_s, sel_p1_14_1_s, sel_p1_14_0_s };
+      \$2941  = { sel_p1_14_3_s, sel_p1_14_2_s, sel_p1_14_1_s, sel_p1_14_0_s };
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2934  = \sel_l10_s0$1146 ;
+    \$2942  = \sel_l10_s0$1154 ;
     if (stall_adv4) begin
-      \$2934  = \sel_l5_s0$1141 ;
+      \$2942  = \sel_l5_s0$1149 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2935  = \sel_l10_s0$1147 ;
+    \$2943  = \sel_l10_s0$1155 ;
     if (stall_adv4) begin
-      \$2935  = \sel_l5_s0$1142 ;
+      \$2943  = \sel_l5_s0$1150 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2936  = \sel_l10_s0$1148 ;
+    \$2944  = \sel_l10_s0$1156 ;
     if (stall_adv4) begin
-      \$2936  = \sel_l5_s0$1143 ;
+      \$2944  = \sel_l5_s0$1151 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2937  = \sel_l10_s0$1149 ;
+    \$2945  = \sel_l10_s0$1157 ;
     if (stall_adv4) begin
-      \$2937  = \sel_l5_s0$1144 ;
+      \$2945  = \sel_l5_s0$1152 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2938  = \sel_l10_s0$1150 ;
+    \$2946  = \sel_l10_s0$1158 ;
     if (stall_adv4) begin
-      \$2938  = \sel_l5_s0$1145 ;
+      \$2946  = \sel_l5_s0$1153 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2939  = wr__addr;
+    \$2947  = wr__addr;
     if (stall_adv5) begin
-      \$2939  = \$2643 [3:0];
+      \$2947  = \$2647 [3:0];
     end
     if (rst) begin
-      \$2939  = 4'h0;
+      \$2947  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2940  = rd__addr;
+    \$2948  = rd__addr;
     if (stall_adv5) begin
-      \$2940  = \$2644 [3:0];
+      \$2948  = \$2648 [3:0];
     end
     if (rst) begin
-      \$2940  = 4'hc;
+      \$2948  = 4'hc;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2941  = \sel_l13_s0$1151 ;
+    \$2949  = \sel_l13_s0$1159 ;
     if (stall_adv6) begin
-      \$2941  = \sel_l10_s0$769 ;
+      \$2949  = \sel_l10_s0$769 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2942  = \sel_l13_s0$784 ;
+    \$2950  = \sel_l13_s0$784 ;
     if (stall_adv6) begin
-      \$2942  = { \$1675 , \$1673 , \$1671 , \$1669 , \$1667 , \$1665 , \$1663 , \$1661 , \sel_l10_s0$769 [0] };
+      \$2950  = { \$1675 , \$1673 , \$1671 , \$1669 , \$1667 , \$1665 , \$1663 , \$1661 , \sel_l10_s0$769 [0] };
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2943  = \sel_l13_s0$797 ;
+    \$2951  = \sel_l13_s0$797 ;
     if (stall_adv6) begin
-      \$2943  = { \$1693 , \$1691 , \$1689 , \$1687 , \$1685 , \$1683 , \$1681 , \$1679 , \$1677  };
+      \$2951  = { \$1693 , \$1691 , \$1689 , \$1687 , \$1685 , \$1683 , \$1681 , \$1679 , \$1677  };
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2944  = \sel_l13_s0$803 ;
+    \$2952  = \sel_l13_s0$803 ;
     if (stall_adv6) begin
-      \$2944  = { \$1711 , \$1709 , \$1707 , \$1705 , \$1703 , \$1701 , \$1699 , \$1697 , \$1695  };
+      \$2952  = { \$1711 , \$1709 , \$1707 , \$1705 , \$1703 , \$1701 , \$1699 , \$1697 , \$1695  };
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2945  = \sel_l13_s0$809 ;
+    \$2953  = \sel_l13_s0$809 ;
     if (stall_adv6) begin
-      \$2945  = { \$1729 , \$1727 , \$1725 , \$1723 , \$1721 , \$1719 , \$1717 , \$1715 , \$1713  };
+      \$2953  = { \$1729 , \$1727 , \$1725 , \$1723 , \$1721 , \$1719 , \$1717 , \$1715 , \$1713  };
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2946  = \sel_l13_s0$815 ;
+    \$2954  = \sel_l13_s0$815 ;
     if (stall_adv6) begin
-      \$2946  = { \$1747 , \$1745 , \$1743 , \$1741 , \$1739 , \$1737 , \$1735 , \$1733 , \$1731  };
+      \$2954  = { \$1747 , \$1745 , \$1743 , \$1741 , \$1739 , \$1737 , \$1735 , \$1733 , \$1731  };
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2947  = \sel_l13_s0$821 ;
+    \$2955  = \sel_l13_s0$821 ;
     if (stall_adv6) begin
-      \$2947  = { \$1765 , \$1763 , \$1761 , \$1759 , \$1757 , \$1755 , \$1753 , \$1751 , \$1749  };
+      \$2955  = { \$1765 , \$1763 , \$1761 , \$1759 , \$1757 , \$1755 , \$1753 , \$1751 , \$1749  };
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2948  = \sel_l13_s0$827 ;
+    \$2956  = \sel_l13_s0$827 ;
     if (stall_adv6) begin
-      \$2948  = { \$1783 , \$1781 , \$1779 , \$1777 , \$1775 , \$1773 , \$1771 , \$1769 , \$1767  };
+      \$2956  = { \$1783 , \$1781 , \$1779 , \$1777 , \$1775 , \$1773 , \$1771 , \$1769 , \$1767  };
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2949  = \sel_l13_s0$833 ;
+    \$2957  = \sel_l13_s0$833 ;
     if (stall_adv6) begin
-      \$2949  = { \$1801 , \$1799 , \$1797 , \$1795 , \$1793 , \$1791 , \$1789 , \$1787 , \$1785  };
+      \$2957  = { \$1801 , \$1799 , \$1797 , \$1795 , \$1793 , \$1791 , \$1789 , \$1787 , \$1785  };
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2950  = sel_l13_s0;
+    \$2958  = sel_l13_s0;
     if (stall_adv6) begin
-      \$2950  = sel_dl1_r0_q[7:0];
+      \$2958  = sel_dl1_r0_q[7:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2951  = \sel_l13_s0$785 ;
+    \$2959  = \sel_l13_s0$785 ;
     if (stall_adv6) begin
-      \$2951  = sel_dl1_r0_q[15:8];
+      \$2959  = sel_dl1_r0_q[15:8];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2952  = \sel_l13_s0$786 ;
+    \$2960  = \sel_l13_s0$786 ;
     if (stall_adv6) begin
-      \$2952  = sel_dl1_r0_q[23:16];
+      \$2960  = sel_dl1_r0_q[23:16];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2953  = \sel_l13_s0$788 ;
+    \$2961  = \sel_l13_s0$788 ;
     if (stall_adv6) begin
-      \$2953  = sel_dl1_r0_q[31:24];
+      \$2961  = sel_dl1_r0_q[31:24];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2954  = \sel_l13_s0$789 ;
+    \$2962  = \sel_l13_s0$789 ;
     if (stall_adv6) begin
-      \$2954  = sel_dl1_r0_q[39:32];
+      \$2962  = sel_dl1_r0_q[39:32];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2955  = \sel_l13_s0$790 ;
+    \$2963  = \sel_l13_s0$790 ;
     if (stall_adv6) begin
-      \$2955  = sel_dl1_r0_q[47:40];
+      \$2963  = sel_dl1_r0_q[47:40];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2956  = \sel_l13_s0$792 ;
+    \$2964  = \sel_l13_s0$792 ;
     if (stall_adv6) begin
-      \$2956  = sel_dl1_r0_q[55:48];
+      \$2964  = sel_dl1_r0_q[55:48];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2957  = \sel_l13_s0$793 ;
+    \$2965  = \sel_l13_s0$793 ;
     if (stall_adv6) begin
-      \$2957  = sel_dl1_r0_q[63:56];
+      \$2965  = sel_dl1_r0_q[63:56];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2958  = \sel_l13_s0$794 ;
+    \$2966  = \sel_l13_s0$794 ;
     if (stall_adv6) begin
-      \$2958  = sel_dl1_r0_q[71:64];
+      \$2966  = sel_dl1_r0_q[71:64];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2959  = \sel_l13_s0$800 ;
+    \$2967  = \sel_l13_s0$800 ;
     if (stall_adv6) begin
-      \$2959  = sel_dl1_r0_q[79:72];
+      \$2967  = sel_dl1_r0_q[79:72];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2960  = \sel_l13_s0$806 ;
+    \$2968  = \sel_l13_s0$806 ;
     if (stall_adv6) begin
-      \$2960  = sel_dl1_r0_q[87:80];
+      \$2968  = sel_dl1_r0_q[87:80];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2961  = \sel_l13_s0$812 ;
+    \$2969  = \sel_l13_s0$812 ;
     if (stall_adv6) begin
-      \$2961  = sel_dl1_r0_q[95:88];
+      \$2969  = sel_dl1_r0_q[95:88];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2962  = \sel_l13_s0$818 ;
+    \$2970  = \sel_l13_s0$818 ;
     if (stall_adv6) begin
-      \$2962  = sel_dl1_r0_q[103:96];
+      \$2970  = sel_dl1_r0_q[103:96];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2963  = \sel_l13_s0$824 ;
+    \$2971  = \sel_l13_s0$824 ;
     if (stall_adv6) begin
-      \$2963  = sel_dl1_r0_q[111:104];
+      \$2971  = sel_dl1_r0_q[111:104];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2964  = \sel_l13_s0$830 ;
+    \$2972  = \sel_l13_s0$830 ;
     if (stall_adv6) begin
-      \$2964  = sel_dl1_r0_q[119:112];
+      \$2972  = sel_dl1_r0_q[119:112];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2965  = \sel_l13_s0$836 ;
+    \$2973  = \sel_l13_s0$836 ;
     if (stall_adv6) begin
-      \$2965  = sel_dl1_r0_q[127:120];
+      \$2973  = sel_dl1_r0_q[127:120];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2966  = \sel_l13_s0$1152 ;
+    \$2974  = \sel_l13_s0$1160 ;
     if (stall_adv6) begin
-      \$2966  = \sel_l10_s0$1146 ;
+      \$2974  = \sel_l10_s0$1154 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2967  = \sel_l13_s0$1153 ;
+    \$2975  = \sel_l13_s0$1161 ;
     if (stall_adv6) begin
-      \$2967  = \sel_l10_s0$1147 ;
+      \$2975  = \sel_l10_s0$1155 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2968  = \sel_l13_s0$1154 ;
+    \$2976  = \sel_l13_s0$1162 ;
     if (stall_adv6) begin
-      \$2968  = \sel_l10_s0$1148 ;
+      \$2976  = \sel_l10_s0$1156 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2969  = \sel_l13_s0$1155 ;
+    \$2977  = \sel_l13_s0$1163 ;
     if (stall_adv6) begin
-      \$2969  = \sel_l10_s0$1149 ;
+      \$2977  = \sel_l10_s0$1157 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2970  = \sel_l13_s0$1156 ;
+    \$2978  = \sel_l13_s0$1164 ;
     if (stall_adv6) begin
-      \$2970  = \sel_l10_s0$1150 ;
+      \$2978  = \sel_l10_s0$1158 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2971  = sel_l15_s0;
+    \$2979  = sel_l15_s0;
     if (stall_adv7) begin
-      \$2971  = \sel_l13_s0$1151 ;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2972  = \sel_l15_s0$1158 ;
-    if (stall_adv7) begin
-      \$2972  = sel_val0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2973  = \sel_l15_s0$1159 ;
-    if (stall_adv7) begin
-      \$2973  = sel_val1;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2974  = \sel_l15_s0$1160 ;
-    if (stall_adv7) begin
-      \$2974  = sel_val2;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2975  = \sel_l15_s0$1161 ;
-    if (stall_adv7) begin
-      \$2975  = sel_val3;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2976  = \sel_l15_s0$1162 ;
-    if (stall_adv7) begin
-      \$2976  = sel_val4;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2977  = \sel_l15_s0$1163 ;
-    if (stall_adv7) begin
-      \$2977  = sel_val5;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2978  = \sel_l15_s0$1164 ;
-    if (stall_adv7) begin
-      \$2978  = sel_val6;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2979  = \sel_l15_s0$1165 ;
-    if (stall_adv7) begin
-      \$2979  = sel_val7;
+      \$2979  = \sel_l13_s0$1159 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     \$2980  = \sel_l15_s0$1166 ;
     if (stall_adv7) begin
-      \$2980  = { \sel_l13_s0$784 [8], \$1823 , \$1820 , \$1817  };
+      \$2980  = sel_val0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     \$2981  = \sel_l15_s0$1167 ;
     if (stall_adv7) begin
-      \$2981  = { \$1846 , \$1845 , \$1842 , \$1839  };
+      \$2981  = sel_val1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     \$2982  = \sel_l15_s0$1168 ;
     if (stall_adv7) begin
-      \$2982  = { \$1870 , \$1868 , \$1865 , \$1861  };
+      \$2982  = sel_val2;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     \$2983  = \sel_l15_s0$1169 ;
     if (stall_adv7) begin
-      \$2983  = { \$1896 , \$1893 , \$1890 , \$1886  };
+      \$2983  = sel_val3;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     \$2984  = \sel_l15_s0$1170 ;
     if (stall_adv7) begin
-      \$2984  = { \$1922 , \$1918 , \$1914 , \$1911  };
+      \$2984  = sel_val4;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     \$2985  = \sel_l15_s0$1171 ;
     if (stall_adv7) begin
-      \$2985  = { \$1950 , \$1945 , \$1941 , \$1938  };
+      \$2985  = sel_val5;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     \$2986  = \sel_l15_s0$1172 ;
     if (stall_adv7) begin
-      \$2986  = { \$1979 , \$1973 , \$1969 , \$1965  };
+      \$2986  = sel_val6;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     \$2987  = \sel_l15_s0$1173 ;
     if (stall_adv7) begin
-      \$2987  = { \$2010 , \$2003 , \$1999 , \$1995  };
+      \$2987  = sel_val7;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     \$2988  = \sel_l15_s0$1174 ;
     if (stall_adv7) begin
-      \$2988  = \sel_l13_s0$1152 ;
+      \$2988  = { \sel_l13_s0$784 [8], \$1823 , \$1820 , \$1817  };
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     \$2989  = \sel_l15_s0$1175 ;
     if (stall_adv7) begin
-      \$2989  = \sel_l13_s0$1153 ;
+      \$2989  = { \$1846 , \$1845 , \$1842 , \$1839  };
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     \$2990  = \sel_l15_s0$1176 ;
     if (stall_adv7) begin
-      \$2990  = \sel_l13_s0$1154 ;
+      \$2990  = { \$1870 , \$1868 , \$1865 , \$1861  };
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     \$2991  = \sel_l15_s0$1177 ;
     if (stall_adv7) begin
-      \$2991  = \sel_l13_s0$1155 ;
+      \$2991  = { \$1896 , \$1893 , \$1890 , \$1886  };
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     \$2992  = \sel_l15_s0$1178 ;
     if (stall_adv7) begin
-      \$2992  = \sel_l13_s0$1156 ;
+      \$2992  = { \$1922 , \$1918 , \$1914 , \$1911  };
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2993  = sel_valid_s0;
+    \$2993  = \sel_l15_s0$1179 ;
+    if (stall_adv7) begin
+      \$2993  = { \$1950 , \$1945 , \$1941 , \$1938  };
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2994  = \sel_l15_s0$1180 ;
+    if (stall_adv7) begin
+      \$2994  = { \$1979 , \$1973 , \$1969 , \$1965  };
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2995  = \sel_l15_s0$1181 ;
+    if (stall_adv7) begin
+      \$2995  = { \$2010 , \$2003 , \$1999 , \$1995  };
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2996  = \sel_l15_s0$1182 ;
+    if (stall_adv7) begin
+      \$2996  = \sel_l13_s0$1160 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2997  = \sel_l15_s0$1183 ;
+    if (stall_adv7) begin
+      \$2997  = \sel_l13_s0$1161 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2998  = \sel_l15_s0$1184 ;
+    if (stall_adv7) begin
+      \$2998  = \sel_l13_s0$1162 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2999  = \sel_l15_s0$1185 ;
+    if (stall_adv7) begin
+      \$2999  = \sel_l13_s0$1163 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3000  = \sel_l15_s0$1186 ;
+    if (stall_adv7) begin
+      \$3000  = \sel_l13_s0$1164 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3001  = sel_valid_s0;
     if (advance) begin
-      \$2993  = shift_valid_s0;
+      \$3001  = shift_valid_s0;
     end
-    if (rst) begin
-      \$2993  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2994  = sel_valid_s1;
-    if (advance) begin
-      \$2994  = sel_valid_s0;
-    end
-    if (rst) begin
-      \$2994  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2995  = sel_valid_s2;
-    if (advance) begin
-      \$2995  = sel_valid_s1;
-    end
-    if (rst) begin
-      \$2995  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2996  = sel_valid_s3;
-    if (advance) begin
-      \$2996  = sel_valid_s2;
-    end
-    if (rst) begin
-      \$2996  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2997  = sel_valid_s4;
-    if (advance) begin
-      \$2997  = sel_valid_s3;
-    end
-    if (rst) begin
-      \$2997  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2998  = sel_valid_s5;
-    if (advance) begin
-      \$2998  = sel_valid_s4;
-    end
-    if (rst) begin
-      \$2998  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2999  = mac_group;
-    if (\$2645 ) begin
-      (* full_case = 32'd1 *)
-      if (\$2647 ) begin
-        \$2999  = 6'h00;
-      end else begin
-        \$2999  = \$2648 [5:0];
-      end
-    end
-    if (rst) begin
-      \$2999  = 6'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3000  = load_busy;
-    if (stall_adv8) begin
-      \$3000  = \$2657 ;
-    end
-    if (rst) begin
-      \$3000  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3001  = \$2662 ;
     if (rst) begin
       \$3001  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3002  = \mac_read_s0$1190 ;
-    if (stall_adv11) begin
-      \$3002  = \sel_l15_s0$1158 ;
+    \$3002  = sel_valid_s1;
+    if (advance) begin
+      \$3002  = sel_valid_s0;
+    end
+    if (rst) begin
+      \$3002  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3003  = \mac_read_s0$1191 ;
-    if (stall_adv11) begin
-      \$3003  = \sel_l15_s0$1159 ;
+    \$3003  = sel_valid_s2;
+    if (advance) begin
+      \$3003  = sel_valid_s1;
+    end
+    if (rst) begin
+      \$3003  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3004  = \mac_read_s0$1192 ;
-    if (stall_adv11) begin
-      \$3004  = \sel_l15_s0$1160 ;
+    \$3004  = sel_valid_s3;
+    if (advance) begin
+      \$3004  = sel_valid_s2;
+    end
+    if (rst) begin
+      \$3004  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3005  = \mac_read_s0$1193 ;
-    if (stall_adv11) begin
-      \$3005  = \sel_l15_s0$1161 ;
+    \$3005  = sel_valid_s4;
+    if (advance) begin
+      \$3005  = sel_valid_s3;
+    end
+    if (rst) begin
+      \$3005  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3006  = \mac_read_s0$1194 ;
-    if (stall_adv11) begin
-      \$3006  = \sel_l15_s0$1162 ;
+    \$3006  = sel_valid_s5;
+    if (advance) begin
+      \$3006  = sel_valid_s4;
+    end
+    if (rst) begin
+      \$3006  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3007  = \mac_read_s0$1195 ;
-    if (stall_adv11) begin
-      \$3007  = \sel_l15_s0$1163 ;
+    \$3007  = mac_group;
+    if (\$2649 ) begin
+      (* full_case = 32'd1 *)
+      if (\$2651 ) begin
+        \$3007  = 6'h00;
+      end else begin
+        \$3007  = \$2652 [5:0];
+      end
+    end
+    if (rst) begin
+      \$3007  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3008  = \mac_read_s0$1196 ;
-    if (stall_adv11) begin
-      \$3008  = \sel_l15_s0$1164 ;
+    \$3008  = load_busy;
+    if (stall_adv8) begin
+      \$3008  = \$2661 ;
+    end
+    if (rst) begin
+      \$3008  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3009  = \mac_read_s0$1197 ;
-    if (stall_adv11) begin
-      \$3009  = \sel_l15_s0$1165 ;
+    \$3009  = \$2666 ;
+    if (rst) begin
+      \$3009  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3010  = mac_read_s0;
+    \$3010  = \mac_read_s0$1198 ;
     if (stall_adv11) begin
       \$3010  = \sel_l15_s0$1166 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3011  = \mac_read_s0$860 ;
+    \$3011  = \mac_read_s0$1199 ;
     if (stall_adv11) begin
       \$3011  = \sel_l15_s0$1167 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3012  = \mac_read_s0$862 ;
+    \$3012  = \mac_read_s0$1200 ;
     if (stall_adv11) begin
       \$3012  = \sel_l15_s0$1168 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3013  = \mac_read_s0$864 ;
+    \$3013  = \mac_read_s0$1201 ;
     if (stall_adv11) begin
       \$3013  = \sel_l15_s0$1169 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3014  = \mac_read_s0$866 ;
+    \$3014  = \mac_read_s0$1202 ;
     if (stall_adv11) begin
       \$3014  = \sel_l15_s0$1170 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3015  = \mac_read_s0$868 ;
+    \$3015  = \mac_read_s0$1203 ;
     if (stall_adv11) begin
       \$3015  = \sel_l15_s0$1171 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3016  = \mac_read_s0$870 ;
+    \$3016  = \mac_read_s0$1204 ;
     if (stall_adv11) begin
       \$3016  = \sel_l15_s0$1172 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3017  = \mac_read_s0$872 ;
+    \$3017  = \mac_read_s0$1205 ;
     if (stall_adv11) begin
       \$3017  = \sel_l15_s0$1173 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3018  = \mac_read_s0$1198 ;
+    \$3018  = mac_read_s0;
     if (stall_adv11) begin
-      \$3018  = \sel_l15_s0$1175 ;
+      \$3018  = \sel_l15_s0$1174 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3019  = \mac_read_s0$1199 ;
+    \$3019  = \mac_read_s0$860 ;
     if (stall_adv11) begin
-      \$3019  = \sel_l15_s0$1176 ;
+      \$3019  = \sel_l15_s0$1175 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3020  = \mac_read_s0$1200 ;
+    \$3020  = \mac_read_s0$862 ;
     if (stall_adv11) begin
-      \$3020  = \sel_l15_s0$1177 ;
+      \$3020  = \sel_l15_s0$1176 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3021  = \mac_read_s0$1201 ;
+    \$3021  = \mac_read_s0$864 ;
     if (stall_adv11) begin
-      \$3021  = \sel_l15_s0$1178 ;
+      \$3021  = \sel_l15_s0$1177 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3022  = \mac_read_s0$1202 ;
+    \$3022  = \mac_read_s0$866 ;
     if (stall_adv11) begin
-      \$3022  = \sel_l15_s0$1174 ;
+      \$3022  = \sel_l15_s0$1178 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3023  = mac_read_valid_s0;
+    \$3023  = \mac_read_s0$868 ;
     if (stall_adv11) begin
-      \$3023  = sel_valid_s5;
+      \$3023  = \sel_l15_s0$1179 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3024  = \mac_read_s0$870 ;
+    if (stall_adv11) begin
+      \$3024  = \sel_l15_s0$1180 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3025  = \mac_read_s0$872 ;
+    if (stall_adv11) begin
+      \$3025  = \sel_l15_s0$1181 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3026  = \mac_read_s0$1206 ;
+    if (stall_adv11) begin
+      \$3026  = \sel_l15_s0$1183 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3027  = \mac_read_s0$1207 ;
+    if (stall_adv11) begin
+      \$3027  = \sel_l15_s0$1184 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3028  = \mac_read_s0$1208 ;
+    if (stall_adv11) begin
+      \$3028  = \sel_l15_s0$1185 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3029  = \mac_read_s0$1209 ;
+    if (stall_adv11) begin
+      \$3029  = \sel_l15_s0$1186 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3030  = \mac_read_s0$1210 ;
+    if (stall_adv11) begin
+      \$3030  = \sel_l15_s0$1182 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3031  = mac_read_valid_s0;
+    if (stall_adv11) begin
+      \$3031  = sel_valid_s5;
     end
     if (rst) begin
-      \$3023  = 1'h0;
+      \$3031  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3024  = mac_rdreg_s0;
-    if (stall_adv10) begin
-      \$3024  = \mac_read_s0$1190 ;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3025  = \mac_rdreg_s0$1205 ;
-    if (stall_adv10) begin
-      \$3025  = \mac_read_s0$1191 ;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3026  = \mac_rdreg_s0$1206 ;
-    if (stall_adv10) begin
-      \$3026  = \mac_read_s0$1192 ;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3027  = \mac_rdreg_s0$1207 ;
-    if (stall_adv10) begin
-      \$3027  = \mac_read_s0$1193 ;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3028  = \mac_rdreg_s0$1208 ;
-    if (stall_adv10) begin
-      \$3028  = \mac_read_s0$1194 ;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3029  = \mac_rdreg_s0$1209 ;
-    if (stall_adv10) begin
-      \$3029  = \mac_read_s0$1195 ;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3030  = \mac_rdreg_s0$1210 ;
-    if (stall_adv10) begin
-      \$3030  = \mac_read_s0$1196 ;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3031  = \mac_rdreg_s0$1211 ;
-    if (stall_adv10) begin
-      \$3031  = \mac_read_s0$1197 ;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3032  = \mac_rdreg_s0$1212 ;
+    \$3032  = mac_rdreg_s0;
     if (stall_adv10) begin
       \$3032  = \mac_read_s0$1198 ;
     end
@@ -11685,1496 +11669,1472 @@ module nm_linear_8_16_int8_k4_wmem_shiftin(i__valid, o__ready, clk, rst, i__read
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3037  = mac_rdreg_valid_s0;
+    \$3037  = \mac_rdreg_s0$1217 ;
     if (stall_adv10) begin
-      \$3037  = mac_read_valid_s0;
+      \$3037  = \mac_read_s0$1203 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3038  = \mac_rdreg_s0$1218 ;
+    if (stall_adv10) begin
+      \$3038  = \mac_read_s0$1204 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3039  = \mac_rdreg_s0$1219 ;
+    if (stall_adv10) begin
+      \$3039  = \mac_read_s0$1205 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3040  = \mac_rdreg_s0$1220 ;
+    if (stall_adv10) begin
+      \$3040  = \mac_read_s0$1206 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3041  = \mac_rdreg_s0$1221 ;
+    if (stall_adv10) begin
+      \$3041  = \mac_read_s0$1207 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3042  = \mac_rdreg_s0$1222 ;
+    if (stall_adv10) begin
+      \$3042  = \mac_read_s0$1208 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3043  = \mac_rdreg_s0$1223 ;
+    if (stall_adv10) begin
+      \$3043  = \mac_read_s0$1209 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3044  = \mac_rdreg_s0$1224 ;
+    if (stall_adv10) begin
+      \$3044  = \mac_read_s0$1210 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3045  = mac_rdreg_valid_s0;
+    if (stall_adv10) begin
+      \$3045  = mac_read_valid_s0;
     end
     if (rst) begin
-      \$3037  = 1'h0;
+      \$3045  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3038  = mac_sel_r0_s0;
+    \$3046  = mac_sel_r0_s0;
     if (stall_adv12) begin
-      \$3038  = { \$2034 , \$2033 , \$2032 , \$2031 , \$2030 , \$2029 , \$2028 , \$2027 , \$2026  };
+      \$3046  = { \$2034 , \$2033 , \$2032 , \$2031 , \$2030 , \$2029 , \$2028 , \$2027 , \$2026  };
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3039  = \mac_sel_r0_s0$1219 ;
+    \$3047  = \mac_sel_r0_s0$1227 ;
     if (stall_adv12) begin
-      \$3039  = { \$2043 , \$2042 , \$2041 , \$2040 , \$2039 , \$2038 , \$2037 , \$2036 , \$2035  };
+      \$3047  = { \$2043 , \$2042 , \$2041 , \$2040 , \$2039 , \$2038 , \$2037 , \$2036 , \$2035  };
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3040  = \mac_sel_r0_s0$1220 ;
+    \$3048  = \mac_sel_r0_s0$1228 ;
     if (stall_adv12) begin
-      \$3040  = { \$2052 , \$2051 , \$2050 , \$2049 , \$2048 , \$2047 , \$2046 , \$2045 , \$2044  };
+      \$3048  = { \$2052 , \$2051 , \$2050 , \$2049 , \$2048 , \$2047 , \$2046 , \$2045 , \$2044  };
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3041  = \mac_sel_r0_s0$1221 ;
+    \$3049  = \mac_sel_r0_s0$1229 ;
     if (stall_adv12) begin
-      \$3041  = { \$2061 , \$2060 , \$2059 , \$2058 , \$2057 , \$2056 , \$2055 , \$2054 , \$2053  };
+      \$3049  = { \$2061 , \$2060 , \$2059 , \$2058 , \$2057 , \$2056 , \$2055 , \$2054 , \$2053  };
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3042  = \mac_sel_r0_s0$1222 ;
+    \$3050  = \mac_sel_r0_s0$1230 ;
     if (stall_adv12) begin
-      \$3042  = { \$2070 , \$2069 , \$2068 , \$2067 , \$2066 , \$2065 , \$2064 , \$2063 , \$2062  };
+      \$3050  = { \$2070 , \$2069 , \$2068 , \$2067 , \$2066 , \$2065 , \$2064 , \$2063 , \$2062  };
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3043  = \mac_sel_r0_s0$1223 ;
+    \$3051  = \mac_sel_r0_s0$1231 ;
     if (stall_adv12) begin
-      \$3043  = { \$2079 , \$2078 , \$2077 , \$2076 , \$2075 , \$2074 , \$2073 , \$2072 , \$2071  };
+      \$3051  = { \$2079 , \$2078 , \$2077 , \$2076 , \$2075 , \$2074 , \$2073 , \$2072 , \$2071  };
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3044  = \mac_sel_r0_s0$1224 ;
+    \$3052  = \mac_sel_r0_s0$1232 ;
     if (stall_adv12) begin
-      \$3044  = { \$2088 , \$2087 , \$2086 , \$2085 , \$2084 , \$2083 , \$2082 , \$2081 , \$2080  };
+      \$3052  = { \$2088 , \$2087 , \$2086 , \$2085 , \$2084 , \$2083 , \$2082 , \$2081 , \$2080  };
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3045  = \mac_sel_r0_s0$1225 ;
+    \$3053  = \mac_sel_r0_s0$1233 ;
     if (stall_adv12) begin
-      \$3045  = { \$2097 , \$2096 , \$2095 , \$2094 , \$2093 , \$2092 , \$2091 , \$2090 , \$2089  };
+      \$3053  = { \$2097 , \$2096 , \$2095 , \$2094 , \$2093 , \$2092 , \$2091 , \$2090 , \$2089  };
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3046  = mac_wmux_sel0_s0;
+    \$3054  = mac_wmux_sel0_s0;
     if (stall_adv13) begin
-      \$3046  = mac_sel_r0_s0;
+      \$3054  = mac_sel_r0_s0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3047  = \mac_wmux_sel0_s0$891 ;
+    \$3055  = \mac_wmux_sel0_s0$891 ;
     if (stall_adv13) begin
-      \$3047  = \mac_sel_r0_s0$1219 ;
+      \$3055  = \mac_sel_r0_s0$1227 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3048  = \mac_wmux_sel0_s0$894 ;
+    \$3056  = \mac_wmux_sel0_s0$894 ;
     if (stall_adv13) begin
-      \$3048  = \mac_sel_r0_s0$1220 ;
+      \$3056  = \mac_sel_r0_s0$1228 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3049  = \mac_wmux_sel0_s0$897 ;
+    \$3057  = \mac_wmux_sel0_s0$897 ;
     if (stall_adv13) begin
-      \$3049  = \mac_sel_r0_s0$1221 ;
+      \$3057  = \mac_sel_r0_s0$1229 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3050  = \mac_wmux_sel0_s0$900 ;
+    \$3058  = \mac_wmux_sel0_s0$900 ;
     if (stall_adv13) begin
-      \$3050  = \mac_sel_r0_s0$1222 ;
+      \$3058  = \mac_sel_r0_s0$1230 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3051  = \mac_wmux_sel0_s0$903 ;
+    \$3059  = \mac_wmux_sel0_s0$903 ;
     if (stall_adv13) begin
-      \$3051  = \mac_sel_r0_s0$1223 ;
+      \$3059  = \mac_sel_r0_s0$1231 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3052  = \mac_wmux_sel0_s0$906 ;
+    \$3060  = \mac_wmux_sel0_s0$906 ;
     if (stall_adv13) begin
-      \$3052  = \mac_sel_r0_s0$1224 ;
+      \$3060  = \mac_sel_r0_s0$1232 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3053  = \mac_wmux_sel0_s0$909 ;
+    \$3061  = \mac_wmux_sel0_s0$909 ;
     if (stall_adv13) begin
-      \$3053  = \mac_sel_r0_s0$1225 ;
+      \$3061  = \mac_sel_r0_s0$1233 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3054  = mac_wmux_s0;
+    \$3062  = mac_wmux_s0;
     if (stall_adv14) begin
-      \$3054  = wbank0_q[7:0];
+      \$3062  = wbank0_q[7:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3055  = \mac_wmux_s0$882 ;
+    \$3063  = \mac_wmux_s0$882 ;
     if (stall_adv14) begin
-      \$3055  = wbank1_q[7:0];
+      \$3063  = wbank1_q[7:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3056  = \mac_wmux_s0$883 ;
+    \$3064  = \mac_wmux_s0$883 ;
     if (stall_adv14) begin
-      \$3056  = wbank2_q[7:0];
+      \$3064  = wbank2_q[7:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3057  = \mac_wmux_s0$884 ;
+    \$3065  = \mac_wmux_s0$884 ;
     if (stall_adv14) begin
-      \$3057  = wbank3_q[7:0];
+      \$3065  = wbank3_q[7:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3058  = \mac_wmux_s0$885 ;
+    \$3066  = \mac_wmux_s0$885 ;
     if (stall_adv14) begin
-      \$3058  = wbank4_q[7:0];
+      \$3066  = wbank4_q[7:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3059  = \mac_wmux_s0$886 ;
+    \$3067  = \mac_wmux_s0$886 ;
     if (stall_adv14) begin
-      \$3059  = wbank5_q[7:0];
+      \$3067  = wbank5_q[7:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3060  = \mac_wmux_s0$887 ;
+    \$3068  = \mac_wmux_s0$887 ;
     if (stall_adv14) begin
-      \$3060  = wbank6_q[7:0];
+      \$3068  = wbank6_q[7:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3061  = \mac_wmux_s0$888 ;
+    \$3069  = \mac_wmux_s0$888 ;
     if (stall_adv14) begin
-      \$3061  = wbank7_q[7:0];
+      \$3069  = wbank7_q[7:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3062  = \mac_wmux_s0$889 ;
+    \$3070  = \mac_wmux_s0$889 ;
     if (stall_adv14) begin
-      \$3062  = wbank8_q[7:0];
+      \$3070  = wbank8_q[7:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3063  = \mac_wmux_s0$892 ;
+    \$3071  = \mac_wmux_s0$892 ;
     if (stall_adv14) begin
-      \$3063  = wbank9_q[7:0];
+      \$3071  = wbank9_q[7:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3064  = \mac_wmux_s0$895 ;
+    \$3072  = \mac_wmux_s0$895 ;
     if (stall_adv14) begin
-      \$3064  = wbank10_q[7:0];
+      \$3072  = wbank10_q[7:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3065  = \mac_wmux_s0$898 ;
+    \$3073  = \mac_wmux_s0$898 ;
     if (stall_adv14) begin
-      \$3065  = wbank11_q[7:0];
+      \$3073  = wbank11_q[7:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3066  = \mac_wmux_s0$901 ;
+    \$3074  = \mac_wmux_s0$901 ;
     if (stall_adv14) begin
-      \$3066  = wbank12_q[7:0];
+      \$3074  = wbank12_q[7:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3067  = \mac_wmux_s0$904 ;
+    \$3075  = \mac_wmux_s0$904 ;
     if (stall_adv14) begin
-      \$3067  = wbank13_q[7:0];
+      \$3075  = wbank13_q[7:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3068  = \mac_wmux_s0$907 ;
+    \$3076  = \mac_wmux_s0$907 ;
     if (stall_adv14) begin
-      \$3068  = wbank14_q[7:0];
+      \$3076  = wbank14_q[7:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3069  = \mac_wmux_s0$910 ;
+    \$3077  = \mac_wmux_s0$910 ;
     if (stall_adv14) begin
-      \$3069  = wbank15_q[7:0];
+      \$3077  = wbank15_q[7:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3070  = \mac_wmux_s0$912 ;
+    \$3078  = \mac_wmux_s0$912 ;
     if (stall_adv14) begin
-      \$3070  = wbank0_q[15:8];
+      \$3078  = wbank0_q[15:8];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3071  = \mac_wmux_s0$913 ;
+    \$3079  = \mac_wmux_s0$913 ;
     if (stall_adv14) begin
-      \$3071  = wbank1_q[15:8];
+      \$3079  = wbank1_q[15:8];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3072  = \mac_wmux_s0$914 ;
+    \$3080  = \mac_wmux_s0$914 ;
     if (stall_adv14) begin
-      \$3072  = wbank2_q[15:8];
+      \$3080  = wbank2_q[15:8];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3073  = \mac_wmux_s0$915 ;
+    \$3081  = \mac_wmux_s0$915 ;
     if (stall_adv14) begin
-      \$3073  = wbank3_q[15:8];
+      \$3081  = wbank3_q[15:8];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3074  = \mac_wmux_s0$916 ;
+    \$3082  = \mac_wmux_s0$916 ;
     if (stall_adv14) begin
-      \$3074  = wbank4_q[15:8];
+      \$3082  = wbank4_q[15:8];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3075  = \mac_wmux_s0$917 ;
+    \$3083  = \mac_wmux_s0$917 ;
     if (stall_adv14) begin
-      \$3075  = wbank5_q[15:8];
+      \$3083  = wbank5_q[15:8];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3076  = \mac_wmux_s0$918 ;
+    \$3084  = \mac_wmux_s0$918 ;
     if (stall_adv14) begin
-      \$3076  = wbank6_q[15:8];
+      \$3084  = wbank6_q[15:8];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3077  = \mac_wmux_s0$919 ;
+    \$3085  = \mac_wmux_s0$919 ;
     if (stall_adv14) begin
-      \$3077  = wbank7_q[15:8];
+      \$3085  = wbank7_q[15:8];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3078  = \mac_wmux_s0$920 ;
+    \$3086  = \mac_wmux_s0$920 ;
     if (stall_adv14) begin
-      \$3078  = wbank8_q[15:8];
+      \$3086  = wbank8_q[15:8];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3079  = \mac_wmux_s0$922 ;
+    \$3087  = \mac_wmux_s0$922 ;
     if (stall_adv14) begin
-      \$3079  = wbank9_q[15:8];
+      \$3087  = wbank9_q[15:8];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3080  = \mac_wmux_s0$924 ;
+    \$3088  = \mac_wmux_s0$924 ;
     if (stall_adv14) begin
-      \$3080  = wbank10_q[15:8];
+      \$3088  = wbank10_q[15:8];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3081  = \mac_wmux_s0$926 ;
+    \$3089  = \mac_wmux_s0$926 ;
     if (stall_adv14) begin
-      \$3081  = wbank11_q[15:8];
+      \$3089  = wbank11_q[15:8];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3082  = \mac_wmux_s0$928 ;
+    \$3090  = \mac_wmux_s0$928 ;
     if (stall_adv14) begin
-      \$3082  = wbank12_q[15:8];
+      \$3090  = wbank12_q[15:8];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3083  = \mac_wmux_s0$930 ;
+    \$3091  = \mac_wmux_s0$930 ;
     if (stall_adv14) begin
-      \$3083  = wbank13_q[15:8];
+      \$3091  = wbank13_q[15:8];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3084  = \mac_wmux_s0$932 ;
+    \$3092  = \mac_wmux_s0$932 ;
     if (stall_adv14) begin
-      \$3084  = wbank14_q[15:8];
+      \$3092  = wbank14_q[15:8];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3085  = \mac_wmux_s0$934 ;
+    \$3093  = \mac_wmux_s0$934 ;
     if (stall_adv14) begin
-      \$3085  = wbank15_q[15:8];
+      \$3093  = wbank15_q[15:8];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3086  = \mac_wmux_s0$936 ;
+    \$3094  = \mac_wmux_s0$936 ;
     if (stall_adv14) begin
-      \$3086  = wbank0_q[23:16];
+      \$3094  = wbank0_q[23:16];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3087  = \mac_wmux_s0$937 ;
+    \$3095  = \mac_wmux_s0$937 ;
     if (stall_adv14) begin
-      \$3087  = wbank1_q[23:16];
+      \$3095  = wbank1_q[23:16];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3088  = \mac_wmux_s0$938 ;
+    \$3096  = \mac_wmux_s0$938 ;
     if (stall_adv14) begin
-      \$3088  = wbank2_q[23:16];
+      \$3096  = wbank2_q[23:16];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3089  = \mac_wmux_s0$939 ;
+    \$3097  = \mac_wmux_s0$939 ;
     if (stall_adv14) begin
-      \$3089  = wbank3_q[23:16];
+      \$3097  = wbank3_q[23:16];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3090  = \mac_wmux_s0$940 ;
+    \$3098  = \mac_wmux_s0$940 ;
     if (stall_adv14) begin
-      \$3090  = wbank4_q[23:16];
+      \$3098  = wbank4_q[23:16];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3091  = \mac_wmux_s0$941 ;
+    \$3099  = \mac_wmux_s0$941 ;
     if (stall_adv14) begin
-      \$3091  = wbank5_q[23:16];
+      \$3099  = wbank5_q[23:16];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3092  = \mac_wmux_s0$942 ;
+    \$3100  = \mac_wmux_s0$942 ;
     if (stall_adv14) begin
-      \$3092  = wbank6_q[23:16];
+      \$3100  = wbank6_q[23:16];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3093  = \mac_wmux_s0$943 ;
+    \$3101  = \mac_wmux_s0$943 ;
     if (stall_adv14) begin
-      \$3093  = wbank7_q[23:16];
+      \$3101  = wbank7_q[23:16];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3094  = \mac_wmux_s0$944 ;
+    \$3102  = \mac_wmux_s0$944 ;
     if (stall_adv14) begin
-      \$3094  = wbank8_q[23:16];
+      \$3102  = wbank8_q[23:16];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3095  = \mac_wmux_s0$946 ;
+    \$3103  = \mac_wmux_s0$946 ;
     if (stall_adv14) begin
-      \$3095  = wbank9_q[23:16];
+      \$3103  = wbank9_q[23:16];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3096  = \mac_wmux_s0$948 ;
+    \$3104  = \mac_wmux_s0$948 ;
     if (stall_adv14) begin
-      \$3096  = wbank10_q[23:16];
+      \$3104  = wbank10_q[23:16];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3097  = \mac_wmux_s0$950 ;
+    \$3105  = \mac_wmux_s0$950 ;
     if (stall_adv14) begin
-      \$3097  = wbank11_q[23:16];
+      \$3105  = wbank11_q[23:16];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3098  = \mac_wmux_s0$952 ;
+    \$3106  = \mac_wmux_s0$952 ;
     if (stall_adv14) begin
-      \$3098  = wbank12_q[23:16];
+      \$3106  = wbank12_q[23:16];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3099  = \mac_wmux_s0$954 ;
+    \$3107  = \mac_wmux_s0$954 ;
     if (stall_adv14) begin
-      \$3099  = wbank13_q[23:16];
+      \$3107  = wbank13_q[23:16];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3100  = \mac_wmux_s0$956 ;
+    \$3108  = \mac_wmux_s0$956 ;
     if (stall_adv14) begin
-      \$3100  = wbank14_q[23:16];
+      \$3108  = wbank14_q[23:16];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3101  = \mac_wmux_s0$958 ;
+    \$3109  = \mac_wmux_s0$958 ;
     if (stall_adv14) begin
-      \$3101  = wbank15_q[23:16];
+      \$3109  = wbank15_q[23:16];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3102  = \mac_wmux_s0$960 ;
+    \$3110  = \mac_wmux_s0$960 ;
     if (stall_adv14) begin
-      \$3102  = wbank0_q[31:24];
+      \$3110  = wbank0_q[31:24];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3103  = \mac_wmux_s0$961 ;
+    \$3111  = \mac_wmux_s0$961 ;
     if (stall_adv14) begin
-      \$3103  = wbank1_q[31:24];
+      \$3111  = wbank1_q[31:24];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3104  = \mac_wmux_s0$962 ;
+    \$3112  = \mac_wmux_s0$962 ;
     if (stall_adv14) begin
-      \$3104  = wbank2_q[31:24];
+      \$3112  = wbank2_q[31:24];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3105  = \mac_wmux_s0$963 ;
+    \$3113  = \mac_wmux_s0$963 ;
     if (stall_adv14) begin
-      \$3105  = wbank3_q[31:24];
+      \$3113  = wbank3_q[31:24];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3106  = \mac_wmux_s0$964 ;
+    \$3114  = \mac_wmux_s0$964 ;
     if (stall_adv14) begin
-      \$3106  = wbank4_q[31:24];
+      \$3114  = wbank4_q[31:24];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3107  = \mac_wmux_s0$965 ;
+    \$3115  = \mac_wmux_s0$965 ;
     if (stall_adv14) begin
-      \$3107  = wbank5_q[31:24];
+      \$3115  = wbank5_q[31:24];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3108  = \mac_wmux_s0$966 ;
+    \$3116  = \mac_wmux_s0$966 ;
     if (stall_adv14) begin
-      \$3108  = wbank6_q[31:24];
+      \$3116  = wbank6_q[31:24];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3109  = \mac_wmux_s0$967 ;
+    \$3117  = \mac_wmux_s0$967 ;
     if (stall_adv14) begin
-      \$3109  = wbank7_q[31:24];
+      \$3117  = wbank7_q[31:24];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3110  = \mac_wmux_s0$968 ;
+    \$3118  = \mac_wmux_s0$968 ;
     if (stall_adv14) begin
-      \$3110  = wbank8_q[31:24];
+      \$3118  = wbank8_q[31:24];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3111  = \mac_wmux_s0$970 ;
+    \$3119  = \mac_wmux_s0$970 ;
     if (stall_adv14) begin
-      \$3111  = wbank9_q[31:24];
+      \$3119  = wbank9_q[31:24];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3112  = \mac_wmux_s0$972 ;
+    \$3120  = \mac_wmux_s0$972 ;
     if (stall_adv14) begin
-      \$3112  = wbank10_q[31:24];
+      \$3120  = wbank10_q[31:24];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3113  = \mac_wmux_s0$974 ;
+    \$3121  = \mac_wmux_s0$974 ;
     if (stall_adv14) begin
-      \$3113  = wbank11_q[31:24];
+      \$3121  = wbank11_q[31:24];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3114  = \mac_wmux_s0$976 ;
+    \$3122  = \mac_wmux_s0$976 ;
     if (stall_adv14) begin
-      \$3114  = wbank12_q[31:24];
+      \$3122  = wbank12_q[31:24];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3115  = \mac_wmux_s0$978 ;
+    \$3123  = \mac_wmux_s0$978 ;
     if (stall_adv14) begin
-      \$3115  = wbank13_q[31:24];
+      \$3123  = wbank13_q[31:24];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3116  = \mac_wmux_s0$980 ;
+    \$3124  = \mac_wmux_s0$980 ;
     if (stall_adv14) begin
-      \$3116  = wbank14_q[31:24];
+      \$3124  = wbank14_q[31:24];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3117  = \mac_wmux_s0$982 ;
+    \$3125  = \mac_wmux_s0$982 ;
     if (stall_adv14) begin
-      \$3117  = wbank15_q[31:24];
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3118  = \mac_wmux_s0$1242 ;
-    if (stall_adv14) begin
-      \$3118  = mac_rdreg_s0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3119  = \mac_wmux_s0$1243 ;
-    if (stall_adv14) begin
-      \$3119  = \mac_rdreg_s0$1205 ;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3120  = \mac_wmux_s0$1244 ;
-    if (stall_adv14) begin
-      \$3120  = \mac_rdreg_s0$1206 ;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3121  = \mac_wmux_s0$1245 ;
-    if (stall_adv14) begin
-      \$3121  = \mac_rdreg_s0$1207 ;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3122  = \mac_wmux_s0$1246 ;
-    if (stall_adv14) begin
-      \$3122  = \mac_rdreg_s0$1208 ;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3123  = \mac_wmux_s0$1247 ;
-    if (stall_adv14) begin
-      \$3123  = \mac_rdreg_s0$1209 ;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3124  = \mac_wmux_s0$1248 ;
-    if (stall_adv14) begin
-      \$3124  = \mac_rdreg_s0$1210 ;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3125  = \mac_wmux_s0$1249 ;
-    if (stall_adv14) begin
-      \$3125  = \mac_rdreg_s0$1211 ;
+      \$3125  = wbank15_q[31:24];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     \$3126  = \mac_wmux_s0$1250 ;
     if (stall_adv14) begin
-      \$3126  = \mac_rdreg_s0$1216 ;
+      \$3126  = mac_rdreg_s0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     \$3127  = \mac_wmux_s0$1251 ;
     if (stall_adv14) begin
-      \$3127  = \mac_rdreg_s0$1212 ;
+      \$3127  = \mac_rdreg_s0$1213 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     \$3128  = \mac_wmux_s0$1252 ;
     if (stall_adv14) begin
-      \$3128  = \mac_rdreg_s0$1213 ;
+      \$3128  = \mac_rdreg_s0$1214 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     \$3129  = \mac_wmux_s0$1253 ;
     if (stall_adv14) begin
-      \$3129  = \mac_rdreg_s0$1214 ;
+      \$3129  = \mac_rdreg_s0$1215 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     \$3130  = \mac_wmux_s0$1254 ;
     if (stall_adv14) begin
-      \$3130  = \mac_rdreg_s0$1215 ;
+      \$3130  = \mac_rdreg_s0$1216 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3131  = mac_wmux_valid_s0;
+    \$3131  = \mac_wmux_s0$1255 ;
     if (stall_adv14) begin
-      \$3131  = mac_rdreg_valid_s0;
+      \$3131  = \mac_rdreg_s0$1217 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3132  = \mac_wmux_s0$1256 ;
+    if (stall_adv14) begin
+      \$3132  = \mac_rdreg_s0$1218 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3133  = \mac_wmux_s0$1257 ;
+    if (stall_adv14) begin
+      \$3133  = \mac_rdreg_s0$1219 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3134  = \mac_wmux_s0$1258 ;
+    if (stall_adv14) begin
+      \$3134  = \mac_rdreg_s0$1224 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3135  = \mac_wmux_s0$1259 ;
+    if (stall_adv14) begin
+      \$3135  = \mac_rdreg_s0$1220 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3136  = \mac_wmux_s0$1260 ;
+    if (stall_adv14) begin
+      \$3136  = \mac_rdreg_s0$1221 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3137  = \mac_wmux_s0$1261 ;
+    if (stall_adv14) begin
+      \$3137  = \mac_rdreg_s0$1222 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3138  = \mac_wmux_s0$1262 ;
+    if (stall_adv14) begin
+      \$3138  = \mac_rdreg_s0$1223 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3139  = mac_wmux_valid_s0;
+    if (stall_adv14) begin
+      \$3139  = mac_rdreg_valid_s0;
     end
     if (rst) begin
-      \$3131  = 1'h0;
+      \$3139  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3132  = mac_pre_s0;
+    \$3140  = mac_pre_a0_g0;
     if (stall_adv15) begin
-      \$3132  = \mac_wmux_s0$1242 ;
+      \$3140  = \mac_wmux_s0$1250 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3133  = \mac_pre_s0$1257 ;
-    if (stall_adv15) begin
-      \$3133  = \mac_wmux_s0$1243 ;
+    \$3141  = mac_pre_a1_g1;
+    if (stall_adv16) begin
+      \$3141  = \mac_wmux_s0$1251 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3134  = \mac_pre_s0$1258 ;
-    if (stall_adv15) begin
-      \$3134  = \mac_wmux_s0$1244 ;
+    \$3142  = mac_pre_a2_g2;
+    if (stall_adv17) begin
+      \$3142  = \mac_wmux_s0$1252 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3135  = \mac_pre_s0$1259 ;
-    if (stall_adv15) begin
-      \$3135  = \mac_wmux_s0$1245 ;
+    \$3143  = mac_pre_a3_g3;
+    if (stall_adv18) begin
+      \$3143  = \mac_wmux_s0$1253 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3136  = \mac_pre_s0$1260 ;
-    if (stall_adv15) begin
-      \$3136  = \mac_wmux_s0$1246 ;
+    \$3144  = mac_pre_a4_g4;
+    if (stall_adv19) begin
+      \$3144  = \mac_wmux_s0$1254 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3137  = \mac_pre_s0$1261 ;
-    if (stall_adv15) begin
-      \$3137  = \mac_wmux_s0$1247 ;
+    \$3145  = mac_pre_a5_g5;
+    if (stall_adv20) begin
+      \$3145  = \mac_wmux_s0$1255 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3138  = \mac_pre_s0$1262 ;
-    if (stall_adv15) begin
-      \$3138  = \mac_wmux_s0$1248 ;
+    \$3146  = mac_pre_a6_g6;
+    if (stall_adv21) begin
+      \$3146  = \mac_wmux_s0$1256 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3139  = \mac_pre_s0$1263 ;
-    if (stall_adv15) begin
-      \$3139  = \mac_wmux_s0$1249 ;
+    \$3147  = mac_pre_a7_g7;
+    if (stall_adv22) begin
+      \$3147  = \mac_wmux_s0$1257 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3140  = \mac_pre_s0$1264 ;
-    if (stall_adv15) begin
-      \$3140  = mac_wmux_w0_0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3141  = \mac_pre_s0$1265 ;
-    if (stall_adv15) begin
-      \$3141  = mac_wmux_w0_1;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3142  = \mac_pre_s0$1266 ;
-    if (stall_adv15) begin
-      \$3142  = mac_wmux_w0_2;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3143  = \mac_pre_s0$1267 ;
-    if (stall_adv15) begin
-      \$3143  = mac_wmux_w0_3;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3144  = \mac_pre_s0$1268 ;
-    if (stall_adv15) begin
-      \$3144  = mac_wmux_w0_4;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3145  = \mac_pre_s0$1269 ;
-    if (stall_adv15) begin
-      \$3145  = mac_wmux_w0_5;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3146  = \mac_pre_s0$1270 ;
-    if (stall_adv15) begin
-      \$3146  = mac_wmux_w0_6;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3147  = \mac_pre_s0$1271 ;
-    if (stall_adv15) begin
-      \$3147  = mac_wmux_w0_7;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3148  = \mac_pre_s0$1272 ;
-    if (stall_adv15) begin
-      \$3148  = mac_wmux_w1_0;
+    \$3148  = mac_pre_s0;
+    if (stall_adv23) begin
+      \$3148  = mac_wmux_w0_0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     \$3149  = \mac_pre_s0$1273 ;
-    if (stall_adv15) begin
-      \$3149  = mac_wmux_w1_1;
+    if (stall_adv23) begin
+      \$3149  = mac_wmux_w0_1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     \$3150  = \mac_pre_s0$1274 ;
-    if (stall_adv15) begin
-      \$3150  = mac_wmux_w1_2;
+    if (stall_adv23) begin
+      \$3150  = mac_wmux_w0_2;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     \$3151  = \mac_pre_s0$1275 ;
-    if (stall_adv15) begin
-      \$3151  = mac_wmux_w1_3;
+    if (stall_adv23) begin
+      \$3151  = mac_wmux_w0_3;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     \$3152  = \mac_pre_s0$1276 ;
-    if (stall_adv15) begin
-      \$3152  = mac_wmux_w1_4;
+    if (stall_adv23) begin
+      \$3152  = mac_wmux_w0_4;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     \$3153  = \mac_pre_s0$1277 ;
-    if (stall_adv15) begin
-      \$3153  = mac_wmux_w1_5;
+    if (stall_adv23) begin
+      \$3153  = mac_wmux_w0_5;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     \$3154  = \mac_pre_s0$1278 ;
-    if (stall_adv15) begin
-      \$3154  = mac_wmux_w1_6;
+    if (stall_adv23) begin
+      \$3154  = mac_wmux_w0_6;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     \$3155  = \mac_pre_s0$1279 ;
-    if (stall_adv15) begin
-      \$3155  = mac_wmux_w1_7;
+    if (stall_adv23) begin
+      \$3155  = mac_wmux_w0_7;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     \$3156  = \mac_pre_s0$1280 ;
-    if (stall_adv15) begin
-      \$3156  = mac_wmux_w2_0;
+    if (stall_adv23) begin
+      \$3156  = mac_wmux_w1_0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     \$3157  = \mac_pre_s0$1281 ;
-    if (stall_adv15) begin
-      \$3157  = mac_wmux_w2_1;
+    if (stall_adv23) begin
+      \$3157  = mac_wmux_w1_1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     \$3158  = \mac_pre_s0$1282 ;
-    if (stall_adv15) begin
-      \$3158  = mac_wmux_w2_2;
+    if (stall_adv23) begin
+      \$3158  = mac_wmux_w1_2;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     \$3159  = \mac_pre_s0$1283 ;
-    if (stall_adv15) begin
-      \$3159  = mac_wmux_w2_3;
+    if (stall_adv23) begin
+      \$3159  = mac_wmux_w1_3;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     \$3160  = \mac_pre_s0$1284 ;
-    if (stall_adv15) begin
-      \$3160  = mac_wmux_w2_4;
+    if (stall_adv23) begin
+      \$3160  = mac_wmux_w1_4;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     \$3161  = \mac_pre_s0$1285 ;
-    if (stall_adv15) begin
-      \$3161  = mac_wmux_w2_5;
+    if (stall_adv23) begin
+      \$3161  = mac_wmux_w1_5;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     \$3162  = \mac_pre_s0$1286 ;
-    if (stall_adv15) begin
-      \$3162  = mac_wmux_w2_6;
+    if (stall_adv23) begin
+      \$3162  = mac_wmux_w1_6;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     \$3163  = \mac_pre_s0$1287 ;
-    if (stall_adv15) begin
-      \$3163  = mac_wmux_w2_7;
+    if (stall_adv23) begin
+      \$3163  = mac_wmux_w1_7;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     \$3164  = \mac_pre_s0$1288 ;
-    if (stall_adv15) begin
-      \$3164  = mac_wmux_w3_0;
+    if (stall_adv23) begin
+      \$3164  = mac_wmux_w2_0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     \$3165  = \mac_pre_s0$1289 ;
-    if (stall_adv15) begin
-      \$3165  = mac_wmux_w3_1;
+    if (stall_adv23) begin
+      \$3165  = mac_wmux_w2_1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     \$3166  = \mac_pre_s0$1290 ;
-    if (stall_adv15) begin
-      \$3166  = mac_wmux_w3_2;
+    if (stall_adv23) begin
+      \$3166  = mac_wmux_w2_2;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     \$3167  = \mac_pre_s0$1291 ;
-    if (stall_adv15) begin
-      \$3167  = mac_wmux_w3_3;
+    if (stall_adv23) begin
+      \$3167  = mac_wmux_w2_3;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     \$3168  = \mac_pre_s0$1292 ;
-    if (stall_adv15) begin
-      \$3168  = mac_wmux_w3_4;
+    if (stall_adv23) begin
+      \$3168  = mac_wmux_w2_4;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     \$3169  = \mac_pre_s0$1293 ;
-    if (stall_adv15) begin
-      \$3169  = mac_wmux_w3_5;
+    if (stall_adv23) begin
+      \$3169  = mac_wmux_w2_5;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     \$3170  = \mac_pre_s0$1294 ;
-    if (stall_adv15) begin
-      \$3170  = mac_wmux_w3_6;
+    if (stall_adv23) begin
+      \$3170  = mac_wmux_w2_6;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     \$3171  = \mac_pre_s0$1295 ;
-    if (stall_adv15) begin
-      \$3171  = mac_wmux_w3_7;
+    if (stall_adv23) begin
+      \$3171  = mac_wmux_w2_7;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     \$3172  = \mac_pre_s0$1296 ;
-    if (stall_adv15) begin
-      \$3172  = \mac_wmux_s0$1250 ;
+    if (stall_adv23) begin
+      \$3172  = mac_wmux_w3_0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     \$3173  = \mac_pre_s0$1297 ;
-    if (stall_adv15) begin
-      \$3173  = \mac_wmux_s0$1251 ;
+    if (stall_adv23) begin
+      \$3173  = mac_wmux_w3_1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     \$3174  = \mac_pre_s0$1298 ;
-    if (stall_adv15) begin
-      \$3174  = \mac_wmux_s0$1252 ;
+    if (stall_adv23) begin
+      \$3174  = mac_wmux_w3_2;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     \$3175  = \mac_pre_s0$1299 ;
-    if (stall_adv15) begin
-      \$3175  = \mac_wmux_s0$1253 ;
+    if (stall_adv23) begin
+      \$3175  = mac_wmux_w3_3;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     \$3176  = \mac_pre_s0$1300 ;
+    if (stall_adv23) begin
+      \$3176  = mac_wmux_w3_4;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3177  = \mac_pre_s0$1301 ;
+    if (stall_adv23) begin
+      \$3177  = mac_wmux_w3_5;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3178  = \mac_pre_s0$1302 ;
+    if (stall_adv23) begin
+      \$3178  = mac_wmux_w3_6;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3179  = \mac_pre_s0$1303 ;
+    if (stall_adv23) begin
+      \$3179  = mac_wmux_w3_7;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3180  = \mac_pre_s0$1304 ;
+    if (stall_adv23) begin
+      \$3180  = \mac_wmux_s0$1258 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3181  = \mac_pre_s0$1305 ;
+    if (stall_adv23) begin
+      \$3181  = \mac_wmux_s0$1259 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3182  = \mac_pre_s0$1306 ;
+    if (stall_adv23) begin
+      \$3182  = \mac_wmux_s0$1260 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3183  = \mac_pre_s0$1307 ;
+    if (stall_adv23) begin
+      \$3183  = \mac_wmux_s0$1261 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3184  = \mac_pre_s0$1308 ;
+    if (stall_adv23) begin
+      \$3184  = \mac_wmux_s0$1262 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3185  = mac_pre_valid_s0;
+    if (stall_adv23) begin
+      \$3185  = mac_wmux_valid_s0;
+    end
+    if (rst) begin
+      \$3185  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3186  = mac_dspin_s0;
     if (stall_adv15) begin
-      \$3176  = \mac_wmux_s0$1254 ;
+      \$3186  = \mac_pre_s0$1304 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3177  = mac_pre_valid_s0;
+    \$3187  = \mac_dspin_s0$1311 ;
     if (stall_adv15) begin
-      \$3177  = mac_wmux_valid_s0;
+      \$3187  = \mac_pre_s0$1305 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3188  = \mac_dspin_s0$1312 ;
+    if (stall_adv15) begin
+      \$3188  = \mac_pre_s0$1306 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3189  = \mac_dspin_s0$1313 ;
+    if (stall_adv15) begin
+      \$3189  = \mac_pre_s0$1307 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3190  = \mac_dspin_s0$1314 ;
+    if (stall_adv15) begin
+      \$3190  = \mac_pre_s0$1308 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3191  = mac_dspin_valid_s0;
+    if (stall_adv15) begin
+      \$3191  = mac_pre_valid_s0;
     end
     if (rst) begin
-      \$3177  = 1'h0;
+      \$3191  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3178  = mac_dspin_s0;
-    if (stall_adv16) begin
-      \$3178  = \mac_pre_s0$1296 ;
+    \$3192  = mac_dspout_s0;
+    if (stall_adv15) begin
+      \$3192  = mac_dspin_s0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3179  = \mac_dspin_s0$1303 ;
-    if (stall_adv16) begin
-      \$3179  = \mac_pre_s0$1297 ;
+    \$3193  = \mac_dspout_s0$1317 ;
+    if (stall_adv15) begin
+      \$3193  = \mac_dspin_s0$1311 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3180  = \mac_dspin_s0$1304 ;
-    if (stall_adv16) begin
-      \$3180  = \mac_pre_s0$1298 ;
+    \$3194  = \mac_dspout_s0$1318 ;
+    if (stall_adv15) begin
+      \$3194  = \mac_dspin_s0$1312 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3181  = \mac_dspin_s0$1305 ;
-    if (stall_adv16) begin
-      \$3181  = \mac_pre_s0$1299 ;
+    \$3195  = \mac_dspout_s0$1319 ;
+    if (stall_adv15) begin
+      \$3195  = \mac_dspin_s0$1313 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3182  = \mac_dspin_s0$1306 ;
-    if (stall_adv16) begin
-      \$3182  = \mac_pre_s0$1300 ;
+    \$3196  = \mac_dspout_s0$1320 ;
+    if (stall_adv15) begin
+      \$3196  = \mac_dspin_s0$1314 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3183  = mac_dspin_valid_s0;
-    if (stall_adv16) begin
-      \$3183  = mac_pre_valid_s0;
-    end
-    if (rst) begin
-      \$3183  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3184  = mac_dspout_s0;
-    if (stall_adv16) begin
-      \$3184  = mac_dspin_s0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3185  = \mac_dspout_s0$1309 ;
-    if (stall_adv16) begin
-      \$3185  = \mac_dspin_s0$1303 ;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3186  = \mac_dspout_s0$1310 ;
-    if (stall_adv16) begin
-      \$3186  = \mac_dspin_s0$1304 ;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3187  = \mac_dspout_s0$1311 ;
-    if (stall_adv16) begin
-      \$3187  = \mac_dspin_s0$1305 ;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3188  = \mac_dspout_s0$1312 ;
-    if (stall_adv16) begin
-      \$3188  = \mac_dspin_s0$1306 ;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3189  = mac_dspout_valid_s0;
-    if (stall_adv16) begin
-      \$3189  = mac_dspin_valid_s0;
+    \$3197  = mac_dspout_valid_s0;
+    if (stall_adv15) begin
+      \$3197  = mac_dspin_valid_s0;
     end
     if (rst) begin
-      \$3189  = 1'h0;
+      \$3197  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3190  = mac_add0_s0;
-    if (stall_adv20) begin
-      \$3190  = mac0_sum0_p0;
+    \$3198  = mac_add0_s0;
+    if (stall_adv24) begin
+      \$3198  = mac0_sum0_p0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3191  = \mac_add0_s0$1045 ;
-    if (stall_adv20) begin
-      \$3191  = mac0_sum0_p1;
+    \$3199  = \mac_add0_s0$1053 ;
+    if (stall_adv24) begin
+      \$3199  = mac0_sum0_p1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3192  = \mac_add0_s0$1047 ;
-    if (stall_adv20) begin
-      \$3192  = mac0_sum0_p2;
+    \$3200  = \mac_add0_s0$1055 ;
+    if (stall_adv24) begin
+      \$3200  = mac0_sum0_p2;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3193  = \mac_add0_s0$1048 ;
-    if (stall_adv20) begin
-      \$3193  = mac0_sum0_p3;
+    \$3201  = \mac_add0_s0$1056 ;
+    if (stall_adv24) begin
+      \$3201  = mac0_sum0_p3;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3194  = \mac_add0_s0$1050 ;
-    if (stall_adv20) begin
-      \$3194  = mac1_sum0_p0;
+    \$3202  = \mac_add0_s0$1058 ;
+    if (stall_adv24) begin
+      \$3202  = mac1_sum0_p0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3195  = \mac_add0_s0$1051 ;
-    if (stall_adv20) begin
-      \$3195  = mac1_sum0_p1;
+    \$3203  = \mac_add0_s0$1059 ;
+    if (stall_adv24) begin
+      \$3203  = mac1_sum0_p1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3196  = \mac_add0_s0$1053 ;
-    if (stall_adv20) begin
-      \$3196  = mac1_sum0_p2;
+    \$3204  = \mac_add0_s0$1061 ;
+    if (stall_adv24) begin
+      \$3204  = mac1_sum0_p2;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3197  = \mac_add0_s0$1054 ;
-    if (stall_adv20) begin
-      \$3197  = mac1_sum0_p3;
+    \$3205  = \mac_add0_s0$1062 ;
+    if (stall_adv24) begin
+      \$3205  = mac1_sum0_p3;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3198  = \mac_add0_s0$1056 ;
-    if (stall_adv20) begin
-      \$3198  = mac2_sum0_p0;
+    \$3206  = \mac_add0_s0$1064 ;
+    if (stall_adv24) begin
+      \$3206  = mac2_sum0_p0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3199  = \mac_add0_s0$1057 ;
-    if (stall_adv20) begin
-      \$3199  = mac2_sum0_p1;
+    \$3207  = \mac_add0_s0$1065 ;
+    if (stall_adv24) begin
+      \$3207  = mac2_sum0_p1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3200  = \mac_add0_s0$1059 ;
-    if (stall_adv20) begin
-      \$3200  = mac2_sum0_p2;
+    \$3208  = \mac_add0_s0$1067 ;
+    if (stall_adv24) begin
+      \$3208  = mac2_sum0_p2;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3201  = \mac_add0_s0$1060 ;
-    if (stall_adv20) begin
-      \$3201  = mac2_sum0_p3;
+    \$3209  = \mac_add0_s0$1068 ;
+    if (stall_adv24) begin
+      \$3209  = mac2_sum0_p3;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3202  = \mac_add0_s0$1062 ;
-    if (stall_adv20) begin
-      \$3202  = mac3_sum0_p0;
+    \$3210  = \mac_add0_s0$1070 ;
+    if (stall_adv24) begin
+      \$3210  = mac3_sum0_p0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3203  = \mac_add0_s0$1063 ;
-    if (stall_adv20) begin
-      \$3203  = mac3_sum0_p1;
+    \$3211  = \mac_add0_s0$1071 ;
+    if (stall_adv24) begin
+      \$3211  = mac3_sum0_p1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3204  = \mac_add0_s0$1065 ;
-    if (stall_adv20) begin
-      \$3204  = mac3_sum0_p2;
+    \$3212  = \mac_add0_s0$1073 ;
+    if (stall_adv24) begin
+      \$3212  = mac3_sum0_p2;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3205  = \mac_add0_s0$1066 ;
-    if (stall_adv20) begin
-      \$3205  = mac3_sum0_p3;
+    \$3213  = \mac_add0_s0$1074 ;
+    if (stall_adv24) begin
+      \$3213  = mac3_sum0_p3;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3206  = \mac_add0_s0$1314 ;
-    if (stall_adv20) begin
-      \$3206  = mac_dspout_s0;
+    \$3214  = \mac_add0_s0$1322 ;
+    if (stall_adv24) begin
+      \$3214  = mac_dspout_s0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3207  = \mac_add0_s0$1315 ;
-    if (stall_adv20) begin
-      \$3207  = \mac_dspout_s0$1309 ;
+    \$3215  = \mac_add0_s0$1323 ;
+    if (stall_adv24) begin
+      \$3215  = \mac_dspout_s0$1317 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3208  = \mac_add0_s0$1316 ;
-    if (stall_adv20) begin
-      \$3208  = \mac_dspout_s0$1310 ;
+    \$3216  = \mac_add0_s0$1324 ;
+    if (stall_adv24) begin
+      \$3216  = \mac_dspout_s0$1318 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3209  = \mac_add0_s0$1317 ;
-    if (stall_adv20) begin
-      \$3209  = \mac_dspout_s0$1311 ;
+    \$3217  = \mac_add0_s0$1325 ;
+    if (stall_adv24) begin
+      \$3217  = \mac_dspout_s0$1319 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3210  = \mac_add0_s0$1318 ;
-    if (stall_adv20) begin
-      \$3210  = \mac_dspout_s0$1312 ;
+    \$3218  = \mac_add0_s0$1326 ;
+    if (stall_adv24) begin
+      \$3218  = \mac_dspout_s0$1320 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3211  = mac_add0_valid_s0;
-    if (stall_adv20) begin
-      \$3211  = mac_dspout_valid_s0;
+    \$3219  = mac_add0_valid_s0;
+    if (stall_adv24) begin
+      \$3219  = mac_dspout_valid_s0;
     end
     if (rst) begin
-      \$3211  = 1'h0;
+      \$3219  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3212  = mac_add1_s0;
-    if (stall_adv21) begin
-      \$3212  = mac0_sum1_p0;
+    \$3220  = mac_add1_s0;
+    if (stall_adv25) begin
+      \$3220  = mac0_sum1_p0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3213  = \mac_add1_s0$1071 ;
-    if (stall_adv21) begin
-      \$3213  = mac0_sum1_p1;
+    \$3221  = \mac_add1_s0$1079 ;
+    if (stall_adv25) begin
+      \$3221  = mac0_sum1_p1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3214  = \mac_add1_s0$1073 ;
-    if (stall_adv21) begin
-      \$3214  = mac1_sum1_p0;
+    \$3222  = \mac_add1_s0$1081 ;
+    if (stall_adv25) begin
+      \$3222  = mac1_sum1_p0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3215  = \mac_add1_s0$1074 ;
-    if (stall_adv21) begin
-      \$3215  = mac1_sum1_p1;
+    \$3223  = \mac_add1_s0$1082 ;
+    if (stall_adv25) begin
+      \$3223  = mac1_sum1_p1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3216  = \mac_add1_s0$1076 ;
-    if (stall_adv21) begin
-      \$3216  = mac2_sum1_p0;
+    \$3224  = \mac_add1_s0$1084 ;
+    if (stall_adv25) begin
+      \$3224  = mac2_sum1_p0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3217  = \mac_add1_s0$1077 ;
-    if (stall_adv21) begin
-      \$3217  = mac2_sum1_p1;
+    \$3225  = \mac_add1_s0$1085 ;
+    if (stall_adv25) begin
+      \$3225  = mac2_sum1_p1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3218  = \mac_add1_s0$1079 ;
-    if (stall_adv21) begin
-      \$3218  = mac3_sum1_p0;
+    \$3226  = \mac_add1_s0$1087 ;
+    if (stall_adv25) begin
+      \$3226  = mac3_sum1_p0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3219  = \mac_add1_s0$1080 ;
-    if (stall_adv21) begin
-      \$3219  = mac3_sum1_p1;
+    \$3227  = \mac_add1_s0$1088 ;
+    if (stall_adv25) begin
+      \$3227  = mac3_sum1_p1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3220  = \mac_add1_s0$1320 ;
-    if (stall_adv21) begin
-      \$3220  = \mac_add0_s0$1314 ;
+    \$3228  = \mac_add1_s0$1328 ;
+    if (stall_adv25) begin
+      \$3228  = \mac_add0_s0$1322 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3221  = \mac_add1_s0$1321 ;
-    if (stall_adv21) begin
-      \$3221  = \mac_add0_s0$1315 ;
+    \$3229  = \mac_add1_s0$1329 ;
+    if (stall_adv25) begin
+      \$3229  = \mac_add0_s0$1323 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3222  = \mac_add1_s0$1322 ;
-    if (stall_adv21) begin
-      \$3222  = \mac_add0_s0$1316 ;
+    \$3230  = \mac_add1_s0$1330 ;
+    if (stall_adv25) begin
+      \$3230  = \mac_add0_s0$1324 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3223  = \mac_add1_s0$1323 ;
-    if (stall_adv21) begin
-      \$3223  = \mac_add0_s0$1317 ;
+    \$3231  = \mac_add1_s0$1331 ;
+    if (stall_adv25) begin
+      \$3231  = \mac_add0_s0$1325 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3224  = \mac_add1_s0$1324 ;
-    if (stall_adv21) begin
-      \$3224  = \mac_add0_s0$1318 ;
+    \$3232  = \mac_add1_s0$1332 ;
+    if (stall_adv25) begin
+      \$3232  = \mac_add0_s0$1326 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3225  = mac_add1_valid_s0;
-    if (stall_adv21) begin
-      \$3225  = mac_add0_valid_s0;
+    \$3233  = mac_add1_valid_s0;
+    if (stall_adv25) begin
+      \$3233  = mac_add0_valid_s0;
     end
     if (rst) begin
-      \$3225  = 1'h0;
+      \$3233  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3226  = mac_add2_s0;
-    if (stall_adv22) begin
-      \$3226  = mac0_sum2_p0;
+    \$3234  = mac_add2_s0;
+    if (stall_adv26) begin
+      \$3234  = mac0_sum2_p0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3227  = \mac_add2_s0$1087 ;
-    if (stall_adv22) begin
-      \$3227  = mac1_sum2_p0;
+    \$3235  = \mac_add2_s0$1095 ;
+    if (stall_adv26) begin
+      \$3235  = mac1_sum2_p0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3228  = \mac_add2_s0$1090 ;
-    if (stall_adv22) begin
-      \$3228  = mac2_sum2_p0;
+    \$3236  = \mac_add2_s0$1098 ;
+    if (stall_adv26) begin
+      \$3236  = mac2_sum2_p0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3229  = \mac_add2_s0$1093 ;
-    if (stall_adv22) begin
-      \$3229  = mac3_sum2_p0;
+    \$3237  = \mac_add2_s0$1101 ;
+    if (stall_adv26) begin
+      \$3237  = mac3_sum2_p0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3230  = \mac_add2_s0$1326 ;
-    if (stall_adv22) begin
-      \$3230  = \mac_add1_s0$1320 ;
+    \$3238  = \mac_add2_s0$1334 ;
+    if (stall_adv26) begin
+      \$3238  = \mac_add1_s0$1328 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3231  = \mac_add2_s0$1085 ;
-    if (stall_adv22) begin
-      \$3231  = \mac_add1_s0$1321 ;
+    \$3239  = \mac_add2_s0$1093 ;
+    if (stall_adv26) begin
+      \$3239  = \mac_add1_s0$1329 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3232  = \mac_add2_s0$1088 ;
-    if (stall_adv22) begin
-      \$3232  = \mac_add1_s0$1322 ;
+    \$3240  = \mac_add2_s0$1096 ;
+    if (stall_adv26) begin
+      \$3240  = \mac_add1_s0$1330 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3233  = \mac_add2_s0$1091 ;
-    if (stall_adv22) begin
-      \$3233  = \mac_add1_s0$1323 ;
+    \$3241  = \mac_add2_s0$1099 ;
+    if (stall_adv26) begin
+      \$3241  = \mac_add1_s0$1331 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3234  = \mac_add2_s0$1094 ;
-    if (stall_adv22) begin
-      \$3234  = \mac_add1_s0$1324 ;
+    \$3242  = \mac_add2_s0$1102 ;
+    if (stall_adv26) begin
+      \$3242  = \mac_add1_s0$1332 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3235  = mac_add2_valid_s0;
-    if (stall_adv22) begin
-      \$3235  = mac_add1_valid_s0;
-    end
-    if (rst) begin
-      \$3235  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3236  = o__valid;
-    if (advance) begin
-      \$3236  = \$2663 ;
-    end
-    if (rst) begin
-      \$3236  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3237  = stall_adv0_valid;
-    if (stall_adv0) begin
-      \$3237  = \$2664 ;
-    end
-    if (rst) begin
-      \$3237  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3238  = stall_adv1_valid;
-    if (stall_adv1) begin
-      \$3238  = \$2665 ;
-    end
-    if (rst) begin
-      \$3238  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3239  = stall_adv2_valid;
-    if (stall_adv2) begin
-      \$3239  = \$2666 ;
-    end
-    if (rst) begin
-      \$3239  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3240  = stall_adv3_valid;
-    if (stall_adv3) begin
-      \$3240  = \$2667 ;
-    end
-    if (rst) begin
-      \$3240  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3241  = stall_adv4_valid;
-    if (stall_adv4) begin
-      \$3241  = \$2668 ;
-    end
-    if (rst) begin
-      \$3241  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3242  = stall_adv5_valid;
-    if (stall_adv5) begin
-      \$3242  = \$2669 ;
-    end
-    if (rst) begin
-      \$3242  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3243  = stall_adv6_valid;
-    if (stall_adv6) begin
-      \$3243  = \$2670 ;
+    \$3243  = mac_add2_valid_s0;
+    if (stall_adv26) begin
+      \$3243  = mac_add1_valid_s0;
     end
     if (rst) begin
       \$3243  = 1'h0;
@@ -13182,9 +13142,9 @@ module nm_linear_8_16_int8_k4_wmem_shiftin(i__valid, o__ready, clk, rst, i__read
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3244  = stall_adv7_valid;
-    if (stall_adv7) begin
-      \$3244  = \$2671 ;
+    \$3244  = o__valid;
+    if (advance) begin
+      \$3244  = \$2667 ;
     end
     if (rst) begin
       \$3244  = 1'h0;
@@ -13192,9 +13152,9 @@ module nm_linear_8_16_int8_k4_wmem_shiftin(i__valid, o__ready, clk, rst, i__read
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3245  = stall_adv8_valid;
-    if (stall_adv8) begin
-      \$3245  = \$2672 ;
+    \$3245  = stall_adv0_valid;
+    if (stall_adv0) begin
+      \$3245  = \$2668 ;
     end
     if (rst) begin
       \$3245  = 1'h0;
@@ -13202,9 +13162,9 @@ module nm_linear_8_16_int8_k4_wmem_shiftin(i__valid, o__ready, clk, rst, i__read
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3246  = stall_adv9_valid;
-    if (stall_adv9) begin
-      \$3246  = \$2673 ;
+    \$3246  = stall_adv1_valid;
+    if (stall_adv1) begin
+      \$3246  = \$2669 ;
     end
     if (rst) begin
       \$3246  = 1'h0;
@@ -13212,9 +13172,9 @@ module nm_linear_8_16_int8_k4_wmem_shiftin(i__valid, o__ready, clk, rst, i__read
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3247  = stall_adv10_valid;
-    if (stall_adv10) begin
-      \$3247  = \$2674 ;
+    \$3247  = stall_adv2_valid;
+    if (stall_adv2) begin
+      \$3247  = \$2670 ;
     end
     if (rst) begin
       \$3247  = 1'h0;
@@ -13222,9 +13182,9 @@ module nm_linear_8_16_int8_k4_wmem_shiftin(i__valid, o__ready, clk, rst, i__read
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3248  = stall_adv11_valid;
-    if (stall_adv11) begin
-      \$3248  = \$2675 ;
+    \$3248  = stall_adv3_valid;
+    if (stall_adv3) begin
+      \$3248  = \$2671 ;
     end
     if (rst) begin
       \$3248  = 1'h0;
@@ -13232,9 +13192,9 @@ module nm_linear_8_16_int8_k4_wmem_shiftin(i__valid, o__ready, clk, rst, i__read
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3249  = stall_adv12_valid;
-    if (stall_adv12) begin
-      \$3249  = \$2676 ;
+    \$3249  = stall_adv4_valid;
+    if (stall_adv4) begin
+      \$3249  = \$2672 ;
     end
     if (rst) begin
       \$3249  = 1'h0;
@@ -13242,9 +13202,9 @@ module nm_linear_8_16_int8_k4_wmem_shiftin(i__valid, o__ready, clk, rst, i__read
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3250  = stall_adv13_valid;
-    if (stall_adv13) begin
-      \$3250  = \$2677 ;
+    \$3250  = stall_adv5_valid;
+    if (stall_adv5) begin
+      \$3250  = \$2673 ;
     end
     if (rst) begin
       \$3250  = 1'h0;
@@ -13252,9 +13212,9 @@ module nm_linear_8_16_int8_k4_wmem_shiftin(i__valid, o__ready, clk, rst, i__read
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3251  = stall_adv14_valid;
-    if (stall_adv14) begin
-      \$3251  = \$2678 ;
+    \$3251  = stall_adv6_valid;
+    if (stall_adv6) begin
+      \$3251  = \$2674 ;
     end
     if (rst) begin
       \$3251  = 1'h0;
@@ -13262,9 +13222,9 @@ module nm_linear_8_16_int8_k4_wmem_shiftin(i__valid, o__ready, clk, rst, i__read
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3252  = stall_adv15_valid;
-    if (stall_adv15) begin
-      \$3252  = \$2679 ;
+    \$3252  = stall_adv7_valid;
+    if (stall_adv7) begin
+      \$3252  = \$2675 ;
     end
     if (rst) begin
       \$3252  = 1'h0;
@@ -13272,9 +13232,9 @@ module nm_linear_8_16_int8_k4_wmem_shiftin(i__valid, o__ready, clk, rst, i__read
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3253  = stall_adv16_valid;
-    if (stall_adv16) begin
-      \$3253  = \$2680 ;
+    \$3253  = stall_adv8_valid;
+    if (stall_adv8) begin
+      \$3253  = \$2676 ;
     end
     if (rst) begin
       \$3253  = 1'h0;
@@ -13282,9 +13242,9 @@ module nm_linear_8_16_int8_k4_wmem_shiftin(i__valid, o__ready, clk, rst, i__read
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3254  = stall_adv17_valid;
-    if (stall_adv17) begin
-      \$3254  = \$2681 ;
+    \$3254  = stall_adv9_valid;
+    if (stall_adv9) begin
+      \$3254  = \$2677 ;
     end
     if (rst) begin
       \$3254  = 1'h0;
@@ -13292,9 +13252,9 @@ module nm_linear_8_16_int8_k4_wmem_shiftin(i__valid, o__ready, clk, rst, i__read
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3255  = stall_adv18_valid;
-    if (stall_adv18) begin
-      \$3255  = \$2682 ;
+    \$3255  = stall_adv10_valid;
+    if (stall_adv10) begin
+      \$3255  = \$2678 ;
     end
     if (rst) begin
       \$3255  = 1'h0;
@@ -13302,9 +13262,9 @@ module nm_linear_8_16_int8_k4_wmem_shiftin(i__valid, o__ready, clk, rst, i__read
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3256  = stall_adv19_valid;
-    if (stall_adv19) begin
-      \$3256  = \$2683 ;
+    \$3256  = stall_adv11_valid;
+    if (stall_adv11) begin
+      \$3256  = \$2679 ;
     end
     if (rst) begin
       \$3256  = 1'h0;
@@ -13312,9 +13272,9 @@ module nm_linear_8_16_int8_k4_wmem_shiftin(i__valid, o__ready, clk, rst, i__read
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3257  = stall_adv20_valid;
-    if (stall_adv20) begin
-      \$3257  = \$2684 ;
+    \$3257  = stall_adv12_valid;
+    if (stall_adv12) begin
+      \$3257  = \$2680 ;
     end
     if (rst) begin
       \$3257  = 1'h0;
@@ -13322,9 +13282,9 @@ module nm_linear_8_16_int8_k4_wmem_shiftin(i__valid, o__ready, clk, rst, i__read
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3258  = stall_adv21_valid;
-    if (stall_adv21) begin
-      \$3258  = \$2685 ;
+    \$3258  = stall_adv13_valid;
+    if (stall_adv13) begin
+      \$3258  = \$2681 ;
     end
     if (rst) begin
       \$3258  = 1'h0;
@@ -13332,9 +13292,9 @@ module nm_linear_8_16_int8_k4_wmem_shiftin(i__valid, o__ready, clk, rst, i__read
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3259  = stall_adv22_valid;
-    if (stall_adv22) begin
-      \$3259  = \$2686 ;
+    \$3259  = stall_adv14_valid;
+    if (stall_adv14) begin
+      \$3259  = \$2682 ;
     end
     if (rst) begin
       \$3259  = 1'h0;
@@ -13342,9 +13302,9 @@ module nm_linear_8_16_int8_k4_wmem_shiftin(i__valid, o__ready, clk, rst, i__read
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3260  = stall_adv23_valid;
-    if (stall_adv23) begin
-      \$3260  = \$2687 ;
+    \$3260  = stall_adv15_valid;
+    if (stall_adv15) begin
+      \$3260  = \$2683 ;
     end
     if (rst) begin
       \$3260  = 1'h0;
@@ -13352,9 +13312,9 @@ module nm_linear_8_16_int8_k4_wmem_shiftin(i__valid, o__ready, clk, rst, i__read
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3261  = stall_adv24_valid;
-    if (stall_adv24) begin
-      \$3261  = \$2688 ;
+    \$3261  = stall_adv16_valid;
+    if (stall_adv16) begin
+      \$3261  = \$2684 ;
     end
     if (rst) begin
       \$3261  = 1'h0;
@@ -13362,9 +13322,9 @@ module nm_linear_8_16_int8_k4_wmem_shiftin(i__valid, o__ready, clk, rst, i__read
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3262  = stall_adv25_valid;
-    if (stall_adv25) begin
-      \$3262  = \$2689 ;
+    \$3262  = stall_adv17_valid;
+    if (stall_adv17) begin
+      \$3262  = \$2685 ;
     end
     if (rst) begin
       \$3262  = 1'h0;
@@ -13372,9 +13332,9 @@ module nm_linear_8_16_int8_k4_wmem_shiftin(i__valid, o__ready, clk, rst, i__read
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3263  = stall_adv26_valid;
-    if (stall_adv26) begin
-      \$3263  = \$2690 ;
+    \$3263  = stall_adv18_valid;
+    if (stall_adv18) begin
+      \$3263  = \$2686 ;
     end
     if (rst) begin
       \$3263  = 1'h0;
@@ -13382,9 +13342,9 @@ module nm_linear_8_16_int8_k4_wmem_shiftin(i__valid, o__ready, clk, rst, i__read
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3264  = stall_adv27_valid;
-    if (stall_adv27) begin
-      \$3264  = \$2691 ;
+    \$3264  = stall_adv19_valid;
+    if (stall_adv19) begin
+      \$3264  = \$2687 ;
     end
     if (rst) begin
       \$3264  = 1'h0;
@@ -13392,9 +13352,9 @@ module nm_linear_8_16_int8_k4_wmem_shiftin(i__valid, o__ready, clk, rst, i__read
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3265  = stall_adv28_valid;
-    if (stall_adv28) begin
-      \$3265  = \$2692 ;
+    \$3265  = stall_adv20_valid;
+    if (stall_adv20) begin
+      \$3265  = \$2688 ;
     end
     if (rst) begin
       \$3265  = 1'h0;
@@ -13402,9 +13362,9 @@ module nm_linear_8_16_int8_k4_wmem_shiftin(i__valid, o__ready, clk, rst, i__read
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3266  = stall_adv29_valid;
-    if (stall_adv29) begin
-      \$3266  = \$2693 ;
+    \$3266  = stall_adv21_valid;
+    if (stall_adv21) begin
+      \$3266  = \$2689 ;
     end
     if (rst) begin
       \$3266  = 1'h0;
@@ -13412,9 +13372,9 @@ module nm_linear_8_16_int8_k4_wmem_shiftin(i__valid, o__ready, clk, rst, i__read
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3267  = stall_adv30_valid;
-    if (stall_adv30) begin
-      \$3267  = \$2694 ;
+    \$3267  = stall_adv22_valid;
+    if (stall_adv22) begin
+      \$3267  = \$2690 ;
     end
     if (rst) begin
       \$3267  = 1'h0;
@@ -13422,70 +13382,190 @@ module nm_linear_8_16_int8_k4_wmem_shiftin(i__valid, o__ready, clk, rst, i__read
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3268  = mac_acc0;
-    if (\$2695 ) begin
-      \$3268  = \$2696 ;
+    \$3268  = stall_adv23_valid;
+    if (stall_adv23) begin
+      \$3268  = \$2691 ;
     end
     if (rst) begin
-      \$3268  = 32'd0;
+      \$3268  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3269  = mac_acc0_out;
+    \$3269  = stall_adv24_valid;
     if (stall_adv24) begin
-      \$3269  = \$2633 [31:0];
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3270  = mac_acc1;
-    if (\$2697 ) begin
-      \$3270  = \$2698 ;
+      \$3269  = \$2692 ;
     end
     if (rst) begin
-      \$3270  = 32'd0;
+      \$3269  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3271  = mac_acc1_out;
+    \$3270  = stall_adv25_valid;
+    if (stall_adv25) begin
+      \$3270  = \$2693 ;
+    end
+    if (rst) begin
+      \$3270  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3271  = stall_adv26_valid;
     if (stall_adv26) begin
-      \$3271  = \$2634 [31:0];
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3272  = mac_acc2;
-    if (\$2699 ) begin
-      \$3272  = \$2700 ;
+      \$3271  = \$2694 ;
     end
     if (rst) begin
-      \$3272  = 32'd0;
+      \$3271  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3273  = mac_acc2_out;
+    \$3272  = stall_adv27_valid;
+    if (stall_adv27) begin
+      \$3272  = \$2695 ;
+    end
+    if (rst) begin
+      \$3272  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3273  = stall_adv28_valid;
     if (stall_adv28) begin
-      \$3273  = \$2635 [31:0];
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3274  = mac_acc3;
-    if (\$2701 ) begin
-      \$3274  = \$2702 ;
+      \$3273  = \$2696 ;
     end
     if (rst) begin
-      \$3274  = 32'd0;
+      \$3273  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3275  = mac_acc3_out;
+    \$3274  = stall_adv29_valid;
+    if (stall_adv29) begin
+      \$3274  = \$2697 ;
+    end
+    if (rst) begin
+      \$3274  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3275  = stall_adv30_valid;
     if (stall_adv30) begin
-      \$3275  = \$2636 [31:0];
+      \$3275  = \$2698 ;
+    end
+    if (rst) begin
+      \$3275  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3276  = stall_adv31_valid;
+    if (stall_adv31) begin
+      \$3276  = \$2699 ;
+    end
+    if (rst) begin
+      \$3276  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3277  = stall_adv32_valid;
+    if (stall_adv32) begin
+      \$3277  = \$2700 ;
+    end
+    if (rst) begin
+      \$3277  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3278  = stall_adv33_valid;
+    if (stall_adv33) begin
+      \$3278  = \$2701 ;
+    end
+    if (rst) begin
+      \$3278  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3279  = stall_adv34_valid;
+    if (stall_adv34) begin
+      \$3279  = \$2702 ;
+    end
+    if (rst) begin
+      \$3279  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3280  = mac_acc0;
+    if (\$2703 ) begin
+      \$3280  = \$2704 ;
+    end
+    if (rst) begin
+      \$3280  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3281  = mac_acc0_out;
+    if (stall_adv28) begin
+      \$3281  = \$2637 [31:0];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3282  = mac_acc1;
+    if (\$2705 ) begin
+      \$3282  = \$2706 ;
+    end
+    if (rst) begin
+      \$3282  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3283  = mac_acc1_out;
+    if (stall_adv30) begin
+      \$3283  = \$2638 [31:0];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3284  = mac_acc2;
+    if (\$2707 ) begin
+      \$3284  = \$2708 ;
+    end
+    if (rst) begin
+      \$3284  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3285  = mac_acc2_out;
+    if (stall_adv32) begin
+      \$3285  = \$2639 [31:0];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3286  = mac_acc3;
+    if (\$2709 ) begin
+      \$3286  = \$2710 ;
+    end
+    if (rst) begin
+      \$3286  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3287  = mac_acc3_out;
+    if (stall_adv34) begin
+      \$3287  = \$2640 [31:0];
     end
   end
   assign shift_d0 = \$4 [7:0];
@@ -13579,14 +13659,14 @@ module nm_linear_8_16_int8_k4_wmem_shiftin(i__valid, o__ready, clk, rst, i__read
   assign mac_sel5 = { \$2079 , \$2078 , \$2077 , \$2076 , \$2075 , \$2074 , \$2073 , \$2072 , \$2071  };
   assign mac_sel6 = { \$2088 , \$2087 , \$2086 , \$2085 , \$2084 , \$2083 , \$2082 , \$2081 , \$2080  };
   assign mac_sel7 = { \$2097 , \$2096 , \$2095 , \$2094 , \$2093 , \$2092 , \$2091 , \$2090 , \$2089  };
-  assign mac_biased0 = \$2621 [31:0];
-  assign mac_biased1 = \$2622 [31:0];
-  assign mac_biased2 = \$2623 [31:0];
-  assign mac_biased3 = \$2624 [31:0];
-  assign mac_acc0_next = \$2633 [31:0];
-  assign mac_acc1_next = \$2634 [31:0];
-  assign mac_acc2_next = \$2635 [31:0];
-  assign mac_acc3_next = \$2636 [31:0];
+  assign mac_biased0 = \$2625 [31:0];
+  assign mac_biased1 = \$2626 [31:0];
+  assign mac_biased2 = \$2627 [31:0];
+  assign mac_biased3 = \$2628 [31:0];
+  assign mac_acc0_next = \$2637 [31:0];
+  assign mac_acc1_next = \$2638 [31:0];
+  assign mac_acc2_next = \$2639 [31:0];
+  assign mac_acc3_next = \$2640 [31:0];
   assign mac_out_valid = o__valid;
   assign \i__payload.data  = i__payload[127:0];
   assign \i__payload.data[0]  = i__payload[7:0];

@@ -1790,19 +1790,19 @@ module nm_spmac_16_32_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload
   wire \$2603 ;
   wire \$2604 ;
   wire \$2605 ;
-  wire [32:0] \$2606 ;
-  wire [32:0] \$2607 ;
-  wire [32:0] \$2608 ;
-  wire [32:0] \$2609 ;
+  wire \$2606 ;
+  wire \$2607 ;
+  wire \$2608 ;
+  wire \$2609 ;
   wire \$261 ;
   wire \$2610 ;
   wire \$2611 ;
   wire \$2612 ;
   wire \$2613 ;
-  wire \$2614 ;
-  wire \$2615 ;
-  wire \$2616 ;
-  wire \$2617 ;
+  wire [32:0] \$2614 ;
+  wire [32:0] \$2615 ;
+  wire [32:0] \$2616 ;
+  wire [32:0] \$2617 ;
   wire \$2618 ;
   wire \$2619 ;
   wire \$262 ;
@@ -1858,32 +1858,32 @@ module nm_spmac_16_32_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload
   wire \$2665 ;
   wire \$2666 ;
   wire \$2667 ;
-  wire [31:0] \$2668 ;
+  wire \$2668 ;
   wire \$2669 ;
   wire \$267 ;
-  wire [31:0] \$2670 ;
+  wire \$2670 ;
   wire \$2671 ;
-  wire [31:0] \$2672 ;
+  wire \$2672 ;
   wire \$2673 ;
-  wire [31:0] \$2674 ;
-  reg \$2675 ;
-  reg \$2676 ;
-  reg \$2677 ;
-  reg \$2678 ;
-  reg \$2679 ;
+  wire \$2674 ;
+  wire \$2675 ;
+  wire \$2676 ;
+  wire \$2677 ;
+  wire \$2678 ;
+  wire \$2679 ;
   wire \$268 ;
-  reg \$2680 ;
-  reg \$2681 ;
-  reg \$2682 ;
-  reg \$2683 ;
-  reg \$2684 ;
-  reg \$2685 ;
-  reg \$2686 ;
-  reg \$2687 ;
-  reg \$2688 ;
-  reg \$2689 ;
+  wire \$2680 ;
+  wire \$2681 ;
+  wire \$2682 ;
+  wire \$2683 ;
+  wire [31:0] \$2684 ;
+  wire \$2685 ;
+  wire [31:0] \$2686 ;
+  wire \$2687 ;
+  wire [31:0] \$2688 ;
+  wire \$2689 ;
   wire \$269 ;
-  reg \$2690 ;
+  wire [31:0] \$2690 ;
   reg \$2691 ;
   reg \$2692 ;
   reg \$2693 ;
@@ -1902,24 +1902,24 @@ module nm_spmac_16_32_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload
   reg \$2704 ;
   reg \$2705 ;
   reg \$2706 ;
-  reg [4:0] \$2707 ;
-  reg [4:0] \$2708 ;
-  reg [4:0] \$2709 ;
+  reg \$2707 ;
+  reg \$2708 ;
+  reg \$2709 ;
   wire \$271 ;
-  reg [4:0] \$2710 ;
-  reg [4:0] \$2711 ;
-  reg [4:0] \$2712 ;
-  reg [4:0] \$2713 ;
-  reg [4:0] \$2714 ;
-  reg [4:0] \$2715 ;
-  reg [4:0] \$2716 ;
-  reg [4:0] \$2717 ;
-  reg [4:0] \$2718 ;
-  reg [4:0] \$2719 ;
+  reg \$2710 ;
+  reg \$2711 ;
+  reg \$2712 ;
+  reg \$2713 ;
+  reg \$2714 ;
+  reg \$2715 ;
+  reg \$2716 ;
+  reg \$2717 ;
+  reg \$2718 ;
+  reg \$2719 ;
   wire [4:0] \$272 ;
-  reg [4:0] \$2720 ;
-  reg [4:0] \$2721 ;
-  reg [4:0] \$2722 ;
+  reg \$2720 ;
+  reg \$2721 ;
+  reg \$2722 ;
   reg [4:0] \$2723 ;
   reg [4:0] \$2724 ;
   reg [4:0] \$2725 ;
@@ -1937,24 +1937,24 @@ module nm_spmac_16_32_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload
   reg [4:0] \$2736 ;
   reg [4:0] \$2737 ;
   reg [4:0] \$2738 ;
-  reg [7:0] \$2739 ;
+  reg [4:0] \$2739 ;
   wire \$274 ;
-  reg [7:0] \$2740 ;
-  reg [7:0] \$2741 ;
-  reg [7:0] \$2742 ;
-  reg [7:0] \$2743 ;
-  reg [7:0] \$2744 ;
-  reg [7:0] \$2745 ;
-  reg [7:0] \$2746 ;
-  reg [7:0] \$2747 ;
-  reg [7:0] \$2748 ;
-  reg [7:0] \$2749 ;
+  reg [4:0] \$2740 ;
+  reg [4:0] \$2741 ;
+  reg [4:0] \$2742 ;
+  reg [4:0] \$2743 ;
+  reg [4:0] \$2744 ;
+  reg [4:0] \$2745 ;
+  reg [4:0] \$2746 ;
+  reg [4:0] \$2747 ;
+  reg [4:0] \$2748 ;
+  reg [4:0] \$2749 ;
   wire \$275 ;
-  reg [7:0] \$2750 ;
-  reg [7:0] \$2751 ;
-  reg [7:0] \$2752 ;
-  reg [7:0] \$2753 ;
-  reg [7:0] \$2754 ;
+  reg [4:0] \$2750 ;
+  reg [4:0] \$2751 ;
+  reg [4:0] \$2752 ;
+  reg [4:0] \$2753 ;
+  reg [4:0] \$2754 ;
   reg [7:0] \$2755 ;
   reg [7:0] \$2756 ;
   reg [7:0] \$2757 ;
@@ -2097,23 +2097,23 @@ module nm_spmac_16_32_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload
   reg [7:0] \$2880 ;
   reg [7:0] \$2881 ;
   reg [7:0] \$2882 ;
-  reg \$2883 ;
-  reg \$2884 ;
-  reg \$2885 ;
-  reg \$2886 ;
-  reg \$2887 ;
-  reg \$2888 ;
-  reg \$2889 ;
+  reg [7:0] \$2883 ;
+  reg [7:0] \$2884 ;
+  reg [7:0] \$2885 ;
+  reg [7:0] \$2886 ;
+  reg [7:0] \$2887 ;
+  reg [7:0] \$2888 ;
+  reg [7:0] \$2889 ;
   wire \$289 ;
-  reg \$2890 ;
-  reg \$2891 ;
-  reg \$2892 ;
-  reg \$2893 ;
-  reg \$2894 ;
-  reg \$2895 ;
-  reg \$2896 ;
-  reg \$2897 ;
-  reg \$2898 ;
+  reg [7:0] \$2890 ;
+  reg [7:0] \$2891 ;
+  reg [7:0] \$2892 ;
+  reg [7:0] \$2893 ;
+  reg [7:0] \$2894 ;
+  reg [7:0] \$2895 ;
+  reg [7:0] \$2896 ;
+  reg [7:0] \$2897 ;
+  reg [7:0] \$2898 ;
   reg \$2899 ;
   wire \$29 ;
   wire \$290 ;
@@ -2135,24 +2135,24 @@ module nm_spmac_16_32_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload
   reg \$2914 ;
   reg \$2915 ;
   reg \$2916 ;
-  reg [4:0] \$2917 ;
-  reg [4:0] \$2918 ;
-  reg [4:0] \$2919 ;
+  reg \$2917 ;
+  reg \$2918 ;
+  reg \$2919 ;
   wire [4:0] \$292 ;
-  reg [4:0] \$2920 ;
-  reg [4:0] \$2921 ;
-  reg [4:0] \$2922 ;
-  reg [4:0] \$2923 ;
-  reg [4:0] \$2924 ;
-  reg [4:0] \$2925 ;
-  reg [4:0] \$2926 ;
-  reg [4:0] \$2927 ;
-  reg [4:0] \$2928 ;
-  reg [4:0] \$2929 ;
+  reg \$2920 ;
+  reg \$2921 ;
+  reg \$2922 ;
+  reg \$2923 ;
+  reg \$2924 ;
+  reg \$2925 ;
+  reg \$2926 ;
+  reg \$2927 ;
+  reg \$2928 ;
+  reg \$2929 ;
   wire [4:0] \$293 ;
-  reg [4:0] \$2930 ;
-  reg [4:0] \$2931 ;
-  reg [4:0] \$2932 ;
+  reg \$2930 ;
+  reg \$2931 ;
+  reg \$2932 ;
   reg [4:0] \$2933 ;
   reg [4:0] \$2934 ;
   reg [4:0] \$2935 ;
@@ -2170,24 +2170,24 @@ module nm_spmac_16_32_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload
   reg [4:0] \$2946 ;
   reg [4:0] \$2947 ;
   reg [4:0] \$2948 ;
-  reg [7:0] \$2949 ;
+  reg [4:0] \$2949 ;
   wire \$295 ;
-  reg [7:0] \$2950 ;
-  reg [7:0] \$2951 ;
-  reg [7:0] \$2952 ;
-  reg [7:0] \$2953 ;
-  reg [7:0] \$2954 ;
-  reg [7:0] \$2955 ;
-  reg [7:0] \$2956 ;
-  reg [7:0] \$2957 ;
-  reg [7:0] \$2958 ;
-  reg [7:0] \$2959 ;
+  reg [4:0] \$2950 ;
+  reg [4:0] \$2951 ;
+  reg [4:0] \$2952 ;
+  reg [4:0] \$2953 ;
+  reg [4:0] \$2954 ;
+  reg [4:0] \$2955 ;
+  reg [4:0] \$2956 ;
+  reg [4:0] \$2957 ;
+  reg [4:0] \$2958 ;
+  reg [4:0] \$2959 ;
   wire \$296 ;
-  reg [7:0] \$2960 ;
-  reg [7:0] \$2961 ;
-  reg [7:0] \$2962 ;
-  reg [7:0] \$2963 ;
-  reg [7:0] \$2964 ;
+  reg [4:0] \$2960 ;
+  reg [4:0] \$2961 ;
+  reg [4:0] \$2962 ;
+  reg [4:0] \$2963 ;
+  reg [4:0] \$2964 ;
   reg [7:0] \$2965 ;
   reg [7:0] \$2966 ;
   reg [7:0] \$2967 ;
@@ -2331,24 +2331,24 @@ module nm_spmac_16_32_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload
   reg [7:0] \$3090 ;
   reg [7:0] \$3091 ;
   reg [7:0] \$3092 ;
-  reg \$3093 ;
-  reg \$3094 ;
-  reg \$3095 ;
-  reg \$3096 ;
-  reg \$3097 ;
-  reg \$3098 ;
-  reg \$3099 ;
+  reg [7:0] \$3093 ;
+  reg [7:0] \$3094 ;
+  reg [7:0] \$3095 ;
+  reg [7:0] \$3096 ;
+  reg [7:0] \$3097 ;
+  reg [7:0] \$3098 ;
+  reg [7:0] \$3099 ;
   wire \$31 ;
   wire \$310 ;
-  reg \$3100 ;
-  reg \$3101 ;
-  reg \$3102 ;
-  reg \$3103 ;
-  reg \$3104 ;
-  reg \$3105 ;
-  reg \$3106 ;
-  reg \$3107 ;
-  reg \$3108 ;
+  reg [7:0] \$3100 ;
+  reg [7:0] \$3101 ;
+  reg [7:0] \$3102 ;
+  reg [7:0] \$3103 ;
+  reg [7:0] \$3104 ;
+  reg [7:0] \$3105 ;
+  reg [7:0] \$3106 ;
+  reg [7:0] \$3107 ;
+  reg [7:0] \$3108 ;
   reg \$3109 ;
   wire \$311 ;
   reg \$3110 ;
@@ -2369,24 +2369,24 @@ module nm_spmac_16_32_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload
   reg \$3124 ;
   reg \$3125 ;
   reg \$3126 ;
-  reg [4:0] \$3127 ;
-  reg [4:0] \$3128 ;
-  reg [4:0] \$3129 ;
+  reg \$3127 ;
+  reg \$3128 ;
+  reg \$3129 ;
   wire \$313 ;
-  reg [4:0] \$3130 ;
-  reg [4:0] \$3131 ;
-  reg [4:0] \$3132 ;
-  reg [4:0] \$3133 ;
-  reg [4:0] \$3134 ;
-  reg [4:0] \$3135 ;
-  reg [4:0] \$3136 ;
-  reg [4:0] \$3137 ;
-  reg [4:0] \$3138 ;
-  reg [4:0] \$3139 ;
+  reg \$3130 ;
+  reg \$3131 ;
+  reg \$3132 ;
+  reg \$3133 ;
+  reg \$3134 ;
+  reg \$3135 ;
+  reg \$3136 ;
+  reg \$3137 ;
+  reg \$3138 ;
+  reg \$3139 ;
   wire \$314 ;
-  reg [4:0] \$3140 ;
-  reg [4:0] \$3141 ;
-  reg [4:0] \$3142 ;
+  reg \$3140 ;
+  reg \$3141 ;
+  reg \$3142 ;
   reg [4:0] \$3143 ;
   reg [4:0] \$3144 ;
   reg [4:0] \$3145 ;
@@ -2404,24 +2404,24 @@ module nm_spmac_16_32_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload
   reg [4:0] \$3156 ;
   reg [4:0] \$3157 ;
   reg [4:0] \$3158 ;
-  reg [7:0] \$3159 ;
+  reg [4:0] \$3159 ;
   wire \$316 ;
-  reg [7:0] \$3160 ;
-  reg [7:0] \$3161 ;
-  reg [7:0] \$3162 ;
-  reg [7:0] \$3163 ;
-  reg [7:0] \$3164 ;
-  reg [7:0] \$3165 ;
-  reg [7:0] \$3166 ;
-  reg [7:0] \$3167 ;
-  reg [7:0] \$3168 ;
-  reg [7:0] \$3169 ;
+  reg [4:0] \$3160 ;
+  reg [4:0] \$3161 ;
+  reg [4:0] \$3162 ;
+  reg [4:0] \$3163 ;
+  reg [4:0] \$3164 ;
+  reg [4:0] \$3165 ;
+  reg [4:0] \$3166 ;
+  reg [4:0] \$3167 ;
+  reg [4:0] \$3168 ;
+  reg [4:0] \$3169 ;
   wire \$317 ;
-  reg [7:0] \$3170 ;
-  reg [7:0] \$3171 ;
-  reg [7:0] \$3172 ;
-  reg [7:0] \$3173 ;
-  reg [7:0] \$3174 ;
+  reg [4:0] \$3170 ;
+  reg [4:0] \$3171 ;
+  reg [4:0] \$3172 ;
+  reg [4:0] \$3173 ;
+  reg [4:0] \$3174 ;
   reg [7:0] \$3175 ;
   reg [7:0] \$3176 ;
   reg [7:0] \$3177 ;
@@ -2565,23 +2565,23 @@ module nm_spmac_16_32_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload
   reg [7:0] \$3300 ;
   reg [7:0] \$3301 ;
   reg [7:0] \$3302 ;
-  reg \$3303 ;
-  reg \$3304 ;
-  reg \$3305 ;
-  reg \$3306 ;
-  reg \$3307 ;
-  reg \$3308 ;
-  reg \$3309 ;
+  reg [7:0] \$3303 ;
+  reg [7:0] \$3304 ;
+  reg [7:0] \$3305 ;
+  reg [7:0] \$3306 ;
+  reg [7:0] \$3307 ;
+  reg [7:0] \$3308 ;
+  reg [7:0] \$3309 ;
   wire \$331 ;
-  reg \$3310 ;
-  reg \$3311 ;
-  reg \$3312 ;
-  reg \$3313 ;
-  reg \$3314 ;
-  reg \$3315 ;
-  reg \$3316 ;
-  reg \$3317 ;
-  reg \$3318 ;
+  reg [7:0] \$3310 ;
+  reg [7:0] \$3311 ;
+  reg [7:0] \$3312 ;
+  reg [7:0] \$3313 ;
+  reg [7:0] \$3314 ;
+  reg [7:0] \$3315 ;
+  reg [7:0] \$3316 ;
+  reg [7:0] \$3317 ;
+  reg [7:0] \$3318 ;
   reg \$3319 ;
   wire \$332 ;
   reg \$3320 ;
@@ -2602,24 +2602,24 @@ module nm_spmac_16_32_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload
   reg \$3334 ;
   reg \$3335 ;
   reg \$3336 ;
-  reg [4:0] \$3337 ;
-  reg [4:0] \$3338 ;
-  reg [4:0] \$3339 ;
+  reg \$3337 ;
+  reg \$3338 ;
+  reg \$3339 ;
   wire [4:0] \$334 ;
-  reg [4:0] \$3340 ;
-  reg [4:0] \$3341 ;
-  reg [4:0] \$3342 ;
-  reg [4:0] \$3343 ;
-  reg [4:0] \$3344 ;
-  reg [4:0] \$3345 ;
-  reg [4:0] \$3346 ;
-  reg [4:0] \$3347 ;
-  reg [4:0] \$3348 ;
-  reg [4:0] \$3349 ;
+  reg \$3340 ;
+  reg \$3341 ;
+  reg \$3342 ;
+  reg \$3343 ;
+  reg \$3344 ;
+  reg \$3345 ;
+  reg \$3346 ;
+  reg \$3347 ;
+  reg \$3348 ;
+  reg \$3349 ;
   wire [4:0] \$335 ;
-  reg [4:0] \$3350 ;
-  reg [4:0] \$3351 ;
-  reg [4:0] \$3352 ;
+  reg \$3350 ;
+  reg \$3351 ;
+  reg \$3352 ;
   reg [4:0] \$3353 ;
   reg [4:0] \$3354 ;
   reg [4:0] \$3355 ;
@@ -2637,24 +2637,24 @@ module nm_spmac_16_32_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload
   reg [4:0] \$3366 ;
   reg [4:0] \$3367 ;
   reg [4:0] \$3368 ;
-  reg [7:0] \$3369 ;
+  reg [4:0] \$3369 ;
   wire \$337 ;
-  reg [7:0] \$3370 ;
-  reg [7:0] \$3371 ;
-  reg [7:0] \$3372 ;
-  reg [7:0] \$3373 ;
-  reg [7:0] \$3374 ;
-  reg [7:0] \$3375 ;
-  reg [7:0] \$3376 ;
-  reg [7:0] \$3377 ;
-  reg [7:0] \$3378 ;
-  reg [7:0] \$3379 ;
+  reg [4:0] \$3370 ;
+  reg [4:0] \$3371 ;
+  reg [4:0] \$3372 ;
+  reg [4:0] \$3373 ;
+  reg [4:0] \$3374 ;
+  reg [4:0] \$3375 ;
+  reg [4:0] \$3376 ;
+  reg [4:0] \$3377 ;
+  reg [4:0] \$3378 ;
+  reg [4:0] \$3379 ;
   wire \$338 ;
-  reg [7:0] \$3380 ;
-  reg [7:0] \$3381 ;
-  reg [7:0] \$3382 ;
-  reg [7:0] \$3383 ;
-  reg [7:0] \$3384 ;
+  reg [4:0] \$3380 ;
+  reg [4:0] \$3381 ;
+  reg [4:0] \$3382 ;
+  reg [4:0] \$3383 ;
+  reg [4:0] \$3384 ;
   reg [7:0] \$3385 ;
   reg [7:0] \$3386 ;
   reg [7:0] \$3387 ;
@@ -2798,23 +2798,23 @@ module nm_spmac_16_32_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload
   reg [7:0] \$3510 ;
   reg [7:0] \$3511 ;
   reg [7:0] \$3512 ;
-  reg \$3513 ;
-  reg \$3514 ;
-  reg \$3515 ;
-  reg \$3516 ;
-  reg \$3517 ;
-  reg \$3518 ;
-  reg \$3519 ;
+  reg [7:0] \$3513 ;
+  reg [7:0] \$3514 ;
+  reg [7:0] \$3515 ;
+  reg [7:0] \$3516 ;
+  reg [7:0] \$3517 ;
+  reg [7:0] \$3518 ;
+  reg [7:0] \$3519 ;
   wire \$352 ;
-  reg \$3520 ;
-  reg \$3521 ;
-  reg \$3522 ;
-  reg \$3523 ;
-  reg \$3524 ;
-  reg \$3525 ;
-  reg \$3526 ;
-  reg \$3527 ;
-  reg \$3528 ;
+  reg [7:0] \$3520 ;
+  reg [7:0] \$3521 ;
+  reg [7:0] \$3522 ;
+  reg [7:0] \$3523 ;
+  reg [7:0] \$3524 ;
+  reg [7:0] \$3525 ;
+  reg [7:0] \$3526 ;
+  reg [7:0] \$3527 ;
+  reg [7:0] \$3528 ;
   reg \$3529 ;
   wire \$353 ;
   reg \$3530 ;
@@ -2835,24 +2835,24 @@ module nm_spmac_16_32_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload
   reg \$3544 ;
   reg \$3545 ;
   reg \$3546 ;
-  reg [4:0] \$3547 ;
-  reg [4:0] \$3548 ;
-  reg [4:0] \$3549 ;
+  reg \$3547 ;
+  reg \$3548 ;
+  reg \$3549 ;
   wire [4:0] \$355 ;
-  reg [4:0] \$3550 ;
-  reg [4:0] \$3551 ;
-  reg [4:0] \$3552 ;
-  reg [4:0] \$3553 ;
-  reg [4:0] \$3554 ;
-  reg [4:0] \$3555 ;
-  reg [4:0] \$3556 ;
-  reg [4:0] \$3557 ;
-  reg [4:0] \$3558 ;
-  reg [4:0] \$3559 ;
+  reg \$3550 ;
+  reg \$3551 ;
+  reg \$3552 ;
+  reg \$3553 ;
+  reg \$3554 ;
+  reg \$3555 ;
+  reg \$3556 ;
+  reg \$3557 ;
+  reg \$3558 ;
+  reg \$3559 ;
   wire \$356 ;
-  reg [4:0] \$3560 ;
-  reg [4:0] \$3561 ;
-  reg [4:0] \$3562 ;
+  reg \$3560 ;
+  reg \$3561 ;
+  reg \$3562 ;
   reg [4:0] \$3563 ;
   reg [4:0] \$3564 ;
   reg [4:0] \$3565 ;
@@ -2870,24 +2870,24 @@ module nm_spmac_16_32_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload
   reg [4:0] \$3576 ;
   reg [4:0] \$3577 ;
   reg [4:0] \$3578 ;
-  reg [7:0] \$3579 ;
+  reg [4:0] \$3579 ;
   wire \$358 ;
-  reg [7:0] \$3580 ;
-  reg [7:0] \$3581 ;
-  reg [7:0] \$3582 ;
-  reg [7:0] \$3583 ;
-  reg [7:0] \$3584 ;
-  reg [7:0] \$3585 ;
-  reg [7:0] \$3586 ;
-  reg [7:0] \$3587 ;
-  reg [7:0] \$3588 ;
-  reg [7:0] \$3589 ;
+  reg [4:0] \$3580 ;
+  reg [4:0] \$3581 ;
+  reg [4:0] \$3582 ;
+  reg [4:0] \$3583 ;
+  reg [4:0] \$3584 ;
+  reg [4:0] \$3585 ;
+  reg [4:0] \$3586 ;
+  reg [4:0] \$3587 ;
+  reg [4:0] \$3588 ;
+  reg [4:0] \$3589 ;
   wire \$359 ;
-  reg [7:0] \$3590 ;
-  reg [7:0] \$3591 ;
-  reg [7:0] \$3592 ;
-  reg [7:0] \$3593 ;
-  reg [7:0] \$3594 ;
+  reg [4:0] \$3590 ;
+  reg [4:0] \$3591 ;
+  reg [4:0] \$3592 ;
+  reg [4:0] \$3593 ;
+  reg [4:0] \$3594 ;
   reg [7:0] \$3595 ;
   reg [7:0] \$3596 ;
   reg [7:0] \$3597 ;
@@ -3031,8 +3031,8 @@ module nm_spmac_16_32_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload
   reg [7:0] \$3720 ;
   reg [7:0] \$3721 ;
   reg [7:0] \$3722 ;
-  reg \$3723 ;
-  reg \$3724 ;
+  reg [7:0] \$3723 ;
+  reg [7:0] \$3724 ;
   reg [7:0] \$3725 ;
   reg [7:0] \$3726 ;
   reg [7:0] \$3727 ;
@@ -3048,9 +3048,9 @@ module nm_spmac_16_32_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload
   reg [7:0] \$3736 ;
   reg [7:0] \$3737 ;
   reg [7:0] \$3738 ;
-  reg [7:0] \$3739 ;
+  reg \$3739 ;
   wire \$374 ;
-  reg [7:0] \$3740 ;
+  reg \$3740 ;
   reg [7:0] \$3741 ;
   reg [7:0] \$3742 ;
   reg [7:0] \$3743 ;
@@ -3122,30 +3122,30 @@ module nm_spmac_16_32_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload
   reg [7:0] \$3802 ;
   reg [7:0] \$3803 ;
   reg [7:0] \$3804 ;
-  reg \$3805 ;
-  reg \$3806 ;
-  reg \$3807 ;
-  reg \$3808 ;
-  reg \$3809 ;
+  reg [7:0] \$3805 ;
+  reg [7:0] \$3806 ;
+  reg [7:0] \$3807 ;
+  reg [7:0] \$3808 ;
+  reg [7:0] \$3809 ;
   wire \$381 ;
-  reg \$3810 ;
-  reg [16:0] \$3811 ;
-  reg [16:0] \$3812 ;
-  reg [16:0] \$3813 ;
-  reg [16:0] \$3814 ;
-  reg [16:0] \$3815 ;
-  reg [16:0] \$3816 ;
-  reg [16:0] \$3817 ;
-  reg [16:0] \$3818 ;
-  reg [16:0] \$3819 ;
+  reg [7:0] \$3810 ;
+  reg [7:0] \$3811 ;
+  reg [7:0] \$3812 ;
+  reg [7:0] \$3813 ;
+  reg [7:0] \$3814 ;
+  reg [7:0] \$3815 ;
+  reg [7:0] \$3816 ;
+  reg [7:0] \$3817 ;
+  reg [7:0] \$3818 ;
+  reg [7:0] \$3819 ;
   wire \$382 ;
-  reg [16:0] \$3820 ;
-  reg [16:0] \$3821 ;
-  reg [16:0] \$3822 ;
-  reg [16:0] \$3823 ;
-  reg [16:0] \$3824 ;
-  reg [16:0] \$3825 ;
-  reg [16:0] \$3826 ;
+  reg [7:0] \$3820 ;
+  reg \$3821 ;
+  reg \$3822 ;
+  reg \$3823 ;
+  reg \$3824 ;
+  reg \$3825 ;
+  reg \$3826 ;
   reg [16:0] \$3827 ;
   reg [16:0] \$3828 ;
   reg [16:0] \$3829 ;
@@ -3164,61 +3164,61 @@ module nm_spmac_16_32_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload
   reg [16:0] \$3840 ;
   reg [16:0] \$3841 ;
   reg [16:0] \$3842 ;
-  reg \$3843 ;
-  reg \$3844 ;
-  reg [17:0] \$3845 ;
-  reg [17:0] \$3846 ;
-  reg [17:0] \$3847 ;
-  reg [17:0] \$3848 ;
-  reg [17:0] \$3849 ;
+  reg [16:0] \$3843 ;
+  reg [16:0] \$3844 ;
+  reg [16:0] \$3845 ;
+  reg [16:0] \$3846 ;
+  reg [16:0] \$3847 ;
+  reg [16:0] \$3848 ;
+  reg [16:0] \$3849 ;
   wire \$385 ;
-  reg [17:0] \$3850 ;
-  reg [17:0] \$3851 ;
-  reg [17:0] \$3852 ;
-  reg [17:0] \$3853 ;
-  reg [17:0] \$3854 ;
-  reg [17:0] \$3855 ;
-  reg [17:0] \$3856 ;
-  reg [17:0] \$3857 ;
-  reg [17:0] \$3858 ;
-  reg [17:0] \$3859 ;
+  reg [16:0] \$3850 ;
+  reg [16:0] \$3851 ;
+  reg [16:0] \$3852 ;
+  reg [16:0] \$3853 ;
+  reg [16:0] \$3854 ;
+  reg [16:0] \$3855 ;
+  reg [16:0] \$3856 ;
+  reg [16:0] \$3857 ;
+  reg [16:0] \$3858 ;
+  reg \$3859 ;
   wire \$386 ;
-  reg [17:0] \$3860 ;
-  reg \$3861 ;
-  reg \$3862 ;
-  reg [18:0] \$3863 ;
-  reg [18:0] \$3864 ;
-  reg [18:0] \$3865 ;
-  reg [18:0] \$3866 ;
-  reg [18:0] \$3867 ;
-  reg [18:0] \$3868 ;
-  reg [18:0] \$3869 ;
+  reg \$3860 ;
+  reg [17:0] \$3861 ;
+  reg [17:0] \$3862 ;
+  reg [17:0] \$3863 ;
+  reg [17:0] \$3864 ;
+  reg [17:0] \$3865 ;
+  reg [17:0] \$3866 ;
+  reg [17:0] \$3867 ;
+  reg [17:0] \$3868 ;
+  reg [17:0] \$3869 ;
   wire \$387 ;
-  reg [18:0] \$3870 ;
-  reg \$3871 ;
-  reg \$3872 ;
-  reg [19:0] \$3873 ;
-  reg [19:0] \$3874 ;
-  reg [19:0] \$3875 ;
-  reg [19:0] \$3876 ;
+  reg [17:0] \$3870 ;
+  reg [17:0] \$3871 ;
+  reg [17:0] \$3872 ;
+  reg [17:0] \$3873 ;
+  reg [17:0] \$3874 ;
+  reg [17:0] \$3875 ;
+  reg [17:0] \$3876 ;
   reg \$3877 ;
   reg \$3878 ;
-  reg \$3879 ;
+  reg [18:0] \$3879 ;
   wire \$388 ;
-  reg \$3880 ;
-  reg \$3881 ;
-  reg \$3882 ;
-  reg \$3883 ;
-  reg \$3884 ;
-  reg \$3885 ;
-  reg \$3886 ;
+  reg [18:0] \$3880 ;
+  reg [18:0] \$3881 ;
+  reg [18:0] \$3882 ;
+  reg [18:0] \$3883 ;
+  reg [18:0] \$3884 ;
+  reg [18:0] \$3885 ;
+  reg [18:0] \$3886 ;
   reg \$3887 ;
   reg \$3888 ;
-  reg \$3889 ;
+  reg [19:0] \$3889 ;
   wire \$389 ;
-  reg \$3890 ;
-  reg \$3891 ;
-  reg \$3892 ;
+  reg [19:0] \$3890 ;
+  reg [19:0] \$3891 ;
+  reg [19:0] \$3892 ;
   reg \$3893 ;
   reg \$3894 ;
   reg \$3895 ;
@@ -3234,17 +3234,41 @@ module nm_spmac_16_32_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload
   reg \$3903 ;
   reg \$3904 ;
   reg \$3905 ;
-  reg [31:0] \$3906 ;
-  reg [31:0] \$3907 ;
-  reg [31:0] \$3908 ;
-  reg [31:0] \$3909 ;
+  reg \$3906 ;
+  reg \$3907 ;
+  reg \$3908 ;
+  reg \$3909 ;
   wire \$391 ;
-  reg [31:0] \$3910 ;
-  reg [31:0] \$3911 ;
-  reg [31:0] \$3912 ;
-  reg [31:0] \$3913 ;
+  reg \$3910 ;
+  reg \$3911 ;
+  reg \$3912 ;
+  reg \$3913 ;
+  reg \$3914 ;
+  reg \$3915 ;
+  reg \$3916 ;
+  reg \$3917 ;
+  reg \$3918 ;
+  reg \$3919 ;
   wire \$392 ;
+  reg \$3920 ;
+  reg \$3921 ;
+  reg \$3922 ;
+  reg \$3923 ;
+  reg \$3924 ;
+  reg \$3925 ;
+  reg \$3926 ;
+  reg \$3927 ;
+  reg \$3928 ;
+  reg \$3929 ;
   wire \$393 ;
+  reg [31:0] \$3930 ;
+  reg [31:0] \$3931 ;
+  reg [31:0] \$3932 ;
+  reg [31:0] \$3933 ;
+  reg [31:0] \$3934 ;
+  reg [31:0] \$3935 ;
+  reg [31:0] \$3936 ;
+  reg [31:0] \$3937 ;
   wire [4:0] \$394 ;
   wire \$395 ;
   wire \$396 ;
@@ -4224,72 +4248,72 @@ module nm_spmac_16_32_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload
   wire [31:0] mac_acc3_next;
   reg [31:0] mac_acc3_out = 32'd0;
   reg [16:0] mac_add0_s0 = 17'h00000;
-  reg [16:0] \mac_add0_s0$2064  = 17'h00000;
-  reg [16:0] \mac_add0_s0$2066  = 17'h00000;
-  reg [16:0] \mac_add0_s0$2067  = 17'h00000;
-  reg [16:0] \mac_add0_s0$2069  = 17'h00000;
-  reg [16:0] \mac_add0_s0$2070  = 17'h00000;
-  reg [16:0] \mac_add0_s0$2072  = 17'h00000;
-  reg [16:0] \mac_add0_s0$2073  = 17'h00000;
-  reg [16:0] \mac_add0_s0$2075  = 17'h00000;
-  reg [16:0] \mac_add0_s0$2076  = 17'h00000;
-  reg [16:0] \mac_add0_s0$2078  = 17'h00000;
-  reg [16:0] \mac_add0_s0$2079  = 17'h00000;
-  reg [16:0] \mac_add0_s0$2081  = 17'h00000;
+  reg [16:0] \mac_add0_s0$2080  = 17'h00000;
   reg [16:0] \mac_add0_s0$2082  = 17'h00000;
-  reg [16:0] \mac_add0_s0$2084  = 17'h00000;
+  reg [16:0] \mac_add0_s0$2083  = 17'h00000;
   reg [16:0] \mac_add0_s0$2085  = 17'h00000;
-  reg [16:0] \mac_add0_s0$2087  = 17'h00000;
+  reg [16:0] \mac_add0_s0$2086  = 17'h00000;
   reg [16:0] \mac_add0_s0$2088  = 17'h00000;
-  reg [16:0] \mac_add0_s0$2090  = 17'h00000;
+  reg [16:0] \mac_add0_s0$2089  = 17'h00000;
   reg [16:0] \mac_add0_s0$2091  = 17'h00000;
-  reg [16:0] \mac_add0_s0$2093  = 17'h00000;
+  reg [16:0] \mac_add0_s0$2092  = 17'h00000;
   reg [16:0] \mac_add0_s0$2094  = 17'h00000;
-  reg [16:0] \mac_add0_s0$2096  = 17'h00000;
+  reg [16:0] \mac_add0_s0$2095  = 17'h00000;
   reg [16:0] \mac_add0_s0$2097  = 17'h00000;
-  reg [16:0] \mac_add0_s0$2099  = 17'h00000;
+  reg [16:0] \mac_add0_s0$2098  = 17'h00000;
   reg [16:0] \mac_add0_s0$2100  = 17'h00000;
-  reg [16:0] \mac_add0_s0$2102  = 17'h00000;
+  reg [16:0] \mac_add0_s0$2101  = 17'h00000;
   reg [16:0] \mac_add0_s0$2103  = 17'h00000;
-  reg [16:0] \mac_add0_s0$2105  = 17'h00000;
+  reg [16:0] \mac_add0_s0$2104  = 17'h00000;
   reg [16:0] \mac_add0_s0$2106  = 17'h00000;
-  reg [16:0] \mac_add0_s0$2108  = 17'h00000;
+  reg [16:0] \mac_add0_s0$2107  = 17'h00000;
   reg [16:0] \mac_add0_s0$2109  = 17'h00000;
-  reg \mac_add0_s0$2361  = 1'h0;
+  reg [16:0] \mac_add0_s0$2110  = 17'h00000;
+  reg [16:0] \mac_add0_s0$2112  = 17'h00000;
+  reg [16:0] \mac_add0_s0$2113  = 17'h00000;
+  reg [16:0] \mac_add0_s0$2115  = 17'h00000;
+  reg [16:0] \mac_add0_s0$2116  = 17'h00000;
+  reg [16:0] \mac_add0_s0$2118  = 17'h00000;
+  reg [16:0] \mac_add0_s0$2119  = 17'h00000;
+  reg [16:0] \mac_add0_s0$2121  = 17'h00000;
+  reg [16:0] \mac_add0_s0$2122  = 17'h00000;
+  reg [16:0] \mac_add0_s0$2124  = 17'h00000;
+  reg [16:0] \mac_add0_s0$2125  = 17'h00000;
+  reg \mac_add0_s0$2377  = 1'h0;
   reg mac_add0_valid_s0 = 1'h0;
   reg [17:0] mac_add1_s0 = 18'h00000;
-  reg [17:0] \mac_add1_s0$2114  = 18'h00000;
-  reg [17:0] \mac_add1_s0$2116  = 18'h00000;
-  reg [17:0] \mac_add1_s0$2117  = 18'h00000;
-  reg [17:0] \mac_add1_s0$2119  = 18'h00000;
-  reg [17:0] \mac_add1_s0$2120  = 18'h00000;
-  reg [17:0] \mac_add1_s0$2122  = 18'h00000;
-  reg [17:0] \mac_add1_s0$2123  = 18'h00000;
-  reg [17:0] \mac_add1_s0$2125  = 18'h00000;
-  reg [17:0] \mac_add1_s0$2126  = 18'h00000;
-  reg [17:0] \mac_add1_s0$2128  = 18'h00000;
-  reg [17:0] \mac_add1_s0$2129  = 18'h00000;
-  reg [17:0] \mac_add1_s0$2131  = 18'h00000;
+  reg [17:0] \mac_add1_s0$2130  = 18'h00000;
   reg [17:0] \mac_add1_s0$2132  = 18'h00000;
-  reg [17:0] \mac_add1_s0$2134  = 18'h00000;
+  reg [17:0] \mac_add1_s0$2133  = 18'h00000;
   reg [17:0] \mac_add1_s0$2135  = 18'h00000;
-  reg \mac_add1_s0$2363  = 1'h0;
+  reg [17:0] \mac_add1_s0$2136  = 18'h00000;
+  reg [17:0] \mac_add1_s0$2138  = 18'h00000;
+  reg [17:0] \mac_add1_s0$2139  = 18'h00000;
+  reg [17:0] \mac_add1_s0$2141  = 18'h00000;
+  reg [17:0] \mac_add1_s0$2142  = 18'h00000;
+  reg [17:0] \mac_add1_s0$2144  = 18'h00000;
+  reg [17:0] \mac_add1_s0$2145  = 18'h00000;
+  reg [17:0] \mac_add1_s0$2147  = 18'h00000;
+  reg [17:0] \mac_add1_s0$2148  = 18'h00000;
+  reg [17:0] \mac_add1_s0$2150  = 18'h00000;
+  reg [17:0] \mac_add1_s0$2151  = 18'h00000;
+  reg \mac_add1_s0$2379  = 1'h0;
   reg mac_add1_valid_s0 = 1'h0;
   reg [18:0] mac_add2_s0 = 19'h00000;
-  reg [18:0] \mac_add2_s0$2140  = 19'h00000;
-  reg [18:0] \mac_add2_s0$2142  = 19'h00000;
-  reg [18:0] \mac_add2_s0$2143  = 19'h00000;
-  reg [18:0] \mac_add2_s0$2145  = 19'h00000;
-  reg [18:0] \mac_add2_s0$2146  = 19'h00000;
-  reg [18:0] \mac_add2_s0$2148  = 19'h00000;
-  reg [18:0] \mac_add2_s0$2149  = 19'h00000;
-  reg \mac_add2_s0$2365  = 1'h0;
+  reg [18:0] \mac_add2_s0$2156  = 19'h00000;
+  reg [18:0] \mac_add2_s0$2158  = 19'h00000;
+  reg [18:0] \mac_add2_s0$2159  = 19'h00000;
+  reg [18:0] \mac_add2_s0$2161  = 19'h00000;
+  reg [18:0] \mac_add2_s0$2162  = 19'h00000;
+  reg [18:0] \mac_add2_s0$2164  = 19'h00000;
+  reg [18:0] \mac_add2_s0$2165  = 19'h00000;
+  reg \mac_add2_s0$2381  = 1'h0;
   reg mac_add2_valid_s0 = 1'h0;
   reg [19:0] mac_add3_s0 = 20'h00000;
-  reg [19:0] \mac_add3_s0$2173  = 20'h00000;
-  reg [19:0] \mac_add3_s0$2176  = 20'h00000;
-  reg [19:0] \mac_add3_s0$2179  = 20'h00000;
-  reg \mac_add3_s0$2367  = 1'h0;
+  reg [19:0] \mac_add3_s0$2189  = 20'h00000;
+  reg [19:0] \mac_add3_s0$2192  = 20'h00000;
+  reg [19:0] \mac_add3_s0$2195  = 20'h00000;
+  reg \mac_add3_s0$2383  = 1'h0;
   reg mac_add3_valid_s0 = 1'h0;
   reg mac_dspin_s0 = 1'h0;
   reg mac_dspin_valid_s0 = 1'h0;
@@ -4297,39 +4321,23 @@ module nm_spmac_16_32_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload
   reg mac_dspout_valid_s0 = 1'h0;
   (* init = 1'h0 *)
   wire mac_out_valid;
+  reg [7:0] mac_pre_a0_g0 = 8'h00;
+  reg [7:0] mac_pre_a10_g10 = 8'h00;
+  reg [7:0] mac_pre_a11_g11 = 8'h00;
+  reg [7:0] mac_pre_a12_g12 = 8'h00;
+  reg [7:0] mac_pre_a13_g13 = 8'h00;
+  reg [7:0] mac_pre_a14_g14 = 8'h00;
+  reg [7:0] mac_pre_a15_g15 = 8'h00;
+  reg [7:0] mac_pre_a1_g1 = 8'h00;
+  reg [7:0] mac_pre_a2_g2 = 8'h00;
+  reg [7:0] mac_pre_a3_g3 = 8'h00;
+  reg [7:0] mac_pre_a4_g4 = 8'h00;
+  reg [7:0] mac_pre_a5_g5 = 8'h00;
+  reg [7:0] mac_pre_a6_g6 = 8'h00;
+  reg [7:0] mac_pre_a7_g7 = 8'h00;
+  reg [7:0] mac_pre_a8_g8 = 8'h00;
+  reg [7:0] mac_pre_a9_g9 = 8'h00;
   reg [7:0] mac_pre_s0 = 8'h00;
-  reg [7:0] \mac_pre_s0$2276  = 8'h00;
-  reg [7:0] \mac_pre_s0$2277  = 8'h00;
-  reg [7:0] \mac_pre_s0$2278  = 8'h00;
-  reg [7:0] \mac_pre_s0$2279  = 8'h00;
-  reg [7:0] \mac_pre_s0$2280  = 8'h00;
-  reg [7:0] \mac_pre_s0$2281  = 8'h00;
-  reg [7:0] \mac_pre_s0$2282  = 8'h00;
-  reg [7:0] \mac_pre_s0$2283  = 8'h00;
-  reg [7:0] \mac_pre_s0$2284  = 8'h00;
-  reg [7:0] \mac_pre_s0$2285  = 8'h00;
-  reg [7:0] \mac_pre_s0$2286  = 8'h00;
-  reg [7:0] \mac_pre_s0$2287  = 8'h00;
-  reg [7:0] \mac_pre_s0$2288  = 8'h00;
-  reg [7:0] \mac_pre_s0$2289  = 8'h00;
-  reg [7:0] \mac_pre_s0$2290  = 8'h00;
-  reg [7:0] \mac_pre_s0$2291  = 8'h00;
-  reg [7:0] \mac_pre_s0$2292  = 8'h00;
-  reg [7:0] \mac_pre_s0$2293  = 8'h00;
-  reg [7:0] \mac_pre_s0$2294  = 8'h00;
-  reg [7:0] \mac_pre_s0$2295  = 8'h00;
-  reg [7:0] \mac_pre_s0$2296  = 8'h00;
-  reg [7:0] \mac_pre_s0$2297  = 8'h00;
-  reg [7:0] \mac_pre_s0$2298  = 8'h00;
-  reg [7:0] \mac_pre_s0$2299  = 8'h00;
-  reg [7:0] \mac_pre_s0$2300  = 8'h00;
-  reg [7:0] \mac_pre_s0$2301  = 8'h00;
-  reg [7:0] \mac_pre_s0$2302  = 8'h00;
-  reg [7:0] \mac_pre_s0$2303  = 8'h00;
-  reg [7:0] \mac_pre_s0$2304  = 8'h00;
-  reg [7:0] \mac_pre_s0$2305  = 8'h00;
-  reg [7:0] \mac_pre_s0$2306  = 8'h00;
-  reg [7:0] \mac_pre_s0$2307  = 8'h00;
   reg [7:0] \mac_pre_s0$2308  = 8'h00;
   reg [7:0] \mac_pre_s0$2309  = 8'h00;
   reg [7:0] \mac_pre_s0$2310  = 8'h00;
@@ -4377,7 +4385,23 @@ module nm_spmac_16_32_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload
   reg [7:0] \mac_pre_s0$2352  = 8'h00;
   reg [7:0] \mac_pre_s0$2353  = 8'h00;
   reg [7:0] \mac_pre_s0$2354  = 8'h00;
-  reg \mac_pre_s0$2355  = 1'h0;
+  reg [7:0] \mac_pre_s0$2355  = 8'h00;
+  reg [7:0] \mac_pre_s0$2356  = 8'h00;
+  reg [7:0] \mac_pre_s0$2357  = 8'h00;
+  reg [7:0] \mac_pre_s0$2358  = 8'h00;
+  reg [7:0] \mac_pre_s0$2359  = 8'h00;
+  reg [7:0] \mac_pre_s0$2360  = 8'h00;
+  reg [7:0] \mac_pre_s0$2361  = 8'h00;
+  reg [7:0] \mac_pre_s0$2362  = 8'h00;
+  reg [7:0] \mac_pre_s0$2363  = 8'h00;
+  reg [7:0] \mac_pre_s0$2364  = 8'h00;
+  reg [7:0] \mac_pre_s0$2365  = 8'h00;
+  reg [7:0] \mac_pre_s0$2366  = 8'h00;
+  reg [7:0] \mac_pre_s0$2367  = 8'h00;
+  reg [7:0] \mac_pre_s0$2368  = 8'h00;
+  reg [7:0] \mac_pre_s0$2369  = 8'h00;
+  reg [7:0] \mac_pre_s0$2370  = 8'h00;
+  reg \mac_pre_s0$2371  = 1'h0;
   reg mac_pre_valid_s0 = 1'h0;
   wire [15:0] mac_prod0_0;
   wire [15:0] mac_prod0_1;
@@ -4499,25 +4523,25 @@ module nm_spmac_16_32_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload
   reg \mac_wmux0_s0$212  = 1'h0;
   reg [4:0] \mac_wmux0_s0$213  = 5'h00;
   reg [7:0] \mac_wmux0_s0$217  = 8'h00;
-  reg [7:0] \mac_wmux0_s0$2185  = 8'h00;
-  reg [7:0] \mac_wmux0_s0$2186  = 8'h00;
-  reg [7:0] \mac_wmux0_s0$2187  = 8'h00;
-  reg [7:0] \mac_wmux0_s0$2188  = 8'h00;
-  reg [7:0] \mac_wmux0_s0$2189  = 8'h00;
   reg [7:0] \mac_wmux0_s0$219  = 8'h00;
-  reg [7:0] \mac_wmux0_s0$2190  = 8'h00;
-  reg [7:0] \mac_wmux0_s0$2191  = 8'h00;
-  reg [7:0] \mac_wmux0_s0$2192  = 8'h00;
-  reg [7:0] \mac_wmux0_s0$2193  = 8'h00;
-  reg [7:0] \mac_wmux0_s0$2194  = 8'h00;
-  reg [7:0] \mac_wmux0_s0$2195  = 8'h00;
-  reg [7:0] \mac_wmux0_s0$2196  = 8'h00;
-  reg [7:0] \mac_wmux0_s0$2197  = 8'h00;
-  reg [7:0] \mac_wmux0_s0$2198  = 8'h00;
-  reg [7:0] \mac_wmux0_s0$2199  = 8'h00;
-  reg [7:0] \mac_wmux0_s0$2200  = 8'h00;
-  reg \mac_wmux0_s0$2201  = 1'h0;
+  reg [7:0] \mac_wmux0_s0$2201  = 8'h00;
+  reg [7:0] \mac_wmux0_s0$2202  = 8'h00;
+  reg [7:0] \mac_wmux0_s0$2203  = 8'h00;
+  reg [7:0] \mac_wmux0_s0$2204  = 8'h00;
+  reg [7:0] \mac_wmux0_s0$2205  = 8'h00;
+  reg [7:0] \mac_wmux0_s0$2206  = 8'h00;
+  reg [7:0] \mac_wmux0_s0$2207  = 8'h00;
+  reg [7:0] \mac_wmux0_s0$2208  = 8'h00;
+  reg [7:0] \mac_wmux0_s0$2209  = 8'h00;
   reg [7:0] \mac_wmux0_s0$221  = 8'h00;
+  reg [7:0] \mac_wmux0_s0$2210  = 8'h00;
+  reg [7:0] \mac_wmux0_s0$2211  = 8'h00;
+  reg [7:0] \mac_wmux0_s0$2212  = 8'h00;
+  reg [7:0] \mac_wmux0_s0$2213  = 8'h00;
+  reg [7:0] \mac_wmux0_s0$2214  = 8'h00;
+  reg [7:0] \mac_wmux0_s0$2215  = 8'h00;
+  reg [7:0] \mac_wmux0_s0$2216  = 8'h00;
+  reg \mac_wmux0_s0$2217  = 1'h0;
   reg [7:0] \mac_wmux0_s0$223  = 8'h00;
   reg \mac_wmux0_s0$225  = 1'h0;
   reg [4:0] \mac_wmux0_s0$226  = 5'h00;
@@ -4654,23 +4678,23 @@ module nm_spmac_16_32_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload
   reg [4:0] \mac_wmux0_s0$96  = 5'h00;
   reg mac_wmux0_valid_s0 = 1'h0;
   reg mac_wmux1_s0 = 1'h0;
-  reg [7:0] \mac_wmux1_s0$2203  = 8'h00;
-  reg [7:0] \mac_wmux1_s0$2204  = 8'h00;
-  reg [7:0] \mac_wmux1_s0$2205  = 8'h00;
-  reg [7:0] \mac_wmux1_s0$2206  = 8'h00;
-  reg [7:0] \mac_wmux1_s0$2207  = 8'h00;
-  reg [7:0] \mac_wmux1_s0$2208  = 8'h00;
-  reg [7:0] \mac_wmux1_s0$2209  = 8'h00;
-  reg [7:0] \mac_wmux1_s0$2210  = 8'h00;
-  reg [7:0] \mac_wmux1_s0$2211  = 8'h00;
-  reg [7:0] \mac_wmux1_s0$2212  = 8'h00;
-  reg [7:0] \mac_wmux1_s0$2213  = 8'h00;
-  reg [7:0] \mac_wmux1_s0$2214  = 8'h00;
-  reg [7:0] \mac_wmux1_s0$2215  = 8'h00;
-  reg [7:0] \mac_wmux1_s0$2216  = 8'h00;
-  reg [7:0] \mac_wmux1_s0$2217  = 8'h00;
-  reg [7:0] \mac_wmux1_s0$2218  = 8'h00;
-  reg \mac_wmux1_s0$2219  = 1'h0;
+  reg [7:0] \mac_wmux1_s0$2219  = 8'h00;
+  reg [7:0] \mac_wmux1_s0$2220  = 8'h00;
+  reg [7:0] \mac_wmux1_s0$2221  = 8'h00;
+  reg [7:0] \mac_wmux1_s0$2222  = 8'h00;
+  reg [7:0] \mac_wmux1_s0$2223  = 8'h00;
+  reg [7:0] \mac_wmux1_s0$2224  = 8'h00;
+  reg [7:0] \mac_wmux1_s0$2225  = 8'h00;
+  reg [7:0] \mac_wmux1_s0$2226  = 8'h00;
+  reg [7:0] \mac_wmux1_s0$2227  = 8'h00;
+  reg [7:0] \mac_wmux1_s0$2228  = 8'h00;
+  reg [7:0] \mac_wmux1_s0$2229  = 8'h00;
+  reg [7:0] \mac_wmux1_s0$2230  = 8'h00;
+  reg [7:0] \mac_wmux1_s0$2231  = 8'h00;
+  reg [7:0] \mac_wmux1_s0$2232  = 8'h00;
+  reg [7:0] \mac_wmux1_s0$2233  = 8'h00;
+  reg [7:0] \mac_wmux1_s0$2234  = 8'h00;
+  reg \mac_wmux1_s0$2235  = 1'h0;
   reg [4:0] \mac_wmux1_s0$488  = 5'h00;
   reg \mac_wmux1_s0$490  = 1'h0;
   reg [4:0] \mac_wmux1_s0$491  = 5'h00;
@@ -4993,23 +5017,23 @@ module nm_spmac_16_32_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload
   reg [7:0] \mac_wmux2_s0$1273  = 8'h00;
   reg [7:0] \mac_wmux2_s0$1275  = 8'h00;
   reg [7:0] \mac_wmux2_s0$1277  = 8'h00;
-  reg [7:0] \mac_wmux2_s0$2221  = 8'h00;
-  reg [7:0] \mac_wmux2_s0$2222  = 8'h00;
-  reg [7:0] \mac_wmux2_s0$2223  = 8'h00;
-  reg [7:0] \mac_wmux2_s0$2224  = 8'h00;
-  reg [7:0] \mac_wmux2_s0$2225  = 8'h00;
-  reg [7:0] \mac_wmux2_s0$2226  = 8'h00;
-  reg [7:0] \mac_wmux2_s0$2227  = 8'h00;
-  reg [7:0] \mac_wmux2_s0$2228  = 8'h00;
-  reg [7:0] \mac_wmux2_s0$2229  = 8'h00;
-  reg [7:0] \mac_wmux2_s0$2230  = 8'h00;
-  reg [7:0] \mac_wmux2_s0$2231  = 8'h00;
-  reg [7:0] \mac_wmux2_s0$2232  = 8'h00;
-  reg [7:0] \mac_wmux2_s0$2233  = 8'h00;
-  reg [7:0] \mac_wmux2_s0$2234  = 8'h00;
-  reg [7:0] \mac_wmux2_s0$2235  = 8'h00;
-  reg [7:0] \mac_wmux2_s0$2236  = 8'h00;
-  reg \mac_wmux2_s0$2237  = 1'h0;
+  reg [7:0] \mac_wmux2_s0$2237  = 8'h00;
+  reg [7:0] \mac_wmux2_s0$2238  = 8'h00;
+  reg [7:0] \mac_wmux2_s0$2239  = 8'h00;
+  reg [7:0] \mac_wmux2_s0$2240  = 8'h00;
+  reg [7:0] \mac_wmux2_s0$2241  = 8'h00;
+  reg [7:0] \mac_wmux2_s0$2242  = 8'h00;
+  reg [7:0] \mac_wmux2_s0$2243  = 8'h00;
+  reg [7:0] \mac_wmux2_s0$2244  = 8'h00;
+  reg [7:0] \mac_wmux2_s0$2245  = 8'h00;
+  reg [7:0] \mac_wmux2_s0$2246  = 8'h00;
+  reg [7:0] \mac_wmux2_s0$2247  = 8'h00;
+  reg [7:0] \mac_wmux2_s0$2248  = 8'h00;
+  reg [7:0] \mac_wmux2_s0$2249  = 8'h00;
+  reg [7:0] \mac_wmux2_s0$2250  = 8'h00;
+  reg [7:0] \mac_wmux2_s0$2251  = 8'h00;
+  reg [7:0] \mac_wmux2_s0$2252  = 8'h00;
+  reg \mac_wmux2_s0$2253  = 1'h0;
   reg [4:0] \mac_wmux2_s0$892  = 5'h00;
   reg \mac_wmux2_s0$894  = 1'h0;
   reg [4:0] \mac_wmux2_s0$895  = 5'h00;
@@ -5265,23 +5289,23 @@ module nm_spmac_16_32_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload
   reg [7:0] \mac_wmux3_s0$1635  = 8'h00;
   reg [7:0] \mac_wmux3_s0$1637  = 8'h00;
   reg [7:0] \mac_wmux3_s0$1639  = 8'h00;
-  reg [7:0] \mac_wmux3_s0$2239  = 8'h00;
-  reg [7:0] \mac_wmux3_s0$2240  = 8'h00;
-  reg [7:0] \mac_wmux3_s0$2241  = 8'h00;
-  reg [7:0] \mac_wmux3_s0$2242  = 8'h00;
-  reg [7:0] \mac_wmux3_s0$2243  = 8'h00;
-  reg [7:0] \mac_wmux3_s0$2244  = 8'h00;
-  reg [7:0] \mac_wmux3_s0$2245  = 8'h00;
-  reg [7:0] \mac_wmux3_s0$2246  = 8'h00;
-  reg [7:0] \mac_wmux3_s0$2247  = 8'h00;
-  reg [7:0] \mac_wmux3_s0$2248  = 8'h00;
-  reg [7:0] \mac_wmux3_s0$2249  = 8'h00;
-  reg [7:0] \mac_wmux3_s0$2250  = 8'h00;
-  reg [7:0] \mac_wmux3_s0$2251  = 8'h00;
-  reg [7:0] \mac_wmux3_s0$2252  = 8'h00;
-  reg [7:0] \mac_wmux3_s0$2253  = 8'h00;
-  reg [7:0] \mac_wmux3_s0$2254  = 8'h00;
-  reg \mac_wmux3_s0$2255  = 1'h0;
+  reg [7:0] \mac_wmux3_s0$2255  = 8'h00;
+  reg [7:0] \mac_wmux3_s0$2256  = 8'h00;
+  reg [7:0] \mac_wmux3_s0$2257  = 8'h00;
+  reg [7:0] \mac_wmux3_s0$2258  = 8'h00;
+  reg [7:0] \mac_wmux3_s0$2259  = 8'h00;
+  reg [7:0] \mac_wmux3_s0$2260  = 8'h00;
+  reg [7:0] \mac_wmux3_s0$2261  = 8'h00;
+  reg [7:0] \mac_wmux3_s0$2262  = 8'h00;
+  reg [7:0] \mac_wmux3_s0$2263  = 8'h00;
+  reg [7:0] \mac_wmux3_s0$2264  = 8'h00;
+  reg [7:0] \mac_wmux3_s0$2265  = 8'h00;
+  reg [7:0] \mac_wmux3_s0$2266  = 8'h00;
+  reg [7:0] \mac_wmux3_s0$2267  = 8'h00;
+  reg [7:0] \mac_wmux3_s0$2268  = 8'h00;
+  reg [7:0] \mac_wmux3_s0$2269  = 8'h00;
+  reg [7:0] \mac_wmux3_s0$2270  = 8'h00;
+  reg \mac_wmux3_s0$2271  = 1'h0;
   reg mac_wmux3_valid_s0 = 1'h0;
   reg mac_wmux4_s0 = 1'h0;
   reg [4:0] \mac_wmux4_s0$1644  = 5'h00;
@@ -5475,23 +5499,23 @@ module nm_spmac_16_32_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload
   reg [7:0] \mac_wmux4_s0$1942  = 8'h00;
   reg [7:0] \mac_wmux4_s0$1944  = 8'h00;
   reg [7:0] \mac_wmux4_s0$1945  = 8'h00;
-  reg [7:0] \mac_wmux4_s0$2257  = 8'h00;
-  reg [7:0] \mac_wmux4_s0$2258  = 8'h00;
-  reg [7:0] \mac_wmux4_s0$2259  = 8'h00;
-  reg [7:0] \mac_wmux4_s0$2260  = 8'h00;
-  reg [7:0] \mac_wmux4_s0$2261  = 8'h00;
-  reg [7:0] \mac_wmux4_s0$2262  = 8'h00;
-  reg [7:0] \mac_wmux4_s0$2263  = 8'h00;
-  reg [7:0] \mac_wmux4_s0$2264  = 8'h00;
-  reg [7:0] \mac_wmux4_s0$2265  = 8'h00;
-  reg [7:0] \mac_wmux4_s0$2266  = 8'h00;
-  reg [7:0] \mac_wmux4_s0$2267  = 8'h00;
-  reg [7:0] \mac_wmux4_s0$2268  = 8'h00;
-  reg [7:0] \mac_wmux4_s0$2269  = 8'h00;
-  reg [7:0] \mac_wmux4_s0$2270  = 8'h00;
-  reg [7:0] \mac_wmux4_s0$2271  = 8'h00;
-  reg [7:0] \mac_wmux4_s0$2272  = 8'h00;
-  reg \mac_wmux4_s0$2273  = 1'h0;
+  reg [7:0] \mac_wmux4_s0$2273  = 8'h00;
+  reg [7:0] \mac_wmux4_s0$2274  = 8'h00;
+  reg [7:0] \mac_wmux4_s0$2275  = 8'h00;
+  reg [7:0] \mac_wmux4_s0$2276  = 8'h00;
+  reg [7:0] \mac_wmux4_s0$2277  = 8'h00;
+  reg [7:0] \mac_wmux4_s0$2278  = 8'h00;
+  reg [7:0] \mac_wmux4_s0$2279  = 8'h00;
+  reg [7:0] \mac_wmux4_s0$2280  = 8'h00;
+  reg [7:0] \mac_wmux4_s0$2281  = 8'h00;
+  reg [7:0] \mac_wmux4_s0$2282  = 8'h00;
+  reg [7:0] \mac_wmux4_s0$2283  = 8'h00;
+  reg [7:0] \mac_wmux4_s0$2284  = 8'h00;
+  reg [7:0] \mac_wmux4_s0$2285  = 8'h00;
+  reg [7:0] \mac_wmux4_s0$2286  = 8'h00;
+  reg [7:0] \mac_wmux4_s0$2287  = 8'h00;
+  reg [7:0] \mac_wmux4_s0$2288  = 8'h00;
+  reg \mac_wmux4_s0$2289  = 1'h0;
   reg mac_wmux4_valid_s0 = 1'h0;
   wire [4:0] mac_wmux_drop0;
   wire [4:0] mac_wmux_drop1;
@@ -6510,8 +6534,24 @@ module nm_spmac_16_32_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload
   reg stall_adv24_valid = 1'h0;
   wire stall_adv25;
   reg stall_adv25_valid = 1'h0;
+  wire stall_adv26;
+  reg stall_adv26_valid = 1'h0;
+  wire stall_adv27;
+  reg stall_adv27_valid = 1'h0;
+  wire stall_adv28;
+  reg stall_adv28_valid = 1'h0;
+  wire stall_adv29;
+  reg stall_adv29_valid = 1'h0;
   reg stall_adv2_valid = 1'h0;
   wire stall_adv3;
+  wire stall_adv30;
+  reg stall_adv30_valid = 1'h0;
+  wire stall_adv31;
+  reg stall_adv31_valid = 1'h0;
+  wire stall_adv32;
+  reg stall_adv32_valid = 1'h0;
+  wire stall_adv33;
+  reg stall_adv33_valid = 1'h0;
   reg stall_adv3_valid = 1'h0;
   wire stall_adv4;
   reg stall_adv4_valid = 1'h0;
@@ -6526,127 +6566,191 @@ module nm_spmac_16_32_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload
   wire stall_adv9;
   reg stall_adv9_valid = 1'h0;
   always @(posedge clk)
-    \mac_add1_s0$2125  <= \$3853 ;
+    \mac_add0_s0$2106  <= \$3845 ;
   always @(posedge clk)
-    \mac_add1_s0$2126  <= \$3854 ;
+    \mac_add0_s0$2107  <= \$3846 ;
   always @(posedge clk)
-    \mac_add1_s0$2128  <= \$3855 ;
+    \mac_add0_s0$2109  <= \$3847 ;
   always @(posedge clk)
-    \mac_add1_s0$2129  <= \$3856 ;
+    \mac_add0_s0$2110  <= \$3848 ;
   always @(posedge clk)
-    \mac_add1_s0$2131  <= \$3857 ;
+    \mac_add0_s0$2112  <= \$3849 ;
   always @(posedge clk)
-    \mac_add1_s0$2132  <= \$3858 ;
+    \mac_add0_s0$2113  <= \$3850 ;
   always @(posedge clk)
-    \mac_add1_s0$2134  <= \$3859 ;
+    \mac_add0_s0$2115  <= \$3851 ;
   always @(posedge clk)
-    \mac_add1_s0$2135  <= \$3860 ;
+    \mac_add0_s0$2116  <= \$3852 ;
   always @(posedge clk)
-    \mac_add1_s0$2363  <= \$3861 ;
+    \mac_add0_s0$2118  <= \$3853 ;
   always @(posedge clk)
-    mac_add1_valid_s0 <= \$3862 ;
+    \mac_add0_s0$2119  <= \$3854 ;
   always @(posedge clk)
-    mac_add2_s0 <= \$3863 ;
+    \mac_add0_s0$2121  <= \$3855 ;
   always @(posedge clk)
-    \mac_add2_s0$2140  <= \$3864 ;
+    \mac_add0_s0$2122  <= \$3856 ;
   always @(posedge clk)
-    \mac_add2_s0$2142  <= \$3865 ;
+    \mac_add0_s0$2124  <= \$3857 ;
   always @(posedge clk)
-    \mac_add2_s0$2143  <= \$3866 ;
+    \mac_add0_s0$2125  <= \$3858 ;
   always @(posedge clk)
-    \mac_add2_s0$2145  <= \$3867 ;
+    \mac_add0_s0$2377  <= \$3859 ;
   always @(posedge clk)
-    \mac_add2_s0$2146  <= \$3868 ;
+    mac_add0_valid_s0 <= \$3860 ;
   always @(posedge clk)
-    \mac_add2_s0$2148  <= \$3869 ;
+    mac_add1_s0 <= \$3861 ;
   always @(posedge clk)
-    \mac_add2_s0$2149  <= \$3870 ;
+    \mac_add1_s0$2130  <= \$3862 ;
   always @(posedge clk)
-    \mac_add2_s0$2365  <= \$3871 ;
+    \mac_add1_s0$2132  <= \$3863 ;
   always @(posedge clk)
-    mac_add2_valid_s0 <= \$3872 ;
+    \mac_add1_s0$2133  <= \$3864 ;
   always @(posedge clk)
-    mac_add3_s0 <= \$3873 ;
+    \mac_add1_s0$2135  <= \$3865 ;
   always @(posedge clk)
-    \mac_add3_s0$2173  <= \$3874 ;
+    \mac_add1_s0$2136  <= \$3866 ;
   always @(posedge clk)
-    \mac_add3_s0$2176  <= \$3875 ;
+    \mac_add1_s0$2138  <= \$3867 ;
   always @(posedge clk)
-    \mac_add3_s0$2179  <= \$3876 ;
+    \mac_add1_s0$2139  <= \$3868 ;
   always @(posedge clk)
-    \mac_add3_s0$2367  <= \$3877 ;
+    \mac_add1_s0$2141  <= \$3869 ;
   always @(posedge clk)
-    mac_add3_valid_s0 <= \$3878 ;
+    \mac_add1_s0$2142  <= \$3870 ;
   always @(posedge clk)
-    o__valid <= \$3879 ;
+    \mac_add1_s0$2144  <= \$3871 ;
   always @(posedge clk)
-    stall_adv0_valid <= \$3880 ;
+    \mac_add1_s0$2145  <= \$3872 ;
   always @(posedge clk)
-    stall_adv1_valid <= \$3881 ;
+    \mac_add1_s0$2147  <= \$3873 ;
   always @(posedge clk)
-    stall_adv2_valid <= \$3882 ;
+    \mac_add1_s0$2148  <= \$3874 ;
   always @(posedge clk)
-    stall_adv3_valid <= \$3883 ;
+    \mac_add1_s0$2150  <= \$3875 ;
   always @(posedge clk)
-    stall_adv4_valid <= \$3884 ;
+    \mac_add1_s0$2151  <= \$3876 ;
   always @(posedge clk)
-    stall_adv5_valid <= \$3885 ;
+    \mac_add1_s0$2379  <= \$3877 ;
   always @(posedge clk)
-    stall_adv6_valid <= \$3886 ;
+    mac_add1_valid_s0 <= \$3878 ;
   always @(posedge clk)
-    stall_adv7_valid <= \$3887 ;
+    mac_add2_s0 <= \$3879 ;
   always @(posedge clk)
-    stall_adv8_valid <= \$3888 ;
+    \mac_add2_s0$2156  <= \$3880 ;
   always @(posedge clk)
-    stall_adv9_valid <= \$3889 ;
+    \mac_add2_s0$2158  <= \$3881 ;
   always @(posedge clk)
-    stall_adv10_valid <= \$3890 ;
+    \mac_add2_s0$2159  <= \$3882 ;
   always @(posedge clk)
-    stall_adv11_valid <= \$3891 ;
+    \mac_add2_s0$2161  <= \$3883 ;
   always @(posedge clk)
-    stall_adv12_valid <= \$3892 ;
+    \mac_add2_s0$2162  <= \$3884 ;
   always @(posedge clk)
-    stall_adv13_valid <= \$3893 ;
+    \mac_add2_s0$2164  <= \$3885 ;
   always @(posedge clk)
-    stall_adv14_valid <= \$3894 ;
+    \mac_add2_s0$2165  <= \$3886 ;
   always @(posedge clk)
-    stall_adv15_valid <= \$3895 ;
+    \mac_add2_s0$2381  <= \$3887 ;
   always @(posedge clk)
-    stall_adv16_valid <= \$3896 ;
+    mac_add2_valid_s0 <= \$3888 ;
   always @(posedge clk)
-    stall_adv17_valid <= \$3897 ;
+    mac_add3_s0 <= \$3889 ;
   always @(posedge clk)
-    stall_adv18_valid <= \$3898 ;
+    \mac_add3_s0$2189  <= \$3890 ;
   always @(posedge clk)
-    stall_adv19_valid <= \$3899 ;
+    \mac_add3_s0$2192  <= \$3891 ;
   always @(posedge clk)
-    stall_adv20_valid <= \$3900 ;
+    \mac_add3_s0$2195  <= \$3892 ;
   always @(posedge clk)
-    stall_adv21_valid <= \$3901 ;
+    \mac_add3_s0$2383  <= \$3893 ;
   always @(posedge clk)
-    stall_adv22_valid <= \$3902 ;
+    mac_add3_valid_s0 <= \$3894 ;
   always @(posedge clk)
-    stall_adv23_valid <= \$3903 ;
+    o__valid <= \$3895 ;
   always @(posedge clk)
-    stall_adv24_valid <= \$3904 ;
+    stall_adv0_valid <= \$3896 ;
   always @(posedge clk)
-    stall_adv25_valid <= \$3905 ;
+    stall_adv1_valid <= \$3897 ;
   always @(posedge clk)
-    mac_acc0 <= \$3906 ;
+    stall_adv2_valid <= \$3898 ;
   always @(posedge clk)
-    mac_acc0_out <= \$3907 ;
+    stall_adv3_valid <= \$3899 ;
   always @(posedge clk)
-    mac_acc1 <= \$3908 ;
+    stall_adv4_valid <= \$3900 ;
   always @(posedge clk)
-    mac_acc1_out <= \$3909 ;
+    stall_adv5_valid <= \$3901 ;
   always @(posedge clk)
-    mac_acc2 <= \$3910 ;
+    stall_adv6_valid <= \$3902 ;
   always @(posedge clk)
-    mac_acc2_out <= \$3911 ;
+    stall_adv7_valid <= \$3903 ;
   always @(posedge clk)
-    mac_acc3 <= \$3912 ;
+    stall_adv8_valid <= \$3904 ;
   always @(posedge clk)
-    mac_acc3_out <= \$3913 ;
+    stall_adv9_valid <= \$3905 ;
+  always @(posedge clk)
+    stall_adv10_valid <= \$3906 ;
+  always @(posedge clk)
+    stall_adv11_valid <= \$3907 ;
+  always @(posedge clk)
+    stall_adv12_valid <= \$3908 ;
+  always @(posedge clk)
+    stall_adv13_valid <= \$3909 ;
+  always @(posedge clk)
+    stall_adv14_valid <= \$3910 ;
+  always @(posedge clk)
+    stall_adv15_valid <= \$3911 ;
+  always @(posedge clk)
+    stall_adv16_valid <= \$3912 ;
+  always @(posedge clk)
+    stall_adv17_valid <= \$3913 ;
+  always @(posedge clk)
+    stall_adv18_valid <= \$3914 ;
+  always @(posedge clk)
+    stall_adv19_valid <= \$3915 ;
+  always @(posedge clk)
+    stall_adv20_valid <= \$3916 ;
+  always @(posedge clk)
+    stall_adv21_valid <= \$3917 ;
+  always @(posedge clk)
+    stall_adv22_valid <= \$3918 ;
+  always @(posedge clk)
+    stall_adv23_valid <= \$3919 ;
+  always @(posedge clk)
+    stall_adv24_valid <= \$3920 ;
+  always @(posedge clk)
+    stall_adv25_valid <= \$3921 ;
+  always @(posedge clk)
+    stall_adv26_valid <= \$3922 ;
+  always @(posedge clk)
+    stall_adv27_valid <= \$3923 ;
+  always @(posedge clk)
+    stall_adv28_valid <= \$3924 ;
+  always @(posedge clk)
+    stall_adv29_valid <= \$3925 ;
+  always @(posedge clk)
+    stall_adv30_valid <= \$3926 ;
+  always @(posedge clk)
+    stall_adv31_valid <= \$3927 ;
+  always @(posedge clk)
+    stall_adv32_valid <= \$3928 ;
+  always @(posedge clk)
+    stall_adv33_valid <= \$3929 ;
+  always @(posedge clk)
+    mac_acc0 <= \$3930 ;
+  always @(posedge clk)
+    mac_acc0_out <= \$3931 ;
+  always @(posedge clk)
+    mac_acc1 <= \$3932 ;
+  always @(posedge clk)
+    mac_acc1_out <= \$3933 ;
+  always @(posedge clk)
+    mac_acc2 <= \$3934 ;
+  always @(posedge clk)
+    mac_acc2_out <= \$3935 ;
+  always @(posedge clk)
+    mac_acc3 <= \$3936 ;
+  always @(posedge clk)
+    mac_acc3_out <= \$3937 ;
   assign \$1  = ~ o__valid;
   assign i__ready = \$1  | o__ready;
   assign mac_wmux_keep0 = ! i__payload[132:128];
@@ -9935,6 +10039,22 @@ module nm_spmac_16_32_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload
   assign stall_adv12 = \$2592  | o__ready;
   assign \$2593  = ~ stall_adv13_valid;
   assign stall_adv13 = \$2593  | o__ready;
+  assign \$2594  = ~ stall_adv14_valid;
+  assign stall_adv14 = \$2594  | o__ready;
+  assign \$2595  = ~ stall_adv15_valid;
+  assign stall_adv15 = \$2595  | o__ready;
+  assign \$2596  = ~ stall_adv16_valid;
+  assign stall_adv16 = \$2596  | o__ready;
+  assign \$2597  = ~ stall_adv17_valid;
+  assign stall_adv17 = \$2597  | o__ready;
+  assign \$2598  = ~ stall_adv18_valid;
+  assign stall_adv18 = \$2598  | o__ready;
+  assign \$2599  = ~ stall_adv19_valid;
+  assign stall_adv19 = \$2599  | o__ready;
+  assign \$2600  = ~ stall_adv20_valid;
+  assign stall_adv20 = \$2600  | o__ready;
+  assign \$2601  = ~ stall_adv21_valid;
+  assign stall_adv21 = \$2601  | o__ready;
   assign mac0_sum0_p0 = $signed(mac_prod0_0) + $signed(mac_prod0_1);
   assign mac0_sum0_p1 = $signed(mac_prod0_2) + $signed(mac_prod0_3);
   assign mac0_sum0_p2 = $signed(mac_prod0_4) + $signed(mac_prod0_5);
@@ -9967,2293 +10087,2269 @@ module nm_spmac_16_32_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload
   assign mac3_sum0_p5 = $signed(mac_prod3_10) + $signed(mac_prod3_11);
   assign mac3_sum0_p6 = $signed(mac_prod3_12) + $signed(mac_prod3_13);
   assign mac3_sum0_p7 = $signed(mac_prod3_14) + $signed(mac_prod3_15);
-  assign \$2594  = ~ stall_adv14_valid;
-  assign stall_adv14 = \$2594  | o__ready;
-  assign mac0_sum1_p0 = $signed(mac_add0_s0) + $signed(\mac_add0_s0$2064 );
-  assign mac0_sum1_p1 = $signed(\mac_add0_s0$2066 ) + $signed(\mac_add0_s0$2067 );
-  assign mac0_sum1_p2 = $signed(\mac_add0_s0$2069 ) + $signed(\mac_add0_s0$2070 );
-  assign mac0_sum1_p3 = $signed(\mac_add0_s0$2072 ) + $signed(\mac_add0_s0$2073 );
-  assign mac1_sum1_p0 = $signed(\mac_add0_s0$2075 ) + $signed(\mac_add0_s0$2076 );
-  assign mac1_sum1_p1 = $signed(\mac_add0_s0$2078 ) + $signed(\mac_add0_s0$2079 );
-  assign mac1_sum1_p2 = $signed(\mac_add0_s0$2081 ) + $signed(\mac_add0_s0$2082 );
-  assign mac1_sum1_p3 = $signed(\mac_add0_s0$2084 ) + $signed(\mac_add0_s0$2085 );
-  assign mac2_sum1_p0 = $signed(\mac_add0_s0$2087 ) + $signed(\mac_add0_s0$2088 );
-  assign mac2_sum1_p1 = $signed(\mac_add0_s0$2090 ) + $signed(\mac_add0_s0$2091 );
-  assign mac2_sum1_p2 = $signed(\mac_add0_s0$2093 ) + $signed(\mac_add0_s0$2094 );
-  assign mac2_sum1_p3 = $signed(\mac_add0_s0$2096 ) + $signed(\mac_add0_s0$2097 );
-  assign mac3_sum1_p0 = $signed(\mac_add0_s0$2099 ) + $signed(\mac_add0_s0$2100 );
-  assign mac3_sum1_p1 = $signed(\mac_add0_s0$2102 ) + $signed(\mac_add0_s0$2103 );
-  assign mac3_sum1_p2 = $signed(\mac_add0_s0$2105 ) + $signed(\mac_add0_s0$2106 );
-  assign mac3_sum1_p3 = $signed(\mac_add0_s0$2108 ) + $signed(\mac_add0_s0$2109 );
-  assign \$2595  = ~ stall_adv15_valid;
-  assign stall_adv15 = \$2595  | o__ready;
-  assign mac0_sum2_p0 = $signed(mac_add1_s0) + $signed(\mac_add1_s0$2114 );
-  assign mac0_sum2_p1 = $signed(\mac_add1_s0$2116 ) + $signed(\mac_add1_s0$2117 );
-  assign mac1_sum2_p0 = $signed(\mac_add1_s0$2119 ) + $signed(\mac_add1_s0$2120 );
-  assign mac1_sum2_p1 = $signed(\mac_add1_s0$2122 ) + $signed(\mac_add1_s0$2123 );
-  assign mac2_sum2_p0 = $signed(\mac_add1_s0$2125 ) + $signed(\mac_add1_s0$2126 );
-  assign mac2_sum2_p1 = $signed(\mac_add1_s0$2128 ) + $signed(\mac_add1_s0$2129 );
-  assign mac3_sum2_p0 = $signed(\mac_add1_s0$2131 ) + $signed(\mac_add1_s0$2132 );
-  assign mac3_sum2_p1 = $signed(\mac_add1_s0$2134 ) + $signed(\mac_add1_s0$2135 );
-  assign \$2596  = ~ stall_adv16_valid;
-  assign stall_adv16 = \$2596  | o__ready;
-  assign mac0_sum3_p0 = $signed(mac_add2_s0) + $signed(\mac_add2_s0$2140 );
-  assign mac1_sum3_p0 = $signed(\mac_add2_s0$2142 ) + $signed(\mac_add2_s0$2143 );
-  assign mac2_sum3_p0 = $signed(\mac_add2_s0$2145 ) + $signed(\mac_add2_s0$2146 );
-  assign mac3_sum3_p0 = $signed(\mac_add2_s0$2148 ) + $signed(\mac_add2_s0$2149 );
-  assign \$2597  = ~ stall_adv17_valid;
-  assign stall_adv17 = \$2597  | o__ready;
-  assign \$2598  = ~ stall_adv18_valid;
-  assign stall_adv18 = \$2598  | o__ready;
-  assign \$2599  = ~ stall_adv19_valid;
-  assign stall_adv19 = \$2599  | o__ready;
-  assign \$2600  = ~ stall_adv20_valid;
-  assign stall_adv20 = \$2600  | o__ready;
-  assign \$2601  = ~ stall_adv21_valid;
-  assign stall_adv21 = \$2601  | o__ready;
   assign \$2602  = ~ stall_adv22_valid;
   assign stall_adv22 = \$2602  | o__ready;
+  assign mac0_sum1_p0 = $signed(mac_add0_s0) + $signed(\mac_add0_s0$2080 );
+  assign mac0_sum1_p1 = $signed(\mac_add0_s0$2082 ) + $signed(\mac_add0_s0$2083 );
+  assign mac0_sum1_p2 = $signed(\mac_add0_s0$2085 ) + $signed(\mac_add0_s0$2086 );
+  assign mac0_sum1_p3 = $signed(\mac_add0_s0$2088 ) + $signed(\mac_add0_s0$2089 );
+  assign mac1_sum1_p0 = $signed(\mac_add0_s0$2091 ) + $signed(\mac_add0_s0$2092 );
+  assign mac1_sum1_p1 = $signed(\mac_add0_s0$2094 ) + $signed(\mac_add0_s0$2095 );
+  assign mac1_sum1_p2 = $signed(\mac_add0_s0$2097 ) + $signed(\mac_add0_s0$2098 );
+  assign mac1_sum1_p3 = $signed(\mac_add0_s0$2100 ) + $signed(\mac_add0_s0$2101 );
+  assign mac2_sum1_p0 = $signed(\mac_add0_s0$2103 ) + $signed(\mac_add0_s0$2104 );
+  assign mac2_sum1_p1 = $signed(\mac_add0_s0$2106 ) + $signed(\mac_add0_s0$2107 );
+  assign mac2_sum1_p2 = $signed(\mac_add0_s0$2109 ) + $signed(\mac_add0_s0$2110 );
+  assign mac2_sum1_p3 = $signed(\mac_add0_s0$2112 ) + $signed(\mac_add0_s0$2113 );
+  assign mac3_sum1_p0 = $signed(\mac_add0_s0$2115 ) + $signed(\mac_add0_s0$2116 );
+  assign mac3_sum1_p1 = $signed(\mac_add0_s0$2118 ) + $signed(\mac_add0_s0$2119 );
+  assign mac3_sum1_p2 = $signed(\mac_add0_s0$2121 ) + $signed(\mac_add0_s0$2122 );
+  assign mac3_sum1_p3 = $signed(\mac_add0_s0$2124 ) + $signed(\mac_add0_s0$2125 );
   assign \$2603  = ~ stall_adv23_valid;
   assign stall_adv23 = \$2603  | o__ready;
+  assign mac0_sum2_p0 = $signed(mac_add1_s0) + $signed(\mac_add1_s0$2130 );
+  assign mac0_sum2_p1 = $signed(\mac_add1_s0$2132 ) + $signed(\mac_add1_s0$2133 );
+  assign mac1_sum2_p0 = $signed(\mac_add1_s0$2135 ) + $signed(\mac_add1_s0$2136 );
+  assign mac1_sum2_p1 = $signed(\mac_add1_s0$2138 ) + $signed(\mac_add1_s0$2139 );
+  assign mac2_sum2_p0 = $signed(\mac_add1_s0$2141 ) + $signed(\mac_add1_s0$2142 );
+  assign mac2_sum2_p1 = $signed(\mac_add1_s0$2144 ) + $signed(\mac_add1_s0$2145 );
+  assign mac3_sum2_p0 = $signed(\mac_add1_s0$2147 ) + $signed(\mac_add1_s0$2148 );
+  assign mac3_sum2_p1 = $signed(\mac_add1_s0$2150 ) + $signed(\mac_add1_s0$2151 );
   assign \$2604  = ~ stall_adv24_valid;
   assign stall_adv24 = \$2604  | o__ready;
+  assign mac0_sum3_p0 = $signed(mac_add2_s0) + $signed(\mac_add2_s0$2156 );
+  assign mac1_sum3_p0 = $signed(\mac_add2_s0$2158 ) + $signed(\mac_add2_s0$2159 );
+  assign mac2_sum3_p0 = $signed(\mac_add2_s0$2161 ) + $signed(\mac_add2_s0$2162 );
+  assign mac3_sum3_p0 = $signed(\mac_add2_s0$2164 ) + $signed(\mac_add2_s0$2165 );
   assign \$2605  = ~ stall_adv25_valid;
   assign stall_adv25 = \$2605  | o__ready;
-  assign \$2606  = $signed(mac_acc0) + $signed(mac_add3_s0);
-  assign \$2607  = $signed(mac_acc1) + $signed(\mac_add3_s0$2173 );
-  assign \$2608  = $signed(mac_acc2) + $signed(\mac_add3_s0$2176 );
-  assign \$2609  = $signed(mac_acc3) + $signed(\mac_add3_s0$2179 );
-  assign \$2610  = ~ \mac_wmux0_s0$473 [0];
-  assign \$2611  = \mac_wmux0_s0$472  & \$2610 ;
-  assign \$2612  = ~ \mac_wmux1_s0$864 [1];
-  assign \$2613  = \mac_wmux1_s0$863  & \$2612 ;
-  assign \$2614  = ~ \mac_wmux1_s0$877 [1];
-  assign \$2615  = \mac_wmux1_s0$876  & \$2614 ;
-  assign \$2616  = ~ \mac_wmux2_s0$1228 [2];
-  assign \$2617  = \mac_wmux2_s0$1227  & \$2616 ;
-  assign \$2618  = ~ \mac_wmux2_s0$1241 [2];
-  assign \$2619  = \mac_wmux2_s0$1240  & \$2618 ;
-  assign \$2620  = ~ \mac_wmux2_s0$1254 [2];
-  assign \$2621  = \mac_wmux2_s0$1253  & \$2620 ;
-  assign \$2622  = ~ \mac_wmux2_s0$1267 [2];
-  assign \$2623  = \mac_wmux2_s0$1266  & \$2622 ;
-  assign \$2624  = ~ \mac_wmux3_s0$1538 [3];
-  assign \$2625  = \mac_wmux3_s0$1537  & \$2624 ;
-  assign \$2626  = ~ \mac_wmux3_s0$1551 [3];
-  assign \$2627  = \mac_wmux3_s0$1550  & \$2626 ;
-  assign \$2628  = ~ \mac_wmux3_s0$1564 [3];
-  assign \$2629  = \mac_wmux3_s0$1563  & \$2628 ;
-  assign \$2630  = ~ \mac_wmux3_s0$1577 [3];
-  assign \$2631  = \mac_wmux3_s0$1576  & \$2630 ;
-  assign \$2632  = ~ \mac_wmux3_s0$1590 [3];
-  assign \$2633  = \mac_wmux3_s0$1589  & \$2632 ;
-  assign \$2634  = ~ \mac_wmux3_s0$1603 [3];
-  assign \$2635  = \mac_wmux3_s0$1602  & \$2634 ;
-  assign \$2636  = ~ \mac_wmux3_s0$1616 [3];
-  assign \$2637  = \mac_wmux3_s0$1615  & \$2636 ;
-  assign \$2638  = ~ \mac_wmux3_s0$1629 [3];
-  assign \$2639  = \mac_wmux3_s0$1628  & \$2638 ;
-  assign \$2640  = mac_add3_valid_s0 & \mac_add3_s0$2367 ;
-  assign \$2641  = mac_add3_valid_s0 & \mac_add3_s0$2367 ;
-  assign \$2642  = mac_add3_valid_s0 & \mac_add3_s0$2367 ;
-  assign \$2643  = mac_add3_valid_s0 & \mac_add3_s0$2367 ;
-  assign \$2644  = mac_add3_valid_s0 & \mac_add3_s0$2367 ;
-  assign \$2645  = mac_add3_valid_s0 & \mac_add3_s0$2367 ;
-  assign \$2646  = mac_add3_valid_s0 & \mac_add3_s0$2367 ;
-  assign \$2647  = mac_add3_valid_s0 & \mac_add3_s0$2367 ;
-  assign \$2648  = mac_add3_valid_s0 & \mac_add3_s0$2367 ;
-  assign \$2649  = mac_add3_valid_s0 & \mac_add3_s0$2367 ;
-  assign \$2650  = mac_add3_valid_s0 & \mac_add3_s0$2367 ;
-  assign \$2651  = mac_add3_valid_s0 & \mac_add3_s0$2367 ;
-  assign \$2652  = mac_add3_valid_s0 & \mac_add3_s0$2367 ;
-  assign \$2653  = mac_add3_valid_s0 & \mac_add3_s0$2367 ;
-  assign \$2654  = mac_add3_valid_s0 & \mac_add3_s0$2367 ;
-  assign \$2655  = mac_add3_valid_s0 & \mac_add3_s0$2367 ;
-  assign \$2656  = mac_add3_valid_s0 & \mac_add3_s0$2367 ;
-  assign \$2657  = mac_add3_valid_s0 & \mac_add3_s0$2367 ;
-  assign \$2658  = mac_add3_valid_s0 & \mac_add3_s0$2367 ;
-  assign \$2659  = mac_add3_valid_s0 & \mac_add3_s0$2367 ;
-  assign \$2660  = mac_add3_valid_s0 & \mac_add3_s0$2367 ;
-  assign \$2661  = mac_add3_valid_s0 & \mac_add3_s0$2367 ;
-  assign \$2662  = mac_add3_valid_s0 & \mac_add3_s0$2367 ;
-  assign \$2663  = mac_add3_valid_s0 & \mac_add3_s0$2367 ;
-  assign \$2664  = mac_add3_valid_s0 & \mac_add3_s0$2367 ;
-  assign \$2665  = mac_add3_valid_s0 & \mac_add3_s0$2367 ;
-  assign \$2666  = mac_add3_valid_s0 & \mac_add3_s0$2367 ;
-  assign \$2667  = stall_adv18 & mac_add3_valid_s0;
-  assign \$2668  = \mac_add3_s0$2367  ? 32'd0 : \$2606 [31:0];
-  assign \$2669  = stall_adv20 & mac_add3_valid_s0;
-  assign \$2670  = \mac_add3_s0$2367  ? 32'd0 : \$2607 [31:0];
-  assign \$2671  = stall_adv22 & mac_add3_valid_s0;
-  assign \$2672  = \mac_add3_s0$2367  ? 32'd0 : \$2608 [31:0];
-  assign \$2673  = stall_adv24 & mac_add3_valid_s0;
-  assign \$2674  = \mac_add3_s0$2367  ? 32'd0 : \$2609 [31:0];
+  assign \$2606  = ~ stall_adv26_valid;
+  assign stall_adv26 = \$2606  | o__ready;
+  assign \$2607  = ~ stall_adv27_valid;
+  assign stall_adv27 = \$2607  | o__ready;
+  assign \$2608  = ~ stall_adv28_valid;
+  assign stall_adv28 = \$2608  | o__ready;
+  assign \$2609  = ~ stall_adv29_valid;
+  assign stall_adv29 = \$2609  | o__ready;
+  assign \$2610  = ~ stall_adv30_valid;
+  assign stall_adv30 = \$2610  | o__ready;
+  assign \$2611  = ~ stall_adv31_valid;
+  assign stall_adv31 = \$2611  | o__ready;
+  assign \$2612  = ~ stall_adv32_valid;
+  assign stall_adv32 = \$2612  | o__ready;
+  assign \$2613  = ~ stall_adv33_valid;
+  assign stall_adv33 = \$2613  | o__ready;
+  assign \$2614  = $signed(mac_acc0) + $signed(mac_add3_s0);
+  assign \$2615  = $signed(mac_acc1) + $signed(\mac_add3_s0$2189 );
+  assign \$2616  = $signed(mac_acc2) + $signed(\mac_add3_s0$2192 );
+  assign \$2617  = $signed(mac_acc3) + $signed(\mac_add3_s0$2195 );
+  assign \$2618  = ~ \mac_wmux0_s0$473 [0];
+  assign \$2619  = \mac_wmux0_s0$472  & \$2618 ;
+  assign \$2620  = ~ \mac_wmux1_s0$864 [1];
+  assign \$2621  = \mac_wmux1_s0$863  & \$2620 ;
+  assign \$2622  = ~ \mac_wmux1_s0$877 [1];
+  assign \$2623  = \mac_wmux1_s0$876  & \$2622 ;
+  assign \$2624  = ~ \mac_wmux2_s0$1228 [2];
+  assign \$2625  = \mac_wmux2_s0$1227  & \$2624 ;
+  assign \$2626  = ~ \mac_wmux2_s0$1241 [2];
+  assign \$2627  = \mac_wmux2_s0$1240  & \$2626 ;
+  assign \$2628  = ~ \mac_wmux2_s0$1254 [2];
+  assign \$2629  = \mac_wmux2_s0$1253  & \$2628 ;
+  assign \$2630  = ~ \mac_wmux2_s0$1267 [2];
+  assign \$2631  = \mac_wmux2_s0$1266  & \$2630 ;
+  assign \$2632  = ~ \mac_wmux3_s0$1538 [3];
+  assign \$2633  = \mac_wmux3_s0$1537  & \$2632 ;
+  assign \$2634  = ~ \mac_wmux3_s0$1551 [3];
+  assign \$2635  = \mac_wmux3_s0$1550  & \$2634 ;
+  assign \$2636  = ~ \mac_wmux3_s0$1564 [3];
+  assign \$2637  = \mac_wmux3_s0$1563  & \$2636 ;
+  assign \$2638  = ~ \mac_wmux3_s0$1577 [3];
+  assign \$2639  = \mac_wmux3_s0$1576  & \$2638 ;
+  assign \$2640  = ~ \mac_wmux3_s0$1590 [3];
+  assign \$2641  = \mac_wmux3_s0$1589  & \$2640 ;
+  assign \$2642  = ~ \mac_wmux3_s0$1603 [3];
+  assign \$2643  = \mac_wmux3_s0$1602  & \$2642 ;
+  assign \$2644  = ~ \mac_wmux3_s0$1616 [3];
+  assign \$2645  = \mac_wmux3_s0$1615  & \$2644 ;
+  assign \$2646  = ~ \mac_wmux3_s0$1629 [3];
+  assign \$2647  = \mac_wmux3_s0$1628  & \$2646 ;
+  assign \$2648  = mac_add3_valid_s0 & \mac_add3_s0$2383 ;
+  assign \$2649  = mac_add3_valid_s0 & \mac_add3_s0$2383 ;
+  assign \$2650  = mac_add3_valid_s0 & \mac_add3_s0$2383 ;
+  assign \$2651  = mac_add3_valid_s0 & \mac_add3_s0$2383 ;
+  assign \$2652  = mac_add3_valid_s0 & \mac_add3_s0$2383 ;
+  assign \$2653  = mac_add3_valid_s0 & \mac_add3_s0$2383 ;
+  assign \$2654  = mac_add3_valid_s0 & \mac_add3_s0$2383 ;
+  assign \$2655  = mac_add3_valid_s0 & \mac_add3_s0$2383 ;
+  assign \$2656  = mac_add3_valid_s0 & \mac_add3_s0$2383 ;
+  assign \$2657  = mac_add3_valid_s0 & \mac_add3_s0$2383 ;
+  assign \$2658  = mac_add3_valid_s0 & \mac_add3_s0$2383 ;
+  assign \$2659  = mac_add3_valid_s0 & \mac_add3_s0$2383 ;
+  assign \$2660  = mac_add3_valid_s0 & \mac_add3_s0$2383 ;
+  assign \$2661  = mac_add3_valid_s0 & \mac_add3_s0$2383 ;
+  assign \$2662  = mac_add3_valid_s0 & \mac_add3_s0$2383 ;
+  assign \$2663  = mac_add3_valid_s0 & \mac_add3_s0$2383 ;
+  assign \$2664  = mac_add3_valid_s0 & \mac_add3_s0$2383 ;
+  assign \$2665  = mac_add3_valid_s0 & \mac_add3_s0$2383 ;
+  assign \$2666  = mac_add3_valid_s0 & \mac_add3_s0$2383 ;
+  assign \$2667  = mac_add3_valid_s0 & \mac_add3_s0$2383 ;
+  assign \$2668  = mac_add3_valid_s0 & \mac_add3_s0$2383 ;
+  assign \$2669  = mac_add3_valid_s0 & \mac_add3_s0$2383 ;
+  assign \$2670  = mac_add3_valid_s0 & \mac_add3_s0$2383 ;
+  assign \$2671  = mac_add3_valid_s0 & \mac_add3_s0$2383 ;
+  assign \$2672  = mac_add3_valid_s0 & \mac_add3_s0$2383 ;
+  assign \$2673  = mac_add3_valid_s0 & \mac_add3_s0$2383 ;
+  assign \$2674  = mac_add3_valid_s0 & \mac_add3_s0$2383 ;
+  assign \$2675  = mac_add3_valid_s0 & \mac_add3_s0$2383 ;
+  assign \$2676  = mac_add3_valid_s0 & \mac_add3_s0$2383 ;
+  assign \$2677  = mac_add3_valid_s0 & \mac_add3_s0$2383 ;
+  assign \$2678  = mac_add3_valid_s0 & \mac_add3_s0$2383 ;
+  assign \$2679  = mac_add3_valid_s0 & \mac_add3_s0$2383 ;
+  assign \$2680  = mac_add3_valid_s0 & \mac_add3_s0$2383 ;
+  assign \$2681  = mac_add3_valid_s0 & \mac_add3_s0$2383 ;
+  assign \$2682  = mac_add3_valid_s0 & \mac_add3_s0$2383 ;
+  assign \$2683  = stall_adv26 & mac_add3_valid_s0;
+  assign \$2684  = \mac_add3_s0$2383  ? 32'd0 : \$2614 [31:0];
+  assign \$2685  = stall_adv28 & mac_add3_valid_s0;
+  assign \$2686  = \mac_add3_s0$2383  ? 32'd0 : \$2615 [31:0];
+  assign \$2687  = stall_adv30 & mac_add3_valid_s0;
+  assign \$2688  = \mac_add3_s0$2383  ? 32'd0 : \$2616 [31:0];
+  assign \$2689  = stall_adv32 & mac_add3_valid_s0;
+  assign \$2690  = \mac_add3_s0$2383  ? 32'd0 : \$2617 [31:0];
   always @(posedge clk)
-    \mac_wmux0_s0$79  <= \$2675 ;
+    \mac_wmux0_s0$79  <= \$2691 ;
   always @(posedge clk)
-    mac_wmux0_s0 <= \$2676 ;
+    mac_wmux0_s0 <= \$2692 ;
   always @(posedge clk)
-    \mac_wmux0_s0$95  <= \$2677 ;
+    \mac_wmux0_s0$95  <= \$2693 ;
   always @(posedge clk)
-    \mac_wmux0_s0$108  <= \$2678 ;
+    \mac_wmux0_s0$108  <= \$2694 ;
   always @(posedge clk)
-    \mac_wmux0_s0$121  <= \$2679 ;
+    \mac_wmux0_s0$121  <= \$2695 ;
   always @(posedge clk)
-    \mac_wmux0_s0$134  <= \$2680 ;
+    \mac_wmux0_s0$134  <= \$2696 ;
   always @(posedge clk)
-    \mac_wmux0_s0$147  <= \$2681 ;
+    \mac_wmux0_s0$147  <= \$2697 ;
   always @(posedge clk)
-    \mac_wmux0_s0$160  <= \$2682 ;
+    \mac_wmux0_s0$160  <= \$2698 ;
   always @(posedge clk)
-    \mac_wmux0_s0$173  <= \$2683 ;
+    \mac_wmux0_s0$173  <= \$2699 ;
   always @(posedge clk)
-    \mac_wmux0_s0$186  <= \$2684 ;
+    \mac_wmux0_s0$186  <= \$2700 ;
   always @(posedge clk)
-    \mac_wmux0_s0$199  <= \$2685 ;
+    \mac_wmux0_s0$199  <= \$2701 ;
   always @(posedge clk)
-    \mac_wmux0_s0$212  <= \$2686 ;
+    \mac_wmux0_s0$212  <= \$2702 ;
   always @(posedge clk)
-    \mac_wmux0_s0$225  <= \$2687 ;
+    \mac_wmux0_s0$225  <= \$2703 ;
   always @(posedge clk)
-    \mac_wmux0_s0$238  <= \$2688 ;
+    \mac_wmux0_s0$238  <= \$2704 ;
   always @(posedge clk)
-    \mac_wmux0_s0$251  <= \$2689 ;
+    \mac_wmux0_s0$251  <= \$2705 ;
   always @(posedge clk)
-    \mac_wmux0_s0$264  <= \$2690 ;
+    \mac_wmux0_s0$264  <= \$2706 ;
   always @(posedge clk)
-    \mac_wmux0_s0$277  <= \$2691 ;
+    \mac_wmux0_s0$277  <= \$2707 ;
   always @(posedge clk)
-    \mac_wmux0_s0$290  <= \$2692 ;
+    \mac_wmux0_s0$290  <= \$2708 ;
   always @(posedge clk)
-    \mac_wmux0_s0$303  <= \$2693 ;
+    \mac_wmux0_s0$303  <= \$2709 ;
   always @(posedge clk)
-    \mac_wmux0_s0$316  <= \$2694 ;
+    \mac_wmux0_s0$316  <= \$2710 ;
   always @(posedge clk)
-    \mac_wmux0_s0$329  <= \$2695 ;
+    \mac_wmux0_s0$329  <= \$2711 ;
   always @(posedge clk)
-    \mac_wmux0_s0$342  <= \$2696 ;
+    \mac_wmux0_s0$342  <= \$2712 ;
   always @(posedge clk)
-    \mac_wmux0_s0$355  <= \$2697 ;
+    \mac_wmux0_s0$355  <= \$2713 ;
   always @(posedge clk)
-    \mac_wmux0_s0$368  <= \$2698 ;
+    \mac_wmux0_s0$368  <= \$2714 ;
   always @(posedge clk)
-    \mac_wmux0_s0$381  <= \$2699 ;
+    \mac_wmux0_s0$381  <= \$2715 ;
   always @(posedge clk)
-    \mac_wmux0_s0$394  <= \$2700 ;
+    \mac_wmux0_s0$394  <= \$2716 ;
   always @(posedge clk)
-    \mac_wmux0_s0$407  <= \$2701 ;
+    \mac_wmux0_s0$407  <= \$2717 ;
   always @(posedge clk)
-    \mac_wmux0_s0$420  <= \$2702 ;
+    \mac_wmux0_s0$420  <= \$2718 ;
   always @(posedge clk)
-    \mac_wmux0_s0$433  <= \$2703 ;
+    \mac_wmux0_s0$433  <= \$2719 ;
   always @(posedge clk)
-    \mac_wmux0_s0$446  <= \$2704 ;
+    \mac_wmux0_s0$446  <= \$2720 ;
   always @(posedge clk)
-    \mac_wmux0_s0$459  <= \$2705 ;
+    \mac_wmux0_s0$459  <= \$2721 ;
   always @(posedge clk)
-    \mac_wmux0_s0$472  <= \$2706 ;
+    \mac_wmux0_s0$472  <= \$2722 ;
   always @(posedge clk)
-    \mac_wmux0_s0$80  <= \$2707 ;
+    \mac_wmux0_s0$80  <= \$2723 ;
   always @(posedge clk)
-    \mac_wmux0_s0$77  <= \$2708 ;
+    \mac_wmux0_s0$77  <= \$2724 ;
   always @(posedge clk)
-    \mac_wmux0_s0$96  <= \$2709 ;
+    \mac_wmux0_s0$96  <= \$2725 ;
   always @(posedge clk)
-    \mac_wmux0_s0$109  <= \$2710 ;
+    \mac_wmux0_s0$109  <= \$2726 ;
   always @(posedge clk)
-    \mac_wmux0_s0$122  <= \$2711 ;
+    \mac_wmux0_s0$122  <= \$2727 ;
   always @(posedge clk)
-    \mac_wmux0_s0$135  <= \$2712 ;
+    \mac_wmux0_s0$135  <= \$2728 ;
   always @(posedge clk)
-    \mac_wmux0_s0$148  <= \$2713 ;
+    \mac_wmux0_s0$148  <= \$2729 ;
   always @(posedge clk)
-    \mac_wmux0_s0$161  <= \$2714 ;
+    \mac_wmux0_s0$161  <= \$2730 ;
   always @(posedge clk)
-    \mac_wmux0_s0$174  <= \$2715 ;
+    \mac_wmux0_s0$174  <= \$2731 ;
   always @(posedge clk)
-    \mac_wmux0_s0$187  <= \$2716 ;
+    \mac_wmux0_s0$187  <= \$2732 ;
   always @(posedge clk)
-    \mac_wmux0_s0$200  <= \$2717 ;
+    \mac_wmux0_s0$200  <= \$2733 ;
   always @(posedge clk)
-    \mac_wmux0_s0$213  <= \$2718 ;
+    \mac_wmux0_s0$213  <= \$2734 ;
   always @(posedge clk)
-    \mac_wmux0_s0$226  <= \$2719 ;
+    \mac_wmux0_s0$226  <= \$2735 ;
   always @(posedge clk)
-    \mac_wmux0_s0$239  <= \$2720 ;
+    \mac_wmux0_s0$239  <= \$2736 ;
   always @(posedge clk)
-    \mac_wmux0_s0$252  <= \$2721 ;
+    \mac_wmux0_s0$252  <= \$2737 ;
   always @(posedge clk)
-    \mac_wmux0_s0$265  <= \$2722 ;
+    \mac_wmux0_s0$265  <= \$2738 ;
   always @(posedge clk)
-    \mac_wmux0_s0$278  <= \$2723 ;
+    \mac_wmux0_s0$278  <= \$2739 ;
   always @(posedge clk)
-    \mac_wmux0_s0$291  <= \$2724 ;
+    \mac_wmux0_s0$291  <= \$2740 ;
   always @(posedge clk)
-    \mac_wmux0_s0$304  <= \$2725 ;
+    \mac_wmux0_s0$304  <= \$2741 ;
   always @(posedge clk)
-    \mac_wmux0_s0$317  <= \$2726 ;
+    \mac_wmux0_s0$317  <= \$2742 ;
   always @(posedge clk)
-    \mac_wmux0_s0$330  <= \$2727 ;
+    \mac_wmux0_s0$330  <= \$2743 ;
   always @(posedge clk)
-    \mac_wmux0_s0$343  <= \$2728 ;
+    \mac_wmux0_s0$343  <= \$2744 ;
   always @(posedge clk)
-    \mac_wmux0_s0$356  <= \$2729 ;
+    \mac_wmux0_s0$356  <= \$2745 ;
   always @(posedge clk)
-    \mac_wmux0_s0$369  <= \$2730 ;
+    \mac_wmux0_s0$369  <= \$2746 ;
   always @(posedge clk)
-    \mac_wmux0_s0$382  <= \$2731 ;
+    \mac_wmux0_s0$382  <= \$2747 ;
   always @(posedge clk)
-    \mac_wmux0_s0$395  <= \$2732 ;
+    \mac_wmux0_s0$395  <= \$2748 ;
   always @(posedge clk)
-    \mac_wmux0_s0$408  <= \$2733 ;
+    \mac_wmux0_s0$408  <= \$2749 ;
   always @(posedge clk)
-    \mac_wmux0_s0$421  <= \$2734 ;
+    \mac_wmux0_s0$421  <= \$2750 ;
   always @(posedge clk)
-    \mac_wmux0_s0$434  <= \$2735 ;
+    \mac_wmux0_s0$434  <= \$2751 ;
   always @(posedge clk)
-    \mac_wmux0_s0$447  <= \$2736 ;
+    \mac_wmux0_s0$447  <= \$2752 ;
   always @(posedge clk)
-    \mac_wmux0_s0$460  <= \$2737 ;
+    \mac_wmux0_s0$460  <= \$2753 ;
   always @(posedge clk)
-    \mac_wmux0_s0$473  <= \$2738 ;
+    \mac_wmux0_s0$473  <= \$2754 ;
   always @(posedge clk)
-    \mac_wmux0_s0$83  <= \$2739 ;
+    \mac_wmux0_s0$83  <= \$2755 ;
   always @(posedge clk)
-    \mac_wmux0_s0$86  <= \$2740 ;
+    \mac_wmux0_s0$86  <= \$2756 ;
   always @(posedge clk)
-    \mac_wmux0_s0$89  <= \$2741 ;
+    \mac_wmux0_s0$89  <= \$2757 ;
   always @(posedge clk)
-    \mac_wmux0_s0$92  <= \$2742 ;
+    \mac_wmux0_s0$92  <= \$2758 ;
   always @(posedge clk)
-    \mac_wmux0_s0$84  <= \$2743 ;
+    \mac_wmux0_s0$84  <= \$2759 ;
   always @(posedge clk)
-    \mac_wmux0_s0$87  <= \$2744 ;
+    \mac_wmux0_s0$87  <= \$2760 ;
   always @(posedge clk)
-    \mac_wmux0_s0$90  <= \$2745 ;
+    \mac_wmux0_s0$90  <= \$2761 ;
   always @(posedge clk)
-    \mac_wmux0_s0$93  <= \$2746 ;
+    \mac_wmux0_s0$93  <= \$2762 ;
   always @(posedge clk)
-    \mac_wmux0_s0$100  <= \$2747 ;
+    \mac_wmux0_s0$100  <= \$2763 ;
   always @(posedge clk)
-    \mac_wmux0_s0$102  <= \$2748 ;
+    \mac_wmux0_s0$102  <= \$2764 ;
   always @(posedge clk)
-    \mac_wmux0_s0$104  <= \$2749 ;
+    \mac_wmux0_s0$104  <= \$2765 ;
   always @(posedge clk)
-    \mac_wmux0_s0$106  <= \$2750 ;
+    \mac_wmux0_s0$106  <= \$2766 ;
   always @(posedge clk)
-    \mac_wmux0_s0$113  <= \$2751 ;
+    \mac_wmux0_s0$113  <= \$2767 ;
   always @(posedge clk)
-    \mac_wmux0_s0$115  <= \$2752 ;
+    \mac_wmux0_s0$115  <= \$2768 ;
   always @(posedge clk)
-    \mac_wmux0_s0$117  <= \$2753 ;
+    \mac_wmux0_s0$117  <= \$2769 ;
   always @(posedge clk)
-    \mac_wmux0_s0$119  <= \$2754 ;
+    \mac_wmux0_s0$119  <= \$2770 ;
   always @(posedge clk)
-    \mac_wmux0_s0$126  <= \$2755 ;
+    \mac_wmux0_s0$126  <= \$2771 ;
   always @(posedge clk)
-    \mac_wmux0_s0$128  <= \$2756 ;
+    \mac_wmux0_s0$128  <= \$2772 ;
   always @(posedge clk)
-    \mac_wmux0_s0$130  <= \$2757 ;
+    \mac_wmux0_s0$130  <= \$2773 ;
   always @(posedge clk)
-    \mac_wmux0_s0$132  <= \$2758 ;
+    \mac_wmux0_s0$132  <= \$2774 ;
   always @(posedge clk)
-    \mac_wmux0_s0$139  <= \$2759 ;
+    \mac_wmux0_s0$139  <= \$2775 ;
   always @(posedge clk)
-    \mac_wmux0_s0$141  <= \$2760 ;
+    \mac_wmux0_s0$141  <= \$2776 ;
   always @(posedge clk)
-    \mac_wmux0_s0$143  <= \$2761 ;
+    \mac_wmux0_s0$143  <= \$2777 ;
   always @(posedge clk)
-    \mac_wmux0_s0$145  <= \$2762 ;
+    \mac_wmux0_s0$145  <= \$2778 ;
   always @(posedge clk)
-    \mac_wmux0_s0$152  <= \$2763 ;
+    \mac_wmux0_s0$152  <= \$2779 ;
   always @(posedge clk)
-    \mac_wmux0_s0$154  <= \$2764 ;
+    \mac_wmux0_s0$154  <= \$2780 ;
   always @(posedge clk)
-    \mac_wmux0_s0$156  <= \$2765 ;
+    \mac_wmux0_s0$156  <= \$2781 ;
   always @(posedge clk)
-    \mac_wmux0_s0$158  <= \$2766 ;
+    \mac_wmux0_s0$158  <= \$2782 ;
   always @(posedge clk)
-    \mac_wmux0_s0$165  <= \$2767 ;
+    \mac_wmux0_s0$165  <= \$2783 ;
   always @(posedge clk)
-    \mac_wmux0_s0$167  <= \$2768 ;
+    \mac_wmux0_s0$167  <= \$2784 ;
   always @(posedge clk)
-    \mac_wmux0_s0$169  <= \$2769 ;
+    \mac_wmux0_s0$169  <= \$2785 ;
   always @(posedge clk)
-    \mac_wmux0_s0$171  <= \$2770 ;
+    \mac_wmux0_s0$171  <= \$2786 ;
   always @(posedge clk)
-    \mac_wmux0_s0$178  <= \$2771 ;
+    \mac_wmux0_s0$178  <= \$2787 ;
   always @(posedge clk)
-    \mac_wmux0_s0$180  <= \$2772 ;
+    \mac_wmux0_s0$180  <= \$2788 ;
   always @(posedge clk)
-    \mac_wmux0_s0$182  <= \$2773 ;
+    \mac_wmux0_s0$182  <= \$2789 ;
   always @(posedge clk)
-    \mac_wmux0_s0$184  <= \$2774 ;
+    \mac_wmux0_s0$184  <= \$2790 ;
   always @(posedge clk)
-    \mac_wmux0_s0$191  <= \$2775 ;
+    \mac_wmux0_s0$191  <= \$2791 ;
   always @(posedge clk)
-    \mac_wmux0_s0$193  <= \$2776 ;
+    \mac_wmux0_s0$193  <= \$2792 ;
   always @(posedge clk)
-    \mac_wmux0_s0$195  <= \$2777 ;
+    \mac_wmux0_s0$195  <= \$2793 ;
   always @(posedge clk)
-    \mac_wmux0_s0$197  <= \$2778 ;
+    \mac_wmux0_s0$197  <= \$2794 ;
   always @(posedge clk)
-    \mac_wmux0_s0$204  <= \$2779 ;
+    \mac_wmux0_s0$204  <= \$2795 ;
   always @(posedge clk)
-    \mac_wmux0_s0$206  <= \$2780 ;
+    \mac_wmux0_s0$206  <= \$2796 ;
   always @(posedge clk)
-    \mac_wmux0_s0$208  <= \$2781 ;
+    \mac_wmux0_s0$208  <= \$2797 ;
   always @(posedge clk)
-    \mac_wmux0_s0$210  <= \$2782 ;
+    \mac_wmux0_s0$210  <= \$2798 ;
   always @(posedge clk)
-    \mac_wmux0_s0$217  <= \$2783 ;
+    \mac_wmux0_s0$217  <= \$2799 ;
   always @(posedge clk)
-    \mac_wmux0_s0$219  <= \$2784 ;
+    \mac_wmux0_s0$219  <= \$2800 ;
   always @(posedge clk)
-    \mac_wmux0_s0$221  <= \$2785 ;
+    \mac_wmux0_s0$221  <= \$2801 ;
   always @(posedge clk)
-    \mac_wmux0_s0$223  <= \$2786 ;
+    \mac_wmux0_s0$223  <= \$2802 ;
   always @(posedge clk)
-    \mac_wmux0_s0$230  <= \$2787 ;
+    \mac_wmux0_s0$230  <= \$2803 ;
   always @(posedge clk)
-    \mac_wmux0_s0$232  <= \$2788 ;
+    \mac_wmux0_s0$232  <= \$2804 ;
   always @(posedge clk)
-    \mac_wmux0_s0$234  <= \$2789 ;
+    \mac_wmux0_s0$234  <= \$2805 ;
   always @(posedge clk)
-    \mac_wmux0_s0$236  <= \$2790 ;
+    \mac_wmux0_s0$236  <= \$2806 ;
   always @(posedge clk)
-    \mac_wmux0_s0$243  <= \$2791 ;
+    \mac_wmux0_s0$243  <= \$2807 ;
   always @(posedge clk)
-    \mac_wmux0_s0$245  <= \$2792 ;
+    \mac_wmux0_s0$245  <= \$2808 ;
   always @(posedge clk)
-    \mac_wmux0_s0$247  <= \$2793 ;
+    \mac_wmux0_s0$247  <= \$2809 ;
   always @(posedge clk)
-    \mac_wmux0_s0$249  <= \$2794 ;
+    \mac_wmux0_s0$249  <= \$2810 ;
   always @(posedge clk)
-    \mac_wmux0_s0$256  <= \$2795 ;
+    \mac_wmux0_s0$256  <= \$2811 ;
   always @(posedge clk)
-    \mac_wmux0_s0$258  <= \$2796 ;
+    \mac_wmux0_s0$258  <= \$2812 ;
   always @(posedge clk)
-    \mac_wmux0_s0$260  <= \$2797 ;
+    \mac_wmux0_s0$260  <= \$2813 ;
   always @(posedge clk)
-    \mac_wmux0_s0$262  <= \$2798 ;
+    \mac_wmux0_s0$262  <= \$2814 ;
   always @(posedge clk)
-    \mac_wmux0_s0$269  <= \$2799 ;
+    \mac_wmux0_s0$269  <= \$2815 ;
   always @(posedge clk)
-    \mac_wmux0_s0$271  <= \$2800 ;
+    \mac_wmux0_s0$271  <= \$2816 ;
   always @(posedge clk)
-    \mac_wmux0_s0$273  <= \$2801 ;
+    \mac_wmux0_s0$273  <= \$2817 ;
   always @(posedge clk)
-    \mac_wmux0_s0$275  <= \$2802 ;
+    \mac_wmux0_s0$275  <= \$2818 ;
   always @(posedge clk)
-    \mac_wmux0_s0$282  <= \$2803 ;
+    \mac_wmux0_s0$282  <= \$2819 ;
   always @(posedge clk)
-    \mac_wmux0_s0$284  <= \$2804 ;
+    \mac_wmux0_s0$284  <= \$2820 ;
   always @(posedge clk)
-    \mac_wmux0_s0$286  <= \$2805 ;
+    \mac_wmux0_s0$286  <= \$2821 ;
   always @(posedge clk)
-    \mac_wmux0_s0$288  <= \$2806 ;
+    \mac_wmux0_s0$288  <= \$2822 ;
   always @(posedge clk)
-    \mac_wmux0_s0$295  <= \$2807 ;
+    \mac_wmux0_s0$295  <= \$2823 ;
   always @(posedge clk)
-    \mac_wmux0_s0$297  <= \$2808 ;
+    \mac_wmux0_s0$297  <= \$2824 ;
   always @(posedge clk)
-    \mac_wmux0_s0$299  <= \$2809 ;
+    \mac_wmux0_s0$299  <= \$2825 ;
   always @(posedge clk)
-    \mac_wmux0_s0$301  <= \$2810 ;
+    \mac_wmux0_s0$301  <= \$2826 ;
   always @(posedge clk)
-    \mac_wmux0_s0$308  <= \$2811 ;
+    \mac_wmux0_s0$308  <= \$2827 ;
   always @(posedge clk)
-    \mac_wmux0_s0$310  <= \$2812 ;
+    \mac_wmux0_s0$310  <= \$2828 ;
   always @(posedge clk)
-    \mac_wmux0_s0$312  <= \$2813 ;
+    \mac_wmux0_s0$312  <= \$2829 ;
   always @(posedge clk)
-    \mac_wmux0_s0$314  <= \$2814 ;
+    \mac_wmux0_s0$314  <= \$2830 ;
   always @(posedge clk)
-    \mac_wmux0_s0$321  <= \$2815 ;
+    \mac_wmux0_s0$321  <= \$2831 ;
   always @(posedge clk)
-    \mac_wmux0_s0$323  <= \$2816 ;
+    \mac_wmux0_s0$323  <= \$2832 ;
   always @(posedge clk)
-    \mac_wmux0_s0$325  <= \$2817 ;
+    \mac_wmux0_s0$325  <= \$2833 ;
   always @(posedge clk)
-    \mac_wmux0_s0$327  <= \$2818 ;
+    \mac_wmux0_s0$327  <= \$2834 ;
   always @(posedge clk)
-    \mac_wmux0_s0$334  <= \$2819 ;
+    \mac_wmux0_s0$334  <= \$2835 ;
   always @(posedge clk)
-    \mac_wmux0_s0$336  <= \$2820 ;
+    \mac_wmux0_s0$336  <= \$2836 ;
   always @(posedge clk)
-    \mac_wmux0_s0$338  <= \$2821 ;
+    \mac_wmux0_s0$338  <= \$2837 ;
   always @(posedge clk)
-    \mac_wmux0_s0$340  <= \$2822 ;
+    \mac_wmux0_s0$340  <= \$2838 ;
   always @(posedge clk)
-    \mac_wmux0_s0$347  <= \$2823 ;
+    \mac_wmux0_s0$347  <= \$2839 ;
   always @(posedge clk)
-    \mac_wmux0_s0$349  <= \$2824 ;
+    \mac_wmux0_s0$349  <= \$2840 ;
   always @(posedge clk)
-    \mac_wmux0_s0$351  <= \$2825 ;
+    \mac_wmux0_s0$351  <= \$2841 ;
   always @(posedge clk)
-    \mac_wmux0_s0$353  <= \$2826 ;
+    \mac_wmux0_s0$353  <= \$2842 ;
   always @(posedge clk)
-    \mac_wmux0_s0$360  <= \$2827 ;
+    \mac_wmux0_s0$360  <= \$2843 ;
   always @(posedge clk)
-    \mac_wmux0_s0$362  <= \$2828 ;
+    \mac_wmux0_s0$362  <= \$2844 ;
   always @(posedge clk)
-    \mac_wmux0_s0$364  <= \$2829 ;
+    \mac_wmux0_s0$364  <= \$2845 ;
   always @(posedge clk)
-    \mac_wmux0_s0$366  <= \$2830 ;
+    \mac_wmux0_s0$366  <= \$2846 ;
   always @(posedge clk)
-    \mac_wmux0_s0$373  <= \$2831 ;
+    \mac_wmux0_s0$373  <= \$2847 ;
   always @(posedge clk)
-    \mac_wmux0_s0$375  <= \$2832 ;
+    \mac_wmux0_s0$375  <= \$2848 ;
   always @(posedge clk)
-    \mac_wmux0_s0$377  <= \$2833 ;
+    \mac_wmux0_s0$377  <= \$2849 ;
   always @(posedge clk)
-    \mac_wmux0_s0$379  <= \$2834 ;
+    \mac_wmux0_s0$379  <= \$2850 ;
   always @(posedge clk)
-    \mac_wmux0_s0$386  <= \$2835 ;
+    \mac_wmux0_s0$386  <= \$2851 ;
   always @(posedge clk)
-    \mac_wmux0_s0$388  <= \$2836 ;
+    \mac_wmux0_s0$388  <= \$2852 ;
   always @(posedge clk)
-    \mac_wmux0_s0$390  <= \$2837 ;
+    \mac_wmux0_s0$390  <= \$2853 ;
   always @(posedge clk)
-    \mac_wmux0_s0$392  <= \$2838 ;
+    \mac_wmux0_s0$392  <= \$2854 ;
   always @(posedge clk)
-    \mac_wmux0_s0$399  <= \$2839 ;
+    \mac_wmux0_s0$399  <= \$2855 ;
   always @(posedge clk)
-    \mac_wmux0_s0$401  <= \$2840 ;
+    \mac_wmux0_s0$401  <= \$2856 ;
   always @(posedge clk)
-    \mac_wmux0_s0$403  <= \$2841 ;
+    \mac_wmux0_s0$403  <= \$2857 ;
   always @(posedge clk)
-    \mac_wmux0_s0$405  <= \$2842 ;
+    \mac_wmux0_s0$405  <= \$2858 ;
   always @(posedge clk)
-    \mac_wmux0_s0$412  <= \$2843 ;
+    \mac_wmux0_s0$412  <= \$2859 ;
   always @(posedge clk)
-    \mac_wmux0_s0$414  <= \$2844 ;
+    \mac_wmux0_s0$414  <= \$2860 ;
   always @(posedge clk)
-    \mac_wmux0_s0$416  <= \$2845 ;
+    \mac_wmux0_s0$416  <= \$2861 ;
   always @(posedge clk)
-    \mac_wmux0_s0$418  <= \$2846 ;
+    \mac_wmux0_s0$418  <= \$2862 ;
   always @(posedge clk)
-    \mac_wmux0_s0$425  <= \$2847 ;
+    \mac_wmux0_s0$425  <= \$2863 ;
   always @(posedge clk)
-    \mac_wmux0_s0$427  <= \$2848 ;
+    \mac_wmux0_s0$427  <= \$2864 ;
   always @(posedge clk)
-    \mac_wmux0_s0$429  <= \$2849 ;
+    \mac_wmux0_s0$429  <= \$2865 ;
   always @(posedge clk)
-    \mac_wmux0_s0$431  <= \$2850 ;
+    \mac_wmux0_s0$431  <= \$2866 ;
   always @(posedge clk)
-    \mac_wmux0_s0$438  <= \$2851 ;
+    \mac_wmux0_s0$438  <= \$2867 ;
   always @(posedge clk)
-    \mac_wmux0_s0$440  <= \$2852 ;
+    \mac_wmux0_s0$440  <= \$2868 ;
   always @(posedge clk)
-    \mac_wmux0_s0$442  <= \$2853 ;
+    \mac_wmux0_s0$442  <= \$2869 ;
   always @(posedge clk)
-    \mac_wmux0_s0$444  <= \$2854 ;
+    \mac_wmux0_s0$444  <= \$2870 ;
   always @(posedge clk)
-    \mac_wmux0_s0$451  <= \$2855 ;
+    \mac_wmux0_s0$451  <= \$2871 ;
   always @(posedge clk)
-    \mac_wmux0_s0$453  <= \$2856 ;
+    \mac_wmux0_s0$453  <= \$2872 ;
   always @(posedge clk)
-    \mac_wmux0_s0$455  <= \$2857 ;
+    \mac_wmux0_s0$455  <= \$2873 ;
   always @(posedge clk)
-    \mac_wmux0_s0$457  <= \$2858 ;
+    \mac_wmux0_s0$457  <= \$2874 ;
   always @(posedge clk)
-    \mac_wmux0_s0$464  <= \$2859 ;
+    \mac_wmux0_s0$464  <= \$2875 ;
   always @(posedge clk)
-    \mac_wmux0_s0$466  <= \$2860 ;
+    \mac_wmux0_s0$466  <= \$2876 ;
   always @(posedge clk)
-    \mac_wmux0_s0$468  <= \$2861 ;
+    \mac_wmux0_s0$468  <= \$2877 ;
   always @(posedge clk)
-    \mac_wmux0_s0$470  <= \$2862 ;
+    \mac_wmux0_s0$470  <= \$2878 ;
   always @(posedge clk)
-    \mac_wmux0_s0$477  <= \$2863 ;
+    \mac_wmux0_s0$477  <= \$2879 ;
   always @(posedge clk)
-    \mac_wmux0_s0$479  <= \$2864 ;
+    \mac_wmux0_s0$479  <= \$2880 ;
   always @(posedge clk)
-    \mac_wmux0_s0$481  <= \$2865 ;
+    \mac_wmux0_s0$481  <= \$2881 ;
   always @(posedge clk)
-    \mac_wmux0_s0$483  <= \$2866 ;
-  always @(posedge clk)
-    \mac_wmux0_s0$2185  <= \$2867 ;
-  always @(posedge clk)
-    \mac_wmux0_s0$2186  <= \$2868 ;
-  always @(posedge clk)
-    \mac_wmux0_s0$2187  <= \$2869 ;
-  always @(posedge clk)
-    \mac_wmux0_s0$2188  <= \$2870 ;
-  always @(posedge clk)
-    \mac_wmux0_s0$2189  <= \$2871 ;
-  always @(posedge clk)
-    \mac_wmux0_s0$2190  <= \$2872 ;
-  always @(posedge clk)
-    \mac_wmux0_s0$2191  <= \$2873 ;
-  always @(posedge clk)
-    \mac_wmux0_s0$2192  <= \$2874 ;
-  always @(posedge clk)
-    \mac_wmux0_s0$2193  <= \$2875 ;
-  always @(posedge clk)
-    \mac_wmux0_s0$2194  <= \$2876 ;
-  always @(posedge clk)
-    \mac_wmux0_s0$2195  <= \$2877 ;
-  always @(posedge clk)
-    \mac_wmux0_s0$2196  <= \$2878 ;
-  always @(posedge clk)
-    \mac_wmux0_s0$2197  <= \$2879 ;
-  always @(posedge clk)
-    \mac_wmux0_s0$2198  <= \$2880 ;
-  always @(posedge clk)
-    \mac_wmux0_s0$2199  <= \$2881 ;
-  always @(posedge clk)
-    \mac_wmux0_s0$2200  <= \$2882 ;
+    \mac_wmux0_s0$483  <= \$2882 ;
   always @(posedge clk)
     \mac_wmux0_s0$2201  <= \$2883 ;
   always @(posedge clk)
-    mac_wmux0_valid_s0 <= \$2884 ;
+    \mac_wmux0_s0$2202  <= \$2884 ;
   always @(posedge clk)
-    \mac_wmux1_s0$490  <= \$2885 ;
+    \mac_wmux0_s0$2203  <= \$2885 ;
   always @(posedge clk)
-    \mac_wmux1_s0$509  <= \$2886 ;
+    \mac_wmux0_s0$2204  <= \$2886 ;
   always @(posedge clk)
-    mac_wmux1_s0 <= \$2887 ;
+    \mac_wmux0_s0$2205  <= \$2887 ;
   always @(posedge clk)
-    \mac_wmux1_s0$506  <= \$2888 ;
+    \mac_wmux0_s0$2206  <= \$2888 ;
   always @(posedge clk)
-    \mac_wmux1_s0$525  <= \$2889 ;
+    \mac_wmux0_s0$2207  <= \$2889 ;
   always @(posedge clk)
-    \mac_wmux1_s0$538  <= \$2890 ;
+    \mac_wmux0_s0$2208  <= \$2890 ;
   always @(posedge clk)
-    \mac_wmux1_s0$551  <= \$2891 ;
+    \mac_wmux0_s0$2209  <= \$2891 ;
   always @(posedge clk)
-    \mac_wmux1_s0$564  <= \$2892 ;
+    \mac_wmux0_s0$2210  <= \$2892 ;
   always @(posedge clk)
-    \mac_wmux1_s0$577  <= \$2893 ;
+    \mac_wmux0_s0$2211  <= \$2893 ;
   always @(posedge clk)
-    \mac_wmux1_s0$590  <= \$2894 ;
+    \mac_wmux0_s0$2212  <= \$2894 ;
   always @(posedge clk)
-    \mac_wmux1_s0$603  <= \$2895 ;
+    \mac_wmux0_s0$2213  <= \$2895 ;
   always @(posedge clk)
-    \mac_wmux1_s0$616  <= \$2896 ;
+    \mac_wmux0_s0$2214  <= \$2896 ;
   always @(posedge clk)
-    \mac_wmux1_s0$629  <= \$2897 ;
+    \mac_wmux0_s0$2215  <= \$2897 ;
   always @(posedge clk)
-    \mac_wmux1_s0$642  <= \$2898 ;
+    \mac_wmux0_s0$2216  <= \$2898 ;
   always @(posedge clk)
-    \mac_wmux1_s0$655  <= \$2899 ;
+    \mac_wmux0_s0$2217  <= \$2899 ;
   always @(posedge clk)
-    \mac_wmux1_s0$668  <= \$2900 ;
+    mac_wmux0_valid_s0 <= \$2900 ;
   always @(posedge clk)
-    \mac_wmux1_s0$681  <= \$2901 ;
+    \mac_wmux1_s0$490  <= \$2901 ;
   always @(posedge clk)
-    \mac_wmux1_s0$694  <= \$2902 ;
+    \mac_wmux1_s0$509  <= \$2902 ;
   always @(posedge clk)
-    \mac_wmux1_s0$707  <= \$2903 ;
+    mac_wmux1_s0 <= \$2903 ;
   always @(posedge clk)
-    \mac_wmux1_s0$720  <= \$2904 ;
+    \mac_wmux1_s0$506  <= \$2904 ;
   always @(posedge clk)
-    \mac_wmux1_s0$733  <= \$2905 ;
+    \mac_wmux1_s0$525  <= \$2905 ;
   always @(posedge clk)
-    \mac_wmux1_s0$746  <= \$2906 ;
+    \mac_wmux1_s0$538  <= \$2906 ;
   always @(posedge clk)
-    \mac_wmux1_s0$759  <= \$2907 ;
+    \mac_wmux1_s0$551  <= \$2907 ;
   always @(posedge clk)
-    \mac_wmux1_s0$772  <= \$2908 ;
+    \mac_wmux1_s0$564  <= \$2908 ;
   always @(posedge clk)
-    \mac_wmux1_s0$785  <= \$2909 ;
+    \mac_wmux1_s0$577  <= \$2909 ;
   always @(posedge clk)
-    \mac_wmux1_s0$798  <= \$2910 ;
+    \mac_wmux1_s0$590  <= \$2910 ;
   always @(posedge clk)
-    \mac_wmux1_s0$811  <= \$2911 ;
+    \mac_wmux1_s0$603  <= \$2911 ;
   always @(posedge clk)
-    \mac_wmux1_s0$824  <= \$2912 ;
+    \mac_wmux1_s0$616  <= \$2912 ;
   always @(posedge clk)
-    \mac_wmux1_s0$837  <= \$2913 ;
+    \mac_wmux1_s0$629  <= \$2913 ;
   always @(posedge clk)
-    \mac_wmux1_s0$850  <= \$2914 ;
+    \mac_wmux1_s0$642  <= \$2914 ;
   always @(posedge clk)
-    \mac_wmux1_s0$863  <= \$2915 ;
+    \mac_wmux1_s0$655  <= \$2915 ;
   always @(posedge clk)
-    \mac_wmux1_s0$876  <= \$2916 ;
+    \mac_wmux1_s0$668  <= \$2916 ;
   always @(posedge clk)
-    \mac_wmux1_s0$491  <= \$2917 ;
+    \mac_wmux1_s0$681  <= \$2917 ;
   always @(posedge clk)
-    \mac_wmux1_s0$510  <= \$2918 ;
+    \mac_wmux1_s0$694  <= \$2918 ;
   always @(posedge clk)
-    \mac_wmux1_s0$488  <= \$2919 ;
+    \mac_wmux1_s0$707  <= \$2919 ;
   always @(posedge clk)
-    \mac_wmux1_s0$507  <= \$2920 ;
+    \mac_wmux1_s0$720  <= \$2920 ;
   always @(posedge clk)
-    \mac_wmux1_s0$526  <= \$2921 ;
+    \mac_wmux1_s0$733  <= \$2921 ;
   always @(posedge clk)
-    \mac_wmux1_s0$539  <= \$2922 ;
+    \mac_wmux1_s0$746  <= \$2922 ;
   always @(posedge clk)
-    \mac_wmux1_s0$552  <= \$2923 ;
+    \mac_wmux1_s0$759  <= \$2923 ;
   always @(posedge clk)
-    \mac_wmux1_s0$565  <= \$2924 ;
+    \mac_wmux1_s0$772  <= \$2924 ;
   always @(posedge clk)
-    \mac_wmux1_s0$578  <= \$2925 ;
+    \mac_wmux1_s0$785  <= \$2925 ;
   always @(posedge clk)
-    \mac_wmux1_s0$591  <= \$2926 ;
+    \mac_wmux1_s0$798  <= \$2926 ;
   always @(posedge clk)
-    \mac_wmux1_s0$604  <= \$2927 ;
+    \mac_wmux1_s0$811  <= \$2927 ;
   always @(posedge clk)
-    \mac_wmux1_s0$617  <= \$2928 ;
+    \mac_wmux1_s0$824  <= \$2928 ;
   always @(posedge clk)
-    \mac_wmux1_s0$630  <= \$2929 ;
+    \mac_wmux1_s0$837  <= \$2929 ;
   always @(posedge clk)
-    \mac_wmux1_s0$643  <= \$2930 ;
+    \mac_wmux1_s0$850  <= \$2930 ;
   always @(posedge clk)
-    \mac_wmux1_s0$656  <= \$2931 ;
+    \mac_wmux1_s0$863  <= \$2931 ;
   always @(posedge clk)
-    \mac_wmux1_s0$669  <= \$2932 ;
+    \mac_wmux1_s0$876  <= \$2932 ;
   always @(posedge clk)
-    \mac_wmux1_s0$682  <= \$2933 ;
+    \mac_wmux1_s0$491  <= \$2933 ;
   always @(posedge clk)
-    \mac_wmux1_s0$695  <= \$2934 ;
+    \mac_wmux1_s0$510  <= \$2934 ;
   always @(posedge clk)
-    \mac_wmux1_s0$708  <= \$2935 ;
+    \mac_wmux1_s0$488  <= \$2935 ;
   always @(posedge clk)
-    \mac_wmux1_s0$721  <= \$2936 ;
+    \mac_wmux1_s0$507  <= \$2936 ;
   always @(posedge clk)
-    \mac_wmux1_s0$734  <= \$2937 ;
+    \mac_wmux1_s0$526  <= \$2937 ;
   always @(posedge clk)
-    \mac_wmux1_s0$747  <= \$2938 ;
+    \mac_wmux1_s0$539  <= \$2938 ;
   always @(posedge clk)
-    \mac_wmux1_s0$760  <= \$2939 ;
+    \mac_wmux1_s0$552  <= \$2939 ;
   always @(posedge clk)
-    \mac_wmux1_s0$773  <= \$2940 ;
+    \mac_wmux1_s0$565  <= \$2940 ;
   always @(posedge clk)
-    \mac_wmux1_s0$786  <= \$2941 ;
+    \mac_wmux1_s0$578  <= \$2941 ;
   always @(posedge clk)
-    \mac_wmux1_s0$799  <= \$2942 ;
+    \mac_wmux1_s0$591  <= \$2942 ;
   always @(posedge clk)
-    \mac_wmux1_s0$812  <= \$2943 ;
+    \mac_wmux1_s0$604  <= \$2943 ;
   always @(posedge clk)
-    \mac_wmux1_s0$825  <= \$2944 ;
+    \mac_wmux1_s0$617  <= \$2944 ;
   always @(posedge clk)
-    \mac_wmux1_s0$838  <= \$2945 ;
+    \mac_wmux1_s0$630  <= \$2945 ;
   always @(posedge clk)
-    \mac_wmux1_s0$851  <= \$2946 ;
+    \mac_wmux1_s0$643  <= \$2946 ;
   always @(posedge clk)
-    \mac_wmux1_s0$864  <= \$2947 ;
+    \mac_wmux1_s0$656  <= \$2947 ;
   always @(posedge clk)
-    \mac_wmux1_s0$877  <= \$2948 ;
+    \mac_wmux1_s0$669  <= \$2948 ;
   always @(posedge clk)
-    \mac_wmux1_s0$494  <= \$2949 ;
+    \mac_wmux1_s0$682  <= \$2949 ;
   always @(posedge clk)
-    \mac_wmux1_s0$497  <= \$2950 ;
+    \mac_wmux1_s0$695  <= \$2950 ;
   always @(posedge clk)
-    \mac_wmux1_s0$500  <= \$2951 ;
+    \mac_wmux1_s0$708  <= \$2951 ;
   always @(posedge clk)
-    \mac_wmux1_s0$503  <= \$2952 ;
+    \mac_wmux1_s0$721  <= \$2952 ;
   always @(posedge clk)
-    \mac_wmux1_s0$513  <= \$2953 ;
+    \mac_wmux1_s0$734  <= \$2953 ;
   always @(posedge clk)
-    \mac_wmux1_s0$516  <= \$2954 ;
+    \mac_wmux1_s0$747  <= \$2954 ;
   always @(posedge clk)
-    \mac_wmux1_s0$519  <= \$2955 ;
+    \mac_wmux1_s0$760  <= \$2955 ;
   always @(posedge clk)
-    \mac_wmux1_s0$522  <= \$2956 ;
+    \mac_wmux1_s0$773  <= \$2956 ;
   always @(posedge clk)
-    \mac_wmux1_s0$495  <= \$2957 ;
+    \mac_wmux1_s0$786  <= \$2957 ;
   always @(posedge clk)
-    \mac_wmux1_s0$498  <= \$2958 ;
+    \mac_wmux1_s0$799  <= \$2958 ;
   always @(posedge clk)
-    \mac_wmux1_s0$501  <= \$2959 ;
+    \mac_wmux1_s0$812  <= \$2959 ;
   always @(posedge clk)
-    \mac_wmux1_s0$504  <= \$2960 ;
+    \mac_wmux1_s0$825  <= \$2960 ;
   always @(posedge clk)
-    \mac_wmux1_s0$514  <= \$2961 ;
+    \mac_wmux1_s0$838  <= \$2961 ;
   always @(posedge clk)
-    \mac_wmux1_s0$517  <= \$2962 ;
+    \mac_wmux1_s0$851  <= \$2962 ;
   always @(posedge clk)
-    \mac_wmux1_s0$520  <= \$2963 ;
+    \mac_wmux1_s0$864  <= \$2963 ;
   always @(posedge clk)
-    \mac_wmux1_s0$523  <= \$2964 ;
+    \mac_wmux1_s0$877  <= \$2964 ;
   always @(posedge clk)
-    \mac_wmux1_s0$530  <= \$2965 ;
+    \mac_wmux1_s0$494  <= \$2965 ;
   always @(posedge clk)
-    \mac_wmux1_s0$532  <= \$2966 ;
+    \mac_wmux1_s0$497  <= \$2966 ;
   always @(posedge clk)
-    \mac_wmux1_s0$534  <= \$2967 ;
+    \mac_wmux1_s0$500  <= \$2967 ;
   always @(posedge clk)
-    \mac_wmux1_s0$536  <= \$2968 ;
+    \mac_wmux1_s0$503  <= \$2968 ;
   always @(posedge clk)
-    \mac_wmux1_s0$543  <= \$2969 ;
+    \mac_wmux1_s0$513  <= \$2969 ;
   always @(posedge clk)
-    \mac_wmux1_s0$545  <= \$2970 ;
+    \mac_wmux1_s0$516  <= \$2970 ;
   always @(posedge clk)
-    \mac_wmux1_s0$547  <= \$2971 ;
+    \mac_wmux1_s0$519  <= \$2971 ;
   always @(posedge clk)
-    \mac_wmux1_s0$549  <= \$2972 ;
+    \mac_wmux1_s0$522  <= \$2972 ;
   always @(posedge clk)
-    \mac_wmux1_s0$556  <= \$2973 ;
+    \mac_wmux1_s0$495  <= \$2973 ;
   always @(posedge clk)
-    \mac_wmux1_s0$558  <= \$2974 ;
+    \mac_wmux1_s0$498  <= \$2974 ;
   always @(posedge clk)
-    \mac_wmux1_s0$560  <= \$2975 ;
+    \mac_wmux1_s0$501  <= \$2975 ;
   always @(posedge clk)
-    \mac_wmux1_s0$562  <= \$2976 ;
+    \mac_wmux1_s0$504  <= \$2976 ;
   always @(posedge clk)
-    \mac_wmux1_s0$569  <= \$2977 ;
+    \mac_wmux1_s0$514  <= \$2977 ;
   always @(posedge clk)
-    \mac_wmux1_s0$571  <= \$2978 ;
+    \mac_wmux1_s0$517  <= \$2978 ;
   always @(posedge clk)
-    \mac_wmux1_s0$573  <= \$2979 ;
+    \mac_wmux1_s0$520  <= \$2979 ;
   always @(posedge clk)
-    \mac_wmux1_s0$575  <= \$2980 ;
+    \mac_wmux1_s0$523  <= \$2980 ;
   always @(posedge clk)
-    \mac_wmux1_s0$582  <= \$2981 ;
+    \mac_wmux1_s0$530  <= \$2981 ;
   always @(posedge clk)
-    \mac_wmux1_s0$584  <= \$2982 ;
+    \mac_wmux1_s0$532  <= \$2982 ;
   always @(posedge clk)
-    \mac_wmux1_s0$586  <= \$2983 ;
+    \mac_wmux1_s0$534  <= \$2983 ;
   always @(posedge clk)
-    \mac_wmux1_s0$588  <= \$2984 ;
+    \mac_wmux1_s0$536  <= \$2984 ;
   always @(posedge clk)
-    \mac_wmux1_s0$595  <= \$2985 ;
+    \mac_wmux1_s0$543  <= \$2985 ;
   always @(posedge clk)
-    \mac_wmux1_s0$597  <= \$2986 ;
+    \mac_wmux1_s0$545  <= \$2986 ;
   always @(posedge clk)
-    \mac_wmux1_s0$599  <= \$2987 ;
+    \mac_wmux1_s0$547  <= \$2987 ;
   always @(posedge clk)
-    \mac_wmux1_s0$601  <= \$2988 ;
+    \mac_wmux1_s0$549  <= \$2988 ;
   always @(posedge clk)
-    \mac_wmux1_s0$608  <= \$2989 ;
+    \mac_wmux1_s0$556  <= \$2989 ;
   always @(posedge clk)
-    \mac_wmux1_s0$610  <= \$2990 ;
+    \mac_wmux1_s0$558  <= \$2990 ;
   always @(posedge clk)
-    \mac_wmux1_s0$612  <= \$2991 ;
+    \mac_wmux1_s0$560  <= \$2991 ;
   always @(posedge clk)
-    \mac_wmux1_s0$614  <= \$2992 ;
+    \mac_wmux1_s0$562  <= \$2992 ;
   always @(posedge clk)
-    \mac_wmux1_s0$621  <= \$2993 ;
+    \mac_wmux1_s0$569  <= \$2993 ;
   always @(posedge clk)
-    \mac_wmux1_s0$623  <= \$2994 ;
+    \mac_wmux1_s0$571  <= \$2994 ;
   always @(posedge clk)
-    \mac_wmux1_s0$625  <= \$2995 ;
+    \mac_wmux1_s0$573  <= \$2995 ;
   always @(posedge clk)
-    \mac_wmux1_s0$627  <= \$2996 ;
+    \mac_wmux1_s0$575  <= \$2996 ;
   always @(posedge clk)
-    \mac_wmux1_s0$634  <= \$2997 ;
+    \mac_wmux1_s0$582  <= \$2997 ;
   always @(posedge clk)
-    \mac_wmux1_s0$636  <= \$2998 ;
+    \mac_wmux1_s0$584  <= \$2998 ;
   always @(posedge clk)
-    \mac_wmux1_s0$638  <= \$2999 ;
+    \mac_wmux1_s0$586  <= \$2999 ;
   always @(posedge clk)
-    \mac_wmux1_s0$640  <= \$3000 ;
+    \mac_wmux1_s0$588  <= \$3000 ;
   always @(posedge clk)
-    \mac_wmux1_s0$647  <= \$3001 ;
+    \mac_wmux1_s0$595  <= \$3001 ;
   always @(posedge clk)
-    \mac_wmux1_s0$649  <= \$3002 ;
+    \mac_wmux1_s0$597  <= \$3002 ;
   always @(posedge clk)
-    \mac_wmux1_s0$651  <= \$3003 ;
+    \mac_wmux1_s0$599  <= \$3003 ;
   always @(posedge clk)
-    \mac_wmux1_s0$653  <= \$3004 ;
+    \mac_wmux1_s0$601  <= \$3004 ;
   always @(posedge clk)
-    \mac_wmux1_s0$660  <= \$3005 ;
+    \mac_wmux1_s0$608  <= \$3005 ;
   always @(posedge clk)
-    \mac_wmux1_s0$662  <= \$3006 ;
+    \mac_wmux1_s0$610  <= \$3006 ;
   always @(posedge clk)
-    \mac_wmux1_s0$664  <= \$3007 ;
+    \mac_wmux1_s0$612  <= \$3007 ;
   always @(posedge clk)
-    \mac_wmux1_s0$666  <= \$3008 ;
+    \mac_wmux1_s0$614  <= \$3008 ;
   always @(posedge clk)
-    \mac_wmux1_s0$673  <= \$3009 ;
+    \mac_wmux1_s0$621  <= \$3009 ;
   always @(posedge clk)
-    \mac_wmux1_s0$675  <= \$3010 ;
+    \mac_wmux1_s0$623  <= \$3010 ;
   always @(posedge clk)
-    \mac_wmux1_s0$677  <= \$3011 ;
+    \mac_wmux1_s0$625  <= \$3011 ;
   always @(posedge clk)
-    \mac_wmux1_s0$679  <= \$3012 ;
+    \mac_wmux1_s0$627  <= \$3012 ;
   always @(posedge clk)
-    \mac_wmux1_s0$686  <= \$3013 ;
+    \mac_wmux1_s0$634  <= \$3013 ;
   always @(posedge clk)
-    \mac_wmux1_s0$688  <= \$3014 ;
+    \mac_wmux1_s0$636  <= \$3014 ;
   always @(posedge clk)
-    \mac_wmux1_s0$690  <= \$3015 ;
+    \mac_wmux1_s0$638  <= \$3015 ;
   always @(posedge clk)
-    \mac_wmux1_s0$692  <= \$3016 ;
+    \mac_wmux1_s0$640  <= \$3016 ;
   always @(posedge clk)
-    \mac_wmux1_s0$699  <= \$3017 ;
+    \mac_wmux1_s0$647  <= \$3017 ;
   always @(posedge clk)
-    \mac_wmux1_s0$701  <= \$3018 ;
+    \mac_wmux1_s0$649  <= \$3018 ;
   always @(posedge clk)
-    \mac_wmux1_s0$703  <= \$3019 ;
+    \mac_wmux1_s0$651  <= \$3019 ;
   always @(posedge clk)
-    \mac_wmux1_s0$705  <= \$3020 ;
+    \mac_wmux1_s0$653  <= \$3020 ;
   always @(posedge clk)
-    \mac_wmux1_s0$712  <= \$3021 ;
+    \mac_wmux1_s0$660  <= \$3021 ;
   always @(posedge clk)
-    \mac_wmux1_s0$714  <= \$3022 ;
+    \mac_wmux1_s0$662  <= \$3022 ;
   always @(posedge clk)
-    \mac_wmux1_s0$716  <= \$3023 ;
+    \mac_wmux1_s0$664  <= \$3023 ;
   always @(posedge clk)
-    \mac_wmux1_s0$718  <= \$3024 ;
+    \mac_wmux1_s0$666  <= \$3024 ;
   always @(posedge clk)
-    \mac_wmux1_s0$725  <= \$3025 ;
+    \mac_wmux1_s0$673  <= \$3025 ;
   always @(posedge clk)
-    \mac_wmux1_s0$727  <= \$3026 ;
+    \mac_wmux1_s0$675  <= \$3026 ;
   always @(posedge clk)
-    \mac_wmux1_s0$729  <= \$3027 ;
+    \mac_wmux1_s0$677  <= \$3027 ;
   always @(posedge clk)
-    \mac_wmux1_s0$731  <= \$3028 ;
+    \mac_wmux1_s0$679  <= \$3028 ;
   always @(posedge clk)
-    \mac_wmux1_s0$738  <= \$3029 ;
+    \mac_wmux1_s0$686  <= \$3029 ;
   always @(posedge clk)
-    \mac_wmux1_s0$740  <= \$3030 ;
+    \mac_wmux1_s0$688  <= \$3030 ;
   always @(posedge clk)
-    \mac_wmux1_s0$742  <= \$3031 ;
+    \mac_wmux1_s0$690  <= \$3031 ;
   always @(posedge clk)
-    \mac_wmux1_s0$744  <= \$3032 ;
+    \mac_wmux1_s0$692  <= \$3032 ;
   always @(posedge clk)
-    \mac_wmux1_s0$751  <= \$3033 ;
+    \mac_wmux1_s0$699  <= \$3033 ;
   always @(posedge clk)
-    \mac_wmux1_s0$753  <= \$3034 ;
+    \mac_wmux1_s0$701  <= \$3034 ;
   always @(posedge clk)
-    \mac_wmux1_s0$755  <= \$3035 ;
+    \mac_wmux1_s0$703  <= \$3035 ;
   always @(posedge clk)
-    \mac_wmux1_s0$757  <= \$3036 ;
+    \mac_wmux1_s0$705  <= \$3036 ;
   always @(posedge clk)
-    \mac_wmux1_s0$764  <= \$3037 ;
+    \mac_wmux1_s0$712  <= \$3037 ;
   always @(posedge clk)
-    \mac_wmux1_s0$766  <= \$3038 ;
+    \mac_wmux1_s0$714  <= \$3038 ;
   always @(posedge clk)
-    \mac_wmux1_s0$768  <= \$3039 ;
+    \mac_wmux1_s0$716  <= \$3039 ;
   always @(posedge clk)
-    \mac_wmux1_s0$770  <= \$3040 ;
+    \mac_wmux1_s0$718  <= \$3040 ;
   always @(posedge clk)
-    \mac_wmux1_s0$777  <= \$3041 ;
+    \mac_wmux1_s0$725  <= \$3041 ;
   always @(posedge clk)
-    \mac_wmux1_s0$779  <= \$3042 ;
+    \mac_wmux1_s0$727  <= \$3042 ;
   always @(posedge clk)
-    \mac_wmux1_s0$781  <= \$3043 ;
+    \mac_wmux1_s0$729  <= \$3043 ;
   always @(posedge clk)
-    \mac_wmux1_s0$783  <= \$3044 ;
+    \mac_wmux1_s0$731  <= \$3044 ;
   always @(posedge clk)
-    \mac_wmux1_s0$790  <= \$3045 ;
+    \mac_wmux1_s0$738  <= \$3045 ;
   always @(posedge clk)
-    \mac_wmux1_s0$792  <= \$3046 ;
+    \mac_wmux1_s0$740  <= \$3046 ;
   always @(posedge clk)
-    \mac_wmux1_s0$794  <= \$3047 ;
+    \mac_wmux1_s0$742  <= \$3047 ;
   always @(posedge clk)
-    \mac_wmux1_s0$796  <= \$3048 ;
+    \mac_wmux1_s0$744  <= \$3048 ;
   always @(posedge clk)
-    \mac_wmux1_s0$803  <= \$3049 ;
+    \mac_wmux1_s0$751  <= \$3049 ;
   always @(posedge clk)
-    \mac_wmux1_s0$805  <= \$3050 ;
+    \mac_wmux1_s0$753  <= \$3050 ;
   always @(posedge clk)
-    \mac_wmux1_s0$807  <= \$3051 ;
+    \mac_wmux1_s0$755  <= \$3051 ;
   always @(posedge clk)
-    \mac_wmux1_s0$809  <= \$3052 ;
+    \mac_wmux1_s0$757  <= \$3052 ;
   always @(posedge clk)
-    \mac_wmux1_s0$816  <= \$3053 ;
+    \mac_wmux1_s0$764  <= \$3053 ;
   always @(posedge clk)
-    \mac_wmux1_s0$818  <= \$3054 ;
+    \mac_wmux1_s0$766  <= \$3054 ;
   always @(posedge clk)
-    \mac_wmux1_s0$820  <= \$3055 ;
+    \mac_wmux1_s0$768  <= \$3055 ;
   always @(posedge clk)
-    \mac_wmux1_s0$822  <= \$3056 ;
+    \mac_wmux1_s0$770  <= \$3056 ;
   always @(posedge clk)
-    \mac_wmux1_s0$829  <= \$3057 ;
+    \mac_wmux1_s0$777  <= \$3057 ;
   always @(posedge clk)
-    \mac_wmux1_s0$831  <= \$3058 ;
+    \mac_wmux1_s0$779  <= \$3058 ;
   always @(posedge clk)
-    \mac_wmux1_s0$833  <= \$3059 ;
+    \mac_wmux1_s0$781  <= \$3059 ;
   always @(posedge clk)
-    \mac_wmux1_s0$835  <= \$3060 ;
+    \mac_wmux1_s0$783  <= \$3060 ;
   always @(posedge clk)
-    \mac_wmux1_s0$842  <= \$3061 ;
+    \mac_wmux1_s0$790  <= \$3061 ;
   always @(posedge clk)
-    \mac_wmux1_s0$844  <= \$3062 ;
+    \mac_wmux1_s0$792  <= \$3062 ;
   always @(posedge clk)
-    \mac_wmux1_s0$846  <= \$3063 ;
+    \mac_wmux1_s0$794  <= \$3063 ;
   always @(posedge clk)
-    \mac_wmux1_s0$848  <= \$3064 ;
+    \mac_wmux1_s0$796  <= \$3064 ;
   always @(posedge clk)
-    \mac_wmux1_s0$855  <= \$3065 ;
+    \mac_wmux1_s0$803  <= \$3065 ;
   always @(posedge clk)
-    \mac_wmux1_s0$857  <= \$3066 ;
+    \mac_wmux1_s0$805  <= \$3066 ;
   always @(posedge clk)
-    \mac_wmux1_s0$859  <= \$3067 ;
+    \mac_wmux1_s0$807  <= \$3067 ;
   always @(posedge clk)
-    \mac_wmux1_s0$861  <= \$3068 ;
+    \mac_wmux1_s0$809  <= \$3068 ;
   always @(posedge clk)
-    \mac_wmux1_s0$868  <= \$3069 ;
+    \mac_wmux1_s0$816  <= \$3069 ;
   always @(posedge clk)
-    \mac_wmux1_s0$870  <= \$3070 ;
+    \mac_wmux1_s0$818  <= \$3070 ;
   always @(posedge clk)
-    \mac_wmux1_s0$872  <= \$3071 ;
+    \mac_wmux1_s0$820  <= \$3071 ;
   always @(posedge clk)
-    \mac_wmux1_s0$874  <= \$3072 ;
+    \mac_wmux1_s0$822  <= \$3072 ;
   always @(posedge clk)
-    \mac_wmux1_s0$881  <= \$3073 ;
+    \mac_wmux1_s0$829  <= \$3073 ;
   always @(posedge clk)
-    \mac_wmux1_s0$883  <= \$3074 ;
+    \mac_wmux1_s0$831  <= \$3074 ;
   always @(posedge clk)
-    \mac_wmux1_s0$885  <= \$3075 ;
+    \mac_wmux1_s0$833  <= \$3075 ;
   always @(posedge clk)
-    \mac_wmux1_s0$887  <= \$3076 ;
+    \mac_wmux1_s0$835  <= \$3076 ;
   always @(posedge clk)
-    \mac_wmux1_s0$2203  <= \$3077 ;
+    \mac_wmux1_s0$842  <= \$3077 ;
   always @(posedge clk)
-    \mac_wmux1_s0$2204  <= \$3078 ;
+    \mac_wmux1_s0$844  <= \$3078 ;
   always @(posedge clk)
-    \mac_wmux1_s0$2205  <= \$3079 ;
+    \mac_wmux1_s0$846  <= \$3079 ;
   always @(posedge clk)
-    \mac_wmux1_s0$2206  <= \$3080 ;
+    \mac_wmux1_s0$848  <= \$3080 ;
   always @(posedge clk)
-    \mac_wmux1_s0$2207  <= \$3081 ;
+    \mac_wmux1_s0$855  <= \$3081 ;
   always @(posedge clk)
-    \mac_wmux1_s0$2208  <= \$3082 ;
+    \mac_wmux1_s0$857  <= \$3082 ;
   always @(posedge clk)
-    \mac_wmux1_s0$2209  <= \$3083 ;
+    \mac_wmux1_s0$859  <= \$3083 ;
   always @(posedge clk)
-    \mac_wmux1_s0$2210  <= \$3084 ;
+    \mac_wmux1_s0$861  <= \$3084 ;
   always @(posedge clk)
-    \mac_wmux1_s0$2211  <= \$3085 ;
+    \mac_wmux1_s0$868  <= \$3085 ;
   always @(posedge clk)
-    \mac_wmux1_s0$2212  <= \$3086 ;
+    \mac_wmux1_s0$870  <= \$3086 ;
   always @(posedge clk)
-    \mac_wmux1_s0$2213  <= \$3087 ;
+    \mac_wmux1_s0$872  <= \$3087 ;
   always @(posedge clk)
-    \mac_wmux1_s0$2214  <= \$3088 ;
+    \mac_wmux1_s0$874  <= \$3088 ;
   always @(posedge clk)
-    \mac_wmux1_s0$2215  <= \$3089 ;
+    \mac_wmux1_s0$881  <= \$3089 ;
   always @(posedge clk)
-    \mac_wmux1_s0$2216  <= \$3090 ;
+    \mac_wmux1_s0$883  <= \$3090 ;
   always @(posedge clk)
-    \mac_wmux1_s0$2217  <= \$3091 ;
+    \mac_wmux1_s0$885  <= \$3091 ;
   always @(posedge clk)
-    \mac_wmux1_s0$2218  <= \$3092 ;
+    \mac_wmux1_s0$887  <= \$3092 ;
   always @(posedge clk)
     \mac_wmux1_s0$2219  <= \$3093 ;
   always @(posedge clk)
-    mac_wmux1_valid_s0 <= \$3094 ;
+    \mac_wmux1_s0$2220  <= \$3094 ;
   always @(posedge clk)
-    \mac_wmux2_s0$894  <= \$3095 ;
+    \mac_wmux1_s0$2221  <= \$3095 ;
   always @(posedge clk)
-    \mac_wmux2_s0$913  <= \$3096 ;
+    \mac_wmux1_s0$2222  <= \$3096 ;
   always @(posedge clk)
-    \mac_wmux2_s0$932  <= \$3097 ;
+    \mac_wmux1_s0$2223  <= \$3097 ;
   always @(posedge clk)
-    \mac_wmux2_s0$951  <= \$3098 ;
+    \mac_wmux1_s0$2224  <= \$3098 ;
   always @(posedge clk)
-    mac_wmux2_s0 <= \$3099 ;
+    \mac_wmux1_s0$2225  <= \$3099 ;
   always @(posedge clk)
-    \mac_wmux2_s0$910  <= \$3100 ;
+    \mac_wmux1_s0$2226  <= \$3100 ;
   always @(posedge clk)
-    \mac_wmux2_s0$929  <= \$3101 ;
+    \mac_wmux1_s0$2227  <= \$3101 ;
   always @(posedge clk)
-    \mac_wmux2_s0$948  <= \$3102 ;
+    \mac_wmux1_s0$2228  <= \$3102 ;
   always @(posedge clk)
-    \mac_wmux2_s0$967  <= \$3103 ;
+    \mac_wmux1_s0$2229  <= \$3103 ;
   always @(posedge clk)
-    \mac_wmux2_s0$980  <= \$3104 ;
+    \mac_wmux1_s0$2230  <= \$3104 ;
   always @(posedge clk)
-    \mac_wmux2_s0$993  <= \$3105 ;
+    \mac_wmux1_s0$2231  <= \$3105 ;
   always @(posedge clk)
-    \mac_wmux2_s0$1006  <= \$3106 ;
+    \mac_wmux1_s0$2232  <= \$3106 ;
   always @(posedge clk)
-    \mac_wmux2_s0$1019  <= \$3107 ;
+    \mac_wmux1_s0$2233  <= \$3107 ;
   always @(posedge clk)
-    \mac_wmux2_s0$1032  <= \$3108 ;
+    \mac_wmux1_s0$2234  <= \$3108 ;
   always @(posedge clk)
-    \mac_wmux2_s0$1045  <= \$3109 ;
+    \mac_wmux1_s0$2235  <= \$3109 ;
   always @(posedge clk)
-    \mac_wmux2_s0$1058  <= \$3110 ;
+    mac_wmux1_valid_s0 <= \$3110 ;
   always @(posedge clk)
-    \mac_wmux2_s0$1071  <= \$3111 ;
+    \mac_wmux2_s0$894  <= \$3111 ;
   always @(posedge clk)
-    \mac_wmux2_s0$1084  <= \$3112 ;
+    \mac_wmux2_s0$913  <= \$3112 ;
   always @(posedge clk)
-    \mac_wmux2_s0$1097  <= \$3113 ;
+    \mac_wmux2_s0$932  <= \$3113 ;
   always @(posedge clk)
-    \mac_wmux2_s0$1110  <= \$3114 ;
+    \mac_wmux2_s0$951  <= \$3114 ;
   always @(posedge clk)
-    \mac_wmux2_s0$1123  <= \$3115 ;
+    mac_wmux2_s0 <= \$3115 ;
   always @(posedge clk)
-    \mac_wmux2_s0$1136  <= \$3116 ;
+    \mac_wmux2_s0$910  <= \$3116 ;
   always @(posedge clk)
-    \mac_wmux2_s0$1149  <= \$3117 ;
+    \mac_wmux2_s0$929  <= \$3117 ;
   always @(posedge clk)
-    \mac_wmux2_s0$1162  <= \$3118 ;
+    \mac_wmux2_s0$948  <= \$3118 ;
   always @(posedge clk)
-    \mac_wmux2_s0$1175  <= \$3119 ;
+    \mac_wmux2_s0$967  <= \$3119 ;
   always @(posedge clk)
-    \mac_wmux2_s0$1188  <= \$3120 ;
+    \mac_wmux2_s0$980  <= \$3120 ;
   always @(posedge clk)
-    \mac_wmux2_s0$1201  <= \$3121 ;
+    \mac_wmux2_s0$993  <= \$3121 ;
   always @(posedge clk)
-    \mac_wmux2_s0$1214  <= \$3122 ;
+    \mac_wmux2_s0$1006  <= \$3122 ;
   always @(posedge clk)
-    \mac_wmux2_s0$1227  <= \$3123 ;
+    \mac_wmux2_s0$1019  <= \$3123 ;
   always @(posedge clk)
-    \mac_wmux2_s0$1240  <= \$3124 ;
+    \mac_wmux2_s0$1032  <= \$3124 ;
   always @(posedge clk)
-    \mac_wmux2_s0$1253  <= \$3125 ;
+    \mac_wmux2_s0$1045  <= \$3125 ;
   always @(posedge clk)
-    \mac_wmux2_s0$1266  <= \$3126 ;
+    \mac_wmux2_s0$1058  <= \$3126 ;
   always @(posedge clk)
-    \mac_wmux2_s0$895  <= \$3127 ;
+    \mac_wmux2_s0$1071  <= \$3127 ;
   always @(posedge clk)
-    \mac_wmux2_s0$914  <= \$3128 ;
+    \mac_wmux2_s0$1084  <= \$3128 ;
   always @(posedge clk)
-    \mac_wmux2_s0$933  <= \$3129 ;
+    \mac_wmux2_s0$1097  <= \$3129 ;
   always @(posedge clk)
-    \mac_wmux2_s0$952  <= \$3130 ;
+    \mac_wmux2_s0$1110  <= \$3130 ;
   always @(posedge clk)
-    \mac_wmux2_s0$892  <= \$3131 ;
+    \mac_wmux2_s0$1123  <= \$3131 ;
   always @(posedge clk)
-    \mac_wmux2_s0$911  <= \$3132 ;
+    \mac_wmux2_s0$1136  <= \$3132 ;
   always @(posedge clk)
-    \mac_wmux2_s0$930  <= \$3133 ;
+    \mac_wmux2_s0$1149  <= \$3133 ;
   always @(posedge clk)
-    \mac_wmux2_s0$949  <= \$3134 ;
+    \mac_wmux2_s0$1162  <= \$3134 ;
   always @(posedge clk)
-    \mac_wmux2_s0$968  <= \$3135 ;
+    \mac_wmux2_s0$1175  <= \$3135 ;
   always @(posedge clk)
-    \mac_wmux2_s0$981  <= \$3136 ;
+    \mac_wmux2_s0$1188  <= \$3136 ;
   always @(posedge clk)
-    \mac_wmux2_s0$994  <= \$3137 ;
+    \mac_wmux2_s0$1201  <= \$3137 ;
   always @(posedge clk)
-    \mac_wmux2_s0$1007  <= \$3138 ;
+    \mac_wmux2_s0$1214  <= \$3138 ;
   always @(posedge clk)
-    \mac_wmux2_s0$1020  <= \$3139 ;
+    \mac_wmux2_s0$1227  <= \$3139 ;
   always @(posedge clk)
-    \mac_wmux2_s0$1033  <= \$3140 ;
+    \mac_wmux2_s0$1240  <= \$3140 ;
   always @(posedge clk)
-    \mac_wmux2_s0$1046  <= \$3141 ;
+    \mac_wmux2_s0$1253  <= \$3141 ;
   always @(posedge clk)
-    \mac_wmux2_s0$1059  <= \$3142 ;
+    \mac_wmux2_s0$1266  <= \$3142 ;
   always @(posedge clk)
-    \mac_wmux2_s0$1072  <= \$3143 ;
+    \mac_wmux2_s0$895  <= \$3143 ;
   always @(posedge clk)
-    \mac_wmux2_s0$1085  <= \$3144 ;
+    \mac_wmux2_s0$914  <= \$3144 ;
   always @(posedge clk)
-    \mac_wmux2_s0$1098  <= \$3145 ;
+    \mac_wmux2_s0$933  <= \$3145 ;
   always @(posedge clk)
-    \mac_wmux2_s0$1111  <= \$3146 ;
+    \mac_wmux2_s0$952  <= \$3146 ;
   always @(posedge clk)
-    \mac_wmux2_s0$1124  <= \$3147 ;
+    \mac_wmux2_s0$892  <= \$3147 ;
   always @(posedge clk)
-    \mac_wmux2_s0$1137  <= \$3148 ;
+    \mac_wmux2_s0$911  <= \$3148 ;
   always @(posedge clk)
-    \mac_wmux2_s0$1150  <= \$3149 ;
+    \mac_wmux2_s0$930  <= \$3149 ;
   always @(posedge clk)
-    \mac_wmux2_s0$1163  <= \$3150 ;
+    \mac_wmux2_s0$949  <= \$3150 ;
   always @(posedge clk)
-    \mac_wmux2_s0$1176  <= \$3151 ;
+    \mac_wmux2_s0$968  <= \$3151 ;
   always @(posedge clk)
-    \mac_wmux2_s0$1189  <= \$3152 ;
+    \mac_wmux2_s0$981  <= \$3152 ;
   always @(posedge clk)
-    \mac_wmux2_s0$1202  <= \$3153 ;
+    \mac_wmux2_s0$994  <= \$3153 ;
   always @(posedge clk)
-    \mac_wmux2_s0$1215  <= \$3154 ;
+    \mac_wmux2_s0$1007  <= \$3154 ;
   always @(posedge clk)
-    \mac_wmux2_s0$1228  <= \$3155 ;
+    \mac_wmux2_s0$1020  <= \$3155 ;
   always @(posedge clk)
-    \mac_wmux2_s0$1241  <= \$3156 ;
+    \mac_wmux2_s0$1033  <= \$3156 ;
   always @(posedge clk)
-    \mac_wmux2_s0$1254  <= \$3157 ;
+    \mac_wmux2_s0$1046  <= \$3157 ;
   always @(posedge clk)
-    \mac_wmux2_s0$1267  <= \$3158 ;
+    \mac_wmux2_s0$1059  <= \$3158 ;
   always @(posedge clk)
-    \mac_wmux2_s0$898  <= \$3159 ;
+    \mac_wmux2_s0$1072  <= \$3159 ;
   always @(posedge clk)
-    \mac_wmux2_s0$901  <= \$3160 ;
+    \mac_wmux2_s0$1085  <= \$3160 ;
   always @(posedge clk)
-    \mac_wmux2_s0$904  <= \$3161 ;
+    \mac_wmux2_s0$1098  <= \$3161 ;
   always @(posedge clk)
-    \mac_wmux2_s0$907  <= \$3162 ;
+    \mac_wmux2_s0$1111  <= \$3162 ;
   always @(posedge clk)
-    \mac_wmux2_s0$917  <= \$3163 ;
+    \mac_wmux2_s0$1124  <= \$3163 ;
   always @(posedge clk)
-    \mac_wmux2_s0$920  <= \$3164 ;
+    \mac_wmux2_s0$1137  <= \$3164 ;
   always @(posedge clk)
-    \mac_wmux2_s0$923  <= \$3165 ;
+    \mac_wmux2_s0$1150  <= \$3165 ;
   always @(posedge clk)
-    \mac_wmux2_s0$926  <= \$3166 ;
+    \mac_wmux2_s0$1163  <= \$3166 ;
   always @(posedge clk)
-    \mac_wmux2_s0$936  <= \$3167 ;
+    \mac_wmux2_s0$1176  <= \$3167 ;
   always @(posedge clk)
-    \mac_wmux2_s0$939  <= \$3168 ;
+    \mac_wmux2_s0$1189  <= \$3168 ;
   always @(posedge clk)
-    \mac_wmux2_s0$942  <= \$3169 ;
+    \mac_wmux2_s0$1202  <= \$3169 ;
   always @(posedge clk)
-    \mac_wmux2_s0$945  <= \$3170 ;
+    \mac_wmux2_s0$1215  <= \$3170 ;
   always @(posedge clk)
-    \mac_wmux2_s0$955  <= \$3171 ;
+    \mac_wmux2_s0$1228  <= \$3171 ;
   always @(posedge clk)
-    \mac_wmux2_s0$958  <= \$3172 ;
+    \mac_wmux2_s0$1241  <= \$3172 ;
   always @(posedge clk)
-    \mac_wmux2_s0$961  <= \$3173 ;
+    \mac_wmux2_s0$1254  <= \$3173 ;
   always @(posedge clk)
-    \mac_wmux2_s0$964  <= \$3174 ;
+    \mac_wmux2_s0$1267  <= \$3174 ;
   always @(posedge clk)
-    \mac_wmux2_s0$899  <= \$3175 ;
+    \mac_wmux2_s0$898  <= \$3175 ;
   always @(posedge clk)
-    \mac_wmux2_s0$902  <= \$3176 ;
+    \mac_wmux2_s0$901  <= \$3176 ;
   always @(posedge clk)
-    \mac_wmux2_s0$905  <= \$3177 ;
+    \mac_wmux2_s0$904  <= \$3177 ;
   always @(posedge clk)
-    \mac_wmux2_s0$908  <= \$3178 ;
+    \mac_wmux2_s0$907  <= \$3178 ;
   always @(posedge clk)
-    \mac_wmux2_s0$918  <= \$3179 ;
+    \mac_wmux2_s0$917  <= \$3179 ;
   always @(posedge clk)
-    \mac_wmux2_s0$921  <= \$3180 ;
+    \mac_wmux2_s0$920  <= \$3180 ;
   always @(posedge clk)
-    \mac_wmux2_s0$924  <= \$3181 ;
+    \mac_wmux2_s0$923  <= \$3181 ;
   always @(posedge clk)
-    \mac_wmux2_s0$927  <= \$3182 ;
+    \mac_wmux2_s0$926  <= \$3182 ;
   always @(posedge clk)
-    \mac_wmux2_s0$937  <= \$3183 ;
+    \mac_wmux2_s0$936  <= \$3183 ;
   always @(posedge clk)
-    \mac_wmux2_s0$940  <= \$3184 ;
+    \mac_wmux2_s0$939  <= \$3184 ;
   always @(posedge clk)
-    \mac_wmux2_s0$943  <= \$3185 ;
+    \mac_wmux2_s0$942  <= \$3185 ;
   always @(posedge clk)
-    \mac_wmux2_s0$946  <= \$3186 ;
+    \mac_wmux2_s0$945  <= \$3186 ;
   always @(posedge clk)
-    \mac_wmux2_s0$956  <= \$3187 ;
+    \mac_wmux2_s0$955  <= \$3187 ;
   always @(posedge clk)
-    \mac_wmux2_s0$959  <= \$3188 ;
+    \mac_wmux2_s0$958  <= \$3188 ;
   always @(posedge clk)
-    \mac_wmux2_s0$962  <= \$3189 ;
+    \mac_wmux2_s0$961  <= \$3189 ;
   always @(posedge clk)
-    \mac_wmux2_s0$965  <= \$3190 ;
+    \mac_wmux2_s0$964  <= \$3190 ;
   always @(posedge clk)
-    \mac_wmux2_s0$972  <= \$3191 ;
+    \mac_wmux2_s0$899  <= \$3191 ;
   always @(posedge clk)
-    \mac_wmux2_s0$974  <= \$3192 ;
+    \mac_wmux2_s0$902  <= \$3192 ;
   always @(posedge clk)
-    \mac_wmux2_s0$976  <= \$3193 ;
+    \mac_wmux2_s0$905  <= \$3193 ;
   always @(posedge clk)
-    \mac_wmux2_s0$978  <= \$3194 ;
+    \mac_wmux2_s0$908  <= \$3194 ;
   always @(posedge clk)
-    \mac_wmux2_s0$985  <= \$3195 ;
+    \mac_wmux2_s0$918  <= \$3195 ;
   always @(posedge clk)
-    \mac_wmux2_s0$987  <= \$3196 ;
+    \mac_wmux2_s0$921  <= \$3196 ;
   always @(posedge clk)
-    \mac_wmux2_s0$989  <= \$3197 ;
+    \mac_wmux2_s0$924  <= \$3197 ;
   always @(posedge clk)
-    \mac_wmux2_s0$991  <= \$3198 ;
+    \mac_wmux2_s0$927  <= \$3198 ;
   always @(posedge clk)
-    \mac_wmux2_s0$998  <= \$3199 ;
+    \mac_wmux2_s0$937  <= \$3199 ;
   always @(posedge clk)
-    \mac_wmux2_s0$1000  <= \$3200 ;
+    \mac_wmux2_s0$940  <= \$3200 ;
   always @(posedge clk)
-    \mac_wmux2_s0$1002  <= \$3201 ;
+    \mac_wmux2_s0$943  <= \$3201 ;
   always @(posedge clk)
-    \mac_wmux2_s0$1004  <= \$3202 ;
+    \mac_wmux2_s0$946  <= \$3202 ;
   always @(posedge clk)
-    \mac_wmux2_s0$1011  <= \$3203 ;
+    \mac_wmux2_s0$956  <= \$3203 ;
   always @(posedge clk)
-    \mac_wmux2_s0$1013  <= \$3204 ;
+    \mac_wmux2_s0$959  <= \$3204 ;
   always @(posedge clk)
-    \mac_wmux2_s0$1015  <= \$3205 ;
+    \mac_wmux2_s0$962  <= \$3205 ;
   always @(posedge clk)
-    \mac_wmux2_s0$1017  <= \$3206 ;
+    \mac_wmux2_s0$965  <= \$3206 ;
   always @(posedge clk)
-    \mac_wmux2_s0$1024  <= \$3207 ;
+    \mac_wmux2_s0$972  <= \$3207 ;
   always @(posedge clk)
-    \mac_wmux2_s0$1026  <= \$3208 ;
+    \mac_wmux2_s0$974  <= \$3208 ;
   always @(posedge clk)
-    \mac_wmux2_s0$1028  <= \$3209 ;
+    \mac_wmux2_s0$976  <= \$3209 ;
   always @(posedge clk)
-    \mac_wmux2_s0$1030  <= \$3210 ;
+    \mac_wmux2_s0$978  <= \$3210 ;
   always @(posedge clk)
-    \mac_wmux2_s0$1037  <= \$3211 ;
+    \mac_wmux2_s0$985  <= \$3211 ;
   always @(posedge clk)
-    \mac_wmux2_s0$1039  <= \$3212 ;
+    \mac_wmux2_s0$987  <= \$3212 ;
   always @(posedge clk)
-    \mac_wmux2_s0$1041  <= \$3213 ;
+    \mac_wmux2_s0$989  <= \$3213 ;
   always @(posedge clk)
-    \mac_wmux2_s0$1043  <= \$3214 ;
+    \mac_wmux2_s0$991  <= \$3214 ;
   always @(posedge clk)
-    \mac_wmux2_s0$1050  <= \$3215 ;
+    \mac_wmux2_s0$998  <= \$3215 ;
   always @(posedge clk)
-    \mac_wmux2_s0$1052  <= \$3216 ;
+    \mac_wmux2_s0$1000  <= \$3216 ;
   always @(posedge clk)
-    \mac_wmux2_s0$1054  <= \$3217 ;
+    \mac_wmux2_s0$1002  <= \$3217 ;
   always @(posedge clk)
-    \mac_wmux2_s0$1056  <= \$3218 ;
+    \mac_wmux2_s0$1004  <= \$3218 ;
   always @(posedge clk)
-    \mac_wmux2_s0$1063  <= \$3219 ;
+    \mac_wmux2_s0$1011  <= \$3219 ;
   always @(posedge clk)
-    \mac_wmux2_s0$1065  <= \$3220 ;
+    \mac_wmux2_s0$1013  <= \$3220 ;
   always @(posedge clk)
-    \mac_wmux2_s0$1067  <= \$3221 ;
+    \mac_wmux2_s0$1015  <= \$3221 ;
   always @(posedge clk)
-    \mac_wmux2_s0$1069  <= \$3222 ;
+    \mac_wmux2_s0$1017  <= \$3222 ;
   always @(posedge clk)
-    \mac_wmux2_s0$1076  <= \$3223 ;
+    \mac_wmux2_s0$1024  <= \$3223 ;
   always @(posedge clk)
-    \mac_wmux2_s0$1078  <= \$3224 ;
+    \mac_wmux2_s0$1026  <= \$3224 ;
   always @(posedge clk)
-    \mac_wmux2_s0$1080  <= \$3225 ;
+    \mac_wmux2_s0$1028  <= \$3225 ;
   always @(posedge clk)
-    \mac_wmux2_s0$1082  <= \$3226 ;
+    \mac_wmux2_s0$1030  <= \$3226 ;
   always @(posedge clk)
-    \mac_wmux2_s0$1089  <= \$3227 ;
+    \mac_wmux2_s0$1037  <= \$3227 ;
   always @(posedge clk)
-    \mac_wmux2_s0$1091  <= \$3228 ;
+    \mac_wmux2_s0$1039  <= \$3228 ;
   always @(posedge clk)
-    \mac_wmux2_s0$1093  <= \$3229 ;
+    \mac_wmux2_s0$1041  <= \$3229 ;
   always @(posedge clk)
-    \mac_wmux2_s0$1095  <= \$3230 ;
+    \mac_wmux2_s0$1043  <= \$3230 ;
   always @(posedge clk)
-    \mac_wmux2_s0$1102  <= \$3231 ;
+    \mac_wmux2_s0$1050  <= \$3231 ;
   always @(posedge clk)
-    \mac_wmux2_s0$1104  <= \$3232 ;
+    \mac_wmux2_s0$1052  <= \$3232 ;
   always @(posedge clk)
-    \mac_wmux2_s0$1106  <= \$3233 ;
+    \mac_wmux2_s0$1054  <= \$3233 ;
   always @(posedge clk)
-    \mac_wmux2_s0$1108  <= \$3234 ;
+    \mac_wmux2_s0$1056  <= \$3234 ;
   always @(posedge clk)
-    \mac_wmux2_s0$1115  <= \$3235 ;
+    \mac_wmux2_s0$1063  <= \$3235 ;
   always @(posedge clk)
-    \mac_wmux2_s0$1117  <= \$3236 ;
+    \mac_wmux2_s0$1065  <= \$3236 ;
   always @(posedge clk)
-    \mac_wmux2_s0$1119  <= \$3237 ;
+    \mac_wmux2_s0$1067  <= \$3237 ;
   always @(posedge clk)
-    \mac_wmux2_s0$1121  <= \$3238 ;
+    \mac_wmux2_s0$1069  <= \$3238 ;
   always @(posedge clk)
-    \mac_wmux2_s0$1128  <= \$3239 ;
+    \mac_wmux2_s0$1076  <= \$3239 ;
   always @(posedge clk)
-    \mac_wmux2_s0$1130  <= \$3240 ;
+    \mac_wmux2_s0$1078  <= \$3240 ;
   always @(posedge clk)
-    \mac_wmux2_s0$1132  <= \$3241 ;
+    \mac_wmux2_s0$1080  <= \$3241 ;
   always @(posedge clk)
-    \mac_wmux2_s0$1134  <= \$3242 ;
+    \mac_wmux2_s0$1082  <= \$3242 ;
   always @(posedge clk)
-    \mac_wmux2_s0$1141  <= \$3243 ;
+    \mac_wmux2_s0$1089  <= \$3243 ;
   always @(posedge clk)
-    \mac_wmux2_s0$1143  <= \$3244 ;
+    \mac_wmux2_s0$1091  <= \$3244 ;
   always @(posedge clk)
-    \mac_wmux2_s0$1145  <= \$3245 ;
+    \mac_wmux2_s0$1093  <= \$3245 ;
   always @(posedge clk)
-    \mac_wmux2_s0$1147  <= \$3246 ;
+    \mac_wmux2_s0$1095  <= \$3246 ;
   always @(posedge clk)
-    \mac_wmux2_s0$1154  <= \$3247 ;
+    \mac_wmux2_s0$1102  <= \$3247 ;
   always @(posedge clk)
-    \mac_wmux2_s0$1156  <= \$3248 ;
+    \mac_wmux2_s0$1104  <= \$3248 ;
   always @(posedge clk)
-    \mac_wmux2_s0$1158  <= \$3249 ;
+    \mac_wmux2_s0$1106  <= \$3249 ;
   always @(posedge clk)
-    \mac_wmux2_s0$1160  <= \$3250 ;
+    \mac_wmux2_s0$1108  <= \$3250 ;
   always @(posedge clk)
-    \mac_wmux2_s0$1167  <= \$3251 ;
+    \mac_wmux2_s0$1115  <= \$3251 ;
   always @(posedge clk)
-    \mac_wmux2_s0$1169  <= \$3252 ;
+    \mac_wmux2_s0$1117  <= \$3252 ;
   always @(posedge clk)
-    \mac_wmux2_s0$1171  <= \$3253 ;
+    \mac_wmux2_s0$1119  <= \$3253 ;
   always @(posedge clk)
-    \mac_wmux2_s0$1173  <= \$3254 ;
+    \mac_wmux2_s0$1121  <= \$3254 ;
   always @(posedge clk)
-    \mac_wmux2_s0$1180  <= \$3255 ;
+    \mac_wmux2_s0$1128  <= \$3255 ;
   always @(posedge clk)
-    \mac_wmux2_s0$1182  <= \$3256 ;
+    \mac_wmux2_s0$1130  <= \$3256 ;
   always @(posedge clk)
-    \mac_wmux2_s0$1184  <= \$3257 ;
+    \mac_wmux2_s0$1132  <= \$3257 ;
   always @(posedge clk)
-    \mac_wmux2_s0$1186  <= \$3258 ;
+    \mac_wmux2_s0$1134  <= \$3258 ;
   always @(posedge clk)
-    \mac_wmux2_s0$1193  <= \$3259 ;
+    \mac_wmux2_s0$1141  <= \$3259 ;
   always @(posedge clk)
-    \mac_wmux2_s0$1195  <= \$3260 ;
+    \mac_wmux2_s0$1143  <= \$3260 ;
   always @(posedge clk)
-    \mac_wmux2_s0$1197  <= \$3261 ;
+    \mac_wmux2_s0$1145  <= \$3261 ;
   always @(posedge clk)
-    \mac_wmux2_s0$1199  <= \$3262 ;
+    \mac_wmux2_s0$1147  <= \$3262 ;
   always @(posedge clk)
-    \mac_wmux2_s0$1206  <= \$3263 ;
+    \mac_wmux2_s0$1154  <= \$3263 ;
   always @(posedge clk)
-    \mac_wmux2_s0$1208  <= \$3264 ;
+    \mac_wmux2_s0$1156  <= \$3264 ;
   always @(posedge clk)
-    \mac_wmux2_s0$1210  <= \$3265 ;
+    \mac_wmux2_s0$1158  <= \$3265 ;
   always @(posedge clk)
-    \mac_wmux2_s0$1212  <= \$3266 ;
+    \mac_wmux2_s0$1160  <= \$3266 ;
   always @(posedge clk)
-    \mac_wmux2_s0$1219  <= \$3267 ;
+    \mac_wmux2_s0$1167  <= \$3267 ;
   always @(posedge clk)
-    \mac_wmux2_s0$1221  <= \$3268 ;
+    \mac_wmux2_s0$1169  <= \$3268 ;
   always @(posedge clk)
-    \mac_wmux2_s0$1223  <= \$3269 ;
+    \mac_wmux2_s0$1171  <= \$3269 ;
   always @(posedge clk)
-    \mac_wmux2_s0$1225  <= \$3270 ;
+    \mac_wmux2_s0$1173  <= \$3270 ;
   always @(posedge clk)
-    \mac_wmux2_s0$1232  <= \$3271 ;
+    \mac_wmux2_s0$1180  <= \$3271 ;
   always @(posedge clk)
-    \mac_wmux2_s0$1234  <= \$3272 ;
+    \mac_wmux2_s0$1182  <= \$3272 ;
   always @(posedge clk)
-    \mac_wmux2_s0$1236  <= \$3273 ;
+    \mac_wmux2_s0$1184  <= \$3273 ;
   always @(posedge clk)
-    \mac_wmux2_s0$1238  <= \$3274 ;
+    \mac_wmux2_s0$1186  <= \$3274 ;
   always @(posedge clk)
-    \mac_wmux2_s0$1245  <= \$3275 ;
+    \mac_wmux2_s0$1193  <= \$3275 ;
   always @(posedge clk)
-    \mac_wmux2_s0$1247  <= \$3276 ;
+    \mac_wmux2_s0$1195  <= \$3276 ;
   always @(posedge clk)
-    \mac_wmux2_s0$1249  <= \$3277 ;
+    \mac_wmux2_s0$1197  <= \$3277 ;
   always @(posedge clk)
-    \mac_wmux2_s0$1251  <= \$3278 ;
+    \mac_wmux2_s0$1199  <= \$3278 ;
   always @(posedge clk)
-    \mac_wmux2_s0$1258  <= \$3279 ;
+    \mac_wmux2_s0$1206  <= \$3279 ;
   always @(posedge clk)
-    \mac_wmux2_s0$1260  <= \$3280 ;
+    \mac_wmux2_s0$1208  <= \$3280 ;
   always @(posedge clk)
-    \mac_wmux2_s0$1262  <= \$3281 ;
+    \mac_wmux2_s0$1210  <= \$3281 ;
   always @(posedge clk)
-    \mac_wmux2_s0$1264  <= \$3282 ;
+    \mac_wmux2_s0$1212  <= \$3282 ;
   always @(posedge clk)
-    \mac_wmux2_s0$1271  <= \$3283 ;
+    \mac_wmux2_s0$1219  <= \$3283 ;
   always @(posedge clk)
-    \mac_wmux2_s0$1273  <= \$3284 ;
+    \mac_wmux2_s0$1221  <= \$3284 ;
   always @(posedge clk)
-    \mac_wmux2_s0$1275  <= \$3285 ;
+    \mac_wmux2_s0$1223  <= \$3285 ;
   always @(posedge clk)
-    \mac_wmux2_s0$1277  <= \$3286 ;
+    \mac_wmux2_s0$1225  <= \$3286 ;
   always @(posedge clk)
-    \mac_wmux2_s0$2221  <= \$3287 ;
+    \mac_wmux2_s0$1232  <= \$3287 ;
   always @(posedge clk)
-    \mac_wmux2_s0$2222  <= \$3288 ;
+    \mac_wmux2_s0$1234  <= \$3288 ;
   always @(posedge clk)
-    \mac_wmux2_s0$2223  <= \$3289 ;
+    \mac_wmux2_s0$1236  <= \$3289 ;
   always @(posedge clk)
-    \mac_wmux2_s0$2224  <= \$3290 ;
+    \mac_wmux2_s0$1238  <= \$3290 ;
   always @(posedge clk)
-    \mac_wmux2_s0$2225  <= \$3291 ;
+    \mac_wmux2_s0$1245  <= \$3291 ;
   always @(posedge clk)
-    \mac_wmux2_s0$2226  <= \$3292 ;
+    \mac_wmux2_s0$1247  <= \$3292 ;
   always @(posedge clk)
-    \mac_wmux2_s0$2227  <= \$3293 ;
+    \mac_wmux2_s0$1249  <= \$3293 ;
   always @(posedge clk)
-    \mac_wmux2_s0$2228  <= \$3294 ;
+    \mac_wmux2_s0$1251  <= \$3294 ;
   always @(posedge clk)
-    \mac_wmux2_s0$2229  <= \$3295 ;
+    \mac_wmux2_s0$1258  <= \$3295 ;
   always @(posedge clk)
-    \mac_wmux2_s0$2230  <= \$3296 ;
+    \mac_wmux2_s0$1260  <= \$3296 ;
   always @(posedge clk)
-    \mac_wmux2_s0$2231  <= \$3297 ;
+    \mac_wmux2_s0$1262  <= \$3297 ;
   always @(posedge clk)
-    \mac_wmux2_s0$2232  <= \$3298 ;
+    \mac_wmux2_s0$1264  <= \$3298 ;
   always @(posedge clk)
-    \mac_wmux2_s0$2233  <= \$3299 ;
+    \mac_wmux2_s0$1271  <= \$3299 ;
   always @(posedge clk)
-    \mac_wmux2_s0$2234  <= \$3300 ;
+    \mac_wmux2_s0$1273  <= \$3300 ;
   always @(posedge clk)
-    \mac_wmux2_s0$2235  <= \$3301 ;
+    \mac_wmux2_s0$1275  <= \$3301 ;
   always @(posedge clk)
-    \mac_wmux2_s0$2236  <= \$3302 ;
+    \mac_wmux2_s0$1277  <= \$3302 ;
   always @(posedge clk)
     \mac_wmux2_s0$2237  <= \$3303 ;
   always @(posedge clk)
-    mac_wmux2_valid_s0 <= \$3304 ;
+    \mac_wmux2_s0$2238  <= \$3304 ;
   always @(posedge clk)
-    \mac_wmux3_s0$1284  <= \$3305 ;
+    \mac_wmux2_s0$2239  <= \$3305 ;
   always @(posedge clk)
-    \mac_wmux3_s0$1303  <= \$3306 ;
+    \mac_wmux2_s0$2240  <= \$3306 ;
   always @(posedge clk)
-    \mac_wmux3_s0$1322  <= \$3307 ;
+    \mac_wmux2_s0$2241  <= \$3307 ;
   always @(posedge clk)
-    \mac_wmux3_s0$1341  <= \$3308 ;
+    \mac_wmux2_s0$2242  <= \$3308 ;
   always @(posedge clk)
-    \mac_wmux3_s0$1360  <= \$3309 ;
+    \mac_wmux2_s0$2243  <= \$3309 ;
   always @(posedge clk)
-    \mac_wmux3_s0$1379  <= \$3310 ;
+    \mac_wmux2_s0$2244  <= \$3310 ;
   always @(posedge clk)
-    \mac_wmux3_s0$1398  <= \$3311 ;
+    \mac_wmux2_s0$2245  <= \$3311 ;
   always @(posedge clk)
-    \mac_wmux3_s0$1417  <= \$3312 ;
+    \mac_wmux2_s0$2246  <= \$3312 ;
   always @(posedge clk)
-    mac_wmux3_s0 <= \$3313 ;
+    \mac_wmux2_s0$2247  <= \$3313 ;
   always @(posedge clk)
-    \mac_wmux3_s0$1300  <= \$3314 ;
+    \mac_wmux2_s0$2248  <= \$3314 ;
   always @(posedge clk)
-    \mac_wmux3_s0$1319  <= \$3315 ;
+    \mac_wmux2_s0$2249  <= \$3315 ;
   always @(posedge clk)
-    \mac_wmux3_s0$1338  <= \$3316 ;
+    \mac_wmux2_s0$2250  <= \$3316 ;
   always @(posedge clk)
-    \mac_wmux3_s0$1357  <= \$3317 ;
+    \mac_wmux2_s0$2251  <= \$3317 ;
   always @(posedge clk)
-    \mac_wmux3_s0$1376  <= \$3318 ;
+    \mac_wmux2_s0$2252  <= \$3318 ;
   always @(posedge clk)
-    \mac_wmux3_s0$1395  <= \$3319 ;
+    \mac_wmux2_s0$2253  <= \$3319 ;
   always @(posedge clk)
-    \mac_wmux3_s0$1414  <= \$3320 ;
+    mac_wmux2_valid_s0 <= \$3320 ;
   always @(posedge clk)
-    \mac_wmux3_s0$1433  <= \$3321 ;
+    \mac_wmux3_s0$1284  <= \$3321 ;
   always @(posedge clk)
-    \mac_wmux3_s0$1446  <= \$3322 ;
+    \mac_wmux3_s0$1303  <= \$3322 ;
   always @(posedge clk)
-    \mac_wmux3_s0$1459  <= \$3323 ;
+    \mac_wmux3_s0$1322  <= \$3323 ;
   always @(posedge clk)
-    \mac_wmux3_s0$1472  <= \$3324 ;
+    \mac_wmux3_s0$1341  <= \$3324 ;
   always @(posedge clk)
-    \mac_wmux3_s0$1485  <= \$3325 ;
+    \mac_wmux3_s0$1360  <= \$3325 ;
   always @(posedge clk)
-    \mac_wmux3_s0$1498  <= \$3326 ;
+    \mac_wmux3_s0$1379  <= \$3326 ;
   always @(posedge clk)
-    \mac_wmux3_s0$1511  <= \$3327 ;
+    \mac_wmux3_s0$1398  <= \$3327 ;
   always @(posedge clk)
-    \mac_wmux3_s0$1524  <= \$3328 ;
+    \mac_wmux3_s0$1417  <= \$3328 ;
   always @(posedge clk)
-    \mac_wmux3_s0$1537  <= \$3329 ;
+    mac_wmux3_s0 <= \$3329 ;
   always @(posedge clk)
-    \mac_wmux3_s0$1550  <= \$3330 ;
+    \mac_wmux3_s0$1300  <= \$3330 ;
   always @(posedge clk)
-    \mac_wmux3_s0$1563  <= \$3331 ;
+    \mac_wmux3_s0$1319  <= \$3331 ;
   always @(posedge clk)
-    \mac_wmux3_s0$1576  <= \$3332 ;
+    \mac_wmux3_s0$1338  <= \$3332 ;
   always @(posedge clk)
-    \mac_wmux3_s0$1589  <= \$3333 ;
+    \mac_wmux3_s0$1357  <= \$3333 ;
   always @(posedge clk)
-    \mac_wmux3_s0$1602  <= \$3334 ;
+    \mac_wmux3_s0$1376  <= \$3334 ;
   always @(posedge clk)
-    \mac_wmux3_s0$1615  <= \$3335 ;
+    \mac_wmux3_s0$1395  <= \$3335 ;
   always @(posedge clk)
-    \mac_wmux3_s0$1628  <= \$3336 ;
+    \mac_wmux3_s0$1414  <= \$3336 ;
   always @(posedge clk)
-    \mac_wmux3_s0$1285  <= \$3337 ;
+    \mac_wmux3_s0$1433  <= \$3337 ;
   always @(posedge clk)
-    \mac_wmux3_s0$1304  <= \$3338 ;
+    \mac_wmux3_s0$1446  <= \$3338 ;
   always @(posedge clk)
-    \mac_wmux3_s0$1323  <= \$3339 ;
+    \mac_wmux3_s0$1459  <= \$3339 ;
   always @(posedge clk)
-    \mac_wmux3_s0$1342  <= \$3340 ;
+    \mac_wmux3_s0$1472  <= \$3340 ;
   always @(posedge clk)
-    \mac_wmux3_s0$1361  <= \$3341 ;
+    \mac_wmux3_s0$1485  <= \$3341 ;
   always @(posedge clk)
-    \mac_wmux3_s0$1380  <= \$3342 ;
+    \mac_wmux3_s0$1498  <= \$3342 ;
   always @(posedge clk)
-    \mac_wmux3_s0$1399  <= \$3343 ;
+    \mac_wmux3_s0$1511  <= \$3343 ;
   always @(posedge clk)
-    \mac_wmux3_s0$1418  <= \$3344 ;
+    \mac_wmux3_s0$1524  <= \$3344 ;
   always @(posedge clk)
-    \mac_wmux3_s0$1282  <= \$3345 ;
+    \mac_wmux3_s0$1537  <= \$3345 ;
   always @(posedge clk)
-    \mac_wmux3_s0$1301  <= \$3346 ;
+    \mac_wmux3_s0$1550  <= \$3346 ;
   always @(posedge clk)
-    \mac_wmux3_s0$1320  <= \$3347 ;
+    \mac_wmux3_s0$1563  <= \$3347 ;
   always @(posedge clk)
-    \mac_wmux3_s0$1339  <= \$3348 ;
+    \mac_wmux3_s0$1576  <= \$3348 ;
   always @(posedge clk)
-    \mac_wmux3_s0$1358  <= \$3349 ;
+    \mac_wmux3_s0$1589  <= \$3349 ;
   always @(posedge clk)
-    \mac_wmux3_s0$1377  <= \$3350 ;
+    \mac_wmux3_s0$1602  <= \$3350 ;
   always @(posedge clk)
-    \mac_wmux3_s0$1396  <= \$3351 ;
+    \mac_wmux3_s0$1615  <= \$3351 ;
   always @(posedge clk)
-    \mac_wmux3_s0$1415  <= \$3352 ;
+    \mac_wmux3_s0$1628  <= \$3352 ;
   always @(posedge clk)
-    \mac_wmux3_s0$1434  <= \$3353 ;
+    \mac_wmux3_s0$1285  <= \$3353 ;
   always @(posedge clk)
-    \mac_wmux3_s0$1447  <= \$3354 ;
+    \mac_wmux3_s0$1304  <= \$3354 ;
   always @(posedge clk)
-    \mac_wmux3_s0$1460  <= \$3355 ;
+    \mac_wmux3_s0$1323  <= \$3355 ;
   always @(posedge clk)
-    \mac_wmux3_s0$1473  <= \$3356 ;
+    \mac_wmux3_s0$1342  <= \$3356 ;
   always @(posedge clk)
-    \mac_wmux3_s0$1486  <= \$3357 ;
+    \mac_wmux3_s0$1361  <= \$3357 ;
   always @(posedge clk)
-    \mac_wmux3_s0$1499  <= \$3358 ;
+    \mac_wmux3_s0$1380  <= \$3358 ;
   always @(posedge clk)
-    \mac_wmux3_s0$1512  <= \$3359 ;
+    \mac_wmux3_s0$1399  <= \$3359 ;
   always @(posedge clk)
-    \mac_wmux3_s0$1525  <= \$3360 ;
+    \mac_wmux3_s0$1418  <= \$3360 ;
   always @(posedge clk)
-    \mac_wmux3_s0$1538  <= \$3361 ;
+    \mac_wmux3_s0$1282  <= \$3361 ;
   always @(posedge clk)
-    \mac_wmux3_s0$1551  <= \$3362 ;
+    \mac_wmux3_s0$1301  <= \$3362 ;
   always @(posedge clk)
-    \mac_wmux3_s0$1564  <= \$3363 ;
+    \mac_wmux3_s0$1320  <= \$3363 ;
   always @(posedge clk)
-    \mac_wmux3_s0$1577  <= \$3364 ;
+    \mac_wmux3_s0$1339  <= \$3364 ;
   always @(posedge clk)
-    \mac_wmux3_s0$1590  <= \$3365 ;
+    \mac_wmux3_s0$1358  <= \$3365 ;
   always @(posedge clk)
-    \mac_wmux3_s0$1603  <= \$3366 ;
+    \mac_wmux3_s0$1377  <= \$3366 ;
   always @(posedge clk)
-    \mac_wmux3_s0$1616  <= \$3367 ;
+    \mac_wmux3_s0$1396  <= \$3367 ;
   always @(posedge clk)
-    \mac_wmux3_s0$1629  <= \$3368 ;
+    \mac_wmux3_s0$1415  <= \$3368 ;
   always @(posedge clk)
-    \mac_wmux3_s0$1288  <= \$3369 ;
+    \mac_wmux3_s0$1434  <= \$3369 ;
   always @(posedge clk)
-    \mac_wmux3_s0$1291  <= \$3370 ;
+    \mac_wmux3_s0$1447  <= \$3370 ;
   always @(posedge clk)
-    \mac_wmux3_s0$1294  <= \$3371 ;
+    \mac_wmux3_s0$1460  <= \$3371 ;
   always @(posedge clk)
-    \mac_wmux3_s0$1297  <= \$3372 ;
+    \mac_wmux3_s0$1473  <= \$3372 ;
   always @(posedge clk)
-    \mac_wmux3_s0$1307  <= \$3373 ;
+    \mac_wmux3_s0$1486  <= \$3373 ;
   always @(posedge clk)
-    \mac_wmux3_s0$1310  <= \$3374 ;
+    \mac_wmux3_s0$1499  <= \$3374 ;
   always @(posedge clk)
-    \mac_wmux3_s0$1313  <= \$3375 ;
+    \mac_wmux3_s0$1512  <= \$3375 ;
   always @(posedge clk)
-    \mac_wmux3_s0$1316  <= \$3376 ;
+    \mac_wmux3_s0$1525  <= \$3376 ;
   always @(posedge clk)
-    \mac_wmux3_s0$1326  <= \$3377 ;
+    \mac_wmux3_s0$1538  <= \$3377 ;
   always @(posedge clk)
-    \mac_wmux3_s0$1329  <= \$3378 ;
+    \mac_wmux3_s0$1551  <= \$3378 ;
   always @(posedge clk)
-    \mac_wmux3_s0$1332  <= \$3379 ;
+    \mac_wmux3_s0$1564  <= \$3379 ;
   always @(posedge clk)
-    \mac_wmux3_s0$1335  <= \$3380 ;
+    \mac_wmux3_s0$1577  <= \$3380 ;
   always @(posedge clk)
-    \mac_wmux3_s0$1345  <= \$3381 ;
+    \mac_wmux3_s0$1590  <= \$3381 ;
   always @(posedge clk)
-    \mac_wmux3_s0$1348  <= \$3382 ;
+    \mac_wmux3_s0$1603  <= \$3382 ;
   always @(posedge clk)
-    \mac_wmux3_s0$1351  <= \$3383 ;
+    \mac_wmux3_s0$1616  <= \$3383 ;
   always @(posedge clk)
-    \mac_wmux3_s0$1354  <= \$3384 ;
+    \mac_wmux3_s0$1629  <= \$3384 ;
   always @(posedge clk)
-    \mac_wmux3_s0$1364  <= \$3385 ;
+    \mac_wmux3_s0$1288  <= \$3385 ;
   always @(posedge clk)
-    \mac_wmux3_s0$1367  <= \$3386 ;
+    \mac_wmux3_s0$1291  <= \$3386 ;
   always @(posedge clk)
-    \mac_wmux3_s0$1370  <= \$3387 ;
+    \mac_wmux3_s0$1294  <= \$3387 ;
   always @(posedge clk)
-    \mac_wmux3_s0$1373  <= \$3388 ;
+    \mac_wmux3_s0$1297  <= \$3388 ;
   always @(posedge clk)
-    \mac_wmux3_s0$1383  <= \$3389 ;
+    \mac_wmux3_s0$1307  <= \$3389 ;
   always @(posedge clk)
-    \mac_wmux3_s0$1386  <= \$3390 ;
+    \mac_wmux3_s0$1310  <= \$3390 ;
   always @(posedge clk)
-    \mac_wmux3_s0$1389  <= \$3391 ;
+    \mac_wmux3_s0$1313  <= \$3391 ;
   always @(posedge clk)
-    \mac_wmux3_s0$1392  <= \$3392 ;
+    \mac_wmux3_s0$1316  <= \$3392 ;
   always @(posedge clk)
-    \mac_wmux3_s0$1402  <= \$3393 ;
+    \mac_wmux3_s0$1326  <= \$3393 ;
   always @(posedge clk)
-    \mac_wmux3_s0$1405  <= \$3394 ;
+    \mac_wmux3_s0$1329  <= \$3394 ;
   always @(posedge clk)
-    \mac_wmux3_s0$1408  <= \$3395 ;
+    \mac_wmux3_s0$1332  <= \$3395 ;
   always @(posedge clk)
-    \mac_wmux3_s0$1411  <= \$3396 ;
+    \mac_wmux3_s0$1335  <= \$3396 ;
   always @(posedge clk)
-    \mac_wmux3_s0$1421  <= \$3397 ;
+    \mac_wmux3_s0$1345  <= \$3397 ;
   always @(posedge clk)
-    \mac_wmux3_s0$1424  <= \$3398 ;
+    \mac_wmux3_s0$1348  <= \$3398 ;
   always @(posedge clk)
-    \mac_wmux3_s0$1427  <= \$3399 ;
+    \mac_wmux3_s0$1351  <= \$3399 ;
   always @(posedge clk)
-    \mac_wmux3_s0$1430  <= \$3400 ;
+    \mac_wmux3_s0$1354  <= \$3400 ;
   always @(posedge clk)
-    \mac_wmux3_s0$1289  <= \$3401 ;
+    \mac_wmux3_s0$1364  <= \$3401 ;
   always @(posedge clk)
-    \mac_wmux3_s0$1292  <= \$3402 ;
+    \mac_wmux3_s0$1367  <= \$3402 ;
   always @(posedge clk)
-    \mac_wmux3_s0$1295  <= \$3403 ;
+    \mac_wmux3_s0$1370  <= \$3403 ;
   always @(posedge clk)
-    \mac_wmux3_s0$1298  <= \$3404 ;
+    \mac_wmux3_s0$1373  <= \$3404 ;
   always @(posedge clk)
-    \mac_wmux3_s0$1308  <= \$3405 ;
+    \mac_wmux3_s0$1383  <= \$3405 ;
   always @(posedge clk)
-    \mac_wmux3_s0$1311  <= \$3406 ;
+    \mac_wmux3_s0$1386  <= \$3406 ;
   always @(posedge clk)
-    \mac_wmux3_s0$1314  <= \$3407 ;
+    \mac_wmux3_s0$1389  <= \$3407 ;
   always @(posedge clk)
-    \mac_wmux3_s0$1317  <= \$3408 ;
+    \mac_wmux3_s0$1392  <= \$3408 ;
   always @(posedge clk)
-    \mac_wmux3_s0$1327  <= \$3409 ;
+    \mac_wmux3_s0$1402  <= \$3409 ;
   always @(posedge clk)
-    \mac_wmux3_s0$1330  <= \$3410 ;
+    \mac_wmux3_s0$1405  <= \$3410 ;
   always @(posedge clk)
-    \mac_wmux3_s0$1333  <= \$3411 ;
+    \mac_wmux3_s0$1408  <= \$3411 ;
   always @(posedge clk)
-    \mac_wmux3_s0$1336  <= \$3412 ;
+    \mac_wmux3_s0$1411  <= \$3412 ;
   always @(posedge clk)
-    \mac_wmux3_s0$1346  <= \$3413 ;
+    \mac_wmux3_s0$1421  <= \$3413 ;
   always @(posedge clk)
-    \mac_wmux3_s0$1349  <= \$3414 ;
+    \mac_wmux3_s0$1424  <= \$3414 ;
   always @(posedge clk)
-    \mac_wmux3_s0$1352  <= \$3415 ;
+    \mac_wmux3_s0$1427  <= \$3415 ;
   always @(posedge clk)
-    \mac_wmux3_s0$1355  <= \$3416 ;
+    \mac_wmux3_s0$1430  <= \$3416 ;
   always @(posedge clk)
-    \mac_wmux3_s0$1365  <= \$3417 ;
+    \mac_wmux3_s0$1289  <= \$3417 ;
   always @(posedge clk)
-    \mac_wmux3_s0$1368  <= \$3418 ;
+    \mac_wmux3_s0$1292  <= \$3418 ;
   always @(posedge clk)
-    \mac_wmux3_s0$1371  <= \$3419 ;
+    \mac_wmux3_s0$1295  <= \$3419 ;
   always @(posedge clk)
-    \mac_wmux3_s0$1374  <= \$3420 ;
+    \mac_wmux3_s0$1298  <= \$3420 ;
   always @(posedge clk)
-    \mac_wmux3_s0$1384  <= \$3421 ;
+    \mac_wmux3_s0$1308  <= \$3421 ;
   always @(posedge clk)
-    \mac_wmux3_s0$1387  <= \$3422 ;
+    \mac_wmux3_s0$1311  <= \$3422 ;
   always @(posedge clk)
-    \mac_wmux3_s0$1390  <= \$3423 ;
+    \mac_wmux3_s0$1314  <= \$3423 ;
   always @(posedge clk)
-    \mac_wmux3_s0$1393  <= \$3424 ;
+    \mac_wmux3_s0$1317  <= \$3424 ;
   always @(posedge clk)
-    \mac_wmux3_s0$1403  <= \$3425 ;
+    \mac_wmux3_s0$1327  <= \$3425 ;
   always @(posedge clk)
-    \mac_wmux3_s0$1406  <= \$3426 ;
+    \mac_wmux3_s0$1330  <= \$3426 ;
   always @(posedge clk)
-    \mac_wmux3_s0$1409  <= \$3427 ;
+    \mac_wmux3_s0$1333  <= \$3427 ;
   always @(posedge clk)
-    \mac_wmux3_s0$1412  <= \$3428 ;
+    \mac_wmux3_s0$1336  <= \$3428 ;
   always @(posedge clk)
-    \mac_wmux3_s0$1422  <= \$3429 ;
+    \mac_wmux3_s0$1346  <= \$3429 ;
   always @(posedge clk)
-    \mac_wmux3_s0$1425  <= \$3430 ;
+    \mac_wmux3_s0$1349  <= \$3430 ;
   always @(posedge clk)
-    \mac_wmux3_s0$1428  <= \$3431 ;
+    \mac_wmux3_s0$1352  <= \$3431 ;
   always @(posedge clk)
-    \mac_wmux3_s0$1431  <= \$3432 ;
+    \mac_wmux3_s0$1355  <= \$3432 ;
   always @(posedge clk)
-    \mac_wmux3_s0$1438  <= \$3433 ;
+    \mac_wmux3_s0$1365  <= \$3433 ;
   always @(posedge clk)
-    \mac_wmux3_s0$1440  <= \$3434 ;
+    \mac_wmux3_s0$1368  <= \$3434 ;
   always @(posedge clk)
-    \mac_wmux3_s0$1442  <= \$3435 ;
+    \mac_wmux3_s0$1371  <= \$3435 ;
   always @(posedge clk)
-    \mac_wmux3_s0$1444  <= \$3436 ;
+    \mac_wmux3_s0$1374  <= \$3436 ;
   always @(posedge clk)
-    \mac_wmux3_s0$1451  <= \$3437 ;
+    \mac_wmux3_s0$1384  <= \$3437 ;
   always @(posedge clk)
-    \mac_wmux3_s0$1453  <= \$3438 ;
+    \mac_wmux3_s0$1387  <= \$3438 ;
   always @(posedge clk)
-    \mac_wmux3_s0$1455  <= \$3439 ;
+    \mac_wmux3_s0$1390  <= \$3439 ;
   always @(posedge clk)
-    \mac_wmux3_s0$1457  <= \$3440 ;
+    \mac_wmux3_s0$1393  <= \$3440 ;
   always @(posedge clk)
-    \mac_wmux3_s0$1464  <= \$3441 ;
+    \mac_wmux3_s0$1403  <= \$3441 ;
   always @(posedge clk)
-    \mac_wmux3_s0$1466  <= \$3442 ;
+    \mac_wmux3_s0$1406  <= \$3442 ;
   always @(posedge clk)
-    \mac_wmux3_s0$1468  <= \$3443 ;
+    \mac_wmux3_s0$1409  <= \$3443 ;
   always @(posedge clk)
-    \mac_wmux3_s0$1470  <= \$3444 ;
+    \mac_wmux3_s0$1412  <= \$3444 ;
   always @(posedge clk)
-    \mac_wmux3_s0$1477  <= \$3445 ;
+    \mac_wmux3_s0$1422  <= \$3445 ;
   always @(posedge clk)
-    \mac_wmux3_s0$1479  <= \$3446 ;
+    \mac_wmux3_s0$1425  <= \$3446 ;
   always @(posedge clk)
-    \mac_wmux3_s0$1481  <= \$3447 ;
+    \mac_wmux3_s0$1428  <= \$3447 ;
   always @(posedge clk)
-    \mac_wmux3_s0$1483  <= \$3448 ;
+    \mac_wmux3_s0$1431  <= \$3448 ;
   always @(posedge clk)
-    \mac_wmux3_s0$1490  <= \$3449 ;
+    \mac_wmux3_s0$1438  <= \$3449 ;
   always @(posedge clk)
-    \mac_wmux3_s0$1492  <= \$3450 ;
+    \mac_wmux3_s0$1440  <= \$3450 ;
   always @(posedge clk)
-    \mac_wmux3_s0$1494  <= \$3451 ;
+    \mac_wmux3_s0$1442  <= \$3451 ;
   always @(posedge clk)
-    \mac_wmux3_s0$1496  <= \$3452 ;
+    \mac_wmux3_s0$1444  <= \$3452 ;
   always @(posedge clk)
-    \mac_wmux3_s0$1503  <= \$3453 ;
+    \mac_wmux3_s0$1451  <= \$3453 ;
   always @(posedge clk)
-    \mac_wmux3_s0$1505  <= \$3454 ;
+    \mac_wmux3_s0$1453  <= \$3454 ;
   always @(posedge clk)
-    \mac_wmux3_s0$1507  <= \$3455 ;
+    \mac_wmux3_s0$1455  <= \$3455 ;
   always @(posedge clk)
-    \mac_wmux3_s0$1509  <= \$3456 ;
+    \mac_wmux3_s0$1457  <= \$3456 ;
   always @(posedge clk)
-    \mac_wmux3_s0$1516  <= \$3457 ;
+    \mac_wmux3_s0$1464  <= \$3457 ;
   always @(posedge clk)
-    \mac_wmux3_s0$1518  <= \$3458 ;
+    \mac_wmux3_s0$1466  <= \$3458 ;
   always @(posedge clk)
-    \mac_wmux3_s0$1520  <= \$3459 ;
+    \mac_wmux3_s0$1468  <= \$3459 ;
   always @(posedge clk)
-    \mac_wmux3_s0$1522  <= \$3460 ;
+    \mac_wmux3_s0$1470  <= \$3460 ;
   always @(posedge clk)
-    \mac_wmux3_s0$1529  <= \$3461 ;
+    \mac_wmux3_s0$1477  <= \$3461 ;
   always @(posedge clk)
-    \mac_wmux3_s0$1531  <= \$3462 ;
+    \mac_wmux3_s0$1479  <= \$3462 ;
   always @(posedge clk)
-    \mac_wmux3_s0$1533  <= \$3463 ;
+    \mac_wmux3_s0$1481  <= \$3463 ;
   always @(posedge clk)
-    \mac_wmux3_s0$1535  <= \$3464 ;
+    \mac_wmux3_s0$1483  <= \$3464 ;
   always @(posedge clk)
-    \mac_wmux3_s0$1542  <= \$3465 ;
+    \mac_wmux3_s0$1490  <= \$3465 ;
   always @(posedge clk)
-    \mac_wmux3_s0$1544  <= \$3466 ;
+    \mac_wmux3_s0$1492  <= \$3466 ;
   always @(posedge clk)
-    \mac_wmux3_s0$1546  <= \$3467 ;
+    \mac_wmux3_s0$1494  <= \$3467 ;
   always @(posedge clk)
-    \mac_wmux3_s0$1548  <= \$3468 ;
+    \mac_wmux3_s0$1496  <= \$3468 ;
   always @(posedge clk)
-    \mac_wmux3_s0$1555  <= \$3469 ;
+    \mac_wmux3_s0$1503  <= \$3469 ;
   always @(posedge clk)
-    \mac_wmux3_s0$1557  <= \$3470 ;
+    \mac_wmux3_s0$1505  <= \$3470 ;
   always @(posedge clk)
-    \mac_wmux3_s0$1559  <= \$3471 ;
+    \mac_wmux3_s0$1507  <= \$3471 ;
   always @(posedge clk)
-    \mac_wmux3_s0$1561  <= \$3472 ;
+    \mac_wmux3_s0$1509  <= \$3472 ;
   always @(posedge clk)
-    \mac_wmux3_s0$1568  <= \$3473 ;
+    \mac_wmux3_s0$1516  <= \$3473 ;
   always @(posedge clk)
-    \mac_wmux3_s0$1570  <= \$3474 ;
+    \mac_wmux3_s0$1518  <= \$3474 ;
   always @(posedge clk)
-    \mac_wmux3_s0$1572  <= \$3475 ;
+    \mac_wmux3_s0$1520  <= \$3475 ;
   always @(posedge clk)
-    \mac_wmux3_s0$1574  <= \$3476 ;
+    \mac_wmux3_s0$1522  <= \$3476 ;
   always @(posedge clk)
-    \mac_wmux3_s0$1581  <= \$3477 ;
+    \mac_wmux3_s0$1529  <= \$3477 ;
   always @(posedge clk)
-    \mac_wmux3_s0$1583  <= \$3478 ;
+    \mac_wmux3_s0$1531  <= \$3478 ;
   always @(posedge clk)
-    \mac_wmux3_s0$1585  <= \$3479 ;
+    \mac_wmux3_s0$1533  <= \$3479 ;
   always @(posedge clk)
-    \mac_wmux3_s0$1587  <= \$3480 ;
+    \mac_wmux3_s0$1535  <= \$3480 ;
   always @(posedge clk)
-    \mac_wmux3_s0$1594  <= \$3481 ;
+    \mac_wmux3_s0$1542  <= \$3481 ;
   always @(posedge clk)
-    \mac_wmux3_s0$1596  <= \$3482 ;
+    \mac_wmux3_s0$1544  <= \$3482 ;
   always @(posedge clk)
-    \mac_wmux3_s0$1598  <= \$3483 ;
+    \mac_wmux3_s0$1546  <= \$3483 ;
   always @(posedge clk)
-    \mac_wmux3_s0$1600  <= \$3484 ;
+    \mac_wmux3_s0$1548  <= \$3484 ;
   always @(posedge clk)
-    \mac_wmux3_s0$1607  <= \$3485 ;
+    \mac_wmux3_s0$1555  <= \$3485 ;
   always @(posedge clk)
-    \mac_wmux3_s0$1609  <= \$3486 ;
+    \mac_wmux3_s0$1557  <= \$3486 ;
   always @(posedge clk)
-    \mac_wmux3_s0$1611  <= \$3487 ;
+    \mac_wmux3_s0$1559  <= \$3487 ;
   always @(posedge clk)
-    \mac_wmux3_s0$1613  <= \$3488 ;
+    \mac_wmux3_s0$1561  <= \$3488 ;
   always @(posedge clk)
-    \mac_wmux3_s0$1620  <= \$3489 ;
+    \mac_wmux3_s0$1568  <= \$3489 ;
   always @(posedge clk)
-    \mac_wmux3_s0$1622  <= \$3490 ;
+    \mac_wmux3_s0$1570  <= \$3490 ;
   always @(posedge clk)
-    \mac_wmux3_s0$1624  <= \$3491 ;
+    \mac_wmux3_s0$1572  <= \$3491 ;
   always @(posedge clk)
-    \mac_wmux3_s0$1626  <= \$3492 ;
+    \mac_wmux3_s0$1574  <= \$3492 ;
   always @(posedge clk)
-    \mac_wmux3_s0$1633  <= \$3493 ;
+    \mac_wmux3_s0$1581  <= \$3493 ;
   always @(posedge clk)
-    \mac_wmux3_s0$1635  <= \$3494 ;
+    \mac_wmux3_s0$1583  <= \$3494 ;
   always @(posedge clk)
-    \mac_wmux3_s0$1637  <= \$3495 ;
+    \mac_wmux3_s0$1585  <= \$3495 ;
   always @(posedge clk)
-    \mac_wmux3_s0$1639  <= \$3496 ;
+    \mac_wmux3_s0$1587  <= \$3496 ;
   always @(posedge clk)
-    \mac_wmux3_s0$2239  <= \$3497 ;
+    \mac_wmux3_s0$1594  <= \$3497 ;
   always @(posedge clk)
-    \mac_wmux3_s0$2240  <= \$3498 ;
+    \mac_wmux3_s0$1596  <= \$3498 ;
   always @(posedge clk)
-    \mac_wmux3_s0$2241  <= \$3499 ;
+    \mac_wmux3_s0$1598  <= \$3499 ;
   always @(posedge clk)
-    \mac_wmux3_s0$2242  <= \$3500 ;
+    \mac_wmux3_s0$1600  <= \$3500 ;
   always @(posedge clk)
-    \mac_wmux3_s0$2243  <= \$3501 ;
+    \mac_wmux3_s0$1607  <= \$3501 ;
   always @(posedge clk)
-    \mac_wmux3_s0$2244  <= \$3502 ;
+    \mac_wmux3_s0$1609  <= \$3502 ;
   always @(posedge clk)
-    \mac_wmux3_s0$2245  <= \$3503 ;
+    \mac_wmux3_s0$1611  <= \$3503 ;
   always @(posedge clk)
-    \mac_wmux3_s0$2246  <= \$3504 ;
+    \mac_wmux3_s0$1613  <= \$3504 ;
   always @(posedge clk)
-    \mac_wmux3_s0$2247  <= \$3505 ;
+    \mac_wmux3_s0$1620  <= \$3505 ;
   always @(posedge clk)
-    \mac_wmux3_s0$2248  <= \$3506 ;
+    \mac_wmux3_s0$1622  <= \$3506 ;
   always @(posedge clk)
-    \mac_wmux3_s0$2249  <= \$3507 ;
+    \mac_wmux3_s0$1624  <= \$3507 ;
   always @(posedge clk)
-    \mac_wmux3_s0$2250  <= \$3508 ;
+    \mac_wmux3_s0$1626  <= \$3508 ;
   always @(posedge clk)
-    \mac_wmux3_s0$2251  <= \$3509 ;
+    \mac_wmux3_s0$1633  <= \$3509 ;
   always @(posedge clk)
-    \mac_wmux3_s0$2252  <= \$3510 ;
+    \mac_wmux3_s0$1635  <= \$3510 ;
   always @(posedge clk)
-    \mac_wmux3_s0$2253  <= \$3511 ;
+    \mac_wmux3_s0$1637  <= \$3511 ;
   always @(posedge clk)
-    \mac_wmux3_s0$2254  <= \$3512 ;
+    \mac_wmux3_s0$1639  <= \$3512 ;
   always @(posedge clk)
     \mac_wmux3_s0$2255  <= \$3513 ;
   always @(posedge clk)
-    mac_wmux3_valid_s0 <= \$3514 ;
+    \mac_wmux3_s0$2256  <= \$3514 ;
   always @(posedge clk)
-    \mac_wmux4_s0$1646  <= \$3515 ;
+    \mac_wmux3_s0$2257  <= \$3515 ;
   always @(posedge clk)
-    \mac_wmux4_s0$1665  <= \$3516 ;
+    \mac_wmux3_s0$2258  <= \$3516 ;
   always @(posedge clk)
-    \mac_wmux4_s0$1684  <= \$3517 ;
+    \mac_wmux3_s0$2259  <= \$3517 ;
   always @(posedge clk)
-    \mac_wmux4_s0$1703  <= \$3518 ;
+    \mac_wmux3_s0$2260  <= \$3518 ;
   always @(posedge clk)
-    \mac_wmux4_s0$1722  <= \$3519 ;
+    \mac_wmux3_s0$2261  <= \$3519 ;
   always @(posedge clk)
-    \mac_wmux4_s0$1741  <= \$3520 ;
+    \mac_wmux3_s0$2262  <= \$3520 ;
   always @(posedge clk)
-    \mac_wmux4_s0$1760  <= \$3521 ;
+    \mac_wmux3_s0$2263  <= \$3521 ;
   always @(posedge clk)
-    \mac_wmux4_s0$1779  <= \$3522 ;
+    \mac_wmux3_s0$2264  <= \$3522 ;
   always @(posedge clk)
-    \mac_wmux4_s0$1798  <= \$3523 ;
+    \mac_wmux3_s0$2265  <= \$3523 ;
   always @(posedge clk)
-    \mac_wmux4_s0$1817  <= \$3524 ;
+    \mac_wmux3_s0$2266  <= \$3524 ;
   always @(posedge clk)
-    \mac_wmux4_s0$1836  <= \$3525 ;
+    \mac_wmux3_s0$2267  <= \$3525 ;
   always @(posedge clk)
-    \mac_wmux4_s0$1855  <= \$3526 ;
+    \mac_wmux3_s0$2268  <= \$3526 ;
   always @(posedge clk)
-    \mac_wmux4_s0$1874  <= \$3527 ;
+    \mac_wmux3_s0$2269  <= \$3527 ;
   always @(posedge clk)
-    \mac_wmux4_s0$1893  <= \$3528 ;
+    \mac_wmux3_s0$2270  <= \$3528 ;
   always @(posedge clk)
-    \mac_wmux4_s0$1912  <= \$3529 ;
+    \mac_wmux3_s0$2271  <= \$3529 ;
   always @(posedge clk)
-    \mac_wmux4_s0$1931  <= \$3530 ;
+    mac_wmux3_valid_s0 <= \$3530 ;
   always @(posedge clk)
-    mac_wmux4_s0 <= \$3531 ;
+    \mac_wmux4_s0$1646  <= \$3531 ;
   always @(posedge clk)
-    \mac_wmux4_s0$1662  <= \$3532 ;
+    \mac_wmux4_s0$1665  <= \$3532 ;
   always @(posedge clk)
-    \mac_wmux4_s0$1681  <= \$3533 ;
+    \mac_wmux4_s0$1684  <= \$3533 ;
   always @(posedge clk)
-    \mac_wmux4_s0$1700  <= \$3534 ;
+    \mac_wmux4_s0$1703  <= \$3534 ;
   always @(posedge clk)
-    \mac_wmux4_s0$1719  <= \$3535 ;
+    \mac_wmux4_s0$1722  <= \$3535 ;
   always @(posedge clk)
-    \mac_wmux4_s0$1738  <= \$3536 ;
+    \mac_wmux4_s0$1741  <= \$3536 ;
   always @(posedge clk)
-    \mac_wmux4_s0$1757  <= \$3537 ;
+    \mac_wmux4_s0$1760  <= \$3537 ;
   always @(posedge clk)
-    \mac_wmux4_s0$1776  <= \$3538 ;
+    \mac_wmux4_s0$1779  <= \$3538 ;
   always @(posedge clk)
-    \mac_wmux4_s0$1795  <= \$3539 ;
+    \mac_wmux4_s0$1798  <= \$3539 ;
   always @(posedge clk)
-    \mac_wmux4_s0$1814  <= \$3540 ;
+    \mac_wmux4_s0$1817  <= \$3540 ;
   always @(posedge clk)
-    \mac_wmux4_s0$1833  <= \$3541 ;
+    \mac_wmux4_s0$1836  <= \$3541 ;
   always @(posedge clk)
-    \mac_wmux4_s0$1852  <= \$3542 ;
+    \mac_wmux4_s0$1855  <= \$3542 ;
   always @(posedge clk)
-    \mac_wmux4_s0$1871  <= \$3543 ;
+    \mac_wmux4_s0$1874  <= \$3543 ;
   always @(posedge clk)
-    \mac_wmux4_s0$1890  <= \$3544 ;
+    \mac_wmux4_s0$1893  <= \$3544 ;
   always @(posedge clk)
-    \mac_wmux4_s0$1909  <= \$3545 ;
+    \mac_wmux4_s0$1912  <= \$3545 ;
   always @(posedge clk)
-    \mac_wmux4_s0$1928  <= \$3546 ;
+    \mac_wmux4_s0$1931  <= \$3546 ;
   always @(posedge clk)
-    \mac_wmux4_s0$1647  <= \$3547 ;
+    mac_wmux4_s0 <= \$3547 ;
   always @(posedge clk)
-    \mac_wmux4_s0$1666  <= \$3548 ;
+    \mac_wmux4_s0$1662  <= \$3548 ;
   always @(posedge clk)
-    \mac_wmux4_s0$1685  <= \$3549 ;
+    \mac_wmux4_s0$1681  <= \$3549 ;
   always @(posedge clk)
-    \mac_wmux4_s0$1704  <= \$3550 ;
+    \mac_wmux4_s0$1700  <= \$3550 ;
   always @(posedge clk)
-    \mac_wmux4_s0$1723  <= \$3551 ;
+    \mac_wmux4_s0$1719  <= \$3551 ;
   always @(posedge clk)
-    \mac_wmux4_s0$1742  <= \$3552 ;
+    \mac_wmux4_s0$1738  <= \$3552 ;
   always @(posedge clk)
-    \mac_wmux4_s0$1761  <= \$3553 ;
+    \mac_wmux4_s0$1757  <= \$3553 ;
   always @(posedge clk)
-    \mac_wmux4_s0$1780  <= \$3554 ;
+    \mac_wmux4_s0$1776  <= \$3554 ;
   always @(posedge clk)
-    \mac_wmux4_s0$1799  <= \$3555 ;
+    \mac_wmux4_s0$1795  <= \$3555 ;
   always @(posedge clk)
-    \mac_wmux4_s0$1818  <= \$3556 ;
+    \mac_wmux4_s0$1814  <= \$3556 ;
   always @(posedge clk)
-    \mac_wmux4_s0$1837  <= \$3557 ;
+    \mac_wmux4_s0$1833  <= \$3557 ;
   always @(posedge clk)
-    \mac_wmux4_s0$1856  <= \$3558 ;
+    \mac_wmux4_s0$1852  <= \$3558 ;
   always @(posedge clk)
-    \mac_wmux4_s0$1875  <= \$3559 ;
+    \mac_wmux4_s0$1871  <= \$3559 ;
   always @(posedge clk)
-    \mac_wmux4_s0$1894  <= \$3560 ;
+    \mac_wmux4_s0$1890  <= \$3560 ;
   always @(posedge clk)
-    \mac_wmux4_s0$1913  <= \$3561 ;
+    \mac_wmux4_s0$1909  <= \$3561 ;
   always @(posedge clk)
-    \mac_wmux4_s0$1932  <= \$3562 ;
+    \mac_wmux4_s0$1928  <= \$3562 ;
   always @(posedge clk)
-    \mac_wmux4_s0$1644  <= \$3563 ;
+    \mac_wmux4_s0$1647  <= \$3563 ;
   always @(posedge clk)
-    \mac_wmux4_s0$1663  <= \$3564 ;
+    \mac_wmux4_s0$1666  <= \$3564 ;
   always @(posedge clk)
-    \mac_wmux4_s0$1682  <= \$3565 ;
+    \mac_wmux4_s0$1685  <= \$3565 ;
   always @(posedge clk)
-    \mac_wmux4_s0$1701  <= \$3566 ;
+    \mac_wmux4_s0$1704  <= \$3566 ;
   always @(posedge clk)
-    \mac_wmux4_s0$1720  <= \$3567 ;
+    \mac_wmux4_s0$1723  <= \$3567 ;
   always @(posedge clk)
-    \mac_wmux4_s0$1739  <= \$3568 ;
+    \mac_wmux4_s0$1742  <= \$3568 ;
   always @(posedge clk)
-    \mac_wmux4_s0$1758  <= \$3569 ;
+    \mac_wmux4_s0$1761  <= \$3569 ;
   always @(posedge clk)
-    \mac_wmux4_s0$1777  <= \$3570 ;
+    \mac_wmux4_s0$1780  <= \$3570 ;
   always @(posedge clk)
-    \mac_wmux4_s0$1796  <= \$3571 ;
+    \mac_wmux4_s0$1799  <= \$3571 ;
   always @(posedge clk)
-    \mac_wmux4_s0$1815  <= \$3572 ;
+    \mac_wmux4_s0$1818  <= \$3572 ;
   always @(posedge clk)
-    \mac_wmux4_s0$1834  <= \$3573 ;
+    \mac_wmux4_s0$1837  <= \$3573 ;
   always @(posedge clk)
-    \mac_wmux4_s0$1853  <= \$3574 ;
+    \mac_wmux4_s0$1856  <= \$3574 ;
   always @(posedge clk)
-    \mac_wmux4_s0$1872  <= \$3575 ;
+    \mac_wmux4_s0$1875  <= \$3575 ;
   always @(posedge clk)
-    \mac_wmux4_s0$1891  <= \$3576 ;
+    \mac_wmux4_s0$1894  <= \$3576 ;
   always @(posedge clk)
-    \mac_wmux4_s0$1910  <= \$3577 ;
+    \mac_wmux4_s0$1913  <= \$3577 ;
   always @(posedge clk)
-    \mac_wmux4_s0$1929  <= \$3578 ;
+    \mac_wmux4_s0$1932  <= \$3578 ;
   always @(posedge clk)
-    \mac_wmux4_s0$1650  <= \$3579 ;
+    \mac_wmux4_s0$1644  <= \$3579 ;
   always @(posedge clk)
-    \mac_wmux4_s0$1653  <= \$3580 ;
+    \mac_wmux4_s0$1663  <= \$3580 ;
   always @(posedge clk)
-    \mac_wmux4_s0$1656  <= \$3581 ;
+    \mac_wmux4_s0$1682  <= \$3581 ;
   always @(posedge clk)
-    \mac_wmux4_s0$1659  <= \$3582 ;
+    \mac_wmux4_s0$1701  <= \$3582 ;
   always @(posedge clk)
-    \mac_wmux4_s0$1669  <= \$3583 ;
+    \mac_wmux4_s0$1720  <= \$3583 ;
   always @(posedge clk)
-    \mac_wmux4_s0$1672  <= \$3584 ;
+    \mac_wmux4_s0$1739  <= \$3584 ;
   always @(posedge clk)
-    \mac_wmux4_s0$1675  <= \$3585 ;
+    \mac_wmux4_s0$1758  <= \$3585 ;
   always @(posedge clk)
-    \mac_wmux4_s0$1678  <= \$3586 ;
+    \mac_wmux4_s0$1777  <= \$3586 ;
   always @(posedge clk)
-    \mac_wmux4_s0$1688  <= \$3587 ;
+    \mac_wmux4_s0$1796  <= \$3587 ;
   always @(posedge clk)
-    \mac_wmux4_s0$1691  <= \$3588 ;
+    \mac_wmux4_s0$1815  <= \$3588 ;
   always @(posedge clk)
-    \mac_wmux4_s0$1694  <= \$3589 ;
+    \mac_wmux4_s0$1834  <= \$3589 ;
   always @(posedge clk)
-    \mac_wmux4_s0$1697  <= \$3590 ;
+    \mac_wmux4_s0$1853  <= \$3590 ;
   always @(posedge clk)
-    \mac_wmux4_s0$1707  <= \$3591 ;
+    \mac_wmux4_s0$1872  <= \$3591 ;
   always @(posedge clk)
-    \mac_wmux4_s0$1710  <= \$3592 ;
+    \mac_wmux4_s0$1891  <= \$3592 ;
   always @(posedge clk)
-    \mac_wmux4_s0$1713  <= \$3593 ;
+    \mac_wmux4_s0$1910  <= \$3593 ;
   always @(posedge clk)
-    \mac_wmux4_s0$1716  <= \$3594 ;
+    \mac_wmux4_s0$1929  <= \$3594 ;
   always @(posedge clk)
-    \mac_wmux4_s0$1726  <= \$3595 ;
+    \mac_wmux4_s0$1650  <= \$3595 ;
   always @(posedge clk)
-    \mac_wmux4_s0$1729  <= \$3596 ;
+    \mac_wmux4_s0$1653  <= \$3596 ;
   always @(posedge clk)
-    \mac_wmux4_s0$1732  <= \$3597 ;
+    \mac_wmux4_s0$1656  <= \$3597 ;
   always @(posedge clk)
-    \mac_wmux4_s0$1735  <= \$3598 ;
+    \mac_wmux4_s0$1659  <= \$3598 ;
   always @(posedge clk)
-    \mac_wmux4_s0$1745  <= \$3599 ;
+    \mac_wmux4_s0$1669  <= \$3599 ;
   always @(posedge clk)
-    \mac_wmux4_s0$1748  <= \$3600 ;
+    \mac_wmux4_s0$1672  <= \$3600 ;
   always @(posedge clk)
-    \mac_wmux4_s0$1751  <= \$3601 ;
+    \mac_wmux4_s0$1675  <= \$3601 ;
   always @(posedge clk)
-    \mac_wmux4_s0$1754  <= \$3602 ;
+    \mac_wmux4_s0$1678  <= \$3602 ;
   always @(posedge clk)
-    \mac_wmux4_s0$1764  <= \$3603 ;
+    \mac_wmux4_s0$1688  <= \$3603 ;
   always @(posedge clk)
-    \mac_wmux4_s0$1767  <= \$3604 ;
+    \mac_wmux4_s0$1691  <= \$3604 ;
   always @(posedge clk)
-    \mac_wmux4_s0$1770  <= \$3605 ;
+    \mac_wmux4_s0$1694  <= \$3605 ;
   always @(posedge clk)
-    \mac_wmux4_s0$1773  <= \$3606 ;
+    \mac_wmux4_s0$1697  <= \$3606 ;
   always @(posedge clk)
-    \mac_wmux4_s0$1783  <= \$3607 ;
+    \mac_wmux4_s0$1707  <= \$3607 ;
   always @(posedge clk)
-    \mac_wmux4_s0$1786  <= \$3608 ;
+    \mac_wmux4_s0$1710  <= \$3608 ;
   always @(posedge clk)
-    \mac_wmux4_s0$1789  <= \$3609 ;
+    \mac_wmux4_s0$1713  <= \$3609 ;
   always @(posedge clk)
-    \mac_wmux4_s0$1792  <= \$3610 ;
+    \mac_wmux4_s0$1716  <= \$3610 ;
   always @(posedge clk)
-    \mac_wmux4_s0$1802  <= \$3611 ;
+    \mac_wmux4_s0$1726  <= \$3611 ;
   always @(posedge clk)
-    \mac_wmux4_s0$1805  <= \$3612 ;
+    \mac_wmux4_s0$1729  <= \$3612 ;
   always @(posedge clk)
-    \mac_wmux4_s0$1808  <= \$3613 ;
+    \mac_wmux4_s0$1732  <= \$3613 ;
   always @(posedge clk)
-    \mac_wmux4_s0$1811  <= \$3614 ;
+    \mac_wmux4_s0$1735  <= \$3614 ;
   always @(posedge clk)
-    \mac_wmux4_s0$1821  <= \$3615 ;
+    \mac_wmux4_s0$1745  <= \$3615 ;
   always @(posedge clk)
-    \mac_wmux4_s0$1824  <= \$3616 ;
+    \mac_wmux4_s0$1748  <= \$3616 ;
   always @(posedge clk)
-    \mac_wmux4_s0$1827  <= \$3617 ;
+    \mac_wmux4_s0$1751  <= \$3617 ;
   always @(posedge clk)
-    \mac_wmux4_s0$1830  <= \$3618 ;
+    \mac_wmux4_s0$1754  <= \$3618 ;
   always @(posedge clk)
-    \mac_wmux4_s0$1840  <= \$3619 ;
+    \mac_wmux4_s0$1764  <= \$3619 ;
   always @(posedge clk)
-    \mac_wmux4_s0$1843  <= \$3620 ;
+    \mac_wmux4_s0$1767  <= \$3620 ;
   always @(posedge clk)
-    \mac_wmux4_s0$1846  <= \$3621 ;
+    \mac_wmux4_s0$1770  <= \$3621 ;
   always @(posedge clk)
-    \mac_wmux4_s0$1849  <= \$3622 ;
+    \mac_wmux4_s0$1773  <= \$3622 ;
   always @(posedge clk)
-    \mac_wmux4_s0$1859  <= \$3623 ;
+    \mac_wmux4_s0$1783  <= \$3623 ;
   always @(posedge clk)
-    \mac_wmux4_s0$1862  <= \$3624 ;
+    \mac_wmux4_s0$1786  <= \$3624 ;
   always @(posedge clk)
-    \mac_wmux4_s0$1865  <= \$3625 ;
+    \mac_wmux4_s0$1789  <= \$3625 ;
   always @(posedge clk)
-    \mac_wmux4_s0$1868  <= \$3626 ;
+    \mac_wmux4_s0$1792  <= \$3626 ;
   always @(posedge clk)
-    \mac_wmux4_s0$1878  <= \$3627 ;
+    \mac_wmux4_s0$1802  <= \$3627 ;
   always @(posedge clk)
-    \mac_wmux4_s0$1881  <= \$3628 ;
+    \mac_wmux4_s0$1805  <= \$3628 ;
   always @(posedge clk)
-    \mac_wmux4_s0$1884  <= \$3629 ;
+    \mac_wmux4_s0$1808  <= \$3629 ;
   always @(posedge clk)
-    \mac_wmux4_s0$1887  <= \$3630 ;
+    \mac_wmux4_s0$1811  <= \$3630 ;
   always @(posedge clk)
-    \mac_wmux4_s0$1897  <= \$3631 ;
+    \mac_wmux4_s0$1821  <= \$3631 ;
   always @(posedge clk)
-    \mac_wmux4_s0$1900  <= \$3632 ;
+    \mac_wmux4_s0$1824  <= \$3632 ;
   always @(posedge clk)
-    \mac_wmux4_s0$1903  <= \$3633 ;
+    \mac_wmux4_s0$1827  <= \$3633 ;
   always @(posedge clk)
-    \mac_wmux4_s0$1906  <= \$3634 ;
+    \mac_wmux4_s0$1830  <= \$3634 ;
   always @(posedge clk)
-    \mac_wmux4_s0$1916  <= \$3635 ;
+    \mac_wmux4_s0$1840  <= \$3635 ;
   always @(posedge clk)
-    \mac_wmux4_s0$1919  <= \$3636 ;
+    \mac_wmux4_s0$1843  <= \$3636 ;
   always @(posedge clk)
-    \mac_wmux4_s0$1922  <= \$3637 ;
+    \mac_wmux4_s0$1846  <= \$3637 ;
   always @(posedge clk)
-    \mac_wmux4_s0$1925  <= \$3638 ;
+    \mac_wmux4_s0$1849  <= \$3638 ;
   always @(posedge clk)
-    \mac_wmux4_s0$1935  <= \$3639 ;
+    \mac_wmux4_s0$1859  <= \$3639 ;
   always @(posedge clk)
-    \mac_wmux4_s0$1938  <= \$3640 ;
+    \mac_wmux4_s0$1862  <= \$3640 ;
   always @(posedge clk)
-    \mac_wmux4_s0$1941  <= \$3641 ;
+    \mac_wmux4_s0$1865  <= \$3641 ;
   always @(posedge clk)
-    \mac_wmux4_s0$1944  <= \$3642 ;
+    \mac_wmux4_s0$1868  <= \$3642 ;
   always @(posedge clk)
-    \mac_wmux4_s0$1651  <= \$3643 ;
+    \mac_wmux4_s0$1878  <= \$3643 ;
   always @(posedge clk)
-    \mac_wmux4_s0$1654  <= \$3644 ;
+    \mac_wmux4_s0$1881  <= \$3644 ;
   always @(posedge clk)
-    \mac_wmux4_s0$1657  <= \$3645 ;
+    \mac_wmux4_s0$1884  <= \$3645 ;
   always @(posedge clk)
-    \mac_wmux4_s0$1660  <= \$3646 ;
+    \mac_wmux4_s0$1887  <= \$3646 ;
   always @(posedge clk)
-    \mac_wmux4_s0$1670  <= \$3647 ;
+    \mac_wmux4_s0$1897  <= \$3647 ;
   always @(posedge clk)
-    \mac_wmux4_s0$1673  <= \$3648 ;
+    \mac_wmux4_s0$1900  <= \$3648 ;
   always @(posedge clk)
-    \mac_wmux4_s0$1676  <= \$3649 ;
+    \mac_wmux4_s0$1903  <= \$3649 ;
   always @(posedge clk)
-    \mac_wmux4_s0$1679  <= \$3650 ;
+    \mac_wmux4_s0$1906  <= \$3650 ;
   always @(posedge clk)
-    \mac_wmux4_s0$1689  <= \$3651 ;
+    \mac_wmux4_s0$1916  <= \$3651 ;
   always @(posedge clk)
-    \mac_wmux4_s0$1692  <= \$3652 ;
+    \mac_wmux4_s0$1919  <= \$3652 ;
   always @(posedge clk)
-    \mac_wmux4_s0$1695  <= \$3653 ;
+    \mac_wmux4_s0$1922  <= \$3653 ;
   always @(posedge clk)
-    \mac_wmux4_s0$1698  <= \$3654 ;
+    \mac_wmux4_s0$1925  <= \$3654 ;
   always @(posedge clk)
-    \mac_wmux4_s0$1708  <= \$3655 ;
+    \mac_wmux4_s0$1935  <= \$3655 ;
   always @(posedge clk)
-    \mac_wmux4_s0$1711  <= \$3656 ;
+    \mac_wmux4_s0$1938  <= \$3656 ;
   always @(posedge clk)
-    \mac_wmux4_s0$1714  <= \$3657 ;
+    \mac_wmux4_s0$1941  <= \$3657 ;
   always @(posedge clk)
-    \mac_wmux4_s0$1717  <= \$3658 ;
+    \mac_wmux4_s0$1944  <= \$3658 ;
   always @(posedge clk)
-    \mac_wmux4_s0$1727  <= \$3659 ;
+    \mac_wmux4_s0$1651  <= \$3659 ;
   always @(posedge clk)
-    \mac_wmux4_s0$1730  <= \$3660 ;
+    \mac_wmux4_s0$1654  <= \$3660 ;
   always @(posedge clk)
-    \mac_wmux4_s0$1733  <= \$3661 ;
+    \mac_wmux4_s0$1657  <= \$3661 ;
   always @(posedge clk)
-    \mac_wmux4_s0$1736  <= \$3662 ;
+    \mac_wmux4_s0$1660  <= \$3662 ;
   always @(posedge clk)
-    \mac_wmux4_s0$1746  <= \$3663 ;
+    \mac_wmux4_s0$1670  <= \$3663 ;
   always @(posedge clk)
-    \mac_wmux4_s0$1749  <= \$3664 ;
+    \mac_wmux4_s0$1673  <= \$3664 ;
   always @(posedge clk)
-    \mac_wmux4_s0$1752  <= \$3665 ;
+    \mac_wmux4_s0$1676  <= \$3665 ;
   always @(posedge clk)
-    \mac_wmux4_s0$1755  <= \$3666 ;
+    \mac_wmux4_s0$1679  <= \$3666 ;
   always @(posedge clk)
-    \mac_wmux4_s0$1765  <= \$3667 ;
+    \mac_wmux4_s0$1689  <= \$3667 ;
   always @(posedge clk)
-    \mac_wmux4_s0$1768  <= \$3668 ;
+    \mac_wmux4_s0$1692  <= \$3668 ;
   always @(posedge clk)
-    \mac_wmux4_s0$1771  <= \$3669 ;
+    \mac_wmux4_s0$1695  <= \$3669 ;
   always @(posedge clk)
-    \mac_wmux4_s0$1774  <= \$3670 ;
+    \mac_wmux4_s0$1698  <= \$3670 ;
   always @(posedge clk)
-    \mac_wmux4_s0$1784  <= \$3671 ;
+    \mac_wmux4_s0$1708  <= \$3671 ;
   always @(posedge clk)
-    \mac_wmux4_s0$1787  <= \$3672 ;
+    \mac_wmux4_s0$1711  <= \$3672 ;
   always @(posedge clk)
-    \mac_wmux4_s0$1790  <= \$3673 ;
+    \mac_wmux4_s0$1714  <= \$3673 ;
   always @(posedge clk)
-    \mac_wmux4_s0$1793  <= \$3674 ;
+    \mac_wmux4_s0$1717  <= \$3674 ;
   always @(posedge clk)
-    \mac_wmux4_s0$1803  <= \$3675 ;
+    \mac_wmux4_s0$1727  <= \$3675 ;
   always @(posedge clk)
-    \mac_wmux4_s0$1806  <= \$3676 ;
+    \mac_wmux4_s0$1730  <= \$3676 ;
   always @(posedge clk)
-    \mac_wmux4_s0$1809  <= \$3677 ;
+    \mac_wmux4_s0$1733  <= \$3677 ;
   always @(posedge clk)
-    \mac_wmux4_s0$1812  <= \$3678 ;
+    \mac_wmux4_s0$1736  <= \$3678 ;
   always @(posedge clk)
-    \mac_wmux4_s0$1822  <= \$3679 ;
+    \mac_wmux4_s0$1746  <= \$3679 ;
   always @(posedge clk)
-    \mac_wmux4_s0$1825  <= \$3680 ;
+    \mac_wmux4_s0$1749  <= \$3680 ;
   always @(posedge clk)
-    \mac_wmux4_s0$1828  <= \$3681 ;
+    \mac_wmux4_s0$1752  <= \$3681 ;
   always @(posedge clk)
-    \mac_wmux4_s0$1831  <= \$3682 ;
+    \mac_wmux4_s0$1755  <= \$3682 ;
   always @(posedge clk)
-    \mac_wmux4_s0$1841  <= \$3683 ;
+    \mac_wmux4_s0$1765  <= \$3683 ;
   always @(posedge clk)
-    \mac_wmux4_s0$1844  <= \$3684 ;
+    \mac_wmux4_s0$1768  <= \$3684 ;
   always @(posedge clk)
-    \mac_wmux4_s0$1847  <= \$3685 ;
+    \mac_wmux4_s0$1771  <= \$3685 ;
   always @(posedge clk)
-    \mac_wmux4_s0$1850  <= \$3686 ;
+    \mac_wmux4_s0$1774  <= \$3686 ;
   always @(posedge clk)
-    \mac_wmux4_s0$1860  <= \$3687 ;
+    \mac_wmux4_s0$1784  <= \$3687 ;
   always @(posedge clk)
-    \mac_wmux4_s0$1863  <= \$3688 ;
+    \mac_wmux4_s0$1787  <= \$3688 ;
   always @(posedge clk)
-    \mac_wmux4_s0$1866  <= \$3689 ;
+    \mac_wmux4_s0$1790  <= \$3689 ;
   always @(posedge clk)
-    \mac_wmux4_s0$1869  <= \$3690 ;
+    \mac_wmux4_s0$1793  <= \$3690 ;
   always @(posedge clk)
-    \mac_wmux4_s0$1879  <= \$3691 ;
+    \mac_wmux4_s0$1803  <= \$3691 ;
   always @(posedge clk)
-    \mac_wmux4_s0$1882  <= \$3692 ;
+    \mac_wmux4_s0$1806  <= \$3692 ;
   always @(posedge clk)
-    \mac_wmux4_s0$1885  <= \$3693 ;
+    \mac_wmux4_s0$1809  <= \$3693 ;
   always @(posedge clk)
-    \mac_wmux4_s0$1888  <= \$3694 ;
+    \mac_wmux4_s0$1812  <= \$3694 ;
   always @(posedge clk)
-    \mac_wmux4_s0$1898  <= \$3695 ;
+    \mac_wmux4_s0$1822  <= \$3695 ;
   always @(posedge clk)
-    \mac_wmux4_s0$1901  <= \$3696 ;
+    \mac_wmux4_s0$1825  <= \$3696 ;
   always @(posedge clk)
-    \mac_wmux4_s0$1904  <= \$3697 ;
+    \mac_wmux4_s0$1828  <= \$3697 ;
   always @(posedge clk)
-    \mac_wmux4_s0$1907  <= \$3698 ;
+    \mac_wmux4_s0$1831  <= \$3698 ;
   always @(posedge clk)
-    \mac_wmux4_s0$1917  <= \$3699 ;
+    \mac_wmux4_s0$1841  <= \$3699 ;
   always @(posedge clk)
-    \mac_wmux4_s0$1920  <= \$3700 ;
+    \mac_wmux4_s0$1844  <= \$3700 ;
   always @(posedge clk)
-    \mac_wmux4_s0$1923  <= \$3701 ;
+    \mac_wmux4_s0$1847  <= \$3701 ;
   always @(posedge clk)
-    \mac_wmux4_s0$1926  <= \$3702 ;
+    \mac_wmux4_s0$1850  <= \$3702 ;
   always @(posedge clk)
-    \mac_wmux4_s0$1936  <= \$3703 ;
+    \mac_wmux4_s0$1860  <= \$3703 ;
   always @(posedge clk)
-    \mac_wmux4_s0$1939  <= \$3704 ;
+    \mac_wmux4_s0$1863  <= \$3704 ;
   always @(posedge clk)
-    \mac_wmux4_s0$1942  <= \$3705 ;
+    \mac_wmux4_s0$1866  <= \$3705 ;
   always @(posedge clk)
-    \mac_wmux4_s0$1945  <= \$3706 ;
+    \mac_wmux4_s0$1869  <= \$3706 ;
   always @(posedge clk)
-    \mac_wmux4_s0$2257  <= \$3707 ;
+    \mac_wmux4_s0$1879  <= \$3707 ;
   always @(posedge clk)
-    \mac_wmux4_s0$2258  <= \$3708 ;
+    \mac_wmux4_s0$1882  <= \$3708 ;
   always @(posedge clk)
-    \mac_wmux4_s0$2259  <= \$3709 ;
+    \mac_wmux4_s0$1885  <= \$3709 ;
   always @(posedge clk)
-    \mac_wmux4_s0$2260  <= \$3710 ;
+    \mac_wmux4_s0$1888  <= \$3710 ;
   always @(posedge clk)
-    \mac_wmux4_s0$2261  <= \$3711 ;
+    \mac_wmux4_s0$1898  <= \$3711 ;
   always @(posedge clk)
-    \mac_wmux4_s0$2262  <= \$3712 ;
+    \mac_wmux4_s0$1901  <= \$3712 ;
   always @(posedge clk)
-    \mac_wmux4_s0$2263  <= \$3713 ;
+    \mac_wmux4_s0$1904  <= \$3713 ;
   always @(posedge clk)
-    \mac_wmux4_s0$2264  <= \$3714 ;
+    \mac_wmux4_s0$1907  <= \$3714 ;
   always @(posedge clk)
-    \mac_wmux4_s0$2265  <= \$3715 ;
+    \mac_wmux4_s0$1917  <= \$3715 ;
   always @(posedge clk)
-    \mac_wmux4_s0$2266  <= \$3716 ;
+    \mac_wmux4_s0$1920  <= \$3716 ;
   always @(posedge clk)
-    \mac_wmux4_s0$2267  <= \$3717 ;
+    \mac_wmux4_s0$1923  <= \$3717 ;
   always @(posedge clk)
-    \mac_wmux4_s0$2268  <= \$3718 ;
+    \mac_wmux4_s0$1926  <= \$3718 ;
   always @(posedge clk)
-    \mac_wmux4_s0$2269  <= \$3719 ;
+    \mac_wmux4_s0$1936  <= \$3719 ;
   always @(posedge clk)
-    \mac_wmux4_s0$2270  <= \$3720 ;
+    \mac_wmux4_s0$1939  <= \$3720 ;
   always @(posedge clk)
-    \mac_wmux4_s0$2271  <= \$3721 ;
+    \mac_wmux4_s0$1942  <= \$3721 ;
   always @(posedge clk)
-    \mac_wmux4_s0$2272  <= \$3722 ;
+    \mac_wmux4_s0$1945  <= \$3722 ;
   always @(posedge clk)
     \mac_wmux4_s0$2273  <= \$3723 ;
   always @(posedge clk)
-    mac_wmux4_valid_s0 <= \$3724 ;
+    \mac_wmux4_s0$2274  <= \$3724 ;
   always @(posedge clk)
-    mac_pre_s0 <= \$3725 ;
+    \mac_wmux4_s0$2275  <= \$3725 ;
   always @(posedge clk)
-    \mac_pre_s0$2276  <= \$3726 ;
+    \mac_wmux4_s0$2276  <= \$3726 ;
   always @(posedge clk)
-    \mac_pre_s0$2277  <= \$3727 ;
+    \mac_wmux4_s0$2277  <= \$3727 ;
   always @(posedge clk)
-    \mac_pre_s0$2278  <= \$3728 ;
+    \mac_wmux4_s0$2278  <= \$3728 ;
   always @(posedge clk)
-    \mac_pre_s0$2279  <= \$3729 ;
+    \mac_wmux4_s0$2279  <= \$3729 ;
   always @(posedge clk)
-    \mac_pre_s0$2280  <= \$3730 ;
+    \mac_wmux4_s0$2280  <= \$3730 ;
   always @(posedge clk)
-    \mac_pre_s0$2281  <= \$3731 ;
+    \mac_wmux4_s0$2281  <= \$3731 ;
   always @(posedge clk)
-    \mac_pre_s0$2282  <= \$3732 ;
+    \mac_wmux4_s0$2282  <= \$3732 ;
   always @(posedge clk)
-    \mac_pre_s0$2283  <= \$3733 ;
+    \mac_wmux4_s0$2283  <= \$3733 ;
   always @(posedge clk)
-    \mac_pre_s0$2284  <= \$3734 ;
+    \mac_wmux4_s0$2284  <= \$3734 ;
   always @(posedge clk)
-    \mac_pre_s0$2285  <= \$3735 ;
+    \mac_wmux4_s0$2285  <= \$3735 ;
   always @(posedge clk)
-    \mac_pre_s0$2286  <= \$3736 ;
+    \mac_wmux4_s0$2286  <= \$3736 ;
   always @(posedge clk)
-    \mac_pre_s0$2287  <= \$3737 ;
+    \mac_wmux4_s0$2287  <= \$3737 ;
   always @(posedge clk)
-    \mac_pre_s0$2288  <= \$3738 ;
+    \mac_wmux4_s0$2288  <= \$3738 ;
   always @(posedge clk)
-    \mac_pre_s0$2289  <= \$3739 ;
+    \mac_wmux4_s0$2289  <= \$3739 ;
   always @(posedge clk)
-    \mac_pre_s0$2290  <= \$3740 ;
+    mac_wmux4_valid_s0 <= \$3740 ;
   always @(posedge clk)
-    \mac_pre_s0$2291  <= \$3741 ;
+    mac_pre_a0_g0 <= \$3741 ;
   always @(posedge clk)
-    \mac_pre_s0$2292  <= \$3742 ;
+    mac_pre_a1_g1 <= \$3742 ;
   always @(posedge clk)
-    \mac_pre_s0$2293  <= \$3743 ;
+    mac_pre_a2_g2 <= \$3743 ;
   always @(posedge clk)
-    \mac_pre_s0$2294  <= \$3744 ;
+    mac_pre_a3_g3 <= \$3744 ;
   always @(posedge clk)
-    \mac_pre_s0$2295  <= \$3745 ;
+    mac_pre_a4_g4 <= \$3745 ;
   always @(posedge clk)
-    \mac_pre_s0$2296  <= \$3746 ;
+    mac_pre_a5_g5 <= \$3746 ;
   always @(posedge clk)
-    \mac_pre_s0$2297  <= \$3747 ;
+    mac_pre_a6_g6 <= \$3747 ;
   always @(posedge clk)
-    \mac_pre_s0$2298  <= \$3748 ;
+    mac_pre_a7_g7 <= \$3748 ;
   always @(posedge clk)
-    \mac_pre_s0$2299  <= \$3749 ;
+    mac_pre_a8_g8 <= \$3749 ;
   always @(posedge clk)
-    \mac_pre_s0$2300  <= \$3750 ;
+    mac_pre_a9_g9 <= \$3750 ;
   always @(posedge clk)
-    \mac_pre_s0$2301  <= \$3751 ;
+    mac_pre_a10_g10 <= \$3751 ;
   always @(posedge clk)
-    \mac_pre_s0$2302  <= \$3752 ;
+    mac_pre_a11_g11 <= \$3752 ;
   always @(posedge clk)
-    \mac_pre_s0$2303  <= \$3753 ;
+    mac_pre_a12_g12 <= \$3753 ;
   always @(posedge clk)
-    \mac_pre_s0$2304  <= \$3754 ;
+    mac_pre_a13_g13 <= \$3754 ;
   always @(posedge clk)
-    \mac_pre_s0$2305  <= \$3755 ;
+    mac_pre_a14_g14 <= \$3755 ;
   always @(posedge clk)
-    \mac_pre_s0$2306  <= \$3756 ;
+    mac_pre_a15_g15 <= \$3756 ;
   always @(posedge clk)
-    \mac_pre_s0$2307  <= \$3757 ;
+    mac_pre_s0 <= \$3757 ;
   always @(posedge clk)
     \mac_pre_s0$2308  <= \$3758 ;
   always @(posedge clk)
@@ -12351,106 +12447,90 @@ module nm_spmac_16_32_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload
   always @(posedge clk)
     \mac_pre_s0$2355  <= \$3805 ;
   always @(posedge clk)
-    mac_pre_valid_s0 <= \$3806 ;
+    \mac_pre_s0$2356  <= \$3806 ;
   always @(posedge clk)
-    mac_dspin_s0 <= \$3807 ;
+    \mac_pre_s0$2357  <= \$3807 ;
   always @(posedge clk)
-    mac_dspin_valid_s0 <= \$3808 ;
+    \mac_pre_s0$2358  <= \$3808 ;
   always @(posedge clk)
-    mac_dspout_s0 <= \$3809 ;
+    \mac_pre_s0$2359  <= \$3809 ;
   always @(posedge clk)
-    mac_dspout_valid_s0 <= \$3810 ;
+    \mac_pre_s0$2360  <= \$3810 ;
   always @(posedge clk)
-    mac_add0_s0 <= \$3811 ;
+    \mac_pre_s0$2361  <= \$3811 ;
   always @(posedge clk)
-    \mac_add0_s0$2064  <= \$3812 ;
+    \mac_pre_s0$2362  <= \$3812 ;
   always @(posedge clk)
-    \mac_add0_s0$2066  <= \$3813 ;
+    \mac_pre_s0$2363  <= \$3813 ;
   always @(posedge clk)
-    \mac_add0_s0$2067  <= \$3814 ;
+    \mac_pre_s0$2364  <= \$3814 ;
   always @(posedge clk)
-    \mac_add0_s0$2069  <= \$3815 ;
+    \mac_pre_s0$2365  <= \$3815 ;
   always @(posedge clk)
-    \mac_add0_s0$2070  <= \$3816 ;
+    \mac_pre_s0$2366  <= \$3816 ;
   always @(posedge clk)
-    \mac_add0_s0$2072  <= \$3817 ;
+    \mac_pre_s0$2367  <= \$3817 ;
   always @(posedge clk)
-    \mac_add0_s0$2073  <= \$3818 ;
+    \mac_pre_s0$2368  <= \$3818 ;
   always @(posedge clk)
-    \mac_add0_s0$2075  <= \$3819 ;
+    \mac_pre_s0$2369  <= \$3819 ;
   always @(posedge clk)
-    \mac_add0_s0$2076  <= \$3820 ;
+    \mac_pre_s0$2370  <= \$3820 ;
   always @(posedge clk)
-    \mac_add0_s0$2078  <= \$3821 ;
+    \mac_pre_s0$2371  <= \$3821 ;
   always @(posedge clk)
-    \mac_add0_s0$2079  <= \$3822 ;
+    mac_pre_valid_s0 <= \$3822 ;
   always @(posedge clk)
-    \mac_add0_s0$2081  <= \$3823 ;
+    mac_dspin_s0 <= \$3823 ;
   always @(posedge clk)
-    \mac_add0_s0$2082  <= \$3824 ;
+    mac_dspin_valid_s0 <= \$3824 ;
   always @(posedge clk)
-    \mac_add0_s0$2084  <= \$3825 ;
+    mac_dspout_s0 <= \$3825 ;
   always @(posedge clk)
-    \mac_add0_s0$2085  <= \$3826 ;
+    mac_dspout_valid_s0 <= \$3826 ;
   always @(posedge clk)
-    \mac_add0_s0$2087  <= \$3827 ;
+    mac_add0_s0 <= \$3827 ;
   always @(posedge clk)
-    \mac_add0_s0$2088  <= \$3828 ;
+    \mac_add0_s0$2080  <= \$3828 ;
   always @(posedge clk)
-    \mac_add0_s0$2090  <= \$3829 ;
+    \mac_add0_s0$2082  <= \$3829 ;
   always @(posedge clk)
-    \mac_add0_s0$2091  <= \$3830 ;
+    \mac_add0_s0$2083  <= \$3830 ;
   always @(posedge clk)
-    \mac_add0_s0$2093  <= \$3831 ;
+    \mac_add0_s0$2085  <= \$3831 ;
   always @(posedge clk)
-    \mac_add0_s0$2094  <= \$3832 ;
+    \mac_add0_s0$2086  <= \$3832 ;
   always @(posedge clk)
-    \mac_add0_s0$2096  <= \$3833 ;
+    \mac_add0_s0$2088  <= \$3833 ;
   always @(posedge clk)
-    \mac_add0_s0$2097  <= \$3834 ;
+    \mac_add0_s0$2089  <= \$3834 ;
   always @(posedge clk)
-    \mac_add0_s0$2099  <= \$3835 ;
+    \mac_add0_s0$2091  <= \$3835 ;
   always @(posedge clk)
-    \mac_add0_s0$2100  <= \$3836 ;
+    \mac_add0_s0$2092  <= \$3836 ;
   always @(posedge clk)
-    \mac_add0_s0$2102  <= \$3837 ;
+    \mac_add0_s0$2094  <= \$3837 ;
   always @(posedge clk)
-    \mac_add0_s0$2103  <= \$3838 ;
+    \mac_add0_s0$2095  <= \$3838 ;
   always @(posedge clk)
-    \mac_add0_s0$2105  <= \$3839 ;
+    \mac_add0_s0$2097  <= \$3839 ;
   always @(posedge clk)
-    \mac_add0_s0$2106  <= \$3840 ;
+    \mac_add0_s0$2098  <= \$3840 ;
   always @(posedge clk)
-    \mac_add0_s0$2108  <= \$3841 ;
+    \mac_add0_s0$2100  <= \$3841 ;
   always @(posedge clk)
-    \mac_add0_s0$2109  <= \$3842 ;
+    \mac_add0_s0$2101  <= \$3842 ;
   always @(posedge clk)
-    \mac_add0_s0$2361  <= \$3843 ;
+    \mac_add0_s0$2103  <= \$3843 ;
   always @(posedge clk)
-    mac_add0_valid_s0 <= \$3844 ;
-  always @(posedge clk)
-    mac_add1_s0 <= \$3845 ;
-  always @(posedge clk)
-    \mac_add1_s0$2114  <= \$3846 ;
-  always @(posedge clk)
-    \mac_add1_s0$2116  <= \$3847 ;
-  always @(posedge clk)
-    \mac_add1_s0$2117  <= \$3848 ;
-  always @(posedge clk)
-    \mac_add1_s0$2119  <= \$3849 ;
-  always @(posedge clk)
-    \mac_add1_s0$2120  <= \$3850 ;
-  always @(posedge clk)
-    \mac_add1_s0$2122  <= \$3851 ;
-  always @(posedge clk)
-    \mac_add1_s0$2123  <= \$3852 ;
+    \mac_add0_s0$2104  <= \$3844 ;
   nmsparse_mul_reg #(
     .A_WIDTH(32'd8),
     .B_WIDTH(32'd8)
   ) mac_mul0_0 (
-    .a(mac_pre_s0),
-    .b(\mac_pre_s0$2291 ),
-    .ce(stall_adv6),
+    .a(mac_pre_a0_g0),
+    .b(mac_pre_s0),
+    .ce(stall_adv5),
     .clk(clk),
     .p(mac_prod0_0)
   );
@@ -12458,8 +12538,8 @@ module nm_spmac_16_32_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload
     .A_WIDTH(32'd8),
     .B_WIDTH(32'd8)
   ) mac_mul0_1 (
-    .a(\mac_pre_s0$2276 ),
-    .b(\mac_pre_s0$2292 ),
+    .a(mac_pre_a1_g1),
+    .b(\mac_pre_s0$2308 ),
     .ce(stall_adv6),
     .clk(clk),
     .p(mac_prod0_1)
@@ -12468,9 +12548,9 @@ module nm_spmac_16_32_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload
     .A_WIDTH(32'd8),
     .B_WIDTH(32'd8)
   ) mac_mul0_10 (
-    .a(\mac_pre_s0$2285 ),
-    .b(\mac_pre_s0$2301 ),
-    .ce(stall_adv11),
+    .a(mac_pre_a10_g10),
+    .b(\mac_pre_s0$2317 ),
+    .ce(stall_adv15),
     .clk(clk),
     .p(mac_prod0_10)
   );
@@ -12478,9 +12558,9 @@ module nm_spmac_16_32_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload
     .A_WIDTH(32'd8),
     .B_WIDTH(32'd8)
   ) mac_mul0_11 (
-    .a(\mac_pre_s0$2286 ),
-    .b(\mac_pre_s0$2302 ),
-    .ce(stall_adv11),
+    .a(mac_pre_a11_g11),
+    .b(\mac_pre_s0$2318 ),
+    .ce(stall_adv16),
     .clk(clk),
     .p(mac_prod0_11)
   );
@@ -12488,9 +12568,9 @@ module nm_spmac_16_32_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload
     .A_WIDTH(32'd8),
     .B_WIDTH(32'd8)
   ) mac_mul0_12 (
-    .a(\mac_pre_s0$2287 ),
-    .b(\mac_pre_s0$2303 ),
-    .ce(stall_adv12),
+    .a(mac_pre_a12_g12),
+    .b(\mac_pre_s0$2319 ),
+    .ce(stall_adv17),
     .clk(clk),
     .p(mac_prod0_12)
   );
@@ -12498,9 +12578,9 @@ module nm_spmac_16_32_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload
     .A_WIDTH(32'd8),
     .B_WIDTH(32'd8)
   ) mac_mul0_13 (
-    .a(\mac_pre_s0$2288 ),
-    .b(\mac_pre_s0$2304 ),
-    .ce(stall_adv12),
+    .a(mac_pre_a13_g13),
+    .b(\mac_pre_s0$2320 ),
+    .ce(stall_adv18),
     .clk(clk),
     .p(mac_prod0_13)
   );
@@ -12508,9 +12588,9 @@ module nm_spmac_16_32_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload
     .A_WIDTH(32'd8),
     .B_WIDTH(32'd8)
   ) mac_mul0_14 (
-    .a(\mac_pre_s0$2289 ),
-    .b(\mac_pre_s0$2305 ),
-    .ce(stall_adv13),
+    .a(mac_pre_a14_g14),
+    .b(\mac_pre_s0$2321 ),
+    .ce(stall_adv19),
     .clk(clk),
     .p(mac_prod0_14)
   );
@@ -12518,9 +12598,9 @@ module nm_spmac_16_32_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload
     .A_WIDTH(32'd8),
     .B_WIDTH(32'd8)
   ) mac_mul0_15 (
-    .a(\mac_pre_s0$2290 ),
-    .b(\mac_pre_s0$2306 ),
-    .ce(stall_adv13),
+    .a(mac_pre_a15_g15),
+    .b(\mac_pre_s0$2322 ),
+    .ce(stall_adv20),
     .clk(clk),
     .p(mac_prod0_15)
   );
@@ -12528,8 +12608,8 @@ module nm_spmac_16_32_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload
     .A_WIDTH(32'd8),
     .B_WIDTH(32'd8)
   ) mac_mul0_2 (
-    .a(\mac_pre_s0$2277 ),
-    .b(\mac_pre_s0$2293 ),
+    .a(mac_pre_a2_g2),
+    .b(\mac_pre_s0$2309 ),
     .ce(stall_adv7),
     .clk(clk),
     .p(mac_prod0_2)
@@ -12538,9 +12618,9 @@ module nm_spmac_16_32_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload
     .A_WIDTH(32'd8),
     .B_WIDTH(32'd8)
   ) mac_mul0_3 (
-    .a(\mac_pre_s0$2278 ),
-    .b(\mac_pre_s0$2294 ),
-    .ce(stall_adv7),
+    .a(mac_pre_a3_g3),
+    .b(\mac_pre_s0$2310 ),
+    .ce(stall_adv8),
     .clk(clk),
     .p(mac_prod0_3)
   );
@@ -12548,9 +12628,9 @@ module nm_spmac_16_32_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload
     .A_WIDTH(32'd8),
     .B_WIDTH(32'd8)
   ) mac_mul0_4 (
-    .a(\mac_pre_s0$2279 ),
-    .b(\mac_pre_s0$2295 ),
-    .ce(stall_adv8),
+    .a(mac_pre_a4_g4),
+    .b(\mac_pre_s0$2311 ),
+    .ce(stall_adv9),
     .clk(clk),
     .p(mac_prod0_4)
   );
@@ -12558,9 +12638,9 @@ module nm_spmac_16_32_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload
     .A_WIDTH(32'd8),
     .B_WIDTH(32'd8)
   ) mac_mul0_5 (
-    .a(\mac_pre_s0$2280 ),
-    .b(\mac_pre_s0$2296 ),
-    .ce(stall_adv8),
+    .a(mac_pre_a5_g5),
+    .b(\mac_pre_s0$2312 ),
+    .ce(stall_adv10),
     .clk(clk),
     .p(mac_prod0_5)
   );
@@ -12568,9 +12648,9 @@ module nm_spmac_16_32_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload
     .A_WIDTH(32'd8),
     .B_WIDTH(32'd8)
   ) mac_mul0_6 (
-    .a(\mac_pre_s0$2281 ),
-    .b(\mac_pre_s0$2297 ),
-    .ce(stall_adv9),
+    .a(mac_pre_a6_g6),
+    .b(\mac_pre_s0$2313 ),
+    .ce(stall_adv11),
     .clk(clk),
     .p(mac_prod0_6)
   );
@@ -12578,9 +12658,9 @@ module nm_spmac_16_32_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload
     .A_WIDTH(32'd8),
     .B_WIDTH(32'd8)
   ) mac_mul0_7 (
-    .a(\mac_pre_s0$2282 ),
-    .b(\mac_pre_s0$2298 ),
-    .ce(stall_adv9),
+    .a(mac_pre_a7_g7),
+    .b(\mac_pre_s0$2314 ),
+    .ce(stall_adv12),
     .clk(clk),
     .p(mac_prod0_7)
   );
@@ -12588,9 +12668,9 @@ module nm_spmac_16_32_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload
     .A_WIDTH(32'd8),
     .B_WIDTH(32'd8)
   ) mac_mul0_8 (
-    .a(\mac_pre_s0$2283 ),
-    .b(\mac_pre_s0$2299 ),
-    .ce(stall_adv10),
+    .a(mac_pre_a8_g8),
+    .b(\mac_pre_s0$2315 ),
+    .ce(stall_adv13),
     .clk(clk),
     .p(mac_prod0_8)
   );
@@ -12598,9 +12678,9 @@ module nm_spmac_16_32_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload
     .A_WIDTH(32'd8),
     .B_WIDTH(32'd8)
   ) mac_mul0_9 (
-    .a(\mac_pre_s0$2284 ),
-    .b(\mac_pre_s0$2300 ),
-    .ce(stall_adv10),
+    .a(mac_pre_a9_g9),
+    .b(\mac_pre_s0$2316 ),
+    .ce(stall_adv14),
     .clk(clk),
     .p(mac_prod0_9)
   );
@@ -12608,9 +12688,9 @@ module nm_spmac_16_32_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload
     .A_WIDTH(32'd8),
     .B_WIDTH(32'd8)
   ) mac_mul1_0 (
-    .a(mac_pre_s0),
-    .b(\mac_pre_s0$2307 ),
-    .ce(stall_adv6),
+    .a(mac_pre_a0_g0),
+    .b(\mac_pre_s0$2323 ),
+    .ce(stall_adv5),
     .clk(clk),
     .p(mac_prod1_0)
   );
@@ -12618,8 +12698,8 @@ module nm_spmac_16_32_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload
     .A_WIDTH(32'd8),
     .B_WIDTH(32'd8)
   ) mac_mul1_1 (
-    .a(\mac_pre_s0$2276 ),
-    .b(\mac_pre_s0$2308 ),
+    .a(mac_pre_a1_g1),
+    .b(\mac_pre_s0$2324 ),
     .ce(stall_adv6),
     .clk(clk),
     .p(mac_prod1_1)
@@ -12628,9 +12708,9 @@ module nm_spmac_16_32_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload
     .A_WIDTH(32'd8),
     .B_WIDTH(32'd8)
   ) mac_mul1_10 (
-    .a(\mac_pre_s0$2285 ),
-    .b(\mac_pre_s0$2317 ),
-    .ce(stall_adv11),
+    .a(mac_pre_a10_g10),
+    .b(\mac_pre_s0$2333 ),
+    .ce(stall_adv15),
     .clk(clk),
     .p(mac_prod1_10)
   );
@@ -12638,9 +12718,9 @@ module nm_spmac_16_32_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload
     .A_WIDTH(32'd8),
     .B_WIDTH(32'd8)
   ) mac_mul1_11 (
-    .a(\mac_pre_s0$2286 ),
-    .b(\mac_pre_s0$2318 ),
-    .ce(stall_adv11),
+    .a(mac_pre_a11_g11),
+    .b(\mac_pre_s0$2334 ),
+    .ce(stall_adv16),
     .clk(clk),
     .p(mac_prod1_11)
   );
@@ -12648,9 +12728,9 @@ module nm_spmac_16_32_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload
     .A_WIDTH(32'd8),
     .B_WIDTH(32'd8)
   ) mac_mul1_12 (
-    .a(\mac_pre_s0$2287 ),
-    .b(\mac_pre_s0$2319 ),
-    .ce(stall_adv12),
+    .a(mac_pre_a12_g12),
+    .b(\mac_pre_s0$2335 ),
+    .ce(stall_adv17),
     .clk(clk),
     .p(mac_prod1_12)
   );
@@ -12658,9 +12738,9 @@ module nm_spmac_16_32_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload
     .A_WIDTH(32'd8),
     .B_WIDTH(32'd8)
   ) mac_mul1_13 (
-    .a(\mac_pre_s0$2288 ),
-    .b(\mac_pre_s0$2320 ),
-    .ce(stall_adv12),
+    .a(mac_pre_a13_g13),
+    .b(\mac_pre_s0$2336 ),
+    .ce(stall_adv18),
     .clk(clk),
     .p(mac_prod1_13)
   );
@@ -12668,9 +12748,9 @@ module nm_spmac_16_32_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload
     .A_WIDTH(32'd8),
     .B_WIDTH(32'd8)
   ) mac_mul1_14 (
-    .a(\mac_pre_s0$2289 ),
-    .b(\mac_pre_s0$2321 ),
-    .ce(stall_adv13),
+    .a(mac_pre_a14_g14),
+    .b(\mac_pre_s0$2337 ),
+    .ce(stall_adv19),
     .clk(clk),
     .p(mac_prod1_14)
   );
@@ -12678,9 +12758,9 @@ module nm_spmac_16_32_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload
     .A_WIDTH(32'd8),
     .B_WIDTH(32'd8)
   ) mac_mul1_15 (
-    .a(\mac_pre_s0$2290 ),
-    .b(\mac_pre_s0$2322 ),
-    .ce(stall_adv13),
+    .a(mac_pre_a15_g15),
+    .b(\mac_pre_s0$2338 ),
+    .ce(stall_adv20),
     .clk(clk),
     .p(mac_prod1_15)
   );
@@ -12688,8 +12768,8 @@ module nm_spmac_16_32_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload
     .A_WIDTH(32'd8),
     .B_WIDTH(32'd8)
   ) mac_mul1_2 (
-    .a(\mac_pre_s0$2277 ),
-    .b(\mac_pre_s0$2309 ),
+    .a(mac_pre_a2_g2),
+    .b(\mac_pre_s0$2325 ),
     .ce(stall_adv7),
     .clk(clk),
     .p(mac_prod1_2)
@@ -12698,9 +12778,9 @@ module nm_spmac_16_32_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload
     .A_WIDTH(32'd8),
     .B_WIDTH(32'd8)
   ) mac_mul1_3 (
-    .a(\mac_pre_s0$2278 ),
-    .b(\mac_pre_s0$2310 ),
-    .ce(stall_adv7),
+    .a(mac_pre_a3_g3),
+    .b(\mac_pre_s0$2326 ),
+    .ce(stall_adv8),
     .clk(clk),
     .p(mac_prod1_3)
   );
@@ -12708,9 +12788,9 @@ module nm_spmac_16_32_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload
     .A_WIDTH(32'd8),
     .B_WIDTH(32'd8)
   ) mac_mul1_4 (
-    .a(\mac_pre_s0$2279 ),
-    .b(\mac_pre_s0$2311 ),
-    .ce(stall_adv8),
+    .a(mac_pre_a4_g4),
+    .b(\mac_pre_s0$2327 ),
+    .ce(stall_adv9),
     .clk(clk),
     .p(mac_prod1_4)
   );
@@ -12718,9 +12798,9 @@ module nm_spmac_16_32_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload
     .A_WIDTH(32'd8),
     .B_WIDTH(32'd8)
   ) mac_mul1_5 (
-    .a(\mac_pre_s0$2280 ),
-    .b(\mac_pre_s0$2312 ),
-    .ce(stall_adv8),
+    .a(mac_pre_a5_g5),
+    .b(\mac_pre_s0$2328 ),
+    .ce(stall_adv10),
     .clk(clk),
     .p(mac_prod1_5)
   );
@@ -12728,9 +12808,9 @@ module nm_spmac_16_32_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload
     .A_WIDTH(32'd8),
     .B_WIDTH(32'd8)
   ) mac_mul1_6 (
-    .a(\mac_pre_s0$2281 ),
-    .b(\mac_pre_s0$2313 ),
-    .ce(stall_adv9),
+    .a(mac_pre_a6_g6),
+    .b(\mac_pre_s0$2329 ),
+    .ce(stall_adv11),
     .clk(clk),
     .p(mac_prod1_6)
   );
@@ -12738,9 +12818,9 @@ module nm_spmac_16_32_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload
     .A_WIDTH(32'd8),
     .B_WIDTH(32'd8)
   ) mac_mul1_7 (
-    .a(\mac_pre_s0$2282 ),
-    .b(\mac_pre_s0$2314 ),
-    .ce(stall_adv9),
+    .a(mac_pre_a7_g7),
+    .b(\mac_pre_s0$2330 ),
+    .ce(stall_adv12),
     .clk(clk),
     .p(mac_prod1_7)
   );
@@ -12748,9 +12828,9 @@ module nm_spmac_16_32_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload
     .A_WIDTH(32'd8),
     .B_WIDTH(32'd8)
   ) mac_mul1_8 (
-    .a(\mac_pre_s0$2283 ),
-    .b(\mac_pre_s0$2315 ),
-    .ce(stall_adv10),
+    .a(mac_pre_a8_g8),
+    .b(\mac_pre_s0$2331 ),
+    .ce(stall_adv13),
     .clk(clk),
     .p(mac_prod1_8)
   );
@@ -12758,9 +12838,9 @@ module nm_spmac_16_32_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload
     .A_WIDTH(32'd8),
     .B_WIDTH(32'd8)
   ) mac_mul1_9 (
-    .a(\mac_pre_s0$2284 ),
-    .b(\mac_pre_s0$2316 ),
-    .ce(stall_adv10),
+    .a(mac_pre_a9_g9),
+    .b(\mac_pre_s0$2332 ),
+    .ce(stall_adv14),
     .clk(clk),
     .p(mac_prod1_9)
   );
@@ -12768,9 +12848,9 @@ module nm_spmac_16_32_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload
     .A_WIDTH(32'd8),
     .B_WIDTH(32'd8)
   ) mac_mul2_0 (
-    .a(mac_pre_s0),
-    .b(\mac_pre_s0$2323 ),
-    .ce(stall_adv6),
+    .a(mac_pre_a0_g0),
+    .b(\mac_pre_s0$2339 ),
+    .ce(stall_adv5),
     .clk(clk),
     .p(mac_prod2_0)
   );
@@ -12778,8 +12858,8 @@ module nm_spmac_16_32_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload
     .A_WIDTH(32'd8),
     .B_WIDTH(32'd8)
   ) mac_mul2_1 (
-    .a(\mac_pre_s0$2276 ),
-    .b(\mac_pre_s0$2324 ),
+    .a(mac_pre_a1_g1),
+    .b(\mac_pre_s0$2340 ),
     .ce(stall_adv6),
     .clk(clk),
     .p(mac_prod2_1)
@@ -12788,9 +12868,9 @@ module nm_spmac_16_32_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload
     .A_WIDTH(32'd8),
     .B_WIDTH(32'd8)
   ) mac_mul2_10 (
-    .a(\mac_pre_s0$2285 ),
-    .b(\mac_pre_s0$2333 ),
-    .ce(stall_adv11),
+    .a(mac_pre_a10_g10),
+    .b(\mac_pre_s0$2349 ),
+    .ce(stall_adv15),
     .clk(clk),
     .p(mac_prod2_10)
   );
@@ -12798,9 +12878,9 @@ module nm_spmac_16_32_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload
     .A_WIDTH(32'd8),
     .B_WIDTH(32'd8)
   ) mac_mul2_11 (
-    .a(\mac_pre_s0$2286 ),
-    .b(\mac_pre_s0$2334 ),
-    .ce(stall_adv11),
+    .a(mac_pre_a11_g11),
+    .b(\mac_pre_s0$2350 ),
+    .ce(stall_adv16),
     .clk(clk),
     .p(mac_prod2_11)
   );
@@ -12808,9 +12888,9 @@ module nm_spmac_16_32_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload
     .A_WIDTH(32'd8),
     .B_WIDTH(32'd8)
   ) mac_mul2_12 (
-    .a(\mac_pre_s0$2287 ),
-    .b(\mac_pre_s0$2335 ),
-    .ce(stall_adv12),
+    .a(mac_pre_a12_g12),
+    .b(\mac_pre_s0$2351 ),
+    .ce(stall_adv17),
     .clk(clk),
     .p(mac_prod2_12)
   );
@@ -12818,9 +12898,9 @@ module nm_spmac_16_32_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload
     .A_WIDTH(32'd8),
     .B_WIDTH(32'd8)
   ) mac_mul2_13 (
-    .a(\mac_pre_s0$2288 ),
-    .b(\mac_pre_s0$2336 ),
-    .ce(stall_adv12),
+    .a(mac_pre_a13_g13),
+    .b(\mac_pre_s0$2352 ),
+    .ce(stall_adv18),
     .clk(clk),
     .p(mac_prod2_13)
   );
@@ -12828,9 +12908,9 @@ module nm_spmac_16_32_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload
     .A_WIDTH(32'd8),
     .B_WIDTH(32'd8)
   ) mac_mul2_14 (
-    .a(\mac_pre_s0$2289 ),
-    .b(\mac_pre_s0$2337 ),
-    .ce(stall_adv13),
+    .a(mac_pre_a14_g14),
+    .b(\mac_pre_s0$2353 ),
+    .ce(stall_adv19),
     .clk(clk),
     .p(mac_prod2_14)
   );
@@ -12838,9 +12918,9 @@ module nm_spmac_16_32_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload
     .A_WIDTH(32'd8),
     .B_WIDTH(32'd8)
   ) mac_mul2_15 (
-    .a(\mac_pre_s0$2290 ),
-    .b(\mac_pre_s0$2338 ),
-    .ce(stall_adv13),
+    .a(mac_pre_a15_g15),
+    .b(\mac_pre_s0$2354 ),
+    .ce(stall_adv20),
     .clk(clk),
     .p(mac_prod2_15)
   );
@@ -12848,8 +12928,8 @@ module nm_spmac_16_32_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload
     .A_WIDTH(32'd8),
     .B_WIDTH(32'd8)
   ) mac_mul2_2 (
-    .a(\mac_pre_s0$2277 ),
-    .b(\mac_pre_s0$2325 ),
+    .a(mac_pre_a2_g2),
+    .b(\mac_pre_s0$2341 ),
     .ce(stall_adv7),
     .clk(clk),
     .p(mac_prod2_2)
@@ -12858,9 +12938,9 @@ module nm_spmac_16_32_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload
     .A_WIDTH(32'd8),
     .B_WIDTH(32'd8)
   ) mac_mul2_3 (
-    .a(\mac_pre_s0$2278 ),
-    .b(\mac_pre_s0$2326 ),
-    .ce(stall_adv7),
+    .a(mac_pre_a3_g3),
+    .b(\mac_pre_s0$2342 ),
+    .ce(stall_adv8),
     .clk(clk),
     .p(mac_prod2_3)
   );
@@ -12868,9 +12948,9 @@ module nm_spmac_16_32_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload
     .A_WIDTH(32'd8),
     .B_WIDTH(32'd8)
   ) mac_mul2_4 (
-    .a(\mac_pre_s0$2279 ),
-    .b(\mac_pre_s0$2327 ),
-    .ce(stall_adv8),
+    .a(mac_pre_a4_g4),
+    .b(\mac_pre_s0$2343 ),
+    .ce(stall_adv9),
     .clk(clk),
     .p(mac_prod2_4)
   );
@@ -12878,9 +12958,9 @@ module nm_spmac_16_32_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload
     .A_WIDTH(32'd8),
     .B_WIDTH(32'd8)
   ) mac_mul2_5 (
-    .a(\mac_pre_s0$2280 ),
-    .b(\mac_pre_s0$2328 ),
-    .ce(stall_adv8),
+    .a(mac_pre_a5_g5),
+    .b(\mac_pre_s0$2344 ),
+    .ce(stall_adv10),
     .clk(clk),
     .p(mac_prod2_5)
   );
@@ -12888,9 +12968,9 @@ module nm_spmac_16_32_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload
     .A_WIDTH(32'd8),
     .B_WIDTH(32'd8)
   ) mac_mul2_6 (
-    .a(\mac_pre_s0$2281 ),
-    .b(\mac_pre_s0$2329 ),
-    .ce(stall_adv9),
+    .a(mac_pre_a6_g6),
+    .b(\mac_pre_s0$2345 ),
+    .ce(stall_adv11),
     .clk(clk),
     .p(mac_prod2_6)
   );
@@ -12898,9 +12978,9 @@ module nm_spmac_16_32_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload
     .A_WIDTH(32'd8),
     .B_WIDTH(32'd8)
   ) mac_mul2_7 (
-    .a(\mac_pre_s0$2282 ),
-    .b(\mac_pre_s0$2330 ),
-    .ce(stall_adv9),
+    .a(mac_pre_a7_g7),
+    .b(\mac_pre_s0$2346 ),
+    .ce(stall_adv12),
     .clk(clk),
     .p(mac_prod2_7)
   );
@@ -12908,9 +12988,9 @@ module nm_spmac_16_32_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload
     .A_WIDTH(32'd8),
     .B_WIDTH(32'd8)
   ) mac_mul2_8 (
-    .a(\mac_pre_s0$2283 ),
-    .b(\mac_pre_s0$2331 ),
-    .ce(stall_adv10),
+    .a(mac_pre_a8_g8),
+    .b(\mac_pre_s0$2347 ),
+    .ce(stall_adv13),
     .clk(clk),
     .p(mac_prod2_8)
   );
@@ -12918,9 +12998,9 @@ module nm_spmac_16_32_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload
     .A_WIDTH(32'd8),
     .B_WIDTH(32'd8)
   ) mac_mul2_9 (
-    .a(\mac_pre_s0$2284 ),
-    .b(\mac_pre_s0$2332 ),
-    .ce(stall_adv10),
+    .a(mac_pre_a9_g9),
+    .b(\mac_pre_s0$2348 ),
+    .ce(stall_adv14),
     .clk(clk),
     .p(mac_prod2_9)
   );
@@ -12928,9 +13008,9 @@ module nm_spmac_16_32_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload
     .A_WIDTH(32'd8),
     .B_WIDTH(32'd8)
   ) mac_mul3_0 (
-    .a(mac_pre_s0),
-    .b(\mac_pre_s0$2339 ),
-    .ce(stall_adv6),
+    .a(mac_pre_a0_g0),
+    .b(\mac_pre_s0$2355 ),
+    .ce(stall_adv5),
     .clk(clk),
     .p(mac_prod3_0)
   );
@@ -12938,8 +13018,8 @@ module nm_spmac_16_32_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload
     .A_WIDTH(32'd8),
     .B_WIDTH(32'd8)
   ) mac_mul3_1 (
-    .a(\mac_pre_s0$2276 ),
-    .b(\mac_pre_s0$2340 ),
+    .a(mac_pre_a1_g1),
+    .b(\mac_pre_s0$2356 ),
     .ce(stall_adv6),
     .clk(clk),
     .p(mac_prod3_1)
@@ -12948,9 +13028,9 @@ module nm_spmac_16_32_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload
     .A_WIDTH(32'd8),
     .B_WIDTH(32'd8)
   ) mac_mul3_10 (
-    .a(\mac_pre_s0$2285 ),
-    .b(\mac_pre_s0$2349 ),
-    .ce(stall_adv11),
+    .a(mac_pre_a10_g10),
+    .b(\mac_pre_s0$2365 ),
+    .ce(stall_adv15),
     .clk(clk),
     .p(mac_prod3_10)
   );
@@ -12958,9 +13038,9 @@ module nm_spmac_16_32_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload
     .A_WIDTH(32'd8),
     .B_WIDTH(32'd8)
   ) mac_mul3_11 (
-    .a(\mac_pre_s0$2286 ),
-    .b(\mac_pre_s0$2350 ),
-    .ce(stall_adv11),
+    .a(mac_pre_a11_g11),
+    .b(\mac_pre_s0$2366 ),
+    .ce(stall_adv16),
     .clk(clk),
     .p(mac_prod3_11)
   );
@@ -12968,9 +13048,9 @@ module nm_spmac_16_32_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload
     .A_WIDTH(32'd8),
     .B_WIDTH(32'd8)
   ) mac_mul3_12 (
-    .a(\mac_pre_s0$2287 ),
-    .b(\mac_pre_s0$2351 ),
-    .ce(stall_adv12),
+    .a(mac_pre_a12_g12),
+    .b(\mac_pre_s0$2367 ),
+    .ce(stall_adv17),
     .clk(clk),
     .p(mac_prod3_12)
   );
@@ -12978,9 +13058,9 @@ module nm_spmac_16_32_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload
     .A_WIDTH(32'd8),
     .B_WIDTH(32'd8)
   ) mac_mul3_13 (
-    .a(\mac_pre_s0$2288 ),
-    .b(\mac_pre_s0$2352 ),
-    .ce(stall_adv12),
+    .a(mac_pre_a13_g13),
+    .b(\mac_pre_s0$2368 ),
+    .ce(stall_adv18),
     .clk(clk),
     .p(mac_prod3_13)
   );
@@ -12988,9 +13068,9 @@ module nm_spmac_16_32_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload
     .A_WIDTH(32'd8),
     .B_WIDTH(32'd8)
   ) mac_mul3_14 (
-    .a(\mac_pre_s0$2289 ),
-    .b(\mac_pre_s0$2353 ),
-    .ce(stall_adv13),
+    .a(mac_pre_a14_g14),
+    .b(\mac_pre_s0$2369 ),
+    .ce(stall_adv19),
     .clk(clk),
     .p(mac_prod3_14)
   );
@@ -12998,9 +13078,9 @@ module nm_spmac_16_32_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload
     .A_WIDTH(32'd8),
     .B_WIDTH(32'd8)
   ) mac_mul3_15 (
-    .a(\mac_pre_s0$2290 ),
-    .b(\mac_pre_s0$2354 ),
-    .ce(stall_adv13),
+    .a(mac_pre_a15_g15),
+    .b(\mac_pre_s0$2370 ),
+    .ce(stall_adv20),
     .clk(clk),
     .p(mac_prod3_15)
   );
@@ -13008,8 +13088,8 @@ module nm_spmac_16_32_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload
     .A_WIDTH(32'd8),
     .B_WIDTH(32'd8)
   ) mac_mul3_2 (
-    .a(\mac_pre_s0$2277 ),
-    .b(\mac_pre_s0$2341 ),
+    .a(mac_pre_a2_g2),
+    .b(\mac_pre_s0$2357 ),
     .ce(stall_adv7),
     .clk(clk),
     .p(mac_prod3_2)
@@ -13018,9 +13098,9 @@ module nm_spmac_16_32_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload
     .A_WIDTH(32'd8),
     .B_WIDTH(32'd8)
   ) mac_mul3_3 (
-    .a(\mac_pre_s0$2278 ),
-    .b(\mac_pre_s0$2342 ),
-    .ce(stall_adv7),
+    .a(mac_pre_a3_g3),
+    .b(\mac_pre_s0$2358 ),
+    .ce(stall_adv8),
     .clk(clk),
     .p(mac_prod3_3)
   );
@@ -13028,9 +13108,9 @@ module nm_spmac_16_32_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload
     .A_WIDTH(32'd8),
     .B_WIDTH(32'd8)
   ) mac_mul3_4 (
-    .a(\mac_pre_s0$2279 ),
-    .b(\mac_pre_s0$2343 ),
-    .ce(stall_adv8),
+    .a(mac_pre_a4_g4),
+    .b(\mac_pre_s0$2359 ),
+    .ce(stall_adv9),
     .clk(clk),
     .p(mac_prod3_4)
   );
@@ -13038,9 +13118,9 @@ module nm_spmac_16_32_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload
     .A_WIDTH(32'd8),
     .B_WIDTH(32'd8)
   ) mac_mul3_5 (
-    .a(\mac_pre_s0$2280 ),
-    .b(\mac_pre_s0$2344 ),
-    .ce(stall_adv8),
+    .a(mac_pre_a5_g5),
+    .b(\mac_pre_s0$2360 ),
+    .ce(stall_adv10),
     .clk(clk),
     .p(mac_prod3_5)
   );
@@ -13048,9 +13128,9 @@ module nm_spmac_16_32_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload
     .A_WIDTH(32'd8),
     .B_WIDTH(32'd8)
   ) mac_mul3_6 (
-    .a(\mac_pre_s0$2281 ),
-    .b(\mac_pre_s0$2345 ),
-    .ce(stall_adv9),
+    .a(mac_pre_a6_g6),
+    .b(\mac_pre_s0$2361 ),
+    .ce(stall_adv11),
     .clk(clk),
     .p(mac_prod3_6)
   );
@@ -13058,9 +13138,9 @@ module nm_spmac_16_32_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload
     .A_WIDTH(32'd8),
     .B_WIDTH(32'd8)
   ) mac_mul3_7 (
-    .a(\mac_pre_s0$2282 ),
-    .b(\mac_pre_s0$2346 ),
-    .ce(stall_adv9),
+    .a(mac_pre_a7_g7),
+    .b(\mac_pre_s0$2362 ),
+    .ce(stall_adv12),
     .clk(clk),
     .p(mac_prod3_7)
   );
@@ -13068,9 +13148,9 @@ module nm_spmac_16_32_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload
     .A_WIDTH(32'd8),
     .B_WIDTH(32'd8)
   ) mac_mul3_8 (
-    .a(\mac_pre_s0$2283 ),
-    .b(\mac_pre_s0$2347 ),
-    .ce(stall_adv10),
+    .a(mac_pre_a8_g8),
+    .b(\mac_pre_s0$2363 ),
+    .ce(stall_adv13),
     .clk(clk),
     .p(mac_prod3_8)
   );
@@ -13078,191 +13158,244 @@ module nm_spmac_16_32_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload
     .A_WIDTH(32'd8),
     .B_WIDTH(32'd8)
   ) mac_mul3_9 (
-    .a(\mac_pre_s0$2284 ),
-    .b(\mac_pre_s0$2348 ),
-    .ce(stall_adv10),
+    .a(mac_pre_a9_g9),
+    .b(\mac_pre_s0$2364 ),
+    .ce(stall_adv14),
     .clk(clk),
     .p(mac_prod3_9)
   );
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3854  = \mac_add1_s0$2126 ;
-    if (stall_adv15) begin
-      \$3854  = mac2_sum1_p1;
+    \$3846  = \mac_add0_s0$2107 ;
+    if (stall_adv22) begin
+      \$3846  = mac2_sum0_p3;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3855  = \mac_add1_s0$2128 ;
-    if (stall_adv15) begin
-      \$3855  = mac2_sum1_p2;
+    \$3847  = \mac_add0_s0$2109 ;
+    if (stall_adv22) begin
+      \$3847  = mac2_sum0_p4;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3856  = \mac_add1_s0$2129 ;
-    if (stall_adv15) begin
-      \$3856  = mac2_sum1_p3;
+    \$3848  = \mac_add0_s0$2110 ;
+    if (stall_adv22) begin
+      \$3848  = mac2_sum0_p5;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3857  = \mac_add1_s0$2131 ;
-    if (stall_adv15) begin
-      \$3857  = mac3_sum1_p0;
+    \$3849  = \mac_add0_s0$2112 ;
+    if (stall_adv22) begin
+      \$3849  = mac2_sum0_p6;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3858  = \mac_add1_s0$2132 ;
-    if (stall_adv15) begin
-      \$3858  = mac3_sum1_p1;
+    \$3850  = \mac_add0_s0$2113 ;
+    if (stall_adv22) begin
+      \$3850  = mac2_sum0_p7;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3859  = \mac_add1_s0$2134 ;
-    if (stall_adv15) begin
-      \$3859  = mac3_sum1_p2;
+    \$3851  = \mac_add0_s0$2115 ;
+    if (stall_adv22) begin
+      \$3851  = mac3_sum0_p0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3860  = \mac_add1_s0$2135 ;
-    if (stall_adv15) begin
-      \$3860  = mac3_sum1_p3;
+    \$3852  = \mac_add0_s0$2116 ;
+    if (stall_adv22) begin
+      \$3852  = mac3_sum0_p1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3861  = \mac_add1_s0$2363 ;
-    if (stall_adv15) begin
-      \$3861  = \mac_add0_s0$2361 ;
+    \$3853  = \mac_add0_s0$2118 ;
+    if (stall_adv22) begin
+      \$3853  = mac3_sum0_p2;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3862  = mac_add1_valid_s0;
-    if (stall_adv15) begin
-      \$3862  = mac_add0_valid_s0;
+    \$3854  = \mac_add0_s0$2119 ;
+    if (stall_adv22) begin
+      \$3854  = mac3_sum0_p3;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3855  = \mac_add0_s0$2121 ;
+    if (stall_adv22) begin
+      \$3855  = mac3_sum0_p4;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3856  = \mac_add0_s0$2122 ;
+    if (stall_adv22) begin
+      \$3856  = mac3_sum0_p5;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3857  = \mac_add0_s0$2124 ;
+    if (stall_adv22) begin
+      \$3857  = mac3_sum0_p6;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3858  = \mac_add0_s0$2125 ;
+    if (stall_adv22) begin
+      \$3858  = mac3_sum0_p7;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3859  = \mac_add0_s0$2377 ;
+    if (stall_adv22) begin
+      \$3859  = mac_dspout_s0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3860  = mac_add0_valid_s0;
+    if (stall_adv22) begin
+      \$3860  = mac_dspout_valid_s0;
     end
     if (rst) begin
-      \$3862  = 1'h0;
+      \$3860  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3863  = mac_add2_s0;
-    if (stall_adv16) begin
-      \$3863  = mac0_sum2_p0;
+    \$3861  = mac_add1_s0;
+    if (stall_adv23) begin
+      \$3861  = mac0_sum1_p0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3864  = \mac_add2_s0$2140 ;
-    if (stall_adv16) begin
-      \$3864  = mac0_sum2_p1;
+    \$3862  = \mac_add1_s0$2130 ;
+    if (stall_adv23) begin
+      \$3862  = mac0_sum1_p1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3865  = \mac_add2_s0$2142 ;
-    if (stall_adv16) begin
-      \$3865  = mac1_sum2_p0;
+    \$3863  = \mac_add1_s0$2132 ;
+    if (stall_adv23) begin
+      \$3863  = mac0_sum1_p2;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3866  = \mac_add2_s0$2143 ;
-    if (stall_adv16) begin
-      \$3866  = mac1_sum2_p1;
+    \$3864  = \mac_add1_s0$2133 ;
+    if (stall_adv23) begin
+      \$3864  = mac0_sum1_p3;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3867  = \mac_add2_s0$2145 ;
-    if (stall_adv16) begin
-      \$3867  = mac2_sum2_p0;
+    \$3865  = \mac_add1_s0$2135 ;
+    if (stall_adv23) begin
+      \$3865  = mac1_sum1_p0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3868  = \mac_add2_s0$2146 ;
-    if (stall_adv16) begin
-      \$3868  = mac2_sum2_p1;
+    \$3866  = \mac_add1_s0$2136 ;
+    if (stall_adv23) begin
+      \$3866  = mac1_sum1_p1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3869  = \mac_add2_s0$2148 ;
-    if (stall_adv16) begin
-      \$3869  = mac3_sum2_p0;
+    \$3867  = \mac_add1_s0$2138 ;
+    if (stall_adv23) begin
+      \$3867  = mac1_sum1_p2;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3870  = \mac_add2_s0$2149 ;
-    if (stall_adv16) begin
-      \$3870  = mac3_sum2_p1;
+    \$3868  = \mac_add1_s0$2139 ;
+    if (stall_adv23) begin
+      \$3868  = mac1_sum1_p3;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3871  = \mac_add2_s0$2365 ;
-    if (stall_adv16) begin
-      \$3871  = \mac_add1_s0$2363 ;
+    \$3869  = \mac_add1_s0$2141 ;
+    if (stall_adv23) begin
+      \$3869  = mac2_sum1_p0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3872  = mac_add2_valid_s0;
-    if (stall_adv16) begin
-      \$3872  = mac_add1_valid_s0;
-    end
-    if (rst) begin
-      \$3872  = 1'h0;
+    \$3870  = \mac_add1_s0$2142 ;
+    if (stall_adv23) begin
+      \$3870  = mac2_sum1_p1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3873  = mac_add3_s0;
-    if (stall_adv17) begin
-      \$3873  = mac0_sum3_p0;
+    \$3871  = \mac_add1_s0$2144 ;
+    if (stall_adv23) begin
+      \$3871  = mac2_sum1_p2;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3874  = \mac_add3_s0$2173 ;
-    if (stall_adv17) begin
-      \$3874  = mac1_sum3_p0;
+    \$3872  = \mac_add1_s0$2145 ;
+    if (stall_adv23) begin
+      \$3872  = mac2_sum1_p3;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3875  = \mac_add3_s0$2176 ;
-    if (stall_adv17) begin
-      \$3875  = mac2_sum3_p0;
+    \$3873  = \mac_add1_s0$2147 ;
+    if (stall_adv23) begin
+      \$3873  = mac3_sum1_p0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3876  = \mac_add3_s0$2179 ;
-    if (stall_adv17) begin
-      \$3876  = mac3_sum3_p0;
+    \$3874  = \mac_add1_s0$2148 ;
+    if (stall_adv23) begin
+      \$3874  = mac3_sum1_p1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3877  = \mac_add3_s0$2367 ;
-    if (stall_adv17) begin
-      \$3877  = \mac_add2_s0$2365 ;
+    \$3875  = \mac_add1_s0$2150 ;
+    if (stall_adv23) begin
+      \$3875  = mac3_sum1_p2;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3878  = mac_add3_valid_s0;
-    if (stall_adv17) begin
-      \$3878  = mac_add2_valid_s0;
+    \$3876  = \mac_add1_s0$2151 ;
+    if (stall_adv23) begin
+      \$3876  = mac3_sum1_p3;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3877  = \mac_add1_s0$2379 ;
+    if (stall_adv23) begin
+      \$3877  = \mac_add0_s0$2377 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3878  = mac_add1_valid_s0;
+    if (stall_adv23) begin
+      \$3878  = mac_add0_valid_s0;
     end
     if (rst) begin
       \$3878  = 1'h0;
@@ -13270,99 +13403,72 @@ module nm_spmac_16_32_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3879  = o__valid;
-    if (i__ready) begin
-      \$3879  = \$2640 ;
-    end
-    if (rst) begin
-      \$3879  = 1'h0;
+    \$3879  = mac_add2_s0;
+    if (stall_adv24) begin
+      \$3879  = mac0_sum2_p0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3880  = stall_adv0_valid;
-    if (stall_adv0) begin
-      \$3880  = \$2641 ;
-    end
-    if (rst) begin
-      \$3880  = 1'h0;
+    \$3880  = \mac_add2_s0$2156 ;
+    if (stall_adv24) begin
+      \$3880  = mac0_sum2_p1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3881  = stall_adv1_valid;
-    if (stall_adv1) begin
-      \$3881  = \$2642 ;
-    end
-    if (rst) begin
-      \$3881  = 1'h0;
+    \$3881  = \mac_add2_s0$2158 ;
+    if (stall_adv24) begin
+      \$3881  = mac1_sum2_p0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3882  = stall_adv2_valid;
-    if (stall_adv2) begin
-      \$3882  = \$2643 ;
-    end
-    if (rst) begin
-      \$3882  = 1'h0;
+    \$3882  = \mac_add2_s0$2159 ;
+    if (stall_adv24) begin
+      \$3882  = mac1_sum2_p1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3883  = stall_adv3_valid;
-    if (stall_adv3) begin
-      \$3883  = \$2644 ;
-    end
-    if (rst) begin
-      \$3883  = 1'h0;
+    \$3883  = \mac_add2_s0$2161 ;
+    if (stall_adv24) begin
+      \$3883  = mac2_sum2_p0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3884  = stall_adv4_valid;
-    if (stall_adv4) begin
-      \$3884  = \$2645 ;
-    end
-    if (rst) begin
-      \$3884  = 1'h0;
+    \$3884  = \mac_add2_s0$2162 ;
+    if (stall_adv24) begin
+      \$3884  = mac2_sum2_p1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3885  = stall_adv5_valid;
-    if (stall_adv5) begin
-      \$3885  = \$2646 ;
-    end
-    if (rst) begin
-      \$3885  = 1'h0;
+    \$3885  = \mac_add2_s0$2164 ;
+    if (stall_adv24) begin
+      \$3885  = mac3_sum2_p0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3886  = stall_adv6_valid;
-    if (stall_adv6) begin
-      \$3886  = \$2647 ;
-    end
-    if (rst) begin
-      \$3886  = 1'h0;
+    \$3886  = \mac_add2_s0$2165 ;
+    if (stall_adv24) begin
+      \$3886  = mac3_sum2_p1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3887  = stall_adv7_valid;
-    if (stall_adv7) begin
-      \$3887  = \$2648 ;
-    end
-    if (rst) begin
-      \$3887  = 1'h0;
+    \$3887  = \mac_add2_s0$2381 ;
+    if (stall_adv24) begin
+      \$3887  = \mac_add1_s0$2379 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3888  = stall_adv8_valid;
-    if (stall_adv8) begin
-      \$3888  = \$2649 ;
+    \$3888  = mac_add2_valid_s0;
+    if (stall_adv24) begin
+      \$3888  = mac_add1_valid_s0;
     end
     if (rst) begin
       \$3888  = 1'h0;
@@ -13370,59 +13476,44 @@ module nm_spmac_16_32_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3889  = stall_adv9_valid;
-    if (stall_adv9) begin
-      \$3889  = \$2650 ;
-    end
-    if (rst) begin
-      \$3889  = 1'h0;
+    \$3889  = mac_add3_s0;
+    if (stall_adv25) begin
+      \$3889  = mac0_sum3_p0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3890  = stall_adv10_valid;
-    if (stall_adv10) begin
-      \$3890  = \$2651 ;
-    end
-    if (rst) begin
-      \$3890  = 1'h0;
+    \$3890  = \mac_add3_s0$2189 ;
+    if (stall_adv25) begin
+      \$3890  = mac1_sum3_p0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3891  = stall_adv11_valid;
-    if (stall_adv11) begin
-      \$3891  = \$2652 ;
-    end
-    if (rst) begin
-      \$3891  = 1'h0;
+    \$3891  = \mac_add3_s0$2192 ;
+    if (stall_adv25) begin
+      \$3891  = mac2_sum3_p0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3892  = stall_adv12_valid;
-    if (stall_adv12) begin
-      \$3892  = \$2653 ;
-    end
-    if (rst) begin
-      \$3892  = 1'h0;
+    \$3892  = \mac_add3_s0$2195 ;
+    if (stall_adv25) begin
+      \$3892  = mac3_sum3_p0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3893  = stall_adv13_valid;
-    if (stall_adv13) begin
-      \$3893  = \$2654 ;
-    end
-    if (rst) begin
-      \$3893  = 1'h0;
+    \$3893  = \mac_add3_s0$2383 ;
+    if (stall_adv25) begin
+      \$3893  = \mac_add2_s0$2381 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3894  = stall_adv14_valid;
-    if (stall_adv14) begin
-      \$3894  = \$2655 ;
+    \$3894  = mac_add3_valid_s0;
+    if (stall_adv25) begin
+      \$3894  = mac_add2_valid_s0;
     end
     if (rst) begin
       \$3894  = 1'h0;
@@ -13430,9 +13521,9 @@ module nm_spmac_16_32_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3895  = stall_adv15_valid;
-    if (stall_adv15) begin
-      \$3895  = \$2656 ;
+    \$3895  = o__valid;
+    if (i__ready) begin
+      \$3895  = \$2648 ;
     end
     if (rst) begin
       \$3895  = 1'h0;
@@ -13440,9 +13531,9 @@ module nm_spmac_16_32_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3896  = stall_adv16_valid;
-    if (stall_adv16) begin
-      \$3896  = \$2657 ;
+    \$3896  = stall_adv0_valid;
+    if (stall_adv0) begin
+      \$3896  = \$2649 ;
     end
     if (rst) begin
       \$3896  = 1'h0;
@@ -13450,9 +13541,9 @@ module nm_spmac_16_32_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3897  = stall_adv17_valid;
-    if (stall_adv17) begin
-      \$3897  = \$2658 ;
+    \$3897  = stall_adv1_valid;
+    if (stall_adv1) begin
+      \$3897  = \$2650 ;
     end
     if (rst) begin
       \$3897  = 1'h0;
@@ -13460,9 +13551,9 @@ module nm_spmac_16_32_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3898  = stall_adv18_valid;
-    if (stall_adv18) begin
-      \$3898  = \$2659 ;
+    \$3898  = stall_adv2_valid;
+    if (stall_adv2) begin
+      \$3898  = \$2651 ;
     end
     if (rst) begin
       \$3898  = 1'h0;
@@ -13470,9 +13561,9 @@ module nm_spmac_16_32_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3899  = stall_adv19_valid;
-    if (stall_adv19) begin
-      \$3899  = \$2660 ;
+    \$3899  = stall_adv3_valid;
+    if (stall_adv3) begin
+      \$3899  = \$2652 ;
     end
     if (rst) begin
       \$3899  = 1'h0;
@@ -13480,9 +13571,9 @@ module nm_spmac_16_32_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3900  = stall_adv20_valid;
-    if (stall_adv20) begin
-      \$3900  = \$2661 ;
+    \$3900  = stall_adv4_valid;
+    if (stall_adv4) begin
+      \$3900  = \$2653 ;
     end
     if (rst) begin
       \$3900  = 1'h0;
@@ -13490,9 +13581,9 @@ module nm_spmac_16_32_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3901  = stall_adv21_valid;
-    if (stall_adv21) begin
-      \$3901  = \$2662 ;
+    \$3901  = stall_adv5_valid;
+    if (stall_adv5) begin
+      \$3901  = \$2654 ;
     end
     if (rst) begin
       \$3901  = 1'h0;
@@ -13500,9 +13591,9 @@ module nm_spmac_16_32_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3902  = stall_adv22_valid;
-    if (stall_adv22) begin
-      \$3902  = \$2663 ;
+    \$3902  = stall_adv6_valid;
+    if (stall_adv6) begin
+      \$3902  = \$2655 ;
     end
     if (rst) begin
       \$3902  = 1'h0;
@@ -13510,9 +13601,9 @@ module nm_spmac_16_32_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3903  = stall_adv23_valid;
-    if (stall_adv23) begin
-      \$3903  = \$2664 ;
+    \$3903  = stall_adv7_valid;
+    if (stall_adv7) begin
+      \$3903  = \$2656 ;
     end
     if (rst) begin
       \$3903  = 1'h0;
@@ -13520,9 +13611,9 @@ module nm_spmac_16_32_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3904  = stall_adv24_valid;
-    if (stall_adv24) begin
-      \$3904  = \$2665 ;
+    \$3904  = stall_adv8_valid;
+    if (stall_adv8) begin
+      \$3904  = \$2657 ;
     end
     if (rst) begin
       \$3904  = 1'h0;
@@ -13530,9 +13621,9 @@ module nm_spmac_16_32_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3905  = stall_adv25_valid;
-    if (stall_adv25) begin
-      \$3905  = \$2666 ;
+    \$3905  = stall_adv9_valid;
+    if (stall_adv9) begin
+      \$3905  = \$2658 ;
     end
     if (rst) begin
       \$3905  = 1'h0;
@@ -13540,2999 +13631,3127 @@ module nm_spmac_16_32_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3906  = mac_acc0;
-    if (\$2667 ) begin
-      \$3906  = \$2668 ;
+    \$3906  = stall_adv10_valid;
+    if (stall_adv10) begin
+      \$3906  = \$2659 ;
     end
     if (rst) begin
-      \$3906  = 32'd0;
+      \$3906  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3907  = mac_acc0_out;
+    \$3907  = stall_adv11_valid;
+    if (stall_adv11) begin
+      \$3907  = \$2660 ;
+    end
+    if (rst) begin
+      \$3907  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3908  = stall_adv12_valid;
+    if (stall_adv12) begin
+      \$3908  = \$2661 ;
+    end
+    if (rst) begin
+      \$3908  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3909  = stall_adv13_valid;
+    if (stall_adv13) begin
+      \$3909  = \$2662 ;
+    end
+    if (rst) begin
+      \$3909  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3910  = stall_adv14_valid;
+    if (stall_adv14) begin
+      \$3910  = \$2663 ;
+    end
+    if (rst) begin
+      \$3910  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3911  = stall_adv15_valid;
+    if (stall_adv15) begin
+      \$3911  = \$2664 ;
+    end
+    if (rst) begin
+      \$3911  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3912  = stall_adv16_valid;
+    if (stall_adv16) begin
+      \$3912  = \$2665 ;
+    end
+    if (rst) begin
+      \$3912  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3913  = stall_adv17_valid;
+    if (stall_adv17) begin
+      \$3913  = \$2666 ;
+    end
+    if (rst) begin
+      \$3913  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3914  = stall_adv18_valid;
+    if (stall_adv18) begin
+      \$3914  = \$2667 ;
+    end
+    if (rst) begin
+      \$3914  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3915  = stall_adv19_valid;
     if (stall_adv19) begin
-      \$3907  = \$2606 [31:0];
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3908  = mac_acc1;
-    if (\$2669 ) begin
-      \$3908  = \$2670 ;
+      \$3915  = \$2668 ;
     end
     if (rst) begin
-      \$3908  = 32'd0;
+      \$3915  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3909  = mac_acc1_out;
+    \$3916  = stall_adv20_valid;
+    if (stall_adv20) begin
+      \$3916  = \$2669 ;
+    end
+    if (rst) begin
+      \$3916  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3917  = stall_adv21_valid;
     if (stall_adv21) begin
-      \$3909  = \$2607 [31:0];
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3910  = mac_acc2;
-    if (\$2671 ) begin
-      \$3910  = \$2672 ;
+      \$3917  = \$2670 ;
     end
     if (rst) begin
-      \$3910  = 32'd0;
+      \$3917  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3911  = mac_acc2_out;
+    \$3918  = stall_adv22_valid;
+    if (stall_adv22) begin
+      \$3918  = \$2671 ;
+    end
+    if (rst) begin
+      \$3918  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3919  = stall_adv23_valid;
     if (stall_adv23) begin
-      \$3911  = \$2608 [31:0];
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3912  = mac_acc3;
-    if (\$2673 ) begin
-      \$3912  = \$2674 ;
+      \$3919  = \$2672 ;
     end
     if (rst) begin
-      \$3912  = 32'd0;
+      \$3919  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3913  = mac_acc3_out;
+    \$3920  = stall_adv24_valid;
+    if (stall_adv24) begin
+      \$3920  = \$2673 ;
+    end
+    if (rst) begin
+      \$3920  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3921  = stall_adv25_valid;
     if (stall_adv25) begin
-      \$3913  = \$2609 [31:0];
+      \$3921  = \$2674 ;
     end
+    if (rst) begin
+      \$3921  = 1'h0;
+    end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2675  = \mac_wmux0_s0$79 ;
-    if (stall_adv0) begin
-      \$2675  = mac_wmux_keep0;
+    \$3922  = stall_adv26_valid;
+    if (stall_adv26) begin
+      \$3922  = \$2675 ;
+    end
+    if (rst) begin
+      \$3922  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2676  = mac_wmux0_s0;
-    if (stall_adv0) begin
-      \$2676  = mac_wmux_keep1;
+    \$3923  = stall_adv27_valid;
+    if (stall_adv27) begin
+      \$3923  = \$2676 ;
+    end
+    if (rst) begin
+      \$3923  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2677  = \mac_wmux0_s0$95 ;
-    if (stall_adv0) begin
-      \$2677  = mac_wmux_keep2;
+    \$3924  = stall_adv28_valid;
+    if (stall_adv28) begin
+      \$3924  = \$2677 ;
+    end
+    if (rst) begin
+      \$3924  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2678  = \mac_wmux0_s0$108 ;
-    if (stall_adv0) begin
-      \$2678  = mac_wmux_keep3;
+    \$3925  = stall_adv29_valid;
+    if (stall_adv29) begin
+      \$3925  = \$2678 ;
     end
+    if (rst) begin
+      \$3925  = 1'h0;
+    end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2679  = \mac_wmux0_s0$121 ;
-    if (stall_adv0) begin
-      \$2679  = mac_wmux_keep4;
+    \$3926  = stall_adv30_valid;
+    if (stall_adv30) begin
+      \$3926  = \$2679 ;
     end
+    if (rst) begin
+      \$3926  = 1'h0;
+    end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2680  = \mac_wmux0_s0$134 ;
-    if (stall_adv0) begin
-      \$2680  = mac_wmux_keep5;
+    \$3927  = stall_adv31_valid;
+    if (stall_adv31) begin
+      \$3927  = \$2680 ;
     end
+    if (rst) begin
+      \$3927  = 1'h0;
+    end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2681  = \mac_wmux0_s0$147 ;
-    if (stall_adv0) begin
-      \$2681  = mac_wmux_keep6;
+    \$3928  = stall_adv32_valid;
+    if (stall_adv32) begin
+      \$3928  = \$2681 ;
     end
+    if (rst) begin
+      \$3928  = 1'h0;
+    end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2682  = \mac_wmux0_s0$160 ;
-    if (stall_adv0) begin
-      \$2682  = mac_wmux_keep7;
+    \$3929  = stall_adv33_valid;
+    if (stall_adv33) begin
+      \$3929  = \$2682 ;
+    end
+    if (rst) begin
+      \$3929  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2683  = \mac_wmux0_s0$173 ;
-    if (stall_adv0) begin
-      \$2683  = mac_wmux_keep8;
+    \$3930  = mac_acc0;
+    if (\$2683 ) begin
+      \$3930  = \$2684 ;
+    end
+    if (rst) begin
+      \$3930  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2684  = \mac_wmux0_s0$186 ;
-    if (stall_adv0) begin
-      \$2684  = mac_wmux_keep9;
+    \$3931  = mac_acc0_out;
+    if (stall_adv27) begin
+      \$3931  = \$2614 [31:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2685  = \mac_wmux0_s0$199 ;
-    if (stall_adv0) begin
-      \$2685  = mac_wmux_keep10;
+    \$3932  = mac_acc1;
+    if (\$2685 ) begin
+      \$3932  = \$2686 ;
     end
+    if (rst) begin
+      \$3932  = 32'd0;
+    end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2686  = \mac_wmux0_s0$212 ;
-    if (stall_adv0) begin
-      \$2686  = mac_wmux_keep11;
+    \$3933  = mac_acc1_out;
+    if (stall_adv29) begin
+      \$3933  = \$2615 [31:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2687  = \mac_wmux0_s0$225 ;
-    if (stall_adv0) begin
-      \$2687  = mac_wmux_keep12;
+    \$3934  = mac_acc2;
+    if (\$2687 ) begin
+      \$3934  = \$2688 ;
+    end
+    if (rst) begin
+      \$3934  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2688  = \mac_wmux0_s0$238 ;
-    if (stall_adv0) begin
-      \$2688  = mac_wmux_keep13;
+    \$3935  = mac_acc2_out;
+    if (stall_adv31) begin
+      \$3935  = \$2616 [31:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2689  = \mac_wmux0_s0$251 ;
-    if (stall_adv0) begin
-      \$2689  = mac_wmux_keep14;
+    \$3936  = mac_acc3;
+    if (\$2689 ) begin
+      \$3936  = \$2690 ;
     end
+    if (rst) begin
+      \$3936  = 32'd0;
+    end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2690  = \mac_wmux0_s0$264 ;
-    if (stall_adv0) begin
-      \$2690  = mac_wmux_keep15;
+    \$3937  = mac_acc3_out;
+    if (stall_adv33) begin
+      \$3937  = \$2617 [31:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2691  = \mac_wmux0_s0$277 ;
+    \$2691  = \mac_wmux0_s0$79 ;
     if (stall_adv0) begin
-      \$2691  = mac_wmux_keep16;
+      \$2691  = mac_wmux_keep0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2692  = \mac_wmux0_s0$290 ;
+    \$2692  = mac_wmux0_s0;
     if (stall_adv0) begin
-      \$2692  = mac_wmux_keep17;
+      \$2692  = mac_wmux_keep1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2693  = \mac_wmux0_s0$303 ;
+    \$2693  = \mac_wmux0_s0$95 ;
     if (stall_adv0) begin
-      \$2693  = mac_wmux_keep18;
+      \$2693  = mac_wmux_keep2;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2694  = \mac_wmux0_s0$316 ;
+    \$2694  = \mac_wmux0_s0$108 ;
     if (stall_adv0) begin
-      \$2694  = mac_wmux_keep19;
+      \$2694  = mac_wmux_keep3;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2695  = \mac_wmux0_s0$329 ;
+    \$2695  = \mac_wmux0_s0$121 ;
     if (stall_adv0) begin
-      \$2695  = mac_wmux_keep20;
+      \$2695  = mac_wmux_keep4;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2696  = \mac_wmux0_s0$342 ;
+    \$2696  = \mac_wmux0_s0$134 ;
     if (stall_adv0) begin
-      \$2696  = mac_wmux_keep21;
+      \$2696  = mac_wmux_keep5;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2697  = \mac_wmux0_s0$355 ;
+    \$2697  = \mac_wmux0_s0$147 ;
     if (stall_adv0) begin
-      \$2697  = mac_wmux_keep22;
+      \$2697  = mac_wmux_keep6;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2698  = \mac_wmux0_s0$368 ;
+    \$2698  = \mac_wmux0_s0$160 ;
     if (stall_adv0) begin
-      \$2698  = mac_wmux_keep23;
+      \$2698  = mac_wmux_keep7;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2699  = \mac_wmux0_s0$381 ;
+    \$2699  = \mac_wmux0_s0$173 ;
     if (stall_adv0) begin
-      \$2699  = mac_wmux_keep24;
+      \$2699  = mac_wmux_keep8;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2700  = \mac_wmux0_s0$394 ;
+    \$2700  = \mac_wmux0_s0$186 ;
     if (stall_adv0) begin
-      \$2700  = mac_wmux_keep25;
+      \$2700  = mac_wmux_keep9;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2701  = \mac_wmux0_s0$407 ;
+    \$2701  = \mac_wmux0_s0$199 ;
     if (stall_adv0) begin
-      \$2701  = mac_wmux_keep26;
+      \$2701  = mac_wmux_keep10;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2702  = \mac_wmux0_s0$420 ;
+    \$2702  = \mac_wmux0_s0$212 ;
     if (stall_adv0) begin
-      \$2702  = mac_wmux_keep27;
+      \$2702  = mac_wmux_keep11;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2703  = \mac_wmux0_s0$433 ;
+    \$2703  = \mac_wmux0_s0$225 ;
     if (stall_adv0) begin
-      \$2703  = mac_wmux_keep28;
+      \$2703  = mac_wmux_keep12;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2704  = \mac_wmux0_s0$446 ;
+    \$2704  = \mac_wmux0_s0$238 ;
     if (stall_adv0) begin
-      \$2704  = mac_wmux_keep29;
+      \$2704  = mac_wmux_keep13;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2705  = \mac_wmux0_s0$459 ;
+    \$2705  = \mac_wmux0_s0$251 ;
     if (stall_adv0) begin
-      \$2705  = mac_wmux_keep30;
+      \$2705  = mac_wmux_keep14;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2706  = \mac_wmux0_s0$472 ;
+    \$2706  = \mac_wmux0_s0$264 ;
     if (stall_adv0) begin
-      \$2706  = mac_wmux_keep31;
+      \$2706  = mac_wmux_keep15;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2707  = \mac_wmux0_s0$80 ;
+    \$2707  = \mac_wmux0_s0$277 ;
     if (stall_adv0) begin
-      \$2707  = mac_wmux_drop0;
+      \$2707  = mac_wmux_keep16;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2708  = \mac_wmux0_s0$77 ;
+    \$2708  = \mac_wmux0_s0$290 ;
     if (stall_adv0) begin
-      \$2708  = mac_wmux_drop1;
+      \$2708  = mac_wmux_keep17;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2709  = \mac_wmux0_s0$96 ;
+    \$2709  = \mac_wmux0_s0$303 ;
     if (stall_adv0) begin
-      \$2709  = mac_wmux_drop2;
+      \$2709  = mac_wmux_keep18;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2710  = \mac_wmux0_s0$109 ;
+    \$2710  = \mac_wmux0_s0$316 ;
     if (stall_adv0) begin
-      \$2710  = mac_wmux_drop3;
+      \$2710  = mac_wmux_keep19;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2711  = \mac_wmux0_s0$122 ;
+    \$2711  = \mac_wmux0_s0$329 ;
     if (stall_adv0) begin
-      \$2711  = mac_wmux_drop4;
+      \$2711  = mac_wmux_keep20;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2712  = \mac_wmux0_s0$135 ;
+    \$2712  = \mac_wmux0_s0$342 ;
     if (stall_adv0) begin
-      \$2712  = mac_wmux_drop5;
+      \$2712  = mac_wmux_keep21;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2713  = \mac_wmux0_s0$148 ;
+    \$2713  = \mac_wmux0_s0$355 ;
     if (stall_adv0) begin
-      \$2713  = mac_wmux_drop6;
+      \$2713  = mac_wmux_keep22;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2714  = \mac_wmux0_s0$161 ;
+    \$2714  = \mac_wmux0_s0$368 ;
     if (stall_adv0) begin
-      \$2714  = mac_wmux_drop7;
+      \$2714  = mac_wmux_keep23;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2715  = \mac_wmux0_s0$174 ;
+    \$2715  = \mac_wmux0_s0$381 ;
     if (stall_adv0) begin
-      \$2715  = mac_wmux_drop8;
+      \$2715  = mac_wmux_keep24;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2716  = \mac_wmux0_s0$187 ;
+    \$2716  = \mac_wmux0_s0$394 ;
     if (stall_adv0) begin
-      \$2716  = mac_wmux_drop9;
+      \$2716  = mac_wmux_keep25;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2717  = \mac_wmux0_s0$200 ;
+    \$2717  = \mac_wmux0_s0$407 ;
     if (stall_adv0) begin
-      \$2717  = mac_wmux_drop10;
+      \$2717  = mac_wmux_keep26;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2718  = \mac_wmux0_s0$213 ;
+    \$2718  = \mac_wmux0_s0$420 ;
     if (stall_adv0) begin
-      \$2718  = mac_wmux_drop11;
+      \$2718  = mac_wmux_keep27;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2719  = \mac_wmux0_s0$226 ;
+    \$2719  = \mac_wmux0_s0$433 ;
     if (stall_adv0) begin
-      \$2719  = mac_wmux_drop12;
+      \$2719  = mac_wmux_keep28;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2720  = \mac_wmux0_s0$239 ;
+    \$2720  = \mac_wmux0_s0$446 ;
     if (stall_adv0) begin
-      \$2720  = mac_wmux_drop13;
+      \$2720  = mac_wmux_keep29;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2721  = \mac_wmux0_s0$252 ;
+    \$2721  = \mac_wmux0_s0$459 ;
     if (stall_adv0) begin
-      \$2721  = mac_wmux_drop14;
+      \$2721  = mac_wmux_keep30;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2722  = \mac_wmux0_s0$265 ;
+    \$2722  = \mac_wmux0_s0$472 ;
     if (stall_adv0) begin
-      \$2722  = mac_wmux_drop15;
+      \$2722  = mac_wmux_keep31;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2723  = \mac_wmux0_s0$278 ;
+    \$2723  = \mac_wmux0_s0$80 ;
     if (stall_adv0) begin
-      \$2723  = mac_wmux_drop16;
+      \$2723  = mac_wmux_drop0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2724  = \mac_wmux0_s0$291 ;
+    \$2724  = \mac_wmux0_s0$77 ;
     if (stall_adv0) begin
-      \$2724  = mac_wmux_drop17;
+      \$2724  = mac_wmux_drop1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2725  = \mac_wmux0_s0$304 ;
+    \$2725  = \mac_wmux0_s0$96 ;
     if (stall_adv0) begin
-      \$2725  = mac_wmux_drop18;
+      \$2725  = mac_wmux_drop2;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2726  = \mac_wmux0_s0$317 ;
+    \$2726  = \mac_wmux0_s0$109 ;
     if (stall_adv0) begin
-      \$2726  = mac_wmux_drop19;
+      \$2726  = mac_wmux_drop3;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2727  = \mac_wmux0_s0$330 ;
+    \$2727  = \mac_wmux0_s0$122 ;
     if (stall_adv0) begin
-      \$2727  = mac_wmux_drop20;
+      \$2727  = mac_wmux_drop4;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2728  = \mac_wmux0_s0$343 ;
+    \$2728  = \mac_wmux0_s0$135 ;
     if (stall_adv0) begin
-      \$2728  = mac_wmux_drop21;
+      \$2728  = mac_wmux_drop5;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2729  = \mac_wmux0_s0$356 ;
+    \$2729  = \mac_wmux0_s0$148 ;
     if (stall_adv0) begin
-      \$2729  = mac_wmux_drop22;
+      \$2729  = mac_wmux_drop6;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2730  = \mac_wmux0_s0$369 ;
+    \$2730  = \mac_wmux0_s0$161 ;
     if (stall_adv0) begin
-      \$2730  = mac_wmux_drop23;
+      \$2730  = mac_wmux_drop7;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2731  = \mac_wmux0_s0$382 ;
+    \$2731  = \mac_wmux0_s0$174 ;
     if (stall_adv0) begin
-      \$2731  = mac_wmux_drop24;
+      \$2731  = mac_wmux_drop8;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2732  = \mac_wmux0_s0$395 ;
+    \$2732  = \mac_wmux0_s0$187 ;
     if (stall_adv0) begin
-      \$2732  = mac_wmux_drop25;
+      \$2732  = mac_wmux_drop9;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2733  = \mac_wmux0_s0$408 ;
+    \$2733  = \mac_wmux0_s0$200 ;
     if (stall_adv0) begin
-      \$2733  = mac_wmux_drop26;
+      \$2733  = mac_wmux_drop10;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2734  = \mac_wmux0_s0$421 ;
+    \$2734  = \mac_wmux0_s0$213 ;
     if (stall_adv0) begin
-      \$2734  = mac_wmux_drop27;
+      \$2734  = mac_wmux_drop11;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2735  = \mac_wmux0_s0$434 ;
+    \$2735  = \mac_wmux0_s0$226 ;
     if (stall_adv0) begin
-      \$2735  = mac_wmux_drop28;
+      \$2735  = mac_wmux_drop12;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2736  = \mac_wmux0_s0$447 ;
+    \$2736  = \mac_wmux0_s0$239 ;
     if (stall_adv0) begin
-      \$2736  = mac_wmux_drop29;
+      \$2736  = mac_wmux_drop13;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2737  = \mac_wmux0_s0$460 ;
+    \$2737  = \mac_wmux0_s0$252 ;
     if (stall_adv0) begin
-      \$2737  = mac_wmux_drop30;
+      \$2737  = mac_wmux_drop14;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2738  = \mac_wmux0_s0$473 ;
+    \$2738  = \mac_wmux0_s0$265 ;
     if (stall_adv0) begin
-      \$2738  = mac_wmux_drop31;
+      \$2738  = mac_wmux_drop15;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2739  = \mac_wmux0_s0$83 ;
+    \$2739  = \mac_wmux0_s0$278 ;
     if (stall_adv0) begin
-      \$2739  = i__payload[215:208];
+      \$2739  = mac_wmux_drop16;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2740  = \mac_wmux0_s0$86 ;
+    \$2740  = \mac_wmux0_s0$291 ;
     if (stall_adv0) begin
-      \$2740  = i__payload[471:464];
+      \$2740  = mac_wmux_drop17;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2741  = \mac_wmux0_s0$89 ;
+    \$2741  = \mac_wmux0_s0$304 ;
     if (stall_adv0) begin
-      \$2741  = i__payload[727:720];
+      \$2741  = mac_wmux_drop18;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2742  = \mac_wmux0_s0$92 ;
+    \$2742  = \mac_wmux0_s0$317 ;
     if (stall_adv0) begin
-      \$2742  = i__payload[983:976];
+      \$2742  = mac_wmux_drop19;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2743  = \mac_wmux0_s0$84 ;
+    \$2743  = \mac_wmux0_s0$330 ;
     if (stall_adv0) begin
-      \$2743  = i__payload[223:216];
+      \$2743  = mac_wmux_drop20;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2744  = \mac_wmux0_s0$87 ;
+    \$2744  = \mac_wmux0_s0$343 ;
     if (stall_adv0) begin
-      \$2744  = i__payload[479:472];
+      \$2744  = mac_wmux_drop21;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2745  = \mac_wmux0_s0$90 ;
+    \$2745  = \mac_wmux0_s0$356 ;
     if (stall_adv0) begin
-      \$2745  = i__payload[735:728];
+      \$2745  = mac_wmux_drop22;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2746  = \mac_wmux0_s0$93 ;
+    \$2746  = \mac_wmux0_s0$369 ;
     if (stall_adv0) begin
-      \$2746  = i__payload[991:984];
+      \$2746  = mac_wmux_drop23;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2747  = \mac_wmux0_s0$100 ;
+    \$2747  = \mac_wmux0_s0$382 ;
     if (stall_adv0) begin
-      \$2747  = i__payload[231:224];
+      \$2747  = mac_wmux_drop24;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2748  = \mac_wmux0_s0$102 ;
+    \$2748  = \mac_wmux0_s0$395 ;
     if (stall_adv0) begin
-      \$2748  = i__payload[487:480];
+      \$2748  = mac_wmux_drop25;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2749  = \mac_wmux0_s0$104 ;
+    \$2749  = \mac_wmux0_s0$408 ;
     if (stall_adv0) begin
-      \$2749  = i__payload[743:736];
+      \$2749  = mac_wmux_drop26;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2750  = \mac_wmux0_s0$106 ;
+    \$2750  = \mac_wmux0_s0$421 ;
     if (stall_adv0) begin
-      \$2750  = i__payload[999:992];
+      \$2750  = mac_wmux_drop27;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2751  = \mac_wmux0_s0$113 ;
+    \$2751  = \mac_wmux0_s0$434 ;
     if (stall_adv0) begin
-      \$2751  = i__payload[239:232];
+      \$2751  = mac_wmux_drop28;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2752  = \mac_wmux0_s0$115 ;
+    \$2752  = \mac_wmux0_s0$447 ;
     if (stall_adv0) begin
-      \$2752  = i__payload[495:488];
+      \$2752  = mac_wmux_drop29;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2753  = \mac_wmux0_s0$117 ;
+    \$2753  = \mac_wmux0_s0$460 ;
     if (stall_adv0) begin
-      \$2753  = i__payload[751:744];
+      \$2753  = mac_wmux_drop30;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2754  = \mac_wmux0_s0$119 ;
+    \$2754  = \mac_wmux0_s0$473 ;
     if (stall_adv0) begin
-      \$2754  = i__payload[1007:1000];
+      \$2754  = mac_wmux_drop31;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2755  = \mac_wmux0_s0$126 ;
+    \$2755  = \mac_wmux0_s0$83 ;
     if (stall_adv0) begin
-      \$2755  = i__payload[247:240];
+      \$2755  = i__payload[215:208];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2756  = \mac_wmux0_s0$128 ;
+    \$2756  = \mac_wmux0_s0$86 ;
     if (stall_adv0) begin
-      \$2756  = i__payload[503:496];
+      \$2756  = i__payload[471:464];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2757  = \mac_wmux0_s0$130 ;
+    \$2757  = \mac_wmux0_s0$89 ;
     if (stall_adv0) begin
-      \$2757  = i__payload[759:752];
+      \$2757  = i__payload[727:720];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2758  = \mac_wmux0_s0$132 ;
+    \$2758  = \mac_wmux0_s0$92 ;
     if (stall_adv0) begin
-      \$2758  = i__payload[1015:1008];
+      \$2758  = i__payload[983:976];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2759  = \mac_wmux0_s0$139 ;
+    \$2759  = \mac_wmux0_s0$84 ;
     if (stall_adv0) begin
-      \$2759  = i__payload[255:248];
+      \$2759  = i__payload[223:216];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2760  = \mac_wmux0_s0$141 ;
+    \$2760  = \mac_wmux0_s0$87 ;
     if (stall_adv0) begin
-      \$2760  = i__payload[511:504];
+      \$2760  = i__payload[479:472];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2761  = \mac_wmux0_s0$143 ;
+    \$2761  = \mac_wmux0_s0$90 ;
     if (stall_adv0) begin
-      \$2761  = i__payload[767:760];
+      \$2761  = i__payload[735:728];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2762  = \mac_wmux0_s0$145 ;
+    \$2762  = \mac_wmux0_s0$93 ;
     if (stall_adv0) begin
-      \$2762  = i__payload[1023:1016];
+      \$2762  = i__payload[991:984];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2763  = \mac_wmux0_s0$152 ;
+    \$2763  = \mac_wmux0_s0$100 ;
     if (stall_adv0) begin
-      \$2763  = i__payload[263:256];
+      \$2763  = i__payload[231:224];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2764  = \mac_wmux0_s0$154 ;
+    \$2764  = \mac_wmux0_s0$102 ;
     if (stall_adv0) begin
-      \$2764  = i__payload[519:512];
+      \$2764  = i__payload[487:480];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2765  = \mac_wmux0_s0$156 ;
+    \$2765  = \mac_wmux0_s0$104 ;
     if (stall_adv0) begin
-      \$2765  = i__payload[775:768];
+      \$2765  = i__payload[743:736];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2766  = \mac_wmux0_s0$158 ;
+    \$2766  = \mac_wmux0_s0$106 ;
     if (stall_adv0) begin
-      \$2766  = i__payload[1031:1024];
+      \$2766  = i__payload[999:992];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2767  = \mac_wmux0_s0$165 ;
+    \$2767  = \mac_wmux0_s0$113 ;
     if (stall_adv0) begin
-      \$2767  = i__payload[271:264];
+      \$2767  = i__payload[239:232];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2768  = \mac_wmux0_s0$167 ;
+    \$2768  = \mac_wmux0_s0$115 ;
     if (stall_adv0) begin
-      \$2768  = i__payload[527:520];
+      \$2768  = i__payload[495:488];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2769  = \mac_wmux0_s0$169 ;
+    \$2769  = \mac_wmux0_s0$117 ;
     if (stall_adv0) begin
-      \$2769  = i__payload[783:776];
+      \$2769  = i__payload[751:744];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2770  = \mac_wmux0_s0$171 ;
+    \$2770  = \mac_wmux0_s0$119 ;
     if (stall_adv0) begin
-      \$2770  = i__payload[1039:1032];
+      \$2770  = i__payload[1007:1000];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2771  = \mac_wmux0_s0$178 ;
+    \$2771  = \mac_wmux0_s0$126 ;
     if (stall_adv0) begin
-      \$2771  = i__payload[279:272];
+      \$2771  = i__payload[247:240];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2772  = \mac_wmux0_s0$180 ;
+    \$2772  = \mac_wmux0_s0$128 ;
     if (stall_adv0) begin
-      \$2772  = i__payload[535:528];
+      \$2772  = i__payload[503:496];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2773  = \mac_wmux0_s0$182 ;
+    \$2773  = \mac_wmux0_s0$130 ;
     if (stall_adv0) begin
-      \$2773  = i__payload[791:784];
+      \$2773  = i__payload[759:752];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2774  = \mac_wmux0_s0$184 ;
+    \$2774  = \mac_wmux0_s0$132 ;
     if (stall_adv0) begin
-      \$2774  = i__payload[1047:1040];
+      \$2774  = i__payload[1015:1008];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2775  = \mac_wmux0_s0$191 ;
+    \$2775  = \mac_wmux0_s0$139 ;
     if (stall_adv0) begin
-      \$2775  = i__payload[287:280];
+      \$2775  = i__payload[255:248];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2776  = \mac_wmux0_s0$193 ;
+    \$2776  = \mac_wmux0_s0$141 ;
     if (stall_adv0) begin
-      \$2776  = i__payload[543:536];
+      \$2776  = i__payload[511:504];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2777  = \mac_wmux0_s0$195 ;
+    \$2777  = \mac_wmux0_s0$143 ;
     if (stall_adv0) begin
-      \$2777  = i__payload[799:792];
+      \$2777  = i__payload[767:760];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2778  = \mac_wmux0_s0$197 ;
+    \$2778  = \mac_wmux0_s0$145 ;
     if (stall_adv0) begin
-      \$2778  = i__payload[1055:1048];
+      \$2778  = i__payload[1023:1016];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2779  = \mac_wmux0_s0$204 ;
+    \$2779  = \mac_wmux0_s0$152 ;
     if (stall_adv0) begin
-      \$2779  = i__payload[295:288];
+      \$2779  = i__payload[263:256];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2780  = \mac_wmux0_s0$206 ;
+    \$2780  = \mac_wmux0_s0$154 ;
     if (stall_adv0) begin
-      \$2780  = i__payload[551:544];
+      \$2780  = i__payload[519:512];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2781  = \mac_wmux0_s0$208 ;
+    \$2781  = \mac_wmux0_s0$156 ;
     if (stall_adv0) begin
-      \$2781  = i__payload[807:800];
+      \$2781  = i__payload[775:768];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2782  = \mac_wmux0_s0$210 ;
+    \$2782  = \mac_wmux0_s0$158 ;
     if (stall_adv0) begin
-      \$2782  = i__payload[1063:1056];
+      \$2782  = i__payload[1031:1024];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2783  = \mac_wmux0_s0$217 ;
+    \$2783  = \mac_wmux0_s0$165 ;
     if (stall_adv0) begin
-      \$2783  = i__payload[303:296];
+      \$2783  = i__payload[271:264];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2784  = \mac_wmux0_s0$219 ;
+    \$2784  = \mac_wmux0_s0$167 ;
     if (stall_adv0) begin
-      \$2784  = i__payload[559:552];
+      \$2784  = i__payload[527:520];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2785  = \mac_wmux0_s0$221 ;
+    \$2785  = \mac_wmux0_s0$169 ;
     if (stall_adv0) begin
-      \$2785  = i__payload[815:808];
+      \$2785  = i__payload[783:776];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2786  = \mac_wmux0_s0$223 ;
+    \$2786  = \mac_wmux0_s0$171 ;
     if (stall_adv0) begin
-      \$2786  = i__payload[1071:1064];
+      \$2786  = i__payload[1039:1032];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2787  = \mac_wmux0_s0$230 ;
+    \$2787  = \mac_wmux0_s0$178 ;
     if (stall_adv0) begin
-      \$2787  = i__payload[311:304];
+      \$2787  = i__payload[279:272];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2788  = \mac_wmux0_s0$232 ;
+    \$2788  = \mac_wmux0_s0$180 ;
     if (stall_adv0) begin
-      \$2788  = i__payload[567:560];
+      \$2788  = i__payload[535:528];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2789  = \mac_wmux0_s0$234 ;
+    \$2789  = \mac_wmux0_s0$182 ;
     if (stall_adv0) begin
-      \$2789  = i__payload[823:816];
+      \$2789  = i__payload[791:784];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2790  = \mac_wmux0_s0$236 ;
+    \$2790  = \mac_wmux0_s0$184 ;
     if (stall_adv0) begin
-      \$2790  = i__payload[1079:1072];
+      \$2790  = i__payload[1047:1040];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2791  = \mac_wmux0_s0$243 ;
+    \$2791  = \mac_wmux0_s0$191 ;
     if (stall_adv0) begin
-      \$2791  = i__payload[319:312];
+      \$2791  = i__payload[287:280];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2792  = \mac_wmux0_s0$245 ;
+    \$2792  = \mac_wmux0_s0$193 ;
     if (stall_adv0) begin
-      \$2792  = i__payload[575:568];
+      \$2792  = i__payload[543:536];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2793  = \mac_wmux0_s0$247 ;
+    \$2793  = \mac_wmux0_s0$195 ;
     if (stall_adv0) begin
-      \$2793  = i__payload[831:824];
+      \$2793  = i__payload[799:792];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2794  = \mac_wmux0_s0$249 ;
+    \$2794  = \mac_wmux0_s0$197 ;
     if (stall_adv0) begin
-      \$2794  = i__payload[1087:1080];
+      \$2794  = i__payload[1055:1048];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2795  = \mac_wmux0_s0$256 ;
+    \$2795  = \mac_wmux0_s0$204 ;
     if (stall_adv0) begin
-      \$2795  = i__payload[327:320];
+      \$2795  = i__payload[295:288];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2796  = \mac_wmux0_s0$258 ;
+    \$2796  = \mac_wmux0_s0$206 ;
     if (stall_adv0) begin
-      \$2796  = i__payload[583:576];
+      \$2796  = i__payload[551:544];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2797  = \mac_wmux0_s0$260 ;
+    \$2797  = \mac_wmux0_s0$208 ;
     if (stall_adv0) begin
-      \$2797  = i__payload[839:832];
+      \$2797  = i__payload[807:800];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2798  = \mac_wmux0_s0$262 ;
+    \$2798  = \mac_wmux0_s0$210 ;
     if (stall_adv0) begin
-      \$2798  = i__payload[1095:1088];
+      \$2798  = i__payload[1063:1056];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2799  = \mac_wmux0_s0$269 ;
+    \$2799  = \mac_wmux0_s0$217 ;
     if (stall_adv0) begin
-      \$2799  = i__payload[335:328];
+      \$2799  = i__payload[303:296];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2800  = \mac_wmux0_s0$271 ;
+    \$2800  = \mac_wmux0_s0$219 ;
     if (stall_adv0) begin
-      \$2800  = i__payload[591:584];
+      \$2800  = i__payload[559:552];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2801  = \mac_wmux0_s0$273 ;
+    \$2801  = \mac_wmux0_s0$221 ;
     if (stall_adv0) begin
-      \$2801  = i__payload[847:840];
+      \$2801  = i__payload[815:808];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2802  = \mac_wmux0_s0$275 ;
+    \$2802  = \mac_wmux0_s0$223 ;
     if (stall_adv0) begin
-      \$2802  = i__payload[1103:1096];
+      \$2802  = i__payload[1071:1064];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2803  = \mac_wmux0_s0$282 ;
+    \$2803  = \mac_wmux0_s0$230 ;
     if (stall_adv0) begin
-      \$2803  = i__payload[343:336];
+      \$2803  = i__payload[311:304];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2804  = \mac_wmux0_s0$284 ;
+    \$2804  = \mac_wmux0_s0$232 ;
     if (stall_adv0) begin
-      \$2804  = i__payload[599:592];
+      \$2804  = i__payload[567:560];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2805  = \mac_wmux0_s0$286 ;
+    \$2805  = \mac_wmux0_s0$234 ;
     if (stall_adv0) begin
-      \$2805  = i__payload[855:848];
+      \$2805  = i__payload[823:816];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2806  = \mac_wmux0_s0$288 ;
+    \$2806  = \mac_wmux0_s0$236 ;
     if (stall_adv0) begin
-      \$2806  = i__payload[1111:1104];
+      \$2806  = i__payload[1079:1072];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2807  = \mac_wmux0_s0$295 ;
+    \$2807  = \mac_wmux0_s0$243 ;
     if (stall_adv0) begin
-      \$2807  = i__payload[351:344];
+      \$2807  = i__payload[319:312];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2808  = \mac_wmux0_s0$297 ;
+    \$2808  = \mac_wmux0_s0$245 ;
     if (stall_adv0) begin
-      \$2808  = i__payload[607:600];
+      \$2808  = i__payload[575:568];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2809  = \mac_wmux0_s0$299 ;
+    \$2809  = \mac_wmux0_s0$247 ;
     if (stall_adv0) begin
-      \$2809  = i__payload[863:856];
+      \$2809  = i__payload[831:824];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2810  = \mac_wmux0_s0$301 ;
+    \$2810  = \mac_wmux0_s0$249 ;
     if (stall_adv0) begin
-      \$2810  = i__payload[1119:1112];
+      \$2810  = i__payload[1087:1080];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2811  = \mac_wmux0_s0$308 ;
+    \$2811  = \mac_wmux0_s0$256 ;
     if (stall_adv0) begin
-      \$2811  = i__payload[359:352];
+      \$2811  = i__payload[327:320];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2812  = \mac_wmux0_s0$310 ;
+    \$2812  = \mac_wmux0_s0$258 ;
     if (stall_adv0) begin
-      \$2812  = i__payload[615:608];
+      \$2812  = i__payload[583:576];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2813  = \mac_wmux0_s0$312 ;
+    \$2813  = \mac_wmux0_s0$260 ;
     if (stall_adv0) begin
-      \$2813  = i__payload[871:864];
+      \$2813  = i__payload[839:832];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2814  = \mac_wmux0_s0$314 ;
+    \$2814  = \mac_wmux0_s0$262 ;
     if (stall_adv0) begin
-      \$2814  = i__payload[1127:1120];
+      \$2814  = i__payload[1095:1088];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2815  = \mac_wmux0_s0$321 ;
+    \$2815  = \mac_wmux0_s0$269 ;
     if (stall_adv0) begin
-      \$2815  = i__payload[367:360];
+      \$2815  = i__payload[335:328];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2816  = \mac_wmux0_s0$323 ;
+    \$2816  = \mac_wmux0_s0$271 ;
     if (stall_adv0) begin
-      \$2816  = i__payload[623:616];
+      \$2816  = i__payload[591:584];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2817  = \mac_wmux0_s0$325 ;
+    \$2817  = \mac_wmux0_s0$273 ;
     if (stall_adv0) begin
-      \$2817  = i__payload[879:872];
+      \$2817  = i__payload[847:840];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2818  = \mac_wmux0_s0$327 ;
+    \$2818  = \mac_wmux0_s0$275 ;
     if (stall_adv0) begin
-      \$2818  = i__payload[1135:1128];
+      \$2818  = i__payload[1103:1096];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2819  = \mac_wmux0_s0$334 ;
+    \$2819  = \mac_wmux0_s0$282 ;
     if (stall_adv0) begin
-      \$2819  = i__payload[375:368];
+      \$2819  = i__payload[343:336];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2820  = \mac_wmux0_s0$336 ;
+    \$2820  = \mac_wmux0_s0$284 ;
     if (stall_adv0) begin
-      \$2820  = i__payload[631:624];
+      \$2820  = i__payload[599:592];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2821  = \mac_wmux0_s0$338 ;
+    \$2821  = \mac_wmux0_s0$286 ;
     if (stall_adv0) begin
-      \$2821  = i__payload[887:880];
+      \$2821  = i__payload[855:848];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2822  = \mac_wmux0_s0$340 ;
+    \$2822  = \mac_wmux0_s0$288 ;
     if (stall_adv0) begin
-      \$2822  = i__payload[1143:1136];
+      \$2822  = i__payload[1111:1104];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2823  = \mac_wmux0_s0$347 ;
+    \$2823  = \mac_wmux0_s0$295 ;
     if (stall_adv0) begin
-      \$2823  = i__payload[383:376];
+      \$2823  = i__payload[351:344];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2824  = \mac_wmux0_s0$349 ;
+    \$2824  = \mac_wmux0_s0$297 ;
     if (stall_adv0) begin
-      \$2824  = i__payload[639:632];
+      \$2824  = i__payload[607:600];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2825  = \mac_wmux0_s0$351 ;
+    \$2825  = \mac_wmux0_s0$299 ;
     if (stall_adv0) begin
-      \$2825  = i__payload[895:888];
+      \$2825  = i__payload[863:856];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2826  = \mac_wmux0_s0$353 ;
+    \$2826  = \mac_wmux0_s0$301 ;
     if (stall_adv0) begin
-      \$2826  = i__payload[1151:1144];
+      \$2826  = i__payload[1119:1112];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2827  = \mac_wmux0_s0$360 ;
+    \$2827  = \mac_wmux0_s0$308 ;
     if (stall_adv0) begin
-      \$2827  = i__payload[391:384];
+      \$2827  = i__payload[359:352];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2828  = \mac_wmux0_s0$362 ;
+    \$2828  = \mac_wmux0_s0$310 ;
     if (stall_adv0) begin
-      \$2828  = i__payload[647:640];
+      \$2828  = i__payload[615:608];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2829  = \mac_wmux0_s0$364 ;
+    \$2829  = \mac_wmux0_s0$312 ;
     if (stall_adv0) begin
-      \$2829  = i__payload[903:896];
+      \$2829  = i__payload[871:864];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2830  = \mac_wmux0_s0$366 ;
+    \$2830  = \mac_wmux0_s0$314 ;
     if (stall_adv0) begin
-      \$2830  = i__payload[1159:1152];
+      \$2830  = i__payload[1127:1120];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2831  = \mac_wmux0_s0$373 ;
+    \$2831  = \mac_wmux0_s0$321 ;
     if (stall_adv0) begin
-      \$2831  = i__payload[399:392];
+      \$2831  = i__payload[367:360];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2832  = \mac_wmux0_s0$375 ;
+    \$2832  = \mac_wmux0_s0$323 ;
     if (stall_adv0) begin
-      \$2832  = i__payload[655:648];
+      \$2832  = i__payload[623:616];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2833  = \mac_wmux0_s0$377 ;
+    \$2833  = \mac_wmux0_s0$325 ;
     if (stall_adv0) begin
-      \$2833  = i__payload[911:904];
+      \$2833  = i__payload[879:872];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2834  = \mac_wmux0_s0$379 ;
+    \$2834  = \mac_wmux0_s0$327 ;
     if (stall_adv0) begin
-      \$2834  = i__payload[1167:1160];
+      \$2834  = i__payload[1135:1128];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2835  = \mac_wmux0_s0$386 ;
+    \$2835  = \mac_wmux0_s0$334 ;
     if (stall_adv0) begin
-      \$2835  = i__payload[407:400];
+      \$2835  = i__payload[375:368];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2836  = \mac_wmux0_s0$388 ;
+    \$2836  = \mac_wmux0_s0$336 ;
     if (stall_adv0) begin
-      \$2836  = i__payload[663:656];
+      \$2836  = i__payload[631:624];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2837  = \mac_wmux0_s0$390 ;
+    \$2837  = \mac_wmux0_s0$338 ;
     if (stall_adv0) begin
-      \$2837  = i__payload[919:912];
+      \$2837  = i__payload[887:880];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2838  = \mac_wmux0_s0$392 ;
+    \$2838  = \mac_wmux0_s0$340 ;
     if (stall_adv0) begin
-      \$2838  = i__payload[1175:1168];
+      \$2838  = i__payload[1143:1136];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2839  = \mac_wmux0_s0$399 ;
+    \$2839  = \mac_wmux0_s0$347 ;
     if (stall_adv0) begin
-      \$2839  = i__payload[415:408];
+      \$2839  = i__payload[383:376];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2840  = \mac_wmux0_s0$401 ;
+    \$2840  = \mac_wmux0_s0$349 ;
     if (stall_adv0) begin
-      \$2840  = i__payload[671:664];
+      \$2840  = i__payload[639:632];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2841  = \mac_wmux0_s0$403 ;
+    \$2841  = \mac_wmux0_s0$351 ;
     if (stall_adv0) begin
-      \$2841  = i__payload[927:920];
+      \$2841  = i__payload[895:888];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2842  = \mac_wmux0_s0$405 ;
+    \$2842  = \mac_wmux0_s0$353 ;
     if (stall_adv0) begin
-      \$2842  = i__payload[1183:1176];
+      \$2842  = i__payload[1151:1144];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2843  = \mac_wmux0_s0$412 ;
+    \$2843  = \mac_wmux0_s0$360 ;
     if (stall_adv0) begin
-      \$2843  = i__payload[423:416];
+      \$2843  = i__payload[391:384];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2844  = \mac_wmux0_s0$414 ;
+    \$2844  = \mac_wmux0_s0$362 ;
     if (stall_adv0) begin
-      \$2844  = i__payload[679:672];
+      \$2844  = i__payload[647:640];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2845  = \mac_wmux0_s0$416 ;
+    \$2845  = \mac_wmux0_s0$364 ;
     if (stall_adv0) begin
-      \$2845  = i__payload[935:928];
+      \$2845  = i__payload[903:896];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2846  = \mac_wmux0_s0$418 ;
+    \$2846  = \mac_wmux0_s0$366 ;
     if (stall_adv0) begin
-      \$2846  = i__payload[1191:1184];
+      \$2846  = i__payload[1159:1152];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2847  = \mac_wmux0_s0$425 ;
+    \$2847  = \mac_wmux0_s0$373 ;
     if (stall_adv0) begin
-      \$2847  = i__payload[431:424];
+      \$2847  = i__payload[399:392];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2848  = \mac_wmux0_s0$427 ;
+    \$2848  = \mac_wmux0_s0$375 ;
     if (stall_adv0) begin
-      \$2848  = i__payload[687:680];
+      \$2848  = i__payload[655:648];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2849  = \mac_wmux0_s0$429 ;
+    \$2849  = \mac_wmux0_s0$377 ;
     if (stall_adv0) begin
-      \$2849  = i__payload[943:936];
+      \$2849  = i__payload[911:904];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2850  = \mac_wmux0_s0$431 ;
+    \$2850  = \mac_wmux0_s0$379 ;
     if (stall_adv0) begin
-      \$2850  = i__payload[1199:1192];
+      \$2850  = i__payload[1167:1160];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2851  = \mac_wmux0_s0$438 ;
+    \$2851  = \mac_wmux0_s0$386 ;
     if (stall_adv0) begin
-      \$2851  = i__payload[439:432];
+      \$2851  = i__payload[407:400];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2852  = \mac_wmux0_s0$440 ;
+    \$2852  = \mac_wmux0_s0$388 ;
     if (stall_adv0) begin
-      \$2852  = i__payload[695:688];
+      \$2852  = i__payload[663:656];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2853  = \mac_wmux0_s0$442 ;
+    \$2853  = \mac_wmux0_s0$390 ;
     if (stall_adv0) begin
-      \$2853  = i__payload[951:944];
+      \$2853  = i__payload[919:912];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2854  = \mac_wmux0_s0$444 ;
+    \$2854  = \mac_wmux0_s0$392 ;
     if (stall_adv0) begin
-      \$2854  = i__payload[1207:1200];
+      \$2854  = i__payload[1175:1168];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2855  = \mac_wmux0_s0$451 ;
+    \$2855  = \mac_wmux0_s0$399 ;
     if (stall_adv0) begin
-      \$2855  = i__payload[447:440];
+      \$2855  = i__payload[415:408];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2856  = \mac_wmux0_s0$453 ;
+    \$2856  = \mac_wmux0_s0$401 ;
     if (stall_adv0) begin
-      \$2856  = i__payload[703:696];
+      \$2856  = i__payload[671:664];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2857  = \mac_wmux0_s0$455 ;
+    \$2857  = \mac_wmux0_s0$403 ;
     if (stall_adv0) begin
-      \$2857  = i__payload[959:952];
+      \$2857  = i__payload[927:920];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2858  = \mac_wmux0_s0$457 ;
+    \$2858  = \mac_wmux0_s0$405 ;
     if (stall_adv0) begin
-      \$2858  = i__payload[1215:1208];
+      \$2858  = i__payload[1183:1176];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2859  = \mac_wmux0_s0$464 ;
+    \$2859  = \mac_wmux0_s0$412 ;
     if (stall_adv0) begin
-      \$2859  = i__payload[455:448];
+      \$2859  = i__payload[423:416];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2860  = \mac_wmux0_s0$466 ;
+    \$2860  = \mac_wmux0_s0$414 ;
     if (stall_adv0) begin
-      \$2860  = i__payload[711:704];
+      \$2860  = i__payload[679:672];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2861  = \mac_wmux0_s0$468 ;
+    \$2861  = \mac_wmux0_s0$416 ;
     if (stall_adv0) begin
-      \$2861  = i__payload[967:960];
+      \$2861  = i__payload[935:928];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2862  = \mac_wmux0_s0$470 ;
+    \$2862  = \mac_wmux0_s0$418 ;
     if (stall_adv0) begin
-      \$2862  = i__payload[1223:1216];
+      \$2862  = i__payload[1191:1184];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2863  = \mac_wmux0_s0$477 ;
+    \$2863  = \mac_wmux0_s0$425 ;
     if (stall_adv0) begin
-      \$2863  = i__payload[463:456];
+      \$2863  = i__payload[431:424];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2864  = \mac_wmux0_s0$479 ;
+    \$2864  = \mac_wmux0_s0$427 ;
     if (stall_adv0) begin
-      \$2864  = i__payload[719:712];
+      \$2864  = i__payload[687:680];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2865  = \mac_wmux0_s0$481 ;
+    \$2865  = \mac_wmux0_s0$429 ;
     if (stall_adv0) begin
-      \$2865  = i__payload[975:968];
+      \$2865  = i__payload[943:936];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2866  = \mac_wmux0_s0$483 ;
+    \$2866  = \mac_wmux0_s0$431 ;
     if (stall_adv0) begin
-      \$2866  = i__payload[1231:1224];
+      \$2866  = i__payload[1199:1192];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2867  = \mac_wmux0_s0$2185 ;
+    \$2867  = \mac_wmux0_s0$438 ;
     if (stall_adv0) begin
-      \$2867  = i__payload[7:0];
+      \$2867  = i__payload[439:432];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2868  = \mac_wmux0_s0$2186 ;
+    \$2868  = \mac_wmux0_s0$440 ;
     if (stall_adv0) begin
-      \$2868  = i__payload[15:8];
+      \$2868  = i__payload[695:688];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2869  = \mac_wmux0_s0$2187 ;
+    \$2869  = \mac_wmux0_s0$442 ;
     if (stall_adv0) begin
-      \$2869  = i__payload[23:16];
+      \$2869  = i__payload[951:944];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2870  = \mac_wmux0_s0$2188 ;
+    \$2870  = \mac_wmux0_s0$444 ;
     if (stall_adv0) begin
-      \$2870  = i__payload[31:24];
+      \$2870  = i__payload[1207:1200];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2871  = \mac_wmux0_s0$2189 ;
+    \$2871  = \mac_wmux0_s0$451 ;
     if (stall_adv0) begin
-      \$2871  = i__payload[39:32];
+      \$2871  = i__payload[447:440];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2872  = \mac_wmux0_s0$2190 ;
+    \$2872  = \mac_wmux0_s0$453 ;
     if (stall_adv0) begin
-      \$2872  = i__payload[47:40];
+      \$2872  = i__payload[703:696];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2873  = \mac_wmux0_s0$2191 ;
+    \$2873  = \mac_wmux0_s0$455 ;
     if (stall_adv0) begin
-      \$2873  = i__payload[55:48];
+      \$2873  = i__payload[959:952];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2874  = \mac_wmux0_s0$2192 ;
+    \$2874  = \mac_wmux0_s0$457 ;
     if (stall_adv0) begin
-      \$2874  = i__payload[63:56];
+      \$2874  = i__payload[1215:1208];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2875  = \mac_wmux0_s0$2193 ;
+    \$2875  = \mac_wmux0_s0$464 ;
     if (stall_adv0) begin
-      \$2875  = i__payload[71:64];
+      \$2875  = i__payload[455:448];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2876  = \mac_wmux0_s0$2194 ;
+    \$2876  = \mac_wmux0_s0$466 ;
     if (stall_adv0) begin
-      \$2876  = i__payload[79:72];
+      \$2876  = i__payload[711:704];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2877  = \mac_wmux0_s0$2195 ;
+    \$2877  = \mac_wmux0_s0$468 ;
     if (stall_adv0) begin
-      \$2877  = i__payload[87:80];
+      \$2877  = i__payload[967:960];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2878  = \mac_wmux0_s0$2196 ;
+    \$2878  = \mac_wmux0_s0$470 ;
     if (stall_adv0) begin
-      \$2878  = i__payload[95:88];
+      \$2878  = i__payload[1223:1216];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2879  = \mac_wmux0_s0$2197 ;
+    \$2879  = \mac_wmux0_s0$477 ;
     if (stall_adv0) begin
-      \$2879  = i__payload[103:96];
+      \$2879  = i__payload[463:456];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2880  = \mac_wmux0_s0$2198 ;
+    \$2880  = \mac_wmux0_s0$479 ;
     if (stall_adv0) begin
-      \$2880  = i__payload[111:104];
+      \$2880  = i__payload[719:712];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2881  = \mac_wmux0_s0$2199 ;
+    \$2881  = \mac_wmux0_s0$481 ;
     if (stall_adv0) begin
-      \$2881  = i__payload[119:112];
+      \$2881  = i__payload[975:968];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2882  = \mac_wmux0_s0$2200 ;
+    \$2882  = \mac_wmux0_s0$483 ;
     if (stall_adv0) begin
-      \$2882  = i__payload[127:120];
+      \$2882  = i__payload[1231:1224];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     \$2883  = \mac_wmux0_s0$2201 ;
     if (stall_adv0) begin
-      \$2883  = i__payload[1232];
+      \$2883  = i__payload[7:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2884  = mac_wmux0_valid_s0;
+    \$2884  = \mac_wmux0_s0$2202 ;
     if (stall_adv0) begin
-      \$2884  = i__valid;
+      \$2884  = i__payload[15:8];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2885  = \mac_wmux0_s0$2203 ;
+    if (stall_adv0) begin
+      \$2885  = i__payload[23:16];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2886  = \mac_wmux0_s0$2204 ;
+    if (stall_adv0) begin
+      \$2886  = i__payload[31:24];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2887  = \mac_wmux0_s0$2205 ;
+    if (stall_adv0) begin
+      \$2887  = i__payload[39:32];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2888  = \mac_wmux0_s0$2206 ;
+    if (stall_adv0) begin
+      \$2888  = i__payload[47:40];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2889  = \mac_wmux0_s0$2207 ;
+    if (stall_adv0) begin
+      \$2889  = i__payload[55:48];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2890  = \mac_wmux0_s0$2208 ;
+    if (stall_adv0) begin
+      \$2890  = i__payload[63:56];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2891  = \mac_wmux0_s0$2209 ;
+    if (stall_adv0) begin
+      \$2891  = i__payload[71:64];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2892  = \mac_wmux0_s0$2210 ;
+    if (stall_adv0) begin
+      \$2892  = i__payload[79:72];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2893  = \mac_wmux0_s0$2211 ;
+    if (stall_adv0) begin
+      \$2893  = i__payload[87:80];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2894  = \mac_wmux0_s0$2212 ;
+    if (stall_adv0) begin
+      \$2894  = i__payload[95:88];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2895  = \mac_wmux0_s0$2213 ;
+    if (stall_adv0) begin
+      \$2895  = i__payload[103:96];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2896  = \mac_wmux0_s0$2214 ;
+    if (stall_adv0) begin
+      \$2896  = i__payload[111:104];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2897  = \mac_wmux0_s0$2215 ;
+    if (stall_adv0) begin
+      \$2897  = i__payload[119:112];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2898  = \mac_wmux0_s0$2216 ;
+    if (stall_adv0) begin
+      \$2898  = i__payload[127:120];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2899  = \mac_wmux0_s0$2217 ;
+    if (stall_adv0) begin
+      \$2899  = i__payload[1232];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2900  = mac_wmux0_valid_s0;
+    if (stall_adv0) begin
+      \$2900  = i__valid;
     end
     if (rst) begin
-      \$2884  = 1'h0;
+      \$2900  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2885  = \mac_wmux1_s0$490 ;
+    \$2901  = \mac_wmux1_s0$490 ;
     if (stall_adv1) begin
-      \$2885  = mac_wmux_s0_v0;
+      \$2901  = mac_wmux_s0_v0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2886  = \mac_wmux1_s0$509 ;
+    \$2902  = \mac_wmux1_s0$509 ;
     if (stall_adv1) begin
-      \$2886  = mac_wmux_s0_v1;
+      \$2902  = mac_wmux_s0_v1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2887  = mac_wmux1_s0;
+    \$2903  = mac_wmux1_s0;
     if (stall_adv1) begin
-      \$2887  = mac_wmux_s0_v2;
+      \$2903  = mac_wmux_s0_v2;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2888  = \mac_wmux1_s0$506 ;
+    \$2904  = \mac_wmux1_s0$506 ;
     if (stall_adv1) begin
-      \$2888  = mac_wmux_s0_v3;
+      \$2904  = mac_wmux_s0_v3;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2889  = \mac_wmux1_s0$525 ;
+    \$2905  = \mac_wmux1_s0$525 ;
     if (stall_adv1) begin
-      \$2889  = mac_wmux_s0_v4;
+      \$2905  = mac_wmux_s0_v4;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2890  = \mac_wmux1_s0$538 ;
+    \$2906  = \mac_wmux1_s0$538 ;
     if (stall_adv1) begin
-      \$2890  = mac_wmux_s0_v5;
+      \$2906  = mac_wmux_s0_v5;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2891  = \mac_wmux1_s0$551 ;
+    \$2907  = \mac_wmux1_s0$551 ;
     if (stall_adv1) begin
-      \$2891  = mac_wmux_s0_v6;
+      \$2907  = mac_wmux_s0_v6;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2892  = \mac_wmux1_s0$564 ;
+    \$2908  = \mac_wmux1_s0$564 ;
     if (stall_adv1) begin
-      \$2892  = mac_wmux_s0_v7;
+      \$2908  = mac_wmux_s0_v7;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2893  = \mac_wmux1_s0$577 ;
+    \$2909  = \mac_wmux1_s0$577 ;
     if (stall_adv1) begin
-      \$2893  = mac_wmux_s0_v8;
+      \$2909  = mac_wmux_s0_v8;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2894  = \mac_wmux1_s0$590 ;
+    \$2910  = \mac_wmux1_s0$590 ;
     if (stall_adv1) begin
-      \$2894  = mac_wmux_s0_v9;
+      \$2910  = mac_wmux_s0_v9;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2895  = \mac_wmux1_s0$603 ;
+    \$2911  = \mac_wmux1_s0$603 ;
     if (stall_adv1) begin
-      \$2895  = mac_wmux_s0_v10;
+      \$2911  = mac_wmux_s0_v10;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2896  = \mac_wmux1_s0$616 ;
+    \$2912  = \mac_wmux1_s0$616 ;
     if (stall_adv1) begin
-      \$2896  = mac_wmux_s0_v11;
+      \$2912  = mac_wmux_s0_v11;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2897  = \mac_wmux1_s0$629 ;
+    \$2913  = \mac_wmux1_s0$629 ;
     if (stall_adv1) begin
-      \$2897  = mac_wmux_s0_v12;
+      \$2913  = mac_wmux_s0_v12;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2898  = \mac_wmux1_s0$642 ;
+    \$2914  = \mac_wmux1_s0$642 ;
     if (stall_adv1) begin
-      \$2898  = mac_wmux_s0_v13;
+      \$2914  = mac_wmux_s0_v13;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2899  = \mac_wmux1_s0$655 ;
+    \$2915  = \mac_wmux1_s0$655 ;
     if (stall_adv1) begin
-      \$2899  = mac_wmux_s0_v14;
+      \$2915  = mac_wmux_s0_v14;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2900  = \mac_wmux1_s0$668 ;
+    \$2916  = \mac_wmux1_s0$668 ;
     if (stall_adv1) begin
-      \$2900  = mac_wmux_s0_v15;
+      \$2916  = mac_wmux_s0_v15;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2901  = \mac_wmux1_s0$681 ;
+    \$2917  = \mac_wmux1_s0$681 ;
     if (stall_adv1) begin
-      \$2901  = mac_wmux_s0_v16;
+      \$2917  = mac_wmux_s0_v16;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2902  = \mac_wmux1_s0$694 ;
+    \$2918  = \mac_wmux1_s0$694 ;
     if (stall_adv1) begin
-      \$2902  = mac_wmux_s0_v17;
+      \$2918  = mac_wmux_s0_v17;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2903  = \mac_wmux1_s0$707 ;
+    \$2919  = \mac_wmux1_s0$707 ;
     if (stall_adv1) begin
-      \$2903  = mac_wmux_s0_v18;
+      \$2919  = mac_wmux_s0_v18;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2904  = \mac_wmux1_s0$720 ;
+    \$2920  = \mac_wmux1_s0$720 ;
     if (stall_adv1) begin
-      \$2904  = mac_wmux_s0_v19;
+      \$2920  = mac_wmux_s0_v19;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2905  = \mac_wmux1_s0$733 ;
+    \$2921  = \mac_wmux1_s0$733 ;
     if (stall_adv1) begin
-      \$2905  = mac_wmux_s0_v20;
+      \$2921  = mac_wmux_s0_v20;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2906  = \mac_wmux1_s0$746 ;
+    \$2922  = \mac_wmux1_s0$746 ;
     if (stall_adv1) begin
-      \$2906  = mac_wmux_s0_v21;
+      \$2922  = mac_wmux_s0_v21;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2907  = \mac_wmux1_s0$759 ;
+    \$2923  = \mac_wmux1_s0$759 ;
     if (stall_adv1) begin
-      \$2907  = mac_wmux_s0_v22;
+      \$2923  = mac_wmux_s0_v22;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2908  = \mac_wmux1_s0$772 ;
+    \$2924  = \mac_wmux1_s0$772 ;
     if (stall_adv1) begin
-      \$2908  = mac_wmux_s0_v23;
+      \$2924  = mac_wmux_s0_v23;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2909  = \mac_wmux1_s0$785 ;
+    \$2925  = \mac_wmux1_s0$785 ;
     if (stall_adv1) begin
-      \$2909  = mac_wmux_s0_v24;
+      \$2925  = mac_wmux_s0_v24;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2910  = \mac_wmux1_s0$798 ;
+    \$2926  = \mac_wmux1_s0$798 ;
     if (stall_adv1) begin
-      \$2910  = mac_wmux_s0_v25;
+      \$2926  = mac_wmux_s0_v25;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2911  = \mac_wmux1_s0$811 ;
+    \$2927  = \mac_wmux1_s0$811 ;
     if (stall_adv1) begin
-      \$2911  = mac_wmux_s0_v26;
+      \$2927  = mac_wmux_s0_v26;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2912  = \mac_wmux1_s0$824 ;
+    \$2928  = \mac_wmux1_s0$824 ;
     if (stall_adv1) begin
-      \$2912  = mac_wmux_s0_v27;
+      \$2928  = mac_wmux_s0_v27;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2913  = \mac_wmux1_s0$837 ;
+    \$2929  = \mac_wmux1_s0$837 ;
     if (stall_adv1) begin
-      \$2913  = mac_wmux_s0_v28;
+      \$2929  = mac_wmux_s0_v28;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2914  = \mac_wmux1_s0$850 ;
+    \$2930  = \mac_wmux1_s0$850 ;
     if (stall_adv1) begin
-      \$2914  = mac_wmux_s0_v29;
+      \$2930  = mac_wmux_s0_v29;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2915  = \mac_wmux1_s0$863 ;
+    \$2931  = \mac_wmux1_s0$863 ;
     if (stall_adv1) begin
-      \$2915  = mac_wmux_s0_v30;
+      \$2931  = mac_wmux_s0_v30;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2916  = \mac_wmux1_s0$876 ;
+    \$2932  = \mac_wmux1_s0$876 ;
     if (stall_adv1) begin
-      \$2916  = \$2611 ;
+      \$2932  = \$2619 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2917  = \mac_wmux1_s0$491 ;
+    \$2933  = \mac_wmux1_s0$491 ;
     if (stall_adv1) begin
-      \$2917  = mac_wmux_s0_d0;
+      \$2933  = mac_wmux_s0_d0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2918  = \mac_wmux1_s0$510 ;
+    \$2934  = \mac_wmux1_s0$510 ;
     if (stall_adv1) begin
-      \$2918  = mac_wmux_s0_d1;
+      \$2934  = mac_wmux_s0_d1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2919  = \mac_wmux1_s0$488 ;
+    \$2935  = \mac_wmux1_s0$488 ;
     if (stall_adv1) begin
-      \$2919  = mac_wmux_s0_d2;
+      \$2935  = mac_wmux_s0_d2;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2920  = \mac_wmux1_s0$507 ;
+    \$2936  = \mac_wmux1_s0$507 ;
     if (stall_adv1) begin
-      \$2920  = mac_wmux_s0_d3;
+      \$2936  = mac_wmux_s0_d3;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2921  = \mac_wmux1_s0$526 ;
+    \$2937  = \mac_wmux1_s0$526 ;
     if (stall_adv1) begin
-      \$2921  = mac_wmux_s0_d4;
+      \$2937  = mac_wmux_s0_d4;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2922  = \mac_wmux1_s0$539 ;
+    \$2938  = \mac_wmux1_s0$539 ;
     if (stall_adv1) begin
-      \$2922  = mac_wmux_s0_d5;
+      \$2938  = mac_wmux_s0_d5;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2923  = \mac_wmux1_s0$552 ;
+    \$2939  = \mac_wmux1_s0$552 ;
     if (stall_adv1) begin
-      \$2923  = mac_wmux_s0_d6;
+      \$2939  = mac_wmux_s0_d6;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2924  = \mac_wmux1_s0$565 ;
+    \$2940  = \mac_wmux1_s0$565 ;
     if (stall_adv1) begin
-      \$2924  = mac_wmux_s0_d7;
+      \$2940  = mac_wmux_s0_d7;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2925  = \mac_wmux1_s0$578 ;
+    \$2941  = \mac_wmux1_s0$578 ;
     if (stall_adv1) begin
-      \$2925  = mac_wmux_s0_d8;
+      \$2941  = mac_wmux_s0_d8;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2926  = \mac_wmux1_s0$591 ;
+    \$2942  = \mac_wmux1_s0$591 ;
     if (stall_adv1) begin
-      \$2926  = mac_wmux_s0_d9;
+      \$2942  = mac_wmux_s0_d9;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2927  = \mac_wmux1_s0$604 ;
+    \$2943  = \mac_wmux1_s0$604 ;
     if (stall_adv1) begin
-      \$2927  = mac_wmux_s0_d10;
+      \$2943  = mac_wmux_s0_d10;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2928  = \mac_wmux1_s0$617 ;
+    \$2944  = \mac_wmux1_s0$617 ;
     if (stall_adv1) begin
-      \$2928  = mac_wmux_s0_d11;
+      \$2944  = mac_wmux_s0_d11;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2929  = \mac_wmux1_s0$630 ;
+    \$2945  = \mac_wmux1_s0$630 ;
     if (stall_adv1) begin
-      \$2929  = mac_wmux_s0_d12;
+      \$2945  = mac_wmux_s0_d12;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2930  = \mac_wmux1_s0$643 ;
+    \$2946  = \mac_wmux1_s0$643 ;
     if (stall_adv1) begin
-      \$2930  = mac_wmux_s0_d13;
+      \$2946  = mac_wmux_s0_d13;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2931  = \mac_wmux1_s0$656 ;
+    \$2947  = \mac_wmux1_s0$656 ;
     if (stall_adv1) begin
-      \$2931  = mac_wmux_s0_d14;
+      \$2947  = mac_wmux_s0_d14;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2932  = \mac_wmux1_s0$669 ;
+    \$2948  = \mac_wmux1_s0$669 ;
     if (stall_adv1) begin
-      \$2932  = mac_wmux_s0_d15;
+      \$2948  = mac_wmux_s0_d15;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2933  = \mac_wmux1_s0$682 ;
+    \$2949  = \mac_wmux1_s0$682 ;
     if (stall_adv1) begin
-      \$2933  = mac_wmux_s0_d16;
+      \$2949  = mac_wmux_s0_d16;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2934  = \mac_wmux1_s0$695 ;
+    \$2950  = \mac_wmux1_s0$695 ;
     if (stall_adv1) begin
-      \$2934  = mac_wmux_s0_d17;
+      \$2950  = mac_wmux_s0_d17;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2935  = \mac_wmux1_s0$708 ;
+    \$2951  = \mac_wmux1_s0$708 ;
     if (stall_adv1) begin
-      \$2935  = mac_wmux_s0_d18;
+      \$2951  = mac_wmux_s0_d18;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2936  = \mac_wmux1_s0$721 ;
+    \$2952  = \mac_wmux1_s0$721 ;
     if (stall_adv1) begin
-      \$2936  = mac_wmux_s0_d19;
+      \$2952  = mac_wmux_s0_d19;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2937  = \mac_wmux1_s0$734 ;
+    \$2953  = \mac_wmux1_s0$734 ;
     if (stall_adv1) begin
-      \$2937  = mac_wmux_s0_d20;
+      \$2953  = mac_wmux_s0_d20;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2938  = \mac_wmux1_s0$747 ;
+    \$2954  = \mac_wmux1_s0$747 ;
     if (stall_adv1) begin
-      \$2938  = mac_wmux_s0_d21;
+      \$2954  = mac_wmux_s0_d21;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2939  = \mac_wmux1_s0$760 ;
+    \$2955  = \mac_wmux1_s0$760 ;
     if (stall_adv1) begin
-      \$2939  = mac_wmux_s0_d22;
+      \$2955  = mac_wmux_s0_d22;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2940  = \mac_wmux1_s0$773 ;
+    \$2956  = \mac_wmux1_s0$773 ;
     if (stall_adv1) begin
-      \$2940  = mac_wmux_s0_d23;
+      \$2956  = mac_wmux_s0_d23;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2941  = \mac_wmux1_s0$786 ;
+    \$2957  = \mac_wmux1_s0$786 ;
     if (stall_adv1) begin
-      \$2941  = mac_wmux_s0_d24;
+      \$2957  = mac_wmux_s0_d24;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2942  = \mac_wmux1_s0$799 ;
+    \$2958  = \mac_wmux1_s0$799 ;
     if (stall_adv1) begin
-      \$2942  = mac_wmux_s0_d25;
+      \$2958  = mac_wmux_s0_d25;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2943  = \mac_wmux1_s0$812 ;
+    \$2959  = \mac_wmux1_s0$812 ;
     if (stall_adv1) begin
-      \$2943  = mac_wmux_s0_d26;
+      \$2959  = mac_wmux_s0_d26;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2944  = \mac_wmux1_s0$825 ;
+    \$2960  = \mac_wmux1_s0$825 ;
     if (stall_adv1) begin
-      \$2944  = mac_wmux_s0_d27;
+      \$2960  = mac_wmux_s0_d27;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2945  = \mac_wmux1_s0$838 ;
+    \$2961  = \mac_wmux1_s0$838 ;
     if (stall_adv1) begin
-      \$2945  = mac_wmux_s0_d28;
+      \$2961  = mac_wmux_s0_d28;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2946  = \mac_wmux1_s0$851 ;
+    \$2962  = \mac_wmux1_s0$851 ;
     if (stall_adv1) begin
-      \$2946  = mac_wmux_s0_d29;
+      \$2962  = mac_wmux_s0_d29;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2947  = \mac_wmux1_s0$864 ;
+    \$2963  = \mac_wmux1_s0$864 ;
     if (stall_adv1) begin
-      \$2947  = mac_wmux_s0_d30;
+      \$2963  = mac_wmux_s0_d30;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2948  = \mac_wmux1_s0$877 ;
+    \$2964  = \mac_wmux1_s0$877 ;
     if (stall_adv1) begin
-      \$2948  = \mac_wmux0_s0$473 ;
+      \$2964  = \mac_wmux0_s0$473 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2949  = \mac_wmux1_s0$494 ;
+    \$2965  = \mac_wmux1_s0$494 ;
     if (stall_adv1) begin
-      \$2949  = mac_wmux_s0_w0_0;
+      \$2965  = mac_wmux_s0_w0_0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2950  = \mac_wmux1_s0$497 ;
+    \$2966  = \mac_wmux1_s0$497 ;
     if (stall_adv1) begin
-      \$2950  = mac_wmux_s0_w1_0;
+      \$2966  = mac_wmux_s0_w1_0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2951  = \mac_wmux1_s0$500 ;
+    \$2967  = \mac_wmux1_s0$500 ;
     if (stall_adv1) begin
-      \$2951  = mac_wmux_s0_w2_0;
+      \$2967  = mac_wmux_s0_w2_0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2952  = \mac_wmux1_s0$503 ;
+    \$2968  = \mac_wmux1_s0$503 ;
     if (stall_adv1) begin
-      \$2952  = mac_wmux_s0_w3_0;
+      \$2968  = mac_wmux_s0_w3_0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2953  = \mac_wmux1_s0$513 ;
+    \$2969  = \mac_wmux1_s0$513 ;
     if (stall_adv1) begin
-      \$2953  = mac_wmux_s0_w0_1;
+      \$2969  = mac_wmux_s0_w0_1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2954  = \mac_wmux1_s0$516 ;
+    \$2970  = \mac_wmux1_s0$516 ;
     if (stall_adv1) begin
-      \$2954  = mac_wmux_s0_w1_1;
+      \$2970  = mac_wmux_s0_w1_1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2955  = \mac_wmux1_s0$519 ;
+    \$2971  = \mac_wmux1_s0$519 ;
     if (stall_adv1) begin
-      \$2955  = mac_wmux_s0_w2_1;
+      \$2971  = mac_wmux_s0_w2_1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2956  = \mac_wmux1_s0$522 ;
+    \$2972  = \mac_wmux1_s0$522 ;
     if (stall_adv1) begin
-      \$2956  = mac_wmux_s0_w3_1;
+      \$2972  = mac_wmux_s0_w3_1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2957  = \mac_wmux1_s0$495 ;
+    \$2973  = \mac_wmux1_s0$495 ;
     if (stall_adv1) begin
-      \$2957  = mac_wmux_s0_w0_2;
+      \$2973  = mac_wmux_s0_w0_2;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2958  = \mac_wmux1_s0$498 ;
+    \$2974  = \mac_wmux1_s0$498 ;
     if (stall_adv1) begin
-      \$2958  = mac_wmux_s0_w1_2;
+      \$2974  = mac_wmux_s0_w1_2;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2959  = \mac_wmux1_s0$501 ;
+    \$2975  = \mac_wmux1_s0$501 ;
     if (stall_adv1) begin
-      \$2959  = mac_wmux_s0_w2_2;
+      \$2975  = mac_wmux_s0_w2_2;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2960  = \mac_wmux1_s0$504 ;
+    \$2976  = \mac_wmux1_s0$504 ;
     if (stall_adv1) begin
-      \$2960  = mac_wmux_s0_w3_2;
+      \$2976  = mac_wmux_s0_w3_2;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2961  = \mac_wmux1_s0$514 ;
+    \$2977  = \mac_wmux1_s0$514 ;
     if (stall_adv1) begin
-      \$2961  = mac_wmux_s0_w0_3;
+      \$2977  = mac_wmux_s0_w0_3;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2962  = \mac_wmux1_s0$517 ;
+    \$2978  = \mac_wmux1_s0$517 ;
     if (stall_adv1) begin
-      \$2962  = mac_wmux_s0_w1_3;
+      \$2978  = mac_wmux_s0_w1_3;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2963  = \mac_wmux1_s0$520 ;
+    \$2979  = \mac_wmux1_s0$520 ;
     if (stall_adv1) begin
-      \$2963  = mac_wmux_s0_w2_3;
+      \$2979  = mac_wmux_s0_w2_3;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2964  = \mac_wmux1_s0$523 ;
+    \$2980  = \mac_wmux1_s0$523 ;
     if (stall_adv1) begin
-      \$2964  = mac_wmux_s0_w3_3;
+      \$2980  = mac_wmux_s0_w3_3;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2965  = \mac_wmux1_s0$530 ;
+    \$2981  = \mac_wmux1_s0$530 ;
     if (stall_adv1) begin
-      \$2965  = mac_wmux_s0_w0_4;
+      \$2981  = mac_wmux_s0_w0_4;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2966  = \mac_wmux1_s0$532 ;
+    \$2982  = \mac_wmux1_s0$532 ;
     if (stall_adv1) begin
-      \$2966  = mac_wmux_s0_w1_4;
+      \$2982  = mac_wmux_s0_w1_4;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2967  = \mac_wmux1_s0$534 ;
+    \$2983  = \mac_wmux1_s0$534 ;
     if (stall_adv1) begin
-      \$2967  = mac_wmux_s0_w2_4;
+      \$2983  = mac_wmux_s0_w2_4;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2968  = \mac_wmux1_s0$536 ;
+    \$2984  = \mac_wmux1_s0$536 ;
     if (stall_adv1) begin
-      \$2968  = mac_wmux_s0_w3_4;
+      \$2984  = mac_wmux_s0_w3_4;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2969  = \mac_wmux1_s0$543 ;
+    \$2985  = \mac_wmux1_s0$543 ;
     if (stall_adv1) begin
-      \$2969  = mac_wmux_s0_w0_5;
+      \$2985  = mac_wmux_s0_w0_5;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2970  = \mac_wmux1_s0$545 ;
+    \$2986  = \mac_wmux1_s0$545 ;
     if (stall_adv1) begin
-      \$2970  = mac_wmux_s0_w1_5;
+      \$2986  = mac_wmux_s0_w1_5;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2971  = \mac_wmux1_s0$547 ;
+    \$2987  = \mac_wmux1_s0$547 ;
     if (stall_adv1) begin
-      \$2971  = mac_wmux_s0_w2_5;
+      \$2987  = mac_wmux_s0_w2_5;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2972  = \mac_wmux1_s0$549 ;
+    \$2988  = \mac_wmux1_s0$549 ;
     if (stall_adv1) begin
-      \$2972  = mac_wmux_s0_w3_5;
+      \$2988  = mac_wmux_s0_w3_5;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2973  = \mac_wmux1_s0$556 ;
+    \$2989  = \mac_wmux1_s0$556 ;
     if (stall_adv1) begin
-      \$2973  = mac_wmux_s0_w0_6;
+      \$2989  = mac_wmux_s0_w0_6;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2974  = \mac_wmux1_s0$558 ;
+    \$2990  = \mac_wmux1_s0$558 ;
     if (stall_adv1) begin
-      \$2974  = mac_wmux_s0_w1_6;
+      \$2990  = mac_wmux_s0_w1_6;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2975  = \mac_wmux1_s0$560 ;
+    \$2991  = \mac_wmux1_s0$560 ;
     if (stall_adv1) begin
-      \$2975  = mac_wmux_s0_w2_6;
+      \$2991  = mac_wmux_s0_w2_6;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2976  = \mac_wmux1_s0$562 ;
+    \$2992  = \mac_wmux1_s0$562 ;
     if (stall_adv1) begin
-      \$2976  = mac_wmux_s0_w3_6;
+      \$2992  = mac_wmux_s0_w3_6;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2977  = \mac_wmux1_s0$569 ;
+    \$2993  = \mac_wmux1_s0$569 ;
     if (stall_adv1) begin
-      \$2977  = mac_wmux_s0_w0_7;
+      \$2993  = mac_wmux_s0_w0_7;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2978  = \mac_wmux1_s0$571 ;
+    \$2994  = \mac_wmux1_s0$571 ;
     if (stall_adv1) begin
-      \$2978  = mac_wmux_s0_w1_7;
+      \$2994  = mac_wmux_s0_w1_7;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2979  = \mac_wmux1_s0$573 ;
+    \$2995  = \mac_wmux1_s0$573 ;
     if (stall_adv1) begin
-      \$2979  = mac_wmux_s0_w2_7;
+      \$2995  = mac_wmux_s0_w2_7;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2980  = \mac_wmux1_s0$575 ;
+    \$2996  = \mac_wmux1_s0$575 ;
     if (stall_adv1) begin
-      \$2980  = mac_wmux_s0_w3_7;
+      \$2996  = mac_wmux_s0_w3_7;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2981  = \mac_wmux1_s0$582 ;
+    \$2997  = \mac_wmux1_s0$582 ;
     if (stall_adv1) begin
-      \$2981  = mac_wmux_s0_w0_8;
+      \$2997  = mac_wmux_s0_w0_8;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2982  = \mac_wmux1_s0$584 ;
+    \$2998  = \mac_wmux1_s0$584 ;
     if (stall_adv1) begin
-      \$2982  = mac_wmux_s0_w1_8;
+      \$2998  = mac_wmux_s0_w1_8;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2983  = \mac_wmux1_s0$586 ;
+    \$2999  = \mac_wmux1_s0$586 ;
     if (stall_adv1) begin
-      \$2983  = mac_wmux_s0_w2_8;
+      \$2999  = mac_wmux_s0_w2_8;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2984  = \mac_wmux1_s0$588 ;
+    \$3000  = \mac_wmux1_s0$588 ;
     if (stall_adv1) begin
-      \$2984  = mac_wmux_s0_w3_8;
+      \$3000  = mac_wmux_s0_w3_8;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2985  = \mac_wmux1_s0$595 ;
+    \$3001  = \mac_wmux1_s0$595 ;
     if (stall_adv1) begin
-      \$2985  = mac_wmux_s0_w0_9;
+      \$3001  = mac_wmux_s0_w0_9;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2986  = \mac_wmux1_s0$597 ;
+    \$3002  = \mac_wmux1_s0$597 ;
     if (stall_adv1) begin
-      \$2986  = mac_wmux_s0_w1_9;
+      \$3002  = mac_wmux_s0_w1_9;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2987  = \mac_wmux1_s0$599 ;
+    \$3003  = \mac_wmux1_s0$599 ;
     if (stall_adv1) begin
-      \$2987  = mac_wmux_s0_w2_9;
+      \$3003  = mac_wmux_s0_w2_9;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2988  = \mac_wmux1_s0$601 ;
+    \$3004  = \mac_wmux1_s0$601 ;
     if (stall_adv1) begin
-      \$2988  = mac_wmux_s0_w3_9;
+      \$3004  = mac_wmux_s0_w3_9;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2989  = \mac_wmux1_s0$608 ;
+    \$3005  = \mac_wmux1_s0$608 ;
     if (stall_adv1) begin
-      \$2989  = mac_wmux_s0_w0_10;
+      \$3005  = mac_wmux_s0_w0_10;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2990  = \mac_wmux1_s0$610 ;
+    \$3006  = \mac_wmux1_s0$610 ;
     if (stall_adv1) begin
-      \$2990  = mac_wmux_s0_w1_10;
+      \$3006  = mac_wmux_s0_w1_10;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2991  = \mac_wmux1_s0$612 ;
+    \$3007  = \mac_wmux1_s0$612 ;
     if (stall_adv1) begin
-      \$2991  = mac_wmux_s0_w2_10;
+      \$3007  = mac_wmux_s0_w2_10;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2992  = \mac_wmux1_s0$614 ;
+    \$3008  = \mac_wmux1_s0$614 ;
     if (stall_adv1) begin
-      \$2992  = mac_wmux_s0_w3_10;
+      \$3008  = mac_wmux_s0_w3_10;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2993  = \mac_wmux1_s0$621 ;
+    \$3009  = \mac_wmux1_s0$621 ;
     if (stall_adv1) begin
-      \$2993  = mac_wmux_s0_w0_11;
+      \$3009  = mac_wmux_s0_w0_11;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2994  = \mac_wmux1_s0$623 ;
+    \$3010  = \mac_wmux1_s0$623 ;
     if (stall_adv1) begin
-      \$2994  = mac_wmux_s0_w1_11;
+      \$3010  = mac_wmux_s0_w1_11;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2995  = \mac_wmux1_s0$625 ;
+    \$3011  = \mac_wmux1_s0$625 ;
     if (stall_adv1) begin
-      \$2995  = mac_wmux_s0_w2_11;
+      \$3011  = mac_wmux_s0_w2_11;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2996  = \mac_wmux1_s0$627 ;
+    \$3012  = \mac_wmux1_s0$627 ;
     if (stall_adv1) begin
-      \$2996  = mac_wmux_s0_w3_11;
+      \$3012  = mac_wmux_s0_w3_11;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2997  = \mac_wmux1_s0$634 ;
+    \$3013  = \mac_wmux1_s0$634 ;
     if (stall_adv1) begin
-      \$2997  = mac_wmux_s0_w0_12;
+      \$3013  = mac_wmux_s0_w0_12;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2998  = \mac_wmux1_s0$636 ;
+    \$3014  = \mac_wmux1_s0$636 ;
     if (stall_adv1) begin
-      \$2998  = mac_wmux_s0_w1_12;
+      \$3014  = mac_wmux_s0_w1_12;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2999  = \mac_wmux1_s0$638 ;
+    \$3015  = \mac_wmux1_s0$638 ;
     if (stall_adv1) begin
-      \$2999  = mac_wmux_s0_w2_12;
+      \$3015  = mac_wmux_s0_w2_12;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3000  = \mac_wmux1_s0$640 ;
+    \$3016  = \mac_wmux1_s0$640 ;
     if (stall_adv1) begin
-      \$3000  = mac_wmux_s0_w3_12;
+      \$3016  = mac_wmux_s0_w3_12;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3001  = \mac_wmux1_s0$647 ;
+    \$3017  = \mac_wmux1_s0$647 ;
     if (stall_adv1) begin
-      \$3001  = mac_wmux_s0_w0_13;
+      \$3017  = mac_wmux_s0_w0_13;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3002  = \mac_wmux1_s0$649 ;
+    \$3018  = \mac_wmux1_s0$649 ;
     if (stall_adv1) begin
-      \$3002  = mac_wmux_s0_w1_13;
+      \$3018  = mac_wmux_s0_w1_13;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3003  = \mac_wmux1_s0$651 ;
+    \$3019  = \mac_wmux1_s0$651 ;
     if (stall_adv1) begin
-      \$3003  = mac_wmux_s0_w2_13;
+      \$3019  = mac_wmux_s0_w2_13;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3004  = \mac_wmux1_s0$653 ;
+    \$3020  = \mac_wmux1_s0$653 ;
     if (stall_adv1) begin
-      \$3004  = mac_wmux_s0_w3_13;
+      \$3020  = mac_wmux_s0_w3_13;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3005  = \mac_wmux1_s0$660 ;
+    \$3021  = \mac_wmux1_s0$660 ;
     if (stall_adv1) begin
-      \$3005  = mac_wmux_s0_w0_14;
+      \$3021  = mac_wmux_s0_w0_14;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3006  = \mac_wmux1_s0$662 ;
+    \$3022  = \mac_wmux1_s0$662 ;
     if (stall_adv1) begin
-      \$3006  = mac_wmux_s0_w1_14;
+      \$3022  = mac_wmux_s0_w1_14;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3007  = \mac_wmux1_s0$664 ;
+    \$3023  = \mac_wmux1_s0$664 ;
     if (stall_adv1) begin
-      \$3007  = mac_wmux_s0_w2_14;
+      \$3023  = mac_wmux_s0_w2_14;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3008  = \mac_wmux1_s0$666 ;
+    \$3024  = \mac_wmux1_s0$666 ;
     if (stall_adv1) begin
-      \$3008  = mac_wmux_s0_w3_14;
+      \$3024  = mac_wmux_s0_w3_14;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3009  = \mac_wmux1_s0$673 ;
+    \$3025  = \mac_wmux1_s0$673 ;
     if (stall_adv1) begin
-      \$3009  = mac_wmux_s0_w0_15;
+      \$3025  = mac_wmux_s0_w0_15;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3010  = \mac_wmux1_s0$675 ;
+    \$3026  = \mac_wmux1_s0$675 ;
     if (stall_adv1) begin
-      \$3010  = mac_wmux_s0_w1_15;
+      \$3026  = mac_wmux_s0_w1_15;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3011  = \mac_wmux1_s0$677 ;
+    \$3027  = \mac_wmux1_s0$677 ;
     if (stall_adv1) begin
-      \$3011  = mac_wmux_s0_w2_15;
+      \$3027  = mac_wmux_s0_w2_15;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3012  = \mac_wmux1_s0$679 ;
+    \$3028  = \mac_wmux1_s0$679 ;
     if (stall_adv1) begin
-      \$3012  = mac_wmux_s0_w3_15;
+      \$3028  = mac_wmux_s0_w3_15;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3013  = \mac_wmux1_s0$686 ;
+    \$3029  = \mac_wmux1_s0$686 ;
     if (stall_adv1) begin
-      \$3013  = mac_wmux_s0_w0_16;
+      \$3029  = mac_wmux_s0_w0_16;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3014  = \mac_wmux1_s0$688 ;
+    \$3030  = \mac_wmux1_s0$688 ;
     if (stall_adv1) begin
-      \$3014  = mac_wmux_s0_w1_16;
+      \$3030  = mac_wmux_s0_w1_16;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3015  = \mac_wmux1_s0$690 ;
+    \$3031  = \mac_wmux1_s0$690 ;
     if (stall_adv1) begin
-      \$3015  = mac_wmux_s0_w2_16;
+      \$3031  = mac_wmux_s0_w2_16;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3016  = \mac_wmux1_s0$692 ;
+    \$3032  = \mac_wmux1_s0$692 ;
     if (stall_adv1) begin
-      \$3016  = mac_wmux_s0_w3_16;
+      \$3032  = mac_wmux_s0_w3_16;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3017  = \mac_wmux1_s0$699 ;
+    \$3033  = \mac_wmux1_s0$699 ;
     if (stall_adv1) begin
-      \$3017  = mac_wmux_s0_w0_17;
+      \$3033  = mac_wmux_s0_w0_17;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3018  = \mac_wmux1_s0$701 ;
+    \$3034  = \mac_wmux1_s0$701 ;
     if (stall_adv1) begin
-      \$3018  = mac_wmux_s0_w1_17;
+      \$3034  = mac_wmux_s0_w1_17;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3019  = \mac_wmux1_s0$703 ;
+    \$3035  = \mac_wmux1_s0$703 ;
     if (stall_adv1) begin
-      \$3019  = mac_wmux_s0_w2_17;
+      \$3035  = mac_wmux_s0_w2_17;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3020  = \mac_wmux1_s0$705 ;
+    \$3036  = \mac_wmux1_s0$705 ;
     if (stall_adv1) begin
-      \$3020  = mac_wmux_s0_w3_17;
+      \$3036  = mac_wmux_s0_w3_17;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3021  = \mac_wmux1_s0$712 ;
+    \$3037  = \mac_wmux1_s0$712 ;
     if (stall_adv1) begin
-      \$3021  = mac_wmux_s0_w0_18;
+      \$3037  = mac_wmux_s0_w0_18;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3022  = \mac_wmux1_s0$714 ;
+    \$3038  = \mac_wmux1_s0$714 ;
     if (stall_adv1) begin
-      \$3022  = mac_wmux_s0_w1_18;
+      \$3038  = mac_wmux_s0_w1_18;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3023  = \mac_wmux1_s0$716 ;
+    \$3039  = \mac_wmux1_s0$716 ;
     if (stall_adv1) begin
-      \$3023  = mac_wmux_s0_w2_18;
+      \$3039  = mac_wmux_s0_w2_18;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3024  = \mac_wmux1_s0$718 ;
+    \$3040  = \mac_wmux1_s0$718 ;
     if (stall_adv1) begin
-      \$3024  = mac_wmux_s0_w3_18;
+      \$3040  = mac_wmux_s0_w3_18;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3025  = \mac_wmux1_s0$725 ;
+    \$3041  = \mac_wmux1_s0$725 ;
     if (stall_adv1) begin
-      \$3025  = mac_wmux_s0_w0_19;
+      \$3041  = mac_wmux_s0_w0_19;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3026  = \mac_wmux1_s0$727 ;
+    \$3042  = \mac_wmux1_s0$727 ;
     if (stall_adv1) begin
-      \$3026  = mac_wmux_s0_w1_19;
+      \$3042  = mac_wmux_s0_w1_19;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3027  = \mac_wmux1_s0$729 ;
+    \$3043  = \mac_wmux1_s0$729 ;
     if (stall_adv1) begin
-      \$3027  = mac_wmux_s0_w2_19;
+      \$3043  = mac_wmux_s0_w2_19;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3028  = \mac_wmux1_s0$731 ;
+    \$3044  = \mac_wmux1_s0$731 ;
     if (stall_adv1) begin
-      \$3028  = mac_wmux_s0_w3_19;
+      \$3044  = mac_wmux_s0_w3_19;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3029  = \mac_wmux1_s0$738 ;
+    \$3045  = \mac_wmux1_s0$738 ;
     if (stall_adv1) begin
-      \$3029  = mac_wmux_s0_w0_20;
+      \$3045  = mac_wmux_s0_w0_20;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3030  = \mac_wmux1_s0$740 ;
+    \$3046  = \mac_wmux1_s0$740 ;
     if (stall_adv1) begin
-      \$3030  = mac_wmux_s0_w1_20;
+      \$3046  = mac_wmux_s0_w1_20;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3031  = \mac_wmux1_s0$742 ;
+    \$3047  = \mac_wmux1_s0$742 ;
     if (stall_adv1) begin
-      \$3031  = mac_wmux_s0_w2_20;
+      \$3047  = mac_wmux_s0_w2_20;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3032  = \mac_wmux1_s0$744 ;
+    \$3048  = \mac_wmux1_s0$744 ;
     if (stall_adv1) begin
-      \$3032  = mac_wmux_s0_w3_20;
+      \$3048  = mac_wmux_s0_w3_20;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3033  = \mac_wmux1_s0$751 ;
+    \$3049  = \mac_wmux1_s0$751 ;
     if (stall_adv1) begin
-      \$3033  = mac_wmux_s0_w0_21;
+      \$3049  = mac_wmux_s0_w0_21;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3034  = \mac_wmux1_s0$753 ;
+    \$3050  = \mac_wmux1_s0$753 ;
     if (stall_adv1) begin
-      \$3034  = mac_wmux_s0_w1_21;
+      \$3050  = mac_wmux_s0_w1_21;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3035  = \mac_wmux1_s0$755 ;
+    \$3051  = \mac_wmux1_s0$755 ;
     if (stall_adv1) begin
-      \$3035  = mac_wmux_s0_w2_21;
+      \$3051  = mac_wmux_s0_w2_21;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3036  = \mac_wmux1_s0$757 ;
+    \$3052  = \mac_wmux1_s0$757 ;
     if (stall_adv1) begin
-      \$3036  = mac_wmux_s0_w3_21;
+      \$3052  = mac_wmux_s0_w3_21;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3037  = \mac_wmux1_s0$764 ;
+    \$3053  = \mac_wmux1_s0$764 ;
     if (stall_adv1) begin
-      \$3037  = mac_wmux_s0_w0_22;
+      \$3053  = mac_wmux_s0_w0_22;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3038  = \mac_wmux1_s0$766 ;
+    \$3054  = \mac_wmux1_s0$766 ;
     if (stall_adv1) begin
-      \$3038  = mac_wmux_s0_w1_22;
+      \$3054  = mac_wmux_s0_w1_22;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3039  = \mac_wmux1_s0$768 ;
+    \$3055  = \mac_wmux1_s0$768 ;
     if (stall_adv1) begin
-      \$3039  = mac_wmux_s0_w2_22;
+      \$3055  = mac_wmux_s0_w2_22;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3040  = \mac_wmux1_s0$770 ;
+    \$3056  = \mac_wmux1_s0$770 ;
     if (stall_adv1) begin
-      \$3040  = mac_wmux_s0_w3_22;
+      \$3056  = mac_wmux_s0_w3_22;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3041  = \mac_wmux1_s0$777 ;
+    \$3057  = \mac_wmux1_s0$777 ;
     if (stall_adv1) begin
-      \$3041  = mac_wmux_s0_w0_23;
+      \$3057  = mac_wmux_s0_w0_23;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3042  = \mac_wmux1_s0$779 ;
+    \$3058  = \mac_wmux1_s0$779 ;
     if (stall_adv1) begin
-      \$3042  = mac_wmux_s0_w1_23;
+      \$3058  = mac_wmux_s0_w1_23;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3043  = \mac_wmux1_s0$781 ;
+    \$3059  = \mac_wmux1_s0$781 ;
     if (stall_adv1) begin
-      \$3043  = mac_wmux_s0_w2_23;
+      \$3059  = mac_wmux_s0_w2_23;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3044  = \mac_wmux1_s0$783 ;
+    \$3060  = \mac_wmux1_s0$783 ;
     if (stall_adv1) begin
-      \$3044  = mac_wmux_s0_w3_23;
+      \$3060  = mac_wmux_s0_w3_23;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3045  = \mac_wmux1_s0$790 ;
+    \$3061  = \mac_wmux1_s0$790 ;
     if (stall_adv1) begin
-      \$3045  = mac_wmux_s0_w0_24;
+      \$3061  = mac_wmux_s0_w0_24;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3046  = \mac_wmux1_s0$792 ;
+    \$3062  = \mac_wmux1_s0$792 ;
     if (stall_adv1) begin
-      \$3046  = mac_wmux_s0_w1_24;
+      \$3062  = mac_wmux_s0_w1_24;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3047  = \mac_wmux1_s0$794 ;
+    \$3063  = \mac_wmux1_s0$794 ;
     if (stall_adv1) begin
-      \$3047  = mac_wmux_s0_w2_24;
+      \$3063  = mac_wmux_s0_w2_24;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3048  = \mac_wmux1_s0$796 ;
+    \$3064  = \mac_wmux1_s0$796 ;
     if (stall_adv1) begin
-      \$3048  = mac_wmux_s0_w3_24;
+      \$3064  = mac_wmux_s0_w3_24;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3049  = \mac_wmux1_s0$803 ;
+    \$3065  = \mac_wmux1_s0$803 ;
     if (stall_adv1) begin
-      \$3049  = mac_wmux_s0_w0_25;
+      \$3065  = mac_wmux_s0_w0_25;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3050  = \mac_wmux1_s0$805 ;
+    \$3066  = \mac_wmux1_s0$805 ;
     if (stall_adv1) begin
-      \$3050  = mac_wmux_s0_w1_25;
+      \$3066  = mac_wmux_s0_w1_25;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3051  = \mac_wmux1_s0$807 ;
+    \$3067  = \mac_wmux1_s0$807 ;
     if (stall_adv1) begin
-      \$3051  = mac_wmux_s0_w2_25;
+      \$3067  = mac_wmux_s0_w2_25;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3052  = \mac_wmux1_s0$809 ;
+    \$3068  = \mac_wmux1_s0$809 ;
     if (stall_adv1) begin
-      \$3052  = mac_wmux_s0_w3_25;
+      \$3068  = mac_wmux_s0_w3_25;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3053  = \mac_wmux1_s0$816 ;
+    \$3069  = \mac_wmux1_s0$816 ;
     if (stall_adv1) begin
-      \$3053  = mac_wmux_s0_w0_26;
+      \$3069  = mac_wmux_s0_w0_26;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3054  = \mac_wmux1_s0$818 ;
+    \$3070  = \mac_wmux1_s0$818 ;
     if (stall_adv1) begin
-      \$3054  = mac_wmux_s0_w1_26;
+      \$3070  = mac_wmux_s0_w1_26;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3055  = \mac_wmux1_s0$820 ;
+    \$3071  = \mac_wmux1_s0$820 ;
     if (stall_adv1) begin
-      \$3055  = mac_wmux_s0_w2_26;
+      \$3071  = mac_wmux_s0_w2_26;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3056  = \mac_wmux1_s0$822 ;
+    \$3072  = \mac_wmux1_s0$822 ;
     if (stall_adv1) begin
-      \$3056  = mac_wmux_s0_w3_26;
+      \$3072  = mac_wmux_s0_w3_26;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3057  = \mac_wmux1_s0$829 ;
+    \$3073  = \mac_wmux1_s0$829 ;
     if (stall_adv1) begin
-      \$3057  = mac_wmux_s0_w0_27;
+      \$3073  = mac_wmux_s0_w0_27;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3058  = \mac_wmux1_s0$831 ;
+    \$3074  = \mac_wmux1_s0$831 ;
     if (stall_adv1) begin
-      \$3058  = mac_wmux_s0_w1_27;
+      \$3074  = mac_wmux_s0_w1_27;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3059  = \mac_wmux1_s0$833 ;
+    \$3075  = \mac_wmux1_s0$833 ;
     if (stall_adv1) begin
-      \$3059  = mac_wmux_s0_w2_27;
+      \$3075  = mac_wmux_s0_w2_27;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3060  = \mac_wmux1_s0$835 ;
+    \$3076  = \mac_wmux1_s0$835 ;
     if (stall_adv1) begin
-      \$3060  = mac_wmux_s0_w3_27;
+      \$3076  = mac_wmux_s0_w3_27;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3061  = \mac_wmux1_s0$842 ;
+    \$3077  = \mac_wmux1_s0$842 ;
     if (stall_adv1) begin
-      \$3061  = mac_wmux_s0_w0_28;
+      \$3077  = mac_wmux_s0_w0_28;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3062  = \mac_wmux1_s0$844 ;
+    \$3078  = \mac_wmux1_s0$844 ;
     if (stall_adv1) begin
-      \$3062  = mac_wmux_s0_w1_28;
+      \$3078  = mac_wmux_s0_w1_28;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3063  = \mac_wmux1_s0$846 ;
+    \$3079  = \mac_wmux1_s0$846 ;
     if (stall_adv1) begin
-      \$3063  = mac_wmux_s0_w2_28;
+      \$3079  = mac_wmux_s0_w2_28;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3064  = \mac_wmux1_s0$848 ;
+    \$3080  = \mac_wmux1_s0$848 ;
     if (stall_adv1) begin
-      \$3064  = mac_wmux_s0_w3_28;
+      \$3080  = mac_wmux_s0_w3_28;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3065  = \mac_wmux1_s0$855 ;
+    \$3081  = \mac_wmux1_s0$855 ;
     if (stall_adv1) begin
-      \$3065  = mac_wmux_s0_w0_29;
+      \$3081  = mac_wmux_s0_w0_29;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3066  = \mac_wmux1_s0$857 ;
+    \$3082  = \mac_wmux1_s0$857 ;
     if (stall_adv1) begin
-      \$3066  = mac_wmux_s0_w1_29;
+      \$3082  = mac_wmux_s0_w1_29;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3067  = \mac_wmux1_s0$859 ;
+    \$3083  = \mac_wmux1_s0$859 ;
     if (stall_adv1) begin
-      \$3067  = mac_wmux_s0_w2_29;
+      \$3083  = mac_wmux_s0_w2_29;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3068  = \mac_wmux1_s0$861 ;
+    \$3084  = \mac_wmux1_s0$861 ;
     if (stall_adv1) begin
-      \$3068  = mac_wmux_s0_w3_29;
+      \$3084  = mac_wmux_s0_w3_29;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3069  = \mac_wmux1_s0$868 ;
+    \$3085  = \mac_wmux1_s0$868 ;
     if (stall_adv1) begin
-      \$3069  = mac_wmux_s0_w0_30;
+      \$3085  = mac_wmux_s0_w0_30;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3070  = \mac_wmux1_s0$870 ;
+    \$3086  = \mac_wmux1_s0$870 ;
     if (stall_adv1) begin
-      \$3070  = mac_wmux_s0_w1_30;
+      \$3086  = mac_wmux_s0_w1_30;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3071  = \mac_wmux1_s0$872 ;
+    \$3087  = \mac_wmux1_s0$872 ;
     if (stall_adv1) begin
-      \$3071  = mac_wmux_s0_w2_30;
+      \$3087  = mac_wmux_s0_w2_30;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3072  = \mac_wmux1_s0$874 ;
+    \$3088  = \mac_wmux1_s0$874 ;
     if (stall_adv1) begin
-      \$3072  = mac_wmux_s0_w3_30;
+      \$3088  = mac_wmux_s0_w3_30;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3073  = \mac_wmux1_s0$881 ;
+    \$3089  = \mac_wmux1_s0$881 ;
     if (stall_adv1) begin
-      \$3073  = \mac_wmux0_s0$477 ;
+      \$3089  = \mac_wmux0_s0$477 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3074  = \mac_wmux1_s0$883 ;
+    \$3090  = \mac_wmux1_s0$883 ;
     if (stall_adv1) begin
-      \$3074  = \mac_wmux0_s0$479 ;
+      \$3090  = \mac_wmux0_s0$479 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3075  = \mac_wmux1_s0$885 ;
+    \$3091  = \mac_wmux1_s0$885 ;
     if (stall_adv1) begin
-      \$3075  = \mac_wmux0_s0$481 ;
+      \$3091  = \mac_wmux0_s0$481 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3076  = \mac_wmux1_s0$887 ;
+    \$3092  = \mac_wmux1_s0$887 ;
     if (stall_adv1) begin
-      \$3076  = \mac_wmux0_s0$483 ;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3077  = \mac_wmux1_s0$2203 ;
-    if (stall_adv1) begin
-      \$3077  = \mac_wmux0_s0$2185 ;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3078  = \mac_wmux1_s0$2204 ;
-    if (stall_adv1) begin
-      \$3078  = \mac_wmux0_s0$2186 ;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3079  = \mac_wmux1_s0$2205 ;
-    if (stall_adv1) begin
-      \$3079  = \mac_wmux0_s0$2187 ;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3080  = \mac_wmux1_s0$2206 ;
-    if (stall_adv1) begin
-      \$3080  = \mac_wmux0_s0$2188 ;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3081  = \mac_wmux1_s0$2207 ;
-    if (stall_adv1) begin
-      \$3081  = \mac_wmux0_s0$2189 ;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3082  = \mac_wmux1_s0$2208 ;
-    if (stall_adv1) begin
-      \$3082  = \mac_wmux0_s0$2190 ;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3083  = \mac_wmux1_s0$2209 ;
-    if (stall_adv1) begin
-      \$3083  = \mac_wmux0_s0$2191 ;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3084  = \mac_wmux1_s0$2210 ;
-    if (stall_adv1) begin
-      \$3084  = \mac_wmux0_s0$2192 ;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3085  = \mac_wmux1_s0$2211 ;
-    if (stall_adv1) begin
-      \$3085  = \mac_wmux0_s0$2193 ;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3086  = \mac_wmux1_s0$2212 ;
-    if (stall_adv1) begin
-      \$3086  = \mac_wmux0_s0$2194 ;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3087  = \mac_wmux1_s0$2213 ;
-    if (stall_adv1) begin
-      \$3087  = \mac_wmux0_s0$2195 ;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3088  = \mac_wmux1_s0$2214 ;
-    if (stall_adv1) begin
-      \$3088  = \mac_wmux0_s0$2196 ;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3089  = \mac_wmux1_s0$2215 ;
-    if (stall_adv1) begin
-      \$3089  = \mac_wmux0_s0$2197 ;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3090  = \mac_wmux1_s0$2216 ;
-    if (stall_adv1) begin
-      \$3090  = \mac_wmux0_s0$2198 ;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3091  = \mac_wmux1_s0$2217 ;
-    if (stall_adv1) begin
-      \$3091  = \mac_wmux0_s0$2199 ;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3092  = \mac_wmux1_s0$2218 ;
-    if (stall_adv1) begin
-      \$3092  = \mac_wmux0_s0$2200 ;
+      \$3092  = \mac_wmux0_s0$483 ;
     end
   end
   always @* begin
@@ -16544,1468 +16763,1468 @@ module nm_spmac_16_32_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3094  = mac_wmux1_valid_s0;
+    \$3094  = \mac_wmux1_s0$2220 ;
     if (stall_adv1) begin
-      \$3094  = mac_wmux0_valid_s0;
+      \$3094  = \mac_wmux0_s0$2202 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3095  = \mac_wmux1_s0$2221 ;
+    if (stall_adv1) begin
+      \$3095  = \mac_wmux0_s0$2203 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3096  = \mac_wmux1_s0$2222 ;
+    if (stall_adv1) begin
+      \$3096  = \mac_wmux0_s0$2204 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3097  = \mac_wmux1_s0$2223 ;
+    if (stall_adv1) begin
+      \$3097  = \mac_wmux0_s0$2205 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3098  = \mac_wmux1_s0$2224 ;
+    if (stall_adv1) begin
+      \$3098  = \mac_wmux0_s0$2206 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3099  = \mac_wmux1_s0$2225 ;
+    if (stall_adv1) begin
+      \$3099  = \mac_wmux0_s0$2207 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3100  = \mac_wmux1_s0$2226 ;
+    if (stall_adv1) begin
+      \$3100  = \mac_wmux0_s0$2208 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3101  = \mac_wmux1_s0$2227 ;
+    if (stall_adv1) begin
+      \$3101  = \mac_wmux0_s0$2209 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3102  = \mac_wmux1_s0$2228 ;
+    if (stall_adv1) begin
+      \$3102  = \mac_wmux0_s0$2210 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3103  = \mac_wmux1_s0$2229 ;
+    if (stall_adv1) begin
+      \$3103  = \mac_wmux0_s0$2211 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3104  = \mac_wmux1_s0$2230 ;
+    if (stall_adv1) begin
+      \$3104  = \mac_wmux0_s0$2212 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3105  = \mac_wmux1_s0$2231 ;
+    if (stall_adv1) begin
+      \$3105  = \mac_wmux0_s0$2213 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3106  = \mac_wmux1_s0$2232 ;
+    if (stall_adv1) begin
+      \$3106  = \mac_wmux0_s0$2214 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3107  = \mac_wmux1_s0$2233 ;
+    if (stall_adv1) begin
+      \$3107  = \mac_wmux0_s0$2215 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3108  = \mac_wmux1_s0$2234 ;
+    if (stall_adv1) begin
+      \$3108  = \mac_wmux0_s0$2216 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3109  = \mac_wmux1_s0$2235 ;
+    if (stall_adv1) begin
+      \$3109  = \mac_wmux0_s0$2217 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3110  = mac_wmux1_valid_s0;
+    if (stall_adv1) begin
+      \$3110  = mac_wmux0_valid_s0;
     end
     if (rst) begin
-      \$3094  = 1'h0;
+      \$3110  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3095  = \mac_wmux2_s0$894 ;
+    \$3111  = \mac_wmux2_s0$894 ;
     if (stall_adv2) begin
-      \$3095  = mac_wmux_s1_v0;
+      \$3111  = mac_wmux_s1_v0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3096  = \mac_wmux2_s0$913 ;
+    \$3112  = \mac_wmux2_s0$913 ;
     if (stall_adv2) begin
-      \$3096  = mac_wmux_s1_v1;
+      \$3112  = mac_wmux_s1_v1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3097  = \mac_wmux2_s0$932 ;
+    \$3113  = \mac_wmux2_s0$932 ;
     if (stall_adv2) begin
-      \$3097  = mac_wmux_s1_v2;
+      \$3113  = mac_wmux_s1_v2;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3098  = \mac_wmux2_s0$951 ;
+    \$3114  = \mac_wmux2_s0$951 ;
     if (stall_adv2) begin
-      \$3098  = mac_wmux_s1_v3;
+      \$3114  = mac_wmux_s1_v3;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3099  = mac_wmux2_s0;
+    \$3115  = mac_wmux2_s0;
     if (stall_adv2) begin
-      \$3099  = mac_wmux_s1_v4;
+      \$3115  = mac_wmux_s1_v4;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3100  = \mac_wmux2_s0$910 ;
+    \$3116  = \mac_wmux2_s0$910 ;
     if (stall_adv2) begin
-      \$3100  = mac_wmux_s1_v5;
+      \$3116  = mac_wmux_s1_v5;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3101  = \mac_wmux2_s0$929 ;
+    \$3117  = \mac_wmux2_s0$929 ;
     if (stall_adv2) begin
-      \$3101  = mac_wmux_s1_v6;
+      \$3117  = mac_wmux_s1_v6;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3102  = \mac_wmux2_s0$948 ;
+    \$3118  = \mac_wmux2_s0$948 ;
     if (stall_adv2) begin
-      \$3102  = mac_wmux_s1_v7;
+      \$3118  = mac_wmux_s1_v7;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3103  = \mac_wmux2_s0$967 ;
+    \$3119  = \mac_wmux2_s0$967 ;
     if (stall_adv2) begin
-      \$3103  = mac_wmux_s1_v8;
+      \$3119  = mac_wmux_s1_v8;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3104  = \mac_wmux2_s0$980 ;
+    \$3120  = \mac_wmux2_s0$980 ;
     if (stall_adv2) begin
-      \$3104  = mac_wmux_s1_v9;
+      \$3120  = mac_wmux_s1_v9;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3105  = \mac_wmux2_s0$993 ;
+    \$3121  = \mac_wmux2_s0$993 ;
     if (stall_adv2) begin
-      \$3105  = mac_wmux_s1_v10;
+      \$3121  = mac_wmux_s1_v10;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3106  = \mac_wmux2_s0$1006 ;
+    \$3122  = \mac_wmux2_s0$1006 ;
     if (stall_adv2) begin
-      \$3106  = mac_wmux_s1_v11;
+      \$3122  = mac_wmux_s1_v11;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3107  = \mac_wmux2_s0$1019 ;
+    \$3123  = \mac_wmux2_s0$1019 ;
     if (stall_adv2) begin
-      \$3107  = mac_wmux_s1_v12;
+      \$3123  = mac_wmux_s1_v12;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3108  = \mac_wmux2_s0$1032 ;
+    \$3124  = \mac_wmux2_s0$1032 ;
     if (stall_adv2) begin
-      \$3108  = mac_wmux_s1_v13;
+      \$3124  = mac_wmux_s1_v13;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3109  = \mac_wmux2_s0$1045 ;
+    \$3125  = \mac_wmux2_s0$1045 ;
     if (stall_adv2) begin
-      \$3109  = mac_wmux_s1_v14;
+      \$3125  = mac_wmux_s1_v14;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3110  = \mac_wmux2_s0$1058 ;
+    \$3126  = \mac_wmux2_s0$1058 ;
     if (stall_adv2) begin
-      \$3110  = mac_wmux_s1_v15;
+      \$3126  = mac_wmux_s1_v15;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3111  = \mac_wmux2_s0$1071 ;
+    \$3127  = \mac_wmux2_s0$1071 ;
     if (stall_adv2) begin
-      \$3111  = mac_wmux_s1_v16;
+      \$3127  = mac_wmux_s1_v16;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3112  = \mac_wmux2_s0$1084 ;
+    \$3128  = \mac_wmux2_s0$1084 ;
     if (stall_adv2) begin
-      \$3112  = mac_wmux_s1_v17;
+      \$3128  = mac_wmux_s1_v17;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3113  = \mac_wmux2_s0$1097 ;
+    \$3129  = \mac_wmux2_s0$1097 ;
     if (stall_adv2) begin
-      \$3113  = mac_wmux_s1_v18;
+      \$3129  = mac_wmux_s1_v18;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3114  = \mac_wmux2_s0$1110 ;
+    \$3130  = \mac_wmux2_s0$1110 ;
     if (stall_adv2) begin
-      \$3114  = mac_wmux_s1_v19;
+      \$3130  = mac_wmux_s1_v19;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3115  = \mac_wmux2_s0$1123 ;
+    \$3131  = \mac_wmux2_s0$1123 ;
     if (stall_adv2) begin
-      \$3115  = mac_wmux_s1_v20;
+      \$3131  = mac_wmux_s1_v20;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3116  = \mac_wmux2_s0$1136 ;
+    \$3132  = \mac_wmux2_s0$1136 ;
     if (stall_adv2) begin
-      \$3116  = mac_wmux_s1_v21;
+      \$3132  = mac_wmux_s1_v21;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3117  = \mac_wmux2_s0$1149 ;
+    \$3133  = \mac_wmux2_s0$1149 ;
     if (stall_adv2) begin
-      \$3117  = mac_wmux_s1_v22;
+      \$3133  = mac_wmux_s1_v22;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3118  = \mac_wmux2_s0$1162 ;
+    \$3134  = \mac_wmux2_s0$1162 ;
     if (stall_adv2) begin
-      \$3118  = mac_wmux_s1_v23;
+      \$3134  = mac_wmux_s1_v23;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3119  = \mac_wmux2_s0$1175 ;
+    \$3135  = \mac_wmux2_s0$1175 ;
     if (stall_adv2) begin
-      \$3119  = mac_wmux_s1_v24;
+      \$3135  = mac_wmux_s1_v24;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3120  = \mac_wmux2_s0$1188 ;
+    \$3136  = \mac_wmux2_s0$1188 ;
     if (stall_adv2) begin
-      \$3120  = mac_wmux_s1_v25;
+      \$3136  = mac_wmux_s1_v25;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3121  = \mac_wmux2_s0$1201 ;
+    \$3137  = \mac_wmux2_s0$1201 ;
     if (stall_adv2) begin
-      \$3121  = mac_wmux_s1_v26;
+      \$3137  = mac_wmux_s1_v26;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3122  = \mac_wmux2_s0$1214 ;
+    \$3138  = \mac_wmux2_s0$1214 ;
     if (stall_adv2) begin
-      \$3122  = mac_wmux_s1_v27;
+      \$3138  = mac_wmux_s1_v27;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3123  = \mac_wmux2_s0$1227 ;
+    \$3139  = \mac_wmux2_s0$1227 ;
     if (stall_adv2) begin
-      \$3123  = mac_wmux_s1_v28;
+      \$3139  = mac_wmux_s1_v28;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3124  = \mac_wmux2_s0$1240 ;
+    \$3140  = \mac_wmux2_s0$1240 ;
     if (stall_adv2) begin
-      \$3124  = mac_wmux_s1_v29;
+      \$3140  = mac_wmux_s1_v29;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3125  = \mac_wmux2_s0$1253 ;
+    \$3141  = \mac_wmux2_s0$1253 ;
     if (stall_adv2) begin
-      \$3125  = \$2613 ;
+      \$3141  = \$2621 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3126  = \mac_wmux2_s0$1266 ;
+    \$3142  = \mac_wmux2_s0$1266 ;
     if (stall_adv2) begin
-      \$3126  = \$2615 ;
+      \$3142  = \$2623 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3127  = \mac_wmux2_s0$895 ;
+    \$3143  = \mac_wmux2_s0$895 ;
     if (stall_adv2) begin
-      \$3127  = mac_wmux_s1_d0;
+      \$3143  = mac_wmux_s1_d0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3128  = \mac_wmux2_s0$914 ;
+    \$3144  = \mac_wmux2_s0$914 ;
     if (stall_adv2) begin
-      \$3128  = mac_wmux_s1_d1;
+      \$3144  = mac_wmux_s1_d1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3129  = \mac_wmux2_s0$933 ;
+    \$3145  = \mac_wmux2_s0$933 ;
     if (stall_adv2) begin
-      \$3129  = mac_wmux_s1_d2;
+      \$3145  = mac_wmux_s1_d2;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3130  = \mac_wmux2_s0$952 ;
+    \$3146  = \mac_wmux2_s0$952 ;
     if (stall_adv2) begin
-      \$3130  = mac_wmux_s1_d3;
+      \$3146  = mac_wmux_s1_d3;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3131  = \mac_wmux2_s0$892 ;
+    \$3147  = \mac_wmux2_s0$892 ;
     if (stall_adv2) begin
-      \$3131  = mac_wmux_s1_d4;
+      \$3147  = mac_wmux_s1_d4;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3132  = \mac_wmux2_s0$911 ;
+    \$3148  = \mac_wmux2_s0$911 ;
     if (stall_adv2) begin
-      \$3132  = mac_wmux_s1_d5;
+      \$3148  = mac_wmux_s1_d5;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3133  = \mac_wmux2_s0$930 ;
+    \$3149  = \mac_wmux2_s0$930 ;
     if (stall_adv2) begin
-      \$3133  = mac_wmux_s1_d6;
+      \$3149  = mac_wmux_s1_d6;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3134  = \mac_wmux2_s0$949 ;
+    \$3150  = \mac_wmux2_s0$949 ;
     if (stall_adv2) begin
-      \$3134  = mac_wmux_s1_d7;
+      \$3150  = mac_wmux_s1_d7;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3135  = \mac_wmux2_s0$968 ;
+    \$3151  = \mac_wmux2_s0$968 ;
     if (stall_adv2) begin
-      \$3135  = mac_wmux_s1_d8;
+      \$3151  = mac_wmux_s1_d8;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3136  = \mac_wmux2_s0$981 ;
+    \$3152  = \mac_wmux2_s0$981 ;
     if (stall_adv2) begin
-      \$3136  = mac_wmux_s1_d9;
+      \$3152  = mac_wmux_s1_d9;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3137  = \mac_wmux2_s0$994 ;
+    \$3153  = \mac_wmux2_s0$994 ;
     if (stall_adv2) begin
-      \$3137  = mac_wmux_s1_d10;
+      \$3153  = mac_wmux_s1_d10;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3138  = \mac_wmux2_s0$1007 ;
+    \$3154  = \mac_wmux2_s0$1007 ;
     if (stall_adv2) begin
-      \$3138  = mac_wmux_s1_d11;
+      \$3154  = mac_wmux_s1_d11;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3139  = \mac_wmux2_s0$1020 ;
+    \$3155  = \mac_wmux2_s0$1020 ;
     if (stall_adv2) begin
-      \$3139  = mac_wmux_s1_d12;
+      \$3155  = mac_wmux_s1_d12;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3140  = \mac_wmux2_s0$1033 ;
+    \$3156  = \mac_wmux2_s0$1033 ;
     if (stall_adv2) begin
-      \$3140  = mac_wmux_s1_d13;
+      \$3156  = mac_wmux_s1_d13;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3141  = \mac_wmux2_s0$1046 ;
+    \$3157  = \mac_wmux2_s0$1046 ;
     if (stall_adv2) begin
-      \$3141  = mac_wmux_s1_d14;
+      \$3157  = mac_wmux_s1_d14;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3142  = \mac_wmux2_s0$1059 ;
+    \$3158  = \mac_wmux2_s0$1059 ;
     if (stall_adv2) begin
-      \$3142  = mac_wmux_s1_d15;
+      \$3158  = mac_wmux_s1_d15;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3143  = \mac_wmux2_s0$1072 ;
+    \$3159  = \mac_wmux2_s0$1072 ;
     if (stall_adv2) begin
-      \$3143  = mac_wmux_s1_d16;
+      \$3159  = mac_wmux_s1_d16;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3144  = \mac_wmux2_s0$1085 ;
+    \$3160  = \mac_wmux2_s0$1085 ;
     if (stall_adv2) begin
-      \$3144  = mac_wmux_s1_d17;
+      \$3160  = mac_wmux_s1_d17;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3145  = \mac_wmux2_s0$1098 ;
+    \$3161  = \mac_wmux2_s0$1098 ;
     if (stall_adv2) begin
-      \$3145  = mac_wmux_s1_d18;
+      \$3161  = mac_wmux_s1_d18;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3146  = \mac_wmux2_s0$1111 ;
+    \$3162  = \mac_wmux2_s0$1111 ;
     if (stall_adv2) begin
-      \$3146  = mac_wmux_s1_d19;
+      \$3162  = mac_wmux_s1_d19;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3147  = \mac_wmux2_s0$1124 ;
+    \$3163  = \mac_wmux2_s0$1124 ;
     if (stall_adv2) begin
-      \$3147  = mac_wmux_s1_d20;
+      \$3163  = mac_wmux_s1_d20;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3148  = \mac_wmux2_s0$1137 ;
+    \$3164  = \mac_wmux2_s0$1137 ;
     if (stall_adv2) begin
-      \$3148  = mac_wmux_s1_d21;
+      \$3164  = mac_wmux_s1_d21;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3149  = \mac_wmux2_s0$1150 ;
+    \$3165  = \mac_wmux2_s0$1150 ;
     if (stall_adv2) begin
-      \$3149  = mac_wmux_s1_d22;
+      \$3165  = mac_wmux_s1_d22;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3150  = \mac_wmux2_s0$1163 ;
+    \$3166  = \mac_wmux2_s0$1163 ;
     if (stall_adv2) begin
-      \$3150  = mac_wmux_s1_d23;
+      \$3166  = mac_wmux_s1_d23;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3151  = \mac_wmux2_s0$1176 ;
+    \$3167  = \mac_wmux2_s0$1176 ;
     if (stall_adv2) begin
-      \$3151  = mac_wmux_s1_d24;
+      \$3167  = mac_wmux_s1_d24;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3152  = \mac_wmux2_s0$1189 ;
+    \$3168  = \mac_wmux2_s0$1189 ;
     if (stall_adv2) begin
-      \$3152  = mac_wmux_s1_d25;
+      \$3168  = mac_wmux_s1_d25;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3153  = \mac_wmux2_s0$1202 ;
+    \$3169  = \mac_wmux2_s0$1202 ;
     if (stall_adv2) begin
-      \$3153  = mac_wmux_s1_d26;
+      \$3169  = mac_wmux_s1_d26;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3154  = \mac_wmux2_s0$1215 ;
+    \$3170  = \mac_wmux2_s0$1215 ;
     if (stall_adv2) begin
-      \$3154  = mac_wmux_s1_d27;
+      \$3170  = mac_wmux_s1_d27;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3155  = \mac_wmux2_s0$1228 ;
+    \$3171  = \mac_wmux2_s0$1228 ;
     if (stall_adv2) begin
-      \$3155  = mac_wmux_s1_d28;
+      \$3171  = mac_wmux_s1_d28;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3156  = \mac_wmux2_s0$1241 ;
+    \$3172  = \mac_wmux2_s0$1241 ;
     if (stall_adv2) begin
-      \$3156  = mac_wmux_s1_d29;
+      \$3172  = mac_wmux_s1_d29;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3157  = \mac_wmux2_s0$1254 ;
+    \$3173  = \mac_wmux2_s0$1254 ;
     if (stall_adv2) begin
-      \$3157  = \mac_wmux1_s0$864 ;
+      \$3173  = \mac_wmux1_s0$864 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3158  = \mac_wmux2_s0$1267 ;
+    \$3174  = \mac_wmux2_s0$1267 ;
     if (stall_adv2) begin
-      \$3158  = \mac_wmux1_s0$877 ;
+      \$3174  = \mac_wmux1_s0$877 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3159  = \mac_wmux2_s0$898 ;
+    \$3175  = \mac_wmux2_s0$898 ;
     if (stall_adv2) begin
-      \$3159  = mac_wmux_s1_w0_0;
+      \$3175  = mac_wmux_s1_w0_0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3160  = \mac_wmux2_s0$901 ;
+    \$3176  = \mac_wmux2_s0$901 ;
     if (stall_adv2) begin
-      \$3160  = mac_wmux_s1_w1_0;
+      \$3176  = mac_wmux_s1_w1_0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3161  = \mac_wmux2_s0$904 ;
+    \$3177  = \mac_wmux2_s0$904 ;
     if (stall_adv2) begin
-      \$3161  = mac_wmux_s1_w2_0;
+      \$3177  = mac_wmux_s1_w2_0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3162  = \mac_wmux2_s0$907 ;
+    \$3178  = \mac_wmux2_s0$907 ;
     if (stall_adv2) begin
-      \$3162  = mac_wmux_s1_w3_0;
+      \$3178  = mac_wmux_s1_w3_0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3163  = \mac_wmux2_s0$917 ;
+    \$3179  = \mac_wmux2_s0$917 ;
     if (stall_adv2) begin
-      \$3163  = mac_wmux_s1_w0_1;
+      \$3179  = mac_wmux_s1_w0_1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3164  = \mac_wmux2_s0$920 ;
+    \$3180  = \mac_wmux2_s0$920 ;
     if (stall_adv2) begin
-      \$3164  = mac_wmux_s1_w1_1;
+      \$3180  = mac_wmux_s1_w1_1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3165  = \mac_wmux2_s0$923 ;
+    \$3181  = \mac_wmux2_s0$923 ;
     if (stall_adv2) begin
-      \$3165  = mac_wmux_s1_w2_1;
+      \$3181  = mac_wmux_s1_w2_1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3166  = \mac_wmux2_s0$926 ;
+    \$3182  = \mac_wmux2_s0$926 ;
     if (stall_adv2) begin
-      \$3166  = mac_wmux_s1_w3_1;
+      \$3182  = mac_wmux_s1_w3_1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3167  = \mac_wmux2_s0$936 ;
+    \$3183  = \mac_wmux2_s0$936 ;
     if (stall_adv2) begin
-      \$3167  = mac_wmux_s1_w0_2;
+      \$3183  = mac_wmux_s1_w0_2;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3168  = \mac_wmux2_s0$939 ;
+    \$3184  = \mac_wmux2_s0$939 ;
     if (stall_adv2) begin
-      \$3168  = mac_wmux_s1_w1_2;
+      \$3184  = mac_wmux_s1_w1_2;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3169  = \mac_wmux2_s0$942 ;
+    \$3185  = \mac_wmux2_s0$942 ;
     if (stall_adv2) begin
-      \$3169  = mac_wmux_s1_w2_2;
+      \$3185  = mac_wmux_s1_w2_2;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3170  = \mac_wmux2_s0$945 ;
+    \$3186  = \mac_wmux2_s0$945 ;
     if (stall_adv2) begin
-      \$3170  = mac_wmux_s1_w3_2;
+      \$3186  = mac_wmux_s1_w3_2;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3171  = \mac_wmux2_s0$955 ;
+    \$3187  = \mac_wmux2_s0$955 ;
     if (stall_adv2) begin
-      \$3171  = mac_wmux_s1_w0_3;
+      \$3187  = mac_wmux_s1_w0_3;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3172  = \mac_wmux2_s0$958 ;
+    \$3188  = \mac_wmux2_s0$958 ;
     if (stall_adv2) begin
-      \$3172  = mac_wmux_s1_w1_3;
+      \$3188  = mac_wmux_s1_w1_3;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3173  = \mac_wmux2_s0$961 ;
+    \$3189  = \mac_wmux2_s0$961 ;
     if (stall_adv2) begin
-      \$3173  = mac_wmux_s1_w2_3;
+      \$3189  = mac_wmux_s1_w2_3;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3174  = \mac_wmux2_s0$964 ;
+    \$3190  = \mac_wmux2_s0$964 ;
     if (stall_adv2) begin
-      \$3174  = mac_wmux_s1_w3_3;
+      \$3190  = mac_wmux_s1_w3_3;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3175  = \mac_wmux2_s0$899 ;
+    \$3191  = \mac_wmux2_s0$899 ;
     if (stall_adv2) begin
-      \$3175  = mac_wmux_s1_w0_4;
+      \$3191  = mac_wmux_s1_w0_4;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3176  = \mac_wmux2_s0$902 ;
+    \$3192  = \mac_wmux2_s0$902 ;
     if (stall_adv2) begin
-      \$3176  = mac_wmux_s1_w1_4;
+      \$3192  = mac_wmux_s1_w1_4;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3177  = \mac_wmux2_s0$905 ;
+    \$3193  = \mac_wmux2_s0$905 ;
     if (stall_adv2) begin
-      \$3177  = mac_wmux_s1_w2_4;
+      \$3193  = mac_wmux_s1_w2_4;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3178  = \mac_wmux2_s0$908 ;
+    \$3194  = \mac_wmux2_s0$908 ;
     if (stall_adv2) begin
-      \$3178  = mac_wmux_s1_w3_4;
+      \$3194  = mac_wmux_s1_w3_4;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3179  = \mac_wmux2_s0$918 ;
+    \$3195  = \mac_wmux2_s0$918 ;
     if (stall_adv2) begin
-      \$3179  = mac_wmux_s1_w0_5;
+      \$3195  = mac_wmux_s1_w0_5;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3180  = \mac_wmux2_s0$921 ;
+    \$3196  = \mac_wmux2_s0$921 ;
     if (stall_adv2) begin
-      \$3180  = mac_wmux_s1_w1_5;
+      \$3196  = mac_wmux_s1_w1_5;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3181  = \mac_wmux2_s0$924 ;
+    \$3197  = \mac_wmux2_s0$924 ;
     if (stall_adv2) begin
-      \$3181  = mac_wmux_s1_w2_5;
+      \$3197  = mac_wmux_s1_w2_5;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3182  = \mac_wmux2_s0$927 ;
+    \$3198  = \mac_wmux2_s0$927 ;
     if (stall_adv2) begin
-      \$3182  = mac_wmux_s1_w3_5;
+      \$3198  = mac_wmux_s1_w3_5;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3183  = \mac_wmux2_s0$937 ;
+    \$3199  = \mac_wmux2_s0$937 ;
     if (stall_adv2) begin
-      \$3183  = mac_wmux_s1_w0_6;
+      \$3199  = mac_wmux_s1_w0_6;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3184  = \mac_wmux2_s0$940 ;
+    \$3200  = \mac_wmux2_s0$940 ;
     if (stall_adv2) begin
-      \$3184  = mac_wmux_s1_w1_6;
+      \$3200  = mac_wmux_s1_w1_6;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3185  = \mac_wmux2_s0$943 ;
+    \$3201  = \mac_wmux2_s0$943 ;
     if (stall_adv2) begin
-      \$3185  = mac_wmux_s1_w2_6;
+      \$3201  = mac_wmux_s1_w2_6;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3186  = \mac_wmux2_s0$946 ;
+    \$3202  = \mac_wmux2_s0$946 ;
     if (stall_adv2) begin
-      \$3186  = mac_wmux_s1_w3_6;
+      \$3202  = mac_wmux_s1_w3_6;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3187  = \mac_wmux2_s0$956 ;
+    \$3203  = \mac_wmux2_s0$956 ;
     if (stall_adv2) begin
-      \$3187  = mac_wmux_s1_w0_7;
+      \$3203  = mac_wmux_s1_w0_7;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3188  = \mac_wmux2_s0$959 ;
+    \$3204  = \mac_wmux2_s0$959 ;
     if (stall_adv2) begin
-      \$3188  = mac_wmux_s1_w1_7;
+      \$3204  = mac_wmux_s1_w1_7;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3189  = \mac_wmux2_s0$962 ;
+    \$3205  = \mac_wmux2_s0$962 ;
     if (stall_adv2) begin
-      \$3189  = mac_wmux_s1_w2_7;
+      \$3205  = mac_wmux_s1_w2_7;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3190  = \mac_wmux2_s0$965 ;
+    \$3206  = \mac_wmux2_s0$965 ;
     if (stall_adv2) begin
-      \$3190  = mac_wmux_s1_w3_7;
+      \$3206  = mac_wmux_s1_w3_7;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3191  = \mac_wmux2_s0$972 ;
+    \$3207  = \mac_wmux2_s0$972 ;
     if (stall_adv2) begin
-      \$3191  = mac_wmux_s1_w0_8;
+      \$3207  = mac_wmux_s1_w0_8;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3192  = \mac_wmux2_s0$974 ;
+    \$3208  = \mac_wmux2_s0$974 ;
     if (stall_adv2) begin
-      \$3192  = mac_wmux_s1_w1_8;
+      \$3208  = mac_wmux_s1_w1_8;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3193  = \mac_wmux2_s0$976 ;
+    \$3209  = \mac_wmux2_s0$976 ;
     if (stall_adv2) begin
-      \$3193  = mac_wmux_s1_w2_8;
+      \$3209  = mac_wmux_s1_w2_8;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3194  = \mac_wmux2_s0$978 ;
+    \$3210  = \mac_wmux2_s0$978 ;
     if (stall_adv2) begin
-      \$3194  = mac_wmux_s1_w3_8;
+      \$3210  = mac_wmux_s1_w3_8;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3195  = \mac_wmux2_s0$985 ;
+    \$3211  = \mac_wmux2_s0$985 ;
     if (stall_adv2) begin
-      \$3195  = mac_wmux_s1_w0_9;
+      \$3211  = mac_wmux_s1_w0_9;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3196  = \mac_wmux2_s0$987 ;
+    \$3212  = \mac_wmux2_s0$987 ;
     if (stall_adv2) begin
-      \$3196  = mac_wmux_s1_w1_9;
+      \$3212  = mac_wmux_s1_w1_9;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3197  = \mac_wmux2_s0$989 ;
+    \$3213  = \mac_wmux2_s0$989 ;
     if (stall_adv2) begin
-      \$3197  = mac_wmux_s1_w2_9;
+      \$3213  = mac_wmux_s1_w2_9;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3198  = \mac_wmux2_s0$991 ;
+    \$3214  = \mac_wmux2_s0$991 ;
     if (stall_adv2) begin
-      \$3198  = mac_wmux_s1_w3_9;
+      \$3214  = mac_wmux_s1_w3_9;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3199  = \mac_wmux2_s0$998 ;
+    \$3215  = \mac_wmux2_s0$998 ;
     if (stall_adv2) begin
-      \$3199  = mac_wmux_s1_w0_10;
+      \$3215  = mac_wmux_s1_w0_10;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3200  = \mac_wmux2_s0$1000 ;
+    \$3216  = \mac_wmux2_s0$1000 ;
     if (stall_adv2) begin
-      \$3200  = mac_wmux_s1_w1_10;
+      \$3216  = mac_wmux_s1_w1_10;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3201  = \mac_wmux2_s0$1002 ;
+    \$3217  = \mac_wmux2_s0$1002 ;
     if (stall_adv2) begin
-      \$3201  = mac_wmux_s1_w2_10;
+      \$3217  = mac_wmux_s1_w2_10;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3202  = \mac_wmux2_s0$1004 ;
+    \$3218  = \mac_wmux2_s0$1004 ;
     if (stall_adv2) begin
-      \$3202  = mac_wmux_s1_w3_10;
+      \$3218  = mac_wmux_s1_w3_10;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3203  = \mac_wmux2_s0$1011 ;
+    \$3219  = \mac_wmux2_s0$1011 ;
     if (stall_adv2) begin
-      \$3203  = mac_wmux_s1_w0_11;
+      \$3219  = mac_wmux_s1_w0_11;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3204  = \mac_wmux2_s0$1013 ;
+    \$3220  = \mac_wmux2_s0$1013 ;
     if (stall_adv2) begin
-      \$3204  = mac_wmux_s1_w1_11;
+      \$3220  = mac_wmux_s1_w1_11;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3205  = \mac_wmux2_s0$1015 ;
+    \$3221  = \mac_wmux2_s0$1015 ;
     if (stall_adv2) begin
-      \$3205  = mac_wmux_s1_w2_11;
+      \$3221  = mac_wmux_s1_w2_11;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3206  = \mac_wmux2_s0$1017 ;
+    \$3222  = \mac_wmux2_s0$1017 ;
     if (stall_adv2) begin
-      \$3206  = mac_wmux_s1_w3_11;
+      \$3222  = mac_wmux_s1_w3_11;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3207  = \mac_wmux2_s0$1024 ;
+    \$3223  = \mac_wmux2_s0$1024 ;
     if (stall_adv2) begin
-      \$3207  = mac_wmux_s1_w0_12;
+      \$3223  = mac_wmux_s1_w0_12;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3208  = \mac_wmux2_s0$1026 ;
+    \$3224  = \mac_wmux2_s0$1026 ;
     if (stall_adv2) begin
-      \$3208  = mac_wmux_s1_w1_12;
+      \$3224  = mac_wmux_s1_w1_12;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3209  = \mac_wmux2_s0$1028 ;
+    \$3225  = \mac_wmux2_s0$1028 ;
     if (stall_adv2) begin
-      \$3209  = mac_wmux_s1_w2_12;
+      \$3225  = mac_wmux_s1_w2_12;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3210  = \mac_wmux2_s0$1030 ;
+    \$3226  = \mac_wmux2_s0$1030 ;
     if (stall_adv2) begin
-      \$3210  = mac_wmux_s1_w3_12;
+      \$3226  = mac_wmux_s1_w3_12;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3211  = \mac_wmux2_s0$1037 ;
+    \$3227  = \mac_wmux2_s0$1037 ;
     if (stall_adv2) begin
-      \$3211  = mac_wmux_s1_w0_13;
+      \$3227  = mac_wmux_s1_w0_13;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3212  = \mac_wmux2_s0$1039 ;
+    \$3228  = \mac_wmux2_s0$1039 ;
     if (stall_adv2) begin
-      \$3212  = mac_wmux_s1_w1_13;
+      \$3228  = mac_wmux_s1_w1_13;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3213  = \mac_wmux2_s0$1041 ;
+    \$3229  = \mac_wmux2_s0$1041 ;
     if (stall_adv2) begin
-      \$3213  = mac_wmux_s1_w2_13;
+      \$3229  = mac_wmux_s1_w2_13;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3214  = \mac_wmux2_s0$1043 ;
+    \$3230  = \mac_wmux2_s0$1043 ;
     if (stall_adv2) begin
-      \$3214  = mac_wmux_s1_w3_13;
+      \$3230  = mac_wmux_s1_w3_13;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3215  = \mac_wmux2_s0$1050 ;
+    \$3231  = \mac_wmux2_s0$1050 ;
     if (stall_adv2) begin
-      \$3215  = mac_wmux_s1_w0_14;
+      \$3231  = mac_wmux_s1_w0_14;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3216  = \mac_wmux2_s0$1052 ;
+    \$3232  = \mac_wmux2_s0$1052 ;
     if (stall_adv2) begin
-      \$3216  = mac_wmux_s1_w1_14;
+      \$3232  = mac_wmux_s1_w1_14;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3217  = \mac_wmux2_s0$1054 ;
+    \$3233  = \mac_wmux2_s0$1054 ;
     if (stall_adv2) begin
-      \$3217  = mac_wmux_s1_w2_14;
+      \$3233  = mac_wmux_s1_w2_14;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3218  = \mac_wmux2_s0$1056 ;
+    \$3234  = \mac_wmux2_s0$1056 ;
     if (stall_adv2) begin
-      \$3218  = mac_wmux_s1_w3_14;
+      \$3234  = mac_wmux_s1_w3_14;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3219  = \mac_wmux2_s0$1063 ;
+    \$3235  = \mac_wmux2_s0$1063 ;
     if (stall_adv2) begin
-      \$3219  = mac_wmux_s1_w0_15;
+      \$3235  = mac_wmux_s1_w0_15;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3220  = \mac_wmux2_s0$1065 ;
+    \$3236  = \mac_wmux2_s0$1065 ;
     if (stall_adv2) begin
-      \$3220  = mac_wmux_s1_w1_15;
+      \$3236  = mac_wmux_s1_w1_15;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3221  = \mac_wmux2_s0$1067 ;
+    \$3237  = \mac_wmux2_s0$1067 ;
     if (stall_adv2) begin
-      \$3221  = mac_wmux_s1_w2_15;
+      \$3237  = mac_wmux_s1_w2_15;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3222  = \mac_wmux2_s0$1069 ;
+    \$3238  = \mac_wmux2_s0$1069 ;
     if (stall_adv2) begin
-      \$3222  = mac_wmux_s1_w3_15;
+      \$3238  = mac_wmux_s1_w3_15;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3223  = \mac_wmux2_s0$1076 ;
+    \$3239  = \mac_wmux2_s0$1076 ;
     if (stall_adv2) begin
-      \$3223  = mac_wmux_s1_w0_16;
+      \$3239  = mac_wmux_s1_w0_16;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3224  = \mac_wmux2_s0$1078 ;
+    \$3240  = \mac_wmux2_s0$1078 ;
     if (stall_adv2) begin
-      \$3224  = mac_wmux_s1_w1_16;
+      \$3240  = mac_wmux_s1_w1_16;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3225  = \mac_wmux2_s0$1080 ;
+    \$3241  = \mac_wmux2_s0$1080 ;
     if (stall_adv2) begin
-      \$3225  = mac_wmux_s1_w2_16;
+      \$3241  = mac_wmux_s1_w2_16;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3226  = \mac_wmux2_s0$1082 ;
+    \$3242  = \mac_wmux2_s0$1082 ;
     if (stall_adv2) begin
-      \$3226  = mac_wmux_s1_w3_16;
+      \$3242  = mac_wmux_s1_w3_16;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3227  = \mac_wmux2_s0$1089 ;
+    \$3243  = \mac_wmux2_s0$1089 ;
     if (stall_adv2) begin
-      \$3227  = mac_wmux_s1_w0_17;
+      \$3243  = mac_wmux_s1_w0_17;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3228  = \mac_wmux2_s0$1091 ;
+    \$3244  = \mac_wmux2_s0$1091 ;
     if (stall_adv2) begin
-      \$3228  = mac_wmux_s1_w1_17;
+      \$3244  = mac_wmux_s1_w1_17;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3229  = \mac_wmux2_s0$1093 ;
+    \$3245  = \mac_wmux2_s0$1093 ;
     if (stall_adv2) begin
-      \$3229  = mac_wmux_s1_w2_17;
+      \$3245  = mac_wmux_s1_w2_17;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3230  = \mac_wmux2_s0$1095 ;
+    \$3246  = \mac_wmux2_s0$1095 ;
     if (stall_adv2) begin
-      \$3230  = mac_wmux_s1_w3_17;
+      \$3246  = mac_wmux_s1_w3_17;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3231  = \mac_wmux2_s0$1102 ;
+    \$3247  = \mac_wmux2_s0$1102 ;
     if (stall_adv2) begin
-      \$3231  = mac_wmux_s1_w0_18;
+      \$3247  = mac_wmux_s1_w0_18;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3232  = \mac_wmux2_s0$1104 ;
+    \$3248  = \mac_wmux2_s0$1104 ;
     if (stall_adv2) begin
-      \$3232  = mac_wmux_s1_w1_18;
+      \$3248  = mac_wmux_s1_w1_18;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3233  = \mac_wmux2_s0$1106 ;
+    \$3249  = \mac_wmux2_s0$1106 ;
     if (stall_adv2) begin
-      \$3233  = mac_wmux_s1_w2_18;
+      \$3249  = mac_wmux_s1_w2_18;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3234  = \mac_wmux2_s0$1108 ;
+    \$3250  = \mac_wmux2_s0$1108 ;
     if (stall_adv2) begin
-      \$3234  = mac_wmux_s1_w3_18;
+      \$3250  = mac_wmux_s1_w3_18;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3235  = \mac_wmux2_s0$1115 ;
+    \$3251  = \mac_wmux2_s0$1115 ;
     if (stall_adv2) begin
-      \$3235  = mac_wmux_s1_w0_19;
+      \$3251  = mac_wmux_s1_w0_19;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3236  = \mac_wmux2_s0$1117 ;
+    \$3252  = \mac_wmux2_s0$1117 ;
     if (stall_adv2) begin
-      \$3236  = mac_wmux_s1_w1_19;
+      \$3252  = mac_wmux_s1_w1_19;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3237  = \mac_wmux2_s0$1119 ;
+    \$3253  = \mac_wmux2_s0$1119 ;
     if (stall_adv2) begin
-      \$3237  = mac_wmux_s1_w2_19;
+      \$3253  = mac_wmux_s1_w2_19;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3238  = \mac_wmux2_s0$1121 ;
+    \$3254  = \mac_wmux2_s0$1121 ;
     if (stall_adv2) begin
-      \$3238  = mac_wmux_s1_w3_19;
+      \$3254  = mac_wmux_s1_w3_19;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3239  = \mac_wmux2_s0$1128 ;
+    \$3255  = \mac_wmux2_s0$1128 ;
     if (stall_adv2) begin
-      \$3239  = mac_wmux_s1_w0_20;
+      \$3255  = mac_wmux_s1_w0_20;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3240  = \mac_wmux2_s0$1130 ;
+    \$3256  = \mac_wmux2_s0$1130 ;
     if (stall_adv2) begin
-      \$3240  = mac_wmux_s1_w1_20;
+      \$3256  = mac_wmux_s1_w1_20;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3241  = \mac_wmux2_s0$1132 ;
+    \$3257  = \mac_wmux2_s0$1132 ;
     if (stall_adv2) begin
-      \$3241  = mac_wmux_s1_w2_20;
+      \$3257  = mac_wmux_s1_w2_20;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3242  = \mac_wmux2_s0$1134 ;
+    \$3258  = \mac_wmux2_s0$1134 ;
     if (stall_adv2) begin
-      \$3242  = mac_wmux_s1_w3_20;
+      \$3258  = mac_wmux_s1_w3_20;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3243  = \mac_wmux2_s0$1141 ;
+    \$3259  = \mac_wmux2_s0$1141 ;
     if (stall_adv2) begin
-      \$3243  = mac_wmux_s1_w0_21;
+      \$3259  = mac_wmux_s1_w0_21;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3244  = \mac_wmux2_s0$1143 ;
+    \$3260  = \mac_wmux2_s0$1143 ;
     if (stall_adv2) begin
-      \$3244  = mac_wmux_s1_w1_21;
+      \$3260  = mac_wmux_s1_w1_21;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3245  = \mac_wmux2_s0$1145 ;
+    \$3261  = \mac_wmux2_s0$1145 ;
     if (stall_adv2) begin
-      \$3245  = mac_wmux_s1_w2_21;
+      \$3261  = mac_wmux_s1_w2_21;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3246  = \mac_wmux2_s0$1147 ;
+    \$3262  = \mac_wmux2_s0$1147 ;
     if (stall_adv2) begin
-      \$3246  = mac_wmux_s1_w3_21;
+      \$3262  = mac_wmux_s1_w3_21;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3247  = \mac_wmux2_s0$1154 ;
+    \$3263  = \mac_wmux2_s0$1154 ;
     if (stall_adv2) begin
-      \$3247  = mac_wmux_s1_w0_22;
+      \$3263  = mac_wmux_s1_w0_22;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3248  = \mac_wmux2_s0$1156 ;
+    \$3264  = \mac_wmux2_s0$1156 ;
     if (stall_adv2) begin
-      \$3248  = mac_wmux_s1_w1_22;
+      \$3264  = mac_wmux_s1_w1_22;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3249  = \mac_wmux2_s0$1158 ;
+    \$3265  = \mac_wmux2_s0$1158 ;
     if (stall_adv2) begin
-      \$3249  = mac_wmux_s1_w2_22;
+      \$3265  = mac_wmux_s1_w2_22;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3250  = \mac_wmux2_s0$1160 ;
+    \$3266  = \mac_wmux2_s0$1160 ;
     if (stall_adv2) begin
-      \$3250  = mac_wmux_s1_w3_22;
+      \$3266  = mac_wmux_s1_w3_22;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3251  = \mac_wmux2_s0$1167 ;
+    \$3267  = \mac_wmux2_s0$1167 ;
     if (stall_adv2) begin
-      \$3251  = mac_wmux_s1_w0_23;
+      \$3267  = mac_wmux_s1_w0_23;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3252  = \mac_wmux2_s0$1169 ;
+    \$3268  = \mac_wmux2_s0$1169 ;
     if (stall_adv2) begin
-      \$3252  = mac_wmux_s1_w1_23;
+      \$3268  = mac_wmux_s1_w1_23;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3253  = \mac_wmux2_s0$1171 ;
+    \$3269  = \mac_wmux2_s0$1171 ;
     if (stall_adv2) begin
-      \$3253  = mac_wmux_s1_w2_23;
+      \$3269  = mac_wmux_s1_w2_23;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3254  = \mac_wmux2_s0$1173 ;
+    \$3270  = \mac_wmux2_s0$1173 ;
     if (stall_adv2) begin
-      \$3254  = mac_wmux_s1_w3_23;
+      \$3270  = mac_wmux_s1_w3_23;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3255  = \mac_wmux2_s0$1180 ;
+    \$3271  = \mac_wmux2_s0$1180 ;
     if (stall_adv2) begin
-      \$3255  = mac_wmux_s1_w0_24;
+      \$3271  = mac_wmux_s1_w0_24;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3256  = \mac_wmux2_s0$1182 ;
+    \$3272  = \mac_wmux2_s0$1182 ;
     if (stall_adv2) begin
-      \$3256  = mac_wmux_s1_w1_24;
+      \$3272  = mac_wmux_s1_w1_24;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3257  = \mac_wmux2_s0$1184 ;
+    \$3273  = \mac_wmux2_s0$1184 ;
     if (stall_adv2) begin
-      \$3257  = mac_wmux_s1_w2_24;
+      \$3273  = mac_wmux_s1_w2_24;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3258  = \mac_wmux2_s0$1186 ;
+    \$3274  = \mac_wmux2_s0$1186 ;
     if (stall_adv2) begin
-      \$3258  = mac_wmux_s1_w3_24;
+      \$3274  = mac_wmux_s1_w3_24;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3259  = \mac_wmux2_s0$1193 ;
+    \$3275  = \mac_wmux2_s0$1193 ;
     if (stall_adv2) begin
-      \$3259  = mac_wmux_s1_w0_25;
+      \$3275  = mac_wmux_s1_w0_25;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3260  = \mac_wmux2_s0$1195 ;
+    \$3276  = \mac_wmux2_s0$1195 ;
     if (stall_adv2) begin
-      \$3260  = mac_wmux_s1_w1_25;
+      \$3276  = mac_wmux_s1_w1_25;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3261  = \mac_wmux2_s0$1197 ;
+    \$3277  = \mac_wmux2_s0$1197 ;
     if (stall_adv2) begin
-      \$3261  = mac_wmux_s1_w2_25;
+      \$3277  = mac_wmux_s1_w2_25;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3262  = \mac_wmux2_s0$1199 ;
+    \$3278  = \mac_wmux2_s0$1199 ;
     if (stall_adv2) begin
-      \$3262  = mac_wmux_s1_w3_25;
+      \$3278  = mac_wmux_s1_w3_25;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3263  = \mac_wmux2_s0$1206 ;
+    \$3279  = \mac_wmux2_s0$1206 ;
     if (stall_adv2) begin
-      \$3263  = mac_wmux_s1_w0_26;
+      \$3279  = mac_wmux_s1_w0_26;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3264  = \mac_wmux2_s0$1208 ;
+    \$3280  = \mac_wmux2_s0$1208 ;
     if (stall_adv2) begin
-      \$3264  = mac_wmux_s1_w1_26;
+      \$3280  = mac_wmux_s1_w1_26;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3265  = \mac_wmux2_s0$1210 ;
+    \$3281  = \mac_wmux2_s0$1210 ;
     if (stall_adv2) begin
-      \$3265  = mac_wmux_s1_w2_26;
+      \$3281  = mac_wmux_s1_w2_26;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3266  = \mac_wmux2_s0$1212 ;
+    \$3282  = \mac_wmux2_s0$1212 ;
     if (stall_adv2) begin
-      \$3266  = mac_wmux_s1_w3_26;
+      \$3282  = mac_wmux_s1_w3_26;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3267  = \mac_wmux2_s0$1219 ;
+    \$3283  = \mac_wmux2_s0$1219 ;
     if (stall_adv2) begin
-      \$3267  = mac_wmux_s1_w0_27;
+      \$3283  = mac_wmux_s1_w0_27;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3268  = \mac_wmux2_s0$1221 ;
+    \$3284  = \mac_wmux2_s0$1221 ;
     if (stall_adv2) begin
-      \$3268  = mac_wmux_s1_w1_27;
+      \$3284  = mac_wmux_s1_w1_27;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3269  = \mac_wmux2_s0$1223 ;
+    \$3285  = \mac_wmux2_s0$1223 ;
     if (stall_adv2) begin
-      \$3269  = mac_wmux_s1_w2_27;
+      \$3285  = mac_wmux_s1_w2_27;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3270  = \mac_wmux2_s0$1225 ;
+    \$3286  = \mac_wmux2_s0$1225 ;
     if (stall_adv2) begin
-      \$3270  = mac_wmux_s1_w3_27;
+      \$3286  = mac_wmux_s1_w3_27;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3271  = \mac_wmux2_s0$1232 ;
+    \$3287  = \mac_wmux2_s0$1232 ;
     if (stall_adv2) begin
-      \$3271  = mac_wmux_s1_w0_28;
+      \$3287  = mac_wmux_s1_w0_28;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3272  = \mac_wmux2_s0$1234 ;
+    \$3288  = \mac_wmux2_s0$1234 ;
     if (stall_adv2) begin
-      \$3272  = mac_wmux_s1_w1_28;
+      \$3288  = mac_wmux_s1_w1_28;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3273  = \mac_wmux2_s0$1236 ;
+    \$3289  = \mac_wmux2_s0$1236 ;
     if (stall_adv2) begin
-      \$3273  = mac_wmux_s1_w2_28;
+      \$3289  = mac_wmux_s1_w2_28;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3274  = \mac_wmux2_s0$1238 ;
+    \$3290  = \mac_wmux2_s0$1238 ;
     if (stall_adv2) begin
-      \$3274  = mac_wmux_s1_w3_28;
+      \$3290  = mac_wmux_s1_w3_28;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3275  = \mac_wmux2_s0$1245 ;
+    \$3291  = \mac_wmux2_s0$1245 ;
     if (stall_adv2) begin
-      \$3275  = mac_wmux_s1_w0_29;
+      \$3291  = mac_wmux_s1_w0_29;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3276  = \mac_wmux2_s0$1247 ;
+    \$3292  = \mac_wmux2_s0$1247 ;
     if (stall_adv2) begin
-      \$3276  = mac_wmux_s1_w1_29;
+      \$3292  = mac_wmux_s1_w1_29;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3277  = \mac_wmux2_s0$1249 ;
+    \$3293  = \mac_wmux2_s0$1249 ;
     if (stall_adv2) begin
-      \$3277  = mac_wmux_s1_w2_29;
+      \$3293  = mac_wmux_s1_w2_29;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3278  = \mac_wmux2_s0$1251 ;
+    \$3294  = \mac_wmux2_s0$1251 ;
     if (stall_adv2) begin
-      \$3278  = mac_wmux_s1_w3_29;
+      \$3294  = mac_wmux_s1_w3_29;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3279  = \mac_wmux2_s0$1258 ;
+    \$3295  = \mac_wmux2_s0$1258 ;
     if (stall_adv2) begin
-      \$3279  = \mac_wmux1_s0$868 ;
+      \$3295  = \mac_wmux1_s0$868 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3280  = \mac_wmux2_s0$1260 ;
+    \$3296  = \mac_wmux2_s0$1260 ;
     if (stall_adv2) begin
-      \$3280  = \mac_wmux1_s0$870 ;
+      \$3296  = \mac_wmux1_s0$870 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3281  = \mac_wmux2_s0$1262 ;
+    \$3297  = \mac_wmux2_s0$1262 ;
     if (stall_adv2) begin
-      \$3281  = \mac_wmux1_s0$872 ;
+      \$3297  = \mac_wmux1_s0$872 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3282  = \mac_wmux2_s0$1264 ;
+    \$3298  = \mac_wmux2_s0$1264 ;
     if (stall_adv2) begin
-      \$3282  = \mac_wmux1_s0$874 ;
+      \$3298  = \mac_wmux1_s0$874 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3283  = \mac_wmux2_s0$1271 ;
+    \$3299  = \mac_wmux2_s0$1271 ;
     if (stall_adv2) begin
-      \$3283  = \mac_wmux1_s0$881 ;
+      \$3299  = \mac_wmux1_s0$881 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3284  = \mac_wmux2_s0$1273 ;
+    \$3300  = \mac_wmux2_s0$1273 ;
     if (stall_adv2) begin
-      \$3284  = \mac_wmux1_s0$883 ;
+      \$3300  = \mac_wmux1_s0$883 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3285  = \mac_wmux2_s0$1275 ;
+    \$3301  = \mac_wmux2_s0$1275 ;
     if (stall_adv2) begin
-      \$3285  = \mac_wmux1_s0$885 ;
+      \$3301  = \mac_wmux1_s0$885 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3286  = \mac_wmux2_s0$1277 ;
+    \$3302  = \mac_wmux2_s0$1277 ;
     if (stall_adv2) begin
-      \$3286  = \mac_wmux1_s0$887 ;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3287  = \mac_wmux2_s0$2221 ;
-    if (stall_adv2) begin
-      \$3287  = \mac_wmux1_s0$2203 ;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3288  = \mac_wmux2_s0$2222 ;
-    if (stall_adv2) begin
-      \$3288  = \mac_wmux1_s0$2204 ;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3289  = \mac_wmux2_s0$2223 ;
-    if (stall_adv2) begin
-      \$3289  = \mac_wmux1_s0$2205 ;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3290  = \mac_wmux2_s0$2224 ;
-    if (stall_adv2) begin
-      \$3290  = \mac_wmux1_s0$2206 ;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3291  = \mac_wmux2_s0$2225 ;
-    if (stall_adv2) begin
-      \$3291  = \mac_wmux1_s0$2207 ;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3292  = \mac_wmux2_s0$2226 ;
-    if (stall_adv2) begin
-      \$3292  = \mac_wmux1_s0$2208 ;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3293  = \mac_wmux2_s0$2227 ;
-    if (stall_adv2) begin
-      \$3293  = \mac_wmux1_s0$2209 ;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3294  = \mac_wmux2_s0$2228 ;
-    if (stall_adv2) begin
-      \$3294  = \mac_wmux1_s0$2210 ;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3295  = \mac_wmux2_s0$2229 ;
-    if (stall_adv2) begin
-      \$3295  = \mac_wmux1_s0$2211 ;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3296  = \mac_wmux2_s0$2230 ;
-    if (stall_adv2) begin
-      \$3296  = \mac_wmux1_s0$2212 ;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3297  = \mac_wmux2_s0$2231 ;
-    if (stall_adv2) begin
-      \$3297  = \mac_wmux1_s0$2213 ;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3298  = \mac_wmux2_s0$2232 ;
-    if (stall_adv2) begin
-      \$3298  = \mac_wmux1_s0$2214 ;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3299  = \mac_wmux2_s0$2233 ;
-    if (stall_adv2) begin
-      \$3299  = \mac_wmux1_s0$2215 ;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3300  = \mac_wmux2_s0$2234 ;
-    if (stall_adv2) begin
-      \$3300  = \mac_wmux1_s0$2216 ;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3301  = \mac_wmux2_s0$2235 ;
-    if (stall_adv2) begin
-      \$3301  = \mac_wmux1_s0$2217 ;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3302  = \mac_wmux2_s0$2236 ;
-    if (stall_adv2) begin
-      \$3302  = \mac_wmux1_s0$2218 ;
+      \$3302  = \mac_wmux1_s0$887 ;
     end
   end
   always @* begin
@@ -18017,1468 +18236,1468 @@ module nm_spmac_16_32_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3304  = mac_wmux2_valid_s0;
+    \$3304  = \mac_wmux2_s0$2238 ;
     if (stall_adv2) begin
-      \$3304  = mac_wmux1_valid_s0;
+      \$3304  = \mac_wmux1_s0$2220 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3305  = \mac_wmux2_s0$2239 ;
+    if (stall_adv2) begin
+      \$3305  = \mac_wmux1_s0$2221 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3306  = \mac_wmux2_s0$2240 ;
+    if (stall_adv2) begin
+      \$3306  = \mac_wmux1_s0$2222 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3307  = \mac_wmux2_s0$2241 ;
+    if (stall_adv2) begin
+      \$3307  = \mac_wmux1_s0$2223 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3308  = \mac_wmux2_s0$2242 ;
+    if (stall_adv2) begin
+      \$3308  = \mac_wmux1_s0$2224 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3309  = \mac_wmux2_s0$2243 ;
+    if (stall_adv2) begin
+      \$3309  = \mac_wmux1_s0$2225 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3310  = \mac_wmux2_s0$2244 ;
+    if (stall_adv2) begin
+      \$3310  = \mac_wmux1_s0$2226 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3311  = \mac_wmux2_s0$2245 ;
+    if (stall_adv2) begin
+      \$3311  = \mac_wmux1_s0$2227 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3312  = \mac_wmux2_s0$2246 ;
+    if (stall_adv2) begin
+      \$3312  = \mac_wmux1_s0$2228 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3313  = \mac_wmux2_s0$2247 ;
+    if (stall_adv2) begin
+      \$3313  = \mac_wmux1_s0$2229 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3314  = \mac_wmux2_s0$2248 ;
+    if (stall_adv2) begin
+      \$3314  = \mac_wmux1_s0$2230 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3315  = \mac_wmux2_s0$2249 ;
+    if (stall_adv2) begin
+      \$3315  = \mac_wmux1_s0$2231 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3316  = \mac_wmux2_s0$2250 ;
+    if (stall_adv2) begin
+      \$3316  = \mac_wmux1_s0$2232 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3317  = \mac_wmux2_s0$2251 ;
+    if (stall_adv2) begin
+      \$3317  = \mac_wmux1_s0$2233 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3318  = \mac_wmux2_s0$2252 ;
+    if (stall_adv2) begin
+      \$3318  = \mac_wmux1_s0$2234 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3319  = \mac_wmux2_s0$2253 ;
+    if (stall_adv2) begin
+      \$3319  = \mac_wmux1_s0$2235 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3320  = mac_wmux2_valid_s0;
+    if (stall_adv2) begin
+      \$3320  = mac_wmux1_valid_s0;
     end
     if (rst) begin
-      \$3304  = 1'h0;
+      \$3320  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3305  = \mac_wmux3_s0$1284 ;
+    \$3321  = \mac_wmux3_s0$1284 ;
     if (stall_adv3) begin
-      \$3305  = mac_wmux_s2_v0;
+      \$3321  = mac_wmux_s2_v0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3306  = \mac_wmux3_s0$1303 ;
+    \$3322  = \mac_wmux3_s0$1303 ;
     if (stall_adv3) begin
-      \$3306  = mac_wmux_s2_v1;
+      \$3322  = mac_wmux_s2_v1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3307  = \mac_wmux3_s0$1322 ;
+    \$3323  = \mac_wmux3_s0$1322 ;
     if (stall_adv3) begin
-      \$3307  = mac_wmux_s2_v2;
+      \$3323  = mac_wmux_s2_v2;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3308  = \mac_wmux3_s0$1341 ;
+    \$3324  = \mac_wmux3_s0$1341 ;
     if (stall_adv3) begin
-      \$3308  = mac_wmux_s2_v3;
+      \$3324  = mac_wmux_s2_v3;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3309  = \mac_wmux3_s0$1360 ;
+    \$3325  = \mac_wmux3_s0$1360 ;
     if (stall_adv3) begin
-      \$3309  = mac_wmux_s2_v4;
+      \$3325  = mac_wmux_s2_v4;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3310  = \mac_wmux3_s0$1379 ;
+    \$3326  = \mac_wmux3_s0$1379 ;
     if (stall_adv3) begin
-      \$3310  = mac_wmux_s2_v5;
+      \$3326  = mac_wmux_s2_v5;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3311  = \mac_wmux3_s0$1398 ;
+    \$3327  = \mac_wmux3_s0$1398 ;
     if (stall_adv3) begin
-      \$3311  = mac_wmux_s2_v6;
+      \$3327  = mac_wmux_s2_v6;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3312  = \mac_wmux3_s0$1417 ;
+    \$3328  = \mac_wmux3_s0$1417 ;
     if (stall_adv3) begin
-      \$3312  = mac_wmux_s2_v7;
+      \$3328  = mac_wmux_s2_v7;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3313  = mac_wmux3_s0;
+    \$3329  = mac_wmux3_s0;
     if (stall_adv3) begin
-      \$3313  = mac_wmux_s2_v8;
+      \$3329  = mac_wmux_s2_v8;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3314  = \mac_wmux3_s0$1300 ;
+    \$3330  = \mac_wmux3_s0$1300 ;
     if (stall_adv3) begin
-      \$3314  = mac_wmux_s2_v9;
+      \$3330  = mac_wmux_s2_v9;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3315  = \mac_wmux3_s0$1319 ;
+    \$3331  = \mac_wmux3_s0$1319 ;
     if (stall_adv3) begin
-      \$3315  = mac_wmux_s2_v10;
+      \$3331  = mac_wmux_s2_v10;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3316  = \mac_wmux3_s0$1338 ;
+    \$3332  = \mac_wmux3_s0$1338 ;
     if (stall_adv3) begin
-      \$3316  = mac_wmux_s2_v11;
+      \$3332  = mac_wmux_s2_v11;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3317  = \mac_wmux3_s0$1357 ;
+    \$3333  = \mac_wmux3_s0$1357 ;
     if (stall_adv3) begin
-      \$3317  = mac_wmux_s2_v12;
+      \$3333  = mac_wmux_s2_v12;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3318  = \mac_wmux3_s0$1376 ;
+    \$3334  = \mac_wmux3_s0$1376 ;
     if (stall_adv3) begin
-      \$3318  = mac_wmux_s2_v13;
+      \$3334  = mac_wmux_s2_v13;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3319  = \mac_wmux3_s0$1395 ;
+    \$3335  = \mac_wmux3_s0$1395 ;
     if (stall_adv3) begin
-      \$3319  = mac_wmux_s2_v14;
+      \$3335  = mac_wmux_s2_v14;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3320  = \mac_wmux3_s0$1414 ;
+    \$3336  = \mac_wmux3_s0$1414 ;
     if (stall_adv3) begin
-      \$3320  = mac_wmux_s2_v15;
+      \$3336  = mac_wmux_s2_v15;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3321  = \mac_wmux3_s0$1433 ;
+    \$3337  = \mac_wmux3_s0$1433 ;
     if (stall_adv3) begin
-      \$3321  = mac_wmux_s2_v16;
+      \$3337  = mac_wmux_s2_v16;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3322  = \mac_wmux3_s0$1446 ;
+    \$3338  = \mac_wmux3_s0$1446 ;
     if (stall_adv3) begin
-      \$3322  = mac_wmux_s2_v17;
+      \$3338  = mac_wmux_s2_v17;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3323  = \mac_wmux3_s0$1459 ;
+    \$3339  = \mac_wmux3_s0$1459 ;
     if (stall_adv3) begin
-      \$3323  = mac_wmux_s2_v18;
+      \$3339  = mac_wmux_s2_v18;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3324  = \mac_wmux3_s0$1472 ;
+    \$3340  = \mac_wmux3_s0$1472 ;
     if (stall_adv3) begin
-      \$3324  = mac_wmux_s2_v19;
+      \$3340  = mac_wmux_s2_v19;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3325  = \mac_wmux3_s0$1485 ;
+    \$3341  = \mac_wmux3_s0$1485 ;
     if (stall_adv3) begin
-      \$3325  = mac_wmux_s2_v20;
+      \$3341  = mac_wmux_s2_v20;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3326  = \mac_wmux3_s0$1498 ;
+    \$3342  = \mac_wmux3_s0$1498 ;
     if (stall_adv3) begin
-      \$3326  = mac_wmux_s2_v21;
+      \$3342  = mac_wmux_s2_v21;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3327  = \mac_wmux3_s0$1511 ;
+    \$3343  = \mac_wmux3_s0$1511 ;
     if (stall_adv3) begin
-      \$3327  = mac_wmux_s2_v22;
+      \$3343  = mac_wmux_s2_v22;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3328  = \mac_wmux3_s0$1524 ;
+    \$3344  = \mac_wmux3_s0$1524 ;
     if (stall_adv3) begin
-      \$3328  = mac_wmux_s2_v23;
+      \$3344  = mac_wmux_s2_v23;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3329  = \mac_wmux3_s0$1537 ;
+    \$3345  = \mac_wmux3_s0$1537 ;
     if (stall_adv3) begin
-      \$3329  = mac_wmux_s2_v24;
+      \$3345  = mac_wmux_s2_v24;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3330  = \mac_wmux3_s0$1550 ;
+    \$3346  = \mac_wmux3_s0$1550 ;
     if (stall_adv3) begin
-      \$3330  = mac_wmux_s2_v25;
+      \$3346  = mac_wmux_s2_v25;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3331  = \mac_wmux3_s0$1563 ;
+    \$3347  = \mac_wmux3_s0$1563 ;
     if (stall_adv3) begin
-      \$3331  = mac_wmux_s2_v26;
+      \$3347  = mac_wmux_s2_v26;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3332  = \mac_wmux3_s0$1576 ;
+    \$3348  = \mac_wmux3_s0$1576 ;
     if (stall_adv3) begin
-      \$3332  = mac_wmux_s2_v27;
+      \$3348  = mac_wmux_s2_v27;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3333  = \mac_wmux3_s0$1589 ;
+    \$3349  = \mac_wmux3_s0$1589 ;
     if (stall_adv3) begin
-      \$3333  = \$2617 ;
+      \$3349  = \$2625 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3334  = \mac_wmux3_s0$1602 ;
+    \$3350  = \mac_wmux3_s0$1602 ;
     if (stall_adv3) begin
-      \$3334  = \$2619 ;
+      \$3350  = \$2627 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3335  = \mac_wmux3_s0$1615 ;
+    \$3351  = \mac_wmux3_s0$1615 ;
     if (stall_adv3) begin
-      \$3335  = \$2621 ;
+      \$3351  = \$2629 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3336  = \mac_wmux3_s0$1628 ;
+    \$3352  = \mac_wmux3_s0$1628 ;
     if (stall_adv3) begin
-      \$3336  = \$2623 ;
+      \$3352  = \$2631 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3337  = \mac_wmux3_s0$1285 ;
+    \$3353  = \mac_wmux3_s0$1285 ;
     if (stall_adv3) begin
-      \$3337  = mac_wmux_s2_d0;
+      \$3353  = mac_wmux_s2_d0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3338  = \mac_wmux3_s0$1304 ;
+    \$3354  = \mac_wmux3_s0$1304 ;
     if (stall_adv3) begin
-      \$3338  = mac_wmux_s2_d1;
+      \$3354  = mac_wmux_s2_d1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3339  = \mac_wmux3_s0$1323 ;
+    \$3355  = \mac_wmux3_s0$1323 ;
     if (stall_adv3) begin
-      \$3339  = mac_wmux_s2_d2;
+      \$3355  = mac_wmux_s2_d2;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3340  = \mac_wmux3_s0$1342 ;
+    \$3356  = \mac_wmux3_s0$1342 ;
     if (stall_adv3) begin
-      \$3340  = mac_wmux_s2_d3;
+      \$3356  = mac_wmux_s2_d3;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3341  = \mac_wmux3_s0$1361 ;
+    \$3357  = \mac_wmux3_s0$1361 ;
     if (stall_adv3) begin
-      \$3341  = mac_wmux_s2_d4;
+      \$3357  = mac_wmux_s2_d4;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3342  = \mac_wmux3_s0$1380 ;
+    \$3358  = \mac_wmux3_s0$1380 ;
     if (stall_adv3) begin
-      \$3342  = mac_wmux_s2_d5;
+      \$3358  = mac_wmux_s2_d5;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3343  = \mac_wmux3_s0$1399 ;
+    \$3359  = \mac_wmux3_s0$1399 ;
     if (stall_adv3) begin
-      \$3343  = mac_wmux_s2_d6;
+      \$3359  = mac_wmux_s2_d6;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3344  = \mac_wmux3_s0$1418 ;
+    \$3360  = \mac_wmux3_s0$1418 ;
     if (stall_adv3) begin
-      \$3344  = mac_wmux_s2_d7;
+      \$3360  = mac_wmux_s2_d7;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3345  = \mac_wmux3_s0$1282 ;
+    \$3361  = \mac_wmux3_s0$1282 ;
     if (stall_adv3) begin
-      \$3345  = mac_wmux_s2_d8;
+      \$3361  = mac_wmux_s2_d8;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3346  = \mac_wmux3_s0$1301 ;
+    \$3362  = \mac_wmux3_s0$1301 ;
     if (stall_adv3) begin
-      \$3346  = mac_wmux_s2_d9;
+      \$3362  = mac_wmux_s2_d9;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3347  = \mac_wmux3_s0$1320 ;
+    \$3363  = \mac_wmux3_s0$1320 ;
     if (stall_adv3) begin
-      \$3347  = mac_wmux_s2_d10;
+      \$3363  = mac_wmux_s2_d10;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3348  = \mac_wmux3_s0$1339 ;
+    \$3364  = \mac_wmux3_s0$1339 ;
     if (stall_adv3) begin
-      \$3348  = mac_wmux_s2_d11;
+      \$3364  = mac_wmux_s2_d11;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3349  = \mac_wmux3_s0$1358 ;
+    \$3365  = \mac_wmux3_s0$1358 ;
     if (stall_adv3) begin
-      \$3349  = mac_wmux_s2_d12;
+      \$3365  = mac_wmux_s2_d12;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3350  = \mac_wmux3_s0$1377 ;
+    \$3366  = \mac_wmux3_s0$1377 ;
     if (stall_adv3) begin
-      \$3350  = mac_wmux_s2_d13;
+      \$3366  = mac_wmux_s2_d13;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3351  = \mac_wmux3_s0$1396 ;
+    \$3367  = \mac_wmux3_s0$1396 ;
     if (stall_adv3) begin
-      \$3351  = mac_wmux_s2_d14;
+      \$3367  = mac_wmux_s2_d14;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3352  = \mac_wmux3_s0$1415 ;
+    \$3368  = \mac_wmux3_s0$1415 ;
     if (stall_adv3) begin
-      \$3352  = mac_wmux_s2_d15;
+      \$3368  = mac_wmux_s2_d15;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3353  = \mac_wmux3_s0$1434 ;
+    \$3369  = \mac_wmux3_s0$1434 ;
     if (stall_adv3) begin
-      \$3353  = mac_wmux_s2_d16;
+      \$3369  = mac_wmux_s2_d16;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3354  = \mac_wmux3_s0$1447 ;
+    \$3370  = \mac_wmux3_s0$1447 ;
     if (stall_adv3) begin
-      \$3354  = mac_wmux_s2_d17;
+      \$3370  = mac_wmux_s2_d17;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3355  = \mac_wmux3_s0$1460 ;
+    \$3371  = \mac_wmux3_s0$1460 ;
     if (stall_adv3) begin
-      \$3355  = mac_wmux_s2_d18;
+      \$3371  = mac_wmux_s2_d18;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3356  = \mac_wmux3_s0$1473 ;
+    \$3372  = \mac_wmux3_s0$1473 ;
     if (stall_adv3) begin
-      \$3356  = mac_wmux_s2_d19;
+      \$3372  = mac_wmux_s2_d19;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3357  = \mac_wmux3_s0$1486 ;
+    \$3373  = \mac_wmux3_s0$1486 ;
     if (stall_adv3) begin
-      \$3357  = mac_wmux_s2_d20;
+      \$3373  = mac_wmux_s2_d20;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3358  = \mac_wmux3_s0$1499 ;
+    \$3374  = \mac_wmux3_s0$1499 ;
     if (stall_adv3) begin
-      \$3358  = mac_wmux_s2_d21;
+      \$3374  = mac_wmux_s2_d21;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3359  = \mac_wmux3_s0$1512 ;
+    \$3375  = \mac_wmux3_s0$1512 ;
     if (stall_adv3) begin
-      \$3359  = mac_wmux_s2_d22;
+      \$3375  = mac_wmux_s2_d22;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3360  = \mac_wmux3_s0$1525 ;
+    \$3376  = \mac_wmux3_s0$1525 ;
     if (stall_adv3) begin
-      \$3360  = mac_wmux_s2_d23;
+      \$3376  = mac_wmux_s2_d23;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3361  = \mac_wmux3_s0$1538 ;
+    \$3377  = \mac_wmux3_s0$1538 ;
     if (stall_adv3) begin
-      \$3361  = mac_wmux_s2_d24;
+      \$3377  = mac_wmux_s2_d24;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3362  = \mac_wmux3_s0$1551 ;
+    \$3378  = \mac_wmux3_s0$1551 ;
     if (stall_adv3) begin
-      \$3362  = mac_wmux_s2_d25;
+      \$3378  = mac_wmux_s2_d25;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3363  = \mac_wmux3_s0$1564 ;
+    \$3379  = \mac_wmux3_s0$1564 ;
     if (stall_adv3) begin
-      \$3363  = mac_wmux_s2_d26;
+      \$3379  = mac_wmux_s2_d26;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3364  = \mac_wmux3_s0$1577 ;
+    \$3380  = \mac_wmux3_s0$1577 ;
     if (stall_adv3) begin
-      \$3364  = mac_wmux_s2_d27;
+      \$3380  = mac_wmux_s2_d27;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3365  = \mac_wmux3_s0$1590 ;
+    \$3381  = \mac_wmux3_s0$1590 ;
     if (stall_adv3) begin
-      \$3365  = \mac_wmux2_s0$1228 ;
+      \$3381  = \mac_wmux2_s0$1228 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3366  = \mac_wmux3_s0$1603 ;
+    \$3382  = \mac_wmux3_s0$1603 ;
     if (stall_adv3) begin
-      \$3366  = \mac_wmux2_s0$1241 ;
+      \$3382  = \mac_wmux2_s0$1241 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3367  = \mac_wmux3_s0$1616 ;
+    \$3383  = \mac_wmux3_s0$1616 ;
     if (stall_adv3) begin
-      \$3367  = \mac_wmux2_s0$1254 ;
+      \$3383  = \mac_wmux2_s0$1254 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3368  = \mac_wmux3_s0$1629 ;
+    \$3384  = \mac_wmux3_s0$1629 ;
     if (stall_adv3) begin
-      \$3368  = \mac_wmux2_s0$1267 ;
+      \$3384  = \mac_wmux2_s0$1267 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3369  = \mac_wmux3_s0$1288 ;
+    \$3385  = \mac_wmux3_s0$1288 ;
     if (stall_adv3) begin
-      \$3369  = mac_wmux_s2_w0_0;
+      \$3385  = mac_wmux_s2_w0_0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3370  = \mac_wmux3_s0$1291 ;
+    \$3386  = \mac_wmux3_s0$1291 ;
     if (stall_adv3) begin
-      \$3370  = mac_wmux_s2_w1_0;
+      \$3386  = mac_wmux_s2_w1_0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3371  = \mac_wmux3_s0$1294 ;
+    \$3387  = \mac_wmux3_s0$1294 ;
     if (stall_adv3) begin
-      \$3371  = mac_wmux_s2_w2_0;
+      \$3387  = mac_wmux_s2_w2_0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3372  = \mac_wmux3_s0$1297 ;
+    \$3388  = \mac_wmux3_s0$1297 ;
     if (stall_adv3) begin
-      \$3372  = mac_wmux_s2_w3_0;
+      \$3388  = mac_wmux_s2_w3_0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3373  = \mac_wmux3_s0$1307 ;
+    \$3389  = \mac_wmux3_s0$1307 ;
     if (stall_adv3) begin
-      \$3373  = mac_wmux_s2_w0_1;
+      \$3389  = mac_wmux_s2_w0_1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3374  = \mac_wmux3_s0$1310 ;
+    \$3390  = \mac_wmux3_s0$1310 ;
     if (stall_adv3) begin
-      \$3374  = mac_wmux_s2_w1_1;
+      \$3390  = mac_wmux_s2_w1_1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3375  = \mac_wmux3_s0$1313 ;
+    \$3391  = \mac_wmux3_s0$1313 ;
     if (stall_adv3) begin
-      \$3375  = mac_wmux_s2_w2_1;
+      \$3391  = mac_wmux_s2_w2_1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3376  = \mac_wmux3_s0$1316 ;
+    \$3392  = \mac_wmux3_s0$1316 ;
     if (stall_adv3) begin
-      \$3376  = mac_wmux_s2_w3_1;
+      \$3392  = mac_wmux_s2_w3_1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3377  = \mac_wmux3_s0$1326 ;
+    \$3393  = \mac_wmux3_s0$1326 ;
     if (stall_adv3) begin
-      \$3377  = mac_wmux_s2_w0_2;
+      \$3393  = mac_wmux_s2_w0_2;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3378  = \mac_wmux3_s0$1329 ;
+    \$3394  = \mac_wmux3_s0$1329 ;
     if (stall_adv3) begin
-      \$3378  = mac_wmux_s2_w1_2;
+      \$3394  = mac_wmux_s2_w1_2;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3379  = \mac_wmux3_s0$1332 ;
+    \$3395  = \mac_wmux3_s0$1332 ;
     if (stall_adv3) begin
-      \$3379  = mac_wmux_s2_w2_2;
+      \$3395  = mac_wmux_s2_w2_2;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3380  = \mac_wmux3_s0$1335 ;
+    \$3396  = \mac_wmux3_s0$1335 ;
     if (stall_adv3) begin
-      \$3380  = mac_wmux_s2_w3_2;
+      \$3396  = mac_wmux_s2_w3_2;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3381  = \mac_wmux3_s0$1345 ;
+    \$3397  = \mac_wmux3_s0$1345 ;
     if (stall_adv3) begin
-      \$3381  = mac_wmux_s2_w0_3;
+      \$3397  = mac_wmux_s2_w0_3;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3382  = \mac_wmux3_s0$1348 ;
+    \$3398  = \mac_wmux3_s0$1348 ;
     if (stall_adv3) begin
-      \$3382  = mac_wmux_s2_w1_3;
+      \$3398  = mac_wmux_s2_w1_3;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3383  = \mac_wmux3_s0$1351 ;
+    \$3399  = \mac_wmux3_s0$1351 ;
     if (stall_adv3) begin
-      \$3383  = mac_wmux_s2_w2_3;
+      \$3399  = mac_wmux_s2_w2_3;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3384  = \mac_wmux3_s0$1354 ;
+    \$3400  = \mac_wmux3_s0$1354 ;
     if (stall_adv3) begin
-      \$3384  = mac_wmux_s2_w3_3;
+      \$3400  = mac_wmux_s2_w3_3;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3385  = \mac_wmux3_s0$1364 ;
+    \$3401  = \mac_wmux3_s0$1364 ;
     if (stall_adv3) begin
-      \$3385  = mac_wmux_s2_w0_4;
+      \$3401  = mac_wmux_s2_w0_4;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3386  = \mac_wmux3_s0$1367 ;
+    \$3402  = \mac_wmux3_s0$1367 ;
     if (stall_adv3) begin
-      \$3386  = mac_wmux_s2_w1_4;
+      \$3402  = mac_wmux_s2_w1_4;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3387  = \mac_wmux3_s0$1370 ;
+    \$3403  = \mac_wmux3_s0$1370 ;
     if (stall_adv3) begin
-      \$3387  = mac_wmux_s2_w2_4;
+      \$3403  = mac_wmux_s2_w2_4;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3388  = \mac_wmux3_s0$1373 ;
+    \$3404  = \mac_wmux3_s0$1373 ;
     if (stall_adv3) begin
-      \$3388  = mac_wmux_s2_w3_4;
+      \$3404  = mac_wmux_s2_w3_4;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3389  = \mac_wmux3_s0$1383 ;
+    \$3405  = \mac_wmux3_s0$1383 ;
     if (stall_adv3) begin
-      \$3389  = mac_wmux_s2_w0_5;
+      \$3405  = mac_wmux_s2_w0_5;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3390  = \mac_wmux3_s0$1386 ;
+    \$3406  = \mac_wmux3_s0$1386 ;
     if (stall_adv3) begin
-      \$3390  = mac_wmux_s2_w1_5;
+      \$3406  = mac_wmux_s2_w1_5;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3391  = \mac_wmux3_s0$1389 ;
+    \$3407  = \mac_wmux3_s0$1389 ;
     if (stall_adv3) begin
-      \$3391  = mac_wmux_s2_w2_5;
+      \$3407  = mac_wmux_s2_w2_5;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3392  = \mac_wmux3_s0$1392 ;
+    \$3408  = \mac_wmux3_s0$1392 ;
     if (stall_adv3) begin
-      \$3392  = mac_wmux_s2_w3_5;
+      \$3408  = mac_wmux_s2_w3_5;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3393  = \mac_wmux3_s0$1402 ;
+    \$3409  = \mac_wmux3_s0$1402 ;
     if (stall_adv3) begin
-      \$3393  = mac_wmux_s2_w0_6;
+      \$3409  = mac_wmux_s2_w0_6;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3394  = \mac_wmux3_s0$1405 ;
+    \$3410  = \mac_wmux3_s0$1405 ;
     if (stall_adv3) begin
-      \$3394  = mac_wmux_s2_w1_6;
+      \$3410  = mac_wmux_s2_w1_6;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3395  = \mac_wmux3_s0$1408 ;
+    \$3411  = \mac_wmux3_s0$1408 ;
     if (stall_adv3) begin
-      \$3395  = mac_wmux_s2_w2_6;
+      \$3411  = mac_wmux_s2_w2_6;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3396  = \mac_wmux3_s0$1411 ;
+    \$3412  = \mac_wmux3_s0$1411 ;
     if (stall_adv3) begin
-      \$3396  = mac_wmux_s2_w3_6;
+      \$3412  = mac_wmux_s2_w3_6;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3397  = \mac_wmux3_s0$1421 ;
+    \$3413  = \mac_wmux3_s0$1421 ;
     if (stall_adv3) begin
-      \$3397  = mac_wmux_s2_w0_7;
+      \$3413  = mac_wmux_s2_w0_7;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3398  = \mac_wmux3_s0$1424 ;
+    \$3414  = \mac_wmux3_s0$1424 ;
     if (stall_adv3) begin
-      \$3398  = mac_wmux_s2_w1_7;
+      \$3414  = mac_wmux_s2_w1_7;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3399  = \mac_wmux3_s0$1427 ;
+    \$3415  = \mac_wmux3_s0$1427 ;
     if (stall_adv3) begin
-      \$3399  = mac_wmux_s2_w2_7;
+      \$3415  = mac_wmux_s2_w2_7;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3400  = \mac_wmux3_s0$1430 ;
+    \$3416  = \mac_wmux3_s0$1430 ;
     if (stall_adv3) begin
-      \$3400  = mac_wmux_s2_w3_7;
+      \$3416  = mac_wmux_s2_w3_7;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3401  = \mac_wmux3_s0$1289 ;
+    \$3417  = \mac_wmux3_s0$1289 ;
     if (stall_adv3) begin
-      \$3401  = mac_wmux_s2_w0_8;
+      \$3417  = mac_wmux_s2_w0_8;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3402  = \mac_wmux3_s0$1292 ;
+    \$3418  = \mac_wmux3_s0$1292 ;
     if (stall_adv3) begin
-      \$3402  = mac_wmux_s2_w1_8;
+      \$3418  = mac_wmux_s2_w1_8;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3403  = \mac_wmux3_s0$1295 ;
+    \$3419  = \mac_wmux3_s0$1295 ;
     if (stall_adv3) begin
-      \$3403  = mac_wmux_s2_w2_8;
+      \$3419  = mac_wmux_s2_w2_8;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3404  = \mac_wmux3_s0$1298 ;
+    \$3420  = \mac_wmux3_s0$1298 ;
     if (stall_adv3) begin
-      \$3404  = mac_wmux_s2_w3_8;
+      \$3420  = mac_wmux_s2_w3_8;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3405  = \mac_wmux3_s0$1308 ;
+    \$3421  = \mac_wmux3_s0$1308 ;
     if (stall_adv3) begin
-      \$3405  = mac_wmux_s2_w0_9;
+      \$3421  = mac_wmux_s2_w0_9;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3406  = \mac_wmux3_s0$1311 ;
+    \$3422  = \mac_wmux3_s0$1311 ;
     if (stall_adv3) begin
-      \$3406  = mac_wmux_s2_w1_9;
+      \$3422  = mac_wmux_s2_w1_9;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3407  = \mac_wmux3_s0$1314 ;
+    \$3423  = \mac_wmux3_s0$1314 ;
     if (stall_adv3) begin
-      \$3407  = mac_wmux_s2_w2_9;
+      \$3423  = mac_wmux_s2_w2_9;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3408  = \mac_wmux3_s0$1317 ;
+    \$3424  = \mac_wmux3_s0$1317 ;
     if (stall_adv3) begin
-      \$3408  = mac_wmux_s2_w3_9;
+      \$3424  = mac_wmux_s2_w3_9;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3409  = \mac_wmux3_s0$1327 ;
+    \$3425  = \mac_wmux3_s0$1327 ;
     if (stall_adv3) begin
-      \$3409  = mac_wmux_s2_w0_10;
+      \$3425  = mac_wmux_s2_w0_10;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3410  = \mac_wmux3_s0$1330 ;
+    \$3426  = \mac_wmux3_s0$1330 ;
     if (stall_adv3) begin
-      \$3410  = mac_wmux_s2_w1_10;
+      \$3426  = mac_wmux_s2_w1_10;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3411  = \mac_wmux3_s0$1333 ;
+    \$3427  = \mac_wmux3_s0$1333 ;
     if (stall_adv3) begin
-      \$3411  = mac_wmux_s2_w2_10;
+      \$3427  = mac_wmux_s2_w2_10;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3412  = \mac_wmux3_s0$1336 ;
+    \$3428  = \mac_wmux3_s0$1336 ;
     if (stall_adv3) begin
-      \$3412  = mac_wmux_s2_w3_10;
+      \$3428  = mac_wmux_s2_w3_10;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3413  = \mac_wmux3_s0$1346 ;
+    \$3429  = \mac_wmux3_s0$1346 ;
     if (stall_adv3) begin
-      \$3413  = mac_wmux_s2_w0_11;
+      \$3429  = mac_wmux_s2_w0_11;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3414  = \mac_wmux3_s0$1349 ;
+    \$3430  = \mac_wmux3_s0$1349 ;
     if (stall_adv3) begin
-      \$3414  = mac_wmux_s2_w1_11;
+      \$3430  = mac_wmux_s2_w1_11;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3415  = \mac_wmux3_s0$1352 ;
+    \$3431  = \mac_wmux3_s0$1352 ;
     if (stall_adv3) begin
-      \$3415  = mac_wmux_s2_w2_11;
+      \$3431  = mac_wmux_s2_w2_11;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3416  = \mac_wmux3_s0$1355 ;
+    \$3432  = \mac_wmux3_s0$1355 ;
     if (stall_adv3) begin
-      \$3416  = mac_wmux_s2_w3_11;
+      \$3432  = mac_wmux_s2_w3_11;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3417  = \mac_wmux3_s0$1365 ;
+    \$3433  = \mac_wmux3_s0$1365 ;
     if (stall_adv3) begin
-      \$3417  = mac_wmux_s2_w0_12;
+      \$3433  = mac_wmux_s2_w0_12;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3418  = \mac_wmux3_s0$1368 ;
+    \$3434  = \mac_wmux3_s0$1368 ;
     if (stall_adv3) begin
-      \$3418  = mac_wmux_s2_w1_12;
+      \$3434  = mac_wmux_s2_w1_12;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3419  = \mac_wmux3_s0$1371 ;
+    \$3435  = \mac_wmux3_s0$1371 ;
     if (stall_adv3) begin
-      \$3419  = mac_wmux_s2_w2_12;
+      \$3435  = mac_wmux_s2_w2_12;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3420  = \mac_wmux3_s0$1374 ;
+    \$3436  = \mac_wmux3_s0$1374 ;
     if (stall_adv3) begin
-      \$3420  = mac_wmux_s2_w3_12;
+      \$3436  = mac_wmux_s2_w3_12;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3421  = \mac_wmux3_s0$1384 ;
+    \$3437  = \mac_wmux3_s0$1384 ;
     if (stall_adv3) begin
-      \$3421  = mac_wmux_s2_w0_13;
+      \$3437  = mac_wmux_s2_w0_13;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3422  = \mac_wmux3_s0$1387 ;
+    \$3438  = \mac_wmux3_s0$1387 ;
     if (stall_adv3) begin
-      \$3422  = mac_wmux_s2_w1_13;
+      \$3438  = mac_wmux_s2_w1_13;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3423  = \mac_wmux3_s0$1390 ;
+    \$3439  = \mac_wmux3_s0$1390 ;
     if (stall_adv3) begin
-      \$3423  = mac_wmux_s2_w2_13;
+      \$3439  = mac_wmux_s2_w2_13;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3424  = \mac_wmux3_s0$1393 ;
+    \$3440  = \mac_wmux3_s0$1393 ;
     if (stall_adv3) begin
-      \$3424  = mac_wmux_s2_w3_13;
+      \$3440  = mac_wmux_s2_w3_13;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3425  = \mac_wmux3_s0$1403 ;
+    \$3441  = \mac_wmux3_s0$1403 ;
     if (stall_adv3) begin
-      \$3425  = mac_wmux_s2_w0_14;
+      \$3441  = mac_wmux_s2_w0_14;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3426  = \mac_wmux3_s0$1406 ;
+    \$3442  = \mac_wmux3_s0$1406 ;
     if (stall_adv3) begin
-      \$3426  = mac_wmux_s2_w1_14;
+      \$3442  = mac_wmux_s2_w1_14;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3427  = \mac_wmux3_s0$1409 ;
+    \$3443  = \mac_wmux3_s0$1409 ;
     if (stall_adv3) begin
-      \$3427  = mac_wmux_s2_w2_14;
+      \$3443  = mac_wmux_s2_w2_14;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3428  = \mac_wmux3_s0$1412 ;
+    \$3444  = \mac_wmux3_s0$1412 ;
     if (stall_adv3) begin
-      \$3428  = mac_wmux_s2_w3_14;
+      \$3444  = mac_wmux_s2_w3_14;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3429  = \mac_wmux3_s0$1422 ;
+    \$3445  = \mac_wmux3_s0$1422 ;
     if (stall_adv3) begin
-      \$3429  = mac_wmux_s2_w0_15;
+      \$3445  = mac_wmux_s2_w0_15;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3430  = \mac_wmux3_s0$1425 ;
+    \$3446  = \mac_wmux3_s0$1425 ;
     if (stall_adv3) begin
-      \$3430  = mac_wmux_s2_w1_15;
+      \$3446  = mac_wmux_s2_w1_15;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3431  = \mac_wmux3_s0$1428 ;
+    \$3447  = \mac_wmux3_s0$1428 ;
     if (stall_adv3) begin
-      \$3431  = mac_wmux_s2_w2_15;
+      \$3447  = mac_wmux_s2_w2_15;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3432  = \mac_wmux3_s0$1431 ;
+    \$3448  = \mac_wmux3_s0$1431 ;
     if (stall_adv3) begin
-      \$3432  = mac_wmux_s2_w3_15;
+      \$3448  = mac_wmux_s2_w3_15;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3433  = \mac_wmux3_s0$1438 ;
+    \$3449  = \mac_wmux3_s0$1438 ;
     if (stall_adv3) begin
-      \$3433  = mac_wmux_s2_w0_16;
+      \$3449  = mac_wmux_s2_w0_16;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3434  = \mac_wmux3_s0$1440 ;
+    \$3450  = \mac_wmux3_s0$1440 ;
     if (stall_adv3) begin
-      \$3434  = mac_wmux_s2_w1_16;
+      \$3450  = mac_wmux_s2_w1_16;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3435  = \mac_wmux3_s0$1442 ;
+    \$3451  = \mac_wmux3_s0$1442 ;
     if (stall_adv3) begin
-      \$3435  = mac_wmux_s2_w2_16;
+      \$3451  = mac_wmux_s2_w2_16;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3436  = \mac_wmux3_s0$1444 ;
+    \$3452  = \mac_wmux3_s0$1444 ;
     if (stall_adv3) begin
-      \$3436  = mac_wmux_s2_w3_16;
+      \$3452  = mac_wmux_s2_w3_16;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3437  = \mac_wmux3_s0$1451 ;
+    \$3453  = \mac_wmux3_s0$1451 ;
     if (stall_adv3) begin
-      \$3437  = mac_wmux_s2_w0_17;
+      \$3453  = mac_wmux_s2_w0_17;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3438  = \mac_wmux3_s0$1453 ;
+    \$3454  = \mac_wmux3_s0$1453 ;
     if (stall_adv3) begin
-      \$3438  = mac_wmux_s2_w1_17;
+      \$3454  = mac_wmux_s2_w1_17;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3439  = \mac_wmux3_s0$1455 ;
+    \$3455  = \mac_wmux3_s0$1455 ;
     if (stall_adv3) begin
-      \$3439  = mac_wmux_s2_w2_17;
+      \$3455  = mac_wmux_s2_w2_17;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3440  = \mac_wmux3_s0$1457 ;
+    \$3456  = \mac_wmux3_s0$1457 ;
     if (stall_adv3) begin
-      \$3440  = mac_wmux_s2_w3_17;
+      \$3456  = mac_wmux_s2_w3_17;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3441  = \mac_wmux3_s0$1464 ;
+    \$3457  = \mac_wmux3_s0$1464 ;
     if (stall_adv3) begin
-      \$3441  = mac_wmux_s2_w0_18;
+      \$3457  = mac_wmux_s2_w0_18;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3442  = \mac_wmux3_s0$1466 ;
+    \$3458  = \mac_wmux3_s0$1466 ;
     if (stall_adv3) begin
-      \$3442  = mac_wmux_s2_w1_18;
+      \$3458  = mac_wmux_s2_w1_18;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3443  = \mac_wmux3_s0$1468 ;
+    \$3459  = \mac_wmux3_s0$1468 ;
     if (stall_adv3) begin
-      \$3443  = mac_wmux_s2_w2_18;
+      \$3459  = mac_wmux_s2_w2_18;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3444  = \mac_wmux3_s0$1470 ;
+    \$3460  = \mac_wmux3_s0$1470 ;
     if (stall_adv3) begin
-      \$3444  = mac_wmux_s2_w3_18;
+      \$3460  = mac_wmux_s2_w3_18;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3445  = \mac_wmux3_s0$1477 ;
+    \$3461  = \mac_wmux3_s0$1477 ;
     if (stall_adv3) begin
-      \$3445  = mac_wmux_s2_w0_19;
+      \$3461  = mac_wmux_s2_w0_19;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3446  = \mac_wmux3_s0$1479 ;
+    \$3462  = \mac_wmux3_s0$1479 ;
     if (stall_adv3) begin
-      \$3446  = mac_wmux_s2_w1_19;
+      \$3462  = mac_wmux_s2_w1_19;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3447  = \mac_wmux3_s0$1481 ;
+    \$3463  = \mac_wmux3_s0$1481 ;
     if (stall_adv3) begin
-      \$3447  = mac_wmux_s2_w2_19;
+      \$3463  = mac_wmux_s2_w2_19;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3448  = \mac_wmux3_s0$1483 ;
+    \$3464  = \mac_wmux3_s0$1483 ;
     if (stall_adv3) begin
-      \$3448  = mac_wmux_s2_w3_19;
+      \$3464  = mac_wmux_s2_w3_19;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3449  = \mac_wmux3_s0$1490 ;
+    \$3465  = \mac_wmux3_s0$1490 ;
     if (stall_adv3) begin
-      \$3449  = mac_wmux_s2_w0_20;
+      \$3465  = mac_wmux_s2_w0_20;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3450  = \mac_wmux3_s0$1492 ;
+    \$3466  = \mac_wmux3_s0$1492 ;
     if (stall_adv3) begin
-      \$3450  = mac_wmux_s2_w1_20;
+      \$3466  = mac_wmux_s2_w1_20;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3451  = \mac_wmux3_s0$1494 ;
+    \$3467  = \mac_wmux3_s0$1494 ;
     if (stall_adv3) begin
-      \$3451  = mac_wmux_s2_w2_20;
+      \$3467  = mac_wmux_s2_w2_20;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3452  = \mac_wmux3_s0$1496 ;
+    \$3468  = \mac_wmux3_s0$1496 ;
     if (stall_adv3) begin
-      \$3452  = mac_wmux_s2_w3_20;
+      \$3468  = mac_wmux_s2_w3_20;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3453  = \mac_wmux3_s0$1503 ;
+    \$3469  = \mac_wmux3_s0$1503 ;
     if (stall_adv3) begin
-      \$3453  = mac_wmux_s2_w0_21;
+      \$3469  = mac_wmux_s2_w0_21;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3454  = \mac_wmux3_s0$1505 ;
+    \$3470  = \mac_wmux3_s0$1505 ;
     if (stall_adv3) begin
-      \$3454  = mac_wmux_s2_w1_21;
+      \$3470  = mac_wmux_s2_w1_21;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3455  = \mac_wmux3_s0$1507 ;
+    \$3471  = \mac_wmux3_s0$1507 ;
     if (stall_adv3) begin
-      \$3455  = mac_wmux_s2_w2_21;
+      \$3471  = mac_wmux_s2_w2_21;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3456  = \mac_wmux3_s0$1509 ;
+    \$3472  = \mac_wmux3_s0$1509 ;
     if (stall_adv3) begin
-      \$3456  = mac_wmux_s2_w3_21;
+      \$3472  = mac_wmux_s2_w3_21;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3457  = \mac_wmux3_s0$1516 ;
+    \$3473  = \mac_wmux3_s0$1516 ;
     if (stall_adv3) begin
-      \$3457  = mac_wmux_s2_w0_22;
+      \$3473  = mac_wmux_s2_w0_22;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3458  = \mac_wmux3_s0$1518 ;
+    \$3474  = \mac_wmux3_s0$1518 ;
     if (stall_adv3) begin
-      \$3458  = mac_wmux_s2_w1_22;
+      \$3474  = mac_wmux_s2_w1_22;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3459  = \mac_wmux3_s0$1520 ;
+    \$3475  = \mac_wmux3_s0$1520 ;
     if (stall_adv3) begin
-      \$3459  = mac_wmux_s2_w2_22;
+      \$3475  = mac_wmux_s2_w2_22;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3460  = \mac_wmux3_s0$1522 ;
+    \$3476  = \mac_wmux3_s0$1522 ;
     if (stall_adv3) begin
-      \$3460  = mac_wmux_s2_w3_22;
+      \$3476  = mac_wmux_s2_w3_22;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3461  = \mac_wmux3_s0$1529 ;
+    \$3477  = \mac_wmux3_s0$1529 ;
     if (stall_adv3) begin
-      \$3461  = mac_wmux_s2_w0_23;
+      \$3477  = mac_wmux_s2_w0_23;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3462  = \mac_wmux3_s0$1531 ;
+    \$3478  = \mac_wmux3_s0$1531 ;
     if (stall_adv3) begin
-      \$3462  = mac_wmux_s2_w1_23;
+      \$3478  = mac_wmux_s2_w1_23;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3463  = \mac_wmux3_s0$1533 ;
+    \$3479  = \mac_wmux3_s0$1533 ;
     if (stall_adv3) begin
-      \$3463  = mac_wmux_s2_w2_23;
+      \$3479  = mac_wmux_s2_w2_23;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3464  = \mac_wmux3_s0$1535 ;
+    \$3480  = \mac_wmux3_s0$1535 ;
     if (stall_adv3) begin
-      \$3464  = mac_wmux_s2_w3_23;
+      \$3480  = mac_wmux_s2_w3_23;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3465  = \mac_wmux3_s0$1542 ;
+    \$3481  = \mac_wmux3_s0$1542 ;
     if (stall_adv3) begin
-      \$3465  = mac_wmux_s2_w0_24;
+      \$3481  = mac_wmux_s2_w0_24;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3466  = \mac_wmux3_s0$1544 ;
+    \$3482  = \mac_wmux3_s0$1544 ;
     if (stall_adv3) begin
-      \$3466  = mac_wmux_s2_w1_24;
+      \$3482  = mac_wmux_s2_w1_24;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3467  = \mac_wmux3_s0$1546 ;
+    \$3483  = \mac_wmux3_s0$1546 ;
     if (stall_adv3) begin
-      \$3467  = mac_wmux_s2_w2_24;
+      \$3483  = mac_wmux_s2_w2_24;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3468  = \mac_wmux3_s0$1548 ;
+    \$3484  = \mac_wmux3_s0$1548 ;
     if (stall_adv3) begin
-      \$3468  = mac_wmux_s2_w3_24;
+      \$3484  = mac_wmux_s2_w3_24;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3469  = \mac_wmux3_s0$1555 ;
+    \$3485  = \mac_wmux3_s0$1555 ;
     if (stall_adv3) begin
-      \$3469  = mac_wmux_s2_w0_25;
+      \$3485  = mac_wmux_s2_w0_25;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3470  = \mac_wmux3_s0$1557 ;
+    \$3486  = \mac_wmux3_s0$1557 ;
     if (stall_adv3) begin
-      \$3470  = mac_wmux_s2_w1_25;
+      \$3486  = mac_wmux_s2_w1_25;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3471  = \mac_wmux3_s0$1559 ;
+    \$3487  = \mac_wmux3_s0$1559 ;
     if (stall_adv3) begin
-      \$3471  = mac_wmux_s2_w2_25;
+      \$3487  = mac_wmux_s2_w2_25;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3472  = \mac_wmux3_s0$1561 ;
+    \$3488  = \mac_wmux3_s0$1561 ;
     if (stall_adv3) begin
-      \$3472  = mac_wmux_s2_w3_25;
+      \$3488  = mac_wmux_s2_w3_25;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3473  = \mac_wmux3_s0$1568 ;
+    \$3489  = \mac_wmux3_s0$1568 ;
     if (stall_adv3) begin
-      \$3473  = mac_wmux_s2_w0_26;
+      \$3489  = mac_wmux_s2_w0_26;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3474  = \mac_wmux3_s0$1570 ;
+    \$3490  = \mac_wmux3_s0$1570 ;
     if (stall_adv3) begin
-      \$3474  = mac_wmux_s2_w1_26;
+      \$3490  = mac_wmux_s2_w1_26;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3475  = \mac_wmux3_s0$1572 ;
+    \$3491  = \mac_wmux3_s0$1572 ;
     if (stall_adv3) begin
-      \$3475  = mac_wmux_s2_w2_26;
+      \$3491  = mac_wmux_s2_w2_26;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3476  = \mac_wmux3_s0$1574 ;
+    \$3492  = \mac_wmux3_s0$1574 ;
     if (stall_adv3) begin
-      \$3476  = mac_wmux_s2_w3_26;
+      \$3492  = mac_wmux_s2_w3_26;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3477  = \mac_wmux3_s0$1581 ;
+    \$3493  = \mac_wmux3_s0$1581 ;
     if (stall_adv3) begin
-      \$3477  = mac_wmux_s2_w0_27;
+      \$3493  = mac_wmux_s2_w0_27;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3478  = \mac_wmux3_s0$1583 ;
+    \$3494  = \mac_wmux3_s0$1583 ;
     if (stall_adv3) begin
-      \$3478  = mac_wmux_s2_w1_27;
+      \$3494  = mac_wmux_s2_w1_27;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3479  = \mac_wmux3_s0$1585 ;
+    \$3495  = \mac_wmux3_s0$1585 ;
     if (stall_adv3) begin
-      \$3479  = mac_wmux_s2_w2_27;
+      \$3495  = mac_wmux_s2_w2_27;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3480  = \mac_wmux3_s0$1587 ;
+    \$3496  = \mac_wmux3_s0$1587 ;
     if (stall_adv3) begin
-      \$3480  = mac_wmux_s2_w3_27;
+      \$3496  = mac_wmux_s2_w3_27;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3481  = \mac_wmux3_s0$1594 ;
+    \$3497  = \mac_wmux3_s0$1594 ;
     if (stall_adv3) begin
-      \$3481  = \mac_wmux2_s0$1232 ;
+      \$3497  = \mac_wmux2_s0$1232 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3482  = \mac_wmux3_s0$1596 ;
+    \$3498  = \mac_wmux3_s0$1596 ;
     if (stall_adv3) begin
-      \$3482  = \mac_wmux2_s0$1234 ;
+      \$3498  = \mac_wmux2_s0$1234 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3483  = \mac_wmux3_s0$1598 ;
+    \$3499  = \mac_wmux3_s0$1598 ;
     if (stall_adv3) begin
-      \$3483  = \mac_wmux2_s0$1236 ;
+      \$3499  = \mac_wmux2_s0$1236 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3484  = \mac_wmux3_s0$1600 ;
+    \$3500  = \mac_wmux3_s0$1600 ;
     if (stall_adv3) begin
-      \$3484  = \mac_wmux2_s0$1238 ;
+      \$3500  = \mac_wmux2_s0$1238 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3485  = \mac_wmux3_s0$1607 ;
+    \$3501  = \mac_wmux3_s0$1607 ;
     if (stall_adv3) begin
-      \$3485  = \mac_wmux2_s0$1245 ;
+      \$3501  = \mac_wmux2_s0$1245 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3486  = \mac_wmux3_s0$1609 ;
+    \$3502  = \mac_wmux3_s0$1609 ;
     if (stall_adv3) begin
-      \$3486  = \mac_wmux2_s0$1247 ;
+      \$3502  = \mac_wmux2_s0$1247 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3487  = \mac_wmux3_s0$1611 ;
+    \$3503  = \mac_wmux3_s0$1611 ;
     if (stall_adv3) begin
-      \$3487  = \mac_wmux2_s0$1249 ;
+      \$3503  = \mac_wmux2_s0$1249 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3488  = \mac_wmux3_s0$1613 ;
+    \$3504  = \mac_wmux3_s0$1613 ;
     if (stall_adv3) begin
-      \$3488  = \mac_wmux2_s0$1251 ;
+      \$3504  = \mac_wmux2_s0$1251 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3489  = \mac_wmux3_s0$1620 ;
+    \$3505  = \mac_wmux3_s0$1620 ;
     if (stall_adv3) begin
-      \$3489  = \mac_wmux2_s0$1258 ;
+      \$3505  = \mac_wmux2_s0$1258 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3490  = \mac_wmux3_s0$1622 ;
+    \$3506  = \mac_wmux3_s0$1622 ;
     if (stall_adv3) begin
-      \$3490  = \mac_wmux2_s0$1260 ;
+      \$3506  = \mac_wmux2_s0$1260 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3491  = \mac_wmux3_s0$1624 ;
+    \$3507  = \mac_wmux3_s0$1624 ;
     if (stall_adv3) begin
-      \$3491  = \mac_wmux2_s0$1262 ;
+      \$3507  = \mac_wmux2_s0$1262 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3492  = \mac_wmux3_s0$1626 ;
+    \$3508  = \mac_wmux3_s0$1626 ;
     if (stall_adv3) begin
-      \$3492  = \mac_wmux2_s0$1264 ;
+      \$3508  = \mac_wmux2_s0$1264 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3493  = \mac_wmux3_s0$1633 ;
+    \$3509  = \mac_wmux3_s0$1633 ;
     if (stall_adv3) begin
-      \$3493  = \mac_wmux2_s0$1271 ;
+      \$3509  = \mac_wmux2_s0$1271 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3494  = \mac_wmux3_s0$1635 ;
+    \$3510  = \mac_wmux3_s0$1635 ;
     if (stall_adv3) begin
-      \$3494  = \mac_wmux2_s0$1273 ;
+      \$3510  = \mac_wmux2_s0$1273 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3495  = \mac_wmux3_s0$1637 ;
+    \$3511  = \mac_wmux3_s0$1637 ;
     if (stall_adv3) begin
-      \$3495  = \mac_wmux2_s0$1275 ;
+      \$3511  = \mac_wmux2_s0$1275 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3496  = \mac_wmux3_s0$1639 ;
+    \$3512  = \mac_wmux3_s0$1639 ;
     if (stall_adv3) begin
-      \$3496  = \mac_wmux2_s0$1277 ;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3497  = \mac_wmux3_s0$2239 ;
-    if (stall_adv3) begin
-      \$3497  = \mac_wmux2_s0$2221 ;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3498  = \mac_wmux3_s0$2240 ;
-    if (stall_adv3) begin
-      \$3498  = \mac_wmux2_s0$2222 ;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3499  = \mac_wmux3_s0$2241 ;
-    if (stall_adv3) begin
-      \$3499  = \mac_wmux2_s0$2223 ;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3500  = \mac_wmux3_s0$2242 ;
-    if (stall_adv3) begin
-      \$3500  = \mac_wmux2_s0$2224 ;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3501  = \mac_wmux3_s0$2243 ;
-    if (stall_adv3) begin
-      \$3501  = \mac_wmux2_s0$2225 ;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3502  = \mac_wmux3_s0$2244 ;
-    if (stall_adv3) begin
-      \$3502  = \mac_wmux2_s0$2226 ;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3503  = \mac_wmux3_s0$2245 ;
-    if (stall_adv3) begin
-      \$3503  = \mac_wmux2_s0$2227 ;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3504  = \mac_wmux3_s0$2246 ;
-    if (stall_adv3) begin
-      \$3504  = \mac_wmux2_s0$2228 ;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3505  = \mac_wmux3_s0$2247 ;
-    if (stall_adv3) begin
-      \$3505  = \mac_wmux2_s0$2229 ;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3506  = \mac_wmux3_s0$2248 ;
-    if (stall_adv3) begin
-      \$3506  = \mac_wmux2_s0$2230 ;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3507  = \mac_wmux3_s0$2249 ;
-    if (stall_adv3) begin
-      \$3507  = \mac_wmux2_s0$2231 ;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3508  = \mac_wmux3_s0$2250 ;
-    if (stall_adv3) begin
-      \$3508  = \mac_wmux2_s0$2232 ;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3509  = \mac_wmux3_s0$2251 ;
-    if (stall_adv3) begin
-      \$3509  = \mac_wmux2_s0$2233 ;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3510  = \mac_wmux3_s0$2252 ;
-    if (stall_adv3) begin
-      \$3510  = \mac_wmux2_s0$2234 ;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3511  = \mac_wmux3_s0$2253 ;
-    if (stall_adv3) begin
-      \$3511  = \mac_wmux2_s0$2235 ;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3512  = \mac_wmux3_s0$2254 ;
-    if (stall_adv3) begin
-      \$3512  = \mac_wmux2_s0$2236 ;
+      \$3512  = \mac_wmux2_s0$1277 ;
     end
   end
   always @* begin
@@ -19490,1468 +19709,1468 @@ module nm_spmac_16_32_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3514  = mac_wmux3_valid_s0;
+    \$3514  = \mac_wmux3_s0$2256 ;
     if (stall_adv3) begin
-      \$3514  = mac_wmux2_valid_s0;
+      \$3514  = \mac_wmux2_s0$2238 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3515  = \mac_wmux3_s0$2257 ;
+    if (stall_adv3) begin
+      \$3515  = \mac_wmux2_s0$2239 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3516  = \mac_wmux3_s0$2258 ;
+    if (stall_adv3) begin
+      \$3516  = \mac_wmux2_s0$2240 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3517  = \mac_wmux3_s0$2259 ;
+    if (stall_adv3) begin
+      \$3517  = \mac_wmux2_s0$2241 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3518  = \mac_wmux3_s0$2260 ;
+    if (stall_adv3) begin
+      \$3518  = \mac_wmux2_s0$2242 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3519  = \mac_wmux3_s0$2261 ;
+    if (stall_adv3) begin
+      \$3519  = \mac_wmux2_s0$2243 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3520  = \mac_wmux3_s0$2262 ;
+    if (stall_adv3) begin
+      \$3520  = \mac_wmux2_s0$2244 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3521  = \mac_wmux3_s0$2263 ;
+    if (stall_adv3) begin
+      \$3521  = \mac_wmux2_s0$2245 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3522  = \mac_wmux3_s0$2264 ;
+    if (stall_adv3) begin
+      \$3522  = \mac_wmux2_s0$2246 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3523  = \mac_wmux3_s0$2265 ;
+    if (stall_adv3) begin
+      \$3523  = \mac_wmux2_s0$2247 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3524  = \mac_wmux3_s0$2266 ;
+    if (stall_adv3) begin
+      \$3524  = \mac_wmux2_s0$2248 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3525  = \mac_wmux3_s0$2267 ;
+    if (stall_adv3) begin
+      \$3525  = \mac_wmux2_s0$2249 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3526  = \mac_wmux3_s0$2268 ;
+    if (stall_adv3) begin
+      \$3526  = \mac_wmux2_s0$2250 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3527  = \mac_wmux3_s0$2269 ;
+    if (stall_adv3) begin
+      \$3527  = \mac_wmux2_s0$2251 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3528  = \mac_wmux3_s0$2270 ;
+    if (stall_adv3) begin
+      \$3528  = \mac_wmux2_s0$2252 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3529  = \mac_wmux3_s0$2271 ;
+    if (stall_adv3) begin
+      \$3529  = \mac_wmux2_s0$2253 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3530  = mac_wmux3_valid_s0;
+    if (stall_adv3) begin
+      \$3530  = mac_wmux2_valid_s0;
     end
     if (rst) begin
-      \$3514  = 1'h0;
+      \$3530  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3515  = \mac_wmux4_s0$1646 ;
+    \$3531  = \mac_wmux4_s0$1646 ;
     if (stall_adv4) begin
-      \$3515  = mac_wmux_s3_v0;
+      \$3531  = mac_wmux_s3_v0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3516  = \mac_wmux4_s0$1665 ;
+    \$3532  = \mac_wmux4_s0$1665 ;
     if (stall_adv4) begin
-      \$3516  = mac_wmux_s3_v1;
+      \$3532  = mac_wmux_s3_v1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3517  = \mac_wmux4_s0$1684 ;
+    \$3533  = \mac_wmux4_s0$1684 ;
     if (stall_adv4) begin
-      \$3517  = mac_wmux_s3_v2;
+      \$3533  = mac_wmux_s3_v2;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3518  = \mac_wmux4_s0$1703 ;
+    \$3534  = \mac_wmux4_s0$1703 ;
     if (stall_adv4) begin
-      \$3518  = mac_wmux_s3_v3;
+      \$3534  = mac_wmux_s3_v3;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3519  = \mac_wmux4_s0$1722 ;
+    \$3535  = \mac_wmux4_s0$1722 ;
     if (stall_adv4) begin
-      \$3519  = mac_wmux_s3_v4;
+      \$3535  = mac_wmux_s3_v4;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3520  = \mac_wmux4_s0$1741 ;
+    \$3536  = \mac_wmux4_s0$1741 ;
     if (stall_adv4) begin
-      \$3520  = mac_wmux_s3_v5;
+      \$3536  = mac_wmux_s3_v5;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3521  = \mac_wmux4_s0$1760 ;
+    \$3537  = \mac_wmux4_s0$1760 ;
     if (stall_adv4) begin
-      \$3521  = mac_wmux_s3_v6;
+      \$3537  = mac_wmux_s3_v6;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3522  = \mac_wmux4_s0$1779 ;
+    \$3538  = \mac_wmux4_s0$1779 ;
     if (stall_adv4) begin
-      \$3522  = mac_wmux_s3_v7;
+      \$3538  = mac_wmux_s3_v7;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3523  = \mac_wmux4_s0$1798 ;
+    \$3539  = \mac_wmux4_s0$1798 ;
     if (stall_adv4) begin
-      \$3523  = mac_wmux_s3_v8;
+      \$3539  = mac_wmux_s3_v8;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3524  = \mac_wmux4_s0$1817 ;
+    \$3540  = \mac_wmux4_s0$1817 ;
     if (stall_adv4) begin
-      \$3524  = mac_wmux_s3_v9;
+      \$3540  = mac_wmux_s3_v9;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3525  = \mac_wmux4_s0$1836 ;
+    \$3541  = \mac_wmux4_s0$1836 ;
     if (stall_adv4) begin
-      \$3525  = mac_wmux_s3_v10;
+      \$3541  = mac_wmux_s3_v10;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3526  = \mac_wmux4_s0$1855 ;
+    \$3542  = \mac_wmux4_s0$1855 ;
     if (stall_adv4) begin
-      \$3526  = mac_wmux_s3_v11;
+      \$3542  = mac_wmux_s3_v11;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3527  = \mac_wmux4_s0$1874 ;
+    \$3543  = \mac_wmux4_s0$1874 ;
     if (stall_adv4) begin
-      \$3527  = mac_wmux_s3_v12;
+      \$3543  = mac_wmux_s3_v12;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3528  = \mac_wmux4_s0$1893 ;
+    \$3544  = \mac_wmux4_s0$1893 ;
     if (stall_adv4) begin
-      \$3528  = mac_wmux_s3_v13;
+      \$3544  = mac_wmux_s3_v13;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3529  = \mac_wmux4_s0$1912 ;
+    \$3545  = \mac_wmux4_s0$1912 ;
     if (stall_adv4) begin
-      \$3529  = mac_wmux_s3_v14;
+      \$3545  = mac_wmux_s3_v14;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3530  = \mac_wmux4_s0$1931 ;
+    \$3546  = \mac_wmux4_s0$1931 ;
     if (stall_adv4) begin
-      \$3530  = mac_wmux_s3_v15;
+      \$3546  = mac_wmux_s3_v15;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3531  = mac_wmux4_s0;
+    \$3547  = mac_wmux4_s0;
     if (stall_adv4) begin
-      \$3531  = mac_wmux_s3_v16;
+      \$3547  = mac_wmux_s3_v16;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3532  = \mac_wmux4_s0$1662 ;
+    \$3548  = \mac_wmux4_s0$1662 ;
     if (stall_adv4) begin
-      \$3532  = mac_wmux_s3_v17;
+      \$3548  = mac_wmux_s3_v17;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3533  = \mac_wmux4_s0$1681 ;
+    \$3549  = \mac_wmux4_s0$1681 ;
     if (stall_adv4) begin
-      \$3533  = mac_wmux_s3_v18;
+      \$3549  = mac_wmux_s3_v18;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3534  = \mac_wmux4_s0$1700 ;
+    \$3550  = \mac_wmux4_s0$1700 ;
     if (stall_adv4) begin
-      \$3534  = mac_wmux_s3_v19;
+      \$3550  = mac_wmux_s3_v19;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3535  = \mac_wmux4_s0$1719 ;
+    \$3551  = \mac_wmux4_s0$1719 ;
     if (stall_adv4) begin
-      \$3535  = mac_wmux_s3_v20;
+      \$3551  = mac_wmux_s3_v20;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3536  = \mac_wmux4_s0$1738 ;
+    \$3552  = \mac_wmux4_s0$1738 ;
     if (stall_adv4) begin
-      \$3536  = mac_wmux_s3_v21;
+      \$3552  = mac_wmux_s3_v21;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3537  = \mac_wmux4_s0$1757 ;
+    \$3553  = \mac_wmux4_s0$1757 ;
     if (stall_adv4) begin
-      \$3537  = mac_wmux_s3_v22;
+      \$3553  = mac_wmux_s3_v22;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3538  = \mac_wmux4_s0$1776 ;
+    \$3554  = \mac_wmux4_s0$1776 ;
     if (stall_adv4) begin
-      \$3538  = mac_wmux_s3_v23;
+      \$3554  = mac_wmux_s3_v23;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3539  = \mac_wmux4_s0$1795 ;
+    \$3555  = \mac_wmux4_s0$1795 ;
     if (stall_adv4) begin
-      \$3539  = \$2625 ;
+      \$3555  = \$2633 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3540  = \mac_wmux4_s0$1814 ;
+    \$3556  = \mac_wmux4_s0$1814 ;
     if (stall_adv4) begin
-      \$3540  = \$2627 ;
+      \$3556  = \$2635 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3541  = \mac_wmux4_s0$1833 ;
+    \$3557  = \mac_wmux4_s0$1833 ;
     if (stall_adv4) begin
-      \$3541  = \$2629 ;
+      \$3557  = \$2637 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3542  = \mac_wmux4_s0$1852 ;
+    \$3558  = \mac_wmux4_s0$1852 ;
     if (stall_adv4) begin
-      \$3542  = \$2631 ;
+      \$3558  = \$2639 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3543  = \mac_wmux4_s0$1871 ;
+    \$3559  = \mac_wmux4_s0$1871 ;
     if (stall_adv4) begin
-      \$3543  = \$2633 ;
+      \$3559  = \$2641 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3544  = \mac_wmux4_s0$1890 ;
+    \$3560  = \mac_wmux4_s0$1890 ;
     if (stall_adv4) begin
-      \$3544  = \$2635 ;
+      \$3560  = \$2643 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3545  = \mac_wmux4_s0$1909 ;
+    \$3561  = \mac_wmux4_s0$1909 ;
     if (stall_adv4) begin
-      \$3545  = \$2637 ;
+      \$3561  = \$2645 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3546  = \mac_wmux4_s0$1928 ;
+    \$3562  = \mac_wmux4_s0$1928 ;
     if (stall_adv4) begin
-      \$3546  = \$2639 ;
+      \$3562  = \$2647 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3547  = \mac_wmux4_s0$1647 ;
+    \$3563  = \mac_wmux4_s0$1647 ;
     if (stall_adv4) begin
-      \$3547  = mac_wmux_s3_d0;
+      \$3563  = mac_wmux_s3_d0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3548  = \mac_wmux4_s0$1666 ;
+    \$3564  = \mac_wmux4_s0$1666 ;
     if (stall_adv4) begin
-      \$3548  = mac_wmux_s3_d1;
+      \$3564  = mac_wmux_s3_d1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3549  = \mac_wmux4_s0$1685 ;
+    \$3565  = \mac_wmux4_s0$1685 ;
     if (stall_adv4) begin
-      \$3549  = mac_wmux_s3_d2;
+      \$3565  = mac_wmux_s3_d2;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3550  = \mac_wmux4_s0$1704 ;
+    \$3566  = \mac_wmux4_s0$1704 ;
     if (stall_adv4) begin
-      \$3550  = mac_wmux_s3_d3;
+      \$3566  = mac_wmux_s3_d3;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3551  = \mac_wmux4_s0$1723 ;
+    \$3567  = \mac_wmux4_s0$1723 ;
     if (stall_adv4) begin
-      \$3551  = mac_wmux_s3_d4;
+      \$3567  = mac_wmux_s3_d4;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3552  = \mac_wmux4_s0$1742 ;
+    \$3568  = \mac_wmux4_s0$1742 ;
     if (stall_adv4) begin
-      \$3552  = mac_wmux_s3_d5;
+      \$3568  = mac_wmux_s3_d5;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3553  = \mac_wmux4_s0$1761 ;
+    \$3569  = \mac_wmux4_s0$1761 ;
     if (stall_adv4) begin
-      \$3553  = mac_wmux_s3_d6;
+      \$3569  = mac_wmux_s3_d6;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3554  = \mac_wmux4_s0$1780 ;
+    \$3570  = \mac_wmux4_s0$1780 ;
     if (stall_adv4) begin
-      \$3554  = mac_wmux_s3_d7;
+      \$3570  = mac_wmux_s3_d7;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3555  = \mac_wmux4_s0$1799 ;
+    \$3571  = \mac_wmux4_s0$1799 ;
     if (stall_adv4) begin
-      \$3555  = mac_wmux_s3_d8;
+      \$3571  = mac_wmux_s3_d8;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3556  = \mac_wmux4_s0$1818 ;
+    \$3572  = \mac_wmux4_s0$1818 ;
     if (stall_adv4) begin
-      \$3556  = mac_wmux_s3_d9;
+      \$3572  = mac_wmux_s3_d9;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3557  = \mac_wmux4_s0$1837 ;
+    \$3573  = \mac_wmux4_s0$1837 ;
     if (stall_adv4) begin
-      \$3557  = mac_wmux_s3_d10;
+      \$3573  = mac_wmux_s3_d10;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3558  = \mac_wmux4_s0$1856 ;
+    \$3574  = \mac_wmux4_s0$1856 ;
     if (stall_adv4) begin
-      \$3558  = mac_wmux_s3_d11;
+      \$3574  = mac_wmux_s3_d11;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3559  = \mac_wmux4_s0$1875 ;
+    \$3575  = \mac_wmux4_s0$1875 ;
     if (stall_adv4) begin
-      \$3559  = mac_wmux_s3_d12;
+      \$3575  = mac_wmux_s3_d12;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3560  = \mac_wmux4_s0$1894 ;
+    \$3576  = \mac_wmux4_s0$1894 ;
     if (stall_adv4) begin
-      \$3560  = mac_wmux_s3_d13;
+      \$3576  = mac_wmux_s3_d13;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3561  = \mac_wmux4_s0$1913 ;
+    \$3577  = \mac_wmux4_s0$1913 ;
     if (stall_adv4) begin
-      \$3561  = mac_wmux_s3_d14;
+      \$3577  = mac_wmux_s3_d14;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3562  = \mac_wmux4_s0$1932 ;
+    \$3578  = \mac_wmux4_s0$1932 ;
     if (stall_adv4) begin
-      \$3562  = mac_wmux_s3_d15;
+      \$3578  = mac_wmux_s3_d15;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3563  = \mac_wmux4_s0$1644 ;
+    \$3579  = \mac_wmux4_s0$1644 ;
     if (stall_adv4) begin
-      \$3563  = mac_wmux_s3_d16;
+      \$3579  = mac_wmux_s3_d16;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3564  = \mac_wmux4_s0$1663 ;
+    \$3580  = \mac_wmux4_s0$1663 ;
     if (stall_adv4) begin
-      \$3564  = mac_wmux_s3_d17;
+      \$3580  = mac_wmux_s3_d17;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3565  = \mac_wmux4_s0$1682 ;
+    \$3581  = \mac_wmux4_s0$1682 ;
     if (stall_adv4) begin
-      \$3565  = mac_wmux_s3_d18;
+      \$3581  = mac_wmux_s3_d18;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3566  = \mac_wmux4_s0$1701 ;
+    \$3582  = \mac_wmux4_s0$1701 ;
     if (stall_adv4) begin
-      \$3566  = mac_wmux_s3_d19;
+      \$3582  = mac_wmux_s3_d19;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3567  = \mac_wmux4_s0$1720 ;
+    \$3583  = \mac_wmux4_s0$1720 ;
     if (stall_adv4) begin
-      \$3567  = mac_wmux_s3_d20;
+      \$3583  = mac_wmux_s3_d20;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3568  = \mac_wmux4_s0$1739 ;
+    \$3584  = \mac_wmux4_s0$1739 ;
     if (stall_adv4) begin
-      \$3568  = mac_wmux_s3_d21;
+      \$3584  = mac_wmux_s3_d21;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3569  = \mac_wmux4_s0$1758 ;
+    \$3585  = \mac_wmux4_s0$1758 ;
     if (stall_adv4) begin
-      \$3569  = mac_wmux_s3_d22;
+      \$3585  = mac_wmux_s3_d22;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3570  = \mac_wmux4_s0$1777 ;
+    \$3586  = \mac_wmux4_s0$1777 ;
     if (stall_adv4) begin
-      \$3570  = mac_wmux_s3_d23;
+      \$3586  = mac_wmux_s3_d23;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3571  = \mac_wmux4_s0$1796 ;
+    \$3587  = \mac_wmux4_s0$1796 ;
     if (stall_adv4) begin
-      \$3571  = \mac_wmux3_s0$1538 ;
+      \$3587  = \mac_wmux3_s0$1538 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3572  = \mac_wmux4_s0$1815 ;
+    \$3588  = \mac_wmux4_s0$1815 ;
     if (stall_adv4) begin
-      \$3572  = \mac_wmux3_s0$1551 ;
+      \$3588  = \mac_wmux3_s0$1551 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3573  = \mac_wmux4_s0$1834 ;
+    \$3589  = \mac_wmux4_s0$1834 ;
     if (stall_adv4) begin
-      \$3573  = \mac_wmux3_s0$1564 ;
+      \$3589  = \mac_wmux3_s0$1564 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3574  = \mac_wmux4_s0$1853 ;
+    \$3590  = \mac_wmux4_s0$1853 ;
     if (stall_adv4) begin
-      \$3574  = \mac_wmux3_s0$1577 ;
+      \$3590  = \mac_wmux3_s0$1577 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3575  = \mac_wmux4_s0$1872 ;
+    \$3591  = \mac_wmux4_s0$1872 ;
     if (stall_adv4) begin
-      \$3575  = \mac_wmux3_s0$1590 ;
+      \$3591  = \mac_wmux3_s0$1590 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3576  = \mac_wmux4_s0$1891 ;
+    \$3592  = \mac_wmux4_s0$1891 ;
     if (stall_adv4) begin
-      \$3576  = \mac_wmux3_s0$1603 ;
+      \$3592  = \mac_wmux3_s0$1603 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3577  = \mac_wmux4_s0$1910 ;
+    \$3593  = \mac_wmux4_s0$1910 ;
     if (stall_adv4) begin
-      \$3577  = \mac_wmux3_s0$1616 ;
+      \$3593  = \mac_wmux3_s0$1616 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3578  = \mac_wmux4_s0$1929 ;
+    \$3594  = \mac_wmux4_s0$1929 ;
     if (stall_adv4) begin
-      \$3578  = \mac_wmux3_s0$1629 ;
+      \$3594  = \mac_wmux3_s0$1629 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3579  = \mac_wmux4_s0$1650 ;
+    \$3595  = \mac_wmux4_s0$1650 ;
     if (stall_adv4) begin
-      \$3579  = mac_wmux_s3_w0_0;
+      \$3595  = mac_wmux_s3_w0_0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3580  = \mac_wmux4_s0$1653 ;
+    \$3596  = \mac_wmux4_s0$1653 ;
     if (stall_adv4) begin
-      \$3580  = mac_wmux_s3_w1_0;
+      \$3596  = mac_wmux_s3_w1_0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3581  = \mac_wmux4_s0$1656 ;
+    \$3597  = \mac_wmux4_s0$1656 ;
     if (stall_adv4) begin
-      \$3581  = mac_wmux_s3_w2_0;
+      \$3597  = mac_wmux_s3_w2_0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3582  = \mac_wmux4_s0$1659 ;
+    \$3598  = \mac_wmux4_s0$1659 ;
     if (stall_adv4) begin
-      \$3582  = mac_wmux_s3_w3_0;
+      \$3598  = mac_wmux_s3_w3_0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3583  = \mac_wmux4_s0$1669 ;
+    \$3599  = \mac_wmux4_s0$1669 ;
     if (stall_adv4) begin
-      \$3583  = mac_wmux_s3_w0_1;
+      \$3599  = mac_wmux_s3_w0_1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3584  = \mac_wmux4_s0$1672 ;
+    \$3600  = \mac_wmux4_s0$1672 ;
     if (stall_adv4) begin
-      \$3584  = mac_wmux_s3_w1_1;
+      \$3600  = mac_wmux_s3_w1_1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3585  = \mac_wmux4_s0$1675 ;
+    \$3601  = \mac_wmux4_s0$1675 ;
     if (stall_adv4) begin
-      \$3585  = mac_wmux_s3_w2_1;
+      \$3601  = mac_wmux_s3_w2_1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3586  = \mac_wmux4_s0$1678 ;
+    \$3602  = \mac_wmux4_s0$1678 ;
     if (stall_adv4) begin
-      \$3586  = mac_wmux_s3_w3_1;
+      \$3602  = mac_wmux_s3_w3_1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3587  = \mac_wmux4_s0$1688 ;
+    \$3603  = \mac_wmux4_s0$1688 ;
     if (stall_adv4) begin
-      \$3587  = mac_wmux_s3_w0_2;
+      \$3603  = mac_wmux_s3_w0_2;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3588  = \mac_wmux4_s0$1691 ;
+    \$3604  = \mac_wmux4_s0$1691 ;
     if (stall_adv4) begin
-      \$3588  = mac_wmux_s3_w1_2;
+      \$3604  = mac_wmux_s3_w1_2;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3589  = \mac_wmux4_s0$1694 ;
+    \$3605  = \mac_wmux4_s0$1694 ;
     if (stall_adv4) begin
-      \$3589  = mac_wmux_s3_w2_2;
+      \$3605  = mac_wmux_s3_w2_2;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3590  = \mac_wmux4_s0$1697 ;
+    \$3606  = \mac_wmux4_s0$1697 ;
     if (stall_adv4) begin
-      \$3590  = mac_wmux_s3_w3_2;
+      \$3606  = mac_wmux_s3_w3_2;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3591  = \mac_wmux4_s0$1707 ;
+    \$3607  = \mac_wmux4_s0$1707 ;
     if (stall_adv4) begin
-      \$3591  = mac_wmux_s3_w0_3;
+      \$3607  = mac_wmux_s3_w0_3;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3592  = \mac_wmux4_s0$1710 ;
+    \$3608  = \mac_wmux4_s0$1710 ;
     if (stall_adv4) begin
-      \$3592  = mac_wmux_s3_w1_3;
+      \$3608  = mac_wmux_s3_w1_3;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3593  = \mac_wmux4_s0$1713 ;
+    \$3609  = \mac_wmux4_s0$1713 ;
     if (stall_adv4) begin
-      \$3593  = mac_wmux_s3_w2_3;
+      \$3609  = mac_wmux_s3_w2_3;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3594  = \mac_wmux4_s0$1716 ;
+    \$3610  = \mac_wmux4_s0$1716 ;
     if (stall_adv4) begin
-      \$3594  = mac_wmux_s3_w3_3;
+      \$3610  = mac_wmux_s3_w3_3;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3595  = \mac_wmux4_s0$1726 ;
+    \$3611  = \mac_wmux4_s0$1726 ;
     if (stall_adv4) begin
-      \$3595  = mac_wmux_s3_w0_4;
+      \$3611  = mac_wmux_s3_w0_4;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3596  = \mac_wmux4_s0$1729 ;
+    \$3612  = \mac_wmux4_s0$1729 ;
     if (stall_adv4) begin
-      \$3596  = mac_wmux_s3_w1_4;
+      \$3612  = mac_wmux_s3_w1_4;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3597  = \mac_wmux4_s0$1732 ;
+    \$3613  = \mac_wmux4_s0$1732 ;
     if (stall_adv4) begin
-      \$3597  = mac_wmux_s3_w2_4;
+      \$3613  = mac_wmux_s3_w2_4;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3598  = \mac_wmux4_s0$1735 ;
+    \$3614  = \mac_wmux4_s0$1735 ;
     if (stall_adv4) begin
-      \$3598  = mac_wmux_s3_w3_4;
+      \$3614  = mac_wmux_s3_w3_4;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3599  = \mac_wmux4_s0$1745 ;
+    \$3615  = \mac_wmux4_s0$1745 ;
     if (stall_adv4) begin
-      \$3599  = mac_wmux_s3_w0_5;
+      \$3615  = mac_wmux_s3_w0_5;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3600  = \mac_wmux4_s0$1748 ;
+    \$3616  = \mac_wmux4_s0$1748 ;
     if (stall_adv4) begin
-      \$3600  = mac_wmux_s3_w1_5;
+      \$3616  = mac_wmux_s3_w1_5;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3601  = \mac_wmux4_s0$1751 ;
+    \$3617  = \mac_wmux4_s0$1751 ;
     if (stall_adv4) begin
-      \$3601  = mac_wmux_s3_w2_5;
+      \$3617  = mac_wmux_s3_w2_5;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3602  = \mac_wmux4_s0$1754 ;
+    \$3618  = \mac_wmux4_s0$1754 ;
     if (stall_adv4) begin
-      \$3602  = mac_wmux_s3_w3_5;
+      \$3618  = mac_wmux_s3_w3_5;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3603  = \mac_wmux4_s0$1764 ;
+    \$3619  = \mac_wmux4_s0$1764 ;
     if (stall_adv4) begin
-      \$3603  = mac_wmux_s3_w0_6;
+      \$3619  = mac_wmux_s3_w0_6;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3604  = \mac_wmux4_s0$1767 ;
+    \$3620  = \mac_wmux4_s0$1767 ;
     if (stall_adv4) begin
-      \$3604  = mac_wmux_s3_w1_6;
+      \$3620  = mac_wmux_s3_w1_6;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3605  = \mac_wmux4_s0$1770 ;
+    \$3621  = \mac_wmux4_s0$1770 ;
     if (stall_adv4) begin
-      \$3605  = mac_wmux_s3_w2_6;
+      \$3621  = mac_wmux_s3_w2_6;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3606  = \mac_wmux4_s0$1773 ;
+    \$3622  = \mac_wmux4_s0$1773 ;
     if (stall_adv4) begin
-      \$3606  = mac_wmux_s3_w3_6;
+      \$3622  = mac_wmux_s3_w3_6;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3607  = \mac_wmux4_s0$1783 ;
+    \$3623  = \mac_wmux4_s0$1783 ;
     if (stall_adv4) begin
-      \$3607  = mac_wmux_s3_w0_7;
+      \$3623  = mac_wmux_s3_w0_7;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3608  = \mac_wmux4_s0$1786 ;
+    \$3624  = \mac_wmux4_s0$1786 ;
     if (stall_adv4) begin
-      \$3608  = mac_wmux_s3_w1_7;
+      \$3624  = mac_wmux_s3_w1_7;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3609  = \mac_wmux4_s0$1789 ;
+    \$3625  = \mac_wmux4_s0$1789 ;
     if (stall_adv4) begin
-      \$3609  = mac_wmux_s3_w2_7;
+      \$3625  = mac_wmux_s3_w2_7;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3610  = \mac_wmux4_s0$1792 ;
+    \$3626  = \mac_wmux4_s0$1792 ;
     if (stall_adv4) begin
-      \$3610  = mac_wmux_s3_w3_7;
+      \$3626  = mac_wmux_s3_w3_7;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3611  = \mac_wmux4_s0$1802 ;
+    \$3627  = \mac_wmux4_s0$1802 ;
     if (stall_adv4) begin
-      \$3611  = mac_wmux_s3_w0_8;
+      \$3627  = mac_wmux_s3_w0_8;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3612  = \mac_wmux4_s0$1805 ;
+    \$3628  = \mac_wmux4_s0$1805 ;
     if (stall_adv4) begin
-      \$3612  = mac_wmux_s3_w1_8;
+      \$3628  = mac_wmux_s3_w1_8;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3613  = \mac_wmux4_s0$1808 ;
+    \$3629  = \mac_wmux4_s0$1808 ;
     if (stall_adv4) begin
-      \$3613  = mac_wmux_s3_w2_8;
+      \$3629  = mac_wmux_s3_w2_8;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3614  = \mac_wmux4_s0$1811 ;
+    \$3630  = \mac_wmux4_s0$1811 ;
     if (stall_adv4) begin
-      \$3614  = mac_wmux_s3_w3_8;
+      \$3630  = mac_wmux_s3_w3_8;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3615  = \mac_wmux4_s0$1821 ;
+    \$3631  = \mac_wmux4_s0$1821 ;
     if (stall_adv4) begin
-      \$3615  = mac_wmux_s3_w0_9;
+      \$3631  = mac_wmux_s3_w0_9;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3616  = \mac_wmux4_s0$1824 ;
+    \$3632  = \mac_wmux4_s0$1824 ;
     if (stall_adv4) begin
-      \$3616  = mac_wmux_s3_w1_9;
+      \$3632  = mac_wmux_s3_w1_9;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3617  = \mac_wmux4_s0$1827 ;
+    \$3633  = \mac_wmux4_s0$1827 ;
     if (stall_adv4) begin
-      \$3617  = mac_wmux_s3_w2_9;
+      \$3633  = mac_wmux_s3_w2_9;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3618  = \mac_wmux4_s0$1830 ;
+    \$3634  = \mac_wmux4_s0$1830 ;
     if (stall_adv4) begin
-      \$3618  = mac_wmux_s3_w3_9;
+      \$3634  = mac_wmux_s3_w3_9;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3619  = \mac_wmux4_s0$1840 ;
+    \$3635  = \mac_wmux4_s0$1840 ;
     if (stall_adv4) begin
-      \$3619  = mac_wmux_s3_w0_10;
+      \$3635  = mac_wmux_s3_w0_10;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3620  = \mac_wmux4_s0$1843 ;
+    \$3636  = \mac_wmux4_s0$1843 ;
     if (stall_adv4) begin
-      \$3620  = mac_wmux_s3_w1_10;
+      \$3636  = mac_wmux_s3_w1_10;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3621  = \mac_wmux4_s0$1846 ;
+    \$3637  = \mac_wmux4_s0$1846 ;
     if (stall_adv4) begin
-      \$3621  = mac_wmux_s3_w2_10;
+      \$3637  = mac_wmux_s3_w2_10;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3622  = \mac_wmux4_s0$1849 ;
+    \$3638  = \mac_wmux4_s0$1849 ;
     if (stall_adv4) begin
-      \$3622  = mac_wmux_s3_w3_10;
+      \$3638  = mac_wmux_s3_w3_10;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3623  = \mac_wmux4_s0$1859 ;
+    \$3639  = \mac_wmux4_s0$1859 ;
     if (stall_adv4) begin
-      \$3623  = mac_wmux_s3_w0_11;
+      \$3639  = mac_wmux_s3_w0_11;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3624  = \mac_wmux4_s0$1862 ;
+    \$3640  = \mac_wmux4_s0$1862 ;
     if (stall_adv4) begin
-      \$3624  = mac_wmux_s3_w1_11;
+      \$3640  = mac_wmux_s3_w1_11;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3625  = \mac_wmux4_s0$1865 ;
+    \$3641  = \mac_wmux4_s0$1865 ;
     if (stall_adv4) begin
-      \$3625  = mac_wmux_s3_w2_11;
+      \$3641  = mac_wmux_s3_w2_11;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3626  = \mac_wmux4_s0$1868 ;
+    \$3642  = \mac_wmux4_s0$1868 ;
     if (stall_adv4) begin
-      \$3626  = mac_wmux_s3_w3_11;
+      \$3642  = mac_wmux_s3_w3_11;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3627  = \mac_wmux4_s0$1878 ;
+    \$3643  = \mac_wmux4_s0$1878 ;
     if (stall_adv4) begin
-      \$3627  = mac_wmux_s3_w0_12;
+      \$3643  = mac_wmux_s3_w0_12;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3628  = \mac_wmux4_s0$1881 ;
+    \$3644  = \mac_wmux4_s0$1881 ;
     if (stall_adv4) begin
-      \$3628  = mac_wmux_s3_w1_12;
+      \$3644  = mac_wmux_s3_w1_12;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3629  = \mac_wmux4_s0$1884 ;
+    \$3645  = \mac_wmux4_s0$1884 ;
     if (stall_adv4) begin
-      \$3629  = mac_wmux_s3_w2_12;
+      \$3645  = mac_wmux_s3_w2_12;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3630  = \mac_wmux4_s0$1887 ;
+    \$3646  = \mac_wmux4_s0$1887 ;
     if (stall_adv4) begin
-      \$3630  = mac_wmux_s3_w3_12;
+      \$3646  = mac_wmux_s3_w3_12;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3631  = \mac_wmux4_s0$1897 ;
+    \$3647  = \mac_wmux4_s0$1897 ;
     if (stall_adv4) begin
-      \$3631  = mac_wmux_s3_w0_13;
+      \$3647  = mac_wmux_s3_w0_13;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3632  = \mac_wmux4_s0$1900 ;
+    \$3648  = \mac_wmux4_s0$1900 ;
     if (stall_adv4) begin
-      \$3632  = mac_wmux_s3_w1_13;
+      \$3648  = mac_wmux_s3_w1_13;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3633  = \mac_wmux4_s0$1903 ;
+    \$3649  = \mac_wmux4_s0$1903 ;
     if (stall_adv4) begin
-      \$3633  = mac_wmux_s3_w2_13;
+      \$3649  = mac_wmux_s3_w2_13;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3634  = \mac_wmux4_s0$1906 ;
+    \$3650  = \mac_wmux4_s0$1906 ;
     if (stall_adv4) begin
-      \$3634  = mac_wmux_s3_w3_13;
+      \$3650  = mac_wmux_s3_w3_13;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3635  = \mac_wmux4_s0$1916 ;
+    \$3651  = \mac_wmux4_s0$1916 ;
     if (stall_adv4) begin
-      \$3635  = mac_wmux_s3_w0_14;
+      \$3651  = mac_wmux_s3_w0_14;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3636  = \mac_wmux4_s0$1919 ;
+    \$3652  = \mac_wmux4_s0$1919 ;
     if (stall_adv4) begin
-      \$3636  = mac_wmux_s3_w1_14;
+      \$3652  = mac_wmux_s3_w1_14;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3637  = \mac_wmux4_s0$1922 ;
+    \$3653  = \mac_wmux4_s0$1922 ;
     if (stall_adv4) begin
-      \$3637  = mac_wmux_s3_w2_14;
+      \$3653  = mac_wmux_s3_w2_14;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3638  = \mac_wmux4_s0$1925 ;
+    \$3654  = \mac_wmux4_s0$1925 ;
     if (stall_adv4) begin
-      \$3638  = mac_wmux_s3_w3_14;
+      \$3654  = mac_wmux_s3_w3_14;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3639  = \mac_wmux4_s0$1935 ;
+    \$3655  = \mac_wmux4_s0$1935 ;
     if (stall_adv4) begin
-      \$3639  = mac_wmux_s3_w0_15;
+      \$3655  = mac_wmux_s3_w0_15;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3640  = \mac_wmux4_s0$1938 ;
+    \$3656  = \mac_wmux4_s0$1938 ;
     if (stall_adv4) begin
-      \$3640  = mac_wmux_s3_w1_15;
+      \$3656  = mac_wmux_s3_w1_15;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3641  = \mac_wmux4_s0$1941 ;
+    \$3657  = \mac_wmux4_s0$1941 ;
     if (stall_adv4) begin
-      \$3641  = mac_wmux_s3_w2_15;
+      \$3657  = mac_wmux_s3_w2_15;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3642  = \mac_wmux4_s0$1944 ;
+    \$3658  = \mac_wmux4_s0$1944 ;
     if (stall_adv4) begin
-      \$3642  = mac_wmux_s3_w3_15;
+      \$3658  = mac_wmux_s3_w3_15;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3643  = \mac_wmux4_s0$1651 ;
+    \$3659  = \mac_wmux4_s0$1651 ;
     if (stall_adv4) begin
-      \$3643  = mac_wmux_s3_w0_16;
+      \$3659  = mac_wmux_s3_w0_16;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3644  = \mac_wmux4_s0$1654 ;
+    \$3660  = \mac_wmux4_s0$1654 ;
     if (stall_adv4) begin
-      \$3644  = mac_wmux_s3_w1_16;
+      \$3660  = mac_wmux_s3_w1_16;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3645  = \mac_wmux4_s0$1657 ;
+    \$3661  = \mac_wmux4_s0$1657 ;
     if (stall_adv4) begin
-      \$3645  = mac_wmux_s3_w2_16;
+      \$3661  = mac_wmux_s3_w2_16;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3646  = \mac_wmux4_s0$1660 ;
+    \$3662  = \mac_wmux4_s0$1660 ;
     if (stall_adv4) begin
-      \$3646  = mac_wmux_s3_w3_16;
+      \$3662  = mac_wmux_s3_w3_16;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3647  = \mac_wmux4_s0$1670 ;
+    \$3663  = \mac_wmux4_s0$1670 ;
     if (stall_adv4) begin
-      \$3647  = mac_wmux_s3_w0_17;
+      \$3663  = mac_wmux_s3_w0_17;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3648  = \mac_wmux4_s0$1673 ;
+    \$3664  = \mac_wmux4_s0$1673 ;
     if (stall_adv4) begin
-      \$3648  = mac_wmux_s3_w1_17;
+      \$3664  = mac_wmux_s3_w1_17;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3649  = \mac_wmux4_s0$1676 ;
+    \$3665  = \mac_wmux4_s0$1676 ;
     if (stall_adv4) begin
-      \$3649  = mac_wmux_s3_w2_17;
+      \$3665  = mac_wmux_s3_w2_17;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3650  = \mac_wmux4_s0$1679 ;
+    \$3666  = \mac_wmux4_s0$1679 ;
     if (stall_adv4) begin
-      \$3650  = mac_wmux_s3_w3_17;
+      \$3666  = mac_wmux_s3_w3_17;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3651  = \mac_wmux4_s0$1689 ;
+    \$3667  = \mac_wmux4_s0$1689 ;
     if (stall_adv4) begin
-      \$3651  = mac_wmux_s3_w0_18;
+      \$3667  = mac_wmux_s3_w0_18;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3652  = \mac_wmux4_s0$1692 ;
+    \$3668  = \mac_wmux4_s0$1692 ;
     if (stall_adv4) begin
-      \$3652  = mac_wmux_s3_w1_18;
+      \$3668  = mac_wmux_s3_w1_18;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3653  = \mac_wmux4_s0$1695 ;
+    \$3669  = \mac_wmux4_s0$1695 ;
     if (stall_adv4) begin
-      \$3653  = mac_wmux_s3_w2_18;
+      \$3669  = mac_wmux_s3_w2_18;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3654  = \mac_wmux4_s0$1698 ;
+    \$3670  = \mac_wmux4_s0$1698 ;
     if (stall_adv4) begin
-      \$3654  = mac_wmux_s3_w3_18;
+      \$3670  = mac_wmux_s3_w3_18;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3655  = \mac_wmux4_s0$1708 ;
+    \$3671  = \mac_wmux4_s0$1708 ;
     if (stall_adv4) begin
-      \$3655  = mac_wmux_s3_w0_19;
+      \$3671  = mac_wmux_s3_w0_19;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3656  = \mac_wmux4_s0$1711 ;
+    \$3672  = \mac_wmux4_s0$1711 ;
     if (stall_adv4) begin
-      \$3656  = mac_wmux_s3_w1_19;
+      \$3672  = mac_wmux_s3_w1_19;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3657  = \mac_wmux4_s0$1714 ;
+    \$3673  = \mac_wmux4_s0$1714 ;
     if (stall_adv4) begin
-      \$3657  = mac_wmux_s3_w2_19;
+      \$3673  = mac_wmux_s3_w2_19;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3658  = \mac_wmux4_s0$1717 ;
+    \$3674  = \mac_wmux4_s0$1717 ;
     if (stall_adv4) begin
-      \$3658  = mac_wmux_s3_w3_19;
+      \$3674  = mac_wmux_s3_w3_19;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3659  = \mac_wmux4_s0$1727 ;
+    \$3675  = \mac_wmux4_s0$1727 ;
     if (stall_adv4) begin
-      \$3659  = mac_wmux_s3_w0_20;
+      \$3675  = mac_wmux_s3_w0_20;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3660  = \mac_wmux4_s0$1730 ;
+    \$3676  = \mac_wmux4_s0$1730 ;
     if (stall_adv4) begin
-      \$3660  = mac_wmux_s3_w1_20;
+      \$3676  = mac_wmux_s3_w1_20;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3661  = \mac_wmux4_s0$1733 ;
+    \$3677  = \mac_wmux4_s0$1733 ;
     if (stall_adv4) begin
-      \$3661  = mac_wmux_s3_w2_20;
+      \$3677  = mac_wmux_s3_w2_20;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3662  = \mac_wmux4_s0$1736 ;
+    \$3678  = \mac_wmux4_s0$1736 ;
     if (stall_adv4) begin
-      \$3662  = mac_wmux_s3_w3_20;
+      \$3678  = mac_wmux_s3_w3_20;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3663  = \mac_wmux4_s0$1746 ;
+    \$3679  = \mac_wmux4_s0$1746 ;
     if (stall_adv4) begin
-      \$3663  = mac_wmux_s3_w0_21;
+      \$3679  = mac_wmux_s3_w0_21;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3664  = \mac_wmux4_s0$1749 ;
+    \$3680  = \mac_wmux4_s0$1749 ;
     if (stall_adv4) begin
-      \$3664  = mac_wmux_s3_w1_21;
+      \$3680  = mac_wmux_s3_w1_21;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3665  = \mac_wmux4_s0$1752 ;
+    \$3681  = \mac_wmux4_s0$1752 ;
     if (stall_adv4) begin
-      \$3665  = mac_wmux_s3_w2_21;
+      \$3681  = mac_wmux_s3_w2_21;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3666  = \mac_wmux4_s0$1755 ;
+    \$3682  = \mac_wmux4_s0$1755 ;
     if (stall_adv4) begin
-      \$3666  = mac_wmux_s3_w3_21;
+      \$3682  = mac_wmux_s3_w3_21;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3667  = \mac_wmux4_s0$1765 ;
+    \$3683  = \mac_wmux4_s0$1765 ;
     if (stall_adv4) begin
-      \$3667  = mac_wmux_s3_w0_22;
+      \$3683  = mac_wmux_s3_w0_22;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3668  = \mac_wmux4_s0$1768 ;
+    \$3684  = \mac_wmux4_s0$1768 ;
     if (stall_adv4) begin
-      \$3668  = mac_wmux_s3_w1_22;
+      \$3684  = mac_wmux_s3_w1_22;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3669  = \mac_wmux4_s0$1771 ;
+    \$3685  = \mac_wmux4_s0$1771 ;
     if (stall_adv4) begin
-      \$3669  = mac_wmux_s3_w2_22;
+      \$3685  = mac_wmux_s3_w2_22;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3670  = \mac_wmux4_s0$1774 ;
+    \$3686  = \mac_wmux4_s0$1774 ;
     if (stall_adv4) begin
-      \$3670  = mac_wmux_s3_w3_22;
+      \$3686  = mac_wmux_s3_w3_22;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3671  = \mac_wmux4_s0$1784 ;
+    \$3687  = \mac_wmux4_s0$1784 ;
     if (stall_adv4) begin
-      \$3671  = mac_wmux_s3_w0_23;
+      \$3687  = mac_wmux_s3_w0_23;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3672  = \mac_wmux4_s0$1787 ;
+    \$3688  = \mac_wmux4_s0$1787 ;
     if (stall_adv4) begin
-      \$3672  = mac_wmux_s3_w1_23;
+      \$3688  = mac_wmux_s3_w1_23;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3673  = \mac_wmux4_s0$1790 ;
+    \$3689  = \mac_wmux4_s0$1790 ;
     if (stall_adv4) begin
-      \$3673  = mac_wmux_s3_w2_23;
+      \$3689  = mac_wmux_s3_w2_23;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3674  = \mac_wmux4_s0$1793 ;
+    \$3690  = \mac_wmux4_s0$1793 ;
     if (stall_adv4) begin
-      \$3674  = mac_wmux_s3_w3_23;
+      \$3690  = mac_wmux_s3_w3_23;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3675  = \mac_wmux4_s0$1803 ;
+    \$3691  = \mac_wmux4_s0$1803 ;
     if (stall_adv4) begin
-      \$3675  = \mac_wmux3_s0$1542 ;
+      \$3691  = \mac_wmux3_s0$1542 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3676  = \mac_wmux4_s0$1806 ;
+    \$3692  = \mac_wmux4_s0$1806 ;
     if (stall_adv4) begin
-      \$3676  = \mac_wmux3_s0$1544 ;
+      \$3692  = \mac_wmux3_s0$1544 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3677  = \mac_wmux4_s0$1809 ;
+    \$3693  = \mac_wmux4_s0$1809 ;
     if (stall_adv4) begin
-      \$3677  = \mac_wmux3_s0$1546 ;
+      \$3693  = \mac_wmux3_s0$1546 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3678  = \mac_wmux4_s0$1812 ;
+    \$3694  = \mac_wmux4_s0$1812 ;
     if (stall_adv4) begin
-      \$3678  = \mac_wmux3_s0$1548 ;
+      \$3694  = \mac_wmux3_s0$1548 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3679  = \mac_wmux4_s0$1822 ;
+    \$3695  = \mac_wmux4_s0$1822 ;
     if (stall_adv4) begin
-      \$3679  = \mac_wmux3_s0$1555 ;
+      \$3695  = \mac_wmux3_s0$1555 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3680  = \mac_wmux4_s0$1825 ;
+    \$3696  = \mac_wmux4_s0$1825 ;
     if (stall_adv4) begin
-      \$3680  = \mac_wmux3_s0$1557 ;
+      \$3696  = \mac_wmux3_s0$1557 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3681  = \mac_wmux4_s0$1828 ;
+    \$3697  = \mac_wmux4_s0$1828 ;
     if (stall_adv4) begin
-      \$3681  = \mac_wmux3_s0$1559 ;
+      \$3697  = \mac_wmux3_s0$1559 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3682  = \mac_wmux4_s0$1831 ;
+    \$3698  = \mac_wmux4_s0$1831 ;
     if (stall_adv4) begin
-      \$3682  = \mac_wmux3_s0$1561 ;
+      \$3698  = \mac_wmux3_s0$1561 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3683  = \mac_wmux4_s0$1841 ;
+    \$3699  = \mac_wmux4_s0$1841 ;
     if (stall_adv4) begin
-      \$3683  = \mac_wmux3_s0$1568 ;
+      \$3699  = \mac_wmux3_s0$1568 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3684  = \mac_wmux4_s0$1844 ;
+    \$3700  = \mac_wmux4_s0$1844 ;
     if (stall_adv4) begin
-      \$3684  = \mac_wmux3_s0$1570 ;
+      \$3700  = \mac_wmux3_s0$1570 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3685  = \mac_wmux4_s0$1847 ;
+    \$3701  = \mac_wmux4_s0$1847 ;
     if (stall_adv4) begin
-      \$3685  = \mac_wmux3_s0$1572 ;
+      \$3701  = \mac_wmux3_s0$1572 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3686  = \mac_wmux4_s0$1850 ;
+    \$3702  = \mac_wmux4_s0$1850 ;
     if (stall_adv4) begin
-      \$3686  = \mac_wmux3_s0$1574 ;
+      \$3702  = \mac_wmux3_s0$1574 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3687  = \mac_wmux4_s0$1860 ;
+    \$3703  = \mac_wmux4_s0$1860 ;
     if (stall_adv4) begin
-      \$3687  = \mac_wmux3_s0$1581 ;
+      \$3703  = \mac_wmux3_s0$1581 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3688  = \mac_wmux4_s0$1863 ;
+    \$3704  = \mac_wmux4_s0$1863 ;
     if (stall_adv4) begin
-      \$3688  = \mac_wmux3_s0$1583 ;
+      \$3704  = \mac_wmux3_s0$1583 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3689  = \mac_wmux4_s0$1866 ;
+    \$3705  = \mac_wmux4_s0$1866 ;
     if (stall_adv4) begin
-      \$3689  = \mac_wmux3_s0$1585 ;
+      \$3705  = \mac_wmux3_s0$1585 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3690  = \mac_wmux4_s0$1869 ;
+    \$3706  = \mac_wmux4_s0$1869 ;
     if (stall_adv4) begin
-      \$3690  = \mac_wmux3_s0$1587 ;
+      \$3706  = \mac_wmux3_s0$1587 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3691  = \mac_wmux4_s0$1879 ;
+    \$3707  = \mac_wmux4_s0$1879 ;
     if (stall_adv4) begin
-      \$3691  = \mac_wmux3_s0$1594 ;
+      \$3707  = \mac_wmux3_s0$1594 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3692  = \mac_wmux4_s0$1882 ;
+    \$3708  = \mac_wmux4_s0$1882 ;
     if (stall_adv4) begin
-      \$3692  = \mac_wmux3_s0$1596 ;
+      \$3708  = \mac_wmux3_s0$1596 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3693  = \mac_wmux4_s0$1885 ;
+    \$3709  = \mac_wmux4_s0$1885 ;
     if (stall_adv4) begin
-      \$3693  = \mac_wmux3_s0$1598 ;
+      \$3709  = \mac_wmux3_s0$1598 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3694  = \mac_wmux4_s0$1888 ;
+    \$3710  = \mac_wmux4_s0$1888 ;
     if (stall_adv4) begin
-      \$3694  = \mac_wmux3_s0$1600 ;
+      \$3710  = \mac_wmux3_s0$1600 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3695  = \mac_wmux4_s0$1898 ;
+    \$3711  = \mac_wmux4_s0$1898 ;
     if (stall_adv4) begin
-      \$3695  = \mac_wmux3_s0$1607 ;
+      \$3711  = \mac_wmux3_s0$1607 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3696  = \mac_wmux4_s0$1901 ;
+    \$3712  = \mac_wmux4_s0$1901 ;
     if (stall_adv4) begin
-      \$3696  = \mac_wmux3_s0$1609 ;
+      \$3712  = \mac_wmux3_s0$1609 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3697  = \mac_wmux4_s0$1904 ;
+    \$3713  = \mac_wmux4_s0$1904 ;
     if (stall_adv4) begin
-      \$3697  = \mac_wmux3_s0$1611 ;
+      \$3713  = \mac_wmux3_s0$1611 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3698  = \mac_wmux4_s0$1907 ;
+    \$3714  = \mac_wmux4_s0$1907 ;
     if (stall_adv4) begin
-      \$3698  = \mac_wmux3_s0$1613 ;
+      \$3714  = \mac_wmux3_s0$1613 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3699  = \mac_wmux4_s0$1917 ;
+    \$3715  = \mac_wmux4_s0$1917 ;
     if (stall_adv4) begin
-      \$3699  = \mac_wmux3_s0$1620 ;
+      \$3715  = \mac_wmux3_s0$1620 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3700  = \mac_wmux4_s0$1920 ;
+    \$3716  = \mac_wmux4_s0$1920 ;
     if (stall_adv4) begin
-      \$3700  = \mac_wmux3_s0$1622 ;
+      \$3716  = \mac_wmux3_s0$1622 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3701  = \mac_wmux4_s0$1923 ;
+    \$3717  = \mac_wmux4_s0$1923 ;
     if (stall_adv4) begin
-      \$3701  = \mac_wmux3_s0$1624 ;
+      \$3717  = \mac_wmux3_s0$1624 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3702  = \mac_wmux4_s0$1926 ;
+    \$3718  = \mac_wmux4_s0$1926 ;
     if (stall_adv4) begin
-      \$3702  = \mac_wmux3_s0$1626 ;
+      \$3718  = \mac_wmux3_s0$1626 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3703  = \mac_wmux4_s0$1936 ;
+    \$3719  = \mac_wmux4_s0$1936 ;
     if (stall_adv4) begin
-      \$3703  = \mac_wmux3_s0$1633 ;
+      \$3719  = \mac_wmux3_s0$1633 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3704  = \mac_wmux4_s0$1939 ;
+    \$3720  = \mac_wmux4_s0$1939 ;
     if (stall_adv4) begin
-      \$3704  = \mac_wmux3_s0$1635 ;
+      \$3720  = \mac_wmux3_s0$1635 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3705  = \mac_wmux4_s0$1942 ;
+    \$3721  = \mac_wmux4_s0$1942 ;
     if (stall_adv4) begin
-      \$3705  = \mac_wmux3_s0$1637 ;
+      \$3721  = \mac_wmux3_s0$1637 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3706  = \mac_wmux4_s0$1945 ;
+    \$3722  = \mac_wmux4_s0$1945 ;
     if (stall_adv4) begin
-      \$3706  = \mac_wmux3_s0$1639 ;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3707  = \mac_wmux4_s0$2257 ;
-    if (stall_adv4) begin
-      \$3707  = \mac_wmux3_s0$2239 ;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3708  = \mac_wmux4_s0$2258 ;
-    if (stall_adv4) begin
-      \$3708  = \mac_wmux3_s0$2240 ;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3709  = \mac_wmux4_s0$2259 ;
-    if (stall_adv4) begin
-      \$3709  = \mac_wmux3_s0$2241 ;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3710  = \mac_wmux4_s0$2260 ;
-    if (stall_adv4) begin
-      \$3710  = \mac_wmux3_s0$2242 ;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3711  = \mac_wmux4_s0$2261 ;
-    if (stall_adv4) begin
-      \$3711  = \mac_wmux3_s0$2243 ;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3712  = \mac_wmux4_s0$2262 ;
-    if (stall_adv4) begin
-      \$3712  = \mac_wmux3_s0$2244 ;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3713  = \mac_wmux4_s0$2263 ;
-    if (stall_adv4) begin
-      \$3713  = \mac_wmux3_s0$2245 ;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3714  = \mac_wmux4_s0$2264 ;
-    if (stall_adv4) begin
-      \$3714  = \mac_wmux3_s0$2246 ;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3715  = \mac_wmux4_s0$2265 ;
-    if (stall_adv4) begin
-      \$3715  = \mac_wmux3_s0$2247 ;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3716  = \mac_wmux4_s0$2266 ;
-    if (stall_adv4) begin
-      \$3716  = \mac_wmux3_s0$2248 ;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3717  = \mac_wmux4_s0$2267 ;
-    if (stall_adv4) begin
-      \$3717  = \mac_wmux3_s0$2249 ;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3718  = \mac_wmux4_s0$2268 ;
-    if (stall_adv4) begin
-      \$3718  = \mac_wmux3_s0$2250 ;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3719  = \mac_wmux4_s0$2269 ;
-    if (stall_adv4) begin
-      \$3719  = \mac_wmux3_s0$2251 ;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3720  = \mac_wmux4_s0$2270 ;
-    if (stall_adv4) begin
-      \$3720  = \mac_wmux3_s0$2252 ;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3721  = \mac_wmux4_s0$2271 ;
-    if (stall_adv4) begin
-      \$3721  = \mac_wmux3_s0$2253 ;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3722  = \mac_wmux4_s0$2272 ;
-    if (stall_adv4) begin
-      \$3722  = \mac_wmux3_s0$2254 ;
+      \$3722  = \mac_wmux3_s0$1639 ;
     end
   end
   always @* begin
@@ -20963,934 +21182,875 @@ module nm_spmac_16_32_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3724  = mac_wmux4_valid_s0;
+    \$3724  = \mac_wmux4_s0$2274 ;
     if (stall_adv4) begin
-      \$3724  = mac_wmux3_valid_s0;
+      \$3724  = \mac_wmux3_s0$2256 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3725  = \mac_wmux4_s0$2275 ;
+    if (stall_adv4) begin
+      \$3725  = \mac_wmux3_s0$2257 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3726  = \mac_wmux4_s0$2276 ;
+    if (stall_adv4) begin
+      \$3726  = \mac_wmux3_s0$2258 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3727  = \mac_wmux4_s0$2277 ;
+    if (stall_adv4) begin
+      \$3727  = \mac_wmux3_s0$2259 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3728  = \mac_wmux4_s0$2278 ;
+    if (stall_adv4) begin
+      \$3728  = \mac_wmux3_s0$2260 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3729  = \mac_wmux4_s0$2279 ;
+    if (stall_adv4) begin
+      \$3729  = \mac_wmux3_s0$2261 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3730  = \mac_wmux4_s0$2280 ;
+    if (stall_adv4) begin
+      \$3730  = \mac_wmux3_s0$2262 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3731  = \mac_wmux4_s0$2281 ;
+    if (stall_adv4) begin
+      \$3731  = \mac_wmux3_s0$2263 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3732  = \mac_wmux4_s0$2282 ;
+    if (stall_adv4) begin
+      \$3732  = \mac_wmux3_s0$2264 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3733  = \mac_wmux4_s0$2283 ;
+    if (stall_adv4) begin
+      \$3733  = \mac_wmux3_s0$2265 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3734  = \mac_wmux4_s0$2284 ;
+    if (stall_adv4) begin
+      \$3734  = \mac_wmux3_s0$2266 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3735  = \mac_wmux4_s0$2285 ;
+    if (stall_adv4) begin
+      \$3735  = \mac_wmux3_s0$2267 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3736  = \mac_wmux4_s0$2286 ;
+    if (stall_adv4) begin
+      \$3736  = \mac_wmux3_s0$2268 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3737  = \mac_wmux4_s0$2287 ;
+    if (stall_adv4) begin
+      \$3737  = \mac_wmux3_s0$2269 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3738  = \mac_wmux4_s0$2288 ;
+    if (stall_adv4) begin
+      \$3738  = \mac_wmux3_s0$2270 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3739  = \mac_wmux4_s0$2289 ;
+    if (stall_adv4) begin
+      \$3739  = \mac_wmux3_s0$2271 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3740  = mac_wmux4_valid_s0;
+    if (stall_adv4) begin
+      \$3740  = mac_wmux3_valid_s0;
     end
     if (rst) begin
-      \$3724  = 1'h0;
+      \$3740  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3725  = mac_pre_s0;
+    \$3741  = mac_pre_a0_g0;
     if (stall_adv5) begin
-      \$3725  = \mac_wmux4_s0$2257 ;
+      \$3741  = \mac_wmux4_s0$2273 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3726  = \mac_pre_s0$2276 ;
-    if (stall_adv5) begin
-      \$3726  = \mac_wmux4_s0$2258 ;
+    \$3742  = mac_pre_a1_g1;
+    if (stall_adv6) begin
+      \$3742  = \mac_wmux4_s0$2274 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3727  = \mac_pre_s0$2277 ;
-    if (stall_adv5) begin
-      \$3727  = \mac_wmux4_s0$2259 ;
+    \$3743  = mac_pre_a2_g2;
+    if (stall_adv7) begin
+      \$3743  = \mac_wmux4_s0$2275 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3728  = \mac_pre_s0$2278 ;
-    if (stall_adv5) begin
-      \$3728  = \mac_wmux4_s0$2260 ;
+    \$3744  = mac_pre_a3_g3;
+    if (stall_adv8) begin
+      \$3744  = \mac_wmux4_s0$2276 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3729  = \mac_pre_s0$2279 ;
-    if (stall_adv5) begin
-      \$3729  = \mac_wmux4_s0$2261 ;
+    \$3745  = mac_pre_a4_g4;
+    if (stall_adv9) begin
+      \$3745  = \mac_wmux4_s0$2277 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3730  = \mac_pre_s0$2280 ;
-    if (stall_adv5) begin
-      \$3730  = \mac_wmux4_s0$2262 ;
+    \$3746  = mac_pre_a5_g5;
+    if (stall_adv10) begin
+      \$3746  = \mac_wmux4_s0$2278 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3731  = \mac_pre_s0$2281 ;
-    if (stall_adv5) begin
-      \$3731  = \mac_wmux4_s0$2263 ;
+    \$3747  = mac_pre_a6_g6;
+    if (stall_adv11) begin
+      \$3747  = \mac_wmux4_s0$2279 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3732  = \mac_pre_s0$2282 ;
-    if (stall_adv5) begin
-      \$3732  = \mac_wmux4_s0$2264 ;
+    \$3748  = mac_pre_a7_g7;
+    if (stall_adv12) begin
+      \$3748  = \mac_wmux4_s0$2280 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3733  = \mac_pre_s0$2283 ;
-    if (stall_adv5) begin
-      \$3733  = \mac_wmux4_s0$2265 ;
+    \$3749  = mac_pre_a8_g8;
+    if (stall_adv13) begin
+      \$3749  = \mac_wmux4_s0$2281 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3734  = \mac_pre_s0$2284 ;
-    if (stall_adv5) begin
-      \$3734  = \mac_wmux4_s0$2266 ;
+    \$3750  = mac_pre_a9_g9;
+    if (stall_adv14) begin
+      \$3750  = \mac_wmux4_s0$2282 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3735  = \mac_pre_s0$2285 ;
-    if (stall_adv5) begin
-      \$3735  = \mac_wmux4_s0$2267 ;
+    \$3751  = mac_pre_a10_g10;
+    if (stall_adv15) begin
+      \$3751  = \mac_wmux4_s0$2283 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3736  = \mac_pre_s0$2286 ;
-    if (stall_adv5) begin
-      \$3736  = \mac_wmux4_s0$2268 ;
+    \$3752  = mac_pre_a11_g11;
+    if (stall_adv16) begin
+      \$3752  = \mac_wmux4_s0$2284 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3737  = \mac_pre_s0$2287 ;
-    if (stall_adv5) begin
-      \$3737  = \mac_wmux4_s0$2269 ;
+    \$3753  = mac_pre_a12_g12;
+    if (stall_adv17) begin
+      \$3753  = \mac_wmux4_s0$2285 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3738  = \mac_pre_s0$2288 ;
-    if (stall_adv5) begin
-      \$3738  = \mac_wmux4_s0$2270 ;
+    \$3754  = mac_pre_a13_g13;
+    if (stall_adv18) begin
+      \$3754  = \mac_wmux4_s0$2286 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3739  = \mac_pre_s0$2289 ;
-    if (stall_adv5) begin
-      \$3739  = \mac_wmux4_s0$2271 ;
+    \$3755  = mac_pre_a14_g14;
+    if (stall_adv19) begin
+      \$3755  = \mac_wmux4_s0$2287 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3740  = \mac_pre_s0$2290 ;
-    if (stall_adv5) begin
-      \$3740  = \mac_wmux4_s0$2272 ;
+    \$3756  = mac_pre_a15_g15;
+    if (stall_adv20) begin
+      \$3756  = \mac_wmux4_s0$2288 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3741  = \mac_pre_s0$2291 ;
-    if (stall_adv5) begin
-      \$3741  = mac_wmux_s4_w0_0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3742  = \mac_pre_s0$2292 ;
-    if (stall_adv5) begin
-      \$3742  = mac_wmux_s4_w0_1;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3743  = \mac_pre_s0$2293 ;
-    if (stall_adv5) begin
-      \$3743  = mac_wmux_s4_w0_2;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3744  = \mac_pre_s0$2294 ;
-    if (stall_adv5) begin
-      \$3744  = mac_wmux_s4_w0_3;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3745  = \mac_pre_s0$2295 ;
-    if (stall_adv5) begin
-      \$3745  = mac_wmux_s4_w0_4;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3746  = \mac_pre_s0$2296 ;
-    if (stall_adv5) begin
-      \$3746  = mac_wmux_s4_w0_5;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3747  = \mac_pre_s0$2297 ;
-    if (stall_adv5) begin
-      \$3747  = mac_wmux_s4_w0_6;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3748  = \mac_pre_s0$2298 ;
-    if (stall_adv5) begin
-      \$3748  = mac_wmux_s4_w0_7;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3749  = \mac_pre_s0$2299 ;
-    if (stall_adv5) begin
-      \$3749  = mac_wmux_s4_w0_8;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3750  = \mac_pre_s0$2300 ;
-    if (stall_adv5) begin
-      \$3750  = mac_wmux_s4_w0_9;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3751  = \mac_pre_s0$2301 ;
-    if (stall_adv5) begin
-      \$3751  = mac_wmux_s4_w0_10;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3752  = \mac_pre_s0$2302 ;
-    if (stall_adv5) begin
-      \$3752  = mac_wmux_s4_w0_11;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3753  = \mac_pre_s0$2303 ;
-    if (stall_adv5) begin
-      \$3753  = mac_wmux_s4_w0_12;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3754  = \mac_pre_s0$2304 ;
-    if (stall_adv5) begin
-      \$3754  = mac_wmux_s4_w0_13;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3755  = \mac_pre_s0$2305 ;
-    if (stall_adv5) begin
-      \$3755  = mac_wmux_s4_w0_14;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3756  = \mac_pre_s0$2306 ;
-    if (stall_adv5) begin
-      \$3756  = mac_wmux_s4_w0_15;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3757  = \mac_pre_s0$2307 ;
-    if (stall_adv5) begin
-      \$3757  = mac_wmux_s4_w1_0;
+    \$3757  = mac_pre_s0;
+    if (stall_adv21) begin
+      \$3757  = mac_wmux_s4_w0_0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     \$3758  = \mac_pre_s0$2308 ;
-    if (stall_adv5) begin
-      \$3758  = mac_wmux_s4_w1_1;
+    if (stall_adv21) begin
+      \$3758  = mac_wmux_s4_w0_1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     \$3759  = \mac_pre_s0$2309 ;
-    if (stall_adv5) begin
-      \$3759  = mac_wmux_s4_w1_2;
+    if (stall_adv21) begin
+      \$3759  = mac_wmux_s4_w0_2;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     \$3760  = \mac_pre_s0$2310 ;
-    if (stall_adv5) begin
-      \$3760  = mac_wmux_s4_w1_3;
+    if (stall_adv21) begin
+      \$3760  = mac_wmux_s4_w0_3;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     \$3761  = \mac_pre_s0$2311 ;
-    if (stall_adv5) begin
-      \$3761  = mac_wmux_s4_w1_4;
+    if (stall_adv21) begin
+      \$3761  = mac_wmux_s4_w0_4;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     \$3762  = \mac_pre_s0$2312 ;
-    if (stall_adv5) begin
-      \$3762  = mac_wmux_s4_w1_5;
+    if (stall_adv21) begin
+      \$3762  = mac_wmux_s4_w0_5;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     \$3763  = \mac_pre_s0$2313 ;
-    if (stall_adv5) begin
-      \$3763  = mac_wmux_s4_w1_6;
+    if (stall_adv21) begin
+      \$3763  = mac_wmux_s4_w0_6;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     \$3764  = \mac_pre_s0$2314 ;
-    if (stall_adv5) begin
-      \$3764  = mac_wmux_s4_w1_7;
+    if (stall_adv21) begin
+      \$3764  = mac_wmux_s4_w0_7;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     \$3765  = \mac_pre_s0$2315 ;
-    if (stall_adv5) begin
-      \$3765  = mac_wmux_s4_w1_8;
+    if (stall_adv21) begin
+      \$3765  = mac_wmux_s4_w0_8;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     \$3766  = \mac_pre_s0$2316 ;
-    if (stall_adv5) begin
-      \$3766  = mac_wmux_s4_w1_9;
+    if (stall_adv21) begin
+      \$3766  = mac_wmux_s4_w0_9;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     \$3767  = \mac_pre_s0$2317 ;
-    if (stall_adv5) begin
-      \$3767  = mac_wmux_s4_w1_10;
+    if (stall_adv21) begin
+      \$3767  = mac_wmux_s4_w0_10;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     \$3768  = \mac_pre_s0$2318 ;
-    if (stall_adv5) begin
-      \$3768  = mac_wmux_s4_w1_11;
+    if (stall_adv21) begin
+      \$3768  = mac_wmux_s4_w0_11;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     \$3769  = \mac_pre_s0$2319 ;
-    if (stall_adv5) begin
-      \$3769  = mac_wmux_s4_w1_12;
+    if (stall_adv21) begin
+      \$3769  = mac_wmux_s4_w0_12;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     \$3770  = \mac_pre_s0$2320 ;
-    if (stall_adv5) begin
-      \$3770  = mac_wmux_s4_w1_13;
+    if (stall_adv21) begin
+      \$3770  = mac_wmux_s4_w0_13;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     \$3771  = \mac_pre_s0$2321 ;
-    if (stall_adv5) begin
-      \$3771  = mac_wmux_s4_w1_14;
+    if (stall_adv21) begin
+      \$3771  = mac_wmux_s4_w0_14;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     \$3772  = \mac_pre_s0$2322 ;
-    if (stall_adv5) begin
-      \$3772  = mac_wmux_s4_w1_15;
+    if (stall_adv21) begin
+      \$3772  = mac_wmux_s4_w0_15;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     \$3773  = \mac_pre_s0$2323 ;
-    if (stall_adv5) begin
-      \$3773  = mac_wmux_s4_w2_0;
+    if (stall_adv21) begin
+      \$3773  = mac_wmux_s4_w1_0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     \$3774  = \mac_pre_s0$2324 ;
-    if (stall_adv5) begin
-      \$3774  = mac_wmux_s4_w2_1;
+    if (stall_adv21) begin
+      \$3774  = mac_wmux_s4_w1_1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     \$3775  = \mac_pre_s0$2325 ;
-    if (stall_adv5) begin
-      \$3775  = mac_wmux_s4_w2_2;
+    if (stall_adv21) begin
+      \$3775  = mac_wmux_s4_w1_2;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     \$3776  = \mac_pre_s0$2326 ;
-    if (stall_adv5) begin
-      \$3776  = mac_wmux_s4_w2_3;
+    if (stall_adv21) begin
+      \$3776  = mac_wmux_s4_w1_3;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     \$3777  = \mac_pre_s0$2327 ;
-    if (stall_adv5) begin
-      \$3777  = mac_wmux_s4_w2_4;
+    if (stall_adv21) begin
+      \$3777  = mac_wmux_s4_w1_4;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     \$3778  = \mac_pre_s0$2328 ;
-    if (stall_adv5) begin
-      \$3778  = mac_wmux_s4_w2_5;
+    if (stall_adv21) begin
+      \$3778  = mac_wmux_s4_w1_5;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     \$3779  = \mac_pre_s0$2329 ;
-    if (stall_adv5) begin
-      \$3779  = mac_wmux_s4_w2_6;
+    if (stall_adv21) begin
+      \$3779  = mac_wmux_s4_w1_6;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     \$3780  = \mac_pre_s0$2330 ;
-    if (stall_adv5) begin
-      \$3780  = mac_wmux_s4_w2_7;
+    if (stall_adv21) begin
+      \$3780  = mac_wmux_s4_w1_7;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     \$3781  = \mac_pre_s0$2331 ;
-    if (stall_adv5) begin
-      \$3781  = mac_wmux_s4_w2_8;
+    if (stall_adv21) begin
+      \$3781  = mac_wmux_s4_w1_8;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     \$3782  = \mac_pre_s0$2332 ;
-    if (stall_adv5) begin
-      \$3782  = mac_wmux_s4_w2_9;
+    if (stall_adv21) begin
+      \$3782  = mac_wmux_s4_w1_9;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     \$3783  = \mac_pre_s0$2333 ;
-    if (stall_adv5) begin
-      \$3783  = mac_wmux_s4_w2_10;
+    if (stall_adv21) begin
+      \$3783  = mac_wmux_s4_w1_10;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     \$3784  = \mac_pre_s0$2334 ;
-    if (stall_adv5) begin
-      \$3784  = mac_wmux_s4_w2_11;
+    if (stall_adv21) begin
+      \$3784  = mac_wmux_s4_w1_11;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     \$3785  = \mac_pre_s0$2335 ;
-    if (stall_adv5) begin
-      \$3785  = mac_wmux_s4_w2_12;
+    if (stall_adv21) begin
+      \$3785  = mac_wmux_s4_w1_12;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     \$3786  = \mac_pre_s0$2336 ;
-    if (stall_adv5) begin
-      \$3786  = mac_wmux_s4_w2_13;
+    if (stall_adv21) begin
+      \$3786  = mac_wmux_s4_w1_13;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     \$3787  = \mac_pre_s0$2337 ;
-    if (stall_adv5) begin
-      \$3787  = mac_wmux_s4_w2_14;
+    if (stall_adv21) begin
+      \$3787  = mac_wmux_s4_w1_14;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     \$3788  = \mac_pre_s0$2338 ;
-    if (stall_adv5) begin
-      \$3788  = mac_wmux_s4_w2_15;
+    if (stall_adv21) begin
+      \$3788  = mac_wmux_s4_w1_15;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     \$3789  = \mac_pre_s0$2339 ;
-    if (stall_adv5) begin
-      \$3789  = mac_wmux_s4_w3_0;
+    if (stall_adv21) begin
+      \$3789  = mac_wmux_s4_w2_0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     \$3790  = \mac_pre_s0$2340 ;
-    if (stall_adv5) begin
-      \$3790  = mac_wmux_s4_w3_1;
+    if (stall_adv21) begin
+      \$3790  = mac_wmux_s4_w2_1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     \$3791  = \mac_pre_s0$2341 ;
-    if (stall_adv5) begin
-      \$3791  = mac_wmux_s4_w3_2;
+    if (stall_adv21) begin
+      \$3791  = mac_wmux_s4_w2_2;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     \$3792  = \mac_pre_s0$2342 ;
-    if (stall_adv5) begin
-      \$3792  = mac_wmux_s4_w3_3;
+    if (stall_adv21) begin
+      \$3792  = mac_wmux_s4_w2_3;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     \$3793  = \mac_pre_s0$2343 ;
-    if (stall_adv5) begin
-      \$3793  = mac_wmux_s4_w3_4;
+    if (stall_adv21) begin
+      \$3793  = mac_wmux_s4_w2_4;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     \$3794  = \mac_pre_s0$2344 ;
-    if (stall_adv5) begin
-      \$3794  = mac_wmux_s4_w3_5;
+    if (stall_adv21) begin
+      \$3794  = mac_wmux_s4_w2_5;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     \$3795  = \mac_pre_s0$2345 ;
-    if (stall_adv5) begin
-      \$3795  = mac_wmux_s4_w3_6;
+    if (stall_adv21) begin
+      \$3795  = mac_wmux_s4_w2_6;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     \$3796  = \mac_pre_s0$2346 ;
-    if (stall_adv5) begin
-      \$3796  = mac_wmux_s4_w3_7;
+    if (stall_adv21) begin
+      \$3796  = mac_wmux_s4_w2_7;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     \$3797  = \mac_pre_s0$2347 ;
-    if (stall_adv5) begin
-      \$3797  = mac_wmux_s4_w3_8;
+    if (stall_adv21) begin
+      \$3797  = mac_wmux_s4_w2_8;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     \$3798  = \mac_pre_s0$2348 ;
-    if (stall_adv5) begin
-      \$3798  = mac_wmux_s4_w3_9;
+    if (stall_adv21) begin
+      \$3798  = mac_wmux_s4_w2_9;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     \$3799  = \mac_pre_s0$2349 ;
-    if (stall_adv5) begin
-      \$3799  = mac_wmux_s4_w3_10;
+    if (stall_adv21) begin
+      \$3799  = mac_wmux_s4_w2_10;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     \$3800  = \mac_pre_s0$2350 ;
-    if (stall_adv5) begin
-      \$3800  = mac_wmux_s4_w3_11;
+    if (stall_adv21) begin
+      \$3800  = mac_wmux_s4_w2_11;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     \$3801  = \mac_pre_s0$2351 ;
-    if (stall_adv5) begin
-      \$3801  = mac_wmux_s4_w3_12;
+    if (stall_adv21) begin
+      \$3801  = mac_wmux_s4_w2_12;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     \$3802  = \mac_pre_s0$2352 ;
-    if (stall_adv5) begin
-      \$3802  = mac_wmux_s4_w3_13;
+    if (stall_adv21) begin
+      \$3802  = mac_wmux_s4_w2_13;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     \$3803  = \mac_pre_s0$2353 ;
-    if (stall_adv5) begin
-      \$3803  = mac_wmux_s4_w3_14;
+    if (stall_adv21) begin
+      \$3803  = mac_wmux_s4_w2_14;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     \$3804  = \mac_pre_s0$2354 ;
-    if (stall_adv5) begin
-      \$3804  = mac_wmux_s4_w3_15;
+    if (stall_adv21) begin
+      \$3804  = mac_wmux_s4_w2_15;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     \$3805  = \mac_pre_s0$2355 ;
+    if (stall_adv21) begin
+      \$3805  = mac_wmux_s4_w3_0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3806  = \mac_pre_s0$2356 ;
+    if (stall_adv21) begin
+      \$3806  = mac_wmux_s4_w3_1;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3807  = \mac_pre_s0$2357 ;
+    if (stall_adv21) begin
+      \$3807  = mac_wmux_s4_w3_2;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3808  = \mac_pre_s0$2358 ;
+    if (stall_adv21) begin
+      \$3808  = mac_wmux_s4_w3_3;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3809  = \mac_pre_s0$2359 ;
+    if (stall_adv21) begin
+      \$3809  = mac_wmux_s4_w3_4;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3810  = \mac_pre_s0$2360 ;
+    if (stall_adv21) begin
+      \$3810  = mac_wmux_s4_w3_5;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3811  = \mac_pre_s0$2361 ;
+    if (stall_adv21) begin
+      \$3811  = mac_wmux_s4_w3_6;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3812  = \mac_pre_s0$2362 ;
+    if (stall_adv21) begin
+      \$3812  = mac_wmux_s4_w3_7;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3813  = \mac_pre_s0$2363 ;
+    if (stall_adv21) begin
+      \$3813  = mac_wmux_s4_w3_8;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3814  = \mac_pre_s0$2364 ;
+    if (stall_adv21) begin
+      \$3814  = mac_wmux_s4_w3_9;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3815  = \mac_pre_s0$2365 ;
+    if (stall_adv21) begin
+      \$3815  = mac_wmux_s4_w3_10;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3816  = \mac_pre_s0$2366 ;
+    if (stall_adv21) begin
+      \$3816  = mac_wmux_s4_w3_11;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3817  = \mac_pre_s0$2367 ;
+    if (stall_adv21) begin
+      \$3817  = mac_wmux_s4_w3_12;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3818  = \mac_pre_s0$2368 ;
+    if (stall_adv21) begin
+      \$3818  = mac_wmux_s4_w3_13;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3819  = \mac_pre_s0$2369 ;
+    if (stall_adv21) begin
+      \$3819  = mac_wmux_s4_w3_14;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3820  = \mac_pre_s0$2370 ;
+    if (stall_adv21) begin
+      \$3820  = mac_wmux_s4_w3_15;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3821  = \mac_pre_s0$2371 ;
+    if (stall_adv21) begin
+      \$3821  = \mac_wmux4_s0$2289 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3822  = mac_pre_valid_s0;
+    if (stall_adv21) begin
+      \$3822  = mac_wmux4_valid_s0;
+    end
+    if (rst) begin
+      \$3822  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3823  = mac_dspin_s0;
     if (stall_adv5) begin
-      \$3805  = \mac_wmux4_s0$2273 ;
+      \$3823  = \mac_pre_s0$2371 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3806  = mac_pre_valid_s0;
+    \$3824  = mac_dspin_valid_s0;
     if (stall_adv5) begin
-      \$3806  = mac_wmux4_valid_s0;
+      \$3824  = mac_pre_valid_s0;
     end
     if (rst) begin
-      \$3806  = 1'h0;
+      \$3824  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3807  = mac_dspin_s0;
-    if (stall_adv6) begin
-      \$3807  = \mac_pre_s0$2355 ;
+    \$3825  = mac_dspout_s0;
+    if (stall_adv5) begin
+      \$3825  = mac_dspin_s0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3808  = mac_dspin_valid_s0;
-    if (stall_adv6) begin
-      \$3808  = mac_pre_valid_s0;
+    \$3826  = mac_dspout_valid_s0;
+    if (stall_adv5) begin
+      \$3826  = mac_dspin_valid_s0;
     end
     if (rst) begin
-      \$3808  = 1'h0;
+      \$3826  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3809  = mac_dspout_s0;
-    if (stall_adv6) begin
-      \$3809  = mac_dspin_s0;
+    \$3827  = mac_add0_s0;
+    if (stall_adv22) begin
+      \$3827  = mac0_sum0_p0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3810  = mac_dspout_valid_s0;
-    if (stall_adv6) begin
-      \$3810  = mac_dspin_valid_s0;
-    end
-    if (rst) begin
-      \$3810  = 1'h0;
+    \$3828  = \mac_add0_s0$2080 ;
+    if (stall_adv22) begin
+      \$3828  = mac0_sum0_p1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3811  = mac_add0_s0;
-    if (stall_adv14) begin
-      \$3811  = mac0_sum0_p0;
+    \$3829  = \mac_add0_s0$2082 ;
+    if (stall_adv22) begin
+      \$3829  = mac0_sum0_p2;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3812  = \mac_add0_s0$2064 ;
-    if (stall_adv14) begin
-      \$3812  = mac0_sum0_p1;
+    \$3830  = \mac_add0_s0$2083 ;
+    if (stall_adv22) begin
+      \$3830  = mac0_sum0_p3;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3813  = \mac_add0_s0$2066 ;
-    if (stall_adv14) begin
-      \$3813  = mac0_sum0_p2;
+    \$3831  = \mac_add0_s0$2085 ;
+    if (stall_adv22) begin
+      \$3831  = mac0_sum0_p4;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3814  = \mac_add0_s0$2067 ;
-    if (stall_adv14) begin
-      \$3814  = mac0_sum0_p3;
+    \$3832  = \mac_add0_s0$2086 ;
+    if (stall_adv22) begin
+      \$3832  = mac0_sum0_p5;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3815  = \mac_add0_s0$2069 ;
-    if (stall_adv14) begin
-      \$3815  = mac0_sum0_p4;
+    \$3833  = \mac_add0_s0$2088 ;
+    if (stall_adv22) begin
+      \$3833  = mac0_sum0_p6;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3816  = \mac_add0_s0$2070 ;
-    if (stall_adv14) begin
-      \$3816  = mac0_sum0_p5;
+    \$3834  = \mac_add0_s0$2089 ;
+    if (stall_adv22) begin
+      \$3834  = mac0_sum0_p7;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3817  = \mac_add0_s0$2072 ;
-    if (stall_adv14) begin
-      \$3817  = mac0_sum0_p6;
+    \$3835  = \mac_add0_s0$2091 ;
+    if (stall_adv22) begin
+      \$3835  = mac1_sum0_p0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3818  = \mac_add0_s0$2073 ;
-    if (stall_adv14) begin
-      \$3818  = mac0_sum0_p7;
+    \$3836  = \mac_add0_s0$2092 ;
+    if (stall_adv22) begin
+      \$3836  = mac1_sum0_p1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3819  = \mac_add0_s0$2075 ;
-    if (stall_adv14) begin
-      \$3819  = mac1_sum0_p0;
+    \$3837  = \mac_add0_s0$2094 ;
+    if (stall_adv22) begin
+      \$3837  = mac1_sum0_p2;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3820  = \mac_add0_s0$2076 ;
-    if (stall_adv14) begin
-      \$3820  = mac1_sum0_p1;
+    \$3838  = \mac_add0_s0$2095 ;
+    if (stall_adv22) begin
+      \$3838  = mac1_sum0_p3;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3821  = \mac_add0_s0$2078 ;
-    if (stall_adv14) begin
-      \$3821  = mac1_sum0_p2;
+    \$3839  = \mac_add0_s0$2097 ;
+    if (stall_adv22) begin
+      \$3839  = mac1_sum0_p4;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3822  = \mac_add0_s0$2079 ;
-    if (stall_adv14) begin
-      \$3822  = mac1_sum0_p3;
+    \$3840  = \mac_add0_s0$2098 ;
+    if (stall_adv22) begin
+      \$3840  = mac1_sum0_p5;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3823  = \mac_add0_s0$2081 ;
-    if (stall_adv14) begin
-      \$3823  = mac1_sum0_p4;
+    \$3841  = \mac_add0_s0$2100 ;
+    if (stall_adv22) begin
+      \$3841  = mac1_sum0_p6;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3824  = \mac_add0_s0$2082 ;
-    if (stall_adv14) begin
-      \$3824  = mac1_sum0_p5;
+    \$3842  = \mac_add0_s0$2101 ;
+    if (stall_adv22) begin
+      \$3842  = mac1_sum0_p7;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3825  = \mac_add0_s0$2084 ;
-    if (stall_adv14) begin
-      \$3825  = mac1_sum0_p6;
+    \$3843  = \mac_add0_s0$2103 ;
+    if (stall_adv22) begin
+      \$3843  = mac2_sum0_p0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3826  = \mac_add0_s0$2085 ;
-    if (stall_adv14) begin
-      \$3826  = mac1_sum0_p7;
+    \$3844  = \mac_add0_s0$2104 ;
+    if (stall_adv22) begin
+      \$3844  = mac2_sum0_p1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3827  = \mac_add0_s0$2087 ;
-    if (stall_adv14) begin
-      \$3827  = mac2_sum0_p0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3828  = \mac_add0_s0$2088 ;
-    if (stall_adv14) begin
-      \$3828  = mac2_sum0_p1;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3829  = \mac_add0_s0$2090 ;
-    if (stall_adv14) begin
-      \$3829  = mac2_sum0_p2;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3830  = \mac_add0_s0$2091 ;
-    if (stall_adv14) begin
-      \$3830  = mac2_sum0_p3;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3831  = \mac_add0_s0$2093 ;
-    if (stall_adv14) begin
-      \$3831  = mac2_sum0_p4;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3832  = \mac_add0_s0$2094 ;
-    if (stall_adv14) begin
-      \$3832  = mac2_sum0_p5;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3833  = \mac_add0_s0$2096 ;
-    if (stall_adv14) begin
-      \$3833  = mac2_sum0_p6;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3834  = \mac_add0_s0$2097 ;
-    if (stall_adv14) begin
-      \$3834  = mac2_sum0_p7;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3835  = \mac_add0_s0$2099 ;
-    if (stall_adv14) begin
-      \$3835  = mac3_sum0_p0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3836  = \mac_add0_s0$2100 ;
-    if (stall_adv14) begin
-      \$3836  = mac3_sum0_p1;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3837  = \mac_add0_s0$2102 ;
-    if (stall_adv14) begin
-      \$3837  = mac3_sum0_p2;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3838  = \mac_add0_s0$2103 ;
-    if (stall_adv14) begin
-      \$3838  = mac3_sum0_p3;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3839  = \mac_add0_s0$2105 ;
-    if (stall_adv14) begin
-      \$3839  = mac3_sum0_p4;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3840  = \mac_add0_s0$2106 ;
-    if (stall_adv14) begin
-      \$3840  = mac3_sum0_p5;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3841  = \mac_add0_s0$2108 ;
-    if (stall_adv14) begin
-      \$3841  = mac3_sum0_p6;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3842  = \mac_add0_s0$2109 ;
-    if (stall_adv14) begin
-      \$3842  = mac3_sum0_p7;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3843  = \mac_add0_s0$2361 ;
-    if (stall_adv14) begin
-      \$3843  = mac_dspout_s0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3844  = mac_add0_valid_s0;
-    if (stall_adv14) begin
-      \$3844  = mac_dspout_valid_s0;
-    end
-    if (rst) begin
-      \$3844  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3845  = mac_add1_s0;
-    if (stall_adv15) begin
-      \$3845  = mac0_sum1_p0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3846  = \mac_add1_s0$2114 ;
-    if (stall_adv15) begin
-      \$3846  = mac0_sum1_p1;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3847  = \mac_add1_s0$2116 ;
-    if (stall_adv15) begin
-      \$3847  = mac0_sum1_p2;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3848  = \mac_add1_s0$2117 ;
-    if (stall_adv15) begin
-      \$3848  = mac0_sum1_p3;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3849  = \mac_add1_s0$2119 ;
-    if (stall_adv15) begin
-      \$3849  = mac1_sum1_p0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3850  = \mac_add1_s0$2120 ;
-    if (stall_adv15) begin
-      \$3850  = mac1_sum1_p1;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3851  = \mac_add1_s0$2122 ;
-    if (stall_adv15) begin
-      \$3851  = mac1_sum1_p2;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3852  = \mac_add1_s0$2123 ;
-    if (stall_adv15) begin
-      \$3852  = mac1_sum1_p3;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3853  = \mac_add1_s0$2125 ;
-    if (stall_adv15) begin
-      \$3853  = mac2_sum1_p0;
+    \$3845  = \mac_add0_s0$2106 ;
+    if (stall_adv22) begin
+      \$3845  = mac2_sum0_p2;
     end
   end
   assign advance = i__ready;
-  assign mac_acc0_next = \$2606 [31:0];
-  assign mac_acc1_next = \$2607 [31:0];
-  assign mac_acc2_next = \$2608 [31:0];
-  assign mac_acc3_next = \$2609 [31:0];
+  assign mac_acc0_next = \$2614 [31:0];
+  assign mac_acc1_next = \$2615 [31:0];
+  assign mac_acc2_next = \$2616 [31:0];
+  assign mac_acc3_next = \$2617 [31:0];
   assign mac_out_valid = o__valid;
   assign \i__payload.values  = i__payload[127:0];
   assign \i__payload.values[0]  = i__payload[7:0];

@@ -19,11 +19,11 @@ module nm_spmac_2_4_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload, 
   wire \$20 ;
   wire \$21 ;
   wire \$22 ;
-  wire [32:0] \$23 ;
+  wire \$23 ;
   wire [32:0] \$24 ;
   wire [32:0] \$25 ;
   wire [32:0] \$26 ;
-  wire \$27 ;
+  wire [32:0] \$27 ;
   wire \$28 ;
   wire \$29 ;
   wire [2:0] \$3 ;
@@ -38,15 +38,15 @@ module nm_spmac_2_4_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload, 
   wire \$38 ;
   wire \$39 ;
   wire [7:0] \$4 ;
-  wire [31:0] \$40 ;
+  wire \$40 ;
   wire \$41 ;
   wire [31:0] \$42 ;
   wire \$43 ;
   wire [31:0] \$44 ;
   wire \$45 ;
   wire [31:0] \$46 ;
-  reg [7:0] \$47 ;
-  reg [7:0] \$48 ;
+  wire \$47 ;
+  wire [31:0] \$48 ;
   reg [7:0] \$49 ;
   wire [7:0] \$5 ;
   reg [7:0] \$50 ;
@@ -56,19 +56,19 @@ module nm_spmac_2_4_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload, 
   reg [7:0] \$54 ;
   reg [7:0] \$55 ;
   reg [7:0] \$56 ;
-  reg \$57 ;
-  reg \$58 ;
+  reg [7:0] \$57 ;
+  reg [7:0] \$58 ;
   reg \$59 ;
   wire [7:0] \$6 ;
   reg \$60 ;
   reg \$61 ;
   reg \$62 ;
-  reg [16:0] \$63 ;
-  reg [16:0] \$64 ;
+  reg \$63 ;
+  reg \$64 ;
   reg [16:0] \$65 ;
   reg [16:0] \$66 ;
-  reg \$67 ;
-  reg \$68 ;
+  reg [16:0] \$67 ;
+  reg [16:0] \$68 ;
   reg \$69 ;
   wire [7:0] \$7 ;
   reg \$70 ;
@@ -83,15 +83,18 @@ module nm_spmac_2_4_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload, 
   reg \$79 ;
   wire [7:0] \$8 ;
   reg \$80 ;
-  reg [31:0] \$81 ;
-  reg [31:0] \$82 ;
-  reg [31:0] \$83 ;
+  reg \$81 ;
+  reg \$82 ;
+  reg \$83 ;
   reg [31:0] \$84 ;
   reg [31:0] \$85 ;
   reg [31:0] \$86 ;
   reg [31:0] \$87 ;
   reg [31:0] \$88 ;
+  reg [31:0] \$89 ;
   wire [7:0] \$9 ;
+  reg [31:0] \$90 ;
+  reg [31:0] \$91 ;
   wire advance;
   input clk;
   wire clk;
@@ -147,10 +150,10 @@ module nm_spmac_2_4_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload, 
   wire [31:0] mac_acc3_next;
   reg [31:0] mac_acc3_out = 32'd0;
   reg [16:0] mac_add0_s0 = 17'h00000;
-  reg [16:0] \mac_add0_s0$58  = 17'h00000;
-  reg [16:0] \mac_add0_s0$61  = 17'h00000;
-  reg [16:0] \mac_add0_s0$64  = 17'h00000;
-  reg \mac_add0_s0$86  = 1'h0;
+  reg [16:0] \mac_add0_s0$60  = 17'h00000;
+  reg [16:0] \mac_add0_s0$63  = 17'h00000;
+  reg [16:0] \mac_add0_s0$66  = 17'h00000;
+  reg \mac_add0_s0$88  = 1'h0;
   reg mac_add0_valid_s0 = 1'h0;
   reg mac_dspin_s0 = 1'h0;
   reg mac_dspin_valid_s0 = 1'h0;
@@ -158,17 +161,17 @@ module nm_spmac_2_4_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload, 
   reg mac_dspout_valid_s0 = 1'h0;
   (* init = 1'h0 *)
   wire mac_out_valid;
+  reg [7:0] mac_pre_a0_g0 = 8'h00;
+  reg [7:0] mac_pre_a1_g1 = 8'h00;
   reg [7:0] mac_pre_s0 = 8'h00;
-  reg [7:0] \mac_pre_s0$71  = 8'h00;
-  reg [7:0] \mac_pre_s0$72  = 8'h00;
-  reg [7:0] \mac_pre_s0$73  = 8'h00;
-  reg [7:0] \mac_pre_s0$74  = 8'h00;
   reg [7:0] \mac_pre_s0$75  = 8'h00;
   reg [7:0] \mac_pre_s0$76  = 8'h00;
   reg [7:0] \mac_pre_s0$77  = 8'h00;
   reg [7:0] \mac_pre_s0$78  = 8'h00;
   reg [7:0] \mac_pre_s0$79  = 8'h00;
-  reg \mac_pre_s0$80  = 1'h0;
+  reg [7:0] \mac_pre_s0$80  = 8'h00;
+  reg [7:0] \mac_pre_s0$81  = 8'h00;
+  reg \mac_pre_s0$82  = 1'h0;
   reg mac_pre_valid_s0 = 1'h0;
   wire [15:0] mac_prod0_0;
   wire [15:0] mac_prod0_1;
@@ -206,6 +209,8 @@ module nm_spmac_2_4_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload, 
   wire stall_adv1;
   wire stall_adv10;
   reg stall_adv10_valid = 1'h0;
+  wire stall_adv11;
+  reg stall_adv11_valid = 1'h0;
   reg stall_adv1_valid = 1'h0;
   wire stall_adv2;
   reg stall_adv2_valid = 1'h0;
@@ -223,6 +228,9 @@ module nm_spmac_2_4_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload, 
   reg stall_adv8_valid = 1'h0;
   wire stall_adv9;
   reg stall_adv9_valid = 1'h0;
+  assign \$6  = \$2 [0] ? i__payload[67:60] : i__payload[59:52];
+  assign mac_wmux_w1_0 = \$2 [1] ? i__payload[75:68] : \$6 ;
+  assign \$7  = \$3 [0] ? i__payload[75:68] : i__payload[67:60];
   assign mac_wmux_w1_1 = \$3 [1] ? i__payload[83:76] : \$7 ;
   assign \$8  = \$2 [0] ? i__payload[99:92] : i__payload[91:84];
   assign mac_wmux_w2_0 = \$2 [1] ? i__payload[107:100] : \$8 ;
@@ -236,12 +244,12 @@ module nm_spmac_2_4_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload, 
   assign stall_adv0 = \$12  | o__ready;
   assign \$13  = ~ stall_adv1_valid;
   assign stall_adv1 = \$13  | o__ready;
+  assign \$14  = ~ stall_adv2_valid;
+  assign stall_adv2 = \$14  | o__ready;
   assign mac0_sum0_p0 = $signed(mac_prod0_0) + $signed(mac_prod0_1);
   assign mac1_sum0_p0 = $signed(mac_prod1_0) + $signed(mac_prod1_1);
   assign mac2_sum0_p0 = $signed(mac_prod2_0) + $signed(mac_prod2_1);
   assign mac3_sum0_p0 = $signed(mac_prod3_0) + $signed(mac_prod3_1);
-  assign \$14  = ~ stall_adv2_valid;
-  assign stall_adv2 = \$14  | o__ready;
   assign \$15  = ~ stall_adv3_valid;
   assign stall_adv3 = \$15  | o__ready;
   assign \$16  = ~ stall_adv4_valid;
@@ -258,40 +266,39 @@ module nm_spmac_2_4_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload, 
   assign stall_adv9 = \$21  | o__ready;
   assign \$22  = ~ stall_adv10_valid;
   assign stall_adv10 = \$22  | o__ready;
-  assign \$23  = $signed(mac_acc0) + $signed(mac_add0_s0);
-  assign \$24  = $signed(mac_acc1) + $signed(\mac_add0_s0$58 );
-  assign \$25  = $signed(mac_acc2) + $signed(\mac_add0_s0$61 );
-  assign \$26  = $signed(mac_acc3) + $signed(\mac_add0_s0$64 );
-  assign \$27  = mac_add0_valid_s0 & \mac_add0_s0$86 ;
-  assign \$28  = mac_add0_valid_s0 & \mac_add0_s0$86 ;
-  assign \$29  = mac_add0_valid_s0 & \mac_add0_s0$86 ;
-  assign \$30  = mac_add0_valid_s0 & \mac_add0_s0$86 ;
-  assign \$31  = mac_add0_valid_s0 & \mac_add0_s0$86 ;
-  assign \$32  = mac_add0_valid_s0 & \mac_add0_s0$86 ;
-  assign \$33  = mac_add0_valid_s0 & \mac_add0_s0$86 ;
-  assign \$34  = mac_add0_valid_s0 & \mac_add0_s0$86 ;
-  assign \$35  = mac_add0_valid_s0 & \mac_add0_s0$86 ;
-  assign \$36  = mac_add0_valid_s0 & \mac_add0_s0$86 ;
-  assign \$37  = mac_add0_valid_s0 & \mac_add0_s0$86 ;
-  assign \$38  = mac_add0_valid_s0 & \mac_add0_s0$86 ;
-  assign \$39  = stall_adv3 & mac_add0_valid_s0;
-  assign \$40  = \mac_add0_s0$86  ? 32'd0 : \$23 [31:0];
-  assign \$41  = stall_adv5 & mac_add0_valid_s0;
-  assign \$42  = \mac_add0_s0$86  ? 32'd0 : \$24 [31:0];
-  assign \$43  = stall_adv7 & mac_add0_valid_s0;
-  assign \$44  = \mac_add0_s0$86  ? 32'd0 : \$25 [31:0];
-  assign \$45  = stall_adv9 & mac_add0_valid_s0;
-  assign \$46  = \mac_add0_s0$86  ? 32'd0 : \$26 [31:0];
+  assign \$23  = ~ stall_adv11_valid;
+  assign stall_adv11 = \$23  | o__ready;
+  assign \$24  = $signed(mac_acc0) + $signed(mac_add0_s0);
+  assign \$25  = $signed(mac_acc1) + $signed(\mac_add0_s0$60 );
+  assign \$26  = $signed(mac_acc2) + $signed(\mac_add0_s0$63 );
+  assign \$27  = $signed(mac_acc3) + $signed(\mac_add0_s0$66 );
+  assign \$28  = mac_add0_valid_s0 & \mac_add0_s0$88 ;
+  assign \$29  = mac_add0_valid_s0 & \mac_add0_s0$88 ;
+  assign \$30  = mac_add0_valid_s0 & \mac_add0_s0$88 ;
+  assign \$31  = mac_add0_valid_s0 & \mac_add0_s0$88 ;
+  assign \$32  = mac_add0_valid_s0 & \mac_add0_s0$88 ;
+  assign \$33  = mac_add0_valid_s0 & \mac_add0_s0$88 ;
+  assign \$34  = mac_add0_valid_s0 & \mac_add0_s0$88 ;
+  assign \$35  = mac_add0_valid_s0 & \mac_add0_s0$88 ;
+  assign \$36  = mac_add0_valid_s0 & \mac_add0_s0$88 ;
+  assign \$37  = mac_add0_valid_s0 & \mac_add0_s0$88 ;
+  assign \$38  = mac_add0_valid_s0 & \mac_add0_s0$88 ;
+  assign \$39  = mac_add0_valid_s0 & \mac_add0_s0$88 ;
+  assign \$40  = mac_add0_valid_s0 & \mac_add0_s0$88 ;
+  assign \$41  = stall_adv4 & mac_add0_valid_s0;
+  assign \$42  = \mac_add0_s0$88  ? 32'd0 : \$24 [31:0];
+  assign \$43  = stall_adv6 & mac_add0_valid_s0;
+  assign \$44  = \mac_add0_s0$88  ? 32'd0 : \$25 [31:0];
+  assign \$45  = stall_adv8 & mac_add0_valid_s0;
+  assign \$46  = \mac_add0_s0$88  ? 32'd0 : \$26 [31:0];
+  assign \$47  = stall_adv10 & mac_add0_valid_s0;
+  assign \$48  = \mac_add0_s0$88  ? 32'd0 : \$27 [31:0];
   always @(posedge clk)
-    mac_pre_s0 <= \$47 ;
+    mac_pre_a0_g0 <= \$49 ;
   always @(posedge clk)
-    \mac_pre_s0$71  <= \$48 ;
+    mac_pre_a1_g1 <= \$50 ;
   always @(posedge clk)
-    \mac_pre_s0$72  <= \$49 ;
-  always @(posedge clk)
-    \mac_pre_s0$73  <= \$50 ;
-  always @(posedge clk)
-    \mac_pre_s0$74  <= \$51 ;
+    mac_pre_s0 <= \$51 ;
   always @(posedge clk)
     \mac_pre_s0$75  <= \$52 ;
   always @(posedge clk)
@@ -305,67 +312,73 @@ module nm_spmac_2_4_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload, 
   always @(posedge clk)
     \mac_pre_s0$80  <= \$57 ;
   always @(posedge clk)
-    mac_pre_valid_s0 <= \$58 ;
+    \mac_pre_s0$81  <= \$58 ;
   always @(posedge clk)
-    mac_dspin_s0 <= \$59 ;
+    \mac_pre_s0$82  <= \$59 ;
   always @(posedge clk)
-    mac_dspin_valid_s0 <= \$60 ;
+    mac_pre_valid_s0 <= \$60 ;
   always @(posedge clk)
-    mac_dspout_s0 <= \$61 ;
+    mac_dspin_s0 <= \$61 ;
   always @(posedge clk)
-    mac_dspout_valid_s0 <= \$62 ;
+    mac_dspin_valid_s0 <= \$62 ;
   always @(posedge clk)
-    mac_add0_s0 <= \$63 ;
+    mac_dspout_s0 <= \$63 ;
   always @(posedge clk)
-    \mac_add0_s0$58  <= \$64 ;
+    mac_dspout_valid_s0 <= \$64 ;
   always @(posedge clk)
-    \mac_add0_s0$61  <= \$65 ;
+    mac_add0_s0 <= \$65 ;
   always @(posedge clk)
-    \mac_add0_s0$64  <= \$66 ;
+    \mac_add0_s0$60  <= \$66 ;
   always @(posedge clk)
-    \mac_add0_s0$86  <= \$67 ;
+    \mac_add0_s0$63  <= \$67 ;
   always @(posedge clk)
-    mac_add0_valid_s0 <= \$68 ;
+    \mac_add0_s0$66  <= \$68 ;
   always @(posedge clk)
-    o__valid <= \$69 ;
+    \mac_add0_s0$88  <= \$69 ;
   always @(posedge clk)
-    stall_adv0_valid <= \$70 ;
+    mac_add0_valid_s0 <= \$70 ;
   always @(posedge clk)
-    stall_adv1_valid <= \$71 ;
+    o__valid <= \$71 ;
   always @(posedge clk)
-    stall_adv2_valid <= \$72 ;
+    stall_adv0_valid <= \$72 ;
   always @(posedge clk)
-    stall_adv3_valid <= \$73 ;
+    stall_adv1_valid <= \$73 ;
   always @(posedge clk)
-    stall_adv4_valid <= \$74 ;
+    stall_adv2_valid <= \$74 ;
   always @(posedge clk)
-    stall_adv5_valid <= \$75 ;
+    stall_adv3_valid <= \$75 ;
   always @(posedge clk)
-    stall_adv6_valid <= \$76 ;
+    stall_adv4_valid <= \$76 ;
   always @(posedge clk)
-    stall_adv7_valid <= \$77 ;
+    stall_adv5_valid <= \$77 ;
   always @(posedge clk)
-    stall_adv8_valid <= \$78 ;
+    stall_adv6_valid <= \$78 ;
   always @(posedge clk)
-    stall_adv9_valid <= \$79 ;
+    stall_adv7_valid <= \$79 ;
   always @(posedge clk)
-    stall_adv10_valid <= \$80 ;
+    stall_adv8_valid <= \$80 ;
   always @(posedge clk)
-    mac_acc0 <= \$81 ;
+    stall_adv9_valid <= \$81 ;
   always @(posedge clk)
-    mac_acc0_out <= \$82 ;
+    stall_adv10_valid <= \$82 ;
   always @(posedge clk)
-    mac_acc1 <= \$83 ;
+    stall_adv11_valid <= \$83 ;
   always @(posedge clk)
-    mac_acc1_out <= \$84 ;
+    mac_acc0 <= \$84 ;
   always @(posedge clk)
-    mac_acc2 <= \$85 ;
+    mac_acc0_out <= \$85 ;
   always @(posedge clk)
-    mac_acc2_out <= \$86 ;
+    mac_acc1 <= \$86 ;
   always @(posedge clk)
-    mac_acc3 <= \$87 ;
+    mac_acc1_out <= \$87 ;
   always @(posedge clk)
-    mac_acc3_out <= \$88 ;
+    mac_acc2 <= \$88 ;
+  always @(posedge clk)
+    mac_acc2_out <= \$89 ;
+  always @(posedge clk)
+    mac_acc3 <= \$90 ;
+  always @(posedge clk)
+    mac_acc3_out <= \$91 ;
   assign \$1  = ~ o__valid;
   assign i__ready = \$1  | o__ready;
   assign \$2  = i__payload[17:16] - 1'h0;
@@ -374,16 +387,13 @@ module nm_spmac_2_4_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload, 
   assign mac_wmux_w0_0 = \$2 [1] ? i__payload[43:36] : \$4 ;
   assign \$5  = \$3 [0] ? i__payload[43:36] : i__payload[35:28];
   assign mac_wmux_w0_1 = \$3 [1] ? i__payload[51:44] : \$5 ;
-  assign \$6  = \$2 [0] ? i__payload[67:60] : i__payload[59:52];
-  assign mac_wmux_w1_0 = \$2 [1] ? i__payload[75:68] : \$6 ;
-  assign \$7  = \$3 [0] ? i__payload[75:68] : i__payload[67:60];
   nmsparse_mul_reg #(
     .A_WIDTH(32'd8),
     .B_WIDTH(32'd8)
   ) mac_mul0_0 (
-    .a(mac_pre_s0),
-    .b(\mac_pre_s0$72 ),
-    .ce(stall_adv1),
+    .a(mac_pre_a0_g0),
+    .b(mac_pre_s0),
+    .ce(stall_adv0),
     .clk(clk),
     .p(mac_prod0_0)
   );
@@ -391,8 +401,8 @@ module nm_spmac_2_4_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload, 
     .A_WIDTH(32'd8),
     .B_WIDTH(32'd8)
   ) mac_mul0_1 (
-    .a(\mac_pre_s0$71 ),
-    .b(\mac_pre_s0$73 ),
+    .a(mac_pre_a1_g1),
+    .b(\mac_pre_s0$75 ),
     .ce(stall_adv1),
     .clk(clk),
     .p(mac_prod0_1)
@@ -401,9 +411,9 @@ module nm_spmac_2_4_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload, 
     .A_WIDTH(32'd8),
     .B_WIDTH(32'd8)
   ) mac_mul1_0 (
-    .a(mac_pre_s0),
-    .b(\mac_pre_s0$74 ),
-    .ce(stall_adv1),
+    .a(mac_pre_a0_g0),
+    .b(\mac_pre_s0$76 ),
+    .ce(stall_adv0),
     .clk(clk),
     .p(mac_prod1_0)
   );
@@ -411,8 +421,8 @@ module nm_spmac_2_4_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload, 
     .A_WIDTH(32'd8),
     .B_WIDTH(32'd8)
   ) mac_mul1_1 (
-    .a(\mac_pre_s0$71 ),
-    .b(\mac_pre_s0$75 ),
+    .a(mac_pre_a1_g1),
+    .b(\mac_pre_s0$77 ),
     .ce(stall_adv1),
     .clk(clk),
     .p(mac_prod1_1)
@@ -421,9 +431,9 @@ module nm_spmac_2_4_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload, 
     .A_WIDTH(32'd8),
     .B_WIDTH(32'd8)
   ) mac_mul2_0 (
-    .a(mac_pre_s0),
-    .b(\mac_pre_s0$76 ),
-    .ce(stall_adv1),
+    .a(mac_pre_a0_g0),
+    .b(\mac_pre_s0$78 ),
+    .ce(stall_adv0),
     .clk(clk),
     .p(mac_prod2_0)
   );
@@ -431,8 +441,8 @@ module nm_spmac_2_4_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload, 
     .A_WIDTH(32'd8),
     .B_WIDTH(32'd8)
   ) mac_mul2_1 (
-    .a(\mac_pre_s0$71 ),
-    .b(\mac_pre_s0$77 ),
+    .a(mac_pre_a1_g1),
+    .b(\mac_pre_s0$79 ),
     .ce(stall_adv1),
     .clk(clk),
     .p(mac_prod2_1)
@@ -441,9 +451,9 @@ module nm_spmac_2_4_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload, 
     .A_WIDTH(32'd8),
     .B_WIDTH(32'd8)
   ) mac_mul3_0 (
-    .a(mac_pre_s0),
-    .b(\mac_pre_s0$78 ),
-    .ce(stall_adv1),
+    .a(mac_pre_a0_g0),
+    .b(\mac_pre_s0$80 ),
+    .ce(stall_adv0),
     .clk(clk),
     .p(mac_prod3_0)
   );
@@ -451,111 +461,94 @@ module nm_spmac_2_4_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload, 
     .A_WIDTH(32'd8),
     .B_WIDTH(32'd8)
   ) mac_mul3_1 (
-    .a(\mac_pre_s0$71 ),
-    .b(\mac_pre_s0$79 ),
+    .a(mac_pre_a1_g1),
+    .b(\mac_pre_s0$81 ),
     .ce(stall_adv1),
     .clk(clk),
     .p(mac_prod3_1)
   );
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$47  = mac_pre_s0;
+    \$49  = mac_pre_a0_g0;
     if (stall_adv0) begin
-      \$47  = i__payload[7:0];
+      \$49  = i__payload[7:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$48  = \mac_pre_s0$71 ;
-    if (stall_adv0) begin
-      \$48  = i__payload[15:8];
+    \$50  = mac_pre_a1_g1;
+    if (stall_adv1) begin
+      \$50  = i__payload[15:8];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$49  = \mac_pre_s0$72 ;
-    if (stall_adv0) begin
-      \$49  = mac_wmux_w0_0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$50  = \mac_pre_s0$73 ;
-    if (stall_adv0) begin
-      \$50  = mac_wmux_w0_1;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$51  = \mac_pre_s0$74 ;
-    if (stall_adv0) begin
-      \$51  = mac_wmux_w1_0;
+    \$51  = mac_pre_s0;
+    if (stall_adv2) begin
+      \$51  = mac_wmux_w0_0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     \$52  = \mac_pre_s0$75 ;
-    if (stall_adv0) begin
-      \$52  = mac_wmux_w1_1;
+    if (stall_adv2) begin
+      \$52  = mac_wmux_w0_1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     \$53  = \mac_pre_s0$76 ;
-    if (stall_adv0) begin
-      \$53  = mac_wmux_w2_0;
+    if (stall_adv2) begin
+      \$53  = mac_wmux_w1_0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     \$54  = \mac_pre_s0$77 ;
-    if (stall_adv0) begin
-      \$54  = mac_wmux_w2_1;
+    if (stall_adv2) begin
+      \$54  = mac_wmux_w1_1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     \$55  = \mac_pre_s0$78 ;
-    if (stall_adv0) begin
-      \$55  = mac_wmux_w3_0;
+    if (stall_adv2) begin
+      \$55  = mac_wmux_w2_0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     \$56  = \mac_pre_s0$79 ;
-    if (stall_adv0) begin
-      \$56  = mac_wmux_w3_1;
+    if (stall_adv2) begin
+      \$56  = mac_wmux_w2_1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     \$57  = \mac_pre_s0$80 ;
-    if (stall_adv0) begin
-      \$57  = i__payload[148];
+    if (stall_adv2) begin
+      \$57  = mac_wmux_w3_0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$58  = mac_pre_valid_s0;
-    if (stall_adv0) begin
-      \$58  = i__valid;
-    end
-    if (rst) begin
-      \$58  = 1'h0;
+    \$58  = \mac_pre_s0$81 ;
+    if (stall_adv2) begin
+      \$58  = mac_wmux_w3_1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$59  = mac_dspin_s0;
-    if (stall_adv1) begin
-      \$59  = \mac_pre_s0$80 ;
+    \$59  = \mac_pre_s0$82 ;
+    if (stall_adv2) begin
+      \$59  = i__payload[148];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$60  = mac_dspin_valid_s0;
-    if (stall_adv1) begin
-      \$60  = mac_pre_valid_s0;
+    \$60  = mac_pre_valid_s0;
+    if (stall_adv2) begin
+      \$60  = i__valid;
     end
     if (rst) begin
       \$60  = 1'h0;
@@ -563,16 +556,16 @@ module nm_spmac_2_4_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload, 
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$61  = mac_dspout_s0;
-    if (stall_adv1) begin
-      \$61  = mac_dspin_s0;
+    \$61  = mac_dspin_s0;
+    if (stall_adv0) begin
+      \$61  = \mac_pre_s0$82 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$62  = mac_dspout_valid_s0;
-    if (stall_adv1) begin
-      \$62  = mac_dspin_valid_s0;
+    \$62  = mac_dspin_valid_s0;
+    if (stall_adv0) begin
+      \$62  = mac_pre_valid_s0;
     end
     if (rst) begin
       \$62  = 1'h0;
@@ -580,64 +573,61 @@ module nm_spmac_2_4_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload, 
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$63  = mac_add0_s0;
-    if (stall_adv2) begin
-      \$63  = mac0_sum0_p0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$64  = \mac_add0_s0$58 ;
-    if (stall_adv2) begin
-      \$64  = mac1_sum0_p0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$65  = \mac_add0_s0$61 ;
-    if (stall_adv2) begin
-      \$65  = mac2_sum0_p0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$66  = \mac_add0_s0$64 ;
-    if (stall_adv2) begin
-      \$66  = mac3_sum0_p0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$67  = \mac_add0_s0$86 ;
-    if (stall_adv2) begin
-      \$67  = mac_dspout_s0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$68  = mac_add0_valid_s0;
-    if (stall_adv2) begin
-      \$68  = mac_dspout_valid_s0;
-    end
-    if (rst) begin
-      \$68  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$69  = o__valid;
-    if (i__ready) begin
-      \$69  = \$27 ;
-    end
-    if (rst) begin
-      \$69  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$70  = stall_adv0_valid;
+    \$63  = mac_dspout_s0;
     if (stall_adv0) begin
-      \$70  = \$28 ;
+      \$63  = mac_dspin_s0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$64  = mac_dspout_valid_s0;
+    if (stall_adv0) begin
+      \$64  = mac_dspin_valid_s0;
+    end
+    if (rst) begin
+      \$64  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$65  = mac_add0_s0;
+    if (stall_adv3) begin
+      \$65  = mac0_sum0_p0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$66  = \mac_add0_s0$60 ;
+    if (stall_adv3) begin
+      \$66  = mac1_sum0_p0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$67  = \mac_add0_s0$63 ;
+    if (stall_adv3) begin
+      \$67  = mac2_sum0_p0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$68  = \mac_add0_s0$66 ;
+    if (stall_adv3) begin
+      \$68  = mac3_sum0_p0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$69  = \mac_add0_s0$88 ;
+    if (stall_adv3) begin
+      \$69  = mac_dspout_s0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$70  = mac_add0_valid_s0;
+    if (stall_adv3) begin
+      \$70  = mac_dspout_valid_s0;
     end
     if (rst) begin
       \$70  = 1'h0;
@@ -645,9 +635,9 @@ module nm_spmac_2_4_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload, 
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$71  = stall_adv1_valid;
-    if (stall_adv1) begin
-      \$71  = \$29 ;
+    \$71  = o__valid;
+    if (i__ready) begin
+      \$71  = \$28 ;
     end
     if (rst) begin
       \$71  = 1'h0;
@@ -655,9 +645,9 @@ module nm_spmac_2_4_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload, 
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$72  = stall_adv2_valid;
-    if (stall_adv2) begin
-      \$72  = \$30 ;
+    \$72  = stall_adv0_valid;
+    if (stall_adv0) begin
+      \$72  = \$29 ;
     end
     if (rst) begin
       \$72  = 1'h0;
@@ -665,9 +655,9 @@ module nm_spmac_2_4_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload, 
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$73  = stall_adv3_valid;
-    if (stall_adv3) begin
-      \$73  = \$31 ;
+    \$73  = stall_adv1_valid;
+    if (stall_adv1) begin
+      \$73  = \$30 ;
     end
     if (rst) begin
       \$73  = 1'h0;
@@ -675,9 +665,9 @@ module nm_spmac_2_4_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload, 
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$74  = stall_adv4_valid;
-    if (stall_adv4) begin
-      \$74  = \$32 ;
+    \$74  = stall_adv2_valid;
+    if (stall_adv2) begin
+      \$74  = \$31 ;
     end
     if (rst) begin
       \$74  = 1'h0;
@@ -685,9 +675,9 @@ module nm_spmac_2_4_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload, 
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$75  = stall_adv5_valid;
-    if (stall_adv5) begin
-      \$75  = \$33 ;
+    \$75  = stall_adv3_valid;
+    if (stall_adv3) begin
+      \$75  = \$32 ;
     end
     if (rst) begin
       \$75  = 1'h0;
@@ -695,9 +685,9 @@ module nm_spmac_2_4_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload, 
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$76  = stall_adv6_valid;
-    if (stall_adv6) begin
-      \$76  = \$34 ;
+    \$76  = stall_adv4_valid;
+    if (stall_adv4) begin
+      \$76  = \$33 ;
     end
     if (rst) begin
       \$76  = 1'h0;
@@ -705,9 +695,9 @@ module nm_spmac_2_4_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload, 
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$77  = stall_adv7_valid;
-    if (stall_adv7) begin
-      \$77  = \$35 ;
+    \$77  = stall_adv5_valid;
+    if (stall_adv5) begin
+      \$77  = \$34 ;
     end
     if (rst) begin
       \$77  = 1'h0;
@@ -715,9 +705,9 @@ module nm_spmac_2_4_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload, 
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$78  = stall_adv8_valid;
-    if (stall_adv8) begin
-      \$78  = \$36 ;
+    \$78  = stall_adv6_valid;
+    if (stall_adv6) begin
+      \$78  = \$35 ;
     end
     if (rst) begin
       \$78  = 1'h0;
@@ -725,9 +715,9 @@ module nm_spmac_2_4_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload, 
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$79  = stall_adv9_valid;
-    if (stall_adv9) begin
-      \$79  = \$37 ;
+    \$79  = stall_adv7_valid;
+    if (stall_adv7) begin
+      \$79  = \$36 ;
     end
     if (rst) begin
       \$79  = 1'h0;
@@ -735,9 +725,9 @@ module nm_spmac_2_4_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload, 
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$80  = stall_adv10_valid;
-    if (stall_adv10) begin
-      \$80  = \$38 ;
+    \$80  = stall_adv8_valid;
+    if (stall_adv8) begin
+      \$80  = \$37 ;
     end
     if (rst) begin
       \$80  = 1'h0;
@@ -745,79 +735,109 @@ module nm_spmac_2_4_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload, 
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$81  = mac_acc0;
-    if (\$39 ) begin
-      \$81  = \$40 ;
+    \$81  = stall_adv9_valid;
+    if (stall_adv9) begin
+      \$81  = \$38 ;
     end
     if (rst) begin
-      \$81  = 32'd0;
+      \$81  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$82  = mac_acc0_out;
-    if (stall_adv4) begin
-      \$82  = \$23 [31:0];
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$83  = mac_acc1;
-    if (\$41 ) begin
-      \$83  = \$42 ;
-    end
-    if (rst) begin
-      \$83  = 32'd0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$84  = mac_acc1_out;
-    if (stall_adv6) begin
-      \$84  = \$24 [31:0];
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$85  = mac_acc2;
-    if (\$43 ) begin
-      \$85  = \$44 ;
-    end
-    if (rst) begin
-      \$85  = 32'd0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$86  = mac_acc2_out;
-    if (stall_adv8) begin
-      \$86  = \$25 [31:0];
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$87  = mac_acc3;
-    if (\$45 ) begin
-      \$87  = \$46 ;
-    end
-    if (rst) begin
-      \$87  = 32'd0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$88  = mac_acc3_out;
+    \$82  = stall_adv10_valid;
     if (stall_adv10) begin
-      \$88  = \$26 [31:0];
+      \$82  = \$39 ;
+    end
+    if (rst) begin
+      \$82  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$83  = stall_adv11_valid;
+    if (stall_adv11) begin
+      \$83  = \$40 ;
+    end
+    if (rst) begin
+      \$83  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$84  = mac_acc0;
+    if (\$41 ) begin
+      \$84  = \$42 ;
+    end
+    if (rst) begin
+      \$84  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$85  = mac_acc0_out;
+    if (stall_adv5) begin
+      \$85  = \$24 [31:0];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$86  = mac_acc1;
+    if (\$43 ) begin
+      \$86  = \$44 ;
+    end
+    if (rst) begin
+      \$86  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$87  = mac_acc1_out;
+    if (stall_adv7) begin
+      \$87  = \$25 [31:0];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$88  = mac_acc2;
+    if (\$45 ) begin
+      \$88  = \$46 ;
+    end
+    if (rst) begin
+      \$88  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$89  = mac_acc2_out;
+    if (stall_adv9) begin
+      \$89  = \$26 [31:0];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$90  = mac_acc3;
+    if (\$47 ) begin
+      \$90  = \$48 ;
+    end
+    if (rst) begin
+      \$90  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$91  = mac_acc3_out;
+    if (stall_adv11) begin
+      \$91  = \$27 [31:0];
     end
   end
   assign advance = i__ready;
   assign mac_wmux_off0 = \$2 [1:0];
   assign mac_wmux_off1 = \$3 [1:0];
-  assign mac_acc0_next = \$23 [31:0];
-  assign mac_acc1_next = \$24 [31:0];
-  assign mac_acc2_next = \$25 [31:0];
-  assign mac_acc3_next = \$26 [31:0];
+  assign mac_acc0_next = \$24 [31:0];
+  assign mac_acc1_next = \$25 [31:0];
+  assign mac_acc2_next = \$26 [31:0];
+  assign mac_acc3_next = \$27 [31:0];
   assign mac_out_valid = o__valid;
   assign \i__payload.values  = i__payload[15:0];
   assign \i__payload.values[0]  = i__payload[7:0];

@@ -7,9 +7,9 @@ module nm_spmac_8_16_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload,
   wire \$1 ;
   wire \$10 ;
   wire \$100 ;
-  reg \$1000 ;
-  reg \$1001 ;
-  reg \$1002 ;
+  reg [7:0] \$1000 ;
+  reg [7:0] \$1001 ;
+  reg [7:0] \$1002 ;
   reg \$1003 ;
   reg \$1004 ;
   reg \$1005 ;
@@ -21,15 +21,15 @@ module nm_spmac_8_16_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload,
   reg \$1010 ;
   reg \$1011 ;
   reg \$1012 ;
-  reg [3:0] \$1013 ;
-  reg [3:0] \$1014 ;
-  reg [3:0] \$1015 ;
-  reg [3:0] \$1016 ;
-  reg [3:0] \$1017 ;
-  reg [3:0] \$1018 ;
-  reg [3:0] \$1019 ;
+  reg \$1013 ;
+  reg \$1014 ;
+  reg \$1015 ;
+  reg \$1016 ;
+  reg \$1017 ;
+  reg \$1018 ;
+  reg \$1019 ;
   wire \$102 ;
-  reg [3:0] \$1020 ;
+  reg \$1020 ;
   reg [3:0] \$1021 ;
   reg [3:0] \$1022 ;
   reg [3:0] \$1023 ;
@@ -38,15 +38,15 @@ module nm_spmac_8_16_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload,
   reg [3:0] \$1026 ;
   reg [3:0] \$1027 ;
   reg [3:0] \$1028 ;
-  reg [7:0] \$1029 ;
+  reg [3:0] \$1029 ;
   wire \$103 ;
-  reg [7:0] \$1030 ;
-  reg [7:0] \$1031 ;
-  reg [7:0] \$1032 ;
-  reg [7:0] \$1033 ;
-  reg [7:0] \$1034 ;
-  reg [7:0] \$1035 ;
-  reg [7:0] \$1036 ;
+  reg [3:0] \$1030 ;
+  reg [3:0] \$1031 ;
+  reg [3:0] \$1032 ;
+  reg [3:0] \$1033 ;
+  reg [3:0] \$1034 ;
+  reg [3:0] \$1035 ;
+  reg [3:0] \$1036 ;
   reg [7:0] \$1037 ;
   reg [7:0] \$1038 ;
   reg [7:0] \$1039 ;
@@ -119,17 +119,17 @@ module nm_spmac_8_16_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload,
   wire \$11 ;
   wire \$110 ;
   reg [7:0] \$1100 ;
-  reg \$1101 ;
-  reg \$1102 ;
+  reg [7:0] \$1101 ;
+  reg [7:0] \$1102 ;
   reg [7:0] \$1103 ;
   reg [7:0] \$1104 ;
   reg [7:0] \$1105 ;
   reg [7:0] \$1106 ;
   reg [7:0] \$1107 ;
   reg [7:0] \$1108 ;
-  reg [7:0] \$1109 ;
+  reg \$1109 ;
   wire \$111 ;
-  reg [7:0] \$1110 ;
+  reg \$1110 ;
   reg [7:0] \$1111 ;
   reg [7:0] \$1112 ;
   reg [7:0] \$1113 ;
@@ -165,21 +165,21 @@ module nm_spmac_8_16_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload,
   reg [7:0] \$1140 ;
   reg [7:0] \$1141 ;
   reg [7:0] \$1142 ;
-  reg \$1143 ;
-  reg \$1144 ;
-  reg \$1145 ;
-  reg \$1146 ;
-  reg \$1147 ;
-  reg \$1148 ;
-  reg [16:0] \$1149 ;
+  reg [7:0] \$1143 ;
+  reg [7:0] \$1144 ;
+  reg [7:0] \$1145 ;
+  reg [7:0] \$1146 ;
+  reg [7:0] \$1147 ;
+  reg [7:0] \$1148 ;
+  reg [7:0] \$1149 ;
   wire \$115 ;
-  reg [16:0] \$1150 ;
-  reg [16:0] \$1151 ;
-  reg [16:0] \$1152 ;
-  reg [16:0] \$1153 ;
-  reg [16:0] \$1154 ;
-  reg [16:0] \$1155 ;
-  reg [16:0] \$1156 ;
+  reg [7:0] \$1150 ;
+  reg \$1151 ;
+  reg \$1152 ;
+  reg \$1153 ;
+  reg \$1154 ;
+  reg \$1155 ;
+  reg \$1156 ;
   reg [16:0] \$1157 ;
   reg [16:0] \$1158 ;
   reg [16:0] \$1159 ;
@@ -189,32 +189,32 @@ module nm_spmac_8_16_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload,
   reg [16:0] \$1162 ;
   reg [16:0] \$1163 ;
   reg [16:0] \$1164 ;
-  reg \$1165 ;
-  reg \$1166 ;
-  reg [17:0] \$1167 ;
-  reg [17:0] \$1168 ;
-  reg [17:0] \$1169 ;
+  reg [16:0] \$1165 ;
+  reg [16:0] \$1166 ;
+  reg [16:0] \$1167 ;
+  reg [16:0] \$1168 ;
+  reg [16:0] \$1169 ;
   wire \$117 ;
-  reg [17:0] \$1170 ;
-  reg [17:0] \$1171 ;
-  reg [17:0] \$1172 ;
-  reg [17:0] \$1173 ;
-  reg [17:0] \$1174 ;
-  reg \$1175 ;
-  reg \$1176 ;
-  reg [18:0] \$1177 ;
-  reg [18:0] \$1178 ;
-  reg [18:0] \$1179 ;
+  reg [16:0] \$1170 ;
+  reg [16:0] \$1171 ;
+  reg [16:0] \$1172 ;
+  reg \$1173 ;
+  reg \$1174 ;
+  reg [17:0] \$1175 ;
+  reg [17:0] \$1176 ;
+  reg [17:0] \$1177 ;
+  reg [17:0] \$1178 ;
+  reg [17:0] \$1179 ;
   wire \$118 ;
-  reg [18:0] \$1180 ;
-  reg \$1181 ;
-  reg \$1182 ;
+  reg [17:0] \$1180 ;
+  reg [17:0] \$1181 ;
+  reg [17:0] \$1182 ;
   reg \$1183 ;
   reg \$1184 ;
-  reg \$1185 ;
-  reg \$1186 ;
-  reg \$1187 ;
-  reg \$1188 ;
+  reg [18:0] \$1185 ;
+  reg [18:0] \$1186 ;
+  reg [18:0] \$1187 ;
+  reg [18:0] \$1188 ;
   reg \$1189 ;
   wire \$119 ;
   reg \$1190 ;
@@ -233,16 +233,28 @@ module nm_spmac_8_16_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload,
   reg \$1201 ;
   reg \$1202 ;
   reg \$1203 ;
-  reg [31:0] \$1204 ;
-  reg [31:0] \$1205 ;
-  reg [31:0] \$1206 ;
-  reg [31:0] \$1207 ;
-  reg [31:0] \$1208 ;
-  reg [31:0] \$1209 ;
+  reg \$1204 ;
+  reg \$1205 ;
+  reg \$1206 ;
+  reg \$1207 ;
+  reg \$1208 ;
+  reg \$1209 ;
   wire [3:0] \$121 ;
-  reg [31:0] \$1210 ;
-  reg [31:0] \$1211 ;
+  reg \$1210 ;
+  reg \$1211 ;
+  reg \$1212 ;
+  reg \$1213 ;
+  reg \$1214 ;
+  reg \$1215 ;
+  reg [31:0] \$1216 ;
+  reg [31:0] \$1217 ;
+  reg [31:0] \$1218 ;
+  reg [31:0] \$1219 ;
   wire [3:0] \$122 ;
+  reg [31:0] \$1220 ;
+  reg [31:0] \$1221 ;
+  reg [31:0] \$1222 ;
+  reg [31:0] \$1223 ;
   wire \$123 ;
   wire \$124 ;
   wire \$125 ;
@@ -808,14 +820,14 @@ module nm_spmac_8_16_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload,
   wire \$63 ;
   wire \$630 ;
   wire \$631 ;
-  wire [32:0] \$632 ;
-  wire [32:0] \$633 ;
-  wire [32:0] \$634 ;
-  wire [32:0] \$635 ;
-  wire \$636 ;
-  wire \$637 ;
-  wire \$638 ;
-  wire \$639 ;
+  wire \$632 ;
+  wire \$633 ;
+  wire \$634 ;
+  wire \$635 ;
+  wire [32:0] \$636 ;
+  wire [32:0] \$637 ;
+  wire [32:0] \$638 ;
+  wire [32:0] \$639 ;
   wire [3:0] \$64 ;
   wire \$640 ;
   wire \$641 ;
@@ -852,22 +864,22 @@ module nm_spmac_8_16_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload,
   wire \$67 ;
   wire \$670 ;
   wire \$671 ;
-  wire [31:0] \$672 ;
+  wire \$672 ;
   wire \$673 ;
-  wire [31:0] \$674 ;
+  wire \$674 ;
   wire \$675 ;
-  wire [31:0] \$676 ;
+  wire \$676 ;
   wire \$677 ;
-  wire [31:0] \$678 ;
-  reg \$679 ;
+  wire \$678 ;
+  wire \$679 ;
   wire \$68 ;
-  reg \$680 ;
-  reg \$681 ;
-  reg \$682 ;
-  reg \$683 ;
-  reg \$684 ;
-  reg \$685 ;
-  reg \$686 ;
+  wire [31:0] \$680 ;
+  wire \$681 ;
+  wire [31:0] \$682 ;
+  wire \$683 ;
+  wire [31:0] \$684 ;
+  wire \$685 ;
+  wire [31:0] \$686 ;
   reg \$687 ;
   reg \$688 ;
   reg \$689 ;
@@ -877,16 +889,16 @@ module nm_spmac_8_16_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload,
   reg \$692 ;
   reg \$693 ;
   reg \$694 ;
-  reg [3:0] \$695 ;
-  reg [3:0] \$696 ;
-  reg [3:0] \$697 ;
-  reg [3:0] \$698 ;
-  reg [3:0] \$699 ;
+  reg \$695 ;
+  reg \$696 ;
+  reg \$697 ;
+  reg \$698 ;
+  reg \$699 ;
   wire \$7 ;
   wire \$70 ;
-  reg [3:0] \$700 ;
-  reg [3:0] \$701 ;
-  reg [3:0] \$702 ;
+  reg \$700 ;
+  reg \$701 ;
+  reg \$702 ;
   reg [3:0] \$703 ;
   reg [3:0] \$704 ;
   reg [3:0] \$705 ;
@@ -896,14 +908,14 @@ module nm_spmac_8_16_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload,
   reg [3:0] \$709 ;
   wire \$71 ;
   reg [3:0] \$710 ;
-  reg [7:0] \$711 ;
-  reg [7:0] \$712 ;
-  reg [7:0] \$713 ;
-  reg [7:0] \$714 ;
-  reg [7:0] \$715 ;
-  reg [7:0] \$716 ;
-  reg [7:0] \$717 ;
-  reg [7:0] \$718 ;
+  reg [3:0] \$711 ;
+  reg [3:0] \$712 ;
+  reg [3:0] \$713 ;
+  reg [3:0] \$714 ;
+  reg [3:0] \$715 ;
+  reg [3:0] \$716 ;
+  reg [3:0] \$717 ;
+  reg [3:0] \$718 ;
   reg [7:0] \$719 ;
   wire \$72 ;
   reg [7:0] \$720 ;
@@ -975,15 +987,15 @@ module nm_spmac_8_16_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload,
   reg [7:0] \$780 ;
   reg [7:0] \$781 ;
   reg [7:0] \$782 ;
-  reg \$783 ;
-  reg \$784 ;
-  reg \$785 ;
-  reg \$786 ;
-  reg \$787 ;
-  reg \$788 ;
-  reg \$789 ;
+  reg [7:0] \$783 ;
+  reg [7:0] \$784 ;
+  reg [7:0] \$785 ;
+  reg [7:0] \$786 ;
+  reg [7:0] \$787 ;
+  reg [7:0] \$788 ;
+  reg [7:0] \$789 ;
   wire \$79 ;
-  reg \$790 ;
+  reg [7:0] \$790 ;
   reg \$791 ;
   reg \$792 ;
   reg \$793 ;
@@ -996,14 +1008,14 @@ module nm_spmac_8_16_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload,
   wire \$8 ;
   wire \$80 ;
   reg \$800 ;
-  reg [3:0] \$801 ;
-  reg [3:0] \$802 ;
-  reg [3:0] \$803 ;
-  reg [3:0] \$804 ;
-  reg [3:0] \$805 ;
-  reg [3:0] \$806 ;
-  reg [3:0] \$807 ;
-  reg [3:0] \$808 ;
+  reg \$801 ;
+  reg \$802 ;
+  reg \$803 ;
+  reg \$804 ;
+  reg \$805 ;
+  reg \$806 ;
+  reg \$807 ;
+  reg \$808 ;
   reg [3:0] \$809 ;
   wire \$81 ;
   reg [3:0] \$810 ;
@@ -1013,15 +1025,15 @@ module nm_spmac_8_16_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload,
   reg [3:0] \$814 ;
   reg [3:0] \$815 ;
   reg [3:0] \$816 ;
-  reg [7:0] \$817 ;
-  reg [7:0] \$818 ;
-  reg [7:0] \$819 ;
+  reg [3:0] \$817 ;
+  reg [3:0] \$818 ;
+  reg [3:0] \$819 ;
   wire \$82 ;
-  reg [7:0] \$820 ;
-  reg [7:0] \$821 ;
-  reg [7:0] \$822 ;
-  reg [7:0] \$823 ;
-  reg [7:0] \$824 ;
+  reg [3:0] \$820 ;
+  reg [3:0] \$821 ;
+  reg [3:0] \$822 ;
+  reg [3:0] \$823 ;
+  reg [3:0] \$824 ;
   reg [7:0] \$825 ;
   reg [7:0] \$826 ;
   reg [7:0] \$827 ;
@@ -1092,15 +1104,15 @@ module nm_spmac_8_16_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload,
   reg [7:0] \$886 ;
   reg [7:0] \$887 ;
   reg [7:0] \$888 ;
-  reg \$889 ;
+  reg [7:0] \$889 ;
   wire [3:0] \$89 ;
-  reg \$890 ;
-  reg \$891 ;
-  reg \$892 ;
-  reg \$893 ;
-  reg \$894 ;
-  reg \$895 ;
-  reg \$896 ;
+  reg [7:0] \$890 ;
+  reg [7:0] \$891 ;
+  reg [7:0] \$892 ;
+  reg [7:0] \$893 ;
+  reg [7:0] \$894 ;
+  reg [7:0] \$895 ;
+  reg [7:0] \$896 ;
   reg \$897 ;
   reg \$898 ;
   reg \$899 ;
@@ -1113,15 +1125,15 @@ module nm_spmac_8_16_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload,
   reg \$904 ;
   reg \$905 ;
   reg \$906 ;
-  reg [3:0] \$907 ;
-  reg [3:0] \$908 ;
-  reg [3:0] \$909 ;
+  reg \$907 ;
+  reg \$908 ;
+  reg \$909 ;
   wire \$91 ;
-  reg [3:0] \$910 ;
-  reg [3:0] \$911 ;
-  reg [3:0] \$912 ;
-  reg [3:0] \$913 ;
-  reg [3:0] \$914 ;
+  reg \$910 ;
+  reg \$911 ;
+  reg \$912 ;
+  reg \$913 ;
+  reg \$914 ;
   reg [3:0] \$915 ;
   reg [3:0] \$916 ;
   reg [3:0] \$917 ;
@@ -1131,15 +1143,15 @@ module nm_spmac_8_16_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload,
   reg [3:0] \$920 ;
   reg [3:0] \$921 ;
   reg [3:0] \$922 ;
-  reg [7:0] \$923 ;
-  reg [7:0] \$924 ;
-  reg [7:0] \$925 ;
-  reg [7:0] \$926 ;
-  reg [7:0] \$927 ;
-  reg [7:0] \$928 ;
-  reg [7:0] \$929 ;
+  reg [3:0] \$923 ;
+  reg [3:0] \$924 ;
+  reg [3:0] \$925 ;
+  reg [3:0] \$926 ;
+  reg [3:0] \$927 ;
+  reg [3:0] \$928 ;
+  reg [3:0] \$929 ;
   wire \$93 ;
-  reg [7:0] \$930 ;
+  reg [3:0] \$930 ;
   reg [7:0] \$931 ;
   reg [7:0] \$932 ;
   reg [7:0] \$933 ;
@@ -1210,11 +1222,11 @@ module nm_spmac_8_16_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload,
   reg [7:0] \$992 ;
   reg [7:0] \$993 ;
   reg [7:0] \$994 ;
-  reg \$995 ;
-  reg \$996 ;
-  reg \$997 ;
-  reg \$998 ;
-  reg \$999 ;
+  reg [7:0] \$995 ;
+  reg [7:0] \$996 ;
+  reg [7:0] \$997 ;
+  reg [7:0] \$998 ;
+  reg [7:0] \$999 ;
   wire advance;
   input clk;
   wire clk;
@@ -1378,38 +1390,38 @@ module nm_spmac_8_16_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload,
   wire [31:0] mac_acc3_next;
   reg [31:0] mac_acc3_out = 32'd0;
   reg [16:0] mac_add0_s0 = 17'h00000;
-  reg [16:0] \mac_add0_s0$838  = 17'h00000;
-  reg [16:0] \mac_add0_s0$840  = 17'h00000;
-  reg [16:0] \mac_add0_s0$841  = 17'h00000;
-  reg [16:0] \mac_add0_s0$843  = 17'h00000;
-  reg [16:0] \mac_add0_s0$844  = 17'h00000;
+  reg \mac_add0_s0$1003  = 1'h0;
   reg [16:0] \mac_add0_s0$846  = 17'h00000;
-  reg [16:0] \mac_add0_s0$847  = 17'h00000;
+  reg [16:0] \mac_add0_s0$848  = 17'h00000;
   reg [16:0] \mac_add0_s0$849  = 17'h00000;
-  reg [16:0] \mac_add0_s0$850  = 17'h00000;
+  reg [16:0] \mac_add0_s0$851  = 17'h00000;
   reg [16:0] \mac_add0_s0$852  = 17'h00000;
-  reg [16:0] \mac_add0_s0$853  = 17'h00000;
+  reg [16:0] \mac_add0_s0$854  = 17'h00000;
   reg [16:0] \mac_add0_s0$855  = 17'h00000;
-  reg [16:0] \mac_add0_s0$856  = 17'h00000;
+  reg [16:0] \mac_add0_s0$857  = 17'h00000;
   reg [16:0] \mac_add0_s0$858  = 17'h00000;
-  reg [16:0] \mac_add0_s0$859  = 17'h00000;
-  reg \mac_add0_s0$995  = 1'h0;
+  reg [16:0] \mac_add0_s0$860  = 17'h00000;
+  reg [16:0] \mac_add0_s0$861  = 17'h00000;
+  reg [16:0] \mac_add0_s0$863  = 17'h00000;
+  reg [16:0] \mac_add0_s0$864  = 17'h00000;
+  reg [16:0] \mac_add0_s0$866  = 17'h00000;
+  reg [16:0] \mac_add0_s0$867  = 17'h00000;
   reg mac_add0_valid_s0 = 1'h0;
   reg [17:0] mac_add1_s0 = 18'h00000;
-  reg [17:0] \mac_add1_s0$864  = 18'h00000;
-  reg [17:0] \mac_add1_s0$866  = 18'h00000;
-  reg [17:0] \mac_add1_s0$867  = 18'h00000;
-  reg [17:0] \mac_add1_s0$869  = 18'h00000;
-  reg [17:0] \mac_add1_s0$870  = 18'h00000;
+  reg \mac_add1_s0$1005  = 1'h0;
   reg [17:0] \mac_add1_s0$872  = 18'h00000;
-  reg [17:0] \mac_add1_s0$873  = 18'h00000;
-  reg \mac_add1_s0$997  = 1'h0;
+  reg [17:0] \mac_add1_s0$874  = 18'h00000;
+  reg [17:0] \mac_add1_s0$875  = 18'h00000;
+  reg [17:0] \mac_add1_s0$877  = 18'h00000;
+  reg [17:0] \mac_add1_s0$878  = 18'h00000;
+  reg [17:0] \mac_add1_s0$880  = 18'h00000;
+  reg [17:0] \mac_add1_s0$881  = 18'h00000;
   reg mac_add1_valid_s0 = 1'h0;
   reg [18:0] mac_add2_s0 = 19'h00000;
-  reg [18:0] \mac_add2_s0$897  = 19'h00000;
-  reg [18:0] \mac_add2_s0$900  = 19'h00000;
-  reg [18:0] \mac_add2_s0$903  = 19'h00000;
-  reg \mac_add2_s0$999  = 1'h0;
+  reg \mac_add2_s0$1007  = 1'h0;
+  reg [18:0] \mac_add2_s0$905  = 19'h00000;
+  reg [18:0] \mac_add2_s0$908  = 19'h00000;
+  reg [18:0] \mac_add2_s0$911  = 19'h00000;
   reg mac_add2_valid_s0 = 1'h0;
   reg mac_dspin_s0 = 1'h0;
   reg mac_dspin_valid_s0 = 1'h0;
@@ -1417,23 +1429,15 @@ module nm_spmac_8_16_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload,
   reg mac_dspout_valid_s0 = 1'h0;
   (* init = 1'h0 *)
   wire mac_out_valid;
+  reg [7:0] mac_pre_a0_g0 = 8'h00;
+  reg [7:0] mac_pre_a1_g1 = 8'h00;
+  reg [7:0] mac_pre_a2_g2 = 8'h00;
+  reg [7:0] mac_pre_a3_g3 = 8'h00;
+  reg [7:0] mac_pre_a4_g4 = 8'h00;
+  reg [7:0] mac_pre_a5_g5 = 8'h00;
+  reg [7:0] mac_pre_a6_g6 = 8'h00;
+  reg [7:0] mac_pre_a7_g7 = 8'h00;
   reg [7:0] mac_pre_s0 = 8'h00;
-  reg [7:0] \mac_pre_s0$950  = 8'h00;
-  reg [7:0] \mac_pre_s0$951  = 8'h00;
-  reg [7:0] \mac_pre_s0$952  = 8'h00;
-  reg [7:0] \mac_pre_s0$953  = 8'h00;
-  reg [7:0] \mac_pre_s0$954  = 8'h00;
-  reg [7:0] \mac_pre_s0$955  = 8'h00;
-  reg [7:0] \mac_pre_s0$956  = 8'h00;
-  reg [7:0] \mac_pre_s0$957  = 8'h00;
-  reg [7:0] \mac_pre_s0$958  = 8'h00;
-  reg [7:0] \mac_pre_s0$959  = 8'h00;
-  reg [7:0] \mac_pre_s0$960  = 8'h00;
-  reg [7:0] \mac_pre_s0$961  = 8'h00;
-  reg [7:0] \mac_pre_s0$962  = 8'h00;
-  reg [7:0] \mac_pre_s0$963  = 8'h00;
-  reg [7:0] \mac_pre_s0$964  = 8'h00;
-  reg [7:0] \mac_pre_s0$965  = 8'h00;
   reg [7:0] \mac_pre_s0$966  = 8'h00;
   reg [7:0] \mac_pre_s0$967  = 8'h00;
   reg [7:0] \mac_pre_s0$968  = 8'h00;
@@ -1457,7 +1461,15 @@ module nm_spmac_8_16_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload,
   reg [7:0] \mac_pre_s0$986  = 8'h00;
   reg [7:0] \mac_pre_s0$987  = 8'h00;
   reg [7:0] \mac_pre_s0$988  = 8'h00;
-  reg \mac_pre_s0$989  = 1'h0;
+  reg [7:0] \mac_pre_s0$989  = 8'h00;
+  reg [7:0] \mac_pre_s0$990  = 8'h00;
+  reg [7:0] \mac_pre_s0$991  = 8'h00;
+  reg [7:0] \mac_pre_s0$992  = 8'h00;
+  reg [7:0] \mac_pre_s0$993  = 8'h00;
+  reg [7:0] \mac_pre_s0$994  = 8'h00;
+  reg [7:0] \mac_pre_s0$995  = 8'h00;
+  reg [7:0] \mac_pre_s0$996  = 8'h00;
+  reg \mac_pre_s0$997  = 1'h0;
   reg mac_pre_valid_s0 = 1'h0;
   wire [15:0] mac_prod0_0;
   wire [15:0] mac_prod0_1;
@@ -1584,15 +1596,15 @@ module nm_spmac_8_16_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload,
   reg [7:0] \mac_wmux0_s0$87  = 8'h00;
   reg \mac_wmux0_s0$89  = 1'h0;
   reg [3:0] \mac_wmux0_s0$90  = 4'h0;
-  reg [7:0] \mac_wmux0_s0$909  = 8'h00;
-  reg [7:0] \mac_wmux0_s0$910  = 8'h00;
-  reg [7:0] \mac_wmux0_s0$911  = 8'h00;
-  reg [7:0] \mac_wmux0_s0$912  = 8'h00;
-  reg [7:0] \mac_wmux0_s0$913  = 8'h00;
-  reg [7:0] \mac_wmux0_s0$914  = 8'h00;
-  reg [7:0] \mac_wmux0_s0$915  = 8'h00;
-  reg [7:0] \mac_wmux0_s0$916  = 8'h00;
-  reg \mac_wmux0_s0$917  = 1'h0;
+  reg [7:0] \mac_wmux0_s0$917  = 8'h00;
+  reg [7:0] \mac_wmux0_s0$918  = 8'h00;
+  reg [7:0] \mac_wmux0_s0$919  = 8'h00;
+  reg [7:0] \mac_wmux0_s0$920  = 8'h00;
+  reg [7:0] \mac_wmux0_s0$921  = 8'h00;
+  reg [7:0] \mac_wmux0_s0$922  = 8'h00;
+  reg [7:0] \mac_wmux0_s0$923  = 8'h00;
+  reg [7:0] \mac_wmux0_s0$924  = 8'h00;
+  reg \mac_wmux0_s0$925  = 1'h0;
   reg [7:0] \mac_wmux0_s0$94  = 8'h00;
   reg [7:0] \mac_wmux0_s0$96  = 8'h00;
   reg [7:0] \mac_wmux0_s0$98  = 8'h00;
@@ -1693,15 +1705,15 @@ module nm_spmac_8_16_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload,
   reg [7:0] \mac_wmux1_s0$435  = 8'h00;
   reg [7:0] \mac_wmux1_s0$437  = 8'h00;
   reg [7:0] \mac_wmux1_s0$439  = 8'h00;
-  reg [7:0] \mac_wmux1_s0$919  = 8'h00;
-  reg [7:0] \mac_wmux1_s0$920  = 8'h00;
-  reg [7:0] \mac_wmux1_s0$921  = 8'h00;
-  reg [7:0] \mac_wmux1_s0$922  = 8'h00;
-  reg [7:0] \mac_wmux1_s0$923  = 8'h00;
-  reg [7:0] \mac_wmux1_s0$924  = 8'h00;
-  reg [7:0] \mac_wmux1_s0$925  = 8'h00;
-  reg [7:0] \mac_wmux1_s0$926  = 8'h00;
-  reg \mac_wmux1_s0$927  = 1'h0;
+  reg [7:0] \mac_wmux1_s0$927  = 8'h00;
+  reg [7:0] \mac_wmux1_s0$928  = 8'h00;
+  reg [7:0] \mac_wmux1_s0$929  = 8'h00;
+  reg [7:0] \mac_wmux1_s0$930  = 8'h00;
+  reg [7:0] \mac_wmux1_s0$931  = 8'h00;
+  reg [7:0] \mac_wmux1_s0$932  = 8'h00;
+  reg [7:0] \mac_wmux1_s0$933  = 8'h00;
+  reg [7:0] \mac_wmux1_s0$934  = 8'h00;
+  reg \mac_wmux1_s0$935  = 1'h0;
   reg mac_wmux1_valid_s0 = 1'h0;
   reg mac_wmux2_s0 = 1'h0;
   reg [3:0] \mac_wmux2_s0$444  = 4'h0;
@@ -1799,15 +1811,15 @@ module nm_spmac_8_16_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload,
   reg [7:0] \mac_wmux2_s0$617  = 8'h00;
   reg [7:0] \mac_wmux2_s0$619  = 8'h00;
   reg [7:0] \mac_wmux2_s0$621  = 8'h00;
-  reg [7:0] \mac_wmux2_s0$929  = 8'h00;
-  reg [7:0] \mac_wmux2_s0$930  = 8'h00;
-  reg [7:0] \mac_wmux2_s0$931  = 8'h00;
-  reg [7:0] \mac_wmux2_s0$932  = 8'h00;
-  reg [7:0] \mac_wmux2_s0$933  = 8'h00;
-  reg [7:0] \mac_wmux2_s0$934  = 8'h00;
-  reg [7:0] \mac_wmux2_s0$935  = 8'h00;
-  reg [7:0] \mac_wmux2_s0$936  = 8'h00;
-  reg \mac_wmux2_s0$937  = 1'h0;
+  reg [7:0] \mac_wmux2_s0$937  = 8'h00;
+  reg [7:0] \mac_wmux2_s0$938  = 8'h00;
+  reg [7:0] \mac_wmux2_s0$939  = 8'h00;
+  reg [7:0] \mac_wmux2_s0$940  = 8'h00;
+  reg [7:0] \mac_wmux2_s0$941  = 8'h00;
+  reg [7:0] \mac_wmux2_s0$942  = 8'h00;
+  reg [7:0] \mac_wmux2_s0$943  = 8'h00;
+  reg [7:0] \mac_wmux2_s0$944  = 8'h00;
+  reg \mac_wmux2_s0$945  = 1'h0;
   reg mac_wmux2_valid_s0 = 1'h0;
   reg mac_wmux3_s0 = 1'h0;
   reg [3:0] \mac_wmux3_s0$626  = 4'h0;
@@ -1905,15 +1917,15 @@ module nm_spmac_8_16_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload,
   reg [7:0] \mac_wmux3_s0$772  = 8'h00;
   reg [7:0] \mac_wmux3_s0$774  = 8'h00;
   reg [7:0] \mac_wmux3_s0$775  = 8'h00;
-  reg [7:0] \mac_wmux3_s0$939  = 8'h00;
-  reg [7:0] \mac_wmux3_s0$940  = 8'h00;
-  reg [7:0] \mac_wmux3_s0$941  = 8'h00;
-  reg [7:0] \mac_wmux3_s0$942  = 8'h00;
-  reg [7:0] \mac_wmux3_s0$943  = 8'h00;
-  reg [7:0] \mac_wmux3_s0$944  = 8'h00;
-  reg [7:0] \mac_wmux3_s0$945  = 8'h00;
-  reg [7:0] \mac_wmux3_s0$946  = 8'h00;
-  reg \mac_wmux3_s0$947  = 1'h0;
+  reg [7:0] \mac_wmux3_s0$947  = 8'h00;
+  reg [7:0] \mac_wmux3_s0$948  = 8'h00;
+  reg [7:0] \mac_wmux3_s0$949  = 8'h00;
+  reg [7:0] \mac_wmux3_s0$950  = 8'h00;
+  reg [7:0] \mac_wmux3_s0$951  = 8'h00;
+  reg [7:0] \mac_wmux3_s0$952  = 8'h00;
+  reg [7:0] \mac_wmux3_s0$953  = 8'h00;
+  reg [7:0] \mac_wmux3_s0$954  = 8'h00;
+  reg \mac_wmux3_s0$955  = 1'h0;
   reg mac_wmux3_valid_s0 = 1'h0;
   wire [3:0] mac_wmux_drop0;
   wire [3:0] mac_wmux_drop1;
@@ -2328,6 +2340,14 @@ module nm_spmac_8_16_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload,
   reg stall_adv19_valid = 1'h0;
   reg stall_adv1_valid = 1'h0;
   wire stall_adv2;
+  wire stall_adv20;
+  reg stall_adv20_valid = 1'h0;
+  wire stall_adv21;
+  reg stall_adv21_valid = 1'h0;
+  wire stall_adv22;
+  reg stall_adv22_valid = 1'h0;
+  wire stall_adv23;
+  reg stall_adv23_valid = 1'h0;
   reg stall_adv2_valid = 1'h0;
   wire stall_adv3;
   reg stall_adv3_valid = 1'h0;
@@ -3269,6 +3289,14 @@ module nm_spmac_8_16_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload,
   assign stall_adv7 = \$619  | o__ready;
   assign \$620  = ~ stall_adv8_valid;
   assign stall_adv8 = \$620  | o__ready;
+  assign \$621  = ~ stall_adv9_valid;
+  assign stall_adv9 = \$621  | o__ready;
+  assign \$622  = ~ stall_adv10_valid;
+  assign stall_adv10 = \$622  | o__ready;
+  assign \$623  = ~ stall_adv11_valid;
+  assign stall_adv11 = \$623  | o__ready;
+  assign \$624  = ~ stall_adv12_valid;
+  assign stall_adv12 = \$624  | o__ready;
   assign mac0_sum0_p0 = $signed(mac_prod0_0) + $signed(mac_prod0_1);
   assign mac0_sum0_p1 = $signed(mac_prod0_2) + $signed(mac_prod0_3);
   assign mac0_sum0_p2 = $signed(mac_prod0_4) + $signed(mac_prod0_5);
@@ -3285,30 +3313,22 @@ module nm_spmac_8_16_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload,
   assign mac3_sum0_p1 = $signed(mac_prod3_2) + $signed(mac_prod3_3);
   assign mac3_sum0_p2 = $signed(mac_prod3_4) + $signed(mac_prod3_5);
   assign mac3_sum0_p3 = $signed(mac_prod3_6) + $signed(mac_prod3_7);
-  assign \$621  = ~ stall_adv9_valid;
-  assign stall_adv9 = \$621  | o__ready;
-  assign mac0_sum1_p0 = $signed(mac_add0_s0) + $signed(\mac_add0_s0$838 );
-  assign mac0_sum1_p1 = $signed(\mac_add0_s0$840 ) + $signed(\mac_add0_s0$841 );
-  assign mac1_sum1_p0 = $signed(\mac_add0_s0$843 ) + $signed(\mac_add0_s0$844 );
-  assign mac1_sum1_p1 = $signed(\mac_add0_s0$846 ) + $signed(\mac_add0_s0$847 );
-  assign mac2_sum1_p0 = $signed(\mac_add0_s0$849 ) + $signed(\mac_add0_s0$850 );
-  assign mac2_sum1_p1 = $signed(\mac_add0_s0$852 ) + $signed(\mac_add0_s0$853 );
-  assign mac3_sum1_p0 = $signed(\mac_add0_s0$855 ) + $signed(\mac_add0_s0$856 );
-  assign mac3_sum1_p1 = $signed(\mac_add0_s0$858 ) + $signed(\mac_add0_s0$859 );
-  assign \$622  = ~ stall_adv10_valid;
-  assign stall_adv10 = \$622  | o__ready;
-  assign mac0_sum2_p0 = $signed(mac_add1_s0) + $signed(\mac_add1_s0$864 );
-  assign mac1_sum2_p0 = $signed(\mac_add1_s0$866 ) + $signed(\mac_add1_s0$867 );
-  assign mac2_sum2_p0 = $signed(\mac_add1_s0$869 ) + $signed(\mac_add1_s0$870 );
-  assign mac3_sum2_p0 = $signed(\mac_add1_s0$872 ) + $signed(\mac_add1_s0$873 );
-  assign \$623  = ~ stall_adv11_valid;
-  assign stall_adv11 = \$623  | o__ready;
-  assign \$624  = ~ stall_adv12_valid;
-  assign stall_adv12 = \$624  | o__ready;
   assign \$625  = ~ stall_adv13_valid;
   assign stall_adv13 = \$625  | o__ready;
+  assign mac0_sum1_p0 = $signed(mac_add0_s0) + $signed(\mac_add0_s0$846 );
+  assign mac0_sum1_p1 = $signed(\mac_add0_s0$848 ) + $signed(\mac_add0_s0$849 );
+  assign mac1_sum1_p0 = $signed(\mac_add0_s0$851 ) + $signed(\mac_add0_s0$852 );
+  assign mac1_sum1_p1 = $signed(\mac_add0_s0$854 ) + $signed(\mac_add0_s0$855 );
+  assign mac2_sum1_p0 = $signed(\mac_add0_s0$857 ) + $signed(\mac_add0_s0$858 );
+  assign mac2_sum1_p1 = $signed(\mac_add0_s0$860 ) + $signed(\mac_add0_s0$861 );
+  assign mac3_sum1_p0 = $signed(\mac_add0_s0$863 ) + $signed(\mac_add0_s0$864 );
+  assign mac3_sum1_p1 = $signed(\mac_add0_s0$866 ) + $signed(\mac_add0_s0$867 );
   assign \$626  = ~ stall_adv14_valid;
   assign stall_adv14 = \$626  | o__ready;
+  assign mac0_sum2_p0 = $signed(mac_add1_s0) + $signed(\mac_add1_s0$872 );
+  assign mac1_sum2_p0 = $signed(\mac_add1_s0$874 ) + $signed(\mac_add1_s0$875 );
+  assign mac2_sum2_p0 = $signed(\mac_add1_s0$877 ) + $signed(\mac_add1_s0$878 );
+  assign mac3_sum2_p0 = $signed(\mac_add1_s0$880 ) + $signed(\mac_add1_s0$881 );
   assign \$627  = ~ stall_adv15_valid;
   assign stall_adv15 = \$627  | o__ready;
   assign \$628  = ~ stall_adv16_valid;
@@ -3319,935 +3339,931 @@ module nm_spmac_8_16_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload,
   assign stall_adv18 = \$630  | o__ready;
   assign \$631  = ~ stall_adv19_valid;
   assign stall_adv19 = \$631  | o__ready;
-  assign \$632  = $signed(mac_acc0) + $signed(mac_add2_s0);
-  assign \$633  = $signed(mac_acc1) + $signed(\mac_add2_s0$897 );
-  assign \$634  = $signed(mac_acc2) + $signed(\mac_add2_s0$900 );
-  assign \$635  = $signed(mac_acc3) + $signed(\mac_add2_s0$903 );
-  assign \$636  = ~ \mac_wmux0_s0$233 [0];
-  assign \$637  = \mac_wmux0_s0$232  & \$636 ;
-  assign \$638  = ~ \mac_wmux1_s0$416 [1];
-  assign \$639  = \mac_wmux1_s0$415  & \$638 ;
-  assign \$640  = ~ \mac_wmux1_s0$429 [1];
-  assign \$641  = \mac_wmux1_s0$428  & \$640 ;
-  assign \$642  = ~ \mac_wmux2_s0$572 [2];
-  assign \$643  = \mac_wmux2_s0$571  & \$642 ;
-  assign \$644  = ~ \mac_wmux2_s0$585 [2];
-  assign \$645  = \mac_wmux2_s0$584  & \$644 ;
-  assign \$646  = ~ \mac_wmux2_s0$598 [2];
-  assign \$647  = \mac_wmux2_s0$597  & \$646 ;
-  assign \$648  = ~ \mac_wmux2_s0$611 [2];
-  assign \$649  = \mac_wmux2_s0$610  & \$648 ;
-  assign \$650  = mac_add2_valid_s0 & \mac_add2_s0$999 ;
-  assign \$651  = mac_add2_valid_s0 & \mac_add2_s0$999 ;
-  assign \$652  = mac_add2_valid_s0 & \mac_add2_s0$999 ;
-  assign \$653  = mac_add2_valid_s0 & \mac_add2_s0$999 ;
-  assign \$654  = mac_add2_valid_s0 & \mac_add2_s0$999 ;
-  assign \$655  = mac_add2_valid_s0 & \mac_add2_s0$999 ;
-  assign \$656  = mac_add2_valid_s0 & \mac_add2_s0$999 ;
-  assign \$657  = mac_add2_valid_s0 & \mac_add2_s0$999 ;
-  assign \$658  = mac_add2_valid_s0 & \mac_add2_s0$999 ;
-  assign \$659  = mac_add2_valid_s0 & \mac_add2_s0$999 ;
-  assign \$660  = mac_add2_valid_s0 & \mac_add2_s0$999 ;
-  assign \$661  = mac_add2_valid_s0 & \mac_add2_s0$999 ;
-  assign \$662  = mac_add2_valid_s0 & \mac_add2_s0$999 ;
-  assign \$663  = mac_add2_valid_s0 & \mac_add2_s0$999 ;
-  assign \$664  = mac_add2_valid_s0 & \mac_add2_s0$999 ;
-  assign \$665  = mac_add2_valid_s0 & \mac_add2_s0$999 ;
-  assign \$666  = mac_add2_valid_s0 & \mac_add2_s0$999 ;
-  assign \$667  = mac_add2_valid_s0 & \mac_add2_s0$999 ;
-  assign \$668  = mac_add2_valid_s0 & \mac_add2_s0$999 ;
-  assign \$669  = mac_add2_valid_s0 & \mac_add2_s0$999 ;
-  assign \$670  = mac_add2_valid_s0 & \mac_add2_s0$999 ;
-  assign \$671  = stall_adv12 & mac_add2_valid_s0;
-  assign \$672  = \mac_add2_s0$999  ? 32'd0 : \$632 [31:0];
-  assign \$673  = stall_adv14 & mac_add2_valid_s0;
-  assign \$674  = \mac_add2_s0$999  ? 32'd0 : \$633 [31:0];
-  assign \$675  = stall_adv16 & mac_add2_valid_s0;
-  assign \$676  = \mac_add2_s0$999  ? 32'd0 : \$634 [31:0];
-  assign \$677  = stall_adv18 & mac_add2_valid_s0;
-  assign \$678  = \mac_add2_s0$999  ? 32'd0 : \$635 [31:0];
+  assign \$632  = ~ stall_adv20_valid;
+  assign stall_adv20 = \$632  | o__ready;
+  assign \$633  = ~ stall_adv21_valid;
+  assign stall_adv21 = \$633  | o__ready;
+  assign \$634  = ~ stall_adv22_valid;
+  assign stall_adv22 = \$634  | o__ready;
+  assign \$635  = ~ stall_adv23_valid;
+  assign stall_adv23 = \$635  | o__ready;
+  assign \$636  = $signed(mac_acc0) + $signed(mac_add2_s0);
+  assign \$637  = $signed(mac_acc1) + $signed(\mac_add2_s0$905 );
+  assign \$638  = $signed(mac_acc2) + $signed(\mac_add2_s0$908 );
+  assign \$639  = $signed(mac_acc3) + $signed(\mac_add2_s0$911 );
+  assign \$640  = ~ \mac_wmux0_s0$233 [0];
+  assign \$641  = \mac_wmux0_s0$232  & \$640 ;
+  assign \$642  = ~ \mac_wmux1_s0$416 [1];
+  assign \$643  = \mac_wmux1_s0$415  & \$642 ;
+  assign \$644  = ~ \mac_wmux1_s0$429 [1];
+  assign \$645  = \mac_wmux1_s0$428  & \$644 ;
+  assign \$646  = ~ \mac_wmux2_s0$572 [2];
+  assign \$647  = \mac_wmux2_s0$571  & \$646 ;
+  assign \$648  = ~ \mac_wmux2_s0$585 [2];
+  assign \$649  = \mac_wmux2_s0$584  & \$648 ;
+  assign \$650  = ~ \mac_wmux2_s0$598 [2];
+  assign \$651  = \mac_wmux2_s0$597  & \$650 ;
+  assign \$652  = ~ \mac_wmux2_s0$611 [2];
+  assign \$653  = \mac_wmux2_s0$610  & \$652 ;
+  assign \$654  = mac_add2_valid_s0 & \mac_add2_s0$1007 ;
+  assign \$655  = mac_add2_valid_s0 & \mac_add2_s0$1007 ;
+  assign \$656  = mac_add2_valid_s0 & \mac_add2_s0$1007 ;
+  assign \$657  = mac_add2_valid_s0 & \mac_add2_s0$1007 ;
+  assign \$658  = mac_add2_valid_s0 & \mac_add2_s0$1007 ;
+  assign \$659  = mac_add2_valid_s0 & \mac_add2_s0$1007 ;
+  assign \$660  = mac_add2_valid_s0 & \mac_add2_s0$1007 ;
+  assign \$661  = mac_add2_valid_s0 & \mac_add2_s0$1007 ;
+  assign \$662  = mac_add2_valid_s0 & \mac_add2_s0$1007 ;
+  assign \$663  = mac_add2_valid_s0 & \mac_add2_s0$1007 ;
+  assign \$664  = mac_add2_valid_s0 & \mac_add2_s0$1007 ;
+  assign \$665  = mac_add2_valid_s0 & \mac_add2_s0$1007 ;
+  assign \$666  = mac_add2_valid_s0 & \mac_add2_s0$1007 ;
+  assign \$667  = mac_add2_valid_s0 & \mac_add2_s0$1007 ;
+  assign \$668  = mac_add2_valid_s0 & \mac_add2_s0$1007 ;
+  assign \$669  = mac_add2_valid_s0 & \mac_add2_s0$1007 ;
+  assign \$670  = mac_add2_valid_s0 & \mac_add2_s0$1007 ;
+  assign \$671  = mac_add2_valid_s0 & \mac_add2_s0$1007 ;
+  assign \$672  = mac_add2_valid_s0 & \mac_add2_s0$1007 ;
+  assign \$673  = mac_add2_valid_s0 & \mac_add2_s0$1007 ;
+  assign \$674  = mac_add2_valid_s0 & \mac_add2_s0$1007 ;
+  assign \$675  = mac_add2_valid_s0 & \mac_add2_s0$1007 ;
+  assign \$676  = mac_add2_valid_s0 & \mac_add2_s0$1007 ;
+  assign \$677  = mac_add2_valid_s0 & \mac_add2_s0$1007 ;
+  assign \$678  = mac_add2_valid_s0 & \mac_add2_s0$1007 ;
+  assign \$679  = stall_adv16 & mac_add2_valid_s0;
+  assign \$680  = \mac_add2_s0$1007  ? 32'd0 : \$636 [31:0];
+  assign \$681  = stall_adv18 & mac_add2_valid_s0;
+  assign \$682  = \mac_add2_s0$1007  ? 32'd0 : \$637 [31:0];
+  assign \$683  = stall_adv20 & mac_add2_valid_s0;
+  assign \$684  = \mac_add2_s0$1007  ? 32'd0 : \$638 [31:0];
+  assign \$685  = stall_adv22 & mac_add2_valid_s0;
+  assign \$686  = \mac_add2_s0$1007  ? 32'd0 : \$639 [31:0];
   always @(posedge clk)
-    \mac_wmux0_s0$47  <= \$679 ;
+    \mac_wmux0_s0$47  <= \$687 ;
   always @(posedge clk)
-    mac_wmux0_s0 <= \$680 ;
+    mac_wmux0_s0 <= \$688 ;
   always @(posedge clk)
-    \mac_wmux0_s0$63  <= \$681 ;
+    \mac_wmux0_s0$63  <= \$689 ;
   always @(posedge clk)
-    \mac_wmux0_s0$76  <= \$682 ;
+    \mac_wmux0_s0$76  <= \$690 ;
   always @(posedge clk)
-    \mac_wmux0_s0$89  <= \$683 ;
+    \mac_wmux0_s0$89  <= \$691 ;
   always @(posedge clk)
-    \mac_wmux0_s0$102  <= \$684 ;
+    \mac_wmux0_s0$102  <= \$692 ;
   always @(posedge clk)
-    \mac_wmux0_s0$115  <= \$685 ;
+    \mac_wmux0_s0$115  <= \$693 ;
   always @(posedge clk)
-    \mac_wmux0_s0$128  <= \$686 ;
+    \mac_wmux0_s0$128  <= \$694 ;
   always @(posedge clk)
-    \mac_wmux0_s0$141  <= \$687 ;
+    \mac_wmux0_s0$141  <= \$695 ;
   always @(posedge clk)
-    \mac_wmux0_s0$154  <= \$688 ;
+    \mac_wmux0_s0$154  <= \$696 ;
   always @(posedge clk)
-    \mac_wmux0_s0$167  <= \$689 ;
+    \mac_wmux0_s0$167  <= \$697 ;
   always @(posedge clk)
-    \mac_wmux0_s0$180  <= \$690 ;
+    \mac_wmux0_s0$180  <= \$698 ;
   always @(posedge clk)
-    \mac_wmux0_s0$193  <= \$691 ;
+    \mac_wmux0_s0$193  <= \$699 ;
   always @(posedge clk)
-    \mac_wmux0_s0$206  <= \$692 ;
+    \mac_wmux0_s0$206  <= \$700 ;
   always @(posedge clk)
-    \mac_wmux0_s0$219  <= \$693 ;
+    \mac_wmux0_s0$219  <= \$701 ;
   always @(posedge clk)
-    \mac_wmux0_s0$232  <= \$694 ;
+    \mac_wmux0_s0$232  <= \$702 ;
   always @(posedge clk)
-    \mac_wmux0_s0$48  <= \$695 ;
+    \mac_wmux0_s0$48  <= \$703 ;
   always @(posedge clk)
-    \mac_wmux0_s0$45  <= \$696 ;
+    \mac_wmux0_s0$45  <= \$704 ;
   always @(posedge clk)
-    \mac_wmux0_s0$64  <= \$697 ;
+    \mac_wmux0_s0$64  <= \$705 ;
   always @(posedge clk)
-    \mac_wmux0_s0$77  <= \$698 ;
+    \mac_wmux0_s0$77  <= \$706 ;
   always @(posedge clk)
-    \mac_wmux0_s0$90  <= \$699 ;
+    \mac_wmux0_s0$90  <= \$707 ;
   always @(posedge clk)
-    \mac_wmux0_s0$103  <= \$700 ;
+    \mac_wmux0_s0$103  <= \$708 ;
   always @(posedge clk)
-    \mac_wmux0_s0$116  <= \$701 ;
+    \mac_wmux0_s0$116  <= \$709 ;
   always @(posedge clk)
-    \mac_wmux0_s0$129  <= \$702 ;
+    \mac_wmux0_s0$129  <= \$710 ;
   always @(posedge clk)
-    \mac_wmux0_s0$142  <= \$703 ;
+    \mac_wmux0_s0$142  <= \$711 ;
   always @(posedge clk)
-    \mac_wmux0_s0$155  <= \$704 ;
+    \mac_wmux0_s0$155  <= \$712 ;
   always @(posedge clk)
-    \mac_wmux0_s0$168  <= \$705 ;
+    \mac_wmux0_s0$168  <= \$713 ;
   always @(posedge clk)
-    \mac_wmux0_s0$181  <= \$706 ;
+    \mac_wmux0_s0$181  <= \$714 ;
   always @(posedge clk)
-    \mac_wmux0_s0$194  <= \$707 ;
+    \mac_wmux0_s0$194  <= \$715 ;
   always @(posedge clk)
-    \mac_wmux0_s0$207  <= \$708 ;
+    \mac_wmux0_s0$207  <= \$716 ;
   always @(posedge clk)
-    \mac_wmux0_s0$220  <= \$709 ;
+    \mac_wmux0_s0$220  <= \$717 ;
   always @(posedge clk)
-    \mac_wmux0_s0$233  <= \$710 ;
+    \mac_wmux0_s0$233  <= \$718 ;
   always @(posedge clk)
-    \mac_wmux0_s0$51  <= \$711 ;
+    \mac_wmux0_s0$51  <= \$719 ;
   always @(posedge clk)
-    \mac_wmux0_s0$54  <= \$712 ;
+    \mac_wmux0_s0$54  <= \$720 ;
   always @(posedge clk)
-    \mac_wmux0_s0$57  <= \$713 ;
+    \mac_wmux0_s0$57  <= \$721 ;
   always @(posedge clk)
-    \mac_wmux0_s0$60  <= \$714 ;
+    \mac_wmux0_s0$60  <= \$722 ;
   always @(posedge clk)
-    \mac_wmux0_s0$52  <= \$715 ;
+    \mac_wmux0_s0$52  <= \$723 ;
   always @(posedge clk)
-    \mac_wmux0_s0$55  <= \$716 ;
+    \mac_wmux0_s0$55  <= \$724 ;
   always @(posedge clk)
-    \mac_wmux0_s0$58  <= \$717 ;
+    \mac_wmux0_s0$58  <= \$725 ;
   always @(posedge clk)
-    \mac_wmux0_s0$61  <= \$718 ;
+    \mac_wmux0_s0$61  <= \$726 ;
   always @(posedge clk)
-    \mac_wmux0_s0$68  <= \$719 ;
+    \mac_wmux0_s0$68  <= \$727 ;
   always @(posedge clk)
-    \mac_wmux0_s0$70  <= \$720 ;
+    \mac_wmux0_s0$70  <= \$728 ;
   always @(posedge clk)
-    \mac_wmux0_s0$72  <= \$721 ;
+    \mac_wmux0_s0$72  <= \$729 ;
   always @(posedge clk)
-    \mac_wmux0_s0$74  <= \$722 ;
+    \mac_wmux0_s0$74  <= \$730 ;
   always @(posedge clk)
-    \mac_wmux0_s0$81  <= \$723 ;
+    \mac_wmux0_s0$81  <= \$731 ;
   always @(posedge clk)
-    \mac_wmux0_s0$83  <= \$724 ;
+    \mac_wmux0_s0$83  <= \$732 ;
   always @(posedge clk)
-    \mac_wmux0_s0$85  <= \$725 ;
+    \mac_wmux0_s0$85  <= \$733 ;
   always @(posedge clk)
-    \mac_wmux0_s0$87  <= \$726 ;
+    \mac_wmux0_s0$87  <= \$734 ;
   always @(posedge clk)
-    \mac_wmux0_s0$94  <= \$727 ;
+    \mac_wmux0_s0$94  <= \$735 ;
   always @(posedge clk)
-    \mac_wmux0_s0$96  <= \$728 ;
+    \mac_wmux0_s0$96  <= \$736 ;
   always @(posedge clk)
-    \mac_wmux0_s0$98  <= \$729 ;
+    \mac_wmux0_s0$98  <= \$737 ;
   always @(posedge clk)
-    \mac_wmux0_s0$100  <= \$730 ;
+    \mac_wmux0_s0$100  <= \$738 ;
   always @(posedge clk)
-    \mac_wmux0_s0$107  <= \$731 ;
+    \mac_wmux0_s0$107  <= \$739 ;
   always @(posedge clk)
-    \mac_wmux0_s0$109  <= \$732 ;
+    \mac_wmux0_s0$109  <= \$740 ;
   always @(posedge clk)
-    \mac_wmux0_s0$111  <= \$733 ;
+    \mac_wmux0_s0$111  <= \$741 ;
   always @(posedge clk)
-    \mac_wmux0_s0$113  <= \$734 ;
+    \mac_wmux0_s0$113  <= \$742 ;
   always @(posedge clk)
-    \mac_wmux0_s0$120  <= \$735 ;
+    \mac_wmux0_s0$120  <= \$743 ;
   always @(posedge clk)
-    \mac_wmux0_s0$122  <= \$736 ;
+    \mac_wmux0_s0$122  <= \$744 ;
   always @(posedge clk)
-    \mac_wmux0_s0$124  <= \$737 ;
+    \mac_wmux0_s0$124  <= \$745 ;
   always @(posedge clk)
-    \mac_wmux0_s0$126  <= \$738 ;
+    \mac_wmux0_s0$126  <= \$746 ;
   always @(posedge clk)
-    \mac_wmux0_s0$133  <= \$739 ;
+    \mac_wmux0_s0$133  <= \$747 ;
   always @(posedge clk)
-    \mac_wmux0_s0$135  <= \$740 ;
+    \mac_wmux0_s0$135  <= \$748 ;
   always @(posedge clk)
-    \mac_wmux0_s0$137  <= \$741 ;
+    \mac_wmux0_s0$137  <= \$749 ;
   always @(posedge clk)
-    \mac_wmux0_s0$139  <= \$742 ;
+    \mac_wmux0_s0$139  <= \$750 ;
   always @(posedge clk)
-    \mac_wmux0_s0$146  <= \$743 ;
+    \mac_wmux0_s0$146  <= \$751 ;
   always @(posedge clk)
-    \mac_wmux0_s0$148  <= \$744 ;
+    \mac_wmux0_s0$148  <= \$752 ;
   always @(posedge clk)
-    \mac_wmux0_s0$150  <= \$745 ;
+    \mac_wmux0_s0$150  <= \$753 ;
   always @(posedge clk)
-    \mac_wmux0_s0$152  <= \$746 ;
+    \mac_wmux0_s0$152  <= \$754 ;
   always @(posedge clk)
-    \mac_wmux0_s0$159  <= \$747 ;
+    \mac_wmux0_s0$159  <= \$755 ;
   always @(posedge clk)
-    \mac_wmux0_s0$161  <= \$748 ;
+    \mac_wmux0_s0$161  <= \$756 ;
   always @(posedge clk)
-    \mac_wmux0_s0$163  <= \$749 ;
+    \mac_wmux0_s0$163  <= \$757 ;
   always @(posedge clk)
-    \mac_wmux0_s0$165  <= \$750 ;
+    \mac_wmux0_s0$165  <= \$758 ;
   always @(posedge clk)
-    \mac_wmux0_s0$172  <= \$751 ;
+    \mac_wmux0_s0$172  <= \$759 ;
   always @(posedge clk)
-    \mac_wmux0_s0$174  <= \$752 ;
+    \mac_wmux0_s0$174  <= \$760 ;
   always @(posedge clk)
-    \mac_wmux0_s0$176  <= \$753 ;
+    \mac_wmux0_s0$176  <= \$761 ;
   always @(posedge clk)
-    \mac_wmux0_s0$178  <= \$754 ;
+    \mac_wmux0_s0$178  <= \$762 ;
   always @(posedge clk)
-    \mac_wmux0_s0$185  <= \$755 ;
+    \mac_wmux0_s0$185  <= \$763 ;
   always @(posedge clk)
-    \mac_wmux0_s0$187  <= \$756 ;
+    \mac_wmux0_s0$187  <= \$764 ;
   always @(posedge clk)
-    \mac_wmux0_s0$189  <= \$757 ;
+    \mac_wmux0_s0$189  <= \$765 ;
   always @(posedge clk)
-    \mac_wmux0_s0$191  <= \$758 ;
+    \mac_wmux0_s0$191  <= \$766 ;
   always @(posedge clk)
-    \mac_wmux0_s0$198  <= \$759 ;
+    \mac_wmux0_s0$198  <= \$767 ;
   always @(posedge clk)
-    \mac_wmux0_s0$200  <= \$760 ;
+    \mac_wmux0_s0$200  <= \$768 ;
   always @(posedge clk)
-    \mac_wmux0_s0$202  <= \$761 ;
+    \mac_wmux0_s0$202  <= \$769 ;
   always @(posedge clk)
-    \mac_wmux0_s0$204  <= \$762 ;
+    \mac_wmux0_s0$204  <= \$770 ;
   always @(posedge clk)
-    \mac_wmux0_s0$211  <= \$763 ;
+    \mac_wmux0_s0$211  <= \$771 ;
   always @(posedge clk)
-    \mac_wmux0_s0$213  <= \$764 ;
+    \mac_wmux0_s0$213  <= \$772 ;
   always @(posedge clk)
-    \mac_wmux0_s0$215  <= \$765 ;
+    \mac_wmux0_s0$215  <= \$773 ;
   always @(posedge clk)
-    \mac_wmux0_s0$217  <= \$766 ;
+    \mac_wmux0_s0$217  <= \$774 ;
   always @(posedge clk)
-    \mac_wmux0_s0$224  <= \$767 ;
+    \mac_wmux0_s0$224  <= \$775 ;
   always @(posedge clk)
-    \mac_wmux0_s0$226  <= \$768 ;
+    \mac_wmux0_s0$226  <= \$776 ;
   always @(posedge clk)
-    \mac_wmux0_s0$228  <= \$769 ;
+    \mac_wmux0_s0$228  <= \$777 ;
   always @(posedge clk)
-    \mac_wmux0_s0$230  <= \$770 ;
+    \mac_wmux0_s0$230  <= \$778 ;
   always @(posedge clk)
-    \mac_wmux0_s0$237  <= \$771 ;
+    \mac_wmux0_s0$237  <= \$779 ;
   always @(posedge clk)
-    \mac_wmux0_s0$239  <= \$772 ;
+    \mac_wmux0_s0$239  <= \$780 ;
   always @(posedge clk)
-    \mac_wmux0_s0$241  <= \$773 ;
+    \mac_wmux0_s0$241  <= \$781 ;
   always @(posedge clk)
-    \mac_wmux0_s0$243  <= \$774 ;
-  always @(posedge clk)
-    \mac_wmux0_s0$909  <= \$775 ;
-  always @(posedge clk)
-    \mac_wmux0_s0$910  <= \$776 ;
-  always @(posedge clk)
-    \mac_wmux0_s0$911  <= \$777 ;
-  always @(posedge clk)
-    \mac_wmux0_s0$912  <= \$778 ;
-  always @(posedge clk)
-    \mac_wmux0_s0$913  <= \$779 ;
-  always @(posedge clk)
-    \mac_wmux0_s0$914  <= \$780 ;
-  always @(posedge clk)
-    \mac_wmux0_s0$915  <= \$781 ;
-  always @(posedge clk)
-    \mac_wmux0_s0$916  <= \$782 ;
+    \mac_wmux0_s0$243  <= \$782 ;
   always @(posedge clk)
     \mac_wmux0_s0$917  <= \$783 ;
   always @(posedge clk)
-    mac_wmux0_valid_s0 <= \$784 ;
+    \mac_wmux0_s0$918  <= \$784 ;
   always @(posedge clk)
-    \mac_wmux1_s0$250  <= \$785 ;
+    \mac_wmux0_s0$919  <= \$785 ;
   always @(posedge clk)
-    \mac_wmux1_s0$269  <= \$786 ;
+    \mac_wmux0_s0$920  <= \$786 ;
   always @(posedge clk)
-    mac_wmux1_s0 <= \$787 ;
+    \mac_wmux0_s0$921  <= \$787 ;
   always @(posedge clk)
-    \mac_wmux1_s0$266  <= \$788 ;
+    \mac_wmux0_s0$922  <= \$788 ;
   always @(posedge clk)
-    \mac_wmux1_s0$285  <= \$789 ;
+    \mac_wmux0_s0$923  <= \$789 ;
   always @(posedge clk)
-    \mac_wmux1_s0$298  <= \$790 ;
+    \mac_wmux0_s0$924  <= \$790 ;
   always @(posedge clk)
-    \mac_wmux1_s0$311  <= \$791 ;
+    \mac_wmux0_s0$925  <= \$791 ;
   always @(posedge clk)
-    \mac_wmux1_s0$324  <= \$792 ;
+    mac_wmux0_valid_s0 <= \$792 ;
   always @(posedge clk)
-    \mac_wmux1_s0$337  <= \$793 ;
+    \mac_wmux1_s0$250  <= \$793 ;
   always @(posedge clk)
-    \mac_wmux1_s0$350  <= \$794 ;
+    \mac_wmux1_s0$269  <= \$794 ;
   always @(posedge clk)
-    \mac_wmux1_s0$363  <= \$795 ;
+    mac_wmux1_s0 <= \$795 ;
   always @(posedge clk)
-    \mac_wmux1_s0$376  <= \$796 ;
+    \mac_wmux1_s0$266  <= \$796 ;
   always @(posedge clk)
-    \mac_wmux1_s0$389  <= \$797 ;
+    \mac_wmux1_s0$285  <= \$797 ;
   always @(posedge clk)
-    \mac_wmux1_s0$402  <= \$798 ;
+    \mac_wmux1_s0$298  <= \$798 ;
   always @(posedge clk)
-    \mac_wmux1_s0$415  <= \$799 ;
+    \mac_wmux1_s0$311  <= \$799 ;
   always @(posedge clk)
-    \mac_wmux1_s0$428  <= \$800 ;
+    \mac_wmux1_s0$324  <= \$800 ;
   always @(posedge clk)
-    \mac_wmux1_s0$251  <= \$801 ;
+    \mac_wmux1_s0$337  <= \$801 ;
   always @(posedge clk)
-    \mac_wmux1_s0$270  <= \$802 ;
+    \mac_wmux1_s0$350  <= \$802 ;
   always @(posedge clk)
-    \mac_wmux1_s0$248  <= \$803 ;
+    \mac_wmux1_s0$363  <= \$803 ;
   always @(posedge clk)
-    \mac_wmux1_s0$267  <= \$804 ;
+    \mac_wmux1_s0$376  <= \$804 ;
   always @(posedge clk)
-    \mac_wmux1_s0$286  <= \$805 ;
+    \mac_wmux1_s0$389  <= \$805 ;
   always @(posedge clk)
-    \mac_wmux1_s0$299  <= \$806 ;
+    \mac_wmux1_s0$402  <= \$806 ;
   always @(posedge clk)
-    \mac_wmux1_s0$312  <= \$807 ;
+    \mac_wmux1_s0$415  <= \$807 ;
   always @(posedge clk)
-    \mac_wmux1_s0$325  <= \$808 ;
+    \mac_wmux1_s0$428  <= \$808 ;
   always @(posedge clk)
-    \mac_wmux1_s0$338  <= \$809 ;
+    \mac_wmux1_s0$251  <= \$809 ;
   always @(posedge clk)
-    \mac_wmux1_s0$351  <= \$810 ;
+    \mac_wmux1_s0$270  <= \$810 ;
   always @(posedge clk)
-    \mac_wmux1_s0$364  <= \$811 ;
+    \mac_wmux1_s0$248  <= \$811 ;
   always @(posedge clk)
-    \mac_wmux1_s0$377  <= \$812 ;
+    \mac_wmux1_s0$267  <= \$812 ;
   always @(posedge clk)
-    \mac_wmux1_s0$390  <= \$813 ;
+    \mac_wmux1_s0$286  <= \$813 ;
   always @(posedge clk)
-    \mac_wmux1_s0$403  <= \$814 ;
+    \mac_wmux1_s0$299  <= \$814 ;
   always @(posedge clk)
-    \mac_wmux1_s0$416  <= \$815 ;
+    \mac_wmux1_s0$312  <= \$815 ;
   always @(posedge clk)
-    \mac_wmux1_s0$429  <= \$816 ;
+    \mac_wmux1_s0$325  <= \$816 ;
   always @(posedge clk)
-    \mac_wmux1_s0$254  <= \$817 ;
+    \mac_wmux1_s0$338  <= \$817 ;
   always @(posedge clk)
-    \mac_wmux1_s0$257  <= \$818 ;
+    \mac_wmux1_s0$351  <= \$818 ;
   always @(posedge clk)
-    \mac_wmux1_s0$260  <= \$819 ;
+    \mac_wmux1_s0$364  <= \$819 ;
   always @(posedge clk)
-    \mac_wmux1_s0$263  <= \$820 ;
+    \mac_wmux1_s0$377  <= \$820 ;
   always @(posedge clk)
-    \mac_wmux1_s0$273  <= \$821 ;
+    \mac_wmux1_s0$390  <= \$821 ;
   always @(posedge clk)
-    \mac_wmux1_s0$276  <= \$822 ;
+    \mac_wmux1_s0$403  <= \$822 ;
   always @(posedge clk)
-    \mac_wmux1_s0$279  <= \$823 ;
+    \mac_wmux1_s0$416  <= \$823 ;
   always @(posedge clk)
-    \mac_wmux1_s0$282  <= \$824 ;
+    \mac_wmux1_s0$429  <= \$824 ;
   always @(posedge clk)
-    \mac_wmux1_s0$255  <= \$825 ;
+    \mac_wmux1_s0$254  <= \$825 ;
   always @(posedge clk)
-    \mac_wmux1_s0$258  <= \$826 ;
+    \mac_wmux1_s0$257  <= \$826 ;
   always @(posedge clk)
-    \mac_wmux1_s0$261  <= \$827 ;
+    \mac_wmux1_s0$260  <= \$827 ;
   always @(posedge clk)
-    \mac_wmux1_s0$264  <= \$828 ;
+    \mac_wmux1_s0$263  <= \$828 ;
   always @(posedge clk)
-    \mac_wmux1_s0$274  <= \$829 ;
+    \mac_wmux1_s0$273  <= \$829 ;
   always @(posedge clk)
-    \mac_wmux1_s0$277  <= \$830 ;
+    \mac_wmux1_s0$276  <= \$830 ;
   always @(posedge clk)
-    \mac_wmux1_s0$280  <= \$831 ;
+    \mac_wmux1_s0$279  <= \$831 ;
   always @(posedge clk)
-    \mac_wmux1_s0$283  <= \$832 ;
+    \mac_wmux1_s0$282  <= \$832 ;
   always @(posedge clk)
-    \mac_wmux1_s0$290  <= \$833 ;
+    \mac_wmux1_s0$255  <= \$833 ;
   always @(posedge clk)
-    \mac_wmux1_s0$292  <= \$834 ;
+    \mac_wmux1_s0$258  <= \$834 ;
   always @(posedge clk)
-    \mac_wmux1_s0$294  <= \$835 ;
+    \mac_wmux1_s0$261  <= \$835 ;
   always @(posedge clk)
-    \mac_wmux1_s0$296  <= \$836 ;
+    \mac_wmux1_s0$264  <= \$836 ;
   always @(posedge clk)
-    \mac_wmux1_s0$303  <= \$837 ;
+    \mac_wmux1_s0$274  <= \$837 ;
   always @(posedge clk)
-    \mac_wmux1_s0$305  <= \$838 ;
+    \mac_wmux1_s0$277  <= \$838 ;
   always @(posedge clk)
-    \mac_wmux1_s0$307  <= \$839 ;
+    \mac_wmux1_s0$280  <= \$839 ;
   always @(posedge clk)
-    \mac_wmux1_s0$309  <= \$840 ;
+    \mac_wmux1_s0$283  <= \$840 ;
   always @(posedge clk)
-    \mac_wmux1_s0$316  <= \$841 ;
+    \mac_wmux1_s0$290  <= \$841 ;
   always @(posedge clk)
-    \mac_wmux1_s0$318  <= \$842 ;
+    \mac_wmux1_s0$292  <= \$842 ;
   always @(posedge clk)
-    \mac_wmux1_s0$320  <= \$843 ;
+    \mac_wmux1_s0$294  <= \$843 ;
   always @(posedge clk)
-    \mac_wmux1_s0$322  <= \$844 ;
+    \mac_wmux1_s0$296  <= \$844 ;
   always @(posedge clk)
-    \mac_wmux1_s0$329  <= \$845 ;
+    \mac_wmux1_s0$303  <= \$845 ;
   always @(posedge clk)
-    \mac_wmux1_s0$331  <= \$846 ;
+    \mac_wmux1_s0$305  <= \$846 ;
   always @(posedge clk)
-    \mac_wmux1_s0$333  <= \$847 ;
+    \mac_wmux1_s0$307  <= \$847 ;
   always @(posedge clk)
-    \mac_wmux1_s0$335  <= \$848 ;
+    \mac_wmux1_s0$309  <= \$848 ;
   always @(posedge clk)
-    \mac_wmux1_s0$342  <= \$849 ;
+    \mac_wmux1_s0$316  <= \$849 ;
   always @(posedge clk)
-    \mac_wmux1_s0$344  <= \$850 ;
+    \mac_wmux1_s0$318  <= \$850 ;
   always @(posedge clk)
-    \mac_wmux1_s0$346  <= \$851 ;
+    \mac_wmux1_s0$320  <= \$851 ;
   always @(posedge clk)
-    \mac_wmux1_s0$348  <= \$852 ;
+    \mac_wmux1_s0$322  <= \$852 ;
   always @(posedge clk)
-    \mac_wmux1_s0$355  <= \$853 ;
+    \mac_wmux1_s0$329  <= \$853 ;
   always @(posedge clk)
-    \mac_wmux1_s0$357  <= \$854 ;
+    \mac_wmux1_s0$331  <= \$854 ;
   always @(posedge clk)
-    \mac_wmux1_s0$359  <= \$855 ;
+    \mac_wmux1_s0$333  <= \$855 ;
   always @(posedge clk)
-    \mac_wmux1_s0$361  <= \$856 ;
+    \mac_wmux1_s0$335  <= \$856 ;
   always @(posedge clk)
-    \mac_wmux1_s0$368  <= \$857 ;
+    \mac_wmux1_s0$342  <= \$857 ;
   always @(posedge clk)
-    \mac_wmux1_s0$370  <= \$858 ;
+    \mac_wmux1_s0$344  <= \$858 ;
   always @(posedge clk)
-    \mac_wmux1_s0$372  <= \$859 ;
+    \mac_wmux1_s0$346  <= \$859 ;
   always @(posedge clk)
-    \mac_wmux1_s0$374  <= \$860 ;
+    \mac_wmux1_s0$348  <= \$860 ;
   always @(posedge clk)
-    \mac_wmux1_s0$381  <= \$861 ;
+    \mac_wmux1_s0$355  <= \$861 ;
   always @(posedge clk)
-    \mac_wmux1_s0$383  <= \$862 ;
+    \mac_wmux1_s0$357  <= \$862 ;
   always @(posedge clk)
-    \mac_wmux1_s0$385  <= \$863 ;
+    \mac_wmux1_s0$359  <= \$863 ;
   always @(posedge clk)
-    \mac_wmux1_s0$387  <= \$864 ;
+    \mac_wmux1_s0$361  <= \$864 ;
   always @(posedge clk)
-    \mac_wmux1_s0$394  <= \$865 ;
+    \mac_wmux1_s0$368  <= \$865 ;
   always @(posedge clk)
-    \mac_wmux1_s0$396  <= \$866 ;
+    \mac_wmux1_s0$370  <= \$866 ;
   always @(posedge clk)
-    \mac_wmux1_s0$398  <= \$867 ;
+    \mac_wmux1_s0$372  <= \$867 ;
   always @(posedge clk)
-    \mac_wmux1_s0$400  <= \$868 ;
+    \mac_wmux1_s0$374  <= \$868 ;
   always @(posedge clk)
-    \mac_wmux1_s0$407  <= \$869 ;
+    \mac_wmux1_s0$381  <= \$869 ;
   always @(posedge clk)
-    \mac_wmux1_s0$409  <= \$870 ;
+    \mac_wmux1_s0$383  <= \$870 ;
   always @(posedge clk)
-    \mac_wmux1_s0$411  <= \$871 ;
+    \mac_wmux1_s0$385  <= \$871 ;
   always @(posedge clk)
-    \mac_wmux1_s0$413  <= \$872 ;
+    \mac_wmux1_s0$387  <= \$872 ;
   always @(posedge clk)
-    \mac_wmux1_s0$420  <= \$873 ;
+    \mac_wmux1_s0$394  <= \$873 ;
   always @(posedge clk)
-    \mac_wmux1_s0$422  <= \$874 ;
+    \mac_wmux1_s0$396  <= \$874 ;
   always @(posedge clk)
-    \mac_wmux1_s0$424  <= \$875 ;
+    \mac_wmux1_s0$398  <= \$875 ;
   always @(posedge clk)
-    \mac_wmux1_s0$426  <= \$876 ;
+    \mac_wmux1_s0$400  <= \$876 ;
   always @(posedge clk)
-    \mac_wmux1_s0$433  <= \$877 ;
+    \mac_wmux1_s0$407  <= \$877 ;
   always @(posedge clk)
-    \mac_wmux1_s0$435  <= \$878 ;
+    \mac_wmux1_s0$409  <= \$878 ;
   always @(posedge clk)
-    \mac_wmux1_s0$437  <= \$879 ;
+    \mac_wmux1_s0$411  <= \$879 ;
   always @(posedge clk)
-    \mac_wmux1_s0$439  <= \$880 ;
+    \mac_wmux1_s0$413  <= \$880 ;
   always @(posedge clk)
-    \mac_wmux1_s0$919  <= \$881 ;
+    \mac_wmux1_s0$420  <= \$881 ;
   always @(posedge clk)
-    \mac_wmux1_s0$920  <= \$882 ;
+    \mac_wmux1_s0$422  <= \$882 ;
   always @(posedge clk)
-    \mac_wmux1_s0$921  <= \$883 ;
+    \mac_wmux1_s0$424  <= \$883 ;
   always @(posedge clk)
-    \mac_wmux1_s0$922  <= \$884 ;
+    \mac_wmux1_s0$426  <= \$884 ;
   always @(posedge clk)
-    \mac_wmux1_s0$923  <= \$885 ;
+    \mac_wmux1_s0$433  <= \$885 ;
   always @(posedge clk)
-    \mac_wmux1_s0$924  <= \$886 ;
+    \mac_wmux1_s0$435  <= \$886 ;
   always @(posedge clk)
-    \mac_wmux1_s0$925  <= \$887 ;
+    \mac_wmux1_s0$437  <= \$887 ;
   always @(posedge clk)
-    \mac_wmux1_s0$926  <= \$888 ;
+    \mac_wmux1_s0$439  <= \$888 ;
   always @(posedge clk)
     \mac_wmux1_s0$927  <= \$889 ;
   always @(posedge clk)
-    mac_wmux1_valid_s0 <= \$890 ;
+    \mac_wmux1_s0$928  <= \$890 ;
   always @(posedge clk)
-    \mac_wmux2_s0$446  <= \$891 ;
+    \mac_wmux1_s0$929  <= \$891 ;
   always @(posedge clk)
-    \mac_wmux2_s0$465  <= \$892 ;
+    \mac_wmux1_s0$930  <= \$892 ;
   always @(posedge clk)
-    \mac_wmux2_s0$484  <= \$893 ;
+    \mac_wmux1_s0$931  <= \$893 ;
   always @(posedge clk)
-    \mac_wmux2_s0$503  <= \$894 ;
+    \mac_wmux1_s0$932  <= \$894 ;
   always @(posedge clk)
-    mac_wmux2_s0 <= \$895 ;
+    \mac_wmux1_s0$933  <= \$895 ;
   always @(posedge clk)
-    \mac_wmux2_s0$462  <= \$896 ;
+    \mac_wmux1_s0$934  <= \$896 ;
   always @(posedge clk)
-    \mac_wmux2_s0$481  <= \$897 ;
+    \mac_wmux1_s0$935  <= \$897 ;
   always @(posedge clk)
-    \mac_wmux2_s0$500  <= \$898 ;
+    mac_wmux1_valid_s0 <= \$898 ;
   always @(posedge clk)
-    \mac_wmux2_s0$519  <= \$899 ;
+    \mac_wmux2_s0$446  <= \$899 ;
   always @(posedge clk)
-    \mac_wmux2_s0$532  <= \$900 ;
+    \mac_wmux2_s0$465  <= \$900 ;
   always @(posedge clk)
-    \mac_wmux2_s0$545  <= \$901 ;
+    \mac_wmux2_s0$484  <= \$901 ;
   always @(posedge clk)
-    \mac_wmux2_s0$558  <= \$902 ;
+    \mac_wmux2_s0$503  <= \$902 ;
   always @(posedge clk)
-    \mac_wmux2_s0$571  <= \$903 ;
+    mac_wmux2_s0 <= \$903 ;
   always @(posedge clk)
-    \mac_wmux2_s0$584  <= \$904 ;
+    \mac_wmux2_s0$462  <= \$904 ;
   always @(posedge clk)
-    \mac_wmux2_s0$597  <= \$905 ;
+    \mac_wmux2_s0$481  <= \$905 ;
   always @(posedge clk)
-    \mac_wmux2_s0$610  <= \$906 ;
+    \mac_wmux2_s0$500  <= \$906 ;
   always @(posedge clk)
-    \mac_wmux2_s0$447  <= \$907 ;
+    \mac_wmux2_s0$519  <= \$907 ;
   always @(posedge clk)
-    \mac_wmux2_s0$466  <= \$908 ;
+    \mac_wmux2_s0$532  <= \$908 ;
   always @(posedge clk)
-    \mac_wmux2_s0$485  <= \$909 ;
+    \mac_wmux2_s0$545  <= \$909 ;
   always @(posedge clk)
-    \mac_wmux2_s0$504  <= \$910 ;
+    \mac_wmux2_s0$558  <= \$910 ;
   always @(posedge clk)
-    \mac_wmux2_s0$444  <= \$911 ;
+    \mac_wmux2_s0$571  <= \$911 ;
   always @(posedge clk)
-    \mac_wmux2_s0$463  <= \$912 ;
+    \mac_wmux2_s0$584  <= \$912 ;
   always @(posedge clk)
-    \mac_wmux2_s0$482  <= \$913 ;
+    \mac_wmux2_s0$597  <= \$913 ;
   always @(posedge clk)
-    \mac_wmux2_s0$501  <= \$914 ;
+    \mac_wmux2_s0$610  <= \$914 ;
   always @(posedge clk)
-    \mac_wmux2_s0$520  <= \$915 ;
+    \mac_wmux2_s0$447  <= \$915 ;
   always @(posedge clk)
-    \mac_wmux2_s0$533  <= \$916 ;
+    \mac_wmux2_s0$466  <= \$916 ;
   always @(posedge clk)
-    \mac_wmux2_s0$546  <= \$917 ;
+    \mac_wmux2_s0$485  <= \$917 ;
   always @(posedge clk)
-    \mac_wmux2_s0$559  <= \$918 ;
+    \mac_wmux2_s0$504  <= \$918 ;
   always @(posedge clk)
-    \mac_wmux2_s0$572  <= \$919 ;
+    \mac_wmux2_s0$444  <= \$919 ;
   always @(posedge clk)
-    \mac_wmux2_s0$585  <= \$920 ;
+    \mac_wmux2_s0$463  <= \$920 ;
   always @(posedge clk)
-    \mac_wmux2_s0$598  <= \$921 ;
+    \mac_wmux2_s0$482  <= \$921 ;
   always @(posedge clk)
-    \mac_wmux2_s0$611  <= \$922 ;
+    \mac_wmux2_s0$501  <= \$922 ;
   always @(posedge clk)
-    \mac_wmux2_s0$450  <= \$923 ;
+    \mac_wmux2_s0$520  <= \$923 ;
   always @(posedge clk)
-    \mac_wmux2_s0$453  <= \$924 ;
+    \mac_wmux2_s0$533  <= \$924 ;
   always @(posedge clk)
-    \mac_wmux2_s0$456  <= \$925 ;
+    \mac_wmux2_s0$546  <= \$925 ;
   always @(posedge clk)
-    \mac_wmux2_s0$459  <= \$926 ;
+    \mac_wmux2_s0$559  <= \$926 ;
   always @(posedge clk)
-    \mac_wmux2_s0$469  <= \$927 ;
+    \mac_wmux2_s0$572  <= \$927 ;
   always @(posedge clk)
-    \mac_wmux2_s0$472  <= \$928 ;
+    \mac_wmux2_s0$585  <= \$928 ;
   always @(posedge clk)
-    \mac_wmux2_s0$475  <= \$929 ;
+    \mac_wmux2_s0$598  <= \$929 ;
   always @(posedge clk)
-    \mac_wmux2_s0$478  <= \$930 ;
+    \mac_wmux2_s0$611  <= \$930 ;
   always @(posedge clk)
-    \mac_wmux2_s0$488  <= \$931 ;
+    \mac_wmux2_s0$450  <= \$931 ;
   always @(posedge clk)
-    \mac_wmux2_s0$491  <= \$932 ;
+    \mac_wmux2_s0$453  <= \$932 ;
   always @(posedge clk)
-    \mac_wmux2_s0$494  <= \$933 ;
+    \mac_wmux2_s0$456  <= \$933 ;
   always @(posedge clk)
-    \mac_wmux2_s0$497  <= \$934 ;
+    \mac_wmux2_s0$459  <= \$934 ;
   always @(posedge clk)
-    \mac_wmux2_s0$507  <= \$935 ;
+    \mac_wmux2_s0$469  <= \$935 ;
   always @(posedge clk)
-    \mac_wmux2_s0$510  <= \$936 ;
+    \mac_wmux2_s0$472  <= \$936 ;
   always @(posedge clk)
-    \mac_wmux2_s0$513  <= \$937 ;
+    \mac_wmux2_s0$475  <= \$937 ;
   always @(posedge clk)
-    \mac_wmux2_s0$516  <= \$938 ;
+    \mac_wmux2_s0$478  <= \$938 ;
   always @(posedge clk)
-    \mac_wmux2_s0$451  <= \$939 ;
+    \mac_wmux2_s0$488  <= \$939 ;
   always @(posedge clk)
-    \mac_wmux2_s0$454  <= \$940 ;
+    \mac_wmux2_s0$491  <= \$940 ;
   always @(posedge clk)
-    \mac_wmux2_s0$457  <= \$941 ;
+    \mac_wmux2_s0$494  <= \$941 ;
   always @(posedge clk)
-    \mac_wmux2_s0$460  <= \$942 ;
+    \mac_wmux2_s0$497  <= \$942 ;
   always @(posedge clk)
-    \mac_wmux2_s0$470  <= \$943 ;
+    \mac_wmux2_s0$507  <= \$943 ;
   always @(posedge clk)
-    \mac_wmux2_s0$473  <= \$944 ;
+    \mac_wmux2_s0$510  <= \$944 ;
   always @(posedge clk)
-    \mac_wmux2_s0$476  <= \$945 ;
+    \mac_wmux2_s0$513  <= \$945 ;
   always @(posedge clk)
-    \mac_wmux2_s0$479  <= \$946 ;
+    \mac_wmux2_s0$516  <= \$946 ;
   always @(posedge clk)
-    \mac_wmux2_s0$489  <= \$947 ;
+    \mac_wmux2_s0$451  <= \$947 ;
   always @(posedge clk)
-    \mac_wmux2_s0$492  <= \$948 ;
+    \mac_wmux2_s0$454  <= \$948 ;
   always @(posedge clk)
-    \mac_wmux2_s0$495  <= \$949 ;
+    \mac_wmux2_s0$457  <= \$949 ;
   always @(posedge clk)
-    \mac_wmux2_s0$498  <= \$950 ;
+    \mac_wmux2_s0$460  <= \$950 ;
   always @(posedge clk)
-    \mac_wmux2_s0$508  <= \$951 ;
+    \mac_wmux2_s0$470  <= \$951 ;
   always @(posedge clk)
-    \mac_wmux2_s0$511  <= \$952 ;
+    \mac_wmux2_s0$473  <= \$952 ;
   always @(posedge clk)
-    \mac_wmux2_s0$514  <= \$953 ;
+    \mac_wmux2_s0$476  <= \$953 ;
   always @(posedge clk)
-    \mac_wmux2_s0$517  <= \$954 ;
+    \mac_wmux2_s0$479  <= \$954 ;
   always @(posedge clk)
-    \mac_wmux2_s0$524  <= \$955 ;
+    \mac_wmux2_s0$489  <= \$955 ;
   always @(posedge clk)
-    \mac_wmux2_s0$526  <= \$956 ;
+    \mac_wmux2_s0$492  <= \$956 ;
   always @(posedge clk)
-    \mac_wmux2_s0$528  <= \$957 ;
+    \mac_wmux2_s0$495  <= \$957 ;
   always @(posedge clk)
-    \mac_wmux2_s0$530  <= \$958 ;
+    \mac_wmux2_s0$498  <= \$958 ;
   always @(posedge clk)
-    \mac_wmux2_s0$537  <= \$959 ;
+    \mac_wmux2_s0$508  <= \$959 ;
   always @(posedge clk)
-    \mac_wmux2_s0$539  <= \$960 ;
+    \mac_wmux2_s0$511  <= \$960 ;
   always @(posedge clk)
-    \mac_wmux2_s0$541  <= \$961 ;
+    \mac_wmux2_s0$514  <= \$961 ;
   always @(posedge clk)
-    \mac_wmux2_s0$543  <= \$962 ;
+    \mac_wmux2_s0$517  <= \$962 ;
   always @(posedge clk)
-    \mac_wmux2_s0$550  <= \$963 ;
+    \mac_wmux2_s0$524  <= \$963 ;
   always @(posedge clk)
-    \mac_wmux2_s0$552  <= \$964 ;
+    \mac_wmux2_s0$526  <= \$964 ;
   always @(posedge clk)
-    \mac_wmux2_s0$554  <= \$965 ;
+    \mac_wmux2_s0$528  <= \$965 ;
   always @(posedge clk)
-    \mac_wmux2_s0$556  <= \$966 ;
+    \mac_wmux2_s0$530  <= \$966 ;
   always @(posedge clk)
-    \mac_wmux2_s0$563  <= \$967 ;
+    \mac_wmux2_s0$537  <= \$967 ;
   always @(posedge clk)
-    \mac_wmux2_s0$565  <= \$968 ;
+    \mac_wmux2_s0$539  <= \$968 ;
   always @(posedge clk)
-    \mac_wmux2_s0$567  <= \$969 ;
+    \mac_wmux2_s0$541  <= \$969 ;
   always @(posedge clk)
-    \mac_wmux2_s0$569  <= \$970 ;
+    \mac_wmux2_s0$543  <= \$970 ;
   always @(posedge clk)
-    \mac_wmux2_s0$576  <= \$971 ;
+    \mac_wmux2_s0$550  <= \$971 ;
   always @(posedge clk)
-    \mac_wmux2_s0$578  <= \$972 ;
+    \mac_wmux2_s0$552  <= \$972 ;
   always @(posedge clk)
-    \mac_wmux2_s0$580  <= \$973 ;
+    \mac_wmux2_s0$554  <= \$973 ;
   always @(posedge clk)
-    \mac_wmux2_s0$582  <= \$974 ;
+    \mac_wmux2_s0$556  <= \$974 ;
   always @(posedge clk)
-    \mac_wmux2_s0$589  <= \$975 ;
+    \mac_wmux2_s0$563  <= \$975 ;
   always @(posedge clk)
-    \mac_wmux2_s0$591  <= \$976 ;
+    \mac_wmux2_s0$565  <= \$976 ;
   always @(posedge clk)
-    \mac_wmux2_s0$593  <= \$977 ;
+    \mac_wmux2_s0$567  <= \$977 ;
   always @(posedge clk)
-    \mac_wmux2_s0$595  <= \$978 ;
+    \mac_wmux2_s0$569  <= \$978 ;
   always @(posedge clk)
-    \mac_wmux2_s0$602  <= \$979 ;
+    \mac_wmux2_s0$576  <= \$979 ;
   always @(posedge clk)
-    \mac_wmux2_s0$604  <= \$980 ;
+    \mac_wmux2_s0$578  <= \$980 ;
   always @(posedge clk)
-    \mac_wmux2_s0$606  <= \$981 ;
+    \mac_wmux2_s0$580  <= \$981 ;
   always @(posedge clk)
-    \mac_wmux2_s0$608  <= \$982 ;
+    \mac_wmux2_s0$582  <= \$982 ;
   always @(posedge clk)
-    \mac_wmux2_s0$615  <= \$983 ;
+    \mac_wmux2_s0$589  <= \$983 ;
   always @(posedge clk)
-    \mac_wmux2_s0$617  <= \$984 ;
+    \mac_wmux2_s0$591  <= \$984 ;
   always @(posedge clk)
-    \mac_wmux2_s0$619  <= \$985 ;
+    \mac_wmux2_s0$593  <= \$985 ;
   always @(posedge clk)
-    \mac_wmux2_s0$621  <= \$986 ;
+    \mac_wmux2_s0$595  <= \$986 ;
   always @(posedge clk)
-    \mac_wmux2_s0$929  <= \$987 ;
+    \mac_wmux2_s0$602  <= \$987 ;
   always @(posedge clk)
-    \mac_wmux2_s0$930  <= \$988 ;
+    \mac_wmux2_s0$604  <= \$988 ;
   always @(posedge clk)
-    \mac_wmux2_s0$931  <= \$989 ;
+    \mac_wmux2_s0$606  <= \$989 ;
   always @(posedge clk)
-    \mac_wmux2_s0$932  <= \$990 ;
+    \mac_wmux2_s0$608  <= \$990 ;
   always @(posedge clk)
-    \mac_wmux2_s0$933  <= \$991 ;
+    \mac_wmux2_s0$615  <= \$991 ;
   always @(posedge clk)
-    \mac_wmux2_s0$934  <= \$992 ;
+    \mac_wmux2_s0$617  <= \$992 ;
   always @(posedge clk)
-    \mac_wmux2_s0$935  <= \$993 ;
+    \mac_wmux2_s0$619  <= \$993 ;
   always @(posedge clk)
-    \mac_wmux2_s0$936  <= \$994 ;
+    \mac_wmux2_s0$621  <= \$994 ;
   always @(posedge clk)
     \mac_wmux2_s0$937  <= \$995 ;
   always @(posedge clk)
-    mac_wmux2_valid_s0 <= \$996 ;
+    \mac_wmux2_s0$938  <= \$996 ;
   always @(posedge clk)
-    \mac_wmux3_s0$628  <= \$997 ;
+    \mac_wmux2_s0$939  <= \$997 ;
   always @(posedge clk)
-    \mac_wmux3_s0$647  <= \$998 ;
+    \mac_wmux2_s0$940  <= \$998 ;
   always @(posedge clk)
-    \mac_wmux3_s0$666  <= \$999 ;
+    \mac_wmux2_s0$941  <= \$999 ;
   always @(posedge clk)
-    \mac_wmux3_s0$685  <= \$1000 ;
+    \mac_wmux2_s0$942  <= \$1000 ;
   always @(posedge clk)
-    \mac_wmux3_s0$704  <= \$1001 ;
+    \mac_wmux2_s0$943  <= \$1001 ;
   always @(posedge clk)
-    \mac_wmux3_s0$723  <= \$1002 ;
+    \mac_wmux2_s0$944  <= \$1002 ;
   always @(posedge clk)
-    \mac_wmux3_s0$742  <= \$1003 ;
+    \mac_wmux2_s0$945  <= \$1003 ;
   always @(posedge clk)
-    \mac_wmux3_s0$761  <= \$1004 ;
+    mac_wmux2_valid_s0 <= \$1004 ;
   always @(posedge clk)
-    mac_wmux3_s0 <= \$1005 ;
+    \mac_wmux3_s0$628  <= \$1005 ;
   always @(posedge clk)
-    \mac_wmux3_s0$644  <= \$1006 ;
+    \mac_wmux3_s0$647  <= \$1006 ;
   always @(posedge clk)
-    \mac_wmux3_s0$663  <= \$1007 ;
+    \mac_wmux3_s0$666  <= \$1007 ;
   always @(posedge clk)
-    \mac_wmux3_s0$682  <= \$1008 ;
+    \mac_wmux3_s0$685  <= \$1008 ;
   always @(posedge clk)
-    \mac_wmux3_s0$701  <= \$1009 ;
+    \mac_wmux3_s0$704  <= \$1009 ;
   always @(posedge clk)
-    \mac_wmux3_s0$720  <= \$1010 ;
+    \mac_wmux3_s0$723  <= \$1010 ;
   always @(posedge clk)
-    \mac_wmux3_s0$739  <= \$1011 ;
+    \mac_wmux3_s0$742  <= \$1011 ;
   always @(posedge clk)
-    \mac_wmux3_s0$758  <= \$1012 ;
+    \mac_wmux3_s0$761  <= \$1012 ;
   always @(posedge clk)
-    \mac_wmux3_s0$629  <= \$1013 ;
+    mac_wmux3_s0 <= \$1013 ;
   always @(posedge clk)
-    \mac_wmux3_s0$648  <= \$1014 ;
+    \mac_wmux3_s0$644  <= \$1014 ;
   always @(posedge clk)
-    \mac_wmux3_s0$667  <= \$1015 ;
+    \mac_wmux3_s0$663  <= \$1015 ;
   always @(posedge clk)
-    \mac_wmux3_s0$686  <= \$1016 ;
+    \mac_wmux3_s0$682  <= \$1016 ;
   always @(posedge clk)
-    \mac_wmux3_s0$705  <= \$1017 ;
+    \mac_wmux3_s0$701  <= \$1017 ;
   always @(posedge clk)
-    \mac_wmux3_s0$724  <= \$1018 ;
+    \mac_wmux3_s0$720  <= \$1018 ;
   always @(posedge clk)
-    \mac_wmux3_s0$743  <= \$1019 ;
+    \mac_wmux3_s0$739  <= \$1019 ;
   always @(posedge clk)
-    \mac_wmux3_s0$762  <= \$1020 ;
+    \mac_wmux3_s0$758  <= \$1020 ;
   always @(posedge clk)
-    \mac_wmux3_s0$626  <= \$1021 ;
+    \mac_wmux3_s0$629  <= \$1021 ;
   always @(posedge clk)
-    \mac_wmux3_s0$645  <= \$1022 ;
+    \mac_wmux3_s0$648  <= \$1022 ;
   always @(posedge clk)
-    \mac_wmux3_s0$664  <= \$1023 ;
+    \mac_wmux3_s0$667  <= \$1023 ;
   always @(posedge clk)
-    \mac_wmux3_s0$683  <= \$1024 ;
+    \mac_wmux3_s0$686  <= \$1024 ;
   always @(posedge clk)
-    \mac_wmux3_s0$702  <= \$1025 ;
+    \mac_wmux3_s0$705  <= \$1025 ;
   always @(posedge clk)
-    \mac_wmux3_s0$721  <= \$1026 ;
+    \mac_wmux3_s0$724  <= \$1026 ;
   always @(posedge clk)
-    \mac_wmux3_s0$740  <= \$1027 ;
+    \mac_wmux3_s0$743  <= \$1027 ;
   always @(posedge clk)
-    \mac_wmux3_s0$759  <= \$1028 ;
+    \mac_wmux3_s0$762  <= \$1028 ;
   always @(posedge clk)
-    \mac_wmux3_s0$632  <= \$1029 ;
+    \mac_wmux3_s0$626  <= \$1029 ;
   always @(posedge clk)
-    \mac_wmux3_s0$635  <= \$1030 ;
+    \mac_wmux3_s0$645  <= \$1030 ;
   always @(posedge clk)
-    \mac_wmux3_s0$638  <= \$1031 ;
+    \mac_wmux3_s0$664  <= \$1031 ;
   always @(posedge clk)
-    \mac_wmux3_s0$641  <= \$1032 ;
+    \mac_wmux3_s0$683  <= \$1032 ;
   always @(posedge clk)
-    \mac_wmux3_s0$651  <= \$1033 ;
+    \mac_wmux3_s0$702  <= \$1033 ;
   always @(posedge clk)
-    \mac_wmux3_s0$654  <= \$1034 ;
+    \mac_wmux3_s0$721  <= \$1034 ;
   always @(posedge clk)
-    \mac_wmux3_s0$657  <= \$1035 ;
+    \mac_wmux3_s0$740  <= \$1035 ;
   always @(posedge clk)
-    \mac_wmux3_s0$660  <= \$1036 ;
+    \mac_wmux3_s0$759  <= \$1036 ;
   always @(posedge clk)
-    \mac_wmux3_s0$670  <= \$1037 ;
+    \mac_wmux3_s0$632  <= \$1037 ;
   always @(posedge clk)
-    \mac_wmux3_s0$673  <= \$1038 ;
+    \mac_wmux3_s0$635  <= \$1038 ;
   always @(posedge clk)
-    \mac_wmux3_s0$676  <= \$1039 ;
+    \mac_wmux3_s0$638  <= \$1039 ;
   always @(posedge clk)
-    \mac_wmux3_s0$679  <= \$1040 ;
+    \mac_wmux3_s0$641  <= \$1040 ;
   always @(posedge clk)
-    \mac_wmux3_s0$689  <= \$1041 ;
+    \mac_wmux3_s0$651  <= \$1041 ;
   always @(posedge clk)
-    \mac_wmux3_s0$692  <= \$1042 ;
+    \mac_wmux3_s0$654  <= \$1042 ;
   always @(posedge clk)
-    \mac_wmux3_s0$695  <= \$1043 ;
+    \mac_wmux3_s0$657  <= \$1043 ;
   always @(posedge clk)
-    \mac_wmux3_s0$698  <= \$1044 ;
+    \mac_wmux3_s0$660  <= \$1044 ;
   always @(posedge clk)
-    \mac_wmux3_s0$708  <= \$1045 ;
+    \mac_wmux3_s0$670  <= \$1045 ;
   always @(posedge clk)
-    \mac_wmux3_s0$711  <= \$1046 ;
+    \mac_wmux3_s0$673  <= \$1046 ;
   always @(posedge clk)
-    \mac_wmux3_s0$714  <= \$1047 ;
+    \mac_wmux3_s0$676  <= \$1047 ;
   always @(posedge clk)
-    \mac_wmux3_s0$717  <= \$1048 ;
+    \mac_wmux3_s0$679  <= \$1048 ;
   always @(posedge clk)
-    \mac_wmux3_s0$727  <= \$1049 ;
+    \mac_wmux3_s0$689  <= \$1049 ;
   always @(posedge clk)
-    \mac_wmux3_s0$730  <= \$1050 ;
+    \mac_wmux3_s0$692  <= \$1050 ;
   always @(posedge clk)
-    \mac_wmux3_s0$733  <= \$1051 ;
+    \mac_wmux3_s0$695  <= \$1051 ;
   always @(posedge clk)
-    \mac_wmux3_s0$736  <= \$1052 ;
+    \mac_wmux3_s0$698  <= \$1052 ;
   always @(posedge clk)
-    \mac_wmux3_s0$746  <= \$1053 ;
+    \mac_wmux3_s0$708  <= \$1053 ;
   always @(posedge clk)
-    \mac_wmux3_s0$749  <= \$1054 ;
+    \mac_wmux3_s0$711  <= \$1054 ;
   always @(posedge clk)
-    \mac_wmux3_s0$752  <= \$1055 ;
+    \mac_wmux3_s0$714  <= \$1055 ;
   always @(posedge clk)
-    \mac_wmux3_s0$755  <= \$1056 ;
+    \mac_wmux3_s0$717  <= \$1056 ;
   always @(posedge clk)
-    \mac_wmux3_s0$765  <= \$1057 ;
+    \mac_wmux3_s0$727  <= \$1057 ;
   always @(posedge clk)
-    \mac_wmux3_s0$768  <= \$1058 ;
+    \mac_wmux3_s0$730  <= \$1058 ;
   always @(posedge clk)
-    \mac_wmux3_s0$771  <= \$1059 ;
+    \mac_wmux3_s0$733  <= \$1059 ;
   always @(posedge clk)
-    \mac_wmux3_s0$774  <= \$1060 ;
+    \mac_wmux3_s0$736  <= \$1060 ;
   always @(posedge clk)
-    \mac_wmux3_s0$633  <= \$1061 ;
+    \mac_wmux3_s0$746  <= \$1061 ;
   always @(posedge clk)
-    \mac_wmux3_s0$636  <= \$1062 ;
+    \mac_wmux3_s0$749  <= \$1062 ;
   always @(posedge clk)
-    \mac_wmux3_s0$639  <= \$1063 ;
+    \mac_wmux3_s0$752  <= \$1063 ;
   always @(posedge clk)
-    \mac_wmux3_s0$642  <= \$1064 ;
+    \mac_wmux3_s0$755  <= \$1064 ;
   always @(posedge clk)
-    \mac_wmux3_s0$652  <= \$1065 ;
+    \mac_wmux3_s0$765  <= \$1065 ;
   always @(posedge clk)
-    \mac_wmux3_s0$655  <= \$1066 ;
+    \mac_wmux3_s0$768  <= \$1066 ;
   always @(posedge clk)
-    \mac_wmux3_s0$658  <= \$1067 ;
+    \mac_wmux3_s0$771  <= \$1067 ;
   always @(posedge clk)
-    \mac_wmux3_s0$661  <= \$1068 ;
+    \mac_wmux3_s0$774  <= \$1068 ;
   always @(posedge clk)
-    \mac_wmux3_s0$671  <= \$1069 ;
+    \mac_wmux3_s0$633  <= \$1069 ;
   always @(posedge clk)
-    \mac_wmux3_s0$674  <= \$1070 ;
+    \mac_wmux3_s0$636  <= \$1070 ;
   always @(posedge clk)
-    \mac_wmux3_s0$677  <= \$1071 ;
+    \mac_wmux3_s0$639  <= \$1071 ;
   always @(posedge clk)
-    \mac_wmux3_s0$680  <= \$1072 ;
+    \mac_wmux3_s0$642  <= \$1072 ;
   always @(posedge clk)
-    \mac_wmux3_s0$690  <= \$1073 ;
+    \mac_wmux3_s0$652  <= \$1073 ;
   always @(posedge clk)
-    \mac_wmux3_s0$693  <= \$1074 ;
+    \mac_wmux3_s0$655  <= \$1074 ;
   always @(posedge clk)
-    \mac_wmux3_s0$696  <= \$1075 ;
+    \mac_wmux3_s0$658  <= \$1075 ;
   always @(posedge clk)
-    \mac_wmux3_s0$699  <= \$1076 ;
+    \mac_wmux3_s0$661  <= \$1076 ;
   always @(posedge clk)
-    \mac_wmux3_s0$709  <= \$1077 ;
+    \mac_wmux3_s0$671  <= \$1077 ;
   always @(posedge clk)
-    \mac_wmux3_s0$712  <= \$1078 ;
+    \mac_wmux3_s0$674  <= \$1078 ;
   always @(posedge clk)
-    \mac_wmux3_s0$715  <= \$1079 ;
+    \mac_wmux3_s0$677  <= \$1079 ;
   always @(posedge clk)
-    \mac_wmux3_s0$718  <= \$1080 ;
+    \mac_wmux3_s0$680  <= \$1080 ;
   always @(posedge clk)
-    \mac_wmux3_s0$728  <= \$1081 ;
+    \mac_wmux3_s0$690  <= \$1081 ;
   always @(posedge clk)
-    \mac_wmux3_s0$731  <= \$1082 ;
+    \mac_wmux3_s0$693  <= \$1082 ;
   always @(posedge clk)
-    \mac_wmux3_s0$734  <= \$1083 ;
+    \mac_wmux3_s0$696  <= \$1083 ;
   always @(posedge clk)
-    \mac_wmux3_s0$737  <= \$1084 ;
+    \mac_wmux3_s0$699  <= \$1084 ;
   always @(posedge clk)
-    \mac_wmux3_s0$747  <= \$1085 ;
+    \mac_wmux3_s0$709  <= \$1085 ;
   always @(posedge clk)
-    \mac_wmux3_s0$750  <= \$1086 ;
+    \mac_wmux3_s0$712  <= \$1086 ;
   always @(posedge clk)
-    \mac_wmux3_s0$753  <= \$1087 ;
+    \mac_wmux3_s0$715  <= \$1087 ;
   always @(posedge clk)
-    \mac_wmux3_s0$756  <= \$1088 ;
+    \mac_wmux3_s0$718  <= \$1088 ;
   always @(posedge clk)
-    \mac_wmux3_s0$766  <= \$1089 ;
+    \mac_wmux3_s0$728  <= \$1089 ;
   always @(posedge clk)
-    \mac_wmux3_s0$769  <= \$1090 ;
+    \mac_wmux3_s0$731  <= \$1090 ;
   always @(posedge clk)
-    \mac_wmux3_s0$772  <= \$1091 ;
+    \mac_wmux3_s0$734  <= \$1091 ;
   always @(posedge clk)
-    \mac_wmux3_s0$775  <= \$1092 ;
+    \mac_wmux3_s0$737  <= \$1092 ;
   always @(posedge clk)
-    \mac_wmux3_s0$939  <= \$1093 ;
+    \mac_wmux3_s0$747  <= \$1093 ;
   always @(posedge clk)
-    \mac_wmux3_s0$940  <= \$1094 ;
+    \mac_wmux3_s0$750  <= \$1094 ;
   always @(posedge clk)
-    \mac_wmux3_s0$941  <= \$1095 ;
+    \mac_wmux3_s0$753  <= \$1095 ;
   always @(posedge clk)
-    \mac_wmux3_s0$942  <= \$1096 ;
+    \mac_wmux3_s0$756  <= \$1096 ;
   always @(posedge clk)
-    \mac_wmux3_s0$943  <= \$1097 ;
+    \mac_wmux3_s0$766  <= \$1097 ;
   always @(posedge clk)
-    \mac_wmux3_s0$944  <= \$1098 ;
+    \mac_wmux3_s0$769  <= \$1098 ;
   always @(posedge clk)
-    \mac_wmux3_s0$945  <= \$1099 ;
+    \mac_wmux3_s0$772  <= \$1099 ;
   always @(posedge clk)
-    \mac_wmux3_s0$946  <= \$1100 ;
+    \mac_wmux3_s0$775  <= \$1100 ;
   always @(posedge clk)
     \mac_wmux3_s0$947  <= \$1101 ;
   always @(posedge clk)
-    mac_wmux3_valid_s0 <= \$1102 ;
+    \mac_wmux3_s0$948  <= \$1102 ;
   always @(posedge clk)
-    mac_pre_s0 <= \$1103 ;
+    \mac_wmux3_s0$949  <= \$1103 ;
   always @(posedge clk)
-    \mac_pre_s0$950  <= \$1104 ;
+    \mac_wmux3_s0$950  <= \$1104 ;
   always @(posedge clk)
-    \mac_pre_s0$951  <= \$1105 ;
+    \mac_wmux3_s0$951  <= \$1105 ;
   always @(posedge clk)
-    \mac_pre_s0$952  <= \$1106 ;
+    \mac_wmux3_s0$952  <= \$1106 ;
   always @(posedge clk)
-    \mac_pre_s0$953  <= \$1107 ;
+    \mac_wmux3_s0$953  <= \$1107 ;
   always @(posedge clk)
-    \mac_pre_s0$954  <= \$1108 ;
+    \mac_wmux3_s0$954  <= \$1108 ;
   always @(posedge clk)
-    \mac_pre_s0$955  <= \$1109 ;
+    \mac_wmux3_s0$955  <= \$1109 ;
   always @(posedge clk)
-    \mac_pre_s0$956  <= \$1110 ;
+    mac_wmux3_valid_s0 <= \$1110 ;
   always @(posedge clk)
-    \mac_pre_s0$957  <= \$1111 ;
+    mac_pre_a0_g0 <= \$1111 ;
   always @(posedge clk)
-    \mac_pre_s0$958  <= \$1112 ;
+    mac_pre_a1_g1 <= \$1112 ;
   always @(posedge clk)
-    \mac_pre_s0$959  <= \$1113 ;
+    mac_pre_a2_g2 <= \$1113 ;
   always @(posedge clk)
-    \mac_pre_s0$960  <= \$1114 ;
+    mac_pre_a3_g3 <= \$1114 ;
   always @(posedge clk)
-    \mac_pre_s0$961  <= \$1115 ;
+    mac_pre_a4_g4 <= \$1115 ;
   always @(posedge clk)
-    \mac_pre_s0$962  <= \$1116 ;
+    mac_pre_a5_g5 <= \$1116 ;
   always @(posedge clk)
-    \mac_pre_s0$963  <= \$1117 ;
+    mac_pre_a6_g6 <= \$1117 ;
   always @(posedge clk)
-    \mac_pre_s0$964  <= \$1118 ;
+    mac_pre_a7_g7 <= \$1118 ;
   always @(posedge clk)
-    \mac_pre_s0$965  <= \$1119 ;
+    mac_pre_s0 <= \$1119 ;
   always @(posedge clk)
     \mac_pre_s0$966  <= \$1120 ;
   always @(posedge clk)
@@ -4297,148 +4313,172 @@ module nm_spmac_8_16_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload,
   always @(posedge clk)
     \mac_pre_s0$989  <= \$1143 ;
   always @(posedge clk)
-    mac_pre_valid_s0 <= \$1144 ;
+    \mac_pre_s0$990  <= \$1144 ;
   always @(posedge clk)
-    mac_dspin_s0 <= \$1145 ;
+    \mac_pre_s0$991  <= \$1145 ;
   always @(posedge clk)
-    mac_dspin_valid_s0 <= \$1146 ;
+    \mac_pre_s0$992  <= \$1146 ;
   always @(posedge clk)
-    mac_dspout_s0 <= \$1147 ;
+    \mac_pre_s0$993  <= \$1147 ;
   always @(posedge clk)
-    mac_dspout_valid_s0 <= \$1148 ;
+    \mac_pre_s0$994  <= \$1148 ;
   always @(posedge clk)
-    mac_add0_s0 <= \$1149 ;
+    \mac_pre_s0$995  <= \$1149 ;
   always @(posedge clk)
-    \mac_add0_s0$838  <= \$1150 ;
+    \mac_pre_s0$996  <= \$1150 ;
   always @(posedge clk)
-    \mac_add0_s0$840  <= \$1151 ;
+    \mac_pre_s0$997  <= \$1151 ;
   always @(posedge clk)
-    \mac_add0_s0$841  <= \$1152 ;
+    mac_pre_valid_s0 <= \$1152 ;
   always @(posedge clk)
-    \mac_add0_s0$843  <= \$1153 ;
+    mac_dspin_s0 <= \$1153 ;
   always @(posedge clk)
-    \mac_add0_s0$844  <= \$1154 ;
+    mac_dspin_valid_s0 <= \$1154 ;
   always @(posedge clk)
-    \mac_add0_s0$846  <= \$1155 ;
+    mac_dspout_s0 <= \$1155 ;
   always @(posedge clk)
-    \mac_add0_s0$847  <= \$1156 ;
+    mac_dspout_valid_s0 <= \$1156 ;
   always @(posedge clk)
-    \mac_add0_s0$849  <= \$1157 ;
+    mac_add0_s0 <= \$1157 ;
   always @(posedge clk)
-    \mac_add0_s0$850  <= \$1158 ;
+    \mac_add0_s0$846  <= \$1158 ;
   always @(posedge clk)
-    \mac_add0_s0$852  <= \$1159 ;
+    \mac_add0_s0$848  <= \$1159 ;
   always @(posedge clk)
-    \mac_add0_s0$853  <= \$1160 ;
+    \mac_add0_s0$849  <= \$1160 ;
   always @(posedge clk)
-    \mac_add0_s0$855  <= \$1161 ;
+    \mac_add0_s0$851  <= \$1161 ;
   always @(posedge clk)
-    \mac_add0_s0$856  <= \$1162 ;
+    \mac_add0_s0$852  <= \$1162 ;
   always @(posedge clk)
-    \mac_add0_s0$858  <= \$1163 ;
+    \mac_add0_s0$854  <= \$1163 ;
   always @(posedge clk)
-    \mac_add0_s0$859  <= \$1164 ;
+    \mac_add0_s0$855  <= \$1164 ;
   always @(posedge clk)
-    \mac_add0_s0$995  <= \$1165 ;
+    \mac_add0_s0$857  <= \$1165 ;
   always @(posedge clk)
-    mac_add0_valid_s0 <= \$1166 ;
+    \mac_add0_s0$858  <= \$1166 ;
   always @(posedge clk)
-    mac_add1_s0 <= \$1167 ;
+    \mac_add0_s0$860  <= \$1167 ;
   always @(posedge clk)
-    \mac_add1_s0$864  <= \$1168 ;
+    \mac_add0_s0$861  <= \$1168 ;
   always @(posedge clk)
-    \mac_add1_s0$866  <= \$1169 ;
+    \mac_add0_s0$863  <= \$1169 ;
   always @(posedge clk)
-    \mac_add1_s0$867  <= \$1170 ;
+    \mac_add0_s0$864  <= \$1170 ;
   always @(posedge clk)
-    \mac_add1_s0$869  <= \$1171 ;
+    \mac_add0_s0$866  <= \$1171 ;
   always @(posedge clk)
-    \mac_add1_s0$870  <= \$1172 ;
+    \mac_add0_s0$867  <= \$1172 ;
   always @(posedge clk)
-    \mac_add1_s0$872  <= \$1173 ;
+    \mac_add0_s0$1003  <= \$1173 ;
   always @(posedge clk)
-    \mac_add1_s0$873  <= \$1174 ;
+    mac_add0_valid_s0 <= \$1174 ;
   always @(posedge clk)
-    \mac_add1_s0$997  <= \$1175 ;
+    mac_add1_s0 <= \$1175 ;
   always @(posedge clk)
-    mac_add1_valid_s0 <= \$1176 ;
+    \mac_add1_s0$872  <= \$1176 ;
   always @(posedge clk)
-    mac_add2_s0 <= \$1177 ;
+    \mac_add1_s0$874  <= \$1177 ;
   always @(posedge clk)
-    \mac_add2_s0$897  <= \$1178 ;
+    \mac_add1_s0$875  <= \$1178 ;
   always @(posedge clk)
-    \mac_add2_s0$900  <= \$1179 ;
+    \mac_add1_s0$877  <= \$1179 ;
   always @(posedge clk)
-    \mac_add2_s0$903  <= \$1180 ;
+    \mac_add1_s0$878  <= \$1180 ;
   always @(posedge clk)
-    \mac_add2_s0$999  <= \$1181 ;
+    \mac_add1_s0$880  <= \$1181 ;
   always @(posedge clk)
-    mac_add2_valid_s0 <= \$1182 ;
+    \mac_add1_s0$881  <= \$1182 ;
   always @(posedge clk)
-    o__valid <= \$1183 ;
+    \mac_add1_s0$1005  <= \$1183 ;
   always @(posedge clk)
-    stall_adv0_valid <= \$1184 ;
+    mac_add1_valid_s0 <= \$1184 ;
   always @(posedge clk)
-    stall_adv1_valid <= \$1185 ;
+    mac_add2_s0 <= \$1185 ;
   always @(posedge clk)
-    stall_adv2_valid <= \$1186 ;
+    \mac_add2_s0$905  <= \$1186 ;
   always @(posedge clk)
-    stall_adv3_valid <= \$1187 ;
+    \mac_add2_s0$908  <= \$1187 ;
   always @(posedge clk)
-    stall_adv4_valid <= \$1188 ;
+    \mac_add2_s0$911  <= \$1188 ;
   always @(posedge clk)
-    stall_adv5_valid <= \$1189 ;
+    \mac_add2_s0$1007  <= \$1189 ;
   always @(posedge clk)
-    stall_adv6_valid <= \$1190 ;
+    mac_add2_valid_s0 <= \$1190 ;
   always @(posedge clk)
-    stall_adv7_valid <= \$1191 ;
+    o__valid <= \$1191 ;
   always @(posedge clk)
-    stall_adv8_valid <= \$1192 ;
+    stall_adv0_valid <= \$1192 ;
   always @(posedge clk)
-    stall_adv9_valid <= \$1193 ;
+    stall_adv1_valid <= \$1193 ;
   always @(posedge clk)
-    stall_adv10_valid <= \$1194 ;
+    stall_adv2_valid <= \$1194 ;
   always @(posedge clk)
-    stall_adv11_valid <= \$1195 ;
+    stall_adv3_valid <= \$1195 ;
   always @(posedge clk)
-    stall_adv12_valid <= \$1196 ;
+    stall_adv4_valid <= \$1196 ;
   always @(posedge clk)
-    stall_adv13_valid <= \$1197 ;
+    stall_adv5_valid <= \$1197 ;
   always @(posedge clk)
-    stall_adv14_valid <= \$1198 ;
+    stall_adv6_valid <= \$1198 ;
   always @(posedge clk)
-    stall_adv15_valid <= \$1199 ;
+    stall_adv7_valid <= \$1199 ;
   always @(posedge clk)
-    stall_adv16_valid <= \$1200 ;
+    stall_adv8_valid <= \$1200 ;
   always @(posedge clk)
-    stall_adv17_valid <= \$1201 ;
+    stall_adv9_valid <= \$1201 ;
   always @(posedge clk)
-    stall_adv18_valid <= \$1202 ;
+    stall_adv10_valid <= \$1202 ;
   always @(posedge clk)
-    stall_adv19_valid <= \$1203 ;
+    stall_adv11_valid <= \$1203 ;
   always @(posedge clk)
-    mac_acc0 <= \$1204 ;
+    stall_adv12_valid <= \$1204 ;
   always @(posedge clk)
-    mac_acc0_out <= \$1205 ;
+    stall_adv13_valid <= \$1205 ;
   always @(posedge clk)
-    mac_acc1 <= \$1206 ;
+    stall_adv14_valid <= \$1206 ;
   always @(posedge clk)
-    mac_acc1_out <= \$1207 ;
+    stall_adv15_valid <= \$1207 ;
   always @(posedge clk)
-    mac_acc2 <= \$1208 ;
+    stall_adv16_valid <= \$1208 ;
   always @(posedge clk)
-    mac_acc2_out <= \$1209 ;
+    stall_adv17_valid <= \$1209 ;
   always @(posedge clk)
-    mac_acc3 <= \$1210 ;
+    stall_adv18_valid <= \$1210 ;
   always @(posedge clk)
-    mac_acc3_out <= \$1211 ;
+    stall_adv19_valid <= \$1211 ;
+  always @(posedge clk)
+    stall_adv20_valid <= \$1212 ;
+  always @(posedge clk)
+    stall_adv21_valid <= \$1213 ;
+  always @(posedge clk)
+    stall_adv22_valid <= \$1214 ;
+  always @(posedge clk)
+    stall_adv23_valid <= \$1215 ;
+  always @(posedge clk)
+    mac_acc0 <= \$1216 ;
+  always @(posedge clk)
+    mac_acc0_out <= \$1217 ;
+  always @(posedge clk)
+    mac_acc1 <= \$1218 ;
+  always @(posedge clk)
+    mac_acc1_out <= \$1219 ;
+  always @(posedge clk)
+    mac_acc2 <= \$1220 ;
+  always @(posedge clk)
+    mac_acc2_out <= \$1221 ;
+  always @(posedge clk)
+    mac_acc3 <= \$1222 ;
+  always @(posedge clk)
+    mac_acc3_out <= \$1223 ;
   nmsparse_mul_reg #(
     .A_WIDTH(32'd8),
     .B_WIDTH(32'd8)
   ) mac_mul0_0 (
-    .a(mac_pre_s0),
-    .b(\mac_pre_s0$957 ),
-    .ce(stall_adv5),
+    .a(mac_pre_a0_g0),
+    .b(mac_pre_s0),
+    .ce(stall_adv4),
     .clk(clk),
     .p(mac_prod0_0)
   );
@@ -4446,8 +4486,8 @@ module nm_spmac_8_16_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload,
     .A_WIDTH(32'd8),
     .B_WIDTH(32'd8)
   ) mac_mul0_1 (
-    .a(\mac_pre_s0$950 ),
-    .b(\mac_pre_s0$958 ),
+    .a(mac_pre_a1_g1),
+    .b(\mac_pre_s0$966 ),
     .ce(stall_adv5),
     .clk(clk),
     .p(mac_prod0_1)
@@ -4456,8 +4496,8 @@ module nm_spmac_8_16_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload,
     .A_WIDTH(32'd8),
     .B_WIDTH(32'd8)
   ) mac_mul0_2 (
-    .a(\mac_pre_s0$951 ),
-    .b(\mac_pre_s0$959 ),
+    .a(mac_pre_a2_g2),
+    .b(\mac_pre_s0$967 ),
     .ce(stall_adv6),
     .clk(clk),
     .p(mac_prod0_2)
@@ -4466,9 +4506,9 @@ module nm_spmac_8_16_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload,
     .A_WIDTH(32'd8),
     .B_WIDTH(32'd8)
   ) mac_mul0_3 (
-    .a(\mac_pre_s0$952 ),
-    .b(\mac_pre_s0$960 ),
-    .ce(stall_adv6),
+    .a(mac_pre_a3_g3),
+    .b(\mac_pre_s0$968 ),
+    .ce(stall_adv7),
     .clk(clk),
     .p(mac_prod0_3)
   );
@@ -4476,9 +4516,9 @@ module nm_spmac_8_16_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload,
     .A_WIDTH(32'd8),
     .B_WIDTH(32'd8)
   ) mac_mul0_4 (
-    .a(\mac_pre_s0$953 ),
-    .b(\mac_pre_s0$961 ),
-    .ce(stall_adv7),
+    .a(mac_pre_a4_g4),
+    .b(\mac_pre_s0$969 ),
+    .ce(stall_adv8),
     .clk(clk),
     .p(mac_prod0_4)
   );
@@ -4486,9 +4526,9 @@ module nm_spmac_8_16_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload,
     .A_WIDTH(32'd8),
     .B_WIDTH(32'd8)
   ) mac_mul0_5 (
-    .a(\mac_pre_s0$954 ),
-    .b(\mac_pre_s0$962 ),
-    .ce(stall_adv7),
+    .a(mac_pre_a5_g5),
+    .b(\mac_pre_s0$970 ),
+    .ce(stall_adv9),
     .clk(clk),
     .p(mac_prod0_5)
   );
@@ -4496,9 +4536,9 @@ module nm_spmac_8_16_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload,
     .A_WIDTH(32'd8),
     .B_WIDTH(32'd8)
   ) mac_mul0_6 (
-    .a(\mac_pre_s0$955 ),
-    .b(\mac_pre_s0$963 ),
-    .ce(stall_adv8),
+    .a(mac_pre_a6_g6),
+    .b(\mac_pre_s0$971 ),
+    .ce(stall_adv10),
     .clk(clk),
     .p(mac_prod0_6)
   );
@@ -4506,9 +4546,9 @@ module nm_spmac_8_16_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload,
     .A_WIDTH(32'd8),
     .B_WIDTH(32'd8)
   ) mac_mul0_7 (
-    .a(\mac_pre_s0$956 ),
-    .b(\mac_pre_s0$964 ),
-    .ce(stall_adv8),
+    .a(mac_pre_a7_g7),
+    .b(\mac_pre_s0$972 ),
+    .ce(stall_adv11),
     .clk(clk),
     .p(mac_prod0_7)
   );
@@ -4516,9 +4556,9 @@ module nm_spmac_8_16_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload,
     .A_WIDTH(32'd8),
     .B_WIDTH(32'd8)
   ) mac_mul1_0 (
-    .a(mac_pre_s0),
-    .b(\mac_pre_s0$965 ),
-    .ce(stall_adv5),
+    .a(mac_pre_a0_g0),
+    .b(\mac_pre_s0$973 ),
+    .ce(stall_adv4),
     .clk(clk),
     .p(mac_prod1_0)
   );
@@ -4526,8 +4566,8 @@ module nm_spmac_8_16_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload,
     .A_WIDTH(32'd8),
     .B_WIDTH(32'd8)
   ) mac_mul1_1 (
-    .a(\mac_pre_s0$950 ),
-    .b(\mac_pre_s0$966 ),
+    .a(mac_pre_a1_g1),
+    .b(\mac_pre_s0$974 ),
     .ce(stall_adv5),
     .clk(clk),
     .p(mac_prod1_1)
@@ -4536,8 +4576,8 @@ module nm_spmac_8_16_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload,
     .A_WIDTH(32'd8),
     .B_WIDTH(32'd8)
   ) mac_mul1_2 (
-    .a(\mac_pre_s0$951 ),
-    .b(\mac_pre_s0$967 ),
+    .a(mac_pre_a2_g2),
+    .b(\mac_pre_s0$975 ),
     .ce(stall_adv6),
     .clk(clk),
     .p(mac_prod1_2)
@@ -4546,9 +4586,9 @@ module nm_spmac_8_16_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload,
     .A_WIDTH(32'd8),
     .B_WIDTH(32'd8)
   ) mac_mul1_3 (
-    .a(\mac_pre_s0$952 ),
-    .b(\mac_pre_s0$968 ),
-    .ce(stall_adv6),
+    .a(mac_pre_a3_g3),
+    .b(\mac_pre_s0$976 ),
+    .ce(stall_adv7),
     .clk(clk),
     .p(mac_prod1_3)
   );
@@ -4556,9 +4596,9 @@ module nm_spmac_8_16_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload,
     .A_WIDTH(32'd8),
     .B_WIDTH(32'd8)
   ) mac_mul1_4 (
-    .a(\mac_pre_s0$953 ),
-    .b(\mac_pre_s0$969 ),
-    .ce(stall_adv7),
+    .a(mac_pre_a4_g4),
+    .b(\mac_pre_s0$977 ),
+    .ce(stall_adv8),
     .clk(clk),
     .p(mac_prod1_4)
   );
@@ -4566,9 +4606,9 @@ module nm_spmac_8_16_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload,
     .A_WIDTH(32'd8),
     .B_WIDTH(32'd8)
   ) mac_mul1_5 (
-    .a(\mac_pre_s0$954 ),
-    .b(\mac_pre_s0$970 ),
-    .ce(stall_adv7),
+    .a(mac_pre_a5_g5),
+    .b(\mac_pre_s0$978 ),
+    .ce(stall_adv9),
     .clk(clk),
     .p(mac_prod1_5)
   );
@@ -4576,9 +4616,9 @@ module nm_spmac_8_16_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload,
     .A_WIDTH(32'd8),
     .B_WIDTH(32'd8)
   ) mac_mul1_6 (
-    .a(\mac_pre_s0$955 ),
-    .b(\mac_pre_s0$971 ),
-    .ce(stall_adv8),
+    .a(mac_pre_a6_g6),
+    .b(\mac_pre_s0$979 ),
+    .ce(stall_adv10),
     .clk(clk),
     .p(mac_prod1_6)
   );
@@ -4586,9 +4626,9 @@ module nm_spmac_8_16_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload,
     .A_WIDTH(32'd8),
     .B_WIDTH(32'd8)
   ) mac_mul1_7 (
-    .a(\mac_pre_s0$956 ),
-    .b(\mac_pre_s0$972 ),
-    .ce(stall_adv8),
+    .a(mac_pre_a7_g7),
+    .b(\mac_pre_s0$980 ),
+    .ce(stall_adv11),
     .clk(clk),
     .p(mac_prod1_7)
   );
@@ -4596,9 +4636,9 @@ module nm_spmac_8_16_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload,
     .A_WIDTH(32'd8),
     .B_WIDTH(32'd8)
   ) mac_mul2_0 (
-    .a(mac_pre_s0),
-    .b(\mac_pre_s0$973 ),
-    .ce(stall_adv5),
+    .a(mac_pre_a0_g0),
+    .b(\mac_pre_s0$981 ),
+    .ce(stall_adv4),
     .clk(clk),
     .p(mac_prod2_0)
   );
@@ -4606,8 +4646,8 @@ module nm_spmac_8_16_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload,
     .A_WIDTH(32'd8),
     .B_WIDTH(32'd8)
   ) mac_mul2_1 (
-    .a(\mac_pre_s0$950 ),
-    .b(\mac_pre_s0$974 ),
+    .a(mac_pre_a1_g1),
+    .b(\mac_pre_s0$982 ),
     .ce(stall_adv5),
     .clk(clk),
     .p(mac_prod2_1)
@@ -4616,8 +4656,8 @@ module nm_spmac_8_16_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload,
     .A_WIDTH(32'd8),
     .B_WIDTH(32'd8)
   ) mac_mul2_2 (
-    .a(\mac_pre_s0$951 ),
-    .b(\mac_pre_s0$975 ),
+    .a(mac_pre_a2_g2),
+    .b(\mac_pre_s0$983 ),
     .ce(stall_adv6),
     .clk(clk),
     .p(mac_prod2_2)
@@ -4626,9 +4666,9 @@ module nm_spmac_8_16_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload,
     .A_WIDTH(32'd8),
     .B_WIDTH(32'd8)
   ) mac_mul2_3 (
-    .a(\mac_pre_s0$952 ),
-    .b(\mac_pre_s0$976 ),
-    .ce(stall_adv6),
+    .a(mac_pre_a3_g3),
+    .b(\mac_pre_s0$984 ),
+    .ce(stall_adv7),
     .clk(clk),
     .p(mac_prod2_3)
   );
@@ -4636,9 +4676,9 @@ module nm_spmac_8_16_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload,
     .A_WIDTH(32'd8),
     .B_WIDTH(32'd8)
   ) mac_mul2_4 (
-    .a(\mac_pre_s0$953 ),
-    .b(\mac_pre_s0$977 ),
-    .ce(stall_adv7),
+    .a(mac_pre_a4_g4),
+    .b(\mac_pre_s0$985 ),
+    .ce(stall_adv8),
     .clk(clk),
     .p(mac_prod2_4)
   );
@@ -4646,9 +4686,9 @@ module nm_spmac_8_16_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload,
     .A_WIDTH(32'd8),
     .B_WIDTH(32'd8)
   ) mac_mul2_5 (
-    .a(\mac_pre_s0$954 ),
-    .b(\mac_pre_s0$978 ),
-    .ce(stall_adv7),
+    .a(mac_pre_a5_g5),
+    .b(\mac_pre_s0$986 ),
+    .ce(stall_adv9),
     .clk(clk),
     .p(mac_prod2_5)
   );
@@ -4656,9 +4696,9 @@ module nm_spmac_8_16_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload,
     .A_WIDTH(32'd8),
     .B_WIDTH(32'd8)
   ) mac_mul2_6 (
-    .a(\mac_pre_s0$955 ),
-    .b(\mac_pre_s0$979 ),
-    .ce(stall_adv8),
+    .a(mac_pre_a6_g6),
+    .b(\mac_pre_s0$987 ),
+    .ce(stall_adv10),
     .clk(clk),
     .p(mac_prod2_6)
   );
@@ -4666,9 +4706,9 @@ module nm_spmac_8_16_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload,
     .A_WIDTH(32'd8),
     .B_WIDTH(32'd8)
   ) mac_mul2_7 (
-    .a(\mac_pre_s0$956 ),
-    .b(\mac_pre_s0$980 ),
-    .ce(stall_adv8),
+    .a(mac_pre_a7_g7),
+    .b(\mac_pre_s0$988 ),
+    .ce(stall_adv11),
     .clk(clk),
     .p(mac_prod2_7)
   );
@@ -4676,9 +4716,9 @@ module nm_spmac_8_16_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload,
     .A_WIDTH(32'd8),
     .B_WIDTH(32'd8)
   ) mac_mul3_0 (
-    .a(mac_pre_s0),
-    .b(\mac_pre_s0$981 ),
-    .ce(stall_adv5),
+    .a(mac_pre_a0_g0),
+    .b(\mac_pre_s0$989 ),
+    .ce(stall_adv4),
     .clk(clk),
     .p(mac_prod3_0)
   );
@@ -4686,8 +4726,8 @@ module nm_spmac_8_16_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload,
     .A_WIDTH(32'd8),
     .B_WIDTH(32'd8)
   ) mac_mul3_1 (
-    .a(\mac_pre_s0$950 ),
-    .b(\mac_pre_s0$982 ),
+    .a(mac_pre_a1_g1),
+    .b(\mac_pre_s0$990 ),
     .ce(stall_adv5),
     .clk(clk),
     .p(mac_prod3_1)
@@ -4696,8 +4736,8 @@ module nm_spmac_8_16_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload,
     .A_WIDTH(32'd8),
     .B_WIDTH(32'd8)
   ) mac_mul3_2 (
-    .a(\mac_pre_s0$951 ),
-    .b(\mac_pre_s0$983 ),
+    .a(mac_pre_a2_g2),
+    .b(\mac_pre_s0$991 ),
     .ce(stall_adv6),
     .clk(clk),
     .p(mac_prod3_2)
@@ -4706,9 +4746,9 @@ module nm_spmac_8_16_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload,
     .A_WIDTH(32'd8),
     .B_WIDTH(32'd8)
   ) mac_mul3_3 (
-    .a(\mac_pre_s0$952 ),
-    .b(\mac_pre_s0$984 ),
-    .ce(stall_adv6),
+    .a(mac_pre_a3_g3),
+    .b(\mac_pre_s0$992 ),
+    .ce(stall_adv7),
     .clk(clk),
     .p(mac_prod3_3)
   );
@@ -4716,9 +4756,9 @@ module nm_spmac_8_16_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload,
     .A_WIDTH(32'd8),
     .B_WIDTH(32'd8)
   ) mac_mul3_4 (
-    .a(\mac_pre_s0$953 ),
-    .b(\mac_pre_s0$985 ),
-    .ce(stall_adv7),
+    .a(mac_pre_a4_g4),
+    .b(\mac_pre_s0$993 ),
+    .ce(stall_adv8),
     .clk(clk),
     .p(mac_prod3_4)
   );
@@ -4726,9 +4766,9 @@ module nm_spmac_8_16_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload,
     .A_WIDTH(32'd8),
     .B_WIDTH(32'd8)
   ) mac_mul3_5 (
-    .a(\mac_pre_s0$954 ),
-    .b(\mac_pre_s0$986 ),
-    .ce(stall_adv7),
+    .a(mac_pre_a5_g5),
+    .b(\mac_pre_s0$994 ),
+    .ce(stall_adv9),
     .clk(clk),
     .p(mac_prod3_5)
   );
@@ -4736,9 +4776,9 @@ module nm_spmac_8_16_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload,
     .A_WIDTH(32'd8),
     .B_WIDTH(32'd8)
   ) mac_mul3_6 (
-    .a(\mac_pre_s0$955 ),
-    .b(\mac_pre_s0$987 ),
-    .ce(stall_adv8),
+    .a(mac_pre_a6_g6),
+    .b(\mac_pre_s0$995 ),
+    .ce(stall_adv10),
     .clk(clk),
     .p(mac_prod3_6)
   );
@@ -4746,1483 +4786,1427 @@ module nm_spmac_8_16_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload,
     .A_WIDTH(32'd8),
     .B_WIDTH(32'd8)
   ) mac_mul3_7 (
-    .a(\mac_pre_s0$956 ),
-    .b(\mac_pre_s0$988 ),
-    .ce(stall_adv8),
+    .a(mac_pre_a7_g7),
+    .b(\mac_pre_s0$996 ),
+    .ce(stall_adv11),
     .clk(clk),
     .p(mac_prod3_7)
   );
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$679  = \mac_wmux0_s0$47 ;
+    \$687  = \mac_wmux0_s0$47 ;
     if (stall_adv0) begin
-      \$679  = mac_wmux_keep0;
+      \$687  = mac_wmux_keep0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$680  = mac_wmux0_s0;
+    \$688  = mac_wmux0_s0;
     if (stall_adv0) begin
-      \$680  = mac_wmux_keep1;
+      \$688  = mac_wmux_keep1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$681  = \mac_wmux0_s0$63 ;
+    \$689  = \mac_wmux0_s0$63 ;
     if (stall_adv0) begin
-      \$681  = mac_wmux_keep2;
+      \$689  = mac_wmux_keep2;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$682  = \mac_wmux0_s0$76 ;
+    \$690  = \mac_wmux0_s0$76 ;
     if (stall_adv0) begin
-      \$682  = mac_wmux_keep3;
+      \$690  = mac_wmux_keep3;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$683  = \mac_wmux0_s0$89 ;
+    \$691  = \mac_wmux0_s0$89 ;
     if (stall_adv0) begin
-      \$683  = mac_wmux_keep4;
+      \$691  = mac_wmux_keep4;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$684  = \mac_wmux0_s0$102 ;
+    \$692  = \mac_wmux0_s0$102 ;
     if (stall_adv0) begin
-      \$684  = mac_wmux_keep5;
+      \$692  = mac_wmux_keep5;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$685  = \mac_wmux0_s0$115 ;
+    \$693  = \mac_wmux0_s0$115 ;
     if (stall_adv0) begin
-      \$685  = mac_wmux_keep6;
+      \$693  = mac_wmux_keep6;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$686  = \mac_wmux0_s0$128 ;
+    \$694  = \mac_wmux0_s0$128 ;
     if (stall_adv0) begin
-      \$686  = mac_wmux_keep7;
+      \$694  = mac_wmux_keep7;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$687  = \mac_wmux0_s0$141 ;
+    \$695  = \mac_wmux0_s0$141 ;
     if (stall_adv0) begin
-      \$687  = mac_wmux_keep8;
+      \$695  = mac_wmux_keep8;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$688  = \mac_wmux0_s0$154 ;
+    \$696  = \mac_wmux0_s0$154 ;
     if (stall_adv0) begin
-      \$688  = mac_wmux_keep9;
+      \$696  = mac_wmux_keep9;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$689  = \mac_wmux0_s0$167 ;
+    \$697  = \mac_wmux0_s0$167 ;
     if (stall_adv0) begin
-      \$689  = mac_wmux_keep10;
+      \$697  = mac_wmux_keep10;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$690  = \mac_wmux0_s0$180 ;
+    \$698  = \mac_wmux0_s0$180 ;
     if (stall_adv0) begin
-      \$690  = mac_wmux_keep11;
+      \$698  = mac_wmux_keep11;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$691  = \mac_wmux0_s0$193 ;
+    \$699  = \mac_wmux0_s0$193 ;
     if (stall_adv0) begin
-      \$691  = mac_wmux_keep12;
+      \$699  = mac_wmux_keep12;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$692  = \mac_wmux0_s0$206 ;
+    \$700  = \mac_wmux0_s0$206 ;
     if (stall_adv0) begin
-      \$692  = mac_wmux_keep13;
+      \$700  = mac_wmux_keep13;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$693  = \mac_wmux0_s0$219 ;
+    \$701  = \mac_wmux0_s0$219 ;
     if (stall_adv0) begin
-      \$693  = mac_wmux_keep14;
+      \$701  = mac_wmux_keep14;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$694  = \mac_wmux0_s0$232 ;
+    \$702  = \mac_wmux0_s0$232 ;
     if (stall_adv0) begin
-      \$694  = mac_wmux_keep15;
+      \$702  = mac_wmux_keep15;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$695  = \mac_wmux0_s0$48 ;
+    \$703  = \mac_wmux0_s0$48 ;
     if (stall_adv0) begin
-      \$695  = mac_wmux_drop0;
+      \$703  = mac_wmux_drop0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$696  = \mac_wmux0_s0$45 ;
+    \$704  = \mac_wmux0_s0$45 ;
     if (stall_adv0) begin
-      \$696  = mac_wmux_drop1;
+      \$704  = mac_wmux_drop1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$697  = \mac_wmux0_s0$64 ;
+    \$705  = \mac_wmux0_s0$64 ;
     if (stall_adv0) begin
-      \$697  = mac_wmux_drop2;
+      \$705  = mac_wmux_drop2;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$698  = \mac_wmux0_s0$77 ;
+    \$706  = \mac_wmux0_s0$77 ;
     if (stall_adv0) begin
-      \$698  = mac_wmux_drop3;
+      \$706  = mac_wmux_drop3;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$699  = \mac_wmux0_s0$90 ;
+    \$707  = \mac_wmux0_s0$90 ;
     if (stall_adv0) begin
-      \$699  = mac_wmux_drop4;
+      \$707  = mac_wmux_drop4;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$700  = \mac_wmux0_s0$103 ;
+    \$708  = \mac_wmux0_s0$103 ;
     if (stall_adv0) begin
-      \$700  = mac_wmux_drop5;
+      \$708  = mac_wmux_drop5;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$701  = \mac_wmux0_s0$116 ;
+    \$709  = \mac_wmux0_s0$116 ;
     if (stall_adv0) begin
-      \$701  = mac_wmux_drop6;
+      \$709  = mac_wmux_drop6;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$702  = \mac_wmux0_s0$129 ;
+    \$710  = \mac_wmux0_s0$129 ;
     if (stall_adv0) begin
-      \$702  = mac_wmux_drop7;
+      \$710  = mac_wmux_drop7;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$703  = \mac_wmux0_s0$142 ;
+    \$711  = \mac_wmux0_s0$142 ;
     if (stall_adv0) begin
-      \$703  = mac_wmux_drop8;
+      \$711  = mac_wmux_drop8;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$704  = \mac_wmux0_s0$155 ;
+    \$712  = \mac_wmux0_s0$155 ;
     if (stall_adv0) begin
-      \$704  = mac_wmux_drop9;
+      \$712  = mac_wmux_drop9;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$705  = \mac_wmux0_s0$168 ;
+    \$713  = \mac_wmux0_s0$168 ;
     if (stall_adv0) begin
-      \$705  = mac_wmux_drop10;
+      \$713  = mac_wmux_drop10;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$706  = \mac_wmux0_s0$181 ;
+    \$714  = \mac_wmux0_s0$181 ;
     if (stall_adv0) begin
-      \$706  = mac_wmux_drop11;
+      \$714  = mac_wmux_drop11;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$707  = \mac_wmux0_s0$194 ;
+    \$715  = \mac_wmux0_s0$194 ;
     if (stall_adv0) begin
-      \$707  = mac_wmux_drop12;
+      \$715  = mac_wmux_drop12;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$708  = \mac_wmux0_s0$207 ;
+    \$716  = \mac_wmux0_s0$207 ;
     if (stall_adv0) begin
-      \$708  = mac_wmux_drop13;
+      \$716  = mac_wmux_drop13;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$709  = \mac_wmux0_s0$220 ;
+    \$717  = \mac_wmux0_s0$220 ;
     if (stall_adv0) begin
-      \$709  = mac_wmux_drop14;
+      \$717  = mac_wmux_drop14;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$710  = \mac_wmux0_s0$233 ;
+    \$718  = \mac_wmux0_s0$233 ;
     if (stall_adv0) begin
-      \$710  = mac_wmux_drop15;
+      \$718  = mac_wmux_drop15;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$711  = \mac_wmux0_s0$51 ;
+    \$719  = \mac_wmux0_s0$51 ;
     if (stall_adv0) begin
-      \$711  = i__payload[103:96];
+      \$719  = i__payload[103:96];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$712  = \mac_wmux0_s0$54 ;
+    \$720  = \mac_wmux0_s0$54 ;
     if (stall_adv0) begin
-      \$712  = i__payload[231:224];
+      \$720  = i__payload[231:224];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$713  = \mac_wmux0_s0$57 ;
+    \$721  = \mac_wmux0_s0$57 ;
     if (stall_adv0) begin
-      \$713  = i__payload[359:352];
+      \$721  = i__payload[359:352];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$714  = \mac_wmux0_s0$60 ;
+    \$722  = \mac_wmux0_s0$60 ;
     if (stall_adv0) begin
-      \$714  = i__payload[487:480];
+      \$722  = i__payload[487:480];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$715  = \mac_wmux0_s0$52 ;
+    \$723  = \mac_wmux0_s0$52 ;
     if (stall_adv0) begin
-      \$715  = i__payload[111:104];
+      \$723  = i__payload[111:104];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$716  = \mac_wmux0_s0$55 ;
+    \$724  = \mac_wmux0_s0$55 ;
     if (stall_adv0) begin
-      \$716  = i__payload[239:232];
+      \$724  = i__payload[239:232];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$717  = \mac_wmux0_s0$58 ;
+    \$725  = \mac_wmux0_s0$58 ;
     if (stall_adv0) begin
-      \$717  = i__payload[367:360];
+      \$725  = i__payload[367:360];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$718  = \mac_wmux0_s0$61 ;
+    \$726  = \mac_wmux0_s0$61 ;
     if (stall_adv0) begin
-      \$718  = i__payload[495:488];
+      \$726  = i__payload[495:488];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$719  = \mac_wmux0_s0$68 ;
+    \$727  = \mac_wmux0_s0$68 ;
     if (stall_adv0) begin
-      \$719  = i__payload[119:112];
+      \$727  = i__payload[119:112];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$720  = \mac_wmux0_s0$70 ;
+    \$728  = \mac_wmux0_s0$70 ;
     if (stall_adv0) begin
-      \$720  = i__payload[247:240];
+      \$728  = i__payload[247:240];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$721  = \mac_wmux0_s0$72 ;
+    \$729  = \mac_wmux0_s0$72 ;
     if (stall_adv0) begin
-      \$721  = i__payload[375:368];
+      \$729  = i__payload[375:368];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$722  = \mac_wmux0_s0$74 ;
+    \$730  = \mac_wmux0_s0$74 ;
     if (stall_adv0) begin
-      \$722  = i__payload[503:496];
+      \$730  = i__payload[503:496];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$723  = \mac_wmux0_s0$81 ;
+    \$731  = \mac_wmux0_s0$81 ;
     if (stall_adv0) begin
-      \$723  = i__payload[127:120];
+      \$731  = i__payload[127:120];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$724  = \mac_wmux0_s0$83 ;
+    \$732  = \mac_wmux0_s0$83 ;
     if (stall_adv0) begin
-      \$724  = i__payload[255:248];
+      \$732  = i__payload[255:248];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$725  = \mac_wmux0_s0$85 ;
+    \$733  = \mac_wmux0_s0$85 ;
     if (stall_adv0) begin
-      \$725  = i__payload[383:376];
+      \$733  = i__payload[383:376];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$726  = \mac_wmux0_s0$87 ;
+    \$734  = \mac_wmux0_s0$87 ;
     if (stall_adv0) begin
-      \$726  = i__payload[511:504];
+      \$734  = i__payload[511:504];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$727  = \mac_wmux0_s0$94 ;
+    \$735  = \mac_wmux0_s0$94 ;
     if (stall_adv0) begin
-      \$727  = i__payload[135:128];
+      \$735  = i__payload[135:128];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$728  = \mac_wmux0_s0$96 ;
+    \$736  = \mac_wmux0_s0$96 ;
     if (stall_adv0) begin
-      \$728  = i__payload[263:256];
+      \$736  = i__payload[263:256];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$729  = \mac_wmux0_s0$98 ;
+    \$737  = \mac_wmux0_s0$98 ;
     if (stall_adv0) begin
-      \$729  = i__payload[391:384];
+      \$737  = i__payload[391:384];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$730  = \mac_wmux0_s0$100 ;
+    \$738  = \mac_wmux0_s0$100 ;
     if (stall_adv0) begin
-      \$730  = i__payload[519:512];
+      \$738  = i__payload[519:512];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$731  = \mac_wmux0_s0$107 ;
+    \$739  = \mac_wmux0_s0$107 ;
     if (stall_adv0) begin
-      \$731  = i__payload[143:136];
+      \$739  = i__payload[143:136];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$732  = \mac_wmux0_s0$109 ;
+    \$740  = \mac_wmux0_s0$109 ;
     if (stall_adv0) begin
-      \$732  = i__payload[271:264];
+      \$740  = i__payload[271:264];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$733  = \mac_wmux0_s0$111 ;
+    \$741  = \mac_wmux0_s0$111 ;
     if (stall_adv0) begin
-      \$733  = i__payload[399:392];
+      \$741  = i__payload[399:392];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$734  = \mac_wmux0_s0$113 ;
+    \$742  = \mac_wmux0_s0$113 ;
     if (stall_adv0) begin
-      \$734  = i__payload[527:520];
+      \$742  = i__payload[527:520];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$735  = \mac_wmux0_s0$120 ;
+    \$743  = \mac_wmux0_s0$120 ;
     if (stall_adv0) begin
-      \$735  = i__payload[151:144];
+      \$743  = i__payload[151:144];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$736  = \mac_wmux0_s0$122 ;
+    \$744  = \mac_wmux0_s0$122 ;
     if (stall_adv0) begin
-      \$736  = i__payload[279:272];
+      \$744  = i__payload[279:272];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$737  = \mac_wmux0_s0$124 ;
+    \$745  = \mac_wmux0_s0$124 ;
     if (stall_adv0) begin
-      \$737  = i__payload[407:400];
+      \$745  = i__payload[407:400];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$738  = \mac_wmux0_s0$126 ;
+    \$746  = \mac_wmux0_s0$126 ;
     if (stall_adv0) begin
-      \$738  = i__payload[535:528];
+      \$746  = i__payload[535:528];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$739  = \mac_wmux0_s0$133 ;
+    \$747  = \mac_wmux0_s0$133 ;
     if (stall_adv0) begin
-      \$739  = i__payload[159:152];
+      \$747  = i__payload[159:152];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$740  = \mac_wmux0_s0$135 ;
+    \$748  = \mac_wmux0_s0$135 ;
     if (stall_adv0) begin
-      \$740  = i__payload[287:280];
+      \$748  = i__payload[287:280];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$741  = \mac_wmux0_s0$137 ;
+    \$749  = \mac_wmux0_s0$137 ;
     if (stall_adv0) begin
-      \$741  = i__payload[415:408];
+      \$749  = i__payload[415:408];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$742  = \mac_wmux0_s0$139 ;
+    \$750  = \mac_wmux0_s0$139 ;
     if (stall_adv0) begin
-      \$742  = i__payload[543:536];
+      \$750  = i__payload[543:536];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$743  = \mac_wmux0_s0$146 ;
+    \$751  = \mac_wmux0_s0$146 ;
     if (stall_adv0) begin
-      \$743  = i__payload[167:160];
+      \$751  = i__payload[167:160];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$744  = \mac_wmux0_s0$148 ;
+    \$752  = \mac_wmux0_s0$148 ;
     if (stall_adv0) begin
-      \$744  = i__payload[295:288];
+      \$752  = i__payload[295:288];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$745  = \mac_wmux0_s0$150 ;
+    \$753  = \mac_wmux0_s0$150 ;
     if (stall_adv0) begin
-      \$745  = i__payload[423:416];
+      \$753  = i__payload[423:416];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$746  = \mac_wmux0_s0$152 ;
+    \$754  = \mac_wmux0_s0$152 ;
     if (stall_adv0) begin
-      \$746  = i__payload[551:544];
+      \$754  = i__payload[551:544];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$747  = \mac_wmux0_s0$159 ;
+    \$755  = \mac_wmux0_s0$159 ;
     if (stall_adv0) begin
-      \$747  = i__payload[175:168];
+      \$755  = i__payload[175:168];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$748  = \mac_wmux0_s0$161 ;
+    \$756  = \mac_wmux0_s0$161 ;
     if (stall_adv0) begin
-      \$748  = i__payload[303:296];
+      \$756  = i__payload[303:296];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$749  = \mac_wmux0_s0$163 ;
+    \$757  = \mac_wmux0_s0$163 ;
     if (stall_adv0) begin
-      \$749  = i__payload[431:424];
+      \$757  = i__payload[431:424];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$750  = \mac_wmux0_s0$165 ;
+    \$758  = \mac_wmux0_s0$165 ;
     if (stall_adv0) begin
-      \$750  = i__payload[559:552];
+      \$758  = i__payload[559:552];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$751  = \mac_wmux0_s0$172 ;
+    \$759  = \mac_wmux0_s0$172 ;
     if (stall_adv0) begin
-      \$751  = i__payload[183:176];
+      \$759  = i__payload[183:176];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$752  = \mac_wmux0_s0$174 ;
+    \$760  = \mac_wmux0_s0$174 ;
     if (stall_adv0) begin
-      \$752  = i__payload[311:304];
+      \$760  = i__payload[311:304];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$753  = \mac_wmux0_s0$176 ;
+    \$761  = \mac_wmux0_s0$176 ;
     if (stall_adv0) begin
-      \$753  = i__payload[439:432];
+      \$761  = i__payload[439:432];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$754  = \mac_wmux0_s0$178 ;
+    \$762  = \mac_wmux0_s0$178 ;
     if (stall_adv0) begin
-      \$754  = i__payload[567:560];
+      \$762  = i__payload[567:560];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$755  = \mac_wmux0_s0$185 ;
+    \$763  = \mac_wmux0_s0$185 ;
     if (stall_adv0) begin
-      \$755  = i__payload[191:184];
+      \$763  = i__payload[191:184];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$756  = \mac_wmux0_s0$187 ;
+    \$764  = \mac_wmux0_s0$187 ;
     if (stall_adv0) begin
-      \$756  = i__payload[319:312];
+      \$764  = i__payload[319:312];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$757  = \mac_wmux0_s0$189 ;
+    \$765  = \mac_wmux0_s0$189 ;
     if (stall_adv0) begin
-      \$757  = i__payload[447:440];
+      \$765  = i__payload[447:440];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$758  = \mac_wmux0_s0$191 ;
+    \$766  = \mac_wmux0_s0$191 ;
     if (stall_adv0) begin
-      \$758  = i__payload[575:568];
+      \$766  = i__payload[575:568];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$759  = \mac_wmux0_s0$198 ;
+    \$767  = \mac_wmux0_s0$198 ;
     if (stall_adv0) begin
-      \$759  = i__payload[199:192];
+      \$767  = i__payload[199:192];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$760  = \mac_wmux0_s0$200 ;
+    \$768  = \mac_wmux0_s0$200 ;
     if (stall_adv0) begin
-      \$760  = i__payload[327:320];
+      \$768  = i__payload[327:320];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$761  = \mac_wmux0_s0$202 ;
+    \$769  = \mac_wmux0_s0$202 ;
     if (stall_adv0) begin
-      \$761  = i__payload[455:448];
+      \$769  = i__payload[455:448];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$762  = \mac_wmux0_s0$204 ;
+    \$770  = \mac_wmux0_s0$204 ;
     if (stall_adv0) begin
-      \$762  = i__payload[583:576];
+      \$770  = i__payload[583:576];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$763  = \mac_wmux0_s0$211 ;
+    \$771  = \mac_wmux0_s0$211 ;
     if (stall_adv0) begin
-      \$763  = i__payload[207:200];
+      \$771  = i__payload[207:200];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$764  = \mac_wmux0_s0$213 ;
+    \$772  = \mac_wmux0_s0$213 ;
     if (stall_adv0) begin
-      \$764  = i__payload[335:328];
+      \$772  = i__payload[335:328];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$765  = \mac_wmux0_s0$215 ;
+    \$773  = \mac_wmux0_s0$215 ;
     if (stall_adv0) begin
-      \$765  = i__payload[463:456];
+      \$773  = i__payload[463:456];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$766  = \mac_wmux0_s0$217 ;
+    \$774  = \mac_wmux0_s0$217 ;
     if (stall_adv0) begin
-      \$766  = i__payload[591:584];
+      \$774  = i__payload[591:584];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$767  = \mac_wmux0_s0$224 ;
+    \$775  = \mac_wmux0_s0$224 ;
     if (stall_adv0) begin
-      \$767  = i__payload[215:208];
+      \$775  = i__payload[215:208];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$768  = \mac_wmux0_s0$226 ;
+    \$776  = \mac_wmux0_s0$226 ;
     if (stall_adv0) begin
-      \$768  = i__payload[343:336];
+      \$776  = i__payload[343:336];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$769  = \mac_wmux0_s0$228 ;
+    \$777  = \mac_wmux0_s0$228 ;
     if (stall_adv0) begin
-      \$769  = i__payload[471:464];
+      \$777  = i__payload[471:464];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$770  = \mac_wmux0_s0$230 ;
+    \$778  = \mac_wmux0_s0$230 ;
     if (stall_adv0) begin
-      \$770  = i__payload[599:592];
+      \$778  = i__payload[599:592];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$771  = \mac_wmux0_s0$237 ;
+    \$779  = \mac_wmux0_s0$237 ;
     if (stall_adv0) begin
-      \$771  = i__payload[223:216];
+      \$779  = i__payload[223:216];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$772  = \mac_wmux0_s0$239 ;
+    \$780  = \mac_wmux0_s0$239 ;
     if (stall_adv0) begin
-      \$772  = i__payload[351:344];
+      \$780  = i__payload[351:344];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$773  = \mac_wmux0_s0$241 ;
+    \$781  = \mac_wmux0_s0$241 ;
     if (stall_adv0) begin
-      \$773  = i__payload[479:472];
+      \$781  = i__payload[479:472];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$774  = \mac_wmux0_s0$243 ;
+    \$782  = \mac_wmux0_s0$243 ;
     if (stall_adv0) begin
-      \$774  = i__payload[607:600];
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$775  = \mac_wmux0_s0$909 ;
-    if (stall_adv0) begin
-      \$775  = i__payload[7:0];
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$776  = \mac_wmux0_s0$910 ;
-    if (stall_adv0) begin
-      \$776  = i__payload[15:8];
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$777  = \mac_wmux0_s0$911 ;
-    if (stall_adv0) begin
-      \$777  = i__payload[23:16];
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$778  = \mac_wmux0_s0$912 ;
-    if (stall_adv0) begin
-      \$778  = i__payload[31:24];
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$779  = \mac_wmux0_s0$913 ;
-    if (stall_adv0) begin
-      \$779  = i__payload[39:32];
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$780  = \mac_wmux0_s0$914 ;
-    if (stall_adv0) begin
-      \$780  = i__payload[47:40];
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$781  = \mac_wmux0_s0$915 ;
-    if (stall_adv0) begin
-      \$781  = i__payload[55:48];
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$782  = \mac_wmux0_s0$916 ;
-    if (stall_adv0) begin
-      \$782  = i__payload[63:56];
+      \$782  = i__payload[607:600];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     \$783  = \mac_wmux0_s0$917 ;
     if (stall_adv0) begin
-      \$783  = i__payload[608];
+      \$783  = i__payload[7:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$784  = mac_wmux0_valid_s0;
+    \$784  = \mac_wmux0_s0$918 ;
     if (stall_adv0) begin
-      \$784  = i__valid;
+      \$784  = i__payload[15:8];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$785  = \mac_wmux0_s0$919 ;
+    if (stall_adv0) begin
+      \$785  = i__payload[23:16];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$786  = \mac_wmux0_s0$920 ;
+    if (stall_adv0) begin
+      \$786  = i__payload[31:24];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$787  = \mac_wmux0_s0$921 ;
+    if (stall_adv0) begin
+      \$787  = i__payload[39:32];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$788  = \mac_wmux0_s0$922 ;
+    if (stall_adv0) begin
+      \$788  = i__payload[47:40];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$789  = \mac_wmux0_s0$923 ;
+    if (stall_adv0) begin
+      \$789  = i__payload[55:48];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$790  = \mac_wmux0_s0$924 ;
+    if (stall_adv0) begin
+      \$790  = i__payload[63:56];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$791  = \mac_wmux0_s0$925 ;
+    if (stall_adv0) begin
+      \$791  = i__payload[608];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$792  = mac_wmux0_valid_s0;
+    if (stall_adv0) begin
+      \$792  = i__valid;
     end
     if (rst) begin
-      \$784  = 1'h0;
+      \$792  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$785  = \mac_wmux1_s0$250 ;
+    \$793  = \mac_wmux1_s0$250 ;
     if (stall_adv1) begin
-      \$785  = mac_wmux_s0_v0;
+      \$793  = mac_wmux_s0_v0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$786  = \mac_wmux1_s0$269 ;
+    \$794  = \mac_wmux1_s0$269 ;
     if (stall_adv1) begin
-      \$786  = mac_wmux_s0_v1;
+      \$794  = mac_wmux_s0_v1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$787  = mac_wmux1_s0;
+    \$795  = mac_wmux1_s0;
     if (stall_adv1) begin
-      \$787  = mac_wmux_s0_v2;
+      \$795  = mac_wmux_s0_v2;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$788  = \mac_wmux1_s0$266 ;
+    \$796  = \mac_wmux1_s0$266 ;
     if (stall_adv1) begin
-      \$788  = mac_wmux_s0_v3;
+      \$796  = mac_wmux_s0_v3;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$789  = \mac_wmux1_s0$285 ;
+    \$797  = \mac_wmux1_s0$285 ;
     if (stall_adv1) begin
-      \$789  = mac_wmux_s0_v4;
+      \$797  = mac_wmux_s0_v4;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$790  = \mac_wmux1_s0$298 ;
+    \$798  = \mac_wmux1_s0$298 ;
     if (stall_adv1) begin
-      \$790  = mac_wmux_s0_v5;
+      \$798  = mac_wmux_s0_v5;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$791  = \mac_wmux1_s0$311 ;
+    \$799  = \mac_wmux1_s0$311 ;
     if (stall_adv1) begin
-      \$791  = mac_wmux_s0_v6;
+      \$799  = mac_wmux_s0_v6;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$792  = \mac_wmux1_s0$324 ;
+    \$800  = \mac_wmux1_s0$324 ;
     if (stall_adv1) begin
-      \$792  = mac_wmux_s0_v7;
+      \$800  = mac_wmux_s0_v7;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$793  = \mac_wmux1_s0$337 ;
+    \$801  = \mac_wmux1_s0$337 ;
     if (stall_adv1) begin
-      \$793  = mac_wmux_s0_v8;
+      \$801  = mac_wmux_s0_v8;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$794  = \mac_wmux1_s0$350 ;
+    \$802  = \mac_wmux1_s0$350 ;
     if (stall_adv1) begin
-      \$794  = mac_wmux_s0_v9;
+      \$802  = mac_wmux_s0_v9;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$795  = \mac_wmux1_s0$363 ;
+    \$803  = \mac_wmux1_s0$363 ;
     if (stall_adv1) begin
-      \$795  = mac_wmux_s0_v10;
+      \$803  = mac_wmux_s0_v10;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$796  = \mac_wmux1_s0$376 ;
+    \$804  = \mac_wmux1_s0$376 ;
     if (stall_adv1) begin
-      \$796  = mac_wmux_s0_v11;
+      \$804  = mac_wmux_s0_v11;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$797  = \mac_wmux1_s0$389 ;
+    \$805  = \mac_wmux1_s0$389 ;
     if (stall_adv1) begin
-      \$797  = mac_wmux_s0_v12;
+      \$805  = mac_wmux_s0_v12;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$798  = \mac_wmux1_s0$402 ;
+    \$806  = \mac_wmux1_s0$402 ;
     if (stall_adv1) begin
-      \$798  = mac_wmux_s0_v13;
+      \$806  = mac_wmux_s0_v13;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$799  = \mac_wmux1_s0$415 ;
+    \$807  = \mac_wmux1_s0$415 ;
     if (stall_adv1) begin
-      \$799  = mac_wmux_s0_v14;
+      \$807  = mac_wmux_s0_v14;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$800  = \mac_wmux1_s0$428 ;
+    \$808  = \mac_wmux1_s0$428 ;
     if (stall_adv1) begin
-      \$800  = \$637 ;
+      \$808  = \$641 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$801  = \mac_wmux1_s0$251 ;
+    \$809  = \mac_wmux1_s0$251 ;
     if (stall_adv1) begin
-      \$801  = mac_wmux_s0_d0;
+      \$809  = mac_wmux_s0_d0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$802  = \mac_wmux1_s0$270 ;
+    \$810  = \mac_wmux1_s0$270 ;
     if (stall_adv1) begin
-      \$802  = mac_wmux_s0_d1;
+      \$810  = mac_wmux_s0_d1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$803  = \mac_wmux1_s0$248 ;
+    \$811  = \mac_wmux1_s0$248 ;
     if (stall_adv1) begin
-      \$803  = mac_wmux_s0_d2;
+      \$811  = mac_wmux_s0_d2;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$804  = \mac_wmux1_s0$267 ;
+    \$812  = \mac_wmux1_s0$267 ;
     if (stall_adv1) begin
-      \$804  = mac_wmux_s0_d3;
+      \$812  = mac_wmux_s0_d3;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$805  = \mac_wmux1_s0$286 ;
+    \$813  = \mac_wmux1_s0$286 ;
     if (stall_adv1) begin
-      \$805  = mac_wmux_s0_d4;
+      \$813  = mac_wmux_s0_d4;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$806  = \mac_wmux1_s0$299 ;
+    \$814  = \mac_wmux1_s0$299 ;
     if (stall_adv1) begin
-      \$806  = mac_wmux_s0_d5;
+      \$814  = mac_wmux_s0_d5;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$807  = \mac_wmux1_s0$312 ;
+    \$815  = \mac_wmux1_s0$312 ;
     if (stall_adv1) begin
-      \$807  = mac_wmux_s0_d6;
+      \$815  = mac_wmux_s0_d6;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$808  = \mac_wmux1_s0$325 ;
+    \$816  = \mac_wmux1_s0$325 ;
     if (stall_adv1) begin
-      \$808  = mac_wmux_s0_d7;
+      \$816  = mac_wmux_s0_d7;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$809  = \mac_wmux1_s0$338 ;
+    \$817  = \mac_wmux1_s0$338 ;
     if (stall_adv1) begin
-      \$809  = mac_wmux_s0_d8;
+      \$817  = mac_wmux_s0_d8;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$810  = \mac_wmux1_s0$351 ;
+    \$818  = \mac_wmux1_s0$351 ;
     if (stall_adv1) begin
-      \$810  = mac_wmux_s0_d9;
+      \$818  = mac_wmux_s0_d9;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$811  = \mac_wmux1_s0$364 ;
+    \$819  = \mac_wmux1_s0$364 ;
     if (stall_adv1) begin
-      \$811  = mac_wmux_s0_d10;
+      \$819  = mac_wmux_s0_d10;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$812  = \mac_wmux1_s0$377 ;
+    \$820  = \mac_wmux1_s0$377 ;
     if (stall_adv1) begin
-      \$812  = mac_wmux_s0_d11;
+      \$820  = mac_wmux_s0_d11;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$813  = \mac_wmux1_s0$390 ;
+    \$821  = \mac_wmux1_s0$390 ;
     if (stall_adv1) begin
-      \$813  = mac_wmux_s0_d12;
+      \$821  = mac_wmux_s0_d12;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$814  = \mac_wmux1_s0$403 ;
+    \$822  = \mac_wmux1_s0$403 ;
     if (stall_adv1) begin
-      \$814  = mac_wmux_s0_d13;
+      \$822  = mac_wmux_s0_d13;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$815  = \mac_wmux1_s0$416 ;
+    \$823  = \mac_wmux1_s0$416 ;
     if (stall_adv1) begin
-      \$815  = mac_wmux_s0_d14;
+      \$823  = mac_wmux_s0_d14;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$816  = \mac_wmux1_s0$429 ;
+    \$824  = \mac_wmux1_s0$429 ;
     if (stall_adv1) begin
-      \$816  = \mac_wmux0_s0$233 ;
+      \$824  = \mac_wmux0_s0$233 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$817  = \mac_wmux1_s0$254 ;
+    \$825  = \mac_wmux1_s0$254 ;
     if (stall_adv1) begin
-      \$817  = mac_wmux_s0_w0_0;
+      \$825  = mac_wmux_s0_w0_0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$818  = \mac_wmux1_s0$257 ;
+    \$826  = \mac_wmux1_s0$257 ;
     if (stall_adv1) begin
-      \$818  = mac_wmux_s0_w1_0;
+      \$826  = mac_wmux_s0_w1_0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$819  = \mac_wmux1_s0$260 ;
+    \$827  = \mac_wmux1_s0$260 ;
     if (stall_adv1) begin
-      \$819  = mac_wmux_s0_w2_0;
+      \$827  = mac_wmux_s0_w2_0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$820  = \mac_wmux1_s0$263 ;
+    \$828  = \mac_wmux1_s0$263 ;
     if (stall_adv1) begin
-      \$820  = mac_wmux_s0_w3_0;
+      \$828  = mac_wmux_s0_w3_0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$821  = \mac_wmux1_s0$273 ;
+    \$829  = \mac_wmux1_s0$273 ;
     if (stall_adv1) begin
-      \$821  = mac_wmux_s0_w0_1;
+      \$829  = mac_wmux_s0_w0_1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$822  = \mac_wmux1_s0$276 ;
+    \$830  = \mac_wmux1_s0$276 ;
     if (stall_adv1) begin
-      \$822  = mac_wmux_s0_w1_1;
+      \$830  = mac_wmux_s0_w1_1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$823  = \mac_wmux1_s0$279 ;
+    \$831  = \mac_wmux1_s0$279 ;
     if (stall_adv1) begin
-      \$823  = mac_wmux_s0_w2_1;
+      \$831  = mac_wmux_s0_w2_1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$824  = \mac_wmux1_s0$282 ;
+    \$832  = \mac_wmux1_s0$282 ;
     if (stall_adv1) begin
-      \$824  = mac_wmux_s0_w3_1;
+      \$832  = mac_wmux_s0_w3_1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$825  = \mac_wmux1_s0$255 ;
+    \$833  = \mac_wmux1_s0$255 ;
     if (stall_adv1) begin
-      \$825  = mac_wmux_s0_w0_2;
+      \$833  = mac_wmux_s0_w0_2;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$826  = \mac_wmux1_s0$258 ;
+    \$834  = \mac_wmux1_s0$258 ;
     if (stall_adv1) begin
-      \$826  = mac_wmux_s0_w1_2;
+      \$834  = mac_wmux_s0_w1_2;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$827  = \mac_wmux1_s0$261 ;
+    \$835  = \mac_wmux1_s0$261 ;
     if (stall_adv1) begin
-      \$827  = mac_wmux_s0_w2_2;
+      \$835  = mac_wmux_s0_w2_2;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$828  = \mac_wmux1_s0$264 ;
+    \$836  = \mac_wmux1_s0$264 ;
     if (stall_adv1) begin
-      \$828  = mac_wmux_s0_w3_2;
+      \$836  = mac_wmux_s0_w3_2;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$829  = \mac_wmux1_s0$274 ;
+    \$837  = \mac_wmux1_s0$274 ;
     if (stall_adv1) begin
-      \$829  = mac_wmux_s0_w0_3;
+      \$837  = mac_wmux_s0_w0_3;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$830  = \mac_wmux1_s0$277 ;
+    \$838  = \mac_wmux1_s0$277 ;
     if (stall_adv1) begin
-      \$830  = mac_wmux_s0_w1_3;
+      \$838  = mac_wmux_s0_w1_3;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$831  = \mac_wmux1_s0$280 ;
+    \$839  = \mac_wmux1_s0$280 ;
     if (stall_adv1) begin
-      \$831  = mac_wmux_s0_w2_3;
+      \$839  = mac_wmux_s0_w2_3;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$832  = \mac_wmux1_s0$283 ;
+    \$840  = \mac_wmux1_s0$283 ;
     if (stall_adv1) begin
-      \$832  = mac_wmux_s0_w3_3;
+      \$840  = mac_wmux_s0_w3_3;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$833  = \mac_wmux1_s0$290 ;
+    \$841  = \mac_wmux1_s0$290 ;
     if (stall_adv1) begin
-      \$833  = mac_wmux_s0_w0_4;
+      \$841  = mac_wmux_s0_w0_4;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$834  = \mac_wmux1_s0$292 ;
+    \$842  = \mac_wmux1_s0$292 ;
     if (stall_adv1) begin
-      \$834  = mac_wmux_s0_w1_4;
+      \$842  = mac_wmux_s0_w1_4;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$835  = \mac_wmux1_s0$294 ;
+    \$843  = \mac_wmux1_s0$294 ;
     if (stall_adv1) begin
-      \$835  = mac_wmux_s0_w2_4;
+      \$843  = mac_wmux_s0_w2_4;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$836  = \mac_wmux1_s0$296 ;
+    \$844  = \mac_wmux1_s0$296 ;
     if (stall_adv1) begin
-      \$836  = mac_wmux_s0_w3_4;
+      \$844  = mac_wmux_s0_w3_4;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$837  = \mac_wmux1_s0$303 ;
+    \$845  = \mac_wmux1_s0$303 ;
     if (stall_adv1) begin
-      \$837  = mac_wmux_s0_w0_5;
+      \$845  = mac_wmux_s0_w0_5;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$838  = \mac_wmux1_s0$305 ;
+    \$846  = \mac_wmux1_s0$305 ;
     if (stall_adv1) begin
-      \$838  = mac_wmux_s0_w1_5;
+      \$846  = mac_wmux_s0_w1_5;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$839  = \mac_wmux1_s0$307 ;
+    \$847  = \mac_wmux1_s0$307 ;
     if (stall_adv1) begin
-      \$839  = mac_wmux_s0_w2_5;
+      \$847  = mac_wmux_s0_w2_5;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$840  = \mac_wmux1_s0$309 ;
+    \$848  = \mac_wmux1_s0$309 ;
     if (stall_adv1) begin
-      \$840  = mac_wmux_s0_w3_5;
+      \$848  = mac_wmux_s0_w3_5;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$841  = \mac_wmux1_s0$316 ;
+    \$849  = \mac_wmux1_s0$316 ;
     if (stall_adv1) begin
-      \$841  = mac_wmux_s0_w0_6;
+      \$849  = mac_wmux_s0_w0_6;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$842  = \mac_wmux1_s0$318 ;
+    \$850  = \mac_wmux1_s0$318 ;
     if (stall_adv1) begin
-      \$842  = mac_wmux_s0_w1_6;
+      \$850  = mac_wmux_s0_w1_6;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$843  = \mac_wmux1_s0$320 ;
+    \$851  = \mac_wmux1_s0$320 ;
     if (stall_adv1) begin
-      \$843  = mac_wmux_s0_w2_6;
+      \$851  = mac_wmux_s0_w2_6;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$844  = \mac_wmux1_s0$322 ;
+    \$852  = \mac_wmux1_s0$322 ;
     if (stall_adv1) begin
-      \$844  = mac_wmux_s0_w3_6;
+      \$852  = mac_wmux_s0_w3_6;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$845  = \mac_wmux1_s0$329 ;
+    \$853  = \mac_wmux1_s0$329 ;
     if (stall_adv1) begin
-      \$845  = mac_wmux_s0_w0_7;
+      \$853  = mac_wmux_s0_w0_7;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$846  = \mac_wmux1_s0$331 ;
+    \$854  = \mac_wmux1_s0$331 ;
     if (stall_adv1) begin
-      \$846  = mac_wmux_s0_w1_7;
+      \$854  = mac_wmux_s0_w1_7;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$847  = \mac_wmux1_s0$333 ;
+    \$855  = \mac_wmux1_s0$333 ;
     if (stall_adv1) begin
-      \$847  = mac_wmux_s0_w2_7;
+      \$855  = mac_wmux_s0_w2_7;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$848  = \mac_wmux1_s0$335 ;
+    \$856  = \mac_wmux1_s0$335 ;
     if (stall_adv1) begin
-      \$848  = mac_wmux_s0_w3_7;
+      \$856  = mac_wmux_s0_w3_7;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$849  = \mac_wmux1_s0$342 ;
+    \$857  = \mac_wmux1_s0$342 ;
     if (stall_adv1) begin
-      \$849  = mac_wmux_s0_w0_8;
+      \$857  = mac_wmux_s0_w0_8;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$850  = \mac_wmux1_s0$344 ;
+    \$858  = \mac_wmux1_s0$344 ;
     if (stall_adv1) begin
-      \$850  = mac_wmux_s0_w1_8;
+      \$858  = mac_wmux_s0_w1_8;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$851  = \mac_wmux1_s0$346 ;
+    \$859  = \mac_wmux1_s0$346 ;
     if (stall_adv1) begin
-      \$851  = mac_wmux_s0_w2_8;
+      \$859  = mac_wmux_s0_w2_8;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$852  = \mac_wmux1_s0$348 ;
+    \$860  = \mac_wmux1_s0$348 ;
     if (stall_adv1) begin
-      \$852  = mac_wmux_s0_w3_8;
+      \$860  = mac_wmux_s0_w3_8;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$853  = \mac_wmux1_s0$355 ;
+    \$861  = \mac_wmux1_s0$355 ;
     if (stall_adv1) begin
-      \$853  = mac_wmux_s0_w0_9;
+      \$861  = mac_wmux_s0_w0_9;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$854  = \mac_wmux1_s0$357 ;
+    \$862  = \mac_wmux1_s0$357 ;
     if (stall_adv1) begin
-      \$854  = mac_wmux_s0_w1_9;
+      \$862  = mac_wmux_s0_w1_9;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$855  = \mac_wmux1_s0$359 ;
+    \$863  = \mac_wmux1_s0$359 ;
     if (stall_adv1) begin
-      \$855  = mac_wmux_s0_w2_9;
+      \$863  = mac_wmux_s0_w2_9;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$856  = \mac_wmux1_s0$361 ;
+    \$864  = \mac_wmux1_s0$361 ;
     if (stall_adv1) begin
-      \$856  = mac_wmux_s0_w3_9;
+      \$864  = mac_wmux_s0_w3_9;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$857  = \mac_wmux1_s0$368 ;
+    \$865  = \mac_wmux1_s0$368 ;
     if (stall_adv1) begin
-      \$857  = mac_wmux_s0_w0_10;
+      \$865  = mac_wmux_s0_w0_10;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$858  = \mac_wmux1_s0$370 ;
+    \$866  = \mac_wmux1_s0$370 ;
     if (stall_adv1) begin
-      \$858  = mac_wmux_s0_w1_10;
+      \$866  = mac_wmux_s0_w1_10;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$859  = \mac_wmux1_s0$372 ;
+    \$867  = \mac_wmux1_s0$372 ;
     if (stall_adv1) begin
-      \$859  = mac_wmux_s0_w2_10;
+      \$867  = mac_wmux_s0_w2_10;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$860  = \mac_wmux1_s0$374 ;
+    \$868  = \mac_wmux1_s0$374 ;
     if (stall_adv1) begin
-      \$860  = mac_wmux_s0_w3_10;
+      \$868  = mac_wmux_s0_w3_10;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$861  = \mac_wmux1_s0$381 ;
+    \$869  = \mac_wmux1_s0$381 ;
     if (stall_adv1) begin
-      \$861  = mac_wmux_s0_w0_11;
+      \$869  = mac_wmux_s0_w0_11;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$862  = \mac_wmux1_s0$383 ;
+    \$870  = \mac_wmux1_s0$383 ;
     if (stall_adv1) begin
-      \$862  = mac_wmux_s0_w1_11;
+      \$870  = mac_wmux_s0_w1_11;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$863  = \mac_wmux1_s0$385 ;
+    \$871  = \mac_wmux1_s0$385 ;
     if (stall_adv1) begin
-      \$863  = mac_wmux_s0_w2_11;
+      \$871  = mac_wmux_s0_w2_11;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$864  = \mac_wmux1_s0$387 ;
+    \$872  = \mac_wmux1_s0$387 ;
     if (stall_adv1) begin
-      \$864  = mac_wmux_s0_w3_11;
+      \$872  = mac_wmux_s0_w3_11;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$865  = \mac_wmux1_s0$394 ;
+    \$873  = \mac_wmux1_s0$394 ;
     if (stall_adv1) begin
-      \$865  = mac_wmux_s0_w0_12;
+      \$873  = mac_wmux_s0_w0_12;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$866  = \mac_wmux1_s0$396 ;
+    \$874  = \mac_wmux1_s0$396 ;
     if (stall_adv1) begin
-      \$866  = mac_wmux_s0_w1_12;
+      \$874  = mac_wmux_s0_w1_12;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$867  = \mac_wmux1_s0$398 ;
+    \$875  = \mac_wmux1_s0$398 ;
     if (stall_adv1) begin
-      \$867  = mac_wmux_s0_w2_12;
+      \$875  = mac_wmux_s0_w2_12;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$868  = \mac_wmux1_s0$400 ;
+    \$876  = \mac_wmux1_s0$400 ;
     if (stall_adv1) begin
-      \$868  = mac_wmux_s0_w3_12;
+      \$876  = mac_wmux_s0_w3_12;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$869  = \mac_wmux1_s0$407 ;
+    \$877  = \mac_wmux1_s0$407 ;
     if (stall_adv1) begin
-      \$869  = mac_wmux_s0_w0_13;
+      \$877  = mac_wmux_s0_w0_13;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$870  = \mac_wmux1_s0$409 ;
+    \$878  = \mac_wmux1_s0$409 ;
     if (stall_adv1) begin
-      \$870  = mac_wmux_s0_w1_13;
+      \$878  = mac_wmux_s0_w1_13;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$871  = \mac_wmux1_s0$411 ;
+    \$879  = \mac_wmux1_s0$411 ;
     if (stall_adv1) begin
-      \$871  = mac_wmux_s0_w2_13;
+      \$879  = mac_wmux_s0_w2_13;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$872  = \mac_wmux1_s0$413 ;
+    \$880  = \mac_wmux1_s0$413 ;
     if (stall_adv1) begin
-      \$872  = mac_wmux_s0_w3_13;
+      \$880  = mac_wmux_s0_w3_13;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$873  = \mac_wmux1_s0$420 ;
+    \$881  = \mac_wmux1_s0$420 ;
     if (stall_adv1) begin
-      \$873  = mac_wmux_s0_w0_14;
+      \$881  = mac_wmux_s0_w0_14;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$874  = \mac_wmux1_s0$422 ;
+    \$882  = \mac_wmux1_s0$422 ;
     if (stall_adv1) begin
-      \$874  = mac_wmux_s0_w1_14;
+      \$882  = mac_wmux_s0_w1_14;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$875  = \mac_wmux1_s0$424 ;
+    \$883  = \mac_wmux1_s0$424 ;
     if (stall_adv1) begin
-      \$875  = mac_wmux_s0_w2_14;
+      \$883  = mac_wmux_s0_w2_14;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$876  = \mac_wmux1_s0$426 ;
+    \$884  = \mac_wmux1_s0$426 ;
     if (stall_adv1) begin
-      \$876  = mac_wmux_s0_w3_14;
+      \$884  = mac_wmux_s0_w3_14;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$877  = \mac_wmux1_s0$433 ;
+    \$885  = \mac_wmux1_s0$433 ;
     if (stall_adv1) begin
-      \$877  = \mac_wmux0_s0$237 ;
+      \$885  = \mac_wmux0_s0$237 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$878  = \mac_wmux1_s0$435 ;
+    \$886  = \mac_wmux1_s0$435 ;
     if (stall_adv1) begin
-      \$878  = \mac_wmux0_s0$239 ;
+      \$886  = \mac_wmux0_s0$239 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$879  = \mac_wmux1_s0$437 ;
+    \$887  = \mac_wmux1_s0$437 ;
     if (stall_adv1) begin
-      \$879  = \mac_wmux0_s0$241 ;
+      \$887  = \mac_wmux0_s0$241 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$880  = \mac_wmux1_s0$439 ;
+    \$888  = \mac_wmux1_s0$439 ;
     if (stall_adv1) begin
-      \$880  = \mac_wmux0_s0$243 ;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$881  = \mac_wmux1_s0$919 ;
-    if (stall_adv1) begin
-      \$881  = \mac_wmux0_s0$909 ;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$882  = \mac_wmux1_s0$920 ;
-    if (stall_adv1) begin
-      \$882  = \mac_wmux0_s0$910 ;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$883  = \mac_wmux1_s0$921 ;
-    if (stall_adv1) begin
-      \$883  = \mac_wmux0_s0$911 ;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$884  = \mac_wmux1_s0$922 ;
-    if (stall_adv1) begin
-      \$884  = \mac_wmux0_s0$912 ;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$885  = \mac_wmux1_s0$923 ;
-    if (stall_adv1) begin
-      \$885  = \mac_wmux0_s0$913 ;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$886  = \mac_wmux1_s0$924 ;
-    if (stall_adv1) begin
-      \$886  = \mac_wmux0_s0$914 ;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$887  = \mac_wmux1_s0$925 ;
-    if (stall_adv1) begin
-      \$887  = \mac_wmux0_s0$915 ;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$888  = \mac_wmux1_s0$926 ;
-    if (stall_adv1) begin
-      \$888  = \mac_wmux0_s0$916 ;
+      \$888  = \mac_wmux0_s0$243 ;
     end
   end
   always @* begin
@@ -6234,740 +6218,740 @@ module nm_spmac_8_16_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload,
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$890  = mac_wmux1_valid_s0;
+    \$890  = \mac_wmux1_s0$928 ;
     if (stall_adv1) begin
-      \$890  = mac_wmux0_valid_s0;
+      \$890  = \mac_wmux0_s0$918 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$891  = \mac_wmux1_s0$929 ;
+    if (stall_adv1) begin
+      \$891  = \mac_wmux0_s0$919 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$892  = \mac_wmux1_s0$930 ;
+    if (stall_adv1) begin
+      \$892  = \mac_wmux0_s0$920 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$893  = \mac_wmux1_s0$931 ;
+    if (stall_adv1) begin
+      \$893  = \mac_wmux0_s0$921 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$894  = \mac_wmux1_s0$932 ;
+    if (stall_adv1) begin
+      \$894  = \mac_wmux0_s0$922 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$895  = \mac_wmux1_s0$933 ;
+    if (stall_adv1) begin
+      \$895  = \mac_wmux0_s0$923 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$896  = \mac_wmux1_s0$934 ;
+    if (stall_adv1) begin
+      \$896  = \mac_wmux0_s0$924 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$897  = \mac_wmux1_s0$935 ;
+    if (stall_adv1) begin
+      \$897  = \mac_wmux0_s0$925 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$898  = mac_wmux1_valid_s0;
+    if (stall_adv1) begin
+      \$898  = mac_wmux0_valid_s0;
     end
     if (rst) begin
-      \$890  = 1'h0;
+      \$898  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$891  = \mac_wmux2_s0$446 ;
+    \$899  = \mac_wmux2_s0$446 ;
     if (stall_adv2) begin
-      \$891  = mac_wmux_s1_v0;
+      \$899  = mac_wmux_s1_v0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$892  = \mac_wmux2_s0$465 ;
+    \$900  = \mac_wmux2_s0$465 ;
     if (stall_adv2) begin
-      \$892  = mac_wmux_s1_v1;
+      \$900  = mac_wmux_s1_v1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$893  = \mac_wmux2_s0$484 ;
+    \$901  = \mac_wmux2_s0$484 ;
     if (stall_adv2) begin
-      \$893  = mac_wmux_s1_v2;
+      \$901  = mac_wmux_s1_v2;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$894  = \mac_wmux2_s0$503 ;
+    \$902  = \mac_wmux2_s0$503 ;
     if (stall_adv2) begin
-      \$894  = mac_wmux_s1_v3;
+      \$902  = mac_wmux_s1_v3;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$895  = mac_wmux2_s0;
+    \$903  = mac_wmux2_s0;
     if (stall_adv2) begin
-      \$895  = mac_wmux_s1_v4;
+      \$903  = mac_wmux_s1_v4;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$896  = \mac_wmux2_s0$462 ;
+    \$904  = \mac_wmux2_s0$462 ;
     if (stall_adv2) begin
-      \$896  = mac_wmux_s1_v5;
+      \$904  = mac_wmux_s1_v5;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$897  = \mac_wmux2_s0$481 ;
+    \$905  = \mac_wmux2_s0$481 ;
     if (stall_adv2) begin
-      \$897  = mac_wmux_s1_v6;
+      \$905  = mac_wmux_s1_v6;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$898  = \mac_wmux2_s0$500 ;
+    \$906  = \mac_wmux2_s0$500 ;
     if (stall_adv2) begin
-      \$898  = mac_wmux_s1_v7;
+      \$906  = mac_wmux_s1_v7;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$899  = \mac_wmux2_s0$519 ;
+    \$907  = \mac_wmux2_s0$519 ;
     if (stall_adv2) begin
-      \$899  = mac_wmux_s1_v8;
+      \$907  = mac_wmux_s1_v8;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$900  = \mac_wmux2_s0$532 ;
+    \$908  = \mac_wmux2_s0$532 ;
     if (stall_adv2) begin
-      \$900  = mac_wmux_s1_v9;
+      \$908  = mac_wmux_s1_v9;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$901  = \mac_wmux2_s0$545 ;
+    \$909  = \mac_wmux2_s0$545 ;
     if (stall_adv2) begin
-      \$901  = mac_wmux_s1_v10;
+      \$909  = mac_wmux_s1_v10;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$902  = \mac_wmux2_s0$558 ;
+    \$910  = \mac_wmux2_s0$558 ;
     if (stall_adv2) begin
-      \$902  = mac_wmux_s1_v11;
+      \$910  = mac_wmux_s1_v11;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$903  = \mac_wmux2_s0$571 ;
+    \$911  = \mac_wmux2_s0$571 ;
     if (stall_adv2) begin
-      \$903  = mac_wmux_s1_v12;
+      \$911  = mac_wmux_s1_v12;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$904  = \mac_wmux2_s0$584 ;
+    \$912  = \mac_wmux2_s0$584 ;
     if (stall_adv2) begin
-      \$904  = mac_wmux_s1_v13;
+      \$912  = mac_wmux_s1_v13;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$905  = \mac_wmux2_s0$597 ;
+    \$913  = \mac_wmux2_s0$597 ;
     if (stall_adv2) begin
-      \$905  = \$639 ;
+      \$913  = \$643 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$906  = \mac_wmux2_s0$610 ;
+    \$914  = \mac_wmux2_s0$610 ;
     if (stall_adv2) begin
-      \$906  = \$641 ;
+      \$914  = \$645 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$907  = \mac_wmux2_s0$447 ;
+    \$915  = \mac_wmux2_s0$447 ;
     if (stall_adv2) begin
-      \$907  = mac_wmux_s1_d0;
+      \$915  = mac_wmux_s1_d0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$908  = \mac_wmux2_s0$466 ;
+    \$916  = \mac_wmux2_s0$466 ;
     if (stall_adv2) begin
-      \$908  = mac_wmux_s1_d1;
+      \$916  = mac_wmux_s1_d1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$909  = \mac_wmux2_s0$485 ;
+    \$917  = \mac_wmux2_s0$485 ;
     if (stall_adv2) begin
-      \$909  = mac_wmux_s1_d2;
+      \$917  = mac_wmux_s1_d2;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$910  = \mac_wmux2_s0$504 ;
+    \$918  = \mac_wmux2_s0$504 ;
     if (stall_adv2) begin
-      \$910  = mac_wmux_s1_d3;
+      \$918  = mac_wmux_s1_d3;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$911  = \mac_wmux2_s0$444 ;
+    \$919  = \mac_wmux2_s0$444 ;
     if (stall_adv2) begin
-      \$911  = mac_wmux_s1_d4;
+      \$919  = mac_wmux_s1_d4;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$912  = \mac_wmux2_s0$463 ;
+    \$920  = \mac_wmux2_s0$463 ;
     if (stall_adv2) begin
-      \$912  = mac_wmux_s1_d5;
+      \$920  = mac_wmux_s1_d5;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$913  = \mac_wmux2_s0$482 ;
+    \$921  = \mac_wmux2_s0$482 ;
     if (stall_adv2) begin
-      \$913  = mac_wmux_s1_d6;
+      \$921  = mac_wmux_s1_d6;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$914  = \mac_wmux2_s0$501 ;
+    \$922  = \mac_wmux2_s0$501 ;
     if (stall_adv2) begin
-      \$914  = mac_wmux_s1_d7;
+      \$922  = mac_wmux_s1_d7;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$915  = \mac_wmux2_s0$520 ;
+    \$923  = \mac_wmux2_s0$520 ;
     if (stall_adv2) begin
-      \$915  = mac_wmux_s1_d8;
+      \$923  = mac_wmux_s1_d8;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$916  = \mac_wmux2_s0$533 ;
+    \$924  = \mac_wmux2_s0$533 ;
     if (stall_adv2) begin
-      \$916  = mac_wmux_s1_d9;
+      \$924  = mac_wmux_s1_d9;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$917  = \mac_wmux2_s0$546 ;
+    \$925  = \mac_wmux2_s0$546 ;
     if (stall_adv2) begin
-      \$917  = mac_wmux_s1_d10;
+      \$925  = mac_wmux_s1_d10;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$918  = \mac_wmux2_s0$559 ;
+    \$926  = \mac_wmux2_s0$559 ;
     if (stall_adv2) begin
-      \$918  = mac_wmux_s1_d11;
+      \$926  = mac_wmux_s1_d11;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$919  = \mac_wmux2_s0$572 ;
+    \$927  = \mac_wmux2_s0$572 ;
     if (stall_adv2) begin
-      \$919  = mac_wmux_s1_d12;
+      \$927  = mac_wmux_s1_d12;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$920  = \mac_wmux2_s0$585 ;
+    \$928  = \mac_wmux2_s0$585 ;
     if (stall_adv2) begin
-      \$920  = mac_wmux_s1_d13;
+      \$928  = mac_wmux_s1_d13;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$921  = \mac_wmux2_s0$598 ;
+    \$929  = \mac_wmux2_s0$598 ;
     if (stall_adv2) begin
-      \$921  = \mac_wmux1_s0$416 ;
+      \$929  = \mac_wmux1_s0$416 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$922  = \mac_wmux2_s0$611 ;
+    \$930  = \mac_wmux2_s0$611 ;
     if (stall_adv2) begin
-      \$922  = \mac_wmux1_s0$429 ;
+      \$930  = \mac_wmux1_s0$429 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$923  = \mac_wmux2_s0$450 ;
+    \$931  = \mac_wmux2_s0$450 ;
     if (stall_adv2) begin
-      \$923  = mac_wmux_s1_w0_0;
+      \$931  = mac_wmux_s1_w0_0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$924  = \mac_wmux2_s0$453 ;
+    \$932  = \mac_wmux2_s0$453 ;
     if (stall_adv2) begin
-      \$924  = mac_wmux_s1_w1_0;
+      \$932  = mac_wmux_s1_w1_0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$925  = \mac_wmux2_s0$456 ;
+    \$933  = \mac_wmux2_s0$456 ;
     if (stall_adv2) begin
-      \$925  = mac_wmux_s1_w2_0;
+      \$933  = mac_wmux_s1_w2_0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$926  = \mac_wmux2_s0$459 ;
+    \$934  = \mac_wmux2_s0$459 ;
     if (stall_adv2) begin
-      \$926  = mac_wmux_s1_w3_0;
+      \$934  = mac_wmux_s1_w3_0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$927  = \mac_wmux2_s0$469 ;
+    \$935  = \mac_wmux2_s0$469 ;
     if (stall_adv2) begin
-      \$927  = mac_wmux_s1_w0_1;
+      \$935  = mac_wmux_s1_w0_1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$928  = \mac_wmux2_s0$472 ;
+    \$936  = \mac_wmux2_s0$472 ;
     if (stall_adv2) begin
-      \$928  = mac_wmux_s1_w1_1;
+      \$936  = mac_wmux_s1_w1_1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$929  = \mac_wmux2_s0$475 ;
+    \$937  = \mac_wmux2_s0$475 ;
     if (stall_adv2) begin
-      \$929  = mac_wmux_s1_w2_1;
+      \$937  = mac_wmux_s1_w2_1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$930  = \mac_wmux2_s0$478 ;
+    \$938  = \mac_wmux2_s0$478 ;
     if (stall_adv2) begin
-      \$930  = mac_wmux_s1_w3_1;
+      \$938  = mac_wmux_s1_w3_1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$931  = \mac_wmux2_s0$488 ;
+    \$939  = \mac_wmux2_s0$488 ;
     if (stall_adv2) begin
-      \$931  = mac_wmux_s1_w0_2;
+      \$939  = mac_wmux_s1_w0_2;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$932  = \mac_wmux2_s0$491 ;
+    \$940  = \mac_wmux2_s0$491 ;
     if (stall_adv2) begin
-      \$932  = mac_wmux_s1_w1_2;
+      \$940  = mac_wmux_s1_w1_2;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$933  = \mac_wmux2_s0$494 ;
+    \$941  = \mac_wmux2_s0$494 ;
     if (stall_adv2) begin
-      \$933  = mac_wmux_s1_w2_2;
+      \$941  = mac_wmux_s1_w2_2;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$934  = \mac_wmux2_s0$497 ;
+    \$942  = \mac_wmux2_s0$497 ;
     if (stall_adv2) begin
-      \$934  = mac_wmux_s1_w3_2;
+      \$942  = mac_wmux_s1_w3_2;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$935  = \mac_wmux2_s0$507 ;
+    \$943  = \mac_wmux2_s0$507 ;
     if (stall_adv2) begin
-      \$935  = mac_wmux_s1_w0_3;
+      \$943  = mac_wmux_s1_w0_3;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$936  = \mac_wmux2_s0$510 ;
+    \$944  = \mac_wmux2_s0$510 ;
     if (stall_adv2) begin
-      \$936  = mac_wmux_s1_w1_3;
+      \$944  = mac_wmux_s1_w1_3;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$937  = \mac_wmux2_s0$513 ;
+    \$945  = \mac_wmux2_s0$513 ;
     if (stall_adv2) begin
-      \$937  = mac_wmux_s1_w2_3;
+      \$945  = mac_wmux_s1_w2_3;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$938  = \mac_wmux2_s0$516 ;
+    \$946  = \mac_wmux2_s0$516 ;
     if (stall_adv2) begin
-      \$938  = mac_wmux_s1_w3_3;
+      \$946  = mac_wmux_s1_w3_3;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$939  = \mac_wmux2_s0$451 ;
+    \$947  = \mac_wmux2_s0$451 ;
     if (stall_adv2) begin
-      \$939  = mac_wmux_s1_w0_4;
+      \$947  = mac_wmux_s1_w0_4;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$940  = \mac_wmux2_s0$454 ;
+    \$948  = \mac_wmux2_s0$454 ;
     if (stall_adv2) begin
-      \$940  = mac_wmux_s1_w1_4;
+      \$948  = mac_wmux_s1_w1_4;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$941  = \mac_wmux2_s0$457 ;
+    \$949  = \mac_wmux2_s0$457 ;
     if (stall_adv2) begin
-      \$941  = mac_wmux_s1_w2_4;
+      \$949  = mac_wmux_s1_w2_4;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$942  = \mac_wmux2_s0$460 ;
+    \$950  = \mac_wmux2_s0$460 ;
     if (stall_adv2) begin
-      \$942  = mac_wmux_s1_w3_4;
+      \$950  = mac_wmux_s1_w3_4;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$943  = \mac_wmux2_s0$470 ;
+    \$951  = \mac_wmux2_s0$470 ;
     if (stall_adv2) begin
-      \$943  = mac_wmux_s1_w0_5;
+      \$951  = mac_wmux_s1_w0_5;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$944  = \mac_wmux2_s0$473 ;
+    \$952  = \mac_wmux2_s0$473 ;
     if (stall_adv2) begin
-      \$944  = mac_wmux_s1_w1_5;
+      \$952  = mac_wmux_s1_w1_5;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$945  = \mac_wmux2_s0$476 ;
+    \$953  = \mac_wmux2_s0$476 ;
     if (stall_adv2) begin
-      \$945  = mac_wmux_s1_w2_5;
+      \$953  = mac_wmux_s1_w2_5;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$946  = \mac_wmux2_s0$479 ;
+    \$954  = \mac_wmux2_s0$479 ;
     if (stall_adv2) begin
-      \$946  = mac_wmux_s1_w3_5;
+      \$954  = mac_wmux_s1_w3_5;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$947  = \mac_wmux2_s0$489 ;
+    \$955  = \mac_wmux2_s0$489 ;
     if (stall_adv2) begin
-      \$947  = mac_wmux_s1_w0_6;
+      \$955  = mac_wmux_s1_w0_6;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$948  = \mac_wmux2_s0$492 ;
+    \$956  = \mac_wmux2_s0$492 ;
     if (stall_adv2) begin
-      \$948  = mac_wmux_s1_w1_6;
+      \$956  = mac_wmux_s1_w1_6;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$949  = \mac_wmux2_s0$495 ;
+    \$957  = \mac_wmux2_s0$495 ;
     if (stall_adv2) begin
-      \$949  = mac_wmux_s1_w2_6;
+      \$957  = mac_wmux_s1_w2_6;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$950  = \mac_wmux2_s0$498 ;
+    \$958  = \mac_wmux2_s0$498 ;
     if (stall_adv2) begin
-      \$950  = mac_wmux_s1_w3_6;
+      \$958  = mac_wmux_s1_w3_6;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$951  = \mac_wmux2_s0$508 ;
+    \$959  = \mac_wmux2_s0$508 ;
     if (stall_adv2) begin
-      \$951  = mac_wmux_s1_w0_7;
+      \$959  = mac_wmux_s1_w0_7;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$952  = \mac_wmux2_s0$511 ;
+    \$960  = \mac_wmux2_s0$511 ;
     if (stall_adv2) begin
-      \$952  = mac_wmux_s1_w1_7;
+      \$960  = mac_wmux_s1_w1_7;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$953  = \mac_wmux2_s0$514 ;
+    \$961  = \mac_wmux2_s0$514 ;
     if (stall_adv2) begin
-      \$953  = mac_wmux_s1_w2_7;
+      \$961  = mac_wmux_s1_w2_7;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$954  = \mac_wmux2_s0$517 ;
+    \$962  = \mac_wmux2_s0$517 ;
     if (stall_adv2) begin
-      \$954  = mac_wmux_s1_w3_7;
+      \$962  = mac_wmux_s1_w3_7;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$955  = \mac_wmux2_s0$524 ;
+    \$963  = \mac_wmux2_s0$524 ;
     if (stall_adv2) begin
-      \$955  = mac_wmux_s1_w0_8;
+      \$963  = mac_wmux_s1_w0_8;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$956  = \mac_wmux2_s0$526 ;
+    \$964  = \mac_wmux2_s0$526 ;
     if (stall_adv2) begin
-      \$956  = mac_wmux_s1_w1_8;
+      \$964  = mac_wmux_s1_w1_8;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$957  = \mac_wmux2_s0$528 ;
+    \$965  = \mac_wmux2_s0$528 ;
     if (stall_adv2) begin
-      \$957  = mac_wmux_s1_w2_8;
+      \$965  = mac_wmux_s1_w2_8;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$958  = \mac_wmux2_s0$530 ;
+    \$966  = \mac_wmux2_s0$530 ;
     if (stall_adv2) begin
-      \$958  = mac_wmux_s1_w3_8;
+      \$966  = mac_wmux_s1_w3_8;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$959  = \mac_wmux2_s0$537 ;
+    \$967  = \mac_wmux2_s0$537 ;
     if (stall_adv2) begin
-      \$959  = mac_wmux_s1_w0_9;
+      \$967  = mac_wmux_s1_w0_9;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$960  = \mac_wmux2_s0$539 ;
+    \$968  = \mac_wmux2_s0$539 ;
     if (stall_adv2) begin
-      \$960  = mac_wmux_s1_w1_9;
+      \$968  = mac_wmux_s1_w1_9;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$961  = \mac_wmux2_s0$541 ;
+    \$969  = \mac_wmux2_s0$541 ;
     if (stall_adv2) begin
-      \$961  = mac_wmux_s1_w2_9;
+      \$969  = mac_wmux_s1_w2_9;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$962  = \mac_wmux2_s0$543 ;
+    \$970  = \mac_wmux2_s0$543 ;
     if (stall_adv2) begin
-      \$962  = mac_wmux_s1_w3_9;
+      \$970  = mac_wmux_s1_w3_9;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$963  = \mac_wmux2_s0$550 ;
+    \$971  = \mac_wmux2_s0$550 ;
     if (stall_adv2) begin
-      \$963  = mac_wmux_s1_w0_10;
+      \$971  = mac_wmux_s1_w0_10;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$964  = \mac_wmux2_s0$552 ;
+    \$972  = \mac_wmux2_s0$552 ;
     if (stall_adv2) begin
-      \$964  = mac_wmux_s1_w1_10;
+      \$972  = mac_wmux_s1_w1_10;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$965  = \mac_wmux2_s0$554 ;
+    \$973  = \mac_wmux2_s0$554 ;
     if (stall_adv2) begin
-      \$965  = mac_wmux_s1_w2_10;
+      \$973  = mac_wmux_s1_w2_10;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$966  = \mac_wmux2_s0$556 ;
+    \$974  = \mac_wmux2_s0$556 ;
     if (stall_adv2) begin
-      \$966  = mac_wmux_s1_w3_10;
+      \$974  = mac_wmux_s1_w3_10;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$967  = \mac_wmux2_s0$563 ;
+    \$975  = \mac_wmux2_s0$563 ;
     if (stall_adv2) begin
-      \$967  = mac_wmux_s1_w0_11;
+      \$975  = mac_wmux_s1_w0_11;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$968  = \mac_wmux2_s0$565 ;
+    \$976  = \mac_wmux2_s0$565 ;
     if (stall_adv2) begin
-      \$968  = mac_wmux_s1_w1_11;
+      \$976  = mac_wmux_s1_w1_11;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$969  = \mac_wmux2_s0$567 ;
+    \$977  = \mac_wmux2_s0$567 ;
     if (stall_adv2) begin
-      \$969  = mac_wmux_s1_w2_11;
+      \$977  = mac_wmux_s1_w2_11;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$970  = \mac_wmux2_s0$569 ;
+    \$978  = \mac_wmux2_s0$569 ;
     if (stall_adv2) begin
-      \$970  = mac_wmux_s1_w3_11;
+      \$978  = mac_wmux_s1_w3_11;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$971  = \mac_wmux2_s0$576 ;
+    \$979  = \mac_wmux2_s0$576 ;
     if (stall_adv2) begin
-      \$971  = mac_wmux_s1_w0_12;
+      \$979  = mac_wmux_s1_w0_12;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$972  = \mac_wmux2_s0$578 ;
+    \$980  = \mac_wmux2_s0$578 ;
     if (stall_adv2) begin
-      \$972  = mac_wmux_s1_w1_12;
+      \$980  = mac_wmux_s1_w1_12;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$973  = \mac_wmux2_s0$580 ;
+    \$981  = \mac_wmux2_s0$580 ;
     if (stall_adv2) begin
-      \$973  = mac_wmux_s1_w2_12;
+      \$981  = mac_wmux_s1_w2_12;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$974  = \mac_wmux2_s0$582 ;
+    \$982  = \mac_wmux2_s0$582 ;
     if (stall_adv2) begin
-      \$974  = mac_wmux_s1_w3_12;
+      \$982  = mac_wmux_s1_w3_12;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$975  = \mac_wmux2_s0$589 ;
+    \$983  = \mac_wmux2_s0$589 ;
     if (stall_adv2) begin
-      \$975  = mac_wmux_s1_w0_13;
+      \$983  = mac_wmux_s1_w0_13;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$976  = \mac_wmux2_s0$591 ;
+    \$984  = \mac_wmux2_s0$591 ;
     if (stall_adv2) begin
-      \$976  = mac_wmux_s1_w1_13;
+      \$984  = mac_wmux_s1_w1_13;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$977  = \mac_wmux2_s0$593 ;
+    \$985  = \mac_wmux2_s0$593 ;
     if (stall_adv2) begin
-      \$977  = mac_wmux_s1_w2_13;
+      \$985  = mac_wmux_s1_w2_13;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$978  = \mac_wmux2_s0$595 ;
+    \$986  = \mac_wmux2_s0$595 ;
     if (stall_adv2) begin
-      \$978  = mac_wmux_s1_w3_13;
+      \$986  = mac_wmux_s1_w3_13;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$979  = \mac_wmux2_s0$602 ;
+    \$987  = \mac_wmux2_s0$602 ;
     if (stall_adv2) begin
-      \$979  = \mac_wmux1_s0$420 ;
+      \$987  = \mac_wmux1_s0$420 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$980  = \mac_wmux2_s0$604 ;
+    \$988  = \mac_wmux2_s0$604 ;
     if (stall_adv2) begin
-      \$980  = \mac_wmux1_s0$422 ;
+      \$988  = \mac_wmux1_s0$422 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$981  = \mac_wmux2_s0$606 ;
+    \$989  = \mac_wmux2_s0$606 ;
     if (stall_adv2) begin
-      \$981  = \mac_wmux1_s0$424 ;
+      \$989  = \mac_wmux1_s0$424 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$982  = \mac_wmux2_s0$608 ;
+    \$990  = \mac_wmux2_s0$608 ;
     if (stall_adv2) begin
-      \$982  = \mac_wmux1_s0$426 ;
+      \$990  = \mac_wmux1_s0$426 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$983  = \mac_wmux2_s0$615 ;
+    \$991  = \mac_wmux2_s0$615 ;
     if (stall_adv2) begin
-      \$983  = \mac_wmux1_s0$433 ;
+      \$991  = \mac_wmux1_s0$433 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$984  = \mac_wmux2_s0$617 ;
+    \$992  = \mac_wmux2_s0$617 ;
     if (stall_adv2) begin
-      \$984  = \mac_wmux1_s0$435 ;
+      \$992  = \mac_wmux1_s0$435 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$985  = \mac_wmux2_s0$619 ;
+    \$993  = \mac_wmux2_s0$619 ;
     if (stall_adv2) begin
-      \$985  = \mac_wmux1_s0$437 ;
+      \$993  = \mac_wmux1_s0$437 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$986  = \mac_wmux2_s0$621 ;
+    \$994  = \mac_wmux2_s0$621 ;
     if (stall_adv2) begin
-      \$986  = \mac_wmux1_s0$439 ;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$987  = \mac_wmux2_s0$929 ;
-    if (stall_adv2) begin
-      \$987  = \mac_wmux1_s0$919 ;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$988  = \mac_wmux2_s0$930 ;
-    if (stall_adv2) begin
-      \$988  = \mac_wmux1_s0$920 ;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$989  = \mac_wmux2_s0$931 ;
-    if (stall_adv2) begin
-      \$989  = \mac_wmux1_s0$921 ;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$990  = \mac_wmux2_s0$932 ;
-    if (stall_adv2) begin
-      \$990  = \mac_wmux1_s0$922 ;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$991  = \mac_wmux2_s0$933 ;
-    if (stall_adv2) begin
-      \$991  = \mac_wmux1_s0$923 ;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$992  = \mac_wmux2_s0$934 ;
-    if (stall_adv2) begin
-      \$992  = \mac_wmux1_s0$924 ;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$993  = \mac_wmux2_s0$935 ;
-    if (stall_adv2) begin
-      \$993  = \mac_wmux1_s0$925 ;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$994  = \mac_wmux2_s0$936 ;
-    if (stall_adv2) begin
-      \$994  = \mac_wmux1_s0$926 ;
+      \$994  = \mac_wmux1_s0$439 ;
     end
   end
   always @* begin
@@ -6979,740 +6963,740 @@ module nm_spmac_8_16_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload,
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$996  = mac_wmux2_valid_s0;
+    \$996  = \mac_wmux2_s0$938 ;
     if (stall_adv2) begin
-      \$996  = mac_wmux1_valid_s0;
+      \$996  = \mac_wmux1_s0$928 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$997  = \mac_wmux2_s0$939 ;
+    if (stall_adv2) begin
+      \$997  = \mac_wmux1_s0$929 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$998  = \mac_wmux2_s0$940 ;
+    if (stall_adv2) begin
+      \$998  = \mac_wmux1_s0$930 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$999  = \mac_wmux2_s0$941 ;
+    if (stall_adv2) begin
+      \$999  = \mac_wmux1_s0$931 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1000  = \mac_wmux2_s0$942 ;
+    if (stall_adv2) begin
+      \$1000  = \mac_wmux1_s0$932 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1001  = \mac_wmux2_s0$943 ;
+    if (stall_adv2) begin
+      \$1001  = \mac_wmux1_s0$933 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1002  = \mac_wmux2_s0$944 ;
+    if (stall_adv2) begin
+      \$1002  = \mac_wmux1_s0$934 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1003  = \mac_wmux2_s0$945 ;
+    if (stall_adv2) begin
+      \$1003  = \mac_wmux1_s0$935 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1004  = mac_wmux2_valid_s0;
+    if (stall_adv2) begin
+      \$1004  = mac_wmux1_valid_s0;
     end
     if (rst) begin
-      \$996  = 1'h0;
+      \$1004  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$997  = \mac_wmux3_s0$628 ;
+    \$1005  = \mac_wmux3_s0$628 ;
     if (stall_adv3) begin
-      \$997  = mac_wmux_s2_v0;
+      \$1005  = mac_wmux_s2_v0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$998  = \mac_wmux3_s0$647 ;
+    \$1006  = \mac_wmux3_s0$647 ;
     if (stall_adv3) begin
-      \$998  = mac_wmux_s2_v1;
+      \$1006  = mac_wmux_s2_v1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$999  = \mac_wmux3_s0$666 ;
+    \$1007  = \mac_wmux3_s0$666 ;
     if (stall_adv3) begin
-      \$999  = mac_wmux_s2_v2;
+      \$1007  = mac_wmux_s2_v2;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1000  = \mac_wmux3_s0$685 ;
+    \$1008  = \mac_wmux3_s0$685 ;
     if (stall_adv3) begin
-      \$1000  = mac_wmux_s2_v3;
+      \$1008  = mac_wmux_s2_v3;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1001  = \mac_wmux3_s0$704 ;
+    \$1009  = \mac_wmux3_s0$704 ;
     if (stall_adv3) begin
-      \$1001  = mac_wmux_s2_v4;
+      \$1009  = mac_wmux_s2_v4;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1002  = \mac_wmux3_s0$723 ;
+    \$1010  = \mac_wmux3_s0$723 ;
     if (stall_adv3) begin
-      \$1002  = mac_wmux_s2_v5;
+      \$1010  = mac_wmux_s2_v5;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1003  = \mac_wmux3_s0$742 ;
+    \$1011  = \mac_wmux3_s0$742 ;
     if (stall_adv3) begin
-      \$1003  = mac_wmux_s2_v6;
+      \$1011  = mac_wmux_s2_v6;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1004  = \mac_wmux3_s0$761 ;
+    \$1012  = \mac_wmux3_s0$761 ;
     if (stall_adv3) begin
-      \$1004  = mac_wmux_s2_v7;
+      \$1012  = mac_wmux_s2_v7;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1005  = mac_wmux3_s0;
+    \$1013  = mac_wmux3_s0;
     if (stall_adv3) begin
-      \$1005  = mac_wmux_s2_v8;
+      \$1013  = mac_wmux_s2_v8;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1006  = \mac_wmux3_s0$644 ;
+    \$1014  = \mac_wmux3_s0$644 ;
     if (stall_adv3) begin
-      \$1006  = mac_wmux_s2_v9;
+      \$1014  = mac_wmux_s2_v9;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1007  = \mac_wmux3_s0$663 ;
+    \$1015  = \mac_wmux3_s0$663 ;
     if (stall_adv3) begin
-      \$1007  = mac_wmux_s2_v10;
+      \$1015  = mac_wmux_s2_v10;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1008  = \mac_wmux3_s0$682 ;
+    \$1016  = \mac_wmux3_s0$682 ;
     if (stall_adv3) begin
-      \$1008  = mac_wmux_s2_v11;
+      \$1016  = mac_wmux_s2_v11;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1009  = \mac_wmux3_s0$701 ;
+    \$1017  = \mac_wmux3_s0$701 ;
     if (stall_adv3) begin
-      \$1009  = \$643 ;
+      \$1017  = \$647 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1010  = \mac_wmux3_s0$720 ;
+    \$1018  = \mac_wmux3_s0$720 ;
     if (stall_adv3) begin
-      \$1010  = \$645 ;
+      \$1018  = \$649 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1011  = \mac_wmux3_s0$739 ;
+    \$1019  = \mac_wmux3_s0$739 ;
     if (stall_adv3) begin
-      \$1011  = \$647 ;
+      \$1019  = \$651 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1012  = \mac_wmux3_s0$758 ;
+    \$1020  = \mac_wmux3_s0$758 ;
     if (stall_adv3) begin
-      \$1012  = \$649 ;
+      \$1020  = \$653 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1013  = \mac_wmux3_s0$629 ;
+    \$1021  = \mac_wmux3_s0$629 ;
     if (stall_adv3) begin
-      \$1013  = mac_wmux_s2_d0;
+      \$1021  = mac_wmux_s2_d0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1014  = \mac_wmux3_s0$648 ;
+    \$1022  = \mac_wmux3_s0$648 ;
     if (stall_adv3) begin
-      \$1014  = mac_wmux_s2_d1;
+      \$1022  = mac_wmux_s2_d1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1015  = \mac_wmux3_s0$667 ;
+    \$1023  = \mac_wmux3_s0$667 ;
     if (stall_adv3) begin
-      \$1015  = mac_wmux_s2_d2;
+      \$1023  = mac_wmux_s2_d2;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1016  = \mac_wmux3_s0$686 ;
+    \$1024  = \mac_wmux3_s0$686 ;
     if (stall_adv3) begin
-      \$1016  = mac_wmux_s2_d3;
+      \$1024  = mac_wmux_s2_d3;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1017  = \mac_wmux3_s0$705 ;
+    \$1025  = \mac_wmux3_s0$705 ;
     if (stall_adv3) begin
-      \$1017  = mac_wmux_s2_d4;
+      \$1025  = mac_wmux_s2_d4;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1018  = \mac_wmux3_s0$724 ;
+    \$1026  = \mac_wmux3_s0$724 ;
     if (stall_adv3) begin
-      \$1018  = mac_wmux_s2_d5;
+      \$1026  = mac_wmux_s2_d5;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1019  = \mac_wmux3_s0$743 ;
+    \$1027  = \mac_wmux3_s0$743 ;
     if (stall_adv3) begin
-      \$1019  = mac_wmux_s2_d6;
+      \$1027  = mac_wmux_s2_d6;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1020  = \mac_wmux3_s0$762 ;
+    \$1028  = \mac_wmux3_s0$762 ;
     if (stall_adv3) begin
-      \$1020  = mac_wmux_s2_d7;
+      \$1028  = mac_wmux_s2_d7;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1021  = \mac_wmux3_s0$626 ;
+    \$1029  = \mac_wmux3_s0$626 ;
     if (stall_adv3) begin
-      \$1021  = mac_wmux_s2_d8;
+      \$1029  = mac_wmux_s2_d8;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1022  = \mac_wmux3_s0$645 ;
+    \$1030  = \mac_wmux3_s0$645 ;
     if (stall_adv3) begin
-      \$1022  = mac_wmux_s2_d9;
+      \$1030  = mac_wmux_s2_d9;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1023  = \mac_wmux3_s0$664 ;
+    \$1031  = \mac_wmux3_s0$664 ;
     if (stall_adv3) begin
-      \$1023  = mac_wmux_s2_d10;
+      \$1031  = mac_wmux_s2_d10;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1024  = \mac_wmux3_s0$683 ;
+    \$1032  = \mac_wmux3_s0$683 ;
     if (stall_adv3) begin
-      \$1024  = mac_wmux_s2_d11;
+      \$1032  = mac_wmux_s2_d11;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1025  = \mac_wmux3_s0$702 ;
+    \$1033  = \mac_wmux3_s0$702 ;
     if (stall_adv3) begin
-      \$1025  = \mac_wmux2_s0$572 ;
+      \$1033  = \mac_wmux2_s0$572 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1026  = \mac_wmux3_s0$721 ;
+    \$1034  = \mac_wmux3_s0$721 ;
     if (stall_adv3) begin
-      \$1026  = \mac_wmux2_s0$585 ;
+      \$1034  = \mac_wmux2_s0$585 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1027  = \mac_wmux3_s0$740 ;
+    \$1035  = \mac_wmux3_s0$740 ;
     if (stall_adv3) begin
-      \$1027  = \mac_wmux2_s0$598 ;
+      \$1035  = \mac_wmux2_s0$598 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1028  = \mac_wmux3_s0$759 ;
+    \$1036  = \mac_wmux3_s0$759 ;
     if (stall_adv3) begin
-      \$1028  = \mac_wmux2_s0$611 ;
+      \$1036  = \mac_wmux2_s0$611 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1029  = \mac_wmux3_s0$632 ;
+    \$1037  = \mac_wmux3_s0$632 ;
     if (stall_adv3) begin
-      \$1029  = mac_wmux_s2_w0_0;
+      \$1037  = mac_wmux_s2_w0_0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1030  = \mac_wmux3_s0$635 ;
+    \$1038  = \mac_wmux3_s0$635 ;
     if (stall_adv3) begin
-      \$1030  = mac_wmux_s2_w1_0;
+      \$1038  = mac_wmux_s2_w1_0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1031  = \mac_wmux3_s0$638 ;
+    \$1039  = \mac_wmux3_s0$638 ;
     if (stall_adv3) begin
-      \$1031  = mac_wmux_s2_w2_0;
+      \$1039  = mac_wmux_s2_w2_0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1032  = \mac_wmux3_s0$641 ;
+    \$1040  = \mac_wmux3_s0$641 ;
     if (stall_adv3) begin
-      \$1032  = mac_wmux_s2_w3_0;
+      \$1040  = mac_wmux_s2_w3_0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1033  = \mac_wmux3_s0$651 ;
+    \$1041  = \mac_wmux3_s0$651 ;
     if (stall_adv3) begin
-      \$1033  = mac_wmux_s2_w0_1;
+      \$1041  = mac_wmux_s2_w0_1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1034  = \mac_wmux3_s0$654 ;
+    \$1042  = \mac_wmux3_s0$654 ;
     if (stall_adv3) begin
-      \$1034  = mac_wmux_s2_w1_1;
+      \$1042  = mac_wmux_s2_w1_1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1035  = \mac_wmux3_s0$657 ;
+    \$1043  = \mac_wmux3_s0$657 ;
     if (stall_adv3) begin
-      \$1035  = mac_wmux_s2_w2_1;
+      \$1043  = mac_wmux_s2_w2_1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1036  = \mac_wmux3_s0$660 ;
+    \$1044  = \mac_wmux3_s0$660 ;
     if (stall_adv3) begin
-      \$1036  = mac_wmux_s2_w3_1;
+      \$1044  = mac_wmux_s2_w3_1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1037  = \mac_wmux3_s0$670 ;
+    \$1045  = \mac_wmux3_s0$670 ;
     if (stall_adv3) begin
-      \$1037  = mac_wmux_s2_w0_2;
+      \$1045  = mac_wmux_s2_w0_2;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1038  = \mac_wmux3_s0$673 ;
+    \$1046  = \mac_wmux3_s0$673 ;
     if (stall_adv3) begin
-      \$1038  = mac_wmux_s2_w1_2;
+      \$1046  = mac_wmux_s2_w1_2;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1039  = \mac_wmux3_s0$676 ;
+    \$1047  = \mac_wmux3_s0$676 ;
     if (stall_adv3) begin
-      \$1039  = mac_wmux_s2_w2_2;
+      \$1047  = mac_wmux_s2_w2_2;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1040  = \mac_wmux3_s0$679 ;
+    \$1048  = \mac_wmux3_s0$679 ;
     if (stall_adv3) begin
-      \$1040  = mac_wmux_s2_w3_2;
+      \$1048  = mac_wmux_s2_w3_2;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1041  = \mac_wmux3_s0$689 ;
+    \$1049  = \mac_wmux3_s0$689 ;
     if (stall_adv3) begin
-      \$1041  = mac_wmux_s2_w0_3;
+      \$1049  = mac_wmux_s2_w0_3;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1042  = \mac_wmux3_s0$692 ;
+    \$1050  = \mac_wmux3_s0$692 ;
     if (stall_adv3) begin
-      \$1042  = mac_wmux_s2_w1_3;
+      \$1050  = mac_wmux_s2_w1_3;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1043  = \mac_wmux3_s0$695 ;
+    \$1051  = \mac_wmux3_s0$695 ;
     if (stall_adv3) begin
-      \$1043  = mac_wmux_s2_w2_3;
+      \$1051  = mac_wmux_s2_w2_3;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1044  = \mac_wmux3_s0$698 ;
+    \$1052  = \mac_wmux3_s0$698 ;
     if (stall_adv3) begin
-      \$1044  = mac_wmux_s2_w3_3;
+      \$1052  = mac_wmux_s2_w3_3;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1045  = \mac_wmux3_s0$708 ;
+    \$1053  = \mac_wmux3_s0$708 ;
     if (stall_adv3) begin
-      \$1045  = mac_wmux_s2_w0_4;
+      \$1053  = mac_wmux_s2_w0_4;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1046  = \mac_wmux3_s0$711 ;
+    \$1054  = \mac_wmux3_s0$711 ;
     if (stall_adv3) begin
-      \$1046  = mac_wmux_s2_w1_4;
+      \$1054  = mac_wmux_s2_w1_4;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1047  = \mac_wmux3_s0$714 ;
+    \$1055  = \mac_wmux3_s0$714 ;
     if (stall_adv3) begin
-      \$1047  = mac_wmux_s2_w2_4;
+      \$1055  = mac_wmux_s2_w2_4;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1048  = \mac_wmux3_s0$717 ;
+    \$1056  = \mac_wmux3_s0$717 ;
     if (stall_adv3) begin
-      \$1048  = mac_wmux_s2_w3_4;
+      \$1056  = mac_wmux_s2_w3_4;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1049  = \mac_wmux3_s0$727 ;
+    \$1057  = \mac_wmux3_s0$727 ;
     if (stall_adv3) begin
-      \$1049  = mac_wmux_s2_w0_5;
+      \$1057  = mac_wmux_s2_w0_5;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1050  = \mac_wmux3_s0$730 ;
+    \$1058  = \mac_wmux3_s0$730 ;
     if (stall_adv3) begin
-      \$1050  = mac_wmux_s2_w1_5;
+      \$1058  = mac_wmux_s2_w1_5;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1051  = \mac_wmux3_s0$733 ;
+    \$1059  = \mac_wmux3_s0$733 ;
     if (stall_adv3) begin
-      \$1051  = mac_wmux_s2_w2_5;
+      \$1059  = mac_wmux_s2_w2_5;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1052  = \mac_wmux3_s0$736 ;
+    \$1060  = \mac_wmux3_s0$736 ;
     if (stall_adv3) begin
-      \$1052  = mac_wmux_s2_w3_5;
+      \$1060  = mac_wmux_s2_w3_5;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1053  = \mac_wmux3_s0$746 ;
+    \$1061  = \mac_wmux3_s0$746 ;
     if (stall_adv3) begin
-      \$1053  = mac_wmux_s2_w0_6;
+      \$1061  = mac_wmux_s2_w0_6;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1054  = \mac_wmux3_s0$749 ;
+    \$1062  = \mac_wmux3_s0$749 ;
     if (stall_adv3) begin
-      \$1054  = mac_wmux_s2_w1_6;
+      \$1062  = mac_wmux_s2_w1_6;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1055  = \mac_wmux3_s0$752 ;
+    \$1063  = \mac_wmux3_s0$752 ;
     if (stall_adv3) begin
-      \$1055  = mac_wmux_s2_w2_6;
+      \$1063  = mac_wmux_s2_w2_6;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1056  = \mac_wmux3_s0$755 ;
+    \$1064  = \mac_wmux3_s0$755 ;
     if (stall_adv3) begin
-      \$1056  = mac_wmux_s2_w3_6;
+      \$1064  = mac_wmux_s2_w3_6;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1057  = \mac_wmux3_s0$765 ;
+    \$1065  = \mac_wmux3_s0$765 ;
     if (stall_adv3) begin
-      \$1057  = mac_wmux_s2_w0_7;
+      \$1065  = mac_wmux_s2_w0_7;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1058  = \mac_wmux3_s0$768 ;
+    \$1066  = \mac_wmux3_s0$768 ;
     if (stall_adv3) begin
-      \$1058  = mac_wmux_s2_w1_7;
+      \$1066  = mac_wmux_s2_w1_7;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1059  = \mac_wmux3_s0$771 ;
+    \$1067  = \mac_wmux3_s0$771 ;
     if (stall_adv3) begin
-      \$1059  = mac_wmux_s2_w2_7;
+      \$1067  = mac_wmux_s2_w2_7;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1060  = \mac_wmux3_s0$774 ;
+    \$1068  = \mac_wmux3_s0$774 ;
     if (stall_adv3) begin
-      \$1060  = mac_wmux_s2_w3_7;
+      \$1068  = mac_wmux_s2_w3_7;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1061  = \mac_wmux3_s0$633 ;
+    \$1069  = \mac_wmux3_s0$633 ;
     if (stall_adv3) begin
-      \$1061  = mac_wmux_s2_w0_8;
+      \$1069  = mac_wmux_s2_w0_8;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1062  = \mac_wmux3_s0$636 ;
+    \$1070  = \mac_wmux3_s0$636 ;
     if (stall_adv3) begin
-      \$1062  = mac_wmux_s2_w1_8;
+      \$1070  = mac_wmux_s2_w1_8;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1063  = \mac_wmux3_s0$639 ;
+    \$1071  = \mac_wmux3_s0$639 ;
     if (stall_adv3) begin
-      \$1063  = mac_wmux_s2_w2_8;
+      \$1071  = mac_wmux_s2_w2_8;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1064  = \mac_wmux3_s0$642 ;
+    \$1072  = \mac_wmux3_s0$642 ;
     if (stall_adv3) begin
-      \$1064  = mac_wmux_s2_w3_8;
+      \$1072  = mac_wmux_s2_w3_8;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1065  = \mac_wmux3_s0$652 ;
+    \$1073  = \mac_wmux3_s0$652 ;
     if (stall_adv3) begin
-      \$1065  = mac_wmux_s2_w0_9;
+      \$1073  = mac_wmux_s2_w0_9;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1066  = \mac_wmux3_s0$655 ;
+    \$1074  = \mac_wmux3_s0$655 ;
     if (stall_adv3) begin
-      \$1066  = mac_wmux_s2_w1_9;
+      \$1074  = mac_wmux_s2_w1_9;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1067  = \mac_wmux3_s0$658 ;
+    \$1075  = \mac_wmux3_s0$658 ;
     if (stall_adv3) begin
-      \$1067  = mac_wmux_s2_w2_9;
+      \$1075  = mac_wmux_s2_w2_9;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1068  = \mac_wmux3_s0$661 ;
+    \$1076  = \mac_wmux3_s0$661 ;
     if (stall_adv3) begin
-      \$1068  = mac_wmux_s2_w3_9;
+      \$1076  = mac_wmux_s2_w3_9;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1069  = \mac_wmux3_s0$671 ;
+    \$1077  = \mac_wmux3_s0$671 ;
     if (stall_adv3) begin
-      \$1069  = mac_wmux_s2_w0_10;
+      \$1077  = mac_wmux_s2_w0_10;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1070  = \mac_wmux3_s0$674 ;
+    \$1078  = \mac_wmux3_s0$674 ;
     if (stall_adv3) begin
-      \$1070  = mac_wmux_s2_w1_10;
+      \$1078  = mac_wmux_s2_w1_10;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1071  = \mac_wmux3_s0$677 ;
+    \$1079  = \mac_wmux3_s0$677 ;
     if (stall_adv3) begin
-      \$1071  = mac_wmux_s2_w2_10;
+      \$1079  = mac_wmux_s2_w2_10;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1072  = \mac_wmux3_s0$680 ;
+    \$1080  = \mac_wmux3_s0$680 ;
     if (stall_adv3) begin
-      \$1072  = mac_wmux_s2_w3_10;
+      \$1080  = mac_wmux_s2_w3_10;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1073  = \mac_wmux3_s0$690 ;
+    \$1081  = \mac_wmux3_s0$690 ;
     if (stall_adv3) begin
-      \$1073  = mac_wmux_s2_w0_11;
+      \$1081  = mac_wmux_s2_w0_11;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1074  = \mac_wmux3_s0$693 ;
+    \$1082  = \mac_wmux3_s0$693 ;
     if (stall_adv3) begin
-      \$1074  = mac_wmux_s2_w1_11;
+      \$1082  = mac_wmux_s2_w1_11;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1075  = \mac_wmux3_s0$696 ;
+    \$1083  = \mac_wmux3_s0$696 ;
     if (stall_adv3) begin
-      \$1075  = mac_wmux_s2_w2_11;
+      \$1083  = mac_wmux_s2_w2_11;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1076  = \mac_wmux3_s0$699 ;
+    \$1084  = \mac_wmux3_s0$699 ;
     if (stall_adv3) begin
-      \$1076  = mac_wmux_s2_w3_11;
+      \$1084  = mac_wmux_s2_w3_11;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1077  = \mac_wmux3_s0$709 ;
+    \$1085  = \mac_wmux3_s0$709 ;
     if (stall_adv3) begin
-      \$1077  = \mac_wmux2_s0$576 ;
+      \$1085  = \mac_wmux2_s0$576 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1078  = \mac_wmux3_s0$712 ;
+    \$1086  = \mac_wmux3_s0$712 ;
     if (stall_adv3) begin
-      \$1078  = \mac_wmux2_s0$578 ;
+      \$1086  = \mac_wmux2_s0$578 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1079  = \mac_wmux3_s0$715 ;
+    \$1087  = \mac_wmux3_s0$715 ;
     if (stall_adv3) begin
-      \$1079  = \mac_wmux2_s0$580 ;
+      \$1087  = \mac_wmux2_s0$580 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1080  = \mac_wmux3_s0$718 ;
+    \$1088  = \mac_wmux3_s0$718 ;
     if (stall_adv3) begin
-      \$1080  = \mac_wmux2_s0$582 ;
+      \$1088  = \mac_wmux2_s0$582 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1081  = \mac_wmux3_s0$728 ;
+    \$1089  = \mac_wmux3_s0$728 ;
     if (stall_adv3) begin
-      \$1081  = \mac_wmux2_s0$589 ;
+      \$1089  = \mac_wmux2_s0$589 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1082  = \mac_wmux3_s0$731 ;
+    \$1090  = \mac_wmux3_s0$731 ;
     if (stall_adv3) begin
-      \$1082  = \mac_wmux2_s0$591 ;
+      \$1090  = \mac_wmux2_s0$591 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1083  = \mac_wmux3_s0$734 ;
+    \$1091  = \mac_wmux3_s0$734 ;
     if (stall_adv3) begin
-      \$1083  = \mac_wmux2_s0$593 ;
+      \$1091  = \mac_wmux2_s0$593 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1084  = \mac_wmux3_s0$737 ;
+    \$1092  = \mac_wmux3_s0$737 ;
     if (stall_adv3) begin
-      \$1084  = \mac_wmux2_s0$595 ;
+      \$1092  = \mac_wmux2_s0$595 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1085  = \mac_wmux3_s0$747 ;
+    \$1093  = \mac_wmux3_s0$747 ;
     if (stall_adv3) begin
-      \$1085  = \mac_wmux2_s0$602 ;
+      \$1093  = \mac_wmux2_s0$602 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1086  = \mac_wmux3_s0$750 ;
+    \$1094  = \mac_wmux3_s0$750 ;
     if (stall_adv3) begin
-      \$1086  = \mac_wmux2_s0$604 ;
+      \$1094  = \mac_wmux2_s0$604 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1087  = \mac_wmux3_s0$753 ;
+    \$1095  = \mac_wmux3_s0$753 ;
     if (stall_adv3) begin
-      \$1087  = \mac_wmux2_s0$606 ;
+      \$1095  = \mac_wmux2_s0$606 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1088  = \mac_wmux3_s0$756 ;
+    \$1096  = \mac_wmux3_s0$756 ;
     if (stall_adv3) begin
-      \$1088  = \mac_wmux2_s0$608 ;
+      \$1096  = \mac_wmux2_s0$608 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1089  = \mac_wmux3_s0$766 ;
+    \$1097  = \mac_wmux3_s0$766 ;
     if (stall_adv3) begin
-      \$1089  = \mac_wmux2_s0$615 ;
+      \$1097  = \mac_wmux2_s0$615 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1090  = \mac_wmux3_s0$769 ;
+    \$1098  = \mac_wmux3_s0$769 ;
     if (stall_adv3) begin
-      \$1090  = \mac_wmux2_s0$617 ;
+      \$1098  = \mac_wmux2_s0$617 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1091  = \mac_wmux3_s0$772 ;
+    \$1099  = \mac_wmux3_s0$772 ;
     if (stall_adv3) begin
-      \$1091  = \mac_wmux2_s0$619 ;
+      \$1099  = \mac_wmux2_s0$619 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1092  = \mac_wmux3_s0$775 ;
+    \$1100  = \mac_wmux3_s0$775 ;
     if (stall_adv3) begin
-      \$1092  = \mac_wmux2_s0$621 ;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1093  = \mac_wmux3_s0$939 ;
-    if (stall_adv3) begin
-      \$1093  = \mac_wmux2_s0$929 ;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1094  = \mac_wmux3_s0$940 ;
-    if (stall_adv3) begin
-      \$1094  = \mac_wmux2_s0$930 ;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1095  = \mac_wmux3_s0$941 ;
-    if (stall_adv3) begin
-      \$1095  = \mac_wmux2_s0$931 ;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1096  = \mac_wmux3_s0$942 ;
-    if (stall_adv3) begin
-      \$1096  = \mac_wmux2_s0$932 ;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1097  = \mac_wmux3_s0$943 ;
-    if (stall_adv3) begin
-      \$1097  = \mac_wmux2_s0$933 ;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1098  = \mac_wmux3_s0$944 ;
-    if (stall_adv3) begin
-      \$1098  = \mac_wmux2_s0$934 ;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1099  = \mac_wmux3_s0$945 ;
-    if (stall_adv3) begin
-      \$1099  = \mac_wmux2_s0$935 ;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1100  = \mac_wmux3_s0$946 ;
-    if (stall_adv3) begin
-      \$1100  = \mac_wmux2_s0$936 ;
+      \$1100  = \mac_wmux2_s0$621 ;
     end
   end
   always @* begin
@@ -7724,607 +7708,598 @@ module nm_spmac_8_16_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload,
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1102  = mac_wmux3_valid_s0;
+    \$1102  = \mac_wmux3_s0$948 ;
     if (stall_adv3) begin
-      \$1102  = mac_wmux2_valid_s0;
+      \$1102  = \mac_wmux2_s0$938 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1103  = \mac_wmux3_s0$949 ;
+    if (stall_adv3) begin
+      \$1103  = \mac_wmux2_s0$939 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1104  = \mac_wmux3_s0$950 ;
+    if (stall_adv3) begin
+      \$1104  = \mac_wmux2_s0$940 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1105  = \mac_wmux3_s0$951 ;
+    if (stall_adv3) begin
+      \$1105  = \mac_wmux2_s0$941 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1106  = \mac_wmux3_s0$952 ;
+    if (stall_adv3) begin
+      \$1106  = \mac_wmux2_s0$942 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1107  = \mac_wmux3_s0$953 ;
+    if (stall_adv3) begin
+      \$1107  = \mac_wmux2_s0$943 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1108  = \mac_wmux3_s0$954 ;
+    if (stall_adv3) begin
+      \$1108  = \mac_wmux2_s0$944 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1109  = \mac_wmux3_s0$955 ;
+    if (stall_adv3) begin
+      \$1109  = \mac_wmux2_s0$945 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1110  = mac_wmux3_valid_s0;
+    if (stall_adv3) begin
+      \$1110  = mac_wmux2_valid_s0;
     end
     if (rst) begin
-      \$1102  = 1'h0;
+      \$1110  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1103  = mac_pre_s0;
+    \$1111  = mac_pre_a0_g0;
     if (stall_adv4) begin
-      \$1103  = \mac_wmux3_s0$939 ;
+      \$1111  = \mac_wmux3_s0$947 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1104  = \mac_pre_s0$950 ;
-    if (stall_adv4) begin
-      \$1104  = \mac_wmux3_s0$940 ;
+    \$1112  = mac_pre_a1_g1;
+    if (stall_adv5) begin
+      \$1112  = \mac_wmux3_s0$948 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1105  = \mac_pre_s0$951 ;
-    if (stall_adv4) begin
-      \$1105  = \mac_wmux3_s0$941 ;
+    \$1113  = mac_pre_a2_g2;
+    if (stall_adv6) begin
+      \$1113  = \mac_wmux3_s0$949 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1106  = \mac_pre_s0$952 ;
-    if (stall_adv4) begin
-      \$1106  = \mac_wmux3_s0$942 ;
+    \$1114  = mac_pre_a3_g3;
+    if (stall_adv7) begin
+      \$1114  = \mac_wmux3_s0$950 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1107  = \mac_pre_s0$953 ;
-    if (stall_adv4) begin
-      \$1107  = \mac_wmux3_s0$943 ;
+    \$1115  = mac_pre_a4_g4;
+    if (stall_adv8) begin
+      \$1115  = \mac_wmux3_s0$951 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1108  = \mac_pre_s0$954 ;
-    if (stall_adv4) begin
-      \$1108  = \mac_wmux3_s0$944 ;
+    \$1116  = mac_pre_a5_g5;
+    if (stall_adv9) begin
+      \$1116  = \mac_wmux3_s0$952 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1109  = \mac_pre_s0$955 ;
-    if (stall_adv4) begin
-      \$1109  = \mac_wmux3_s0$945 ;
+    \$1117  = mac_pre_a6_g6;
+    if (stall_adv10) begin
+      \$1117  = \mac_wmux3_s0$953 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1110  = \mac_pre_s0$956 ;
-    if (stall_adv4) begin
-      \$1110  = \mac_wmux3_s0$946 ;
+    \$1118  = mac_pre_a7_g7;
+    if (stall_adv11) begin
+      \$1118  = \mac_wmux3_s0$954 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1111  = \mac_pre_s0$957 ;
-    if (stall_adv4) begin
-      \$1111  = mac_wmux_s3_w0_0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1112  = \mac_pre_s0$958 ;
-    if (stall_adv4) begin
-      \$1112  = mac_wmux_s3_w0_1;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1113  = \mac_pre_s0$959 ;
-    if (stall_adv4) begin
-      \$1113  = mac_wmux_s3_w0_2;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1114  = \mac_pre_s0$960 ;
-    if (stall_adv4) begin
-      \$1114  = mac_wmux_s3_w0_3;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1115  = \mac_pre_s0$961 ;
-    if (stall_adv4) begin
-      \$1115  = mac_wmux_s3_w0_4;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1116  = \mac_pre_s0$962 ;
-    if (stall_adv4) begin
-      \$1116  = mac_wmux_s3_w0_5;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1117  = \mac_pre_s0$963 ;
-    if (stall_adv4) begin
-      \$1117  = mac_wmux_s3_w0_6;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1118  = \mac_pre_s0$964 ;
-    if (stall_adv4) begin
-      \$1118  = mac_wmux_s3_w0_7;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1119  = \mac_pre_s0$965 ;
-    if (stall_adv4) begin
-      \$1119  = mac_wmux_s3_w1_0;
+    \$1119  = mac_pre_s0;
+    if (stall_adv12) begin
+      \$1119  = mac_wmux_s3_w0_0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     \$1120  = \mac_pre_s0$966 ;
-    if (stall_adv4) begin
-      \$1120  = mac_wmux_s3_w1_1;
+    if (stall_adv12) begin
+      \$1120  = mac_wmux_s3_w0_1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     \$1121  = \mac_pre_s0$967 ;
-    if (stall_adv4) begin
-      \$1121  = mac_wmux_s3_w1_2;
+    if (stall_adv12) begin
+      \$1121  = mac_wmux_s3_w0_2;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     \$1122  = \mac_pre_s0$968 ;
-    if (stall_adv4) begin
-      \$1122  = mac_wmux_s3_w1_3;
+    if (stall_adv12) begin
+      \$1122  = mac_wmux_s3_w0_3;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     \$1123  = \mac_pre_s0$969 ;
-    if (stall_adv4) begin
-      \$1123  = mac_wmux_s3_w1_4;
+    if (stall_adv12) begin
+      \$1123  = mac_wmux_s3_w0_4;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     \$1124  = \mac_pre_s0$970 ;
-    if (stall_adv4) begin
-      \$1124  = mac_wmux_s3_w1_5;
+    if (stall_adv12) begin
+      \$1124  = mac_wmux_s3_w0_5;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     \$1125  = \mac_pre_s0$971 ;
-    if (stall_adv4) begin
-      \$1125  = mac_wmux_s3_w1_6;
+    if (stall_adv12) begin
+      \$1125  = mac_wmux_s3_w0_6;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     \$1126  = \mac_pre_s0$972 ;
-    if (stall_adv4) begin
-      \$1126  = mac_wmux_s3_w1_7;
+    if (stall_adv12) begin
+      \$1126  = mac_wmux_s3_w0_7;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     \$1127  = \mac_pre_s0$973 ;
-    if (stall_adv4) begin
-      \$1127  = mac_wmux_s3_w2_0;
+    if (stall_adv12) begin
+      \$1127  = mac_wmux_s3_w1_0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     \$1128  = \mac_pre_s0$974 ;
-    if (stall_adv4) begin
-      \$1128  = mac_wmux_s3_w2_1;
+    if (stall_adv12) begin
+      \$1128  = mac_wmux_s3_w1_1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     \$1129  = \mac_pre_s0$975 ;
-    if (stall_adv4) begin
-      \$1129  = mac_wmux_s3_w2_2;
+    if (stall_adv12) begin
+      \$1129  = mac_wmux_s3_w1_2;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     \$1130  = \mac_pre_s0$976 ;
-    if (stall_adv4) begin
-      \$1130  = mac_wmux_s3_w2_3;
+    if (stall_adv12) begin
+      \$1130  = mac_wmux_s3_w1_3;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     \$1131  = \mac_pre_s0$977 ;
-    if (stall_adv4) begin
-      \$1131  = mac_wmux_s3_w2_4;
+    if (stall_adv12) begin
+      \$1131  = mac_wmux_s3_w1_4;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     \$1132  = \mac_pre_s0$978 ;
-    if (stall_adv4) begin
-      \$1132  = mac_wmux_s3_w2_5;
+    if (stall_adv12) begin
+      \$1132  = mac_wmux_s3_w1_5;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     \$1133  = \mac_pre_s0$979 ;
-    if (stall_adv4) begin
-      \$1133  = mac_wmux_s3_w2_6;
+    if (stall_adv12) begin
+      \$1133  = mac_wmux_s3_w1_6;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     \$1134  = \mac_pre_s0$980 ;
-    if (stall_adv4) begin
-      \$1134  = mac_wmux_s3_w2_7;
+    if (stall_adv12) begin
+      \$1134  = mac_wmux_s3_w1_7;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     \$1135  = \mac_pre_s0$981 ;
-    if (stall_adv4) begin
-      \$1135  = mac_wmux_s3_w3_0;
+    if (stall_adv12) begin
+      \$1135  = mac_wmux_s3_w2_0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     \$1136  = \mac_pre_s0$982 ;
-    if (stall_adv4) begin
-      \$1136  = mac_wmux_s3_w3_1;
+    if (stall_adv12) begin
+      \$1136  = mac_wmux_s3_w2_1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     \$1137  = \mac_pre_s0$983 ;
-    if (stall_adv4) begin
-      \$1137  = mac_wmux_s3_w3_2;
+    if (stall_adv12) begin
+      \$1137  = mac_wmux_s3_w2_2;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     \$1138  = \mac_pre_s0$984 ;
-    if (stall_adv4) begin
-      \$1138  = mac_wmux_s3_w3_3;
+    if (stall_adv12) begin
+      \$1138  = mac_wmux_s3_w2_3;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     \$1139  = \mac_pre_s0$985 ;
-    if (stall_adv4) begin
-      \$1139  = mac_wmux_s3_w3_4;
+    if (stall_adv12) begin
+      \$1139  = mac_wmux_s3_w2_4;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     \$1140  = \mac_pre_s0$986 ;
-    if (stall_adv4) begin
-      \$1140  = mac_wmux_s3_w3_5;
+    if (stall_adv12) begin
+      \$1140  = mac_wmux_s3_w2_5;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     \$1141  = \mac_pre_s0$987 ;
-    if (stall_adv4) begin
-      \$1141  = mac_wmux_s3_w3_6;
+    if (stall_adv12) begin
+      \$1141  = mac_wmux_s3_w2_6;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     \$1142  = \mac_pre_s0$988 ;
-    if (stall_adv4) begin
-      \$1142  = mac_wmux_s3_w3_7;
+    if (stall_adv12) begin
+      \$1142  = mac_wmux_s3_w2_7;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     \$1143  = \mac_pre_s0$989 ;
+    if (stall_adv12) begin
+      \$1143  = mac_wmux_s3_w3_0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1144  = \mac_pre_s0$990 ;
+    if (stall_adv12) begin
+      \$1144  = mac_wmux_s3_w3_1;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1145  = \mac_pre_s0$991 ;
+    if (stall_adv12) begin
+      \$1145  = mac_wmux_s3_w3_2;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1146  = \mac_pre_s0$992 ;
+    if (stall_adv12) begin
+      \$1146  = mac_wmux_s3_w3_3;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1147  = \mac_pre_s0$993 ;
+    if (stall_adv12) begin
+      \$1147  = mac_wmux_s3_w3_4;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1148  = \mac_pre_s0$994 ;
+    if (stall_adv12) begin
+      \$1148  = mac_wmux_s3_w3_5;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1149  = \mac_pre_s0$995 ;
+    if (stall_adv12) begin
+      \$1149  = mac_wmux_s3_w3_6;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1150  = \mac_pre_s0$996 ;
+    if (stall_adv12) begin
+      \$1150  = mac_wmux_s3_w3_7;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1151  = \mac_pre_s0$997 ;
+    if (stall_adv12) begin
+      \$1151  = \mac_wmux3_s0$955 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1152  = mac_pre_valid_s0;
+    if (stall_adv12) begin
+      \$1152  = mac_wmux3_valid_s0;
+    end
+    if (rst) begin
+      \$1152  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1153  = mac_dspin_s0;
     if (stall_adv4) begin
-      \$1143  = \mac_wmux3_s0$947 ;
+      \$1153  = \mac_pre_s0$997 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1144  = mac_pre_valid_s0;
+    \$1154  = mac_dspin_valid_s0;
     if (stall_adv4) begin
-      \$1144  = mac_wmux3_valid_s0;
+      \$1154  = mac_pre_valid_s0;
     end
     if (rst) begin
-      \$1144  = 1'h0;
+      \$1154  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1145  = mac_dspin_s0;
-    if (stall_adv5) begin
-      \$1145  = \mac_pre_s0$989 ;
+    \$1155  = mac_dspout_s0;
+    if (stall_adv4) begin
+      \$1155  = mac_dspin_s0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1146  = mac_dspin_valid_s0;
-    if (stall_adv5) begin
-      \$1146  = mac_pre_valid_s0;
+    \$1156  = mac_dspout_valid_s0;
+    if (stall_adv4) begin
+      \$1156  = mac_dspin_valid_s0;
     end
     if (rst) begin
-      \$1146  = 1'h0;
+      \$1156  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1147  = mac_dspout_s0;
-    if (stall_adv5) begin
-      \$1147  = mac_dspin_s0;
+    \$1157  = mac_add0_s0;
+    if (stall_adv13) begin
+      \$1157  = mac0_sum0_p0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1148  = mac_dspout_valid_s0;
-    if (stall_adv5) begin
-      \$1148  = mac_dspin_valid_s0;
+    \$1158  = \mac_add0_s0$846 ;
+    if (stall_adv13) begin
+      \$1158  = mac0_sum0_p1;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1159  = \mac_add0_s0$848 ;
+    if (stall_adv13) begin
+      \$1159  = mac0_sum0_p2;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1160  = \mac_add0_s0$849 ;
+    if (stall_adv13) begin
+      \$1160  = mac0_sum0_p3;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1161  = \mac_add0_s0$851 ;
+    if (stall_adv13) begin
+      \$1161  = mac1_sum0_p0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1162  = \mac_add0_s0$852 ;
+    if (stall_adv13) begin
+      \$1162  = mac1_sum0_p1;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1163  = \mac_add0_s0$854 ;
+    if (stall_adv13) begin
+      \$1163  = mac1_sum0_p2;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1164  = \mac_add0_s0$855 ;
+    if (stall_adv13) begin
+      \$1164  = mac1_sum0_p3;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1165  = \mac_add0_s0$857 ;
+    if (stall_adv13) begin
+      \$1165  = mac2_sum0_p0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1166  = \mac_add0_s0$858 ;
+    if (stall_adv13) begin
+      \$1166  = mac2_sum0_p1;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1167  = \mac_add0_s0$860 ;
+    if (stall_adv13) begin
+      \$1167  = mac2_sum0_p2;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1168  = \mac_add0_s0$861 ;
+    if (stall_adv13) begin
+      \$1168  = mac2_sum0_p3;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1169  = \mac_add0_s0$863 ;
+    if (stall_adv13) begin
+      \$1169  = mac3_sum0_p0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1170  = \mac_add0_s0$864 ;
+    if (stall_adv13) begin
+      \$1170  = mac3_sum0_p1;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1171  = \mac_add0_s0$866 ;
+    if (stall_adv13) begin
+      \$1171  = mac3_sum0_p2;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1172  = \mac_add0_s0$867 ;
+    if (stall_adv13) begin
+      \$1172  = mac3_sum0_p3;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1173  = \mac_add0_s0$1003 ;
+    if (stall_adv13) begin
+      \$1173  = mac_dspout_s0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1174  = mac_add0_valid_s0;
+    if (stall_adv13) begin
+      \$1174  = mac_dspout_valid_s0;
     end
     if (rst) begin
-      \$1148  = 1'h0;
+      \$1174  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1149  = mac_add0_s0;
-    if (stall_adv9) begin
-      \$1149  = mac0_sum0_p0;
+    \$1175  = mac_add1_s0;
+    if (stall_adv14) begin
+      \$1175  = mac0_sum1_p0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1150  = \mac_add0_s0$838 ;
-    if (stall_adv9) begin
-      \$1150  = mac0_sum0_p1;
+    \$1176  = \mac_add1_s0$872 ;
+    if (stall_adv14) begin
+      \$1176  = mac0_sum1_p1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1151  = \mac_add0_s0$840 ;
-    if (stall_adv9) begin
-      \$1151  = mac0_sum0_p2;
+    \$1177  = \mac_add1_s0$874 ;
+    if (stall_adv14) begin
+      \$1177  = mac1_sum1_p0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1152  = \mac_add0_s0$841 ;
-    if (stall_adv9) begin
-      \$1152  = mac0_sum0_p3;
+    \$1178  = \mac_add1_s0$875 ;
+    if (stall_adv14) begin
+      \$1178  = mac1_sum1_p1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1153  = \mac_add0_s0$843 ;
-    if (stall_adv9) begin
-      \$1153  = mac1_sum0_p0;
+    \$1179  = \mac_add1_s0$877 ;
+    if (stall_adv14) begin
+      \$1179  = mac2_sum1_p0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1154  = \mac_add0_s0$844 ;
-    if (stall_adv9) begin
-      \$1154  = mac1_sum0_p1;
+    \$1180  = \mac_add1_s0$878 ;
+    if (stall_adv14) begin
+      \$1180  = mac2_sum1_p1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1155  = \mac_add0_s0$846 ;
-    if (stall_adv9) begin
-      \$1155  = mac1_sum0_p2;
+    \$1181  = \mac_add1_s0$880 ;
+    if (stall_adv14) begin
+      \$1181  = mac3_sum1_p0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1156  = \mac_add0_s0$847 ;
-    if (stall_adv9) begin
-      \$1156  = mac1_sum0_p3;
+    \$1182  = \mac_add1_s0$881 ;
+    if (stall_adv14) begin
+      \$1182  = mac3_sum1_p1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1157  = \mac_add0_s0$849 ;
-    if (stall_adv9) begin
-      \$1157  = mac2_sum0_p0;
+    \$1183  = \mac_add1_s0$1005 ;
+    if (stall_adv14) begin
+      \$1183  = \mac_add0_s0$1003 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1158  = \mac_add0_s0$850 ;
-    if (stall_adv9) begin
-      \$1158  = mac2_sum0_p1;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1159  = \mac_add0_s0$852 ;
-    if (stall_adv9) begin
-      \$1159  = mac2_sum0_p2;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1160  = \mac_add0_s0$853 ;
-    if (stall_adv9) begin
-      \$1160  = mac2_sum0_p3;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1161  = \mac_add0_s0$855 ;
-    if (stall_adv9) begin
-      \$1161  = mac3_sum0_p0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1162  = \mac_add0_s0$856 ;
-    if (stall_adv9) begin
-      \$1162  = mac3_sum0_p1;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1163  = \mac_add0_s0$858 ;
-    if (stall_adv9) begin
-      \$1163  = mac3_sum0_p2;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1164  = \mac_add0_s0$859 ;
-    if (stall_adv9) begin
-      \$1164  = mac3_sum0_p3;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1165  = \mac_add0_s0$995 ;
-    if (stall_adv9) begin
-      \$1165  = mac_dspout_s0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1166  = mac_add0_valid_s0;
-    if (stall_adv9) begin
-      \$1166  = mac_dspout_valid_s0;
-    end
-    if (rst) begin
-      \$1166  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1167  = mac_add1_s0;
-    if (stall_adv10) begin
-      \$1167  = mac0_sum1_p0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1168  = \mac_add1_s0$864 ;
-    if (stall_adv10) begin
-      \$1168  = mac0_sum1_p1;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1169  = \mac_add1_s0$866 ;
-    if (stall_adv10) begin
-      \$1169  = mac1_sum1_p0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1170  = \mac_add1_s0$867 ;
-    if (stall_adv10) begin
-      \$1170  = mac1_sum1_p1;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1171  = \mac_add1_s0$869 ;
-    if (stall_adv10) begin
-      \$1171  = mac2_sum1_p0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1172  = \mac_add1_s0$870 ;
-    if (stall_adv10) begin
-      \$1172  = mac2_sum1_p1;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1173  = \mac_add1_s0$872 ;
-    if (stall_adv10) begin
-      \$1173  = mac3_sum1_p0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1174  = \mac_add1_s0$873 ;
-    if (stall_adv10) begin
-      \$1174  = mac3_sum1_p1;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1175  = \mac_add1_s0$997 ;
-    if (stall_adv10) begin
-      \$1175  = \mac_add0_s0$995 ;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1176  = mac_add1_valid_s0;
-    if (stall_adv10) begin
-      \$1176  = mac_add0_valid_s0;
-    end
-    if (rst) begin
-      \$1176  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1177  = mac_add2_s0;
-    if (stall_adv11) begin
-      \$1177  = mac0_sum2_p0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1178  = \mac_add2_s0$897 ;
-    if (stall_adv11) begin
-      \$1178  = mac1_sum2_p0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1179  = \mac_add2_s0$900 ;
-    if (stall_adv11) begin
-      \$1179  = mac2_sum2_p0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1180  = \mac_add2_s0$903 ;
-    if (stall_adv11) begin
-      \$1180  = mac3_sum2_p0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1181  = \mac_add2_s0$999 ;
-    if (stall_adv11) begin
-      \$1181  = \mac_add1_s0$997 ;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1182  = mac_add2_valid_s0;
-    if (stall_adv11) begin
-      \$1182  = mac_add1_valid_s0;
-    end
-    if (rst) begin
-      \$1182  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1183  = o__valid;
-    if (i__ready) begin
-      \$1183  = \$650 ;
-    end
-    if (rst) begin
-      \$1183  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1184  = stall_adv0_valid;
-    if (stall_adv0) begin
-      \$1184  = \$651 ;
+    \$1184  = mac_add1_valid_s0;
+    if (stall_adv14) begin
+      \$1184  = mac_add0_valid_s0;
     end
     if (rst) begin
       \$1184  = 1'h0;
@@ -8332,59 +8307,44 @@ module nm_spmac_8_16_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload,
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1185  = stall_adv1_valid;
-    if (stall_adv1) begin
-      \$1185  = \$652 ;
-    end
-    if (rst) begin
-      \$1185  = 1'h0;
+    \$1185  = mac_add2_s0;
+    if (stall_adv15) begin
+      \$1185  = mac0_sum2_p0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1186  = stall_adv2_valid;
-    if (stall_adv2) begin
-      \$1186  = \$653 ;
-    end
-    if (rst) begin
-      \$1186  = 1'h0;
+    \$1186  = \mac_add2_s0$905 ;
+    if (stall_adv15) begin
+      \$1186  = mac1_sum2_p0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1187  = stall_adv3_valid;
-    if (stall_adv3) begin
-      \$1187  = \$654 ;
-    end
-    if (rst) begin
-      \$1187  = 1'h0;
+    \$1187  = \mac_add2_s0$908 ;
+    if (stall_adv15) begin
+      \$1187  = mac2_sum2_p0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1188  = stall_adv4_valid;
-    if (stall_adv4) begin
-      \$1188  = \$655 ;
-    end
-    if (rst) begin
-      \$1188  = 1'h0;
+    \$1188  = \mac_add2_s0$911 ;
+    if (stall_adv15) begin
+      \$1188  = mac3_sum2_p0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1189  = stall_adv5_valid;
-    if (stall_adv5) begin
-      \$1189  = \$656 ;
-    end
-    if (rst) begin
-      \$1189  = 1'h0;
+    \$1189  = \mac_add2_s0$1007 ;
+    if (stall_adv15) begin
+      \$1189  = \mac_add1_s0$1005 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1190  = stall_adv6_valid;
-    if (stall_adv6) begin
-      \$1190  = \$657 ;
+    \$1190  = mac_add2_valid_s0;
+    if (stall_adv15) begin
+      \$1190  = mac_add1_valid_s0;
     end
     if (rst) begin
       \$1190  = 1'h0;
@@ -8392,9 +8352,9 @@ module nm_spmac_8_16_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload,
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1191  = stall_adv7_valid;
-    if (stall_adv7) begin
-      \$1191  = \$658 ;
+    \$1191  = o__valid;
+    if (i__ready) begin
+      \$1191  = \$654 ;
     end
     if (rst) begin
       \$1191  = 1'h0;
@@ -8402,9 +8362,9 @@ module nm_spmac_8_16_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload,
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1192  = stall_adv8_valid;
-    if (stall_adv8) begin
-      \$1192  = \$659 ;
+    \$1192  = stall_adv0_valid;
+    if (stall_adv0) begin
+      \$1192  = \$655 ;
     end
     if (rst) begin
       \$1192  = 1'h0;
@@ -8412,9 +8372,9 @@ module nm_spmac_8_16_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload,
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1193  = stall_adv9_valid;
-    if (stall_adv9) begin
-      \$1193  = \$660 ;
+    \$1193  = stall_adv1_valid;
+    if (stall_adv1) begin
+      \$1193  = \$656 ;
     end
     if (rst) begin
       \$1193  = 1'h0;
@@ -8422,9 +8382,9 @@ module nm_spmac_8_16_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload,
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1194  = stall_adv10_valid;
-    if (stall_adv10) begin
-      \$1194  = \$661 ;
+    \$1194  = stall_adv2_valid;
+    if (stall_adv2) begin
+      \$1194  = \$657 ;
     end
     if (rst) begin
       \$1194  = 1'h0;
@@ -8432,9 +8392,9 @@ module nm_spmac_8_16_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload,
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1195  = stall_adv11_valid;
-    if (stall_adv11) begin
-      \$1195  = \$662 ;
+    \$1195  = stall_adv3_valid;
+    if (stall_adv3) begin
+      \$1195  = \$658 ;
     end
     if (rst) begin
       \$1195  = 1'h0;
@@ -8442,9 +8402,9 @@ module nm_spmac_8_16_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload,
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1196  = stall_adv12_valid;
-    if (stall_adv12) begin
-      \$1196  = \$663 ;
+    \$1196  = stall_adv4_valid;
+    if (stall_adv4) begin
+      \$1196  = \$659 ;
     end
     if (rst) begin
       \$1196  = 1'h0;
@@ -8452,9 +8412,9 @@ module nm_spmac_8_16_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload,
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1197  = stall_adv13_valid;
-    if (stall_adv13) begin
-      \$1197  = \$664 ;
+    \$1197  = stall_adv5_valid;
+    if (stall_adv5) begin
+      \$1197  = \$660 ;
     end
     if (rst) begin
       \$1197  = 1'h0;
@@ -8462,9 +8422,9 @@ module nm_spmac_8_16_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload,
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1198  = stall_adv14_valid;
-    if (stall_adv14) begin
-      \$1198  = \$665 ;
+    \$1198  = stall_adv6_valid;
+    if (stall_adv6) begin
+      \$1198  = \$661 ;
     end
     if (rst) begin
       \$1198  = 1'h0;
@@ -8472,9 +8432,9 @@ module nm_spmac_8_16_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload,
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1199  = stall_adv15_valid;
-    if (stall_adv15) begin
-      \$1199  = \$666 ;
+    \$1199  = stall_adv7_valid;
+    if (stall_adv7) begin
+      \$1199  = \$662 ;
     end
     if (rst) begin
       \$1199  = 1'h0;
@@ -8482,9 +8442,9 @@ module nm_spmac_8_16_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload,
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1200  = stall_adv16_valid;
-    if (stall_adv16) begin
-      \$1200  = \$667 ;
+    \$1200  = stall_adv8_valid;
+    if (stall_adv8) begin
+      \$1200  = \$663 ;
     end
     if (rst) begin
       \$1200  = 1'h0;
@@ -8492,9 +8452,9 @@ module nm_spmac_8_16_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload,
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1201  = stall_adv17_valid;
-    if (stall_adv17) begin
-      \$1201  = \$668 ;
+    \$1201  = stall_adv9_valid;
+    if (stall_adv9) begin
+      \$1201  = \$664 ;
     end
     if (rst) begin
       \$1201  = 1'h0;
@@ -8502,9 +8462,9 @@ module nm_spmac_8_16_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload,
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1202  = stall_adv18_valid;
-    if (stall_adv18) begin
-      \$1202  = \$669 ;
+    \$1202  = stall_adv10_valid;
+    if (stall_adv10) begin
+      \$1202  = \$665 ;
     end
     if (rst) begin
       \$1202  = 1'h0;
@@ -8512,9 +8472,9 @@ module nm_spmac_8_16_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload,
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1203  = stall_adv19_valid;
-    if (stall_adv19) begin
-      \$1203  = \$670 ;
+    \$1203  = stall_adv11_valid;
+    if (stall_adv11) begin
+      \$1203  = \$666 ;
     end
     if (rst) begin
       \$1203  = 1'h0;
@@ -8522,77 +8482,197 @@ module nm_spmac_8_16_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload,
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1204  = mac_acc0;
-    if (\$671 ) begin
-      \$1204  = \$672 ;
+    \$1204  = stall_adv12_valid;
+    if (stall_adv12) begin
+      \$1204  = \$667 ;
     end
     if (rst) begin
-      \$1204  = 32'd0;
+      \$1204  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1205  = mac_acc0_out;
+    \$1205  = stall_adv13_valid;
     if (stall_adv13) begin
-      \$1205  = \$632 [31:0];
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1206  = mac_acc1;
-    if (\$673 ) begin
-      \$1206  = \$674 ;
+      \$1205  = \$668 ;
     end
     if (rst) begin
-      \$1206  = 32'd0;
+      \$1205  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1207  = mac_acc1_out;
+    \$1206  = stall_adv14_valid;
+    if (stall_adv14) begin
+      \$1206  = \$669 ;
+    end
+    if (rst) begin
+      \$1206  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1207  = stall_adv15_valid;
     if (stall_adv15) begin
-      \$1207  = \$633 [31:0];
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1208  = mac_acc2;
-    if (\$675 ) begin
-      \$1208  = \$676 ;
+      \$1207  = \$670 ;
     end
     if (rst) begin
-      \$1208  = 32'd0;
+      \$1207  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1209  = mac_acc2_out;
+    \$1208  = stall_adv16_valid;
+    if (stall_adv16) begin
+      \$1208  = \$671 ;
+    end
+    if (rst) begin
+      \$1208  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1209  = stall_adv17_valid;
     if (stall_adv17) begin
-      \$1209  = \$634 [31:0];
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1210  = mac_acc3;
-    if (\$677 ) begin
-      \$1210  = \$678 ;
+      \$1209  = \$672 ;
     end
     if (rst) begin
-      \$1210  = 32'd0;
+      \$1209  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1211  = mac_acc3_out;
+    \$1210  = stall_adv18_valid;
+    if (stall_adv18) begin
+      \$1210  = \$673 ;
+    end
+    if (rst) begin
+      \$1210  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1211  = stall_adv19_valid;
     if (stall_adv19) begin
-      \$1211  = \$635 [31:0];
+      \$1211  = \$674 ;
+    end
+    if (rst) begin
+      \$1211  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1212  = stall_adv20_valid;
+    if (stall_adv20) begin
+      \$1212  = \$675 ;
+    end
+    if (rst) begin
+      \$1212  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1213  = stall_adv21_valid;
+    if (stall_adv21) begin
+      \$1213  = \$676 ;
+    end
+    if (rst) begin
+      \$1213  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1214  = stall_adv22_valid;
+    if (stall_adv22) begin
+      \$1214  = \$677 ;
+    end
+    if (rst) begin
+      \$1214  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1215  = stall_adv23_valid;
+    if (stall_adv23) begin
+      \$1215  = \$678 ;
+    end
+    if (rst) begin
+      \$1215  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1216  = mac_acc0;
+    if (\$679 ) begin
+      \$1216  = \$680 ;
+    end
+    if (rst) begin
+      \$1216  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1217  = mac_acc0_out;
+    if (stall_adv17) begin
+      \$1217  = \$636 [31:0];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1218  = mac_acc1;
+    if (\$681 ) begin
+      \$1218  = \$682 ;
+    end
+    if (rst) begin
+      \$1218  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1219  = mac_acc1_out;
+    if (stall_adv19) begin
+      \$1219  = \$637 [31:0];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1220  = mac_acc2;
+    if (\$683 ) begin
+      \$1220  = \$684 ;
+    end
+    if (rst) begin
+      \$1220  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1221  = mac_acc2_out;
+    if (stall_adv21) begin
+      \$1221  = \$638 [31:0];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1222  = mac_acc3;
+    if (\$685 ) begin
+      \$1222  = \$686 ;
+    end
+    if (rst) begin
+      \$1222  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1223  = mac_acc3_out;
+    if (stall_adv23) begin
+      \$1223  = \$639 [31:0];
     end
   end
   assign advance = i__ready;
-  assign mac_acc0_next = \$632 [31:0];
-  assign mac_acc1_next = \$633 [31:0];
-  assign mac_acc2_next = \$634 [31:0];
-  assign mac_acc3_next = \$635 [31:0];
+  assign mac_acc0_next = \$636 [31:0];
+  assign mac_acc1_next = \$637 [31:0];
+  assign mac_acc2_next = \$638 [31:0];
+  assign mac_acc3_next = \$639 [31:0];
   assign mac_out_valid = o__valid;
   assign \i__payload.values  = i__payload[63:0];
   assign \i__payload.values[0]  = i__payload[7:0];

@@ -578,11 +578,11 @@ def test_memory_engine_keeps_a_select_copy_per_eight_outputs() -> None:
             assert found == set(range(copies)), (k, name, found)
 
 
-def test_dsp_registered_multipliers_load_on_an_enable_copy_per_eight() -> None:
+def test_dsp_registered_multipliers_load_on_an_enable_copy_per_four() -> None:
     """Where the schedule puts operands and product in the DSP blocks, every product is an
     nmsparse_mul_reg instance, and groups of DSP_ENABLE_MULTS of them share a copy of the stall
-    enable (no enable drives every DSP block): 32 multipliers of 8:16 at K = 4 on 4 copies,
-    each driving 8, the K multipliers of one activation on the same copy (so synthesis of the
+    enable (no enable drives every DSP block): 32 multipliers of 8:16 at K = 4 on 8 copies,
+    each driving 4, the K multipliers of one activation on the same copy (so synthesis of the
     generic form keeps one operand register for them); a schedule without the DSP form
     instantiates none."""
     import re
@@ -590,8 +590,8 @@ def test_dsp_registered_multipliers_load_on_an_enable_copy_per_eight() -> None:
     from gen.emit import verilog_text
     from gen.macsched import DSP_ENABLE_MULTS, dsp_enable_copies
 
-    assert DSP_ENABLE_MULTS == 8
-    assert [dsp_enable_copies(c) for c in (1, 8, 9, 32, 128)] == [1, 1, 2, 4, 16]
+    assert DSP_ENABLE_MULTS == 4
+    assert [dsp_enable_copies(c) for c in (1, 4, 5, 32, 128)] == [1, 1, 2, 8, 32]
     cfg = SparseMACConfig(n=8, m=16, outputs=4, mac_pipeline="pre=1,mul=1,tree=1")
     text = verilog_text(cfg)
     insts = re.findall(r"nmsparse_mul_reg #\([^;]*?\)\s*(\S+)\s*\([^;]*?\.ce\(([^)]*)\)", text,
@@ -599,7 +599,7 @@ def test_dsp_registered_multipliers_load_on_an_enable_copy_per_eight() -> None:
     enables = {name: ce for name, ce in insts}
     assert len(enables) == 32
     counts = {e: list(enables.values()).count(e) for e in enables.values()}
-    assert sorted(counts.values()) == [8, 8, 8, 8], counts
+    assert sorted(counts.values()) == [4] * 8, counts
     for t in range(8):  # mac_mul<k>_<t>: the 4 outputs of activation t share one enable
         assert len({enables[f"mac_mul{k}_{t}"] for k in range(4)}) == 1, t
     plain = verilog_text(SparseMACConfig(n=8, m=16, outputs=4, mac_pipeline="pre=0,mul=1"))
@@ -684,3 +684,45 @@ def test_skid_names_and_the_engine_sweep_rule() -> None:
     assert "skid" not in DenseMACConfig(m=16).params()
     assert {(c.outputs >= SWEEP_SKID_K) == c.skid for c in SWEEP} == {True}
     assert {c.unit for c in SWEEP if c.skid} == {"linear", "dense_mac"}
+
+
+def test_registered_stall_copies_read_replicas_of_the_last_stages_valid() -> None:
+    """With the skid buffer, o.valid's input (the last stage's valid & last) is made again
+    beside every BEFORE_FANOUT stall-enable copies: each copy loads its shadow from a replica,
+    no replica feeds more than BEFORE_FANOUT copies, and every replica loads on a copy."""
+    import re
+
+    from gen.emit import verilog_text
+    from gen.pipeline import BEFORE_FANOUT
+
+    text = verilog_text(LinearConfig(n=8, m=16, outputs=4, target_mhz=150, skid=True))
+    sources = dict(re.findall(r"assign (stall_adv\d+)_valid_next = \1 \? (\S+) :", text))
+    assert len(sources) > BEFORE_FANOUT
+    assert all(re.fullmatch(r"stall_before\d+", s) for s in sources.values()), sources
+    fanout = {s: list(sources.values()).count(s) for s in sources.values()}
+    assert max(fanout.values()) <= BEFORE_FANOUT
+    assert len(fanout) == -(-len(sources) // BEFORE_FANOUT)
+    plain = verilog_text(LinearConfig(n=8, m=16, outputs=4, target_mhz=150))
+    assert "stall_before" not in plain  # without the skid buffer the copies are LUTs
+
+
+def test_sweep_points_take_the_highest_clock_their_models_reach() -> None:
+    """An engine-sweep point with weights from memory and the skid buffer is scheduled for the
+    first of SWEEP_TARGETS_MHZ its delay models reach (175 MHz for 8:16 at K = 16 and its dense
+    baseline), every other point for the last (150 MHz: in the stream, and at K = 4); an error
+    other than an unreachable target is not swallowed."""
+    from gen import config
+
+    assert config.SWEEP_TARGETS_MHZ[0] == 175.0 and config.SWEEP_TARGETS_MHZ[-1] == 150.0
+    assert config._sweep_linear(8, 16, 16, "memory", banks="lane").target_mhz == 175.0
+    assert config._sweep_dense(16, 8, "memory").target_mhz == 175.0
+    assert config._sweep_linear(8, 16, 4, "memory", banks="lane").target_mhz == 150.0
+    assert config._sweep_linear(8, 16, 16, "stream").target_mhz == 150.0
+    assert config._sweep_dense(16, 16, "stream").target_mhz == 150.0
+    assert {c.target_mhz for c in config.SWEEP
+            if getattr(c, "weights", "stream") != "memory" or c.outputs < 8} == {150.0}
+    with pytest.raises(ValueError, match="out of reach"):
+        LinearConfig(n=8, m=16, arch="rank", pipeline="auto", outputs=32, target_mhz=155.0,
+                     skid=True)
+    with pytest.raises(ValueError, match="outputs"):
+        config._sweep_linear(8, 16, 0, "stream")

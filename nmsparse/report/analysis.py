@@ -509,6 +509,8 @@ class EnginePoint:
     #: its dense baseline; ``weights`` is the label of the layout ("lane-bank memory" for an
     #: engine with banks by kept slot, DESIGN.md 3.1)
     source: str = "stream"
+    #: the clock the point was scheduled for (its sidecar's ``target_mhz``; None if none)
+    target_mhz: float | None = None
 
     @property
     def weight_banks(self) -> int:
@@ -560,6 +562,7 @@ def engine_points(records: Sequence[Mapping]) -> list[EnginePoint]:
             weights=LANE_LABEL if is_lane_banks(params)
             else str(params.get("weights", "stream")),
             source=str(params.get("weights", "stream")),
+            target_mhz=params.get("target_mhz"),
             multipliers=r.get("multipliers"),
             lut=figure(r, "post_synth", "LUT"), carry=figure(r, "post_synth", "CARRY"),
             ff=figure(r, "post_synth", "FF"), dsp=figure(r, "post_synth", "DSP"),

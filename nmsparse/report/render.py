@@ -450,11 +450,14 @@ def _eng(v: float | None, scale: float = 1.0, digits: int = 0) -> str:
 def _sweep_table(pairs: Sequence[analysis.EnginePair], lut4_per_dsp: float | None) -> Table:
     t = Table(
         "Sparse linear engine vs dense baseline across K (int8)",
-        ["N:M", "weights", "K", "LUT4 sparse / dense", "CCU2C", "DSP", "FF", "Fmax MHz",
-         "transistors", "transistor ratio", "eff. GMAC/s per 1k transistors",
+        ["N:M", "weights", "K", "LUT4 sparse / dense", "CCU2C", "DSP", "FF", "target MHz",
+         "Fmax MHz", "transistors", "transistor ratio", "eff. GMAC/s per 1k transistors",
          "eff. MACs/cycle per 1k transistors", "synth+P&R CPU s"],
         note="Pairs: nm_linear_<N>_<M>_int8_k<K> (selector included) against "
-             "dense_mac_<M>_int8_k<K>, same MAC scheduler and target clock (and, in pairs "
+             "dense_mac_<M>_int8_k<K>, same MAC scheduler and target clock (target MHz: "
+             "150, or with weights from memory and the skid buffer the highest clock from "
+             "175 MHz down to 150 in 5 MHz steps that its delay models reach; "
+             "gen.config.SWEEP_TARGETS_MHZ) (and, in pairs "
              "named ..._skid, the same output skid buffer: DESIGN.md 3); weights from "
              "memory: both read their own banks, transistors exclude the bank macros (the "
              "same bits as dense by position; with lane banks N (M-N+1) / M times them: see "
@@ -472,7 +475,8 @@ def _sweep_table(pairs: Sequence[analysis.EnginePair], lut4_per_dsp: float | Non
         t.rows.append([
             s.pattern, s.weights, _fmt(s.k), _pair(_eng(s.lut), _eng(d.lut)),
             _pair(_eng(s.carry), _eng(d.carry)), _pair(_eng(s.dsp), _eng(d.dsp)),
-            _pair(_eng(s.ff), _eng(d.ff)), _pair(_fmax_cell(s), _fmax_cell(d)),
+            _pair(_eng(s.ff), _eng(d.ff)), _pair(_eng(s.target_mhz), _eng(d.target_mhz)),
+            _pair(_fmax_cell(s), _fmax_cell(d)),
             _pair(_eng(s.transistors), _eng(d.transistors)), _fmt(q.ratio("transistors"), 2),
             _pair(_eng(e[0], 1e9, 3), _eng(e[1], 1e9, 3)),
             _pair(_eng(c[0], 1, 3), _eng(c[1], 1, 3)),

@@ -102,6 +102,11 @@ def cut_design(sc: Sidecar, work: Path) -> CutDesign:
                 en_bits.append(b)
     en_cone = net.cone([b for b in en_bits if isinstance(b, int)])
     keep |= en_cone
+    for name, c in ffs.items():
+        if name in en_cone and c["connections"].get("EN") is not None:
+            # a register with an enable of its own that computes enables: the replicas of
+            # o.valid's input beside the registered stall enables (StallCopies.close)
+            ctrl.add(name)
     for name in no_en:
         c = ffs[name]
         if name in en_cone:
