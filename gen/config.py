@@ -1174,18 +1174,24 @@ def _sweep_target(make: Callable[[float], _C], ladder: bool) -> _C:
     return make(SWEEP_TARGETS_MHZ[-1])
 
 
+def _on_ladder(weights: str, k: int) -> bool:
+    """Whether a sweep point climbs :data:`SWEEP_TARGETS_MHZ`: weights from memory and the
+    skid buffer (sparse and dense alike)."""
+    return weights == "memory" and k >= SWEEP_SKID_K
+
+
 def _sweep_linear(n: int, m: int, k: int, weights: str,
                   shift: int | str | None = None, banks: str | None = None) -> LinearConfig:
     return _sweep_target(lambda t: LinearConfig(
         n=n, m=m, fmt="int8", arch="rank", pipeline="auto", outputs=k, target_mhz=t,
         weights=weights, shift=shift, banks=banks, skid=k >= SWEEP_SKID_K),
-        weights == "memory" and k >= SWEEP_SKID_K)
+        _on_ladder(weights, k))
 
 
 def _sweep_dense(m: int, k: int, weights: str) -> DenseMACConfig:
     return _sweep_target(lambda t: DenseMACConfig(
         m=m, fmt="int8", outputs=k, target_mhz=t, weights=weights, skid=k >= SWEEP_SKID_K),
-        weights == "memory" and k >= SWEEP_SKID_K)
+        _on_ladder(weights, k))
 
 
 def _sweep() -> list[_Config]:

@@ -726,3 +726,29 @@ def test_sweep_points_take_the_highest_clock_their_models_reach() -> None:
                      skid=True)
     with pytest.raises(ValueError, match="outputs"):
         config._sweep_linear(8, 16, 0, "stream")
+
+
+def test_each_dsp_operand_register_feeds_one_enable_copys_blocks() -> None:
+    """With a fabric pre stage before the DSP blocks, an activation's last register is made
+    once per DSP enable copy: every multiplier of activation t reads a register of t, no
+    register feeds more than DSP_ENABLE_MULTS blocks, and the blocks reading one register load
+    on one copy (8:16 at K = 16: 128 multipliers on 32 copies, 4 registers per activation)."""
+    import re
+
+    from gen.emit import verilog_text
+    from gen.macsched import DSP_ENABLE_MULTS
+
+    text = verilog_text(SparseMACConfig(n=8, m=16, outputs=16,
+                                        mac_pipeline="pre=2,mul=1,tree=1"))
+    insts = re.findall(r"\) mac_mul(\d+)_(\d+) \(\s*\.a\(([^)]*)\),[^;]*?\.ce\(([^)]*)\)",
+                       text, re.S)
+    assert len(insts) == 128
+    readers: dict[str, list[tuple[int, str]]] = {}
+    for k, t, a, ce in insts:
+        reg = re.fullmatch(r"mac_pre_a(\d+)_g\d+", a)
+        assert reg is not None and reg.group(1) == t, (k, t, a)
+        readers.setdefault(a, []).append((int(k), ce))
+    assert len(readers) == 32
+    for a, rs in readers.items():
+        assert len(rs) <= DSP_ENABLE_MULTS, (a, rs)
+        assert len({ce for _, ce in rs}) == 1, (a, rs)
