@@ -23,9 +23,10 @@ columns and the kept index is its read address: no weight multiplexer at all, fo
 copies of the weights (1.5 at 2:4, 4.5 at 8:16). The weight bits read per group are the same
 N columns as with banks by position.
 
-In the stream form each group's K x M weights ride through the selector's registers as
-sideband, so each group meets its own weights at the multipliers: P x K x M x weight_width
-register bits, which grow with K like the MAC itself. From memory, no weight travels: the
+In the stream form each group's K x M weights wait beside the selector in a delay line of P
+stages (``nmsparse_delay``, :func:`gen.mac.delay_line`), so each group meets its own weights
+at the multipliers: P x K x M x weight_width register bits, which grow with K like the MAC
+itself (the primitive's ECP5 form keeps all but the last stage in LUT RAM). From memory, no weight travels: the
 kept mask enables the reads of N of the M banks, at the stage where the selector's result
 arrives, so only N weight columns are read per group. ``latency = P + MAC stages`` (plus one
 the bank read and a register on its data from memory), counted from the transfer of the
@@ -69,6 +70,7 @@ from .mac import (
     MACPipe,
     StagedSum,
     build_mac,
+    delay_line,
     group_counter,
     lane_banks,
     lane_read_addrs,
@@ -143,15 +145,22 @@ class NMLinear(StreamUnit):
                    else cfg.shift_lanes)
             data = _shift_lanes(m, data, eta, cfg.width)
             adv = copies()
-            data, weights_in, last, row_bias = register(
-                m, adv, (data, weights_in, last, row_bias), "shift_reg")
+            if cfg.weights == "stream":  # the stream weights' delay covers this stage too
+                data, last, row_bias = register(m, adv, (data, last, row_bias), "shift_reg")
+            else:
+                data, weights_in, last, row_bias = register(
+                    m, adv, (data, weights_in, last, row_bias), "shift_reg")
             shift_valid = valid_stages(m, adv, in_valid, SHIFT_STAGES, "shift_valid")[1:]
             in_valid = shift_valid[-1]
         if cfg.weights == "stream":
             m.d.comb += self.i.ready.eq(advance)
-            side = (weights_in, last, row_bias)
-            _, values, index, (weights, last, row_bias) = build_selector(
-                cfg.selector, m, advance, data, side, enable=copies)
+            _, values, index, (last, row_bias) = build_selector(
+                cfg.selector, m, advance, data, (last, row_bias), enable=copies)
+            # the group's K x M weights meet its selection at the MAC: a delay line as long
+            # as the selector (and the shift stage), a primitive whose ECP5 form keeps the
+            # stages in LUT RAM instead of K x M x weight_width flip-flops per stage
+            weights = delay_line(m, weights_in, cfg.pipeline + len(shift_valid), copies,
+                                 "sel_wdelay", primitives=uses_primitives(platform))
             valid = valid_stages(m, advance, in_valid, cfg.pipeline, "sel_valid")[-1]
             pipe = MACPipe(m, advance, valid, last, "mac", copies)
             wview = cfg.weights_layout()(weights)

@@ -54,12 +54,20 @@ from .unit import StreamUnit
 __all__ = ["NMSparseMAC", "DenseMAC", "MACPipe", "StagedSum", "CarriedSum", "build_mac",
            "tree_level", "weight_banks", "lane_banks", "lane_bank_word", "lane_read_addrs",
            "register_port",
-           "valid_stages", "onehot_select", "MUL_REG", "WBANK", "EmitPlatform",
+           "valid_stages", "onehot_select", "MUL_REG", "WBANK", "DELAY", "delay_line",
+           "EmitPlatform",
            "uses_primitives", "MACOutput"]
 
 #: The weight bank with its read data registered twice (gen/prims/nmsparse_wbank.v; an ECP5
 #: block RAM with its output register in gen/prims/ecp5/).
 WBANK = units.WBANK
+
+#: The delay line (gen/prims/nmsparse_delay.v; a LUT-RAM ring on ECP5 in gen/prims/ecp5/).
+DELAY = units.DELAY
+
+#: Bits per :data:`DELAY` instance in :func:`delay_line`, each on a stall-enable copy of its own:
+#: on ECP5, 16 LUT RAMs share one pair of pointers and one copy.
+DELAY_CHUNK_BITS = 64
 
 #: The registered multiplier module (gen/prims/nmsparse_mul_reg.v, its name from the contract):
 #: the last ``pre`` stage, the multiplier and the first ``mul`` stage of a MAC, so that a flow
@@ -568,6 +576,31 @@ def _bank(m: Module, name: str, *, depth: int, layout: data.ArrayLayout, write_e
     with m.If(out_enable):
         m.d.sync += q.eq(rp.data)
     return q
+
+
+def delay_line(m: Module, value: Value, stages: int, enable: Callable[[], Value], name: str,
+               *, primitives: bool) -> Value:
+    """``value`` delayed by ``stages`` register stages that load on a stall enable: bit for
+    bit ``register(m, advance, value, name, stages)``. In slices of :data:`DELAY_CHUNK_BITS`
+    bits, each on a copy of the enable of its own (``enable()``); with ``primitives`` each
+    slice is a :data:`DELAY` instance (whose ECP5 form keeps the stages in a LUT-RAM ring),
+    else the same flip-flops inline."""
+    v = Value.cast(value)
+    if stages == 0:
+        return v
+    parts: list[Value] = []
+    for c, lo in enumerate(range(0, len(v), DELAY_CHUNK_BITS)):
+        x = v[lo:lo + DELAY_CHUNK_BITS]
+        ce = enable()
+        if primitives:
+            q = Signal(len(x), name=f"{name}{c}_q")
+            m.submodules[f"{name}{c}"] = Instance(
+                DELAY, p_WIDTH=len(x), p_DEPTH=stages, i_clk=ClockSignal(), i_ce=ce, i_d=x,
+                o_q=q)
+            parts.append(q)
+        else:
+            parts.append(register(m, ce, x, f"{name}{c}", stages))
+    return Cat(*parts)
 
 
 def weight_banks(m: Module, *, banks: int, depth: int, outputs: int, weight_width: int,

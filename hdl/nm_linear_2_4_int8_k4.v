@@ -9,26 +9,26 @@ module nm_linear_2_4_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload,
   wire [31:0] \$100 ;
   wire \$101 ;
   wire [31:0] \$102 ;
-  reg [3:0] \$103 ;
-  reg [127:0] \$104 ;
-  reg \$105 ;
-  reg [7:0] \$106 ;
-  reg [7:0] \$107 ;
-  reg [7:0] \$108 ;
+  wire \$103 ;
+  wire [31:0] \$104 ;
+  wire \$105 ;
+  wire [31:0] \$106 ;
+  reg [3:0] \$107 ;
+  reg \$108 ;
   reg [7:0] \$109 ;
   wire \$11 ;
-  reg [3:0] \$110 ;
+  reg [7:0] \$110 ;
   reg [7:0] \$111 ;
   reg [7:0] \$112 ;
-  reg [1:0] \$113 ;
-  reg [1:0] \$114 ;
-  reg [127:0] \$115 ;
-  reg \$116 ;
-  reg \$117 ;
+  reg [3:0] \$113 ;
+  reg [7:0] \$114 ;
+  reg [7:0] \$115 ;
+  reg [1:0] \$116 ;
+  reg [1:0] \$117 ;
   reg \$118 ;
-  reg [7:0] \$119 ;
+  reg \$119 ;
   wire [8:0] \$12 ;
-  reg [7:0] \$120 ;
+  reg \$120 ;
   reg [7:0] \$121 ;
   reg [7:0] \$122 ;
   reg [7:0] \$123 ;
@@ -37,20 +37,20 @@ module nm_linear_2_4_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload,
   reg [7:0] \$126 ;
   reg [7:0] \$127 ;
   reg [7:0] \$128 ;
-  reg \$129 ;
+  reg [7:0] \$129 ;
   wire [8:0] \$13 ;
-  reg \$130 ;
+  reg [7:0] \$130 ;
   reg \$131 ;
   reg \$132 ;
   reg \$133 ;
   reg \$134 ;
-  reg [16:0] \$135 ;
-  reg [16:0] \$136 ;
+  reg \$135 ;
+  reg \$136 ;
   reg [16:0] \$137 ;
   reg [16:0] \$138 ;
-  reg \$139 ;
+  reg [16:0] \$139 ;
   wire \$14 ;
-  reg \$140 ;
+  reg [16:0] \$140 ;
   reg \$141 ;
   reg \$142 ;
   reg \$143 ;
@@ -68,15 +68,19 @@ module nm_linear_2_4_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload,
   reg \$154 ;
   reg \$155 ;
   reg \$156 ;
-  reg [31:0] \$157 ;
-  reg [31:0] \$158 ;
-  reg [31:0] \$159 ;
+  reg \$157 ;
+  reg \$158 ;
+  reg \$159 ;
   wire \$16 ;
-  reg [31:0] \$160 ;
+  reg \$160 ;
   reg [31:0] \$161 ;
   reg [31:0] \$162 ;
   reg [31:0] \$163 ;
   reg [31:0] \$164 ;
+  reg [31:0] \$165 ;
+  reg [31:0] \$166 ;
+  reg [31:0] \$167 ;
+  reg [31:0] \$168 ;
   wire \$17 ;
   wire \$18 ;
   wire \$19 ;
@@ -117,10 +121,10 @@ module nm_linear_2_4_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload,
   wire \$50 ;
   wire \$51 ;
   wire \$52 ;
-  wire [2:0] \$53 ;
-  wire [2:0] \$54 ;
-  wire [7:0] \$55 ;
-  wire [7:0] \$56 ;
+  wire \$53 ;
+  wire \$54 ;
+  wire [2:0] \$55 ;
+  wire [2:0] \$56 ;
   wire [7:0] \$57 ;
   wire [7:0] \$58 ;
   wire [7:0] \$59 ;
@@ -128,8 +132,8 @@ module nm_linear_2_4_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload,
   wire [7:0] \$60 ;
   wire [7:0] \$61 ;
   wire [7:0] \$62 ;
-  wire \$63 ;
-  wire \$64 ;
+  wire [7:0] \$63 ;
+  wire [7:0] \$64 ;
   wire \$65 ;
   wire \$66 ;
   wire \$67 ;
@@ -141,13 +145,13 @@ module nm_linear_2_4_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload,
   wire \$72 ;
   wire \$73 ;
   wire \$74 ;
-  wire [32:0] \$75 ;
-  wire [32:0] \$76 ;
+  wire \$75 ;
+  wire \$76 ;
   wire [32:0] \$77 ;
   wire [32:0] \$78 ;
-  wire \$79 ;
+  wire [32:0] \$79 ;
   wire \$8 ;
-  wire \$80 ;
+  wire [32:0] \$80 ;
   wire \$81 ;
   wire \$82 ;
   wire \$83 ;
@@ -164,9 +168,9 @@ module nm_linear_2_4_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload,
   wire \$93 ;
   wire \$94 ;
   wire \$95 ;
-  wire [31:0] \$96 ;
+  wire \$96 ;
   wire \$97 ;
-  wire [31:0] \$98 ;
+  wire \$98 ;
   wire \$99 ;
   wire advance;
   input clk;
@@ -222,10 +226,10 @@ module nm_linear_2_4_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload,
   wire [31:0] mac_acc3_next;
   reg [31:0] mac_acc3_out = 32'd0;
   reg [16:0] mac_add0_s0 = 17'h00000;
-  reg [16:0] \mac_add0_s0$102  = 17'h00000;
-  reg \mac_add0_s0$132  = 1'h0;
-  reg [16:0] \mac_add0_s0$96  = 17'h00000;
-  reg [16:0] \mac_add0_s0$99  = 17'h00000;
+  reg [16:0] \mac_add0_s0$101  = 17'h00000;
+  reg [16:0] \mac_add0_s0$104  = 17'h00000;
+  reg [16:0] \mac_add0_s0$107  = 17'h00000;
+  reg \mac_add0_s0$136  = 1'h0;
   reg mac_add0_valid_s0 = 1'h0;
   reg mac_dspin_s0 = 1'h0;
   reg mac_dspin_valid_s0 = 1'h0;
@@ -236,14 +240,14 @@ module nm_linear_2_4_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload,
   reg [7:0] mac_pre_a0_g0 = 8'h00;
   reg [7:0] mac_pre_a1_g1 = 8'h00;
   reg [7:0] mac_pre_s0 = 8'h00;
-  reg [7:0] \mac_pre_s0$119  = 8'h00;
-  reg [7:0] \mac_pre_s0$120  = 8'h00;
-  reg [7:0] \mac_pre_s0$121  = 8'h00;
-  reg [7:0] \mac_pre_s0$122  = 8'h00;
   reg [7:0] \mac_pre_s0$123  = 8'h00;
   reg [7:0] \mac_pre_s0$124  = 8'h00;
   reg [7:0] \mac_pre_s0$125  = 8'h00;
-  reg \mac_pre_s0$126  = 1'h0;
+  reg [7:0] \mac_pre_s0$126  = 8'h00;
+  reg [7:0] \mac_pre_s0$127  = 8'h00;
+  reg [7:0] \mac_pre_s0$128  = 8'h00;
+  reg [7:0] \mac_pre_s0$129  = 8'h00;
+  reg \mac_pre_s0$130  = 1'h0;
   reg mac_pre_valid_s0 = 1'h0;
   wire [15:0] mac_prod0_0;
   wire [15:0] mac_prod0_1;
@@ -289,15 +293,13 @@ module nm_linear_2_4_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload,
   wire [7:0] sel_key2;
   wire [7:0] sel_key3;
   reg [3:0] sel_l3_s0 = 4'h0;
-  reg [127:0] \sel_l3_s0$108  = 128'h00000000000000000000000000000000;
-  reg \sel_l3_s0$109  = 1'h0;
+  reg \sel_l3_s0$113  = 1'h0;
   reg [1:0] sel_l8_s0 = 2'h0;
-  reg [3:0] \sel_l8_s0$110  = 4'h0;
-  reg [7:0] \sel_l8_s0$111  = 8'h00;
-  reg [7:0] \sel_l8_s0$112  = 8'h00;
-  reg \sel_l8_s0$113  = 1'h0;
-  reg [1:0] \sel_l8_s0$45  = 2'h0;
-  reg [127:0] \sel_l8_s0$47  = 128'h00000000000000000000000000000000;
+  reg [3:0] \sel_l8_s0$114  = 4'h0;
+  reg [7:0] \sel_l8_s0$115  = 8'h00;
+  reg [7:0] \sel_l8_s0$116  = 8'h00;
+  reg \sel_l8_s0$117  = 1'h0;
+  reg [1:0] \sel_l8_s0$49  = 2'h0;
   wire [7:0] sel_or0_0;
   wire [7:0] sel_or1_0;
   wire sel_p0_1_0_c;
@@ -314,6 +316,8 @@ module nm_linear_2_4_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload,
   wire [7:0] sel_val1;
   reg sel_valid_s0 = 1'h0;
   reg sel_valid_s1 = 1'h0;
+  wire [63:0] sel_wdelay0_q;
+  wire [63:0] sel_wdelay1_q;
   wire stall_adv0;
   reg stall_adv0_valid = 1'h0;
   wire stall_adv1;
@@ -327,6 +331,10 @@ module nm_linear_2_4_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload,
   reg stall_adv13_valid = 1'h0;
   wire stall_adv14;
   reg stall_adv14_valid = 1'h0;
+  wire stall_adv15;
+  reg stall_adv15_valid = 1'h0;
+  wire stall_adv16;
+  reg stall_adv16_valid = 1'h0;
   reg stall_adv1_valid = 1'h0;
   wire stall_adv2;
   reg stall_adv2_valid = 1'h0;
@@ -407,38 +415,38 @@ module nm_linear_2_4_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload,
   assign \$51  = \$39  | \$41 ;
   assign \$52  = ~ stall_adv2_valid;
   assign stall_adv2 = \$52  | o__ready;
-  assign \$53  = sel_l8_s0 - 1'h0;
-  assign \$54  = \sel_l8_s0$45  - 1'h1;
-  assign \$55  = \$53 [0] ? \sel_l8_s0$47 [15:8] : \sel_l8_s0$47 [7:0];
-  assign mac_wmux_w0_0 = \$53 [1] ? \sel_l8_s0$47 [23:16] : \$55 ;
-  assign \$56  = \$54 [0] ? \sel_l8_s0$47 [23:16] : \sel_l8_s0$47 [15:8];
-  assign mac_wmux_w0_1 = \$54 [1] ? \sel_l8_s0$47 [31:24] : \$56 ;
-  assign \$57  = \$53 [0] ? \sel_l8_s0$47 [47:40] : \sel_l8_s0$47 [39:32];
-  assign mac_wmux_w1_0 = \$53 [1] ? \sel_l8_s0$47 [55:48] : \$57 ;
-  assign \$58  = \$54 [0] ? \sel_l8_s0$47 [55:48] : \sel_l8_s0$47 [47:40];
-  assign mac_wmux_w1_1 = \$54 [1] ? \sel_l8_s0$47 [63:56] : \$58 ;
-  assign \$59  = \$53 [0] ? \sel_l8_s0$47 [79:72] : \sel_l8_s0$47 [71:64];
-  assign mac_wmux_w2_0 = \$53 [1] ? \sel_l8_s0$47 [87:80] : \$59 ;
-  assign \$60  = \$54 [0] ? \sel_l8_s0$47 [87:80] : \sel_l8_s0$47 [79:72];
-  assign mac_wmux_w2_1 = \$54 [1] ? \sel_l8_s0$47 [95:88] : \$60 ;
-  assign \$61  = \$53 [0] ? \sel_l8_s0$47 [111:104] : \sel_l8_s0$47 [103:96];
-  assign mac_wmux_w3_0 = \$53 [1] ? \sel_l8_s0$47 [119:112] : \$61 ;
-  assign \$62  = \$54 [0] ? \sel_l8_s0$47 [119:112] : \sel_l8_s0$47 [111:104];
-  assign mac_wmux_w3_1 = \$54 [1] ? \sel_l8_s0$47 [127:120] : \$62 ;
-  assign \$63  = ~ stall_adv3_valid;
-  assign stall_adv3 = \$63  | o__ready;
-  assign \$64  = ~ stall_adv4_valid;
-  assign stall_adv4 = \$64  | o__ready;
+  assign \$53  = ~ stall_adv3_valid;
+  assign stall_adv3 = \$53  | o__ready;
+  assign \$54  = ~ stall_adv4_valid;
+  assign stall_adv4 = \$54  | o__ready;
+  assign \$55  = sel_l8_s0 - 1'h0;
+  assign \$56  = \sel_l8_s0$49  - 1'h1;
+  assign \$57  = \$55 [0] ? sel_wdelay0_q[15:8] : sel_wdelay0_q[7:0];
+  assign mac_wmux_w0_0 = \$55 [1] ? sel_wdelay0_q[23:16] : \$57 ;
+  assign \$58  = \$56 [0] ? sel_wdelay0_q[23:16] : sel_wdelay0_q[15:8];
+  assign mac_wmux_w0_1 = \$56 [1] ? sel_wdelay0_q[31:24] : \$58 ;
+  assign \$59  = \$55 [0] ? sel_wdelay0_q[47:40] : sel_wdelay0_q[39:32];
+  assign mac_wmux_w1_0 = \$55 [1] ? sel_wdelay0_q[55:48] : \$59 ;
+  assign \$60  = \$56 [0] ? sel_wdelay0_q[55:48] : sel_wdelay0_q[47:40];
+  assign mac_wmux_w1_1 = \$56 [1] ? sel_wdelay0_q[63:56] : \$60 ;
+  assign \$61  = \$55 [0] ? sel_wdelay1_q[15:8] : sel_wdelay1_q[7:0];
+  assign mac_wmux_w2_0 = \$55 [1] ? sel_wdelay1_q[23:16] : \$61 ;
+  assign \$62  = \$56 [0] ? sel_wdelay1_q[23:16] : sel_wdelay1_q[15:8];
+  assign mac_wmux_w2_1 = \$56 [1] ? sel_wdelay1_q[31:24] : \$62 ;
+  assign \$63  = \$55 [0] ? sel_wdelay1_q[47:40] : sel_wdelay1_q[39:32];
+  assign mac_wmux_w3_0 = \$55 [1] ? sel_wdelay1_q[55:48] : \$63 ;
+  assign \$64  = \$56 [0] ? sel_wdelay1_q[55:48] : sel_wdelay1_q[47:40];
+  assign mac_wmux_w3_1 = \$56 [1] ? sel_wdelay1_q[63:56] : \$64 ;
   assign \$65  = ~ stall_adv5_valid;
   assign stall_adv5 = \$65  | o__ready;
-  assign mac0_sum0_p0 = $signed(mac_prod0_0) + $signed(mac_prod0_1);
-  assign mac1_sum0_p0 = $signed(mac_prod1_0) + $signed(mac_prod1_1);
-  assign mac2_sum0_p0 = $signed(mac_prod2_0) + $signed(mac_prod2_1);
-  assign mac3_sum0_p0 = $signed(mac_prod3_0) + $signed(mac_prod3_1);
   assign \$66  = ~ stall_adv6_valid;
   assign stall_adv6 = \$66  | o__ready;
   assign \$67  = ~ stall_adv7_valid;
   assign stall_adv7 = \$67  | o__ready;
+  assign mac0_sum0_p0 = $signed(mac_prod0_0) + $signed(mac_prod0_1);
+  assign mac1_sum0_p0 = $signed(mac_prod1_0) + $signed(mac_prod1_1);
+  assign mac2_sum0_p0 = $signed(mac_prod2_0) + $signed(mac_prod2_1);
+  assign mac3_sum0_p0 = $signed(mac_prod3_0) + $signed(mac_prod3_1);
   assign \$68  = ~ stall_adv8_valid;
   assign stall_adv8 = \$68  | o__ready;
   assign \$69  = ~ stall_adv9_valid;
@@ -453,165 +461,171 @@ module nm_linear_2_4_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload,
   assign stall_adv13 = \$73  | o__ready;
   assign \$74  = ~ stall_adv14_valid;
   assign stall_adv14 = \$74  | o__ready;
-  assign \$75  = $signed(mac_acc0) + $signed(mac_add0_s0);
-  assign \$76  = $signed(mac_acc1) + $signed(\mac_add0_s0$96 );
-  assign \$77  = $signed(mac_acc2) + $signed(\mac_add0_s0$99 );
-  assign \$78  = $signed(mac_acc3) + $signed(\mac_add0_s0$102 );
-  assign \$79  = mac_add0_valid_s0 & \mac_add0_s0$132 ;
-  assign \$80  = mac_add0_valid_s0 & \mac_add0_s0$132 ;
-  assign \$81  = mac_add0_valid_s0 & \mac_add0_s0$132 ;
-  assign \$82  = mac_add0_valid_s0 & \mac_add0_s0$132 ;
-  assign \$83  = mac_add0_valid_s0 & \mac_add0_s0$132 ;
-  assign \$84  = mac_add0_valid_s0 & \mac_add0_s0$132 ;
-  assign \$85  = mac_add0_valid_s0 & \mac_add0_s0$132 ;
-  assign \$86  = mac_add0_valid_s0 & \mac_add0_s0$132 ;
-  assign \$87  = mac_add0_valid_s0 & \mac_add0_s0$132 ;
-  assign \$88  = mac_add0_valid_s0 & \mac_add0_s0$132 ;
-  assign \$89  = mac_add0_valid_s0 & \mac_add0_s0$132 ;
-  assign \$90  = mac_add0_valid_s0 & \mac_add0_s0$132 ;
-  assign \$91  = mac_add0_valid_s0 & \mac_add0_s0$132 ;
-  assign \$92  = mac_add0_valid_s0 & \mac_add0_s0$132 ;
-  assign \$93  = mac_add0_valid_s0 & \mac_add0_s0$132 ;
-  assign \$94  = mac_add0_valid_s0 & \mac_add0_s0$132 ;
-  assign \$95  = stall_adv7 & mac_add0_valid_s0;
-  assign \$96  = \mac_add0_s0$132  ? 32'd0 : \$75 [31:0];
-  assign \$97  = stall_adv9 & mac_add0_valid_s0;
-  assign \$98  = \mac_add0_s0$132  ? 32'd0 : \$76 [31:0];
-  assign \$99  = stall_adv11 & mac_add0_valid_s0;
-  assign \$100  = \mac_add0_s0$132  ? 32'd0 : \$77 [31:0];
-  assign \$101  = stall_adv13 & mac_add0_valid_s0;
-  assign \$102  = \mac_add0_s0$132  ? 32'd0 : \$78 [31:0];
+  assign \$75  = ~ stall_adv15_valid;
+  assign stall_adv15 = \$75  | o__ready;
+  assign \$76  = ~ stall_adv16_valid;
+  assign stall_adv16 = \$76  | o__ready;
+  assign \$77  = $signed(mac_acc0) + $signed(mac_add0_s0);
+  assign \$78  = $signed(mac_acc1) + $signed(\mac_add0_s0$101 );
+  assign \$79  = $signed(mac_acc2) + $signed(\mac_add0_s0$104 );
+  assign \$80  = $signed(mac_acc3) + $signed(\mac_add0_s0$107 );
+  assign \$81  = mac_add0_valid_s0 & \mac_add0_s0$136 ;
+  assign \$82  = mac_add0_valid_s0 & \mac_add0_s0$136 ;
+  assign \$83  = mac_add0_valid_s0 & \mac_add0_s0$136 ;
+  assign \$84  = mac_add0_valid_s0 & \mac_add0_s0$136 ;
+  assign \$85  = mac_add0_valid_s0 & \mac_add0_s0$136 ;
+  assign \$86  = mac_add0_valid_s0 & \mac_add0_s0$136 ;
+  assign \$87  = mac_add0_valid_s0 & \mac_add0_s0$136 ;
+  assign \$88  = mac_add0_valid_s0 & \mac_add0_s0$136 ;
+  assign \$89  = mac_add0_valid_s0 & \mac_add0_s0$136 ;
+  assign \$90  = mac_add0_valid_s0 & \mac_add0_s0$136 ;
+  assign \$91  = mac_add0_valid_s0 & \mac_add0_s0$136 ;
+  assign \$92  = mac_add0_valid_s0 & \mac_add0_s0$136 ;
+  assign \$93  = mac_add0_valid_s0 & \mac_add0_s0$136 ;
+  assign \$94  = mac_add0_valid_s0 & \mac_add0_s0$136 ;
+  assign \$95  = mac_add0_valid_s0 & \mac_add0_s0$136 ;
+  assign \$96  = mac_add0_valid_s0 & \mac_add0_s0$136 ;
+  assign \$97  = mac_add0_valid_s0 & \mac_add0_s0$136 ;
+  assign \$98  = mac_add0_valid_s0 & \mac_add0_s0$136 ;
+  assign \$99  = stall_adv9 & mac_add0_valid_s0;
+  assign \$100  = \mac_add0_s0$136  ? 32'd0 : \$77 [31:0];
+  assign \$101  = stall_adv11 & mac_add0_valid_s0;
+  assign \$102  = \mac_add0_s0$136  ? 32'd0 : \$78 [31:0];
+  assign \$103  = stall_adv13 & mac_add0_valid_s0;
+  assign \$104  = \mac_add0_s0$136  ? 32'd0 : \$79 [31:0];
+  assign \$105  = stall_adv15 & mac_add0_valid_s0;
+  assign \$106  = \mac_add0_s0$136  ? 32'd0 : \$80 [31:0];
   always @(posedge clk)
-    sel_l3_s0 <= \$103 ;
+    sel_l3_s0 <= \$107 ;
   always @(posedge clk)
-    \sel_l3_s0$108  <= \$104 ;
+    \sel_l3_s0$113  <= \$108 ;
   always @(posedge clk)
-    \sel_l3_s0$109  <= \$105 ;
+    sel_dl1_s0 <= \$109 ;
   always @(posedge clk)
-    sel_dl1_s0 <= \$106 ;
+    \sel_dl1_s0$32  <= \$110 ;
   always @(posedge clk)
-    \sel_dl1_s0$32  <= \$107 ;
+    \sel_dl1_s0$33  <= \$111 ;
   always @(posedge clk)
-    \sel_dl1_s0$33  <= \$108 ;
+    \sel_dl1_s0$36  <= \$112 ;
   always @(posedge clk)
-    \sel_dl1_s0$36  <= \$109 ;
+    \sel_l8_s0$114  <= \$113 ;
   always @(posedge clk)
-    \sel_l8_s0$110  <= \$110 ;
+    \sel_l8_s0$115  <= \$114 ;
   always @(posedge clk)
-    \sel_l8_s0$111  <= \$111 ;
+    \sel_l8_s0$116  <= \$115 ;
   always @(posedge clk)
-    \sel_l8_s0$112  <= \$112 ;
+    sel_l8_s0 <= \$116 ;
   always @(posedge clk)
-    sel_l8_s0 <= \$113 ;
+    \sel_l8_s0$49  <= \$117 ;
   always @(posedge clk)
-    \sel_l8_s0$45  <= \$114 ;
+    \sel_l8_s0$117  <= \$118 ;
   always @(posedge clk)
-    \sel_l8_s0$47  <= \$115 ;
+    sel_valid_s0 <= \$119 ;
   always @(posedge clk)
-    \sel_l8_s0$113  <= \$116 ;
+    sel_valid_s1 <= \$120 ;
   always @(posedge clk)
-    sel_valid_s0 <= \$117 ;
+    mac_pre_a0_g0 <= \$121 ;
   always @(posedge clk)
-    sel_valid_s1 <= \$118 ;
+    mac_pre_a1_g1 <= \$122 ;
   always @(posedge clk)
-    mac_pre_a0_g0 <= \$119 ;
+    mac_pre_s0 <= \$123 ;
   always @(posedge clk)
-    mac_pre_a1_g1 <= \$120 ;
+    \mac_pre_s0$123  <= \$124 ;
   always @(posedge clk)
-    mac_pre_s0 <= \$121 ;
+    \mac_pre_s0$124  <= \$125 ;
   always @(posedge clk)
-    \mac_pre_s0$119  <= \$122 ;
+    \mac_pre_s0$125  <= \$126 ;
   always @(posedge clk)
-    \mac_pre_s0$120  <= \$123 ;
+    \mac_pre_s0$126  <= \$127 ;
   always @(posedge clk)
-    \mac_pre_s0$121  <= \$124 ;
+    \mac_pre_s0$127  <= \$128 ;
   always @(posedge clk)
-    \mac_pre_s0$122  <= \$125 ;
+    \mac_pre_s0$128  <= \$129 ;
   always @(posedge clk)
-    \mac_pre_s0$123  <= \$126 ;
+    \mac_pre_s0$129  <= \$130 ;
   always @(posedge clk)
-    \mac_pre_s0$124  <= \$127 ;
+    \mac_pre_s0$130  <= \$131 ;
   always @(posedge clk)
-    \mac_pre_s0$125  <= \$128 ;
+    mac_pre_valid_s0 <= \$132 ;
   always @(posedge clk)
-    \mac_pre_s0$126  <= \$129 ;
+    mac_dspin_s0 <= \$133 ;
   always @(posedge clk)
-    mac_pre_valid_s0 <= \$130 ;
+    mac_dspin_valid_s0 <= \$134 ;
   always @(posedge clk)
-    mac_dspin_s0 <= \$131 ;
+    mac_dspout_s0 <= \$135 ;
   always @(posedge clk)
-    mac_dspin_valid_s0 <= \$132 ;
+    mac_dspout_valid_s0 <= \$136 ;
   always @(posedge clk)
-    mac_dspout_s0 <= \$133 ;
+    mac_add0_s0 <= \$137 ;
   always @(posedge clk)
-    mac_dspout_valid_s0 <= \$134 ;
+    \mac_add0_s0$101  <= \$138 ;
   always @(posedge clk)
-    mac_add0_s0 <= \$135 ;
+    \mac_add0_s0$104  <= \$139 ;
   always @(posedge clk)
-    \mac_add0_s0$96  <= \$136 ;
+    \mac_add0_s0$107  <= \$140 ;
   always @(posedge clk)
-    \mac_add0_s0$99  <= \$137 ;
+    \mac_add0_s0$136  <= \$141 ;
   always @(posedge clk)
-    \mac_add0_s0$102  <= \$138 ;
+    mac_add0_valid_s0 <= \$142 ;
   always @(posedge clk)
-    \mac_add0_s0$132  <= \$139 ;
+    o__valid <= \$143 ;
   always @(posedge clk)
-    mac_add0_valid_s0 <= \$140 ;
+    stall_adv0_valid <= \$144 ;
   always @(posedge clk)
-    o__valid <= \$141 ;
+    stall_adv1_valid <= \$145 ;
   always @(posedge clk)
-    stall_adv0_valid <= \$142 ;
+    stall_adv2_valid <= \$146 ;
   always @(posedge clk)
-    stall_adv1_valid <= \$143 ;
+    stall_adv3_valid <= \$147 ;
   always @(posedge clk)
-    stall_adv2_valid <= \$144 ;
+    stall_adv4_valid <= \$148 ;
   always @(posedge clk)
-    stall_adv3_valid <= \$145 ;
+    stall_adv5_valid <= \$149 ;
   always @(posedge clk)
-    stall_adv4_valid <= \$146 ;
+    stall_adv6_valid <= \$150 ;
   always @(posedge clk)
-    stall_adv5_valid <= \$147 ;
+    stall_adv7_valid <= \$151 ;
   always @(posedge clk)
-    stall_adv6_valid <= \$148 ;
+    stall_adv8_valid <= \$152 ;
   always @(posedge clk)
-    stall_adv7_valid <= \$149 ;
+    stall_adv9_valid <= \$153 ;
   always @(posedge clk)
-    stall_adv8_valid <= \$150 ;
+    stall_adv10_valid <= \$154 ;
   always @(posedge clk)
-    stall_adv9_valid <= \$151 ;
+    stall_adv11_valid <= \$155 ;
   always @(posedge clk)
-    stall_adv10_valid <= \$152 ;
+    stall_adv12_valid <= \$156 ;
   always @(posedge clk)
-    stall_adv11_valid <= \$153 ;
+    stall_adv13_valid <= \$157 ;
   always @(posedge clk)
-    stall_adv12_valid <= \$154 ;
+    stall_adv14_valid <= \$158 ;
   always @(posedge clk)
-    stall_adv13_valid <= \$155 ;
+    stall_adv15_valid <= \$159 ;
   always @(posedge clk)
-    stall_adv14_valid <= \$156 ;
+    stall_adv16_valid <= \$160 ;
   always @(posedge clk)
-    mac_acc0 <= \$157 ;
+    mac_acc0 <= \$161 ;
   always @(posedge clk)
-    mac_acc0_out <= \$158 ;
+    mac_acc0_out <= \$162 ;
   always @(posedge clk)
-    mac_acc1 <= \$159 ;
+    mac_acc1 <= \$163 ;
   always @(posedge clk)
-    mac_acc1_out <= \$160 ;
+    mac_acc1_out <= \$164 ;
   always @(posedge clk)
-    mac_acc2 <= \$161 ;
+    mac_acc2 <= \$165 ;
   always @(posedge clk)
-    mac_acc2_out <= \$162 ;
+    mac_acc2_out <= \$166 ;
   always @(posedge clk)
-    mac_acc3 <= \$163 ;
+    mac_acc3 <= \$167 ;
   always @(posedge clk)
-    mac_acc3_out <= \$164 ;
+    mac_acc3_out <= \$168 ;
   nmsparse_mul_reg #(
     .A_WIDTH(32'd8),
     .B_WIDTH(32'd8)
   ) mac_mul0_0 (
     .a(mac_pre_a0_g0),
     .b(mac_pre_s0),
-    .ce(stall_adv3),
+    .ce(stall_adv5),
     .clk(clk),
     .p(mac_prod0_0)
   );
@@ -620,8 +634,8 @@ module nm_linear_2_4_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload,
     .B_WIDTH(32'd8)
   ) mac_mul0_1 (
     .a(mac_pre_a1_g1),
-    .b(\mac_pre_s0$119 ),
-    .ce(stall_adv4),
+    .b(\mac_pre_s0$123 ),
+    .ce(stall_adv6),
     .clk(clk),
     .p(mac_prod0_1)
   );
@@ -630,8 +644,8 @@ module nm_linear_2_4_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload,
     .B_WIDTH(32'd8)
   ) mac_mul1_0 (
     .a(mac_pre_a0_g0),
-    .b(\mac_pre_s0$120 ),
-    .ce(stall_adv3),
+    .b(\mac_pre_s0$124 ),
+    .ce(stall_adv5),
     .clk(clk),
     .p(mac_prod1_0)
   );
@@ -640,8 +654,8 @@ module nm_linear_2_4_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload,
     .B_WIDTH(32'd8)
   ) mac_mul1_1 (
     .a(mac_pre_a1_g1),
-    .b(\mac_pre_s0$121 ),
-    .ce(stall_adv4),
+    .b(\mac_pre_s0$125 ),
+    .ce(stall_adv6),
     .clk(clk),
     .p(mac_prod1_1)
   );
@@ -650,8 +664,8 @@ module nm_linear_2_4_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload,
     .B_WIDTH(32'd8)
   ) mac_mul2_0 (
     .a(mac_pre_a0_g0),
-    .b(\mac_pre_s0$122 ),
-    .ce(stall_adv3),
+    .b(\mac_pre_s0$126 ),
+    .ce(stall_adv5),
     .clk(clk),
     .p(mac_prod2_0)
   );
@@ -660,8 +674,8 @@ module nm_linear_2_4_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload,
     .B_WIDTH(32'd8)
   ) mac_mul2_1 (
     .a(mac_pre_a1_g1),
-    .b(\mac_pre_s0$123 ),
-    .ce(stall_adv4),
+    .b(\mac_pre_s0$127 ),
+    .ce(stall_adv6),
     .clk(clk),
     .p(mac_prod2_1)
   );
@@ -670,8 +684,8 @@ module nm_linear_2_4_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload,
     .B_WIDTH(32'd8)
   ) mac_mul3_0 (
     .a(mac_pre_a0_g0),
-    .b(\mac_pre_s0$124 ),
-    .ce(stall_adv3),
+    .b(\mac_pre_s0$128 ),
+    .ce(stall_adv5),
     .clk(clk),
     .p(mac_prod3_0)
   );
@@ -680,228 +694,215 @@ module nm_linear_2_4_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload,
     .B_WIDTH(32'd8)
   ) mac_mul3_1 (
     .a(mac_pre_a1_g1),
-    .b(\mac_pre_s0$125 ),
-    .ce(stall_adv4),
+    .b(\mac_pre_s0$129 ),
+    .ce(stall_adv6),
     .clk(clk),
     .p(mac_prod3_1)
   );
+  nmsparse_delay #(
+    .DEPTH(32'd2),
+    .WIDTH(32'd64)
+  ) sel_wdelay0 (
+    .ce(stall_adv3),
+    .clk(clk),
+    .d(i__payload[95:32]),
+    .q(sel_wdelay0_q)
+  );
+  nmsparse_delay #(
+    .DEPTH(32'd2),
+    .WIDTH(32'd64)
+  ) sel_wdelay1 (
+    .ce(stall_adv4),
+    .clk(clk),
+    .d(i__payload[159:96]),
+    .q(sel_wdelay1_q)
+  );
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$103  = sel_l3_s0;
+    \$107  = sel_l3_s0;
     if (stall_adv0) begin
-      \$103  = { \$29 , \$28 , \$26 , \$23  };
+      \$107  = { \$29 , \$28 , \$26 , \$23  };
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$104  = \sel_l3_s0$108 ;
+    \$108  = \sel_l3_s0$113 ;
     if (stall_adv0) begin
-      \$104  = i__payload[159:32];
+      \$108  = i__payload[160];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$105  = \sel_l3_s0$109 ;
-    if (stall_adv0) begin
-      \$105  = i__payload[160];
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$106  = sel_dl1_s0;
+    \$109  = sel_dl1_s0;
     if (stall_adv1) begin
-      \$106  = i__payload[7:0];
+      \$109  = i__payload[7:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$107  = \sel_dl1_s0$32 ;
+    \$110  = \sel_dl1_s0$32 ;
     if (stall_adv1) begin
-      \$107  = i__payload[15:8];
+      \$110  = i__payload[15:8];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$108  = \sel_dl1_s0$33 ;
+    \$111  = \sel_dl1_s0$33 ;
     if (stall_adv1) begin
-      \$108  = i__payload[23:16];
+      \$111  = i__payload[23:16];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$109  = \sel_dl1_s0$36 ;
+    \$112  = \sel_dl1_s0$36 ;
     if (stall_adv1) begin
-      \$109  = i__payload[31:24];
+      \$112  = i__payload[31:24];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$110  = \sel_l8_s0$110 ;
+    \$113  = \sel_l8_s0$114 ;
     if (stall_adv2) begin
-      \$110  = sel_l3_s0;
+      \$113  = sel_l3_s0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$111  = \sel_l8_s0$111 ;
+    \$114  = \sel_l8_s0$115 ;
     if (stall_adv2) begin
-      \$111  = sel_or0_0;
+      \$114  = sel_or0_0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$112  = \sel_l8_s0$112 ;
+    \$115  = \sel_l8_s0$116 ;
     if (stall_adv2) begin
-      \$112  = sel_or1_0;
+      \$115  = sel_or1_0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$113  = sel_l8_s0;
+    \$116  = sel_l8_s0;
     if (stall_adv2) begin
-      \$113  = { \$35 , \$33  };
+      \$116  = { \$35 , \$33  };
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$114  = \sel_l8_s0$45 ;
+    \$117  = \sel_l8_s0$49 ;
     if (stall_adv2) begin
-      \$114  = { \$51 , \$50  };
+      \$117  = { \$51 , \$50  };
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$115  = \sel_l8_s0$47 ;
+    \$118  = \sel_l8_s0$117 ;
     if (stall_adv2) begin
-      \$115  = \sel_l3_s0$108 ;
+      \$118  = \sel_l3_s0$113 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$116  = \sel_l8_s0$113 ;
-    if (stall_adv2) begin
-      \$116  = \sel_l3_s0$109 ;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$117  = sel_valid_s0;
+    \$119  = sel_valid_s0;
     if (i__ready) begin
-      \$117  = i__valid;
+      \$119  = i__valid;
     end
     if (rst) begin
-      \$117  = 1'h0;
+      \$119  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$118  = sel_valid_s1;
+    \$120  = sel_valid_s1;
     if (i__ready) begin
-      \$118  = sel_valid_s0;
+      \$120  = sel_valid_s0;
     end
     if (rst) begin
-      \$118  = 1'h0;
+      \$120  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$119  = mac_pre_a0_g0;
-    if (stall_adv3) begin
-      \$119  = \sel_l8_s0$111 ;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$120  = mac_pre_a1_g1;
-    if (stall_adv4) begin
-      \$120  = \sel_l8_s0$112 ;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$121  = mac_pre_s0;
+    \$121  = mac_pre_a0_g0;
     if (stall_adv5) begin
-      \$121  = mac_wmux_w0_0;
+      \$121  = \sel_l8_s0$115 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$122  = \mac_pre_s0$119 ;
-    if (stall_adv5) begin
-      \$122  = mac_wmux_w0_1;
+    \$122  = mac_pre_a1_g1;
+    if (stall_adv6) begin
+      \$122  = \sel_l8_s0$116 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$123  = \mac_pre_s0$120 ;
-    if (stall_adv5) begin
-      \$123  = mac_wmux_w1_0;
+    \$123  = mac_pre_s0;
+    if (stall_adv7) begin
+      \$123  = mac_wmux_w0_0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$124  = \mac_pre_s0$121 ;
-    if (stall_adv5) begin
-      \$124  = mac_wmux_w1_1;
+    \$124  = \mac_pre_s0$123 ;
+    if (stall_adv7) begin
+      \$124  = mac_wmux_w0_1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$125  = \mac_pre_s0$122 ;
-    if (stall_adv5) begin
-      \$125  = mac_wmux_w2_0;
+    \$125  = \mac_pre_s0$124 ;
+    if (stall_adv7) begin
+      \$125  = mac_wmux_w1_0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$126  = \mac_pre_s0$123 ;
-    if (stall_adv5) begin
-      \$126  = mac_wmux_w2_1;
+    \$126  = \mac_pre_s0$125 ;
+    if (stall_adv7) begin
+      \$126  = mac_wmux_w1_1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$127  = \mac_pre_s0$124 ;
-    if (stall_adv5) begin
-      \$127  = mac_wmux_w3_0;
+    \$127  = \mac_pre_s0$126 ;
+    if (stall_adv7) begin
+      \$127  = mac_wmux_w2_0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$128  = \mac_pre_s0$125 ;
-    if (stall_adv5) begin
-      \$128  = mac_wmux_w3_1;
+    \$128  = \mac_pre_s0$127 ;
+    if (stall_adv7) begin
+      \$128  = mac_wmux_w2_1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$129  = \mac_pre_s0$126 ;
-    if (stall_adv5) begin
-      \$129  = \sel_l8_s0$113 ;
+    \$129  = \mac_pre_s0$128 ;
+    if (stall_adv7) begin
+      \$129  = mac_wmux_w3_0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$130  = mac_pre_valid_s0;
-    if (stall_adv5) begin
-      \$130  = sel_valid_s1;
-    end
-    if (rst) begin
-      \$130  = 1'h0;
+    \$130  = \mac_pre_s0$129 ;
+    if (stall_adv7) begin
+      \$130  = mac_wmux_w3_1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$131  = mac_dspin_s0;
-    if (stall_adv3) begin
-      \$131  = \mac_pre_s0$126 ;
+    \$131  = \mac_pre_s0$130 ;
+    if (stall_adv7) begin
+      \$131  = \sel_l8_s0$117 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$132  = mac_dspin_valid_s0;
-    if (stall_adv3) begin
-      \$132  = mac_pre_valid_s0;
+    \$132  = mac_pre_valid_s0;
+    if (stall_adv7) begin
+      \$132  = sel_valid_s1;
     end
     if (rst) begin
       \$132  = 1'h0;
@@ -909,16 +910,16 @@ module nm_linear_2_4_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload,
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$133  = mac_dspout_s0;
-    if (stall_adv3) begin
-      \$133  = mac_dspin_s0;
+    \$133  = mac_dspin_s0;
+    if (stall_adv5) begin
+      \$133  = \mac_pre_s0$130 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$134  = mac_dspout_valid_s0;
-    if (stall_adv3) begin
-      \$134  = mac_dspin_valid_s0;
+    \$134  = mac_dspin_valid_s0;
+    if (stall_adv5) begin
+      \$134  = mac_pre_valid_s0;
     end
     if (rst) begin
       \$134  = 1'h0;
@@ -926,64 +927,61 @@ module nm_linear_2_4_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload,
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$135  = mac_add0_s0;
-    if (stall_adv6) begin
-      \$135  = mac0_sum0_p0;
+    \$135  = mac_dspout_s0;
+    if (stall_adv5) begin
+      \$135  = mac_dspin_s0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$136  = \mac_add0_s0$96 ;
-    if (stall_adv6) begin
-      \$136  = mac1_sum0_p0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$137  = \mac_add0_s0$99 ;
-    if (stall_adv6) begin
-      \$137  = mac2_sum0_p0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$138  = \mac_add0_s0$102 ;
-    if (stall_adv6) begin
-      \$138  = mac3_sum0_p0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$139  = \mac_add0_s0$132 ;
-    if (stall_adv6) begin
-      \$139  = mac_dspout_s0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$140  = mac_add0_valid_s0;
-    if (stall_adv6) begin
-      \$140  = mac_dspout_valid_s0;
+    \$136  = mac_dspout_valid_s0;
+    if (stall_adv5) begin
+      \$136  = mac_dspin_valid_s0;
     end
     if (rst) begin
-      \$140  = 1'h0;
+      \$136  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$141  = o__valid;
-    if (i__ready) begin
-      \$141  = \$79 ;
-    end
-    if (rst) begin
-      \$141  = 1'h0;
+    \$137  = mac_add0_s0;
+    if (stall_adv8) begin
+      \$137  = mac0_sum0_p0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$142  = stall_adv0_valid;
-    if (stall_adv0) begin
-      \$142  = \$80 ;
+    \$138  = \mac_add0_s0$101 ;
+    if (stall_adv8) begin
+      \$138  = mac1_sum0_p0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$139  = \mac_add0_s0$104 ;
+    if (stall_adv8) begin
+      \$139  = mac2_sum0_p0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$140  = \mac_add0_s0$107 ;
+    if (stall_adv8) begin
+      \$140  = mac3_sum0_p0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$141  = \mac_add0_s0$136 ;
+    if (stall_adv8) begin
+      \$141  = mac_dspout_s0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$142  = mac_add0_valid_s0;
+    if (stall_adv8) begin
+      \$142  = mac_dspout_valid_s0;
     end
     if (rst) begin
       \$142  = 1'h0;
@@ -991,8 +989,8 @@ module nm_linear_2_4_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload,
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$143  = stall_adv1_valid;
-    if (stall_adv1) begin
+    \$143  = o__valid;
+    if (i__ready) begin
       \$143  = \$81 ;
     end
     if (rst) begin
@@ -1001,8 +999,8 @@ module nm_linear_2_4_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload,
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$144  = stall_adv2_valid;
-    if (stall_adv2) begin
+    \$144  = stall_adv0_valid;
+    if (stall_adv0) begin
       \$144  = \$82 ;
     end
     if (rst) begin
@@ -1011,8 +1009,8 @@ module nm_linear_2_4_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload,
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$145  = stall_adv3_valid;
-    if (stall_adv3) begin
+    \$145  = stall_adv1_valid;
+    if (stall_adv1) begin
       \$145  = \$83 ;
     end
     if (rst) begin
@@ -1021,8 +1019,8 @@ module nm_linear_2_4_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload,
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$146  = stall_adv4_valid;
-    if (stall_adv4) begin
+    \$146  = stall_adv2_valid;
+    if (stall_adv2) begin
       \$146  = \$84 ;
     end
     if (rst) begin
@@ -1031,8 +1029,8 @@ module nm_linear_2_4_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload,
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$147  = stall_adv5_valid;
-    if (stall_adv5) begin
+    \$147  = stall_adv3_valid;
+    if (stall_adv3) begin
       \$147  = \$85 ;
     end
     if (rst) begin
@@ -1041,8 +1039,8 @@ module nm_linear_2_4_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload,
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$148  = stall_adv6_valid;
-    if (stall_adv6) begin
+    \$148  = stall_adv4_valid;
+    if (stall_adv4) begin
       \$148  = \$86 ;
     end
     if (rst) begin
@@ -1051,8 +1049,8 @@ module nm_linear_2_4_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload,
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$149  = stall_adv7_valid;
-    if (stall_adv7) begin
+    \$149  = stall_adv5_valid;
+    if (stall_adv5) begin
       \$149  = \$87 ;
     end
     if (rst) begin
@@ -1061,8 +1059,8 @@ module nm_linear_2_4_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload,
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$150  = stall_adv8_valid;
-    if (stall_adv8) begin
+    \$150  = stall_adv6_valid;
+    if (stall_adv6) begin
       \$150  = \$88 ;
     end
     if (rst) begin
@@ -1071,8 +1069,8 @@ module nm_linear_2_4_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload,
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$151  = stall_adv9_valid;
-    if (stall_adv9) begin
+    \$151  = stall_adv7_valid;
+    if (stall_adv7) begin
       \$151  = \$89 ;
     end
     if (rst) begin
@@ -1081,8 +1079,8 @@ module nm_linear_2_4_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload,
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$152  = stall_adv10_valid;
-    if (stall_adv10) begin
+    \$152  = stall_adv8_valid;
+    if (stall_adv8) begin
       \$152  = \$90 ;
     end
     if (rst) begin
@@ -1091,8 +1089,8 @@ module nm_linear_2_4_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload,
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$153  = stall_adv11_valid;
-    if (stall_adv11) begin
+    \$153  = stall_adv9_valid;
+    if (stall_adv9) begin
       \$153  = \$91 ;
     end
     if (rst) begin
@@ -1101,8 +1099,8 @@ module nm_linear_2_4_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload,
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$154  = stall_adv12_valid;
-    if (stall_adv12) begin
+    \$154  = stall_adv10_valid;
+    if (stall_adv10) begin
       \$154  = \$92 ;
     end
     if (rst) begin
@@ -1111,8 +1109,8 @@ module nm_linear_2_4_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload,
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$155  = stall_adv13_valid;
-    if (stall_adv13) begin
+    \$155  = stall_adv11_valid;
+    if (stall_adv11) begin
       \$155  = \$93 ;
     end
     if (rst) begin
@@ -1121,8 +1119,8 @@ module nm_linear_2_4_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload,
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$156  = stall_adv14_valid;
-    if (stall_adv14) begin
+    \$156  = stall_adv12_valid;
+    if (stall_adv12) begin
       \$156  = \$94 ;
     end
     if (rst) begin
@@ -1131,41 +1129,47 @@ module nm_linear_2_4_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload,
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$157  = mac_acc0;
-    if (\$95 ) begin
-      \$157  = \$96 ;
+    \$157  = stall_adv13_valid;
+    if (stall_adv13) begin
+      \$157  = \$95 ;
     end
     if (rst) begin
-      \$157  = 32'd0;
+      \$157  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$158  = mac_acc0_out;
-    if (stall_adv8) begin
-      \$158  = \$75 [31:0];
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$159  = mac_acc1;
-    if (\$97 ) begin
-      \$159  = \$98 ;
+    \$158  = stall_adv14_valid;
+    if (stall_adv14) begin
+      \$158  = \$96 ;
     end
     if (rst) begin
-      \$159  = 32'd0;
+      \$158  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$160  = mac_acc1_out;
-    if (stall_adv10) begin
-      \$160  = \$76 [31:0];
+    \$159  = stall_adv15_valid;
+    if (stall_adv15) begin
+      \$159  = \$97 ;
+    end
+    if (rst) begin
+      \$159  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$161  = mac_acc2;
+    \$160  = stall_adv16_valid;
+    if (stall_adv16) begin
+      \$160  = \$98 ;
+    end
+    if (rst) begin
+      \$160  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$161  = mac_acc0;
     if (\$99 ) begin
       \$161  = \$100 ;
     end
@@ -1175,14 +1179,14 @@ module nm_linear_2_4_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload,
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$162  = mac_acc2_out;
-    if (stall_adv12) begin
+    \$162  = mac_acc0_out;
+    if (stall_adv10) begin
       \$162  = \$77 [31:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$163  = mac_acc3;
+    \$163  = mac_acc1;
     if (\$101 ) begin
       \$163  = \$102 ;
     end
@@ -1192,9 +1196,43 @@ module nm_linear_2_4_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload,
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$164  = mac_acc3_out;
-    if (stall_adv14) begin
+    \$164  = mac_acc1_out;
+    if (stall_adv12) begin
       \$164  = \$78 [31:0];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$165  = mac_acc2;
+    if (\$103 ) begin
+      \$165  = \$104 ;
+    end
+    if (rst) begin
+      \$165  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$166  = mac_acc2_out;
+    if (stall_adv14) begin
+      \$166  = \$79 [31:0];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$167  = mac_acc3;
+    if (\$105 ) begin
+      \$167  = \$106 ;
+    end
+    if (rst) begin
+      \$167  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$168  = mac_acc3_out;
+    if (stall_adv16) begin
+      \$168  = \$80 [31:0];
     end
   end
   assign advance = i__ready;
@@ -1212,12 +1250,12 @@ module nm_linear_2_4_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload,
   assign sel_idx1 = { \$51 , \$50  };
   assign sel_val0 = sel_or0_0;
   assign sel_val1 = sel_or1_0;
-  assign mac_wmux_off0 = \$53 [1:0];
-  assign mac_wmux_off1 = \$54 [1:0];
-  assign mac_acc0_next = \$75 [31:0];
-  assign mac_acc1_next = \$76 [31:0];
-  assign mac_acc2_next = \$77 [31:0];
-  assign mac_acc3_next = \$78 [31:0];
+  assign mac_wmux_off0 = \$55 [1:0];
+  assign mac_wmux_off1 = \$56 [1:0];
+  assign mac_acc0_next = \$77 [31:0];
+  assign mac_acc1_next = \$78 [31:0];
+  assign mac_acc2_next = \$79 [31:0];
+  assign mac_acc3_next = \$80 [31:0];
   assign mac_out_valid = o__valid;
   assign \i__payload.data  = i__payload[31:0];
   assign \i__payload.data[0]  = i__payload[7:0];
@@ -1287,6 +1325,44 @@ module nmsparse_mul_reg #(
             p_r <= a_r * b_r;
         end
     assign p = p_r;
+endmodule
+// verilator lint_on DECLFILENAME
+`endif
+
+// nmsparse_delay: d delayed by DEPTH enabled cycles (a shift register that moves when ce is
+// high).
+//
+// q is the d of DEPTH loads ago (zero until DEPTH loads have happened). The registers start
+// at zero and are not reset (what they hold travels beside valid bits that are). Written as a
+// module of its own so that a flow can keep the stages in distributed RAM instead of
+// flip-flops (gen/prims/ecp5/nmsparse_delay.v: a LUT-RAM ring and one output register;
+// the ASIC proxy and the simulators see these flip-flops). Generated by nmsparse; the include
+// guard lets several emitted modules be compiled together.
+`ifndef NMSPARSE_DELAY
+`define NMSPARSE_DELAY
+// verilator lint_off DECLFILENAME
+module nmsparse_delay #(
+    parameter WIDTH = 8,
+    parameter DEPTH = 2
+) (
+    input wire clk,
+    input wire ce,
+    input wire [WIDTH-1:0] d,
+    output wire [WIDTH-1:0] q
+);
+    reg [WIDTH*DEPTH-1:0] sr = 0;
+    generate
+        if (DEPTH == 1) begin : one
+            always @(posedge clk)
+                if (ce)
+                    sr <= d;
+        end else begin : chain
+            always @(posedge clk)
+                if (ce)
+                    sr <= {sr[WIDTH*(DEPTH-1)-1:0], d};
+        end
+    endgenerate
+    assign q = sr[WIDTH*DEPTH-1 -: WIDTH];
 endmodule
 // verilator lint_on DECLFILENAME
 `endif

@@ -1095,22 +1095,22 @@ module nm_linear_8_16_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload
   wire \$1979 ;
   wire \$198 ;
   wire \$1980 ;
-  wire [3:0] \$1981 ;
+  wire \$1981 ;
   wire \$1982 ;
   wire \$1983 ;
   wire \$1984 ;
   wire \$1985 ;
-  wire [3:0] \$1986 ;
+  wire \$1986 ;
   wire \$1987 ;
   wire \$1988 ;
-  wire \$1989 ;
+  wire [3:0] \$1989 ;
   wire \$199 ;
   wire \$1990 ;
   wire \$1991 ;
   wire \$1992 ;
   wire \$1993 ;
-  wire \$1994 ;
-  wire [3:0] \$1995 ;
+  wire [3:0] \$1994 ;
+  wire \$1995 ;
   wire \$1996 ;
   wire \$1997 ;
   wire \$1998 ;
@@ -1118,92 +1118,92 @@ module nm_linear_8_16_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload
   wire \$2 ;
   wire \$20 ;
   wire \$200 ;
-  wire [3:0] \$2000 ;
-  wire [3:0] \$2001 ;
+  wire \$2000 ;
+  wire \$2001 ;
   wire \$2002 ;
-  wire \$2003 ;
+  wire [3:0] \$2003 ;
   wire \$2004 ;
   wire \$2005 ;
-  wire [3:0] \$2006 ;
+  wire \$2006 ;
   wire \$2007 ;
-  wire \$2008 ;
-  wire \$2009 ;
+  wire [3:0] \$2008 ;
+  wire [3:0] \$2009 ;
   wire \$201 ;
   wire \$2010 ;
   wire \$2011 ;
   wire \$2012 ;
   wire \$2013 ;
-  wire \$2014 ;
+  wire [3:0] \$2014 ;
   wire \$2015 ;
   wire \$2016 ;
-  wire [3:0] \$2017 ;
+  wire \$2017 ;
   wire \$2018 ;
   wire \$2019 ;
   wire \$202 ;
   wire \$2020 ;
   wire \$2021 ;
-  wire [3:0] \$2022 ;
-  wire [3:0] \$2023 ;
+  wire \$2022 ;
+  wire \$2023 ;
   wire \$2024 ;
-  wire \$2025 ;
+  wire [3:0] \$2025 ;
   wire \$2026 ;
   wire \$2027 ;
-  wire [3:0] \$2028 ;
+  wire \$2028 ;
   wire \$2029 ;
   wire \$203 ;
-  wire \$2030 ;
-  wire \$2031 ;
+  wire [3:0] \$2030 ;
+  wire [3:0] \$2031 ;
   wire \$2032 ;
-  wire [3:0] \$2033 ;
-  wire [3:0] \$2034 ;
+  wire \$2033 ;
+  wire \$2034 ;
   wire \$2035 ;
-  wire \$2036 ;
+  wire [3:0] \$2036 ;
   wire \$2037 ;
   wire \$2038 ;
   wire \$2039 ;
   wire \$204 ;
   wire \$2040 ;
-  wire \$2041 ;
-  wire \$2042 ;
+  wire [3:0] \$2041 ;
+  wire [3:0] \$2042 ;
   wire \$2043 ;
   wire \$2044 ;
   wire \$2045 ;
   wire \$2046 ;
-  wire [3:0] \$2047 ;
+  wire \$2047 ;
   wire \$2048 ;
   wire \$2049 ;
   wire \$205 ;
   wire \$2050 ;
   wire \$2051 ;
-  wire [3:0] \$2052 ;
-  wire [3:0] \$2053 ;
+  wire \$2052 ;
+  wire \$2053 ;
   wire \$2054 ;
-  wire \$2055 ;
+  wire [3:0] \$2055 ;
   wire \$2056 ;
   wire \$2057 ;
-  wire [3:0] \$2058 ;
+  wire \$2058 ;
   wire \$2059 ;
   wire \$206 ;
-  wire \$2060 ;
-  wire \$2061 ;
+  wire [3:0] \$2060 ;
+  wire [3:0] \$2061 ;
   wire \$2062 ;
-  wire [3:0] \$2063 ;
-  wire [3:0] \$2064 ;
-  wire [3:0] \$2065 ;
-  wire \$2066 ;
+  wire \$2063 ;
+  wire \$2064 ;
+  wire \$2065 ;
+  wire [3:0] \$2066 ;
   wire \$2067 ;
   wire \$2068 ;
   wire \$2069 ;
   wire \$207 ;
-  wire [3:0] \$2070 ;
-  wire \$2071 ;
-  wire \$2072 ;
-  wire \$2073 ;
+  wire \$2070 ;
+  wire [3:0] \$2071 ;
+  wire [3:0] \$2072 ;
+  wire [3:0] \$2073 ;
   wire \$2074 ;
   wire \$2075 ;
   wire \$2076 ;
   wire \$2077 ;
-  wire \$2078 ;
+  wire [3:0] \$2078 ;
   wire \$2079 ;
   wire \$208 ;
   wire \$2080 ;
@@ -1211,49 +1211,49 @@ module nm_linear_8_16_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload
   wire \$2082 ;
   wire \$2083 ;
   wire \$2084 ;
-  wire [3:0] \$2085 ;
+  wire \$2085 ;
   wire \$2086 ;
   wire \$2087 ;
   wire \$2088 ;
   wire \$2089 ;
   wire \$209 ;
-  wire [3:0] \$2090 ;
-  wire [3:0] \$2091 ;
+  wire \$2090 ;
+  wire \$2091 ;
   wire \$2092 ;
-  wire \$2093 ;
+  wire [3:0] \$2093 ;
   wire \$2094 ;
   wire \$2095 ;
-  wire [3:0] \$2096 ;
+  wire \$2096 ;
   wire \$2097 ;
-  wire \$2098 ;
-  wire \$2099 ;
+  wire [3:0] \$2098 ;
+  wire [3:0] \$2099 ;
   wire [8:0] \$21 ;
   wire \$210 ;
   wire \$2100 ;
-  wire [3:0] \$2101 ;
-  wire [3:0] \$2102 ;
-  wire [3:0] \$2103 ;
-  wire \$2104 ;
+  wire \$2101 ;
+  wire \$2102 ;
+  wire \$2103 ;
+  wire [3:0] \$2104 ;
   wire \$2105 ;
   wire \$2106 ;
   wire \$2107 ;
-  wire [3:0] \$2108 ;
-  wire \$2109 ;
+  wire \$2108 ;
+  wire [3:0] \$2109 ;
   wire \$211 ;
-  wire \$2110 ;
-  wire \$2111 ;
+  wire [3:0] \$2110 ;
+  wire [3:0] \$2111 ;
   wire \$2112 ;
-  wire [3:0] \$2113 ;
-  wire [3:0] \$2114 ;
+  wire \$2113 ;
+  wire \$2114 ;
   wire \$2115 ;
-  wire \$2116 ;
+  wire [3:0] \$2116 ;
   wire \$2117 ;
   wire \$2118 ;
   wire \$2119 ;
   wire \$212 ;
   wire \$2120 ;
-  wire \$2121 ;
-  wire \$2122 ;
+  wire [3:0] \$2121 ;
+  wire [3:0] \$2122 ;
   wire \$2123 ;
   wire \$2124 ;
   wire \$2125 ;
@@ -1263,54 +1263,54 @@ module nm_linear_8_16_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload
   wire \$2129 ;
   wire \$213 ;
   wire \$2130 ;
-  wire [3:0] \$2131 ;
+  wire \$2131 ;
   wire \$2132 ;
   wire \$2133 ;
   wire \$2134 ;
   wire \$2135 ;
-  wire [3:0] \$2136 ;
-  wire [3:0] \$2137 ;
+  wire \$2136 ;
+  wire \$2137 ;
   wire \$2138 ;
-  wire \$2139 ;
+  wire [3:0] \$2139 ;
   wire \$214 ;
   wire \$2140 ;
   wire \$2141 ;
-  wire [3:0] \$2142 ;
+  wire \$2142 ;
   wire \$2143 ;
-  wire \$2144 ;
-  wire \$2145 ;
+  wire [3:0] \$2144 ;
+  wire [3:0] \$2145 ;
   wire \$2146 ;
-  wire [3:0] \$2147 ;
-  wire [3:0] \$2148 ;
-  wire [3:0] \$2149 ;
+  wire \$2147 ;
+  wire \$2148 ;
+  wire \$2149 ;
   wire \$215 ;
-  wire \$2150 ;
+  wire [3:0] \$2150 ;
   wire \$2151 ;
   wire \$2152 ;
   wire \$2153 ;
-  wire [3:0] \$2154 ;
-  wire \$2155 ;
-  wire \$2156 ;
-  wire \$2157 ;
+  wire \$2154 ;
+  wire [3:0] \$2155 ;
+  wire [3:0] \$2156 ;
+  wire [3:0] \$2157 ;
   wire \$2158 ;
-  wire [3:0] \$2159 ;
+  wire \$2159 ;
   wire \$216 ;
-  wire [3:0] \$2160 ;
+  wire \$2160 ;
   wire \$2161 ;
-  wire \$2162 ;
+  wire [3:0] \$2162 ;
   wire \$2163 ;
   wire \$2164 ;
-  wire [3:0] \$2165 ;
-  wire [3:0] \$2166 ;
-  wire \$2167 ;
-  wire \$2168 ;
+  wire \$2165 ;
+  wire \$2166 ;
+  wire [3:0] \$2167 ;
+  wire [3:0] \$2168 ;
   wire \$2169 ;
   wire \$217 ;
   wire \$2170 ;
   wire \$2171 ;
   wire \$2172 ;
-  wire \$2173 ;
-  wire \$2174 ;
+  wire [3:0] \$2173 ;
+  wire [3:0] \$2174 ;
   wire \$2175 ;
   wire \$2176 ;
   wire \$2177 ;
@@ -1322,62 +1322,62 @@ module nm_linear_8_16_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload
   wire \$2182 ;
   wire \$2183 ;
   wire \$2184 ;
-  wire [3:0] \$2185 ;
+  wire \$2185 ;
   wire \$2186 ;
   wire \$2187 ;
   wire \$2188 ;
   wire \$2189 ;
   wire \$219 ;
-  wire [3:0] \$2190 ;
-  wire [3:0] \$2191 ;
+  wire \$2190 ;
+  wire \$2191 ;
   wire \$2192 ;
-  wire \$2193 ;
+  wire [3:0] \$2193 ;
   wire \$2194 ;
   wire \$2195 ;
-  wire [3:0] \$2196 ;
+  wire \$2196 ;
   wire \$2197 ;
-  wire \$2198 ;
-  wire \$2199 ;
+  wire [3:0] \$2198 ;
+  wire [3:0] \$2199 ;
   wire [8:0] \$22 ;
   wire \$220 ;
   wire \$2200 ;
-  wire [3:0] \$2201 ;
-  wire [3:0] \$2202 ;
-  wire [3:0] \$2203 ;
-  wire \$2204 ;
+  wire \$2201 ;
+  wire \$2202 ;
+  wire \$2203 ;
+  wire [3:0] \$2204 ;
   wire \$2205 ;
   wire \$2206 ;
   wire \$2207 ;
-  wire [3:0] \$2208 ;
-  wire \$2209 ;
+  wire \$2208 ;
+  wire [3:0] \$2209 ;
   wire \$221 ;
-  wire \$2210 ;
-  wire \$2211 ;
+  wire [3:0] \$2210 ;
+  wire [3:0] \$2211 ;
   wire \$2212 ;
-  wire [3:0] \$2213 ;
-  wire [3:0] \$2214 ;
+  wire \$2213 ;
+  wire \$2214 ;
   wire \$2215 ;
-  wire \$2216 ;
+  wire [3:0] \$2216 ;
   wire \$2217 ;
   wire \$2218 ;
-  wire [3:0] \$2219 ;
+  wire \$2219 ;
   wire \$222 ;
   wire \$2220 ;
-  wire \$2221 ;
-  wire \$2222 ;
+  wire [3:0] \$2221 ;
+  wire [3:0] \$2222 ;
   wire \$2223 ;
-  wire [3:0] \$2224 ;
-  wire [3:0] \$2225 ;
-  wire [3:0] \$2226 ;
-  wire \$2227 ;
+  wire \$2224 ;
+  wire \$2225 ;
+  wire \$2226 ;
+  wire [3:0] \$2227 ;
   wire \$2228 ;
   wire \$2229 ;
   wire \$223 ;
   wire \$2230 ;
   wire \$2231 ;
-  wire \$2232 ;
-  wire \$2233 ;
-  wire \$2234 ;
+  wire [3:0] \$2232 ;
+  wire [3:0] \$2233 ;
+  wire [3:0] \$2234 ;
   wire \$2235 ;
   wire \$2236 ;
   wire \$2237 ;
@@ -1389,61 +1389,61 @@ module nm_linear_8_16_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload
   wire \$2242 ;
   wire \$2243 ;
   wire \$2244 ;
-  wire [3:0] \$2245 ;
+  wire \$2245 ;
   wire \$2246 ;
   wire \$2247 ;
   wire \$2248 ;
   wire \$2249 ;
   wire \$225 ;
-  wire [3:0] \$2250 ;
-  wire [3:0] \$2251 ;
+  wire \$2250 ;
+  wire \$2251 ;
   wire \$2252 ;
-  wire \$2253 ;
+  wire [3:0] \$2253 ;
   wire \$2254 ;
   wire \$2255 ;
-  wire [3:0] \$2256 ;
+  wire \$2256 ;
   wire \$2257 ;
-  wire \$2258 ;
-  wire \$2259 ;
+  wire [3:0] \$2258 ;
+  wire [3:0] \$2259 ;
   wire \$226 ;
   wire \$2260 ;
-  wire [3:0] \$2261 ;
-  wire [3:0] \$2262 ;
-  wire [3:0] \$2263 ;
-  wire \$2264 ;
+  wire \$2261 ;
+  wire \$2262 ;
+  wire \$2263 ;
+  wire [3:0] \$2264 ;
   wire \$2265 ;
   wire \$2266 ;
   wire \$2267 ;
-  wire [3:0] \$2268 ;
-  wire \$2269 ;
+  wire \$2268 ;
+  wire [3:0] \$2269 ;
   wire \$227 ;
-  wire \$2270 ;
-  wire \$2271 ;
+  wire [3:0] \$2270 ;
+  wire [3:0] \$2271 ;
   wire \$2272 ;
-  wire [3:0] \$2273 ;
-  wire [3:0] \$2274 ;
+  wire \$2273 ;
+  wire \$2274 ;
   wire \$2275 ;
-  wire \$2276 ;
+  wire [3:0] \$2276 ;
   wire \$2277 ;
   wire \$2278 ;
-  wire [3:0] \$2279 ;
+  wire \$2279 ;
   wire \$228 ;
   wire \$2280 ;
-  wire \$2281 ;
-  wire \$2282 ;
+  wire [3:0] \$2281 ;
+  wire [3:0] \$2282 ;
   wire \$2283 ;
-  wire [3:0] \$2284 ;
-  wire [3:0] \$2285 ;
-  wire [3:0] \$2286 ;
-  wire \$2287 ;
+  wire \$2284 ;
+  wire \$2285 ;
+  wire \$2286 ;
+  wire [3:0] \$2287 ;
   wire \$2288 ;
   wire \$2289 ;
   wire \$229 ;
   wire \$2290 ;
   wire \$2291 ;
-  wire \$2292 ;
-  wire \$2293 ;
-  wire \$2294 ;
+  wire [3:0] \$2292 ;
+  wire [3:0] \$2293 ;
+  wire [3:0] \$2294 ;
   wire \$2295 ;
   wire \$2296 ;
   wire \$2297 ;
@@ -1454,54 +1454,54 @@ module nm_linear_8_16_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload
   wire \$2300 ;
   wire \$2301 ;
   wire \$2302 ;
-  wire [3:0] \$2303 ;
+  wire \$2303 ;
   wire \$2304 ;
   wire \$2305 ;
   wire \$2306 ;
   wire \$2307 ;
-  wire [3:0] \$2308 ;
-  wire [3:0] \$2309 ;
+  wire \$2308 ;
+  wire \$2309 ;
   wire \$231 ;
   wire \$2310 ;
-  wire \$2311 ;
+  wire [3:0] \$2311 ;
   wire \$2312 ;
   wire \$2313 ;
-  wire [3:0] \$2314 ;
+  wire \$2314 ;
   wire \$2315 ;
-  wire \$2316 ;
-  wire \$2317 ;
+  wire [3:0] \$2316 ;
+  wire [3:0] \$2317 ;
   wire \$2318 ;
-  wire [3:0] \$2319 ;
+  wire \$2319 ;
   wire \$232 ;
-  wire [3:0] \$2320 ;
-  wire [3:0] \$2321 ;
-  wire \$2322 ;
+  wire \$2320 ;
+  wire \$2321 ;
+  wire [3:0] \$2322 ;
   wire \$2323 ;
   wire \$2324 ;
   wire \$2325 ;
-  wire [3:0] \$2326 ;
-  wire \$2327 ;
-  wire \$2328 ;
-  wire \$2329 ;
+  wire \$2326 ;
+  wire [3:0] \$2327 ;
+  wire [3:0] \$2328 ;
+  wire [3:0] \$2329 ;
   wire \$233 ;
   wire \$2330 ;
-  wire [3:0] \$2331 ;
-  wire [3:0] \$2332 ;
+  wire \$2331 ;
+  wire \$2332 ;
   wire \$2333 ;
-  wire \$2334 ;
+  wire [3:0] \$2334 ;
   wire \$2335 ;
   wire \$2336 ;
-  wire [3:0] \$2337 ;
-  wire [3:0] \$2338 ;
-  wire \$2339 ;
+  wire \$2337 ;
+  wire \$2338 ;
+  wire [3:0] \$2339 ;
   wire \$234 ;
-  wire \$2340 ;
+  wire [3:0] \$2340 ;
   wire \$2341 ;
   wire \$2342 ;
   wire \$2343 ;
   wire \$2344 ;
-  wire \$2345 ;
-  wire \$2346 ;
+  wire [3:0] \$2345 ;
+  wire [3:0] \$2346 ;
   wire \$2347 ;
   wire \$2348 ;
   wire \$2349 ;
@@ -1509,154 +1509,154 @@ module nm_linear_8_16_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload
   wire \$2350 ;
   wire \$2351 ;
   wire \$2352 ;
-  wire [3:0] \$2353 ;
+  wire \$2353 ;
   wire \$2354 ;
   wire \$2355 ;
   wire \$2356 ;
   wire \$2357 ;
-  wire [3:0] \$2358 ;
-  wire [3:0] \$2359 ;
+  wire \$2358 ;
+  wire \$2359 ;
   wire \$236 ;
   wire \$2360 ;
-  wire \$2361 ;
+  wire [3:0] \$2361 ;
   wire \$2362 ;
   wire \$2363 ;
-  wire [3:0] \$2364 ;
+  wire \$2364 ;
   wire \$2365 ;
-  wire \$2366 ;
-  wire \$2367 ;
+  wire [3:0] \$2366 ;
+  wire [3:0] \$2367 ;
   wire \$2368 ;
-  wire [3:0] \$2369 ;
+  wire \$2369 ;
   wire \$237 ;
-  wire [3:0] \$2370 ;
-  wire [3:0] \$2371 ;
-  wire \$2372 ;
+  wire \$2370 ;
+  wire \$2371 ;
+  wire [3:0] \$2372 ;
   wire \$2373 ;
   wire \$2374 ;
   wire \$2375 ;
-  wire [3:0] \$2376 ;
-  wire \$2377 ;
-  wire \$2378 ;
-  wire \$2379 ;
+  wire \$2376 ;
+  wire [3:0] \$2377 ;
+  wire [3:0] \$2378 ;
+  wire [3:0] \$2379 ;
   wire \$238 ;
   wire \$2380 ;
-  wire [3:0] \$2381 ;
-  wire [3:0] \$2382 ;
+  wire \$2381 ;
+  wire \$2382 ;
   wire \$2383 ;
-  wire \$2384 ;
+  wire [3:0] \$2384 ;
   wire \$2385 ;
   wire \$2386 ;
   wire \$2387 ;
   wire \$2388 ;
-  wire \$2389 ;
+  wire [3:0] \$2389 ;
   wire \$239 ;
-  wire \$2390 ;
+  wire [3:0] \$2390 ;
   wire \$2391 ;
   wire \$2392 ;
   wire \$2393 ;
   wire \$2394 ;
-  wire [3:0] \$2395 ;
+  wire \$2395 ;
   wire \$2396 ;
   wire \$2397 ;
   wire \$2398 ;
   wire \$2399 ;
   wire [8:0] \$24 ;
   wire \$240 ;
-  wire [3:0] \$2400 ;
-  wire [3:0] \$2401 ;
+  wire \$2400 ;
+  wire \$2401 ;
   wire \$2402 ;
-  wire \$2403 ;
+  wire [3:0] \$2403 ;
   wire \$2404 ;
   wire \$2405 ;
-  wire [3:0] \$2406 ;
+  wire \$2406 ;
   wire \$2407 ;
-  wire \$2408 ;
-  wire \$2409 ;
+  wire [3:0] \$2408 ;
+  wire [3:0] \$2409 ;
   wire \$241 ;
   wire \$2410 ;
-  wire [3:0] \$2411 ;
-  wire [3:0] \$2412 ;
-  wire [3:0] \$2413 ;
-  wire \$2414 ;
+  wire \$2411 ;
+  wire \$2412 ;
+  wire \$2413 ;
+  wire [3:0] \$2414 ;
   wire \$2415 ;
   wire \$2416 ;
   wire \$2417 ;
-  wire [3:0] \$2418 ;
-  wire \$2419 ;
+  wire \$2418 ;
+  wire [3:0] \$2419 ;
   wire \$242 ;
-  wire \$2420 ;
-  wire \$2421 ;
+  wire [3:0] \$2420 ;
+  wire [3:0] \$2421 ;
   wire \$2422 ;
   wire \$2423 ;
   wire \$2424 ;
   wire \$2425 ;
-  wire \$2426 ;
+  wire [3:0] \$2426 ;
   wire \$2427 ;
   wire \$2428 ;
-  wire [3:0] \$2429 ;
+  wire \$2429 ;
   wire \$243 ;
   wire \$2430 ;
   wire \$2431 ;
   wire \$2432 ;
   wire \$2433 ;
-  wire [3:0] \$2434 ;
-  wire [3:0] \$2435 ;
+  wire \$2434 ;
+  wire \$2435 ;
   wire \$2436 ;
-  wire \$2437 ;
+  wire [3:0] \$2437 ;
   wire \$2438 ;
   wire \$2439 ;
   wire \$244 ;
-  wire [3:0] \$2440 ;
+  wire \$2440 ;
   wire \$2441 ;
-  wire \$2442 ;
-  wire \$2443 ;
+  wire [3:0] \$2442 ;
+  wire [3:0] \$2443 ;
   wire \$2444 ;
-  wire [3:0] \$2445 ;
-  wire [3:0] \$2446 ;
+  wire \$2445 ;
+  wire \$2446 ;
   wire \$2447 ;
-  wire \$2448 ;
+  wire [3:0] \$2448 ;
   wire \$2449 ;
   wire \$245 ;
   wire \$2450 ;
   wire \$2451 ;
   wire \$2452 ;
-  wire \$2453 ;
-  wire \$2454 ;
-  wire [3:0] \$2455 ;
+  wire [3:0] \$2453 ;
+  wire [3:0] \$2454 ;
+  wire \$2455 ;
   wire \$2456 ;
   wire \$2457 ;
   wire \$2458 ;
   wire \$2459 ;
   wire \$246 ;
-  wire [3:0] \$2460 ;
-  wire [3:0] \$2461 ;
+  wire \$2460 ;
+  wire \$2461 ;
   wire \$2462 ;
-  wire \$2463 ;
+  wire [3:0] \$2463 ;
   wire \$2464 ;
   wire \$2465 ;
-  wire [3:0] \$2466 ;
+  wire \$2466 ;
   wire \$2467 ;
-  wire \$2468 ;
-  wire \$2469 ;
+  wire [3:0] \$2468 ;
+  wire [3:0] \$2469 ;
   wire \$247 ;
   wire \$2470 ;
   wire \$2471 ;
   wire \$2472 ;
-  wire [3:0] \$2473 ;
-  wire \$2474 ;
+  wire \$2473 ;
+  wire [3:0] \$2474 ;
   wire \$2475 ;
   wire \$2476 ;
   wire \$2477 ;
-  wire [3:0] \$2478 ;
+  wire \$2478 ;
   wire \$2479 ;
   wire \$248 ;
   wire \$2480 ;
-  wire \$2481 ;
+  wire [3:0] \$2481 ;
   wire \$2482 ;
   wire \$2483 ;
   wire \$2484 ;
   wire \$2485 ;
-  wire \$2486 ;
+  wire [3:0] \$2486 ;
   wire \$2487 ;
   wire \$2488 ;
   wire \$2489 ;
@@ -1789,21 +1789,21 @@ module nm_linear_8_16_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload
   wire \$2602 ;
   wire \$2603 ;
   wire \$2604 ;
-  wire [32:0] \$2605 ;
-  wire [32:0] \$2606 ;
-  wire [32:0] \$2607 ;
-  wire [32:0] \$2608 ;
-  wire [4:0] \$2609 ;
+  wire \$2605 ;
+  wire \$2606 ;
+  wire \$2607 ;
+  wire \$2608 ;
+  wire \$2609 ;
   wire \$261 ;
-  wire [4:0] \$2610 ;
+  wire \$2610 ;
   wire \$2611 ;
   wire \$2612 ;
-  wire \$2613 ;
-  wire \$2614 ;
-  wire \$2615 ;
-  wire \$2616 ;
-  wire \$2617 ;
-  wire \$2618 ;
+  wire [32:0] \$2613 ;
+  wire [32:0] \$2614 ;
+  wire [32:0] \$2615 ;
+  wire [32:0] \$2616 ;
+  wire [4:0] \$2617 ;
+  wire [4:0] \$2618 ;
   wire \$2619 ;
   wire \$262 ;
   wire \$2620 ;
@@ -1847,51 +1847,51 @@ module nm_linear_8_16_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload
   wire \$2655 ;
   wire \$2656 ;
   wire \$2657 ;
-  wire [31:0] \$2658 ;
+  wire \$2658 ;
   wire \$2659 ;
   wire \$266 ;
-  wire [31:0] \$2660 ;
+  wire \$2660 ;
   wire \$2661 ;
-  wire [31:0] \$2662 ;
+  wire \$2662 ;
   wire \$2663 ;
-  wire [31:0] \$2664 ;
-  reg [7:0] \$2665 ;
-  reg [7:0] \$2666 ;
-  reg [7:0] \$2667 ;
-  reg [7:0] \$2668 ;
-  reg [7:0] \$2669 ;
+  wire \$2664 ;
+  wire \$2665 ;
+  wire \$2666 ;
+  wire \$2667 ;
+  wire \$2668 ;
+  wire \$2669 ;
   wire \$267 ;
-  reg [7:0] \$2670 ;
-  reg [7:0] \$2671 ;
-  reg [7:0] \$2672 ;
-  reg [7:0] \$2673 ;
-  reg [7:0] \$2674 ;
-  reg [7:0] \$2675 ;
-  reg [7:0] \$2676 ;
-  reg [7:0] \$2677 ;
-  reg [7:0] \$2678 ;
-  reg [7:0] \$2679 ;
+  wire \$2670 ;
+  wire \$2671 ;
+  wire \$2672 ;
+  wire \$2673 ;
+  wire [31:0] \$2674 ;
+  wire \$2675 ;
+  wire [31:0] \$2676 ;
+  wire \$2677 ;
+  wire [31:0] \$2678 ;
+  wire \$2679 ;
   wire \$268 ;
-  reg [7:0] \$2680 ;
-  reg [511:0] \$2681 ;
-  reg \$2682 ;
-  reg [119:0] \$2683 ;
-  reg [511:0] \$2684 ;
-  reg \$2685 ;
-  reg \$2686 ;
-  reg \$2687 ;
-  reg \$2688 ;
-  reg \$2689 ;
+  wire [31:0] \$2680 ;
+  reg [7:0] \$2681 ;
+  reg [7:0] \$2682 ;
+  reg [7:0] \$2683 ;
+  reg [7:0] \$2684 ;
+  reg [7:0] \$2685 ;
+  reg [7:0] \$2686 ;
+  reg [7:0] \$2687 ;
+  reg [7:0] \$2688 ;
+  reg [7:0] \$2689 ;
   wire \$269 ;
-  reg \$2690 ;
-  reg \$2691 ;
-  reg \$2692 ;
-  reg \$2693 ;
-  reg \$2694 ;
-  reg \$2695 ;
-  reg \$2696 ;
+  reg [7:0] \$2690 ;
+  reg [7:0] \$2691 ;
+  reg [7:0] \$2692 ;
+  reg [7:0] \$2693 ;
+  reg [7:0] \$2694 ;
+  reg [7:0] \$2695 ;
+  reg [7:0] \$2696 ;
   reg \$2697 ;
-  reg \$2698 ;
+  reg [119:0] \$2698 ;
   reg \$2699 ;
   wire [8:0] \$27 ;
   wire \$270 ;
@@ -1985,62 +1985,62 @@ module nm_linear_8_16_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload
   wire \$278 ;
   reg \$2780 ;
   reg \$2781 ;
-  reg [511:0] \$2782 ;
+  reg \$2782 ;
   reg \$2783 ;
-  reg [15:0] \$2784 ;
+  reg \$2784 ;
   reg \$2785 ;
-  reg [1:0] \$2786 ;
-  reg [1:0] \$2787 ;
-  reg [2:0] \$2788 ;
+  reg \$2786 ;
+  reg \$2787 ;
+  reg \$2788 ;
   reg \$2789 ;
   wire \$279 ;
-  reg [2:0] \$2790 ;
-  reg [2:0] \$2791 ;
-  reg [3:0] \$2792 ;
+  reg \$2790 ;
+  reg \$2791 ;
+  reg \$2792 ;
   reg \$2793 ;
-  reg [3:0] \$2794 ;
-  reg [3:0] \$2795 ;
-  reg [3:0] \$2796 ;
-  reg \$2797 ;
-  reg [3:0] \$2798 ;
-  reg [3:0] \$2799 ;
+  reg \$2794 ;
+  reg \$2795 ;
+  reg \$2796 ;
+  reg [15:0] \$2797 ;
+  reg \$2798 ;
+  reg [1:0] \$2799 ;
   wire [8:0] \$28 ;
   wire \$280 ;
-  reg [511:0] \$2800 ;
-  reg \$2801 ;
-  reg [3:0] \$2802 ;
-  reg [3:0] \$2803 ;
-  reg [15:0] \$2804 ;
-  reg [8:0] \$2805 ;
-  reg [8:0] \$2806 ;
-  reg [8:0] \$2807 ;
-  reg [8:0] \$2808 ;
-  reg [8:0] \$2809 ;
+  reg [1:0] \$2800 ;
+  reg [2:0] \$2801 ;
+  reg \$2802 ;
+  reg [2:0] \$2803 ;
+  reg [2:0] \$2804 ;
+  reg [3:0] \$2805 ;
+  reg \$2806 ;
+  reg [3:0] \$2807 ;
+  reg [3:0] \$2808 ;
+  reg [3:0] \$2809 ;
   wire \$281 ;
-  reg [8:0] \$2810 ;
-  reg [8:0] \$2811 ;
-  reg [8:0] \$2812 ;
-  reg [7:0] \$2813 ;
-  reg [7:0] \$2814 ;
-  reg [7:0] \$2815 ;
-  reg [7:0] \$2816 ;
-  reg [7:0] \$2817 ;
-  reg [7:0] \$2818 ;
-  reg [7:0] \$2819 ;
+  reg \$2810 ;
+  reg [3:0] \$2811 ;
+  reg [3:0] \$2812 ;
+  reg \$2813 ;
+  reg [3:0] \$2814 ;
+  reg [3:0] \$2815 ;
+  reg [15:0] \$2816 ;
+  reg [8:0] \$2817 ;
+  reg [8:0] \$2818 ;
+  reg [8:0] \$2819 ;
   wire \$282 ;
-  reg [7:0] \$2820 ;
-  reg [7:0] \$2821 ;
-  reg [7:0] \$2822 ;
-  reg [7:0] \$2823 ;
-  reg [7:0] \$2824 ;
+  reg [8:0] \$2820 ;
+  reg [8:0] \$2821 ;
+  reg [8:0] \$2822 ;
+  reg [8:0] \$2823 ;
+  reg [8:0] \$2824 ;
   reg [7:0] \$2825 ;
   reg [7:0] \$2826 ;
   reg [7:0] \$2827 ;
   reg [7:0] \$2828 ;
-  reg [511:0] \$2829 ;
+  reg [7:0] \$2829 ;
   wire \$283 ;
-  reg \$2830 ;
-  reg [15:0] \$2831 ;
+  reg [7:0] \$2830 ;
+  reg [7:0] \$2831 ;
   reg [7:0] \$2832 ;
   reg [7:0] \$2833 ;
   reg [7:0] \$2834 ;
@@ -2050,26 +2050,26 @@ module nm_linear_8_16_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload
   reg [7:0] \$2838 ;
   reg [7:0] \$2839 ;
   wire \$284 ;
-  reg [3:0] \$2840 ;
-  reg [3:0] \$2841 ;
-  reg [3:0] \$2842 ;
-  reg [3:0] \$2843 ;
-  reg [3:0] \$2844 ;
-  reg [3:0] \$2845 ;
-  reg [3:0] \$2846 ;
-  reg [3:0] \$2847 ;
-  reg [511:0] \$2848 ;
-  reg \$2849 ;
+  reg [7:0] \$2840 ;
+  reg \$2841 ;
+  reg [15:0] \$2842 ;
+  reg [7:0] \$2843 ;
+  reg [7:0] \$2844 ;
+  reg [7:0] \$2845 ;
+  reg [7:0] \$2846 ;
+  reg [7:0] \$2847 ;
+  reg [7:0] \$2848 ;
+  reg [7:0] \$2849 ;
   wire \$285 ;
-  reg \$2850 ;
-  reg \$2851 ;
-  reg \$2852 ;
-  reg \$2853 ;
-  reg \$2854 ;
-  reg \$2855 ;
-  reg \$2856 ;
-  reg \$2857 ;
-  reg \$2858 ;
+  reg [7:0] \$2850 ;
+  reg [3:0] \$2851 ;
+  reg [3:0] \$2852 ;
+  reg [3:0] \$2853 ;
+  reg [3:0] \$2854 ;
+  reg [3:0] \$2855 ;
+  reg [3:0] \$2856 ;
+  reg [3:0] \$2857 ;
+  reg [3:0] \$2858 ;
   reg \$2859 ;
   wire \$286 ;
   reg \$2860 ;
@@ -2085,34 +2085,34 @@ module nm_linear_8_16_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload
   wire \$287 ;
   reg \$2870 ;
   reg \$2871 ;
-  reg [3:0] \$2872 ;
-  reg [3:0] \$2873 ;
-  reg [3:0] \$2874 ;
-  reg [3:0] \$2875 ;
-  reg [3:0] \$2876 ;
-  reg [3:0] \$2877 ;
-  reg [3:0] \$2878 ;
-  reg [3:0] \$2879 ;
+  reg \$2872 ;
+  reg \$2873 ;
+  reg \$2874 ;
+  reg \$2875 ;
+  reg \$2876 ;
+  reg \$2877 ;
+  reg \$2878 ;
+  reg \$2879 ;
   wire \$288 ;
-  reg [3:0] \$2880 ;
-  reg [3:0] \$2881 ;
+  reg \$2880 ;
+  reg \$2881 ;
   reg [3:0] \$2882 ;
   reg [3:0] \$2883 ;
   reg [3:0] \$2884 ;
   reg [3:0] \$2885 ;
   reg [3:0] \$2886 ;
   reg [3:0] \$2887 ;
-  reg [7:0] \$2888 ;
-  reg [7:0] \$2889 ;
+  reg [3:0] \$2888 ;
+  reg [3:0] \$2889 ;
   wire \$289 ;
-  reg [7:0] \$2890 ;
-  reg [7:0] \$2891 ;
-  reg [7:0] \$2892 ;
-  reg [7:0] \$2893 ;
-  reg [7:0] \$2894 ;
-  reg [7:0] \$2895 ;
-  reg [7:0] \$2896 ;
-  reg [7:0] \$2897 ;
+  reg [3:0] \$2890 ;
+  reg [3:0] \$2891 ;
+  reg [3:0] \$2892 ;
+  reg [3:0] \$2893 ;
+  reg [3:0] \$2894 ;
+  reg [3:0] \$2895 ;
+  reg [3:0] \$2896 ;
+  reg [3:0] \$2897 ;
   reg [7:0] \$2898 ;
   reg [7:0] \$2899 ;
   wire \$29 ;
@@ -2183,16 +2183,16 @@ module nm_linear_8_16_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload
   reg [7:0] \$2958 ;
   reg [7:0] \$2959 ;
   wire \$296 ;
-  reg \$2960 ;
-  reg \$2961 ;
-  reg \$2962 ;
-  reg \$2963 ;
-  reg \$2964 ;
-  reg \$2965 ;
-  reg \$2966 ;
-  reg \$2967 ;
-  reg \$2968 ;
-  reg \$2969 ;
+  reg [7:0] \$2960 ;
+  reg [7:0] \$2961 ;
+  reg [7:0] \$2962 ;
+  reg [7:0] \$2963 ;
+  reg [7:0] \$2964 ;
+  reg [7:0] \$2965 ;
+  reg [7:0] \$2966 ;
+  reg [7:0] \$2967 ;
+  reg [7:0] \$2968 ;
+  reg [7:0] \$2969 ;
   wire \$297 ;
   reg \$2970 ;
   reg \$2971 ;
@@ -2202,17 +2202,17 @@ module nm_linear_8_16_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload
   reg \$2975 ;
   reg \$2976 ;
   reg \$2977 ;
-  reg [3:0] \$2978 ;
-  reg [3:0] \$2979 ;
+  reg \$2978 ;
+  reg \$2979 ;
   wire \$298 ;
-  reg [3:0] \$2980 ;
-  reg [3:0] \$2981 ;
-  reg [3:0] \$2982 ;
-  reg [3:0] \$2983 ;
-  reg [3:0] \$2984 ;
-  reg [3:0] \$2985 ;
-  reg [3:0] \$2986 ;
-  reg [3:0] \$2987 ;
+  reg \$2980 ;
+  reg \$2981 ;
+  reg \$2982 ;
+  reg \$2983 ;
+  reg \$2984 ;
+  reg \$2985 ;
+  reg \$2986 ;
+  reg \$2987 ;
   reg [3:0] \$2988 ;
   reg [3:0] \$2989 ;
   wire \$299 ;
@@ -2220,19 +2220,19 @@ module nm_linear_8_16_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload
   reg [3:0] \$2991 ;
   reg [3:0] \$2992 ;
   reg [3:0] \$2993 ;
-  reg [7:0] \$2994 ;
-  reg [7:0] \$2995 ;
-  reg [7:0] \$2996 ;
-  reg [7:0] \$2997 ;
-  reg [7:0] \$2998 ;
-  reg [7:0] \$2999 ;
+  reg [3:0] \$2994 ;
+  reg [3:0] \$2995 ;
+  reg [3:0] \$2996 ;
+  reg [3:0] \$2997 ;
+  reg [3:0] \$2998 ;
+  reg [3:0] \$2999 ;
   wire [8:0] \$3 ;
   wire [8:0] \$30 ;
   wire \$300 ;
-  reg [7:0] \$3000 ;
-  reg [7:0] \$3001 ;
-  reg [7:0] \$3002 ;
-  reg [7:0] \$3003 ;
+  reg [3:0] \$3000 ;
+  reg [3:0] \$3001 ;
+  reg [3:0] \$3002 ;
+  reg [3:0] \$3003 ;
   reg [7:0] \$3004 ;
   reg [7:0] \$3005 ;
   reg [7:0] \$3006 ;
@@ -2301,17 +2301,17 @@ module nm_linear_8_16_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload
   reg [7:0] \$3063 ;
   reg [7:0] \$3064 ;
   reg [7:0] \$3065 ;
-  reg \$3066 ;
-  reg \$3067 ;
-  reg \$3068 ;
-  reg \$3069 ;
+  reg [7:0] \$3066 ;
+  reg [7:0] \$3067 ;
+  reg [7:0] \$3068 ;
+  reg [7:0] \$3069 ;
   wire \$307 ;
-  reg \$3070 ;
-  reg \$3071 ;
-  reg \$3072 ;
-  reg \$3073 ;
-  reg \$3074 ;
-  reg \$3075 ;
+  reg [7:0] \$3070 ;
+  reg [7:0] \$3071 ;
+  reg [7:0] \$3072 ;
+  reg [7:0] \$3073 ;
+  reg [7:0] \$3074 ;
+  reg [7:0] \$3075 ;
   reg \$3076 ;
   reg \$3077 ;
   reg \$3078 ;
@@ -2321,17 +2321,17 @@ module nm_linear_8_16_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload
   reg \$3081 ;
   reg \$3082 ;
   reg \$3083 ;
-  reg [3:0] \$3084 ;
-  reg [3:0] \$3085 ;
-  reg [3:0] \$3086 ;
-  reg [3:0] \$3087 ;
-  reg [3:0] \$3088 ;
-  reg [3:0] \$3089 ;
+  reg \$3084 ;
+  reg \$3085 ;
+  reg \$3086 ;
+  reg \$3087 ;
+  reg \$3088 ;
+  reg \$3089 ;
   wire \$309 ;
-  reg [3:0] \$3090 ;
-  reg [3:0] \$3091 ;
-  reg [3:0] \$3092 ;
-  reg [3:0] \$3093 ;
+  reg \$3090 ;
+  reg \$3091 ;
+  reg \$3092 ;
+  reg \$3093 ;
   reg [3:0] \$3094 ;
   reg [3:0] \$3095 ;
   reg [3:0] \$3096 ;
@@ -2340,16 +2340,16 @@ module nm_linear_8_16_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload
   reg [3:0] \$3099 ;
   wire [8:0] \$31 ;
   wire \$310 ;
-  reg [7:0] \$3100 ;
-  reg [7:0] \$3101 ;
-  reg [7:0] \$3102 ;
-  reg [7:0] \$3103 ;
-  reg [7:0] \$3104 ;
-  reg [7:0] \$3105 ;
-  reg [7:0] \$3106 ;
-  reg [7:0] \$3107 ;
-  reg [7:0] \$3108 ;
-  reg [7:0] \$3109 ;
+  reg [3:0] \$3100 ;
+  reg [3:0] \$3101 ;
+  reg [3:0] \$3102 ;
+  reg [3:0] \$3103 ;
+  reg [3:0] \$3104 ;
+  reg [3:0] \$3105 ;
+  reg [3:0] \$3106 ;
+  reg [3:0] \$3107 ;
+  reg [3:0] \$3108 ;
+  reg [3:0] \$3109 ;
   wire \$311 ;
   reg [7:0] \$3110 ;
   reg [7:0] \$3111 ;
@@ -2419,17 +2419,17 @@ module nm_linear_8_16_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload
   wire \$317 ;
   reg [7:0] \$3170 ;
   reg [7:0] \$3171 ;
-  reg \$3172 ;
-  reg \$3173 ;
-  reg \$3174 ;
-  reg \$3175 ;
-  reg \$3176 ;
-  reg \$3177 ;
-  reg \$3178 ;
-  reg \$3179 ;
+  reg [7:0] \$3172 ;
+  reg [7:0] \$3173 ;
+  reg [7:0] \$3174 ;
+  reg [7:0] \$3175 ;
+  reg [7:0] \$3176 ;
+  reg [7:0] \$3177 ;
+  reg [7:0] \$3178 ;
+  reg [7:0] \$3179 ;
   wire \$318 ;
-  reg \$3180 ;
-  reg \$3181 ;
+  reg [7:0] \$3180 ;
+  reg [7:0] \$3181 ;
   reg \$3182 ;
   reg \$3183 ;
   reg \$3184 ;
@@ -2439,16 +2439,16 @@ module nm_linear_8_16_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload
   reg \$3188 ;
   reg \$3189 ;
   wire \$319 ;
-  reg [3:0] \$3190 ;
-  reg [3:0] \$3191 ;
-  reg [3:0] \$3192 ;
-  reg [3:0] \$3193 ;
-  reg [3:0] \$3194 ;
-  reg [3:0] \$3195 ;
-  reg [3:0] \$3196 ;
-  reg [3:0] \$3197 ;
-  reg [3:0] \$3198 ;
-  reg [3:0] \$3199 ;
+  reg \$3190 ;
+  reg \$3191 ;
+  reg \$3192 ;
+  reg \$3193 ;
+  reg \$3194 ;
+  reg \$3195 ;
+  reg \$3196 ;
+  reg \$3197 ;
+  reg \$3198 ;
+  reg \$3199 ;
   wire \$32 ;
   wire \$320 ;
   reg [3:0] \$3200 ;
@@ -2457,17 +2457,17 @@ module nm_linear_8_16_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload
   reg [3:0] \$3203 ;
   reg [3:0] \$3204 ;
   reg [3:0] \$3205 ;
-  reg [7:0] \$3206 ;
-  reg [7:0] \$3207 ;
-  reg [7:0] \$3208 ;
-  reg [7:0] \$3209 ;
+  reg [3:0] \$3206 ;
+  reg [3:0] \$3207 ;
+  reg [3:0] \$3208 ;
+  reg [3:0] \$3209 ;
   wire \$321 ;
-  reg [7:0] \$3210 ;
-  reg [7:0] \$3211 ;
-  reg [7:0] \$3212 ;
-  reg [7:0] \$3213 ;
-  reg [7:0] \$3214 ;
-  reg [7:0] \$3215 ;
+  reg [3:0] \$3210 ;
+  reg [3:0] \$3211 ;
+  reg [3:0] \$3212 ;
+  reg [3:0] \$3213 ;
+  reg [3:0] \$3214 ;
+  reg [3:0] \$3215 ;
   reg [7:0] \$3216 ;
   reg [7:0] \$3217 ;
   reg [7:0] \$3218 ;
@@ -2536,8 +2536,8 @@ module nm_linear_8_16_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload
   reg [7:0] \$3275 ;
   reg [7:0] \$3276 ;
   reg [7:0] \$3277 ;
-  reg \$3278 ;
-  reg \$3279 ;
+  reg [7:0] \$3278 ;
+  reg [7:0] \$3279 ;
   wire \$328 ;
   reg [7:0] \$3280 ;
   reg [7:0] \$3281 ;
@@ -2547,8 +2547,8 @@ module nm_linear_8_16_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload
   reg [7:0] \$3285 ;
   reg [7:0] \$3286 ;
   reg [7:0] \$3287 ;
-  reg [7:0] \$3288 ;
-  reg [7:0] \$3289 ;
+  reg \$3288 ;
+  reg \$3289 ;
   wire \$329 ;
   reg [7:0] \$3290 ;
   reg [7:0] \$3291 ;
@@ -2584,23 +2584,23 @@ module nm_linear_8_16_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload
   reg [7:0] \$3318 ;
   reg [7:0] \$3319 ;
   wire \$332 ;
-  reg \$3320 ;
-  reg \$3321 ;
-  reg \$3322 ;
-  reg \$3323 ;
-  reg \$3324 ;
-  reg \$3325 ;
-  reg [16:0] \$3326 ;
-  reg [16:0] \$3327 ;
-  reg [16:0] \$3328 ;
-  reg [16:0] \$3329 ;
+  reg [7:0] \$3320 ;
+  reg [7:0] \$3321 ;
+  reg [7:0] \$3322 ;
+  reg [7:0] \$3323 ;
+  reg [7:0] \$3324 ;
+  reg [7:0] \$3325 ;
+  reg [7:0] \$3326 ;
+  reg [7:0] \$3327 ;
+  reg [7:0] \$3328 ;
+  reg [7:0] \$3329 ;
   wire \$333 ;
-  reg [16:0] \$3330 ;
-  reg [16:0] \$3331 ;
-  reg [16:0] \$3332 ;
-  reg [16:0] \$3333 ;
-  reg [16:0] \$3334 ;
-  reg [16:0] \$3335 ;
+  reg \$3330 ;
+  reg \$3331 ;
+  reg \$3332 ;
+  reg \$3333 ;
+  reg \$3334 ;
+  reg \$3335 ;
   reg [16:0] \$3336 ;
   reg [16:0] \$3337 ;
   reg [16:0] \$3338 ;
@@ -2608,34 +2608,34 @@ module nm_linear_8_16_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload
   wire \$334 ;
   reg [16:0] \$3340 ;
   reg [16:0] \$3341 ;
-  reg \$3342 ;
-  reg \$3343 ;
-  reg [17:0] \$3344 ;
-  reg [17:0] \$3345 ;
-  reg [17:0] \$3346 ;
-  reg [17:0] \$3347 ;
-  reg [17:0] \$3348 ;
-  reg [17:0] \$3349 ;
+  reg [16:0] \$3342 ;
+  reg [16:0] \$3343 ;
+  reg [16:0] \$3344 ;
+  reg [16:0] \$3345 ;
+  reg [16:0] \$3346 ;
+  reg [16:0] \$3347 ;
+  reg [16:0] \$3348 ;
+  reg [16:0] \$3349 ;
   wire \$335 ;
-  reg [17:0] \$3350 ;
-  reg [17:0] \$3351 ;
+  reg [16:0] \$3350 ;
+  reg [16:0] \$3351 ;
   reg \$3352 ;
   reg \$3353 ;
-  reg [18:0] \$3354 ;
-  reg [18:0] \$3355 ;
-  reg [18:0] \$3356 ;
-  reg [18:0] \$3357 ;
-  reg \$3358 ;
-  reg \$3359 ;
+  reg [17:0] \$3354 ;
+  reg [17:0] \$3355 ;
+  reg [17:0] \$3356 ;
+  reg [17:0] \$3357 ;
+  reg [17:0] \$3358 ;
+  reg [17:0] \$3359 ;
   wire \$336 ;
-  reg \$3360 ;
-  reg \$3361 ;
+  reg [17:0] \$3360 ;
+  reg [17:0] \$3361 ;
   reg \$3362 ;
   reg \$3363 ;
-  reg \$3364 ;
-  reg \$3365 ;
-  reg \$3366 ;
-  reg \$3367 ;
+  reg [18:0] \$3364 ;
+  reg [18:0] \$3365 ;
+  reg [18:0] \$3366 ;
+  reg [18:0] \$3367 ;
   reg \$3368 ;
   reg \$3369 ;
   wire \$337 ;
@@ -2663,17 +2663,35 @@ module nm_linear_8_16_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload
   wire \$339 ;
   reg \$3390 ;
   reg \$3391 ;
-  reg [31:0] \$3392 ;
-  reg [31:0] \$3393 ;
-  reg [31:0] \$3394 ;
-  reg [31:0] \$3395 ;
-  reg [31:0] \$3396 ;
-  reg [31:0] \$3397 ;
-  reg [31:0] \$3398 ;
-  reg [31:0] \$3399 ;
+  reg \$3392 ;
+  reg \$3393 ;
+  reg \$3394 ;
+  reg \$3395 ;
+  reg \$3396 ;
+  reg \$3397 ;
+  reg \$3398 ;
+  reg \$3399 ;
   wire [8:0] \$34 ;
   wire \$340 ;
+  reg \$3400 ;
+  reg \$3401 ;
+  reg \$3402 ;
+  reg \$3403 ;
+  reg \$3404 ;
+  reg \$3405 ;
+  reg \$3406 ;
+  reg \$3407 ;
+  reg \$3408 ;
+  reg \$3409 ;
   wire \$341 ;
+  reg [31:0] \$3410 ;
+  reg [31:0] \$3411 ;
+  reg [31:0] \$3412 ;
+  reg [31:0] \$3413 ;
+  reg [31:0] \$3414 ;
+  reg [31:0] \$3415 ;
+  reg [31:0] \$3416 ;
+  reg [31:0] \$3417 ;
   wire \$342 ;
   wire \$343 ;
   wire \$344 ;
@@ -3565,38 +3583,38 @@ module nm_linear_8_16_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload
   wire [31:0] mac_acc3_next;
   reg [31:0] mac_acc3_out = 32'd0;
   reg [16:0] mac_add0_s0 = 17'h00000;
-  reg [16:0] \mac_add0_s0$1643  = 17'h00000;
-  reg [16:0] \mac_add0_s0$1645  = 17'h00000;
-  reg [16:0] \mac_add0_s0$1646  = 17'h00000;
-  reg [16:0] \mac_add0_s0$1648  = 17'h00000;
-  reg [16:0] \mac_add0_s0$1649  = 17'h00000;
-  reg [16:0] \mac_add0_s0$1651  = 17'h00000;
-  reg [16:0] \mac_add0_s0$1652  = 17'h00000;
-  reg [16:0] \mac_add0_s0$1654  = 17'h00000;
-  reg [16:0] \mac_add0_s0$1655  = 17'h00000;
-  reg [16:0] \mac_add0_s0$1657  = 17'h00000;
-  reg [16:0] \mac_add0_s0$1658  = 17'h00000;
-  reg [16:0] \mac_add0_s0$1660  = 17'h00000;
+  reg [16:0] \mac_add0_s0$1659  = 17'h00000;
   reg [16:0] \mac_add0_s0$1661  = 17'h00000;
-  reg [16:0] \mac_add0_s0$1663  = 17'h00000;
+  reg [16:0] \mac_add0_s0$1662  = 17'h00000;
   reg [16:0] \mac_add0_s0$1664  = 17'h00000;
-  reg \mac_add0_s0$1828  = 1'h0;
+  reg [16:0] \mac_add0_s0$1665  = 17'h00000;
+  reg [16:0] \mac_add0_s0$1667  = 17'h00000;
+  reg [16:0] \mac_add0_s0$1668  = 17'h00000;
+  reg [16:0] \mac_add0_s0$1670  = 17'h00000;
+  reg [16:0] \mac_add0_s0$1671  = 17'h00000;
+  reg [16:0] \mac_add0_s0$1673  = 17'h00000;
+  reg [16:0] \mac_add0_s0$1674  = 17'h00000;
+  reg [16:0] \mac_add0_s0$1676  = 17'h00000;
+  reg [16:0] \mac_add0_s0$1677  = 17'h00000;
+  reg [16:0] \mac_add0_s0$1679  = 17'h00000;
+  reg [16:0] \mac_add0_s0$1680  = 17'h00000;
+  reg \mac_add0_s0$1846  = 1'h0;
   reg mac_add0_valid_s0 = 1'h0;
   reg [17:0] mac_add1_s0 = 18'h00000;
-  reg [17:0] \mac_add1_s0$1669  = 18'h00000;
-  reg [17:0] \mac_add1_s0$1671  = 18'h00000;
-  reg [17:0] \mac_add1_s0$1672  = 18'h00000;
-  reg [17:0] \mac_add1_s0$1674  = 18'h00000;
-  reg [17:0] \mac_add1_s0$1675  = 18'h00000;
-  reg [17:0] \mac_add1_s0$1677  = 18'h00000;
-  reg [17:0] \mac_add1_s0$1678  = 18'h00000;
-  reg \mac_add1_s0$1830  = 1'h0;
+  reg [17:0] \mac_add1_s0$1685  = 18'h00000;
+  reg [17:0] \mac_add1_s0$1687  = 18'h00000;
+  reg [17:0] \mac_add1_s0$1688  = 18'h00000;
+  reg [17:0] \mac_add1_s0$1690  = 18'h00000;
+  reg [17:0] \mac_add1_s0$1691  = 18'h00000;
+  reg [17:0] \mac_add1_s0$1693  = 18'h00000;
+  reg [17:0] \mac_add1_s0$1694  = 18'h00000;
+  reg \mac_add1_s0$1848  = 1'h0;
   reg mac_add1_valid_s0 = 1'h0;
   reg [18:0] mac_add2_s0 = 19'h00000;
-  reg [18:0] \mac_add2_s0$1702  = 19'h00000;
-  reg [18:0] \mac_add2_s0$1705  = 19'h00000;
-  reg [18:0] \mac_add2_s0$1708  = 19'h00000;
-  reg \mac_add2_s0$1832  = 1'h0;
+  reg [18:0] \mac_add2_s0$1718  = 19'h00000;
+  reg [18:0] \mac_add2_s0$1721  = 19'h00000;
+  reg [18:0] \mac_add2_s0$1724  = 19'h00000;
+  reg \mac_add2_s0$1850  = 1'h0;
   reg mac_add2_valid_s0 = 1'h0;
   reg mac_dspin_s0 = 1'h0;
   reg mac_dspin_valid_s0 = 1'h0;
@@ -3613,24 +3631,6 @@ module nm_linear_8_16_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload
   reg [7:0] mac_pre_a6_g6 = 8'h00;
   reg [7:0] mac_pre_a7_g7 = 8'h00;
   reg [7:0] mac_pre_s0 = 8'h00;
-  reg [7:0] \mac_pre_s0$1791  = 8'h00;
-  reg [7:0] \mac_pre_s0$1792  = 8'h00;
-  reg [7:0] \mac_pre_s0$1793  = 8'h00;
-  reg [7:0] \mac_pre_s0$1794  = 8'h00;
-  reg [7:0] \mac_pre_s0$1795  = 8'h00;
-  reg [7:0] \mac_pre_s0$1796  = 8'h00;
-  reg [7:0] \mac_pre_s0$1797  = 8'h00;
-  reg [7:0] \mac_pre_s0$1798  = 8'h00;
-  reg [7:0] \mac_pre_s0$1799  = 8'h00;
-  reg [7:0] \mac_pre_s0$1800  = 8'h00;
-  reg [7:0] \mac_pre_s0$1801  = 8'h00;
-  reg [7:0] \mac_pre_s0$1802  = 8'h00;
-  reg [7:0] \mac_pre_s0$1803  = 8'h00;
-  reg [7:0] \mac_pre_s0$1804  = 8'h00;
-  reg [7:0] \mac_pre_s0$1805  = 8'h00;
-  reg [7:0] \mac_pre_s0$1806  = 8'h00;
-  reg [7:0] \mac_pre_s0$1807  = 8'h00;
-  reg [7:0] \mac_pre_s0$1808  = 8'h00;
   reg [7:0] \mac_pre_s0$1809  = 8'h00;
   reg [7:0] \mac_pre_s0$1810  = 8'h00;
   reg [7:0] \mac_pre_s0$1811  = 8'h00;
@@ -3644,7 +3644,25 @@ module nm_linear_8_16_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload
   reg [7:0] \mac_pre_s0$1819  = 8'h00;
   reg [7:0] \mac_pre_s0$1820  = 8'h00;
   reg [7:0] \mac_pre_s0$1821  = 8'h00;
-  reg \mac_pre_s0$1822  = 1'h0;
+  reg [7:0] \mac_pre_s0$1822  = 8'h00;
+  reg [7:0] \mac_pre_s0$1823  = 8'h00;
+  reg [7:0] \mac_pre_s0$1824  = 8'h00;
+  reg [7:0] \mac_pre_s0$1825  = 8'h00;
+  reg [7:0] \mac_pre_s0$1826  = 8'h00;
+  reg [7:0] \mac_pre_s0$1827  = 8'h00;
+  reg [7:0] \mac_pre_s0$1828  = 8'h00;
+  reg [7:0] \mac_pre_s0$1829  = 8'h00;
+  reg [7:0] \mac_pre_s0$1830  = 8'h00;
+  reg [7:0] \mac_pre_s0$1831  = 8'h00;
+  reg [7:0] \mac_pre_s0$1832  = 8'h00;
+  reg [7:0] \mac_pre_s0$1833  = 8'h00;
+  reg [7:0] \mac_pre_s0$1834  = 8'h00;
+  reg [7:0] \mac_pre_s0$1835  = 8'h00;
+  reg [7:0] \mac_pre_s0$1836  = 8'h00;
+  reg [7:0] \mac_pre_s0$1837  = 8'h00;
+  reg [7:0] \mac_pre_s0$1838  = 8'h00;
+  reg [7:0] \mac_pre_s0$1839  = 8'h00;
+  reg \mac_pre_s0$1840  = 1'h0;
   reg mac_pre_valid_s0 = 1'h0;
   wire [15:0] mac_prod0_0;
   wire [15:0] mac_prod0_1;
@@ -3679,428 +3697,428 @@ module nm_linear_8_16_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload
   wire [15:0] mac_prod3_6;
   wire [15:0] mac_prod3_7;
   reg mac_wmux0_s0 = 1'h0;
-  reg [7:0] \mac_wmux0_s0$1001  = 8'h00;
-  reg \mac_wmux0_s0$1003  = 1'h0;
-  reg [3:0] \mac_wmux0_s0$1004  = 4'h0;
-  reg [7:0] \mac_wmux0_s0$1008  = 8'h00;
-  reg [7:0] \mac_wmux0_s0$1010  = 8'h00;
-  reg [7:0] \mac_wmux0_s0$1012  = 8'h00;
-  reg [7:0] \mac_wmux0_s0$1014  = 8'h00;
-  reg \mac_wmux0_s0$1016  = 1'h0;
-  reg [3:0] \mac_wmux0_s0$1017  = 4'h0;
-  reg [7:0] \mac_wmux0_s0$1021  = 8'h00;
-  reg [7:0] \mac_wmux0_s0$1023  = 8'h00;
-  reg [7:0] \mac_wmux0_s0$1025  = 8'h00;
-  reg [7:0] \mac_wmux0_s0$1027  = 8'h00;
-  reg \mac_wmux0_s0$1029  = 1'h0;
-  reg [3:0] \mac_wmux0_s0$1030  = 4'h0;
-  reg [7:0] \mac_wmux0_s0$1034  = 8'h00;
-  reg [7:0] \mac_wmux0_s0$1036  = 8'h00;
-  reg [7:0] \mac_wmux0_s0$1038  = 8'h00;
-  reg [7:0] \mac_wmux0_s0$1040  = 8'h00;
-  reg [7:0] \mac_wmux0_s0$1742  = 8'h00;
-  reg [7:0] \mac_wmux0_s0$1743  = 8'h00;
-  reg [7:0] \mac_wmux0_s0$1744  = 8'h00;
-  reg [7:0] \mac_wmux0_s0$1745  = 8'h00;
-  reg [7:0] \mac_wmux0_s0$1746  = 8'h00;
-  reg [7:0] \mac_wmux0_s0$1747  = 8'h00;
-  reg [7:0] \mac_wmux0_s0$1748  = 8'h00;
-  reg [7:0] \mac_wmux0_s0$1749  = 8'h00;
-  reg \mac_wmux0_s0$1750  = 1'h0;
-  reg [3:0] \mac_wmux0_s0$842  = 4'h0;
-  reg \mac_wmux0_s0$844  = 1'h0;
-  reg [3:0] \mac_wmux0_s0$845  = 4'h0;
-  reg [7:0] \mac_wmux0_s0$848  = 8'h00;
-  reg [7:0] \mac_wmux0_s0$849  = 8'h00;
-  reg [7:0] \mac_wmux0_s0$851  = 8'h00;
-  reg [7:0] \mac_wmux0_s0$852  = 8'h00;
-  reg [7:0] \mac_wmux0_s0$854  = 8'h00;
-  reg [7:0] \mac_wmux0_s0$855  = 8'h00;
-  reg [7:0] \mac_wmux0_s0$857  = 8'h00;
-  reg [7:0] \mac_wmux0_s0$858  = 8'h00;
+  reg [7:0] \mac_wmux0_s0$1000  = 8'h00;
+  reg [7:0] \mac_wmux0_s0$1002  = 8'h00;
+  reg [7:0] \mac_wmux0_s0$1004  = 8'h00;
+  reg \mac_wmux0_s0$1006  = 1'h0;
+  reg [3:0] \mac_wmux0_s0$1007  = 4'h0;
+  reg [7:0] \mac_wmux0_s0$1011  = 8'h00;
+  reg [7:0] \mac_wmux0_s0$1013  = 8'h00;
+  reg [7:0] \mac_wmux0_s0$1015  = 8'h00;
+  reg [7:0] \mac_wmux0_s0$1017  = 8'h00;
+  reg \mac_wmux0_s0$1019  = 1'h0;
+  reg [3:0] \mac_wmux0_s0$1020  = 4'h0;
+  reg [7:0] \mac_wmux0_s0$1024  = 8'h00;
+  reg [7:0] \mac_wmux0_s0$1026  = 8'h00;
+  reg [7:0] \mac_wmux0_s0$1028  = 8'h00;
+  reg [7:0] \mac_wmux0_s0$1030  = 8'h00;
+  reg \mac_wmux0_s0$1032  = 1'h0;
+  reg [3:0] \mac_wmux0_s0$1033  = 4'h0;
+  reg [7:0] \mac_wmux0_s0$1037  = 8'h00;
+  reg [7:0] \mac_wmux0_s0$1039  = 8'h00;
+  reg [7:0] \mac_wmux0_s0$1041  = 8'h00;
+  reg [7:0] \mac_wmux0_s0$1043  = 8'h00;
+  reg \mac_wmux0_s0$1045  = 1'h0;
+  reg [3:0] \mac_wmux0_s0$1046  = 4'h0;
+  reg [7:0] \mac_wmux0_s0$1050  = 8'h00;
+  reg [7:0] \mac_wmux0_s0$1052  = 8'h00;
+  reg [7:0] \mac_wmux0_s0$1054  = 8'h00;
+  reg [7:0] \mac_wmux0_s0$1056  = 8'h00;
+  reg [7:0] \mac_wmux0_s0$1760  = 8'h00;
+  reg [7:0] \mac_wmux0_s0$1761  = 8'h00;
+  reg [7:0] \mac_wmux0_s0$1762  = 8'h00;
+  reg [7:0] \mac_wmux0_s0$1763  = 8'h00;
+  reg [7:0] \mac_wmux0_s0$1764  = 8'h00;
+  reg [7:0] \mac_wmux0_s0$1765  = 8'h00;
+  reg [7:0] \mac_wmux0_s0$1766  = 8'h00;
+  reg [7:0] \mac_wmux0_s0$1767  = 8'h00;
+  reg \mac_wmux0_s0$1768  = 1'h0;
+  reg [3:0] \mac_wmux0_s0$858  = 4'h0;
   reg \mac_wmux0_s0$860  = 1'h0;
   reg [3:0] \mac_wmux0_s0$861  = 4'h0;
+  reg [7:0] \mac_wmux0_s0$864  = 8'h00;
   reg [7:0] \mac_wmux0_s0$865  = 8'h00;
   reg [7:0] \mac_wmux0_s0$867  = 8'h00;
-  reg [7:0] \mac_wmux0_s0$869  = 8'h00;
+  reg [7:0] \mac_wmux0_s0$868  = 8'h00;
+  reg [7:0] \mac_wmux0_s0$870  = 8'h00;
   reg [7:0] \mac_wmux0_s0$871  = 8'h00;
-  reg \mac_wmux0_s0$873  = 1'h0;
-  reg [3:0] \mac_wmux0_s0$874  = 4'h0;
-  reg [7:0] \mac_wmux0_s0$878  = 8'h00;
-  reg [7:0] \mac_wmux0_s0$880  = 8'h00;
-  reg [7:0] \mac_wmux0_s0$882  = 8'h00;
-  reg [7:0] \mac_wmux0_s0$884  = 8'h00;
-  reg \mac_wmux0_s0$886  = 1'h0;
-  reg [3:0] \mac_wmux0_s0$887  = 4'h0;
-  reg [7:0] \mac_wmux0_s0$891  = 8'h00;
-  reg [7:0] \mac_wmux0_s0$893  = 8'h00;
-  reg [7:0] \mac_wmux0_s0$895  = 8'h00;
-  reg [7:0] \mac_wmux0_s0$897  = 8'h00;
-  reg \mac_wmux0_s0$899  = 1'h0;
-  reg [3:0] \mac_wmux0_s0$900  = 4'h0;
-  reg [7:0] \mac_wmux0_s0$904  = 8'h00;
-  reg [7:0] \mac_wmux0_s0$906  = 8'h00;
-  reg [7:0] \mac_wmux0_s0$908  = 8'h00;
-  reg [7:0] \mac_wmux0_s0$910  = 8'h00;
-  reg \mac_wmux0_s0$912  = 1'h0;
-  reg [3:0] \mac_wmux0_s0$913  = 4'h0;
-  reg [7:0] \mac_wmux0_s0$917  = 8'h00;
-  reg [7:0] \mac_wmux0_s0$919  = 8'h00;
-  reg [7:0] \mac_wmux0_s0$921  = 8'h00;
-  reg [7:0] \mac_wmux0_s0$923  = 8'h00;
-  reg \mac_wmux0_s0$925  = 1'h0;
-  reg [3:0] \mac_wmux0_s0$926  = 4'h0;
-  reg [7:0] \mac_wmux0_s0$930  = 8'h00;
-  reg [7:0] \mac_wmux0_s0$932  = 8'h00;
-  reg [7:0] \mac_wmux0_s0$934  = 8'h00;
-  reg [7:0] \mac_wmux0_s0$936  = 8'h00;
-  reg \mac_wmux0_s0$938  = 1'h0;
-  reg [3:0] \mac_wmux0_s0$939  = 4'h0;
-  reg [7:0] \mac_wmux0_s0$943  = 8'h00;
-  reg [7:0] \mac_wmux0_s0$945  = 8'h00;
-  reg [7:0] \mac_wmux0_s0$947  = 8'h00;
-  reg [7:0] \mac_wmux0_s0$949  = 8'h00;
-  reg \mac_wmux0_s0$951  = 1'h0;
-  reg [3:0] \mac_wmux0_s0$952  = 4'h0;
-  reg [7:0] \mac_wmux0_s0$956  = 8'h00;
-  reg [7:0] \mac_wmux0_s0$958  = 8'h00;
-  reg [7:0] \mac_wmux0_s0$960  = 8'h00;
-  reg [7:0] \mac_wmux0_s0$962  = 8'h00;
-  reg \mac_wmux0_s0$964  = 1'h0;
-  reg [3:0] \mac_wmux0_s0$965  = 4'h0;
-  reg [7:0] \mac_wmux0_s0$969  = 8'h00;
-  reg [7:0] \mac_wmux0_s0$971  = 8'h00;
-  reg [7:0] \mac_wmux0_s0$973  = 8'h00;
-  reg [7:0] \mac_wmux0_s0$975  = 8'h00;
-  reg \mac_wmux0_s0$977  = 1'h0;
-  reg [3:0] \mac_wmux0_s0$978  = 4'h0;
-  reg [7:0] \mac_wmux0_s0$982  = 8'h00;
-  reg [7:0] \mac_wmux0_s0$984  = 8'h00;
-  reg [7:0] \mac_wmux0_s0$986  = 8'h00;
-  reg [7:0] \mac_wmux0_s0$988  = 8'h00;
-  reg \mac_wmux0_s0$990  = 1'h0;
-  reg [3:0] \mac_wmux0_s0$991  = 4'h0;
-  reg [7:0] \mac_wmux0_s0$995  = 8'h00;
-  reg [7:0] \mac_wmux0_s0$997  = 8'h00;
-  reg [7:0] \mac_wmux0_s0$999  = 8'h00;
+  reg [7:0] \mac_wmux0_s0$873  = 8'h00;
+  reg [7:0] \mac_wmux0_s0$874  = 8'h00;
+  reg \mac_wmux0_s0$876  = 1'h0;
+  reg [3:0] \mac_wmux0_s0$877  = 4'h0;
+  reg [7:0] \mac_wmux0_s0$881  = 8'h00;
+  reg [7:0] \mac_wmux0_s0$883  = 8'h00;
+  reg [7:0] \mac_wmux0_s0$885  = 8'h00;
+  reg [7:0] \mac_wmux0_s0$887  = 8'h00;
+  reg \mac_wmux0_s0$889  = 1'h0;
+  reg [3:0] \mac_wmux0_s0$890  = 4'h0;
+  reg [7:0] \mac_wmux0_s0$894  = 8'h00;
+  reg [7:0] \mac_wmux0_s0$896  = 8'h00;
+  reg [7:0] \mac_wmux0_s0$898  = 8'h00;
+  reg [7:0] \mac_wmux0_s0$900  = 8'h00;
+  reg \mac_wmux0_s0$902  = 1'h0;
+  reg [3:0] \mac_wmux0_s0$903  = 4'h0;
+  reg [7:0] \mac_wmux0_s0$907  = 8'h00;
+  reg [7:0] \mac_wmux0_s0$909  = 8'h00;
+  reg [7:0] \mac_wmux0_s0$911  = 8'h00;
+  reg [7:0] \mac_wmux0_s0$913  = 8'h00;
+  reg \mac_wmux0_s0$915  = 1'h0;
+  reg [3:0] \mac_wmux0_s0$916  = 4'h0;
+  reg [7:0] \mac_wmux0_s0$920  = 8'h00;
+  reg [7:0] \mac_wmux0_s0$922  = 8'h00;
+  reg [7:0] \mac_wmux0_s0$924  = 8'h00;
+  reg [7:0] \mac_wmux0_s0$926  = 8'h00;
+  reg \mac_wmux0_s0$928  = 1'h0;
+  reg [3:0] \mac_wmux0_s0$929  = 4'h0;
+  reg [7:0] \mac_wmux0_s0$933  = 8'h00;
+  reg [7:0] \mac_wmux0_s0$935  = 8'h00;
+  reg [7:0] \mac_wmux0_s0$937  = 8'h00;
+  reg [7:0] \mac_wmux0_s0$939  = 8'h00;
+  reg \mac_wmux0_s0$941  = 1'h0;
+  reg [3:0] \mac_wmux0_s0$942  = 4'h0;
+  reg [7:0] \mac_wmux0_s0$946  = 8'h00;
+  reg [7:0] \mac_wmux0_s0$948  = 8'h00;
+  reg [7:0] \mac_wmux0_s0$950  = 8'h00;
+  reg [7:0] \mac_wmux0_s0$952  = 8'h00;
+  reg \mac_wmux0_s0$954  = 1'h0;
+  reg [3:0] \mac_wmux0_s0$955  = 4'h0;
+  reg [7:0] \mac_wmux0_s0$959  = 8'h00;
+  reg [7:0] \mac_wmux0_s0$961  = 8'h00;
+  reg [7:0] \mac_wmux0_s0$963  = 8'h00;
+  reg [7:0] \mac_wmux0_s0$965  = 8'h00;
+  reg \mac_wmux0_s0$967  = 1'h0;
+  reg [3:0] \mac_wmux0_s0$968  = 4'h0;
+  reg [7:0] \mac_wmux0_s0$972  = 8'h00;
+  reg [7:0] \mac_wmux0_s0$974  = 8'h00;
+  reg [7:0] \mac_wmux0_s0$976  = 8'h00;
+  reg [7:0] \mac_wmux0_s0$978  = 8'h00;
+  reg \mac_wmux0_s0$980  = 1'h0;
+  reg [3:0] \mac_wmux0_s0$981  = 4'h0;
+  reg [7:0] \mac_wmux0_s0$985  = 8'h00;
+  reg [7:0] \mac_wmux0_s0$987  = 8'h00;
+  reg [7:0] \mac_wmux0_s0$989  = 8'h00;
+  reg [7:0] \mac_wmux0_s0$991  = 8'h00;
+  reg \mac_wmux0_s0$993  = 1'h0;
+  reg [3:0] \mac_wmux0_s0$994  = 4'h0;
+  reg [7:0] \mac_wmux0_s0$998  = 8'h00;
   reg mac_wmux0_valid_s0 = 1'h0;
   reg mac_wmux1_s0 = 1'h0;
-  reg [3:0] \mac_wmux1_s0$1045  = 4'h0;
-  reg \mac_wmux1_s0$1047  = 1'h0;
-  reg [3:0] \mac_wmux1_s0$1048  = 4'h0;
-  reg [7:0] \mac_wmux1_s0$1051  = 8'h00;
-  reg [7:0] \mac_wmux1_s0$1052  = 8'h00;
-  reg [7:0] \mac_wmux1_s0$1054  = 8'h00;
-  reg [7:0] \mac_wmux1_s0$1055  = 8'h00;
-  reg [7:0] \mac_wmux1_s0$1057  = 8'h00;
-  reg [7:0] \mac_wmux1_s0$1058  = 8'h00;
-  reg [7:0] \mac_wmux1_s0$1060  = 8'h00;
-  reg [7:0] \mac_wmux1_s0$1061  = 8'h00;
+  reg [3:0] \mac_wmux1_s0$1061  = 4'h0;
   reg \mac_wmux1_s0$1063  = 1'h0;
   reg [3:0] \mac_wmux1_s0$1064  = 4'h0;
-  reg \mac_wmux1_s0$1066  = 1'h0;
-  reg [3:0] \mac_wmux1_s0$1067  = 4'h0;
+  reg [7:0] \mac_wmux1_s0$1067  = 8'h00;
+  reg [7:0] \mac_wmux1_s0$1068  = 8'h00;
   reg [7:0] \mac_wmux1_s0$1070  = 8'h00;
   reg [7:0] \mac_wmux1_s0$1071  = 8'h00;
   reg [7:0] \mac_wmux1_s0$1073  = 8'h00;
   reg [7:0] \mac_wmux1_s0$1074  = 8'h00;
   reg [7:0] \mac_wmux1_s0$1076  = 8'h00;
   reg [7:0] \mac_wmux1_s0$1077  = 8'h00;
-  reg [7:0] \mac_wmux1_s0$1079  = 8'h00;
-  reg [7:0] \mac_wmux1_s0$1080  = 8'h00;
+  reg \mac_wmux1_s0$1079  = 1'h0;
+  reg [3:0] \mac_wmux1_s0$1080  = 4'h0;
   reg \mac_wmux1_s0$1082  = 1'h0;
   reg [3:0] \mac_wmux1_s0$1083  = 4'h0;
+  reg [7:0] \mac_wmux1_s0$1086  = 8'h00;
   reg [7:0] \mac_wmux1_s0$1087  = 8'h00;
   reg [7:0] \mac_wmux1_s0$1089  = 8'h00;
-  reg [7:0] \mac_wmux1_s0$1091  = 8'h00;
+  reg [7:0] \mac_wmux1_s0$1090  = 8'h00;
+  reg [7:0] \mac_wmux1_s0$1092  = 8'h00;
   reg [7:0] \mac_wmux1_s0$1093  = 8'h00;
-  reg \mac_wmux1_s0$1095  = 1'h0;
-  reg [3:0] \mac_wmux1_s0$1096  = 4'h0;
-  reg [7:0] \mac_wmux1_s0$1100  = 8'h00;
-  reg [7:0] \mac_wmux1_s0$1102  = 8'h00;
-  reg [7:0] \mac_wmux1_s0$1104  = 8'h00;
-  reg [7:0] \mac_wmux1_s0$1106  = 8'h00;
-  reg \mac_wmux1_s0$1108  = 1'h0;
-  reg [3:0] \mac_wmux1_s0$1109  = 4'h0;
-  reg [7:0] \mac_wmux1_s0$1113  = 8'h00;
-  reg [7:0] \mac_wmux1_s0$1115  = 8'h00;
-  reg [7:0] \mac_wmux1_s0$1117  = 8'h00;
-  reg [7:0] \mac_wmux1_s0$1119  = 8'h00;
-  reg \mac_wmux1_s0$1121  = 1'h0;
-  reg [3:0] \mac_wmux1_s0$1122  = 4'h0;
-  reg [7:0] \mac_wmux1_s0$1126  = 8'h00;
-  reg [7:0] \mac_wmux1_s0$1128  = 8'h00;
-  reg [7:0] \mac_wmux1_s0$1130  = 8'h00;
-  reg [7:0] \mac_wmux1_s0$1132  = 8'h00;
-  reg \mac_wmux1_s0$1134  = 1'h0;
-  reg [3:0] \mac_wmux1_s0$1135  = 4'h0;
-  reg [7:0] \mac_wmux1_s0$1139  = 8'h00;
-  reg [7:0] \mac_wmux1_s0$1141  = 8'h00;
-  reg [7:0] \mac_wmux1_s0$1143  = 8'h00;
-  reg [7:0] \mac_wmux1_s0$1145  = 8'h00;
-  reg \mac_wmux1_s0$1147  = 1'h0;
-  reg [3:0] \mac_wmux1_s0$1148  = 4'h0;
-  reg [7:0] \mac_wmux1_s0$1152  = 8'h00;
-  reg [7:0] \mac_wmux1_s0$1154  = 8'h00;
-  reg [7:0] \mac_wmux1_s0$1156  = 8'h00;
-  reg [7:0] \mac_wmux1_s0$1158  = 8'h00;
-  reg \mac_wmux1_s0$1160  = 1'h0;
-  reg [3:0] \mac_wmux1_s0$1161  = 4'h0;
-  reg [7:0] \mac_wmux1_s0$1165  = 8'h00;
-  reg [7:0] \mac_wmux1_s0$1167  = 8'h00;
-  reg [7:0] \mac_wmux1_s0$1169  = 8'h00;
-  reg [7:0] \mac_wmux1_s0$1171  = 8'h00;
-  reg \mac_wmux1_s0$1173  = 1'h0;
-  reg [3:0] \mac_wmux1_s0$1174  = 4'h0;
-  reg [7:0] \mac_wmux1_s0$1178  = 8'h00;
-  reg [7:0] \mac_wmux1_s0$1180  = 8'h00;
-  reg [7:0] \mac_wmux1_s0$1182  = 8'h00;
-  reg [7:0] \mac_wmux1_s0$1184  = 8'h00;
-  reg \mac_wmux1_s0$1186  = 1'h0;
-  reg [3:0] \mac_wmux1_s0$1187  = 4'h0;
-  reg [7:0] \mac_wmux1_s0$1191  = 8'h00;
-  reg [7:0] \mac_wmux1_s0$1193  = 8'h00;
-  reg [7:0] \mac_wmux1_s0$1195  = 8'h00;
-  reg [7:0] \mac_wmux1_s0$1197  = 8'h00;
-  reg \mac_wmux1_s0$1199  = 1'h0;
-  reg [3:0] \mac_wmux1_s0$1200  = 4'h0;
-  reg [7:0] \mac_wmux1_s0$1204  = 8'h00;
-  reg [7:0] \mac_wmux1_s0$1206  = 8'h00;
-  reg [7:0] \mac_wmux1_s0$1208  = 8'h00;
-  reg [7:0] \mac_wmux1_s0$1210  = 8'h00;
-  reg \mac_wmux1_s0$1212  = 1'h0;
-  reg [3:0] \mac_wmux1_s0$1213  = 4'h0;
-  reg [7:0] \mac_wmux1_s0$1217  = 8'h00;
-  reg [7:0] \mac_wmux1_s0$1219  = 8'h00;
-  reg [7:0] \mac_wmux1_s0$1221  = 8'h00;
-  reg [7:0] \mac_wmux1_s0$1223  = 8'h00;
-  reg \mac_wmux1_s0$1225  = 1'h0;
-  reg [3:0] \mac_wmux1_s0$1226  = 4'h0;
-  reg [7:0] \mac_wmux1_s0$1230  = 8'h00;
-  reg [7:0] \mac_wmux1_s0$1232  = 8'h00;
-  reg [7:0] \mac_wmux1_s0$1234  = 8'h00;
-  reg [7:0] \mac_wmux1_s0$1236  = 8'h00;
-  reg [7:0] \mac_wmux1_s0$1752  = 8'h00;
-  reg [7:0] \mac_wmux1_s0$1753  = 8'h00;
-  reg [7:0] \mac_wmux1_s0$1754  = 8'h00;
-  reg [7:0] \mac_wmux1_s0$1755  = 8'h00;
-  reg [7:0] \mac_wmux1_s0$1756  = 8'h00;
-  reg [7:0] \mac_wmux1_s0$1757  = 8'h00;
-  reg [7:0] \mac_wmux1_s0$1758  = 8'h00;
-  reg [7:0] \mac_wmux1_s0$1759  = 8'h00;
-  reg \mac_wmux1_s0$1760  = 1'h0;
+  reg [7:0] \mac_wmux1_s0$1095  = 8'h00;
+  reg [7:0] \mac_wmux1_s0$1096  = 8'h00;
+  reg \mac_wmux1_s0$1098  = 1'h0;
+  reg [3:0] \mac_wmux1_s0$1099  = 4'h0;
+  reg [7:0] \mac_wmux1_s0$1103  = 8'h00;
+  reg [7:0] \mac_wmux1_s0$1105  = 8'h00;
+  reg [7:0] \mac_wmux1_s0$1107  = 8'h00;
+  reg [7:0] \mac_wmux1_s0$1109  = 8'h00;
+  reg \mac_wmux1_s0$1111  = 1'h0;
+  reg [3:0] \mac_wmux1_s0$1112  = 4'h0;
+  reg [7:0] \mac_wmux1_s0$1116  = 8'h00;
+  reg [7:0] \mac_wmux1_s0$1118  = 8'h00;
+  reg [7:0] \mac_wmux1_s0$1120  = 8'h00;
+  reg [7:0] \mac_wmux1_s0$1122  = 8'h00;
+  reg \mac_wmux1_s0$1124  = 1'h0;
+  reg [3:0] \mac_wmux1_s0$1125  = 4'h0;
+  reg [7:0] \mac_wmux1_s0$1129  = 8'h00;
+  reg [7:0] \mac_wmux1_s0$1131  = 8'h00;
+  reg [7:0] \mac_wmux1_s0$1133  = 8'h00;
+  reg [7:0] \mac_wmux1_s0$1135  = 8'h00;
+  reg \mac_wmux1_s0$1137  = 1'h0;
+  reg [3:0] \mac_wmux1_s0$1138  = 4'h0;
+  reg [7:0] \mac_wmux1_s0$1142  = 8'h00;
+  reg [7:0] \mac_wmux1_s0$1144  = 8'h00;
+  reg [7:0] \mac_wmux1_s0$1146  = 8'h00;
+  reg [7:0] \mac_wmux1_s0$1148  = 8'h00;
+  reg \mac_wmux1_s0$1150  = 1'h0;
+  reg [3:0] \mac_wmux1_s0$1151  = 4'h0;
+  reg [7:0] \mac_wmux1_s0$1155  = 8'h00;
+  reg [7:0] \mac_wmux1_s0$1157  = 8'h00;
+  reg [7:0] \mac_wmux1_s0$1159  = 8'h00;
+  reg [7:0] \mac_wmux1_s0$1161  = 8'h00;
+  reg \mac_wmux1_s0$1163  = 1'h0;
+  reg [3:0] \mac_wmux1_s0$1164  = 4'h0;
+  reg [7:0] \mac_wmux1_s0$1168  = 8'h00;
+  reg [7:0] \mac_wmux1_s0$1170  = 8'h00;
+  reg [7:0] \mac_wmux1_s0$1172  = 8'h00;
+  reg [7:0] \mac_wmux1_s0$1174  = 8'h00;
+  reg \mac_wmux1_s0$1176  = 1'h0;
+  reg [3:0] \mac_wmux1_s0$1177  = 4'h0;
+  reg [7:0] \mac_wmux1_s0$1181  = 8'h00;
+  reg [7:0] \mac_wmux1_s0$1183  = 8'h00;
+  reg [7:0] \mac_wmux1_s0$1185  = 8'h00;
+  reg [7:0] \mac_wmux1_s0$1187  = 8'h00;
+  reg \mac_wmux1_s0$1189  = 1'h0;
+  reg [3:0] \mac_wmux1_s0$1190  = 4'h0;
+  reg [7:0] \mac_wmux1_s0$1194  = 8'h00;
+  reg [7:0] \mac_wmux1_s0$1196  = 8'h00;
+  reg [7:0] \mac_wmux1_s0$1198  = 8'h00;
+  reg [7:0] \mac_wmux1_s0$1200  = 8'h00;
+  reg \mac_wmux1_s0$1202  = 1'h0;
+  reg [3:0] \mac_wmux1_s0$1203  = 4'h0;
+  reg [7:0] \mac_wmux1_s0$1207  = 8'h00;
+  reg [7:0] \mac_wmux1_s0$1209  = 8'h00;
+  reg [7:0] \mac_wmux1_s0$1211  = 8'h00;
+  reg [7:0] \mac_wmux1_s0$1213  = 8'h00;
+  reg \mac_wmux1_s0$1215  = 1'h0;
+  reg [3:0] \mac_wmux1_s0$1216  = 4'h0;
+  reg [7:0] \mac_wmux1_s0$1220  = 8'h00;
+  reg [7:0] \mac_wmux1_s0$1222  = 8'h00;
+  reg [7:0] \mac_wmux1_s0$1224  = 8'h00;
+  reg [7:0] \mac_wmux1_s0$1226  = 8'h00;
+  reg \mac_wmux1_s0$1228  = 1'h0;
+  reg [3:0] \mac_wmux1_s0$1229  = 4'h0;
+  reg [7:0] \mac_wmux1_s0$1233  = 8'h00;
+  reg [7:0] \mac_wmux1_s0$1235  = 8'h00;
+  reg [7:0] \mac_wmux1_s0$1237  = 8'h00;
+  reg [7:0] \mac_wmux1_s0$1239  = 8'h00;
+  reg \mac_wmux1_s0$1241  = 1'h0;
+  reg [3:0] \mac_wmux1_s0$1242  = 4'h0;
+  reg [7:0] \mac_wmux1_s0$1246  = 8'h00;
+  reg [7:0] \mac_wmux1_s0$1248  = 8'h00;
+  reg [7:0] \mac_wmux1_s0$1250  = 8'h00;
+  reg [7:0] \mac_wmux1_s0$1252  = 8'h00;
+  reg [7:0] \mac_wmux1_s0$1770  = 8'h00;
+  reg [7:0] \mac_wmux1_s0$1771  = 8'h00;
+  reg [7:0] \mac_wmux1_s0$1772  = 8'h00;
+  reg [7:0] \mac_wmux1_s0$1773  = 8'h00;
+  reg [7:0] \mac_wmux1_s0$1774  = 8'h00;
+  reg [7:0] \mac_wmux1_s0$1775  = 8'h00;
+  reg [7:0] \mac_wmux1_s0$1776  = 8'h00;
+  reg [7:0] \mac_wmux1_s0$1777  = 8'h00;
+  reg \mac_wmux1_s0$1778  = 1'h0;
   reg mac_wmux1_valid_s0 = 1'h0;
   reg mac_wmux2_s0 = 1'h0;
-  reg [3:0] \mac_wmux2_s0$1241  = 4'h0;
-  reg \mac_wmux2_s0$1243  = 1'h0;
-  reg [3:0] \mac_wmux2_s0$1244  = 4'h0;
-  reg [7:0] \mac_wmux2_s0$1247  = 8'h00;
-  reg [7:0] \mac_wmux2_s0$1248  = 8'h00;
-  reg [7:0] \mac_wmux2_s0$1250  = 8'h00;
-  reg [7:0] \mac_wmux2_s0$1251  = 8'h00;
-  reg [7:0] \mac_wmux2_s0$1253  = 8'h00;
-  reg [7:0] \mac_wmux2_s0$1254  = 8'h00;
-  reg [7:0] \mac_wmux2_s0$1256  = 8'h00;
-  reg [7:0] \mac_wmux2_s0$1257  = 8'h00;
+  reg [3:0] \mac_wmux2_s0$1257  = 4'h0;
   reg \mac_wmux2_s0$1259  = 1'h0;
   reg [3:0] \mac_wmux2_s0$1260  = 4'h0;
-  reg \mac_wmux2_s0$1262  = 1'h0;
-  reg [3:0] \mac_wmux2_s0$1263  = 4'h0;
+  reg [7:0] \mac_wmux2_s0$1263  = 8'h00;
+  reg [7:0] \mac_wmux2_s0$1264  = 8'h00;
   reg [7:0] \mac_wmux2_s0$1266  = 8'h00;
   reg [7:0] \mac_wmux2_s0$1267  = 8'h00;
   reg [7:0] \mac_wmux2_s0$1269  = 8'h00;
   reg [7:0] \mac_wmux2_s0$1270  = 8'h00;
   reg [7:0] \mac_wmux2_s0$1272  = 8'h00;
   reg [7:0] \mac_wmux2_s0$1273  = 8'h00;
-  reg [7:0] \mac_wmux2_s0$1275  = 8'h00;
-  reg [7:0] \mac_wmux2_s0$1276  = 8'h00;
+  reg \mac_wmux2_s0$1275  = 1'h0;
+  reg [3:0] \mac_wmux2_s0$1276  = 4'h0;
   reg \mac_wmux2_s0$1278  = 1'h0;
   reg [3:0] \mac_wmux2_s0$1279  = 4'h0;
-  reg \mac_wmux2_s0$1281  = 1'h0;
-  reg [3:0] \mac_wmux2_s0$1282  = 4'h0;
+  reg [7:0] \mac_wmux2_s0$1282  = 8'h00;
+  reg [7:0] \mac_wmux2_s0$1283  = 8'h00;
   reg [7:0] \mac_wmux2_s0$1285  = 8'h00;
   reg [7:0] \mac_wmux2_s0$1286  = 8'h00;
   reg [7:0] \mac_wmux2_s0$1288  = 8'h00;
   reg [7:0] \mac_wmux2_s0$1289  = 8'h00;
   reg [7:0] \mac_wmux2_s0$1291  = 8'h00;
   reg [7:0] \mac_wmux2_s0$1292  = 8'h00;
-  reg [7:0] \mac_wmux2_s0$1294  = 8'h00;
-  reg [7:0] \mac_wmux2_s0$1295  = 8'h00;
+  reg \mac_wmux2_s0$1294  = 1'h0;
+  reg [3:0] \mac_wmux2_s0$1295  = 4'h0;
   reg \mac_wmux2_s0$1297  = 1'h0;
   reg [3:0] \mac_wmux2_s0$1298  = 4'h0;
-  reg \mac_wmux2_s0$1300  = 1'h0;
-  reg [3:0] \mac_wmux2_s0$1301  = 4'h0;
+  reg [7:0] \mac_wmux2_s0$1301  = 8'h00;
+  reg [7:0] \mac_wmux2_s0$1302  = 8'h00;
   reg [7:0] \mac_wmux2_s0$1304  = 8'h00;
   reg [7:0] \mac_wmux2_s0$1305  = 8'h00;
   reg [7:0] \mac_wmux2_s0$1307  = 8'h00;
   reg [7:0] \mac_wmux2_s0$1308  = 8'h00;
   reg [7:0] \mac_wmux2_s0$1310  = 8'h00;
   reg [7:0] \mac_wmux2_s0$1311  = 8'h00;
-  reg [7:0] \mac_wmux2_s0$1313  = 8'h00;
-  reg [7:0] \mac_wmux2_s0$1314  = 8'h00;
+  reg \mac_wmux2_s0$1313  = 1'h0;
+  reg [3:0] \mac_wmux2_s0$1314  = 4'h0;
   reg \mac_wmux2_s0$1316  = 1'h0;
   reg [3:0] \mac_wmux2_s0$1317  = 4'h0;
+  reg [7:0] \mac_wmux2_s0$1320  = 8'h00;
   reg [7:0] \mac_wmux2_s0$1321  = 8'h00;
   reg [7:0] \mac_wmux2_s0$1323  = 8'h00;
-  reg [7:0] \mac_wmux2_s0$1325  = 8'h00;
+  reg [7:0] \mac_wmux2_s0$1324  = 8'h00;
+  reg [7:0] \mac_wmux2_s0$1326  = 8'h00;
   reg [7:0] \mac_wmux2_s0$1327  = 8'h00;
-  reg \mac_wmux2_s0$1329  = 1'h0;
-  reg [3:0] \mac_wmux2_s0$1330  = 4'h0;
-  reg [7:0] \mac_wmux2_s0$1334  = 8'h00;
-  reg [7:0] \mac_wmux2_s0$1336  = 8'h00;
-  reg [7:0] \mac_wmux2_s0$1338  = 8'h00;
-  reg [7:0] \mac_wmux2_s0$1340  = 8'h00;
-  reg \mac_wmux2_s0$1342  = 1'h0;
-  reg [3:0] \mac_wmux2_s0$1343  = 4'h0;
-  reg [7:0] \mac_wmux2_s0$1347  = 8'h00;
-  reg [7:0] \mac_wmux2_s0$1349  = 8'h00;
-  reg [7:0] \mac_wmux2_s0$1351  = 8'h00;
-  reg [7:0] \mac_wmux2_s0$1353  = 8'h00;
-  reg \mac_wmux2_s0$1355  = 1'h0;
-  reg [3:0] \mac_wmux2_s0$1356  = 4'h0;
-  reg [7:0] \mac_wmux2_s0$1360  = 8'h00;
-  reg [7:0] \mac_wmux2_s0$1362  = 8'h00;
-  reg [7:0] \mac_wmux2_s0$1364  = 8'h00;
-  reg [7:0] \mac_wmux2_s0$1366  = 8'h00;
-  reg \mac_wmux2_s0$1368  = 1'h0;
-  reg [3:0] \mac_wmux2_s0$1369  = 4'h0;
-  reg [7:0] \mac_wmux2_s0$1373  = 8'h00;
-  reg [7:0] \mac_wmux2_s0$1375  = 8'h00;
-  reg [7:0] \mac_wmux2_s0$1377  = 8'h00;
-  reg [7:0] \mac_wmux2_s0$1379  = 8'h00;
-  reg \mac_wmux2_s0$1381  = 1'h0;
-  reg [3:0] \mac_wmux2_s0$1382  = 4'h0;
-  reg [7:0] \mac_wmux2_s0$1386  = 8'h00;
-  reg [7:0] \mac_wmux2_s0$1388  = 8'h00;
-  reg [7:0] \mac_wmux2_s0$1390  = 8'h00;
-  reg [7:0] \mac_wmux2_s0$1392  = 8'h00;
-  reg \mac_wmux2_s0$1394  = 1'h0;
-  reg [3:0] \mac_wmux2_s0$1395  = 4'h0;
-  reg [7:0] \mac_wmux2_s0$1399  = 8'h00;
-  reg [7:0] \mac_wmux2_s0$1401  = 8'h00;
-  reg [7:0] \mac_wmux2_s0$1403  = 8'h00;
-  reg [7:0] \mac_wmux2_s0$1405  = 8'h00;
-  reg \mac_wmux2_s0$1407  = 1'h0;
-  reg [3:0] \mac_wmux2_s0$1408  = 4'h0;
-  reg [7:0] \mac_wmux2_s0$1412  = 8'h00;
-  reg [7:0] \mac_wmux2_s0$1414  = 8'h00;
-  reg [7:0] \mac_wmux2_s0$1416  = 8'h00;
-  reg [7:0] \mac_wmux2_s0$1418  = 8'h00;
-  reg [7:0] \mac_wmux2_s0$1762  = 8'h00;
-  reg [7:0] \mac_wmux2_s0$1763  = 8'h00;
-  reg [7:0] \mac_wmux2_s0$1764  = 8'h00;
-  reg [7:0] \mac_wmux2_s0$1765  = 8'h00;
-  reg [7:0] \mac_wmux2_s0$1766  = 8'h00;
-  reg [7:0] \mac_wmux2_s0$1767  = 8'h00;
-  reg [7:0] \mac_wmux2_s0$1768  = 8'h00;
-  reg [7:0] \mac_wmux2_s0$1769  = 8'h00;
-  reg \mac_wmux2_s0$1770  = 1'h0;
+  reg [7:0] \mac_wmux2_s0$1329  = 8'h00;
+  reg [7:0] \mac_wmux2_s0$1330  = 8'h00;
+  reg \mac_wmux2_s0$1332  = 1'h0;
+  reg [3:0] \mac_wmux2_s0$1333  = 4'h0;
+  reg [7:0] \mac_wmux2_s0$1337  = 8'h00;
+  reg [7:0] \mac_wmux2_s0$1339  = 8'h00;
+  reg [7:0] \mac_wmux2_s0$1341  = 8'h00;
+  reg [7:0] \mac_wmux2_s0$1343  = 8'h00;
+  reg \mac_wmux2_s0$1345  = 1'h0;
+  reg [3:0] \mac_wmux2_s0$1346  = 4'h0;
+  reg [7:0] \mac_wmux2_s0$1350  = 8'h00;
+  reg [7:0] \mac_wmux2_s0$1352  = 8'h00;
+  reg [7:0] \mac_wmux2_s0$1354  = 8'h00;
+  reg [7:0] \mac_wmux2_s0$1356  = 8'h00;
+  reg \mac_wmux2_s0$1358  = 1'h0;
+  reg [3:0] \mac_wmux2_s0$1359  = 4'h0;
+  reg [7:0] \mac_wmux2_s0$1363  = 8'h00;
+  reg [7:0] \mac_wmux2_s0$1365  = 8'h00;
+  reg [7:0] \mac_wmux2_s0$1367  = 8'h00;
+  reg [7:0] \mac_wmux2_s0$1369  = 8'h00;
+  reg \mac_wmux2_s0$1371  = 1'h0;
+  reg [3:0] \mac_wmux2_s0$1372  = 4'h0;
+  reg [7:0] \mac_wmux2_s0$1376  = 8'h00;
+  reg [7:0] \mac_wmux2_s0$1378  = 8'h00;
+  reg [7:0] \mac_wmux2_s0$1380  = 8'h00;
+  reg [7:0] \mac_wmux2_s0$1382  = 8'h00;
+  reg \mac_wmux2_s0$1384  = 1'h0;
+  reg [3:0] \mac_wmux2_s0$1385  = 4'h0;
+  reg [7:0] \mac_wmux2_s0$1389  = 8'h00;
+  reg [7:0] \mac_wmux2_s0$1391  = 8'h00;
+  reg [7:0] \mac_wmux2_s0$1393  = 8'h00;
+  reg [7:0] \mac_wmux2_s0$1395  = 8'h00;
+  reg \mac_wmux2_s0$1397  = 1'h0;
+  reg [3:0] \mac_wmux2_s0$1398  = 4'h0;
+  reg [7:0] \mac_wmux2_s0$1402  = 8'h00;
+  reg [7:0] \mac_wmux2_s0$1404  = 8'h00;
+  reg [7:0] \mac_wmux2_s0$1406  = 8'h00;
+  reg [7:0] \mac_wmux2_s0$1408  = 8'h00;
+  reg \mac_wmux2_s0$1410  = 1'h0;
+  reg [3:0] \mac_wmux2_s0$1411  = 4'h0;
+  reg [7:0] \mac_wmux2_s0$1415  = 8'h00;
+  reg [7:0] \mac_wmux2_s0$1417  = 8'h00;
+  reg [7:0] \mac_wmux2_s0$1419  = 8'h00;
+  reg [7:0] \mac_wmux2_s0$1421  = 8'h00;
+  reg \mac_wmux2_s0$1423  = 1'h0;
+  reg [3:0] \mac_wmux2_s0$1424  = 4'h0;
+  reg [7:0] \mac_wmux2_s0$1428  = 8'h00;
+  reg [7:0] \mac_wmux2_s0$1430  = 8'h00;
+  reg [7:0] \mac_wmux2_s0$1432  = 8'h00;
+  reg [7:0] \mac_wmux2_s0$1434  = 8'h00;
+  reg [7:0] \mac_wmux2_s0$1780  = 8'h00;
+  reg [7:0] \mac_wmux2_s0$1781  = 8'h00;
+  reg [7:0] \mac_wmux2_s0$1782  = 8'h00;
+  reg [7:0] \mac_wmux2_s0$1783  = 8'h00;
+  reg [7:0] \mac_wmux2_s0$1784  = 8'h00;
+  reg [7:0] \mac_wmux2_s0$1785  = 8'h00;
+  reg [7:0] \mac_wmux2_s0$1786  = 8'h00;
+  reg [7:0] \mac_wmux2_s0$1787  = 8'h00;
+  reg \mac_wmux2_s0$1788  = 1'h0;
   reg mac_wmux2_valid_s0 = 1'h0;
   reg mac_wmux3_s0 = 1'h0;
-  reg [3:0] \mac_wmux3_s0$1423  = 4'h0;
-  reg \mac_wmux3_s0$1425  = 1'h0;
-  reg [3:0] \mac_wmux3_s0$1426  = 4'h0;
-  reg [7:0] \mac_wmux3_s0$1429  = 8'h00;
-  reg [7:0] \mac_wmux3_s0$1430  = 8'h00;
-  reg [7:0] \mac_wmux3_s0$1432  = 8'h00;
-  reg [7:0] \mac_wmux3_s0$1433  = 8'h00;
-  reg [7:0] \mac_wmux3_s0$1435  = 8'h00;
-  reg [7:0] \mac_wmux3_s0$1436  = 8'h00;
-  reg [7:0] \mac_wmux3_s0$1438  = 8'h00;
-  reg [7:0] \mac_wmux3_s0$1439  = 8'h00;
+  reg [3:0] \mac_wmux3_s0$1439  = 4'h0;
   reg \mac_wmux3_s0$1441  = 1'h0;
   reg [3:0] \mac_wmux3_s0$1442  = 4'h0;
-  reg \mac_wmux3_s0$1444  = 1'h0;
-  reg [3:0] \mac_wmux3_s0$1445  = 4'h0;
+  reg [7:0] \mac_wmux3_s0$1445  = 8'h00;
+  reg [7:0] \mac_wmux3_s0$1446  = 8'h00;
   reg [7:0] \mac_wmux3_s0$1448  = 8'h00;
   reg [7:0] \mac_wmux3_s0$1449  = 8'h00;
   reg [7:0] \mac_wmux3_s0$1451  = 8'h00;
   reg [7:0] \mac_wmux3_s0$1452  = 8'h00;
   reg [7:0] \mac_wmux3_s0$1454  = 8'h00;
   reg [7:0] \mac_wmux3_s0$1455  = 8'h00;
-  reg [7:0] \mac_wmux3_s0$1457  = 8'h00;
-  reg [7:0] \mac_wmux3_s0$1458  = 8'h00;
+  reg \mac_wmux3_s0$1457  = 1'h0;
+  reg [3:0] \mac_wmux3_s0$1458  = 4'h0;
   reg \mac_wmux3_s0$1460  = 1'h0;
   reg [3:0] \mac_wmux3_s0$1461  = 4'h0;
-  reg \mac_wmux3_s0$1463  = 1'h0;
-  reg [3:0] \mac_wmux3_s0$1464  = 4'h0;
+  reg [7:0] \mac_wmux3_s0$1464  = 8'h00;
+  reg [7:0] \mac_wmux3_s0$1465  = 8'h00;
   reg [7:0] \mac_wmux3_s0$1467  = 8'h00;
   reg [7:0] \mac_wmux3_s0$1468  = 8'h00;
   reg [7:0] \mac_wmux3_s0$1470  = 8'h00;
   reg [7:0] \mac_wmux3_s0$1471  = 8'h00;
   reg [7:0] \mac_wmux3_s0$1473  = 8'h00;
   reg [7:0] \mac_wmux3_s0$1474  = 8'h00;
-  reg [7:0] \mac_wmux3_s0$1476  = 8'h00;
-  reg [7:0] \mac_wmux3_s0$1477  = 8'h00;
+  reg \mac_wmux3_s0$1476  = 1'h0;
+  reg [3:0] \mac_wmux3_s0$1477  = 4'h0;
   reg \mac_wmux3_s0$1479  = 1'h0;
   reg [3:0] \mac_wmux3_s0$1480  = 4'h0;
-  reg \mac_wmux3_s0$1482  = 1'h0;
-  reg [3:0] \mac_wmux3_s0$1483  = 4'h0;
+  reg [7:0] \mac_wmux3_s0$1483  = 8'h00;
+  reg [7:0] \mac_wmux3_s0$1484  = 8'h00;
   reg [7:0] \mac_wmux3_s0$1486  = 8'h00;
   reg [7:0] \mac_wmux3_s0$1487  = 8'h00;
   reg [7:0] \mac_wmux3_s0$1489  = 8'h00;
   reg [7:0] \mac_wmux3_s0$1490  = 8'h00;
   reg [7:0] \mac_wmux3_s0$1492  = 8'h00;
   reg [7:0] \mac_wmux3_s0$1493  = 8'h00;
-  reg [7:0] \mac_wmux3_s0$1495  = 8'h00;
-  reg [7:0] \mac_wmux3_s0$1496  = 8'h00;
+  reg \mac_wmux3_s0$1495  = 1'h0;
+  reg [3:0] \mac_wmux3_s0$1496  = 4'h0;
   reg \mac_wmux3_s0$1498  = 1'h0;
   reg [3:0] \mac_wmux3_s0$1499  = 4'h0;
-  reg \mac_wmux3_s0$1501  = 1'h0;
-  reg [3:0] \mac_wmux3_s0$1502  = 4'h0;
+  reg [7:0] \mac_wmux3_s0$1502  = 8'h00;
+  reg [7:0] \mac_wmux3_s0$1503  = 8'h00;
   reg [7:0] \mac_wmux3_s0$1505  = 8'h00;
   reg [7:0] \mac_wmux3_s0$1506  = 8'h00;
   reg [7:0] \mac_wmux3_s0$1508  = 8'h00;
   reg [7:0] \mac_wmux3_s0$1509  = 8'h00;
   reg [7:0] \mac_wmux3_s0$1511  = 8'h00;
   reg [7:0] \mac_wmux3_s0$1512  = 8'h00;
-  reg [7:0] \mac_wmux3_s0$1514  = 8'h00;
-  reg [7:0] \mac_wmux3_s0$1515  = 8'h00;
+  reg \mac_wmux3_s0$1514  = 1'h0;
+  reg [3:0] \mac_wmux3_s0$1515  = 4'h0;
   reg \mac_wmux3_s0$1517  = 1'h0;
   reg [3:0] \mac_wmux3_s0$1518  = 4'h0;
-  reg \mac_wmux3_s0$1520  = 1'h0;
-  reg [3:0] \mac_wmux3_s0$1521  = 4'h0;
+  reg [7:0] \mac_wmux3_s0$1521  = 8'h00;
+  reg [7:0] \mac_wmux3_s0$1522  = 8'h00;
   reg [7:0] \mac_wmux3_s0$1524  = 8'h00;
   reg [7:0] \mac_wmux3_s0$1525  = 8'h00;
   reg [7:0] \mac_wmux3_s0$1527  = 8'h00;
   reg [7:0] \mac_wmux3_s0$1528  = 8'h00;
   reg [7:0] \mac_wmux3_s0$1530  = 8'h00;
   reg [7:0] \mac_wmux3_s0$1531  = 8'h00;
-  reg [7:0] \mac_wmux3_s0$1533  = 8'h00;
-  reg [7:0] \mac_wmux3_s0$1534  = 8'h00;
+  reg \mac_wmux3_s0$1533  = 1'h0;
+  reg [3:0] \mac_wmux3_s0$1534  = 4'h0;
   reg \mac_wmux3_s0$1536  = 1'h0;
   reg [3:0] \mac_wmux3_s0$1537  = 4'h0;
-  reg \mac_wmux3_s0$1539  = 1'h0;
-  reg [3:0] \mac_wmux3_s0$1540  = 4'h0;
+  reg [7:0] \mac_wmux3_s0$1540  = 8'h00;
+  reg [7:0] \mac_wmux3_s0$1541  = 8'h00;
   reg [7:0] \mac_wmux3_s0$1543  = 8'h00;
   reg [7:0] \mac_wmux3_s0$1544  = 8'h00;
   reg [7:0] \mac_wmux3_s0$1546  = 8'h00;
   reg [7:0] \mac_wmux3_s0$1547  = 8'h00;
   reg [7:0] \mac_wmux3_s0$1549  = 8'h00;
   reg [7:0] \mac_wmux3_s0$1550  = 8'h00;
-  reg [7:0] \mac_wmux3_s0$1552  = 8'h00;
-  reg [7:0] \mac_wmux3_s0$1553  = 8'h00;
+  reg \mac_wmux3_s0$1552  = 1'h0;
+  reg [3:0] \mac_wmux3_s0$1553  = 4'h0;
   reg \mac_wmux3_s0$1555  = 1'h0;
   reg [3:0] \mac_wmux3_s0$1556  = 4'h0;
-  reg \mac_wmux3_s0$1558  = 1'h0;
-  reg [3:0] \mac_wmux3_s0$1559  = 4'h0;
+  reg [7:0] \mac_wmux3_s0$1559  = 8'h00;
+  reg [7:0] \mac_wmux3_s0$1560  = 8'h00;
   reg [7:0] \mac_wmux3_s0$1562  = 8'h00;
   reg [7:0] \mac_wmux3_s0$1563  = 8'h00;
   reg [7:0] \mac_wmux3_s0$1565  = 8'h00;
   reg [7:0] \mac_wmux3_s0$1566  = 8'h00;
   reg [7:0] \mac_wmux3_s0$1568  = 8'h00;
   reg [7:0] \mac_wmux3_s0$1569  = 8'h00;
-  reg [7:0] \mac_wmux3_s0$1571  = 8'h00;
-  reg [7:0] \mac_wmux3_s0$1572  = 8'h00;
-  reg [7:0] \mac_wmux3_s0$1772  = 8'h00;
-  reg [7:0] \mac_wmux3_s0$1773  = 8'h00;
-  reg [7:0] \mac_wmux3_s0$1774  = 8'h00;
-  reg [7:0] \mac_wmux3_s0$1775  = 8'h00;
-  reg [7:0] \mac_wmux3_s0$1776  = 8'h00;
-  reg [7:0] \mac_wmux3_s0$1777  = 8'h00;
-  reg [7:0] \mac_wmux3_s0$1778  = 8'h00;
-  reg [7:0] \mac_wmux3_s0$1779  = 8'h00;
-  reg \mac_wmux3_s0$1780  = 1'h0;
+  reg \mac_wmux3_s0$1571  = 1'h0;
+  reg [3:0] \mac_wmux3_s0$1572  = 4'h0;
+  reg \mac_wmux3_s0$1574  = 1'h0;
+  reg [3:0] \mac_wmux3_s0$1575  = 4'h0;
+  reg [7:0] \mac_wmux3_s0$1578  = 8'h00;
+  reg [7:0] \mac_wmux3_s0$1579  = 8'h00;
+  reg [7:0] \mac_wmux3_s0$1581  = 8'h00;
+  reg [7:0] \mac_wmux3_s0$1582  = 8'h00;
+  reg [7:0] \mac_wmux3_s0$1584  = 8'h00;
+  reg [7:0] \mac_wmux3_s0$1585  = 8'h00;
+  reg [7:0] \mac_wmux3_s0$1587  = 8'h00;
+  reg [7:0] \mac_wmux3_s0$1588  = 8'h00;
+  reg [7:0] \mac_wmux3_s0$1790  = 8'h00;
+  reg [7:0] \mac_wmux3_s0$1791  = 8'h00;
+  reg [7:0] \mac_wmux3_s0$1792  = 8'h00;
+  reg [7:0] \mac_wmux3_s0$1793  = 8'h00;
+  reg [7:0] \mac_wmux3_s0$1794  = 8'h00;
+  reg [7:0] \mac_wmux3_s0$1795  = 8'h00;
+  reg [7:0] \mac_wmux3_s0$1796  = 8'h00;
+  reg [7:0] \mac_wmux3_s0$1797  = 8'h00;
+  reg \mac_wmux3_s0$1798  = 1'h0;
   reg mac_wmux3_valid_s0 = 1'h0;
   wire [3:0] mac_wmux_drop0;
   wire [3:0] mac_wmux_drop1;
@@ -4876,8 +4894,7 @@ module nm_linear_8_16_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload
   wire [7:0] sel_key8;
   wire [7:0] sel_key9;
   reg sel_l10_s0 = 1'h0;
-  reg [511:0] \sel_l10_s0$1720  = 512'h00000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000;
-  reg \sel_l10_s0$1721  = 1'h0;
+  reg \sel_l10_s0$1733  = 1'h0;
   reg [2:0] \sel_l10_s0$578  = 3'h0;
   reg [2:0] \sel_l10_s0$586  = 3'h0;
   reg [2:0] \sel_l10_s0$594  = 3'h0;
@@ -4894,9 +4911,8 @@ module nm_linear_8_16_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload
   reg [1:0] \sel_l10_s0$721  = 2'h0;
   reg [1:0] \sel_l10_s0$722  = 2'h0;
   reg [7:0] sel_l13_s0 = 8'h00;
-  reg [15:0] \sel_l13_s0$1722  = 16'h0000;
-  reg [511:0] \sel_l13_s0$1723  = 512'h00000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000;
-  reg \sel_l13_s0$1724  = 1'h0;
+  reg [15:0] \sel_l13_s0$1734  = 16'h0000;
+  reg \sel_l13_s0$1735  = 1'h0;
   reg [8:0] \sel_l13_s0$734  = 9'h000;
   reg [7:0] \sel_l13_s0$735  = 8'h00;
   reg [7:0] \sel_l13_s0$736  = 8'h00;
@@ -4921,27 +4937,25 @@ module nm_linear_8_16_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload
   reg [8:0] \sel_l13_s0$783  = 9'h000;
   reg [7:0] \sel_l13_s0$786  = 8'h00;
   reg [3:0] sel_l15_s0 = 4'h0;
-  reg [15:0] \sel_l15_s0$1725  = 16'h0000;
-  reg [7:0] \sel_l15_s0$1726  = 8'h00;
-  reg [7:0] \sel_l15_s0$1727  = 8'h00;
-  reg [7:0] \sel_l15_s0$1728  = 8'h00;
-  reg [7:0] \sel_l15_s0$1729  = 8'h00;
-  reg [7:0] \sel_l15_s0$1730  = 8'h00;
-  reg [7:0] \sel_l15_s0$1731  = 8'h00;
-  reg [7:0] \sel_l15_s0$1732  = 8'h00;
-  reg [7:0] \sel_l15_s0$1733  = 8'h00;
-  reg [511:0] \sel_l15_s0$1734  = 512'h00000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000;
-  reg \sel_l15_s0$1735  = 1'h0;
-  reg [3:0] \sel_l15_s0$802  = 4'h0;
-  reg [3:0] \sel_l15_s0$805  = 4'h0;
-  reg [3:0] \sel_l15_s0$808  = 4'h0;
-  reg [3:0] \sel_l15_s0$811  = 4'h0;
-  reg [3:0] \sel_l15_s0$814  = 4'h0;
-  reg [3:0] \sel_l15_s0$817  = 4'h0;
-  reg [3:0] \sel_l15_s0$820  = 4'h0;
+  reg [15:0] \sel_l15_s0$1736  = 16'h0000;
+  reg [7:0] \sel_l15_s0$1737  = 8'h00;
+  reg [7:0] \sel_l15_s0$1738  = 8'h00;
+  reg [7:0] \sel_l15_s0$1739  = 8'h00;
+  reg [7:0] \sel_l15_s0$1740  = 8'h00;
+  reg [7:0] \sel_l15_s0$1741  = 8'h00;
+  reg [7:0] \sel_l15_s0$1742  = 8'h00;
+  reg [7:0] \sel_l15_s0$1743  = 8'h00;
+  reg [7:0] \sel_l15_s0$1744  = 8'h00;
+  reg \sel_l15_s0$1745  = 1'h0;
+  reg [3:0] \sel_l15_s0$818  = 4'h0;
+  reg [3:0] \sel_l15_s0$821  = 4'h0;
+  reg [3:0] \sel_l15_s0$824  = 4'h0;
+  reg [3:0] \sel_l15_s0$827  = 4'h0;
+  reg [3:0] \sel_l15_s0$830  = 4'h0;
+  reg [3:0] \sel_l15_s0$833  = 4'h0;
+  reg [3:0] \sel_l15_s0$836  = 4'h0;
   reg [7:0] sel_l1_s0 = 8'h00;
-  reg [511:0] \sel_l1_s0$1714  = 512'h00000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000;
-  reg \sel_l1_s0$1715  = 1'h0;
+  reg \sel_l1_s0$1730  = 1'h0;
   reg [7:0] \sel_l1_s0$29  = 8'h00;
   reg [7:0] \sel_l1_s0$30  = 8'h00;
   reg [7:0] \sel_l1_s0$31  = 8'h00;
@@ -4958,11 +4972,9 @@ module nm_linear_8_16_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload
   reg [7:0] \sel_l1_s0$42  = 8'h00;
   reg [7:0] \sel_l1_s0$43  = 8'h00;
   reg [119:0] sel_l2_s0 = 120'h000000000000000000000000000000;
-  reg [511:0] \sel_l2_s0$1716  = 512'h00000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000;
-  reg \sel_l2_s0$1717  = 1'h0;
+  reg \sel_l2_s0$1731  = 1'h0;
   reg sel_l5_s0 = 1'h0;
-  reg [511:0] \sel_l5_s0$1718  = 512'h00000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000;
-  reg \sel_l5_s0$1719  = 1'h0;
+  reg \sel_l5_s0$1732  = 1'h0;
   reg \sel_l5_s0$339  = 1'h0;
   reg \sel_l5_s0$340  = 1'h0;
   reg \sel_l5_s0$343  = 1'h0;
@@ -5300,6 +5312,14 @@ module nm_linear_8_16_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload
   reg sel_valid_s3 = 1'h0;
   reg sel_valid_s4 = 1'h0;
   reg sel_valid_s5 = 1'h0;
+  wire [63:0] sel_wdelay0_q;
+  wire [63:0] sel_wdelay1_q;
+  wire [63:0] sel_wdelay2_q;
+  wire [63:0] sel_wdelay3_q;
+  wire [63:0] sel_wdelay4_q;
+  wire [63:0] sel_wdelay5_q;
+  wire [63:0] sel_wdelay6_q;
+  wire [63:0] sel_wdelay7_q;
   wire stall_adv0;
   reg stall_adv0_valid = 1'h0;
   wire stall_adv1;
@@ -5349,6 +5369,22 @@ module nm_linear_8_16_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload
   wire stall_adv3;
   wire stall_adv30;
   reg stall_adv30_valid = 1'h0;
+  wire stall_adv31;
+  reg stall_adv31_valid = 1'h0;
+  wire stall_adv32;
+  reg stall_adv32_valid = 1'h0;
+  wire stall_adv33;
+  reg stall_adv33_valid = 1'h0;
+  wire stall_adv34;
+  reg stall_adv34_valid = 1'h0;
+  wire stall_adv35;
+  reg stall_adv35_valid = 1'h0;
+  wire stall_adv36;
+  reg stall_adv36_valid = 1'h0;
+  wire stall_adv37;
+  reg stall_adv37_valid = 1'h0;
+  wire stall_adv38;
+  reg stall_adv38_valid = 1'h0;
   reg stall_adv3_valid = 1'h0;
   wire stall_adv4;
   reg stall_adv4_valid = 1'h0;
@@ -7883,938 +7919,954 @@ module nm_linear_8_16_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload
   assign sel_val7 = \$1969  | sel_or7_6;
   assign \$1970  = ~ stall_adv6_valid;
   assign stall_adv6 = \$1970  | o__ready;
+  assign \$1971  = ~ stall_adv7_valid;
+  assign stall_adv7 = \$1971  | o__ready;
+  assign \$1972  = ~ stall_adv8_valid;
+  assign stall_adv8 = \$1972  | o__ready;
+  assign \$1973  = ~ stall_adv9_valid;
+  assign stall_adv9 = \$1973  | o__ready;
+  assign \$1974  = ~ stall_adv10_valid;
+  assign stall_adv10 = \$1974  | o__ready;
+  assign \$1975  = ~ stall_adv11_valid;
+  assign stall_adv11 = \$1975  | o__ready;
+  assign \$1976  = ~ stall_adv12_valid;
+  assign stall_adv12 = \$1976  | o__ready;
+  assign \$1977  = ~ stall_adv13_valid;
+  assign stall_adv13 = \$1977  | o__ready;
+  assign \$1978  = ~ stall_adv14_valid;
+  assign stall_adv14 = \$1978  | o__ready;
   assign mac_wmux_keep0 = ! sel_l15_s0;
-  assign \$1971  = ! sel_l15_s0;
-  assign \$1972  = ! sel_l15_s0;
-  assign \$1973  = ! sel_l15_s0;
-  assign \$1974  = ! sel_l15_s0;
-  assign \$1975  = sel_l15_s0 == 1'h1;
-  assign \$1976  = \sel_l15_s0$802  == 1'h1;
-  assign mac_wmux_keep1 = \$1975  | \$1976 ;
-  assign \$1977  = sel_l15_s0 == 1'h1;
-  assign \$1978  = sel_l15_s0 == 1'h1;
-  assign \$1979  = sel_l15_s0 == 1'h1;
-  assign \$1980  = sel_l15_s0 == 1'h1;
-  assign \$1982  = \sel_l15_s0$802  == 1'h1;
-  assign \$1983  = \sel_l15_s0$802  == 1'h1;
-  assign \$1984  = \sel_l15_s0$802  == 1'h1;
-  assign \$1985  = \sel_l15_s0$802  == 1'h1;
-  assign \$1987  = sel_l15_s0 == 2'h2;
-  assign \$1988  = \sel_l15_s0$802  == 2'h2;
-  assign \$1989  = \$1987  | \$1988 ;
-  assign \$1990  = \sel_l15_s0$805  == 2'h2;
-  assign mac_wmux_keep2 = \$1989  | \$1990 ;
-  assign \$1991  = sel_l15_s0 == 2'h2;
-  assign \$1992  = sel_l15_s0 == 2'h2;
-  assign \$1993  = sel_l15_s0 == 2'h2;
-  assign \$1994  = sel_l15_s0 == 2'h2;
-  assign \$1996  = \sel_l15_s0$802  == 2'h2;
-  assign \$1997  = \sel_l15_s0$802  == 2'h2;
-  assign \$1998  = \sel_l15_s0$802  == 2'h2;
-  assign \$1999  = \sel_l15_s0$802  == 2'h2;
-  assign \$2001  = \$1995  | \$2000 ;
-  assign \$2002  = \sel_l15_s0$805  == 2'h2;
-  assign \$2003  = \sel_l15_s0$805  == 2'h2;
-  assign \$2004  = \sel_l15_s0$805  == 2'h2;
-  assign \$2005  = \sel_l15_s0$805  == 2'h2;
-  assign \$2007  = sel_l15_s0 == 2'h3;
-  assign \$2008  = \sel_l15_s0$802  == 2'h3;
-  assign \$2009  = \$2007  | \$2008 ;
-  assign \$2010  = \sel_l15_s0$805  == 2'h3;
-  assign \$2011  = \sel_l15_s0$808  == 2'h3;
-  assign \$2012  = \$2010  | \$2011 ;
-  assign mac_wmux_keep3 = \$2009  | \$2012 ;
-  assign \$2013  = sel_l15_s0 == 2'h3;
-  assign \$2014  = sel_l15_s0 == 2'h3;
+  assign \$1979  = ! sel_l15_s0;
+  assign \$1980  = ! sel_l15_s0;
+  assign \$1981  = ! sel_l15_s0;
+  assign \$1982  = ! sel_l15_s0;
+  assign \$1983  = sel_l15_s0 == 1'h1;
+  assign \$1984  = \sel_l15_s0$818  == 1'h1;
+  assign mac_wmux_keep1 = \$1983  | \$1984 ;
+  assign \$1985  = sel_l15_s0 == 1'h1;
+  assign \$1986  = sel_l15_s0 == 1'h1;
+  assign \$1987  = sel_l15_s0 == 1'h1;
+  assign \$1988  = sel_l15_s0 == 1'h1;
+  assign \$1990  = \sel_l15_s0$818  == 1'h1;
+  assign \$1991  = \sel_l15_s0$818  == 1'h1;
+  assign \$1992  = \sel_l15_s0$818  == 1'h1;
+  assign \$1993  = \sel_l15_s0$818  == 1'h1;
+  assign \$1995  = sel_l15_s0 == 2'h2;
+  assign \$1996  = \sel_l15_s0$818  == 2'h2;
+  assign \$1997  = \$1995  | \$1996 ;
+  assign \$1998  = \sel_l15_s0$821  == 2'h2;
+  assign mac_wmux_keep2 = \$1997  | \$1998 ;
+  assign \$1999  = sel_l15_s0 == 2'h2;
+  assign \$2000  = sel_l15_s0 == 2'h2;
+  assign \$2001  = sel_l15_s0 == 2'h2;
+  assign \$2002  = sel_l15_s0 == 2'h2;
+  assign \$2004  = \sel_l15_s0$818  == 2'h2;
+  assign \$2005  = \sel_l15_s0$818  == 2'h2;
+  assign \$2006  = \sel_l15_s0$818  == 2'h2;
+  assign \$2007  = \sel_l15_s0$818  == 2'h2;
+  assign \$2009  = \$2003  | \$2008 ;
+  assign \$2010  = \sel_l15_s0$821  == 2'h2;
+  assign \$2011  = \sel_l15_s0$821  == 2'h2;
+  assign \$2012  = \sel_l15_s0$821  == 2'h2;
+  assign \$2013  = \sel_l15_s0$821  == 2'h2;
   assign \$2015  = sel_l15_s0 == 2'h3;
-  assign \$2016  = sel_l15_s0 == 2'h3;
-  assign \$2018  = \sel_l15_s0$802  == 2'h3;
-  assign \$2019  = \sel_l15_s0$802  == 2'h3;
-  assign \$2020  = \sel_l15_s0$802  == 2'h3;
-  assign \$2021  = \sel_l15_s0$802  == 2'h3;
-  assign \$2023  = \$2017  | \$2022 ;
-  assign \$2024  = \sel_l15_s0$805  == 2'h3;
-  assign \$2025  = \sel_l15_s0$805  == 2'h3;
-  assign \$2026  = \sel_l15_s0$805  == 2'h3;
-  assign \$2027  = \sel_l15_s0$805  == 2'h3;
-  assign \$2029  = \sel_l15_s0$808  == 2'h3;
-  assign \$2030  = \sel_l15_s0$808  == 2'h3;
-  assign \$2031  = \sel_l15_s0$808  == 2'h3;
-  assign \$2032  = \sel_l15_s0$808  == 2'h3;
-  assign mac_wmux_drop3 = \$2023  | \$2034 ;
-  assign \$2035  = sel_l15_s0 == 3'h4;
-  assign \$2036  = \sel_l15_s0$802  == 3'h4;
-  assign \$2037  = \$2035  | \$2036 ;
-  assign \$2038  = \sel_l15_s0$805  == 3'h4;
-  assign \$2039  = \sel_l15_s0$808  == 3'h4;
-  assign \$2040  = \$2038  | \$2039 ;
-  assign \$2041  = \$2037  | \$2040 ;
-  assign \$2042  = \sel_l15_s0$811  == 3'h4;
-  assign mac_wmux_keep4 = \$2041  | \$2042 ;
+  assign \$2016  = \sel_l15_s0$818  == 2'h3;
+  assign \$2017  = \$2015  | \$2016 ;
+  assign \$2018  = \sel_l15_s0$821  == 2'h3;
+  assign \$2019  = \sel_l15_s0$824  == 2'h3;
+  assign \$2020  = \$2018  | \$2019 ;
+  assign mac_wmux_keep3 = \$2017  | \$2020 ;
+  assign \$2021  = sel_l15_s0 == 2'h3;
+  assign \$2022  = sel_l15_s0 == 2'h3;
+  assign \$2023  = sel_l15_s0 == 2'h3;
+  assign \$2024  = sel_l15_s0 == 2'h3;
+  assign \$2026  = \sel_l15_s0$818  == 2'h3;
+  assign \$2027  = \sel_l15_s0$818  == 2'h3;
+  assign \$2028  = \sel_l15_s0$818  == 2'h3;
+  assign \$2029  = \sel_l15_s0$818  == 2'h3;
+  assign \$2031  = \$2025  | \$2030 ;
+  assign \$2032  = \sel_l15_s0$821  == 2'h3;
+  assign \$2033  = \sel_l15_s0$821  == 2'h3;
+  assign \$2034  = \sel_l15_s0$821  == 2'h3;
+  assign \$2035  = \sel_l15_s0$821  == 2'h3;
+  assign \$2037  = \sel_l15_s0$824  == 2'h3;
+  assign \$2038  = \sel_l15_s0$824  == 2'h3;
+  assign \$2039  = \sel_l15_s0$824  == 2'h3;
+  assign \$2040  = \sel_l15_s0$824  == 2'h3;
+  assign mac_wmux_drop3 = \$2031  | \$2042 ;
   assign \$2043  = sel_l15_s0 == 3'h4;
-  assign \$2044  = sel_l15_s0 == 3'h4;
-  assign \$2045  = sel_l15_s0 == 3'h4;
-  assign \$2046  = sel_l15_s0 == 3'h4;
-  assign \$2048  = \sel_l15_s0$802  == 3'h4;
-  assign \$2049  = \sel_l15_s0$802  == 3'h4;
-  assign \$2050  = \sel_l15_s0$802  == 3'h4;
-  assign \$2051  = \sel_l15_s0$802  == 3'h4;
-  assign \$2053  = \$2047  | \$2052 ;
-  assign \$2054  = \sel_l15_s0$805  == 3'h4;
-  assign \$2055  = \sel_l15_s0$805  == 3'h4;
-  assign \$2056  = \sel_l15_s0$805  == 3'h4;
-  assign \$2057  = \sel_l15_s0$805  == 3'h4;
-  assign \$2059  = \sel_l15_s0$808  == 3'h4;
-  assign \$2060  = \sel_l15_s0$808  == 3'h4;
-  assign \$2061  = \sel_l15_s0$808  == 3'h4;
-  assign \$2062  = \sel_l15_s0$808  == 3'h4;
-  assign \$2064  = \$2058  | \$2063 ;
-  assign \$2065  = \$2053  | \$2064 ;
-  assign \$2066  = \sel_l15_s0$811  == 3'h4;
-  assign \$2067  = \sel_l15_s0$811  == 3'h4;
-  assign \$2068  = \sel_l15_s0$811  == 3'h4;
-  assign \$2069  = \sel_l15_s0$811  == 3'h4;
-  assign \$2071  = sel_l15_s0 == 3'h5;
-  assign \$2072  = \sel_l15_s0$802  == 3'h5;
-  assign \$2073  = \$2071  | \$2072 ;
-  assign \$2074  = \sel_l15_s0$805  == 3'h5;
-  assign \$2075  = \sel_l15_s0$808  == 3'h5;
-  assign \$2076  = \$2074  | \$2075 ;
-  assign \$2077  = \$2073  | \$2076 ;
-  assign \$2078  = \sel_l15_s0$811  == 3'h5;
-  assign \$2079  = \sel_l15_s0$814  == 3'h5;
-  assign \$2080  = \$2078  | \$2079 ;
-  assign mac_wmux_keep5 = \$2077  | \$2080 ;
-  assign \$2081  = sel_l15_s0 == 3'h5;
-  assign \$2082  = sel_l15_s0 == 3'h5;
-  assign \$2083  = sel_l15_s0 == 3'h5;
-  assign \$2084  = sel_l15_s0 == 3'h5;
-  assign \$2086  = \sel_l15_s0$802  == 3'h5;
-  assign \$2087  = \sel_l15_s0$802  == 3'h5;
-  assign \$2088  = \sel_l15_s0$802  == 3'h5;
-  assign \$2089  = \sel_l15_s0$802  == 3'h5;
-  assign \$2091  = \$2085  | \$2090 ;
-  assign \$2092  = \sel_l15_s0$805  == 3'h5;
-  assign \$2093  = \sel_l15_s0$805  == 3'h5;
-  assign \$2094  = \sel_l15_s0$805  == 3'h5;
-  assign \$2095  = \sel_l15_s0$805  == 3'h5;
-  assign \$2097  = \sel_l15_s0$808  == 3'h5;
-  assign \$2098  = \sel_l15_s0$808  == 3'h5;
-  assign \$2099  = \sel_l15_s0$808  == 3'h5;
-  assign \$2100  = \sel_l15_s0$808  == 3'h5;
-  assign \$2102  = \$2096  | \$2101 ;
-  assign \$2103  = \$2091  | \$2102 ;
-  assign \$2104  = \sel_l15_s0$811  == 3'h5;
-  assign \$2105  = \sel_l15_s0$811  == 3'h5;
-  assign \$2106  = \sel_l15_s0$811  == 3'h5;
-  assign \$2107  = \sel_l15_s0$811  == 3'h5;
-  assign \$2109  = \sel_l15_s0$814  == 3'h5;
-  assign \$2110  = \sel_l15_s0$814  == 3'h5;
-  assign \$2111  = \sel_l15_s0$814  == 3'h5;
-  assign \$2112  = \sel_l15_s0$814  == 3'h5;
-  assign mac_wmux_drop5 = \$2103  | \$2114 ;
-  assign \$2115  = sel_l15_s0 == 3'h6;
-  assign \$2116  = \sel_l15_s0$802  == 3'h6;
-  assign \$2117  = \$2115  | \$2116 ;
-  assign \$2118  = \sel_l15_s0$805  == 3'h6;
-  assign \$2119  = \sel_l15_s0$808  == 3'h6;
-  assign \$2120  = \$2118  | \$2119 ;
-  assign \$2121  = \$2117  | \$2120 ;
-  assign \$2122  = \sel_l15_s0$811  == 3'h6;
-  assign \$2123  = \sel_l15_s0$814  == 3'h6;
-  assign \$2124  = \$2122  | \$2123 ;
-  assign \$2125  = \sel_l15_s0$817  == 3'h6;
-  assign \$2126  = \$2124  | \$2125 ;
-  assign mac_wmux_keep6 = \$2121  | \$2126 ;
-  assign \$2127  = sel_l15_s0 == 3'h6;
-  assign \$2128  = sel_l15_s0 == 3'h6;
-  assign \$2129  = sel_l15_s0 == 3'h6;
-  assign \$2130  = sel_l15_s0 == 3'h6;
-  assign \$2132  = \sel_l15_s0$802  == 3'h6;
-  assign \$2133  = \sel_l15_s0$802  == 3'h6;
-  assign \$2134  = \sel_l15_s0$802  == 3'h6;
-  assign \$2135  = \sel_l15_s0$802  == 3'h6;
-  assign \$2137  = \$2131  | \$2136 ;
-  assign \$2138  = \sel_l15_s0$805  == 3'h6;
-  assign \$2139  = \sel_l15_s0$805  == 3'h6;
-  assign \$2140  = \sel_l15_s0$805  == 3'h6;
-  assign \$2141  = \sel_l15_s0$805  == 3'h6;
-  assign \$2143  = \sel_l15_s0$808  == 3'h6;
-  assign \$2144  = \sel_l15_s0$808  == 3'h6;
-  assign \$2145  = \sel_l15_s0$808  == 3'h6;
-  assign \$2146  = \sel_l15_s0$808  == 3'h6;
-  assign \$2148  = \$2142  | \$2147 ;
-  assign \$2149  = \$2137  | \$2148 ;
-  assign \$2150  = \sel_l15_s0$811  == 3'h6;
-  assign \$2151  = \sel_l15_s0$811  == 3'h6;
-  assign \$2152  = \sel_l15_s0$811  == 3'h6;
-  assign \$2153  = \sel_l15_s0$811  == 3'h6;
-  assign \$2155  = \sel_l15_s0$814  == 3'h6;
-  assign \$2156  = \sel_l15_s0$814  == 3'h6;
-  assign \$2157  = \sel_l15_s0$814  == 3'h6;
-  assign \$2158  = \sel_l15_s0$814  == 3'h6;
-  assign \$2160  = \$2154  | \$2159 ;
-  assign \$2161  = \sel_l15_s0$817  == 3'h6;
-  assign \$2162  = \sel_l15_s0$817  == 3'h6;
-  assign \$2163  = \sel_l15_s0$817  == 3'h6;
-  assign \$2164  = \sel_l15_s0$817  == 3'h6;
-  assign mac_wmux_drop6 = \$2149  | \$2166 ;
-  assign \$2167  = sel_l15_s0 == 3'h7;
-  assign \$2168  = \sel_l15_s0$802  == 3'h7;
-  assign \$2169  = \$2167  | \$2168 ;
-  assign \$2170  = \sel_l15_s0$805  == 3'h7;
-  assign \$2171  = \sel_l15_s0$808  == 3'h7;
-  assign \$2172  = \$2170  | \$2171 ;
-  assign \$2173  = \$2169  | \$2172 ;
-  assign \$2174  = \sel_l15_s0$811  == 3'h7;
-  assign \$2175  = \sel_l15_s0$814  == 3'h7;
-  assign \$2176  = \$2174  | \$2175 ;
-  assign \$2177  = \sel_l15_s0$817  == 3'h7;
-  assign \$2178  = \sel_l15_s0$820  == 3'h7;
-  assign \$2179  = \$2177  | \$2178 ;
-  assign \$2180  = \$2176  | \$2179 ;
-  assign mac_wmux_keep7 = \$2173  | \$2180 ;
-  assign \$2181  = sel_l15_s0 == 3'h7;
-  assign \$2182  = sel_l15_s0 == 3'h7;
-  assign \$2183  = sel_l15_s0 == 3'h7;
-  assign \$2184  = sel_l15_s0 == 3'h7;
-  assign \$2186  = \sel_l15_s0$802  == 3'h7;
-  assign \$2187  = \sel_l15_s0$802  == 3'h7;
-  assign \$2188  = \sel_l15_s0$802  == 3'h7;
-  assign \$2189  = \sel_l15_s0$802  == 3'h7;
-  assign \$2191  = \$2185  | \$2190 ;
-  assign \$2192  = \sel_l15_s0$805  == 3'h7;
-  assign \$2193  = \sel_l15_s0$805  == 3'h7;
-  assign \$2194  = \sel_l15_s0$805  == 3'h7;
-  assign \$2195  = \sel_l15_s0$805  == 3'h7;
-  assign \$2197  = \sel_l15_s0$808  == 3'h7;
-  assign \$2198  = \sel_l15_s0$808  == 3'h7;
-  assign \$2199  = \sel_l15_s0$808  == 3'h7;
-  assign \$2200  = \sel_l15_s0$808  == 3'h7;
-  assign \$2202  = \$2196  | \$2201 ;
-  assign \$2203  = \$2191  | \$2202 ;
-  assign \$2204  = \sel_l15_s0$811  == 3'h7;
-  assign \$2205  = \sel_l15_s0$811  == 3'h7;
-  assign \$2206  = \sel_l15_s0$811  == 3'h7;
-  assign \$2207  = \sel_l15_s0$811  == 3'h7;
-  assign \$2209  = \sel_l15_s0$814  == 3'h7;
-  assign \$2210  = \sel_l15_s0$814  == 3'h7;
-  assign \$2211  = \sel_l15_s0$814  == 3'h7;
-  assign \$2212  = \sel_l15_s0$814  == 3'h7;
-  assign \$2214  = \$2208  | \$2213 ;
-  assign \$2215  = \sel_l15_s0$817  == 3'h7;
-  assign \$2216  = \sel_l15_s0$817  == 3'h7;
-  assign \$2217  = \sel_l15_s0$817  == 3'h7;
-  assign \$2218  = \sel_l15_s0$817  == 3'h7;
-  assign \$2220  = \sel_l15_s0$820  == 3'h7;
-  assign \$2221  = \sel_l15_s0$820  == 3'h7;
-  assign \$2222  = \sel_l15_s0$820  == 3'h7;
-  assign \$2223  = \sel_l15_s0$820  == 3'h7;
-  assign \$2226  = \$2214  | \$2225 ;
-  assign mac_wmux_drop7 = \$2203  | \$2226 ;
-  assign \$2227  = sel_l15_s0 == 4'h8;
-  assign \$2228  = \sel_l15_s0$802  == 4'h8;
-  assign \$2229  = \$2227  | \$2228 ;
-  assign \$2230  = \sel_l15_s0$805  == 4'h8;
-  assign \$2231  = \sel_l15_s0$808  == 4'h8;
-  assign \$2232  = \$2230  | \$2231 ;
-  assign \$2233  = \$2229  | \$2232 ;
-  assign \$2234  = \sel_l15_s0$811  == 4'h8;
-  assign \$2235  = \sel_l15_s0$814  == 4'h8;
-  assign \$2236  = \$2234  | \$2235 ;
-  assign \$2237  = \sel_l15_s0$817  == 4'h8;
-  assign \$2238  = \sel_l15_s0$820  == 4'h8;
-  assign \$2239  = \$2237  | \$2238 ;
-  assign \$2240  = \$2236  | \$2239 ;
-  assign mac_wmux_keep8 = \$2233  | \$2240 ;
-  assign \$2241  = sel_l15_s0 == 4'h8;
-  assign \$2242  = sel_l15_s0 == 4'h8;
-  assign \$2243  = sel_l15_s0 == 4'h8;
-  assign \$2244  = sel_l15_s0 == 4'h8;
-  assign \$2246  = \sel_l15_s0$802  == 4'h8;
-  assign \$2247  = \sel_l15_s0$802  == 4'h8;
-  assign \$2248  = \sel_l15_s0$802  == 4'h8;
-  assign \$2249  = \sel_l15_s0$802  == 4'h8;
-  assign \$2251  = \$2245  | \$2250 ;
-  assign \$2252  = \sel_l15_s0$805  == 4'h8;
-  assign \$2253  = \sel_l15_s0$805  == 4'h8;
-  assign \$2254  = \sel_l15_s0$805  == 4'h8;
-  assign \$2255  = \sel_l15_s0$805  == 4'h8;
-  assign \$2257  = \sel_l15_s0$808  == 4'h8;
-  assign \$2258  = \sel_l15_s0$808  == 4'h8;
-  assign \$2259  = \sel_l15_s0$808  == 4'h8;
-  assign \$2260  = \sel_l15_s0$808  == 4'h8;
-  assign \$2262  = \$2256  | \$2261 ;
-  assign \$2263  = \$2251  | \$2262 ;
-  assign \$2264  = \sel_l15_s0$811  == 4'h8;
-  assign \$2265  = \sel_l15_s0$811  == 4'h8;
-  assign \$2266  = \sel_l15_s0$811  == 4'h8;
-  assign \$2267  = \sel_l15_s0$811  == 4'h8;
-  assign \$2269  = \sel_l15_s0$814  == 4'h8;
-  assign \$2270  = \sel_l15_s0$814  == 4'h8;
-  assign \$2271  = \sel_l15_s0$814  == 4'h8;
-  assign \$2272  = \sel_l15_s0$814  == 4'h8;
-  assign \$2274  = \$2268  | \$2273 ;
-  assign \$2275  = \sel_l15_s0$817  == 4'h8;
-  assign \$2276  = \sel_l15_s0$817  == 4'h8;
-  assign \$2277  = \sel_l15_s0$817  == 4'h8;
-  assign \$2278  = \sel_l15_s0$817  == 4'h8;
-  assign \$2280  = \sel_l15_s0$820  == 4'h8;
-  assign \$2281  = \sel_l15_s0$820  == 4'h8;
-  assign \$2282  = \sel_l15_s0$820  == 4'h8;
-  assign \$2283  = \sel_l15_s0$820  == 4'h8;
-  assign \$2285  = \$2279  | \$2284 ;
-  assign \$2286  = \$2274  | \$2285 ;
-  assign mac_wmux_drop8 = \$2263  | \$2286 ;
-  assign \$2287  = \sel_l15_s0$802  == 4'h9;
-  assign \$2288  = \sel_l15_s0$805  == 4'h9;
-  assign \$2289  = \$2287  | \$2288 ;
-  assign \$2290  = \sel_l15_s0$808  == 4'h9;
-  assign \$2291  = \sel_l15_s0$811  == 4'h9;
-  assign \$2292  = \$2290  | \$2291 ;
-  assign \$2293  = \$2289  | \$2292 ;
-  assign \$2294  = \sel_l15_s0$814  == 4'h9;
-  assign \$2295  = \sel_l15_s0$817  == 4'h9;
-  assign \$2296  = \$2294  | \$2295 ;
-  assign \$2297  = \sel_l15_s0$820  == 4'h9;
-  assign \$2298  = \$2296  | \$2297 ;
-  assign mac_wmux_keep9 = \$2293  | \$2298 ;
-  assign \$2299  = \sel_l15_s0$802  == 4'h9;
-  assign \$2300  = \sel_l15_s0$802  == 4'h9;
-  assign \$2301  = \sel_l15_s0$802  == 4'h9;
-  assign \$2302  = \sel_l15_s0$802  == 4'h9;
-  assign \$2304  = \sel_l15_s0$805  == 4'h9;
-  assign \$2305  = \sel_l15_s0$805  == 4'h9;
-  assign \$2306  = \sel_l15_s0$805  == 4'h9;
-  assign \$2307  = \sel_l15_s0$805  == 4'h9;
-  assign \$2309  = \$2303  | \$2308 ;
-  assign \$2310  = \sel_l15_s0$808  == 4'h9;
-  assign \$2311  = \sel_l15_s0$808  == 4'h9;
-  assign \$2312  = \sel_l15_s0$808  == 4'h9;
-  assign \$2313  = \sel_l15_s0$808  == 4'h9;
-  assign \$2315  = \sel_l15_s0$811  == 4'h9;
-  assign \$2316  = \sel_l15_s0$811  == 4'h9;
-  assign \$2317  = \sel_l15_s0$811  == 4'h9;
-  assign \$2318  = \sel_l15_s0$811  == 4'h9;
-  assign \$2320  = \$2314  | \$2319 ;
-  assign \$2321  = \$2309  | \$2320 ;
-  assign \$2322  = \sel_l15_s0$814  == 4'h9;
-  assign \$2323  = \sel_l15_s0$814  == 4'h9;
-  assign \$2324  = \sel_l15_s0$814  == 4'h9;
-  assign \$2325  = \sel_l15_s0$814  == 4'h9;
-  assign \$2327  = \sel_l15_s0$817  == 4'h9;
-  assign \$2328  = \sel_l15_s0$817  == 4'h9;
-  assign \$2329  = \sel_l15_s0$817  == 4'h9;
-  assign \$2330  = \sel_l15_s0$817  == 4'h9;
-  assign \$2332  = \$2326  | \$2331 ;
-  assign \$2333  = \sel_l15_s0$820  == 4'h9;
-  assign \$2334  = \sel_l15_s0$820  == 4'h9;
-  assign \$2335  = \sel_l15_s0$820  == 4'h9;
-  assign \$2336  = \sel_l15_s0$820  == 4'h9;
-  assign \$2338  = \$2332  | \$2337 ;
-  assign mac_wmux_drop9 = \$2321  | \$2338 ;
-  assign \$2339  = \sel_l15_s0$805  == 4'ha;
-  assign \$2340  = \sel_l15_s0$808  == 4'ha;
-  assign \$2341  = \$2339  | \$2340 ;
-  assign \$2342  = \sel_l15_s0$811  == 4'ha;
-  assign \$2343  = \sel_l15_s0$814  == 4'ha;
-  assign \$2344  = \$2342  | \$2343 ;
-  assign \$2345  = \$2341  | \$2344 ;
-  assign \$2346  = \sel_l15_s0$817  == 4'ha;
-  assign \$2347  = \sel_l15_s0$820  == 4'ha;
-  assign \$2348  = \$2346  | \$2347 ;
-  assign mac_wmux_keep10 = \$2345  | \$2348 ;
-  assign \$2349  = \sel_l15_s0$805  == 4'ha;
-  assign \$2350  = \sel_l15_s0$805  == 4'ha;
-  assign \$2351  = \sel_l15_s0$805  == 4'ha;
-  assign \$2352  = \sel_l15_s0$805  == 4'ha;
-  assign \$2354  = \sel_l15_s0$808  == 4'ha;
-  assign \$2355  = \sel_l15_s0$808  == 4'ha;
-  assign \$2356  = \sel_l15_s0$808  == 4'ha;
-  assign \$2357  = \sel_l15_s0$808  == 4'ha;
-  assign \$2359  = \$2353  | \$2358 ;
-  assign \$2360  = \sel_l15_s0$811  == 4'ha;
-  assign \$2361  = \sel_l15_s0$811  == 4'ha;
-  assign \$2362  = \sel_l15_s0$811  == 4'ha;
-  assign \$2363  = \sel_l15_s0$811  == 4'ha;
-  assign \$2365  = \sel_l15_s0$814  == 4'ha;
-  assign \$2366  = \sel_l15_s0$814  == 4'ha;
-  assign \$2367  = \sel_l15_s0$814  == 4'ha;
-  assign \$2368  = \sel_l15_s0$814  == 4'ha;
-  assign \$2370  = \$2364  | \$2369 ;
-  assign \$2371  = \$2359  | \$2370 ;
-  assign \$2372  = \sel_l15_s0$817  == 4'ha;
-  assign \$2373  = \sel_l15_s0$817  == 4'ha;
-  assign \$2374  = \sel_l15_s0$817  == 4'ha;
-  assign \$2375  = \sel_l15_s0$817  == 4'ha;
-  assign \$2377  = \sel_l15_s0$820  == 4'ha;
-  assign \$2378  = \sel_l15_s0$820  == 4'ha;
-  assign \$2379  = \sel_l15_s0$820  == 4'ha;
-  assign \$2380  = \sel_l15_s0$820  == 4'ha;
-  assign \$2382  = \$2376  | \$2381 ;
-  assign mac_wmux_drop10 = \$2371  | \$2382 ;
-  assign \$2383  = \sel_l15_s0$808  == 4'hb;
-  assign \$2384  = \sel_l15_s0$811  == 4'hb;
-  assign \$2385  = \$2383  | \$2384 ;
-  assign \$2386  = \sel_l15_s0$814  == 4'hb;
-  assign \$2387  = \sel_l15_s0$817  == 4'hb;
-  assign \$2388  = \$2386  | \$2387 ;
-  assign \$2389  = \$2385  | \$2388 ;
-  assign \$2390  = \sel_l15_s0$820  == 4'hb;
-  assign mac_wmux_keep11 = \$2389  | \$2390 ;
-  assign \$2391  = \sel_l15_s0$808  == 4'hb;
-  assign \$2392  = \sel_l15_s0$808  == 4'hb;
-  assign \$2393  = \sel_l15_s0$808  == 4'hb;
-  assign \$2394  = \sel_l15_s0$808  == 4'hb;
-  assign \$2396  = \sel_l15_s0$811  == 4'hb;
-  assign \$2397  = \sel_l15_s0$811  == 4'hb;
-  assign \$2398  = \sel_l15_s0$811  == 4'hb;
-  assign \$2399  = \sel_l15_s0$811  == 4'hb;
-  assign \$2401  = \$2395  | \$2400 ;
-  assign \$2402  = \sel_l15_s0$814  == 4'hb;
-  assign \$2403  = \sel_l15_s0$814  == 4'hb;
-  assign \$2404  = \sel_l15_s0$814  == 4'hb;
-  assign \$2405  = \sel_l15_s0$814  == 4'hb;
-  assign \$2407  = \sel_l15_s0$817  == 4'hb;
-  assign \$2408  = \sel_l15_s0$817  == 4'hb;
-  assign \$2409  = \sel_l15_s0$817  == 4'hb;
-  assign \$2410  = \sel_l15_s0$817  == 4'hb;
-  assign \$2412  = \$2406  | \$2411 ;
-  assign \$2413  = \$2401  | \$2412 ;
-  assign \$2414  = \sel_l15_s0$820  == 4'hb;
-  assign \$2415  = \sel_l15_s0$820  == 4'hb;
-  assign \$2416  = \sel_l15_s0$820  == 4'hb;
-  assign \$2417  = \sel_l15_s0$820  == 4'hb;
-  assign mac_wmux_drop11 = \$2413  | \$2418 ;
-  assign \$2419  = \sel_l15_s0$811  == 4'hc;
-  assign \$2420  = \sel_l15_s0$814  == 4'hc;
-  assign \$2421  = \$2419  | \$2420 ;
-  assign \$2422  = \sel_l15_s0$817  == 4'hc;
-  assign \$2423  = \sel_l15_s0$820  == 4'hc;
-  assign \$2424  = \$2422  | \$2423 ;
-  assign mac_wmux_keep12 = \$2421  | \$2424 ;
-  assign \$2425  = \sel_l15_s0$811  == 4'hc;
-  assign \$2426  = \sel_l15_s0$811  == 4'hc;
-  assign \$2427  = \sel_l15_s0$811  == 4'hc;
-  assign \$2428  = \sel_l15_s0$811  == 4'hc;
-  assign \$2430  = \sel_l15_s0$814  == 4'hc;
-  assign \$2431  = \sel_l15_s0$814  == 4'hc;
-  assign \$2432  = \sel_l15_s0$814  == 4'hc;
-  assign \$2433  = \sel_l15_s0$814  == 4'hc;
-  assign \$2435  = \$2429  | \$2434 ;
-  assign \$2436  = \sel_l15_s0$817  == 4'hc;
-  assign \$2437  = \sel_l15_s0$817  == 4'hc;
-  assign \$2438  = \sel_l15_s0$817  == 4'hc;
-  assign \$2439  = \sel_l15_s0$817  == 4'hc;
-  assign \$2441  = \sel_l15_s0$820  == 4'hc;
-  assign \$2442  = \sel_l15_s0$820  == 4'hc;
-  assign \$2443  = \sel_l15_s0$820  == 4'hc;
-  assign \$2444  = \sel_l15_s0$820  == 4'hc;
-  assign \$2446  = \$2440  | \$2445 ;
-  assign mac_wmux_drop12 = \$2435  | \$2446 ;
-  assign \$2447  = \sel_l15_s0$814  == 4'hd;
-  assign \$2448  = \sel_l15_s0$817  == 4'hd;
-  assign \$2449  = \$2447  | \$2448 ;
-  assign \$2450  = \sel_l15_s0$820  == 4'hd;
-  assign mac_wmux_keep13 = \$2449  | \$2450 ;
-  assign \$2451  = \sel_l15_s0$814  == 4'hd;
-  assign \$2452  = \sel_l15_s0$814  == 4'hd;
-  assign \$2453  = \sel_l15_s0$814  == 4'hd;
-  assign \$2454  = \sel_l15_s0$814  == 4'hd;
-  assign \$2456  = \sel_l15_s0$817  == 4'hd;
-  assign \$2457  = \sel_l15_s0$817  == 4'hd;
-  assign \$2458  = \sel_l15_s0$817  == 4'hd;
-  assign \$2459  = \sel_l15_s0$817  == 4'hd;
-  assign \$2461  = \$2455  | \$2460 ;
-  assign \$2462  = \sel_l15_s0$820  == 4'hd;
-  assign \$2463  = \sel_l15_s0$820  == 4'hd;
-  assign \$2464  = \sel_l15_s0$820  == 4'hd;
-  assign \$2465  = \sel_l15_s0$820  == 4'hd;
-  assign mac_wmux_drop13 = \$2461  | \$2466 ;
-  assign \$2467  = \sel_l15_s0$817  == 4'he;
-  assign \$2468  = \sel_l15_s0$820  == 4'he;
-  assign mac_wmux_keep14 = \$2467  | \$2468 ;
-  assign \$2469  = \sel_l15_s0$817  == 4'he;
-  assign \$2470  = \sel_l15_s0$817  == 4'he;
-  assign \$2471  = \sel_l15_s0$817  == 4'he;
-  assign \$2472  = \sel_l15_s0$817  == 4'he;
-  assign \$2474  = \sel_l15_s0$820  == 4'he;
-  assign \$2475  = \sel_l15_s0$820  == 4'he;
-  assign \$2476  = \sel_l15_s0$820  == 4'he;
-  assign \$2477  = \sel_l15_s0$820  == 4'he;
-  assign mac_wmux_drop14 = \$2473  | \$2478 ;
-  assign mac_wmux_keep15 = \sel_l15_s0$820  == 4'hf;
-  assign \$2479  = \sel_l15_s0$820  == 4'hf;
-  assign \$2480  = \sel_l15_s0$820  == 4'hf;
-  assign \$2481  = \sel_l15_s0$820  == 4'hf;
-  assign \$2482  = \sel_l15_s0$820  == 4'hf;
-  assign \$2483  = ~ stall_adv7_valid;
-  assign stall_adv7 = \$2483  | o__ready;
-  assign mac_wmux_s0_mv0 = mac_wmux0_s0 & \mac_wmux0_s0$842 [0];
-  assign \$2484  = ~ \mac_wmux0_s0$845 [0];
-  assign \$2485  = \mac_wmux0_s0$844  & \$2484 ;
-  assign mac_wmux_s0_v0 = mac_wmux_s0_mv0 | \$2485 ;
-  assign mac_wmux_s0_d0 = mac_wmux_s0_mv0 ? \mac_wmux0_s0$842  : \mac_wmux0_s0$845 ;
-  assign mac_wmux_s0_w0_0 = mac_wmux_s0_mv0 ? \mac_wmux0_s0$849  : \mac_wmux0_s0$848 ;
-  assign mac_wmux_s0_w1_0 = mac_wmux_s0_mv0 ? \mac_wmux0_s0$852  : \mac_wmux0_s0$851 ;
-  assign mac_wmux_s0_w2_0 = mac_wmux_s0_mv0 ? \mac_wmux0_s0$855  : \mac_wmux0_s0$854 ;
-  assign mac_wmux_s0_w3_0 = mac_wmux_s0_mv0 ? \mac_wmux0_s0$858  : \mac_wmux0_s0$857 ;
-  assign mac_wmux_s0_mv1 = \mac_wmux0_s0$860  & \mac_wmux0_s0$861 [0];
-  assign \$2486  = ~ \mac_wmux0_s0$842 [0];
-  assign \$2487  = mac_wmux0_s0 & \$2486 ;
-  assign mac_wmux_s0_v1 = mac_wmux_s0_mv1 | \$2487 ;
-  assign mac_wmux_s0_d1 = mac_wmux_s0_mv1 ? \mac_wmux0_s0$861  : \mac_wmux0_s0$842 ;
-  assign mac_wmux_s0_w0_1 = mac_wmux_s0_mv1 ? \mac_wmux0_s0$865  : \mac_wmux0_s0$849 ;
-  assign mac_wmux_s0_w1_1 = mac_wmux_s0_mv1 ? \mac_wmux0_s0$867  : \mac_wmux0_s0$852 ;
-  assign mac_wmux_s0_w2_1 = mac_wmux_s0_mv1 ? \mac_wmux0_s0$869  : \mac_wmux0_s0$855 ;
-  assign mac_wmux_s0_w3_1 = mac_wmux_s0_mv1 ? \mac_wmux0_s0$871  : \mac_wmux0_s0$858 ;
-  assign mac_wmux_s0_mv2 = \mac_wmux0_s0$873  & \mac_wmux0_s0$874 [0];
-  assign \$2488  = ~ \mac_wmux0_s0$861 [0];
-  assign \$2489  = \mac_wmux0_s0$860  & \$2488 ;
-  assign mac_wmux_s0_v2 = mac_wmux_s0_mv2 | \$2489 ;
-  assign mac_wmux_s0_d2 = mac_wmux_s0_mv2 ? \mac_wmux0_s0$874  : \mac_wmux0_s0$861 ;
-  assign mac_wmux_s0_w0_2 = mac_wmux_s0_mv2 ? \mac_wmux0_s0$878  : \mac_wmux0_s0$865 ;
-  assign mac_wmux_s0_w1_2 = mac_wmux_s0_mv2 ? \mac_wmux0_s0$880  : \mac_wmux0_s0$867 ;
-  assign mac_wmux_s0_w2_2 = mac_wmux_s0_mv2 ? \mac_wmux0_s0$882  : \mac_wmux0_s0$869 ;
-  assign mac_wmux_s0_w3_2 = mac_wmux_s0_mv2 ? \mac_wmux0_s0$884  : \mac_wmux0_s0$871 ;
-  assign mac_wmux_s0_mv3 = \mac_wmux0_s0$886  & \mac_wmux0_s0$887 [0];
-  assign \$2490  = ~ \mac_wmux0_s0$874 [0];
-  assign \$2491  = \mac_wmux0_s0$873  & \$2490 ;
-  assign mac_wmux_s0_v3 = mac_wmux_s0_mv3 | \$2491 ;
-  assign mac_wmux_s0_d3 = mac_wmux_s0_mv3 ? \mac_wmux0_s0$887  : \mac_wmux0_s0$874 ;
-  assign mac_wmux_s0_w0_3 = mac_wmux_s0_mv3 ? \mac_wmux0_s0$891  : \mac_wmux0_s0$878 ;
-  assign mac_wmux_s0_w1_3 = mac_wmux_s0_mv3 ? \mac_wmux0_s0$893  : \mac_wmux0_s0$880 ;
-  assign mac_wmux_s0_w2_3 = mac_wmux_s0_mv3 ? \mac_wmux0_s0$895  : \mac_wmux0_s0$882 ;
-  assign mac_wmux_s0_w3_3 = mac_wmux_s0_mv3 ? \mac_wmux0_s0$897  : \mac_wmux0_s0$884 ;
-  assign mac_wmux_s0_mv4 = \mac_wmux0_s0$899  & \mac_wmux0_s0$900 [0];
-  assign \$2492  = ~ \mac_wmux0_s0$887 [0];
-  assign \$2493  = \mac_wmux0_s0$886  & \$2492 ;
-  assign mac_wmux_s0_v4 = mac_wmux_s0_mv4 | \$2493 ;
-  assign mac_wmux_s0_d4 = mac_wmux_s0_mv4 ? \mac_wmux0_s0$900  : \mac_wmux0_s0$887 ;
-  assign mac_wmux_s0_w0_4 = mac_wmux_s0_mv4 ? \mac_wmux0_s0$904  : \mac_wmux0_s0$891 ;
-  assign mac_wmux_s0_w1_4 = mac_wmux_s0_mv4 ? \mac_wmux0_s0$906  : \mac_wmux0_s0$893 ;
-  assign mac_wmux_s0_w2_4 = mac_wmux_s0_mv4 ? \mac_wmux0_s0$908  : \mac_wmux0_s0$895 ;
-  assign mac_wmux_s0_w3_4 = mac_wmux_s0_mv4 ? \mac_wmux0_s0$910  : \mac_wmux0_s0$897 ;
-  assign mac_wmux_s0_mv5 = \mac_wmux0_s0$912  & \mac_wmux0_s0$913 [0];
-  assign \$2494  = ~ \mac_wmux0_s0$900 [0];
-  assign \$2495  = \mac_wmux0_s0$899  & \$2494 ;
-  assign mac_wmux_s0_v5 = mac_wmux_s0_mv5 | \$2495 ;
-  assign mac_wmux_s0_d5 = mac_wmux_s0_mv5 ? \mac_wmux0_s0$913  : \mac_wmux0_s0$900 ;
-  assign mac_wmux_s0_w0_5 = mac_wmux_s0_mv5 ? \mac_wmux0_s0$917  : \mac_wmux0_s0$904 ;
-  assign mac_wmux_s0_w1_5 = mac_wmux_s0_mv5 ? \mac_wmux0_s0$919  : \mac_wmux0_s0$906 ;
-  assign mac_wmux_s0_w2_5 = mac_wmux_s0_mv5 ? \mac_wmux0_s0$921  : \mac_wmux0_s0$908 ;
-  assign mac_wmux_s0_w3_5 = mac_wmux_s0_mv5 ? \mac_wmux0_s0$923  : \mac_wmux0_s0$910 ;
-  assign mac_wmux_s0_mv6 = \mac_wmux0_s0$925  & \mac_wmux0_s0$926 [0];
-  assign \$2496  = ~ \mac_wmux0_s0$913 [0];
-  assign \$2497  = \mac_wmux0_s0$912  & \$2496 ;
-  assign mac_wmux_s0_v6 = mac_wmux_s0_mv6 | \$2497 ;
-  assign mac_wmux_s0_d6 = mac_wmux_s0_mv6 ? \mac_wmux0_s0$926  : \mac_wmux0_s0$913 ;
-  assign mac_wmux_s0_w0_6 = mac_wmux_s0_mv6 ? \mac_wmux0_s0$930  : \mac_wmux0_s0$917 ;
-  assign mac_wmux_s0_w1_6 = mac_wmux_s0_mv6 ? \mac_wmux0_s0$932  : \mac_wmux0_s0$919 ;
-  assign mac_wmux_s0_w2_6 = mac_wmux_s0_mv6 ? \mac_wmux0_s0$934  : \mac_wmux0_s0$921 ;
-  assign mac_wmux_s0_w3_6 = mac_wmux_s0_mv6 ? \mac_wmux0_s0$936  : \mac_wmux0_s0$923 ;
-  assign mac_wmux_s0_mv7 = \mac_wmux0_s0$938  & \mac_wmux0_s0$939 [0];
-  assign \$2498  = ~ \mac_wmux0_s0$926 [0];
-  assign \$2499  = \mac_wmux0_s0$925  & \$2498 ;
-  assign mac_wmux_s0_v7 = mac_wmux_s0_mv7 | \$2499 ;
-  assign mac_wmux_s0_d7 = mac_wmux_s0_mv7 ? \mac_wmux0_s0$939  : \mac_wmux0_s0$926 ;
-  assign mac_wmux_s0_w0_7 = mac_wmux_s0_mv7 ? \mac_wmux0_s0$943  : \mac_wmux0_s0$930 ;
-  assign mac_wmux_s0_w1_7 = mac_wmux_s0_mv7 ? \mac_wmux0_s0$945  : \mac_wmux0_s0$932 ;
-  assign mac_wmux_s0_w2_7 = mac_wmux_s0_mv7 ? \mac_wmux0_s0$947  : \mac_wmux0_s0$934 ;
-  assign mac_wmux_s0_w3_7 = mac_wmux_s0_mv7 ? \mac_wmux0_s0$949  : \mac_wmux0_s0$936 ;
-  assign mac_wmux_s0_mv8 = \mac_wmux0_s0$951  & \mac_wmux0_s0$952 [0];
-  assign \$2500  = ~ \mac_wmux0_s0$939 [0];
-  assign \$2501  = \mac_wmux0_s0$938  & \$2500 ;
-  assign mac_wmux_s0_v8 = mac_wmux_s0_mv8 | \$2501 ;
-  assign mac_wmux_s0_d8 = mac_wmux_s0_mv8 ? \mac_wmux0_s0$952  : \mac_wmux0_s0$939 ;
-  assign mac_wmux_s0_w0_8 = mac_wmux_s0_mv8 ? \mac_wmux0_s0$956  : \mac_wmux0_s0$943 ;
-  assign mac_wmux_s0_w1_8 = mac_wmux_s0_mv8 ? \mac_wmux0_s0$958  : \mac_wmux0_s0$945 ;
-  assign mac_wmux_s0_w2_8 = mac_wmux_s0_mv8 ? \mac_wmux0_s0$960  : \mac_wmux0_s0$947 ;
-  assign mac_wmux_s0_w3_8 = mac_wmux_s0_mv8 ? \mac_wmux0_s0$962  : \mac_wmux0_s0$949 ;
-  assign mac_wmux_s0_mv9 = \mac_wmux0_s0$964  & \mac_wmux0_s0$965 [0];
-  assign \$2502  = ~ \mac_wmux0_s0$952 [0];
-  assign \$2503  = \mac_wmux0_s0$951  & \$2502 ;
-  assign mac_wmux_s0_v9 = mac_wmux_s0_mv9 | \$2503 ;
-  assign mac_wmux_s0_d9 = mac_wmux_s0_mv9 ? \mac_wmux0_s0$965  : \mac_wmux0_s0$952 ;
-  assign mac_wmux_s0_w0_9 = mac_wmux_s0_mv9 ? \mac_wmux0_s0$969  : \mac_wmux0_s0$956 ;
-  assign mac_wmux_s0_w1_9 = mac_wmux_s0_mv9 ? \mac_wmux0_s0$971  : \mac_wmux0_s0$958 ;
-  assign mac_wmux_s0_w2_9 = mac_wmux_s0_mv9 ? \mac_wmux0_s0$973  : \mac_wmux0_s0$960 ;
-  assign mac_wmux_s0_w3_9 = mac_wmux_s0_mv9 ? \mac_wmux0_s0$975  : \mac_wmux0_s0$962 ;
-  assign mac_wmux_s0_mv10 = \mac_wmux0_s0$977  & \mac_wmux0_s0$978 [0];
-  assign \$2504  = ~ \mac_wmux0_s0$965 [0];
-  assign \$2505  = \mac_wmux0_s0$964  & \$2504 ;
-  assign mac_wmux_s0_v10 = mac_wmux_s0_mv10 | \$2505 ;
-  assign mac_wmux_s0_d10 = mac_wmux_s0_mv10 ? \mac_wmux0_s0$978  : \mac_wmux0_s0$965 ;
-  assign mac_wmux_s0_w0_10 = mac_wmux_s0_mv10 ? \mac_wmux0_s0$982  : \mac_wmux0_s0$969 ;
-  assign mac_wmux_s0_w1_10 = mac_wmux_s0_mv10 ? \mac_wmux0_s0$984  : \mac_wmux0_s0$971 ;
-  assign mac_wmux_s0_w2_10 = mac_wmux_s0_mv10 ? \mac_wmux0_s0$986  : \mac_wmux0_s0$973 ;
-  assign mac_wmux_s0_w3_10 = mac_wmux_s0_mv10 ? \mac_wmux0_s0$988  : \mac_wmux0_s0$975 ;
-  assign mac_wmux_s0_mv11 = \mac_wmux0_s0$990  & \mac_wmux0_s0$991 [0];
-  assign \$2506  = ~ \mac_wmux0_s0$978 [0];
-  assign \$2507  = \mac_wmux0_s0$977  & \$2506 ;
-  assign mac_wmux_s0_v11 = mac_wmux_s0_mv11 | \$2507 ;
-  assign mac_wmux_s0_d11 = mac_wmux_s0_mv11 ? \mac_wmux0_s0$991  : \mac_wmux0_s0$978 ;
-  assign mac_wmux_s0_w0_11 = mac_wmux_s0_mv11 ? \mac_wmux0_s0$995  : \mac_wmux0_s0$982 ;
-  assign mac_wmux_s0_w1_11 = mac_wmux_s0_mv11 ? \mac_wmux0_s0$997  : \mac_wmux0_s0$984 ;
-  assign mac_wmux_s0_w2_11 = mac_wmux_s0_mv11 ? \mac_wmux0_s0$999  : \mac_wmux0_s0$986 ;
-  assign mac_wmux_s0_w3_11 = mac_wmux_s0_mv11 ? \mac_wmux0_s0$1001  : \mac_wmux0_s0$988 ;
-  assign mac_wmux_s0_mv12 = \mac_wmux0_s0$1003  & \mac_wmux0_s0$1004 [0];
-  assign \$2508  = ~ \mac_wmux0_s0$991 [0];
-  assign \$2509  = \mac_wmux0_s0$990  & \$2508 ;
-  assign mac_wmux_s0_v12 = mac_wmux_s0_mv12 | \$2509 ;
-  assign mac_wmux_s0_d12 = mac_wmux_s0_mv12 ? \mac_wmux0_s0$1004  : \mac_wmux0_s0$991 ;
-  assign mac_wmux_s0_w0_12 = mac_wmux_s0_mv12 ? \mac_wmux0_s0$1008  : \mac_wmux0_s0$995 ;
-  assign mac_wmux_s0_w1_12 = mac_wmux_s0_mv12 ? \mac_wmux0_s0$1010  : \mac_wmux0_s0$997 ;
-  assign mac_wmux_s0_w2_12 = mac_wmux_s0_mv12 ? \mac_wmux0_s0$1012  : \mac_wmux0_s0$999 ;
-  assign mac_wmux_s0_w3_12 = mac_wmux_s0_mv12 ? \mac_wmux0_s0$1014  : \mac_wmux0_s0$1001 ;
-  assign mac_wmux_s0_mv13 = \mac_wmux0_s0$1016  & \mac_wmux0_s0$1017 [0];
-  assign \$2510  = ~ \mac_wmux0_s0$1004 [0];
-  assign \$2511  = \mac_wmux0_s0$1003  & \$2510 ;
-  assign mac_wmux_s0_v13 = mac_wmux_s0_mv13 | \$2511 ;
-  assign mac_wmux_s0_d13 = mac_wmux_s0_mv13 ? \mac_wmux0_s0$1017  : \mac_wmux0_s0$1004 ;
-  assign mac_wmux_s0_w0_13 = mac_wmux_s0_mv13 ? \mac_wmux0_s0$1021  : \mac_wmux0_s0$1008 ;
-  assign mac_wmux_s0_w1_13 = mac_wmux_s0_mv13 ? \mac_wmux0_s0$1023  : \mac_wmux0_s0$1010 ;
-  assign mac_wmux_s0_w2_13 = mac_wmux_s0_mv13 ? \mac_wmux0_s0$1025  : \mac_wmux0_s0$1012 ;
-  assign mac_wmux_s0_w3_13 = mac_wmux_s0_mv13 ? \mac_wmux0_s0$1027  : \mac_wmux0_s0$1014 ;
-  assign mac_wmux_s0_mv14 = \mac_wmux0_s0$1029  & \mac_wmux0_s0$1030 [0];
-  assign \$2512  = ~ \mac_wmux0_s0$1017 [0];
-  assign \$2513  = \mac_wmux0_s0$1016  & \$2512 ;
-  assign mac_wmux_s0_v14 = mac_wmux_s0_mv14 | \$2513 ;
-  assign mac_wmux_s0_d14 = mac_wmux_s0_mv14 ? \mac_wmux0_s0$1030  : \mac_wmux0_s0$1017 ;
-  assign mac_wmux_s0_w0_14 = mac_wmux_s0_mv14 ? \mac_wmux0_s0$1034  : \mac_wmux0_s0$1021 ;
-  assign mac_wmux_s0_w1_14 = mac_wmux_s0_mv14 ? \mac_wmux0_s0$1036  : \mac_wmux0_s0$1023 ;
-  assign mac_wmux_s0_w2_14 = mac_wmux_s0_mv14 ? \mac_wmux0_s0$1038  : \mac_wmux0_s0$1025 ;
-  assign mac_wmux_s0_w3_14 = mac_wmux_s0_mv14 ? \mac_wmux0_s0$1040  : \mac_wmux0_s0$1027 ;
-  assign \$2514  = ~ stall_adv8_valid;
-  assign stall_adv8 = \$2514  | o__ready;
-  assign mac_wmux_s1_mv0 = mac_wmux1_s0 & \mac_wmux1_s0$1045 [1];
-  assign \$2515  = ~ \mac_wmux1_s0$1048 [1];
-  assign \$2516  = \mac_wmux1_s0$1047  & \$2515 ;
-  assign mac_wmux_s1_v0 = mac_wmux_s1_mv0 | \$2516 ;
-  assign mac_wmux_s1_d0 = mac_wmux_s1_mv0 ? \mac_wmux1_s0$1045  : \mac_wmux1_s0$1048 ;
-  assign mac_wmux_s1_w0_0 = mac_wmux_s1_mv0 ? \mac_wmux1_s0$1052  : \mac_wmux1_s0$1051 ;
-  assign mac_wmux_s1_w1_0 = mac_wmux_s1_mv0 ? \mac_wmux1_s0$1055  : \mac_wmux1_s0$1054 ;
-  assign mac_wmux_s1_w2_0 = mac_wmux_s1_mv0 ? \mac_wmux1_s0$1058  : \mac_wmux1_s0$1057 ;
-  assign mac_wmux_s1_w3_0 = mac_wmux_s1_mv0 ? \mac_wmux1_s0$1061  : \mac_wmux1_s0$1060 ;
-  assign mac_wmux_s1_mv1 = \mac_wmux1_s0$1063  & \mac_wmux1_s0$1064 [1];
-  assign \$2517  = ~ \mac_wmux1_s0$1067 [1];
-  assign \$2518  = \mac_wmux1_s0$1066  & \$2517 ;
-  assign mac_wmux_s1_v1 = mac_wmux_s1_mv1 | \$2518 ;
-  assign mac_wmux_s1_d1 = mac_wmux_s1_mv1 ? \mac_wmux1_s0$1064  : \mac_wmux1_s0$1067 ;
-  assign mac_wmux_s1_w0_1 = mac_wmux_s1_mv1 ? \mac_wmux1_s0$1071  : \mac_wmux1_s0$1070 ;
-  assign mac_wmux_s1_w1_1 = mac_wmux_s1_mv1 ? \mac_wmux1_s0$1074  : \mac_wmux1_s0$1073 ;
-  assign mac_wmux_s1_w2_1 = mac_wmux_s1_mv1 ? \mac_wmux1_s0$1077  : \mac_wmux1_s0$1076 ;
-  assign mac_wmux_s1_w3_1 = mac_wmux_s1_mv1 ? \mac_wmux1_s0$1080  : \mac_wmux1_s0$1079 ;
-  assign mac_wmux_s1_mv2 = \mac_wmux1_s0$1082  & \mac_wmux1_s0$1083 [1];
-  assign \$2519  = ~ \mac_wmux1_s0$1045 [1];
-  assign \$2520  = mac_wmux1_s0 & \$2519 ;
-  assign mac_wmux_s1_v2 = mac_wmux_s1_mv2 | \$2520 ;
-  assign mac_wmux_s1_d2 = mac_wmux_s1_mv2 ? \mac_wmux1_s0$1083  : \mac_wmux1_s0$1045 ;
-  assign mac_wmux_s1_w0_2 = mac_wmux_s1_mv2 ? \mac_wmux1_s0$1087  : \mac_wmux1_s0$1052 ;
-  assign mac_wmux_s1_w1_2 = mac_wmux_s1_mv2 ? \mac_wmux1_s0$1089  : \mac_wmux1_s0$1055 ;
-  assign mac_wmux_s1_w2_2 = mac_wmux_s1_mv2 ? \mac_wmux1_s0$1091  : \mac_wmux1_s0$1058 ;
-  assign mac_wmux_s1_w3_2 = mac_wmux_s1_mv2 ? \mac_wmux1_s0$1093  : \mac_wmux1_s0$1061 ;
-  assign mac_wmux_s1_mv3 = \mac_wmux1_s0$1095  & \mac_wmux1_s0$1096 [1];
-  assign \$2521  = ~ \mac_wmux1_s0$1064 [1];
-  assign \$2522  = \mac_wmux1_s0$1063  & \$2521 ;
-  assign mac_wmux_s1_v3 = mac_wmux_s1_mv3 | \$2522 ;
-  assign mac_wmux_s1_d3 = mac_wmux_s1_mv3 ? \mac_wmux1_s0$1096  : \mac_wmux1_s0$1064 ;
-  assign mac_wmux_s1_w0_3 = mac_wmux_s1_mv3 ? \mac_wmux1_s0$1100  : \mac_wmux1_s0$1071 ;
-  assign mac_wmux_s1_w1_3 = mac_wmux_s1_mv3 ? \mac_wmux1_s0$1102  : \mac_wmux1_s0$1074 ;
-  assign mac_wmux_s1_w2_3 = mac_wmux_s1_mv3 ? \mac_wmux1_s0$1104  : \mac_wmux1_s0$1077 ;
-  assign mac_wmux_s1_w3_3 = mac_wmux_s1_mv3 ? \mac_wmux1_s0$1106  : \mac_wmux1_s0$1080 ;
-  assign mac_wmux_s1_mv4 = \mac_wmux1_s0$1108  & \mac_wmux1_s0$1109 [1];
-  assign \$2523  = ~ \mac_wmux1_s0$1083 [1];
-  assign \$2524  = \mac_wmux1_s0$1082  & \$2523 ;
-  assign mac_wmux_s1_v4 = mac_wmux_s1_mv4 | \$2524 ;
-  assign mac_wmux_s1_d4 = mac_wmux_s1_mv4 ? \mac_wmux1_s0$1109  : \mac_wmux1_s0$1083 ;
-  assign mac_wmux_s1_w0_4 = mac_wmux_s1_mv4 ? \mac_wmux1_s0$1113  : \mac_wmux1_s0$1087 ;
-  assign mac_wmux_s1_w1_4 = mac_wmux_s1_mv4 ? \mac_wmux1_s0$1115  : \mac_wmux1_s0$1089 ;
-  assign mac_wmux_s1_w2_4 = mac_wmux_s1_mv4 ? \mac_wmux1_s0$1117  : \mac_wmux1_s0$1091 ;
-  assign mac_wmux_s1_w3_4 = mac_wmux_s1_mv4 ? \mac_wmux1_s0$1119  : \mac_wmux1_s0$1093 ;
-  assign mac_wmux_s1_mv5 = \mac_wmux1_s0$1121  & \mac_wmux1_s0$1122 [1];
-  assign \$2525  = ~ \mac_wmux1_s0$1096 [1];
-  assign \$2526  = \mac_wmux1_s0$1095  & \$2525 ;
-  assign mac_wmux_s1_v5 = mac_wmux_s1_mv5 | \$2526 ;
-  assign mac_wmux_s1_d5 = mac_wmux_s1_mv5 ? \mac_wmux1_s0$1122  : \mac_wmux1_s0$1096 ;
-  assign mac_wmux_s1_w0_5 = mac_wmux_s1_mv5 ? \mac_wmux1_s0$1126  : \mac_wmux1_s0$1100 ;
-  assign mac_wmux_s1_w1_5 = mac_wmux_s1_mv5 ? \mac_wmux1_s0$1128  : \mac_wmux1_s0$1102 ;
-  assign mac_wmux_s1_w2_5 = mac_wmux_s1_mv5 ? \mac_wmux1_s0$1130  : \mac_wmux1_s0$1104 ;
-  assign mac_wmux_s1_w3_5 = mac_wmux_s1_mv5 ? \mac_wmux1_s0$1132  : \mac_wmux1_s0$1106 ;
-  assign mac_wmux_s1_mv6 = \mac_wmux1_s0$1134  & \mac_wmux1_s0$1135 [1];
-  assign \$2527  = ~ \mac_wmux1_s0$1109 [1];
-  assign \$2528  = \mac_wmux1_s0$1108  & \$2527 ;
-  assign mac_wmux_s1_v6 = mac_wmux_s1_mv6 | \$2528 ;
-  assign mac_wmux_s1_d6 = mac_wmux_s1_mv6 ? \mac_wmux1_s0$1135  : \mac_wmux1_s0$1109 ;
-  assign mac_wmux_s1_w0_6 = mac_wmux_s1_mv6 ? \mac_wmux1_s0$1139  : \mac_wmux1_s0$1113 ;
-  assign mac_wmux_s1_w1_6 = mac_wmux_s1_mv6 ? \mac_wmux1_s0$1141  : \mac_wmux1_s0$1115 ;
-  assign mac_wmux_s1_w2_6 = mac_wmux_s1_mv6 ? \mac_wmux1_s0$1143  : \mac_wmux1_s0$1117 ;
-  assign mac_wmux_s1_w3_6 = mac_wmux_s1_mv6 ? \mac_wmux1_s0$1145  : \mac_wmux1_s0$1119 ;
-  assign mac_wmux_s1_mv7 = \mac_wmux1_s0$1147  & \mac_wmux1_s0$1148 [1];
-  assign \$2529  = ~ \mac_wmux1_s0$1122 [1];
-  assign \$2530  = \mac_wmux1_s0$1121  & \$2529 ;
-  assign mac_wmux_s1_v7 = mac_wmux_s1_mv7 | \$2530 ;
-  assign mac_wmux_s1_d7 = mac_wmux_s1_mv7 ? \mac_wmux1_s0$1148  : \mac_wmux1_s0$1122 ;
-  assign mac_wmux_s1_w0_7 = mac_wmux_s1_mv7 ? \mac_wmux1_s0$1152  : \mac_wmux1_s0$1126 ;
-  assign mac_wmux_s1_w1_7 = mac_wmux_s1_mv7 ? \mac_wmux1_s0$1154  : \mac_wmux1_s0$1128 ;
-  assign mac_wmux_s1_w2_7 = mac_wmux_s1_mv7 ? \mac_wmux1_s0$1156  : \mac_wmux1_s0$1130 ;
-  assign mac_wmux_s1_w3_7 = mac_wmux_s1_mv7 ? \mac_wmux1_s0$1158  : \mac_wmux1_s0$1132 ;
-  assign mac_wmux_s1_mv8 = \mac_wmux1_s0$1160  & \mac_wmux1_s0$1161 [1];
-  assign \$2531  = ~ \mac_wmux1_s0$1135 [1];
-  assign \$2532  = \mac_wmux1_s0$1134  & \$2531 ;
-  assign mac_wmux_s1_v8 = mac_wmux_s1_mv8 | \$2532 ;
-  assign mac_wmux_s1_d8 = mac_wmux_s1_mv8 ? \mac_wmux1_s0$1161  : \mac_wmux1_s0$1135 ;
-  assign mac_wmux_s1_w0_8 = mac_wmux_s1_mv8 ? \mac_wmux1_s0$1165  : \mac_wmux1_s0$1139 ;
-  assign mac_wmux_s1_w1_8 = mac_wmux_s1_mv8 ? \mac_wmux1_s0$1167  : \mac_wmux1_s0$1141 ;
-  assign mac_wmux_s1_w2_8 = mac_wmux_s1_mv8 ? \mac_wmux1_s0$1169  : \mac_wmux1_s0$1143 ;
-  assign mac_wmux_s1_w3_8 = mac_wmux_s1_mv8 ? \mac_wmux1_s0$1171  : \mac_wmux1_s0$1145 ;
-  assign mac_wmux_s1_mv9 = \mac_wmux1_s0$1173  & \mac_wmux1_s0$1174 [1];
-  assign \$2533  = ~ \mac_wmux1_s0$1148 [1];
-  assign \$2534  = \mac_wmux1_s0$1147  & \$2533 ;
-  assign mac_wmux_s1_v9 = mac_wmux_s1_mv9 | \$2534 ;
-  assign mac_wmux_s1_d9 = mac_wmux_s1_mv9 ? \mac_wmux1_s0$1174  : \mac_wmux1_s0$1148 ;
-  assign mac_wmux_s1_w0_9 = mac_wmux_s1_mv9 ? \mac_wmux1_s0$1178  : \mac_wmux1_s0$1152 ;
-  assign mac_wmux_s1_w1_9 = mac_wmux_s1_mv9 ? \mac_wmux1_s0$1180  : \mac_wmux1_s0$1154 ;
-  assign mac_wmux_s1_w2_9 = mac_wmux_s1_mv9 ? \mac_wmux1_s0$1182  : \mac_wmux1_s0$1156 ;
-  assign mac_wmux_s1_w3_9 = mac_wmux_s1_mv9 ? \mac_wmux1_s0$1184  : \mac_wmux1_s0$1158 ;
-  assign mac_wmux_s1_mv10 = \mac_wmux1_s0$1186  & \mac_wmux1_s0$1187 [1];
-  assign \$2535  = ~ \mac_wmux1_s0$1161 [1];
-  assign \$2536  = \mac_wmux1_s0$1160  & \$2535 ;
-  assign mac_wmux_s1_v10 = mac_wmux_s1_mv10 | \$2536 ;
-  assign mac_wmux_s1_d10 = mac_wmux_s1_mv10 ? \mac_wmux1_s0$1187  : \mac_wmux1_s0$1161 ;
-  assign mac_wmux_s1_w0_10 = mac_wmux_s1_mv10 ? \mac_wmux1_s0$1191  : \mac_wmux1_s0$1165 ;
-  assign mac_wmux_s1_w1_10 = mac_wmux_s1_mv10 ? \mac_wmux1_s0$1193  : \mac_wmux1_s0$1167 ;
-  assign mac_wmux_s1_w2_10 = mac_wmux_s1_mv10 ? \mac_wmux1_s0$1195  : \mac_wmux1_s0$1169 ;
-  assign mac_wmux_s1_w3_10 = mac_wmux_s1_mv10 ? \mac_wmux1_s0$1197  : \mac_wmux1_s0$1171 ;
-  assign mac_wmux_s1_mv11 = \mac_wmux1_s0$1199  & \mac_wmux1_s0$1200 [1];
-  assign \$2537  = ~ \mac_wmux1_s0$1174 [1];
-  assign \$2538  = \mac_wmux1_s0$1173  & \$2537 ;
-  assign mac_wmux_s1_v11 = mac_wmux_s1_mv11 | \$2538 ;
-  assign mac_wmux_s1_d11 = mac_wmux_s1_mv11 ? \mac_wmux1_s0$1200  : \mac_wmux1_s0$1174 ;
-  assign mac_wmux_s1_w0_11 = mac_wmux_s1_mv11 ? \mac_wmux1_s0$1204  : \mac_wmux1_s0$1178 ;
-  assign mac_wmux_s1_w1_11 = mac_wmux_s1_mv11 ? \mac_wmux1_s0$1206  : \mac_wmux1_s0$1180 ;
-  assign mac_wmux_s1_w2_11 = mac_wmux_s1_mv11 ? \mac_wmux1_s0$1208  : \mac_wmux1_s0$1182 ;
-  assign mac_wmux_s1_w3_11 = mac_wmux_s1_mv11 ? \mac_wmux1_s0$1210  : \mac_wmux1_s0$1184 ;
-  assign mac_wmux_s1_mv12 = \mac_wmux1_s0$1212  & \mac_wmux1_s0$1213 [1];
-  assign \$2539  = ~ \mac_wmux1_s0$1187 [1];
-  assign \$2540  = \mac_wmux1_s0$1186  & \$2539 ;
-  assign mac_wmux_s1_v12 = mac_wmux_s1_mv12 | \$2540 ;
-  assign mac_wmux_s1_d12 = mac_wmux_s1_mv12 ? \mac_wmux1_s0$1213  : \mac_wmux1_s0$1187 ;
-  assign mac_wmux_s1_w0_12 = mac_wmux_s1_mv12 ? \mac_wmux1_s0$1217  : \mac_wmux1_s0$1191 ;
-  assign mac_wmux_s1_w1_12 = mac_wmux_s1_mv12 ? \mac_wmux1_s0$1219  : \mac_wmux1_s0$1193 ;
-  assign mac_wmux_s1_w2_12 = mac_wmux_s1_mv12 ? \mac_wmux1_s0$1221  : \mac_wmux1_s0$1195 ;
-  assign mac_wmux_s1_w3_12 = mac_wmux_s1_mv12 ? \mac_wmux1_s0$1223  : \mac_wmux1_s0$1197 ;
-  assign mac_wmux_s1_mv13 = \mac_wmux1_s0$1225  & \mac_wmux1_s0$1226 [1];
-  assign \$2541  = ~ \mac_wmux1_s0$1200 [1];
-  assign \$2542  = \mac_wmux1_s0$1199  & \$2541 ;
-  assign mac_wmux_s1_v13 = mac_wmux_s1_mv13 | \$2542 ;
-  assign mac_wmux_s1_d13 = mac_wmux_s1_mv13 ? \mac_wmux1_s0$1226  : \mac_wmux1_s0$1200 ;
-  assign mac_wmux_s1_w0_13 = mac_wmux_s1_mv13 ? \mac_wmux1_s0$1230  : \mac_wmux1_s0$1204 ;
-  assign mac_wmux_s1_w1_13 = mac_wmux_s1_mv13 ? \mac_wmux1_s0$1232  : \mac_wmux1_s0$1206 ;
-  assign mac_wmux_s1_w2_13 = mac_wmux_s1_mv13 ? \mac_wmux1_s0$1234  : \mac_wmux1_s0$1208 ;
-  assign mac_wmux_s1_w3_13 = mac_wmux_s1_mv13 ? \mac_wmux1_s0$1236  : \mac_wmux1_s0$1210 ;
-  assign \$2543  = ~ stall_adv9_valid;
-  assign stall_adv9 = \$2543  | o__ready;
-  assign mac_wmux_s2_mv0 = mac_wmux2_s0 & \mac_wmux2_s0$1241 [2];
-  assign \$2544  = ~ \mac_wmux2_s0$1244 [2];
-  assign \$2545  = \mac_wmux2_s0$1243  & \$2544 ;
-  assign mac_wmux_s2_v0 = mac_wmux_s2_mv0 | \$2545 ;
-  assign mac_wmux_s2_d0 = mac_wmux_s2_mv0 ? \mac_wmux2_s0$1241  : \mac_wmux2_s0$1244 ;
-  assign mac_wmux_s2_w0_0 = mac_wmux_s2_mv0 ? \mac_wmux2_s0$1248  : \mac_wmux2_s0$1247 ;
-  assign mac_wmux_s2_w1_0 = mac_wmux_s2_mv0 ? \mac_wmux2_s0$1251  : \mac_wmux2_s0$1250 ;
-  assign mac_wmux_s2_w2_0 = mac_wmux_s2_mv0 ? \mac_wmux2_s0$1254  : \mac_wmux2_s0$1253 ;
-  assign mac_wmux_s2_w3_0 = mac_wmux_s2_mv0 ? \mac_wmux2_s0$1257  : \mac_wmux2_s0$1256 ;
-  assign mac_wmux_s2_mv1 = \mac_wmux2_s0$1259  & \mac_wmux2_s0$1260 [2];
-  assign \$2546  = ~ \mac_wmux2_s0$1263 [2];
-  assign \$2547  = \mac_wmux2_s0$1262  & \$2546 ;
-  assign mac_wmux_s2_v1 = mac_wmux_s2_mv1 | \$2547 ;
-  assign mac_wmux_s2_d1 = mac_wmux_s2_mv1 ? \mac_wmux2_s0$1260  : \mac_wmux2_s0$1263 ;
-  assign mac_wmux_s2_w0_1 = mac_wmux_s2_mv1 ? \mac_wmux2_s0$1267  : \mac_wmux2_s0$1266 ;
-  assign mac_wmux_s2_w1_1 = mac_wmux_s2_mv1 ? \mac_wmux2_s0$1270  : \mac_wmux2_s0$1269 ;
-  assign mac_wmux_s2_w2_1 = mac_wmux_s2_mv1 ? \mac_wmux2_s0$1273  : \mac_wmux2_s0$1272 ;
-  assign mac_wmux_s2_w3_1 = mac_wmux_s2_mv1 ? \mac_wmux2_s0$1276  : \mac_wmux2_s0$1275 ;
-  assign mac_wmux_s2_mv2 = \mac_wmux2_s0$1278  & \mac_wmux2_s0$1279 [2];
-  assign \$2548  = ~ \mac_wmux2_s0$1282 [2];
-  assign \$2549  = \mac_wmux2_s0$1281  & \$2548 ;
-  assign mac_wmux_s2_v2 = mac_wmux_s2_mv2 | \$2549 ;
-  assign mac_wmux_s2_d2 = mac_wmux_s2_mv2 ? \mac_wmux2_s0$1279  : \mac_wmux2_s0$1282 ;
-  assign mac_wmux_s2_w0_2 = mac_wmux_s2_mv2 ? \mac_wmux2_s0$1286  : \mac_wmux2_s0$1285 ;
-  assign mac_wmux_s2_w1_2 = mac_wmux_s2_mv2 ? \mac_wmux2_s0$1289  : \mac_wmux2_s0$1288 ;
-  assign mac_wmux_s2_w2_2 = mac_wmux_s2_mv2 ? \mac_wmux2_s0$1292  : \mac_wmux2_s0$1291 ;
-  assign mac_wmux_s2_w3_2 = mac_wmux_s2_mv2 ? \mac_wmux2_s0$1295  : \mac_wmux2_s0$1294 ;
-  assign mac_wmux_s2_mv3 = \mac_wmux2_s0$1297  & \mac_wmux2_s0$1298 [2];
-  assign \$2550  = ~ \mac_wmux2_s0$1301 [2];
-  assign \$2551  = \mac_wmux2_s0$1300  & \$2550 ;
-  assign mac_wmux_s2_v3 = mac_wmux_s2_mv3 | \$2551 ;
-  assign mac_wmux_s2_d3 = mac_wmux_s2_mv3 ? \mac_wmux2_s0$1298  : \mac_wmux2_s0$1301 ;
-  assign mac_wmux_s2_w0_3 = mac_wmux_s2_mv3 ? \mac_wmux2_s0$1305  : \mac_wmux2_s0$1304 ;
-  assign mac_wmux_s2_w1_3 = mac_wmux_s2_mv3 ? \mac_wmux2_s0$1308  : \mac_wmux2_s0$1307 ;
-  assign mac_wmux_s2_w2_3 = mac_wmux_s2_mv3 ? \mac_wmux2_s0$1311  : \mac_wmux2_s0$1310 ;
-  assign mac_wmux_s2_w3_3 = mac_wmux_s2_mv3 ? \mac_wmux2_s0$1314  : \mac_wmux2_s0$1313 ;
-  assign mac_wmux_s2_mv4 = \mac_wmux2_s0$1316  & \mac_wmux2_s0$1317 [2];
-  assign \$2552  = ~ \mac_wmux2_s0$1241 [2];
-  assign \$2553  = mac_wmux2_s0 & \$2552 ;
-  assign mac_wmux_s2_v4 = mac_wmux_s2_mv4 | \$2553 ;
-  assign mac_wmux_s2_d4 = mac_wmux_s2_mv4 ? \mac_wmux2_s0$1317  : \mac_wmux2_s0$1241 ;
-  assign mac_wmux_s2_w0_4 = mac_wmux_s2_mv4 ? \mac_wmux2_s0$1321  : \mac_wmux2_s0$1248 ;
-  assign mac_wmux_s2_w1_4 = mac_wmux_s2_mv4 ? \mac_wmux2_s0$1323  : \mac_wmux2_s0$1251 ;
-  assign mac_wmux_s2_w2_4 = mac_wmux_s2_mv4 ? \mac_wmux2_s0$1325  : \mac_wmux2_s0$1254 ;
-  assign mac_wmux_s2_w3_4 = mac_wmux_s2_mv4 ? \mac_wmux2_s0$1327  : \mac_wmux2_s0$1257 ;
-  assign mac_wmux_s2_mv5 = \mac_wmux2_s0$1329  & \mac_wmux2_s0$1330 [2];
-  assign \$2554  = ~ \mac_wmux2_s0$1260 [2];
-  assign \$2555  = \mac_wmux2_s0$1259  & \$2554 ;
-  assign mac_wmux_s2_v5 = mac_wmux_s2_mv5 | \$2555 ;
-  assign mac_wmux_s2_d5 = mac_wmux_s2_mv5 ? \mac_wmux2_s0$1330  : \mac_wmux2_s0$1260 ;
-  assign mac_wmux_s2_w0_5 = mac_wmux_s2_mv5 ? \mac_wmux2_s0$1334  : \mac_wmux2_s0$1267 ;
-  assign mac_wmux_s2_w1_5 = mac_wmux_s2_mv5 ? \mac_wmux2_s0$1336  : \mac_wmux2_s0$1270 ;
-  assign mac_wmux_s2_w2_5 = mac_wmux_s2_mv5 ? \mac_wmux2_s0$1338  : \mac_wmux2_s0$1273 ;
-  assign mac_wmux_s2_w3_5 = mac_wmux_s2_mv5 ? \mac_wmux2_s0$1340  : \mac_wmux2_s0$1276 ;
-  assign mac_wmux_s2_mv6 = \mac_wmux2_s0$1342  & \mac_wmux2_s0$1343 [2];
-  assign \$2556  = ~ \mac_wmux2_s0$1279 [2];
-  assign \$2557  = \mac_wmux2_s0$1278  & \$2556 ;
-  assign mac_wmux_s2_v6 = mac_wmux_s2_mv6 | \$2557 ;
-  assign mac_wmux_s2_d6 = mac_wmux_s2_mv6 ? \mac_wmux2_s0$1343  : \mac_wmux2_s0$1279 ;
-  assign mac_wmux_s2_w0_6 = mac_wmux_s2_mv6 ? \mac_wmux2_s0$1347  : \mac_wmux2_s0$1286 ;
-  assign mac_wmux_s2_w1_6 = mac_wmux_s2_mv6 ? \mac_wmux2_s0$1349  : \mac_wmux2_s0$1289 ;
-  assign mac_wmux_s2_w2_6 = mac_wmux_s2_mv6 ? \mac_wmux2_s0$1351  : \mac_wmux2_s0$1292 ;
-  assign mac_wmux_s2_w3_6 = mac_wmux_s2_mv6 ? \mac_wmux2_s0$1353  : \mac_wmux2_s0$1295 ;
-  assign mac_wmux_s2_mv7 = \mac_wmux2_s0$1355  & \mac_wmux2_s0$1356 [2];
-  assign \$2558  = ~ \mac_wmux2_s0$1298 [2];
-  assign \$2559  = \mac_wmux2_s0$1297  & \$2558 ;
-  assign mac_wmux_s2_v7 = mac_wmux_s2_mv7 | \$2559 ;
-  assign mac_wmux_s2_d7 = mac_wmux_s2_mv7 ? \mac_wmux2_s0$1356  : \mac_wmux2_s0$1298 ;
-  assign mac_wmux_s2_w0_7 = mac_wmux_s2_mv7 ? \mac_wmux2_s0$1360  : \mac_wmux2_s0$1305 ;
-  assign mac_wmux_s2_w1_7 = mac_wmux_s2_mv7 ? \mac_wmux2_s0$1362  : \mac_wmux2_s0$1308 ;
-  assign mac_wmux_s2_w2_7 = mac_wmux_s2_mv7 ? \mac_wmux2_s0$1364  : \mac_wmux2_s0$1311 ;
-  assign mac_wmux_s2_w3_7 = mac_wmux_s2_mv7 ? \mac_wmux2_s0$1366  : \mac_wmux2_s0$1314 ;
-  assign mac_wmux_s2_mv8 = \mac_wmux2_s0$1368  & \mac_wmux2_s0$1369 [2];
-  assign \$2560  = ~ \mac_wmux2_s0$1317 [2];
-  assign \$2561  = \mac_wmux2_s0$1316  & \$2560 ;
-  assign mac_wmux_s2_v8 = mac_wmux_s2_mv8 | \$2561 ;
-  assign mac_wmux_s2_d8 = mac_wmux_s2_mv8 ? \mac_wmux2_s0$1369  : \mac_wmux2_s0$1317 ;
-  assign mac_wmux_s2_w0_8 = mac_wmux_s2_mv8 ? \mac_wmux2_s0$1373  : \mac_wmux2_s0$1321 ;
-  assign mac_wmux_s2_w1_8 = mac_wmux_s2_mv8 ? \mac_wmux2_s0$1375  : \mac_wmux2_s0$1323 ;
-  assign mac_wmux_s2_w2_8 = mac_wmux_s2_mv8 ? \mac_wmux2_s0$1377  : \mac_wmux2_s0$1325 ;
-  assign mac_wmux_s2_w3_8 = mac_wmux_s2_mv8 ? \mac_wmux2_s0$1379  : \mac_wmux2_s0$1327 ;
-  assign mac_wmux_s2_mv9 = \mac_wmux2_s0$1381  & \mac_wmux2_s0$1382 [2];
-  assign \$2562  = ~ \mac_wmux2_s0$1330 [2];
-  assign \$2563  = \mac_wmux2_s0$1329  & \$2562 ;
-  assign mac_wmux_s2_v9 = mac_wmux_s2_mv9 | \$2563 ;
-  assign mac_wmux_s2_d9 = mac_wmux_s2_mv9 ? \mac_wmux2_s0$1382  : \mac_wmux2_s0$1330 ;
-  assign mac_wmux_s2_w0_9 = mac_wmux_s2_mv9 ? \mac_wmux2_s0$1386  : \mac_wmux2_s0$1334 ;
-  assign mac_wmux_s2_w1_9 = mac_wmux_s2_mv9 ? \mac_wmux2_s0$1388  : \mac_wmux2_s0$1336 ;
-  assign mac_wmux_s2_w2_9 = mac_wmux_s2_mv9 ? \mac_wmux2_s0$1390  : \mac_wmux2_s0$1338 ;
-  assign mac_wmux_s2_w3_9 = mac_wmux_s2_mv9 ? \mac_wmux2_s0$1392  : \mac_wmux2_s0$1340 ;
-  assign mac_wmux_s2_mv10 = \mac_wmux2_s0$1394  & \mac_wmux2_s0$1395 [2];
-  assign \$2564  = ~ \mac_wmux2_s0$1343 [2];
-  assign \$2565  = \mac_wmux2_s0$1342  & \$2564 ;
-  assign mac_wmux_s2_v10 = mac_wmux_s2_mv10 | \$2565 ;
-  assign mac_wmux_s2_d10 = mac_wmux_s2_mv10 ? \mac_wmux2_s0$1395  : \mac_wmux2_s0$1343 ;
-  assign mac_wmux_s2_w0_10 = mac_wmux_s2_mv10 ? \mac_wmux2_s0$1399  : \mac_wmux2_s0$1347 ;
-  assign mac_wmux_s2_w1_10 = mac_wmux_s2_mv10 ? \mac_wmux2_s0$1401  : \mac_wmux2_s0$1349 ;
-  assign mac_wmux_s2_w2_10 = mac_wmux_s2_mv10 ? \mac_wmux2_s0$1403  : \mac_wmux2_s0$1351 ;
-  assign mac_wmux_s2_w3_10 = mac_wmux_s2_mv10 ? \mac_wmux2_s0$1405  : \mac_wmux2_s0$1353 ;
-  assign mac_wmux_s2_mv11 = \mac_wmux2_s0$1407  & \mac_wmux2_s0$1408 [2];
-  assign \$2566  = ~ \mac_wmux2_s0$1356 [2];
-  assign \$2567  = \mac_wmux2_s0$1355  & \$2566 ;
-  assign mac_wmux_s2_v11 = mac_wmux_s2_mv11 | \$2567 ;
-  assign mac_wmux_s2_d11 = mac_wmux_s2_mv11 ? \mac_wmux2_s0$1408  : \mac_wmux2_s0$1356 ;
-  assign mac_wmux_s2_w0_11 = mac_wmux_s2_mv11 ? \mac_wmux2_s0$1412  : \mac_wmux2_s0$1360 ;
-  assign mac_wmux_s2_w1_11 = mac_wmux_s2_mv11 ? \mac_wmux2_s0$1414  : \mac_wmux2_s0$1362 ;
-  assign mac_wmux_s2_w2_11 = mac_wmux_s2_mv11 ? \mac_wmux2_s0$1416  : \mac_wmux2_s0$1364 ;
-  assign mac_wmux_s2_w3_11 = mac_wmux_s2_mv11 ? \mac_wmux2_s0$1418  : \mac_wmux2_s0$1366 ;
-  assign \$2568  = ~ stall_adv10_valid;
-  assign stall_adv10 = \$2568  | o__ready;
-  assign mac_wmux_s3_mv0 = mac_wmux3_s0 & \mac_wmux3_s0$1423 [3];
-  assign \$2569  = ~ \mac_wmux3_s0$1426 [3];
-  assign \$2570  = \mac_wmux3_s0$1425  & \$2569 ;
-  assign mac_wmux_s3_v0 = mac_wmux_s3_mv0 | \$2570 ;
-  assign mac_wmux_s3_d0 = mac_wmux_s3_mv0 ? \mac_wmux3_s0$1423  : \mac_wmux3_s0$1426 ;
-  assign mac_wmux_s3_w0_0 = mac_wmux_s3_mv0 ? \mac_wmux3_s0$1430  : \mac_wmux3_s0$1429 ;
-  assign mac_wmux_s3_w1_0 = mac_wmux_s3_mv0 ? \mac_wmux3_s0$1433  : \mac_wmux3_s0$1432 ;
-  assign mac_wmux_s3_w2_0 = mac_wmux_s3_mv0 ? \mac_wmux3_s0$1436  : \mac_wmux3_s0$1435 ;
-  assign mac_wmux_s3_w3_0 = mac_wmux_s3_mv0 ? \mac_wmux3_s0$1439  : \mac_wmux3_s0$1438 ;
-  assign mac_wmux_s3_mv1 = \mac_wmux3_s0$1441  & \mac_wmux3_s0$1442 [3];
-  assign \$2571  = ~ \mac_wmux3_s0$1445 [3];
-  assign \$2572  = \mac_wmux3_s0$1444  & \$2571 ;
-  assign mac_wmux_s3_v1 = mac_wmux_s3_mv1 | \$2572 ;
-  assign mac_wmux_s3_d1 = mac_wmux_s3_mv1 ? \mac_wmux3_s0$1442  : \mac_wmux3_s0$1445 ;
-  assign mac_wmux_s3_w0_1 = mac_wmux_s3_mv1 ? \mac_wmux3_s0$1449  : \mac_wmux3_s0$1448 ;
-  assign mac_wmux_s3_w1_1 = mac_wmux_s3_mv1 ? \mac_wmux3_s0$1452  : \mac_wmux3_s0$1451 ;
-  assign mac_wmux_s3_w2_1 = mac_wmux_s3_mv1 ? \mac_wmux3_s0$1455  : \mac_wmux3_s0$1454 ;
-  assign mac_wmux_s3_w3_1 = mac_wmux_s3_mv1 ? \mac_wmux3_s0$1458  : \mac_wmux3_s0$1457 ;
-  assign mac_wmux_s3_mv2 = \mac_wmux3_s0$1460  & \mac_wmux3_s0$1461 [3];
-  assign \$2573  = ~ \mac_wmux3_s0$1464 [3];
-  assign \$2574  = \mac_wmux3_s0$1463  & \$2573 ;
-  assign mac_wmux_s3_v2 = mac_wmux_s3_mv2 | \$2574 ;
-  assign mac_wmux_s3_d2 = mac_wmux_s3_mv2 ? \mac_wmux3_s0$1461  : \mac_wmux3_s0$1464 ;
-  assign mac_wmux_s3_w0_2 = mac_wmux_s3_mv2 ? \mac_wmux3_s0$1468  : \mac_wmux3_s0$1467 ;
-  assign mac_wmux_s3_w1_2 = mac_wmux_s3_mv2 ? \mac_wmux3_s0$1471  : \mac_wmux3_s0$1470 ;
-  assign mac_wmux_s3_w2_2 = mac_wmux_s3_mv2 ? \mac_wmux3_s0$1474  : \mac_wmux3_s0$1473 ;
-  assign mac_wmux_s3_w3_2 = mac_wmux_s3_mv2 ? \mac_wmux3_s0$1477  : \mac_wmux3_s0$1476 ;
-  assign mac_wmux_s3_mv3 = \mac_wmux3_s0$1479  & \mac_wmux3_s0$1480 [3];
-  assign \$2575  = ~ \mac_wmux3_s0$1483 [3];
-  assign \$2576  = \mac_wmux3_s0$1482  & \$2575 ;
-  assign mac_wmux_s3_v3 = mac_wmux_s3_mv3 | \$2576 ;
-  assign mac_wmux_s3_d3 = mac_wmux_s3_mv3 ? \mac_wmux3_s0$1480  : \mac_wmux3_s0$1483 ;
-  assign mac_wmux_s3_w0_3 = mac_wmux_s3_mv3 ? \mac_wmux3_s0$1487  : \mac_wmux3_s0$1486 ;
-  assign mac_wmux_s3_w1_3 = mac_wmux_s3_mv3 ? \mac_wmux3_s0$1490  : \mac_wmux3_s0$1489 ;
-  assign mac_wmux_s3_w2_3 = mac_wmux_s3_mv3 ? \mac_wmux3_s0$1493  : \mac_wmux3_s0$1492 ;
-  assign mac_wmux_s3_w3_3 = mac_wmux_s3_mv3 ? \mac_wmux3_s0$1496  : \mac_wmux3_s0$1495 ;
-  assign mac_wmux_s3_mv4 = \mac_wmux3_s0$1498  & \mac_wmux3_s0$1499 [3];
-  assign \$2577  = ~ \mac_wmux3_s0$1502 [3];
-  assign \$2578  = \mac_wmux3_s0$1501  & \$2577 ;
-  assign mac_wmux_s3_v4 = mac_wmux_s3_mv4 | \$2578 ;
-  assign mac_wmux_s3_d4 = mac_wmux_s3_mv4 ? \mac_wmux3_s0$1499  : \mac_wmux3_s0$1502 ;
-  assign mac_wmux_s3_w0_4 = mac_wmux_s3_mv4 ? \mac_wmux3_s0$1506  : \mac_wmux3_s0$1505 ;
-  assign mac_wmux_s3_w1_4 = mac_wmux_s3_mv4 ? \mac_wmux3_s0$1509  : \mac_wmux3_s0$1508 ;
-  assign mac_wmux_s3_w2_4 = mac_wmux_s3_mv4 ? \mac_wmux3_s0$1512  : \mac_wmux3_s0$1511 ;
-  assign mac_wmux_s3_w3_4 = mac_wmux_s3_mv4 ? \mac_wmux3_s0$1515  : \mac_wmux3_s0$1514 ;
-  assign mac_wmux_s3_mv5 = \mac_wmux3_s0$1517  & \mac_wmux3_s0$1518 [3];
-  assign \$2579  = ~ \mac_wmux3_s0$1521 [3];
-  assign \$2580  = \mac_wmux3_s0$1520  & \$2579 ;
-  assign mac_wmux_s3_v5 = mac_wmux_s3_mv5 | \$2580 ;
-  assign mac_wmux_s3_d5 = mac_wmux_s3_mv5 ? \mac_wmux3_s0$1518  : \mac_wmux3_s0$1521 ;
-  assign mac_wmux_s3_w0_5 = mac_wmux_s3_mv5 ? \mac_wmux3_s0$1525  : \mac_wmux3_s0$1524 ;
-  assign mac_wmux_s3_w1_5 = mac_wmux_s3_mv5 ? \mac_wmux3_s0$1528  : \mac_wmux3_s0$1527 ;
-  assign mac_wmux_s3_w2_5 = mac_wmux_s3_mv5 ? \mac_wmux3_s0$1531  : \mac_wmux3_s0$1530 ;
-  assign mac_wmux_s3_w3_5 = mac_wmux_s3_mv5 ? \mac_wmux3_s0$1534  : \mac_wmux3_s0$1533 ;
-  assign mac_wmux_s3_mv6 = \mac_wmux3_s0$1536  & \mac_wmux3_s0$1537 [3];
-  assign \$2581  = ~ \mac_wmux3_s0$1540 [3];
-  assign \$2582  = \mac_wmux3_s0$1539  & \$2581 ;
-  assign mac_wmux_s3_v6 = mac_wmux_s3_mv6 | \$2582 ;
-  assign mac_wmux_s3_d6 = mac_wmux_s3_mv6 ? \mac_wmux3_s0$1537  : \mac_wmux3_s0$1540 ;
-  assign mac_wmux_s3_w0_6 = mac_wmux_s3_mv6 ? \mac_wmux3_s0$1544  : \mac_wmux3_s0$1543 ;
-  assign mac_wmux_s3_w1_6 = mac_wmux_s3_mv6 ? \mac_wmux3_s0$1547  : \mac_wmux3_s0$1546 ;
-  assign mac_wmux_s3_w2_6 = mac_wmux_s3_mv6 ? \mac_wmux3_s0$1550  : \mac_wmux3_s0$1549 ;
-  assign mac_wmux_s3_w3_6 = mac_wmux_s3_mv6 ? \mac_wmux3_s0$1553  : \mac_wmux3_s0$1552 ;
-  assign mac_wmux_s3_mv7 = \mac_wmux3_s0$1555  & \mac_wmux3_s0$1556 [3];
-  assign \$2583  = ~ \mac_wmux3_s0$1559 [3];
-  assign \$2584  = \mac_wmux3_s0$1558  & \$2583 ;
-  assign mac_wmux_s3_v7 = mac_wmux_s3_mv7 | \$2584 ;
-  assign mac_wmux_s3_d7 = mac_wmux_s3_mv7 ? \mac_wmux3_s0$1556  : \mac_wmux3_s0$1559 ;
-  assign mac_wmux_s3_w0_7 = mac_wmux_s3_mv7 ? \mac_wmux3_s0$1563  : \mac_wmux3_s0$1562 ;
-  assign mac_wmux_s3_w1_7 = mac_wmux_s3_mv7 ? \mac_wmux3_s0$1566  : \mac_wmux3_s0$1565 ;
-  assign mac_wmux_s3_w2_7 = mac_wmux_s3_mv7 ? \mac_wmux3_s0$1569  : \mac_wmux3_s0$1568 ;
-  assign mac_wmux_s3_w3_7 = mac_wmux_s3_mv7 ? \mac_wmux3_s0$1572  : \mac_wmux3_s0$1571 ;
-  assign \$2585  = ~ stall_adv11_valid;
-  assign stall_adv11 = \$2585  | o__ready;
-  assign \$2586  = ~ stall_adv12_valid;
-  assign stall_adv12 = \$2586  | o__ready;
-  assign \$2587  = ~ stall_adv13_valid;
-  assign stall_adv13 = \$2587  | o__ready;
-  assign \$2588  = ~ stall_adv14_valid;
-  assign stall_adv14 = \$2588  | o__ready;
-  assign \$2589  = ~ stall_adv15_valid;
-  assign stall_adv15 = \$2589  | o__ready;
-  assign \$2590  = ~ stall_adv16_valid;
-  assign stall_adv16 = \$2590  | o__ready;
-  assign \$2591  = ~ stall_adv17_valid;
-  assign stall_adv17 = \$2591  | o__ready;
-  assign \$2592  = ~ stall_adv18_valid;
-  assign stall_adv18 = \$2592  | o__ready;
+  assign \$2044  = \sel_l15_s0$818  == 3'h4;
+  assign \$2045  = \$2043  | \$2044 ;
+  assign \$2046  = \sel_l15_s0$821  == 3'h4;
+  assign \$2047  = \sel_l15_s0$824  == 3'h4;
+  assign \$2048  = \$2046  | \$2047 ;
+  assign \$2049  = \$2045  | \$2048 ;
+  assign \$2050  = \sel_l15_s0$827  == 3'h4;
+  assign mac_wmux_keep4 = \$2049  | \$2050 ;
+  assign \$2051  = sel_l15_s0 == 3'h4;
+  assign \$2052  = sel_l15_s0 == 3'h4;
+  assign \$2053  = sel_l15_s0 == 3'h4;
+  assign \$2054  = sel_l15_s0 == 3'h4;
+  assign \$2056  = \sel_l15_s0$818  == 3'h4;
+  assign \$2057  = \sel_l15_s0$818  == 3'h4;
+  assign \$2058  = \sel_l15_s0$818  == 3'h4;
+  assign \$2059  = \sel_l15_s0$818  == 3'h4;
+  assign \$2061  = \$2055  | \$2060 ;
+  assign \$2062  = \sel_l15_s0$821  == 3'h4;
+  assign \$2063  = \sel_l15_s0$821  == 3'h4;
+  assign \$2064  = \sel_l15_s0$821  == 3'h4;
+  assign \$2065  = \sel_l15_s0$821  == 3'h4;
+  assign \$2067  = \sel_l15_s0$824  == 3'h4;
+  assign \$2068  = \sel_l15_s0$824  == 3'h4;
+  assign \$2069  = \sel_l15_s0$824  == 3'h4;
+  assign \$2070  = \sel_l15_s0$824  == 3'h4;
+  assign \$2072  = \$2066  | \$2071 ;
+  assign \$2073  = \$2061  | \$2072 ;
+  assign \$2074  = \sel_l15_s0$827  == 3'h4;
+  assign \$2075  = \sel_l15_s0$827  == 3'h4;
+  assign \$2076  = \sel_l15_s0$827  == 3'h4;
+  assign \$2077  = \sel_l15_s0$827  == 3'h4;
+  assign \$2079  = sel_l15_s0 == 3'h5;
+  assign \$2080  = \sel_l15_s0$818  == 3'h5;
+  assign \$2081  = \$2079  | \$2080 ;
+  assign \$2082  = \sel_l15_s0$821  == 3'h5;
+  assign \$2083  = \sel_l15_s0$824  == 3'h5;
+  assign \$2084  = \$2082  | \$2083 ;
+  assign \$2085  = \$2081  | \$2084 ;
+  assign \$2086  = \sel_l15_s0$827  == 3'h5;
+  assign \$2087  = \sel_l15_s0$830  == 3'h5;
+  assign \$2088  = \$2086  | \$2087 ;
+  assign mac_wmux_keep5 = \$2085  | \$2088 ;
+  assign \$2089  = sel_l15_s0 == 3'h5;
+  assign \$2090  = sel_l15_s0 == 3'h5;
+  assign \$2091  = sel_l15_s0 == 3'h5;
+  assign \$2092  = sel_l15_s0 == 3'h5;
+  assign \$2094  = \sel_l15_s0$818  == 3'h5;
+  assign \$2095  = \sel_l15_s0$818  == 3'h5;
+  assign \$2096  = \sel_l15_s0$818  == 3'h5;
+  assign \$2097  = \sel_l15_s0$818  == 3'h5;
+  assign \$2099  = \$2093  | \$2098 ;
+  assign \$2100  = \sel_l15_s0$821  == 3'h5;
+  assign \$2101  = \sel_l15_s0$821  == 3'h5;
+  assign \$2102  = \sel_l15_s0$821  == 3'h5;
+  assign \$2103  = \sel_l15_s0$821  == 3'h5;
+  assign \$2105  = \sel_l15_s0$824  == 3'h5;
+  assign \$2106  = \sel_l15_s0$824  == 3'h5;
+  assign \$2107  = \sel_l15_s0$824  == 3'h5;
+  assign \$2108  = \sel_l15_s0$824  == 3'h5;
+  assign \$2110  = \$2104  | \$2109 ;
+  assign \$2111  = \$2099  | \$2110 ;
+  assign \$2112  = \sel_l15_s0$827  == 3'h5;
+  assign \$2113  = \sel_l15_s0$827  == 3'h5;
+  assign \$2114  = \sel_l15_s0$827  == 3'h5;
+  assign \$2115  = \sel_l15_s0$827  == 3'h5;
+  assign \$2117  = \sel_l15_s0$830  == 3'h5;
+  assign \$2118  = \sel_l15_s0$830  == 3'h5;
+  assign \$2119  = \sel_l15_s0$830  == 3'h5;
+  assign \$2120  = \sel_l15_s0$830  == 3'h5;
+  assign mac_wmux_drop5 = \$2111  | \$2122 ;
+  assign \$2123  = sel_l15_s0 == 3'h6;
+  assign \$2124  = \sel_l15_s0$818  == 3'h6;
+  assign \$2125  = \$2123  | \$2124 ;
+  assign \$2126  = \sel_l15_s0$821  == 3'h6;
+  assign \$2127  = \sel_l15_s0$824  == 3'h6;
+  assign \$2128  = \$2126  | \$2127 ;
+  assign \$2129  = \$2125  | \$2128 ;
+  assign \$2130  = \sel_l15_s0$827  == 3'h6;
+  assign \$2131  = \sel_l15_s0$830  == 3'h6;
+  assign \$2132  = \$2130  | \$2131 ;
+  assign \$2133  = \sel_l15_s0$833  == 3'h6;
+  assign \$2134  = \$2132  | \$2133 ;
+  assign mac_wmux_keep6 = \$2129  | \$2134 ;
+  assign \$2135  = sel_l15_s0 == 3'h6;
+  assign \$2136  = sel_l15_s0 == 3'h6;
+  assign \$2137  = sel_l15_s0 == 3'h6;
+  assign \$2138  = sel_l15_s0 == 3'h6;
+  assign \$2140  = \sel_l15_s0$818  == 3'h6;
+  assign \$2141  = \sel_l15_s0$818  == 3'h6;
+  assign \$2142  = \sel_l15_s0$818  == 3'h6;
+  assign \$2143  = \sel_l15_s0$818  == 3'h6;
+  assign \$2145  = \$2139  | \$2144 ;
+  assign \$2146  = \sel_l15_s0$821  == 3'h6;
+  assign \$2147  = \sel_l15_s0$821  == 3'h6;
+  assign \$2148  = \sel_l15_s0$821  == 3'h6;
+  assign \$2149  = \sel_l15_s0$821  == 3'h6;
+  assign \$2151  = \sel_l15_s0$824  == 3'h6;
+  assign \$2152  = \sel_l15_s0$824  == 3'h6;
+  assign \$2153  = \sel_l15_s0$824  == 3'h6;
+  assign \$2154  = \sel_l15_s0$824  == 3'h6;
+  assign \$2156  = \$2150  | \$2155 ;
+  assign \$2157  = \$2145  | \$2156 ;
+  assign \$2158  = \sel_l15_s0$827  == 3'h6;
+  assign \$2159  = \sel_l15_s0$827  == 3'h6;
+  assign \$2160  = \sel_l15_s0$827  == 3'h6;
+  assign \$2161  = \sel_l15_s0$827  == 3'h6;
+  assign \$2163  = \sel_l15_s0$830  == 3'h6;
+  assign \$2164  = \sel_l15_s0$830  == 3'h6;
+  assign \$2165  = \sel_l15_s0$830  == 3'h6;
+  assign \$2166  = \sel_l15_s0$830  == 3'h6;
+  assign \$2168  = \$2162  | \$2167 ;
+  assign \$2169  = \sel_l15_s0$833  == 3'h6;
+  assign \$2170  = \sel_l15_s0$833  == 3'h6;
+  assign \$2171  = \sel_l15_s0$833  == 3'h6;
+  assign \$2172  = \sel_l15_s0$833  == 3'h6;
+  assign mac_wmux_drop6 = \$2157  | \$2174 ;
+  assign \$2175  = sel_l15_s0 == 3'h7;
+  assign \$2176  = \sel_l15_s0$818  == 3'h7;
+  assign \$2177  = \$2175  | \$2176 ;
+  assign \$2178  = \sel_l15_s0$821  == 3'h7;
+  assign \$2179  = \sel_l15_s0$824  == 3'h7;
+  assign \$2180  = \$2178  | \$2179 ;
+  assign \$2181  = \$2177  | \$2180 ;
+  assign \$2182  = \sel_l15_s0$827  == 3'h7;
+  assign \$2183  = \sel_l15_s0$830  == 3'h7;
+  assign \$2184  = \$2182  | \$2183 ;
+  assign \$2185  = \sel_l15_s0$833  == 3'h7;
+  assign \$2186  = \sel_l15_s0$836  == 3'h7;
+  assign \$2187  = \$2185  | \$2186 ;
+  assign \$2188  = \$2184  | \$2187 ;
+  assign mac_wmux_keep7 = \$2181  | \$2188 ;
+  assign \$2189  = sel_l15_s0 == 3'h7;
+  assign \$2190  = sel_l15_s0 == 3'h7;
+  assign \$2191  = sel_l15_s0 == 3'h7;
+  assign \$2192  = sel_l15_s0 == 3'h7;
+  assign \$2194  = \sel_l15_s0$818  == 3'h7;
+  assign \$2195  = \sel_l15_s0$818  == 3'h7;
+  assign \$2196  = \sel_l15_s0$818  == 3'h7;
+  assign \$2197  = \sel_l15_s0$818  == 3'h7;
+  assign \$2199  = \$2193  | \$2198 ;
+  assign \$2200  = \sel_l15_s0$821  == 3'h7;
+  assign \$2201  = \sel_l15_s0$821  == 3'h7;
+  assign \$2202  = \sel_l15_s0$821  == 3'h7;
+  assign \$2203  = \sel_l15_s0$821  == 3'h7;
+  assign \$2205  = \sel_l15_s0$824  == 3'h7;
+  assign \$2206  = \sel_l15_s0$824  == 3'h7;
+  assign \$2207  = \sel_l15_s0$824  == 3'h7;
+  assign \$2208  = \sel_l15_s0$824  == 3'h7;
+  assign \$2210  = \$2204  | \$2209 ;
+  assign \$2211  = \$2199  | \$2210 ;
+  assign \$2212  = \sel_l15_s0$827  == 3'h7;
+  assign \$2213  = \sel_l15_s0$827  == 3'h7;
+  assign \$2214  = \sel_l15_s0$827  == 3'h7;
+  assign \$2215  = \sel_l15_s0$827  == 3'h7;
+  assign \$2217  = \sel_l15_s0$830  == 3'h7;
+  assign \$2218  = \sel_l15_s0$830  == 3'h7;
+  assign \$2219  = \sel_l15_s0$830  == 3'h7;
+  assign \$2220  = \sel_l15_s0$830  == 3'h7;
+  assign \$2222  = \$2216  | \$2221 ;
+  assign \$2223  = \sel_l15_s0$833  == 3'h7;
+  assign \$2224  = \sel_l15_s0$833  == 3'h7;
+  assign \$2225  = \sel_l15_s0$833  == 3'h7;
+  assign \$2226  = \sel_l15_s0$833  == 3'h7;
+  assign \$2228  = \sel_l15_s0$836  == 3'h7;
+  assign \$2229  = \sel_l15_s0$836  == 3'h7;
+  assign \$2230  = \sel_l15_s0$836  == 3'h7;
+  assign \$2231  = \sel_l15_s0$836  == 3'h7;
+  assign \$2234  = \$2222  | \$2233 ;
+  assign mac_wmux_drop7 = \$2211  | \$2234 ;
+  assign \$2235  = sel_l15_s0 == 4'h8;
+  assign \$2236  = \sel_l15_s0$818  == 4'h8;
+  assign \$2237  = \$2235  | \$2236 ;
+  assign \$2238  = \sel_l15_s0$821  == 4'h8;
+  assign \$2239  = \sel_l15_s0$824  == 4'h8;
+  assign \$2240  = \$2238  | \$2239 ;
+  assign \$2241  = \$2237  | \$2240 ;
+  assign \$2242  = \sel_l15_s0$827  == 4'h8;
+  assign \$2243  = \sel_l15_s0$830  == 4'h8;
+  assign \$2244  = \$2242  | \$2243 ;
+  assign \$2245  = \sel_l15_s0$833  == 4'h8;
+  assign \$2246  = \sel_l15_s0$836  == 4'h8;
+  assign \$2247  = \$2245  | \$2246 ;
+  assign \$2248  = \$2244  | \$2247 ;
+  assign mac_wmux_keep8 = \$2241  | \$2248 ;
+  assign \$2249  = sel_l15_s0 == 4'h8;
+  assign \$2250  = sel_l15_s0 == 4'h8;
+  assign \$2251  = sel_l15_s0 == 4'h8;
+  assign \$2252  = sel_l15_s0 == 4'h8;
+  assign \$2254  = \sel_l15_s0$818  == 4'h8;
+  assign \$2255  = \sel_l15_s0$818  == 4'h8;
+  assign \$2256  = \sel_l15_s0$818  == 4'h8;
+  assign \$2257  = \sel_l15_s0$818  == 4'h8;
+  assign \$2259  = \$2253  | \$2258 ;
+  assign \$2260  = \sel_l15_s0$821  == 4'h8;
+  assign \$2261  = \sel_l15_s0$821  == 4'h8;
+  assign \$2262  = \sel_l15_s0$821  == 4'h8;
+  assign \$2263  = \sel_l15_s0$821  == 4'h8;
+  assign \$2265  = \sel_l15_s0$824  == 4'h8;
+  assign \$2266  = \sel_l15_s0$824  == 4'h8;
+  assign \$2267  = \sel_l15_s0$824  == 4'h8;
+  assign \$2268  = \sel_l15_s0$824  == 4'h8;
+  assign \$2270  = \$2264  | \$2269 ;
+  assign \$2271  = \$2259  | \$2270 ;
+  assign \$2272  = \sel_l15_s0$827  == 4'h8;
+  assign \$2273  = \sel_l15_s0$827  == 4'h8;
+  assign \$2274  = \sel_l15_s0$827  == 4'h8;
+  assign \$2275  = \sel_l15_s0$827  == 4'h8;
+  assign \$2277  = \sel_l15_s0$830  == 4'h8;
+  assign \$2278  = \sel_l15_s0$830  == 4'h8;
+  assign \$2279  = \sel_l15_s0$830  == 4'h8;
+  assign \$2280  = \sel_l15_s0$830  == 4'h8;
+  assign \$2282  = \$2276  | \$2281 ;
+  assign \$2283  = \sel_l15_s0$833  == 4'h8;
+  assign \$2284  = \sel_l15_s0$833  == 4'h8;
+  assign \$2285  = \sel_l15_s0$833  == 4'h8;
+  assign \$2286  = \sel_l15_s0$833  == 4'h8;
+  assign \$2288  = \sel_l15_s0$836  == 4'h8;
+  assign \$2289  = \sel_l15_s0$836  == 4'h8;
+  assign \$2290  = \sel_l15_s0$836  == 4'h8;
+  assign \$2291  = \sel_l15_s0$836  == 4'h8;
+  assign \$2293  = \$2287  | \$2292 ;
+  assign \$2294  = \$2282  | \$2293 ;
+  assign mac_wmux_drop8 = \$2271  | \$2294 ;
+  assign \$2295  = \sel_l15_s0$818  == 4'h9;
+  assign \$2296  = \sel_l15_s0$821  == 4'h9;
+  assign \$2297  = \$2295  | \$2296 ;
+  assign \$2298  = \sel_l15_s0$824  == 4'h9;
+  assign \$2299  = \sel_l15_s0$827  == 4'h9;
+  assign \$2300  = \$2298  | \$2299 ;
+  assign \$2301  = \$2297  | \$2300 ;
+  assign \$2302  = \sel_l15_s0$830  == 4'h9;
+  assign \$2303  = \sel_l15_s0$833  == 4'h9;
+  assign \$2304  = \$2302  | \$2303 ;
+  assign \$2305  = \sel_l15_s0$836  == 4'h9;
+  assign \$2306  = \$2304  | \$2305 ;
+  assign mac_wmux_keep9 = \$2301  | \$2306 ;
+  assign \$2307  = \sel_l15_s0$818  == 4'h9;
+  assign \$2308  = \sel_l15_s0$818  == 4'h9;
+  assign \$2309  = \sel_l15_s0$818  == 4'h9;
+  assign \$2310  = \sel_l15_s0$818  == 4'h9;
+  assign \$2312  = \sel_l15_s0$821  == 4'h9;
+  assign \$2313  = \sel_l15_s0$821  == 4'h9;
+  assign \$2314  = \sel_l15_s0$821  == 4'h9;
+  assign \$2315  = \sel_l15_s0$821  == 4'h9;
+  assign \$2317  = \$2311  | \$2316 ;
+  assign \$2318  = \sel_l15_s0$824  == 4'h9;
+  assign \$2319  = \sel_l15_s0$824  == 4'h9;
+  assign \$2320  = \sel_l15_s0$824  == 4'h9;
+  assign \$2321  = \sel_l15_s0$824  == 4'h9;
+  assign \$2323  = \sel_l15_s0$827  == 4'h9;
+  assign \$2324  = \sel_l15_s0$827  == 4'h9;
+  assign \$2325  = \sel_l15_s0$827  == 4'h9;
+  assign \$2326  = \sel_l15_s0$827  == 4'h9;
+  assign \$2328  = \$2322  | \$2327 ;
+  assign \$2329  = \$2317  | \$2328 ;
+  assign \$2330  = \sel_l15_s0$830  == 4'h9;
+  assign \$2331  = \sel_l15_s0$830  == 4'h9;
+  assign \$2332  = \sel_l15_s0$830  == 4'h9;
+  assign \$2333  = \sel_l15_s0$830  == 4'h9;
+  assign \$2335  = \sel_l15_s0$833  == 4'h9;
+  assign \$2336  = \sel_l15_s0$833  == 4'h9;
+  assign \$2337  = \sel_l15_s0$833  == 4'h9;
+  assign \$2338  = \sel_l15_s0$833  == 4'h9;
+  assign \$2340  = \$2334  | \$2339 ;
+  assign \$2341  = \sel_l15_s0$836  == 4'h9;
+  assign \$2342  = \sel_l15_s0$836  == 4'h9;
+  assign \$2343  = \sel_l15_s0$836  == 4'h9;
+  assign \$2344  = \sel_l15_s0$836  == 4'h9;
+  assign \$2346  = \$2340  | \$2345 ;
+  assign mac_wmux_drop9 = \$2329  | \$2346 ;
+  assign \$2347  = \sel_l15_s0$821  == 4'ha;
+  assign \$2348  = \sel_l15_s0$824  == 4'ha;
+  assign \$2349  = \$2347  | \$2348 ;
+  assign \$2350  = \sel_l15_s0$827  == 4'ha;
+  assign \$2351  = \sel_l15_s0$830  == 4'ha;
+  assign \$2352  = \$2350  | \$2351 ;
+  assign \$2353  = \$2349  | \$2352 ;
+  assign \$2354  = \sel_l15_s0$833  == 4'ha;
+  assign \$2355  = \sel_l15_s0$836  == 4'ha;
+  assign \$2356  = \$2354  | \$2355 ;
+  assign mac_wmux_keep10 = \$2353  | \$2356 ;
+  assign \$2357  = \sel_l15_s0$821  == 4'ha;
+  assign \$2358  = \sel_l15_s0$821  == 4'ha;
+  assign \$2359  = \sel_l15_s0$821  == 4'ha;
+  assign \$2360  = \sel_l15_s0$821  == 4'ha;
+  assign \$2362  = \sel_l15_s0$824  == 4'ha;
+  assign \$2363  = \sel_l15_s0$824  == 4'ha;
+  assign \$2364  = \sel_l15_s0$824  == 4'ha;
+  assign \$2365  = \sel_l15_s0$824  == 4'ha;
+  assign \$2367  = \$2361  | \$2366 ;
+  assign \$2368  = \sel_l15_s0$827  == 4'ha;
+  assign \$2369  = \sel_l15_s0$827  == 4'ha;
+  assign \$2370  = \sel_l15_s0$827  == 4'ha;
+  assign \$2371  = \sel_l15_s0$827  == 4'ha;
+  assign \$2373  = \sel_l15_s0$830  == 4'ha;
+  assign \$2374  = \sel_l15_s0$830  == 4'ha;
+  assign \$2375  = \sel_l15_s0$830  == 4'ha;
+  assign \$2376  = \sel_l15_s0$830  == 4'ha;
+  assign \$2378  = \$2372  | \$2377 ;
+  assign \$2379  = \$2367  | \$2378 ;
+  assign \$2380  = \sel_l15_s0$833  == 4'ha;
+  assign \$2381  = \sel_l15_s0$833  == 4'ha;
+  assign \$2382  = \sel_l15_s0$833  == 4'ha;
+  assign \$2383  = \sel_l15_s0$833  == 4'ha;
+  assign \$2385  = \sel_l15_s0$836  == 4'ha;
+  assign \$2386  = \sel_l15_s0$836  == 4'ha;
+  assign \$2387  = \sel_l15_s0$836  == 4'ha;
+  assign \$2388  = \sel_l15_s0$836  == 4'ha;
+  assign \$2390  = \$2384  | \$2389 ;
+  assign mac_wmux_drop10 = \$2379  | \$2390 ;
+  assign \$2391  = \sel_l15_s0$824  == 4'hb;
+  assign \$2392  = \sel_l15_s0$827  == 4'hb;
+  assign \$2393  = \$2391  | \$2392 ;
+  assign \$2394  = \sel_l15_s0$830  == 4'hb;
+  assign \$2395  = \sel_l15_s0$833  == 4'hb;
+  assign \$2396  = \$2394  | \$2395 ;
+  assign \$2397  = \$2393  | \$2396 ;
+  assign \$2398  = \sel_l15_s0$836  == 4'hb;
+  assign mac_wmux_keep11 = \$2397  | \$2398 ;
+  assign \$2399  = \sel_l15_s0$824  == 4'hb;
+  assign \$2400  = \sel_l15_s0$824  == 4'hb;
+  assign \$2401  = \sel_l15_s0$824  == 4'hb;
+  assign \$2402  = \sel_l15_s0$824  == 4'hb;
+  assign \$2404  = \sel_l15_s0$827  == 4'hb;
+  assign \$2405  = \sel_l15_s0$827  == 4'hb;
+  assign \$2406  = \sel_l15_s0$827  == 4'hb;
+  assign \$2407  = \sel_l15_s0$827  == 4'hb;
+  assign \$2409  = \$2403  | \$2408 ;
+  assign \$2410  = \sel_l15_s0$830  == 4'hb;
+  assign \$2411  = \sel_l15_s0$830  == 4'hb;
+  assign \$2412  = \sel_l15_s0$830  == 4'hb;
+  assign \$2413  = \sel_l15_s0$830  == 4'hb;
+  assign \$2415  = \sel_l15_s0$833  == 4'hb;
+  assign \$2416  = \sel_l15_s0$833  == 4'hb;
+  assign \$2417  = \sel_l15_s0$833  == 4'hb;
+  assign \$2418  = \sel_l15_s0$833  == 4'hb;
+  assign \$2420  = \$2414  | \$2419 ;
+  assign \$2421  = \$2409  | \$2420 ;
+  assign \$2422  = \sel_l15_s0$836  == 4'hb;
+  assign \$2423  = \sel_l15_s0$836  == 4'hb;
+  assign \$2424  = \sel_l15_s0$836  == 4'hb;
+  assign \$2425  = \sel_l15_s0$836  == 4'hb;
+  assign mac_wmux_drop11 = \$2421  | \$2426 ;
+  assign \$2427  = \sel_l15_s0$827  == 4'hc;
+  assign \$2428  = \sel_l15_s0$830  == 4'hc;
+  assign \$2429  = \$2427  | \$2428 ;
+  assign \$2430  = \sel_l15_s0$833  == 4'hc;
+  assign \$2431  = \sel_l15_s0$836  == 4'hc;
+  assign \$2432  = \$2430  | \$2431 ;
+  assign mac_wmux_keep12 = \$2429  | \$2432 ;
+  assign \$2433  = \sel_l15_s0$827  == 4'hc;
+  assign \$2434  = \sel_l15_s0$827  == 4'hc;
+  assign \$2435  = \sel_l15_s0$827  == 4'hc;
+  assign \$2436  = \sel_l15_s0$827  == 4'hc;
+  assign \$2438  = \sel_l15_s0$830  == 4'hc;
+  assign \$2439  = \sel_l15_s0$830  == 4'hc;
+  assign \$2440  = \sel_l15_s0$830  == 4'hc;
+  assign \$2441  = \sel_l15_s0$830  == 4'hc;
+  assign \$2443  = \$2437  | \$2442 ;
+  assign \$2444  = \sel_l15_s0$833  == 4'hc;
+  assign \$2445  = \sel_l15_s0$833  == 4'hc;
+  assign \$2446  = \sel_l15_s0$833  == 4'hc;
+  assign \$2447  = \sel_l15_s0$833  == 4'hc;
+  assign \$2449  = \sel_l15_s0$836  == 4'hc;
+  assign \$2450  = \sel_l15_s0$836  == 4'hc;
+  assign \$2451  = \sel_l15_s0$836  == 4'hc;
+  assign \$2452  = \sel_l15_s0$836  == 4'hc;
+  assign \$2454  = \$2448  | \$2453 ;
+  assign mac_wmux_drop12 = \$2443  | \$2454 ;
+  assign \$2455  = \sel_l15_s0$830  == 4'hd;
+  assign \$2456  = \sel_l15_s0$833  == 4'hd;
+  assign \$2457  = \$2455  | \$2456 ;
+  assign \$2458  = \sel_l15_s0$836  == 4'hd;
+  assign mac_wmux_keep13 = \$2457  | \$2458 ;
+  assign \$2459  = \sel_l15_s0$830  == 4'hd;
+  assign \$2460  = \sel_l15_s0$830  == 4'hd;
+  assign \$2461  = \sel_l15_s0$830  == 4'hd;
+  assign \$2462  = \sel_l15_s0$830  == 4'hd;
+  assign \$2464  = \sel_l15_s0$833  == 4'hd;
+  assign \$2465  = \sel_l15_s0$833  == 4'hd;
+  assign \$2466  = \sel_l15_s0$833  == 4'hd;
+  assign \$2467  = \sel_l15_s0$833  == 4'hd;
+  assign \$2469  = \$2463  | \$2468 ;
+  assign \$2470  = \sel_l15_s0$836  == 4'hd;
+  assign \$2471  = \sel_l15_s0$836  == 4'hd;
+  assign \$2472  = \sel_l15_s0$836  == 4'hd;
+  assign \$2473  = \sel_l15_s0$836  == 4'hd;
+  assign mac_wmux_drop13 = \$2469  | \$2474 ;
+  assign \$2475  = \sel_l15_s0$833  == 4'he;
+  assign \$2476  = \sel_l15_s0$836  == 4'he;
+  assign mac_wmux_keep14 = \$2475  | \$2476 ;
+  assign \$2477  = \sel_l15_s0$833  == 4'he;
+  assign \$2478  = \sel_l15_s0$833  == 4'he;
+  assign \$2479  = \sel_l15_s0$833  == 4'he;
+  assign \$2480  = \sel_l15_s0$833  == 4'he;
+  assign \$2482  = \sel_l15_s0$836  == 4'he;
+  assign \$2483  = \sel_l15_s0$836  == 4'he;
+  assign \$2484  = \sel_l15_s0$836  == 4'he;
+  assign \$2485  = \sel_l15_s0$836  == 4'he;
+  assign mac_wmux_drop14 = \$2481  | \$2486 ;
+  assign mac_wmux_keep15 = \sel_l15_s0$836  == 4'hf;
+  assign \$2487  = \sel_l15_s0$836  == 4'hf;
+  assign \$2488  = \sel_l15_s0$836  == 4'hf;
+  assign \$2489  = \sel_l15_s0$836  == 4'hf;
+  assign \$2490  = \sel_l15_s0$836  == 4'hf;
+  assign \$2491  = ~ stall_adv15_valid;
+  assign stall_adv15 = \$2491  | o__ready;
+  assign mac_wmux_s0_mv0 = mac_wmux0_s0 & \mac_wmux0_s0$858 [0];
+  assign \$2492  = ~ \mac_wmux0_s0$861 [0];
+  assign \$2493  = \mac_wmux0_s0$860  & \$2492 ;
+  assign mac_wmux_s0_v0 = mac_wmux_s0_mv0 | \$2493 ;
+  assign mac_wmux_s0_d0 = mac_wmux_s0_mv0 ? \mac_wmux0_s0$858  : \mac_wmux0_s0$861 ;
+  assign mac_wmux_s0_w0_0 = mac_wmux_s0_mv0 ? \mac_wmux0_s0$865  : \mac_wmux0_s0$864 ;
+  assign mac_wmux_s0_w1_0 = mac_wmux_s0_mv0 ? \mac_wmux0_s0$868  : \mac_wmux0_s0$867 ;
+  assign mac_wmux_s0_w2_0 = mac_wmux_s0_mv0 ? \mac_wmux0_s0$871  : \mac_wmux0_s0$870 ;
+  assign mac_wmux_s0_w3_0 = mac_wmux_s0_mv0 ? \mac_wmux0_s0$874  : \mac_wmux0_s0$873 ;
+  assign mac_wmux_s0_mv1 = \mac_wmux0_s0$876  & \mac_wmux0_s0$877 [0];
+  assign \$2494  = ~ \mac_wmux0_s0$858 [0];
+  assign \$2495  = mac_wmux0_s0 & \$2494 ;
+  assign mac_wmux_s0_v1 = mac_wmux_s0_mv1 | \$2495 ;
+  assign mac_wmux_s0_d1 = mac_wmux_s0_mv1 ? \mac_wmux0_s0$877  : \mac_wmux0_s0$858 ;
+  assign mac_wmux_s0_w0_1 = mac_wmux_s0_mv1 ? \mac_wmux0_s0$881  : \mac_wmux0_s0$865 ;
+  assign mac_wmux_s0_w1_1 = mac_wmux_s0_mv1 ? \mac_wmux0_s0$883  : \mac_wmux0_s0$868 ;
+  assign mac_wmux_s0_w2_1 = mac_wmux_s0_mv1 ? \mac_wmux0_s0$885  : \mac_wmux0_s0$871 ;
+  assign mac_wmux_s0_w3_1 = mac_wmux_s0_mv1 ? \mac_wmux0_s0$887  : \mac_wmux0_s0$874 ;
+  assign mac_wmux_s0_mv2 = \mac_wmux0_s0$889  & \mac_wmux0_s0$890 [0];
+  assign \$2496  = ~ \mac_wmux0_s0$877 [0];
+  assign \$2497  = \mac_wmux0_s0$876  & \$2496 ;
+  assign mac_wmux_s0_v2 = mac_wmux_s0_mv2 | \$2497 ;
+  assign mac_wmux_s0_d2 = mac_wmux_s0_mv2 ? \mac_wmux0_s0$890  : \mac_wmux0_s0$877 ;
+  assign mac_wmux_s0_w0_2 = mac_wmux_s0_mv2 ? \mac_wmux0_s0$894  : \mac_wmux0_s0$881 ;
+  assign mac_wmux_s0_w1_2 = mac_wmux_s0_mv2 ? \mac_wmux0_s0$896  : \mac_wmux0_s0$883 ;
+  assign mac_wmux_s0_w2_2 = mac_wmux_s0_mv2 ? \mac_wmux0_s0$898  : \mac_wmux0_s0$885 ;
+  assign mac_wmux_s0_w3_2 = mac_wmux_s0_mv2 ? \mac_wmux0_s0$900  : \mac_wmux0_s0$887 ;
+  assign mac_wmux_s0_mv3 = \mac_wmux0_s0$902  & \mac_wmux0_s0$903 [0];
+  assign \$2498  = ~ \mac_wmux0_s0$890 [0];
+  assign \$2499  = \mac_wmux0_s0$889  & \$2498 ;
+  assign mac_wmux_s0_v3 = mac_wmux_s0_mv3 | \$2499 ;
+  assign mac_wmux_s0_d3 = mac_wmux_s0_mv3 ? \mac_wmux0_s0$903  : \mac_wmux0_s0$890 ;
+  assign mac_wmux_s0_w0_3 = mac_wmux_s0_mv3 ? \mac_wmux0_s0$907  : \mac_wmux0_s0$894 ;
+  assign mac_wmux_s0_w1_3 = mac_wmux_s0_mv3 ? \mac_wmux0_s0$909  : \mac_wmux0_s0$896 ;
+  assign mac_wmux_s0_w2_3 = mac_wmux_s0_mv3 ? \mac_wmux0_s0$911  : \mac_wmux0_s0$898 ;
+  assign mac_wmux_s0_w3_3 = mac_wmux_s0_mv3 ? \mac_wmux0_s0$913  : \mac_wmux0_s0$900 ;
+  assign mac_wmux_s0_mv4 = \mac_wmux0_s0$915  & \mac_wmux0_s0$916 [0];
+  assign \$2500  = ~ \mac_wmux0_s0$903 [0];
+  assign \$2501  = \mac_wmux0_s0$902  & \$2500 ;
+  assign mac_wmux_s0_v4 = mac_wmux_s0_mv4 | \$2501 ;
+  assign mac_wmux_s0_d4 = mac_wmux_s0_mv4 ? \mac_wmux0_s0$916  : \mac_wmux0_s0$903 ;
+  assign mac_wmux_s0_w0_4 = mac_wmux_s0_mv4 ? \mac_wmux0_s0$920  : \mac_wmux0_s0$907 ;
+  assign mac_wmux_s0_w1_4 = mac_wmux_s0_mv4 ? \mac_wmux0_s0$922  : \mac_wmux0_s0$909 ;
+  assign mac_wmux_s0_w2_4 = mac_wmux_s0_mv4 ? \mac_wmux0_s0$924  : \mac_wmux0_s0$911 ;
+  assign mac_wmux_s0_w3_4 = mac_wmux_s0_mv4 ? \mac_wmux0_s0$926  : \mac_wmux0_s0$913 ;
+  assign mac_wmux_s0_mv5 = \mac_wmux0_s0$928  & \mac_wmux0_s0$929 [0];
+  assign \$2502  = ~ \mac_wmux0_s0$916 [0];
+  assign \$2503  = \mac_wmux0_s0$915  & \$2502 ;
+  assign mac_wmux_s0_v5 = mac_wmux_s0_mv5 | \$2503 ;
+  assign mac_wmux_s0_d5 = mac_wmux_s0_mv5 ? \mac_wmux0_s0$929  : \mac_wmux0_s0$916 ;
+  assign mac_wmux_s0_w0_5 = mac_wmux_s0_mv5 ? \mac_wmux0_s0$933  : \mac_wmux0_s0$920 ;
+  assign mac_wmux_s0_w1_5 = mac_wmux_s0_mv5 ? \mac_wmux0_s0$935  : \mac_wmux0_s0$922 ;
+  assign mac_wmux_s0_w2_5 = mac_wmux_s0_mv5 ? \mac_wmux0_s0$937  : \mac_wmux0_s0$924 ;
+  assign mac_wmux_s0_w3_5 = mac_wmux_s0_mv5 ? \mac_wmux0_s0$939  : \mac_wmux0_s0$926 ;
+  assign mac_wmux_s0_mv6 = \mac_wmux0_s0$941  & \mac_wmux0_s0$942 [0];
+  assign \$2504  = ~ \mac_wmux0_s0$929 [0];
+  assign \$2505  = \mac_wmux0_s0$928  & \$2504 ;
+  assign mac_wmux_s0_v6 = mac_wmux_s0_mv6 | \$2505 ;
+  assign mac_wmux_s0_d6 = mac_wmux_s0_mv6 ? \mac_wmux0_s0$942  : \mac_wmux0_s0$929 ;
+  assign mac_wmux_s0_w0_6 = mac_wmux_s0_mv6 ? \mac_wmux0_s0$946  : \mac_wmux0_s0$933 ;
+  assign mac_wmux_s0_w1_6 = mac_wmux_s0_mv6 ? \mac_wmux0_s0$948  : \mac_wmux0_s0$935 ;
+  assign mac_wmux_s0_w2_6 = mac_wmux_s0_mv6 ? \mac_wmux0_s0$950  : \mac_wmux0_s0$937 ;
+  assign mac_wmux_s0_w3_6 = mac_wmux_s0_mv6 ? \mac_wmux0_s0$952  : \mac_wmux0_s0$939 ;
+  assign mac_wmux_s0_mv7 = \mac_wmux0_s0$954  & \mac_wmux0_s0$955 [0];
+  assign \$2506  = ~ \mac_wmux0_s0$942 [0];
+  assign \$2507  = \mac_wmux0_s0$941  & \$2506 ;
+  assign mac_wmux_s0_v7 = mac_wmux_s0_mv7 | \$2507 ;
+  assign mac_wmux_s0_d7 = mac_wmux_s0_mv7 ? \mac_wmux0_s0$955  : \mac_wmux0_s0$942 ;
+  assign mac_wmux_s0_w0_7 = mac_wmux_s0_mv7 ? \mac_wmux0_s0$959  : \mac_wmux0_s0$946 ;
+  assign mac_wmux_s0_w1_7 = mac_wmux_s0_mv7 ? \mac_wmux0_s0$961  : \mac_wmux0_s0$948 ;
+  assign mac_wmux_s0_w2_7 = mac_wmux_s0_mv7 ? \mac_wmux0_s0$963  : \mac_wmux0_s0$950 ;
+  assign mac_wmux_s0_w3_7 = mac_wmux_s0_mv7 ? \mac_wmux0_s0$965  : \mac_wmux0_s0$952 ;
+  assign mac_wmux_s0_mv8 = \mac_wmux0_s0$967  & \mac_wmux0_s0$968 [0];
+  assign \$2508  = ~ \mac_wmux0_s0$955 [0];
+  assign \$2509  = \mac_wmux0_s0$954  & \$2508 ;
+  assign mac_wmux_s0_v8 = mac_wmux_s0_mv8 | \$2509 ;
+  assign mac_wmux_s0_d8 = mac_wmux_s0_mv8 ? \mac_wmux0_s0$968  : \mac_wmux0_s0$955 ;
+  assign mac_wmux_s0_w0_8 = mac_wmux_s0_mv8 ? \mac_wmux0_s0$972  : \mac_wmux0_s0$959 ;
+  assign mac_wmux_s0_w1_8 = mac_wmux_s0_mv8 ? \mac_wmux0_s0$974  : \mac_wmux0_s0$961 ;
+  assign mac_wmux_s0_w2_8 = mac_wmux_s0_mv8 ? \mac_wmux0_s0$976  : \mac_wmux0_s0$963 ;
+  assign mac_wmux_s0_w3_8 = mac_wmux_s0_mv8 ? \mac_wmux0_s0$978  : \mac_wmux0_s0$965 ;
+  assign mac_wmux_s0_mv9 = \mac_wmux0_s0$980  & \mac_wmux0_s0$981 [0];
+  assign \$2510  = ~ \mac_wmux0_s0$968 [0];
+  assign \$2511  = \mac_wmux0_s0$967  & \$2510 ;
+  assign mac_wmux_s0_v9 = mac_wmux_s0_mv9 | \$2511 ;
+  assign mac_wmux_s0_d9 = mac_wmux_s0_mv9 ? \mac_wmux0_s0$981  : \mac_wmux0_s0$968 ;
+  assign mac_wmux_s0_w0_9 = mac_wmux_s0_mv9 ? \mac_wmux0_s0$985  : \mac_wmux0_s0$972 ;
+  assign mac_wmux_s0_w1_9 = mac_wmux_s0_mv9 ? \mac_wmux0_s0$987  : \mac_wmux0_s0$974 ;
+  assign mac_wmux_s0_w2_9 = mac_wmux_s0_mv9 ? \mac_wmux0_s0$989  : \mac_wmux0_s0$976 ;
+  assign mac_wmux_s0_w3_9 = mac_wmux_s0_mv9 ? \mac_wmux0_s0$991  : \mac_wmux0_s0$978 ;
+  assign mac_wmux_s0_mv10 = \mac_wmux0_s0$993  & \mac_wmux0_s0$994 [0];
+  assign \$2512  = ~ \mac_wmux0_s0$981 [0];
+  assign \$2513  = \mac_wmux0_s0$980  & \$2512 ;
+  assign mac_wmux_s0_v10 = mac_wmux_s0_mv10 | \$2513 ;
+  assign mac_wmux_s0_d10 = mac_wmux_s0_mv10 ? \mac_wmux0_s0$994  : \mac_wmux0_s0$981 ;
+  assign mac_wmux_s0_w0_10 = mac_wmux_s0_mv10 ? \mac_wmux0_s0$998  : \mac_wmux0_s0$985 ;
+  assign mac_wmux_s0_w1_10 = mac_wmux_s0_mv10 ? \mac_wmux0_s0$1000  : \mac_wmux0_s0$987 ;
+  assign mac_wmux_s0_w2_10 = mac_wmux_s0_mv10 ? \mac_wmux0_s0$1002  : \mac_wmux0_s0$989 ;
+  assign mac_wmux_s0_w3_10 = mac_wmux_s0_mv10 ? \mac_wmux0_s0$1004  : \mac_wmux0_s0$991 ;
+  assign mac_wmux_s0_mv11 = \mac_wmux0_s0$1006  & \mac_wmux0_s0$1007 [0];
+  assign \$2514  = ~ \mac_wmux0_s0$994 [0];
+  assign \$2515  = \mac_wmux0_s0$993  & \$2514 ;
+  assign mac_wmux_s0_v11 = mac_wmux_s0_mv11 | \$2515 ;
+  assign mac_wmux_s0_d11 = mac_wmux_s0_mv11 ? \mac_wmux0_s0$1007  : \mac_wmux0_s0$994 ;
+  assign mac_wmux_s0_w0_11 = mac_wmux_s0_mv11 ? \mac_wmux0_s0$1011  : \mac_wmux0_s0$998 ;
+  assign mac_wmux_s0_w1_11 = mac_wmux_s0_mv11 ? \mac_wmux0_s0$1013  : \mac_wmux0_s0$1000 ;
+  assign mac_wmux_s0_w2_11 = mac_wmux_s0_mv11 ? \mac_wmux0_s0$1015  : \mac_wmux0_s0$1002 ;
+  assign mac_wmux_s0_w3_11 = mac_wmux_s0_mv11 ? \mac_wmux0_s0$1017  : \mac_wmux0_s0$1004 ;
+  assign mac_wmux_s0_mv12 = \mac_wmux0_s0$1019  & \mac_wmux0_s0$1020 [0];
+  assign \$2516  = ~ \mac_wmux0_s0$1007 [0];
+  assign \$2517  = \mac_wmux0_s0$1006  & \$2516 ;
+  assign mac_wmux_s0_v12 = mac_wmux_s0_mv12 | \$2517 ;
+  assign mac_wmux_s0_d12 = mac_wmux_s0_mv12 ? \mac_wmux0_s0$1020  : \mac_wmux0_s0$1007 ;
+  assign mac_wmux_s0_w0_12 = mac_wmux_s0_mv12 ? \mac_wmux0_s0$1024  : \mac_wmux0_s0$1011 ;
+  assign mac_wmux_s0_w1_12 = mac_wmux_s0_mv12 ? \mac_wmux0_s0$1026  : \mac_wmux0_s0$1013 ;
+  assign mac_wmux_s0_w2_12 = mac_wmux_s0_mv12 ? \mac_wmux0_s0$1028  : \mac_wmux0_s0$1015 ;
+  assign mac_wmux_s0_w3_12 = mac_wmux_s0_mv12 ? \mac_wmux0_s0$1030  : \mac_wmux0_s0$1017 ;
+  assign mac_wmux_s0_mv13 = \mac_wmux0_s0$1032  & \mac_wmux0_s0$1033 [0];
+  assign \$2518  = ~ \mac_wmux0_s0$1020 [0];
+  assign \$2519  = \mac_wmux0_s0$1019  & \$2518 ;
+  assign mac_wmux_s0_v13 = mac_wmux_s0_mv13 | \$2519 ;
+  assign mac_wmux_s0_d13 = mac_wmux_s0_mv13 ? \mac_wmux0_s0$1033  : \mac_wmux0_s0$1020 ;
+  assign mac_wmux_s0_w0_13 = mac_wmux_s0_mv13 ? \mac_wmux0_s0$1037  : \mac_wmux0_s0$1024 ;
+  assign mac_wmux_s0_w1_13 = mac_wmux_s0_mv13 ? \mac_wmux0_s0$1039  : \mac_wmux0_s0$1026 ;
+  assign mac_wmux_s0_w2_13 = mac_wmux_s0_mv13 ? \mac_wmux0_s0$1041  : \mac_wmux0_s0$1028 ;
+  assign mac_wmux_s0_w3_13 = mac_wmux_s0_mv13 ? \mac_wmux0_s0$1043  : \mac_wmux0_s0$1030 ;
+  assign mac_wmux_s0_mv14 = \mac_wmux0_s0$1045  & \mac_wmux0_s0$1046 [0];
+  assign \$2520  = ~ \mac_wmux0_s0$1033 [0];
+  assign \$2521  = \mac_wmux0_s0$1032  & \$2520 ;
+  assign mac_wmux_s0_v14 = mac_wmux_s0_mv14 | \$2521 ;
+  assign mac_wmux_s0_d14 = mac_wmux_s0_mv14 ? \mac_wmux0_s0$1046  : \mac_wmux0_s0$1033 ;
+  assign mac_wmux_s0_w0_14 = mac_wmux_s0_mv14 ? \mac_wmux0_s0$1050  : \mac_wmux0_s0$1037 ;
+  assign mac_wmux_s0_w1_14 = mac_wmux_s0_mv14 ? \mac_wmux0_s0$1052  : \mac_wmux0_s0$1039 ;
+  assign mac_wmux_s0_w2_14 = mac_wmux_s0_mv14 ? \mac_wmux0_s0$1054  : \mac_wmux0_s0$1041 ;
+  assign mac_wmux_s0_w3_14 = mac_wmux_s0_mv14 ? \mac_wmux0_s0$1056  : \mac_wmux0_s0$1043 ;
+  assign \$2522  = ~ stall_adv16_valid;
+  assign stall_adv16 = \$2522  | o__ready;
+  assign mac_wmux_s1_mv0 = mac_wmux1_s0 & \mac_wmux1_s0$1061 [1];
+  assign \$2523  = ~ \mac_wmux1_s0$1064 [1];
+  assign \$2524  = \mac_wmux1_s0$1063  & \$2523 ;
+  assign mac_wmux_s1_v0 = mac_wmux_s1_mv0 | \$2524 ;
+  assign mac_wmux_s1_d0 = mac_wmux_s1_mv0 ? \mac_wmux1_s0$1061  : \mac_wmux1_s0$1064 ;
+  assign mac_wmux_s1_w0_0 = mac_wmux_s1_mv0 ? \mac_wmux1_s0$1068  : \mac_wmux1_s0$1067 ;
+  assign mac_wmux_s1_w1_0 = mac_wmux_s1_mv0 ? \mac_wmux1_s0$1071  : \mac_wmux1_s0$1070 ;
+  assign mac_wmux_s1_w2_0 = mac_wmux_s1_mv0 ? \mac_wmux1_s0$1074  : \mac_wmux1_s0$1073 ;
+  assign mac_wmux_s1_w3_0 = mac_wmux_s1_mv0 ? \mac_wmux1_s0$1077  : \mac_wmux1_s0$1076 ;
+  assign mac_wmux_s1_mv1 = \mac_wmux1_s0$1079  & \mac_wmux1_s0$1080 [1];
+  assign \$2525  = ~ \mac_wmux1_s0$1083 [1];
+  assign \$2526  = \mac_wmux1_s0$1082  & \$2525 ;
+  assign mac_wmux_s1_v1 = mac_wmux_s1_mv1 | \$2526 ;
+  assign mac_wmux_s1_d1 = mac_wmux_s1_mv1 ? \mac_wmux1_s0$1080  : \mac_wmux1_s0$1083 ;
+  assign mac_wmux_s1_w0_1 = mac_wmux_s1_mv1 ? \mac_wmux1_s0$1087  : \mac_wmux1_s0$1086 ;
+  assign mac_wmux_s1_w1_1 = mac_wmux_s1_mv1 ? \mac_wmux1_s0$1090  : \mac_wmux1_s0$1089 ;
+  assign mac_wmux_s1_w2_1 = mac_wmux_s1_mv1 ? \mac_wmux1_s0$1093  : \mac_wmux1_s0$1092 ;
+  assign mac_wmux_s1_w3_1 = mac_wmux_s1_mv1 ? \mac_wmux1_s0$1096  : \mac_wmux1_s0$1095 ;
+  assign mac_wmux_s1_mv2 = \mac_wmux1_s0$1098  & \mac_wmux1_s0$1099 [1];
+  assign \$2527  = ~ \mac_wmux1_s0$1061 [1];
+  assign \$2528  = mac_wmux1_s0 & \$2527 ;
+  assign mac_wmux_s1_v2 = mac_wmux_s1_mv2 | \$2528 ;
+  assign mac_wmux_s1_d2 = mac_wmux_s1_mv2 ? \mac_wmux1_s0$1099  : \mac_wmux1_s0$1061 ;
+  assign mac_wmux_s1_w0_2 = mac_wmux_s1_mv2 ? \mac_wmux1_s0$1103  : \mac_wmux1_s0$1068 ;
+  assign mac_wmux_s1_w1_2 = mac_wmux_s1_mv2 ? \mac_wmux1_s0$1105  : \mac_wmux1_s0$1071 ;
+  assign mac_wmux_s1_w2_2 = mac_wmux_s1_mv2 ? \mac_wmux1_s0$1107  : \mac_wmux1_s0$1074 ;
+  assign mac_wmux_s1_w3_2 = mac_wmux_s1_mv2 ? \mac_wmux1_s0$1109  : \mac_wmux1_s0$1077 ;
+  assign mac_wmux_s1_mv3 = \mac_wmux1_s0$1111  & \mac_wmux1_s0$1112 [1];
+  assign \$2529  = ~ \mac_wmux1_s0$1080 [1];
+  assign \$2530  = \mac_wmux1_s0$1079  & \$2529 ;
+  assign mac_wmux_s1_v3 = mac_wmux_s1_mv3 | \$2530 ;
+  assign mac_wmux_s1_d3 = mac_wmux_s1_mv3 ? \mac_wmux1_s0$1112  : \mac_wmux1_s0$1080 ;
+  assign mac_wmux_s1_w0_3 = mac_wmux_s1_mv3 ? \mac_wmux1_s0$1116  : \mac_wmux1_s0$1087 ;
+  assign mac_wmux_s1_w1_3 = mac_wmux_s1_mv3 ? \mac_wmux1_s0$1118  : \mac_wmux1_s0$1090 ;
+  assign mac_wmux_s1_w2_3 = mac_wmux_s1_mv3 ? \mac_wmux1_s0$1120  : \mac_wmux1_s0$1093 ;
+  assign mac_wmux_s1_w3_3 = mac_wmux_s1_mv3 ? \mac_wmux1_s0$1122  : \mac_wmux1_s0$1096 ;
+  assign mac_wmux_s1_mv4 = \mac_wmux1_s0$1124  & \mac_wmux1_s0$1125 [1];
+  assign \$2531  = ~ \mac_wmux1_s0$1099 [1];
+  assign \$2532  = \mac_wmux1_s0$1098  & \$2531 ;
+  assign mac_wmux_s1_v4 = mac_wmux_s1_mv4 | \$2532 ;
+  assign mac_wmux_s1_d4 = mac_wmux_s1_mv4 ? \mac_wmux1_s0$1125  : \mac_wmux1_s0$1099 ;
+  assign mac_wmux_s1_w0_4 = mac_wmux_s1_mv4 ? \mac_wmux1_s0$1129  : \mac_wmux1_s0$1103 ;
+  assign mac_wmux_s1_w1_4 = mac_wmux_s1_mv4 ? \mac_wmux1_s0$1131  : \mac_wmux1_s0$1105 ;
+  assign mac_wmux_s1_w2_4 = mac_wmux_s1_mv4 ? \mac_wmux1_s0$1133  : \mac_wmux1_s0$1107 ;
+  assign mac_wmux_s1_w3_4 = mac_wmux_s1_mv4 ? \mac_wmux1_s0$1135  : \mac_wmux1_s0$1109 ;
+  assign mac_wmux_s1_mv5 = \mac_wmux1_s0$1137  & \mac_wmux1_s0$1138 [1];
+  assign \$2533  = ~ \mac_wmux1_s0$1112 [1];
+  assign \$2534  = \mac_wmux1_s0$1111  & \$2533 ;
+  assign mac_wmux_s1_v5 = mac_wmux_s1_mv5 | \$2534 ;
+  assign mac_wmux_s1_d5 = mac_wmux_s1_mv5 ? \mac_wmux1_s0$1138  : \mac_wmux1_s0$1112 ;
+  assign mac_wmux_s1_w0_5 = mac_wmux_s1_mv5 ? \mac_wmux1_s0$1142  : \mac_wmux1_s0$1116 ;
+  assign mac_wmux_s1_w1_5 = mac_wmux_s1_mv5 ? \mac_wmux1_s0$1144  : \mac_wmux1_s0$1118 ;
+  assign mac_wmux_s1_w2_5 = mac_wmux_s1_mv5 ? \mac_wmux1_s0$1146  : \mac_wmux1_s0$1120 ;
+  assign mac_wmux_s1_w3_5 = mac_wmux_s1_mv5 ? \mac_wmux1_s0$1148  : \mac_wmux1_s0$1122 ;
+  assign mac_wmux_s1_mv6 = \mac_wmux1_s0$1150  & \mac_wmux1_s0$1151 [1];
+  assign \$2535  = ~ \mac_wmux1_s0$1125 [1];
+  assign \$2536  = \mac_wmux1_s0$1124  & \$2535 ;
+  assign mac_wmux_s1_v6 = mac_wmux_s1_mv6 | \$2536 ;
+  assign mac_wmux_s1_d6 = mac_wmux_s1_mv6 ? \mac_wmux1_s0$1151  : \mac_wmux1_s0$1125 ;
+  assign mac_wmux_s1_w0_6 = mac_wmux_s1_mv6 ? \mac_wmux1_s0$1155  : \mac_wmux1_s0$1129 ;
+  assign mac_wmux_s1_w1_6 = mac_wmux_s1_mv6 ? \mac_wmux1_s0$1157  : \mac_wmux1_s0$1131 ;
+  assign mac_wmux_s1_w2_6 = mac_wmux_s1_mv6 ? \mac_wmux1_s0$1159  : \mac_wmux1_s0$1133 ;
+  assign mac_wmux_s1_w3_6 = mac_wmux_s1_mv6 ? \mac_wmux1_s0$1161  : \mac_wmux1_s0$1135 ;
+  assign mac_wmux_s1_mv7 = \mac_wmux1_s0$1163  & \mac_wmux1_s0$1164 [1];
+  assign \$2537  = ~ \mac_wmux1_s0$1138 [1];
+  assign \$2538  = \mac_wmux1_s0$1137  & \$2537 ;
+  assign mac_wmux_s1_v7 = mac_wmux_s1_mv7 | \$2538 ;
+  assign mac_wmux_s1_d7 = mac_wmux_s1_mv7 ? \mac_wmux1_s0$1164  : \mac_wmux1_s0$1138 ;
+  assign mac_wmux_s1_w0_7 = mac_wmux_s1_mv7 ? \mac_wmux1_s0$1168  : \mac_wmux1_s0$1142 ;
+  assign mac_wmux_s1_w1_7 = mac_wmux_s1_mv7 ? \mac_wmux1_s0$1170  : \mac_wmux1_s0$1144 ;
+  assign mac_wmux_s1_w2_7 = mac_wmux_s1_mv7 ? \mac_wmux1_s0$1172  : \mac_wmux1_s0$1146 ;
+  assign mac_wmux_s1_w3_7 = mac_wmux_s1_mv7 ? \mac_wmux1_s0$1174  : \mac_wmux1_s0$1148 ;
+  assign mac_wmux_s1_mv8 = \mac_wmux1_s0$1176  & \mac_wmux1_s0$1177 [1];
+  assign \$2539  = ~ \mac_wmux1_s0$1151 [1];
+  assign \$2540  = \mac_wmux1_s0$1150  & \$2539 ;
+  assign mac_wmux_s1_v8 = mac_wmux_s1_mv8 | \$2540 ;
+  assign mac_wmux_s1_d8 = mac_wmux_s1_mv8 ? \mac_wmux1_s0$1177  : \mac_wmux1_s0$1151 ;
+  assign mac_wmux_s1_w0_8 = mac_wmux_s1_mv8 ? \mac_wmux1_s0$1181  : \mac_wmux1_s0$1155 ;
+  assign mac_wmux_s1_w1_8 = mac_wmux_s1_mv8 ? \mac_wmux1_s0$1183  : \mac_wmux1_s0$1157 ;
+  assign mac_wmux_s1_w2_8 = mac_wmux_s1_mv8 ? \mac_wmux1_s0$1185  : \mac_wmux1_s0$1159 ;
+  assign mac_wmux_s1_w3_8 = mac_wmux_s1_mv8 ? \mac_wmux1_s0$1187  : \mac_wmux1_s0$1161 ;
+  assign mac_wmux_s1_mv9 = \mac_wmux1_s0$1189  & \mac_wmux1_s0$1190 [1];
+  assign \$2541  = ~ \mac_wmux1_s0$1164 [1];
+  assign \$2542  = \mac_wmux1_s0$1163  & \$2541 ;
+  assign mac_wmux_s1_v9 = mac_wmux_s1_mv9 | \$2542 ;
+  assign mac_wmux_s1_d9 = mac_wmux_s1_mv9 ? \mac_wmux1_s0$1190  : \mac_wmux1_s0$1164 ;
+  assign mac_wmux_s1_w0_9 = mac_wmux_s1_mv9 ? \mac_wmux1_s0$1194  : \mac_wmux1_s0$1168 ;
+  assign mac_wmux_s1_w1_9 = mac_wmux_s1_mv9 ? \mac_wmux1_s0$1196  : \mac_wmux1_s0$1170 ;
+  assign mac_wmux_s1_w2_9 = mac_wmux_s1_mv9 ? \mac_wmux1_s0$1198  : \mac_wmux1_s0$1172 ;
+  assign mac_wmux_s1_w3_9 = mac_wmux_s1_mv9 ? \mac_wmux1_s0$1200  : \mac_wmux1_s0$1174 ;
+  assign mac_wmux_s1_mv10 = \mac_wmux1_s0$1202  & \mac_wmux1_s0$1203 [1];
+  assign \$2543  = ~ \mac_wmux1_s0$1177 [1];
+  assign \$2544  = \mac_wmux1_s0$1176  & \$2543 ;
+  assign mac_wmux_s1_v10 = mac_wmux_s1_mv10 | \$2544 ;
+  assign mac_wmux_s1_d10 = mac_wmux_s1_mv10 ? \mac_wmux1_s0$1203  : \mac_wmux1_s0$1177 ;
+  assign mac_wmux_s1_w0_10 = mac_wmux_s1_mv10 ? \mac_wmux1_s0$1207  : \mac_wmux1_s0$1181 ;
+  assign mac_wmux_s1_w1_10 = mac_wmux_s1_mv10 ? \mac_wmux1_s0$1209  : \mac_wmux1_s0$1183 ;
+  assign mac_wmux_s1_w2_10 = mac_wmux_s1_mv10 ? \mac_wmux1_s0$1211  : \mac_wmux1_s0$1185 ;
+  assign mac_wmux_s1_w3_10 = mac_wmux_s1_mv10 ? \mac_wmux1_s0$1213  : \mac_wmux1_s0$1187 ;
+  assign mac_wmux_s1_mv11 = \mac_wmux1_s0$1215  & \mac_wmux1_s0$1216 [1];
+  assign \$2545  = ~ \mac_wmux1_s0$1190 [1];
+  assign \$2546  = \mac_wmux1_s0$1189  & \$2545 ;
+  assign mac_wmux_s1_v11 = mac_wmux_s1_mv11 | \$2546 ;
+  assign mac_wmux_s1_d11 = mac_wmux_s1_mv11 ? \mac_wmux1_s0$1216  : \mac_wmux1_s0$1190 ;
+  assign mac_wmux_s1_w0_11 = mac_wmux_s1_mv11 ? \mac_wmux1_s0$1220  : \mac_wmux1_s0$1194 ;
+  assign mac_wmux_s1_w1_11 = mac_wmux_s1_mv11 ? \mac_wmux1_s0$1222  : \mac_wmux1_s0$1196 ;
+  assign mac_wmux_s1_w2_11 = mac_wmux_s1_mv11 ? \mac_wmux1_s0$1224  : \mac_wmux1_s0$1198 ;
+  assign mac_wmux_s1_w3_11 = mac_wmux_s1_mv11 ? \mac_wmux1_s0$1226  : \mac_wmux1_s0$1200 ;
+  assign mac_wmux_s1_mv12 = \mac_wmux1_s0$1228  & \mac_wmux1_s0$1229 [1];
+  assign \$2547  = ~ \mac_wmux1_s0$1203 [1];
+  assign \$2548  = \mac_wmux1_s0$1202  & \$2547 ;
+  assign mac_wmux_s1_v12 = mac_wmux_s1_mv12 | \$2548 ;
+  assign mac_wmux_s1_d12 = mac_wmux_s1_mv12 ? \mac_wmux1_s0$1229  : \mac_wmux1_s0$1203 ;
+  assign mac_wmux_s1_w0_12 = mac_wmux_s1_mv12 ? \mac_wmux1_s0$1233  : \mac_wmux1_s0$1207 ;
+  assign mac_wmux_s1_w1_12 = mac_wmux_s1_mv12 ? \mac_wmux1_s0$1235  : \mac_wmux1_s0$1209 ;
+  assign mac_wmux_s1_w2_12 = mac_wmux_s1_mv12 ? \mac_wmux1_s0$1237  : \mac_wmux1_s0$1211 ;
+  assign mac_wmux_s1_w3_12 = mac_wmux_s1_mv12 ? \mac_wmux1_s0$1239  : \mac_wmux1_s0$1213 ;
+  assign mac_wmux_s1_mv13 = \mac_wmux1_s0$1241  & \mac_wmux1_s0$1242 [1];
+  assign \$2549  = ~ \mac_wmux1_s0$1216 [1];
+  assign \$2550  = \mac_wmux1_s0$1215  & \$2549 ;
+  assign mac_wmux_s1_v13 = mac_wmux_s1_mv13 | \$2550 ;
+  assign mac_wmux_s1_d13 = mac_wmux_s1_mv13 ? \mac_wmux1_s0$1242  : \mac_wmux1_s0$1216 ;
+  assign mac_wmux_s1_w0_13 = mac_wmux_s1_mv13 ? \mac_wmux1_s0$1246  : \mac_wmux1_s0$1220 ;
+  assign mac_wmux_s1_w1_13 = mac_wmux_s1_mv13 ? \mac_wmux1_s0$1248  : \mac_wmux1_s0$1222 ;
+  assign mac_wmux_s1_w2_13 = mac_wmux_s1_mv13 ? \mac_wmux1_s0$1250  : \mac_wmux1_s0$1224 ;
+  assign mac_wmux_s1_w3_13 = mac_wmux_s1_mv13 ? \mac_wmux1_s0$1252  : \mac_wmux1_s0$1226 ;
+  assign \$2551  = ~ stall_adv17_valid;
+  assign stall_adv17 = \$2551  | o__ready;
+  assign mac_wmux_s2_mv0 = mac_wmux2_s0 & \mac_wmux2_s0$1257 [2];
+  assign \$2552  = ~ \mac_wmux2_s0$1260 [2];
+  assign \$2553  = \mac_wmux2_s0$1259  & \$2552 ;
+  assign mac_wmux_s2_v0 = mac_wmux_s2_mv0 | \$2553 ;
+  assign mac_wmux_s2_d0 = mac_wmux_s2_mv0 ? \mac_wmux2_s0$1257  : \mac_wmux2_s0$1260 ;
+  assign mac_wmux_s2_w0_0 = mac_wmux_s2_mv0 ? \mac_wmux2_s0$1264  : \mac_wmux2_s0$1263 ;
+  assign mac_wmux_s2_w1_0 = mac_wmux_s2_mv0 ? \mac_wmux2_s0$1267  : \mac_wmux2_s0$1266 ;
+  assign mac_wmux_s2_w2_0 = mac_wmux_s2_mv0 ? \mac_wmux2_s0$1270  : \mac_wmux2_s0$1269 ;
+  assign mac_wmux_s2_w3_0 = mac_wmux_s2_mv0 ? \mac_wmux2_s0$1273  : \mac_wmux2_s0$1272 ;
+  assign mac_wmux_s2_mv1 = \mac_wmux2_s0$1275  & \mac_wmux2_s0$1276 [2];
+  assign \$2554  = ~ \mac_wmux2_s0$1279 [2];
+  assign \$2555  = \mac_wmux2_s0$1278  & \$2554 ;
+  assign mac_wmux_s2_v1 = mac_wmux_s2_mv1 | \$2555 ;
+  assign mac_wmux_s2_d1 = mac_wmux_s2_mv1 ? \mac_wmux2_s0$1276  : \mac_wmux2_s0$1279 ;
+  assign mac_wmux_s2_w0_1 = mac_wmux_s2_mv1 ? \mac_wmux2_s0$1283  : \mac_wmux2_s0$1282 ;
+  assign mac_wmux_s2_w1_1 = mac_wmux_s2_mv1 ? \mac_wmux2_s0$1286  : \mac_wmux2_s0$1285 ;
+  assign mac_wmux_s2_w2_1 = mac_wmux_s2_mv1 ? \mac_wmux2_s0$1289  : \mac_wmux2_s0$1288 ;
+  assign mac_wmux_s2_w3_1 = mac_wmux_s2_mv1 ? \mac_wmux2_s0$1292  : \mac_wmux2_s0$1291 ;
+  assign mac_wmux_s2_mv2 = \mac_wmux2_s0$1294  & \mac_wmux2_s0$1295 [2];
+  assign \$2556  = ~ \mac_wmux2_s0$1298 [2];
+  assign \$2557  = \mac_wmux2_s0$1297  & \$2556 ;
+  assign mac_wmux_s2_v2 = mac_wmux_s2_mv2 | \$2557 ;
+  assign mac_wmux_s2_d2 = mac_wmux_s2_mv2 ? \mac_wmux2_s0$1295  : \mac_wmux2_s0$1298 ;
+  assign mac_wmux_s2_w0_2 = mac_wmux_s2_mv2 ? \mac_wmux2_s0$1302  : \mac_wmux2_s0$1301 ;
+  assign mac_wmux_s2_w1_2 = mac_wmux_s2_mv2 ? \mac_wmux2_s0$1305  : \mac_wmux2_s0$1304 ;
+  assign mac_wmux_s2_w2_2 = mac_wmux_s2_mv2 ? \mac_wmux2_s0$1308  : \mac_wmux2_s0$1307 ;
+  assign mac_wmux_s2_w3_2 = mac_wmux_s2_mv2 ? \mac_wmux2_s0$1311  : \mac_wmux2_s0$1310 ;
+  assign mac_wmux_s2_mv3 = \mac_wmux2_s0$1313  & \mac_wmux2_s0$1314 [2];
+  assign \$2558  = ~ \mac_wmux2_s0$1317 [2];
+  assign \$2559  = \mac_wmux2_s0$1316  & \$2558 ;
+  assign mac_wmux_s2_v3 = mac_wmux_s2_mv3 | \$2559 ;
+  assign mac_wmux_s2_d3 = mac_wmux_s2_mv3 ? \mac_wmux2_s0$1314  : \mac_wmux2_s0$1317 ;
+  assign mac_wmux_s2_w0_3 = mac_wmux_s2_mv3 ? \mac_wmux2_s0$1321  : \mac_wmux2_s0$1320 ;
+  assign mac_wmux_s2_w1_3 = mac_wmux_s2_mv3 ? \mac_wmux2_s0$1324  : \mac_wmux2_s0$1323 ;
+  assign mac_wmux_s2_w2_3 = mac_wmux_s2_mv3 ? \mac_wmux2_s0$1327  : \mac_wmux2_s0$1326 ;
+  assign mac_wmux_s2_w3_3 = mac_wmux_s2_mv3 ? \mac_wmux2_s0$1330  : \mac_wmux2_s0$1329 ;
+  assign mac_wmux_s2_mv4 = \mac_wmux2_s0$1332  & \mac_wmux2_s0$1333 [2];
+  assign \$2560  = ~ \mac_wmux2_s0$1257 [2];
+  assign \$2561  = mac_wmux2_s0 & \$2560 ;
+  assign mac_wmux_s2_v4 = mac_wmux_s2_mv4 | \$2561 ;
+  assign mac_wmux_s2_d4 = mac_wmux_s2_mv4 ? \mac_wmux2_s0$1333  : \mac_wmux2_s0$1257 ;
+  assign mac_wmux_s2_w0_4 = mac_wmux_s2_mv4 ? \mac_wmux2_s0$1337  : \mac_wmux2_s0$1264 ;
+  assign mac_wmux_s2_w1_4 = mac_wmux_s2_mv4 ? \mac_wmux2_s0$1339  : \mac_wmux2_s0$1267 ;
+  assign mac_wmux_s2_w2_4 = mac_wmux_s2_mv4 ? \mac_wmux2_s0$1341  : \mac_wmux2_s0$1270 ;
+  assign mac_wmux_s2_w3_4 = mac_wmux_s2_mv4 ? \mac_wmux2_s0$1343  : \mac_wmux2_s0$1273 ;
+  assign mac_wmux_s2_mv5 = \mac_wmux2_s0$1345  & \mac_wmux2_s0$1346 [2];
+  assign \$2562  = ~ \mac_wmux2_s0$1276 [2];
+  assign \$2563  = \mac_wmux2_s0$1275  & \$2562 ;
+  assign mac_wmux_s2_v5 = mac_wmux_s2_mv5 | \$2563 ;
+  assign mac_wmux_s2_d5 = mac_wmux_s2_mv5 ? \mac_wmux2_s0$1346  : \mac_wmux2_s0$1276 ;
+  assign mac_wmux_s2_w0_5 = mac_wmux_s2_mv5 ? \mac_wmux2_s0$1350  : \mac_wmux2_s0$1283 ;
+  assign mac_wmux_s2_w1_5 = mac_wmux_s2_mv5 ? \mac_wmux2_s0$1352  : \mac_wmux2_s0$1286 ;
+  assign mac_wmux_s2_w2_5 = mac_wmux_s2_mv5 ? \mac_wmux2_s0$1354  : \mac_wmux2_s0$1289 ;
+  assign mac_wmux_s2_w3_5 = mac_wmux_s2_mv5 ? \mac_wmux2_s0$1356  : \mac_wmux2_s0$1292 ;
+  assign mac_wmux_s2_mv6 = \mac_wmux2_s0$1358  & \mac_wmux2_s0$1359 [2];
+  assign \$2564  = ~ \mac_wmux2_s0$1295 [2];
+  assign \$2565  = \mac_wmux2_s0$1294  & \$2564 ;
+  assign mac_wmux_s2_v6 = mac_wmux_s2_mv6 | \$2565 ;
+  assign mac_wmux_s2_d6 = mac_wmux_s2_mv6 ? \mac_wmux2_s0$1359  : \mac_wmux2_s0$1295 ;
+  assign mac_wmux_s2_w0_6 = mac_wmux_s2_mv6 ? \mac_wmux2_s0$1363  : \mac_wmux2_s0$1302 ;
+  assign mac_wmux_s2_w1_6 = mac_wmux_s2_mv6 ? \mac_wmux2_s0$1365  : \mac_wmux2_s0$1305 ;
+  assign mac_wmux_s2_w2_6 = mac_wmux_s2_mv6 ? \mac_wmux2_s0$1367  : \mac_wmux2_s0$1308 ;
+  assign mac_wmux_s2_w3_6 = mac_wmux_s2_mv6 ? \mac_wmux2_s0$1369  : \mac_wmux2_s0$1311 ;
+  assign mac_wmux_s2_mv7 = \mac_wmux2_s0$1371  & \mac_wmux2_s0$1372 [2];
+  assign \$2566  = ~ \mac_wmux2_s0$1314 [2];
+  assign \$2567  = \mac_wmux2_s0$1313  & \$2566 ;
+  assign mac_wmux_s2_v7 = mac_wmux_s2_mv7 | \$2567 ;
+  assign mac_wmux_s2_d7 = mac_wmux_s2_mv7 ? \mac_wmux2_s0$1372  : \mac_wmux2_s0$1314 ;
+  assign mac_wmux_s2_w0_7 = mac_wmux_s2_mv7 ? \mac_wmux2_s0$1376  : \mac_wmux2_s0$1321 ;
+  assign mac_wmux_s2_w1_7 = mac_wmux_s2_mv7 ? \mac_wmux2_s0$1378  : \mac_wmux2_s0$1324 ;
+  assign mac_wmux_s2_w2_7 = mac_wmux_s2_mv7 ? \mac_wmux2_s0$1380  : \mac_wmux2_s0$1327 ;
+  assign mac_wmux_s2_w3_7 = mac_wmux_s2_mv7 ? \mac_wmux2_s0$1382  : \mac_wmux2_s0$1330 ;
+  assign mac_wmux_s2_mv8 = \mac_wmux2_s0$1384  & \mac_wmux2_s0$1385 [2];
+  assign \$2568  = ~ \mac_wmux2_s0$1333 [2];
+  assign \$2569  = \mac_wmux2_s0$1332  & \$2568 ;
+  assign mac_wmux_s2_v8 = mac_wmux_s2_mv8 | \$2569 ;
+  assign mac_wmux_s2_d8 = mac_wmux_s2_mv8 ? \mac_wmux2_s0$1385  : \mac_wmux2_s0$1333 ;
+  assign mac_wmux_s2_w0_8 = mac_wmux_s2_mv8 ? \mac_wmux2_s0$1389  : \mac_wmux2_s0$1337 ;
+  assign mac_wmux_s2_w1_8 = mac_wmux_s2_mv8 ? \mac_wmux2_s0$1391  : \mac_wmux2_s0$1339 ;
+  assign mac_wmux_s2_w2_8 = mac_wmux_s2_mv8 ? \mac_wmux2_s0$1393  : \mac_wmux2_s0$1341 ;
+  assign mac_wmux_s2_w3_8 = mac_wmux_s2_mv8 ? \mac_wmux2_s0$1395  : \mac_wmux2_s0$1343 ;
+  assign mac_wmux_s2_mv9 = \mac_wmux2_s0$1397  & \mac_wmux2_s0$1398 [2];
+  assign \$2570  = ~ \mac_wmux2_s0$1346 [2];
+  assign \$2571  = \mac_wmux2_s0$1345  & \$2570 ;
+  assign mac_wmux_s2_v9 = mac_wmux_s2_mv9 | \$2571 ;
+  assign mac_wmux_s2_d9 = mac_wmux_s2_mv9 ? \mac_wmux2_s0$1398  : \mac_wmux2_s0$1346 ;
+  assign mac_wmux_s2_w0_9 = mac_wmux_s2_mv9 ? \mac_wmux2_s0$1402  : \mac_wmux2_s0$1350 ;
+  assign mac_wmux_s2_w1_9 = mac_wmux_s2_mv9 ? \mac_wmux2_s0$1404  : \mac_wmux2_s0$1352 ;
+  assign mac_wmux_s2_w2_9 = mac_wmux_s2_mv9 ? \mac_wmux2_s0$1406  : \mac_wmux2_s0$1354 ;
+  assign mac_wmux_s2_w3_9 = mac_wmux_s2_mv9 ? \mac_wmux2_s0$1408  : \mac_wmux2_s0$1356 ;
+  assign mac_wmux_s2_mv10 = \mac_wmux2_s0$1410  & \mac_wmux2_s0$1411 [2];
+  assign \$2572  = ~ \mac_wmux2_s0$1359 [2];
+  assign \$2573  = \mac_wmux2_s0$1358  & \$2572 ;
+  assign mac_wmux_s2_v10 = mac_wmux_s2_mv10 | \$2573 ;
+  assign mac_wmux_s2_d10 = mac_wmux_s2_mv10 ? \mac_wmux2_s0$1411  : \mac_wmux2_s0$1359 ;
+  assign mac_wmux_s2_w0_10 = mac_wmux_s2_mv10 ? \mac_wmux2_s0$1415  : \mac_wmux2_s0$1363 ;
+  assign mac_wmux_s2_w1_10 = mac_wmux_s2_mv10 ? \mac_wmux2_s0$1417  : \mac_wmux2_s0$1365 ;
+  assign mac_wmux_s2_w2_10 = mac_wmux_s2_mv10 ? \mac_wmux2_s0$1419  : \mac_wmux2_s0$1367 ;
+  assign mac_wmux_s2_w3_10 = mac_wmux_s2_mv10 ? \mac_wmux2_s0$1421  : \mac_wmux2_s0$1369 ;
+  assign mac_wmux_s2_mv11 = \mac_wmux2_s0$1423  & \mac_wmux2_s0$1424 [2];
+  assign \$2574  = ~ \mac_wmux2_s0$1372 [2];
+  assign \$2575  = \mac_wmux2_s0$1371  & \$2574 ;
+  assign mac_wmux_s2_v11 = mac_wmux_s2_mv11 | \$2575 ;
+  assign mac_wmux_s2_d11 = mac_wmux_s2_mv11 ? \mac_wmux2_s0$1424  : \mac_wmux2_s0$1372 ;
+  assign mac_wmux_s2_w0_11 = mac_wmux_s2_mv11 ? \mac_wmux2_s0$1428  : \mac_wmux2_s0$1376 ;
+  assign mac_wmux_s2_w1_11 = mac_wmux_s2_mv11 ? \mac_wmux2_s0$1430  : \mac_wmux2_s0$1378 ;
+  assign mac_wmux_s2_w2_11 = mac_wmux_s2_mv11 ? \mac_wmux2_s0$1432  : \mac_wmux2_s0$1380 ;
+  assign mac_wmux_s2_w3_11 = mac_wmux_s2_mv11 ? \mac_wmux2_s0$1434  : \mac_wmux2_s0$1382 ;
+  assign \$2576  = ~ stall_adv18_valid;
+  assign stall_adv18 = \$2576  | o__ready;
+  assign mac_wmux_s3_mv0 = mac_wmux3_s0 & \mac_wmux3_s0$1439 [3];
+  assign \$2577  = ~ \mac_wmux3_s0$1442 [3];
+  assign \$2578  = \mac_wmux3_s0$1441  & \$2577 ;
+  assign mac_wmux_s3_v0 = mac_wmux_s3_mv0 | \$2578 ;
+  assign mac_wmux_s3_d0 = mac_wmux_s3_mv0 ? \mac_wmux3_s0$1439  : \mac_wmux3_s0$1442 ;
+  assign mac_wmux_s3_w0_0 = mac_wmux_s3_mv0 ? \mac_wmux3_s0$1446  : \mac_wmux3_s0$1445 ;
+  assign mac_wmux_s3_w1_0 = mac_wmux_s3_mv0 ? \mac_wmux3_s0$1449  : \mac_wmux3_s0$1448 ;
+  assign mac_wmux_s3_w2_0 = mac_wmux_s3_mv0 ? \mac_wmux3_s0$1452  : \mac_wmux3_s0$1451 ;
+  assign mac_wmux_s3_w3_0 = mac_wmux_s3_mv0 ? \mac_wmux3_s0$1455  : \mac_wmux3_s0$1454 ;
+  assign mac_wmux_s3_mv1 = \mac_wmux3_s0$1457  & \mac_wmux3_s0$1458 [3];
+  assign \$2579  = ~ \mac_wmux3_s0$1461 [3];
+  assign \$2580  = \mac_wmux3_s0$1460  & \$2579 ;
+  assign mac_wmux_s3_v1 = mac_wmux_s3_mv1 | \$2580 ;
+  assign mac_wmux_s3_d1 = mac_wmux_s3_mv1 ? \mac_wmux3_s0$1458  : \mac_wmux3_s0$1461 ;
+  assign mac_wmux_s3_w0_1 = mac_wmux_s3_mv1 ? \mac_wmux3_s0$1465  : \mac_wmux3_s0$1464 ;
+  assign mac_wmux_s3_w1_1 = mac_wmux_s3_mv1 ? \mac_wmux3_s0$1468  : \mac_wmux3_s0$1467 ;
+  assign mac_wmux_s3_w2_1 = mac_wmux_s3_mv1 ? \mac_wmux3_s0$1471  : \mac_wmux3_s0$1470 ;
+  assign mac_wmux_s3_w3_1 = mac_wmux_s3_mv1 ? \mac_wmux3_s0$1474  : \mac_wmux3_s0$1473 ;
+  assign mac_wmux_s3_mv2 = \mac_wmux3_s0$1476  & \mac_wmux3_s0$1477 [3];
+  assign \$2581  = ~ \mac_wmux3_s0$1480 [3];
+  assign \$2582  = \mac_wmux3_s0$1479  & \$2581 ;
+  assign mac_wmux_s3_v2 = mac_wmux_s3_mv2 | \$2582 ;
+  assign mac_wmux_s3_d2 = mac_wmux_s3_mv2 ? \mac_wmux3_s0$1477  : \mac_wmux3_s0$1480 ;
+  assign mac_wmux_s3_w0_2 = mac_wmux_s3_mv2 ? \mac_wmux3_s0$1484  : \mac_wmux3_s0$1483 ;
+  assign mac_wmux_s3_w1_2 = mac_wmux_s3_mv2 ? \mac_wmux3_s0$1487  : \mac_wmux3_s0$1486 ;
+  assign mac_wmux_s3_w2_2 = mac_wmux_s3_mv2 ? \mac_wmux3_s0$1490  : \mac_wmux3_s0$1489 ;
+  assign mac_wmux_s3_w3_2 = mac_wmux_s3_mv2 ? \mac_wmux3_s0$1493  : \mac_wmux3_s0$1492 ;
+  assign mac_wmux_s3_mv3 = \mac_wmux3_s0$1495  & \mac_wmux3_s0$1496 [3];
+  assign \$2583  = ~ \mac_wmux3_s0$1499 [3];
+  assign \$2584  = \mac_wmux3_s0$1498  & \$2583 ;
+  assign mac_wmux_s3_v3 = mac_wmux_s3_mv3 | \$2584 ;
+  assign mac_wmux_s3_d3 = mac_wmux_s3_mv3 ? \mac_wmux3_s0$1496  : \mac_wmux3_s0$1499 ;
+  assign mac_wmux_s3_w0_3 = mac_wmux_s3_mv3 ? \mac_wmux3_s0$1503  : \mac_wmux3_s0$1502 ;
+  assign mac_wmux_s3_w1_3 = mac_wmux_s3_mv3 ? \mac_wmux3_s0$1506  : \mac_wmux3_s0$1505 ;
+  assign mac_wmux_s3_w2_3 = mac_wmux_s3_mv3 ? \mac_wmux3_s0$1509  : \mac_wmux3_s0$1508 ;
+  assign mac_wmux_s3_w3_3 = mac_wmux_s3_mv3 ? \mac_wmux3_s0$1512  : \mac_wmux3_s0$1511 ;
+  assign mac_wmux_s3_mv4 = \mac_wmux3_s0$1514  & \mac_wmux3_s0$1515 [3];
+  assign \$2585  = ~ \mac_wmux3_s0$1518 [3];
+  assign \$2586  = \mac_wmux3_s0$1517  & \$2585 ;
+  assign mac_wmux_s3_v4 = mac_wmux_s3_mv4 | \$2586 ;
+  assign mac_wmux_s3_d4 = mac_wmux_s3_mv4 ? \mac_wmux3_s0$1515  : \mac_wmux3_s0$1518 ;
+  assign mac_wmux_s3_w0_4 = mac_wmux_s3_mv4 ? \mac_wmux3_s0$1522  : \mac_wmux3_s0$1521 ;
+  assign mac_wmux_s3_w1_4 = mac_wmux_s3_mv4 ? \mac_wmux3_s0$1525  : \mac_wmux3_s0$1524 ;
+  assign mac_wmux_s3_w2_4 = mac_wmux_s3_mv4 ? \mac_wmux3_s0$1528  : \mac_wmux3_s0$1527 ;
+  assign mac_wmux_s3_w3_4 = mac_wmux_s3_mv4 ? \mac_wmux3_s0$1531  : \mac_wmux3_s0$1530 ;
+  assign mac_wmux_s3_mv5 = \mac_wmux3_s0$1533  & \mac_wmux3_s0$1534 [3];
+  assign \$2587  = ~ \mac_wmux3_s0$1537 [3];
+  assign \$2588  = \mac_wmux3_s0$1536  & \$2587 ;
+  assign mac_wmux_s3_v5 = mac_wmux_s3_mv5 | \$2588 ;
+  assign mac_wmux_s3_d5 = mac_wmux_s3_mv5 ? \mac_wmux3_s0$1534  : \mac_wmux3_s0$1537 ;
+  assign mac_wmux_s3_w0_5 = mac_wmux_s3_mv5 ? \mac_wmux3_s0$1541  : \mac_wmux3_s0$1540 ;
+  assign mac_wmux_s3_w1_5 = mac_wmux_s3_mv5 ? \mac_wmux3_s0$1544  : \mac_wmux3_s0$1543 ;
+  assign mac_wmux_s3_w2_5 = mac_wmux_s3_mv5 ? \mac_wmux3_s0$1547  : \mac_wmux3_s0$1546 ;
+  assign mac_wmux_s3_w3_5 = mac_wmux_s3_mv5 ? \mac_wmux3_s0$1550  : \mac_wmux3_s0$1549 ;
+  assign mac_wmux_s3_mv6 = \mac_wmux3_s0$1552  & \mac_wmux3_s0$1553 [3];
+  assign \$2589  = ~ \mac_wmux3_s0$1556 [3];
+  assign \$2590  = \mac_wmux3_s0$1555  & \$2589 ;
+  assign mac_wmux_s3_v6 = mac_wmux_s3_mv6 | \$2590 ;
+  assign mac_wmux_s3_d6 = mac_wmux_s3_mv6 ? \mac_wmux3_s0$1553  : \mac_wmux3_s0$1556 ;
+  assign mac_wmux_s3_w0_6 = mac_wmux_s3_mv6 ? \mac_wmux3_s0$1560  : \mac_wmux3_s0$1559 ;
+  assign mac_wmux_s3_w1_6 = mac_wmux_s3_mv6 ? \mac_wmux3_s0$1563  : \mac_wmux3_s0$1562 ;
+  assign mac_wmux_s3_w2_6 = mac_wmux_s3_mv6 ? \mac_wmux3_s0$1566  : \mac_wmux3_s0$1565 ;
+  assign mac_wmux_s3_w3_6 = mac_wmux_s3_mv6 ? \mac_wmux3_s0$1569  : \mac_wmux3_s0$1568 ;
+  assign mac_wmux_s3_mv7 = \mac_wmux3_s0$1571  & \mac_wmux3_s0$1572 [3];
+  assign \$2591  = ~ \mac_wmux3_s0$1575 [3];
+  assign \$2592  = \mac_wmux3_s0$1574  & \$2591 ;
+  assign mac_wmux_s3_v7 = mac_wmux_s3_mv7 | \$2592 ;
+  assign mac_wmux_s3_d7 = mac_wmux_s3_mv7 ? \mac_wmux3_s0$1572  : \mac_wmux3_s0$1575 ;
+  assign mac_wmux_s3_w0_7 = mac_wmux_s3_mv7 ? \mac_wmux3_s0$1579  : \mac_wmux3_s0$1578 ;
+  assign mac_wmux_s3_w1_7 = mac_wmux_s3_mv7 ? \mac_wmux3_s0$1582  : \mac_wmux3_s0$1581 ;
+  assign mac_wmux_s3_w2_7 = mac_wmux_s3_mv7 ? \mac_wmux3_s0$1585  : \mac_wmux3_s0$1584 ;
+  assign mac_wmux_s3_w3_7 = mac_wmux_s3_mv7 ? \mac_wmux3_s0$1588  : \mac_wmux3_s0$1587 ;
   assign \$2593  = ~ stall_adv19_valid;
   assign stall_adv19 = \$2593  | o__ready;
+  assign \$2594  = ~ stall_adv20_valid;
+  assign stall_adv20 = \$2594  | o__ready;
+  assign \$2595  = ~ stall_adv21_valid;
+  assign stall_adv21 = \$2595  | o__ready;
+  assign \$2596  = ~ stall_adv22_valid;
+  assign stall_adv22 = \$2596  | o__ready;
+  assign \$2597  = ~ stall_adv23_valid;
+  assign stall_adv23 = \$2597  | o__ready;
+  assign \$2598  = ~ stall_adv24_valid;
+  assign stall_adv24 = \$2598  | o__ready;
+  assign \$2599  = ~ stall_adv25_valid;
+  assign stall_adv25 = \$2599  | o__ready;
+  assign \$2600  = ~ stall_adv26_valid;
+  assign stall_adv26 = \$2600  | o__ready;
+  assign \$2601  = ~ stall_adv27_valid;
+  assign stall_adv27 = \$2601  | o__ready;
   assign mac0_sum0_p0 = $signed(mac_prod0_0) + $signed(mac_prod0_1);
   assign mac0_sum0_p1 = $signed(mac_prod0_2) + $signed(mac_prod0_3);
   assign mac0_sum0_p2 = $signed(mac_prod0_4) + $signed(mac_prod0_5);
@@ -8831,1577 +8883,1589 @@ module nm_linear_8_16_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload
   assign mac3_sum0_p1 = $signed(mac_prod3_2) + $signed(mac_prod3_3);
   assign mac3_sum0_p2 = $signed(mac_prod3_4) + $signed(mac_prod3_5);
   assign mac3_sum0_p3 = $signed(mac_prod3_6) + $signed(mac_prod3_7);
-  assign \$2594  = ~ stall_adv20_valid;
-  assign stall_adv20 = \$2594  | o__ready;
-  assign mac0_sum1_p0 = $signed(mac_add0_s0) + $signed(\mac_add0_s0$1643 );
-  assign mac0_sum1_p1 = $signed(\mac_add0_s0$1645 ) + $signed(\mac_add0_s0$1646 );
-  assign mac1_sum1_p0 = $signed(\mac_add0_s0$1648 ) + $signed(\mac_add0_s0$1649 );
-  assign mac1_sum1_p1 = $signed(\mac_add0_s0$1651 ) + $signed(\mac_add0_s0$1652 );
-  assign mac2_sum1_p0 = $signed(\mac_add0_s0$1654 ) + $signed(\mac_add0_s0$1655 );
-  assign mac2_sum1_p1 = $signed(\mac_add0_s0$1657 ) + $signed(\mac_add0_s0$1658 );
-  assign mac3_sum1_p0 = $signed(\mac_add0_s0$1660 ) + $signed(\mac_add0_s0$1661 );
-  assign mac3_sum1_p1 = $signed(\mac_add0_s0$1663 ) + $signed(\mac_add0_s0$1664 );
-  assign \$2595  = ~ stall_adv21_valid;
-  assign stall_adv21 = \$2595  | o__ready;
-  assign mac0_sum2_p0 = $signed(mac_add1_s0) + $signed(\mac_add1_s0$1669 );
-  assign mac1_sum2_p0 = $signed(\mac_add1_s0$1671 ) + $signed(\mac_add1_s0$1672 );
-  assign mac2_sum2_p0 = $signed(\mac_add1_s0$1674 ) + $signed(\mac_add1_s0$1675 );
-  assign mac3_sum2_p0 = $signed(\mac_add1_s0$1677 ) + $signed(\mac_add1_s0$1678 );
-  assign \$2596  = ~ stall_adv22_valid;
-  assign stall_adv22 = \$2596  | o__ready;
-  assign \$2597  = ~ stall_adv23_valid;
-  assign stall_adv23 = \$2597  | o__ready;
-  assign \$2598  = ~ stall_adv24_valid;
-  assign stall_adv24 = \$2598  | o__ready;
-  assign \$2599  = ~ stall_adv25_valid;
-  assign stall_adv25 = \$2599  | o__ready;
-  assign \$2600  = ~ stall_adv26_valid;
-  assign stall_adv26 = \$2600  | o__ready;
-  assign \$2601  = ~ stall_adv27_valid;
-  assign stall_adv27 = \$2601  | o__ready;
   assign \$2602  = ~ stall_adv28_valid;
   assign stall_adv28 = \$2602  | o__ready;
+  assign mac0_sum1_p0 = $signed(mac_add0_s0) + $signed(\mac_add0_s0$1659 );
+  assign mac0_sum1_p1 = $signed(\mac_add0_s0$1661 ) + $signed(\mac_add0_s0$1662 );
+  assign mac1_sum1_p0 = $signed(\mac_add0_s0$1664 ) + $signed(\mac_add0_s0$1665 );
+  assign mac1_sum1_p1 = $signed(\mac_add0_s0$1667 ) + $signed(\mac_add0_s0$1668 );
+  assign mac2_sum1_p0 = $signed(\mac_add0_s0$1670 ) + $signed(\mac_add0_s0$1671 );
+  assign mac2_sum1_p1 = $signed(\mac_add0_s0$1673 ) + $signed(\mac_add0_s0$1674 );
+  assign mac3_sum1_p0 = $signed(\mac_add0_s0$1676 ) + $signed(\mac_add0_s0$1677 );
+  assign mac3_sum1_p1 = $signed(\mac_add0_s0$1679 ) + $signed(\mac_add0_s0$1680 );
   assign \$2603  = ~ stall_adv29_valid;
   assign stall_adv29 = \$2603  | o__ready;
+  assign mac0_sum2_p0 = $signed(mac_add1_s0) + $signed(\mac_add1_s0$1685 );
+  assign mac1_sum2_p0 = $signed(\mac_add1_s0$1687 ) + $signed(\mac_add1_s0$1688 );
+  assign mac2_sum2_p0 = $signed(\mac_add1_s0$1690 ) + $signed(\mac_add1_s0$1691 );
+  assign mac3_sum2_p0 = $signed(\mac_add1_s0$1693 ) + $signed(\mac_add1_s0$1694 );
   assign \$2604  = ~ stall_adv30_valid;
   assign stall_adv30 = \$2604  | o__ready;
-  assign \$2605  = $signed(mac_acc0) + $signed(mac_add2_s0);
-  assign \$2606  = $signed(mac_acc1) + $signed(\mac_add2_s0$1702 );
-  assign \$2607  = $signed(mac_acc2) + $signed(\mac_add2_s0$1705 );
-  assign \$2608  = $signed(mac_acc3) + $signed(\mac_add2_s0$1708 );
-  assign \$2609  = wr__addr + 1'h1;
-  assign \$2610  = rd__addr + 1'h1;
-  assign \$2611  = ~ \mac_wmux0_s0$1030 [0];
-  assign \$2612  = \mac_wmux0_s0$1029  & \$2611 ;
-  assign \$2613  = ~ \mac_wmux1_s0$1213 [1];
-  assign \$2614  = \mac_wmux1_s0$1212  & \$2613 ;
-  assign \$2615  = ~ \mac_wmux1_s0$1226 [1];
-  assign \$2616  = \mac_wmux1_s0$1225  & \$2615 ;
-  assign \$2617  = ~ \mac_wmux2_s0$1369 [2];
-  assign \$2618  = \mac_wmux2_s0$1368  & \$2617 ;
-  assign \$2619  = ~ \mac_wmux2_s0$1382 [2];
-  assign \$2620  = \mac_wmux2_s0$1381  & \$2619 ;
-  assign \$2621  = ~ \mac_wmux2_s0$1395 [2];
-  assign \$2622  = \mac_wmux2_s0$1394  & \$2621 ;
-  assign \$2623  = ~ \mac_wmux2_s0$1408 [2];
-  assign \$2624  = \mac_wmux2_s0$1407  & \$2623 ;
-  assign \$2625  = mac_add2_valid_s0 & \mac_add2_s0$1832 ;
-  assign \$2626  = mac_add2_valid_s0 & \mac_add2_s0$1832 ;
-  assign \$2627  = mac_add2_valid_s0 & \mac_add2_s0$1832 ;
-  assign \$2628  = mac_add2_valid_s0 & \mac_add2_s0$1832 ;
-  assign \$2629  = mac_add2_valid_s0 & \mac_add2_s0$1832 ;
-  assign \$2630  = mac_add2_valid_s0 & \mac_add2_s0$1832 ;
-  assign \$2631  = mac_add2_valid_s0 & \mac_add2_s0$1832 ;
-  assign \$2632  = mac_add2_valid_s0 & \mac_add2_s0$1832 ;
-  assign \$2633  = mac_add2_valid_s0 & \mac_add2_s0$1832 ;
-  assign \$2634  = mac_add2_valid_s0 & \mac_add2_s0$1832 ;
-  assign \$2635  = mac_add2_valid_s0 & \mac_add2_s0$1832 ;
-  assign \$2636  = mac_add2_valid_s0 & \mac_add2_s0$1832 ;
-  assign \$2637  = mac_add2_valid_s0 & \mac_add2_s0$1832 ;
-  assign \$2638  = mac_add2_valid_s0 & \mac_add2_s0$1832 ;
-  assign \$2639  = mac_add2_valid_s0 & \mac_add2_s0$1832 ;
-  assign \$2640  = mac_add2_valid_s0 & \mac_add2_s0$1832 ;
-  assign \$2641  = mac_add2_valid_s0 & \mac_add2_s0$1832 ;
-  assign \$2642  = mac_add2_valid_s0 & \mac_add2_s0$1832 ;
-  assign \$2643  = mac_add2_valid_s0 & \mac_add2_s0$1832 ;
-  assign \$2644  = mac_add2_valid_s0 & \mac_add2_s0$1832 ;
-  assign \$2645  = mac_add2_valid_s0 & \mac_add2_s0$1832 ;
-  assign \$2646  = mac_add2_valid_s0 & \mac_add2_s0$1832 ;
-  assign \$2647  = mac_add2_valid_s0 & \mac_add2_s0$1832 ;
-  assign \$2648  = mac_add2_valid_s0 & \mac_add2_s0$1832 ;
-  assign \$2649  = mac_add2_valid_s0 & \mac_add2_s0$1832 ;
-  assign \$2650  = mac_add2_valid_s0 & \mac_add2_s0$1832 ;
-  assign \$2651  = mac_add2_valid_s0 & \mac_add2_s0$1832 ;
-  assign \$2652  = mac_add2_valid_s0 & \mac_add2_s0$1832 ;
-  assign \$2653  = mac_add2_valid_s0 & \mac_add2_s0$1832 ;
-  assign \$2654  = mac_add2_valid_s0 & \mac_add2_s0$1832 ;
-  assign \$2655  = mac_add2_valid_s0 & \mac_add2_s0$1832 ;
-  assign \$2656  = mac_add2_valid_s0 & \mac_add2_s0$1832 ;
-  assign \$2657  = stall_adv23 & mac_add2_valid_s0;
-  assign \$2658  = \mac_add2_s0$1832  ? 32'd0 : \$2605 [31:0];
-  assign \$2659  = stall_adv25 & mac_add2_valid_s0;
-  assign \$2660  = \mac_add2_s0$1832  ? 32'd0 : \$2606 [31:0];
-  assign \$2661  = stall_adv27 & mac_add2_valid_s0;
-  assign \$2662  = \mac_add2_s0$1832  ? 32'd0 : \$2607 [31:0];
-  assign \$2663  = stall_adv29 & mac_add2_valid_s0;
-  assign \$2664  = \mac_add2_s0$1832  ? 32'd0 : \$2608 [31:0];
+  assign \$2605  = ~ stall_adv31_valid;
+  assign stall_adv31 = \$2605  | o__ready;
+  assign \$2606  = ~ stall_adv32_valid;
+  assign stall_adv32 = \$2606  | o__ready;
+  assign \$2607  = ~ stall_adv33_valid;
+  assign stall_adv33 = \$2607  | o__ready;
+  assign \$2608  = ~ stall_adv34_valid;
+  assign stall_adv34 = \$2608  | o__ready;
+  assign \$2609  = ~ stall_adv35_valid;
+  assign stall_adv35 = \$2609  | o__ready;
+  assign \$2610  = ~ stall_adv36_valid;
+  assign stall_adv36 = \$2610  | o__ready;
+  assign \$2611  = ~ stall_adv37_valid;
+  assign stall_adv37 = \$2611  | o__ready;
+  assign \$2612  = ~ stall_adv38_valid;
+  assign stall_adv38 = \$2612  | o__ready;
+  assign \$2613  = $signed(mac_acc0) + $signed(mac_add2_s0);
+  assign \$2614  = $signed(mac_acc1) + $signed(\mac_add2_s0$1718 );
+  assign \$2615  = $signed(mac_acc2) + $signed(\mac_add2_s0$1721 );
+  assign \$2616  = $signed(mac_acc3) + $signed(\mac_add2_s0$1724 );
+  assign \$2617  = wr__addr + 1'h1;
+  assign \$2618  = rd__addr + 1'h1;
+  assign \$2619  = ~ \mac_wmux0_s0$1046 [0];
+  assign \$2620  = \mac_wmux0_s0$1045  & \$2619 ;
+  assign \$2621  = ~ \mac_wmux1_s0$1229 [1];
+  assign \$2622  = \mac_wmux1_s0$1228  & \$2621 ;
+  assign \$2623  = ~ \mac_wmux1_s0$1242 [1];
+  assign \$2624  = \mac_wmux1_s0$1241  & \$2623 ;
+  assign \$2625  = ~ \mac_wmux2_s0$1385 [2];
+  assign \$2626  = \mac_wmux2_s0$1384  & \$2625 ;
+  assign \$2627  = ~ \mac_wmux2_s0$1398 [2];
+  assign \$2628  = \mac_wmux2_s0$1397  & \$2627 ;
+  assign \$2629  = ~ \mac_wmux2_s0$1411 [2];
+  assign \$2630  = \mac_wmux2_s0$1410  & \$2629 ;
+  assign \$2631  = ~ \mac_wmux2_s0$1424 [2];
+  assign \$2632  = \mac_wmux2_s0$1423  & \$2631 ;
+  assign \$2633  = mac_add2_valid_s0 & \mac_add2_s0$1850 ;
+  assign \$2634  = mac_add2_valid_s0 & \mac_add2_s0$1850 ;
+  assign \$2635  = mac_add2_valid_s0 & \mac_add2_s0$1850 ;
+  assign \$2636  = mac_add2_valid_s0 & \mac_add2_s0$1850 ;
+  assign \$2637  = mac_add2_valid_s0 & \mac_add2_s0$1850 ;
+  assign \$2638  = mac_add2_valid_s0 & \mac_add2_s0$1850 ;
+  assign \$2639  = mac_add2_valid_s0 & \mac_add2_s0$1850 ;
+  assign \$2640  = mac_add2_valid_s0 & \mac_add2_s0$1850 ;
+  assign \$2641  = mac_add2_valid_s0 & \mac_add2_s0$1850 ;
+  assign \$2642  = mac_add2_valid_s0 & \mac_add2_s0$1850 ;
+  assign \$2643  = mac_add2_valid_s0 & \mac_add2_s0$1850 ;
+  assign \$2644  = mac_add2_valid_s0 & \mac_add2_s0$1850 ;
+  assign \$2645  = mac_add2_valid_s0 & \mac_add2_s0$1850 ;
+  assign \$2646  = mac_add2_valid_s0 & \mac_add2_s0$1850 ;
+  assign \$2647  = mac_add2_valid_s0 & \mac_add2_s0$1850 ;
+  assign \$2648  = mac_add2_valid_s0 & \mac_add2_s0$1850 ;
+  assign \$2649  = mac_add2_valid_s0 & \mac_add2_s0$1850 ;
+  assign \$2650  = mac_add2_valid_s0 & \mac_add2_s0$1850 ;
+  assign \$2651  = mac_add2_valid_s0 & \mac_add2_s0$1850 ;
+  assign \$2652  = mac_add2_valid_s0 & \mac_add2_s0$1850 ;
+  assign \$2653  = mac_add2_valid_s0 & \mac_add2_s0$1850 ;
+  assign \$2654  = mac_add2_valid_s0 & \mac_add2_s0$1850 ;
+  assign \$2655  = mac_add2_valid_s0 & \mac_add2_s0$1850 ;
+  assign \$2656  = mac_add2_valid_s0 & \mac_add2_s0$1850 ;
+  assign \$2657  = mac_add2_valid_s0 & \mac_add2_s0$1850 ;
+  assign \$2658  = mac_add2_valid_s0 & \mac_add2_s0$1850 ;
+  assign \$2659  = mac_add2_valid_s0 & \mac_add2_s0$1850 ;
+  assign \$2660  = mac_add2_valid_s0 & \mac_add2_s0$1850 ;
+  assign \$2661  = mac_add2_valid_s0 & \mac_add2_s0$1850 ;
+  assign \$2662  = mac_add2_valid_s0 & \mac_add2_s0$1850 ;
+  assign \$2663  = mac_add2_valid_s0 & \mac_add2_s0$1850 ;
+  assign \$2664  = mac_add2_valid_s0 & \mac_add2_s0$1850 ;
+  assign \$2665  = mac_add2_valid_s0 & \mac_add2_s0$1850 ;
+  assign \$2666  = mac_add2_valid_s0 & \mac_add2_s0$1850 ;
+  assign \$2667  = mac_add2_valid_s0 & \mac_add2_s0$1850 ;
+  assign \$2668  = mac_add2_valid_s0 & \mac_add2_s0$1850 ;
+  assign \$2669  = mac_add2_valid_s0 & \mac_add2_s0$1850 ;
+  assign \$2670  = mac_add2_valid_s0 & \mac_add2_s0$1850 ;
+  assign \$2671  = mac_add2_valid_s0 & \mac_add2_s0$1850 ;
+  assign \$2672  = mac_add2_valid_s0 & \mac_add2_s0$1850 ;
+  assign \$2673  = stall_adv31 & mac_add2_valid_s0;
+  assign \$2674  = \mac_add2_s0$1850  ? 32'd0 : \$2613 [31:0];
+  assign \$2675  = stall_adv33 & mac_add2_valid_s0;
+  assign \$2676  = \mac_add2_s0$1850  ? 32'd0 : \$2614 [31:0];
+  assign \$2677  = stall_adv35 & mac_add2_valid_s0;
+  assign \$2678  = \mac_add2_s0$1850  ? 32'd0 : \$2615 [31:0];
+  assign \$2679  = stall_adv37 & mac_add2_valid_s0;
+  assign \$2680  = \mac_add2_s0$1850  ? 32'd0 : \$2616 [31:0];
   always @(posedge clk)
-    sel_l1_s0 <= \$2665 ;
+    sel_l1_s0 <= \$2681 ;
   always @(posedge clk)
-    \sel_l1_s0$29  <= \$2666 ;
+    \sel_l1_s0$29  <= \$2682 ;
   always @(posedge clk)
-    \sel_l1_s0$30  <= \$2667 ;
+    \sel_l1_s0$30  <= \$2683 ;
   always @(posedge clk)
-    \sel_l1_s0$31  <= \$2668 ;
+    \sel_l1_s0$31  <= \$2684 ;
   always @(posedge clk)
-    \sel_l1_s0$32  <= \$2669 ;
+    \sel_l1_s0$32  <= \$2685 ;
   always @(posedge clk)
-    \sel_l1_s0$33  <= \$2670 ;
+    \sel_l1_s0$33  <= \$2686 ;
   always @(posedge clk)
-    \sel_l1_s0$34  <= \$2671 ;
+    \sel_l1_s0$34  <= \$2687 ;
   always @(posedge clk)
-    \sel_l1_s0$35  <= \$2672 ;
+    \sel_l1_s0$35  <= \$2688 ;
   always @(posedge clk)
-    \sel_l1_s0$36  <= \$2673 ;
+    \sel_l1_s0$36  <= \$2689 ;
   always @(posedge clk)
-    \sel_l1_s0$37  <= \$2674 ;
+    \sel_l1_s0$37  <= \$2690 ;
   always @(posedge clk)
-    \sel_l1_s0$38  <= \$2675 ;
+    \sel_l1_s0$38  <= \$2691 ;
   always @(posedge clk)
-    \sel_l1_s0$39  <= \$2676 ;
+    \sel_l1_s0$39  <= \$2692 ;
   always @(posedge clk)
-    \sel_l1_s0$40  <= \$2677 ;
+    \sel_l1_s0$40  <= \$2693 ;
   always @(posedge clk)
-    \sel_l1_s0$41  <= \$2678 ;
+    \sel_l1_s0$41  <= \$2694 ;
   always @(posedge clk)
-    \sel_l1_s0$42  <= \$2679 ;
+    \sel_l1_s0$42  <= \$2695 ;
   always @(posedge clk)
-    \sel_l1_s0$43  <= \$2680 ;
+    \sel_l1_s0$43  <= \$2696 ;
   always @(posedge clk)
-    \sel_l1_s0$1714  <= \$2681 ;
+    \sel_l1_s0$1730  <= \$2697 ;
   always @(posedge clk)
-    \sel_l1_s0$1715  <= \$2682 ;
+    sel_l2_s0 <= \$2698 ;
   always @(posedge clk)
-    sel_l2_s0 <= \$2683 ;
+    \sel_l2_s0$1731  <= \$2699 ;
   always @(posedge clk)
-    \sel_l2_s0$1716  <= \$2684 ;
+    \sel_l5_s0$482  <= \$2700 ;
   always @(posedge clk)
-    \sel_l2_s0$1717  <= \$2685 ;
+    sel_l5_s0 <= \$2701 ;
   always @(posedge clk)
-    \sel_l5_s0$482  <= \$2686 ;
+    \sel_l5_s0$339  <= \$2702 ;
   always @(posedge clk)
-    sel_l5_s0 <= \$2687 ;
+    \sel_l5_s0$340  <= \$2703 ;
   always @(posedge clk)
-    \sel_l5_s0$339  <= \$2688 ;
+    \sel_l5_s0$418  <= \$2704 ;
   always @(posedge clk)
-    \sel_l5_s0$340  <= \$2689 ;
+    \sel_l5_s0$419  <= \$2705 ;
   always @(posedge clk)
-    \sel_l5_s0$418  <= \$2690 ;
+    \sel_l5_s0$483  <= \$2706 ;
   always @(posedge clk)
-    \sel_l5_s0$419  <= \$2691 ;
+    \sel_l5_s0$343  <= \$2707 ;
   always @(posedge clk)
-    \sel_l5_s0$483  <= \$2692 ;
+    \sel_l5_s0$344  <= \$2708 ;
   always @(posedge clk)
-    \sel_l5_s0$343  <= \$2693 ;
+    \sel_l5_s0$345  <= \$2709 ;
   always @(posedge clk)
-    \sel_l5_s0$344  <= \$2694 ;
+    \sel_l5_s0$422  <= \$2710 ;
   always @(posedge clk)
-    \sel_l5_s0$345  <= \$2695 ;
+    \sel_l5_s0$423  <= \$2711 ;
   always @(posedge clk)
-    \sel_l5_s0$422  <= \$2696 ;
+    \sel_l5_s0$484  <= \$2712 ;
   always @(posedge clk)
-    \sel_l5_s0$423  <= \$2697 ;
+    \sel_l5_s0$348  <= \$2713 ;
   always @(posedge clk)
-    \sel_l5_s0$484  <= \$2698 ;
+    \sel_l5_s0$349  <= \$2714 ;
   always @(posedge clk)
-    \sel_l5_s0$348  <= \$2699 ;
+    \sel_l5_s0$350  <= \$2715 ;
   always @(posedge clk)
-    \sel_l5_s0$349  <= \$2700 ;
+    \sel_l5_s0$426  <= \$2716 ;
   always @(posedge clk)
-    \sel_l5_s0$350  <= \$2701 ;
+    \sel_l5_s0$427  <= \$2717 ;
   always @(posedge clk)
-    \sel_l5_s0$426  <= \$2702 ;
+    \sel_l5_s0$485  <= \$2718 ;
   always @(posedge clk)
-    \sel_l5_s0$427  <= \$2703 ;
+    \sel_l5_s0$353  <= \$2719 ;
   always @(posedge clk)
-    \sel_l5_s0$485  <= \$2704 ;
+    \sel_l5_s0$354  <= \$2720 ;
   always @(posedge clk)
-    \sel_l5_s0$353  <= \$2705 ;
+    \sel_l5_s0$355  <= \$2721 ;
   always @(posedge clk)
-    \sel_l5_s0$354  <= \$2706 ;
+    \sel_l5_s0$430  <= \$2722 ;
   always @(posedge clk)
-    \sel_l5_s0$355  <= \$2707 ;
+    \sel_l5_s0$431  <= \$2723 ;
   always @(posedge clk)
-    \sel_l5_s0$430  <= \$2708 ;
+    \sel_l5_s0$486  <= \$2724 ;
   always @(posedge clk)
-    \sel_l5_s0$431  <= \$2709 ;
+    \sel_l5_s0$358  <= \$2725 ;
   always @(posedge clk)
-    \sel_l5_s0$486  <= \$2710 ;
+    \sel_l5_s0$359  <= \$2726 ;
   always @(posedge clk)
-    \sel_l5_s0$358  <= \$2711 ;
+    \sel_l5_s0$360  <= \$2727 ;
   always @(posedge clk)
-    \sel_l5_s0$359  <= \$2712 ;
+    \sel_l5_s0$434  <= \$2728 ;
   always @(posedge clk)
-    \sel_l5_s0$360  <= \$2713 ;
+    \sel_l5_s0$435  <= \$2729 ;
   always @(posedge clk)
-    \sel_l5_s0$434  <= \$2714 ;
+    \sel_l5_s0$487  <= \$2730 ;
   always @(posedge clk)
-    \sel_l5_s0$435  <= \$2715 ;
+    \sel_l5_s0$363  <= \$2731 ;
   always @(posedge clk)
-    \sel_l5_s0$487  <= \$2716 ;
+    \sel_l5_s0$364  <= \$2732 ;
   always @(posedge clk)
-    \sel_l5_s0$363  <= \$2717 ;
+    \sel_l5_s0$365  <= \$2733 ;
   always @(posedge clk)
-    \sel_l5_s0$364  <= \$2718 ;
+    \sel_l5_s0$438  <= \$2734 ;
   always @(posedge clk)
-    \sel_l5_s0$365  <= \$2719 ;
+    \sel_l5_s0$439  <= \$2735 ;
   always @(posedge clk)
-    \sel_l5_s0$438  <= \$2720 ;
+    \sel_l5_s0$488  <= \$2736 ;
   always @(posedge clk)
-    \sel_l5_s0$439  <= \$2721 ;
+    \sel_l5_s0$368  <= \$2737 ;
   always @(posedge clk)
-    \sel_l5_s0$488  <= \$2722 ;
+    \sel_l5_s0$369  <= \$2738 ;
   always @(posedge clk)
-    \sel_l5_s0$368  <= \$2723 ;
+    \sel_l5_s0$370  <= \$2739 ;
   always @(posedge clk)
-    \sel_l5_s0$369  <= \$2724 ;
+    \sel_l5_s0$442  <= \$2740 ;
   always @(posedge clk)
-    \sel_l5_s0$370  <= \$2725 ;
+    \sel_l5_s0$443  <= \$2741 ;
   always @(posedge clk)
-    \sel_l5_s0$442  <= \$2726 ;
+    \sel_l5_s0$489  <= \$2742 ;
   always @(posedge clk)
-    \sel_l5_s0$443  <= \$2727 ;
+    \sel_l5_s0$373  <= \$2743 ;
   always @(posedge clk)
-    \sel_l5_s0$489  <= \$2728 ;
+    \sel_l5_s0$374  <= \$2744 ;
   always @(posedge clk)
-    \sel_l5_s0$373  <= \$2729 ;
+    \sel_l5_s0$375  <= \$2745 ;
   always @(posedge clk)
-    \sel_l5_s0$374  <= \$2730 ;
+    \sel_l5_s0$446  <= \$2746 ;
   always @(posedge clk)
-    \sel_l5_s0$375  <= \$2731 ;
+    \sel_l5_s0$447  <= \$2747 ;
   always @(posedge clk)
-    \sel_l5_s0$446  <= \$2732 ;
+    \sel_l5_s0$490  <= \$2748 ;
   always @(posedge clk)
-    \sel_l5_s0$447  <= \$2733 ;
+    \sel_l5_s0$378  <= \$2749 ;
   always @(posedge clk)
-    \sel_l5_s0$490  <= \$2734 ;
+    \sel_l5_s0$379  <= \$2750 ;
   always @(posedge clk)
-    \sel_l5_s0$378  <= \$2735 ;
+    \sel_l5_s0$380  <= \$2751 ;
   always @(posedge clk)
-    \sel_l5_s0$379  <= \$2736 ;
+    \sel_l5_s0$450  <= \$2752 ;
   always @(posedge clk)
-    \sel_l5_s0$380  <= \$2737 ;
+    \sel_l5_s0$451  <= \$2753 ;
   always @(posedge clk)
-    \sel_l5_s0$450  <= \$2738 ;
+    \sel_l5_s0$491  <= \$2754 ;
   always @(posedge clk)
-    \sel_l5_s0$451  <= \$2739 ;
+    \sel_l5_s0$383  <= \$2755 ;
   always @(posedge clk)
-    \sel_l5_s0$491  <= \$2740 ;
+    \sel_l5_s0$384  <= \$2756 ;
   always @(posedge clk)
-    \sel_l5_s0$383  <= \$2741 ;
+    \sel_l5_s0$385  <= \$2757 ;
   always @(posedge clk)
-    \sel_l5_s0$384  <= \$2742 ;
+    \sel_l5_s0$454  <= \$2758 ;
   always @(posedge clk)
-    \sel_l5_s0$385  <= \$2743 ;
+    \sel_l5_s0$455  <= \$2759 ;
   always @(posedge clk)
-    \sel_l5_s0$454  <= \$2744 ;
+    \sel_l5_s0$492  <= \$2760 ;
   always @(posedge clk)
-    \sel_l5_s0$455  <= \$2745 ;
+    \sel_l5_s0$388  <= \$2761 ;
   always @(posedge clk)
-    \sel_l5_s0$492  <= \$2746 ;
+    \sel_l5_s0$389  <= \$2762 ;
   always @(posedge clk)
-    \sel_l5_s0$388  <= \$2747 ;
+    \sel_l5_s0$390  <= \$2763 ;
   always @(posedge clk)
-    \sel_l5_s0$389  <= \$2748 ;
+    \sel_l5_s0$458  <= \$2764 ;
   always @(posedge clk)
-    \sel_l5_s0$390  <= \$2749 ;
+    \sel_l5_s0$459  <= \$2765 ;
   always @(posedge clk)
-    \sel_l5_s0$458  <= \$2750 ;
+    \sel_l5_s0$493  <= \$2766 ;
   always @(posedge clk)
-    \sel_l5_s0$459  <= \$2751 ;
+    \sel_l5_s0$393  <= \$2767 ;
   always @(posedge clk)
-    \sel_l5_s0$493  <= \$2752 ;
+    \sel_l5_s0$394  <= \$2768 ;
   always @(posedge clk)
-    \sel_l5_s0$393  <= \$2753 ;
+    \sel_l5_s0$395  <= \$2769 ;
   always @(posedge clk)
-    \sel_l5_s0$394  <= \$2754 ;
+    \sel_l5_s0$462  <= \$2770 ;
   always @(posedge clk)
-    \sel_l5_s0$395  <= \$2755 ;
+    \sel_l5_s0$463  <= \$2771 ;
   always @(posedge clk)
-    \sel_l5_s0$462  <= \$2756 ;
+    \sel_l5_s0$494  <= \$2772 ;
   always @(posedge clk)
-    \sel_l5_s0$463  <= \$2757 ;
+    \sel_l5_s0$398  <= \$2773 ;
   always @(posedge clk)
-    \sel_l5_s0$494  <= \$2758 ;
+    \sel_l5_s0$399  <= \$2774 ;
   always @(posedge clk)
-    \sel_l5_s0$398  <= \$2759 ;
+    \sel_l5_s0$400  <= \$2775 ;
   always @(posedge clk)
-    \sel_l5_s0$399  <= \$2760 ;
+    \sel_l5_s0$466  <= \$2776 ;
   always @(posedge clk)
-    \sel_l5_s0$400  <= \$2761 ;
+    \sel_l5_s0$467  <= \$2777 ;
   always @(posedge clk)
-    \sel_l5_s0$466  <= \$2762 ;
+    \sel_l5_s0$495  <= \$2778 ;
   always @(posedge clk)
-    \sel_l5_s0$467  <= \$2763 ;
+    \sel_l5_s0$403  <= \$2779 ;
   always @(posedge clk)
-    \sel_l5_s0$495  <= \$2764 ;
+    \sel_l5_s0$404  <= \$2780 ;
   always @(posedge clk)
-    \sel_l5_s0$403  <= \$2765 ;
+    \sel_l5_s0$405  <= \$2781 ;
   always @(posedge clk)
-    \sel_l5_s0$404  <= \$2766 ;
+    \sel_l5_s0$470  <= \$2782 ;
   always @(posedge clk)
-    \sel_l5_s0$405  <= \$2767 ;
+    \sel_l5_s0$471  <= \$2783 ;
   always @(posedge clk)
-    \sel_l5_s0$470  <= \$2768 ;
+    \sel_l5_s0$496  <= \$2784 ;
   always @(posedge clk)
-    \sel_l5_s0$471  <= \$2769 ;
+    \sel_l5_s0$408  <= \$2785 ;
   always @(posedge clk)
-    \sel_l5_s0$496  <= \$2770 ;
+    \sel_l5_s0$409  <= \$2786 ;
   always @(posedge clk)
-    \sel_l5_s0$408  <= \$2771 ;
+    \sel_l5_s0$410  <= \$2787 ;
   always @(posedge clk)
-    \sel_l5_s0$409  <= \$2772 ;
+    \sel_l5_s0$474  <= \$2788 ;
   always @(posedge clk)
-    \sel_l5_s0$410  <= \$2773 ;
+    \sel_l5_s0$475  <= \$2789 ;
   always @(posedge clk)
-    \sel_l5_s0$474  <= \$2774 ;
+    \sel_l5_s0$497  <= \$2790 ;
   always @(posedge clk)
-    \sel_l5_s0$475  <= \$2775 ;
+    \sel_l5_s0$413  <= \$2791 ;
   always @(posedge clk)
-    \sel_l5_s0$497  <= \$2776 ;
+    \sel_l5_s0$414  <= \$2792 ;
   always @(posedge clk)
-    \sel_l5_s0$413  <= \$2777 ;
+    \sel_l5_s0$415  <= \$2793 ;
   always @(posedge clk)
-    \sel_l5_s0$414  <= \$2778 ;
+    \sel_l5_s0$478  <= \$2794 ;
   always @(posedge clk)
-    \sel_l5_s0$415  <= \$2779 ;
+    \sel_l5_s0$479  <= \$2795 ;
   always @(posedge clk)
-    \sel_l5_s0$478  <= \$2780 ;
+    \sel_l5_s0$1732  <= \$2796 ;
   always @(posedge clk)
-    \sel_l5_s0$479  <= \$2781 ;
+    \sel_l10_s0$719  <= \$2797 ;
   always @(posedge clk)
-    \sel_l5_s0$1718  <= \$2782 ;
+    \sel_l10_s0$720  <= \$2798 ;
   always @(posedge clk)
-    \sel_l5_s0$1719  <= \$2783 ;
+    \sel_l10_s0$721  <= \$2799 ;
   always @(posedge clk)
-    \sel_l10_s0$719  <= \$2784 ;
+    \sel_l10_s0$722  <= \$2800 ;
   always @(posedge clk)
-    \sel_l10_s0$720  <= \$2785 ;
+    \sel_l10_s0$578  <= \$2801 ;
   always @(posedge clk)
-    \sel_l10_s0$721  <= \$2786 ;
+    sel_l10_s0 <= \$2802 ;
   always @(posedge clk)
-    \sel_l10_s0$722  <= \$2787 ;
+    \sel_l10_s0$586  <= \$2803 ;
   always @(posedge clk)
-    \sel_l10_s0$578  <= \$2788 ;
+    \sel_l10_s0$594  <= \$2804 ;
   always @(posedge clk)
-    sel_l10_s0 <= \$2789 ;
+    \sel_l10_s0$602  <= \$2805 ;
   always @(posedge clk)
-    \sel_l10_s0$586  <= \$2790 ;
+    \sel_l10_s0$643  <= \$2806 ;
   always @(posedge clk)
-    \sel_l10_s0$594  <= \$2791 ;
+    \sel_l10_s0$653  <= \$2807 ;
   always @(posedge clk)
-    \sel_l10_s0$602  <= \$2792 ;
+    \sel_l10_s0$663  <= \$2808 ;
   always @(posedge clk)
-    \sel_l10_s0$643  <= \$2793 ;
+    \sel_l10_s0$613  <= \$2809 ;
   always @(posedge clk)
-    \sel_l10_s0$653  <= \$2794 ;
+    \sel_l10_s0$612  <= \$2810 ;
   always @(posedge clk)
-    \sel_l10_s0$663  <= \$2795 ;
+    \sel_l10_s0$623  <= \$2811 ;
   always @(posedge clk)
-    \sel_l10_s0$613  <= \$2796 ;
+    \sel_l10_s0$633  <= \$2812 ;
   always @(posedge clk)
-    \sel_l10_s0$612  <= \$2797 ;
+    \sel_l10_s0$1733  <= \$2813 ;
   always @(posedge clk)
-    \sel_l10_s0$623  <= \$2798 ;
+    wr__addr <= \$2814 ;
   always @(posedge clk)
-    \sel_l10_s0$633  <= \$2799 ;
+    rd__addr <= \$2815 ;
   always @(posedge clk)
-    \sel_l10_s0$1720  <= \$2800 ;
+    \sel_l13_s0$1734  <= \$2816 ;
   always @(posedge clk)
-    \sel_l10_s0$1721  <= \$2801 ;
+    \sel_l13_s0$734  <= \$2817 ;
   always @(posedge clk)
-    wr__addr <= \$2802 ;
+    \sel_l13_s0$747  <= \$2818 ;
   always @(posedge clk)
-    rd__addr <= \$2803 ;
+    \sel_l13_s0$753  <= \$2819 ;
   always @(posedge clk)
-    \sel_l13_s0$1722  <= \$2804 ;
+    \sel_l13_s0$759  <= \$2820 ;
   always @(posedge clk)
-    \sel_l13_s0$734  <= \$2805 ;
+    \sel_l13_s0$765  <= \$2821 ;
   always @(posedge clk)
-    \sel_l13_s0$747  <= \$2806 ;
+    \sel_l13_s0$771  <= \$2822 ;
   always @(posedge clk)
-    \sel_l13_s0$753  <= \$2807 ;
+    \sel_l13_s0$777  <= \$2823 ;
   always @(posedge clk)
-    \sel_l13_s0$759  <= \$2808 ;
+    \sel_l13_s0$783  <= \$2824 ;
   always @(posedge clk)
-    \sel_l13_s0$765  <= \$2809 ;
+    sel_l13_s0 <= \$2825 ;
   always @(posedge clk)
-    \sel_l13_s0$771  <= \$2810 ;
+    \sel_l13_s0$735  <= \$2826 ;
   always @(posedge clk)
-    \sel_l13_s0$777  <= \$2811 ;
+    \sel_l13_s0$736  <= \$2827 ;
   always @(posedge clk)
-    \sel_l13_s0$783  <= \$2812 ;
+    \sel_l13_s0$738  <= \$2828 ;
   always @(posedge clk)
-    sel_l13_s0 <= \$2813 ;
+    \sel_l13_s0$739  <= \$2829 ;
   always @(posedge clk)
-    \sel_l13_s0$735  <= \$2814 ;
+    \sel_l13_s0$740  <= \$2830 ;
   always @(posedge clk)
-    \sel_l13_s0$736  <= \$2815 ;
+    \sel_l13_s0$742  <= \$2831 ;
   always @(posedge clk)
-    \sel_l13_s0$738  <= \$2816 ;
+    \sel_l13_s0$743  <= \$2832 ;
   always @(posedge clk)
-    \sel_l13_s0$739  <= \$2817 ;
+    \sel_l13_s0$744  <= \$2833 ;
   always @(posedge clk)
-    \sel_l13_s0$740  <= \$2818 ;
+    \sel_l13_s0$750  <= \$2834 ;
   always @(posedge clk)
-    \sel_l13_s0$742  <= \$2819 ;
+    \sel_l13_s0$756  <= \$2835 ;
   always @(posedge clk)
-    \sel_l13_s0$743  <= \$2820 ;
+    \sel_l13_s0$762  <= \$2836 ;
   always @(posedge clk)
-    \sel_l13_s0$744  <= \$2821 ;
+    \sel_l13_s0$768  <= \$2837 ;
   always @(posedge clk)
-    \sel_l13_s0$750  <= \$2822 ;
+    \sel_l13_s0$774  <= \$2838 ;
   always @(posedge clk)
-    \sel_l13_s0$756  <= \$2823 ;
+    \sel_l13_s0$780  <= \$2839 ;
   always @(posedge clk)
-    \sel_l13_s0$762  <= \$2824 ;
+    \sel_l13_s0$786  <= \$2840 ;
   always @(posedge clk)
-    \sel_l13_s0$768  <= \$2825 ;
+    \sel_l13_s0$1735  <= \$2841 ;
   always @(posedge clk)
-    \sel_l13_s0$774  <= \$2826 ;
+    \sel_l15_s0$1736  <= \$2842 ;
   always @(posedge clk)
-    \sel_l13_s0$780  <= \$2827 ;
+    \sel_l15_s0$1737  <= \$2843 ;
   always @(posedge clk)
-    \sel_l13_s0$786  <= \$2828 ;
+    \sel_l15_s0$1738  <= \$2844 ;
   always @(posedge clk)
-    \sel_l13_s0$1723  <= \$2829 ;
+    \sel_l15_s0$1739  <= \$2845 ;
   always @(posedge clk)
-    \sel_l13_s0$1724  <= \$2830 ;
+    \sel_l15_s0$1740  <= \$2846 ;
   always @(posedge clk)
-    \sel_l15_s0$1725  <= \$2831 ;
+    \sel_l15_s0$1741  <= \$2847 ;
   always @(posedge clk)
-    \sel_l15_s0$1726  <= \$2832 ;
+    \sel_l15_s0$1742  <= \$2848 ;
   always @(posedge clk)
-    \sel_l15_s0$1727  <= \$2833 ;
+    \sel_l15_s0$1743  <= \$2849 ;
   always @(posedge clk)
-    \sel_l15_s0$1728  <= \$2834 ;
+    \sel_l15_s0$1744  <= \$2850 ;
   always @(posedge clk)
-    \sel_l15_s0$1729  <= \$2835 ;
+    sel_l15_s0 <= \$2851 ;
   always @(posedge clk)
-    \sel_l15_s0$1730  <= \$2836 ;
+    \sel_l15_s0$818  <= \$2852 ;
   always @(posedge clk)
-    \sel_l15_s0$1731  <= \$2837 ;
+    \sel_l15_s0$821  <= \$2853 ;
   always @(posedge clk)
-    \sel_l15_s0$1732  <= \$2838 ;
+    \sel_l15_s0$824  <= \$2854 ;
   always @(posedge clk)
-    \sel_l15_s0$1733  <= \$2839 ;
+    \sel_l15_s0$827  <= \$2855 ;
   always @(posedge clk)
-    sel_l15_s0 <= \$2840 ;
+    \sel_l15_s0$830  <= \$2856 ;
   always @(posedge clk)
-    \sel_l15_s0$802  <= \$2841 ;
+    \sel_l15_s0$833  <= \$2857 ;
   always @(posedge clk)
-    \sel_l15_s0$805  <= \$2842 ;
+    \sel_l15_s0$836  <= \$2858 ;
   always @(posedge clk)
-    \sel_l15_s0$808  <= \$2843 ;
+    \sel_l15_s0$1745  <= \$2859 ;
   always @(posedge clk)
-    \sel_l15_s0$811  <= \$2844 ;
+    sel_valid_s0 <= \$2860 ;
   always @(posedge clk)
-    \sel_l15_s0$814  <= \$2845 ;
+    sel_valid_s1 <= \$2861 ;
   always @(posedge clk)
-    \sel_l15_s0$817  <= \$2846 ;
+    sel_valid_s2 <= \$2862 ;
   always @(posedge clk)
-    \sel_l15_s0$820  <= \$2847 ;
+    sel_valid_s3 <= \$2863 ;
   always @(posedge clk)
-    \sel_l15_s0$1734  <= \$2848 ;
+    sel_valid_s4 <= \$2864 ;
   always @(posedge clk)
-    \sel_l15_s0$1735  <= \$2849 ;
+    sel_valid_s5 <= \$2865 ;
   always @(posedge clk)
-    sel_valid_s0 <= \$2850 ;
+    \mac_wmux0_s0$860  <= \$2866 ;
   always @(posedge clk)
-    sel_valid_s1 <= \$2851 ;
+    mac_wmux0_s0 <= \$2867 ;
   always @(posedge clk)
-    sel_valid_s2 <= \$2852 ;
+    \mac_wmux0_s0$876  <= \$2868 ;
   always @(posedge clk)
-    sel_valid_s3 <= \$2853 ;
+    \mac_wmux0_s0$889  <= \$2869 ;
   always @(posedge clk)
-    sel_valid_s4 <= \$2854 ;
+    \mac_wmux0_s0$902  <= \$2870 ;
   always @(posedge clk)
-    sel_valid_s5 <= \$2855 ;
+    \mac_wmux0_s0$915  <= \$2871 ;
   always @(posedge clk)
-    \mac_wmux0_s0$844  <= \$2856 ;
+    \mac_wmux0_s0$928  <= \$2872 ;
   always @(posedge clk)
-    mac_wmux0_s0 <= \$2857 ;
+    \mac_wmux0_s0$941  <= \$2873 ;
   always @(posedge clk)
-    \mac_wmux0_s0$860  <= \$2858 ;
+    \mac_wmux0_s0$954  <= \$2874 ;
   always @(posedge clk)
-    \mac_wmux0_s0$873  <= \$2859 ;
+    \mac_wmux0_s0$967  <= \$2875 ;
   always @(posedge clk)
-    \mac_wmux0_s0$886  <= \$2860 ;
+    \mac_wmux0_s0$980  <= \$2876 ;
   always @(posedge clk)
-    \mac_wmux0_s0$899  <= \$2861 ;
+    \mac_wmux0_s0$993  <= \$2877 ;
   always @(posedge clk)
-    \mac_wmux0_s0$912  <= \$2862 ;
+    \mac_wmux0_s0$1006  <= \$2878 ;
   always @(posedge clk)
-    \mac_wmux0_s0$925  <= \$2863 ;
+    \mac_wmux0_s0$1019  <= \$2879 ;
   always @(posedge clk)
-    \mac_wmux0_s0$938  <= \$2864 ;
+    \mac_wmux0_s0$1032  <= \$2880 ;
   always @(posedge clk)
-    \mac_wmux0_s0$951  <= \$2865 ;
+    \mac_wmux0_s0$1045  <= \$2881 ;
   always @(posedge clk)
-    \mac_wmux0_s0$964  <= \$2866 ;
+    \mac_wmux0_s0$861  <= \$2882 ;
   always @(posedge clk)
-    \mac_wmux0_s0$977  <= \$2867 ;
+    \mac_wmux0_s0$858  <= \$2883 ;
   always @(posedge clk)
-    \mac_wmux0_s0$990  <= \$2868 ;
+    \mac_wmux0_s0$877  <= \$2884 ;
   always @(posedge clk)
-    \mac_wmux0_s0$1003  <= \$2869 ;
+    \mac_wmux0_s0$890  <= \$2885 ;
   always @(posedge clk)
-    \mac_wmux0_s0$1016  <= \$2870 ;
+    \mac_wmux0_s0$903  <= \$2886 ;
   always @(posedge clk)
-    \mac_wmux0_s0$1029  <= \$2871 ;
+    \mac_wmux0_s0$916  <= \$2887 ;
   always @(posedge clk)
-    \mac_wmux0_s0$845  <= \$2872 ;
+    \mac_wmux0_s0$929  <= \$2888 ;
   always @(posedge clk)
-    \mac_wmux0_s0$842  <= \$2873 ;
+    \mac_wmux0_s0$942  <= \$2889 ;
   always @(posedge clk)
-    \mac_wmux0_s0$861  <= \$2874 ;
+    \mac_wmux0_s0$955  <= \$2890 ;
   always @(posedge clk)
-    \mac_wmux0_s0$874  <= \$2875 ;
+    \mac_wmux0_s0$968  <= \$2891 ;
   always @(posedge clk)
-    \mac_wmux0_s0$887  <= \$2876 ;
+    \mac_wmux0_s0$981  <= \$2892 ;
   always @(posedge clk)
-    \mac_wmux0_s0$900  <= \$2877 ;
+    \mac_wmux0_s0$994  <= \$2893 ;
   always @(posedge clk)
-    \mac_wmux0_s0$913  <= \$2878 ;
+    \mac_wmux0_s0$1007  <= \$2894 ;
   always @(posedge clk)
-    \mac_wmux0_s0$926  <= \$2879 ;
+    \mac_wmux0_s0$1020  <= \$2895 ;
   always @(posedge clk)
-    \mac_wmux0_s0$939  <= \$2880 ;
+    \mac_wmux0_s0$1033  <= \$2896 ;
   always @(posedge clk)
-    \mac_wmux0_s0$952  <= \$2881 ;
+    \mac_wmux0_s0$1046  <= \$2897 ;
   always @(posedge clk)
-    \mac_wmux0_s0$965  <= \$2882 ;
+    \mac_wmux0_s0$864  <= \$2898 ;
   always @(posedge clk)
-    \mac_wmux0_s0$978  <= \$2883 ;
+    \mac_wmux0_s0$867  <= \$2899 ;
   always @(posedge clk)
-    \mac_wmux0_s0$991  <= \$2884 ;
+    \mac_wmux0_s0$870  <= \$2900 ;
   always @(posedge clk)
-    \mac_wmux0_s0$1004  <= \$2885 ;
+    \mac_wmux0_s0$873  <= \$2901 ;
   always @(posedge clk)
-    \mac_wmux0_s0$1017  <= \$2886 ;
+    \mac_wmux0_s0$865  <= \$2902 ;
   always @(posedge clk)
-    \mac_wmux0_s0$1030  <= \$2887 ;
+    \mac_wmux0_s0$868  <= \$2903 ;
   always @(posedge clk)
-    \mac_wmux0_s0$848  <= \$2888 ;
+    \mac_wmux0_s0$871  <= \$2904 ;
   always @(posedge clk)
-    \mac_wmux0_s0$851  <= \$2889 ;
+    \mac_wmux0_s0$874  <= \$2905 ;
   always @(posedge clk)
-    \mac_wmux0_s0$854  <= \$2890 ;
+    \mac_wmux0_s0$881  <= \$2906 ;
   always @(posedge clk)
-    \mac_wmux0_s0$857  <= \$2891 ;
+    \mac_wmux0_s0$883  <= \$2907 ;
   always @(posedge clk)
-    \mac_wmux0_s0$849  <= \$2892 ;
+    \mac_wmux0_s0$885  <= \$2908 ;
   always @(posedge clk)
-    \mac_wmux0_s0$852  <= \$2893 ;
+    \mac_wmux0_s0$887  <= \$2909 ;
   always @(posedge clk)
-    \mac_wmux0_s0$855  <= \$2894 ;
+    \mac_wmux0_s0$894  <= \$2910 ;
   always @(posedge clk)
-    \mac_wmux0_s0$858  <= \$2895 ;
+    \mac_wmux0_s0$896  <= \$2911 ;
   always @(posedge clk)
-    \mac_wmux0_s0$865  <= \$2896 ;
+    \mac_wmux0_s0$898  <= \$2912 ;
   always @(posedge clk)
-    \mac_wmux0_s0$867  <= \$2897 ;
+    \mac_wmux0_s0$900  <= \$2913 ;
   always @(posedge clk)
-    \mac_wmux0_s0$869  <= \$2898 ;
+    \mac_wmux0_s0$907  <= \$2914 ;
   always @(posedge clk)
-    \mac_wmux0_s0$871  <= \$2899 ;
+    \mac_wmux0_s0$909  <= \$2915 ;
   always @(posedge clk)
-    \mac_wmux0_s0$878  <= \$2900 ;
+    \mac_wmux0_s0$911  <= \$2916 ;
   always @(posedge clk)
-    \mac_wmux0_s0$880  <= \$2901 ;
+    \mac_wmux0_s0$913  <= \$2917 ;
   always @(posedge clk)
-    \mac_wmux0_s0$882  <= \$2902 ;
+    \mac_wmux0_s0$920  <= \$2918 ;
   always @(posedge clk)
-    \mac_wmux0_s0$884  <= \$2903 ;
+    \mac_wmux0_s0$922  <= \$2919 ;
   always @(posedge clk)
-    \mac_wmux0_s0$891  <= \$2904 ;
+    \mac_wmux0_s0$924  <= \$2920 ;
   always @(posedge clk)
-    \mac_wmux0_s0$893  <= \$2905 ;
+    \mac_wmux0_s0$926  <= \$2921 ;
   always @(posedge clk)
-    \mac_wmux0_s0$895  <= \$2906 ;
+    \mac_wmux0_s0$933  <= \$2922 ;
   always @(posedge clk)
-    \mac_wmux0_s0$897  <= \$2907 ;
+    \mac_wmux0_s0$935  <= \$2923 ;
   always @(posedge clk)
-    \mac_wmux0_s0$904  <= \$2908 ;
+    \mac_wmux0_s0$937  <= \$2924 ;
   always @(posedge clk)
-    \mac_wmux0_s0$906  <= \$2909 ;
+    \mac_wmux0_s0$939  <= \$2925 ;
   always @(posedge clk)
-    \mac_wmux0_s0$908  <= \$2910 ;
+    \mac_wmux0_s0$946  <= \$2926 ;
   always @(posedge clk)
-    \mac_wmux0_s0$910  <= \$2911 ;
+    \mac_wmux0_s0$948  <= \$2927 ;
   always @(posedge clk)
-    \mac_wmux0_s0$917  <= \$2912 ;
+    \mac_wmux0_s0$950  <= \$2928 ;
   always @(posedge clk)
-    \mac_wmux0_s0$919  <= \$2913 ;
+    \mac_wmux0_s0$952  <= \$2929 ;
   always @(posedge clk)
-    \mac_wmux0_s0$921  <= \$2914 ;
+    \mac_wmux0_s0$959  <= \$2930 ;
   always @(posedge clk)
-    \mac_wmux0_s0$923  <= \$2915 ;
+    \mac_wmux0_s0$961  <= \$2931 ;
   always @(posedge clk)
-    \mac_wmux0_s0$930  <= \$2916 ;
+    \mac_wmux0_s0$963  <= \$2932 ;
   always @(posedge clk)
-    \mac_wmux0_s0$932  <= \$2917 ;
+    \mac_wmux0_s0$965  <= \$2933 ;
   always @(posedge clk)
-    \mac_wmux0_s0$934  <= \$2918 ;
+    \mac_wmux0_s0$972  <= \$2934 ;
   always @(posedge clk)
-    \mac_wmux0_s0$936  <= \$2919 ;
+    \mac_wmux0_s0$974  <= \$2935 ;
   always @(posedge clk)
-    \mac_wmux0_s0$943  <= \$2920 ;
+    \mac_wmux0_s0$976  <= \$2936 ;
   always @(posedge clk)
-    \mac_wmux0_s0$945  <= \$2921 ;
+    \mac_wmux0_s0$978  <= \$2937 ;
   always @(posedge clk)
-    \mac_wmux0_s0$947  <= \$2922 ;
+    \mac_wmux0_s0$985  <= \$2938 ;
   always @(posedge clk)
-    \mac_wmux0_s0$949  <= \$2923 ;
+    \mac_wmux0_s0$987  <= \$2939 ;
   always @(posedge clk)
-    \mac_wmux0_s0$956  <= \$2924 ;
+    \mac_wmux0_s0$989  <= \$2940 ;
   always @(posedge clk)
-    \mac_wmux0_s0$958  <= \$2925 ;
+    \mac_wmux0_s0$991  <= \$2941 ;
   always @(posedge clk)
-    \mac_wmux0_s0$960  <= \$2926 ;
+    \mac_wmux0_s0$998  <= \$2942 ;
   always @(posedge clk)
-    \mac_wmux0_s0$962  <= \$2927 ;
+    \mac_wmux0_s0$1000  <= \$2943 ;
   always @(posedge clk)
-    \mac_wmux0_s0$969  <= \$2928 ;
+    \mac_wmux0_s0$1002  <= \$2944 ;
   always @(posedge clk)
-    \mac_wmux0_s0$971  <= \$2929 ;
+    \mac_wmux0_s0$1004  <= \$2945 ;
   always @(posedge clk)
-    \mac_wmux0_s0$973  <= \$2930 ;
+    \mac_wmux0_s0$1011  <= \$2946 ;
   always @(posedge clk)
-    \mac_wmux0_s0$975  <= \$2931 ;
+    \mac_wmux0_s0$1013  <= \$2947 ;
   always @(posedge clk)
-    \mac_wmux0_s0$982  <= \$2932 ;
+    \mac_wmux0_s0$1015  <= \$2948 ;
   always @(posedge clk)
-    \mac_wmux0_s0$984  <= \$2933 ;
+    \mac_wmux0_s0$1017  <= \$2949 ;
   always @(posedge clk)
-    \mac_wmux0_s0$986  <= \$2934 ;
+    \mac_wmux0_s0$1024  <= \$2950 ;
   always @(posedge clk)
-    \mac_wmux0_s0$988  <= \$2935 ;
+    \mac_wmux0_s0$1026  <= \$2951 ;
   always @(posedge clk)
-    \mac_wmux0_s0$995  <= \$2936 ;
+    \mac_wmux0_s0$1028  <= \$2952 ;
   always @(posedge clk)
-    \mac_wmux0_s0$997  <= \$2937 ;
+    \mac_wmux0_s0$1030  <= \$2953 ;
   always @(posedge clk)
-    \mac_wmux0_s0$999  <= \$2938 ;
+    \mac_wmux0_s0$1037  <= \$2954 ;
   always @(posedge clk)
-    \mac_wmux0_s0$1001  <= \$2939 ;
+    \mac_wmux0_s0$1039  <= \$2955 ;
   always @(posedge clk)
-    \mac_wmux0_s0$1008  <= \$2940 ;
+    \mac_wmux0_s0$1041  <= \$2956 ;
   always @(posedge clk)
-    \mac_wmux0_s0$1010  <= \$2941 ;
+    \mac_wmux0_s0$1043  <= \$2957 ;
   always @(posedge clk)
-    \mac_wmux0_s0$1012  <= \$2942 ;
+    \mac_wmux0_s0$1050  <= \$2958 ;
   always @(posedge clk)
-    \mac_wmux0_s0$1014  <= \$2943 ;
+    \mac_wmux0_s0$1052  <= \$2959 ;
   always @(posedge clk)
-    \mac_wmux0_s0$1021  <= \$2944 ;
+    \mac_wmux0_s0$1054  <= \$2960 ;
   always @(posedge clk)
-    \mac_wmux0_s0$1023  <= \$2945 ;
+    \mac_wmux0_s0$1056  <= \$2961 ;
   always @(posedge clk)
-    \mac_wmux0_s0$1025  <= \$2946 ;
+    \mac_wmux0_s0$1760  <= \$2962 ;
   always @(posedge clk)
-    \mac_wmux0_s0$1027  <= \$2947 ;
+    \mac_wmux0_s0$1761  <= \$2963 ;
   always @(posedge clk)
-    \mac_wmux0_s0$1034  <= \$2948 ;
+    \mac_wmux0_s0$1762  <= \$2964 ;
   always @(posedge clk)
-    \mac_wmux0_s0$1036  <= \$2949 ;
+    \mac_wmux0_s0$1763  <= \$2965 ;
   always @(posedge clk)
-    \mac_wmux0_s0$1038  <= \$2950 ;
+    \mac_wmux0_s0$1764  <= \$2966 ;
   always @(posedge clk)
-    \mac_wmux0_s0$1040  <= \$2951 ;
+    \mac_wmux0_s0$1765  <= \$2967 ;
   always @(posedge clk)
-    \mac_wmux0_s0$1742  <= \$2952 ;
+    \mac_wmux0_s0$1766  <= \$2968 ;
   always @(posedge clk)
-    \mac_wmux0_s0$1743  <= \$2953 ;
+    \mac_wmux0_s0$1767  <= \$2969 ;
   always @(posedge clk)
-    \mac_wmux0_s0$1744  <= \$2954 ;
+    \mac_wmux0_s0$1768  <= \$2970 ;
   always @(posedge clk)
-    \mac_wmux0_s0$1745  <= \$2955 ;
+    mac_wmux0_valid_s0 <= \$2971 ;
   always @(posedge clk)
-    \mac_wmux0_s0$1746  <= \$2956 ;
+    \mac_wmux1_s0$1063  <= \$2972 ;
   always @(posedge clk)
-    \mac_wmux0_s0$1747  <= \$2957 ;
+    \mac_wmux1_s0$1082  <= \$2973 ;
   always @(posedge clk)
-    \mac_wmux0_s0$1748  <= \$2958 ;
+    mac_wmux1_s0 <= \$2974 ;
   always @(posedge clk)
-    \mac_wmux0_s0$1749  <= \$2959 ;
+    \mac_wmux1_s0$1079  <= \$2975 ;
   always @(posedge clk)
-    \mac_wmux0_s0$1750  <= \$2960 ;
+    \mac_wmux1_s0$1098  <= \$2976 ;
   always @(posedge clk)
-    mac_wmux0_valid_s0 <= \$2961 ;
+    \mac_wmux1_s0$1111  <= \$2977 ;
   always @(posedge clk)
-    \mac_wmux1_s0$1047  <= \$2962 ;
+    \mac_wmux1_s0$1124  <= \$2978 ;
   always @(posedge clk)
-    \mac_wmux1_s0$1066  <= \$2963 ;
+    \mac_wmux1_s0$1137  <= \$2979 ;
   always @(posedge clk)
-    mac_wmux1_s0 <= \$2964 ;
+    \mac_wmux1_s0$1150  <= \$2980 ;
   always @(posedge clk)
-    \mac_wmux1_s0$1063  <= \$2965 ;
+    \mac_wmux1_s0$1163  <= \$2981 ;
   always @(posedge clk)
-    \mac_wmux1_s0$1082  <= \$2966 ;
+    \mac_wmux1_s0$1176  <= \$2982 ;
   always @(posedge clk)
-    \mac_wmux1_s0$1095  <= \$2967 ;
+    \mac_wmux1_s0$1189  <= \$2983 ;
   always @(posedge clk)
-    \mac_wmux1_s0$1108  <= \$2968 ;
+    \mac_wmux1_s0$1202  <= \$2984 ;
   always @(posedge clk)
-    \mac_wmux1_s0$1121  <= \$2969 ;
+    \mac_wmux1_s0$1215  <= \$2985 ;
   always @(posedge clk)
-    \mac_wmux1_s0$1134  <= \$2970 ;
+    \mac_wmux1_s0$1228  <= \$2986 ;
   always @(posedge clk)
-    \mac_wmux1_s0$1147  <= \$2971 ;
+    \mac_wmux1_s0$1241  <= \$2987 ;
   always @(posedge clk)
-    \mac_wmux1_s0$1160  <= \$2972 ;
+    \mac_wmux1_s0$1064  <= \$2988 ;
   always @(posedge clk)
-    \mac_wmux1_s0$1173  <= \$2973 ;
+    \mac_wmux1_s0$1083  <= \$2989 ;
   always @(posedge clk)
-    \mac_wmux1_s0$1186  <= \$2974 ;
+    \mac_wmux1_s0$1061  <= \$2990 ;
   always @(posedge clk)
-    \mac_wmux1_s0$1199  <= \$2975 ;
+    \mac_wmux1_s0$1080  <= \$2991 ;
   always @(posedge clk)
-    \mac_wmux1_s0$1212  <= \$2976 ;
+    \mac_wmux1_s0$1099  <= \$2992 ;
   always @(posedge clk)
-    \mac_wmux1_s0$1225  <= \$2977 ;
+    \mac_wmux1_s0$1112  <= \$2993 ;
   always @(posedge clk)
-    \mac_wmux1_s0$1048  <= \$2978 ;
+    \mac_wmux1_s0$1125  <= \$2994 ;
   always @(posedge clk)
-    \mac_wmux1_s0$1067  <= \$2979 ;
+    \mac_wmux1_s0$1138  <= \$2995 ;
   always @(posedge clk)
-    \mac_wmux1_s0$1045  <= \$2980 ;
+    \mac_wmux1_s0$1151  <= \$2996 ;
   always @(posedge clk)
-    \mac_wmux1_s0$1064  <= \$2981 ;
+    \mac_wmux1_s0$1164  <= \$2997 ;
   always @(posedge clk)
-    \mac_wmux1_s0$1083  <= \$2982 ;
+    \mac_wmux1_s0$1177  <= \$2998 ;
   always @(posedge clk)
-    \mac_wmux1_s0$1096  <= \$2983 ;
+    \mac_wmux1_s0$1190  <= \$2999 ;
   always @(posedge clk)
-    \mac_wmux1_s0$1109  <= \$2984 ;
+    \mac_wmux1_s0$1203  <= \$3000 ;
   always @(posedge clk)
-    \mac_wmux1_s0$1122  <= \$2985 ;
+    \mac_wmux1_s0$1216  <= \$3001 ;
   always @(posedge clk)
-    \mac_wmux1_s0$1135  <= \$2986 ;
+    \mac_wmux1_s0$1229  <= \$3002 ;
   always @(posedge clk)
-    \mac_wmux1_s0$1148  <= \$2987 ;
+    \mac_wmux1_s0$1242  <= \$3003 ;
   always @(posedge clk)
-    \mac_wmux1_s0$1161  <= \$2988 ;
+    \mac_wmux1_s0$1067  <= \$3004 ;
   always @(posedge clk)
-    \mac_wmux1_s0$1174  <= \$2989 ;
+    \mac_wmux1_s0$1070  <= \$3005 ;
   always @(posedge clk)
-    \mac_wmux1_s0$1187  <= \$2990 ;
+    \mac_wmux1_s0$1073  <= \$3006 ;
   always @(posedge clk)
-    \mac_wmux1_s0$1200  <= \$2991 ;
+    \mac_wmux1_s0$1076  <= \$3007 ;
   always @(posedge clk)
-    \mac_wmux1_s0$1213  <= \$2992 ;
+    \mac_wmux1_s0$1086  <= \$3008 ;
   always @(posedge clk)
-    \mac_wmux1_s0$1226  <= \$2993 ;
+    \mac_wmux1_s0$1089  <= \$3009 ;
   always @(posedge clk)
-    \mac_wmux1_s0$1051  <= \$2994 ;
+    \mac_wmux1_s0$1092  <= \$3010 ;
   always @(posedge clk)
-    \mac_wmux1_s0$1054  <= \$2995 ;
+    \mac_wmux1_s0$1095  <= \$3011 ;
   always @(posedge clk)
-    \mac_wmux1_s0$1057  <= \$2996 ;
+    \mac_wmux1_s0$1068  <= \$3012 ;
   always @(posedge clk)
-    \mac_wmux1_s0$1060  <= \$2997 ;
+    \mac_wmux1_s0$1071  <= \$3013 ;
   always @(posedge clk)
-    \mac_wmux1_s0$1070  <= \$2998 ;
+    \mac_wmux1_s0$1074  <= \$3014 ;
   always @(posedge clk)
-    \mac_wmux1_s0$1073  <= \$2999 ;
+    \mac_wmux1_s0$1077  <= \$3015 ;
   always @(posedge clk)
-    \mac_wmux1_s0$1076  <= \$3000 ;
+    \mac_wmux1_s0$1087  <= \$3016 ;
   always @(posedge clk)
-    \mac_wmux1_s0$1079  <= \$3001 ;
+    \mac_wmux1_s0$1090  <= \$3017 ;
   always @(posedge clk)
-    \mac_wmux1_s0$1052  <= \$3002 ;
+    \mac_wmux1_s0$1093  <= \$3018 ;
   always @(posedge clk)
-    \mac_wmux1_s0$1055  <= \$3003 ;
+    \mac_wmux1_s0$1096  <= \$3019 ;
   always @(posedge clk)
-    \mac_wmux1_s0$1058  <= \$3004 ;
+    \mac_wmux1_s0$1103  <= \$3020 ;
   always @(posedge clk)
-    \mac_wmux1_s0$1061  <= \$3005 ;
+    \mac_wmux1_s0$1105  <= \$3021 ;
   always @(posedge clk)
-    \mac_wmux1_s0$1071  <= \$3006 ;
+    \mac_wmux1_s0$1107  <= \$3022 ;
   always @(posedge clk)
-    \mac_wmux1_s0$1074  <= \$3007 ;
+    \mac_wmux1_s0$1109  <= \$3023 ;
   always @(posedge clk)
-    \mac_wmux1_s0$1077  <= \$3008 ;
+    \mac_wmux1_s0$1116  <= \$3024 ;
   always @(posedge clk)
-    \mac_wmux1_s0$1080  <= \$3009 ;
+    \mac_wmux1_s0$1118  <= \$3025 ;
   always @(posedge clk)
-    \mac_wmux1_s0$1087  <= \$3010 ;
+    \mac_wmux1_s0$1120  <= \$3026 ;
   always @(posedge clk)
-    \mac_wmux1_s0$1089  <= \$3011 ;
+    \mac_wmux1_s0$1122  <= \$3027 ;
   always @(posedge clk)
-    \mac_wmux1_s0$1091  <= \$3012 ;
+    \mac_wmux1_s0$1129  <= \$3028 ;
   always @(posedge clk)
-    \mac_wmux1_s0$1093  <= \$3013 ;
+    \mac_wmux1_s0$1131  <= \$3029 ;
   always @(posedge clk)
-    \mac_wmux1_s0$1100  <= \$3014 ;
+    \mac_wmux1_s0$1133  <= \$3030 ;
   always @(posedge clk)
-    \mac_wmux1_s0$1102  <= \$3015 ;
+    \mac_wmux1_s0$1135  <= \$3031 ;
   always @(posedge clk)
-    \mac_wmux1_s0$1104  <= \$3016 ;
+    \mac_wmux1_s0$1142  <= \$3032 ;
   always @(posedge clk)
-    \mac_wmux1_s0$1106  <= \$3017 ;
+    \mac_wmux1_s0$1144  <= \$3033 ;
   always @(posedge clk)
-    \mac_wmux1_s0$1113  <= \$3018 ;
+    \mac_wmux1_s0$1146  <= \$3034 ;
   always @(posedge clk)
-    \mac_wmux1_s0$1115  <= \$3019 ;
+    \mac_wmux1_s0$1148  <= \$3035 ;
   always @(posedge clk)
-    \mac_wmux1_s0$1117  <= \$3020 ;
+    \mac_wmux1_s0$1155  <= \$3036 ;
   always @(posedge clk)
-    \mac_wmux1_s0$1119  <= \$3021 ;
+    \mac_wmux1_s0$1157  <= \$3037 ;
   always @(posedge clk)
-    \mac_wmux1_s0$1126  <= \$3022 ;
+    \mac_wmux1_s0$1159  <= \$3038 ;
   always @(posedge clk)
-    \mac_wmux1_s0$1128  <= \$3023 ;
+    \mac_wmux1_s0$1161  <= \$3039 ;
   always @(posedge clk)
-    \mac_wmux1_s0$1130  <= \$3024 ;
+    \mac_wmux1_s0$1168  <= \$3040 ;
   always @(posedge clk)
-    \mac_wmux1_s0$1132  <= \$3025 ;
+    \mac_wmux1_s0$1170  <= \$3041 ;
   always @(posedge clk)
-    \mac_wmux1_s0$1139  <= \$3026 ;
+    \mac_wmux1_s0$1172  <= \$3042 ;
   always @(posedge clk)
-    \mac_wmux1_s0$1141  <= \$3027 ;
+    \mac_wmux1_s0$1174  <= \$3043 ;
   always @(posedge clk)
-    \mac_wmux1_s0$1143  <= \$3028 ;
+    \mac_wmux1_s0$1181  <= \$3044 ;
   always @(posedge clk)
-    \mac_wmux1_s0$1145  <= \$3029 ;
+    \mac_wmux1_s0$1183  <= \$3045 ;
   always @(posedge clk)
-    \mac_wmux1_s0$1152  <= \$3030 ;
+    \mac_wmux1_s0$1185  <= \$3046 ;
   always @(posedge clk)
-    \mac_wmux1_s0$1154  <= \$3031 ;
+    \mac_wmux1_s0$1187  <= \$3047 ;
   always @(posedge clk)
-    \mac_wmux1_s0$1156  <= \$3032 ;
+    \mac_wmux1_s0$1194  <= \$3048 ;
   always @(posedge clk)
-    \mac_wmux1_s0$1158  <= \$3033 ;
+    \mac_wmux1_s0$1196  <= \$3049 ;
   always @(posedge clk)
-    \mac_wmux1_s0$1165  <= \$3034 ;
+    \mac_wmux1_s0$1198  <= \$3050 ;
   always @(posedge clk)
-    \mac_wmux1_s0$1167  <= \$3035 ;
+    \mac_wmux1_s0$1200  <= \$3051 ;
   always @(posedge clk)
-    \mac_wmux1_s0$1169  <= \$3036 ;
+    \mac_wmux1_s0$1207  <= \$3052 ;
   always @(posedge clk)
-    \mac_wmux1_s0$1171  <= \$3037 ;
+    \mac_wmux1_s0$1209  <= \$3053 ;
   always @(posedge clk)
-    \mac_wmux1_s0$1178  <= \$3038 ;
+    \mac_wmux1_s0$1211  <= \$3054 ;
   always @(posedge clk)
-    \mac_wmux1_s0$1180  <= \$3039 ;
+    \mac_wmux1_s0$1213  <= \$3055 ;
   always @(posedge clk)
-    \mac_wmux1_s0$1182  <= \$3040 ;
+    \mac_wmux1_s0$1220  <= \$3056 ;
   always @(posedge clk)
-    \mac_wmux1_s0$1184  <= \$3041 ;
+    \mac_wmux1_s0$1222  <= \$3057 ;
   always @(posedge clk)
-    \mac_wmux1_s0$1191  <= \$3042 ;
+    \mac_wmux1_s0$1224  <= \$3058 ;
   always @(posedge clk)
-    \mac_wmux1_s0$1193  <= \$3043 ;
+    \mac_wmux1_s0$1226  <= \$3059 ;
   always @(posedge clk)
-    \mac_wmux1_s0$1195  <= \$3044 ;
+    \mac_wmux1_s0$1233  <= \$3060 ;
   always @(posedge clk)
-    \mac_wmux1_s0$1197  <= \$3045 ;
+    \mac_wmux1_s0$1235  <= \$3061 ;
   always @(posedge clk)
-    \mac_wmux1_s0$1204  <= \$3046 ;
+    \mac_wmux1_s0$1237  <= \$3062 ;
   always @(posedge clk)
-    \mac_wmux1_s0$1206  <= \$3047 ;
+    \mac_wmux1_s0$1239  <= \$3063 ;
   always @(posedge clk)
-    \mac_wmux1_s0$1208  <= \$3048 ;
+    \mac_wmux1_s0$1246  <= \$3064 ;
   always @(posedge clk)
-    \mac_wmux1_s0$1210  <= \$3049 ;
+    \mac_wmux1_s0$1248  <= \$3065 ;
   always @(posedge clk)
-    \mac_wmux1_s0$1217  <= \$3050 ;
+    \mac_wmux1_s0$1250  <= \$3066 ;
   always @(posedge clk)
-    \mac_wmux1_s0$1219  <= \$3051 ;
+    \mac_wmux1_s0$1252  <= \$3067 ;
   always @(posedge clk)
-    \mac_wmux1_s0$1221  <= \$3052 ;
+    \mac_wmux1_s0$1770  <= \$3068 ;
   always @(posedge clk)
-    \mac_wmux1_s0$1223  <= \$3053 ;
+    \mac_wmux1_s0$1771  <= \$3069 ;
   always @(posedge clk)
-    \mac_wmux1_s0$1230  <= \$3054 ;
+    \mac_wmux1_s0$1772  <= \$3070 ;
   always @(posedge clk)
-    \mac_wmux1_s0$1232  <= \$3055 ;
+    \mac_wmux1_s0$1773  <= \$3071 ;
   always @(posedge clk)
-    \mac_wmux1_s0$1234  <= \$3056 ;
+    \mac_wmux1_s0$1774  <= \$3072 ;
   always @(posedge clk)
-    \mac_wmux1_s0$1236  <= \$3057 ;
+    \mac_wmux1_s0$1775  <= \$3073 ;
   always @(posedge clk)
-    \mac_wmux1_s0$1752  <= \$3058 ;
+    \mac_wmux1_s0$1776  <= \$3074 ;
   always @(posedge clk)
-    \mac_wmux1_s0$1753  <= \$3059 ;
+    \mac_wmux1_s0$1777  <= \$3075 ;
   always @(posedge clk)
-    \mac_wmux1_s0$1754  <= \$3060 ;
+    \mac_wmux1_s0$1778  <= \$3076 ;
   always @(posedge clk)
-    \mac_wmux1_s0$1755  <= \$3061 ;
+    mac_wmux1_valid_s0 <= \$3077 ;
   always @(posedge clk)
-    \mac_wmux1_s0$1756  <= \$3062 ;
+    \mac_wmux2_s0$1259  <= \$3078 ;
   always @(posedge clk)
-    \mac_wmux1_s0$1757  <= \$3063 ;
+    \mac_wmux2_s0$1278  <= \$3079 ;
   always @(posedge clk)
-    \mac_wmux1_s0$1758  <= \$3064 ;
+    \mac_wmux2_s0$1297  <= \$3080 ;
   always @(posedge clk)
-    \mac_wmux1_s0$1759  <= \$3065 ;
+    \mac_wmux2_s0$1316  <= \$3081 ;
   always @(posedge clk)
-    \mac_wmux1_s0$1760  <= \$3066 ;
+    mac_wmux2_s0 <= \$3082 ;
   always @(posedge clk)
-    mac_wmux1_valid_s0 <= \$3067 ;
+    \mac_wmux2_s0$1275  <= \$3083 ;
   always @(posedge clk)
-    \mac_wmux2_s0$1243  <= \$3068 ;
+    \mac_wmux2_s0$1294  <= \$3084 ;
   always @(posedge clk)
-    \mac_wmux2_s0$1262  <= \$3069 ;
+    \mac_wmux2_s0$1313  <= \$3085 ;
   always @(posedge clk)
-    \mac_wmux2_s0$1281  <= \$3070 ;
+    \mac_wmux2_s0$1332  <= \$3086 ;
   always @(posedge clk)
-    \mac_wmux2_s0$1300  <= \$3071 ;
+    \mac_wmux2_s0$1345  <= \$3087 ;
   always @(posedge clk)
-    mac_wmux2_s0 <= \$3072 ;
+    \mac_wmux2_s0$1358  <= \$3088 ;
   always @(posedge clk)
-    \mac_wmux2_s0$1259  <= \$3073 ;
+    \mac_wmux2_s0$1371  <= \$3089 ;
   always @(posedge clk)
-    \mac_wmux2_s0$1278  <= \$3074 ;
+    \mac_wmux2_s0$1384  <= \$3090 ;
   always @(posedge clk)
-    \mac_wmux2_s0$1297  <= \$3075 ;
+    \mac_wmux2_s0$1397  <= \$3091 ;
   always @(posedge clk)
-    \mac_wmux2_s0$1316  <= \$3076 ;
+    \mac_wmux2_s0$1410  <= \$3092 ;
   always @(posedge clk)
-    \mac_wmux2_s0$1329  <= \$3077 ;
+    \mac_wmux2_s0$1423  <= \$3093 ;
   always @(posedge clk)
-    \mac_wmux2_s0$1342  <= \$3078 ;
+    \mac_wmux2_s0$1260  <= \$3094 ;
   always @(posedge clk)
-    \mac_wmux2_s0$1355  <= \$3079 ;
+    \mac_wmux2_s0$1279  <= \$3095 ;
   always @(posedge clk)
-    \mac_wmux2_s0$1368  <= \$3080 ;
+    \mac_wmux2_s0$1298  <= \$3096 ;
   always @(posedge clk)
-    \mac_wmux2_s0$1381  <= \$3081 ;
+    \mac_wmux2_s0$1317  <= \$3097 ;
   always @(posedge clk)
-    \mac_wmux2_s0$1394  <= \$3082 ;
+    \mac_wmux2_s0$1257  <= \$3098 ;
   always @(posedge clk)
-    \mac_wmux2_s0$1407  <= \$3083 ;
+    \mac_wmux2_s0$1276  <= \$3099 ;
   always @(posedge clk)
-    \mac_wmux2_s0$1244  <= \$3084 ;
+    \mac_wmux2_s0$1295  <= \$3100 ;
   always @(posedge clk)
-    \mac_wmux2_s0$1263  <= \$3085 ;
+    \mac_wmux2_s0$1314  <= \$3101 ;
   always @(posedge clk)
-    \mac_wmux2_s0$1282  <= \$3086 ;
+    \mac_wmux2_s0$1333  <= \$3102 ;
   always @(posedge clk)
-    \mac_wmux2_s0$1301  <= \$3087 ;
+    \mac_wmux2_s0$1346  <= \$3103 ;
   always @(posedge clk)
-    \mac_wmux2_s0$1241  <= \$3088 ;
+    \mac_wmux2_s0$1359  <= \$3104 ;
   always @(posedge clk)
-    \mac_wmux2_s0$1260  <= \$3089 ;
+    \mac_wmux2_s0$1372  <= \$3105 ;
   always @(posedge clk)
-    \mac_wmux2_s0$1279  <= \$3090 ;
+    \mac_wmux2_s0$1385  <= \$3106 ;
   always @(posedge clk)
-    \mac_wmux2_s0$1298  <= \$3091 ;
+    \mac_wmux2_s0$1398  <= \$3107 ;
   always @(posedge clk)
-    \mac_wmux2_s0$1317  <= \$3092 ;
+    \mac_wmux2_s0$1411  <= \$3108 ;
   always @(posedge clk)
-    \mac_wmux2_s0$1330  <= \$3093 ;
+    \mac_wmux2_s0$1424  <= \$3109 ;
   always @(posedge clk)
-    \mac_wmux2_s0$1343  <= \$3094 ;
+    \mac_wmux2_s0$1263  <= \$3110 ;
   always @(posedge clk)
-    \mac_wmux2_s0$1356  <= \$3095 ;
+    \mac_wmux2_s0$1266  <= \$3111 ;
   always @(posedge clk)
-    \mac_wmux2_s0$1369  <= \$3096 ;
+    \mac_wmux2_s0$1269  <= \$3112 ;
   always @(posedge clk)
-    \mac_wmux2_s0$1382  <= \$3097 ;
+    \mac_wmux2_s0$1272  <= \$3113 ;
   always @(posedge clk)
-    \mac_wmux2_s0$1395  <= \$3098 ;
+    \mac_wmux2_s0$1282  <= \$3114 ;
   always @(posedge clk)
-    \mac_wmux2_s0$1408  <= \$3099 ;
+    \mac_wmux2_s0$1285  <= \$3115 ;
   always @(posedge clk)
-    \mac_wmux2_s0$1247  <= \$3100 ;
+    \mac_wmux2_s0$1288  <= \$3116 ;
   always @(posedge clk)
-    \mac_wmux2_s0$1250  <= \$3101 ;
+    \mac_wmux2_s0$1291  <= \$3117 ;
   always @(posedge clk)
-    \mac_wmux2_s0$1253  <= \$3102 ;
+    \mac_wmux2_s0$1301  <= \$3118 ;
   always @(posedge clk)
-    \mac_wmux2_s0$1256  <= \$3103 ;
+    \mac_wmux2_s0$1304  <= \$3119 ;
   always @(posedge clk)
-    \mac_wmux2_s0$1266  <= \$3104 ;
+    \mac_wmux2_s0$1307  <= \$3120 ;
   always @(posedge clk)
-    \mac_wmux2_s0$1269  <= \$3105 ;
+    \mac_wmux2_s0$1310  <= \$3121 ;
   always @(posedge clk)
-    \mac_wmux2_s0$1272  <= \$3106 ;
+    \mac_wmux2_s0$1320  <= \$3122 ;
   always @(posedge clk)
-    \mac_wmux2_s0$1275  <= \$3107 ;
+    \mac_wmux2_s0$1323  <= \$3123 ;
   always @(posedge clk)
-    \mac_wmux2_s0$1285  <= \$3108 ;
+    \mac_wmux2_s0$1326  <= \$3124 ;
   always @(posedge clk)
-    \mac_wmux2_s0$1288  <= \$3109 ;
+    \mac_wmux2_s0$1329  <= \$3125 ;
   always @(posedge clk)
-    \mac_wmux2_s0$1291  <= \$3110 ;
+    \mac_wmux2_s0$1264  <= \$3126 ;
   always @(posedge clk)
-    \mac_wmux2_s0$1294  <= \$3111 ;
+    \mac_wmux2_s0$1267  <= \$3127 ;
   always @(posedge clk)
-    \mac_wmux2_s0$1304  <= \$3112 ;
+    \mac_wmux2_s0$1270  <= \$3128 ;
   always @(posedge clk)
-    \mac_wmux2_s0$1307  <= \$3113 ;
+    \mac_wmux2_s0$1273  <= \$3129 ;
   always @(posedge clk)
-    \mac_wmux2_s0$1310  <= \$3114 ;
+    \mac_wmux2_s0$1283  <= \$3130 ;
   always @(posedge clk)
-    \mac_wmux2_s0$1313  <= \$3115 ;
+    \mac_wmux2_s0$1286  <= \$3131 ;
   always @(posedge clk)
-    \mac_wmux2_s0$1248  <= \$3116 ;
+    \mac_wmux2_s0$1289  <= \$3132 ;
   always @(posedge clk)
-    \mac_wmux2_s0$1251  <= \$3117 ;
+    \mac_wmux2_s0$1292  <= \$3133 ;
   always @(posedge clk)
-    \mac_wmux2_s0$1254  <= \$3118 ;
+    \mac_wmux2_s0$1302  <= \$3134 ;
   always @(posedge clk)
-    \mac_wmux2_s0$1257  <= \$3119 ;
+    \mac_wmux2_s0$1305  <= \$3135 ;
   always @(posedge clk)
-    \mac_wmux2_s0$1267  <= \$3120 ;
+    \mac_wmux2_s0$1308  <= \$3136 ;
   always @(posedge clk)
-    \mac_wmux2_s0$1270  <= \$3121 ;
+    \mac_wmux2_s0$1311  <= \$3137 ;
   always @(posedge clk)
-    \mac_wmux2_s0$1273  <= \$3122 ;
+    \mac_wmux2_s0$1321  <= \$3138 ;
   always @(posedge clk)
-    \mac_wmux2_s0$1276  <= \$3123 ;
+    \mac_wmux2_s0$1324  <= \$3139 ;
   always @(posedge clk)
-    \mac_wmux2_s0$1286  <= \$3124 ;
+    \mac_wmux2_s0$1327  <= \$3140 ;
   always @(posedge clk)
-    \mac_wmux2_s0$1289  <= \$3125 ;
+    \mac_wmux2_s0$1330  <= \$3141 ;
   always @(posedge clk)
-    \mac_wmux2_s0$1292  <= \$3126 ;
+    \mac_wmux2_s0$1337  <= \$3142 ;
   always @(posedge clk)
-    \mac_wmux2_s0$1295  <= \$3127 ;
+    \mac_wmux2_s0$1339  <= \$3143 ;
   always @(posedge clk)
-    \mac_wmux2_s0$1305  <= \$3128 ;
+    \mac_wmux2_s0$1341  <= \$3144 ;
   always @(posedge clk)
-    \mac_wmux2_s0$1308  <= \$3129 ;
+    \mac_wmux2_s0$1343  <= \$3145 ;
   always @(posedge clk)
-    \mac_wmux2_s0$1311  <= \$3130 ;
+    \mac_wmux2_s0$1350  <= \$3146 ;
   always @(posedge clk)
-    \mac_wmux2_s0$1314  <= \$3131 ;
+    \mac_wmux2_s0$1352  <= \$3147 ;
   always @(posedge clk)
-    \mac_wmux2_s0$1321  <= \$3132 ;
+    \mac_wmux2_s0$1354  <= \$3148 ;
   always @(posedge clk)
-    \mac_wmux2_s0$1323  <= \$3133 ;
+    \mac_wmux2_s0$1356  <= \$3149 ;
   always @(posedge clk)
-    \mac_wmux2_s0$1325  <= \$3134 ;
+    \mac_wmux2_s0$1363  <= \$3150 ;
   always @(posedge clk)
-    \mac_wmux2_s0$1327  <= \$3135 ;
+    \mac_wmux2_s0$1365  <= \$3151 ;
   always @(posedge clk)
-    \mac_wmux2_s0$1334  <= \$3136 ;
+    \mac_wmux2_s0$1367  <= \$3152 ;
   always @(posedge clk)
-    \mac_wmux2_s0$1336  <= \$3137 ;
+    \mac_wmux2_s0$1369  <= \$3153 ;
   always @(posedge clk)
-    \mac_wmux2_s0$1338  <= \$3138 ;
+    \mac_wmux2_s0$1376  <= \$3154 ;
   always @(posedge clk)
-    \mac_wmux2_s0$1340  <= \$3139 ;
+    \mac_wmux2_s0$1378  <= \$3155 ;
   always @(posedge clk)
-    \mac_wmux2_s0$1347  <= \$3140 ;
+    \mac_wmux2_s0$1380  <= \$3156 ;
   always @(posedge clk)
-    \mac_wmux2_s0$1349  <= \$3141 ;
+    \mac_wmux2_s0$1382  <= \$3157 ;
   always @(posedge clk)
-    \mac_wmux2_s0$1351  <= \$3142 ;
+    \mac_wmux2_s0$1389  <= \$3158 ;
   always @(posedge clk)
-    \mac_wmux2_s0$1353  <= \$3143 ;
+    \mac_wmux2_s0$1391  <= \$3159 ;
   always @(posedge clk)
-    \mac_wmux2_s0$1360  <= \$3144 ;
+    \mac_wmux2_s0$1393  <= \$3160 ;
   always @(posedge clk)
-    \mac_wmux2_s0$1362  <= \$3145 ;
+    \mac_wmux2_s0$1395  <= \$3161 ;
   always @(posedge clk)
-    \mac_wmux2_s0$1364  <= \$3146 ;
+    \mac_wmux2_s0$1402  <= \$3162 ;
   always @(posedge clk)
-    \mac_wmux2_s0$1366  <= \$3147 ;
+    \mac_wmux2_s0$1404  <= \$3163 ;
   always @(posedge clk)
-    \mac_wmux2_s0$1373  <= \$3148 ;
+    \mac_wmux2_s0$1406  <= \$3164 ;
   always @(posedge clk)
-    \mac_wmux2_s0$1375  <= \$3149 ;
+    \mac_wmux2_s0$1408  <= \$3165 ;
   always @(posedge clk)
-    \mac_wmux2_s0$1377  <= \$3150 ;
+    \mac_wmux2_s0$1415  <= \$3166 ;
   always @(posedge clk)
-    \mac_wmux2_s0$1379  <= \$3151 ;
+    \mac_wmux2_s0$1417  <= \$3167 ;
   always @(posedge clk)
-    \mac_wmux2_s0$1386  <= \$3152 ;
+    \mac_wmux2_s0$1419  <= \$3168 ;
   always @(posedge clk)
-    \mac_wmux2_s0$1388  <= \$3153 ;
+    \mac_wmux2_s0$1421  <= \$3169 ;
   always @(posedge clk)
-    \mac_wmux2_s0$1390  <= \$3154 ;
+    \mac_wmux2_s0$1428  <= \$3170 ;
   always @(posedge clk)
-    \mac_wmux2_s0$1392  <= \$3155 ;
+    \mac_wmux2_s0$1430  <= \$3171 ;
   always @(posedge clk)
-    \mac_wmux2_s0$1399  <= \$3156 ;
+    \mac_wmux2_s0$1432  <= \$3172 ;
   always @(posedge clk)
-    \mac_wmux2_s0$1401  <= \$3157 ;
+    \mac_wmux2_s0$1434  <= \$3173 ;
   always @(posedge clk)
-    \mac_wmux2_s0$1403  <= \$3158 ;
+    \mac_wmux2_s0$1780  <= \$3174 ;
   always @(posedge clk)
-    \mac_wmux2_s0$1405  <= \$3159 ;
+    \mac_wmux2_s0$1781  <= \$3175 ;
   always @(posedge clk)
-    \mac_wmux2_s0$1412  <= \$3160 ;
+    \mac_wmux2_s0$1782  <= \$3176 ;
   always @(posedge clk)
-    \mac_wmux2_s0$1414  <= \$3161 ;
+    \mac_wmux2_s0$1783  <= \$3177 ;
   always @(posedge clk)
-    \mac_wmux2_s0$1416  <= \$3162 ;
+    \mac_wmux2_s0$1784  <= \$3178 ;
   always @(posedge clk)
-    \mac_wmux2_s0$1418  <= \$3163 ;
+    \mac_wmux2_s0$1785  <= \$3179 ;
   always @(posedge clk)
-    \mac_wmux2_s0$1762  <= \$3164 ;
+    \mac_wmux2_s0$1786  <= \$3180 ;
   always @(posedge clk)
-    \mac_wmux2_s0$1763  <= \$3165 ;
+    \mac_wmux2_s0$1787  <= \$3181 ;
   always @(posedge clk)
-    \mac_wmux2_s0$1764  <= \$3166 ;
+    \mac_wmux2_s0$1788  <= \$3182 ;
   always @(posedge clk)
-    \mac_wmux2_s0$1765  <= \$3167 ;
+    mac_wmux2_valid_s0 <= \$3183 ;
   always @(posedge clk)
-    \mac_wmux2_s0$1766  <= \$3168 ;
+    \mac_wmux3_s0$1441  <= \$3184 ;
   always @(posedge clk)
-    \mac_wmux2_s0$1767  <= \$3169 ;
+    \mac_wmux3_s0$1460  <= \$3185 ;
   always @(posedge clk)
-    \mac_wmux2_s0$1768  <= \$3170 ;
+    \mac_wmux3_s0$1479  <= \$3186 ;
   always @(posedge clk)
-    \mac_wmux2_s0$1769  <= \$3171 ;
+    \mac_wmux3_s0$1498  <= \$3187 ;
   always @(posedge clk)
-    \mac_wmux2_s0$1770  <= \$3172 ;
+    \mac_wmux3_s0$1517  <= \$3188 ;
   always @(posedge clk)
-    mac_wmux2_valid_s0 <= \$3173 ;
+    \mac_wmux3_s0$1536  <= \$3189 ;
   always @(posedge clk)
-    \mac_wmux3_s0$1425  <= \$3174 ;
+    \mac_wmux3_s0$1555  <= \$3190 ;
   always @(posedge clk)
-    \mac_wmux3_s0$1444  <= \$3175 ;
+    \mac_wmux3_s0$1574  <= \$3191 ;
   always @(posedge clk)
-    \mac_wmux3_s0$1463  <= \$3176 ;
+    mac_wmux3_s0 <= \$3192 ;
   always @(posedge clk)
-    \mac_wmux3_s0$1482  <= \$3177 ;
+    \mac_wmux3_s0$1457  <= \$3193 ;
   always @(posedge clk)
-    \mac_wmux3_s0$1501  <= \$3178 ;
+    \mac_wmux3_s0$1476  <= \$3194 ;
   always @(posedge clk)
-    \mac_wmux3_s0$1520  <= \$3179 ;
+    \mac_wmux3_s0$1495  <= \$3195 ;
   always @(posedge clk)
-    \mac_wmux3_s0$1539  <= \$3180 ;
+    \mac_wmux3_s0$1514  <= \$3196 ;
   always @(posedge clk)
-    \mac_wmux3_s0$1558  <= \$3181 ;
+    \mac_wmux3_s0$1533  <= \$3197 ;
   always @(posedge clk)
-    mac_wmux3_s0 <= \$3182 ;
+    \mac_wmux3_s0$1552  <= \$3198 ;
   always @(posedge clk)
-    \mac_wmux3_s0$1441  <= \$3183 ;
+    \mac_wmux3_s0$1571  <= \$3199 ;
   always @(posedge clk)
-    \mac_wmux3_s0$1460  <= \$3184 ;
+    \mac_wmux3_s0$1442  <= \$3200 ;
   always @(posedge clk)
-    \mac_wmux3_s0$1479  <= \$3185 ;
+    \mac_wmux3_s0$1461  <= \$3201 ;
   always @(posedge clk)
-    \mac_wmux3_s0$1498  <= \$3186 ;
+    \mac_wmux3_s0$1480  <= \$3202 ;
   always @(posedge clk)
-    \mac_wmux3_s0$1517  <= \$3187 ;
+    \mac_wmux3_s0$1499  <= \$3203 ;
   always @(posedge clk)
-    \mac_wmux3_s0$1536  <= \$3188 ;
+    \mac_wmux3_s0$1518  <= \$3204 ;
   always @(posedge clk)
-    \mac_wmux3_s0$1555  <= \$3189 ;
+    \mac_wmux3_s0$1537  <= \$3205 ;
   always @(posedge clk)
-    \mac_wmux3_s0$1426  <= \$3190 ;
+    \mac_wmux3_s0$1556  <= \$3206 ;
   always @(posedge clk)
-    \mac_wmux3_s0$1445  <= \$3191 ;
+    \mac_wmux3_s0$1575  <= \$3207 ;
   always @(posedge clk)
-    \mac_wmux3_s0$1464  <= \$3192 ;
+    \mac_wmux3_s0$1439  <= \$3208 ;
   always @(posedge clk)
-    \mac_wmux3_s0$1483  <= \$3193 ;
+    \mac_wmux3_s0$1458  <= \$3209 ;
   always @(posedge clk)
-    \mac_wmux3_s0$1502  <= \$3194 ;
+    \mac_wmux3_s0$1477  <= \$3210 ;
   always @(posedge clk)
-    \mac_wmux3_s0$1521  <= \$3195 ;
+    \mac_wmux3_s0$1496  <= \$3211 ;
   always @(posedge clk)
-    \mac_wmux3_s0$1540  <= \$3196 ;
+    \mac_wmux3_s0$1515  <= \$3212 ;
   always @(posedge clk)
-    \mac_wmux3_s0$1559  <= \$3197 ;
+    \mac_wmux3_s0$1534  <= \$3213 ;
   always @(posedge clk)
-    \mac_wmux3_s0$1423  <= \$3198 ;
+    \mac_wmux3_s0$1553  <= \$3214 ;
   always @(posedge clk)
-    \mac_wmux3_s0$1442  <= \$3199 ;
+    \mac_wmux3_s0$1572  <= \$3215 ;
   always @(posedge clk)
-    \mac_wmux3_s0$1461  <= \$3200 ;
+    \mac_wmux3_s0$1445  <= \$3216 ;
   always @(posedge clk)
-    \mac_wmux3_s0$1480  <= \$3201 ;
+    \mac_wmux3_s0$1448  <= \$3217 ;
   always @(posedge clk)
-    \mac_wmux3_s0$1499  <= \$3202 ;
+    \mac_wmux3_s0$1451  <= \$3218 ;
   always @(posedge clk)
-    \mac_wmux3_s0$1518  <= \$3203 ;
+    \mac_wmux3_s0$1454  <= \$3219 ;
   always @(posedge clk)
-    \mac_wmux3_s0$1537  <= \$3204 ;
+    \mac_wmux3_s0$1464  <= \$3220 ;
   always @(posedge clk)
-    \mac_wmux3_s0$1556  <= \$3205 ;
+    \mac_wmux3_s0$1467  <= \$3221 ;
   always @(posedge clk)
-    \mac_wmux3_s0$1429  <= \$3206 ;
+    \mac_wmux3_s0$1470  <= \$3222 ;
   always @(posedge clk)
-    \mac_wmux3_s0$1432  <= \$3207 ;
+    \mac_wmux3_s0$1473  <= \$3223 ;
   always @(posedge clk)
-    \mac_wmux3_s0$1435  <= \$3208 ;
+    \mac_wmux3_s0$1483  <= \$3224 ;
   always @(posedge clk)
-    \mac_wmux3_s0$1438  <= \$3209 ;
+    \mac_wmux3_s0$1486  <= \$3225 ;
   always @(posedge clk)
-    \mac_wmux3_s0$1448  <= \$3210 ;
+    \mac_wmux3_s0$1489  <= \$3226 ;
   always @(posedge clk)
-    \mac_wmux3_s0$1451  <= \$3211 ;
+    \mac_wmux3_s0$1492  <= \$3227 ;
   always @(posedge clk)
-    \mac_wmux3_s0$1454  <= \$3212 ;
+    \mac_wmux3_s0$1502  <= \$3228 ;
   always @(posedge clk)
-    \mac_wmux3_s0$1457  <= \$3213 ;
+    \mac_wmux3_s0$1505  <= \$3229 ;
   always @(posedge clk)
-    \mac_wmux3_s0$1467  <= \$3214 ;
+    \mac_wmux3_s0$1508  <= \$3230 ;
   always @(posedge clk)
-    \mac_wmux3_s0$1470  <= \$3215 ;
+    \mac_wmux3_s0$1511  <= \$3231 ;
   always @(posedge clk)
-    \mac_wmux3_s0$1473  <= \$3216 ;
+    \mac_wmux3_s0$1521  <= \$3232 ;
   always @(posedge clk)
-    \mac_wmux3_s0$1476  <= \$3217 ;
+    \mac_wmux3_s0$1524  <= \$3233 ;
   always @(posedge clk)
-    \mac_wmux3_s0$1486  <= \$3218 ;
+    \mac_wmux3_s0$1527  <= \$3234 ;
   always @(posedge clk)
-    \mac_wmux3_s0$1489  <= \$3219 ;
+    \mac_wmux3_s0$1530  <= \$3235 ;
   always @(posedge clk)
-    \mac_wmux3_s0$1492  <= \$3220 ;
+    \mac_wmux3_s0$1540  <= \$3236 ;
   always @(posedge clk)
-    \mac_wmux3_s0$1495  <= \$3221 ;
+    \mac_wmux3_s0$1543  <= \$3237 ;
   always @(posedge clk)
-    \mac_wmux3_s0$1505  <= \$3222 ;
+    \mac_wmux3_s0$1546  <= \$3238 ;
   always @(posedge clk)
-    \mac_wmux3_s0$1508  <= \$3223 ;
+    \mac_wmux3_s0$1549  <= \$3239 ;
   always @(posedge clk)
-    \mac_wmux3_s0$1511  <= \$3224 ;
+    \mac_wmux3_s0$1559  <= \$3240 ;
   always @(posedge clk)
-    \mac_wmux3_s0$1514  <= \$3225 ;
+    \mac_wmux3_s0$1562  <= \$3241 ;
   always @(posedge clk)
-    \mac_wmux3_s0$1524  <= \$3226 ;
+    \mac_wmux3_s0$1565  <= \$3242 ;
   always @(posedge clk)
-    \mac_wmux3_s0$1527  <= \$3227 ;
+    \mac_wmux3_s0$1568  <= \$3243 ;
   always @(posedge clk)
-    \mac_wmux3_s0$1530  <= \$3228 ;
+    \mac_wmux3_s0$1578  <= \$3244 ;
   always @(posedge clk)
-    \mac_wmux3_s0$1533  <= \$3229 ;
+    \mac_wmux3_s0$1581  <= \$3245 ;
   always @(posedge clk)
-    \mac_wmux3_s0$1543  <= \$3230 ;
+    \mac_wmux3_s0$1584  <= \$3246 ;
   always @(posedge clk)
-    \mac_wmux3_s0$1546  <= \$3231 ;
+    \mac_wmux3_s0$1587  <= \$3247 ;
   always @(posedge clk)
-    \mac_wmux3_s0$1549  <= \$3232 ;
+    \mac_wmux3_s0$1446  <= \$3248 ;
   always @(posedge clk)
-    \mac_wmux3_s0$1552  <= \$3233 ;
+    \mac_wmux3_s0$1449  <= \$3249 ;
   always @(posedge clk)
-    \mac_wmux3_s0$1562  <= \$3234 ;
+    \mac_wmux3_s0$1452  <= \$3250 ;
   always @(posedge clk)
-    \mac_wmux3_s0$1565  <= \$3235 ;
+    \mac_wmux3_s0$1455  <= \$3251 ;
   always @(posedge clk)
-    \mac_wmux3_s0$1568  <= \$3236 ;
+    \mac_wmux3_s0$1465  <= \$3252 ;
   always @(posedge clk)
-    \mac_wmux3_s0$1571  <= \$3237 ;
+    \mac_wmux3_s0$1468  <= \$3253 ;
   always @(posedge clk)
-    \mac_wmux3_s0$1430  <= \$3238 ;
+    \mac_wmux3_s0$1471  <= \$3254 ;
   always @(posedge clk)
-    \mac_wmux3_s0$1433  <= \$3239 ;
+    \mac_wmux3_s0$1474  <= \$3255 ;
   always @(posedge clk)
-    \mac_wmux3_s0$1436  <= \$3240 ;
+    \mac_wmux3_s0$1484  <= \$3256 ;
   always @(posedge clk)
-    \mac_wmux3_s0$1439  <= \$3241 ;
+    \mac_wmux3_s0$1487  <= \$3257 ;
   always @(posedge clk)
-    \mac_wmux3_s0$1449  <= \$3242 ;
+    \mac_wmux3_s0$1490  <= \$3258 ;
   always @(posedge clk)
-    \mac_wmux3_s0$1452  <= \$3243 ;
+    \mac_wmux3_s0$1493  <= \$3259 ;
   always @(posedge clk)
-    \mac_wmux3_s0$1455  <= \$3244 ;
+    \mac_wmux3_s0$1503  <= \$3260 ;
   always @(posedge clk)
-    \mac_wmux3_s0$1458  <= \$3245 ;
+    \mac_wmux3_s0$1506  <= \$3261 ;
   always @(posedge clk)
-    \mac_wmux3_s0$1468  <= \$3246 ;
+    \mac_wmux3_s0$1509  <= \$3262 ;
   always @(posedge clk)
-    \mac_wmux3_s0$1471  <= \$3247 ;
+    \mac_wmux3_s0$1512  <= \$3263 ;
   always @(posedge clk)
-    \mac_wmux3_s0$1474  <= \$3248 ;
+    \mac_wmux3_s0$1522  <= \$3264 ;
   always @(posedge clk)
-    \mac_wmux3_s0$1477  <= \$3249 ;
+    \mac_wmux3_s0$1525  <= \$3265 ;
   always @(posedge clk)
-    \mac_wmux3_s0$1487  <= \$3250 ;
+    \mac_wmux3_s0$1528  <= \$3266 ;
   always @(posedge clk)
-    \mac_wmux3_s0$1490  <= \$3251 ;
+    \mac_wmux3_s0$1531  <= \$3267 ;
   always @(posedge clk)
-    \mac_wmux3_s0$1493  <= \$3252 ;
+    \mac_wmux3_s0$1541  <= \$3268 ;
   always @(posedge clk)
-    \mac_wmux3_s0$1496  <= \$3253 ;
+    \mac_wmux3_s0$1544  <= \$3269 ;
   always @(posedge clk)
-    \mac_wmux3_s0$1506  <= \$3254 ;
+    \mac_wmux3_s0$1547  <= \$3270 ;
   always @(posedge clk)
-    \mac_wmux3_s0$1509  <= \$3255 ;
+    \mac_wmux3_s0$1550  <= \$3271 ;
   always @(posedge clk)
-    \mac_wmux3_s0$1512  <= \$3256 ;
+    \mac_wmux3_s0$1560  <= \$3272 ;
   always @(posedge clk)
-    \mac_wmux3_s0$1515  <= \$3257 ;
+    \mac_wmux3_s0$1563  <= \$3273 ;
   always @(posedge clk)
-    \mac_wmux3_s0$1525  <= \$3258 ;
+    \mac_wmux3_s0$1566  <= \$3274 ;
   always @(posedge clk)
-    \mac_wmux3_s0$1528  <= \$3259 ;
+    \mac_wmux3_s0$1569  <= \$3275 ;
   always @(posedge clk)
-    \mac_wmux3_s0$1531  <= \$3260 ;
+    \mac_wmux3_s0$1579  <= \$3276 ;
   always @(posedge clk)
-    \mac_wmux3_s0$1534  <= \$3261 ;
+    \mac_wmux3_s0$1582  <= \$3277 ;
   always @(posedge clk)
-    \mac_wmux3_s0$1544  <= \$3262 ;
+    \mac_wmux3_s0$1585  <= \$3278 ;
   always @(posedge clk)
-    \mac_wmux3_s0$1547  <= \$3263 ;
+    \mac_wmux3_s0$1588  <= \$3279 ;
   always @(posedge clk)
-    \mac_wmux3_s0$1550  <= \$3264 ;
+    \mac_wmux3_s0$1790  <= \$3280 ;
   always @(posedge clk)
-    \mac_wmux3_s0$1553  <= \$3265 ;
+    \mac_wmux3_s0$1791  <= \$3281 ;
   always @(posedge clk)
-    \mac_wmux3_s0$1563  <= \$3266 ;
+    \mac_wmux3_s0$1792  <= \$3282 ;
   always @(posedge clk)
-    \mac_wmux3_s0$1566  <= \$3267 ;
+    \mac_wmux3_s0$1793  <= \$3283 ;
   always @(posedge clk)
-    \mac_wmux3_s0$1569  <= \$3268 ;
+    \mac_wmux3_s0$1794  <= \$3284 ;
   always @(posedge clk)
-    \mac_wmux3_s0$1572  <= \$3269 ;
+    \mac_wmux3_s0$1795  <= \$3285 ;
   always @(posedge clk)
-    \mac_wmux3_s0$1772  <= \$3270 ;
+    \mac_wmux3_s0$1796  <= \$3286 ;
   always @(posedge clk)
-    \mac_wmux3_s0$1773  <= \$3271 ;
+    \mac_wmux3_s0$1797  <= \$3287 ;
   always @(posedge clk)
-    \mac_wmux3_s0$1774  <= \$3272 ;
+    \mac_wmux3_s0$1798  <= \$3288 ;
   always @(posedge clk)
-    \mac_wmux3_s0$1775  <= \$3273 ;
+    mac_wmux3_valid_s0 <= \$3289 ;
   always @(posedge clk)
-    \mac_wmux3_s0$1776  <= \$3274 ;
+    mac_pre_a0_g0 <= \$3290 ;
   always @(posedge clk)
-    \mac_wmux3_s0$1777  <= \$3275 ;
+    mac_pre_a1_g1 <= \$3291 ;
   always @(posedge clk)
-    \mac_wmux3_s0$1778  <= \$3276 ;
+    mac_pre_a2_g2 <= \$3292 ;
   always @(posedge clk)
-    \mac_wmux3_s0$1779  <= \$3277 ;
+    mac_pre_a3_g3 <= \$3293 ;
   always @(posedge clk)
-    \mac_wmux3_s0$1780  <= \$3278 ;
+    mac_pre_a4_g4 <= \$3294 ;
   always @(posedge clk)
-    mac_wmux3_valid_s0 <= \$3279 ;
+    mac_pre_a5_g5 <= \$3295 ;
   always @(posedge clk)
-    mac_pre_a0_g0 <= \$3280 ;
+    mac_pre_a6_g6 <= \$3296 ;
   always @(posedge clk)
-    mac_pre_a1_g1 <= \$3281 ;
+    mac_pre_a7_g7 <= \$3297 ;
   always @(posedge clk)
-    mac_pre_a2_g2 <= \$3282 ;
+    mac_pre_s0 <= \$3298 ;
   always @(posedge clk)
-    mac_pre_a3_g3 <= \$3283 ;
+    \mac_pre_s0$1809  <= \$3299 ;
   always @(posedge clk)
-    mac_pre_a4_g4 <= \$3284 ;
+    \mac_pre_s0$1810  <= \$3300 ;
   always @(posedge clk)
-    mac_pre_a5_g5 <= \$3285 ;
+    \mac_pre_s0$1811  <= \$3301 ;
   always @(posedge clk)
-    mac_pre_a6_g6 <= \$3286 ;
+    \mac_pre_s0$1812  <= \$3302 ;
   always @(posedge clk)
-    mac_pre_a7_g7 <= \$3287 ;
+    \mac_pre_s0$1813  <= \$3303 ;
   always @(posedge clk)
-    mac_pre_s0 <= \$3288 ;
+    \mac_pre_s0$1814  <= \$3304 ;
   always @(posedge clk)
-    \mac_pre_s0$1791  <= \$3289 ;
+    \mac_pre_s0$1815  <= \$3305 ;
   always @(posedge clk)
-    \mac_pre_s0$1792  <= \$3290 ;
+    \mac_pre_s0$1816  <= \$3306 ;
   always @(posedge clk)
-    \mac_pre_s0$1793  <= \$3291 ;
+    \mac_pre_s0$1817  <= \$3307 ;
   always @(posedge clk)
-    \mac_pre_s0$1794  <= \$3292 ;
+    \mac_pre_s0$1818  <= \$3308 ;
   always @(posedge clk)
-    \mac_pre_s0$1795  <= \$3293 ;
+    \mac_pre_s0$1819  <= \$3309 ;
   always @(posedge clk)
-    \mac_pre_s0$1796  <= \$3294 ;
+    \mac_pre_s0$1820  <= \$3310 ;
   always @(posedge clk)
-    \mac_pre_s0$1797  <= \$3295 ;
+    \mac_pre_s0$1821  <= \$3311 ;
   always @(posedge clk)
-    \mac_pre_s0$1798  <= \$3296 ;
+    \mac_pre_s0$1822  <= \$3312 ;
   always @(posedge clk)
-    \mac_pre_s0$1799  <= \$3297 ;
+    \mac_pre_s0$1823  <= \$3313 ;
   always @(posedge clk)
-    \mac_pre_s0$1800  <= \$3298 ;
+    \mac_pre_s0$1824  <= \$3314 ;
   always @(posedge clk)
-    \mac_pre_s0$1801  <= \$3299 ;
+    \mac_pre_s0$1825  <= \$3315 ;
   always @(posedge clk)
-    \mac_pre_s0$1802  <= \$3300 ;
+    \mac_pre_s0$1826  <= \$3316 ;
   always @(posedge clk)
-    \mac_pre_s0$1803  <= \$3301 ;
+    \mac_pre_s0$1827  <= \$3317 ;
   always @(posedge clk)
-    \mac_pre_s0$1804  <= \$3302 ;
+    \mac_pre_s0$1828  <= \$3318 ;
   always @(posedge clk)
-    \mac_pre_s0$1805  <= \$3303 ;
+    \mac_pre_s0$1829  <= \$3319 ;
   always @(posedge clk)
-    \mac_pre_s0$1806  <= \$3304 ;
+    \mac_pre_s0$1830  <= \$3320 ;
   always @(posedge clk)
-    \mac_pre_s0$1807  <= \$3305 ;
+    \mac_pre_s0$1831  <= \$3321 ;
   always @(posedge clk)
-    \mac_pre_s0$1808  <= \$3306 ;
+    \mac_pre_s0$1832  <= \$3322 ;
   always @(posedge clk)
-    \mac_pre_s0$1809  <= \$3307 ;
+    \mac_pre_s0$1833  <= \$3323 ;
   always @(posedge clk)
-    \mac_pre_s0$1810  <= \$3308 ;
+    \mac_pre_s0$1834  <= \$3324 ;
   always @(posedge clk)
-    \mac_pre_s0$1811  <= \$3309 ;
+    \mac_pre_s0$1835  <= \$3325 ;
   always @(posedge clk)
-    \mac_pre_s0$1812  <= \$3310 ;
+    \mac_pre_s0$1836  <= \$3326 ;
   always @(posedge clk)
-    \mac_pre_s0$1813  <= \$3311 ;
+    \mac_pre_s0$1837  <= \$3327 ;
   always @(posedge clk)
-    \mac_pre_s0$1814  <= \$3312 ;
+    \mac_pre_s0$1838  <= \$3328 ;
   always @(posedge clk)
-    \mac_pre_s0$1815  <= \$3313 ;
+    \mac_pre_s0$1839  <= \$3329 ;
   always @(posedge clk)
-    \mac_pre_s0$1816  <= \$3314 ;
+    \mac_pre_s0$1840  <= \$3330 ;
   always @(posedge clk)
-    \mac_pre_s0$1817  <= \$3315 ;
+    mac_pre_valid_s0 <= \$3331 ;
   always @(posedge clk)
-    \mac_pre_s0$1818  <= \$3316 ;
+    mac_dspin_s0 <= \$3332 ;
   always @(posedge clk)
-    \mac_pre_s0$1819  <= \$3317 ;
+    mac_dspin_valid_s0 <= \$3333 ;
   always @(posedge clk)
-    \mac_pre_s0$1820  <= \$3318 ;
+    mac_dspout_s0 <= \$3334 ;
   always @(posedge clk)
-    \mac_pre_s0$1821  <= \$3319 ;
+    mac_dspout_valid_s0 <= \$3335 ;
   always @(posedge clk)
-    \mac_pre_s0$1822  <= \$3320 ;
+    mac_add0_s0 <= \$3336 ;
   always @(posedge clk)
-    mac_pre_valid_s0 <= \$3321 ;
+    \mac_add0_s0$1659  <= \$3337 ;
   always @(posedge clk)
-    mac_dspin_s0 <= \$3322 ;
+    \mac_add0_s0$1661  <= \$3338 ;
   always @(posedge clk)
-    mac_dspin_valid_s0 <= \$3323 ;
+    \mac_add0_s0$1662  <= \$3339 ;
   always @(posedge clk)
-    mac_dspout_s0 <= \$3324 ;
+    \mac_add0_s0$1664  <= \$3340 ;
   always @(posedge clk)
-    mac_dspout_valid_s0 <= \$3325 ;
+    \mac_add0_s0$1665  <= \$3341 ;
   always @(posedge clk)
-    mac_add0_s0 <= \$3326 ;
+    \mac_add0_s0$1667  <= \$3342 ;
   always @(posedge clk)
-    \mac_add0_s0$1643  <= \$3327 ;
+    \mac_add0_s0$1668  <= \$3343 ;
   always @(posedge clk)
-    \mac_add0_s0$1645  <= \$3328 ;
+    \mac_add0_s0$1670  <= \$3344 ;
   always @(posedge clk)
-    \mac_add0_s0$1646  <= \$3329 ;
+    \mac_add0_s0$1671  <= \$3345 ;
   always @(posedge clk)
-    \mac_add0_s0$1648  <= \$3330 ;
+    \mac_add0_s0$1673  <= \$3346 ;
   always @(posedge clk)
-    \mac_add0_s0$1649  <= \$3331 ;
+    \mac_add0_s0$1674  <= \$3347 ;
   always @(posedge clk)
-    \mac_add0_s0$1651  <= \$3332 ;
+    \mac_add0_s0$1676  <= \$3348 ;
   always @(posedge clk)
-    \mac_add0_s0$1652  <= \$3333 ;
+    \mac_add0_s0$1677  <= \$3349 ;
   always @(posedge clk)
-    \mac_add0_s0$1654  <= \$3334 ;
+    \mac_add0_s0$1679  <= \$3350 ;
   always @(posedge clk)
-    \mac_add0_s0$1655  <= \$3335 ;
+    \mac_add0_s0$1680  <= \$3351 ;
   always @(posedge clk)
-    \mac_add0_s0$1657  <= \$3336 ;
+    \mac_add0_s0$1846  <= \$3352 ;
   always @(posedge clk)
-    \mac_add0_s0$1658  <= \$3337 ;
+    mac_add0_valid_s0 <= \$3353 ;
   always @(posedge clk)
-    \mac_add0_s0$1660  <= \$3338 ;
+    mac_add1_s0 <= \$3354 ;
   always @(posedge clk)
-    \mac_add0_s0$1661  <= \$3339 ;
+    \mac_add1_s0$1685  <= \$3355 ;
   always @(posedge clk)
-    \mac_add0_s0$1663  <= \$3340 ;
+    \mac_add1_s0$1687  <= \$3356 ;
   always @(posedge clk)
-    \mac_add0_s0$1664  <= \$3341 ;
+    \mac_add1_s0$1688  <= \$3357 ;
   always @(posedge clk)
-    \mac_add0_s0$1828  <= \$3342 ;
+    \mac_add1_s0$1690  <= \$3358 ;
   always @(posedge clk)
-    mac_add0_valid_s0 <= \$3343 ;
+    \mac_add1_s0$1691  <= \$3359 ;
   always @(posedge clk)
-    mac_add1_s0 <= \$3344 ;
+    \mac_add1_s0$1693  <= \$3360 ;
   always @(posedge clk)
-    \mac_add1_s0$1669  <= \$3345 ;
+    \mac_add1_s0$1694  <= \$3361 ;
   always @(posedge clk)
-    \mac_add1_s0$1671  <= \$3346 ;
+    \mac_add1_s0$1848  <= \$3362 ;
   always @(posedge clk)
-    \mac_add1_s0$1672  <= \$3347 ;
+    mac_add1_valid_s0 <= \$3363 ;
   always @(posedge clk)
-    \mac_add1_s0$1674  <= \$3348 ;
+    mac_add2_s0 <= \$3364 ;
   always @(posedge clk)
-    \mac_add1_s0$1675  <= \$3349 ;
+    \mac_add2_s0$1718  <= \$3365 ;
   always @(posedge clk)
-    \mac_add1_s0$1677  <= \$3350 ;
+    \mac_add2_s0$1721  <= \$3366 ;
   always @(posedge clk)
-    \mac_add1_s0$1678  <= \$3351 ;
+    \mac_add2_s0$1724  <= \$3367 ;
   always @(posedge clk)
-    \mac_add1_s0$1830  <= \$3352 ;
+    \mac_add2_s0$1850  <= \$3368 ;
   always @(posedge clk)
-    mac_add1_valid_s0 <= \$3353 ;
+    mac_add2_valid_s0 <= \$3369 ;
   always @(posedge clk)
-    mac_add2_s0 <= \$3354 ;
+    o__valid <= \$3370 ;
   always @(posedge clk)
-    \mac_add2_s0$1702  <= \$3355 ;
+    stall_adv0_valid <= \$3371 ;
   always @(posedge clk)
-    \mac_add2_s0$1705  <= \$3356 ;
+    stall_adv1_valid <= \$3372 ;
   always @(posedge clk)
-    \mac_add2_s0$1708  <= \$3357 ;
+    stall_adv2_valid <= \$3373 ;
   always @(posedge clk)
-    \mac_add2_s0$1832  <= \$3358 ;
+    stall_adv3_valid <= \$3374 ;
   always @(posedge clk)
-    mac_add2_valid_s0 <= \$3359 ;
+    stall_adv4_valid <= \$3375 ;
   always @(posedge clk)
-    o__valid <= \$3360 ;
+    stall_adv5_valid <= \$3376 ;
   always @(posedge clk)
-    stall_adv0_valid <= \$3361 ;
+    stall_adv6_valid <= \$3377 ;
   always @(posedge clk)
-    stall_adv1_valid <= \$3362 ;
+    stall_adv7_valid <= \$3378 ;
   always @(posedge clk)
-    stall_adv2_valid <= \$3363 ;
+    stall_adv8_valid <= \$3379 ;
   always @(posedge clk)
-    stall_adv3_valid <= \$3364 ;
+    stall_adv9_valid <= \$3380 ;
   always @(posedge clk)
-    stall_adv4_valid <= \$3365 ;
+    stall_adv10_valid <= \$3381 ;
   always @(posedge clk)
-    stall_adv5_valid <= \$3366 ;
+    stall_adv11_valid <= \$3382 ;
   always @(posedge clk)
-    stall_adv6_valid <= \$3367 ;
+    stall_adv12_valid <= \$3383 ;
   always @(posedge clk)
-    stall_adv7_valid <= \$3368 ;
+    stall_adv13_valid <= \$3384 ;
   always @(posedge clk)
-    stall_adv8_valid <= \$3369 ;
+    stall_adv14_valid <= \$3385 ;
   always @(posedge clk)
-    stall_adv9_valid <= \$3370 ;
+    stall_adv15_valid <= \$3386 ;
   always @(posedge clk)
-    stall_adv10_valid <= \$3371 ;
+    stall_adv16_valid <= \$3387 ;
   always @(posedge clk)
-    stall_adv11_valid <= \$3372 ;
+    stall_adv17_valid <= \$3388 ;
   always @(posedge clk)
-    stall_adv12_valid <= \$3373 ;
+    stall_adv18_valid <= \$3389 ;
   always @(posedge clk)
-    stall_adv13_valid <= \$3374 ;
+    stall_adv19_valid <= \$3390 ;
   always @(posedge clk)
-    stall_adv14_valid <= \$3375 ;
+    stall_adv20_valid <= \$3391 ;
   always @(posedge clk)
-    stall_adv15_valid <= \$3376 ;
+    stall_adv21_valid <= \$3392 ;
   always @(posedge clk)
-    stall_adv16_valid <= \$3377 ;
+    stall_adv22_valid <= \$3393 ;
   always @(posedge clk)
-    stall_adv17_valid <= \$3378 ;
+    stall_adv23_valid <= \$3394 ;
   always @(posedge clk)
-    stall_adv18_valid <= \$3379 ;
+    stall_adv24_valid <= \$3395 ;
   always @(posedge clk)
-    stall_adv19_valid <= \$3380 ;
+    stall_adv25_valid <= \$3396 ;
   always @(posedge clk)
-    stall_adv20_valid <= \$3381 ;
+    stall_adv26_valid <= \$3397 ;
   always @(posedge clk)
-    stall_adv21_valid <= \$3382 ;
+    stall_adv27_valid <= \$3398 ;
   always @(posedge clk)
-    stall_adv22_valid <= \$3383 ;
+    stall_adv28_valid <= \$3399 ;
   always @(posedge clk)
-    stall_adv23_valid <= \$3384 ;
+    stall_adv29_valid <= \$3400 ;
   always @(posedge clk)
-    stall_adv24_valid <= \$3385 ;
+    stall_adv30_valid <= \$3401 ;
   always @(posedge clk)
-    stall_adv25_valid <= \$3386 ;
+    stall_adv31_valid <= \$3402 ;
   always @(posedge clk)
-    stall_adv26_valid <= \$3387 ;
+    stall_adv32_valid <= \$3403 ;
   always @(posedge clk)
-    stall_adv27_valid <= \$3388 ;
+    stall_adv33_valid <= \$3404 ;
   always @(posedge clk)
-    stall_adv28_valid <= \$3389 ;
+    stall_adv34_valid <= \$3405 ;
   always @(posedge clk)
-    stall_adv29_valid <= \$3390 ;
+    stall_adv35_valid <= \$3406 ;
   always @(posedge clk)
-    stall_adv30_valid <= \$3391 ;
+    stall_adv36_valid <= \$3407 ;
   always @(posedge clk)
-    mac_acc0 <= \$3392 ;
+    stall_adv37_valid <= \$3408 ;
   always @(posedge clk)
-    mac_acc0_out <= \$3393 ;
+    stall_adv38_valid <= \$3409 ;
   always @(posedge clk)
-    mac_acc1 <= \$3394 ;
+    mac_acc0 <= \$3410 ;
   always @(posedge clk)
-    mac_acc1_out <= \$3395 ;
+    mac_acc0_out <= \$3411 ;
   always @(posedge clk)
-    mac_acc2 <= \$3396 ;
+    mac_acc1 <= \$3412 ;
   always @(posedge clk)
-    mac_acc2_out <= \$3397 ;
+    mac_acc1_out <= \$3413 ;
   always @(posedge clk)
-    mac_acc3 <= \$3398 ;
+    mac_acc2 <= \$3414 ;
   always @(posedge clk)
-    mac_acc3_out <= \$3399 ;
+    mac_acc2_out <= \$3415 ;
+  always @(posedge clk)
+    mac_acc3 <= \$3416 ;
+  always @(posedge clk)
+    mac_acc3_out <= \$3417 ;
   nmsparse_mul_reg #(
     .A_WIDTH(32'd8),
     .B_WIDTH(32'd8)
   ) mac_mul0_0 (
     .a(mac_pre_a0_g0),
     .b(mac_pre_s0),
-    .ce(stall_adv11),
+    .ce(stall_adv19),
     .clk(clk),
     .p(mac_prod0_0)
   );
@@ -10410,8 +10474,8 @@ module nm_linear_8_16_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload
     .B_WIDTH(32'd8)
   ) mac_mul0_1 (
     .a(mac_pre_a1_g1),
-    .b(\mac_pre_s0$1791 ),
-    .ce(stall_adv12),
+    .b(\mac_pre_s0$1809 ),
+    .ce(stall_adv20),
     .clk(clk),
     .p(mac_prod0_1)
   );
@@ -10420,8 +10484,8 @@ module nm_linear_8_16_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload
     .B_WIDTH(32'd8)
   ) mac_mul0_2 (
     .a(mac_pre_a2_g2),
-    .b(\mac_pre_s0$1792 ),
-    .ce(stall_adv13),
+    .b(\mac_pre_s0$1810 ),
+    .ce(stall_adv21),
     .clk(clk),
     .p(mac_prod0_2)
   );
@@ -10430,8 +10494,8 @@ module nm_linear_8_16_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload
     .B_WIDTH(32'd8)
   ) mac_mul0_3 (
     .a(mac_pre_a3_g3),
-    .b(\mac_pre_s0$1793 ),
-    .ce(stall_adv14),
+    .b(\mac_pre_s0$1811 ),
+    .ce(stall_adv22),
     .clk(clk),
     .p(mac_prod0_3)
   );
@@ -10440,8 +10504,8 @@ module nm_linear_8_16_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload
     .B_WIDTH(32'd8)
   ) mac_mul0_4 (
     .a(mac_pre_a4_g4),
-    .b(\mac_pre_s0$1794 ),
-    .ce(stall_adv15),
+    .b(\mac_pre_s0$1812 ),
+    .ce(stall_adv23),
     .clk(clk),
     .p(mac_prod0_4)
   );
@@ -10450,8 +10514,8 @@ module nm_linear_8_16_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload
     .B_WIDTH(32'd8)
   ) mac_mul0_5 (
     .a(mac_pre_a5_g5),
-    .b(\mac_pre_s0$1795 ),
-    .ce(stall_adv16),
+    .b(\mac_pre_s0$1813 ),
+    .ce(stall_adv24),
     .clk(clk),
     .p(mac_prod0_5)
   );
@@ -10460,8 +10524,8 @@ module nm_linear_8_16_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload
     .B_WIDTH(32'd8)
   ) mac_mul0_6 (
     .a(mac_pre_a6_g6),
-    .b(\mac_pre_s0$1796 ),
-    .ce(stall_adv17),
+    .b(\mac_pre_s0$1814 ),
+    .ce(stall_adv25),
     .clk(clk),
     .p(mac_prod0_6)
   );
@@ -10470,8 +10534,8 @@ module nm_linear_8_16_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload
     .B_WIDTH(32'd8)
   ) mac_mul0_7 (
     .a(mac_pre_a7_g7),
-    .b(\mac_pre_s0$1797 ),
-    .ce(stall_adv18),
+    .b(\mac_pre_s0$1815 ),
+    .ce(stall_adv26),
     .clk(clk),
     .p(mac_prod0_7)
   );
@@ -10480,8 +10544,8 @@ module nm_linear_8_16_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload
     .B_WIDTH(32'd8)
   ) mac_mul1_0 (
     .a(mac_pre_a0_g0),
-    .b(\mac_pre_s0$1798 ),
-    .ce(stall_adv11),
+    .b(\mac_pre_s0$1816 ),
+    .ce(stall_adv19),
     .clk(clk),
     .p(mac_prod1_0)
   );
@@ -10490,8 +10554,8 @@ module nm_linear_8_16_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload
     .B_WIDTH(32'd8)
   ) mac_mul1_1 (
     .a(mac_pre_a1_g1),
-    .b(\mac_pre_s0$1799 ),
-    .ce(stall_adv12),
+    .b(\mac_pre_s0$1817 ),
+    .ce(stall_adv20),
     .clk(clk),
     .p(mac_prod1_1)
   );
@@ -10500,8 +10564,8 @@ module nm_linear_8_16_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload
     .B_WIDTH(32'd8)
   ) mac_mul1_2 (
     .a(mac_pre_a2_g2),
-    .b(\mac_pre_s0$1800 ),
-    .ce(stall_adv13),
+    .b(\mac_pre_s0$1818 ),
+    .ce(stall_adv21),
     .clk(clk),
     .p(mac_prod1_2)
   );
@@ -10510,8 +10574,8 @@ module nm_linear_8_16_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload
     .B_WIDTH(32'd8)
   ) mac_mul1_3 (
     .a(mac_pre_a3_g3),
-    .b(\mac_pre_s0$1801 ),
-    .ce(stall_adv14),
+    .b(\mac_pre_s0$1819 ),
+    .ce(stall_adv22),
     .clk(clk),
     .p(mac_prod1_3)
   );
@@ -10520,8 +10584,8 @@ module nm_linear_8_16_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload
     .B_WIDTH(32'd8)
   ) mac_mul1_4 (
     .a(mac_pre_a4_g4),
-    .b(\mac_pre_s0$1802 ),
-    .ce(stall_adv15),
+    .b(\mac_pre_s0$1820 ),
+    .ce(stall_adv23),
     .clk(clk),
     .p(mac_prod1_4)
   );
@@ -10530,8 +10594,8 @@ module nm_linear_8_16_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload
     .B_WIDTH(32'd8)
   ) mac_mul1_5 (
     .a(mac_pre_a5_g5),
-    .b(\mac_pre_s0$1803 ),
-    .ce(stall_adv16),
+    .b(\mac_pre_s0$1821 ),
+    .ce(stall_adv24),
     .clk(clk),
     .p(mac_prod1_5)
   );
@@ -10540,8 +10604,8 @@ module nm_linear_8_16_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload
     .B_WIDTH(32'd8)
   ) mac_mul1_6 (
     .a(mac_pre_a6_g6),
-    .b(\mac_pre_s0$1804 ),
-    .ce(stall_adv17),
+    .b(\mac_pre_s0$1822 ),
+    .ce(stall_adv25),
     .clk(clk),
     .p(mac_prod1_6)
   );
@@ -10550,8 +10614,8 @@ module nm_linear_8_16_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload
     .B_WIDTH(32'd8)
   ) mac_mul1_7 (
     .a(mac_pre_a7_g7),
-    .b(\mac_pre_s0$1805 ),
-    .ce(stall_adv18),
+    .b(\mac_pre_s0$1823 ),
+    .ce(stall_adv26),
     .clk(clk),
     .p(mac_prod1_7)
   );
@@ -10560,8 +10624,8 @@ module nm_linear_8_16_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload
     .B_WIDTH(32'd8)
   ) mac_mul2_0 (
     .a(mac_pre_a0_g0),
-    .b(\mac_pre_s0$1806 ),
-    .ce(stall_adv11),
+    .b(\mac_pre_s0$1824 ),
+    .ce(stall_adv19),
     .clk(clk),
     .p(mac_prod2_0)
   );
@@ -10570,8 +10634,8 @@ module nm_linear_8_16_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload
     .B_WIDTH(32'd8)
   ) mac_mul2_1 (
     .a(mac_pre_a1_g1),
-    .b(\mac_pre_s0$1807 ),
-    .ce(stall_adv12),
+    .b(\mac_pre_s0$1825 ),
+    .ce(stall_adv20),
     .clk(clk),
     .p(mac_prod2_1)
   );
@@ -10580,8 +10644,8 @@ module nm_linear_8_16_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload
     .B_WIDTH(32'd8)
   ) mac_mul2_2 (
     .a(mac_pre_a2_g2),
-    .b(\mac_pre_s0$1808 ),
-    .ce(stall_adv13),
+    .b(\mac_pre_s0$1826 ),
+    .ce(stall_adv21),
     .clk(clk),
     .p(mac_prod2_2)
   );
@@ -10590,8 +10654,8 @@ module nm_linear_8_16_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload
     .B_WIDTH(32'd8)
   ) mac_mul2_3 (
     .a(mac_pre_a3_g3),
-    .b(\mac_pre_s0$1809 ),
-    .ce(stall_adv14),
+    .b(\mac_pre_s0$1827 ),
+    .ce(stall_adv22),
     .clk(clk),
     .p(mac_prod2_3)
   );
@@ -10600,8 +10664,8 @@ module nm_linear_8_16_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload
     .B_WIDTH(32'd8)
   ) mac_mul2_4 (
     .a(mac_pre_a4_g4),
-    .b(\mac_pre_s0$1810 ),
-    .ce(stall_adv15),
+    .b(\mac_pre_s0$1828 ),
+    .ce(stall_adv23),
     .clk(clk),
     .p(mac_prod2_4)
   );
@@ -10610,8 +10674,8 @@ module nm_linear_8_16_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload
     .B_WIDTH(32'd8)
   ) mac_mul2_5 (
     .a(mac_pre_a5_g5),
-    .b(\mac_pre_s0$1811 ),
-    .ce(stall_adv16),
+    .b(\mac_pre_s0$1829 ),
+    .ce(stall_adv24),
     .clk(clk),
     .p(mac_prod2_5)
   );
@@ -10620,8 +10684,8 @@ module nm_linear_8_16_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload
     .B_WIDTH(32'd8)
   ) mac_mul2_6 (
     .a(mac_pre_a6_g6),
-    .b(\mac_pre_s0$1812 ),
-    .ce(stall_adv17),
+    .b(\mac_pre_s0$1830 ),
+    .ce(stall_adv25),
     .clk(clk),
     .p(mac_prod2_6)
   );
@@ -10630,8 +10694,8 @@ module nm_linear_8_16_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload
     .B_WIDTH(32'd8)
   ) mac_mul2_7 (
     .a(mac_pre_a7_g7),
-    .b(\mac_pre_s0$1813 ),
-    .ce(stall_adv18),
+    .b(\mac_pre_s0$1831 ),
+    .ce(stall_adv26),
     .clk(clk),
     .p(mac_prod2_7)
   );
@@ -10640,8 +10704,8 @@ module nm_linear_8_16_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload
     .B_WIDTH(32'd8)
   ) mac_mul3_0 (
     .a(mac_pre_a0_g0),
-    .b(\mac_pre_s0$1814 ),
-    .ce(stall_adv11),
+    .b(\mac_pre_s0$1832 ),
+    .ce(stall_adv19),
     .clk(clk),
     .p(mac_prod3_0)
   );
@@ -10650,8 +10714,8 @@ module nm_linear_8_16_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload
     .B_WIDTH(32'd8)
   ) mac_mul3_1 (
     .a(mac_pre_a1_g1),
-    .b(\mac_pre_s0$1815 ),
-    .ce(stall_adv12),
+    .b(\mac_pre_s0$1833 ),
+    .ce(stall_adv20),
     .clk(clk),
     .p(mac_prod3_1)
   );
@@ -10660,8 +10724,8 @@ module nm_linear_8_16_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload
     .B_WIDTH(32'd8)
   ) mac_mul3_2 (
     .a(mac_pre_a2_g2),
-    .b(\mac_pre_s0$1816 ),
-    .ce(stall_adv13),
+    .b(\mac_pre_s0$1834 ),
+    .ce(stall_adv21),
     .clk(clk),
     .p(mac_prod3_2)
   );
@@ -10670,8 +10734,8 @@ module nm_linear_8_16_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload
     .B_WIDTH(32'd8)
   ) mac_mul3_3 (
     .a(mac_pre_a3_g3),
-    .b(\mac_pre_s0$1817 ),
-    .ce(stall_adv14),
+    .b(\mac_pre_s0$1835 ),
+    .ce(stall_adv22),
     .clk(clk),
     .p(mac_prod3_3)
   );
@@ -10680,8 +10744,8 @@ module nm_linear_8_16_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload
     .B_WIDTH(32'd8)
   ) mac_mul3_4 (
     .a(mac_pre_a4_g4),
-    .b(\mac_pre_s0$1818 ),
-    .ce(stall_adv15),
+    .b(\mac_pre_s0$1836 ),
+    .ce(stall_adv23),
     .clk(clk),
     .p(mac_prod3_4)
   );
@@ -10690,8 +10754,8 @@ module nm_linear_8_16_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload
     .B_WIDTH(32'd8)
   ) mac_mul3_5 (
     .a(mac_pre_a5_g5),
-    .b(\mac_pre_s0$1819 ),
-    .ce(stall_adv16),
+    .b(\mac_pre_s0$1837 ),
+    .ce(stall_adv24),
     .clk(clk),
     .p(mac_prod3_5)
   );
@@ -10700,8 +10764,8 @@ module nm_linear_8_16_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload
     .B_WIDTH(32'd8)
   ) mac_mul3_6 (
     .a(mac_pre_a6_g6),
-    .b(\mac_pre_s0$1820 ),
-    .ce(stall_adv17),
+    .b(\mac_pre_s0$1838 ),
+    .ce(stall_adv25),
     .clk(clk),
     .p(mac_prod3_6)
   );
@@ -10710,4880 +10774,4837 @@ module nm_linear_8_16_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload
     .B_WIDTH(32'd8)
   ) mac_mul3_7 (
     .a(mac_pre_a7_g7),
-    .b(\mac_pre_s0$1821 ),
-    .ce(stall_adv18),
+    .b(\mac_pre_s0$1839 ),
+    .ce(stall_adv26),
     .clk(clk),
     .p(mac_prod3_7)
   );
+  nmsparse_delay #(
+    .DEPTH(32'd6),
+    .WIDTH(32'd64)
+  ) sel_wdelay0 (
+    .ce(stall_adv7),
+    .clk(clk),
+    .d(i__payload[191:128]),
+    .q(sel_wdelay0_q)
+  );
+  nmsparse_delay #(
+    .DEPTH(32'd6),
+    .WIDTH(32'd64)
+  ) sel_wdelay1 (
+    .ce(stall_adv8),
+    .clk(clk),
+    .d(i__payload[255:192]),
+    .q(sel_wdelay1_q)
+  );
+  nmsparse_delay #(
+    .DEPTH(32'd6),
+    .WIDTH(32'd64)
+  ) sel_wdelay2 (
+    .ce(stall_adv9),
+    .clk(clk),
+    .d(i__payload[319:256]),
+    .q(sel_wdelay2_q)
+  );
+  nmsparse_delay #(
+    .DEPTH(32'd6),
+    .WIDTH(32'd64)
+  ) sel_wdelay3 (
+    .ce(stall_adv10),
+    .clk(clk),
+    .d(i__payload[383:320]),
+    .q(sel_wdelay3_q)
+  );
+  nmsparse_delay #(
+    .DEPTH(32'd6),
+    .WIDTH(32'd64)
+  ) sel_wdelay4 (
+    .ce(stall_adv11),
+    .clk(clk),
+    .d(i__payload[447:384]),
+    .q(sel_wdelay4_q)
+  );
+  nmsparse_delay #(
+    .DEPTH(32'd6),
+    .WIDTH(32'd64)
+  ) sel_wdelay5 (
+    .ce(stall_adv12),
+    .clk(clk),
+    .d(i__payload[511:448]),
+    .q(sel_wdelay5_q)
+  );
+  nmsparse_delay #(
+    .DEPTH(32'd6),
+    .WIDTH(32'd64)
+  ) sel_wdelay6 (
+    .ce(stall_adv13),
+    .clk(clk),
+    .d(i__payload[575:512]),
+    .q(sel_wdelay6_q)
+  );
+  nmsparse_delay #(
+    .DEPTH(32'd6),
+    .WIDTH(32'd64)
+  ) sel_wdelay7 (
+    .ce(stall_adv14),
+    .clk(clk),
+    .d(i__payload[639:576]),
+    .q(sel_wdelay7_q)
+  );
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2665  = sel_l1_s0;
+    \$2681  = sel_l1_s0;
     if (stall_adv0) begin
-      \$2665  = \$4 [7:0];
+      \$2681  = \$4 [7:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2666  = \sel_l1_s0$29 ;
+    \$2682  = \sel_l1_s0$29 ;
     if (stall_adv0) begin
-      \$2666  = \$7 [7:0];
+      \$2682  = \$7 [7:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2667  = \sel_l1_s0$30 ;
+    \$2683  = \sel_l1_s0$30 ;
     if (stall_adv0) begin
-      \$2667  = \$10 [7:0];
+      \$2683  = \$10 [7:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2668  = \sel_l1_s0$31 ;
+    \$2684  = \sel_l1_s0$31 ;
     if (stall_adv0) begin
-      \$2668  = \$13 [7:0];
+      \$2684  = \$13 [7:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2669  = \sel_l1_s0$32 ;
+    \$2685  = \sel_l1_s0$32 ;
     if (stall_adv0) begin
-      \$2669  = \$16 [7:0];
+      \$2685  = \$16 [7:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2670  = \sel_l1_s0$33 ;
+    \$2686  = \sel_l1_s0$33 ;
     if (stall_adv0) begin
-      \$2670  = \$19 [7:0];
+      \$2686  = \$19 [7:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2671  = \sel_l1_s0$34 ;
+    \$2687  = \sel_l1_s0$34 ;
     if (stall_adv0) begin
-      \$2671  = \$22 [7:0];
+      \$2687  = \$22 [7:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2672  = \sel_l1_s0$35 ;
+    \$2688  = \sel_l1_s0$35 ;
     if (stall_adv0) begin
-      \$2672  = \$25 [7:0];
+      \$2688  = \$25 [7:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2673  = \sel_l1_s0$36 ;
+    \$2689  = \sel_l1_s0$36 ;
     if (stall_adv0) begin
-      \$2673  = \$28 [7:0];
+      \$2689  = \$28 [7:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2674  = \sel_l1_s0$37 ;
+    \$2690  = \sel_l1_s0$37 ;
     if (stall_adv0) begin
-      \$2674  = \$31 [7:0];
+      \$2690  = \$31 [7:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2675  = \sel_l1_s0$38 ;
+    \$2691  = \sel_l1_s0$38 ;
     if (stall_adv0) begin
-      \$2675  = \$34 [7:0];
+      \$2691  = \$34 [7:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2676  = \sel_l1_s0$39 ;
+    \$2692  = \sel_l1_s0$39 ;
     if (stall_adv0) begin
-      \$2676  = \$37 [7:0];
+      \$2692  = \$37 [7:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2677  = \sel_l1_s0$40 ;
+    \$2693  = \sel_l1_s0$40 ;
     if (stall_adv0) begin
-      \$2677  = \$40 [7:0];
+      \$2693  = \$40 [7:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2678  = \sel_l1_s0$41 ;
+    \$2694  = \sel_l1_s0$41 ;
     if (stall_adv0) begin
-      \$2678  = \$43 [7:0];
+      \$2694  = \$43 [7:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2679  = \sel_l1_s0$42 ;
+    \$2695  = \sel_l1_s0$42 ;
     if (stall_adv0) begin
-      \$2679  = \$46 [7:0];
+      \$2695  = \$46 [7:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2680  = \sel_l1_s0$43 ;
+    \$2696  = \sel_l1_s0$43 ;
     if (stall_adv0) begin
-      \$2680  = \$49 [7:0];
+      \$2696  = \$49 [7:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2681  = \sel_l1_s0$1714 ;
+    \$2697  = \sel_l1_s0$1730 ;
     if (stall_adv0) begin
-      \$2681  = i__payload[639:128];
+      \$2697  = i__payload[640];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2682  = \sel_l1_s0$1715 ;
-    if (stall_adv0) begin
-      \$2682  = i__payload[640];
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2683  = sel_l2_s0;
+    \$2698  = sel_l2_s0;
     if (stall_adv1) begin
-      \$2683  = { \$170 , \$169 , \$168 , \$167 , \$166 , \$165 , \$164 , \$163 , \$162 , \$161 , \$160 , \$159 , \$158 , \$157 , \$156 , \$155 , \$154 , \$153 , \$152 , \$151 , \$150 , \$149 , \$148 , \$147 , \$146 , \$145 , \$144 , \$143 , \$142 , \$141 , \$140 , \$139 , \$138 , \$137 , \$136 , \$135 , \$134 , \$133 , \$132 , \$131 , \$130 , \$129 , \$128 , \$127 , \$126 , \$125 , \$124 , \$123 , \$122 , \$121 , \$120 , \$119 , \$118 , \$117 , \$116 , \$115 , \$114 , \$113 , \$112 , \$111 , \$110 , \$109 , \$108 , \$107 , \$106 , \$105 , \$104 , \$103 , \$102 , \$101 , \$100 , \$99 , \$98 , \$97 , \$96 , \$95 , \$94 , \$93 , \$92 , \$91 , \$90 , \$89 , \$88 , \$87 , \$86 , \$85 , \$84 , \$83 , \$82 , \$81 , \$80 , \$79 , \$78 , \$77 , \$76 , \$75 , \$74 , \$73 , \$72 , \$71 , \$70 , \$69 , \$68 , \$67 , \$66 , \$65 , \$64 , \$63 , \$62 , \$61 , \$60 , \$59 , \$58 , \$57 , \$56 , \$55 , \$54 , \$53 , \$52 , \$51  };
+      \$2698  = { \$170 , \$169 , \$168 , \$167 , \$166 , \$165 , \$164 , \$163 , \$162 , \$161 , \$160 , \$159 , \$158 , \$157 , \$156 , \$155 , \$154 , \$153 , \$152 , \$151 , \$150 , \$149 , \$148 , \$147 , \$146 , \$145 , \$144 , \$143 , \$142 , \$141 , \$140 , \$139 , \$138 , \$137 , \$136 , \$135 , \$134 , \$133 , \$132 , \$131 , \$130 , \$129 , \$128 , \$127 , \$126 , \$125 , \$124 , \$123 , \$122 , \$121 , \$120 , \$119 , \$118 , \$117 , \$116 , \$115 , \$114 , \$113 , \$112 , \$111 , \$110 , \$109 , \$108 , \$107 , \$106 , \$105 , \$104 , \$103 , \$102 , \$101 , \$100 , \$99 , \$98 , \$97 , \$96 , \$95 , \$94 , \$93 , \$92 , \$91 , \$90 , \$89 , \$88 , \$87 , \$86 , \$85 , \$84 , \$83 , \$82 , \$81 , \$80 , \$79 , \$78 , \$77 , \$76 , \$75 , \$74 , \$73 , \$72 , \$71 , \$70 , \$69 , \$68 , \$67 , \$66 , \$65 , \$64 , \$63 , \$62 , \$61 , \$60 , \$59 , \$58 , \$57 , \$56 , \$55 , \$54 , \$53 , \$52 , \$51  };
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2684  = \sel_l2_s0$1716 ;
+    \$2699  = \sel_l2_s0$1731 ;
     if (stall_adv1) begin
-      \$2684  = \sel_l1_s0$1714 ;
+      \$2699  = \sel_l1_s0$1730 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2685  = \sel_l2_s0$1717 ;
-    if (stall_adv1) begin
-      \$2685  = \sel_l1_s0$1715 ;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2686  = \sel_l5_s0$482 ;
-    if (stall_adv2) begin
-      \$2686  = sel_cs2_0_0_0s;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2687  = sel_l5_s0;
+    \$2700  = \sel_l5_s0$482 ;
     if (stall_adv2) begin
-      \$2687  = sel_cs2_0_0_0c;
+      \$2700  = sel_cs2_0_0_0s;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2688  = \sel_l5_s0$339 ;
+    \$2701  = sel_l5_s0;
     if (stall_adv2) begin
-      \$2688  = sel_cs2_0_1_0s;
+      \$2701  = sel_cs2_0_0_0c;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2689  = \sel_l5_s0$340 ;
+    \$2702  = \sel_l5_s0$339 ;
     if (stall_adv2) begin
-      \$2689  = sel_cs0_0_0_4c;
+      \$2702  = sel_cs2_0_1_0s;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2690  = \sel_l5_s0$418 ;
+    \$2703  = \sel_l5_s0$340 ;
     if (stall_adv2) begin
-      \$2690  = sel_cs2_0_1_0c;
+      \$2703  = sel_cs0_0_0_4c;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2691  = \sel_l5_s0$419 ;
+    \$2704  = \sel_l5_s0$418 ;
     if (stall_adv2) begin
-      \$2691  = sel_cs1_0_1_0c;
+      \$2704  = sel_cs2_0_1_0c;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2692  = \sel_l5_s0$483 ;
+    \$2705  = \sel_l5_s0$419 ;
     if (stall_adv2) begin
-      \$2692  = sel_cs2_1_0_0s;
+      \$2705  = sel_cs1_0_1_0c;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2693  = \sel_l5_s0$343 ;
+    \$2706  = \sel_l5_s0$483 ;
     if (stall_adv2) begin
-      \$2693  = sel_cs2_1_0_0c;
+      \$2706  = sel_cs2_1_0_0s;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2694  = \sel_l5_s0$344 ;
+    \$2707  = \sel_l5_s0$343 ;
     if (stall_adv2) begin
-      \$2694  = sel_cs2_1_1_0s;
+      \$2707  = sel_cs2_1_0_0c;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2695  = \sel_l5_s0$345 ;
+    \$2708  = \sel_l5_s0$344 ;
     if (stall_adv2) begin
-      \$2695  = sel_cs0_1_0_4c;
+      \$2708  = sel_cs2_1_1_0s;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2696  = \sel_l5_s0$422 ;
+    \$2709  = \sel_l5_s0$345 ;
     if (stall_adv2) begin
-      \$2696  = sel_cs2_1_1_0c;
+      \$2709  = sel_cs0_1_0_4c;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2697  = \sel_l5_s0$423 ;
+    \$2710  = \sel_l5_s0$422 ;
     if (stall_adv2) begin
-      \$2697  = sel_cs1_1_1_0c;
+      \$2710  = sel_cs2_1_1_0c;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2698  = \sel_l5_s0$484 ;
+    \$2711  = \sel_l5_s0$423 ;
     if (stall_adv2) begin
-      \$2698  = sel_cs2_2_0_0s;
+      \$2711  = sel_cs1_1_1_0c;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2699  = \sel_l5_s0$348 ;
+    \$2712  = \sel_l5_s0$484 ;
     if (stall_adv2) begin
-      \$2699  = sel_cs2_2_0_0c;
+      \$2712  = sel_cs2_2_0_0s;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2700  = \sel_l5_s0$349 ;
+    \$2713  = \sel_l5_s0$348 ;
     if (stall_adv2) begin
-      \$2700  = sel_cs2_2_1_0s;
+      \$2713  = sel_cs2_2_0_0c;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2701  = \sel_l5_s0$350 ;
+    \$2714  = \sel_l5_s0$349 ;
     if (stall_adv2) begin
-      \$2701  = sel_cs0_2_0_4c;
+      \$2714  = sel_cs2_2_1_0s;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2702  = \sel_l5_s0$426 ;
+    \$2715  = \sel_l5_s0$350 ;
     if (stall_adv2) begin
-      \$2702  = sel_cs2_2_1_0c;
+      \$2715  = sel_cs0_2_0_4c;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2703  = \sel_l5_s0$427 ;
+    \$2716  = \sel_l5_s0$426 ;
     if (stall_adv2) begin
-      \$2703  = sel_cs1_2_1_0c;
+      \$2716  = sel_cs2_2_1_0c;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2704  = \sel_l5_s0$485 ;
+    \$2717  = \sel_l5_s0$427 ;
     if (stall_adv2) begin
-      \$2704  = sel_cs2_3_0_0s;
+      \$2717  = sel_cs1_2_1_0c;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2705  = \sel_l5_s0$353 ;
+    \$2718  = \sel_l5_s0$485 ;
     if (stall_adv2) begin
-      \$2705  = sel_cs2_3_0_0c;
+      \$2718  = sel_cs2_3_0_0s;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2706  = \sel_l5_s0$354 ;
+    \$2719  = \sel_l5_s0$353 ;
     if (stall_adv2) begin
-      \$2706  = sel_cs2_3_1_0s;
+      \$2719  = sel_cs2_3_0_0c;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2707  = \sel_l5_s0$355 ;
+    \$2720  = \sel_l5_s0$354 ;
     if (stall_adv2) begin
-      \$2707  = sel_cs0_3_0_4c;
+      \$2720  = sel_cs2_3_1_0s;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2708  = \sel_l5_s0$430 ;
+    \$2721  = \sel_l5_s0$355 ;
     if (stall_adv2) begin
-      \$2708  = sel_cs2_3_1_0c;
+      \$2721  = sel_cs0_3_0_4c;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2709  = \sel_l5_s0$431 ;
+    \$2722  = \sel_l5_s0$430 ;
     if (stall_adv2) begin
-      \$2709  = sel_cs1_3_1_0c;
+      \$2722  = sel_cs2_3_1_0c;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2710  = \sel_l5_s0$486 ;
+    \$2723  = \sel_l5_s0$431 ;
     if (stall_adv2) begin
-      \$2710  = sel_cs2_4_0_0s;
+      \$2723  = sel_cs1_3_1_0c;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2711  = \sel_l5_s0$358 ;
+    \$2724  = \sel_l5_s0$486 ;
     if (stall_adv2) begin
-      \$2711  = sel_cs2_4_0_0c;
+      \$2724  = sel_cs2_4_0_0s;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2712  = \sel_l5_s0$359 ;
+    \$2725  = \sel_l5_s0$358 ;
     if (stall_adv2) begin
-      \$2712  = sel_cs2_4_1_0s;
+      \$2725  = sel_cs2_4_0_0c;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2713  = \sel_l5_s0$360 ;
+    \$2726  = \sel_l5_s0$359 ;
     if (stall_adv2) begin
-      \$2713  = sel_cs0_4_0_4c;
+      \$2726  = sel_cs2_4_1_0s;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2714  = \sel_l5_s0$434 ;
+    \$2727  = \sel_l5_s0$360 ;
     if (stall_adv2) begin
-      \$2714  = sel_cs2_4_1_0c;
+      \$2727  = sel_cs0_4_0_4c;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2715  = \sel_l5_s0$435 ;
+    \$2728  = \sel_l5_s0$434 ;
     if (stall_adv2) begin
-      \$2715  = sel_cs1_4_1_0c;
+      \$2728  = sel_cs2_4_1_0c;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2716  = \sel_l5_s0$487 ;
+    \$2729  = \sel_l5_s0$435 ;
     if (stall_adv2) begin
-      \$2716  = sel_cs2_5_0_0s;
+      \$2729  = sel_cs1_4_1_0c;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2717  = \sel_l5_s0$363 ;
+    \$2730  = \sel_l5_s0$487 ;
     if (stall_adv2) begin
-      \$2717  = sel_cs2_5_0_0c;
+      \$2730  = sel_cs2_5_0_0s;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2718  = \sel_l5_s0$364 ;
+    \$2731  = \sel_l5_s0$363 ;
     if (stall_adv2) begin
-      \$2718  = sel_cs2_5_1_0s;
+      \$2731  = sel_cs2_5_0_0c;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2719  = \sel_l5_s0$365 ;
+    \$2732  = \sel_l5_s0$364 ;
     if (stall_adv2) begin
-      \$2719  = sel_cs0_5_0_4c;
+      \$2732  = sel_cs2_5_1_0s;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2720  = \sel_l5_s0$438 ;
+    \$2733  = \sel_l5_s0$365 ;
     if (stall_adv2) begin
-      \$2720  = sel_cs2_5_1_0c;
+      \$2733  = sel_cs0_5_0_4c;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2721  = \sel_l5_s0$439 ;
+    \$2734  = \sel_l5_s0$438 ;
     if (stall_adv2) begin
-      \$2721  = sel_cs1_5_1_0c;
+      \$2734  = sel_cs2_5_1_0c;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2722  = \sel_l5_s0$488 ;
+    \$2735  = \sel_l5_s0$439 ;
     if (stall_adv2) begin
-      \$2722  = sel_cs2_6_0_0s;
+      \$2735  = sel_cs1_5_1_0c;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2723  = \sel_l5_s0$368 ;
+    \$2736  = \sel_l5_s0$488 ;
     if (stall_adv2) begin
-      \$2723  = sel_cs2_6_0_0c;
+      \$2736  = sel_cs2_6_0_0s;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2724  = \sel_l5_s0$369 ;
+    \$2737  = \sel_l5_s0$368 ;
     if (stall_adv2) begin
-      \$2724  = sel_cs2_6_1_0s;
+      \$2737  = sel_cs2_6_0_0c;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2725  = \sel_l5_s0$370 ;
+    \$2738  = \sel_l5_s0$369 ;
     if (stall_adv2) begin
-      \$2725  = sel_cs0_6_0_4c;
+      \$2738  = sel_cs2_6_1_0s;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2726  = \sel_l5_s0$442 ;
+    \$2739  = \sel_l5_s0$370 ;
     if (stall_adv2) begin
-      \$2726  = sel_cs2_6_1_0c;
+      \$2739  = sel_cs0_6_0_4c;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2727  = \sel_l5_s0$443 ;
+    \$2740  = \sel_l5_s0$442 ;
     if (stall_adv2) begin
-      \$2727  = sel_cs1_6_1_0c;
+      \$2740  = sel_cs2_6_1_0c;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2728  = \sel_l5_s0$489 ;
+    \$2741  = \sel_l5_s0$443 ;
     if (stall_adv2) begin
-      \$2728  = sel_cs2_7_0_0s;
+      \$2741  = sel_cs1_6_1_0c;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2729  = \sel_l5_s0$373 ;
+    \$2742  = \sel_l5_s0$489 ;
     if (stall_adv2) begin
-      \$2729  = sel_cs2_7_0_0c;
+      \$2742  = sel_cs2_7_0_0s;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2730  = \sel_l5_s0$374 ;
+    \$2743  = \sel_l5_s0$373 ;
     if (stall_adv2) begin
-      \$2730  = sel_cs2_7_1_0s;
+      \$2743  = sel_cs2_7_0_0c;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2731  = \sel_l5_s0$375 ;
+    \$2744  = \sel_l5_s0$374 ;
     if (stall_adv2) begin
-      \$2731  = sel_cs0_7_0_4c;
+      \$2744  = sel_cs2_7_1_0s;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2732  = \sel_l5_s0$446 ;
+    \$2745  = \sel_l5_s0$375 ;
     if (stall_adv2) begin
-      \$2732  = sel_cs2_7_1_0c;
+      \$2745  = sel_cs0_7_0_4c;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2733  = \sel_l5_s0$447 ;
+    \$2746  = \sel_l5_s0$446 ;
     if (stall_adv2) begin
-      \$2733  = sel_cs1_7_1_0c;
+      \$2746  = sel_cs2_7_1_0c;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2734  = \sel_l5_s0$490 ;
+    \$2747  = \sel_l5_s0$447 ;
     if (stall_adv2) begin
-      \$2734  = sel_cs2_8_0_0s;
+      \$2747  = sel_cs1_7_1_0c;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2735  = \sel_l5_s0$378 ;
+    \$2748  = \sel_l5_s0$490 ;
     if (stall_adv2) begin
-      \$2735  = sel_cs2_8_0_0c;
+      \$2748  = sel_cs2_8_0_0s;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2736  = \sel_l5_s0$379 ;
+    \$2749  = \sel_l5_s0$378 ;
     if (stall_adv2) begin
-      \$2736  = sel_cs2_8_1_0s;
+      \$2749  = sel_cs2_8_0_0c;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2737  = \sel_l5_s0$380 ;
+    \$2750  = \sel_l5_s0$379 ;
     if (stall_adv2) begin
-      \$2737  = sel_cs0_8_0_4c;
+      \$2750  = sel_cs2_8_1_0s;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2738  = \sel_l5_s0$450 ;
+    \$2751  = \sel_l5_s0$380 ;
     if (stall_adv2) begin
-      \$2738  = sel_cs2_8_1_0c;
+      \$2751  = sel_cs0_8_0_4c;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2739  = \sel_l5_s0$451 ;
+    \$2752  = \sel_l5_s0$450 ;
     if (stall_adv2) begin
-      \$2739  = sel_cs1_8_1_0c;
+      \$2752  = sel_cs2_8_1_0c;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2740  = \sel_l5_s0$491 ;
+    \$2753  = \sel_l5_s0$451 ;
     if (stall_adv2) begin
-      \$2740  = sel_cs2_9_0_0s;
+      \$2753  = sel_cs1_8_1_0c;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2741  = \sel_l5_s0$383 ;
+    \$2754  = \sel_l5_s0$491 ;
     if (stall_adv2) begin
-      \$2741  = sel_cs2_9_0_0c;
+      \$2754  = sel_cs2_9_0_0s;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2742  = \sel_l5_s0$384 ;
+    \$2755  = \sel_l5_s0$383 ;
     if (stall_adv2) begin
-      \$2742  = sel_cs2_9_1_0s;
+      \$2755  = sel_cs2_9_0_0c;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2743  = \sel_l5_s0$385 ;
+    \$2756  = \sel_l5_s0$384 ;
     if (stall_adv2) begin
-      \$2743  = sel_cs0_9_0_4c;
+      \$2756  = sel_cs2_9_1_0s;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2744  = \sel_l5_s0$454 ;
+    \$2757  = \sel_l5_s0$385 ;
     if (stall_adv2) begin
-      \$2744  = sel_cs2_9_1_0c;
+      \$2757  = sel_cs0_9_0_4c;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2745  = \sel_l5_s0$455 ;
+    \$2758  = \sel_l5_s0$454 ;
     if (stall_adv2) begin
-      \$2745  = sel_cs1_9_1_0c;
+      \$2758  = sel_cs2_9_1_0c;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2746  = \sel_l5_s0$492 ;
+    \$2759  = \sel_l5_s0$455 ;
     if (stall_adv2) begin
-      \$2746  = sel_cs2_10_0_0s;
+      \$2759  = sel_cs1_9_1_0c;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2747  = \sel_l5_s0$388 ;
+    \$2760  = \sel_l5_s0$492 ;
     if (stall_adv2) begin
-      \$2747  = sel_cs2_10_0_0c;
+      \$2760  = sel_cs2_10_0_0s;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2748  = \sel_l5_s0$389 ;
+    \$2761  = \sel_l5_s0$388 ;
     if (stall_adv2) begin
-      \$2748  = sel_cs2_10_1_0s;
+      \$2761  = sel_cs2_10_0_0c;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2749  = \sel_l5_s0$390 ;
+    \$2762  = \sel_l5_s0$389 ;
     if (stall_adv2) begin
-      \$2749  = sel_cs0_10_0_4c;
+      \$2762  = sel_cs2_10_1_0s;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2750  = \sel_l5_s0$458 ;
+    \$2763  = \sel_l5_s0$390 ;
     if (stall_adv2) begin
-      \$2750  = sel_cs2_10_1_0c;
+      \$2763  = sel_cs0_10_0_4c;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2751  = \sel_l5_s0$459 ;
+    \$2764  = \sel_l5_s0$458 ;
     if (stall_adv2) begin
-      \$2751  = sel_cs1_10_1_0c;
+      \$2764  = sel_cs2_10_1_0c;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2752  = \sel_l5_s0$493 ;
+    \$2765  = \sel_l5_s0$459 ;
     if (stall_adv2) begin
-      \$2752  = sel_cs2_11_0_0s;
+      \$2765  = sel_cs1_10_1_0c;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2753  = \sel_l5_s0$393 ;
+    \$2766  = \sel_l5_s0$493 ;
     if (stall_adv2) begin
-      \$2753  = sel_cs2_11_0_0c;
+      \$2766  = sel_cs2_11_0_0s;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2754  = \sel_l5_s0$394 ;
+    \$2767  = \sel_l5_s0$393 ;
     if (stall_adv2) begin
-      \$2754  = sel_cs2_11_1_0s;
+      \$2767  = sel_cs2_11_0_0c;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2755  = \sel_l5_s0$395 ;
+    \$2768  = \sel_l5_s0$394 ;
     if (stall_adv2) begin
-      \$2755  = sel_cs0_11_0_4c;
+      \$2768  = sel_cs2_11_1_0s;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2756  = \sel_l5_s0$462 ;
+    \$2769  = \sel_l5_s0$395 ;
     if (stall_adv2) begin
-      \$2756  = sel_cs2_11_1_0c;
+      \$2769  = sel_cs0_11_0_4c;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2757  = \sel_l5_s0$463 ;
+    \$2770  = \sel_l5_s0$462 ;
     if (stall_adv2) begin
-      \$2757  = sel_cs1_11_1_0c;
+      \$2770  = sel_cs2_11_1_0c;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2758  = \sel_l5_s0$494 ;
+    \$2771  = \sel_l5_s0$463 ;
     if (stall_adv2) begin
-      \$2758  = sel_cs2_12_0_0s;
+      \$2771  = sel_cs1_11_1_0c;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2759  = \sel_l5_s0$398 ;
+    \$2772  = \sel_l5_s0$494 ;
     if (stall_adv2) begin
-      \$2759  = sel_cs2_12_0_0c;
+      \$2772  = sel_cs2_12_0_0s;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2760  = \sel_l5_s0$399 ;
+    \$2773  = \sel_l5_s0$398 ;
     if (stall_adv2) begin
-      \$2760  = sel_cs2_12_1_0s;
+      \$2773  = sel_cs2_12_0_0c;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2761  = \sel_l5_s0$400 ;
+    \$2774  = \sel_l5_s0$399 ;
     if (stall_adv2) begin
-      \$2761  = sel_cs0_12_0_4c;
+      \$2774  = sel_cs2_12_1_0s;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2762  = \sel_l5_s0$466 ;
+    \$2775  = \sel_l5_s0$400 ;
     if (stall_adv2) begin
-      \$2762  = sel_cs2_12_1_0c;
+      \$2775  = sel_cs0_12_0_4c;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2763  = \sel_l5_s0$467 ;
+    \$2776  = \sel_l5_s0$466 ;
     if (stall_adv2) begin
-      \$2763  = sel_cs1_12_1_0c;
+      \$2776  = sel_cs2_12_1_0c;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2764  = \sel_l5_s0$495 ;
+    \$2777  = \sel_l5_s0$467 ;
     if (stall_adv2) begin
-      \$2764  = sel_cs2_13_0_0s;
+      \$2777  = sel_cs1_12_1_0c;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2765  = \sel_l5_s0$403 ;
+    \$2778  = \sel_l5_s0$495 ;
     if (stall_adv2) begin
-      \$2765  = sel_cs2_13_0_0c;
+      \$2778  = sel_cs2_13_0_0s;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2766  = \sel_l5_s0$404 ;
+    \$2779  = \sel_l5_s0$403 ;
     if (stall_adv2) begin
-      \$2766  = sel_cs2_13_1_0s;
+      \$2779  = sel_cs2_13_0_0c;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2767  = \sel_l5_s0$405 ;
+    \$2780  = \sel_l5_s0$404 ;
     if (stall_adv2) begin
-      \$2767  = sel_cs0_13_0_4c;
+      \$2780  = sel_cs2_13_1_0s;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2768  = \sel_l5_s0$470 ;
+    \$2781  = \sel_l5_s0$405 ;
     if (stall_adv2) begin
-      \$2768  = sel_cs2_13_1_0c;
+      \$2781  = sel_cs0_13_0_4c;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2769  = \sel_l5_s0$471 ;
+    \$2782  = \sel_l5_s0$470 ;
     if (stall_adv2) begin
-      \$2769  = sel_cs1_13_1_0c;
+      \$2782  = sel_cs2_13_1_0c;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2770  = \sel_l5_s0$496 ;
+    \$2783  = \sel_l5_s0$471 ;
     if (stall_adv2) begin
-      \$2770  = sel_cs2_14_0_0s;
+      \$2783  = sel_cs1_13_1_0c;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2771  = \sel_l5_s0$408 ;
+    \$2784  = \sel_l5_s0$496 ;
     if (stall_adv2) begin
-      \$2771  = sel_cs2_14_0_0c;
+      \$2784  = sel_cs2_14_0_0s;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2772  = \sel_l5_s0$409 ;
+    \$2785  = \sel_l5_s0$408 ;
     if (stall_adv2) begin
-      \$2772  = sel_cs2_14_1_0s;
+      \$2785  = sel_cs2_14_0_0c;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2773  = \sel_l5_s0$410 ;
+    \$2786  = \sel_l5_s0$409 ;
     if (stall_adv2) begin
-      \$2773  = sel_cs0_14_0_4c;
+      \$2786  = sel_cs2_14_1_0s;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2774  = \sel_l5_s0$474 ;
+    \$2787  = \sel_l5_s0$410 ;
     if (stall_adv2) begin
-      \$2774  = sel_cs2_14_1_0c;
+      \$2787  = sel_cs0_14_0_4c;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2775  = \sel_l5_s0$475 ;
+    \$2788  = \sel_l5_s0$474 ;
     if (stall_adv2) begin
-      \$2775  = sel_cs1_14_1_0c;
+      \$2788  = sel_cs2_14_1_0c;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2776  = \sel_l5_s0$497 ;
+    \$2789  = \sel_l5_s0$475 ;
     if (stall_adv2) begin
-      \$2776  = sel_cs2_15_0_0s;
+      \$2789  = sel_cs1_14_1_0c;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2777  = \sel_l5_s0$413 ;
+    \$2790  = \sel_l5_s0$497 ;
     if (stall_adv2) begin
-      \$2777  = sel_cs2_15_0_0c;
+      \$2790  = sel_cs2_15_0_0s;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2778  = \sel_l5_s0$414 ;
+    \$2791  = \sel_l5_s0$413 ;
     if (stall_adv2) begin
-      \$2778  = sel_cs2_15_1_0s;
+      \$2791  = sel_cs2_15_0_0c;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2779  = \sel_l5_s0$415 ;
+    \$2792  = \sel_l5_s0$414 ;
     if (stall_adv2) begin
-      \$2779  = sel_cs0_15_0_4c;
+      \$2792  = sel_cs2_15_1_0s;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2780  = \sel_l5_s0$478 ;
+    \$2793  = \sel_l5_s0$415 ;
     if (stall_adv2) begin
-      \$2780  = sel_cs2_15_1_0c;
+      \$2793  = sel_cs0_15_0_4c;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2781  = \sel_l5_s0$479 ;
+    \$2794  = \sel_l5_s0$478 ;
     if (stall_adv2) begin
-      \$2781  = sel_cs1_15_1_0c;
+      \$2794  = sel_cs2_15_1_0c;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2782  = \sel_l5_s0$1718 ;
+    \$2795  = \sel_l5_s0$479 ;
     if (stall_adv2) begin
-      \$2782  = \sel_l2_s0$1716 ;
+      \$2795  = sel_cs1_15_1_0c;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2783  = \sel_l5_s0$1719 ;
+    \$2796  = \sel_l5_s0$1732 ;
     if (stall_adv2) begin
-      \$2783  = \sel_l2_s0$1717 ;
+      \$2796  = \sel_l2_s0$1731 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2784  = \sel_l10_s0$719 ;
+    \$2797  = \sel_l10_s0$719 ;
     if (stall_adv3) begin
-      \$2784  = { \$1428 , \$1427 , \$1426 , \$1425 , \$1424 , \$1423 , \$1422 , \$1421 , \$1420 , \$1419 , \$1418 , \$1417 , \$1416 , \$1415 , \$1414 , \$1413  };
+      \$2797  = { \$1428 , \$1427 , \$1426 , \$1425 , \$1424 , \$1423 , \$1422 , \$1421 , \$1420 , \$1419 , \$1418 , \$1417 , \$1416 , \$1415 , \$1414 , \$1413  };
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2785  = \sel_l10_s0$720 ;
+    \$2798  = \sel_l10_s0$720 ;
     if (stall_adv3) begin
-      \$2785  = \$1413 ;
+      \$2798  = \$1413 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2786  = \sel_l10_s0$721 ;
+    \$2799  = \sel_l10_s0$721 ;
     if (stall_adv3) begin
-      \$2786  = { sel_p0_1_0_c, sel_p0_1_0_s };
+      \$2799  = { sel_p0_1_0_c, sel_p0_1_0_s };
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2787  = \sel_l10_s0$722 ;
+    \$2800  = \sel_l10_s0$722 ;
     if (stall_adv3) begin
-      \$2787  = { sel_p1_2_1_s, sel_p1_2_0_s };
+      \$2800  = { sel_p1_2_1_s, sel_p1_2_0_s };
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2788  = \sel_l10_s0$578 ;
+    \$2801  = \sel_l10_s0$578 ;
     if (stall_adv3) begin
-      \$2788  = { sel_p1_3_2_s, sel_p1_3_1_s, sel_p1_3_0_s };
+      \$2801  = { sel_p1_3_2_s, sel_p1_3_1_s, sel_p1_3_0_s };
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2789  = sel_l10_s0;
+    \$2802  = sel_l10_s0;
     if (stall_adv3) begin
-      \$2789  = \$1417 ;
+      \$2802  = \$1417 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2790  = \sel_l10_s0$586 ;
+    \$2803  = \sel_l10_s0$586 ;
     if (stall_adv3) begin
-      \$2790  = { 1'h0, sel_p0_5_0_c, sel_p0_5_0_s };
+      \$2803  = { 1'h0, sel_p0_5_0_c, sel_p0_5_0_s };
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2791  = \sel_l10_s0$594 ;
+    \$2804  = \sel_l10_s0$594 ;
     if (stall_adv3) begin
-      \$2791  = { sel_p1_6_2_s, sel_p1_6_1_s, sel_p1_6_0_s };
+      \$2804  = { sel_p1_6_2_s, sel_p1_6_1_s, sel_p1_6_0_s };
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2792  = \sel_l10_s0$602 ;
+    \$2805  = \sel_l10_s0$602 ;
     if (stall_adv3) begin
-      \$2792  = { sel_p1_7_3_s, sel_p1_7_2_s, sel_p1_7_1_s, sel_p1_7_0_s };
+      \$2805  = { sel_p1_7_3_s, sel_p1_7_2_s, sel_p1_7_1_s, sel_p1_7_0_s };
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2793  = \sel_l10_s0$643 ;
+    \$2806  = \sel_l10_s0$643 ;
     if (stall_adv3) begin
-      \$2793  = \$1421 ;
+      \$2806  = \$1421 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2794  = \sel_l10_s0$653 ;
+    \$2807  = \sel_l10_s0$653 ;
     if (stall_adv3) begin
-      \$2794  = { 2'h0, sel_p0_9_0_c, sel_p0_9_0_s };
+      \$2807  = { 2'h0, sel_p0_9_0_c, sel_p0_9_0_s };
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2795  = \sel_l10_s0$663 ;
+    \$2808  = \sel_l10_s0$663 ;
     if (stall_adv3) begin
-      \$2795  = { sel_p1_10_3_s, sel_p1_10_2_s, sel_p1_10_1_s, sel_p1_10_0_s };
+      \$2808  = { sel_p1_10_3_s, sel_p1_10_2_s, sel_p1_10_1_s, sel_p1_10_0_s };
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2796  = \sel_l10_s0$613 ;
+    \$2809  = \sel_l10_s0$613 ;
     if (stall_adv3) begin
-      \$2796  = { sel_p1_11_3_s, sel_p1_11_2_s, sel_p1_11_1_s, sel_p1_11_0_s };
+      \$2809  = { sel_p1_11_3_s, sel_p1_11_2_s, sel_p1_11_1_s, sel_p1_11_0_s };
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2797  = \sel_l10_s0$612 ;
+    \$2810  = \sel_l10_s0$612 ;
     if (stall_adv3) begin
-      \$2797  = \$1425 ;
+      \$2810  = \$1425 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2798  = \sel_l10_s0$623 ;
+    \$2811  = \sel_l10_s0$623 ;
     if (stall_adv3) begin
-      \$2798  = { 2'h0, sel_p0_13_0_c, sel_p0_13_0_s };
+      \$2811  = { 2'h0, sel_p0_13_0_c, sel_p0_13_0_s };
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2799  = \sel_l10_s0$633 ;
+    \$2812  = \sel_l10_s0$633 ;
     if (stall_adv3) begin
-      \$2799  = { sel_p1_14_3_s, sel_p1_14_2_s, sel_p1_14_1_s, sel_p1_14_0_s };
+      \$2812  = { sel_p1_14_3_s, sel_p1_14_2_s, sel_p1_14_1_s, sel_p1_14_0_s };
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2800  = \sel_l10_s0$1720 ;
+    \$2813  = \sel_l10_s0$1733 ;
     if (stall_adv3) begin
-      \$2800  = \sel_l5_s0$1718 ;
+      \$2813  = \sel_l5_s0$1732 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2801  = \sel_l10_s0$1721 ;
-    if (stall_adv3) begin
-      \$2801  = \sel_l5_s0$1719 ;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2802  = wr__addr;
+    \$2814  = wr__addr;
     if (stall_adv4) begin
-      \$2802  = \$2609 [3:0];
+      \$2814  = \$2617 [3:0];
     end
     if (rst) begin
-      \$2802  = 4'h0;
+      \$2814  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2803  = rd__addr;
+    \$2815  = rd__addr;
     if (stall_adv4) begin
-      \$2803  = \$2610 [3:0];
+      \$2815  = \$2618 [3:0];
     end
     if (rst) begin
-      \$2803  = 4'hc;
+      \$2815  = 4'hc;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2804  = \sel_l13_s0$1722 ;
+    \$2816  = \sel_l13_s0$1734 ;
     if (stall_adv5) begin
-      \$2804  = \sel_l10_s0$719 ;
+      \$2816  = \sel_l10_s0$719 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2805  = \sel_l13_s0$734 ;
+    \$2817  = \sel_l13_s0$734 ;
     if (stall_adv5) begin
-      \$2805  = { \$1626 , \$1624 , \$1622 , \$1620 , \$1618 , \$1616 , \$1614 , \$1612 , \sel_l10_s0$719 [0] };
+      \$2817  = { \$1626 , \$1624 , \$1622 , \$1620 , \$1618 , \$1616 , \$1614 , \$1612 , \sel_l10_s0$719 [0] };
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2806  = \sel_l13_s0$747 ;
+    \$2818  = \sel_l13_s0$747 ;
     if (stall_adv5) begin
-      \$2806  = { \$1644 , \$1642 , \$1640 , \$1638 , \$1636 , \$1634 , \$1632 , \$1630 , \$1628  };
+      \$2818  = { \$1644 , \$1642 , \$1640 , \$1638 , \$1636 , \$1634 , \$1632 , \$1630 , \$1628  };
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2807  = \sel_l13_s0$753 ;
+    \$2819  = \sel_l13_s0$753 ;
     if (stall_adv5) begin
-      \$2807  = { \$1662 , \$1660 , \$1658 , \$1656 , \$1654 , \$1652 , \$1650 , \$1648 , \$1646  };
+      \$2819  = { \$1662 , \$1660 , \$1658 , \$1656 , \$1654 , \$1652 , \$1650 , \$1648 , \$1646  };
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2808  = \sel_l13_s0$759 ;
+    \$2820  = \sel_l13_s0$759 ;
     if (stall_adv5) begin
-      \$2808  = { \$1680 , \$1678 , \$1676 , \$1674 , \$1672 , \$1670 , \$1668 , \$1666 , \$1664  };
+      \$2820  = { \$1680 , \$1678 , \$1676 , \$1674 , \$1672 , \$1670 , \$1668 , \$1666 , \$1664  };
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2809  = \sel_l13_s0$765 ;
+    \$2821  = \sel_l13_s0$765 ;
     if (stall_adv5) begin
-      \$2809  = { \$1698 , \$1696 , \$1694 , \$1692 , \$1690 , \$1688 , \$1686 , \$1684 , \$1682  };
+      \$2821  = { \$1698 , \$1696 , \$1694 , \$1692 , \$1690 , \$1688 , \$1686 , \$1684 , \$1682  };
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2810  = \sel_l13_s0$771 ;
+    \$2822  = \sel_l13_s0$771 ;
     if (stall_adv5) begin
-      \$2810  = { \$1716 , \$1714 , \$1712 , \$1710 , \$1708 , \$1706 , \$1704 , \$1702 , \$1700  };
+      \$2822  = { \$1716 , \$1714 , \$1712 , \$1710 , \$1708 , \$1706 , \$1704 , \$1702 , \$1700  };
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2811  = \sel_l13_s0$777 ;
+    \$2823  = \sel_l13_s0$777 ;
     if (stall_adv5) begin
-      \$2811  = { \$1734 , \$1732 , \$1730 , \$1728 , \$1726 , \$1724 , \$1722 , \$1720 , \$1718  };
+      \$2823  = { \$1734 , \$1732 , \$1730 , \$1728 , \$1726 , \$1724 , \$1722 , \$1720 , \$1718  };
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2812  = \sel_l13_s0$783 ;
+    \$2824  = \sel_l13_s0$783 ;
     if (stall_adv5) begin
-      \$2812  = { \$1752 , \$1750 , \$1748 , \$1746 , \$1744 , \$1742 , \$1740 , \$1738 , \$1736  };
+      \$2824  = { \$1752 , \$1750 , \$1748 , \$1746 , \$1744 , \$1742 , \$1740 , \$1738 , \$1736  };
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2813  = sel_l13_s0;
+    \$2825  = sel_l13_s0;
     if (stall_adv5) begin
-      \$2813  = sel_dl1_r0_q[7:0];
+      \$2825  = sel_dl1_r0_q[7:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2814  = \sel_l13_s0$735 ;
+    \$2826  = \sel_l13_s0$735 ;
     if (stall_adv5) begin
-      \$2814  = sel_dl1_r0_q[15:8];
+      \$2826  = sel_dl1_r0_q[15:8];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2815  = \sel_l13_s0$736 ;
+    \$2827  = \sel_l13_s0$736 ;
     if (stall_adv5) begin
-      \$2815  = sel_dl1_r0_q[23:16];
+      \$2827  = sel_dl1_r0_q[23:16];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2816  = \sel_l13_s0$738 ;
+    \$2828  = \sel_l13_s0$738 ;
     if (stall_adv5) begin
-      \$2816  = sel_dl1_r0_q[31:24];
+      \$2828  = sel_dl1_r0_q[31:24];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2817  = \sel_l13_s0$739 ;
+    \$2829  = \sel_l13_s0$739 ;
     if (stall_adv5) begin
-      \$2817  = sel_dl1_r0_q[39:32];
+      \$2829  = sel_dl1_r0_q[39:32];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2818  = \sel_l13_s0$740 ;
+    \$2830  = \sel_l13_s0$740 ;
     if (stall_adv5) begin
-      \$2818  = sel_dl1_r0_q[47:40];
+      \$2830  = sel_dl1_r0_q[47:40];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2819  = \sel_l13_s0$742 ;
+    \$2831  = \sel_l13_s0$742 ;
     if (stall_adv5) begin
-      \$2819  = sel_dl1_r0_q[55:48];
+      \$2831  = sel_dl1_r0_q[55:48];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2820  = \sel_l13_s0$743 ;
+    \$2832  = \sel_l13_s0$743 ;
     if (stall_adv5) begin
-      \$2820  = sel_dl1_r0_q[63:56];
+      \$2832  = sel_dl1_r0_q[63:56];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2821  = \sel_l13_s0$744 ;
+    \$2833  = \sel_l13_s0$744 ;
     if (stall_adv5) begin
-      \$2821  = sel_dl1_r0_q[71:64];
+      \$2833  = sel_dl1_r0_q[71:64];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2822  = \sel_l13_s0$750 ;
+    \$2834  = \sel_l13_s0$750 ;
     if (stall_adv5) begin
-      \$2822  = sel_dl1_r0_q[79:72];
+      \$2834  = sel_dl1_r0_q[79:72];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2823  = \sel_l13_s0$756 ;
+    \$2835  = \sel_l13_s0$756 ;
     if (stall_adv5) begin
-      \$2823  = sel_dl1_r0_q[87:80];
+      \$2835  = sel_dl1_r0_q[87:80];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2824  = \sel_l13_s0$762 ;
+    \$2836  = \sel_l13_s0$762 ;
     if (stall_adv5) begin
-      \$2824  = sel_dl1_r0_q[95:88];
+      \$2836  = sel_dl1_r0_q[95:88];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2825  = \sel_l13_s0$768 ;
+    \$2837  = \sel_l13_s0$768 ;
     if (stall_adv5) begin
-      \$2825  = sel_dl1_r0_q[103:96];
+      \$2837  = sel_dl1_r0_q[103:96];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2826  = \sel_l13_s0$774 ;
+    \$2838  = \sel_l13_s0$774 ;
     if (stall_adv5) begin
-      \$2826  = sel_dl1_r0_q[111:104];
+      \$2838  = sel_dl1_r0_q[111:104];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2827  = \sel_l13_s0$780 ;
+    \$2839  = \sel_l13_s0$780 ;
     if (stall_adv5) begin
-      \$2827  = sel_dl1_r0_q[119:112];
+      \$2839  = sel_dl1_r0_q[119:112];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2828  = \sel_l13_s0$786 ;
+    \$2840  = \sel_l13_s0$786 ;
     if (stall_adv5) begin
-      \$2828  = sel_dl1_r0_q[127:120];
+      \$2840  = sel_dl1_r0_q[127:120];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2829  = \sel_l13_s0$1723 ;
+    \$2841  = \sel_l13_s0$1735 ;
     if (stall_adv5) begin
-      \$2829  = \sel_l10_s0$1720 ;
+      \$2841  = \sel_l10_s0$1733 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2830  = \sel_l13_s0$1724 ;
-    if (stall_adv5) begin
-      \$2830  = \sel_l10_s0$1721 ;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2831  = \sel_l15_s0$1725 ;
+    \$2842  = \sel_l15_s0$1736 ;
     if (stall_adv6) begin
-      \$2831  = \sel_l13_s0$1722 ;
+      \$2842  = \sel_l13_s0$1734 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2832  = \sel_l15_s0$1726 ;
+    \$2843  = \sel_l15_s0$1737 ;
     if (stall_adv6) begin
-      \$2832  = sel_val0;
+      \$2843  = sel_val0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2833  = \sel_l15_s0$1727 ;
+    \$2844  = \sel_l15_s0$1738 ;
     if (stall_adv6) begin
-      \$2833  = sel_val1;
+      \$2844  = sel_val1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2834  = \sel_l15_s0$1728 ;
+    \$2845  = \sel_l15_s0$1739 ;
     if (stall_adv6) begin
-      \$2834  = sel_val2;
+      \$2845  = sel_val2;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2835  = \sel_l15_s0$1729 ;
+    \$2846  = \sel_l15_s0$1740 ;
     if (stall_adv6) begin
-      \$2835  = sel_val3;
+      \$2846  = sel_val3;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2836  = \sel_l15_s0$1730 ;
+    \$2847  = \sel_l15_s0$1741 ;
     if (stall_adv6) begin
-      \$2836  = sel_val4;
+      \$2847  = sel_val4;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2837  = \sel_l15_s0$1731 ;
+    \$2848  = \sel_l15_s0$1742 ;
     if (stall_adv6) begin
-      \$2837  = sel_val5;
+      \$2848  = sel_val5;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2838  = \sel_l15_s0$1732 ;
+    \$2849  = \sel_l15_s0$1743 ;
     if (stall_adv6) begin
-      \$2838  = sel_val6;
+      \$2849  = sel_val6;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2839  = \sel_l15_s0$1733 ;
+    \$2850  = \sel_l15_s0$1744 ;
     if (stall_adv6) begin
-      \$2839  = sel_val7;
+      \$2850  = sel_val7;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2840  = sel_l15_s0;
+    \$2851  = sel_l15_s0;
     if (stall_adv6) begin
-      \$2840  = { \sel_l13_s0$734 [8], \$1774 , \$1771 , \$1768  };
+      \$2851  = { \sel_l13_s0$734 [8], \$1774 , \$1771 , \$1768  };
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2841  = \sel_l15_s0$802 ;
+    \$2852  = \sel_l15_s0$818 ;
     if (stall_adv6) begin
-      \$2841  = { \$1797 , \$1796 , \$1793 , \$1790  };
+      \$2852  = { \$1797 , \$1796 , \$1793 , \$1790  };
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2842  = \sel_l15_s0$805 ;
+    \$2853  = \sel_l15_s0$821 ;
     if (stall_adv6) begin
-      \$2842  = { \$1821 , \$1819 , \$1816 , \$1812  };
+      \$2853  = { \$1821 , \$1819 , \$1816 , \$1812  };
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2843  = \sel_l15_s0$808 ;
+    \$2854  = \sel_l15_s0$824 ;
     if (stall_adv6) begin
-      \$2843  = { \$1847 , \$1844 , \$1841 , \$1837  };
+      \$2854  = { \$1847 , \$1844 , \$1841 , \$1837  };
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2844  = \sel_l15_s0$811 ;
+    \$2855  = \sel_l15_s0$827 ;
     if (stall_adv6) begin
-      \$2844  = { \$1873 , \$1869 , \$1865 , \$1862  };
+      \$2855  = { \$1873 , \$1869 , \$1865 , \$1862  };
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2845  = \sel_l15_s0$814 ;
+    \$2856  = \sel_l15_s0$830 ;
     if (stall_adv6) begin
-      \$2845  = { \$1901 , \$1896 , \$1892 , \$1889  };
+      \$2856  = { \$1901 , \$1896 , \$1892 , \$1889  };
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2846  = \sel_l15_s0$817 ;
+    \$2857  = \sel_l15_s0$833 ;
     if (stall_adv6) begin
-      \$2846  = { \$1930 , \$1924 , \$1920 , \$1916  };
+      \$2857  = { \$1930 , \$1924 , \$1920 , \$1916  };
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2847  = \sel_l15_s0$820 ;
+    \$2858  = \sel_l15_s0$836 ;
     if (stall_adv6) begin
-      \$2847  = { \$1961 , \$1954 , \$1950 , \$1946  };
+      \$2858  = { \$1961 , \$1954 , \$1950 , \$1946  };
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2848  = \sel_l15_s0$1734 ;
+    \$2859  = \sel_l15_s0$1745 ;
     if (stall_adv6) begin
-      \$2848  = \sel_l13_s0$1723 ;
+      \$2859  = \sel_l13_s0$1735 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2849  = \sel_l15_s0$1735 ;
-    if (stall_adv6) begin
-      \$2849  = \sel_l13_s0$1724 ;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2850  = sel_valid_s0;
+    \$2860  = sel_valid_s0;
     if (i__ready) begin
-      \$2850  = i__valid;
+      \$2860  = i__valid;
     end
     if (rst) begin
-      \$2850  = 1'h0;
+      \$2860  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2851  = sel_valid_s1;
+    \$2861  = sel_valid_s1;
     if (i__ready) begin
-      \$2851  = sel_valid_s0;
+      \$2861  = sel_valid_s0;
     end
     if (rst) begin
-      \$2851  = 1'h0;
+      \$2861  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2852  = sel_valid_s2;
+    \$2862  = sel_valid_s2;
     if (i__ready) begin
-      \$2852  = sel_valid_s1;
+      \$2862  = sel_valid_s1;
     end
     if (rst) begin
-      \$2852  = 1'h0;
+      \$2862  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2853  = sel_valid_s3;
+    \$2863  = sel_valid_s3;
     if (i__ready) begin
-      \$2853  = sel_valid_s2;
+      \$2863  = sel_valid_s2;
     end
     if (rst) begin
-      \$2853  = 1'h0;
+      \$2863  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2854  = sel_valid_s4;
+    \$2864  = sel_valid_s4;
     if (i__ready) begin
-      \$2854  = sel_valid_s3;
+      \$2864  = sel_valid_s3;
     end
     if (rst) begin
-      \$2854  = 1'h0;
+      \$2864  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2855  = sel_valid_s5;
+    \$2865  = sel_valid_s5;
     if (i__ready) begin
-      \$2855  = sel_valid_s4;
+      \$2865  = sel_valid_s4;
     end
     if (rst) begin
-      \$2855  = 1'h0;
+      \$2865  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2856  = \mac_wmux0_s0$844 ;
-    if (stall_adv7) begin
-      \$2856  = mac_wmux_keep0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2857  = mac_wmux0_s0;
-    if (stall_adv7) begin
-      \$2857  = mac_wmux_keep1;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2858  = \mac_wmux0_s0$860 ;
-    if (stall_adv7) begin
-      \$2858  = mac_wmux_keep2;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2859  = \mac_wmux0_s0$873 ;
-    if (stall_adv7) begin
-      \$2859  = mac_wmux_keep3;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2860  = \mac_wmux0_s0$886 ;
-    if (stall_adv7) begin
-      \$2860  = mac_wmux_keep4;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2861  = \mac_wmux0_s0$899 ;
-    if (stall_adv7) begin
-      \$2861  = mac_wmux_keep5;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2862  = \mac_wmux0_s0$912 ;
-    if (stall_adv7) begin
-      \$2862  = mac_wmux_keep6;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2863  = \mac_wmux0_s0$925 ;
-    if (stall_adv7) begin
-      \$2863  = mac_wmux_keep7;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2864  = \mac_wmux0_s0$938 ;
-    if (stall_adv7) begin
-      \$2864  = mac_wmux_keep8;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2865  = \mac_wmux0_s0$951 ;
-    if (stall_adv7) begin
-      \$2865  = mac_wmux_keep9;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2866  = \mac_wmux0_s0$964 ;
-    if (stall_adv7) begin
-      \$2866  = mac_wmux_keep10;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2867  = \mac_wmux0_s0$977 ;
-    if (stall_adv7) begin
-      \$2867  = mac_wmux_keep11;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2868  = \mac_wmux0_s0$990 ;
-    if (stall_adv7) begin
-      \$2868  = mac_wmux_keep12;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2869  = \mac_wmux0_s0$1003 ;
-    if (stall_adv7) begin
-      \$2869  = mac_wmux_keep13;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2870  = \mac_wmux0_s0$1016 ;
-    if (stall_adv7) begin
-      \$2870  = mac_wmux_keep14;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2871  = \mac_wmux0_s0$1029 ;
-    if (stall_adv7) begin
-      \$2871  = mac_wmux_keep15;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2872  = \mac_wmux0_s0$845 ;
-    if (stall_adv7) begin
-      \$2872  = mac_wmux_drop0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2873  = \mac_wmux0_s0$842 ;
-    if (stall_adv7) begin
-      \$2873  = mac_wmux_drop1;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2874  = \mac_wmux0_s0$861 ;
-    if (stall_adv7) begin
-      \$2874  = mac_wmux_drop2;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2875  = \mac_wmux0_s0$874 ;
-    if (stall_adv7) begin
-      \$2875  = mac_wmux_drop3;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2876  = \mac_wmux0_s0$887 ;
-    if (stall_adv7) begin
-      \$2876  = mac_wmux_drop4;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2877  = \mac_wmux0_s0$900 ;
-    if (stall_adv7) begin
-      \$2877  = mac_wmux_drop5;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2878  = \mac_wmux0_s0$913 ;
-    if (stall_adv7) begin
-      \$2878  = mac_wmux_drop6;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2879  = \mac_wmux0_s0$926 ;
-    if (stall_adv7) begin
-      \$2879  = mac_wmux_drop7;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2880  = \mac_wmux0_s0$939 ;
-    if (stall_adv7) begin
-      \$2880  = mac_wmux_drop8;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2881  = \mac_wmux0_s0$952 ;
-    if (stall_adv7) begin
-      \$2881  = mac_wmux_drop9;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2882  = \mac_wmux0_s0$965 ;
-    if (stall_adv7) begin
-      \$2882  = mac_wmux_drop10;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2883  = \mac_wmux0_s0$978 ;
-    if (stall_adv7) begin
-      \$2883  = mac_wmux_drop11;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2884  = \mac_wmux0_s0$991 ;
-    if (stall_adv7) begin
-      \$2884  = mac_wmux_drop12;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2885  = \mac_wmux0_s0$1004 ;
-    if (stall_adv7) begin
-      \$2885  = mac_wmux_drop13;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2886  = \mac_wmux0_s0$1017 ;
-    if (stall_adv7) begin
-      \$2886  = mac_wmux_drop14;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2887  = \mac_wmux0_s0$1030 ;
-    if (stall_adv7) begin
-      \$2887  = mac_wmux_drop15;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2888  = \mac_wmux0_s0$848 ;
-    if (stall_adv7) begin
-      \$2888  = \sel_l15_s0$1734 [7:0];
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2889  = \mac_wmux0_s0$851 ;
-    if (stall_adv7) begin
-      \$2889  = \sel_l15_s0$1734 [135:128];
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2890  = \mac_wmux0_s0$854 ;
-    if (stall_adv7) begin
-      \$2890  = \sel_l15_s0$1734 [263:256];
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2891  = \mac_wmux0_s0$857 ;
-    if (stall_adv7) begin
-      \$2891  = \sel_l15_s0$1734 [391:384];
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2892  = \mac_wmux0_s0$849 ;
-    if (stall_adv7) begin
-      \$2892  = \sel_l15_s0$1734 [15:8];
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2893  = \mac_wmux0_s0$852 ;
-    if (stall_adv7) begin
-      \$2893  = \sel_l15_s0$1734 [143:136];
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2894  = \mac_wmux0_s0$855 ;
-    if (stall_adv7) begin
-      \$2894  = \sel_l15_s0$1734 [271:264];
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2895  = \mac_wmux0_s0$858 ;
-    if (stall_adv7) begin
-      \$2895  = \sel_l15_s0$1734 [399:392];
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2896  = \mac_wmux0_s0$865 ;
-    if (stall_adv7) begin
-      \$2896  = \sel_l15_s0$1734 [23:16];
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2897  = \mac_wmux0_s0$867 ;
-    if (stall_adv7) begin
-      \$2897  = \sel_l15_s0$1734 [151:144];
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2898  = \mac_wmux0_s0$869 ;
-    if (stall_adv7) begin
-      \$2898  = \sel_l15_s0$1734 [279:272];
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2899  = \mac_wmux0_s0$871 ;
-    if (stall_adv7) begin
-      \$2899  = \sel_l15_s0$1734 [407:400];
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2900  = \mac_wmux0_s0$878 ;
-    if (stall_adv7) begin
-      \$2900  = \sel_l15_s0$1734 [31:24];
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2901  = \mac_wmux0_s0$880 ;
-    if (stall_adv7) begin
-      \$2901  = \sel_l15_s0$1734 [159:152];
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2902  = \mac_wmux0_s0$882 ;
-    if (stall_adv7) begin
-      \$2902  = \sel_l15_s0$1734 [287:280];
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2903  = \mac_wmux0_s0$884 ;
-    if (stall_adv7) begin
-      \$2903  = \sel_l15_s0$1734 [415:408];
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2904  = \mac_wmux0_s0$891 ;
-    if (stall_adv7) begin
-      \$2904  = \sel_l15_s0$1734 [39:32];
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2905  = \mac_wmux0_s0$893 ;
-    if (stall_adv7) begin
-      \$2905  = \sel_l15_s0$1734 [167:160];
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2906  = \mac_wmux0_s0$895 ;
-    if (stall_adv7) begin
-      \$2906  = \sel_l15_s0$1734 [295:288];
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2907  = \mac_wmux0_s0$897 ;
-    if (stall_adv7) begin
-      \$2907  = \sel_l15_s0$1734 [423:416];
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2908  = \mac_wmux0_s0$904 ;
-    if (stall_adv7) begin
-      \$2908  = \sel_l15_s0$1734 [47:40];
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2909  = \mac_wmux0_s0$906 ;
-    if (stall_adv7) begin
-      \$2909  = \sel_l15_s0$1734 [175:168];
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2910  = \mac_wmux0_s0$908 ;
-    if (stall_adv7) begin
-      \$2910  = \sel_l15_s0$1734 [303:296];
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2911  = \mac_wmux0_s0$910 ;
-    if (stall_adv7) begin
-      \$2911  = \sel_l15_s0$1734 [431:424];
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2912  = \mac_wmux0_s0$917 ;
-    if (stall_adv7) begin
-      \$2912  = \sel_l15_s0$1734 [55:48];
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2913  = \mac_wmux0_s0$919 ;
-    if (stall_adv7) begin
-      \$2913  = \sel_l15_s0$1734 [183:176];
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2914  = \mac_wmux0_s0$921 ;
-    if (stall_adv7) begin
-      \$2914  = \sel_l15_s0$1734 [311:304];
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2915  = \mac_wmux0_s0$923 ;
-    if (stall_adv7) begin
-      \$2915  = \sel_l15_s0$1734 [439:432];
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2916  = \mac_wmux0_s0$930 ;
-    if (stall_adv7) begin
-      \$2916  = \sel_l15_s0$1734 [63:56];
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2917  = \mac_wmux0_s0$932 ;
-    if (stall_adv7) begin
-      \$2917  = \sel_l15_s0$1734 [191:184];
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2918  = \mac_wmux0_s0$934 ;
-    if (stall_adv7) begin
-      \$2918  = \sel_l15_s0$1734 [319:312];
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2919  = \mac_wmux0_s0$936 ;
-    if (stall_adv7) begin
-      \$2919  = \sel_l15_s0$1734 [447:440];
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2920  = \mac_wmux0_s0$943 ;
-    if (stall_adv7) begin
-      \$2920  = \sel_l15_s0$1734 [71:64];
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2921  = \mac_wmux0_s0$945 ;
-    if (stall_adv7) begin
-      \$2921  = \sel_l15_s0$1734 [199:192];
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2922  = \mac_wmux0_s0$947 ;
-    if (stall_adv7) begin
-      \$2922  = \sel_l15_s0$1734 [327:320];
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2923  = \mac_wmux0_s0$949 ;
-    if (stall_adv7) begin
-      \$2923  = \sel_l15_s0$1734 [455:448];
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2924  = \mac_wmux0_s0$956 ;
-    if (stall_adv7) begin
-      \$2924  = \sel_l15_s0$1734 [79:72];
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2925  = \mac_wmux0_s0$958 ;
-    if (stall_adv7) begin
-      \$2925  = \sel_l15_s0$1734 [207:200];
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2926  = \mac_wmux0_s0$960 ;
-    if (stall_adv7) begin
-      \$2926  = \sel_l15_s0$1734 [335:328];
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2927  = \mac_wmux0_s0$962 ;
-    if (stall_adv7) begin
-      \$2927  = \sel_l15_s0$1734 [463:456];
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2928  = \mac_wmux0_s0$969 ;
-    if (stall_adv7) begin
-      \$2928  = \sel_l15_s0$1734 [87:80];
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2929  = \mac_wmux0_s0$971 ;
-    if (stall_adv7) begin
-      \$2929  = \sel_l15_s0$1734 [215:208];
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2930  = \mac_wmux0_s0$973 ;
-    if (stall_adv7) begin
-      \$2930  = \sel_l15_s0$1734 [343:336];
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2931  = \mac_wmux0_s0$975 ;
-    if (stall_adv7) begin
-      \$2931  = \sel_l15_s0$1734 [471:464];
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2932  = \mac_wmux0_s0$982 ;
-    if (stall_adv7) begin
-      \$2932  = \sel_l15_s0$1734 [95:88];
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2933  = \mac_wmux0_s0$984 ;
-    if (stall_adv7) begin
-      \$2933  = \sel_l15_s0$1734 [223:216];
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2934  = \mac_wmux0_s0$986 ;
-    if (stall_adv7) begin
-      \$2934  = \sel_l15_s0$1734 [351:344];
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2935  = \mac_wmux0_s0$988 ;
-    if (stall_adv7) begin
-      \$2935  = \sel_l15_s0$1734 [479:472];
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2936  = \mac_wmux0_s0$995 ;
-    if (stall_adv7) begin
-      \$2936  = \sel_l15_s0$1734 [103:96];
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2937  = \mac_wmux0_s0$997 ;
-    if (stall_adv7) begin
-      \$2937  = \sel_l15_s0$1734 [231:224];
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2938  = \mac_wmux0_s0$999 ;
-    if (stall_adv7) begin
-      \$2938  = \sel_l15_s0$1734 [359:352];
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2939  = \mac_wmux0_s0$1001 ;
-    if (stall_adv7) begin
-      \$2939  = \sel_l15_s0$1734 [487:480];
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2940  = \mac_wmux0_s0$1008 ;
-    if (stall_adv7) begin
-      \$2940  = \sel_l15_s0$1734 [111:104];
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2941  = \mac_wmux0_s0$1010 ;
-    if (stall_adv7) begin
-      \$2941  = \sel_l15_s0$1734 [239:232];
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2942  = \mac_wmux0_s0$1012 ;
-    if (stall_adv7) begin
-      \$2942  = \sel_l15_s0$1734 [367:360];
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2943  = \mac_wmux0_s0$1014 ;
-    if (stall_adv7) begin
-      \$2943  = \sel_l15_s0$1734 [495:488];
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2944  = \mac_wmux0_s0$1021 ;
-    if (stall_adv7) begin
-      \$2944  = \sel_l15_s0$1734 [119:112];
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2945  = \mac_wmux0_s0$1023 ;
-    if (stall_adv7) begin
-      \$2945  = \sel_l15_s0$1734 [247:240];
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2946  = \mac_wmux0_s0$1025 ;
-    if (stall_adv7) begin
-      \$2946  = \sel_l15_s0$1734 [375:368];
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2947  = \mac_wmux0_s0$1027 ;
-    if (stall_adv7) begin
-      \$2947  = \sel_l15_s0$1734 [503:496];
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2948  = \mac_wmux0_s0$1034 ;
-    if (stall_adv7) begin
-      \$2948  = \sel_l15_s0$1734 [127:120];
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2949  = \mac_wmux0_s0$1036 ;
-    if (stall_adv7) begin
-      \$2949  = \sel_l15_s0$1734 [255:248];
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2950  = \mac_wmux0_s0$1038 ;
-    if (stall_adv7) begin
-      \$2950  = \sel_l15_s0$1734 [383:376];
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2951  = \mac_wmux0_s0$1040 ;
-    if (stall_adv7) begin
-      \$2951  = \sel_l15_s0$1734 [511:504];
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2952  = \mac_wmux0_s0$1742 ;
-    if (stall_adv7) begin
-      \$2952  = \sel_l15_s0$1726 ;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2953  = \mac_wmux0_s0$1743 ;
-    if (stall_adv7) begin
-      \$2953  = \sel_l15_s0$1727 ;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2954  = \mac_wmux0_s0$1744 ;
-    if (stall_adv7) begin
-      \$2954  = \sel_l15_s0$1728 ;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2955  = \mac_wmux0_s0$1745 ;
-    if (stall_adv7) begin
-      \$2955  = \sel_l15_s0$1729 ;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2956  = \mac_wmux0_s0$1746 ;
-    if (stall_adv7) begin
-      \$2956  = \sel_l15_s0$1730 ;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2957  = \mac_wmux0_s0$1747 ;
-    if (stall_adv7) begin
-      \$2957  = \sel_l15_s0$1731 ;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2958  = \mac_wmux0_s0$1748 ;
-    if (stall_adv7) begin
-      \$2958  = \sel_l15_s0$1732 ;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2959  = \mac_wmux0_s0$1749 ;
-    if (stall_adv7) begin
-      \$2959  = \sel_l15_s0$1733 ;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2960  = \mac_wmux0_s0$1750 ;
-    if (stall_adv7) begin
-      \$2960  = \sel_l15_s0$1735 ;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2961  = mac_wmux0_valid_s0;
-    if (stall_adv7) begin
-      \$2961  = sel_valid_s5;
-    end
-    if (rst) begin
-      \$2961  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2962  = \mac_wmux1_s0$1047 ;
-    if (stall_adv8) begin
-      \$2962  = mac_wmux_s0_v0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2963  = \mac_wmux1_s0$1066 ;
-    if (stall_adv8) begin
-      \$2963  = mac_wmux_s0_v1;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2964  = mac_wmux1_s0;
-    if (stall_adv8) begin
-      \$2964  = mac_wmux_s0_v2;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2965  = \mac_wmux1_s0$1063 ;
-    if (stall_adv8) begin
-      \$2965  = mac_wmux_s0_v3;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2966  = \mac_wmux1_s0$1082 ;
-    if (stall_adv8) begin
-      \$2966  = mac_wmux_s0_v4;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2967  = \mac_wmux1_s0$1095 ;
-    if (stall_adv8) begin
-      \$2967  = mac_wmux_s0_v5;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2968  = \mac_wmux1_s0$1108 ;
-    if (stall_adv8) begin
-      \$2968  = mac_wmux_s0_v6;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2969  = \mac_wmux1_s0$1121 ;
-    if (stall_adv8) begin
-      \$2969  = mac_wmux_s0_v7;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2970  = \mac_wmux1_s0$1134 ;
-    if (stall_adv8) begin
-      \$2970  = mac_wmux_s0_v8;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2971  = \mac_wmux1_s0$1147 ;
-    if (stall_adv8) begin
-      \$2971  = mac_wmux_s0_v9;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2972  = \mac_wmux1_s0$1160 ;
-    if (stall_adv8) begin
-      \$2972  = mac_wmux_s0_v10;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2973  = \mac_wmux1_s0$1173 ;
-    if (stall_adv8) begin
-      \$2973  = mac_wmux_s0_v11;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2974  = \mac_wmux1_s0$1186 ;
-    if (stall_adv8) begin
-      \$2974  = mac_wmux_s0_v12;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2975  = \mac_wmux1_s0$1199 ;
-    if (stall_adv8) begin
-      \$2975  = mac_wmux_s0_v13;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2976  = \mac_wmux1_s0$1212 ;
-    if (stall_adv8) begin
-      \$2976  = mac_wmux_s0_v14;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2977  = \mac_wmux1_s0$1225 ;
-    if (stall_adv8) begin
-      \$2977  = \$2612 ;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2978  = \mac_wmux1_s0$1048 ;
-    if (stall_adv8) begin
-      \$2978  = mac_wmux_s0_d0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2979  = \mac_wmux1_s0$1067 ;
-    if (stall_adv8) begin
-      \$2979  = mac_wmux_s0_d1;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2980  = \mac_wmux1_s0$1045 ;
-    if (stall_adv8) begin
-      \$2980  = mac_wmux_s0_d2;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2981  = \mac_wmux1_s0$1064 ;
-    if (stall_adv8) begin
-      \$2981  = mac_wmux_s0_d3;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2982  = \mac_wmux1_s0$1083 ;
-    if (stall_adv8) begin
-      \$2982  = mac_wmux_s0_d4;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2983  = \mac_wmux1_s0$1096 ;
-    if (stall_adv8) begin
-      \$2983  = mac_wmux_s0_d5;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2984  = \mac_wmux1_s0$1109 ;
-    if (stall_adv8) begin
-      \$2984  = mac_wmux_s0_d6;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2985  = \mac_wmux1_s0$1122 ;
-    if (stall_adv8) begin
-      \$2985  = mac_wmux_s0_d7;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2986  = \mac_wmux1_s0$1135 ;
-    if (stall_adv8) begin
-      \$2986  = mac_wmux_s0_d8;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2987  = \mac_wmux1_s0$1148 ;
-    if (stall_adv8) begin
-      \$2987  = mac_wmux_s0_d9;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2988  = \mac_wmux1_s0$1161 ;
-    if (stall_adv8) begin
-      \$2988  = mac_wmux_s0_d10;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2989  = \mac_wmux1_s0$1174 ;
-    if (stall_adv8) begin
-      \$2989  = mac_wmux_s0_d11;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2990  = \mac_wmux1_s0$1187 ;
-    if (stall_adv8) begin
-      \$2990  = mac_wmux_s0_d12;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2991  = \mac_wmux1_s0$1200 ;
-    if (stall_adv8) begin
-      \$2991  = mac_wmux_s0_d13;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2992  = \mac_wmux1_s0$1213 ;
-    if (stall_adv8) begin
-      \$2992  = mac_wmux_s0_d14;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2993  = \mac_wmux1_s0$1226 ;
-    if (stall_adv8) begin
-      \$2993  = \mac_wmux0_s0$1030 ;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2994  = \mac_wmux1_s0$1051 ;
-    if (stall_adv8) begin
-      \$2994  = mac_wmux_s0_w0_0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2995  = \mac_wmux1_s0$1054 ;
-    if (stall_adv8) begin
-      \$2995  = mac_wmux_s0_w1_0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2996  = \mac_wmux1_s0$1057 ;
-    if (stall_adv8) begin
-      \$2996  = mac_wmux_s0_w2_0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2997  = \mac_wmux1_s0$1060 ;
-    if (stall_adv8) begin
-      \$2997  = mac_wmux_s0_w3_0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2998  = \mac_wmux1_s0$1070 ;
-    if (stall_adv8) begin
-      \$2998  = mac_wmux_s0_w0_1;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2999  = \mac_wmux1_s0$1073 ;
-    if (stall_adv8) begin
-      \$2999  = mac_wmux_s0_w1_1;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3000  = \mac_wmux1_s0$1076 ;
-    if (stall_adv8) begin
-      \$3000  = mac_wmux_s0_w2_1;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3001  = \mac_wmux1_s0$1079 ;
-    if (stall_adv8) begin
-      \$3001  = mac_wmux_s0_w3_1;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3002  = \mac_wmux1_s0$1052 ;
-    if (stall_adv8) begin
-      \$3002  = mac_wmux_s0_w0_2;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3003  = \mac_wmux1_s0$1055 ;
-    if (stall_adv8) begin
-      \$3003  = mac_wmux_s0_w1_2;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3004  = \mac_wmux1_s0$1058 ;
-    if (stall_adv8) begin
-      \$3004  = mac_wmux_s0_w2_2;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3005  = \mac_wmux1_s0$1061 ;
-    if (stall_adv8) begin
-      \$3005  = mac_wmux_s0_w3_2;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3006  = \mac_wmux1_s0$1071 ;
-    if (stall_adv8) begin
-      \$3006  = mac_wmux_s0_w0_3;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3007  = \mac_wmux1_s0$1074 ;
-    if (stall_adv8) begin
-      \$3007  = mac_wmux_s0_w1_3;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3008  = \mac_wmux1_s0$1077 ;
-    if (stall_adv8) begin
-      \$3008  = mac_wmux_s0_w2_3;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3009  = \mac_wmux1_s0$1080 ;
-    if (stall_adv8) begin
-      \$3009  = mac_wmux_s0_w3_3;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3010  = \mac_wmux1_s0$1087 ;
-    if (stall_adv8) begin
-      \$3010  = mac_wmux_s0_w0_4;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3011  = \mac_wmux1_s0$1089 ;
-    if (stall_adv8) begin
-      \$3011  = mac_wmux_s0_w1_4;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3012  = \mac_wmux1_s0$1091 ;
-    if (stall_adv8) begin
-      \$3012  = mac_wmux_s0_w2_4;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3013  = \mac_wmux1_s0$1093 ;
-    if (stall_adv8) begin
-      \$3013  = mac_wmux_s0_w3_4;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3014  = \mac_wmux1_s0$1100 ;
-    if (stall_adv8) begin
-      \$3014  = mac_wmux_s0_w0_5;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3015  = \mac_wmux1_s0$1102 ;
-    if (stall_adv8) begin
-      \$3015  = mac_wmux_s0_w1_5;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3016  = \mac_wmux1_s0$1104 ;
-    if (stall_adv8) begin
-      \$3016  = mac_wmux_s0_w2_5;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3017  = \mac_wmux1_s0$1106 ;
-    if (stall_adv8) begin
-      \$3017  = mac_wmux_s0_w3_5;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3018  = \mac_wmux1_s0$1113 ;
-    if (stall_adv8) begin
-      \$3018  = mac_wmux_s0_w0_6;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3019  = \mac_wmux1_s0$1115 ;
-    if (stall_adv8) begin
-      \$3019  = mac_wmux_s0_w1_6;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3020  = \mac_wmux1_s0$1117 ;
-    if (stall_adv8) begin
-      \$3020  = mac_wmux_s0_w2_6;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3021  = \mac_wmux1_s0$1119 ;
-    if (stall_adv8) begin
-      \$3021  = mac_wmux_s0_w3_6;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3022  = \mac_wmux1_s0$1126 ;
-    if (stall_adv8) begin
-      \$3022  = mac_wmux_s0_w0_7;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3023  = \mac_wmux1_s0$1128 ;
-    if (stall_adv8) begin
-      \$3023  = mac_wmux_s0_w1_7;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3024  = \mac_wmux1_s0$1130 ;
-    if (stall_adv8) begin
-      \$3024  = mac_wmux_s0_w2_7;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3025  = \mac_wmux1_s0$1132 ;
-    if (stall_adv8) begin
-      \$3025  = mac_wmux_s0_w3_7;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3026  = \mac_wmux1_s0$1139 ;
-    if (stall_adv8) begin
-      \$3026  = mac_wmux_s0_w0_8;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3027  = \mac_wmux1_s0$1141 ;
-    if (stall_adv8) begin
-      \$3027  = mac_wmux_s0_w1_8;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3028  = \mac_wmux1_s0$1143 ;
-    if (stall_adv8) begin
-      \$3028  = mac_wmux_s0_w2_8;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3029  = \mac_wmux1_s0$1145 ;
-    if (stall_adv8) begin
-      \$3029  = mac_wmux_s0_w3_8;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3030  = \mac_wmux1_s0$1152 ;
-    if (stall_adv8) begin
-      \$3030  = mac_wmux_s0_w0_9;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3031  = \mac_wmux1_s0$1154 ;
-    if (stall_adv8) begin
-      \$3031  = mac_wmux_s0_w1_9;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3032  = \mac_wmux1_s0$1156 ;
-    if (stall_adv8) begin
-      \$3032  = mac_wmux_s0_w2_9;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3033  = \mac_wmux1_s0$1158 ;
-    if (stall_adv8) begin
-      \$3033  = mac_wmux_s0_w3_9;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3034  = \mac_wmux1_s0$1165 ;
-    if (stall_adv8) begin
-      \$3034  = mac_wmux_s0_w0_10;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3035  = \mac_wmux1_s0$1167 ;
-    if (stall_adv8) begin
-      \$3035  = mac_wmux_s0_w1_10;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3036  = \mac_wmux1_s0$1169 ;
-    if (stall_adv8) begin
-      \$3036  = mac_wmux_s0_w2_10;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3037  = \mac_wmux1_s0$1171 ;
-    if (stall_adv8) begin
-      \$3037  = mac_wmux_s0_w3_10;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3038  = \mac_wmux1_s0$1178 ;
-    if (stall_adv8) begin
-      \$3038  = mac_wmux_s0_w0_11;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3039  = \mac_wmux1_s0$1180 ;
-    if (stall_adv8) begin
-      \$3039  = mac_wmux_s0_w1_11;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3040  = \mac_wmux1_s0$1182 ;
-    if (stall_adv8) begin
-      \$3040  = mac_wmux_s0_w2_11;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3041  = \mac_wmux1_s0$1184 ;
-    if (stall_adv8) begin
-      \$3041  = mac_wmux_s0_w3_11;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3042  = \mac_wmux1_s0$1191 ;
-    if (stall_adv8) begin
-      \$3042  = mac_wmux_s0_w0_12;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3043  = \mac_wmux1_s0$1193 ;
-    if (stall_adv8) begin
-      \$3043  = mac_wmux_s0_w1_12;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3044  = \mac_wmux1_s0$1195 ;
-    if (stall_adv8) begin
-      \$3044  = mac_wmux_s0_w2_12;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3045  = \mac_wmux1_s0$1197 ;
-    if (stall_adv8) begin
-      \$3045  = mac_wmux_s0_w3_12;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3046  = \mac_wmux1_s0$1204 ;
-    if (stall_adv8) begin
-      \$3046  = mac_wmux_s0_w0_13;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3047  = \mac_wmux1_s0$1206 ;
-    if (stall_adv8) begin
-      \$3047  = mac_wmux_s0_w1_13;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3048  = \mac_wmux1_s0$1208 ;
-    if (stall_adv8) begin
-      \$3048  = mac_wmux_s0_w2_13;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3049  = \mac_wmux1_s0$1210 ;
-    if (stall_adv8) begin
-      \$3049  = mac_wmux_s0_w3_13;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3050  = \mac_wmux1_s0$1217 ;
-    if (stall_adv8) begin
-      \$3050  = mac_wmux_s0_w0_14;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3051  = \mac_wmux1_s0$1219 ;
-    if (stall_adv8) begin
-      \$3051  = mac_wmux_s0_w1_14;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3052  = \mac_wmux1_s0$1221 ;
-    if (stall_adv8) begin
-      \$3052  = mac_wmux_s0_w2_14;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3053  = \mac_wmux1_s0$1223 ;
-    if (stall_adv8) begin
-      \$3053  = mac_wmux_s0_w3_14;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3054  = \mac_wmux1_s0$1230 ;
-    if (stall_adv8) begin
-      \$3054  = \mac_wmux0_s0$1034 ;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3055  = \mac_wmux1_s0$1232 ;
-    if (stall_adv8) begin
-      \$3055  = \mac_wmux0_s0$1036 ;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3056  = \mac_wmux1_s0$1234 ;
-    if (stall_adv8) begin
-      \$3056  = \mac_wmux0_s0$1038 ;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3057  = \mac_wmux1_s0$1236 ;
-    if (stall_adv8) begin
-      \$3057  = \mac_wmux0_s0$1040 ;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3058  = \mac_wmux1_s0$1752 ;
-    if (stall_adv8) begin
-      \$3058  = \mac_wmux0_s0$1742 ;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3059  = \mac_wmux1_s0$1753 ;
-    if (stall_adv8) begin
-      \$3059  = \mac_wmux0_s0$1743 ;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3060  = \mac_wmux1_s0$1754 ;
-    if (stall_adv8) begin
-      \$3060  = \mac_wmux0_s0$1744 ;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3061  = \mac_wmux1_s0$1755 ;
-    if (stall_adv8) begin
-      \$3061  = \mac_wmux0_s0$1745 ;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3062  = \mac_wmux1_s0$1756 ;
-    if (stall_adv8) begin
-      \$3062  = \mac_wmux0_s0$1746 ;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3063  = \mac_wmux1_s0$1757 ;
-    if (stall_adv8) begin
-      \$3063  = \mac_wmux0_s0$1747 ;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3064  = \mac_wmux1_s0$1758 ;
-    if (stall_adv8) begin
-      \$3064  = \mac_wmux0_s0$1748 ;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3065  = \mac_wmux1_s0$1759 ;
-    if (stall_adv8) begin
-      \$3065  = \mac_wmux0_s0$1749 ;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3066  = \mac_wmux1_s0$1760 ;
-    if (stall_adv8) begin
-      \$3066  = \mac_wmux0_s0$1750 ;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3067  = mac_wmux1_valid_s0;
-    if (stall_adv8) begin
-      \$3067  = mac_wmux0_valid_s0;
-    end
-    if (rst) begin
-      \$3067  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3068  = \mac_wmux2_s0$1243 ;
-    if (stall_adv9) begin
-      \$3068  = mac_wmux_s1_v0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3069  = \mac_wmux2_s0$1262 ;
-    if (stall_adv9) begin
-      \$3069  = mac_wmux_s1_v1;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3070  = \mac_wmux2_s0$1281 ;
-    if (stall_adv9) begin
-      \$3070  = mac_wmux_s1_v2;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3071  = \mac_wmux2_s0$1300 ;
-    if (stall_adv9) begin
-      \$3071  = mac_wmux_s1_v3;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3072  = mac_wmux2_s0;
-    if (stall_adv9) begin
-      \$3072  = mac_wmux_s1_v4;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3073  = \mac_wmux2_s0$1259 ;
-    if (stall_adv9) begin
-      \$3073  = mac_wmux_s1_v5;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3074  = \mac_wmux2_s0$1278 ;
-    if (stall_adv9) begin
-      \$3074  = mac_wmux_s1_v6;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3075  = \mac_wmux2_s0$1297 ;
-    if (stall_adv9) begin
-      \$3075  = mac_wmux_s1_v7;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3076  = \mac_wmux2_s0$1316 ;
-    if (stall_adv9) begin
-      \$3076  = mac_wmux_s1_v8;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3077  = \mac_wmux2_s0$1329 ;
-    if (stall_adv9) begin
-      \$3077  = mac_wmux_s1_v9;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3078  = \mac_wmux2_s0$1342 ;
-    if (stall_adv9) begin
-      \$3078  = mac_wmux_s1_v10;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3079  = \mac_wmux2_s0$1355 ;
-    if (stall_adv9) begin
-      \$3079  = mac_wmux_s1_v11;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3080  = \mac_wmux2_s0$1368 ;
-    if (stall_adv9) begin
-      \$3080  = mac_wmux_s1_v12;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3081  = \mac_wmux2_s0$1381 ;
-    if (stall_adv9) begin
-      \$3081  = mac_wmux_s1_v13;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3082  = \mac_wmux2_s0$1394 ;
-    if (stall_adv9) begin
-      \$3082  = \$2614 ;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3083  = \mac_wmux2_s0$1407 ;
-    if (stall_adv9) begin
-      \$3083  = \$2616 ;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3084  = \mac_wmux2_s0$1244 ;
-    if (stall_adv9) begin
-      \$3084  = mac_wmux_s1_d0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3085  = \mac_wmux2_s0$1263 ;
-    if (stall_adv9) begin
-      \$3085  = mac_wmux_s1_d1;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3086  = \mac_wmux2_s0$1282 ;
-    if (stall_adv9) begin
-      \$3086  = mac_wmux_s1_d2;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3087  = \mac_wmux2_s0$1301 ;
-    if (stall_adv9) begin
-      \$3087  = mac_wmux_s1_d3;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3088  = \mac_wmux2_s0$1241 ;
-    if (stall_adv9) begin
-      \$3088  = mac_wmux_s1_d4;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3089  = \mac_wmux2_s0$1260 ;
-    if (stall_adv9) begin
-      \$3089  = mac_wmux_s1_d5;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3090  = \mac_wmux2_s0$1279 ;
-    if (stall_adv9) begin
-      \$3090  = mac_wmux_s1_d6;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3091  = \mac_wmux2_s0$1298 ;
-    if (stall_adv9) begin
-      \$3091  = mac_wmux_s1_d7;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3092  = \mac_wmux2_s0$1317 ;
-    if (stall_adv9) begin
-      \$3092  = mac_wmux_s1_d8;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3093  = \mac_wmux2_s0$1330 ;
-    if (stall_adv9) begin
-      \$3093  = mac_wmux_s1_d9;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3094  = \mac_wmux2_s0$1343 ;
-    if (stall_adv9) begin
-      \$3094  = mac_wmux_s1_d10;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3095  = \mac_wmux2_s0$1356 ;
-    if (stall_adv9) begin
-      \$3095  = mac_wmux_s1_d11;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3096  = \mac_wmux2_s0$1369 ;
-    if (stall_adv9) begin
-      \$3096  = mac_wmux_s1_d12;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3097  = \mac_wmux2_s0$1382 ;
-    if (stall_adv9) begin
-      \$3097  = mac_wmux_s1_d13;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3098  = \mac_wmux2_s0$1395 ;
-    if (stall_adv9) begin
-      \$3098  = \mac_wmux1_s0$1213 ;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3099  = \mac_wmux2_s0$1408 ;
-    if (stall_adv9) begin
-      \$3099  = \mac_wmux1_s0$1226 ;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3100  = \mac_wmux2_s0$1247 ;
-    if (stall_adv9) begin
-      \$3100  = mac_wmux_s1_w0_0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3101  = \mac_wmux2_s0$1250 ;
-    if (stall_adv9) begin
-      \$3101  = mac_wmux_s1_w1_0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3102  = \mac_wmux2_s0$1253 ;
-    if (stall_adv9) begin
-      \$3102  = mac_wmux_s1_w2_0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3103  = \mac_wmux2_s0$1256 ;
-    if (stall_adv9) begin
-      \$3103  = mac_wmux_s1_w3_0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3104  = \mac_wmux2_s0$1266 ;
-    if (stall_adv9) begin
-      \$3104  = mac_wmux_s1_w0_1;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3105  = \mac_wmux2_s0$1269 ;
-    if (stall_adv9) begin
-      \$3105  = mac_wmux_s1_w1_1;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3106  = \mac_wmux2_s0$1272 ;
-    if (stall_adv9) begin
-      \$3106  = mac_wmux_s1_w2_1;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3107  = \mac_wmux2_s0$1275 ;
-    if (stall_adv9) begin
-      \$3107  = mac_wmux_s1_w3_1;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3108  = \mac_wmux2_s0$1285 ;
-    if (stall_adv9) begin
-      \$3108  = mac_wmux_s1_w0_2;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3109  = \mac_wmux2_s0$1288 ;
-    if (stall_adv9) begin
-      \$3109  = mac_wmux_s1_w1_2;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3110  = \mac_wmux2_s0$1291 ;
-    if (stall_adv9) begin
-      \$3110  = mac_wmux_s1_w2_2;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3111  = \mac_wmux2_s0$1294 ;
-    if (stall_adv9) begin
-      \$3111  = mac_wmux_s1_w3_2;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3112  = \mac_wmux2_s0$1304 ;
-    if (stall_adv9) begin
-      \$3112  = mac_wmux_s1_w0_3;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3113  = \mac_wmux2_s0$1307 ;
-    if (stall_adv9) begin
-      \$3113  = mac_wmux_s1_w1_3;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3114  = \mac_wmux2_s0$1310 ;
-    if (stall_adv9) begin
-      \$3114  = mac_wmux_s1_w2_3;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3115  = \mac_wmux2_s0$1313 ;
-    if (stall_adv9) begin
-      \$3115  = mac_wmux_s1_w3_3;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3116  = \mac_wmux2_s0$1248 ;
-    if (stall_adv9) begin
-      \$3116  = mac_wmux_s1_w0_4;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3117  = \mac_wmux2_s0$1251 ;
-    if (stall_adv9) begin
-      \$3117  = mac_wmux_s1_w1_4;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3118  = \mac_wmux2_s0$1254 ;
-    if (stall_adv9) begin
-      \$3118  = mac_wmux_s1_w2_4;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3119  = \mac_wmux2_s0$1257 ;
-    if (stall_adv9) begin
-      \$3119  = mac_wmux_s1_w3_4;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3120  = \mac_wmux2_s0$1267 ;
-    if (stall_adv9) begin
-      \$3120  = mac_wmux_s1_w0_5;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3121  = \mac_wmux2_s0$1270 ;
-    if (stall_adv9) begin
-      \$3121  = mac_wmux_s1_w1_5;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3122  = \mac_wmux2_s0$1273 ;
-    if (stall_adv9) begin
-      \$3122  = mac_wmux_s1_w2_5;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3123  = \mac_wmux2_s0$1276 ;
-    if (stall_adv9) begin
-      \$3123  = mac_wmux_s1_w3_5;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3124  = \mac_wmux2_s0$1286 ;
-    if (stall_adv9) begin
-      \$3124  = mac_wmux_s1_w0_6;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3125  = \mac_wmux2_s0$1289 ;
-    if (stall_adv9) begin
-      \$3125  = mac_wmux_s1_w1_6;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3126  = \mac_wmux2_s0$1292 ;
-    if (stall_adv9) begin
-      \$3126  = mac_wmux_s1_w2_6;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3127  = \mac_wmux2_s0$1295 ;
-    if (stall_adv9) begin
-      \$3127  = mac_wmux_s1_w3_6;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3128  = \mac_wmux2_s0$1305 ;
-    if (stall_adv9) begin
-      \$3128  = mac_wmux_s1_w0_7;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3129  = \mac_wmux2_s0$1308 ;
-    if (stall_adv9) begin
-      \$3129  = mac_wmux_s1_w1_7;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3130  = \mac_wmux2_s0$1311 ;
-    if (stall_adv9) begin
-      \$3130  = mac_wmux_s1_w2_7;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3131  = \mac_wmux2_s0$1314 ;
-    if (stall_adv9) begin
-      \$3131  = mac_wmux_s1_w3_7;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3132  = \mac_wmux2_s0$1321 ;
-    if (stall_adv9) begin
-      \$3132  = mac_wmux_s1_w0_8;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3133  = \mac_wmux2_s0$1323 ;
-    if (stall_adv9) begin
-      \$3133  = mac_wmux_s1_w1_8;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3134  = \mac_wmux2_s0$1325 ;
-    if (stall_adv9) begin
-      \$3134  = mac_wmux_s1_w2_8;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3135  = \mac_wmux2_s0$1327 ;
-    if (stall_adv9) begin
-      \$3135  = mac_wmux_s1_w3_8;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3136  = \mac_wmux2_s0$1334 ;
-    if (stall_adv9) begin
-      \$3136  = mac_wmux_s1_w0_9;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3137  = \mac_wmux2_s0$1336 ;
-    if (stall_adv9) begin
-      \$3137  = mac_wmux_s1_w1_9;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3138  = \mac_wmux2_s0$1338 ;
-    if (stall_adv9) begin
-      \$3138  = mac_wmux_s1_w2_9;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3139  = \mac_wmux2_s0$1340 ;
-    if (stall_adv9) begin
-      \$3139  = mac_wmux_s1_w3_9;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3140  = \mac_wmux2_s0$1347 ;
-    if (stall_adv9) begin
-      \$3140  = mac_wmux_s1_w0_10;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3141  = \mac_wmux2_s0$1349 ;
-    if (stall_adv9) begin
-      \$3141  = mac_wmux_s1_w1_10;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3142  = \mac_wmux2_s0$1351 ;
-    if (stall_adv9) begin
-      \$3142  = mac_wmux_s1_w2_10;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3143  = \mac_wmux2_s0$1353 ;
-    if (stall_adv9) begin
-      \$3143  = mac_wmux_s1_w3_10;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3144  = \mac_wmux2_s0$1360 ;
-    if (stall_adv9) begin
-      \$3144  = mac_wmux_s1_w0_11;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3145  = \mac_wmux2_s0$1362 ;
-    if (stall_adv9) begin
-      \$3145  = mac_wmux_s1_w1_11;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3146  = \mac_wmux2_s0$1364 ;
-    if (stall_adv9) begin
-      \$3146  = mac_wmux_s1_w2_11;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3147  = \mac_wmux2_s0$1366 ;
-    if (stall_adv9) begin
-      \$3147  = mac_wmux_s1_w3_11;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3148  = \mac_wmux2_s0$1373 ;
-    if (stall_adv9) begin
-      \$3148  = mac_wmux_s1_w0_12;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3149  = \mac_wmux2_s0$1375 ;
-    if (stall_adv9) begin
-      \$3149  = mac_wmux_s1_w1_12;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3150  = \mac_wmux2_s0$1377 ;
-    if (stall_adv9) begin
-      \$3150  = mac_wmux_s1_w2_12;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3151  = \mac_wmux2_s0$1379 ;
-    if (stall_adv9) begin
-      \$3151  = mac_wmux_s1_w3_12;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3152  = \mac_wmux2_s0$1386 ;
-    if (stall_adv9) begin
-      \$3152  = mac_wmux_s1_w0_13;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3153  = \mac_wmux2_s0$1388 ;
-    if (stall_adv9) begin
-      \$3153  = mac_wmux_s1_w1_13;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3154  = \mac_wmux2_s0$1390 ;
-    if (stall_adv9) begin
-      \$3154  = mac_wmux_s1_w2_13;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3155  = \mac_wmux2_s0$1392 ;
-    if (stall_adv9) begin
-      \$3155  = mac_wmux_s1_w3_13;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3156  = \mac_wmux2_s0$1399 ;
-    if (stall_adv9) begin
-      \$3156  = \mac_wmux1_s0$1217 ;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3157  = \mac_wmux2_s0$1401 ;
-    if (stall_adv9) begin
-      \$3157  = \mac_wmux1_s0$1219 ;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3158  = \mac_wmux2_s0$1403 ;
-    if (stall_adv9) begin
-      \$3158  = \mac_wmux1_s0$1221 ;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3159  = \mac_wmux2_s0$1405 ;
-    if (stall_adv9) begin
-      \$3159  = \mac_wmux1_s0$1223 ;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3160  = \mac_wmux2_s0$1412 ;
-    if (stall_adv9) begin
-      \$3160  = \mac_wmux1_s0$1230 ;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3161  = \mac_wmux2_s0$1414 ;
-    if (stall_adv9) begin
-      \$3161  = \mac_wmux1_s0$1232 ;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3162  = \mac_wmux2_s0$1416 ;
-    if (stall_adv9) begin
-      \$3162  = \mac_wmux1_s0$1234 ;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3163  = \mac_wmux2_s0$1418 ;
-    if (stall_adv9) begin
-      \$3163  = \mac_wmux1_s0$1236 ;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3164  = \mac_wmux2_s0$1762 ;
-    if (stall_adv9) begin
-      \$3164  = \mac_wmux1_s0$1752 ;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3165  = \mac_wmux2_s0$1763 ;
-    if (stall_adv9) begin
-      \$3165  = \mac_wmux1_s0$1753 ;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3166  = \mac_wmux2_s0$1764 ;
-    if (stall_adv9) begin
-      \$3166  = \mac_wmux1_s0$1754 ;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3167  = \mac_wmux2_s0$1765 ;
-    if (stall_adv9) begin
-      \$3167  = \mac_wmux1_s0$1755 ;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3168  = \mac_wmux2_s0$1766 ;
-    if (stall_adv9) begin
-      \$3168  = \mac_wmux1_s0$1756 ;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3169  = \mac_wmux2_s0$1767 ;
-    if (stall_adv9) begin
-      \$3169  = \mac_wmux1_s0$1757 ;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3170  = \mac_wmux2_s0$1768 ;
-    if (stall_adv9) begin
-      \$3170  = \mac_wmux1_s0$1758 ;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3171  = \mac_wmux2_s0$1769 ;
-    if (stall_adv9) begin
-      \$3171  = \mac_wmux1_s0$1759 ;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3172  = \mac_wmux2_s0$1770 ;
-    if (stall_adv9) begin
-      \$3172  = \mac_wmux1_s0$1760 ;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3173  = mac_wmux2_valid_s0;
-    if (stall_adv9) begin
-      \$3173  = mac_wmux1_valid_s0;
-    end
-    if (rst) begin
-      \$3173  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3174  = \mac_wmux3_s0$1425 ;
-    if (stall_adv10) begin
-      \$3174  = mac_wmux_s2_v0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3175  = \mac_wmux3_s0$1444 ;
-    if (stall_adv10) begin
-      \$3175  = mac_wmux_s2_v1;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3176  = \mac_wmux3_s0$1463 ;
-    if (stall_adv10) begin
-      \$3176  = mac_wmux_s2_v2;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3177  = \mac_wmux3_s0$1482 ;
-    if (stall_adv10) begin
-      \$3177  = mac_wmux_s2_v3;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3178  = \mac_wmux3_s0$1501 ;
-    if (stall_adv10) begin
-      \$3178  = mac_wmux_s2_v4;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3179  = \mac_wmux3_s0$1520 ;
-    if (stall_adv10) begin
-      \$3179  = mac_wmux_s2_v5;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3180  = \mac_wmux3_s0$1539 ;
-    if (stall_adv10) begin
-      \$3180  = mac_wmux_s2_v6;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3181  = \mac_wmux3_s0$1558 ;
-    if (stall_adv10) begin
-      \$3181  = mac_wmux_s2_v7;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3182  = mac_wmux3_s0;
-    if (stall_adv10) begin
-      \$3182  = mac_wmux_s2_v8;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3183  = \mac_wmux3_s0$1441 ;
-    if (stall_adv10) begin
-      \$3183  = mac_wmux_s2_v9;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3184  = \mac_wmux3_s0$1460 ;
-    if (stall_adv10) begin
-      \$3184  = mac_wmux_s2_v10;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3185  = \mac_wmux3_s0$1479 ;
-    if (stall_adv10) begin
-      \$3185  = mac_wmux_s2_v11;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3186  = \mac_wmux3_s0$1498 ;
-    if (stall_adv10) begin
-      \$3186  = \$2618 ;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3187  = \mac_wmux3_s0$1517 ;
-    if (stall_adv10) begin
-      \$3187  = \$2620 ;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3188  = \mac_wmux3_s0$1536 ;
-    if (stall_adv10) begin
-      \$3188  = \$2622 ;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3189  = \mac_wmux3_s0$1555 ;
-    if (stall_adv10) begin
-      \$3189  = \$2624 ;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3190  = \mac_wmux3_s0$1426 ;
-    if (stall_adv10) begin
-      \$3190  = mac_wmux_s2_d0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3191  = \mac_wmux3_s0$1445 ;
-    if (stall_adv10) begin
-      \$3191  = mac_wmux_s2_d1;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3192  = \mac_wmux3_s0$1464 ;
-    if (stall_adv10) begin
-      \$3192  = mac_wmux_s2_d2;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3193  = \mac_wmux3_s0$1483 ;
-    if (stall_adv10) begin
-      \$3193  = mac_wmux_s2_d3;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3194  = \mac_wmux3_s0$1502 ;
-    if (stall_adv10) begin
-      \$3194  = mac_wmux_s2_d4;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3195  = \mac_wmux3_s0$1521 ;
-    if (stall_adv10) begin
-      \$3195  = mac_wmux_s2_d5;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3196  = \mac_wmux3_s0$1540 ;
-    if (stall_adv10) begin
-      \$3196  = mac_wmux_s2_d6;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3197  = \mac_wmux3_s0$1559 ;
-    if (stall_adv10) begin
-      \$3197  = mac_wmux_s2_d7;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3198  = \mac_wmux3_s0$1423 ;
-    if (stall_adv10) begin
-      \$3198  = mac_wmux_s2_d8;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3199  = \mac_wmux3_s0$1442 ;
-    if (stall_adv10) begin
-      \$3199  = mac_wmux_s2_d9;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3200  = \mac_wmux3_s0$1461 ;
-    if (stall_adv10) begin
-      \$3200  = mac_wmux_s2_d10;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3201  = \mac_wmux3_s0$1480 ;
-    if (stall_adv10) begin
-      \$3201  = mac_wmux_s2_d11;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3202  = \mac_wmux3_s0$1499 ;
-    if (stall_adv10) begin
-      \$3202  = \mac_wmux2_s0$1369 ;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3203  = \mac_wmux3_s0$1518 ;
-    if (stall_adv10) begin
-      \$3203  = \mac_wmux2_s0$1382 ;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3204  = \mac_wmux3_s0$1537 ;
-    if (stall_adv10) begin
-      \$3204  = \mac_wmux2_s0$1395 ;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3205  = \mac_wmux3_s0$1556 ;
-    if (stall_adv10) begin
-      \$3205  = \mac_wmux2_s0$1408 ;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3206  = \mac_wmux3_s0$1429 ;
-    if (stall_adv10) begin
-      \$3206  = mac_wmux_s2_w0_0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3207  = \mac_wmux3_s0$1432 ;
-    if (stall_adv10) begin
-      \$3207  = mac_wmux_s2_w1_0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3208  = \mac_wmux3_s0$1435 ;
-    if (stall_adv10) begin
-      \$3208  = mac_wmux_s2_w2_0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3209  = \mac_wmux3_s0$1438 ;
-    if (stall_adv10) begin
-      \$3209  = mac_wmux_s2_w3_0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3210  = \mac_wmux3_s0$1448 ;
-    if (stall_adv10) begin
-      \$3210  = mac_wmux_s2_w0_1;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3211  = \mac_wmux3_s0$1451 ;
-    if (stall_adv10) begin
-      \$3211  = mac_wmux_s2_w1_1;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3212  = \mac_wmux3_s0$1454 ;
-    if (stall_adv10) begin
-      \$3212  = mac_wmux_s2_w2_1;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3213  = \mac_wmux3_s0$1457 ;
-    if (stall_adv10) begin
-      \$3213  = mac_wmux_s2_w3_1;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3214  = \mac_wmux3_s0$1467 ;
-    if (stall_adv10) begin
-      \$3214  = mac_wmux_s2_w0_2;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3215  = \mac_wmux3_s0$1470 ;
-    if (stall_adv10) begin
-      \$3215  = mac_wmux_s2_w1_2;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3216  = \mac_wmux3_s0$1473 ;
-    if (stall_adv10) begin
-      \$3216  = mac_wmux_s2_w2_2;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3217  = \mac_wmux3_s0$1476 ;
-    if (stall_adv10) begin
-      \$3217  = mac_wmux_s2_w3_2;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3218  = \mac_wmux3_s0$1486 ;
-    if (stall_adv10) begin
-      \$3218  = mac_wmux_s2_w0_3;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3219  = \mac_wmux3_s0$1489 ;
-    if (stall_adv10) begin
-      \$3219  = mac_wmux_s2_w1_3;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3220  = \mac_wmux3_s0$1492 ;
-    if (stall_adv10) begin
-      \$3220  = mac_wmux_s2_w2_3;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3221  = \mac_wmux3_s0$1495 ;
-    if (stall_adv10) begin
-      \$3221  = mac_wmux_s2_w3_3;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3222  = \mac_wmux3_s0$1505 ;
-    if (stall_adv10) begin
-      \$3222  = mac_wmux_s2_w0_4;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3223  = \mac_wmux3_s0$1508 ;
-    if (stall_adv10) begin
-      \$3223  = mac_wmux_s2_w1_4;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3224  = \mac_wmux3_s0$1511 ;
-    if (stall_adv10) begin
-      \$3224  = mac_wmux_s2_w2_4;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3225  = \mac_wmux3_s0$1514 ;
-    if (stall_adv10) begin
-      \$3225  = mac_wmux_s2_w3_4;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3226  = \mac_wmux3_s0$1524 ;
-    if (stall_adv10) begin
-      \$3226  = mac_wmux_s2_w0_5;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3227  = \mac_wmux3_s0$1527 ;
-    if (stall_adv10) begin
-      \$3227  = mac_wmux_s2_w1_5;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3228  = \mac_wmux3_s0$1530 ;
-    if (stall_adv10) begin
-      \$3228  = mac_wmux_s2_w2_5;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3229  = \mac_wmux3_s0$1533 ;
-    if (stall_adv10) begin
-      \$3229  = mac_wmux_s2_w3_5;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3230  = \mac_wmux3_s0$1543 ;
-    if (stall_adv10) begin
-      \$3230  = mac_wmux_s2_w0_6;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3231  = \mac_wmux3_s0$1546 ;
-    if (stall_adv10) begin
-      \$3231  = mac_wmux_s2_w1_6;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3232  = \mac_wmux3_s0$1549 ;
-    if (stall_adv10) begin
-      \$3232  = mac_wmux_s2_w2_6;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3233  = \mac_wmux3_s0$1552 ;
-    if (stall_adv10) begin
-      \$3233  = mac_wmux_s2_w3_6;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3234  = \mac_wmux3_s0$1562 ;
-    if (stall_adv10) begin
-      \$3234  = mac_wmux_s2_w0_7;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3235  = \mac_wmux3_s0$1565 ;
-    if (stall_adv10) begin
-      \$3235  = mac_wmux_s2_w1_7;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3236  = \mac_wmux3_s0$1568 ;
-    if (stall_adv10) begin
-      \$3236  = mac_wmux_s2_w2_7;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3237  = \mac_wmux3_s0$1571 ;
-    if (stall_adv10) begin
-      \$3237  = mac_wmux_s2_w3_7;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3238  = \mac_wmux3_s0$1430 ;
-    if (stall_adv10) begin
-      \$3238  = mac_wmux_s2_w0_8;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3239  = \mac_wmux3_s0$1433 ;
-    if (stall_adv10) begin
-      \$3239  = mac_wmux_s2_w1_8;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3240  = \mac_wmux3_s0$1436 ;
-    if (stall_adv10) begin
-      \$3240  = mac_wmux_s2_w2_8;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3241  = \mac_wmux3_s0$1439 ;
-    if (stall_adv10) begin
-      \$3241  = mac_wmux_s2_w3_8;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3242  = \mac_wmux3_s0$1449 ;
-    if (stall_adv10) begin
-      \$3242  = mac_wmux_s2_w0_9;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3243  = \mac_wmux3_s0$1452 ;
-    if (stall_adv10) begin
-      \$3243  = mac_wmux_s2_w1_9;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3244  = \mac_wmux3_s0$1455 ;
-    if (stall_adv10) begin
-      \$3244  = mac_wmux_s2_w2_9;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3245  = \mac_wmux3_s0$1458 ;
-    if (stall_adv10) begin
-      \$3245  = mac_wmux_s2_w3_9;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3246  = \mac_wmux3_s0$1468 ;
-    if (stall_adv10) begin
-      \$3246  = mac_wmux_s2_w0_10;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3247  = \mac_wmux3_s0$1471 ;
-    if (stall_adv10) begin
-      \$3247  = mac_wmux_s2_w1_10;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3248  = \mac_wmux3_s0$1474 ;
-    if (stall_adv10) begin
-      \$3248  = mac_wmux_s2_w2_10;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3249  = \mac_wmux3_s0$1477 ;
-    if (stall_adv10) begin
-      \$3249  = mac_wmux_s2_w3_10;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3250  = \mac_wmux3_s0$1487 ;
-    if (stall_adv10) begin
-      \$3250  = mac_wmux_s2_w0_11;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3251  = \mac_wmux3_s0$1490 ;
-    if (stall_adv10) begin
-      \$3251  = mac_wmux_s2_w1_11;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3252  = \mac_wmux3_s0$1493 ;
-    if (stall_adv10) begin
-      \$3252  = mac_wmux_s2_w2_11;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3253  = \mac_wmux3_s0$1496 ;
-    if (stall_adv10) begin
-      \$3253  = mac_wmux_s2_w3_11;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3254  = \mac_wmux3_s0$1506 ;
-    if (stall_adv10) begin
-      \$3254  = \mac_wmux2_s0$1373 ;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3255  = \mac_wmux3_s0$1509 ;
-    if (stall_adv10) begin
-      \$3255  = \mac_wmux2_s0$1375 ;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3256  = \mac_wmux3_s0$1512 ;
-    if (stall_adv10) begin
-      \$3256  = \mac_wmux2_s0$1377 ;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3257  = \mac_wmux3_s0$1515 ;
-    if (stall_adv10) begin
-      \$3257  = \mac_wmux2_s0$1379 ;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3258  = \mac_wmux3_s0$1525 ;
-    if (stall_adv10) begin
-      \$3258  = \mac_wmux2_s0$1386 ;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3259  = \mac_wmux3_s0$1528 ;
-    if (stall_adv10) begin
-      \$3259  = \mac_wmux2_s0$1388 ;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3260  = \mac_wmux3_s0$1531 ;
-    if (stall_adv10) begin
-      \$3260  = \mac_wmux2_s0$1390 ;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3261  = \mac_wmux3_s0$1534 ;
-    if (stall_adv10) begin
-      \$3261  = \mac_wmux2_s0$1392 ;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3262  = \mac_wmux3_s0$1544 ;
-    if (stall_adv10) begin
-      \$3262  = \mac_wmux2_s0$1399 ;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3263  = \mac_wmux3_s0$1547 ;
-    if (stall_adv10) begin
-      \$3263  = \mac_wmux2_s0$1401 ;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3264  = \mac_wmux3_s0$1550 ;
-    if (stall_adv10) begin
-      \$3264  = \mac_wmux2_s0$1403 ;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3265  = \mac_wmux3_s0$1553 ;
-    if (stall_adv10) begin
-      \$3265  = \mac_wmux2_s0$1405 ;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3266  = \mac_wmux3_s0$1563 ;
-    if (stall_adv10) begin
-      \$3266  = \mac_wmux2_s0$1412 ;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3267  = \mac_wmux3_s0$1566 ;
-    if (stall_adv10) begin
-      \$3267  = \mac_wmux2_s0$1414 ;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3268  = \mac_wmux3_s0$1569 ;
-    if (stall_adv10) begin
-      \$3268  = \mac_wmux2_s0$1416 ;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3269  = \mac_wmux3_s0$1572 ;
-    if (stall_adv10) begin
-      \$3269  = \mac_wmux2_s0$1418 ;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3270  = \mac_wmux3_s0$1772 ;
-    if (stall_adv10) begin
-      \$3270  = \mac_wmux2_s0$1762 ;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3271  = \mac_wmux3_s0$1773 ;
-    if (stall_adv10) begin
-      \$3271  = \mac_wmux2_s0$1763 ;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3272  = \mac_wmux3_s0$1774 ;
-    if (stall_adv10) begin
-      \$3272  = \mac_wmux2_s0$1764 ;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3273  = \mac_wmux3_s0$1775 ;
-    if (stall_adv10) begin
-      \$3273  = \mac_wmux2_s0$1765 ;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3274  = \mac_wmux3_s0$1776 ;
-    if (stall_adv10) begin
-      \$3274  = \mac_wmux2_s0$1766 ;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3275  = \mac_wmux3_s0$1777 ;
-    if (stall_adv10) begin
-      \$3275  = \mac_wmux2_s0$1767 ;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3276  = \mac_wmux3_s0$1778 ;
-    if (stall_adv10) begin
-      \$3276  = \mac_wmux2_s0$1768 ;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3277  = \mac_wmux3_s0$1779 ;
-    if (stall_adv10) begin
-      \$3277  = \mac_wmux2_s0$1769 ;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3278  = \mac_wmux3_s0$1780 ;
-    if (stall_adv10) begin
-      \$3278  = \mac_wmux2_s0$1770 ;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3279  = mac_wmux3_valid_s0;
-    if (stall_adv10) begin
-      \$3279  = mac_wmux2_valid_s0;
-    end
-    if (rst) begin
-      \$3279  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3280  = mac_pre_a0_g0;
-    if (stall_adv11) begin
-      \$3280  = \mac_wmux3_s0$1772 ;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3281  = mac_pre_a1_g1;
-    if (stall_adv12) begin
-      \$3281  = \mac_wmux3_s0$1773 ;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3282  = mac_pre_a2_g2;
-    if (stall_adv13) begin
-      \$3282  = \mac_wmux3_s0$1774 ;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3283  = mac_pre_a3_g3;
-    if (stall_adv14) begin
-      \$3283  = \mac_wmux3_s0$1775 ;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3284  = mac_pre_a4_g4;
+    \$2866  = \mac_wmux0_s0$860 ;
     if (stall_adv15) begin
-      \$3284  = \mac_wmux3_s0$1776 ;
+      \$2866  = mac_wmux_keep0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3285  = mac_pre_a5_g5;
+    \$2867  = mac_wmux0_s0;
+    if (stall_adv15) begin
+      \$2867  = mac_wmux_keep1;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2868  = \mac_wmux0_s0$876 ;
+    if (stall_adv15) begin
+      \$2868  = mac_wmux_keep2;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2869  = \mac_wmux0_s0$889 ;
+    if (stall_adv15) begin
+      \$2869  = mac_wmux_keep3;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2870  = \mac_wmux0_s0$902 ;
+    if (stall_adv15) begin
+      \$2870  = mac_wmux_keep4;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2871  = \mac_wmux0_s0$915 ;
+    if (stall_adv15) begin
+      \$2871  = mac_wmux_keep5;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2872  = \mac_wmux0_s0$928 ;
+    if (stall_adv15) begin
+      \$2872  = mac_wmux_keep6;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2873  = \mac_wmux0_s0$941 ;
+    if (stall_adv15) begin
+      \$2873  = mac_wmux_keep7;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2874  = \mac_wmux0_s0$954 ;
+    if (stall_adv15) begin
+      \$2874  = mac_wmux_keep8;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2875  = \mac_wmux0_s0$967 ;
+    if (stall_adv15) begin
+      \$2875  = mac_wmux_keep9;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2876  = \mac_wmux0_s0$980 ;
+    if (stall_adv15) begin
+      \$2876  = mac_wmux_keep10;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2877  = \mac_wmux0_s0$993 ;
+    if (stall_adv15) begin
+      \$2877  = mac_wmux_keep11;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2878  = \mac_wmux0_s0$1006 ;
+    if (stall_adv15) begin
+      \$2878  = mac_wmux_keep12;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2879  = \mac_wmux0_s0$1019 ;
+    if (stall_adv15) begin
+      \$2879  = mac_wmux_keep13;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2880  = \mac_wmux0_s0$1032 ;
+    if (stall_adv15) begin
+      \$2880  = mac_wmux_keep14;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2881  = \mac_wmux0_s0$1045 ;
+    if (stall_adv15) begin
+      \$2881  = mac_wmux_keep15;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2882  = \mac_wmux0_s0$861 ;
+    if (stall_adv15) begin
+      \$2882  = mac_wmux_drop0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2883  = \mac_wmux0_s0$858 ;
+    if (stall_adv15) begin
+      \$2883  = mac_wmux_drop1;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2884  = \mac_wmux0_s0$877 ;
+    if (stall_adv15) begin
+      \$2884  = mac_wmux_drop2;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2885  = \mac_wmux0_s0$890 ;
+    if (stall_adv15) begin
+      \$2885  = mac_wmux_drop3;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2886  = \mac_wmux0_s0$903 ;
+    if (stall_adv15) begin
+      \$2886  = mac_wmux_drop4;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2887  = \mac_wmux0_s0$916 ;
+    if (stall_adv15) begin
+      \$2887  = mac_wmux_drop5;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2888  = \mac_wmux0_s0$929 ;
+    if (stall_adv15) begin
+      \$2888  = mac_wmux_drop6;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2889  = \mac_wmux0_s0$942 ;
+    if (stall_adv15) begin
+      \$2889  = mac_wmux_drop7;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2890  = \mac_wmux0_s0$955 ;
+    if (stall_adv15) begin
+      \$2890  = mac_wmux_drop8;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2891  = \mac_wmux0_s0$968 ;
+    if (stall_adv15) begin
+      \$2891  = mac_wmux_drop9;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2892  = \mac_wmux0_s0$981 ;
+    if (stall_adv15) begin
+      \$2892  = mac_wmux_drop10;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2893  = \mac_wmux0_s0$994 ;
+    if (stall_adv15) begin
+      \$2893  = mac_wmux_drop11;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2894  = \mac_wmux0_s0$1007 ;
+    if (stall_adv15) begin
+      \$2894  = mac_wmux_drop12;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2895  = \mac_wmux0_s0$1020 ;
+    if (stall_adv15) begin
+      \$2895  = mac_wmux_drop13;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2896  = \mac_wmux0_s0$1033 ;
+    if (stall_adv15) begin
+      \$2896  = mac_wmux_drop14;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2897  = \mac_wmux0_s0$1046 ;
+    if (stall_adv15) begin
+      \$2897  = mac_wmux_drop15;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2898  = \mac_wmux0_s0$864 ;
+    if (stall_adv15) begin
+      \$2898  = sel_wdelay0_q[7:0];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2899  = \mac_wmux0_s0$867 ;
+    if (stall_adv15) begin
+      \$2899  = sel_wdelay2_q[7:0];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2900  = \mac_wmux0_s0$870 ;
+    if (stall_adv15) begin
+      \$2900  = sel_wdelay4_q[7:0];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2901  = \mac_wmux0_s0$873 ;
+    if (stall_adv15) begin
+      \$2901  = sel_wdelay6_q[7:0];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2902  = \mac_wmux0_s0$865 ;
+    if (stall_adv15) begin
+      \$2902  = sel_wdelay0_q[15:8];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2903  = \mac_wmux0_s0$868 ;
+    if (stall_adv15) begin
+      \$2903  = sel_wdelay2_q[15:8];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2904  = \mac_wmux0_s0$871 ;
+    if (stall_adv15) begin
+      \$2904  = sel_wdelay4_q[15:8];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2905  = \mac_wmux0_s0$874 ;
+    if (stall_adv15) begin
+      \$2905  = sel_wdelay6_q[15:8];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2906  = \mac_wmux0_s0$881 ;
+    if (stall_adv15) begin
+      \$2906  = sel_wdelay0_q[23:16];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2907  = \mac_wmux0_s0$883 ;
+    if (stall_adv15) begin
+      \$2907  = sel_wdelay2_q[23:16];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2908  = \mac_wmux0_s0$885 ;
+    if (stall_adv15) begin
+      \$2908  = sel_wdelay4_q[23:16];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2909  = \mac_wmux0_s0$887 ;
+    if (stall_adv15) begin
+      \$2909  = sel_wdelay6_q[23:16];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2910  = \mac_wmux0_s0$894 ;
+    if (stall_adv15) begin
+      \$2910  = sel_wdelay0_q[31:24];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2911  = \mac_wmux0_s0$896 ;
+    if (stall_adv15) begin
+      \$2911  = sel_wdelay2_q[31:24];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2912  = \mac_wmux0_s0$898 ;
+    if (stall_adv15) begin
+      \$2912  = sel_wdelay4_q[31:24];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2913  = \mac_wmux0_s0$900 ;
+    if (stall_adv15) begin
+      \$2913  = sel_wdelay6_q[31:24];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2914  = \mac_wmux0_s0$907 ;
+    if (stall_adv15) begin
+      \$2914  = sel_wdelay0_q[39:32];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2915  = \mac_wmux0_s0$909 ;
+    if (stall_adv15) begin
+      \$2915  = sel_wdelay2_q[39:32];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2916  = \mac_wmux0_s0$911 ;
+    if (stall_adv15) begin
+      \$2916  = sel_wdelay4_q[39:32];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2917  = \mac_wmux0_s0$913 ;
+    if (stall_adv15) begin
+      \$2917  = sel_wdelay6_q[39:32];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2918  = \mac_wmux0_s0$920 ;
+    if (stall_adv15) begin
+      \$2918  = sel_wdelay0_q[47:40];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2919  = \mac_wmux0_s0$922 ;
+    if (stall_adv15) begin
+      \$2919  = sel_wdelay2_q[47:40];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2920  = \mac_wmux0_s0$924 ;
+    if (stall_adv15) begin
+      \$2920  = sel_wdelay4_q[47:40];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2921  = \mac_wmux0_s0$926 ;
+    if (stall_adv15) begin
+      \$2921  = sel_wdelay6_q[47:40];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2922  = \mac_wmux0_s0$933 ;
+    if (stall_adv15) begin
+      \$2922  = sel_wdelay0_q[55:48];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2923  = \mac_wmux0_s0$935 ;
+    if (stall_adv15) begin
+      \$2923  = sel_wdelay2_q[55:48];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2924  = \mac_wmux0_s0$937 ;
+    if (stall_adv15) begin
+      \$2924  = sel_wdelay4_q[55:48];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2925  = \mac_wmux0_s0$939 ;
+    if (stall_adv15) begin
+      \$2925  = sel_wdelay6_q[55:48];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2926  = \mac_wmux0_s0$946 ;
+    if (stall_adv15) begin
+      \$2926  = sel_wdelay0_q[63:56];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2927  = \mac_wmux0_s0$948 ;
+    if (stall_adv15) begin
+      \$2927  = sel_wdelay2_q[63:56];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2928  = \mac_wmux0_s0$950 ;
+    if (stall_adv15) begin
+      \$2928  = sel_wdelay4_q[63:56];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2929  = \mac_wmux0_s0$952 ;
+    if (stall_adv15) begin
+      \$2929  = sel_wdelay6_q[63:56];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2930  = \mac_wmux0_s0$959 ;
+    if (stall_adv15) begin
+      \$2930  = sel_wdelay1_q[7:0];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2931  = \mac_wmux0_s0$961 ;
+    if (stall_adv15) begin
+      \$2931  = sel_wdelay3_q[7:0];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2932  = \mac_wmux0_s0$963 ;
+    if (stall_adv15) begin
+      \$2932  = sel_wdelay5_q[7:0];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2933  = \mac_wmux0_s0$965 ;
+    if (stall_adv15) begin
+      \$2933  = sel_wdelay7_q[7:0];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2934  = \mac_wmux0_s0$972 ;
+    if (stall_adv15) begin
+      \$2934  = sel_wdelay1_q[15:8];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2935  = \mac_wmux0_s0$974 ;
+    if (stall_adv15) begin
+      \$2935  = sel_wdelay3_q[15:8];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2936  = \mac_wmux0_s0$976 ;
+    if (stall_adv15) begin
+      \$2936  = sel_wdelay5_q[15:8];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2937  = \mac_wmux0_s0$978 ;
+    if (stall_adv15) begin
+      \$2937  = sel_wdelay7_q[15:8];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2938  = \mac_wmux0_s0$985 ;
+    if (stall_adv15) begin
+      \$2938  = sel_wdelay1_q[23:16];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2939  = \mac_wmux0_s0$987 ;
+    if (stall_adv15) begin
+      \$2939  = sel_wdelay3_q[23:16];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2940  = \mac_wmux0_s0$989 ;
+    if (stall_adv15) begin
+      \$2940  = sel_wdelay5_q[23:16];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2941  = \mac_wmux0_s0$991 ;
+    if (stall_adv15) begin
+      \$2941  = sel_wdelay7_q[23:16];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2942  = \mac_wmux0_s0$998 ;
+    if (stall_adv15) begin
+      \$2942  = sel_wdelay1_q[31:24];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2943  = \mac_wmux0_s0$1000 ;
+    if (stall_adv15) begin
+      \$2943  = sel_wdelay3_q[31:24];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2944  = \mac_wmux0_s0$1002 ;
+    if (stall_adv15) begin
+      \$2944  = sel_wdelay5_q[31:24];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2945  = \mac_wmux0_s0$1004 ;
+    if (stall_adv15) begin
+      \$2945  = sel_wdelay7_q[31:24];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2946  = \mac_wmux0_s0$1011 ;
+    if (stall_adv15) begin
+      \$2946  = sel_wdelay1_q[39:32];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2947  = \mac_wmux0_s0$1013 ;
+    if (stall_adv15) begin
+      \$2947  = sel_wdelay3_q[39:32];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2948  = \mac_wmux0_s0$1015 ;
+    if (stall_adv15) begin
+      \$2948  = sel_wdelay5_q[39:32];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2949  = \mac_wmux0_s0$1017 ;
+    if (stall_adv15) begin
+      \$2949  = sel_wdelay7_q[39:32];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2950  = \mac_wmux0_s0$1024 ;
+    if (stall_adv15) begin
+      \$2950  = sel_wdelay1_q[47:40];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2951  = \mac_wmux0_s0$1026 ;
+    if (stall_adv15) begin
+      \$2951  = sel_wdelay3_q[47:40];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2952  = \mac_wmux0_s0$1028 ;
+    if (stall_adv15) begin
+      \$2952  = sel_wdelay5_q[47:40];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2953  = \mac_wmux0_s0$1030 ;
+    if (stall_adv15) begin
+      \$2953  = sel_wdelay7_q[47:40];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2954  = \mac_wmux0_s0$1037 ;
+    if (stall_adv15) begin
+      \$2954  = sel_wdelay1_q[55:48];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2955  = \mac_wmux0_s0$1039 ;
+    if (stall_adv15) begin
+      \$2955  = sel_wdelay3_q[55:48];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2956  = \mac_wmux0_s0$1041 ;
+    if (stall_adv15) begin
+      \$2956  = sel_wdelay5_q[55:48];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2957  = \mac_wmux0_s0$1043 ;
+    if (stall_adv15) begin
+      \$2957  = sel_wdelay7_q[55:48];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2958  = \mac_wmux0_s0$1050 ;
+    if (stall_adv15) begin
+      \$2958  = sel_wdelay1_q[63:56];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2959  = \mac_wmux0_s0$1052 ;
+    if (stall_adv15) begin
+      \$2959  = sel_wdelay3_q[63:56];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2960  = \mac_wmux0_s0$1054 ;
+    if (stall_adv15) begin
+      \$2960  = sel_wdelay5_q[63:56];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2961  = \mac_wmux0_s0$1056 ;
+    if (stall_adv15) begin
+      \$2961  = sel_wdelay7_q[63:56];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2962  = \mac_wmux0_s0$1760 ;
+    if (stall_adv15) begin
+      \$2962  = \sel_l15_s0$1737 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2963  = \mac_wmux0_s0$1761 ;
+    if (stall_adv15) begin
+      \$2963  = \sel_l15_s0$1738 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2964  = \mac_wmux0_s0$1762 ;
+    if (stall_adv15) begin
+      \$2964  = \sel_l15_s0$1739 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2965  = \mac_wmux0_s0$1763 ;
+    if (stall_adv15) begin
+      \$2965  = \sel_l15_s0$1740 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2966  = \mac_wmux0_s0$1764 ;
+    if (stall_adv15) begin
+      \$2966  = \sel_l15_s0$1741 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2967  = \mac_wmux0_s0$1765 ;
+    if (stall_adv15) begin
+      \$2967  = \sel_l15_s0$1742 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2968  = \mac_wmux0_s0$1766 ;
+    if (stall_adv15) begin
+      \$2968  = \sel_l15_s0$1743 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2969  = \mac_wmux0_s0$1767 ;
+    if (stall_adv15) begin
+      \$2969  = \sel_l15_s0$1744 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2970  = \mac_wmux0_s0$1768 ;
+    if (stall_adv15) begin
+      \$2970  = \sel_l15_s0$1745 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2971  = mac_wmux0_valid_s0;
+    if (stall_adv15) begin
+      \$2971  = sel_valid_s5;
+    end
+    if (rst) begin
+      \$2971  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2972  = \mac_wmux1_s0$1063 ;
     if (stall_adv16) begin
-      \$3285  = \mac_wmux3_s0$1777 ;
+      \$2972  = mac_wmux_s0_v0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3286  = mac_pre_a6_g6;
+    \$2973  = \mac_wmux1_s0$1082 ;
+    if (stall_adv16) begin
+      \$2973  = mac_wmux_s0_v1;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2974  = mac_wmux1_s0;
+    if (stall_adv16) begin
+      \$2974  = mac_wmux_s0_v2;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2975  = \mac_wmux1_s0$1079 ;
+    if (stall_adv16) begin
+      \$2975  = mac_wmux_s0_v3;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2976  = \mac_wmux1_s0$1098 ;
+    if (stall_adv16) begin
+      \$2976  = mac_wmux_s0_v4;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2977  = \mac_wmux1_s0$1111 ;
+    if (stall_adv16) begin
+      \$2977  = mac_wmux_s0_v5;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2978  = \mac_wmux1_s0$1124 ;
+    if (stall_adv16) begin
+      \$2978  = mac_wmux_s0_v6;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2979  = \mac_wmux1_s0$1137 ;
+    if (stall_adv16) begin
+      \$2979  = mac_wmux_s0_v7;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2980  = \mac_wmux1_s0$1150 ;
+    if (stall_adv16) begin
+      \$2980  = mac_wmux_s0_v8;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2981  = \mac_wmux1_s0$1163 ;
+    if (stall_adv16) begin
+      \$2981  = mac_wmux_s0_v9;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2982  = \mac_wmux1_s0$1176 ;
+    if (stall_adv16) begin
+      \$2982  = mac_wmux_s0_v10;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2983  = \mac_wmux1_s0$1189 ;
+    if (stall_adv16) begin
+      \$2983  = mac_wmux_s0_v11;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2984  = \mac_wmux1_s0$1202 ;
+    if (stall_adv16) begin
+      \$2984  = mac_wmux_s0_v12;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2985  = \mac_wmux1_s0$1215 ;
+    if (stall_adv16) begin
+      \$2985  = mac_wmux_s0_v13;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2986  = \mac_wmux1_s0$1228 ;
+    if (stall_adv16) begin
+      \$2986  = mac_wmux_s0_v14;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2987  = \mac_wmux1_s0$1241 ;
+    if (stall_adv16) begin
+      \$2987  = \$2620 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2988  = \mac_wmux1_s0$1064 ;
+    if (stall_adv16) begin
+      \$2988  = mac_wmux_s0_d0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2989  = \mac_wmux1_s0$1083 ;
+    if (stall_adv16) begin
+      \$2989  = mac_wmux_s0_d1;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2990  = \mac_wmux1_s0$1061 ;
+    if (stall_adv16) begin
+      \$2990  = mac_wmux_s0_d2;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2991  = \mac_wmux1_s0$1080 ;
+    if (stall_adv16) begin
+      \$2991  = mac_wmux_s0_d3;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2992  = \mac_wmux1_s0$1099 ;
+    if (stall_adv16) begin
+      \$2992  = mac_wmux_s0_d4;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2993  = \mac_wmux1_s0$1112 ;
+    if (stall_adv16) begin
+      \$2993  = mac_wmux_s0_d5;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2994  = \mac_wmux1_s0$1125 ;
+    if (stall_adv16) begin
+      \$2994  = mac_wmux_s0_d6;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2995  = \mac_wmux1_s0$1138 ;
+    if (stall_adv16) begin
+      \$2995  = mac_wmux_s0_d7;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2996  = \mac_wmux1_s0$1151 ;
+    if (stall_adv16) begin
+      \$2996  = mac_wmux_s0_d8;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2997  = \mac_wmux1_s0$1164 ;
+    if (stall_adv16) begin
+      \$2997  = mac_wmux_s0_d9;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2998  = \mac_wmux1_s0$1177 ;
+    if (stall_adv16) begin
+      \$2998  = mac_wmux_s0_d10;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2999  = \mac_wmux1_s0$1190 ;
+    if (stall_adv16) begin
+      \$2999  = mac_wmux_s0_d11;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3000  = \mac_wmux1_s0$1203 ;
+    if (stall_adv16) begin
+      \$3000  = mac_wmux_s0_d12;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3001  = \mac_wmux1_s0$1216 ;
+    if (stall_adv16) begin
+      \$3001  = mac_wmux_s0_d13;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3002  = \mac_wmux1_s0$1229 ;
+    if (stall_adv16) begin
+      \$3002  = mac_wmux_s0_d14;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3003  = \mac_wmux1_s0$1242 ;
+    if (stall_adv16) begin
+      \$3003  = \mac_wmux0_s0$1046 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3004  = \mac_wmux1_s0$1067 ;
+    if (stall_adv16) begin
+      \$3004  = mac_wmux_s0_w0_0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3005  = \mac_wmux1_s0$1070 ;
+    if (stall_adv16) begin
+      \$3005  = mac_wmux_s0_w1_0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3006  = \mac_wmux1_s0$1073 ;
+    if (stall_adv16) begin
+      \$3006  = mac_wmux_s0_w2_0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3007  = \mac_wmux1_s0$1076 ;
+    if (stall_adv16) begin
+      \$3007  = mac_wmux_s0_w3_0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3008  = \mac_wmux1_s0$1086 ;
+    if (stall_adv16) begin
+      \$3008  = mac_wmux_s0_w0_1;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3009  = \mac_wmux1_s0$1089 ;
+    if (stall_adv16) begin
+      \$3009  = mac_wmux_s0_w1_1;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3010  = \mac_wmux1_s0$1092 ;
+    if (stall_adv16) begin
+      \$3010  = mac_wmux_s0_w2_1;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3011  = \mac_wmux1_s0$1095 ;
+    if (stall_adv16) begin
+      \$3011  = mac_wmux_s0_w3_1;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3012  = \mac_wmux1_s0$1068 ;
+    if (stall_adv16) begin
+      \$3012  = mac_wmux_s0_w0_2;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3013  = \mac_wmux1_s0$1071 ;
+    if (stall_adv16) begin
+      \$3013  = mac_wmux_s0_w1_2;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3014  = \mac_wmux1_s0$1074 ;
+    if (stall_adv16) begin
+      \$3014  = mac_wmux_s0_w2_2;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3015  = \mac_wmux1_s0$1077 ;
+    if (stall_adv16) begin
+      \$3015  = mac_wmux_s0_w3_2;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3016  = \mac_wmux1_s0$1087 ;
+    if (stall_adv16) begin
+      \$3016  = mac_wmux_s0_w0_3;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3017  = \mac_wmux1_s0$1090 ;
+    if (stall_adv16) begin
+      \$3017  = mac_wmux_s0_w1_3;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3018  = \mac_wmux1_s0$1093 ;
+    if (stall_adv16) begin
+      \$3018  = mac_wmux_s0_w2_3;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3019  = \mac_wmux1_s0$1096 ;
+    if (stall_adv16) begin
+      \$3019  = mac_wmux_s0_w3_3;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3020  = \mac_wmux1_s0$1103 ;
+    if (stall_adv16) begin
+      \$3020  = mac_wmux_s0_w0_4;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3021  = \mac_wmux1_s0$1105 ;
+    if (stall_adv16) begin
+      \$3021  = mac_wmux_s0_w1_4;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3022  = \mac_wmux1_s0$1107 ;
+    if (stall_adv16) begin
+      \$3022  = mac_wmux_s0_w2_4;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3023  = \mac_wmux1_s0$1109 ;
+    if (stall_adv16) begin
+      \$3023  = mac_wmux_s0_w3_4;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3024  = \mac_wmux1_s0$1116 ;
+    if (stall_adv16) begin
+      \$3024  = mac_wmux_s0_w0_5;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3025  = \mac_wmux1_s0$1118 ;
+    if (stall_adv16) begin
+      \$3025  = mac_wmux_s0_w1_5;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3026  = \mac_wmux1_s0$1120 ;
+    if (stall_adv16) begin
+      \$3026  = mac_wmux_s0_w2_5;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3027  = \mac_wmux1_s0$1122 ;
+    if (stall_adv16) begin
+      \$3027  = mac_wmux_s0_w3_5;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3028  = \mac_wmux1_s0$1129 ;
+    if (stall_adv16) begin
+      \$3028  = mac_wmux_s0_w0_6;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3029  = \mac_wmux1_s0$1131 ;
+    if (stall_adv16) begin
+      \$3029  = mac_wmux_s0_w1_6;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3030  = \mac_wmux1_s0$1133 ;
+    if (stall_adv16) begin
+      \$3030  = mac_wmux_s0_w2_6;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3031  = \mac_wmux1_s0$1135 ;
+    if (stall_adv16) begin
+      \$3031  = mac_wmux_s0_w3_6;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3032  = \mac_wmux1_s0$1142 ;
+    if (stall_adv16) begin
+      \$3032  = mac_wmux_s0_w0_7;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3033  = \mac_wmux1_s0$1144 ;
+    if (stall_adv16) begin
+      \$3033  = mac_wmux_s0_w1_7;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3034  = \mac_wmux1_s0$1146 ;
+    if (stall_adv16) begin
+      \$3034  = mac_wmux_s0_w2_7;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3035  = \mac_wmux1_s0$1148 ;
+    if (stall_adv16) begin
+      \$3035  = mac_wmux_s0_w3_7;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3036  = \mac_wmux1_s0$1155 ;
+    if (stall_adv16) begin
+      \$3036  = mac_wmux_s0_w0_8;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3037  = \mac_wmux1_s0$1157 ;
+    if (stall_adv16) begin
+      \$3037  = mac_wmux_s0_w1_8;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3038  = \mac_wmux1_s0$1159 ;
+    if (stall_adv16) begin
+      \$3038  = mac_wmux_s0_w2_8;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3039  = \mac_wmux1_s0$1161 ;
+    if (stall_adv16) begin
+      \$3039  = mac_wmux_s0_w3_8;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3040  = \mac_wmux1_s0$1168 ;
+    if (stall_adv16) begin
+      \$3040  = mac_wmux_s0_w0_9;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3041  = \mac_wmux1_s0$1170 ;
+    if (stall_adv16) begin
+      \$3041  = mac_wmux_s0_w1_9;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3042  = \mac_wmux1_s0$1172 ;
+    if (stall_adv16) begin
+      \$3042  = mac_wmux_s0_w2_9;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3043  = \mac_wmux1_s0$1174 ;
+    if (stall_adv16) begin
+      \$3043  = mac_wmux_s0_w3_9;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3044  = \mac_wmux1_s0$1181 ;
+    if (stall_adv16) begin
+      \$3044  = mac_wmux_s0_w0_10;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3045  = \mac_wmux1_s0$1183 ;
+    if (stall_adv16) begin
+      \$3045  = mac_wmux_s0_w1_10;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3046  = \mac_wmux1_s0$1185 ;
+    if (stall_adv16) begin
+      \$3046  = mac_wmux_s0_w2_10;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3047  = \mac_wmux1_s0$1187 ;
+    if (stall_adv16) begin
+      \$3047  = mac_wmux_s0_w3_10;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3048  = \mac_wmux1_s0$1194 ;
+    if (stall_adv16) begin
+      \$3048  = mac_wmux_s0_w0_11;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3049  = \mac_wmux1_s0$1196 ;
+    if (stall_adv16) begin
+      \$3049  = mac_wmux_s0_w1_11;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3050  = \mac_wmux1_s0$1198 ;
+    if (stall_adv16) begin
+      \$3050  = mac_wmux_s0_w2_11;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3051  = \mac_wmux1_s0$1200 ;
+    if (stall_adv16) begin
+      \$3051  = mac_wmux_s0_w3_11;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3052  = \mac_wmux1_s0$1207 ;
+    if (stall_adv16) begin
+      \$3052  = mac_wmux_s0_w0_12;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3053  = \mac_wmux1_s0$1209 ;
+    if (stall_adv16) begin
+      \$3053  = mac_wmux_s0_w1_12;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3054  = \mac_wmux1_s0$1211 ;
+    if (stall_adv16) begin
+      \$3054  = mac_wmux_s0_w2_12;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3055  = \mac_wmux1_s0$1213 ;
+    if (stall_adv16) begin
+      \$3055  = mac_wmux_s0_w3_12;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3056  = \mac_wmux1_s0$1220 ;
+    if (stall_adv16) begin
+      \$3056  = mac_wmux_s0_w0_13;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3057  = \mac_wmux1_s0$1222 ;
+    if (stall_adv16) begin
+      \$3057  = mac_wmux_s0_w1_13;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3058  = \mac_wmux1_s0$1224 ;
+    if (stall_adv16) begin
+      \$3058  = mac_wmux_s0_w2_13;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3059  = \mac_wmux1_s0$1226 ;
+    if (stall_adv16) begin
+      \$3059  = mac_wmux_s0_w3_13;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3060  = \mac_wmux1_s0$1233 ;
+    if (stall_adv16) begin
+      \$3060  = mac_wmux_s0_w0_14;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3061  = \mac_wmux1_s0$1235 ;
+    if (stall_adv16) begin
+      \$3061  = mac_wmux_s0_w1_14;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3062  = \mac_wmux1_s0$1237 ;
+    if (stall_adv16) begin
+      \$3062  = mac_wmux_s0_w2_14;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3063  = \mac_wmux1_s0$1239 ;
+    if (stall_adv16) begin
+      \$3063  = mac_wmux_s0_w3_14;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3064  = \mac_wmux1_s0$1246 ;
+    if (stall_adv16) begin
+      \$3064  = \mac_wmux0_s0$1050 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3065  = \mac_wmux1_s0$1248 ;
+    if (stall_adv16) begin
+      \$3065  = \mac_wmux0_s0$1052 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3066  = \mac_wmux1_s0$1250 ;
+    if (stall_adv16) begin
+      \$3066  = \mac_wmux0_s0$1054 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3067  = \mac_wmux1_s0$1252 ;
+    if (stall_adv16) begin
+      \$3067  = \mac_wmux0_s0$1056 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3068  = \mac_wmux1_s0$1770 ;
+    if (stall_adv16) begin
+      \$3068  = \mac_wmux0_s0$1760 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3069  = \mac_wmux1_s0$1771 ;
+    if (stall_adv16) begin
+      \$3069  = \mac_wmux0_s0$1761 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3070  = \mac_wmux1_s0$1772 ;
+    if (stall_adv16) begin
+      \$3070  = \mac_wmux0_s0$1762 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3071  = \mac_wmux1_s0$1773 ;
+    if (stall_adv16) begin
+      \$3071  = \mac_wmux0_s0$1763 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3072  = \mac_wmux1_s0$1774 ;
+    if (stall_adv16) begin
+      \$3072  = \mac_wmux0_s0$1764 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3073  = \mac_wmux1_s0$1775 ;
+    if (stall_adv16) begin
+      \$3073  = \mac_wmux0_s0$1765 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3074  = \mac_wmux1_s0$1776 ;
+    if (stall_adv16) begin
+      \$3074  = \mac_wmux0_s0$1766 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3075  = \mac_wmux1_s0$1777 ;
+    if (stall_adv16) begin
+      \$3075  = \mac_wmux0_s0$1767 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3076  = \mac_wmux1_s0$1778 ;
+    if (stall_adv16) begin
+      \$3076  = \mac_wmux0_s0$1768 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3077  = mac_wmux1_valid_s0;
+    if (stall_adv16) begin
+      \$3077  = mac_wmux0_valid_s0;
+    end
+    if (rst) begin
+      \$3077  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3078  = \mac_wmux2_s0$1259 ;
     if (stall_adv17) begin
-      \$3286  = \mac_wmux3_s0$1778 ;
+      \$3078  = mac_wmux_s1_v0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3287  = mac_pre_a7_g7;
+    \$3079  = \mac_wmux2_s0$1278 ;
+    if (stall_adv17) begin
+      \$3079  = mac_wmux_s1_v1;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3080  = \mac_wmux2_s0$1297 ;
+    if (stall_adv17) begin
+      \$3080  = mac_wmux_s1_v2;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3081  = \mac_wmux2_s0$1316 ;
+    if (stall_adv17) begin
+      \$3081  = mac_wmux_s1_v3;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3082  = mac_wmux2_s0;
+    if (stall_adv17) begin
+      \$3082  = mac_wmux_s1_v4;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3083  = \mac_wmux2_s0$1275 ;
+    if (stall_adv17) begin
+      \$3083  = mac_wmux_s1_v5;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3084  = \mac_wmux2_s0$1294 ;
+    if (stall_adv17) begin
+      \$3084  = mac_wmux_s1_v6;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3085  = \mac_wmux2_s0$1313 ;
+    if (stall_adv17) begin
+      \$3085  = mac_wmux_s1_v7;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3086  = \mac_wmux2_s0$1332 ;
+    if (stall_adv17) begin
+      \$3086  = mac_wmux_s1_v8;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3087  = \mac_wmux2_s0$1345 ;
+    if (stall_adv17) begin
+      \$3087  = mac_wmux_s1_v9;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3088  = \mac_wmux2_s0$1358 ;
+    if (stall_adv17) begin
+      \$3088  = mac_wmux_s1_v10;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3089  = \mac_wmux2_s0$1371 ;
+    if (stall_adv17) begin
+      \$3089  = mac_wmux_s1_v11;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3090  = \mac_wmux2_s0$1384 ;
+    if (stall_adv17) begin
+      \$3090  = mac_wmux_s1_v12;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3091  = \mac_wmux2_s0$1397 ;
+    if (stall_adv17) begin
+      \$3091  = mac_wmux_s1_v13;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3092  = \mac_wmux2_s0$1410 ;
+    if (stall_adv17) begin
+      \$3092  = \$2622 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3093  = \mac_wmux2_s0$1423 ;
+    if (stall_adv17) begin
+      \$3093  = \$2624 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3094  = \mac_wmux2_s0$1260 ;
+    if (stall_adv17) begin
+      \$3094  = mac_wmux_s1_d0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3095  = \mac_wmux2_s0$1279 ;
+    if (stall_adv17) begin
+      \$3095  = mac_wmux_s1_d1;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3096  = \mac_wmux2_s0$1298 ;
+    if (stall_adv17) begin
+      \$3096  = mac_wmux_s1_d2;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3097  = \mac_wmux2_s0$1317 ;
+    if (stall_adv17) begin
+      \$3097  = mac_wmux_s1_d3;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3098  = \mac_wmux2_s0$1257 ;
+    if (stall_adv17) begin
+      \$3098  = mac_wmux_s1_d4;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3099  = \mac_wmux2_s0$1276 ;
+    if (stall_adv17) begin
+      \$3099  = mac_wmux_s1_d5;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3100  = \mac_wmux2_s0$1295 ;
+    if (stall_adv17) begin
+      \$3100  = mac_wmux_s1_d6;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3101  = \mac_wmux2_s0$1314 ;
+    if (stall_adv17) begin
+      \$3101  = mac_wmux_s1_d7;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3102  = \mac_wmux2_s0$1333 ;
+    if (stall_adv17) begin
+      \$3102  = mac_wmux_s1_d8;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3103  = \mac_wmux2_s0$1346 ;
+    if (stall_adv17) begin
+      \$3103  = mac_wmux_s1_d9;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3104  = \mac_wmux2_s0$1359 ;
+    if (stall_adv17) begin
+      \$3104  = mac_wmux_s1_d10;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3105  = \mac_wmux2_s0$1372 ;
+    if (stall_adv17) begin
+      \$3105  = mac_wmux_s1_d11;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3106  = \mac_wmux2_s0$1385 ;
+    if (stall_adv17) begin
+      \$3106  = mac_wmux_s1_d12;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3107  = \mac_wmux2_s0$1398 ;
+    if (stall_adv17) begin
+      \$3107  = mac_wmux_s1_d13;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3108  = \mac_wmux2_s0$1411 ;
+    if (stall_adv17) begin
+      \$3108  = \mac_wmux1_s0$1229 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3109  = \mac_wmux2_s0$1424 ;
+    if (stall_adv17) begin
+      \$3109  = \mac_wmux1_s0$1242 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3110  = \mac_wmux2_s0$1263 ;
+    if (stall_adv17) begin
+      \$3110  = mac_wmux_s1_w0_0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3111  = \mac_wmux2_s0$1266 ;
+    if (stall_adv17) begin
+      \$3111  = mac_wmux_s1_w1_0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3112  = \mac_wmux2_s0$1269 ;
+    if (stall_adv17) begin
+      \$3112  = mac_wmux_s1_w2_0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3113  = \mac_wmux2_s0$1272 ;
+    if (stall_adv17) begin
+      \$3113  = mac_wmux_s1_w3_0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3114  = \mac_wmux2_s0$1282 ;
+    if (stall_adv17) begin
+      \$3114  = mac_wmux_s1_w0_1;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3115  = \mac_wmux2_s0$1285 ;
+    if (stall_adv17) begin
+      \$3115  = mac_wmux_s1_w1_1;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3116  = \mac_wmux2_s0$1288 ;
+    if (stall_adv17) begin
+      \$3116  = mac_wmux_s1_w2_1;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3117  = \mac_wmux2_s0$1291 ;
+    if (stall_adv17) begin
+      \$3117  = mac_wmux_s1_w3_1;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3118  = \mac_wmux2_s0$1301 ;
+    if (stall_adv17) begin
+      \$3118  = mac_wmux_s1_w0_2;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3119  = \mac_wmux2_s0$1304 ;
+    if (stall_adv17) begin
+      \$3119  = mac_wmux_s1_w1_2;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3120  = \mac_wmux2_s0$1307 ;
+    if (stall_adv17) begin
+      \$3120  = mac_wmux_s1_w2_2;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3121  = \mac_wmux2_s0$1310 ;
+    if (stall_adv17) begin
+      \$3121  = mac_wmux_s1_w3_2;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3122  = \mac_wmux2_s0$1320 ;
+    if (stall_adv17) begin
+      \$3122  = mac_wmux_s1_w0_3;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3123  = \mac_wmux2_s0$1323 ;
+    if (stall_adv17) begin
+      \$3123  = mac_wmux_s1_w1_3;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3124  = \mac_wmux2_s0$1326 ;
+    if (stall_adv17) begin
+      \$3124  = mac_wmux_s1_w2_3;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3125  = \mac_wmux2_s0$1329 ;
+    if (stall_adv17) begin
+      \$3125  = mac_wmux_s1_w3_3;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3126  = \mac_wmux2_s0$1264 ;
+    if (stall_adv17) begin
+      \$3126  = mac_wmux_s1_w0_4;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3127  = \mac_wmux2_s0$1267 ;
+    if (stall_adv17) begin
+      \$3127  = mac_wmux_s1_w1_4;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3128  = \mac_wmux2_s0$1270 ;
+    if (stall_adv17) begin
+      \$3128  = mac_wmux_s1_w2_4;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3129  = \mac_wmux2_s0$1273 ;
+    if (stall_adv17) begin
+      \$3129  = mac_wmux_s1_w3_4;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3130  = \mac_wmux2_s0$1283 ;
+    if (stall_adv17) begin
+      \$3130  = mac_wmux_s1_w0_5;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3131  = \mac_wmux2_s0$1286 ;
+    if (stall_adv17) begin
+      \$3131  = mac_wmux_s1_w1_5;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3132  = \mac_wmux2_s0$1289 ;
+    if (stall_adv17) begin
+      \$3132  = mac_wmux_s1_w2_5;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3133  = \mac_wmux2_s0$1292 ;
+    if (stall_adv17) begin
+      \$3133  = mac_wmux_s1_w3_5;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3134  = \mac_wmux2_s0$1302 ;
+    if (stall_adv17) begin
+      \$3134  = mac_wmux_s1_w0_6;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3135  = \mac_wmux2_s0$1305 ;
+    if (stall_adv17) begin
+      \$3135  = mac_wmux_s1_w1_6;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3136  = \mac_wmux2_s0$1308 ;
+    if (stall_adv17) begin
+      \$3136  = mac_wmux_s1_w2_6;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3137  = \mac_wmux2_s0$1311 ;
+    if (stall_adv17) begin
+      \$3137  = mac_wmux_s1_w3_6;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3138  = \mac_wmux2_s0$1321 ;
+    if (stall_adv17) begin
+      \$3138  = mac_wmux_s1_w0_7;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3139  = \mac_wmux2_s0$1324 ;
+    if (stall_adv17) begin
+      \$3139  = mac_wmux_s1_w1_7;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3140  = \mac_wmux2_s0$1327 ;
+    if (stall_adv17) begin
+      \$3140  = mac_wmux_s1_w2_7;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3141  = \mac_wmux2_s0$1330 ;
+    if (stall_adv17) begin
+      \$3141  = mac_wmux_s1_w3_7;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3142  = \mac_wmux2_s0$1337 ;
+    if (stall_adv17) begin
+      \$3142  = mac_wmux_s1_w0_8;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3143  = \mac_wmux2_s0$1339 ;
+    if (stall_adv17) begin
+      \$3143  = mac_wmux_s1_w1_8;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3144  = \mac_wmux2_s0$1341 ;
+    if (stall_adv17) begin
+      \$3144  = mac_wmux_s1_w2_8;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3145  = \mac_wmux2_s0$1343 ;
+    if (stall_adv17) begin
+      \$3145  = mac_wmux_s1_w3_8;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3146  = \mac_wmux2_s0$1350 ;
+    if (stall_adv17) begin
+      \$3146  = mac_wmux_s1_w0_9;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3147  = \mac_wmux2_s0$1352 ;
+    if (stall_adv17) begin
+      \$3147  = mac_wmux_s1_w1_9;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3148  = \mac_wmux2_s0$1354 ;
+    if (stall_adv17) begin
+      \$3148  = mac_wmux_s1_w2_9;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3149  = \mac_wmux2_s0$1356 ;
+    if (stall_adv17) begin
+      \$3149  = mac_wmux_s1_w3_9;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3150  = \mac_wmux2_s0$1363 ;
+    if (stall_adv17) begin
+      \$3150  = mac_wmux_s1_w0_10;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3151  = \mac_wmux2_s0$1365 ;
+    if (stall_adv17) begin
+      \$3151  = mac_wmux_s1_w1_10;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3152  = \mac_wmux2_s0$1367 ;
+    if (stall_adv17) begin
+      \$3152  = mac_wmux_s1_w2_10;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3153  = \mac_wmux2_s0$1369 ;
+    if (stall_adv17) begin
+      \$3153  = mac_wmux_s1_w3_10;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3154  = \mac_wmux2_s0$1376 ;
+    if (stall_adv17) begin
+      \$3154  = mac_wmux_s1_w0_11;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3155  = \mac_wmux2_s0$1378 ;
+    if (stall_adv17) begin
+      \$3155  = mac_wmux_s1_w1_11;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3156  = \mac_wmux2_s0$1380 ;
+    if (stall_adv17) begin
+      \$3156  = mac_wmux_s1_w2_11;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3157  = \mac_wmux2_s0$1382 ;
+    if (stall_adv17) begin
+      \$3157  = mac_wmux_s1_w3_11;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3158  = \mac_wmux2_s0$1389 ;
+    if (stall_adv17) begin
+      \$3158  = mac_wmux_s1_w0_12;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3159  = \mac_wmux2_s0$1391 ;
+    if (stall_adv17) begin
+      \$3159  = mac_wmux_s1_w1_12;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3160  = \mac_wmux2_s0$1393 ;
+    if (stall_adv17) begin
+      \$3160  = mac_wmux_s1_w2_12;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3161  = \mac_wmux2_s0$1395 ;
+    if (stall_adv17) begin
+      \$3161  = mac_wmux_s1_w3_12;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3162  = \mac_wmux2_s0$1402 ;
+    if (stall_adv17) begin
+      \$3162  = mac_wmux_s1_w0_13;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3163  = \mac_wmux2_s0$1404 ;
+    if (stall_adv17) begin
+      \$3163  = mac_wmux_s1_w1_13;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3164  = \mac_wmux2_s0$1406 ;
+    if (stall_adv17) begin
+      \$3164  = mac_wmux_s1_w2_13;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3165  = \mac_wmux2_s0$1408 ;
+    if (stall_adv17) begin
+      \$3165  = mac_wmux_s1_w3_13;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3166  = \mac_wmux2_s0$1415 ;
+    if (stall_adv17) begin
+      \$3166  = \mac_wmux1_s0$1233 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3167  = \mac_wmux2_s0$1417 ;
+    if (stall_adv17) begin
+      \$3167  = \mac_wmux1_s0$1235 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3168  = \mac_wmux2_s0$1419 ;
+    if (stall_adv17) begin
+      \$3168  = \mac_wmux1_s0$1237 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3169  = \mac_wmux2_s0$1421 ;
+    if (stall_adv17) begin
+      \$3169  = \mac_wmux1_s0$1239 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3170  = \mac_wmux2_s0$1428 ;
+    if (stall_adv17) begin
+      \$3170  = \mac_wmux1_s0$1246 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3171  = \mac_wmux2_s0$1430 ;
+    if (stall_adv17) begin
+      \$3171  = \mac_wmux1_s0$1248 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3172  = \mac_wmux2_s0$1432 ;
+    if (stall_adv17) begin
+      \$3172  = \mac_wmux1_s0$1250 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3173  = \mac_wmux2_s0$1434 ;
+    if (stall_adv17) begin
+      \$3173  = \mac_wmux1_s0$1252 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3174  = \mac_wmux2_s0$1780 ;
+    if (stall_adv17) begin
+      \$3174  = \mac_wmux1_s0$1770 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3175  = \mac_wmux2_s0$1781 ;
+    if (stall_adv17) begin
+      \$3175  = \mac_wmux1_s0$1771 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3176  = \mac_wmux2_s0$1782 ;
+    if (stall_adv17) begin
+      \$3176  = \mac_wmux1_s0$1772 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3177  = \mac_wmux2_s0$1783 ;
+    if (stall_adv17) begin
+      \$3177  = \mac_wmux1_s0$1773 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3178  = \mac_wmux2_s0$1784 ;
+    if (stall_adv17) begin
+      \$3178  = \mac_wmux1_s0$1774 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3179  = \mac_wmux2_s0$1785 ;
+    if (stall_adv17) begin
+      \$3179  = \mac_wmux1_s0$1775 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3180  = \mac_wmux2_s0$1786 ;
+    if (stall_adv17) begin
+      \$3180  = \mac_wmux1_s0$1776 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3181  = \mac_wmux2_s0$1787 ;
+    if (stall_adv17) begin
+      \$3181  = \mac_wmux1_s0$1777 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3182  = \mac_wmux2_s0$1788 ;
+    if (stall_adv17) begin
+      \$3182  = \mac_wmux1_s0$1778 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3183  = mac_wmux2_valid_s0;
+    if (stall_adv17) begin
+      \$3183  = mac_wmux1_valid_s0;
+    end
+    if (rst) begin
+      \$3183  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3184  = \mac_wmux3_s0$1441 ;
     if (stall_adv18) begin
-      \$3287  = \mac_wmux3_s0$1779 ;
+      \$3184  = mac_wmux_s2_v0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3288  = mac_pre_s0;
-    if (stall_adv19) begin
-      \$3288  = mac_wmux_s3_w0_0;
+    \$3185  = \mac_wmux3_s0$1460 ;
+    if (stall_adv18) begin
+      \$3185  = mac_wmux_s2_v1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3289  = \mac_pre_s0$1791 ;
-    if (stall_adv19) begin
-      \$3289  = mac_wmux_s3_w0_1;
+    \$3186  = \mac_wmux3_s0$1479 ;
+    if (stall_adv18) begin
+      \$3186  = mac_wmux_s2_v2;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3290  = \mac_pre_s0$1792 ;
-    if (stall_adv19) begin
-      \$3290  = mac_wmux_s3_w0_2;
+    \$3187  = \mac_wmux3_s0$1498 ;
+    if (stall_adv18) begin
+      \$3187  = mac_wmux_s2_v3;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3291  = \mac_pre_s0$1793 ;
-    if (stall_adv19) begin
-      \$3291  = mac_wmux_s3_w0_3;
+    \$3188  = \mac_wmux3_s0$1517 ;
+    if (stall_adv18) begin
+      \$3188  = mac_wmux_s2_v4;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3292  = \mac_pre_s0$1794 ;
-    if (stall_adv19) begin
-      \$3292  = mac_wmux_s3_w0_4;
+    \$3189  = \mac_wmux3_s0$1536 ;
+    if (stall_adv18) begin
+      \$3189  = mac_wmux_s2_v5;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3293  = \mac_pre_s0$1795 ;
-    if (stall_adv19) begin
-      \$3293  = mac_wmux_s3_w0_5;
+    \$3190  = \mac_wmux3_s0$1555 ;
+    if (stall_adv18) begin
+      \$3190  = mac_wmux_s2_v6;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3294  = \mac_pre_s0$1796 ;
-    if (stall_adv19) begin
-      \$3294  = mac_wmux_s3_w0_6;
+    \$3191  = \mac_wmux3_s0$1574 ;
+    if (stall_adv18) begin
+      \$3191  = mac_wmux_s2_v7;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3295  = \mac_pre_s0$1797 ;
-    if (stall_adv19) begin
-      \$3295  = mac_wmux_s3_w0_7;
+    \$3192  = mac_wmux3_s0;
+    if (stall_adv18) begin
+      \$3192  = mac_wmux_s2_v8;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3296  = \mac_pre_s0$1798 ;
-    if (stall_adv19) begin
-      \$3296  = mac_wmux_s3_w1_0;
+    \$3193  = \mac_wmux3_s0$1457 ;
+    if (stall_adv18) begin
+      \$3193  = mac_wmux_s2_v9;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3297  = \mac_pre_s0$1799 ;
-    if (stall_adv19) begin
-      \$3297  = mac_wmux_s3_w1_1;
+    \$3194  = \mac_wmux3_s0$1476 ;
+    if (stall_adv18) begin
+      \$3194  = mac_wmux_s2_v10;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3298  = \mac_pre_s0$1800 ;
-    if (stall_adv19) begin
-      \$3298  = mac_wmux_s3_w1_2;
+    \$3195  = \mac_wmux3_s0$1495 ;
+    if (stall_adv18) begin
+      \$3195  = mac_wmux_s2_v11;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3299  = \mac_pre_s0$1801 ;
-    if (stall_adv19) begin
-      \$3299  = mac_wmux_s3_w1_3;
+    \$3196  = \mac_wmux3_s0$1514 ;
+    if (stall_adv18) begin
+      \$3196  = \$2626 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3300  = \mac_pre_s0$1802 ;
-    if (stall_adv19) begin
-      \$3300  = mac_wmux_s3_w1_4;
+    \$3197  = \mac_wmux3_s0$1533 ;
+    if (stall_adv18) begin
+      \$3197  = \$2628 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3301  = \mac_pre_s0$1803 ;
-    if (stall_adv19) begin
-      \$3301  = mac_wmux_s3_w1_5;
+    \$3198  = \mac_wmux3_s0$1552 ;
+    if (stall_adv18) begin
+      \$3198  = \$2630 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3302  = \mac_pre_s0$1804 ;
-    if (stall_adv19) begin
-      \$3302  = mac_wmux_s3_w1_6;
+    \$3199  = \mac_wmux3_s0$1571 ;
+    if (stall_adv18) begin
+      \$3199  = \$2632 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3303  = \mac_pre_s0$1805 ;
-    if (stall_adv19) begin
-      \$3303  = mac_wmux_s3_w1_7;
+    \$3200  = \mac_wmux3_s0$1442 ;
+    if (stall_adv18) begin
+      \$3200  = mac_wmux_s2_d0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3304  = \mac_pre_s0$1806 ;
-    if (stall_adv19) begin
-      \$3304  = mac_wmux_s3_w2_0;
+    \$3201  = \mac_wmux3_s0$1461 ;
+    if (stall_adv18) begin
+      \$3201  = mac_wmux_s2_d1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3305  = \mac_pre_s0$1807 ;
-    if (stall_adv19) begin
-      \$3305  = mac_wmux_s3_w2_1;
+    \$3202  = \mac_wmux3_s0$1480 ;
+    if (stall_adv18) begin
+      \$3202  = mac_wmux_s2_d2;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3306  = \mac_pre_s0$1808 ;
-    if (stall_adv19) begin
-      \$3306  = mac_wmux_s3_w2_2;
+    \$3203  = \mac_wmux3_s0$1499 ;
+    if (stall_adv18) begin
+      \$3203  = mac_wmux_s2_d3;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3307  = \mac_pre_s0$1809 ;
-    if (stall_adv19) begin
-      \$3307  = mac_wmux_s3_w2_3;
+    \$3204  = \mac_wmux3_s0$1518 ;
+    if (stall_adv18) begin
+      \$3204  = mac_wmux_s2_d4;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3308  = \mac_pre_s0$1810 ;
-    if (stall_adv19) begin
-      \$3308  = mac_wmux_s3_w2_4;
+    \$3205  = \mac_wmux3_s0$1537 ;
+    if (stall_adv18) begin
+      \$3205  = mac_wmux_s2_d5;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3309  = \mac_pre_s0$1811 ;
-    if (stall_adv19) begin
-      \$3309  = mac_wmux_s3_w2_5;
+    \$3206  = \mac_wmux3_s0$1556 ;
+    if (stall_adv18) begin
+      \$3206  = mac_wmux_s2_d6;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3310  = \mac_pre_s0$1812 ;
-    if (stall_adv19) begin
-      \$3310  = mac_wmux_s3_w2_6;
+    \$3207  = \mac_wmux3_s0$1575 ;
+    if (stall_adv18) begin
+      \$3207  = mac_wmux_s2_d7;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3311  = \mac_pre_s0$1813 ;
-    if (stall_adv19) begin
-      \$3311  = mac_wmux_s3_w2_7;
+    \$3208  = \mac_wmux3_s0$1439 ;
+    if (stall_adv18) begin
+      \$3208  = mac_wmux_s2_d8;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3312  = \mac_pre_s0$1814 ;
-    if (stall_adv19) begin
-      \$3312  = mac_wmux_s3_w3_0;
+    \$3209  = \mac_wmux3_s0$1458 ;
+    if (stall_adv18) begin
+      \$3209  = mac_wmux_s2_d9;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3313  = \mac_pre_s0$1815 ;
-    if (stall_adv19) begin
-      \$3313  = mac_wmux_s3_w3_1;
+    \$3210  = \mac_wmux3_s0$1477 ;
+    if (stall_adv18) begin
+      \$3210  = mac_wmux_s2_d10;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3314  = \mac_pre_s0$1816 ;
-    if (stall_adv19) begin
-      \$3314  = mac_wmux_s3_w3_2;
+    \$3211  = \mac_wmux3_s0$1496 ;
+    if (stall_adv18) begin
+      \$3211  = mac_wmux_s2_d11;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3315  = \mac_pre_s0$1817 ;
-    if (stall_adv19) begin
-      \$3315  = mac_wmux_s3_w3_3;
+    \$3212  = \mac_wmux3_s0$1515 ;
+    if (stall_adv18) begin
+      \$3212  = \mac_wmux2_s0$1385 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3316  = \mac_pre_s0$1818 ;
-    if (stall_adv19) begin
-      \$3316  = mac_wmux_s3_w3_4;
+    \$3213  = \mac_wmux3_s0$1534 ;
+    if (stall_adv18) begin
+      \$3213  = \mac_wmux2_s0$1398 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3317  = \mac_pre_s0$1819 ;
-    if (stall_adv19) begin
-      \$3317  = mac_wmux_s3_w3_5;
+    \$3214  = \mac_wmux3_s0$1553 ;
+    if (stall_adv18) begin
+      \$3214  = \mac_wmux2_s0$1411 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3318  = \mac_pre_s0$1820 ;
-    if (stall_adv19) begin
-      \$3318  = mac_wmux_s3_w3_6;
+    \$3215  = \mac_wmux3_s0$1572 ;
+    if (stall_adv18) begin
+      \$3215  = \mac_wmux2_s0$1424 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3319  = \mac_pre_s0$1821 ;
-    if (stall_adv19) begin
-      \$3319  = mac_wmux_s3_w3_7;
+    \$3216  = \mac_wmux3_s0$1445 ;
+    if (stall_adv18) begin
+      \$3216  = mac_wmux_s2_w0_0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3320  = \mac_pre_s0$1822 ;
-    if (stall_adv19) begin
-      \$3320  = \mac_wmux3_s0$1780 ;
+    \$3217  = \mac_wmux3_s0$1448 ;
+    if (stall_adv18) begin
+      \$3217  = mac_wmux_s2_w1_0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3321  = mac_pre_valid_s0;
-    if (stall_adv19) begin
-      \$3321  = mac_wmux3_valid_s0;
+    \$3218  = \mac_wmux3_s0$1451 ;
+    if (stall_adv18) begin
+      \$3218  = mac_wmux_s2_w2_0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3219  = \mac_wmux3_s0$1454 ;
+    if (stall_adv18) begin
+      \$3219  = mac_wmux_s2_w3_0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3220  = \mac_wmux3_s0$1464 ;
+    if (stall_adv18) begin
+      \$3220  = mac_wmux_s2_w0_1;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3221  = \mac_wmux3_s0$1467 ;
+    if (stall_adv18) begin
+      \$3221  = mac_wmux_s2_w1_1;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3222  = \mac_wmux3_s0$1470 ;
+    if (stall_adv18) begin
+      \$3222  = mac_wmux_s2_w2_1;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3223  = \mac_wmux3_s0$1473 ;
+    if (stall_adv18) begin
+      \$3223  = mac_wmux_s2_w3_1;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3224  = \mac_wmux3_s0$1483 ;
+    if (stall_adv18) begin
+      \$3224  = mac_wmux_s2_w0_2;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3225  = \mac_wmux3_s0$1486 ;
+    if (stall_adv18) begin
+      \$3225  = mac_wmux_s2_w1_2;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3226  = \mac_wmux3_s0$1489 ;
+    if (stall_adv18) begin
+      \$3226  = mac_wmux_s2_w2_2;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3227  = \mac_wmux3_s0$1492 ;
+    if (stall_adv18) begin
+      \$3227  = mac_wmux_s2_w3_2;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3228  = \mac_wmux3_s0$1502 ;
+    if (stall_adv18) begin
+      \$3228  = mac_wmux_s2_w0_3;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3229  = \mac_wmux3_s0$1505 ;
+    if (stall_adv18) begin
+      \$3229  = mac_wmux_s2_w1_3;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3230  = \mac_wmux3_s0$1508 ;
+    if (stall_adv18) begin
+      \$3230  = mac_wmux_s2_w2_3;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3231  = \mac_wmux3_s0$1511 ;
+    if (stall_adv18) begin
+      \$3231  = mac_wmux_s2_w3_3;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3232  = \mac_wmux3_s0$1521 ;
+    if (stall_adv18) begin
+      \$3232  = mac_wmux_s2_w0_4;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3233  = \mac_wmux3_s0$1524 ;
+    if (stall_adv18) begin
+      \$3233  = mac_wmux_s2_w1_4;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3234  = \mac_wmux3_s0$1527 ;
+    if (stall_adv18) begin
+      \$3234  = mac_wmux_s2_w2_4;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3235  = \mac_wmux3_s0$1530 ;
+    if (stall_adv18) begin
+      \$3235  = mac_wmux_s2_w3_4;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3236  = \mac_wmux3_s0$1540 ;
+    if (stall_adv18) begin
+      \$3236  = mac_wmux_s2_w0_5;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3237  = \mac_wmux3_s0$1543 ;
+    if (stall_adv18) begin
+      \$3237  = mac_wmux_s2_w1_5;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3238  = \mac_wmux3_s0$1546 ;
+    if (stall_adv18) begin
+      \$3238  = mac_wmux_s2_w2_5;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3239  = \mac_wmux3_s0$1549 ;
+    if (stall_adv18) begin
+      \$3239  = mac_wmux_s2_w3_5;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3240  = \mac_wmux3_s0$1559 ;
+    if (stall_adv18) begin
+      \$3240  = mac_wmux_s2_w0_6;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3241  = \mac_wmux3_s0$1562 ;
+    if (stall_adv18) begin
+      \$3241  = mac_wmux_s2_w1_6;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3242  = \mac_wmux3_s0$1565 ;
+    if (stall_adv18) begin
+      \$3242  = mac_wmux_s2_w2_6;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3243  = \mac_wmux3_s0$1568 ;
+    if (stall_adv18) begin
+      \$3243  = mac_wmux_s2_w3_6;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3244  = \mac_wmux3_s0$1578 ;
+    if (stall_adv18) begin
+      \$3244  = mac_wmux_s2_w0_7;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3245  = \mac_wmux3_s0$1581 ;
+    if (stall_adv18) begin
+      \$3245  = mac_wmux_s2_w1_7;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3246  = \mac_wmux3_s0$1584 ;
+    if (stall_adv18) begin
+      \$3246  = mac_wmux_s2_w2_7;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3247  = \mac_wmux3_s0$1587 ;
+    if (stall_adv18) begin
+      \$3247  = mac_wmux_s2_w3_7;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3248  = \mac_wmux3_s0$1446 ;
+    if (stall_adv18) begin
+      \$3248  = mac_wmux_s2_w0_8;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3249  = \mac_wmux3_s0$1449 ;
+    if (stall_adv18) begin
+      \$3249  = mac_wmux_s2_w1_8;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3250  = \mac_wmux3_s0$1452 ;
+    if (stall_adv18) begin
+      \$3250  = mac_wmux_s2_w2_8;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3251  = \mac_wmux3_s0$1455 ;
+    if (stall_adv18) begin
+      \$3251  = mac_wmux_s2_w3_8;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3252  = \mac_wmux3_s0$1465 ;
+    if (stall_adv18) begin
+      \$3252  = mac_wmux_s2_w0_9;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3253  = \mac_wmux3_s0$1468 ;
+    if (stall_adv18) begin
+      \$3253  = mac_wmux_s2_w1_9;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3254  = \mac_wmux3_s0$1471 ;
+    if (stall_adv18) begin
+      \$3254  = mac_wmux_s2_w2_9;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3255  = \mac_wmux3_s0$1474 ;
+    if (stall_adv18) begin
+      \$3255  = mac_wmux_s2_w3_9;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3256  = \mac_wmux3_s0$1484 ;
+    if (stall_adv18) begin
+      \$3256  = mac_wmux_s2_w0_10;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3257  = \mac_wmux3_s0$1487 ;
+    if (stall_adv18) begin
+      \$3257  = mac_wmux_s2_w1_10;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3258  = \mac_wmux3_s0$1490 ;
+    if (stall_adv18) begin
+      \$3258  = mac_wmux_s2_w2_10;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3259  = \mac_wmux3_s0$1493 ;
+    if (stall_adv18) begin
+      \$3259  = mac_wmux_s2_w3_10;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3260  = \mac_wmux3_s0$1503 ;
+    if (stall_adv18) begin
+      \$3260  = mac_wmux_s2_w0_11;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3261  = \mac_wmux3_s0$1506 ;
+    if (stall_adv18) begin
+      \$3261  = mac_wmux_s2_w1_11;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3262  = \mac_wmux3_s0$1509 ;
+    if (stall_adv18) begin
+      \$3262  = mac_wmux_s2_w2_11;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3263  = \mac_wmux3_s0$1512 ;
+    if (stall_adv18) begin
+      \$3263  = mac_wmux_s2_w3_11;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3264  = \mac_wmux3_s0$1522 ;
+    if (stall_adv18) begin
+      \$3264  = \mac_wmux2_s0$1389 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3265  = \mac_wmux3_s0$1525 ;
+    if (stall_adv18) begin
+      \$3265  = \mac_wmux2_s0$1391 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3266  = \mac_wmux3_s0$1528 ;
+    if (stall_adv18) begin
+      \$3266  = \mac_wmux2_s0$1393 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3267  = \mac_wmux3_s0$1531 ;
+    if (stall_adv18) begin
+      \$3267  = \mac_wmux2_s0$1395 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3268  = \mac_wmux3_s0$1541 ;
+    if (stall_adv18) begin
+      \$3268  = \mac_wmux2_s0$1402 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3269  = \mac_wmux3_s0$1544 ;
+    if (stall_adv18) begin
+      \$3269  = \mac_wmux2_s0$1404 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3270  = \mac_wmux3_s0$1547 ;
+    if (stall_adv18) begin
+      \$3270  = \mac_wmux2_s0$1406 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3271  = \mac_wmux3_s0$1550 ;
+    if (stall_adv18) begin
+      \$3271  = \mac_wmux2_s0$1408 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3272  = \mac_wmux3_s0$1560 ;
+    if (stall_adv18) begin
+      \$3272  = \mac_wmux2_s0$1415 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3273  = \mac_wmux3_s0$1563 ;
+    if (stall_adv18) begin
+      \$3273  = \mac_wmux2_s0$1417 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3274  = \mac_wmux3_s0$1566 ;
+    if (stall_adv18) begin
+      \$3274  = \mac_wmux2_s0$1419 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3275  = \mac_wmux3_s0$1569 ;
+    if (stall_adv18) begin
+      \$3275  = \mac_wmux2_s0$1421 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3276  = \mac_wmux3_s0$1579 ;
+    if (stall_adv18) begin
+      \$3276  = \mac_wmux2_s0$1428 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3277  = \mac_wmux3_s0$1582 ;
+    if (stall_adv18) begin
+      \$3277  = \mac_wmux2_s0$1430 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3278  = \mac_wmux3_s0$1585 ;
+    if (stall_adv18) begin
+      \$3278  = \mac_wmux2_s0$1432 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3279  = \mac_wmux3_s0$1588 ;
+    if (stall_adv18) begin
+      \$3279  = \mac_wmux2_s0$1434 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3280  = \mac_wmux3_s0$1790 ;
+    if (stall_adv18) begin
+      \$3280  = \mac_wmux2_s0$1780 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3281  = \mac_wmux3_s0$1791 ;
+    if (stall_adv18) begin
+      \$3281  = \mac_wmux2_s0$1781 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3282  = \mac_wmux3_s0$1792 ;
+    if (stall_adv18) begin
+      \$3282  = \mac_wmux2_s0$1782 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3283  = \mac_wmux3_s0$1793 ;
+    if (stall_adv18) begin
+      \$3283  = \mac_wmux2_s0$1783 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3284  = \mac_wmux3_s0$1794 ;
+    if (stall_adv18) begin
+      \$3284  = \mac_wmux2_s0$1784 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3285  = \mac_wmux3_s0$1795 ;
+    if (stall_adv18) begin
+      \$3285  = \mac_wmux2_s0$1785 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3286  = \mac_wmux3_s0$1796 ;
+    if (stall_adv18) begin
+      \$3286  = \mac_wmux2_s0$1786 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3287  = \mac_wmux3_s0$1797 ;
+    if (stall_adv18) begin
+      \$3287  = \mac_wmux2_s0$1787 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3288  = \mac_wmux3_s0$1798 ;
+    if (stall_adv18) begin
+      \$3288  = \mac_wmux2_s0$1788 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3289  = mac_wmux3_valid_s0;
+    if (stall_adv18) begin
+      \$3289  = mac_wmux2_valid_s0;
     end
     if (rst) begin
-      \$3321  = 1'h0;
+      \$3289  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3322  = mac_dspin_s0;
-    if (stall_adv11) begin
-      \$3322  = \mac_pre_s0$1822 ;
+    \$3290  = mac_pre_a0_g0;
+    if (stall_adv19) begin
+      \$3290  = \mac_wmux3_s0$1790 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3323  = mac_dspin_valid_s0;
-    if (stall_adv11) begin
-      \$3323  = mac_pre_valid_s0;
+    \$3291  = mac_pre_a1_g1;
+    if (stall_adv20) begin
+      \$3291  = \mac_wmux3_s0$1791 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3292  = mac_pre_a2_g2;
+    if (stall_adv21) begin
+      \$3292  = \mac_wmux3_s0$1792 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3293  = mac_pre_a3_g3;
+    if (stall_adv22) begin
+      \$3293  = \mac_wmux3_s0$1793 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3294  = mac_pre_a4_g4;
+    if (stall_adv23) begin
+      \$3294  = \mac_wmux3_s0$1794 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3295  = mac_pre_a5_g5;
+    if (stall_adv24) begin
+      \$3295  = \mac_wmux3_s0$1795 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3296  = mac_pre_a6_g6;
+    if (stall_adv25) begin
+      \$3296  = \mac_wmux3_s0$1796 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3297  = mac_pre_a7_g7;
+    if (stall_adv26) begin
+      \$3297  = \mac_wmux3_s0$1797 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3298  = mac_pre_s0;
+    if (stall_adv27) begin
+      \$3298  = mac_wmux_s3_w0_0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3299  = \mac_pre_s0$1809 ;
+    if (stall_adv27) begin
+      \$3299  = mac_wmux_s3_w0_1;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3300  = \mac_pre_s0$1810 ;
+    if (stall_adv27) begin
+      \$3300  = mac_wmux_s3_w0_2;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3301  = \mac_pre_s0$1811 ;
+    if (stall_adv27) begin
+      \$3301  = mac_wmux_s3_w0_3;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3302  = \mac_pre_s0$1812 ;
+    if (stall_adv27) begin
+      \$3302  = mac_wmux_s3_w0_4;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3303  = \mac_pre_s0$1813 ;
+    if (stall_adv27) begin
+      \$3303  = mac_wmux_s3_w0_5;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3304  = \mac_pre_s0$1814 ;
+    if (stall_adv27) begin
+      \$3304  = mac_wmux_s3_w0_6;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3305  = \mac_pre_s0$1815 ;
+    if (stall_adv27) begin
+      \$3305  = mac_wmux_s3_w0_7;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3306  = \mac_pre_s0$1816 ;
+    if (stall_adv27) begin
+      \$3306  = mac_wmux_s3_w1_0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3307  = \mac_pre_s0$1817 ;
+    if (stall_adv27) begin
+      \$3307  = mac_wmux_s3_w1_1;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3308  = \mac_pre_s0$1818 ;
+    if (stall_adv27) begin
+      \$3308  = mac_wmux_s3_w1_2;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3309  = \mac_pre_s0$1819 ;
+    if (stall_adv27) begin
+      \$3309  = mac_wmux_s3_w1_3;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3310  = \mac_pre_s0$1820 ;
+    if (stall_adv27) begin
+      \$3310  = mac_wmux_s3_w1_4;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3311  = \mac_pre_s0$1821 ;
+    if (stall_adv27) begin
+      \$3311  = mac_wmux_s3_w1_5;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3312  = \mac_pre_s0$1822 ;
+    if (stall_adv27) begin
+      \$3312  = mac_wmux_s3_w1_6;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3313  = \mac_pre_s0$1823 ;
+    if (stall_adv27) begin
+      \$3313  = mac_wmux_s3_w1_7;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3314  = \mac_pre_s0$1824 ;
+    if (stall_adv27) begin
+      \$3314  = mac_wmux_s3_w2_0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3315  = \mac_pre_s0$1825 ;
+    if (stall_adv27) begin
+      \$3315  = mac_wmux_s3_w2_1;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3316  = \mac_pre_s0$1826 ;
+    if (stall_adv27) begin
+      \$3316  = mac_wmux_s3_w2_2;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3317  = \mac_pre_s0$1827 ;
+    if (stall_adv27) begin
+      \$3317  = mac_wmux_s3_w2_3;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3318  = \mac_pre_s0$1828 ;
+    if (stall_adv27) begin
+      \$3318  = mac_wmux_s3_w2_4;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3319  = \mac_pre_s0$1829 ;
+    if (stall_adv27) begin
+      \$3319  = mac_wmux_s3_w2_5;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3320  = \mac_pre_s0$1830 ;
+    if (stall_adv27) begin
+      \$3320  = mac_wmux_s3_w2_6;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3321  = \mac_pre_s0$1831 ;
+    if (stall_adv27) begin
+      \$3321  = mac_wmux_s3_w2_7;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3322  = \mac_pre_s0$1832 ;
+    if (stall_adv27) begin
+      \$3322  = mac_wmux_s3_w3_0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3323  = \mac_pre_s0$1833 ;
+    if (stall_adv27) begin
+      \$3323  = mac_wmux_s3_w3_1;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3324  = \mac_pre_s0$1834 ;
+    if (stall_adv27) begin
+      \$3324  = mac_wmux_s3_w3_2;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3325  = \mac_pre_s0$1835 ;
+    if (stall_adv27) begin
+      \$3325  = mac_wmux_s3_w3_3;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3326  = \mac_pre_s0$1836 ;
+    if (stall_adv27) begin
+      \$3326  = mac_wmux_s3_w3_4;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3327  = \mac_pre_s0$1837 ;
+    if (stall_adv27) begin
+      \$3327  = mac_wmux_s3_w3_5;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3328  = \mac_pre_s0$1838 ;
+    if (stall_adv27) begin
+      \$3328  = mac_wmux_s3_w3_6;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3329  = \mac_pre_s0$1839 ;
+    if (stall_adv27) begin
+      \$3329  = mac_wmux_s3_w3_7;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3330  = \mac_pre_s0$1840 ;
+    if (stall_adv27) begin
+      \$3330  = \mac_wmux3_s0$1798 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3331  = mac_pre_valid_s0;
+    if (stall_adv27) begin
+      \$3331  = mac_wmux3_valid_s0;
     end
     if (rst) begin
-      \$3323  = 1'h0;
+      \$3331  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3324  = mac_dspout_s0;
-    if (stall_adv11) begin
-      \$3324  = mac_dspin_s0;
+    \$3332  = mac_dspin_s0;
+    if (stall_adv19) begin
+      \$3332  = \mac_pre_s0$1840 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3325  = mac_dspout_valid_s0;
-    if (stall_adv11) begin
-      \$3325  = mac_dspin_valid_s0;
+    \$3333  = mac_dspin_valid_s0;
+    if (stall_adv19) begin
+      \$3333  = mac_pre_valid_s0;
     end
     if (rst) begin
-      \$3325  = 1'h0;
+      \$3333  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3326  = mac_add0_s0;
-    if (stall_adv20) begin
-      \$3326  = mac0_sum0_p0;
+    \$3334  = mac_dspout_s0;
+    if (stall_adv19) begin
+      \$3334  = mac_dspin_s0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3327  = \mac_add0_s0$1643 ;
-    if (stall_adv20) begin
-      \$3327  = mac0_sum0_p1;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3328  = \mac_add0_s0$1645 ;
-    if (stall_adv20) begin
-      \$3328  = mac0_sum0_p2;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3329  = \mac_add0_s0$1646 ;
-    if (stall_adv20) begin
-      \$3329  = mac0_sum0_p3;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3330  = \mac_add0_s0$1648 ;
-    if (stall_adv20) begin
-      \$3330  = mac1_sum0_p0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3331  = \mac_add0_s0$1649 ;
-    if (stall_adv20) begin
-      \$3331  = mac1_sum0_p1;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3332  = \mac_add0_s0$1651 ;
-    if (stall_adv20) begin
-      \$3332  = mac1_sum0_p2;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3333  = \mac_add0_s0$1652 ;
-    if (stall_adv20) begin
-      \$3333  = mac1_sum0_p3;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3334  = \mac_add0_s0$1654 ;
-    if (stall_adv20) begin
-      \$3334  = mac2_sum0_p0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3335  = \mac_add0_s0$1655 ;
-    if (stall_adv20) begin
-      \$3335  = mac2_sum0_p1;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3336  = \mac_add0_s0$1657 ;
-    if (stall_adv20) begin
-      \$3336  = mac2_sum0_p2;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3337  = \mac_add0_s0$1658 ;
-    if (stall_adv20) begin
-      \$3337  = mac2_sum0_p3;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3338  = \mac_add0_s0$1660 ;
-    if (stall_adv20) begin
-      \$3338  = mac3_sum0_p0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3339  = \mac_add0_s0$1661 ;
-    if (stall_adv20) begin
-      \$3339  = mac3_sum0_p1;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3340  = \mac_add0_s0$1663 ;
-    if (stall_adv20) begin
-      \$3340  = mac3_sum0_p2;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3341  = \mac_add0_s0$1664 ;
-    if (stall_adv20) begin
-      \$3341  = mac3_sum0_p3;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3342  = \mac_add0_s0$1828 ;
-    if (stall_adv20) begin
-      \$3342  = mac_dspout_s0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3343  = mac_add0_valid_s0;
-    if (stall_adv20) begin
-      \$3343  = mac_dspout_valid_s0;
+    \$3335  = mac_dspout_valid_s0;
+    if (stall_adv19) begin
+      \$3335  = mac_dspin_valid_s0;
     end
     if (rst) begin
-      \$3343  = 1'h0;
+      \$3335  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3344  = mac_add1_s0;
-    if (stall_adv21) begin
-      \$3344  = mac0_sum1_p0;
+    \$3336  = mac_add0_s0;
+    if (stall_adv28) begin
+      \$3336  = mac0_sum0_p0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3345  = \mac_add1_s0$1669 ;
-    if (stall_adv21) begin
-      \$3345  = mac0_sum1_p1;
+    \$3337  = \mac_add0_s0$1659 ;
+    if (stall_adv28) begin
+      \$3337  = mac0_sum0_p1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3346  = \mac_add1_s0$1671 ;
-    if (stall_adv21) begin
-      \$3346  = mac1_sum1_p0;
+    \$3338  = \mac_add0_s0$1661 ;
+    if (stall_adv28) begin
+      \$3338  = mac0_sum0_p2;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3347  = \mac_add1_s0$1672 ;
-    if (stall_adv21) begin
-      \$3347  = mac1_sum1_p1;
+    \$3339  = \mac_add0_s0$1662 ;
+    if (stall_adv28) begin
+      \$3339  = mac0_sum0_p3;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3348  = \mac_add1_s0$1674 ;
-    if (stall_adv21) begin
-      \$3348  = mac2_sum1_p0;
+    \$3340  = \mac_add0_s0$1664 ;
+    if (stall_adv28) begin
+      \$3340  = mac1_sum0_p0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3349  = \mac_add1_s0$1675 ;
-    if (stall_adv21) begin
-      \$3349  = mac2_sum1_p1;
+    \$3341  = \mac_add0_s0$1665 ;
+    if (stall_adv28) begin
+      \$3341  = mac1_sum0_p1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3350  = \mac_add1_s0$1677 ;
-    if (stall_adv21) begin
-      \$3350  = mac3_sum1_p0;
+    \$3342  = \mac_add0_s0$1667 ;
+    if (stall_adv28) begin
+      \$3342  = mac1_sum0_p2;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3351  = \mac_add1_s0$1678 ;
-    if (stall_adv21) begin
-      \$3351  = mac3_sum1_p1;
+    \$3343  = \mac_add0_s0$1668 ;
+    if (stall_adv28) begin
+      \$3343  = mac1_sum0_p3;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3352  = \mac_add1_s0$1830 ;
-    if (stall_adv21) begin
-      \$3352  = \mac_add0_s0$1828 ;
+    \$3344  = \mac_add0_s0$1670 ;
+    if (stall_adv28) begin
+      \$3344  = mac2_sum0_p0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3353  = mac_add1_valid_s0;
-    if (stall_adv21) begin
-      \$3353  = mac_add0_valid_s0;
+    \$3345  = \mac_add0_s0$1671 ;
+    if (stall_adv28) begin
+      \$3345  = mac2_sum0_p1;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3346  = \mac_add0_s0$1673 ;
+    if (stall_adv28) begin
+      \$3346  = mac2_sum0_p2;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3347  = \mac_add0_s0$1674 ;
+    if (stall_adv28) begin
+      \$3347  = mac2_sum0_p3;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3348  = \mac_add0_s0$1676 ;
+    if (stall_adv28) begin
+      \$3348  = mac3_sum0_p0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3349  = \mac_add0_s0$1677 ;
+    if (stall_adv28) begin
+      \$3349  = mac3_sum0_p1;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3350  = \mac_add0_s0$1679 ;
+    if (stall_adv28) begin
+      \$3350  = mac3_sum0_p2;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3351  = \mac_add0_s0$1680 ;
+    if (stall_adv28) begin
+      \$3351  = mac3_sum0_p3;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3352  = \mac_add0_s0$1846 ;
+    if (stall_adv28) begin
+      \$3352  = mac_dspout_s0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3353  = mac_add0_valid_s0;
+    if (stall_adv28) begin
+      \$3353  = mac_dspout_valid_s0;
     end
     if (rst) begin
       \$3353  = 1'h0;
@@ -15591,84 +15612,72 @@ module nm_linear_8_16_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3354  = mac_add2_s0;
-    if (stall_adv22) begin
-      \$3354  = mac0_sum2_p0;
+    \$3354  = mac_add1_s0;
+    if (stall_adv29) begin
+      \$3354  = mac0_sum1_p0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3355  = \mac_add2_s0$1702 ;
-    if (stall_adv22) begin
-      \$3355  = mac1_sum2_p0;
+    \$3355  = \mac_add1_s0$1685 ;
+    if (stall_adv29) begin
+      \$3355  = mac0_sum1_p1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3356  = \mac_add2_s0$1705 ;
-    if (stall_adv22) begin
-      \$3356  = mac2_sum2_p0;
+    \$3356  = \mac_add1_s0$1687 ;
+    if (stall_adv29) begin
+      \$3356  = mac1_sum1_p0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3357  = \mac_add2_s0$1708 ;
-    if (stall_adv22) begin
-      \$3357  = mac3_sum2_p0;
+    \$3357  = \mac_add1_s0$1688 ;
+    if (stall_adv29) begin
+      \$3357  = mac1_sum1_p1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3358  = \mac_add2_s0$1832 ;
-    if (stall_adv22) begin
-      \$3358  = \mac_add1_s0$1830 ;
+    \$3358  = \mac_add1_s0$1690 ;
+    if (stall_adv29) begin
+      \$3358  = mac2_sum1_p0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3359  = mac_add2_valid_s0;
-    if (stall_adv22) begin
-      \$3359  = mac_add1_valid_s0;
-    end
-    if (rst) begin
-      \$3359  = 1'h0;
+    \$3359  = \mac_add1_s0$1691 ;
+    if (stall_adv29) begin
+      \$3359  = mac2_sum1_p1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3360  = o__valid;
-    if (i__ready) begin
-      \$3360  = \$2625 ;
-    end
-    if (rst) begin
-      \$3360  = 1'h0;
+    \$3360  = \mac_add1_s0$1693 ;
+    if (stall_adv29) begin
+      \$3360  = mac3_sum1_p0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3361  = stall_adv0_valid;
-    if (stall_adv0) begin
-      \$3361  = \$2626 ;
-    end
-    if (rst) begin
-      \$3361  = 1'h0;
+    \$3361  = \mac_add1_s0$1694 ;
+    if (stall_adv29) begin
+      \$3361  = mac3_sum1_p1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3362  = stall_adv1_valid;
-    if (stall_adv1) begin
-      \$3362  = \$2627 ;
-    end
-    if (rst) begin
-      \$3362  = 1'h0;
+    \$3362  = \mac_add1_s0$1848 ;
+    if (stall_adv29) begin
+      \$3362  = \mac_add0_s0$1846 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3363  = stall_adv2_valid;
-    if (stall_adv2) begin
-      \$3363  = \$2628 ;
+    \$3363  = mac_add1_valid_s0;
+    if (stall_adv29) begin
+      \$3363  = mac_add0_valid_s0;
     end
     if (rst) begin
       \$3363  = 1'h0;
@@ -15676,59 +15685,44 @@ module nm_linear_8_16_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3364  = stall_adv3_valid;
-    if (stall_adv3) begin
-      \$3364  = \$2629 ;
-    end
-    if (rst) begin
-      \$3364  = 1'h0;
+    \$3364  = mac_add2_s0;
+    if (stall_adv30) begin
+      \$3364  = mac0_sum2_p0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3365  = stall_adv4_valid;
-    if (stall_adv4) begin
-      \$3365  = \$2630 ;
-    end
-    if (rst) begin
-      \$3365  = 1'h0;
+    \$3365  = \mac_add2_s0$1718 ;
+    if (stall_adv30) begin
+      \$3365  = mac1_sum2_p0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3366  = stall_adv5_valid;
-    if (stall_adv5) begin
-      \$3366  = \$2631 ;
-    end
-    if (rst) begin
-      \$3366  = 1'h0;
+    \$3366  = \mac_add2_s0$1721 ;
+    if (stall_adv30) begin
+      \$3366  = mac2_sum2_p0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3367  = stall_adv6_valid;
-    if (stall_adv6) begin
-      \$3367  = \$2632 ;
-    end
-    if (rst) begin
-      \$3367  = 1'h0;
+    \$3367  = \mac_add2_s0$1724 ;
+    if (stall_adv30) begin
+      \$3367  = mac3_sum2_p0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3368  = stall_adv7_valid;
-    if (stall_adv7) begin
-      \$3368  = \$2633 ;
-    end
-    if (rst) begin
-      \$3368  = 1'h0;
+    \$3368  = \mac_add2_s0$1850 ;
+    if (stall_adv30) begin
+      \$3368  = \mac_add1_s0$1848 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3369  = stall_adv8_valid;
-    if (stall_adv8) begin
-      \$3369  = \$2634 ;
+    \$3369  = mac_add2_valid_s0;
+    if (stall_adv30) begin
+      \$3369  = mac_add1_valid_s0;
     end
     if (rst) begin
       \$3369  = 1'h0;
@@ -15736,9 +15730,9 @@ module nm_linear_8_16_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3370  = stall_adv9_valid;
-    if (stall_adv9) begin
-      \$3370  = \$2635 ;
+    \$3370  = o__valid;
+    if (i__ready) begin
+      \$3370  = \$2633 ;
     end
     if (rst) begin
       \$3370  = 1'h0;
@@ -15746,9 +15740,9 @@ module nm_linear_8_16_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3371  = stall_adv10_valid;
-    if (stall_adv10) begin
-      \$3371  = \$2636 ;
+    \$3371  = stall_adv0_valid;
+    if (stall_adv0) begin
+      \$3371  = \$2634 ;
     end
     if (rst) begin
       \$3371  = 1'h0;
@@ -15756,9 +15750,9 @@ module nm_linear_8_16_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3372  = stall_adv11_valid;
-    if (stall_adv11) begin
-      \$3372  = \$2637 ;
+    \$3372  = stall_adv1_valid;
+    if (stall_adv1) begin
+      \$3372  = \$2635 ;
     end
     if (rst) begin
       \$3372  = 1'h0;
@@ -15766,9 +15760,9 @@ module nm_linear_8_16_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3373  = stall_adv12_valid;
-    if (stall_adv12) begin
-      \$3373  = \$2638 ;
+    \$3373  = stall_adv2_valid;
+    if (stall_adv2) begin
+      \$3373  = \$2636 ;
     end
     if (rst) begin
       \$3373  = 1'h0;
@@ -15776,9 +15770,9 @@ module nm_linear_8_16_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3374  = stall_adv13_valid;
-    if (stall_adv13) begin
-      \$3374  = \$2639 ;
+    \$3374  = stall_adv3_valid;
+    if (stall_adv3) begin
+      \$3374  = \$2637 ;
     end
     if (rst) begin
       \$3374  = 1'h0;
@@ -15786,9 +15780,9 @@ module nm_linear_8_16_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3375  = stall_adv14_valid;
-    if (stall_adv14) begin
-      \$3375  = \$2640 ;
+    \$3375  = stall_adv4_valid;
+    if (stall_adv4) begin
+      \$3375  = \$2638 ;
     end
     if (rst) begin
       \$3375  = 1'h0;
@@ -15796,9 +15790,9 @@ module nm_linear_8_16_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3376  = stall_adv15_valid;
-    if (stall_adv15) begin
-      \$3376  = \$2641 ;
+    \$3376  = stall_adv5_valid;
+    if (stall_adv5) begin
+      \$3376  = \$2639 ;
     end
     if (rst) begin
       \$3376  = 1'h0;
@@ -15806,9 +15800,9 @@ module nm_linear_8_16_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3377  = stall_adv16_valid;
-    if (stall_adv16) begin
-      \$3377  = \$2642 ;
+    \$3377  = stall_adv6_valid;
+    if (stall_adv6) begin
+      \$3377  = \$2640 ;
     end
     if (rst) begin
       \$3377  = 1'h0;
@@ -15816,9 +15810,9 @@ module nm_linear_8_16_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3378  = stall_adv17_valid;
-    if (stall_adv17) begin
-      \$3378  = \$2643 ;
+    \$3378  = stall_adv7_valid;
+    if (stall_adv7) begin
+      \$3378  = \$2641 ;
     end
     if (rst) begin
       \$3378  = 1'h0;
@@ -15826,9 +15820,9 @@ module nm_linear_8_16_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3379  = stall_adv18_valid;
-    if (stall_adv18) begin
-      \$3379  = \$2644 ;
+    \$3379  = stall_adv8_valid;
+    if (stall_adv8) begin
+      \$3379  = \$2642 ;
     end
     if (rst) begin
       \$3379  = 1'h0;
@@ -15836,9 +15830,9 @@ module nm_linear_8_16_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3380  = stall_adv19_valid;
-    if (stall_adv19) begin
-      \$3380  = \$2645 ;
+    \$3380  = stall_adv9_valid;
+    if (stall_adv9) begin
+      \$3380  = \$2643 ;
     end
     if (rst) begin
       \$3380  = 1'h0;
@@ -15846,9 +15840,9 @@ module nm_linear_8_16_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3381  = stall_adv20_valid;
-    if (stall_adv20) begin
-      \$3381  = \$2646 ;
+    \$3381  = stall_adv10_valid;
+    if (stall_adv10) begin
+      \$3381  = \$2644 ;
     end
     if (rst) begin
       \$3381  = 1'h0;
@@ -15856,9 +15850,9 @@ module nm_linear_8_16_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3382  = stall_adv21_valid;
-    if (stall_adv21) begin
-      \$3382  = \$2647 ;
+    \$3382  = stall_adv11_valid;
+    if (stall_adv11) begin
+      \$3382  = \$2645 ;
     end
     if (rst) begin
       \$3382  = 1'h0;
@@ -15866,9 +15860,9 @@ module nm_linear_8_16_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3383  = stall_adv22_valid;
-    if (stall_adv22) begin
-      \$3383  = \$2648 ;
+    \$3383  = stall_adv12_valid;
+    if (stall_adv12) begin
+      \$3383  = \$2646 ;
     end
     if (rst) begin
       \$3383  = 1'h0;
@@ -15876,9 +15870,9 @@ module nm_linear_8_16_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3384  = stall_adv23_valid;
-    if (stall_adv23) begin
-      \$3384  = \$2649 ;
+    \$3384  = stall_adv13_valid;
+    if (stall_adv13) begin
+      \$3384  = \$2647 ;
     end
     if (rst) begin
       \$3384  = 1'h0;
@@ -15886,9 +15880,9 @@ module nm_linear_8_16_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3385  = stall_adv24_valid;
-    if (stall_adv24) begin
-      \$3385  = \$2650 ;
+    \$3385  = stall_adv14_valid;
+    if (stall_adv14) begin
+      \$3385  = \$2648 ;
     end
     if (rst) begin
       \$3385  = 1'h0;
@@ -15896,9 +15890,9 @@ module nm_linear_8_16_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3386  = stall_adv25_valid;
-    if (stall_adv25) begin
-      \$3386  = \$2651 ;
+    \$3386  = stall_adv15_valid;
+    if (stall_adv15) begin
+      \$3386  = \$2649 ;
     end
     if (rst) begin
       \$3386  = 1'h0;
@@ -15906,9 +15900,9 @@ module nm_linear_8_16_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3387  = stall_adv26_valid;
-    if (stall_adv26) begin
-      \$3387  = \$2652 ;
+    \$3387  = stall_adv16_valid;
+    if (stall_adv16) begin
+      \$3387  = \$2650 ;
     end
     if (rst) begin
       \$3387  = 1'h0;
@@ -15916,9 +15910,9 @@ module nm_linear_8_16_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3388  = stall_adv27_valid;
-    if (stall_adv27) begin
-      \$3388  = \$2653 ;
+    \$3388  = stall_adv17_valid;
+    if (stall_adv17) begin
+      \$3388  = \$2651 ;
     end
     if (rst) begin
       \$3388  = 1'h0;
@@ -15926,9 +15920,9 @@ module nm_linear_8_16_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3389  = stall_adv28_valid;
-    if (stall_adv28) begin
-      \$3389  = \$2654 ;
+    \$3389  = stall_adv18_valid;
+    if (stall_adv18) begin
+      \$3389  = \$2652 ;
     end
     if (rst) begin
       \$3389  = 1'h0;
@@ -15936,9 +15930,9 @@ module nm_linear_8_16_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3390  = stall_adv29_valid;
-    if (stall_adv29) begin
-      \$3390  = \$2655 ;
+    \$3390  = stall_adv19_valid;
+    if (stall_adv19) begin
+      \$3390  = \$2653 ;
     end
     if (rst) begin
       \$3390  = 1'h0;
@@ -15946,9 +15940,9 @@ module nm_linear_8_16_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3391  = stall_adv30_valid;
-    if (stall_adv30) begin
-      \$3391  = \$2656 ;
+    \$3391  = stall_adv20_valid;
+    if (stall_adv20) begin
+      \$3391  = \$2654 ;
     end
     if (rst) begin
       \$3391  = 1'h0;
@@ -15956,70 +15950,250 @@ module nm_linear_8_16_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3392  = mac_acc0;
-    if (\$2657 ) begin
-      \$3392  = \$2658 ;
+    \$3392  = stall_adv21_valid;
+    if (stall_adv21) begin
+      \$3392  = \$2655 ;
     end
     if (rst) begin
-      \$3392  = 32'd0;
+      \$3392  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3393  = mac_acc0_out;
+    \$3393  = stall_adv22_valid;
+    if (stall_adv22) begin
+      \$3393  = \$2656 ;
+    end
+    if (rst) begin
+      \$3393  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3394  = stall_adv23_valid;
+    if (stall_adv23) begin
+      \$3394  = \$2657 ;
+    end
+    if (rst) begin
+      \$3394  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3395  = stall_adv24_valid;
     if (stall_adv24) begin
-      \$3393  = \$2605 [31:0];
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3394  = mac_acc1;
-    if (\$2659 ) begin
-      \$3394  = \$2660 ;
+      \$3395  = \$2658 ;
     end
     if (rst) begin
-      \$3394  = 32'd0;
+      \$3395  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3395  = mac_acc1_out;
+    \$3396  = stall_adv25_valid;
+    if (stall_adv25) begin
+      \$3396  = \$2659 ;
+    end
+    if (rst) begin
+      \$3396  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3397  = stall_adv26_valid;
     if (stall_adv26) begin
-      \$3395  = \$2606 [31:0];
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3396  = mac_acc2;
-    if (\$2661 ) begin
-      \$3396  = \$2662 ;
+      \$3397  = \$2660 ;
     end
     if (rst) begin
-      \$3396  = 32'd0;
+      \$3397  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3397  = mac_acc2_out;
+    \$3398  = stall_adv27_valid;
+    if (stall_adv27) begin
+      \$3398  = \$2661 ;
+    end
+    if (rst) begin
+      \$3398  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3399  = stall_adv28_valid;
     if (stall_adv28) begin
-      \$3397  = \$2607 [31:0];
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3398  = mac_acc3;
-    if (\$2663 ) begin
-      \$3398  = \$2664 ;
+      \$3399  = \$2662 ;
     end
     if (rst) begin
-      \$3398  = 32'd0;
+      \$3399  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3399  = mac_acc3_out;
+    \$3400  = stall_adv29_valid;
+    if (stall_adv29) begin
+      \$3400  = \$2663 ;
+    end
+    if (rst) begin
+      \$3400  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3401  = stall_adv30_valid;
     if (stall_adv30) begin
-      \$3399  = \$2608 [31:0];
+      \$3401  = \$2664 ;
+    end
+    if (rst) begin
+      \$3401  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3402  = stall_adv31_valid;
+    if (stall_adv31) begin
+      \$3402  = \$2665 ;
+    end
+    if (rst) begin
+      \$3402  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3403  = stall_adv32_valid;
+    if (stall_adv32) begin
+      \$3403  = \$2666 ;
+    end
+    if (rst) begin
+      \$3403  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3404  = stall_adv33_valid;
+    if (stall_adv33) begin
+      \$3404  = \$2667 ;
+    end
+    if (rst) begin
+      \$3404  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3405  = stall_adv34_valid;
+    if (stall_adv34) begin
+      \$3405  = \$2668 ;
+    end
+    if (rst) begin
+      \$3405  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3406  = stall_adv35_valid;
+    if (stall_adv35) begin
+      \$3406  = \$2669 ;
+    end
+    if (rst) begin
+      \$3406  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3407  = stall_adv36_valid;
+    if (stall_adv36) begin
+      \$3407  = \$2670 ;
+    end
+    if (rst) begin
+      \$3407  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3408  = stall_adv37_valid;
+    if (stall_adv37) begin
+      \$3408  = \$2671 ;
+    end
+    if (rst) begin
+      \$3408  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3409  = stall_adv38_valid;
+    if (stall_adv38) begin
+      \$3409  = \$2672 ;
+    end
+    if (rst) begin
+      \$3409  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3410  = mac_acc0;
+    if (\$2673 ) begin
+      \$3410  = \$2674 ;
+    end
+    if (rst) begin
+      \$3410  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3411  = mac_acc0_out;
+    if (stall_adv32) begin
+      \$3411  = \$2613 [31:0];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3412  = mac_acc1;
+    if (\$2675 ) begin
+      \$3412  = \$2676 ;
+    end
+    if (rst) begin
+      \$3412  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3413  = mac_acc1_out;
+    if (stall_adv34) begin
+      \$3413  = \$2614 [31:0];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3414  = mac_acc2;
+    if (\$2677 ) begin
+      \$3414  = \$2678 ;
+    end
+    if (rst) begin
+      \$3414  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3415  = mac_acc2_out;
+    if (stall_adv36) begin
+      \$3415  = \$2615 [31:0];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3416  = mac_acc3;
+    if (\$2679 ) begin
+      \$3416  = \$2680 ;
+    end
+    if (rst) begin
+      \$3416  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3417  = mac_acc3_out;
+    if (stall_adv38) begin
+      \$3417  = \$2616 [31:0];
     end
   end
   assign advance = i__ready;
@@ -16090,10 +16264,10 @@ module nm_linear_8_16_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload
   assign sel_idx5 = { \$1901 , \$1896 , \$1892 , \$1889  };
   assign sel_idx6 = { \$1930 , \$1924 , \$1920 , \$1916  };
   assign sel_idx7 = { \$1961 , \$1954 , \$1950 , \$1946  };
-  assign mac_acc0_next = \$2605 [31:0];
-  assign mac_acc1_next = \$2606 [31:0];
-  assign mac_acc2_next = \$2607 [31:0];
-  assign mac_acc3_next = \$2608 [31:0];
+  assign mac_acc0_next = \$2613 [31:0];
+  assign mac_acc1_next = \$2614 [31:0];
+  assign mac_acc2_next = \$2615 [31:0];
+  assign mac_acc3_next = \$2616 [31:0];
   assign mac_out_valid = o__valid;
   assign \i__payload.data  = i__payload[127:0];
   assign \i__payload.data[0]  = i__payload[7:0];
@@ -16225,148 +16399,148 @@ module nm_linear_8_16_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload
   assign sel_p1_14_3_c = 1'h0;
   assign \$1627  = \sel_l10_s0$720 ;
   assign mac_wmux_drop0 = 4'h0;
-  assign \$1981 [3:1] = 3'h0;
-  assign \$1981 [0] = \$1977 ;
-  assign \$1986  = 4'h0;
-  assign mac_wmux_drop1 = { 3'h0, \$1977  };
-  assign { \$1995 [3:2], \$1995 [0] } = 3'h0;
-  assign \$1995 [1] = \$1992 ;
-  assign \$2000 [3:1] = 3'h0;
-  assign \$2000 [0] = \$1996 ;
-  assign \$2006  = 4'h0;
-  assign mac_wmux_drop2 = \$2001 ;
-  assign \$2017 [3:2] = 2'h0;
-  assign \$2017 [1:0] = { \$2014 , \$2013  };
-  assign { \$2022 [3:2], \$2022 [0] } = 3'h0;
-  assign \$2022 [1] = \$2019 ;
-  assign \$2028 [3:1] = 3'h0;
-  assign \$2028 [0] = \$2024 ;
-  assign \$2033  = 4'h0;
-  assign \$2034  = { 3'h0, \$2024  };
-  assign { \$2047 [3], \$2047 [1:0] } = 3'h0;
-  assign \$2047 [2] = \$2045 ;
-  assign \$2052 [3:2] = 2'h0;
-  assign \$2052 [1:0] = { \$2049 , \$2048  };
-  assign { \$2058 [3:2], \$2058 [0] } = 3'h0;
-  assign \$2058 [1] = \$2055 ;
-  assign \$2063 [3:1] = 3'h0;
-  assign \$2063 [0] = \$2059 ;
-  assign \$2070  = 4'h0;
-  assign mac_wmux_drop4 = \$2065 ;
-  assign { \$2085 [3], \$2085 [1] } = 2'h0;
-  assign { \$2085 [2], \$2085 [0] } = { \$2083 , \$2081  };
-  assign { \$2090 [3], \$2090 [1:0] } = 3'h0;
-  assign \$2090 [2] = \$2088 ;
-  assign \$2096 [3:2] = 2'h0;
-  assign \$2096 [1:0] = { \$2093 , \$2092  };
-  assign { \$2101 [3:2], \$2101 [0] } = 3'h0;
-  assign \$2101 [1] = \$2098 ;
-  assign \$2108 [3:1] = 3'h0;
-  assign \$2108 [0] = \$2104 ;
-  assign \$2113  = 4'h0;
-  assign \$2114  = { 3'h0, \$2104  };
-  assign { \$2131 [3], \$2131 [0] } = 2'h0;
-  assign \$2131 [2:1] = { \$2129 , \$2128  };
-  assign { \$2136 [3], \$2136 [1] } = 2'h0;
-  assign { \$2136 [2], \$2136 [0] } = { \$2134 , \$2132  };
-  assign { \$2142 [3], \$2142 [1:0] } = 3'h0;
-  assign \$2142 [2] = \$2140 ;
-  assign \$2147 [3:2] = 2'h0;
-  assign \$2147 [1:0] = { \$2144 , \$2143  };
-  assign { \$2154 [3:2], \$2154 [0] } = 3'h0;
-  assign \$2154 [1] = \$2151 ;
-  assign \$2159 [3:1] = 3'h0;
-  assign \$2159 [0] = \$2155 ;
-  assign \$2165  = 4'h0;
-  assign \$2166  = \$2160 ;
-  assign \$2185 [3] = 1'h0;
-  assign \$2185 [2:0] = { \$2183 , \$2182 , \$2181  };
-  assign { \$2190 [3], \$2190 [0] } = 2'h0;
-  assign \$2190 [2:1] = { \$2188 , \$2187  };
-  assign { \$2196 [3], \$2196 [1] } = 2'h0;
-  assign { \$2196 [2], \$2196 [0] } = { \$2194 , \$2192  };
-  assign { \$2201 [3], \$2201 [1:0] } = 3'h0;
-  assign \$2201 [2] = \$2199 ;
-  assign \$2208 [3:2] = 2'h0;
-  assign \$2208 [1:0] = { \$2205 , \$2204  };
-  assign { \$2213 [3:2], \$2213 [0] } = 3'h0;
-  assign \$2213 [1] = \$2210 ;
-  assign \$2219 [3:1] = 3'h0;
-  assign \$2219 [0] = \$2215 ;
-  assign \$2224  = 4'h0;
-  assign \$2225  = { 3'h0, \$2215  };
-  assign \$2245 [2:0] = 3'h0;
-  assign \$2245 [3] = \$2244 ;
-  assign \$2250 [3] = 1'h0;
-  assign \$2250 [2:0] = { \$2248 , \$2247 , \$2246  };
-  assign { \$2256 [3], \$2256 [0] } = 2'h0;
-  assign \$2256 [2:1] = { \$2254 , \$2253  };
-  assign { \$2261 [3], \$2261 [1] } = 2'h0;
-  assign { \$2261 [2], \$2261 [0] } = { \$2259 , \$2257  };
-  assign { \$2268 [3], \$2268 [1:0] } = 3'h0;
-  assign \$2268 [2] = \$2266 ;
-  assign \$2273 [3:2] = 2'h0;
-  assign \$2273 [1:0] = { \$2270 , \$2269  };
-  assign { \$2279 [3:2], \$2279 [0] } = 3'h0;
-  assign \$2279 [1] = \$2276 ;
-  assign \$2284 [3:1] = 3'h0;
-  assign \$2284 [0] = \$2280 ;
-  assign \$2303 [2:0] = 3'h0;
-  assign \$2303 [3] = \$2302 ;
-  assign \$2308 [3] = 1'h0;
-  assign \$2308 [2:0] = { \$2306 , \$2305 , \$2304  };
-  assign { \$2314 [3], \$2314 [0] } = 2'h0;
-  assign \$2314 [2:1] = { \$2312 , \$2311  };
-  assign { \$2319 [3], \$2319 [1] } = 2'h0;
-  assign { \$2319 [2], \$2319 [0] } = { \$2317 , \$2315  };
-  assign { \$2326 [3], \$2326 [1:0] } = 3'h0;
-  assign \$2326 [2] = \$2324 ;
-  assign \$2331 [3:2] = 2'h0;
-  assign \$2331 [1:0] = { \$2328 , \$2327  };
-  assign { \$2337 [3:2], \$2337 [0] } = 3'h0;
-  assign \$2337 [1] = \$2334 ;
-  assign \$2353 [2:0] = 3'h0;
-  assign \$2353 [3] = \$2352 ;
-  assign \$2358 [3] = 1'h0;
-  assign \$2358 [2:0] = { \$2356 , \$2355 , \$2354  };
-  assign { \$2364 [3], \$2364 [0] } = 2'h0;
-  assign \$2364 [2:1] = { \$2362 , \$2361  };
-  assign { \$2369 [3], \$2369 [1] } = 2'h0;
-  assign { \$2369 [2], \$2369 [0] } = { \$2367 , \$2365  };
-  assign { \$2376 [3], \$2376 [1:0] } = 3'h0;
-  assign \$2376 [2] = \$2374 ;
-  assign \$2381 [3:2] = 2'h0;
-  assign \$2381 [1:0] = { \$2378 , \$2377  };
-  assign \$2395 [2:0] = 3'h0;
-  assign \$2395 [3] = \$2394 ;
-  assign \$2400 [3] = 1'h0;
-  assign \$2400 [2:0] = { \$2398 , \$2397 , \$2396  };
-  assign { \$2406 [3], \$2406 [0] } = 2'h0;
-  assign \$2406 [2:1] = { \$2404 , \$2403  };
-  assign { \$2411 [3], \$2411 [1] } = 2'h0;
-  assign { \$2411 [2], \$2411 [0] } = { \$2409 , \$2407  };
-  assign { \$2418 [3], \$2418 [1:0] } = 3'h0;
-  assign \$2418 [2] = \$2416 ;
-  assign \$2429 [2:0] = 3'h0;
-  assign \$2429 [3] = \$2428 ;
-  assign \$2434 [3] = 1'h0;
-  assign \$2434 [2:0] = { \$2432 , \$2431 , \$2430  };
-  assign { \$2440 [3], \$2440 [0] } = 2'h0;
-  assign \$2440 [2:1] = { \$2438 , \$2437  };
-  assign { \$2445 [3], \$2445 [1] } = 2'h0;
-  assign { \$2445 [2], \$2445 [0] } = { \$2443 , \$2441  };
-  assign \$2455 [2:0] = 3'h0;
-  assign \$2455 [3] = \$2454 ;
-  assign \$2460 [3] = 1'h0;
-  assign \$2460 [2:0] = { \$2458 , \$2457 , \$2456  };
-  assign { \$2466 [3], \$2466 [0] } = 2'h0;
-  assign \$2466 [2:1] = { \$2464 , \$2463  };
-  assign \$2473 [2:0] = 3'h0;
-  assign \$2473 [3] = \$2472 ;
-  assign \$2478 [3] = 1'h0;
-  assign \$2478 [2:0] = { \$2476 , \$2475 , \$2474  };
+  assign \$1989 [3:1] = 3'h0;
+  assign \$1989 [0] = \$1985 ;
+  assign \$1994  = 4'h0;
+  assign mac_wmux_drop1 = { 3'h0, \$1985  };
+  assign { \$2003 [3:2], \$2003 [0] } = 3'h0;
+  assign \$2003 [1] = \$2000 ;
+  assign \$2008 [3:1] = 3'h0;
+  assign \$2008 [0] = \$2004 ;
+  assign \$2014  = 4'h0;
+  assign mac_wmux_drop2 = \$2009 ;
+  assign \$2025 [3:2] = 2'h0;
+  assign \$2025 [1:0] = { \$2022 , \$2021  };
+  assign { \$2030 [3:2], \$2030 [0] } = 3'h0;
+  assign \$2030 [1] = \$2027 ;
+  assign \$2036 [3:1] = 3'h0;
+  assign \$2036 [0] = \$2032 ;
+  assign \$2041  = 4'h0;
+  assign \$2042  = { 3'h0, \$2032  };
+  assign { \$2055 [3], \$2055 [1:0] } = 3'h0;
+  assign \$2055 [2] = \$2053 ;
+  assign \$2060 [3:2] = 2'h0;
+  assign \$2060 [1:0] = { \$2057 , \$2056  };
+  assign { \$2066 [3:2], \$2066 [0] } = 3'h0;
+  assign \$2066 [1] = \$2063 ;
+  assign \$2071 [3:1] = 3'h0;
+  assign \$2071 [0] = \$2067 ;
+  assign \$2078  = 4'h0;
+  assign mac_wmux_drop4 = \$2073 ;
+  assign { \$2093 [3], \$2093 [1] } = 2'h0;
+  assign { \$2093 [2], \$2093 [0] } = { \$2091 , \$2089  };
+  assign { \$2098 [3], \$2098 [1:0] } = 3'h0;
+  assign \$2098 [2] = \$2096 ;
+  assign \$2104 [3:2] = 2'h0;
+  assign \$2104 [1:0] = { \$2101 , \$2100  };
+  assign { \$2109 [3:2], \$2109 [0] } = 3'h0;
+  assign \$2109 [1] = \$2106 ;
+  assign \$2116 [3:1] = 3'h0;
+  assign \$2116 [0] = \$2112 ;
+  assign \$2121  = 4'h0;
+  assign \$2122  = { 3'h0, \$2112  };
+  assign { \$2139 [3], \$2139 [0] } = 2'h0;
+  assign \$2139 [2:1] = { \$2137 , \$2136  };
+  assign { \$2144 [3], \$2144 [1] } = 2'h0;
+  assign { \$2144 [2], \$2144 [0] } = { \$2142 , \$2140  };
+  assign { \$2150 [3], \$2150 [1:0] } = 3'h0;
+  assign \$2150 [2] = \$2148 ;
+  assign \$2155 [3:2] = 2'h0;
+  assign \$2155 [1:0] = { \$2152 , \$2151  };
+  assign { \$2162 [3:2], \$2162 [0] } = 3'h0;
+  assign \$2162 [1] = \$2159 ;
+  assign \$2167 [3:1] = 3'h0;
+  assign \$2167 [0] = \$2163 ;
+  assign \$2173  = 4'h0;
+  assign \$2174  = \$2168 ;
+  assign \$2193 [3] = 1'h0;
+  assign \$2193 [2:0] = { \$2191 , \$2190 , \$2189  };
+  assign { \$2198 [3], \$2198 [0] } = 2'h0;
+  assign \$2198 [2:1] = { \$2196 , \$2195  };
+  assign { \$2204 [3], \$2204 [1] } = 2'h0;
+  assign { \$2204 [2], \$2204 [0] } = { \$2202 , \$2200  };
+  assign { \$2209 [3], \$2209 [1:0] } = 3'h0;
+  assign \$2209 [2] = \$2207 ;
+  assign \$2216 [3:2] = 2'h0;
+  assign \$2216 [1:0] = { \$2213 , \$2212  };
+  assign { \$2221 [3:2], \$2221 [0] } = 3'h0;
+  assign \$2221 [1] = \$2218 ;
+  assign \$2227 [3:1] = 3'h0;
+  assign \$2227 [0] = \$2223 ;
+  assign \$2232  = 4'h0;
+  assign \$2233  = { 3'h0, \$2223  };
+  assign \$2253 [2:0] = 3'h0;
+  assign \$2253 [3] = \$2252 ;
+  assign \$2258 [3] = 1'h0;
+  assign \$2258 [2:0] = { \$2256 , \$2255 , \$2254  };
+  assign { \$2264 [3], \$2264 [0] } = 2'h0;
+  assign \$2264 [2:1] = { \$2262 , \$2261  };
+  assign { \$2269 [3], \$2269 [1] } = 2'h0;
+  assign { \$2269 [2], \$2269 [0] } = { \$2267 , \$2265  };
+  assign { \$2276 [3], \$2276 [1:0] } = 3'h0;
+  assign \$2276 [2] = \$2274 ;
+  assign \$2281 [3:2] = 2'h0;
+  assign \$2281 [1:0] = { \$2278 , \$2277  };
+  assign { \$2287 [3:2], \$2287 [0] } = 3'h0;
+  assign \$2287 [1] = \$2284 ;
+  assign \$2292 [3:1] = 3'h0;
+  assign \$2292 [0] = \$2288 ;
+  assign \$2311 [2:0] = 3'h0;
+  assign \$2311 [3] = \$2310 ;
+  assign \$2316 [3] = 1'h0;
+  assign \$2316 [2:0] = { \$2314 , \$2313 , \$2312  };
+  assign { \$2322 [3], \$2322 [0] } = 2'h0;
+  assign \$2322 [2:1] = { \$2320 , \$2319  };
+  assign { \$2327 [3], \$2327 [1] } = 2'h0;
+  assign { \$2327 [2], \$2327 [0] } = { \$2325 , \$2323  };
+  assign { \$2334 [3], \$2334 [1:0] } = 3'h0;
+  assign \$2334 [2] = \$2332 ;
+  assign \$2339 [3:2] = 2'h0;
+  assign \$2339 [1:0] = { \$2336 , \$2335  };
+  assign { \$2345 [3:2], \$2345 [0] } = 3'h0;
+  assign \$2345 [1] = \$2342 ;
+  assign \$2361 [2:0] = 3'h0;
+  assign \$2361 [3] = \$2360 ;
+  assign \$2366 [3] = 1'h0;
+  assign \$2366 [2:0] = { \$2364 , \$2363 , \$2362  };
+  assign { \$2372 [3], \$2372 [0] } = 2'h0;
+  assign \$2372 [2:1] = { \$2370 , \$2369  };
+  assign { \$2377 [3], \$2377 [1] } = 2'h0;
+  assign { \$2377 [2], \$2377 [0] } = { \$2375 , \$2373  };
+  assign { \$2384 [3], \$2384 [1:0] } = 3'h0;
+  assign \$2384 [2] = \$2382 ;
+  assign \$2389 [3:2] = 2'h0;
+  assign \$2389 [1:0] = { \$2386 , \$2385  };
+  assign \$2403 [2:0] = 3'h0;
+  assign \$2403 [3] = \$2402 ;
+  assign \$2408 [3] = 1'h0;
+  assign \$2408 [2:0] = { \$2406 , \$2405 , \$2404  };
+  assign { \$2414 [3], \$2414 [0] } = 2'h0;
+  assign \$2414 [2:1] = { \$2412 , \$2411  };
+  assign { \$2419 [3], \$2419 [1] } = 2'h0;
+  assign { \$2419 [2], \$2419 [0] } = { \$2417 , \$2415  };
+  assign { \$2426 [3], \$2426 [1:0] } = 3'h0;
+  assign \$2426 [2] = \$2424 ;
+  assign \$2437 [2:0] = 3'h0;
+  assign \$2437 [3] = \$2436 ;
+  assign \$2442 [3] = 1'h0;
+  assign \$2442 [2:0] = { \$2440 , \$2439 , \$2438  };
+  assign { \$2448 [3], \$2448 [0] } = 2'h0;
+  assign \$2448 [2:1] = { \$2446 , \$2445  };
+  assign { \$2453 [3], \$2453 [1] } = 2'h0;
+  assign { \$2453 [2], \$2453 [0] } = { \$2451 , \$2449  };
+  assign \$2463 [2:0] = 3'h0;
+  assign \$2463 [3] = \$2462 ;
+  assign \$2468 [3] = 1'h0;
+  assign \$2468 [2:0] = { \$2466 , \$2465 , \$2464  };
+  assign { \$2474 [3], \$2474 [0] } = 2'h0;
+  assign \$2474 [2:1] = { \$2472 , \$2471  };
+  assign \$2481 [2:0] = 3'h0;
+  assign \$2481 [3] = \$2480 ;
+  assign \$2486 [3] = 1'h0;
+  assign \$2486 [2:0] = { \$2484 , \$2483 , \$2482  };
   assign mac_wmux_drop15[2:0] = 3'h0;
-  assign mac_wmux_drop15[3] = \$2482 ;
+  assign mac_wmux_drop15[3] = \$2490 ;
 endmodule
 
 // nmsparse_mul_reg: signed product of two registered operands, itself registered.
@@ -16401,6 +16575,44 @@ module nmsparse_mul_reg #(
             p_r <= a_r * b_r;
         end
     assign p = p_r;
+endmodule
+// verilator lint_on DECLFILENAME
+`endif
+
+// nmsparse_delay: d delayed by DEPTH enabled cycles (a shift register that moves when ce is
+// high).
+//
+// q is the d of DEPTH loads ago (zero until DEPTH loads have happened). The registers start
+// at zero and are not reset (what they hold travels beside valid bits that are). Written as a
+// module of its own so that a flow can keep the stages in distributed RAM instead of
+// flip-flops (gen/prims/ecp5/nmsparse_delay.v: a LUT-RAM ring and one output register;
+// the ASIC proxy and the simulators see these flip-flops). Generated by nmsparse; the include
+// guard lets several emitted modules be compiled together.
+`ifndef NMSPARSE_DELAY
+`define NMSPARSE_DELAY
+// verilator lint_off DECLFILENAME
+module nmsparse_delay #(
+    parameter WIDTH = 8,
+    parameter DEPTH = 2
+) (
+    input wire clk,
+    input wire ce,
+    input wire [WIDTH-1:0] d,
+    output wire [WIDTH-1:0] q
+);
+    reg [WIDTH*DEPTH-1:0] sr = 0;
+    generate
+        if (DEPTH == 1) begin : one
+            always @(posedge clk)
+                if (ce)
+                    sr <= d;
+        end else begin : chain
+            always @(posedge clk)
+                if (ce)
+                    sr <= {sr[WIDTH*(DEPTH-1)-1:0], d};
+        end
+    endgenerate
+    assign q = sr[WIDTH*DEPTH-1 -: WIDTH];
 endmodule
 // verilator lint_on DECLFILENAME
 `endif

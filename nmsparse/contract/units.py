@@ -14,7 +14,7 @@ from dataclasses import dataclass
 
 __all__ = ["Unit", "UNITS", "unit", "module_name", "is_memory", "MEMORY_PARAMS", "MUL_REG",
            "BANK_LAYOUTS", "is_lane_banks",
-           "WBANK", "PRIMITIVES", "primitives_used", "SHIFT_INPUT",
+           "WBANK", "DELAY", "PRIMITIVES", "primitives_used", "SHIFT_INPUT",
            "SHIFT_FIELDS", "is_shift_input", "is_skid"]
 
 #: The multiplier with registered operands and a registered product that the MAC units
@@ -29,9 +29,14 @@ MUL_REG = "nmsparse_mul_reg"
 #: the output register unused).
 WBANK = "nmsparse_wbank"
 
+#: A delay line of DEPTH stages on one clock enable (DESIGN.md section 3): the stream weights'
+#: way past the selector. Its generic Verilog is the stages of flip-flops; a flow may keep them
+#: in distributed RAM instead (gen/prims/ecp5/: a 16-word LUT-RAM ring and one output register).
+DELAY = "nmsparse_delay"
+
 #: Every primitive module an emitted file may instantiate, in the order their generic Verilog is
 #: appended to it.
-PRIMITIVES = (MUL_REG, WBANK)
+PRIMITIVES = (MUL_REG, WBANK, DELAY)
 
 
 def primitives_used(verilog: str | bytes) -> tuple[str, ...]:
