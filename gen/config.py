@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import operator
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from functools import cached_property
 from typing import TypeVar
 
@@ -30,12 +30,14 @@ from nmsparse.contract.units import BANK_LAYOUTS, SHIFT_INPUT, UNITS, is_lane_ba
 from .arch import ARCHITECTURES, Architecture
 from .macsched import (
     LANE_ADDR_STAGES,
+    ONEHOT_STREAM_SPAN,
     READ_STAGES,
     MACSchedule,
     MACShape,
     auto_schedule,
     parse_schedule,
     register_bits,
+    weight_select,
     wmux_cut_after,
     wmux_steps,
 )
@@ -412,15 +414,22 @@ def _mac_schedule(obj: object) -> None:
         else:
             sched = auto_schedule(obj.mac_shape(), target,  # type: ignore
                                   obj.acc_width)  # type: ignore[attr-defined]
+    shape = obj.mac_shape()  # type: ignore[attr-defined]
+    if shape.decode and sched.wmux != 1:
+        if parse_schedule(spec) is None:  # MACSchedule() without a target: its one place
+            sched = replace(sched, wmux=1)
+        else:
+            raise ValueError(f"mac_pipeline {sched.spec()!r}: the one-hot weight selection of "
+                             f"the linear engine with weights in the stream registers its "
+                             f"decoded selects, so wmux must be 1")
     if sched.wmux:
         if not obj.selects_weights:  # type: ignore[attr-defined]
             what = ("the lane banks (banks='lane')" if obj.lane_banks  # type: ignore
                     else "the dense baseline")
             raise ValueError(f"mac_pipeline {sched.spec()!r}: {what} has no weight "
                              f"selection to put wmux stages in")
-        memory = obj.mac_shape().memory  # type: ignore[attr-defined]
-        wmux_cut_after(len(wmux_steps(obj.n, obj.m, memory=memory)),  # type: ignore
-                       sched.wmux)
+        wmux_cut_after(len(wmux_steps(obj.n, obj.m, memory=shape.memory,  # type: ignore
+                                      decode=shape.decode)), sched.wmux)
     _set(obj, mac_pipeline=sched.spec(), target_mhz=target)
 
 
@@ -470,10 +479,23 @@ class _MACConfig(_Config):
         sparse = self.selects_weights
         if memory is None:
             memory = getattr(self, "weights", "stream") == "memory"
+        span = self.m - self.n + 1 if sparse else 0  # type: ignore[attr-defined]
         return MACShape(terms=self.terms, outputs=self.outputs,  # type: ignore[attr-defined]
                         width=self.width, weight_width=self.weight_width,  # type: ignore
-                        span=self.m - self.n + 1 if sparse else 0,  # type: ignore
-                        memory=memory)
+                        span=span, memory=memory,
+                        decode=self.decodes_selects and not memory and span > 0)
+
+    @property
+    def decodes_selects(self) -> bool:
+        """Whether the weights in the stream reach the slots by one-hot AND-ORs whose selects
+        the unit decodes from the index (:attr:`gen.macsched.MACShape.decode`): the linear
+        engine where the stream form would otherwise take the compaction network, up to
+        :data:`gen.macsched.ONEHOT_STREAM_SPAN` candidates per slot (8:16; the small
+        patterns keep their per-slot trees, with no register)."""
+        if self.unit != "linear" or not self.selects_weights:  # type: ignore[attr-defined]
+            return False
+        n, m = self.n, self.m  # type: ignore[attr-defined]
+        return weight_select(n, m) == "compaction" and m - n + 1 <= ONEHOT_STREAM_SPAN
 
     def _memory_layout(self) -> dict[str, tuple[Shape, int]]:
         """Fields after ``data`` with weights from memory (DESIGN.md section 3.1)."""

@@ -26,7 +26,10 @@ N columns as with banks by position.
 In the stream form each group's K x M weights wait beside the selector in a delay line of P
 stages (``nmsparse_delay``, :func:`gen.mac.delay_line`), so each group meets its own weights
 at the multipliers: P x K x M x weight_width register bits, which grow with K like the MAC
-itself (the primitive's ECP5 form keeps all but the last stage in LUT RAM). From memory, no weight travels: the
+itself (the primitive's ECP5 form keeps all but the last stage in LUT RAM). At 8:16 the
+index then decodes to one-hot selects, registered while the weights wait one stage more, and
+each weight bit is one AND-OR over its M - N + 1 candidates (``MACShape.decode``); other
+patterns take the per-slot trees or the compaction network of :mod:`gen.mac`. From memory, no weight travels: the
 kept mask enables the reads of N of the M banks, at the stage where the selector's result
 arrives, so only N weight columns are read per group. ``latency = P + MAC stages`` (plus one
 the bank read and a register on its data from memory), counted from the transfer of the
@@ -59,6 +62,7 @@ register stage up to the accumulator's adder (K x acc_width flip-flops per stage
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import replace
 from typing import Any
 
 from amaranth.hdl import Module, Mux, Signal, Value, signed
@@ -159,10 +163,21 @@ class NMLinear(StreamUnit):
             # the group's K x M weights meet its selection at the MAC: a delay line as long
             # as the selector (and the shift stage), a primitive whose ECP5 form keeps the
             # stages in LUT RAM instead of K x M x weight_width flip-flops per stage
-            weights = delay_line(m, weights_in, cfg.pipeline + len(shift_valid), copies,
-                                 "sel_wdelay", primitives=uses_primitives(platform))
+            decode = cfg.mac_shape().decode
+            weights = delay_line(m, weights_in, cfg.pipeline + len(shift_valid) + decode,
+                                 copies, "sel_wdelay", primitives=uses_primitives(platform))
             valid = valid_stages(m, advance, in_valid, cfg.pipeline, "sel_valid")[-1]
             pipe = MACPipe(m, advance, valid, last, "mac", copies)
+            if decode:
+                # one-hot selection (gen.macsched.ONEHOT_STREAM_SPAN): the index decodes to
+                # one-hot selects, registered (the schedule's wmux = 1) with a copy per
+                # SELECT_COPY_OUTPUTS outputs, while the weights wait one stage more; then one
+                # AND-OR per weight bit, its data from the delay line's output register
+                sel = onehot_select(m, index, m_=cfg.m, name="mac_sel")
+                values, row_bias = pipe.cut((values, row_bias), 1, "sel")
+                select = [register(m, copies(), sel, f"mac_sel_r{g}")
+                          for g in range(select_copies(cfg.outputs))]
+                index = None
             wview = cfg.weights_layout()(weights)
             cand = lambda k, j: Value.cast(wview[k * cfg.m + j])  # noqa: E731
             if cfg.shift_lanes is not None:
@@ -242,7 +257,11 @@ class NMLinear(StreamUnit):
         output (``bias``: the S-PTS bias or the run-time form's row bias, as
         :func:`gen.mac.build_mac` takes it)."""
         cfg = self._config
-        outs, out_valid = build_mac(m, pipe, values, cand, cfg.schedule, index=index,
+        schedule = cfg.schedule
+        if cfg.weights == "stream" and select is not None:
+            # the schedule's wmux stage is the register of the decoded selects, built above
+            schedule = replace(schedule, wmux=0)
+        outs, out_valid = build_mac(m, pipe, values, cand, schedule, index=index,
                                     m_=cfg.m, outputs=cfg.outputs,
                                     weight_width=cfg.weight_width, acc_width=cfg.acc_width,
                                     bias=bias, primitives=uses_primitives(platform),

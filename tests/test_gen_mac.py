@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import random
+import re
 
 import pytest
 import torch
@@ -209,7 +210,8 @@ SCHEDULES = [
     ("spmac", dict(n=5, m=16, outputs=1, mac_pipeline="pre=1")),
     ("dense", dict(m=16, mac_pipeline="mul=1,tree=4")),
     ("dense", dict(m=4, mac_pipeline="mul=0,tree=1", outputs=3)),
-    ("linear", dict(n=8, m=16, arch="rank", pipeline=3, mac_pipeline="pre=1,mul=1,tree=1")),
+    ("linear", dict(n=8, m=16, arch="rank", pipeline=3, mac_pipeline="wmux=1,pre=1,mul=1,tree=1")),
+    ("linear", dict(n=8, m=16, arch="rank", pipeline=2, mac_pipeline="wmux=1,pre=0,mul=0")),
     ("linear", dict(n=2, m=4, pipeline=0, mac_pipeline="mul=0")),
     ("linear", dict(n=4, m=8, arch="rank", pipeline=1, target_mhz=90)),
 ]
@@ -440,7 +442,8 @@ def test_schedule_specs_and_errors() -> None:
 
 def test_auto_schedule_meets_the_model_with_fewest_bits() -> None:
     """Faster clocks never need fewer register bits; every segment of the chosen schedule fits
-    the period in the model; at a slow clock nothing but the accumulator is registered."""
+    the period in the model; at a slow clock nothing but the accumulator is registered (and
+    the decoded selects of the one-hot stream engine)."""
     from gen.macsched import ECP5_DELAYS_NS, _meets, auto_schedule, layer_delays, register_bits
 
     for cfg, top in ((LinearConfig(n=8, m=16, outputs=16), 150),
@@ -462,7 +465,8 @@ def test_auto_schedule_meets_the_model_with_fewest_bits() -> None:
                     assert (not _meets(shape, fewer, layer_delays(shape, 32), budget,
                                        ECP5_DELAYS_NS)
                             or register_bits(shape, fewer) >= register_bits(shape, sched))
-        assert auto_schedule(shape, 20, 32).stages == 1
+        # (the one-hot stream engine's decoded selects are always registered)
+        assert auto_schedule(shape, 20, 32).stages == 1 + shape.decode
         # at the top clock the multipliers' operands and products sit in the DSP's registers,
         # and at 150 MHz with 128 and more multipliers a fabric register takes the product's
         # long route (at 125 MHz 256 of them still fit the period without it)
@@ -494,7 +498,9 @@ def test_latency_properties() -> None:
     mac, dense = SparseMACConfig(n=8, m=16), DenseMACConfig(m=16)
     lin = LinearConfig(n=8, m=16, pipeline=4)
     assert mac.latency == 2 and dense.latency == 2
-    assert lin.latency == 6 and lin.selector.pipeline == 4
+    # the selector, the one-hot stream selects' register, the default MAC stages
+    assert lin.latency == 4 + 1 + 2 and lin.selector.pipeline == 4
+    assert LinearConfig(n=2, m=4, pipeline=4).latency == 6
 
 
 def test_adder_tree_partial_sums_are_kept() -> None:
@@ -558,6 +564,34 @@ def test_memory_weight_selection_has_one_place_for_a_register() -> None:
         assert LinearConfig(n=8, m=16, outputs=k, target_mhz=150).schedule.wmux >= 1
     with pytest.raises(ValueError, match="wmux=2: the weight selection has 2 steps"):
         LinearConfig(n=8, m=16, weights="memory", mac_pipeline="wmux=2,pre=1,mul=1")
+
+
+def test_stream_engine_selects_8_16_weights_one_hot() -> None:
+    """The linear engine with weights in the stream selects 8:16's weights by one-hot
+    AND-ORs (gen.macsched.ONEHOT_STREAM_SPAN): its schedule has exactly the decoded selects'
+    register (wmux = 1, also without a target), its Verilog has the select registers and no
+    compaction stage, and its weights wait one stage more in the delay line. 2:4 keeps its
+    per-slot trees, 16:32 its compaction network, the sparse MAC alone its compaction."""
+    from gen.emit import verilog_text
+
+    for k in (4, 16):
+        cfg = LinearConfig(n=8, m=16, outputs=k, target_mhz=150)
+        assert cfg.mac_shape().decode and cfg.schedule.wmux == 1, cfg.mac_pipeline
+    plain = LinearConfig(n=8, m=16)
+    assert plain.schedule.wmux == 1
+    assert not LinearConfig(n=2, m=4, target_mhz=150).mac_shape().decode
+    assert not LinearConfig(n=16, m=32, target_mhz=150).mac_shape().decode
+    assert not LinearConfig(n=8, m=16, weights="memory").mac_shape().decode
+    assert not SparseMACConfig(n=8, m=16, target_mhz=150).mac_shape().decode
+    with pytest.raises(ValueError, match="registers its decoded selects, so wmux must be 1"):
+        LinearConfig(n=8, m=16, mac_pipeline="wmux=2,pre=1,mul=1")
+    with pytest.raises(ValueError, match="wmux must be 1"):
+        LinearConfig(n=8, m=16, mac_pipeline="pre=1,mul=1")
+    cfg = LinearConfig(n=8, m=16, outputs=4, target_mhz=150)
+    text = verilog_text(cfg)
+    assert "mac_sel_r0" in text and "mac_wmux_s" not in text
+    depths = set(re.findall(r"nmsparse_delay #\(\s*\.DEPTH\(32'd(\d+)\)", text))
+    assert depths == {str(cfg.pipeline + 1)}, depths
 
 
 def test_memory_engine_keeps_a_select_copy_per_eight_outputs() -> None:
@@ -722,7 +756,7 @@ def test_sweep_points_take_the_highest_clock_their_models_reach() -> None:
     assert {c.target_mhz for c in config.SWEEP
             if getattr(c, "weights", "stream") != "memory" or c.outputs < 8} == {150.0}
     with pytest.raises(ValueError, match="out of reach"):
-        LinearConfig(n=8, m=16, arch="rank", pipeline="auto", outputs=32, target_mhz=155.0,
+        LinearConfig(n=8, m=16, arch="rank", pipeline="auto", outputs=32, target_mhz=175.0,
                      skid=True)
     with pytest.raises(ValueError, match="outputs"):
         config._sweep_linear(8, 16, 0, "stream")
