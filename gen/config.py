@@ -30,14 +30,13 @@ from nmsparse.contract.units import BANK_LAYOUTS, SHIFT_INPUT, UNITS, is_lane_ba
 from .arch import ARCHITECTURES, Architecture
 from .macsched import (
     LANE_ADDR_STAGES,
-    ONEHOT_STREAM_SPAN,
     READ_STAGES,
     MACSchedule,
     MACShape,
     auto_schedule,
     parse_schedule,
     register_bits,
-    weight_select,
+    stream_decodes,
     wmux_cut_after,
     wmux_steps,
 )
@@ -489,13 +488,9 @@ class _MACConfig(_Config):
     def decodes_selects(self) -> bool:
         """Whether the weights in the stream reach the slots by one-hot AND-ORs whose selects
         the unit decodes from the index (:attr:`gen.macsched.MACShape.decode`): the linear
-        engine where the stream form would otherwise take the compaction network, up to
-        :data:`gen.macsched.ONEHOT_STREAM_SPAN` candidates per slot (8:16; the small
-        patterns keep their per-slot trees, with no register)."""
-        if self.unit != "linear" or not self.selects_weights:  # type: ignore[attr-defined]
-            return False
-        n, m = self.n, self.m  # type: ignore[attr-defined]
-        return weight_select(n, m) == "compaction" and m - n + 1 <= ONEHOT_STREAM_SPAN
+        engine where :func:`gen.macsched.stream_decodes` (8:16)."""
+        return (self.unit == "linear" and self.selects_weights  # type: ignore[attr-defined]
+                and stream_decodes(self.n, self.m))  # type: ignore[attr-defined]
 
     def _memory_layout(self) -> dict[str, tuple[Shape, int]]:
         """Fields after ``data`` with weights from memory (DESIGN.md section 3.1)."""

@@ -29,12 +29,12 @@ at the multipliers: P x K x M x weight_width register bits, which grow with K li
 itself (the primitive's ECP5 form keeps all but the last stage in LUT RAM). At 8:16 the
 index then decodes to one-hot selects, registered while the weights wait one stage more, and
 each weight bit is one AND-OR over its M - N + 1 candidates (``MACShape.decode``); other
-patterns take the per-slot trees or the compaction network of :mod:`gen.mac`. From memory, no weight travels: the
-kept mask enables the reads of N of the M banks, at the stage where the selector's result
-arrives, so only N weight columns are read per group. ``latency = P + MAC stages`` (plus one
-the bank read and a register on its data from memory), counted from the transfer of the
-``last`` group. One group per
-clock while the consumer is ready; a stalled output freezes every stage.
+patterns take the per-slot trees or the compaction network of :mod:`gen.mac`. From memory,
+no weight travels: the kept mask enables the reads of N of the M banks, at the stage where
+the selector's result arrives, so only N weight columns are read per group.
+``latency = P + MAC stages`` (plus one the bank read and a register on its data from
+memory), counted from the transfer of the ``last`` group. One group per clock while the
+consumer is ready; a stalled output freezes every stage.
 
 With a static shift (S-PTS, ``shift=eta``, DESIGN.md section 2; stream form only)::
 
